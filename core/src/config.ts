@@ -1,0 +1,82 @@
+import { z } from 'zod'
+import { Id } from './ids'
+import { ConfigError } from './errors'
+
+const Port = z.number().int().min(0).max(65535)
+
+export const IceServer = z.strictObject({
+  urls: z.union([z.string(), z.array(z.string()).min(1)]),
+  username: z.string().optional(),
+  credential: z.string().optional()
+})
+
+export const CameraSource = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('test-pattern'), width: z.number().int().min(16).max(3840).default(640), height: z.number().int().min(16).max(2160).default(480), fps: z.number().int().min(1).max(60).default(30) }),
+  z.strictObject({ kind: z.literal('v4l2'), device: z.string().default('/dev/video0'), width: z.number().int().default(1280), height: z.number().int().default(720), fps: z.number().int().default(30) }),
+  z.strictObject({ kind: z.literal('picam'), width: z.number().int().default(1280), height: z.number().int().default(720), fps: z.number().int().default(30) }),
+  z.strictObject({ kind: z.literal('rtsp'), url: z.string().regex(/^rtsps?:\/\//, 'an RTSP URL starts with rtsp:// or rtsps://') })
+])
+export type CameraSource = z.infer<typeof CameraSource>
+
+export const DeviceConfig = z.strictObject({
+  homeId: Id.default('home'),
+  deviceId: Id.default('front-door'),
+  deviceName: z.string().min(1).max(64).default('Front door'),
+  /** The hub's MQTT URL (mqtt://, mqtts://, ws://, wss://). */
+  hubUrl: z.string().regex(/^(mqtts?|wss?):\/\//, 'hubUrl starts with mqtt://, mqtts://, ws:// or wss://').default('mqtt://127.0.0.1:1883'),
+  /** Seconds before a ring nobody answers ends as missed. */
+  ringTimeoutSeconds: z.number().positive().max(600).default(30),
+  /** Seconds the door stays open before it relocks by itself. */
+  relockSeconds: z.number().positive().max(600).default(5),
+  /** Longest a call may last; a forgotten call ends by itself. */
+  maxCallSeconds: z.number().positive().max(24 * 3600).default(600),
+  maxViewers: z.number().int().min(1).max(64).default(12),
+  gpio: z.discriminatedUnion('driver', [
+    z.strictObject({ driver: z.literal('simulated') }),
+    z.strictObject({
+      driver: z.literal('rpi-gpio'),
+      /** Header pin numbers (rpi-gpio's default mode). */
+      buttonPin: z.number().int().min(1).max(40),
+      lockPin: z.number().int().min(1).max(40),
+      /** The relay opens the door when driven high (true) or low (false). */
+      lockActiveHigh: z.boolean().default(true)
+    })
+  ]).default({ driver: 'simulated' }),
+  camera: z.strictObject({
+    source: CameraSource.default({ kind: 'test-pattern', width: 640, height: 480, fps: 30 }),
+    codec: z.enum(['h264', 'vp8']).default('h264'),
+    /** A keyframe every this many frames; a joining viewer waits at most this long for a picture. */
+    keyframeInterval: z.number().int().min(1).max(600).default(15),
+    bitrateKbps: z.number().int().min(50).max(20000).default(1500),
+    /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
+    ffmpegPath: z.string().optional()
+  }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),
+  /** Empty on a LAN: host candidates only, nothing waits on a public STUN server. */
+  iceServers: z.array(IceServer).default([]),
+  /** Extra host addresses to offer (127.0.0.1 for loopback tests). */
+  iceAdditionalHostAddresses: z.array(z.string()).default([])
+})
+export type DeviceConfig = z.infer<typeof DeviceConfig>
+export type DeviceConfigInput = z.input<typeof DeviceConfig>
+
+export const HubConfig = z.strictObject({
+  homeId: Id.default('home'),
+  hubName: z.string().min(1).max(64).default('Home hub'),
+  host: z.string().default('0.0.0.0'),
+  httpPort: Port.default(8080),
+  mqttPort: Port.default(1883),
+  /** The built viewer (viewer/dist). */
+  viewerDir: z.string().optional(),
+  /** PEM key and certificate: when given, the hub serves HTTPS and WSS instead of HTTP and WS. */
+  tls: z.strictObject({ key: z.string(), cert: z.string() }).optional()
+})
+export type HubConfig = z.infer<typeof HubConfig>
+export type HubConfigInput = z.input<typeof HubConfig>
+
+/** Parses a config object, throwing a ConfigError that lists every problem with its path. */
+export function parseConfig<S extends z.ZodType> (schema: S, input: unknown, source: string): z.infer<S> {
+  const r = schema.safeParse(input ?? {})
+  if (r.success) return r.data
+  const lines = r.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`)
+  throw new ConfigError(`invalid config in ${source}:\n${lines.join('\n')}`)
+}

@@ -1,0 +1,50 @@
+import type { z } from 'zod'
+import { parseTopic, type ParsedTopic } from './topics'
+import { CallRecord, DeviceState, Presence, RingEvent, SignalToDevice, SignalToViewer } from './schemas'
+import { decode, type Decoded } from './codec'
+import { ProtocolError } from './errors'
+
+/** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */
+export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
+  ring: RingEvent,
+  state: DeviceState,
+  presence: Presence,
+  calls: CallRecord,
+  'to-device': SignalToDevice,
+  'to-viewer': SignalToViewer
+}
+
+type TopicOf<K extends ParsedTopic['kind']> = ParsedTopic & { kind: K }
+
+/** A parsed message, discriminated by `kind` (the topic's last level). */
+export type TopicMessage =
+  | { kind: 'ring', topic: TopicOf<'ring'>, payload: RingEvent }
+  | { kind: 'state', topic: TopicOf<'state'>, payload: DeviceState }
+  | { kind: 'presence', topic: TopicOf<'presence'>, payload: Presence }
+  | { kind: 'calls', topic: TopicOf<'calls'>, payload: CallRecord }
+  | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
+  | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
+
+/**
+ * Parses a message on one of our topics. Also checks that ids in the payload agree with the
+ * topic (a device cannot publish another device's state; an offer names its own session).
+ */
+export function decodeTopicMessage (topic: string, payload: string | Uint8Array): Decoded<TopicMessage> {
+  const parsed = parseTopic(topic)
+  if (parsed === null) {
+    return { ok: false, error: new ProtocolError('unknown-topic', 'not a doorbell topic', topic) }
+  }
+  const result = decode(schemaForTopic[parsed.kind], payload, topic)
+  if (!result.ok) return result
+  const value = result.value as Record<string, unknown>
+  if ('deviceId' in value && value.deviceId !== parsed.device) {
+    return { ok: false, error: new ProtocolError('invalid-payload', `deviceId ${String(value.deviceId)} does not match the topic`, topic) }
+  }
+  if ('session' in parsed && value.sessionId !== parsed.session) {
+    return { ok: false, error: new ProtocolError('invalid-payload', `sessionId ${String(value.sessionId)} does not match the topic`, topic) }
+  }
+  if ('viewer' in parsed && 'viewerId' in value && value.viewerId !== parsed.viewer) {
+    return { ok: false, error: new ProtocolError('invalid-payload', `viewerId ${String(value.viewerId)} does not match the topic`, topic) }
+  }
+  return { ok: true, value: { kind: parsed.kind, topic: parsed, payload: result.value } as TopicMessage }
+}

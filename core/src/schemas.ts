@@ -1,0 +1,140 @@
+import { z } from 'zod'
+import { Id } from './ids'
+
+/** Epoch milliseconds as set by the sender's clock. */
+const Millis = z.number().int().nonnegative()
+const Name = z.string().trim().min(1).max(64)
+
+/** Session descriptions are bounded (KVS caps a message at 10 KB; ours allows more on the LAN). */
+export const MAX_SDP_BYTES = 32 * 1024
+export const Sdp = z
+  .string()
+  .max(MAX_SDP_BYTES, `an SDP is at most ${MAX_SDP_BYTES} bytes`)
+  .refine((s) => s.startsWith('v=0'), 'an SDP starts with "v=0"')
+  .refine((s) => /\r?\nm=(video|application) /.test(s), 'an SDP has a video or data m-line')
+
+// ---------------------------------------------------------------- events on the home's topics
+
+export const RingEvent = z.strictObject({
+  type: z.literal('ring'),
+  deviceId: Id,
+  deviceName: Name,
+  ringId: Id,
+  at: Millis,
+  /** 1 for the first press; a press while ringing re-alerts with the same ringId and count + 1. */
+  count: z.number().int().min(1).max(1000)
+})
+export type RingEvent = z.infer<typeof RingEvent>
+
+export const LockStatus = z.enum(['locked', 'unlocking', 'unlocked', 'relocking', 'fault'])
+export type LockStatus = z.infer<typeof LockStatus>
+
+export const LockState = z.strictObject({
+  status: LockStatus,
+  /** When the door relocks by itself (device clock), while unlocked. */
+  relockAt: Millis.nullable(),
+  /** Grows by one on every change, so a viewer keeps the newest of two paths' reports. */
+  version: z.number().int().nonnegative(),
+  error: z.string().max(200).nullable()
+})
+export type LockState = z.infer<typeof LockState>
+
+export const Participant = z.strictObject({
+  sessionId: Id,
+  viewerId: Id,
+  viewerName: Name,
+  since: Millis
+})
+export type Participant = z.infer<typeof Participant>
+
+export const CallStatus = z.enum(['idle', 'ringing', 'in-call'])
+export type CallStatus = z.infer<typeof CallStatus>
+
+export const RingOutcome = z.enum(['answered', 'missed'])
+
+export const DeviceState = z.strictObject({
+  deviceId: Id,
+  deviceName: Name,
+  call: z.strictObject({
+    status: CallStatus,
+    /** The ring this call belongs to; null for a live view started without a ring. */
+    ringId: Id.nullable(),
+    since: Millis
+  }),
+  participants: z.array(Participant).max(64),
+  lock: LockState,
+  /** How the last ring ended, so a viewer that was away can still show it as missed. */
+  lastRing: z.strictObject({ ringId: Id, at: Millis, outcome: RingOutcome }).nullable(),
+  at: Millis
+})
+export type DeviceState = z.infer<typeof DeviceState>
+
+export const Presence = z.strictObject({
+  deviceId: Id,
+  online: z.boolean(),
+  at: Millis
+})
+export type Presence = z.infer<typeof Presence>
+
+export const CallRecord = z.strictObject({
+  deviceId: Id,
+  ringId: Id.nullable(),
+  startedAt: Millis,
+  endedAt: Millis,
+  outcome: z.enum(['answered', 'missed', 'live-view']),
+  answeredBy: z.array(z.strictObject({ viewerId: Id, viewerName: Name })).max(64),
+  unlocks: z.array(z.strictObject({ viewerId: Id, at: Millis })).max(1000)
+})
+export type CallRecord = z.infer<typeof CallRecord>
+
+// ---------------------------------------------------------------- signaling (one session = one viewer's peer connection)
+
+export const Offer = z.strictObject({
+  type: z.literal('offer'),
+  sessionId: Id,
+  viewerId: Id,
+  viewerName: Name,
+  sdp: Sdp
+})
+export const Answer = z.strictObject({ type: z.literal('answer'), sessionId: Id, sdp: Sdp })
+export const ByeReason = z.enum(['hang-up', 'device-ended', 'failed', 'busy', 'rejected'])
+export type ByeReason = z.infer<typeof ByeReason>
+export const Bye = z.strictObject({
+  type: z.literal('bye'),
+  sessionId: Id,
+  reason: ByeReason,
+  message: z.string().max(300).optional()
+})
+
+export const SignalToDevice = z.discriminatedUnion('type', [Offer, Bye])
+export type SignalToDevice = z.infer<typeof SignalToDevice>
+export const SignalToViewer = z.discriminatedUnion('type', [Answer, Bye])
+export type SignalToViewer = z.infer<typeof SignalToViewer>
+export type Offer = z.infer<typeof Offer>
+export type Answer = z.infer<typeof Answer>
+export type Bye = z.infer<typeof Bye>
+
+// ---------------------------------------------------------------- the call's data channel
+
+export const CONTROL_CHANNEL = 'control'
+
+/** Viewer -> device. Commands carry an id that the device's reply echoes. */
+export const Command = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('unlock'), id: Id })
+])
+export type Command = z.infer<typeof Command>
+
+export const ReplyErrorCode = z.enum(['invalid-command', 'lock-fault', 'busy', 'denied'])
+export type ReplyErrorCode = z.infer<typeof ReplyErrorCode>
+
+/** Device -> viewer on the data channel. */
+export const Reply = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ack'), id: Id, lock: LockState }),
+  z.strictObject({
+    type: z.literal('nack'),
+    id: Id.nullable(),
+    error: z.strictObject({ code: ReplyErrorCode, message: z.string().max(300) })
+  }),
+  z.strictObject({ type: z.literal('lock'), lock: LockState })
+])
+export type Reply = z.infer<typeof Reply>

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createSocket, type Socket } from 'node:dgram'
+import { existsSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
+import { createRequire } from 'node:module'
+import type { DeviceConfig } from '@doorbell/core'
+import type { Logger } from '@doorbell/core'
+import { ffmpegArgs } from './ffmpegArgs'
+
+export type RtpListener = (packet: Buffer) => void
+
+/** The system's ffmpeg if there is one, else the static build that @ffmpeg-installer ships. */
+export function findFfmpeg (configured?: string): string {
+  if (configured) return configured
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, 'ffmpeg')
+    if (dir && existsSync(candidate)) return candidate
+  }
+  const require = createRequire(import.meta.url)
+  return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path
+}
+
+const RESTART_MIN_MS = 500
+const RESTART_MAX_MS = 10_000
+
+/**
+ * One encoder for every viewer: ffmpeg writes RTP to a loopback socket and each packet is
+ * handed, as the same raw Buffer, to every listener (one werift track per viewer). It runs
+ * from start-up so a keyframe is never far away when a viewer joins, and restarts with
+ * backoff if ffmpeg dies.
+ */
+export class Camera {
+  private socket: Socket | null = null
+  private proc: ChildProcess | null = null
+  private helper: ChildProcess | null = null
+  private readonly listeners = new Set<RtpListener>()
+  private stopped = false
+  private restartDelay = RESTART_MIN_MS
+  private restartTimer: NodeJS.Timeout | null = null
+  packets = 0
+
+  constructor (private readonly config: DeviceConfig['camera'], private readonly log: Logger) {}
+
+  get codec (): 'h264' | 'vp8' { return this.config.codec }
+
+  async start (): Promise<void> {
+    const socket = this.socket = createSocket('udp4')
+    socket.on('message', (packet) => {
+      this.packets++
+      this.restartDelay = RESTART_MIN_MS
+      for (const listener of this.listeners) listener(packet)
+    })
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+    this.spawnEncoder()
+  }
+
+  /** Resolves when the first RTP packet arrives (the encoder is up). */
+  async firstPacket (signal?: AbortSignal): Promise<void> {
+    if (this.packets > 0) return
+    await new Promise<void>((resolve, reject) => {
+      const off = this.subscribe(() => { off(); resolve() })
+      signal?.addEventListener('abort', () => { off(); reject(signal.reason) }, { once: true })
+    })
+  }
+
+  subscribe (listener: RtpListener): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  get pid (): number | undefined { return this.proc?.pid }
+
+  private spawnEncoder (): void {
+    const port = (this.socket!.address()).port
+    const args = ffmpegArgs({ ...this.config, rtpPort: port })
+    const bin = findFfmpeg(this.config.ffmpegPath)
+    this.log.info('camera starting', { ffmpeg: bin, source: this.config.source.kind, codec: this.config.codec })
+    const proc = this.proc = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'] })
+    if (this.config.source.kind === 'picam') {
+      const { width, height, fps } = this.config.source
+      const helper = this.helper = spawn('rpicam-vid', ['-t', '0', '--inline', '--codec', 'h264', '--profile', 'baseline',
+        '--width', String(width), '--height', String(height), '--framerate', String(fps), '-n', '-o', '-'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      helper.stdout!.pipe(proc.stdin!)
+      helper.on('error', (err) => this.log.error('rpicam-vid failed to start', { error: err.message }))
+    }
+    proc.stderr!.setEncoding('utf8')
+    proc.stderr!.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line.trim()) this.log.warn('ffmpeg', { line: line.trim() })
+    })
+    proc.on('error', (err) => this.log.error('ffmpeg failed to start', { error: err.message }))
+    proc.on('exit', (code, sig) => {
+      this.proc = null
+      this.helper?.kill('SIGTERM')
+      this.helper = null
+      if (this.stopped) return
+      this.log.warn('camera stopped, restarting', { code, signal: sig, inMs: this.restartDelay })
+      this.restartTimer = setTimeout(() => { this.restartTimer = null; this.spawnEncoder() }, this.restartDelay)
+      this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS)
+    })
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    const proc = this.proc
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 2000)
+      await exited
+      clearTimeout(timer)
+    }
+    this.helper?.kill('SIGTERM')
+    this.listeners.clear()
+    await new Promise<void>((resolve) => { this.socket ? this.socket.close(() => resolve()) : resolve() })
+    this.socket = null
+  }
+}

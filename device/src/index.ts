@@ -1,0 +1,7 @@
+export { startDoorbell, type Doorbell, type DeviceOptions } from './doorbell'
+export * from './drivers'
+export { Camera, findFfmpeg } from './camera/camera'
+export { ffmpegArgs } from './camera/ffmpegArgs'
+export { LockControl } from './lock/lockControl'
+export { createPeerConnection, withoutDefaultStun, videoCodec } from './peer/werift'
+export { consoleLogger, memoryLogger, type Logger } from '@doorbell/core'

@@ -1,0 +1,76 @@
+import { createActor, fromPromise, type Actor } from 'xstate'
+import { lockMachine, lockStateOf } from '@doorbell/machines'
+import type { LockState } from '@doorbell/core'
+import type { LockDriver } from '../drivers'
+import type { Logger } from '@doorbell/core'
+
+export type UnlockResult = { ok: true, lock: LockState } | { ok: false, code: 'lock-fault' | 'busy', message: string, lock: LockState }
+
+const UNLOCK_WAIT_MS = 5000
+
+/**
+ * The lock machine with the relay as its `driveLock` actor, plus the one question the
+ * sessions ask: "open the door and tell me when it is open".
+ */
+export class LockControl {
+  readonly actor: Actor<typeof lockMachine>
+  private relockAt: number | null = null
+  private readonly listeners = new Set<(lock: LockState) => void>()
+
+  constructor (driver: LockDriver, relockAfterMs: number, private readonly log: Logger) {
+    const machine = lockMachine.provide({
+      actors: { driveLock: fromPromise<void, { open: boolean }>(async ({ input }) => { await driver.set(input.open) }) }
+    })
+    this.actor = createActor(machine, { input: { relockAfterMs }, systemId: 'lock' })
+    let lastValue: unknown = null
+    this.actor.subscribe((snap) => {
+      if (snap.value === lastValue) return
+      lastValue = snap.value
+      this.relockAt = snap.matches('unlocked') ? Date.now() + snap.context.relockAfterMs : null
+      const lock = this.state()
+      this.log.info('lock', { status: lock.status, ...(lock.error ? { error: lock.error } : {}) })
+      for (const l of this.listeners) l(lock)
+    })
+  }
+
+  start (): void { this.actor.start() }
+  stop (): void { this.actor.stop() }
+
+  state (): LockState {
+    return lockStateOf(this.actor.getSnapshot(), this.relockAt)
+  }
+
+  subscribe (listener: (lock: LockState) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /** Resolves once the driver confirms the door open, or says why it is not. */
+  async unlock (by: string): Promise<UnlockResult> {
+    const deadline = Date.now() + UNLOCK_WAIT_MS
+    // A relock in progress finishes first; then the door opens again.
+    while (this.actor.getSnapshot().matches('relocking') && Date.now() < deadline) {
+      await this.next()
+    }
+    const before = this.actor.getSnapshot()
+    if (before.matches('fault')) {
+      return { ok: false, code: 'lock-fault', message: `the lock has a fault: ${before.context.error ?? 'unknown'}`, lock: this.state() }
+    }
+    this.actor.send({ type: 'UNLOCK', by })
+    while (Date.now() < deadline) {
+      const snap = this.actor.getSnapshot()
+      if (snap.matches('unlocked')) return { ok: true, lock: this.state() }
+      if (snap.matches('fault')) return { ok: false, code: 'lock-fault', message: `the lock did not open: ${snap.context.error ?? 'unknown'}`, lock: this.state() }
+      if (!snap.matches('unlocking') && !snap.matches('relocking')) break
+      await this.next()
+    }
+    return { ok: false, code: 'busy', message: 'the lock did not confirm in time', lock: this.state() }
+  }
+
+  private async next (): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { sub.unsubscribe(); resolve() }, UNLOCK_WAIT_MS)
+      const sub = this.actor.subscribe(() => { clearTimeout(timer); sub.unsubscribe(); resolve() })
+    })
+  }
+}

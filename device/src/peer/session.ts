@@ -1,0 +1,125 @@
+import { fromCallback, type EventObject } from 'xstate'
+import { MediaStreamTrack, type RTCDataChannel, type RTCIceServer } from 'werift'
+import { CONTROL_CHANNEL, Command, Reply, decode, encode, type SignalToViewer } from '@doorbell/core'
+import type { DeviceCallEvent, SessionInput } from '@doorbell/machines'
+import type { Camera } from '../camera/camera'
+import type { LockControl } from '../lock/lockControl'
+import type { Logger } from '@doorbell/core'
+import { createPeerConnection, withoutDefaultStun } from './werift'
+
+export interface SessionDeps {
+  camera: Camera
+  lock: LockControl
+  iceServers: RTCIceServer[]
+  iceAdditionalHostAddresses: string[]
+  /** Sends a signaling message to the viewer of this session, on whichever path carries it. */
+  signal: (viewerId: string, sessionId: string, message: SignalToViewer) => void
+  log: Logger
+}
+
+/** A peer that has not connected by then is given up. */
+const CONNECT_TIMEOUT_MS = 20_000
+
+/**
+ * One viewer's session on the device: a werift peer connection that answers the viewer's
+ * offer, sends the shared camera's RTP, and takes commands on the data channel. It is the
+ * `session` actor of the device call machine, which spawns and stops it.
+ */
+export function sessionActor (deps: SessionDeps) {
+  return fromCallback<EventObject, SessionInput>(({ input, sendBack }) => {
+    const { sessionId, viewerId, viewerName } = input
+    const log = deps.log.child(`session ${sessionId}`)
+    let over = false
+    const end = (reason: string, message?: string): void => {
+      if (over) return
+      over = true
+      if (reason !== 'hang-up') deps.signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'failed', ...(message ? { message } : {}) })
+      sendBack({ type: 'SESSION_ENDED', sessionId, reason } satisfies DeviceCallEvent)
+    }
+
+    const pc = createPeerConnection({ codec: deps.camera.codec, iceServers: deps.iceServers, iceAdditionalHostAddresses: deps.iceAdditionalHostAddresses })
+    const track = new MediaStreamTrack({ kind: 'video' })
+    pc.addTransceiver(track, { direction: 'sendonly' })
+    // The raw datagram goes to each viewer's own track: werift rewrites headers per sender.
+    const stopVideo = deps.camera.subscribe((packet) => { track.writeRtp(packet) })
+
+    let channel: RTCDataChannel | null = null
+    const reply = (message: Reply): void => {
+      if (channel?.readyState === 'open') channel.send(encode(Reply, message))
+    }
+    const stopLockReports = deps.lock.subscribe((lock) => { reply({ type: 'lock', lock }) })
+
+    pc.onDataChannel.subscribe((dc) => {
+      if (dc.label !== CONTROL_CHANNEL) {
+        log.warn('ignored a data channel with an unknown label', { label: dc.label })
+        return
+      }
+      channel = dc
+      dc.onMessage.subscribe((data) => { void onCommand(data) })
+      dc.stateChanged.subscribe((state) => {
+        if (state === 'open') reply({ type: 'lock', lock: deps.lock.state() })
+      })
+      if (dc.readyState === 'open') reply({ type: 'lock', lock: deps.lock.state() })
+    })
+
+    const onCommand = async (data: string | Buffer): Promise<void> => {
+      const parsed = decode(Command, data, `data channel of ${viewerName}`)
+      if (!parsed.ok) {
+        log.warn('rejected a command', { error: parsed.error.message })
+        reply({ type: 'nack', id: idOf(data), error: { code: 'invalid-command', message: parsed.error.message } })
+        return
+      }
+      const command = parsed.value
+      // Only one command exists today: unlock.
+      log.info('open-door requested', { viewer: viewerName })
+      const result = await deps.lock.unlock(viewerId)
+      if (result.ok) {
+        sendBack({ type: 'UNLOCKED', sessionId, at: Date.now() } satisfies DeviceCallEvent)
+        reply({ type: 'ack', id: command.id, lock: result.lock })
+      } else {
+        reply({ type: 'nack', id: command.id, error: { code: result.code, message: result.message } })
+      }
+    }
+
+    const connectTimer = setTimeout(() => { end('failed', 'the connection was not established in time') }, CONNECT_TIMEOUT_MS)
+    pc.connectionStateChange.subscribe((state) => {
+      log.info('peer', { state })
+      if (state === 'connected') clearTimeout(connectTimer)
+      if (state === 'failed' || state === 'closed') end('failed', `connection ${state}`)
+    })
+
+    void (async () => {
+      await pc.setRemoteDescription({ type: 'offer', sdp: input.sdp })
+      withoutDefaultStun(pc, deps.iceServers)
+      await pc.setLocalDescription(await pc.createAnswer())
+      const sdp = pc.localDescription?.sdp
+      if (!sdp) throw new Error('werift produced no answer')
+      if (!over) deps.signal(viewerId, sessionId, { type: 'answer', sessionId, sdp })
+    })().catch((err: unknown) => {
+      log.error('could not answer the offer', { error: (err as Error).message })
+      end('failed', `the doorbell could not answer: ${(err as Error).message}`)
+    })
+
+    return () => {
+      clearTimeout(connectTimer)
+      stopVideo()
+      stopLockReports()
+      if (!over) {
+        // Stopped by the call machine: the viewer hung up (BYE) or the device ended the call.
+        over = true
+        deps.signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'device-ended' })
+      }
+      void pc.close().catch(() => {})
+    }
+  })
+}
+
+/** The id of a command that failed validation, if one can be read, so the nack can name it. */
+function idOf (data: string | Buffer): string | null {
+  try {
+    const id = (JSON.parse(data.toString()) as { id?: unknown }).id
+    return typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,106 @@
+import mqtt, { type MqttClient } from 'mqtt'
+import {
+  CallRecord, DeviceState, Presence, RingEvent, SignalToViewer,
+  decodeTopicMessage, encode, topics, type SignalToDevice
+} from '@doorbell/core'
+import type { Logger } from '@doorbell/core'
+
+export interface MqttLinkOptions {
+  url: string
+  homeId: string
+  deviceId: string
+  log: Logger
+  onSignal: (viewerId: string, message: SignalToDevice) => void
+}
+
+/**
+ * The device's link to the LAN hub. Persistent session (clean: false) and QoS 1, so offers
+ * sent while the device was away arrive, and rings raised while the hub was away are kept
+ * in mqtt.js's outgoing queue and delivered on reconnect. The will marks the device offline.
+ */
+export class MqttLink {
+  readonly client: MqttClient
+  private lastState: string | null = null
+
+  constructor (private readonly o: MqttLinkOptions) {
+    const presence = topics.presence(o.homeId, o.deviceId)
+    this.client = mqtt.connect(o.url, {
+      clientId: `device-${o.deviceId}`,
+      clean: false,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+      queueQoSZero: false,
+      will: {
+        topic: presence,
+        payload: Buffer.from(encode(Presence, { deviceId: o.deviceId, online: false, at: Date.now() })),
+        qos: 1,
+        retain: true
+      }
+    })
+    this.client.on('connect', (ack) => {
+      o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
+      this.client.publish(presence, encode(Presence, { deviceId: o.deviceId, online: true, at: Date.now() }), { qos: 1, retain: true })
+      if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
+      this.client.subscribe(topics.deviceInbox(o.homeId, o.deviceId), { qos: 1 }, (err) => {
+        if (err) o.log.error('subscribe failed', { error: err.message })
+      })
+    })
+    this.client.on('offline', () => { o.log.warn('hub unreachable, retrying', { url: o.url }) })
+    this.client.on('error', (err) => { o.log.warn('hub connection error', { error: err.message }) })
+    this.client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+  }
+
+  /** Every incoming message is parsed before anything acts on it. */
+  private onMessage (topic: string, payload: Buffer): void {
+    const decoded = decodeTopicMessage(topic, payload)
+    if (!decoded.ok) {
+      this.o.log.warn('rejected a message', { error: decoded.error.message, code: decoded.error.code })
+      return
+    }
+    const m = decoded.value
+    if (m.kind !== 'to-device' || m.topic.device !== this.o.deviceId || m.topic.home !== this.o.homeId) {
+      this.o.log.warn('ignored a message not addressed to this device', { topic })
+      return
+    }
+    this.o.onSignal(m.topic.viewer, m.payload)
+  }
+
+  async connected (signal?: AbortSignal): Promise<void> {
+    if (this.client.connected) return
+    await new Promise<void>((resolve, reject) => {
+      this.client.once('connect', () => resolve())
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
+    })
+  }
+
+  publishRing (ring: RingEvent): void {
+    this.client.publish(topics.ring(this.o.homeId, this.o.deviceId), encode(RingEvent, ring), { qos: 1 })
+  }
+
+  publishState (state: DeviceState): void {
+    this.lastState = encode(DeviceState, state)
+    this.client.publish(topics.state(this.o.homeId, this.o.deviceId), this.lastState, { qos: 1, retain: true })
+  }
+
+  publishCall (record: CallRecord): void {
+    this.client.publish(topics.calls(this.o.homeId, this.o.deviceId), encode(CallRecord, record), { qos: 1 })
+  }
+
+  sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
+    this.client.publish(
+      topics.session(this.o.homeId, this.o.deviceId, viewerId, sessionId, 'to-viewer'),
+      encode(SignalToViewer, message),
+      { qos: 1 }
+    )
+  }
+
+  async stop (): Promise<void> {
+    // A clean stop says goodbye itself; the will covers crashes.
+    await new Promise<void>((resolve) => {
+      if (!this.client.connected) { this.client.end(true, {}, () => resolve()); return }
+      this.client.publish(topics.presence(this.o.homeId, this.o.deviceId), encode(Presence, { deviceId: this.o.deviceId, online: false, at: Date.now() }), { qos: 1, retain: true }, () => {
+        this.client.end(false, {}, () => resolve())
+      })
+    })
+  }
+}

@@ -1,0 +1,25 @@
+import type { SnapshotFrom } from 'xstate'
+import type { CallStatus, LockState, LockStatus, Participant } from '@doorbell/core'
+import type { deviceCallMachine } from './deviceCall'
+import type { lockMachine } from './lock'
+
+/** The call status a device publishes, read off its call machine. */
+export function callStatusOf (snapshot: SnapshotFrom<typeof deviceCallMachine>): CallStatus {
+  if (snapshot.matches('ringing')) return 'ringing'
+  if (snapshot.matches('inCall')) return 'in-call'
+  return 'idle'
+}
+
+export function participantsOf (snapshot: SnapshotFrom<typeof deviceCallMachine>): Participant[] {
+  return Object.values(snapshot.context.sessions)
+}
+
+/** The lock state a device publishes. `relockAt` is the device's to fill: the machine keeps no clock. */
+export function lockStateOf (snapshot: SnapshotFrom<typeof lockMachine>, relockAt: number | null): LockState {
+  return {
+    status: snapshot.value as LockStatus,
+    relockAt: snapshot.matches('unlocked') ? relockAt : null,
+    version: snapshot.context.version,
+    error: snapshot.context.error
+  }
+}

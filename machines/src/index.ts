@@ -1,0 +1,4 @@
+export * from './lock'
+export * from './deviceCall'
+export * from './viewerCall'
+export * from './describe'

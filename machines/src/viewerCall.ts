@@ -1,0 +1,269 @@
+import { assign, fromCallback, sendTo, setup, type EventObject } from 'xstate'
+import type { Command, DeviceState, LockState, Reply, RingEvent } from '@doorbell/core'
+
+/**
+ * The viewer's side of a call with one doorbell. The viewer supplies `call` (its peer
+ * connection and signaling) and the alert actions; the machine decides what the resident sees.
+ */
+export type EndReason =
+  | 'hung-up' // we closed it
+  | 'device-ended' // the doorbell closed it (call time limit, restart)
+  | 'answered-elsewhere' // someone else took the ring and it is over
+  | 'missed' // nobody answered in time
+  | 'busy' // the doorbell had no room for another viewer
+  | 'failed' // the connection could not be made or was lost
+
+export interface ViewerCallInput {
+  deviceId: string
+  connectTimeoutMs?: number
+  commandTimeoutMs?: number
+}
+
+export interface ViewerCallContext {
+  deviceId: string
+  connectTimeoutMs: number
+  commandTimeoutMs: number
+  ring: RingEvent | null
+  device: DeviceState | null
+  /** Newest lock report, from the state topic or the data channel, whichever is newer. */
+  door: LockState | null
+  sessionId: string | null
+  endReason: EndReason | null
+  error: string | null
+  pendingCommand: string | null
+  commandError: string | null
+  /** Rings the resident dismissed, so a retained state does not bring them back. */
+  dismissedRingId: string | null
+}
+
+export interface CallActorInput {
+  deviceId: string
+  sessionId: string
+}
+
+export type ViewerCallEvent =
+  | { type: 'RING', ring: RingEvent }
+  | { type: 'DEVICE_STATE', state: DeviceState }
+  | { type: 'ANSWER', sessionId: string }
+  | { type: 'WATCH', sessionId: string }
+  | { type: 'DISMISS' }
+  | { type: 'HANGUP' }
+  | { type: 'UNLOCK', commandId: string }
+  // from the call actor
+  | { type: 'CONNECTED' }
+  | { type: 'FAILED', message: string }
+  | { type: 'REMOTE_BYE', reason: 'hang-up' | 'device-ended' | 'failed' | 'busy' | 'rejected', message?: string }
+  | { type: 'REPLY', reply: Reply }
+
+/** What the call actor is sent while the call is up. */
+export type CallActorCommand = { type: 'SEND_COMMAND', command: Command }
+
+const newer = (a: LockState | null, b: LockState | null | undefined): LockState | null =>
+  b == null ? a : a === null || b.version >= a.version ? b : a
+
+export const viewerCallMachine = setup({
+  types: {
+    context: {} as ViewerCallContext,
+    input: {} as ViewerCallInput,
+    events: {} as ViewerCallEvent
+  },
+  actors: {
+    /** Supplied by the viewer: offer, answer, media and the data channel of one session. */
+    call: fromCallback<EventObject, CallActorInput>(() => {
+      throw new Error('call was not provided')
+    })
+  },
+  actions: {
+    /** Supplied by the viewer: sound, banner, Notification. */
+    alert: (_, _params: { ring: RingEvent | null }) => {},
+    /** Supplied by the viewer: stop the sound. */
+    silence: () => {},
+    takeRing: assign({
+      ring: ({ context, event }) => event.type === 'RING' ? event.ring : context.ring,
+      endReason: null,
+      error: null
+    }),
+    /** A viewer that joins while the doorbell rings learns of the ring from the retained state. */
+    takeRingFromState: assign({
+      ring: ({ context, event }) => {
+        if (event.type !== 'DEVICE_STATE' || event.state.call.ringId === null) return context.ring
+        const s = event.state
+        return { type: 'ring' as const, deviceId: s.deviceId, deviceName: s.deviceName, ringId: event.state.call.ringId!, at: s.call.since, count: 1 }
+      },
+      endReason: null,
+      error: null
+    }),
+    takeDeviceState: assign({
+      device: ({ context, event }) => event.type === 'DEVICE_STATE' ? event.state : context.device,
+      door: ({ context, event }) => event.type === 'DEVICE_STATE' ? newer(context.door, event.state.lock) : context.door
+    }),
+    takeReply: assign(({ context, event }) => {
+      if (event.type !== 'REPLY') return {}
+      const r = event.reply
+      if (r.type === 'lock') return { door: newer(context.door, r.lock) }
+      if (r.type === 'ack') {
+        return {
+          door: newer(context.door, r.lock),
+          pendingCommand: context.pendingCommand === r.id ? null : context.pendingCommand,
+          commandError: null
+        }
+      }
+      return {
+        pendingCommand: context.pendingCommand === r.id ? null : context.pendingCommand,
+        commandError: r.error.message
+      }
+    }),
+    startSession: assign({
+      sessionId: ({ event }) => (event.type === 'ANSWER' || event.type === 'WATCH') ? event.sessionId : null,
+      endReason: null,
+      error: null,
+      commandError: null,
+      pendingCommand: null
+    }),
+    endAs: assign((_, params: { reason: EndReason }) => ({ endReason: params.reason, sessionId: null, pendingCommand: null })),
+    endFromBye: assign(({ event }) => {
+      if (event.type !== 'REMOTE_BYE') return {}
+      const reason: EndReason = event.reason === 'busy'
+        ? 'busy'
+        : event.reason === 'failed' || event.reason === 'rejected' ? 'failed' : 'device-ended'
+      return { endReason: reason, error: event.message ?? null, sessionId: null, pendingCommand: null }
+    }),
+    endFailed: assign(({ event }) => ({
+      endReason: 'failed' as const,
+      error: event.type === 'FAILED' ? event.message : 'no answer from the doorbell',
+      sessionId: null,
+      pendingCommand: null
+    })),
+    endRing: assign(({ context, event }) => {
+      if (event.type !== 'DEVICE_STATE') return {}
+      const last = event.state.lastRing
+      const answered = last !== null && last.ringId === context.ring?.ringId && last.outcome === 'answered'
+      return { endReason: answered ? 'answered-elsewhere' as const : 'missed' as const }
+    }),
+    dismiss: assign({ dismissedRingId: ({ context }) => context.ring?.ringId ?? null }),
+    sendUnlock: sendTo('call', ({ event }): CallActorCommand => ({
+      type: 'SEND_COMMAND',
+      command: { type: 'unlock', id: event.type === 'UNLOCK' ? event.commandId : 'none' }
+    })),
+    notePending: assign({
+      pendingCommand: ({ event }) => event.type === 'UNLOCK' ? event.commandId : null,
+      commandError: null
+    }),
+    commandTimedOut: assign({ pendingCommand: null, commandError: 'The doorbell did not answer. Try again.' })
+  },
+  guards: {
+    /** The device rings for a ring we have not seen or dismissed. */
+    isNewRingInState: ({ context, event }) =>
+      event.type === 'DEVICE_STATE' &&
+      event.state.call.status === 'ringing' &&
+      event.state.call.ringId !== null &&
+      event.state.call.ringId !== context.ring?.ringId &&
+      event.state.call.ringId !== context.dismissedRingId,
+    isRingOver: ({ context, event }) =>
+      event.type === 'DEVICE_STATE' &&
+      !(event.state.call.status !== 'idle' && event.state.call.ringId === context.ring?.ringId),
+    isNotDismissed: ({ context, event }) =>
+      event.type === 'RING' && event.ring.ringId !== context.dismissedRingId,
+    isPendingReply: ({ context, event }) =>
+      event.type === 'REPLY' && event.reply.type !== 'lock' && event.reply.id === context.pendingCommand
+  },
+  delays: {
+    connectTimeout: ({ context }) => context.connectTimeoutMs,
+    commandTimeout: ({ context }) => context.commandTimeoutMs
+  }
+}).createMachine({
+  id: 'viewerCall',
+  context: ({ input }) => ({
+    deviceId: input.deviceId,
+    connectTimeoutMs: input.connectTimeoutMs ?? 15_000,
+    commandTimeoutMs: input.commandTimeoutMs ?? 5_000,
+    ring: null,
+    device: null,
+    door: null,
+    sessionId: null,
+    endReason: null,
+    error: null,
+    pendingCommand: null,
+    commandError: null,
+    dismissedRingId: null
+  }),
+  initial: 'idle',
+  on: {
+    DEVICE_STATE: { actions: 'takeDeviceState' }
+  },
+  states: {
+    idle: {
+      on: {
+        RING: { guard: 'isNotDismissed', target: 'incoming', actions: 'takeRing' },
+        DEVICE_STATE: [
+          { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },
+          { actions: 'takeDeviceState' }
+        ],
+        WATCH: { target: 'active', actions: 'startSession' }
+      }
+    },
+    incoming: {
+      entry: { type: 'alert', params: ({ context }) => ({ ring: context.ring }) },
+      exit: 'silence',
+      on: {
+        // A second press re-alerts.
+        RING: { target: 'incoming', reenter: true, actions: 'takeRing' },
+        ANSWER: { target: 'active', actions: 'startSession' },
+        DISMISS: { target: 'idle', actions: 'dismiss' },
+        DEVICE_STATE: [
+          { guard: 'isNewRingInState', target: 'incoming', reenter: true, actions: ['takeDeviceState', 'takeRingFromState'] },
+          { guard: 'isRingOver', target: 'ended', actions: ['takeDeviceState', 'endRing'] },
+          { actions: 'takeDeviceState' }
+        ]
+      }
+    },
+    active: {
+      invoke: {
+        id: 'call',
+        src: 'call',
+        input: ({ context }) => ({ deviceId: context.deviceId, sessionId: context.sessionId ?? 'none' })
+      },
+      initial: 'connecting',
+      on: {
+        HANGUP: { target: 'ended', actions: { type: 'endAs', params: { reason: 'hung-up' } } },
+        REMOTE_BYE: { target: 'ended', actions: 'endFromBye' },
+        FAILED: { target: 'ended', actions: 'endFailed' },
+        REPLY: { actions: 'takeReply' }
+      },
+      states: {
+        connecting: {
+          after: { connectTimeout: { target: '#viewerCall.ended', actions: 'endFailed' } },
+          on: { CONNECTED: 'connected' }
+        },
+        connected: {
+          initial: 'ready',
+          states: {
+            ready: {
+              on: { UNLOCK: { target: 'commandPending', actions: ['notePending', 'sendUnlock'] } }
+            },
+            commandPending: {
+              after: { commandTimeout: { target: 'ready', actions: 'commandTimedOut' } },
+              on: {
+                REPLY: [
+                  { guard: 'isPendingReply', target: 'ready', actions: 'takeReply' },
+                  { actions: 'takeReply' }
+                ]
+              }
+            }
+          }
+        }
+      }
+    },
+    ended: {
+      on: {
+        RING: { guard: 'isNotDismissed', target: 'incoming', actions: 'takeRing' },
+        DEVICE_STATE: [
+          { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },
+          { actions: 'takeDeviceState' }
+        ],
+        WATCH: { target: 'active', actions: 'startSession' },
+        DISMISS: { target: 'idle', actions: 'dismiss' }
+      }
+    }
+  }
+})

@@ -1,0 +1,45 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { waitFor } from 'xstate'
+import { eventually, startLan } from '../src/harness'
+import { nodeViewer } from '../src/nodeViewer'
+
+test('a ring on the LAN is answered, shows video and opens the door, which relocks', { timeout: 60_000 }, async (t) => {
+  const lan = await startLan()
+  t.after(() => lan.stop())
+  const viewer = nodeViewer(lan.hub.mqttUrl, 'home', 'kitchen', 'Kitchen tablet')
+  t.after(() => viewer.close())
+  await eventually('the viewer to reach the hub', () => viewer.home.hub.connected)
+  await eventually('the retained state of the doorbell', () => viewer.home.doorbells.get('front-door'))
+  const doorbell = viewer.home.doorbell('front-door')
+
+  lan.button.press()
+  await waitFor(doorbell, (s) => s.matches('incoming'), { timeout: 5000 })
+  assert.deepEqual(viewer.alerts, ['front-door'])
+  assert.equal(doorbell.getSnapshot().context.ring?.deviceName, 'Front door')
+
+  viewer.home.answer('front-door')
+  await waitFor(doorbell, (s) => s.matches({ active: 'connected' }), { timeout: 15_000 })
+  await eventually('video RTP from the doorbell', () => viewer.rtp.length >= 30)
+  assert.ok(viewer.rtp.every((p) => p.payload.length > 0))
+  await eventually('the device to list the viewer in the call', () =>
+    doorbell.getSnapshot().context.device?.participants.some((p) => p.viewerName === 'Kitchen tablet'))
+
+  const before = lan.printed.length
+  viewer.home.unlock('front-door')
+  await waitFor(doorbell, (s) => s.context.door?.status === 'unlocked' && s.context.pendingCommand === null, { timeout: 5000 })
+  assert.equal(doorbell.getSnapshot().context.commandError, null)
+  assert.deepEqual(lan.printed.slice(before, before + 1), ['DOOR UNLOCKED'])
+  // relockSeconds is 1 in the harness: the door locks by itself and the viewer sees it.
+  await waitFor(doorbell, (s) => s.context.door?.status === 'locked', { timeout: 5000 })
+  assert.deepEqual(lan.printed.slice(before), ['DOOR UNLOCKED', 'DOOR LOCKED'])
+
+  viewer.home.hangUp('front-door')
+  await waitFor(doorbell, (s) => s.matches('ended'), { timeout: 5000 })
+  assert.equal(doorbell.getSnapshot().context.endReason, 'hung-up')
+  await eventually('the device back to idle', () => lan.device.call.getSnapshot().matches('idle'))
+  await eventually('the call record', () => viewer.home.history.find((r) => r.outcome === 'answered'))
+  const record = viewer.home.history.find((r) => r.outcome === 'answered')!
+  assert.deepEqual(record.answeredBy.map((a) => a.viewerName), ['Kitchen tablet'])
+  assert.equal(record.unlocks.length, 1)
+})

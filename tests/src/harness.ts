@@ -1,0 +1,60 @@
+import { fileURLToPath } from 'node:url'
+import { startHub, type Hub } from '@doorbell/hub'
+import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock, type Doorbell } from '@doorbell/device'
+import type { DeviceConfigInput } from '@doorbell/core'
+
+export const VIEWER_DIST = fileURLToPath(new URL('../../viewer/dist', import.meta.url))
+
+export interface Lan {
+  hub: Hub
+  device: Doorbell
+  lock: SimulatedLock
+  button: SimulatedButton
+  /** Everything the hub and device printed, for assertions and for failure reports. */
+  lines: string[]
+  printed: string[]
+  stop: () => Promise<void>
+}
+
+/** A hub and a simulated doorbell with a test-pattern camera, on loopback, random ports. */
+export async function startLan (device: DeviceConfigInput = {}): Promise<Lan> {
+  const lines: string[] = []
+  const printed: string[] = []
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST }, { log: memoryLogger(lines, 'hub') })
+  const lock = new SimulatedLock((line) => { printed.push(line) })
+  const button = new SimulatedButton()
+  const doorbell = await startDoorbell({
+    hubUrl: hub.mqttUrl,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    relockSeconds: 1,
+    ringTimeoutSeconds: 30,
+    ...device
+  }, { log: memoryLogger(lines, 'device'), drivers: { button, lock } })
+  await doorbell.link.connected(AbortSignal.timeout(10_000))
+  return {
+    hub,
+    device: doorbell,
+    lock,
+    button,
+    lines,
+    printed,
+    async stop () {
+      await doorbell.stop()
+      await hub.stop()
+    }
+  }
+}
+
+/** Polls until `check` returns a truthy value; fails with `what` after the timeout. */
+export async function eventually<T> (what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await check()
+      if (v) return v as NonNullable<T>
+    } catch (err) { last = err }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`)
+}

@@ -1,0 +1,34 @@
+import { RTCPeerConnection, type RtpPacket } from 'werift'
+import { Home, type PeerConnectionLike } from '@doorbell/viewer/lib'
+import { videoCodec, withoutDefaultStun } from '@doorbell/device'
+
+export interface NodeViewer {
+  home: Home
+  rtp: RtpPacket[]
+  alerts: string[]
+  close: () => Promise<void>
+}
+
+/** The viewer app's own call logic (Home, callSession) running in Node on a werift peer. */
+export function nodeViewer (url: string, homeId: string, viewerId: string, viewerName: string): NodeViewer {
+  const rtp: RtpPacket[] = []
+  const alerts: string[] = []
+  const home = new Home({
+    url,
+    homeId,
+    viewerId,
+    viewerName,
+    log: () => {},
+    createPeerConnection: () => new RTCPeerConnection({
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      bundlePolicy: 'max-bundle',
+      codecs: { video: [videoCodec('h264')], audio: [] }
+    }) as unknown as PeerConnectionLike,
+    beforeGather: (pc) => { withoutDefaultStun(pc as unknown as RTCPeerConnection, []) },
+    onTrack: (_session, event: { track: { onReceiveRtp: { subscribe: (f: (p: RtpPacket) => void) => void } } }) => {
+      event.track.onReceiveRtp.subscribe((p) => { rtp.push(p) })
+    },
+    alert: (deviceId) => { alerts.push(deviceId) }
+  })
+  return { home, rtp, alerts, close: async () => { await home.close() } }
+}

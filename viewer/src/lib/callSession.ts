@@ -1,0 +1,138 @@
+import { fromCallback, type EventObject } from 'xstate'
+import { CONTROL_CHANNEL, Command, Reply, decode, encode } from '@doorbell/core'
+import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
+import type { HubClient } from './hubClient'
+
+/**
+ * The subset of RTCPeerConnection the call uses. Browsers' RTCPeerConnection fits, and so does
+ * werift's, which is how the Node integration test runs this very code.
+ */
+export interface PeerConnectionLike {
+  createDataChannel: (label: string, init?: { ordered?: boolean }) => DataChannelLike
+  addTransceiver: (kind: 'video' | 'audio', init: { direction: 'recvonly' | 'sendrecv' }) => unknown
+  createOffer: () => Promise<{ type: string, sdp?: string }>
+  setLocalDescription: (d: any) => Promise<unknown>
+  setRemoteDescription: (d: any) => Promise<unknown>
+  readonly localDescription: { sdp: string } | null
+  readonly iceGatheringState: string
+  readonly connectionState: string
+  onicegatheringstatechange: ((ev: any) => void) | null | undefined
+  onconnectionstatechange: ((ev: any) => void) | null | undefined
+  ontrack: ((ev: any) => void) | null | undefined
+  close: () => unknown
+}
+
+export interface DataChannelLike {
+  readonly readyState: string
+  send: (data: string) => void
+  onopen: ((ev: any) => void) | null | undefined
+  onmessage: ((ev: { data: unknown }) => void) | null | undefined
+  close: () => void
+}
+
+export interface CallSessionOptions {
+  hub: HubClient
+  viewerId: string
+  viewerName: string
+  createPeerConnection: () => PeerConnectionLike
+  /** Runs after the offer is made, before gathering (werift needs its default STUN cleared). */
+  beforeGather?: (pc: PeerConnectionLike) => void
+  /** The remote video: a browser attaches it to a <video>, a test counts its packets. */
+  onTrack?: (sessionId: string, event: any, pc: PeerConnectionLike) => void
+  onClosed?: (sessionId: string) => void
+  /** Longest wait for ICE gathering before the offer goes out with what it has. */
+  gatherTimeoutMs?: number
+}
+
+/**
+ * The `call` actor of the viewer call machine: one session with one doorbell. The viewer makes
+ * the offer (as KVS requires, and so on every path), the device answers; commands and the
+ * device's replies use the data channel.
+ */
+export function callSession (o: CallSessionOptions) {
+  return fromCallback<EventObject, CallActorInput>(({ input, sendBack, receive }) => {
+    const { deviceId, sessionId } = input
+    const send = (e: ViewerCallEvent): void => { sendBack(e) }
+    let closed = false
+    const pc = o.createPeerConnection()
+    const dc = pc.createDataChannel(CONTROL_CHANNEL, { ordered: true })
+    pc.addTransceiver('video', { direction: 'recvonly' })
+
+    let connected = false
+    let channelOpen = false
+    const maybeConnected = (): void => {
+      if (!connected && channelOpen && pc.connectionState === 'connected') {
+        connected = true
+        send({ type: 'CONNECTED' })
+      }
+    }
+    dc.onopen = () => { channelOpen = true; maybeConnected() }
+    dc.onmessage = (ev) => {
+      const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer)
+      const r = decode(Reply, data, 'data channel')
+      if (!r.ok) { console.warn(`[call] ${r.error.message}`); return }
+      send({ type: 'REPLY', reply: r.value })
+    }
+    pc.onconnectionstatechange = () => {
+      const state = pc.connectionState
+      if (state === 'connected') maybeConnected()
+      if (state === 'failed') send({ type: 'FAILED', message: 'the connection to the doorbell was lost' })
+    }
+    pc.ontrack = (ev) => { o.onTrack?.(sessionId, ev, pc) }
+
+    const stopSignals = o.hub.onSession(sessionId, (message) => {
+      if (message.type === 'answer') {
+        pc.setRemoteDescription({ type: 'answer', sdp: message.sdp }).catch((err: Error) => {
+          send({ type: 'FAILED', message: `the doorbell's answer was not usable: ${err.message}` })
+        })
+      } else {
+        closed = true
+        send({ type: 'REMOTE_BYE', reason: message.reason, ...(message.message ? { message: message.message } : {}) })
+      }
+    })
+
+    receive((event) => {
+      const e = event as CallActorCommand
+      if (e.type !== 'SEND_COMMAND') return
+      // Parse our own command too: a bug here must not reach the door.
+      const checked = Command.safeParse(e.command)
+      if (!checked.success || dc.readyState !== 'open') {
+        send({ type: 'REPLY', reply: { type: 'nack', id: e.command.id, error: { code: 'invalid-command', message: dc.readyState !== 'open' ? 'the call is not connected' : 'invalid command' } } })
+        return
+      }
+      dc.send(encode(Command, checked.data))
+    })
+
+    void (async () => {
+      await pc.setLocalDescription(await pc.createOffer())
+      o.beforeGather?.(pc)
+      await gathered(pc, o.gatherTimeoutMs ?? 2000)
+      if (closed) return
+      const sdp = pc.localDescription?.sdp
+      if (!sdp) throw new Error('no local description')
+      o.hub.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp })
+    })().catch((err: Error) => { send({ type: 'FAILED', message: `could not start the call: ${err.message}` }) })
+
+    return () => {
+      stopSignals()
+      if (!closed) o.hub.sendToDevice(deviceId, sessionId, { type: 'bye', sessionId, reason: 'hang-up' })
+      closed = true
+      try { dc.close() } catch {}
+      void pc.close()
+      o.onClosed?.(sessionId)
+    }
+  })
+}
+
+/** Waits for ICE gathering to finish, or the timeout: host candidates on a LAN take milliseconds. */
+async function gathered (pc: PeerConnectionLike, timeoutMs: number): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs)
+    const previous = pc.onicegatheringstatechange
+    pc.onicegatheringstatechange = (ev) => {
+      previous?.(ev)
+      if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve() }
+    }
+  })
+}

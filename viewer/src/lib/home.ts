@@ -1,0 +1,89 @@
+import { createActor, type Actor } from 'xstate'
+import { newId, type CallRecord, type Presence, type RingEvent } from '@doorbell/core'
+import { viewerCallMachine } from '@doorbell/machines'
+import { HubClient, type HubClientOptions } from './hubClient'
+import { callSession, type CallSessionOptions } from './callSession'
+
+export type DoorbellActor = Actor<typeof viewerCallMachine>
+
+export interface HomeOptions extends HubClientOptions {
+  createPeerConnection: CallSessionOptions['createPeerConnection']
+  beforeGather?: CallSessionOptions['beforeGather']
+  onTrack?: CallSessionOptions['onTrack']
+  /** Sound, banner, Notification: the page's business. */
+  alert?: (deviceId: string, ring: RingEvent | null) => void
+  silence?: (deviceId: string) => void
+  /** Called when a doorbell is first heard of (its actor is created). */
+  onDoorbell?: (deviceId: string, actor: DoorbellActor) => void
+}
+
+/**
+ * A viewer's view of its home: one viewer call machine per doorbell, fed by the hub.
+ * Shared by the Vue app and the Node integration test.
+ */
+export class Home {
+  readonly hub: HubClient
+  readonly doorbells = new Map<string, DoorbellActor>()
+  readonly presence = new Map<string, Presence>()
+  readonly history: CallRecord[] = []
+  private readonly historyListeners = new Set<() => void>()
+
+  constructor (private readonly o: HomeOptions) {
+    this.hub = new HubClient(o)
+    this.hub.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
+    this.hub.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
+    this.hub.on('presence', (p) => { this.presence.set(p.deviceId, p); this.doorbell(p.deviceId) })
+    this.hub.on('call', (record) => {
+      this.history.unshift(record)
+      this.history.splice(50)
+      for (const l of this.historyListeners) l()
+    })
+  }
+
+  onHistory (listener: () => void): () => void {
+    this.historyListeners.add(listener)
+    return () => { this.historyListeners.delete(listener) }
+  }
+
+  /** The call machine of one doorbell, created when the doorbell is first heard of. */
+  doorbell (deviceId: string): DoorbellActor {
+    let actor = this.doorbells.get(deviceId)
+    if (actor) return actor
+    const machine = viewerCallMachine.provide({
+      actors: {
+        call: callSession({
+          hub: this.hub,
+          viewerId: this.o.viewerId,
+          viewerName: this.o.viewerName,
+          createPeerConnection: this.o.createPeerConnection,
+          ...(this.o.beforeGather ? { beforeGather: this.o.beforeGather } : {}),
+          ...(this.o.onTrack ? { onTrack: this.o.onTrack } : {})
+        })
+      },
+      actions: {
+        alert: (_, { ring }) => { this.o.alert?.(deviceId, ring) },
+        silence: () => { this.o.silence?.(deviceId) }
+      }
+    })
+    actor = createActor(machine, { input: { deviceId }, systemId: `viewerCall:${deviceId}` })
+    actor.start()
+    this.doorbells.set(deviceId, actor)
+    this.o.onDoorbell?.(deviceId, actor)
+    return actor
+  }
+
+  answer (deviceId: string): void { this.doorbell(deviceId).send({ type: 'ANSWER', sessionId: newId('s') }) }
+  watch (deviceId: string): void { this.doorbell(deviceId).send({ type: 'WATCH', sessionId: newId('s') }) }
+  unlock (deviceId: string): string {
+    const commandId = newId('c')
+    this.doorbell(deviceId).send({ type: 'UNLOCK', commandId })
+    return commandId
+  }
+  hangUp (deviceId: string): void { this.doorbell(deviceId).send({ type: 'HANGUP' }) }
+  dismiss (deviceId: string): void { this.doorbell(deviceId).send({ type: 'DISMISS' }) }
+
+  async close (): Promise<void> {
+    for (const actor of this.doorbells.values()) actor.stop()
+    await this.hub.close()
+  }
+}

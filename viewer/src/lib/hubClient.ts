@@ -1,0 +1,105 @@
+import mqtt, { type MqttClient } from 'mqtt'
+import {
+  SignalToDevice, decodeTopicMessage, encode, topics,
+  type CallRecord, type DeviceState, type Presence, type RingEvent, type SignalToViewer
+} from '@doorbell/core'
+
+export interface HubClientOptions {
+  /** ws(s)://host/mqtt in a browser; mqtt:// works in Node too. */
+  url: string
+  homeId: string
+  viewerId: string
+  viewerName: string
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void
+}
+
+export interface HubEvents {
+  ring: (ring: RingEvent) => void
+  state: (state: DeviceState) => void
+  presence: (presence: Presence) => void
+  call: (record: CallRecord) => void
+  link: (up: boolean) => void
+}
+
+type Listeners = { [K in keyof HubEvents]: Set<HubEvents[K]> }
+
+/**
+ * The viewer's connection to the LAN hub: the home's events in, signaling both ways.
+ * Every message is parsed by its schema before anyone sees it; a bad one is logged and dropped.
+ */
+export class HubClient {
+  readonly client: MqttClient
+  private readonly listeners: Listeners = { ring: new Set(), state: new Set(), presence: new Set(), call: new Set(), link: new Set() }
+  private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
+  private readonly log: NonNullable<HubClientOptions['log']>
+
+  constructor (readonly o: HubClientOptions) {
+    this.log = o.log ?? ((level, message) => { console[level](`[hub] ${message}`) })
+    const tab = Math.random().toString(36).slice(2, 8)
+    this.client = mqtt.connect(o.url, {
+      // One connection per tab: two tabs of one resident must not kick each other off.
+      clientId: `viewer-${o.viewerId}-${tab}`,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000
+    })
+    this.client.on('connect', () => {
+      this.client.subscribe([...topics.homeEvents(o.homeId), topics.viewerInbox(o.homeId, o.viewerId)], { qos: 1 }, (err) => {
+        if (err) this.log('error', `subscribe failed: ${err.message}`)
+      })
+      this.emit('link', true)
+    })
+    this.client.on('close', () => { this.emit('link', false) })
+    this.client.on('error', (err) => { this.log('warn', `hub connection: ${err.message}`) })
+    this.client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+  }
+
+  get connected (): boolean { return this.client.connected }
+
+  on<K extends keyof HubEvents>(event: K, listener: HubEvents[K]): () => void {
+    (this.listeners[event] as Set<HubEvents[K]>).add(listener)
+    return () => { (this.listeners[event] as Set<HubEvents[K]>).delete(listener) }
+  }
+
+  private emit<K extends keyof HubEvents>(event: K, ...args: Parameters<HubEvents[K]>): void {
+    for (const l of this.listeners[event]) (l as (...a: Parameters<HubEvents[K]>) => void)(...args)
+  }
+
+  private onMessage (topic: string, payload: Uint8Array): void {
+    const decoded = decodeTopicMessage(topic, payload)
+    if (!decoded.ok) {
+      this.log('warn', `rejected a message: ${decoded.error.message}`)
+      return
+    }
+    const m = decoded.value
+    if (m.topic.home !== this.o.homeId) return
+    switch (m.kind) {
+      case 'ring': this.emit('ring', m.payload); break
+      case 'state': this.emit('state', m.payload); break
+      case 'presence': this.emit('presence', m.payload); break
+      case 'calls': this.emit('call', m.payload); break
+      case 'to-viewer':
+        if (m.topic.viewer === this.o.viewerId) this.sessions.get(m.topic.session)?.(m.payload)
+        break
+      case 'to-device': break
+    }
+  }
+
+  /** Receives what the device sends to one session. */
+  onSession (sessionId: string, listener: (message: SignalToViewer) => void): () => void {
+    this.sessions.set(sessionId, listener)
+    return () => { this.sessions.delete(sessionId) }
+  }
+
+  sendToDevice (deviceId: string, sessionId: string, message: SignalToDevice): void {
+    this.client.publish(
+      topics.session(this.o.homeId, deviceId, this.o.viewerId, sessionId, 'to-device'),
+      encode(SignalToDevice, message),
+      { qos: 1 }
+    )
+  }
+
+  async close (): Promise<void> {
+    await new Promise<void>((resolve) => this.client.end(true, {}, () => resolve()))
+  }
+}
