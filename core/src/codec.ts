@@ -7,6 +7,7 @@ export type Decoded<T> = { ok: true, value: T } | { ok: false, error: ProtocolEr
 export const MAX_MESSAGE_BYTES = 64 * 1024
 
 const text = new TextDecoder('utf-8', { fatal: false })
+const utf8 = new TextEncoder()
 
 /**
  * Parses one message at a boundary: size, JSON, then the schema. Never throws; the error
@@ -17,7 +18,11 @@ export function decode<S extends z.ZodType> (
   raw: string | Uint8Array,
   where = ''
 ): Decoded<z.infer<S>> {
-  const size = typeof raw === 'string' ? raw.length : raw.byteLength
+  // The bound is in UTF-8 bytes, as on the wire; a string's length counts UTF-16 units, which can
+  // be a third of its bytes. A string longer than the bound in units is over it in bytes too.
+  const size = typeof raw === 'string'
+    ? raw.length > MAX_MESSAGE_BYTES ? raw.length : utf8.encode(raw).byteLength
+    : raw.byteLength
   if (size > MAX_MESSAGE_BYTES) {
     return { ok: false, error: new ProtocolError('too-large', `message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`, where) }
   }

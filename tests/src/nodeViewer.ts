@@ -25,7 +25,7 @@ export function nodeViewer (url: string, homeId: string, viewerId: string, viewe
       codecs: { video: [videoCodec('h264')], audio: [] }
     }) as unknown as PeerConnectionLike,
     beforeGather: (pc) => { withoutDefaultStun(pc as unknown as RTCPeerConnection, []) },
-    onTrack: (_session, event: { track: { onReceiveRtp: { subscribe: (f: (p: RtpPacket) => void) => void } } }) => {
+    onTrack: (_call, event: { track: { onReceiveRtp: { subscribe: (f: (p: RtpPacket) => void) => void } } }) => {
       event.track.onReceiveRtp.subscribe((p) => { rtp.push(p) })
     },
     alert: (deviceId) => { alerts.push(deviceId) }

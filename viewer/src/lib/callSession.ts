@@ -26,7 +26,7 @@ export interface DataChannelLike {
   readonly readyState: string
   send: (data: string) => void
   onopen: ((ev: any) => void) | null | undefined
-  onmessage: ((ev: { data: unknown }) => void) | null | undefined
+  onmessage: ((ev: any) => void) | null | undefined
   close: () => void
 }
 
@@ -38,8 +38,8 @@ export interface CallSessionOptions {
   /** Runs after the offer is made, before gathering (werift needs its default STUN cleared). */
   beforeGather?: (pc: PeerConnectionLike) => void
   /** The remote video: a browser attaches it to a <video>, a test counts its packets. */
-  onTrack?: (sessionId: string, event: any, pc: PeerConnectionLike) => void
-  onClosed?: (sessionId: string) => void
+  onTrack?: (call: CallActorInput, event: any, pc: PeerConnectionLike) => void
+  onClosed?: (call: CallActorInput) => void
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
 }
@@ -78,7 +78,7 @@ export function callSession (o: CallSessionOptions) {
       if (state === 'connected') maybeConnected()
       if (state === 'failed') send({ type: 'FAILED', message: 'the connection to the doorbell was lost' })
     }
-    pc.ontrack = (ev) => { o.onTrack?.(sessionId, ev, pc) }
+    pc.ontrack = (ev) => { o.onTrack?.(input, ev, pc) }
 
     const stopSignals = o.hub.onSession(sessionId, (message) => {
       if (message.type === 'answer') {
@@ -119,7 +119,7 @@ export function callSession (o: CallSessionOptions) {
       closed = true
       try { dc.close() } catch {}
       void pc.close()
-      o.onClosed?.(sessionId)
+      o.onClosed?.(input)
     }
   })
 }

@@ -10,6 +10,7 @@ export interface HomeOptions extends HubClientOptions {
   createPeerConnection: CallSessionOptions['createPeerConnection']
   beforeGather?: CallSessionOptions['beforeGather']
   onTrack?: CallSessionOptions['onTrack']
+  onClosed?: CallSessionOptions['onClosed']
   /** Sound, banner, Notification: the page's business. */
   alert?: (deviceId: string, ring: RingEvent | null) => void
   silence?: (deviceId: string) => void
@@ -57,7 +58,8 @@ export class Home {
           viewerName: this.o.viewerName,
           createPeerConnection: this.o.createPeerConnection,
           ...(this.o.beforeGather ? { beforeGather: this.o.beforeGather } : {}),
-          ...(this.o.onTrack ? { onTrack: this.o.onTrack } : {})
+          ...(this.o.onTrack ? { onTrack: this.o.onTrack } : {}),
+          ...(this.o.onClosed ? { onClosed: this.o.onClosed } : {})
         })
       },
       actions: {

@@ -1,0 +1,144 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { ConfigError, DeviceConfig, HubConfig, parseConfig } from '../src/index'
+
+function configError (fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`)
+    return err
+  }
+  assert.fail('expected a ConfigError')
+}
+
+describe('parseConfig(DeviceConfig)', () => {
+  test('fills every default from nothing (undefined, null or {})', () => {
+    const expected = {
+      homeId: 'home',
+      deviceId: 'front-door',
+      deviceName: 'Front door',
+      hubUrl: 'mqtt://127.0.0.1:1883',
+      ringTimeoutSeconds: 30,
+      relockSeconds: 5,
+      maxCallSeconds: 600,
+      maxViewers: 12,
+      gpio: { driver: 'simulated' },
+      camera: {
+        source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 },
+        codec: 'h264',
+        keyframeInterval: 15,
+        bitrateKbps: 1500
+      },
+      iceServers: [],
+      iceAdditionalHostAddresses: []
+    }
+    assert.deepEqual(parseConfig(DeviceConfig, undefined, 'env'), expected)
+    assert.deepEqual(parseConfig(DeviceConfig, null, 'env'), expected)
+    assert.deepEqual(parseConfig(DeviceConfig, {}, 'env'), expected)
+  })
+
+  test('keeps given values and fills the rest', () => {
+    const c = parseConfig(DeviceConfig, { deviceId: 'gate', relockSeconds: 3, camera: { codec: 'vp8' } }, 'device.json')
+    assert.equal(c.deviceId, 'gate')
+    assert.equal(c.relockSeconds, 3)
+    assert.equal(c.ringTimeoutSeconds, 30)
+    assert.equal(c.camera.codec, 'vp8')
+    assert.deepEqual(c.camera.source, { kind: 'test-pattern', width: 640, height: 480, fps: 30 })
+    assert.equal(c.camera.keyframeInterval, 15)
+  })
+
+  test('fills the defaults of a partly given camera source', () => {
+    assert.deepEqual(parseConfig(DeviceConfig, { camera: { source: { kind: 'v4l2' } } }, 'x').camera.source,
+      { kind: 'v4l2', device: '/dev/video0', width: 1280, height: 720, fps: 30 })
+    assert.deepEqual(parseConfig(DeviceConfig, { camera: { source: { kind: 'test-pattern', fps: 5 } } }, 'x').camera.source,
+      { kind: 'test-pattern', width: 640, height: 480, fps: 5 })
+  })
+
+  test('accepts every hub URL scheme', () => {
+    for (const hubUrl of ['mqtt://hub:1883', 'mqtts://hub:8883', 'ws://hub:8080/mqtt', 'wss://hub/mqtt']) {
+      assert.equal(parseConfig(DeviceConfig, { hubUrl }, 'x').hubUrl, hubUrl)
+    }
+  })
+
+  test('accepts the rpi-gpio driver with its pins, active-high by default', () => {
+    assert.deepEqual(parseConfig(DeviceConfig, { gpio: { driver: 'rpi-gpio', buttonPin: 11, lockPin: 13 } }, 'x').gpio,
+      { driver: 'rpi-gpio', buttonPin: 11, lockPin: 13, lockActiveHigh: true })
+  })
+
+  test('accepts an RTSP camera and ICE servers', () => {
+    const c = parseConfig(DeviceConfig, {
+      camera: { source: { kind: 'rtsp', url: 'rtsps://cam.local/stream' } },
+      iceServers: [{ urls: ['turn:turn.local'], username: 'u', credential: 'p' }, { urls: 'stun:stun.local' }]
+    }, 'x')
+    assert.equal(c.camera.source.kind, 'rtsp')
+    assert.equal(c.iceServers.length, 2)
+  })
+
+  test('throws a ConfigError naming the source and listing every bad path', () => {
+    const e = configError(() => parseConfig(DeviceConfig, {
+      hubUrl: 'http://hub',
+      ringTimeoutSeconds: 0,
+      maxViewers: 65,
+      gpio: { driver: 'rpi-gpio', buttonPin: 41 },
+      camera: { source: { kind: 'rtsp', url: 'http://cam' } }
+    }, 'device.json'))
+    assert.equal(e.name, 'ConfigError')
+    assert.equal(e.code, 'invalid-config')
+    assert.match(e.message, /^invalid config in device\.json:\n/)
+    for (const path of ['hubUrl', 'ringTimeoutSeconds', 'maxViewers', 'gpio.buttonPin', 'gpio.lockPin', 'camera.source.url']) {
+      assert.match(e.message, new RegExp(`\\n  - ${path.replace(/\./g, '\\.')}: `), path)
+    }
+    assert.match(e.message, /hubUrl: hubUrl starts with mqtt:\/\//)
+    assert.match(e.message, /camera\.source\.url: an RTSP URL starts with rtsp:\/\//)
+  })
+
+  test('refuses unknown keys at the root and nested, so a typo is not silently ignored', () => {
+    const e = configError(() => parseConfig(DeviceConfig, { relockSecs: 3, camera: { fps: 30 } }, 'device.json'))
+    assert.match(e.message, /  - \(root\): .*relockSecs/)
+    assert.match(e.message, /  - camera: .*fps/)
+  })
+
+  test('refuses an unknown GPIO driver and camera kind', () => {
+    assert.match(configError(() => parseConfig(DeviceConfig, { gpio: { driver: 'pigpio' } }, 'x')).message, /gpio\.driver/)
+    assert.match(configError(() => parseConfig(DeviceConfig, { camera: { source: { kind: 'usb' } } }, 'x')).message, /camera\.source\.kind/)
+  })
+
+  test('refuses a bad device id (it becomes a topic level)', () => {
+    assert.match(configError(() => parseConfig(DeviceConfig, { deviceId: 'front door' }, 'x')).message, /  - deviceId: an id is/)
+  })
+
+  test('refuses an input that is not an object, naming the root', () => {
+    assert.match(configError(() => parseConfig(DeviceConfig, 'front-door', 'argv')).message, /invalid config in argv:\n  - \(root\): /)
+  })
+})
+
+describe('parseConfig(HubConfig)', () => {
+  test('fills every default from nothing', () => {
+    const expected = { homeId: 'home', hubName: 'Home hub', host: '0.0.0.0', httpPort: 8080, mqttPort: 1883 }
+    assert.deepEqual(parseConfig(HubConfig, undefined, 'env'), expected)
+    assert.deepEqual(parseConfig(HubConfig, {}, 'env'), expected)
+  })
+
+  test('keeps given ports, viewer folder and TLS', () => {
+    const c = parseConfig(HubConfig, { httpPort: 0, mqttPort: 65535, viewerDir: 'viewer/dist', tls: { key: 'K', cert: 'C' } }, 'x')
+    assert.equal(c.httpPort, 0)
+    assert.equal(c.mqttPort, 65535)
+    assert.equal(c.viewerDir, 'viewer/dist')
+    assert.deepEqual(c.tls, { key: 'K', cert: 'C' })
+  })
+
+  test('lists every bad port and a half-given TLS', () => {
+    const e = configError(() => parseConfig(HubConfig, { httpPort: 70000, mqttPort: 1.5, tls: { key: 'K' } }, 'hub.json'))
+    assert.match(e.message, /^invalid config in hub\.json:/)
+    assert.match(e.message, /  - httpPort: /)
+    assert.match(e.message, /  - mqttPort: /)
+    assert.match(e.message, /  - tls\.cert: /)
+  })
+
+  test('refuses an empty hub name and unknown keys', () => {
+    const e = configError(() => parseConfig(HubConfig, { hubName: '', port: 80 }, 'hub.json'))
+    assert.match(e.message, /  - hubName: /)
+    assert.match(e.message, /  - \(root\): .*port/)
+  })
+})

@@ -1,0 +1,105 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { ROOT, parseTopic, topics } from '../src/index'
+
+/** MQTT topic filter matching (+ one level, # the rest), to check the subscription filters. */
+function matches (filter: string, topic: string): boolean {
+  const f = filter.split('/')
+  const t = topic.split('/')
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true
+    if (i >= t.length) return false
+    if (f[i] !== '+' && f[i] !== t[i]) return false
+  }
+  return f.length === t.length
+}
+
+describe('topics and parseTopic', () => {
+  test('device topics have the documented layout', () => {
+    assert.equal(topics.ring('home', 'front-door'), 'doorbell/home/front-door/ring')
+    assert.equal(topics.state('home', 'front-door'), 'doorbell/home/front-door/state')
+    assert.equal(topics.presence('home', 'front-door'), 'doorbell/home/front-door/presence')
+    assert.equal(topics.calls('home', 'front-door'), 'doorbell/home/front-door/calls')
+    assert.equal(ROOT, 'doorbell')
+  })
+
+  test('session topics put the viewer before the session', () => {
+    assert.equal(topics.session('home', 'front-door', 'v1', 's1', 'to-device'), 'doorbell/home/front-door/session/v1/s1/to-device')
+  })
+
+  test('every device topic parses back to its parts', () => {
+    for (const kind of ['ring', 'state', 'presence', 'calls'] as const) {
+      assert.deepEqual(parseTopic(topics[kind]('h_1', 'dev-2')), { kind, home: 'h_1', device: 'dev-2' })
+    }
+  })
+
+  test('both session directions parse back to their parts', () => {
+    for (const dir of ['to-device', 'to-viewer'] as const) {
+      assert.deepEqual(
+        parseTopic(topics.session('home', 'front-door', 'viewer-1', 'sess_9', dir)),
+        { kind: dir, home: 'home', device: 'front-door', viewer: 'viewer-1', session: 'sess_9' }
+      )
+    }
+  })
+
+  test('rejects another root, an unknown kind or direction, and wrong depths', () => {
+    for (const t of [
+      'doorbel/home/d/ring',
+      'Doorbell/home/d/ring',
+      'doorbell/home/d/bell',
+      'doorbell/home/d/session/v/s/to-nowhere',
+      'doorbell/home/d/sessions/v/s/to-device',
+      'doorbell/home/d',
+      'doorbell/home/d/ring/extra',
+      'doorbell/home/d/session/v/to-device',
+      'doorbell/home/d/session/v/s/to-device/extra',
+      '/doorbell/home/d/ring',
+      'doorbell/home/d/ring/',
+      ''
+    ]) {
+      assert.equal(parseTopic(t), null, t)
+    }
+  })
+
+  test('rejects wildcards and empty or bad levels where an id belongs', () => {
+    for (const t of [
+      'doorbell/+/d/ring',
+      'doorbell/home/+/ring',
+      'doorbell/home/#',
+      'doorbell//d/ring',
+      'doorbell/home//ring',
+      'doorbell/home/d/session/+/s/to-device',
+      'doorbell/home/d/session/v/+/to-viewer',
+      'doorbell/home/d/session/v/s p/to-viewer',
+      `doorbell/home/${'d'.repeat(65)}/ring`
+    ]) {
+      assert.equal(parseTopic(t), null, t)
+    }
+  })
+
+  test('homeEvents subscribes to every device topic of one home only', () => {
+    const filters = topics.homeEvents('home')
+    assert.equal(filters.length, 4)
+    for (const kind of ['ring', 'state', 'presence', 'calls'] as const) {
+      assert.ok(filters.some((f) => matches(f, topics[kind]('home', 'any-device'))), kind)
+      assert.ok(!filters.some((f) => matches(f, topics[kind]('other-home', 'any-device'))), kind)
+    }
+    assert.ok(!filters.some((f) => matches(f, topics.session('home', 'd', 'v', 's', 'to-viewer'))))
+  })
+
+  test('viewerInbox receives answers for that viewer from any device and session, nothing else', () => {
+    const inbox = topics.viewerInbox('home', 'v1')
+    assert.ok(matches(inbox, topics.session('home', 'front-door', 'v1', 's1', 'to-viewer')))
+    assert.ok(matches(inbox, topics.session('home', 'back-door', 'v1', 's9', 'to-viewer')))
+    assert.ok(!matches(inbox, topics.session('home', 'front-door', 'v2', 's1', 'to-viewer')))
+    assert.ok(!matches(inbox, topics.session('home', 'front-door', 'v1', 's1', 'to-device')))
+  })
+
+  test('deviceInbox receives offers for that device from any viewer, nothing else', () => {
+    const inbox = topics.deviceInbox('home', 'front-door')
+    assert.ok(matches(inbox, topics.session('home', 'front-door', 'v1', 's1', 'to-device')))
+    assert.ok(matches(inbox, topics.session('home', 'front-door', 'v2', 's2', 'to-device')))
+    assert.ok(!matches(inbox, topics.session('home', 'back-door', 'v1', 's1', 'to-device')))
+    assert.ok(!matches(inbox, topics.session('home', 'front-door', 'v1', 's1', 'to-viewer')))
+  })
+})

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks, then the npm dependencies.
+#   scripts/setup.sh          for the demo (ffmpeg: the system's, else the npm-shipped static build)
+#   scripts/setup.sh --test   also Debian's chromium and ffmpeg for the browser tests
+# Never downloads a browser build: Chromium comes from Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+if [[ "${1:-}" == "--test" ]]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+  command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+fi
+if (( ${#need_apt[@]} )); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "setup: installing ${need_apt[*]} from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: please install ${need_apt[*]} (sudo apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+
+# npm ci when the lock file changed since the last install (or never installed).
+stamp=node_modules/.doorbell-installed
+if [[ ! -f $stamp || package-lock.json -nt $stamp ]]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi

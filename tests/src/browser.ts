@@ -1,0 +1,74 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/** Flags that work headless as root here; loopback ICE needs its own flag (FIELD-NOTES.md). */
+export const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'
+]
+
+export interface Resident {
+  context: BrowserContext
+  page: Page
+  console: string[]
+  close: () => Promise<void>
+}
+
+/** One resident = one browser profile (its own storage, its own viewer id). */
+export async function openResident (url: string, name: string): Promise<Resident> {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-chromium-'))
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 480, height: 900 }
+  })
+  const page = context.pages()[0] ?? await context.newPage()
+  const lines: string[] = []
+  page.on('console', (m) => { lines.push(`${m.type()}: ${m.text()}`) })
+  page.on('pageerror', (e) => { lines.push(`pageerror: ${e.message}`) })
+  await page.goto(`${url}?name=${encodeURIComponent(name)}`)
+  return {
+    context,
+    page,
+    console: lines,
+    async close () {
+      await context.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** Video that a person would call "playing": it has a size and its frame count grows. */
+export async function videoIsPlaying (page: Page, selector = '[data-testid=video]'): Promise<{ width: number, frames: number }> {
+  const sample = async (): Promise<{ width: number, frames: number }> => page.$eval(selector, (el) => {
+    const v = el as HTMLVideoElement
+    return { width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames }
+  })
+  const deadline = Date.now() + 15_000
+  let first = await sample()
+  while (Date.now() < deadline) {
+    await page.waitForTimeout(200)
+    const now = await sample()
+    if (now.width > 0 && first.width > 0 && now.frames > first.frames + 2) return now
+    if (first.width === 0) first = now
+  }
+  throw new Error(`video did not play: ${JSON.stringify(await sample())}`)
+}
+
+/** Press and hold the open-door control as a person would. */
+export async function holdToOpen (page: Page, holdMs = 900): Promise<void> {
+  const button = page.getByTestId('open-door')
+  await button.waitFor({ state: 'visible' })
+  await page.waitForFunction(() => !(document.querySelector('[data-testid=open-door]') as HTMLButtonElement).disabled)
+  const box = (await button.boundingBox())!
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+  await page.mouse.down()
+  await page.waitForTimeout(holdMs)
+  await page.mouse.up()
+}

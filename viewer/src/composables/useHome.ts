@@ -1,0 +1,84 @@
+import { onBeforeUnmount, reactive, ref, shallowReactive, shallowRef } from 'vue'
+import { Home, type DoorbellActor } from '../lib'
+import { loadIdentity } from './identity'
+import { useRingAlert } from './useRingAlert'
+
+interface HubInfo { homeId: string, hubName: string, mqttPath: string }
+
+/**
+ * The page's one Home: the hub connection and a call machine per doorbell. Components read
+ * machine state with @xstate/vue's useSelector on the actors listed here.
+ */
+export function useHome () {
+  const identity = loadIdentity(localStorage, location.search)
+  const ringAlert = useRingAlert()
+  const doorbells = shallowReactive(new Map<string, DoorbellActor>())
+  const streams = shallowReactive(new Map<string, MediaStream>())
+  const peers = shallowReactive(new Map<string, RTCPeerConnection>())
+  const linkUp = ref(false)
+  const error = ref<string | null>(null)
+  const history = shallowRef<Home['history']>([])
+  const hubInfo = reactive<{ value: HubInfo | null }>({ value: null })
+  let home: Home | null = null
+
+  const start = async (): Promise<void> => {
+    let info: HubInfo
+    try {
+      const res = await fetch('/api/info')
+      if (!res.ok) throw new Error(`HTTP ${res.status}`)
+      info = await res.json() as HubInfo
+    } catch (err) {
+      error.value = `Cannot reach the hub (${(err as Error).message}). Check that the hub is running and this page was opened from it.`
+      setTimeout(() => { void start() }, 3000)
+      return
+    }
+    error.value = null
+    hubInfo.value = info
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+    home = new Home({
+      url: `${scheme}://${location.host}${info.mqttPath}`,
+      homeId: info.homeId,
+      ...identity,
+      createPeerConnection: () => {
+        // No ICE servers: on the LAN host candidates are all a call needs, and nothing waits on the internet.
+        return new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' })
+      },
+      onTrack: (call, event: RTCTrackEvent, pc) => {
+        streams.set(call.deviceId, event.streams[0] ?? new MediaStream([event.track]))
+        peers.set(call.deviceId, pc as unknown as RTCPeerConnection)
+      },
+      onClosed: (call) => {
+        streams.delete(call.deviceId)
+        peers.delete(call.deviceId)
+      },
+      alert: (deviceId, ring) => { ringAlert.alert(deviceId, ring) },
+      silence: (deviceId) => { ringAlert.silence(deviceId) },
+      onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
+      log: (level, message) => { console[level](`[hub] ${message}`) }
+    })
+    home.hub.on('link', (up) => { linkUp.value = up })
+    home.onHistory(() => { history.value = [...home!.history] })
+  }
+  void start()
+  onBeforeUnmount(() => { void home?.close() })
+
+  return {
+    identity,
+    doorbells,
+    streams,
+    peers,
+    linkUp,
+    error,
+    history,
+    hubInfo,
+    enableAlerts: () => ringAlert.enable(),
+    answer: (id: string) => home?.answer(id),
+    watch: (id: string) => home?.watch(id),
+    unlock: (id: string) => home?.unlock(id),
+    hangUp: (id: string) => home?.hangUp(id),
+    dismiss: (id: string) => home?.dismiss(id),
+    presence: (id: string) => home?.presence.get(id)
+  }
+}
+
+export type HomeApi = ReturnType<typeof useHome>
