@@ -159,7 +159,7 @@ async function encode (t: { after: (fn: () => unknown) => void }, argsFor: (port
   const bin = findFfmpeg()
   const proc = spawn(bin, args, { stdio: [stdin ? 'pipe' : 'ignore', 'ignore', 'pipe'] })
   let stderr = ''
-  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
   const killer = setTimeout(() => { proc.kill('SIGKILL') }, 5000)
   t.after(() => { clearTimeout(killer); if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   if (stdin) proc.stdin!.end(stdin)
@@ -203,9 +203,32 @@ test('a real ffmpeg sends the 10-frame H.264 test pattern as RTP with payload ty
   assertTenFramesOfH264(packets)
 })
 
+/** Drops SPS (7) and PPS (8) NAL units after the first keyframe of an Annex B stream. */
+function stripRepeatedParameterSets (annexB: Buffer): Buffer {
+  const starts: number[] = []
+  for (let i = 0; i + 3 <= annexB.length; i++) {
+    if (annexB[i] === 0 && annexB[i + 1] === 0 && annexB[i + 2] === 1) { starts.push(i + 3); i += 2 }
+  }
+  assert.ok(starts.length > 0, 'an Annex B stream')
+  const kept: Buffer[] = []
+  let seenKeyframe = false
+  let dropped = 0
+  starts.forEach((start, n) => {
+    let end = n + 1 < starts.length ? starts[n + 1]! - 3 : annexB.length
+    while (end > start && annexB[end - 1] === 0) end-- // the zero of a 4-byte start code
+    const type = annexB[start]! & 0x1f
+    if (seenKeyframe && (type === 7 || type === 8)) { dropped++; return }
+    if (type === 5) seenKeyframe = true
+    kept.push(Buffer.from([0, 0, 0, 1]), annexB.subarray(start, end))
+  })
+  assert.ok(dropped >= 2, 'the encoder had repeated the parameter sets; now it has not')
+  return Buffer.concat(kept)
+}
+
 test('a real ffmpeg packetizes Pi-camera-style H.264 from stdin and repeats SPS/PPS at each keyframe', { timeout: 15_000 }, async (t) => {
-  // What rpicam-vid would write: raw Baseline H.264, parameter sets only at the start.
-  const raw = await new Promise<Buffer>((resolve, reject) => {
+  // Raw Baseline H.264 as a camera may write it: parameter sets only at the start, so only
+  // dump_extra can put them before the second keyframe.
+  const raw = stripRepeatedParameterSets(await new Promise<Buffer>((resolve, reject) => {
     const proc = spawn(findFfmpeg(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=30',
       '-frames:v', '10', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-profile:v', 'baseline', '-g', '5', '-keyint_min', '5', '-sc_threshold', '0', '-f', 'h264', 'pipe:1'],
     { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -214,7 +237,7 @@ test('a real ffmpeg packetizes Pi-camera-style H.264 from stdin and repeats SPS/
     proc.stdout.on('data', (c: Buffer) => { chunks.push(c) })
     proc.once('error', reject)
     proc.once('close', (code) => { clearTimeout(killer); code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`ffmpeg exited with ${code}`)) })
-  })
+  }))
   const packets = await encode(t, (port) => ffmpegArgs({ ...base, source: { kind: 'picam', width: 320, height: 240, fps: 30 }, rtpPort: port }), raw)
   assertTenFramesOfH264(packets)
 })

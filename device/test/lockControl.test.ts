@@ -1,0 +1,115 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { memoryLogger, type LockState, type LockStatus } from '@doorbell/core'
+import { LockControl } from '../src/lock/lockControl'
+import { SimulatedLock } from '../src/drivers/simulated'
+
+const RELOCK_MS = 200
+
+interface Rig {
+  control: LockControl
+  relay: SimulatedLock
+  printed: string[]
+  lines: string[]
+  /** Every status the lock reported, in order. */
+  statuses: LockStatus[]
+  /** Resolves with the first report matching `check`, or rejects after `timeoutMs`. */
+  until: (what: string, check: (lock: LockState) => boolean, timeoutMs?: number) => Promise<LockState>
+}
+
+function rig (t: { after: (fn: () => void) => void }, relockAfterMs = RELOCK_MS): Rig {
+  const printed: string[] = []
+  const lines: string[] = []
+  const relay = new SimulatedLock((line) => { printed.push(line) })
+  const control = new LockControl(relay, relockAfterMs, memoryLogger(lines, 'lock'))
+  const statuses: LockStatus[] = []
+  control.subscribe((lock) => { statuses.push(lock.status) })
+  // Stopping the actor also cancels its relock and fault-retry timers.
+  t.after(() => { control.stop() })
+  const until = async (what: string, check: (lock: LockState) => boolean, timeoutMs = 3000): Promise<LockState> => {
+    if (check(control.state())) return control.state()
+    return await new Promise<LockState>((resolve, reject) => {
+      const timer = setTimeout(() => { off(); reject(new Error(`timed out waiting for ${what} (lock is ${control.state().status})`)) }, timeoutMs)
+      const off = control.subscribe((lock) => {
+        if (!check(lock)) return
+        clearTimeout(timer)
+        off()
+        resolve(lock)
+      })
+    })
+  }
+  control.start()
+  return { control, relay, printed, lines, statuses, until }
+}
+
+test('the lock starts by driving the relay to locked (fail-secure)', { timeout: 5000 }, async (t) => {
+  const r = rig(t)
+  const lock = await r.until('locked', (l) => l.status === 'locked')
+  assert.equal(lock.relockAt, null)
+  assert.equal(lock.error, null)
+  assert.equal(r.relay.open, false)
+  assert.deepEqual(r.printed, ['DOOR LOCKED'])
+})
+
+test('unlock() resolves once the door is open, with the time it will relock', { timeout: 5000 }, async (t) => {
+  const r = rig(t)
+  await r.until('locked', (l) => l.status === 'locked')
+  const before = Date.now()
+  const result = await r.control.unlock('kitchen')
+  assert.equal(result.ok, true)
+  assert.equal(result.lock.status, 'unlocked')
+  assert.equal(result.lock.error, null)
+  assert.ok(result.lock.relockAt !== null && result.lock.relockAt > Date.now(), 'relockAt is in the future')
+  assert.ok(result.lock.relockAt <= Date.now() + RELOCK_MS + 50, 'relockAt is about relockAfterMs away')
+  assert.ok(result.lock.relockAt >= before + RELOCK_MS - 5)
+  assert.equal(r.relay.open, true, 'the relay confirmed open before unlock() resolved')
+  assert.deepEqual(r.printed, ['DOOR LOCKED', 'DOOR UNLOCKED'])
+})
+
+test('the door relocks by itself after relockAfterMs', { timeout: 5000 }, async (t) => {
+  const r = rig(t)
+  await r.until('locked', (l) => l.status === 'locked')
+  const result = await r.control.unlock('kitchen')
+  assert.equal(result.ok, true)
+  const openedAt = Date.now()
+  const relocked = await r.until('the relock', (l) => l.status === 'locked', 2000)
+  const openFor = Date.now() - openedAt
+  assert.ok(openFor >= RELOCK_MS - 20, `stayed open for the relock time (${openFor} ms)`)
+  assert.ok(openFor < RELOCK_MS + 1000, `relocked promptly (${openFor} ms)`)
+  assert.equal(relocked.relockAt, null)
+  assert.equal(r.relay.open, false)
+  assert.deepEqual(r.printed, ['DOOR LOCKED', 'DOOR UNLOCKED', 'DOOR LOCKED'])
+  assert.deepEqual(r.statuses.slice(-4), ['unlocking', 'unlocked', 'relocking', 'locked'])
+  assert.ok(relocked.version > result.lock.version, 'every change bumps the version')
+})
+
+test('a relay that fails makes unlock() answer lock-fault; the door never reports unlocked', { timeout: 5000 }, async (t) => {
+  const r = rig(t)
+  await r.until('locked', (l) => l.status === 'locked')
+  const seenBefore = r.statuses.length
+  r.relay.failNext()
+  const result = await r.control.unlock('kitchen')
+  assert.equal(result.ok, false)
+  assert.ok(!result.ok && result.code === 'lock-fault', `code is lock-fault (${JSON.stringify(result)})`)
+  assert.match(result.ok ? '' : result.message, /simulated relay failure/)
+  assert.equal(result.lock.status, 'fault')
+  assert.match(result.lock.error ?? '', /simulated relay failure/)
+  assert.equal(r.control.state().status, 'fault')
+  assert.equal(r.relay.open, false, 'the relay never opened')
+  assert.ok(!r.printed.includes('DOOR UNLOCKED'))
+  assert.ok(!r.statuses.slice(seenBefore).includes('unlocked'), `statuses: ${r.statuses.join(' > ')}`)
+  assert.ok(r.lines.some((l) => /status=fault/.test(l) && /simulated relay failure/.test(l)), 'the fault is logged with its cause')
+
+  // While the fault lasts, another unlock is refused at once rather than driving a broken relay.
+  const again = await r.control.unlock('kitchen')
+  assert.ok(!again.ok && again.code === 'lock-fault')
+  assert.equal(r.relay.open, false)
+
+  // Out of fault, the lock first drives the relay to locked again, then it may open.
+  r.control.actor.send({ type: 'RETRY' })
+  await r.until('locked after the fault', (l) => l.status === 'locked')
+  assert.equal(r.control.state().error, null)
+  const third = await r.control.unlock('kitchen')
+  assert.equal(third.ok, true)
+  assert.equal(r.relay.open, true)
+})
