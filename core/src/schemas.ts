@@ -35,6 +35,8 @@ export const LockState = z.strictObject({
   relockAt: Millis.nullable(),
   /** Grows by one on every change, so a viewer keeps the newest of two paths' reports. */
   version: z.number().int().nonnegative(),
+  /** Changes when the device restarts (its version count starts again). */
+  boot: Id,
   error: z.string().max(200).nullable()
 })
 export type LockState = z.infer<typeof LockState>

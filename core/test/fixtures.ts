@@ -43,6 +43,7 @@ export const lock = (over: Partial<LockState> = {}): LockState => ({
   status: 'locked',
   relockAt: null,
   version: 2,
+  boot: 'b1',
   error: null,
   ...over
 })

@@ -14,7 +14,7 @@ const DEVICE_CLIENT = `device-${DEVICE}`
 const VIEWER_CLIENT = `viewer-${VIEWER}-ab12cd`
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'
-const lock = { status: 'locked', relockAt: null, version: 1, error: null } as const
+const lock = { status: 'locked', relockAt: null, version: 1, boot: 'b1', error: null } as const
 
 const buf = (s: string): Buffer => Buffer.from(s)
 

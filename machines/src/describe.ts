@@ -15,11 +15,12 @@ export function participantsOf (snapshot: SnapshotFrom<typeof deviceCallMachine>
 }
 
 /** The lock state a device publishes. `relockAt` is the device's to fill: the machine keeps no clock. */
-export function lockStateOf (snapshot: SnapshotFrom<typeof lockMachine>, relockAt: number | null): LockState {
+export function lockStateOf (snapshot: SnapshotFrom<typeof lockMachine>, relockAt: number | null, boot: string): LockState {
   return {
     status: snapshot.value as LockStatus,
     relockAt: snapshot.matches('unlocked') ? relockAt : null,
     version: snapshot.context.version,
+    boot,
     error: snapshot.context.error
   }
 }

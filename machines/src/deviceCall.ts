@@ -215,7 +215,7 @@ export const deviceCallMachine = setup({
         ],
         // The visitor presses again during a call: ring the residents who are not in it yet.
         PRESS: {
-          actions: ['reRing', {
+          actions: ['reRing', 'ringAnswered', {
             type: 'announceRing',
             params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
           }]

@@ -58,8 +58,9 @@ export type ViewerCallEvent =
 /** What the call actor is sent while the call is up. */
 export type CallActorCommand = { type: 'SEND_COMMAND', command: Command }
 
+/** The newer of two lock reports: a higher version, or any report from a device that restarted. */
 const newer = (a: LockState | null, b: LockState | null | undefined): LockState | null =>
-  b == null ? a : a === null || b.version >= a.version ? b : a
+  b == null ? a : a === null || b.boot !== a.boot || b.version >= a.version ? b : a
 
 export const viewerCallMachine = setup({
   types: {

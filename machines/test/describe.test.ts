@@ -17,8 +17,8 @@ describe('lockStateOf', () => {
   test('reports status, version and no relock time while locked', async () => {
     const lock = lockWithConfirmingDriver()
     await settle()
-    const state = lockStateOf(lock.getSnapshot(), 123)
-    assert.deepEqual(state, { status: 'locked', relockAt: null, version: 2, error: null })
+    const state = lockStateOf(lock.getSnapshot(), 123, 'b1')
+    assert.deepEqual(state, { status: 'locked', relockAt: null, version: 2, boot: 'b1', error: null })
     assert.ok(LockState.safeParse(state).success)
   })
 
@@ -26,9 +26,9 @@ describe('lockStateOf', () => {
     const lock = lockWithConfirmingDriver()
     await settle()
     lock.send({ type: 'UNLOCK', by: 'v1' })
-    assert.equal(lockStateOf(lock.getSnapshot(), 9000).relockAt, null) // unlocking
+    assert.equal(lockStateOf(lock.getSnapshot(), 9000, 'b1').relockAt, null) // unlocking
     await settle()
-    assert.deepEqual(lockStateOf(lock.getSnapshot(), 9000), { status: 'unlocked', relockAt: 9000, version: 4, error: null })
+    assert.deepEqual(lockStateOf(lock.getSnapshot(), 9000, 'b1'), { status: 'unlocked', relockAt: 9000, version: 4, boot: 'b1', error: null })
   })
 
   test('reports a fault with its error, valid for the wire', async () => {
@@ -36,8 +36,8 @@ describe('lockStateOf', () => {
     const lock = createActor(machine, { input: { relockAfterMs: 5000 }, clock: new SimulatedClock() })
     lock.start()
     await settle()
-    const state = lockStateOf(lock.getSnapshot(), null)
-    assert.deepEqual(state, { status: 'fault', relockAt: null, version: 2, error: 'relay stuck' })
+    const state = lockStateOf(lock.getSnapshot(), null, 'b1')
+    assert.deepEqual(state, { status: 'fault', relockAt: null, version: 2, boot: 'b1', error: 'relay stuck' })
     assert.ok(LockState.safeParse(state).success)
   })
 })
@@ -59,7 +59,7 @@ describe('a device state built from the machines', () => {
       deviceName: 'Front door',
       call: { status: callStatusOf(s), ringId: s.context.ring?.ringId ?? null, since: s.context.callStartedAt ?? 0 },
       participants: participantsOf(s),
-      lock: lockStateOf(lock.getSnapshot(), null),
+      lock: lockStateOf(lock.getSnapshot(), null, 'b1'),
       lastRing: s.context.lastRing,
       at: 3000
     }

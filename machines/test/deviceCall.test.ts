@@ -322,4 +322,14 @@ describe('deviceCall: live view', () => {
     assert.ok(snap().matches('inCall'))
     assert.deepEqual(rings, [{ ringId: 'r1', at: 3000, count: 1 }])
   })
+
+  test('a ring during a live view counts as answered by those already in the call', () => {
+    const { actor, offer, snap, records } = startCall()
+    offer('s1', 'alice', 'Alice', 2000)
+    actor.send({ type: 'PRESS', ringId: 'r1', at: 3000 })
+    assert.deepEqual(snap().context.lastRing, { ringId: 'r1', at: 3000, outcome: 'answered' })
+    actor.send({ type: 'BYE', sessionId: 's1' })
+    assert.equal(records.at(-1)?.outcome, 'answered')
+    assert.equal(records.at(-1)?.ringId, 'r1')
+  })
 })

@@ -14,6 +14,7 @@ export const lockState = (over: Partial<LockState> = {}): LockState => ({
   status: 'locked',
   relockAt: null,
   version: 10,
+  boot: 'b1',
   error: null,
   ...over
 })

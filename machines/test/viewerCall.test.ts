@@ -182,6 +182,14 @@ describe('viewerCall: opening the door', () => {
 })
 
 describe('viewerCall: the newest lock report wins', () => {
+  test('after the device restarts, its lock reports count again from a new boot', () => {
+    const { actor, snap } = connectedViewer()
+    actor.send({ type: 'REPLY', reply: { type: 'lock', lock: lockState({ status: 'unlocked', version: 12 }) } })
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ call: { status: 'in-call', ringId: 'r1' }, lock: lockState({ status: 'locked', version: 1, boot: 'b2' }) }) })
+    assert.equal(snap().context.door?.status, 'locked')
+    assert.equal(snap().context.door?.boot, 'b2')
+  })
+
   test('a lock report with a lower version is ignored, from the data channel', () => {
     const { actor, snap } = connectedViewer()
     actor.send({ type: 'REPLY', reply: { type: 'lock', lock: lockState({ status: 'unlocked', version: 12 }) } })
@@ -289,6 +297,17 @@ describe('viewerCall: how a call ends', () => {
     assert.equal(alerts.at(-1)?.ringId, 'r2')
   })
 
+  test('a new call starts without the previous call\'s command error', () => {
+    const { actor, snap, call } = connectedViewer()
+    actor.send({ type: 'UNLOCK', commandId: 'c1' })
+    actor.send({ type: 'REPLY', reply: { type: 'nack', id: 'c1', error: { code: 'lock-fault', message: 'The lock is faulty.' } } })
+    actor.send({ type: 'HANGUP' })
+    actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r2' }) })
+    actor.send({ type: 'ANSWER', sessionId: 's2' })
+    assert.equal(snap().context.commandError, null)
+    assert.deepEqual(call().input, { deviceId: 'front-door', sessionId: 's2' })
+  })
+
   test('DISMISS after a call ended returns to idle', () => {
     const { actor, snap } = connectedViewer()
     actor.send({ type: 'HANGUP' })
@@ -371,6 +390,25 @@ describe('viewerCall: rings learned from the device state', () => {
     assert.equal(snap().context.device?.participants.length, 1)
   })
 
+  test('a device that is idle ends the ring, even if its state still names the ring', () => {
+    const { actor, snap } = startViewer()
+    actor.send({ type: 'RING', ring: ringEvent() })
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ call: { status: 'idle', ringId: 'r1' } }) })
+    assert.ok(snap().matches('ended'))
+    assert.equal(snap().context.endReason, 'missed')
+  })
+
+  test('a device in a call for a later ring ends the ring we were shown', () => {
+    const { actor, snap } = startViewer()
+    actor.send({ type: 'RING', ring: ringEvent() })
+    actor.send({
+      type: 'DEVICE_STATE',
+      state: deviceState({ call: { status: 'in-call', ringId: 'r2' }, lastRing: { ringId: 'r2', at: 3000, outcome: 'answered' } })
+    })
+    assert.ok(snap().matches('ended'))
+    assert.equal(snap().context.endReason, 'missed')
+  })
+
   test('a new ring in the state while incoming switches to that ring and alerts', () => {
     const { actor, snap, alerts } = startViewer()
     actor.send({ type: 'RING', ring: ringEvent() })
@@ -424,6 +462,19 @@ describe('viewerCall: dismissing', () => {
     actor.send({ type: 'RING', ring: ringEvent({ count: 2 }) })
     assert.ok(snap().matches('idle'))
     assert.equal(alerts.length, 1)
+  })
+
+  test('a dismissed ring does not come back after a later ring was handled', () => {
+    const { actor, snap, alerts } = startViewer()
+    actor.send({ type: 'RING', ring: ringEvent() })
+    actor.send({ type: 'DISMISS' })
+    actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r2' }) })
+    actor.send({ type: 'ANSWER', sessionId: 's2' })
+    actor.send({ type: 'HANGUP' })
+    // A late report of the dismissed ring (another path, say) must not ring again.
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ call: { status: 'ringing', ringId: 'r1' } }) })
+    assert.ok(snap().matches('ended'))
+    assert.equal(alerts.length, 2)
   })
 
   test('a new ring after a dismissed one alerts', () => {

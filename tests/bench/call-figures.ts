@@ -70,7 +70,7 @@ for (let i = 0; i < ROUNDS; i++) {
   const pressedAt = Date.now()
   ring()
   await page.getByTestId('ring-banner').waitFor({ timeout: 5000 })
-  ringToAlert.push(await page.evaluate(() => (window as unknown as Record<string, number>).bannerAt) - pressedAt)
+  ringToAlert.push(await page.evaluate(() => (window as unknown as Record<string, number>).bannerAt!) - pressedAt)
 
   await page.getByTestId('answer').click()
   // A string, not a function: tsx's helpers do not exist inside the page.
@@ -89,7 +89,7 @@ for (let i = 0; i < ROUNDS; i++) {
   await page.mouse.down()
   await page.waitForSelector('[data-door=unlocked]', { timeout: 5000 })
   await page.mouse.up()
-  openToAck.push(await page.evaluate(() => (window as unknown as Record<string, number>).openShownAt - performance.getEntriesByName('doorbell:open-door')[0]!.startTime))
+  openToAck.push(await page.evaluate(() => (window as unknown as Record<string, number>).openShownAt! - performance.getEntriesByName('doorbell:open-door')[0]!.startTime))
   await page.waitForSelector('[data-door=locked]', { timeout: 5000 })
   await page.getByTestId('hang-up').click()
   await page.getByTestId('ended').waitFor()

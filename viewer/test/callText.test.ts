@@ -4,7 +4,7 @@ import { doorText, endText, whoIsIn } from '../src/composables/callText'
 import { loadIdentity } from '../src/composables/identity'
 
 const lock = (status: 'locked' | 'unlocking' | 'unlocked' | 'relocking' | 'fault', extra = {}) =>
-  ({ status, relockAt: null, version: 1, error: null, ...extra })
+  ({ status, relockAt: null, version: 1, boot: 'b1', error: null, ...extra })
 
 test('the door line says only what the device reported', () => {
   assert.equal(doorText(null, 0, false), 'Door state unknown')

@@ -1,6 +1,6 @@
 import { createActor, fromPromise, type Actor } from 'xstate'
 import { lockMachine, lockStateOf } from '@doorbell/machines'
-import type { LockState } from '@doorbell/core'
+import { newId, type LockState } from '@doorbell/core'
 import type { LockDriver } from '../drivers'
 import type { Logger } from '@doorbell/core'
 
@@ -15,6 +15,8 @@ const UNLOCK_WAIT_MS = 5000
 export class LockControl {
   readonly actor: Actor<typeof lockMachine>
   private relockAt: number | null = null
+  /** Viewers compare lock versions within one boot; a restart starts a new count. */
+  private readonly boot = newId('b')
   private readonly listeners = new Set<(lock: LockState) => void>()
 
   constructor (driver: LockDriver, relockAfterMs: number, private readonly log: Logger) {
@@ -37,7 +39,7 @@ export class LockControl {
   stop (): void { this.actor.stop() }
 
   state (): LockState {
-    return lockStateOf(this.actor.getSnapshot(), this.relockAt)
+    return lockStateOf(this.actor.getSnapshot(), this.relockAt, this.boot)
   }
 
   subscribe (listener: (lock: LockState) => void): () => void {
