@@ -24,10 +24,10 @@ if (( ${#need_apt[@]} )); then
   fi
 fi
 
-# npm ci when the lock file changed since the last install (or never installed).
+# npm install (which follows package-lock.json) when the lock file changed since the last install (or never installed).
 stamp=node_modules/.doorbell-installed
 if [[ ! -f $stamp || package-lock.json -nt $stamp ]]; then
   echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi

@@ -43,3 +43,34 @@ test('a ring on the LAN is answered, shows video and opens the door, which reloc
   assert.deepEqual(record.answeredBy.map((a) => a.viewerName), ['Kitchen tablet'])
   assert.equal(record.unlocks.length, 1)
 })
+
+test('with camera.codec "vp8" the same call carries VP8', { timeout: 60_000 }, async (t) => {
+  const lan = await startLan({ camera: { codec: 'vp8' } })
+  t.after(() => lan.stop())
+  const viewer = nodeViewer(lan.hub.mqttUrl, 'home', 'hall', 'Hall phone', 'vp8')
+  t.after(() => viewer.close())
+  await eventually('the retained state of the doorbell', () => viewer.home.doorbells.get('front-door'))
+  const doorbell = viewer.home.doorbell('front-door')
+  viewer.home.watch('front-door')
+  await waitFor(doorbell, (s) => s.matches({ active: 'connected' }), { timeout: 15_000 })
+  await eventually('VP8 RTP from the doorbell', () => viewer.rtp.length >= 30)
+  const keyframes = viewer.rtp.filter((p) => isVp8KeyframeStart(p.payload))
+  assert.ok(keyframes.length > 0, 'a VP8 keyframe arrived')
+  viewer.home.hangUp('front-door')
+  await eventually('the device back to idle', () => lan.device.call.getSnapshot().matches('idle'))
+})
+
+/** RFC 7741: skip the payload descriptor; a partition start whose header has P = 0 is a keyframe. */
+function isVp8KeyframeStart (payload: Buffer): boolean {
+  const b0 = payload[0]!
+  const start = (b0 & 0x10) !== 0 && (b0 & 0x07) === 0
+  if (!start) return false
+  let i = 1
+  if (b0 & 0x80) {
+    const x = payload[i++]!
+    if (x & 0x80) i += (payload[i]! & 0x80) ? 2 : 1 // PictureID, 7 or 15 bits
+    if (x & 0x40) i += 1 // TL0PICIDX
+    if (x & 0x30) i += 1 // TID / KEYIDX
+  }
+  return (payload[i]! & 0x01) === 0
+}

@@ -10,7 +10,7 @@ export interface NodeViewer {
 }
 
 /** The viewer app's own call logic (Home, callSession) running in Node on a werift peer. */
-export function nodeViewer (url: string, homeId: string, viewerId: string, viewerName: string): NodeViewer {
+export function nodeViewer (url: string, homeId: string, viewerId: string, viewerName: string, codec: 'h264' | 'vp8' = 'h264'): NodeViewer {
   const rtp: RtpPacket[] = []
   const alerts: string[] = []
   const home = new Home({
@@ -22,7 +22,7 @@ export function nodeViewer (url: string, homeId: string, viewerId: string, viewe
     createPeerConnection: () => new RTCPeerConnection({
       iceAdditionalHostAddresses: ['127.0.0.1'],
       bundlePolicy: 'max-bundle',
-      codecs: { video: [videoCodec('h264')], audio: [] }
+      codecs: { video: [videoCodec(codec)], audio: [] }
     }) as unknown as PeerConnectionLike,
     beforeGather: (pc) => { withoutDefaultStun(pc as unknown as RTCPeerConnection, []) },
     onTrack: (_call, event: { track: { onReceiveRtp: { subscribe: (f: (p: RtpPacket) => void) => void } } }) => {
