@@ -12,7 +12,9 @@ async function offerFromViewer (): Promise<{ viewer: RTCPeerConnection, sdp: str
   const viewer = new RTCPeerConnection({ iceAdditionalHostAddresses: ['127.0.0.1'] })
   viewer.createDataChannel('control')
   viewer.addTransceiver('video', { direction: 'recvonly' })
-  await viewer.setLocalDescription(await viewer.createOffer())
+  const offer = await viewer.createOffer()
+  withoutDefaultStun(viewer, []) // the test's own viewer must not stall either
+  await viewer.setLocalDescription(offer)
   return { viewer, sdp: viewer.localDescription!.sdp }
 }
 

@@ -167,9 +167,9 @@ async function rawCall (t: Cleanup, lan: Lan, viewerId: string): Promise<RawCall
   })
 
   const offer = await pc.createOffer()
-  await pc.setLocalDescription(offer)
   // As the viewer app does with werift: no wait on a public STUN server before gathering.
   withoutDefaultStun(pc, [])
+  await pc.setLocalDescription(offer)
   await withTimeout('ICE gathering', 5000, new Promise<void>((resolve) => {
     if (pc.iceGatheringState === 'complete') { resolve(); return }
     const sub = pc.iceGatheringStateChange.subscribe((state) => { if (state === 'complete') { sub.unSubscribe(); resolve() } })

@@ -15,6 +15,7 @@ export function useHome () {
   const doorbells = shallowReactive(new Map<string, DoorbellActor>())
   const streams = shallowReactive(new Map<string, MediaStream>())
   const peers = shallowReactive(new Map<string, RTCPeerConnection>())
+  const online = shallowReactive(new Map<string, boolean>())
   const linkUp = ref(false)
   const error = ref<string | null>(null)
   const history = shallowRef<Home['history']>([])
@@ -57,6 +58,7 @@ export function useHome () {
       log: (level, message) => { console[level](`[hub] ${message}`) }
     })
     home.hub.on('link', (up) => { linkUp.value = up })
+    home.hub.on('presence', (p) => { online.set(p.deviceId, p.online) })
     home.onHistory(() => { history.value = [...home!.history] })
   }
   void start()
@@ -77,7 +79,7 @@ export function useHome () {
     unlock: (id: string) => home?.unlock(id),
     hangUp: (id: string) => home?.hangUp(id),
     dismiss: (id: string) => home?.dismiss(id),
-    presence: (id: string) => home?.presence.get(id)
+    online
   }
 }
 

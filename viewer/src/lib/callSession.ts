@@ -35,7 +35,7 @@ export interface CallSessionOptions {
   viewerId: string
   viewerName: string
   createPeerConnection: () => PeerConnectionLike
-  /** Runs after the offer is made, before gathering (werift needs its default STUN cleared). */
+  /** Runs after the offer is made, before setLocalDescription starts gathering (werift needs its default STUN cleared). */
   beforeGather?: (pc: PeerConnectionLike) => void
   /** The remote video: a browser attaches it to a <video>, a test counts its packets. */
   onTrack?: (call: CallActorInput, event: any, pc: PeerConnectionLike) => void
@@ -104,8 +104,9 @@ export function callSession (o: CallSessionOptions) {
     })
 
     void (async () => {
-      await pc.setLocalDescription(await pc.createOffer())
+      const offer = await pc.createOffer()
       o.beforeGather?.(pc)
+      await pc.setLocalDescription(offer)
       await gathered(pc, o.gatherTimeoutMs ?? 2000)
       if (closed) return
       const sdp = pc.localDescription?.sdp
