@@ -54,21 +54,10 @@ export class Camera {
     this.spawnEncoder()
   }
 
-  /** Resolves when the first RTP packet arrives (the encoder is up). */
-  async firstPacket (signal?: AbortSignal): Promise<void> {
-    if (this.packets > 0) return
-    await new Promise<void>((resolve, reject) => {
-      const off = this.subscribe(() => { off(); resolve() })
-      signal?.addEventListener('abort', () => { off(); reject(signal.reason) }, { once: true })
-    })
-  }
-
   subscribe (listener: RtpListener): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
   }
-
-  get pid (): number | undefined { return this.proc?.pid }
 
   private spawnEncoder (): void {
     const port = (this.socket!.address()).port

@@ -1,5 +1,5 @@
 import { createActor, type Actor } from 'xstate'
-import { newId, type CallRecord, type Presence, type RingEvent } from '@doorbell/core'
+import { newId, type CallRecord, type RingEvent } from '@doorbell/core'
 import { viewerCallMachine } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
@@ -25,7 +25,6 @@ export interface HomeOptions extends HubClientOptions {
 export class Home {
   readonly hub: HubClient
   readonly doorbells = new Map<string, DoorbellActor>()
-  readonly presence = new Map<string, Presence>()
   readonly history: CallRecord[] = []
   private readonly historyListeners = new Set<() => void>()
 
@@ -33,7 +32,8 @@ export class Home {
     this.hub = new HubClient(o)
     this.hub.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
     this.hub.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
-    this.hub.on('presence', (p) => { this.presence.set(p.deviceId, p); this.doorbell(p.deviceId) })
+    // A doorbell that reports in gets its card even before it rings.
+    this.hub.on('presence', (p) => { this.doorbell(p.deviceId) })
     this.hub.on('call', (record) => {
       this.history.unshift(record)
       this.history.splice(50)
