@@ -12,11 +12,13 @@ const httpPort = Number(process.env.HUB_PORT ?? 8080)
 const mqttPort = Number(process.env.MQTT_PORT ?? 1883)
 const viewerDir = fileURLToPath(new URL('../viewer/dist', import.meta.url))
 
-const hub = await startHub({ httpPort, mqttPort, viewerDir, host: process.env.HUB_HOST ?? '0.0.0.0' })
+const inspect = process.env.INSPECT === '1'
+const hub = await startHub({ httpPort, mqttPort, viewerDir, host: process.env.HUB_HOST ?? '0.0.0.0', inspect })
 const device = await startDoorbell({
   hubUrl: hub.mqttUrl,
   ringTimeoutSeconds: Number(process.env.RING_TIMEOUT ?? 30),
-  relockSeconds: Number(process.env.RELOCK_SECONDS ?? 5)
+  relockSeconds: Number(process.env.RELOCK_SECONDS ?? 5),
+  inspect
 })
 
 const lanUrls = Object.values(networkInterfaces()).flat()
@@ -25,6 +27,7 @@ const lanUrls = Object.values(networkInterfaces()).flat()
 console.log(`
   Doorbell demo is running.
     Viewer:   http://localhost:${httpPort}/${lanUrls.length ? `\n    On your LAN: ${lanUrls.join('  ')}` : ''}
+    Inspector: http://localhost:${httpPort}/inspector${inspect ? '' : '  (start with INSPECT=1 to switch it on)'}
     Open it in two browsers (add ?name=Kitchen to name one), then
     press Enter here to ring the doorbell. Ctrl-C to stop.
 `)

@@ -54,7 +54,9 @@ export const DeviceConfig = z.strictObject({
   /** Empty on a LAN: host candidates only, nothing waits on a public STUN server. */
   iceServers: z.array(IceServer).default([]),
   /** Extra host addresses to offer (127.0.0.1 for loopback tests). */
-  iceAdditionalHostAddresses: z.array(z.string()).default([])
+  iceAdditionalHostAddresses: z.array(z.string()).default([]),
+  /** Publish the state machines' inspection events for the hub's /inspector page. */
+  inspect: z.boolean().default(false)
 })
 export type DeviceConfig = z.infer<typeof DeviceConfig>
 export type DeviceConfigInput = z.input<typeof DeviceConfig>
@@ -68,7 +70,9 @@ export const HubConfig = z.strictObject({
   /** The built viewer (viewer/dist). */
   viewerDir: z.string().optional(),
   /** PEM key and certificate: when given, the hub serves HTTPS and WSS instead of HTTP and WS. */
-  tls: z.strictObject({ key: z.string(), cert: z.string() }).optional()
+  tls: z.strictObject({ key: z.string(), cert: z.string() }).optional(),
+  /** Tell viewers to publish their machines' inspection events (for /inspector). */
+  inspect: z.boolean().default(false)
 })
 export type HubConfig = z.infer<typeof HubConfig>
 export type HubConfigInput = z.input<typeof HubConfig>

@@ -2,6 +2,7 @@ import type { z } from 'zod'
 import { parseTopic, type ParsedTopic } from './topics'
 import { CallRecord, DeviceState, Presence, RingEvent, SignalToDevice, SignalToViewer } from './schemas'
 import { decode, type Decoded } from './codec'
+import { InspectBatch } from './inspect'
 import { ProtocolError } from './errors'
 
 /** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */
@@ -10,6 +11,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   state: DeviceState,
   presence: Presence,
   calls: CallRecord,
+  inspect: InspectBatch,
   'to-device': SignalToDevice,
   'to-viewer': SignalToViewer
 }
@@ -22,6 +24,7 @@ export type TopicMessage =
   | { kind: 'state', topic: TopicOf<'state'>, payload: DeviceState }
   | { kind: 'presence', topic: TopicOf<'presence'>, payload: Presence }
   | { kind: 'calls', topic: TopicOf<'calls'>, payload: CallRecord }
+  | { kind: 'inspect', topic: TopicOf<'inspect'>, payload: InspectBatch }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
 
@@ -39,6 +42,9 @@ export function decodeTopicMessage (topic: string, payload: string | Uint8Array)
   const value = result.value as Record<string, unknown>
   if ('deviceId' in value && value.deviceId !== parsed.device) {
     return { ok: false, error: new ProtocolError('invalid-payload', `deviceId ${String(value.deviceId)} does not match the topic`, topic) }
+  }
+  if (parsed.kind === 'inspect' && (value as InspectBatch).source.id !== parsed.device) {
+    return { ok: false, error: new ProtocolError('invalid-payload', 'source.id does not match the topic', topic) }
   }
   if ('session' in parsed && value.sessionId !== parsed.session) {
     return { ok: false, error: new ProtocolError('invalid-payload', `sessionId ${String(value.sessionId)} does not match the topic`, topic) }

@@ -7,6 +7,7 @@ import { Id } from './ids'
  *   doorbell/{home}/{device}/state                                  device state, QoS 1, retained
  *   doorbell/{home}/{device}/presence                               online/offline, retained, also the will
  *   doorbell/{home}/{device}/calls                                  call records, QoS 1
+ *   doorbell/{home}/{source}/inspect                                inspection batches, QoS 0, only when on
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-device   signaling, viewer -> device
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-viewer   signaling, device -> viewer
  *
@@ -15,7 +16,7 @@ import { Id } from './ids'
  */
 export const ROOT = 'doorbell'
 
-export type DeviceTopicKind = 'ring' | 'state' | 'presence' | 'calls'
+export type DeviceTopicKind = 'ring' | 'state' | 'presence' | 'calls' | 'inspect'
 export type SessionDirection = 'to-device' | 'to-viewer'
 
 export type ParsedTopic =
@@ -27,6 +28,10 @@ export const topics = {
   state: (home: string, device: string) => `${ROOT}/${home}/${device}/state`,
   presence: (home: string, device: string) => `${ROOT}/${home}/${device}/presence`,
   calls: (home: string, device: string) => `${ROOT}/${home}/${device}/calls`,
+  /** `source` is a device id, or a viewer tab's client id. */
+  inspect: (home: string, source: string) => `${ROOT}/${home}/${source}/inspect`,
+  /** What the inspector page subscribes to. */
+  homeInspection: (home: string) => `${ROOT}/${home}/+/inspect`,
   session: (home: string, device: string, viewer: string, session: string, dir: SessionDirection) =>
     `${ROOT}/${home}/${device}/session/${viewer}/${session}/${dir}`,
 
@@ -53,7 +58,7 @@ export function parseTopic (topic: string): ParsedTopic | null {
   const device = p[2]
   if (p.length === 4) {
     const kind = p[3]
-    if (kind === 'ring' || kind === 'state' || kind === 'presence' || kind === 'calls') {
+    if (kind === 'ring' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect') {
       return { kind, home, device }
     }
     return null

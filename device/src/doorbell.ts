@@ -1,6 +1,6 @@
 import { createActor, type Actor } from 'xstate'
-import { DeviceConfig, newId, parseConfig, type DeviceConfigInput, type DeviceState } from '@doorbell/core'
-import { callStatusOf, deviceCallMachine, participantsOf } from '@doorbell/machines'
+import { DeviceConfig, InspectionBatcher, newId, parseConfig, type DeviceConfigInput, type DeviceState } from '@doorbell/core'
+import { callStatusOf, deviceCallMachine, inspectionRecorder, participantsOf } from '@doorbell/machines'
 import { Camera } from './camera/camera'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
@@ -41,11 +41,20 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const camera = new Camera(config.camera, log.child('camera'))
   await camera.start()
 
-  const lock = new LockControl(drivers.lock, config.relockSeconds * 1000, log.child('lock'))
-  lock.start()
-
   // Filled in below; the session actor needs the link and the link needs the call actor.
   let link: MqttLink | null = null
+
+  // Inspection: off by default, and then no inspector is attached at all.
+  const batcher = config.inspect
+    ? new InspectionBatcher((events) => {
+      link?.publishInspect({ source: { kind: 'device', id: config.deviceId, name: config.deviceName }, events })
+    })
+    : null
+  const inspect = batcher ? inspectionRecorder({ source: config.deviceId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
+
+  const lock = new LockControl(drivers.lock, config.relockSeconds * 1000, log.child('lock'), inspect)
+  lock.start()
+
   const signal = (viewerId: string, sessionId: string, message: Parameters<MqttLink['sendToViewer']>[2]): void => {
     link?.sendToViewer(viewerId, sessionId, message)
   }
@@ -78,7 +87,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   })
   const call = createActor(machine, {
     input: { ringTimeoutMs: config.ringTimeoutSeconds * 1000, maxCallMs: config.maxCallSeconds * 1000, maxViewers: config.maxViewers },
-    systemId: 'deviceCall'
+    id: 'deviceCall',
+    systemId: 'deviceCall',
+    ...(inspect ? { inspect } : {})
   })
 
   const state = (): DeviceState => {
@@ -148,6 +159,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       await drivers.button.stop()
       call.stop()
       lock.stop()
+      batcher?.stop()
       await drivers.lock.stop().catch((err: Error) => log.error('could not lock the door on stop', { error: err.message }))
       await link!.stop()
       await camera.stop()

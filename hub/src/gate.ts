@@ -21,6 +21,10 @@ export function mayPublish (clientId: string | null, topic: string, payload: Buf
   // The broker publishes wills itself (client null) after checking them at connect.
   if (clientId === null) return { ok: true }
   const isDevice = clientId.startsWith(DEVICE_PREFIX)
+  if (kind === 'inspect') {
+    // A device inspects under its device id, a viewer tab under its own client id.
+    return clientId === DEVICE_PREFIX + device || clientId === device ? { ok: true } : { ok: false, reason: `${clientId} may not publish inspection for ${device}` }
+  }
   if (kind === 'to-device') {
     return isDevice ? { ok: false, reason: 'a device does not send offers' } : { ok: true }
   }

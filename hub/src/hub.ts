@@ -52,7 +52,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
     api: (req, res) => {
       const path = (req.url ?? '/').split('?')[0]
       if (path === '/api/info' && req.method === 'GET') {
-        sendJson(res, 200, { homeId: config.homeId, hubName: config.hubName, mqttPath: MQTT_WS_PATH })
+        sendJson(res, 200, { homeId: config.homeId, hubName: config.hubName, mqttPath: MQTT_WS_PATH, inspect: config.inspect })
         return true
       }
       if (path === '/healthz') {

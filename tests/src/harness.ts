@@ -17,10 +17,10 @@ export interface Lan {
 }
 
 /** A hub and a simulated doorbell with a test-pattern camera, on loopback, random ports. */
-export async function startLan (device: DeviceConfigInput = {}): Promise<Lan> {
+export async function startLan (device: DeviceConfigInput = {}, hubOptions: { inspect?: boolean } = {}): Promise<Lan> {
   const lines: string[] = []
   const printed: string[] = []
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST }, { log: memoryLogger(lines, 'hub') })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, ...hubOptions }, { log: memoryLogger(lines, 'hub') })
   const lock = new SimulatedLock((line) => { printed.push(line) })
   const button = new SimulatedButton()
   const doorbell = await startDoorbell({

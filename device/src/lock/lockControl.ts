@@ -1,4 +1,4 @@
-import { createActor, fromPromise, type Actor } from 'xstate'
+import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
 import { lockMachine, lockStateOf } from '@doorbell/machines'
 import { newId, type LockState } from '@doorbell/core'
 import type { LockDriver } from '../drivers'
@@ -19,11 +19,11 @@ export class LockControl {
   private readonly boot = newId('b')
   private readonly listeners = new Set<(lock: LockState) => void>()
 
-  constructor (driver: LockDriver, relockAfterMs: number, private readonly log: Logger) {
+  constructor (driver: LockDriver, relockAfterMs: number, private readonly log: Logger, inspect?: (event: InspectionEvent) => void) {
     const machine = lockMachine.provide({
       actors: { driveLock: fromPromise<void, { open: boolean }>(async ({ input }) => { await driver.set(input.open) }) }
     })
-    this.actor = createActor(machine, { input: { relockAfterMs }, systemId: 'lock' })
+    this.actor = createActor(machine, { input: { relockAfterMs }, id: 'lock', systemId: 'lock', ...(inspect ? { inspect } : {}) })
     let lastValue: unknown = null
     this.actor.subscribe((snap) => {
       if (snap.value === lastValue) return

@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  CallRecord, DeviceState, Presence, RingEvent, SignalToViewer,
+  CallRecord, DeviceState, InspectBatch, Presence, RingEvent, SignalToViewer,
   decodeTopicMessage, encode, topics, type SignalToDevice
 } from '@doorbell/core'
 import type { Logger } from '@doorbell/core'
@@ -84,6 +84,11 @@ export class MqttLink {
 
   publishCall (record: CallRecord): void {
     this.client.publish(topics.calls(this.o.homeId, this.o.deviceId), encode(CallRecord, record), { qos: 1 })
+  }
+
+  /** QoS 0: inspection is for watching live; a lost batch is not worth a retry. */
+  publishInspect (batch: InspectBatch): void {
+    if (this.client.connected) this.client.publish(topics.inspect(this.o.homeId, this.o.deviceId), encode(InspectBatch, batch), { qos: 0 })
   }
 
   sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {

@@ -1,9 +1,10 @@
 import { onBeforeUnmount, reactive, ref, shallowReactive, shallowRef } from 'vue'
-import { Home, type DoorbellActor } from '../lib'
+import type { InspectionEvent } from 'xstate'
+import { Home, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
 import { useRingAlert } from './useRingAlert'
 
-interface HubInfo { homeId: string, hubName: string, mqttPath: string }
+export interface HubInfo { homeId: string, hubName: string, mqttPath: string, inspect: boolean }
 
 /**
  * The page's one Home: the hub connection and a call machine per doorbell. Components read
@@ -16,7 +17,7 @@ export function useHome () {
   const streams = shallowReactive(new Map<string, MediaStream>())
   const peers = shallowReactive(new Map<string, RTCPeerConnection>())
   const online = shallowReactive(new Map<string, boolean>())
-  const linkUp = ref(false)
+  const link = shallowRef<LinkActor | null>(null)
   const error = ref<string | null>(null)
   const history = shallowRef<Home['history']>([])
   const hubInfo = reactive<{ value: HubInfo | null }>({ value: null })
@@ -36,10 +37,16 @@ export function useHome () {
     error.value = null
     hubInfo.value = info
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+    // ?stately opens Stately's hosted inspector (needs the internet); loaded only then.
+    const stately = new URLSearchParams(location.search).has('stately')
+      ? (await import('@statelyai/inspect')).createBrowserInspector()
+      : null
     home = new Home({
+      ...(stately ? { alsoInspect: (e: InspectionEvent) => { stately.inspect.next?.(e) } } : {}),
       url: `${scheme}://${location.host}${info.mqttPath}`,
       homeId: info.homeId,
       ...identity,
+      inspect: info.inspect,
       createPeerConnection: () => {
         // No ICE servers: on the LAN host candidates are all a call needs, and nothing waits on the internet.
         return new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' })
@@ -57,7 +64,7 @@ export function useHome () {
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
       log: (level, message) => { console[level](`[hub] ${message}`) }
     })
-    home.hub.on('link', (up) => { linkUp.value = up })
+    link.value = home.link
     home.hub.on('presence', (p) => { online.set(p.deviceId, p.online) })
     home.onHistory(() => { history.value = [...home!.history] })
   }
@@ -69,7 +76,7 @@ export function useHome () {
     doorbells,
     streams,
     peers,
-    linkUp,
+    link,
     error,
     history,
     hubInfo,

@@ -1,10 +1,11 @@
-import { createActor, type Actor } from 'xstate'
-import { newId, type CallRecord, type RingEvent } from '@doorbell/core'
-import { viewerCallMachine } from '@doorbell/machines'
+import { createActor, type Actor, type InspectionEvent } from 'xstate'
+import { InspectionBatcher, newId, type CallRecord, type RingEvent } from '@doorbell/core'
+import { inspectionRecorder, linkMachine, viewerCallMachine } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
+export type LinkActor = Actor<typeof linkMachine>
 
 export interface HomeOptions extends HubClientOptions {
   createPeerConnection: CallSessionOptions['createPeerConnection']
@@ -16,6 +17,10 @@ export interface HomeOptions extends HubClientOptions {
   silence?: (deviceId: string) => void
   /** Called when a doorbell is first heard of (its actor is created). */
   onDoorbell?: (deviceId: string, actor: DoorbellActor) => void
+  /** Publish this viewer's machines for the inspector (the hub says whether). */
+  inspect?: boolean
+  /** Another inspector to feed as well (Stately's browser inspector, with `?stately`). */
+  alsoInspect?: (event: InspectionEvent) => void
 }
 
 /**
@@ -24,12 +29,25 @@ export interface HomeOptions extends HubClientOptions {
  */
 export class Home {
   readonly hub: HubClient
+  /** Which path carries this viewer (LAN hub today; direct and cloud come later). */
+  readonly link: LinkActor
   readonly doorbells = new Map<string, DoorbellActor>()
   readonly history: CallRecord[] = []
   private readonly historyListeners = new Set<() => void>()
+  private readonly batcher: InspectionBatcher | null
+  private readonly inspect: ((event: InspectionEvent) => void) | undefined
 
   constructor (private readonly o: HomeOptions) {
     this.hub = new HubClient(o)
+    const source = { kind: 'viewer' as const, id: this.hub.clientId, name: o.viewerName }
+    this.batcher = o.inspect ? new InspectionBatcher((events) => { this.hub.publishInspect({ source, events }) }) : null
+    const batcher = this.batcher
+    const ours = batcher ? inspectionRecorder({ source: this.hub.clientId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
+    const theirs = o.alsoInspect
+    this.inspect = ours && theirs ? (e) => { ours(e); theirs(e) } : ours ?? theirs
+    this.link = createActor(linkMachine, { input: {}, id: 'link', systemId: 'link', ...(this.inspect ? { inspect: this.inspect } : {}) })
+    this.link.start()
+    this.hub.on('link', (up) => { this.link.send({ type: up ? 'LAN_UP' : 'LAN_DOWN' }) })
     this.hub.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
     this.hub.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
     // A doorbell that reports in gets its card even before it rings.
@@ -67,7 +85,7 @@ export class Home {
         silence: () => { this.o.silence?.(deviceId) }
       }
     })
-    actor = createActor(machine, { input: { deviceId }, systemId: `viewerCall:${deviceId}` })
+    actor = createActor(machine, { input: { deviceId }, id: `viewerCall:${deviceId}`, systemId: `viewerCall:${deviceId}`, ...(this.inspect ? { inspect: this.inspect } : {}) })
     actor.start()
     this.doorbells.set(deviceId, actor)
     this.o.onDoorbell?.(deviceId, actor)
@@ -86,6 +104,8 @@ export class Home {
 
   async close (): Promise<void> {
     for (const actor of this.doorbells.values()) actor.stop()
+    this.link.stop()
+    this.batcher?.stop()
     await this.hub.close()
   }
 }

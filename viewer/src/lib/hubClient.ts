@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  SignalToDevice, decodeTopicMessage, encode, topics,
+  InspectBatch, SignalToDevice, decodeTopicMessage, encode, topics,
   type CallRecord, type DeviceState, type Presence, type RingEvent, type SignalToViewer
 } from '@doorbell/core'
 
@@ -11,6 +11,8 @@ export interface HubClientOptions {
   viewerId: string
   viewerName: string
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
+  /** Also receive every source's inspection batches (the inspector page). */
+  watchInspection?: boolean
 }
 
 export interface HubEvents {
@@ -19,6 +21,7 @@ export interface HubEvents {
   presence: (presence: Presence) => void
   call: (record: CallRecord) => void
   link: (up: boolean) => void
+  inspect: (batch: InspectBatch) => void
 }
 
 type Listeners = { [K in keyof HubEvents]: Set<HubEvents[K]> }
@@ -29,22 +32,25 @@ type Listeners = { [K in keyof HubEvents]: Set<HubEvents[K]> }
  */
 export class HubClient {
   readonly client: MqttClient
-  private readonly listeners: Listeners = { ring: new Set(), state: new Set(), presence: new Set(), call: new Set(), link: new Set() }
+  readonly clientId: string
+  private readonly listeners: Listeners = { ring: new Set(), state: new Set(), presence: new Set(), call: new Set(), link: new Set(), inspect: new Set() }
   private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
   private readonly log: NonNullable<HubClientOptions['log']>
 
   constructor (readonly o: HubClientOptions) {
     this.log = o.log ?? ((level, message) => { console[level](`[hub] ${message}`) })
     const tab = Math.random().toString(36).slice(2, 8)
+    this.clientId = `viewer-${o.viewerId}-${tab}`
     this.client = mqtt.connect(o.url, {
       // One connection per tab: two tabs of one resident must not kick each other off.
-      clientId: `viewer-${o.viewerId}-${tab}`,
+      clientId: this.clientId,
       clean: true,
       reconnectPeriod: 1000,
       connectTimeout: 5000
     })
     this.client.on('connect', () => {
-      this.client.subscribe([...topics.homeEvents(o.homeId), topics.viewerInbox(o.homeId, o.viewerId)], { qos: 1 }, (err) => {
+      const inspection = o.watchInspection ? [topics.homeInspection(o.homeId)] : []
+      this.client.subscribe([...topics.homeEvents(o.homeId), topics.viewerInbox(o.homeId, o.viewerId), ...inspection], { qos: 1 }, (err) => {
         if (err) this.log('error', `subscribe failed: ${err.message}`)
       })
       this.emit('link', true)
@@ -81,6 +87,7 @@ export class HubClient {
       case 'to-viewer':
         if (m.topic.viewer === this.o.viewerId) this.sessions.get(m.topic.session)?.(m.payload)
         break
+      case 'inspect': this.emit('inspect', m.payload); break
       case 'to-device': break
     }
   }
@@ -89,6 +96,11 @@ export class HubClient {
   onSession (sessionId: string, listener: (message: SignalToViewer) => void): () => void {
     this.sessions.set(sessionId, listener)
     return () => { this.sessions.delete(sessionId) }
+  }
+
+  /** QoS 0: inspection is for watching live. */
+  publishInspect (batch: InspectBatch): void {
+    if (this.client.connected) this.client.publish(topics.inspect(this.o.homeId, this.clientId), encode(InspectBatch, batch), { qos: 0 })
   }
 
   sendToDevice (deviceId: string, sessionId: string, message: SignalToDevice): void {

@@ -1,0 +1,133 @@
+import { assign, fromPromise, setup } from 'xstate'
+
+/**
+ * Which path carries a viewer's events and calls: the LAN hub first, then a direct libp2p
+ * connection to the device, then the cloud, with backoff between rounds. The runtime supplies
+ * `connectDirect` and `connectCloud` (they resolve once the path is up); until those paths
+ * exist, the defaults fail at once and the machine waits and tries the hub again.
+ */
+export type LinkPath = 'lan' | 'direct' | 'cloud'
+
+export interface LinkInput {
+  /** How long the hub may be gone before another path is tried. */
+  lanGraceMs?: number
+  backoffMinMs?: number
+  backoffMaxMs?: number
+}
+
+export interface LinkContext {
+  lanGraceMs: number
+  backoffMinMs: number
+  backoffMaxMs: number
+  /** Rounds in a row with no path up. */
+  attempt: number
+  lastError: string | null
+}
+
+export type LinkEvent =
+  | { type: 'LAN_UP' }
+  | { type: 'LAN_DOWN' }
+  | { type: 'DIRECT_DOWN' }
+  | { type: 'CLOUD_DOWN' }
+
+const notBuilt = (path: string) => fromPromise<void>(async () => { throw new Error(`the ${path} path is not available`) })
+
+/** Exponential backoff, capped: min, 2×min, 4×min, ... max. */
+export function backoffMs (attempt: number, min: number, max: number): number {
+  return Math.min(max, min * 2 ** Math.max(0, attempt - 1))
+}
+
+export const linkMachine = setup({
+  types: {
+    context: {} as LinkContext,
+    input: {} as LinkInput,
+    events: {} as LinkEvent
+  },
+  actors: {
+    connectDirect: notBuilt('direct'),
+    connectCloud: notBuilt('cloud')
+  },
+  actions: {
+    connected: assign({ attempt: 0, lastError: null }),
+    failed: assign({
+      lastError: ({ event }) => {
+        const error = (event as unknown as { error?: unknown }).error
+        return error instanceof Error ? error.message : String(error)
+      }
+    }),
+    nextRound: assign({ attempt: ({ context }) => context.attempt + 1 })
+  },
+  delays: {
+    lanGrace: ({ context }) => context.lanGraceMs,
+    backoff: ({ context }) => backoffMs(context.attempt, context.backoffMinMs, context.backoffMaxMs)
+  }
+}).createMachine({
+  id: 'link',
+  context: ({ input }) => ({
+    lanGraceMs: input.lanGraceMs ?? 3000,
+    backoffMinMs: input.backoffMinMs ?? 1000,
+    backoffMaxMs: input.backoffMaxMs ?? 30_000,
+    attempt: 0,
+    lastError: null
+  }),
+  initial: 'lan',
+  // Whatever else is up, the hub wins as soon as it answers: LAN first.
+  on: { LAN_UP: { target: '.lan.up' } },
+  states: {
+    lan: {
+      initial: 'connecting',
+      states: {
+        connecting: {
+          after: { lanGrace: '#link.direct' }
+        },
+        up: {
+          entry: 'connected',
+          on: { LAN_DOWN: 'connecting' }
+        }
+      }
+    },
+    direct: {
+      initial: 'connecting',
+      states: {
+        connecting: {
+          invoke: {
+            src: 'connectDirect',
+            onDone: 'up',
+            onError: { target: '#link.cloud', actions: 'failed' }
+          }
+        },
+        up: {
+          entry: 'connected',
+          on: { DIRECT_DOWN: '#link.lan.connecting' }
+        }
+      }
+    },
+    cloud: {
+      initial: 'connecting',
+      states: {
+        connecting: {
+          invoke: {
+            src: 'connectCloud',
+            onDone: 'up',
+            onError: { target: '#link.offline', actions: 'failed' }
+          }
+        },
+        up: {
+          entry: 'connected',
+          on: { CLOUD_DOWN: '#link.lan.connecting' }
+        }
+      }
+    },
+    offline: {
+      entry: 'nextRound',
+      after: { backoff: 'lan.connecting' }
+    }
+  }
+})
+
+/** The path in use, or null while none is up. */
+export function pathOf (value: unknown): LinkPath | null {
+  if (typeof value !== 'object' || value === null) return null
+  const [path, sub] = Object.entries(value as Record<string, unknown>)[0] ?? []
+  return sub === 'up' && (path === 'lan' || path === 'direct' || path === 'cloud') ? path : null
+}

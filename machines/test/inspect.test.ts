@@ -1,0 +1,47 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createActor, fromPromise } from 'xstate'
+import { InspectEvent, type MachineNode } from '@doorbell/core'
+import { activePaths, describeMachine, inspectionRecorder, lockMachine, viewerCallMachine } from '../src/index'
+
+test('a machine is described from its definition: nested states, initial states, events', () => {
+  const d = describeMachine(viewerCallMachine)
+  assert.equal(d.path, '')
+  assert.deepEqual(d.states.map((s) => s.key), ['idle', 'incoming', 'active', 'ended'])
+  const active = d.states.find((s) => s.key === 'active')!
+  assert.equal(active.initial, 'connecting')
+  const connected = active.states.find((s) => s.key === 'connected')!
+  assert.deepEqual(connected.states.map((s) => s.path), ['active.connected.ready', 'active.connected.commandPending'])
+  assert.ok(connected.states[1]!.on.includes('after commandTimeout'), 'delayed transitions are named by their delay')
+  const lock = describeMachine(lockMachine)
+  assert.ok(lock.states.find((s) => s.key === 'unlocked')!.on.includes('after relockDelay'))
+  // The description is exactly what the schema lets through.
+  const parsed = InspectEvent.safeParse({ type: 'actor', at: 1, actor: 'a/x:0', name: 'lock', parent: null, machine: lock })
+  assert.ok(parsed.success)
+})
+
+test('active paths of a nested state value', () => {
+  assert.deepEqual(activePaths('idle'), ['idle'])
+  assert.deepEqual(activePaths({ active: { connected: 'ready' } }), ['active', 'active.connected', 'active.connected.ready'])
+  assert.deepEqual(activePaths({ a: 'x', b: 'y' }), ['a', 'a.x', 'b', 'b.y'])
+})
+
+test('the recorder turns a running actor into actor, event and snapshot records', async () => {
+  const events: InspectEvent[] = []
+  const inspect = inspectionRecorder({ source: 'front-door', now: () => 42, emit: (e) => { events.push(e) } })
+  const machine = lockMachine.provide({ actors: { driveLock: fromPromise(async () => {}) } })
+  const actor = createActor(machine, { input: { relockAfterMs: 1000 }, id: 'lock', systemId: 'lock', inspect })
+  actor.start()
+  await new Promise((r) => setImmediate(r))
+  actor.send({ type: 'UNLOCK', by: 'v1' })
+  await new Promise((r) => setImmediate(r))
+  actor.stop()
+  for (const e of events) assert.ok(InspectEvent.safeParse(e).success, `schema-valid: ${JSON.stringify(e).slice(0, 120)}`)
+  const root = events.find((e) => e.type === 'actor' && e.name === 'lock') as Extract<InspectEvent, { type: 'actor' }>
+  assert.ok(root, 'the lock actor is announced by name')
+  assert.equal((root.machine as MachineNode).initial, 'relocking')
+  const values = events.filter((e) => e.type === 'snapshot' && e.actor === root.actor).map((e) => (e as { value: unknown }).value)
+  assert.deepEqual(values.filter((v, i) => v !== values[i - 1]), ['relocking', 'locked', 'unlocking', 'unlocked'])
+  assert.ok(events.some((e) => e.type === 'event' && e.event === 'UNLOCK' && e.to === root.actor))
+  assert.ok(!events.some((e) => e.type === 'event' && e.event.startsWith('xstate.') && e.event !== 'xstate.init'), 'internal events stay out of the timeline')
+})

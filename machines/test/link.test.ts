@@ -1,0 +1,74 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { SimulatedClock, createActor, fromPromise } from 'xstate'
+import { backoffMs, linkMachine, pathOf } from '../src/link'
+
+const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)) }
+
+function startLink (provide: Parameters<typeof linkMachine.provide>[0] = {}) {
+  const clock = new SimulatedClock()
+  const actor = createActor(linkMachine.provide(provide), { clock, input: { lanGraceMs: 3000, backoffMinMs: 1000, backoffMaxMs: 8000 } })
+  actor.start()
+  return { actor, clock, path: () => pathOf(actor.getSnapshot().value), value: () => actor.getSnapshot().value }
+}
+
+describe('link', () => {
+  test('starts by waiting for the LAN hub, and uses it once it answers', () => {
+    const { actor, path, value } = startLink()
+    assert.deepEqual(value(), { lan: 'connecting' })
+    assert.equal(path(), null)
+    actor.send({ type: 'LAN_UP' })
+    assert.equal(path(), 'lan')
+  })
+
+  test('a short hub outage within the grace period does not switch paths', () => {
+    const { actor, clock, value } = startLink()
+    actor.send({ type: 'LAN_UP' })
+    actor.send({ type: 'LAN_DOWN' })
+    clock.increment(2999)
+    actor.send({ type: 'LAN_UP' })
+    assert.deepEqual(value(), { lan: 'up' })
+  })
+
+  test('with the hub gone and no other path built, it backs off and tries the hub again, doubling up to the cap', async () => {
+    const { actor, clock, value } = startLink()
+    actor.send({ type: 'LAN_UP' })
+    actor.send({ type: 'LAN_DOWN' })
+    clock.increment(3000)
+    await flush() // direct fails, then cloud fails
+    assert.equal(value(), 'offline')
+    assert.equal(actor.getSnapshot().context.attempt, 1)
+    assert.match(actor.getSnapshot().context.lastError ?? '', /cloud path is not available/)
+    clock.increment(999)
+    assert.equal(value(), 'offline')
+    clock.increment(1)
+    assert.deepEqual(value(), { lan: 'connecting' })
+    clock.increment(3000)
+    await flush()
+    assert.equal(actor.getSnapshot().context.attempt, 2)
+    clock.increment(1999)
+    assert.equal(value(), 'offline', 'the second wait is twice the first')
+    clock.increment(1)
+    assert.deepEqual(value(), { lan: 'connecting' })
+    assert.deepEqual([1, 2, 3, 4, 5].map((a) => backoffMs(a, 1000, 8000)), [1000, 2000, 4000, 8000, 8000])
+  })
+
+  test('direct is tried before the cloud, and the hub wins back as soon as it answers', async () => {
+    const { actor, clock, path } = startLink({ actors: { connectDirect: fromPromise(async () => {}) } })
+    clock.increment(3000)
+    await flush()
+    assert.equal(path(), 'direct')
+    actor.send({ type: 'LAN_UP' })
+    assert.equal(path(), 'lan')
+    assert.equal(actor.getSnapshot().context.attempt, 0)
+  })
+
+  test('the cloud is used when direct fails; losing it goes back to trying the hub', async () => {
+    const { actor, clock, path, value } = startLink({ actors: { connectCloud: fromPromise(async () => {}) } })
+    clock.increment(3000)
+    await flush()
+    assert.equal(path(), 'cloud')
+    actor.send({ type: 'CLOUD_DOWN' })
+    assert.deepEqual(value(), { lan: 'connecting' })
+  })
+})

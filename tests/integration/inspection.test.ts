@@ -1,0 +1,44 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import mqtt from 'mqtt'
+import { topics } from '@doorbell/core'
+import { eventually, startLan } from '../src/harness'
+
+async function inspectionDuringARing (inspect: boolean): Promise<string[]> {
+  const lan = await startLan({ inspect }, { inspect })
+  const seen: string[] = []
+  const watcher = mqtt.connect(lan.hub.mqttUrl, { clientId: 'viewer-watcher' })
+  try {
+    await new Promise<void>((resolve) => watcher.on('connect', () => watcher.subscribe(topics.homeInspection('home'), () => resolve())))
+    watcher.on('message', (topic) => { seen.push(topic) })
+    lan.button.press()
+    await eventually('the device ringing', () => lan.device.call.getSnapshot().matches('ringing'))
+    // Long enough for a batch (50 ms) and a roster (3 s) when inspection is on.
+    await new Promise((resolve) => setTimeout(resolve, 3500))
+    return seen
+  } finally {
+    watcher.end(true)
+    await lan.stop()
+  }
+}
+
+test('inspection off (the default): the device publishes nothing for the inspector', { timeout: 30_000 }, async () => {
+  assert.deepEqual(await inspectionDuringARing(false), [])
+})
+
+test('inspection on: the device publishes its machines on its inspect topic', { timeout: 30_000 }, async () => {
+  const seen = await inspectionDuringARing(true)
+  assert.ok(seen.length > 0)
+  assert.ok(seen.every((t) => t === topics.inspect('home', 'front-door')))
+})
+
+test('the hub refuses inspection published under another source', { timeout: 30_000 }, async (t) => {
+  const lan = await startLan()
+  t.after(() => lan.stop())
+  const client = mqtt.connect(lan.hub.mqttUrl, { clientId: 'viewer-mallory', reconnectPeriod: 0 })
+  await new Promise<void>((resolve) => client.on('connect', () => resolve()))
+  const batch = { source: { kind: 'device', id: 'front-door', name: 'Front door' }, events: [{ type: 'event', at: 1, from: null, to: 'x', event: 'UNLOCK' }] }
+  client.publish(topics.inspect('home', 'front-door'), JSON.stringify(batch))
+  await eventually('the hub to refuse it', () => lan.lines.some((l) => l.includes('refused a publish') && l.includes('may not publish inspection')))
+  client.end(true)
+})
