@@ -31,7 +31,8 @@ describe('parseConfig(DeviceConfig)', () => {
         bitrateKbps: 1500
       },
       iceServers: [],
-      iceAdditionalHostAddresses: []
+      iceAdditionalHostAddresses: [],
+      inspect: false
     }
     assert.deepEqual(parseConfig(DeviceConfig, undefined, 'env'), expected)
     assert.deepEqual(parseConfig(DeviceConfig, null, 'env'), expected)
@@ -115,7 +116,7 @@ describe('parseConfig(DeviceConfig)', () => {
 
 describe('parseConfig(HubConfig)', () => {
   test('fills every default from nothing', () => {
-    const expected = { homeId: 'home', hubName: 'Home hub', host: '0.0.0.0', httpPort: 8080, mqttPort: 1883 }
+    const expected = { homeId: 'home', hubName: 'Home hub', host: '0.0.0.0', httpPort: 8080, mqttPort: 1883, inspect: false }
     assert.deepEqual(parseConfig(HubConfig, undefined, 'env'), expected)
     assert.deepEqual(parseConfig(HubConfig, {}, 'env'), expected)
   })

@@ -68,7 +68,7 @@ describe('decodeTopicMessage: accepted messages', () => {
   })
 
   test('every topic kind has a schema', () => {
-    assert.deepEqual(Object.keys(schemaForTopic).sort(), ['calls', 'presence', 'ring', 'state', 'to-device', 'to-viewer'])
+    assert.deepEqual(Object.keys(schemaForTopic).sort(), ['calls', 'inspect', 'presence', 'ring', 'state', 'to-device', 'to-viewer'])
   })
 })
 
@@ -140,4 +140,11 @@ describe('decodeTopicMessage: refused messages', () => {
     const e = fails(toDevice, offer({ viewerId: 'v2' }))
     assert.ok(e.message.startsWith(`${toDevice}: `))
   })
+})
+
+test('an inspection batch must name the source of its topic', () => {
+  const batch = { source: { kind: 'device', id: 'front-door', name: 'Front door' }, events: [{ type: 'event', at: 1, from: null, to: 'front-door/x:0', event: 'PRESS' }] }
+  assert.ok(decodeTopicMessage('doorbell/home/front-door/inspect', JSON.stringify(batch)).ok)
+  const wrong = decodeTopicMessage('doorbell/home/back-door/inspect', JSON.stringify(batch))
+  assert.ok(!wrong.ok && /source\.id does not match/.test(wrong.error.message))
 })
