@@ -207,8 +207,8 @@ export const viewerCallMachine = setup({
       entry: { type: 'alert', params: ({ context }) => ({ ring: context.ring }) },
       exit: 'silence',
       on: {
-        // A second press re-alerts.
-        RING: { target: 'incoming', reenter: true, actions: 'takeRing' },
+        // A second press re-alerts; a late re-press of a ring the resident dismissed does not.
+        RING: { guard: 'isNotDismissed', target: 'incoming', reenter: true, actions: 'takeRing' },
         ANSWER: { target: 'active', actions: 'startSession' },
         DISMISS: { target: 'idle', actions: 'dismiss' },
         DEVICE_STATE: [

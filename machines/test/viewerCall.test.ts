@@ -477,6 +477,17 @@ describe('viewerCall: dismissing', () => {
     assert.equal(alerts.length, 2)
   })
 
+  test('while another ring alerts, a late re-press of the dismissed ring does not take its place', () => {
+    const { actor, snap, alerts } = startViewer()
+    actor.send({ type: 'RING', ring: ringEvent() })
+    actor.send({ type: 'DISMISS' })
+    actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r2' }) })
+    actor.send({ type: 'RING', ring: ringEvent({ count: 2 }) })
+    assert.ok(snap().matches('incoming'))
+    assert.equal(snap().context.ring?.ringId, 'r2')
+    assert.equal(alerts.length, 2)
+  })
+
   test('a new ring after a dismissed one alerts', () => {
     const { actor, snap, alerts } = startViewer()
     actor.send({ type: 'RING', ring: ringEvent() })
