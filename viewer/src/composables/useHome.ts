@@ -1,10 +1,9 @@
-import { onBeforeUnmount, reactive, ref, shallowReactive, shallowRef } from 'vue'
+import { onBeforeUnmount, ref, shallowReactive, shallowRef } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { Home, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
 import { useRingAlert } from './useRingAlert'
-
-export interface HubInfo { homeId: string, hubName: string, mqttPath: string, inspect: boolean }
+import { fetchHubInfo, hubSocketUrl, type HubInfo } from './hubInfo'
 
 /**
  * The page's one Home: the hub connection and a call machine per doorbell. Components read
@@ -15,20 +14,17 @@ export function useHome () {
   const ringAlert = useRingAlert()
   const doorbells = shallowReactive(new Map<string, DoorbellActor>())
   const streams = shallowReactive(new Map<string, MediaStream>())
-  const peers = shallowReactive(new Map<string, RTCPeerConnection>())
   const online = shallowReactive(new Map<string, boolean>())
   const link = shallowRef<LinkActor | null>(null)
   const error = ref<string | null>(null)
   const history = shallowRef<Home['history']>([])
-  const hubInfo = reactive<{ value: HubInfo | null }>({ value: null })
+  const hubInfo = shallowRef<HubInfo | null>(null)
   let home: Home | null = null
 
   const start = async (): Promise<void> => {
     let info: HubInfo
     try {
-      const res = await fetch('/api/info')
-      if (!res.ok) throw new Error(`HTTP ${res.status}`)
-      info = await res.json() as HubInfo
+      info = await fetchHubInfo()
     } catch (err) {
       error.value = `Cannot reach the hub (${(err as Error).message}). Check that the hub is running and this page was opened from it.`
       setTimeout(() => { void start() }, 3000)
@@ -36,14 +32,13 @@ export function useHome () {
     }
     error.value = null
     hubInfo.value = info
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
     // ?stately opens Stately's hosted inspector (needs the internet); loaded only then.
     const stately = new URLSearchParams(location.search).has('stately')
       ? (await import('@statelyai/inspect')).createBrowserInspector()
       : null
     home = new Home({
       ...(stately ? { alsoInspect: (e: InspectionEvent) => { stately.inspect.next?.(e) } } : {}),
-      url: `${scheme}://${location.host}${info.mqttPath}`,
+      url: hubSocketUrl(info),
       homeId: info.homeId,
       ...identity,
       inspect: info.inspect,
@@ -51,14 +46,10 @@ export function useHome () {
         // No ICE servers: on the LAN host candidates are all a call needs, and nothing waits on the internet.
         return new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' })
       },
-      onTrack: (call, event: RTCTrackEvent, pc) => {
+      onTrack: (call, event: RTCTrackEvent) => {
         streams.set(call.deviceId, event.streams[0] ?? new MediaStream([event.track]))
-        peers.set(call.deviceId, pc as unknown as RTCPeerConnection)
       },
-      onClosed: (call) => {
-        streams.delete(call.deviceId)
-        peers.delete(call.deviceId)
-      },
+      onClosed: (call) => { streams.delete(call.deviceId) },
       alert: (deviceId, ring) => { ringAlert.alert(deviceId, ring) },
       silence: (deviceId) => { ringAlert.silence(deviceId) },
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
@@ -75,7 +66,6 @@ export function useHome () {
     identity,
     doorbells,
     streams,
-    peers,
     link,
     error,
     history,
