@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { waitFor } from 'xstate'
 import { eventually, startLan } from '../src/harness'
 import { nodeViewer } from '../src/nodeViewer'
+import { isH264Keyframe, isVp8Keyframe } from '@doorbell/device'
 
 test('a ring on the LAN is answered, shows video and opens the door, which relocks', { timeout: 60_000 }, async (t) => {
   const lan = await startLan()
@@ -22,6 +23,8 @@ test('a ring on the LAN is answered, shows video and opens the door, which reloc
   await waitFor(doorbell, (s) => s.matches({ active: 'connected' }), { timeout: 15_000 })
   await eventually('video RTP from the doorbell', () => viewer.rtp.length >= 30)
   assert.ok(viewer.rtp.every((p) => p.payload.length > 0))
+  // The camera's cached group of pictures: the very first packet starts a keyframe.
+  assert.ok(isH264Keyframe(viewer.rtp[0]!.payload), 'the first video packet starts a keyframe')
   await eventually('the device to list the viewer in the call', () =>
     doorbell.getSnapshot().context.device?.participants.some((p) => p.viewerName === 'Kitchen tablet'))
 
@@ -54,23 +57,7 @@ test('with camera.codec "vp8" the same call carries VP8', { timeout: 60_000 }, a
   viewer.home.watch('front-door')
   await waitFor(doorbell, (s) => s.matches({ active: 'connected' }), { timeout: 15_000 })
   await eventually('VP8 RTP from the doorbell', () => viewer.rtp.length >= 30)
-  const keyframes = viewer.rtp.filter((p) => isVp8KeyframeStart(p.payload))
-  assert.ok(keyframes.length > 0, 'a VP8 keyframe arrived')
+  assert.ok(isVp8Keyframe(viewer.rtp[0]!.payload), 'the first VP8 packet starts a keyframe')
   viewer.home.hangUp('front-door')
   await eventually('the device back to idle', () => lan.device.call.getSnapshot().matches('idle'))
 })
-
-/** RFC 7741: skip the payload descriptor; a partition start whose header has P = 0 is a keyframe. */
-function isVp8KeyframeStart (payload: Buffer): boolean {
-  const b0 = payload[0]!
-  const start = (b0 & 0x10) !== 0 && (b0 & 0x07) === 0
-  if (!start) return false
-  let i = 1
-  if (b0 & 0x80) {
-    const x = payload[i++]!
-    if (x & 0x80) i += (payload[i]! & 0x80) ? 2 : 1 // PictureID, 7 or 15 bits
-    if (x & 0x40) i += 1 // TL0PICIDX
-    if (x & 0x30) i += 1 // TID / KEYIDX
-  }
-  return (payload[i]! & 0x01) === 0
-}

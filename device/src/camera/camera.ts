@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import type { DeviceConfig } from '@doorbell/core'
 import type { Logger } from '@doorbell/core'
 import { ffmpegArgs } from './ffmpegArgs'
+import { GopCache } from './gop'
 
 export type RtpListener = (packet: Buffer) => void
 
@@ -26,8 +27,9 @@ const RESTART_MAX_MS = 10_000
 /**
  * One encoder for every viewer: ffmpeg writes RTP to a loopback socket and each packet is
  * handed, as the same raw Buffer, to every listener (one werift track per viewer). It runs
- * from start-up so a keyframe is never far away when a viewer joins, and restarts with
- * backoff if ffmpeg dies.
+ * from start-up and keeps the last group of pictures (gop.ts), so a viewer who joins gets a
+ * keyframe at once instead of at the encoder's next one. It restarts with backoff if
+ * ffmpeg dies.
  */
 export class Camera {
   private socket: Socket | null = null
@@ -37,9 +39,12 @@ export class Camera {
   private stopped = false
   private restartDelay = RESTART_MIN_MS
   private restartTimer: NodeJS.Timeout | null = null
+  private readonly gop: GopCache
   packets = 0
 
-  constructor (private readonly config: DeviceConfig['camera'], private readonly log: Logger) {}
+  constructor (private readonly config: DeviceConfig['camera'], private readonly log: Logger) {
+    this.gop = new GopCache(config.codec)
+  }
 
   get codec (): 'h264' | 'vp8' { return this.config.codec }
 
@@ -48,13 +53,20 @@ export class Camera {
     socket.on('message', (packet) => {
       this.packets++
       this.restartDelay = RESTART_MIN_MS
+      this.gop.push(packet)
       for (const listener of this.listeners) listener(packet)
     })
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
     this.spawnEncoder()
   }
 
-  subscribe (listener: RtpListener): () => void {
+  /**
+   * Live packets from now on. With `fromKeyframe`, the cached group of pictures comes
+   * first (synchronously, so nothing falls between it and the live packets): call it once
+   * the viewer's transport can send, or the replay is dropped.
+   */
+  subscribe (listener: RtpListener, options: { fromKeyframe?: boolean } = {}): () => void {
+    if (options.fromKeyframe) for (const packet of this.gop.replay()) listener(packet)
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
   }
@@ -79,6 +91,8 @@ export class Camera {
     proc.on('error', (err) => this.log.error('ffmpeg failed to start', { error: err.message }))
     proc.on('exit', (code, sig) => {
       this.proc = null
+      // A new encoder starts a new stream: the old group must not be replayed before it.
+      this.gop.clear()
       this.helper?.kill('SIGTERM')
       this.helper = null
       if (this.stopped) return

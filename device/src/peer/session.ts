@@ -39,9 +39,15 @@ export function sessionActor (deps: SessionDeps) {
 
     const pc = createPeerConnection({ codec: deps.camera.codec, iceServers: deps.iceServers, iceAdditionalHostAddresses: deps.iceAdditionalHostAddresses })
     const track = new MediaStreamTrack({ kind: 'video' })
-    pc.addTransceiver(track, { direction: 'sendonly' })
-    // The raw datagram goes to each viewer's own track: werift rewrites headers per sender.
-    const stopVideo = deps.camera.subscribe((packet) => { track.writeRtp(packet) })
+    const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
+    // Video starts once the sender can encrypt, with the camera's last group of pictures, so
+    // the first packet the viewer gets starts a keyframe. Each viewer has its own track:
+    // werift rewrites headers per sender.
+    let stopVideo: (() => void) | null = null
+    const startVideo = (): void => {
+      if (stopVideo || over) return
+      stopVideo = deps.camera.subscribe((packet) => { track.writeRtp(packet) }, { fromKeyframe: true })
+    }
 
     let channel: RTCDataChannel | null = null
     const reply = (message: Reply): void => {
@@ -84,14 +90,19 @@ export function sessionActor (deps: SessionDeps) {
     const connectTimer = setTimeout(() => { end('failed', 'the connection was not established in time') }, CONNECT_TIMEOUT_MS)
     pc.connectionStateChange.subscribe((state) => {
       log.info('peer', { state })
-      if (state === 'connected') clearTimeout(connectTimer)
+      if (state === 'connected') {
+        clearTimeout(connectTimer)
+        startVideo()
+      }
       if (state === 'failed' || state === 'closed') end('failed', `connection ${state}`)
     })
 
     void (async () => {
       await pc.setRemoteDescription({ type: 'offer', sdp: input.sdp })
+      // The first moment SRTP can carry video; the peer's own 'connected' comes a little later.
+      sender.dtlsTransport?.onStateChange.subscribe((s) => { if (s === 'connected') startVideo() })
       withoutDefaultStun(pc, deps.iceServers)
-      await pc.setLocalDescription(await pc.createAnswer())
+      await pc.setLocalDescription(asDtlsServer(await pc.createAnswer()))
       const sdp = pc.localDescription?.sdp
       if (!sdp) throw new Error('werift produced no answer')
       if (!over) deps.signal(viewerId, sessionId, { type: 'answer', sessionId, sdp })
@@ -102,7 +113,7 @@ export function sessionActor (deps: SessionDeps) {
 
     return () => {
       clearTimeout(connectTimer)
-      stopVideo()
+      stopVideo?.()
       stopLockReports()
       if (!over) {
         // Stopped by the call machine: the viewer hung up (BYE) or the device ended the call.
@@ -112,6 +123,16 @@ export function sessionActor (deps: SessionDeps) {
       void pc.close().catch(() => {})
     }
   })
+}
+
+/**
+ * The device answers as the DTLS server (`a=setup:passive`), so the viewer's browser starts the
+ * handshake the moment its own ICE check succeeds, on the pair it chose. As client, werift
+ * started it from its side of ICE, and the browser dropped or deferred that first flight until
+ * its retransmission timer: ~100 ms more between "ICE connected" and the first frame.
+ */
+export function asDtlsServer<T extends { type: string, sdp: string }> (answer: T): T {
+  return { ...answer, sdp: answer.sdp.replace(/^a=setup:active\r?$/gm, (line) => line.replace('active', 'passive')) }
 }
 
 /** The id of a command that failed validation, if one can be read, so the nack can name it. */

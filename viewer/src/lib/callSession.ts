@@ -16,8 +16,10 @@ export interface PeerConnectionLike {
   readonly localDescription: { sdp: string } | null
   readonly iceGatheringState: string
   readonly connectionState: string
+  readonly iceConnectionState: string
   onicegatheringstatechange: ((ev: any) => void) | null | undefined
   onconnectionstatechange: ((ev: any) => void) | null | undefined
+  oniceconnectionstatechange: ((ev: any) => void) | null | undefined
   ontrack: ((ev: any) => void) | null | undefined
   close: () => unknown
 }
@@ -43,6 +45,13 @@ export interface CallSessionOptions {
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
 }
+
+/** User Timing marks of a call's set-up; `npm run bench` reads them, and so can DevTools. */
+export const CALL_MARKS = {
+  offerSent: 'doorbell:offer-sent',
+  answerReceived: 'doorbell:answer-received',
+  iceConnected: 'doorbell:ice-connected'
+} as const
 
 /**
  * The `call` actor of the viewer call machine: one session with one doorbell. The viewer makes
@@ -78,10 +87,14 @@ export function callSession (o: CallSessionOptions) {
       if (state === 'connected') maybeConnected()
       if (state === 'failed') send({ type: 'FAILED', message: 'the connection to the doorbell was lost' })
     }
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === 'connected') performance.mark(CALL_MARKS.iceConnected, { detail: { sessionId } })
+    }
     pc.ontrack = (ev) => { o.onTrack?.(input, ev, pc) }
 
     const stopSignals = o.hub.onSession(sessionId, (message) => {
       if (message.type === 'answer') {
+        performance.mark(CALL_MARKS.answerReceived, { detail: { sessionId } })
         pc.setRemoteDescription({ type: 'answer', sdp: message.sdp }).catch((err: Error) => {
           send({ type: 'FAILED', message: `the doorbell's answer was not usable: ${err.message}` })
         })
@@ -112,6 +125,7 @@ export function callSession (o: CallSessionOptions) {
       const sdp = pc.localDescription?.sdp
       if (!sdp) throw new Error('no local description')
       o.hub.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp })
+      performance.mark(CALL_MARKS.offerSent, { detail: { sessionId } })
     })().catch((err: Error) => { send({ type: 'FAILED', message: `could not start the call: ${err.message}` }) })
 
     return () => {

@@ -1,0 +1,654 @@
+/**
+ * Broker figures, against real brokers on 127.0.0.1 only.
+ *
+ *   ring: ring → notification decoded by every viewer, with 1, 100 and 1000 viewers, through
+ *         our hub (aedes + the gate, started by startHub) and through mosquitto; p50 and p99
+ *         over every (ring × viewer) sample, and the ratios hub/mosquitto.
+ *   broker: fan-out throughput of the hub, of mosquitto and of bare aedes (no hooks) under the
+ *         same load, plus what each broker spent in CPU for it.
+ *
+ * The clients (mqtt.js) run in two worker threads of this file, so neither their parsing nor
+ * their publishing runs on the event loop of the in-process broker: one worker holds the
+ * viewers (or subscribers), the other the publisher (the device). Both compare times as
+ * `performance.timeOrigin + performance.now()`, which is one clock across threads.
+ * mosquitto (Debian's /usr/sbin/mosquitto, or $MOSQUITTO) is started on a free loopback port
+ * with a config file in a temp dir and killed by its PID at the end; when it is missing, its
+ * figures are left out and a line says so.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createConnection, createServer, type AddressInfo, type Server } from 'node:net'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import mqtt, { type MqttClient } from 'mqtt'
+import { Aedes } from 'aedes'
+import { RingEvent, decodeTopicMessage, encode, memoryLogger, topics } from '@doorbell/core'
+import { startHub } from '@doorbell/hub'
+import { percentile, round, sleep, type Bench, type Figure } from './lib'
+
+const HOME = 'home'
+const DEVICE = 'front-door'
+const DEVICE_CLIENT_ID = `device-${DEVICE}`
+const RING_TOPIC = topics.ring(HOME, DEVICE)
+/** What a viewer subscribes to for rings (the viewer subscribes to every device of its home). */
+const RING_FILTER = topics.homeEvents(HOME)[0]!
+const WORKER_TAG = 'doorbell-broker-bench-worker'
+
+const now = (): number => performance.timeOrigin + performance.now()
+
+function ringPayload (ringId: string): string {
+  return encode(RingEvent, { type: 'ring', deviceId: DEVICE, deviceName: 'Front door', ringId, at: Date.now(), count: 1 })
+}
+
+// ================================================================ the client worker
+
+type Job =
+  | { op: 'connect-viewers', url: string, count: number, qos: 0 | 1 }
+  | { op: 'arm-rings', tag: string, rings: number }
+  | { op: 'take-rings' }
+  | { op: 'arm-count' }
+  | { op: 'wait-count', expected: number, timeoutMs: number }
+  | { op: 'connect-publisher', url: string }
+  | { op: 'run-rings', tag: string, rings: number, gapMs: number, timeoutMs: number, budgetMs: number }
+  | { op: 'blast', messages: number, qos: 0 | 1, window: number, budgetMs: number }
+  | { op: 'disconnect' }
+
+interface RingsTaken { recv: Float64Array, viewers: number, decodeMs: number, decoded: number, invalid: number, duplicates: number }
+interface RingsRun { pub: Float64Array, sent: number, timeouts: number, payloadBytes: number }
+interface Counted { count: number, first: number, last: number }
+interface Blasted { start: number, end: number, sent: number, acked: number, payloadBytes: number }
+
+type Reply = { id: number, ok: true, value: unknown } | { id: number, ok: false, error: string }
+
+async function connectClient (url: string, clientId: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(url, { clientId, clean: true, reconnectPeriod: 0, connectTimeout: 15_000, keepalive: 120, ...extra })
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => { client.off('error', reject); resolve() })
+    client.once('error', reject)
+    client.once('close', () => reject(new Error(`${clientId}: connection closed before CONNACK`)))
+  })
+  return client
+}
+
+async function endClient (client: MqttClient): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000)
+    client.end(true, {}, () => { clearTimeout(timer); resolve() })
+  })
+}
+
+function workerMain (peer: MessagePort): void {
+  const port = parentPort!
+  let viewers: MqttClient[] = []
+  let publisher: MqttClient | null = null
+  /** What a viewer does with a message; swapped per measurement. */
+  let sink: (viewer: number, topic: string, payload: Buffer) => void = () => {}
+  const doneWaiters = new Map<number, () => void>()
+  peer.on('message', (m: { done: number }) => { doneWaiters.get(m.done)?.() })
+
+  let rings: { tag: string, count: number, recv: Float64Array, got: Uint32Array, decodeMs: number, decoded: number, invalid: number, duplicates: number } | null = null
+  let counted: Counted = { count: 0, first: NaN, last: NaN }
+  let onCount: (() => void) | null = null
+
+  async function handle (job: Job): Promise<unknown> {
+    switch (job.op) {
+      case 'connect-viewers': {
+        const start = now()
+        const batch = 50 // the broker's accept backlog is finite: connect a few at a time
+        for (let i = 0; i < job.count; i += batch) {
+          const made = await Promise.all(Array.from({ length: Math.min(batch, job.count - i) }, async (_, k) => {
+            const index = i + k
+            const client = await connectClient(job.url, `viewer-bench-${index}-${Math.random().toString(36).slice(2, 8)}`)
+            client.on('message', (topic, payload) => { sink(index, topic, payload) })
+            client.on('error', () => {})
+            await client.subscribeAsync(RING_FILTER, { qos: job.qos })
+            return client
+          }))
+          viewers.push(...made)
+        }
+        return now() - start
+      }
+      case 'arm-rings': {
+        const n = viewers.length
+        const r = { tag: job.tag, count: job.rings, recv: new Float64Array(job.rings * n).fill(NaN), got: new Uint32Array(job.rings), decodeMs: 0, decoded: 0, invalid: 0, duplicates: 0 }
+        rings = r
+        const prefix = job.tag + '-'
+        sink = (viewer, topic, payload) => {
+          // What the viewer does (viewer/src/lib/hubClient.ts): parse by the topic's schema.
+          const t0 = now()
+          const decoded = decodeTopicMessage(topic, payload)
+          const t1 = now()
+          r.decodeMs += t1 - t0
+          r.decoded++
+          if (!decoded.ok || decoded.value.kind !== 'ring' || !decoded.value.payload.ringId.startsWith(prefix)) { r.invalid++; return }
+          const i = Number(decoded.value.payload.ringId.slice(prefix.length))
+          if (!(i >= 0 && i < r.count)) { r.invalid++; return }
+          const slot = i * n + viewer
+          if (!Number.isNaN(r.recv[slot])) { r.duplicates++; return }
+          r.recv[slot] = t1
+          if (++r.got[i]! === n) peer.postMessage({ done: i })
+        }
+        return null
+      }
+      case 'take-rings': {
+        sink = () => {}
+        const r = rings
+        rings = null
+        if (r === null) throw new Error('no rings armed')
+        const taken: RingsTaken = { recv: r.recv, viewers: viewers.length, decodeMs: r.decodeMs, decoded: r.decoded, invalid: r.invalid, duplicates: r.duplicates }
+        return taken
+      }
+      case 'arm-count': {
+        counted = { count: 0, first: NaN, last: NaN }
+        const c = counted
+        sink = () => {
+          const t = now()
+          if (c.count++ === 0) c.first = t
+          c.last = t
+          if (onCount !== null) onCount()
+        }
+        return null
+      }
+      case 'wait-count': {
+        const c = counted
+        if (c.count < job.expected) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => { onCount = null; resolve() }, job.timeoutMs)
+            onCount = () => { if (c.count >= job.expected) { clearTimeout(timer); onCount = null; resolve() } }
+          })
+        }
+        sink = () => {}
+        return { ...c }
+      }
+      case 'connect-publisher': {
+        // As the device connects (device/src/transport/mqttLink.ts): its role is its client id.
+        publisher = await connectClient(job.url, DEVICE_CLIENT_ID, { queueQoSZero: false })
+        publisher.on('error', () => {})
+        return null
+      }
+      case 'run-rings': {
+        const p = publisher
+        if (p === null) throw new Error('no publisher')
+        const pub = new Float64Array(job.rings).fill(NaN)
+        const deadline = now() + job.budgetMs
+        let sent = 0
+        let timeouts = 0
+        let payloadBytes = 0
+        for (let i = 0; i < job.rings && now() < deadline; i++) {
+          const done = new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => { doneWaiters.delete(i); resolve(false) }, job.timeoutMs)
+            doneWaiters.set(i, () => { clearTimeout(timer); doneWaiters.delete(i); resolve(true) })
+          })
+          // The press: encode (as the device does, parsing what it sends) and publish at QoS 1.
+          pub[i] = now()
+          const payload = ringPayload(`${job.tag}-${i}`)
+          payloadBytes = Buffer.byteLength(payload)
+          p.publish(RING_TOPIC, payload, { qos: 1 })
+          sent++
+          if (!(await done)) timeouts++
+          await sleep(job.gapMs)
+        }
+        const run: RingsRun = { pub, sent, timeouts, payloadBytes }
+        return run
+      }
+      case 'blast': {
+        const p = publisher
+        if (p === null) throw new Error('no publisher')
+        const payload = Buffer.from(ringPayload('bench-throughput'))
+        const start = now()
+        const deadline = start + job.budgetMs
+        let sent = 0
+        let acked = 0
+        let inflight = 0
+        await new Promise<void>((resolve) => {
+          let pumping = false
+          const finished = (): boolean => sent >= job.messages || now() >= deadline
+          const pump = (): void => {
+            if (pumping) return
+            pumping = true
+            while (inflight < job.window && !finished()) {
+              inflight++
+              sent++
+              p.publish(RING_TOPIC, payload, { qos: job.qos }, (err) => {
+                inflight--
+                if (!err) acked++
+                if (finished()) { if (inflight === 0) resolve() } else pump()
+              })
+            }
+            pumping = false
+          }
+          pump()
+        })
+        const blasted: Blasted = { start, end: now(), sent, acked, payloadBytes: payload.byteLength }
+        return blasted
+      }
+      case 'disconnect': {
+        sink = () => {}
+        const all = publisher === null ? viewers : [...viewers, publisher]
+        viewers = []
+        publisher = null
+        await Promise.all(all.map(endClient))
+        return null
+      }
+    }
+  }
+
+  port.on('message', (req: { id: number, job: Job }) => {
+    handle(req.job).then(
+      (value) => { port.postMessage({ id: req.id, ok: true, value } satisfies Reply) },
+      (err: unknown) => { port.postMessage({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies Reply) }
+    )
+  })
+}
+
+if (!isMainThread && (workerData as { tag?: string } | null)?.tag === WORKER_TAG) {
+  workerMain((workerData as { peer: MessagePort }).peer)
+}
+
+/** The main thread's handle on a client worker: one request at a time, each bounded. */
+class ClientWorker {
+  private readonly worker: Worker
+  private next = 0
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
+
+  constructor (readonly name: string, peer: MessagePort) {
+    this.worker = new Worker(new URL(import.meta.url), { workerData: { tag: WORKER_TAG, peer }, transferList: [peer] })
+    this.worker.on('message', (r: Reply) => {
+      const p = this.pending.get(r.id)
+      if (p === undefined) return
+      this.pending.delete(r.id)
+      clearTimeout(p.timer)
+      if (r.ok) p.resolve(r.value)
+      else p.reject(new Error(`${name}: ${r.error}`))
+    })
+    const failAll = (err: Error): void => {
+      for (const [id, p] of this.pending) { clearTimeout(p.timer); p.reject(err); this.pending.delete(id) }
+    }
+    this.worker.on('error', (err) => { failAll(new Error(`${name} worker failed: ${err.message}`)) })
+    this.worker.on('exit', (code) => { failAll(new Error(`${name} worker exited (${code})`)) })
+  }
+
+  async call<T> (job: Job, timeoutMs = 60_000): Promise<T> {
+    const id = this.next++
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => { this.pending.delete(id); reject(new Error(`${this.name}: ${job.op} took over ${timeoutMs} ms`)) }, timeoutMs)
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+      this.worker.postMessage({ id, job })
+    })
+  }
+
+  async close (): Promise<void> {
+    try { await this.call({ op: 'disconnect' }, 10_000) } catch { /* the worker goes anyway */ }
+    await this.worker.terminate()
+  }
+}
+
+// ================================================================ brokers
+
+interface BrokerUnderTest {
+  name: string
+  url: string
+  /** CPU time the broker has used so far, in ms (its thread, or its process). */
+  cpuMs: () => number
+  stop: () => Promise<void>
+}
+
+/** CPU time of this (the main) thread: where an in-process broker runs. */
+function threadCpuMs (): number {
+  const p = process as unknown as { threadCpuUsage?: () => { user: number, system: number } }
+  const u = p.threadCpuUsage?.() ?? process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+async function startOurHub (): Promise<BrokerUnderTest> {
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0 }, { log: memoryLogger([], 'hub') })
+  return { name: 'hub', url: hub.mqttUrl, cpuMs: threadCpuMs, stop: hub.stop }
+}
+
+async function startBareAedes (): Promise<BrokerUnderTest> {
+  const broker = await Aedes.createBroker()
+  const server = createServer((socket) => broker.handle(socket))
+  await listen(server)
+  const port = (server.address() as AddressInfo).port
+  return {
+    name: 'bare aedes',
+    url: `mqtt://127.0.0.1:${port}`,
+    cpuMs: threadCpuMs,
+    async stop () {
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
+
+function mosquittoBinary (): string | null {
+  const candidates = [process.env.MOSQUITTO, '/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto'].filter((p): p is string => p !== undefined && p !== '')
+  return candidates.find((p) => existsSync(p)) ?? null
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await listen(server)
+  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+async function listen (server: Server): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve() })
+  })
+}
+
+async function canConnect (port: number): Promise<boolean> {
+  return await new Promise<boolean>((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port })
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => { s.destroy(); resolve(false) })
+  })
+}
+
+async function procCpuMs (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime in clock ticks of 10 ms
+}
+
+async function startMosquitto (binary: string): Promise<BrokerUnderTest & { pid: number, cpuAsync: () => Promise<number> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-bench-mosquitto-'))
+  let child: ChildProcess | null = null
+  try {
+    const port = await freePort()
+    const conf = join(dir, 'mosquitto.conf')
+    await writeFile(conf, [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      // The defaults (1000 queued, 20 in flight per client) would drop QoS 1 messages in the
+      // throughput run; aedes queues without a bound.
+      'max_queued_messages 1000000',
+      'max_queued_bytes 0',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      ''
+    ].join('\n'))
+    const c = spawn(binary, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = c
+    let stderr = ''
+    c.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+    const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)))
+    let exitCode: number | null | undefined
+    void exited.then((code) => { exitCode = code })
+    const deadline = Date.now() + 5000
+    while (!(await canConnect(port))) {
+      if (exitCode !== undefined) throw new Error(`mosquitto exited (${exitCode}): ${stderr.trim()}`)
+      if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port} within 5 s: ${stderr.trim()}`)
+      await sleep(20)
+    }
+    const pid = c.pid!
+    let lastCpu = 0
+    return {
+      name: 'mosquitto',
+      url: `mqtt://127.0.0.1:${port}`,
+      pid,
+      cpuMs: () => lastCpu,
+      cpuAsync: async () => { lastCpu = await procCpuMs(pid); return lastCpu },
+      async stop () {
+        if (exitCode === undefined) {
+          process.kill(pid, 'SIGTERM')
+          const killed = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])
+          if (!killed) { process.kill(pid, 'SIGKILL'); await exited }
+        }
+        await rm(dir, { recursive: true, force: true })
+      }
+    }
+  } catch (err) {
+    if (child?.pid !== undefined && child.exitCode === null) child.kill('SIGKILL')
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+}
+
+async function brokerCpuMs (b: BrokerUnderTest): Promise<number> {
+  const withAsync = b as BrokerUnderTest & { cpuAsync?: () => Promise<number> }
+  return withAsync.cpuAsync !== undefined ? await withAsync.cpuAsync() : b.cpuMs()
+}
+
+/** The soft limit on open files (each in-process client costs two descriptors: its socket and the broker's). */
+function openFileLimit (): number {
+  try {
+    const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'))
+    return m === null || m[1] === 'unlimited' ? Infinity : Number(m[1])
+  } catch {
+    return Infinity
+  }
+}
+
+// ================================================================ the measurements
+
+interface RingStats { viewers: number, rings: number, samples: number[], missing: number, timeouts: number, payloadBytes: number, decodeUs: number, connectMs: number, invalid: number }
+
+async function measureRings (
+  broker: BrokerUnderTest, viewersW: ClientWorker, publisherW: ClientWorker,
+  o: { viewers: number, rings: number, gapMs: number, budgetMs: number, run: string }
+): Promise<RingStats> {
+  try {
+    const connectMs = await viewersW.call<number>({ op: 'connect-viewers', url: broker.url, count: o.viewers, qos: 1 }, 120_000)
+    await publisherW.call({ op: 'connect-publisher', url: broker.url })
+    await viewersW.call({ op: 'arm-rings', tag: o.run, rings: o.rings })
+    const run = await publisherW.call<RingsRun>({ op: 'run-rings', tag: o.run, rings: o.rings, gapMs: o.gapMs, timeoutMs: 2000, budgetMs: o.budgetMs }, o.budgetMs + 30_000)
+    await sleep(50) // stragglers of the last ring
+    const taken = await viewersW.call<RingsTaken>({ op: 'take-rings' })
+    const samples: number[] = []
+    let missing = 0
+    for (let i = 0; i < run.sent; i++) {
+      for (let v = 0; v < taken.viewers; v++) {
+        const t = taken.recv[i * taken.viewers + v]!
+        if (Number.isNaN(t)) missing++
+        else samples.push(t - run.pub[i]!)
+      }
+    }
+    if (process.env.BENCH_DEBUG) {
+      const perRing = Array.from({ length: run.sent }, (_, i) => round(Math.max(...Array.from({ length: taken.viewers }, (_, v) => taken.recv[i * taken.viewers + v]! - run.pub[i]!)), 1))
+      console.log('per-ring max', perRing.join(' '))
+    }
+    return {
+      viewers: o.viewers,
+      rings: run.sent,
+      samples,
+      missing,
+      timeouts: run.timeouts,
+      payloadBytes: run.payloadBytes,
+      decodeUs: taken.decoded > 0 ? (taken.decodeMs * 1000) / taken.decoded : NaN,
+      connectMs,
+      invalid: taken.invalid + taken.duplicates
+    }
+  } finally {
+    await Promise.all([viewersW.call({ op: 'disconnect' }, 30_000), publisherW.call({ op: 'disconnect' }, 30_000)])
+  }
+}
+
+interface Throughput { rate: number, delivered: number, expected: number, seconds: number, cpuMs: number, perCpuSecond: number, payloadBytes: number, sent: number }
+
+async function measureThroughput (
+  broker: BrokerUnderTest, subsW: ClientWorker, publisherW: ClientWorker,
+  o: { subscribers: number, messages: number, qos: 0 | 1, window: number, budgetMs: number }
+): Promise<Throughput> {
+  try {
+    await subsW.call({ op: 'connect-viewers', url: broker.url, count: o.subscribers, qos: o.qos })
+    await publisherW.call({ op: 'connect-publisher', url: broker.url })
+    // A short warm-up, so neither broker is measured while its JIT or buffers are cold.
+    await subsW.call({ op: 'arm-count' })
+    const warm = await publisherW.call<Blasted>({ op: 'blast', messages: Math.min(500, o.messages), qos: o.qos, window: o.window, budgetMs: 2000 })
+    await subsW.call<Counted>({ op: 'wait-count', expected: warm.sent * o.subscribers, timeoutMs: 3000 })
+
+    await subsW.call({ op: 'arm-count' })
+    const cpu0 = await brokerCpuMs(broker)
+    const blast = await publisherW.call<Blasted>({ op: 'blast', messages: o.messages, qos: o.qos, window: o.window, budgetMs: o.budgetMs }, o.budgetMs + 30_000)
+    const expected = blast.sent * o.subscribers
+    const counted = await subsW.call<Counted>({ op: 'wait-count', expected, timeoutMs: 5000 }, 30_000)
+    const cpuMs = (await brokerCpuMs(broker)) - cpu0
+    const seconds = (counted.last - blast.start) / 1000
+    return {
+      rate: counted.count / seconds,
+      delivered: counted.count,
+      expected,
+      seconds,
+      cpuMs,
+      perCpuSecond: counted.count / (cpuMs / 1000),
+      payloadBytes: blast.payloadBytes,
+      sent: blast.sent
+    }
+  } finally {
+    await Promise.all([subsW.call({ op: 'disconnect' }, 30_000), publisherW.call({ op: 'disconnect' }, 30_000)])
+  }
+}
+
+// ================================================================ the bench
+
+export const brokerBench: Bench = async ({ smoke, log }) => {
+  const figures: Figure[] = []
+  const cpus = availableParallelism()
+  const mosquitto = mosquittoBinary()
+  if (mosquitto === null) log('broker: mosquitto not found (apt-get install mosquitto, or set MOSQUITTO): its figures are left out')
+
+  const limit = openFileLimit()
+  let counts = smoke ? [1, 10] : [1, 100, 1000]
+  const fits = counts.filter((n) => 2 * n + 200 <= limit)
+  if (fits.length < counts.length) log(`broker: open-file limit ${limit} is too low for ${counts.filter((n) => !fits.includes(n)).join(', ')} viewers (2 descriptors each): raise ulimit -n`)
+  counts = fits
+  const plan = (n: number): { rings: number, gapMs: number, budgetMs: number } => smoke
+    ? { rings: 15, gapMs: 20, budgetMs: 1500 }
+    : n >= 1000 ? { rings: 100, gapMs: 20, budgetMs: 9000 } : { rings: 200, gapMs: 20, budgetMs: 7000 }
+
+  const pair = (): { viewers: ClientWorker, publisher: ClientWorker } => {
+    const { port1, port2 } = new MessageChannel()
+    return { viewers: new ClientWorker('viewers', port1), publisher: new ClientWorker('publisher', port2) }
+  }
+  const workers = pair()
+  const started: BrokerUnderTest[] = []
+  const start = async <B extends BrokerUnderTest>(make: () => Promise<B>): Promise<B> => {
+    const b = await make()
+    started.push(b)
+    return b
+  }
+  const stop = async (b: BrokerUnderTest): Promise<void> => {
+    started.splice(started.indexOf(b), 1)
+    await b.stop()
+  }
+
+  try {
+    // ---------------------------------------------------------------- ring → notification
+    const ring = new Map<string, Map<number, RingStats>>()
+    const kinds: Array<{ name: string, make: () => Promise<BrokerUnderTest> }> = [{ name: 'hub', make: startOurHub }]
+    if (mosquitto !== null) kinds.push({ name: 'mosquitto', make: async () => await startMosquitto(mosquitto) })
+    let run = 0
+    for (const kind of kinds) {
+      const broker = await start(kind.make)
+      const byCount = new Map<number, RingStats>()
+      ring.set(kind.name, byCount)
+      try {
+        for (const n of counts) {
+          const p = plan(n)
+          const s = await measureRings(broker, workers.viewers, workers.publisher, { viewers: n, ...p, run: `r${run++}` })
+          byCount.set(n, s)
+          log(`ring ${kind.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(Math.max(...s.samples), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms`)
+        }
+      } finally {
+        await stop(broker)
+      }
+    }
+
+    const hubRings = ring.get('hub')!
+    const mosqRings = ring.get('mosquitto')
+    for (const n of counts) {
+      const h = hubRings.get(n)!
+      const m = mosqRings?.get(n)
+      const cond = (s: RingStats, broker: string): string =>
+        `127.0.0.1; ${broker}; ${s.rings} rings, each published (QoS 1, ${s.payloadBytes} B RingEvent, encode included) 20 ms after every viewer had the previous; ` +
+        `${n} mqtt.js viewer(s) subscribed QoS 1 to ${RING_FILTER}, decoding with decodeTopicMessage, in one worker thread, publisher in another; ` +
+        `${s.samples.length} samples (ring × viewer), ${s.missing} missing; ${cpus} CPUs`
+      const hubName = 'hub (aedes + gate)'
+      figures.push(
+        { id: `ring-notify-p50-${n}`, name: `ring → notification, p50, ${n} viewer(s), hub`, value: round(percentile(h.samples, 50), 2), unit: 'ms', conditions: cond(h, hubName), group: 'ring' },
+        {
+          id: `ring-notify-p99-${n}`,
+          name: `ring → notification, p99, ${n} viewer(s), hub`,
+          value: round(percentile(h.samples, 99), 2),
+          unit: 'ms',
+          ...(n === 100 ? { target: { op: '<=' as const, value: 5 } } : {}),
+          conditions: cond(h, hubName),
+          group: 'ring'
+        }
+      )
+      if (m !== undefined) {
+        figures.push(
+          { id: `ring-notify-mosquitto-p50-${n}`, name: `ring → notification, p50, ${n} viewer(s), mosquitto`, value: round(percentile(m.samples, 50), 2), unit: 'ms', conditions: cond(m, 'mosquitto (defaults, persistence off)'), group: 'ring' },
+          { id: `ring-notify-mosquitto-p99-${n}`, name: `ring → notification, p99, ${n} viewer(s), mosquitto`, value: round(percentile(m.samples, 99), 2), unit: 'ms', conditions: cond(m, 'mosquitto (defaults, persistence off)'), group: 'ring' },
+          { id: `ring-notify-ratio-p50-${n}`, name: `ring → notification p50, hub / mosquitto, ${n} viewer(s): what the embedded hub costs`, value: round(percentile(h.samples, 50) / percentile(m.samples, 50), 2), unit: 'x', conditions: 'the two figures above, same run and load', group: 'ring' },
+          { id: `ring-notify-ratio-p99-${n}`, name: `ring → notification p99, hub / mosquitto, ${n} viewer(s): what the embedded hub costs`, value: round(percentile(h.samples, 99) / percentile(m.samples, 99), 2), unit: 'x', conditions: 'the two figures above, same run and load', group: 'ring' }
+        )
+      }
+    }
+
+    // ---------------------------------------------------------------- fan-out throughput
+    // Brokers side by side, in interleaved rounds (this machine is shared and noisy): the
+    // figure is each broker's median round; CPU per delivery sums every round.
+    const load = smoke
+      ? { subscribers: 10, messages: 1000, qos: 1 as const, window: 100, budgetMs: 3000 }
+      : { subscribers: 10, messages: 8000, qos: 1 as const, window: 100, budgetMs: 6000 }
+    const rounds = smoke ? 1 : 3
+    const brokers: Array<{ id: string, label: string, broker: BrokerUnderTest }> = [
+      { id: 'hub', label: 'hub (aedes + gate)', broker: await start(startOurHub) },
+      { id: 'bare-aedes', label: 'bare aedes (no hooks)', broker: await start(startBareAedes) }
+    ]
+    if (mosquitto !== null) brokers.push({ id: 'mosquitto', label: 'mosquitto', broker: await start(async () => await startMosquitto(mosquitto)) })
+    const runs = new Map<string, Throughput[]>(brokers.map((b) => [b.id, []]))
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < brokers.length; k++) {
+        const b = brokers[(k + r) % brokers.length]!
+        const t = await measureThroughput(b.broker, workers.viewers, workers.publisher, load)
+        runs.get(b.id)!.push(t)
+        log(`broker ${b.label}, round ${r + 1}/${rounds}: ${Math.round(t.rate)} deliveries/s (${t.delivered}/${t.expected} in ${round(t.seconds, 2)} s), broker CPU ${Math.round(t.cpuMs)} ms = ${round((t.cpuMs / 1000 / t.seconds) * 100, 0)} % of a core`)
+      }
+    }
+    for (const b of brokers) await stop(b.broker)
+    const tp = new Map<string, Throughput>()
+    for (const [id, ts] of runs) {
+      const byRate = [...ts].sort((x, y) => x.rate - y.rate)
+      const median = byRate[Math.floor((byRate.length - 1) / 2)]!
+      const delivered = ts.reduce((a, t) => a + t.delivered, 0)
+      const cpuMs = ts.reduce((a, t) => a + t.cpuMs, 0)
+      tp.set(id, { ...median, perCpuSecond: delivered / (cpuMs / 1000), cpuMs, delivered, expected: ts.reduce((a, t) => a + t.expected, 0) })
+    }
+    const anyT = tp.get('hub')!
+    const tcond = `127.0.0.1; 1 mqtt.js publisher (worker thread, clientId ${DEVICE_CLIENT_ID}) publishing ${anyT.sent} valid ${anyT.payloadBytes} B RingEvents on ${RING_TOPIC} at QoS ${load.qos} as fast as a window of ${load.window} unacknowledged publishes allows, ` +
+      `${load.subscribers} mqtt.js subscribers (QoS ${load.qos}, counting only, one other worker thread); rate = deliveries / (last delivery − first publish), after a 500-message warm-up; median of ${rounds} interleaved round(s); ${cpus} CPUs shared by broker and clients`
+    for (const b of brokers) {
+      const t = tp.get(b.id)!
+      figures.push(
+        { id: `broker-throughput-${b.id}`, name: `fan-out throughput, ${b.label}`, value: Math.round(t.rate), unit: 'msg/s', conditions: `${tcond}; median round: ${round(t.seconds, 2)} s; all rounds: ${t.delivered} of ${t.expected} delivered`, group: 'broker' },
+        { id: `broker-efficiency-${b.id}`, name: `deliveries per broker CPU-second, ${b.label}`, value: Math.round(t.perCpuSecond), unit: 'msg/s', conditions: `${tcond}; broker used ${Math.round(t.cpuMs)} ms CPU (${b.id === 'mosquitto' ? '/proc utime+stime' : 'main thread, process.threadCpuUsage'})`, group: 'broker' }
+      )
+    }
+    const mq = tp.get('mosquitto')
+    const bare = tp.get('bare-aedes')!
+    if (mq !== undefined) {
+      figures.push(
+        { id: 'broker-throughput-ratio', name: 'fan-out throughput, hub / mosquitto', value: round(anyT.rate / mq.rate, 2), unit: 'x', target: { op: '>=', value: 0.6 }, conditions: tcond, group: 'broker' },
+        { id: 'broker-efficiency-ratio', name: 'deliveries per broker CPU-second, hub / mosquitto', value: round(anyT.perCpuSecond / mq.perCpuSecond, 2), unit: 'x', conditions: tcond, group: 'broker' }
+      )
+    }
+    figures.push({ id: 'broker-gate-cost', name: 'fan-out throughput, hub / bare aedes (what the gate costs)', value: round(anyT.rate / bare.rate, 2), unit: 'x', conditions: tcond, group: 'broker' })
+    return figures
+  } finally {
+    for (const b of [...started]) {
+      try { await b.stop() } catch (err) { log(`broker: stopping ${b.name} failed: ${(err as Error).message}`) }
+    }
+    await Promise.all([workers.viewers.close(), workers.publisher.close()])
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * What a resident feels, measured in headless Chromium against a doorbell in its own process:
+ *   button press -> ring banner; viewer join (ICE connected) -> first decoded frame;
+ *   Answer click -> first decoded frame; open door (hold complete) -> lock actuated ->
+ *   "Door open" shown from the device's acknowledgement.
+ * Times inside the page are User Timing marks (the viewer sets them); the first decoded
+ * frame is the video's first requestVideoFrameCallback.
+ */
+import { startHub } from '@doorbell/hub'
+import { memoryLogger } from '@doorbell/core'
+import { openResident } from '../src/browser'
+import { VIEWER_DIST } from '../src/harness'
+import { percentile, round, type Bench, type Figure } from './lib'
+import { epochNow, startDeviceProcess } from './proc'
+
+export const CALL_CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
+const conditions = (n: number, what: string): string =>
+  `loopback, headless Chromium (Debian) on 2 shared cores, device in its own process, 1280x720@30 H.264 test pattern, keyframe every 30 frames, ${n} ${what}`
+
+/** In the page: the next new <video>'s first presented frame, against the named marks. */
+const FIRST_FRAME = `(async () => {
+  let video = null
+  while (!(video = [...document.querySelectorAll('video')].find((v) => !v.dataset.benchSeen))) await new Promise((r) => setTimeout(r, 2))
+  video.dataset.benchSeen = '1'
+  const frameAt = await new Promise((resolve) => video.requestVideoFrameCallback((now) => resolve(now)))
+  const at = (name) => performance.getEntriesByName(name).at(-1)?.startTime ?? NaN
+  return { frameAt, answer: at('doorbell:answer'), offerSent: at('doorbell:offer-sent'), answerReceived: at('doorbell:answer-received'), iceConnected: at('doorbell:ice-connected') }
+})()`
+
+export const callBench: Bench = async ({ smoke, log }) => {
+  const joins = smoke ? 2 : 24
+  const opens = smoke ? 3 : 200
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST }, { log: memoryLogger([], 'hub') })
+  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA }, 'call-device')
+  const resident = await openResident(hub.url, 'Bench')
+  const { page } = resident
+  try {
+    await page.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
+    await page.evaluate(`(() => {
+      new MutationObserver(() => {
+        if (document.querySelector('[data-testid=ring-banner]') && !window.bannerAt) window.bannerAt = performance.timeOrigin + performance.now()
+        if (document.querySelector('[data-door=unlocked]') && !window.openShownAt) window.openShownAt = performance.now()
+      }).observe(document.body, { subtree: true, childList: true, attributes: true })
+    })()`)
+
+    const ringToBanner: number[] = []
+    const answerToFrame: number[] = []
+    const joinToFrame: number[] = []
+    const answerToOffer: number[] = []
+    const offerToAnswer: number[] = []
+    const answerToIce: number[] = []
+    for (let i = 0; i < joins; i++) {
+      await page.evaluate('window.bannerAt = 0; performance.clearMarks()')
+      const pressedAt = epochNow()
+      device.ring()
+      await page.getByTestId('ring-banner').waitFor({ timeout: 5000 })
+      ringToBanner.push(await page.evaluate('window.bannerAt') as number - pressedAt)
+      await page.getByTestId('answer').click()
+      const t = await page.evaluate(FIRST_FRAME) as Record<string, number>
+      answerToFrame.push(t.frameAt! - t.answer!)
+      joinToFrame.push(t.frameAt! - t.iceConnected!)
+      answerToOffer.push(t.offerSent! - t.answer!)
+      offerToAnswer.push(t.answerReceived! - t.offerSent!)
+      answerToIce.push(t.iceConnected! - t.answerReceived!)
+      if (i < joins - 1) {
+        await page.getByTestId('hang-up').click()
+        await page.getByTestId('ended').waitFor()
+        await page.getByTestId('seen').click()
+        await page.waitForTimeout(200)
+      }
+      log(`call: join ${i + 1}/${joins}: join -> frame ${round(joinToFrame.at(-1)!)} ms, answer -> frame ${round(answerToFrame.at(-1)!)} ms`)
+    }
+
+    // Open the door again and again in the last call: hold, "Door open", relock, "Locked".
+    const openToShown: number[] = []
+    const openToActuated: number[] = []
+    const button = page.getByTestId('open-door')
+    for (let i = 0; i < opens; i++) {
+      await page.waitForSelector('[data-door=locked]', { timeout: 5000 })
+      await page.waitForFunction(() => !(document.querySelector('[data-testid=open-door]') as HTMLButtonElement).disabled)
+      await page.evaluate('window.openShownAt = 0; performance.clearMarks("doorbell:open-door")')
+      const box = (await button.boundingBox())!
+      const printedBefore = device.lines.length
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+      await page.mouse.down()
+      // Read by the observer: at a relock of 0.2 s the "Door open" text may be gone before a poll sees it.
+      await page.waitForFunction('window.openShownAt > 0', undefined, { timeout: 5000, polling: 'raf' })
+      await page.mouse.up()
+      const t = await page.evaluate(`({ mark: performance.getEntriesByName('doorbell:open-door')[0].startTime, shown: window.openShownAt, origin: performance.timeOrigin })`) as { mark: number, shown: number, origin: number }
+      openToShown.push(t.shown - t.mark)
+      const actuated = device.lines.slice(printedBefore).find((l) => l.text.includes('DOOR UNLOCKED'))
+      if (actuated) openToActuated.push(actuated.at - (t.origin + t.mark))
+      if ((i + 1) % 50 === 0 || i === opens - 1) log(`call: open door ${i + 1}/${opens}: p50 ${round(percentile(openToShown, 50))} ms`)
+    }
+    await page.getByTestId('hang-up').click()
+
+    const f = (id: string, name: string, value: number, what: string, target?: Figure['target']): Figure =>
+      ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions: conditions(what === 'opens' ? opens : joins, what), group: id.startsWith('ring') ? 'ring' : id.startsWith('open') ? 'door' : 'video' })
+    return [
+      f('ring-banner-p50', 'button press → ring banner on the page, p50', percentile(ringToBanner, 50), 'rings'),
+      f('ring-banner-p99', 'button press → ring banner on the page, p99', percentile(ringToBanner, 99), 'rings'),
+      f('join-frame-p50', 'join (ICE connected) → first decoded frame, p50', percentile(joinToFrame, 50), 'joins'),
+      f('join-frame-p95', 'join (ICE connected) → first decoded frame, p95', percentile(joinToFrame, 95), 'joins', { op: '<=', value: 100 }),
+      f('answer-frame-p50', 'Answer click → first decoded frame, p50', percentile(answerToFrame, 50), 'joins', { op: '<=', value: 400 }),
+      f('answer-frame-p95', 'Answer click → first decoded frame, p95', percentile(answerToFrame, 95), 'joins'),
+      f('answer-offer-p50', '· of which: Answer click → offer sent (gathering), p50', percentile(answerToOffer, 50), 'joins'),
+      f('answer-sdp-p50', '· of which: offer sent → answer back from the device, p50', percentile(offerToAnswer, 50), 'joins'),
+      f('answer-ice-p50', '· of which: answer back → ICE connected, p50', percentile(answerToIce, 50), 'joins'),
+      f('open-shown-p50', 'open door (hold complete) → "Door open" shown, p50', percentile(openToShown, 50), 'opens'),
+      f('open-shown-p99', 'open door (hold complete) → "Door open" shown, p99', percentile(openToShown, 99), 'opens', { op: '<=', value: 10 }),
+      f('open-actuated-p50', '· of which: open door → relay actuated on the device, p50', percentile(openToActuated, 50), 'opens')
+    ]
+  } finally {
+    await resident.close()
+    await device.stop()
+    await hub.stop()
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * A doorbell in its own process, as it runs in a home, and what /proc says about it.
+ * CPU is "% of one core": clock ticks (1/100 s) used per second of wall time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import type { DeviceConfigInput } from '@doorbell/core'
+import { eventually } from '../src/harness'
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+async function statFields (pid: number): Promise<string[]> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
+export async function cpuTicks (pid: number): Promise<number> {
+  const f = await statFields(pid)
+  return Number(f[11]) + Number(f[12]) // utime + stime
+}
+
+export async function rssMb (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}
+
+/** CPU of each pid over the same `ms`, as % of one core. */
+export async function cpuPercent (pids: number[], ms: number): Promise<number[]> {
+  const before = await Promise.all(pids.map(cpuTicks))
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  const after = await Promise.all(pids.map(cpuTicks))
+  return after.map((a, i) => (a - before[i]!) / (ms / 1000))
+}
+
+export async function childNamed (parent: number, name: string): Promise<number | null> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
+      if (stat.includes(`(${name})`) && Number((await statFields(Number(entry)))[1]) === parent) return Number(entry)
+    } catch {}
+  }
+  return null
+}
+
+export interface DeviceProcess {
+  proc: ChildProcess
+  pid: number
+  /** Everything it printed, with the time (epoch ms) each line arrived. */
+  lines: Array<{ at: number, text: string }>
+  ring: () => void
+  ffmpegPid: () => Promise<number | null>
+  stop: () => Promise<void>
+}
+
+export const epochNow = (): number => performance.timeOrigin + performance.now()
+
+/**
+ * Starts the simulated doorbell (device/src/main.ts) with `config` and waits until it is
+ * connected to the hub. Enter on its stdin rings; its lock prints DOOR UNLOCKED / LOCKED.
+ */
+export async function startDeviceProcess (config: DeviceConfigInput, name = 'device'): Promise<DeviceProcess> {
+  const dir = `${ROOT}/bench/tmp`
+  await mkdir(dir, { recursive: true })
+  const configPath = `${dir}/${name}.json`
+  await writeFile(configPath, JSON.stringify(config))
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'device/src/main.ts', '--config', configPath], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const lines: DeviceProcess['lines'] = []
+  let partial = ''
+  const take = (d: Buffer): void => {
+    const at = epochNow()
+    const parts = (partial + d.toString()).split('\n')
+    partial = parts.pop()!
+    for (const text of parts) lines.push({ at, text })
+  }
+  proc.stdout!.on('data', take)
+  proc.stderr!.on('data', take)
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
+  const device: DeviceProcess = {
+    proc,
+    pid: proc.pid!,
+    lines,
+    ring: () => { proc.stdin!.write('\n') },
+    ffmpegPid: async () => await childNamed(proc.pid!, 'ffmpeg'),
+    async stop () {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+  try {
+    await eventually('the device to reach the hub', () => lines.some((l) => l.text.includes('connected to hub')), 30_000)
+  } catch (err) {
+    await device.stop()
+    throw new Error(`${(err as Error).message}\n${lines.map((l) => l.text).join('\n')}`)
+  }
+  return device
+}
