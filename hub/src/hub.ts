@@ -45,7 +45,10 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   broker.on('client', (client) => { log.info('client connected', { client: client.id }) })
   broker.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
 
-  const mqtt = createNetServer((socket) => broker.handle(socket))
+  // No Nagle: a small packet sent while the previous one is unacknowledged (a ring right after a
+  // SUBACK, PUBACK or QoS 0 message) would otherwise wait for the peer's delayed ACK, up to 40 ms
+  // on Linux (measured by tests/bench/broker.ts). The WebSocket path already sets it (ws does).
+  const mqtt = createNetServer({ noDelay: true }, (socket) => broker.handle(socket))
   const http = createWebServer({
     viewerDir: config.viewerDir,
     tls: config.tls,

@@ -1,0 +1,87 @@
+/**
+ * How many viewers one doorbell carries: the device in its own process at 720p30 H.264, with
+ * 1, 4, 8 and 12 viewers (werift peers running the viewer's own call logic, in this process so
+ * that a browser's CPU does not blur the device's). Per step: device and ffmpeg CPU (% of one
+ * core), device RSS, and packet loss seen by the viewers (sequence gaps, duplicates ignored).
+ */
+import { startHub } from '@doorbell/hub'
+import { memoryLogger } from '@doorbell/core'
+import { eventually } from '../src/harness'
+import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
+import { round, sleep, type Bench, type Figure } from './lib'
+import { cpuPercent, rssMb, startDeviceProcess } from './proc'
+
+const CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
+
+/** Share of packets missing between the first and last sequence number each viewer saw. */
+export function lossPercent (seqs: number[][]): number {
+  let expected = 0
+  let received = 0
+  for (const list of seqs) {
+    if (list.length < 2) continue
+    // Unwrap 16-bit sequence numbers in arrival order.
+    let base = 0
+    let prev = list[0]!
+    const seen = new Set<number>([prev])
+    for (const s of list.slice(1)) {
+      if (s - prev < -30000) base += 65536
+      else if (s - prev > 30000) base -= 65536
+      seen.add(base + s)
+      prev = s
+    }
+    const sorted = [...seen].sort((a, b) => a - b)
+    expected += sorted.at(-1)! - sorted[0]! + 1
+    received += sorted.length
+  }
+  return expected === 0 ? NaN : (100 * (expected - received)) / expected
+}
+
+export const loadBench: Bench = async ({ smoke, log }) => {
+  const steps = process.env.LOAD_STEPS ? process.env.LOAD_STEPS.split(',').map(Number) : smoke ? [1, 2] : [1, 4, 8, 12]
+  const windowMs = smoke ? 1000 : 5000
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0 }, { log: memoryLogger([], 'hub') })
+  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA }, 'load-device')
+  const figures: Figure[] = []
+  const conditions = (n: number): string => `loopback, device in its own process on 2 shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`
+  let viewers: NodeViewer[] = []
+  let carried = 0
+  try {
+    await sleep(1000)
+    const idle = await rssMb(device.pid)
+    figures.push({ id: 'load-rss-idle', name: 'device RSS, no viewer', value: Math.round(idle), unit: 'MB', conditions: conditions(0), group: 'load' })
+    for (const count of steps) {
+      viewers = Array.from({ length: count }, (_, k) => nodeViewer(hub.mqttUrl, 'home', `load${count}x${k}`, `Load ${k}`))
+      await eventually('viewers connected to the hub', () => viewers.every((v) => v.home.hub.connected))
+      for (const v of viewers) v.home.watch('front-door')
+      await eventually(`video at all ${count} viewers`, () => viewers.every((v) => v.rtp.length > 30), 30_000).catch((err: Error) => {
+        throw new Error(`${err.message}; RTP packets per viewer: ${viewers.map((v) => v.rtp.length).join(', ')}; device said:\n${device.lines.slice(-15).map((l) => l.text).join('\n')}`)
+      })
+      await sleep(1000)
+      for (const v of viewers) v.rtp.length = 0
+      const ffmpeg = await device.ffmpegPid()
+      const [cpu, ff] = await cpuPercent(ffmpeg ? [device.pid, ffmpeg] : [device.pid], windowMs)
+      const loss = lossPercent(viewers.map((v) => v.rtp.map((p) => p.header.sequenceNumber)))
+      const rss = await rssMb(device.pid)
+      log(`load: ${count} viewers: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %, RSS ${Math.round(rss)} MB, loss ${round(loss, 2)} %`)
+      const c = conditions(count)
+      figures.push(
+        { id: `load-cpu-${count}`, name: `device CPU, ${count} viewer${count > 1 ? 's' : ''}`, value: round(cpu!), unit: '%', conditions: c, group: 'load' },
+        { id: `load-rss-${count}`, name: `device RSS, ${count} viewer${count > 1 ? 's' : ''}`, value: Math.round(rss), unit: 'MB', ...(count === 4 ? { target: { op: '<=' as const, value: 150 } } : {}), conditions: c, group: 'load' },
+        { id: `load-loss-${count}`, name: `packet loss, ${count} viewer${count > 1 ? 's' : ''}`, value: round(loss, 2), unit: '%', conditions: c, group: 'load' },
+        { id: `load-ffmpeg-cpu-${count}`, name: `ffmpeg CPU (one encode for all), ${count} viewer${count > 1 ? 's' : ''}`, value: round(ff ?? NaN), unit: '%', conditions: c, group: 'load' }
+      )
+      if (cpu! < 100 && loss < 1) carried = count
+      for (const v of viewers) v.home.hangUp('front-door')
+      await sleep(500) // the byes reach the device before the viewers disconnect
+      await Promise.all(viewers.map(async (v) => { await v.close() }))
+      viewers = []
+      await sleep(1000)
+    }
+    figures.push({ id: 'load-max-viewers', name: 'viewers carried on one core with < 1 % loss (most tried)', value: carried, unit: 'viewers', target: { op: '>=', value: smoke ? 2 : 12 }, conditions: conditions(steps.at(-1)!), group: 'load' })
+    return figures
+  } finally {
+    await Promise.all(viewers.map(async (v) => { await v.close() }))
+    await device.stop()
+    await hub.stop()
+  }
+}

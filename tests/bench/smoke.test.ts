@@ -1,0 +1,70 @@
+/**
+ * The bench's smoke mode, inside the test suite so it never rots: one short round of every
+ * figure against the real parts, then the report written to a temp dir. Speed is not asserted
+ * here (these machines are noisy); that every figure is measured and reported is.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { percentile, meets } from './lib'
+import { lossPercent } from './load'
+import { runBenches, writeResults } from './run'
+import type { Results } from './report'
+
+test('percentile is nearest-rank; a target is met or missed in its own direction', () => {
+  const xs = [5, 1, 4, 2, 3, 6, 7, 8, 9, 10]
+  assert.equal(percentile(xs, 50), 5)
+  assert.equal(percentile(xs, 99), 10)
+  assert.equal(percentile(xs, 0), 1)
+  assert.ok(Number.isNaN(percentile([], 50)))
+  const f = { id: 'x', name: 'x', unit: 'ms' as const, conditions: '', group: 'door' }
+  assert.equal(meets({ ...f, value: 10, target: { op: '<=', value: 10 } }), true)
+  assert.equal(meets({ ...f, value: 11, target: { op: '<=', value: 10 } }), false)
+  assert.equal(meets({ ...f, value: 0.5, target: { op: '>=', value: 0.6 } }), false)
+  assert.equal(meets({ ...f, value: 1 }), null)
+})
+
+test('packet loss counts gaps, ignores duplicates and follows sequence numbers across 65535', () => {
+  assert.equal(lossPercent([[1, 2, 3, 4]]), 0)
+  assert.equal(lossPercent([[1, 2, 2, 4]]), 25, 'one of four missing; the duplicate is not a packet')
+  assert.equal(lossPercent([[65534, 65535, 0, 1]]), 0, 'wraps')
+  assert.equal(lossPercent([[65534, 0, 1]]), 25, 'a gap at the wrap')
+  assert.equal(lossPercent([[1, 2], [10, 12]]), 20, 'summed over viewers: 1 of 5 missing')
+})
+
+test('npm run bench --smoke: every figure measured against the real parts, and reported', { timeout: 240_000 }, async () => {
+  const results = await runBenches({ smoke: true, log: () => {} })
+  const ids = results.figures.map((f) => f.id)
+  assert.equal(new Set(ids).size, ids.length, 'figure ids are unique')
+  const expected = [
+    'ring-notify-p50-1', 'ring-notify-p99-1', 'ring-notify-ratio-p99-1', 'ring-banner-p50',
+    'join-frame-p95', 'answer-frame-p50', 'open-shown-p50', 'open-shown-p99',
+    'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers',
+    'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio'
+  ]
+  for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
+  for (const f of results.figures) {
+    assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
+    assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
+  }
+  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers']) {
+    assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
+  }
+
+  const out = await mkdtemp(join(tmpdir(), 'doorbell-bench-test-'))
+  try {
+    const files = await writeResults(results, out)
+    const json = JSON.parse(await readFile(files.json, 'utf8')) as Results
+    assert.deepEqual(json.figures, results.figures)
+    const md = await readFile(files.md, 'utf8')
+    assert.match(md, /smoke run/)
+    for (const f of results.figures) assert.ok(md.includes(`| ${f.name} |`), `the table shows ${f.id}`)
+    const svg = await readFile(files.svg, 'utf8')
+    assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
+    assert.equal(svg.match(/<rect x=/g)?.length, results.figures.filter((f) => f.target).length, 'one bar per targeted figure')
+  } finally {
+    await rm(out, { recursive: true, force: true })
+  }
+})
