@@ -3,14 +3,17 @@
  *
  *   ring: ring → notification decoded by every viewer, with 1, 100 and 1000 viewers, through
  *         our hub (aedes + the gate, started by startHub) and through mosquitto; p50 and p99
- *         over every (ring × viewer) sample, and the ratios hub/mosquitto.
+ *         over every (ring × viewer) sample, and the ratios hub / mosquitto.
  *   broker: fan-out throughput of the hub, of mosquitto and of bare aedes (no hooks) under the
- *         same load, plus what each broker spent in CPU for it.
+ *         same load, in interleaved rounds, plus the CPU each broker spent per delivery.
  *
  * The clients (mqtt.js) run in two worker threads of this file, so neither their parsing nor
  * their publishing runs on the event loop of the in-process broker: one worker holds the
  * viewers (or subscribers), the other the publisher (the device). Both compare times as
- * `performance.timeOrigin + performance.now()`, which is one clock across threads.
+ * `performance.timeOrigin + performance.now()`, one clock across threads. The viewers share one
+ * thread, so with many of them the figure includes that thread working through them in turn
+ * (about 40 µs each here, whichever broker): it is a ceiling, and the mosquitto run beside it
+ * is the control.
  * mosquitto (Debian's /usr/sbin/mosquitto, or $MOSQUITTO) is started on a free loopback port
  * with a config file in a temp dir and killed by its PID at the end; when it is missing, its
  * figures are left out and a line says so.
@@ -62,13 +65,16 @@ interface Blasted { start: number, end: number, sent: number, acked: number, pay
 
 type Reply = { id: number, ok: true, value: unknown } | { id: number, ok: false, error: string }
 
-async function connectClient (url: string, clientId: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
+/** `keep` receives the client before it is connected, so that a failed run still closes it. */
+async function connectClient (url: string, clientId: string, keep: (c: MqttClient) => void, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
   const client = mqtt.connect(url, { clientId, clean: true, reconnectPeriod: 0, connectTimeout: 15_000, keepalive: 120, ...extra })
+  keep(client)
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => { client.off('error', reject); resolve() })
     client.once('error', reject)
     client.once('close', () => reject(new Error(`${clientId}: connection closed before CONNACK`)))
   })
+  client.on('error', () => {}) // after CONNACK, a broken connection shows as missing samples
   return client
 }
 
@@ -85,8 +91,8 @@ function workerMain (peer: MessagePort): void {
   let publisher: MqttClient | null = null
   /** What a viewer does with a message; swapped per measurement. */
   let sink: (viewer: number, topic: string, payload: Buffer) => void = () => {}
-  const doneWaiters = new Map<number, () => void>()
-  peer.on('message', (m: { done: number }) => { doneWaiters.get(m.done)?.() })
+  const doneWaiters = new Map<string, () => void>()
+  peer.on('message', (m: { done: string }) => { doneWaiters.get(m.done)?.() })
 
   let rings: { tag: string, count: number, recv: Float64Array, got: Uint32Array, decodeMs: number, decoded: number, invalid: number, duplicates: number } | null = null
   let counted: Counted = { count: 0, first: NaN, last: NaN }
@@ -98,15 +104,12 @@ function workerMain (peer: MessagePort): void {
         const start = now()
         const batch = 50 // the broker's accept backlog is finite: connect a few at a time
         for (let i = 0; i < job.count; i += batch) {
-          const made = await Promise.all(Array.from({ length: Math.min(batch, job.count - i) }, async (_, k) => {
+          await Promise.all(Array.from({ length: Math.min(batch, job.count - i) }, async (_, k) => {
             const index = i + k
-            const client = await connectClient(job.url, `viewer-bench-${index}-${Math.random().toString(36).slice(2, 8)}`)
+            const client = await connectClient(job.url, `viewer-bench-${index}-${Math.random().toString(36).slice(2, 8)}`, (c) => { viewers[index] = c })
             client.on('message', (topic, payload) => { sink(index, topic, payload) })
-            client.on('error', () => {})
             await client.subscribeAsync(RING_FILTER, { qos: job.qos })
-            return client
           }))
-          viewers.push(...made)
         }
         return now() - start
       }
@@ -128,7 +131,7 @@ function workerMain (peer: MessagePort): void {
           const slot = i * n + viewer
           if (!Number.isNaN(r.recv[slot])) { r.duplicates++; return }
           r.recv[slot] = t1
-          if (++r.got[i]! === n) peer.postMessage({ done: i })
+          if (++r.got[i]! === n) peer.postMessage({ done: `${r.tag}-${i}` })
         }
         return null
       }
@@ -164,8 +167,7 @@ function workerMain (peer: MessagePort): void {
       }
       case 'connect-publisher': {
         // As the device connects (device/src/transport/mqttLink.ts): its role is its client id.
-        publisher = await connectClient(job.url, DEVICE_CLIENT_ID, { queueQoSZero: false })
-        publisher.on('error', () => {})
+        await connectClient(job.url, DEVICE_CLIENT_ID, (c) => { publisher = c }, { queueQoSZero: false })
         return null
       }
       case 'run-rings': {
@@ -177,13 +179,14 @@ function workerMain (peer: MessagePort): void {
         let timeouts = 0
         let payloadBytes = 0
         for (let i = 0; i < job.rings && now() < deadline; i++) {
+          const ringId = `${job.tag}-${i}`
           const done = new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => { doneWaiters.delete(i); resolve(false) }, job.timeoutMs)
-            doneWaiters.set(i, () => { clearTimeout(timer); doneWaiters.delete(i); resolve(true) })
+            const timer = setTimeout(() => { doneWaiters.delete(ringId); resolve(false) }, job.timeoutMs)
+            doneWaiters.set(ringId, () => { clearTimeout(timer); doneWaiters.delete(ringId); resolve(true) })
           })
           // The press: encode (as the device does, parsing what it sends) and publish at QoS 1.
           pub[i] = now()
-          const payload = ringPayload(`${job.tag}-${i}`)
+          const payload = ringPayload(ringId)
           payloadBytes = Buffer.byteLength(payload)
           p.publish(RING_TOPIC, payload, { qos: 1 })
           sent++
@@ -226,7 +229,7 @@ function workerMain (peer: MessagePort): void {
       }
       case 'disconnect': {
         sink = () => {}
-        const all = publisher === null ? viewers : [...viewers, publisher]
+        const all = (publisher === null ? viewers : [...viewers, publisher]).filter((c) => c !== undefined)
         viewers = []
         publisher = null
         await Promise.all(all.map(endClient))
@@ -291,14 +294,13 @@ interface BrokerUnderTest {
   name: string
   url: string
   /** CPU time the broker has used so far, in ms (its thread, or its process). */
-  cpuMs: () => number
+  cpuMs: () => Promise<number>
   stop: () => Promise<void>
 }
 
 /** CPU time of this (the main) thread: where an in-process broker runs. */
-function threadCpuMs (): number {
-  const p = process as unknown as { threadCpuUsage?: () => { user: number, system: number } }
-  const u = p.threadCpuUsage?.() ?? process.cpuUsage()
+async function threadCpuMs (): Promise<number> {
+  const u = process.threadCpuUsage()
   return (u.user + u.system) / 1000
 }
 
@@ -357,7 +359,7 @@ async function procCpuMs (pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime in clock ticks of 10 ms
 }
 
-async function startMosquitto (binary: string): Promise<BrokerUnderTest & { pid: number, cpuAsync: () => Promise<number> }> {
+async function startMosquitto (binary: string): Promise<BrokerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-bench-mosquitto-'))
   let child: ChildProcess | null = null
   try {
@@ -392,18 +394,22 @@ async function startMosquitto (binary: string): Promise<BrokerUnderTest & { pid:
       await sleep(20)
     }
     const pid = c.pid!
-    let lastCpu = 0
+    // If this process dies without reaching stop(), do not leave the broker behind.
+    const onExit = (): void => { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+    process.once('exit', onExit)
     return {
       name: 'mosquitto',
       url: `mqtt://127.0.0.1:${port}`,
-      pid,
-      cpuMs: () => lastCpu,
-      cpuAsync: async () => { lastCpu = await procCpuMs(pid); return lastCpu },
+      cpuMs: async () => await procCpuMs(pid),
       async stop () {
+        process.off('exit', onExit)
         if (exitCode === undefined) {
-          process.kill(pid, 'SIGTERM')
-          const killed = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])
-          if (!killed) { process.kill(pid, 'SIGKILL'); await exited }
+          try { process.kill(pid, 'SIGTERM') } catch { /* already gone */ }
+          const ended = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])
+          if (!ended) {
+            try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+            await exited
+          }
         }
         await rm(dir, { recursive: true, force: true })
       }
@@ -413,11 +419,6 @@ async function startMosquitto (binary: string): Promise<BrokerUnderTest & { pid:
     await rm(dir, { recursive: true, force: true })
     throw err
   }
-}
-
-async function brokerCpuMs (b: BrokerUnderTest): Promise<number> {
-  const withAsync = b as BrokerUnderTest & { cpuAsync?: () => Promise<number> }
-  return withAsync.cpuAsync !== undefined ? await withAsync.cpuAsync() : b.cpuMs()
 }
 
 /** The soft limit on open files (each in-process client costs two descriptors: its socket and the broker's). */
@@ -473,7 +474,7 @@ async function measureRings (
       invalid: taken.invalid + taken.duplicates
     }
   } finally {
-    await Promise.all([viewersW.call({ op: 'disconnect' }, 30_000), publisherW.call({ op: 'disconnect' }, 30_000)])
+    await Promise.allSettled([viewersW.call({ op: 'disconnect' }, 30_000), publisherW.call({ op: 'disconnect' }, 30_000)])
   }
 }
 
@@ -488,15 +489,15 @@ async function measureThroughput (
     await publisherW.call({ op: 'connect-publisher', url: broker.url })
     // A short warm-up, so neither broker is measured while its JIT or buffers are cold.
     await subsW.call({ op: 'arm-count' })
-    const warm = await publisherW.call<Blasted>({ op: 'blast', messages: Math.min(500, o.messages), qos: o.qos, window: o.window, budgetMs: 2000 })
+    const warm = await publisherW.call<Blasted>({ op: 'blast', messages: Math.min(2000, o.messages), qos: o.qos, window: o.window, budgetMs: 3000 })
     await subsW.call<Counted>({ op: 'wait-count', expected: warm.sent * o.subscribers, timeoutMs: 3000 })
 
     await subsW.call({ op: 'arm-count' })
-    const cpu0 = await brokerCpuMs(broker)
+    const cpu0 = await broker.cpuMs()
     const blast = await publisherW.call<Blasted>({ op: 'blast', messages: o.messages, qos: o.qos, window: o.window, budgetMs: o.budgetMs }, o.budgetMs + 30_000)
     const expected = blast.sent * o.subscribers
     const counted = await subsW.call<Counted>({ op: 'wait-count', expected, timeoutMs: 5000 }, 30_000)
-    const cpuMs = (await brokerCpuMs(broker)) - cpu0
+    const cpuMs = (await broker.cpuMs()) - cpu0
     const seconds = (counted.last - blast.start) / 1000
     return {
       rate: counted.count / seconds,
@@ -509,7 +510,7 @@ async function measureThroughput (
       sent: blast.sent
     }
   } finally {
-    await Promise.all([subsW.call({ op: 'disconnect' }, 30_000), publisherW.call({ op: 'disconnect' }, 30_000)])
+    await Promise.allSettled([subsW.call({ op: 'disconnect' }, 30_000), publisherW.call({ op: 'disconnect' }, 30_000)])
   }
 }
 
@@ -530,11 +531,9 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
     ? { rings: 15, warmup: 3, gapMs: 20, budgetMs: 1500 }
     : n >= 1000 ? { rings: 100, warmup: 5, gapMs: 20, budgetMs: 9000 } : { rings: 200, warmup: 5, gapMs: 20, budgetMs: 7000 }
 
-  const pair = (): { viewers: ClientWorker, publisher: ClientWorker } => {
-    const { port1, port2 } = new MessageChannel()
-    return { viewers: new ClientWorker('viewers', port1), publisher: new ClientWorker('publisher', port2) }
-  }
-  const workers = pair()
+  // The viewers tell the publisher directly when every one of them has a ring (port1 ↔ port2).
+  const { port1, port2 } = new MessageChannel()
+  const workers = { viewers: new ClientWorker('viewers', port1), publisher: new ClientWorker('publisher', port2) }
   const started: BrokerUnderTest[] = []
   const start = async <B extends BrokerUnderTest>(make: () => Promise<B>): Promise<B> => {
     const b = await make()
@@ -542,7 +541,8 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
     return b
   }
   const stop = async (b: BrokerUnderTest): Promise<void> => {
-    started.splice(started.indexOf(b), 1)
+    const i = started.indexOf(b)
+    if (i >= 0) started.splice(i, 1)
     await b.stop()
   }
 
@@ -561,7 +561,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       for (const broker of ringBrokers) {
         const s = await measureRings(broker, workers.viewers, workers.publisher, { viewers: n, ...plan(n), run: `r${run++}` })
         ring.get(broker.name)!.set(n, s)
-        log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(Math.max(...s.samples), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms`)
+        log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(s.samples.reduce((a, x) => Math.max(a, x), -Infinity), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms`)
       }
     }
     for (const b of ringBrokers) await stop(b)
@@ -575,7 +575,8 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
         `127.0.0.1; ${broker}; ${s.rings} rings after ${plan(n).warmup} not counted, each published (QoS 1, ${s.payloadBytes} B RingEvent, encode included) ${plan(n).gapMs} ms after every viewer had the previous; ` +
         `${n} mqtt.js viewer(s) subscribed QoS 1 to ${RING_FILTER}, decoding with decodeTopicMessage, in one worker thread, publisher in another; ` +
         `${s.samples.length} samples (ring × viewer), ${s.missing} missing; ${cpus} CPUs`
-      const hubName = 'hub (aedes + gate)'
+      const hubName = 'hub (startHub: aedes + gate, TCP_NODELAY)'
+      const mosqName = 'mosquitto (persistence off, set_tcp_nodelay true)'
       figures.push(
         { id: `ring-notify-p50-${n}`, name: `ring → notification, p50, ${n} viewer(s), hub`, value: round(percentile(h.samples, 50), 2), unit: 'ms', conditions: cond(h, hubName), group: 'ring' },
         {
@@ -590,10 +591,10 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       )
       if (m !== undefined) {
         figures.push(
-          { id: `ring-notify-mosquitto-p50-${n}`, name: `ring → notification, p50, ${n} viewer(s), mosquitto`, value: round(percentile(m.samples, 50), 2), unit: 'ms', conditions: cond(m, 'mosquitto (defaults, persistence off)'), group: 'ring' },
-          { id: `ring-notify-mosquitto-p99-${n}`, name: `ring → notification, p99, ${n} viewer(s), mosquitto`, value: round(percentile(m.samples, 99), 2), unit: 'ms', conditions: cond(m, 'mosquitto (defaults, persistence off)'), group: 'ring' },
-          { id: `ring-notify-ratio-p50-${n}`, name: `ring → notification p50, hub / mosquitto, ${n} viewer(s): what the embedded hub costs`, value: round(percentile(h.samples, 50) / percentile(m.samples, 50), 2), unit: 'x', conditions: 'the two figures above, same run and load', group: 'ring' },
-          { id: `ring-notify-ratio-p99-${n}`, name: `ring → notification p99, hub / mosquitto, ${n} viewer(s): what the embedded hub costs`, value: round(percentile(h.samples, 99) / percentile(m.samples, 99), 2), unit: 'x', conditions: 'the two figures above, same run and load', group: 'ring' }
+          { id: `ring-notify-mosquitto-p50-${n}`, name: `ring → notification, p50, ${n} viewer(s), mosquitto`, value: round(percentile(m.samples, 50), 2), unit: 'ms', conditions: cond(m, mosqName), group: 'ring' },
+          { id: `ring-notify-mosquitto-p99-${n}`, name: `ring → notification, p99, ${n} viewer(s), mosquitto`, value: round(percentile(m.samples, 99), 2), unit: 'ms', conditions: cond(m, mosqName), group: 'ring' },
+          { id: `ring-notify-ratio-p50-${n}`, name: `ring → notification p50, hub / mosquitto, ${n} viewer(s): what the embedded hub costs`, value: round(percentile(h.samples, 50) / percentile(m.samples, 50), 2), unit: 'x', conditions: cond(h, `${hubName} against ${mosqName}, same run, viewers and rings`), group: 'ring' },
+          { id: `ring-notify-ratio-p99-${n}`, name: `ring → notification p99, hub / mosquitto, ${n} viewer(s): what the embedded hub costs`, value: round(percentile(h.samples, 99) / percentile(m.samples, 99), 2), unit: 'x', conditions: cond(h, `${hubName} against ${mosqName}, same run, viewers and rings`), group: 'ring' }
         )
       }
     }
@@ -630,7 +631,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
     }
     const anyT = tp.get('hub')!
     const tcond = `127.0.0.1; 1 mqtt.js publisher (worker thread, clientId ${DEVICE_CLIENT_ID}) publishing ${anyT.sent} valid ${anyT.payloadBytes} B RingEvents on ${RING_TOPIC} at QoS ${load.qos} as fast as a window of ${load.window} unacknowledged publishes allows, ` +
-      `${load.subscribers} mqtt.js subscribers (QoS ${load.qos}, counting only, one other worker thread); rate = deliveries / (last delivery − first publish), after a 500-message warm-up; median of ${rounds} interleaved round(s); ${cpus} CPUs shared by broker and clients`
+      `${load.subscribers} mqtt.js subscribers (QoS ${load.qos}, counting only, one other worker thread); rate = deliveries / (last delivery − first publish), after a warm-up of up to 2000 messages; median of ${rounds} interleaved round(s); ${cpus} CPUs shared by broker and clients`
     for (const b of brokers) {
       const t = tp.get(b.id)!
       figures.push(

@@ -38,6 +38,9 @@ export class MqttLink {
       }
     })
     this.client.on('connect', (ack) => {
+      // No Nagle: a ring published right after another small packet (its state, a PUBACK) must not
+      // wait up to 40 ms for the hub's delayed ACK. mqtt.js does not set it; each reconnect is a new socket.
+      (this.client.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true)
       o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
       this.client.publish(presence, encode(Presence, { deviceId: o.deviceId, online: true, at: Date.now() }), { qos: 1, retain: true })
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
