@@ -304,9 +304,29 @@ async function threadCpuMs (): Promise<number> {
   return (u.user + u.system) / 1000
 }
 
-async function startOurHub (): Promise<BrokerUnderTest> {
+interface OurHub extends BrokerUnderTest {
+  /** Takes the fan-out times (ms) of the rings so far: gate entered → written to every subscriber. */
+  takeFanout: () => number[]
+}
+
+async function startOurHub (): Promise<OurHub> {
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0 }, { log: memoryLogger([], 'hub') })
-  return { name: 'hub', url: hub.mqttUrl, cpuMs: threadCpuMs, stop: hub.stop }
+  // A probe inside the broker, for the figure without the viewers' side: when a ring enters the
+  // gate, and when aedes reports it published (after its write to every subscriber). The bench
+  // never has two rings in flight, so one timestamp is enough.
+  const gate = hub.broker.authorizePublish
+  let entered = NaN
+  const fanout: number[] = []
+  hub.broker.authorizePublish = (client, packet, callback) => {
+    if (packet.topic === RING_TOPIC) entered = now()
+    gate.call(hub.broker, client, packet, callback)
+  }
+  hub.broker.on('publish', (packet) => {
+    if (packet.topic !== RING_TOPIC || Number.isNaN(entered)) return
+    fanout.push(now() - entered)
+    entered = NaN
+  })
+  return { name: 'hub', url: hub.mqttUrl, cpuMs: threadCpuMs, stop: hub.stop, takeFanout: () => fanout.splice(0) }
 }
 
 async function startBareAedes (): Promise<BrokerUnderTest> {
@@ -433,7 +453,7 @@ function openFileLimit (): number {
 
 // ================================================================ the measurements
 
-interface RingStats { viewers: number, rings: number, samples: number[], missing: number, timeouts: number, payloadBytes: number, decodeUs: number, connectMs: number, invalid: number }
+interface RingStats { viewers: number, rings: number, samples: number[], missing: number, timeouts: number, payloadBytes: number, decodeUs: number, connectMs: number, invalid: number, fanout: number[] }
 
 async function measureRings (
   broker: BrokerUnderTest, viewersW: ClientWorker, publisherW: ClientWorker,
@@ -449,6 +469,8 @@ async function measureRings (
       await sleep(50)
       await viewersW.call<RingsTaken>({ op: 'take-rings' })
     }
+    const hubProbe = 'takeFanout' in broker ? (broker as OurHub) : null
+    hubProbe?.takeFanout()
     await viewersW.call({ op: 'arm-rings', tag: o.run, rings: o.rings })
     const run = await publisherW.call<RingsRun>({ op: 'run-rings', tag: o.run, rings: o.rings, gapMs: o.gapMs, timeoutMs: 2000, budgetMs: o.budgetMs }, o.budgetMs + 30_000)
     await sleep(50) // stragglers of the last ring
@@ -471,7 +493,8 @@ async function measureRings (
       payloadBytes: run.payloadBytes,
       decodeUs: taken.decoded > 0 ? (taken.decodeMs * 1000) / taken.decoded : NaN,
       connectMs,
-      invalid: taken.invalid + taken.duplicates
+      invalid: taken.invalid + taken.duplicates,
+      fanout: hubProbe?.takeFanout() ?? []
     }
   } finally {
     await Promise.allSettled([viewersW.call({ op: 'disconnect' }, 30_000), publisherW.call({ op: 'disconnect' }, 30_000)])
@@ -549,7 +572,8 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
   try {
     // ---------------------------------------------------------------- ring → notification
     // Both brokers up side by side; each viewer count runs on one, then the other.
-    const ringBrokers: BrokerUnderTest[] = [await start(startOurHub)]
+    const ourHub = await start(startOurHub)
+    const ringBrokers: BrokerUnderTest[] = [ourHub]
     if (mosquitto !== null) ringBrokers.push(await start(async () => await startMosquitto(mosquitto)))
     // Warm the client workers' and the hub's code (mqtt.js, zod, aedes) before anything counts,
     // as in a viewer and a hub that have been running for a while.
@@ -561,7 +585,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       for (const broker of ringBrokers) {
         const s = await measureRings(broker, workers.viewers, workers.publisher, { viewers: n, ...plan(n), run: `r${run++}` })
         ring.get(broker.name)!.set(n, s)
-        log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(s.samples.reduce((a, x) => Math.max(a, x), -Infinity), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms`)
+        log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(s.samples.reduce((a, x) => Math.max(a, x), -Infinity), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms${s.fanout.length > 0 ? `; inside the hub: p50 ${round(percentile(s.fanout, 50), 2)} ms, p99 ${round(percentile(s.fanout, 99), 2)} ms` : ''}`)
       }
     }
     for (const b of ringBrokers) await stop(b)
@@ -589,6 +613,11 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
           group: 'ring'
         }
       )
+      const fanoutCond = `${hubName}; inside the hub's process: from the ring entering the gate to aedes reporting it written to all ${n} viewer socket(s) (its 'publish' event); ${h.fanout.length} rings of the run above; ${cpus} CPUs`
+      figures.push(
+        { id: `ring-hub-fanout-p50-${n}`, name: `ring fan-out inside the hub (gate + aedes), p50, ${n} viewer(s)`, value: round(percentile(h.fanout, 50), 2), unit: 'ms', conditions: fanoutCond, group: 'ring' },
+        { id: `ring-hub-fanout-p99-${n}`, name: `ring fan-out inside the hub (gate + aedes), p99, ${n} viewer(s)`, value: round(percentile(h.fanout, 99), 2), unit: 'ms', conditions: fanoutCond, group: 'ring' }
+      )
       if (m !== undefined) {
         figures.push(
           { id: `ring-notify-mosquitto-p50-${n}`, name: `ring → notification, p50, ${n} viewer(s), mosquitto`, value: round(percentile(m.samples, 50), 2), unit: 'ms', conditions: cond(m, mosqName), group: 'ring' },
@@ -611,6 +640,10 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       { id: 'bare-aedes', label: 'bare aedes (no hooks)', broker: await start(startBareAedes) }
     ]
     if (mosquitto !== null) brokers.push({ id: 'mosquitto', label: 'mosquitto', broker: await start(async () => await startMosquitto(mosquitto)) })
+    // One round not counted: the first burst of a run came out well below the rest whichever
+    // broker took it (the client threads' code and heaps warming up).
+    const first = await measureThroughput(brokers[0]!.broker, workers.viewers, workers.publisher, load)
+    log(`broker warm-up round (${brokers[0]!.label}): ${Math.round(first.rate)} deliveries/s (not counted)`)
     const runs = new Map<string, Throughput[]>(brokers.map((b) => [b.id, []]))
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < brokers.length; k++) {
@@ -631,7 +664,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
     }
     const anyT = tp.get('hub')!
     const tcond = `127.0.0.1; 1 mqtt.js publisher (worker thread, clientId ${DEVICE_CLIENT_ID}) publishing ${anyT.sent} valid ${anyT.payloadBytes} B RingEvents on ${RING_TOPIC} at QoS ${load.qos} as fast as a window of ${load.window} unacknowledged publishes allows, ` +
-      `${load.subscribers} mqtt.js subscribers (QoS ${load.qos}, counting only, one other worker thread); rate = deliveries / (last delivery − first publish), after a warm-up of up to 2000 messages; median of ${rounds} interleaved round(s); ${cpus} CPUs shared by broker and clients`
+      `${load.subscribers} mqtt.js subscribers (QoS ${load.qos}, counting only, one other worker thread); rate = deliveries / (last delivery − first publish), after one uncounted round and, each round, a warm-up of up to 2000 messages; median of ${rounds} interleaved round(s); ${cpus} CPUs shared by broker and clients`
     for (const b of brokers) {
       const t = tp.get(b.id)!
       figures.push(
