@@ -6,6 +6,7 @@
  * Times inside the page are User Timing marks (the viewer sets them); the first decoded
  * frame is the video's first requestVideoFrameCallback.
  */
+import { cpus } from 'node:os'
 import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/core'
 import { openResident } from '../src/browser'
@@ -15,7 +16,7 @@ import { epochNow, startDeviceProcess } from './proc'
 
 export const CALL_CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
 const conditions = (n: number, what: string): string =>
-  `loopback, headless Chromium (Debian) on 2 shared cores, device in its own process, 1280x720@30 H.264 test pattern, keyframe every 30 frames, ${n} ${what}`
+  `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, device in its own process, 1280x720@30 H.264 test pattern, keyframe every 30 frames, ${n} ${what}`
 
 /** In the page: the next new <video>'s first presented frame, against the named marks. */
 const FIRST_FRAME = `(async () => {

@@ -4,6 +4,7 @@
  * that a browser's CPU does not blur the device's). Per step: device and ffmpeg CPU (% of one
  * core), device RSS, and packet loss seen by the viewers (sequence gaps, duplicates ignored).
  */
+import { cpus } from 'node:os'
 import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/core'
 import { eventually } from '../src/harness'
@@ -42,7 +43,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0 }, { log: memoryLogger([], 'hub') })
   const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA }, 'load-device')
   const figures: Figure[] = []
-  const conditions = (n: number): string => `loopback, device in its own process on 2 shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`
+  const conditions = (n: number): string => `loopback, ${device.built ? 'built device (node dist/main.js)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`
   let viewers: NodeViewer[] = []
   let carried = 0
   try {

@@ -3,6 +3,7 @@
  * CPU is "% of one core": clock ticks (1/100 s) used per second of wall time.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { DeviceConfigInput } from '@doorbell/core'
@@ -46,6 +47,7 @@ export async function childNamed (parent: number, name: string): Promise<number 
 
 export interface DeviceProcess {
   proc: ChildProcess
+  built: boolean
   pid: number
   /** Everything it printed, with the time (epoch ms) each line arrived. */
   lines: Array<{ at: number, text: string }>
@@ -57,15 +59,19 @@ export interface DeviceProcess {
 export const epochNow = (): number => performance.timeOrigin + performance.now()
 
 /**
- * Starts the simulated doorbell (device/src/main.ts) with `config` and waits until it is
- * connected to the hub. Enter on its stdin rings; its lock prints DOOR UNLOCKED / LOCKED.
+ * Starts the simulated doorbell with `config` and waits until it is connected to the hub: the
+ * built device/dist/main.js when there is one (as `npm run bench` and `npm test` build it),
+ * else device/src/main.ts through tsx. Enter on its stdin rings; its lock prints DOOR UNLOCKED / LOCKED.
  */
 export async function startDeviceProcess (config: DeviceConfigInput, name = 'device'): Promise<DeviceProcess> {
   const dir = `${ROOT}/bench/tmp`
   await mkdir(dir, { recursive: true })
   const configPath = `${dir}/${name}.json`
   await writeFile(configPath, JSON.stringify(config))
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'device/src/main.ts', '--config', configPath], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  // The device as a home runs it: built (npm run build --workspace device), without tsx.
+  const built = existsSync(`${ROOT}/device/dist/main.js`)
+  const args = built ? ['--max-semi-space-size=1', 'device/dist/main.js'] : ['--import', 'tsx', 'device/src/main.ts']
+  const proc = spawn(process.execPath, [...args, '--config', configPath], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   const lines: DeviceProcess['lines'] = []
   let partial = ''
   const take = (d: Buffer): void => {
@@ -79,6 +85,7 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
   const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
   const device: DeviceProcess = {
     proc,
+    built,
     pid: proc.pid!,
     lines,
     ring: () => { proc.stdin!.write('\n') },

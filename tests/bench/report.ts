@@ -33,14 +33,17 @@ export function markdown (r: Results, chartFile = 'benchmarks.svg'): string {
     `![Each targeted figure as a share of its target](${chartFile})`,
     ''
   ]
+  // Conditions are long and shared by many rows: each distinct one becomes a numbered note.
+  const notes: string[] = []
+  const note = (c: string): number => { const i = notes.indexOf(c); return i >= 0 ? i + 1 : notes.push(c) }
   for (const [group, title] of GROUPS) {
     const figs = r.figures.filter((f) => f.group === group)
     if (figs.length === 0) continue
-    lines.push(`## ${title}`, '', '| figure | value | target | |', '|---|---|---|---|')
-    for (const f of figs) lines.push(`| ${f.name} | ${fmt(f)} | ${f.target ? `${f.target.op} ${f.target.value} ${f.unit === 'x' ? '×' : f.unit}` : ''} | ${verdict(f)} |`)
-    const conditions = [...new Set(figs.map((f) => f.conditions))]
-    lines.push('', ...conditions.map((c) => `- ${c}`), '')
+    lines.push(`## ${title}`, '', '| figure | value | target | | conditions |', '|---|---|---|---|---|')
+    for (const f of figs) lines.push(`| ${f.name} | ${fmt(f)} | ${f.target ? `${f.target.op} ${f.target.value} ${f.unit === 'x' ? '×' : f.unit}` : ''} | ${verdict(f)} | [${note(f.conditions)}](#conditions) |`)
+    lines.push('')
   }
+  lines.push('## Conditions', '', ...notes.map((c, i) => `${i + 1}. ${c}`), '')
   return lines.join('\n')
 }
 
