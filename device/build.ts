@@ -1,8 +1,9 @@
 /**
- * Builds the device into one ESM file, dist/main.js, that plain Node runs without tsx:
- *   node --max-semi-space-size=1 device/dist/main.js --config doorbell.json
+ * Builds the device into one ESM file, dist/main.js, that plain Node runs without tsx
+ * (the flags that keep its memory down are in README.md, "Build", and `npm run start:dist`):
+ *   node --max-semi-space-size=2 --heap-growing-percent=20 device/dist/main.js --config doorbell.json
  * Run through tsx, the device carries the TypeScript loader, every transpiled module and its
- * inline source map: ~45 MB more RSS (issue 7). The bundle holds our workspaces (core, machines)
+ * inline source map: ~30-40 MB more RSS when idle (issue 7). The bundle holds our workspaces (core, machines)
  * and the npm dependencies; what must stay a real package at run time is external:
  *   rpi-gpio               optional, with a native addon (epoll), loaded by import() on a Pi only
  *   @ffmpeg-installer/*    finds its platform binary by require.resolve at run time

@@ -39,11 +39,11 @@ export function lossPercent (seqs: number[][]): number {
 
 export const loadBench: Bench = async ({ smoke, log }) => {
   const steps = process.env.LOAD_STEPS ? process.env.LOAD_STEPS.split(',').map(Number) : smoke ? [1, 2] : [1, 4, 8, 12]
-  const windowMs = smoke ? 1000 : 5000
+  const windowMs = smoke ? 1000 : 15_000
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0 }, { log: memoryLogger([], 'hub') })
   const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA }, 'load-device')
   const figures: Figure[] = []
-  const conditions = (n: number): string => `loopback, ${device.built ? 'built device (node dist/main.js)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`
+  const conditions = (n: number): string => `loopback, ${device.built ? 'built device (npm run start:dist flags)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`
   let viewers: NodeViewer[] = []
   let carried = 0
   try {
@@ -60,9 +60,12 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       await sleep(1000)
       for (const v of viewers) v.rtp.length = 0
       const ffmpeg = await device.ffmpegPid()
-      const [cpu, ff] = await cpuPercent(ffmpeg ? [device.pid, ffmpeg] : [device.pid], windowMs)
+      // RSS is the highest reading over the window: V8's heap breathes under RTP traffic.
+      let rss = 0
+      const sampler = setInterval(() => { void rssMb(device.pid).then((mb) => { rss = Math.max(rss, mb) }, () => {}) }, 250)
+      const [cpu, ff] = await cpuPercent(ffmpeg ? [device.pid, ffmpeg] : [device.pid], windowMs).finally(() => { clearInterval(sampler) })
       const loss = lossPercent(viewers.map((v) => v.rtp.map((p) => p.header.sequenceNumber)))
-      const rss = await rssMb(device.pid)
+      rss = Math.max(rss, await rssMb(device.pid))
       log(`load: ${count} viewers: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %, RSS ${Math.round(rss)} MB, loss ${round(loss, 2)} %`)
       const c = conditions(count)
       figures.push(

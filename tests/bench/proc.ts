@@ -70,8 +70,10 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
   await writeFile(configPath, JSON.stringify(config))
   // The device as a home runs it: built (npm run build --workspace device), without tsx.
   const built = existsSync(`${ROOT}/device/dist/main.js`)
-  const args = built ? ['--max-semi-space-size=1', 'device/dist/main.js'] : ['--import', 'tsx', 'device/src/main.ts']
-  const proc = spawn(process.execPath, [...args, '--config', configPath], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  // The same flags and environment as `npm run start:dist --workspace device` (device/README.md, "Build").
+  const args = built ? ['--max-semi-space-size=2', '--heap-growing-percent=20', '--disable-warning=DEP0169', 'device/dist/main.js'] : ['--import', 'tsx', 'device/src/main.ts']
+  const env = built ? { ...process.env, MALLOC_ARENA_MAX: '2' } : process.env
+  const proc = spawn(process.execPath, [...args, '--config', configPath], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
   const lines: DeviceProcess['lines'] = []
   let partial = ''
   const take = (d: Buffer): void => {
