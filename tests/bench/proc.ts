@@ -56,6 +56,23 @@ export interface DeviceProcess {
   stop: () => Promise<void>
 }
 
+/**
+ * The device's own `start:dist` script (device/package.json), read rather than copied: the
+ * bench runs the built device with exactly the flags and environment a home runs it with.
+ * Its shape: `NAME=value ... node <flags> dist/main.js`.
+ */
+async function startDistCommand (): Promise<{ args: string[], env: Record<string, string> }> {
+  const pkg = JSON.parse(await readFile(`${ROOT}/device/package.json`, 'utf8')) as { scripts: Record<string, string> }
+  const words = pkg.scripts['start:dist']!.split(/\s+/)
+  const env: Record<string, string> = {}
+  while (/^[A-Z_]+=/.test(words[0] ?? '')) {
+    const [name, value] = words.shift()!.split('=') as [string, string]
+    env[name] = value
+  }
+  if (words.shift() !== 'node' || words.at(-1) !== 'dist/main.js') throw new Error(`device/package.json start:dist is not "[ENV=...] node <flags> dist/main.js": ${pkg.scripts['start:dist']}`)
+  return { args: [...words.slice(0, -1), 'device/dist/main.js'], env }
+}
+
 export const epochNow = (): number => performance.timeOrigin + performance.now()
 
 /**
@@ -70,10 +87,8 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
   await writeFile(configPath, JSON.stringify(config))
   // The device as a home runs it: built (npm run build --workspace device), without tsx.
   const built = existsSync(`${ROOT}/device/dist/main.js`)
-  // The same flags and environment as `npm run start:dist --workspace device` (device/README.md, "Build").
-  const args = built ? ['--max-semi-space-size=2', '--heap-growing-percent=20', '--disable-warning=DEP0169', 'device/dist/main.js'] : ['--import', 'tsx', 'device/src/main.ts']
-  const env = built ? { ...process.env, MALLOC_ARENA_MAX: '2' } : process.env
-  const proc = spawn(process.execPath, [...args, '--config', configPath], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
+  const { args, env } = built ? await startDistCommand() : { args: ['--import', 'tsx', 'device/src/main.ts'], env: {} }
+  const proc = spawn(process.execPath, [...args, '--config', configPath], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   const lines: DeviceProcess['lines'] = []
   let partial = ''
   const take = (d: Buffer): void => {
