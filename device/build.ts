@@ -8,6 +8,7 @@
  *   rpi-gpio               optional, with a native addon (epoll), loaded by import() on a Pi only
  *   @ffmpeg-installer/*    finds its platform binary by require.resolve at run time
  *   bufferutil, utf-8-validate  optional native speed-ups of ws, absent is fine
+ *   node-datachannel       libp2p's webrtc-direct (its native addon comes as @node-datachannel/<platform>)
  * so dist/main.js runs where it is built (it resolves those from ../node_modules).
  * Whitespace and syntax are minified, identifiers are not: stack traces keep real function
  * names. The source map is written beside it, for `node --enable-source-maps` when debugging;
@@ -29,7 +30,7 @@ const result = await build({
   platform: 'node',
   format: 'esm',
   target: 'node22',
-  external: ['rpi-gpio', '@ffmpeg-installer/*', 'bufferutil', 'utf-8-validate'],
+  external: ['rpi-gpio', '@ffmpeg-installer/*', 'bufferutil', 'utf-8-validate', 'node-datachannel', '@node-datachannel/*'],
   // The CommonJS packages in the bundle (mqtt, ws, debug...) require Node's built-ins.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   minifyWhitespace: true,

@@ -18,12 +18,31 @@ export const CameraSource = z.discriminatedUnion('kind', [
 ])
 export type CameraSource = z.infer<typeof CameraSource>
 
+/** The LAN mesh (libp2p): discovery by mDNS and the direct path for viewers when the hub is down. */
+const Mesh = (tcpPort: number, directPort: number) => z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Interface to listen on (IPv4). */
+  host: z.string().default('0.0.0.0'),
+  /** libp2p over TCP (device <-> hub). Fixed by default so addresses survive restarts; 0 picks a free one. */
+  tcpPort: Port.default(tcpPort),
+  /** webrtc-direct over UDP (browsers). Fixed by default: viewers keep these addresses for when the hub is down. */
+  directPort: Port.default(directPort),
+  /** How often mDNS asks the LAN who is there (a newcomer is found within this). */
+  queryIntervalMs: z.number().int().min(100).max(60_000).default(1000)
+}).default({ enabled: true, host: '0.0.0.0', tcpPort, directPort, queryIntervalMs: 1000 })
+
 export const DeviceConfig = z.strictObject({
   homeId: Id.default('home'),
   deviceId: Id.default('front-door'),
   deviceName: z.string().min(1).max(64).default('Front door'),
-  /** The hub's MQTT URL (mqtt://, mqtts://, ws://, wss://). */
-  hubUrl: z.string().regex(/^(mqtts?|wss?):\/\//, 'hubUrl starts with mqtt://, mqtts://, ws:// or wss://').default('mqtt://127.0.0.1:1883'),
+  /**
+   * The hub's MQTT URL (mqtt://, mqtts://, ws://, wss://). Leave it out and the device finds the
+   * hub of its home on the LAN by mDNS (mesh.enabled).
+   */
+  hubUrl: z.string().regex(/^(mqtts?|wss?):\/\//, 'hubUrl starts with mqtt://, mqtts://, ws:// or wss://').optional(),
+  /** Where the device keeps its peer identity and certificate (git-ignored; keep it private). */
+  dataDir: z.string().min(1).default('data/device'),
+  mesh: Mesh(4101, 4102),
   /** Seconds before a ring nobody answers ends as missed. */
   ringTimeoutSeconds: z.number().positive().max(600).default(30),
   /** Seconds the door stays open before it relocks by itself. */
@@ -57,6 +76,9 @@ export const DeviceConfig = z.strictObject({
   iceAdditionalHostAddresses: z.array(z.string()).default([]),
   /** Publish the state machines' inspection events for the hub's /inspector page. */
   inspect: z.boolean().default(false)
+}).refine((c) => c.hubUrl !== undefined || c.mesh.enabled, {
+  message: 'without hubUrl the device finds its hub by mDNS: give hubUrl or leave mesh.enabled on',
+  path: ['hubUrl']
 })
 export type DeviceConfig = z.infer<typeof DeviceConfig>
 export type DeviceConfigInput = z.input<typeof DeviceConfig>
@@ -72,7 +94,12 @@ export const HubConfig = z.strictObject({
   /** PEM key and certificate: when given, the hub serves HTTPS and WSS instead of HTTP and WS. */
   tls: z.strictObject({ key: z.string(), cert: z.string() }).optional(),
   /** Tell viewers to publish their machines' inspection events (for /inspector). */
-  inspect: z.boolean().default(false)
+  inspect: z.boolean().default(false),
+  /** Where the hub keeps its peer identity and certificate (git-ignored; keep it private). */
+  dataDir: z.string().min(1).default('data/hub'),
+  mesh: Mesh(4201, 4202),
+  /** The broker URL told to devices that find the hub, when the address they reached it at will not do. */
+  advertisedMqttUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional()
 })
 export type HubConfig = z.infer<typeof HubConfig>
 export type HubConfigInput = z.input<typeof HubConfig>

@@ -71,10 +71,27 @@ export const DeviceState = z.strictObject({
 })
 export type DeviceState = z.infer<typeof DeviceState>
 
+/** A libp2p peer id (base58btc, Ed25519 ids start with 12D3KooW). */
+export const PeerIdText = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{46,60}$/, 'not a libp2p peer id')
+/** A webrtc-direct multiaddr with its certificate hash and peer id: what a browser can dial. */
+export const DirectAddr = z.string().max(300).regex(
+  /^\/ip[46]\/[0-9a-fA-F.:]+\/udp\/\d{1,5}\/webrtc-direct\/certhash\/[A-Za-z0-9_-]+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/,
+  'not a webrtc-direct multiaddr with certhash and peer id'
+)
+
+/** How a viewer can reach a device without the hub: learned while the hub is up, kept for when it is not. */
+export const DirectReach = z.strictObject({
+  peerId: PeerIdText,
+  addrs: z.array(DirectAddr).min(1).max(16)
+})
+export type DirectReach = z.infer<typeof DirectReach>
+
 export const Presence = z.strictObject({
   deviceId: Id,
   online: z.boolean(),
-  at: Millis
+  at: Millis,
+  /** Where the device listens for direct (libp2p) connections, when it does. */
+  direct: DirectReach.optional()
 })
 export type Presence = z.infer<typeof Presence>
 

@@ -18,7 +18,8 @@ describe('parseConfig(DeviceConfig)', () => {
       homeId: 'home',
       deviceId: 'front-door',
       deviceName: 'Front door',
-      hubUrl: 'mqtt://127.0.0.1:1883',
+      dataDir: 'data/device',
+      mesh: { enabled: true, host: '0.0.0.0', tcpPort: 4101, directPort: 4102, queryIntervalMs: 1000 },
       ringTimeoutSeconds: 30,
       relockSeconds: 5,
       maxCallSeconds: 600,
@@ -109,6 +110,13 @@ describe('parseConfig(DeviceConfig)', () => {
     assert.match(configError(() => parseConfig(DeviceConfig, { deviceId: 'front door' }, 'x')).message, /  - deviceId: an id is/)
   })
 
+  test('with no hubUrl the device finds its hub by mDNS; with mDNS off too, it says what is missing', () => {
+    assert.equal(parseConfig(DeviceConfig, {}, 'x').hubUrl, undefined)
+    assert.match(configError(() => parseConfig(DeviceConfig, { mesh: { enabled: false } }, 'x')).message, /hubUrl: without hubUrl the device finds its hub by mDNS/)
+    assert.equal(parseConfig(DeviceConfig, { mesh: { enabled: false }, hubUrl: 'mqtt://hub:1883' }, 'x').mesh.enabled, false)
+    assert.match(configError(() => parseConfig(DeviceConfig, { mesh: { directPort: 70000 } }, 'x')).message, /mesh\.directPort/)
+  })
+
   test('refuses an input that is not an object, naming the root', () => {
     assert.match(configError(() => parseConfig(DeviceConfig, 'front-door', 'argv')).message, /invalid config in argv:\n  - \(root\): /)
   })
@@ -116,7 +124,16 @@ describe('parseConfig(DeviceConfig)', () => {
 
 describe('parseConfig(HubConfig)', () => {
   test('fills every default from nothing', () => {
-    const expected = { homeId: 'home', hubName: 'Home hub', host: '0.0.0.0', httpPort: 8080, mqttPort: 1883, inspect: false }
+    const expected = {
+      homeId: 'home',
+      hubName: 'Home hub',
+      host: '0.0.0.0',
+      httpPort: 8080,
+      mqttPort: 1883,
+      inspect: false,
+      dataDir: 'data/hub',
+      mesh: { enabled: true, host: '0.0.0.0', tcpPort: 4201, directPort: 4202, queryIntervalMs: 1000 }
+    }
     assert.deepEqual(parseConfig(HubConfig, undefined, 'env'), expected)
     assert.deepEqual(parseConfig(HubConfig, {}, 'env'), expected)
   })

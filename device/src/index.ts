@@ -6,3 +6,6 @@ export { GopCache, isKeyframePacket, isH264Keyframe, isVp8Keyframe } from './cam
 export { LockControl } from './lock/lockControl'
 export { createPeerConnection, withoutDefaultStun, videoCodec } from './peer/werift'
 export { consoleLogger, memoryLogger, type Logger } from '@doorbell/core'
+export { DirectServer } from './mesh/directServer'
+export { HubFinder } from './mesh/hubFinder'
+export { MqttLink } from './transport/mqttLink'

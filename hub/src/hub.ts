@@ -6,6 +6,7 @@ import { HubConfig, parseConfig, type HubConfigInput } from '@doorbell/core'
 import { mayPublish, maySubscribe } from './gate'
 import { createWebServer, sendJson } from './http'
 import { consoleLogger, type Logger } from '@doorbell/core'
+import { startHubMesh, type HubMesh } from './mesh/registry'
 
 export interface Hub {
   config: HubConfig
@@ -18,6 +19,8 @@ export interface Hub {
   mqttUrl: string
   /** MQTT over WebSocket, for browsers: same origin as the viewer. */
   wsUrl: string
+  /** The LAN mesh: mDNS announcement and the devices that found this hub (null if mesh.enabled is off). */
+  mesh: HubMesh | null
   stop: () => Promise<void>
 }
 
@@ -48,6 +51,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   // No Nagle: a small packet sent while the previous one is unacknowledged (a ring right after a
   // SUBACK, PUBACK or QoS 0 message) would otherwise wait for the peer's delayed ACK, up to 40 ms
   // on Linux (measured by tests/bench/broker.ts). The WebSocket path already sets it (ws does).
+  let mesh: HubMesh | null = null
   const mqtt = createNetServer({ noDelay: true }, (socket) => broker.handle(socket))
   const http = createWebServer({
     viewerDir: config.viewerDir,
@@ -56,6 +60,10 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
       const path = (req.url ?? '/').split('?')[0]
       if (path === '/api/info' && req.method === 'GET') {
         sendJson(res, 200, { homeId: config.homeId, hubName: config.hubName, mqttPath: MQTT_WS_PATH, inspect: config.inspect })
+        return true
+      }
+      if (path === '/api/devices' && req.method === 'GET') {
+        sendJson(res, 200, { devices: mesh?.devices() ?? [], peers: mesh?.peers().length ?? 0 })
         return true
       }
       if (path === '/healthz') {
@@ -88,6 +96,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   const httpPort = (http.address() as AddressInfo).port
   const mqttPort = (mqtt.address() as AddressInfo).port
   const scheme = config.tls ? 'https' : 'http'
+  mesh = config.mesh.enabled ? await startHubMesh(config, mqttPort, log.child('mesh')) : null
   const hub: Hub = {
     config,
     broker,
@@ -96,7 +105,9 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
     url: `${scheme}://${host}:${httpPort}/`,
     mqttUrl: `mqtt://${host}:${mqttPort}`,
     wsUrl: `${config.tls ? 'wss' : 'ws'}://${host}:${httpPort}${MQTT_WS_PATH}`,
+    mesh,
     async stop () {
+      await mesh?.stop()
       for (const ws of wss.clients) ws.terminate()
       wss.close()
       await new Promise<void>((resolve) => broker.close(() => resolve()))

@@ -1,10 +1,16 @@
-import { assign, fromPromise, setup } from 'xstate'
+import { assign, fromCallback, fromPromise, setup, type EventObject } from 'xstate'
 
 /**
- * Which path carries a viewer's events and calls: the LAN hub first, then a direct libp2p
- * connection to the device, then the cloud, with backoff between rounds. The runtime supplies
- * `connectDirect` and `connectCloud` (they resolve once the path is up); until those paths
- * exist, the defaults fail at once and the machine waits and tries the hub again.
+ * Which path carries a viewer's events and calls: the LAN hub first, then direct libp2p
+ * connections to the devices, then the cloud, with backoff between rounds. The hub wins back as
+ * soon as it answers, from any state.
+ *
+ * The runtime supplies the paths:
+ * - `direct`: a callback actor that lives as long as the direct state. It dials the devices and
+ *   sends DIRECT_UP when one answers, DIRECT_DOWN when the last one is lost, DIRECT_FAILED when
+ *   none can be reached. Leaving the state (the hub is back) stops it, which closes its connections.
+ * - `connectCloud`: resolves once the cloud is up (issue 5).
+ * The defaults fail at once, so without them the machine waits and tries the hub again.
  */
 export type LinkPath = 'lan' | 'direct' | 'cloud'
 
@@ -27,10 +33,15 @@ export interface LinkContext {
 export type LinkEvent =
   | { type: 'LAN_UP' }
   | { type: 'LAN_DOWN' }
+  | { type: 'DIRECT_UP' }
   | { type: 'DIRECT_DOWN' }
+  | { type: 'DIRECT_FAILED', message: string }
   | { type: 'CLOUD_DOWN' }
 
 const notBuilt = (path: string) => fromPromise<void>(async () => { throw new Error(`the ${path} path is not available`) })
+const noDirect = fromCallback<EventObject>(({ sendBack }) => {
+  sendBack({ type: 'DIRECT_FAILED', message: 'the direct path is not available' })
+})
 
 /** Exponential backoff, capped: min, 2×min, 4×min, ... max. */
 export function backoffMs (attempt: number, min: number, max: number): number {
@@ -44,13 +55,14 @@ export const linkMachine = setup({
     events: {} as LinkEvent
   },
   actors: {
-    connectDirect: notBuilt('direct'),
+    direct: noDirect,
     connectCloud: notBuilt('cloud')
   },
   actions: {
     connected: assign({ attempt: 0, lastError: null }),
     failed: assign({
       lastError: ({ event }) => {
+        if (event.type === 'DIRECT_FAILED') return event.message
         const error = (event as unknown as { error?: unknown }).error
         return error instanceof Error ? error.message : String(error)
       }
@@ -87,14 +99,12 @@ export const linkMachine = setup({
       }
     },
     direct: {
+      invoke: { id: 'direct', src: 'direct' },
       initial: 'connecting',
+      on: { DIRECT_FAILED: { target: '#link.cloud', actions: 'failed' } },
       states: {
         connecting: {
-          invoke: {
-            src: 'connectDirect',
-            onDone: 'up',
-            onError: { target: '#link.cloud', actions: 'failed' }
-          }
+          on: { DIRECT_UP: 'up' }
         },
         up: {
           entry: 'connected',

@@ -163,8 +163,22 @@ export const viewerCallMachine = setup({
     isRingOver: ({ context, event }) =>
       event.type === 'DEVICE_STATE' &&
       !(event.state.call.status !== 'idle' && event.state.call.ringId === context.ring?.ringId),
-    isNotDismissed: ({ context, event }) =>
-      event.type === 'RING' && event.ring.ringId !== context.dismissedRingId,
+    /**
+     * A ring to alert for: not dismissed, not one already seen (the same ring can arrive twice when
+     * a device sends it on two paths, or late when the hub comes back), and not older than what
+     * the device has said since (its state and rings carry the device's own clock).
+     */
+    isFreshRing: ({ context, event }) => {
+      if (event.type !== 'RING') return false
+      const r = event.ring
+      if (r.ringId === context.dismissedRingId) return false
+      if (context.ring?.ringId === r.ringId && r.count <= context.ring.count) return false
+      const d = context.device
+      return !(d !== null && d.at > r.at && d.call.ringId !== r.ringId)
+    },
+    /** States can arrive out of order across two paths: an older one never replaces a newer one. */
+    isStaleState: ({ context, event }) =>
+      event.type === 'DEVICE_STATE' && context.device !== null && event.state.at < context.device.at,
     isPendingReply: ({ context, event }) =>
       event.type === 'REPLY' && event.reply.type !== 'lock' && event.reply.id === context.pendingCommand
   },
@@ -190,13 +204,14 @@ export const viewerCallMachine = setup({
   }),
   initial: 'idle',
   on: {
-    DEVICE_STATE: { actions: 'takeDeviceState' }
+    DEVICE_STATE: [{ guard: 'isStaleState' }, { actions: 'takeDeviceState' }]
   },
   states: {
     idle: {
       on: {
-        RING: { guard: 'isNotDismissed', target: 'incoming', actions: 'takeRing' },
+        RING: { guard: 'isFreshRing', target: 'incoming', actions: 'takeRing' },
         DEVICE_STATE: [
+          { guard: 'isStaleState' },
           { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },
           { actions: 'takeDeviceState' }
         ],
@@ -208,10 +223,11 @@ export const viewerCallMachine = setup({
       exit: 'silence',
       on: {
         // A second press re-alerts; a late re-press of a ring the resident dismissed does not.
-        RING: { guard: 'isNotDismissed', target: 'incoming', reenter: true, actions: 'takeRing' },
+        RING: { guard: 'isFreshRing', target: 'incoming', reenter: true, actions: 'takeRing' },
         ANSWER: { target: 'active', actions: 'startSession' },
         DISMISS: { target: 'idle', actions: 'dismiss' },
         DEVICE_STATE: [
+          { guard: 'isStaleState' },
           { guard: 'isNewRingInState', target: 'incoming', reenter: true, actions: ['takeDeviceState', 'takeRingFromState'] },
           { guard: 'isRingOver', target: 'ended', actions: ['takeDeviceState', 'endRing'] },
           { actions: 'takeDeviceState' }
@@ -257,8 +273,9 @@ export const viewerCallMachine = setup({
     },
     ended: {
       on: {
-        RING: { guard: 'isNotDismissed', target: 'incoming', actions: 'takeRing' },
+        RING: { guard: 'isFreshRing', target: 'incoming', actions: 'takeRing' },
         DEVICE_STATE: [
+          { guard: 'isStaleState' },
           { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },
           { actions: 'takeDeviceState' }
         ],

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SimulatedClock, createActor, fromPromise } from 'xstate'
+import { SimulatedClock, createActor, fromCallback, fromPromise } from 'xstate'
 import { backoffMs, linkMachine, pathOf } from '../src/link'
 
 const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)) }
@@ -53,14 +53,50 @@ describe('link', () => {
     assert.deepEqual([1, 2, 3, 4, 5].map((a) => backoffMs(a, 1000, 8000)), [1000, 2000, 4000, 8000, 8000])
   })
 
-  test('direct is tried before the cloud, and the hub wins back as soon as it answers', async () => {
-    const { actor, clock, path } = startLink({ actors: { connectDirect: fromPromise(async () => {}) } })
+  test('direct is tried before the cloud, and the hub wins back as soon as it answers, closing the direct connections', async () => {
+    let closed = 0
+    const { actor, clock, path, value } = startLink({
+      actors: {
+        direct: fromCallback(({ sendBack }) => {
+          setTimeout(() => { sendBack({ type: 'DIRECT_UP' }) }, 0)
+          return () => { closed++ }
+        })
+      }
+    })
     clock.increment(3000)
-    await flush()
+    assert.deepEqual(value(), { direct: 'connecting' })
+    await new Promise((r) => setTimeout(r, 5))
     assert.equal(path(), 'direct')
     actor.send({ type: 'LAN_UP' })
     assert.equal(path(), 'lan')
+    assert.equal(closed, 1, 'leaving the direct state stops its actor')
     assert.equal(actor.getSnapshot().context.attempt, 0)
+  })
+
+  test('losing the last direct connection goes back to the hub, then direct again after the grace period', async () => {
+    let dials = 0
+    const { actor, clock, value } = startLink({
+      actors: { direct: fromCallback(({ sendBack }) => { dials++; sendBack({ type: 'DIRECT_UP' }) }) }
+    })
+    clock.increment(3000)
+    await flush()
+    assert.deepEqual(value(), { direct: 'up' })
+    actor.send({ type: 'DIRECT_DOWN' })
+    assert.deepEqual(value(), { lan: 'connecting' })
+    clock.increment(3000)
+    await flush()
+    assert.deepEqual(value(), { direct: 'up' })
+    assert.equal(dials, 2)
+  })
+
+  test('a direct path that reaches no device moves on to the cloud, with the reason kept', async () => {
+    const { clock, value, actor } = startLink({
+      actors: { direct: fromCallback(({ sendBack }) => { sendBack({ type: 'DIRECT_FAILED', message: 'no doorbell answered' }) }) }
+    })
+    clock.increment(3000)
+    await flush()
+    assert.equal(value(), 'offline')
+    assert.match(actor.getSnapshot().context.lastError ?? '', /cloud path is not available/)
   })
 
   test('the cloud is used when direct fails; losing it goes back to trying the hub', async () => {

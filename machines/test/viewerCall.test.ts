@@ -497,3 +497,42 @@ describe('viewerCall: dismissing', () => {
     assert.equal(alerts.length, 2)
   })
 })
+
+describe('viewerCall: two paths (LAN hub and direct)', () => {
+  test('the same ring arriving twice alerts once; a second press (count + 1) alerts again', () => {
+    const v = startViewer()
+    v.actor.send({ type: 'RING', ring: ringEvent() })
+    v.actor.send({ type: 'RING', ring: ringEvent() })
+    assert.equal(v.alerts.length, 1)
+    v.actor.send({ type: 'RING', ring: ringEvent({ count: 2, at: 2000 }) })
+    assert.equal(v.alerts.length, 2)
+  })
+
+  test('a ring that arrives late, after its call ended, does not ring again', () => {
+    const v = connectedViewer()
+    v.actor.send({ type: 'HANGUP' })
+    assert.ok(v.snap().matches('ended'))
+    v.actor.send({ type: 'RING', ring: ringEvent() })
+    assert.ok(v.snap().matches('ended'))
+    assert.equal(v.alerts.length, 1)
+  })
+
+  test('a ring older than what the device said since (queued while the hub was down) does not alert', () => {
+    const v = startViewer()
+    v.actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 5000 }) })
+    v.actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r0', at: 3000 }) })
+    assert.ok(v.snap().matches('idle'))
+    assert.equal(v.alerts.length, 0)
+    v.actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r2', at: 6000 }) })
+    assert.ok(v.snap().matches('incoming'))
+  })
+
+  test('an older state never replaces a newer one', () => {
+    const v = startViewer()
+    v.actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 5000, lock: lockState({ status: 'unlocked', version: 12 }) }) })
+    v.actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 4000, call: { status: 'ringing', ringId: 'r9', since: 4000 } }) })
+    assert.equal(v.snap().context.device?.at, 5000)
+    assert.ok(v.snap().matches('idle'), 'a stale ringing state does not alert')
+    assert.equal(v.alerts.length, 0)
+  })
+})

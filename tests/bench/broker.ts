@@ -310,7 +310,7 @@ interface OurHub extends BrokerUnderTest {
 }
 
 async function startOurHub (): Promise<OurHub> {
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0 }, { log: memoryLogger([], 'hub') })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   // A probe inside the broker, for the figure without the viewers' side: when a ring enters the
   // gate, and when aedes reports it published (after its write to every subscriber). The bench
   // never has two rings in flight, so one timestamp is enough.

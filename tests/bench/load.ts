@@ -40,7 +40,7 @@ export function lossPercent (seqs: number[][]): number {
 export const loadBench: Bench = async ({ smoke, log }) => {
   const steps = process.env.LOAD_STEPS ? process.env.LOAD_STEPS.split(',').map(Number) : smoke ? [1, 2] : [1, 4, 8, 12]
   const windowMs = smoke ? 1000 : 15_000
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0 }, { log: memoryLogger([], 'hub') })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA }, 'load-device')
   const figures: Figure[] = []
   const conditions = (n: number): string => `loopback, ${device.built ? 'built device (npm run start:dist flags)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`

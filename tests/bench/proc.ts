@@ -84,7 +84,7 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
   const dir = `${ROOT}/bench/tmp`
   await mkdir(dir, { recursive: true })
   const configPath = `${dir}/${name}.json`
-  await writeFile(configPath, JSON.stringify(config))
+  await writeFile(configPath, JSON.stringify({ dataDir: `${dir}/${name}-data`, ...config }))
   // The device as a home runs it: built (npm run build --workspace device), without tsx.
   const built = existsSync(`${ROOT}/device/dist/main.js`)
   const { args, env } = built ? await startDistCommand() : { args: ['--import', 'tsx', 'device/src/main.ts'], env: {} }

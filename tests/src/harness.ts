@@ -1,7 +1,10 @@
 import { fileURLToPath } from 'node:url'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startHub, type Hub } from '@doorbell/hub'
 import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock, type Doorbell } from '@doorbell/device'
-import type { DeviceConfigInput } from '@doorbell/core'
+import type { DeviceConfigInput, HubConfigInput } from '@doorbell/core'
 
 export const VIEWER_DIST = fileURLToPath(new URL('../../viewer/dist', import.meta.url))
 
@@ -16,21 +19,31 @@ export interface Lan {
   stop: () => Promise<void>
 }
 
+/** A private data folder and free ports for one peer of the LAN mesh; `remove` deletes the folder. */
+export function testMesh (name: string): { dataDir: string, mesh: { tcpPort: 0, directPort: 0 }, remove: () => void } {
+  const dataDir = mkdtempSync(join(tmpdir(), `doorbell-${name}-`))
+  return { dataDir, mesh: { tcpPort: 0, directPort: 0 }, remove: () => { rmSync(dataDir, { recursive: true, force: true }) } }
+}
+
 /** A hub and a simulated doorbell with a test-pattern camera, on loopback, random ports. */
-export async function startLan (device: DeviceConfigInput = {}, hubOptions: { inspect?: boolean } = {}): Promise<Lan> {
+export async function startLan (device: DeviceConfigInput = {}, hubOptions: Partial<HubConfigInput> = {}): Promise<Lan> {
   const lines: string[] = []
   const printed: string[] = []
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, ...hubOptions }, { log: memoryLogger(lines, 'hub') })
+  const hubMesh = testMesh('hub')
+  const deviceMesh = testMesh('device')
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, dataDir: hubMesh.dataDir, mesh: hubMesh.mesh, ...hubOptions }, { log: memoryLogger(lines, 'hub') })
   const lock = new SimulatedLock((line) => { printed.push(line) })
   const button = new SimulatedButton()
   const doorbell = await startDoorbell({
     hubUrl: hub.mqttUrl,
+    dataDir: deviceMesh.dataDir,
+    mesh: deviceMesh.mesh,
     iceAdditionalHostAddresses: ['127.0.0.1'],
     relockSeconds: 1,
     ringTimeoutSeconds: 30,
     ...device
   }, { log: memoryLogger(lines, 'device'), drivers: { button, lock } })
-  await doorbell.link.connected(AbortSignal.timeout(10_000))
+  await doorbell.hubConnected(AbortSignal.timeout(10_000))
   return {
     hub,
     device: doorbell,
@@ -41,6 +54,8 @@ export async function startLan (device: DeviceConfigInput = {}, hubOptions: { in
     async stop () {
       await doorbell.stop()
       await hub.stop()
+      hubMesh.remove()
+      deviceMesh.remove()
     }
   }
 }

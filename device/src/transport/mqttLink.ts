@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  CallRecord, DeviceState, InspectBatch, Presence, RingEvent, SignalToViewer,
-  decodeTopicMessage, encode, topics, type SignalToDevice
+  CallRecord, DeviceState, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer,
+  decodeTopicMessage, encode, topics, type DeviceTransport, type DirectReach, type SignalToDevice
 } from '@doorbell/core'
 import type { Logger } from '@doorbell/core'
 
@@ -10,7 +10,8 @@ export interface MqttLinkOptions {
   homeId: string
   deviceId: string
   log: Logger
-  onSignal: (viewerId: string, message: SignalToDevice) => void
+  /** The device's direct addresses, told to viewers in its presence while the hub is up. */
+  direct?: () => DirectReach | undefined
 }
 
 /**
@@ -18,9 +19,11 @@ export interface MqttLinkOptions {
  * sent while the device was away arrive, and rings raised while the hub was away are kept
  * in mqtt.js's outgoing queue and delivered on reconnect. The will marks the device offline.
  */
-export class MqttLink {
+export class MqttLink implements DeviceTransport {
+  readonly path = 'lan' as const
   readonly client: MqttClient
   private lastState: string | null = null
+  private readonly listeners = new Listeners<{ signal: (viewerId: string, message: SignalToDevice) => void }>()
 
   constructor (private readonly o: MqttLinkOptions) {
     const presence = topics.presence(o.homeId, o.deviceId)
@@ -42,7 +45,7 @@ export class MqttLink {
       // wait up to 40 ms for the hub's delayed ACK. mqtt.js does not set it; each reconnect is a new socket.
       (this.client.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true)
       o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
-      this.client.publish(presence, encode(Presence, { deviceId: o.deviceId, online: true, at: Date.now() }), { qos: 1, retain: true })
+      this.publishPresence()
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
       this.client.subscribe(topics.deviceInbox(o.homeId, o.deviceId), { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
@@ -65,7 +68,23 @@ export class MqttLink {
       this.o.log.warn('ignored a message not addressed to this device', { topic })
       return
     }
-    this.o.onSignal(m.topic.viewer, m.payload)
+    this.listeners.emit('signal', m.topic.viewer, m.payload)
+  }
+
+  get url (): string { return this.o.url }
+
+  onSignal (listener: (viewerId: string, message: SignalToDevice) => void): () => void {
+    return this.listeners.on('signal', listener)
+  }
+
+  /** Online, with the direct addresses (retained: a viewer that connects later learns them too). */
+  publishPresence (): void {
+    const direct = this.o.direct?.()
+    this.client.publish(
+      topics.presence(this.o.homeId, this.o.deviceId),
+      encode(Presence, { deviceId: this.o.deviceId, online: true, at: Date.now(), ...(direct ? { direct } : {}) }),
+      { qos: 1, retain: true }
+    )
   }
 
   async connected (signal?: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@ import type { InspectionEvent } from 'xstate'
 import { Home, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
 import { useRingAlert } from './useRingAlert'
-import { fetchHubInfo, hubSocketUrl, type HubInfo } from './hubInfo'
+import { loadHubInfo, hubSocketUrl, type HubInfo } from './hubInfo'
 
 /**
  * The page's one Home: the hub connection and a call machine per doorbell. Components read
@@ -24,7 +24,7 @@ export function useHome () {
   const start = async (): Promise<void> => {
     let info: HubInfo
     try {
-      info = await fetchHubInfo()
+      info = await loadHubInfo()
     } catch (err) {
       error.value = `Cannot reach the hub (${(err as Error).message}). Check that the hub is running and this page was opened from it.`
       setTimeout(() => { void start() }, 3000)
@@ -42,6 +42,8 @@ export function useHome () {
       homeId: info.homeId,
       ...identity,
       inspect: info.inspect,
+      // The doorbells' direct addresses, for when the hub is down.
+      storage: localStorage,
       createPeerConnection: () => {
         // No ICE servers: on the LAN host candidates are all a call needs, and nothing waits on the internet.
         return new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' })
@@ -56,7 +58,7 @@ export function useHome () {
       log: (level, message) => { console[level](`[hub] ${message}`) }
     })
     link.value = home.link
-    home.hub.on('presence', (p) => { online.set(p.deviceId, p.online) })
+    home.paths.on('presence', (p) => { online.set(p.deviceId, p.online) })
     home.onHistory(() => { history.value = [...home!.history] })
   }
   void start()

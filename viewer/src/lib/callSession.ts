@@ -1,7 +1,6 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, Command, Reply, decode, encode } from '@doorbell/core'
+import { CONTROL_CHANNEL, Command, Reply, decode, encode, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
-import type { HubClient } from './hubClient'
 
 /**
  * The subset of RTCPeerConnection the call uses. Browsers' RTCPeerConnection fits, and so does
@@ -33,7 +32,8 @@ export interface DataChannelLike {
 }
 
 export interface CallSessionOptions {
-  hub: HubClient
+  /** Whichever path is up (the hub, or direct to the doorbell). */
+  signaling: Pick<ViewerTransport, 'onSession' | 'sendToDevice'>
   viewerId: string
   viewerName: string
   createPeerConnection: () => PeerConnectionLike
@@ -92,7 +92,7 @@ export function callSession (o: CallSessionOptions) {
     }
     pc.ontrack = (ev) => { o.onTrack?.(input, ev, pc) }
 
-    const stopSignals = o.hub.onSession(sessionId, (message) => {
+    const stopSignals = o.signaling.onSession(sessionId, (message) => {
       if (message.type === 'answer') {
         performance.mark(CALL_MARKS.answerReceived, { detail: { sessionId } })
         pc.setRemoteDescription({ type: 'answer', sdp: message.sdp }).catch((err: Error) => {
@@ -124,13 +124,13 @@ export function callSession (o: CallSessionOptions) {
       if (closed) return
       const sdp = pc.localDescription?.sdp
       if (!sdp) throw new Error('no local description')
-      o.hub.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp })
+      o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp })
       performance.mark(CALL_MARKS.offerSent, { detail: { sessionId } })
     })().catch((err: Error) => { send({ type: 'FAILED', message: `could not start the call: ${err.message}` }) })
 
     return () => {
       stopSignals()
-      if (!closed) o.hub.sendToDevice(deviceId, sessionId, { type: 'bye', sessionId, reason: 'hang-up' })
+      if (!closed) o.signaling.sendToDevice(deviceId, sessionId, { type: 'bye', sessionId, reason: 'hang-up' })
       closed = true
       try { dc.close() } catch {}
       void pc.close()

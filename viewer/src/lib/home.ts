@@ -1,8 +1,10 @@
-import { createActor, type Actor, type InspectionEvent } from 'xstate'
+import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
 import { InspectionBatcher, newId, type CallRecord, type RingEvent } from '@doorbell/core'
-import { inspectionRecorder, linkMachine, viewerCallMachine } from '@doorbell/machines'
+import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
+import type { DirectClient, DirectClientOptions } from './directClient'
+import { AddressBook, Paths } from './paths'
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
@@ -21,6 +23,12 @@ export interface HomeOptions extends HubClientOptions {
   inspect?: boolean
   /** Another inspector to feed as well (Stately's browser inspector, with `?stately`). */
   alsoInspect?: (event: InspectionEvent) => void
+  /** Where the doorbells' direct addresses are kept between page loads (localStorage in a browser). */
+  storage?: Pick<Storage, 'getItem' | 'setItem'>
+  /** The libp2p node for the direct path (default: a webrtc-direct dialer). */
+  createDialer?: DirectClientOptions['createNode']
+  /** Timings of the link machine (tests shorten the hub's grace period). */
+  linkTiming?: LinkInput
 }
 
 /**
@@ -29,7 +37,11 @@ export interface HomeOptions extends HubClientOptions {
  */
 export class Home {
   readonly hub: HubClient
-  /** Which path carries this viewer (LAN hub today; direct and cloud come later). */
+  /** Events and signaling on whichever path is up. */
+  readonly paths: Paths
+  /** Where each doorbell can be reached with the hub down. */
+  readonly book: AddressBook
+  /** Which path carries this viewer: the LAN hub, else direct to the doorbells (the cloud: issue 5). */
   readonly link: LinkActor
   readonly doorbells = new Map<string, DoorbellActor>()
   readonly history: CallRecord[] = []
@@ -45,17 +57,57 @@ export class Home {
     const ours = batcher ? inspectionRecorder({ source: this.hub.clientId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
     const theirs = o.alsoInspect
     this.inspect = ours && theirs ? (e) => { ours(e); theirs(e) } : ours ?? theirs
-    this.link = createActor(linkMachine, { input: {}, id: 'link', systemId: 'link', ...(this.inspect ? { inspect: this.inspect } : {}) })
+    this.paths = new Paths(this.hub)
+    this.book = new AddressBook(o.storage)
+    const link = linkMachine.provide({ actors: { direct: this.directPath() } })
+    this.link = createActor(link, { input: o.linkTiming ?? {}, id: 'link', systemId: 'link', ...(this.inspect ? { inspect: this.inspect } : {}) })
     this.link.start()
     this.hub.on('link', (up) => { this.link.send({ type: up ? 'LAN_UP' : 'LAN_DOWN' }) })
-    this.hub.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
-    this.hub.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
-    // A doorbell that reports in gets its card even before it rings.
-    this.hub.on('presence', (p) => { this.doorbell(p.deviceId) })
-    this.hub.on('call', (record) => {
+    // The direct path's code is fetched while the hub can still serve it.
+    const warm = this.hub.on('link', (up) => {
+      if (!up || o.createDialer) return
+      warm()
+      setTimeout(() => { import('./directClient').then(async (m) => { await m.preloadDirect() }).catch(() => {}) }, 1000)
+    })
+    this.paths.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
+    this.paths.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
+    // A doorbell that reports in gets its card even before it rings; its direct addresses are kept.
+    this.paths.on('presence', (p) => { this.book.learn(p); this.doorbell(p.deviceId) })
+    this.paths.on('call', (record) => {
       this.history.unshift(record)
       this.history.splice(50)
       for (const l of this.historyListeners) l()
+    })
+  }
+
+  /**
+   * The link machine's direct path: lives while the machine is in `direct`, dials every doorbell in
+   * the address book, and closes its connections when the hub is back.
+   */
+  private directPath () {
+    return fromCallback(({ sendBack }) => {
+      let client: DirectClient | null = null
+      let stopped = false
+      // libp2p is loaded on first use: a page on a working hub never downloads it.
+      import('./directClient').then(({ DirectClient }) => {
+        if (stopped) return
+        client = new DirectClient({
+          homeId: this.o.homeId,
+          viewerId: this.o.viewerId,
+          viewerName: this.o.viewerName,
+          devices: () => this.book.list(),
+          ...(this.o.createDialer ? { createNode: this.o.createDialer } : {}),
+          ...(this.o.log ? { log: this.o.log } : {})
+        })
+        client.on('link', (up) => { sendBack({ type: up ? 'DIRECT_UP' : 'DIRECT_DOWN' }) })
+        this.paths.attachDirect(client)
+        return client.start()
+      }).catch((err: Error) => { sendBack({ type: 'DIRECT_FAILED', message: err.message }) })
+      return () => {
+        stopped = true
+        this.paths.detachDirect()
+        void client?.close()
+      }
     })
   }
 
@@ -71,7 +123,7 @@ export class Home {
     const machine = viewerCallMachine.provide({
       actors: {
         call: callSession({
-          hub: this.hub,
+          signaling: this.paths,
           viewerId: this.o.viewerId,
           viewerName: this.o.viewerName,
           createPeerConnection: this.o.createPeerConnection,

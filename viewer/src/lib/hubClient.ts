@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  InspectBatch, SignalToDevice, decodeTopicMessage, encode, topics,
-  type CallRecord, type DeviceState, type Presence, type RingEvent, type SignalToViewer
+  InspectBatch, Listeners, SignalToDevice, decodeTopicMessage, encode, topics,
+  type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
 export interface HubClientOptions {
@@ -15,25 +15,19 @@ export interface HubClientOptions {
   watchInspection?: boolean
 }
 
-export interface HubEvents {
-  ring: (ring: RingEvent) => void
-  state: (state: DeviceState) => void
-  presence: (presence: Presence) => void
-  call: (record: CallRecord) => void
-  link: (up: boolean) => void
+export type HubEvents = ViewerTransportEvents & {
   inspect: (batch: InspectBatch) => void
 }
-
-type Listeners = { [K in keyof HubEvents]: Set<HubEvents[K]> }
 
 /**
  * The viewer's connection to the LAN hub: the home's events in, signaling both ways.
  * Every message is parsed by its schema before anyone sees it; a bad one is logged and dropped.
  */
-export class HubClient {
+export class HubClient implements ViewerTransport {
+  readonly path = 'lan' as const
   readonly client: MqttClient
   readonly clientId: string
-  private readonly listeners: Listeners = { ring: new Set(), state: new Set(), presence: new Set(), call: new Set(), link: new Set(), inspect: new Set() }
+  private readonly listeners = new Listeners<HubEvents>()
   private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
   private readonly log: NonNullable<HubClientOptions['log']>
 
@@ -62,13 +56,17 @@ export class HubClient {
 
   get connected (): boolean { return this.client.connected }
 
-  on<K extends keyof HubEvents>(event: K, listener: HubEvents[K]): () => void {
-    (this.listeners[event] as Set<HubEvents[K]>).add(listener)
-    return () => { (this.listeners[event] as Set<HubEvents[K]>).delete(listener) }
+  on<K extends keyof ViewerTransportEvents>(event: K, listener: ViewerTransportEvents[K]): () => void {
+    return this.listeners.on(event, listener as HubEvents[K])
+  }
+
+  /** Inspection batches (the inspector page), which only the hub carries. */
+  onInspect (listener: HubEvents['inspect']): () => void {
+    return this.listeners.on('inspect', listener)
   }
 
   private emit<K extends keyof HubEvents>(event: K, ...args: Parameters<HubEvents[K]>): void {
-    for (const l of this.listeners[event]) (l as (...a: Parameters<HubEvents[K]>) => void)(...args)
+    this.listeners.emit(event, ...args)
   }
 
   private onMessage (topic: string, payload: Uint8Array): void {

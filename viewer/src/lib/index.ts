@@ -1,3 +1,5 @@
 export * from './hubClient'
 export * from './callSession'
 export * from './home'
+export type { DirectClient, DirectClientOptions } from './directClient'
+export * from './paths'

@@ -1,0 +1,175 @@
+import { lpStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import {
+  EventFrame, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
+  readFrame, writeFrame,
+  type CallRecord, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Presence, type RingEvent
+} from '@doorbell/core'
+import type { MeshNode } from '@doorbell/core/mesh'
+
+export interface DirectServerOptions {
+  homeId: string
+  deviceId: string
+  log: Logger
+  /** What a viewer is told first: the device's presence (online, its direct addresses). */
+  presence: () => Presence
+  /** Longest a new stream may take to say hello. */
+  helloTimeoutMs?: number
+}
+
+/** Frames waiting for one slow viewer before it is dropped (it will reconnect). */
+const MAX_QUEUED = 64
+
+interface Subscriber { io: FrameIo, stream: Stream, queued: number, chain: Promise<void>, viewerId: string }
+interface Session { io: FrameIo, viewerId: string }
+
+/**
+ * The device's half of the direct path: viewers that cannot reach the hub connect to the device
+ * itself over libp2p (webrtc-direct from a browser). Events go out on each viewer's events stream;
+ * each call session has its own signal stream. A stream that closes ends nothing by itself: the
+ * media runs on its own peer connection, and a viewer that moved back to the hub says bye there.
+ */
+export class DirectServer implements DeviceTransport {
+  readonly path = 'direct' as const
+  private readonly subscribers = new Set<Subscriber>()
+  private readonly sessions = new Map<string, Session>()
+  private readonly listeners = new Listeners<{ signal: (viewerId: string, message: SignalToDevice) => void }>()
+  private lastState: DeviceState | null = null
+  private stopped = false
+
+  constructor (private readonly node: MeshNode, private readonly o: DirectServerOptions) {}
+
+  async start (): Promise<void> {
+    await this.node.handle(PROTOCOLS.events, (stream) => { void this.onEvents(stream) })
+    await this.node.handle(PROTOCOLS.signal, (stream) => { void this.onSignalStream(stream) })
+  }
+
+  /** How many viewers are connected directly now. */
+  get viewers (): number { return this.subscribers.size }
+
+  onSignal (listener: (viewerId: string, message: SignalToDevice) => void): () => void {
+    return this.listeners.on('signal', listener)
+  }
+
+  publishRing (ring: RingEvent): void { this.broadcast({ kind: 'ring', payload: ring }) }
+  publishState (state: DeviceState): void {
+    this.lastState = state
+    this.broadcast({ kind: 'state', payload: state })
+  }
+
+  publishCall (record: CallRecord): void { this.broadcast({ kind: 'calls', payload: record }) }
+  publishPresence (): void { this.broadcast({ kind: 'presence', payload: this.o.presence() }) }
+
+  sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
+    const session = this.sessions.get(sessionId)
+    if (!session || session.viewerId !== viewerId) return
+    writeFrame(session.io, SignalToViewer, message).catch((err: Error) => {
+      this.o.log.warn('could not send to a direct viewer', { session: sessionId, error: err.message })
+    })
+    if (message.type === 'bye') this.sessions.delete(sessionId)
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    await this.node.unhandle([PROTOCOLS.events, PROTOCOLS.signal]).catch(() => {})
+    for (const s of this.subscribers) s.stream.abort(new Error('the doorbell is stopping'))
+    this.subscribers.clear()
+    this.sessions.clear()
+  }
+
+  private async onEvents (stream: Stream): Promise<void> {
+    const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    let hello
+    try {
+      hello = await withTimeout(readFrame(io, ViewerHello, 'direct hello'), this.o.helloTimeoutMs ?? 5000)
+    } catch (err) {
+      this.o.log.warn('a direct viewer sent no hello', { error: (err as Error).message })
+      stream.abort(err as Error)
+      return
+    }
+    if (!hello.ok || hello.value.homeId !== this.o.homeId) {
+      const message = hello.ok ? `this doorbell belongs to another home than ${hello.value.homeId}` : hello.error.message
+      this.o.log.warn('refused a direct viewer', { error: message })
+      await writeFrame(io, EventFrame, { kind: 'refused', message: message.slice(0, 200) }).catch(() => {})
+      await stream.close().catch(() => {})
+      return
+    }
+    const sub: Subscriber = { io, stream, queued: 0, chain: Promise.resolve(), viewerId: hello.value.viewerId }
+    this.subscribers.add(sub)
+    this.o.log.info('direct viewer connected', { viewer: hello.value.viewerName })
+    this.send(sub, { kind: 'presence', payload: this.o.presence() })
+    if (this.lastState) this.send(sub, { kind: 'state', payload: this.lastState })
+    // The viewer sends nothing more; reading tells us when it goes.
+    try {
+      while (!this.stopped) await io.read()
+    } catch {}
+    this.subscribers.delete(sub)
+    this.o.log.info('direct viewer left', { viewer: hello.value.viewerName })
+  }
+
+  private async onSignalStream (stream: Stream): Promise<void> {
+    const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    let owned: string | null = null
+    try {
+      while (!this.stopped) {
+        const frame = await readFrame(io, SignalToDevice, 'direct signal')
+        if (!frame.ok) {
+          // Bad input changes nothing: logged, dropped, the stream stays usable.
+          this.o.log.warn('rejected a direct signal', { error: frame.error.message, code: frame.error.code })
+          continue
+        }
+        const m = frame.value
+        if (m.type === 'offer') {
+          if (owned !== null && owned !== m.sessionId) {
+            this.o.log.warn('rejected a direct signal', { error: 'one session per signal stream' })
+            continue
+          }
+          owned = m.sessionId
+          this.sessions.set(m.sessionId, { io, viewerId: m.viewerId })
+          this.listeners.emit('signal', m.viewerId, m)
+        } else {
+          const session = this.sessions.get(m.sessionId)
+          if (!session) {
+            // A bye for a session that came another way (or before this stream): the call machine
+            // knows the session by id, whichever path carried its offer.
+            this.listeners.emit('signal', 'unknown', m)
+            continue
+          }
+          this.sessions.delete(m.sessionId)
+          this.listeners.emit('signal', session.viewerId, m)
+        }
+      }
+    } catch {
+      // The stream ended: see the class comment.
+    }
+    if (owned !== null && this.sessions.get(owned)?.io === io) this.sessions.delete(owned)
+  }
+
+  private broadcast (frame: EventFrame): void {
+    for (const sub of this.subscribers) this.send(sub, frame)
+  }
+
+  private send (sub: Subscriber, frame: EventFrame): void {
+    if (sub.queued >= MAX_QUEUED) {
+      this.o.log.warn('dropped a direct viewer that stopped reading', { viewer: sub.viewerId })
+      this.subscribers.delete(sub)
+      sub.stream.abort(new Error('too slow'))
+      return
+    }
+    sub.queued++
+    sub.chain = sub.chain
+      .then(async () => { await writeFrame(sub.io, EventFrame, frame) })
+      .catch(() => { this.subscribers.delete(sub) })
+      .finally(() => { sub.queued-- })
+  }
+}
+
+async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}

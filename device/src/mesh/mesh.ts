@@ -1,0 +1,68 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { tcp } from '@libp2p/tcp'
+import { mdns } from '@libp2p/mdns'
+import { FsDatastore } from 'datastore-fs'
+import { MDNS_SERVICE_TAG, type DeviceConfig, type DirectReach, type Logger, type Presence } from '@doorbell/core'
+import { createMeshPeer, directReachOf, keepDiscovery, type MeshNode } from '@doorbell/core/mesh'
+import { DirectServer } from './directServer'
+import { HubFinder, type HubFound } from './hubFinder'
+
+export interface Mesh {
+  node: MeshNode
+  server: DirectServer
+  /** The device's webrtc-direct addresses, for its presence. */
+  direct: () => DirectReach | undefined
+  stop: () => Promise<void>
+}
+
+export interface MeshOptions {
+  log: Logger
+  hasHub: () => boolean
+  onHub: (hub: HubFound) => void
+}
+
+/**
+ * The device on the LAN mesh: its libp2p peer (identity kept in dataDir), the direct server for
+ * viewers, and, when no hubUrl is configured, the search for the hub of its home.
+ */
+export async function startMesh (config: DeviceConfig, o: MeshOptions): Promise<Mesh> {
+  const dir = join(config.dataDir, 'peer')
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const datastore = new FsDatastore(dir)
+  await datastore.open()
+  const discovery = keepDiscovery(mdns({ serviceTag: MDNS_SERVICE_TAG, interval: config.mesh.queryIntervalMs }))
+  const node = await createMeshPeer({
+    datastore,
+    host: config.mesh.host,
+    tcpPort: config.mesh.tcpPort,
+    directPort: config.mesh.directPort,
+    tcp: tcp(),
+    discovery: [discovery.factory]
+  })
+  const direct = (): DirectReach | undefined => directReachOf(node)
+  const presence = (): Presence => {
+    const reach = direct()
+    return { deviceId: config.deviceId, online: true, at: Date.now(), ...(reach ? { direct: reach } : {}) }
+  }
+  const server = new DirectServer(node, { homeId: config.homeId, deviceId: config.deviceId, log: o.log, presence })
+  await server.start()
+  const finder = config.hubUrl
+    ? null
+    : new HubFinder(node, discovery.instance(), { homeId: config.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub })
+  finder?.start()
+  if (finder) o.log.info('looking for the hub of this home by mDNS', { home: config.homeId, serviceTag: MDNS_SERVICE_TAG })
+  await node.start()
+  o.log.info('on the LAN mesh', { peer: node.peerId.toString(), direct: direct()?.addrs.length ?? 0, discovery: finder ? 'looking for the hub' : 'hub configured' })
+  return {
+    node,
+    server,
+    direct,
+    async stop () {
+      finder?.stop()
+      await server.stop()
+      await node.stop()
+      await datastore.close()
+    }
+  }
+}

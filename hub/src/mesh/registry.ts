@@ -1,0 +1,112 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { tcp } from '@libp2p/tcp'
+import { mdns } from '@libp2p/mdns'
+import { lpStream } from '@libp2p/utils'
+import { FsDatastore } from 'datastore-fs'
+import type { Connection, Stream } from '@libp2p/interface'
+import {
+  HubHello, HubReply, MAX_FRAME_BYTES, MDNS_SERVICE_TAG, PROTOCOLS, readFrame, writeFrame,
+  type DirectReach, type HubConfig, type Logger
+} from '@doorbell/core'
+import { createMeshPeer, type MeshNode } from '@doorbell/core/mesh'
+
+/** A device that found this hub and asked for its broker. */
+export interface FoundDevice {
+  deviceId: string
+  deviceName: string
+  peerId: string
+  /** The address its libp2p connection came from. */
+  from: string
+  direct?: DirectReach
+  firstSeen: number
+  lastSeen: number
+}
+
+export interface HubMesh {
+  node: MeshNode
+  /** Devices of this home that asked for the broker, by device id. */
+  devices: () => FoundDevice[]
+  /** Peers mDNS turned up with our service tag (hubs, devices), by peer id. */
+  peers: () => string[]
+  stop: () => Promise<void>
+}
+
+/**
+ * The hub on the LAN mesh: announced by mDNS with the product's service tag, it tells the devices
+ * of its own home where its broker is (the hub protocol) and refuses those of another home, so two
+ * hubs on one LAN never capture each other's devices.
+ */
+export async function startHubMesh (config: HubConfig, mqttPort: number, log: Logger): Promise<HubMesh> {
+  const dir = join(config.dataDir, 'peer')
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const datastore = new FsDatastore(dir)
+  await datastore.open()
+  const node = await createMeshPeer({
+    datastore,
+    host: config.mesh.host,
+    tcpPort: config.mesh.tcpPort,
+    directPort: config.mesh.directPort,
+    tcp: tcp(),
+    discovery: [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: config.mesh.queryIntervalMs })]
+  })
+  const devices = new Map<string, FoundDevice>()
+  const peers = new Set<string>()
+  node.addEventListener('peer:discovery', (e) => { peers.add(e.detail.id.toString()) })
+
+  const answer = async (stream: Stream, connection: Connection): Promise<void> => {
+    const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    const reply = async (r: HubReply): Promise<void> => {
+      await writeFrame(io, HubReply, r)
+      await stream.close()
+    }
+    const hello = await readFrame(io, HubHello, 'hub hello')
+    if (!hello.ok) {
+      log.warn('refused a device: bad hello', { error: hello.error.message })
+      await reply({ ok: false, error: 'bad-request', message: hello.error.message.slice(0, 200) })
+      return
+    }
+    const h = hello.value
+    if (h.homeId !== config.homeId) {
+      log.info('a device of another home asked; not ours', { device: h.deviceId, home: h.homeId })
+      await reply({ ok: false, error: 'other-home', message: `this hub serves home ${config.homeId}` })
+      return
+    }
+    const now = Date.now()
+    const known = devices.get(h.deviceId)
+    if (!known) log.info('found a device', { device: h.deviceId, name: h.deviceName, from: connection.remoteAddr.toString() })
+    devices.set(h.deviceId, {
+      deviceId: h.deviceId,
+      deviceName: h.deviceName,
+      peerId: connection.remotePeer.toString(),
+      from: connection.remoteAddr.toString(),
+      ...(h.direct ? { direct: h.direct } : {}),
+      firstSeen: known?.firstSeen ?? now,
+      lastSeen: now
+    })
+    await reply({
+      ok: true,
+      homeId: config.homeId,
+      hubName: config.hubName,
+      mqttPort,
+      ...(config.advertisedMqttUrl ? { mqttUrl: config.advertisedMqttUrl } : {})
+    })
+  }
+  await node.handle(PROTOCOLS.hub, (stream, connection) => {
+    answer(stream, connection).catch((err: Error) => {
+      log.warn('hub protocol failed', { error: err.message })
+      stream.abort(err)
+    })
+  })
+  await node.start()
+  log.info('on the LAN mesh', { peer: node.peerId.toString(), addrs: node.getMultiaddrs().length })
+  return {
+    node,
+    devices: () => [...devices.values()],
+    peers: () => [...peers],
+    async stop () {
+      await node.stop()
+      await datastore.close()
+    }
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Both signaling transports pass the same compliance suite (tests/src/transportCompliance.ts):
+ *   lan     a real hub (Aedes + gate) between the device's MqttLink and the viewer's HubClient;
+ *   direct  a real libp2p device peer (DirectServer) dialed over webrtc-direct by the viewer's DirectClient.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import { FsDatastore } from 'datastore-fs'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { startHub } from '@doorbell/hub'
+import { MqttLink, DirectServer, memoryLogger } from '@doorbell/device'
+import { HubClient } from '@doorbell/viewer/lib'
+import { DirectClient } from '@doorbell/viewer/direct'
+import { MAX_FRAME_BYTES, PROTOCOLS, topics, type Presence } from '@doorbell/core'
+import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/core/mesh'
+import { DEVICE, HOME, VIEWER, transportCompliance, type TransportPair } from '../src/transportCompliance'
+
+const bytes = (raw: string | Uint8Array): Uint8Array => typeof raw === 'string' ? new TextEncoder().encode(raw) : raw
+
+transportCompliance('MQTT through the hub (lan)', async () => {
+  const lines: string[] = []
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
+  const device = new MqttLink({ url: hub.mqttUrl, homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device') })
+  const viewer = new HubClient({ url: hub.mqttUrl, homeId: HOME, viewerId: VIEWER, viewerName: 'Kitchen', log: () => {} })
+  const raw = mqtt.connect(hub.mqttUrl, { clientId: 'raw-injector', reconnectPeriod: 200 })
+  const publish = async (topic: string, payload: Uint8Array): Promise<void> => {
+    await new Promise<void>((resolve) => { raw.publish(topic, Buffer.from(payload), { qos: 0 }, () => resolve()) })
+  }
+  const pair: TransportPair = {
+    device,
+    viewer,
+    injectToDevice: async (r) => { await publish(topics.session(HOME, DEVICE, VIEWER, 's-bad', 'to-device'), bytes(r)) },
+    // The same frames the direct path gets, unwrapped onto the topic their kind names.
+    injectToViewer: async (r) => {
+      let topic = topics.ring(HOME, DEVICE)
+      let payload = bytes(r)
+      try {
+        const f = JSON.parse(typeof r === 'string' ? r : '') as { kind?: string, payload?: unknown }
+        if (f.kind === 'ring' || f.kind === 'state') { topic = `doorbell/${HOME}/${DEVICE}/${f.kind}`; payload = bytes(JSON.stringify(f.payload)) }
+      } catch {}
+      await publish(topic, payload)
+    },
+    async close () {
+      raw.end(true)
+      await viewer.close()
+      await device.stop()
+      await hub.stop()
+    }
+  }
+  return pair
+})
+
+async function meshPeer (dir: string): Promise<{ node: MeshNode, datastore: FsDatastore }> {
+  const datastore = new FsDatastore(dir)
+  await datastore.open()
+  const node = await createMeshPeer({ datastore, host: '127.0.0.1', tcpPort: 0, directPort: 0, tcp: tcp(), discovery: [] })
+  return { node, datastore }
+}
+
+transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-compliance-'))
+  const lines: string[] = []
+  const { node, datastore } = await meshPeer(join(dir, 'device'))
+  const presence = (): Presence => ({ deviceId: DEVICE, online: true, at: Date.now(), ...(directReachOf(node) ? { direct: directReachOf(node)! } : {}) })
+  const device = new DirectServer(node, { homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device'), presence })
+  await device.start()
+  await node.start()
+
+  // A rogue "device" the viewer also trusts with an address: what it writes on the events stream
+  // is what injectToViewer sends. The viewer must check every frame, and that each device speaks for itself.
+  const rogue = await meshPeer(join(dir, 'rogue'))
+  let rogueIo: ReturnType<typeof lpStream> | null = null
+  await rogue.node.handle(PROTOCOLS.events, (stream) => { rogueIo = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES }); void rogueIo.read().catch(() => {}) })
+  await rogue.node.start()
+
+  const viewer = new DirectClient({
+    homeId: HOME,
+    viewerId: VIEWER,
+    viewerName: 'Kitchen',
+    devices: () => [{ deviceId: DEVICE, reach: directReachOf(node)! }, { deviceId: 'rogue', reach: directReachOf(rogue.node)! }],
+    log: (level, message) => { lines.push(`${level} [viewer] ${message}`) }
+  })
+  await viewer.start()
+
+  // A second viewer connection, for raw frames into the device's signal protocol.
+  const injector = await meshPeer(join(dir, 'injector'))
+  await injector.node.start()
+  const pair: TransportPair = {
+    device,
+    viewer,
+    injectToDevice: async (r) => {
+      const stream = await injector.node.dialProtocol(node.getMultiaddrs(), PROTOCOLS.signal)
+      await lpStream(stream).write(bytes(r))
+      await stream.close().catch(() => {})
+    },
+    injectToViewer: async (r) => {
+      if (!rogueIo) throw new Error('the viewer has not dialed the rogue')
+      await rogueIo.write(bytes(r))
+    },
+    async close () {
+      await viewer.close()
+      await device.stop()
+      for (const p of [{ node, datastore }, rogue, injector]) {
+        await p.node.stop()
+        await p.datastore.close()
+      }
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  return pair
+})

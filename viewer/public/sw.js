@@ -1,0 +1,84 @@
+// Doorbell service worker: keeps the app loadable when the hub is down (viewer/README.md,
+// "Loading with the hub down"). Hand-written on purpose: small enough to read in one go.
+// Bump the version to drop everything cached by older workers.
+const CACHE = 'doorbell-v1'
+const SHELL = '/' // index.html: every page of the app (/, /inspector) is this one file
+const STATIC = ['/manifest.webmanifest', '/icon.svg'] // unhashed files worth having offline
+const TIMEOUT_MS = 2500 // a hub that has not answered by then is treated as down
+const FALLBACK_HEADER = 'X-Doorbell-Cache' // set on answers taken from the cache because the network failed
+
+// The shell is stored only together with the hashed files it references, so a cached shell always
+// has its script and style. We do this rather than rely on the fetch handler because the page
+// loads its own script before it can register this worker: on the first visit those requests
+// never pass through here. Files loaded later (lazy chunks) are cached by the fetch handler.
+// Old hashed files stay until CACHE changes; a build adds a few hundred KB.
+async function keepShell (res) {
+  const cache = await caches.open(CACHE)
+  const html = await res.clone().text()
+  const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1])
+  const missing = []
+  for (const url of assets) if (!(await cache.match(url))) missing.push(url)
+  await cache.addAll(missing)
+  await cache.put(SHELL, res)
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const res = await fetch(SHELL, { cache: 'reload' })
+    if (!res.ok) throw new Error(`app shell: HTTP ${res.status}`) // install fails; the browser retries later
+    await keepShell(res)
+    await (await caches.open(CACHE)).addAll(STATIC)
+    await self.skipWaiting() // a new worker takes over at once: it only ever adds to what works
+  })())
+})
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const name of await caches.keys()) if (name !== CACHE) await caches.delete(name)
+    await self.clients.claim() // control the page that registered us, without a reload
+  })())
+})
+
+// Network first: the hub's answer when it gives one within TIMEOUT_MS (and it refreshes the cache,
+// even when it comes late), else the cached copy. With nothing cached, wait for the network.
+function networkFirst (event, key, store) {
+  const network = fetch(event.request)
+  event.waitUntil(network.then((res) => { if (res.ok) return store(res.clone()) }).catch(() => {}))
+  event.respondWith((async () => {
+    const cached = await (await caches.open(CACHE)).match(key)
+    if (!cached) return network
+    const timeout = new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS, null))
+    const res = await Promise.race([network.catch(() => null), timeout])
+    if (res) return res
+    const headers = new Headers(cached.headers)
+    headers.set(FALLBACK_HEADER, 'fallback')
+    return new Response(cached.body, { status: cached.status, statusText: cached.statusText, headers })
+  })())
+}
+
+// Cache first for /assets/*: the name changes whenever the content does, so a stored copy is never stale.
+async function cacheFirst (event) {
+  const cache = await caches.open(CACHE)
+  const hit = await cache.match(event.request)
+  if (hit) return hit
+  const res = await fetch(event.request)
+  if (res.ok) event.waitUntil(cache.put(event.request, res.clone()))
+  return res
+}
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event
+  const url = new URL(request.url)
+  if (request.method !== 'GET' || url.origin !== self.location.origin) return
+  const put = (key) => async (res) => { await (await caches.open(CACHE)).put(key, res) }
+  if (url.pathname === '/api/info') return networkFirst(event, '/api/info', put('/api/info'))
+  if (/^\/(api\/|mqtt|healthz)/.test(url.pathname)) return // live data: never answered from a cache
+  if (request.mode === 'navigate') {
+    // Only an HTML answer replaces the shell (a navigation straight to /icon.svg must not).
+    return networkFirst(event, SHELL, async (res) => {
+      if ((res.headers.get('content-type') ?? '').startsWith('text/html')) await keepShell(res)
+    })
+  }
+  if (url.pathname.startsWith('/assets/')) return event.respondWith(cacheFirst(event))
+  if (STATIC.includes(url.pathname)) return networkFirst(event, url.pathname, put(url.pathname))
+})

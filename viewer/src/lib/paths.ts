@@ -1,0 +1,104 @@
+import {
+  DirectBook, Listeners,
+  type DirectReach, type Presence, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+} from '@doorbell/core'
+import type { HubClient } from './hubClient'
+import type { DirectClient } from './directClient'
+
+
+/**
+ * Where each doorbell can be reached without the hub: learned from its presence while the hub is
+ * up, kept in the browser (localStorage) so that a page opened with the hub down still knows.
+ * A malformed stored book is ignored, not trusted.
+ */
+export class AddressBook {
+  private readonly entries = new Map<string, DirectReach>()
+
+  constructor (private readonly storage?: Pick<Storage, 'getItem' | 'setItem'>, private readonly key = 'doorbell.direct') {
+    const raw = storage?.getItem(key)
+    if (!raw) return
+    try {
+      const parsed = DirectBook.safeParse(JSON.parse(raw))
+      if (parsed.success) for (const [id, reach] of Object.entries(parsed.data)) this.entries.set(id, reach)
+    } catch {}
+  }
+
+  learn (presence: Presence): void {
+    if (!presence.direct) return
+    const before = JSON.stringify(this.entries.get(presence.deviceId) ?? null)
+    if (before === JSON.stringify(presence.direct)) return
+    this.entries.set(presence.deviceId, presence.direct)
+    this.storage?.setItem(this.key, JSON.stringify(Object.fromEntries(this.entries)))
+  }
+
+  list (): Array<{ deviceId: string, reach: DirectReach }> {
+    return [...this.entries].map(([deviceId, reach]) => ({ deviceId, reach }))
+  }
+}
+
+/** The home's events from one path, passed on. */
+const forward = (from: ViewerTransport, to: Listeners<ViewerTransportEvents>): Array<() => void> => [
+  from.on('ring', (r) => { to.emit('ring', r) }),
+  from.on('state', (s) => { to.emit('state', s) }),
+  from.on('presence', (p) => { to.emit('presence', p) }),
+  from.on('call', (c) => { to.emit('call', c) })
+]
+
+/**
+ * The viewer's signaling, whichever path is up: the hub's when it answers, else the direct
+ * connections the link machine opened. Events from both reach the same listeners (the call
+ * machines drop repeats and stale ones); a session hears its answer on whichever path carried
+ * its offer, and its bye goes on the path that is up when the resident hangs up.
+ */
+export class Paths implements ViewerTransport {
+  private direct: DirectClient | null = null
+  private detach: Array<() => void> = []
+  private readonly listeners = new Listeners<ViewerTransportEvents>()
+  private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
+
+  constructor (readonly hub: HubClient) {
+    forward(hub, this.listeners)
+  }
+
+  get path (): ViewerTransport['path'] { return this.active()?.path ?? 'lan' }
+  get connected (): boolean { return this.active() !== null }
+
+  private active (): ViewerTransport | null {
+    if (this.hub.connected) return this.hub
+    return this.direct?.connected ? this.direct : null
+  }
+
+  /** The link machine's direct actor hands over its client while it lives. */
+  attachDirect (client: DirectClient): void {
+    this.detachDirect()
+    this.direct = client
+    this.detach.push(...forward(client, this.listeners))
+    for (const [id, l] of this.sessions) this.detach.push(client.onSession(id, l))
+  }
+
+  detachDirect (): void {
+    for (const d of this.detach) d()
+    this.detach = []
+    this.direct = null
+  }
+
+  on<K extends keyof ViewerTransportEvents>(event: K, listener: ViewerTransportEvents[K]): () => void {
+    return this.listeners.on(event, listener)
+  }
+
+  onSession (sessionId: string, listener: (message: SignalToViewer) => void): () => void {
+    this.sessions.set(sessionId, listener)
+    const offHub = this.hub.onSession(sessionId, listener)
+    const offDirect = this.direct?.onSession(sessionId, listener)
+    return () => { this.sessions.delete(sessionId); offHub(); offDirect?.() }
+  }
+
+  sendToDevice (deviceId: string, sessionId: string, message: SignalToDevice): void {
+    (this.active() ?? this.hub).sendToDevice(deviceId, sessionId, message)
+  }
+
+  async close (): Promise<void> {
+    this.detachDirect()
+    await this.hub.close()
+  }
+}
