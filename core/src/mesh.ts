@@ -34,6 +34,10 @@ export interface MeshPeerInit {
  * before the first discovery event (FIELD-NOTES: early events are otherwise missed).
  */
 export async function createMeshPeer (init: MeshPeerInit): Promise<MeshNode> {
+  // libp2p 3 needs Promise.withResolvers (Node 22+); on older Node, handshakes die one by one.
+  if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
+    throw new Error('the LAN mesh (libp2p) needs Node 22 or later: run through npm (it brings Node 24) or set mesh.enabled to false')
+  }
   const privateKey = await loadOrCreateSelfKey(init.datastore)
   return await createLibp2p({
     start: false,

@@ -1,5 +1,6 @@
 import { onBeforeUnmount, ref, shallowReactive, shallowRef } from 'vue'
 import type { InspectionEvent } from 'xstate'
+import { pathOf, type LinkPath } from '@doorbell/machines'
 import { Home, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
 import { useRingAlert } from './useRingAlert'
@@ -16,6 +17,8 @@ export function useHome () {
   const streams = shallowReactive(new Map<string, MediaStream>())
   const online = shallowReactive(new Map<string, boolean>())
   const link = shallowRef<LinkActor | null>(null)
+  /** The path in use now (hub, direct), or null while none is up. */
+  const path = ref<LinkPath | null>(null)
   const error = ref<string | null>(null)
   const history = shallowRef<Home['history']>([])
   const hubInfo = shallowRef<HubInfo | null>(null)
@@ -58,6 +61,7 @@ export function useHome () {
       log: (level, message) => { console[level](`[hub] ${message}`) }
     })
     link.value = home.link
+    home.link.subscribe((s) => { path.value = pathOf(s.value) })
     home.paths.on('presence', (p) => { online.set(p.deviceId, p.online) })
     home.onHistory(() => { history.value = [...home!.history] })
   }
@@ -69,6 +73,7 @@ export function useHome () {
     doorbells,
     streams,
     link,
+    path,
     error,
     history,
     hubInfo,

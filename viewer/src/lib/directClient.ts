@@ -30,7 +30,17 @@ const loadLibp2p = async () => await Promise.all([
  * Fetches the direct path's code while the hub is up: once the hub is gone, so is the server
  * that would have sent it (the service worker keeps what was fetched for later page loads).
  */
-export async function preloadDirect (): Promise<void> { await loadLibp2p() }
+export async function preloadDirect (): Promise<void> {
+  await loadLibp2p()
+  performance.mark(DIRECT_MARKS.ready)
+}
+
+/** User Timing marks of the direct path (tests and DevTools read them). */
+export const DIRECT_MARKS = {
+  ready: 'doorbell:direct-ready',
+  dial: 'doorbell:direct-dial',
+  connected: 'doorbell:direct-connected'
+} as const
 
 /**
  * A libp2p node for a viewer: webrtc-direct only (what a browser can dial), noise, yamux. Loaded
@@ -84,10 +94,11 @@ export class DirectClient implements ViewerTransport {
   async start (): Promise<void> {
     const known = this.o.devices()
     if (known.length === 0) throw new Error('no doorbell addresses known yet (they are learned while the hub is up)')
+    performance.mark(DIRECT_MARKS.dial)
     this.node = await (this.o.createNode ?? createDialer)()
     const results = await Promise.allSettled(known.map(async (d) => { await this.dial(d.deviceId, d.reach) }))
     if (this.devices.size === 0) {
-      const reasons = results.map((r) => r.status === 'rejected' ? (r.reason as Error).message : '').filter(Boolean)
+      const reasons = results.map((r) => r.status === 'rejected' ? describe(r.reason) : '').filter(Boolean)
       throw new Error(`no doorbell answered directly (${reasons.join('; ')})`)
     }
   }
@@ -106,7 +117,10 @@ export class DirectClient implements ViewerTransport {
     const wasUp = this.connected
     this.devices.set(deviceId, { deviceId, stream, connection })
     this.log('info', `connected directly to ${deviceId}`)
-    if (!wasUp) this.listeners.emit('link', true)
+    if (!wasUp) {
+      performance.mark(DIRECT_MARKS.connected)
+      this.listeners.emit('link', true)
+    }
     void this.readEvents(deviceId, io)
   }
 
@@ -187,4 +201,11 @@ export class DirectClient implements ViewerTransport {
     this.sessions.clear()
     await node?.stop()
   }
+}
+
+/** An error with the errors inside it (libp2p's "All multiaddr dials failed" carries one per address). */
+function describe (err: unknown): string {
+  const e = err as Error & { errors?: unknown[] }
+  const inner = Array.isArray(e.errors) ? e.errors.map((x) => (x as Error).message).filter(Boolean) : []
+  return inner.length > 0 ? `${e.message}: ${inner.join(' / ')}` : e.message
 }

@@ -74,6 +74,8 @@ export class Home {
     // A doorbell that reports in gets its card even before it rings; its direct addresses are kept.
     this.paths.on('presence', (p) => { this.book.learn(p); this.doorbell(p.deviceId) })
     this.paths.on('call', (record) => {
+      // The same record can come twice: over the direct path, then late from the hub's queue.
+      if (this.history.some((r) => r.deviceId === record.deviceId && r.ringId === record.ringId && r.startedAt === record.startedAt)) return
       this.history.unshift(record)
       this.history.splice(50)
       for (const l of this.historyListeners) l()
@@ -102,7 +104,10 @@ export class Home {
         client.on('link', (up) => { sendBack({ type: up ? 'DIRECT_UP' : 'DIRECT_DOWN' }) })
         this.paths.attachDirect(client)
         return client.start()
-      }).catch((err: Error) => { sendBack({ type: 'DIRECT_FAILED', message: err.message }) })
+      }).catch((err: Error) => {
+        this.o.log?.('warn', `direct path: ${err.message}`)
+        sendBack({ type: 'DIRECT_FAILED', message: err.message })
+      })
       return () => {
         stopped = true
         this.paths.detachDirect()
