@@ -105,6 +105,7 @@ describe('LAN mesh: a doorbell with no hub address finds the hub of its home acr
       dataDir: join(dir, 'device'),
       camera: { source: { kind: 'test-pattern', width: 160, height: 120, fps: 5 } }
     }))
+    const identities = new Set<string>()
     const found: number[] = []
     const connected: number[] = []
     const total: number[] = []
@@ -114,6 +115,8 @@ describe('LAN mesh: a doorbell with no hub address finds the hub of its home acr
       try {
         const mesh = await eventually('the device looking by mDNS', () => lineWith(device, 'looking for the hub of this home by mDNS'), 30_000)
         const hubFound = await eventually('the device to find the hub', () => lineWith(device, 'found the hub'), 20_000)
+        const onMesh = await eventually('the device\'s identity', () => lineWith(device, 'on the LAN mesh'), 10_000)
+        identities.add(onMesh.text.replace(/^.*on the LAN mesh /, '').replace(/ discovery=.*$/, ''))
         const mqttUp = await eventually('the device connected to the hub', () => lineWith(device, 'connected to hub'), 20_000)
         assert.match(hubFound.text, new RegExp(`mqtt=mqtt://${HUB_IP.replaceAll('.', '\\.')}:18081`), 'the broker of its own home, at the address it reached the hub on')
         found.push(hubFound.at - mesh.at)
@@ -133,6 +136,9 @@ describe('LAN mesh: a doorbell with no hub address finds the hub of its home acr
         await stop(device)
       }
     }
+    // Its identity (peer id, webrtc-direct certhash) and so its addresses are the same on every start.
+    assert.equal(identities.size, 1, [...identities].join('\n'))
+    assert.match([...identities][0]!, /webrtc-direct\/certhash\//)
     // The hub of the home lists it; the other home's hub refused it and never listed it.
     assert.ok(lineWith(hub, 'found a device device=porch'), 'the home hub lists the device')
     assert.ok(lineWith(other, 'a device of another home asked; not ours device=porch'), 'the other hub was asked and said no')

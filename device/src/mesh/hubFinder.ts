@@ -3,6 +3,9 @@ import type { PeerDiscovery, PeerInfo } from '@libp2p/interface'
 import { HubHello, HubReply, MAX_FRAME_BYTES, PROTOCOLS, readFrame, writeFrame, type DirectReach, type Logger } from '@doorbell/core'
 import { hostOf, type MeshNode } from '@doorbell/core/mesh'
 
+/** How long a hub that said "not your home" is left alone. */
+const NOT_OURS_MS = 60_000
+
 export interface HubFound {
   /** The broker URL the hub advertised, completed with the address the device reached it at. */
   mqttUrl: string
@@ -19,6 +22,8 @@ export interface HubFinderOptions {
   /** Whether the device has a working hub connection now (then discoveries are not followed up). */
   hasHub: () => boolean
   onHub: (hub: HubFound) => void
+  /** Resolves once the node listens: a hub is told the device's direct addresses, so wait for them. */
+  ready: Promise<void>
   /** At most one question to the same peer in this long. */
   retryMs?: number
 }
@@ -41,6 +46,7 @@ export class HubFinder {
   stop (): void { this.mdns.removeEventListener('peer', this.onDiscovery) }
 
   private async consider (peer: PeerInfo): Promise<void> {
+    await this.o.ready
     if (this.o.hasHub()) return
     const id = peer.id.toString()
     const now = Date.now()
@@ -62,7 +68,10 @@ export class HubFinder {
         return
       }
       if (!reply.value.ok) {
-        this.o.log.info('not our hub', { peer: id, reason: reply.value.message })
+        // Another home's hub: asked again only after a minute (it might be re-paired), said once.
+        if (!this.failed.has(id)) this.o.log.info('not our hub', { peer: id, reason: reply.value.message })
+        this.failed.add(id)
+        this.asked.set(id, now + NOT_OURS_MS)
         return
       }
       if (reply.value.homeId !== this.o.homeId) return

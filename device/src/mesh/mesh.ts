@@ -47,13 +47,17 @@ export async function startMesh (config: DeviceConfig, o: MeshOptions): Promise<
   }
   const server = new DirectServer(node, { homeId: config.homeId, deviceId: config.deviceId, log: o.log, presence })
   await server.start()
+  // Listening from before the start, so the first mDNS answers are not missed; asking waits for the start.
+  let listening = (): void => {}
+  const ready = new Promise<void>((resolve) => { listening = resolve })
   const finder = config.hubUrl
     ? null
-    : new HubFinder(node, discovery.instance(), { homeId: config.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub })
+    : new HubFinder(node, discovery.instance(), { homeId: config.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub, ready })
   finder?.start()
   if (finder) o.log.info('looking for the hub of this home by mDNS', { home: config.homeId, serviceTag: MDNS_SERVICE_TAG })
   await node.start()
-  o.log.info('on the LAN mesh', { peer: node.peerId.toString(), direct: direct()?.addrs.length ?? 0, discovery: finder ? 'looking for the hub' : 'hub configured' })
+  listening()
+  o.log.info('on the LAN mesh', { peer: node.peerId.toString(), direct: direct()?.addrs.join(' ') ?? 'none', discovery: finder ? 'looking for the hub' : 'hub configured' })
   return {
     node,
     server,

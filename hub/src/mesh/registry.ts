@@ -50,6 +50,10 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
     tcp: tcp(),
     discovery: [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: config.mesh.queryIntervalMs })]
   })
+  // The broker's URL when the address a device reached the hub at will not do: configured, or
+  // the one interface the broker listens on (a hub bound to 0.0.0.0 is reachable on all of them).
+  const wildcard = config.host === '0.0.0.0' || config.host === '::'
+  const advertised = config.advertisedMqttUrl ?? (wildcard ? undefined : `mqtt://${config.host.includes(':') ? `[${config.host}]` : config.host}:${mqttPort}`)
   const devices = new Map<string, FoundDevice>()
   const peers = new Set<string>()
   node.addEventListener('peer:discovery', (e) => { peers.add(e.detail.id.toString()) })
@@ -89,7 +93,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
       homeId: config.homeId,
       hubName: config.hubName,
       mqttPort,
-      ...(config.advertisedMqttUrl ? { mqttUrl: config.advertisedMqttUrl } : {})
+      ...(advertised ? { mqttUrl: advertised } : {})
     })
   }
   await node.handle(PROTOCOLS.hub, (stream, connection) => {
