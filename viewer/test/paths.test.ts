@@ -1,0 +1,80 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Listeners, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents } from '@doorbell/core'
+import { AddressBook, Paths } from '../src/lib/paths'
+import type { DirectClient } from '../src/lib/directClient'
+import type { HubClient } from '../src/lib/hubClient'
+
+const PEER = '12D3KooWKs2NjjcuWMEbp4LUiGxieNra8CTAJX83Hi862JGPdrVP'
+const ADDR = `/ip4/192.168.1.20/udp/4102/webrtc-direct/certhash/uEiAmoVCjnORlaK81OBsKQERErQufnnLi8uCAyJ2GNxEsTw/p2p/${PEER}`
+
+function memoryStorage (): Pick<Storage, 'getItem' | 'setItem'> & { data: Map<string, string> } {
+  const data = new Map<string, string>()
+  return { data, getItem: (k) => data.get(k) ?? null, setItem: (k, v) => { data.set(k, v) } }
+}
+
+/** A transport whose state the test sets, recording what is sent on it. */
+function fakeTransport (path: 'lan' | 'direct') {
+  const listeners = new Listeners<ViewerTransportEvents>()
+  const sessions = new Map<string, (m: SignalToViewer) => void>()
+  const sent: SignalToDevice[] = []
+  const t = {
+    path,
+    connected: false,
+    on: (e: keyof ViewerTransportEvents, l: never) => listeners.on(e, l),
+    onSession: (id: string, l: (m: SignalToViewer) => void) => { sessions.set(id, l); return () => { sessions.delete(id) } },
+    sendToDevice: (_d: string, _s: string, m: SignalToDevice) => { sent.push(m) },
+    close: async () => {},
+    listeners,
+    sessions,
+    sent
+  }
+  return t as typeof t & ViewerTransport
+}
+
+test('the address book learns direct addresses from presence, keeps them across loads, ignores a bad store', () => {
+  const storage = memoryStorage()
+  const book = new AddressBook(storage)
+  book.learn({ deviceId: 'front-door', online: true, at: 1 })
+  assert.deepEqual(book.list(), [], 'a presence without addresses teaches nothing')
+  book.learn({ deviceId: 'front-door', online: true, at: 2, direct: { peerId: PEER, addrs: [ADDR] } })
+  assert.deepEqual(new AddressBook(storage).list(), [{ deviceId: 'front-door', reach: { peerId: PEER, addrs: [ADDR] } }])
+  for (const bad of ['not json', '{"front-door":{"peerId":"x","addrs":[]}}', '[1,2]']) {
+    storage.data.set('doorbell.direct', bad)
+    assert.deepEqual(new AddressBook(storage).list(), [], bad)
+  }
+})
+
+test('paths: the hub when it is up, else the direct connections; events of both reach the same listeners; a session hears both', () => {
+  const hub = fakeTransport('lan')
+  const direct = fakeTransport('direct')
+  const paths = new Paths(hub as unknown as HubClient)
+  const rings: string[] = []
+  paths.on('ring', (r) => { rings.push(r.ringId) })
+  const heard: SignalToViewer[] = []
+  paths.onSession('s1', (m) => { heard.push(m) })
+  paths.attachDirect(direct as unknown as DirectClient)
+  assert.ok(direct.sessions.has('s1'), 'a session that started before the direct path was attached hears it too')
+
+  const offer: SignalToDevice = { type: 'offer', sessionId: 's1', viewerId: 'v1', viewerName: 'K', sdp: 'v=0\r\nm=video 9 x\r\n' }
+  hub.connected = true
+  paths.sendToDevice('front-door', 's1', offer)
+  assert.equal(hub.sent.length, 1)
+  hub.connected = false
+  direct.connected = true
+  assert.equal(paths.path, 'direct')
+  paths.sendToDevice('front-door', 's1', { type: 'bye', sessionId: 's1', reason: 'hang-up' })
+  assert.deepEqual(direct.sent.map((m) => m.type), ['bye'])
+
+  const ring = { type: 'ring' as const, deviceId: 'front-door', deviceName: 'Front door', ringId: 'r1', at: 1, count: 1 }
+  hub.listeners.emit('ring', ring)
+  direct.listeners.emit('ring', { ...ring, ringId: 'r2' })
+  assert.deepEqual(rings, ['r1', 'r2'])
+  direct.sessions.get('s1')!({ type: 'answer', sessionId: 's1', sdp: 'v=0' })
+  assert.equal(heard.length, 1)
+
+  paths.detachDirect()
+  direct.listeners.emit('ring', { ...ring, ringId: 'r3' })
+  assert.deepEqual(rings, ['r1', 'r2'], 'a detached path is no longer heard')
+  assert.equal(paths.connected, false)
+})
