@@ -79,10 +79,20 @@ export interface FrameIo {
 
 const utf8 = new TextEncoder()
 
-/** Reads one frame and parses it; a stream that ends or errors rejects, a bad frame resolves to an error. */
-export async function readFrame<S extends z.ZodType> (io: FrameIo, schema: S, where: string): Promise<Decoded<z.infer<S>>> {
-  const bytes = await io.read()
-  return decode(schema, bytes.subarray(), where)
+/**
+ * Reads one frame and parses it; a stream that ends or errors rejects, a bad frame resolves to an
+ * error. With `timeoutMs`, a peer that sends nothing in time rejects too (the caller closes the stream).
+ */
+export async function readFrame<S extends z.ZodType> (io: FrameIo, schema: S, where: string, timeoutMs?: number): Promise<Decoded<z.infer<S>>> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    const bytes = timeoutMs === undefined
+      ? await io.read()
+      : await Promise.race([io.read(), new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${where}: nothing in ${timeoutMs} ms`)), timeoutMs) })])
+    return decode(schema, bytes.subarray(), where)
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 export async function writeFrame<S extends z.ZodType> (io: FrameIo, schema: S, value: z.input<S>): Promise<void> {

@@ -27,7 +27,10 @@ export interface DeviceTransport {
   publishState: (state: DeviceState) => void
   publishCall: (record: CallRecord) => void
   sendToViewer: (viewerId: string, sessionId: string, message: SignalToViewer) => void
-  /** Offers and byes from viewers, with the viewer id the path vouches for. */
+  /**
+   * Offers and byes from viewers, with the viewer id the path carries (the MQTT topic; the
+   * offer's own field on the direct path). Neither is authenticated until pairing (issue 6).
+   */
   onSignal: (listener: (viewerId: string, message: SignalToDevice) => void) => Unsubscribe
   stop: () => Promise<void>
 }

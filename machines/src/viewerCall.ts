@@ -176,9 +176,13 @@ export const viewerCallMachine = setup({
       const d = context.device
       return !(d !== null && d.at > r.at && d.call.ringId !== r.ringId)
     },
-    /** States can arrive out of order across two paths: an older one never replaces a newer one. */
+    /**
+     * States can arrive out of order across two paths: an older one never replaces a newer one.
+     * Compared within one boot of the device only: a Pi without a clock may come back behind.
+     */
     isStaleState: ({ context, event }) =>
-      event.type === 'DEVICE_STATE' && context.device !== null && event.state.at < context.device.at,
+      event.type === 'DEVICE_STATE' && context.device !== null &&
+      event.state.lock.boot === context.device.lock.boot && event.state.at < context.device.at,
     isPendingReply: ({ context, event }) =>
       event.type === 'REPLY' && event.reply.type !== 'lock' && event.reply.id === context.pendingCommand
   },

@@ -91,12 +91,15 @@ describe('link', () => {
 
   test('a direct path that reaches no device moves on to the cloud, with the reason kept', async () => {
     const { clock, value, actor } = startLink({
-      actors: { direct: fromCallback(({ sendBack }) => { sendBack({ type: 'DIRECT_FAILED', message: 'no doorbell answered' }) }) }
+      actors: {
+        direct: fromCallback(({ sendBack }) => { sendBack({ type: 'DIRECT_FAILED', message: 'no doorbell answered' }) }),
+        connectCloud: fromPromise(async () => { await new Promise(() => {}) })
+      }
     })
     clock.increment(3000)
     await flush()
-    assert.equal(value(), 'offline')
-    assert.match(actor.getSnapshot().context.lastError ?? '', /cloud path is not available/)
+    assert.deepEqual(value(), { cloud: 'connecting' })
+    assert.equal(actor.getSnapshot().context.lastError, 'no doorbell answered')
   })
 
   test('the cloud is used when direct fails; losing it goes back to trying the hub', async () => {

@@ -534,5 +534,9 @@ describe('viewerCall: two paths (LAN hub and direct)', () => {
     assert.equal(v.snap().context.device?.at, 5000)
     assert.ok(v.snap().matches('idle'), 'a stale ringing state does not alert')
     assert.equal(v.alerts.length, 0)
+    // After a reboot with its clock behind (no RTC, no NTP), the device's new states still count.
+    v.actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 100, lock: lockState({ boot: 'b2', version: 1 }), call: { status: 'ringing', ringId: 'r10', since: 100 } }) })
+    assert.equal(v.snap().context.device?.at, 100)
+    assert.ok(v.snap().matches('incoming'))
   })
 })

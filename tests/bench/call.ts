@@ -31,7 +31,7 @@ const FIRST_FRAME = `(async () => {
 export const callBench: Bench = async ({ smoke, log }) => {
   const joins = smoke ? 2 : 24
   const opens = smoke ? 3 : 200
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST }, { log: memoryLogger([], 'hub') })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA }, 'call-device')
   const resident = await openResident(hub.url, 'Bench')
   const { page } = resident

@@ -36,7 +36,7 @@ const screen = async (page: Page): Promise<{ url: string, title: string, heading
 
 test('the viewer page still loads from the browser\'s cache when the hub is down; a browser that never saw it does not', { timeout: 90_000 }, async (t) => {
   const lines: string[] = []
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, hubName: 'Offline test hub' }, { log: memoryLogger(lines, 'hub') })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, hubName: 'Offline test hub', mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
   let hubUp = true
   t.after(async () => { if (hubUp) await hub.stop() })
   const resident = await browserProfile(t)

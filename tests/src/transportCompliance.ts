@@ -149,6 +149,34 @@ export function transportCompliance (name: string, makePair: () => Promise<Trans
       for (const off of offs) off()
     })
 
+    test('forty calls in a row on one connection all get through (nothing is left open after a bye)', async () => {
+      const offers: string[] = []
+      const off = pair.device.onSignal((_v, m) => { if (m.type === 'offer') offers.push(m.sessionId) })
+      for (let i = 0; i < 40; i++) {
+        const id = `s-many-${i}`
+        const heard: SignalToViewer[] = []
+        const offSession = pair.viewer.onSession(id, (m) => { heard.push(m) })
+        pair.viewer.sendToDevice(DEVICE, id, offer(id))
+        await eventually(`offer ${i}`, () => offers.includes(id), 5000)
+        pair.device.sendToViewer(VIEWER, id, { type: 'bye', sessionId: id, reason: 'device-ended' })
+        await eventually(`the bye of call ${i}`, () => heard.length === 1, 5000)
+        offSession()
+      }
+      assert.equal(offers.length, 40)
+      off()
+    })
+
+    test('a bye from outside a session\'s own channel does not end it', async () => {
+      const got: string[] = []
+      const off = pair.device.onSignal((_v, m) => { got.push(`${m.type}:${m.sessionId}`) })
+      pair.viewer.sendToDevice(DEVICE, 's-victim', offer('s-victim'))
+      await eventually('the victim\'s offer', () => got.length === 1)
+      await pair.injectToDevice(JSON.stringify({ type: 'bye', sessionId: 's-victim', reason: 'hang-up' }))
+      await settle()
+      assert.deepEqual(got, ['offer:s-victim'])
+      off()
+    })
+
     test('a closed viewer hears nothing more, and the device carries on without error', async () => {
       await pair.viewer.close()
       assert.equal(pair.viewer.connected, false)

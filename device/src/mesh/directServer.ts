@@ -21,7 +21,7 @@ export interface DirectServerOptions {
 const MAX_QUEUED = 64
 
 interface Subscriber { io: FrameIo, stream: Stream, queued: number, chain: Promise<void>, viewerId: string }
-interface Session { io: FrameIo, viewerId: string }
+interface Session { io: FrameIo, stream: Stream, viewerId: string }
 
 /**
  * The device's half of the direct path: viewers that cannot reach the hub connect to the device
@@ -63,10 +63,16 @@ export class DirectServer implements DeviceTransport {
   sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
     const session = this.sessions.get(sessionId)
     if (!session || session.viewerId !== viewerId) return
-    writeFrame(session.io, SignalToViewer, message).catch((err: Error) => {
+    const sent = writeFrame(session.io, SignalToViewer, message)
+    sent.catch((err: Error) => {
       this.o.log.warn('could not send to a direct viewer', { session: sessionId, error: err.message })
     })
-    if (message.type === 'bye') this.sessions.delete(sessionId)
+    if (message.type === 'bye') {
+      // Our half closes after the bye; the viewer closes its half, and the stream is freed
+      // (libp2p allows 32 open inbound streams per protocol and connection).
+      this.sessions.delete(sessionId)
+      void sent.then(async () => { await session.stream.close() }).catch(() => {})
+    }
   }
 
   async stop (): Promise<void> {
@@ -82,7 +88,7 @@ export class DirectServer implements DeviceTransport {
     const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
     let hello
     try {
-      hello = await withTimeout(readFrame(io, ViewerHello, 'direct hello'), this.o.helloTimeoutMs ?? 5000)
+      hello = await readFrame(io, ViewerHello, 'direct hello', this.o.helloTimeoutMs ?? 5000)
     } catch (err) {
       this.o.log.warn('a direct viewer sent no hello', { error: (err as Error).message })
       stream.abort(err as Error)
@@ -121,29 +127,33 @@ export class DirectServer implements DeviceTransport {
         }
         const m = frame.value
         if (m.type === 'offer') {
-          if (owned !== null && owned !== m.sessionId) {
-            this.o.log.warn('rejected a direct signal', { error: 'one session per signal stream' })
+          const held = this.sessions.get(m.sessionId)
+          if ((owned !== null && owned !== m.sessionId) || (held && held.io !== io)) {
+            this.o.log.warn('rejected a direct signal', { error: held ? 'the session belongs to another stream' : 'one session per signal stream' })
             continue
           }
           owned = m.sessionId
-          this.sessions.set(m.sessionId, { io, viewerId: m.viewerId })
+          this.sessions.set(m.sessionId, { io, stream, viewerId: m.viewerId })
           this.listeners.emit('signal', m.viewerId, m)
         } else {
+          // Only the stream that carried a session's offer may end it: session ids are not secret
+          // (every viewer sees the participants). A bye for a session that came another way is
+          // dropped: that viewer's peer connection closes, which ends the session on the device.
           const session = this.sessions.get(m.sessionId)
-          if (!session) {
-            // A bye for a session that came another way (or before this stream): the call machine
-            // knows the session by id, whichever path carried its offer.
-            this.listeners.emit('signal', 'unknown', m)
+          if (!session || session.io !== io) {
+            this.o.log.warn('rejected a direct signal', { error: 'a bye for a session this stream does not hold' })
             continue
           }
           this.sessions.delete(m.sessionId)
           this.listeners.emit('signal', session.viewerId, m)
+          break
         }
       }
     } catch {
       // The stream ended: see the class comment.
     }
     if (owned !== null && this.sessions.get(owned)?.io === io) this.sessions.delete(owned)
+    await stream.close().catch(() => {})
   }
 
   private broadcast (frame: EventFrame): void {
@@ -162,14 +172,5 @@ export class DirectServer implements DeviceTransport {
       .then(async () => { await writeFrame(sub.io, EventFrame, frame) })
       .catch(() => { this.subscribers.delete(sub) })
       .finally(() => { sub.queued-- })
-  }
-}
-
-async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms) })])
-  } finally {
-    clearTimeout(timer)
   }
 }

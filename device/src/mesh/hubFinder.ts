@@ -61,7 +61,7 @@ export class HubFinder {
       const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
       const direct = this.o.direct()
       await writeFrame(io, HubHello, { homeId: this.o.homeId, deviceId: this.o.deviceId, deviceName: this.o.deviceName, ...(direct ? { direct } : {}) })
-      const reply = await readFrame(io, HubReply, 'hub reply')
+      const reply = await readFrame(io, HubReply, 'hub reply', 5000)
       await stream.close().catch(() => {})
       if (!reply.ok) {
         this.o.log.warn('a hub sent a reply we cannot use', { peer: id, error: reply.error.message })

@@ -11,6 +11,9 @@ import {
 } from '@doorbell/core'
 import { createMeshPeer, type MeshNode } from '@doorbell/core/mesh'
 
+/** The most devices the hub remembers having found. */
+const MAX_DEVICES = 256
+
 /** A device that found this hub and asked for its broker. */
 export interface FoundDevice {
   deviceId: string
@@ -56,7 +59,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
   const advertised = config.advertisedMqttUrl ?? (wildcard ? undefined : `mqtt://${config.host.includes(':') ? `[${config.host}]` : config.host}:${mqttPort}`)
   const devices = new Map<string, FoundDevice>()
   const peers = new Set<string>()
-  node.addEventListener('peer:discovery', (e) => { peers.add(e.detail.id.toString()) })
+  node.addEventListener('peer:discovery', (e) => { if (peers.size < MAX_DEVICES * 4) peers.add(e.detail.id.toString()) })
 
   const answer = async (stream: Stream, connection: Connection): Promise<void> => {
     const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
@@ -64,7 +67,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
       await writeFrame(io, HubReply, r)
       await stream.close()
     }
-    const hello = await readFrame(io, HubHello, 'hub hello')
+    const hello = await readFrame(io, HubHello, 'hub hello', 5000)
     if (!hello.ok) {
       log.warn('refused a device: bad hello', { error: hello.error.message })
       await reply({ ok: false, error: 'bad-request', message: hello.error.message.slice(0, 200) })
@@ -78,6 +81,11 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
     }
     const now = Date.now()
     const known = devices.get(h.deviceId)
+    // Bounded: a peer inventing device ids pushes out the longest-silent ones, never memory.
+    if (!known && devices.size >= MAX_DEVICES) {
+      const oldest = [...devices.values()].sort((a, b) => a.lastSeen - b.lastSeen)[0]!
+      devices.delete(oldest.deviceId)
+    }
     if (!known) log.info('found a device', { device: h.deviceId, name: h.deviceName, from: connection.remoteAddr.toString() })
     devices.set(h.deviceId, {
       deviceId: h.deviceId,

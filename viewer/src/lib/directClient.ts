@@ -188,8 +188,15 @@ export class DirectClient implements ViewerTransport {
         if (!frame.ok) { this.log('warn', `rejected a message: ${frame.error.message}`); continue }
         if (frame.value.sessionId !== sessionId) { this.log('warn', 'rejected a message: it names another session'); continue }
         this.sessionListeners.get(sessionId)?.(frame.value)
+        if (frame.value.type === 'bye') break
       }
     } catch {}
+    // Our half closes too, so the stream is freed on both sides.
+    const s = this.sessions.get(sessionId)
+    if (s?.io === io) {
+      this.sessions.delete(sessionId)
+      await s.stream?.close().catch(() => {})
+    }
   }
 
   async close (): Promise<void> {

@@ -94,7 +94,10 @@ export class Paths implements ViewerTransport {
   }
 
   sendToDevice (deviceId: string, sessionId: string, message: SignalToDevice): void {
-    (this.active() ?? this.hub).sendToDevice(deviceId, sessionId, message)
+    const path = this.active()
+    if (path) { path.sendToDevice(deviceId, sessionId, message); return }
+    // No path up: an offer queued now would reach the device late, as a ghost call. It fails at once.
+    if (message.type === 'offer') this.sessions.get(sessionId)?.({ type: 'bye', sessionId, reason: 'failed', message: 'no connection to the doorbell right now' })
   }
 
   async close (): Promise<void> {
