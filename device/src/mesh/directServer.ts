@@ -58,7 +58,6 @@ export class DirectServer implements DeviceTransport {
   }
 
   publishCall (record: CallRecord): void { this.broadcast({ kind: 'calls', payload: record }) }
-  publishPresence (): void { this.broadcast({ kind: 'presence', payload: this.o.presence() }) }
 
   sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
     const session = this.sessions.get(sessionId)

@@ -78,8 +78,6 @@ export class DirectClient implements ViewerTransport {
   }
 
   get connected (): boolean { return this.devices.size > 0 }
-  /** The devices reachable now. */
-  get reachable (): string[] { return [...this.devices.keys()] }
 
   on<K extends keyof ViewerTransportEvents>(event: K, listener: ViewerTransportEvents[K]): () => void {
     return this.listeners.on(event, listener)
