@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks, then the npm dependencies.
 #   scripts/setup.sh          for the demo (ffmpeg: the system's, else the npm-shipped static build)
-#   scripts/setup.sh --test   also Debian's chromium and ffmpeg for the browser tests, and mosquitto
+#   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, and mosquitto
 #                             (the bench compares the embedded hub with it; never started as a service)
 # Never downloads a browser build: Chromium comes from Debian.
 set -euo pipefail
@@ -13,6 +13,8 @@ if [[ "${1:-}" == "--test" ]]; then
   command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
   command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
   [[ -x /usr/sbin/mosquitto ]] || command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
+  # certutil: the HTTPS browser test trusts the hub's CA in an NSS database, as a person installs it.
+  command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
 fi
 if (( ${#need_apt[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then

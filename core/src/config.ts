@@ -40,8 +40,13 @@ export const DeviceConfig = z.strictObject({
    * hub of its home on the LAN by mDNS (mesh.enabled).
    */
   hubUrl: z.string().regex(/^(mqtts?|wss?):\/\//, 'hubUrl starts with mqtt://, mqtts://, ws:// or wss://').optional(),
-  /** Where the device keeps its peer identity and certificate (git-ignored; keep it private). */
+  /** Where the device keeps its pairing, peer identity and audit outbox (git-ignored; keep it private). */
   dataDir: z.string().min(1).default('data/device'),
+  /**
+   * The owner's device invite (https://hub/pair#code=…&ca=…), redeemed on the first start; the
+   * pairing is then kept in dataDir and this is no longer read.
+   */
+  pairing: z.strictObject({ url: z.string().url('pairing.url is the invite URL the owner created') }).optional(),
   mesh: Mesh(4101, 4102),
   /** Seconds before a ring nobody answers ends as missed. */
   ringTimeoutSeconds: z.number().positive().max(600).default(30),
@@ -83,6 +88,8 @@ export const DeviceConfig = z.strictObject({
 export type DeviceConfig = z.infer<typeof DeviceConfig>
 export type DeviceConfigInput = z.input<typeof DeviceConfig>
 
+const LOOPBACK = ['127.0.0.1', '::1', 'localhost']
+
 export const HubConfig = z.strictObject({
   homeId: Id.default('home'),
   hubName: z.string().min(1).max(64).default('Home hub'),
@@ -91,8 +98,14 @@ export const HubConfig = z.strictObject({
   mqttPort: Port.default(1883),
   /** The built viewer (viewer/dist). */
   viewerDir: z.string().optional(),
-  /** PEM key and certificate: when given, the hub serves HTTPS and WSS instead of HTTP and WS. */
-  tls: z.strictObject({ key: z.string(), cert: z.string() }).optional(),
+  /**
+   * 'auto' (default): HTTPS, WSS and MQTT over TLS with a local certificate authority made on first
+   * start in dataDir/tls (phones install it from /ca.crt). { key, cert }: PEM files' contents, from
+   * your own CA. 'off': plain HTTP, WS and MQTT, for development on this machine only.
+   */
+  tls: z.union([z.literal('auto'), z.literal('off'), z.strictObject({ key: z.string().min(1), cert: z.string().min(1) })]).default('auto'),
+  /** Extra names the hub's certificate should cover (its LAN addresses, hostname and hostname.local always are). */
+  tlsNames: z.array(z.string().min(1).max(253)).max(32).default([]),
   /** Tell viewers to publish their machines' inspection events (for /inspector). */
   inspect: z.boolean().default(false),
   /** Where the hub keeps its peer identity and certificate (git-ignored; keep it private). */
@@ -100,6 +113,9 @@ export const HubConfig = z.strictObject({
   mesh: Mesh(4201, 4202),
   /** The broker URL told to devices that find the hub, when the address they reached it at will not do. */
   advertisedMqttUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional()
+}).refine((c) => c.tls !== 'off' || LOOPBACK.includes(c.host), {
+  message: 'plain HTTP is for development on this machine only: with tls "off" set host to 127.0.0.1 (or ::1, localhost)',
+  path: ['tls']
 })
 export type HubConfig = z.infer<typeof HubConfig>
 export type HubConfigInput = z.input<typeof HubConfig>
@@ -108,6 +124,21 @@ export type HubConfigInput = z.input<typeof HubConfig>
 export function parseConfig<S extends z.ZodType> (schema: S, input: unknown, source: string): z.infer<S> {
   const r = schema.safeParse(input ?? {})
   if (r.success) return r.data
-  const lines = r.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`)
+  const lines = r.error.issues.flatMap((i) => explain(i)).map(([path, message]) => `  - ${path.join('.') || '(root)'}: ${message}`)
   throw new ConfigError(`invalid config in ${source}:\n${lines.join('\n')}`)
 }
+
+type Issue = z.core.$ZodIssue
+/**
+ * One issue as people read it. A union (tls: 'auto' | 'off' | { key, cert }) fails as one
+ * "invalid input"; the branch that got furthest (the object, for a half-given TLS) says what is wrong.
+ */
+function explain (issue: Issue, prefix: PropertyKey[] = []): Array<[PropertyKey[], string]> {
+  const path = [...prefix, ...issue.path]
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const deepest = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0]!
+    if (depth(deepest) > 0) return deepest.flatMap((i) => explain(i, path))
+  }
+  return [[path, issue.message]]
+}
+const depth = (issues: Issue[]): number => Math.max(0, ...issues.map((i) => i.path.length))

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { Signed } from './trust'
 import { Id } from './ids'
 import { CallRecord, DeviceState, DirectReach, Presence, RingEvent } from './schemas'
 import { MAX_MESSAGE_BYTES, decode, encode, type Decoded } from './codec'
@@ -42,7 +43,9 @@ export const HubReply = z.discriminatedUnion('ok', [
     hubName: z.string().min(1).max(64),
     /** The broker's TCP port on the address the device reached the hub at. */
     mqttPort: z.number().int().min(1).max(65535),
-    /** Set when the hub knows better (a name, TLS): then the device uses it as is. */
+    /** The broker speaks MQTT over TLS (mqtts) on that port. */
+    tls: z.boolean().optional(),
+    /** Set when the hub knows better (a name): then the device uses it as is. */
     mqttUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional()
   }),
   z.strictObject({ ok: z.literal(false), error: z.enum(['other-home', 'bad-request']), message: z.string().max(200) })
@@ -55,7 +58,9 @@ export const DirectBook = z.record(Id, DirectReach)
 export const ViewerHello = z.strictObject({
   homeId: Id,
   viewerId: Id,
-  viewerName: z.string().trim().min(1).max(64)
+  viewerName: z.string().trim().min(1).max(64),
+  /** The viewer's grant, signed by the home: the device talks to members only. */
+  credential: Signed
 })
 export type ViewerHello = z.infer<typeof ViewerHello>
 

@@ -1,9 +1,15 @@
-import type { z } from 'zod'
+import { z } from 'zod'
 import { parseTopic, type ParsedTopic } from './topics'
 import { CallRecord, DeviceState, Presence, RingEvent, SignalToDevice, SignalToViewer } from './schemas'
 import { decode, type Decoded } from './codec'
 import { InspectBatch } from './inspect'
 import { ProtocolError } from './errors'
+import { DoorAttempt } from './api'
+import { Signed } from './trust'
+
+/** The retained revocation list: a token signed by the home, checked by whoever uses it. */
+export const RevocationsMessage = z.strictObject({ list: Signed })
+export type RevocationsMessage = z.infer<typeof RevocationsMessage>
 
 /** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */
 export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
@@ -12,6 +18,8 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   presence: Presence,
   calls: CallRecord,
   inspect: InspectBatch,
+  audit: DoorAttempt,
+  revocations: RevocationsMessage,
   'to-device': SignalToDevice,
   'to-viewer': SignalToViewer
 }
@@ -25,6 +33,8 @@ export type TopicMessage =
   | { kind: 'presence', topic: TopicOf<'presence'>, payload: Presence }
   | { kind: 'calls', topic: TopicOf<'calls'>, payload: CallRecord }
   | { kind: 'inspect', topic: TopicOf<'inspect'>, payload: InspectBatch }
+  | { kind: 'audit', topic: TopicOf<'audit'>, payload: DoorAttempt }
+  | { kind: 'revocations', topic: TopicOf<'revocations'>, payload: RevocationsMessage }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
 
@@ -40,7 +50,7 @@ export function decodeTopicMessage (topic: string, payload: string | Uint8Array)
   const result = decode(schemaForTopic[parsed.kind], payload, topic)
   if (!result.ok) return result
   const value = result.value as Record<string, unknown>
-  if ('deviceId' in value && value.deviceId !== parsed.device) {
+  if ('deviceId' in value && 'device' in parsed && value.deviceId !== parsed.device) {
     return { ok: false, error: new ProtocolError('invalid-payload', `deviceId ${String(value.deviceId)} does not match the topic`, topic) }
   }
   if (parsed.kind === 'inspect' && (value as InspectBatch).source.id !== parsed.device) {

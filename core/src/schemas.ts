@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { Id } from './ids'
+import { Signed } from './trust'
 
 /** Epoch milliseconds as set by the sender's clock. */
 const Millis = z.number().int().nonnegative()
@@ -113,7 +114,9 @@ export const Offer = z.strictObject({
   sessionId: Id,
   viewerId: Id,
   viewerName: Name,
-  sdp: Sdp
+  sdp: Sdp,
+  /** The viewer's grant, signed by the home: the device shows its camera to members only. */
+  credential: Signed
 })
 export const Answer = z.strictObject({ type: z.literal('answer'), sessionId: Id, sdp: Sdp })
 export const ByeReason = z.enum(['hang-up', 'device-ended', 'failed', 'busy', 'rejected'])
@@ -137,11 +140,12 @@ export type Bye = z.infer<typeof Bye>
 
 export const CONTROL_CHANNEL = 'control'
 
-/** Viewer -> device. Commands carry an id that the device's reply echoes. */
-export const Command = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('unlock'), id: Id })
-])
-export type Command = z.infer<typeof Command>
+/**
+ * What the viewer's call machine asks for. It leaves the viewer only signed, as a DoorCommand
+ * (trust.ts), which the device checks; the reply echoes the id.
+ */
+export const DoorRequest = z.strictObject({ type: z.literal('unlock'), id: Id })
+export type DoorRequest = z.infer<typeof DoorRequest>
 
 export const ReplyErrorCode = z.enum(['invalid-command', 'lock-fault', 'busy', 'denied'])
 export type ReplyErrorCode = z.infer<typeof ReplyErrorCode>

@@ -8,6 +8,8 @@ import { Id } from './ids'
  *   doorbell/{home}/{device}/presence                               online/offline, retained, also the will
  *   doorbell/{home}/{device}/calls                                  call records, QoS 1
  *   doorbell/{home}/{source}/inspect                                inspection batches, QoS 0, only when on
+ *   doorbell/{home}/{device}/audit                                  the device's open-door attempts, QoS 1
+ *   doorbell/{home}/revocations                                     the home's signed revocation list, retained, hub only
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-device   signaling, viewer -> device
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-viewer   signaling, device -> viewer
  *
@@ -16,18 +18,21 @@ import { Id } from './ids'
  */
 export const ROOT = 'doorbell'
 
-export type DeviceTopicKind = 'ring' | 'state' | 'presence' | 'calls' | 'inspect'
+export type DeviceTopicKind = 'ring' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit'
 export type SessionDirection = 'to-device' | 'to-viewer'
 
 export type ParsedTopic =
   | { kind: DeviceTopicKind, home: string, device: string }
   | { kind: SessionDirection, home: string, device: string, viewer: string, session: string }
+  | { kind: 'revocations', home: string }
 
 export const topics = {
   ring: (home: string, device: string) => `${ROOT}/${home}/${device}/ring`,
   state: (home: string, device: string) => `${ROOT}/${home}/${device}/state`,
   presence: (home: string, device: string) => `${ROOT}/${home}/${device}/presence`,
   calls: (home: string, device: string) => `${ROOT}/${home}/${device}/calls`,
+  audit: (home: string, device: string) => `${ROOT}/${home}/${device}/audit`,
+  revocations: (home: string) => `${ROOT}/${home}/revocations`,
   /** `source` is a device id, or a viewer tab's client id. */
   inspect: (home: string, source: string) => `${ROOT}/${home}/${source}/inspect`,
   /** What the inspector page subscribes to. */
@@ -53,12 +58,13 @@ const isId = (s: string | undefined): s is string => s !== undefined && Id.safeP
 /** Parses a concrete topic (no wildcards); null if it is not one of ours. */
 export function parseTopic (topic: string): ParsedTopic | null {
   const p = topic.split('/')
+  if (p.length === 3 && p[0] === ROOT && isId(p[1]) && p[2] === 'revocations') return { kind: 'revocations', home: p[1] }
   if (p[0] !== ROOT || !isId(p[1]) || !isId(p[2])) return null
   const home = p[1]
   const device = p[2]
   if (p.length === 4) {
     const kind = p[3]
-    if (kind === 'ring' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect') {
+    if (kind === 'ring' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit') {
       return { kind, home, device }
     }
     return null

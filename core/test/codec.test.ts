@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ZodError } from 'zod'
-import { Command, DeviceState, MAX_MESSAGE_BYTES, ProtocolError, RingEvent, SignalToDevice, decode, encode } from '../src/index'
+import { DoorRequest, DeviceState, MAX_MESSAGE_BYTES, ProtocolError, RingEvent, SignalToDevice, decode, encode } from '../src/index'
 import { deviceState, offer, ring } from './fixtures'
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -86,7 +86,7 @@ describe('decode', () => {
   })
 
   test('prefixes the message with where, and keeps where on the error', () => {
-    const e = expectError(decode(Command, '{"type":"unlock"}', 'data channel'))
+    const e = expectError(decode(DoorRequest, '{"type":"unlock"}', 'data channel'))
     assert.equal(e.where, 'data channel')
     assert.match(e.message, /^data channel: id: /)
     assert.equal(e.name, 'ProtocolError')
@@ -135,10 +135,10 @@ describe('encode', () => {
 
   test('refuses an invalid value by throwing, so nothing bad reaches the wire', () => {
     assert.throws(() => encode(RingEvent, ring({ ringId: 'bad/id' })), ZodError)
-    assert.throws(() => encode(Command, { type: 'unlock', id: '' }), ZodError)
+    assert.throws(() => encode(DoorRequest, { type: 'unlock', id: '' }), ZodError)
   })
 
   test('refuses extra fields rather than silently sending them', () => {
-    assert.throws(() => encode(Command, { type: 'unlock', id: 'c1', secret: 'x' } as never), ZodError)
+    assert.throws(() => encode(DoorRequest, { type: 'unlock', id: 'c1', secret: 'x' } as never), ZodError)
   })
 })

@@ -130,6 +130,8 @@ describe('parseConfig(HubConfig)', () => {
       host: '0.0.0.0',
       httpPort: 8080,
       mqttPort: 1883,
+      tls: 'auto',
+      tlsNames: [],
       inspect: false,
       dataDir: 'data/hub',
       mesh: { enabled: true, host: '0.0.0.0', tcpPort: 4201, directPort: 4202, queryIntervalMs: 1000 }

@@ -77,11 +77,15 @@ export const callRecord = (over: Partial<CallRecord> = {}): CallRecord => ({
   ...over
 })
 
+/** A syntactically valid signed token (payload `{}`, a zero signature): schemas check the shape, the device's DoorGuard the signature. */
+export const CREDENTIAL = 'e30.' + 'A'.repeat(86)
+
 export const offer = (over: Record<string, unknown> = {}) => ({
   type: 'offer' as const,
   sessionId: 's1',
   viewerId: 'v1',
   viewerName: 'Alice',
   sdp: OFFER_SDP,
+  credential: CREDENTIAL,
   ...over
 })

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { z } from 'zod'
 import {
-  CallRecord, Command, DeviceState, LockState, MAX_SDP_BYTES, Presence, Reply, RingEvent, Sdp,
+  CallRecord, DoorRequest, DeviceState, LockState, MAX_SDP_BYTES, Presence, Reply, RingEvent, Sdp,
   SignalToDevice, SignalToViewer
 } from '../src/index'
 import { AUDIO_ONLY_SDP, OFFER_SDP, callRecord, deviceState, lock, offer, presence, ring } from './fixtures'
@@ -236,6 +236,12 @@ describe('SignalToDevice', () => {
     rejects(SignalToDevice, { type: 'bye', sessionId: 's1', reason: 'failed', message: 'x'.repeat(301) }, 'message')
   })
 
+  test('rejects an offer without a credential (anonymous) or with one that is not a signed token', () => {
+    const { credential: _, ...anonymous } = offer()
+    rejects(SignalToDevice, anonymous, 'credential')
+    rejects(SignalToDevice, offer({ credential: 'not-a-token' }), 'credential')
+  })
+
   test('rejects extra fields on an offer', () => {
     rejects(SignalToDevice, offer({ candidate: 'a=candidate' }), '')
   })
@@ -256,15 +262,15 @@ describe('SignalToViewer', () => {
   })
 })
 
-describe('Command', () => {
+describe('DoorRequest', () => {
   test('accepts an unlock with an id', () => {
-    assert.deepEqual(accepts(Command, { type: 'unlock', id: 'c1' }), { type: 'unlock', id: 'c1' })
+    assert.deepEqual(accepts(DoorRequest, { type: 'unlock', id: 'c1' }), { type: 'unlock', id: 'c1' })
   })
 
   test('rejects an unknown command, a missing id and extra fields', () => {
-    rejects(Command, { type: 'lock', id: 'c1' }, 'type')
-    rejects(Command, { type: 'unlock' }, 'id')
-    rejects(Command, { type: 'unlock', id: 'c1', forSeconds: 3600 }, '')
+    rejects(DoorRequest, { type: 'lock', id: 'c1' }, 'type')
+    rejects(DoorRequest, { type: 'unlock' }, 'id')
+    rejects(DoorRequest, { type: 'unlock', id: 'c1', forSeconds: 3600 }, '')
   })
 })
 

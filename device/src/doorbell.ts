@@ -12,6 +12,11 @@ import { sessionActor } from './peer/session'
 import { MqttLink } from './transport/mqttLink'
 import { startMesh, type Mesh } from './mesh/mesh'
 import type { DirectServer } from './mesh/directServer'
+import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { ConfigError, DoorGuard } from '@doorbell/core'
+import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
+import { AuditOutbox } from './trust/auditOutbox'
 
 export interface DeviceOptions {
   log?: Logger
@@ -32,6 +37,12 @@ export interface Doorbell {
   hubConnected: (signal?: AbortSignal) => Promise<void>
   /** The LAN mesh (libp2p), unless mesh.enabled is off. */
   mesh: Mesh | null
+  /** The home this doorbell is paired with. */
+  pairing: DevicePairing
+  /** Checks every viewer's credential and every open-door command. */
+  guard: DoorGuard
+  /** Open-door attempts not yet acknowledged by the hub. */
+  audit: AuditOutbox
   drivers: Drivers
   /** What a press of the button does. */
   ring: () => void
@@ -46,6 +57,18 @@ export interface Doorbell {
 export async function startDoorbell (input: DeviceConfigInput, options: DeviceOptions = {}): Promise<Doorbell> {
   const config = parseConfig(DeviceConfig, input, 'device config')
   const log = options.log ?? consoleLogger('device')
+  const pairing = await pairedHome(config, log)
+  const homeId = pairing.homeId
+  const guard = new DoorGuard({ homeId, deviceId: config.deviceId, homeKey: pairing.homeKey })
+  const revocationsFile = join(config.dataDir, 'revocations.txt')
+  const takeRevocations = async (token: string, from: string): Promise<boolean> => {
+    const r = await guard.takeRevocations(token)
+    if (!r.ok) { log.warn('ignored a revocation list', { from, error: r.message }); return false }
+    if (r.changed) writeFileSync(revocationsFile, token, { mode: 0o600 })
+    return r.changed
+  }
+  try { await takeRevocations(readFileSync(revocationsFile, 'utf8').trim(), revocationsFile) } catch {}
+  const audit = new AuditOutbox(join(config.dataDir, 'audit-outbox.jsonl'), log.child('audit'))
   const drivers = options.drivers ?? createDrivers(config.gpio, options.print)
 
   const camera = new Camera(config.camera, log.child('camera'))
@@ -57,6 +80,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const transports = (): DeviceTransport[] => [link, mesh?.server ?? null].filter((t): t is MqttLink | DirectServer => t !== null)
   /** Which path each session's offer came on: its answer goes back the same way. */
   const sessionPaths = new Map<string, DeviceTransport>()
+  /** The member behind each session, so a revocation ends its calls at once. */
+  const sessionMembers = new Map<string, { memberId: string, viewerId: string }>()
 
   // Inspection: off by default, and then no inspector is attached at all.
   const batcher = config.inspect
@@ -73,7 +98,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     const path = sessionPaths.get(sessionId)
     // A bye goes every way: the viewer may have moved from one path to another during the call.
     for (const t of message.type === 'bye' || !path ? transports() : [path]) t.sendToViewer(viewerId, sessionId, message)
-    if (message.type === 'bye') sessionPaths.delete(sessionId)
+    if (message.type === 'bye') { sessionPaths.delete(sessionId); sessionMembers.delete(sessionId) }
   }
 
   const machine = deviceCallMachine.provide({
@@ -84,6 +109,10 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         iceServers: config.iceServers,
         iceAdditionalHostAddresses: config.iceAdditionalHostAddresses,
         signal,
+        guard,
+        audit: (attempt) => { audit.add(attempt) },
+        pathOf: (sessionId) => sessionPaths.get(sessionId)?.path ?? null,
+        deviceId: config.deviceId,
         log
       })
     },
@@ -136,12 +165,27 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     for (const t of transports()) t.publishState(s)
   }
 
+  /** Offers whose credential is being checked. */
+  const admitting = new Set<string>()
   const onSignal = (from: DeviceTransport) => (viewerId: string, message: SignalToDevice): void => {
     if (message.type === 'offer') {
-      log.info('offer', { viewer: message.viewerName, session: message.sessionId, path: from.path })
-      sessionPaths.set(message.sessionId, from)
-      call.send({ type: 'OFFER', sessionId: message.sessionId, viewerId, viewerName: message.viewerName, sdp: message.sdp, at: Date.now() })
+      // No picture for strangers: the offer's credential must be a live member of this home.
+      admitting.add(message.sessionId)
+      void guard.admit(message.credential, viewerId).then((admitted) => {
+        // A bye that came while the credential was being checked wins.
+        if (!admitting.delete(message.sessionId)) return
+        if (!admitted.ok) {
+          log.warn('offer refused', { viewer: message.viewerName, reason: admitted.reason, message: admitted.message, path: from.path })
+          from.sendToViewer(viewerId, message.sessionId, { type: 'bye', sessionId: message.sessionId, reason: 'rejected', message: admitted.message.slice(0, 300) })
+          return
+        }
+        log.info('offer', { viewer: admitted.grant.name, role: admitted.grant.role, session: message.sessionId, path: from.path })
+        sessionPaths.set(message.sessionId, from)
+        sessionMembers.set(message.sessionId, { memberId: admitted.grant.id, viewerId })
+        call.send({ type: 'OFFER', sessionId: message.sessionId, viewerId, viewerName: admitted.grant.name, sdp: message.sdp, at: Date.now() })
+      })
     } else {
+      admitting.delete(message.sessionId)
       log.info('viewer left', { session: message.sessionId, reason: message.reason, path: from.path })
       call.send({ type: 'BYE', sessionId: message.sessionId })
     }
@@ -150,17 +194,49 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const hubWaiters = new Set<() => void>()
   const connectHub = (url: string): void => {
     const previous = link
-    link = new MqttLink({ url, homeId: config.homeId, deviceId: config.deviceId, log: log.child('mqtt'), direct: () => mesh?.direct() })
-    link.onSignal(onSignal(link))
-    link.client.on('connect', () => { for (const w of hubWaiters) w() })
+    const current = new MqttLink({
+      url,
+      homeId,
+      deviceId: config.deviceId,
+      log: log.child('mqtt'),
+      direct: () => mesh?.direct(),
+      auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca }
+    })
+    link = current
+    current.onSignal(onSignal(current))
+    current.onRevocations((token) => { void takeRevocations(token, 'hub').then((changed) => { if (changed) endRevokedSessions() }) })
+    current.client.on('connect', () => {
+      audit.flush()
+      for (const w of hubWaiters) w()
+    })
     const s = state()
     lastPublished = JSON.stringify({ ...s, at: 0 })
     link.publishState(s)
     if (previous) void previous.stop()
   }
 
+  audit.setSender(async (attempt) => {
+    if (!link) throw new Error('no hub yet')
+    await link.publishAudit(attempt)
+  })
+
+  /** A revoked member's calls end now, on every path. */
+  const endRevokedSessions = (): void => {
+    for (const [sessionId, who] of sessionMembers) {
+      if (!guard.isRevoked(who.memberId)) continue
+      log.warn('ending the call of a removed member', { session: sessionId, member: who.memberId })
+      call.send({ type: 'BYE', sessionId })
+      signal(who.viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: 'you have been removed from this home' })
+    }
+  }
+
   if (config.mesh.enabled) {
     mesh = await startMesh(config, {
+      homeId,
+      admit: async (credential, viewerId) => {
+        const r = await guard.admit(credential, viewerId)
+        return r.ok ? null : r.message
+      },
       log: log.child('mesh'),
       hasHub: () => link?.client.connected === true,
       onHub: (hub) => {
@@ -190,6 +266,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     camera,
     get link () { return link },
     mesh,
+    pairing,
+    guard,
+    audit,
     async hubConnected (signal?: AbortSignal) {
       if (link?.client.connected) return
       await new Promise<void>((resolve, reject) => {
@@ -212,6 +291,24 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       await link?.stop()
       await mesh?.stop()
       await camera.stop()
+      audit.stop()
     }
   }
+}
+
+/** The stored pairing; else the invite in the config is redeemed now; else the doorbell cannot start. */
+async function pairedHome (config: DeviceConfig, log: Logger): Promise<DevicePairing> {
+  let pairing = loadPairing(config.dataDir)
+  if (!pairing && config.pairing) {
+    pairing = await pairDevice({ url: config.pairing.url, deviceId: config.deviceId, deviceName: config.deviceName, log: log.child('pairing') })
+    savePairing(config.dataDir, pairing)
+  }
+  if (!pairing) {
+    throw new PairingError(`this doorbell (${config.deviceId}) is not paired with a home. The owner creates a doorbell invite in Home settings; ` +
+      'then start with "pairing": { "url": "<the invite URL>" } in the config, or run: npm run pair --workspace device -- <invite URL>')
+  }
+  if (config.homeId !== pairing.homeId && config.homeId !== 'home') {
+    throw new ConfigError(`invalid config: homeId is ${config.homeId} but this doorbell is paired with home ${pairing.homeId}`)
+  }
+  return pairing
 }

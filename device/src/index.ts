@@ -8,3 +8,5 @@ export { createPeerConnection, withoutDefaultStun, videoCodec } from './peer/wer
 export { consoleLogger, memoryLogger, type Logger } from '@doorbell/core'
 export { DirectServer } from './mesh/directServer'
 export { MqttLink } from './transport/mqttLink'
+export { pairDevice, loadPairing, savePairing, PairingError, type DevicePairing } from './trust/pairing'
+export { AuditOutbox } from './trust/auditOutbox'

@@ -1,45 +1,109 @@
-import { decodeTopicMessage, parseTopic, ROOT } from '@doorbell/core'
+import { decodeTopicMessage, Id, parseTopic, ROOT, type Member } from '@doorbell/core'
 
 /**
- * The broker's gate: what may be published and subscribed. Every payload on our topics is
- * parsed by its schema before the broker stores or forwards it (MQTT-3.3.5-2 lets a server
- * refuse a PUBLISH by closing the connection; aedes does so when the hook returns an error).
- *
- * Until pairing lands, a client's role is what its client id says: `device-{deviceId}` for a
- * doorbell, anything else for a viewer. The trust layer replaces this with authenticated roles.
+ * The broker's gate: who may connect as what, publish what and subscribe to what. Every client
+ * signed in with a member id and token (aedes `authenticate`), so each hook below knows the
+ * member; there are no anonymous clients. Every payload on our topics is parsed by its schema
+ * before the broker stores or forwards it (MQTT-3.3.5-2 lets a server refuse a PUBLISH by
+ * closing the connection; aedes does so when the hook returns an error).
  */
 export type GateResult = { ok: true } | { ok: false, reason: string }
 
-const DEVICE_PREFIX = 'device-'
+/** A signed-in client: a member of the home, and which of its devices or screens it is. */
+export type Principal =
+  | { kind: 'device', member: Member, home: string, deviceId: string }
+  | { kind: 'viewer', member: Member, home: string, viewerId: string }
 
-export function mayPublish (clientId: string | null, topic: string, payload: Buffer): GateResult {
-  if (topic.startsWith('$SYS')) return { ok: false, reason: '$SYS topics are reserved for the broker' }
-  const decoded = decodeTopicMessage(topic, payload)
-  if (!decoded.ok) return { ok: false, reason: decoded.error.message }
-  const kind = decoded.value.kind
-  const device = decoded.value.topic.device
-  // The broker publishes wills itself (client null) after checking them at connect.
-  if (clientId === null) return { ok: true }
-  const isDevice = clientId.startsWith(DEVICE_PREFIX)
-  if (kind === 'inspect') {
-    // A device inspects under its device id, a viewer tab under its own client id.
-    return clientId === DEVICE_PREFIX + device || clientId === device ? { ok: true } : { ok: false, reason: `${clientId} may not publish inspection for ${device}` }
+/** Which zones each device is in (from its pairing), for operators. */
+export type ZonesOf = (deviceId: string) => readonly string[]
+
+const DEVICE_PREFIX = 'device-'
+const VIEWER_PREFIX = 'viewer-'
+
+const ok: GateResult = { ok: true }
+const no = (reason: string): GateResult => ({ ok: false, reason })
+
+/**
+ * The client id must be the member's own: a device connects as `device-{deviceId}`, a viewer's
+ * tab as `viewer-{viewerId}-{tab}`. Otherwise one member could take over another's persistent
+ * session (MQTT-3.1.4-2: a new connection with the same client id ends the old one).
+ */
+export function principalFor (member: Member, home: string, clientId: string): Principal | null {
+  if (member.kind === 'device') {
+    return clientId === DEVICE_PREFIX + member.subject ? { kind: 'device', member, home, deviceId: member.subject } : null
   }
-  if (kind === 'to-device') {
-    return isDevice ? { ok: false, reason: 'a device does not send offers' } : { ok: true }
-  }
-  // ring, state, presence, calls, to-viewer: only the device itself.
-  if (!isDevice) return { ok: false, reason: `only the device may publish ${kind}` }
-  if (clientId !== DEVICE_PREFIX + device) return { ok: false, reason: `${clientId} may not publish for device ${device}` }
-  return { ok: true }
+  return clientId.startsWith(`${VIEWER_PREFIX}${member.subject}-`) && Id.safeParse(clientId).success
+    ? { kind: 'viewer', member, home, viewerId: member.subject }
+    : null
 }
 
-export function maySubscribe (topic: string): GateResult {
-  if (topic.startsWith('$SYS')) return { ok: false, reason: '$SYS is not open to clients' }
-  if (topic !== ROOT + '/#' && !topic.startsWith(ROOT + '/')) return { ok: false, reason: `only ${ROOT}/ topics exist here` }
-  // A concrete topic must be one of ours; filters with wildcards are checked level by level by the broker.
-  if (!topic.includes('+') && !topic.includes('#') && parseTopic(topic) === null) {
-    return { ok: false, reason: 'not a doorbell topic' }
+/** May operators of these zones see this device? */
+function inZones (who: Principal, deviceId: string, zonesOf: ZonesOf): boolean {
+  if (who.kind !== 'viewer' || who.member.role !== 'operator') return true
+  const zones = zonesOf(deviceId)
+  return who.member.zones.some((z) => zones.includes(z))
+}
+
+export function mayPublish (who: Principal | null, topic: string, payload: Buffer, zonesOf: ZonesOf = () => []): GateResult {
+  if (topic.startsWith('$SYS')) return no('$SYS topics are reserved for the broker')
+  const decoded = decodeTopicMessage(topic, payload)
+  if (!decoded.ok) return no(decoded.error.message)
+  // The broker publishes wills and the revocation list itself (client null), after checking them.
+  if (who === null) return ok
+  const { kind, topic: t } = decoded.value
+  if (t.home !== who.home) return no(`a member of ${who.home} may not publish to home ${t.home}`)
+  if (kind === 'revocations') return no('only the hub publishes the revocation list')
+  if (kind === 'inspect') {
+    // A device inspects under its device id, a viewer's tab under its client id.
+    const mine = who.kind === 'device' ? t.device === who.deviceId : t.device.startsWith(`${VIEWER_PREFIX}${who.viewerId}-`)
+    return mine ? ok : no(`may not publish inspection for ${t.device}`)
   }
-  return { ok: true }
+  if (kind === 'to-device') {
+    if (who.kind === 'device') return no('a device does not send offers')
+    // The viewer level of the topic binds the session to its owner.
+    if (t.viewer !== who.viewerId) return no(`${who.viewerId} may not signal as ${t.viewer}`)
+    return inZones(who, t.device, zonesOf) ? ok : no(`${t.device} is not in the operator's zones`)
+  }
+  // ring, state, presence, calls, audit, to-viewer: only the device itself.
+  if (who.kind !== 'device') return no(`only the device may publish ${kind}`)
+  if (t.device !== who.deviceId) return no(`device ${who.deviceId} may not publish for device ${t.device}`)
+  return ok
+}
+
+/**
+ * A subscription is allowed when every topic it can match is allowed: each level of the filter
+ * must equal the pattern's, or the pattern's is `+` and the filter's is `+` or one id.
+ */
+function covered (filter: string, pattern: string): boolean {
+  const f = filter.split('/')
+  const p = pattern.split('/')
+  if (f.length !== p.length) return false
+  return p.every((level, i) => level === '+' ? f[i] === '+' || Id.safeParse(f[i]).success : f[i] === level)
+}
+
+/** What a principal may subscribe to, as MQTT filters. */
+export function subscribable (who: Principal, devices: () => readonly string[], zonesOf: ZonesOf): string[] {
+  const h = `${ROOT}/${who.home}`
+  if (who.kind === 'device') {
+    return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/revocations`]
+  }
+  const inbox = `${h}/+/session/${who.viewerId}/+/to-viewer`
+  const events = ['ring', 'state', 'presence', 'calls']
+  if (who.member.role === 'operator') {
+    // Only the devices of the operator's zones, one by one: no wildcard over the home.
+    const seen = devices().filter((d) => inZones(who, d, zonesOf))
+    return [inbox, ...seen.flatMap((d) => events.map((e) => `${h}/${d}/${e}`))]
+  }
+  const home = events.map((e) => `${h}/+/${e}`)
+  return who.member.role === 'owner' ? [inbox, ...home, `${h}/+/inspect`] : [inbox, ...home]
+}
+
+export function maySubscribe (who: Principal, filter: string, devices: () => readonly string[] = () => [], zonesOf: ZonesOf = () => []): GateResult {
+  if (filter.startsWith('$SYS') || filter.startsWith('$share')) return no('$SYS is not open to clients')
+  if (filter.split('/')[0] !== ROOT) return no(`only ${ROOT}/ topics exist here`)
+  if (filter.includes('#')) return no('multi-level wildcards are not allowed: subscribe to the topics you need')
+  // A concrete topic must be one of ours.
+  if (!filter.includes('+') && parseTopic(filter) === null) return no('not a doorbell topic')
+  if (subscribable(who, devices, zonesOf).some((p) => covered(filter, p))) return ok
+  return no(`${who.kind === 'device' ? 'device ' + who.deviceId : (who.member.role ?? 'viewer') + ' ' + who.viewerId} may not subscribe to ${filter}`)
 }

@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
+import { type z } from 'zod'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -20,21 +21,206 @@ const TYPES: Record<string, string> = {
 
 export type ApiRoute = (req: IncomingMessage, res: ServerResponse) => boolean
 
+/** Bodies larger than this are refused with 413 unless a route asks for another limit. */
+export const DEFAULT_BODY_LIMIT = 16 * 1024
+/**
+ * After refusing a body the hub still reads (and throws away) up to this much of it, so the
+ * client, still sending, gets to read the answer; past it the connection is closed.
+ */
+const DISCARD_LIMIT = 1024 * 1024
+
+/**
+ * The built viewer comes from this origin only. It talks to the hub over WebSocket on the same
+ * host (`ws:`/`wss:`: CSP's `'self'` does not cover them in every browser), sets inline style
+ * attributes, plays `blob:` video and may compile WebAssembly.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "media-src 'self' blob:",
+  "connect-src 'self' ws: wss:",
+  "worker-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'"
+].join('; ')
+
 const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+  'Permissions-Policy': 'camera=(self), microphone=(self), geolocation=()',
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
   'Cross-Origin-Opener-Policy': 'same-origin'
 }
 
+const CROSS_ORIGIN_REFUSED = { error: 'cross-origin requests are refused' }
+
 export function sendJson (res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...SECURITY_HEADERS })
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
   res.end(JSON.stringify(body))
 }
 
-/** The hub's web server: the API first, then the built viewer (a single-page app). */
+/** 429 with `Retry-After`, for a caller a `RateLimiter` refused. */
+export function sendRateLimited (res: ServerResponse, retryAfterSeconds: number): void {
+  const seconds = Math.max(1, Math.ceil(retryAfterSeconds))
+  res.setHeader('Retry-After', String(seconds))
+  sendJson(res, 429, { error: `too many attempts; try again in ${seconds} s` })
+}
+
+/**
+ * The local CA's certificate, DER, as phones want to install it (iOS offers a profile, Android
+ * a CA certificate). The fingerprint travels along so a script can compare it with the one the
+ * hub printed.
+ */
+export function sendCaCertificate (res: ServerResponse, caDer: Uint8Array, fingerprint: string): void {
+  res.writeHead(200, {
+    'Content-Type': 'application/x-x509-ca-cert',
+    'Content-Disposition': 'attachment; filename="doorbell-home-ca.crt"',
+    'Content-Length': caDer.byteLength,
+    'Cache-Control': 'no-cache',
+    'X-Doorbell-CA-Fingerprint': fingerprint
+  })
+  res.end(caDer)
+}
+
+/**
+ * `scheme://host[:port]` of the request itself, from the `Host` header; undefined when there is
+ * no usable one (a `Host` with a path, user info or spaces is not a host).
+ */
+function ownOrigin (req: IncomingMessage, tls: boolean): string | undefined {
+  const host = req.headers.host
+  if (host === undefined || !/^[^\s/?#@\\]+$/.test(host)) return undefined
+  try {
+    return new URL(`${tls ? 'https' : 'http'}://${host}`).origin
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether the request comes from a page of the hub's own origin. A request without `Origin`
+ * counts as same-origin: browsers send `Origin` on every cross-origin request and on every
+ * WebSocket handshake, so its absence means a device, a script or a same-origin navigation.
+ * (`Origin: null`, from sandboxed frames and files, is foreign.)
+ */
+export function isSameOrigin (req: IncomingMessage, tls: boolean): boolean {
+  const origin = req.headers.origin
+  if (origin === undefined) return true
+  const own = ownOrigin(req, tls)
+  if (own === undefined) return false
+  try {
+    return new URL(origin).origin === own
+  } catch {
+    return false
+  }
+}
+
+export type JsonBody<T> = { ok: true, value: T } | { ok: false, status: 400 | 413 | 415, error: string }
+
+/**
+ * Reads a JSON request body and checks it against `schema`. Nothing past `limitBytes` is kept:
+ * a declared `Content-Length` over the limit is refused before reading, a chunked body as soon as
+ * it passes it. The caller answers with `sendJson(res, r.status, { error: r.error })`.
+ */
+export async function readJsonBody<S extends z.ZodType> (
+  req: IncomingMessage,
+  schema: S,
+  opts: { limitBytes?: number } = {}
+): Promise<JsonBody<z.infer<S>>> {
+  const limit = opts.limitBytes ?? DEFAULT_BODY_LIMIT
+  const mediaType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+  if (mediaType !== 'application/json') {
+    discardRest(req)
+    return { ok: false, status: 415, error: 'send the body as Content-Type: application/json' }
+  }
+  const encoding = req.headers['content-encoding']
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+    discardRest(req)
+    return { ok: false, status: 415, error: `Content-Encoding ${encoding} is not accepted` }
+  }
+  const tooLarge = { ok: false, status: 413, error: `the body is larger than ${limit} bytes` } as const
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    discardRest(req)
+    return tooLarge
+  }
+
+  const body = await readAtMost(req, limit)
+  if (body === 'too large') return tooLarge
+  if (body === 'cut short') return { ok: false, status: 400, error: 'the body was cut short' }
+  let json: unknown
+  try {
+    // JSON is UTF-8 (RFC 8259 §8.1); `fatal` refuses other bytes instead of replacing them.
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body))
+  } catch (err) {
+    return { ok: false, status: 400, error: `the body is not valid JSON: ${(err as Error).message}` }
+  }
+  const parsed = schema.safeParse(json)
+  if (!parsed.success) return { ok: false, status: 400, error: `invalid body: ${describeIssues(parsed.error.issues)}` }
+  return { ok: true, value: parsed.data }
+}
+
+/** `name: Invalid input…; pin.0: Too small…`, the first three issues. */
+function describeIssues (issues: z.core.$ZodIssue[]): string {
+  const shown = issues.slice(0, 3).map((issue) => {
+    const path = issue.path.map(String).join('.')
+    return `${path === '' ? '(body)' : path}: ${issue.message}`
+  })
+  const more = issues.length - shown.length
+  return shown.join('; ') + (more > 0 ? ` (and ${more} more)` : '')
+}
+
+async function readAtMost (req: IncomingMessage, limit: number): Promise<Buffer | 'too large' | 'cut short'> {
+  if (req.readableEnded) return 'cut short'
+  return await new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const finish = (result: Buffer | 'too large' | 'cut short'): void => {
+      req.off('data', onData).off('end', onEnd).off('close', onCutShort).off('error', onCutShort)
+      resolve(result)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > limit) {
+        finish('too large')
+        discardRest(req)
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = (): void => { finish(Buffer.concat(chunks)) }
+    const onCutShort = (): void => { finish('cut short') }
+    req.on('data', onData).on('end', onEnd).on('close', onCutShort).on('error', onCutShort)
+  })
+}
+
+/**
+ * Throws away the rest of a refused body. Closing at once would make the kernel reset the
+ * connection while the client is still sending, and the client would lose the answer; reading
+ * for ever would let a client hold the hub's bandwidth. So: read up to DISCARD_LIMIT, then close.
+ */
+function discardRest (req: IncomingMessage): void {
+  if (req.readableEnded) return
+  let discarded = 0
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length
+    if (discarded > DISCARD_LIMIT) req.socket.destroy()
+  })
+  req.resume()
+}
+
+/**
+ * The hub's web server: cross-origin writes refused, then the API, then the built viewer (a
+ * single-page app). Every answer carries the security headers; over TLS, HSTS too.
+ */
 export function createWebServer (opts: { viewerDir?: string, tls?: { key: string, cert: string }, api: ApiRoute }): Server {
+  const tls = opts.tls !== undefined
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value)
+    if (tls) res.setHeader('Strict-Transport-Security', 'max-age=31536000')
+    if (!allowCrossOrigin(req, res, tls)) return
     if (opts.api(req, res)) return
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, { error: 'method not allowed' })
@@ -43,6 +229,35 @@ export function createWebServer (opts: { viewerDir?: string, tls?: { key: string
     void serveStatic(opts.viewerDir, req, res)
   }
   return opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : createHttpServer(handler)
+}
+
+/**
+ * CORS limited to the hub's own origin: a page elsewhere may not write (a cross-site POST needs no
+ * preflight, so refusing it here is what stops CSRF) and gets no `Access-Control-Allow-Origin`,
+ * so it cannot read either. Answers preflights itself. Returns false when it has answered.
+ */
+function allowCrossOrigin (req: IncomingMessage, res: ServerResponse, tls: boolean): boolean {
+  const sameOrigin = isSameOrigin(req, tls)
+  if (req.method === 'OPTIONS') {
+    if (!sameOrigin) {
+      sendJson(res, 403, CROSS_ORIGIN_REFUSED)
+      return false
+    }
+    const own = ownOrigin(req, tls)
+    if (own !== undefined) res.setHeader('Access-Control-Allow-Origin', own)
+    res.writeHead(204, {
+      'Access-Control-Allow-Methods': 'GET, POST, DELETE',
+      'Access-Control-Allow-Headers': 'authorization, content-type',
+      Vary: 'Origin'
+    })
+    res.end()
+    return false
+  }
+  if (!sameOrigin && req.method !== 'GET' && req.method !== 'HEAD') {
+    sendJson(res, 403, CROSS_ORIGIN_REFUSED)
+    return false
+  }
+  return true
 }
 
 async function serveStatic (dir: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -85,8 +300,7 @@ async function serveStatic (dir: string | undefined, req: IncomingMessage, res: 
   res.writeHead(200, {
     'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
     'Content-Length': info.size,
-    'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
-    ...SECURITY_HEADERS
+    'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache'
   })
   if (req.method === 'HEAD') { res.end(); return }
   createReadStream(file).pipe(res)

@@ -1,5 +1,5 @@
 import { assign, fromCallback, sendTo, setup, type EventObject } from 'xstate'
-import type { Command, DeviceState, LockState, Reply, RingEvent } from '@doorbell/core'
+import type { DoorRequest, DeviceState, LockState, Reply, RingEvent } from '@doorbell/core'
 
 /**
  * The viewer's side of a call with one doorbell. The viewer supplies `call` (its peer
@@ -56,7 +56,7 @@ export type ViewerCallEvent =
   | { type: 'REPLY', reply: Reply }
 
 /** What the call actor is sent while the call is up. */
-export type CallActorCommand = { type: 'SEND_COMMAND', command: Command }
+export type CallActorCommand = { type: 'SEND_COMMAND', command: DoorRequest }
 
 /** The newer of two lock reports: a higher version, or any report from a device that restarted. */
 const newer = (a: LockState | null, b: LockState | null | undefined): LockState | null =>

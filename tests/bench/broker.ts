@@ -14,10 +14,14 @@
  * thread, so with many of them the figure includes that thread working through them in turn
  * (about 40 µs each here, whichever broker): it is a ceiling, and the mosquitto run beside it
  * is the control.
+ * Every client signs in as on the hub: each viewer is a paired member of the home (its own user
+ * name, token and `viewer-{id}-…` client id), the publisher the paired device; mosquitto and bare
+ * aedes get CONNECT packets of the same shape (they check nothing), so all three do the same work.
  * mosquitto (Debian's /usr/sbin/mosquitto, or $MOSQUITTO) is started on a free loopback port
  * with a config file in a temp dir and killed by its PID at the end; when it is missing, its
  * figures are left out and a line says so.
  */
+import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -27,9 +31,9 @@ import { join } from 'node:path'
 import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import mqtt, { type MqttClient } from 'mqtt'
 import { Aedes } from 'aedes'
-import { RingEvent, decodeTopicMessage, encode, memoryLogger, topics } from '@doorbell/core'
+import { RingEvent, decodeTopicMessage, encode, memoryLogger, newId, topics } from '@doorbell/core'
 import { startHub } from '@doorbell/hub'
-import { percentile, round, sleep, type Bench, type Figure } from './lib'
+import { pairDeviceInProcess, pairViewerInProcess, percentile, round, sleep, type Bench, type Figure } from './lib'
 
 const HOME = 'home'
 const DEVICE = 'front-door'
@@ -47,13 +51,16 @@ function ringPayload (ringId: string): string {
 
 // ================================================================ the client worker
 
+/** How one client signs in: the member id and token from pairing; a viewer's client id starts with `viewer-{viewerId}-`. */
+interface Login { clientPrefix: string, username: string, password: string }
+
 type Job =
-  | { op: 'connect-viewers', url: string, count: number, qos: 0 | 1 }
+  | { op: 'connect-viewers', url: string, count: number, qos: 0 | 1, logins: Login[] }
   | { op: 'arm-rings', tag: string, rings: number }
   | { op: 'take-rings' }
   | { op: 'arm-count' }
   | { op: 'wait-count', expected: number, timeoutMs: number }
-  | { op: 'connect-publisher', url: string }
+  | { op: 'connect-publisher', url: string, login: Login }
   | { op: 'run-rings', tag: string, rings: number, gapMs: number, timeoutMs: number, budgetMs: number }
   | { op: 'blast', messages: number, qos: 0 | 1, window: number, budgetMs: number }
   | { op: 'disconnect' }
@@ -106,7 +113,8 @@ function workerMain (peer: MessagePort): void {
         for (let i = 0; i < job.count; i += batch) {
           await Promise.all(Array.from({ length: Math.min(batch, job.count - i) }, async (_, k) => {
             const index = i + k
-            const client = await connectClient(job.url, `viewer-bench-${index}-${Math.random().toString(36).slice(2, 8)}`, (c) => { viewers[index] = c })
+            const login = job.logins[index]!
+            const client = await connectClient(job.url, `${login.clientPrefix}${Math.random().toString(36).slice(2, 8)}`, (c) => { viewers[index] = c }, { username: login.username, password: login.password })
             client.on('message', (topic, payload) => { sink(index, topic, payload) })
             await client.subscribeAsync(RING_FILTER, { qos: job.qos })
           }))
@@ -166,8 +174,8 @@ function workerMain (peer: MessagePort): void {
         return { ...c }
       }
       case 'connect-publisher': {
-        // As the device connects (device/src/transport/mqttLink.ts): its role is its client id.
-        await connectClient(job.url, DEVICE_CLIENT_ID, (c) => { publisher = c }, { queueQoSZero: false })
+        // As the device connects (device/src/transport/mqttLink.ts): signed in as the paired device, its client id `device-{id}`.
+        await connectClient(job.url, DEVICE_CLIENT_ID, (c) => { publisher = c }, { queueQoSZero: false, username: job.login.username, password: job.login.password })
         return null
       }
       case 'run-rings': {
@@ -293,6 +301,10 @@ class ClientWorker {
 interface BrokerUnderTest {
   name: string
   url: string
+  /** Sign-ins for `count` viewers (paired members on the hub), one per viewer. */
+  viewerLogins: (count: number) => Promise<Login[]>
+  /** The device's sign-in. */
+  deviceLogin: Login
   /** CPU time the broker has used so far, in ms (its thread, or its process). */
   cpuMs: () => Promise<number>
   stop: () => Promise<void>
@@ -309,8 +321,35 @@ interface OurHub extends BrokerUnderTest {
   takeFanout: () => number[]
 }
 
+/**
+ * For brokers that check nothing: sign-ins of the same shape and size as the hub's (member ids
+ * and tokens as the hub makes them), so every broker parses the same CONNECT packets.
+ */
+function lookalikeLogins (): Pick<BrokerUnderTest, 'viewerLogins' | 'deviceLogin'> {
+  const login = (clientPrefix: string): Login => {
+    const username = newId('m')
+    return { clientPrefix, username, password: `${username}.${randomBytes(32).toString('base64url')}` }
+  }
+  return {
+    viewerLogins: async (count) => Array.from({ length: count }, () => login(`viewer-${newId('v')}-`)),
+    deviceLogin: login(DEVICE_CLIENT_ID)
+  }
+}
+
 async function startOurHub (): Promise<OurHub> {
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
+  // Plain MQTT on loopback (tls 'off'), as the other brokers: the gate is measured, not TLS.
+  const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-bench-hub-'))
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
+  // The members, paired once through the hub's trust API and reused by every run on this hub.
+  const device = await pairDeviceInProcess(hub, DEVICE)
+  const viewers: Login[] = []
+  const viewerLogins = async (count: number): Promise<Login[]> => {
+    while (viewers.length < count) {
+      const v = await pairViewerInProcess(hub, { name: `Bench ${viewers.length}` })
+      viewers.push({ clientPrefix: `viewer-${v.viewerId}-`, username: v.memberId, password: v.token })
+    }
+    return viewers.slice(0, count)
+  }
   // A probe inside the broker, for the figure without the viewers' side: when a ring enters the
   // gate, and when aedes reports it published (after its write to every subscriber). The bench
   // never has two rings in flight, so one timestamp is enough.
@@ -326,7 +365,18 @@ async function startOurHub (): Promise<OurHub> {
     fanout.push(now() - entered)
     entered = NaN
   })
-  return { name: 'hub', url: hub.mqttUrl, cpuMs: threadCpuMs, stop: hub.stop, takeFanout: () => fanout.splice(0) }
+  return {
+    name: 'hub',
+    url: hub.mqttUrl,
+    viewerLogins,
+    deviceLogin: { clientPrefix: DEVICE_CLIENT_ID, username: device.memberId, password: device.token },
+    cpuMs: threadCpuMs,
+    async stop () {
+      await hub.stop()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+    takeFanout: () => fanout.splice(0)
+  }
 }
 
 async function startBareAedes (): Promise<BrokerUnderTest> {
@@ -337,6 +387,7 @@ async function startBareAedes (): Promise<BrokerUnderTest> {
   return {
     name: 'bare aedes',
     url: `mqtt://127.0.0.1:${port}`,
+    ...lookalikeLogins(),
     cpuMs: threadCpuMs,
     async stop () {
       await new Promise<void>((resolve) => broker.close(() => resolve()))
@@ -420,6 +471,7 @@ async function startMosquitto (binary: string): Promise<BrokerUnderTest> {
     return {
       name: 'mosquitto',
       url: `mqtt://127.0.0.1:${port}`,
+      ...lookalikeLogins(),
       cpuMs: async () => await procCpuMs(pid),
       async stop () {
         process.off('exit', onExit)
@@ -460,8 +512,9 @@ async function measureRings (
   o: { viewers: number, rings: number, warmup: number, gapMs: number, budgetMs: number, run: string }
 ): Promise<RingStats> {
   try {
-    const connectMs = await viewersW.call<number>({ op: 'connect-viewers', url: broker.url, count: o.viewers, qos: 1 }, 120_000)
-    await publisherW.call({ op: 'connect-publisher', url: broker.url })
+    const logins = await broker.viewerLogins(o.viewers)
+    const connectMs = await viewersW.call<number>({ op: 'connect-viewers', url: broker.url, count: o.viewers, qos: 1, logins }, 120_000)
+    await publisherW.call({ op: 'connect-publisher', url: broker.url, login: broker.deviceLogin })
     if (o.warmup > 0) {
       // A few rings not counted: the first deliveries on fresh connections.
       await viewersW.call({ op: 'arm-rings', tag: `${o.run}w`, rings: o.warmup })
@@ -508,8 +561,9 @@ async function measureThroughput (
   o: { subscribers: number, messages: number, qos: 0 | 1, window: number, budgetMs: number }
 ): Promise<Throughput> {
   try {
-    await subsW.call({ op: 'connect-viewers', url: broker.url, count: o.subscribers, qos: o.qos })
-    await publisherW.call({ op: 'connect-publisher', url: broker.url })
+    const logins = await broker.viewerLogins(o.subscribers)
+    await subsW.call({ op: 'connect-viewers', url: broker.url, count: o.subscribers, qos: o.qos, logins })
+    await publisherW.call({ op: 'connect-publisher', url: broker.url, login: broker.deviceLogin })
     // A short warm-up, so neither broker is measured while its JIT or buffers are cold.
     await subsW.call({ op: 'arm-count' })
     const warm = await publisherW.call<Blasted>({ op: 'blast', messages: Math.min(2000, o.messages), qos: o.qos, window: o.window, budgetMs: 3000 })
@@ -597,9 +651,9 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       const m = mosqRings?.get(n)
       const cond = (s: RingStats, broker: string): string =>
         `127.0.0.1; ${broker}; ${s.rings} rings after ${plan(n).warmup} not counted, each published (QoS 1, ${s.payloadBytes} B RingEvent, encode included) ${plan(n).gapMs} ms after every viewer had the previous; ` +
-        `${n} mqtt.js viewer(s) subscribed QoS 1 to ${RING_FILTER}, decoding with decodeTopicMessage, in one worker thread, publisher in another; ` +
+        `${n} mqtt.js viewer(s), each signing in with a member id and token (checked by the hub: paired residents), subscribed QoS 1 to ${RING_FILTER}, decoding with decodeTopicMessage, in one worker thread, publisher in another; ` +
         `${s.samples.length} samples (ring × viewer), ${s.missing} missing; ${cpus} CPUs`
-      const hubName = 'hub (startHub: aedes + gate, TCP_NODELAY)'
+      const hubName = 'hub (startHub: aedes + sign-in + gate, plain MQTT (tls off), TCP_NODELAY)'
       const mosqName = 'mosquitto (persistence off, set_tcp_nodelay true)'
       figures.push(
         { id: `ring-notify-p50-${n}`, name: `ring → notification, p50, ${n} viewer(s), hub`, value: round(percentile(h.samples, 50), 2), unit: 'ms', conditions: cond(h, hubName), group: 'ring' },
@@ -663,8 +717,8 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       tp.set(id, { ...median, perCpuSecond: delivered / (cpuMs / 1000), cpuMs, delivered, expected: ts.reduce((a, t) => a + t.expected, 0) })
     }
     const anyT = tp.get('hub')!
-    const tcond = `127.0.0.1; 1 mqtt.js publisher (worker thread, clientId ${DEVICE_CLIENT_ID}) publishing ${anyT.sent} valid ${anyT.payloadBytes} B RingEvents on ${RING_TOPIC} at QoS ${load.qos} as fast as a window of ${load.window} unacknowledged publishes allows, ` +
-      `${load.subscribers} mqtt.js subscribers (QoS ${load.qos}, counting only, one other worker thread); rate = deliveries / (last delivery − first publish), after one uncounted round and, each round, a warm-up of up to 2000 messages; median of ${rounds} interleaved round(s); ${cpus} CPUs shared by broker and clients`
+    const tcond = `127.0.0.1, plain MQTT; 1 mqtt.js publisher (worker thread, clientId ${DEVICE_CLIENT_ID}, signed in as the paired device on the hub) publishing ${anyT.sent} valid ${anyT.payloadBytes} B RingEvents on ${RING_TOPIC} at QoS ${load.qos} as fast as a window of ${load.window} unacknowledged publishes allows, ` +
+      `${load.subscribers} mqtt.js subscribers (signed in as paired members on the hub, lookalike logins elsewhere; QoS ${load.qos}, counting only, one other worker thread); rate = deliveries / (last delivery − first publish), after one uncounted round and, each round, a warm-up of up to 2000 messages; median of ${rounds} interleaved round(s); ${cpus} CPUs shared by broker and clients`
     for (const b of brokers) {
       const t = tp.get(b.id)!
       figures.push(

@@ -3,6 +3,10 @@
  * target (from issue 7) and the conditions it was measured under, so results.json reads
  * on its own.
  */
+import { exportPublicKey, generateSigningKey, newId, type Role } from '@doorbell/core'
+import type { Hub } from '@doorbell/hub'
+import type { PairedViewer } from '../src/trust'
+
 export type Unit = 'ms' | '%' | 'MB' | 'msg/s' | 'x' | 'viewers'
 
 export interface Figure {
@@ -43,3 +47,34 @@ export function meets (f: Figure): boolean | null {
 
 /** Resolves after `ms`; every wait in the benches is bounded. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------- members for the benches
+
+/**
+ * A viewer paired through the hub's trust API in this process: the same invite and pairing as
+ * POST /api/pair (tests/src/trust.ts), without HTTP, whose per-address pairing limit (10, then
+ * one every 30 s) a bench pairing dozens of viewers from 127.0.0.1 would hit.
+ */
+export async function pairViewerInProcess (hub: Hub, o: { name: string, viewerId?: string, role?: Exclude<Role, 'owner'> }): Promise<PairedViewer> {
+  const { code } = await hub.trust.invite('console', { kind: 'viewer', role: o.role ?? 'resident' }, hub.url)
+  const keys = await generateSigningKey(false)
+  const viewerId = o.viewerId ?? newId('v')
+  const paired = await hub.trust.pair({ kind: 'viewer', code, id: viewerId, name: o.name, key: await exportPublicKey(keys.publicKey) })
+  return {
+    viewerId,
+    homeId: paired.homeId,
+    memberId: paired.member.id,
+    token: paired.token,
+    credential: paired.credential!,
+    key: keys.privateKey,
+    role: paired.member.role!,
+    name: paired.member.name
+  }
+}
+
+/** A device member (its MQTT user name and password), paired through the hub's trust API in this process. */
+export async function pairDeviceInProcess (hub: Hub, deviceId: string): Promise<{ memberId: string, token: string }> {
+  const { code } = await hub.trust.invite('console', { kind: 'device', deviceId }, hub.url)
+  const paired = await hub.trust.pair({ kind: 'device', code, id: deviceId, name: deviceId })
+  return { memberId: paired.member.id, token: paired.token }
+}

@@ -4,12 +4,15 @@
  * that a browser's CPU does not blur the device's). Per step: device and ffmpeg CPU (% of one
  * core), device RSS, and packet loss seen by the viewers (sequence gaps, duplicates ignored).
  */
-import { cpus } from 'node:os'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/core'
 import { eventually } from '../src/harness'
 import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
-import { round, sleep, type Bench, type Figure } from './lib'
+import { deviceInvite } from '../src/trust'
+import { pairViewerInProcess, round, sleep, type Bench, type Figure } from './lib'
 import { cpuPercent, rssMb, startDeviceProcess } from './proc'
 
 const CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
@@ -40,8 +43,10 @@ export function lossPercent (seqs: number[][]): number {
 export const loadBench: Bench = async ({ smoke, log }) => {
   const steps = process.env.LOAD_STEPS ? process.env.LOAD_STEPS.split(',').map(Number) : smoke ? [1, 2] : [1, 4, 8, 12]
   const windowMs = smoke ? 1000 : 15_000
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
-  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA }, 'load-device')
+  const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-bench-load-'))
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
+  // The doorbell pairs on its first start with a device invite, as at home.
+  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA }, 'load-device')
   const figures: Figure[] = []
   const conditions = (n: number): string => `loopback, ${device.built ? 'built device (npm run start:dist flags)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`
   let viewers: NodeViewer[] = []
@@ -51,7 +56,9 @@ export const loadBench: Bench = async ({ smoke, log }) => {
     const idle = await rssMb(device.pid)
     figures.push({ id: 'load-rss-idle', name: 'device RSS, no viewer', value: Math.round(idle), unit: 'MB', conditions: conditions(0), group: 'load' })
     for (const count of steps) {
-      viewers = Array.from({ length: count }, (_, k) => nodeViewer(hub.mqttUrl, 'home', `load${count}x${k}`, `Load ${k}`))
+      // Each viewer a paired member of the home, as every screen is.
+      const paired = await Promise.all(Array.from({ length: count }, async (_, k) => await pairViewerInProcess(hub, { name: `Load ${k}`, viewerId: `load${count}x${k}` })))
+      viewers = paired.map((p) => nodeViewer(hub.mqttUrl, p))
       await eventually('viewers connected to the hub', () => viewers.every((v) => v.home.hub.connected))
       for (const v of viewers) v.home.watch('front-door')
       await eventually(`video at all ${count} viewers`, () => viewers.every((v) => v.rtp.length > 30), 30_000).catch((err: Error) => {
@@ -87,5 +94,6 @@ export const loadBench: Bench = async ({ smoke, log }) => {
     await Promise.all(viewers.map(async (v) => { await v.close() }))
     await device.stop()
     await hub.stop()
+    await rm(dataDir, { recursive: true, force: true })
   }
 }

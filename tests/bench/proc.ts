@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { DeviceConfigInput } from '@doorbell/core'
 import { eventually } from '../src/harness'
@@ -84,6 +84,8 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
   const dir = `${ROOT}/bench/tmp`
   await mkdir(dir, { recursive: true })
   const configPath = `${dir}/${name}.json`
+  // A fresh data folder: a pairing kept from an earlier run would be with another (gone) hub.
+  await rm(`${dir}/${name}-data`, { recursive: true, force: true })
   await writeFile(configPath, JSON.stringify({ dataDir: `${dir}/${name}-data`, ...config }))
   // The device as a home runs it: built (npm run build --workspace device), without tsx.
   const built = existsSync(`${ROOT}/device/dist/main.js`)

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { mkdir } from 'node:fs/promises'
 import type { Page } from 'playwright-core'
 import { eventually, startLan } from '../src/harness'
-import { holdToOpen, openResident, videoIsPlaying } from '../src/browser'
+import { holdToOpen, openResident, videoIsPlaying, type Resident } from '../src/browser'
+import { inviteCode } from '../src/trust'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
@@ -21,18 +22,20 @@ const passedThrough = (seen: string[], wanted: string[]): boolean => {
 test('the inspector shows the device, lock and viewer machines move through a whole call', { timeout: 120_000 }, async (t) => {
   const lan = await startLan({ inspect: true, relockSeconds: 2 }, { inspect: true })
   t.after(() => lan.stop())
-  const inspector = await openResident(lan.hub.url.replace(/\/$/, '/inspector'), 'Inspector')
-  t.after(() => inspector.close())
+  // The inspector is the owner's: it signs in with this browser's owner pairing.
+  const kitchen = await openResident(lan.hub.url, 'Kitchen tablet', await inviteCode(lan.hub, 'owner'))
+  t.after(() => kitchen.close())
+  await kitchen.page.getByTestId('doorbell-front-door').waitFor()
+  const inspector: Pick<Resident, 'page'> = { page: await kitchen.context.newPage() }
+  await inspector.page.goto(lan.hub.url.replace(/\/$/, '/inspector'))
   await inspector.page.setViewportSize({ width: 1400, height: 1000 })
   // Actors started before the page opened arrive with the next roster (every 3 s).
   await inspector.page.getByTestId('actor-deviceCall').waitFor({ timeout: 10_000 })
   await inspector.page.getByTestId('actor-lock').waitFor({ timeout: 10_000 })
-
-  const kitchen = await openResident(lan.hub.url, 'Kitchen tablet')
-  t.after(() => kitchen.close())
-  await kitchen.page.getByTestId('doorbell-front-door').waitFor()
   await inspector.page.getByTestId('actor-viewerCall:front-door').waitFor({ timeout: 10_000 })
 
+  // One window, two tabs: the resident's tab in front while they use it (a hidden tab gets no animation frames).
+  await kitchen.page.bringToFront()
   lan.button.press()
   await kitchen.page.getByTestId('ring-banner').waitFor()
   await kitchen.page.getByTestId('answer').click()
@@ -44,6 +47,7 @@ test('the inspector shows the device, lock and viewer machines move through a wh
   await eventually('the device back to idle', () => lan.device.call.getSnapshot().matches('idle'))
 
   // Read it off the inspector page, as a developer would.
+  await inspector.page.bringToFront()
   await eventually('the device call machine through ringing, inCall and back to idle', async () =>
     passedThrough(await trail(inspector.page, 'deviceCall'), ['idle', 'ringing', 'inCall', 'idle']))
   await eventually('the lock through unlocked and back to locked', async () =>

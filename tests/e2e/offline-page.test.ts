@@ -9,6 +9,7 @@ import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/device'
 import { VIEWER_DIST } from '../src/harness'
 import { CHROMIUM, CHROMIUM_ARGS } from '../src/browser'
+import { inviteCode, pairPage } from '../src/trust'
 
 /** A browser profile of its own (its own service workers and caches), closed and removed after the test. */
 async function browserProfile (t: { after: (fn: () => Promise<void>) => void }, serviceWorkers: 'allow' | 'block' = 'allow'): Promise<{ context: BrowserContext, page: Page, console: string[] }> {
@@ -36,7 +37,9 @@ const screen = async (page: Page): Promise<{ url: string, title: string, heading
 
 test('the viewer page still loads from the browser\'s cache when the hub is down; a browser that never saw it does not', { timeout: 90_000 }, async (t) => {
   const lines: string[] = []
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, hubName: 'Offline test hub', mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
+  const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-offline-hub-'))
+  t.after(async () => { await rm(dataDir, { recursive: true, force: true }) })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, viewerDir: VIEWER_DIST, hubName: 'Offline test hub', mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
   let hubUp = true
   t.after(async () => { if (hubUp) await hub.stop() })
   const resident = await browserProfile(t)
@@ -63,7 +66,9 @@ test('the viewer page still loads from the browser\'s cache when the hub is down
   assert.equal((await confused.page.locator('h1').textContent())?.trim(), 'Doorbell')
   assert.deepEqual(confused.console.filter((l) => l.startsWith('pageerror')), [])
 
-  // With the hub up: the app loads, reaches the hub, and the service worker takes control.
+  // With the hub up: the resident's browser pairs (the owner's setup code, through the pairing
+  // screen), then the app loads, reaches the hub, and the service worker takes control.
+  await pairPage(page, hub.url, await inviteCode(hub, 'owner'), 'Kitchen tablet')
   await page.goto(hub.url)
   await page.waitForSelector('[data-testid=link][data-up=true]', { timeout: 10_000 })
   assert.equal(await page.evaluate(() => window.isSecureContext), true, '127.0.0.1 is a secure context')

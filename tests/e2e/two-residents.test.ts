@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
 import { eventually, startLan } from '../src/harness'
 import { holdToOpen, openResident, videoIsPlaying } from '../src/browser'
+import { inviteCode } from '../src/trust'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
@@ -20,9 +21,9 @@ const waitForText = async (page: Page, testId: string, pattern: RegExp, timeout 
 test('two residents: both get the ring, both see the visitor, one opens the door, both see it relock; a missed ring', { timeout: 120_000 }, async (t) => {
   const lan = await startLan({ ringTimeoutSeconds: 4, relockSeconds: 2 })
   t.after(() => lan.stop())
-  const kitchen = await openResident(lan.hub.url, 'Kitchen tablet')
+  const kitchen = await openResident(lan.hub.url, 'Kitchen tablet', await inviteCode(lan.hub, 'owner'))
   t.after(() => kitchen.close())
-  const hall = await openResident(lan.hub.url, 'Hall phone')
+  const hall = await openResident(lan.hub.url, 'Hall phone', await inviteCode(lan.hub, { kind: 'viewer', role: 'resident' }))
   t.after(() => hall.close())
   const pages = [kitchen.page, hall.page]
   t.after(() => {

@@ -4,17 +4,21 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { waitFor } from 'xstate'
 import { RTCPeerConnection, type RTCDataChannel } from 'werift'
 import {
-  CONTROL_CHANNEL, Reply, SignalToDevice, SignalToViewer, decode, encode, newId, topics, type Offer
+  CONTROL_CHANNEL, DoorCommand, Reply, SignalToDevice, SignalToViewer, decode, encode, generateSigningKey, newId,
+  signDoorCommand, topics, type Offer
 } from '@doorbell/core'
 import { videoCodec, withoutDefaultStun } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
 import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
+import { pairViewer, type PairedViewer } from '../src/trust'
 
 /**
- * Bad input from a LAN client never reaches the door: the hub's gate refuses what is not a
- * valid message on one of our topics (and cuts the sender off), the device re-parses what it
- * is given (defence in depth), and the call's data channel answers garbage with a nack. After
- * every case the door is still locked and a fresh ring is still answered with video.
+ * Bad input from a LAN client never reaches the door: the hub refuses clients without a member's
+ * credentials, its gate refuses what is not a valid message on one of our topics (and cuts the
+ * sender off, even a paired member), the device re-parses what it is given (defence in depth)
+ * and shows its camera to live members only, and the call's data channel answers garbage and
+ * unsigned commands with a nack. After every case the door is still locked and a fresh ring is
+ * still answered with video.
  */
 
 const HOME = 'home'
@@ -23,10 +27,18 @@ type Cleanup = { after: (fn: () => unknown) => void }
 
 const SDP_LIKE = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'
 
-/** A plain mqtt.js client with a viewer-like client id (never `device-…`), no reconnects. */
-async function rawClient (t: Cleanup, url: string, viewerId: string): Promise<MqttClient> {
+/** A SYNTACTICALLY valid signed token that no home signed (payload `{}`, a zero signature). */
+const FORGED = 'e30.' + 'A'.repeat(86)
+
+/**
+ * A plain mqtt.js client with a viewer-like client id (never `device-…`), no reconnects, signed in
+ * as the paired member `who`: the gate's checks apply to members too.
+ */
+async function rawClient (t: Cleanup, url: string, who: PairedViewer): Promise<MqttClient> {
   const client = mqtt.connect(url, {
-    clientId: `viewer-${viewerId}-${newId()}`,
+    clientId: `viewer-${who.viewerId}-${newId()}`,
+    username: who.memberId,
+    password: who.token,
     clean: true,
     reconnectPeriod: 0,
     connectTimeout: 5000
@@ -57,8 +69,8 @@ async function withTimeout<T> (what: string, ms: number, promise: Promise<T>): P
  * refused it: a log line with the reason, and the sender's connection closed (aedes closes
  * the connection when the publish hook refuses, MQTT-3.3.5-2).
  */
-async function assertHubRefuses (t: Cleanup, lan: Lan, topic: string, payload: string | Buffer, reason: RegExp): Promise<void> {
-  const client = await rawClient(t, lan.hub.mqttUrl, 'mallory')
+async function assertHubRefuses (t: Cleanup, lan: Lan, mallory: PairedViewer, topic: string, payload: string | Buffer, reason: RegExp): Promise<void> {
+  const client = await rawClient(t, lan.hub.mqttUrl, mallory)
   const from = lan.lines.length
   const closed = new Promise<void>((resolve) => { client.once('close', () => resolve()) })
   client.publish(topic, payload, { qos: 1 }, () => {})
@@ -118,6 +130,7 @@ interface RawCall {
   channel: RTCDataChannel
   /** Every reply on the data channel, parsed by the Reply schema (a device reply that fails it fails the test). */
   replies: Reply[]
+  sessionId: string
   /** Resolves with the first reply after index `from` that matches. */
   reply: (what: string, from: number, check: (r: Reply) => boolean) => Promise<Reply>
   hangUp: () => Promise<void>
@@ -127,8 +140,9 @@ interface RawCall {
  * A viewer that is not the viewer app: its own werift peer, its own MQTT client, its own
  * offer. It opens the 'control' data channel so a test can send raw strings on it.
  */
-async function rawCall (t: Cleanup, lan: Lan, viewerId: string): Promise<RawCall> {
-  const client = await rawClient(t, lan.hub.mqttUrl, viewerId)
+async function rawCall (t: Cleanup, lan: Lan, who: PairedViewer): Promise<RawCall> {
+  const viewerId = who.viewerId
+  const client = await rawClient(t, lan.hub.mqttUrl, who)
   const sessionId = newId('s')
   const toDevice = topics.session(HOME, DEVICE, viewerId, sessionId, 'to-device')
   await withTimeout('the subscription', 5000, client.subscribeAsync(topics.session(HOME, DEVICE, viewerId, sessionId, 'to-viewer'), { qos: 1 }))
@@ -176,7 +190,7 @@ async function rawCall (t: Cleanup, lan: Lan, viewerId: string): Promise<RawCall
   }))
   const sdp = pc.localDescription?.sdp
   assert.ok(sdp, 'an offer')
-  const message: Offer = { type: 'offer', sessionId, viewerId, viewerName: 'Raw viewer', sdp }
+  const message: Offer = { type: 'offer', sessionId, viewerId, viewerName: who.name, sdp, credential: who.credential }
   client.publish(toDevice, encode(SignalToDevice, message), { qos: 1 })
 
   await withTimeout('the data channel to open', 15_000, new Promise<void>((resolve) => {
@@ -186,6 +200,7 @@ async function rawCall (t: Cleanup, lan: Lan, viewerId: string): Promise<RawCall
   return {
     pc,
     channel,
+    sessionId,
     replies,
     reply,
     async hangUp () {
@@ -201,26 +216,53 @@ async function rawCall (t: Cleanup, lan: Lan, viewerId: string): Promise<RawCall
 test('bad input from LAN clients is refused, logged, and leaves the door locked and the doorbell working', { timeout: 180_000 }, async (t) => {
   const lan = await startLan()
   t.after(() => lan.stop())
-  const viewer = nodeViewer(lan.hub.mqttUrl, HOME, 'kitchen', 'Kitchen tablet')
+  const kitchen = await pairViewer(lan.hub, { name: 'Kitchen tablet', role: 'owner', viewerId: 'kitchen' })
+  const viewer = nodeViewer(lan.hub.mqttUrl, kitchen)
   t.after(() => viewer.close())
   await eventually('the viewer to reach the hub', () => viewer.home.hub.connected)
   await eventually('the retained state of the doorbell', () => viewer.home.doorbells.get(DEVICE))
   await assertStillWorks(lan, viewer)
 
+  // A paired resident whose screen sends bad input (a bug, or someone at its keyboard): membership does not get it past the gate.
+  const mallory = await pairViewer(lan.hub, { name: 'Mallory', role: 'resident', viewerId: 'mallory' })
   const session = (viewerId: string, sessionId: string): string => topics.session(HOME, DEVICE, viewerId, sessionId, 'to-device')
+
+  await t.test('clients without a member\'s credentials are refused at CONNECT, with the reason logged', async () => {
+    const attempts: Array<{ what: string, options: mqtt.IClientOptions, reason: RegExp }> = [
+      { what: 'anonymous', options: { clientId: `viewer-mallory-${newId()}` }, reason: /reason=no credentials/ },
+      { what: 'a wrong token', options: { clientId: `viewer-mallory-${newId()}`, username: mallory.memberId, password: `${mallory.memberId}.${'A'.repeat(43)}` }, reason: /reason=unknown, removed or expired member/ },
+      { what: 'another member\'s client id', options: { clientId: `device-${DEVICE}`, username: mallory.memberId, password: mallory.token }, reason: /reason=client id device-front-door is not Mallory's/ }
+    ]
+    for (const a of attempts) {
+      const from = lan.lines.length
+      const client = mqtt.connect(lan.hub.mqttUrl, { ...a.options, clean: true, reconnectPeriod: 0, connectTimeout: 5000 })
+      const outcome = await withTimeout(`the hub's verdict on ${a.what}`, 5000, new Promise<string>((resolve) => {
+        client.once('connect', () => resolve('connected'))
+        client.once('error', (err) => resolve(`refused: ${err.message}`))
+        client.once('close', () => resolve('closed'))
+      }))
+      client.end(true)
+      assert.match(outcome, /^(refused: .*|closed)$/, `${a.what}: ${outcome}`)
+      const line = await eventually('the hub to log the refused client', () =>
+        lan.lines.slice(from).find((l) => l.includes('[hub] refused a client')), 5000)
+      assert.match(line, a.reason, a.what)
+    }
+    assert.ok(lan.device.link?.client.connected, 'the doorbell kept its own connection (its client id was not taken over)')
+    await assertStillWorks(lan, viewer)
+  })
 
   await t.test('malformed JSON on a to-device session topic', async (t) => {
     const topic = session('mallory', 's-json')
     const payload = '{"type":"offer","sessionId":"s-json",'
-    await assertHubRefuses(t, lan, topic, payload, /reason=.*not JSON/)
+    await assertHubRefuses(t, lan, mallory, topic, payload, /reason=.*not JSON/)
     await assertDeviceRejects(lan, topic, payload, /error=.*not JSON/)
     await assertStillWorks(lan, viewer)
   })
 
   await t.test('a schema-invalid offer (the SDP is not an SDP)', async (t) => {
     const topic = session('mallory', 's-sdp')
-    const payload = JSON.stringify({ type: 'offer', sessionId: 's-sdp', viewerId: 'mallory', viewerName: 'Mallory', sdp: 'open the door please' })
-    await assertHubRefuses(t, lan, topic, payload, /reason=.*sdp: an SDP starts with "v=0"/)
+    const payload = JSON.stringify({ type: 'offer', sessionId: 's-sdp', viewerId: 'mallory', viewerName: 'Mallory', sdp: 'open the door please', credential: mallory.credential })
+    await assertHubRefuses(t, lan, mallory, topic, payload, /reason=.*sdp: an SDP starts with "v=0"/)
     await assertDeviceRejects(lan, topic, payload, /error=.*sdp: an SDP starts with "v=0"/)
     await assertStillWorks(lan, viewer)
   })
@@ -228,22 +270,56 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
   await t.test('an offer whose viewerId disagrees with the topic', async (t) => {
     // Mallory tries to pass an offer off as the kitchen tablet's.
     const topic = session('mallory', 's-who')
-    const payload = JSON.stringify({ type: 'offer', sessionId: 's-who', viewerId: 'kitchen', viewerName: 'Kitchen tablet', sdp: SDP_LIKE })
-    await assertHubRefuses(t, lan, topic, payload, /reason=.*viewerId kitchen does not match the topic/)
+    const payload = JSON.stringify({ type: 'offer', sessionId: 's-who', viewerId: 'kitchen', viewerName: 'Kitchen tablet', sdp: SDP_LIKE, credential: mallory.credential })
+    await assertHubRefuses(t, lan, mallory, topic, payload, /reason=.*viewerId kitchen does not match the topic/)
     await assertDeviceRejects(lan, topic, payload, /error=.*viewerId kitchen does not match the topic/)
     await assertStillWorks(lan, viewer)
   })
 
+  await t.test('an anonymous offer (no credential) is refused by the hub and by the device', async (t) => {
+    const topic = session('mallory', 's-anon')
+    const payload = JSON.stringify({ type: 'offer', sessionId: 's-anon', viewerId: 'mallory', viewerName: 'Mallory', sdp: SDP_LIKE })
+    await assertHubRefuses(t, lan, mallory, topic, payload, /reason=.*credential: /)
+    await assertDeviceRejects(lan, topic, payload, /error=.*credential: /)
+    await assertStillWorks(lan, viewer)
+  })
+
+  await t.test('an offer with a credential no home signed, or another viewer\'s, gets bye "rejected" and no answer', async (t) => {
+    for (const c of [
+      { what: 'forged', credential: FORGED, reason: /reason=bad-credential/ },
+      { what: 'the kitchen tablet\'s', credential: kitchen.credential, reason: /reason=wrong-viewer/ }
+    ]) {
+      const client = await rawClient(t, lan.hub.mqttUrl, mallory)
+      const sessionId = newId('s')
+      const heard: SignalToViewer[] = []
+      client.on('message', (_topic, payload) => {
+        const m = decode(SignalToViewer, payload)
+        if (m.ok) heard.push(m.value)
+      })
+      await withTimeout('the subscription', 5000, client.subscribeAsync(topics.session(HOME, DEVICE, 'mallory', sessionId, 'to-viewer'), { qos: 1 }))
+      const from = lan.lines.length
+      await client.publishAsync(session('mallory', sessionId), encode(SignalToDevice, { type: 'offer', sessionId, viewerId: 'mallory', viewerName: 'Mallory', sdp: SDP_LIKE, credential: c.credential }), { qos: 1 })
+      const bye = await eventually(`a bye for the ${c.what} credential`, () => heard.find((m) => m.type === 'bye'), 10_000)
+      assert.equal(bye.type === 'bye' && bye.reason, 'rejected', c.what)
+      const line = await eventually('the device to log the refused offer', () => lan.lines.slice(from).find((l) => l.includes('[device] offer refused')), 5000)
+      assert.match(line, c.reason, c.what)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      assert.ok(!heard.some((m) => m.type === 'answer'), `no answer, no picture for a ${c.what} credential`)
+      assert.ok(lan.device.call.getSnapshot().matches('idle'), 'the device never started a session')
+    }
+    await assertStillWorks(lan, viewer)
+  })
+
   await t.test('garbage on topics that are not ours', async (t) => {
-    await assertHubRefuses(t, lan, `doorbell/${HOME}/${DEVICE}/open-door`, 'OPEN', /reason=.*not a doorbell topic/)
-    await assertHubRefuses(t, lan, 'garbage/topic', Buffer.from([0xde, 0xad, 0xbe, 0xef]), /reason=.*not a doorbell topic/)
-    await assertHubRefuses(t, lan, '$SYS/broker/uptime', '0', /reason=\$SYS topics are reserved/)
+    await assertHubRefuses(t, lan, mallory, `doorbell/${HOME}/${DEVICE}/open-door`, 'OPEN', /reason=.*not a doorbell topic/)
+    await assertHubRefuses(t, lan, mallory, 'garbage/topic', Buffer.from([0xde, 0xad, 0xbe, 0xef]), /reason=.*not a doorbell topic/)
+    await assertHubRefuses(t, lan, mallory, '$SYS/broker/uptime', '0', /reason=\$SYS topics are reserved/)
     await assertStillWorks(lan, viewer)
   })
 
   await t.test('subscriptions outside doorbell/ are refused; a nosy client hears nothing', async (t) => {
     for (const filter of ['#', '$SYS/#', 'other/+']) {
-      const client = await rawClient(t, lan.hub.mqttUrl, 'mallory')
+      const client = await rawClient(t, lan.hub.mqttUrl, mallory)
       const heard: string[] = []
       client.on('message', (topic) => { heard.push(topic) })
       const from = lan.lines.length
@@ -263,15 +339,15 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
 
   await t.test('a viewer-like client cannot publish as the device (a fake ring, a fake bye)', async (t) => {
     const fakeRing = JSON.stringify({ type: 'ring', deviceId: DEVICE, deviceName: 'Front door', ringId: 'r-fake', at: Date.now(), count: 1 })
-    await assertHubRefuses(t, lan, topics.ring(HOME, DEVICE), fakeRing, /reason=only the device may publish ring/)
+    await assertHubRefuses(t, lan, mallory, topics.ring(HOME, DEVICE), fakeRing, /reason=only the device may publish ring/)
     const fakeBye = encode(SignalToViewer, { type: 'bye', sessionId: 's-x', reason: 'hang-up' })
-    await assertHubRefuses(t, lan, topics.session(HOME, DEVICE, 'kitchen', 's-x', 'to-viewer'), fakeBye, /reason=only the device may publish to-viewer/)
+    await assertHubRefuses(t, lan, mallory, topics.session(HOME, DEVICE, 'kitchen', 's-x', 'to-viewer'), fakeBye, /reason=only the device may publish to-viewer/)
     assert.notEqual(viewer.home.doorbell(DEVICE).getSnapshot().context.ring?.ringId, 'r-fake', 'the fake ring reached nobody')
     await assertStillWorks(lan, viewer)
   })
 
   await t.test('an offer that passes the schema but is no usable SDP: the device says bye, and goes on', async (t) => {
-    const client = await rawClient(t, lan.hub.mqttUrl, 'mallory')
+    const client = await rawClient(t, lan.hub.mqttUrl, mallory)
     const sessionId = newId('s')
     const byes: SignalToViewer[] = []
     client.on('message', (_topic, payload) => {
@@ -280,7 +356,7 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
     })
     await withTimeout('the subscription', 5000, client.subscribeAsync(topics.session(HOME, DEVICE, 'mallory', sessionId, 'to-viewer'), { qos: 1 }))
     const from = lan.lines.length
-    await client.publishAsync(session('mallory', sessionId), encode(SignalToDevice, { type: 'offer', sessionId, viewerId: 'mallory', viewerName: 'Mallory', sdp: 'v=0\r\nm=video x y z\r\nbogus\r\n' }), { qos: 1 })
+    await client.publishAsync(session('mallory', sessionId), encode(SignalToDevice, { type: 'offer', sessionId, viewerId: 'mallory', viewerName: 'Mallory', sdp: 'v=0\r\nm=video x y z\r\nbogus\r\n', credential: mallory.credential }), { qos: 1 })
     const bye = await eventually('a bye from the device', () => byes.find((m) => m.type === 'bye'), 10_000)
     assert.equal(bye.type === 'bye' && bye.reason, 'failed')
     assert.ok(!byes.some((m) => m.type === 'answer'), 'no answer to a broken offer')
@@ -289,8 +365,9 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
     await assertStillWorks(lan, viewer)
   })
 
-  await t.test('unknown and malformed commands on the data channel get a nack with invalid-command', async (t) => {
-    const call = await rawCall(t, lan, 'mallory')
+  await t.test('unknown, malformed and unsigned commands on the data channel get a nack with invalid-command', async (t) => {
+    const raw = await pairViewer(lan.hub, { name: 'Raw viewer', role: 'resident', viewerId: 'raw-viewer' })
+    const call = await rawCall(t, lan, raw)
     // The device greets a new channel with the lock's state.
     const hello = await call.reply('the lock report on open', 0, (r) => r.type === 'lock')
     assert.equal(hello.type === 'lock' && hello.lock.status, 'locked')
@@ -303,7 +380,9 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
       { send: JSON.stringify({ type: 'unlock', id: 'c2', force: true }), id: 'c2', message: /force|unrecognized/i },
       { send: JSON.stringify({ type: 'unlock', id: 'not/an id' }), id: null, message: /id/ },
       { send: JSON.stringify([{ type: 'unlock', id: 'c3' }]), id: null, message: /\(root\)/ },
-      { send: Buffer.from([0xff, 0x00, 0x7b]), id: null, message: /not JSON/ }
+      { send: Buffer.from([0xff, 0x00, 0x7b]), id: null, message: /not JSON/ },
+      // What the data channel carried before commands were signed: no credential, no proof.
+      { send: JSON.stringify({ type: 'unlock', id: 'c4' }), id: 'c4', message: /credential/ }
     ]
     for (const c of cases) {
       const from = call.replies.length
@@ -318,6 +397,32 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
         lan.lines.slice(linesFrom).find((l) => l.includes('rejected a command')), 5000)
       assert.match(line, /data channel of Raw viewer/)
       assert.ok(!call.replies.slice(from).some((r) => r.type === 'ack'), 'no command was acknowledged')
+      assertDoorLocked(lan)
+    }
+    // Well-formed but not the member's: the device's guard denies it, naming why; the lock never moves.
+    const stranger = await generateSigningKey(false)
+    const denied: Array<{ what: string, command: DoorCommand, message: RegExp }> = [
+      {
+        what: 'a forged credential',
+        command: await signDoorCommand({ credential: FORGED, key: stranger.privateKey, home: HOME, device: DEVICE, session: call.sessionId, command: 'c5' }),
+        message: /not from this home/
+      },
+      {
+        what: 'a proof signed by another key',
+        command: await signDoorCommand({ credential: raw.credential, key: stranger.privateKey, home: HOME, device: DEVICE, session: call.sessionId, command: 'c6' }),
+        message: /not signed by Raw viewer's key/
+      }
+    ]
+    for (const c of denied) {
+      const from = call.replies.length
+      const linesFrom = lan.lines.length
+      call.channel.send(encode(DoorCommand, c.command))
+      const nack = await call.reply(`a nack for ${c.what}`, from, (r) => r.type === 'nack')
+      assert.ok(nack.type === 'nack')
+      assert.equal(nack.id, c.command.id)
+      assert.equal(nack.error.code, 'denied', c.what)
+      assert.match(nack.error.message, c.message, c.what)
+      await eventually('the device to log the refused open-door', () => lan.lines.slice(linesFrom).find((l) => l.includes('open-door refused')), 5000)
       assertDoorLocked(lan)
     }
     // The session survived the garbage: still connected, channel still open.

@@ -3,13 +3,20 @@ import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import { topics } from '@doorbell/core'
 import { eventually, startLan } from '../src/harness'
+import { pairViewer } from '../src/trust'
 
 async function inspectionDuringARing (inspect: boolean): Promise<string[]> {
   const lan = await startLan({ inspect }, { inspect })
   const seen: string[] = []
-  const watcher = mqtt.connect(lan.hub.mqttUrl, { clientId: 'viewer-watcher' })
+  // The inspector is the owner's: only an owner may subscribe to the home's inspection.
+  const owner = await pairViewer(lan.hub, { name: 'Watcher', role: 'owner' })
+  const watcher = mqtt.connect(lan.hub.mqttUrl, { clientId: `viewer-${owner.viewerId}-watcher`, username: owner.memberId, password: owner.token })
   try {
-    await new Promise<void>((resolve) => watcher.on('connect', () => watcher.subscribe(topics.homeInspection('home'), () => resolve())))
+    const granted = await new Promise<number[]>((resolve, reject) => watcher.on('connect', () => {
+      watcher.subscribe(topics.homeInspection('home'), (err, g) => { if (err) reject(err); else resolve((g ?? []).map((x) => x.qos)) })
+    }))
+    // A refused subscription would hear nothing too: it must have been granted for "nothing" to mean anything.
+    assert.ok(granted.length === 1 && granted[0]! < 128, `the owner's subscription to inspection is granted (${granted.join(',')})`)
     watcher.on('message', (topic) => { seen.push(topic) })
     lan.button.press()
     await eventually('the device ringing', () => lan.device.call.getSnapshot().matches('ringing'))
@@ -35,7 +42,8 @@ test('inspection on: the device publishes its machines on its inspect topic', { 
 test('the hub refuses inspection published under another source', { timeout: 30_000 }, async (t) => {
   const lan = await startLan()
   t.after(() => lan.stop())
-  const client = mqtt.connect(lan.hub.mqttUrl, { clientId: 'viewer-mallory', reconnectPeriod: 0 })
+  const mallory = await pairViewer(lan.hub, { name: 'Mallory', role: 'resident', viewerId: 'mallory' })
+  const client = mqtt.connect(lan.hub.mqttUrl, { clientId: 'viewer-mallory-tab', username: mallory.memberId, password: mallory.token, reconnectPeriod: 0 })
   await new Promise<void>((resolve) => client.on('connect', () => resolve()))
   const batch = { source: { kind: 'device', id: 'front-door', name: 'Front door' }, events: [{ type: 'event', at: 1, from: null, to: 'x', event: 'UNLOCK' }] }
   client.publish(topics.inspect('home', 'front-door'), JSON.stringify(batch))

@@ -3,12 +3,13 @@ import assert from 'node:assert/strict'
 import { waitFor } from 'xstate'
 import { eventually, startLan } from '../src/harness'
 import { nodeViewer } from '../src/nodeViewer'
+import { pairViewer } from '../src/trust'
 import { isH264Keyframe, isVp8Keyframe } from '@doorbell/device'
 
 test('a ring on the LAN is answered, shows video and opens the door, which relocks', { timeout: 60_000 }, async (t) => {
   const lan = await startLan()
   t.after(() => lan.stop())
-  const viewer = nodeViewer(lan.hub.mqttUrl, 'home', 'kitchen', 'Kitchen tablet')
+  const viewer = nodeViewer(lan.hub.mqttUrl, await pairViewer(lan.hub, { name: 'Kitchen tablet', role: 'owner' }))
   t.after(() => viewer.close())
   await eventually('the viewer to reach the hub', () => viewer.home.hub.connected)
   await eventually('the retained state of the doorbell', () => viewer.home.doorbells.get('front-door'))
@@ -50,7 +51,7 @@ test('a ring on the LAN is answered, shows video and opens the door, which reloc
 test('with camera.codec "vp8" the same call carries VP8', { timeout: 60_000 }, async (t) => {
   const lan = await startLan({ camera: { codec: 'vp8' } })
   t.after(() => lan.stop())
-  const viewer = nodeViewer(lan.hub.mqttUrl, 'home', 'hall', 'Hall phone', 'vp8')
+  const viewer = nodeViewer(lan.hub.mqttUrl, await pairViewer(lan.hub, { name: 'Hall phone', role: 'owner' }), 'vp8')
   t.after(() => viewer.close())
   await eventually('the retained state of the doorbell', () => viewer.home.doorbells.get('front-door'))
   const doorbell = viewer.home.doorbell('front-door')

@@ -2,7 +2,10 @@
  * Zero-configuration discovery across a real interface: two network namespaces made by this
  * test, joined by a veth pair. A hub (and a second hub of another home) runs in one, a doorbell
  * with no hub address in the other. The doorbell finds the hub of its home by mDNS, asks it where
- * its broker is (the hub protocol), connects, and rings; the other home's hub refuses it.
+ * its broker is (the hub protocol), connects over MQTT with TLS, and rings; the other home's hub
+ * refuses it. The hubs run as they do at home (tls 'auto': HTTPS and MQTTS with their local CA);
+ * the owner pairs with the setup code the hub printed and invites the doorbell, which pairs on
+ * its first start with that invite (its CA pinned by the fingerprint in it) and keeps the pairing.
  * Started ten times over; each run's start -> hub found -> MQTT connected is printed, with medians.
  * Needs root (ip netns, veth); everything stays inside the namespaces and is removed after.
  */
@@ -28,9 +31,9 @@ interface Proc { proc: ChildProcess, lines: Array<{ at: number, text: string }>,
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' })
 
 /** A program run inside a namespace; its output lines are kept with the time they arrived. */
-function runIn (ns: string, args: string[], name: string): Proc {
+function runIn (ns: string, args: string[], name: string, env: Record<string, string> = {}): Proc {
   const started = Date.now()
-  const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const p: Proc = { proc, lines: [], started }
   let partial = ''
   const take = (d: Buffer): void => {
@@ -61,6 +64,7 @@ describe('LAN mesh: a doorbell with no hub address finds the hub of its home acr
   let hub: Proc
   let other: Proc
   let watch: Proc
+  let invite: string
 
   before(async () => {
     // Two namespaces and a veth pair between them; multicast (mDNS) routed onto the link.
@@ -85,9 +89,15 @@ describe('LAN mesh: a doorbell with no hub address finds the hub of its home acr
     other = runIn(NS_HUB, ['hub/src/main.ts', '--config', hubConfig('next-door', 28080, 'other-hub')], 'other-hub')
     procs.push(hub, other)
     await eventually('both hubs on the mesh', () => lineWith(hub, 'on the LAN mesh') && lineWith(other, 'on the LAN mesh'), 30_000)
-    watch = runIn(NS_HUB, ['tests/src/mqttWatch.ts', 'mqtt://127.0.0.1:18081', 'doorbell/+/+/ring'], 'watch')
+    // The owner pairs with the hub's one-time setup code, invites the doorbell, and watches its rings.
+    const setup = await eventually('the hub\'s setup code', () => /setup code code=(\S+)/.exec(lineWith(hub, 'no owner yet')?.text ?? '')?.[1], 10_000)
+    watch = runIn(NS_HUB, [
+      'tests/src/mqttWatch.ts', `https://${HUB_IP}:18080/`, 'mqtts://127.0.0.1:18081', 'doorbell/home/+/ring', '--setup-code', setup, '--invite-device', 'porch'
+    ], 'watch', { NODE_EXTRA_CA_CERTS: join(dir, 'hub', 'tls', 'ca.crt') })
     procs.push(watch)
-    await eventually('the ring watcher', () => lineWith(watch, 'subscribed'), 20_000)
+    await eventually('the ring watcher', () => lineWith(watch, 'subscribed') ?? (lineWith(watch, 'error') ? Promise.reject(new Error(watch.lines.map((l) => l.text).join('\n'))) : undefined), 20_000)
+    invite = (JSON.parse(lineWith(watch, '"invite"')!.text.replace(/^watch: /, '')) as { invite: string }).invite
+    assert.match(invite, new RegExp(`^https://${HUB_IP.replaceAll('.', '\\.')}:18080/pair#code=\\w+&ca=[0-9A-F:]+$`))
   })
 
   after(async () => {
@@ -102,6 +112,8 @@ describe('LAN mesh: a doorbell with no hub address finds the hub of its home acr
       homeId: 'home',
       deviceId: 'porch',
       deviceName: 'Porch',
+      // Redeemed on the first start only; the pairing is kept in dataDir for the nine starts after.
+      pairing: { url: invite },
       dataDir: join(dir, 'device'),
       camera: { source: { kind: 'test-pattern', width: 160, height: 120, fps: 5 } }
     }))
@@ -118,7 +130,8 @@ describe('LAN mesh: a doorbell with no hub address finds the hub of its home acr
         const onMesh = await eventually('the device\'s identity', () => lineWith(device, 'on the LAN mesh'), 10_000)
         identities.add(onMesh.text.replace(/^.*on the LAN mesh /, '').replace(/ discovery=.*$/, ''))
         const mqttUp = await eventually('the device connected to the hub', () => lineWith(device, 'connected to hub'), 20_000)
-        assert.match(hubFound.text, new RegExp(`mqtt=mqtt://${HUB_IP.replaceAll('.', '\\.')}:18081`), 'the broker of its own home, at the address it reached the hub on')
+        assert.match(hubFound.text, new RegExp(`mqtt=mqtts://${HUB_IP.replaceAll('.', '\\.')}:18081`), 'the broker of its own home, over TLS, at the address it reached the hub on')
+        assert.equal(lineWith(device, 'paired with the home') !== undefined, run === 1, 'paired on the first start only')
         found.push(hubFound.at - mesh.at)
         connected.push(mqttUp.at - hubFound.at)
         total.push(mqttUp.at - device.started)

@@ -2,8 +2,20 @@
  * The hub side of the LAN mesh, in one network namespace: a doorbell with no hub address finds
  * the hub of its home among two (by mDNS on this host), the hub lists it with its direct
  * addresses, and viewers learn those from its retained presence. Bad input on the mesh's
- * protocols is answered with a clear refusal and changes nothing.
+ * protocols, and a viewer hello without a member's credential, is answered with a clear refusal
+ * and changes nothing. The hubs serve plain HTTP/MQTT on loopback (tls 'off'; mesh-discovery
+ * covers the mesh over TLS); the doorbell pairs with the home hub on its first start.
  */
+
+/** A SYNTACTICALLY valid signed token that no home signed (payload `{}`, a zero signature). */
+const FORGED = 'e30.' + 'A'.repeat(86)
+
+/** GET /api/devices as a member of that hub's home (the list is for members only). */
+async function devicesOf (hub: Hub, member: PairedViewer): Promise<{ devices: Array<{ deviceId: string, peerId: string, direct?: { addrs: string[] } }> }> {
+  const res = await fetch(new URL('/api/devices', hub.url), { headers: { Authorization: `Bearer ${member.token}` } })
+  assert.equal(res.status, 200, `GET /api/devices: ${res.status}`)
+  return await res.json() as { devices: Array<{ deviceId: string, peerId: string, direct?: { addrs: string[] } }> }
+}
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -18,6 +30,7 @@ import { HubClient } from '@doorbell/viewer/lib'
 import { EventFrame, HubReply, MAX_FRAME_BYTES, PROTOCOLS, ViewerHello, decode, type Presence } from '@doorbell/core'
 import { createMeshPeer, type MeshNode } from '@doorbell/core/mesh'
 import { eventually } from '../src/harness'
+import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
 
 const utf8 = new TextEncoder()
 
@@ -27,19 +40,24 @@ describe('LAN mesh: the hub of a home, found by its devices', () => {
   let other: Hub
   let device: Doorbell
   let probe: { node: MeshNode, datastore: FsDatastore }
+  let homeMember: PairedViewer
+  let otherMember: PairedViewer
   const lines: string[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'doorbell-mesh-hub-'))
     const mesh = { tcpPort: 0, directPort: 0 }
-    home = await startHub({ homeId: 'home', hubName: 'Home hub', host: '127.0.0.1', httpPort: 0, mqttPort: 0, dataDir: join(dir, 'home'), mesh }, { log: memoryLogger(lines, 'home-hub') })
-    other = await startHub({ homeId: 'next-door', hubName: 'Next door', host: '127.0.0.1', httpPort: 0, mqttPort: 0, dataDir: join(dir, 'other'), mesh }, { log: memoryLogger(lines, 'other-hub') })
+    home = await startHub({ homeId: 'home', hubName: 'Home hub', host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dir, 'home'), mesh }, { log: memoryLogger(lines, 'home-hub') })
+    other = await startHub({ homeId: 'next-door', hubName: 'Next door', host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dir, 'other'), mesh }, { log: memoryLogger(lines, 'other-hub') })
     device = await startDoorbell({
       homeId: 'home',
+      pairing: { url: await deviceInvite(home, 'front-door') },
       dataDir: join(dir, 'device'),
       mesh,
       camera: { source: { kind: 'test-pattern', width: 160, height: 120, fps: 5 } }
     }, { log: memoryLogger(lines, 'device'), drivers: { button: new SimulatedButton(), lock: new SimulatedLock(() => {}) } })
+    homeMember = await pairViewer(home, { name: 'Probe', viewerId: 'v-probe' })
+    otherMember = await pairViewer(other, { name: 'Neighbour' })
     const datastore = new FsDatastore(join(dir, 'probe'))
     await datastore.open()
     probe = { node: await createMeshPeer({ datastore, host: '127.0.0.1', tcpPort: 0, directPort: 0, tcp: tcp(), discovery: [] }), datastore }
@@ -63,16 +81,19 @@ describe('LAN mesh: the hub of a home, found by its devices', () => {
   })
 
   test('the hub lists the device it found, with its direct addresses; viewers learn them from its presence', async () => {
-    const res = await fetch(new URL('/api/devices', home.url))
-    const body = await res.json() as { devices: Array<{ deviceId: string, peerId: string, direct?: { addrs: string[] } }> }
+    const anonymous = await fetch(new URL('/api/devices', home.url))
+    assert.equal(anonymous.status, 401, 'the device list is for members only')
+    assert.match((await anonymous.json() as { error: string }).error, /sign in first/)
+    const body = await devicesOf(home, homeMember)
     assert.equal(body.devices.length, 1)
     assert.equal(body.devices[0]!.deviceId, 'front-door')
     assert.equal(body.devices[0]!.peerId, device.mesh!.node.peerId.toString())
     assert.ok(body.devices[0]!.direct!.addrs.every((a) => a.includes('/webrtc-direct/certhash/')))
-    const none = await (await fetch(new URL('/api/devices', other.url))).json() as { devices: unknown[] }
+    const none = await devicesOf(other, otherMember)
     assert.deepEqual(none.devices, [])
 
-    const viewer = new HubClient({ url: home.mqttUrl, homeId: 'home', viewerId: 'v-probe', viewerName: 'Probe', log: () => {} })
+    const paired = homeMember
+    const viewer = new HubClient({ url: home.mqttUrl, homeId: 'home', viewerId: paired.viewerId, viewerName: paired.name, auth: { memberId: paired.memberId, token: paired.token }, log: () => {} })
     const presence = await new Promise<Presence>((resolve, reject) => {
       setTimeout(() => reject(new Error('no presence within 10 s')), 10_000).unref()
       viewer.on('presence', (p) => { if (p.online) resolve(p) })
@@ -97,7 +118,7 @@ describe('LAN mesh: the hub of a home, found by its devices', () => {
     assert.deepEqual([wrongShape.ok, !wrongShape.ok && wrongShape.error], [false, 'bad-request'])
     const otherHome = await ask(JSON.stringify({ homeId: 'elsewhere', deviceId: 'gate', deviceName: 'Gate' }))
     assert.deepEqual([otherHome.ok, !otherHome.ok && otherHome.error], [false, 'other-home'])
-    const listed = await (await fetch(new URL('/api/devices', home.url))).json() as { devices: Array<{ deviceId: string }> }
+    const listed = await devicesOf(home, homeMember)
     assert.deepEqual(listed.devices.map((d) => d.deviceId), ['front-door'], 'nothing was added')
     const good = await ask(JSON.stringify({ homeId: 'home', deviceId: 'gate', deviceName: 'Gate' }))
     assert.equal(good.ok, true)
@@ -114,13 +135,24 @@ describe('LAN mesh: the hub of a home, found by its devices', () => {
       await stream.close().catch(() => {})
       return frame.value
     }
-    const refused = await hello(JSON.stringify({ homeId: 'elsewhere', viewerId: 'v-x', viewerName: 'X' } satisfies ViewerHello))
+    const paired = await pairViewer(home, { name: 'OK', viewerId: 'v-ok' })
+    const refused = await hello(JSON.stringify({ homeId: 'elsewhere', viewerId: 'v-x', viewerName: 'X', credential: FORGED } satisfies ViewerHello))
     assert.equal(refused.kind, 'refused')
     assert.match(refused.kind === 'refused' ? refused.message : '', /another home/)
     assert.equal((await hello('not json')).kind, 'refused')
+    // A hello of this home without a credential (an anonymous viewer), with one no home signed, or with another viewer's.
+    const anonymous = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-ok', viewerName: 'OK' }))
+    assert.equal(anonymous.kind, 'refused')
+    assert.match(anonymous.kind === 'refused' ? anonymous.message : '', /credential/)
+    const forged = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-ok', viewerName: 'OK', credential: FORGED } satisfies ViewerHello))
+    assert.equal(forged.kind, 'refused')
+    assert.match(forged.kind === 'refused' ? forged.message : '', /not from this home/)
+    const borrowed = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-x', viewerName: 'X', credential: paired.credential } satisfies ViewerHello))
+    assert.equal(borrowed.kind, 'refused')
+    assert.match(borrowed.kind === 'refused' ? borrowed.message : '', /another viewer/)
     assert.equal(device.mesh!.server.viewers, 0)
-    // A viewer of this home gets the presence first.
-    const first = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-ok', viewerName: 'OK' } satisfies ViewerHello))
+    // A member of this home gets the presence first.
+    const first = await hello(JSON.stringify({ homeId: 'home', viewerId: paired.viewerId, viewerName: paired.name, credential: paired.credential } satisfies ViewerHello))
     assert.equal(first.kind, 'presence')
     assert.equal(first.kind === 'presence' && first.payload.deviceId, 'front-door')
   })

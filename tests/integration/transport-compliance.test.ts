@@ -1,7 +1,10 @@
 /**
  * Both signaling transports pass the same compliance suite (tests/src/transportCompliance.ts):
- *   lan     a real hub (Aedes + gate) between the device's MqttLink and the viewer's HubClient;
- *   direct  a real libp2p device peer (DirectServer) dialed over webrtc-direct by the viewer's DirectClient.
+ *   lan     a real hub (Aedes + gate) between the device's MqttLink and the viewer's HubClient,
+ *           both paired with the hub's home (member id and token); raw input comes from another
+ *           tab of the same viewer, so only the gate's checks stand between it and the device;
+ *   direct  a real libp2p device peer (DirectServer, admitting members by a real DoorGuard) dialed
+ *           over webrtc-direct by the viewer's DirectClient, with a grant signed by a home key made here.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,27 +14,35 @@ import { FsDatastore } from 'datastore-fs'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { startHub } from '@doorbell/hub'
-import { MqttLink, DirectServer, memoryLogger } from '@doorbell/device'
+import { MqttLink, DirectServer, memoryLogger, pairDevice } from '@doorbell/device'
 import { HubClient } from '@doorbell/viewer/lib'
 import { DirectClient } from '@doorbell/viewer/direct'
-import { MAX_FRAME_BYTES, PROTOCOLS, topics, type Presence } from '@doorbell/core'
+import {
+  DoorGuard, Grant, MAX_FRAME_BYTES, PROTOCOLS, exportPublicKey, generateSigningKey, sign, topics, type Presence
+} from '@doorbell/core'
 import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/core/mesh'
 import { DEVICE, HOME, VIEWER, transportCompliance, type TransportPair } from '../src/transportCompliance'
+import { deviceInvite, pairViewer } from '../src/trust'
 
 const bytes = (raw: string | Uint8Array): Uint8Array => typeof raw === 'string' ? new TextEncoder().encode(raw) : raw
 
 transportCompliance('MQTT through the hub (lan)', async () => {
   const lines: string[] = []
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
-  const device = new MqttLink({ url: hub.mqttUrl, homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device') })
-  const viewer = new HubClient({ url: hub.mqttUrl, homeId: HOME, viewerId: VIEWER, viewerName: 'Kitchen', log: () => {} })
-  const raw = mqtt.connect(hub.mqttUrl, { clientId: 'raw-injector', reconnectPeriod: 200 })
+  const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-compliance-hub-'))
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
+  const paired = await pairDevice({ url: await deviceInvite(hub, DEVICE), deviceId: DEVICE, deviceName: 'Front door', log: memoryLogger(lines, 'pairing') })
+  const kitchen = await pairViewer(hub, { name: 'Kitchen', role: 'owner', viewerId: VIEWER })
+  const device = new MqttLink({ url: hub.mqttUrl, homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device'), auth: { memberId: paired.memberId, token: paired.token, ca: paired.ca } })
+  const viewer = new HubClient({ url: hub.mqttUrl, homeId: HOME, viewerId: VIEWER, viewerName: 'Kitchen', auth: { memberId: kitchen.memberId, token: kitchen.token }, log: () => {} })
+  // Another tab of the same viewer: signed in, so what it sends is judged by the gate alone (which cuts it off; it reconnects).
+  const raw = mqtt.connect(hub.mqttUrl, { clientId: `viewer-${VIEWER}-raw-injector`, username: kitchen.memberId, password: kitchen.token, reconnectPeriod: 200 })
   const publish = async (topic: string, payload: Uint8Array): Promise<void> => {
     await new Promise<void>((resolve) => { raw.publish(topic, Buffer.from(payload), { qos: 0 }, () => resolve()) })
   }
   const pair: TransportPair = {
     device,
     viewer,
+    credential: kitchen.credential,
     injectToDevice: async (r) => { await publish(topics.session(HOME, DEVICE, VIEWER, 's-bad', 'to-device'), bytes(r)) },
     // The same frames the direct path gets, unwrapped onto the topic their kind names.
     injectToViewer: async (r) => {
@@ -48,6 +59,7 @@ transportCompliance('MQTT through the hub (lan)', async () => {
       await viewer.close()
       await device.stop()
       await hub.stop()
+      await rm(dataDir, { recursive: true, force: true })
     }
   }
   return pair
@@ -65,7 +77,19 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
   const lines: string[] = []
   const { node, datastore } = await meshPeer(join(dir, 'device'))
   const presence = (): Presence => ({ deviceId: DEVICE, online: true, at: Date.now(), ...(directReachOf(node) ? { direct: directReachOf(node)! } : {}) })
-  const device = new DirectServer(node, { homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device'), presence })
+  // The home's key (the hub's, elsewhere) signs the viewer's grant; the device admits by it, as a paired doorbell does.
+  const homeKey = await generateSigningKey(true)
+  const viewerKey = await generateSigningKey(false)
+  const credential = await sign(Grant, {
+    v: 1, id: 'm-kitchen', home: HOME, sub: VIEWER, name: 'Kitchen', role: 'resident', door: true, zones: [],
+    key: await exportPublicKey(viewerKey.publicKey), iat: Date.now(), exp: null
+  }, homeKey.privateKey)
+  const guard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(homeKey.publicKey) })
+  const admit = async (c: string, viewerId: string): Promise<string | null> => {
+    const r = await guard.admit(c, viewerId)
+    return r.ok ? null : r.message
+  }
+  const device = new DirectServer(node, { homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device'), presence, admit })
   await device.start()
   await node.start()
 
@@ -80,6 +104,7 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
     homeId: HOME,
     viewerId: VIEWER,
     viewerName: 'Kitchen',
+    credential,
     devices: () => [{ deviceId: DEVICE, reach: directReachOf(node)! }, { deviceId: 'rogue', reach: directReachOf(rogue.node)! }],
     log: (level, message) => { lines.push(`${level} [viewer] ${message}`) }
   })
@@ -91,6 +116,7 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
   const pair: TransportPair = {
     device,
     viewer,
+    credential,
     injectToDevice: async (r) => {
       const stream = await injector.node.dialProtocol(node.getMultiaddrs(), PROTOCOLS.signal)
       await lpStream(stream).write(bytes(r))

@@ -1,7 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { pairPage } from './trust'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
@@ -19,20 +21,28 @@ export interface Resident {
   close: () => Promise<void>
 }
 
-/** One resident = one browser profile (its own storage, its own viewer id). */
-export async function openResident (url: string, name: string): Promise<Resident> {
+/**
+ * One resident = one browser profile (its own storage, its own viewer id and key). With a code
+ * the browser is paired through its pairing screen first. Certificate errors are never ignored: a
+ * test over HTTPS trusts the hub's CA the way a person installs it, in the NSS database that
+ * Chromium on Linux reads from $HOME/.pki/nssdb (here a HOME made for this profile).
+ */
+export async function openResident (url: string, name: string, code?: string, options: { caCert?: string } = {}): Promise<Resident> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-chromium-'))
+  const env = options.caCert ? { HOME: await homeTrusting(dir, options.caCert) } : null
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: 480, height: 900 }
+    viewport: { width: 480, height: 900 },
+    ...(env ? { env: { ...process.env, ...env } as Record<string, string> } : {})
   })
   const page = context.pages()[0] ?? await context.newPage()
   const lines: string[] = []
   page.on('console', (m) => { lines.push(`${m.type()}: ${m.text()}`) })
   page.on('pageerror', (e) => { lines.push(`pageerror: ${e.message}`) })
-  await page.goto(`${url}?name=${encodeURIComponent(name)}`)
+  if (code) await pairPage(page, url, code, name)
+  else await page.goto(`${url}?name=${encodeURIComponent(name)}`)
   return {
     context,
     page,
@@ -40,8 +50,20 @@ export async function openResident (url: string, name: string): Promise<Resident
     async close () {
       await context.close()
       await rm(dir, { recursive: true, force: true })
+      await rm(`${dir}-home`, { recursive: true, force: true })
     }
   }
+}
+
+/** A HOME whose NSS database trusts `caCert` (PEM) for websites; certutil comes with libnss3-tools. */
+async function homeTrusting (dir: string, caCert: string): Promise<string> {
+  const home = `${dir}-home`
+  const db = `sql:${home}/.pki/nssdb`
+  await mkdir(`${home}/.pki/nssdb`, { recursive: true })
+  await writeFile(`${home}/ca.pem`, caCert)
+  execFileSync('certutil', ['-d', db, '-N', '--empty-password'])
+  execFileSync('certutil', ['-d', db, '-A', '-t', 'C,,', '-n', 'doorbell home CA', '-i', `${home}/ca.pem`])
+  return home
 }
 
 /** Video that a person would call "playing": it has a size and its frame count grows. */

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { startHub, type Hub } from '@doorbell/hub'
 import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock, type Doorbell } from '@doorbell/device'
 import type { DeviceConfigInput, HubConfigInput } from '@doorbell/core'
+import { deviceInvite } from './trust'
 
 export const VIEWER_DIST = fileURLToPath(new URL('../../viewer/dist', import.meta.url))
 
@@ -25,17 +26,22 @@ export function testMesh (name: string): { dataDir: string, mesh: { tcpPort: 0, 
   return { dataDir, mesh: { tcpPort: 0, directPort: 0 }, remove: () => { rmSync(dataDir, { recursive: true, force: true }) } }
 }
 
-/** A hub and a simulated doorbell with a test-pattern camera, on loopback, random ports. */
+/**
+ * A hub and a simulated doorbell with a test-pattern camera, on loopback, random ports. The hub
+ * serves plain HTTP (allowed on loopback, for development; tests of TLS pass `tls: 'auto'`); the
+ * doorbell pairs on its first start with a device invite, as a real one does.
+ */
 export async function startLan (device: DeviceConfigInput = {}, hubOptions: Partial<HubConfigInput> = {}): Promise<Lan> {
   const lines: string[] = []
   const printed: string[] = []
   const hubMesh = testMesh('hub')
   const deviceMesh = testMesh('device')
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, viewerDir: VIEWER_DIST, dataDir: hubMesh.dataDir, mesh: hubMesh.mesh, ...hubOptions }, { log: memoryLogger(lines, 'hub') })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', viewerDir: VIEWER_DIST, dataDir: hubMesh.dataDir, mesh: hubMesh.mesh, ...hubOptions }, { log: memoryLogger(lines, 'hub') })
   const lock = new SimulatedLock((line) => { printed.push(line) })
   const button = new SimulatedButton()
   const doorbell = await startDoorbell({
     hubUrl: hub.mqttUrl,
+    pairing: { url: await deviceInvite(hub, device.deviceId ?? 'front-door') },
     dataDir: deviceMesh.dataDir,
     mesh: deviceMesh.mesh,
     iceAdditionalHostAddresses: ['127.0.0.1'],

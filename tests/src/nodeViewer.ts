@@ -1,6 +1,7 @@
 import { RTCPeerConnection, type RtpPacket } from 'werift'
 import { Home, type PeerConnectionLike } from '@doorbell/viewer/lib'
 import { videoCodec, withoutDefaultStun } from '@doorbell/device'
+import type { PairedViewer } from './trust'
 
 export interface NodeViewer {
   home: Home
@@ -10,14 +11,15 @@ export interface NodeViewer {
 }
 
 /** The viewer app's own call logic (Home, callSession) running in Node on a werift peer. */
-export function nodeViewer (url: string, homeId: string, viewerId: string, viewerName: string, codec: 'h264' | 'vp8' = 'h264'): NodeViewer {
+export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | 'vp8' = 'h264'): NodeViewer {
   const rtp: RtpPacket[] = []
   const alerts: string[] = []
   const home = new Home({
     url,
-    homeId,
-    viewerId,
-    viewerName,
+    homeId: paired.homeId,
+    viewerId: paired.viewerId,
+    viewerName: paired.name,
+    trust: paired,
     log: () => {},
     createPeerConnection: () => new RTCPeerConnection({
       iceAdditionalHostAddresses: ['127.0.0.1'],

@@ -15,6 +15,8 @@ export const VIEWER = 'v-kitchen'
 export interface TransportPair {
   device: DeviceTransport
   viewer: ViewerTransport
+  /** The viewer's grant, signed by the home, that every offer carries (transports pass it on; the device checks it). */
+  credential: string
   /** Raw bytes into the device, as a broken or hostile viewer would send them on this path. */
   injectToDevice: (raw: string | Uint8Array) => Promise<void>
   /** Raw bytes into the viewer, as a broken or hostile device (`claimed` says whose) would send them. */
@@ -35,7 +37,7 @@ export const state = (at: number): DeviceState => ({
   at
 })
 const record = (): CallRecord => ({ deviceId: DEVICE, ringId: 'r1', startedAt: 1000, endedAt: 2000, outcome: 'missed', answeredBy: [], unlocks: [] })
-const offer = (sessionId: string): SignalToDevice => ({ type: 'offer', sessionId, viewerId: VIEWER, viewerName: 'Kitchen', sdp: SDP })
+const offerWith = (sessionId: string, credential: string): SignalToDevice => ({ type: 'offer', sessionId, viewerId: VIEWER, viewerName: 'Kitchen', sdp: SDP, credential })
 const answer = (sessionId: string): SignalToViewer => ({ type: 'answer', sessionId, sdp: SDP })
 
 const settle = async (ms = 300): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -54,6 +56,7 @@ export async function ready (pair: TransportPair): Promise<void> {
 export function transportCompliance (name: string, makePair: () => Promise<TransportPair>): void {
   describe(`signaling transport compliance: ${name}`, () => {
     let pair: TransportPair
+    const offer = (sessionId: string): SignalToDevice => offerWith(sessionId, pair.credential)
     before(async () => {
       pair = await makePair()
       await ready(pair)

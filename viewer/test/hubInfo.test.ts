@@ -122,3 +122,20 @@ test('parseHubInfo accepts the hub\'s answer and rejects other shapes', () => {
     assert.equal(parseHubInfo(bad), null, JSON.stringify(bad))
   }
 })
+
+test('parseHubInfo keeps the trust fields when the hub sends them, and still reads an older answer without them', () => {
+  const trusted = { ...INFO, paired: true, caFingerprint: 'AB:CD:EF' }
+  assert.deepEqual(parseHubInfo(trusted), trusted)
+  assert.deepEqual(parseHubInfo({ ...INFO, paired: false, caFingerprint: null }), { ...INFO, paired: false, caFingerprint: null })
+  // An answer remembered from before the hub had pairing: the fields stay absent, not invented.
+  assert.deepEqual(parseHubInfo(INFO), INFO)
+  assert.equal('paired' in parseHubInfo(INFO)!, false)
+  for (const bad of [{ ...INFO, paired: 'yes' }, { ...INFO, caFingerprint: 42 }, { ...INFO, caFingerprint: 'x'.repeat(201) }]) {
+    assert.equal(parseHubInfo(bad), null, JSON.stringify(bad))
+  }
+})
+
+test('a remembered answer of an older hub (no paired, no caFingerprint) is still used with the hub down', async () => {
+  stubFetch(down)
+  assert.deepEqual(await loadHubInfo(fakeStorage({ [HUB_INFO_KEY]: JSON.stringify(INFO) })), { ...INFO, cached: true })
+})

@@ -15,6 +15,8 @@ export interface DirectServerOptions {
   presence: () => Presence
   /** Longest a new stream may take to say hello. */
   helloTimeoutMs?: number
+  /** Whether a viewer's credential makes it a live member of this home (null) or why not. */
+  admit: (credential: string, viewerId: string) => Promise<string | null>
 }
 
 /** Frames waiting for one slow viewer before it is dropped (it will reconnect). */
@@ -93,8 +95,13 @@ export class DirectServer implements DeviceTransport {
       stream.abort(err as Error)
       return
     }
-    if (!hello.ok || hello.value.homeId !== this.o.homeId) {
-      const message = hello.ok ? `this doorbell belongs to another home than ${hello.value.homeId}` : hello.error.message
+    const refusal = !hello.ok
+      ? hello.error.message
+      : hello.value.homeId !== this.o.homeId
+        ? `this doorbell belongs to another home than ${hello.value.homeId}`
+        : await this.o.admit(hello.value.credential, hello.value.viewerId)
+    if (!hello.ok || refusal !== null) {
+      const message = refusal ?? 'refused'
       this.o.log.warn('refused a direct viewer', { error: message })
       await writeFrame(io, EventFrame, { kind: 'refused', message: message.slice(0, 200) }).catch(() => {})
       await stream.close().catch(() => {})

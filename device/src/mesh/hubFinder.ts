@@ -76,7 +76,7 @@ export class HubFinder {
       }
       if (reply.value.homeId !== this.o.homeId) return
       const host = hostOf(connection.remoteAddr)
-      const mqttUrl = reply.value.mqttUrl ?? (host ? `mqtt://${host}:${reply.value.mqttPort}` : null)
+      const mqttUrl = reply.value.mqttUrl ?? (host ? `${reply.value.tls === true ? 'mqtts' : 'mqtt'}://${host}:${reply.value.mqttPort}` : null)
       if (!mqttUrl) return
       this.o.onHub({ mqttUrl, hubName: reply.value.hubName, peerId: id })
     } catch (err) {

@@ -20,6 +20,9 @@ export interface MeshOptions {
   log: Logger
   hasHub: () => boolean
   onHub: (hub: HubFound) => void
+  /** The home this device is paired with, and the check of a direct viewer's credential. */
+  homeId: string
+  admit: (credential: string, viewerId: string) => Promise<string | null>
 }
 
 /**
@@ -45,16 +48,16 @@ export async function startMesh (config: DeviceConfig, o: MeshOptions): Promise<
     const reach = direct()
     return { deviceId: config.deviceId, online: true, at: Date.now(), ...(reach ? { direct: reach } : {}) }
   }
-  const server = new DirectServer(node, { homeId: config.homeId, deviceId: config.deviceId, log: o.log, presence })
+  const server = new DirectServer(node, { homeId: o.homeId, deviceId: config.deviceId, log: o.log, presence, admit: o.admit })
   await server.start()
   // Listening from before the start, so the first mDNS answers are not missed; asking waits for the start.
   let listening = (): void => {}
   const ready = new Promise<void>((resolve) => { listening = resolve })
   const finder = config.hubUrl
     ? null
-    : new HubFinder(node, discovery.instance(), { homeId: config.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub, ready })
+    : new HubFinder(node, discovery.instance(), { homeId: o.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub, ready })
   finder?.start()
-  if (finder) o.log.info('looking for the hub of this home by mDNS', { home: config.homeId, serviceTag: MDNS_SERVICE_TAG })
+  if (finder) o.log.info('looking for the hub of this home by mDNS', { home: o.homeId, serviceTag: MDNS_SERVICE_TAG })
   await node.start()
   listening()
   o.log.info('on the LAN mesh', { peer: node.peerId.toString(), direct: direct()?.addrs.join(' ') ?? 'none', discovery: finder ? 'looking for the hub' : 'hub configured' })

@@ -1,6 +1,6 @@
 import { fromCallback, type EventObject } from 'xstate'
 import { MediaStreamTrack, type RTCDataChannel, type RTCIceServer } from 'werift'
-import { CONTROL_CHANNEL, Command, Reply, decode, encode, type SignalToViewer } from '@doorbell/core'
+import { CONTROL_CHANNEL, DoorCommand, Reply, decode, encode, newId, type DoorAttempt, type DoorGuard, type SignalToViewer } from '@doorbell/core'
 import type { DeviceCallEvent, SessionInput } from '@doorbell/machines'
 import type { Camera } from '../camera/camera'
 import type { LockControl } from '../lock/lockControl'
@@ -14,6 +14,13 @@ export interface SessionDeps {
   iceAdditionalHostAddresses: string[]
   /** Sends a signaling message to the viewer of this session, on whichever path carries it. */
   signal: (viewerId: string, sessionId: string, message: SignalToViewer) => void
+  /** Checks every open-door command (credential, role, signature, freshness, nonce, rate). */
+  guard: DoorGuard
+  /** Where each attempt, allowed or denied, is recorded (the audit outbox). */
+  audit: (attempt: DoorAttempt) => void
+  /** Which path carries this session's signaling (for the audit record). */
+  pathOf: (sessionId: string) => DoorAttempt['path']
+  deviceId: string
   log: Logger
 }
 
@@ -68,21 +75,48 @@ export function sessionActor (deps: SessionDeps) {
       if (dc.readyState === 'open') reply({ type: 'lock', lock: deps.lock.state() })
     })
 
+    const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
+      deps.audit({
+        id: newId('a'),
+        deviceId: deps.deviceId,
+        at: Date.now(),
+        outcome,
+        reason,
+        message: message.slice(0, 300),
+        memberId: grant?.id ?? null,
+        viewerId,
+        viewerName: grant?.name ?? viewerName,
+        role: grant?.role ?? null,
+        path: deps.pathOf(sessionId)
+      })
+    }
+
     const onCommand = async (data: string | Buffer): Promise<void> => {
-      const parsed = decode(Command, data, `data channel of ${viewerName}`)
+      const parsed = decode(DoorCommand, data, `data channel of ${viewerName}`)
       if (!parsed.ok) {
         log.warn('rejected a command', { error: parsed.error.message })
+        record('denied', 'malformed', parsed.error.message, null)
         reply({ type: 'nack', id: idOf(data), error: { code: 'invalid-command', message: parsed.error.message } })
         return
       }
       const command = parsed.value
-      // Only one command exists today: unlock.
-      log.info('open-door requested', { viewer: viewerName })
-      const result = await deps.lock.unlock(viewerId)
+      // The device's own check, whatever path carried the call: the lock moves only after it.
+      const verdict = await deps.guard.check(command, { sessionId, viewerId })
+      if (!verdict.ok) {
+        log.warn('open-door refused', { viewer: viewerName, reason: verdict.reason, message: verdict.message })
+        record('denied', verdict.reason, verdict.message, verdict.grant)
+        reply({ type: 'nack', id: command.id, error: { code: 'denied', message: verdict.message } })
+        return
+      }
+      const who = verdict.grant
+      log.info('open-door requested', { viewer: who.name, role: who.role })
+      const result = await deps.lock.unlock(who.name)
       if (result.ok) {
+        record('allowed', 'ok', `opened by ${who.name}`, who)
         sendBack({ type: 'UNLOCKED', sessionId, at: Date.now() } satisfies DeviceCallEvent)
         reply({ type: 'ack', id: command.id, lock: result.lock })
       } else {
+        record('denied', result.code, result.message, who)
         reply({ type: 'nack', id: command.id, error: { code: result.code, message: result.message } })
       }
     }

@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  CallRecord, DeviceState, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer,
+  CallRecord, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer,
   decodeTopicMessage, encode, topics, type DeviceTransport, type DirectReach, type SignalToDevice
 } from '@doorbell/core'
 import type { Logger } from '@doorbell/core'
@@ -12,6 +12,14 @@ export interface MqttLinkOptions {
   log: Logger
   /** The device's direct addresses, told to viewers in its presence while the hub is up. */
   direct?: () => DirectReach | undefined
+  /** From pairing: the member id and token (MQTT user name and password), the home CA for mqtts/wss. */
+  auth: { memberId: string, token: string, ca: string | null }
+}
+
+type LinkEvents = {
+  signal: (viewerId: string, message: SignalToDevice) => void
+  /** The home's signed revocation list (retained on the hub). */
+  revocations: (token: string) => void
 }
 
 /**
@@ -23,12 +31,15 @@ export class MqttLink implements DeviceTransport {
   readonly path = 'lan' as const
   readonly client: MqttClient
   private lastState: string | null = null
-  private readonly listeners = new Listeners<{ signal: (viewerId: string, message: SignalToDevice) => void }>()
+  private readonly listeners = new Listeners<LinkEvents>()
 
   constructor (private readonly o: MqttLinkOptions) {
     const presence = topics.presence(o.homeId, o.deviceId)
     this.client = mqtt.connect(o.url, {
       clientId: `device-${o.deviceId}`,
+      username: o.auth.memberId,
+      password: o.auth.token,
+      ...(o.auth.ca ? { ca: o.auth.ca } : {}),
       clean: false,
       reconnectPeriod: 1000,
       connectTimeout: 5000,
@@ -47,12 +58,17 @@ export class MqttLink implements DeviceTransport {
       o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
       this.publishPresence()
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
-      this.client.subscribe(topics.deviceInbox(o.homeId, o.deviceId), { qos: 1 }, (err) => {
+      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.revocations(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
     })
     this.client.on('offline', () => { o.log.warn('hub unreachable, retrying', { url: o.url }) })
-    this.client.on('error', (err) => { o.log.warn('hub connection error', { error: err.message }) })
+    this.client.on('error', (err) => {
+      // CONNACK 4/5 (MQTT 3.1.1) or 0x86/0x87 (5.0): the hub refused our credentials: revoked, or paired elsewhere.
+      const code = (err as { code?: number }).code
+      if (code === 4 || code === 5 || code === 134 || code === 135) o.log.error('the hub refused this doorbell\'s credentials: pair it again', { error: err.message })
+      else o.log.warn('hub connection error', { error: err.message })
+    })
     this.client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
   }
 
@@ -64,6 +80,10 @@ export class MqttLink implements DeviceTransport {
       return
     }
     const m = decoded.value
+    if (m.kind === 'revocations' && m.topic.home === this.o.homeId) {
+      this.listeners.emit('revocations', m.payload.list)
+      return
+    }
     if (m.kind !== 'to-device' || m.topic.device !== this.o.deviceId || m.topic.home !== this.o.homeId) {
       this.o.log.warn('ignored a message not addressed to this device', { topic })
       return
@@ -75,6 +95,18 @@ export class MqttLink implements DeviceTransport {
 
   onSignal (listener: (viewerId: string, message: SignalToDevice) => void): () => void {
     return this.listeners.on('signal', listener)
+  }
+
+  onRevocations (listener: (token: string) => void): () => void {
+    return this.listeners.on('revocations', listener)
+  }
+
+  /** Resolves when the hub has the attempt (PUBACK); rejects while the hub is away, so the outbox keeps it. */
+  async publishAudit (attempt: DoorAttempt): Promise<void> {
+    if (!this.client.connected) throw new Error('the hub is not connected')
+    await new Promise<void>((resolve, reject) => {
+      this.client.publish(topics.audit(this.o.homeId, this.o.deviceId), encode(DoorAttempt, attempt), { qos: 1 }, (err) => { if (err) reject(err); else resolve() })
+    })
   }
 
   /** Online, with the direct addresses (retained: a viewer that connects later learns them too). */

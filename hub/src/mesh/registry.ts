@@ -40,7 +40,7 @@ export interface HubMesh {
  * of its own home where its broker is (the hub protocol) and refuses those of another home, so two
  * hubs on one LAN never capture each other's devices.
  */
-export async function startHubMesh (config: HubConfig, mqttPort: number, log: Logger): Promise<HubMesh> {
+export async function startHubMesh (config: HubConfig, mqttPort: number, log: Logger, tls = false): Promise<HubMesh> {
   const dir = join(config.dataDir, 'peer')
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const datastore = new FsDatastore(dir)
@@ -56,7 +56,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
   // The broker's URL when the address a device reached the hub at will not do: configured, or
   // the one interface the broker listens on (a hub bound to 0.0.0.0 is reachable on all of them).
   const wildcard = config.host === '0.0.0.0' || config.host === '::'
-  const advertised = config.advertisedMqttUrl ?? (wildcard ? undefined : `mqtt://${config.host.includes(':') ? `[${config.host}]` : config.host}:${mqttPort}`)
+  const advertised = config.advertisedMqttUrl ?? (wildcard ? undefined : `${tls ? 'mqtts' : 'mqtt'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${mqttPort}`)
   const devices = new Map<string, FoundDevice>()
   const peers = new Set<string>()
   node.addEventListener('peer:discovery', (e) => { if (peers.size < MAX_DEVICES * 4) peers.add(e.detail.id.toString()) })
@@ -101,6 +101,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
       homeId: config.homeId,
       hubName: config.hubName,
       mqttPort,
+      tls,
       ...(advertised ? { mqttUrl: advertised } : {})
     })
   }

@@ -1,5 +1,16 @@
-/** What the hub says about itself (`/api/info`), and where its MQTT WebSocket is: one place for every page. */
-export interface HubInfo { homeId: string, hubName: string, mqttPath: string, inspect: boolean }
+/**
+ * What the hub says about itself (`/api/info`), and where its MQTT WebSocket is: one place for every page.
+ * `paired` (an owner exists) and `caFingerprint` (the home CA's, for phones) came later: an answer
+ * remembered from an older hub has neither.
+ */
+export interface HubInfo {
+  homeId: string
+  hubName: string
+  mqttPath: string
+  inspect: boolean
+  paired?: boolean
+  caFingerprint?: string | null
+}
 
 /** The last good answer, so the app can start while the hub is down. */
 export const HUB_INFO_KEY = 'doorbell.hubInfo'
@@ -14,7 +25,16 @@ export function parseHubInfo (value: unknown): HubInfo | null {
   if (typeof v.hubName !== 'string') return null
   if (typeof v.mqttPath !== 'string' || !v.mqttPath.startsWith('/')) return null
   if (typeof v.inspect !== 'boolean') return null
-  return { homeId: v.homeId, hubName: v.hubName, mqttPath: v.mqttPath, inspect: v.inspect }
+  if (v.paired !== undefined && typeof v.paired !== 'boolean') return null
+  if (v.caFingerprint !== undefined && v.caFingerprint !== null && (typeof v.caFingerprint !== 'string' || v.caFingerprint.length > 200)) return null
+  return {
+    homeId: v.homeId,
+    hubName: v.hubName,
+    mqttPath: v.mqttPath,
+    inspect: v.inspect,
+    ...(v.paired !== undefined ? { paired: v.paired } : {}),
+    ...(v.caFingerprint !== undefined ? { caFingerprint: v.caFingerprint } : {})
+  }
 }
 
 /** How long to wait for /api/info: a hub that accepts connections but does not answer (frozen) must not hang the page. */

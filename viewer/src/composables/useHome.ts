@@ -1,17 +1,22 @@
-import { onBeforeUnmount, ref, shallowReactive, shallowRef } from 'vue'
+import { computed, onBeforeUnmount, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { pathOf, type LinkPath } from '@doorbell/machines'
 import { Home, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
 import { useRingAlert } from './useRingAlert'
 import { loadHubInfo, hubSocketUrl, type HubInfo } from './hubInfo'
+import { grantOf, removedNotice, usePairing } from './usePairing'
+import type { StoredPairing } from './keystore'
 
 /**
- * The page's one Home: the hub connection and a call machine per doorbell. Components read
- * machine state with @xstate/vue's useSelector on the actors listed here.
+ * The page's one Home: this screen's pairing, and once paired the hub connection and a call
+ * machine per doorbell. Components read machine state with @xstate/vue's useSelector on the
+ * actors listed here.
  */
 export function useHome () {
+  // The id and name this browser offers when it pairs; once paired, the pairing's own (the grant's `sub`, the member's name).
   const identity = loadIdentity(localStorage, location.search)
+  const pairing = usePairing({ viewerId: identity.viewerId })
   const ringAlert = useRingAlert()
   const doorbells = shallowReactive(new Map<string, DoorbellActor>())
   const streams = shallowReactive(new Map<string, MediaStream>())
@@ -23,27 +28,62 @@ export function useHome () {
   const history = shallowRef<Home['history']>([])
   const hubInfo = shallowRef<HubInfo | null>(null)
   let home: Home | null = null
+  /** The pairing the running Home was made with. */
+  let homeFor: StoredPairing | null = null
+  let closed = false
 
-  const start = async (): Promise<void> => {
-    let info: HubInfo
+  /** Who this screen is, for the page: the member once paired. */
+  const me = computed(() => {
+    const p = pairing.current.value
+    return p
+      ? { viewerId: p.viewerId, viewerName: p.name, role: p.role, until: grantOf(p.credential)?.exp ?? null }
+      : { ...identity, role: null, until: null }
+  })
+
+  const loadInfo = async (): Promise<void> => {
     try {
-      info = await loadHubInfo()
+      hubInfo.value = await loadHubInfo()
+      error.value = null
+      await startHome()
     } catch (err) {
       error.value = `Cannot reach the hub (${(err as Error).message}). Check that the hub is running and this page was opened from it.`
-      setTimeout(() => { void start() }, 3000)
-      return
+      if (!closed) setTimeout(() => { void loadInfo() }, 3000)
     }
-    error.value = null
-    hubInfo.value = info
+  }
+
+  const stopHome = (): void => {
+    void home?.close()
+    home = null
+    homeFor = null
+    link.value = null
+    path.value = null
+    doorbells.clear()
+    streams.clear()
+    online.clear()
+    history.value = []
+  }
+
+  /** A Home once both the hub's info and a pairing are known; the pairing's credentials on every path. */
+  const startHome = async (): Promise<void> => {
+    const p = pairing.current.value
+    const info = hubInfo.value
+    if (!p || !info || closed || homeFor === p) return
+    if (home) stopHome()
+    homeFor = p
     // ?stately opens Stately's hosted inspector (needs the internet); loaded only then.
     const stately = new URLSearchParams(location.search).has('stately')
       ? (await import('@statelyai/inspect')).createBrowserInspector()
       : null
-    home = new Home({
+    if (homeFor !== p || closed) return // forgotten or replaced while the inspector loaded
+    const h = new Home({
       ...(stately ? { alsoInspect: (e: InspectionEvent) => { stately.inspect.next?.(e) } } : {}),
       url: hubSocketUrl(info),
       homeId: info.homeId,
-      ...identity,
+      viewerId: p.viewerId,
+      viewerName: p.name,
+      trust: { memberId: p.memberId, token: p.token, credential: p.credential, key: p.key.privateKey, role: p.role, name: p.name },
+      // The hub refused this screen's credentials: it was removed (or its access ended).
+      onUnauthorized: () => { void pairing.forget(removedNotice(p.credential)) },
       inspect: info.inspect,
       // The doorbells' direct addresses, for when the hub is down.
       storage: localStorage,
@@ -60,16 +100,28 @@ export function useHome () {
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
       log: (level, message) => { console[level](`[hub] ${message}`) }
     })
-    link.value = home.link
-    home.link.subscribe((s) => { path.value = pathOf(s.value) })
-    home.paths.on('presence', (p) => { online.set(p.deviceId, p.online) })
-    home.onHistory(() => { history.value = [...home!.history] })
+    home = h
+    link.value = h.link
+    h.link.subscribe((s) => { if (home === h) path.value = pathOf(s.value) })
+    h.paths.on('presence', (pr) => { if (home === h) online.set(pr.deviceId, pr.online) })
+    h.onHistory(() => { if (home === h) history.value = [...h.history] })
   }
-  void start()
-  onBeforeUnmount(() => { void home?.close() })
+
+  // Paired: start; forgotten (removed by the owner): stop at once, the pairing screen takes over.
+  watch(pairing.current, (p) => { if (p) void startHome(); else stopHome() })
+
+  void (async () => {
+    await pairing.load()
+    await loadInfo()
+  })()
+  onBeforeUnmount(() => { closed = true; stopHome() })
 
   return {
     identity,
+    me,
+    pairing,
+    /** The hub's API with this screen's token (null unpaired). */
+    api: pairing.api,
     doorbells,
     streams,
     link,

@@ -1,5 +1,5 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, Command, Reply, decode, encode, type ViewerTransport } from '@doorbell/core'
+import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, signDoorCommand, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
 
 /**
@@ -36,6 +36,9 @@ export interface CallSessionOptions {
   signaling: Pick<ViewerTransport, 'onSession' | 'sendToDevice'>
   viewerId: string
   viewerName: string
+  homeId: string
+  /** The grant (sent with the offer) and the key that signs every open-door command. */
+  trust: { credential: string, key: SigningKey }
   createPeerConnection: () => PeerConnectionLike
   /** Runs after the offer is made, before setLocalDescription starts gathering (werift needs its default STUN cleared). */
   beforeGather?: (pc: PeerConnectionLike) => void
@@ -107,13 +110,18 @@ export function callSession (o: CallSessionOptions) {
     receive((event) => {
       const e = event as CallActorCommand
       if (e.type !== 'SEND_COMMAND') return
-      // Parse our own command too: a bug here must not reach the door.
-      const checked = Command.safeParse(e.command)
-      if (!checked.success || dc.readyState !== 'open') {
-        send({ type: 'REPLY', reply: { type: 'nack', id: e.command.id, error: { code: 'invalid-command', message: dc.readyState !== 'open' ? 'the call is not connected' : 'invalid command' } } })
-        return
-      }
-      dc.send(encode(Command, checked.data))
+      const nack = (message: string): void => { send({ type: 'REPLY', reply: { type: 'nack', id: e.command.id, error: { code: 'invalid-command', message } } }) }
+      // Parse our own request too: a bug here must not reach the door.
+      const checked = DoorRequest.safeParse(e.command)
+      if (!checked.success) { nack('invalid command'); return }
+      if (dc.readyState !== 'open') { nack('the call is not connected'); return }
+      // Signed for this device, this session, now, once: the device checks all of it.
+      signDoorCommand({ credential: o.trust.credential, key: o.trust.key, home: o.homeId, device: deviceId, session: sessionId, command: checked.data.id })
+        .then((command) => {
+          if (dc.readyState !== 'open') { nack('the call is not connected'); return }
+          dc.send(encode(DoorCommand, command))
+        })
+        .catch((err: Error) => { nack(`could not sign the command: ${err.message}`) })
     })
 
     void (async () => {
@@ -124,7 +132,7 @@ export function callSession (o: CallSessionOptions) {
       if (closed) return
       const sdp = pc.localDescription?.sdp
       if (!sdp) throw new Error('no local description')
-      o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp })
+      o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp, credential: o.trust.credential })
       performance.mark(CALL_MARKS.offerSent, { detail: { sessionId } })
     })().catch((err: Error) => { send({ type: 'FAILED', message: `could not start the call: ${err.message}` }) })
 

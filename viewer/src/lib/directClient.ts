@@ -11,6 +11,8 @@ export interface DirectClientOptions {
   homeId: string
   viewerId: string
   viewerName: string
+  /** This viewer's grant, signed by the home: the device talks to members only. */
+  credential: string
   /** The devices to dial, with the addresses learned while the hub was up. */
   devices: () => Array<{ deviceId: string, reach: DirectReach }>
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
@@ -111,7 +113,7 @@ export class DirectClient implements ViewerTransport {
     }
     const stream = await connection.newStream(PROTOCOLS.events)
     const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
-    await writeFrame(io, ViewerHello, { homeId: this.o.homeId, viewerId: this.o.viewerId, viewerName: this.o.viewerName })
+    await writeFrame(io, ViewerHello, { homeId: this.o.homeId, viewerId: this.o.viewerId, viewerName: this.o.viewerName, credential: this.o.credential })
     const wasUp = this.connected
     this.devices.set(deviceId, { deviceId, stream, connection })
     this.log('info', `connected directly to ${deviceId}`)

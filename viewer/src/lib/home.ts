@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { InspectionBatcher, newId, type CallRecord, type RingEvent } from '@doorbell/core'
+import { InspectionBatcher, newId, type CallRecord, type RingEvent, type Role, type SigningKey } from '@doorbell/core'
 import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
@@ -9,7 +9,20 @@ import { AddressBook, Paths } from './paths'
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
 
-export interface HomeOptions extends HubClientOptions {
+/** What pairing gave this viewer: its member id and token (hub sign-in), its grant and its signing key. */
+export interface ViewerTrust {
+  memberId: string
+  token: string
+  /** The grant signed by the home. */
+  credential: string
+  /** Non-extractable in a browser: it signs open-door commands. */
+  key: SigningKey
+  role: Role
+  name: string
+}
+
+export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
+  trust: ViewerTrust
   createPeerConnection: CallSessionOptions['createPeerConnection']
   beforeGather?: CallSessionOptions['beforeGather']
   onTrack?: CallSessionOptions['onTrack']
@@ -50,7 +63,7 @@ export class Home {
   private readonly inspect: ((event: InspectionEvent) => void) | undefined
 
   constructor (private readonly o: HomeOptions) {
-    this.hub = new HubClient(o)
+    this.hub = new HubClient({ ...o, auth: { memberId: o.trust.memberId, token: o.trust.token } })
     const source = { kind: 'viewer' as const, id: this.hub.clientId, name: o.viewerName }
     this.batcher = o.inspect ? new InspectionBatcher((events) => { this.hub.publishInspect({ source, events }) }) : null
     const batcher = this.batcher
@@ -97,6 +110,7 @@ export class Home {
           homeId: this.o.homeId,
           viewerId: this.o.viewerId,
           viewerName: this.o.viewerName,
+          credential: this.o.trust.credential,
           devices: () => this.book.list(),
           ...(this.o.createDialer ? { createNode: this.o.createDialer } : {}),
           ...(this.o.log ? { log: this.o.log } : {})
@@ -131,6 +145,8 @@ export class Home {
           signaling: this.paths,
           viewerId: this.o.viewerId,
           viewerName: this.o.viewerName,
+          homeId: this.o.homeId,
+          trust: { credential: this.o.trust.credential, key: this.o.trust.key },
           createPeerConnection: this.o.createPeerConnection,
           ...(this.o.beforeGather ? { beforeGather: this.o.beforeGather } : {}),
           ...(this.o.onTrack ? { onTrack: this.o.onTrack } : {}),

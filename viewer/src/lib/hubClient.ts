@@ -13,6 +13,10 @@ export interface HubClientOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
   /** Also receive every source's inspection batches (the inspector page). */
   watchInspection?: boolean
+  /** From pairing: the member id (MQTT user name) and token (password). */
+  auth: { memberId: string, token: string }
+  /** The hub refused these credentials (the member was removed): the page forgets its pairing. */
+  onUnauthorized?: () => void
 }
 
 export type HubEvents = ViewerTransportEvents & {
@@ -38,6 +42,8 @@ export class HubClient implements ViewerTransport {
     this.client = mqtt.connect(o.url, {
       // One connection per tab: two tabs of one resident must not kick each other off.
       clientId: this.clientId,
+      username: o.auth.memberId,
+      password: o.auth.token,
       clean: true,
       reconnectPeriod: 1000,
       connectTimeout: 5000
@@ -50,7 +56,17 @@ export class HubClient implements ViewerTransport {
       this.emit('link', true)
     })
     this.client.on('close', () => { this.emit('link', false) })
-    this.client.on('error', (err) => { this.log('warn', `hub connection: ${err.message}`) })
+    this.client.on('error', (err) => {
+      // CONNACK "bad user name or password" / "not authorized" (3.1.1: 4, 5; 5.0: 0x86, 0x87): removed from the home.
+      const code = (err as { code?: number }).code
+      if (code === 4 || code === 5 || code === 134 || code === 135) {
+        this.log('error', 'the hub refused this screen\'s credentials')
+        this.client.end(true)
+        o.onUnauthorized?.()
+        return
+      }
+      this.log('warn', `hub connection: ${err.message}`)
+    })
     this.client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
   }
 

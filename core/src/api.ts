@@ -1,0 +1,139 @@
+import { z } from 'zod'
+import { Id } from './ids'
+import { DenyReason, PublicKeyText, Role, Signed } from './trust'
+
+/**
+ * The hub's HTTP API for pairing, members and the audit log: request and response bodies, parsed
+ * on both sides. Every request but pairing carries `Authorization: Bearer <token>`, the token
+ * issued at pairing (also the MQTT password, with the member id as user name).
+ */
+
+const Millis = z.number().int().nonnegative()
+const Name = z.string().trim().min(1).max(64)
+
+/** A one-time code as people type it: 10 characters from an alphabet without look-alikes, dashes allowed. */
+export const PairingCode = z.string().trim().toUpperCase()
+  .transform((s) => s.replace(/[\s-]/g, ''))
+  .pipe(z.string().regex(/^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{10}$/, 'a pairing code is 10 letters and digits, as printed'))
+
+/** `memberId.secret`: bearer token for the API, password for MQTT. */
+export const MemberToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}$/, 'not a member token')
+
+export const MemberKind = z.enum(['viewer', 'device'])
+export type MemberKind = z.infer<typeof MemberKind>
+
+export const PairRequest = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('viewer'),
+    code: PairingCode,
+    /** The browser's viewer id. */
+    id: Id,
+    name: Name,
+    /** The public half of the key made in the browser (its private half never leaves it). */
+    key: PublicKeyText
+  }),
+  z.strictObject({
+    kind: z.literal('device'),
+    code: PairingCode,
+    id: Id,
+    name: Name
+  })
+])
+export type PairRequest = z.input<typeof PairRequest>
+
+export const Member = z.strictObject({
+  id: Id,
+  kind: MemberKind,
+  /** Viewer id or device id. */
+  subject: Id,
+  name: Name,
+  /** Null for devices. */
+  role: Role.nullable(),
+  door: z.boolean(),
+  zones: z.array(Id).max(64),
+  createdAt: Millis,
+  expiresAt: Millis.nullable(),
+  revokedAt: Millis.nullable()
+})
+export type Member = z.infer<typeof Member>
+
+export const PairResponse = z.strictObject({
+  homeId: Id,
+  hubName: Name,
+  member: Member,
+  token: MemberToken,
+  /** The viewer's signed grant (null for a device). */
+  credential: Signed.nullable(),
+  /** The home's public key: a device pins it and checks every grant against it. */
+  homeKey: PublicKeyText
+})
+export type PairResponse = z.infer<typeof PairResponse>
+
+export const InviteRequest = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('viewer'),
+    role: Role.exclude(['owner']),
+    /** Ignored for operators (never the door); residents default to yes, guests to no. */
+    door: z.boolean().optional(),
+    zones: z.array(Id).max(64).default([]),
+    /** How long the person's access lasts (a guest's visit); null: until revoked. */
+    accessHours: z.number().positive().max(24 * 366).nullable().default(null),
+    /** How long the code can be used. */
+    codeMinutes: z.number().int().min(1).max(7 * 24 * 60).default(15)
+  }),
+  z.strictObject({
+    kind: z.literal('device'),
+    deviceId: Id,
+    zones: z.array(Id).max(64).default([]),
+    codeMinutes: z.number().int().min(1).max(7 * 24 * 60).default(15)
+  })
+])
+export type InviteRequest = z.input<typeof InviteRequest>
+
+export const InviteResponse = z.strictObject({
+  code: z.string(),
+  /** Opens the viewer's pairing page with the code filled in. */
+  url: z.string(),
+  expiresAt: Millis,
+  /** The same URL as a QR code (SVG markup). */
+  qrSvg: z.string()
+})
+export type InviteResponse = z.infer<typeof InviteResponse>
+
+export const AuditKind = z.enum(['open-door', 'pairing', 'revocation', 'call-answered', 'invite'])
+export type AuditKind = z.infer<typeof AuditKind>
+
+/** One line of the hub's append-only audit log. */
+export const AuditRecord = z.strictObject({
+  seq: z.number().int().positive(),
+  at: Millis,
+  kind: AuditKind,
+  outcome: z.enum(['allowed', 'denied']),
+  /** Why, in a word (a DenyReason for refused doors, 'ok' otherwise). */
+  reason: z.string().max(64),
+  /** Who did it: a member's name, or what the device knew of the sender. */
+  actor: z.string().max(128),
+  deviceId: Id.nullable(),
+  message: z.string().max(300)
+})
+export type AuditRecord = z.infer<typeof AuditRecord>
+
+/** What a device reports of each open-door attempt, on `doorbell/{home}/{device}/audit` (queued while the hub is away). */
+export const DoorAttempt = z.strictObject({
+  /** Unique per attempt, so a copy delivered twice is stored once. */
+  id: Id,
+  deviceId: Id,
+  at: Millis,
+  outcome: z.enum(['allowed', 'denied']),
+  reason: z.union([DenyReason, z.enum(['ok', 'lock-fault', 'busy'])]),
+  message: z.string().max(300),
+  /** From the checked grant when there was one, else what the session claimed. */
+  memberId: Id.nullable(),
+  viewerId: Id.nullable(),
+  viewerName: z.string().max(64),
+  role: Role.nullable(),
+  path: z.enum(['lan', 'direct', 'cloud']).nullable()
+})
+export type DoorAttempt = z.infer<typeof DoorAttempt>
+
+export const ApiError = z.strictObject({ error: z.string() })

@@ -1,0 +1,317 @@
+import { z } from 'zod'
+import { Id } from './ids'
+
+/**
+ * The home's trust, in WebCrypto terms (the same code in Node 24, in browsers and on the Pi):
+ *
+ * - the hub holds the home's Ed25519 key and signs each viewer's grant (a credential: who, what
+ *   role, which zones, which key, until when);
+ * - a viewer holds its own Ed25519 key, made in the browser and never extractable, and signs each
+ *   open-door request (a proof: this device, this session, this command, now, once);
+ * - the device pins the home's public key at pairing and checks both before the lock moves
+ *   ({@link DoorGuard}), whatever path carried the command, so no transport needs to be trusted.
+ *
+ * Signed things travel as `base64url(JSON).base64url(signature)`: the signature covers the exact
+ * bytes sent, so no canonical JSON is needed.
+ */
+
+// ---------------------------------------------------------------- encoding
+
+const B64URL = /^[A-Za-z0-9_-]*$/
+
+export function toB64url (bytes: Uint8Array): string {
+  let s = ''
+  for (const b of bytes) s += String.fromCharCode(b)
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+}
+
+/** Throws on anything that is not base64url. */
+export function fromB64url (text: string): Uint8Array {
+  if (!B64URL.test(text) || text.length % 4 === 1) throw new Error('not base64url')
+  const s = atob(text.replace(/-/g, '+').replace(/_/g, '/'))
+  const out = new Uint8Array(s.length)
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i)
+  return out
+}
+
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+// ---------------------------------------------------------------- schemas
+
+const Millis = z.number().int().nonnegative()
+const Name = z.string().trim().min(1).max(64)
+
+/** A raw Ed25519 public key (32 bytes), base64url: 43 characters. */
+export const PublicKeyText = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not an Ed25519 public key (32 bytes, base64url)')
+/** 16 random bytes, base64url. */
+export const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url')
+/** `payload.signature`, both base64url; bounded before anything decodes it. */
+export const Signed = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/, 'not a signed token (payload.signature)')
+
+/**
+ * Owner: everything, including pairing and revoking. Resident: rings, calls, the door.
+ * Guest: rings and calls, the door only if granted, often for a limited time. Operator: the
+ * camera feeds of the zones granted, never the door.
+ */
+export const Role = z.enum(['owner', 'resident', 'guest', 'operator'])
+export type Role = z.infer<typeof Role>
+
+/** What the hub grants one viewer, signed with the home's key. */
+export const Grant = z.strictObject({
+  v: z.literal(1),
+  /** The member id: what revocation names. */
+  id: Id,
+  home: Id,
+  /** The viewer id this browser uses on every path. */
+  sub: Id,
+  name: Name,
+  role: Role,
+  /** May open the door (never for operators). */
+  door: z.boolean(),
+  /** Operators see only these zones. */
+  zones: z.array(Id).max(64),
+  /** The viewer's own public key: its open-door requests must be signed by it. */
+  key: PublicKeyText,
+  iat: Millis,
+  /** The grant ends by itself then (a guest's visit); null: until revoked. */
+  exp: Millis.nullable()
+})
+export type Grant = z.infer<typeof Grant>
+
+/** What a viewer signs to open one door, once. */
+export const DoorClaim = z.strictObject({
+  home: Id,
+  device: Id,
+  session: Id,
+  /** The command id the device's reply echoes. */
+  command: Id,
+  /** The viewer's clock; the device accepts it within {@link FRESHNESS_MS} of its own. */
+  ts: Millis,
+  nonce: Nonce
+})
+export type DoorClaim = z.infer<typeof DoorClaim>
+
+/** The home's list of revoked members, signed by the home, so any path may carry it to a device. */
+export const RevocationList = z.strictObject({
+  home: Id,
+  /** Grows with every change; a device keeps the highest it has seen. */
+  seq: z.number().int().nonnegative(),
+  at: Millis,
+  ids: z.array(Id).max(10_000)
+})
+export type RevocationList = z.infer<typeof RevocationList>
+
+// ---------------------------------------------------------------- keys, signing, verifying
+
+const ED25519 = { name: 'Ed25519' } as const
+
+/** WebCrypto's key type, named the same way under Node's types and the DOM's. */
+export type SigningKey = Parameters<typeof globalThis.crypto.subtle.sign>[1]
+export interface SigningKeyPair { publicKey: SigningKey, privateKey: SigningKey }
+type Bytes = Parameters<typeof globalThis.crypto.subtle.verify>[3]
+
+/** A key pair for a viewer (non-extractable private key) or for the home (extractable, to store it). */
+export async function generateSigningKey (extractable: boolean): Promise<SigningKeyPair> {
+  return await globalThis.crypto.subtle.generateKey(ED25519, extractable, ['sign', 'verify']) as SigningKeyPair
+}
+
+export async function exportPublicKey (key: SigningKey): Promise<string> {
+  return toB64url(new Uint8Array(await globalThis.crypto.subtle.exportKey('raw', key)))
+}
+
+export async function importPublicKey (text: string): Promise<SigningKey> {
+  return await globalThis.crypto.subtle.importKey('raw', fromB64url(PublicKeyText.parse(text)) as Bytes, ED25519, true, ['verify'])
+}
+
+export async function sign<S extends z.ZodType> (schema: S, value: z.input<S>, key: SigningKey): Promise<string> {
+  const body = utf8.encode(JSON.stringify(schema.parse(value)))
+  const sig = new Uint8Array(await globalThis.crypto.subtle.sign(ED25519, key, body as Bytes))
+  return `${toB64url(body)}.${toB64url(sig)}`
+}
+
+export type Opened<T> = { ok: true, value: T } | { ok: false, problem: 'malformed' | 'bad-signature', message: string }
+
+/** The payload of a signed token, parsed by its schema, without checking the signature: for display only. */
+export function peek<S extends z.ZodType> (schema: S, token: string): Opened<z.infer<S>> {
+  if (!Signed.safeParse(token).success) return { ok: false, problem: 'malformed', message: 'not a signed token' }
+  try {
+    const parsed = schema.safeParse(JSON.parse(fromUtf8.decode(fromB64url(token.slice(0, token.indexOf('.'))))))
+    if (!parsed.success) return { ok: false, problem: 'malformed', message: parsed.error.issues.slice(0, 2).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') }
+    return { ok: true, value: parsed.data }
+  } catch (err) {
+    return { ok: false, problem: 'malformed', message: `unreadable payload (${(err as Error).message})` }
+  }
+}
+
+/** Checks the signature over the exact bytes, then parses them by the schema. */
+export async function open<S extends z.ZodType> (schema: S, token: string, key: SigningKey): Promise<Opened<z.infer<S>>> {
+  const peeked = peek(schema, token)
+  if (!peeked.ok) return peeked
+  const dot = token.indexOf('.')
+  const valid = await globalThis.crypto.subtle.verify(ED25519, key, fromB64url(token.slice(dot + 1)) as Bytes, fromB64url(token.slice(0, dot)) as Bytes)
+  return valid ? peeked : { ok: false, problem: 'bad-signature', message: 'the signature does not match' }
+}
+
+export function newNonce (): string {
+  const bytes = new Uint8Array(16)
+  globalThis.crypto.getRandomValues(bytes)
+  return toB64url(bytes)
+}
+
+// ---------------------------------------------------------------- the open-door command
+
+/** The open-door command as the data channel carries it. */
+export const DoorCommand = z.strictObject({
+  type: z.literal('unlock'),
+  id: Id,
+  /** The grant, signed by the home. */
+  credential: Signed,
+  /** A {@link DoorClaim}, signed by the viewer's key named in the grant. */
+  proof: Signed
+})
+export type DoorCommand = z.infer<typeof DoorCommand>
+
+/** Signs an open-door request: what the viewer does when the resident holds "Open door". */
+export async function signDoorCommand (o: {
+  credential: string
+  key: SigningKey
+  home: string
+  device: string
+  session: string
+  command: string
+  now?: number
+}): Promise<DoorCommand> {
+  const proof = await sign(DoorClaim, { home: o.home, device: o.device, session: o.session, command: o.command, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
+  return { type: 'unlock', id: o.command, credential: o.credential, proof }
+}
+
+// ---------------------------------------------------------------- the device's check
+
+/** How far a command's timestamp may be from the device's clock. */
+export const FRESHNESS_MS = 30_000
+
+export const DenyReason = z.enum([
+  'malformed', 'bad-credential', 'wrong-home', 'revoked', 'expired', 'wrong-viewer', 'no-door-right',
+  'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited'
+])
+export type DenyReason = z.infer<typeof DenyReason>
+
+export type DoorVerdict =
+  | { ok: true, grant: Grant, claim: DoorClaim }
+  | { ok: false, reason: DenyReason, message: string, grant: Grant | null }
+
+export interface DoorGuardOptions {
+  homeId: string
+  deviceId: string
+  /** The home's public key, pinned at pairing. */
+  homeKey: string
+  now?: () => number
+  freshnessMs?: number
+  /** At most `burst` accepted commands per viewer, refilled one every `refillMs`. */
+  rate?: { burst: number, refillMs: number }
+}
+
+/** Most nonces remembered at once; beyond it a command is refused rather than a nonce forgotten. */
+const MAX_NONCES = 20_000
+
+/**
+ * The device's check of every open-door command, before the lock machine moves: the grant's
+ * signature (the pinned home key), home, revocation, expiry, viewer, door right; then the
+ * command's signature (the viewer's key from the grant), device, session, freshness, nonce, and
+ * a per-viewer rate. Pure: no I/O, clock injectable; the same on every path.
+ */
+export class DoorGuard {
+  private homeKey: Promise<SigningKey>
+  private revoked = new Set<string>()
+  private revocationSeq = -1
+  private readonly nonces = new Map<string, number>()
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly now: () => number
+  private readonly freshnessMs: number
+  private readonly rate: { burst: number, refillMs: number }
+
+  constructor (private readonly o: DoorGuardOptions) {
+    this.homeKey = importPublicKey(o.homeKey)
+    this.now = o.now ?? Date.now
+    this.freshnessMs = o.freshnessMs ?? FRESHNESS_MS
+    this.rate = o.rate ?? { burst: 5, refillMs: 2000 }
+  }
+
+  /** Takes a signed revocation list if it is the home's and newer than the one held. */
+  async takeRevocations (token: string): Promise<{ ok: true, changed: boolean, list: RevocationList } | { ok: false, message: string }> {
+    const opened = await open(RevocationList, token, await this.homeKey)
+    if (!opened.ok) return { ok: false, message: `revocation list: ${opened.message}` }
+    if (opened.value.home !== this.o.homeId) return { ok: false, message: `revocation list of another home (${opened.value.home})` }
+    if (opened.value.seq <= this.revocationSeq) return { ok: true, changed: false, list: opened.value }
+    this.revocationSeq = opened.value.seq
+    this.revoked = new Set(opened.value.ids)
+    return { ok: true, changed: true, list: opened.value }
+  }
+
+  isRevoked (memberId: string): boolean { return this.revoked.has(memberId) }
+
+  /**
+   * Is this grant a live member of this home, held by this viewer? Asked of every offer (no video
+   * for strangers) and of every open-door command.
+   */
+  async admit (credential: string, viewerId: string): Promise<{ ok: true, grant: Grant } | { ok: false, reason: DenyReason, message: string, grant: Grant | null }> {
+    const deny = (reason: DenyReason, message: string, grant: Grant | null = null) => ({ ok: false as const, reason, message, grant })
+    const opened = await open(Grant, credential, await this.homeKey)
+    if (!opened.ok) return deny('bad-credential', `the credential is not from this home: ${opened.message}`)
+    const grant = opened.value
+    if (grant.home !== this.o.homeId) return deny('wrong-home', `the credential is for home ${grant.home}`, grant)
+    if (this.revoked.has(grant.id)) return deny('revoked', `${grant.name} has been removed from this home`, grant)
+    if (grant.exp !== null && this.now() >= grant.exp) return deny('expired', `${grant.name}'s access ended`, grant)
+    if (grant.sub !== viewerId) return deny('wrong-viewer', 'the credential belongs to another viewer', grant)
+    return { ok: true, grant }
+  }
+
+  async check (command: unknown, ctx: { sessionId: string, viewerId: string }): Promise<DoorVerdict> {
+    const deny = (reason: DenyReason, message: string, grant: Grant | null = null): DoorVerdict => ({ ok: false, reason, message, grant })
+    const parsed = DoorCommand.safeParse(command)
+    if (!parsed.success) return deny('malformed', `not an open-door command: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    const c = parsed.data
+
+    const admitted = await this.admit(c.credential, ctx.viewerId)
+    if (!admitted.ok) return admitted
+    const grant = admitted.grant
+    const now = this.now()
+    if (!grant.door || grant.role === 'operator') {
+      return deny('no-door-right', grant.role === 'guest' ? 'guests cannot open the door' : `${grant.role}s cannot open the door`, grant)
+    }
+
+    const proof = await open(DoorClaim, c.proof, await importPublicKey(grant.key))
+    if (!proof.ok) return deny('bad-signature', `the command is not signed by ${grant.name}'s key: ${proof.message}`, grant)
+    const claim = proof.value
+    if (claim.home !== this.o.homeId || claim.device !== this.o.deviceId) return deny('wrong-device', `the command is for ${claim.device}`, grant)
+    if (claim.session !== ctx.sessionId || claim.command !== c.id) return deny('wrong-session', 'the command belongs to another call', grant)
+    if (Math.abs(now - claim.ts) > this.freshnessMs) return deny('stale', `the command is ${Math.round((now - claim.ts) / 1000)} s off the doorbell's clock`, grant)
+
+    this.forgetOldNonces(now)
+    if (this.nonces.has(claim.nonce)) return deny('replay', 'this command was already used', grant)
+    if (this.nonces.size >= MAX_NONCES) return deny('rate-limited', 'too many commands; try again in a minute', grant)
+    // Only a fresh, correctly signed, unused command spends the viewer's budget: a replayed copy cannot lock the owner out.
+    if (!this.take(grant.id, now)) return deny('rate-limited', 'too many open-door requests; wait a moment', grant)
+    this.nonces.set(claim.nonce, claim.ts + this.freshnessMs)
+    return { ok: true, grant, claim }
+  }
+
+  private forgetOldNonces (now: number): void {
+    // Kept in the order they came, which is nearly the order they expire: stop at the first still needed.
+    for (const [nonce, until] of this.nonces) {
+      if (until >= now - this.freshnessMs) break
+      this.nonces.delete(nonce)
+    }
+  }
+
+  private take (who: string, now: number): boolean {
+    const b = this.buckets.get(who) ?? { tokens: this.rate.burst, at: now }
+    const refill = Math.floor((now - b.at) / this.rate.refillMs)
+    if (refill > 0) { b.tokens = Math.min(this.rate.burst, b.tokens + refill); b.at += refill * this.rate.refillMs }
+    if (b.tokens <= 0) { this.buckets.set(who, b); return false }
+    b.tokens--
+    this.buckets.set(who, b)
+    return true
+  }
+}

@@ -1,0 +1,137 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  DoorGuard, Grant, RevocationList, exportPublicKey, fromB64url, generateSigningKey, open, peek, sign, signDoorCommand,
+  toB64url, type Grant as GrantT, type SigningKeyPair
+} from '../src/index'
+
+const HOME = 'home'
+const DEVICE = 'front-door'
+const T0 = 1_800_000_000_000
+
+async function setup (grant: Partial<GrantT> = {}) {
+  const homeKeys = await generateSigningKey(true)
+  const viewerKeys = await generateSigningKey(false)
+  const g: GrantT = {
+    v: 1, id: 'm1', home: HOME, sub: 'v1', name: 'Kitchen', role: 'resident', door: true, zones: [],
+    key: await exportPublicKey(viewerKeys.publicKey), iat: T0, exp: null, ...grant
+  }
+  const credential = await sign(Grant, g, homeKeys.privateKey)
+  let now = T0
+  const guard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(homeKeys.publicKey), now: () => now })
+  const command = async (o: { key?: SigningKeyPair, device?: string, session?: string, ts?: number } = {}) =>
+    await signDoorCommand({ credential, key: (o.key ?? viewerKeys).privateKey, home: HOME, device: o.device ?? DEVICE, session: o.session ?? 's1', command: 'c1', now: o.ts ?? now })
+  return { homeKeys, viewerKeys, credential, guard, command, setNow: (t: number) => { now = t } }
+}
+
+const ctx = { sessionId: 's1', viewerId: 'v1' }
+
+describe('base64url', () => {
+  it('round-trips every byte value and refuses other alphabets', () => {
+    const bytes = Uint8Array.from({ length: 256 }, (_, i) => i)
+    assert.deepEqual(fromB64url(toB64url(bytes)), bytes)
+    assert.throws(() => fromB64url('a+b/'), /base64url/)
+    assert.throws(() => fromB64url('abcde'), /base64url/)
+  })
+})
+
+describe('signed tokens', () => {
+  it('open() accepts the signer and refuses another key or a changed payload', async () => {
+    const { homeKeys, credential } = await setup()
+    const other = await generateSigningKey(false)
+    assert.equal((await open(Grant, credential, homeKeys.publicKey)).ok, true)
+    assert.deepEqual(await open(Grant, credential, other.publicKey), { ok: false, problem: 'bad-signature', message: 'the signature does not match' })
+    const [body, sig] = credential.split('.') as [string, string]
+    const changed = toB64url(new TextEncoder().encode(new TextDecoder().decode(fromB64url(body)).replace('"resident"', '"owner"')))
+    assert.equal((await open(Grant, `${changed}.${sig}`, homeKeys.publicKey)).ok, false)
+    assert.equal(peek(Grant, 'not.a.token').ok, false)
+  })
+
+  it('a viewer key made non-extractable cannot be exported', async () => {
+    const { viewerKeys } = await setup()
+    await assert.rejects(globalThis.crypto.subtle.exportKey('pkcs8', viewerKeys.privateKey as never))
+  })
+})
+
+describe('DoorGuard', () => {
+  it('lets a resident open once, and refuses the same command again', async () => {
+    const { guard, command } = await setup()
+    const c = await command()
+    const first = await guard.check(c, ctx)
+    assert.equal(first.ok, true)
+    const again = await guard.check(c, ctx)
+    assert.equal(again.ok === false && again.reason, 'replay')
+  })
+
+  const cases: Array<[string, Partial<GrantT>, string]> = [
+    ['guest without the door right', { role: 'guest', door: false }, 'no-door-right'],
+    ['operator, even with door: true', { role: 'operator', door: true }, 'no-door-right'],
+    ['expired grant', { exp: T0 - 1 }, 'expired'],
+    ['grant for another viewer', { sub: 'v2' }, 'wrong-viewer']
+  ]
+  for (const [what, grant, reason] of cases) {
+    it(`refuses a ${what}: ${reason}`, async () => {
+      const { guard, command } = await setup(grant)
+      const v = await guard.check(await command(), ctx)
+      assert.equal(v.ok, false)
+      assert.equal(!v.ok && v.reason, reason)
+    })
+  }
+
+  it('says in words why a guest may not open', async () => {
+    const { guard, command } = await setup({ role: 'guest', door: false })
+    const v = await guard.check(await command(), ctx)
+    assert.equal(!v.ok && v.message, 'guests cannot open the door')
+  })
+
+  it('refuses a command signed by another key, for another device or session, or off the clock', async () => {
+    const { guard, command, setNow } = await setup()
+    const stranger = await generateSigningKey(false)
+    const reasons = []
+    for (const c of [await command({ key: stranger }), await command({ device: 'back-door' }), await command({ session: 's2' }), await command({ ts: T0 - 31_000 })]) {
+      const v = await guard.check(c, ctx)
+      reasons.push(!v.ok && v.reason)
+    }
+    assert.deepEqual(reasons, ['bad-signature', 'wrong-device', 'wrong-session', 'stale'])
+    setNow(T0 + 10_000)
+    assert.equal((await guard.check(await command({ ts: T0 }), ctx)).ok, true)
+  })
+
+  it('refuses a credential signed by another home key', async () => {
+    const a = await setup()
+    const b = await setup()
+    const v = await a.guard.check(await b.command(), ctx)
+    assert.equal(!v.ok && v.reason, 'bad-credential')
+  })
+
+  it('rate-limits one viewer after a burst, and refills with time', async () => {
+    const { guard, command, setNow } = await setup()
+    const results = []
+    for (let i = 0; i < 7; i++) results.push((await guard.check(await command(), ctx)).ok)
+    assert.deepEqual(results, [true, true, true, true, true, false, false])
+    setNow(T0 + 4000)
+    assert.equal((await guard.check(await command(), ctx)).ok, true)
+  })
+
+  it('takes a newer revocation list from the home and refuses the revoked member; ignores forged or older lists', async () => {
+    const { guard, command, homeKeys } = await setup()
+    const forger = await generateSigningKey(true)
+    const forged = await guard.takeRevocations(await sign(RevocationList, { home: HOME, seq: 9, at: T0, ids: [] }, forger.privateKey))
+    assert.equal(forged.ok, false)
+    const list = await guard.takeRevocations(await sign(RevocationList, { home: HOME, seq: 2, at: T0, ids: ['m1'] }, homeKeys.privateKey))
+    assert.equal(list.ok && list.changed, true)
+    const v = await guard.check(await command(), ctx)
+    assert.equal(!v.ok && v.reason, 'revoked')
+    const older = await guard.takeRevocations(await sign(RevocationList, { home: HOME, seq: 1, at: T0, ids: [] }, homeKeys.privateKey))
+    assert.equal(older.ok && older.changed, false)
+    assert.equal(guard.isRevoked('m1'), true)
+  })
+
+  it('refuses malformed input without throwing', async () => {
+    const { guard } = await setup()
+    for (const bad of [null, 42, 'unlock', {}, { type: 'unlock', id: 'c1' }, { type: 'unlock', id: 'c1', credential: 'x.y', proof: 'x.y' }]) {
+      const v = await guard.check(bad, ctx)
+      assert.equal(v.ok, false)
+    }
+  })
+})

@@ -1,0 +1,312 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite'
+import type { AuditRecord, Member, MemberKind, Role } from '@doorbell/core'
+
+export const TRUST_DB_FILE = 'trust.db'
+
+/** Bumped when the tables change; a hub refuses a database written by a newer one. */
+const SCHEMA_VERSION = 1
+
+const APPEND_ONLY = 'the audit log is append-only'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS members (
+  id          TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL CHECK (kind IN ('viewer', 'device')),
+  subject     TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  role        TEXT CHECK (role IN ('owner', 'resident', 'guest', 'operator')),
+  door        INTEGER NOT NULL CHECK (door IN (0, 1)),
+  zones       TEXT NOT NULL,
+  key         TEXT,
+  secret_hash BLOB NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER,
+  revoked_at  INTEGER
+);
+CREATE INDEX IF NOT EXISTS members_by_subject ON members (kind, subject);
+
+CREATE TABLE IF NOT EXISTS invites (
+  code_hash    BLOB PRIMARY KEY,
+  kind         TEXT NOT NULL CHECK (kind IN ('viewer', 'device')),
+  role         TEXT CHECK (role IN ('owner', 'resident', 'guest', 'operator')),
+  door         INTEGER NOT NULL CHECK (door IN (0, 1)),
+  zones        TEXT NOT NULL,
+  device_id    TEXT,
+  access_hours REAL,
+  expires_at   INTEGER NOT NULL,
+  used_at      INTEGER,
+  created_by   TEXT
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+  seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+  at        INTEGER NOT NULL,
+  kind      TEXT NOT NULL,
+  outcome   TEXT NOT NULL CHECK (outcome IN ('allowed', 'denied')),
+  reason    TEXT NOT NULL,
+  actor     TEXT NOT NULL,
+  device_id TEXT,
+  message   TEXT NOT NULL,
+  source_id TEXT UNIQUE
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, '${APPEND_ONLY}'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, '${APPEND_ONLY}'); END;
+
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`
+
+/** A member as stored: the API's {@link Member} plus what only the hub sees. */
+export interface StoredMember extends Member {
+  /** The viewer's public key (null for devices). */
+  key: string | null
+  /** SHA-256 of the token's secret. */
+  secretHash: Uint8Array
+}
+
+/** A one-time code's terms; the code itself is never stored, only its SHA-256. */
+export interface StoredInvite {
+  codeHash: Uint8Array
+  kind: MemberKind
+  role: Role | null
+  door: boolean
+  zones: string[]
+  deviceId: string | null
+  accessHours: number | null
+  expiresAt: number
+  usedAt: number | null
+  /** The inviting member's id; null for the owner's setup code. */
+  createdBy: string | null
+}
+
+export type NewAudit = Omit<AuditRecord, 'seq'> & { sourceId?: string }
+
+type Row = Record<string, SQLOutputValue>
+
+/**
+ * The trust database (`dir/trust.db`, SQLite in WAL mode): members, one-time codes, the audit
+ * log and the revocation counter. Synchronous on purpose: a call that runs inside
+ * {@link TrustStore.transaction} cannot interleave with another.
+ */
+export class TrustStore {
+  private readonly db: DatabaseSync
+  private readonly q: ReturnType<typeof prepareStatements>
+
+  constructor (dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    // defensive: no SQL can rewrite the schema behind our back (e.g. drop the audit triggers via writable_schema).
+    this.db = new DatabaseSync(join(dir, TRUST_DB_FILE), { timeout: 5000, defensive: true })
+    try {
+      this.migrate()
+    } catch (err) {
+      this.db.close()
+      throw err
+    }
+    this.q = prepareStatements(this.db)
+  }
+
+  private migrate (): void {
+    this.db.exec('PRAGMA journal_mode = WAL')
+    // The audit log is evidence: a power cut must not lose a committed line.
+    this.db.exec('PRAGMA synchronous = FULL')
+    const version = Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version)
+    if (version > SCHEMA_VERSION) throw new Error(`${this.db.location() ?? TRUST_DB_FILE} was written by a newer hub (schema ${version}, this hub knows ${SCHEMA_VERSION})`)
+    this.db.exec(SCHEMA)
+    this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+  }
+
+  /** Runs `fn` atomically: all of its writes, or none. `fn` must be synchronous. */
+  transaction<T> (fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE')
+    try {
+      const result = fn()
+      this.db.exec('COMMIT')
+      return result
+    } catch (err) {
+      this.db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  // ------------------------------------------------------------ members
+
+  insertMember (m: StoredMember): void {
+    this.q.insertMember.run({
+      id: m.id, kind: m.kind, subject: m.subject, name: m.name, role: m.role, door: m.door ? 1 : 0,
+      zones: JSON.stringify(m.zones), key: m.key, secretHash: m.secretHash, createdAt: m.createdAt, expiresAt: m.expiresAt
+    })
+  }
+
+  member (id: string): StoredMember | null {
+    const row = this.q.member.get(id) as Row | undefined
+    return row === undefined ? null : toMember(row)
+  }
+
+  members (): StoredMember[] {
+    return (this.q.members.all() as Row[]).map(toMember)
+  }
+
+  /** Members of that kind and subject that are neither revoked nor expired at `now`. */
+  liveMembersOf (kind: MemberKind, subject: string, now: number): StoredMember[] {
+    return (this.q.liveBySubject.all(kind, subject, now) as Row[]).map(toMember)
+  }
+
+  liveOwnerCount (now: number): number {
+    return Number((this.q.liveOwners.get(now) as Row).n)
+  }
+
+  /** False when the member was already revoked (or does not exist). */
+  revokeMember (id: string, at: number): boolean {
+    return Number(this.q.revoke.run(at, id).changes) === 1
+  }
+
+  /** Revoked member ids, and when the last revocation happened (0 if none). */
+  revoked (): { ids: string[], lastAt: number } {
+    const rows = this.q.revoked.all() as Row[]
+    return { ids: rows.map((r) => String(r.id)), lastAt: rows.reduce((max, r) => Math.max(max, Number(r.revoked_at)), 0) }
+  }
+
+  // ------------------------------------------------------------ one-time codes
+
+  insertInvite (i: Omit<StoredInvite, 'usedAt'>): void {
+    this.q.insertInvite.run({
+      codeHash: i.codeHash, kind: i.kind, role: i.role, door: i.door ? 1 : 0, zones: JSON.stringify(i.zones),
+      deviceId: i.deviceId, accessHours: i.accessHours, expiresAt: i.expiresAt, createdBy: i.createdBy
+    })
+  }
+
+  invite (codeHash: Uint8Array): StoredInvite | null {
+    const row = this.q.invite.get(codeHash) as Row | undefined
+    return row === undefined ? null : toInvite(row)
+  }
+
+  /** Marks a code used if it still can be: false when it was used or expired meanwhile. */
+  useInvite (codeHash: Uint8Array, now: number): boolean {
+    return Number(this.q.useInvite.run(now, codeHash, now).changes) === 1
+  }
+
+  /** Forgets unused owner setup codes: only the latest one printed may work. */
+  dropSetupCodes (): void {
+    this.q.dropSetupCodes.run()
+  }
+
+  // ------------------------------------------------------------ audit
+
+  /** Null when a record with that `sourceId` is already stored (a redelivered report). */
+  appendAudit (r: NewAudit): AuditRecord | null {
+    const result = this.q.appendAudit.run({
+      at: r.at, kind: r.kind, outcome: r.outcome, reason: r.reason, actor: r.actor,
+      deviceId: r.deviceId, message: r.message, sourceId: r.sourceId ?? null
+    })
+    if (Number(result.changes) === 0) return null
+    return { seq: Number(result.lastInsertRowid), at: r.at, kind: r.kind, outcome: r.outcome, reason: r.reason, actor: r.actor, deviceId: r.deviceId, message: r.message }
+  }
+
+  auditAfter (afterSeq: number, limit: number): AuditRecord[] {
+    return (this.q.auditAfter.all(afterSeq, limit) as Row[]).map(toAudit)
+  }
+
+  auditAll (): AuditRecord[] {
+    return (this.q.auditAll.all() as Row[]).map(toAudit)
+  }
+
+  // ------------------------------------------------------------ meta
+
+  revocationSeq (): number {
+    const row = this.q.getMeta.get('revocation_seq') as Row | undefined
+    return row === undefined ? 0 : Number(row.value)
+  }
+
+  bumpRevocationSeq (): number {
+    const seq = this.revocationSeq() + 1
+    this.q.setMeta.run('revocation_seq', String(seq))
+    return seq
+  }
+
+  close (): void {
+    if (this.db.isOpen) this.db.close()
+  }
+}
+
+/** Every statement the store runs, prepared once; values always go in as parameters. */
+function prepareStatements (db: DatabaseSync) {
+  const p = (sql: string): StatementSync => db.prepare(sql)
+  return {
+    insertMember: p(`INSERT INTO members (id, kind, subject, name, role, door, zones, key, secret_hash, created_at, expires_at, revoked_at)
+      VALUES (:id, :kind, :subject, :name, :role, :door, :zones, :key, :secretHash, :createdAt, :expiresAt, NULL)`),
+    member: p('SELECT * FROM members WHERE id = ?'),
+    members: p('SELECT * FROM members ORDER BY created_at, id'),
+    liveBySubject: p(`SELECT * FROM members WHERE kind = ? AND subject = ? AND revoked_at IS NULL
+      AND (expires_at IS NULL OR expires_at > ?)`),
+    liveOwners: p(`SELECT count(*) AS n FROM members WHERE role = 'owner' AND revoked_at IS NULL
+      AND (expires_at IS NULL OR expires_at > ?)`),
+    revoke: p('UPDATE members SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    revoked: p('SELECT id, revoked_at FROM members WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id'),
+    insertInvite: p(`INSERT INTO invites (code_hash, kind, role, door, zones, device_id, access_hours, expires_at, used_at, created_by)
+      VALUES (:codeHash, :kind, :role, :door, :zones, :deviceId, :accessHours, :expiresAt, NULL, :createdBy)`),
+    invite: p('SELECT * FROM invites WHERE code_hash = ?'),
+    useInvite: p('UPDATE invites SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?'),
+    dropSetupCodes: p("DELETE FROM invites WHERE role = 'owner' AND created_by IS NULL AND used_at IS NULL"),
+    appendAudit: p(`INSERT INTO audit (at, kind, outcome, reason, actor, device_id, message, source_id)
+      VALUES (:at, :kind, :outcome, :reason, :actor, :deviceId, :message, :sourceId)
+      ON CONFLICT (source_id) DO NOTHING`),
+    auditAfter: p('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
+    auditAll: p('SELECT * FROM audit ORDER BY seq'),
+    getMeta: p('SELECT value FROM meta WHERE key = ?'),
+    setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+  }
+}
+
+const nullableNumber = (v: SQLOutputValue | undefined): number | null => v == null ? null : Number(v)
+const nullableString = (v: SQLOutputValue | undefined): string | null => v == null ? null : String(v)
+
+function toMember (r: Row): StoredMember {
+  return {
+    id: String(r.id),
+    kind: String(r.kind) as MemberKind,
+    subject: String(r.subject),
+    name: String(r.name),
+    role: nullableString(r.role) as Role | null,
+    door: r.door === 1,
+    zones: JSON.parse(String(r.zones)) as string[],
+    createdAt: Number(r.created_at),
+    expiresAt: nullableNumber(r.expires_at),
+    revokedAt: nullableNumber(r.revoked_at),
+    key: nullableString(r.key),
+    secretHash: r.secret_hash as Uint8Array
+  }
+}
+
+function toInvite (r: Row): StoredInvite {
+  return {
+    codeHash: r.code_hash as Uint8Array,
+    kind: String(r.kind) as MemberKind,
+    role: nullableString(r.role) as Role | null,
+    door: r.door === 1,
+    zones: JSON.parse(String(r.zones)) as string[],
+    deviceId: nullableString(r.device_id),
+    accessHours: nullableNumber(r.access_hours),
+    expiresAt: Number(r.expires_at),
+    usedAt: nullableNumber(r.used_at),
+    createdBy: nullableString(r.created_by)
+  }
+}
+
+function toAudit (r: Row): AuditRecord {
+  return {
+    seq: Number(r.seq),
+    at: Number(r.at),
+    kind: String(r.kind) as AuditRecord['kind'],
+    outcome: String(r.outcome) as AuditRecord['outcome'],
+    reason: String(r.reason),
+    actor: String(r.actor),
+    deviceId: nullableString(r.device_id),
+    message: String(r.message)
+  }
+}

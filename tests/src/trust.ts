@@ -1,0 +1,61 @@
+import type { Page } from 'playwright-core'
+import { PairResponse, exportPublicKey, generateSigningKey, newId, type InviteRequest, type Role } from '@doorbell/core'
+import type { Hub } from '@doorbell/hub'
+import type { ViewerTrust } from '@doorbell/viewer/lib'
+
+/**
+ * Pairing for tests, the way people do it: the owner's invite (here from the hub's console, as the
+ * demo does), then the code redeemed over the hub's HTTP API (Node) or its pairing screen (Chromium).
+ */
+
+export interface PairedViewer extends ViewerTrust { viewerId: string, homeId: string }
+
+/** A one-time code: the owner's setup code while the home has none, else a console invite. */
+export async function inviteCode (hub: Hub, req: InviteRequest | 'owner'): Promise<string> {
+  if (req === 'owner') {
+    const setup = hub.trust.setupCode()
+    if (!setup) throw new Error('the home already has an owner')
+    return setup.code
+  }
+  return (await hub.trust.invite('console', req, hub.url)).code
+}
+
+/** A viewer in Node (werift peer, mqtt.js): key pair, code, POST /api/pair, like the browser's pairing screen. */
+export async function pairViewer (hub: Hub, o: { name: string, role?: Role, door?: boolean, accessHours?: number, viewerId?: string }): Promise<PairedViewer> {
+  const role = o.role ?? 'resident'
+  const code = await inviteCode(hub, role === 'owner'
+    ? 'owner'
+    : { kind: 'viewer', role, ...(o.door !== undefined ? { door: o.door } : {}), ...(o.accessHours !== undefined ? { accessHours: o.accessHours } : {}) })
+  const keys = await generateSigningKey(false)
+  const viewerId = o.viewerId ?? newId('v')
+  const res = await fetch(`${hub.url}api/pair`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ kind: 'viewer', code, id: viewerId, name: o.name, key: await exportPublicKey(keys.publicKey) })
+  })
+  if (!res.ok) throw new Error(`pairing ${o.name} failed: ${res.status} ${await res.text()}`)
+  const paired = PairResponse.parse(await res.json())
+  return {
+    viewerId,
+    homeId: paired.homeId,
+    memberId: paired.member.id,
+    token: paired.token,
+    credential: paired.credential!,
+    key: keys.privateKey,
+    role: paired.member.role!,
+    name: paired.member.name
+  }
+}
+
+/** The invite URL a doorbell pairs with on its first start (device config `pairing.url`). */
+export async function deviceInvite (hub: Hub, deviceId: string, zones: string[] = []): Promise<string> {
+  return (await hub.trust.invite('console', { kind: 'device', deviceId, zones }, hub.url, hub.tls ? `&ca=${hub.tls.fingerprint}` : '')).url
+}
+
+/** Pairs a browser through its pairing screen: code and name typed in, as a person would. */
+export async function pairPage (page: Page, origin: string, code: string, name: string): Promise<void> {
+  await page.goto(`${origin}pair#code=${code.replace('-', '')}`)
+  await page.getByTestId('pair-name').fill(name)
+  await page.getByTestId('pair-submit').click()
+  await page.getByTestId('viewer-name').waitFor({ state: 'visible', timeout: 15_000 })
+}

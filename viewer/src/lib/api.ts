@@ -1,0 +1,171 @@
+import {
+  AuditRecord, InviteRequest, InviteResponse, Member, PairRequest, PairResponse,
+  ApiError as ApiErrorBody
+} from '@doorbell/core'
+
+/**
+ * The hub's HTTP API for pairing, members and the audit log (core/src/api.ts): typed fetch
+ * wrappers, the same in a browser and in Node. Requests are checked by the core schemas before
+ * they are sent, answers parsed by them before anyone sees them.
+ */
+
+/** The hub answered with an error status, or did not answer (status 0). `message` is the hub's own `{error}` when it gave one. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  constructor (readonly status: number, message: string, readonly request: string) {
+    super(message)
+  }
+}
+
+/** The hub answered 2xx with a body that is not what the API promises (another server, another version). */
+export class MalformedAnswerError extends Error {
+  override readonly name = 'MalformedAnswerError'
+  constructor (readonly request: string, detail: string) {
+    super(`the hub's answer to ${request} has an unexpected shape (${detail})`)
+  }
+}
+
+/** What the wrappers need of a schema: zod's safeParse, without depending on zod here. */
+interface Schema<T> {
+  safeParse: (value: unknown) => { success: true, data: T } | { success: false, error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>, message: string }> } }
+}
+
+type Parsed<T> = { ok: true, value: T } | { ok: false, detail: string }
+
+function parse<T> (schema: Schema<T>, value: unknown, at = ''): Parsed<T> {
+  const r = schema.safeParse(value)
+  if (r.success) return { ok: true, value: r.data }
+  const detail = r.error.issues.slice(0, 2)
+    .map((i) => `${[at, ...i.path.map(String)].filter(Boolean).join('.') || '(root)'}: ${i.message}`).join('; ')
+  return { ok: false, detail }
+}
+
+/** `{ [key]: schema }`: the hub wraps lists and single members in a named field. */
+function field<T> (key: string, schema: Schema<T>): (value: unknown) => Parsed<T> {
+  return (value) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, detail: 'not a JSON object' }
+    if (!(key in value)) return { ok: false, detail: `no "${key}"` }
+    return parse(schema, (value as Record<string, unknown>)[key], key)
+  }
+}
+const whole = <T>(schema: Schema<T>) => (value: unknown): Parsed<T> => parse(schema, value)
+
+export interface HubApiOptions {
+  /** The hub's origin, e.g. `https://hub.local:8443`; default '' (the page's own origin; Node needs one). */
+  base?: string
+  /** The member token from pairing: `Authorization: Bearer <token>` on every call but pairing. */
+  token?: string | null
+  /** Called when the hub refuses the token (401): the member was removed or its access ended. */
+  onUnauthorized?: (error: ApiError) => void
+  /** Each request gives up after this long (default 10 s). */
+  timeoutMs?: number
+  /** Default: the global fetch. */
+  fetch?: typeof fetch
+}
+
+export interface CallOptions { signal?: AbortSignal }
+
+const DEFAULT_TIMEOUT_MS = 10_000
+
+/** The hub's pairing, members and audit endpoints. */
+export class HubApi {
+  private readonly base: string
+  private readonly timeoutMs: number
+
+  constructor (private readonly o: HubApiOptions = {}) {
+    this.base = (o.base ?? '').replace(/\/+$/, '')
+    this.timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  }
+
+  /** POST /api/pair: a one-time code for a grant. 401: the code is unknown, used or expired; 429: too many tries. */
+  async pair (request: PairRequest, o: CallOptions = {}): Promise<PairResponse> {
+    return await this.call('POST', '/api/pair', whole(PairResponse), { body: checked(PairRequest, request, 'pairing request'), auth: false, ...o })
+  }
+
+  /** POST /api/invites (owner): a one-time code, its URL and QR. */
+  async invite (request: InviteRequest, o: CallOptions = {}): Promise<InviteResponse> {
+    return await this.call('POST', '/api/invites', whole(InviteResponse), { body: checked(InviteRequest, request, 'invitation'), ...o })
+  }
+
+  /** GET /api/members (owner). */
+  async members (o: CallOptions = {}): Promise<Member[]> {
+    return await this.call('GET', '/api/members', field('members', Member.array()), o)
+  }
+
+  /** DELETE /api/members/<id> (owner): revokes the member; the answer is the member as it is now. */
+  async removeMember (memberId: string, o: CallOptions = {}): Promise<Member> {
+    return await this.call('DELETE', `/api/members/${encodeURIComponent(memberId)}`, field('member', Member), o)
+  }
+
+  /** GET /api/audit (owner): records with seq > `after`, ascending, at most `limit`. */
+  async audit (q: { after?: number, limit?: number } = {}, o: CallOptions = {}): Promise<AuditRecord[]> {
+    const params = new URLSearchParams({ after: String(q.after ?? 0), limit: String(q.limit ?? 100) })
+    return await this.call('GET', `/api/audit?${params.toString()}`, field('records', AuditRecord.array()), o)
+  }
+
+  /** GET /api/audit/export (owner): the whole log as a JSON file, kept as the hub sent it. */
+  async auditExport (o: CallOptions = {}): Promise<{ blob: Blob, filename: string }> {
+    const res = await this.send('GET', '/api/audit/export', { ...o })
+    const name = /filename="?([^";]+)"?/i.exec(res.headers.get('Content-Disposition') ?? '')?.[1]
+    return { blob: await res.blob(), filename: name ?? `doorbell-audit-${new Date().toISOString().slice(0, 10)}.json` }
+  }
+
+  /** GET /api/me (any member): who this token belongs to. 401 when it was revoked or has expired. */
+  async me (o: CallOptions = {}): Promise<Member> {
+    return await this.call('GET', '/api/me', field('member', Member), o)
+  }
+
+  private async call<T> (method: string, path: string, read: (value: unknown) => Parsed<T>, o: CallOptions & { body?: unknown, auth?: boolean }): Promise<T> {
+    const res = await this.send(method, path, o)
+    const what = `${method} ${path.split('?')[0]}`
+    const body: unknown = await res.json().catch(() => { throw new MalformedAnswerError(what, 'not JSON') })
+    const parsed = read(body)
+    if (!parsed.ok) throw new MalformedAnswerError(what, parsed.detail)
+    return parsed.value
+  }
+
+  /** The request itself: a 2xx response, or an ApiError with the status and the hub's message. */
+  private async send (method: string, path: string, o: CallOptions & { body?: unknown, auth?: boolean }): Promise<Response> {
+    const what = `${method} ${path.split('?')[0]}`
+    const headers: Record<string, string> = { Accept: 'application/json' }
+    if (o.body !== undefined) headers['Content-Type'] = 'application/json'
+    const auth = o.auth ?? true
+    if (auth && this.o.token) headers.Authorization = `Bearer ${this.o.token}`
+    const timeout = AbortSignal.timeout(this.timeoutMs)
+    const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout
+    let res: Response
+    try {
+      res = await (this.o.fetch ?? globalThis.fetch)(`${this.base}${path}`, {
+        method,
+        headers,
+        signal,
+        ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {})
+      })
+    } catch (err) {
+      if (o.signal?.aborted) throw err // the caller's own abort: not the hub's fault
+      const reason = timeout.aborted ? `no answer within ${Math.round(this.timeoutMs / 1000)} s` : (err as Error).message
+      throw new ApiError(0, `cannot reach the hub (${reason})`, what)
+    }
+    if (res.ok) return res
+    const error = new ApiError(res.status, await errorMessage(res), what)
+    if (res.status === 401 && auth) this.o.onUnauthorized?.(error)
+    throw error
+  }
+}
+
+/** The hub's `{ error }` when it sent one, else the HTTP status. */
+async function errorMessage (res: Response): Promise<string> {
+  const text = await res.text().catch(() => '')
+  try {
+    const body = ApiErrorBody.safeParse(JSON.parse(text))
+    if (body.success && body.data.error.trim()) return body.data.error
+  } catch { /* not JSON: a proxy's page, say */ }
+  return `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`
+}
+
+/** Refuses a bad request before it is sent, with what is wrong in it. */
+function checked<T> (schema: Schema<T>, value: unknown, what: string): T {
+  const parsed = parse(schema, value)
+  if (!parsed.ok) throw new TypeError(`invalid ${what}: ${parsed.detail}`)
+  return parsed.value
+}
