@@ -5,10 +5,10 @@ import { decode, type Decoded } from './codec'
 import { InspectBatch } from './inspect'
 import { ProtocolError } from './errors'
 import { DoorAttempt } from './api'
-import { Signed } from './trust'
+import { SignedList } from './trust'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
-export const RevocationsMessage = z.strictObject({ list: Signed })
+export const RevocationsMessage = z.strictObject({ list: SignedList })
 export type RevocationsMessage = z.infer<typeof RevocationsMessage>
 
 /** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */

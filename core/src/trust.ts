@@ -46,8 +46,13 @@ const Name = z.string().trim().min(1).max(64)
 export const PublicKeyText = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not an Ed25519 public key (32 bytes, base64url)')
 /** 16 random bytes, base64url. */
 export const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url')
-/** `payload.signature`, both base64url; bounded before anything decodes it. */
-export const Signed = z.string().max(4096).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/, 'not a signed token (payload.signature)')
+const SIGNED = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/
+/** `payload.signature`, both base64url; bounded before anything decodes it (a grant, a command's proof). */
+export const Signed = z.string().max(4096).regex(SIGNED, 'not a signed token (payload.signature)')
+/** A signed revocation list: larger, still far below one MQTT message ({@link MAX_REVOKED} ids fit). */
+export const SignedList = z.string().max(60_000).regex(SIGNED, 'not a signed list (payload.signature)')
+/** Most ids a revocation list carries (about 30 bytes each once signed and encoded). */
+export const MAX_REVOKED = 1500
 
 /**
  * Owner: everything, including pairing and revoking. Resident: rings, calls, the door.
@@ -98,7 +103,7 @@ export const RevocationList = z.strictObject({
   /** Grows with every change; a device keeps the highest it has seen. */
   seq: z.number().int().nonnegative(),
   at: Millis,
-  ids: z.array(Id).max(10_000)
+  ids: z.array(Id).max(MAX_REVOKED)
 })
 export type RevocationList = z.infer<typeof RevocationList>
 
@@ -134,7 +139,7 @@ export type Opened<T> = { ok: true, value: T } | { ok: false, problem: 'malforme
 
 /** The payload of a signed token, parsed by its schema, without checking the signature: for display only. */
 export function peek<S extends z.ZodType> (schema: S, token: string): Opened<z.infer<S>> {
-  if (!Signed.safeParse(token).success) return { ok: false, problem: 'malformed', message: 'not a signed token' }
+  if (typeof token !== 'string' || token.length > 60_000 || !SIGNED.test(token)) return { ok: false, problem: 'malformed', message: 'not a signed token' }
   try {
     const parsed = schema.safeParse(JSON.parse(fromUtf8.decode(fromB64url(token.slice(0, token.indexOf('.'))))))
     if (!parsed.success) return { ok: false, problem: 'malformed', message: parsed.error.issues.slice(0, 2).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') }

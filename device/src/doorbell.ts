@@ -64,7 +64,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const takeRevocations = async (token: string, from: string): Promise<boolean> => {
     const r = await guard.takeRevocations(token)
     if (!r.ok) { log.warn('ignored a revocation list', { from, error: r.message }); return false }
-    if (r.changed) writeFileSync(revocationsFile, token, { mode: 0o600 })
+    if (r.changed) {
+      try { writeFileSync(revocationsFile, token, { mode: 0o600 }) } catch (err) { log.error('could not keep the revocation list on disk', { error: (err as Error).message }) }
+    }
     return r.changed
   }
   try { await takeRevocations(readFileSync(revocationsFile, 'utf8').trim(), revocationsFile) } catch {}
@@ -169,6 +171,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const admitting = new Set<string>()
   const onSignal = (from: DeviceTransport) => (viewerId: string, message: SignalToDevice): void => {
     if (message.type === 'offer') {
+      // A session id is used once: a second offer must not take over another viewer's call.
+      if (admitting.has(message.sessionId) || sessionMembers.has(message.sessionId)) {
+        log.warn('offer refused: the session exists', { session: message.sessionId, path: from.path })
+        return
+      }
       // No picture for strangers: the offer's credential must be a live member of this home.
       admitting.add(message.sessionId)
       void guard.admit(message.credential, viewerId).then((admitted) => {
@@ -185,6 +192,12 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         call.send({ type: 'OFFER', sessionId: message.sessionId, viewerId, viewerName: admitted.grant.name, sdp: message.sdp, at: Date.now() })
       })
     } else {
+      // Only the session's own viewer ends it (session ids are public in the device's state).
+      const owner = sessionMembers.get(message.sessionId)
+      if (owner && owner.viewerId !== viewerId) {
+        log.warn('ignored a bye from another viewer', { session: message.sessionId, from: viewerId, path: from.path })
+        return
+      }
       admitting.delete(message.sessionId)
       log.info('viewer left', { session: message.sessionId, reason: message.reason, path: from.path })
       call.send({ type: 'BYE', sessionId: message.sessionId })
@@ -193,6 +206,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
 
   const hubWaiters = new Set<() => void>()
   const connectHub = (url: string): void => {
+    // Paired over TLS: the token never goes out in clear, whatever a hub on the LAN advertises.
+    if (pairing.ca && !/^(mqtts|wss):\/\//.test(url)) {
+      log.error('refused a hub address without TLS: this doorbell was paired with a TLS hub', { url })
+      return
+    }
     const previous = link
     const current = new MqttLink({
       url,
@@ -204,7 +222,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     })
     link = current
     current.onSignal(onSignal(current))
-    current.onRevocations((token) => { void takeRevocations(token, 'hub').then((changed) => { if (changed) endRevokedSessions() }) })
+    current.onRevocations((token) => {
+      takeRevocations(token, 'hub')
+        .then((changed) => { if (changed) endRevokedSessions() })
+        .catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
+    })
     current.client.on('connect', () => {
       audit.flush()
       for (const w of hubWaiters) w()

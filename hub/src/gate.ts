@@ -44,13 +44,15 @@ function inZones (who: Principal, deviceId: string, zonesOf: ZonesOf): boolean {
   return who.member.zones.some((z) => zones.includes(z))
 }
 
-export function mayPublish (who: Principal | null, topic: string, payload: Buffer, zonesOf: ZonesOf = () => []): GateResult {
+export function mayPublish (who: Principal | null, topic: string, payload: Buffer, zonesOf: ZonesOf = () => [], retain = false): GateResult {
   if (topic.startsWith('$SYS')) return no('$SYS topics are reserved for the broker')
   const decoded = decodeTopicMessage(topic, payload)
   if (!decoded.ok) return no(decoded.error.message)
-  // The broker publishes wills and the revocation list itself (client null), after checking them.
-  if (who === null) return ok
+  // No signed-in client behind it (an orphaned will): nothing is taken on trust.
+  if (who === null) return no('no signed-in client')
   const { kind, topic: t } = decoded.value
+  // Retained messages are replayed to every new subscriber: only a device's own state and presence are.
+  if (retain && !(who.kind === 'device' && (kind === 'state' || kind === 'presence'))) return no(`${kind} may not be retained`)
   if (t.home !== who.home) return no(`a member of ${who.home} may not publish to home ${t.home}`)
   if (kind === 'revocations') return no('only the hub publishes the revocation list')
   if (kind === 'inspect') {

@@ -75,10 +75,8 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
       callback(null, true)
     },
     authorizePublish: (client, packet, callback) => {
-      const who = client ? principals.get(client) ?? undefined : null
-      const verdict = who === undefined
-        ? { ok: false as const, reason: 'not signed in' }
-        : mayPublish(who, packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), zonesOf)
+      const who = client ? principals.get(client) ?? null : null
+      const verdict = mayPublish(who, packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), zonesOf, packet.retain)
       if (verdict.ok) { callback(null); return }
       log.warn('refused a publish', { client: client?.id ?? '(broker)', topic: packet.topic, reason: verdict.reason })
       callback(new Error(verdict.reason))
@@ -126,7 +124,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
         client.close()
       }
     }
-    void publishRevocations()
+    publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
   })
   await publishRevocations()
 

@@ -234,12 +234,16 @@ describe('one-time codes', () => {
     assert.equal(trust.authenticate(res.member.id, res.token)?.id, res.member.id)
   })
 
-  test('pairing the same viewer again replaces its member, which is revoked', async () => {
+  test('a code cannot take over another member\'s viewer id; the same browser (same key) pairing again replaces its member', async () => {
     const owner = await pairOwner()
     const revoked: Member[] = []
     trust.onRevoked((m) => revoked.push(m))
     const first = await pairViewer(await invited(owner.member, { kind: 'viewer', role: 'resident' }), 'kitchen', 'Bob')
-    const second = await pairViewer(await invited(owner.member, { kind: 'viewer', role: 'guest' }), 'kitchen', 'Bob')
+    const thief = await invited(owner.member, { kind: 'viewer', role: 'guest' })
+    await rejects(pairViewer(thief, 'kitchen', 'Mallory'), 'bad-code')
+    assert.equal(trust.authenticate(first.member.id, first.token)?.role, 'resident', 'the member is untouched')
+    const key = await exportPublicKey(first.keys.publicKey)
+    const second = await trust.pair({ kind: 'viewer', code: thief, id: 'kitchen', name: 'Bob', key })
     assert.equal(trust.authenticate(first.member.id, first.token), null)
     assert.equal(trust.authenticate(second.member.id, second.token)?.role, 'guest')
     assert.deepEqual(revoked.map((m) => [m.id, m.revokedAt]), [[first.member.id, T0]])

@@ -196,6 +196,10 @@ class HomeTrust implements Trust {
       if (member.role !== 'owner' && old.some((m) => m.role === 'owner') && this.store.liveOwnerCount(now) <= 1) {
         throw new TrustError('last-owner', 'this viewer is the home\'s last owner; pair it under another viewer id')
       }
+      // A viewer id is public (participants, call records): a code does not let anyone take over a
+      // member's id unless they hold its key (the same browser pairing again). A doorbell's invite
+      // names its device, so the owner meant to replace it.
+      if (member.kind === 'viewer' && old.some((m) => m.key !== member.key)) throw badCode
       for (const m of old) this.revokeInTx(m, now, member.name, `${m.name} replaced by a new pairing of the same ${m.kind}`)
       this.store.insertMember(member)
       this.record({
