@@ -24,6 +24,9 @@ export interface SessionDeps {
   log: Logger
 }
 
+/** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
+const NACK_MESSAGE_MAX = 300
+
 /** A peer that has not connected by then is given up. */
 const CONNECT_TIMEOUT_MS = 20_000
 
@@ -96,7 +99,7 @@ export function sessionActor (deps: SessionDeps) {
       if (!parsed.ok) {
         log.warn('rejected a command', { error: parsed.error.message })
         record('denied', 'malformed', parsed.error.message, null)
-        reply({ type: 'nack', id: idOf(data), error: { code: 'invalid-command', message: parsed.error.message } })
+        reply({ type: 'nack', id: idOf(data), error: { code: 'invalid-command', message: parsed.error.message.slice(0, NACK_MESSAGE_MAX) } })
         return
       }
       const command = parsed.value
@@ -105,7 +108,7 @@ export function sessionActor (deps: SessionDeps) {
       if (!verdict.ok) {
         log.warn('open-door refused', { viewer: viewerName, reason: verdict.reason, message: verdict.message })
         record('denied', verdict.reason, verdict.message, verdict.grant)
-        reply({ type: 'nack', id: command.id, error: { code: 'denied', message: verdict.message } })
+        reply({ type: 'nack', id: command.id, error: { code: 'denied', message: verdict.message.slice(0, NACK_MESSAGE_MAX) } })
         return
       }
       const who = verdict.grant
@@ -117,7 +120,7 @@ export function sessionActor (deps: SessionDeps) {
         reply({ type: 'ack', id: command.id, lock: result.lock })
       } else {
         record('denied', result.code, result.message, who)
-        reply({ type: 'nack', id: command.id, error: { code: result.code, message: result.message } })
+        reply({ type: 'nack', id: command.id, error: { code: result.code, message: result.message.slice(0, NACK_MESSAGE_MAX) } })
       }
     }
 
