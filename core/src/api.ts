@@ -114,7 +114,9 @@ export const AuditRecord = z.strictObject({
   /** Who did it: a member's name, or what the device knew of the sender. */
   actor: z.string().max(128),
   deviceId: Id.nullable(),
-  message: z.string().max(300)
+  message: z.string().max(300),
+  /** Which path carried it (open-door attempts): the LAN hub, direct, or the cloud. */
+  path: z.enum(['lan', 'direct', 'cloud']).nullable().default(null)
 })
 export type AuditRecord = z.infer<typeof AuditRecord>
 

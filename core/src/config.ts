@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { Id } from './ids'
 import { ConfigError } from './errors'
+import { DeviceCloudConfig, ViewerCloudConfig } from './cloud'
 
 const Port = z.number().int().min(0).max(65535)
 
@@ -80,7 +81,9 @@ export const DeviceConfig = z.strictObject({
   /** Extra host addresses to offer (127.0.0.1 for loopback tests). */
   iceAdditionalHostAddresses: z.array(z.string()).default([]),
   /** Publish the state machines' inspection events for the hub's /inspector page. */
-  inspect: z.boolean().default(false)
+  inspect: z.boolean().default(false),
+  /** Away from home: AWS IoT Core and KVS signaling (written by the cloud setup command). Off when absent. */
+  cloud: DeviceCloudConfig.optional()
 }).refine((c) => c.hubUrl !== undefined || c.mesh.enabled, {
   message: 'without hubUrl the device finds its hub by mDNS: give hubUrl or leave mesh.enabled on',
   path: ['hubUrl']
@@ -112,7 +115,9 @@ export const HubConfig = z.strictObject({
   dataDir: z.string().min(1).default('data/hub'),
   mesh: Mesh(4201, 4202),
   /** The broker URL told to devices that find the hub, when the address they reached it at will not do. */
-  advertisedMqttUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional()
+  advertisedMqttUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional(),
+  /** The cloud path for viewers away from home (written by the cloud setup command); given to paired members at /api/cloud. */
+  cloud: ViewerCloudConfig.optional()
 }).refine((c) => c.tls !== 'off' || LOOPBACK.includes(c.host), {
   message: 'plain HTTP is for development on this machine only: with tls "off" set host to 127.0.0.1 (or ::1, localhost)',
   path: ['tls']

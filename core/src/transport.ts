@@ -7,7 +7,7 @@ import type { CallRecord, DeviceState, Presence, RingEvent, SignalToDevice, Sign
  *
  *   lan     MQTT through the hub's Aedes broker            (device: MqttLink,     viewer: HubClient)
  *   direct  libp2p protocol streams, device <-> viewer     (device: DirectServer, viewer: DirectClient)
- *   cloud   AWS IoT Core + KVS signaling                   (issue 5)
+ *   cloud   AWS IoT Core + KVS signaling                   (device: CloudLink,    viewer: CloudClient)
  *
  * Rules every transport keeps:
  * - everything received is parsed by its schema first; a bad message is logged and dropped,
@@ -44,6 +44,13 @@ export interface ViewerTransportEvents {
   link: (up: boolean) => void
 }
 
+/** An ICE server as RTCPeerConnection takes it (browsers and werift alike). */
+export interface IceServerInit {
+  urls: string | string[]
+  username?: string
+  credential?: string
+}
+
 /** The viewer's half. */
 export interface ViewerTransport {
   readonly path: TransportPath
@@ -52,6 +59,8 @@ export interface ViewerTransport {
   /** What the device sends to one session (its answer, its bye). */
   onSession: (sessionId: string, listener: (message: SignalToViewer) => void) => Unsubscribe
   sendToDevice: (deviceId: string, sessionId: string, message: SignalToDevice) => void
+  /** ICE servers for a call to this device on this path: none on the LAN; the cloud's TURN servers away. */
+  iceServers?: (deviceId: string) => Promise<IceServerInit[]>
   close: () => Promise<void>
 }
 

@@ -17,6 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { ConfigError, DoorGuard } from '@doorbell/core'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
+import { CloudLink } from './cloud/cloudLink'
 
 export interface DeviceOptions {
   log?: Logger
@@ -37,6 +38,8 @@ export interface Doorbell {
   hubConnected: (signal?: AbortSignal) => Promise<void>
   /** The LAN mesh (libp2p), unless mesh.enabled is off. */
   mesh: Mesh | null
+  /** AWS IoT Core and KVS signaling, when the config has a cloud section. */
+  cloud: CloudLink | null
   /** The home this doorbell is paired with. */
   pairing: DevicePairing
   /** Checks every viewer's credential and every open-door command. */
@@ -79,7 +82,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   // Filled in below; the session actor needs the transports and they need the call actor.
   let link: MqttLink | null = null
   let mesh: Mesh | null = null
-  const transports = (): DeviceTransport[] => [link, mesh?.server ?? null].filter((t): t is MqttLink | DirectServer => t !== null)
+  let cloud: CloudLink | null = null
+  // Every path at once: the device cannot know where its viewers are (home, or away).
+  const transports = (): DeviceTransport[] => [link, mesh?.server ?? null, cloud].filter((t): t is MqttLink | DirectServer | CloudLink => t !== null)
   /** Which path each session's offer came on: its answer goes back the same way. */
   const sessionPaths = new Map<string, DeviceTransport>()
   /** The member behind each session, so a revocation ends its calls at once. */
@@ -108,7 +113,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       session: sessionActor({
         camera,
         lock,
-        iceServers: config.iceServers,
+        iceServers: (sessionId) => sessionPaths.get(sessionId)?.path === 'cloud' && cloud ? [...config.iceServers, ...cloud.iceServers()] : config.iceServers,
         iceAdditionalHostAddresses: config.iceAdditionalHostAddresses,
         signal,
         guard,
@@ -271,6 +276,20 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     mesh.server.onSignal(onSignal(mesh.server))
   }
   if (config.hubUrl) connectHub(config.hubUrl)
+  if (config.cloud) {
+    const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud') })
+    away.onSignal(onSignal(away))
+    try {
+      // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
+      await away.start()
+      cloud = away
+      // Its retained state from now on (the hub's link may have made this state "already published").
+      away.publishState(state())
+    } catch (err) {
+      // A broken cloud section (its certificate unreadable) costs the cloud path, not the door.
+      log.error('the cloud path is off: its config cannot be used', { error: (err as Error).message })
+    }
+  }
 
   call.subscribe(publishState)
   lock.subscribe(publishState)
@@ -288,6 +307,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     camera,
     get link () { return link },
     mesh,
+    get cloud () { return cloud },
     pairing,
     guard,
     audit,
@@ -312,6 +332,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       await drivers.lock.stop().catch((err: Error) => log.error('could not lock the door on stop', { error: err.message }))
       await link?.stop()
       await mesh?.stop()
+      await cloud?.stop()
       await camera.stop()
       audit.stop()
     }

@@ -104,6 +104,13 @@ export function createApi (d: ApiDeps): ApiRoute {
       if (m) sendJson(res, 200, { member: m })
       return true
     }
+    if (path === '/api/cloud' && method === 'GET') {
+      // Not secret, but a member's business: which AWS endpoints and channels this home uses.
+      if (!member(req, res)) return true
+      if (!d.config.cloud) sendJson(res, 404, { error: 'this home has no cloud path set up (npm run cloud-setup --workspace device)' })
+      else sendJson(res, 200, d.config.cloud)
+      return true
+    }
     if (path === '/api/devices' && method === 'GET') {
       if (!member(req, res)) return true
       const mesh = d.mesh()

@@ -32,29 +32,33 @@ const DISCARD_LIMIT = 1024 * 1024
 /**
  * The built viewer comes from this origin only. It talks to the hub over WebSocket on the same
  * host (`ws:`/`wss:`: CSP's `'self'` does not cover them in every browser), sets inline style
- * attributes, plays `blob:` video and may compile WebAssembly.
+ * attributes, plays `blob:` video and may compile WebAssembly. Away from home it also calls AWS
+ * (KVS's control plane over HTTPS; IoT Core and KVS signaling over WSS), or the endpoints the
+ * home's cloud config names instead (stand-ins).
  */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
-  "media-src 'self' blob:",
-  "connect-src 'self' ws: wss:",
-  "worker-src 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'self'"
-].join('; ')
+export function contentSecurityPolicy (connectTo: string[] = []): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob:",
+    ["connect-src 'self' ws: wss: https://*.amazonaws.com", ...connectTo].join(' '),
+    "worker-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'self'"
+  ].join('; ')
+}
 
-const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+const securityHeaders = (connectTo: string[]): Record<string, string> => ({
+  'Content-Security-Policy': contentSecurityPolicy(connectTo),
   'Permissions-Policy': 'camera=(self), microphone=(self), geolocation=()',
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
   'Cross-Origin-Opener-Policy': 'same-origin'
-}
+})
 
 const CROSS_ORIGIN_REFUSED = { error: 'cross-origin requests are refused' }
 
@@ -215,10 +219,12 @@ function discardRest (req: IncomingMessage): void {
  * The hub's web server: cross-origin writes refused, then the API, then the built viewer (a
  * single-page app). Every answer carries the security headers; over TLS, HSTS too.
  */
-export function createWebServer (opts: { viewerDir?: string, tls?: { key: string, cert: string }, api: ApiRoute }): Server {
+/** `connectTo`: origins beyond the hub and AWS the page may call (the cloud config's endpoint overrides). */
+export function createWebServer (opts: { viewerDir?: string, tls?: { key: string, cert: string }, api: ApiRoute, connectTo?: string[] }): Server {
+  const headers = securityHeaders(opts.connectTo ?? [])
   const tls = opts.tls !== undefined
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value)
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
     if (tls) res.setHeader('Strict-Transport-Security', 'max-age=31536000')
     if (!allowCrossOrigin(req, res, tls)) return
     if (opts.api(req, res)) return

@@ -138,6 +138,8 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   const http = createWebServer({
     viewerDir: config.viewerDir,
     ...(keyPair ? { tls: keyPair } : {}),
+    // The cloud config's endpoint overrides (stand-ins): AWS's own are allowed already.
+    connectTo: config.cloud ? [config.cloud.kvsEndpoint].filter((u): u is string => u !== undefined).map((u) => new URL(u).origin) : [],
     api: createApi({ config, trust, tls, mesh: () => mesh, clients: () => broker.connectedClients, mqttPath: MQTT_WS_PATH, log })
   })
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 })

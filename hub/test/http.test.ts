@@ -8,12 +8,12 @@ import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { createWebServer, readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from '../src/http'
+import { contentSecurityPolicy, createWebServer, readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from '../src/http'
 import { RateLimiter } from '../src/rateLimit'
 import { ensureLocalTls, type LocalTls } from '../src/tls/localCa'
 
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
-  "media-src 'self' blob:; connect-src 'self' ws: wss:; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+  "media-src 'self' blob:; connect-src 'self' ws: wss: https://*.amazonaws.com; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 const LIMIT = 1024
 const SignIn = z.object({ name: z.string().min(1), pin: z.string().regex(/^\d{6}$/) })
 
@@ -88,6 +88,11 @@ async function close (server: Server): Promise<void> {
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
 }
+
+test('the page may call the cloud config\'s endpoint overrides, and nothing else beyond the hub and AWS', () => {
+  assert.match(contentSecurityPolicy(['https://127.0.0.1:9443']), /connect-src 'self' ws: wss: https:\/\/\*\.amazonaws\.com https:\/\/127\.0\.0\.1:9443;/)
+  assert.equal(contentSecurityPolicy(), CSP)
+})
 
 describe('the web server over HTTP', () => {
   let server: Server

@@ -10,6 +10,7 @@ import {
 } from '@doorbell/core'
 import { loadOrCreateHomeKey } from '../src/trust/homeKey'
 import { startTrust, TrustError, type Trust } from '../src/trust/trust'
+import { TrustStore, TRUST_DB_FILE } from '../src/trust/store'
 
 type ViewerKeys = Awaited<ReturnType<typeof generateSigningKey>>
 
@@ -367,7 +368,7 @@ describe('audit log', () => {
   test('a door attempt delivered twice is stored once', () => {
     const first = trust.recordDoorAttempt(attempt('a1', 'denied'))
     assert.deepEqual(first && { ...first, seq: 0 }, {
-      seq: 0, at: T0 + 5, kind: 'open-door', outcome: 'denied', reason: 'revoked', actor: 'Bob', deviceId: DEVICE, message: 'Bob has been removed'
+      seq: 0, at: T0 + 5, kind: 'open-door', outcome: 'denied', reason: 'revoked', actor: 'Bob', deviceId: DEVICE, message: 'Bob has been removed', path: 'lan'
     })
     assert.equal(trust.recordDoorAttempt(attempt('a1', 'denied')), null)
     assert.equal(trust.recordDoorAttempt({ ...attempt('a2'), viewerName: '' })?.actor, '(unknown)')
@@ -423,4 +424,26 @@ describe('restart', () => {
     assert.deepEqual(opened.value.ids, [bob.member.id, carol.member.id], 'in the order they were revoked')
     assert.ok(trust.audit.all().at(-1)!.seq > before.audit.at(-1)!.seq)
   })
+})
+
+test('a trust database from before audit paths opens: old lines read no path, new lines keep theirs, and the log stays append-only', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-trust-v1-'))
+  try {
+    // The version-1 audit table, as the first hubs with a trust database wrote it.
+    const old = new DatabaseSync(join(dir, TRUST_DB_FILE))
+    old.exec(`CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
+      outcome TEXT NOT NULL CHECK (outcome IN ('allowed', 'denied')), reason TEXT NOT NULL, actor TEXT NOT NULL,
+      device_id TEXT, message TEXT NOT NULL, source_id TEXT UNIQUE);
+      INSERT INTO audit (at, kind, outcome, reason, actor, device_id, message, source_id) VALUES (1, 'open-door', 'allowed', 'ok', 'Ann', 'front-door', 'opened', 'a1');
+      PRAGMA user_version = 1;`)
+    old.close()
+    const store = new TrustStore(dir)
+    const added = store.appendAudit({ at: 2, kind: 'open-door', outcome: 'denied', reason: 'stale', actor: 'Bob', deviceId: 'front-door', message: 'late', path: 'cloud', sourceId: 'a2' })
+    assert.equal(added?.path, 'cloud')
+    assert.deepEqual(store.auditAll().map((r) => [r.actor, r.path]), [['Ann', null], ['Bob', 'cloud']])
+    assert.throws(() => { (store as unknown as { db: DatabaseSync }).db.exec('DELETE FROM audit') }, /append-only/)
+    store.close()
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })

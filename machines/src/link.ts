@@ -1,4 +1,4 @@
-import { assign, fromCallback, fromPromise, setup, type EventObject } from 'xstate'
+import { assign, fromCallback, setup, type EventObject } from 'xstate'
 
 /**
  * Which path carries a viewer's events and calls: the LAN hub first, then direct libp2p
@@ -9,7 +9,9 @@ import { assign, fromCallback, fromPromise, setup, type EventObject } from 'xsta
  * - `direct`: a callback actor that lives as long as the direct state. It dials the devices and
  *   sends DIRECT_UP when one answers, DIRECT_DOWN when the last one is lost, DIRECT_FAILED when
  *   none can be reached. Leaving the state (the hub is back) stops it, which closes its connections.
- * - `connectCloud`: resolves once the cloud is up (issue 5).
+ * - `cloud`: a callback actor that lives as long as the cloud state. It connects to AWS IoT Core
+ *   (events) and sends CLOUD_UP when that is up, CLOUD_DOWN when it is lost, CLOUD_FAILED when it
+ *   cannot start (no cloud set up, credentials refused). Leaving the state stops it.
  * The defaults fail at once, so without them the machine waits and tries the hub again.
  */
 export type LinkPath = 'lan' | 'direct' | 'cloud'
@@ -17,12 +19,15 @@ export type LinkPath = 'lan' | 'direct' | 'cloud'
 export interface LinkInput {
   /** How long the hub may be gone before another path is tried. */
   lanGraceMs?: number
+  /** How long the cloud may take to come up before the round ends (and the hub is tried again). */
+  cloudTimeoutMs?: number
   backoffMinMs?: number
   backoffMaxMs?: number
 }
 
 export interface LinkContext {
   lanGraceMs: number
+  cloudTimeoutMs: number
   backoffMinMs: number
   backoffMaxMs: number
   /** Rounds in a row with no path up. */
@@ -36,11 +41,15 @@ export type LinkEvent =
   | { type: 'DIRECT_UP' }
   | { type: 'DIRECT_DOWN' }
   | { type: 'DIRECT_FAILED', message: string }
+  | { type: 'CLOUD_UP' }
   | { type: 'CLOUD_DOWN' }
+  | { type: 'CLOUD_FAILED', message: string }
 
-const notBuilt = (path: string) => fromPromise<void>(async () => { throw new Error(`the ${path} path is not available`) })
 const noDirect = fromCallback<EventObject>(({ sendBack }) => {
   sendBack({ type: 'DIRECT_FAILED', message: 'the direct path is not available' })
+})
+const noCloud = fromCallback<EventObject>(({ sendBack }) => {
+  sendBack({ type: 'CLOUD_FAILED', message: 'the cloud path is not available' })
 })
 
 /** Exponential backoff, capped: min, 2×min, 4×min, ... max. */
@@ -56,27 +65,29 @@ export const linkMachine = setup({
   },
   actors: {
     direct: noDirect,
-    connectCloud: notBuilt('cloud')
+    cloud: noCloud
   },
   actions: {
     connected: assign({ attempt: 0, lastError: null }),
     failed: assign({
       lastError: ({ event }) => {
-        if (event.type === 'DIRECT_FAILED') return event.message
-        const error = (event as unknown as { error?: unknown }).error
-        return error instanceof Error ? error.message : String(error)
+        if (event.type === 'DIRECT_FAILED' || event.type === 'CLOUD_FAILED') return event.message
+        return null
       }
     }),
-    nextRound: assign({ attempt: ({ context }) => context.attempt + 1 })
+    nextRound: assign({ attempt: ({ context }) => context.attempt + 1 }),
+    cloudTimedOut: assign({ lastError: 'the cloud did not answer in time' })
   },
   delays: {
     lanGrace: ({ context }) => context.lanGraceMs,
+    cloudTimeout: ({ context }) => context.cloudTimeoutMs,
     backoff: ({ context }) => backoffMs(context.attempt, context.backoffMinMs, context.backoffMaxMs)
   }
 }).createMachine({
   id: 'link',
   context: ({ input }) => ({
     lanGraceMs: input.lanGraceMs ?? 3000,
+    cloudTimeoutMs: input.cloudTimeoutMs ?? 15_000,
     backoffMinMs: input.backoffMinMs ?? 1000,
     backoffMaxMs: input.backoffMaxMs ?? 30_000,
     attempt: 0,
@@ -113,18 +124,18 @@ export const linkMachine = setup({
       }
     },
     cloud: {
+      invoke: { id: 'cloud', src: 'cloud' },
       initial: 'connecting',
+      on: { CLOUD_FAILED: { target: '#link.offline', actions: 'failed' } },
       states: {
         connecting: {
-          invoke: {
-            src: 'connectCloud',
-            onDone: 'up',
-            onError: { target: '#link.offline', actions: 'failed' }
-          }
+          on: { CLOUD_UP: 'up' },
+          after: { cloudTimeout: { target: '#link.offline', actions: 'cloudTimedOut' } }
         },
         up: {
           entry: 'connected',
-          on: { CLOUD_DOWN: '#link.lan.connecting' }
+          // The client reconnects by itself (and keeps its signaling): it gets the connect timeout to.
+          on: { CLOUD_DOWN: 'connecting' }
         }
       }
     },

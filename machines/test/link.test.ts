@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SimulatedClock, createActor, fromCallback, fromPromise } from 'xstate'
+import { SimulatedClock, createActor, fromCallback } from 'xstate'
 import { backoffMs, linkMachine, pathOf } from '../src/link'
 
 const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)) }
@@ -93,7 +93,7 @@ describe('link', () => {
     const { clock, value, actor } = startLink({
       actors: {
         direct: fromCallback(({ sendBack }) => { sendBack({ type: 'DIRECT_FAILED', message: 'no doorbell answered' }) }),
-        connectCloud: fromPromise(async () => { await new Promise(() => {}) })
+        cloud: fromCallback(() => {})
       }
     })
     clock.increment(3000)
@@ -102,12 +102,54 @@ describe('link', () => {
     assert.equal(actor.getSnapshot().context.lastError, 'no doorbell answered')
   })
 
-  test('the cloud is used when direct fails; losing it goes back to trying the hub', async () => {
-    const { actor, clock, path, value } = startLink({ actors: { connectCloud: fromPromise(async () => {}) } })
+  test('the cloud is used when direct fails; a blip is ridden out by the same client; a loss that lasts goes back to trying the hub', async () => {
+    let closed = 0
+    const { actor, clock, path, value } = startLink({ actors: { cloud: fromCallback(({ sendBack }) => { sendBack({ type: 'CLOUD_UP' }); return () => { closed++ } }) } })
     clock.increment(3000)
     await flush()
     assert.equal(path(), 'cloud')
     actor.send({ type: 'CLOUD_DOWN' })
+    assert.deepEqual(value(), { cloud: 'connecting' })
+    actor.send({ type: 'CLOUD_UP' })
+    assert.equal(path(), 'cloud')
+    assert.equal(closed, 0, 'the client that reconnected by itself is kept')
+    actor.send({ type: 'CLOUD_DOWN' })
+    clock.increment(15_000)
+    assert.equal(value(), 'offline')
+    assert.equal(closed, 1, 'leaving the cloud state stops its actor, which closes its connections')
+    clock.increment(1000)
     assert.deepEqual(value(), { lan: 'connecting' })
+  })
+
+  test('the hub wins back from the cloud as soon as it answers, closing the cloud connections', async () => {
+    let closed = 0
+    const { actor, clock, path } = startLink({ actors: { cloud: fromCallback(({ sendBack }) => { sendBack({ type: 'CLOUD_UP' }); return () => { closed++ } }) } })
+    clock.increment(3000)
+    await flush()
+    assert.equal(path(), 'cloud')
+    actor.send({ type: 'LAN_UP' })
+    assert.equal(path(), 'lan')
+    assert.equal(closed, 1)
+    assert.equal(actor.getSnapshot().context.attempt, 0)
+  })
+
+  test('a cloud that does not come up in time ends the round: backoff, then the hub again', async () => {
+    let closed = 0
+    const { clock, value, actor } = startLink({ actors: { cloud: fromCallback(() => () => { closed++ }) } })
+    clock.increment(3000)
+    await flush()
+    assert.deepEqual(value(), { cloud: 'connecting' })
+    clock.increment(15_000)
+    assert.equal(value(), 'offline')
+    assert.equal(closed, 1)
+    assert.equal(actor.getSnapshot().context.lastError, 'the cloud did not answer in time')
+  })
+
+  test('a cloud that cannot start (not set up, credentials refused) backs off with its reason kept', async () => {
+    const { clock, value, actor } = startLink({ actors: { cloud: fromCallback(({ sendBack }) => { sendBack({ type: 'CLOUD_FAILED', message: 'cloud signaling refused the credentials' }) }) } })
+    clock.increment(3000)
+    await flush()
+    assert.equal(value(), 'offline')
+    assert.equal(actor.getSnapshot().context.lastError, 'cloud signaling refused the credentials')
   })
 })

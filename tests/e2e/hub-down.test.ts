@@ -10,88 +10,22 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import type { Page } from 'playwright-core'
 import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock } from '@doorbell/device'
-import { exportPublicKey, generateSigningKey, newId } from '@doorbell/core'
-import { HubApi } from '@doorbell/viewer/lib'
 import { eventually } from '../src/harness'
-import { holdToOpen, openResident, videoIsPlaying } from '../src/browser'
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-interface HubProcess { proc: ChildProcess, lines: string[] }
-
-function startHubProcess (config: string): HubProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'hub/src/main.ts', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines: string[] = []
-  proc.stdout!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
-  proc.stderr!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
-  return { proc, lines }
-}
-
-async function kill (hub: HubProcess, signal: NodeJS.Signals): Promise<void> {
-  if (hub.proc.exitCode !== null || hub.proc.signalCode !== null) return
-  const exited = new Promise((resolve) => hub.proc.once('exit', resolve))
-  hub.proc.kill(signal)
-  await exited
-}
-
-const waitForPath = async (page: Page, path: string, timeout = 20_000): Promise<void> => {
-  await page.waitForSelector(`[data-testid=link][data-path=${path}]`, { timeout })
-}
-const waitForText = async (page: Page, testId: string, pattern: RegExp, timeout = 10_000): Promise<void> => {
-  await page.waitForFunction(
-    ([id, source]) => new RegExp(source).test(document.querySelector(`[data-testid=${id}]`)?.textContent ?? ''),
-    [testId, pattern.source] as const,
-    { timeout }
-  )
-}
-/**
- * performance.now() in the page when the first video frame is shown (requestVideoFrameCallback).
- * Functions, not strings: the hub's Content-Security-Policy (script-src 'self') forbids the eval
- * Playwright would use for a string.
- */
-const firstFrame = async (page: Page): Promise<number> => await page.evaluate(async () => {
-  // No named inner functions: tsx would wrap them in a helper (__name) the page does not have.
-  let v: HTMLVideoElement | null = null
-  while ((v = document.querySelector('[data-testid=video]')) === null) await new Promise((resolve) => setTimeout(resolve, 5))
-  return await new Promise<number>((resolve) => { v!.requestVideoFrameCallback(() => { resolve(performance.now()) }) })
-})
-/** When the page last set the performance mark `name` (its startTime), or null. */
-const mark = async (page: Page, name: string): Promise<number | null> =>
-  await page.evaluate((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? null, name)
+import { firstFrame, holdToOpen, mark, openResident, videoIsPlaying, waitForPath, waitForText } from '../src/browser'
+import { kill, startHomeHub, startHubProcess } from '../src/hubProcess'
 
 test('hub down: the page switches to the direct path, a ring still arrives, the call and the door work; the hub comes back and takes over again', { timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-hub-down-'))
   t.after(() => { rmSync(dir, { recursive: true, force: true }) })
-  const httpPort = await freePort()
-  const mqttPort = await freePort()
-  const config = join(dir, 'hub.json')
-  writeFileSync(config, JSON.stringify({ homeId: 'home', hubName: 'Test home', host: '127.0.0.1', httpPort, mqttPort, tls: 'off', dataDir: join(dir, 'hub'), mesh: { tcpPort: 0, directPort: 0 } }))
-  let hub = startHubProcess(config)
+  const home = await startHomeHub(dir, { mesh: { tcpPort: 0, directPort: 0 } })
+  const { config, base, asOwner } = home
+  let hub = home.hub
   t.after(async () => { await kill(hub, 'SIGTERM') })
-  await eventually('the hub', () => hub.lines.some((l) => l.includes('hub ready')), 30_000)
-
-  // The owner pairs with the one-time setup code the hub printed, then invites the doorbell and the resident.
-  const base = `http://127.0.0.1:${httpPort}`
-  const setup = await eventually('the hub\'s setup code', () => /setup code code=(\S+)/.exec(hub.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
-  const ownerKey = await generateSigningKey(false)
-  const owner = await new HubApi({ base }).pair({ kind: 'viewer', code: setup, id: newId('v'), name: 'Owner', key: await exportPublicKey(ownerKey.publicKey) })
-  const asOwner = new HubApi({ base, token: owner.token })
+  // The owner invites the doorbell and the resident.
   const deviceInvite = await asOwner.invite({ kind: 'device', deviceId: 'front-door' })
   const residentInvite = await asOwner.invite({ kind: 'viewer', role: 'resident' })
 
@@ -100,7 +34,7 @@ test('hub down: the page switches to the direct path, a ring still arrives, the 
   const lock = new SimulatedLock((line) => { printed.push(line) })
   const button = new SimulatedButton()
   const device = await startDoorbell({
-    hubUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    hubUrl: home.mqttUrl,
     pairing: { url: deviceInvite.url },
     dataDir: join(dir, 'device'),
     mesh: { tcpPort: 0, directPort: 0 },

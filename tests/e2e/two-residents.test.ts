@@ -4,19 +4,12 @@ import { mkdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
 import { eventually, startLan } from '../src/harness'
-import { holdToOpen, openResident, videoIsPlaying } from '../src/browser'
+import { holdToOpen, openResident, videoIsPlaying, waitForText } from '../src/browser'
 import { inviteCode } from '../src/trust'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
 const text = async (page: Page, testId: string): Promise<string> => (await page.getByTestId(testId).first().textContent()) ?? ''
-const waitForText = async (page: Page, testId: string, pattern: RegExp, timeout = 10_000): Promise<void> => {
-  await page.waitForFunction(
-    ([id, source]) => new RegExp(source).test(document.querySelector(`[data-testid=${id}]`)?.textContent ?? ''),
-    [testId, pattern.source] as const,
-    { timeout }
-  )
-}
 
 test('two residents: both get the ring, both see the visitor, one opens the door, both see it relock; a missed ring', { timeout: 120_000 }, async (t) => {
   const lan = await startLan({ ringTimeoutSeconds: 4, relockSeconds: 2 })

@@ -4,7 +4,13 @@
  *           both paired with the hub's home (member id and token); raw input comes from another
  *           tab of the same viewer, so only the gate's checks stand between it and the device;
  *   direct  a real libp2p device peer (DirectServer, admitting members by a real DoorGuard) dialed
- *           over webrtc-direct by the viewer's DirectClient, with a grant signed by a home key made here.
+ *           over webrtc-direct by the viewer's DirectClient, with a grant signed by a home key made here;
+ *   cloud   the device's CloudLink (IoT Core over mutual TLS, KVS master with credentials from the
+ *           IoT credentials provider) and the viewer's CloudClient (IoT over the SigV4 WebSocket,
+ *           KVS viewer), provisioned by the setup command, against the stand-ins (tests/src/cloud):
+ *           the KVS emulator and mosquitto with mutual TLS, not AWS. Raw input to the device comes
+ *           from another KVS viewer of the channel; raw input to the viewer from the doorbell's
+ *           own IoT connection, as a broken doorbell would send it.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,11 +20,16 @@ import { FsDatastore } from 'datastore-fs'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { startHub } from '@doorbell/hub'
-import { MqttLink, DirectServer, memoryLogger, pairDevice } from '@doorbell/device'
+import { MqttLink, DirectServer, memoryLogger, pairDevice, CloudLink } from '@doorbell/device'
+import { CloudClient } from '@doorbell/viewer/cloud'
+import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc'
+import { GetSignalingChannelEndpointCommand, DescribeSignalingChannelCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video'
+import type { MqttClient } from 'mqtt'
+import { startCloud } from '../src/cloud'
 import { HubClient } from '@doorbell/viewer/lib'
 import { DirectClient } from '@doorbell/viewer/direct'
 import {
-  DoorGuard, Grant, MAX_FRAME_BYTES, PROTOCOLS, exportPublicKey, generateSigningKey, sign, topics, type Presence
+  DoorGuard, Grant, MAX_FRAME_BYTES, PROTOCOLS, cloudTopics, exportPublicKey, generateSigningKey, sign, topics, type Presence
 } from '@doorbell/core'
 import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/core/mesh'
 import { DEVICE, HOME, VIEWER, transportCompliance, type TransportPair } from '../src/transportCompliance'
@@ -134,6 +145,53 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
         await p.datastore.close()
       }
       await rm(dir, { recursive: true, force: true })
+    }
+  }
+  return pair
+})
+
+transportCompliance('AWS IoT Core + KVS signaling (cloud), against the stand-ins', async () => {
+  const lines: string[] = []
+  const cloud = await startCloud()
+  const { device: deviceConfig, viewer: viewerConfig } = await cloud.provision(HOME, DEVICE)
+  const device = new CloudLink(deviceConfig, { deviceId: DEVICE, log: memoryLogger(lines, 'device') })
+  await device.start()
+  const viewer = new CloudClient({ config: viewerConfig, credentials: cloud.resident, viewerId: VIEWER, log: (level, message) => { lines.push(`${level} [viewer] ${message}`) } })
+  // The transport passes the grant on; the device checks it (not this suite's concern), so any well-formed one does.
+  const credential = 'e30.' + 'A'.repeat(86)
+
+  // Another viewer of the channel, with the unmodified SDK: what it sends is raw input to the device.
+  const kvs = new KinesisVideoClient({ region: viewerConfig.region, endpoint: viewerConfig.kvsEndpoint, credentials: cloud.resident })
+  const channelARN = (await kvs.send(new DescribeSignalingChannelCommand({ ChannelName: deviceConfig.channelName }))).ChannelInfo!.ChannelARN!
+  const endpoints = await kvs.send(new GetSignalingChannelEndpointCommand({ ChannelARN: channelARN, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS'], Role: 'VIEWER' } }))
+  kvs.destroy()
+  const intruder = new SignalingClient({ role: Role.VIEWER, clientId: 'v-intruder', channelARN, channelEndpoint: endpoints.ResourceEndpointList![0]!.ResourceEndpoint!, region: viewerConfig.region, credentials: cloud.resident })
+  const intruderOpen = new Promise<void>((resolve) => { intruder.once('open', () => resolve()) })
+  intruder.open()
+  await intruderOpen
+
+  const iotClient = (): MqttClient => (device.iot as unknown as { client: MqttClient }).client
+  const pair: TransportPair = {
+    device,
+    viewer,
+    credential,
+    // As the SDK carries it: a string goes as one of our payloads would, bytes as whatever JSON the SDK makes of them.
+    injectToDevice: async (r) => { intruder.sendSdpOffer((typeof r === 'string' ? r : { raw: [...r] }) as never) },
+    // The same frames the other paths get, unwrapped onto the IoT topic their kind names.
+    injectToViewer: async (r) => {
+      let topic = cloudTopics.of(deviceConfig.thingName, 'ring')
+      let payload: Uint8Array = bytes(r)
+      try {
+        const f = JSON.parse(typeof r === 'string' ? r : '') as { kind?: string, payload?: unknown }
+        if (f.kind === 'ring' || f.kind === 'state') { topic = cloudTopics.of(deviceConfig.thingName, f.kind); payload = bytes(JSON.stringify(f.payload)) }
+      } catch {}
+      await new Promise<void>((resolve) => { iotClient().publish(topic, Buffer.from(payload), { qos: 1 }, () => resolve()) })
+    },
+    async close () {
+      intruder.close()
+      await viewer.close()
+      await device.stop()
+      await cloud.stop()
     }
   }
   return pair

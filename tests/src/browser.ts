@@ -94,3 +94,29 @@ export async function holdToOpen (page: Page, holdMs = 900): Promise<void> {
   await page.waitForTimeout(holdMs)
   await page.mouse.up()
 }
+
+/** The page shows this path (lan, direct, cloud) in its link status. */
+export const waitForPath = async (page: Page, path: string, timeout = 20_000): Promise<void> => {
+  await page.waitForSelector(`[data-testid=link][data-path=${path}]`, { timeout })
+}
+export const waitForText = async (page: Page, testId: string, pattern: RegExp, timeout = 10_000): Promise<void> => {
+  await page.waitForFunction(
+    ([id, source]) => new RegExp(source).test(document.querySelector(`[data-testid=${id}]`)?.textContent ?? ''),
+    [testId, pattern.source] as const,
+    { timeout }
+  )
+}
+/**
+ * performance.now() in the page when the first video frame is shown (requestVideoFrameCallback).
+ * Functions, not strings: the hub's Content-Security-Policy (script-src 'self') forbids the eval
+ * Playwright would use for a string.
+ */
+export const firstFrame = async (page: Page): Promise<number> => await page.evaluate(async () => {
+  // No named inner functions: tsx would wrap them in a helper (__name) the page does not have.
+  let v: HTMLVideoElement | null = null
+  while ((v = document.querySelector('[data-testid=video]')) === null) await new Promise((resolve) => setTimeout(resolve, 5))
+  return await new Promise<number>((resolve) => { v!.requestVideoFrameCallback(() => { resolve(performance.now()) }) })
+})
+/** When the page last set the performance mark `name` (its startTime), or null. */
+export const mark = async (page: Page, name: string): Promise<number | null> =>
+  await page.evaluate((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? null, name)

@@ -21,12 +21,13 @@ export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | '
     viewerName: paired.name,
     trust: paired,
     log: () => {},
-    createPeerConnection: () => new RTCPeerConnection({
+    createPeerConnection: (iceServers) => new RTCPeerConnection({
+      iceServers,
       iceAdditionalHostAddresses: ['127.0.0.1'],
       bundlePolicy: 'max-bundle',
       codecs: { video: [videoCodec(codec)], audio: [] }
     }) as unknown as PeerConnectionLike,
-    beforeGather: (pc) => { withoutDefaultStun(pc as unknown as RTCPeerConnection, []) },
+    beforeGather: (pc) => { withoutDefaultStun(pc as unknown as RTCPeerConnection, (pc as unknown as RTCPeerConnection).config.iceServers) },
     onTrack: (_call, event: { track: { onReceiveRtp: { subscribe: (f: (p: RtpPacket) => void) => void } } }) => {
       event.track.onReceiveRtp.subscribe((p) => { rtp.push(p) })
     },

@@ -14,7 +14,7 @@ function memoryStorage (): Pick<Storage, 'getItem' | 'setItem'> & { data: Map<st
 }
 
 /** A transport whose state the test sets, recording what is sent on it. */
-function fakeTransport (path: 'lan' | 'direct') {
+function fakeTransport (path: 'lan' | 'direct' | 'cloud') {
   const listeners = new Listeners<ViewerTransportEvents>()
   const sessions = new Map<string, (m: SignalToViewer) => void>()
   const sent: SignalToDevice[] = []
@@ -53,7 +53,7 @@ test('paths: the hub when it is up, else the direct connections; events of both 
   paths.on('ring', (r) => { rings.push(r.ringId) })
   const heard: SignalToViewer[] = []
   paths.onSession('s1', (m) => { heard.push(m) })
-  paths.attachDirect(direct as unknown as DirectClient)
+  paths.attach(direct as unknown as DirectClient)
   assert.ok(direct.sessions.has('s1'), 'a session that started before the direct path was attached hears it too')
 
   const offer: SignalToDevice = { type: 'offer', sessionId: 's1', viewerId: 'v1', viewerName: 'K', sdp: 'v=0\r\nm=video 9 x\r\n', credential: 'e30.' + 'A'.repeat(86) }
@@ -73,8 +73,24 @@ test('paths: the hub when it is up, else the direct connections; events of both 
   direct.sessions.get('s1')!({ type: 'answer', sessionId: 's1', sdp: 'v=0' })
   assert.equal(heard.length, 1)
 
-  paths.detachDirect()
+  paths.detach(direct as unknown as DirectClient)
   direct.listeners.emit('ring', { ...ring, ringId: 'r3' })
   assert.deepEqual(rings, ['r1', 'r2'], 'a detached path is no longer heard')
   assert.equal(paths.connected, false)
+})
+
+test('paths: a call on the cloud path gets the cloud\'s ICE servers; on the hub none; a late detach of a replaced path changes nothing', async () => {
+  const hub = fakeTransport('lan')
+  const cloud = Object.assign(fakeTransport('cloud'), { iceServers: async () => [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'p' }] })
+  const direct = fakeTransport('direct')
+  const paths = new Paths(hub as unknown as HubClient)
+  hub.connected = true
+  paths.attach(cloud as unknown as DirectClient)
+  cloud.connected = true
+  assert.deepEqual(await paths.iceServers('front-door'), [])
+  hub.connected = false
+  assert.equal(paths.path, 'cloud')
+  assert.deepEqual(await paths.iceServers('front-door'), [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'p' }])
+  paths.detach(direct as unknown as DirectClient)
+  assert.equal(paths.path, 'cloud', 'detaching a path that is not attached keeps the one that is')
 })

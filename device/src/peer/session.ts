@@ -10,7 +10,8 @@ import { createPeerConnection, withoutDefaultStun } from './werift'
 export interface SessionDeps {
   camera: Camera
   lock: LockControl
-  iceServers: RTCIceServer[]
+  /** ICE servers for one session: none on the LAN; the cloud's TURN servers for a call that came that way. */
+  iceServers: (sessionId: string) => RTCIceServer[]
   iceAdditionalHostAddresses: string[]
   /** Sends a signaling message to the viewer of this session, on whichever path carries it. */
   signal: (viewerId: string, sessionId: string, message: SignalToViewer) => void
@@ -22,6 +23,13 @@ export interface SessionDeps {
   pathOf: (sessionId: string) => DoorAttempt['path']
   deviceId: string
   log: Logger
+}
+
+/** An error's message, else its name, else what it is: never empty. */
+export function describeError (err: unknown): string {
+  if (err instanceof Error) return err.message || err.name || 'Error'
+  const text = String(err)
+  return text === '' ? 'an empty error' : text
 }
 
 /** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
@@ -47,7 +55,8 @@ export function sessionActor (deps: SessionDeps) {
       sendBack({ type: 'SESSION_ENDED', sessionId, reason } satisfies DeviceCallEvent)
     }
 
-    const pc = createPeerConnection({ codec: deps.camera.codec, iceServers: deps.iceServers, iceAdditionalHostAddresses: deps.iceAdditionalHostAddresses })
+    const iceServers = deps.iceServers(sessionId)
+    const pc = createPeerConnection({ codec: deps.camera.codec, iceServers, iceAdditionalHostAddresses: deps.iceAdditionalHostAddresses })
     const track = new MediaStreamTrack({ kind: 'video' })
     const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
     // Video starts once the sender can encrypt, with the camera's last group of pictures, so
@@ -138,14 +147,16 @@ export function sessionActor (deps: SessionDeps) {
       await pc.setRemoteDescription({ type: 'offer', sdp: input.sdp })
       // The first moment SRTP can carry video; the peer's own 'connected' comes a little later.
       sender.dtlsTransport?.onStateChange.subscribe((s) => { if (s === 'connected') startVideo() })
-      withoutDefaultStun(pc, deps.iceServers)
+      withoutDefaultStun(pc, iceServers)
       await pc.setLocalDescription(asDtlsServer(await pc.createAnswer()))
       const sdp = pc.localDescription?.sdp
       if (!sdp) throw new Error('werift produced no answer')
       if (!over) deps.signal(viewerId, sessionId, { type: 'answer', sessionId, sdp })
     })().catch((err: unknown) => {
-      log.error('could not answer the offer', { error: (err as Error).message })
-      end('failed', `the doorbell could not answer: ${(err as Error).message}`)
+      // werift throws some parse failures without a message (a TypeError on a missing line): say what it was.
+      const why = describeError(err)
+      log.error('could not answer the offer', { error: why })
+      end('failed', `the doorbell could not answer: ${why}`)
     })
 
     return () => {

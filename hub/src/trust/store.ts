@@ -6,7 +6,8 @@ import type { AuditRecord, Member, MemberKind, Role } from '@doorbell/core'
 export const TRUST_DB_FILE = 'trust.db'
 
 /** Bumped when the tables change; a hub refuses a database written by a newer one. */
-const SCHEMA_VERSION = 1
+/** 2: audit.path (which path carried an open-door attempt). */
+const SCHEMA_VERSION = 2
 
 const APPEND_ONLY = 'the audit log is append-only'
 
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS audit (
   actor     TEXT NOT NULL,
   device_id TEXT,
   message   TEXT NOT NULL,
-  source_id TEXT UNIQUE
+  source_id TEXT UNIQUE,
+  path      TEXT CHECK (path IN ('lan', 'direct', 'cloud'))
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, '${APPEND_ONLY}'); END;
@@ -85,7 +87,7 @@ export interface StoredInvite {
   createdBy: string | null
 }
 
-export type NewAudit = Omit<AuditRecord, 'seq'> & { sourceId?: string }
+export type NewAudit = Omit<AuditRecord, 'seq' | 'path'> & { path?: AuditRecord['path'], sourceId?: string }
 
 type Row = Record<string, SQLOutputValue>
 
@@ -117,6 +119,8 @@ export class TrustStore {
     this.db.exec('PRAGMA synchronous = FULL')
     const version = Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version)
     if (version > SCHEMA_VERSION) throw new Error(`${this.db.location() ?? TRUST_DB_FILE} was written by a newer hub (schema ${version}, this hub knows ${SCHEMA_VERSION})`)
+    // Version 1 had no path column. Adding one is no UPDATE: the append-only triggers stay, and old lines read null.
+    if (version === 1) this.db.exec("ALTER TABLE audit ADD COLUMN path TEXT CHECK (path IN ('lan', 'direct', 'cloud'))")
     this.db.exec(SCHEMA)
     this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
   }
@@ -202,10 +206,10 @@ export class TrustStore {
   appendAudit (r: NewAudit): AuditRecord | null {
     const result = this.q.appendAudit.run({
       at: r.at, kind: r.kind, outcome: r.outcome, reason: r.reason, actor: r.actor,
-      deviceId: r.deviceId, message: r.message, sourceId: r.sourceId ?? null
+      deviceId: r.deviceId, message: r.message, sourceId: r.sourceId ?? null, path: r.path ?? null
     })
     if (Number(result.changes) === 0) return null
-    return { seq: Number(result.lastInsertRowid), at: r.at, kind: r.kind, outcome: r.outcome, reason: r.reason, actor: r.actor, deviceId: r.deviceId, message: r.message }
+    return { seq: Number(result.lastInsertRowid), at: r.at, kind: r.kind, outcome: r.outcome, reason: r.reason, actor: r.actor, deviceId: r.deviceId, message: r.message, path: r.path ?? null }
   }
 
   auditAfter (afterSeq: number, limit: number): AuditRecord[] {
@@ -253,8 +257,8 @@ function prepareStatements (db: DatabaseSync) {
     invite: p('SELECT * FROM invites WHERE code_hash = ?'),
     useInvite: p('UPDATE invites SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?'),
     dropSetupCodes: p("DELETE FROM invites WHERE role = 'owner' AND created_by IS NULL AND used_at IS NULL"),
-    appendAudit: p(`INSERT INTO audit (at, kind, outcome, reason, actor, device_id, message, source_id)
-      VALUES (:at, :kind, :outcome, :reason, :actor, :deviceId, :message, :sourceId)
+    appendAudit: p(`INSERT INTO audit (at, kind, outcome, reason, actor, device_id, message, source_id, path)
+      VALUES (:at, :kind, :outcome, :reason, :actor, :deviceId, :message, :sourceId, :path)
       ON CONFLICT (source_id) DO NOTHING`),
     auditAfter: p('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
     auditAll: p('SELECT * FROM audit ORDER BY seq'),
@@ -307,6 +311,7 @@ function toAudit (r: Row): AuditRecord {
     reason: String(r.reason),
     actor: String(r.actor),
     deviceId: nullableString(r.device_id),
-    message: String(r.message)
+    message: String(r.message),
+    path: nullableString(r.path) as AuditRecord['path']
   }
 }

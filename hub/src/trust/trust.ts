@@ -275,7 +275,7 @@ class HomeTrust implements Trust {
   recordDoorAttempt (a: DoorAttempt): AuditRecord | null {
     return this.audit.append({
       at: a.at, kind: 'open-door', outcome: a.outcome, reason: a.reason, actor: a.viewerName || '(unknown)',
-      deviceId: a.deviceId, message: a.message, sourceId: a.id
+      deviceId: a.deviceId, message: a.message, sourceId: a.id, path: a.path
     })
   }
 

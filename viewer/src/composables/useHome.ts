@@ -7,6 +7,15 @@ import { useRingAlert } from './useRingAlert'
 import { loadHubInfo, hubSocketUrl, type HubInfo } from './hubInfo'
 import { grantOf, removedNotice, usePairing } from './usePairing'
 import type { StoredPairing } from './keystore'
+import { ViewerCloudConfig } from '@doorbell/core'
+import { HUB_CLOUD_KEY, cloudReady, loadCloudSettings } from '../lib/cloud/settings'
+
+/** The home's cloud config as the hub last gave it, kept so that a page opened away from home still has it. */function rememberedHubCloud (): ViewerCloudConfig | null {
+  try {
+    const r = ViewerCloudConfig.safeParse(JSON.parse(localStorage.getItem(HUB_CLOUD_KEY) ?? 'null'))
+    return r.success ? r.data : null
+  } catch { return null }
+}
 
 /**
  * The page's one Home: this screen's pairing, and once paired the hub connection and a call
@@ -27,6 +36,8 @@ export function useHome () {
   const error = ref<string | null>(null)
   const history = shallowRef<Home['history']>([])
   const hubInfo = shallowRef<HubInfo | null>(null)
+  /** The home's cloud path (GET /api/cloud), null when it has none; the AWS credentials are this browser's own (Settings). */
+  const hubCloud = shallowRef<ViewerCloudConfig | null>(rememberedHubCloud())
   let home: Home | null = null
   /** The pairing the running Home was made with. */
   let homeFor: StoredPairing | null = null
@@ -87,10 +98,11 @@ export function useHome () {
       inspect: info.inspect,
       // The doorbells' direct addresses, for when the hub is down.
       storage: localStorage,
-      createPeerConnection: () => {
-        // No ICE servers: on the LAN host candidates are all a call needs, and nothing waits on the internet.
-        return new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' })
-      },
+      // Away from home: read when the link machine tries the cloud, so settings saved since count.
+      cloud: () => cloudReady(loadCloudSettings(localStorage).settings, hubCloud.value),
+      // No ICE servers on the LAN: host candidates are all a call needs, and nothing waits on the
+      // internet. Away from home the cloud path gives its TURN servers.
+      createPeerConnection: (iceServers) => new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' }),
       onTrack: (call, event: RTCTrackEvent) => {
         streams.set(call.deviceId, event.streams[0] ?? new MediaStream([event.track]))
       },
@@ -105,6 +117,23 @@ export function useHome () {
     h.link.subscribe((s) => { if (home === h) path.value = pathOf(s.value) })
     h.paths.on('presence', (pr) => { if (home === h) online.set(pr.deviceId, pr.online) })
     h.onHistory(() => { if (home === h) history.value = [...h.history] })
+    void refreshCloud()
+  }
+
+  /** Asks the hub for the home's cloud config while it can be reached, and keeps it for when it cannot. */
+  const refreshCloud = async (): Promise<void> => {
+    const api = pairing.api.value
+    if (!api) return
+    try {
+      const config = await api.cloud()
+      hubCloud.value = config
+      if (config) localStorage.setItem(HUB_CLOUD_KEY, JSON.stringify(config))
+      else localStorage.removeItem(HUB_CLOUD_KEY)
+      // The cloud path's code is fetched while the hub can serve it (it cannot once the page needs it).
+      if (config) setTimeout(() => { import('../lib/cloud/cloudClient').then(async (m) => { await m.preloadCloud() }).catch(() => {}) }, 1500)
+    } catch (err) {
+      console.warn(`[hub] could not read the home's cloud config: ${(err as Error).message}`)
+    }
   }
 
   // Paired: start; forgotten (removed by the owner): stop at once, the pairing screen takes over.
@@ -129,6 +158,7 @@ export function useHome () {
     error,
     history,
     hubInfo,
+    hubCloud,
     enableAlerts: () => ringAlert.enable(),
     answer: (id: string) => home?.answer(id),
     watch: (id: string) => home?.watch(id),

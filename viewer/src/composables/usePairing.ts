@@ -2,6 +2,7 @@ import { computed, ref, shallowRef } from 'vue'
 import { Grant, PairingCode, exportPublicKey, peek } from '@doorbell/core'
 import { ApiError, HubApi, MalformedAnswerError } from '../lib/api'
 import { forgetPairing, loadPairing, newKeyPair, savePairing, type StoredPairing } from './keystore'
+import { HUB_CLOUD_KEY, clearCloudSettings } from '../lib/cloud/settings'
 
 /**
  * Pairing this screen with the home: a one-time code (typed, or from an invitation link
@@ -194,6 +195,11 @@ export function usePairing (o: { viewerId: string, base?: string }) {
       notice.value = why ?? (was ? removedNotice(was.credential) : null)
       current.value = null
       phase.value = 'unpaired'
+      // A screen that is no longer a member keeps nothing of the home: not its AWS keys either.
+      if (typeof localStorage !== 'undefined') {
+        clearCloudSettings(localStorage)
+        try { localStorage.removeItem(HUB_CLOUD_KEY) } catch {}
+      }
       await forgetPairing().catch((err: unknown) => { problem.value = `This browser would not forget the old pairing (${(err as Error).message}).` })
     })()
     try { await forgetting } finally { forgetting = null }

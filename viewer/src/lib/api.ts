@@ -1,5 +1,5 @@
 import {
-  AuditRecord, InviteRequest, InviteResponse, Member, PairRequest, PairResponse,
+  AuditRecord, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -113,6 +113,16 @@ export class HubApi {
   /** GET /api/me (any member): who this token belongs to. 401 when it was revoked or has expired. */
   async me (o: CallOptions = {}): Promise<Member> {
     return await this.call('GET', '/api/me', field('member', Member), o)
+  }
+
+  /** GET /api/cloud (any member): the home's cloud path (AWS endpoints, channels), null when it has none. */
+  async cloud (o: CallOptions = {}): Promise<ViewerCloudConfig | null> {
+    try {
+      return await this.call('GET', '/api/cloud', whole(ViewerCloudConfig), o)
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null
+      throw err
+    }
   }
 
   private async call<T> (method: string, path: string, read: (value: unknown) => Parsed<T>, o: CallOptions & { body?: unknown, auth?: boolean }): Promise<T> {

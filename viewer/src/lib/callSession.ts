@@ -1,5 +1,5 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, signDoorCommand, type SigningKey, type ViewerTransport } from '@doorbell/core'
+import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, signDoorCommand, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
 
 /**
@@ -32,14 +32,15 @@ export interface DataChannelLike {
 }
 
 export interface CallSessionOptions {
-  /** Whichever path is up (the hub, or direct to the doorbell). */
-  signaling: Pick<ViewerTransport, 'onSession' | 'sendToDevice'>
+  /** Whichever path is up (the hub, direct to the doorbell, or the cloud). */
+  signaling: Pick<ViewerTransport, 'onSession' | 'sendToDevice' | 'iceServers'>
   viewerId: string
   viewerName: string
   homeId: string
   /** The grant (sent with the offer) and the key that signs every open-door command. */
   trust: { credential: string, key: SigningKey }
-  createPeerConnection: () => PeerConnectionLike
+  /** `iceServers`: what the path in use gives (none on the LAN; TURN from the cloud). */
+  createPeerConnection: (iceServers: IceServerInit[]) => PeerConnectionLike
   /** Runs after the offer is made, before setLocalDescription starts gathering (werift needs its default STUN cleared). */
   beforeGather?: (pc: PeerConnectionLike) => void
   /** The remote video: a browser attaches it to a <video>, a test counts its packets. */
@@ -66,38 +67,48 @@ export function callSession (o: CallSessionOptions) {
     const { deviceId, sessionId } = input
     const send = (e: ViewerCallEvent): void => { sendBack(e) }
     let closed = false
-    const pc = o.createPeerConnection()
-    const dc = pc.createDataChannel(CONTROL_CHANNEL, { ordered: true })
-    pc.addTransceiver('video', { direction: 'recvonly' })
+    // Made once the path's ICE servers are known (at once on the LAN).
+    let pc: PeerConnectionLike | null = null
+    let dc: DataChannelLike | null = null
 
-    let connected = false
-    let channelOpen = false
-    const maybeConnected = (): void => {
-      if (!connected && channelOpen && pc.connectionState === 'connected') {
-        connected = true
-        send({ type: 'CONNECTED' })
+    const open = (iceServers: IceServerInit[]): PeerConnectionLike => {
+      const peer = o.createPeerConnection(iceServers)
+      const channel = peer.createDataChannel(CONTROL_CHANNEL, { ordered: true })
+      peer.addTransceiver('video', { direction: 'recvonly' })
+      pc = peer
+      dc = channel
+
+      let connected = false
+      let channelOpen = false
+      const maybeConnected = (): void => {
+        if (!connected && channelOpen && peer.connectionState === 'connected') {
+          connected = true
+          send({ type: 'CONNECTED' })
+        }
       }
+      channel.onopen = () => { channelOpen = true; maybeConnected() }
+      channel.onmessage = (ev) => {
+        const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer)
+        const r = decode(Reply, data, 'data channel')
+        if (!r.ok) { console.warn(`[call] ${r.error.message}`); return }
+        send({ type: 'REPLY', reply: r.value })
+      }
+      peer.onconnectionstatechange = () => {
+        const state = peer.connectionState
+        if (state === 'connected') maybeConnected()
+        if (state === 'failed') send({ type: 'FAILED', message: 'the connection to the doorbell was lost' })
+      }
+      peer.oniceconnectionstatechange = () => {
+        if (peer.iceConnectionState === 'connected') performance.mark(CALL_MARKS.iceConnected, { detail: { sessionId } })
+      }
+      peer.ontrack = (ev) => { o.onTrack?.(input, ev, peer) }
+      return peer
     }
-    dc.onopen = () => { channelOpen = true; maybeConnected() }
-    dc.onmessage = (ev) => {
-      const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer)
-      const r = decode(Reply, data, 'data channel')
-      if (!r.ok) { console.warn(`[call] ${r.error.message}`); return }
-      send({ type: 'REPLY', reply: r.value })
-    }
-    pc.onconnectionstatechange = () => {
-      const state = pc.connectionState
-      if (state === 'connected') maybeConnected()
-      if (state === 'failed') send({ type: 'FAILED', message: 'the connection to the doorbell was lost' })
-    }
-    pc.oniceconnectionstatechange = () => {
-      if (pc.iceConnectionState === 'connected') performance.mark(CALL_MARKS.iceConnected, { detail: { sessionId } })
-    }
-    pc.ontrack = (ev) => { o.onTrack?.(input, ev, pc) }
 
     const stopSignals = o.signaling.onSession(sessionId, (message) => {
       if (message.type === 'answer') {
         performance.mark(CALL_MARKS.answerReceived, { detail: { sessionId } })
+        if (!pc) return
         pc.setRemoteDescription({ type: 'answer', sdp: message.sdp }).catch((err: Error) => {
           send({ type: 'FAILED', message: `the doorbell's answer was not usable: ${err.message}` })
         })
@@ -114,23 +125,28 @@ export function callSession (o: CallSessionOptions) {
       // Parse our own request too: a bug here must not reach the door.
       const checked = DoorRequest.safeParse(e.command)
       if (!checked.success) { nack('invalid command'); return }
-      if (dc.readyState !== 'open') { nack('the call is not connected'); return }
+      const channel = dc
+      if (channel?.readyState !== 'open') { nack('the call is not connected'); return }
       // Signed for this device, this session, now, once: the device checks all of it.
       signDoorCommand({ credential: o.trust.credential, key: o.trust.key, home: o.homeId, device: deviceId, session: sessionId, command: checked.data.id })
         .then((command) => {
-          if (dc.readyState !== 'open') { nack('the call is not connected'); return }
-          dc.send(encode(DoorCommand, command))
+          if (channel.readyState !== 'open') { nack('the call is not connected'); return }
+          channel.send(encode(DoorCommand, command))
         })
         .catch((err: Error) => { nack(`could not sign the command: ${err.message}`) })
     })
 
     void (async () => {
-      const offer = await pc.createOffer()
-      o.beforeGather?.(pc)
-      await pc.setLocalDescription(offer)
-      await gathered(pc, o.gatherTimeoutMs ?? 2000)
+      const iceServers = o.signaling.iceServers ? await o.signaling.iceServers(deviceId) : []
       if (closed) return
-      const sdp = pc.localDescription?.sdp
+      const peer = open(iceServers)
+      const offer = await peer.createOffer()
+      o.beforeGather?.(peer)
+      await peer.setLocalDescription(offer)
+      // TURN allocations take a round trip to the relay; host candidates take milliseconds.
+      await gathered(peer, o.gatherTimeoutMs ?? (iceServers.length > 0 ? 4000 : 2000))
+      if (closed) return
+      const sdp = peer.localDescription?.sdp
       if (!sdp) throw new Error('no local description')
       o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp, credential: o.trust.credential })
       performance.mark(CALL_MARKS.offerSent, { detail: { sessionId } })
@@ -140,8 +156,8 @@ export function callSession (o: CallSessionOptions) {
       stopSignals()
       if (!closed) o.signaling.sendToDevice(deviceId, sessionId, { type: 'bye', sessionId, reason: 'hang-up' })
       closed = true
-      try { dc.close() } catch {}
-      void pc.close()
+      try { dc?.close() } catch {}
+      void pc?.close()
       o.onClosed?.(input)
     }
   })

@@ -1,9 +1,10 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { InspectionBatcher, newId, type CallRecord, type RingEvent, type Role, type SigningKey } from '@doorbell/core'
+import { InspectionBatcher, newId, type AwsCredentials, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
 import type { DirectClient, DirectClientOptions } from './directClient'
+import type { CloudClient, CloudClientOptions } from './cloud/cloudClient'
 import { AddressBook, Paths } from './paths'
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
@@ -42,6 +43,13 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
   createDialer?: DirectClientOptions['createNode']
   /** Timings of the link machine (tests shorten the hub's grace period). */
   linkTiming?: LinkInput
+  /**
+   * The cloud path's settings, read each time the link machine tries it (so settings saved later
+   * count without a reload); null when this browser has none.
+   */
+  cloud?: () => { config: ViewerCloudConfig, credentials: AwsCredentials } | null
+  /** Extra options for the cloud client (Node tests trust the stand-ins' CA this way). */
+  cloudOptions?: Partial<CloudClientOptions>
 }
 
 /**
@@ -54,7 +62,7 @@ export class Home {
   readonly paths: Paths
   /** Where each doorbell can be reached with the hub down. */
   readonly book: AddressBook
-  /** Which path carries this viewer: the LAN hub, else direct to the doorbells (the cloud: issue 5). */
+  /** Which path carries this viewer: the LAN hub, else direct to the doorbells, else the cloud. */
   readonly link: LinkActor
   readonly doorbells = new Map<string, DoorbellActor>()
   readonly history: CallRecord[] = []
@@ -72,7 +80,7 @@ export class Home {
     this.inspect = ours && theirs ? (e) => { ours(e); theirs(e) } : ours ?? theirs
     this.paths = new Paths(this.hub)
     this.book = new AddressBook(o.storage)
-    const link = linkMachine.provide({ actors: { direct: this.directPath() } })
+    const link = linkMachine.provide({ actors: { direct: this.directPath(), cloud: this.cloudPath() } })
     this.link = createActor(link, { input: o.linkTiming ?? {}, id: 'link', systemId: 'link', ...(this.inspect ? { inspect: this.inspect } : {}) })
     this.link.start()
     this.hub.on('link', (up) => { this.link.send({ type: up ? 'LAN_UP' : 'LAN_DOWN' }) })
@@ -116,7 +124,7 @@ export class Home {
           ...(this.o.log ? { log: this.o.log } : {})
         })
         client.on('link', (up) => { sendBack({ type: up ? 'DIRECT_UP' : 'DIRECT_DOWN' }) })
-        this.paths.attachDirect(client)
+        this.paths.attach(client)
         return client.start()
       }).catch((err: Error) => {
         this.o.log?.('warn', `direct path: ${err.message}`)
@@ -124,7 +132,46 @@ export class Home {
       })
       return () => {
         stopped = true
-        this.paths.detachDirect()
+        if (client) this.paths.detach(client)
+        void client?.close()
+      }
+    })
+  }
+
+  /**
+   * The link machine's cloud path: lives while the machine is in `cloud`, listens to AWS IoT Core
+   * and signals over KVS with this browser's own AWS credentials; closed when the hub is back.
+   */
+  private cloudPath () {
+    return fromCallback(({ sendBack }) => {
+      let client: CloudClient | null = null
+      let stopped = false
+      const settings = this.o.cloud?.() ?? null
+      if (!settings) {
+        sendBack({ type: 'CLOUD_FAILED', message: 'away from home needs the cloud path: enter your AWS credentials in Settings' })
+        return () => {}
+      }
+      // The AWS and KVS SDKs are loaded on first use: a page at home never downloads them.
+      import('./cloud/cloudClient').then(({ CloudClient }) => {
+        if (stopped) return
+        client = new CloudClient({
+          ...this.o.cloudOptions,
+          config: settings.config,
+          credentials: settings.credentials,
+          viewerId: this.o.viewerId,
+          ...(this.o.log ? { log: this.o.log } : {})
+        })
+        // Settings that fail their schemas: say so now rather than wait for the connect timeout.
+        if (client.problem) { sendBack({ type: 'CLOUD_FAILED', message: client.problem }); return }
+        client.on('link', (up) => { sendBack({ type: up ? 'CLOUD_UP' : 'CLOUD_DOWN' }) })
+        this.paths.attach(client)
+      }).catch((err: Error) => {
+        this.o.log?.('warn', `cloud path: ${err.message}`)
+        sendBack({ type: 'CLOUD_FAILED', message: err.message })
+      })
+      return () => {
+        stopped = true
+        if (client) this.paths.detach(client)
         void client?.close()
       }
     })

@@ -1,9 +1,8 @@
 import {
   DirectBook, Listeners,
-  type DirectReach, type Presence, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  type DirectReach, type IceServerInit, type Presence, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import type { HubClient } from './hubClient'
-import type { DirectClient } from './directClient'
 
 
 /**
@@ -45,14 +44,15 @@ const forward = (from: ViewerTransport, to: Listeners<ViewerTransportEvents>): A
 ]
 
 /**
- * The viewer's signaling, whichever path is up: the hub's when it answers, else the direct
- * connections the link machine opened. Events from both reach the same listeners (the call
- * machines drop repeats and stale ones); a session hears its answer on whichever path carried
- * its offer, and its bye goes on the path that is up when the resident hangs up.
+ * The viewer's signaling, whichever path is up: the hub's when it answers, else the path the link
+ * machine opened instead (direct connections to the doorbells, or the cloud). Events from both
+ * reach the same listeners (the call machines drop repeats and stale ones); a session hears its
+ * answer on whichever path carried its offer, and its bye goes on the path that is up when the
+ * resident hangs up.
  */
 export class Paths implements ViewerTransport {
-  private direct: DirectClient | null = null
-  private detach: Array<() => void> = []
+  private away: ViewerTransport | null = null
+  private detachAway: Array<() => void> = []
   private readonly listeners = new Listeners<ViewerTransportEvents>()
   private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
 
@@ -65,21 +65,23 @@ export class Paths implements ViewerTransport {
 
   private active (): ViewerTransport | null {
     if (this.hub.connected) return this.hub
-    return this.direct?.connected ? this.direct : null
+    return this.away?.connected ? this.away : null
   }
 
-  /** The link machine's direct actor hands over its client while it lives. */
-  attachDirect (client: DirectClient): void {
-    this.detachDirect()
-    this.direct = client
-    this.detach.push(...forward(client, this.listeners))
-    for (const [id, l] of this.sessions) this.detach.push(client.onSession(id, l))
+  /** The link machine's direct or cloud actor hands over its client while it lives. */
+  attach (client: ViewerTransport): void {
+    this.detach()
+    this.away = client
+    this.detachAway.push(...forward(client, this.listeners))
+    for (const [id, l] of this.sessions) this.detachAway.push(client.onSession(id, l))
   }
 
-  detachDirect (): void {
-    for (const d of this.detach) d()
-    this.detach = []
-    this.direct = null
+  /** Only the client given; a late detach from a path already replaced changes nothing. */
+  detach (client?: ViewerTransport): void {
+    if (client && client !== this.away) return
+    for (const d of this.detachAway) d()
+    this.detachAway = []
+    this.away = null
   }
 
   on<K extends keyof ViewerTransportEvents>(event: K, listener: ViewerTransportEvents[K]): () => void {
@@ -89,8 +91,8 @@ export class Paths implements ViewerTransport {
   onSession (sessionId: string, listener: (message: SignalToViewer) => void): () => void {
     this.sessions.set(sessionId, listener)
     const offHub = this.hub.onSession(sessionId, listener)
-    const offDirect = this.direct?.onSession(sessionId, listener)
-    return () => { this.sessions.delete(sessionId); offHub(); offDirect?.() }
+    const offAway = this.away?.onSession(sessionId, listener)
+    return () => { this.sessions.delete(sessionId); offHub(); offAway?.() }
   }
 
   sendToDevice (deviceId: string, sessionId: string, message: SignalToDevice): void {
@@ -100,8 +102,12 @@ export class Paths implements ViewerTransport {
     if (message.type === 'offer') this.sessions.get(sessionId)?.({ type: 'bye', sessionId, reason: 'failed', message: 'no connection to the doorbell right now' })
   }
 
+  async iceServers (deviceId: string): Promise<IceServerInit[]> {
+    return await (this.active()?.iceServers?.(deviceId) ?? Promise.resolve([]))
+  }
+
   async close (): Promise<void> {
-    this.detachDirect()
+    this.detach()
     await this.hub.close()
   }
 }

@@ -1,0 +1,103 @@
+import type { RTCIceServer } from 'werift'
+import {
+  type CallRecord, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
+  type RingEvent, type SignalToDevice, type SignalToViewer, type Unsubscribe
+} from '@doorbell/core'
+import { IotCredentials } from './credentials'
+import { IotLink, type IotLinkOptions } from './iotLink'
+import { KvsMaster, type KvsMasterOptions } from './kvsMaster'
+
+export interface CloudLinkDeps {
+  deviceId: string
+  log: Logger
+  /** Test seams and tuning, passed through. */
+  iot?: Pick<IotLinkOptions, 'minReconnectMs' | 'maxReconnectMs'>
+  kvs?: Pick<KvsMasterOptions, 'backoff' | 'openTimeoutMs' | 'idleRenewSeconds' | 'iceRefreshMarginSeconds' | 'stunUrl' | 'createSignalingClient' | 'controlPlane'>
+}
+
+/**
+ * The cloud path, device side: events to AWS IoT Core (IotLink), a call's offer and answer over
+ * the doorbell's KVS signaling channel (KvsMaster, with AWS credentials from the IoT credentials
+ * provider, CredentialsProvider). What each half does while the cloud is unreachable:
+ * rings, states and call records are queued by mqtt.js (QoS 1) and delivered on reconnect;
+ * messages to viewers are dropped (the call machines time out).
+ */
+export class CloudLink implements DeviceTransport {
+  readonly path = 'cloud' as const
+  readonly credentials: IotCredentials
+  readonly iot: IotLink
+  readonly kvs: KvsMaster
+  private stopped = false
+
+  constructor (readonly config: DeviceCloudConfig, deps: CloudLinkDeps) {
+    const log = deps.log
+    this.credentials = new IotCredentials({
+      credentialsEndpoint: config.credentialsEndpoint,
+      roleAlias: config.roleAlias,
+      thingName: config.thingName,
+      certFile: config.certFile,
+      keyFile: config.keyFile,
+      caFile: config.caFile,
+      log: log.child('aws-credentials')
+    })
+    this.iot = new IotLink({
+      iotEndpoint: config.iotEndpoint,
+      thingName: config.thingName,
+      certFile: config.certFile,
+      keyFile: config.keyFile,
+      caFile: config.caFile,
+      deviceId: deps.deviceId,
+      log: log.child('iot'),
+      ...deps.iot
+    })
+    this.kvs = new KvsMaster({
+      region: config.region,
+      channelName: config.channelName,
+      kvsEndpoint: config.kvsEndpoint,
+      caFile: config.caFile,
+      renewAfterSeconds: config.renewAfterSeconds,
+      credentials: this.credentials,
+      log: log.child('kvs'),
+      ...deps.kvs
+    })
+  }
+
+  get connected (): { iot: boolean, kvs: boolean } {
+    return { iot: this.iot.connected, kvs: this.kvs.connected }
+  }
+
+  /**
+   * Starts both halves connecting and resolves without waiting for the cloud (a doorbell starts
+   * without internet). Rejects only when a certificate, key or CA file cannot be read.
+   */
+  async start (): Promise<void> {
+    try {
+      await Promise.all([this.iot.start(), this.kvs.start()])
+    } catch (err) {
+      // Half a cloud path is no use: nothing keeps retrying in the background.
+      await this.stop()
+      throw err
+    }
+  }
+
+  /** For a cloud session's peer connection: KVS's STUN and TURN servers (last known). */
+  iceServers (): RTCIceServer[] { return this.kvs.iceServers() }
+
+  publishRing (ring: RingEvent): void { this.iot.publishRing(ring) }
+  publishState (state: DeviceState): void { this.iot.publishState(state) }
+  publishCall (record: CallRecord): void { this.iot.publishCall(record) }
+
+  sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
+    this.kvs.sendToViewer(viewerId, sessionId, message)
+  }
+
+  onSignal (listener: (viewerId: string, message: SignalToDevice) => void): Unsubscribe {
+    return this.kvs.onSignal(listener)
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    await Promise.all([this.kvs.stop(), this.iot.stop()])
+  }
+}

@@ -1,0 +1,524 @@
+import { readFile } from 'node:fs/promises'
+import { Agent } from 'node:https'
+import {
+  DescribeSignalingChannelCommand, GetSignalingChannelEndpointCommand, KinesisVideoClient
+} from '@aws-sdk/client-kinesis-video'
+import { GetIceServerConfigCommand, KinesisVideoSignalingClient } from '@aws-sdk/client-kinesis-video-signaling'
+import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
+import type { RTCIceServer } from 'werift'
+import {
+  KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, kvsPayloadSize, toKvsPayload,
+  type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
+} from '@doorbell/core'
+import type { AwsTemporaryCredentials, StaticCredentials } from './credentials'
+
+/**
+ * The doorbell as master of its KVS signaling channel (the cloud path's offer/answer carriage).
+ *
+ * Control plane (AWS SDK v3): DescribeSignalingChannel → ARN; GetSignalingChannelEndpoint (MASTER,
+ * WSS + HTTPS); GetIceServerConfig → TURN servers (kept fresh; iceServers() returns the last known).
+ * Data plane: the unmodified KVS SDK SignalingClient, role MASTER, credentials from the IoT
+ * credentials provider (a static copy: each new client gets fresh ones).
+ *
+ * Viewer → device: every message rides SDP_OFFER; its payload is decoded by decodeKvsToDevice
+ * (bad → warning, dropped). The KVS sender id (which KVS authenticates) is the viewer id: an
+ * offer whose viewerId differs is dropped; a bye is taken only from the sender of that session's
+ * offer. Device → viewer: every message rides SDP_ANSWER (recipient = the viewer id); one over
+ * KVS's 10 KB limit is dropped with an error.
+ *
+ * Sending while the connection is not open drops the message (logged): the call machines time out
+ * and a viewer offers again. Nothing is queued: an answer is worthless once its offer is stale.
+ *
+ * Connection: renewed after renewAfterSeconds (KVS cuts at one hour), and after idleRenewSeconds
+ * without a message from us (KVS cuts a connection idle for 10 minutes), by opening a new client
+ * (fresh credentials, fresh signed URL) and closing the old one once the new is open (KVS routes
+ * to the newest master connection; it may also close the old one itself). Any other close or
+ * error → retry with backoff (1 s doubling to 30 s, reset once open); a connection that fails to
+ * open also re-runs the control-plane calls.
+ *
+ * The signaling WebSocket is Node's global WebSocket, which cannot be given a CA: with a stand-in
+ * CA (caFile), the process must start with NODE_EXTRA_CA_CERTS naming it.
+ */
+
+export type SignalingClientConfig = ConstructorParameters<typeof SignalingClient>[0]
+
+/** What KvsMaster uses of the SDK's SignalingClient (an EventEmitter). */
+export interface SignalingClientLike {
+  on: (event: string, listener: (...args: any[]) => void) => unknown
+  open: () => void
+  close: () => void
+  sendSdpAnswer: (payload: any, recipientClientId?: string) => void
+}
+
+export interface ChannelInfo { channelARN: string, wssEndpoint: string, httpsEndpoint: string }
+
+/** An ICE server as werift takes it, with how long its credentials last. */
+export interface TimedIceServer { server: RTCIceServer, ttlSeconds: number }
+
+/** The KVS control-plane calls KvsMaster makes. */
+export interface KvsControlPlane {
+  channel: () => Promise<ChannelInfo>
+  iceServers: (channel: ChannelInfo) => Promise<TimedIceServer[]>
+  /** The clock correction the SDK learned from AWS's answers (ms; 0 until it sees a skew). */
+  readonly clockOffsetMs: number
+  destroy: () => void
+}
+
+export interface KvsCredentialSource {
+  provider: () => Promise<AwsTemporaryCredentials>
+  getStatic: () => Promise<StaticCredentials>
+}
+
+export interface KvsMasterOptions {
+  region: string
+  channelName: string
+  /** Control-plane override, https://host:port (stand-ins); default: the region's. */
+  kvsEndpoint?: string | undefined
+  /** CA bundle for the control plane's HTTPS (the WebSocket needs NODE_EXTRA_CA_CERTS, see above). */
+  caFile?: string | undefined
+  /** Open a new connection after this long (default 3300; KVS closes at 3600). */
+  renewAfterSeconds?: number
+  /** Open a new connection after this long without sending (default 540; KVS closes a connection idle for 600). */
+  idleRenewSeconds?: number
+  credentials: KvsCredentialSource
+  log: Logger
+  /** Retry delays after a failure (default 1 s doubling to 30 s). */
+  backoff?: { initialMs?: number, maxMs?: number }
+  /** A connection not open after this long counts as failed (default 15 s). */
+  openTimeoutMs?: number
+  /** ICE servers are fetched again this long before their Ttl runs out (default 60 s). */
+  iceRefreshMarginSeconds?: number
+  /** Prepended to the TURN servers; default KVS's STUN server for the region, none with a kvsEndpoint override (stand-ins have no STUN). */
+  stunUrl?: string | null
+  /** Test seams. */
+  createSignalingClient?: (config: SignalingClientConfig) => SignalingClientLike
+  controlPlane?: KvsControlPlane
+}
+
+type KvsEvents = {
+  signal: (viewerId: string, message: SignalToDevice) => void
+  up: () => void
+  down: () => void
+}
+
+type Reason = 'start' | 'renew' | 'reconnect'
+
+/** Open sessions remembered (session id → the KVS client id that offered it); the oldest is forgotten beyond this. */
+const MAX_SESSIONS = 256
+const ICE_RETRY_MS = 30_000
+const DEFAULT_TTL_S = 300
+
+export class KvsMaster {
+  private readonly listeners = new Listeners<KvsEvents>()
+  private readonly sessions = new Map<string, string>()
+  private readonly retired = new WeakSet<SignalingClientLike>()
+  private current: SignalingClientLike | null = null
+  private pending: SignalingClientLike | null = null
+  private connecting = false
+  private started = false
+  private stopped = false
+  private channelInfo: ChannelInfo | null = null
+  private control: KvsControlPlane | null = null
+  private ice: { servers: RTCIceServer[], fetchedAt: number, ttlMs: number } | null = null
+  private iceInFlight: Promise<void> | null = null
+  private backoffMs: number
+  /** Failed attempts since the connection was last open; while the cloud stays away, only some are logged. */
+  private failures = 0
+  private reconnectTimer: NodeJS.Timeout | null = null
+  private renewTimer: NodeJS.Timeout | null = null
+  /** When the current connection opened, and when we last sent on it. */
+  private openedAt = 0
+  private lastSentAt = 0
+  private openTimer: NodeJS.Timeout | null = null
+  private iceTimer: NodeJS.Timeout | null = null
+  private readonly initialBackoffMs: number
+  private readonly maxBackoffMs: number
+  private readonly stunUrl: string | null
+
+  constructor (private readonly o: KvsMasterOptions) {
+    this.initialBackoffMs = o.backoff?.initialMs ?? 1000
+    this.maxBackoffMs = Math.max(this.initialBackoffMs, o.backoff?.maxMs ?? 30_000)
+    this.backoffMs = this.initialBackoffMs
+    this.stunUrl = o.stunUrl !== undefined
+      ? o.stunUrl
+      : o.kvsEndpoint !== undefined ? null : generateStunUrl({ region: o.region, useFipsEndpoints: false, useDualStackEndpoints: false })
+  }
+
+  /** The signaling connection is open. */
+  get connected (): boolean { return this.current !== null }
+
+  on<K extends keyof KvsEvents>(event: K, listener: KvsEvents[K]): Unsubscribe {
+    return this.listeners.on(event, listener)
+  }
+
+  onSignal (listener: (viewerId: string, message: SignalToDevice) => void): Unsubscribe {
+    return this.listeners.on('signal', listener)
+  }
+
+  /**
+   * The ICE servers for a cloud session's peer connection: KVS's STUN (real AWS only) and the last
+   * TURN servers fetched (kept fresh in the background); [] before the first fetch.
+   */
+  iceServers (): RTCIceServer[] {
+    const turn = this.ice?.servers ?? []
+    return [...(this.stunUrl !== null ? [{ urls: this.stunUrl }] : []), ...turn.map((s) => ({ ...s }))]
+  }
+
+  /**
+   * Starts connecting and resolves at once (the cloud may be unreachable: retries go on in the
+   * background). Rejects only when the CA file cannot be read.
+   */
+  async start (): Promise<void> {
+    if (this.started || this.stopped) return
+    this.started = true
+    if (this.o.controlPlane) {
+      this.control = this.o.controlPlane
+    } else {
+      const ca = this.o.caFile !== undefined
+        ? await readFile(this.o.caFile, 'utf8').catch((err: Error) => { throw new Error(`KVS: could not read the CA bundle ${this.o.caFile}: ${err.message}`) })
+        : undefined
+      if (this.o.caFile !== undefined && process.env.NODE_EXTRA_CA_CERTS === undefined) {
+        this.o.log.warn('caFile is set but NODE_EXTRA_CA_CERTS is not: the KVS signaling WebSocket uses only the system CAs and Node\'s extra ones', { caFile: this.o.caFile })
+      }
+      this.control = new AwsKvsControlPlane({ ...this.o, ca })
+    }
+    if (this.stopped) return
+    void this.connect('start')
+  }
+
+  /** Closes the connection and clears every timer. */
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of [this.reconnectTimer, this.renewTimer, this.openTimer, this.iceTimer]) if (t) clearTimeout(t)
+    this.reconnectTimer = this.renewTimer = this.openTimer = this.iceTimer = null
+    const wasUp = this.current !== null
+    for (const c of [this.pending, this.current]) if (c) this.retire(c)
+    this.pending = this.current = null
+    this.sessions.clear()
+    this.control?.destroy()
+    if (wasUp) this.emit('down')
+  }
+
+  sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
+    if (message.type === 'bye') this.sessions.delete(sessionId)
+    const payload = toKvsPayload(message)
+    const size = kvsPayloadSize(payload)
+    if (size > KVS_PAYLOAD_MAX) {
+      this.o.log.error('dropped a message too large for KVS signaling', { type: message.type, session: sessionId, viewer: viewerId, bytes: size, max: KVS_PAYLOAD_MAX })
+      return
+    }
+    const client = this.current
+    if (client === null) {
+      this.debug('KVS signaling is not connected: dropped a message to a viewer', { type: message.type, session: sessionId, viewer: viewerId })
+      return
+    }
+    try {
+      // Every device → viewer message rides SDP_ANSWER (see core/src/cloud.ts).
+      client.sendSdpAnswer(payload as any, viewerId)
+      this.lastSentAt = Date.now()
+      this.scheduleRenew()
+    } catch (err) {
+      this.o.log.warn('could not send on KVS signaling: dropped a message to a viewer', { type: message.type, session: sessionId, viewer: viewerId, error: (err as Error).message })
+    }
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  private async connect (reason: Reason): Promise<void> {
+    if (this.stopped || this.connecting || this.pending !== null || this.control === null) return
+    this.connecting = true
+    const control = this.control
+    let client: SignalingClientLike
+    let channel: ChannelInfo
+    try {
+      channel = this.channelInfo ?? await control.channel()
+      this.channelInfo = channel
+      if (this.iceStale()) await this.refreshIce()
+      const credentials = await this.o.credentials.getStatic()
+      if (this.stopped) return
+      const config: SignalingClientConfig = {
+        role: Role.MASTER,
+        region: this.o.region,
+        channelARN: channel.channelARN,
+        channelEndpoint: channel.wssEndpoint,
+        credentials,
+        systemClockOffset: control.clockOffsetMs
+      }
+      client = this.o.createSignalingClient?.(config) ?? new SignalingClient(config)
+    } catch (err) {
+      if (this.stopped) return
+      this.channelInfo = null
+      this.failures++
+      if (this.loud()) this.o.log.warn('could not prepare the KVS signaling connection', { reason, channel: this.o.channelName, error: errorText(err), ...this.attempt() })
+      this.scheduleReconnect()
+      return
+    } finally {
+      this.connecting = false
+    }
+    this.pending = client
+    this.wire(client)
+    if (this.loud()) this.o.log.info(reason === 'renew' ? 'renewing the KVS signaling connection' : 'connecting to KVS signaling', { reason, channel: this.o.channelName, endpoint: channel.wssEndpoint })
+    const openTimeoutMs = this.o.openTimeoutMs ?? 15_000
+    this.openTimer = setTimeout(() => { this.fail(client, `not open after ${openTimeoutMs} ms`) }, openTimeoutMs)
+    try {
+      client.open()
+    } catch (err) {
+      this.fail(client, errorText(err))
+    }
+  }
+
+  private wire (client: SignalingClientLike): void {
+    client.on('open', () => { this.opened(client) })
+    client.on('close', () => { this.fail(client, 'closed') })
+    // The SDK emits 'error' for a failed WebSocket and for a URL it could not sign; an 'error' with no listener would throw.
+    client.on('error', (err: unknown) => { this.fail(client, errorText(err)) })
+    client.on('sdpOffer', (payload: unknown, senderClientId: unknown) => { this.onOffer(payload, senderClientId) })
+    client.on('statusResponse', (status: unknown) => {
+      this.o.log.warn('KVS signaling reported an error', { status: JSON.stringify(status)?.slice(0, 300) })
+    })
+  }
+
+  private opened (client: SignalingClientLike): void {
+    if (this.retired.has(client) || client !== this.pending) return
+    if (this.openTimer) { clearTimeout(this.openTimer); this.openTimer = null }
+    const previous = this.current
+    this.pending = null
+    this.current = client
+    this.backoffMs = this.initialBackoffMs
+    this.failures = 0
+    this.o.log.info(previous ? 'renewed the KVS signaling connection' : 'connected to KVS signaling', { channel: this.o.channelName })
+    // The old connection goes only now: offers kept arriving on it while the new one opened.
+    if (previous) this.retire(previous)
+    this.openedAt = this.lastSentAt = Date.now()
+    this.scheduleRenew()
+    if (!previous) this.emit('up')
+  }
+
+  /** The next renewal: at renewAfterSeconds after opening, or idleRenewSeconds after our last message, whichever comes first. */
+  private scheduleRenew (): void {
+    if (this.stopped || this.current === null) return
+    if (this.renewTimer) clearTimeout(this.renewTimer)
+    const now = Date.now()
+    const byAge = this.openedAt + (this.o.renewAfterSeconds ?? 3300) * 1000
+    const byIdle = this.lastSentAt + (this.o.idleRenewSeconds ?? 540) * 1000
+    this.renewTimer = setTimeout(() => {
+      this.renewTimer = null
+      void this.connect('renew')
+    }, Math.max(0, Math.min(byAge, byIdle) - now))
+  }
+
+  /** The current connection is due for renewal (a renewal that failed is retried as one). */
+  private renewDue (): boolean {
+    const now = Date.now()
+    return now >= this.openedAt + (this.o.renewAfterSeconds ?? 3300) * 1000 || now >= this.lastSentAt + (this.o.idleRenewSeconds ?? 540) * 1000
+  }
+
+  /** A close or error we did not cause: forget the client and try again. */
+  private fail (client: SignalingClientLike, why: string): void {
+    if (this.retired.has(client) || this.stopped) return
+    this.retire(client)
+    if (client === this.pending) {
+      this.pending = null
+      if (this.openTimer) { clearTimeout(this.openTimer); this.openTimer = null }
+      // The endpoint may have moved: ask the control plane again next time.
+      this.channelInfo = null
+      this.failures++
+      if (this.loud()) this.o.log.warn('could not open the KVS signaling connection', { channel: this.o.channelName, error: why, ...this.attempt() })
+    } else if (client === this.current) {
+      this.current = null
+      if (this.renewTimer) { clearTimeout(this.renewTimer); this.renewTimer = null }
+      if (this.pending !== null) {
+        // Renewing: KVS (or a stand-in) closed the old connection as the new one connected. The new one decides what follows.
+        this.o.log.info('the previous KVS signaling connection closed while renewing', { channel: this.o.channelName, error: why })
+        this.emit('down')
+        return
+      }
+      this.o.log.warn('lost the KVS signaling connection', { channel: this.o.channelName, error: why })
+      this.emit('down')
+    }
+    this.scheduleReconnect()
+  }
+
+  /** The first few failures in a row are logged, then every 20th (a doorbell may be offline for days). */
+  private loud (): boolean { return this.failures <= 3 || this.failures % 20 === 0 }
+
+  private attempt (): Record<string, unknown> {
+    return this.failures === 3 ? { failures: this.failures, note: 'from now on every 20th failure is logged' } : this.failures > 3 ? { failures: this.failures } : {}
+  }
+
+  private retire (client: SignalingClientLike): void {
+    this.retired.add(client)
+    try { client.close() } catch {}
+  }
+
+  private scheduleReconnect (): void {
+    if (this.stopped || this.reconnectTimer) return
+    const delay = this.backoffMs
+    this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs)
+    if (this.loud()) this.o.log.info('reconnecting to KVS signaling', { inMs: delay })
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null
+      // Connected meanwhile (a renewal opened after all): nothing to do unless that one is itself due.
+      if (this.current === null) void this.connect('reconnect')
+      else if (this.renewDue()) void this.connect('renew')
+    }, delay)
+  }
+
+  // ------------------------------------------------------------------ ICE servers
+
+  private iceStale (): boolean {
+    if (this.ice === null) return true
+    return Date.now() - this.ice.fetchedAt >= this.ice.ttlMs - (this.o.iceRefreshMarginSeconds ?? 60) * 1000
+  }
+
+  /** Fetches the TURN servers; a failure is logged, keeps the last known ones, and is retried later. */
+  private async refreshIce (): Promise<void> {
+    this.iceInFlight ??= (async () => {
+      const channel = this.channelInfo
+      const control = this.control
+      if (channel === null || control === null || this.stopped) return
+      let next = ICE_RETRY_MS
+      try {
+        const list = await control.iceServers(channel)
+        if (this.stopped) return
+        const ttlS = list.length > 0 ? Math.min(...list.map((s) => s.ttlSeconds)) : DEFAULT_TTL_S
+        this.ice = { servers: list.map((s) => s.server), fetchedAt: Date.now(), ttlMs: ttlS * 1000 }
+        next = Math.max(1000, this.ice.ttlMs - (this.o.iceRefreshMarginSeconds ?? 60) * 1000)
+        this.o.log.info('got ICE servers from KVS', { count: list.length, ttlSeconds: ttlS })
+      } catch (err) {
+        this.o.log.warn('could not get ICE servers from KVS; keeping the last known', { error: errorText(err), retryInMs: next })
+      }
+      if (this.stopped) return
+      if (this.iceTimer) clearTimeout(this.iceTimer)
+      this.iceTimer = setTimeout(() => {
+        this.iceTimer = null
+        void this.refreshIce()
+      }, next)
+    })().finally(() => { this.iceInFlight = null })
+    await this.iceInFlight
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  private onOffer (payload: unknown, senderClientId: unknown): void {
+    if (typeof senderClientId !== 'string' || senderClientId === '') {
+      this.o.log.warn('dropped a KVS message with no sender id')
+      return
+    }
+    const decoded = decodeKvsToDevice(payload)
+    if (!decoded.ok) {
+      this.o.log.warn('dropped a KVS message that is not a doorbell message', { from: senderClientId, error: decoded.error.slice(0, 300) })
+      return
+    }
+    const m = decoded.message
+    if (m.type === 'offer') {
+      if (m.viewerId !== senderClientId) {
+        this.o.log.warn('dropped an offer whose viewer id is not its KVS sender', { from: senderClientId, viewerId: m.viewerId, session: m.sessionId })
+        return
+      }
+      const owner = this.sessions.get(m.sessionId)
+      if (owner !== undefined && owner !== senderClientId) {
+        this.o.log.warn('dropped an offer for another viewer\'s session', { from: senderClientId, session: m.sessionId })
+        return
+      }
+      this.sessions.delete(m.sessionId)
+      this.sessions.set(m.sessionId, senderClientId)
+      while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
+    } else {
+      const owner = this.sessions.get(m.sessionId)
+      if (owner !== senderClientId) {
+        this.o.log.warn(owner === undefined ? 'dropped a bye for a session not offered over KVS' : 'dropped a bye from a viewer that did not offer the session', { from: senderClientId, session: m.sessionId })
+        return
+      }
+      this.sessions.delete(m.sessionId)
+    }
+    try {
+      this.listeners.emit('signal', senderClientId, m)
+    } catch (err) {
+      this.o.log.error('a signal listener threw', { type: m.type, session: m.sessionId, error: errorText(err) })
+    }
+  }
+
+  private emit (event: 'up' | 'down'): void {
+    try { this.listeners.emit(event) } catch (err) { this.o.log.error('a KVS listener threw', { event, error: errorText(err) }) }
+  }
+
+  private debug (msg: string, fields: Record<string, unknown>): void {
+    const log = this.o.log as Logger & { debug?: (msg: string, fields?: Record<string, unknown>) => void }
+    if (log.debug) log.debug(msg, fields)
+    else log.info(msg, fields)
+  }
+}
+
+/** The KVS control plane through AWS SDK v3 clients. */
+class AwsKvsControlPlane implements KvsControlPlane {
+  private readonly kv: KinesisVideoClient
+  private signaling: { endpoint: string, client: KinesisVideoSignalingClient } | null = null
+  private readonly agent: Agent
+
+  constructor (private readonly o: KvsMasterOptions & { ca: string | undefined }) {
+    this.agent = new Agent({ keepAlive: true, ...(o.ca !== undefined ? { ca: o.ca } : {}) })
+    this.kv = new KinesisVideoClient({
+      region: o.region,
+      credentials: o.credentials.provider,
+      ...(o.kvsEndpoint !== undefined ? { endpoint: o.kvsEndpoint } : {}),
+      requestHandler: { httpsAgent: this.agent, connectionTimeout: 10_000, requestTimeout: 15_000 }
+    })
+  }
+
+  get clockOffsetMs (): number {
+    return (this.kv.config as { systemClockOffset?: number }).systemClockOffset ?? 0
+  }
+
+  async channel (): Promise<ChannelInfo> {
+    const described = await this.kv.send(new DescribeSignalingChannelCommand({ ChannelName: this.o.channelName }))
+    const channelARN = described.ChannelInfo?.ChannelARN
+    if (!channelARN) throw new Error(`KVS has no ARN for the signaling channel ${this.o.channelName}`)
+    const endpoints = await this.kv.send(new GetSignalingChannelEndpointCommand({
+      ChannelARN: channelARN,
+      SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS', 'HTTPS'], Role: 'MASTER' }
+    }))
+    const list = endpoints.ResourceEndpointList ?? []
+    const wssEndpoint = list.find((e) => e.Protocol === 'WSS')?.ResourceEndpoint
+    const httpsEndpoint = list.find((e) => e.Protocol === 'HTTPS')?.ResourceEndpoint
+    if (!wssEndpoint || !httpsEndpoint) throw new Error(`KVS gave no WSS and HTTPS endpoints for the channel ${this.o.channelName}`)
+    return { channelARN, wssEndpoint, httpsEndpoint }
+  }
+
+  async iceServers (channel: ChannelInfo): Promise<TimedIceServer[]> {
+    if (this.signaling?.endpoint !== channel.httpsEndpoint) {
+      this.signaling?.client.destroy()
+      this.signaling = {
+        endpoint: channel.httpsEndpoint,
+        client: new KinesisVideoSignalingClient({
+          region: this.o.region,
+          credentials: this.o.credentials.provider,
+          endpoint: channel.httpsEndpoint,
+          requestHandler: { httpsAgent: this.agent, connectionTimeout: 10_000, requestTimeout: 15_000 }
+        })
+      }
+    }
+    const r = await this.signaling.client.send(new GetIceServerConfigCommand({ ChannelARN: channel.channelARN, Service: 'TURN' }))
+    return (r.IceServerList ?? [])
+      .filter((s) => (s.Uris ?? []).length > 0)
+      .map((s) => ({
+        server: { urls: s.Uris!, ...(s.Username !== undefined ? { username: s.Username } : {}), ...(s.Password !== undefined ? { credential: s.Password } : {}) },
+        ttlSeconds: s.Ttl ?? DEFAULT_TTL_S
+      }))
+  }
+
+  destroy (): void {
+    this.kv.destroy()
+    this.signaling?.client.destroy()
+    this.agent.destroy()
+  }
+}
+
+function errorText (err: unknown): string {
+  if (err instanceof Error) return err.message || err.name
+  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message)
+  // A WebSocket 'error' event carries no message.
+  if (typeof err === 'object' && err !== null && 'type' in err) return `WebSocket ${String((err as { type: unknown }).type)}`
+  return String(err)
+}

@@ -1,0 +1,152 @@
+/**
+ * Away from home, in headless Chromium, against the cloud stand-ins (tests/src/cloud: the KVS
+ * emulator and mosquitto with mutual TLS behind a SigV4 WebSocket front; not AWS). The doorbell is
+ * provisioned by the setup command; the resident pairs at home and types their AWS keys into
+ * Settings once. Then the hub is killed while idle: with no user action the page moves to the cloud
+ * path, the next ring arrives through IoT Core, the resident answers through KVS signaling, sees
+ * the visitor and opens the door, which the doorbell checks exactly as on the LAN. A page opened
+ * while the hub is still down loads from the browser's cache and goes straight to the cloud. The hub
+ * comes back: the page returns to it, the doorbell's audit outbox delivers the attempt, and the owner's
+ * log shows it came over the cloud; the next ring goes over the LAN.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock } from '@doorbell/device'
+import { eventually } from '../src/harness'
+import { firstFrame, holdToOpen, mark, openResident, videoIsPlaying, waitForPath, waitForText } from '../src/browser'
+import { kill, startHomeHub, startHubProcess } from '../src/hubProcess'
+import { startCloud } from '../src/cloud'
+
+test('away from home: the hub dies while idle; the ring comes through IoT Core, the call through KVS, the door opens; the hub comes back and the LAN takes over', { timeout: 240_000 }, async (t) => {
+  // Undone last first: the page, the doorbell, the hub, the stand-ins, the folder.
+  const cleanup: Array<() => Promise<void> | void> = []
+  t.after(async () => { for (const undo of cleanup.reverse()) await undo() })
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-cloud-e2e-'))
+  cleanup.push(() => { rmSync(dir, { recursive: true, force: true }) })
+  const cloud = await startCloud()
+  cleanup.push(() => cloud.stop())
+  const provisioned = await cloud.provision('home', 'front-door')
+
+  // The hub serves the home's cloud config (what the setup command wrote) to its members.
+  const home = await startHomeHub(dir, { mesh: { enabled: false }, cloud: provisioned.viewer })
+  const { config, base, asOwner } = home
+  let hub = home.hub
+  cleanup.push(() => kill(hub, 'SIGTERM'))
+  const deviceInvite = await asOwner.invite({ kind: 'device', deviceId: 'front-door' })
+  const residentInvite = await asOwner.invite({ kind: 'viewer', role: 'resident' })
+
+  // The doorbell: the hub on the LAN, the cloud as configured by the setup command; no direct
+  // path (mesh off), so with the hub gone the cloud is the only way.
+  const lines: string[] = []
+  const printed: string[] = []
+  const lock = new SimulatedLock((line) => { printed.push(line) })
+  const button = new SimulatedButton()
+  const device = await startDoorbell({
+    hubUrl: home.mqttUrl,
+    pairing: { url: deviceInvite.url },
+    dataDir: join(dir, 'device'),
+    mesh: { enabled: false },
+    cloud: provisioned.device,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    relockSeconds: 2,
+    // A ring nobody answers ends soon: the test waits for one.
+    ringTimeoutSeconds: 8
+  }, { log: memoryLogger(lines, 'device'), drivers: { button, lock } })
+  cleanup.push(() => device.stop())
+  await device.hubConnected(AbortSignal.timeout(10_000))
+  await eventually('the doorbell on IoT Core and its KVS channel', () => device.cloud?.connected.iot === true && device.cloud.connected.kvs)
+
+  // The resident's browser trusts the stand-ins' root CA, as browsers trust Amazon's.
+  const resident = await openResident(`${base}/`, 'Kitchen tablet', residentInvite.code, { caCert: cloud.pki.serverCaPem })
+  cleanup.push(() => resident.close())
+  let passed = false
+  t.after(() => { if (!passed) console.log([...resident.console, ...lines.slice(-60), ...hub.lines.slice(-20)].join('\n')) })
+  const page = resident.page
+  await page.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
+  await waitForPath(page, 'lan')
+
+  // Once, at home: the resident's own AWS keys into Settings; the rest comes from the hub.
+  await page.getByTestId('cloud-settings-toggle').click()
+  await page.waitForFunction(() => (document.querySelector('[data-testid=cloud-region]') as HTMLInputElement | null)?.value === 'us-east-1', undefined, { timeout: 10_000 })
+  await page.getByTestId('cloud-access-key').fill(cloud.resident.accessKeyId)
+  await page.getByTestId('cloud-secret').fill(cloud.resident.secretAccessKey)
+  await page.getByTestId('cloud-save').click()
+  await page.waitForSelector('[data-testid=cloud-status][data-state=saved]', { timeout: 5000 })
+  assert.equal(await page.evaluate(() => JSON.stringify(localStorage).includes('AKIA')), true, 'the keys stay in this browser')
+  // The cloud path's code was fetched while the hub could serve it.
+  await page.waitForFunction((n) => performance.getEntriesByName(n).length > 0, 'doorbell:cloud-ready', { timeout: 15_000 })
+
+  // The hub dies while nothing is happening. The page moves to the cloud by itself.
+  const killedAt = Date.now()
+  await kill(hub, 'SIGKILL')
+  await waitForPath(page, 'cloud', 30_000)
+  const switched = Date.now() - killedAt
+  assert.match(await page.getByTestId('link').textContent() ?? '', /Cloud/)
+
+  // A ring reaches the page through IoT Core.
+  const pressedAt = Date.now()
+  button.press()
+  await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
+  const ringMs = Date.now() - pressedAt
+  assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), 'cloud')
+
+  // Answer: the offer and answer go through the KVS channel; video plays.
+  const shown = firstFrame(page)
+  await page.getByTestId('answer').click()
+  const video = await videoIsPlaying(page)
+  assert.ok(video.width > 0)
+  const answerToFrame = (await shown) - (await mark(page, 'doorbell:answer'))!
+  assert.equal(await page.getByTestId('path').getAttribute('data-path'), 'cloud')
+  const routed = cloud.kvs.log.filter((e) => e.outcome === 'routed')
+  assert.ok(routed.some((e) => e.action === 'SDP_OFFER' && e.to === '(master)'), 'the offer went through the KVS channel')
+  assert.ok(routed.some((e) => e.action === 'SDP_ANSWER' && e.from === '(master)'), 'the answer came back through it')
+
+  // Open the door over the call's data channel: the doorbell checks it as on the LAN; it relocks.
+  await holdToOpen(page)
+  await eventually('the relay to open', () => printed.includes('DOOR UNLOCKED'))
+  await waitForText(page, 'door-status', /Door open/)
+  await waitForText(page, 'door-status', /^Locked$/, 8000)
+  await page.getByTestId('hang-up').click()
+  await waitForText(page, 'ended', /Call ended/)
+  await eventually('the device back to idle', () => device.call.getSnapshot().matches('idle'))
+  assert.ok(lines.some((l) => l.includes('offer') && l.includes('path=cloud')), 'the doorbell took the offer from the cloud path')
+
+  // A page opened away from home (the hub still down): it loads from the browser's cache and goes
+  // straight to the cloud with what this browser kept (the home's cloud config, the keys).
+  const reloadedAt = Date.now()
+  await page.reload()
+  await waitForPath(page, 'cloud', 30_000)
+  const reopened = Date.now() - reloadedAt
+  button.press()
+  await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
+  assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), 'cloud')
+  await page.getByTestId('dismiss').click()
+  await eventually('the unanswered ring to end', () => device.call.getSnapshot().matches('idle'), 15_000)
+
+  // The hub comes back on the same port: the page returns to it and closes the cloud path.
+  const restartedAt = Date.now()
+  hub = startHubProcess(config)
+  await waitForPath(page, 'lan', 30_000)
+  const back = Date.now() - restartedAt
+  await device.hubConnected(AbortSignal.timeout(15_000))
+
+  // The open-door attempt waited in the doorbell's outbox; the owner's log now has it, with its path.
+  const audit = await eventually('the attempt in the audit log', async () => {
+    const records = await asOwner.audit()
+    return records.find((r) => r.kind === 'open-door' && r.outcome === 'allowed')
+  }, 15_000)
+  assert.equal(audit.path, 'cloud')
+
+  // The next ring goes over the LAN.
+  await page.waitForTimeout(1000)
+  button.press()
+  await page.getByTestId('ring-banner').waitFor({ timeout: 5000 })
+  assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), 'lan')
+  await page.getByTestId('dismiss').click()
+
+  passed = true
+  t.diagnostic(`hub killed -> cloud path shown ${switched} ms (grace 3000 ms + direct attempt + IoT connect); press -> ring banner over IoT ${ringMs} ms; Answer -> first frame over KVS ${Math.round(answerToFrame)} ms; page opened away from home -> cloud path ${reopened} ms; hub restarted -> LAN path shown ${back} ms`)
+})

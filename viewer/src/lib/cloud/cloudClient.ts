@@ -1,0 +1,661 @@
+import mqtt, { type IClientOptions } from 'mqtt'
+import {
+  AwsCredentials, CallRecord, ChannelArn, DeviceState, KVS_PAYLOAD_MAX, Listeners, Presence, RingEvent, SignalToDevice, ViewerCloudConfig,
+  cloudTopics, decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
+  type CloudDevice, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+} from '@doorbell/core'
+import { iotBaseUrl, presignIotUrl, DEFAULT_PRESIGN_EXPIRES_SECONDS } from './presign'
+
+/**
+ * The viewer's half of the cloud path (away from home):
+ *   events     AWS IoT Core, MQTT over WSS with a SigV4-presigned URL (re-signed for every reconnect)
+ *   signaling  one KVS signaling connection (role VIEWER) per doorbell channel, opened on first use
+ * The AWS SDK and the KVS SDK are loaded on first use (dynamic imports): a page that never answers
+ * over the cloud never downloads them.
+ */
+
+export type CloudLog = (level: 'info' | 'warn' | 'error', message: string) => void
+
+/** What the control plane tells about one channel. */
+export interface KvsChannel { channelARN: string, wssEndpoint: string, httpsEndpoint: string }
+export interface KvsIceConfig { servers: IceServerInit[], ttlSeconds: number }
+
+/** The KVS control plane (default: AWS SDK v3; tests inject their own). */
+export interface KvsControlPlane {
+  /** DescribeSignalingChannel, then GetSignalingChannelEndpoint (VIEWER, WSS + HTTPS). */
+  channel: (device: CloudDevice, signal: AbortSignal) => Promise<KvsChannel>
+  /** GetIceServerConfig (TURN) on the channel's HTTPS endpoint. */
+  iceServers: (channel: KvsChannel, clientId: string, signal: AbortSignal) => Promise<KvsIceConfig>
+}
+
+/** What the KVS SDK's SignalingClient is given. */
+export interface SignalingConfig {
+  role: 'VIEWER'
+  clientId: string
+  region: string
+  channelARN: string
+  channelEndpoint: string
+  credentials: AwsCredentials
+}
+
+/** The part of the KVS SDK's SignalingClient this client uses. */
+export interface SignalingLike {
+  open: () => void
+  close: () => void
+  sendSdpOffer: (payload: any) => void
+  on(event: 'open' | 'close', listener: () => void): unknown
+  on(event: 'error', listener: (error: unknown) => void): unknown
+  on(event: 'sdpAnswer', listener: (payload: unknown, senderClientId?: string) => void): unknown
+}
+
+/** The part of mqtt.js's client this client uses. */
+export interface MqttLike {
+  readonly connected: boolean
+  on(event: 'connect' | 'close', listener: () => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+  on(event: 'message', listener: (topic: string, payload: Uint8Array) => void): unknown
+  subscribe: (topics: string[], options: { qos: 1 }, callback: (error: Error | null, granted?: Array<{ topic: string, qos: number }>) => void) => unknown
+  end: (force: boolean, options: object, callback: () => void) => unknown
+}
+
+export interface CloudClientOptions {
+  config: ViewerCloudConfig
+  credentials: AwsCredentials
+  /** This viewer's id: the KVS client id of its signaling connections. */
+  viewerId: string
+  log?: CloudLog
+  /** The IoT WebSocket (e.g. one that trusts a stand-in's CA in Node). Default: the platform's. */
+  createWebSocket?: (url: string, protocols: string[]) => unknown
+  /** Seams (tests). Default: mqtt.connect. */
+  createMqtt?: (url: string, options: IClientOptions) => MqttLike
+  /** Default: the KVS SDK's SignalingClient, unmodified. */
+  createSignalingClient?: (config: SignalingConfig) => SignalingLike | Promise<SignalingLike>
+  /** Default: AWS SDK v3 clients. */
+  controlPlane?: KvsControlPlane
+  /** A signaling connection unused this long is closed (default 5 min; KVS closes idle ones at 10). */
+  idleMs?: number
+  /** How long opening a signaling connection (control plane + WebSocket) may take (default 15 s). */
+  openTimeoutMs?: number
+  /** The IoT reconnect period (default 2 s). */
+  reconnectPeriodMs?: number
+}
+
+const MAX_QUEUED = 16
+const MAX_SESSIONS = 256
+const CONTROL_TIMEOUT_MS = 10_000
+
+interface Queued { sessionId: string, message: SignalToDevice, payload: string }
+interface Channel {
+  device: CloudDevice
+  client: SignalingLike | null
+  state: 'opening' | 'open'
+  queue: Queued[]
+  idle: ReturnType<typeof setTimeout> | null
+  openTimer: ReturnType<typeof setTimeout> | null
+}
+interface Session { deviceId: string, answered: boolean }
+
+/**
+ * The cloud path's viewer transport. Everything received is parsed by its schema first; a bad or
+ * foreign message is logged and dropped. Nothing throws at the caller: an offer that cannot go
+ * out (too large, channel refused, unreachable) comes back at once as a `bye` with a message the
+ * page can show.
+ */
+export class CloudClient implements ViewerTransport {
+  readonly path = 'cloud' as const
+  /** Why the cloud path cannot run at all (invalid config or credentials), or null. */
+  readonly problem: string | null = null
+  private readonly ready: { config: ViewerCloudConfig, credentials: AwsCredentials } | null
+  private readonly log: CloudLog
+  private readonly listeners = new Listeners<ViewerTransportEvents>()
+  private readonly sessionListeners = new Map<string, (message: SignalToViewer) => void>()
+  private readonly sessions = new Map<string, Session>()
+  private readonly byThing = new Map<string, CloudDevice>()
+  private readonly byId = new Map<string, CloudDevice>()
+  private readonly channels = new Map<string, Channel>()
+  private readonly info = new Map<string, Promise<KvsChannel>>()
+  private readonly ice = new Map<string, { servers: IceServerInit[], until: number } | Promise<IceServerInit[]>>()
+  private readonly control: KvsControlPlane | null
+  private mqtt: MqttLike | null = null
+  private signedUrl = ''
+  private signedAt = 0
+  private up = false
+  private quiet = false
+  private closed = false
+  readonly clientId: string
+
+  constructor (private readonly o: CloudClientOptions) {
+    this.log = o.log ?? ((level, message) => { console[level](`[cloud] ${message}`) })
+    this.clientId = `viewer-${o.viewerId}-${Math.random().toString(36).slice(2, 8)}`
+    const config = ViewerCloudConfig.safeParse(o.config)
+    const credentials = AwsCredentials.safeParse(o.credentials)
+    if (!config.success || !credentials.success) {
+      const what = !config.success ? 'the cloud config' : 'the AWS credentials'
+      const issues = (!config.success ? config.error : credentials.error!).issues.slice(0, 2).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+      this.problem = `${what} ${!config.success ? 'is' : 'are'} not valid (${issues}): check them in Settings`
+      this.log('error', this.problem)
+      this.ready = null
+      this.control = null
+      return
+    }
+    this.ready = { config: config.data, credentials: credentials.data }
+    for (const d of config.data.devices) { this.byThing.set(d.thingName, d); this.byId.set(d.deviceId, d) }
+    this.control = o.controlPlane ?? awsControlPlane(config.data, credentials.data)
+    void this.connectIot()
+  }
+
+  /** The IoT connection is up (events flow). */
+  get connected (): boolean { return this.mqtt?.connected ?? false }
+
+  on<K extends keyof ViewerTransportEvents>(event: K, listener: ViewerTransportEvents[K]): () => void {
+    return this.listeners.on(event, listener)
+  }
+
+  onSession (sessionId: string, listener: (message: SignalToViewer) => void): () => void {
+    this.sessionListeners.set(sessionId, listener)
+    return () => { if (this.sessionListeners.get(sessionId) === listener) this.sessionListeners.delete(sessionId) }
+  }
+
+  // ---------------------------------------------------------------- events: AWS IoT Core
+
+  private async sign (): Promise<void> {
+    const r = this.ready!
+    const at = Date.now()
+    const url = await presignIotUrl({
+      ...(r.config.iotWssUrl !== undefined ? { wssUrl: r.config.iotWssUrl } : { endpoint: r.config.iotEndpoint }),
+      region: r.config.region,
+      credentials: r.credentials,
+      now: at
+    })
+    if (at >= this.signedAt) { this.signedUrl = url; this.signedAt = at }
+  }
+
+  private resign (): void {
+    this.sign().catch((err: Error) => { this.log('error', `could not sign the AWS IoT URL: ${err.message}`) })
+  }
+
+  private async connectIot (): Promise<void> {
+    const r = this.ready!
+    try {
+      await this.sign()
+    } catch (err) {
+      this.log('error', `could not sign the AWS IoT URL: ${(err as Error).message}`)
+      return
+    }
+    if (this.closed) return
+    const ws = this.o.createWebSocket
+    const options: IClientOptions = {
+      clientId: this.clientId,
+      // A persistent session for this tab's client: rings published during a short loss of the
+      // connection are kept by IoT Core and delivered on reconnect (QoS 1).
+      clean: false,
+      resubscribe: false,
+      reconnectPeriod: this.o.reconnectPeriodMs ?? 2000,
+      connectTimeout: 10_000,
+      // mqtt.js asks for the URL on every (re)connect, synchronously: it gets the newest signed one.
+      // A new one is signed on every close (a reconnect comes reconnectPeriod later), and when the
+      // one at hand is getting old; so an expired URL never blocks a reconnect for long.
+      transformWsUrl: () => {
+        if (Date.now() - this.signedAt > (DEFAULT_PRESIGN_EXPIRES_SECONDS - 60) * 1000) this.resign()
+        return this.signedUrl
+      },
+      ...(ws ? { createWebsocket: (url: string, protocols: string[]) => ws(url, protocols), forceNativeWebSocket: true } : {})
+    }
+    const base = iotBaseUrl(r.config.iotWssUrl !== undefined ? { wssUrl: r.config.iotWssUrl } : { endpoint: r.config.iotEndpoint }).toString()
+    const client = (this.o.createMqtt ?? ((url, opts) => mqtt.connect(url, opts)))(base, options)
+    this.mqtt = client
+    client.on('connect', () => {
+      if (this.closed) return
+      this.quiet = false
+      const topics = r.config.devices.flatMap((d) => cloudTopics.events(d.thingName))
+      client.subscribe(topics, { qos: 1 }, (err, granted) => {
+        if (err) { this.log('error', `AWS IoT subscribe failed: ${err.message}`); return }
+        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic)
+        if (refused.length > 0) this.log('error', `AWS IoT refused ${refused.join(', ')}: the credentials' policy must allow iot:Subscribe and iot:Receive on them`)
+      })
+      if (!this.up) { this.up = true; this.emit('link', true) }
+    })
+    client.on('close', () => {
+      if (this.closed) return
+      this.resign()
+      if (this.up) {
+        this.up = false
+        this.log('warn', 'lost the AWS IoT connection: reconnecting')
+        this.emit('link', false)
+      } else if (!this.quiet) {
+        // A browser does not say why a WebSocket failed; said once until the next connect.
+        this.quiet = true
+        this.log('warn', `cannot connect to AWS IoT at ${new URL(base).host} (check the IoT endpoint, the credentials and their policy, and the internet connection); retrying`)
+      }
+    })
+    client.on('error', (err) => {
+      if (this.closed || this.quiet) return
+      // Repeats every reconnect while the cause lasts: said once until the next connect.
+      this.quiet = true
+      this.log('warn', `AWS IoT connection: ${err.message} (check the IoT endpoint, the credentials and their policy)`)
+    })
+    client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+  }
+
+  private onMessage (topic: string, payload: Uint8Array): void {
+    if (this.closed) return
+    const t = parseCloudTopic(topic)
+    if (!t) { this.log('warn', `rejected a message on ${topic}: not one of ours`); return }
+    const device = this.byThing.get(t.thing)
+    if (!device) { this.log('warn', `rejected a message on ${topic}: ${t.thing} is not a doorbell of this home`); return }
+    const where = `cloud ${topic}`
+    const check = (deviceId: string): boolean => {
+      if (deviceId === device.deviceId) return true
+      this.log('warn', `rejected a message on ${topic}: ${t.thing} spoke for ${deviceId}`)
+      return false
+    }
+    const rejected = (error: Error): void => { this.log('warn', `rejected a message: ${error.message}`) }
+    switch (t.kind) {
+      case 'ring': {
+        const d = decode(RingEvent, payload, where)
+        if (!d.ok) { rejected(d.error); return }
+        if (!check(d.value.deviceId)) return
+        this.emit('ring', d.value)
+        // The resident will likely answer: have the signaling connection and TURN servers ready.
+        this.warm(device)
+        return
+      }
+      case 'state': {
+        const d = decode(DeviceState, payload, where)
+        if (!d.ok) { rejected(d.error); return }
+        if (check(d.value.deviceId)) this.emit('state', d.value)
+        return
+      }
+      case 'presence': {
+        const d = decode(Presence, payload, where)
+        if (!d.ok) { rejected(d.error); return }
+        if (check(d.value.deviceId)) this.emit('presence', d.value)
+        return
+      }
+      case 'calls': {
+        const d = decode(CallRecord, payload, where)
+        if (!d.ok) { rejected(d.error); return }
+        if (check(d.value.deviceId)) this.emit('call', d.value)
+      }
+    }
+  }
+
+  private emit<K extends keyof ViewerTransportEvents>(event: K, ...args: Parameters<ViewerTransportEvents[K]>): void {
+    if (this.closed) return
+    try { this.listeners.emit(event, ...args) } catch (err) { this.log('error', `a ${event} listener threw: ${(err as Error).message}`) }
+  }
+
+  // ---------------------------------------------------------------- signaling: KVS, role VIEWER
+
+  /** Opens the doorbell's signaling connection and fetches its TURN servers ahead of an answer. */
+  warm (device: CloudDevice | string): void {
+    const d = typeof device === 'string' ? this.byId.get(device) : device
+    if (!d || this.closed || !this.ready) return
+    this.channel(d)
+    void this.iceServers(d.deviceId)
+  }
+
+  sendToDevice (deviceId: string, sessionId: string, message: SignalToDevice): void {
+    if (this.closed) return
+    const offer = message.type === 'offer'
+    const checked = SignalToDevice.safeParse(message)
+    if (!checked.success || checked.data.sessionId !== sessionId) {
+      this.log('error', `not sending an invalid ${String(message.type)}: ${checked.success ? 'it names another session' : checked.error.issues[0]?.message ?? ''}`)
+      if (offer) this.fail(sessionId, 'the call could not be started (an invalid offer)')
+      return
+    }
+    const device = this.byId.get(deviceId)
+    if (!device || !this.ready) {
+      this.log('warn', `${deviceId} is not set up for the cloud path`)
+      if (offer) this.fail(sessionId, this.problem ?? 'this doorbell is not set up for the cloud path: check Settings')
+      return
+    }
+    const payload = toKvsPayload(checked.data)
+    if (kvsPayloadSize(payload) > KVS_PAYLOAD_MAX) {
+      this.log('warn', `${message.type} of ${kvsPayloadSize(payload)} bytes is over the KVS limit of ${KVS_PAYLOAD_MAX}`)
+      if (offer) this.fail(sessionId, 'the offer is too large for the cloud signaling channel')
+      return
+    }
+    const existing = this.channels.get(deviceId)
+    if (offer) {
+      this.sessions.set(sessionId, { deviceId, answered: false })
+      while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
+    } else {
+      this.sessions.delete(sessionId)
+      // A hang-up before the offer even left: neither goes out.
+      const queued = existing?.queue.findIndex((q) => q.sessionId === sessionId && q.message.type === 'offer') ?? -1
+      if (existing && queued >= 0) { existing.queue.splice(queued, 1); return }
+    }
+    const ch = this.channel(device)
+    const q: Queued = { sessionId, message: checked.data, payload }
+    if (ch.state === 'open') { this.transmit(ch, q); return }
+    if (ch.queue.length >= MAX_QUEUED) {
+      this.log('warn', `too many messages waiting for ${device.channelName} to open: dropped a ${message.type}`)
+      if (offer) { this.sessions.delete(sessionId); this.fail(sessionId, 'too many calls waiting for the cloud signaling channel') }
+      return
+    }
+    ch.queue.push(q)
+  }
+
+  /** The signaling connection of a doorbell: the open one, or one being opened now. */
+  private channel (device: CloudDevice): Channel {
+    let ch = this.channels.get(device.deviceId)
+    if (ch) { this.touch(ch); return ch }
+    ch = { device, client: null, state: 'opening', queue: [], idle: null, openTimer: null }
+    this.channels.set(device.deviceId, ch)
+    const c = ch
+    c.openTimer = setTimeout(() => { this.failChannel(c, 'the cloud signaling channel did not open in time: check the internet connection') }, this.o.openTimeoutMs ?? 15_000)
+    void this.open(c)
+    return c
+  }
+
+  private current (ch: Channel): boolean { return !this.closed && this.channels.get(ch.device.deviceId) === ch }
+
+  private async open (ch: Channel): Promise<void> {
+    const r = this.ready!
+    let client: SignalingLike
+    try {
+      const info = await this.channelInfo(ch.device)
+      if (!this.current(ch)) return
+      client = await (this.o.createSignalingClient ?? createKvsSignalingClient)({
+        role: 'VIEWER',
+        clientId: this.o.viewerId,
+        region: r.config.region,
+        channelARN: info.channelARN,
+        channelEndpoint: info.wssEndpoint,
+        credentials: r.credentials
+      })
+    } catch (err) {
+      this.failChannel(ch, describeCloudError(err, ch.device, r.config.region))
+      return
+    }
+    // An error listener always: an EventEmitter without one throws.
+    client.on('error', (err) => {
+      if (!this.current(ch)) return
+      this.log('warn', `cloud signaling (${ch.device.channelName}): ${(err as Error)?.message ?? 'WebSocket error'}`)
+      if (ch.state === 'opening') {
+        this.info.delete(ch.device.deviceId)
+        this.failChannel(ch, 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection')
+      }
+    })
+    if (!this.current(ch)) { try { client.close() } catch {} return }
+    ch.client = client
+    client.on('open', () => {
+      if (!this.current(ch)) return
+      ch.state = 'open'
+      if (ch.openTimer) clearTimeout(ch.openTimer)
+      ch.openTimer = null
+      this.log('info', `cloud signaling open for ${ch.device.deviceId}`)
+      for (const q of ch.queue.splice(0)) this.transmit(ch, q)
+      this.touch(ch)
+    })
+    client.on('close', () => {
+      if (!this.current(ch)) return
+      if (ch.state === 'opening') {
+        this.info.delete(ch.device.deviceId)
+        this.failChannel(ch, 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection')
+      } else {
+        this.log('info', `cloud signaling for ${ch.device.deviceId} closed`)
+        this.failChannel(ch, 'the cloud signaling connection closed before the doorbell answered')
+        // A call in progress still needs to hear the doorbell's bye (KVS closes idle connections).
+        if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId && s.answered)) this.channel(ch.device)
+      }
+    })
+    client.on('sdpAnswer', (payload) => { this.onAnswer(ch, payload) })
+    try { client.open() } catch (err) { this.failChannel(ch, describeCloudError(err, ch.device, r.config.region)) }
+  }
+
+  private transmit (ch: Channel, q: Queued): void {
+    try {
+      ch.client!.sendSdpOffer(q.payload as any)
+    } catch (err) {
+      this.log('warn', `could not send a ${q.message.type} on ${ch.device.channelName}: ${(err as Error).message}`)
+      if (q.message.type === 'offer') { this.sessions.delete(q.sessionId); this.fail(q.sessionId, 'the cloud signaling connection is not open') }
+    }
+    this.touch(ch)
+  }
+
+  /** Ends a channel: its waiting offers, and the offers it carried that got no answer yet, fail with `message`. */
+  private failChannel (ch: Channel, message: string): void {
+    if (!this.current(ch)) return
+    this.channels.delete(ch.device.deviceId)
+    if (ch.openTimer) clearTimeout(ch.openTimer)
+    if (ch.idle) clearTimeout(ch.idle)
+    try { ch.client?.close() } catch {}
+    const failing = new Set<string>()
+    for (const q of ch.queue) if (q.message.type === 'offer') failing.add(q.sessionId)
+    ch.queue = []
+    for (const [id, s] of this.sessions) if (s.deviceId === ch.device.deviceId && !s.answered) failing.add(id)
+    this.log('warn', `cloud signaling for ${ch.device.deviceId}: ${message}`)
+    for (const id of failing) { this.sessions.delete(id); this.fail(id, message) }
+  }
+
+  /** (Re)arms a channel's idle timer; it closes when nothing waits on it and no call with that doorbell is in progress. */
+  private touch (ch: Channel): void {
+    if (ch.idle) clearTimeout(ch.idle)
+    ch.idle = setTimeout(() => {
+      if (!this.current(ch)) return
+      const waiting = ch.queue.length > 0 || [...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)
+      if (waiting) { this.touch(ch); return }
+      this.log('info', `closing the idle cloud signaling connection of ${ch.device.deviceId}`)
+      this.channels.delete(ch.device.deviceId)
+      if (ch.openTimer) clearTimeout(ch.openTimer)
+      try { ch.client?.close() } catch {}
+    }, this.o.idleMs ?? 5 * 60_000)
+  }
+
+  private onAnswer (ch: Channel, payload: unknown): void {
+    if (!this.current(ch)) return
+    this.touch(ch)
+    const d = decodeKvsToViewer(payload)
+    if (!d.ok) { this.log('warn', `rejected a message from ${ch.device.channelName}: ${d.error}`); return }
+    const m = d.message
+    const s = this.sessions.get(m.sessionId)
+    if (!s || s.deviceId !== ch.device.deviceId) { this.log('warn', `rejected a ${m.type} from ${ch.device.channelName}: no session ${m.sessionId} with this doorbell`); return }
+    if (m.type === 'answer') s.answered = true
+    else this.sessions.delete(m.sessionId)
+    const listener = this.sessionListeners.get(m.sessionId)
+    if (!listener) { this.log('warn', `dropped a ${m.type} for session ${m.sessionId}: nobody listens`); return }
+    this.deliver(listener, m)
+  }
+
+  private deliver (listener: (message: SignalToViewer) => void, message: SignalToViewer): void {
+    if (this.closed) return
+    try { listener(message) } catch (err) { this.log('error', `a session listener threw: ${(err as Error).message}`) }
+  }
+
+  /** The session's own listener hears that its offer failed (asynchronously, as an answer would come). */
+  private fail (sessionId: string, message: string): void {
+    const bye: SignalToViewer = { type: 'bye', sessionId, reason: 'failed', message: message.slice(0, 300) }
+    queueMicrotask(() => {
+      const listener = this.sessionListeners.get(sessionId)
+      if (listener) this.deliver(listener, bye)
+    })
+  }
+
+  /** ARN and endpoints of a doorbell's channel, asked once (again after a failure). */
+  private async channelInfo (device: CloudDevice): Promise<KvsChannel> {
+    let p = this.info.get(device.deviceId)
+    if (!p) {
+      p = this.control!.channel(device, AbortSignal.timeout(CONTROL_TIMEOUT_MS))
+      this.info.set(device.deviceId, p)
+      p.catch(() => { if (this.info.get(device.deviceId) === p) this.info.delete(device.deviceId) })
+    }
+    return await p
+  }
+
+  /**
+   * The ICE servers for a cloud call with this doorbell, in the browser's shape: KVS's TURN servers
+   * (GetIceServerConfig, cached until their Ttl) and, on AWS itself, KVS's STUN server. Never
+   * rejects: on any failure it logs and resolves [] (the offer then fails with the reason).
+   */
+  async iceServers (deviceId: string): Promise<IceServerInit[]> {
+    const device = this.byId.get(deviceId)
+    if (!device || this.closed || !this.ready) return []
+    const cached = this.ice.get(deviceId)
+    if (cached instanceof Promise) return await cached
+    if (cached && cached.until > Date.now()) return cached.servers
+    const r = this.ready
+    const p = (async (): Promise<IceServerInit[]> => {
+      try {
+        const info = await this.channelInfo(device)
+        const got = await this.control!.iceServers(info, this.o.viewerId, AbortSignal.timeout(CONTROL_TIMEOUT_MS))
+        const servers = [...kvsStun(r.config), ...got.servers]
+        this.ice.set(deviceId, { servers, until: Date.now() + Math.max(0, got.ttlSeconds - 60) * 1000 })
+        return servers
+      } catch (err) {
+        this.ice.delete(deviceId)
+        this.log('warn', `no TURN servers for ${deviceId}: ${describeCloudError(err, device, r.config.region)}`)
+        return []
+      }
+    })()
+    this.ice.set(deviceId, p)
+    return await p
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const ch of this.channels.values()) {
+      if (ch.openTimer) clearTimeout(ch.openTimer)
+      if (ch.idle) clearTimeout(ch.idle)
+      try { ch.client?.close() } catch {}
+    }
+    this.channels.clear()
+    this.sessions.clear()
+    this.sessionListeners.clear()
+    const client = this.mqtt
+    this.mqtt = null
+    this.up = false
+    if (client) await new Promise<void>((resolve) => { client.end(true, {}, () => { resolve() }) })
+  }
+}
+
+/** KVS's STUN server of the region, on AWS only (stand-ins have no internet, and need none). */
+function kvsStun (config: ViewerCloudConfig): IceServerInit[] {
+  if (config.kvsEndpoint !== undefined) return []
+  const domain = config.region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'
+  return [{ urls: `stun:stun.kinesisvideo.${config.region}.${domain}:443` }]
+}
+
+/** An answer from the control plane that is not what the API promises. */
+class UnexpectedAnswer extends Error {
+  override readonly name = 'UnexpectedAnswer'
+}
+
+/**
+ * What went wrong, for a resident: the AWS error codes and network failures this path meets,
+ * each said with what to do. Used as the `bye` message of the offers that fail with it.
+ */
+export function describeCloudError (err: unknown, device: Pick<CloudDevice, 'channelName'>, region: string): string {
+  const e = (err ?? {}) as { name?: string, message?: string, code?: string, $metadata?: { httpStatusCode?: number } }
+  const name = e.name ?? ''
+  const message = e.message ?? String(err)
+  const status = e.$metadata?.httpStatusCode
+  if (err instanceof UnexpectedAnswer) return message
+  if (/Signature (expired|not yet current)/i.test(message)) return 'AWS refused the request because this device\'s clock is off: set the clock right and try again'
+  switch (name) {
+    case 'UnrecognizedClientException':
+    case 'InvalidClientTokenId':
+    case 'InvalidSignatureException':
+    case 'SignatureDoesNotMatch':
+    case 'IncompleteSignatureException':
+    case 'MissingAuthenticationTokenException':
+      return 'cloud signaling refused the credentials: check them in Settings'
+    case 'ExpiredTokenException':
+    case 'ExpiredToken':
+      return 'the AWS session token has expired: enter fresh credentials in Settings'
+    case 'AccessDeniedException':
+    case 'AccessDenied':
+      return `these AWS credentials may not use the signaling channel "${device.channelName}": check their policy`
+    case 'ResourceNotFoundException':
+      return `there is no signaling channel "${device.channelName}" in ${region}: check the channel in Settings`
+    case 'ClientLimitExceededException':
+    case 'ThrottlingException':
+    case 'TooManyRequestsException':
+      return 'cloud signaling is busy right now: try again in a moment'
+    case 'AbortError':
+    case 'TimeoutError':
+      return 'AWS did not answer in time: check the internet connection'
+  }
+  if (status === 401 || status === 403) return 'cloud signaling refused the credentials: check them in Settings'
+  if (status === 404) return `there is no signaling channel "${device.channelName}" in ${region}: check the channel in Settings`
+  if (status === undefined) return 'cannot reach AWS (no internet, or a wrong endpoint in Settings)'
+  return `cloud signaling failed (${name || 'error'} ${status}: ${message})`.slice(0, 300)
+}
+
+/**
+ * Fetches the cloud path's code (this module's chunk is loaded by then; the KVS and AWS SDKs here)
+ * while the hub can still serve it: the service worker keeps every asset it has served, so a page
+ * whose hub is gone still has them. Only homes with a cloud path call it.
+ */
+export async function preloadCloud (): Promise<void> {
+  await Promise.all([
+    import('amazon-kinesis-video-streams-webrtc/lib/SignalingClient.js'),
+    import('amazon-kinesis-video-streams-webrtc/lib/Role.js'),
+    import('@aws-sdk/client-kinesis-video'),
+    import('@aws-sdk/client-kinesis-video-signaling')
+  ])
+  performance.mark(CLOUD_READY_MARK)
+}
+export const CLOUD_READY_MARK = 'doorbell:cloud-ready'
+
+/** The KVS SDK's SignalingClient, unmodified, loaded on first use (its entry point reads `process`, so the class's own module). */
+export async function createKvsSignalingClient (config: SignalingConfig): Promise<SignalingLike> {
+  const [sc, role] = await Promise.all([
+    import('amazon-kinesis-video-streams-webrtc/lib/SignalingClient.js'),
+    import('amazon-kinesis-video-streams-webrtc/lib/Role.js')
+  ])
+  const SignalingClient = sc.SignalingClient ?? (sc as unknown as { default: typeof sc }).default.SignalingClient
+  const Role = role.Role ?? (role as unknown as { default: typeof role }).default.Role
+  return new SignalingClient({ ...config, role: Role.VIEWER }) as unknown as SignalingLike
+}
+
+/** The KVS control plane with AWS SDK v3 clients, loaded on first use. */
+export function awsControlPlane (config: ViewerCloudConfig, credentials: AwsCredentials): KvsControlPlane {
+  let sdk: Promise<[typeof import('@aws-sdk/client-kinesis-video'), typeof import('@aws-sdk/client-kinesis-video-signaling')]> | null = null
+  const load = async () => await (sdk ??= Promise.all([import('@aws-sdk/client-kinesis-video'), import('@aws-sdk/client-kinesis-video-signaling')]))
+  const base = { region: config.region, credentials, maxAttempts: 2 }
+  let control: import('@aws-sdk/client-kinesis-video').KinesisVideoClient | null = null
+  const signaling = new Map<string, import('@aws-sdk/client-kinesis-video-signaling').KinesisVideoSignalingClient>()
+  return {
+    async channel (device, signal) {
+      const [kv] = await load()
+      control ??= new kv.KinesisVideoClient({ ...base, ...(config.kvsEndpoint !== undefined ? { endpoint: config.kvsEndpoint } : {}) })
+      const described = await control.send(new kv.DescribeSignalingChannelCommand({ ChannelName: device.channelName }), { abortSignal: signal })
+      const arn = ChannelArn.safeParse(described.ChannelInfo?.ChannelARN)
+      if (!arn.success) throw new UnexpectedAnswer(`KVS described "${device.channelName}" without a valid channel ARN`)
+      if (described.ChannelInfo?.ChannelStatus !== undefined && described.ChannelInfo.ChannelStatus !== 'ACTIVE') {
+        throw new UnexpectedAnswer(`the signaling channel "${device.channelName}" is not active (${described.ChannelInfo.ChannelStatus})`)
+      }
+      const ends = await control.send(new kv.GetSignalingChannelEndpointCommand({
+        ChannelARN: arn.data,
+        SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS', 'HTTPS'], Role: 'VIEWER' }
+      }), { abortSignal: signal })
+      const of = (protocol: string, scheme: string): string => {
+        const url = ends.ResourceEndpointList?.find((e) => e.Protocol === protocol)?.ResourceEndpoint
+        if (typeof url !== 'string' || !url.startsWith(`${scheme}://`) || url.length > 2048) throw new UnexpectedAnswer(`KVS gave no ${protocol} endpoint for "${device.channelName}"`)
+        return url
+      }
+      return { channelARN: arn.data, wssEndpoint: of('WSS', 'wss'), httpsEndpoint: of('HTTPS', 'https') }
+    },
+    async iceServers (channel, clientId, signal) {
+      const [, ks] = await load()
+      let client = signaling.get(channel.httpsEndpoint)
+      if (!client) {
+        client = new ks.KinesisVideoSignalingClient({ ...base, endpoint: channel.httpsEndpoint })
+        signaling.set(channel.httpsEndpoint, client)
+      }
+      const got = await client.send(new ks.GetIceServerConfigCommand({ ChannelARN: channel.channelARN, ClientId: clientId, Service: 'TURN' }), { abortSignal: signal })
+      const servers: IceServerInit[] = []
+      let ttl = Infinity
+      for (const s of got.IceServerList ?? []) {
+        const urls = (s.Uris ?? []).filter((u): u is string => typeof u === 'string' && /^turns?:[^\s]{1,500}$/.test(u))
+        if (urls.length === 0 || typeof s.Username !== 'string' || typeof s.Password !== 'string') continue
+        servers.push({ urls, username: s.Username, credential: s.Password })
+        if (typeof s.Ttl === 'number' && s.Ttl > 0) ttl = Math.min(ttl, s.Ttl)
+      }
+      return { servers, ttlSeconds: Number.isFinite(ttl) ? ttl : 300 }
+    }
+  }
+}
