@@ -54,7 +54,7 @@ test('device IoT policy: connect only as its own thing, publish only under it, n
   assert.equal(connect.Action, 'iot:Connect')
   assert.equal(connect.Resource, `arn:aws:iot:eu-west-1:111122223333:client/${THING_VARIABLE}`)
   assert.deepEqual(connect.Condition, { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } })
-  assert.equal(statement(doc, 'PublishUnderItsThing').Resource, `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/*`)
+  assert.deepEqual(statement(doc, 'PublishItsOwnTopics').Resource, ['ring', 'state', 'presence', 'calls'].map((k) => `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/${k}`))
   assert.deepEqual(list(statement(doc, 'RetainItsStateAndPresence').Resource), [
     `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/state`,
     `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/presence`

@@ -32,9 +32,10 @@ const DISCARD_LIMIT = 1024 * 1024
 /**
  * The built viewer comes from this origin only. It talks to the hub over WebSocket on the same
  * host (`ws:`/`wss:`: CSP's `'self'` does not cover them in every browser), sets inline style
- * attributes, plays `blob:` video and may compile WebAssembly. Away from home it also calls AWS
- * (KVS's control plane over HTTPS; IoT Core and KVS signaling over WSS), or the endpoints the
- * home's cloud config names instead (stand-ins).
+ * attributes, plays `blob:` video and may compile WebAssembly. Away from home it also calls KVS's
+ * control plane over HTTPS: only the hosts of the home's cloud config (its region's, or the
+ * stand-ins' it names), so that a script injected into the page could not post the resident's
+ * AWS keys to any other host.
  */
 export function contentSecurityPolicy (connectTo: string[] = []): string {
   return [
@@ -43,7 +44,7 @@ export function contentSecurityPolicy (connectTo: string[] = []): string {
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "media-src 'self' blob:",
-    ["connect-src 'self' ws: wss: https://*.amazonaws.com", ...connectTo].join(' '),
+    ["connect-src 'self' ws: wss:", ...connectTo].join(' '),
     "worker-src 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",

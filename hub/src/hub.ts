@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
-import { HubConfig, decodeTopicMessage, parseConfig, topics, type HubConfigInput } from '@doorbell/core'
+import { HubConfig, decodeTopicMessage, parseConfig, topics, type HubConfigInput, type ViewerCloudConfig } from '@doorbell/core'
 import { mayPublish, maySubscribe, principalFor, type Principal } from './gate'
 import { createWebServer, isSameOrigin } from './http'
 import { consoleLogger, type Logger } from '@doorbell/core'
@@ -138,8 +138,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   const http = createWebServer({
     viewerDir: config.viewerDir,
     ...(keyPair ? { tls: keyPair } : {}),
-    // The cloud config's endpoint overrides (stand-ins): AWS's own are allowed already.
-    connectTo: config.cloud ? [config.cloud.kvsEndpoint].filter((u): u is string => u !== undefined).map((u) => new URL(u).origin) : [],
+    connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     api: createApi({ config, trust, tls, mesh: () => mesh, clients: () => broker.connectedClients, mqttPath: MQTT_WS_PATH, log })
   })
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 })
@@ -208,4 +207,10 @@ async function close (server: NetServer | Server): Promise<void> {
     server.close(() => resolve())
     if ('closeAllConnections' in server) server.closeAllConnections()
   })
+}
+
+/** What the page may call for the home's cloud path: KVS's control plane and signaling in its region, or the stand-ins the config names. */
+export function cloudOrigins (cloud: ViewerCloudConfig): string[] {
+  if (cloud.kvsEndpoint) return [new URL(cloud.kvsEndpoint).origin]
+  return [`https://kinesisvideo.${cloud.region}.amazonaws.com`, `https://*.kinesisvideo.${cloud.region}.amazonaws.com`]
 }

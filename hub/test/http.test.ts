@@ -8,12 +8,13 @@ import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { cloudOrigins } from '../src/hub'
 import { contentSecurityPolicy, createWebServer, readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from '../src/http'
 import { RateLimiter } from '../src/rateLimit'
 import { ensureLocalTls, type LocalTls } from '../src/tls/localCa'
 
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
-  "media-src 'self' blob:; connect-src 'self' ws: wss: https://*.amazonaws.com; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+  "media-src 'self' blob:; connect-src 'self' ws: wss:; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 const LIMIT = 1024
 const SignIn = z.object({ name: z.string().min(1), pin: z.string().regex(/^\d{6}$/) })
 
@@ -89,9 +90,11 @@ async function close (server: Server): Promise<void> {
   await new Promise((resolve) => server.close(resolve))
 }
 
-test('the page may call the cloud config\'s endpoint overrides, and nothing else beyond the hub and AWS', () => {
-  assert.match(contentSecurityPolicy(['https://127.0.0.1:9443']), /connect-src 'self' ws: wss: https:\/\/\*\.amazonaws\.com https:\/\/127\.0\.0\.1:9443;/)
-  assert.equal(contentSecurityPolicy(), CSP)
+test('the page may call KVS in the home\'s region (or the stand-ins its cloud config names), and no other HTTPS host', () => {
+  const aws = { region: 'eu-west-1', iotEndpoint: 'a1-ats.iot.eu-west-1.amazonaws.com', devices: [{ deviceId: 'front-door', thingName: 't', channelName: 'c' }] }
+  assert.match(contentSecurityPolicy(cloudOrigins(aws)), /connect-src 'self' ws: wss: https:\/\/kinesisvideo\.eu-west-1\.amazonaws\.com https:\/\/\*\.kinesisvideo\.eu-west-1\.amazonaws\.com;/)
+  assert.match(contentSecurityPolicy(cloudOrigins({ ...aws, kvsEndpoint: 'https://127.0.0.1:9443' })), /connect-src 'self' ws: wss: https:\/\/127\.0\.0\.1:9443;/)
+  assert.equal(contentSecurityPolicy(), CSP, 'no cloud: no HTTPS host beyond the hub')
 })
 
 describe('the web server over HTTP', () => {

@@ -65,6 +65,10 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   let passed = false
   t.after(() => { if (!passed) console.log([...resident.console, ...lines.slice(-60), ...hub.lines.slice(-20)].join('\n')) })
   const page = resident.page
+  // Everything the page sends to the hub, to show the AWS keys never go there.
+  const toHub: string[] = []
+  page.on('request', (r) => { if (r.url().startsWith(base)) toHub.push(`${r.url()} ${JSON.stringify(r.headers())} ${r.postData() ?? ''}`) })
+  page.on('websocket', (ws) => { if (ws.url().startsWith(base.replace('http', 'ws'))) ws.on('framesent', (f) => { toHub.push(String(f.payload)) }) })
   await page.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
   await waitForPath(page, 'lan')
 
@@ -75,7 +79,7 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   await page.getByTestId('cloud-secret').fill(cloud.resident.secretAccessKey)
   await page.getByTestId('cloud-save').click()
   await page.waitForSelector('[data-testid=cloud-status][data-state=saved]', { timeout: 5000 })
-  assert.equal(await page.evaluate(() => JSON.stringify(localStorage).includes('AKIA')), true, 'the keys stay in this browser')
+  assert.equal(await page.evaluate(() => JSON.stringify(localStorage).includes('AKIA')), true, 'the keys are kept in this browser')
   // The cloud path's code was fetched while the hub could serve it.
   await page.waitForFunction((n) => performance.getEntriesByName(n).length > 0, 'doorbell:cloud-ready', { timeout: 15_000 })
 
@@ -139,6 +143,13 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
     return records.find((r) => r.kind === 'open-door' && r.outcome === 'allowed')
   }, 15_000)
   assert.equal(audit.path, 'cloud')
+
+  // The resident's AWS keys never went to the hub, in any request or message, nor into its log.
+  assert.ok(toHub.length > 0)
+  for (const secret of [cloud.resident.accessKeyId, cloud.resident.secretAccessKey]) {
+    assert.ok(!toHub.some((m) => m.includes(secret)), 'the page sent an AWS key to the hub')
+    assert.ok(!hub.lines.some((l) => l.includes(secret)), 'the hub logged an AWS key')
+  }
 
   // The next ring goes over the LAN.
   await page.waitForTimeout(1000)

@@ -153,10 +153,23 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
 transportCompliance('AWS IoT Core + KVS signaling (cloud), against the stand-ins', async () => {
   const lines: string[] = []
   const cloud = await startCloud()
+  // Until the pair is returned nobody else stops what was started (mosquitto among it).
+  const started: Array<{ stop: () => Promise<void> | void }> = [cloud]
+  try {
+    return await cloudPair(cloud, lines, started)
+  } catch (err) {
+    for (const s of started.reverse()) await s.stop()
+    throw err
+  }
+})
+
+async function cloudPair (cloud: Awaited<ReturnType<typeof startCloud>>, lines: string[], started: Array<{ stop: () => Promise<void> | void }>): Promise<TransportPair> {
   const { device: deviceConfig, viewer: viewerConfig } = await cloud.provision(HOME, DEVICE)
   const device = new CloudLink(deviceConfig, { deviceId: DEVICE, log: memoryLogger(lines, 'device') })
+  started.push(device)
   await device.start()
   const viewer = new CloudClient({ config: viewerConfig, credentials: cloud.resident, viewerId: VIEWER, log: (level, message) => { lines.push(`${level} [viewer] ${message}`) } })
+  started.push({ stop: () => viewer.close() })
   // The transport passes the grant on; the device checks it (not this suite's concern), so any well-formed one does.
   const credential = 'e30.' + 'A'.repeat(86)
 
@@ -166,6 +179,7 @@ transportCompliance('AWS IoT Core + KVS signaling (cloud), against the stand-ins
   const endpoints = await kvs.send(new GetSignalingChannelEndpointCommand({ ChannelARN: channelARN, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS'], Role: 'VIEWER' } }))
   kvs.destroy()
   const intruder = new SignalingClient({ role: Role.VIEWER, clientId: 'v-intruder', channelARN, channelEndpoint: endpoints.ResourceEndpointList![0]!.ResourceEndpoint!, region: viewerConfig.region, credentials: cloud.resident })
+  started.push({ stop: () => { intruder.close() } })
   const intruderOpen = new Promise<void>((resolve) => { intruder.once('open', () => resolve()) })
   intruder.open()
   await intruderOpen
@@ -195,4 +209,4 @@ transportCompliance('AWS IoT Core + KVS signaling (cloud), against the stand-ins
     }
   }
   return pair
-})
+}

@@ -57,10 +57,16 @@ export async function startHomeHub (dir: string, extra: Record<string, unknown> 
   const config = join(dir, 'hub.json')
   writeFileSync(config, JSON.stringify({ homeId: 'home', hubName: 'Test home', host: '127.0.0.1', httpPort, mqttPort, tls: 'off', dataDir: join(dir, 'hub'), ...extra }))
   const hub = startHubProcess(config)
-  await eventually('the hub', () => hub.lines.some((l) => l.includes('hub ready')), 30_000)
-  const base = `http://127.0.0.1:${httpPort}`
-  const setup = await eventually('the hub\'s setup code', () => /setup code code=(\S+)/.exec(hub.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
-  const ownerKey = await generateSigningKey(false)
-  const owner = await new HubApi({ base }).pair({ kind: 'viewer', code: setup, id: newId('v'), name: 'Owner', key: await exportPublicKey(ownerKey.publicKey) })
-  return { config, hub, base, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, asOwner: new HubApi({ base, token: owner.token }) }
+  try {
+    await eventually('the hub', () => hub.lines.some((l) => l.includes('hub ready')), 30_000)
+    const base = `http://127.0.0.1:${httpPort}`
+    const setup = await eventually('the hub\'s setup code', () => /setup code code=(\S+)/.exec(hub.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
+    const ownerKey = await generateSigningKey(false)
+    const owner = await new HubApi({ base }).pair({ kind: 'viewer', code: setup, id: newId('v'), name: 'Owner', key: await exportPublicKey(ownerKey.publicKey) })
+    return { config, hub, base, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, asOwner: new HubApi({ base, token: owner.token }) }
+  } catch (err) {
+    // Not returned, so nobody else would end it.
+    await kill(hub, 'SIGKILL')
+    throw new Error(`${(err as Error).message}\nthe hub said:\n${hub.lines.slice(-20).join('\n')}`)
+  }
 }

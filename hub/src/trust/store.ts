@@ -119,10 +119,19 @@ export class TrustStore {
     this.db.exec('PRAGMA synchronous = FULL')
     const version = Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version)
     if (version > SCHEMA_VERSION) throw new Error(`${this.db.location() ?? TRUST_DB_FILE} was written by a newer hub (schema ${version}, this hub knows ${SCHEMA_VERSION})`)
-    // Version 1 had no path column. Adding one is no UPDATE: the append-only triggers stay, and old lines read null.
-    if (version === 1) this.db.exec("ALTER TABLE audit ADD COLUMN path TEXT CHECK (path IN ('lan', 'direct', 'cloud'))")
-    this.db.exec(SCHEMA)
-    this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+    // One transaction: a power cut leaves the old schema or the new one, never half of it.
+    this.db.exec('BEGIN IMMEDIATE')
+    try {
+      // Version 1 had no path column. Adding one is no UPDATE: the append-only triggers stay, and old lines read null.
+      const columns = version === 0 ? [] : (this.db.prepare('PRAGMA table_info(audit)').all() as Row[]).map((c) => String(c.name))
+      if (columns.length > 0 && !columns.includes('path')) this.db.exec("ALTER TABLE audit ADD COLUMN path TEXT CHECK (path IN ('lan', 'direct', 'cloud'))")
+      this.db.exec(SCHEMA)
+      this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+      this.db.exec('COMMIT')
+    } catch (err) {
+      this.db.exec('ROLLBACK')
+      throw err
+    }
   }
 
   /** Runs `fn` atomically: all of its writes, or none. `fn` must be synchronous. */

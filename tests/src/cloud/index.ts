@@ -51,20 +51,34 @@ export async function startCloud (o: { kvsLimits?: Partial<KvsLimits> } = {}): P
   store.add({ ...resident, principal: 'user/resident' })
   // This process (the in-process doorbell's SDK WebSocket, fetch, AWS SDK clients) trusts the stand-ins' CA.
   const untrust = trustCa(pki.serverCaPem)
-  const kvs = await KvsEmulator.start({ pki, store, region: REGION, ...(o.kvsLimits ? { limits: o.kvsLimits } : {}) })
-  const iot = await IotStandIn.start({ pki, store, dir: join(dir, 'iot'), region: REGION })
+  let kvs: KvsEmulator | null = null
+  let iot: IotStandIn | null = null
+  const stopAll = async (): Promise<void> => {
+    await iot?.stop()
+    await kvs?.stop()
+    untrust()
+    await rm(dir, { recursive: true, force: true })
+  }
   const caFile = join(dir, 'aws-root-ca.pem')
-  await writeFile(caFile, pki.serverCaPem)
+  try {
+    kvs = await KvsEmulator.start({ pki, store, region: REGION, ...(o.kvsLimits ? { limits: o.kvsLimits } : {}) })
+    iot = await IotStandIn.start({ pki, store, dir: join(dir, 'iot'), region: REGION })
+    await writeFile(caFile, pki.serverCaPem)
+  } catch (err) {
+    await stopAll() // mosquitto among them: nothing of a failed start is left running
+    throw err
+  }
+  const started = { kvs, iot }
   const out = join(dir, 'setup')
 
   return {
     pki,
     store,
-    kvs,
-    iot,
+    ...started,
     caFile,
     resident,
     async provision (homeId, deviceId) {
+      const { kvs, iot } = started
       const api = awsCloud({ region: REGION, credentials: admin, endpoints: { kinesisvideo: kvs.endpoint, iot: iot.controlEndpoint, iam: iot.controlEndpoint } })
       try {
         await runSetup(api, { names: resourceNames(homeId, deviceId), region: REGION, out, kvsEndpoint: kvs.endpoint, caFile, iotWssUrl: iot.wssUrl }, { mode: 'setup', dryRun: false })
@@ -73,11 +87,6 @@ export async function startCloud (o: { kvsLimits?: Partial<KvsLimits> } = {}): P
       const viewer = ViewerCloudConfig.parse(JSON.parse(await readFile(join(out, 'viewer-cloud.json'), 'utf8')))
       return { device, viewer }
     },
-    async stop () {
-      await iot.stop()
-      await kvs.stop()
-      untrust()
-      await rm(dir, { recursive: true, force: true })
-    }
+    stop: stopAll
   }
 }

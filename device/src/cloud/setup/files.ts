@@ -3,6 +3,7 @@
  * 0600 in a 0700 folder.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { dirname } from 'node:path'
 import { SetupError } from './errors'
 import { show } from './plan'
@@ -11,9 +12,10 @@ import { show } from './plan'
 export function writeFileAtomic (path: string, content: string, mode: number): void {
   const dir = dirname(path)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const tmp = `${path}.${process.pid}.tmp`
+  // A fresh name, created here (wx): never a file or symlink someone left in the way.
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
   try {
-    writeFileSync(tmp, content, { mode })
+    writeFileSync(tmp, content, { mode, flag: 'wx' })
     chmodSync(tmp, mode) // the umask may have taken bits off
     renameSync(tmp, path)
   } catch (err) {

@@ -58,7 +58,8 @@ export const VIEWER_CLIENT_ID_PREFIX = 'viewer-'
 
 /**
  * The doorbell's IoT policy. iot:Connect only as the thing its certificate is attached to, with
- * that thing's name as client id; iot:Publish under things/<thing>/; iot:RetainPublish for state
+ * that thing's name as client id; iot:Publish on its own four topics (things/<thing>/ring, state,
+ * presence, calls) and nothing else; iot:RetainPublish for state
  * and presence; iot:AssumeRoleWithCertificate on its role alias. The doorbell subscribes to
  * nothing over IoT Core (calls arrive over KVS signaling), so it gets no iot:Subscribe or
  * iot:Receive unless `subscribes` names kinds.
@@ -73,7 +74,7 @@ export function deviceIotPolicy (c: ArnContext, roleAliasArn: string, o: { subsc
       Resource: iotArn(c, `client/${THING_VARIABLE}`),
       Condition: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } }
     },
-    { Sid: 'PublishUnderItsThing', Effect: 'Allow', Action: 'iot:Publish', Resource: own('*') },
+    { Sid: 'PublishItsOwnTopics', Effect: 'Allow', Action: 'iot:Publish', Resource: DEVICE_PUBLISHES.map(own) },
     { Sid: 'RetainItsStateAndPresence', Effect: 'Allow', Action: 'iot:RetainPublish', Resource: DEVICE_RETAINS.map(own) }
   ]
   const subscribes = o.subscribes ?? []
