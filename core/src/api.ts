@@ -19,6 +19,9 @@ export const PairingCode = z.string().trim().toUpperCase()
 /** `memberId.secret`: bearer token for the API, password for MQTT. */
 export const MemberToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}$/, 'not a member token')
 
+/** The zone of a device paired without naming one. */
+export const DEFAULT_ZONE = 'home'
+
 export const MemberKind = z.enum(['viewer', 'device'])
 export type MemberKind = z.infer<typeof MemberKind>
 
@@ -84,7 +87,8 @@ export const InviteRequest = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('device'),
     deviceId: Id,
-    zones: z.array(Id).max(64).default([]),
+    /** Every device and camera node is in exactly one zone (`CBD-TRAFFIC-01`); a home's doorbells are in `home`. */
+    zones: z.array(Id).length(1, 'a device is in exactly one zone').default([DEFAULT_ZONE]),
     codeMinutes: z.number().int().min(1).max(7 * 24 * 60).default(15)
   })
 ])
@@ -139,3 +143,12 @@ export const DoorAttempt = z.strictObject({
 export type DoorAttempt = z.infer<typeof DoorAttempt>
 
 export const ApiError = z.strictObject({ error: z.string() })
+
+/** `GET /api/zones`: the zones a member may watch and the devices in each (an operator: the zones granted; the owner: all). */
+export const ZonesResponse = z.strictObject({
+  zones: z.array(z.strictObject({
+    zone: Id,
+    devices: z.array(z.strictObject({ deviceId: Id, name: Name })).max(1024)
+  })).max(256)
+})
+export type ZonesResponse = z.infer<typeof ZonesResponse>

@@ -2,14 +2,10 @@ import { z } from 'zod'
 import { Id } from './ids'
 import { ConfigError } from './errors'
 import { DeviceCloudConfig, ViewerCloudConfig } from './cloud'
+import { IceConfigFields, relayNeedsTurn } from './ice'
 
 const Port = z.number().int().min(0).max(65535)
-
-export const IceServer = z.strictObject({
-  urls: z.union([z.string(), z.array(z.string()).min(1)]),
-  username: z.string().optional(),
-  credential: z.string().optional()
-})
+const RELAY_WITHOUT_TURN = 'iceTransportPolicy "relay" needs a TURN server: add turn (or a turn: URL in iceServers)'
 
 export const CameraSource = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('test-pattern'), width: z.number().int().min(16).max(3840).default(640), height: z.number().int().min(16).max(2160).default(480), fps: z.number().int().min(1).max(60).default(30) }),
@@ -76,8 +72,8 @@ export const DeviceConfig = z.strictObject({
     /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
     ffmpegPath: z.string().optional()
   }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),
-  /** Empty on a LAN: host candidates only, nothing waits on a public STUN server. */
-  iceServers: z.array(IceServer).default([]),
+  /** STUN/TURN for this doorbell's side of each call (see ice.ts); none on a LAN. */
+  ...IceConfigFields,
   /** Extra host addresses to offer (127.0.0.1 for loopback tests). */
   iceAdditionalHostAddresses: z.array(z.string()).default([]),
   /** Publish the state machines' inspection events for the hub's /inspector page. */
@@ -87,7 +83,7 @@ export const DeviceConfig = z.strictObject({
 }).refine((c) => c.hubUrl !== undefined || c.mesh.enabled, {
   message: 'without hubUrl the device finds its hub by mDNS: give hubUrl or leave mesh.enabled on',
   path: ['hubUrl']
-})
+}).refine(relayNeedsTurn, { message: RELAY_WITHOUT_TURN, path: ['iceTransportPolicy'] })
 export type DeviceConfig = z.infer<typeof DeviceConfig>
 export type DeviceConfigInput = z.input<typeof DeviceConfig>
 
@@ -117,11 +113,25 @@ export const HubConfig = z.strictObject({
   /** The broker URL told to devices that find the hub, when the address they reached it at will not do. */
   advertisedMqttUrl: z.string().regex(/^(mqtts?|wss?):\/\//).optional(),
   /** The cloud path for viewers away from home (written by the cloud setup command); given to paired members at /api/cloud. */
-  cloud: ViewerCloudConfig.optional()
+  cloud: ViewerCloudConfig.optional(),
+  /**
+   * STUN/TURN for members' browsers (given at /api/ice, TURN credentials minted per request from
+   * turn.secret), and the policy: 'relay' sends every call through TURN.
+   */
+  ...IceConfigFields,
+  /**
+   * Behind a reverse proxy on this machine (deployment/nginx): trust its X-Forwarded-Proto and
+   * X-Forwarded-Host for same-origin checks and the URLs the hub writes. Only with host on loopback.
+   */
+  trustProxy: z.boolean().default(false)
 }).refine((c) => c.tls !== 'off' || LOOPBACK.includes(c.host), {
   message: 'plain HTTP is for development on this machine only: with tls "off" set host to 127.0.0.1 (or ::1, localhost)',
   path: ['tls']
-})
+}).refine(relayNeedsTurn, { message: RELAY_WITHOUT_TURN, path: ['iceTransportPolicy'] })
+  .refine((c) => !c.trustProxy || LOOPBACK.includes(c.host), {
+    message: 'trustProxy believes X-Forwarded-* headers: only with host 127.0.0.1 (or ::1, localhost), behind the proxy on this machine',
+    path: ['trustProxy']
+  })
 export type HubConfig = z.infer<typeof HubConfig>
 export type HubConfigInput = z.input<typeof HubConfig>
 
