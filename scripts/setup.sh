@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks, then the npm dependencies.
 #   scripts/setup.sh          for the demo (ffmpeg: the system's, else the npm-shipped static build)
-#   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, and mosquitto
-#                             (the bench compares the embedded hub with it; never started as a service)
+#   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, mosquitto
+#                             (the bench compares the embedded hub with it), and nginx (with its stream
+#                             module), coturn and systemd-analyze, which the tests run on deployment/;
+#                             none is left running as a service
 # Never downloads a browser build: Chromium comes from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,12 @@ if [[ "${1:-}" == "--test" ]]; then
   [[ -x /usr/sbin/mosquitto ]] || command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
   # certutil: the HTTPS browser test trusts the hub's CA in an NSS database, as a person installs it.
   command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
+  # deployment/: Debian's nginx has SSL, HTTP/2, proxy and map built in; the stream module comes apart.
+  [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
+  [[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]] || need_apt+=(libnginx-mod-stream)
+  [[ -x /usr/bin/turnserver ]] || need_apt+=(coturn)
+  # systemd-analyze verify checks the deployment/systemd units (systemd need not be running).
+  command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 fi
 if (( ${#need_apt[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then
@@ -22,6 +30,13 @@ if (( ${#need_apt[@]} )); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # The tests start nginx and coturn themselves, on loopback; Debian's packages start their
+    # services on install (ports 80, 3478): stop and disable the ones installed just now.
+    if [[ -d /run/systemd/system ]]; then
+      for service in nginx coturn; do
+        if [[ " ${need_apt[*]} " == *" $service "* ]]; then systemctl disable --now "$service" >/dev/null 2>&1 || true; fi
+      done
+    fi
   else
     echo "setup: please install ${need_apt[*]} (sudo apt-get install ${need_apt[*]})" >&2
     exit 1

@@ -65,7 +65,8 @@ export const DeviceState = z.strictObject({
     since: Millis
   }),
   participants: z.array(Participant).max(64),
-  lock: LockState,
+  /** The door's state; null: this device has no door (a camera node). */
+  lock: LockState.nullable(),
   /** How the last ring ended, so a viewer that was away can still show it as missed. */
   lastRing: z.strictObject({ ringId: Id, at: Millis, outcome: RingOutcome }).nullable(),
   at: Millis
@@ -147,7 +148,8 @@ export const CONTROL_CHANNEL = 'control'
 export const DoorRequest = z.strictObject({ type: z.literal('unlock'), id: Id })
 export type DoorRequest = z.infer<typeof DoorRequest>
 
-export const ReplyErrorCode = z.enum(['invalid-command', 'lock-fault', 'busy', 'denied'])
+/** `no-door`: the device has no door to open (a camera node). */
+export const ReplyErrorCode = z.enum(['invalid-command', 'lock-fault', 'busy', 'denied', 'no-door'])
 export type ReplyErrorCode = z.infer<typeof ReplyErrorCode>
 
 /** Device -> viewer on the data channel. */

@@ -1,9 +1,9 @@
-import { createActor, type Actor } from 'xstate'
+import type { Actor } from 'xstate'
 import {
-  DeviceConfig, InspectionBatcher, newId, parseConfig,
-  type DeviceConfigInput, type DeviceState, type DeviceTransport, type SignalToDevice, type SignalToViewer
+  DeviceConfig, InspectionBatcher, iceSettingsFor, newId, parseConfig,
+  type DeviceConfigInput, type DeviceState
 } from '@doorbell/core'
-import { callStatusOf, deviceCallMachine, inspectionRecorder, participantsOf } from '@doorbell/machines'
+import { inspectionRecorder, startAnswering, type deviceCallMachine } from '@doorbell/machines'
 import { Camera } from './camera/camera'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
@@ -11,7 +11,6 @@ import { consoleLogger, type Logger } from '@doorbell/core'
 import { sessionActor } from './peer/session'
 import { MqttLink } from './transport/mqttLink'
 import { startMesh, type Mesh } from './mesh/mesh'
-import type { DirectServer } from './mesh/directServer'
 import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { ConfigError, DoorGuard } from '@doorbell/core'
@@ -79,16 +78,10 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const camera = new Camera(config.camera, log.child('camera'))
   await camera.start()
 
-  // Filled in below; the session actor needs the transports and they need the call actor.
+  // Filled in below.
   let link: MqttLink | null = null
   let mesh: Mesh | null = null
   let cloud: CloudLink | null = null
-  // Every path at once: the device cannot know where its viewers are (home, or away).
-  const transports = (): DeviceTransport[] => [link, mesh?.server ?? null, cloud].filter((t): t is MqttLink | DirectServer | CloudLink => t !== null)
-  /** Which path each session's offer came on: its answer goes back the same way. */
-  const sessionPaths = new Map<string, DeviceTransport>()
-  /** The member behind each session, so a revocation ends its calls at once. */
-  const sessionMembers = new Map<string, { memberId: string, viewerId: string }>()
 
   // Inspection: off by default, and then no inspector is attached at all.
   const batcher = config.inspect
@@ -101,113 +94,39 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const lock = new LockControl(drivers.lock, config.relockSeconds * 1000, log.child('lock'), inspect)
   lock.start()
 
-  const signal = (viewerId: string, sessionId: string, message: SignalToViewer): void => {
-    const path = sessionPaths.get(sessionId)
-    // A bye goes every way: the viewer may have moved from one path to another during the call.
-    for (const t of message.type === 'bye' || !path ? transports() : [path]) t.sendToViewer(viewerId, sessionId, message)
-    if (message.type === 'bye') { sessionPaths.delete(sessionId); sessionMembers.delete(sessionId) }
-  }
-
-  const machine = deviceCallMachine.provide({
-    actors: {
-      session: sessionActor({
-        camera,
-        lock,
-        iceServers: (sessionId) => sessionPaths.get(sessionId)?.path === 'cloud' && cloud ? [...config.iceServers, ...cloud.iceServers()] : config.iceServers,
-        iceAdditionalHostAddresses: config.iceAdditionalHostAddresses,
-        signal,
-        guard,
-        audit: (attempt) => { audit.add(attempt) },
-        pathOf: (sessionId) => sessionPaths.get(sessionId)?.path ?? null,
-        deviceId: config.deviceId,
-        log
-      })
-    },
-    actions: {
-      announceRing: (_, ring) => {
-        log.info('ring', { ringId: ring.ringId, count: ring.count })
-        for (const t of transports()) t.publishRing({ type: 'ring', deviceId: config.deviceId, deviceName: config.deviceName, ...ring })
+  // Every path at once (the device cannot know where its viewers are): the answering side
+  // admits each offer and answers it on the path it came from.
+  const answering = startAnswering({
+    deviceId: config.deviceId,
+    deviceName: config.deviceName,
+    ringTimeoutMs: config.ringTimeoutSeconds * 1000,
+    maxCallMs: config.maxCallSeconds * 1000,
+    maxViewers: config.maxViewers,
+    guard,
+    lock: () => lock.state(),
+    log,
+    ...(inspect ? { inspect } : {}),
+    session: (routing) => sessionActor({
+      camera,
+      lock,
+      // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
+      ice: async (sessionId) => {
+        const own = await iceSettingsFor(config, config.deviceId, Date.now())
+        const viaCloud = routing.pathOf(sessionId) === 'cloud' && cloud ? cloud.iceServers() : []
+        return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
       },
-      recordCall: (_, summary) => {
-        log.info('call recorded', { outcome: summary.outcome, answeredBy: summary.answeredBy.map((a) => a.viewerName), unlocks: summary.unlocks.length })
-        for (const t of transports()) t.publishCall({ deviceId: config.deviceId, ...summary, endedAt: summary.endedAt ?? Date.now() })
-      },
-      rejectOffer: (_, { sessionId, viewerId }) => {
-        log.warn('offer refused: the call is full', { viewer: viewerId, max: config.maxViewers })
-        signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'busy', message: `the doorbell already has ${config.maxViewers} viewers` })
-      }
-    }
-  })
-  const call = createActor(machine, {
-    input: { ringTimeoutMs: config.ringTimeoutSeconds * 1000, maxCallMs: config.maxCallSeconds * 1000, maxViewers: config.maxViewers },
-    id: 'deviceCall',
-    systemId: 'deviceCall',
-    ...(inspect ? { inspect } : {})
-  })
-
-  const state = (): DeviceState => {
-    const snap = call.getSnapshot()
-    return {
+      iceAdditionalHostAddresses: config.iceAdditionalHostAddresses,
+      signal: routing.signal,
+      guard,
+      audit: (attempt) => { audit.add(attempt) },
+      pathOf: routing.pathOf,
       deviceId: config.deviceId,
-      deviceName: config.deviceName,
-      call: {
-        status: callStatusOf(snap),
-        ringId: snap.context.ring?.ringId ?? null,
-        since: snap.context.callStartedAt ?? snap.context.ring?.at ?? 0
-      },
-      participants: participantsOf(snap),
-      lock: lock.state(),
-      lastRing: snap.context.lastRing,
-      at: Date.now()
-    }
-  }
-
-  // Publish the retained state whenever what it says changes.
-  let lastPublished = ''
-  const publishState = (): void => {
-    const s = state()
-    const key = JSON.stringify({ ...s, at: 0 })
-    if (key === lastPublished) return
-    lastPublished = key
-    for (const t of transports()) t.publishState(s)
-  }
-
-  /** Offers whose credential is being checked. */
-  const admitting = new Set<string>()
-  const onSignal = (from: DeviceTransport) => (viewerId: string, message: SignalToDevice): void => {
-    if (message.type === 'offer') {
-      // A session id is used once: a second offer must not take over another viewer's call.
-      if (admitting.has(message.sessionId) || sessionMembers.has(message.sessionId)) {
-        log.warn('offer refused: the session exists', { session: message.sessionId, path: from.path })
-        return
-      }
-      // No picture for strangers: the offer's credential must be a live member of this home.
-      admitting.add(message.sessionId)
-      void guard.admit(message.credential, viewerId).then((admitted) => {
-        // A bye that came while the credential was being checked wins.
-        if (!admitting.delete(message.sessionId)) return
-        if (!admitted.ok) {
-          log.warn('offer refused', { viewer: message.viewerName, reason: admitted.reason, message: admitted.message, path: from.path })
-          from.sendToViewer(viewerId, message.sessionId, { type: 'bye', sessionId: message.sessionId, reason: 'rejected', message: admitted.message.slice(0, 300) })
-          return
-        }
-        log.info('offer', { viewer: admitted.grant.name, role: admitted.grant.role, session: message.sessionId, path: from.path })
-        sessionPaths.set(message.sessionId, from)
-        sessionMembers.set(message.sessionId, { memberId: admitted.grant.id, viewerId })
-        call.send({ type: 'OFFER', sessionId: message.sessionId, viewerId, viewerName: admitted.grant.name, sdp: message.sdp, at: Date.now() })
-      })
-    } else {
-      // Only the session's own viewer ends it (session ids are public in the device's state).
-      const owner = sessionMembers.get(message.sessionId)
-      if (owner && owner.viewerId !== viewerId) {
-        log.warn('ignored a bye from another viewer', { session: message.sessionId, from: viewerId, path: from.path })
-        return
-      }
-      admitting.delete(message.sessionId)
-      log.info('viewer left', { session: message.sessionId, reason: message.reason, path: from.path })
-      call.send({ type: 'BYE', sessionId: message.sessionId })
-    }
-  }
+      log
+    })
+  })
+  const call = answering.call
+  const state = answering.state
+  const publishState = answering.publishState
 
   const hubWaiters = new Set<() => void>()
   const connectHub = (url: string): void => {
@@ -226,36 +145,26 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca }
     })
     link = current
-    current.onSignal(onSignal(current))
     current.onRevocations((token) => {
       takeRevocations(token, 'hub')
-        .then((changed) => { if (changed) endRevokedSessions() })
+        .then((changed) => { if (changed) answering.endRevokedSessions() })
         .catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
     })
     current.client.on('connect', () => {
       audit.flush()
       for (const w of hubWaiters) w()
     })
-    const s = state()
-    lastPublished = JSON.stringify({ ...s, at: 0 })
-    link.publishState(s)
-    if (previous) void previous.stop()
+    if (previous) {
+      answering.detach(previous)
+      void previous.stop()
+    }
+    answering.attach(current)
   }
 
   audit.setSender(async (attempt) => {
     if (!link) throw new Error('no hub yet')
     await link.publishAudit(attempt)
   })
-
-  /** A revoked member's calls end now, on every path. */
-  const endRevokedSessions = (): void => {
-    for (const [sessionId, who] of sessionMembers) {
-      if (!guard.isRevoked(who.memberId)) continue
-      log.warn('ending the call of a removed member', { session: sessionId, member: who.memberId })
-      call.send({ type: 'BYE', sessionId })
-      signal(who.viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: 'you have been removed from this home' })
-    }
-  }
 
   if (config.mesh.enabled) {
     mesh = await startMesh(config, {
@@ -273,30 +182,26 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         connectHub(hub.mqttUrl)
       }
     })
-    mesh.server.onSignal(onSignal(mesh.server))
+    answering.attach(mesh.server)
   }
   if (config.hubUrl) connectHub(config.hubUrl)
   if (config.cloud) {
     const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud') })
-    away.onSignal(onSignal(away))
     try {
       // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
       await away.start()
       cloud = away
-      // Its retained state from now on (the hub's link may have made this state "already published").
-      away.publishState(state())
+      answering.attach(away)
     } catch (err) {
       // A broken cloud section (its certificate unreadable) costs the cloud path, not the door.
       log.error('the cloud path is off: its config cannot be used', { error: (err as Error).message })
     }
   }
 
-  call.subscribe(publishState)
   lock.subscribe(publishState)
-  call.start()
   publishState()
 
-  const ring = (): void => { call.send({ type: 'PRESS', ringId: newId('r'), at: Date.now() }) }
+  const ring = (): void => { answering.ring(newId('r')) }
   await drivers.button.start(ring)
 
   let stopped = false
@@ -326,7 +231,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       if (stopped) return
       stopped = true
       await drivers.button.stop()
-      call.stop()
+      answering.stop()
       lock.stop()
       batcher?.stop()
       await drivers.lock.stop().catch((err: Error) => log.error('could not lock the door on stop', { error: err.message }))

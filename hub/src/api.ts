@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { InviteRequest, PairRequest, type HubConfig, type Logger, type Member } from '@doorbell/core'
-import { readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from './http'
+import { InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
+import { clientAddressOf, publicOrigin, readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from './http'
 import { RateLimiter } from './rateLimit'
 import { TrustError, type Trust } from './trust/trust'
 import type { LocalTls } from './tls/localCa'
@@ -15,10 +15,12 @@ export interface ApiDeps {
   mqttPath: string
   log: Logger
   now?: () => number
+  /**
+   * Where a request came from, for rate limits (`clientAddressOf`: behind a trusted proxy, its
+   * X-Real-IP). The hub passes the one its MQTT WebSocket sign-ins use; by default one of its own.
+   */
+  addressOf?: (req: IncomingMessage) => string
 }
-
-/** Where a request came from, for rate limits (the hub faces the LAN directly; no proxy headers are trusted). */
-export const remoteOf = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown'
 
 const STATUS: Record<TrustError['code'], number> = { forbidden: 403, 'bad-code': 401, 'last-owner': 409, 'not-found': 404 }
 
@@ -29,6 +31,7 @@ const STATUS: Record<TrustError['code'], number> = { forbidden: 403, 'bad-code':
  */
 export function createApi (d: ApiDeps): ApiRoute {
   const now = d.now ?? Date.now
+  const remoteOf = d.addressOf ?? clientAddressOf({ trustProxy: d.config.trustProxy, log: d.log })
   const pairing = new RateLimiter({ burst: 10, refillMs: 30_000, now })
   // Failed bearer sign-ins only: a member's own requests never count.
   const signIn = new RateLimiter({ burst: 20, refillMs: 1000, now })
@@ -49,7 +52,15 @@ export function createApi (d: ApiDeps): ApiRoute {
     if (m && m.role !== 'owner') { sendJson(res, 403, { error: 'only the owner of the home may do this' }); return null }
     return m
   }
-  const baseUrl = (req: IncomingMessage): string => `${d.tls ? 'https' : 'http'}://${req.headers.host ?? `localhost:${d.config.httpPort}`}/`
+  // Invite URLs point where the owner's browser reached the hub: behind a trusted proxy, the proxy's origin.
+  const baseUrl = (req: IncomingMessage): string => {
+    const reached = { tls: d.config.tls !== 'off', trustProxy: d.config.trustProxy }
+    return `${publicOrigin(req, reached) ?? `${reached.tls ? 'https' : 'http'}://localhost:${d.config.httpPort}`}/`
+  }
+  // The invite names the CA a doorbell must find at the hub. Behind a proxy the device talks to
+  // the proxy, whose certificate is not the home CA's: no `ca=`, so the device trusts its own
+  // CA store (device/src/trust/pairing.ts), as for a hub with given TLS files.
+  const caParam = (): string => d.tls && !d.config.trustProxy ? `&ca=${d.tls.fingerprint}` : ''
   const failed = (res: ServerResponse, err: unknown): void => {
     if (err instanceof TrustError) { sendJson(res, STATUS[err.code], { error: err.message }); return }
     d.log.error('API request failed', { error: (err as Error).message })
@@ -111,6 +122,23 @@ export function createApi (d: ApiDeps): ApiRoute {
       else sendJson(res, 200, d.config.cloud)
       return true
     }
+    if (path === '/api/ice' && method === 'GET') {
+      // Every member makes peer connections (a viewer, a browser camera node, a Node device); TURN
+      // credentials are minted per request and name the member (coturn logs who relayed).
+      const m = member(req, res)
+      if (!m) return true
+      return run(res, async () => { sendJson(res, 200, await iceSettingsFor(d.config, m.id, now())) })
+    }
+    if (path === '/api/zones' && method === 'GET') {
+      const m = member(req, res)
+      if (!m) return true
+      if (m.role !== 'owner' && m.role !== 'operator') {
+        sendJson(res, 403, { error: 'zones are for the owner and operators: residents and guests see their home\'s doorbells without them' })
+        return true
+      }
+      sendJson(res, 200, zonesFor(m, d.trust.members(), now()))
+      return true
+    }
     if (path === '/api/devices' && method === 'GET') {
       if (!member(req, res)) return true
       const mesh = d.mesh()
@@ -123,7 +151,7 @@ export function createApi (d: ApiDeps): ApiRoute {
       return run(res, async () => {
         const body = await readJsonBody(req, InviteRequest)
         if (!body.ok) { sendJson(res, body.status, { error: body.error }); return }
-        sendJson(res, 200, await d.trust.invite(by, body.value, baseUrl(req), d.tls ? `&ca=${d.tls.fingerprint}` : ''))
+        sendJson(res, 200, await d.trust.invite(by, body.value, baseUrl(req), caParam()))
       })
     }
     if (path === '/api/members' && method === 'GET') {
@@ -156,5 +184,25 @@ export function createApi (d: ApiDeps): ApiRoute {
     }
     sendJson(res, 404, { error: `no such endpoint: ${method} ${path}` })
     return true
+  }
+}
+
+/**
+ * The zones `viewer` may watch with the live devices in each, sorted by zone, then device name.
+ * An operator: exactly the zones granted (a granted zone without devices yet is listed empty), as
+ * the broker's gate enforces them. The owner: every zone a live device is in or a live member is
+ * granted.
+ */
+export function zonesFor (viewer: Member, members: Member[], now: number): ZonesResponse {
+  const live = members.filter((m) => m.revokedAt === null && (m.expiresAt === null || m.expiresAt > now))
+  const shown = viewer.role === 'owner' ? live.flatMap((m) => m.zones) : viewer.zones
+  const byZone = new Map<string, Array<{ deviceId: string, name: string }>>(shown.map((zone) => [zone, []]))
+  // A device is in exactly one zone (its invite says which): the first.
+  for (const m of live) if (m.kind === 'device' && m.zones[0] !== undefined) byZone.get(m.zones[0])?.push({ deviceId: m.subject, name: m.name })
+  const byId = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
+  return {
+    zones: [...byZone.entries()]
+      .sort(([a], [b]) => byId(a, b))
+      .map(([zone, devices]) => ({ zone, devices: devices.sort((a, b) => a.name.localeCompare(b.name, 'en') || byId(a.deviceId, b.deviceId)) }))
   }
 }

@@ -1,9 +1,11 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createReadStream } from 'node:fs'
+import { isIP } from 'node:net'
 import { stat } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { type z } from 'zod'
+import type { Logger } from '@doorbell/core'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -92,14 +94,48 @@ export function sendCaCertificate (res: ServerResponse, caDer: Uint8Array, finge
 }
 
 /**
- * `scheme://host[:port]` of the request itself, from the `Host` header; undefined when there is
- * no usable one (a `Host` with a path, user info or spaces is not a host).
+ * How the hub is reached. `tls`: it serves HTTPS itself. `trustProxy`: a reverse proxy on this
+ * machine (config `trustProxy`, allowed only with a loopback host) says in `X-Forwarded-Proto`
+ * and `X-Forwarded-Host` which scheme and host the browser used; without it those headers are
+ * anyone's to forge and are ignored.
  */
-function ownOrigin (req: IncomingMessage, tls: boolean): string | undefined {
-  const host = req.headers.host
-  if (host === undefined || !/^[^\s/?#@\\]+$/.test(host)) return undefined
+export interface Reached { tls: boolean, trustProxy: boolean }
+
+/** A host as `Host` carries it: no path, user info, spaces or lists. */
+const HOST = /^[^\s/?#@\\,]+$/
+
+/**
+ * One proxy header's value: undefined when absent (or not trusted), null when unusable (sent
+ * twice, a comma list, empty). nginx's `proxy_set_header` replaces what the client sent, so a
+ * list means the proxy is not set up as deployment/nginx expects.
+ */
+function forwarded (req: IncomingMessage, name: 'x-forwarded-proto' | 'x-forwarded-host', o: Reached): string | null | undefined {
+  if (!o.trustProxy) return undefined
+  const value = req.headers[name]
+  if (value === undefined) return undefined
+  if (Array.isArray(value) || value.includes(',') || value.trim() === '') return null
+  return value.trim()
+}
+
+/** The scheme the browser used: the proxy's word when trusted, else whether the hub serves TLS; null when the proxy's word is unusable. */
+export function publicScheme (req: IncomingMessage, o: Reached): 'https' | 'http' | null {
+  const proto = forwarded(req, 'x-forwarded-proto', o)
+  if (proto === undefined) return o.tls ? 'https' : 'http'
+  const p = proto?.toLowerCase()
+  return p === 'https' || p === 'http' ? p : null
+}
+
+/**
+ * `scheme://host[:port]` as the browser sees the hub: from `Host` (or, behind a trusted proxy,
+ * `X-Forwarded-Host` and `X-Forwarded-Proto`); undefined when there is no usable one.
+ */
+export function publicOrigin (req: IncomingMessage, o: Reached): string | undefined {
+  const scheme = publicScheme(req, o)
+  const fwdHost = forwarded(req, 'x-forwarded-host', o)
+  const host = fwdHost === undefined ? req.headers.host : fwdHost
+  if (scheme === null || host === undefined || host === null || !HOST.test(host)) return undefined
   try {
-    return new URL(`${tls ? 'https' : 'http'}://${host}`).origin
+    return new URL(`${scheme}://${host}`).origin
   } catch {
     return undefined
   }
@@ -111,15 +147,64 @@ function ownOrigin (req: IncomingMessage, tls: boolean): string | undefined {
  * WebSocket handshake, so its absence means a device, a script or a same-origin navigation.
  * (`Origin: null`, from sandboxed frames and files, is foreign.)
  */
-export function isSameOrigin (req: IncomingMessage, tls: boolean): boolean {
+export function isSameOrigin (req: IncomingMessage, o: Reached): boolean {
   const origin = req.headers.origin
   if (origin === undefined) return true
-  const own = ownOrigin(req, tls)
+  const own = publicOrigin(req, o)
   if (own === undefined) return false
   try {
     return new URL(origin).origin === own
   } catch {
     return false
+  }
+}
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (`::ffff:127.0.0.1`, how a dual-stack socket shows IPv4). */
+export function isLoopbackAddress (address: string): boolean {
+  return address === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(address)
+}
+
+/**
+ * Who sent a request, for per-address limits. `fallback` says why the proxy's word was not taken
+ * when it should have been: the header was missing, or not one IP address.
+ */
+export interface ClientAddress { address: string, fallback?: 'missing' | 'invalid' }
+
+/**
+ * The client's address: the socket's, or, behind a trusted proxy (`trustProxy`) and only when
+ * the socket is loopback (the proxy on this machine), the one the proxy puts in `X-Real-IP`
+ * (nginx: `proxy_set_header X-Real-IP $remote_addr;`). Otherwise every client would share the
+ * proxy's address and so one allowance, and a stranger could use it up for everyone. Anything
+ * but one IPv4 or IPv6 address (a list, a name, empty) is not believed: the socket's address
+ * then, as without a proxy. A non-loopback socket did not come through the proxy, whatever it
+ * sends.
+ */
+export function clientAddress (req: IncomingMessage, o: { trustProxy: boolean }): ClientAddress {
+  const socket = req.socket.remoteAddress ?? 'unknown'
+  if (!o.trustProxy || !isLoopbackAddress(socket)) return { address: socket }
+  const header = req.headers['x-real-ip']
+  if (header === undefined) return { address: socket, fallback: 'missing' }
+  // Node joins a repeated X-Real-IP with ", ": a list, refused like any other non-address.
+  const value = (Array.isArray(header) ? header.join(',') : header).trim()
+  return isIP(value) === 0 ? { address: socket, fallback: 'invalid' } : { address: value.toLowerCase() }
+}
+
+/**
+ * `clientAddress` for a hub: the first request of each kind whose proxy header could not be used
+ * is logged (once, so a misconfigured proxy or a flood of forged headers cannot fill the log).
+ */
+export function clientAddressOf (o: { trustProxy: boolean, log: Logger }): (req: IncomingMessage) => string {
+  const logged = new Set<'missing' | 'invalid'>()
+  return (req) => {
+    const found = clientAddress(req, o)
+    if (found.fallback !== undefined && !logged.has(found.fallback)) {
+      logged.add(found.fallback)
+      o.log.warn(found.fallback === 'missing'
+        ? 'a request from this machine has no X-Real-IP (a local client, or a proxy that does not set it): rate limits use the socket\'s address, behind a proxy one allowance for every client (nginx: proxy_set_header X-Real-IP $remote_addr;). Logged once.'
+        : 'a request through the proxy has an X-Real-IP that is not one IP address: it is ignored and the proxy\'s address used (nginx: proxy_set_header X-Real-IP $remote_addr;). Logged once.',
+      { socket: found.address })
+    }
+    return found.address
   }
 }
 
@@ -218,16 +303,18 @@ function discardRest (req: IncomingMessage): void {
 
 /**
  * The hub's web server: cross-origin writes refused, then the API, then the built viewer (a
- * single-page app). Every answer carries the security headers; over TLS, HSTS too.
+ * single-page app). Every answer carries the security headers; HSTS too when the browser came
+ * over HTTPS (the hub's own TLS, or a trusted proxy's).
+ * `connectTo`: origins beyond the hub and AWS the page may call (the cloud config's endpoint overrides).
+ * `trustProxy`: believe the proxy's X-Forwarded-Proto and X-Forwarded-Host (see `Reached`).
  */
-/** `connectTo`: origins beyond the hub and AWS the page may call (the cloud config's endpoint overrides). */
-export function createWebServer (opts: { viewerDir?: string, tls?: { key: string, cert: string }, api: ApiRoute, connectTo?: string[] }): Server {
+export function createWebServer (opts: { viewerDir?: string, tls?: { key: string, cert: string }, api: ApiRoute, connectTo?: string[], trustProxy?: boolean }): Server {
   const headers = securityHeaders(opts.connectTo ?? [])
-  const tls = opts.tls !== undefined
+  const reached: Reached = { tls: opts.tls !== undefined, trustProxy: opts.trustProxy ?? false }
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
-    if (tls) res.setHeader('Strict-Transport-Security', 'max-age=31536000')
-    if (!allowCrossOrigin(req, res, tls)) return
+    if (publicScheme(req, reached) === 'https') res.setHeader('Strict-Transport-Security', 'max-age=31536000')
+    if (!allowCrossOrigin(req, res, reached)) return
     if (opts.api(req, res)) return
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, { error: 'method not allowed' })
@@ -243,14 +330,14 @@ export function createWebServer (opts: { viewerDir?: string, tls?: { key: string
  * preflight, so refusing it here is what stops CSRF) and gets no `Access-Control-Allow-Origin`,
  * so it cannot read either. Answers preflights itself. Returns false when it has answered.
  */
-function allowCrossOrigin (req: IncomingMessage, res: ServerResponse, tls: boolean): boolean {
-  const sameOrigin = isSameOrigin(req, tls)
+function allowCrossOrigin (req: IncomingMessage, res: ServerResponse, reached: Reached): boolean {
+  const sameOrigin = isSameOrigin(req, reached)
   if (req.method === 'OPTIONS') {
     if (!sameOrigin) {
       sendJson(res, 403, CROSS_ORIGIN_REFUSED)
       return false
     }
-    const own = ownOrigin(req, tls)
+    const own = publicOrigin(req, reached)
     if (own !== undefined) res.setHeader('Access-Control-Allow-Origin', own)
     res.writeHead(204, {
       'Access-Control-Allow-Methods': 'GET, POST, DELETE',

@@ -7,7 +7,7 @@ import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { HubConfig, decodeTopicMessage, parseConfig, topics, type HubConfigInput, type ViewerCloudConfig } from '@doorbell/core'
 import { mayPublish, maySubscribe, principalFor, type Principal } from './gate'
-import { createWebServer, isSameOrigin } from './http'
+import { clientAddressOf, createWebServer, isSameOrigin } from './http'
 import { consoleLogger, type Logger } from '@doorbell/core'
 import { startHubMesh, type HubMesh } from './mesh/registry'
 import { createApi } from './api'
@@ -57,16 +57,28 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   const zonesOf = (deviceId: string): string[] => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId && m.revokedAt === null)?.zones ?? []
   // Failed sign-ins per address: 20, then one more a second (a token is 256 bits; this stops floods, and only failures count).
   const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
+  // One client-address rule (and one "logged once") for the API and the MQTT WebSocket.
+  const requestAddress = clientAddressOf({ trustProxy: config.trustProxy, log })
+  /**
+   * A client's address: for MQTT over WebSocket the upgrade request's (behind a trusted proxy,
+   * its X-Real-IP); for MQTT over TCP or TLS, which never passes the HTTP proxy, the socket's.
+   */
+  const addressOf = (client: Client): string => {
+    if (client.req !== undefined) return requestAddress(client.req)
+    return (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
+  }
 
   const broker = await Aedes.createBroker({
     // No anonymous clients: user name = member id, password = the token from pairing (MQTT-3.1.3-… fields).
     authenticate: (client, username, password, callback) => {
-      const refuse = (returnCode: 4 | 5, reason: string): void => {
+      // 3 (server unavailable) means "try again later"; 4 and 5 mean "these credentials are no
+      // good", which a viewer takes as "removed" and forgets its pairing (MQTT-3.2.2.3).
+      const refuse = (returnCode: 3 | 4 | 5, reason: string): void => {
         log.warn('refused a client', { client: client.id, reason })
         callback(Object.assign(new Error(reason), { returnCode }), false)
       }
       const address = addressOf(client)
-      if (!failedSignIn.allows(address)) { refuse(5, 'too many failed sign-ins from this address; wait a little'); return }
+      if (!failedSignIn.allows(address)) { refuse(3, 'too many failed sign-ins from this address; wait a little'); return }
       const member = username && password ? trust.authenticate(username, password.toString('utf8')) : null
       if (!member) { failedSignIn.take(address); refuse(4, username ? 'unknown, removed or expired member' : 'no credentials'); return }
       const who = principalFor(member, config.homeId, client.id)
@@ -139,12 +151,14 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
     viewerDir: config.viewerDir,
     ...(keyPair ? { tls: keyPair } : {}),
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
-    api: createApi({ config, trust, tls, mesh: () => mesh, clients: () => broker.connectedClients, mqttPath: MQTT_WS_PATH, log })
+    trustProxy: config.trustProxy,
+    api: createApi({ config, trust, tls, mesh: () => mesh, clients: () => broker.connectedClients, mqttPath: MQTT_WS_PATH, log, addressOf: requestAddress })
   })
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 })
   http.on('upgrade', (req, socket, head) => {
     // Browsers always send Origin on a WebSocket: another site's page may not use this hub.
-    if ((req.url ?? '').split('?')[0] !== MQTT_WS_PATH || !isSameOrigin(req, keyPair !== null)) {
+    // Behind a trusted proxy the page's origin is the proxy's (X-Forwarded-Proto/-Host).
+    if ((req.url ?? '').split('?')[0] !== MQTT_WS_PATH || !isSameOrigin(req, { tls: keyPair !== null, trustProxy: config.trustProxy })) {
       socket.destroy()
       return
     }
@@ -187,12 +201,6 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   log.info('hub ready', { viewer: hub.url, mqtt: hub.mqttUrl, ws: hub.wsUrl, home: config.homeId, ...(tls ? { caFingerprint: tls.fingerprint } : {}) })
   if (hub.setupCode) log.info('no owner yet: pair the owner\'s browser with this one-time setup code', { code: hub.setupCode.code, at: `${hub.url}pair`, expires: new Date(hub.setupCode.expiresAt).toISOString() })
   return hub
-}
-
-/** The client's address: its TCP or TLS socket's, or the HTTP request's for MQTT over WebSocket. */
-function addressOf (client: Client): string {
-  const c = client as unknown as { conn?: { remoteAddress?: string }, req?: { socket?: { remoteAddress?: string } } }
-  return c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress ?? 'unknown'
 }
 
 async function listen (server: NetServer | Server, port: number, host: string): Promise<void> {

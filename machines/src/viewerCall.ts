@@ -179,10 +179,11 @@ export const viewerCallMachine = setup({
     /**
      * States can arrive out of order across two paths: an older one never replaces a newer one.
      * Compared within one boot of the device only: a Pi without a clock may come back behind.
+     * A camera node has no door, so no boot to compare: its states are ordered by time alone.
      */
     isStaleState: ({ context, event }) =>
       event.type === 'DEVICE_STATE' && context.device !== null &&
-      event.state.lock.boot === context.device.lock.boot && event.state.at < context.device.at,
+      (event.state.lock?.boot ?? null) === (context.device.lock?.boot ?? null) && event.state.at < context.device.at,
     isPendingReply: ({ context, event }) =>
       event.type === 'REPLY' && event.reply.type !== 'lock' && event.reply.id === context.pendingCommand
   },

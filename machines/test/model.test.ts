@@ -190,7 +190,7 @@ const describeObject = (v: object): string => {
   if ('ringId' in v && 'count' in v) return `${String(v.ringId)}#${String(v.count)}`
   if ('call' in v) {
     const d = v as DeviceState
-    return `${d.call.status}:${d.call.ringId}${d.lastRing ? `,lastRing:${d.lastRing.ringId}:${d.lastRing.outcome}` : ''},lock:v${d.lock.version}`
+    return `${d.call.status}:${d.call.ringId}${d.lastRing ? `,lastRing:${d.lastRing.ringId}:${d.lastRing.outcome}` : ''},lock:${d.lock ? `v${d.lock.version}` : 'none'}`
   }
   if ('type' in v) {
     const r = v as Reply

@@ -255,7 +255,7 @@ test('the broker\'s ACL: every member kind × every topic kind × publish and su
     key: await exportPublicKey(operatorKeys.publicKey)
   })
   const quiet = memoryLogger([], 'device')
-  const camN = await pairDevice({ url: await deviceInvite(hub, NORTH_CAM, ['north']), deviceId: NORTH_CAM, deviceName: 'North camera', log: quiet })
+  const camN = await pairDevice({ url: await deviceInvite(hub, NORTH_CAM, 'north'), deviceId: NORTH_CAM, deviceName: 'North camera', log: quiet })
   const front = await pairDevice({ url: await deviceInvite(hub, FRONT_DOOR), deviceId: FRONT_DOOR, deviceName: 'Front door', log: quiet })
   const viewer = (row: Row, p: { viewerId: string, memberId: string, token: string }): Who => ({ row, kind: 'viewer', subject: p.viewerId, username: p.memberId, password: p.token })
   const device = (row: Row, id: string, p: { memberId: string, token: string }): Who => ({ row, kind: 'device', subject: id, username: p.memberId, password: p.token })

@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core'
-import { PairResponse, exportPublicKey, generateSigningKey, newId, type InviteRequest, type Role } from '@doorbell/core'
+import { DEFAULT_ZONE, PairResponse, exportPublicKey, generateSigningKey, newId, type InviteRequest, type Role } from '@doorbell/core'
 import type { Hub } from '@doorbell/hub'
 import type { ViewerTrust } from '@doorbell/viewer/lib'
 
@@ -48,8 +48,8 @@ export async function pairViewer (hub: Hub, o: { name: string, role?: Role, door
 }
 
 /** The invite URL a doorbell pairs with on its first start (device config `pairing.url`). */
-export async function deviceInvite (hub: Hub, deviceId: string, zones: string[] = []): Promise<string> {
-  return (await hub.trust.invite('console', { kind: 'device', deviceId, zones }, hub.url, hub.tls ? `&ca=${hub.tls.fingerprint}` : '')).url
+export async function deviceInvite (hub: Hub, deviceId: string, zone: string = DEFAULT_ZONE): Promise<string> {
+  return (await hub.trust.invite('console', { kind: 'device', deviceId, zones: [zone] }, hub.url, hub.tls ? `&ca=${hub.tls.fingerprint}` : '')).url
 }
 
 /** Pairs a browser through its pairing screen: code and name typed in, as a person would. */

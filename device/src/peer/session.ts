@@ -1,6 +1,6 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { MediaStreamTrack, type RTCDataChannel, type RTCIceServer } from 'werift'
-import { CONTROL_CHANNEL, DoorCommand, Reply, decode, encode, newId, type DoorAttempt, type DoorGuard, type SignalToViewer } from '@doorbell/core'
+import { MediaStreamTrack, type RTCDataChannel, type RTCIceServer, type RTCPeerConnection } from 'werift'
+import { CONTROL_CHANNEL, DoorCommand, Reply, asDtlsServer, decode, encode, newId, type DoorAttempt, type DoorGuard, type SignalToViewer } from '@doorbell/core'
 import type { DeviceCallEvent, SessionInput } from '@doorbell/machines'
 import type { Camera } from '../camera/camera'
 import type { LockControl } from '../lock/lockControl'
@@ -10,8 +10,11 @@ import { createPeerConnection, withoutDefaultStun } from './werift'
 export interface SessionDeps {
   camera: Camera
   lock: LockControl
-  /** ICE servers for one session: none on the LAN; the cloud's TURN servers for a call that came that way. */
-  iceServers: (sessionId: string) => RTCIceServer[]
+  /**
+   * ICE for one session: none on a plain LAN; the doorbell's STUN/TURN (TURN REST credentials
+   * minted for this call) and relay policy; the cloud's TURN for a call that came that way.
+   */
+  ice: (sessionId: string) => Promise<{ iceServers: RTCIceServer[], iceTransportPolicy: 'all' | 'relay' }>
   iceAdditionalHostAddresses: string[]
   /** Sends a signaling message to the viewer of this session, on whichever path carries it. */
   signal: (viewerId: string, sessionId: string, message: SignalToViewer) => void
@@ -55,10 +58,10 @@ export function sessionActor (deps: SessionDeps) {
       sendBack({ type: 'SESSION_ENDED', sessionId, reason } satisfies DeviceCallEvent)
     }
 
-    const iceServers = deps.iceServers(sessionId)
-    const pc = createPeerConnection({ codec: deps.camera.codec, iceServers, iceAdditionalHostAddresses: deps.iceAdditionalHostAddresses })
+    const connectTimer = setTimeout(() => { end('failed', 'the connection was not established in time') }, CONNECT_TIMEOUT_MS)
+    // Made once this session's ICE settings are known (at once without TURN).
+    let pc: RTCPeerConnection | null = null
     const track = new MediaStreamTrack({ kind: 'video' })
-    const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
     // Video starts once the sender can encrypt, with the camera's last group of pictures, so
     // the first packet the viewer gets starts a keyframe. Each viewer has its own track:
     // werift rewrites headers per sender.
@@ -74,6 +77,7 @@ export function sessionActor (deps: SessionDeps) {
     }
     const stopLockReports = deps.lock.subscribe((lock) => { reply({ type: 'lock', lock }) })
 
+    const wire = (pc: RTCPeerConnection): void => {
     pc.onDataChannel.subscribe((dc) => {
       if (dc.label !== CONTROL_CHANNEL) {
         log.warn('ignored a data channel with an unknown label', { label: dc.label })
@@ -86,6 +90,16 @@ export function sessionActor (deps: SessionDeps) {
       })
       if (dc.readyState === 'open') reply({ type: 'lock', lock: deps.lock.state() })
     })
+
+    pc.connectionStateChange.subscribe((state) => {
+      log.info('peer', { state })
+      if (state === 'connected') {
+        clearTimeout(connectTimer)
+        startVideo()
+      }
+      if (state === 'failed' || state === 'closed') end('failed', `connection ${state}`)
+    })
+    }
 
     const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
       deps.audit({
@@ -133,17 +147,12 @@ export function sessionActor (deps: SessionDeps) {
       }
     }
 
-    const connectTimer = setTimeout(() => { end('failed', 'the connection was not established in time') }, CONNECT_TIMEOUT_MS)
-    pc.connectionStateChange.subscribe((state) => {
-      log.info('peer', { state })
-      if (state === 'connected') {
-        clearTimeout(connectTimer)
-        startVideo()
-      }
-      if (state === 'failed' || state === 'closed') end('failed', `connection ${state}`)
-    })
-
     void (async () => {
+      const { iceServers, iceTransportPolicy } = await deps.ice(sessionId)
+      if (over) return
+      pc = createPeerConnection({ codec: deps.camera.codec, iceServers, iceTransportPolicy, iceAdditionalHostAddresses: deps.iceAdditionalHostAddresses })
+      const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
+      wire(pc)
       await pc.setRemoteDescription({ type: 'offer', sdp: input.sdp })
       // The first moment SRTP can carry video; the peer's own 'connected' comes a little later.
       sender.dtlsTransport?.onStateChange.subscribe((s) => { if (s === 'connected') startVideo() })
@@ -168,20 +177,13 @@ export function sessionActor (deps: SessionDeps) {
         over = true
         deps.signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'device-ended' })
       }
-      void pc.close().catch(() => {})
+      void pc?.close().catch(() => {})
     }
   })
 }
 
-/**
- * The device answers as the DTLS server (`a=setup:passive`), so the viewer's browser starts the
- * handshake the moment its own ICE check succeeds, on the pair it chose. As client, werift
- * started it from its side of ICE, and the browser dropped or deferred that first flight until
- * its retransmission timer: ~100 ms more between "ICE connected" and the first frame.
- */
-export function asDtlsServer<T extends { type: string, sdp: string }> (answer: T): T {
-  return { ...answer, sdp: answer.sdp.replace(/^a=setup:active\r?$/gm, (line) => line.replace('active', 'passive')) }
-}
+/** Moved to core (the browser camera node answers the same way); kept here for existing imports. */
+export { asDtlsServer }
 
 /** The id of a command that failed validation, if one can be read, so the nack can name it. */
 function idOf (data: string | Buffer): string | null {

@@ -4,6 +4,8 @@ import { H264_FMTP } from '../camera/ffmpegArgs'
 export interface PeerOptions {
   codec: 'h264' | 'vp8'
   iceServers: RTCIceServer[]
+  /** 'relay': TURN only (the doorbell's own addresses never leave it). */
+  iceTransportPolicy?: 'all' | 'relay'
   iceAdditionalHostAddresses: string[]
 }
 
@@ -20,6 +22,7 @@ export function createPeerConnection (o: PeerOptions): RTCPeerConnection {
     codecs: { video: [videoCodec(o.codec)], audio: [] },
     bundlePolicy: 'max-bundle',
     iceServers: o.iceServers,
+    iceTransportPolicy: o.iceTransportPolicy ?? 'all',
     iceAdditionalHostAddresses: o.iceAdditionalHostAddresses.length > 0 ? o.iceAdditionalHostAddresses : undefined
   })
 }

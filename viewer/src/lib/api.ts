@@ -1,5 +1,5 @@
 import {
-  AuditRecord, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig,
+  AuditRecord, IceSettings, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -67,7 +67,7 @@ export interface CallOptions { signal?: AbortSignal }
 
 const DEFAULT_TIMEOUT_MS = 10_000
 
-/** The hub's pairing, members and audit endpoints. */
+/** The hub's pairing, members, audit, ICE and zones endpoints. */
 export class HubApi {
   private readonly base: string
   private readonly timeoutMs: number
@@ -123,6 +123,20 @@ export class HubApi {
       if (err instanceof ApiError && err.status === 404) return null
       throw err
     }
+  }
+
+  /**
+   * GET /api/ice (any member, devices and camera nodes too): the ICE servers and policy for the
+   * next peer connection. TURN credentials in it are fresh and end at `expiresAt`: fetch again
+   * for each call rather than keep them.
+   */
+  async ice (o: CallOptions = {}): Promise<IceSettings> {
+    return await this.call('GET', '/api/ice', whole(IceSettings), o)
+  }
+
+  /** GET /api/zones (owner: every zone; operator: the zones granted): the live devices in each. 403 for residents and guests. */
+  async zones (o: CallOptions = {}): Promise<ZonesResponse> {
+    return await this.call('GET', '/api/zones', whole(ZonesResponse), o)
   }
 
   private async call<T> (method: string, path: string, read: (value: unknown) => Parsed<T>, o: CallOptions & { body?: unknown, auth?: boolean }): Promise<T> {
