@@ -24,6 +24,11 @@ export interface DeviceOptions {
   drivers?: Drivers
   /** Where the simulated relay prints DOOR UNLOCKED / DOOR LOCKED. */
   print?: (line: string) => void
+  /**
+   * A started camera to share instead of the one config names (many camera nodes fed by one
+   * encoder, as the operator console's load test does). The doorbell does not stop it.
+   */
+  camera?: Camera
 }
 
 export interface Doorbell {
@@ -75,8 +80,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const audit = new AuditOutbox(join(config.dataDir, 'audit-outbox.jsonl'), log.child('audit'))
   const drivers = options.drivers ?? createDrivers(config.gpio, options.print)
 
-  const camera = new Camera(config.camera, log.child('camera'))
-  await camera.start()
+  const camera = options.camera ?? new Camera(config.camera, log.child('camera'))
+  if (!options.camera) await camera.start()
 
   // Filled in below.
   let link: MqttLink | null = null
@@ -238,7 +243,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       await link?.stop()
       await mesh?.stop()
       await cloud?.stop()
-      await camera.stop()
+      if (!options.camera) await camera.stop()
       audit.stop()
     }
   }
