@@ -47,7 +47,9 @@ const setup = hub.setupCode
 console.log(`
   Doorbell demo is running.
     Viewer:   ${scheme}://localhost:${httpPort}/${lanUrls.length ? `\n    On your LAN: ${lanUrls.join('  ')}` : ''}
-    Inspector: ${scheme}://localhost:${httpPort}/inspector${inspect ? '' : '  (start with INSPECT=1 to switch it on)'}${hub.tls ? `
+    Inspector: ${scheme}://localhost:${httpPort}/inspector${inspect ? '' : '  (start with INSPECT=1 to switch it on)'}
+    Operator console: ${scheme}://localhost:${httpPort}/console  (for operators: invite one from Home settings)
+    Camera node: ${scheme}://localhost:${httpPort}/camera  (any browser with a camera, with a doorbell-or-camera invite)${hub.tls ? `
     Certificate: install the home's CA from ${scheme}://localhost:${httpPort}/ca.crt
                  (SHA-256 ${hub.tls.fingerprint}); until then the browser warns.` : ''}
     ${setup ? `Owner setup code: ${setup.code}  (pair your first browser with it; one use, 24 h)` : 'Paired: invite more screens from Home settings in the viewer.'}

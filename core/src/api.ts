@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { Id } from './ids'
-import { DenyReason, PublicKeyText, Role, Signed } from './trust'
+import { DEFAULT_ZONE, DenyReason, PublicKeyText, Role, Signed } from './trust'
 
 /**
  * The hub's HTTP API for pairing, members and the audit log: request and response bodies, parsed
@@ -18,9 +18,6 @@ export const PairingCode = z.string().trim().toUpperCase()
 
 /** `memberId.secret`: bearer token for the API, password for MQTT. */
 export const MemberToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}$/, 'not a member token')
-
-/** The zone of a device paired without naming one. */
-export const DEFAULT_ZONE = 'home'
 
 export const MemberKind = z.enum(['viewer', 'device'])
 export type MemberKind = z.infer<typeof MemberKind>

@@ -39,7 +39,8 @@ export type IceTransportPolicy = z.infer<typeof IceTransportPolicy>
 
 /** What a peer connection is made with, as `GET /api/ice` gives it to a member. */
 export const IceSettings = z.strictObject({
-  iceServers: z.array(IceServer).max(16),
+  /** The config's up to 16 servers, plus the TURN entry made from `turn`. */
+  iceServers: z.array(IceServer).max(17),
   iceTransportPolicy: IceTransportPolicy,
   /** When the TURN credentials in it stop working (ms); null without TURN. Fetch again before. */
   expiresAt: z.number().int().nonnegative().nullable()

@@ -196,9 +196,12 @@ export async function signDoorCommand (o: {
 /** How far a command's timestamp may be from the device's clock. */
 export const FRESHNESS_MS = 30_000
 
+/** The zone of a device paired without naming one (a home's doorbell). */
+export const DEFAULT_ZONE = 'home'
+
 export const DenyReason = z.enum([
   'malformed', 'bad-credential', 'wrong-home', 'revoked', 'expired', 'wrong-viewer', 'no-door-right',
-  'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited'
+  'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited', 'wrong-zone'
 ])
 export type DenyReason = z.infer<typeof DenyReason>
 
@@ -211,6 +214,12 @@ export interface DoorGuardOptions {
   deviceId: string
   /** The home's public key, pinned at pairing. */
   homeKey: string
+  /**
+   * The zone this device is in (from its pairing): an operator's grant must name it, on every
+   * path (the broker checks zones on the hub's path; the direct and cloud paths reach the device
+   * without it). Absent: a device paired before zones, in the default zone.
+   */
+  zone?: string
   now?: () => number
   freshnessMs?: number
   /** At most `burst` accepted commands per viewer, refilled one every `refillMs`. */
@@ -269,6 +278,8 @@ export class DoorGuard {
     if (this.revoked.has(grant.id)) return deny('revoked', `${grant.name} has been removed from this home`, grant)
     if (grant.exp !== null && this.now() >= grant.exp) return deny('expired', `${grant.name}'s access ended`, grant)
     if (grant.sub !== viewerId) return deny('wrong-viewer', 'the credential belongs to another viewer', grant)
+    const zone = this.o.zone ?? DEFAULT_ZONE
+    if (grant.role === 'operator' && !grant.zones.includes(zone)) return deny('wrong-zone', `${grant.name} watches other zones, not ${zone}`, grant)
     return { ok: true, grant }
   }
 

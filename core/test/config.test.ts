@@ -32,6 +32,7 @@ describe('parseConfig(DeviceConfig)', () => {
         bitrateKbps: 1500
       },
       iceServers: [],
+      iceTransportPolicy: 'all',
       iceAdditionalHostAddresses: [],
       inspect: false
     }
@@ -134,7 +135,10 @@ describe('parseConfig(HubConfig)', () => {
       tlsNames: [],
       inspect: false,
       dataDir: 'data/hub',
-      mesh: { enabled: true, host: '0.0.0.0', tcpPort: 4201, directPort: 4202, queryIntervalMs: 1000 }
+      mesh: { enabled: true, host: '0.0.0.0', tcpPort: 4201, directPort: 4202, queryIntervalMs: 1000 },
+      iceServers: [],
+      iceTransportPolicy: 'all',
+      trustProxy: false
     }
     assert.deepEqual(parseConfig(HubConfig, undefined, 'env'), expected)
     assert.deepEqual(parseConfig(HubConfig, {}, 'env'), expected)

@@ -54,6 +54,24 @@ describe('signed tokens', () => {
 })
 
 describe('DoorGuard', () => {
+  it('admits an operator only on a device of one of its zones, on every path; other roles whatever the zone', async () => {
+    const op = await setup({ role: 'operator', door: false, zones: ['CBD-TRAFFIC-01'] })
+    const homeKey = await exportPublicKey(op.homeKeys.publicKey)
+    const inZone = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey, zone: 'CBD-TRAFFIC-01' })
+    const otherZone = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey, zone: 'HARBOUR-02' })
+    const beforeZones = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey })
+    assert.equal((await inZone.admit(op.credential, 'v1')).ok, true)
+    const refused = await otherZone.admit(op.credential, 'v1')
+    assert.equal(refused.ok, false)
+    assert.equal(!refused.ok && refused.reason, 'wrong-zone')
+    assert.match(!refused.ok ? refused.message : '', /other zones, not HARBOUR-02/)
+    // A doorbell paired before zones is in the default zone: an operator of the city's zones does not see it.
+    assert.equal((await beforeZones.admit(op.credential, 'v1')).ok, false)
+    const resident = await setup()
+    const residentGuard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(resident.homeKeys.publicKey), zone: 'HARBOUR-02' })
+    assert.equal((await residentGuard.admit(resident.credential, 'v1')).ok, true)
+  })
+
   it('lets a resident open once, and refuses the same command again', async () => {
     const { guard, command } = await setup()
     const c = await command()
@@ -65,7 +83,7 @@ describe('DoorGuard', () => {
 
   const cases: Array<[string, Partial<GrantT>, string]> = [
     ['guest without the door right', { role: 'guest', door: false }, 'no-door-right'],
-    ['operator, even with door: true', { role: 'operator', door: true }, 'no-door-right'],
+    ["operator of the doorbell's zone, even with door: true", { role: 'operator', door: true, zones: ['home'] }, 'no-door-right'],
     ['expired grant', { exp: T0 - 1 }, 'expired'],
     ['grant for another viewer', { sub: 'v2' }, 'wrong-viewer']
   ]

@@ -66,7 +66,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const log = options.log ?? consoleLogger('device')
   const pairing = await pairedHome(config, log)
   const homeId = pairing.homeId
-  const guard = new DoorGuard({ homeId, deviceId: config.deviceId, homeKey: pairing.homeKey })
+  const guard = new DoorGuard({ homeId, deviceId: config.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
   const revocationsFile = join(config.dataDir, 'revocations.txt')
   const takeRevocations = async (token: string, from: string): Promise<boolean> => {
     const r = await guard.takeRevocations(token)

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
 import { clientAddressOf, publicOrigin, readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from './http'
 import { RateLimiter } from './rateLimit'
+import { zoneOfDevice } from './gate'
 import { TrustError, type Trust } from './trust/trust'
 import type { LocalTls } from './tls/localCa'
 import type { HubMesh } from './mesh/registry'
@@ -140,9 +141,15 @@ export function createApi (d: ApiDeps): ApiRoute {
       return true
     }
     if (path === '/api/devices' && method === 'GET') {
-      if (!member(req, res)) return true
+      const m = member(req, res)
+      if (!m) return true
+      if (m.kind === 'device') { sendJson(res, 403, { error: 'devices do not list other devices' }); return true }
       const mesh = d.mesh()
-      sendJson(res, 200, { devices: mesh?.devices() ?? [], peers: mesh?.peers().length ?? 0 })
+      // Operators learn only their zones' devices (their addresses would let them dial the others directly).
+      const zones = m.role === 'operator' ? new Set(m.zones) : null
+      const zoneOf = new Map(d.trust.members().filter((x) => x.kind === 'device' && x.revokedAt === null).map((x) => [x.subject, zoneOfDevice(x)]))
+      const devices = (mesh?.devices() ?? []).filter((x) => zones === null || zones.has(zoneOf.get(x.deviceId) ?? ''))
+      sendJson(res, 200, { devices, peers: zones === null ? mesh?.peers().length ?? 0 : devices.length })
       return true
     }
     if (path === '/api/invites' && method === 'POST') {
@@ -195,10 +202,10 @@ export function createApi (d: ApiDeps): ApiRoute {
  */
 export function zonesFor (viewer: Member, members: Member[], now: number): ZonesResponse {
   const live = members.filter((m) => m.revokedAt === null && (m.expiresAt === null || m.expiresAt > now))
-  const shown = viewer.role === 'owner' ? live.flatMap((m) => m.zones) : viewer.zones
+  const shown = viewer.role === 'owner' ? live.flatMap((m) => m.kind === 'device' ? [zoneOfDevice(m)] : m.zones) : viewer.zones
   const byZone = new Map<string, Array<{ deviceId: string, name: string }>>(shown.map((zone) => [zone, []]))
-  // A device is in exactly one zone (its invite says which): the first.
-  for (const m of live) if (m.kind === 'device' && m.zones[0] !== undefined) byZone.get(m.zones[0])?.push({ deviceId: m.subject, name: m.name })
+  // A device is in exactly one zone (its invite says which; the default zone before zones existed).
+  for (const m of live) if (m.kind === 'device') byZone.get(zoneOfDevice(m))?.push({ deviceId: m.subject, name: m.name })
   const byId = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
   return {
     zones: [...byZone.entries()]

@@ -1,4 +1,4 @@
-import { decodeTopicMessage, Id, parseTopic, ROOT, type Member } from '@doorbell/core'
+import { DEFAULT_ZONE, decodeTopicMessage, Id, parseTopic, ROOT, type Member } from '@doorbell/core'
 
 /**
  * The broker's gate: who may connect as what, publish what and subscribe to what. Every client
@@ -13,6 +13,11 @@ export type GateResult = { ok: true } | { ok: false, reason: string }
 export type Principal =
   | { kind: 'device', member: Member, home: string, deviceId: string }
   | { kind: 'viewer', member: Member, home: string, viewerId: string }
+
+/** A device's zone: the one its invite named; a device paired before zones is in the default zone. */
+export function zoneOfDevice (m: Pick<Member, 'zones'>): string {
+  return m.zones[0] ?? DEFAULT_ZONE
+}
 
 /** Which zones each device is in (from its pairing), for operators. */
 export type ZonesOf = (deviceId: string) => readonly string[]

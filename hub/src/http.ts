@@ -47,7 +47,8 @@ export function contentSecurityPolicy (connectTo: string[] = []): string {
     "img-src 'self' data: blob:",
     "media-src 'self' blob:",
     ["connect-src 'self' ws: wss:", ...connectTo].join(' '),
-    "worker-src 'self'",
+    // mqtt.js 5 sends its keepalive pings from a blob: worker; without it Aedes drops every browser client after 90 s.
+    "worker-src 'self' blob:",
     "frame-ancestors 'none'",
     "base-uri 'none'",
     "form-action 'self'"

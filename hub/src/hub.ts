@@ -6,7 +6,7 @@ import type { Server } from 'node:http'
 import { Aedes, type Client } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { HubConfig, decodeTopicMessage, parseConfig, topics, type HubConfigInput, type ViewerCloudConfig } from '@doorbell/core'
-import { mayPublish, maySubscribe, principalFor, type Principal } from './gate'
+import { mayPublish, maySubscribe, principalFor, zoneOfDevice, type Principal } from './gate'
 import { clientAddressOf, createWebServer, isSameOrigin } from './http'
 import { consoleLogger, type Logger } from '@doorbell/core'
 import { startHubMesh, type HubMesh } from './mesh/registry'
@@ -54,7 +54,10 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger }
   // Who each connected client is: set by authenticate, read by every other hook.
   const principals = new WeakMap<Client, Principal>()
   const devices = (): string[] => trust.members().filter((m) => m.kind === 'device' && m.revokedAt === null).map((m) => m.subject)
-  const zonesOf = (deviceId: string): string[] => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId && m.revokedAt === null)?.zones ?? []
+  const zonesOf = (deviceId: string): string[] => {
+    const device = trust.members().find((m) => m.kind === 'device' && m.subject === deviceId && m.revokedAt === null)
+    return device ? [zoneOfDevice(device)] : []
+  }
   // Failed sign-ins per address: 20, then one more a second (a token is 256 bits; this stops floods, and only failures count).
   const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
   // One client-address rule (and one "logged once") for the API and the MQTT WebSocket.

@@ -14,7 +14,7 @@ import { RateLimiter } from '../src/rateLimit'
 import { ensureLocalTls, type LocalTls } from '../src/tls/localCa'
 
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
-  "media-src 'self' blob:; connect-src 'self' ws: wss:; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+  "media-src 'self' blob:; connect-src 'self' ws: wss:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 const LIMIT = 1024
 const SignIn = z.object({ name: z.string().min(1), pin: z.string().regex(/^\d{6}$/) })
 

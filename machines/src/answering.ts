@@ -191,8 +191,9 @@ export function startAnswering (o: AnsweringOptions): Answering {
       for (const [sessionId, who] of sessionMembers) {
         if (!o.guard.isRevoked(who.memberId)) continue
         log.warn('ending the call of a removed member', { session: sessionId, member: who.memberId })
-        call.send({ type: 'BYE', sessionId })
+        // The reason first: the session's own "device-ended" bye, sent as the machine stops it, comes second.
         signal(who.viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: 'you have been removed from this home' })
+        call.send({ type: 'BYE', sessionId })
       }
     },
     sessions: () => admitting.size + sessionMembers.size,

@@ -16,6 +16,7 @@ const GROUPS: Array<[string, string]> = [
   ['video', 'Answer and join → first decoded frame'],
   ['door', 'Open door'],
   ['load', 'Viewers per device'],
+  ['console', 'Operator console: feeds in one page'],
   ['broker', 'Broker fan-out']
 ]
 

@@ -1,9 +1,9 @@
 /**
- * `npm run bench`: every figure of issue 7 against real peers, bounded in time, written to
+ * `npm run bench`: every figure of issues 7 and 8 against real peers, bounded in time, written to
  * docs/benchmarks.md (+ docs/benchmarks.svg) and bench/results.json.
  *   --smoke       one short round of each figure (the test suite runs this)
  *   --out DIR     where to write (default: the repository; smoke runs default to a temp dir)
- *   --only a,b    run only these benches: broker, call, load
+ *   --only a,b    run only these benches: broker, call, load, console
  */
 import { cpus } from 'node:os'
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brokerBench } from './broker'
 import { callBench } from './call'
+import { consoleBench } from './console'
 import { loadBench } from './load'
 import type { Bench, Figure } from './lib'
 import { chart, markdown, type Results } from './report'
 import { ROOT } from './proc'
 
-export const BENCHES: Record<string, Bench> = { broker: brokerBench, call: callBench, load: loadBench }
+export const BENCHES: Record<string, Bench> = { broker: brokerBench, call: callBench, load: loadBench, console: consoleBench }
 
 export async function runBenches (o: { smoke: boolean, only?: string[], log?: (line: string) => void }): Promise<Results> {
   const log = o.log ?? ((line: string) => { console.log(line) })

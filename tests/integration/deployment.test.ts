@@ -162,7 +162,8 @@ test('the systemd units: a dedicated user, restart on failure, hardening, secret
     }
     assert.ok(one('Unit', 'After').split(/\s+/).includes('network-online.target'), name)
     assert.ok(one('Unit', 'Wants').split(/\s+/).includes('network-online.target'), name)
-    assert.equal(one('Service', 'User'), 'doorbell')
+    // A user each: the doorbell must not read the hub's data (the home's signing key).
+    assert.equal(one('Service', 'User'), name === 'doorbell-hub.service' ? 'doorbell-hub' : 'doorbell-device')
     assert.equal(one('Service', 'Restart'), 'on-failure')
     for (const [key, value] of Object.entries({ NoNewPrivileges: 'yes', ProtectSystem: 'strict', ProtectHome: 'yes', PrivateTmp: 'yes', CapabilityBoundingSet: '', AmbientCapabilities: '' })) {
       assert.equal(one('Service', key), value, `${name}: ${key}`)

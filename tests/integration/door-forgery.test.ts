@@ -316,8 +316,8 @@ async function signedParties (s: Omit<Scene, 'otherViewer' | 'mallory' | 'mallor
     malloryPublic: await exportPublicKey(mallory.publicKey),
     foreignHome: foreignHome.privateKey,
     guest: await grant(s, s.homeKey, viewerPublic, { role: 'guest', door: false, name: 'Guest', exp: tomorrow }),
-    operator: await grant(s, s.homeKey, viewerPublic, { role: 'operator', door: false, zones: ['north'], name: 'Operator' }),
-    operatorWithDoor: await grant(s, s.homeKey, viewerPublic, { role: 'operator', door: true, zones: ['north'], name: 'Operator' }),
+    operator: await grant(s, s.homeKey, viewerPublic, { role: 'operator', door: false, zones: ['home'], name: 'Operator' }),
+    operatorWithDoor: await grant(s, s.homeKey, viewerPublic, { role: 'operator', door: true, zones: ['home'], name: 'Operator' }),
     wrongHome: await grant({ ...s, homeId: 'another-home' }, s.homeKey, viewerPublic, { name: 'Elsewhere' }),
     template,
     lastAccepted: null

@@ -7,6 +7,12 @@ import { pairPage } from './trust'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
+/**
+ * Chromium's own fake camera (a moving test pattern) and microphone, granted without a prompt. These
+ * also switch off mDNS host-candidate obfuscation (FIELD-NOTES.md).
+ */
+export const FAKE_CAMERA_ARGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']
+
 /** Flags that work headless as root here; loopback ICE needs its own flag (FIELD-NOTES.md). */
 export const CHROMIUM_ARGS = [
   '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -26,14 +32,16 @@ export interface Resident {
  * the browser is paired through its pairing screen first. Certificate errors are never ignored: a
  * test over HTTPS trusts the hub's CA the way a person installs it, in the NSS database that
  * Chromium on Linux reads from $HOME/.pki/nssdb (here a HOME made for this profile).
+ * `fakeCamera`: the browser has a camera (Chromium's test pattern) and may use it unasked, as a
+ * camera node needs (tests/src/cameraNode.ts).
  */
-export async function openResident (url: string, name: string, code?: string, options: { caCert?: string } = {}): Promise<Resident> {
+export async function openResident (url: string, name: string, code?: string, options: { caCert?: string, fakeCamera?: boolean } = {}): Promise<Resident> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-chromium-'))
   const env = options.caCert ? { HOME: await homeTrusting(dir, options.caCert) } : null
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: options.fakeCamera ? [...CHROMIUM_ARGS, ...FAKE_CAMERA_ARGS] : CHROMIUM_ARGS,
     viewport: { width: 480, height: 900 },
     ...(env ? { env: { ...process.env, ...env } as Record<string, string> } : {})
   })

@@ -1,6 +1,8 @@
 import { createApp } from 'vue'
 import App from './App.vue'
 import InspectorPage from './inspector/InspectorPage.vue'
+import ConsolePage from './console/ConsolePage.vue'
+import CameraNodePage from './camera/CameraNodePage.vue'
 import './style.css'
 
 // The service worker (public/sw.js) keeps this page loadable when the hub is down. Registered
@@ -18,6 +20,10 @@ if (!import.meta.env.DEV) {
   }
 }
 
-// Two pages, no router: the residents' app, and the developers' inspector at /inspector.
-const page = location.pathname.startsWith('/inspector') ? InspectorPage : App
+// Pages by path, no router: the residents' app, the operators' console at /console, a browser
+// camera node at /camera, and the developers' inspector at /inspector.
+const page = location.pathname.startsWith('/inspector')
+  ? InspectorPage
+  : location.pathname.startsWith('/console') ? ConsolePage
+    : location.pathname.startsWith('/camera') ? CameraNodePage : App
 createApp(page).mount('#app')

@@ -122,11 +122,10 @@ export class IotCredentials {
   }
 
   private async fetch (): Promise<AwsTemporaryCredentials> {
-    const [cert, key, ca] = await Promise.all([
-      readPem(this.o.certFile, 'the thing certificate'),
-      readPem(this.o.keyFile, 'the thing private key'),
-      this.o.caFile ? readPem(this.o.caFile, 'the CA bundle') : Promise.resolve(undefined)
-    ])
+    // One after the other: the first missing file is the one the error names, every time.
+    const cert = await readPem(this.o.certFile, 'the thing certificate')
+    const key = await readPem(this.o.keyFile, 'the thing private key')
+    const ca = this.o.caFile ? await readPem(this.o.caFile, 'the CA bundle') : undefined
     const { status, body } = await this.request({ cert, key, ca })
     if (status !== 200) {
       throw new CredentialsError(`the AWS IoT credentials provider refused (HTTP ${status}${providerMessage(body)}): ${hint(status)}`, status)

@@ -1,6 +1,6 @@
 import { fromCallback, type EventObject } from 'xstate'
 import { MediaStreamTrack, type RTCDataChannel, type RTCIceServer, type RTCPeerConnection } from 'werift'
-import { CONTROL_CHANNEL, DoorCommand, Reply, asDtlsServer, decode, encode, newId, type DoorAttempt, type DoorGuard, type SignalToViewer } from '@doorbell/core'
+import { CONTROL_CHANNEL, DoorCommand, Reply, asDtlsServer, decode, describeError, encode, newId, type DoorAttempt, type DoorGuard, type SignalToViewer } from '@doorbell/core'
 import type { DeviceCallEvent, SessionInput } from '@doorbell/machines'
 import type { Camera } from '../camera/camera'
 import type { LockControl } from '../lock/lockControl'
@@ -28,12 +28,8 @@ export interface SessionDeps {
   log: Logger
 }
 
-/** An error's message, else its name, else what it is: never empty. */
-export function describeError (err: unknown): string {
-  if (err instanceof Error) return err.message || err.name || 'Error'
-  const text = String(err)
-  return text === '' ? 'an empty error' : text
-}
+/** Kept here for the doorbell's callers; the one definition is core's. */
+export { describeError }
 
 /** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
 const NACK_MESSAGE_MAX = 300

@@ -16,7 +16,9 @@ export const DevicePairing = z.strictObject({
   /** The home's public key: every grant and revocation list is checked against it. */
   homeKey: PublicKeyText,
   /** The home CA (PEM) the hub's TLS certificate chains to; null for a development hub on plain HTTP. */
-  ca: z.string().max(16_384).nullable()
+  ca: z.string().max(16_384).nullable(),
+  /** The zone the owner put this doorbell in (absent in pairings made before zones: the default zone). */
+  zone: Id.optional()
 })
 export type DevicePairing = z.infer<typeof DevicePairing>
 
@@ -44,6 +46,11 @@ export function savePairing (dataDir: string, pairing: DevicePairing): void {
   writeFileSync(path + '.tmp', encode(DevicePairing, pairing), { mode: 0o600 })
   renameSync(path + '.tmp', path)
   chmodSync(path, 0o600)
+}
+
+/** What a doorbell keeps of the hub's pairing answer (and the CA it checked): the one place these fields are picked. */
+export function pairingOf (r: PairResponse, ca: string | null): DevicePairing {
+  return { homeId: r.homeId, hubName: r.hubName, memberId: r.member.id, token: r.token, homeKey: r.homeKey, ca, ...(r.member.zones[0] ? { zone: r.member.zones[0] } : {}) }
 }
 
 /** SHA-256 of a certificate's DER, as browsers print it (AB:CD:…). */
@@ -92,7 +99,7 @@ export async function pairDevice (o: { url: string, deviceId: string, deviceName
   if (!reply.ok) throw new PairingError(reply.error.message)
   const r = reply.value
   o.log.info('paired with the home', { home: r.homeId, hub: r.hubName, member: r.member.id })
-  return { homeId: r.homeId, hubName: r.hubName, memberId: r.member.id, token: r.token, homeKey: r.homeKey, ca }
+  return pairingOf(r, ca)
 }
 
 async function get (url: string, o: { insecure?: boolean, signal?: AbortSignal }): Promise<Buffer> {

@@ -20,6 +20,8 @@ export interface PeerConnectionLike {
   onconnectionstatechange: ((ev: any) => void) | null | undefined
   oniceconnectionstatechange: ((ev: any) => void) | null | undefined
   ontrack: ((ev: any) => void) | null | undefined
+  /** What it was made with (browsers): the page may add ICE servers of its own to the path's. */
+  getConfiguration?: () => { iceServers?: unknown[] }
   close: () => unknown
 }
 
@@ -144,7 +146,8 @@ export function callSession (o: CallSessionOptions) {
       o.beforeGather?.(peer)
       await peer.setLocalDescription(offer)
       // TURN allocations take a round trip to the relay; host candidates take milliseconds.
-      await gathered(peer, o.gatherTimeoutMs ?? (iceServers.length > 0 ? 4000 : 2000))
+      const servers = peer.getConfiguration?.().iceServers?.length ?? iceServers.length
+      await gathered(peer, o.gatherTimeoutMs ?? (servers > 0 ? 4000 : 2000))
       if (closed) return
       const sdp = peer.localDescription?.sdp
       if (!sdp) throw new Error('no local description')

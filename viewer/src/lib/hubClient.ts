@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
   InspectBatch, Listeners, SignalToDevice, decodeTopicMessage, encode, topics,
-  type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  type Role, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
 export interface HubClientOptions {
@@ -17,11 +17,31 @@ export interface HubClientOptions {
   auth: { memberId: string, token: string }
   /** The hub refused these credentials (the member was removed): the page forgets its pairing. */
   onUnauthorized?: () => void
+  /**
+   * Subscribe to these devices' topics one by one (`{home}/{device}/{ring,state,presence,calls}`)
+   * instead of the home-wide wildcard: the operator console. More can be added with `watchDevices`.
+   */
+  devices?: readonly string[]
+  /**
+   * Who signs in (Home passes its pairing's trust through). An operator's grant never covers the
+   * home-wide wildcard (the broker answers 0x80), so an operator without `devices` subscribes to
+   * its inbox only: the resident app sends operators to the console instead.
+   */
+  trust?: { readonly role: Role }
 }
 
 export type HubEvents = ViewerTransportEvents & {
   inspect: (batch: InspectBatch) => void
+  /** The broker refused this device's topics (SUBACK 0x80): not in this operator's zones. */
+  refused: (deviceId: string) => void
 }
+
+/** The events a viewer follows for one device. */
+export const deviceTopics = (home: string, device: string): string[] =>
+  [topics.ring(home, device), topics.state(home, device), topics.presence(home, device), topics.calls(home, device)]
+
+/** A SUBACK return code with the failure bit set (MQTT 3.1.1 0x80; 5.0 reason codes >= 0x80). */
+export const isRefusal = (granted: number | { qos: number }): boolean => ((typeof granted === 'number' ? granted : granted.qos) & 0x80) !== 0
 
 /**
  * The viewer's connection to the LAN hub: the home's events in, signaling both ways.
@@ -34,8 +54,12 @@ export class HubClient implements ViewerTransport {
   private readonly listeners = new Listeners<HubEvents>()
   private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
   private readonly log: NonNullable<HubClientOptions['log']>
+  /** Per-device mode (null: the home-wide wildcard), and which devices the broker refused. */
+  private readonly devices: Set<string> | null
+  private readonly refusedDevices = new Set<string>()
 
   constructor (readonly o: HubClientOptions) {
+    this.devices = o.devices ? new Set(o.devices) : o.trust?.role === 'operator' ? new Set() : null
     this.log = o.log ?? ((level, message) => { console[level](`[hub] ${message}`) })
     const tab = Math.random().toString(36).slice(2, 8)
     this.clientId = `viewer-${o.viewerId}-${tab}`
@@ -50,9 +74,11 @@ export class HubClient implements ViewerTransport {
     })
     this.client.on('connect', () => {
       const inspection = o.watchInspection ? [topics.homeInspection(o.homeId)] : []
-      this.client.subscribe([...topics.homeEvents(o.homeId), topics.viewerInbox(o.homeId, o.viewerId), ...inspection], { qos: 1 }, (err) => {
+      const events = this.devices ? [] : topics.homeEvents(o.homeId)
+      this.client.subscribe([...events, topics.viewerInbox(o.homeId, o.viewerId), ...inspection], { qos: 1 }, (err) => {
         if (err) this.log('error', `subscribe failed: ${err.message}`)
       })
+      for (const device of this.devices ?? []) this.subscribeDevice(device)
       this.emit('link', true)
     })
     this.client.on('close', () => { this.emit('link', false) })
@@ -74,6 +100,44 @@ export class HubClient implements ViewerTransport {
 
   on<K extends keyof ViewerTransportEvents>(event: K, listener: ViewerTransportEvents[K]): () => void {
     return this.listeners.on(event, listener as HubEvents[K])
+  }
+
+  /** The devices whose topics the broker refused (per-device mode), as of the last SUBACKs. */
+  get refused (): ReadonlySet<string> { return this.refusedDevices }
+
+  /** A device's topics were refused by the broker (SUBACK 0x80): not in this operator's zones. */
+  onRefused (listener: HubEvents['refused']): () => void {
+    return this.listeners.on('refused', listener)
+  }
+
+  /** Per-device mode: follow these devices too (subscribed now if connected, and on every reconnect). */
+  watchDevices (deviceIds: readonly string[]): void {
+    if (!this.devices) throw new Error('watchDevices needs a HubClient made with `devices`')
+    for (const id of deviceIds) {
+      if (this.devices.has(id)) continue
+      this.devices.add(id)
+      if (this.client.connected) this.subscribeDevice(id)
+    }
+  }
+
+  /**
+   * One SUBSCRIBE per device, so each SUBACK says whether that device is allowed. A refusal keeps
+   * the connection (MQTT-3.9.3); the device is listed as refused until a later SUBACK grants it.
+   */
+  private subscribeDevice (deviceId: string): void {
+    this.client.subscribe(deviceTopics(this.o.homeId, deviceId), { qos: 1 }, (err, _granted, packet?: { granted: unknown[] }) => {
+      // mqtt.js reports a 0x80 as an error (its `code`) and leaves the codes in the SUBACK packet.
+      const codes = (packet?.granted ?? []) as Array<number | { qos: number }>
+      const code = (err as { code?: unknown } | null)?.code
+      if (codes.some(isRefusal) || (typeof code === 'number' && isRefusal(code))) {
+        this.log('warn', `the hub refused the topics of ${deviceId} (not in this screen's zones)`)
+        this.refusedDevices.add(deviceId)
+        this.emit('refused', deviceId)
+        return
+      }
+      if (err) { this.log('error', `subscribe to ${deviceId} failed: ${err.message}`); return }
+      this.refusedDevices.delete(deviceId)
+    })
   }
 
   /** Inspection batches (the inspector page), which only the hub carries. */

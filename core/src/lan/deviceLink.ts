@@ -1,0 +1,182 @@
+import mqtt, { type MqttClient } from 'mqtt'
+import { CallRecord, DeviceState, Presence, RingEvent, SignalToViewer, type DirectReach, type SignalToDevice } from '../schemas'
+import { DoorAttempt } from '../api'
+import { InspectBatch } from '../inspect'
+import { decodeTopicMessage } from '../messages'
+import { encode } from '../codec'
+import { topics } from '../topics'
+import { Listeners, type DeviceTransport } from '../transport'
+import type { Logger } from '../log'
+
+export interface MqttLinkOptions {
+  /** `mqtts://hub:8883` from Node; `wss://hub/mqtt` from a browser (a camera node). */
+  url: string
+  homeId: string
+  deviceId: string
+  log: Logger
+  /** The device's direct addresses, told to viewers in its presence while the hub is up. */
+  direct?: () => DirectReach | undefined
+  /**
+   * From pairing: the member id and token (MQTT user name and password), the home CA for mqtts/wss
+   * from Node. A browser has no say over TLS trust: it passes null and relies on its own store.
+   */
+  auth: { memberId: string, token: string, ca: string | null }
+}
+
+type LinkEvents = {
+  signal: (viewerId: string, message: SignalToDevice) => void
+  /** The home's signed revocation list (retained on the hub). */
+  revocations: (token: string) => void
+}
+
+/**
+ * A device's link to the LAN hub: the Node doorbell's and the browser camera node's alike
+ * (mqtt.js over TCP/TLS or WebSocket; strings and bytes only, no Node Buffer).
+ *
+ * Persistent session (clean: false) and QoS 1, so offers sent while the device was away arrive,
+ * and rings raised while the hub was away are kept in mqtt.js's outgoing queue and delivered on
+ * reconnect. The will marks the device offline.
+ */
+export class MqttLink implements DeviceTransport {
+  readonly path = 'lan' as const
+  readonly client: MqttClient
+  private lastState: string | null = null
+  private readonly listeners = new Listeners<LinkEvents>()
+
+  constructor (private readonly o: MqttLinkOptions) {
+    const presence = topics.presence(o.homeId, o.deviceId)
+    this.client = mqtt.connect(o.url, {
+      // The hub's gate lets a device member in only under this client id.
+      clientId: `device-${o.deviceId}`,
+      username: o.auth.memberId,
+      password: o.auth.token,
+      ...(o.auth.ca ? { ca: o.auth.ca } : {}),
+      clean: false,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+      queueQoSZero: false,
+      will: {
+        topic: presence,
+        payload: encode(Presence, { deviceId: o.deviceId, online: false, at: Date.now() }),
+        qos: 1,
+        retain: true
+      }
+    })
+    this.client.on('connect', (ack) => {
+      // No Nagle: a ring published right after another small packet (its state, a PUBACK) must not
+      // wait up to 40 ms for the hub's delayed ACK. mqtt.js does not set it; each reconnect is a new
+      // socket. Only Node's sockets have it (a browser's WebSocket has no such switch).
+      (this.client.stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true)
+      o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
+      this.publishPresence()
+      if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
+      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.revocations(o.homeId)], { qos: 1 }, (err) => {
+        if (err) o.log.error('subscribe failed', { error: err.message })
+      })
+    })
+    this.client.on('offline', () => { o.log.warn('hub unreachable, retrying', { url: o.url }) })
+    this.client.on('error', (err) => {
+      // CONNACK 4/5 (MQTT 3.1.1) or 0x86/0x87 (5.0): the hub refused our credentials: revoked, or paired elsewhere.
+      if (refusedCredentials(err)) o.log.error('the hub refused this device\'s credentials: pair it again', { error: err.message })
+      else o.log.warn('hub connection error', { error: err.message })
+    })
+    this.client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
+  }
+
+  /** Every incoming message is parsed before anything acts on it. */
+  private onMessage (topic: string, payload: Uint8Array): void {
+    const decoded = decodeTopicMessage(topic, payload)
+    if (!decoded.ok) {
+      this.o.log.warn('rejected a message', { error: decoded.error.message, code: decoded.error.code })
+      return
+    }
+    const m = decoded.value
+    if (m.kind === 'revocations' && m.topic.home === this.o.homeId) {
+      this.listeners.emit('revocations', m.payload.list)
+      return
+    }
+    if (m.kind !== 'to-device' || m.topic.device !== this.o.deviceId || m.topic.home !== this.o.homeId) {
+      this.o.log.warn('ignored a message not addressed to this device', { topic })
+      return
+    }
+    this.listeners.emit('signal', m.topic.viewer, m.payload)
+  }
+
+  get url (): string { return this.o.url }
+
+  onSignal (listener: (viewerId: string, message: SignalToDevice) => void): () => void {
+    return this.listeners.on('signal', listener)
+  }
+
+  onRevocations (listener: (token: string) => void): () => void {
+    return this.listeners.on('revocations', listener)
+  }
+
+  /** Resolves when the hub has the attempt (PUBACK); rejects while the hub is away, so the outbox keeps it. */
+  async publishAudit (attempt: DoorAttempt): Promise<void> {
+    if (!this.client.connected) throw new Error('the hub is not connected')
+    await new Promise<void>((resolve, reject) => {
+      this.client.publish(topics.audit(this.o.homeId, this.o.deviceId), encode(DoorAttempt, attempt), { qos: 1 }, (err) => { if (err) reject(err); else resolve() })
+    })
+  }
+
+  /** Online, with the direct addresses (retained: a viewer that connects later learns them too). */
+  publishPresence (): void {
+    const direct = this.o.direct?.()
+    this.client.publish(
+      topics.presence(this.o.homeId, this.o.deviceId),
+      encode(Presence, { deviceId: this.o.deviceId, online: true, at: Date.now(), ...(direct ? { direct } : {}) }),
+      { qos: 1, retain: true }
+    )
+  }
+
+  async connected (signal?: AbortSignal): Promise<void> {
+    if (this.client.connected) return
+    await new Promise<void>((resolve, reject) => {
+      this.client.once('connect', () => resolve())
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
+    })
+  }
+
+  publishRing (ring: RingEvent): void {
+    this.client.publish(topics.ring(this.o.homeId, this.o.deviceId), encode(RingEvent, ring), { qos: 1 })
+  }
+
+  publishState (state: DeviceState): void {
+    this.lastState = encode(DeviceState, state)
+    this.client.publish(topics.state(this.o.homeId, this.o.deviceId), this.lastState, { qos: 1, retain: true })
+  }
+
+  publishCall (record: CallRecord): void {
+    this.client.publish(topics.calls(this.o.homeId, this.o.deviceId), encode(CallRecord, record), { qos: 1 })
+  }
+
+  /** QoS 0: inspection is for watching live; a lost batch is not worth a retry. */
+  publishInspect (batch: InspectBatch): void {
+    if (this.client.connected) this.client.publish(topics.inspect(this.o.homeId, this.o.deviceId), encode(InspectBatch, batch), { qos: 0 })
+  }
+
+  sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
+    this.client.publish(
+      topics.session(this.o.homeId, this.o.deviceId, viewerId, sessionId, 'to-viewer'),
+      encode(SignalToViewer, message),
+      { qos: 1 }
+    )
+  }
+
+  async stop (): Promise<void> {
+    // A clean stop says goodbye itself; the will covers crashes.
+    await new Promise<void>((resolve) => {
+      if (!this.client.connected) { this.client.end(true, {}, () => resolve()); return }
+      this.client.publish(topics.presence(this.o.homeId, this.o.deviceId), encode(Presence, { deviceId: this.o.deviceId, online: false, at: Date.now() }), { qos: 1, retain: true }, () => {
+        this.client.end(false, {}, () => resolve())
+      })
+    })
+  }
+}
+
+/** CONNACK 4/5 (MQTT 3.1.1) or 0x86/0x87 (5.0): bad user name or password, not authorized. */
+export function refusedCredentials (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 4 || code === 5 || code === 134 || code === 135
+}

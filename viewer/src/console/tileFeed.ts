@@ -1,0 +1,154 @@
+import { markRaw, ref, shallowRef } from 'vue'
+import type { CallActorInput } from '@doorbell/machines'
+import type { DoorbellActor } from '../lib'
+import { FeedKeeper, callPhaseOf, type TileState } from './feed'
+import { figuresOf, type Descriptions, type Figures, type Sample, type StatsEntry } from './stats'
+import type { StatsSource } from './statsLoop'
+
+/** Readings in a row without a new frame before the picture counts as frozen. */
+const FROZEN_READINGS = 3
+
+export interface TileFeedOptions {
+  deviceId: string
+  name: string
+  zone: string
+  /** The device's viewer call machine (Home.doorbell). */
+  actor: DoorbellActor
+  /** Starts a call: fresh ICE settings, then WATCH (Home.watch). */
+  start: () => Promise<void>
+  hangUp: () => void
+  dismiss: () => void
+}
+
+/**
+ * One tile's feed: the call machine of its device, the keeper that calls it again when it drops,
+ * the video element, and the figures of the current call. The media itself never goes through
+ * Vue: the stream is set on the <video> here, and the figures change once a second.
+ */
+export class TileFeed implements StatsSource {
+  readonly deviceId: string
+  readonly zone: string
+  readonly name = ref('')
+  readonly state = ref<TileState>('connecting')
+  readonly figures = shallowRef<Figures | null>(null)
+  /** Stats readings of this call, and when the last one was taken (the page's clock): the e2e test reads them. */
+  readonly readings = ref(0)
+  readonly readAt = ref(0)
+  /** Why the last call ended, in the machine's words. */
+  readonly note = ref<string | null>(null)
+  readonly keeper: FeedKeeper
+  pc: RTCPeerConnection | null = null
+
+  private sessionId: string | null = null
+  private startedAt: number | null = null
+  private firstFrameAt: number | null = null
+  private previous: Sample | null = null
+  private frozenFor = 0
+  private stream: MediaStream | null = null
+  private video: HTMLVideoElement | null = null
+  private readonly stopWatching: () => void
+
+  constructor (private readonly o: TileFeedOptions) {
+    this.deviceId = o.deviceId
+    this.zone = o.zone
+    this.name.value = o.name
+    this.keeper = new FeedKeeper({
+      start: o.start,
+      hangUp: o.hangUp,
+      dismiss: o.dismiss,
+      onState: (s) => { this.state.value = s }
+    })
+    const sub = o.actor.subscribe((snap) => {
+      const phase = callPhaseOf(snap)
+      if (phase === 'ended') this.note.value = snap.context.error ?? snap.context.endReason
+      this.keeper.update({ call: phase })
+    })
+    this.stopWatching = () => { sub.unsubscribe() }
+    markRaw(this)
+  }
+
+  /** A call was just asked for (`at`: the page's clock before WATCH): the figures start over. */
+  begin (sessionId: string | null, at: number): void {
+    this.sessionId = sessionId
+    this.startedAt = at
+    this.firstFrameAt = null
+    this.previous = null
+    this.frozenFor = 0
+    this.figures.value = null
+    this.readings.value = 0
+    this.keeper.update({ firstFrame: false, mediaOk: true })
+  }
+
+  /** The remote video of a call (Home's onTrack); a late one from an older call is ignored. */
+  takeTrack (call: CallActorInput, event: RTCTrackEvent, pc: RTCPeerConnection): void {
+    if (call.sessionId !== this.sessionId) return
+    if (this.pc !== pc) {
+      this.pc = pc
+      const mediaState = (): void => {
+        if (this.pc !== pc) return
+        const s = pc.connectionState
+        if (s === 'disconnected' || s === 'failed' || s === 'closed') this.keeper.update({ mediaOk: false })
+        else if (s === 'connected' && this.frozenFor < FROZEN_READINGS) this.keeper.update({ mediaOk: true })
+      }
+      pc.addEventListener('connectionstatechange', mediaState)
+    }
+    this.stream = event.streams[0] ?? new MediaStream([event.track])
+    this.show()
+  }
+
+  /** The call's session ended (Home's onClosed). */
+  closed (call: CallActorInput): void {
+    if (call.sessionId !== this.sessionId) return
+    this.pc = null
+    this.stream = null
+    this.show()
+  }
+
+  /** The tile's <video>, or null when it unmounts. */
+  attach (video: HTMLVideoElement | null): void {
+    this.video = video
+    this.show()
+  }
+
+  private show (): void {
+    const v = this.video
+    if (!v || v.srcObject === this.stream) return
+    v.srcObject = this.stream
+    if (!this.stream) return
+    const session = this.sessionId
+    // Time to first frame: the first frame the page presents, for this call.
+    if ('requestVideoFrameCallback' in v) {
+      v.requestVideoFrameCallback(() => {
+        if (this.sessionId !== session || this.firstFrameAt !== null) return
+        this.firstFrameAt = performance.now()
+        this.keeper.update({ firstFrame: true })
+      })
+    }
+    v.play().catch(() => {})
+  }
+
+  /** A stats reading (the page's one loop). */
+  take (entries: StatsEntry[], now: number, sdp: Descriptions): void {
+    const f = figuresOf(entries, this.previous, now, { startedAt: this.startedAt, firstFrameAt: this.firstFrameAt }, sdp)
+    this.previous = f.sample
+    this.figures.value = f
+    this.readings.value++
+    this.readAt.value = now
+    // Without requestVideoFrameCallback (or a hidden tab): the first reading with a decoded frame.
+    if (this.firstFrameAt === null && f.sample.firstFrameAt !== null) {
+      this.firstFrameAt = f.sample.firstFrameAt
+      this.keeper.update({ firstFrame: true })
+    }
+    if (this.firstFrameAt !== null) {
+      this.frozenFor = f.frozen ? this.frozenFor + 1 : 0
+      const up = this.pc?.connectionState === 'connected'
+      this.keeper.update({ mediaOk: up && this.frozenFor < FROZEN_READINGS })
+    }
+  }
+
+  stop (): void {
+    this.keeper.stop()
+    this.stopWatching()
+    if (this.video) this.video.srcObject = null
+  }
+}
