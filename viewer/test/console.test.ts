@@ -154,6 +154,17 @@ test('refused by the broker: no call, the tile says not allowed, whatever else h
   assert.deepEqual(h.states, ['refused'])
 })
 
+test('a device refused, then granted on a later connection (its zone changed): the tile calls it by itself', async () => {
+  const h = harness()
+  h.keeper.update({ linkUp: true, online: true, refused: true })
+  await h.clock.advance(5_000)
+  assert.deepEqual(h.starts(), [])
+  h.keeper.update({ refused: false })
+  await h.clock.advance(1_000)
+  assert.equal(h.starts().length, 1)
+  assert.notEqual(h.states.at(-1), 'refused')
+})
+
 test('a ring never makes the console answer: it is dismissed and the feed watched', async () => {
   const h = harness()
   h.keeper.update({ linkUp: true, call: 'incoming' })

@@ -133,6 +133,7 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
     })
     home = h
     h.hub.onRefused((deviceId) => { feeds.get(deviceId)?.keeper.update({ refused: true }) })
+    h.hub.onGranted((deviceId) => { feeds.get(deviceId)?.keeper.update({ refused: false }) })
     h.paths.on('presence', (pr) => { feeds.get(pr.deviceId)?.keeper.update({ online: pr.online }) })
     h.link.subscribe((s) => {
       if (home !== h) return

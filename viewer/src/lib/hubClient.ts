@@ -34,6 +34,8 @@ export type HubEvents = ViewerTransportEvents & {
   inspect: (batch: InspectBatch) => void
   /** The broker refused this device's topics (SUBACK 0x80): not in this operator's zones. */
   refused: (deviceId: string) => void
+  /** A device refused before is granted now (on a later connection: its zone changed). */
+  granted: (deviceId: string) => void
 }
 
 /** The events a viewer follows for one device. */
@@ -136,8 +138,13 @@ export class HubClient implements ViewerTransport {
         return
       }
       if (err) { this.log('error', `subscribe to ${deviceId} failed: ${err.message}`); return }
-      this.refusedDevices.delete(deviceId)
+      if (this.refusedDevices.delete(deviceId)) this.emit('granted', deviceId)
     })
+  }
+
+  /** A device refused before was granted by a later SUBACK. */
+  onGranted (listener: HubEvents['granted']): () => void {
+    return this.listeners.on('granted', listener)
   }
 
   /** Inspection batches (the inspector page), which only the hub carries. */
