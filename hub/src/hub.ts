@@ -41,9 +41,9 @@ export interface Hub {
 export const MQTT_WS_PATH = '/mqtt'
 
 /**
- * The hub: its modules in start order. A ring from a device crosses them in this order too: the
- * device signs in over `mqtt` (checked by the `broker`'s hooks against the `trust` store), its ring
- * goes through the broker to every screen on `http`'s WebSocket. If one module cannot start, the
+ * The hub: its modules in start order. A ring arrives on `mqtt` (the device signed in there,
+ * checked by the `broker`'s hooks against the `trust` store) and goes through the broker to every
+ * screen on `http`'s WebSocket. If one module cannot start, the
  * ones before it are stopped and startHub rejects with a StartError naming it; `stop` stops them
  * in reverse order.
  */
