@@ -23,9 +23,10 @@ export interface AuthenticateDeps {
 }
 
 /**
- * The broker's `authenticate` hook: no anonymous clients. The CONNECT's user name is the member id
- * and its password the token from pairing (MQTT-3.1.3-…: both fields present); the client id must
- * be the member's own (`principalFor`). Refused, in this order and before anything is recorded:
+ * The broker's `authenticate` hook: no anonymous clients. The CONNECT's User Name (MQTT 3.1.1
+ * §3.1.3.4) is the member id and its Password (§3.1.3.5) the token from pairing; a CONNECT without
+ * them is refused. The client id must be the member's own (`principalFor`: MQTT-3.1.4-2 would
+ * otherwise let one member end another's session). Refused, in this order and before anything is recorded:
  * an address over its failed-sign-in allowance, missing or wrong credentials, a client id that is
  * not the member's.
  */
