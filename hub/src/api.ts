@@ -1,8 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
-import { clientAddressOf, publicOrigin, readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from './http'
+import { clientAddressOf, publicOrigin, rateLimited, sendCaCertificate, sendJson, sendRateLimited, type ZodBodies } from './http'
 import { RateLimiter } from './rateLimit'
-import { zoneOfDevice } from './gate'
+import { zoneOfDevice } from './broker/gate'
 import { TrustError, type Trust } from './trust/trust'
 import type { LocalTls } from './tls/localCa'
 import type { HubMesh } from './mesh/registry'
@@ -24,62 +25,69 @@ export interface ApiDeps {
 }
 
 const STATUS: Record<TrustError['code'], number> = { forbidden: 403, 'bad-code': 401, 'last-owner': 409, 'not-found': 404 }
+const MEMBER_ID = /^[A-Za-z0-9_-]{1,64}$/
+
+type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
 
 /**
- * The hub's HTTP API: public `/api/info`, `/healthz`, `/ca.crt`, pairing; the rest needs
- * `Authorization: Bearer <token>` (member routes) and the owner role (members, invites, audit).
- * Pairing and sign-in are rate-limited per address: a code is 50 bits, a token 256.
+ * The hub's HTTP API, a Fastify plugin: public `/api/info`, `/healthz`, `/ca.crt`, pairing; the
+ * rest needs `Authorization: Bearer <token>` (member routes) and the owner role (members, invites,
+ * audit). Sign-in, the owner check and the pairing limit are onRequest hooks, so they answer
+ * before a body is read; bodies are parsed by the schemas in core/src/api.ts. Pairing and sign-in
+ * are rate-limited per address: a code is 50 bits, a token 256.
  */
-export function createApi (d: ApiDeps): ApiRoute {
+export function createApi (d: ApiDeps): FastifyPluginAsync {
   const now = d.now ?? Date.now
   const remoteOf = d.addressOf ?? clientAddressOf({ trustProxy: d.config.trustProxy, log: d.log })
   const pairing = new RateLimiter({ burst: 10, refillMs: 30_000, now })
   // Failed bearer sign-ins only: a member's own requests never count.
-  const signIn = new RateLimiter({ burst: 20, refillMs: 1000, now })
-
-  /** The member behind the bearer token, or the reply already sent (401, 429). */
-  const member = (req: IncomingMessage, res: ServerResponse): Member | null => {
-    const header = req.headers.authorization ?? ''
-    const token = /^Bearer (\S+)$/.exec(header)?.[1]
-    if (!signIn.allows(remoteOf(req))) { sendRateLimited(res, 5); return null }
-    const found = token ? d.trust.memberByToken(token) : null
-    if (found) return found
-    signIn.take(remoteOf(req))
-    sendJson(res, 401, { error: token ? 'this screen is no longer a member of the home (removed or expired): pair it again' : 'sign in first: Authorization: Bearer <token>' })
-    return null
-  }
-  const owner = (req: IncomingMessage, res: ServerResponse): Member | null => {
-    const m = member(req, res)
-    if (m && m.role !== 'owner') { sendJson(res, 403, { error: 'only the owner of the home may do this' }); return null }
+  const signInLimit = new RateLimiter({ burst: 20, refillMs: 1000, now })
+  const members = new WeakMap<FastifyRequest, Member>()
+  const memberOf = (request: FastifyRequest): Member => {
+    const m = members.get(request)
+    if (m === undefined) throw new Error('a member route without its sign-in hook')
     return m
   }
+
+  /** The member behind the bearer token, or 401 (429 while the address has too many failures). */
+  const signedIn: Hook = async (request, reply) => {
+    const address = remoteOf(request.raw)
+    if (!signInLimit.allows(address)) return sendRateLimited(reply, 5)
+    const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1]
+    const found = token ? d.trust.memberByToken(token) : null
+    if (found) { members.set(request, found); return undefined }
+    signInLimit.take(address)
+    return sendJson(reply, 401, { error: token ? 'this screen is no longer a member of the home (removed or expired): pair it again' : 'sign in first: Authorization: Bearer <token>' })
+  }
+  const ownerOnly: Hook = async (request, reply) => {
+    const refused = await signedIn(request, reply)
+    if (refused !== undefined) return refused
+    if (memberOf(request).role !== 'owner') return sendJson(reply, 403, { error: 'only the owner of the home may do this' })
+    return undefined
+  }
   // Invite URLs point where the owner's browser reached the hub: behind a trusted proxy, the proxy's origin.
-  const baseUrl = (req: IncomingMessage): string => {
+  const baseUrl = (request: FastifyRequest): string => {
     const reached = { tls: d.config.tls !== 'off', trustProxy: d.config.trustProxy }
-    return `${publicOrigin(req, reached) ?? `${reached.tls ? 'https' : 'http'}://localhost:${d.config.httpPort}`}/`
+    return `${publicOrigin(request.raw, reached) ?? `${reached.tls ? 'https' : 'http'}://localhost:${d.config.httpPort}`}/`
   }
   // The invite names the CA a doorbell must find at the hub. Behind a proxy the device talks to
   // the proxy, whose certificate is not the home CA's: no `ca=`, so the device trusts its own
   // CA store (device/src/trust/pairing.ts), as for a hub with given TLS files.
   const caParam = (): string => d.tls && !d.config.trustProxy ? `&ca=${d.tls.fingerprint}` : ''
-  const failed = (res: ServerResponse, err: unknown): void => {
-    if (err instanceof TrustError) { sendJson(res, STATUS[err.code], { error: err.message }); return }
-    d.log.error('API request failed', { error: (err as Error).message })
-    sendJson(res, 500, { error: 'the hub could not do that; see its log' })
-  }
-  const run = (res: ServerResponse, work: () => Promise<void>): true => {
-    work().catch((err: unknown) => { failed(res, err) })
-    return true
-  }
 
-  return (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://hub')
-    const path = url.pathname
-    const method = req.method ?? 'GET'
+  return async (plain: FastifyInstance) => {
+    const app = plain.withTypeProvider<ZodBodies>()
+    app.setErrorHandler(async (err, _request, reply) => {
+      if (err instanceof TrustError) return sendJson(reply, STATUS[err.code], { error: err.message })
+      // The body's refusals (400, 413, 415) are the web server's to word.
+      if (typeof (err as { statusCode?: unknown }).statusCode === 'number' && (err as { statusCode: number }).statusCode < 500) throw err
+      d.log.error('API request failed', { error: (err as Error).message })
+      return sendJson(reply, 500, { error: 'the hub could not do that; see its log' })
+    })
 
-    if (path === '/api/info' && method === 'GET') {
+    app.get('/api/info', async (_request, reply) => {
       const paired = d.trust.members().some((m) => m.role === 'owner' && m.revokedAt === null)
-      sendJson(res, 200, {
+      return sendJson(reply, 200, {
         homeId: d.config.homeId,
         hubName: d.config.hubName,
         mqttPath: d.mqttPath,
@@ -87,110 +95,72 @@ export function createApi (d: ApiDeps): ApiRoute {
         paired,
         caFingerprint: d.tls?.fingerprint ?? null
       })
-      return true
-    }
-    if (path === '/healthz') {
-      sendJson(res, 200, { ok: true, clients: d.clients() })
-      return true
-    }
-    if (path === '/ca.crt' && method === 'GET') {
-      if (!d.tls) { sendJson(res, 404, { error: 'this hub has no local certificate authority (TLS is off or uses given files)' }); return true }
-      sendCaCertificate(res, d.tls.caDer, d.tls.fingerprint)
-      return true
-    }
-    if (!path.startsWith('/api/')) return false
+    })
+    app.all('/healthz', async (_request, reply) => sendJson(reply, 200, { ok: true, clients: d.clients() }))
+    app.get('/ca.crt', async (_request, reply) => {
+      if (!d.tls) return sendJson(reply, 404, { error: 'this hub has no local certificate authority (TLS is off or uses given files)' })
+      return sendCaCertificate(reply, d.tls.caDer, d.tls.fingerprint)
+    })
 
-    if (path === '/api/pair' && method === 'POST') {
-      const limited = pairing.take(remoteOf(req))
-      if (!limited.ok) { sendRateLimited(res, limited.retryAfterSeconds); return true }
-      return run(res, async () => {
-        const body = await readJsonBody(req, PairRequest)
-        if (!body.ok) { sendJson(res, body.status, { error: body.error }); return }
-        const paired = await d.trust.pair(body.value)
-        d.log.info('paired', { member: paired.member.id, kind: paired.member.kind, role: paired.member.role, name: paired.member.name })
-        sendJson(res, 200, paired)
-      })
-    }
-    if (path === '/api/me' && method === 'GET') {
-      const m = member(req, res)
-      if (m) sendJson(res, 200, { member: m })
-      return true
-    }
-    if (path === '/api/cloud' && method === 'GET') {
+    app.post('/api/pair', { onRequest: rateLimited(pairing, remoteOf), schema: { body: PairRequest } }, async (request, reply) => {
+      const paired = await d.trust.pair(request.body)
+      d.log.info('paired', { member: paired.member.id, kind: paired.member.kind, role: paired.member.role, name: paired.member.name })
+      return sendJson(reply, 200, paired)
+    })
+    app.get('/api/me', { onRequest: signedIn }, async (request, reply) => sendJson(reply, 200, { member: memberOf(request) }))
+    app.get('/api/cloud', { onRequest: signedIn }, async (_request, reply) => {
       // Not secret, but a member's business: which AWS endpoints and channels this home uses.
-      if (!member(req, res)) return true
-      if (!d.config.cloud) sendJson(res, 404, { error: 'this home has no cloud path set up (npm run cloud-setup --workspace device)' })
-      else sendJson(res, 200, d.config.cloud)
-      return true
-    }
-    if (path === '/api/ice' && method === 'GET') {
+      if (!d.config.cloud) return sendJson(reply, 404, { error: 'this home has no cloud path set up (npm run cloud-setup --workspace device)' })
+      return sendJson(reply, 200, d.config.cloud)
+    })
+    app.get('/api/ice', { onRequest: signedIn }, async (request, reply) => {
       // Every member makes peer connections (a viewer, a browser camera node, a Node device); TURN
       // credentials are minted per request and name the member (coturn logs who relayed).
-      const m = member(req, res)
-      if (!m) return true
-      return run(res, async () => { sendJson(res, 200, await iceSettingsFor(d.config, m.id, now())) })
-    }
-    if (path === '/api/zones' && method === 'GET') {
-      const m = member(req, res)
-      if (!m) return true
+      return sendJson(reply, 200, await iceSettingsFor(d.config, memberOf(request).id, now()))
+    })
+    app.get('/api/zones', { onRequest: signedIn }, async (request, reply) => {
+      const m = memberOf(request)
       if (m.role !== 'owner' && m.role !== 'operator') {
-        sendJson(res, 403, { error: 'zones are for the owner and operators: residents and guests see their home\'s doorbells without them' })
-        return true
+        return sendJson(reply, 403, { error: 'zones are for the owner and operators: residents and guests see their home\'s doorbells without them' })
       }
-      sendJson(res, 200, zonesFor(m, d.trust.members(), now()))
-      return true
-    }
-    if (path === '/api/devices' && method === 'GET') {
-      const m = member(req, res)
-      if (!m) return true
-      if (m.kind === 'device') { sendJson(res, 403, { error: 'devices do not list other devices' }); return true }
+      return sendJson(reply, 200, zonesFor(m, d.trust.members(), now()))
+    })
+    app.get('/api/devices', { onRequest: signedIn }, async (request, reply) => {
+      const m = memberOf(request)
+      if (m.kind === 'device') return sendJson(reply, 403, { error: 'devices do not list other devices' })
       const mesh = d.mesh()
       // Operators learn only their zones' devices (their addresses would let them dial the others directly).
       const zones = m.role === 'operator' ? new Set(m.zones) : null
       const zoneOf = new Map(d.trust.members().filter((x) => x.kind === 'device' && x.revokedAt === null).map((x) => [x.subject, zoneOfDevice(x)]))
       const devices = (mesh?.devices() ?? []).filter((x) => zones === null || zones.has(zoneOf.get(x.deviceId) ?? ''))
-      sendJson(res, 200, { devices, peers: zones === null ? mesh?.peers().length ?? 0 : devices.length })
-      return true
-    }
-    if (path === '/api/invites' && method === 'POST') {
-      const by = owner(req, res)
-      if (!by) return true
-      return run(res, async () => {
-        const body = await readJsonBody(req, InviteRequest)
-        if (!body.ok) { sendJson(res, body.status, { error: body.error }); return }
-        sendJson(res, 200, await d.trust.invite(by, body.value, baseUrl(req), caParam()))
-      })
-    }
-    if (path === '/api/members' && method === 'GET') {
-      if (owner(req, res)) sendJson(res, 200, { members: d.trust.members() })
-      return true
-    }
-    const target = /^\/api\/members\/([A-Za-z0-9_-]{1,64})$/.exec(path)?.[1]
-    if (target && method === 'DELETE') {
-      const by = owner(req, res)
-      if (!by) return true
-      return run(res, async () => { sendJson(res, 200, { member: (await d.trust.revoke(by, target)).member }) })
-    }
-    if (path === '/api/audit' && method === 'GET') {
-      if (!owner(req, res)) return true
-      const after = Number(url.searchParams.get('after') ?? 0)
-      const limit = Number(url.searchParams.get('limit') ?? 200)
+      return sendJson(reply, 200, { devices, peers: zones === null ? mesh?.peers().length ?? 0 : devices.length })
+    })
+    app.post('/api/invites', { onRequest: ownerOnly, schema: { body: InviteRequest } }, async (request, reply) => {
+      return sendJson(reply, 200, await d.trust.invite(memberOf(request), request.body, baseUrl(request), caParam()))
+    })
+    app.get('/api/members', { onRequest: ownerOnly }, async (_request, reply) => sendJson(reply, 200, { members: d.trust.members() }))
+    // A malformed member id is no endpoint at all: 404 before the sign-in, as it always was.
+    const memberId: Hook = async (request, reply) => MEMBER_ID.test((request.params as { id: string }).id)
+      ? undefined
+      : sendJson(reply, 404, { error: `no such endpoint: ${request.method} ${new URL(request.url, 'http://hub').pathname}` })
+    app.delete('/api/members/:id', { onRequest: [memberId, ownerOnly] }, async (request, reply) => {
+      const { id } = request.params as { id: string }
+      return sendJson(reply, 200, { member: (await d.trust.revoke(memberOf(request), id)).member })
+    })
+    app.get('/api/audit', { onRequest: ownerOnly }, async (request, reply) => {
+      const query = new URL(request.url, 'http://hub').searchParams
+      const after = Number(query.get('after') ?? 0)
+      const limit = Number(query.get('limit') ?? 200)
       if (!Number.isInteger(after) || after < 0 || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
-        sendJson(res, 400, { error: 'after is a sequence number (0 or more) and limit 1-1000' })
-        return true
+        return sendJson(reply, 400, { error: 'after is a sequence number (0 or more) and limit 1-1000' })
       }
-      sendJson(res, 200, { records: d.trust.audit.list({ afterSeq: after, limit }) })
-      return true
-    }
-    if (path === '/api/audit/export' && method === 'GET') {
-      if (!owner(req, res)) return true
+      return sendJson(reply, 200, { records: d.trust.audit.list({ afterSeq: after, limit }) })
+    })
+    app.get('/api/audit/export', { onRequest: ownerOnly }, async (_request, reply) => {
       const day = new Date(now()).toISOString().slice(0, 10)
-      res.setHeader('Content-Disposition', `attachment; filename="doorbell-audit-${d.config.homeId}-${day}.json"`)
-      sendJson(res, 200, { homeId: d.config.homeId, exportedAt: now(), records: d.trust.audit.all() })
-      return true
-    }
-    sendJson(res, 404, { error: `no such endpoint: ${method} ${path}` })
-    return true
+      reply.header('Content-Disposition', `attachment; filename="doorbell-audit-${d.config.homeId}-${day}.json"`)
+      return sendJson(reply, 200, { homeId: d.config.homeId, exportedAt: now(), records: d.trust.audit.all() })
+    })
   }
 }
 

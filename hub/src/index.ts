@@ -1,2 +1,2 @@
 export { startHub, MQTT_WS_PATH, type Hub } from './hub'
-export { mayPublish, maySubscribe } from './gate'
+export { mayPublish, maySubscribe } from './broker/gate'

@@ -1,8 +1,8 @@
 /** The hub as a program: `npm start --workspace hub -- --config hub.json`. */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { ConfigError } from '@doorbell/core'
-import { startHub } from './hub'
+import { ConfigError, StartError } from '@doorbell/core'
+import { startHub, type Hub } from './hub'
 
 const at = process.argv.indexOf('--config')
 const path = at > 0 ? process.argv[at + 1] : process.env.HUB_CONFIG
@@ -15,15 +15,27 @@ try {
 }
 input.viewerDir ??= fileURLToPath(new URL('../../viewer/dist', import.meta.url))
 
+// A signal while the modules start gives up starting (the ones started stop); after, it stops the hub.
+const starting = new AbortController()
+let hub: Hub | null = null
+const stop = (): void => {
+  if (hub === null) { starting.abort(); return }
+  void hub.stop().then(() => process.exit(0))
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
+
 try {
-  const hub = await startHub(input)
-  const stop = (): void => { void hub.stop().then(() => process.exit(0)) }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  hub = await startHub(input, { signal: starting.signal })
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message)
     process.exit(2)
+  }
+  if (err instanceof StartError) {
+    // Every module that had started is stopped already: say which one could not, and why.
+    console.error(err.message)
+    process.exit(starting.signal.aborted ? 0 : 1)
   }
   throw err
 }

@@ -4,7 +4,7 @@ import {
   CallRecord, DeviceState, DoorAttempt, InspectBatch, Presence, RingEvent, SignalToDevice, SignalToViewer,
   encode, topics, type Member
 } from '@doorbell/core'
-import { mayPublish, maySubscribe, principalFor, type GateResult, type Principal } from '../src/gate'
+import { mayPublish, maySubscribe, principalFor, type GateResult, type Principal } from '../src/broker/gate'
 
 /**
  * The broker's gate as pure functions: who a signed-in client is (`principalFor`), what it may

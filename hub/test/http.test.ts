@@ -2,14 +2,15 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { connect, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { cloudOrigins } from '../src/hub'
-import { contentSecurityPolicy, createWebServer, readJsonBody, sendCaCertificate, sendJson, sendRateLimited, type ApiRoute } from '../src/http'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import { contentSecurityPolicy, createWebServer, sendCaCertificate, sendJson, sendRateLimited, type ZodBodies } from '../src/http'
 import { RateLimiter } from '../src/rateLimit'
 import { ensureLocalTls, type LocalTls } from '../src/tls/localCa'
 
@@ -40,32 +41,22 @@ async function send (url: string, o: { method?: string, headers?: Record<string,
 
 const json = (body: unknown): Record<string, string> => ({ 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(JSON.stringify(body))) })
 
-/** The hub's API in miniature: a JSON route, a rate-limited one, the CA download. */
-function makeApi (o: { limiter: RateLimiter, calls: string[], ca?: LocalTls }): ApiRoute {
-  const signIn = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const body = await readJsonBody(req, SignIn, { limitBytes: LIMIT })
-    if (!body.ok) { sendJson(res, body.status, { error: body.error }); return }
-    sendJson(res, 200, { hello: body.value.name })
-  }
-  return (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname
-    if (path === '/api/sign-in' && req.method === 'POST') {
-      o.calls.push(path)
-      void signIn(req, res)
-      return true
-    }
-    if (path === '/api/pair' && req.method === 'POST') {
-      o.calls.push(path)
-      const allowed = o.limiter.take(req.socket.remoteAddress ?? '')
-      if (!allowed.ok) sendRateLimited(res, allowed.retryAfterSeconds)
-      else sendJson(res, 200, { paired: true })
-      return true
-    }
-    if (path === '/ca.crt' && o.ca !== undefined) {
-      sendCaCertificate(res, o.ca.caDer, o.ca.fingerprint)
-      return true
-    }
-    return false
+/** The hub's API in miniature, as Fastify routes: a JSON route, a rate-limited one, the CA download. */
+function makeApi (o: { limiter: RateLimiter, calls: string[], ca?: LocalTls }): FastifyPluginAsync {
+  return async (plain) => {
+    const app = plain.withTypeProvider<ZodBodies>()
+    // The route counts as run from its first hook, before its body is read (as the pairing limit and sign-in do).
+    app.post('/api/sign-in', { bodyLimit: LIMIT, schema: { body: SignIn }, onRequest: async () => { o.calls.push('/api/sign-in') } }, async (request, reply) => {
+      return sendJson(reply, 200, { hello: request.body.name })
+    })
+    app.post('/api/pair', async (request, reply) => {
+      o.calls.push('/api/pair')
+      const allowed = o.limiter.take(request.raw.socket.remoteAddress ?? '')
+      if (!allowed.ok) return sendRateLimited(reply, allowed.retryAfterSeconds)
+      return sendJson(reply, 200, { paired: true })
+    })
+    const ca = o.ca
+    if (ca !== undefined) app.get('/ca.crt', async (_request, reply) => sendCaCertificate(reply, ca.caDer, ca.fingerprint))
   }
 }
 
@@ -79,15 +70,12 @@ before(async () => {
 })
 after(async () => { await rm(root, { recursive: true, force: true }) })
 
-async function listen (server: Server): Promise<number> {
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return (server.address() as AddressInfo).port
+async function listen (app: FastifyInstance): Promise<number> {
+  return Number(new URL(await app.listen({ port: 0, host: '127.0.0.1' })).port)
 }
 
-async function close (server: Server): Promise<void> {
-  server.closeAllConnections()
-  await new Promise((resolve) => server.close(resolve))
+async function close (app: FastifyInstance): Promise<void> {
+  await app.close()
 }
 
 test('the page may call KVS in the home\'s region (or the stand-ins its cloud config names), and no other HTTPS host', () => {
@@ -98,13 +86,13 @@ test('the page may call KVS in the home\'s region (or the stand-ins its cloud co
 })
 
 describe('the web server over HTTP', () => {
-  let server: Server
+  let server: FastifyInstance
   let base: string
   const calls: string[] = []
   const limiter = new RateLimiter({ burst: 2, refillMs: 60_000 })
 
   before(async () => {
-    server = createWebServer({ viewerDir: join(root, 'viewer'), api: makeApi({ limiter, calls }) })
+    server = await createWebServer({ viewerDir: join(root, 'viewer'), api: makeApi({ limiter, calls }) })
     base = `http://127.0.0.1:${await listen(server)}`
   })
   after(async () => { await close(server) })
@@ -267,14 +255,14 @@ describe('the web server over HTTP', () => {
 })
 
 describe('the web server over TLS', () => {
-  let server: Server
+  let server: FastifyInstance
   let base: string
   let tls: LocalTls
   const calls: string[] = []
 
   before(async () => {
     tls = await ensureLocalTls({ dir: join(root, 'tls'), hostnames: [], ips: [] })
-    server = createWebServer({
+    server = await createWebServer({
       viewerDir: join(root, 'viewer'),
       tls: { key: tls.key, cert: tls.cert },
       api: makeApi({ limiter: new RateLimiter({ burst: 1, refillMs: 1000 }), calls, ca: tls })

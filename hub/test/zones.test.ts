@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Member } from '@doorbell/core'
 import { zonesFor } from '../src/api'
-import { maySubscribe, zoneOfDevice, type Principal } from '../src/gate'
+import { maySubscribe, zoneOfDevice, type Principal } from '../src/broker/gate'
 
 const member = (m: Partial<Member> & Pick<Member, 'id' | 'kind' | 'subject'>): Member => ({
   name: m.subject, role: m.kind === 'device' ? null : 'resident', door: false, zones: [], createdAt: 0, expiresAt: null, revokedAt: null, ...m

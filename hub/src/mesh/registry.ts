@@ -45,6 +45,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const datastore = new FsDatastore(dir)
   await datastore.open()
+  // A mesh that cannot start (its port taken) leaves nothing open: not the datastore, not the node.
   const node = await createMeshPeer({
     datastore,
     host: config.mesh.host,
@@ -52,7 +53,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
     directPort: config.mesh.directPort,
     tcp: tcp(),
     discovery: [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: config.mesh.queryIntervalMs })]
-  })
+  }).catch(async (err: unknown) => { await datastore.close(); throw err })
   // The broker's URL when the address a device reached the hub at will not do: configured, or
   // the one interface the broker listens on (a hub bound to 0.0.0.0 is reachable on all of them).
   const wildcard = config.host === '0.0.0.0' || config.host === '::'
@@ -111,7 +112,13 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
       stream.abort(err)
     })
   })
-  await node.start()
+  try {
+    await node.start()
+  } catch (err) {
+    await Promise.resolve(node.stop()).catch(() => {})
+    await datastore.close()
+    throw err
+  }
   log.info('on the LAN mesh', { peer: node.peerId.toString(), addrs: node.getMultiaddrs().length })
   return {
     node,

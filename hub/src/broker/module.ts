@@ -1,0 +1,85 @@
+import type { IncomingMessage } from 'node:http'
+import { Aedes, type Client } from 'aedes'
+import { topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
+import { RateLimiter } from '../rateLimit'
+import type { Trust } from '../trust/trust'
+import { auditIngest } from './auditIngest'
+import { authenticate, clientAddressOfMqtt } from './authenticate'
+import { authorizePublish } from './authorizePublish'
+import { authorizeSubscribe } from './authorizeSubscribe'
+import { zoneOfDevice } from './gate'
+import type { Principals } from './principals'
+
+export interface BrokerModule extends Startable {
+  /** The Aedes broker; throws before start. */
+  readonly broker: Aedes
+}
+
+/**
+ * The home's Aedes broker with its hooks (one file each), the audit ingest, and revocation: a
+ * removed member's connections close at once and devices get the signed revocation list
+ * (retained). Listeners (MQTT over TCP/TLS, the WebSocket) hand it their connections.
+ */
+export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger }): BrokerModule {
+  let broker: Aedes | null = null
+  let unsubscribe = (): void => {}
+  return {
+    name: 'broker',
+    get broker (): Aedes {
+      if (broker === null) throw new Error('the broker has not started')
+      return broker
+    },
+    async start () {
+      const trust = d.trust()
+      const { homeId } = d.config
+      const log = d.log
+      const principals: Principals = new WeakMap()
+      const live = (): ReturnType<Trust['members']> => trust.members().filter((m) => m.kind === 'device' && m.revokedAt === null)
+      const devices = (): string[] => live().map((m) => m.subject)
+      const zonesOf = (deviceId: string): string[] => {
+        const device = live().find((m) => m.subject === deviceId)
+        return device ? [zoneOfDevice(device)] : []
+      }
+      // Failed sign-ins per address: 20, then one more a second (a token is 256 bits; this stops floods, and only failures count).
+      const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
+      const b = await Aedes.createBroker({
+        authenticate: authenticate({ trust, homeId, principals, failedSignIn, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
+        authorizePublish: authorizePublish({ principals, zonesOf, log }),
+        authorizeSubscribe: authorizeSubscribe({ principals, devices, zonesOf, log })
+      })
+      broker = b
+      b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
+      b.on('client', (client) => { log.info('client connected', { client: client.id }) })
+      b.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
+      b.on('publish', auditIngest(trust))
+
+      const publishRevocations = async (): Promise<void> => {
+        const list = await trust.revocationList()
+        await new Promise<void>((resolve) => {
+          b.publish({ cmd: 'publish', topic: topics.revocations(homeId), payload: Buffer.from(JSON.stringify({ list })), qos: 1, retain: true, dup: false }, () => resolve())
+        })
+      }
+      unsubscribe = trust.onRevoked((member) => {
+        for (const client of Object.values((b as unknown as { clients: Record<string, Client> }).clients)) {
+          if (principals.get(client)?.member.id === member.id) {
+            log.info('disconnecting a removed member', { client: client.id, member: member.name })
+            client.close()
+          }
+        }
+        publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
+      })
+      try {
+        await publishRevocations()
+      } catch (err) {
+        await this.stop()
+        throw err
+      }
+    },
+    async stop () {
+      unsubscribe()
+      const b = broker
+      if (b === null) return
+      await new Promise<void>((resolve) => b.close(() => resolve()))
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { AedesPublishPacket, Client } from 'aedes'
+import { memoryLogger, topics, type DoorAttempt, type Member } from '@doorbell/core'
+import { auditIngest } from '../src/broker/auditIngest'
+import { authenticate } from '../src/broker/authenticate'
+import type { Principals } from '../src/broker/principals'
+import { RateLimiter } from '../src/rateLimit'
+import { startTrust, type Trust } from '../src/trust/trust'
+
+/**
+ * The broker's hooks on their own, against a real trust store (node:sqlite): bad input is refused
+ * before any side effect. (With a real broker and real clients: test/api.test.ts for CONNACK 3
+ * and 4, tests/integration/bad-input.test.ts and acl-matrix.test.ts for the rest.)
+ */
+
+const HOME = 'home'
+let dir: string
+let trust: Trust
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'doorbell-broker-'))
+  trust = await startTrust({ dir, homeId: HOME, hubName: 'Hub', log: memoryLogger() })
+})
+after(async () => {
+  trust.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+const device = { id: 'device-front-door' } as unknown as Client
+const packet = (topic: string, payload: string): AedesPublishPacket =>
+  ({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false, messageId: 1 }) as AedesPublishPacket
+const attempt = (id: string): DoorAttempt => ({
+  id, deviceId: 'front-door', at: Date.now(), outcome: 'denied', reason: 'stale', message: 'late', memberId: null, viewerId: 'v-1', viewerName: 'Bob', role: 'resident', path: 'lan'
+})
+
+describe('auditIngest', () => {
+  test('a device\'s door attempt is recorded once; malformed, foreign and broker-made messages record nothing', () => {
+    const ingest = auditIngest(trust)
+    const before = trust.audit.all().length
+    const audit = topics.audit(HOME, 'front-door')
+    ingest(packet(audit, '{"id":'), device)
+    ingest(packet(audit, JSON.stringify({ ...attempt('a0'), outcome: 'maybe' })), device)
+    ingest(packet(audit, JSON.stringify(attempt('a1'))), null)
+    ingest(packet(topics.ring(HOME, 'front-door'), JSON.stringify(attempt('a2'))), device)
+    assert.equal(trust.audit.all().length, before, 'nothing from bad input')
+    ingest(packet(audit, JSON.stringify(attempt('a3'))), device)
+    ingest(packet(audit, JSON.stringify(attempt('a3'))), device)
+    assert.deepEqual(trust.audit.all().slice(before).map((r) => [r.kind, r.outcome, r.actor]), [['open-door', 'denied', 'Bob']])
+  })
+})
+
+describe('authenticate', () => {
+  const sign = async (username: string | undefined, password: string | undefined, clientId: string, o: { limiter: RateLimiter, principals: Principals }): Promise<{ returnCode: number | null, reason: string }> => {
+    const hook = authenticate({ trust, homeId: HOME, principals: o.principals, failedSignIn: o.limiter, addressOf: () => '192.0.2.7', log: memoryLogger() })
+    const client = { id: clientId } as unknown as Client
+    return await new Promise((resolve) => {
+      hook(client, username, password === undefined ? undefined : Buffer.from(password), (err, ok) => {
+        resolve(err ? { returnCode: err.returnCode, reason: err.message } : { returnCode: ok ? 0 : null, reason: '' })
+      })
+    })
+  }
+
+  test('CONNACK 4 without credentials or with wrong ones, 5 for another member\'s client id, 3 once the address has failed too often', async () => {
+    const { code } = await trust.invite('console', { kind: 'device', deviceId: 'front-door' }, 'http://hub/')
+    const paired = await trust.pair({ kind: 'device', code, id: 'front-door', name: 'Front door' })
+    const member: Member = paired.member
+    const limiter = new RateLimiter({ burst: 3, refillMs: 60_000 })
+    const principals: Principals = new WeakMap()
+
+    assert.deepEqual(await sign(undefined, undefined, 'device-front-door', { limiter, principals }), { returnCode: 4, reason: 'no credentials' })
+    assert.equal((await sign(member.id, 'wrong', 'device-front-door', { limiter, principals })).returnCode, 4)
+    assert.equal((await sign(member.id, paired.token, 'device-back-door', { limiter, principals })).returnCode, 5)
+    // Three failures spent the allowance: even the right credentials wait now, and are not told they are wrong.
+    assert.equal((await sign(member.id, paired.token, 'device-front-door', { limiter, principals })).returnCode, 3)
+
+    const fresh = new RateLimiter({ burst: 3, refillMs: 60_000 })
+    assert.equal((await sign(member.id, paired.token, 'device-front-door', { limiter: fresh, principals })).returnCode, 0)
+    assert.equal(fresh.take('192.0.2.7').ok && fresh.take('192.0.2.7').ok && fresh.take('192.0.2.7').ok, true, 'a good sign-in spends nothing')
+  })
+})
