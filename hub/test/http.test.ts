@@ -67,6 +67,7 @@ before(async () => {
   await writeFile(join(root, 'viewer', 'index.html'), '<!doctype html><title>doorbell</title>')
   await writeFile(join(root, 'viewer', 'assets', 'app.js'), 'console.log(1)')
   await writeFile(join(root, 'secret.txt'), 'the home key')
+  await writeFile(join(root, 'viewer', '.env'), 'TURN_SECRET=left-behind')
 })
 after(async () => { await rm(root, { recursive: true, force: true }) })
 
@@ -251,6 +252,14 @@ describe('the web server over HTTP', () => {
       assert.ok(!reply.body.includes('the home key'), path)
     }
     assert.equal((await send(`${base}/..%2fsecret.txt`)).status, 403)
+  })
+
+  test('a dotfile left in the viewer folder is not served', async () => {
+    // No extension: the single-page fallback answers with the app, never the file.
+    const reply = await send(`${base}/.env`)
+    assert.equal(reply.status, 200)
+    assert.match(reply.body, /<title>doorbell<\/title>/)
+    assert.ok(!reply.body.includes('left-behind'))
   })
 })
 

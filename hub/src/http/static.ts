@@ -51,6 +51,8 @@ export async function installViewer (app: FastifyInstance, viewerDir: string | u
     cacheControl: false,
     etag: false,
     lastModified: false,
+    // Nothing the build did not mean to publish: a dotfile in the folder is a 404, as before Fastify.
+    dotfiles: 'ignore',
     setHeaders: (reply, path) => {
       reply.header('Content-Type', TYPES[extname(path)] ?? 'application/octet-stream')
       reply.header('Cache-Control', path.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache')
