@@ -43,10 +43,16 @@ if (( ${#need_apt[@]} )); then
   fi
 fi
 
-# npm install (which follows package-lock.json) when the lock file changed since the last install (or never installed).
+# npm ci installs exactly what package-lock.json holds (every platform's optional packages are in it)
+# and never rewrites it, so a Pi and a CI run get what was tested. It runs when node_modules is missing
+# or the lock changed since the last install (the stamp holds the lock's hash).
 stamp=node_modules/.doorbell-installed
-if [[ ! -f $stamp || package-lock.json -nt $stamp ]]; then
-  echo "setup: installing npm dependencies"
-  npm install --no-audit --no-fund --loglevel=error
-  touch "$stamp"
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -d node_modules || ! -f $stamp || $(cat "$stamp") != "$lock_hash" ]]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  if ! npm ci --no-audit --no-fund --loglevel=error; then
+    echo "setup: npm ci failed; if package.json changed, update the lock with npm install and commit it" >&2
+    exit 1
+  fi
+  echo "$lock_hash" >"$stamp"
 fi

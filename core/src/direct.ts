@@ -60,7 +60,9 @@ export const ViewerHello = z.strictObject({
   viewerId: Id,
   viewerName: z.string().trim().min(1).max(64),
   /** The viewer's grant, signed by the home: the device talks to members only. */
-  credential: Signed
+  credential: Signed,
+  /** A ViewClaim for this device and HELLO_SESSION signed by the grant's key (trust.ts). */
+  proof: Signed
 })
 export type ViewerHello = z.infer<typeof ViewerHello>
 

@@ -117,7 +117,9 @@ export const Offer = z.strictObject({
   viewerName: Name,
   sdp: Sdp,
   /** The viewer's grant, signed by the home: the device shows its camera to members only. */
-  credential: Signed
+  credential: Signed,
+  /** A ViewClaim for this session signed by the grant's key (trust.ts): the sender holds the grant. */
+  proof: Signed
 })
 export const Answer = z.strictObject({ type: z.literal('answer'), sessionId: Id, sdp: Sdp })
 export const ByeReason = z.enum(['hang-up', 'device-ended', 'failed', 'busy', 'rejected'])

@@ -7,9 +7,12 @@ import { Id } from './ids'
  * - the hub holds the home's Ed25519 key and signs each viewer's grant (a credential: who, what
  *   role, which zones, which key, until when);
  * - a viewer holds its own Ed25519 key, made in the browser and never extractable, and signs each
- *   open-door request (a proof: this device, this session, this command, now, once);
- * - the device pins the home's public key at pairing and checks both before the lock moves
- *   ({@link DoorGuard}), whatever path carried the command, so no transport needs to be trusted.
+ *   open-door request (a proof: this device, this session, this command, now, once), and each
+ *   offer and direct-path hello (a proof that it holds the grant's key: this device, this
+ *   session, now, once), so a grant seen by someone else is of no use to them;
+ * - the device pins the home's public key at pairing and checks both before it shows its camera
+ *   or the lock moves ({@link DoorGuard}), whatever path carried them, so no transport needs to be
+ *   trusted.
  *
  * Signed things travel as `base64url(JSON).base64url(signature)`: the signature covers the exact
  * bytes sent, so no canonical JSON is needed.
@@ -96,6 +99,26 @@ export const DoorClaim = z.strictObject({
   nonce: Nonce
 })
 export type DoorClaim = z.infer<typeof DoorClaim>
+
+/**
+ * What a viewer signs to be shown a device: in every offer (its session) and every direct-path
+ * hello ({@link HELLO_SESSION}). Proves the sender holds the key its grant names.
+ */
+export const ViewClaim = z.strictObject({
+  home: Id,
+  device: Id,
+  session: Id,
+  /** The viewer's clock; the device accepts it within {@link FRESHNESS_MS} of its own. */
+  ts: Millis,
+  nonce: Nonce
+})
+export type ViewClaim = z.infer<typeof ViewClaim>
+
+/**
+ * The session a direct-path hello's proof names: the events stream belongs to no call. Its nonce
+ * is spent by the hello, so the proof cannot serve again, as an offer or as another hello.
+ */
+export const HELLO_SESSION = 'events'
 
 /** The home's list of revoked members, signed by the home, so any path may carry it to a device. */
 export const RevocationList = z.strictObject({
@@ -191,6 +214,19 @@ export async function signDoorCommand (o: {
   return { type: 'unlock', id: o.command, credential: o.credential, proof }
 }
 
+// ---------------------------------------------------------------- proof of possession (offers, hellos)
+
+/** Signs a {@link ViewClaim}: what the viewer puts in each offer and each direct-path hello. */
+export async function signViewClaim (o: { key: SigningKey, home: string, device: string, session: string, now?: number }): Promise<string> {
+  return await sign(ViewClaim, { home: o.home, device: o.device, session: o.session, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
+}
+
+/** What an offer or a hello carries beside the grant: the signed {@link ViewClaim}, and the session it must name. */
+export interface Possession {
+  proof: string
+  session: string
+}
+
 // ---------------------------------------------------------------- the device's check
 
 /** How far a command's timestamp may be from the device's clock. */
@@ -204,6 +240,10 @@ export const DenyReason = z.enum([
   'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited', 'wrong-zone'
 ])
 export type DenyReason = z.infer<typeof DenyReason>
+
+export type Admission =
+  | { ok: true, grant: Grant }
+  | { ok: false, reason: DenyReason, message: string, grant: Grant | null }
 
 export type DoorVerdict =
   | { ok: true, grant: Grant, claim: DoorClaim }
@@ -226,14 +266,16 @@ export interface DoorGuardOptions {
   rate?: { burst: number, refillMs: number }
 }
 
-/** Most nonces remembered at once; beyond it a command is refused rather than a nonce forgotten. */
+/** Most nonces remembered at once (commands, offers, hellos); beyond it a proof is refused rather than a nonce forgotten. */
 const MAX_NONCES = 20_000
 
 /**
- * The device's check of every open-door command, before the lock machine moves: the grant's
- * signature (the pinned home key), home, revocation, expiry, viewer, door right; then the
- * command's signature (the viewer's key from the grant), device, session, freshness, nonce, and
- * a per-viewer rate. Pure: no I/O, clock injectable; the same on every path.
+ * The device's check of every offer and direct-path hello ({@link DoorGuard.admit}) and of every
+ * open-door command ({@link DoorGuard.check}), before the camera shows or the lock machine moves:
+ * the grant's signature (the pinned home key), home, revocation, expiry, viewer, zone; then the
+ * proof's signature (the viewer's key from the grant), device, session, freshness, nonce; for a
+ * command also the door right and a per-viewer rate. Pure: no I/O, clock injectable; the same on
+ * every path.
  */
 export class DoorGuard {
   private homeKey: Promise<SigningKey>
@@ -266,11 +308,31 @@ export class DoorGuard {
   isRevoked (memberId: string): boolean { return this.revoked.has(memberId) }
 
   /**
-   * Is this grant a live member of this home, held by this viewer? Asked of every offer (no video
-   * for strangers) and of every open-door command.
+   * May this viewer watch? Asked of every offer (no video for strangers) and every direct-path
+   * hello: the grant is a live member of this home for this viewer, and the proof is signed by
+   * the grant's key for this device and `possession.session`, now, once (a grant seen in someone
+   * else's offer is of no use without the key).
    */
-  async admit (credential: string, viewerId: string): Promise<{ ok: true, grant: Grant } | { ok: false, reason: DenyReason, message: string, grant: Grant | null }> {
-    const deny = (reason: DenyReason, message: string, grant: Grant | null = null) => ({ ok: false as const, reason, message, grant })
+  async admit (credential: string, viewerId: string, possession: Possession): Promise<Admission> {
+    const member = await this.member(credential, viewerId)
+    if (!member.ok) return member
+    const grant = member.grant
+    const deny = (reason: DenyReason, message: string): Admission => ({ ok: false, reason, message, grant })
+    const proof = await open(ViewClaim, possession.proof, await importPublicKey(grant.key))
+    if (!proof.ok) return deny('bad-signature', `the proof is not signed by ${grant.name}'s key: ${proof.message}`)
+    const claim = proof.value
+    if (claim.home !== this.o.homeId || claim.device !== this.o.deviceId) return deny('wrong-device', `the proof is for ${claim.device}`)
+    if (claim.session !== possession.session) return deny('wrong-session', 'the proof names another session')
+    const now = this.now()
+    if (Math.abs(now - claim.ts) > this.freshnessMs) return deny('stale', `the proof is ${Math.round((now - claim.ts) / 1000)} s off the doorbell's clock`)
+    const spent = this.spend(claim.nonce, claim.ts, now)
+    if (spent !== null) return deny(spent, spent === 'replay' ? 'this proof was already used' : 'too many requests; try again in a minute')
+    return { ok: true, grant }
+  }
+
+  /** Is this grant a live member of this home, held by this viewer (and, for an operator, in this device's zone)? */
+  private async member (credential: string, viewerId: string): Promise<Admission> {
+    const deny = (reason: DenyReason, message: string, grant: Grant | null = null): Admission => ({ ok: false, reason, message, grant })
     const opened = await open(Grant, credential, await this.homeKey)
     if (!opened.ok) return deny('bad-credential', `the credential is not from this home: ${opened.message}`)
     const grant = opened.value
@@ -289,7 +351,7 @@ export class DoorGuard {
     if (!parsed.success) return deny('malformed', `not an open-door command: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
     const c = parsed.data
 
-    const admitted = await this.admit(c.credential, ctx.viewerId)
+    const admitted = await this.member(c.credential, ctx.viewerId)
     if (!admitted.ok) return admitted
     const grant = admitted.grant
     const now = this.now()
@@ -311,6 +373,15 @@ export class DoorGuard {
     if (!this.take(grant.id, now)) return deny('rate-limited', 'too many open-door requests; wait a moment', grant)
     this.nonces.set(claim.nonce, claim.ts + this.freshnessMs)
     return { ok: true, grant, claim }
+  }
+
+  /** Remembers a fresh proof's nonce; 'replay' if it was seen, 'rate-limited' if the memory is full. */
+  private spend (nonce: string, ts: number, now: number): 'replay' | 'rate-limited' | null {
+    this.forgetOldNonces(now)
+    if (this.nonces.has(nonce)) return 'replay'
+    if (this.nonces.size >= MAX_NONCES) return 'rate-limited'
+    this.nonces.set(nonce, ts + this.freshnessMs)
+    return null
   }
 
   private forgetOldNonces (now: number): void {

@@ -6,7 +6,7 @@ import {
   kvsPayloadSize, parseCloudTopic, parseConfig, toKvsPayload, type SignalToDevice
 } from '../src/index'
 
-const offer: SignalToDevice = { type: 'offer', sessionId: 's1', viewerId: 'v1', viewerName: 'Küche 🚪', sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n', credential: CREDENTIAL }
+const offer: SignalToDevice = { type: 'offer', sessionId: 's1', viewerId: 'v1', viewerName: 'Küche 🚪', sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n', credential: CREDENTIAL, proof: CREDENTIAL }
 
 test('a KVS payload is ASCII JSON text that btoa takes, and decodes back to the same message', () => {
   const payload = toKvsPayload(offer)

@@ -87,5 +87,6 @@ export const offer = (over: Record<string, unknown> = {}) => ({
   viewerName: 'Alice',
   sdp: OFFER_SDP,
   credential: CREDENTIAL,
+  proof: CREDENTIAL,
   ...over
 })

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  DoorGuard, Grant, RevocationList, exportPublicKey, fromB64url, generateSigningKey, open, peek, sign, signDoorCommand,
-  toB64url, type Grant as GrantT, type SigningKeyPair
+  DoorGuard, Grant, HELLO_SESSION, RevocationList, ViewClaim, exportPublicKey, fromB64url, generateSigningKey, newNonce, open, peek,
+  sign, signDoorCommand, signViewClaim, toB64url, type Grant as GrantT, type SigningKeyPair
 } from '../src/index'
 
 const HOME = 'home'
@@ -21,10 +21,17 @@ async function setup (grant: Partial<GrantT> = {}) {
   const guard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(homeKeys.publicKey), now: () => now })
   const command = async (o: { key?: SigningKeyPair, device?: string, session?: string, ts?: number } = {}) =>
     await signDoorCommand({ credential, key: (o.key ?? viewerKeys).privateKey, home: HOME, device: o.device ?? DEVICE, session: o.session ?? 's1', command: 'c1', now: o.ts ?? now })
-  return { homeKeys, viewerKeys, credential, guard, command, setNow: (t: number) => { now = t } }
+  const proof = async (o: { key?: SigningKeyPair, home?: string, device?: string, session?: string, ts?: number } = {}) =>
+    await signViewClaim({ key: (o.key ?? viewerKeys).privateKey, home: o.home ?? HOME, device: o.device ?? DEVICE, session: o.session ?? 's1', now: o.ts ?? now })
+  return { homeKeys, viewerKeys, credential, guard, command, proof, setNow: (t: number) => { now = t } }
 }
 
 const ctx = { sessionId: 's1', viewerId: 'v1' }
+
+async function reasonOf (v: Promise<{ ok: true } | { ok: false, reason: string }>): Promise<string> {
+  const r = await v
+  return r.ok ? 'admitted' : r.reason
+}
 
 describe('base64url', () => {
   it('round-trips every byte value and refuses other alphabets', () => {
@@ -57,19 +64,86 @@ describe('DoorGuard', () => {
   it('admits an operator only on a device of one of its zones, on every path; other roles whatever the zone', async () => {
     const op = await setup({ role: 'operator', door: false, zones: ['CBD-TRAFFIC-01'] })
     const homeKey = await exportPublicKey(op.homeKeys.publicKey)
-    const inZone = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey, zone: 'CBD-TRAFFIC-01' })
-    const otherZone = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey, zone: 'HARBOUR-02' })
-    const beforeZones = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey })
-    assert.equal((await inZone.admit(op.credential, 'v1')).ok, true)
-    const refused = await otherZone.admit(op.credential, 'v1')
+    const inZone = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey, zone: 'CBD-TRAFFIC-01', now: () => T0 })
+    const otherZone = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey, zone: 'HARBOUR-02', now: () => T0 })
+    const beforeZones = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey, now: () => T0 })
+    const as = async () => ({ proof: await op.proof(), session: 's1' })
+    assert.equal((await inZone.admit(op.credential, 'v1', await as())).ok, true)
+    const refused = await otherZone.admit(op.credential, 'v1', await as())
     assert.equal(refused.ok, false)
     assert.equal(!refused.ok && refused.reason, 'wrong-zone')
     assert.match(!refused.ok ? refused.message : '', /other zones, not HARBOUR-02/)
     // A doorbell paired before zones is in the default zone: an operator of the city's zones does not see it.
-    assert.equal((await beforeZones.admit(op.credential, 'v1')).ok, false)
+    assert.equal((await beforeZones.admit(op.credential, 'v1', await as())).ok, false)
     const resident = await setup()
-    const residentGuard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(resident.homeKeys.publicKey), zone: 'HARBOUR-02' })
-    assert.equal((await residentGuard.admit(resident.credential, 'v1')).ok, true)
+    const residentGuard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(resident.homeKeys.publicKey), zone: 'HARBOUR-02', now: () => T0 })
+    assert.equal((await residentGuard.admit(resident.credential, 'v1', { proof: await resident.proof(), session: 's1' })).ok, true)
+  })
+
+  it('admits an offer whose proof is signed by the grant\'s key for this device and session, once', async () => {
+    const { guard, credential, proof } = await setup()
+    const p = await proof()
+    assert.deepEqual(await reasonOf(guard.admit(credential, 'v1', { proof: p, session: 's1' })), 'admitted')
+    // The same offer again (a replay by whoever saw it): refused.
+    assert.equal(await reasonOf(guard.admit(credential, 'v1', { proof: p, session: 's1' })), 'replay')
+    // A direct-path hello names HELLO_SESSION.
+    assert.equal(await reasonOf(guard.admit(credential, 'v1', { proof: await proof({ session: HELLO_SESSION }), session: HELLO_SESSION })), 'admitted')
+  })
+
+  it('refuses a borrowed grant: a proof signed by another member\'s key or by no member', async () => {
+    const alice = await setup()
+    // Bob is a member of the same home with his own key and grant.
+    const bobKeys = await generateSigningKey(false)
+    const bobGrant = await sign(Grant, { v: 1, id: 'm2', home: HOME, sub: 'v2', name: 'Bob', role: 'resident', door: true, zones: [], key: await exportPublicKey(bobKeys.publicKey), iat: T0, exp: null }, alice.homeKeys.privateKey)
+    const stranger = await generateSigningKey(false)
+    // Bob replays Alice's grant (seen in one of her offers) with a proof of his own key, as Alice's viewer.
+    assert.equal(await reasonOf(alice.guard.admit(alice.credential, 'v1', { proof: await alice.proof({ key: bobKeys }), session: 's1' })), 'bad-signature')
+    assert.equal(await reasonOf(alice.guard.admit(alice.credential, 'v1', { proof: await alice.proof({ key: stranger }), session: 's1' })), 'bad-signature')
+    // His own grant with his own key is fine; with Alice's viewer id it is not his.
+    assert.equal(await reasonOf(alice.guard.admit(bobGrant, 'v2', { proof: await alice.proof({ key: bobKeys }), session: 's1' })), 'admitted')
+    assert.equal(await reasonOf(alice.guard.admit(bobGrant, 'v1', { proof: await alice.proof({ key: bobKeys }), session: 's2' })), 'wrong-viewer')
+  })
+
+  it('refuses a proof for another home, device or session, off the clock, or that is not a view claim', async () => {
+    const { guard, credential, proof, viewerKeys, setNow } = await setup()
+    const admit = async (p: string, session = 's1') => await reasonOf(guard.admit(credential, 'v1', { proof: p, session }))
+    assert.equal(await admit(await proof({ home: 'other-home' })), 'wrong-device')
+    assert.equal(await admit(await proof({ device: 'back-door' })), 'wrong-device')
+    assert.equal(await admit(await proof({ session: 's2' })), 'wrong-session')
+    // A hello's proof does not open a session, nor an offer's proof an events stream.
+    assert.equal(await admit(await proof({ session: HELLO_SESSION })), 'wrong-session')
+    assert.equal(await admit(await proof(), HELLO_SESSION), 'wrong-session')
+    assert.equal(await admit(await proof({ ts: T0 - 31_000 })), 'stale')
+    assert.equal(await admit(await proof({ ts: T0 + 31_000 })), 'stale')
+    // An open-door command's proof is not a view claim (and the reverse: DoorGuard.check refuses a view claim).
+    const door = await signDoorCommand({ credential, key: viewerKeys.privateKey, home: HOME, device: DEVICE, session: 's1', command: 'c1', now: T0 })
+    assert.equal(await admit(door.proof), 'bad-signature')
+    assert.equal((await guard.check({ ...door, proof: await proof() }, ctx)).ok, false)
+    for (const junk of ['', 'x.y', 'e30.' + 'A'.repeat(86)]) assert.equal(await admit(junk), 'bad-signature')
+    // Within the window either way: admitted.
+    setNow(T0 + 29_000)
+    assert.equal(await admit(await proof({ ts: T0 })), 'admitted')
+  })
+
+  it('checks the grant before the proof: a stranger\'s or a revoked member\'s grant is refused as such', async () => {
+    const a = await setup()
+    const b = await setup()
+    assert.equal(await reasonOf(a.guard.admit(b.credential, 'v1', { proof: await b.proof(), session: 's1' })), 'bad-credential')
+    await a.guard.takeRevocations(await sign(RevocationList, { home: HOME, seq: 1, at: T0, ids: ['m1'] }, a.homeKeys.privateKey))
+    assert.equal(await reasonOf(a.guard.admit(a.credential, 'v1', { proof: await a.proof(), session: 's1' })), 'revoked')
+  })
+
+  it('remembers a nonce until its proof could no longer be fresh, then forgets it', async () => {
+    const { guard, credential, viewerKeys, setNow } = await setup()
+    const nonce = newNonce()
+    const claim = async (ts: number) => await sign(ViewClaim, { home: HOME, device: DEVICE, session: 's1', ts, nonce }, viewerKeys.privateKey)
+    assert.equal(await reasonOf(guard.admit(credential, 'v1', { proof: await claim(T0), session: 's1' })), 'admitted')
+    // The same nonce in a newly signed, fresh claim: still a replay.
+    setNow(T0 + 20_000)
+    assert.equal(await reasonOf(guard.admit(credential, 'v1', { proof: await claim(T0 + 20_000), session: 's1' })), 'replay')
+    // Once the first claim is far past its window, its nonce is forgotten (bounded memory).
+    setNow(T0 + 61_000)
+    assert.equal(await reasonOf(guard.admit(credential, 'v1', { proof: await claim(T0 + 61_000), session: 's1' })), 'admitted')
   })
 
   it('lets a resident open once, and refuses the same command again', async () => {

@@ -174,8 +174,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   if (config.mesh.enabled) {
     mesh = await startMesh(config, {
       homeId,
-      admit: async (credential, viewerId) => {
-        const r = await guard.admit(credential, viewerId)
+      admit: async (credential, viewerId, possession) => {
+        const r = await guard.admit(credential, viewerId, possession)
         return r.ok ? null : r.message
       },
       log: log.child('mesh'),

@@ -119,7 +119,7 @@ async function rig (t: { after: (fn: () => Promise<void>) => void }, o: { renewA
   return { master, clients, control, lines, signals, staticCalls: () => statics, next, current: () => clients.filter((c) => c.opened).at(-1)! }
 }
 
-const offer = (sessionId: string, viewerId: string): string => toKvsPayload({ type: 'offer', sessionId, viewerId, viewerName: 'Alice', sdp: SDP, credential: CREDENTIAL })
+const offer = (sessionId: string, viewerId: string): string => toKvsPayload({ type: 'offer', sessionId, viewerId, viewerName: 'Alice', sdp: SDP, credential: CREDENTIAL, proof: CREDENTIAL })
 const bye = (sessionId: string): string => toKvsPayload({ type: 'bye', sessionId, reason: 'hang-up' })
 const warned = (r: Rig, text: string): boolean => r.lines.some((l) => l.startsWith('warn') && l.includes(text))
 

@@ -107,7 +107,7 @@ describe('CloudLink', () => {
       const ring = await until('the ring', () => got.find((g) => g.topic === `things/${THING}/ring`))
       assert.equal(ring.payload.ringId, 'r9')
 
-      clients[0]!.emit('sdpOffer', toKvsPayload({ type: 'offer', sessionId: 's1', viewerId: 'viewer-a', viewerName: 'Alice', sdp: SDP, credential: `p.${'A'.repeat(86)}` }), 'viewer-a')
+      clients[0]!.emit('sdpOffer', toKvsPayload({ type: 'offer', sessionId: 's1', viewerId: 'viewer-a', viewerName: 'Alice', sdp: SDP, credential: `p.${'A'.repeat(86)}`, proof: `p.${'A'.repeat(86)}` }), 'viewer-a')
       assert.equal(signals.length, 1)
       assert.equal(signals[0]![0], 'viewer-a')
       link.sendToViewer('viewer-a', 's1', { type: 'answer', sessionId: 's1', sdp: SDP })

@@ -61,7 +61,7 @@ const valid = (deviceId: string, viewerId = 'v-resident') => ({
   presence: buf(encode(Presence, { deviceId, online: true, at: 1 })),
   calls: buf(encode(CallRecord, { deviceId, ringId: 'r1', startedAt: 1, endedAt: 2, outcome: 'missed', answeredBy: [], unlocks: [] })),
   audit: buf(encode(DoorAttempt, { id: 'a1', deviceId, at: 1, outcome: 'denied', reason: 'bad-signature', message: 'no', memberId: null, viewerId, viewerName: 'K', role: null, path: 'lan' })),
-  offer: buf(encode(SignalToDevice, { type: 'offer', sessionId: SESSION, viewerId, viewerName: 'Kitchen', sdp: SDP, credential: CREDENTIAL })),
+  offer: buf(encode(SignalToDevice, { type: 'offer', sessionId: SESSION, viewerId, viewerName: 'Kitchen', sdp: SDP, credential: CREDENTIAL, proof: CREDENTIAL })),
   bye: buf(encode(SignalToDevice, { type: 'bye', sessionId: SESSION, reason: 'hang-up' })),
   answer: buf(encode(SignalToViewer, { type: 'answer', sessionId: SESSION, sdp: SDP })),
   inspect: (source: string) => buf(encode(InspectBatch, { source: { kind: source.startsWith('viewer-') ? 'viewer' : 'device', id: source, name: 'x' }, events: [{ type: 'event', at: 1, from: null, to: 'x', event: 'E' }] })),
@@ -180,6 +180,8 @@ describe('mayPublish: payloads are checked by their schema, with a clear reason'
     refused(on({ ...offer, viewerName: '' }), /viewerName/)
     refused(on({ ...offer, credential: 'not a token' }), /credential: not a signed token/)
     refused(on({ ...offer, credential: undefined }), /credential/)
+    refused(on({ ...offer, proof: 'not a token' }), /proof: not a signed token/)
+    refused(on({ ...offer, proof: undefined }), /proof/)
     refused(on([]), /\(root\)/)
     refused(on(null), /\(root\)/)
     const ring = JSON.parse(valid(FRONT).ring.toString()) as Record<string, unknown>

@@ -138,9 +138,10 @@ export function startAnswering (o: AnsweringOptions): Answering {
         log.warn('offer refused: the session exists', { session: message.sessionId, path: from.path })
         return
       }
-      // No picture for strangers: the offer's credential must be a live member of this home.
+      // No picture for strangers: the offer's credential must be a live member of this home, and
+      // its proof signed by the credential's key for this session.
       admitting.add(message.sessionId)
-      void o.guard.admit(message.credential, viewerId).then((admitted) => {
+      void o.guard.admit(message.credential, viewerId, { proof: message.proof, session: message.sessionId }).then((admitted) => {
         // A bye that came while the credential was being checked wins.
         if (!admitting.delete(message.sessionId)) return
         if (!admitted.ok) {

@@ -26,15 +26,23 @@ class FakePath implements DeviceTransport {
   async stop (): Promise<void> {}
 }
 
-/** A guard that admits credentials named `ok-<member>` and refuses the rest; revocation by member id. */
+/**
+ * A guard that admits credentials named `ok-<member>` and refuses the rest; revocation by member id.
+ * It records the proof and session each admission was asked with (core's DoorGuard checks them).
+ */
 function fakeGuard () {
   const revoked = new Set<string>()
+  const asked: Array<{ proof: string, session: string }> = []
   return {
     revoked,
+    asked,
     isRevoked: (memberId: string) => revoked.has(memberId),
-    admit: async (credential: string, viewerId: string) => credential.startsWith('ok-')
-      ? { ok: true as const, grant: { id: credential.slice(3), name: `Viewer ${viewerId}`, role: 'resident' } as never }
-      : { ok: false as const, reason: 'bad-signature' as const, message: 'the credential is not signed by this home', grant: null }
+    admit: async (credential: string, viewerId: string, possession: { proof: string, session: string }) => {
+      asked.push(possession)
+      return credential.startsWith('ok-')
+        ? { ok: true as const, grant: { id: credential.slice(3), name: `Viewer ${viewerId}`, role: 'resident' } as never }
+        : { ok: false as const, reason: 'bad-signature' as const, message: 'the credential is not signed by this home', grant: null }
+    }
   }
 }
 
@@ -70,17 +78,19 @@ function setUp (o: { lock?: LockState | null, maxViewers?: number } = {}) {
 }
 
 const offer = (sessionId: string, credential: string, viewerId = 'kitchen'): SignalToDevice =>
-  ({ type: 'offer', sessionId, viewerId, viewerName: 'Kitchen', sdp: 'v=0 offer', credential })
+  ({ type: 'offer', sessionId, viewerId, viewerName: 'Kitchen', sdp: 'v=0 offer', credential, proof: `proof-of-${sessionId}` })
 
 describe('the answering side', () => {
   test('an offer is admitted, answered on the path it came on only, and the state on every path names the viewer', async () => {
-    const { answering, routing } = setUp()
+    const { answering, routing, guard } = setUp()
     const lan = new FakePath('lan')
     const cloud = new FakePath('cloud')
     answering.attach(lan)
     answering.attach(cloud)
     cloud.deliver('kitchen', offer('s1', 'ok-m1'))
     await settle()
+    // Admission checks the offer's proof of possession against the offer's own session id.
+    assert.deepEqual(guard.asked, [{ proof: 'proof-of-s1', session: 's1' }])
     assert.deepEqual(cloud.sent.map((s) => s.message.type), ['answer'])
     assert.equal(lan.sent.length, 0)
     assert.equal(routing().pathOf('s1'), 'cloud')

@@ -13,7 +13,7 @@ import { kill, startHomeHub, type HomeHub } from '../src/hubProcess'
 import { nodeViewer } from '../src/nodeViewer'
 import { openResident, videoIsPlaying } from '../src/browser'
 import { startBrowserCamera, waitForNodeState, waitForWatchers } from '../src/cameraNode'
-import type { PairedViewer } from '../src/trust'
+import { offerFrom, type PairedViewer } from '../src/trust'
 
 /**
  * A browser camera node, end to end: Chromium with its fake camera pairs at /camera as a device of
@@ -131,7 +131,7 @@ test('a browser camera node in a zone answers calls: video, no door, its watcher
     const sdp = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=this is not sdp\r\n'
     await raw.publishAsync(
       topics.session(paired.homeId, CAMERA, paired.viewerId, sessionId, 'to-device'),
-      encode(SignalToDevice, { type: 'offer', sessionId, viewerId: paired.viewerId, viewerName: 'Control room', sdp, credential: paired.credential }),
+      encode(SignalToDevice, await offerFrom(paired, { device: CAMERA, sessionId, sdp, viewerName: 'Control room' })),
       { qos: 1 }
     )
     const bye = await eventually('the node\'s bye', () => fromNode.find((m) => m.sessionId === sessionId), 15_000)

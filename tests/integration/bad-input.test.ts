@@ -10,7 +10,7 @@ import {
 import { videoCodec, withoutDefaultStun } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
 import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
-import { pairViewer, type PairedViewer } from '../src/trust'
+import { offerFrom, pairViewer, type PairedViewer } from '../src/trust'
 
 /**
  * Bad input from a LAN client never reaches the door: the hub refuses clients without a member's
@@ -190,7 +190,7 @@ async function rawCall (t: Cleanup, lan: Lan, who: PairedViewer): Promise<RawCal
   }))
   const sdp = pc.localDescription?.sdp
   assert.ok(sdp, 'an offer')
-  const message: Offer = { type: 'offer', sessionId, viewerId, viewerName: who.name, sdp, credential: who.credential }
+  const message: Offer = await offerFrom(who, { device: DEVICE, sessionId, sdp })
   client.publish(toDevice, encode(SignalToDevice, message), { qos: 1 })
 
   await withTimeout('the data channel to open', 15_000, new Promise<void>((resolve) => {
@@ -261,7 +261,7 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
 
   await t.test('a schema-invalid offer (the SDP is not an SDP)', async (t) => {
     const topic = session('mallory', 's-sdp')
-    const payload = JSON.stringify({ type: 'offer', sessionId: 's-sdp', viewerId: 'mallory', viewerName: 'Mallory', sdp: 'open the door please', credential: mallory.credential })
+    const payload = JSON.stringify({ ...await offerFrom(mallory, { device: DEVICE, sessionId: 's-sdp', sdp: SDP_LIKE }), sdp: 'open the door please' })
     await assertHubRefuses(t, lan, mallory, topic, payload, /reason=.*sdp: an SDP starts with "v=0"/)
     await assertDeviceRejects(lan, topic, payload, /error=.*sdp: an SDP starts with "v=0"/)
     await assertStillWorks(lan, viewer)
@@ -270,7 +270,7 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
   await t.test('an offer whose viewerId disagrees with the topic', async (t) => {
     // Mallory tries to pass an offer off as the kitchen tablet's.
     const topic = session('mallory', 's-who')
-    const payload = JSON.stringify({ type: 'offer', sessionId: 's-who', viewerId: 'kitchen', viewerName: 'Kitchen tablet', sdp: SDP_LIKE, credential: mallory.credential })
+    const payload = JSON.stringify({ ...await offerFrom(mallory, { device: DEVICE, sessionId: 's-who', sdp: SDP_LIKE, viewerName: 'Kitchen tablet' }), viewerId: 'kitchen' })
     await assertHubRefuses(t, lan, mallory, topic, payload, /reason=.*viewerId kitchen does not match the topic/)
     await assertDeviceRejects(lan, topic, payload, /error=.*viewerId kitchen does not match the topic/)
     await assertStillWorks(lan, viewer)
@@ -298,7 +298,8 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
       })
       await withTimeout('the subscription', 5000, client.subscribeAsync(topics.session(HOME, DEVICE, 'mallory', sessionId, 'to-viewer'), { qos: 1 }))
       const from = lan.lines.length
-      await client.publishAsync(session('mallory', sessionId), encode(SignalToDevice, { type: 'offer', sessionId, viewerId: 'mallory', viewerName: 'Mallory', sdp: SDP_LIKE, credential: c.credential }), { qos: 1 })
+      // Signed by Mallory's own key: what is refused is the credential.
+      await client.publishAsync(session('mallory', sessionId), encode(SignalToDevice, { ...await offerFrom(mallory, { device: DEVICE, sessionId, sdp: SDP_LIKE }), credential: c.credential }), { qos: 1 })
       const bye = await eventually(`a bye for the ${c.what} credential`, () => heard.find((m) => m.type === 'bye'), 10_000)
       assert.equal(bye.type === 'bye' && bye.reason, 'rejected', c.what)
       const line = await eventually('the device to log the refused offer', () => lan.lines.slice(from).find((l) => l.includes('[device] offer refused')), 5000)
@@ -356,7 +357,7 @@ test('bad input from LAN clients is refused, logged, and leaves the door locked 
     })
     await withTimeout('the subscription', 5000, client.subscribeAsync(topics.session(HOME, DEVICE, 'mallory', sessionId, 'to-viewer'), { qos: 1 }))
     const from = lan.lines.length
-    await client.publishAsync(session('mallory', sessionId), encode(SignalToDevice, { type: 'offer', sessionId, viewerId: 'mallory', viewerName: 'Mallory', sdp: 'v=0\r\nm=video x y z\r\nbogus\r\n', credential: mallory.credential }), { qos: 1 })
+    await client.publishAsync(session('mallory', sessionId), encode(SignalToDevice, await offerFrom(mallory, { device: DEVICE, sessionId, sdp: 'v=0\r\nm=video x y z\r\nbogus\r\n' })), { qos: 1 })
     const bye = await eventually('a bye from the device', () => byes.find((m) => m.type === 'bye'), 10_000)
     assert.equal(bye.type === 'bye' && bye.reason, 'failed')
     assert.ok(!byes.some((m) => m.type === 'answer'), 'no answer to a broken offer')

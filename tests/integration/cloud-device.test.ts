@@ -182,7 +182,7 @@ function state (status: 'idle' | 'ringing'): DeviceState {
   }
 }
 
-const offer = (sessionId: string, viewerId: string): SignalToDevice => ({ type: 'offer', sessionId, viewerId, viewerName: 'Alice', sdp: SDP, credential: CREDENTIAL })
+const offer = (sessionId: string, viewerId: string): SignalToDevice => ({ type: 'offer', sessionId, viewerId, viewerName: 'Alice', sdp: SDP, credential: CREDENTIAL, proof: CREDENTIAL })
 
 describe('the device\'s cloud transport against the stand-ins', () => {
   test('connects to both with the thing certificate and credentials from the credentials provider; ICE servers from KVS', { timeout: TEST_TIMEOUT }, async () => {

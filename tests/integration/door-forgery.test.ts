@@ -1,21 +1,29 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import mqtt, { type MqttClient } from 'mqtt'
 import { RTCPeerConnection, type RTCDataChannel } from 'werift'
+import { FsDatastore } from 'datastore-fs'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
 import {
-  CONTROL_CHANNEL, DoorClaim, DoorCommand, DoorGuard, Grant, Reply, RevocationList, SignalToDevice, SignalToViewer,
-  decode, encode, exportPublicKey, fromB64url, generateSigningKey, importPublicKey, memoryLogger, newId, newNonce, peek, sign,
-  signDoorCommand, toB64url, topics, type DenyReason, type SigningKey
+  CONTROL_CHANNEL, DoorClaim, DoorCommand, DoorGuard, EventFrame, Grant, HELLO_SESSION, MAX_FRAME_BYTES, PROTOCOLS, Reply,
+  RevocationList, SignalToDevice, SignalToViewer, ViewClaim, ViewerHello, decode, encode, exportPublicKey, fromB64url,
+  generateSigningKey, importPublicKey, memoryLogger, newId, newNonce, peek, readFrame, sign, signDoorCommand, signViewClaim,
+  toB64url, topics, writeFrame, type DenyReason, type Offer, type SigningKey
 } from '@doorbell/core'
+import { createMeshPeer } from '@doorbell/core/mesh'
 import { LockControl, SimulatedLock, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
-import { pairViewer, type PairedViewer } from '../src/trust'
+import { offerFrom, pairViewer, type PairedViewer } from '../src/trust'
 
 /**
- * Forged, replayed, expired, misdirected and malformed open-door commands never open the door.
+ * Forged, replayed, expired, misdirected and malformed open-door commands never open the door;
+ * offers and hellos whose grant comes without its key (replayed, borrowed) show no picture (at the end).
  *
  * 10,000 generated commands go through the device's own decision, wired as `peer/session.ts`
  * wires it (decode the DoorCommand, `DoorGuard.check`, and only on ok `LockControl.unlock`), with
@@ -491,7 +499,7 @@ async function rawCall (lan: Lan, paired: PairedViewer): Promise<RawCall> {
   }))
   const sdp = pc.localDescription?.sdp
   assert.ok(sdp)
-  client.publish(toDevice, encode(SignalToDevice, { type: 'offer', sessionId, viewerId: paired.viewerId, viewerName: paired.name, sdp, credential: paired.credential }), { qos: 1 })
+  client.publish(toDevice, encode(SignalToDevice, await offerFrom(paired, { device, sessionId, sdp })), { qos: 1 })
   await withTimeout('the data channel to open', 15_000, new Promise<void>((resolve) => {
     if (channel.readyState === 'open') { resolve(); return }
     channel.stateChanged.subscribe((state) => { if (state === 'open') resolve() })
@@ -648,3 +656,169 @@ test('a refused command whose reason is longer than a nack carries still gets a 
   const ack = await call.nth('the ack of a valid command', cases.length, (r) => r.type !== 'lock')
   assert.equal(ack.type, 'ack', JSON.stringify(ack))
 })
+
+// ---------------------------------------------------------------- offers and hellos: the grant is not enough without its key
+
+/**
+ * Proof of possession (core/src/trust.ts, DoorGuard.admit): an offer and a direct-path hello carry
+ * the grant and a ViewClaim signed by the grant's key for this doorbell, this session, now, once.
+ * A grant seen in someone else's offer (a replay, or a borrowed grant) shows no picture.
+ */
+test('offers and hellos with a replayed or borrowed grant, or a proof for another device, session or time, are refused by DoorGuard.admit', async () => {
+  let clock = Date.now()
+  const now = (): number => clock
+  const home = await generateSigningKey(true)
+  const alice = await generateSigningKey(false)
+  const bob = await generateSigningKey(false)
+  const mallory = await generateSigningKey(false)
+  const s = { homeId: 'home', deviceId: 'front-door', viewerId: 'v-alice', now }
+  const aliceGrant = await grant(s, home.privateKey, alice.publicKey, { name: 'Alice', id: 'm-alice' })
+  const bobGrant = await grant({ ...s, viewerId: 'v-bob' }, home.privateKey, bob.publicKey, { name: 'Bob', id: 'm-bob' })
+  const guard = new DoorGuard({ homeId: s.homeId, deviceId: s.deviceId, homeKey: await exportPublicKey(home.publicKey), now })
+  const proof = async (o: Partial<ViewClaim> & { key?: SigningKey } = {}): Promise<string> => {
+    const { key, ...claim } = o
+    return await sign(ViewClaim, { home: s.homeId, device: s.deviceId, session: 's-1', ts: now(), nonce: newNonce(), ...claim }, key ?? alice.privateKey)
+  }
+  const admit = async (credential: string, viewerId: string, token: string, session: string): Promise<string> => {
+    const r = await guard.admit(credential, viewerId, { proof: token, session })
+    return r.ok ? 'admitted' : r.reason
+  }
+
+  // Alice's own offer, and her own hello: admitted (the controls).
+  const offered = await proof({ session: 's-1' })
+  assert.equal(await admit(aliceGrant, 'v-alice', offered, 's-1'), 'admitted')
+  const helloed = await proof({ session: HELLO_SESSION })
+  assert.equal(await admit(aliceGrant, 'v-alice', helloed, HELLO_SESSION), 'admitted')
+
+  const nonceSpent = (JSON.parse(new TextDecoder().decode(fromB64url(offered.slice(0, offered.indexOf('.'))))) as ViewClaim).nonce
+  const cases: Array<[string, () => Promise<string>, DenyReason]> = [
+    ['her offer, replayed as it was', async () => await admit(aliceGrant, 'v-alice', offered, 's-1'), 'replay'],
+    ['her offer, replayed with its signature re-encoded', async () => await admit(aliceGrant, 'v-alice', reencoded(offered, 3), 's-1'), 'replay'],
+    ['her hello, replayed', async () => await admit(aliceGrant, 'v-alice', helloed, HELLO_SESSION), 'replay'],
+    ['her offer\'s proof, on another session', async () => await admit(aliceGrant, 'v-alice', offered, 's-2'), 'wrong-session'],
+    ['her offer\'s proof, as a hello', async () => await admit(aliceGrant, 'v-alice', offered, HELLO_SESSION), 'wrong-session'],
+    ['her hello\'s proof, as an offer', async () => await admit(aliceGrant, 'v-alice', helloed, 's-6'), 'wrong-session'],
+    ['her grant, borrowed by Bob: his own key signs the proof', async () => await admit(aliceGrant, 'v-alice', await proof({ key: bob.privateKey }), 's-1'), 'bad-signature'],
+    ['her grant, borrowed by someone in no grant', async () => await admit(aliceGrant, 'v-alice', await proof({ key: mallory.privateKey }), 's-1'), 'bad-signature'],
+    ['her grant, under Bob\'s viewer id', async () => await admit(aliceGrant, 'v-bob', await proof({ key: bob.privateKey }), 's-1'), 'wrong-viewer'],
+    ['Bob\'s grant with a proof by Alice\'s key', async () => await admit(bobGrant, 'v-bob', await proof(), 's-1'), 'bad-signature'],
+    ['a proof for another doorbell', async () => await admit(aliceGrant, 'v-alice', await proof({ device: 'back-door' }), 's-1'), 'wrong-device'],
+    ['a proof for another home', async () => await admit(aliceGrant, 'v-alice', await proof({ home: 'next-door' }), 's-1'), 'wrong-device'],
+    ['a proof for another session', async () => await admit(aliceGrant, 'v-alice', await proof({ session: 's-9' }), 's-1'), 'wrong-session'],
+    ['a proof signed 31 s ago', async () => await admit(aliceGrant, 'v-alice', await proof({ ts: now() - 31_000 }), 's-1'), 'stale'],
+    ['a proof dated 31 s ahead', async () => await admit(aliceGrant, 'v-alice', await proof({ ts: now() + 31_000 }), 's-1'), 'stale'],
+    ['a fresh proof that reuses a spent nonce', async () => await admit(aliceGrant, 'v-alice', await proof({ session: 's-3', nonce: nonceSpent }), 's-3'), 'replay'],
+    ['a proof whose session was re-written (signature kept)', async () => await admit(aliceGrant, 'v-alice', rewritten(await proof({ session: 's-old' }), (c) => ({ ...c, session: 's-4' })), 's-4'), 'bad-signature'],
+    ['an open-door command\'s proof', async () => await admit(aliceGrant, 'v-alice', (await signDoorCommand({ credential: aliceGrant, key: alice.privateKey, home: s.homeId, device: s.deviceId, session: 's-5', command: 'c-1', now: now() })).proof, 's-5'), 'bad-signature']
+  ]
+  for (const [what, attempt, reason] of cases) {
+    clock += 1
+    assert.equal(await attempt(), reason, what)
+  }
+
+  // Generated: bits flipped anywhere in a valid proof, claims re-written field by field. None is admitted.
+  await fc.assert(fc.asyncProperty(
+    fc.oneof(
+      fc.record({ part: fc.constantFrom<Part>('payload', 'signature'), ...flip }).map((f) => ({ kind: 'flip' as const, ...f })),
+      fc.record({ field: fc.constantFrom('home', 'device', 'session', 'ts', 'nonce'), value: anId }).map((r) => ({ kind: 'rewrite' as const, ...r }))
+    ),
+    async (a) => {
+      clock += 1
+      const session = newId('s')
+      const token = await proof({ session })
+      const forged = a.kind === 'flip'
+        ? flipped(token, a.part, a.index, a.bit)
+        : rewritten(token, (c) => ({ ...c, [a.field]: a.field === 'ts' ? now() + 1 : a.value }))
+      const r = await guard.admit(aliceGrant, 'v-alice', { proof: forged, session })
+      assert.equal(r.ok, false, `${JSON.stringify(a)} was admitted`)
+      // The untouched proof still is: the guard does not refuse everything.
+      assert.equal(await admit(aliceGrant, 'v-alice', token, session), 'admitted')
+    }
+  ), { numRuns: 300, seed: SEED })
+})
+
+test('over the direct path: a replayed hello or offer, and a borrowed grant, get a refusal and no picture; the member\'s own get in', { timeout: 60_000 }, async (t) => {
+  const lan = await startLan()
+  t.after(() => lan.stop())
+  const alice = await pairViewer(lan.hub, { name: 'Alice', role: 'resident' })
+  const bob = await pairViewer(lan.hub, { name: 'Bob', role: 'resident' })
+  const device = lan.device.config.deviceId
+  // Bob's own libp2p node: he saw Alice's hello and offer on the LAN (a shared screen, a log), and has his own key.
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-forgery-'))
+  const datastore = new FsDatastore(dir)
+  await datastore.open()
+  const probe = await createMeshPeer({ datastore, host: '127.0.0.1', tcpPort: 0, directPort: 0, tcp: tcp(), discovery: [] })
+  await probe.start()
+  t.after(async () => { await probe.stop(); await datastore.close(); rmSync(dir, { recursive: true, force: true }) })
+  const addrs = lan.device.mesh!.node.getMultiaddrs()
+
+  const hello = async (frame: ViewerHello): Promise<EventFrame> => {
+    const stream = await probe.dialProtocol(addrs, PROTOCOLS.events)
+    const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    await writeFrame(io, ViewerHello, frame)
+    const got = await readFrame(io, EventFrame, 'the device\'s first frame', 5000)
+    await stream.close().catch(() => {})
+    assert.ok(got.ok)
+    return got.value
+  }
+  const refusal = (f: EventFrame): string => f.kind === 'refused' ? f.message : `not refused: ${f.kind}`
+  const aliceHello = async (key: SigningKey, ts?: number): Promise<ViewerHello> => ({
+    homeId: alice.homeId, viewerId: alice.viewerId, viewerName: alice.name, credential: alice.credential,
+    proof: await signViewClaim({ key, home: alice.homeId, device, session: HELLO_SESSION, ...(ts !== undefined ? { now: ts } : {}) })
+  })
+
+  // Hellos. Alice's own: the device's presence. Replayed by Bob: refused. Her grant with Bob's key, or stale: refused.
+  const real = await aliceHello(alice.key)
+  assert.equal((await hello(real)).kind, 'presence')
+  assert.match(refusal(await hello(real)), /already used/)
+  assert.match(refusal(await hello(await aliceHello(bob.key))), /not signed by Alice's key/)
+  assert.match(refusal(await hello(await aliceHello(alice.key, Date.now() - 60_000))), /off the doorbell's clock/)
+  assert.match(refusal(await hello({ ...await aliceHello(bob.key), viewerId: bob.viewerId, viewerName: bob.name })), /another viewer/)
+
+  // Offers on the signal protocol: one stream per session, as the viewer app does.
+  const offer = async (message: Offer): Promise<SignalToViewer> => {
+    const stream = await probe.dialProtocol(addrs, PROTOCOLS.signal)
+    const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    await writeFrame(io, SignalToDevice, message)
+    const got = await readFrame(io, SignalToViewer, 'the device\'s reply', 10_000)
+    assert.ok(got.ok)
+    if (got.value.type === 'answer') {
+      await writeFrame(io, SignalToDevice, { type: 'bye', sessionId: message.sessionId, reason: 'hang-up' })
+      await eventually('the session to end', () => lan.device.state().participants.length === 0 ? true : undefined, 5000)
+    }
+    await stream.close().catch(() => {})
+    return got.value
+  }
+  const rejected = (m: SignalToViewer): string => m.type === 'bye' && m.reason === 'rejected' ? m.message ?? '' : `not rejected: ${JSON.stringify(m).slice(0, 200)}`
+  const sdp = await realSdp()
+  const sessionId = newId('s')
+  const aliceOffer = await offerFrom(alice, { device, sessionId, sdp })
+  // Her grant, with a proof signed by Bob's key: no picture.
+  assert.match(rejected(await offer(await offerFrom(alice, { device, sessionId: newId('s'), sdp, key: bob.key }))), /not signed by Alice's key/)
+  // Her own offer: answered. The same offer again, after her call: refused.
+  const answered = await offer(aliceOffer)
+  assert.equal(answered.type, 'answer', JSON.stringify(answered).slice(0, 200))
+  assert.match(rejected(await offer(aliceOffer)), /already used/)
+  // A stale one, and one signed for another doorbell.
+  assert.match(rejected(await offer(await offerFrom(alice, { device, sessionId: newId('s'), sdp, now: Date.now() - 60_000 }))), /off the doorbell's clock/)
+  assert.match(rejected(await offer(await offerFrom(alice, { device: 'back-door', sessionId: newId('s'), sdp }))), /the proof is for back-door/)
+  assert.equal(lan.device.state().participants.length, 0, 'no session was left for any of them')
+  assert.ok(!lan.printed.includes('DOOR UNLOCKED'))
+})
+
+/** A real offer's SDP from werift, as the viewer makes it. */
+async function realSdp (): Promise<string> {
+  const pc = new RTCPeerConnection({ iceAdditionalHostAddresses: ['127.0.0.1'], bundlePolicy: 'max-bundle', codecs: { video: [videoCodec('h264')], audio: [] } })
+  pc.createDataChannel(CONTROL_CHANNEL, { ordered: true })
+  pc.addTransceiver('video', { direction: 'recvonly' })
+  const offer = await pc.createOffer()
+  withoutDefaultStun(pc, [])
+  await pc.setLocalDescription(offer)
+  await withTimeout('ICE gathering', 5000, new Promise<void>((resolve) => {
+    if (pc.iceGatheringState === 'complete') { resolve(); return }
+    const sub = pc.iceGatheringStateChange.subscribe((state) => { if (state === 'complete') { sub.unSubscribe(); resolve() } })
+  }))
+  const sdp = pc.localDescription!.sdp
+  await pc.close()
+  return sdp
+}

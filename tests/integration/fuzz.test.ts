@@ -5,7 +5,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { waitFor } from 'xstate'
 import { RTCPeerConnection } from 'werift'
 import {
-  CONTROL_CHANNEL, SignalToDevice, SignalToViewer, decode, decodeTopicMessage, encode, memoryLogger, newId, topics
+  CONTROL_CHANNEL, SignalToDevice, SignalToViewer, decode, decodeTopicMessage, encode, memoryLogger, newId, signViewClaim, topics
 } from '@doorbell/core'
 import { pairDevice, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
@@ -99,9 +99,9 @@ class Publisher {
 
 interface Shape { topic: string, base: unknown }
 
-/** A valid message of each kind, as `who` would send it (ids agreeing with the topic). */
-function shapes (o: { device: string, viewerId: string, credential: string, sdp: string, list: string }): Record<Kind, () => Shape> {
-  const session = newId('s')
+/** A valid message of each kind, as `who` would send it (ids agreeing with the topic; the offer's proof names its session). */
+function shapes (o: { device: string, viewerId: string, credential: string, proof: string, session: string, sdp: string, list: string }): Record<Kind, () => Shape> {
+  const session = o.session
   let n = 0
   return {
     ring: () => ({ topic: topics.ring(HOME, o.device), base: { type: 'ring', deviceId: o.device, deviceName: 'Front door', ringId: newId('r'), at: Date.now(), count: 1 } }),
@@ -116,7 +116,7 @@ function shapes (o: { device: string, viewerId: string, credential: string, sdp:
       const source = o.device === '' ? `viewer-${o.viewerId}-fz` : o.device
       return { topic: topics.inspect(HOME, source), base: { source: { kind: o.device === '' ? 'viewer' : 'device', id: source, name: 'fuzz' }, events: [{ type: 'event', at: 1, from: null, to: 'deviceCall', event: 'PRESS' }] } }
     },
-    'to-device': () => ({ topic: topics.session(HOME, FRONT, o.viewerId, session, 'to-device'), base: { type: 'offer', sessionId: session, viewerId: o.viewerId, viewerName: 'Fuzzer', sdp: o.sdp, credential: o.credential } }),
+    'to-device': () => ({ topic: topics.session(HOME, FRONT, o.viewerId, session, 'to-device'), base: { type: 'offer', sessionId: session, viewerId: o.viewerId, viewerName: 'Fuzzer', sdp: o.sdp, credential: o.credential, proof: o.proof } }),
     'to-viewer': () => ({ topic: topics.session(HOME, o.device || FRONT, o.viewerId, session, 'to-viewer'), base: { type: 'answer', sessionId: session, sdp: o.sdp } }),
     revocations: () => ({ topic: topics.revocations(HOME), base: { list: o.list } }),
     'not-ours': () => ({ topic: NOT_OURS[n++ % NOT_OURS.length]!, base: { type: 'ring', deviceId: o.device || FRONT, deviceName: 'Front door', ringId: 'r1', at: 1, count: 1 } })
@@ -267,6 +267,12 @@ async function realSdp (): Promise<string> {
 
 const viewerClientId = (p: PairedViewer) => (): string => `viewer-${p.viewerId}-${newId().slice(0, 6)}`
 
+/** A viewer's part of an offer to the front door: its grant, and a proof by its key for a new session. */
+async function offerParts (p: PairedViewer): Promise<{ viewerId: string, credential: string, proof: string, session: string }> {
+  const session = newId('s')
+  return { viewerId: p.viewerId, credential: p.credential, proof: await signViewClaim({ key: p.key, home: HOME, device: FRONT, session }), session }
+}
+
 test('fuzzed MQTT payloads and garbage SDP offers are refused with a reason; the hub and the doorbell keep working and the door stays locked', { timeout: 240_000 }, async (t) => {
   const started = performance.now()
   const lan = await startLan()
@@ -309,17 +315,17 @@ test('fuzzed MQTT payloads and garbage SDP offers are refused with a reason; the
   const residentPub = new Publisher(lan.hub.mqttUrl, { clientId: viewerClientId(resident), username: resident.memberId, password: resident.token })
   cleanup.push(async () => { await residentPub.end() })
   await t.test(`${COUNTS.resident} fuzzed messages from a resident, to every kind of topic`, async () => {
-    const shape = shapes({ device: FRONT, viewerId: resident.viewerId, credential: resident.credential, sdp, list })
+    const shape = shapes({ device: FRONT, ...await offerParts(resident), sdp, list })
     // A resident's inspection is under its own tab ('' picks that source).
-    shape.inspect = shapes({ device: '', viewerId: resident.viewerId, credential: resident.credential, sdp, list }).inspect
+    shape.inspect = shapes({ device: '', ...await offerParts(resident), sdp, list }).inspect
     await fuzz(lan, 'resident', residentPub, plan(COUNTS.resident, SEED, shape), summary.resident = tally())
   })
 
   const porchPub = new Publisher(lan.hub.mqttUrl, { clientId: () => `device-${PORCH}`, username: porch.memberId, password: porch.token })
   cleanup.push(async () => { await porchPub.end() })
   await t.test(`${COUNTS.porch} fuzzed messages from another doorbell of the home, for itself and for the front door`, async () => {
-    const own = shapes({ device: PORCH, viewerId: owner.viewerId, credential: owner.credential, sdp, list })
-    const front = shapes({ device: FRONT, viewerId: owner.viewerId, credential: owner.credential, sdp, list })
+    const own = shapes({ device: PORCH, ...await offerParts(owner), sdp, list })
+    const front = shapes({ device: FRONT, ...await offerParts(owner), sdp, list })
     const half = Math.floor(COUNTS.porch / 2)
     await fuzz(lan, 'porch', porchPub, [...plan(half, SEED + 1000, own), ...plan(COUNTS.porch - half, SEED + 2000, front)], summary.porch = tally())
   })
@@ -327,7 +333,7 @@ test('fuzzed MQTT payloads and garbage SDP offers are refused with a reason; the
   await t.test(`${COUNTS.ownCredentials} fuzzed messages with the front door's own credentials (it is pushed off the hub and comes back)`, async () => {
     const pub = new Publisher(lan.hub.mqttUrl, { clientId: () => `device-${FRONT}`, username: lan.device.pairing.memberId, password: lan.device.pairing.token })
     try {
-      await fuzz(lan, 'front-door', pub, plan(COUNTS.ownCredentials, SEED + 3000, shapes({ device: FRONT, viewerId: owner.viewerId, credential: owner.credential, sdp, list })), summary['front-door (own credentials)'] = tally(), { sharedId: true })
+      await fuzz(lan, 'front-door', pub, plan(COUNTS.ownCredentials, SEED + 3000, shapes({ device: FRONT, ...await offerParts(owner), sdp, list })), summary['front-door (own credentials)'] = tally(), { sharedId: true })
     } finally {
       await pub.end()
     }
@@ -372,7 +378,7 @@ test('fuzzed MQTT payloads and garbage SDP offers are refused with a reason; the
     for (const [i, text] of sdps.entries()) {
       const sessionId = newId('s')
       const topic = topics.session(HOME, FRONT, resident.viewerId, sessionId, 'to-device')
-      const offer = JSON.stringify({ type: 'offer', sessionId, viewerId: resident.viewerId, viewerName: 'Fuzzer', sdp: text, credential: resident.credential })
+      const offer = JSON.stringify({ type: 'offer', sessionId, viewerId: resident.viewerId, viewerName: 'Fuzzer', sdp: text, credential: resident.credential, proof: await signViewClaim({ key: resident.key, home: HOME, device: FRONT, session: sessionId }) })
       const from = lan.lines.length
       const { outcome, clientId } = await residentPub.send(topic, Buffer.from(offer))
       const what = `garbage SDP #${i} (${text.length} chars)`

@@ -27,7 +27,7 @@ import { lpStream } from '@libp2p/utils'
 import { startHub, type Hub } from '@doorbell/hub'
 import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock, type Doorbell } from '@doorbell/device'
 import { HubClient } from '@doorbell/viewer/lib'
-import { EventFrame, HubReply, MAX_FRAME_BYTES, PROTOCOLS, ViewerHello, decode, type Presence } from '@doorbell/core'
+import { EventFrame, HELLO_SESSION, HubReply, MAX_FRAME_BYTES, PROTOCOLS, ViewerHello, decode, signViewClaim, type Presence } from '@doorbell/core'
 import { createMeshPeer, type MeshNode } from '@doorbell/core/mesh'
 import { eventually } from '../src/harness'
 import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
@@ -136,7 +136,9 @@ describe('LAN mesh: the hub of a home, found by its devices', () => {
       return frame.value
     }
     const paired = await pairViewer(home, { name: 'OK', viewerId: 'v-ok' })
-    const refused = await hello(JSON.stringify({ homeId: 'elsewhere', viewerId: 'v-x', viewerName: 'X', credential: FORGED } satisfies ViewerHello))
+    // A fresh proof by the member's own key for this doorbell: each refusal below is for what it names.
+    const proof = async (): Promise<string> => await signViewClaim({ key: paired.key, home: 'home', device: 'front-door', session: HELLO_SESSION })
+    const refused = await hello(JSON.stringify({ homeId: 'elsewhere', viewerId: 'v-x', viewerName: 'X', credential: FORGED, proof: await proof() } satisfies ViewerHello))
     assert.equal(refused.kind, 'refused')
     assert.match(refused.kind === 'refused' ? refused.message : '', /another home/)
     assert.equal((await hello('not json')).kind, 'refused')
@@ -144,15 +146,15 @@ describe('LAN mesh: the hub of a home, found by its devices', () => {
     const anonymous = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-ok', viewerName: 'OK' }))
     assert.equal(anonymous.kind, 'refused')
     assert.match(anonymous.kind === 'refused' ? anonymous.message : '', /credential/)
-    const forged = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-ok', viewerName: 'OK', credential: FORGED } satisfies ViewerHello))
+    const forged = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-ok', viewerName: 'OK', credential: FORGED, proof: await proof() } satisfies ViewerHello))
     assert.equal(forged.kind, 'refused')
     assert.match(forged.kind === 'refused' ? forged.message : '', /not from this home/)
-    const borrowed = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-x', viewerName: 'X', credential: paired.credential } satisfies ViewerHello))
+    const borrowed = await hello(JSON.stringify({ homeId: 'home', viewerId: 'v-x', viewerName: 'X', credential: paired.credential, proof: await proof() } satisfies ViewerHello))
     assert.equal(borrowed.kind, 'refused')
     assert.match(borrowed.kind === 'refused' ? borrowed.message : '', /another viewer/)
     assert.equal(device.mesh!.server.viewers, 0)
     // A member of this home gets the presence first.
-    const first = await hello(JSON.stringify({ homeId: 'home', viewerId: paired.viewerId, viewerName: paired.name, credential: paired.credential } satisfies ViewerHello))
+    const first = await hello(JSON.stringify({ homeId: 'home', viewerId: paired.viewerId, viewerName: paired.name, credential: paired.credential, proof: await proof() } satisfies ViewerHello))
     assert.equal(first.kind, 'presence')
     assert.equal(first.kind === 'presence' && first.payload.deviceId, 'front-door')
   })

@@ -14,7 +14,7 @@ import {
 import { SimulatedButton, SimulatedLock, startDoorbell, videoCodec, withoutDefaultStun, type Doorbell } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
 import { nodeViewer } from '../src/nodeViewer'
-import { pairViewer, type PairedViewer } from '../src/trust'
+import { offerFrom, pairViewer, type PairedViewer } from '../src/trust'
 
 /**
  * Removing a member takes effect at once and everywhere: the hub drops the member's MQTT
@@ -107,7 +107,7 @@ async function rawCall (lan: Lan, p: PairedViewer): Promise<RawCall> {
   }))
   const sdp = pc.localDescription?.sdp
   assert.ok(sdp)
-  client.publish(topics.session(p.homeId, device, p.viewerId, sessionId, 'to-device'), encode(SignalToDevice, { type: 'offer', sessionId, viewerId: p.viewerId, viewerName: p.name, sdp, credential: p.credential }), { qos: 1 })
+  client.publish(topics.session(p.homeId, device, p.viewerId, sessionId, 'to-device'), encode(SignalToDevice, await offerFrom(p, { device, sessionId, sdp })), { qos: 1 })
   await withTimeout('the data channel to open', 15_000, new Promise<void>((resolve) => {
     if (channel.readyState === 'open') { resolve(); return }
     channel.stateChanged.subscribe((state) => { if (state === 'open') resolve() })
@@ -221,7 +221,7 @@ test('a removed resident is cut off at once: sign-in, call, door, new calls; the
   const newSession = newId('s')
   const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'
   await ownerCall.client.publishAsync(topics.session(owner.homeId, device, owner.viewerId, newSession, 'to-device'),
-    encode(SignalToDevice, { type: 'offer', sessionId: newSession, viewerId: owner.viewerId, viewerName: 'Lodger', sdp, credential: resident.credential }), { qos: 1 })
+    encode(SignalToDevice, { ...await offerFrom(resident, { device, sessionId: newSession, sdp, viewerName: 'Lodger' }), viewerId: owner.viewerId }), { qos: 1 })
   const bye = await eventually('a bye for the new call', () => ownerCall.signals.find((s) => s.message.sessionId === newSession), WAIT_MS)
   assert.ok(bye.message.type === 'bye' && bye.message.reason === 'rejected', JSON.stringify(bye.message))
   assert.match(bye.message.type === 'bye' ? bye.message.message ?? '' : '', /Lodger has been removed from this home/)
@@ -294,7 +294,7 @@ test('a removed resident is cut off at once: sign-in, call, door, new calls; the
   const cmd = await signDoorCommand({ credential: resident.credential, key: resident.key, home: resident.homeId, device, session: ctx.sessionId, command: newId('c') })
   const verdict = await restarted.guard.check(cmd, ctx)
   assert.ok(!verdict.ok && verdict.reason === 'revoked', `the restarted doorbell refuses the resident: ${JSON.stringify(verdict)}`)
-  const admitted = await restarted.guard.admit(resident.credential, resident.viewerId)
+  const admitted = await restarted.guard.admit(resident.credential, resident.viewerId, { proof: (await offerFrom(resident, { device, sessionId: 's-offer', sdp: 'v=0' })).proof, session: 's-offer' })
   assert.ok(!admitted.ok && admitted.reason === 'revoked', 'and would refuse its offers')
   const ownerCmd = await signDoorCommand({ credential: owner.credential, key: owner.key, home: owner.homeId, device, session: 's-owner', command: newId('c') })
   assert.ok((await restarted.guard.check(ownerCmd, { sessionId: 's-owner', viewerId: owner.viewerId })).ok, 'while the owner is still let in')

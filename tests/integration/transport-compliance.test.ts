@@ -29,7 +29,7 @@ import { startCloud } from '../src/cloud'
 import { HubClient } from '@doorbell/viewer/lib'
 import { DirectClient } from '@doorbell/viewer/direct'
 import {
-  DoorGuard, Grant, MAX_FRAME_BYTES, PROTOCOLS, cloudTopics, exportPublicKey, generateSigningKey, sign, topics, type Presence
+  DoorGuard, Grant, MAX_FRAME_BYTES, PROTOCOLS, cloudTopics, exportPublicKey, generateSigningKey, sign, topics, type Possession, type Presence
 } from '@doorbell/core'
 import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/core/mesh'
 import { DEVICE, HOME, VIEWER, transportCompliance, type TransportPair } from '../src/transportCompliance'
@@ -96,8 +96,8 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
     key: await exportPublicKey(viewerKey.publicKey), iat: Date.now(), exp: null
   }, homeKey.privateKey)
   const guard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(homeKey.publicKey) })
-  const admit = async (c: string, viewerId: string): Promise<string | null> => {
-    const r = await guard.admit(c, viewerId)
+  const admit = async (c: string, viewerId: string, possession: Possession): Promise<string | null> => {
+    const r = await guard.admit(c, viewerId, possession)
     return r.ok ? null : r.message
   }
   const device = new DirectServer(node, { homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device'), presence, admit })
@@ -116,6 +116,7 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
     viewerId: VIEWER,
     viewerName: 'Kitchen',
     credential,
+    key: viewerKey.privateKey,
     devices: () => [{ deviceId: DEVICE, reach: directReachOf(node)! }, { deviceId: 'rogue', reach: directReachOf(rogue.node)! }],
     log: (level, message) => { lines.push(`${level} [viewer] ${message}`) }
   })

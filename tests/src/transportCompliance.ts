@@ -37,7 +37,8 @@ export const state = (at: number): DeviceState => ({
   at
 })
 const record = (): CallRecord => ({ deviceId: DEVICE, ringId: 'r1', startedAt: 1000, endedAt: 2000, outcome: 'missed', answeredBy: [], unlocks: [] })
-const offerWith = (sessionId: string, credential: string): SignalToDevice => ({ type: 'offer', sessionId, viewerId: VIEWER, viewerName: 'Kitchen', sdp: SDP, credential })
+// The proof travels as the credential does: opaque to the path (the device's DoorGuard checks both).
+const offerWith = (sessionId: string, credential: string): SignalToDevice => ({ type: 'offer', sessionId, viewerId: VIEWER, viewerName: 'Kitchen', sdp: SDP, credential, proof: credential })
 const answer = (sessionId: string): SignalToViewer => ({ type: 'answer', sessionId, sdp: SDP })
 
 const settle = async (ms = 300): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }

@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core'
-import { DEFAULT_ZONE, PairResponse, exportPublicKey, generateSigningKey, newId, type InviteRequest, type Role } from '@doorbell/core'
+import { DEFAULT_ZONE, PairResponse, exportPublicKey, generateSigningKey, newId, signViewClaim, type InviteRequest, type Offer, type Role } from '@doorbell/core'
 import type { Hub } from '@doorbell/hub'
 import type { ViewerTrust } from '@doorbell/viewer/lib'
 
@@ -45,6 +45,15 @@ export async function pairViewer (hub: Hub, o: { name: string, role?: Role, door
     role: paired.member.role!,
     name: paired.member.name
   }
+}
+
+/**
+ * An offer as the viewer app sends it: the grant, and a proof signed by the viewer's own key for
+ * this doorbell and session, now. `as` sends it under another viewer's id and name (a borrowed grant).
+ */
+export async function offerFrom (p: PairedViewer, o: { device: string, sessionId: string, sdp: string, viewerName?: string, key?: PairedViewer['key'], now?: number }): Promise<Offer> {
+  const proof = await signViewClaim({ key: o.key ?? p.key, home: p.homeId, device: o.device, session: o.sessionId, ...(o.now !== undefined ? { now: o.now } : {}) })
+  return { type: 'offer', sessionId: o.sessionId, viewerId: p.viewerId, viewerName: o.viewerName ?? p.name, sdp: o.sdp, credential: p.credential, proof }
 }
 
 /** The invite URL a doorbell pairs with on its first start (device config `pairing.url`). */

@@ -16,7 +16,7 @@ const config: ViewerCloudConfig = {
 const credentials = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }
 const ARN = (name: string) => `arn:aws:kinesisvideo:eu-west-1:123456789012:channel/${name}/1700000000000`
 const SDP = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'
-const offer = (sessionId: string, sdp = SDP): SignalToDevice => ({ type: 'offer', sessionId, viewerId: 'v1', viewerName: 'Kitchen', sdp, credential: 'e30.' + 'A'.repeat(86) })
+const offer = (sessionId: string, sdp = SDP): SignalToDevice => ({ type: 'offer', sessionId, viewerId: 'v1', viewerName: 'Kitchen', sdp, credential: 'e30.' + 'A'.repeat(86), proof: 'e30.' + 'A'.repeat(86) })
 const answer = (sessionId: string): SignalToViewer => ({ type: 'answer', sessionId, sdp: SDP })
 
 const ring = (deviceId: string): RingEvent => ({ type: 'ring', deviceId, deviceName: 'Front', ringId: 'r1', at: 1, count: 1 })

@@ -56,7 +56,7 @@ test('paths: the hub when it is up, else the direct connections; events of both 
   paths.attach(direct as unknown as DirectClient)
   assert.ok(direct.sessions.has('s1'), 'a session that started before the direct path was attached hears it too')
 
-  const offer: SignalToDevice = { type: 'offer', sessionId: 's1', viewerId: 'v1', viewerName: 'K', sdp: 'v=0\r\nm=video 9 x\r\n', credential: 'e30.' + 'A'.repeat(86) }
+  const offer: SignalToDevice = { type: 'offer', sessionId: 's1', viewerId: 'v1', viewerName: 'K', sdp: 'v=0\r\nm=video 9 x\r\n', credential: 'e30.' + 'A'.repeat(86), proof: 'e30.' + 'A'.repeat(86) }
   hub.connected = true
   paths.sendToDevice('front-door', 's1', offer)
   assert.equal(hub.sent.length, 1)

@@ -1,9 +1,9 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import {
-  EventFrame, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
+  EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   readFrame, writeFrame,
-  type CallRecord, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Presence, type RingEvent
+  type CallRecord, type Possession, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Presence, type RingEvent
 } from '@doorbell/core'
 import type { MeshNode } from '@doorbell/core/mesh'
 
@@ -15,8 +15,8 @@ export interface DirectServerOptions {
   presence: () => Presence
   /** Longest a new stream may take to say hello. */
   helloTimeoutMs?: number
-  /** Whether a viewer's credential makes it a live member of this home (null) or why not. */
-  admit: (credential: string, viewerId: string) => Promise<string | null>
+  /** Whether a viewer's credential makes it a live member of this home, and its proof says it holds the credential's key (null), or why not. */
+  admit: (credential: string, viewerId: string, possession: Possession) => Promise<string | null>
 }
 
 /** Frames waiting for one slow viewer before it is dropped (it will reconnect). */
@@ -99,7 +99,7 @@ export class DirectServer implements DeviceTransport {
       ? hello.error.message
       : hello.value.homeId !== this.o.homeId
         ? `this doorbell belongs to another home than ${hello.value.homeId}`
-        : await this.o.admit(hello.value.credential, hello.value.viewerId)
+        : await this.o.admit(hello.value.credential, hello.value.viewerId, { proof: hello.value.proof, session: HELLO_SESSION })
     if (!hello.ok || refusal !== null) {
       const message = refusal ?? 'refused'
       this.o.log.warn('refused a direct viewer', { error: message })

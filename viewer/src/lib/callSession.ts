@@ -1,5 +1,5 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, signDoorCommand, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
+import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
 
 /**
@@ -39,7 +39,7 @@ export interface CallSessionOptions {
   viewerId: string
   viewerName: string
   homeId: string
-  /** The grant (sent with the offer) and the key that signs every open-door command. */
+  /** The grant (sent with the offer) and the key that signs each offer's proof and every open-door command. */
   trust: { credential: string, key: SigningKey }
   /** `iceServers`: what the path in use gives (none on the LAN; TURN from the cloud). */
   createPeerConnection: (iceServers: IceServerInit[]) => PeerConnectionLike
@@ -151,7 +151,10 @@ export function callSession (o: CallSessionOptions) {
       if (closed) return
       const sdp = peer.localDescription?.sdp
       if (!sdp) throw new Error('no local description')
-      o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp, credential: o.trust.credential })
+      // Signed as it leaves (after gathering), so its timestamp is fresh: the device checks it holds the grant's key.
+      const proof = await signViewClaim({ key: o.trust.key, home: o.homeId, device: deviceId, session: sessionId })
+      if (closed) return
+      o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp, credential: o.trust.credential, proof })
       performance.mark(CALL_MARKS.offerSent, { detail: { sessionId } })
     })().catch((err: Error) => { send({ type: 'FAILED', message: `could not start the call: ${err.message}` }) })
 

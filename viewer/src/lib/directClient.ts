@@ -2,9 +2,9 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
-  EventFrame, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
-  readFrame, writeFrame,
-  type DirectReach, type FrameIo, type ViewerTransport, type ViewerTransportEvents
+  EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
+  readFrame, signViewClaim, writeFrame,
+  type DirectReach, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
 export interface DirectClientOptions {
@@ -13,6 +13,8 @@ export interface DirectClientOptions {
   viewerName: string
   /** This viewer's grant, signed by the home: the device talks to members only. */
   credential: string
+  /** The grant's key: each hello carries a proof signed by it. */
+  key: SigningKey
   /** The devices to dial, with the addresses learned while the hub was up. */
   devices: () => Array<{ deviceId: string, reach: DirectReach }>
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
@@ -113,7 +115,8 @@ export class DirectClient implements ViewerTransport {
     }
     const stream = await connection.newStream(PROTOCOLS.events)
     const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
-    await writeFrame(io, ViewerHello, { homeId: this.o.homeId, viewerId: this.o.viewerId, viewerName: this.o.viewerName, credential: this.o.credential })
+    const proof = await signViewClaim({ key: this.o.key, home: this.o.homeId, device: deviceId, session: HELLO_SESSION })
+    await writeFrame(io, ViewerHello, { homeId: this.o.homeId, viewerId: this.o.viewerId, viewerName: this.o.viewerName, credential: this.o.credential, proof })
     const wasUp = this.connected
     this.devices.set(deviceId, { deviceId, stream, connection })
     this.log('info', `connected directly to ${deviceId}`)

@@ -119,6 +119,7 @@ export class Home {
           viewerId: this.o.viewerId,
           viewerName: this.o.viewerName,
           credential: this.o.trust.credential,
+          key: this.o.trust.key,
           devices: () => this.book.list(),
           ...(this.o.createDialer ? { createNode: this.o.createDialer } : {}),
           ...(this.o.log ? { log: this.o.log } : {})

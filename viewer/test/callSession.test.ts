@@ -1,0 +1,56 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createActor } from 'xstate'
+import { DoorGuard, Grant, exportPublicKey, generateSigningKey, sign, type SignalToDevice } from '@doorbell/core'
+import { callSession, type PeerConnectionLike } from '../src/lib/callSession'
+
+/** A peer connection that has gathered at once: the offer leaves with its SDP. */
+function gatheredPeer (): PeerConnectionLike {
+  return {
+    createDataChannel: () => ({ readyState: 'connecting', send: () => {}, onopen: null, onmessage: null, close: () => {} }),
+    addTransceiver: () => undefined,
+    createOffer: async () => ({ type: 'offer', sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n' }),
+    setLocalDescription: async () => undefined,
+    setRemoteDescription: async () => undefined,
+    localDescription: { sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n' },
+    iceGatheringState: 'complete',
+    connectionState: 'new',
+    iceConnectionState: 'new',
+    onicegatheringstatechange: null,
+    onconnectionstatechange: null,
+    oniceconnectionstatechange: null,
+    ontrack: null,
+    close: () => {}
+  }
+}
+
+test('the offer a viewer sends carries a proof of its grant\'s key that the doorbell admits, once, for that session only', async () => {
+  const home = await generateSigningKey(true)
+  const viewer = await generateSigningKey(false)
+  const credential = await sign(Grant, { v: 1, id: 'm1', home: 'home', sub: 'v1', name: 'Kitchen', role: 'resident', door: true, zones: [], key: await exportPublicKey(viewer.publicKey), iat: Date.now(), exp: null }, home.privateKey)
+  const sent: SignalToDevice[] = []
+  const logic = callSession({
+    signaling: { onSession: () => () => {}, sendToDevice: (_device, _session, m) => { sent.push(m) } },
+    viewerId: 'v1',
+    viewerName: 'Kitchen',
+    homeId: 'home',
+    trust: { credential, key: viewer.privateKey },
+    createPeerConnection: gatheredPeer
+  })
+  const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1' } })
+  actor.start()
+  for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  const offer = sent[0]
+  assert.ok(offer?.type === 'offer', 'an offer went out')
+  assert.equal(offer.credential, credential)
+
+  const guard = new DoorGuard({ homeId: 'home', deviceId: 'front-door', homeKey: await exportPublicKey(home.publicKey) })
+  const first = await guard.admit(offer.credential, offer.viewerId, { proof: offer.proof, session: offer.sessionId })
+  assert.equal(first.ok, true, JSON.stringify(first))
+  const again = await guard.admit(offer.credential, offer.viewerId, { proof: offer.proof, session: offer.sessionId })
+  assert.equal(!again.ok && again.reason, 'replay')
+  const other = new DoorGuard({ homeId: 'home', deviceId: 'back-door', homeKey: await exportPublicKey(home.publicKey) })
+  const elsewhere = await other.admit(offer.credential, offer.viewerId, { proof: offer.proof, session: offer.sessionId })
+  assert.equal(!elsewhere.ok && elsewhere.reason, 'wrong-device')
+  actor.stop()
+})
