@@ -31,7 +31,7 @@ import { DirectClient } from '@doorbell/viewer/direct'
 import {
   DoorGuard, Grant, MAX_FRAME_BYTES, PROTOCOLS, cloudTopics, exportPublicKey, generateSigningKey, sign, topics, type Presence
 } from '@doorbell/core'
-import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/core/mesh'
+import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/mesh'
 import { DEVICE, HOME, VIEWER, transportCompliance, type TransportPair } from '../src/transportCompliance'
 import { deviceInvite, pairViewer } from '../src/trust'
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Listeners, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents } from '@doorbell/core'
-import { AddressBook, Paths } from '../src/lib/paths'
-import type { DirectClient } from '../src/lib/directClient'
-import type { HubClient } from '../src/lib/hubClient'
+import { AddressBook, Paths } from '../src/lib/paths/router'
+import type { DirectClient } from '../src/lib/paths/direct/directClient'
+import type { HubClient } from '../src/lib/paths/lan/hubClient'
 
 const PEER = '12D3KooWKs2NjjcuWMEbp4LUiGxieNra8CTAJX83Hi862JGPdrVP'
 const ADDR = `/ip4/192.168.1.20/udp/4102/webrtc-direct/certhash/uEiAmoVCjnORlaK81OBsKQERErQufnnLi8uCAyJ2GNxEsTw/p2p/${PEER}`

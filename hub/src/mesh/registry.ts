@@ -9,7 +9,7 @@ import {
   HubHello, HubReply, MAX_FRAME_BYTES, MDNS_SERVICE_TAG, PROTOCOLS, readFrame, writeFrame,
   type DirectReach, type HubConfig, type Logger
 } from '@doorbell/core'
-import { createMeshPeer, type MeshNode } from '@doorbell/core/mesh'
+import { createMeshPeer, type MeshNode } from '@doorbell/mesh'
 
 /** The most devices the hub remembers having found. */
 const MAX_DEVICES = 256

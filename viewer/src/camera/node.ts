@@ -1,4 +1,5 @@
-import { DoorGuard, MqttLink, refusedCredentials, type IceSettings, type Logger } from '@doorbell/core'
+import { DoorGuard, type IceSettings, type Logger } from '@doorbell/core'
+import { MqttLink, refusedCredentials } from '@doorbell/device/lan'
 import { startAnswering, type Answering } from '@doorbell/machines'
 import { cameraSession } from './session'
 import type { CameraNodePairing } from './pairing'

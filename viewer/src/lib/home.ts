@@ -1,11 +1,11 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
 import { InspectionBatcher, newId, type AwsCredentials, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } from '@doorbell/machines'
-import { HubClient, type HubClientOptions } from './hubClient'
+import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
-import type { DirectClient, DirectClientOptions } from './directClient'
+import type { DirectClient, DirectClientOptions } from './paths/direct/directClient'
 import type { CloudClient, CloudClientOptions } from './cloud/cloudClient'
-import { AddressBook, Paths } from './paths'
+import { AddressBook, Paths } from './paths/router'
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
@@ -88,7 +88,7 @@ export class Home {
     const warm = this.hub.on('link', (up) => {
       if (!up || o.createDialer) return
       warm()
-      setTimeout(() => { import('./directClient').then(async (m) => { await m.preloadDirect() }).catch(() => {}) }, 1000)
+      setTimeout(() => { import('./paths/direct/directClient').then(async (m) => { await m.preloadDirect() }).catch(() => {}) }, 1000)
     })
     this.paths.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
     this.paths.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
@@ -112,7 +112,7 @@ export class Home {
       let client: DirectClient | null = null
       let stopped = false
       // libp2p is loaded on first use: a page on a working hub never downloads it.
-      import('./directClient').then(({ DirectClient }) => {
+      import('./paths/direct/directClient').then(({ DirectClient }) => {
         if (stopped) return
         client = new DirectClient({
           homeId: this.o.homeId,

@@ -5,7 +5,7 @@ import {
   readFrame, writeFrame,
   type CallRecord, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Presence, type RingEvent
 } from '@doorbell/core'
-import type { MeshNode } from '@doorbell/core/mesh'
+import type { MeshNode } from '@doorbell/mesh'
 
 export interface DirectServerOptions {
   homeId: string

@@ -4,7 +4,7 @@ import { tcp } from '@libp2p/tcp'
 import { mdns } from '@libp2p/mdns'
 import { FsDatastore } from 'datastore-fs'
 import { MDNS_SERVICE_TAG, type DeviceConfig, type DirectReach, type Logger, type Presence } from '@doorbell/core'
-import { createMeshPeer, directReachOf, keepDiscovery, type MeshNode } from '@doorbell/core/mesh'
+import { createMeshPeer, directReachOf, keepDiscovery, type MeshNode } from '@doorbell/mesh'
 import { DirectServer } from './directServer'
 import { HubFinder, type HubFound } from './hubFinder'
 

@@ -2,7 +2,7 @@ import {
   DirectBook, Listeners,
   type DirectReach, type IceServerInit, type Presence, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
-import type { HubClient } from './hubClient'
+import type { HubClient } from './lan/hubClient'
 
 
 /**
