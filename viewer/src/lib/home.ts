@@ -1,11 +1,13 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
 import { InspectionBatcher, newId, type AwsCredentials, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
-import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } from '@doorbell/machines'
+import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
 import type { DirectClient, DirectClientOptions } from './paths/direct/directClient'
 import type { CloudClient, CloudClientOptions } from './cloud/cloudClient'
-import { AddressBook, Paths } from './paths/router'
+import { Paths } from './paths/router'
+import { AddressBook } from './paths/direct/addressBook'
+import { lanPath } from './paths/lan/lanPath'
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
@@ -58,7 +60,7 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
  */
 export class Home {
   readonly hub: HubClient
-  /** Events and signaling on whichever path is up. */
+  /** Events from every path; signaling on the path the link machine has up. */
   readonly paths: Paths
   /** Where each doorbell can be reached with the hub down. */
   readonly book: AddressBook
@@ -78,12 +80,11 @@ export class Home {
     const ours = batcher ? inspectionRecorder({ source: this.hub.clientId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
     const theirs = o.alsoInspect
     this.inspect = ours && theirs ? (e) => { ours(e); theirs(e) } : ours ?? theirs
-    this.paths = new Paths(this.hub)
+    this.paths = new Paths(this.hub, () => pathOf(this.link.getSnapshot().value))
     this.book = new AddressBook(o.storage)
-    const link = linkMachine.provide({ actors: { direct: this.directPath(), cloud: this.cloudPath() } })
+    const link = linkMachine.provide({ actors: { lan: lanPath(this.hub), direct: this.directPath(), cloud: this.cloudPath() } })
     this.link = createActor(link, { input: o.linkTiming ?? {}, id: 'link', systemId: 'link', ...(this.inspect ? { inspect: this.inspect } : {}) })
     this.link.start()
-    this.hub.on('link', (up) => { this.link.send({ type: up ? 'LAN_UP' : 'LAN_DOWN' }) })
     // The direct path's code is fetched while the hub can still serve it.
     const warm = this.hub.on('link', (up) => {
       if (!up || o.createDialer) return
