@@ -174,10 +174,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   if (config.mesh.enabled) {
     mesh = await startMesh(config, {
       homeId,
-      admit: async (credential, viewerId) => {
-        const r = await guard.admit(credential, viewerId)
-        return r.ok ? null : r.message
-      },
+      admit: async (credential, viewerId) => await guard.admit(credential, viewerId),
       log: log.child('mesh'),
       hasHub: () => link?.client.connected === true,
       onHub: (hub) => {

@@ -96,10 +96,7 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
     key: await exportPublicKey(viewerKey.publicKey), iat: Date.now(), exp: null
   }, homeKey.privateKey)
   const guard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(homeKey.publicKey) })
-  const admit = async (c: string, viewerId: string): Promise<string | null> => {
-    const r = await guard.admit(c, viewerId)
-    return r.ok ? null : r.message
-  }
+  const admit = async (c: string, viewerId: string) => await guard.admit(c, viewerId)
   const device = new DirectServer(node, { homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device'), presence, admit })
   await device.start()
   await node.start()

@@ -12,6 +12,23 @@ import { lanPath } from './paths/lan/lanPath'
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
 
+/**
+ * What a resident does to one doorbell, as events to its call machine (with fresh session and
+ * command ids): a doorbell's card sends them to the actor it holds; `Home` by device id.
+ */
+export const callCommands = {
+  answer (actor: DoorbellActor): void { actor.send({ type: 'ANSWER', sessionId: newId('s') }) },
+  watch (actor: DoorbellActor): void { actor.send({ type: 'WATCH', sessionId: newId('s') }) },
+  /** The command's id, to match its reply. */
+  unlock (actor: DoorbellActor): string {
+    const commandId = newId('c')
+    actor.send({ type: 'UNLOCK', commandId })
+    return commandId
+  },
+  hangUp (actor: DoorbellActor): void { actor.send({ type: 'HANGUP' }) },
+  dismiss (actor: DoorbellActor): void { actor.send({ type: 'DISMISS' }) }
+}
+
 /** What pairing gave this viewer: its member id and token (hub sign-in), its grant and its signing key. */
 export interface ViewerTrust {
   memberId: string
@@ -213,15 +230,11 @@ export class Home {
     return actor
   }
 
-  answer (deviceId: string): void { this.doorbell(deviceId).send({ type: 'ANSWER', sessionId: newId('s') }) }
-  watch (deviceId: string): void { this.doorbell(deviceId).send({ type: 'WATCH', sessionId: newId('s') }) }
-  unlock (deviceId: string): string {
-    const commandId = newId('c')
-    this.doorbell(deviceId).send({ type: 'UNLOCK', commandId })
-    return commandId
-  }
-  hangUp (deviceId: string): void { this.doorbell(deviceId).send({ type: 'HANGUP' }) }
-  dismiss (deviceId: string): void { this.doorbell(deviceId).send({ type: 'DISMISS' }) }
+  answer (deviceId: string): void { callCommands.answer(this.doorbell(deviceId)) }
+  watch (deviceId: string): void { callCommands.watch(this.doorbell(deviceId)) }
+  unlock (deviceId: string): string { return callCommands.unlock(this.doorbell(deviceId)) }
+  hangUp (deviceId: string): void { callCommands.hangUp(this.doorbell(deviceId)) }
+  dismiss (deviceId: string): void { callCommands.dismiss(this.doorbell(deviceId)) }
 
   async close (): Promise<void> {
     for (const actor of this.doorbells.values()) actor.stop()

@@ -1,4 +1,5 @@
 export * from './paths/lan/hubClient'
+export * from './paths/lan/socketUrl'
 export * from './callSession'
 export * from './home'
 export type { DirectClient, DirectClientOptions } from './paths/direct/directClient'

@@ -5,7 +5,7 @@ import { mdns } from '@libp2p/mdns'
 import { FsDatastore } from 'datastore-fs'
 import { MDNS_SERVICE_TAG, type DeviceConfig, type DirectReach, type Logger, type Presence } from '@doorbell/core'
 import { createMeshPeer, directReachOf, keepDiscovery, type MeshNode } from '@doorbell/mesh'
-import { DirectServer } from './directServer'
+import { DirectServer, type DirectServerOptions } from './directServer'
 import { HubFinder, type HubFound } from './hubFinder'
 
 export interface Mesh {
@@ -22,7 +22,7 @@ export interface MeshOptions {
   onHub: (hub: HubFound) => void
   /** The home this device is paired with, and the check of a direct viewer's credential. */
   homeId: string
-  admit: (credential: string, viewerId: string) => Promise<string | null>
+  admit: DirectServerOptions['admit']
 }
 
 /**

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
   CallRecord, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer,
-  decodeTopicMessage, encode, topics,
+  decodeTopicMessage, encode, refusedCredentials, topics,
   type DeviceTransport, type DirectReach, type Logger, type SignalToDevice
 } from '@doorbell/core'
 
@@ -170,10 +170,4 @@ export class MqttLink implements DeviceTransport {
       })
     })
   }
-}
-
-/** CONNACK 4/5 (MQTT 3.1.1) or 0x86/0x87 (5.0): bad user name or password, not authorized. */
-export function refusedCredentials (err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 4 || code === 5 || code === 134 || code === 135
 }

@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
   EventFrame, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
-  readFrame, writeFrame,
+  describeError, readFrame, writeFrame,
   type DirectReach, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
@@ -98,7 +98,7 @@ export class DirectClient implements ViewerTransport {
     this.node = await (this.o.createNode ?? createDialer)()
     const results = await Promise.allSettled(known.map(async (d) => { await this.dial(d.deviceId, d.reach) }))
     if (this.devices.size === 0) {
-      const reasons = results.map((r) => r.status === 'rejected' ? describe(r.reason) : '').filter(Boolean)
+      const reasons = results.map((r) => r.status === 'rejected' ? describeError(r.reason) : '').filter(Boolean)
       throw new Error(`no doorbell answered directly (${reasons.join('; ')})`)
     }
   }
@@ -208,11 +208,4 @@ export class DirectClient implements ViewerTransport {
     this.sessions.clear()
     await node?.stop()
   }
-}
-
-/** An error with the errors inside it (libp2p's "All multiaddr dials failed" carries one per address). */
-function describe (err: unknown): string {
-  const e = err as Error & { errors?: unknown[] }
-  const inner = Array.isArray(e.errors) ? e.errors.map((x) => (x as Error).message).filter(Boolean) : []
-  return inner.length > 0 ? `${e.message}: ${inner.join(' / ')}` : e.message
 }
