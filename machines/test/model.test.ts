@@ -26,7 +26,8 @@
  * the copy's run failed on it, e.g. an error while opening going to `unlocked`, a relock delay
  * twice too long or missing, END_CALL or maxCall not stopping sessions, a BYE of the last session
  * staying in the call, `<=` instead of `<` for maxViewers, a missing or doubled recordCall, a
- * HANGUP without a reason or keeping the pending command, a call actor invoked in `ended`.
+ * HANGUP without a reason or keeping the pending command, a call actor invoked in `ended`, the
+ * link's hub actor not invoked for the machine's whole life.
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
