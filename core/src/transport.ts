@@ -9,6 +9,8 @@ import type { CallRecord, DeviceState, Presence, RingEvent, SignalToDevice, Sign
  *   direct  libp2p protocol streams, device <-> viewer     (device: DirectServer, viewer: DirectClient)
  *   cloud   AWS IoT Core + KVS signaling                   (device: CloudLink,    viewer: CloudClient)
  *
+ * Each lives in its path's folder on its side: device/src/paths/<path>/, viewer/src/lib/paths/<path>/.
+ *
  * Rules every transport keeps:
  * - everything received is parsed by its schema first; a bad message is logged and dropped,
  *   and the transport carries on (it never throws at its caller, never closes on bad input);

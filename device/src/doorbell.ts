@@ -9,8 +9,8 @@ import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
 import { consoleLogger, type Logger } from '@doorbell/core'
 import { sessionActor } from './peer/session'
-import { MqttLink } from './transport/mqttLink'
-import { startMesh, type Mesh } from './mesh/mesh'
+import { MqttLink } from './paths/lan'
+import { startMesh, type Mesh } from './paths/direct/mesh'
 import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { ConfigError, DoorGuard } from '@doorbell/core'
@@ -174,10 +174,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   if (config.mesh.enabled) {
     mesh = await startMesh(config, {
       homeId,
-      admit: async (credential, viewerId, possession) => {
-        const r = await guard.admit(credential, viewerId, possession)
-        return r.ok ? null : r.message
-      },
+      admit: async (credential, viewerId, possession) => await guard.admit(credential, viewerId, possession),
       log: log.child('mesh'),
       hasHub: () => link?.client.connected === true,
       onHub: (hub) => {

@@ -5,14 +5,18 @@ import { assign, fromCallback, setup, type EventObject } from 'xstate'
  * connections to the devices, then the cloud, with backoff between rounds. The hub wins back as
  * soon as it answers, from any state.
  *
- * The runtime supplies the paths:
+ * The runtime supplies the paths, each an invoked actor, so this machine is the one place that
+ * says which path is in use (the viewer routes by its snapshot, `pathOf`):
+ * - `lan`: a callback actor that lives as long as the machine (the hub may answer in any state).
+ *   It follows the hub connection and sends LAN_UP when it is up, LAN_DOWN when it is lost.
  * - `direct`: a callback actor that lives as long as the direct state. It dials the devices and
  *   sends DIRECT_UP when one answers, DIRECT_DOWN when the last one is lost, DIRECT_FAILED when
  *   none can be reached. Leaving the state (the hub is back) stops it, which closes its connections.
  * - `cloud`: a callback actor that lives as long as the cloud state. It connects to AWS IoT Core
  *   (events) and sends CLOUD_UP when that is up, CLOUD_DOWN when it is lost, CLOUD_FAILED when it
  *   cannot start (no cloud set up, credentials refused). Leaving the state stops it.
- * The defaults fail at once, so without them the machine waits and tries the hub again.
+ * The defaults: no hub ever answers, and direct and cloud fail at once, so without them the machine
+ * waits and tries the hub again.
  */
 export type LinkPath = 'lan' | 'direct' | 'cloud'
 
@@ -45,6 +49,7 @@ export type LinkEvent =
   | { type: 'CLOUD_DOWN' }
   | { type: 'CLOUD_FAILED', message: string }
 
+const noLan = fromCallback<EventObject>(() => {})
 const noDirect = fromCallback<EventObject>(({ sendBack }) => {
   sendBack({ type: 'DIRECT_FAILED', message: 'the direct path is not available' })
 })
@@ -64,6 +69,7 @@ export const linkMachine = setup({
     events: {} as LinkEvent
   },
   actors: {
+    lan: noLan,
     direct: noDirect,
     cloud: noCloud
   },
@@ -94,7 +100,8 @@ export const linkMachine = setup({
     lastError: null
   }),
   initial: 'lan',
-  // Whatever else is up, the hub wins as soon as it answers: LAN first.
+  // The hub is followed in every state: whatever else is up, it wins as soon as it answers.
+  invoke: { id: 'lan', src: 'lan' },
   on: { LAN_UP: { target: '.lan.up' } },
   states: {
     lan: {

@@ -1,4 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate'
+import { describeError } from '@doorbell/core'
 
 /**
  * The door lock. Fail-secure: it starts by driving the relay to locked and reports
@@ -38,7 +39,7 @@ export const lockMachine = setup({
   actions: {
     changed: assign({ version: ({ context }) => context.version + 1 }),
     clearError: assign({ error: null }),
-    keepError: assign({ error: ({ event }) => describeError((event as { error?: unknown }).error) })
+    keepError: assign({ error: ({ event }) => describeError((event as { error?: unknown }).error).slice(0, 200) })
   },
   delays: {
     relockDelay: ({ context }) => context.relockAfterMs,
@@ -89,8 +90,3 @@ export const lockMachine = setup({
     }
   }
 })
-
-function describeError (error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
-  return message.slice(0, 200)
-}

@@ -145,6 +145,50 @@ describe('link', () => {
     assert.equal(actor.getSnapshot().context.lastError, 'the cloud did not answer in time')
   })
 
+  test('the hub is an invoked actor too: alive in every state, its LAN_UP wins from any path, stopped only with the machine', async () => {
+    let started = 0
+    let stopped = 0
+    let hub: ((up: boolean) => void) | null = null
+    const { actor, clock, path, value } = startLink({
+      actors: {
+        lan: fromCallback(({ sendBack }) => {
+          started++
+          hub = (up) => { sendBack({ type: up ? 'LAN_UP' : 'LAN_DOWN' }) }
+          return () => { stopped++; hub = null }
+        }),
+        direct: fromCallback(({ sendBack }) => { sendBack({ type: 'DIRECT_FAILED', message: 'no doorbell answered' }) }),
+        cloud: fromCallback(({ sendBack }) => { sendBack({ type: 'CLOUD_UP' }) })
+      }
+    })
+    assert.equal(started, 1)
+    hub!(true)
+    assert.equal(path(), 'lan')
+    hub!(false)
+    clock.increment(3000)
+    await flush()
+    assert.equal(path(), 'cloud', 'direct failed, the cloud came up')
+    hub!(true)
+    assert.equal(path(), 'lan', 'the hub actor\'s own LAN_UP wins back from the cloud')
+    hub!(false)
+    clock.increment(3000)
+    await flush()
+    assert.equal(path(), 'cloud')
+    actor.send({ type: 'CLOUD_FAILED', message: 'credentials refused' })
+    assert.equal(value(), 'offline')
+    assert.deepEqual([started, stopped], [1, 0], 'one hub actor for the whole life of the machine, through every state')
+    actor.stop()
+    assert.deepEqual([started, stopped], [1, 1], 'stopping the machine stops it')
+  })
+
+  test('without a hub actor, no hub ever answers: the machine moves on after the grace period', async () => {
+    const { clock, value } = startLink()
+    clock.increment(2999)
+    assert.deepEqual(value(), { lan: 'connecting' })
+    clock.increment(1)
+    await flush()
+    assert.equal(value(), 'offline')
+  })
+
   test('a cloud that cannot start (not set up, credentials refused) backs off with its reason kept', async () => {
     const { clock, value, actor } = startLink({ actors: { cloud: fromCallback(({ sendBack }) => { sendBack({ type: 'CLOUD_FAILED', message: 'cloud signaling refused the credentials' }) }) } })
     clock.increment(3000)

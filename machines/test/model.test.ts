@@ -26,7 +26,8 @@
  * the copy's run failed on it, e.g. an error while opening going to `unlocked`, a relock delay
  * twice too long or missing, END_CALL or maxCall not stopping sessions, a BYE of the last session
  * staying in the call, `<=` instead of `<` for maxViewers, a missing or doubled recordCall, a
- * HANGUP without a reason or keeping the pending command, a call actor invoked in `ended`.
+ * HANGUP without a reason or keeping the pending command, a call actor invoked in `ended`, the
+ * link's hub actor not invoked for the machine's whole life.
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -36,6 +37,7 @@ import type { DeviceState, LockState, Reply, RingEvent } from '@doorbell/core'
 import { lockMachine, type LockInput } from '../src/lock'
 import { deviceCallMachine, type CallSummary, type DeviceCallInput, type RingInfo, type SessionInput } from '../src/deviceCall'
 import { viewerCallMachine, type CallActorInput, type ViewerCallInput } from '../src/viewerCall'
+import { backoffMs, linkMachine, pathOf, type LinkInput } from '../src/link'
 import { deviceState, lockState, ringEvent } from './fixtures'
 
 // ------------------------------------------------------------------ generic: paths from the graph
@@ -784,11 +786,139 @@ function viewerHarness (options: { dismissed: boolean } = { dismissed: false }):
   }
 }
 
+// ------------------------------------------------------------------ link
+
+type LinkSnap = SnapshotFrom<typeof linkMachine>
+const LINK_INPUT = { lanGraceMs: 3000, cloudTimeoutMs: 15_000, backoffMinMs: 1000, backoffMaxMs: 8000 } satisfies LinkInput
+/** From this many rounds on, the backoff is at its cap: more rounds change nothing the model can see. */
+const LINK_ATTEMPT_CAP = 4
+const linkPath = (s: LinkSnap): 'lan' | 'direct' | 'cloud' | null => {
+  const v = s.value
+  return typeof v === 'object' ? Object.keys(v)[0] as 'lan' | 'direct' | 'cloud' : null
+}
+
+const linkSpec: ModelSpec<LinkSnap> = {
+  name: 'link',
+  machine: linkMachine,
+  input: LINK_INPUT,
+  key: (s) => JSON.stringify([s.value, Math.min(s.context.attempt, LINK_ATTEMPT_CAP), s.context.lastError]),
+  // The hub's actor lives in every state; direct's and the cloud's speak only while their state (and so their actor) does.
+  events: (s) => [
+    { type: 'LAN_UP' },
+    { type: 'LAN_DOWN' },
+    ...(linkPath(s) === 'direct' ? [{ type: 'DIRECT_UP' }, { type: 'DIRECT_DOWN' }, { type: 'DIRECT_FAILED', message: 'no doorbell answered' }] : []),
+    ...(linkPath(s) === 'cloud' ? [{ type: 'CLOUD_UP' }, { type: 'CLOUD_DOWN' }, { type: 'CLOUD_FAILED', message: 'credentials refused' }] : []),
+    ...internalEvents(s as unknown as ModelSnapshot, null),
+    TICK
+  ],
+  depth: 5,
+  maxSelfLoops: 1
+}
+
+/** One invoked path actor of the machine under test: how often it was started and stopped, and its sendBack while it lives. */
+interface PathDouble { started: number, stopped: number, sendBack: ((e: AnyEventObject) => void) | null }
+
+let linkDoubles: Record<'lan' | 'direct' | 'cloud', PathDouble> = { lan: newDouble(), direct: newDouble(), cloud: newDouble() }
+function newDouble (): PathDouble { return { started: 0, stopped: 0, sendBack: null } }
+const pathDouble = (name: 'lan' | 'direct' | 'cloud') => fromCallback(({ sendBack }) => {
+  const d = linkDoubles[name]
+  d.started++
+  d.sendBack = sendBack
+  return () => { d.stopped++; d.sendBack = null }
+})
+const linkUnderTest = linkMachine.provide({ actors: { lan: pathDouble('lan'), direct: pathDouble('direct'), cloud: pathDouble('cloud') } })
+
+function linkHarness (): Harness<LinkSnap> {
+  const doubles = linkDoubles = { lan: newDouble(), direct: newDouble(), cloud: newDouble() }
+  const clock = new SimulatedClock()
+  const delays = { lanGrace: LINK_INPUT.lanGraceMs, cloudTimeout: LINK_INPUT.cloudTimeoutMs, backoff: 0 }
+  const timers = new Timers(clock, delays)
+  const actor = createActor(linkUnderTest, { input: LINK_INPUT, clock })
+  const violations: string[] = []
+  let lastValue = ''
+  let enteredAt = 0
+  /** Entries into each path's state, counted from the snapshots. */
+  const entries = { lan: 0, direct: 0, cloud: 0 }
+  let lastPath: string | null = null
+
+  const inspect = (s: LinkSnap): void => {
+    const value = JSON.stringify(s.value)
+    if (value !== lastValue) {
+      lastValue = value
+      enteredAt = clock.now()
+      const path = linkPath(s)
+      if (path !== null && path !== lastPath) entries[path]++
+      lastPath = path
+    }
+    timers.observe(`${value}:${entries.lan + entries.direct + entries.cloud}:${enteredAt}`)
+    const fail = (m: string) => { const v = `[${value} at ${clock.now()} ms] ${m}`; if (!violations.includes(v)) violations.push(v) }
+    const path = linkPath(s)
+    const up = path !== null && s.matches({ [path]: 'up' } as never)
+    // One source of truth: the path in use is the one whose state is up, and nothing else.
+    if (pathOf(s.value) !== (up ? path : null)) fail(`pathOf says ${pathOf(s.value)}`)
+    if (up && (s.context.attempt !== 0 || s.context.lastError !== null)) fail(`up with attempt ${s.context.attempt}, lastError ${s.context.lastError}`)
+    if (s.value === 'offline' && s.context.attempt < 1) fail('offline without counting the round')
+    // The hub's actor: started once, alive in every state.
+    if (doubles.lan.started !== 1 || doubles.lan.stopped !== 0) fail(`the hub's actor started ${doubles.lan.started} times, stopped ${doubles.lan.stopped}`)
+    // Direct's and the cloud's: alive exactly in their state, a fresh one on each entry.
+    for (const p of ['direct', 'cloud'] as const) {
+      const alive = doubles[p].started - doubles[p].stopped
+      if (alive !== (path === p ? 1 : 0)) fail(`${alive} ${p} actors alive`)
+      if (doubles[p].started !== entries[p]) fail(`${p} started ${doubles[p].started} times for ${entries[p]} entries`)
+    }
+    const deadline = s.matches({ lan: 'connecting' }) ? LINK_INPUT.lanGraceMs
+      : s.matches({ cloud: 'connecting' }) ? LINK_INPUT.cloudTimeoutMs
+        : s.value === 'offline' ? backoffMs(s.context.attempt, LINK_INPUT.backoffMinMs, LINK_INPUT.backoffMaxMs) : null
+    if (deadline !== null && clock.now() - enteredAt >= deadline) fail(`still here ${clock.now() - enteredAt} ms after entering (deadline ${deadline} ms)`)
+  }
+  actor.subscribe(inspect)
+  actor.start()
+  inspect(actor.getSnapshot())
+
+  return {
+    async exec ({ event }) {
+      delays.backoff = backoffMs(actor.getSnapshot().context.attempt, LINK_INPUT.backoffMinMs, LINK_INPUT.backoffMaxMs)
+      if (timers.step(event, actor.getSnapshot())) return
+      const from = event.type.startsWith('LAN_') ? 'lan' : event.type.startsWith('DIRECT_') ? 'direct' : event.type.startsWith('CLOUD_') ? 'cloud' : null
+      assert.ok(from !== null, `unknown step ${event.type}`)
+      const sendBack = doubles[from].sendBack
+      assert.ok(sendBack, `the ${from} actor is alive to send ${event.type}`)
+      sendBack(event)
+      await settle()
+    },
+    check (model) {
+      const s = actor.getSnapshot()
+      inspect(s)
+      assert.deepEqual(violations, [])
+      assert.equal(linkSpec.key(s), linkSpec.key(model), 'the link is in the model\'s state')
+    },
+    finish () {
+      // Every timed state leaves at its deadline exactly: not 1 ms before, and by then.
+      const s = actor.getSnapshot()
+      const deadline = s.matches({ lan: 'connecting' }) ? LINK_INPUT.lanGraceMs
+        : s.matches({ cloud: 'connecting' }) ? LINK_INPUT.cloudTimeoutMs
+          : s.value === 'offline' ? backoffMs(s.context.attempt, LINK_INPUT.backoffMinMs, LINK_INPUT.backoffMaxMs) : null
+      if (deadline !== null) {
+        const before = JSON.stringify(s.value)
+        clock.increment(enteredAt + deadline - 1 - clock.now())
+        assert.equal(JSON.stringify(actor.getSnapshot().value), before, `still ${before} 1 ms before its deadline`)
+        clock.increment(1)
+        assert.notEqual(JSON.stringify(actor.getSnapshot().value), before, `left ${before} at its deadline`)
+      }
+      assert.deepEqual(violations, [])
+      actor.stop()
+      assert.deepEqual([doubles.lan.stopped, doubles.direct.started - doubles.direct.stopped, doubles.cloud.started - doubles.cloud.stopped], [1, 0, 0], 'stopping the machine stops every path\'s actor')
+    },
+    stop: () => actor.stop()
+  }
+}
+
 // ------------------------------------------------------------------ the tests
 
 const lockModel = buildModel(lockSpec)
 const deviceModel = buildModel(deviceSpec)
 const viewerModel = buildModel(viewerSpec)
+const linkModel = buildModel(linkSpec)
 
 const summary = (name: string, m: Model<unknown>, depth: number): string =>
   `${name}: ${m.paths.length} paths (${m.stats.walks} walks of up to ${depth} steps + ${m.stats.extra} to reach the rest of the ` +
@@ -808,6 +938,11 @@ describe('model-based: every path of each machine, invariants in every state', (
   test(`viewerCall: ${viewerModel.paths.length} paths`, async (t) => {
     t.diagnostic(summary('viewerCall', viewerModel, viewerSpec.depth))
     await replay(viewerModel, () => viewerHarness(), viewerSpec.key)
+  })
+
+  test(`link: ${linkModel.paths.length} paths`, async (t) => {
+    t.diagnostic(summary('link', linkModel, linkSpec.depth))
+    await replay(linkModel, linkHarness, linkSpec.key)
   })
 
   // Regression, found by this model: `incoming` took any RING, without the `isNotDismissed` guard that idle

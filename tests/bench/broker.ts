@@ -127,7 +127,7 @@ function workerMain (peer: MessagePort): void {
         rings = r
         const prefix = job.tag + '-'
         sink = (viewer, topic, payload) => {
-          // What the viewer does (viewer/src/lib/hubClient.ts): parse by the topic's schema.
+          // What the viewer does (viewer/src/lib/paths/lan/hubClient.ts): parse by the topic's schema.
           const t0 = now()
           const decoded = decodeTopicMessage(topic, payload)
           const t1 = now()
@@ -174,7 +174,7 @@ function workerMain (peer: MessagePort): void {
         return { ...c }
       }
       case 'connect-publisher': {
-        // As the device connects (device/src/transport/mqttLink.ts): signed in as the paired device, its client id `device-{id}`.
+        // As the device connects (device/src/paths/lan/mqttLink.ts): signed in as the paired device, its client id `device-{id}`.
         await connectClient(job.url, DEVICE_CLIENT_ID, (c) => { publisher = c }, { queueQoSZero: false, username: job.login.username, password: job.login.password })
         return null
       }

@@ -16,7 +16,7 @@ import {
   generateSigningKey, importPublicKey, memoryLogger, newId, newNonce, peek, readFrame, sign, signDoorCommand, signViewClaim,
   toB64url, topics, writeFrame, type DenyReason, type Offer, type SigningKey
 } from '@doorbell/core'
-import { createMeshPeer } from '@doorbell/core/mesh'
+import { createMeshPeer } from '@doorbell/mesh'
 import { LockControl, SimulatedLock, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
 import { offerFrom, pairViewer, type PairedViewer } from '../src/trust'

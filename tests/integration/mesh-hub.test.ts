@@ -28,7 +28,7 @@ import { startHub, type Hub } from '@doorbell/hub'
 import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock, type Doorbell } from '@doorbell/device'
 import { HubClient } from '@doorbell/viewer/lib'
 import { EventFrame, HELLO_SESSION, HubReply, MAX_FRAME_BYTES, PROTOCOLS, ViewerHello, decode, signViewClaim, type Presence } from '@doorbell/core'
-import { createMeshPeer, type MeshNode } from '@doorbell/core/mesh'
+import { createMeshPeer, type MeshNode } from '@doorbell/mesh'
 import { eventually } from '../src/harness'
 import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
 

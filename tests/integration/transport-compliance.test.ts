@@ -31,7 +31,7 @@ import { DirectClient } from '@doorbell/viewer/direct'
 import {
   DoorGuard, Grant, MAX_FRAME_BYTES, PROTOCOLS, cloudTopics, exportPublicKey, generateSigningKey, sign, topics, type Possession, type Presence
 } from '@doorbell/core'
-import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/core/mesh'
+import { createMeshPeer, directReachOf, type MeshNode } from '@doorbell/mesh'
 import { DEVICE, HOME, VIEWER, transportCompliance, type TransportPair } from '../src/transportCompliance'
 import { deviceInvite, pairViewer } from '../src/trust'
 
@@ -96,10 +96,7 @@ transportCompliance('libp2p streams over webrtc-direct (direct)', async () => {
     key: await exportPublicKey(viewerKey.publicKey), iat: Date.now(), exp: null
   }, homeKey.privateKey)
   const guard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(homeKey.publicKey) })
-  const admit = async (c: string, viewerId: string, possession: Possession): Promise<string | null> => {
-    const r = await guard.admit(c, viewerId, possession)
-    return r.ok ? null : r.message
-  }
+  const admit = async (c: string, viewerId: string, possession: Possession) => await guard.admit(c, viewerId, possession)
   const device = new DirectServer(node, { homeId: HOME, deviceId: DEVICE, log: memoryLogger(lines, 'device'), presence, admit })
   await device.start()
   await node.start()

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { doorText, endText, whoIsIn } from '../src/composables/callText'
+import { PATH_TEXT, doorText, endText, linkText, whoIsIn } from '../src/composables/callText'
 import { loadIdentity } from '../src/composables/identity'
 
 const lock = (status: 'locked' | 'unlocking' | 'unlocked' | 'relocking' | 'fault', extra = {}) =>
@@ -43,4 +43,14 @@ test('a browser keeps its viewer id; ?name= names it', () => {
   assert.deepEqual(again, first, 'the same browser is the same viewer')
   store.set('doorbell.viewerId', 'bad/id#')
   assert.notEqual(loadIdentity(storage, '').viewerId, 'bad/id#', 'a corrupt stored id is replaced')
+})
+
+test('path names: one table for the link line and the call badge', () => {
+  assert.equal(linkText('lan', false), 'Home network')
+  assert.equal(linkText('direct', false), 'Direct to the doorbell')
+  assert.equal(linkText('cloud', true), 'Cloud', 'a path that is up is named whatever else is true')
+  assert.equal(linkText(null, false), 'Connecting…')
+  assert.equal(linkText(null, true), 'No connection, retrying…')
+  assert.deepEqual(Object.values(PATH_TEXT).map((p) => p.short), ['Home network', 'Direct', 'Cloud'])
+  for (const p of Object.values(PATH_TEXT)) assert.ok(p.title.length > 0)
 })

@@ -4,7 +4,7 @@ import type { IceSettings } from '@doorbell/core'
 import { FeedKeeper, backoffMs, type FeedFacts, type TileState, type Timers } from '../src/console/feed'
 import { IceKeeper, refreshDelay, rtcConfiguration, usable } from '../src/console/ice'
 import { gridShape, zoneGroups } from '../src/console/zones'
-import { deviceTopics, isRefusal } from '../src/lib/hubClient'
+import { deviceTopics, isRefusal } from '../src/lib/paths/lan/hubClient'
 
 /** Timers the test moves by hand: `advance(ms)` runs what falls due, in order. */
 function manualTimers () {

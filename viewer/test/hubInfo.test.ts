@@ -1,13 +1,14 @@
 import { afterEach, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { HUB_INFO_KEY, fetchHubInfo, hubSocketUrl, loadHubInfo, parseHubInfo } from '../src/composables/hubInfo'
+import { HUB_INFO_KEY, fetchHubInfo, loadHubInfo, parseHubInfo } from '../src/composables/hubInfo'
+import { hubSocketUrl } from '../src/lib/paths/lan/socketUrl'
 
 const INFO = { homeId: 'home', hubName: 'Hub', mqttPath: '/mqtt', inspect: false }
 
 test('the MQTT WebSocket is on the page\'s own origin, secure when the page is', () => {
   const info = { homeId: 'home', hubName: 'Hub', mqttPath: '/mqtt', inspect: false }
-  assert.equal(hubSocketUrl(info, { protocol: 'http:', host: 'hub.local:8080' }), 'ws://hub.local:8080/mqtt')
-  assert.equal(hubSocketUrl(info, { protocol: 'https:', host: 'hub.local' }), 'wss://hub.local/mqtt')
+  assert.equal(hubSocketUrl({ protocol: 'http:', host: 'hub.local:8080' }, info.mqttPath), 'ws://hub.local:8080/mqtt')
+  assert.equal(hubSocketUrl({ protocol: 'https:', host: 'hub.local' }, info.mqttPath), 'wss://hub.local/mqtt')
 })
 
 /** A Storage stand-in that records what was stored. */

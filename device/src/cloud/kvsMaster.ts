@@ -7,7 +7,7 @@ import { GetIceServerConfigCommand, KinesisVideoSignalingClient } from '@aws-sdk
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, kvsPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, describeError, kvsPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import type { AwsTemporaryCredentials, StaticCredentials } from './credentials'
@@ -250,7 +250,7 @@ export class KvsMaster {
       if (this.stopped) return
       this.channelInfo = null
       this.failures++
-      if (this.loud()) this.o.log.warn('could not prepare the KVS signaling connection', { reason, channel: this.o.channelName, error: errorText(err), ...this.attempt() })
+      if (this.loud()) this.o.log.warn('could not prepare the KVS signaling connection', { reason, channel: this.o.channelName, error: describeError(err), ...this.attempt() })
       this.scheduleReconnect()
       return
     } finally {
@@ -264,7 +264,7 @@ export class KvsMaster {
     try {
       client.open()
     } catch (err) {
-      this.fail(client, errorText(err))
+      this.fail(client, describeError(err))
     }
   }
 
@@ -272,7 +272,7 @@ export class KvsMaster {
     client.on('open', () => { this.opened(client) })
     client.on('close', () => { this.fail(client, 'closed') })
     // The SDK emits 'error' for a failed WebSocket and for a URL it could not sign; an 'error' with no listener would throw.
-    client.on('error', (err: unknown) => { this.fail(client, errorText(err)) })
+    client.on('error', (err: unknown) => { this.fail(client, describeError(err)) })
     client.on('sdpOffer', (payload: unknown, senderClientId: unknown) => { this.onOffer(payload, senderClientId) })
     client.on('statusResponse', (status: unknown) => {
       this.o.log.warn('KVS signaling reported an error', { status: JSON.stringify(status)?.slice(0, 300) })
@@ -387,7 +387,7 @@ export class KvsMaster {
         next = Math.max(1000, this.ice.ttlMs - (this.o.iceRefreshMarginSeconds ?? 60) * 1000)
         this.o.log.info('got ICE servers from KVS', { count: list.length, ttlSeconds: ttlS })
       } catch (err) {
-        this.o.log.warn('could not get ICE servers from KVS; keeping the last known', { error: errorText(err), retryInMs: next })
+        this.o.log.warn('could not get ICE servers from KVS; keeping the last known', { error: describeError(err), retryInMs: next })
       }
       if (this.stopped) return
       if (this.iceTimer) clearTimeout(this.iceTimer)
@@ -436,12 +436,12 @@ export class KvsMaster {
     try {
       this.listeners.emit('signal', senderClientId, m)
     } catch (err) {
-      this.o.log.error('a signal listener threw', { type: m.type, session: m.sessionId, error: errorText(err) })
+      this.o.log.error('a signal listener threw', { type: m.type, session: m.sessionId, error: describeError(err) })
     }
   }
 
   private emit (event: 'up' | 'down'): void {
-    try { this.listeners.emit(event) } catch (err) { this.o.log.error('a KVS listener threw', { event, error: errorText(err) }) }
+    try { this.listeners.emit(event) } catch (err) { this.o.log.error('a KVS listener threw', { event, error: describeError(err) }) }
   }
 
   private debug (msg: string, fields: Record<string, unknown>): void {
@@ -513,12 +513,4 @@ class AwsKvsControlPlane implements KvsControlPlane {
     this.signaling?.client.destroy()
     this.agent.destroy()
   }
-}
-
-function errorText (err: unknown): string {
-  if (err instanceof Error) return err.message || err.name
-  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message)
-  // A WebSocket 'error' event carries no message.
-  if (typeof err === 'object' && err !== null && 'type' in err) return `WebSocket ${String((err as { type: unknown }).type)}`
-  return String(err)
 }

@@ -1,15 +1,10 @@
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import { tcp } from '@libp2p/tcp'
-import { mdns } from '@libp2p/mdns'
 import { lpStream } from '@libp2p/utils'
-import { FsDatastore } from 'datastore-fs'
 import type { Connection, Stream } from '@libp2p/interface'
 import {
-  HubHello, HubReply, MAX_FRAME_BYTES, MDNS_SERVICE_TAG, PROTOCOLS, readFrame, writeFrame,
+  HubHello, HubReply, MAX_FRAME_BYTES, PROTOCOLS, readFrame, writeFrame,
   type DirectReach, type HubConfig, type Logger
 } from '@doorbell/core'
-import { createMeshPeer, type MeshNode } from '@doorbell/core/mesh'
+import { openMeshPeer, type MeshNode } from '@doorbell/mesh'
 
 /** The most devices the hub remembers having found. */
 const MAX_DEVICES = 256
@@ -41,19 +36,8 @@ export interface HubMesh {
  * hubs on one LAN never capture each other's devices.
  */
 export async function startHubMesh (config: HubConfig, mqttPort: number, log: Logger, tls = false): Promise<HubMesh> {
-  const dir = join(config.dataDir, 'peer')
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const datastore = new FsDatastore(dir)
-  await datastore.open()
-  // A mesh that cannot start (its port taken) leaves nothing open: not the datastore, not the node.
-  const node = await createMeshPeer({
-    datastore,
-    host: config.mesh.host,
-    tcpPort: config.mesh.tcpPort,
-    directPort: config.mesh.directPort,
-    tcp: tcp(),
-    discovery: [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: config.mesh.queryIntervalMs })]
-  }).catch(async (err: unknown) => { await datastore.close(); throw err })
+  const peer = await openMeshPeer({ dataDir: config.dataDir, mesh: config.mesh })
+  const node = peer.node
   // The broker's URL when the address a device reached the hub at will not do: configured, or
   // the one interface the broker listens on (a hub bound to 0.0.0.0 is reachable on all of them).
   const wildcard = config.host === '0.0.0.0' || config.host === '::'
@@ -116,7 +100,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
     await node.start()
   } catch (err) {
     await Promise.resolve(node.stop()).catch(() => {})
-    await datastore.close()
+    await peer.close()
     throw err
   }
   log.info('on the LAN mesh', { peer: node.peerId.toString(), addrs: node.getMultiaddrs().length })
@@ -126,7 +110,7 @@ export async function startHubMesh (config: HubConfig, mqttPort: number, log: Lo
     peers: () => [...peers],
     async stop () {
       await node.stop()
-      await datastore.close()
+      await peer.close()
     }
   }
 }

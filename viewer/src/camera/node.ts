@@ -1,4 +1,5 @@
-import { DoorGuard, MqttLink, refusedCredentials, type IceSettings, type Logger } from '@doorbell/core'
+import { DoorGuard, type IceSettings, type Logger } from '@doorbell/core'
+import { MqttLink, refusedCredentials } from '@doorbell/device/lan'
 import { startAnswering, type Answering } from '@doorbell/machines'
 import { cameraSession } from './session'
 import type { CameraNodePairing } from './pairing'
@@ -122,10 +123,7 @@ export function startCameraNode (o: CameraNodeOptions): CameraNode {
   }
 }
 
-/** The hub's MQTT WebSocket for a page served by the hub (`wss:` on https pages). */
-export function hubSocketUrl (at: Pick<Location, 'protocol' | 'host'>, mqttPath = '/mqtt'): string {
-  return `${at.protocol === 'https:' ? 'wss:' : 'ws:'}//${at.host}${mqttPath}`
-}
+export { hubSocketUrl } from '../lib/paths/lan/socketUrl'
 
 /** What the page says of the hub link, and of the watchers. */
 export function hubStatusText (s: HubStatus): string {

@@ -1,5 +1,21 @@
 import type { LockState, Participant } from '@doorbell/core'
-import type { EndReason } from '@doorbell/machines'
+import type { EndReason, LinkPath } from '@doorbell/machines'
+
+/**
+ * What each path is called, in one place: the link line says its `name`, a call's badge and the
+ * ring banner its `short` name, their tooltip its `title`. What a resident needs to trust the ring.
+ */
+export const PATH_TEXT: Readonly<Record<LinkPath, { name: string, short: string, title: string }>> = {
+  lan: { name: 'Home network', short: 'Home network', title: 'Through the home hub; the call runs directly over your home network' },
+  direct: { name: 'Direct to the doorbell', short: 'Direct', title: 'The hub is unreachable: this screen talks to the doorbell directly' },
+  cloud: { name: 'Cloud', short: 'Cloud', title: 'Away from home: through the cloud' }
+}
+
+/** The link line: the path in use, else whether a round is still under way or the machine waits to retry. */
+export function linkText (path: LinkPath | null, offline: boolean): string {
+  if (path !== null) return PATH_TEXT[path].name
+  return offline ? 'No connection, retrying…' : 'Connecting…'
+}
 
 /** What the door status line says: only what the device reported, never what we hope. */
 export function doorText (door: LockState | null, now: number, pending: boolean): string {

@@ -88,8 +88,3 @@ function readRemembered (storage: Pick<Storage, 'getItem'>): HubInfo | null {
     return null
   }
 }
-
-/** Same origin as the page: wss when the page came over HTTPS. */
-export function hubSocketUrl (info: HubInfo, at: Pick<Location, 'protocol' | 'host'> = location): string {
-  return `${at.protocol === 'https:' ? 'wss' : 'ws'}://${at.host}${info.mqttPath}`
-}

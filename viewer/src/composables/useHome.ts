@@ -4,7 +4,8 @@ import { pathOf, type LinkPath } from '@doorbell/machines'
 import { Home, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
 import { useRingAlert } from './useRingAlert'
-import { loadHubInfo, hubSocketUrl, type HubInfo } from './hubInfo'
+import { loadHubInfo, type HubInfo } from './hubInfo'
+import { hubSocketUrl } from '../lib/paths/lan/socketUrl'
 import { grantOf, removedNotice, usePairing } from './usePairing'
 import type { StoredPairing } from './keystore'
 import { ViewerCloudConfig } from '@doorbell/core'
@@ -88,7 +89,7 @@ export function useHome () {
     if (homeFor !== p || closed) return // forgotten or replaced while the inspector loaded
     const h = new Home({
       ...(stately ? { alsoInspect: (e: InspectionEvent) => { stately.inspect.next?.(e) } } : {}),
-      url: hubSocketUrl(info),
+      url: hubSocketUrl(location, info.mqttPath),
       homeId: info.homeId,
       viewerId: p.viewerId,
       viewerName: p.name,
@@ -160,11 +161,6 @@ export function useHome () {
     hubInfo,
     hubCloud,
     enableAlerts: () => ringAlert.enable(),
-    answer: (id: string) => home?.answer(id),
-    watch: (id: string) => home?.watch(id),
-    unlock: (id: string) => home?.unlock(id),
-    hangUp: (id: string) => home?.hangUp(id),
-    dismiss: (id: string) => home?.dismiss(id),
     online
   }
 }

@@ -1,7 +1,8 @@
 import { onBeforeUnmount, ref, shallowReactive, shallowRef } from 'vue'
 import { pathOf, type LinkPath } from '@doorbell/machines'
 import { Home, type HubApi } from '../lib'
-import { hubSocketUrl, loadHubInfo, type HubInfo } from '../composables/hubInfo'
+import { loadHubInfo, type HubInfo } from '../composables/hubInfo'
+import { hubSocketUrl } from '../lib/paths/lan/socketUrl'
 import { removedNotice, type PairingApi } from '../composables/usePairing'
 import type { StoredPairing } from '../composables/keystore'
 import { IceKeeper, rtcConfiguration } from './ice'
@@ -113,7 +114,7 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
     // The first settings now, so the first calls need not wait for them (a failure is retried per call).
     ice.fresh().catch(() => {})
     const h = new Home({
-      url: hubSocketUrl(hub),
+      url: hubSocketUrl(location, hub.mqttPath),
       homeId: hub.homeId,
       viewerId: p.viewerId,
       viewerName: p.name,

@@ -1,14 +1,33 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
 import { InspectionBatcher, newId, type AwsCredentials, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
-import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } from '@doorbell/machines'
-import { HubClient, type HubClientOptions } from './hubClient'
+import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
+import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
-import type { DirectClient, DirectClientOptions } from './directClient'
+import type { DirectClient, DirectClientOptions } from './paths/direct/directClient'
 import type { CloudClient, CloudClientOptions } from './cloud/cloudClient'
-import { AddressBook, Paths } from './paths'
+import { Paths } from './paths/router'
+import { AddressBook } from './paths/direct/addressBook'
+import { lanPath } from './paths/lan/lanPath'
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
+
+/**
+ * What a resident does to one doorbell, as events to its call machine (with fresh session and
+ * command ids): a doorbell's card sends them to the actor it holds; `Home` by device id.
+ */
+export const callCommands = {
+  answer (actor: DoorbellActor): void { actor.send({ type: 'ANSWER', sessionId: newId('s') }) },
+  watch (actor: DoorbellActor): void { actor.send({ type: 'WATCH', sessionId: newId('s') }) },
+  /** The command's id, to match its reply. */
+  unlock (actor: DoorbellActor): string {
+    const commandId = newId('c')
+    actor.send({ type: 'UNLOCK', commandId })
+    return commandId
+  },
+  hangUp (actor: DoorbellActor): void { actor.send({ type: 'HANGUP' }) },
+  dismiss (actor: DoorbellActor): void { actor.send({ type: 'DISMISS' }) }
+}
 
 /** What pairing gave this viewer: its member id and token (hub sign-in), its grant and its signing key. */
 export interface ViewerTrust {
@@ -58,7 +77,7 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
  */
 export class Home {
   readonly hub: HubClient
-  /** Events and signaling on whichever path is up. */
+  /** Events from every path; signaling on the path the link machine has up. */
   readonly paths: Paths
   /** Where each doorbell can be reached with the hub down. */
   readonly book: AddressBook
@@ -78,17 +97,16 @@ export class Home {
     const ours = batcher ? inspectionRecorder({ source: this.hub.clientId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
     const theirs = o.alsoInspect
     this.inspect = ours && theirs ? (e) => { ours(e); theirs(e) } : ours ?? theirs
-    this.paths = new Paths(this.hub)
+    this.paths = new Paths(this.hub, () => pathOf(this.link.getSnapshot().value))
     this.book = new AddressBook(o.storage)
-    const link = linkMachine.provide({ actors: { direct: this.directPath(), cloud: this.cloudPath() } })
+    const link = linkMachine.provide({ actors: { lan: lanPath(this.hub), direct: this.directPath(), cloud: this.cloudPath() } })
     this.link = createActor(link, { input: o.linkTiming ?? {}, id: 'link', systemId: 'link', ...(this.inspect ? { inspect: this.inspect } : {}) })
     this.link.start()
-    this.hub.on('link', (up) => { this.link.send({ type: up ? 'LAN_UP' : 'LAN_DOWN' }) })
     // The direct path's code is fetched while the hub can still serve it.
     const warm = this.hub.on('link', (up) => {
       if (!up || o.createDialer) return
       warm()
-      setTimeout(() => { import('./directClient').then(async (m) => { await m.preloadDirect() }).catch(() => {}) }, 1000)
+      setTimeout(() => { import('./paths/direct/directClient').then(async (m) => { await m.preloadDirect() }).catch(() => {}) }, 1000)
     })
     this.paths.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
     this.paths.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
@@ -112,7 +130,7 @@ export class Home {
       let client: DirectClient | null = null
       let stopped = false
       // libp2p is loaded on first use: a page on a working hub never downloads it.
-      import('./directClient').then(({ DirectClient }) => {
+      import('./paths/direct/directClient').then(({ DirectClient }) => {
         if (stopped) return
         client = new DirectClient({
           homeId: this.o.homeId,
@@ -213,15 +231,11 @@ export class Home {
     return actor
   }
 
-  answer (deviceId: string): void { this.doorbell(deviceId).send({ type: 'ANSWER', sessionId: newId('s') }) }
-  watch (deviceId: string): void { this.doorbell(deviceId).send({ type: 'WATCH', sessionId: newId('s') }) }
-  unlock (deviceId: string): string {
-    const commandId = newId('c')
-    this.doorbell(deviceId).send({ type: 'UNLOCK', commandId })
-    return commandId
-  }
-  hangUp (deviceId: string): void { this.doorbell(deviceId).send({ type: 'HANGUP' }) }
-  dismiss (deviceId: string): void { this.doorbell(deviceId).send({ type: 'DISMISS' }) }
+  answer (deviceId: string): void { callCommands.answer(this.doorbell(deviceId)) }
+  watch (deviceId: string): void { callCommands.watch(this.doorbell(deviceId)) }
+  unlock (deviceId: string): string { return callCommands.unlock(this.doorbell(deviceId)) }
+  hangUp (deviceId: string): void { callCommands.hangUp(this.doorbell(deviceId)) }
+  dismiss (deviceId: string): void { callCommands.dismiss(this.doorbell(deviceId)) }
 
   async close (): Promise<void> {
     for (const actor of this.doorbells.values()) actor.stop()

@@ -7,7 +7,7 @@ import { loadOrCreateSelfKey } from '@libp2p/config'
 import type { Datastore } from 'interface-datastore'
 import type { PeerDiscovery, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { DirectReach } from './schemas'
+import { DirectReach } from '@doorbell/core'
 
 /** Only the parts of a libp2p node this product uses (Node and browser builds agree on them). */
 export type MeshNode = Libp2p

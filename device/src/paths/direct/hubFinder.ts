@@ -1,7 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { PeerDiscovery, PeerInfo } from '@libp2p/interface'
 import { HubHello, HubReply, MAX_FRAME_BYTES, PROTOCOLS, readFrame, writeFrame, type DirectReach, type Logger } from '@doorbell/core'
-import { hostOf, type MeshNode } from '@doorbell/core/mesh'
+import { hostOf, type MeshNode } from '@doorbell/mesh'
 
 /** How long a hub that said "not your home" is left alone. */
 const NOT_OURS_MS = 60_000

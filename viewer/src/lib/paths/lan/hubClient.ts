@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  InspectBatch, Listeners, SignalToDevice, decodeTopicMessage, encode, topics,
+  InspectBatch, Listeners, RefusedError, SignalToDevice, decodeTopicMessage, encode, refusedCredentials, topics,
   type Role, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
@@ -16,7 +16,7 @@ export interface HubClientOptions {
   /** From pairing: the member id (MQTT user name) and token (password). */
   auth: { memberId: string, token: string }
   /** The hub refused these credentials (the member was removed): the page forgets its pairing. */
-  onUnauthorized?: () => void
+  onUnauthorized?: (refusal: RefusedError<'credentials'>) => void
   /**
    * Subscribe to these devices' topics one by one (`{home}/{device}/{ring,state,presence,calls}`)
    * instead of the home-wide wildcard: the operator console. More can be added with `watchDevices`.
@@ -85,12 +85,12 @@ export class HubClient implements ViewerTransport {
     })
     this.client.on('close', () => { this.emit('link', false) })
     this.client.on('error', (err) => {
-      // CONNACK "bad user name or password" / "not authorized" (3.1.1: 4, 5; 5.0: 0x86, 0x87): removed from the home.
-      const code = (err as { code?: number }).code
-      if (code === 4 || code === 5 || code === 134 || code === 135) {
-        this.log('error', 'the hub refused this screen\'s credentials')
+      // Removed from the home (or its access ended): retrying would only be refused again.
+      if (refusedCredentials(err)) {
+        const refusal = new RefusedError({ reason: 'credentials', message: 'the hub refused this screen\'s credentials' })
+        this.log('error', refusal.message)
         this.client.end(true)
-        o.onUnauthorized?.()
+        o.onUnauthorized?.(refusal)
         return
       }
       this.log('warn', `hub connection: ${err.message}`)

@@ -1,39 +1,9 @@
 import {
-  DirectBook, Listeners,
-  type DirectReach, type IceServerInit, type Presence, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  Listeners,
+  type IceServerInit, type SignalToDevice, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
-import type { HubClient } from './hubClient'
-
-
-/**
- * Where each doorbell can be reached without the hub: learned from its presence while the hub is
- * up, kept in the browser (localStorage) so that a page opened with the hub down still knows.
- * A malformed stored book is ignored, not trusted.
- */
-export class AddressBook {
-  private readonly entries = new Map<string, DirectReach>()
-
-  constructor (private readonly storage?: Pick<Storage, 'getItem' | 'setItem'>, private readonly key = 'doorbell.direct') {
-    const raw = storage?.getItem(key)
-    if (!raw) return
-    try {
-      const parsed = DirectBook.safeParse(JSON.parse(raw))
-      if (parsed.success) for (const [id, reach] of Object.entries(parsed.data)) this.entries.set(id, reach)
-    } catch {}
-  }
-
-  learn (presence: Presence): void {
-    if (!presence.direct) return
-    const before = JSON.stringify(this.entries.get(presence.deviceId) ?? null)
-    if (before === JSON.stringify(presence.direct)) return
-    this.entries.set(presence.deviceId, presence.direct)
-    this.storage?.setItem(this.key, JSON.stringify(Object.fromEntries(this.entries)))
-  }
-
-  list (): Array<{ deviceId: string, reach: DirectReach }> {
-    return [...this.entries].map(([deviceId, reach]) => ({ deviceId, reach }))
-  }
-}
+import type { LinkPath } from '@doorbell/machines'
+import type { HubClient } from './lan/hubClient'
 
 /** The home's events from one path, passed on. */
 const forward = (from: ViewerTransport, to: Listeners<ViewerTransportEvents>): Array<() => void> => [
@@ -44,11 +14,12 @@ const forward = (from: ViewerTransport, to: Listeners<ViewerTransportEvents>): A
 ]
 
 /**
- * The viewer's signaling, whichever path is up: the hub's when it answers, else the path the link
- * machine opened instead (direct connections to the doorbells, or the cloud). Events from both
- * reach the same listeners (the call machines drop repeats and stale ones); a session hears its
- * answer on whichever path carried its offer, and its bye goes on the path that is up when the
- * resident hangs up.
+ * The viewer's signaling on the path the link machine has up, and on no other: `route` reads its
+ * snapshot (`pathOf`), the one place that says which path is in use. The hub's client is always
+ * here (its actor lives as long as the machine); the direct or cloud client is attached by its
+ * actor while it lives. Events from both reach the same listeners (the call machines drop
+ * repeats and stale ones); a session hears its answer on whichever path carried its offer, and
+ * its bye goes on the path that is up when the resident hangs up.
  */
 export class Paths implements ViewerTransport {
   private away: ViewerTransport | null = null
@@ -56,7 +27,7 @@ export class Paths implements ViewerTransport {
   private readonly listeners = new Listeners<ViewerTransportEvents>()
   private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
 
-  constructor (readonly hub: HubClient) {
+  constructor (readonly hub: HubClient, private readonly route: () => LinkPath | null) {
     forward(hub, this.listeners)
   }
 
@@ -64,8 +35,9 @@ export class Paths implements ViewerTransport {
   get connected (): boolean { return this.active() !== null }
 
   private active (): ViewerTransport | null {
-    if (this.hub.connected) return this.hub
-    return this.away?.connected ? this.away : null
+    const path = this.route()
+    if (path === 'lan') return this.hub
+    return path !== null && this.away?.path === path ? this.away : null
   }
 
   /** The link machine's direct or cloud actor hands over its client while it lives. */

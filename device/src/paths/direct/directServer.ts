@@ -3,9 +3,9 @@ import type { Stream } from '@libp2p/interface'
 import {
   EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   readFrame, writeFrame,
-  type CallRecord, type Possession, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Presence, type RingEvent
+  type CallRecord, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Possession, type Presence, type Refusal, type RingEvent
 } from '@doorbell/core'
-import type { MeshNode } from '@doorbell/core/mesh'
+import type { MeshNode } from '@doorbell/mesh'
 
 export interface DirectServerOptions {
   homeId: string
@@ -15,8 +15,8 @@ export interface DirectServerOptions {
   presence: () => Presence
   /** Longest a new stream may take to say hello. */
   helloTimeoutMs?: number
-  /** Whether a viewer's credential makes it a live member of this home, and its proof says it holds the credential's key (null), or why not. */
-  admit: (credential: string, viewerId: string, possession: Possession) => Promise<string | null>
+  /** Whether a viewer's credential makes it a live member of this home and its proof says it holds the credential's key, or why not (`DoorGuard.admit`). */
+  admit: (credential: string, viewerId: string, possession: Possession) => Promise<{ ok: true } | Refusal>
 }
 
 /** Frames waiting for one slow viewer before it is dropped (it will reconnect). */
@@ -95,14 +95,14 @@ export class DirectServer implements DeviceTransport {
       stream.abort(err as Error)
       return
     }
-    const refusal = !hello.ok
-      ? hello.error.message
+    const admitted: { ok: true } | Refusal = !hello.ok
+      ? { ok: false, reason: 'malformed', message: hello.error.message }
       : hello.value.homeId !== this.o.homeId
-        ? `this doorbell belongs to another home than ${hello.value.homeId}`
+        ? { ok: false, reason: 'other-home', message: `this doorbell belongs to another home than ${hello.value.homeId}` }
         : await this.o.admit(hello.value.credential, hello.value.viewerId, { proof: hello.value.proof, session: HELLO_SESSION })
-    if (!hello.ok || refusal !== null) {
-      const message = refusal ?? 'refused'
-      this.o.log.warn('refused a direct viewer', { error: message })
+    if (!hello.ok || !admitted.ok) {
+      const message = admitted.ok ? 'refused' : admitted.message
+      this.o.log.warn('refused a direct viewer', { error: message, reason: admitted.ok ? 'malformed' : admitted.reason })
       await writeFrame(io, EventFrame, { kind: 'refused', message: message.slice(0, 200) }).catch(() => {})
       await stream.close().catch(() => {})
       return

@@ -1,11 +1,6 @@
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import { tcp } from '@libp2p/tcp'
-import { mdns } from '@libp2p/mdns'
-import { FsDatastore } from 'datastore-fs'
-import { MDNS_SERVICE_TAG, type DeviceConfig, type DirectReach, type Logger, type Possession, type Presence } from '@doorbell/core'
-import { createMeshPeer, directReachOf, keepDiscovery, type MeshNode } from '@doorbell/core/mesh'
-import { DirectServer } from './directServer'
+import { MDNS_SERVICE_TAG, type DeviceConfig, type DirectReach, type Logger, type Presence } from '@doorbell/core'
+import { directReachOf, openMeshPeer, type MeshNode } from '@doorbell/mesh'
+import { DirectServer, type DirectServerOptions } from './directServer'
 import { HubFinder, type HubFound } from './hubFinder'
 
 export interface Mesh {
@@ -22,7 +17,7 @@ export interface MeshOptions {
   onHub: (hub: HubFound) => void
   /** The home this device is paired with, and the check of a direct viewer's credential. */
   homeId: string
-  admit: (credential: string, viewerId: string, possession: Possession) => Promise<string | null>
+  admit: DirectServerOptions['admit']
 }
 
 /**
@@ -30,19 +25,8 @@ export interface MeshOptions {
  * viewers, and, when no hubUrl is configured, the search for the hub of its home.
  */
 export async function startMesh (config: DeviceConfig, o: MeshOptions): Promise<Mesh> {
-  const dir = join(config.dataDir, 'peer')
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const datastore = new FsDatastore(dir)
-  await datastore.open()
-  const discovery = keepDiscovery(mdns({ serviceTag: MDNS_SERVICE_TAG, interval: config.mesh.queryIntervalMs }))
-  const node = await createMeshPeer({
-    datastore,
-    host: config.mesh.host,
-    tcpPort: config.mesh.tcpPort,
-    directPort: config.mesh.directPort,
-    tcp: tcp(),
-    discovery: [discovery.factory]
-  })
+  const peer = await openMeshPeer({ dataDir: config.dataDir, mesh: config.mesh })
+  const node = peer.node
   const direct = (): DirectReach | undefined => directReachOf(node)
   const presence = (): Presence => {
     const reach = direct()
@@ -55,7 +39,7 @@ export async function startMesh (config: DeviceConfig, o: MeshOptions): Promise<
   const ready = new Promise<void>((resolve) => { listening = resolve })
   const finder = config.hubUrl
     ? null
-    : new HubFinder(node, discovery.instance(), { homeId: o.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub, ready })
+    : new HubFinder(node, peer.discovery(), { homeId: o.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub, ready })
   finder?.start()
   if (finder) o.log.info('looking for the hub of this home by mDNS', { home: o.homeId, serviceTag: MDNS_SERVICE_TAG })
   await node.start()
@@ -69,7 +53,7 @@ export async function startMesh (config: DeviceConfig, o: MeshOptions): Promise<
       finder?.stop()
       await server.stop()
       await node.stop()
-      await datastore.close()
+      await peer.close()
     }
   }
 }

@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
   EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
-  readFrame, signViewClaim, writeFrame,
+  describeError, readFrame, signViewClaim, writeFrame,
   type DirectReach, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
@@ -100,7 +100,7 @@ export class DirectClient implements ViewerTransport {
     this.node = await (this.o.createNode ?? createDialer)()
     const results = await Promise.allSettled(known.map(async (d) => { await this.dial(d.deviceId, d.reach) }))
     if (this.devices.size === 0) {
-      const reasons = results.map((r) => r.status === 'rejected' ? describe(r.reason) : '').filter(Boolean)
+      const reasons = results.map((r) => r.status === 'rejected' ? describeError(r.reason) : '').filter(Boolean)
       throw new Error(`no doorbell answered directly (${reasons.join('; ')})`)
     }
   }
@@ -211,11 +211,4 @@ export class DirectClient implements ViewerTransport {
     this.sessions.clear()
     await node?.stop()
   }
-}
-
-/** An error with the errors inside it (libp2p's "All multiaddr dials failed" carries one per address). */
-function describe (err: unknown): string {
-  const e = err as Error & { errors?: unknown[] }
-  const inner = Array.isArray(e.errors) ? e.errors.map((x) => (x as Error).message).filter(Boolean) : []
-  return inner.length > 0 ? `${e.message}: ${inner.join(' / ')}` : e.message
 }

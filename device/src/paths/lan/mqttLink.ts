@@ -1,12 +1,9 @@
 import mqtt, { type MqttClient } from 'mqtt'
-import { CallRecord, DeviceState, Presence, RingEvent, SignalToViewer, type DirectReach, type SignalToDevice } from '../schemas'
-import { DoorAttempt } from '../api'
-import { InspectBatch } from '../inspect'
-import { decodeTopicMessage } from '../messages'
-import { encode } from '../codec'
-import { topics } from '../topics'
-import { Listeners, type DeviceTransport } from '../transport'
-import type { Logger } from '../log'
+import {
+  CallRecord, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer,
+  decodeTopicMessage, encode, refusedCredentials, topics,
+  type DeviceTransport, type DirectReach, type Logger, type SignalToDevice
+} from '@doorbell/core'
 
 export interface MqttLinkOptions {
   /** `mqtts://hub:8883` from Node; `wss://hub/mqtt` from a browser (a camera node). */
@@ -173,10 +170,4 @@ export class MqttLink implements DeviceTransport {
       })
     })
   }
-}
-
-/** CONNACK 4/5 (MQTT 3.1.1) or 0x86/0x87 (5.0): bad user name or password, not authorized. */
-export function refusedCredentials (err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 4 || code === 5 || code === 134 || code === 135
 }

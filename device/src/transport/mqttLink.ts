@@ -1,1 +1,0 @@
-export { MqttLink, type MqttLinkOptions } from '@doorbell/core'

@@ -1,0 +1,2 @@
+export * from './peer'
+export * from './open'
