@@ -8,6 +8,7 @@ export { createPeerConnection, withoutDefaultStun, videoCodec } from './peer/wer
 export { consoleLogger, memoryLogger, type Logger } from '@doorbell/core'
 export { DirectServer } from './mesh/directServer'
 export { MqttLink } from './transport/mqttLink'
+export { weriftPeers } from './peer/session'
 export { pairDevice, pairingOf, loadPairing, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 export { AuditOutbox } from './trust/auditOutbox'
 export { CloudLink } from './cloud/cloudLink'
