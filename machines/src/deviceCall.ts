@@ -53,7 +53,7 @@ export type Admission =
   | { ok: true, memberId: string, name: string }
   | { ok: false, reason: string, message: string }
 
-/** The `admit` actor of the offer for this session. */
+/** The `admit` actor of the offer for this session (a session id has no ':', so no session's actor can take this id). */
 export const admitActorId = (sessionId: string): string => `admit:${sessionId}`
 const sessionOfAdmit = (actorId: string): string | null => actorId.startsWith('admit:') ? actorId.slice('admit:'.length) : null
 
