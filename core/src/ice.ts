@@ -89,3 +89,29 @@ export function relayNeedsTurn (c: { iceServers: IceServer[], turn?: TurnRest | 
   if (c.turn) return true
   return c.iceServers.some((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/.test(u)))
 }
+
+/** A peer connection as far as waiting for ICE gathering goes (a browser's RTCPeerConnection, werift's). */
+export interface GatheringPeer {
+  readonly iceGatheringState: string
+  addEventListener: (type: 'icegatheringstatechange', listener: () => void) => void
+  removeEventListener: (type: 'icegatheringstatechange', listener: () => void) => void
+}
+
+/**
+ * Waits for ICE gathering to finish, or the timeout (host candidates on a LAN take
+ * milliseconds). Our protocol has no trickle: an offer or answer carries every candidate.
+ * The one copy, for the calling side (a viewer) and the answering side (a camera node).
+ */
+export async function gathered (pc: GatheringPeer, timeoutMs: number): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      if (pc.iceGatheringState !== 'complete') return
+      clearTimeout(timer)
+      pc.removeEventListener('icegatheringstatechange', done)
+      resolve()
+    }
+    const timer = setTimeout(() => { pc.removeEventListener('icegatheringstatechange', done); resolve() }, timeoutMs)
+    pc.addEventListener('icegatheringstatechange', done)
+  })
+}

@@ -1,19 +1,18 @@
 import type { Actor } from 'xstate'
 import {
-  DeviceConfig, InspectionBatcher, iceSettingsFor, newId, parseConfig,
-  type DeviceConfigInput, type DeviceState
+  ConfigError, DeviceConfig, InspectionBatcher, consoleLogger, iceSettingsFor, newId, parseConfig, startInOrder,
+  type DeviceConfigInput, type DeviceState, type DoorGuard, type Logger, type Startable
 } from '@doorbell/core'
-import { inspectionRecorder, startAnswering, type deviceCallMachine } from '@doorbell/machines'
+import { inspectionRecorder, type deviceCallMachine } from '@doorbell/machines'
+import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { Camera } from './camera/camera'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
-import { consoleLogger, type Logger } from '@doorbell/core'
-import { sessionActor } from './peer/session'
-import { MqttLink } from './paths/lan'
+import { weriftPeers } from './peer/session'
 import { startMesh, type Mesh } from './paths/direct/mesh'
-import { join } from 'node:path'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { ConfigError, DoorGuard } from '@doorbell/core'
+import { MqttLink } from './paths/lan'
+import { lockDoor, startAnsweringSide, type AnsweringSide } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
 import { CloudLink } from './cloud/cloudLink'
@@ -29,6 +28,8 @@ export interface DeviceOptions {
    * encoder, as the operator console's load test does). The doorbell does not stop it.
    */
   camera?: Camera
+  /** Aborting it gives up a start under way (what started is stopped). */
+  signal?: AbortSignal
 }
 
 export interface Doorbell {
@@ -51,6 +52,8 @@ export interface Doorbell {
   /** Open-door attempts not yet acknowledged by the hub. */
   audit: AuditOutbox
   drivers: Drivers
+  /** The modules that started, in order. */
+  modules: readonly string[]
   /** What a press of the button does. */
   ring: () => void
   state: () => DeviceState
@@ -58,168 +61,206 @@ export interface Doorbell {
 }
 
 /**
- * The device's composition root: drivers, camera, lock, call machine and the hub link,
- * wired in that order and stopped in reverse.
+ * The doorbell's composition root: an ordered list of modules, each started after the one
+ * before it and stopped in reverse; when one cannot start, the ones before it are stopped and
+ * nothing is left running (the relay is left locked). A ring's whole path is this list: the
+ * button rings the answering side, which announces it on every path; a viewer's offer comes
+ * back on one of them, is admitted there, and its session sends the camera's video and takes
+ * the door commands that move the lock.
  */
 export async function startDoorbell (input: DeviceConfigInput, options: DeviceOptions = {}): Promise<Doorbell> {
   const config = parseConfig(DeviceConfig, input, 'device config')
   const log = options.log ?? consoleLogger('device')
-  const pairing = await pairedHome(config, log)
-  const homeId = pairing.homeId
-  const guard = new DoorGuard({ homeId, deviceId: config.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
-  const revocationsFile = join(config.dataDir, 'revocations.txt')
-  const takeRevocations = async (token: string, from: string): Promise<boolean> => {
-    const r = await guard.takeRevocations(token)
-    if (!r.ok) { log.warn('ignored a revocation list', { from, error: r.message }); return false }
-    if (r.changed) {
-      try { writeFileSync(revocationsFile, token, { mode: 0o600 }) } catch (err) { log.error('could not keep the revocation list on disk', { error: (err as Error).message }) }
-    }
-    return r.changed
-  }
-  try { await takeRevocations(readFileSync(revocationsFile, 'utf8').trim(), revocationsFile) } catch {}
-  const audit = new AuditOutbox(join(config.dataDir, 'audit-outbox.jsonl'), log.child('audit'))
   const drivers = options.drivers ?? createDrivers(config.gpio, options.print)
 
-  const camera = options.camera ?? new Camera(config.camera, log.child('camera'))
-  if (!options.camera) await camera.start()
-
-  // Filled in below.
-  let link: MqttLink | null = null
-  let mesh: Mesh | null = null
-  let cloud: CloudLink | null = null
+  // Each module fills in its part when it starts; the ones after it use it.
+  let lock = null as LockControl | null
+  let pairing = null as DevicePairing | null
+  let audit = null as AuditOutbox | null
+  let camera = null as Camera | null
+  let side = null as AnsweringSide | null
+  let mesh = null as Mesh | null
+  let cloud = null as CloudLink | null
+  const started = <T>(part: T | null, name: string): T => {
+    if (part === null) throw new Error(`the ${name} has not started`)
+    return part
+  }
+  const hubWaiters = new Set<() => void>()
 
   // Inspection: off by default, and then no inspector is attached at all.
   const batcher = config.inspect
     ? new InspectionBatcher((events) => {
-      link?.publishInspect({ source: { kind: 'device', id: config.deviceId, name: config.deviceName }, events })
+      side?.link?.publishInspect({ source: { kind: 'device', id: config.deviceId, name: config.deviceName }, events })
     })
     : null
   const inspect = batcher ? inspectionRecorder({ source: config.deviceId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
 
-  const lock = new LockControl(drivers.lock, config.relockSeconds * 1000, log.child('lock'), inspect)
-  lock.start()
-
-  // Every path at once (the device cannot know where its viewers are): the answering side
-  // admits each offer and answers it on the path it came from.
-  const answering = startAnswering({
-    deviceId: config.deviceId,
-    deviceName: config.deviceName,
-    ringTimeoutMs: config.ringTimeoutSeconds * 1000,
-    maxCallMs: config.maxCallSeconds * 1000,
-    maxViewers: config.maxViewers,
-    guard,
-    lock: () => lock.state(),
-    log,
-    ...(inspect ? { inspect } : {}),
-    session: (routing) => sessionActor({
-      camera,
-      lock,
-      // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
-      ice: async (sessionId) => {
-        const own = await iceSettingsFor(config, config.deviceId, Date.now())
-        const viaCloud = routing.pathOf(sessionId) === 'cloud' && cloud ? cloud.iceServers() : []
-        return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
-      },
-      iceAdditionalHostAddresses: config.iceAdditionalHostAddresses,
-      signal: routing.signal,
-      guard,
-      audit: (attempt) => { audit.add(attempt) },
-      pathOf: routing.pathOf,
-      deviceId: config.deviceId,
-      log
-    })
-  })
-  const call = answering.call
-  const state = answering.state
-  const publishState = answering.publishState
-
-  const hubWaiters = new Set<() => void>()
   const connectHub = (url: string): void => {
-    // Paired over TLS: the token never goes out in clear, whatever a hub on the LAN advertises.
-    if (pairing.ca && !/^(mqtts|wss):\/\//.test(url)) {
-      log.error('refused a hub address without TLS: this doorbell was paired with a TLS hub', { url })
-      return
-    }
-    const previous = link
-    const current = new MqttLink({
-      url,
-      homeId,
-      deviceId: config.deviceId,
-      log: log.child('mqtt'),
-      direct: () => mesh?.direct(),
-      auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca }
-    })
-    link = current
-    current.onRevocations((token) => {
-      takeRevocations(token, 'hub')
-        .then((changed) => { if (changed) answering.endRevokedSessions() })
-        .catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
-    })
-    current.client.on('connect', () => {
-      audit.flush()
+    const link = started(side, 'answering side').connectHub(url, { log: log.child('mqtt'), direct: () => mesh?.direct() })
+    link?.client.on('connect', () => {
+      audit?.flush()
       for (const w of hubWaiters) w()
     })
-    if (previous) {
-      answering.detach(previous)
-      void previous.stop()
-    }
-    answering.attach(current)
   }
+  const ring = (): void => { side?.answering.ring(newId('r')) }
 
-  audit.setSender(async (attempt) => {
-    if (!link) throw new Error('no hub yet')
-    await link.publishAudit(attempt)
-  })
-
-  if (config.mesh.enabled) {
-    mesh = await startMesh(config, {
-      homeId,
-      admit: async (credential, viewerId, possession) => await guard.admit(credential, viewerId, possession),
-      log: log.child('mesh'),
-      hasHub: () => link?.client.connected === true,
-      onHub: (hub) => {
-        // The same URL: the client is already retrying it. (Replacing a client drops what it queued.)
-        if (link?.url === hub.mqttUrl) return
-        log.info('found the hub', { hub: hub.hubName, mqtt: hub.mqttUrl })
-        connectHub(hub.mqttUrl)
+  const modules: Startable[] = [
+    {
+      // First: the relay is driven locked before anything else can ask for it (fail-secure).
+      name: 'lock',
+      async start () {
+        lock = new LockControl(drivers.lock, config.relockSeconds * 1000, log.child('lock'), inspect)
+        lock.start()
+      },
+      async stop () {
+        lock?.stop()
+        await drivers.lock.stop().catch((err: Error) => log.error('could not lock the door on stop', { error: err.message }))
       }
-    })
-    answering.attach(mesh.server)
-  }
-  if (config.hubUrl) connectHub(config.hubUrl)
-  if (config.cloud) {
-    const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud') })
-    try {
-      // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
-      await away.start()
-      cloud = away
-      answering.attach(away)
-    } catch (err) {
-      // A broken cloud section (its certificate unreadable) costs the cloud path, not the door.
-      log.error('the cloud path is off: its config cannot be used', { error: (err as Error).message })
+    },
+    {
+      name: 'pairing',
+      async start () { pairing = await pairedHome(config, log) },
+      async stop () {}
+    },
+    {
+      // Every open-door attempt is on disk before anything else, and reaches the hub when it can.
+      name: 'audit outbox',
+      async start () {
+        const outbox = audit = new AuditOutbox(join(config.dataDir, 'audit-outbox.jsonl'), log.child('audit'))
+        outbox.setSender(async (attempt) => {
+          const link = side?.link
+          if (!link) throw new Error('no hub yet')
+          await link.publishAudit(attempt)
+        })
+      },
+      async stop () { audit?.stop() }
+    },
+    {
+      name: 'camera',
+      async start () {
+        camera = options.camera ?? new Camera(config.camera, log.child('camera'))
+        if (!options.camera) await camera.start()
+      },
+      async stop () { if (!options.camera) await camera?.stop() }
+    },
+    {
+      // Admission, sessions, door commands and revocations: the same code as a browser camera node's.
+      name: 'answering side',
+      async start () {
+        const door = started(lock, 'lock')
+        const outbox = started(audit, 'audit outbox')
+        const revocationsFile = join(config.dataDir, 'revocations.txt')
+        side = startAnsweringSide({
+          pairing: started(pairing, 'pairing'),
+          deviceId: config.deviceId,
+          deviceName: config.deviceName,
+          ringTimeoutMs: config.ringTimeoutSeconds * 1000,
+          maxCallMs: config.maxCallSeconds * 1000,
+          maxViewers: config.maxViewers,
+          lock: () => door.state(),
+          log,
+          ...(inspect ? { inspect } : {}),
+          keepRevocations: (token) => { writeFileSync(revocationsFile, token, { mode: 0o600 }) },
+          peers: weriftPeers({
+            camera: started(camera, 'camera'),
+            // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
+            ice: async (path) => {
+              const own = await iceSettingsFor(config, config.deviceId, Date.now())
+              const viaCloud = path === 'cloud' && cloud ? cloud.iceServers() : []
+              return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
+            },
+            iceAdditionalHostAddresses: config.iceAdditionalHostAddresses
+          }),
+          door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId })
+        })
+        // The newest revocation list this doorbell has seen, kept across restarts.
+        let kept = null as string | null
+        try { kept = readFileSync(revocationsFile, 'utf8').trim() } catch {}
+        if (kept) await side.takeRevocations(kept, revocationsFile)
+        door.subscribe(side.answering.publishState)
+      },
+      async stop () { side?.answering.stop() }
+    },
+    {
+      // Before the hub link: the link tells the hub (and so the viewers) the mesh's direct addresses.
+      name: 'mesh',
+      async start () {
+        if (!config.mesh.enabled) return
+        const answering = started(side, 'answering side')
+        mesh = await startMesh(config, {
+          homeId: started(pairing, 'pairing').homeId,
+          admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession),
+          log: log.child('mesh'),
+          hasHub: () => answering.link?.client.connected === true,
+          onHub: (hub) => {
+            // The same URL: the client is already retrying it. (Replacing a client drops what it queued.)
+            if (answering.link?.url === hub.mqttUrl) return
+            log.info('found the hub', { hub: hub.hubName, mqtt: hub.mqttUrl })
+            connectHub(hub.mqttUrl)
+          }
+        })
+        answering.answering.attach(mesh.server)
+      },
+      async stop () {
+        if (!mesh) return
+        side?.answering.detach(mesh.server)
+        await mesh.stop()
+      }
+    },
+    {
+      // The home network: the hub at hubUrl, or the one the mesh finds by mDNS.
+      name: 'home-network link',
+      async start () { if (config.hubUrl) connectHub(config.hubUrl) },
+      async stop () { await side?.disconnectHub() }
+    },
+    {
+      name: 'cloud',
+      async start () {
+        if (!config.cloud) return
+        const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud') })
+        try {
+          // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
+          await away.start()
+          cloud = away
+          started(side, 'answering side').answering.attach(away)
+        } catch (err) {
+          // A broken cloud section (its certificate unreadable) costs the cloud path, not the door.
+          log.error('the cloud path is off: its config cannot be used', { error: (err as Error).message })
+        }
+      },
+      async stop () { await cloud?.stop() }
+    },
+    {
+      // After the paths: the state goes out on every one of them; on stop, the calls end while
+      // the paths can still carry each viewer's bye.
+      name: 'calls',
+      async start () { started(side, 'answering side').answering.publishState() },
+      async stop () { side?.answering.stop() }
+    },
+    {
+      // Last: a press rings only once there is someone to tell.
+      name: 'button',
+      async start () { await drivers.button.start(ring) },
+      async stop () { await drivers.button.stop() }
     }
-  }
+  ]
 
-  lock.subscribe(publishState)
-  publishState()
-
-  const ring = (): void => { answering.ring(newId('r')) }
-  await drivers.button.start(ring)
-
-  let stopped = false
+  const running = await startInOrder(modules, { log: log.child('modules'), ...(options.signal ? { signal: options.signal } : {}) })
+    .catch((err: unknown) => { batcher?.stop(); throw err })
+  const answering = started(side, 'answering side')
   return {
     config,
-    call,
-    lock,
-    camera,
-    get link () { return link },
+    call: answering.answering.call,
+    lock: started(lock, 'lock'),
+    camera: started(camera, 'camera'),
+    get link () { return answering.link },
     mesh,
     get cloud () { return cloud },
-    pairing,
-    guard,
-    audit,
+    pairing: started(pairing, 'pairing'),
+    guard: answering.guard,
+    audit: started(audit, 'audit outbox'),
     async hubConnected (signal?: AbortSignal) {
-      if (link?.client.connected) return
+      if (answering.link?.client.connected) return
       await new Promise<void>((resolve, reject) => {
         const done = (): void => { hubWaiters.delete(done); resolve() }
         hubWaiters.add(done)
@@ -227,21 +268,12 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       })
     },
     drivers,
+    modules: running.names,
     ring,
-    state,
+    state: answering.answering.state,
     async stop () {
-      if (stopped) return
-      stopped = true
-      await drivers.button.stop()
-      answering.stop()
-      lock.stop()
+      await running.stop()
       batcher?.stop()
-      await drivers.lock.stop().catch((err: Error) => log.error('could not lock the door on stop', { error: err.message }))
-      await link?.stop()
-      await mesh?.stop()
-      await cloud?.stop()
-      if (!options.camera) await camera.stop()
-      audit.stop()
     }
   }
 }

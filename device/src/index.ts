@@ -8,6 +8,7 @@ export { createPeerConnection, withoutDefaultStun, videoCodec } from './peer/wer
 export { consoleLogger, memoryLogger, type Logger } from '@doorbell/core'
 export { DirectServer } from './paths/direct/directServer'
 export { MqttLink } from './paths/lan'
+export { weriftPeers } from './peer/session'
 export { pairDevice, pairingOf, loadPairing, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 export { AuditOutbox } from './trust/auditOutbox'
 export { CloudLink } from './cloud/cloudLink'

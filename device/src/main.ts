@@ -1,10 +1,12 @@
 /**
  * The doorbell as a program: `npm start --workspace device -- --config doorbell.json`.
- * With the simulated driver, Enter on this terminal rings.
+ * With the simulated driver, Enter on this terminal rings. The modules it starts, in order, are
+ * listed in `startDoorbell` (doorbell.ts): lock, pairing, audit outbox, camera, answering side,
+ * mesh, home-network link, cloud, calls, button.
  */
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { ConfigError } from '@doorbell/core'
+import { ConfigError, StartError } from '@doorbell/core'
 import { startDoorbell } from './doorbell'
 import { SimulatedButton } from './drivers'
 
@@ -28,8 +30,10 @@ try {
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
 } catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message)
+  // A module that could not start has stopped the ones before it (the door is locked): say why.
+  const cause = err instanceof StartError ? err.cause : err
+  if (cause instanceof ConfigError) {
+    console.error(cause.message)
     process.exit(2)
   }
   throw err

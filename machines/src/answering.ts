@@ -1,17 +1,17 @@
-import { createActor, type Actor, type AnyActorLogic, type InspectionEvent } from 'xstate'
+import { createActor, fromPromise, type Actor, type AnyActorLogic, type InspectionEvent } from 'xstate'
 import type {
   DeviceState, DeviceTransport, DoorGuard, LockState, Logger, SignalToDevice, SignalToViewer, TransportPath
 } from '@doorbell/core'
-import { deviceCallMachine } from './deviceCall'
+import { deviceCallMachine, type Admission, type AdmitInput } from './deviceCall'
 import { callStatusOf, participantsOf } from './describe'
 
 /**
  * The answering side of the call, shared by every device that answers: a doorbell in Node
  * (werift) and a camera node in a browser (RTCPeerConnection). It owns what does not depend
- * on the media stack: the call machine, admission of each offer (the credential must be a
- * live member of the home), which path each session's offer came on (its answer goes back
- * the same way), who may end a session, the state published on every path, and ending a
- * revoked member's calls. The device supplies the session actor (its peer connection).
+ * on the media stack: the call machine (which admits each offer with the guard, and keeps
+ * each session's owner and the path its offer came on: its answer goes back the same way),
+ * the transports it listens and publishes on, the state published on every path, and ending
+ * a revoked member's calls. The device supplies the session actor (its peer connection).
  *
  * Platform-free: no Node and no DOM imports.
  */
@@ -65,23 +65,29 @@ export function startAnswering (o: AnsweringOptions): Answering {
   const now = o.now ?? Date.now
   const attached: DeviceTransport[] = []
   const unsubscribe = new Map<DeviceTransport, () => void>()
-  /** Which path each session's offer came on: its answer goes back the same way. */
-  const sessionPaths = new Map<string, DeviceTransport>()
-  /** The member behind each session, so a revocation ends its calls at once. */
-  const sessionMembers = new Map<string, { memberId: string, viewerId: string }>()
-  /** Offers whose credential is being checked. */
-  const admitting = new Set<string>()
+  // Filled in below: the routing reads the call's own context (who owns a session, which path it came on).
+  let call: Actor<typeof deviceCallMachine> | null = null
+  const sessionOf = (sessionId: string) => call?.getSnapshot().context.sessions[sessionId]
+  const on = (path: TransportPath | null): DeviceTransport[] => path === null ? [...attached] : attached.filter((t) => t.path === path)
 
   const signal = (viewerId: string, sessionId: string, message: SignalToViewer): void => {
-    const path = sessionPaths.get(sessionId)
     // A bye goes every way: the viewer may have moved from one path to another during the call.
-    for (const t of message.type === 'bye' || !path ? [...attached] : [path]) t.sendToViewer(viewerId, sessionId, message)
-    if (message.type === 'bye') { sessionPaths.delete(sessionId); sessionMembers.delete(sessionId) }
+    const path = message.type === 'bye' ? null : sessionOf(sessionId)?.path ?? null
+    for (const t of on(path)) t.sendToViewer(viewerId, sessionId, message)
   }
-  const routing: SessionRouting = { signal, pathOf: (sessionId) => sessionPaths.get(sessionId)?.path ?? null }
+  const routing: SessionRouting = { signal, pathOf: (sessionId) => sessionOf(sessionId)?.path ?? null }
 
   const machine = deviceCallMachine.provide({
-    actors: { session: o.session(routing) as never },
+    actors: {
+      session: o.session(routing) as never,
+      // No picture for strangers: the offer's credential must be a live member of this home.
+      admit: fromPromise<Admission, AdmitInput>(async ({ input }) => {
+        const admitted = await o.guard.admit(input.offer.credential, input.viewerId, { proof: input.offer.proof, session: input.offer.sessionId })
+        return admitted.ok
+          ? { ok: true, memberId: admitted.grant.id, name: admitted.grant.name }
+          : { ok: false, reason: admitted.reason, message: admitted.message }
+      })
+    },
     actions: {
       announceRing: (_, ring) => {
         log.info('ring', { ringId: ring.ringId, count: ring.count })
@@ -94,10 +100,21 @@ export function startAnswering (o: AnsweringOptions): Answering {
       rejectOffer: (_, { sessionId, viewerId }) => {
         log.warn('offer refused: the call is full', { viewer: viewerId, max: o.maxViewers })
         signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'busy', message: `${o.deviceName} already has ${o.maxViewers} viewers` })
-      }
+      },
+      refuseOffer: (_, { sessionId, viewerId, path, reason, message }) => {
+        log.warn('offer refused', { viewer: viewerId, reason, message, path })
+        for (const t of on(path)) t.sendToViewer(viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: message.slice(0, 300) })
+      },
+      sayRevoked: (_, { sessionId, viewerId }) => {
+        log.warn('ending the call of a removed member', { session: sessionId, viewer: viewerId })
+        signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: 'you have been removed from this home' })
+      },
+      viewerLeft: (_, { sessionId, reason, path }) => { log.info('viewer left', { session: sessionId, reason, path }) },
+      ignoreReusedSession: (_, { sessionId, path }) => { log.warn('offer refused: the session exists', { session: sessionId, path }) },
+      ignoreForeignBye: (_, { sessionId, viewerId, path }) => { log.warn('ignored a bye from another viewer', { session: sessionId, from: viewerId, path }) }
     }
   })
-  const call = createActor(machine, {
+  const actor = call = createActor(machine, {
     input: { ringTimeoutMs: o.ringTimeoutMs, maxCallMs: o.maxCallMs, maxViewers: o.maxViewers },
     id: 'deviceCall',
     systemId: 'deviceCall',
@@ -105,7 +122,7 @@ export function startAnswering (o: AnsweringOptions): Answering {
   })
 
   const state = (): DeviceState => {
-    const snap = call.getSnapshot()
+    const snap = actor.getSnapshot()
     return {
       deviceId: o.deviceId,
       deviceName: o.deviceName,
@@ -131,47 +148,21 @@ export function startAnswering (o: AnsweringOptions): Answering {
     for (const t of attached) t.publishState(s)
   }
 
+  // The machine decides (a session id is used once; only its owner ends a session): this only says where it came from.
   const onSignal = (from: DeviceTransport) => (viewerId: string, message: SignalToDevice): void => {
     if (message.type === 'offer') {
-      // A session id is used once: a second offer must not take over another viewer's call.
-      if (admitting.has(message.sessionId) || sessionMembers.has(message.sessionId)) {
-        log.warn('offer refused: the session exists', { session: message.sessionId, path: from.path })
-        return
-      }
-      // No picture for strangers: the offer's credential must be a live member of this home, and
-      // its proof signed by the credential's key for this session.
-      admitting.add(message.sessionId)
-      void o.guard.admit(message.credential, viewerId, { proof: message.proof, session: message.sessionId }).then((admitted) => {
-        // A bye that came while the credential was being checked wins.
-        if (!admitting.delete(message.sessionId)) return
-        if (!admitted.ok) {
-          log.warn('offer refused', { viewer: message.viewerName, reason: admitted.reason, message: admitted.message, path: from.path })
-          from.sendToViewer(viewerId, message.sessionId, { type: 'bye', sessionId: message.sessionId, reason: 'rejected', message: admitted.message.slice(0, 300) })
-          return
-        }
-        log.info('offer', { viewer: admitted.grant.name, role: admitted.grant.role, session: message.sessionId, path: from.path })
-        sessionPaths.set(message.sessionId, from)
-        sessionMembers.set(message.sessionId, { memberId: admitted.grant.id, viewerId })
-        call.send({ type: 'OFFER', sessionId: message.sessionId, viewerId, viewerName: admitted.grant.name, sdp: message.sdp, at: now() })
-      })
+      log.info('offer', { viewer: message.viewerName, session: message.sessionId, path: from.path })
+      actor.send({ type: 'OFFER_RECEIVED', viewerId, offer: message, path: from.path, at: now() })
     } else {
-      // Only the session's own viewer ends it (session ids are public in the device's state).
-      const owner = sessionMembers.get(message.sessionId)
-      if (owner && owner.viewerId !== viewerId) {
-        log.warn('ignored a bye from another viewer', { session: message.sessionId, from: viewerId, path: from.path })
-        return
-      }
-      admitting.delete(message.sessionId)
-      log.info('viewer left', { session: message.sessionId, reason: message.reason, path: from.path })
-      call.send({ type: 'BYE', sessionId: message.sessionId })
+      actor.send({ type: 'VIEWER_BYE', sessionId: message.sessionId, viewerId, reason: message.reason, path: from.path })
     }
   }
 
-  call.subscribe(publishState)
-  call.start()
+  actor.subscribe(publishState)
+  actor.start()
 
   return {
-    call,
+    call: actor,
     attach (t) {
       if (unsubscribe.has(t)) return
       attached.push(t)
@@ -185,23 +176,22 @@ export function startAnswering (o: AnsweringOptions): Answering {
       if (i >= 0) attached.splice(i, 1)
     },
     transports: () => [...attached],
-    ring (ringId) { call.send({ type: 'PRESS', ringId, at: now() }) },
+    ring (ringId) { actor.send({ type: 'PRESS', ringId, at: now() }) },
     state,
     publishState,
     endRevokedSessions () {
-      for (const [sessionId, who] of sessionMembers) {
-        if (!o.guard.isRevoked(who.memberId)) continue
-        log.warn('ending the call of a removed member', { session: sessionId, member: who.memberId })
-        // The reason first: the session's own "device-ended" bye, sent as the machine stops it, comes second.
-        signal(who.viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: 'you have been removed from this home' })
-        call.send({ type: 'BYE', sessionId })
-      }
+      const members = new Set(Object.values(actor.getSnapshot().context.sessions).flatMap((s) => s.memberId === null ? [] : [s.memberId]))
+      const memberIds = [...members].filter((id) => o.guard.isRevoked(id))
+      if (memberIds.length > 0) actor.send({ type: 'REVOKED', memberIds })
     },
-    sessions: () => admitting.size + sessionMembers.size,
+    sessions: () => {
+      const { admitting, sessions } = actor.getSnapshot().context
+      return Object.keys(admitting).length + Object.keys(sessions).length
+    },
     stop () {
       for (const off of unsubscribe.values()) off()
       unsubscribe.clear()
-      call.stop()
+      actor.stop()
     }
   }
 }

@@ -11,7 +11,8 @@ export function callStatusOf (snapshot: SnapshotFrom<typeof deviceCallMachine>):
 }
 
 export function participantsOf (snapshot: SnapshotFrom<typeof deviceCallMachine>): Participant[] {
-  return Object.values(snapshot.context.sessions)
+  // Who is in the call, not which member or path (the published state says no more).
+  return Object.values(snapshot.context.sessions).map(({ sessionId, viewerId, viewerName, since }) => ({ sessionId, viewerId, viewerName, since }))
 }
 
 /** The lock state a device publishes. `relockAt` is the device's to fill: the machine keeps no clock. */

@@ -25,7 +25,7 @@ import { offerFrom, pairViewer, type PairedViewer } from '../src/trust'
  * Forged, replayed, expired, misdirected and malformed open-door commands never open the door;
  * offers and hellos whose grant comes without its key (replayed, borrowed) show no picture (at the end).
  *
- * 10,000 generated commands go through the device's own decision, wired as `peer/session.ts`
+ * 10,000 generated commands go through the device's own decision, wired as `answering/door.ts`
  * wires it (decode the DoorCommand, `DoorGuard.check`, and only on ok `LockControl.unlock`), with
  * a real home key, a real lock machine and a simulated relay; each verdict's reason must be the
  * one expected for the kind of forgery (EXPECTED below). Valid commands are interleaved as
@@ -364,7 +364,7 @@ test(`${RUNS} generated open-door commands that must not open the door, against 
   t.after(() => { lock.stop() })
   await eventually('the lock to start locked', () => lock.state().status === 'locked', 3000)
 
-  /** The decision of `peer/session.ts`, step for step: parse, check, and only then the lock. */
+  /** The decision of `answering/door.ts` (`lockDoor`), step for step: parse, check, and only then the lock. */
   const decide = async (raw: string | Buffer): Promise<{ code: 'invalid-command' | 'denied' | 'ack' | 'lock-fault' | 'busy', reason: string }> => {
     const parsed = decode(DoorCommand, raw, 'data channel of Kitchen')
     if (!parsed.ok) return { code: 'invalid-command', reason: 'malformed' }

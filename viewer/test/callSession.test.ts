@@ -20,6 +20,8 @@ function gatheredPeer (): PeerConnectionLike {
     onconnectionstatechange: null,
     oniceconnectionstatechange: null,
     ontrack: null,
+    addEventListener: () => {},
+    removeEventListener: () => {},
     close: () => {}
   }
 }

@@ -3,24 +3,11 @@ import { request as httpRequest } from 'node:http'
 import { createHash, X509Certificate } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import { z } from 'zod'
-import { Id, MemberToken, PairResponse, PublicKeyText, decode, encode, type Logger } from '@doorbell/core'
+import { PairResponse, decode, encode, type Logger } from '@doorbell/core'
+import { DevicePairing, pairedMemberOf } from '../answering/pairing'
 
-/** What a paired device keeps (in `dataDir/pairing.json`, mode 0600, git-ignored). */
-export const DevicePairing = z.strictObject({
-  homeId: Id,
-  hubName: z.string().min(1).max(64),
-  memberId: Id,
-  /** MQTT password (the member id is the user name). */
-  token: MemberToken,
-  /** The home's public key: every grant and revocation list is checked against it. */
-  homeKey: PublicKeyText,
-  /** The home CA (PEM) the hub's TLS certificate chains to; null for a development hub on plain HTTP. */
-  ca: z.string().max(16_384).nullable(),
-  /** The zone the owner put this doorbell in (absent in pairings made before zones: the default zone). */
-  zone: Id.optional()
-})
-export type DevicePairing = z.infer<typeof DevicePairing>
+/** What a paired doorbell keeps (in `dataDir/pairing.json`, mode 0600, git-ignored): the one pairing record, shared with camera nodes. */
+export { DevicePairing }
 
 export class PairingError extends Error {
   override readonly name = 'PairingError'
@@ -50,7 +37,8 @@ export function savePairing (dataDir: string, pairing: DevicePairing): void {
 
 /** What a doorbell keeps of the hub's pairing answer (and the CA it checked): the one place these fields are picked. */
 export function pairingOf (r: PairResponse, ca: string | null): DevicePairing {
-  return { homeId: r.homeId, hubName: r.hubName, memberId: r.member.id, token: r.token, homeKey: r.homeKey, ca, ...(r.member.zones[0] ? { zone: r.member.zones[0] } : {}) }
+  const { zone, ...member } = pairedMemberOf(r)
+  return { ...member, hubName: r.hubName, ca, ...(zone ? { zone } : {}) }
 }
 
 /** SHA-256 of a certificate's DER, as browsers print it (AB:CD:…). */

@@ -1,4 +1,5 @@
 import { Id, type Reply } from '@doorbell/core'
+import type { Door } from '@doorbell/device/answering'
 
 /** What a camera node says to any open-door command: it has no door. */
 export const NO_DOOR = { code: 'no-door', message: 'this camera node has no door' } as const
@@ -33,3 +34,17 @@ export function controlReply (data: unknown): Reply {
 }
 
 const invalid = (message: string): Reply => ({ type: 'nack', id: null, error: { code: 'invalid-command', message } })
+
+/** A camera node's door, as the shared answering session takes it: every command is answered by `controlReply`. */
+export const noDoor: Door = {
+  session: (s) => ({
+    opened () {},
+    async command (data) {
+      const reply = controlReply(data)
+      if (reply.type === 'nack' && reply.error.code === 'no-door') s.log.info('refused a door command: no door', { viewer: s.viewerName })
+      else s.log.warn('rejected a command', { viewer: s.viewerName, error: reply.type === 'nack' ? reply.error.message : '' })
+      s.reply(reply)
+    },
+    stop () {}
+  })
+}

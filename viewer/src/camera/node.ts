@@ -1,14 +1,18 @@
-import { DoorGuard, type IceSettings, type Logger } from '@doorbell/core'
-import { MqttLink, refusedCredentials } from '@doorbell/device/lan'
-import { startAnswering, type Answering } from '@doorbell/machines'
-import { cameraSession } from './session'
+import { refusedCredentials, startInOrder, type IceSettings, type Logger, type Startable } from '@doorbell/core'
+import type { MqttLink } from '@doorbell/device/lan'
+import type { Answering } from '@doorbell/machines'
+import { startAnsweringSide, type AnsweringSide } from '@doorbell/device/answering'
+import { browserPeers } from './session'
+import { noDoor } from './control'
 import type { CameraNodePairing } from './pairing'
 
 /**
- * The browser camera node's composition root: the home's guard (the pinned home key), the shared
- * answering side (admission, routing, the call machine, the retained state), the hub link (the
- * same MqttLink as the Node doorbell, over the hub's WebSocket) and the camera session. A camera
- * node has no button and no door: its state's lock is null and it never rings.
+ * The browser camera node's composition root, an ordered list of modules (`Startable`): the
+ * answering side shared with the Node doorbell (`@doorbell/device/answering`: the home's guard,
+ * admission, sessions, routing, the call machine, revocations) with the browser's peer
+ * connections and "no door", then the link to the hub (the same MqttLink, over the hub's
+ * WebSocket). The camera (getUserMedia) and the pairing are the page's, before it. A camera node
+ * has no button and no door: its state's lock is null and it never rings.
  */
 
 /** How the node stands with the hub, as its page shows it. */
@@ -49,32 +53,16 @@ export const CAMERA_MAX_CALL_MS = 24 * 3600_000
 /** Required by the call machine; a camera node never rings. */
 const RING_TIMEOUT_MS = 30_000
 
-export function startCameraNode (o: CameraNodeOptions): CameraNode {
+export async function startCameraNode (o: CameraNodeOptions): Promise<CameraNode> {
   const { pairing, log } = o
-  const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: pairing.deviceId, homeKey: pairing.homeKey, zone: pairing.zone })
-  const answering = startAnswering({
-    deviceId: pairing.deviceId,
-    deviceName: pairing.name,
-    ringTimeoutMs: RING_TIMEOUT_MS,
-    maxCallMs: CAMERA_MAX_CALL_MS,
-    maxViewers: o.maxViewers ?? CAMERA_MAX_VIEWERS,
-    guard,
-    lock: () => null,
-    log: log.child('call'),
-    session: cameraSession({ track: o.track, ice: o.ice, log, ...(o.createPeerConnection ? { createPeerConnection: o.createPeerConnection } : {}) })
-  })
-  const link = new MqttLink({
-    url: o.url,
-    homeId: pairing.homeId,
-    deviceId: pairing.deviceId,
-    log: log.child('hub'),
-    auth: { memberId: pairing.memberId, token: pairing.token, ca: null }
-  })
+  let side = null as AnsweringSide | null
+  let link = null as MqttLink | null
+  let offCall: (() => void) | null = null
 
   let hub: HubStatus = 'connecting'
   const listeners = new Set<(s: CameraNodeStatus) => void>()
   let last = ''
-  const status = (): CameraNodeStatus => ({ hub, watchers: answering.state().participants.length })
+  const status = (): CameraNodeStatus => ({ hub, watchers: side?.answering.state().participants.length ?? 0 })
   const changed = (): void => {
     const s = status()
     const key = `${s.hub}/${s.watchers}`
@@ -83,29 +71,62 @@ export function startCameraNode (o: CameraNodeOptions): CameraNode {
     for (const l of listeners) l(s)
   }
 
-  link.client.on('connect', () => { hub = 'connected'; changed() })
-  link.client.on('offline', () => { if (hub !== 'refused') { hub = 'reconnecting'; changed() } })
-  link.client.on('error', (err) => {
-    if (!refusedCredentials(err)) return
-    // Removed by the owner, or this id was paired again elsewhere: retrying cannot help.
-    hub = 'refused'
-    link.client.end(true)
-    changed()
-  })
-  link.onRevocations((token) => {
-    guard.takeRevocations(token)
-      .then((r) => {
-        if (!r.ok) { log.warn('ignored a revocation list', { error: r.message }); return }
-        if (r.changed) answering.endRevokedSessions()
-      })
-      .catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
-  })
-  answering.attach(link)
-  const offCall = answering.call.subscribe(changed)
+  const modules: Startable[] = [
+    {
+      // Admission, sessions and revocations: the same code as the Node doorbell's; no door, no ring.
+      name: 'answering side',
+      async start () {
+        side = startAnsweringSide({
+          pairing: { ...pairing, ca: null },
+          deviceId: pairing.deviceId,
+          deviceName: pairing.name,
+          ringTimeoutMs: RING_TIMEOUT_MS,
+          maxCallMs: CAMERA_MAX_CALL_MS,
+          maxViewers: o.maxViewers ?? CAMERA_MAX_VIEWERS,
+          lock: () => null,
+          log: log.child('call'),
+          door: () => noDoor,
+          peers: browserPeers({ track: o.track, ice: o.ice, log, ...(o.createPeerConnection ? { createPeerConnection: o.createPeerConnection } : {}) })
+        })
+        const sub = side.answering.call.subscribe(changed)
+        offCall = () => { sub.unsubscribe() }
+      },
+      async stop () {
+        offCall?.()
+        side?.answering.stop()
+      }
+    },
+    {
+      // The home network: the hub's WebSocket (the same MqttLink as the doorbell's); it reconnects by itself.
+      name: 'home-network link',
+      async start () {
+        const current = link = side!.connectHub(o.url, { log: log.child('hub') })
+        if (!current) throw new Error('no hub link')
+        current.client.on('connect', () => { hub = 'connected'; changed() })
+        current.client.on('offline', () => { if (hub !== 'refused') { hub = 'reconnecting'; changed() } })
+        current.client.on('error', (err) => {
+          if (!refusedCredentials(err)) return
+          // Removed by the owner, or this id was paired again elsewhere: retrying cannot help.
+          hub = 'refused'
+          current.client.end(true)
+          changed()
+        })
+      },
+      async stop () { await side?.disconnectHub() }
+    },
+    {
+      // On stop, the calls end while the hub link can still carry each watcher's bye.
+      name: 'calls',
+      async start () {},
+      async stop () { side?.answering.stop() }
+    }
+  ]
+  const running = await startInOrder(modules, { log: log.child('modules') })
+  const answering = side!.answering
 
   return {
     answering,
-    link,
+    link: link!,
     status,
     onStatus (listener) {
       listeners.add(listener)
@@ -115,10 +136,8 @@ export function startCameraNode (o: CameraNodeOptions): CameraNode {
       if (answering.call.getSnapshot().matches('inCall')) answering.call.send({ type: 'END_CALL', at: Date.now() })
     },
     async stop () {
-      offCall.unsubscribe()
       listeners.clear()
-      answering.stop()
-      await link.stop()
+      await running.stop()
     }
   }
 }

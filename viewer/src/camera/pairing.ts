@@ -1,4 +1,5 @@
-import { Id, MemberToken, PublicKeyText, type PairResponse } from '@doorbell/core'
+import type { PairResponse } from '@doorbell/core'
+import { CameraNodePairing, pairedMemberOf } from '@doorbell/device/answering'
 import type { HubApi } from '../lib/api'
 
 /**
@@ -10,38 +11,13 @@ import type { HubApi } from '../lib/api'
 /** Where the pairing is kept (localStorage: a camera node has no private key to protect). */
 export const CAMERA_NODE_KEY = 'doorbell.cameraNode'
 
-export interface CameraNodePairing {
-  homeId: string
-  /** The member id: the MQTT user name. */
-  memberId: string
-  /** The MQTT password and the API's bearer token. */
-  token: string
-  /** The home's public key: every watcher's grant is checked against it. */
-  homeKey: string
-  deviceId: string
-  name: string
-  /** The zone the owner put this camera in (the invite's one zone). */
-  zone: string
-}
+/** What a camera node keeps: the one pairing record of every device, with the camera's own id and name. */
+export { CameraNodePairing }
 
-const FIELDS: Record<keyof CameraNodePairing, { safeParse: (v: unknown) => { success: boolean } }> = {
-  homeId: Id,
-  memberId: Id,
-  token: MemberToken,
-  homeKey: PublicKeyText,
-  deviceId: Id,
-  name: { safeParse: (v) => ({ success: typeof v === 'string' && v.trim().length > 0 && v.length <= 64 }) },
-  zone: Id
-}
-
-/** A pairing record checked field by field with the protocol's own schemas, or null. */
+/** A pairing record checked with the protocol's own schemas, or null. */
 export function parseCameraPairing (value: unknown): CameraNodePairing | null {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null
-  const v = value as Record<string, unknown>
-  const keys = Object.keys(FIELDS) as Array<keyof CameraNodePairing>
-  if (Object.keys(v).length !== keys.length) return null
-  for (const k of keys) if (!FIELDS[k].safeParse(v[k]).success) return null
-  return Object.fromEntries(keys.map((k) => [k, v[k]])) as unknown as CameraNodePairing
+  const parsed = CameraNodePairing.safeParse(value)
+  return parsed.success ? parsed.data : null
 }
 
 /** The stored pairing, or null when there is none or it cannot be read (then it is forgotten). */
@@ -93,9 +69,9 @@ export function deviceIdFromUrl (at: Pick<Location, 'hash'>): string | null {
 export function pairingFrom (reply: PairResponse, deviceId: string): CameraNodePairing {
   const m = reply.member
   if (m.kind !== 'device' || m.subject !== deviceId) throw new Error('the hub paired something other than this camera: ask the owner for a camera invite')
-  const zone = m.zones[0]
+  const { zone, ...member } = pairedMemberOf(reply)
   if (zone === undefined) throw new Error('the hub gave this camera no zone: ask the owner for a new camera invite')
-  return { homeId: reply.homeId, memberId: m.id, token: reply.token, homeKey: reply.homeKey, deviceId, name: m.name, zone }
+  return { ...member, deviceId, name: m.name, zone }
 }
 
 /** Redeems the owner's device invite for this page: POST /api/pair with kind 'device'. */

@@ -108,13 +108,16 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
       const info = await fetchHubInfo().catch(() => null)
       if (stopped || pairing.value !== paired) return
       const api = new HubApi({ token: paired.token })
-      node = startCameraNode({
+      const started = await startCameraNode({
         pairing: paired,
         url: hubSocketUrl(env.location, info?.mqttPath),
         track: () => stream.value?.getVideoTracks()[0] ?? null,
         ice: async () => await api.ice(),
         log: consoleLogger(`camera ${paired.deviceId}`)
       })
+      // Stopped, or paired again, while the node was starting: it does not go live.
+      if (stopped || pairing.value !== paired || node) { await started.stop(); return }
+      node = started
       status.value = node.status()
       node.onStatus((s) => { status.value = s })
     }

@@ -1,5 +1,5 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
+import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, gathered, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
 
 /**
@@ -17,6 +17,9 @@ export interface PeerConnectionLike {
   readonly connectionState: string
   readonly iceConnectionState: string
   onicegatheringstatechange: ((ev: any) => void) | null | undefined
+  /** ICE gathering is waited for with these (core's `gathered`). */
+  addEventListener: (type: 'icegatheringstatechange', listener: () => void) => void
+  removeEventListener: (type: 'icegatheringstatechange', listener: () => void) => void
   onconnectionstatechange: ((ev: any) => void) | null | undefined
   oniceconnectionstatechange: ((ev: any) => void) | null | undefined
   ontrack: ((ev: any) => void) | null | undefined
@@ -165,19 +168,6 @@ export function callSession (o: CallSessionOptions) {
       try { dc?.close() } catch {}
       void pc?.close()
       o.onClosed?.(input)
-    }
-  })
-}
-
-/** Waits for ICE gathering to finish, or the timeout: host candidates on a LAN take milliseconds. */
-async function gathered (pc: PeerConnectionLike, timeoutMs: number): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs)
-    const previous = pc.onicegatheringstatechange
-    pc.onicegatheringstatechange = (ev) => {
-      previous?.(ev)
-      if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve() }
     }
   })
 }

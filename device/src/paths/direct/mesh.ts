@@ -42,7 +42,16 @@ export async function startMesh (config: DeviceConfig, o: MeshOptions): Promise<
     : new HubFinder(node, peer.discovery(), { homeId: o.homeId, deviceId: config.deviceId, deviceName: config.deviceName, direct, log: o.log, hasHub: o.hasHub, onHub: o.onHub, ready })
   finder?.start()
   if (finder) o.log.info('looking for the hub of this home by mDNS', { home: o.homeId, serviceTag: MDNS_SERVICE_TAG })
-  await node.start()
+  try {
+    await node.start()
+  } catch (err) {
+    // A port taken: libp2p stops itself; what this mesh started around it (the hub search, the direct server, the datastore) stops too.
+    finder?.stop()
+    for (const stop of [async () => { await server.stop() }, async () => { await node.stop() }, async () => { await peer.close() }]) {
+      await stop().catch(() => {})
+    }
+    throw err
+  }
   listening()
   o.log.info('on the LAN mesh', { peer: node.peerId.toString(), direct: direct()?.addrs.join(' ') ?? 'none', discovery: finder ? 'looking for the hub' : 'hub configured' })
   return {

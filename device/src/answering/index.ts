@@ -1,0 +1,11 @@
+/**
+ * The answering side, platform-free: what the Node doorbell and the browser camera node share
+ * (`@doorbell/device/answering`). No Node and no DOM imports: a browser bundles it as is.
+ */
+export { startAnsweringSide, type AnsweringSide, type AnsweringSideOptions, type AnsweringPairing, type HubLinkOptions } from './side'
+export {
+  answeringSession, SessionError, CONNECT_TIMEOUT_MS,
+  type AnsweringPeer, type ChannelData, type ControlChannel, type MediaPeers, type PeerEvents, type SessionOptions
+} from './session'
+export { lockDoor, NACK_MESSAGE_MAX, type Door, type DoorLock, type DoorSession, type DoorSessionInput, type LockDoorOptions, type UnlockResult } from './door'
+export { DevicePairing, CameraNodePairing, pairedMemberOf } from './pairing'

@@ -1,0 +1,140 @@
+import { fromCallback, type EventObject } from 'xstate'
+import { CONTROL_CHANNEL, Reply, describeError, encode, type Logger, type TransportPath } from '@doorbell/core'
+import type { DeviceCallEvent, SessionInput, SessionRouting } from '@doorbell/machines'
+import type { Door } from './door'
+
+/** A peer that has not connected by then is given up. */
+export const CONNECT_TIMEOUT_MS = 20_000
+/** A bye's message is bounded by the Bye schema. */
+const BYE_MESSAGE_MAX = 300
+
+/** What a message on the control channel carries, whatever the stack (werift: string or Buffer; a browser: string or ArrayBuffer). */
+export type ChannelData = string | ArrayBuffer | ArrayBufferView
+
+/** A data channel the viewer opened, as the session needs it. */
+export interface ControlChannel {
+  readonly label: string
+  isOpen: () => boolean
+  send: (text: string) => void
+  /** Called when the channel opens, and at once if it is open already. */
+  onOpen: (listener: () => void) => void
+  onMessage: (listener: (data: ChannelData) => void) => void
+}
+
+/** What the platform's peer connection tells the session. */
+export interface PeerEvents {
+  /** 'connected', 'failed', 'closed', ... (the platform starts its media on 'connected' itself). */
+  connectionState: (state: string) => void
+  /** The viewer opened a data channel. */
+  channel: (channel: ControlChannel) => void
+}
+
+/** One session's peer connection, made by the platform with its ICE settings. */
+export interface AnsweringPeer {
+  /** Takes the viewer's offer, adds this session's media, and returns the answer (DTLS server, every candidate in it). */
+  answer: (offerSdp: string) => Promise<string>
+  /** Stops this session's media and closes the connection. */
+  close: () => void
+}
+
+/** The platform's media stack: werift and ffmpeg on the doorbell, RTCPeerConnection and getUserMedia in a browser. */
+export interface MediaPeers {
+  /** How the viewer is told who could not answer: "doorbell", "camera". */
+  readonly name: string
+  /** Makes the session's peer connection (asks for its ICE settings first). */
+  open: (session: SessionInput & { path: TransportPath | null }, events: PeerEvents) => Promise<AnsweringPeer>
+}
+
+/** A failure whose message is what the viewer is told as is (no "could not answer" before it). */
+export class SessionError extends Error {
+  override readonly name = 'SessionError'
+}
+
+export interface SessionOptions {
+  peers: MediaPeers
+  /** The door commands: the doorbell's lock, or a camera node's "no door". */
+  door: Door
+  log: Logger
+  connectTimeoutMs?: number
+}
+
+/**
+ * One viewer's session on any device: the `session` actor of the answering side, which admits
+ * the offer, spawns this actor and stops it. It answers the viewer's offer with the platform's
+ * peer connection, takes the `control` data channel and hands its commands to the door, gives
+ * up a peer that does not connect in time, and tells the viewer why a session ends.
+ * Platform-free: the peer connection and the media are the platform's (`MediaPeers`).
+ */
+export function answeringSession (o: SessionOptions) {
+  return (routing: SessionRouting) => fromCallback<EventObject, SessionInput>(({ input, sendBack }) => {
+    const { sessionId, viewerId, viewerName } = input
+    const log = o.log.child(`session ${sessionId}`)
+    let over = false
+    let peer: AnsweringPeer | null = null
+    let channel: ControlChannel | null = null
+    const end = (reason: string, message?: string): void => {
+      if (over) return
+      over = true
+      routing.signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'failed', ...(message ? { message: message.slice(0, BYE_MESSAGE_MAX) } : {}) })
+      sendBack({ type: 'SESSION_ENDED', sessionId, reason } satisfies DeviceCallEvent)
+    }
+    const connectTimer = setTimeout(() => { end('failed', 'the connection was not established in time') }, o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS)
+
+    const reply = (message: Reply): void => {
+      if (channel?.isOpen()) channel.send(encode(Reply, message))
+    }
+    const door = o.door.session({
+      sessionId,
+      viewerId,
+      viewerName,
+      log,
+      reply,
+      path: () => routing.pathOf(sessionId),
+      unlocked: (at) => { sendBack({ type: 'UNLOCKED', sessionId, at } satisfies DeviceCallEvent) }
+    })
+
+    const events: PeerEvents = {
+      connectionState: (state) => {
+        log.info('peer', { state })
+        if (state === 'connected') clearTimeout(connectTimer)
+        if (state === 'failed' || state === 'closed') end('failed', `connection ${state}`)
+      },
+      channel: (c) => {
+        if (c.label !== CONTROL_CHANNEL) {
+          log.warn('ignored a data channel with an unknown label', { label: c.label })
+          return
+        }
+        channel = c
+        c.onMessage((data) => { void door.command(data) })
+        c.onOpen(() => { door.opened() })
+      }
+    }
+
+    void (async () => {
+      const opened = await o.peers.open({ ...input, path: routing.pathOf(sessionId) }, events)
+      if (over) {
+        opened.close()
+        return
+      }
+      peer = opened
+      const sdp = await opened.answer(input.sdp)
+      if (!over) routing.signal(viewerId, sessionId, { type: 'answer', sessionId, sdp })
+    })().catch((err: unknown) => {
+      // werift throws some parse failures without a message (a TypeError on a missing line): say what it was.
+      const why = describeError(err)
+      log.error('could not answer the offer', { viewer: viewerName, error: why })
+      end('failed', err instanceof SessionError ? err.message : `the ${o.peers.name} could not answer: ${why}`)
+    })
+
+    return () => {
+      clearTimeout(connectTimer)
+      door.stop()
+      if (!over) {
+        // Stopped by the call machine: the viewer hung up (bye) or the device ended the call.
+        over = true
+        routing.signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'device-ended' })
+      }
+      peer?.close()
+    }
+  })
+}

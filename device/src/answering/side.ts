@@ -1,0 +1,142 @@
+import type { InspectionEvent } from 'xstate'
+import { DoorGuard, type DirectReach, type LockState, type Logger } from '@doorbell/core'
+import { startAnswering, type Answering } from '@doorbell/machines'
+import { MqttLink } from '../paths/lan'
+import { answeringSession, type MediaPeers } from './session'
+import type { Door } from './door'
+
+/** What the answering side needs of the pairing record (the doorbell's or a camera node's). */
+export interface AnsweringPairing {
+  homeId: string
+  memberId: string
+  token: string
+  homeKey: string
+  zone?: string | undefined
+  /** The home CA for a TLS hub (Node); null in a browser, or for a development hub. */
+  ca?: string | null
+}
+
+export interface AnsweringSideOptions {
+  pairing: AnsweringPairing
+  deviceId: string
+  deviceName: string
+  ringTimeoutMs: number
+  maxCallMs: number
+  maxViewers: number
+  /** The platform's peer connections and media. */
+  peers: MediaPeers
+  /** The doorbell's lock (its commands checked by this side's guard), or a camera node's "no door". */
+  door: (guard: DoorGuard) => Door
+  /** The door's state for the published state; null: no door. */
+  lock: () => LockState | null
+  log: Logger
+  inspect?: (event: InspectionEvent) => void
+  /** Keeps a revocation list that changed (the doorbell writes it to disk, to hold across restarts). */
+  keepRevocations?: (token: string) => void
+}
+
+export interface HubLinkOptions {
+  log: Logger
+  /** The device's direct addresses, told to viewers in its presence while the hub is up. */
+  direct?: () => DirectReach | undefined
+}
+
+/** The answering side of a device, with its guard, its revocation list and its link to the hub. */
+export interface AnsweringSide {
+  answering: Answering
+  /** Checks every viewer's credential and every open-door command. */
+  guard: DoorGuard
+  /** The link to the hub; null before `connectHub` (a doorbell finds its hub by mDNS). */
+  readonly link: MqttLink | null
+  /**
+   * Takes a signed revocation list (from the hub, or the one kept on disk): a list the guard
+   * refuses is logged and ignored; a newer one is kept and ends the calls of removed members.
+   * Resolves whether it changed anything.
+   */
+  takeRevocations: (token: string, from: string) => Promise<boolean>
+  /** Connects to the hub at `url`, replacing (and stopping) the link to the previous address. */
+  connectHub: (url: string, o: HubLinkOptions) => MqttLink | null
+  /** Stops the link to the hub (the device goes offline there). */
+  disconnectHub: () => Promise<void>
+  /** Stops the answering side and the hub link. */
+  stop: () => Promise<void>
+}
+
+/**
+ * The answering side of every device, written once: the doorbell (werift, ffmpeg, its lock) and
+ * the browser camera node (RTCPeerConnection, getUserMedia, no door) plug in their media and
+ * their door. It holds the home's guard (the pinned home key and this device's zone), the
+ * shared call machine (admission, sessions, routing, state: `startAnswering`), the revocation
+ * list and the link to the hub. Platform-free: no Node and no DOM imports.
+ */
+export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
+  const { pairing, log } = o
+  const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: o.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
+  const answering = startAnswering({
+    deviceId: o.deviceId,
+    deviceName: o.deviceName,
+    ringTimeoutMs: o.ringTimeoutMs,
+    maxCallMs: o.maxCallMs,
+    maxViewers: o.maxViewers,
+    guard,
+    lock: o.lock,
+    log,
+    ...(o.inspect ? { inspect: o.inspect } : {}),
+    session: answeringSession({ peers: o.peers, door: o.door(guard), log })
+  })
+
+  const takeRevocations = async (token: string, from: string): Promise<boolean> => {
+    const r = await guard.takeRevocations(token)
+    if (!r.ok) { log.warn('ignored a revocation list', { from, error: r.message }); return false }
+    if (r.changed) {
+      try { o.keepRevocations?.(token) } catch (err) { log.error('could not keep the revocation list', { error: (err as Error).message }) }
+      answering.endRevokedSessions()
+    }
+    return r.changed
+  }
+
+  let link: MqttLink | null = null
+  return {
+    answering,
+    guard,
+    get link () { return link },
+    takeRevocations,
+    connectHub (url, l) {
+      // Paired over TLS: the token never goes out in clear, whatever a hub on the LAN advertises.
+      if (pairing.ca && !/^(mqtts|wss):\/\//.test(url)) {
+        log.error('refused a hub address without TLS: this device was paired with a TLS hub', { url })
+        return null
+      }
+      const previous = link
+      const current = new MqttLink({
+        url,
+        homeId: pairing.homeId,
+        deviceId: o.deviceId,
+        log: l.log,
+        ...(l.direct ? { direct: l.direct } : {}),
+        auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca ?? null }
+      })
+      link = current
+      current.onRevocations((token) => {
+        takeRevocations(token, 'hub').catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
+      })
+      if (previous) {
+        answering.detach(previous)
+        void previous.stop()
+      }
+      answering.attach(current)
+      return current
+    },
+    async disconnectHub () {
+      const current = link
+      link = null
+      if (!current) return
+      answering.detach(current)
+      await current.stop()
+    },
+    async stop () {
+      answering.stop()
+      await this.disconnectHub()
+    }
+  }
+}
