@@ -43,6 +43,9 @@ export interface RecorderOptions {
 export function inspectionRecorder (o: RecorderOptions): (event: InspectionEvent) => void {
   const key = (ref: Ref): string => `${o.source}/${ref.sessionId}`
   const nameOf = (ref: Ref): string => ref.systemId ?? ref.id ?? ref.sessionId
+  // The events already on the timeline: an event a machine raises to itself (an admitted offer
+  // goes on as an OFFER) reaches the inspector only as a microstep, with an event object of its own.
+  const shown = new WeakSet<object>()
   return (ev) => {
     const at = o.now()
     switch (ev.type) {
@@ -62,9 +65,17 @@ export function inspectionRecorder (o: RecorderOptions): (event: InspectionEvent
       }
       case '@xstate.event':
         // Internal housekeeping events (init, done.invoke, timers) stay out of the timeline.
+        shown.add(ev.event)
         if (ev.event.type.startsWith('xstate.') && ev.event.type !== 'xstate.init') return
         o.emit({ type: 'event', at, from: ev.sourceRef ? key(ev.sourceRef as unknown as Ref) : null, to: key(ev.actorRef as unknown as Ref), event: ev.event.type })
         break
+      case '@xstate.microstep': {
+        if (shown.has(ev.event) || ev.event.type.startsWith('xstate.')) return
+        shown.add(ev.event)
+        const self = key(ev.actorRef as unknown as Ref)
+        o.emit({ type: 'event', at, from: self, to: self, event: ev.event.type })
+        break
+      }
       case '@xstate.snapshot': {
         const snap = ev.snapshot as { status: 'active' | 'done' | 'error' | 'stopped', value?: unknown }
         o.emit({

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createActor, fromPromise } from 'xstate'
+import { createActor, fromPromise, raise, setup } from 'xstate'
 import { InspectEvent, type MachineNode } from '@doorbell/core'
 import { activePaths, describeMachine, inspectionRecorder, lockMachine, viewerCallMachine } from '../src/index'
 
@@ -44,4 +44,24 @@ test('the recorder turns a running actor into actor, event and snapshot records'
   assert.deepEqual(values.filter((v, i) => v !== values[i - 1]), ['relocking', 'locked', 'unlocking', 'unlocked'])
   assert.ok(events.some((e) => e.type === 'event' && e.event === 'UNLOCK' && e.to === root.actor))
   assert.ok(!events.some((e) => e.type === 'event' && e.event.startsWith('xstate.') && e.event !== 'xstate.init'), 'internal events stay out of the timeline')
+})
+
+test('an event a machine raises to itself is on the timeline once, from the machine itself', () => {
+  const events: InspectEvent[] = []
+  const inspect = inspectionRecorder({ source: 'front-door', now: () => 42, emit: (e) => { events.push(e) } })
+  const machine = setup({ types: { events: {} as { type: 'CHECKED' } | { type: 'ADMITTED' } } }).createMachine({
+    id: 'admission',
+    initial: 'checking',
+    states: {
+      checking: { on: { CHECKED: { actions: raise({ type: 'ADMITTED' }) }, ADMITTED: 'admitted' } },
+      admitted: {}
+    }
+  })
+  const actor = createActor(machine, { inspect }).start()
+  actor.send({ type: 'CHECKED' })
+  assert.equal(actor.getSnapshot().value, 'admitted')
+  const root = events.find((e) => e.type === 'actor')!.actor
+  const timeline = events.filter((e) => e.type === 'event' && e.to === root).map((e) => e as Extract<InspectEvent, { type: 'event' }>)
+  assert.deepEqual(timeline.map((e) => e.event), ['xstate.init', 'CHECKED', 'ADMITTED'])
+  assert.equal(timeline[2]!.from, root, 'a raised event comes from the machine itself')
 })
