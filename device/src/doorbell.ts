@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { ConfigError, DoorGuard } from '@doorbell/core'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
-import { CloudLink } from './cloud/cloudLink'
+import { CloudLink } from './paths/cloud/cloudLink'
 
 export interface DeviceOptions {
   log?: Logger

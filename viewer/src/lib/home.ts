@@ -4,7 +4,7 @@ import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } fr
 import { HubClient, type HubClientOptions } from './hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
 import type { DirectClient, DirectClientOptions } from './directClient'
-import type { CloudClient, CloudClientOptions } from './cloud/cloudClient'
+import type { CloudClient, CloudClientOptions } from './paths/cloud/cloudClient'
 import { AddressBook, Paths } from './paths'
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
@@ -152,7 +152,7 @@ export class Home {
         return () => {}
       }
       // The AWS and KVS SDKs are loaded on first use: a page at home never downloads them.
-      import('./cloud/cloudClient').then(({ CloudClient }) => {
+      import('./paths/cloud/cloudClient').then(({ CloudClient }) => {
         if (stopped) return
         client = new CloudClient({
           ...this.o.cloudOptions,
