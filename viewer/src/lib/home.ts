@@ -68,7 +68,8 @@ export class Home {
   readonly history: CallRecord[] = []
   private readonly historyListeners = new Set<() => void>()
   private readonly batcher: InspectionBatcher | null
-  private readonly inspect: ((event: InspectionEvent) => void) | undefined
+  /** This page's inspection (undefined when off): other machines of the page report through it too. */
+  readonly inspect: ((event: InspectionEvent) => void) | undefined
 
   constructor (private readonly o: HomeOptions) {
     this.hub = new HubClient({ ...o, auth: { memberId: o.trust.memberId, token: o.trust.token } })
