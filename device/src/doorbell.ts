@@ -191,7 +191,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   }
   if (config.hubUrl) connectHub(config.hubUrl)
   if (config.cloud) {
-    const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud') })
+    const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud'), ...(inspect ? { inspect } : {}) })
     try {
       // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
       await away.start()

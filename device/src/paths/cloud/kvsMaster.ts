@@ -10,6 +10,8 @@ import {
   KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, kvsPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
+import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
+import { BACKOFF, kvsMasterMachine, loudFailure, type KvsMasterInput, type KvsReason } from '@doorbell/machines'
 import type { AwsTemporaryCredentials, StaticCredentials } from './credentials'
 
 /**
@@ -29,12 +31,13 @@ import type { AwsTemporaryCredentials, StaticCredentials } from './credentials'
  * Sending while the connection is not open drops the message (logged): the call machines time out
  * and a viewer offers again. Nothing is queued: an answer is worthless once its offer is stale.
  *
- * Connection: renewed after renewAfterSeconds (KVS cuts at one hour), and after idleRenewSeconds
- * without a message from us (KVS cuts a connection idle for 10 minutes), by opening a new client
- * (fresh credentials, fresh signed URL) and closing the old one once the new is open (KVS routes
- * to the newest master connection; it may also close the old one itself). Any other close or
- * error → retry with backoff (1 s doubling to 30 s, reset once open); a connection that fails to
- * open also re-runs the control-plane calls.
+ * Connection: its lifecycle is the kvsMaster machine (machines/src/kvsMaster.ts): renewed after
+ * renewAfterSeconds (KVS cuts at one hour), and after idleRenewSeconds without a message from us
+ * (KVS cuts a connection idle for 10 minutes), by opening a new client (fresh credentials, fresh
+ * signed URL) and closing the old one once the new is open (KVS routes to the newest master
+ * connection; it may also close the old one itself). Any other close or error → retry with the
+ * shared backoff (1 s doubling to 30 s, reset once open); a connection that fails to open also
+ * re-runs the control-plane calls. This class holds the clients and does the machine's I/O.
  *
  * The signaling WebSocket is Node's global WebSocket, which cannot be given a CA: with a stand-in
  * CA (caFile), the process must start with NODE_EXTRA_CA_CERTS naming it.
@@ -90,6 +93,8 @@ export interface KvsMasterOptions {
   iceRefreshMarginSeconds?: number
   /** Prepended to the TURN servers; default KVS's STUN server for the region, none with a kvsEndpoint override (stand-ins have no STUN). */
   stunUrl?: string | null
+  /** The device's inspection: the connection's machine (`kvsMaster`) is shown in /inspector. */
+  inspect?: ((event: InspectionEvent) => void) | undefined
   /** Test seams. */
   createSignalingClient?: (config: SignalingClientConfig) => SignalingClientLike
   controlPlane?: KvsControlPlane
@@ -101,8 +106,6 @@ type KvsEvents = {
   down: () => void
 }
 
-type Reason = 'start' | 'renew' | 'reconnect'
-
 /** Open sessions remembered (session id → the KVS client id that offered it); the oldest is forgotten beyond this. */
 const MAX_SESSIONS = 256
 const ICE_RETRY_MS = 30_000
@@ -112,33 +115,21 @@ export class KvsMaster {
   private readonly listeners = new Listeners<KvsEvents>()
   private readonly sessions = new Map<string, string>()
   private readonly retired = new WeakSet<SignalingClientLike>()
+  /** The open connection, and the one being opened (at start, after a failure, or to renew). */
   private current: SignalingClientLike | null = null
   private pending: SignalingClientLike | null = null
-  private connecting = false
-  private started = false
-  private stopped = false
   private channelInfo: ChannelInfo | null = null
   private control: KvsControlPlane | null = null
   private ice: { servers: RTCIceServer[], fetchedAt: number, ttlMs: number } | null = null
   private iceInFlight: Promise<void> | null = null
-  private backoffMs: number
-  /** Failed attempts since the connection was last open; while the cloud stays away, only some are logged. */
-  private failures = 0
-  private reconnectTimer: NodeJS.Timeout | null = null
-  private renewTimer: NodeJS.Timeout | null = null
-  /** When the current connection opened, and when we last sent on it. */
-  private openedAt = 0
-  private lastSentAt = 0
-  private openTimer: NodeJS.Timeout | null = null
   private iceTimer: NodeJS.Timeout | null = null
-  private readonly initialBackoffMs: number
-  private readonly maxBackoffMs: number
+  /** The connection's lifecycle (machines/src/kvsMaster.ts); null before start and after stop. */
+  private actor: Actor<typeof kvsMasterMachine> | null = null
+  private started = false
+  private stopped = false
   private readonly stunUrl: string | null
 
   constructor (private readonly o: KvsMasterOptions) {
-    this.initialBackoffMs = o.backoff?.initialMs ?? 1000
-    this.maxBackoffMs = Math.max(this.initialBackoffMs, o.backoff?.maxMs ?? 30_000)
-    this.backoffMs = this.initialBackoffMs
     this.stunUrl = o.stunUrl !== undefined
       ? o.stunUrl
       : o.kvsEndpoint !== undefined ? null : generateStunUrl({ region: o.region, useFipsEndpoints: false, useDualStackEndpoints: false })
@@ -183,15 +174,31 @@ export class KvsMaster {
       this.control = new AwsKvsControlPlane({ ...this.o, ca })
     }
     if (this.stopped) return
-    void this.connect('start')
+    const input: KvsMasterInput = {
+      renewAfterMs: (this.o.renewAfterSeconds ?? 3300) * 1000,
+      idleRenewMs: (this.o.idleRenewSeconds ?? 540) * 1000,
+      openTimeoutMs: this.o.openTimeoutMs ?? 15_000,
+      backoff: this.o.backoff
+        ? { firstMs: this.o.backoff.initialMs ?? 1000, maxMs: Math.max(this.o.backoff.initialMs ?? 1000, this.o.backoff.maxMs ?? 30_000) }
+        : BACKOFF.kvsMaster
+    }
+    this.actor = createActor(this.machine(), {
+      input,
+      id: 'kvsMaster',
+      systemId: 'kvsMaster',
+      ...(this.o.inspect ? { inspect: this.o.inspect } : {})
+    })
+    this.actor.start()
   }
 
   /** Closes the connection and clears every timer. */
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const t of [this.reconnectTimer, this.renewTimer, this.openTimer, this.iceTimer]) if (t) clearTimeout(t)
-    this.reconnectTimer = this.renewTimer = this.openTimer = this.iceTimer = null
+    this.actor?.stop()
+    this.actor = null
+    if (this.iceTimer) clearTimeout(this.iceTimer)
+    this.iceTimer = null
     const wasUp = this.current !== null
     for (const c of [this.pending, this.current]) if (c) this.retire(c)
     this.pending = this.current = null
@@ -216,60 +223,94 @@ export class KvsMaster {
     try {
       // Every device → viewer message rides SDP_ANSWER (see core/src/cloud.ts).
       client.sendSdpAnswer(payload as any, viewerId)
-      this.lastSentAt = Date.now()
-      this.scheduleRenew()
+      // Pushes the idle renewal back.
+      this.actor?.send({ type: 'SENT' })
     } catch (err) {
       this.o.log.warn('could not send on KVS signaling: dropped a message to a viewer', { type: message.type, session: sessionId, viewer: viewerId, error: (err as Error).message })
     }
   }
 
-  // ------------------------------------------------------------------ connection
+  // ------------------------------------------------------------------ connection: the machine's I/O
 
-  private async connect (reason: Reason): Promise<void> {
-    if (this.stopped || this.connecting || this.pending !== null || this.control === null) return
-    this.connecting = true
-    const control = this.control
-    let client: SignalingClientLike
-    let channel: ChannelInfo
-    try {
-      channel = this.channelInfo ?? await control.channel()
-      this.channelInfo = channel
-      if (this.iceStale()) await this.refreshIce()
-      const credentials = await this.o.credentials.getStatic()
-      if (this.stopped) return
-      const config: SignalingClientConfig = {
-        role: Role.MASTER,
-        region: this.o.region,
-        channelARN: channel.channelARN,
-        channelEndpoint: channel.wssEndpoint,
-        credentials,
-        systemClockOffset: control.clockOffsetMs
+  private machine () {
+    const channel = this.o.channelName
+    const attempt = (failures: number): Record<string, unknown> =>
+      failures === 3 ? { failures, note: 'from now on every 20th failure is logged' } : failures > 3 ? { failures } : {}
+    return kvsMasterMachine.provide({
+      actors: {
+        prepare: fromPromise<void, { reason: KvsReason, failures: number }>(async ({ input, signal }) => { await this.prepare(input.reason, input.failures, signal) })
+      },
+      actions: {
+        openPending: () => {
+          const client = this.pending
+          if (client === null) return
+          try { client.open() } catch (err) { queueMicrotask(() => { this.fail(client, errorText(err)) }) }
+        },
+        promote: ({ context }) => {
+          const previous = this.current
+          this.current = this.pending
+          this.pending = null
+          this.o.log.info(previous ? 'renewed the KVS signaling connection' : 'connected to KVS signaling', { channel })
+          // The old connection goes only now: offers kept arriving on it while the new one opened.
+          if (previous) this.retire(previous)
+          void context
+        },
+        retirePending: () => {
+          if (this.pending) this.retire(this.pending)
+          this.pending = null
+        },
+        // The endpoint may have moved: ask the control plane again next time.
+        forgetChannel: () => { this.channelInfo = null },
+        up: () => { this.emit('up') },
+        down: () => { this.emit('down') },
+        logPrepareFailed: ({ context }) => {
+          if (loudFailure(context.failures)) this.o.log.warn('could not prepare the KVS signaling connection', { reason: context.reason, channel, error: context.lastError, ...attempt(context.failures) })
+        },
+        logOpenFailed: ({ context }) => {
+          if (loudFailure(context.failures)) this.o.log.warn('could not open the KVS signaling connection', { channel, error: context.lastError, ...attempt(context.failures) })
+        },
+        logLost: ({ event }) => {
+          this.o.log.warn('lost the KVS signaling connection', { channel, error: event.type === 'CURRENT_LOST' ? event.error : undefined })
+        },
+        // Renewing: KVS (or a stand-in) closed the old connection as the new one connected. The new one decides what follows.
+        logLostWhileRenewing: ({ event }) => {
+          this.o.log.info('the previous KVS signaling connection closed while renewing', { channel, error: event.type === 'CURRENT_LOST' ? event.error : undefined })
+        },
+        logReconnecting: ({ context }) => {
+          if (loudFailure(context.failures)) this.o.log.info('reconnecting to KVS signaling', { inMs: context.waitMs })
+        }
       }
-      client = this.o.createSignalingClient?.(config) ?? new SignalingClient(config)
-    } catch (err) {
-      if (this.stopped) return
-      this.channelInfo = null
-      this.failures++
-      if (this.loud()) this.o.log.warn('could not prepare the KVS signaling connection', { reason, channel: this.o.channelName, error: errorText(err), ...this.attempt() })
-      this.scheduleReconnect()
-      return
-    } finally {
-      this.connecting = false
+    })
+  }
+
+  /** The control plane (channel, ICE servers when stale), fresh credentials, and a new client: the pending one. */
+  private async prepare (reason: KvsReason, failures: number, signal: AbortSignal): Promise<void> {
+    const control = this.control
+    if (control === null) throw new Error('KVS master not started')
+    const channel = this.channelInfo ?? await control.channel()
+    this.channelInfo = channel
+    if (this.iceStale()) await this.refreshIce()
+    const credentials = await this.o.credentials.getStatic()
+    if (signal.aborted || this.stopped) return
+    const config: SignalingClientConfig = {
+      role: Role.MASTER,
+      region: this.o.region,
+      channelARN: channel.channelARN,
+      channelEndpoint: channel.wssEndpoint,
+      credentials,
+      systemClockOffset: control.clockOffsetMs
     }
+    const client = this.o.createSignalingClient?.(config) ?? new SignalingClient(config)
     this.pending = client
     this.wire(client)
-    if (this.loud()) this.o.log.info(reason === 'renew' ? 'renewing the KVS signaling connection' : 'connecting to KVS signaling', { reason, channel: this.o.channelName, endpoint: channel.wssEndpoint })
-    const openTimeoutMs = this.o.openTimeoutMs ?? 15_000
-    this.openTimer = setTimeout(() => { this.fail(client, `not open after ${openTimeoutMs} ms`) }, openTimeoutMs)
-    try {
-      client.open()
-    } catch (err) {
-      this.fail(client, errorText(err))
-    }
+    if (loudFailure(failures)) this.o.log.info(reason === 'renew' ? 'renewing the KVS signaling connection' : 'connecting to KVS signaling', { reason, channel: this.o.channelName, endpoint: channel.wssEndpoint })
   }
 
   private wire (client: SignalingClientLike): void {
-    client.on('open', () => { this.opened(client) })
+    client.on('open', () => {
+      if (this.retired.has(client) || client !== this.pending) return
+      this.actor?.send({ type: 'OPENED' })
+    })
     client.on('close', () => { this.fail(client, 'closed') })
     // The SDK emits 'error' for a failed WebSocket and for a URL it could not sign; an 'error' with no listener would throw.
     client.on('error', (err: unknown) => { this.fail(client, errorText(err)) })
@@ -279,90 +320,21 @@ export class KvsMaster {
     })
   }
 
-  private opened (client: SignalingClientLike): void {
-    if (this.retired.has(client) || client !== this.pending) return
-    if (this.openTimer) { clearTimeout(this.openTimer); this.openTimer = null }
-    const previous = this.current
-    this.pending = null
-    this.current = client
-    this.backoffMs = this.initialBackoffMs
-    this.failures = 0
-    this.o.log.info(previous ? 'renewed the KVS signaling connection' : 'connected to KVS signaling', { channel: this.o.channelName })
-    // The old connection goes only now: offers kept arriving on it while the new one opened.
-    if (previous) this.retire(previous)
-    this.openedAt = this.lastSentAt = Date.now()
-    this.scheduleRenew()
-    if (!previous) this.emit('up')
-  }
-
-  /** The next renewal: at renewAfterSeconds after opening, or idleRenewSeconds after our last message, whichever comes first. */
-  private scheduleRenew (): void {
-    if (this.stopped || this.current === null) return
-    if (this.renewTimer) clearTimeout(this.renewTimer)
-    const now = Date.now()
-    const byAge = this.openedAt + (this.o.renewAfterSeconds ?? 3300) * 1000
-    const byIdle = this.lastSentAt + (this.o.idleRenewSeconds ?? 540) * 1000
-    this.renewTimer = setTimeout(() => {
-      this.renewTimer = null
-      void this.connect('renew')
-    }, Math.max(0, Math.min(byAge, byIdle) - now))
-  }
-
-  /** The current connection is due for renewal (a renewal that failed is retried as one). */
-  private renewDue (): boolean {
-    const now = Date.now()
-    return now >= this.openedAt + (this.o.renewAfterSeconds ?? 3300) * 1000 || now >= this.lastSentAt + (this.o.idleRenewSeconds ?? 540) * 1000
-  }
-
-  /** A close or error we did not cause: forget the client and try again. */
+  /** A close or error we did not cause: the machine decides what follows. */
   private fail (client: SignalingClientLike, why: string): void {
     if (this.retired.has(client) || this.stopped) return
-    this.retire(client)
     if (client === this.pending) {
-      this.pending = null
-      if (this.openTimer) { clearTimeout(this.openTimer); this.openTimer = null }
-      // The endpoint may have moved: ask the control plane again next time.
-      this.channelInfo = null
-      this.failures++
-      if (this.loud()) this.o.log.warn('could not open the KVS signaling connection', { channel: this.o.channelName, error: why, ...this.attempt() })
+      this.actor?.send({ type: 'PENDING_FAILED', error: why })
     } else if (client === this.current) {
+      this.retire(client)
       this.current = null
-      if (this.renewTimer) { clearTimeout(this.renewTimer); this.renewTimer = null }
-      if (this.pending !== null) {
-        // Renewing: KVS (or a stand-in) closed the old connection as the new one connected. The new one decides what follows.
-        this.o.log.info('the previous KVS signaling connection closed while renewing', { channel: this.o.channelName, error: why })
-        this.emit('down')
-        return
-      }
-      this.o.log.warn('lost the KVS signaling connection', { channel: this.o.channelName, error: why })
-      this.emit('down')
+      this.actor?.send({ type: 'CURRENT_LOST', error: why })
     }
-    this.scheduleReconnect()
-  }
-
-  /** The first few failures in a row are logged, then every 20th (a doorbell may be offline for days). */
-  private loud (): boolean { return this.failures <= 3 || this.failures % 20 === 0 }
-
-  private attempt (): Record<string, unknown> {
-    return this.failures === 3 ? { failures: this.failures, note: 'from now on every 20th failure is logged' } : this.failures > 3 ? { failures: this.failures } : {}
   }
 
   private retire (client: SignalingClientLike): void {
     this.retired.add(client)
     try { client.close() } catch {}
-  }
-
-  private scheduleReconnect (): void {
-    if (this.stopped || this.reconnectTimer) return
-    const delay = this.backoffMs
-    this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs)
-    if (this.loud()) this.o.log.info('reconnecting to KVS signaling', { inMs: delay })
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null
-      // Connected meanwhile (a renewal opened after all): nothing to do unless that one is itself due.
-      if (this.current === null) void this.connect('reconnect')
-      else if (this.renewDue()) void this.connect('renew')
-    }, delay)
   }
 
   // ------------------------------------------------------------------ ICE servers
