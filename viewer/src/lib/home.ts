@@ -1,11 +1,14 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { InspectionBatcher, newId, type AwsCredentials, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { InspectionBatcher, newId, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { inspectionRecorder, linkMachine, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
 import type { DirectClient, DirectClientOptions } from './directClient'
 import type { CloudClient, CloudClientOptions } from './paths/cloud/cloudClient'
 import { AddressBook, Paths } from './paths'
+
+/** Inspection events kept while the hub is away (the newest). */
+const HELD_INSPECTION = 2000
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
@@ -74,7 +77,16 @@ export class Home {
   constructor (private readonly o: HomeOptions) {
     this.hub = new HubClient({ ...o, auth: { memberId: o.trust.memberId, token: o.trust.token } })
     const source = { kind: 'viewer' as const, id: this.hub.clientId, name: o.viewerName }
-    this.batcher = o.inspect ? new InspectionBatcher((events) => { this.hub.publishInspect({ source, events }) }) : null
+    // Away from the hub (on the cloud path, say) what the machines did is kept, the newest
+    // HELD_INSPECTION events, and told once the hub is back: the inspector shows those machines too.
+    const held: InspectEvent[] = []
+    this.batcher = o.inspect
+      ? new InspectionBatcher((events) => {
+        if (!this.hub.connected) { held.push(...events); held.splice(0, Math.max(0, held.length - HELD_INSPECTION)); return }
+        while (held.length > 0) this.hub.publishInspect({ source, events: held.splice(0, 200) })
+        this.hub.publishInspect({ source, events })
+      })
+      : null
     const batcher = this.batcher
     const ours = batcher ? inspectionRecorder({ source: this.hub.clientId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
     const theirs = o.alsoInspect
@@ -160,7 +172,8 @@ export class Home {
           config: settings.config,
           credentials: settings.credentials,
           viewerId: this.o.viewerId,
-          ...(this.o.log ? { log: this.o.log } : {})
+          ...(this.o.log ? { log: this.o.log } : {}),
+          ...(this.inspect ? { inspect: this.inspect } : {})
         })
         // Settings that fail their schemas: say so now rather than wait for the connect timeout.
         if (client.problem) { sendBack({ type: 'CLOUD_FAILED', message: client.problem }); return }

@@ -4,6 +4,8 @@ import {
   cloudTopics, decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
   type CloudDevice, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
+import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
+import { cloudChannelMachine } from '@doorbell/machines'
 import { iotBaseUrl, presignIotUrl, DEFAULT_PRESIGN_EXPIRES_SECONDS } from './presign'
 
 /**
@@ -78,6 +80,8 @@ export interface CloudClientOptions {
   openTimeoutMs?: number
   /** The IoT reconnect period (default 2 s). */
   reconnectPeriodMs?: number
+  /** The page's inspection: each channel's machine (`cloudChannel:<deviceId>`) is shown in /inspector. */
+  inspect?: ((event: InspectionEvent) => void) | undefined
 }
 
 const MAX_QUEUED = 16
@@ -85,13 +89,12 @@ const MAX_SESSIONS = 256
 const CONTROL_TIMEOUT_MS = 10_000
 
 interface Queued { sessionId: string, message: SignalToDevice, payload: string }
+/** One doorbell's signaling connection: its lifecycle is a cloudChannel machine (machines/src/cloudChannel.ts). */
 interface Channel {
   device: CloudDevice
   client: SignalingLike | null
-  state: 'opening' | 'open'
   queue: Queued[]
-  idle: ReturnType<typeof setTimeout> | null
-  openTimer: ReturnType<typeof setTimeout> | null
+  actor: Actor<typeof cloudChannelMachine>
 }
 interface Session { deviceId: string, answered: boolean }
 
@@ -328,7 +331,7 @@ export class CloudClient implements ViewerTransport {
     }
     const ch = this.channel(device)
     const q: Queued = { sessionId, message: checked.data, payload }
-    if (ch.state === 'open') { this.transmit(ch, q); return }
+    if (ch.actor.getSnapshot().matches('open')) { this.transmit(ch, q); return }
     if (ch.queue.length >= MAX_QUEUED) {
       this.log('warn', `too many messages waiting for ${device.channelName} to open: dropped a ${message.type}`)
       if (offer) { this.sessions.delete(sessionId); this.fail(sessionId, 'too many calls waiting for the cloud signaling channel') }
@@ -339,70 +342,103 @@ export class CloudClient implements ViewerTransport {
 
   /** The signaling connection of a doorbell: the open one, or one being opened now. */
   private channel (device: CloudDevice): Channel {
-    let ch = this.channels.get(device.deviceId)
-    if (ch) { this.touch(ch); return ch }
-    ch = { device, client: null, state: 'opening', queue: [], idle: null, openTimer: null }
+    const existing = this.channels.get(device.deviceId)
+    if (existing) { this.touch(existing); return existing }
+    const ch: Channel = { device, client: null, queue: [], actor: null as unknown as Channel['actor'] }
+    const name = `cloudChannel:${device.deviceId}`
+    ch.actor = createActor(this.channelMachine(ch), {
+      input: {
+        ...(this.o.openTimeoutMs !== undefined ? { openTimeoutMs: this.o.openTimeoutMs } : {}),
+        ...(this.o.idleMs !== undefined ? { idleMs: this.o.idleMs } : {})
+      },
+      id: name,
+      systemId: name,
+      ...(this.o.inspect ? { inspect: this.o.inspect } : {})
+    })
     this.channels.set(device.deviceId, ch)
-    const c = ch
-    c.openTimer = setTimeout(() => { this.failChannel(c, 'the cloud signaling channel did not open in time: check the internet connection') }, this.o.openTimeoutMs ?? 15_000)
-    void this.open(c)
-    return c
+    ch.actor.start()
+    return ch
   }
 
   private current (ch: Channel): boolean { return !this.closed && this.channels.get(ch.device.deviceId) === ch }
 
-  private async open (ch: Channel): Promise<void> {
+  /** The channel machine's I/O: the control plane, the SDK client, the queue, the offers that fail. */
+  private channelMachine (ch: Channel) {
     const r = this.ready!
-    let client: SignalingLike
-    try {
-      const info = await this.channelInfo(ch.device)
-      if (!this.current(ch)) return
-      client = await (this.o.createSignalingClient ?? createKvsSignalingClient)({
-        role: 'VIEWER',
-        clientId: this.o.viewerId,
-        region: r.config.region,
-        channelARN: info.channelARN,
-        channelEndpoint: info.wssEndpoint,
-        credentials: r.credentials
-      })
-    } catch (err) {
-      this.failChannel(ch, describeCloudError(err, ch.device, r.config.region))
-      return
-    }
+    const refusedOrUnreachable = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
+    return cloudChannelMachine.provide({
+      actors: {
+        connect: fromPromise(async () => {
+          try {
+            const info = await this.channelInfo(ch.device)
+            if (!this.current(ch)) return
+            const client = await (this.o.createSignalingClient ?? createKvsSignalingClient)({
+              role: 'VIEWER',
+              clientId: this.o.viewerId,
+              region: r.config.region,
+              channelARN: info.channelARN,
+              channelEndpoint: info.wssEndpoint,
+              credentials: r.credentials
+            })
+            if (!this.current(ch)) { try { client.close() } catch {} return }
+            ch.client = client
+            this.wire(ch, client)
+          } catch (err) {
+            throw new Error(describeCloudError(err, ch.device, r.config.region))
+          }
+        })
+      },
+      actions: {
+        openClient: () => {
+          if (!this.current(ch) || !ch.client) return
+          try { ch.client.open() } catch (err) { ch.actor.send({ type: 'REFUSED', message: describeCloudError(err, ch.device, r.config.region) }) }
+        },
+        flush: () => {
+          this.log('info', `cloud signaling open for ${ch.device.deviceId}`)
+          for (const q of ch.queue.splice(0)) this.transmit(ch, q)
+        },
+        failChannel: ({ context }) => { this.failChannel(ch, context.error ?? refusedOrUnreachable) },
+        closeIdle: () => {
+          if (!this.current(ch)) return
+          this.log('info', `closing the idle cloud signaling connection of ${ch.device.deviceId}`)
+          this.channels.delete(ch.device.deviceId)
+          try { ch.client?.close() } catch {}
+        },
+        closedUnderCall: () => {
+          if (!this.current(ch)) return
+          this.log('info', `cloud signaling for ${ch.device.deviceId} closed`)
+          this.failChannel(ch, 'the cloud signaling connection closed before the doorbell answered')
+          // A call in progress still needs to hear the doorbell's bye (KVS closes idle connections).
+          if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId && s.answered)) this.channel(ch.device)
+        }
+      },
+      guards: {
+        inUse: () => ch.queue.length > 0 || [...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)
+      }
+    })
+  }
+
+  private wire (ch: Channel, client: SignalingLike): void {
+    const refused = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
     // An error listener always: an EventEmitter without one throws.
     client.on('error', (err) => {
       if (!this.current(ch)) return
       this.log('warn', `cloud signaling (${ch.device.channelName}): ${(err as Error)?.message ?? 'WebSocket error'}`)
-      if (ch.state === 'opening') {
-        this.info.delete(ch.device.deviceId)
-        this.failChannel(ch, 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection')
-      }
+      if (ch.actor.getSnapshot().matches('open')) return
+      // Refused before it opened: the endpoint may be stale, the control plane is asked again next time.
+      this.info.delete(ch.device.deviceId)
+      ch.actor.send({ type: 'REFUSED', message: refused })
     })
-    if (!this.current(ch)) { try { client.close() } catch {} return }
-    ch.client = client
     client.on('open', () => {
-      if (!this.current(ch)) return
-      ch.state = 'open'
-      if (ch.openTimer) clearTimeout(ch.openTimer)
-      ch.openTimer = null
-      this.log('info', `cloud signaling open for ${ch.device.deviceId}`)
-      for (const q of ch.queue.splice(0)) this.transmit(ch, q)
-      this.touch(ch)
+      if (this.current(ch)) ch.actor.send({ type: 'OPENED' })
     })
     client.on('close', () => {
       if (!this.current(ch)) return
-      if (ch.state === 'opening') {
-        this.info.delete(ch.device.deviceId)
-        this.failChannel(ch, 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection')
-      } else {
-        this.log('info', `cloud signaling for ${ch.device.deviceId} closed`)
-        this.failChannel(ch, 'the cloud signaling connection closed before the doorbell answered')
-        // A call in progress still needs to hear the doorbell's bye (KVS closes idle connections).
-        if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId && s.answered)) this.channel(ch.device)
-      }
+      if (ch.actor.getSnapshot().matches('open')) { ch.actor.send({ type: 'CLOSED' }); return }
+      this.info.delete(ch.device.deviceId)
+      ch.actor.send({ type: 'REFUSED', message: refused })
     })
     client.on('sdpAnswer', (payload) => { this.onAnswer(ch, payload) })
-    try { client.open() } catch (err) { this.failChannel(ch, describeCloudError(err, ch.device, r.config.region)) }
   }
 
   private transmit (ch: Channel, q: Queued): void {
@@ -419,8 +455,6 @@ export class CloudClient implements ViewerTransport {
   private failChannel (ch: Channel, message: string): void {
     if (!this.current(ch)) return
     this.channels.delete(ch.device.deviceId)
-    if (ch.openTimer) clearTimeout(ch.openTimer)
-    if (ch.idle) clearTimeout(ch.idle)
     try { ch.client?.close() } catch {}
     const failing = new Set<string>()
     for (const q of ch.queue) if (q.message.type === 'offer') failing.add(q.sessionId)
@@ -430,18 +464,9 @@ export class CloudClient implements ViewerTransport {
     for (const id of failing) { this.sessions.delete(id); this.fail(id, message) }
   }
 
-  /** (Re)arms a channel's idle timer; it closes when nothing waits on it and no call with that doorbell is in progress. */
+  /** Used: its idle timer starts over. */
   private touch (ch: Channel): void {
-    if (ch.idle) clearTimeout(ch.idle)
-    ch.idle = setTimeout(() => {
-      if (!this.current(ch)) return
-      const waiting = ch.queue.length > 0 || [...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)
-      if (waiting) { this.touch(ch); return }
-      this.log('info', `closing the idle cloud signaling connection of ${ch.device.deviceId}`)
-      this.channels.delete(ch.device.deviceId)
-      if (ch.openTimer) clearTimeout(ch.openTimer)
-      try { ch.client?.close() } catch {}
-    }, this.o.idleMs ?? 5 * 60_000)
+    ch.actor.send({ type: 'TOUCH' })
   }
 
   private onAnswer (ch: Channel, payload: unknown): void {
@@ -517,8 +542,7 @@ export class CloudClient implements ViewerTransport {
     if (this.closed) return
     this.closed = true
     for (const ch of this.channels.values()) {
-      if (ch.openTimer) clearTimeout(ch.openTimer)
-      if (ch.idle) clearTimeout(ch.idle)
+      ch.actor.stop()
       try { ch.client?.close() } catch {}
     }
     this.channels.clear()
