@@ -166,7 +166,9 @@ describe('IotLink (mosquitto with mTLS as IoT Core)', () => {
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
     assert.ok(gaps.at(-1)! > gaps[0]!, `gaps ${gaps.join(',')}`)
     await up(l)
-    assert.equal(client.options.reconnectPeriod, 200)
+    // Connected: the backoff starts over (the next loss is retried after 200 ms again).
+    assert.equal(l.retry?.attempt, 0)
+    assert.ok(attempts.length >= 3 && l.retry?.waitMs !== undefined && l.retry.waitMs > 200, `the last wait ${l.retry?.waitMs} grew`)
   })
 
   test('stop() says offline (retained)', async () => {

@@ -51,6 +51,7 @@ export class CloudLink implements DeviceTransport {
       caFile: config.caFile,
       deviceId: deps.deviceId,
       log: log.child('iot'),
+      ...(deps.inspect ? { inspect: deps.inspect } : {}),
       ...deps.iot
     })
     this.kvs = new KvsMaster({
