@@ -7,8 +7,10 @@ import type { DirectClient, DirectClientOptions } from './directClient'
 import type { CloudClient, CloudClientOptions } from './paths/cloud/cloudClient'
 import { AddressBook, Paths } from './paths'
 
-/** Inspection events kept while the hub is away (the newest). */
+/** Inspection events kept while the hub is away (the newest), and how long and how often they are told again once it is back. */
 const HELD_INSPECTION = 2000
+const RETELL_MS = 20_000
+const RETELL_EVERY_MS = 2500
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
@@ -77,14 +79,30 @@ export class Home {
   constructor (private readonly o: HomeOptions) {
     this.hub = new HubClient({ ...o, auth: { memberId: o.trust.memberId, token: o.trust.token } })
     const source = { kind: 'viewer' as const, id: this.hub.clientId, name: o.viewerName }
-    // Away from the hub (on the cloud path, say) what the machines did is kept, the newest
-    // HELD_INSPECTION events, and told once the hub is back: the inspector shows those machines too.
+    // Away from the hub (on the cloud path, say) what the machines did is kept (the newest
+    // HELD_INSPECTION events) and told once the hub is back; then, for RETELL_MS, the actors and
+    // states of that time are told again every few seconds (the inspector takes them once), so an
+    // inspector that reconnects a moment after this page still shows the machines of the cloud path.
     const held: InspectEvent[] = []
+    let retell: { events: InspectEvent[], until: number, last: number } | null = null
+    const publish = (events: InspectEvent[]): void => {
+      for (let i = 0; i < events.length; i += 200) this.hub.publishInspect({ source, events: events.slice(i, i + 200) })
+    }
     this.batcher = o.inspect
       ? new InspectionBatcher((events) => {
         if (!this.hub.connected) { held.push(...events); held.splice(0, Math.max(0, held.length - HELD_INSPECTION)); return }
-        while (held.length > 0) this.hub.publishInspect({ source, events: held.splice(0, 200) })
-        this.hub.publishInspect({ source, events })
+        const now = Date.now()
+        if (held.length > 0) {
+          publish(held)
+          retell = { events: held.filter((e) => e.type !== 'event'), until: now + RETELL_MS, last: now }
+          held.length = 0
+        } else if (retell !== null && now > retell.until) {
+          retell = null
+        } else if (retell !== null && now - retell.last >= RETELL_EVERY_MS) {
+          retell.last = now
+          publish(retell.events)
+        }
+        publish(events)
       })
       : null
     const batcher = this.batcher
