@@ -1,13 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { Agent } from 'node:https'
-import {
-  DescribeSignalingChannelCommand, GetSignalingChannelEndpointCommand, KinesisVideoClient
-} from '@aws-sdk/client-kinesis-video'
-import { GetIceServerConfigCommand, KinesisVideoSignalingClient } from '@aws-sdk/client-kinesis-video-signaling'
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, kvsPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, kvsControlPlane, kvsPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
@@ -17,8 +13,9 @@ import type { AwsTemporaryCredentials, StaticCredentials } from './credentials'
 /**
  * The doorbell as master of its KVS signaling channel (the cloud path's offer/answer carriage).
  *
- * Control plane (AWS SDK v3): DescribeSignalingChannel → ARN; GetSignalingChannelEndpoint (MASTER,
- * WSS + HTTPS); GetIceServerConfig → TURN servers (kept fresh; iceServers() returns the last known).
+ * Control plane (core/src/kvsControlPlane.ts, shared with the viewer): DescribeSignalingChannel →
+ * ARN; GetSignalingChannelEndpoint (MASTER, WSS + HTTPS); GetIceServerConfig → TURN servers (kept
+ * fresh; iceServers() returns the last known).
  * Data plane: the unmodified KVS SDK SignalingClient, role MASTER, credentials from the IoT
  * credentials provider (a static copy: each new client gets fresh ones).
  *
@@ -171,7 +168,7 @@ export class KvsMaster {
       if (this.o.caFile !== undefined && process.env.NODE_EXTRA_CA_CERTS === undefined) {
         this.o.log.warn('caFile is set but NODE_EXTRA_CA_CERTS is not: the KVS signaling WebSocket uses only the system CAs and Node\'s extra ones', { caFile: this.o.caFile })
       }
-      this.control = new AwsKvsControlPlane({ ...this.o, ca })
+      this.control = deviceControlPlane({ ...this.o, ca })
     }
     if (this.stopped) return
     const input: KvsMasterInput = {
@@ -423,67 +420,30 @@ export class KvsMaster {
   }
 }
 
-/** The KVS control plane through AWS SDK v3 clients. */
-class AwsKvsControlPlane implements KvsControlPlane {
-  private readonly kv: KinesisVideoClient
-  private signaling: { endpoint: string, client: KinesisVideoSignalingClient } | null = null
-  private readonly agent: Agent
-
-  constructor (private readonly o: KvsMasterOptions & { ca: string | undefined }) {
-    this.agent = new Agent({ keepAlive: true, ...(o.ca !== undefined ? { ca: o.ca } : {}) })
-    this.kv = new KinesisVideoClient({
-      region: o.region,
-      credentials: o.credentials.provider,
-      ...(o.kvsEndpoint !== undefined ? { endpoint: o.kvsEndpoint } : {}),
-      requestHandler: { httpsAgent: this.agent, connectionTimeout: 10_000, requestTimeout: 15_000 }
-    })
-  }
-
-  get clockOffsetMs (): number {
-    return (this.kv.config as { systemClockOffset?: number }).systemClockOffset ?? 0
-  }
-
-  async channel (): Promise<ChannelInfo> {
-    const described = await this.kv.send(new DescribeSignalingChannelCommand({ ChannelName: this.o.channelName }))
-    const channelARN = described.ChannelInfo?.ChannelARN
-    if (!channelARN) throw new Error(`KVS has no ARN for the signaling channel ${this.o.channelName}`)
-    const endpoints = await this.kv.send(new GetSignalingChannelEndpointCommand({
-      ChannelARN: channelARN,
-      SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS', 'HTTPS'], Role: 'MASTER' }
-    }))
-    const list = endpoints.ResourceEndpointList ?? []
-    const wssEndpoint = list.find((e) => e.Protocol === 'WSS')?.ResourceEndpoint
-    const httpsEndpoint = list.find((e) => e.Protocol === 'HTTPS')?.ResourceEndpoint
-    if (!wssEndpoint || !httpsEndpoint) throw new Error(`KVS gave no WSS and HTTPS endpoints for the channel ${this.o.channelName}`)
-    return { channelARN, wssEndpoint, httpsEndpoint }
-  }
-
-  async iceServers (channel: ChannelInfo): Promise<TimedIceServer[]> {
-    if (this.signaling?.endpoint !== channel.httpsEndpoint) {
-      this.signaling?.client.destroy()
-      this.signaling = {
-        endpoint: channel.httpsEndpoint,
-        client: new KinesisVideoSignalingClient({
-          region: this.o.region,
-          credentials: this.o.credentials.provider,
-          endpoint: channel.httpsEndpoint,
-          requestHandler: { httpsAgent: this.agent, connectionTimeout: 10_000, requestTimeout: 15_000 }
-        })
-      }
+/**
+ * The KVS control plane (core's kvsControlPlane, role MASTER, answers parsed by schemas) in the
+ * shape this class uses, over Node's HTTPS with the stand-ins' CA when one is given.
+ */
+function deviceControlPlane (o: KvsMasterOptions & { ca: string | undefined }): KvsControlPlane {
+  const agent = new Agent({ keepAlive: true, ...(o.ca !== undefined ? { ca: o.ca } : {}) })
+  const plane = kvsControlPlane({
+    region: o.region,
+    role: 'MASTER',
+    credentials: o.credentials.provider,
+    endpoint: o.kvsEndpoint,
+    clientOptions: { requestHandler: { httpsAgent: agent, connectionTimeout: 10_000, requestTimeout: 15_000 } }
+  })
+  return {
+    get clockOffsetMs () { return plane.clockOffsetMs },
+    channel: async () => await plane.channel(o.channelName),
+    iceServers: async (channel) => {
+      const { servers, ttlSeconds } = await plane.iceServers(channel)
+      return servers.map((server) => ({ server, ttlSeconds }))
+    },
+    destroy: () => {
+      plane.destroy()
+      agent.destroy()
     }
-    const r = await this.signaling.client.send(new GetIceServerConfigCommand({ ChannelARN: channel.channelARN, Service: 'TURN' }))
-    return (r.IceServerList ?? [])
-      .filter((s) => (s.Uris ?? []).length > 0)
-      .map((s) => ({
-        server: { urls: s.Uris!, ...(s.Username !== undefined ? { username: s.Username } : {}), ...(s.Password !== undefined ? { credential: s.Password } : {}) },
-        ttlSeconds: s.Ttl ?? DEFAULT_TTL_S
-      }))
-  }
-
-  destroy (): void {
-    this.kv.destroy()
-    this.signaling?.client.destroy()
-    this.agent.destroy()
   }
 }
 

@@ -1,8 +1,8 @@
 import mqtt, { type IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, CallRecord, ChannelArn, DeviceState, KVS_PAYLOAD_MAX, Listeners, Presence, RingEvent, SignalToDevice, ViewerCloudConfig,
-  cloudTopics, decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
-  type CloudDevice, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  AwsCredentials, CallRecord, DeviceState, UnexpectedKvsAnswer, KVS_PAYLOAD_MAX, Listeners, Presence, RingEvent, SignalToDevice, ViewerCloudConfig,
+  cloudTopics, decode, decodeKvsToViewer, kvsControlPlane, kvsPayloadSize, parseCloudTopic, toKvsPayload,
+  type CloudDevice, type IceServerInit, type KvsChannel, type KvsIceConfig, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
@@ -18,9 +18,8 @@ import { iotBaseUrl, presignIotUrl, DEFAULT_PRESIGN_EXPIRES_SECONDS } from './pr
 
 export type CloudLog = (level: 'info' | 'warn' | 'error', message: string) => void
 
-/** What the control plane tells about one channel. */
-export interface KvsChannel { channelARN: string, wssEndpoint: string, httpsEndpoint: string }
-export interface KvsIceConfig { servers: IceServerInit[], ttlSeconds: number }
+/** What the control plane tells about one channel (core/src/kvsControlPlane.ts). */
+export type { KvsChannel, KvsIceConfig }
 
 /** The KVS control plane (default: AWS SDK v3; tests inject their own). */
 export interface KvsControlPlane {
@@ -562,11 +561,6 @@ function kvsStun (config: ViewerCloudConfig): IceServerInit[] {
   return [{ urls: `stun:stun.kinesisvideo.${config.region}.${domain}:443` }]
 }
 
-/** An answer from the control plane that is not what the API promises. */
-class UnexpectedAnswer extends Error {
-  override readonly name = 'UnexpectedAnswer'
-}
-
 /**
  * What went wrong, for a resident: the AWS error codes and network failures this path meets,
  * each said with what to do. Used as the `bye` message of the offers that fail with it.
@@ -576,7 +570,7 @@ export function describeCloudError (err: unknown, device: Pick<CloudDevice, 'cha
   const name = e.name ?? ''
   const message = e.message ?? String(err)
   const status = e.$metadata?.httpStatusCode
-  if (err instanceof UnexpectedAnswer) return message
+  if (err instanceof UnexpectedKvsAnswer) return message
   if (/Signature (expired|not yet current)/i.test(message)) return 'AWS refused the request because this device\'s clock is off: set the clock right and try again'
   switch (name) {
     case 'UnrecognizedClientException':
@@ -635,51 +629,11 @@ export async function createKvsSignalingClient (config: SignalingConfig): Promis
   return new SignalingClient({ ...config, role: Role.VIEWER }) as unknown as SignalingLike
 }
 
-/** The KVS control plane with AWS SDK v3 clients, loaded on first use. */
+/** The KVS control plane (core's kvsControlPlane: role VIEWER, answers checked by schemas), per doorbell. */
 export function awsControlPlane (config: ViewerCloudConfig, credentials: AwsCredentials): KvsControlPlane {
-  let sdk: Promise<[typeof import('@aws-sdk/client-kinesis-video'), typeof import('@aws-sdk/client-kinesis-video-signaling')]> | null = null
-  const load = async () => await (sdk ??= Promise.all([import('@aws-sdk/client-kinesis-video'), import('@aws-sdk/client-kinesis-video-signaling')]))
-  const base = { region: config.region, credentials, maxAttempts: 2 }
-  let control: import('@aws-sdk/client-kinesis-video').KinesisVideoClient | null = null
-  const signaling = new Map<string, import('@aws-sdk/client-kinesis-video-signaling').KinesisVideoSignalingClient>()
+  const plane = kvsControlPlane({ region: config.region, role: 'VIEWER', credentials, endpoint: config.kvsEndpoint, clientOptions: { maxAttempts: 2 } })
   return {
-    async channel (device, signal) {
-      const [kv] = await load()
-      control ??= new kv.KinesisVideoClient({ ...base, ...(config.kvsEndpoint !== undefined ? { endpoint: config.kvsEndpoint } : {}) })
-      const described = await control.send(new kv.DescribeSignalingChannelCommand({ ChannelName: device.channelName }), { abortSignal: signal })
-      const arn = ChannelArn.safeParse(described.ChannelInfo?.ChannelARN)
-      if (!arn.success) throw new UnexpectedAnswer(`KVS described "${device.channelName}" without a valid channel ARN`)
-      if (described.ChannelInfo?.ChannelStatus !== undefined && described.ChannelInfo.ChannelStatus !== 'ACTIVE') {
-        throw new UnexpectedAnswer(`the signaling channel "${device.channelName}" is not active (${described.ChannelInfo.ChannelStatus})`)
-      }
-      const ends = await control.send(new kv.GetSignalingChannelEndpointCommand({
-        ChannelARN: arn.data,
-        SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS', 'HTTPS'], Role: 'VIEWER' }
-      }), { abortSignal: signal })
-      const of = (protocol: string, scheme: string): string => {
-        const url = ends.ResourceEndpointList?.find((e) => e.Protocol === protocol)?.ResourceEndpoint
-        if (typeof url !== 'string' || !url.startsWith(`${scheme}://`) || url.length > 2048) throw new UnexpectedAnswer(`KVS gave no ${protocol} endpoint for "${device.channelName}"`)
-        return url
-      }
-      return { channelARN: arn.data, wssEndpoint: of('WSS', 'wss'), httpsEndpoint: of('HTTPS', 'https') }
-    },
-    async iceServers (channel, clientId, signal) {
-      const [, ks] = await load()
-      let client = signaling.get(channel.httpsEndpoint)
-      if (!client) {
-        client = new ks.KinesisVideoSignalingClient({ ...base, endpoint: channel.httpsEndpoint })
-        signaling.set(channel.httpsEndpoint, client)
-      }
-      const got = await client.send(new ks.GetIceServerConfigCommand({ ChannelARN: channel.channelARN, ClientId: clientId, Service: 'TURN' }), { abortSignal: signal })
-      const servers: IceServerInit[] = []
-      let ttl = Infinity
-      for (const s of got.IceServerList ?? []) {
-        const urls = (s.Uris ?? []).filter((u): u is string => typeof u === 'string' && /^turns?:[^\s]{1,500}$/.test(u))
-        if (urls.length === 0 || typeof s.Username !== 'string' || typeof s.Password !== 'string') continue
-        servers.push({ urls, username: s.Username, credential: s.Password })
-        if (typeof s.Ttl === 'number' && s.Ttl > 0) ttl = Math.min(ttl, s.Ttl)
-      }
-      return { servers, ttlSeconds: Number.isFinite(ttl) ? ttl : 300 }
-    }
+    channel: async (device, signal) => await plane.channel(device.channelName, signal),
+    iceServers: async (channel, clientId, signal) => await plane.iceServers(channel, clientId, signal)
   }
 }
