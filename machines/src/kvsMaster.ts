@@ -104,6 +104,7 @@ export const kvsMasterMachine = setup({
     retrying: assign(({ context }) => ({ reason: (context.connected ? 'renew' : 'reconnect') as KvsReason }))
   },
   guards: {
+    /** A connection is open (a new one is being made to renew it, or it is the one lost). */
     renewingNow: ({ context }) => context.connected
   },
   delays: {
@@ -129,7 +130,7 @@ export const kvsMasterMachine = setup({
   initial: 'preparing',
   on: {
     // The open connection closed by itself. While a new one is being made, that attempt decides what follows.
-    CURRENT_LOST: { actions: ['lostCurrent', 'logLostWhileRenewing', 'down'] }
+    CURRENT_LOST: { guard: 'renewingNow', actions: ['lostCurrent', 'logLostWhileRenewing', 'down'] }
   },
   states: {
     preparing: {
@@ -139,7 +140,7 @@ export const kvsMasterMachine = setup({
         onDone: 'opening',
         onError: { target: 'backoff', actions: ['forgetChannel', 'prepareFailed', 'logPrepareFailed'] }
       },
-      on: { CURRENT_LOST: { actions: ['lostCurrent', 'logLost', 'down'] } }
+      on: { CURRENT_LOST: { guard: 'renewingNow', actions: ['lostCurrent', 'logLost', 'down'] } }
     },
     opening: {
       entry: 'openPending',
@@ -157,7 +158,7 @@ export const kvsMasterMachine = setup({
     open: {
       after: { renewAge: { target: 'preparing', actions: 'renewing' } },
       on: {
-        CURRENT_LOST: { target: 'backoff', actions: ['lostCurrent', 'logLost', 'down'] },
+        CURRENT_LOST: { guard: 'renewingNow', target: 'backoff', actions: ['lostCurrent', 'logLost', 'down'] },
         // Each message sent pushes the idle renewal back.
         SENT: '.sending'
       },
@@ -169,7 +170,7 @@ export const kvsMasterMachine = setup({
     backoff: {
       entry: ['nextWait', 'logReconnecting'],
       after: { backoff: { target: 'preparing', actions: 'retrying' } },
-      on: { CURRENT_LOST: { actions: ['lostCurrent', 'logLost', 'down'] } }
+      on: { CURRENT_LOST: { guard: 'renewingNow', actions: ['lostCurrent', 'logLost', 'down'] } }
     }
   }
 })
