@@ -18,7 +18,7 @@ import assert from 'node:assert/strict'
 import { SimulatedClock, createActor, fromPromise, type AnyStateMachine, type EventObject } from 'xstate'
 import { getAdjacencyMap, getShortestPaths, type AdjacencyMap } from 'xstate/graph'
 import { backoffDelay } from '../src/backoff'
-import { kvsMasterMachine, type KvsMasterInput } from '../src/kvsMaster'
+import { kvsMasterMachine, type KvsMasterInput, type KvsReason } from '../src/kvsMaster'
 import { iotLinkMachine } from '../src/iotLink'
 import { cloudChannelMachine, type CloudChannelInput } from '../src/cloudChannel'
 import { feedMachine, type FeedFacts, type FeedInput } from '../src/feed'
@@ -191,7 +191,7 @@ const kvsSpec: Spec = {
 
 function kvsHarness (): Harness {
   const clock = new TimerClock()
-  const prepare = deferredActor<{ reason: string }>()
+  const prepare = deferredActor<{ reason: KvsReason, failures: number }>()
   let current = false
   let pendingClient = false
   let opens = 0
@@ -327,7 +327,7 @@ const channelSpec: Spec = {
 function channelHarness (inUse: boolean): () => Harness {
   return () => {
     const clock = new TimerClock()
-    const connect = deferredActor<undefined>()
+    const connect = deferredActor<unknown>()
     const did: string[] = []
     let openedAt = 0
     let usedAt = 0
@@ -418,7 +418,7 @@ const feedSpec: Spec = {
 
 function feedHarness (): Harness {
   const clock = new TimerClock()
-  const start = deferredActor<undefined>()
+  const start = deferredActor<unknown>()
   const did: string[] = []
   const shown: string[] = []
   let retries = 0
