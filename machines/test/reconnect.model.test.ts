@@ -20,6 +20,7 @@ import { getAdjacencyMap, getShortestPaths, type AdjacencyMap } from 'xstate/gra
 import { backoffDelay } from '../src/backoff'
 import { kvsMasterMachine, type KvsMasterInput, type KvsReason } from '../src/kvsMaster'
 import { iotLinkMachine } from '../src/iotLink'
+import { kvsIceMachine } from '../src/kvsIce'
 import { cloudChannelMachine, type CloudChannelInput } from '../src/cloudChannel'
 import { feedMachine, type FeedFacts, type FeedInput } from '../src/feed'
 
@@ -261,6 +262,67 @@ function kvsHarness (): Harness {
   }
 }
 
+// ------------------------------------------------------------------ the KVS master's TURN servers
+
+const ICE_RETRY_MS = 30_000
+const ICE_REFRESH_MS = 240_000
+const iceSpec: Spec = {
+  name: 'kvsIce',
+  machine: kvsIceMachine,
+  input: { retryMs: ICE_RETRY_MS },
+  key: (s) => JSON.stringify(s.value),
+  events: (s) => [
+    { type: 'FETCH' },
+    ...internalEvents(s),
+    // No channel yet: the fetch answers null.
+    ...internalEvents(s).filter((e) => e.type.startsWith('xstate.done.actor.')).map((e) => ({ ...e, output: null })),
+    TICK
+  ],
+  depth: 6
+}
+
+function iceHarness (): Harness {
+  const clock = new TimerClock()
+  const runs: Array<{ resolve: (ms: number | null) => void, reject: (e: unknown) => void, aborted: boolean, settled: boolean }> = []
+  const actor = createActor(kvsIceMachine.provide({
+    actors: {
+      fetchIce: fromPromise<number | null>(({ signal }) => new Promise((resolve, reject) => {
+        const run = { resolve: (ms: number | null) => { run.settled = true; resolve(ms) }, reject: (e: unknown) => { run.settled = true; reject(e) }, aborted: false, settled: false }
+        signal.addEventListener('abort', () => { run.aborted = true })
+        runs.push(run)
+      }))
+    }
+  }), { input: { retryMs: ICE_RETRY_MS }, clock })
+  actor.start()
+  const inFlight = () => runs.filter((r) => !r.settled && !r.aborted)
+  return {
+    async exec ({ event, from }) {
+      const t = event.type
+      if (t.startsWith('xstate.after.')) {
+        clock.fire(from.value === 'fresh' ? ICE_REFRESH_MS : ICE_RETRY_MS, t.split('.')[2]!)
+      } else if (t === 'TICK') {
+        clock.tick()
+      } else if (t.startsWith('xstate.done.actor.')) {
+        inFlight()[0]!.resolve('output' in event ? null : ICE_REFRESH_MS)
+        await settle()
+      } else if (t.startsWith('xstate.error.actor.')) {
+        inFlight()[0]!.reject(new Error('AccessDeniedException'))
+        await settle()
+      } else {
+        actor.send(event as never)
+      }
+    },
+    check (model) {
+      const s = actor.getSnapshot()
+      assert.equal(iceSpec.key(s as unknown as Snap), iceSpec.key(model))
+      assert.equal(inFlight().length, s.value === 'fetching' ? 1 : 0, 'one fetch, only while fetching')
+      const timers = [...clock.pending.values()].map((p) => p.ms)
+      assert.deepEqual(timers, s.value === 'fresh' ? [ICE_REFRESH_MS] : s.value === 'retrying' ? [ICE_RETRY_MS] : [], 'refreshed when the answer says, retried after retryMs, nothing otherwise')
+    },
+    stop: () => { actor.stop() }
+  }
+}
+
 // ------------------------------------------------------------------ IoT link
 
 const IOT_BACKOFF = { firstMs: 200, maxMs: 800, jitter: 0.25 }
@@ -479,6 +541,7 @@ function feedHarness (): Harness {
 describe('model-based: the reconnecting machines, every path, invariants in every state', () => {
   for (const [spec, harness] of [
     [kvsSpec, kvsHarness],
+    [iceSpec, iceHarness],
     [iotSpec, iotHarness],
     [channelSpec, channelHarness(false)],
     [{ ...channelSpec, name: 'cloudChannel (a call in progress)', machine: cloudChannelMachine.provide({ guards: { inUse: () => true } }) }, channelHarness(true)],

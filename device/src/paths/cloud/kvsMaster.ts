@@ -6,8 +6,8 @@ import {
   KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, kvsControlPlane, kvsPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
-import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
-import { BACKOFF, kvsMasterMachine, loudFailure, type KvsMasterInput, type KvsReason } from '@doorbell/machines'
+import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
+import { BACKOFF, kvsIceMachine, kvsMasterMachine, loudFailure, type KvsMasterInput, type KvsReason } from '@doorbell/machines'
 import type { AwsTemporaryCredentials, StaticCredentials } from './credentials'
 
 /**
@@ -118,10 +118,9 @@ export class KvsMaster {
   private channelInfo: ChannelInfo | null = null
   private control: KvsControlPlane | null = null
   private ice: { servers: RTCIceServer[], fetchedAt: number, ttlMs: number } | null = null
-  private iceInFlight: Promise<void> | null = null
-  private iceTimer: NodeJS.Timeout | null = null
-  /** The connection's lifecycle (machines/src/kvsMaster.ts); null before start and after stop. */
+  /** The connection's lifecycle (machines/src/kvsMaster.ts) and the TURN servers' (kvsIce); null before start and after stop. */
   private actor: Actor<typeof kvsMasterMachine> | null = null
+  private iceActor: Actor<typeof kvsIceMachine> | null = null
   private started = false
   private stopped = false
   private readonly stunUrl: string | null
@@ -179,6 +178,11 @@ export class KvsMaster {
         ? { firstMs: this.o.backoff.initialMs ?? 1000, maxMs: Math.max(this.o.backoff.initialMs ?? 1000, this.o.backoff.maxMs ?? 30_000) }
         : BACKOFF.kvsMaster
     }
+    const inspect = this.o.inspect ? { inspect: this.o.inspect } : {}
+    this.iceActor = createActor(kvsIceMachine.provide({
+      actors: { fetchIce: fromPromise<number | null>(async () => await this.fetchIce()) }
+    }), { input: { retryMs: ICE_RETRY_MS }, id: 'kvsIce', systemId: 'kvsIce', ...inspect })
+    this.iceActor.start()
     this.actor = createActor(this.machine(), {
       input,
       id: 'kvsMaster',
@@ -193,9 +197,8 @@ export class KvsMaster {
     if (this.stopped) return
     this.stopped = true
     this.actor?.stop()
-    this.actor = null
-    if (this.iceTimer) clearTimeout(this.iceTimer)
-    this.iceTimer = null
+    this.iceActor?.stop()
+    this.actor = this.iceActor = null
     const wasUp = this.current !== null
     for (const c of [this.pending, this.current]) if (c) this.retire(c)
     this.pending = this.current = null
@@ -341,31 +344,29 @@ export class KvsMaster {
     return Date.now() - this.ice.fetchedAt >= this.ice.ttlMs - (this.o.iceRefreshMarginSeconds ?? 60) * 1000
   }
 
-  /** Fetches the TURN servers; a failure is logged, keeps the last known ones, and is retried later. */
+  /** Fetches the TURN servers now (the kvsIce machine's FETCH) and waits for the answer, or the failure (logged, the last known kept). */
   private async refreshIce (): Promise<void> {
-    this.iceInFlight ??= (async () => {
-      const channel = this.channelInfo
-      const control = this.control
-      if (channel === null || control === null || this.stopped) return
-      let next = ICE_RETRY_MS
-      try {
-        const list = await control.iceServers(channel)
-        if (this.stopped) return
-        const ttlS = list.length > 0 ? Math.min(...list.map((s) => s.ttlSeconds)) : DEFAULT_TTL_S
-        this.ice = { servers: list.map((s) => s.server), fetchedAt: Date.now(), ttlMs: ttlS * 1000 }
-        next = Math.max(1000, this.ice.ttlMs - (this.o.iceRefreshMarginSeconds ?? 60) * 1000)
-        this.o.log.info('got ICE servers from KVS', { count: list.length, ttlSeconds: ttlS })
-      } catch (err) {
-        this.o.log.warn('could not get ICE servers from KVS; keeping the last known', { error: errorText(err), retryInMs: next })
-      }
-      if (this.stopped) return
-      if (this.iceTimer) clearTimeout(this.iceTimer)
-      this.iceTimer = setTimeout(() => {
-        this.iceTimer = null
-        void this.refreshIce()
-      }, next)
-    })().finally(() => { this.iceInFlight = null })
-    await this.iceInFlight
+    const ice = this.iceActor
+    if (ice === null) return
+    ice.send({ type: 'FETCH' })
+    await waitFor(ice, (s) => !s.matches('fetching')).catch(() => {})
+  }
+
+  /** kvsIce's fetch: the TURN servers, and the wait before they are fetched again (null: no channel to ask about yet). */
+  private async fetchIce (): Promise<number | null> {
+    const channel = this.channelInfo
+    const control = this.control
+    if (channel === null || control === null || this.stopped) return null
+    try {
+      const list = await control.iceServers(channel)
+      const ttlS = list.length > 0 ? Math.min(...list.map((s) => s.ttlSeconds)) : DEFAULT_TTL_S
+      this.ice = { servers: list.map((s) => s.server), fetchedAt: Date.now(), ttlMs: ttlS * 1000 }
+      this.o.log.info('got ICE servers from KVS', { count: list.length, ttlSeconds: ttlS })
+      return Math.max(1000, this.ice.ttlMs - (this.o.iceRefreshMarginSeconds ?? 60) * 1000)
+    } catch (err) {
+      if (!this.stopped) this.o.log.warn('could not get ICE servers from KVS; keeping the last known', { error: errorText(err), retryInMs: ICE_RETRY_MS })
+      throw err
+    }
   }
 
   // ------------------------------------------------------------------ messages
