@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises'
-import { Agent } from 'node:https'
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, decodeKvsToDevice, kvsControlPlane, kvsPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, kvsPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
 import { BACKOFF, kvsIceMachine, kvsMasterMachine, loudFailure, type KvsMasterInput, type KvsReason } from '@doorbell/machines'
-import type { AwsTemporaryCredentials, StaticCredentials } from './credentials'
+import { deviceControlPlane, type ChannelInfo, type KvsControlPlane, type KvsCredentialSource } from './controlPlane'
+import { KvsSessions } from './kvsSessions'
 
 /**
  * The doorbell as master of its KVS signaling channel (the cloud path's offer/answer carriage).
@@ -50,24 +50,7 @@ export interface SignalingClientLike {
   sendSdpAnswer: (payload: any, recipientClientId?: string) => void
 }
 
-export interface ChannelInfo { channelARN: string, wssEndpoint: string, httpsEndpoint: string }
-
-/** An ICE server as werift takes it, with how long its credentials last. */
-export interface TimedIceServer { server: RTCIceServer, ttlSeconds: number }
-
-/** The KVS control-plane calls KvsMaster makes. */
-export interface KvsControlPlane {
-  channel: () => Promise<ChannelInfo>
-  iceServers: (channel: ChannelInfo) => Promise<TimedIceServer[]>
-  /** The clock correction the SDK learned from AWS's answers (ms; 0 until it sees a skew). */
-  readonly clockOffsetMs: number
-  destroy: () => void
-}
-
-export interface KvsCredentialSource {
-  provider: () => Promise<AwsTemporaryCredentials>
-  getStatic: () => Promise<StaticCredentials>
-}
+export type { ChannelInfo, KvsControlPlane, KvsCredentialSource, TimedIceServer } from './controlPlane'
 
 export interface KvsMasterOptions {
   region: string
@@ -103,14 +86,12 @@ type KvsEvents = {
   down: () => void
 }
 
-/** Open sessions remembered (session id → the KVS client id that offered it); the oldest is forgotten beyond this. */
-const MAX_SESSIONS = 256
 const ICE_RETRY_MS = 30_000
 const DEFAULT_TTL_S = 300
 
 export class KvsMaster {
   private readonly listeners = new Listeners<KvsEvents>()
-  private readonly sessions = new Map<string, string>()
+  private readonly sessions = new KvsSessions()
   private readonly retired = new WeakSet<SignalingClientLike>()
   /** The open connection, and the one being opened (at start, after a failure, or to renew). */
   private current: SignalingClientLike | null = null
@@ -167,7 +148,7 @@ export class KvsMaster {
       if (this.o.caFile !== undefined && process.env.NODE_EXTRA_CA_CERTS === undefined) {
         this.o.log.warn('caFile is set but NODE_EXTRA_CA_CERTS is not: the KVS signaling WebSocket uses only the system CAs and Node\'s extra ones', { caFile: this.o.caFile })
       }
-      this.control = deviceControlPlane({ ...this.o, ca })
+      this.control = deviceControlPlane({ region: this.o.region, channelName: this.o.channelName, kvsEndpoint: this.o.kvsEndpoint, credentials: this.o.credentials, ca })
     }
     if (this.stopped) return
     const input: KvsMasterInput = {
@@ -208,7 +189,7 @@ export class KvsMaster {
   }
 
   sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
-    if (message.type === 'bye') this.sessions.delete(sessionId)
+    if (message.type === 'bye') this.sessions.forget(sessionId)
     const payload = toKvsPayload(message)
     const size = kvsPayloadSize(payload)
     if (size > KVS_PAYLOAD_MAX) {
@@ -372,39 +353,14 @@ export class KvsMaster {
   // ------------------------------------------------------------------ messages
 
   private onOffer (payload: unknown, senderClientId: unknown): void {
-    if (typeof senderClientId !== 'string' || senderClientId === '') {
-      this.o.log.warn('dropped a KVS message with no sender id')
+    const admitted = this.sessions.admit(payload, senderClientId)
+    if (!admitted.ok) {
+      this.o.log.warn(admitted.why, admitted.fields)
       return
     }
-    const decoded = decodeKvsToDevice(payload)
-    if (!decoded.ok) {
-      this.o.log.warn('dropped a KVS message that is not a doorbell message', { from: senderClientId, error: decoded.error.slice(0, 300) })
-      return
-    }
-    const m = decoded.message
-    if (m.type === 'offer') {
-      if (m.viewerId !== senderClientId) {
-        this.o.log.warn('dropped an offer whose viewer id is not its KVS sender', { from: senderClientId, viewerId: m.viewerId, session: m.sessionId })
-        return
-      }
-      const owner = this.sessions.get(m.sessionId)
-      if (owner !== undefined && owner !== senderClientId) {
-        this.o.log.warn('dropped an offer for another viewer\'s session', { from: senderClientId, session: m.sessionId })
-        return
-      }
-      this.sessions.delete(m.sessionId)
-      this.sessions.set(m.sessionId, senderClientId)
-      while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
-    } else {
-      const owner = this.sessions.get(m.sessionId)
-      if (owner !== senderClientId) {
-        this.o.log.warn(owner === undefined ? 'dropped a bye for a session not offered over KVS' : 'dropped a bye from a viewer that did not offer the session', { from: senderClientId, session: m.sessionId })
-        return
-      }
-      this.sessions.delete(m.sessionId)
-    }
+    const m = admitted.message
     try {
-      this.listeners.emit('signal', senderClientId, m)
+      this.listeners.emit('signal', admitted.viewerId, m)
     } catch (err) {
       this.o.log.error('a signal listener threw', { type: m.type, session: m.sessionId, error: errorText(err) })
     }
@@ -418,33 +374,6 @@ export class KvsMaster {
     const log = this.o.log as Logger & { debug?: (msg: string, fields?: Record<string, unknown>) => void }
     if (log.debug) log.debug(msg, fields)
     else log.info(msg, fields)
-  }
-}
-
-/**
- * The KVS control plane (core's kvsControlPlane, role MASTER, answers parsed by schemas) in the
- * shape this class uses, over Node's HTTPS with the stand-ins' CA when one is given.
- */
-function deviceControlPlane (o: KvsMasterOptions & { ca: string | undefined }): KvsControlPlane {
-  const agent = new Agent({ keepAlive: true, ...(o.ca !== undefined ? { ca: o.ca } : {}) })
-  const plane = kvsControlPlane({
-    region: o.region,
-    role: 'MASTER',
-    credentials: o.credentials.provider,
-    endpoint: o.kvsEndpoint,
-    clientOptions: { requestHandler: { httpsAgent: agent, connectionTimeout: 10_000, requestTimeout: 15_000 } }
-  })
-  return {
-    get clockOffsetMs () { return plane.clockOffsetMs },
-    channel: async () => await plane.channel(o.channelName),
-    iceServers: async (channel) => {
-      const { servers, ttlSeconds } = await plane.iceServers(channel)
-      return servers.map((server) => ({ server, ttlSeconds }))
-    },
-    destroy: () => {
-      plane.destroy()
-      agent.destroy()
-    }
   }
 }
 
