@@ -15,7 +15,7 @@ import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, type AnsweringSide } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
-import { CloudLink } from './cloud/cloudLink'
+import { CloudLink } from './paths/cloud/cloudLink'
 
 export interface DeviceOptions {
   log?: Logger
@@ -217,7 +217,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       name: 'cloud',
       async start () {
         if (!config.cloud) return
-        const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud') })
+        const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud'), ...(inspect ? { inspect } : {}) })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
           await away.start()

@@ -1,13 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DeviceCloudConfig, ViewerCloudConfig } from '@doorbell/core'
-import { checkIds, resourceNames, MAX_HOME_AND_DEVICE } from '../src/cloud/setup/names'
+import { checkIds, resourceNames, MAX_HOME_AND_DEVICE } from '../src/cloud-setup/names'
 import {
   deviceIotPolicy, kvsMasterPolicy, kvsRoleTrustPolicy, viewerPolicy, samePolicy, policySize, parseArn, roleAliasArnOf,
   MANAGED_POLICY_MAX, THING_VARIABLE, type ArnContext, type PolicyDocument, type PolicyStatement
-} from '../src/cloud/setup/policies'
-import { changes, formatPlan, planSetup, planTeardown, FILES, type Observed, type SetupRequest } from '../src/cloud/setup/plan'
-import { SetupError } from '../src/cloud/setup/errors'
+} from '../src/cloud-setup/policies'
+import { changes, formatPlan, planSetup, planTeardown, FILES, type Observed, type SetupRequest } from '../src/cloud-setup/plan'
+import { SetupError } from '../src/cloud-setup/errors'
 
 const ctx: ArnContext = { partition: 'aws', region: 'eu-west-1', account: '111122223333' }
 const ALIAS_ARN = 'arn:aws:iot:eu-west-1:111122223333:rolealias/doorbell-home-front-kvs'

@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { memoryLogger } from '@doorbell/core'
 import { KinesisVideoClient } from '@aws-sdk/client-kinesis-video'
-import { CredentialsError, IotCredentials } from '../src/cloud/credentials'
+import { CredentialsError, IotCredentials } from '../src/paths/cloud/credentials'
 import { makePki, type TestPki } from './cloudFixtures'
 
 interface Seen { path: string, thing: string | undefined, clientCn: string | undefined }

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import mqtt, { type MqttClient } from 'mqtt'
 import { memoryLogger, type DeviceState, type RingEvent } from '@doorbell/core'
-import { IotLink } from '../src/cloud/iotLink'
+import { IotLink } from '../src/paths/cloud/iotLink'
 import { makePki, mosquitto, until, type Mosquitto, type TestPki } from './cloudFixtures'
 
 /** IotLink against a real mosquitto with mutual TLS standing in for AWS IoT Core. */
@@ -166,7 +166,9 @@ describe('IotLink (mosquitto with mTLS as IoT Core)', () => {
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
     assert.ok(gaps.at(-1)! > gaps[0]!, `gaps ${gaps.join(',')}`)
     await up(l)
-    assert.equal(client.options.reconnectPeriod, 200)
+    // Connected: the backoff starts over (the next loss is retried after 200 ms again).
+    assert.equal(l.retry?.attempt, 0)
+    assert.ok(attempts.length >= 3 && l.retry?.waitMs !== undefined && l.retry.waitMs > 200, `the last wait ${l.retry?.waitMs} grew`)
   })
 
   test('stop() says offline (retained)', async () => {
@@ -185,7 +187,7 @@ describe('IotLink (mosquitto with mTLS as IoT Core)', () => {
     const thing = 'doorbell-thing-will'
     const c = pki.client(thing)
     const { got } = await watch('w-will', thing, true)
-    const src = fileURLToPath(new URL('../src/cloud/iotLink.ts', import.meta.url))
+    const src = fileURLToPath(new URL('../src/paths/cloud/iotLink.ts', import.meta.url))
     const code = [
       `import { IotLink } from ${JSON.stringify(src)}`,
       "import { memoryLogger } from '@doorbell/core'",

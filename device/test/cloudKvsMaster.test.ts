@@ -2,7 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { KVS_PAYLOAD_MAX, decodeKvsToViewer, memoryLogger, toKvsPayload, type SignalToDevice } from '@doorbell/core'
-import { KvsMaster, type ChannelInfo, type KvsControlPlane, type SignalingClientConfig, type SignalingClientLike, type TimedIceServer } from '../src/cloud/kvsMaster'
+import { KvsMaster, type ChannelInfo, type KvsControlPlane, type SignalingClientConfig, type SignalingClientLike, type TimedIceServer } from '../src/paths/cloud/kvsMaster'
 import { until } from './cloudFixtures'
 
 /**

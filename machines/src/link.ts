@@ -1,4 +1,5 @@
 import { assign, fromCallback, setup, type EventObject } from 'xstate'
+import { backoffDelay } from './backoff'
 
 /**
  * Which path carries a viewer's events and calls: the LAN hub first, then direct libp2p
@@ -57,9 +58,9 @@ const noCloud = fromCallback<EventObject>(({ sendBack }) => {
   sendBack({ type: 'CLOUD_FAILED', message: 'the cloud path is not available' })
 })
 
-/** Exponential backoff, capped: min, 2×min, 4×min, ... max. */
+/** The shared backoff (./backoff), capped: min, 2×min, 4×min, ... max for rounds 1, 2, 3... */
 export function backoffMs (attempt: number, min: number, max: number): number {
-  return Math.min(max, min * 2 ** Math.max(0, attempt - 1))
+  return backoffDelay(Math.max(0, attempt - 1), { firstMs: min, maxMs: max })
 }
 
 export const linkMachine = setup({

@@ -7,7 +7,9 @@
  * the visitor and opens the door, which the doorbell checks exactly as on the LAN. A page opened
  * while the hub is still down loads from the browser's cache and goes straight to the cloud. The hub
  * comes back: the page returns to it, the doorbell's audit outbox delivers the attempt, and the owner's
- * log shows it came over the cloud; the next ring goes over the LAN.
+ * log shows it came over the cloud; the next ring goes over the LAN. Throughout, the owner's
+ * /inspector shows the cloud path's machines: the doorbell's KVS master and IoT link, and the
+ * page's cloud channel (told once the hub is back).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -19,6 +21,8 @@ import { eventually } from '../src/harness'
 import { firstFrame, holdToOpen, mark, openResident, videoIsPlaying, waitForPath, waitForText } from '../src/browser'
 import { kill, startHomeHub, startHubProcess } from '../src/hubProcess'
 import { startCloud } from '../src/cloud'
+import { inspectorShows, pairOwnerBrowser } from '../src/inspector'
+import type { Resident } from '../src/browser'
 
 test('away from home: the hub dies while idle; the ring comes through IoT Core, the call through KVS, the door opens; the hub comes back and the LAN takes over', { timeout: 240_000 }, async (t) => {
   // Undone last first: the page, the doorbell, the hub, the stand-ins, the folder.
@@ -31,7 +35,16 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   const provisioned = await cloud.provision('home', 'front-door')
 
   // The hub serves the home's cloud config (what the setup command wrote) to its members.
-  const home = await startHomeHub(dir, { mesh: { enabled: false }, cloud: provisioned.viewer })
+  // The owner pairs in a browser, which shows /inspector (inspection on, for the hub and the doorbell).
+  let owner: Resident | null = null
+  const home = await startHomeHub(dir, { mesh: { enabled: false }, cloud: provisioned.viewer, inspect: true }, {
+    pairOwner: async (base, code) => {
+      const paired = await pairOwnerBrowser(base, code)
+      owner = paired.owner
+      cleanup.push(() => paired.owner.close())
+      return paired.token
+    }
+  })
   const { config, base, asOwner } = home
   let hub = home.hub
   cleanup.push(() => kill(hub, 'SIGTERM'))
@@ -53,11 +66,22 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
     iceAdditionalHostAddresses: ['127.0.0.1'],
     relockSeconds: 2,
     // A ring nobody answers ends soon: the test waits for one.
-    ringTimeoutSeconds: 8
+    ringTimeoutSeconds: 8,
+    inspect: true
   }, { log: memoryLogger(lines, 'device'), drivers: { button, lock } })
   cleanup.push(() => device.stop())
   await device.hubConnected(AbortSignal.timeout(10_000))
   await eventually('the doorbell on IoT Core and its KVS channel', () => device.cloud?.connected.iot === true && device.cloud.connected.kvs)
+
+  // The owner's /inspector shows the doorbell's cloud machines, connected.
+  const inspector = owner!.page
+  await inspector.setViewportSize({ width: 1400, height: 1000 })
+  await inspector.goto(`${base}/inspector`)
+  const kvsMaster = await inspectorShows(inspector, 'kvsMaster', 'device')
+  assert.ok(kvsMaster.states.includes('open') && kvsMaster.states.includes('backoff'), `the KVS master's statechart: ${kvsMaster.states.join(', ')}`)
+  await eventually('the KVS master open in the inspector', async () => (await inspectorShows(inspector, 'kvsMaster', 'device')).trail.includes('open.sending'))
+  const iot = await inspectorShows(inspector, 'iotLink', 'device')
+  assert.ok(iot.states.includes('retrying'), `the IoT link's statechart: ${iot.states.join(', ')}`)
 
   // The resident's browser trusts the stand-ins' root CA, as browsers trust Amazon's.
   const resident = await openResident(`${base}/`, 'Kitchen tablet', residentInvite.code, { caCert: cloud.pki.serverCaPem })
@@ -136,6 +160,13 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   await waitForPath(page, 'lan', 30_000)
   const back = Date.now() - restartedAt
   await device.hubConnected(AbortSignal.timeout(15_000))
+
+  // The page's cloud channel, which lived while the hub was away, is in the inspector now: it opened, carried the call, and closed.
+  const channel = await eventually('the cloud channel in the inspector', async () => {
+    const shown = await inspectorShows(inspector, 'cloudChannel:front-door', 'viewer', 30_000)
+    return shown.trail.includes('open.used') ? shown : undefined
+  }, 35_000)
+  assert.ok(channel.states.includes('starting.connecting') && channel.states.includes('closed'), `the cloud channel's statechart: ${channel.states.join(', ')}`)
 
   // The open-door attempt waited in the doorbell's outbox; the owner's log now has it, with its path.
   const audit = await eventually('the attempt in the audit log', async () => {

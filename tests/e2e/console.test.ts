@@ -6,7 +6,8 @@
  * tile enlarges and Escape brings the grid back. The camera is stopped: the tile says so; started
  * again (same pairing): the tile is live again by itself. The broker refuses the operator's
  * subscription to the harbour camera (SUBACK 0x80) and the console has no tile for it. An unpaired
- * browser is sent to pair; a resident's is told the console is for operators.
+ * browser is sent to pair; a resident's is told the console is for operators. The owner's
+ * /inspector shows the tile's feed machine keeping the feed up through the drop.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -22,6 +23,7 @@ import { pairPage } from '../src/trust'
 import { kill, startHomeHub, type HomeHub } from '../src/hubProcess'
 import { FIGURES, grantedFor, storedPairing, tileFigures } from '../src/console'
 import { startBrowserCamera, type BrowserCamera } from '../src/cameraNode'
+import { inspectorShows, pairOwnerBrowser } from '../src/inspector'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 const CBD = { deviceId: 'cbd-king-st', name: 'King St & George St', zone: 'CBD-TRAFFIC-01' }
@@ -45,9 +47,21 @@ test('operator console: one zone\'s feed with every figure, enlarge and back, a 
   })
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-console-'))
   cleanup.push(() => { rmSync(dir, { recursive: true, force: true }) })
-  hub = await startHomeHub(dir, { mesh: { enabled: false } })
+  // The owner pairs in a browser, which shows /inspector (inspection on).
+  const owners: Resident[] = []
+  hub = await startHomeHub(dir, { mesh: { enabled: false }, inspect: true }, {
+    pairOwner: async (base, code) => {
+      const paired = await pairOwnerBrowser(base, code)
+      owners.push(paired.owner)
+      return paired.token
+    }
+  })
   const home = hub
   cleanup.push(async () => { await kill(home.hub, 'SIGTERM') })
+  const inspector = owners[0]!.page
+  cleanup.push(async () => { await owners[0]!.close() })
+  await inspector.setViewportSize({ width: 1400, height: 1000 })
+  await inspector.goto(`${home.base}/inspector`)
 
   // Two camera nodes in two zones: browser pages with Chromium's fake camera, paired at /camera.
   for (const c of [CBD, HARBOUR]) {
@@ -140,6 +154,13 @@ test('operator console: one zone\'s feed with every figure, enlarge and back, a 
     .every((el) => (el.textContent ?? '').trim() !== '' && !(el.textContent ?? '').includes('—')), CBD.deviceId, { timeout: 15_000 })
   const after = await tileFigures(page, CBD.deviceId)
   assert.equal(after.state, 'live')
+  // The owner's inspector shows the tile's feed machine: it called, lost the camera, waited or saw it offline, and called again.
+  const feed = await eventually('the feed\'s way back in the inspector', async () => {
+    const shown = await inspectorShows(inspector, `feed:${CBD.deviceId}`, 'viewer')
+    const calls = shown.trail.filter((s) => s.includes('retry.starting')).length
+    return calls >= 2 && shown.trail.some((s) => s === 'offline' || s.includes('retry.waiting')) ? shown : undefined
+  }, 15_000)
+  assert.ok(feed.states.includes('refused') && feed.states.includes('watching.stall.stalled'), `the feed's statechart: ${feed.states.join(', ')}`)
   console.log(`camera stopped -> tile ${dropped} in ${noticed} ms; camera restarted -> tile live in ${back} ms (start-up included); then: ${FIGURES.map((k) => `${k}=${after.figures[k]}`).join('; ')}`)
 
   // Neither the resident app nor the console asked the broker for what an operator may not have.

@@ -29,7 +29,7 @@ import {
   decodeKvsToViewer, memoryLogger, toKvsPayload,
   type DeviceCloudConfig, type DeviceState, type SignalToDevice, type SignalToViewer
 } from '@doorbell/core'
-import { CloudLink } from '../../device/src/cloud/cloudLink'
+import { CloudLink } from '../../device/src/paths/cloud/cloudLink'
 import { Pki } from '../src/cloud/pki'
 import { CredentialStore, type AwsCredential } from '../src/cloud/sigv4'
 import { trustCa } from '../src/cloud/trust'
@@ -306,7 +306,7 @@ describe('the device\'s cloud transport against the stand-ins', () => {
     const config = await doorbell('bell-process')
     const deviceDir = fileURLToPath(new URL('../../device/', import.meta.url))
     const code = [
-      "import { CloudLink } from './src/cloud/cloudLink.ts'",
+      "import { CloudLink } from './src/paths/cloud/cloudLink.ts'",
       "import { memoryLogger } from '@doorbell/core'",
       'const link = new CloudLink(JSON.parse(process.env.CLOUD_CONFIG), { deviceId: \'frontdoor\', log: memoryLogger() })',
       'link.onSignal((viewerId, m) => {',

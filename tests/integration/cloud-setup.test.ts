@@ -1,5 +1,5 @@
 /**
- * The cloud setup command (device/src/cloud/setup) against the cloud stand-ins: the IoT Core
+ * The cloud setup command (device/src/cloud-setup) against the cloud stand-ins: the IoT Core
  * stand-in (IoT and IAM control plane, mosquitto with mutual TLS, the credentials provider) and
  * the KVS emulator, through the unmodified AWS SDK v3 clients. Tested against stand-ins, not AWS.
  *
@@ -22,8 +22,8 @@ import { DescribeSignalingChannelCommand, GetSignalingChannelEndpointCommand, Ki
 import { DescribeRoleAliasCommand, DescribeThingCommand, GetPolicyCommand, IoTClient } from '@aws-sdk/client-iot'
 import { AttachGroupPolicyCommand, AttachUserPolicyCommand, GetPolicyCommand as IamGetPolicyCommand, GetPolicyVersionCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam'
 import { DeviceCloudConfig, ViewerCloudConfig } from '@doorbell/core'
-import { main, type CliIo } from '../../device/src/cloud/setup/cli'
-import { awsCloud, isReadCommand } from '../../device/src/cloud/setup/aws'
+import { main, type CliIo } from '../../device/src/cloud-setup/cli'
+import { awsCloud, isReadCommand } from '../../device/src/cloud-setup/aws'
 import { Pki } from '../src/cloud/pki'
 import { CredentialStore, type AwsCredential } from '../src/cloud/sigv4'
 import { trustCa } from '../src/cloud/trust'

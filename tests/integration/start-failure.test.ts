@@ -149,7 +149,7 @@ test('a doorbell whose mesh cannot start stops the camera, the lock and every mo
 
   // Nothing the start opened is still open: no socket of its own, the direct port free.
   // Every other module's: the mesh's own direct port is left to libp2p, whose UDP mux (native, in
-  // node-datachannel) keeps its socket after it is stopped, on any stop (see device/src/mesh/README.md).
+  // node-datachannel) keeps its socket after it is stopped, on any stop (see device/src/paths/direct/README.md).
   const leaked = (): string[] => [...openSockets()].filter((s) => !before.has(s) && socketInfo(s)?.port !== directPort)
   await eventually('the sockets the start opened to be closed', () => leaked().length === 0, 8000)
     .catch((err: Error) => { assert.fail(`${err.message}: ${leaked().map(describeSocket).join(', ')}`) })

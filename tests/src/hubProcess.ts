@@ -51,7 +51,10 @@ export interface HomeHub {
  * A hub process on loopback (plain HTTP, fixed free ports so it can come back on them), its data
  * in `dir`, and its owner paired as at home: with the setup code the hub printed on its first start.
  */
-export async function startHomeHub (dir: string, extra: Record<string, unknown> = {}): Promise<HomeHub> {
+export async function startHomeHub (dir: string, extra: Record<string, unknown> = {}, o: {
+  /** Pair the owner another way (a browser, to open /inspector); resolves to the owner's API token. */
+  pairOwner?: (base: string, setupCode: string) => Promise<string>
+} = {}): Promise<HomeHub> {
   const httpPort = await freePort()
   const mqttPort = await freePort()
   const config = join(dir, 'hub.json')
@@ -61,9 +64,14 @@ export async function startHomeHub (dir: string, extra: Record<string, unknown> 
     await eventually('the hub', () => hub.lines.some((l) => l.includes('hub ready')), 30_000)
     const base = `http://127.0.0.1:${httpPort}`
     const setup = await eventually('the hub\'s setup code', () => /setup code code=(\S+)/.exec(hub.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
-    const ownerKey = await generateSigningKey(false)
-    const owner = await new HubApi({ base }).pair({ kind: 'viewer', code: setup, id: newId('v'), name: 'Owner', key: await exportPublicKey(ownerKey.publicKey) })
-    return { config, hub, base, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, asOwner: new HubApi({ base, token: owner.token }) }
+    let token: string
+    if (o.pairOwner) {
+      token = await o.pairOwner(base, setup)
+    } else {
+      const ownerKey = await generateSigningKey(false)
+      token = (await new HubApi({ base }).pair({ kind: 'viewer', code: setup, id: newId('v'), name: 'Owner', key: await exportPublicKey(ownerKey.publicKey) })).token
+    }
+    return { config, hub, base, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, asOwner: new HubApi({ base, token }) }
   } catch (err) {
     // Not returned, so nobody else would end it.
     await kill(hub, 'SIGKILL')

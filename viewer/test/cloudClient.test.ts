@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import type { IClientOptions } from 'mqtt'
 import { toKvsPayload, type CallRecord, type DeviceState, type Presence, type RingEvent, type SignalToDevice, type SignalToViewer, type ViewerCloudConfig } from '@doorbell/core'
-import { CloudClient, describeCloudError, type KvsControlPlane, type SignalingConfig } from '../src/lib/cloud/cloudClient'
+import { CloudClient, describeCloudError, type KvsControlPlane, type SignalingConfig } from '../src/lib/paths/cloud/cloudClient'
 
 const config: ViewerCloudConfig = {
   region: 'eu-west-1',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash, createHmac } from 'node:crypto'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { Sha256 } from '@aws-crypto/sha256-js'
-import { presignIotUrl } from '../src/lib/cloud/presign'
+import { presignIotUrl } from '../src/lib/paths/cloud/presign'
 
 const credentials = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }
 const token = 'FwoGZXIvYXdzEJr//////////wEaDM+token/with+slashes=='

@@ -4,7 +4,7 @@ import type { ViewerCloudConfig } from '@doorbell/core'
 import {
   CLOUD_SETTINGS_KEY, clearCloudSettings, cloudFormFrom, cloudReady, emptyCloudForm, fetchCloudConfig, forgetCloudCredentials,
   loadCloudSettings, saveCloudSettings, validateCloudForm, type SettingsStorage
-} from '../src/lib/cloud/settings'
+} from '../src/lib/paths/cloud/settings'
 
 function memoryStorage (): SettingsStorage & { data: Map<string, string> } {
   const data = new Map<string, string>()

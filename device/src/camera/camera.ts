@@ -7,6 +7,7 @@ import type { DeviceConfig } from '@doorbell/core'
 import type { Logger } from '@doorbell/core'
 import { ffmpegArgs } from './ffmpegArgs'
 import { GopCache } from './gop'
+import { backoffDelay } from '@doorbell/machines'
 
 export type RtpListener = (packet: Buffer) => void
 
@@ -21,8 +22,8 @@ export function findFfmpeg (configured?: string): string {
   return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path
 }
 
-const RESTART_MIN_MS = 500
-const RESTART_MAX_MS = 10_000
+/** ffmpeg restarts with the shared backoff: 0.5 s doubling to 10 s, from the start again once packets flow. */
+const RESTART_BACKOFF = { firstMs: 500, maxMs: 10_000 }
 
 /**
  * One encoder for every viewer: ffmpeg writes RTP to a loopback socket and each packet is
@@ -37,7 +38,8 @@ export class Camera {
   private helper: ChildProcess | null = null
   private readonly listeners = new Set<RtpListener>()
   private stopped = false
-  private restartDelay = RESTART_MIN_MS
+  /** Restarts since packets last flowed: the backoff's exponent. */
+  private restarts = 0
   private restartTimer: NodeJS.Timeout | null = null
   private readonly gop: GopCache
   packets = 0
@@ -52,7 +54,7 @@ export class Camera {
     const socket = this.socket = createSocket('udp4')
     socket.on('message', (packet) => {
       this.packets++
-      this.restartDelay = RESTART_MIN_MS
+      this.restarts = 0
       this.gop.push(packet)
       for (const listener of this.listeners) listener(packet)
     })
@@ -96,9 +98,9 @@ export class Camera {
       this.helper?.kill('SIGTERM')
       this.helper = null
       if (this.stopped) return
-      this.log.warn('camera stopped, restarting', { code, signal: sig, inMs: this.restartDelay })
-      this.restartTimer = setTimeout(() => { this.restartTimer = null; this.spawnEncoder() }, this.restartDelay)
-      this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS)
+      const inMs = backoffDelay(this.restarts++, RESTART_BACKOFF)
+      this.log.warn('camera stopped, restarting', { code, signal: sig, inMs })
+      this.restartTimer = setTimeout(() => { this.restartTimer = null; this.spawnEncoder() }, inMs)
     })
   }
 

@@ -2,7 +2,7 @@
  * The cloud, stood in for on this machine: the KVS signaling emulator and the IoT Core stand-in
  * (mosquitto with mutual TLS, its SigV4 WebSocket front, the IoT/IAM control plane and the
  * credentials provider), sharing one PKI and one credential store, as one AWS account would.
- * A doorbell is provisioned by the real setup command (device/src/cloud/setup) through the real
+ * A doorbell is provisioned by the real setup command (device/src/cloud-setup) through the real
  * AWS SDK v3 clients, so the configs every cloud test uses are the ones a person would get.
  *
  * This is not AWS: see tests/src/cloud/kvs/README.md and tests/src/cloud/iot/README.md for what

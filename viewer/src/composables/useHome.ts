@@ -9,7 +9,7 @@ import { hubSocketUrl } from '../lib/paths/lan/socketUrl'
 import { grantOf, removedNotice, usePairing } from './usePairing'
 import type { StoredPairing } from './keystore'
 import { ViewerCloudConfig } from '@doorbell/core'
-import { HUB_CLOUD_KEY, cloudReady, loadCloudSettings } from '../lib/cloud/settings'
+import { HUB_CLOUD_KEY, cloudReady, loadCloudSettings } from '../lib/paths/cloud/settings'
 
 /** The home's cloud config as the hub last gave it, kept so that a page opened away from home still has it. */function rememberedHubCloud (): ViewerCloudConfig | null {
   try {
@@ -131,7 +131,7 @@ export function useHome () {
       if (config) localStorage.setItem(HUB_CLOUD_KEY, JSON.stringify(config))
       else localStorage.removeItem(HUB_CLOUD_KEY)
       // The cloud path's code is fetched while the hub can serve it (it cannot once the page needs it).
-      if (config) setTimeout(() => { import('../lib/cloud/cloudClient').then(async (m) => { await m.preloadCloud() }).catch(() => {}) }, 1500)
+      if (config) setTimeout(() => { import('../lib/paths/cloud/cloudClient').then(async (m) => { await m.preloadCloud() }).catch(() => {}) }, 1500)
     } catch (err) {
       console.warn(`[hub] could not read the home's cloud config: ${(err as Error).message}`)
     }

@@ -2,7 +2,7 @@ import { computed, ref, shallowRef } from 'vue'
 import { Grant, PairingCode, exportPublicKey, peek } from '@doorbell/core'
 import { ApiError, HubApi, MalformedAnswerError } from '../lib/api'
 import { forgetPairing, loadPairing, newKeyPair, savePairing, type StoredPairing } from './keystore'
-import { HUB_CLOUD_KEY, clearCloudSettings } from '../lib/cloud/settings'
+import { HUB_CLOUD_KEY, clearCloudSettings } from '../lib/paths/cloud/settings'
 
 /**
  * Pairing this screen with the home: a one-time code (typed, or from an invitation link

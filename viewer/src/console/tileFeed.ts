@@ -1,4 +1,5 @@
 import { markRaw, ref, shallowRef } from 'vue'
+import type { InspectionEvent } from 'xstate'
 import type { CallActorInput } from '@doorbell/machines'
 import type { DoorbellActor } from '../lib'
 import { FeedKeeper, callPhaseOf, type TileState } from './feed'
@@ -18,6 +19,8 @@ export interface TileFeedOptions {
   start: () => Promise<void>
   hangUp: () => void
   dismiss: () => void
+  /** The page's inspection: the tile's feed machine (`feed:<deviceId>`) is shown in /inspector. */
+  inspect?: ((event: InspectionEvent) => void) | undefined
 }
 
 /**
@@ -56,7 +59,9 @@ export class TileFeed implements StatsSource {
       start: o.start,
       hangUp: o.hangUp,
       dismiss: o.dismiss,
-      onState: (s) => { this.state.value = s }
+      onState: (s) => { this.state.value = s },
+      deviceId: o.deviceId,
+      ...(o.inspect ? { inspect: o.inspect } : {})
     })
     const sub = o.actor.subscribe((snap) => {
       const phase = callPhaseOf(snap)

@@ -48,6 +48,7 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
       deviceId,
       name,
       zone,
+      inspect: h.inspect,
       actor,
       start: async () => {
         await ice.fresh()

@@ -1,13 +1,18 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { InspectionBatcher, newId, type AwsCredentials, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { InspectionBatcher, newId, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
 import type { DirectClient, DirectClientOptions } from './paths/direct/directClient'
-import type { CloudClient, CloudClientOptions } from './cloud/cloudClient'
+import type { CloudClient, CloudClientOptions } from './paths/cloud/cloudClient'
 import { Paths } from './paths/router'
 import { AddressBook } from './paths/direct/addressBook'
 import { lanPath } from './paths/lan/lanPath'
+
+/** Inspection events kept while the hub is away (the newest), and how long and how often they are told again once it is back. */
+const HELD_INSPECTION = 2000
+const RETELL_MS = 20_000
+const RETELL_EVERY_MS = 2500
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 export type LinkActor = Actor<typeof linkMachine>
@@ -87,12 +92,38 @@ export class Home {
   readonly history: CallRecord[] = []
   private readonly historyListeners = new Set<() => void>()
   private readonly batcher: InspectionBatcher | null
-  private readonly inspect: ((event: InspectionEvent) => void) | undefined
+  /** This page's inspection (undefined when off): other machines of the page report through it too. */
+  readonly inspect: ((event: InspectionEvent) => void) | undefined
 
   constructor (private readonly o: HomeOptions) {
     this.hub = new HubClient({ ...o, auth: { memberId: o.trust.memberId, token: o.trust.token } })
     const source = { kind: 'viewer' as const, id: this.hub.clientId, name: o.viewerName }
-    this.batcher = o.inspect ? new InspectionBatcher((events) => { this.hub.publishInspect({ source, events }) }) : null
+    // Away from the hub (on the cloud path, say) what the machines did is kept (the newest
+    // HELD_INSPECTION events) and told once the hub is back; then, for RETELL_MS, the actors and
+    // states of that time are told again every few seconds (the inspector takes them once), so an
+    // inspector that reconnects a moment after this page still shows the machines of the cloud path.
+    const held: InspectEvent[] = []
+    let retell: { events: InspectEvent[], until: number, last: number } | null = null
+    const publish = (events: InspectEvent[]): void => {
+      for (let i = 0; i < events.length; i += 200) this.hub.publishInspect({ source, events: events.slice(i, i + 200) })
+    }
+    this.batcher = o.inspect
+      ? new InspectionBatcher((events) => {
+        if (!this.hub.connected) { held.push(...events); held.splice(0, Math.max(0, held.length - HELD_INSPECTION)); return }
+        const now = Date.now()
+        if (held.length > 0) {
+          publish(held)
+          retell = { events: held.filter((e) => e.type !== 'event'), until: now + RETELL_MS, last: now }
+          held.length = 0
+        } else if (retell !== null && now > retell.until) {
+          retell = null
+        } else if (retell !== null && now - retell.last >= RETELL_EVERY_MS) {
+          retell.last = now
+          publish(retell.events)
+        }
+        publish(events)
+      })
+      : null
     const batcher = this.batcher
     const ours = batcher ? inspectionRecorder({ source: this.hub.clientId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
     const theirs = o.alsoInspect
@@ -171,14 +202,15 @@ export class Home {
         return () => {}
       }
       // The AWS and KVS SDKs are loaded on first use: a page at home never downloads them.
-      import('./cloud/cloudClient').then(({ CloudClient }) => {
+      import('./paths/cloud/cloudClient').then(({ CloudClient }) => {
         if (stopped) return
         client = new CloudClient({
           ...this.o.cloudOptions,
           config: settings.config,
           credentials: settings.credentials,
           viewerId: this.o.viewerId,
-          ...(this.o.log ? { log: this.o.log } : {})
+          ...(this.o.log ? { log: this.o.log } : {}),
+          ...(this.inspect ? { inspect: this.inspect } : {})
         })
         // Settings that fail their schemas: say so now rather than wait for the connect timeout.
         if (client.problem) { sendBack({ type: 'CLOUD_FAILED', message: client.problem }); return }

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { createActor, type Actor, type InspectionEvent } from 'xstate'
+import { BACKOFF, iotLinkMachine } from '@doorbell/machines'
 import {
   CallRecord, DeviceState, Listeners, Presence, RingEvent, cloudTopics, encode,
   type CloudTopicKind, type Logger, type Unsubscribe
@@ -19,6 +21,8 @@ export interface IotLinkOptions {
   /** First retry after a lost connection (default 1 s); doubles on each failure up to maxReconnectMs (default 30 s). */
   minReconnectMs?: number
   maxReconnectMs?: number
+  /** The device's inspection: the link's machine (`iotLink`) is shown in /inspector. */
+  inspect?: ((event: InspectionEvent) => void) | undefined
 }
 
 type IotLinkEvents = {
@@ -39,7 +43,9 @@ const STOP_GRACE_MS = 3000
  * It publishes only, under things/{thingName}/: ring, state (retained), presence (retained), calls.
  *
  * Retries start after 1 s and back off (doubling, with jitter) to 30 s while IoT Core stays
- * unreachable; the period is back to 1 s once connected.
+ * unreachable; the period is back to 1 s once connected. The retries are the iotLink machine's
+ * (machines/src/iotLink.ts, the shared backoff): mqtt.js's own reconnect is off, and the machine
+ * asks this client to reconnect, keeping its stores (the QoS 1 messages raised meanwhile).
  */
 export class IotLink {
   private client: MqttClient | null = null
@@ -49,6 +55,8 @@ export class IotLink {
   private readonly listeners = new Listeners<IotLinkEvents>()
   private readonly minReconnectMs: number
   private readonly maxReconnectMs: number
+  /** The reconnect lifecycle; null before start. */
+  private actor: Actor<typeof iotLinkMachine> | null = null
   private up = false
   /** Connection errors since the last connect: the first few are logged, then every 20th. */
   private errors = 0
@@ -65,6 +73,12 @@ export class IotLink {
   }
 
   get connected (): boolean { return this.client?.connected === true }
+
+  /** The next retry's wait and how many came before it since the link was last up (tests; the inspector shows the same). */
+  get retry (): { attempt: number, waitMs: number } | null {
+    const c = this.actor?.getSnapshot().context
+    return c ? { attempt: c.attempt, waitMs: c.waitMs } : null
+  }
 
   on<K extends keyof IotLinkEvents>(event: K, listener: IotLinkEvents[K]): Unsubscribe {
     return this.listeners.on(event, listener)
@@ -93,7 +107,8 @@ export class IotLink {
       protocolVersion: 4,
       clean: false,
       keepalive: 60,
-      reconnectPeriod: this.minReconnectMs,
+      // The iotLink machine reconnects (the shared backoff), not mqtt.js.
+      reconnectPeriod: 0,
       connectTimeout: 10_000,
       queueQoSZero: false,
       will: {
@@ -105,29 +120,37 @@ export class IotLink {
     }
     const client = mqtt.connect(this.url, options)
     this.client = client
-    let period = this.minReconnectMs
-    // mqtt.js reads options.reconnectPeriod each time it arms its retry timer (after each failed attempt).
-    client.on('reconnect', () => {
-      period = Math.min(period * 2, this.maxReconnectMs)
-      client.options.reconnectPeriod = Math.round(period * (0.75 + Math.random() * 0.5))
+    const machine = iotLinkMachine.provide({
+      actions: {
+        // Keeping the stores: a plain reconnect() would drop the QoS 1 messages waiting in them.
+        reconnect: () => { if (!this.stopped) client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore }) },
+        connected: () => {
+          this.publish('presence', this.presence(true), true)
+          if (this.lastState !== null) this.publish('state', this.lastState, true)
+          this.up = true
+          this.emit('up')
+        },
+        lost: () => {
+          this.up = false
+          if (!this.stopped) this.o.log.warn('lost AWS IoT Core; retrying', { url: this.url })
+          this.emit('down')
+        }
+      }
     })
+    const actor = createActor(machine, {
+      input: { backoff: { ...BACKOFF.iot, firstMs: this.minReconnectMs, maxMs: this.maxReconnectMs } },
+      id: 'iotLink',
+      systemId: 'iotLink',
+      ...(this.o.inspect ? { inspect: this.o.inspect } : {})
+    })
+    this.actor = actor
     client.on('connect', (ack) => {
-      period = this.minReconnectMs
-      this.errors = 0
-      client.options.reconnectPeriod = this.minReconnectMs;
+      this.errors = 0;
       (client.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true)
       this.o.log.info('connected to AWS IoT Core', { url: this.url, thing: this.o.thingName, sessionPresent: ack.sessionPresent })
-      this.publish('presence', this.presence(true), true)
-      if (this.lastState !== null) this.publish('state', this.lastState, true)
-      this.up = true
-      this.emit('up')
+      actor.send({ type: 'CONNECTED' })
     })
-    client.on('close', () => {
-      if (!this.up) return
-      this.up = false
-      if (!this.stopped) this.o.log.warn('lost AWS IoT Core; retrying', { url: this.url })
-      this.emit('down')
-    })
+    client.on('close', () => { if (!this.stopped) actor.send({ type: 'CLOSED' }) })
     client.on('error', (err) => {
       this.errors++
       if (this.errors > 3 && this.errors % 20 !== 0) return
@@ -137,6 +160,7 @@ export class IotLink {
       if (code === 4 || code === 5) this.o.log.error('AWS IoT Core refused this doorbell (certificate inactive, or its policy does not allow connecting as this thing)', { error: err.message, ...more })
       else this.o.log.warn('AWS IoT Core connection error', { error: err.message, ...(code !== undefined ? { code } : {}), ...more })
     })
+    actor.start()
     for (const e of this.early) this.publish(e.kind, e.payload, false)
     this.early = []
   }
@@ -161,6 +185,7 @@ export class IotLink {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.actor?.stop()
     const client = this.client
     if (!client) return
     await new Promise<void>((resolve) => {

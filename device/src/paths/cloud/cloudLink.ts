@@ -1,4 +1,5 @@
 import type { RTCIceServer } from 'werift'
+import type { InspectionEvent } from 'xstate'
 import {
   type CallRecord, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
   type RingEvent, type SignalToDevice, type SignalToViewer, type Unsubscribe
@@ -10,6 +11,8 @@ import { KvsMaster, type KvsMasterOptions } from './kvsMaster'
 export interface CloudLinkDeps {
   deviceId: string
   log: Logger
+  /** The device's inspection: the KVS master's and the IoT link's machines are shown in /inspector. */
+  inspect?: ((event: InspectionEvent) => void) | undefined
   /** Test seams and tuning, passed through. */
   iot?: Pick<IotLinkOptions, 'minReconnectMs' | 'maxReconnectMs'>
   kvs?: Pick<KvsMasterOptions, 'backoff' | 'openTimeoutMs' | 'idleRenewSeconds' | 'iceRefreshMarginSeconds' | 'stunUrl' | 'createSignalingClient' | 'controlPlane'>
@@ -48,6 +51,7 @@ export class CloudLink implements DeviceTransport {
       caFile: config.caFile,
       deviceId: deps.deviceId,
       log: log.child('iot'),
+      ...(deps.inspect ? { inspect: deps.inspect } : {}),
       ...deps.iot
     })
     this.kvs = new KvsMaster({
@@ -58,6 +62,7 @@ export class CloudLink implements DeviceTransport {
       renewAfterSeconds: config.renewAfterSeconds,
       credentials: this.credentials,
       log: log.child('kvs'),
+      ...(deps.inspect ? { inspect: deps.inspect } : {}),
       ...deps.kvs
     })
   }

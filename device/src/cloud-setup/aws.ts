@@ -89,7 +89,7 @@ export function explain (err: unknown, service: Service, command: string, endpoi
     return new SetupError('no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or AWS_PROFILE for a profile in ~/.aws', { cause: err })
   }
   if (DENIED.has(code)) {
-    return new SetupError(`access denied: ${service} ${command} (${said}). The credentials in use need the permissions listed in device/src/cloud/setup/README.md`, { cause: err })
+    return new SetupError(`access denied: ${service} ${command} (${said}). The credentials in use need the permissions listed in device/src/cloud-setup/README.md`, { cause: err })
   }
   if (BAD_KEYS.has(code)) {
     return new SetupError(`AWS refused the credentials for ${service} ${command} (${code}: ${said}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or AWS_PROFILE`, { cause: err })

@@ -49,7 +49,7 @@ export const channelArnPattern = (c: ArnContext, channel: string): string => `ar
 
 /**
  * MQTT client ids residents' viewers connect to IoT Core with: `viewer-…` (the viewer makes
- * `viewer-<viewerId>-<random>`, viewer/src/lib/cloud/cloudClient.ts). Thing names start with
+ * `viewer-<viewerId>-<random>`, viewer/src/lib/paths/cloud/cloudClient.ts). Thing names start with
  * `doorbell-`, so a viewer can never take a doorbell's client id (IoT Core would disconnect the
  * doorbell). The viewer id is not the home's, so the prefix cannot name the home: residents of two
  * homes in one account could use each other's client ids (and only knock each other off).

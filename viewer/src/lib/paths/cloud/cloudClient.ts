@@ -1,10 +1,13 @@
 import mqtt, { type IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, CallRecord, ChannelArn, DeviceState, KVS_PAYLOAD_MAX, Listeners, Presence, RingEvent, SignalToDevice, ViewerCloudConfig,
+  AwsCredentials, CallRecord, DeviceState, KVS_PAYLOAD_MAX, Listeners, Presence, RingEvent, SignalToDevice, ViewerCloudConfig,
   cloudTopics, decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
-  type CloudDevice, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  type CloudDevice, type IceServerInit, type KvsChannel, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
+import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
+import { cloudChannelMachine } from '@doorbell/machines'
 import { iotBaseUrl, presignIotUrl, DEFAULT_PRESIGN_EXPIRES_SECONDS } from './presign'
+import { awsControlPlane, createKvsSignalingClient, describeCloudError, kvsStun, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 
 /**
  * The viewer's half of the cloud path (away from home):
@@ -16,37 +19,10 @@ import { iotBaseUrl, presignIotUrl, DEFAULT_PRESIGN_EXPIRES_SECONDS } from './pr
 
 export type CloudLog = (level: 'info' | 'warn' | 'error', message: string) => void
 
-/** What the control plane tells about one channel. */
-export interface KvsChannel { channelARN: string, wssEndpoint: string, httpsEndpoint: string }
-export interface KvsIceConfig { servers: IceServerInit[], ttlSeconds: number }
-
-/** The KVS control plane (default: AWS SDK v3; tests inject their own). */
-export interface KvsControlPlane {
-  /** DescribeSignalingChannel, then GetSignalingChannelEndpoint (VIEWER, WSS + HTTPS). */
-  channel: (device: CloudDevice, signal: AbortSignal) => Promise<KvsChannel>
-  /** GetIceServerConfig (TURN) on the channel's HTTPS endpoint. */
-  iceServers: (channel: KvsChannel, clientId: string, signal: AbortSignal) => Promise<KvsIceConfig>
-}
-
-/** What the KVS SDK's SignalingClient is given. */
-export interface SignalingConfig {
-  role: 'VIEWER'
-  clientId: string
-  region: string
-  channelARN: string
-  channelEndpoint: string
-  credentials: AwsCredentials
-}
-
-/** The part of the KVS SDK's SignalingClient this client uses. */
-export interface SignalingLike {
-  open: () => void
-  close: () => void
-  sendSdpOffer: (payload: any) => void
-  on(event: 'open' | 'close', listener: () => void): unknown
-  on(event: 'error', listener: (error: unknown) => void): unknown
-  on(event: 'sdpAnswer', listener: (payload: unknown, senderClientId?: string) => void): unknown
-}
+export {
+  CLOUD_READY_MARK, awsControlPlane, createKvsSignalingClient, describeCloudError, preloadCloud,
+  type KvsChannel, type KvsControlPlane, type KvsIceConfig, type SignalingConfig, type SignalingLike
+} from './aws'
 
 /** The part of mqtt.js's client this client uses. */
 export interface MqttLike {
@@ -78,6 +54,8 @@ export interface CloudClientOptions {
   openTimeoutMs?: number
   /** The IoT reconnect period (default 2 s). */
   reconnectPeriodMs?: number
+  /** The page's inspection: each channel's machine (`cloudChannel:<deviceId>`) is shown in /inspector. */
+  inspect?: ((event: InspectionEvent) => void) | undefined
 }
 
 const MAX_QUEUED = 16
@@ -85,13 +63,12 @@ const MAX_SESSIONS = 256
 const CONTROL_TIMEOUT_MS = 10_000
 
 interface Queued { sessionId: string, message: SignalToDevice, payload: string }
+/** One doorbell's signaling connection: its lifecycle is a cloudChannel machine (machines/src/cloudChannel.ts). */
 interface Channel {
   device: CloudDevice
   client: SignalingLike | null
-  state: 'opening' | 'open'
   queue: Queued[]
-  idle: ReturnType<typeof setTimeout> | null
-  openTimer: ReturnType<typeof setTimeout> | null
+  actor: Actor<typeof cloudChannelMachine>
 }
 interface Session { deviceId: string, answered: boolean }
 
@@ -328,7 +305,7 @@ export class CloudClient implements ViewerTransport {
     }
     const ch = this.channel(device)
     const q: Queued = { sessionId, message: checked.data, payload }
-    if (ch.state === 'open') { this.transmit(ch, q); return }
+    if (ch.actor.getSnapshot().matches('open')) { this.transmit(ch, q); return }
     if (ch.queue.length >= MAX_QUEUED) {
       this.log('warn', `too many messages waiting for ${device.channelName} to open: dropped a ${message.type}`)
       if (offer) { this.sessions.delete(sessionId); this.fail(sessionId, 'too many calls waiting for the cloud signaling channel') }
@@ -339,70 +316,103 @@ export class CloudClient implements ViewerTransport {
 
   /** The signaling connection of a doorbell: the open one, or one being opened now. */
   private channel (device: CloudDevice): Channel {
-    let ch = this.channels.get(device.deviceId)
-    if (ch) { this.touch(ch); return ch }
-    ch = { device, client: null, state: 'opening', queue: [], idle: null, openTimer: null }
+    const existing = this.channels.get(device.deviceId)
+    if (existing) { this.touch(existing); return existing }
+    const ch: Channel = { device, client: null, queue: [], actor: null as unknown as Channel['actor'] }
+    const name = `cloudChannel:${device.deviceId}`
+    ch.actor = createActor(this.channelMachine(ch), {
+      input: {
+        ...(this.o.openTimeoutMs !== undefined ? { openTimeoutMs: this.o.openTimeoutMs } : {}),
+        ...(this.o.idleMs !== undefined ? { idleMs: this.o.idleMs } : {})
+      },
+      id: name,
+      systemId: name,
+      ...(this.o.inspect ? { inspect: this.o.inspect } : {})
+    })
     this.channels.set(device.deviceId, ch)
-    const c = ch
-    c.openTimer = setTimeout(() => { this.failChannel(c, 'the cloud signaling channel did not open in time: check the internet connection') }, this.o.openTimeoutMs ?? 15_000)
-    void this.open(c)
-    return c
+    ch.actor.start()
+    return ch
   }
 
   private current (ch: Channel): boolean { return !this.closed && this.channels.get(ch.device.deviceId) === ch }
 
-  private async open (ch: Channel): Promise<void> {
+  /** The channel machine's I/O: the control plane, the SDK client, the queue, the offers that fail. */
+  private channelMachine (ch: Channel) {
     const r = this.ready!
-    let client: SignalingLike
-    try {
-      const info = await this.channelInfo(ch.device)
-      if (!this.current(ch)) return
-      client = await (this.o.createSignalingClient ?? createKvsSignalingClient)({
-        role: 'VIEWER',
-        clientId: this.o.viewerId,
-        region: r.config.region,
-        channelARN: info.channelARN,
-        channelEndpoint: info.wssEndpoint,
-        credentials: r.credentials
-      })
-    } catch (err) {
-      this.failChannel(ch, describeCloudError(err, ch.device, r.config.region))
-      return
-    }
+    const refusedOrUnreachable = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
+    return cloudChannelMachine.provide({
+      actors: {
+        connect: fromPromise(async () => {
+          try {
+            const info = await this.channelInfo(ch.device)
+            if (!this.current(ch)) return
+            const client = await (this.o.createSignalingClient ?? createKvsSignalingClient)({
+              role: 'VIEWER',
+              clientId: this.o.viewerId,
+              region: r.config.region,
+              channelARN: info.channelARN,
+              channelEndpoint: info.wssEndpoint,
+              credentials: r.credentials
+            })
+            if (!this.current(ch)) { try { client.close() } catch {} return }
+            ch.client = client
+            this.wire(ch, client)
+          } catch (err) {
+            throw new Error(describeCloudError(err, ch.device, r.config.region))
+          }
+        })
+      },
+      actions: {
+        openClient: () => {
+          if (!this.current(ch) || !ch.client) return
+          try { ch.client.open() } catch (err) { ch.actor.send({ type: 'REFUSED', message: describeCloudError(err, ch.device, r.config.region) }) }
+        },
+        flush: () => {
+          this.log('info', `cloud signaling open for ${ch.device.deviceId}`)
+          for (const q of ch.queue.splice(0)) this.transmit(ch, q)
+        },
+        failChannel: ({ context }) => { this.failChannel(ch, context.error ?? refusedOrUnreachable) },
+        closeIdle: () => {
+          if (!this.current(ch)) return
+          this.log('info', `closing the idle cloud signaling connection of ${ch.device.deviceId}`)
+          this.channels.delete(ch.device.deviceId)
+          try { ch.client?.close() } catch {}
+        },
+        closedUnderCall: () => {
+          if (!this.current(ch)) return
+          this.log('info', `cloud signaling for ${ch.device.deviceId} closed`)
+          this.failChannel(ch, 'the cloud signaling connection closed before the doorbell answered')
+          // A call in progress still needs to hear the doorbell's bye (KVS closes idle connections).
+          if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId && s.answered)) this.channel(ch.device)
+        }
+      },
+      guards: {
+        inUse: () => ch.queue.length > 0 || [...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)
+      }
+    })
+  }
+
+  private wire (ch: Channel, client: SignalingLike): void {
+    const refused = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
     // An error listener always: an EventEmitter without one throws.
     client.on('error', (err) => {
       if (!this.current(ch)) return
       this.log('warn', `cloud signaling (${ch.device.channelName}): ${(err as Error)?.message ?? 'WebSocket error'}`)
-      if (ch.state === 'opening') {
-        this.info.delete(ch.device.deviceId)
-        this.failChannel(ch, 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection')
-      }
+      if (ch.actor.getSnapshot().matches('open')) return
+      // Refused before it opened: the endpoint may be stale, the control plane is asked again next time.
+      this.info.delete(ch.device.deviceId)
+      ch.actor.send({ type: 'REFUSED', message: refused })
     })
-    if (!this.current(ch)) { try { client.close() } catch {} return }
-    ch.client = client
     client.on('open', () => {
-      if (!this.current(ch)) return
-      ch.state = 'open'
-      if (ch.openTimer) clearTimeout(ch.openTimer)
-      ch.openTimer = null
-      this.log('info', `cloud signaling open for ${ch.device.deviceId}`)
-      for (const q of ch.queue.splice(0)) this.transmit(ch, q)
-      this.touch(ch)
+      if (this.current(ch)) ch.actor.send({ type: 'OPENED' })
     })
     client.on('close', () => {
       if (!this.current(ch)) return
-      if (ch.state === 'opening') {
-        this.info.delete(ch.device.deviceId)
-        this.failChannel(ch, 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection')
-      } else {
-        this.log('info', `cloud signaling for ${ch.device.deviceId} closed`)
-        this.failChannel(ch, 'the cloud signaling connection closed before the doorbell answered')
-        // A call in progress still needs to hear the doorbell's bye (KVS closes idle connections).
-        if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId && s.answered)) this.channel(ch.device)
-      }
+      if (ch.actor.getSnapshot().matches('open')) { ch.actor.send({ type: 'CLOSED' }); return }
+      this.info.delete(ch.device.deviceId)
+      ch.actor.send({ type: 'REFUSED', message: refused })
     })
     client.on('sdpAnswer', (payload) => { this.onAnswer(ch, payload) })
-    try { client.open() } catch (err) { this.failChannel(ch, describeCloudError(err, ch.device, r.config.region)) }
   }
 
   private transmit (ch: Channel, q: Queued): void {
@@ -419,8 +429,6 @@ export class CloudClient implements ViewerTransport {
   private failChannel (ch: Channel, message: string): void {
     if (!this.current(ch)) return
     this.channels.delete(ch.device.deviceId)
-    if (ch.openTimer) clearTimeout(ch.openTimer)
-    if (ch.idle) clearTimeout(ch.idle)
     try { ch.client?.close() } catch {}
     const failing = new Set<string>()
     for (const q of ch.queue) if (q.message.type === 'offer') failing.add(q.sessionId)
@@ -430,18 +438,9 @@ export class CloudClient implements ViewerTransport {
     for (const id of failing) { this.sessions.delete(id); this.fail(id, message) }
   }
 
-  /** (Re)arms a channel's idle timer; it closes when nothing waits on it and no call with that doorbell is in progress. */
+  /** Used: its idle timer starts over. */
   private touch (ch: Channel): void {
-    if (ch.idle) clearTimeout(ch.idle)
-    ch.idle = setTimeout(() => {
-      if (!this.current(ch)) return
-      const waiting = ch.queue.length > 0 || [...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)
-      if (waiting) { this.touch(ch); return }
-      this.log('info', `closing the idle cloud signaling connection of ${ch.device.deviceId}`)
-      this.channels.delete(ch.device.deviceId)
-      if (ch.openTimer) clearTimeout(ch.openTimer)
-      try { ch.client?.close() } catch {}
-    }, this.o.idleMs ?? 5 * 60_000)
+    ch.actor.send({ type: 'TOUCH' })
   }
 
   private onAnswer (ch: Channel, payload: unknown): void {
@@ -517,8 +516,7 @@ export class CloudClient implements ViewerTransport {
     if (this.closed) return
     this.closed = true
     for (const ch of this.channels.values()) {
-      if (ch.openTimer) clearTimeout(ch.openTimer)
-      if (ch.idle) clearTimeout(ch.idle)
+      ch.actor.stop()
       try { ch.client?.close() } catch {}
     }
     this.channels.clear()
@@ -528,134 +526,5 @@ export class CloudClient implements ViewerTransport {
     this.mqtt = null
     this.up = false
     if (client) await new Promise<void>((resolve) => { client.end(true, {}, () => { resolve() }) })
-  }
-}
-
-/** KVS's STUN server of the region, on AWS only (stand-ins have no internet, and need none). */
-function kvsStun (config: ViewerCloudConfig): IceServerInit[] {
-  if (config.kvsEndpoint !== undefined) return []
-  const domain = config.region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'
-  return [{ urls: `stun:stun.kinesisvideo.${config.region}.${domain}:443` }]
-}
-
-/** An answer from the control plane that is not what the API promises. */
-class UnexpectedAnswer extends Error {
-  override readonly name = 'UnexpectedAnswer'
-}
-
-/**
- * What went wrong, for a resident: the AWS error codes and network failures this path meets,
- * each said with what to do. Used as the `bye` message of the offers that fail with it.
- */
-export function describeCloudError (err: unknown, device: Pick<CloudDevice, 'channelName'>, region: string): string {
-  const e = (err ?? {}) as { name?: string, message?: string, code?: string, $metadata?: { httpStatusCode?: number } }
-  const name = e.name ?? ''
-  const message = e.message ?? String(err)
-  const status = e.$metadata?.httpStatusCode
-  if (err instanceof UnexpectedAnswer) return message
-  if (/Signature (expired|not yet current)/i.test(message)) return 'AWS refused the request because this device\'s clock is off: set the clock right and try again'
-  switch (name) {
-    case 'UnrecognizedClientException':
-    case 'InvalidClientTokenId':
-    case 'InvalidSignatureException':
-    case 'SignatureDoesNotMatch':
-    case 'IncompleteSignatureException':
-    case 'MissingAuthenticationTokenException':
-      return 'cloud signaling refused the credentials: check them in Settings'
-    case 'ExpiredTokenException':
-    case 'ExpiredToken':
-      return 'the AWS session token has expired: enter fresh credentials in Settings'
-    case 'AccessDeniedException':
-    case 'AccessDenied':
-      return `these AWS credentials may not use the signaling channel "${device.channelName}": check their policy`
-    case 'ResourceNotFoundException':
-      return `there is no signaling channel "${device.channelName}" in ${region}: check the channel in Settings`
-    case 'ClientLimitExceededException':
-    case 'ThrottlingException':
-    case 'TooManyRequestsException':
-      return 'cloud signaling is busy right now: try again in a moment'
-    case 'AbortError':
-    case 'TimeoutError':
-      return 'AWS did not answer in time: check the internet connection'
-  }
-  if (status === 401 || status === 403) return 'cloud signaling refused the credentials: check them in Settings'
-  if (status === 404) return `there is no signaling channel "${device.channelName}" in ${region}: check the channel in Settings`
-  if (status === undefined) return 'cannot reach AWS (no internet, or a wrong endpoint in Settings)'
-  return `cloud signaling failed (${name || 'error'} ${status}: ${message})`.slice(0, 300)
-}
-
-/**
- * Fetches the cloud path's code (this module's chunk is loaded by then; the KVS and AWS SDKs here)
- * while the hub can still serve it: the service worker keeps every asset it has served, so a page
- * whose hub is gone still has them. Only homes with a cloud path call it.
- */
-export async function preloadCloud (): Promise<void> {
-  await Promise.all([
-    import('amazon-kinesis-video-streams-webrtc/lib/SignalingClient.js'),
-    import('amazon-kinesis-video-streams-webrtc/lib/Role.js'),
-    import('@aws-sdk/client-kinesis-video'),
-    import('@aws-sdk/client-kinesis-video-signaling')
-  ])
-  performance.mark(CLOUD_READY_MARK)
-}
-export const CLOUD_READY_MARK = 'doorbell:cloud-ready'
-
-/** The KVS SDK's SignalingClient, unmodified, loaded on first use (its entry point reads `process`, so the class's own module). */
-export async function createKvsSignalingClient (config: SignalingConfig): Promise<SignalingLike> {
-  const [sc, role] = await Promise.all([
-    import('amazon-kinesis-video-streams-webrtc/lib/SignalingClient.js'),
-    import('amazon-kinesis-video-streams-webrtc/lib/Role.js')
-  ])
-  const SignalingClient = sc.SignalingClient ?? (sc as unknown as { default: typeof sc }).default.SignalingClient
-  const Role = role.Role ?? (role as unknown as { default: typeof role }).default.Role
-  return new SignalingClient({ ...config, role: Role.VIEWER }) as unknown as SignalingLike
-}
-
-/** The KVS control plane with AWS SDK v3 clients, loaded on first use. */
-export function awsControlPlane (config: ViewerCloudConfig, credentials: AwsCredentials): KvsControlPlane {
-  let sdk: Promise<[typeof import('@aws-sdk/client-kinesis-video'), typeof import('@aws-sdk/client-kinesis-video-signaling')]> | null = null
-  const load = async () => await (sdk ??= Promise.all([import('@aws-sdk/client-kinesis-video'), import('@aws-sdk/client-kinesis-video-signaling')]))
-  const base = { region: config.region, credentials, maxAttempts: 2 }
-  let control: import('@aws-sdk/client-kinesis-video').KinesisVideoClient | null = null
-  const signaling = new Map<string, import('@aws-sdk/client-kinesis-video-signaling').KinesisVideoSignalingClient>()
-  return {
-    async channel (device, signal) {
-      const [kv] = await load()
-      control ??= new kv.KinesisVideoClient({ ...base, ...(config.kvsEndpoint !== undefined ? { endpoint: config.kvsEndpoint } : {}) })
-      const described = await control.send(new kv.DescribeSignalingChannelCommand({ ChannelName: device.channelName }), { abortSignal: signal })
-      const arn = ChannelArn.safeParse(described.ChannelInfo?.ChannelARN)
-      if (!arn.success) throw new UnexpectedAnswer(`KVS described "${device.channelName}" without a valid channel ARN`)
-      if (described.ChannelInfo?.ChannelStatus !== undefined && described.ChannelInfo.ChannelStatus !== 'ACTIVE') {
-        throw new UnexpectedAnswer(`the signaling channel "${device.channelName}" is not active (${described.ChannelInfo.ChannelStatus})`)
-      }
-      const ends = await control.send(new kv.GetSignalingChannelEndpointCommand({
-        ChannelARN: arn.data,
-        SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS', 'HTTPS'], Role: 'VIEWER' }
-      }), { abortSignal: signal })
-      const of = (protocol: string, scheme: string): string => {
-        const url = ends.ResourceEndpointList?.find((e) => e.Protocol === protocol)?.ResourceEndpoint
-        if (typeof url !== 'string' || !url.startsWith(`${scheme}://`) || url.length > 2048) throw new UnexpectedAnswer(`KVS gave no ${protocol} endpoint for "${device.channelName}"`)
-        return url
-      }
-      return { channelARN: arn.data, wssEndpoint: of('WSS', 'wss'), httpsEndpoint: of('HTTPS', 'https') }
-    },
-    async iceServers (channel, clientId, signal) {
-      const [, ks] = await load()
-      let client = signaling.get(channel.httpsEndpoint)
-      if (!client) {
-        client = new ks.KinesisVideoSignalingClient({ ...base, endpoint: channel.httpsEndpoint })
-        signaling.set(channel.httpsEndpoint, client)
-      }
-      const got = await client.send(new ks.GetIceServerConfigCommand({ ChannelARN: channel.channelARN, ClientId: clientId, Service: 'TURN' }), { abortSignal: signal })
-      const servers: IceServerInit[] = []
-      let ttl = Infinity
-      for (const s of got.IceServerList ?? []) {
-        const urls = (s.Uris ?? []).filter((u): u is string => typeof u === 'string' && /^turns?:[^\s]{1,500}$/.test(u))
-        if (urls.length === 0 || typeof s.Username !== 'string' || typeof s.Password !== 'string') continue
-        servers.push({ urls, username: s.Username, credential: s.Password })
-        if (typeof s.Ttl === 'number' && s.Ttl > 0) ttl = Math.min(ttl, s.Ttl)
-      }
-      return { servers, ttlSeconds: Number.isFinite(ttl) ? ttl : 300 }
-    }
   }
 }
