@@ -79,7 +79,10 @@ const lookupV1 = (id) => chips.find((c) => c.name === id || `gpiochip${id}` === 
 const lookupV2 = (id) => chips.find((c) => `gpiochip${id}` === c.name || c.name === id || `/dev/${c.name}` === id)
 
 const holderPath = (chip, offset) => join(stateDir, `${chip.name}-${offset}.holder`)
-const alive = (pid) => { try { process.kill(pid, 0); return true } catch (err) { return err.code === 'EPERM' } }
+/** A requester that exited has released its lines, even while it is a zombie not yet reaped. */
+const alive = (pid) => {
+  try { return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) } catch { return false }
+}
 const held = []
 
 /** The kernel's line request: one requester per line; a dead requester's lines are free again. */

@@ -4,7 +4,8 @@
  *     an emulated chip kept in files. The test puts levels on the button's line and reads the
  *     levels gpioset was asked to drive.
  *   EmulatedSysfs: a /sys/class/gpio tree with the kernel's part played by this process: `export`
- *     and each `direction` are FIFOs it reads (an export makes gpio<N>/, "high"/"low" set the value).
+ *     is a FIFO it reads (an export makes gpio<N>/), and it applies what is written to each
+ *     `direction` ("high"/"low" set the value, and it then reads "out").
  */
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -62,7 +63,8 @@ export class FakeGpiod {
   holder (offset: number, chip = 'gpiochip0'): { pid: number, consumer: string, direction: string, bias: string, debounceUs?: number } | undefined {
     try {
       const h = JSON.parse(readFileSync(join(this.state, `${chip}-${offset}.holder`), 'utf8')) as { pid: number, consumer: string, direction: string, bias: string }
-      process.kill(h.pid, 0)
+      // A zombie (exited, not yet reaped) holds nothing.
+      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${h.pid}/stat`, 'utf8'))) return undefined
       return h
     } catch {
       return undefined
@@ -96,8 +98,8 @@ interface SysfsPin { direction: 'in' | 'out', edge: string }
 
 /**
  * /sys/class/gpio as a Pi 4 on kernel 6.6+ has it: gpiochip512 [pinctrl-bcm2711] with 58 lines,
- * gpiochip570 [raspberrypi-exp-gpio]. Regular files for base/label/ngpio and each pin's value;
- * FIFOs for export and each pin's direction, read here as the kernel would act on them.
+ * gpiochip570 [raspberrypi-exp-gpio]. Regular files for base/label/ngpio and each pin's
+ * direction and value; a FIFO for export, read here as the kernel would act on it.
  */
 export class EmulatedSysfs {
   readonly pins = new Map<number, SysfsPin>()
@@ -105,6 +107,7 @@ export class EmulatedSysfs {
   private readonly sockets: Socket[] = []
   /** The next export is refused (as the kernel does for a line another user holds). */
   refuseNextExport = false
+  private timer: NodeJS.Timeout | null = null
 
   private constructor (readonly dir: string, readonly root: string) {}
 
@@ -121,6 +124,7 @@ export class EmulatedSysfs {
     }
     writeFileSync(join(root, 'unexport'), '')
     const sysfs = new EmulatedSysfs(dir, root)
+    sysfs.timer = setInterval(() => { sysfs.applyDirections() }, 2)
     sysfs.fifo(join(root, 'export'), (text) => {
       for (const word of text.split(/\s+/).filter(Boolean)) sysfs.export(Number(word))
     })
@@ -148,13 +152,28 @@ export class EmulatedSysfs {
     writeFileSync(join(dir, 'value'), '1\n')
     writeFileSync(join(dir, 'edge'), 'none\n')
     writeFileSync(join(dir, 'active_low'), '0\n')
-    const pin: SysfsPin = { direction: 'in', edge: 'none' }
-    this.pins.set(number, pin)
-    this.fifo(join(dir, 'direction'), (text) => {
-      const d = text.trim().split('\n').at(-1)
-      if (d === 'in') pin.direction = 'in'
-      else if (d === 'out' || d === 'low') { pin.direction = 'out'; writeFileSync(join(dir, 'value'), '0\n') } else if (d === 'high') { pin.direction = 'out'; writeFileSync(join(dir, 'value'), '1\n') }
-    })
+    writeFileSync(join(dir, 'direction'), 'in\n')
+    this.pins.set(number, { direction: 'in', edge: 'none' })
+  }
+
+  /**
+   * The kernel's side of `direction`: "low"/"high" make the pin an output at that level, "in"
+   * an input; it then reads back as "in" or "out". Applied every 2 ms (the driver reads the
+   * attribute back before it goes on, as it may on a real kernel).
+   */
+  private applyDirections (): void {
+    for (const [number, pin] of this.pins) {
+      const dir = join(this.root, `gpio${number}`)
+      let d: string
+      try { d = readFileSync(join(dir, 'direction'), 'utf8').trim() } catch { continue }
+      if (d === 'low' || d === 'high') {
+        writeFileSync(join(dir, 'value'), d === 'high' ? '1\n' : '0\n')
+        writeFileSync(join(dir, 'direction'), 'out\n')
+        pin.direction = 'out'
+      } else if (d === 'in') {
+        pin.direction = 'in'
+      }
+    }
   }
 
   /** The pin's value file (the level an output drives, or what a test put on an input). */
@@ -172,6 +191,7 @@ export class EmulatedSysfs {
   exported (): string[] { return readdirSync(this.root).filter((n) => /^gpio\d+$/.test(n)) }
 
   async close (): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
     for (const s of this.sockets) s.destroy()
     await sleep(1)
     await rm(this.dir, { recursive: true, force: true })

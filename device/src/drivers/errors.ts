@@ -65,6 +65,8 @@ export class GpioError extends Error {
 
 /** The likely cause of an errno code or a tool's message (gpiod tools print strerror's text). */
 export function gpioFailureOf (text: string): GpioFailure {
+  // The tool itself could not be started (setpriv's or spawn's words), not the chip.
+  if (/failed to execute|spawn \S+ ENOENT/.test(text)) return 'unavailable'
   if (/EACCES|EPERM|Permission denied|Operation not permitted/.test(text)) return 'permission'
   if (/EBUSY|Device or resource busy/.test(text)) return 'busy'
   if (/cannot find GPIO chip|ENOENT|No such file or directory|No such device/.test(text)) return 'no-chip'

@@ -101,6 +101,23 @@ async function writeAttr (l: SysfsLine, path: string, value: string): Promise<vo
   }
 }
 
+/**
+ * Sets a pin's direction ("in", or "low"/"high": an output already at that level) and reads it
+ * back until the kernel reports it ("in" / "out"): at once on a real kernel; it also orders the
+ * write before the next one wherever the attribute is applied a moment later.
+ */
+async function setDirection (l: SysfsLine, dir: string, direction: 'in' | 'low' | 'high'): Promise<void> {
+  const path = join(dir, 'direction')
+  await writeAttr(l, path, `${direction}\n`)
+  const want = direction === 'in' ? 'in' : 'out'
+  for (let i = 0; ; i++) {
+    const now = await readFile(path, 'utf8').then((t) => t.trim(), () => '')
+    if (now === want) return
+    if (i >= 100) throw fail(l, `${path} reads "${now}" after writing "${direction}"`)
+    await sleep(10)
+  }
+}
+
 export class SysfsLock implements LockDriver {
   private dir: string | null = null
   private queue: Promise<unknown> = Promise.resolve()
@@ -120,7 +137,7 @@ export class SysfsLock implements LockDriver {
         const dir = await exportLine(this.line)
         // "low"/"high" make it an output already at that level: no blip through the other one.
         // The first level is always "locked"; an open comes as a second write.
-        await writeAttr(this.line, join(dir, 'direction'), this.activeHigh ? 'low\n' : 'high\n')
+        await setDirection(this.line, dir, this.activeHigh ? 'low' : 'high')
         this.dir = dir
       }
       await writeAttr(this.line, join(this.dir, 'value'), `${level}\n`)
@@ -144,7 +161,7 @@ export class SysfsButton implements ButtonDriver {
 
   async start (onPress: () => void): Promise<void> {
     const dir = await exportLine(this.line)
-    await writeAttr(this.line, join(dir, 'direction'), 'in\n')
+    await setDirection(this.line, dir, 'in')
     const valuePath = join(dir, 'value')
     let file: FileHandle
     try {
