@@ -311,6 +311,26 @@ describe('rpi-gpio driver details', { timeout: 10 * MS }, () => {
     assert.equal(gpio.listeners.size, 0, 'a button that failed to start listens to nothing')
   })
 
+  test('its errors are GpioErrors with a cause and a fix: EINVAL is the sysfs numbering (use auto), EACCES the gpio group', async () => {
+    const gpio = new FakeRpiGpio()
+    gpio.failNext = einval()
+    const button = new RpiGpioButton(BUTTON_PIN, async () => gpio)
+    await assert.rejects(button.start(() => {}), (err: unknown) => {
+      assert.ok(err instanceof GpioError)
+      assert.equal(err.reason, 'numbering')
+      assert.equal(err.pin, 'header pin 11')
+      assert.match(err.message, /Likely cause and fix: .*use gpio\.driver "auto"/)
+      return true
+    })
+    gpio.failNext = Object.assign(new Error('EACCES: permission denied, open \'/sys/class/gpio/export\''), { code: 'EACCES' })
+    await assert.rejects(new RpiGpioLock(LOCK_PIN, true, async () => gpio).set(false), (err: unknown) => {
+      assert.ok(err instanceof GpioError)
+      assert.equal(err.reason, 'permission')
+      assert.match(err.message, /not in the "gpio" group/)
+      return true
+    })
+  })
+
   test('other errors are passed on without the sysfs hint', async () => {
     const gpio = new FakeRpiGpio()
     gpio.failNext = Object.assign(new Error('EACCES: permission denied, open \'/sys/class/gpio/export\''), { code: 'EACCES' })

@@ -53,8 +53,9 @@ export class GpioError extends Error {
   readonly driver: string
   readonly detail: string
 
-  constructor (init: GpioErrorInit, options?: { cause?: unknown }) {
-    super(`GPIO ${init.pin} on ${init.chip} (${init.driver}): ${init.detail}. Likely cause and fix: ${gpioAdvice(init.reason)}; ${SEE}`, options)
+  /** `headline` replaces the first part of the message (rpi-gpio keeps the words it always had). */
+  constructor (init: GpioErrorInit, options?: { cause?: unknown, headline?: string }) {
+    super(`${options?.headline ?? `GPIO ${init.pin} on ${init.chip} (${init.driver}): ${init.detail}`}. Likely cause and fix: ${gpioAdvice(init.reason)}; ${SEE}`, options)
     this.reason = init.reason
     this.pin = init.pin
     this.chip = init.chip
