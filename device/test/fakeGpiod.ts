@@ -7,7 +7,7 @@
  *     is a FIFO it reads (an export makes gpio<N>/), and it applies what is written to each
  *     `direction` ("high"/"low" set the value, and it then reads "out").
  */
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { constants as fsConstants, openSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
@@ -147,12 +147,15 @@ export class EmulatedSysfs {
     const dir = join(this.root, `gpio${number}`)
     if (existsSync(dir)) return
     this.exports.push(number)
-    // The kernel makes an exported pin an input, value as the line reads.
-    mkdirSync(dir)
-    writeFileSync(join(dir, 'value'), '1\n')
-    writeFileSync(join(dir, 'edge'), 'none\n')
-    writeFileSync(join(dir, 'active_low'), '0\n')
-    writeFileSync(join(dir, 'direction'), 'in\n')
+    // The kernel makes an exported pin an input, value as the line reads; its folder appears
+    // whole (built aside, then renamed), as a kernel's does.
+    const building = join(this.root, `.gpio${number}`)
+    mkdirSync(building)
+    writeFileSync(join(building, 'value'), '1\n')
+    writeFileSync(join(building, 'edge'), 'none\n')
+    writeFileSync(join(building, 'active_low'), '0\n')
+    writeFileSync(join(building, 'direction'), 'in\n')
+    renameSync(building, dir)
     this.pins.set(number, { direction: 'in', edge: 'none' })
   }
 
