@@ -86,7 +86,7 @@ function setpriv (): string | null {
 }
 
 export interface HeldLine {
-  /** Called with each line the tool prints on stdout once it is ready. */
+  /** The tool's process (through setpriv, which execs it: same PID). */
   readonly child: ChildProcess
   /** Resolves when the tool has exited, for whatever reason. */
   readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }>
