@@ -28,6 +28,26 @@ const Mesh = (tcpPort: number, directPort: number) => z.strictObject({
   queryIntervalMs: z.number().int().min(100).max(60_000).default(1000)
 }).default({ enabled: true, host: '0.0.0.0', tcpPort, directPort, queryIntervalMs: 1000 })
 
+/** BCM numbering: a GPIO's line offset on the Pi's pin controller (BCM17 is header pin 11). */
+const Line = z.number().int().min(0).max(127)
+const LineFields = {
+  /** The button, to ground: BCM17 (header pin 11) by default. */
+  buttonLine: Line.default(17),
+  /** The relay module's input: BCM27 (header pin 13) by default. */
+  lockLine: Line.default(27),
+  /** A press pulls the line low (button to ground, with the pull-up the driver sets). */
+  buttonActiveLow: z.boolean().default(true),
+  /** The relay opens the door when driven high (true) or low (false). */
+  lockActiveHigh: z.boolean().default(true),
+  /** Edges closer together than this are one press (contact bounce). */
+  debounceMs: z.number().int().min(0).max(1000).default(20),
+  /**
+   * The GPIO chip's label (gpiodetect's [label], sysfs's gpiochipN/label). Default: the Pi's own
+   * pin controller, pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4, 400, CM4), pinctrl-bcm2835 (older, Zero 2 W).
+   */
+  chip: z.string().min(1).max(64).optional()
+}
+
 export const DeviceConfig = z.strictObject({
   homeId: Id.default('home'),
   deviceId: Id.default('front-door'),
@@ -53,7 +73,15 @@ export const DeviceConfig = z.strictObject({
   maxCallSeconds: z.number().positive().max(24 * 3600).default(600),
   maxViewers: z.number().int().min(1).max(64).default(12),
   gpio: z.discriminatedUnion('driver', [
-    z.strictObject({ driver: z.literal('simulated') }),
+    z.strictObject({
+      driver: z.literal('simulated'),
+      /**
+       * A file that holds the simulated relay's position ("open" / "locked"), so that, like a
+       * real relay, it stays where it was when the process dies (fail-secure tests, lockNow).
+       * Without it the relay lives in memory.
+       */
+      relayFile: z.string().min(1).optional()
+    }),
     z.strictObject({
       driver: z.literal('rpi-gpio'),
       /** Header pin numbers (rpi-gpio's default mode). */
@@ -61,6 +89,14 @@ export const DeviceConfig = z.strictObject({
       lockPin: z.number().int().min(1).max(40),
       /** The relay opens the door when driven high (true) or low (false). */
       lockActiveHigh: z.boolean().default(true)
+    }),
+    z.strictObject({
+      /**
+       * auto: libgpiod when /dev/gpiochip* and the gpiod tools are there, else sysfs with the
+       * chip's base offset (docs/hardware.md); libgpiod or sysfs: that driver only.
+       */
+      driver: z.enum(['auto', 'libgpiod', 'sysfs']),
+      ...LineFields
     })
   ]).default({ driver: 'simulated' }),
   camera: z.strictObject({
@@ -85,6 +121,9 @@ export const DeviceConfig = z.strictObject({
   path: ['hubUrl']
 }).refine(relayNeedsTurn, { message: RELAY_WITHOUT_TURN, path: ['iceTransportPolicy'] })
 export type DeviceConfig = z.infer<typeof DeviceConfig>
+export type GpioConfig = DeviceConfig['gpio']
+/** The GPIO drivers that take BCM line numbers (libgpiod, sysfs, and auto that picks one). */
+export type LineGpioConfig = Extract<GpioConfig, { driver: 'auto' | 'libgpiod' | 'sysfs' }>
 export type DeviceConfigInput = z.input<typeof DeviceConfig>
 
 const LOOPBACK = ['127.0.0.1', '::1', 'localhost']

@@ -69,6 +69,23 @@ describe('parseConfig(DeviceConfig)', () => {
       { driver: 'rpi-gpio', buttonPin: 11, lockPin: 13, lockActiveHigh: true })
   })
 
+  test('the libgpiod, sysfs and auto drivers take BCM lines: button BCM17 active-low, relay BCM27 active-high, 20 ms debounce by default; a chip label optional', () => {
+    for (const driver of ['auto', 'libgpiod', 'sysfs']) {
+      assert.deepEqual(parseConfig(DeviceConfig, { gpio: { driver } }, 'x').gpio,
+        { driver, buttonLine: 17, lockLine: 27, buttonActiveLow: true, lockActiveHigh: true, debounceMs: 20 })
+    }
+    assert.deepEqual(parseConfig(DeviceConfig, { gpio: { driver: 'libgpiod', buttonLine: 5, lockLine: 6, buttonActiveLow: false, lockActiveHigh: false, debounceMs: 0, chip: 'pinctrl-rp1' } }, 'x').gpio,
+      { driver: 'libgpiod', buttonLine: 5, lockLine: 6, buttonActiveLow: false, lockActiveHigh: false, debounceMs: 0, chip: 'pinctrl-rp1' })
+    const e = configError(() => parseConfig(DeviceConfig, { gpio: { driver: 'auto', buttonLine: -1, lockLine: 17.5, debounceMs: 5000, chip: '', buttonPin: 11 } }, 'x'))
+    for (const path of ['gpio.buttonLine', 'gpio.lockLine', 'gpio.debounceMs', 'gpio.chip']) assert.match(e.message, new RegExp(`\\n  - ${path.replace(/\./g, '\\.')}: `), path)
+    assert.match(e.message, /buttonPin/, 'rpi-gpio\'s header-pin fields are not taken by the BCM drivers')
+  })
+
+  test('the simulated relay may keep its position in a file (like a real relay, it outlives the process)', () => {
+    assert.deepEqual(parseConfig(DeviceConfig, { gpio: { driver: 'simulated', relayFile: '/run/doorbell/relay' } }, 'x').gpio, { driver: 'simulated', relayFile: '/run/doorbell/relay' })
+    assert.match(configError(() => parseConfig(DeviceConfig, { gpio: { driver: 'simulated', relayFile: '' } }, 'x')).message, /gpio\.relayFile/)
+  })
+
   test('accepts an RTSP camera and ICE servers', () => {
     const c = parseConfig(DeviceConfig, {
       camera: { source: { kind: 'rtsp', url: 'rtsps://cam.local/stream' } },

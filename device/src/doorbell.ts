@@ -16,6 +16,7 @@ import { lockDoor, startAnsweringSide, type AnsweringSide } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
 import { CloudLink } from './paths/cloud/cloudLink'
+import { systemdNotify } from './sdNotify'
 
 export interface DeviceOptions {
   log?: Logger
@@ -242,7 +243,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       name: 'button',
       async start () { await drivers.button.start(ring) },
       async stop () { await drivers.button.stop() }
-    }
+    },
+    // Under systemd (Type=notify): ready once everything above is up, then the watchdog's keep-alive.
+    systemdNotify({ log: (line) => { log.warn(line) } })
   ]
 
   const running = await startInOrder(modules, { log: log.child('modules'), ...(options.signal ? { signal: options.signal } : {}) })

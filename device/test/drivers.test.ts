@@ -4,6 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { SimulatedButton, SimulatedLock } from '../src/drivers/simulated'
 import { RpiGpioButton, RpiGpioLock } from '../src/drivers/rpiGpio'
 import type { ButtonDriver, LockDriver } from '../src/drivers/types'
+import { GpioError } from '../src/drivers/errors'
+import { selectGpio } from '../src/drivers/select'
+import { DeviceConfig, parseConfig, type LineGpioConfig } from '@doorbell/core'
+import { EmulatedSysfs, FakeGpiod } from './fakeGpiod'
 
 /**
  * One compliance suite for every button/lock driver (see src/drivers/types.ts). Each driver
@@ -14,10 +18,12 @@ import type { ButtonDriver, LockDriver } from '../src/drivers/types'
 interface DriverRig {
   button: ButtonDriver
   lock: LockDriver
-  /** One physical press of the button (a press while the driver is stopped goes nowhere). */
-  press: () => void
+  /** One physical press of the button (a press while the driver is stopped goes nowhere); resolves once released. */
+  press: () => void | Promise<void>
   /** A press whose contact bounces: several falling edges within the debounce window. */
-  bouncyPress?: () => void
+  bouncyPress?: () => void | Promise<void>
+  /** How long after a press the driver has surely reported it (a child process and a pipe take longer than memory). */
+  settleMs: number
   /** Is the door open, as the relay's contacts would say? */
   doorOpen: () => boolean
   /** The pin's electrical level (true = high), where the driver has a pin. */
@@ -36,10 +42,10 @@ const MS = 1000
 
 interface Hardware { bounce: boolean, pin: boolean }
 
-function driverCompliance (name: string, has: Hardware, factory: () => DriverRig): void {
-  describe(`driver compliance: ${name}`, { timeout: 10 * MS }, () => {
-    const rig = (t: { after: (fn: () => Promise<void>) => void }): DriverRig => {
-      const r = factory()
+function driverCompliance (name: string, has: Hardware, factory: () => DriverRig | Promise<DriverRig>, timeout = 10 * MS): void {
+  describe(`driver compliance: ${name}`, { timeout }, () => {
+    const rig = async (t: { after: (fn: () => Promise<void>) => void }): Promise<DriverRig> => {
+      const r = await factory()
       t.after(async () => {
         await r.button.stop().catch(() => {})
         await r.lock.stop().catch(() => {})
@@ -49,42 +55,43 @@ function driverCompliance (name: string, has: Hardware, factory: () => DriverRig
     }
 
     test('a press reaches onPress exactly once', async (t) => {
-      const r = rig(t)
+      const r = await rig(t)
       let presses = 0
       await r.button.start(() => { presses++ })
-      r.press()
-      await sleep(10)
+      await r.press()
+      await sleep(r.settleMs)
       assert.equal(presses, 1)
     })
 
     if (has.bounce) test('a bouncing press (two edges within 50 ms) is one press; a later press counts again', async (t) => {
-      const r = rig(t)
+      const r = await rig(t)
       assert.ok(r.bouncyPress, 'the rig can bounce')
       let presses = 0
       await r.button.start(() => { presses++ })
-      r.bouncyPress()
-      await sleep(10)
+      await r.bouncyPress()
+      await sleep(r.settleMs)
       assert.equal(presses, 1, 'the bounce was debounced to one press')
       await sleep(70)
-      r.press()
-      await sleep(10)
+      await r.press()
+      await sleep(r.settleMs)
       assert.equal(presses, 2, 'a press after the debounce window counts')
     })
 
     test('stop() stops presses', async (t) => {
-      const r = rig(t)
+      const r = await rig(t)
       let presses = 0
       await r.button.start(() => { presses++ })
-      r.press()
+      await r.press()
+      await sleep(r.settleMs)
       await r.button.stop()
       await sleep(70)
-      r.press()
-      await sleep(10)
+      await r.press()
+      await sleep(r.settleMs)
       assert.equal(presses, 1)
     })
 
     test('lock set(true) and set(false) resolve once the relay is in that position', async (t) => {
-      const r = rig(t)
+      const r = await rig(t)
       await r.lock.set(true)
       assert.equal(r.doorOpen(), true, 'open once set(true) resolved')
       await r.lock.set(false)
@@ -94,7 +101,7 @@ function driverCompliance (name: string, has: Hardware, factory: () => DriverRig
     })
 
     test('stop() leaves the door locked (fail-secure)', async (t) => {
-      const r = rig(t)
+      const r = await rig(t)
       await r.lock.set(true)
       assert.equal(r.doorOpen(), true)
       await r.lock.stop()
@@ -105,14 +112,14 @@ function driverCompliance (name: string, has: Hardware, factory: () => DriverRig
     })
 
     test('a failing driver rejects with a clear error and does not report a position it did not reach', async (t) => {
-      const r = rig(t)
+      const r = await rig(t)
       r.breakNext()
       await assert.rejects(r.lock.set(true), r.failure)
       assert.equal(r.doorOpen(), false, 'the door did not open')
     })
 
     if (has.pin) test('the relay drives the level its wiring needs (active-low: inverse level)', async (t) => {
-      const r = rig(t)
+      const r = await rig(t)
       assert.ok(r.pinLevel && r.activeHigh !== undefined, 'the rig has a pin')
       const pinLevel = r.pinLevel
       await r.lock.set(true)
@@ -140,6 +147,7 @@ driverCompliance('simulated', { bounce: false, pin: false }, () => {
         if (!/not started/.test((err as Error).message)) throw err
       }
     },
+    settleMs: 10,
     doorOpen: () => lock.open,
     breakNext: () => { lock.failNext() },
     failure: /simulated relay failure/,
@@ -243,6 +251,7 @@ function rpiGpioRig (activeHigh: boolean): DriverRig {
       gpio.drive(BUTTON_PIN, false)
       gpio.drive(BUTTON_PIN, true)
     },
+    settleMs: 10,
     doorOpen: () => gpio.level(LOCK_PIN) === activeHigh,
     pinLevel: () => {
       const level = gpio.level(LOCK_PIN)
@@ -302,6 +311,26 @@ describe('rpi-gpio driver details', { timeout: 10 * MS }, () => {
     assert.equal(gpio.listeners.size, 0, 'a button that failed to start listens to nothing')
   })
 
+  test('its errors are GpioErrors with a cause and a fix: EINVAL is the sysfs numbering (use auto), EACCES the gpio group', async () => {
+    const gpio = new FakeRpiGpio()
+    gpio.failNext = einval()
+    const button = new RpiGpioButton(BUTTON_PIN, async () => gpio)
+    await assert.rejects(button.start(() => {}), (err: unknown) => {
+      assert.ok(err instanceof GpioError)
+      assert.equal(err.reason, 'numbering')
+      assert.equal(err.pin, 'header pin 11')
+      assert.match(err.message, /Likely cause and fix: .*use gpio\.driver "auto"/)
+      return true
+    })
+    gpio.failNext = Object.assign(new Error('EACCES: permission denied, open \'/sys/class/gpio/export\''), { code: 'EACCES' })
+    await assert.rejects(new RpiGpioLock(LOCK_PIN, true, async () => gpio).set(false), (err: unknown) => {
+      assert.ok(err instanceof GpioError)
+      assert.equal(err.reason, 'permission')
+      assert.match(err.message, /not in the "gpio" group/)
+      return true
+    })
+  })
+
   test('other errors are passed on without the sysfs hint', async () => {
     const gpio = new FakeRpiGpio()
     gpio.failNext = Object.assign(new Error('EACCES: permission denied, open \'/sys/class/gpio/export\''), { code: 'EACCES' })
@@ -326,3 +355,85 @@ describe('rpi-gpio driver details', { timeout: 10 * MS }, () => {
     assert.equal(gpio.level(LOCK_PIN), false, 'still locked')
   })
 })
+
+// ---------------------------------------------------------------- (c) libgpiod, v1 and v2 tools, on fake gpiod tools
+
+const BUTTON_LINE = 17
+const LOCK_LINE = 27
+/** How long a finger holds the button: past the kernel's debounce (v2) and a few reads of the fake. */
+const HOLD_MS = 60
+
+const lineConfig = (gpio: Record<string, unknown>): LineGpioConfig => parseConfig(DeviceConfig, { gpio }, 'test').gpio as LineGpioConfig
+
+async function libgpiodRig (version: 1 | 2, activeHigh: boolean): Promise<DriverRig> {
+  const fake = await FakeGpiod.create(version)
+  const selection = await selectGpio(lineConfig({ driver: 'libgpiod', lockActiveHigh: activeHigh }), { toolDir: fake.toolDir })
+  assert.equal(selection.driver, 'libgpiod')
+  const { button, lock } = selection.drivers
+  return {
+    button,
+    lock,
+    press: async () => { fake.input(BUTTON_LINE, 0); await sleep(HOLD_MS); fake.input(BUTTON_LINE, 1) },
+    // Three edges within a millisecond or two, then held; the release is clean.
+    bouncyPress: async () => { fake.input(BUTTON_LINE, 0, 1, 0); await sleep(HOLD_MS); fake.input(BUTTON_LINE, 1) },
+    settleMs: 150,
+    doorOpen: () => fake.level(LOCK_LINE) === (activeHigh ? 1 : 0),
+    pinLevel: () => {
+      const level = fake.level(LOCK_LINE)
+      assert.notEqual(level, undefined, 'gpioset drove the lock line')
+      return level === 1
+    },
+    activeHigh,
+    // Another program holds the relay's line.
+    breakNext: () => { fake.occupy(LOCK_LINE) },
+    failure: version === 2
+      ? /^GpioError: GPIO BCM27 on gpiochip0 \[pinctrl-bcm2711\] \(libgpiod v2\.2\.1\): \S*gpioset: unable to request lines on chip '\/dev\/gpiochip0': Device or resource busy\. Likely cause and fix: another process/
+      : /^GpioError: GPIO BCM27 on gpiochip0 \[pinctrl-bcm2711\] \(libgpiod v1\.6\.3\): \S*gpioset: error setting the GPIO line values: Device or resource busy\. Likely cause and fix: another process/,
+    close: async () => { await fake.close() }
+  }
+}
+
+driverCompliance('libgpiod v2 tools (active-high relay)', { bounce: true, pin: true }, () => libgpiodRig(2, true), 60 * MS)
+driverCompliance('libgpiod v2 tools (active-low relay)', { bounce: true, pin: true }, () => libgpiodRig(2, false), 60 * MS)
+driverCompliance('libgpiod v1 tools (active-high relay)', { bounce: true, pin: true }, () => libgpiodRig(1, true), 60 * MS)
+driverCompliance('libgpiod v1 tools (active-low relay)', { bounce: true, pin: true }, () => libgpiodRig(1, false), 60 * MS)
+
+// ---------------------------------------------------------------- (d) sysfs with the base offset, on an emulated /sys/class/gpio (base 512)
+
+async function sysfsRig (activeHigh: boolean): Promise<DriverRig> {
+  const sysfs = await EmulatedSysfs.create()
+  const selection = await selectGpio(lineConfig({ driver: 'sysfs', lockActiveHigh: activeHigh }), { sysfsRoot: sysfs.root })
+  assert.equal(selection.driver, 'sysfs')
+  const { button, lock } = selection.drivers
+  const buttonGpio = 512 + BUTTON_LINE
+  const lockGpio = 512 + LOCK_LINE
+  return {
+    button,
+    lock,
+    // A test writes to `value` as the button pulls the pin low, then lets it go.
+    press: async () => { sysfs.setValue(buttonGpio, 0); await sleep(HOLD_MS); sysfs.setValue(buttonGpio, 1) },
+    bouncyPress: async () => {
+      sysfs.setValue(buttonGpio, 0)
+      await sleep(2)
+      sysfs.setValue(buttonGpio, 1)
+      await sleep(2)
+      sysfs.setValue(buttonGpio, 0)
+      await sleep(HOLD_MS)
+      sysfs.setValue(buttonGpio, 1)
+    },
+    settleMs: 40,
+    doorOpen: () => sysfs.pins.get(lockGpio)?.direction === 'out' && sysfs.value(lockGpio) === (activeHigh ? 1 : 0),
+    pinLevel: () => {
+      assert.equal(sysfs.pins.get(lockGpio)?.direction, 'out', 'the lock pin is an output')
+      return sysfs.value(lockGpio) === 1
+    },
+    activeHigh,
+    // The kernel does not export the pin (held by another user): the driver gives up after a second.
+    breakNext: () => { sysfs.refuseNextExport = true },
+    failure: /^GpioError: GPIO BCM27 \(sysfs gpio539\) on gpiochip512 \[pinctrl-bcm2711\] base 512 \(sysfs\): \S+gpio539 did not appear after export/,
+    close: async () => { await sysfs.close() }
+  }
+}
+
+driverCompliance('sysfs, base 512 (active-high relay)', { bounce: true, pin: true }, () => sysfsRig(true), 30 * MS)
+driverCompliance('sysfs, base 512 (active-low relay)', { bounce: true, pin: true }, () => sysfsRig(false), 30 * MS)

@@ -164,7 +164,8 @@ test('the systemd units: a dedicated user, restart on failure, hardening, secret
     assert.ok(one('Unit', 'Wants').split(/\s+/).includes('network-online.target'), name)
     // A user each: the doorbell must not read the hub's data (the home's signing key).
     assert.equal(one('Service', 'User'), name === 'doorbell-hub.service' ? 'doorbell-hub' : 'doorbell-device')
-    assert.equal(one('Service', 'Restart'), 'on-failure')
+    // The doorbell never stays down (a door that cannot relock); the hub restarts on failure.
+    assert.equal(one('Service', 'Restart'), name === 'doorbell-device.service' ? 'always' : 'on-failure')
     for (const [key, value] of Object.entries({ NoNewPrivileges: 'yes', ProtectSystem: 'strict', ProtectHome: 'yes', PrivateTmp: 'yes', CapabilityBoundingSet: '', AmbientCapabilities: '' })) {
       assert.equal(one('Service', key), value, `${name}: ${key}`)
     }
@@ -196,6 +197,17 @@ test('the systemd units: a dedicated user, restart on failure, hardening, secret
   assert.equal(device.Service!.ExecStart![0], `/opt/doorbell/node_modules/.bin/${command.join(' ')} --config %d/doorbell.json`)
   assert.deepEqual(device.Service!.Environment, env)
   assert.deepEqual(device.Service!.SupplementaryGroups![0]!.split(/\s+/).sort(), ['gpio', 'video'])
+
+  // Fail-secure (issue 18): once the doorbell is gone, whatever ended it, "lock now" runs from the
+  // same bundle and Node on the same config file; restarts never give up; a hung doorbell is
+  // caught by the watchdog, fed by its own notify module (device/src/sdNotify.ts, not the main PID).
+  const lockNow = (JSON.parse(readFileSync(join(ROOT, 'device/package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.lock!
+  assert.equal(lockNow, 'node --import tsx src/lockNow.ts')
+  assert.deepEqual(device.Service!.ExecStopPost, [`!/opt/doorbell/node_modules/.bin/node device/dist/lockNow.js --config ${device.Service!.LoadCredential![0]!.split(':')[1]}`])
+  assert.deepEqual(device.Unit!.StartLimitIntervalSec, ['0'])
+  assert.deepEqual(device.Service!.Type, ['notify'])
+  assert.deepEqual(device.Service!.NotifyAccess, ['all'])
+  assert.match(device.Service!.WatchdogSec![0]!, /^\d+s$/)
 })
 
 test('systemd-analyze verify accepts both units (rendered for this checkout) and names a broken one', async (t) => {

@@ -1,3 +1,4 @@
+import { GpioError, gpioFailureOf } from './errors'
 import type { ButtonDriver, LockDriver } from './types'
 
 /**
@@ -26,12 +27,20 @@ async function loadRpiGpio (): Promise<RpiGpio> {
   }
 }
 
-const explain = (err: Error | null | undefined, pin: number): Error | null =>
-  err == null
-    ? null
-    : new Error(`GPIO pin ${pin}: ${err.message}` + (/EINVAL/.test(err.message)
-      ? ' (kernel 6.6+ numbers sysfs GPIOs from 512: rpi-gpio cannot export this pin; see docs/hardware.md)'
-      : ''))
+const explain = (err: Error | null | undefined, pin: number): Error | null => {
+  if (err == null) return null
+  const numbering = /EINVAL/.test(err.message)
+  const headline = `GPIO pin ${pin}: ${err.message}` + (numbering
+    ? ' (kernel 6.6+ numbers sysfs GPIOs from 512: rpi-gpio cannot export this pin; see docs/hardware.md)'
+    : '') + ' (header pin numbering on the Pi\'s header chip, rpi-gpio over sysfs)'
+  return new GpioError({
+    reason: numbering ? 'numbering' : gpioFailureOf(err.message),
+    pin: `header pin ${pin}`,
+    chip: 'the Pi\'s header chip',
+    driver: 'rpi-gpio',
+    detail: err.message
+  }, { cause: err, headline })
+}
 
 const DEBOUNCE_MS = 50
 

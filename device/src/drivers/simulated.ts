@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs'
 import type { ButtonDriver, LockDriver } from './types'
 
 /** A button pressed by code: Enter on the terminal (see main.ts) or a test. */
@@ -13,12 +14,30 @@ export class SimulatedButton implements ButtonDriver {
   }
 }
 
-/** A relay that prints what a real one would do. `failNext` lets tests break it. */
+/** What a simulated relay file holds. */
+export type RelayPosition = 'open' | 'locked'
+
+/** The position a simulated relay file says (a missing file: never driven, so locked). */
+export function readRelayFile (path: string): RelayPosition {
+  try {
+    return readFileSync(path, 'utf8').trim() === 'open' ? 'open' : 'locked'
+  } catch {
+    return 'locked'
+  }
+}
+
+/**
+ * A relay that prints what a real one would do. `failNext` lets tests break it. With a
+ * `relayFile` its position is kept in that file, written before set() resolves: like a real
+ * relay (and a sysfs pin) it stays where it was when the process dies, until something drives it.
+ */
 export class SimulatedLock implements LockDriver {
   open = false
   private failures = 0
 
-  constructor (private readonly print: (line: string) => void = (line) => { console.log(line) }) {}
+  constructor (private readonly print: (line: string) => void = (line) => { console.log(line) }, private readonly relayFile?: string) {
+    if (relayFile !== undefined) this.open = readRelayFile(relayFile) === 'open'
+  }
 
   /** The next `n` calls to set() fail, as a relay whose driver died would. */
   failNext (n = 1): void { this.failures = n }
@@ -28,6 +47,7 @@ export class SimulatedLock implements LockDriver {
       this.failures--
       throw new Error('simulated relay failure')
     }
+    if (this.relayFile !== undefined) writeFileSync(this.relayFile, open ? 'open\n' : 'locked\n')
     this.open = open
     this.print(open ? 'DOOR UNLOCKED' : 'DOOR LOCKED')
   }
