@@ -178,7 +178,7 @@ const collapse = (xs: string[]): string[] => xs.filter((x, i) => i === 0 || xs[i
 
 // ---------------------------------------------------------------- the test
 
-test('Home Assistant on the hub\'s broker: discovery, an event per press, the lock as the doorbell reports it, birth, removal, and bad input', { timeout: 120_000 }, async (t) => {
+test('Home Assistant on the hub\'s broker: discovery, an event per press, the lock as the doorbell reports it, birth, removal, availability, and bad input', { timeout: 120_000 }, async (t) => {
   const lan = await startLan({}, { homeAssistant: { enabled: true } })
   t.after(() => lan.stop())
   const hub = lan.hub
@@ -344,6 +344,12 @@ test('Home Assistant on the hub\'s broker: discovery, an event per press, the lo
   await eventually('the front door\'s retained config', () => configOf(FRONT) !== null)
   await sleep(QUIET_MS)
   assert.equal(latest(ha.got, configTopic(BACK)), undefined, 'nothing retained for the removed doorbell')
+
+  // ------------------------------------------------------------ the doorbell leaves: unavailable, and off line
+  await ha.client.subscribeAsync(stateTopics(front), { qos: 1 })
+  await eventually('the front door available before it stops', () => latest(ha.got, availability)?.payload === 'online')
+  await lan.device.stop()
+  await eventually('the front door unavailable and off line', () => latest(ha.got, availability)?.payload === 'offline' && latest(ha.got, onlineEntity.state_topic)?.payload === 'OFF')
 
   // ------------------------------------------------------------ revoking the credential ends Home Assistant's session
   await api.removeMember(cred.member.id)
