@@ -19,7 +19,8 @@ export const PairingCode = z.string().trim().toUpperCase()
 /** `memberId.secret`: bearer token for the API, password for MQTT. */
 export const MemberToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}$/, 'not a member token')
 
-export const MemberKind = z.enum(['viewer', 'device'])
+/** `integration`: Home Assistant's MQTT sign-in (docs/home-assistant.md), made by the owner, revocable like any member. */
+export const MemberKind = z.enum(['viewer', 'device', 'integration'])
 export type MemberKind = z.infer<typeof MemberKind>
 
 export const PairRequest = z.discriminatedUnion('kind', [
@@ -44,10 +45,10 @@ export type PairRequest = z.input<typeof PairRequest>
 export const Member = z.strictObject({
   id: Id,
   kind: MemberKind,
-  /** Viewer id or device id. */
+  /** Viewer id, device id, or the integration's own id (its MQTT client id is `integration-{subject}`). */
   subject: Id,
   name: Name,
-  /** Null for devices. */
+  /** Null for devices and integrations. */
   role: Role.nullable(),
   door: z.boolean(),
   zones: z.array(Id).max(64),
@@ -149,3 +150,28 @@ export const ZonesResponse = z.strictObject({
   })).max(256)
 })
 export type ZonesResponse = z.infer<typeof ZonesResponse>
+
+/** `POST /api/integrations` (owner): a credential for Home Assistant's MQTT integration. Never the door right in this version. */
+export const IntegrationRequest = z.strictObject({
+  name: Name.default('Home Assistant')
+})
+export type IntegrationRequest = z.input<typeof IntegrationRequest>
+
+/** What Home Assistant's MQTT integration is given: shown once (the hub keeps only a hash of the password). */
+export const IntegrationCredential = z.strictObject({
+  member: Member,
+  /** MQTT user name: the member id. */
+  username: Id,
+  /** MQTT password: the member token. */
+  password: MemberToken,
+  /** The client id Home Assistant must use (its advanced broker options): the broker refuses any other. */
+  clientId: z.string().regex(/^integration-[A-Za-z0-9_-]{1,64}$/),
+  /** Home Assistant's discovery prefix the hub publishes under. */
+  discoveryPrefix: z.string().min(1).max(100),
+  /** Whether the hub publishes discovery at all (`homeAssistant.enabled` in the hub config). */
+  enabled: z.boolean(),
+  /** The broker Home Assistant connects to: MQTT over TLS (or plain TCP with tls 'off') on this port. */
+  mqttPort: z.number().int().min(0).max(65535),
+  tls: z.boolean()
+})
+export type IntegrationCredential = z.infer<typeof IntegrationCredential>

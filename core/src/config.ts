@@ -162,7 +162,18 @@ export const HubConfig = z.strictObject({
    * Behind a reverse proxy on this machine (deployment/nginx): trust its X-Forwarded-Proto and
    * X-Forwarded-Host for same-origin checks and the URLs the hub writes. Only with host on loopback.
    */
-  trustProxy: z.boolean().default(false)
+  trustProxy: z.boolean().default(false),
+  /**
+   * Home Assistant by MQTT discovery on this hub's broker (docs/home-assistant.md): off unless
+   * turned on; `discoveryPrefix` as set in Home Assistant's MQTT options.
+   */
+  homeAssistant: z.strictObject({
+    enabled: z.boolean().default(false),
+    discoveryPrefix: z.string().max(100)
+      .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'a discovery prefix is topic levels of A-Z, a-z, 0-9, "_" or "-", without wildcards')
+      .refine((p) => p.split('/')[0] !== 'doorbell', 'the discovery prefix may not be under doorbell/')
+      .default('homeassistant')
+  }).default({ enabled: false, discoveryPrefix: 'homeassistant' })
 }).refine((c) => c.tls !== 'off' || LOOPBACK.includes(c.host), {
   message: 'plain HTTP is for development on this machine only: with tls "off" set host to 127.0.0.1 (or ::1, localhost)',
   path: ['tls']

@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import { Id } from './ids'
 
 /**
@@ -76,4 +77,76 @@ export function parseTopic (topic: string): ParsedTopic | null {
     }
   }
   return null
+}
+
+// ---------------------------------------------------------------- Home Assistant (hub/src/homeAssistant)
+
+/**
+ * What the hub's Home Assistant bridge publishes for each doorbell, and the one command it takes,
+ * under the device's own topics so that the broker's gate binds them to the home:
+ *
+ *   doorbell/{home}/{device}/ha/{entity}      the hub's translation for Home Assistant (entities below)
+ *   doorbell/{home}/{device}/ha/lock/set      Home Assistant's lock commands, from the integration member only
+ *   {prefix}/device/{object}/config           the device-based discovery config, retained, hub only
+ *   {prefix}/status                           Home Assistant's birth and will (`online` / `offline`)
+ */
+export const INTEGRATION_LEVEL = 'ha'
+export const IntegrationEntities = ['availability', 'event', 'lock', 'online', 'last-ring'] as const
+export type IntegrationEntity = typeof IntegrationEntities[number]
+export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant'
+
+export const integrationTopics = {
+  entity: (home: string, device: string, entity: IntegrationEntity) => `${ROOT}/${home}/${device}/${INTEGRATION_LEVEL}/${entity}`,
+  lockCommand: (home: string, device: string) => `${ROOT}/${home}/${device}/${INTEGRATION_LEVEL}/lock/set`,
+  /** Every entity topic of the home, as one filter. */
+  homeEntities: (home: string) => `${ROOT}/${home}/+/${INTEGRATION_LEVEL}/+`,
+  /** Home Assistant's device-based discovery topic: `<prefix>/device/<object id>/config`. */
+  discovery: (prefix: string, objectId: string) => `${prefix}/device/${objectId}/config`,
+  status: (prefix: string) => `${prefix}/status`
+}
+
+export type ParsedIntegrationTopic =
+  | { kind: 'ha-entity', home: string, device: string, entity: IntegrationEntity }
+  | { kind: 'ha-lock-command', home: string, device: string }
+
+/** Parses a concrete topic under `doorbell/{home}/{device}/ha/`; null if it is not one. */
+export function parseIntegrationTopic (topic: string): ParsedIntegrationTopic | null {
+  const p = topic.split('/')
+  if (p[0] !== ROOT || !isId(p[1]) || !isId(p[2]) || p[3] !== INTEGRATION_LEVEL) return null
+  if (p.length === 6 && p[4] === 'lock' && p[5] === 'set') return { kind: 'ha-lock-command', home: p[1], device: p[2] }
+  const entity = p[4] as IntegrationEntity
+  if (p.length === 5 && IntegrationEntities.includes(entity)) return { kind: 'ha-entity', home: p[1], device: p[2], entity }
+  return null
+}
+
+/**
+ * What Home Assistant sends: plain words, not JSON. Parsed by the broker's gate before the broker
+ * forwards anything, and again by the hub's bridge before it acts.
+ */
+/** Home Assistant's birth and will on `<prefix>/status` (its defaults). */
+export const HomeAssistantStatus = z.enum(['online', 'offline'])
+export type HomeAssistantStatus = z.infer<typeof HomeAssistantStatus>
+
+/**
+ * The MQTT lock's `payload_lock`, `payload_unlock`, `payload_open` (Home Assistant's defaults).
+ * UNLOCK and OPEN both mean one release with auto-relock: the doorbell has no permanent unlock.
+ */
+export const LockCommand = z.enum(['LOCK', 'UNLOCK', 'OPEN'])
+export type LockCommand = z.infer<typeof LockCommand>
+
+/** Longer than any word above, with room: anything longer is refused before it is decoded. */
+const MAX_WORD_BYTES = 16
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A one-word payload by its schema: bounded, UTF-8, exact (no trimming, no case folding). Never throws. */
+export function decodeWord<S extends z.ZodType<string>> (schema: S, payload: Uint8Array): { ok: true, value: z.infer<S> } | { ok: false, message: string } {
+  if (payload.byteLength > MAX_WORD_BYTES) return { ok: false, message: `a payload of ${payload.byteLength} bytes where one word was expected` }
+  let text: string
+  try {
+    text = strictUtf8.decode(payload)
+  } catch {
+    return { ok: false, message: 'the payload is not UTF-8' }
+  }
+  const parsed = schema.safeParse(text)
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, message: `unexpected payload ${JSON.stringify(text)}` }
 }

@@ -155,10 +155,20 @@ describe('parseConfig(HubConfig)', () => {
       mesh: { enabled: true, host: '0.0.0.0', tcpPort: 4201, directPort: 4202, queryIntervalMs: 1000 },
       iceServers: [],
       iceTransportPolicy: 'all',
-      trustProxy: false
+      trustProxy: false,
+      homeAssistant: { enabled: false, discoveryPrefix: 'homeassistant' }
     }
     assert.deepEqual(parseConfig(HubConfig, undefined, 'env'), expected)
     assert.deepEqual(parseConfig(HubConfig, {}, 'env'), expected)
+  })
+
+  test('Home Assistant: off unless turned on; the discovery prefix is plain topic levels, never under doorbell/', () => {
+    assert.deepEqual(parseConfig(HubConfig, { homeAssistant: { enabled: true } }, 'x').homeAssistant, { enabled: true, discoveryPrefix: 'homeassistant' })
+    assert.equal(parseConfig(HubConfig, { homeAssistant: { discoveryPrefix: 'ha/test' } }, 'x').homeAssistant.discoveryPrefix, 'ha/test')
+    for (const discoveryPrefix of ['ha/#', 'ha/+', '', 'ha/', '/ha', 'doorbell', 'doorbell/ha', '$SYS']) {
+      const e = configError(() => parseConfig(HubConfig, { homeAssistant: { discoveryPrefix } }, 'hub.json'))
+      assert.match(e.message, /homeAssistant\.discoveryPrefix: /, discoveryPrefix)
+    }
   })
 
   test('keeps given ports, viewer folder and TLS', () => {

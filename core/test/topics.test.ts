@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ROOT, parseTopic, topics } from '../src/index'
+import { ROOT, decodeWord, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic, parseTopic, topics } from '../src/index'
 
 /** MQTT topic filter matching (+ one level, # the rest), to check the subscription filters. */
 function matches (filter: string, topic: string): boolean {
@@ -101,5 +101,26 @@ describe('topics and parseTopic', () => {
     assert.ok(matches(inbox, topics.session('home', 'front-door', 'v2', 's2', 'to-device')))
     assert.ok(!matches(inbox, topics.session('home', 'back-door', 'v1', 's1', 'to-device')))
     assert.ok(!matches(inbox, topics.session('home', 'front-door', 'v1', 's1', 'to-viewer')))
+  })
+})
+
+describe('Home Assistant\'s topics and words', () => {
+  test('entity and lock-command topics parse back; anything else under ha/ does not', () => {
+    assert.deepEqual(parseIntegrationTopic(integrationTopics.entity('home', 'front-door', 'lock')), { kind: 'ha-entity', home: 'home', device: 'front-door', entity: 'lock' })
+    assert.deepEqual(parseIntegrationTopic(integrationTopics.lockCommand('home', 'front-door')), { kind: 'ha-lock-command', home: 'home', device: 'front-door' })
+    for (const t of ['doorbell/home/front-door/ha/doorway', 'doorbell/home/front-door/ha/lock/get', 'doorbell/home/+/ha/lock', 'doorbell/home/front-door/ring', 'homeassistant/status', 'doorbell/home/front-door/ha']) {
+      assert.equal(parseIntegrationTopic(t), null, t)
+    }
+    // Not one of the device topics the rest of the system knows.
+    assert.equal(parseTopic(integrationTopics.entity('home', 'front-door', 'lock')), null)
+    assert.equal(integrationTopics.discovery('homeassistant', 'doorbell_home_front-door'), 'homeassistant/device/doorbell_home_front-door/config')
+  })
+
+  test('a word is exact, bounded UTF-8', () => {
+    assert.deepEqual(decodeWord(LockCommand, Buffer.from('OPEN')), { ok: true, value: 'OPEN' })
+    assert.deepEqual(decodeWord(HomeAssistantStatus, Buffer.from('online')), { ok: true, value: 'online' })
+    for (const bad of [Buffer.from('open'), Buffer.from('OPEN '), Buffer.from(''), Buffer.from('x'.repeat(17)), Buffer.from([0xc3, 0x28])]) {
+      assert.equal(decodeWord(LockCommand, bad).ok, false, bad.toString('hex'))
+    }
   })
 })

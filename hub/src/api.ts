@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
+import { IntegrationRequest, InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
 import { clientAddressOf, publicOrigin, rateLimited, sendCaCertificate, sendJson, sendRateLimited, type ZodBodies } from './http'
 import { RateLimiter } from './rateLimit'
-import { zoneOfDevice } from './broker/gate'
+import { integrationClientId, zoneOfDevice } from './broker/gate'
 import { TrustError, type Trust } from './trust/trust'
 import type { LocalTls } from './tls/localCa'
 import type { HubMesh } from './mesh/registry'
@@ -15,6 +15,8 @@ export interface ApiDeps {
   mesh: () => HubMesh | null
   clients: () => number
   mqttPath: string
+  /** The port the broker's MQTT listener got (the config's may be 0). */
+  mqttPort?: () => number
   log: Logger
   now?: () => number
   /**
@@ -55,6 +57,8 @@ export function createApi (d: ApiDeps): FastifyPluginAsync {
     if (!signInLimit.allows(address)) return sendRateLimited(reply, 5)
     const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1]
     const found = token ? d.trust.memberByToken(token) : null
+    // An integration's credential is Home Assistant's MQTT sign-in, nothing more.
+    if (found?.kind === 'integration') return sendJson(reply, 403, { error: 'an integration credential signs in to the broker only' })
     if (found) { members.set(request, found); return undefined }
     signInLimit.take(address)
     return sendJson(reply, 401, { error: token ? 'this screen is no longer a member of the home (removed or expired): pair it again' : 'sign in first: Authorization: Bearer <token>' })
@@ -137,6 +141,19 @@ export function createApi (d: ApiDeps): FastifyPluginAsync {
     })
     app.post('/api/invites', { onRequest: ownerOnly, schema: { body: InviteRequest } }, async (request, reply) => {
       return sendJson(reply, 200, await d.trust.invite(memberOf(request), request.body, baseUrl(request), caParam()))
+    })
+    app.post('/api/integrations', { onRequest: ownerOnly, schema: { body: IntegrationRequest } }, async (request, reply) => {
+      const { member, token } = await d.trust.createIntegration(memberOf(request), request.body.name ?? 'Home Assistant')
+      return sendJson(reply, 200, {
+        member,
+        username: member.id,
+        password: token,
+        clientId: integrationClientId(member.subject),
+        discoveryPrefix: d.config.homeAssistant.discoveryPrefix,
+        enabled: d.config.homeAssistant.enabled,
+        mqttPort: d.mqttPort?.() ?? d.config.mqttPort,
+        tls: d.config.tls !== 'off'
+      })
     })
     app.get('/api/members', { onRequest: ownerOnly }, async (_request, reply) => sendJson(reply, 200, { members: d.trust.members() }))
     // A malformed member id is no endpoint at all: 404 before the sign-in, as it always was.

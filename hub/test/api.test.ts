@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WebSocket } from 'ws'
 import {
-  IceSettings, InviteResponse, PairResponse, ZonesResponse, exportPublicKey, generateSigningKey, memoryLogger, newId,
+  IceSettings, IntegrationCredential, InviteResponse, PairResponse, ZonesResponse, exportPublicKey, generateSigningKey, memoryLogger, newId,
   type HubConfigInput, type InviteRequest, type Role
 } from '@doorbell/core'
 import { startHub, MQTT_WS_PATH, type Hub } from '../src/hub'
@@ -277,6 +277,30 @@ describe('GET /api/zones', () => {
     assert.deepEqual(await zones(north), { zones: [{ zone: 'CBD-NORTH', devices: [{ deviceId: 'cam-alley', name: 'Alley' }] }] })
     const all = await zones(owner)
     assert.ok(!all.zones.some((z) => z.devices.some((d) => d.deviceId === 'cam-gate')))
+  })
+})
+
+describe('POST /api/integrations', () => {
+  test('the owner gets Home Assistant\'s credential once; anyone else 403, a bad body 400; the credential itself is refused by the API', async (t) => {
+    const { hub, stop } = await testHub({ homeAssistant: { enabled: true, discoveryPrefix: 'ha-test' } })
+    t.after(stop)
+    const owner = await pairViewer(hub, 'owner')
+    const resident = await pairViewer(hub, 'resident')
+    const r = await send(hub, '/api/integrations', { method: 'POST', token: owner.token, body: {} })
+    assert.equal(r.status, 200, r.body)
+    const cred = IntegrationCredential.parse(r.json)
+    assert.deepEqual([cred.member.kind, cred.member.name, cred.member.door, cred.member.role], ['integration', 'Home Assistant', false, null])
+    assert.deepEqual([cred.username, cred.clientId, cred.discoveryPrefix, cred.enabled, cred.tls], [cred.member.id, `integration-${cred.member.subject}`, 'ha-test', true, false])
+    assert.equal(cred.mqttPort, Number(new URL(hub.mqttUrl).port), 'the port the broker got, not the config\'s 0')
+    assert.ok(hub.trust.authenticate(cred.username, cred.password), 'the password is the MQTT password')
+    assert.equal((await send(hub, '/api/integrations', { method: 'POST', token: resident.token, body: {} })).status, 403)
+    assert.equal((await send(hub, '/api/integrations', { method: 'POST', token: owner.token, body: { name: 'HA', door: true } })).status, 400, 'no door right to ask for')
+    assert.equal((await send(hub, '/api/integrations', { method: 'POST', body: {} })).status, 401)
+    for (const path of ['/api/me', '/api/ice', '/api/devices']) {
+      const refused = await send(hub, path, { token: cred.password })
+      assert.equal(refused.status, 403, `${path}: ${refused.body}`)
+      assert.match((refused.json as { error: string }).error, /broker only/)
+    }
   })
 })
 

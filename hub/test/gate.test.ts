@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   CallRecord, DeviceState, DoorAttempt, InspectBatch, Presence, RingEvent, SignalToDevice, SignalToViewer,
-  encode, topics, type Member
+  encode, integrationTopics, topics, type Member
 } from '@doorbell/core'
 import { mayPublish, maySubscribe, principalFor, type GateResult, type Principal } from '../src/broker/gate'
 
@@ -382,5 +382,58 @@ describe('maySubscribe', () => {
     // Without zone information, only the operator's own inbox.
     refused(maySubscribe(operator, t(CAM_N).ring), /may not subscribe/)
     allowed(maySubscribe(operator, topics.viewerInbox(H, 'v-operator')))
+  })
+})
+
+describe('Home Assistant\'s integration member: the discovery prefix and its own topics only', () => {
+  const haMember = member({ id: 'm-ha', kind: 'integration', subject: 'ha1', role: null, door: false })
+  const ha = must(principalFor(haMember, H, 'integration-ha1'))
+  const OPEN = buf('OPEN')
+
+  it('signs in as integration-{its id}, exactly', () => {
+    assert.deepEqual(principalFor(haMember, H, 'integration-ha1'), { kind: 'integration', member: haMember, home: H, integrationId: 'ha1' })
+    for (const id of ['integration-ha2', 'integration-ha1-x', 'viewer-ha1-tab', 'device-ha1', 'ha1', 'mqtt_random', '']) assert.equal(principalFor(haMember, H, id), null, id)
+  })
+
+  it('subscribes to its discovery prefix and the home\'s entity topics, nothing else', () => {
+    for (const f of ['homeassistant/+/+/config', 'homeassistant/+/+/+/config', 'homeassistant/#', 'homeassistant/status', integrationTopics.homeEntities(H), integrationTopics.entity(H, FRONT, 'lock'), `doorbell/${H}/+/ha/event`]) {
+      allowed(maySubscribe(ha, f, devices, zonesOf))
+    }
+    for (const f of [
+      '#', '$SYS/#', 'doorbell/#', t(FRONT).ring, `doorbell/${H}/+/ring`, `doorbell/${H}/+/state`, topics.homeInspection(H), topics.deviceInbox(H, FRONT),
+      topics.viewerInbox(H, '+'), topics.revocations(H), integrationTopics.lockCommand(H, FRONT), integrationTopics.homeEntities('other'),
+      'homeassistantx/#', 'other/#'
+    ]) refused(maySubscribe(ha, f, devices, zonesOf))
+    // A custom prefix moves what it may read.
+    allowed(maySubscribe(ha, 'ha-test/#', devices, zonesOf, 'ha-test'))
+    refused(maySubscribe(ha, 'homeassistant/#', devices, zonesOf, 'ha-test'))
+  })
+
+  it('publishes Home Assistant\'s status and lock commands (the words HA sends), nothing else', () => {
+    allowed(mayPublish(ha, 'homeassistant/status', buf('online')))
+    allowed(mayPublish(ha, 'homeassistant/status', buf('offline'), undefined, true))
+    for (const word of ['LOCK', 'UNLOCK', 'OPEN']) allowed(mayPublish(ha, integrationTopics.lockCommand(H, FRONT), buf(word)))
+    refused(mayPublish(ha, 'homeassistant/status', buf('maybe')), /unexpected payload/)
+    refused(mayPublish(ha, 'homeassistant/status', buf(' online')), /unexpected payload/)
+    refused(mayPublish(ha, integrationTopics.lockCommand(H, FRONT), buf('open')), /unexpected payload/)
+    refused(mayPublish(ha, integrationTopics.lockCommand(H, FRONT), buf('OPEN'.repeat(10))), /one word/)
+    refused(mayPublish(ha, integrationTopics.lockCommand(H, FRONT), Buffer.from([0xff, 0xfe])), /UTF-8/)
+    refused(mayPublish(ha, integrationTopics.lockCommand(H, FRONT), OPEN, undefined, true), /may not be retained/)
+    refused(mayPublish(ha, integrationTopics.lockCommand('other', FRONT), OPEN), /may not publish to home other/)
+    refused(mayPublish(ha, 'homeassistant/device/x/config', buf('{}')), /only the hub publishes under homeassistant/)
+    refused(mayPublish(ha, integrationTopics.entity(H, FRONT, 'lock'), buf('UNLOCKED')), /only the hub/)
+    refused(mayPublish(ha, t(FRONT).ring, valid(FRONT).ring), /integration publishes only/)
+    refused(mayPublish(ha, t(FRONT, 'ha1').toDevice, valid(FRONT, 'ha1').bye), /integration publishes only/)
+  })
+
+  it('no one else publishes them: not the owner, not a device', () => {
+    for (const who of [owner, resident, device]) {
+      refused(mayPublish(who, 'homeassistant/status', buf('online')), /only Home Assistant/)
+      refused(mayPublish(who, integrationTopics.lockCommand(H, FRONT), OPEN), /only Home Assistant/)
+      refused(mayPublish(who, 'homeassistant/device/x/config', buf('')), /only the hub/)
+      refused(maySubscribe(who, 'homeassistant/#', devices, zonesOf))
+      refused(maySubscribe(who, integrationTopics.homeEntities(H), devices, zonesOf))
+    }
+    refused(mayPublish(null, integrationTopics.lockCommand(H, FRONT), OPEN), /only Home Assistant/)
   })
 })

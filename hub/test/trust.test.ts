@@ -447,3 +447,47 @@ test('a trust database from before audit paths opens: old lines read no path, ne
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('a trust database from before integrations opens: its members stay, and an integration member can be stored', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-trust-v2-'))
+  try {
+    // The version-2 members table, whose CHECK knew viewers and devices only.
+    const old = new DatabaseSync(join(dir, TRUST_DB_FILE))
+    old.exec(`CREATE TABLE members (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('viewer', 'device')), subject TEXT NOT NULL,
+      name TEXT NOT NULL, role TEXT CHECK (role IN ('owner', 'resident', 'guest', 'operator')), door INTEGER NOT NULL CHECK (door IN (0, 1)),
+      zones TEXT NOT NULL, key TEXT, secret_hash BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);
+      INSERT INTO members VALUES ('m1', 'device', 'front-door', 'Front door', NULL, 0, '["home"]', NULL, x'00', 1, NULL, NULL);
+      PRAGMA user_version = 2;`)
+    old.close()
+    const store = new TrustStore(dir)
+    store.insertMember({ id: 'm2', kind: 'integration', subject: 'ha1', name: 'Home Assistant', role: null, door: false, zones: [], createdAt: 2, expiresAt: null, revokedAt: null, key: null, secretHash: new Uint8Array([1]) })
+    assert.deepEqual(store.members().map((m) => [m.id, m.kind, m.subject]), [['m1', 'device', 'front-door'], ['m2', 'integration', 'ha1']])
+    assert.throws(() => { (store as unknown as { db: DatabaseSync }).db.exec("INSERT INTO members VALUES ('m3', 'robot', 'x', 'x', NULL, 0, '[]', NULL, x'00', 3, NULL, NULL)") }, /CHECK/)
+    store.close()
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('an integration credential: owners only, never the door, signs in to MQTT, revocable like any member', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-trust-ha-'))
+  const trust = await startTrust({ dir, homeId: HOME, hubName: 'Hub', log: memoryLogger([], 'trust') })
+  try {
+    const code = trust.setupCode()!.code
+    const keys = await generateSigningKey(false)
+    const owner = await trust.pair({ kind: 'viewer', code, id: 'v-owner', name: 'Owner', key: await exportPublicKey(keys.publicKey) })
+    const paired: string[] = []
+    trust.onPaired((m) => { paired.push(m.kind) })
+    const { member, token } = await trust.createIntegration(owner.member, 'Home Assistant')
+    assert.deepEqual([member.kind, member.role, member.door, member.name], ['integration', null, false, 'Home Assistant'])
+    assert.deepEqual(trust.authenticate(member.id, token)?.id, member.id)
+    await assert.rejects(trust.createIntegration(member, 'Sneaky'), (err: TrustError) => err.code === 'forbidden')
+    await trust.revoke(owner.member, member.id)
+    assert.equal(trust.authenticate(member.id, token), null)
+    assert.deepEqual(paired, [], 'an integration is made by the owner, not paired')
+    assert.ok(trust.audit.all().some((r) => r.kind === 'pairing' && r.message.includes('integration credential Home Assistant')))
+  } finally {
+    trust.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+})

@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { startHub, type Hub } from '@doorbell/hub'
 import {
   CallRecord, DeviceState, DoorAttempt, InspectBatch, Presence, RingEvent, SignalToDevice, SignalToViewer,
-  encode, exportPublicKey, generateSigningKey, memoryLogger, newId, topics, type Member
+  encode, exportPublicKey, generateSigningKey, integrationTopics, memoryLogger, newId, topics, type Member
 } from '@doorbell/core'
 import { pairDevice } from '@doorbell/device'
 import { HubApi } from '@doorbell/viewer/lib'
@@ -28,44 +28,50 @@ const ELSEWHERE = 'elsewhere'
 const WAIT_MS = 3000
 
 type Verdict = 'A' | 'D'
-const ROWS = ['owner', 'resident', 'guest', 'operator', NORTH_CAM, FRONT_DOOR] as const
+const ROWS = ['owner', 'resident', 'guest', 'operator', NORTH_CAM, FRONT_DOOR, 'integration'] as const
 type Row = typeof ROWS[number]
 
 interface Who {
   row: Row
-  kind: 'viewer' | 'device'
-  /** Viewer id, or device id. */
+  kind: 'viewer' | 'device' | 'integration'
+  /** Viewer id, device id, or the integration's own id. */
   subject: string
   username: string
   password: string
 }
 
-const clientIdOf = (w: Who): string => w.kind === 'device' ? `device-${w.subject}` : `viewer-${w.subject}-${newId().slice(0, 6)}`
+const clientIdOf = (w: Who): string => w.kind === 'device' ? `device-${w.subject}` : w.kind === 'integration' ? `integration-${w.subject}` : `viewer-${w.subject}-${newId().slice(0, 6)}`
 
 // ---------------------------------------------------------------- the expected verdicts
-// Columns: owner, resident, guest, operator (zone north), cam-n (a device in zone north), front-door (a device, no zone).
+// Columns: owner, resident, guest, operator (zone north), cam-n (a device in zone north), front-door (a device, no zone),
+// integration (Home Assistant's MQTT credential).
 
 interface Ctx { who: Who, owner: Who, resident: Who }
 /** Another member's viewer id: for the owner the resident's, for everyone else the owner's. */
 const someoneElse = (c: Ctx): string => c.who.row === 'owner' ? c.resident.subject : c.owner.subject
 
 const SUBSCRIBE: Array<{ name: string, filter: (c: Ctx) => string, expect: string }> = [
-  { name: 'ring cam-n', filter: () => topics.ring(HOME, NORTH_CAM), expect: 'A A A A D D' },
-  { name: 'ring front-door', filter: () => topics.ring(HOME, FRONT_DOOR), expect: 'A A A D D D' },
-  { name: 'ring, every device (+)', filter: () => `doorbell/${HOME}/+/ring`, expect: 'A A A D D D' },
-  { name: 'state cam-n', filter: () => topics.state(HOME, NORTH_CAM), expect: 'A A A A D D' },
-  { name: 'presence cam-n', filter: () => topics.presence(HOME, NORTH_CAM), expect: 'A A A A D D' },
-  { name: 'calls cam-n', filter: () => topics.calls(HOME, NORTH_CAM), expect: 'A A A A D D' },
-  { name: 'audit cam-n', filter: () => topics.audit(HOME, NORTH_CAM), expect: 'D D D D D D' },
-  { name: 'inspect (+)', filter: () => topics.homeInspection(HOME), expect: 'A D D D D D' },
-  { name: 'to-device, cam-n inbox', filter: () => topics.deviceInbox(HOME, NORTH_CAM), expect: 'D D D D A D' },
-  { name: 'to-viewer, own inbox', filter: (c) => topics.viewerInbox(HOME, c.who.kind === 'viewer' ? c.who.subject : '+'), expect: 'A A A A D D' },
-  { name: 'to-viewer, another\'s inbox', filter: (c) => topics.viewerInbox(HOME, someoneElse(c)), expect: 'D D D D D D' },
-  { name: 'revocations', filter: () => topics.revocations(HOME), expect: 'D D D D A A' },
-  { name: '$SYS/#', filter: () => '$SYS/#', expect: 'D D D D D D' },
-  { name: 'doorbell/#', filter: () => 'doorbell/#', expect: 'D D D D D D' },
-  { name: '#', filter: () => '#', expect: 'D D D D D D' },
-  { name: 'another home', filter: () => `doorbell/${ELSEWHERE}/+/ring`, expect: 'D D D D D D' }
+  { name: 'ring cam-n', filter: () => topics.ring(HOME, NORTH_CAM), expect: 'A A A A D D D' },
+  { name: 'ring front-door', filter: () => topics.ring(HOME, FRONT_DOOR), expect: 'A A A D D D D' },
+  { name: 'ring, every device (+)', filter: () => `doorbell/${HOME}/+/ring`, expect: 'A A A D D D D' },
+  { name: 'state cam-n', filter: () => topics.state(HOME, NORTH_CAM), expect: 'A A A A D D D' },
+  { name: 'presence cam-n', filter: () => topics.presence(HOME, NORTH_CAM), expect: 'A A A A D D D' },
+  { name: 'calls cam-n', filter: () => topics.calls(HOME, NORTH_CAM), expect: 'A A A A D D D' },
+  { name: 'audit cam-n', filter: () => topics.audit(HOME, NORTH_CAM), expect: 'D D D D D D D' },
+  { name: 'inspect (+)', filter: () => topics.homeInspection(HOME), expect: 'A D D D D D D' },
+  { name: 'to-device, cam-n inbox', filter: () => topics.deviceInbox(HOME, NORTH_CAM), expect: 'D D D D A D D' },
+  { name: 'to-viewer, own inbox', filter: (c) => topics.viewerInbox(HOME, c.who.kind === 'viewer' ? c.who.subject : '+'), expect: 'A A A A D D D' },
+  { name: 'to-viewer, another\'s inbox', filter: (c) => topics.viewerInbox(HOME, someoneElse(c)), expect: 'D D D D D D D' },
+  { name: 'revocations', filter: () => topics.revocations(HOME), expect: 'D D D D A A D' },
+  { name: '$SYS/#', filter: () => '$SYS/#', expect: 'D D D D D D D' },
+  { name: 'doorbell/#', filter: () => 'doorbell/#', expect: 'D D D D D D D' },
+  { name: '#', filter: () => '#', expect: 'D D D D D D D' },
+  { name: 'another home', filter: () => `doorbell/${ELSEWHERE}/+/ring`, expect: 'D D D D D D D' },
+  { name: 'HA discovery (homeassistant/+/+/config)', filter: () => 'homeassistant/+/+/config', expect: 'D D D D D D A' },
+  { name: 'HA discovery prefix (homeassistant/#)', filter: () => 'homeassistant/#', expect: 'D D D D D D A' },
+  { name: 'HA entities (doorbell/home/+/ha/+)', filter: () => integrationTopics.homeEntities(HOME), expect: 'D D D D D D A' },
+  { name: 'HA lock commands', filter: () => integrationTopics.lockCommand(HOME, FRONT_DOOR), expect: 'D D D D D D D' },
+  { name: 'HA entities of another home', filter: () => integrationTopics.homeEntities(ELSEWHERE), expect: 'D D D D D D D' }
 ]
 
 const at = (): number => Date.now()
@@ -76,7 +82,7 @@ const PUBLISH: Array<{ name: string, topic: (c: Ctx, m: string) => string, paylo
     name: 'ring cam-n',
     topic: () => topics.ring(HOME, NORTH_CAM),
     payload: (_c, m) => encode(RingEvent, { type: 'ring', deviceId: NORTH_CAM, deviceName: 'North camera', ringId: m, at: at(), count: 1 }),
-    expect: 'D D D D A D'
+    expect: 'D D D D A D D'
   },
   {
     name: 'state cam-n',
@@ -90,7 +96,7 @@ const PUBLISH: Array<{ name: string, topic: (c: Ctx, m: string) => string, paylo
       lastRing: null,
       at: at()
     }),
-    expect: 'D D D D A D'
+    expect: 'D D D D A D D'
   },
   {
     name: 'presence cam-n',
@@ -98,28 +104,28 @@ const PUBLISH: Array<{ name: string, topic: (c: Ctx, m: string) => string, paylo
     // Presence has no id of its own: the marker is its time.
     payload: (_c, m) => encode(Presence, { deviceId: NORTH_CAM, online: true, at: Number(m.slice(1)) }),
     mark: (m) => `"at":${m.slice(1)}`,
-    expect: 'D D D D A D'
+    expect: 'D D D D A D D'
   },
   {
     name: 'calls cam-n',
     topic: () => topics.calls(HOME, NORTH_CAM),
     payload: (_c, m) => encode(CallRecord, { deviceId: NORTH_CAM, ringId: m, startedAt: at(), endedAt: at(), outcome: 'missed', answeredBy: [], unlocks: [] }),
-    expect: 'D D D D A D'
+    expect: 'D D D D A D D'
   },
   {
     name: 'audit cam-n',
     topic: () => topics.audit(HOME, NORTH_CAM),
     payload: (_c, m) => encode(DoorAttempt, { id: m, deviceId: NORTH_CAM, at: at(), outcome: 'denied', reason: 'malformed', message: 'acl matrix', memberId: null, viewerId: null, viewerName: 'acl', role: null, path: 'lan' }),
-    expect: 'D D D D A D'
+    expect: 'D D D D A D D'
   },
   {
     name: 'inspect, own source',
     topic: (c) => topics.inspect(HOME, c.who.kind === 'device' ? c.who.subject : `viewer-${c.who.subject}-insp`),
     payload: (c, m) => encode(InspectBatch, {
-      source: { kind: c.who.kind, id: c.who.kind === 'device' ? c.who.subject : `viewer-${c.who.subject}-insp`, name: 'acl' },
+      source: { kind: c.who.kind === 'device' ? 'device' : 'viewer', id: c.who.kind === 'device' ? c.who.subject : `viewer-${c.who.subject}-insp`, name: 'acl' },
       events: [{ type: 'event', at: at(), from: null, to: 'x', event: m }]
     }),
-    expect: 'A A A A A A'
+    expect: 'A A A A A A D'
   },
   {
     name: 'inspect, another source',
@@ -128,49 +134,83 @@ const PUBLISH: Array<{ name: string, topic: (c: Ctx, m: string) => string, paylo
       source: { kind: 'device', id: c.who.subject === NORTH_CAM ? FRONT_DOOR : NORTH_CAM, name: 'acl' },
       events: [{ type: 'event', at: at(), from: null, to: 'x', event: m }]
     }),
-    expect: 'D D D D D D'
+    expect: 'D D D D D D D'
   },
   {
     name: 'to-device cam-n, own viewer level',
     topic: (c, m) => topics.session(HOME, NORTH_CAM, c.who.kind === 'viewer' ? c.who.subject : c.owner.subject, m, 'to-device'),
     payload: (_c, m) => encode(SignalToDevice, { type: 'bye', sessionId: m, reason: 'hang-up' }),
-    expect: 'A A A A D D'
+    expect: 'A A A A D D D'
   },
   {
     name: 'to-device front-door, own viewer level',
     topic: (c, m) => topics.session(HOME, FRONT_DOOR, c.who.kind === 'viewer' ? c.who.subject : c.owner.subject, m, 'to-device'),
     payload: (_c, m) => encode(SignalToDevice, { type: 'bye', sessionId: m, reason: 'hang-up' }),
-    expect: 'A A A D D D'
+    expect: 'A A A D D D D'
   },
   {
     name: 'to-device, as another viewer',
     topic: (c, m) => topics.session(HOME, NORTH_CAM, someoneElse(c), m, 'to-device'),
     payload: (_c, m) => encode(SignalToDevice, { type: 'bye', sessionId: m, reason: 'hang-up' }),
-    expect: 'D D D D D D'
+    expect: 'D D D D D D D'
   },
   {
     name: 'to-viewer cam-n (to the owner)',
     topic: (c, m) => topics.session(HOME, NORTH_CAM, c.owner.subject, m, 'to-viewer'),
     payload: (_c, m) => encode(SignalToViewer, { type: 'bye', sessionId: m, reason: 'device-ended' }),
-    expect: 'D D D D A D'
+    expect: 'D D D D A D D'
   },
   {
     name: 'revocations',
     topic: () => topics.revocations(HOME),
     payload: (_c, m) => JSON.stringify({ list: `${m}.${'A'.repeat(86)}` }),
-    expect: 'D D D D D D'
+    expect: 'D D D D D D D'
   },
   {
     name: '$SYS',
     topic: (_c, m) => `$SYS/acl/${m}`,
     payload: (_c, m) => m,
-    expect: 'D D D D D D'
+    expect: 'D D D D D D D'
   },
   {
     name: 'another home\'s ring',
     topic: (c) => topics.ring(ELSEWHERE, c.who.kind === 'device' ? c.who.subject : NORTH_CAM),
     payload: (c, m) => encode(RingEvent, { type: 'ring', deviceId: c.who.kind === 'device' ? c.who.subject : NORTH_CAM, deviceName: 'North camera', ringId: m, at: at(), count: 1 }),
-    expect: 'D D D D D D'
+    expect: 'D D D D D D D'
+  },
+  {
+    name: 'HA status (birth)',
+    topic: () => 'homeassistant/status',
+    payload: () => 'online',
+    mark: () => 'online',
+    expect: 'D D D D D D A'
+  },
+  {
+    name: 'HA lock command OPEN',
+    topic: () => integrationTopics.lockCommand(HOME, FRONT_DOOR),
+    payload: () => 'OPEN',
+    mark: () => 'OPEN',
+    expect: 'D D D D D D A'
+  },
+  {
+    name: 'HA discovery config',
+    topic: (_c, m) => `homeassistant/device/${m}/config`,
+    payload: (_c, m) => JSON.stringify({ device: { identifiers: [m], name: m }, origin: { name: m }, components: {} }),
+    expect: 'D D D D D D D'
+  },
+  {
+    name: 'HA entity state',
+    topic: () => integrationTopics.entity(HOME, FRONT_DOOR, 'lock'),
+    payload: () => 'UNLOCKED',
+    mark: () => 'UNLOCKED',
+    expect: 'D D D D D D D'
+  },
+  {
+    name: 'HA lock command, another home',
+    topic: () => integrationTopics.lockCommand(ELSEWHERE, FRONT_DOOR),
+    payload: () => 'OPEN',
+    mark: () => 'OPEN',
+    expect: 'D D D D D D D'
   }
 ]
 
@@ -259,13 +299,16 @@ test('the broker\'s ACL: every member kind × every topic kind × publish and su
   const front = await pairDevice({ url: await deviceInvite(hub, FRONT_DOOR), deviceId: FRONT_DOOR, deviceName: 'Front door', log: quiet })
   const viewer = (row: Row, p: { viewerId: string, memberId: string, token: string }): Who => ({ row, kind: 'viewer', subject: p.viewerId, username: p.memberId, password: p.token })
   const device = (row: Row, id: string, p: { memberId: string, token: string }): Who => ({ row, kind: 'device', subject: id, username: p.memberId, password: p.token })
+  // Home Assistant's credential, made by the owner over the API as Home settings do.
+  const ha = await new HubApi({ base: hub.url, token: ownerP.token }).createIntegration({ name: 'Home Assistant' })
   const who: Record<Row, Who> = {
     owner: viewer('owner', ownerP),
     resident: viewer('resident', residentP),
     guest: viewer('guest', guestP),
     operator: viewer('operator', { viewerId: operatorId, memberId: operatorPaired.member.id, token: operatorPaired.token }),
     [NORTH_CAM]: device(NORTH_CAM, NORTH_CAM, camN),
-    [FRONT_DOOR]: device(FRONT_DOOR, FRONT_DOOR, front)
+    [FRONT_DOOR]: device(FRONT_DOOR, FRONT_DOOR, front),
+    integration: { row: 'integration', kind: 'integration', subject: ha.member.subject, username: ha.username, password: ha.password }
   } as Record<Row, Who>
   const ctx = (w: Who): Ctx => ({ who: w, owner: who.owner, resident: who.resident })
 
@@ -389,7 +432,9 @@ test('the broker\'s ACL: every member kind × every topic kind × publish and su
     { name: 'a viewer taking a device\'s client id', clientId: `device-${NORTH_CAM}`, username: who.resident.username, password: who.resident.password, code: 5 },
     { name: 'a device taking another device\'s client id', clientId: `device-${FRONT_DOOR}`, username: who[NORTH_CAM].username, password: who[NORTH_CAM].password, code: 5 },
     { name: 'a viewer id with no tab', clientId: `viewer-${who.resident.subject}`, username: who.resident.username, password: who.resident.password, code: 5 },
-    { name: 'a client id that is not an id', clientId: `viewer-${who.resident.subject}-a/b`, username: who.resident.username, password: who.resident.password, code: 5 }
+    { name: 'a client id that is not an id', clientId: `viewer-${who.resident.subject}-a/b`, username: who.resident.username, password: who.resident.password, code: 5 },
+    { name: 'an integration with any other client id', clientId: `mqtt-${newId()}`, username: who.integration.username, password: who.integration.password, code: 5 },
+    { name: 'a viewer taking the integration\'s client id', clientId: `integration-${who.integration.subject}`, username: who.resident.username, password: who.resident.password, code: 5 }
   ]
   const signInRows: string[] = []
   for (const s of signIns) {
@@ -410,8 +455,8 @@ test('the broker\'s ACL: every member kind × every topic kind × publish and su
   assert.equal(watcher.client.connected, true, 'the owner\'s watcher was never cut off')
 
   const grid = (title: string, g: Record<string, Verdict[]>): string => {
-    const head = `  ${title.padEnd(40)} ${ROWS.map((r) => r.padEnd(10)).join('')}`
-    return [head, ...Object.entries(g).map(([name, v]) => `  ${name.padEnd(40)} ${v.map((x) => (x === 'A' ? 'allow' : '-').padEnd(10)).join('')}`)].join('\n')
+    const head = `  ${title.padEnd(40)} ${ROWS.map((r) => r.padEnd(12)).join('')}`
+    return [head, ...Object.entries(g).map(([name, v]) => `  ${name.padEnd(40)} ${v.map((x) => (x === 'A' ? 'allow' : '-').padEnd(12)).join('')}`)].join('\n')
   }
   console.log(`ACL matrix (hub ${hub.mqttUrl}):\n${grid('subscribe', subGrid)}\n\n${grid('publish', pubGrid)}\n\nsign-in refused:\n${signInRows.join('\n')}`)
 })

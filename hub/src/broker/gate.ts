@@ -1,4 +1,7 @@
-import { DEFAULT_ZONE, decodeTopicMessage, Id, parseTopic, ROOT, type Member } from '@doorbell/core'
+import {
+  DEFAULT_DISCOVERY_PREFIX, DEFAULT_ZONE, decodeTopicMessage, decodeWord, HomeAssistantStatus, Id, IntegrationEntities, integrationTopics, LockCommand,
+  parseIntegrationTopic, parseTopic, ROOT, type Member
+} from '@doorbell/core'
 
 /**
  * The broker's gate: who may connect as what, publish what and subscribe to what. Every client
@@ -13,6 +16,8 @@ export type GateResult = { ok: true } | { ok: false, reason: string }
 export type Principal =
   | { kind: 'device', member: Member, home: string, deviceId: string }
   | { kind: 'viewer', member: Member, home: string, viewerId: string }
+  /** Home Assistant's MQTT sign-in: only the discovery prefix and the integration's own topics. */
+  | { kind: 'integration', member: Member, home: string, integrationId: string }
 
 /** A device's zone: the one its invite named; a device paired before zones is in the default zone. */
 export function zoneOfDevice (m: Pick<Member, 'zones'>): string {
@@ -24,6 +29,10 @@ export type ZonesOf = (deviceId: string) => readonly string[]
 
 const DEVICE_PREFIX = 'device-'
 const VIEWER_PREFIX = 'viewer-'
+const INTEGRATION_PREFIX = 'integration-'
+
+/** The client id an integration member must connect with (set in Home Assistant's advanced broker options). */
+export const integrationClientId = (subject: string): string => INTEGRATION_PREFIX + subject
 
 const ok: GateResult = { ok: true }
 const no = (reason: string): GateResult => ({ ok: false, reason })
@@ -37,6 +46,9 @@ export function principalFor (member: Member, home: string, clientId: string): P
   if (member.kind === 'device') {
     return clientId === DEVICE_PREFIX + member.subject ? { kind: 'device', member, home, deviceId: member.subject } : null
   }
+  if (member.kind === 'integration') {
+    return clientId === integrationClientId(member.subject) ? { kind: 'integration', member, home, integrationId: member.subject } : null
+  }
   return clientId.startsWith(`${VIEWER_PREFIX}${member.subject}-`) && Id.safeParse(clientId).success
     ? { kind: 'viewer', member, home, viewerId: member.subject }
     : null
@@ -49,8 +61,36 @@ function inZones (who: Principal, deviceId: string, zonesOf: ZonesOf): boolean {
   return who.member.zones.some((z) => zones.includes(z))
 }
 
-export function mayPublish (who: Principal | null, topic: string, payload: Buffer, zonesOf: ZonesOf = () => [], retain = false): GateResult {
+/**
+ * Home Assistant's topics: its status (birth and will) and lock commands, from the integration
+ * member only, each payload one of the few words Home Assistant sends; what the hub publishes for
+ * it (the discovery prefix, the entities) no client may. Null: not one of these topics.
+ */
+function mayPublishForHomeAssistant (who: Principal | null, topic: string, payload: Buffer, retain: boolean, prefix: string): GateResult | null {
+  if (topic === integrationTopics.status(prefix)) {
+    const status = decodeWord(HomeAssistantStatus, payload)
+    if (!status.ok) return no(`${topic}: ${status.message}`)
+    if (who?.kind !== 'integration') return no('only Home Assistant\'s integration publishes its status')
+    return ok
+  }
+  if (topic === prefix || topic.startsWith(`${prefix}/`)) return no(`only the hub publishes under ${prefix}/`)
+  const t = parseIntegrationTopic(topic)
+  if (t === null) return null
+  if (t.kind === 'ha-entity') return no('only the hub publishes Home Assistant\'s entities')
+  const command = decodeWord(LockCommand, payload)
+  if (!command.ok) return no(`${topic}: ${command.message}`)
+  if (who?.kind !== 'integration') return no('only Home Assistant\'s integration sends lock commands')
+  if (t.home !== who.home) return no(`a member of ${who.home} may not publish to home ${t.home}`)
+  // A retained command would be replayed to every later subscriber: a command happens once.
+  if (retain) return no('a lock command may not be retained')
+  return ok
+}
+
+export function mayPublish (who: Principal | null, topic: string, payload: Buffer, zonesOf: ZonesOf = () => [], retain = false, discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): GateResult {
   if (topic.startsWith('$SYS')) return no('$SYS topics are reserved for the broker')
+  const forHomeAssistant = mayPublishForHomeAssistant(who, topic, payload, retain, discoveryPrefix)
+  if (forHomeAssistant !== null) return forHomeAssistant
+  if (who?.kind === 'integration') return no('an integration publishes only Home Assistant\'s status and lock commands')
   const decoded = decodeTopicMessage(topic, payload)
   if (!decoded.ok) return no(decoded.error.message)
   // No signed-in client behind it (an orphaned will): nothing is taken on trust.
@@ -91,6 +131,7 @@ function covered (filter: string, pattern: string): boolean {
 /** What a principal may subscribe to, as MQTT filters. */
 export function subscribable (who: Principal, devices: () => readonly string[], zonesOf: ZonesOf): string[] {
   const h = `${ROOT}/${who.home}`
+  if (who.kind === 'integration') return [integrationTopics.homeEntities(who.home), ...IntegrationEntities.map((e) => `${h}/+/ha/${e}`)]
   if (who.kind === 'device') {
     return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/revocations`]
   }
@@ -105,12 +146,15 @@ export function subscribable (who: Principal, devices: () => readonly string[], 
   return who.member.role === 'owner' ? [inbox, ...home, `${h}/+/inspect`] : [inbox, ...home]
 }
 
-export function maySubscribe (who: Principal, filter: string, devices: () => readonly string[] = () => [], zonesOf: ZonesOf = () => []): GateResult {
+export function maySubscribe (who: Principal, filter: string, devices: () => readonly string[] = () => [], zonesOf: ZonesOf = () => [], discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): GateResult {
   if (filter.startsWith('$SYS') || filter.startsWith('$share')) return no('$SYS is not open to clients')
+  // Home Assistant subscribes to its whole discovery prefix (wildcards included): it holds only this hub's configs.
+  if (who.kind === 'integration' && filter.startsWith(`${discoveryPrefix}/`)) return ok
   if (filter.split('/')[0] !== ROOT) return no(`only ${ROOT}/ topics exist here`)
   if (filter.includes('#')) return no('multi-level wildcards are not allowed: subscribe to the topics you need')
   // A concrete topic must be one of ours.
-  if (!filter.includes('+') && parseTopic(filter) === null) return no('not a doorbell topic')
+  if (!filter.includes('+') && parseTopic(filter) === null && parseIntegrationTopic(filter)?.kind !== 'ha-entity') return no('not a doorbell topic')
   if (subscribable(who, devices, zonesOf).some((p) => covered(filter, p))) return ok
-  return no(`${who.kind === 'device' ? 'device ' + who.deviceId : (who.member.role ?? 'viewer') + ' ' + who.viewerId} may not subscribe to ${filter}`)
+  const name = who.kind === 'device' ? `device ${who.deviceId}` : who.kind === 'integration' ? `integration ${who.integrationId}` : `${who.member.role ?? 'viewer'} ${who.viewerId}`
+  return no(`${name} may not subscribe to ${filter}`)
 }

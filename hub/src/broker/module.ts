@@ -7,12 +7,14 @@ import { auditIngest } from './auditIngest'
 import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
-import { zoneOfDevice } from './gate'
+import { zoneOfDevice, type Principal } from './gate'
 import type { Principals } from './principals'
 
 export interface BrokerModule extends Startable {
   /** The Aedes broker; throws before start. */
   readonly broker: Aedes
+  /** Who a connected client signed in as (null: not signed in, or not connected). */
+  principalOf: (client: Client) => Principal | null
 }
 
 /**
@@ -23,17 +25,18 @@ export interface BrokerModule extends Startable {
 export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger }): BrokerModule {
   let broker: Aedes | null = null
   let unsubscribe = (): void => {}
+  const principals: Principals = new WeakMap()
   return {
     name: 'broker',
     get broker (): Aedes {
       if (broker === null) throw new Error('the broker has not started')
       return broker
     },
+    principalOf: (client) => principals.get(client) ?? null,
     async start () {
       const trust = d.trust()
       const { homeId } = d.config
       const log = d.log
-      const principals: Principals = new WeakMap()
       const live = (): ReturnType<Trust['members']> => trust.members().filter((m) => m.kind === 'device' && m.revokedAt === null)
       const devices = (): string[] => live().map((m) => m.subject)
       const zonesOf = (deviceId: string): string[] => {
@@ -44,8 +47,8 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
       const b = await Aedes.createBroker({
         authenticate: authenticate({ trust, homeId, principals, failedSignIn, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
-        authorizePublish: authorizePublish({ principals, zonesOf, log }),
-        authorizeSubscribe: authorizeSubscribe({ principals, devices, zonesOf, log })
+        authorizePublish: authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log }),
+        authorizeSubscribe: authorizeSubscribe({ principals, devices, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
       })
       broker = b
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })

@@ -6,15 +6,14 @@ import type { AuditRecord, Member, MemberKind, Role } from '@doorbell/core'
 export const TRUST_DB_FILE = 'trust.db'
 
 /** Bumped when the tables change; a hub refuses a database written by a newer one. */
-/** 2: audit.path (which path carried an open-door attempt). */
-const SCHEMA_VERSION = 2
+/** 2: audit.path (which path carried an open-door attempt). 3: members of kind 'integration'. */
+const SCHEMA_VERSION = 3
 
 const APPEND_ONLY = 'the audit log is append-only'
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS members (
+const MEMBERS_TABLE = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
   id          TEXT PRIMARY KEY,
-  kind        TEXT NOT NULL CHECK (kind IN ('viewer', 'device')),
+  kind        TEXT NOT NULL CHECK (kind IN ('viewer', 'device', 'integration')),
   subject     TEXT NOT NULL,
   name        TEXT NOT NULL,
   role        TEXT CHECK (role IN ('owner', 'resident', 'guest', 'operator')),
@@ -25,7 +24,10 @@ CREATE TABLE IF NOT EXISTS members (
   created_at  INTEGER NOT NULL,
   expires_at  INTEGER,
   revoked_at  INTEGER
-);
+)`
+
+const SCHEMA = `
+${MEMBERS_TABLE('members')};
 CREATE INDEX IF NOT EXISTS members_by_subject ON members (kind, subject);
 
 CREATE TABLE IF NOT EXISTS invites (
@@ -125,6 +127,15 @@ export class TrustStore {
       // Version 1 had no path column. Adding one is no UPDATE: the append-only triggers stay, and old lines read null.
       const columns = version === 0 ? [] : (this.db.prepare('PRAGMA table_info(audit)').all() as Row[]).map((c) => String(c.name))
       if (columns.length > 0 && !columns.includes('path')) this.db.exec("ALTER TABLE audit ADD COLUMN path TEXT CHECK (path IN ('lan', 'direct', 'cloud'))")
+      // Versions 1-2 checked members.kind against viewer and device only; SQLite cannot change a
+      // CHECK in place, so the table is copied into one that also takes integrations.
+      const members = this.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'members'").get() as Row | undefined
+      if (members !== undefined && !String(members.sql).includes("'integration'")) {
+        this.db.exec(MEMBERS_TABLE('members_v3'))
+        this.db.exec('INSERT INTO members_v3 SELECT id, kind, subject, name, role, door, zones, key, secret_hash, created_at, expires_at, revoked_at FROM members')
+        this.db.exec('DROP TABLE members')
+        this.db.exec('ALTER TABLE members_v3 RENAME TO members')
+      }
       this.db.exec(SCHEMA)
       this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
       this.db.exec('COMMIT')

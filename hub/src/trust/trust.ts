@@ -1,8 +1,8 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
 import { renderSVG } from 'uqr'
 import {
-  AuditRecord, Grant, Id, InviteRequest, MemberToken, PairRequest, RevocationList, newId, sign, toB64url,
-  type DoorAttempt, type InviteResponse, type Logger, type Member, type PairResponse
+  AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RevocationList, newId, sign, toB64url,
+  type DoorAttempt, type InviteResponse, type Logger, type PairResponse
 } from '@doorbell/core'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
 import { TrustStore, type NewAudit, type StoredInvite, type StoredMember } from './store'
@@ -59,6 +59,13 @@ export interface Trust {
   invite: (by: Member | 'console', req: InviteRequest, baseUrl: string, hashExtra?: string) => Promise<InviteResponse>
   /** Spends a one-time code: a new member, its token and (for a viewer) its signed grant. */
   pair: (req: PairRequest) => Promise<PairResponse>
+  /**
+   * A credential for Home Assistant's MQTT integration (owners only): a member of kind
+   * `integration`, without the door right, revocable like any member. The token is returned once.
+   */
+  createIntegration: (by: Member, name: string) => Promise<{ member: Member, token: string }>
+  /** Called after each new pairing (a device: the Home Assistant bridge publishes its discovery). */
+  onPaired: (listener: (member: Member) => void) => () => void
   /** MQTT login: user name = member id, password = token. Null unless a live member. */
   authenticate: (username: string, password: string) => Member | null
   /** `Authorization: Bearer <token>`. */
@@ -92,6 +99,7 @@ class HomeTrust implements Trust {
   readonly audit: AuditLog
   private readonly now: () => number
   private readonly listeners = new Set<(member: Member) => void>()
+  private readonly pairedListeners = new Set<(member: Member) => void>()
   /** The setup code in clear: only in memory, for printing. */
   private setup: { code: string, expiresAt: number } | null = null
   private signedList: { seq: number, token: string } | null = null
@@ -212,6 +220,7 @@ class HomeTrust implements Trust {
     })
     this.o.log.info('paired', { member: member.id, kind: member.kind, subject: member.subject, role: member.role })
     this.announceRevoked(replaced)
+    this.announce(this.pairedListeners, member, 'pairing')
     return {
       homeId: this.o.homeId,
       hubName: this.o.hubName,
@@ -220,6 +229,38 @@ class HomeTrust implements Trust {
       credential,
       homeKey: this.homeKey
     }
+  }
+
+  async createIntegration (by: Member, name: string): Promise<{ member: Member, token: string }> {
+    const owner = this.requireOwner(by, 'pairing')
+    const now = this.now()
+    const secret = toB64url(randomBytes(32))
+    const member: StoredMember = {
+      id: newId('m'),
+      kind: 'integration',
+      subject: newId('ha'),
+      name: Member.shape.name.parse(name),
+      role: null,
+      // The integration bridge that would sign Home Assistant's commands is not built yet: no door.
+      door: false,
+      zones: [],
+      createdAt: now,
+      expiresAt: null,
+      revokedAt: null,
+      key: null,
+      secretHash: sha256(secret)
+    }
+    this.store.transaction(() => {
+      this.store.insertMember(member)
+      this.record({ kind: 'pairing', actor: owner.name, message: `created the integration credential ${member.name} (door: no)` })
+    })
+    this.o.log.info('integration credential created', { member: member.id, by: owner.id })
+    return { member: publicMember(member), token: `${member.id}.${secret}` }
+  }
+
+  onPaired (listener: (member: Member) => void): () => void {
+    this.pairedListeners.add(listener)
+    return () => { this.pairedListeners.delete(listener) }
   }
 
   authenticate (username: string, password: string): Member | null {
@@ -288,13 +329,14 @@ class HomeTrust implements Trust {
 
   stop (): void {
     this.listeners.clear()
+    this.pairedListeners.clear()
     this.store.close()
   }
 
   // ------------------------------------------------------------ internals
 
   /** The acting member as stored now (a Member object held by a caller may be stale), if a live owner. */
-  private requireOwner (by: Member, kind: 'invite' | 'revocation'): StoredMember {
+  private requireOwner (by: Member, kind: 'invite' | 'revocation' | 'pairing'): StoredMember {
     const now = this.now()
     const current = this.store.member(by.id)
     if (current !== null && current.role === 'owner' && isLive(current, now)) return current
@@ -312,13 +354,16 @@ class HomeTrust implements Trust {
   private announceRevoked (members: StoredMember[]): void {
     for (const m of members) {
       const revoked = this.store.member(m.id)
-      if (revoked === null) continue
-      for (const listener of this.listeners) {
-        try {
-          listener(publicMember(revoked))
-        } catch (err) {
-          this.o.log.error('a revocation listener failed', { member: m.id, error: (err as Error).message })
-        }
+      if (revoked !== null) this.announce(this.listeners, revoked, 'revocation')
+    }
+  }
+
+  private announce (listeners: Set<(member: Member) => void>, m: StoredMember, what: string): void {
+    for (const listener of listeners) {
+      try {
+        listener(publicMember(m))
+      } catch (err) {
+        this.o.log.error(`a ${what} listener failed`, { member: m.id, error: (err as Error).message })
       }
     }
   }

@@ -1,5 +1,5 @@
 import {
-  AuditRecord, IceSettings, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, IceSettings, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -85,6 +85,11 @@ export class HubApi {
   /** POST /api/invites (owner): a one-time code, its URL and QR. */
   async invite (request: InviteRequest, o: CallOptions = {}): Promise<InviteResponse> {
     return await this.call('POST', '/api/invites', whole(InviteResponse), { body: checked(InviteRequest, request, 'invitation'), ...o })
+  }
+
+  /** POST /api/integrations (owner): Home Assistant's MQTT credential, shown once. */
+  async createIntegration (request: IntegrationRequest = {}, o: CallOptions = {}): Promise<IntegrationCredential> {
+    return await this.call('POST', '/api/integrations', whole(IntegrationCredential), { body: checked(IntegrationRequest, request, 'integration request'), ...o })
   }
 
   /** GET /api/members (owner). */

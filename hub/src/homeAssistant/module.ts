@@ -1,0 +1,182 @@
+import type { Aedes, AedesPublishPacket, Client } from 'aedes'
+import {
+  decodeTopicMessage, decodeWord, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
+  type DeviceState, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
+} from '@doorbell/core'
+import type { Principal } from '../broker/gate'
+import type { Trust } from '../trust/trust'
+import { AVAILABLE, discoveryConfig, LOCK_STATE, NOT_AVAILABLE, objectIdOf, OFF, ON, PRESS } from './discovery'
+
+export interface HomeAssistantDeps {
+  config: HubConfig
+  trust: () => Trust
+  broker: () => Aedes
+  principalOf: (client: Client) => Principal | null
+  log: Logger
+}
+
+/** What the bridge knows of one paired doorbell, from what it published. */
+interface Doorbell {
+  deviceId: string
+  name: string
+  /** Its state carried a lock: the lock entity is in its config. */
+  hasLock: boolean
+}
+
+/**
+ * The `homeAssistant` module: the hub's bridge to Home Assistant on its own broker. It reads what
+ * the doorbells already publish (ring events, retained state, presence and its will) and publishes
+ * Home Assistant's side of it: one retained device-based discovery config per paired doorbell,
+ * the entities' states, and an `event` per ring (never retained). Every config is republished on
+ * Home Assistant's birth (`<prefix>/status` = `online`); a removed doorbell's config is cleared.
+ * Lock commands from the integration member are refused and audited: an integration has no door
+ * right in this version (docs/home-assistant.md). Starts after `broker` and before `mqtt`, so it
+ * sees each doorbell's first message (the broker keeps retained messages in memory only).
+ */
+export function homeAssistantModule (d: HomeAssistantDeps): Startable {
+  const { homeId } = d.config
+  const prefix = d.config.homeAssistant.discoveryPrefix
+  const log = d.log
+  const doorbells = new Map<string, Doorbell>()
+  let stops: Array<() => void> = []
+
+  const send = (topic: string, payload: string, retain: boolean): void => {
+    d.broker().publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false }, (err) => {
+      if (err) log.warn('could not publish for Home Assistant', { topic, error: err.message })
+    })
+  }
+  const entity = (deviceId: string, e: IntegrationEntity, payload: string, retain = true): void => {
+    send(integrationTopics.entity(homeId, deviceId, e), payload, retain)
+  }
+  const publishConfig = (b: Doorbell): void => {
+    send(integrationTopics.discovery(prefix, objectIdOf(homeId, b.deviceId)), JSON.stringify(discoveryConfig({ home: homeId, ...b })), true)
+  }
+
+  /** The live paired device with this id, as the trust store has it now. */
+  const pairedDevice = (deviceId: string): Member | undefined =>
+    d.trust().members().find((m) => m.kind === 'device' && m.subject === deviceId && m.revokedAt === null)
+
+  /** A doorbell the bridge has not seen yet: its config, and offline until its presence says otherwise. */
+  const adopt = (m: Member): Doorbell => {
+    const known = doorbells.get(m.subject)
+    if (known) return known
+    const b: Doorbell = { deviceId: m.subject, name: m.name, hasLock: false }
+    doorbells.set(m.subject, b)
+    publishConfig(b)
+    entity(b.deviceId, 'availability', NOT_AVAILABLE)
+    entity(b.deviceId, 'online', OFF)
+    return b
+  }
+
+  const forget = (deviceId: string): void => {
+    if (!doorbells.delete(deviceId)) return
+    log.info('a doorbell was removed: clearing its Home Assistant config', { device: deviceId })
+    // An empty retained payload removes the device from Home Assistant and from the broker.
+    send(integrationTopics.discovery(prefix, objectIdOf(homeId, deviceId)), '', true)
+    for (const e of ['availability', 'lock', 'online', 'last-ring'] as const) entity(deviceId, e, '')
+  }
+
+  const onState = (b: Doorbell, state: DeviceState): void => {
+    if (state.lock !== null) {
+      if (!b.hasLock) { b.hasLock = true; publishConfig(b) }
+      entity(b.deviceId, 'lock', LOCK_STATE[state.lock.status])
+    }
+    if (state.lastRing) entity(b.deviceId, 'last-ring', new Date(state.lastRing.at).toISOString())
+  }
+
+  const onRing = (b: Doorbell, ring: RingEvent): void => {
+    // Not retained: Home Assistant must never replay a press when it reconnects.
+    entity(b.deviceId, 'event', JSON.stringify({ event_type: PRESS, ring_id: ring.ringId, count: ring.count }), false)
+    entity(b.deviceId, 'last-ring', new Date(ring.at).toISOString())
+  }
+
+  const onLockCommand = (deviceId: string, payload: Buffer, client: Client | null): void => {
+    const command = decodeWord(LockCommand, payload)
+    const who = client ? d.principalOf(client) : null
+    if (!command.ok || who?.kind !== 'integration') {
+      // The gate refused these already; this is the second look before any side effect.
+      log.warn('ignored a Home Assistant lock command', { device: deviceId, client: client?.id ?? '(broker)', reason: command.ok ? 'not from an integration' : command.message })
+      return
+    }
+    const member = d.trust().members().find((m) => m.id === who.member.id && m.revokedAt === null)
+    const b = doorbells.get(deviceId)
+    if (!member || !b) {
+      log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: member ? 'no such doorbell' : 'the integration was removed' })
+      return
+    }
+    if (command.value === 'LOCK') {
+      // The door locks by itself after each release: there is nothing to do.
+      log.info('Home Assistant asked to lock: the door relocks by itself', { device: deviceId })
+      return
+    }
+    // UNLOCK and OPEN both ask for a release. Only a signed command opens a door, and an
+    // integration member has no door right (no key to sign with) in this version: refused.
+    const actor = `${member.name} (integration)`
+    d.trust().audit.append({
+      at: Date.now(),
+      kind: 'open-door',
+      outcome: 'denied',
+      reason: 'no-door-right',
+      actor,
+      deviceId,
+      message: `${command.value} from Home Assistant refused: no door right`,
+      path: 'lan'
+    })
+    log.warn('refused a door command from Home Assistant', { device: deviceId, command: command.value, actor, reason: 'no door right' })
+  }
+
+  const onPublish = (packet: AedesPublishPacket, client: Client | null): void => {
+    // The bridge's own publishes (no client) are not news to it.
+    if (client === null) return
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
+    if (packet.topic === integrationTopics.status(prefix)) {
+      const status = decodeWord(HomeAssistantStatus, payload)
+      if (!status.ok) { log.warn('ignored Home Assistant\'s status', { reason: status.message }); return }
+      if (status.value !== 'online') return
+      log.info('Home Assistant is online: republishing discovery', { doorbells: doorbells.size })
+      for (const b of doorbells.values()) publishConfig(b)
+      return
+    }
+    const ha = parseIntegrationTopic(packet.topic)
+    if (ha !== null) {
+      if (ha.kind === 'ha-lock-command' && ha.home === homeId) onLockCommand(ha.device, payload, client)
+      return
+    }
+    if (!/\/(ring|state|presence)$/.test(packet.topic)) return
+    const decoded = decodeTopicMessage(packet.topic, payload)
+    if (!decoded.ok) return
+    const m = decoded.value
+    if ((m.kind !== 'presence' && m.kind !== 'state' && m.kind !== 'ring') || m.topic.home !== homeId) return
+    const device = pairedDevice(m.topic.device)
+    if (!device) return
+    const b = adopt(device)
+    if (m.kind === 'presence') {
+      entity(b.deviceId, 'availability', m.payload.online ? AVAILABLE : NOT_AVAILABLE)
+      entity(b.deviceId, 'online', m.payload.online ? ON : OFF)
+    } else if (m.kind === 'state') {
+      onState(b, m.payload)
+    } else if (m.kind === 'ring') {
+      onRing(b, m.payload)
+    }
+  }
+
+  return {
+    name: 'homeAssistant',
+    async start () {
+      const trust = d.trust()
+      const broker = d.broker()
+      for (const m of trust.members()) if (m.kind === 'device' && m.revokedAt === null) adopt(m)
+      broker.on('publish', onPublish)
+      const offPaired = trust.onPaired((m) => { if (m.kind === 'device') adopt(m) })
+      // A re-paired doorbell (same id, new member) stays: only the last member of an id clears it.
+      const offRevoked = trust.onRevoked((m) => { if (m.kind === 'device' && !pairedDevice(m.subject)) forget(m.subject) })
+      stops = [() => { broker.removeListener('publish', onPublish) }, offPaired, offRevoked]
+      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size })
+    },
+    async stop () {
+      for (const stop of stops) stop()
+      stops = []
+      doorbells.clear()
+    }
+  }
+}
