@@ -31,7 +31,8 @@ export interface DeviceTransport {
   sendToViewer: (viewerId: string, sessionId: string, message: SignalToViewer) => void
   /**
    * Offers and byes from viewers, with the viewer id the path carries (the MQTT topic; the
-   * offer's own field on the direct path). Neither is authenticated until pairing (issue 6).
+   * offer's own field on the direct path). The path does not authenticate them: the answering
+   * side admits each offer (the grant and its proof of possession, DoorGuard.admit).
    */
   onSignal: (listener: (viewerId: string, message: SignalToDevice) => void) => Unsubscribe
   stop: () => Promise<void>

@@ -264,9 +264,15 @@ export interface DoorGuardOptions {
   freshnessMs?: number
   /** At most `burst` accepted commands per viewer, refilled one every `refillMs`. */
   rate?: { burst: number, refillMs: number }
+  /** At most `burst` admitted offers and hellos per member, refilled one every `refillMs`. */
+  viewRate?: { burst: number, refillMs: number }
 }
 
-/** Most nonces remembered at once (commands, offers, hellos); beyond it a proof is refused rather than a nonce forgotten. */
+/**
+ * Most nonces remembered at once, in each of two memories (open-door commands; offers and hellos);
+ * beyond it a proof is refused rather than a nonce forgotten. Two memories, and a budget per member
+ * for each, so that no member's flood of offers can fill the memory the owner's door command needs.
+ */
 const MAX_NONCES = 20_000
 
 /**
@@ -282,16 +288,22 @@ export class DoorGuard {
   private revoked = new Set<string>()
   private revocationSeq = -1
   private readonly nonces = new Map<string, number>()
+  private readonly viewNonces = new Map<string, number>()
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly viewBuckets = new Map<string, { tokens: number, at: number }>()
   private readonly now: () => number
   private readonly freshnessMs: number
   private readonly rate: { burst: number, refillMs: number }
+  private readonly viewRate: { burst: number, refillMs: number }
 
   constructor (private readonly o: DoorGuardOptions) {
     this.homeKey = importPublicKey(o.homeKey)
     this.now = o.now ?? Date.now
     this.freshnessMs = o.freshnessMs ?? FRESHNESS_MS
     this.rate = o.rate ?? { burst: 5, refillMs: 2000 }
+    // A screen makes one offer a call and one hello a connection: 60 at once, then one a second,
+    // is far beyond any person's use, and caps one member at ~150 of the 20,000 nonces remembered.
+    this.viewRate = o.viewRate ?? { burst: 60, refillMs: 1000 }
   }
 
   /** Takes a signed revocation list if it is the home's and newer than the one held. */
@@ -324,9 +336,19 @@ export class DoorGuard {
     if (claim.home !== this.o.homeId || claim.device !== this.o.deviceId) return deny('wrong-device', `the proof is for ${claim.device}`)
     if (claim.session !== possession.session) return deny('wrong-session', 'the proof names another session')
     const now = this.now()
-    if (Math.abs(now - claim.ts) > this.freshnessMs) return deny('stale', `the proof is ${Math.round((now - claim.ts) / 1000)} s off the doorbell's clock`)
-    const spent = this.spend(claim.nonce, claim.ts, now)
-    if (spent !== null) return deny(spent, spent === 'replay' ? 'this proof was already used' : 'too many requests; try again in a minute')
+    if (Math.abs(now - claim.ts) > this.freshnessMs) {
+      // An offer the hub queued while the doorbell was away arrives late: say so, not only "the clocks".
+      const s = Math.round(Math.abs(now - claim.ts) / 1000)
+      return deny('stale', now > claim.ts
+        ? `the proof is ${s} s old: delivered late, or ${s} s off the doorbell's clock`
+        : `the proof is dated ${s} s ahead, ${s} s off the doorbell's clock`)
+    }
+    this.forgetOldNonces(this.viewNonces, now)
+    if (this.viewNonces.has(claim.nonce)) return deny('replay', 'this proof was already used')
+    if (this.viewNonces.size >= MAX_NONCES) return deny('rate-limited', 'too many requests; try again in a minute')
+    // Only a fresh, correctly signed, unused proof spends the member's budget: a replayed copy cannot shut a member out.
+    if (!this.take(this.viewBuckets, this.viewRate, grant.id, now)) return deny('rate-limited', 'too many calls from this screen; wait a moment')
+    this.viewNonces.set(claim.nonce, claim.ts + this.freshnessMs)
     return { ok: true, grant }
   }
 
@@ -366,39 +388,30 @@ export class DoorGuard {
     if (claim.session !== ctx.sessionId || claim.command !== c.id) return deny('wrong-session', 'the command belongs to another call', grant)
     if (Math.abs(now - claim.ts) > this.freshnessMs) return deny('stale', `the command is ${Math.round((now - claim.ts) / 1000)} s off the doorbell's clock`, grant)
 
-    this.forgetOldNonces(now)
+    this.forgetOldNonces(this.nonces, now)
     if (this.nonces.has(claim.nonce)) return deny('replay', 'this command was already used', grant)
     if (this.nonces.size >= MAX_NONCES) return deny('rate-limited', 'too many commands; try again in a minute', grant)
     // Only a fresh, correctly signed, unused command spends the viewer's budget: a replayed copy cannot lock the owner out.
-    if (!this.take(grant.id, now)) return deny('rate-limited', 'too many open-door requests; wait a moment', grant)
+    if (!this.take(this.buckets, this.rate, grant.id, now)) return deny('rate-limited', 'too many open-door requests; wait a moment', grant)
     this.nonces.set(claim.nonce, claim.ts + this.freshnessMs)
     return { ok: true, grant, claim }
   }
 
-  /** Remembers a fresh proof's nonce; 'replay' if it was seen, 'rate-limited' if the memory is full. */
-  private spend (nonce: string, ts: number, now: number): 'replay' | 'rate-limited' | null {
-    this.forgetOldNonces(now)
-    if (this.nonces.has(nonce)) return 'replay'
-    if (this.nonces.size >= MAX_NONCES) return 'rate-limited'
-    this.nonces.set(nonce, ts + this.freshnessMs)
-    return null
-  }
-
-  private forgetOldNonces (now: number): void {
+  private forgetOldNonces (nonces: Map<string, number>, now: number): void {
     // Kept in the order they came, which is nearly the order they expire: stop at the first still needed.
-    for (const [nonce, until] of this.nonces) {
+    for (const [nonce, until] of nonces) {
       if (until >= now - this.freshnessMs) break
-      this.nonces.delete(nonce)
+      nonces.delete(nonce)
     }
   }
 
-  private take (who: string, now: number): boolean {
-    const b = this.buckets.get(who) ?? { tokens: this.rate.burst, at: now }
-    const refill = Math.floor((now - b.at) / this.rate.refillMs)
-    if (refill > 0) { b.tokens = Math.min(this.rate.burst, b.tokens + refill); b.at += refill * this.rate.refillMs }
-    if (b.tokens <= 0) { this.buckets.set(who, b); return false }
+  private take (buckets: Map<string, { tokens: number, at: number }>, rate: { burst: number, refillMs: number }, who: string, now: number): boolean {
+    const b = buckets.get(who) ?? { tokens: rate.burst, at: now }
+    const refill = Math.floor((now - b.at) / rate.refillMs)
+    if (refill > 0) { b.tokens = Math.min(rate.burst, b.tokens + refill); b.at += refill * rate.refillMs }
+    if (b.tokens <= 0) { buckets.set(who, b); return false }
     b.tokens--
-    this.buckets.set(who, b)
+    buckets.set(who, b)
     return true
   }
 }

@@ -227,3 +227,27 @@ describe('DoorGuard', () => {
     }
   })
 })
+
+describe('DoorGuard: one member\'s flood of offers', () => {
+  it('spends only that member\'s budget: the owner still watches and opens the door', async () => {
+    const homeKeys = await generateSigningKey(true)
+    const member = async (id: string, role: GrantT['role']) => {
+      const keys = await generateSigningKey(false)
+      const grant: GrantT = { v: 1, id, home: HOME, sub: `v-${id}`, name: id, role, door: role !== 'guest', zones: [], key: await exportPublicKey(keys.publicKey), iat: T0, exp: null }
+      return { keys, viewerId: `v-${id}`, credential: await sign(Grant, grant, homeKeys.privateKey) }
+    }
+    const guest = await member('guest', 'guest')
+    const owner = await member('owner', 'owner')
+    const now = T0
+    // A small memory makes the point without 20,000 signatures: the guest may hold 3 proofs at once.
+    const guard = new DoorGuard({ homeId: HOME, deviceId: DEVICE, homeKey: await exportPublicKey(homeKeys.publicKey), now: () => now, viewRate: { burst: 3, refillMs: 60_000 } })
+    const offer = async (m: typeof guest, session: string) =>
+      await reasonOf(guard.admit(m.credential, m.viewerId, { proof: await signViewClaim({ key: m.keys.privateKey, home: HOME, device: DEVICE, session, now }), session }))
+    const flood: string[] = []
+    for (let i = 0; i < 8; i++) flood.push(await offer(guest, `g${i}`))
+    assert.deepEqual(flood, ['admitted', 'admitted', 'admitted', 'rate-limited', 'rate-limited', 'rate-limited', 'rate-limited', 'rate-limited'])
+    assert.equal(await offer(owner, 'o1'), 'admitted', 'another member still watches')
+    const command = await signDoorCommand({ credential: owner.credential, key: owner.keys.privateKey, home: HOME, device: DEVICE, session: 'o1', command: 'c1', now })
+    assert.equal(await reasonOf(guard.check(command, { sessionId: 'o1', viewerId: owner.viewerId })), 'admitted', 'and opens the door')
+  })
+})

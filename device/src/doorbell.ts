@@ -96,7 +96,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     : null
   const inspect = batcher ? inspectionRecorder({ source: config.deviceId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
 
+  let linkClosed = false
   const connectHub = (url: string): void => {
+    if (linkClosed) return
     const link = started(side, 'answering side').connectHub(url, { log: log.child('mqtt'), direct: () => mesh?.direct() })
     link?.client.on('connect', () => {
       audit?.flush()
@@ -212,7 +214,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       // The home network: the hub at hubUrl, or the one the mesh finds by mDNS.
       name: 'home-network link',
       async start () { if (config.hubUrl) connectHub(config.hubUrl) },
-      async stop () { await side?.disconnectHub() }
+      async stop () {
+        // The mesh stops after this: a hub it finds meanwhile must not open a new link.
+        linkClosed = true
+        await side?.disconnectHub()
+      }
     },
     {
       name: 'cloud',

@@ -2,7 +2,7 @@
  * The doorbell as a program: `npm start --workspace device -- --config doorbell.json`.
  * With the simulated driver, Enter on this terminal rings. The modules it starts, in order, are
  * listed in `startDoorbell` (doorbell.ts): lock, pairing, audit outbox, camera, answering side,
- * mesh, home-network link, cloud, calls, button.
+ * mesh, home-network link, cloud, calls, button, systemd.
  */
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
@@ -20,15 +20,28 @@ try {
   process.exit(2)
 }
 
+// A signal while the modules start gives up starting: the ones already started stop, in reverse.
+const starting = new AbortController()
+const giveUp = (): void => { starting.abort(new Error('stopped by a signal while starting')) }
+process.once('SIGINT', giveUp)
+process.once('SIGTERM', giveUp)
+
 try {
-  const device = await startDoorbell(input as Record<string, unknown>)
+  const device = await startDoorbell(input as Record<string, unknown>, { signal: starting.signal })
+  process.off('SIGINT', giveUp)
+  process.off('SIGTERM', giveUp)
   if (device.drivers.button instanceof SimulatedButton) {
     console.log('Simulated doorbell: press Enter to ring.')
     createInterface({ input: process.stdin }).on('line', () => { device.ring() })
   }
-  const stop = (): void => { void device.stop().then(() => process.exit(0)) }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  const stop = (code: number) => (): void => { void device.stop().finally(() => process.exit(code)) }
+  process.on('SIGINT', stop(0))
+  process.on('SIGTERM', stop(0))
+  // Fail-secure: an error nothing caught still stops every module, the lock last (the relay locked).
+  process.on('uncaughtException', (err) => {
+    console.error('the doorbell stops on an error nothing caught:', err)
+    stop(1)()
+  })
 } catch (err) {
   // A module that could not start has stopped the ones before it (the door is locked): say why.
   const cause = err instanceof StartError ? err.cause : err
@@ -36,5 +49,6 @@ try {
     console.error(cause.message)
     process.exit(2)
   }
-  throw err
+  console.error(err instanceof Error ? err.message : String(err))
+  process.exit(starting.signal.aborted ? 0 : 1)
 }

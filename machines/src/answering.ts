@@ -83,6 +83,10 @@ export function startAnswering (o: AnsweringOptions): Answering {
       // No picture for strangers: the offer's credential must be a live member of this home.
       admit: fromPromise<Admission, AdmitInput>(async ({ input }) => {
         const admitted = await o.guard.admit(input.offer.credential, input.viewerId, { proof: input.offer.proof, session: input.offer.sessionId })
+        // A revocation taken while the proof was being checked wins: no picture for a removed member.
+        if (admitted.ok && o.guard.isRevoked(admitted.grant.id)) {
+          return { ok: false, reason: 'revoked', message: `${admitted.grant.name} has been removed from this home` }
+        }
         return admitted.ok
           ? { ok: true, memberId: admitted.grant.id, name: admitted.grant.name }
           : { ok: false, reason: admitted.reason, message: admitted.message }

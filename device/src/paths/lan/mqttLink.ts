@@ -30,9 +30,10 @@ type LinkEvents = {
  * A device's link to the LAN hub: the Node doorbell's and the browser camera node's alike
  * (mqtt.js over TCP/TLS or WebSocket; strings and bytes only, no Node Buffer).
  *
- * Persistent session (clean: false) and QoS 1, so offers sent while the device was away arrive,
- * and rings raised while the hub was away are kept in mqtt.js's outgoing queue and delivered on
- * reconnect. The will marks the device offline.
+ * Persistent session (clean: false) and QoS 1, so offers sent while the device was away arrive
+ * (one older than the proof's 30 s freshness is refused as stale, with a bye that says it came
+ * late), and rings raised while the hub was away are kept in mqtt.js's outgoing queue and
+ * delivered on reconnect. The will marks the device offline.
  */
 export class MqttLink implements DeviceTransport {
   readonly path = 'lan' as const
