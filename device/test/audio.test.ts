@@ -53,7 +53,7 @@ describe('ffmpeg command lines for sound', () => {
     assert.equal(OPUS_PAYLOAD_TYPE, 111)
     assert.equal(tone.at(-1), 'rtp://127.0.0.1:5006?pkt_size=1200')
     const alsa = microphoneArgs({ source: { kind: 'alsa', device: 'plughw:1,0' }, bitrateKbps: 32, rtpPort: 5006 })
-    assert.deepEqual(beforeInput(alsa).slice(3, 5), ['-f', 'alsa'])
+    assert.deepEqual(beforeInput(alsa).slice(4, 6), ['-f', 'alsa'])
     assert.equal(valueOf(alsa, '-i'), 'plughw:1,0')
     assert.equal(valueOf(alsa, '-probesize'), '32')
     assert.equal(valueOf(alsa, '-analyzeduration'), '0')
