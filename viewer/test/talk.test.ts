@@ -53,6 +53,10 @@ test('a refused or missing microphone turns talk off and says why; nothing is se
     assert.match(t.reason.value ?? '', /still listen/)
     await t.talk(true)
     assert.deepEqual(tracks, [])
+    // The next call may ask again.
+    t.release()
+    assert.equal(t.state.value, 'off')
+    assert.equal(t.reason.value, null)
   }
   assert.match(whyNoTalk(new TypeError('boom')), /could not be used \(boom\)/)
 })

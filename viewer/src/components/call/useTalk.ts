@@ -60,12 +60,16 @@ export function talkControl (sender: () => AudioSenderLike | undefined, getUserM
     state.value = wanted ? 'talking' : 'off'
   }
 
-  /** The call ended or the card went away: the microphone is released (the browser's indicator goes off). */
+  /**
+   * The call ended or the card went away: the microphone is released (the browser's indicator
+   * goes off), and the next call may ask again (the resident may have allowed it meanwhile).
+   */
   const release = (): void => {
     wanted = false
     microphone?.stop()
     microphone = null
-    if (state.value !== 'unavailable') state.value = 'off'
+    state.value = 'off'
+    reason.value = null
   }
 
   return { state, reason, talk, release }
