@@ -1,11 +1,11 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memoryLogger, parseConfig, DeviceConfig, type DeviceConfigInput } from '@doorbell/core'
 import { Microphone } from '../src/audio/microphone'
-import { Speaker } from '../src/audio/speaker'
+import { Speaker, mendWav } from '../src/audio/speaker'
 import { AudioDeviceError } from '../src/audio/errors'
 import { RtpSplice, SPEAKER_SSRC } from '../src/audio/rtpSplice'
 import { OPUS_PAYLOAD_TYPE, microphoneArgs, sinkProbeArgs, speakerArgs, speakerSdp } from '../src/audio/ffmpegArgs'
@@ -156,6 +156,26 @@ describe('the microphone and the speaker, with real ffmpeg', () => {
     assert.ok(received.every((p) => (p[1]! & 0x7f) === 111), 'payload type 111')
     const frequency = toneFrequency(wavSamples(await readFile(join(dir, 'said.wav'))))
     assert.ok(Math.abs(frequency - 660) < 10, `the speaker played ${frequency.toFixed(1)} Hz`)
+  })
+
+  test('mendWav writes the sizes ffmpeg left at 0, and leaves what is not a WAV file alone', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'doorbell-wav-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const file = join(dir, 'said.wav')
+    const header = Buffer.alloc(44)
+    header.write('RIFF', 0, 'latin1'); header.write('WAVE', 8, 'latin1'); header.write('fmt ', 12, 'latin1')
+    header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22); header.writeUInt32LE(48000, 24)
+    header.write('data', 36, 'latin1')
+    await writeFile(file, Buffer.concat([header, Buffer.alloc(960)]))
+    mendWav(file, memoryLogger([], 'spk'))
+    const mended = await readFile(file)
+    assert.equal(mended.readUInt32LE(4), 44 + 960 - 8)
+    assert.equal(mended.readUInt32LE(40), 960)
+    await writeFile(join(dir, 'text.wav'), 'not a wav')
+    mendWav(join(dir, 'text.wav'), memoryLogger([], 'spk'))
+    assert.equal(await readFile(join(dir, 'text.wav'), 'utf8'), 'not a wav')
+    mendWav('/dev/null', memoryLogger([], 'spk'))
+    mendWav(join(dir, 'missing.wav'), memoryLogger([], 'spk'))
   })
 
   test('source "none" and speaker "none" run nothing', async () => {

@@ -108,7 +108,10 @@ export function mendWav (path: string, log: Logger): void {
   let fd: number | null = null
   try {
     fd = openSync(path, 'r+')
-    const size = fstatSync(fd).size
+    const stat = fstatSync(fd)
+    // A FIFO or a device (/dev/null) has no header to mend, and reading a FIFO would block.
+    if (!stat.isFile()) return
+    const size = stat.size
     const head = Buffer.alloc(Math.min(size, 4096))
     readSync(fd, head, 0, head.length, 0)
     if (head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WAVE') return
