@@ -63,6 +63,19 @@ test('sound both ways: the visitor is heard on the page, the resident who talks 
   await new Promise((resolve) => setTimeout(resolve, 1000))
   assert.ok(lan.device.audio.speaker.packets - afterStop <= 2, 'talk off sends nothing')
 
+  // Hold to talk: heard while held (the microphone already granted), silent once let go.
+  const hold = kitchen.page.getByTestId('hold-to-talk')
+  const box = (await hold.boundingBox())!
+  const beforeHold = lan.device.audio.speaker.packets
+  await kitchen.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+  await kitchen.page.mouse.down()
+  await eventually('the held voice at the speaker', () => lan.device.audio.speaker.packets >= beforeHold + 50, 10_000)
+  await kitchen.page.mouse.up()
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const afterLetGo = lan.device.audio.speaker.packets
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  assert.ok(lan.device.audio.speaker.packets - afterLetGo <= 2, 'letting go sends nothing')
+
   // A page whose microphone is refused joins, hears the doorbell, is told why it cannot talk, and opens the door.
   await hall.page.getByTestId('answer').click()
   await videoIsPlaying(hall.page)
