@@ -15,6 +15,35 @@ export const CameraSource = z.discriminatedUnion('kind', [
 ])
 export type CameraSource = z.infer<typeof CameraSource>
 
+/** An ALSA device name: what `arecord -l` / `aplay -l` list as card,device ("plughw:1,0", "default", "hw:CARD=Device,DEV=0"). */
+const AlsaDevice = z.string().min(1).max(128).regex(/^[\w:,=.-]+$/, 'an ALSA device name such as plughw:1,0 (list them with arecord -l or aplay -l)')
+/** A PulseAudio/PipeWire source or sink name (`pactl list sources short`); absent: the server's default. */
+const PulseDevice = z.string().min(1).max(256).regex(/^[\w:.@-]+$/, 'a PulseAudio source or sink name (list them with pactl list sources short / sinks short)').optional()
+/** "none" and "test-tone" may be written as plain strings. */
+const byKind = (v: unknown): unknown => typeof v === 'string' ? { kind: v } : v
+
+/** What the doorbell's microphone is: nothing, a sine (the demo's default, so a new user hears something), ALSA or PulseAudio/PipeWire. */
+export const AudioSource = z.preprocess(byKind, z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('none') }),
+  z.strictObject({ kind: z.literal('test-tone'), frequencyHz: z.number().min(20).max(20_000).default(660) }),
+  z.strictObject({ kind: z.literal('alsa'), device: AlsaDevice }),
+  z.strictObject({ kind: z.literal('pulse'), device: PulseDevice })
+], { error: 'audio.source is "none", "test-tone", { "kind": "alsa", "device": "plughw:1,0" } or { "kind": "pulse" }' }))
+export type AudioSource = z.infer<typeof AudioSource>
+
+/**
+ * Where a viewer's voice is played: nowhere, a WAV file (tests; "record what was said", off by
+ * default), ALSA or PulseAudio/PipeWire. `optional`: a missing sound device is a warning and no
+ * speaker, instead of a start-up error.
+ */
+export const SpeakerSink = z.preprocess(byKind, z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('none') }),
+  z.strictObject({ kind: z.literal('wav'), path: z.string().min(1) }),
+  z.strictObject({ kind: z.literal('alsa'), device: AlsaDevice, optional: z.boolean().default(false) }),
+  z.strictObject({ kind: z.literal('pulse'), device: PulseDevice, optional: z.boolean().default(false) })
+], { error: 'audio.speaker is "none", { "kind": "wav", "path": … }, { "kind": "alsa", "device": "plughw:1,0" } or { "kind": "pulse" }' }))
+export type SpeakerSink = z.infer<typeof SpeakerSink>
+
 /** The LAN mesh (libp2p): discovery by mDNS and the direct path for viewers when the hub is down. */
 const Mesh = (tcpPort: number, directPort: number) => z.strictObject({
   enabled: z.boolean().default(true),
@@ -108,6 +137,14 @@ export const DeviceConfig = z.strictObject({
     /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
     ffmpegPath: z.string().optional()
   }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),
+  /** The doorbell's microphone (Opus to every session) and speaker (what viewers say). docs/audio.md. */
+  audio: z.strictObject({
+    source: AudioSource.default({ kind: 'test-tone', frequencyHz: 660 }),
+    speaker: SpeakerSink.default({ kind: 'none' }),
+    bitrateKbps: z.number().int().min(6).max(256).default(32),
+    /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
+    ffmpegPath: z.string().optional()
+  }).default({ source: { kind: 'test-tone', frequencyHz: 660 }, speaker: { kind: 'none' }, bitrateKbps: 32 }),
   /** STUN/TURN for this doorbell's side of each call (see ice.ts); none on a LAN. */
   ...IceConfigFields,
   /** Extra host addresses to offer (127.0.0.1 for loopback tests). */

@@ -31,6 +31,7 @@ describe('parseConfig(DeviceConfig)', () => {
         keyframeInterval: 15,
         bitrateKbps: 1500
       },
+      audio: { source: { kind: 'test-tone', frequencyHz: 660 }, speaker: { kind: 'none' }, bitrateKbps: 32 },
       iceServers: [],
       iceTransportPolicy: 'all',
       iceAdditionalHostAddresses: [],
@@ -191,5 +192,41 @@ describe('parseConfig(HubConfig)', () => {
     const e = configError(() => parseConfig(HubConfig, { hubName: '', port: 80 }, 'hub.json'))
     assert.match(e.message, /  - hubName: /)
     assert.match(e.message, /  - \(root\): .*port/)
+  })
+})
+
+describe('parseConfig(DeviceConfig): audio', () => {
+  const audioOf = (audio: unknown) => parseConfig(DeviceConfig, { audio }, 'doorbell.json').audio
+
+  test('sources and speakers as strings or objects, with their defaults', () => {
+    assert.deepEqual(audioOf({ source: 'none' }).source, { kind: 'none' })
+    assert.deepEqual(audioOf({ source: 'test-tone' }).source, { kind: 'test-tone', frequencyHz: 660 })
+    assert.deepEqual(audioOf({ source: { kind: 'test-tone', frequencyHz: 1000 } }).source, { kind: 'test-tone', frequencyHz: 1000 })
+    assert.deepEqual(audioOf({ source: { kind: 'alsa', device: 'plughw:1,0' } }).source, { kind: 'alsa', device: 'plughw:1,0' })
+    assert.deepEqual(audioOf({ source: { kind: 'pulse' } }).source, { kind: 'pulse' })
+    assert.deepEqual(audioOf({ source: { kind: 'pulse', device: 'echo_cancel.source' } }).source, { kind: 'pulse', device: 'echo_cancel.source' })
+    assert.deepEqual(audioOf({ speaker: 'none' }).speaker, { kind: 'none' })
+    assert.deepEqual(audioOf({ speaker: { kind: 'wav', path: '/tmp/said.wav' } }).speaker, { kind: 'wav', path: '/tmp/said.wav' })
+    assert.deepEqual(audioOf({ speaker: { kind: 'alsa', device: 'hw:CARD=Device,DEV=0' } }).speaker, { kind: 'alsa', device: 'hw:CARD=Device,DEV=0', optional: false })
+    assert.deepEqual(audioOf({ speaker: { kind: 'pulse', optional: true } }).speaker, { kind: 'pulse', optional: true })
+  })
+
+  test('a malformed audio section is refused, saying where and what is expected', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ source: 'microphone' }, /audio\.source\.kind: audio\.source is "none", "test-tone"/],
+      [{ source: { kind: 'alsa' } }, /audio\.source\.device:/],
+      [{ source: { kind: 'alsa', device: 'hw:1,0; rm -rf /' } }, /audio\.source\.device: an ALSA device name such as plughw:1,0 \(list them with arecord -l/],
+      [{ source: { kind: 'test-tone', frequencyHz: 5 } }, /audio\.source\.frequencyHz:/],
+      [{ source: { kind: 'test-tone', volume: 3 } }, /audio\.source: .*volume/],
+      [{ speaker: { kind: 'wav' } }, /audio\.speaker\.path:/],
+      [{ speaker: { kind: 'bluetooth' } }, /audio\.speaker\.kind: audio\.speaker is "none"/],
+      [{ speaker: { kind: 'alsa', device: 'plughw:1,0', optional: 'yes' } }, /audio\.speaker\.optional:/],
+      [{ bitrateKbps: 1 }, /audio\.bitrateKbps:/],
+      [{ microphone: 'none' }, /audio: .*microphone/]
+    ]
+    for (const [audio, pattern] of cases) {
+      const err = configError(() => parseConfig(DeviceConfig, { audio }, 'doorbell.json'))
+      assert.match(err.message, pattern, JSON.stringify(audio))
+    }
   })
 })

@@ -7,6 +7,7 @@ import { inspectionRecorder, type deviceCallMachine } from '@doorbell/machines'
 import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Camera } from './camera/camera'
+import { startAudio, type DoorbellAudio } from './audio/module'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
@@ -38,6 +39,8 @@ export interface Doorbell {
   call: Actor<typeof deviceCallMachine>
   lock: LockControl
   camera: Camera
+  /** The microphone sent to every connected session and the speaker viewers are heard on. */
+  audio: DoorbellAudio
   /** The connection to the hub: null until the hub is found (mDNS) when no hubUrl is configured. */
   readonly link: MqttLink | null
   /** Resolves once the device is connected to a hub. */
@@ -79,6 +82,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let pairing = null as DevicePairing | null
   let audit = null as AuditOutbox | null
   let camera = null as Camera | null
+  let audio = null as DoorbellAudio | null
   let side = null as AnsweringSide | null
   let mesh = null as Mesh | null
   let cloud = null as CloudLink | null
@@ -146,6 +150,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       },
       async stop () { if (!options.camera) await camera?.stop() }
     },
+    // The microphone and the speaker (docs/audio.md); a sound device that is not there stops the start, naming it.
+    startAudio(config.audio, log.child('audio'), (started) => { audio = started }),
     {
       // Admission, sessions, door commands and revocations: the same code as a browser camera node's.
       name: 'answering side',
@@ -166,6 +172,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           keepRevocations: (token) => { writeFileSync(revocationsFile, token, { mode: 0o600 }) },
           peers: weriftPeers({
             camera: started(camera, 'camera'),
+            microphone: started(audio, 'audio').microphone,
+            speaker: started(audio, 'audio').speaker,
             // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
             ice: async (path) => {
               const own = await iceSettingsFor(config, config.deviceId, Date.now())
@@ -262,6 +270,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     call: answering.answering.call,
     lock: started(lock, 'lock'),
     camera: started(camera, 'camera'),
+    audio: started(audio, 'audio'),
     get link () { return answering.link },
     mesh,
     get cloud () { return cloud },

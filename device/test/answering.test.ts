@@ -8,7 +8,7 @@ import {
 } from '@doorbell/core'
 import type { SessionInput, SessionRouting } from '@doorbell/machines'
 import { LockControl, SimulatedLock } from '../src/index'
-import { answeringSession, lockDoor, SessionError, type ControlChannel, type MediaPeers } from '../src/answering'
+import { answeringSession, lockDoor, onlyTalker, SessionError, type ControlChannel, type MediaPeers, type PeerSession, type TalkFloor } from '../src/answering'
 import { withoutDefaultStun } from '../src/peer/werift'
 
 const HOME = 'home'
@@ -142,11 +142,11 @@ function weriftDataPeers (o: { fail?: unknown, connect?: boolean } = {}): MediaP
 }
 
 /** Runs one session actor under a parent that records what it sends back, with a routing that records what it signals. */
-function runSession (peers: MediaPeers, door: ReturnType<typeof recordingDoor>['door'], o: { sdp?: string, connectTimeoutMs?: number } = {}) {
+function runSession (peers: MediaPeers, door: ReturnType<typeof recordingDoor>['door'], o: { sdp?: string, connectTimeoutMs?: number, talk?: TalkFloor } = {}) {
   const signalled: SignalToViewer[] = []
   const sentBack: EventObject[] = []
   const routing: SessionRouting = { signal: (_viewer, _session, m) => { signalled.push(m) }, pathOf: () => 'lan' }
-  const logic = answeringSession({ peers, door, log: memoryLogger([], 'test'), ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}) })(routing)
+  const logic = answeringSession({ peers, door, log: memoryLogger([], 'test'), ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}), ...(o.talk ? { talk: o.talk } : {}) })(routing)
   const parent = setup({ actors: { session: logic } }).createMachine({
     invoke: { src: 'session', input: { sessionId: SESSION, viewerId: VIEWER, viewerName: 'Kitchen', since: 0, sdp: o.sdp ?? 'v=0 offer' } },
     on: { '*': { actions: ({ event }) => { sentBack.push(event) } } }
@@ -156,6 +156,33 @@ function runSession (peers: MediaPeers, door: ReturnType<typeof recordingDoor>['
 }
 
 describe('answeringSession: one viewer\'s session, whatever the media stack', () => {
+  test('the platform is told whether the offer has audio, and asks the talk floor for each of the viewer\'s packets until the session ends', async () => {
+    const opened: PeerSession[] = []
+    const recording: MediaPeers = {
+      name: 'test device',
+      async open (session) {
+        opened.push(session)
+        return { answer: async () => 'v=0 answer', close: () => {} }
+      }
+    }
+    const floor = onlyTalker()
+    const withAudio = runSession(recording, recordingDoor().door, { sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n', talk: floor })
+    withAudio.start()
+    await until('the answer', () => withAudio.signalled.some((m) => m.type === 'answer'))
+    assert.equal(opened[0]!.audio, true)
+    assert.equal(opened[0]!.mayTalk(), true, 'the only viewer talking is heard')
+    assert.equal(floor.mayTalk('another session'), false, 'another viewer is not heard over it')
+    withAudio.actor.stop()
+    assert.equal(opened[0]!.mayTalk(), false, 'an ended session is never heard')
+    assert.equal(floor.mayTalk('another session'), true, 'the floor is free once it ended')
+
+    const videoOnly = runSession(recording, recordingDoor().door, { sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n' })
+    videoOnly.start()
+    await until('the answer', () => videoOnly.signalled.some((m) => m.type === 'answer'))
+    assert.equal(opened[1]!.audio, false)
+    videoOnly.actor.stop()
+  })
+
   test('answers the offer, hands the control channel to the door, ignores other channels, and says bye when stopped', async (t) => {
     const viewer = new RTCPeerConnection({ iceAdditionalHostAddresses: ['127.0.0.1'], bundlePolicy: 'max-bundle' })
     t.after(async () => { await viewer.close() })

@@ -155,6 +155,10 @@ test('a browser camera node in a zone answers calls: video, no door, its watcher
     assert.match(answer.sdp, /^a=setup:passive\r?$/m)
     assert.doesNotMatch(answer.sdp, /^a=setup:active/m)
     assert.match(answer.sdp, /^a=sendonly\r?$/m)
+    // The watcher offers sound both ways; a camera node sends and plays none, and says so on the audio line.
+    const audioLine = answer.sdp.split(/^m=/m).find((m) => m.startsWith('audio'))
+    assert.ok(audioLine, 'the audio line is answered, not left out')
+    assert.match(audioLine, /^a=inactive\r?$/m)
     await eventually('video frames again', () => watcher.rtp.slice(before).filter((p) => p.header.marker).length >= 10, 20_000)
     await waitForWatchers(page, 1)
     watcher.home.hangUp(CAMERA)

@@ -10,10 +10,10 @@ import { deviceInvite } from '../src/trust'
 
 /**
  * A module that fails to start leaves nothing running. The doorbell starts its modules in order
- * (lock, pairing, audit outbox, camera, answering side, mesh, home-network link, cloud, calls,
+ * (lock, pairing, audit outbox, camera, audio, answering side, mesh, home-network link, cloud, calls,
  * button); here the mesh's TCP port is taken, so the mesh fails after the lock drove the relay
- * and the camera spawned ffmpeg. The start must reject naming the mesh, having stopped the
- * camera (its ffmpeg gone), the lock (the relay's driver stopped, locked) and every module
+ * and the camera and the microphone spawned ffmpeg. The start must reject naming the mesh, having stopped the
+ * audio and the camera (their ffmpeg gone), the lock (the relay's driver stopped, locked) and every module
  * before them in reverse order, with no socket left open by any of them (the camera's RTP port
  * among them), and none of the modules after the mesh started.
  */
@@ -135,12 +135,12 @@ test('a doorbell whose mesh cannot start stops the camera, the lock and every mo
   // The modules before the mesh started, then stopped in reverse order; none after it started.
   const modules = (what: 'started' | 'stopped'): string[] =>
     log.flatMap((l) => { const m = new RegExp(`\\[device/modules\\] ${what} module=(.+)$`).exec(l); return m ? [m[1]!] : [] })
-  assert.deepEqual(modules('started'), ['lock', 'pairing', 'audit outbox', 'camera', 'answering side'], log.join('\n'))
-  assert.deepEqual(modules('stopped'), ['answering side', 'camera', 'audit outbox', 'pairing', 'lock'], log.join('\n'))
+  assert.deepEqual(modules('started'), ['lock', 'pairing', 'audit outbox', 'camera', 'audio', 'answering side'], log.join('\n'))
+  assert.deepEqual(modules('stopped'), ['answering side', 'audio', 'camera', 'audit outbox', 'pairing', 'lock'], log.join('\n'))
 
   // The camera had started its encoder, and it is gone.
   assert.ok(encoderSeen, 'the camera had spawned ffmpeg before the mesh failed')
-  await eventually('the camera\'s ffmpeg to be gone', () => ffmpegChildren().length === 0, 5000)
+  await eventually('the camera\'s and the microphone\'s ffmpeg to be gone', () => ffmpegChildren().length === 0, 5000)
   // The lock drove the relay locked first, and its driver was stopped (fail-secure).
   assert.ok(lines.includes('DOOR LOCKED'), 'the relay was driven locked at the start')
   assert.equal(lock.stops, 1, 'the relay\'s driver was stopped')
@@ -153,4 +153,35 @@ test('a doorbell whose mesh cannot start stops the camera, the lock and every mo
   const leaked = (): string[] => [...openSockets()].filter((s) => !before.has(s) && socketInfo(s)?.port !== directPort)
   await eventually('the sockets the start opened to be closed', () => leaked().length === 0, 8000)
     .catch((err: Error) => { assert.fail(`${err.message}: ${leaked().map(describeSocket).join(', ')}`) })
+})
+
+test('a doorbell whose microphone is not there does not start: the error names the device and how to list devices; nothing is left running', async (t) => {
+  const lines: string[] = []
+  const hubMesh = testMesh('start-failure-audio-hub')
+  const deviceMesh = testMesh('start-failure-audio-device')
+  t.after(() => { hubMesh.remove(); deviceMesh.remove() })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', viewerDir: VIEWER_DIST, dataDir: hubMesh.dataDir, mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
+  t.after(() => hub.stop())
+  savePairing(deviceMesh.dataDir, await pairDevice({ url: await deviceInvite(hub, 'front-door'), deviceId: 'front-door', deviceName: 'Front door', log: memoryLogger(lines, 'pairing') }))
+
+  const lock = new RecordingLock((line) => { lines.push(line) })
+  const log: string[] = []
+  // No machine that runs this has a sound card 9.
+  await assert.rejects(startDoorbell({
+    hubUrl: hub.mqttUrl,
+    dataDir: deviceMesh.dataDir,
+    mesh: { enabled: false },
+    audio: { source: { kind: 'alsa', device: 'plughw:9,0' } }
+  }, { log: memoryLogger(log, 'device'), drivers: { button: new SimulatedButton(), lock } }), (err: unknown) => {
+    assert.ok(err instanceof StartError, `a StartError, not ${String(err)}`)
+    assert.equal(err.module, 'audio')
+    assert.equal((err.cause as Error).name, 'AudioDeviceError')
+    assert.match(err.message, /ALSA capture device "plughw:9,0"/)
+    assert.match(err.message, /arecord -l/)
+    return true
+  })
+  const stopped = log.flatMap((l) => { const m = /\[device\/modules\] stopped module=(.+)$/.exec(l); return m ? [m[1]!] : [] })
+  assert.deepEqual(stopped, ['camera', 'audit outbox', 'pairing', 'lock'], log.join('\n'))
+  assert.equal(lock.stops, 1)
+  await eventually('no ffmpeg left', () => ffmpegChildren().length === 0, 5000)
 })

@@ -33,15 +33,16 @@ export interface Resident {
  * test over HTTPS trusts the hub's CA the way a person installs it, in the NSS database that
  * Chromium on Linux reads from $HOME/.pki/nssdb (here a HOME made for this profile).
  * `fakeCamera`: the browser has a camera (Chromium's test pattern) and may use it unasked, as a
- * camera node needs (tests/src/cameraNode.ts).
+ * camera node needs (tests/src/cameraNode.ts). `microphone`: a WAV file the fake microphone
+ * plays (granted unasked), or 'refused': the browser has a microphone and the person says no.
  */
-export async function openResident (url: string, name: string, code?: string, options: { caCert?: string, fakeCamera?: boolean } = {}): Promise<Resident> {
+export async function openResident (url: string, name: string, code?: string, options: { caCert?: string, fakeCamera?: boolean, microphone?: string } = {}): Promise<Resident> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-chromium-'))
   const env = options.caCert ? { HOME: await homeTrusting(dir, options.caCert) } : null
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: options.fakeCamera ? [...CHROMIUM_ARGS, ...FAKE_CAMERA_ARGS] : CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(options.fakeCamera ? FAKE_CAMERA_ARGS : []), ...microphoneArgs(options.microphone)],
     viewport: { width: 480, height: 900 },
     ...(env ? { env: { ...process.env, ...env } as Record<string, string> } : {})
   })
@@ -61,6 +62,13 @@ export async function openResident (url: string, name: string, code?: string, op
       await rm(`${dir}-home`, { recursive: true, force: true })
     }
   }
+}
+
+/** Chromium's fake microphone playing a file (FIELD-NOTES: 16-bit PCM; it loops), or a microphone whose prompt is refused. */
+function microphoneArgs (microphone: string | undefined): string[] {
+  if (microphone === undefined) return []
+  if (microphone === 'refused') return ['--use-fake-device-for-media-stream', '--deny-permission-prompts']
+  return [...FAKE_CAMERA_ARGS, `--use-file-for-fake-audio-capture=${microphone}`]
 }
 
 /** A HOME whose NSS database trusts `caCert` (PEM) for websites; certutil comes with libnss3-tools. */

@@ -47,6 +47,8 @@ export async function startNodeCamera (home: HomeHub, o: CameraNodeOptions): Pro
     dataDir: join(o.dir, o.deviceId),
     mesh: { enabled: false },
     iceAdditionalHostAddresses: ['127.0.0.1'],
+    // A camera for the console, which plays no sound.
+    audio: { source: 'none' as const },
     ...(o.camera ? { camera: o.camera } : {})
   }
   const start = async (): Promise<Doorbell> => {

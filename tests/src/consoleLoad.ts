@@ -261,7 +261,9 @@ export async function startConsoleLoad (o: { dir: string, zones: ZoneOfCameras[]
         deviceName: w.name,
         dataDir,
         mesh: { enabled: false },
-        iceAdditionalHostAddresses: ['127.0.0.1']
+        iceAdditionalHostAddresses: ['127.0.0.1'],
+        // Cameras for the console, which plays no sound: no encoder per node (the load is the video's).
+        audio: { source: 'none' }
       }, { camera: cam, log: memoryLogger(lines, w.deviceId) })
       nodes.push({ ...w, doorbell })
       await doorbell.hubConnected(AbortSignal.timeout(20_000))

@@ -1,11 +1,14 @@
 import { RTCPeerConnection, type RtpPacket } from 'werift'
 import { Home, type PeerConnectionLike } from '@doorbell/viewer/lib'
-import { videoCodec, withoutDefaultStun } from '@doorbell/device'
+import { opusCodec, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import type { PairedViewer } from './trust'
 
 export interface NodeViewer {
   home: Home
+  /** The video's RTP packets. */
   rtp: RtpPacket[]
+  /** The doorbell's microphone (Opus RTP). */
+  audioRtp: RtpPacket[]
   alerts: string[]
   close: () => Promise<void>
 }
@@ -13,6 +16,7 @@ export interface NodeViewer {
 /** The viewer app's own call logic (Home, callSession) running in Node on a werift peer. */
 export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | 'vp8' = 'h264'): NodeViewer {
   const rtp: RtpPacket[] = []
+  const audioRtp: RtpPacket[] = []
   const alerts: string[] = []
   const home = new Home({
     url,
@@ -25,13 +29,14 @@ export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | '
       iceServers,
       iceAdditionalHostAddresses: ['127.0.0.1'],
       bundlePolicy: 'max-bundle',
-      codecs: { video: [videoCodec(codec)], audio: [] }
+      codecs: { video: [videoCodec(codec)], audio: [opusCodec()] }
     }) as unknown as PeerConnectionLike,
     beforeGather: (pc) => { withoutDefaultStun(pc as unknown as RTCPeerConnection, (pc as unknown as RTCPeerConnection).config.iceServers) },
-    onTrack: (_call, event: { track: { onReceiveRtp: { subscribe: (f: (p: RtpPacket) => void) => void } } }) => {
-      event.track.onReceiveRtp.subscribe((p) => { rtp.push(p) })
+    onTrack: (_call, event: { track: { kind: string, onReceiveRtp: { subscribe: (f: (p: RtpPacket) => void) => void } } }) => {
+      const into = event.track.kind === 'audio' ? audioRtp : rtp
+      event.track.onReceiveRtp.subscribe((p) => { into.push(p) })
     },
     alert: (deviceId) => { alerts.push(deviceId) }
   })
-  return { home, rtp, alerts, close: async () => { await home.close() } }
+  return { home, rtp, audioRtp, alerts, close: async () => { await home.close() } }
 }

@@ -2,13 +2,17 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createActor } from 'xstate'
 import { DoorGuard, Grant, exportPublicKey, generateSigningKey, sign, type SignalToDevice } from '@doorbell/core'
-import { callSession, type PeerConnectionLike } from '../src/lib/callSession'
+import { callSession, type AudioSenderLike, type PeerConnectionLike } from '../src/lib/callSession'
 
 /** A peer connection that has gathered at once: the offer leaves with its SDP. */
-function gatheredPeer (): PeerConnectionLike {
+function gatheredPeer (transceivers: Array<{ kind: string, direction: string, sender: AudioSenderLike }> = []): PeerConnectionLike {
   return {
     createDataChannel: () => ({ readyState: 'connecting', send: () => {}, onopen: null, onmessage: null, close: () => {} }),
-    addTransceiver: () => undefined,
+    addTransceiver: (kind, init) => {
+      const t = { kind, direction: init.direction, sender: { replaceTrack: () => undefined } }
+      transceivers.push(t)
+      return t
+    },
     createOffer: async () => ({ type: 'offer', sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n' }),
     setLocalDescription: async () => undefined,
     setRemoteDescription: async () => undefined,
@@ -37,7 +41,7 @@ test('the offer a viewer sends carries a proof of its grant\'s key that the door
     viewerName: 'Kitchen',
     homeId: 'home',
     trust: { credential, key: viewer.privateKey },
-    createPeerConnection: gatheredPeer
+    createPeerConnection: () => gatheredPeer()
   })
   const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1' } })
   actor.start()
@@ -54,5 +58,27 @@ test('the offer a viewer sends carries a proof of its grant\'s key that the door
   const other = new DoorGuard({ homeId: 'home', deviceId: 'back-door', homeKey: await exportPublicKey(home.publicKey) })
   const elsewhere = await other.admit(offer.credential, offer.viewerId, { proof: offer.proof, session: offer.sessionId })
   assert.equal(!elsewhere.ok && elsewhere.reason, 'wrong-device')
+  actor.stop()
+})
+
+test('every offer has sound both ways from the start: a sendrecv audio line whose sender is handed over for talk', async () => {
+  const viewer = await generateSigningKey(false)
+  const transceivers: Array<{ kind: string, direction: string, sender: AudioSenderLike }> = []
+  const senders: AudioSenderLike[] = []
+  const sent: SignalToDevice[] = []
+  const logic = callSession({
+    signaling: { onSession: () => () => {}, sendToDevice: (_device, _session, m) => { sent.push(m) } },
+    viewerId: 'v1',
+    viewerName: 'Kitchen',
+    homeId: 'home',
+    trust: { credential: 'grant', key: viewer.privateKey },
+    createPeerConnection: () => gatheredPeer(transceivers),
+    onAudioSender: (call, sender) => { assert.equal(call.sessionId, 's1'); senders.push(sender) }
+  })
+  const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1' } })
+  actor.start()
+  for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.deepEqual(transceivers.map((t) => [t.kind, t.direction]), [['video', 'recvonly'], ['audio', 'sendrecv']])
+  assert.deepEqual(senders, [transceivers[1]!.sender])
   actor.stop()
 })

@@ -4,8 +4,9 @@
  */
 export { startAnsweringSide, type AnsweringSide, type AnsweringSideOptions, type AnsweringPairing, type HubLinkOptions } from './side'
 export {
-  answeringSession, SessionError, CONNECT_TIMEOUT_MS,
-  type AnsweringPeer, type ChannelData, type ControlChannel, type MediaPeers, type PeerEvents, type SessionOptions
+  answeringSession, SessionError, CONNECT_TIMEOUT_MS, offersAudio,
+  type AnsweringPeer, type PeerSession, type ChannelData, type ControlChannel, type MediaPeers, type PeerEvents, type SessionOptions
 } from './session'
+export { onlyTalker, QUIET_MS, type TalkFloor } from './talk'
 export { lockDoor, NACK_MESSAGE_MAX, type Door, type DoorLock, type DoorSession, type DoorSessionInput, type LockDoorOptions, type UnlockResult } from './door'
 export { DevicePairing, CameraNodePairing, pairedMemberOf } from './pairing'

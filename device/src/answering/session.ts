@@ -2,6 +2,7 @@ import { fromCallback, type EventObject } from 'xstate'
 import { CONTROL_CHANNEL, Reply, describeError, encode, type Logger, type TransportPath } from '@doorbell/core'
 import type { DeviceCallEvent, SessionInput, SessionRouting } from '@doorbell/machines'
 import type { Door } from './door'
+import { onlyTalker, type TalkFloor } from './talk'
 
 /** A peer that has not connected by then is given up. */
 export const CONNECT_TIMEOUT_MS = 20_000
@@ -37,12 +38,29 @@ export interface AnsweringPeer {
   close: () => void
 }
 
+/** What the platform is told about one session when it makes its peer connection. */
+export interface PeerSession extends SessionInput {
+  path: TransportPath | null
+  /**
+   * The offer has an audio line: the answer must negotiate it (sendrecv where the platform has
+   * a microphone and a speaker; recvonly or inactive where it has not), never leave it out.
+   */
+  audio: boolean
+  /** Asked for each packet of the viewer's audio before it reaches a speaker (the talk floor). */
+  mayTalk: () => boolean
+}
+
 /** The platform's media stack: werift and ffmpeg on the doorbell, RTCPeerConnection and getUserMedia in a browser. */
 export interface MediaPeers {
   /** How the viewer is told who could not answer: "doorbell", "camera". */
   readonly name: string
   /** Makes the session's peer connection (asks for its ICE settings first). */
-  open: (session: SessionInput & { path: TransportPath | null }, events: PeerEvents) => Promise<AnsweringPeer>
+  open: (session: PeerSession, events: PeerEvents) => Promise<AnsweringPeer>
+}
+
+/** Does an SDP offer have an audio m-line (that is not rejected with port 0)? */
+export function offersAudio (sdp: string): boolean {
+  return /^m=audio [1-9]\d* /m.test(sdp)
 }
 
 /** A failure whose message is what the viewer is told as is (no "could not answer" before it). */
@@ -56,6 +74,8 @@ export interface SessionOptions {
   door: Door
   log: Logger
   connectTimeoutMs?: number
+  /** Who may be heard on the speaker; default: `onlyTalker()`, one floor for every session of this side. */
+  talk?: TalkFloor
 }
 
 /**
@@ -66,6 +86,7 @@ export interface SessionOptions {
  * Platform-free: the peer connection and the media are the platform's (`MediaPeers`).
  */
 export function answeringSession (o: SessionOptions) {
+  const floor = o.talk ?? onlyTalker()
   return (routing: SessionRouting) => fromCallback<EventObject, SessionInput>(({ input, sendBack }) => {
     const { sessionId, viewerId, viewerName } = input
     const log = o.log.child(`session ${sessionId}`)
@@ -111,7 +132,7 @@ export function answeringSession (o: SessionOptions) {
     }
 
     void (async () => {
-      const opened = await o.peers.open({ ...input, path: routing.pathOf(sessionId) }, events)
+      const opened = await o.peers.open({ ...input, path: routing.pathOf(sessionId), audio: offersAudio(input.sdp), mayTalk: () => !over && floor.mayTalk(sessionId) }, events)
       if (over) {
         opened.close()
         return
@@ -129,6 +150,7 @@ export function answeringSession (o: SessionOptions) {
     return () => {
       clearTimeout(connectTimer)
       door.stop()
+      floor.left(sessionId)
       if (!over) {
         // Stopped by the call machine: the viewer hung up (bye) or the device ended the call.
         over = true

@@ -3,6 +3,7 @@ import { DoorGuard, type DirectReach, type LockState, type Logger } from '@doorb
 import { startAnswering, type Answering } from '@doorbell/machines'
 import { MqttLink } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
+import type { TalkFloor } from './talk'
 import type { Door } from './door'
 
 /** What the answering side needs of the pairing record (the doorbell's or a camera node's). */
@@ -25,6 +26,8 @@ export interface AnsweringSideOptions {
   maxViewers: number
   /** The platform's peer connections and media. */
   peers: MediaPeers
+  /** Who may be heard on the speaker (the talk lease's seam); default: the only viewer talking. */
+  talk?: TalkFloor
   /** The doorbell's lock (its commands checked by this side's guard), or a camera node's "no door". */
   door: (guard: DoorGuard) => Door
   /** The door's state for the published state; null: no door. */
@@ -82,7 +85,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     lock: o.lock,
     log,
     ...(o.inspect ? { inspect: o.inspect } : {}),
-    session: answeringSession({ peers: o.peers, door: o.door(guard), log })
+    session: answeringSession({ peers: o.peers, door: o.door(guard), log, ...(o.talk ? { talk: o.talk } : {}) })
   })
 
   const takeRevocations = async (token: string, from: string): Promise<boolean> => {

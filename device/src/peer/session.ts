@@ -2,10 +2,15 @@ import { MediaStreamTrack, type RTCIceServer } from 'werift'
 import { asDtlsServer, describeError, type TransportPath } from '@doorbell/core'
 import type { ControlChannel, MediaPeers } from '../answering'
 import type { Camera } from '../camera/camera'
+import type { Microphone } from '../audio/microphone'
+import type { Speaker } from '../audio/speaker'
 import { createPeerConnection, withoutDefaultStun } from './werift'
 
 export interface WeriftPeersOptions {
   camera: Camera
+  /** The doorbell's microphone, sent to each connected session; its speaker, for what the viewer allowed to talk says. */
+  microphone: Microphone
+  speaker: Speaker
   /**
    * ICE for one session: none on a plain LAN; the doorbell's STUN/TURN (TURN REST credentials
    * minted for this call) and relay policy; the cloud's TURN for a call that came that way.
@@ -20,7 +25,9 @@ export { describeError }
 /**
  * The doorbell's media for the shared answering session (`answeringSession` in
  * `../answering`): a werift peer connection per viewer that answers the viewer's offer and
- * sends the shared camera's RTP.
+ * sends the shared camera's RTP. When the offer has audio, the answer's audio line is
+ * sendrecv: the shared microphone's Opus goes out once connected (never before), and the
+ * viewer's Opus goes to the speaker when the talk floor lets this session be heard.
  */
 export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
   return {
@@ -34,11 +41,23 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
       const track = new MediaStreamTrack({ kind: 'video' })
       let closed = false
       let stopVideo: (() => void) | null = null
+      let stopAudio: (() => void) | null = null
+      const audio = session.audio ? new MediaStreamTrack({ kind: 'audio' }) : null
       const startVideo = (): void => {
         if (stopVideo || closed) return
         stopVideo = o.camera.subscribe((packet) => { track.writeRtp(packet) }, { fromKeyframe: true })
+        // Audio leaves the device only from here: the session is connected.
+        if (audio) stopAudio = o.microphone.subscribe((packet) => { audio.writeRtp(packet) })
       }
       const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
+      if (audio) {
+        const voice = pc.addTransceiver(audio, { direction: 'sendrecv' })
+        voice.onTrack.subscribe((received) => {
+          received.onReceiveRtp.subscribe((rtp) => {
+            if (!closed && o.speaker.enabled && session.mayTalk()) o.speaker.play(session.sessionId, rtp.serialize())
+          })
+        })
+      }
       pc.onDataChannel.subscribe((dc) => {
         const channel: ControlChannel = {
           label: dc.label,
@@ -70,6 +89,7 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
         close () {
           closed = true
           stopVideo?.()
+          stopAudio?.()
           void pc.close().catch(() => {})
         }
       }

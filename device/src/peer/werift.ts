@@ -17,9 +17,14 @@ export function videoCodec (codec: 'h264' | 'vp8'): RTCRtpCodecParameters {
     : new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, rtcpFeedback: feedback })
 }
 
+/** Opus as browsers offer it (48 kHz, "2 channels" in SDP whatever is sent; in-band FEC). */
+export function opusCodec (): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, parameters: 'minptime=10;useinbandfec=1' })
+}
+
 export function createPeerConnection (o: PeerOptions): RTCPeerConnection {
   return new RTCPeerConnection({
-    codecs: { video: [videoCodec(o.codec)], audio: [] },
+    codecs: { video: [videoCodec(o.codec)], audio: [opusCodec()] },
     bundlePolicy: 'max-bundle',
     iceServers: o.iceServers,
     iceTransportPolicy: o.iceTransportPolicy ?? 'all',

@@ -21,7 +21,9 @@ export interface BrowserPeersOptions {
  * A browser camera node's media for the shared answering session (`answeringSession` in
  * `@doorbell/device/answering`): an RTCPeerConnection per watcher that answers the watcher's
  * offer (the watcher always offers, on every path) with the camera's track on the offer's
- * video line, `a=setup:passive`, and every candidate gathered.
+ * video line, `a=setup:passive`, and every candidate gathered. A camera node sends no sound
+ * and plays none (recording public spaces is restricted in many places: docs/operators.md):
+ * an offer's audio line is answered inactive, never left out.
  */
 export function browserPeers (o: BrowserPeersOptions): MediaPeers {
   return {
@@ -60,6 +62,9 @@ export function browserPeers (o: BrowserPeersOptions): MediaPeers {
           // The offer's recvonly video line becomes our sendonly one, with this session's own sender.
           video.direction = 'sendonly'
           await video.sender.replaceTrack(track)
+          for (const t of pc.getTransceivers()) {
+            if (t !== video && t.receiver.track.kind === 'audio' && t.currentDirection !== 'stopped') t.direction = 'inactive'
+          }
           const answer = await pc.createAnswer()
           await pc.setLocalDescription(asDtlsServer({ type: answer.type, sdp: answer.sdp ?? '' }))
           await gathered(pc, ice.iceServers.length > 0 ? GATHER_TIMEOUT_MS.withServers : GATHER_TIMEOUT_MS.lan)

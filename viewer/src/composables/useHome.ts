@@ -1,7 +1,7 @@
 import { computed, onBeforeUnmount, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { pathOf, type LinkPath } from '@doorbell/machines'
-import { Home, type DoorbellActor, type LinkActor } from '../lib'
+import { Home, type AudioSenderLike, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
 import { useRingAlert } from './useRingAlert'
 import { loadHubInfo, type HubInfo } from './hubInfo'
@@ -30,6 +30,8 @@ export function useHome () {
   const ringAlert = useRingAlert()
   const doorbells = shallowReactive(new Map<string, DoorbellActor>())
   const streams = shallowReactive(new Map<string, MediaStream>())
+  /** Each call's audio sender: the call card's talk controls swap the microphone in. */
+  const audioSenders = shallowReactive(new Map<string, AudioSenderLike>())
   const online = shallowReactive(new Map<string, boolean>())
   const link = shallowRef<LinkActor | null>(null)
   /** The path in use now (hub, direct), or null while none is up. */
@@ -71,6 +73,7 @@ export function useHome () {
     path.value = null
     doorbells.clear()
     streams.clear()
+    audioSenders.clear()
     online.clear()
     history.value = []
   }
@@ -105,9 +108,13 @@ export function useHome () {
       // internet. Away from home the cloud path gives its TURN servers.
       createPeerConnection: (iceServers) => new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' }),
       onTrack: (call, event: RTCTrackEvent) => {
-        streams.set(call.deviceId, event.streams[0] ?? new MediaStream([event.track]))
+        // The visitor's video and sound in one stream (the <video> shows it, the <audio> plays it).
+        const stream = event.streams[0] ?? streams.get(call.deviceId) ?? new MediaStream()
+        if (!stream.getTracks().includes(event.track)) stream.addTrack(event.track)
+        streams.set(call.deviceId, stream)
       },
-      onClosed: (call) => { streams.delete(call.deviceId) },
+      onAudioSender: (call, sender) => { audioSenders.set(call.deviceId, sender) },
+      onClosed: (call) => { streams.delete(call.deviceId); audioSenders.delete(call.deviceId) },
       alert: (deviceId, ring) => { ringAlert.alert(deviceId, ring) },
       silence: (deviceId) => { ringAlert.silence(deviceId) },
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
@@ -154,6 +161,7 @@ export function useHome () {
     api: pairing.api,
     doorbells,
     streams,
+    audioSenders,
     link,
     path,
     error,

@@ -86,6 +86,8 @@ export class TileFeed implements StatsSource {
 
   /** The remote video of a call (Home's onTrack); a late one from an older call is ignored. */
   takeTrack (call: CallActorInput, event: RTCTrackEvent, pc: RTCPeerConnection): void {
+    // Offers carry sound both ways now; a tile shows video only (the console's audio is not built yet).
+    if (event.track.kind !== 'video') return
     if (call.sessionId !== this.sessionId) return
     if (this.pc !== pc) {
       this.pc = pc

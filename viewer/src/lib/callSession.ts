@@ -8,7 +8,7 @@ import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbel
  */
 export interface PeerConnectionLike {
   createDataChannel: (label: string, init?: { ordered?: boolean }) => DataChannelLike
-  addTransceiver: (kind: 'video' | 'audio', init: { direction: 'recvonly' | 'sendrecv' }) => unknown
+  addTransceiver: (kind: 'video' | 'audio', init: { direction: 'recvonly' | 'sendrecv' }) => { sender: AudioSenderLike }
   createOffer: () => Promise<{ type: string, sdp?: string }>
   setLocalDescription: (d: any) => Promise<unknown>
   setRemoteDescription: (d: any) => Promise<unknown>
@@ -26,6 +26,11 @@ export interface PeerConnectionLike {
   /** What it was made with (browsers): the page may add ICE servers of its own to the path's. */
   getConfiguration?: () => { iceServers?: unknown[] }
   close: () => unknown
+}
+
+/** The audio line's sender: talking swaps the microphone in and out (no renegotiation). */
+export interface AudioSenderLike {
+  replaceTrack: (track: any) => Promise<unknown> | unknown
 }
 
 export interface DataChannelLike {
@@ -48,9 +53,11 @@ export interface CallSessionOptions {
   createPeerConnection: (iceServers: IceServerInit[]) => PeerConnectionLike
   /** Runs after the offer is made, before setLocalDescription starts gathering (werift needs its default STUN cleared). */
   beforeGather?: (pc: PeerConnectionLike) => void
-  /** The remote video: a browser attaches it to a <video>, a test counts its packets. */
+  /** The remote video and audio: a browser attaches them to a <video> and an <audio>, a test counts their packets. */
   onTrack?: (call: CallActorInput, event: any, pc: PeerConnectionLike) => void
   onClosed?: (call: CallActorInput) => void
+  /** The call's audio sender, sending nothing until the resident talks (a browser swaps its microphone in). */
+  onAudioSender?: (call: CallActorInput, sender: AudioSenderLike) => void
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
 }
@@ -80,6 +87,10 @@ export function callSession (o: CallSessionOptions) {
       const peer = o.createPeerConnection(iceServers)
       const channel = peer.createDataChannel(CONTROL_CHANNEL, { ordered: true })
       peer.addTransceiver('video', { direction: 'recvonly' })
+      // Sound both ways from the start, with no microphone yet: talk later swaps it in with
+      // replaceTrack, so starting and stopping talk never renegotiates.
+      const voice = peer.addTransceiver('audio', { direction: 'sendrecv' })
+      o.onAudioSender?.(input, voice.sender)
       pc = peer
       dc = channel
 

@@ -52,6 +52,7 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
   beforeGather?: CallSessionOptions['beforeGather']
   onTrack?: CallSessionOptions['onTrack']
   onClosed?: CallSessionOptions['onClosed']
+  onAudioSender?: CallSessionOptions['onAudioSender']
   /** Sound, banner, Notification: the page's business. */
   alert?: (deviceId: string, ring: RingEvent | null) => void
   silence?: (deviceId: string) => void
@@ -248,7 +249,8 @@ export class Home {
           createPeerConnection: this.o.createPeerConnection,
           ...(this.o.beforeGather ? { beforeGather: this.o.beforeGather } : {}),
           ...(this.o.onTrack ? { onTrack: this.o.onTrack } : {}),
-          ...(this.o.onClosed ? { onClosed: this.o.onClosed } : {})
+          ...(this.o.onClosed ? { onClosed: this.o.onClosed } : {}),
+          ...(this.o.onAudioSender ? { onAudioSender: this.o.onAudioSender } : {})
         })
       },
       actions: {

@@ -1,0 +1,83 @@
+import type { AudioSource, SpeakerSink } from '@doorbell/core'
+
+/** Opus's payload type in every browser's offer (FIELD-NOTES); without it ffmpeg writes 97. werift rewrites it to the negotiated one anyway. */
+export const OPUS_PAYLOAD_TYPE = 111
+
+/** Without these, ffmpeg probes live input for about a second and then sends a burst that fills the browser's jitter buffer (FIELD-NOTES). */
+const LOW_LATENCY_INPUT = ['-probesize', '32', '-analyzeduration', '0']
+const HEAD = ['-hide_banner', '-loglevel', 'error']
+
+export interface MicrophoneEncode {
+  source: Exclude<AudioSource, { kind: 'none' }>
+  bitrateKbps: number
+  /** Where ffmpeg sends RTP (the device's own loopback socket). */
+  rtpPort: number
+}
+
+function microphoneInput (source: MicrophoneEncode['source']): string[] {
+  switch (source.kind) {
+    case 'test-tone':
+      // -re: a generated sine is paced like a real microphone.
+      return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${source.frequencyHz}:sample_rate=48000`]
+    case 'alsa':
+      return ['-f', 'alsa', ...LOW_LATENCY_INPUT, '-ac', '1', '-ar', '48000', '-i', source.device]
+    case 'pulse':
+      return ['-f', 'pulse', ...LOW_LATENCY_INPUT, '-i', source.device ?? 'default']
+  }
+}
+
+/** One Opus encode (48 kHz, 20 ms frames) shared by every session, as RTP to a loopback socket. */
+export function microphoneArgs (o: MicrophoneEncode): string[] {
+  return [
+    ...HEAD, '-nostdin', ...microphoneInput(o.source),
+    '-vn', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-application', 'voip', '-frame_duration', '20', '-b:a', `${o.bitrateKbps}k`,
+    '-payload_type', String(OPUS_PAYLOAD_TYPE), '-ssrc', '2', '-f', 'rtp', `rtp://127.0.0.1:${o.rtpPort}?pkt_size=1200`
+  ]
+}
+
+export type PlayingSink = Exclude<SpeakerSink, { kind: 'none' }>
+
+function sinkOutput (sink: PlayingSink): string[] {
+  switch (sink.kind) {
+    case 'wav':
+      // Written as it comes (ffmpeg otherwise keeps it buffered): what was said is on disk even if the doorbell dies.
+      return ['-c:a', 'pcm_s16le', '-flush_packets', '1', '-f', 'wav', '-y', sink.path]
+    case 'alsa':
+      return ['-f', 'alsa', sink.device]
+    case 'pulse':
+      // Without a short buffer PulseAudio drops most of a live stream (FIELD-NOTES); the last word is the stream's name in pactl.
+      return ['-f', 'pulse', '-buffer_duration', '100', ...(sink.device ? ['-device', sink.device] : []), 'doorbell speaker']
+  }
+}
+
+/** What ffmpeg is told on stdin about the RTP it receives: one Opus stream on `rtpPort` (and RTCP on the next port). */
+export function speakerSdp (rtpPort: number): string {
+  return [
+    'v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=doorbell speaker', 'c=IN IP4 127.0.0.1', 't=0 0',
+    `m=audio ${rtpPort} RTP/AVP ${OPUS_PAYLOAD_TYPE}`, `a=rtpmap:${OPUS_PAYLOAD_TYPE} opus/48000/2`, 'a=recvonly', ''
+  ].join('\r\n')
+}
+
+/** The speaker: viewers' Opus, forwarded as RTP over loopback, decoded and played to the sink. The SDP comes on stdin. */
+export function speakerArgs (sink: PlayingSink): string[] {
+  return [
+    ...HEAD, '-protocol_whitelist', 'pipe,udp,rtp', ...LOW_LATENCY_INPUT, '-f', 'sdp', '-i', 'pipe:0',
+    '-vn', '-ac', '1', '-ar', '48000', ...sinkOutput(sink)
+  ]
+}
+
+/** A twentieth of a second of silence to the sound device: fails at once, naming the problem, when the device is not there. */
+export function sinkProbeArgs (sink: Exclude<PlayingSink, { kind: 'wav' }>): string[] {
+  return [...HEAD, '-nostdin', '-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono', '-t', '0.05', ...sinkOutput(sink)]
+}
+
+/** A short capture from the microphone's device: fails at once when it is not there. */
+export function sourceProbeArgs (source: Exclude<MicrophoneEncode['source'], { kind: 'test-tone' }>): string[] {
+  return [...HEAD, '-nostdin', ...microphoneInput(source), '-t', '0.05', '-f', 'null', '-']
+}
+
+/** How a person finds the right name, for the start-up error. */
+export function howToList (kind: 'alsa' | 'pulse', direction: 'capture' | 'playback'): string {
+  if (kind === 'alsa') return direction === 'capture' ? 'list capture devices with: arecord -l' : 'list playback devices with: aplay -l'
+  return direction === 'capture' ? 'list sources with: pactl list sources short' : 'list sinks with: pactl list sinks short'
+}

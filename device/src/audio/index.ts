@@ -1,0 +1,6 @@
+export { Microphone } from './microphone'
+export { Speaker } from './speaker'
+export { AudioDeviceError } from './errors'
+export { RtpSplice, SPEAKER_SSRC } from './rtpSplice'
+export { OPUS_PAYLOAD_TYPE, microphoneArgs, speakerArgs, speakerSdp, sinkProbeArgs, sourceProbeArgs } from './ffmpegArgs'
+export { startAudio, type DoorbellAudio } from './module'

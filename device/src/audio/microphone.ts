@@ -1,0 +1,64 @@
+import { createSocket, type Socket } from 'node:dgram'
+import type { DeviceConfig, Logger } from '@doorbell/core'
+import { findFfmpeg, type RtpListener } from '../camera/camera'
+import { AudioDeviceError } from './errors'
+import { howToList, microphoneArgs, sourceProbeArgs } from './ffmpegArgs'
+import { FfmpegProcess, lastLine, runToEnd } from './ffmpegProcess'
+
+/**
+ * The doorbell's microphone: one Opus encode for every viewer, like the camera. ffmpeg writes
+ * RTP to a loopback socket; each datagram is handed, as the same raw Buffer, to every listener
+ * (one werift track per viewer; werift rewrites headers per sender). Listeners are the
+ * connected sessions only: audio leaves the device in a session and nowhere else.
+ * Source "none": nothing runs and nobody is ever called.
+ */
+export class Microphone {
+  private socket: Socket | null = null
+  private encoder: FfmpegProcess | null = null
+  private readonly listeners = new Set<RtpListener>()
+  packets = 0
+
+  constructor (private readonly config: DeviceConfig['audio'], private readonly log: Logger) {}
+
+  get enabled (): boolean { return this.config.source.kind !== 'none' }
+
+  /** Rejects with an AudioDeviceError when the capture device is not there. */
+  async start (): Promise<void> {
+    const source = this.config.source
+    if (source.kind === 'none') return
+    const bin = findFfmpeg(this.config.ffmpegPath)
+    if (source.kind !== 'test-tone') {
+      const probe = await runToEnd(bin, sourceProbeArgs(source))
+      if (probe.code !== 0) {
+        const name = source.kind === 'alsa' ? `ALSA capture device "${source.device}"` : `PulseAudio source "${source.device ?? 'default'}"`
+        throw new AudioDeviceError(`the microphone cannot be opened: ${name}: ${lastLine(probe.stderr)}; ${howToList(source.kind, 'capture')}, ` +
+          'then set audio.source in the config (or "none")')
+      }
+    }
+    const socket = this.socket = createSocket('udp4')
+    socket.on('message', (packet) => {
+      this.packets++
+      this.encoder?.healthy()
+      for (const listener of this.listeners) listener(packet)
+    })
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
+    const rtpPort = socket.address().port
+    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind })
+    this.encoder = new FfmpegProcess({ bin, args: () => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort }), what: 'microphone', log: this.log })
+    this.encoder.start()
+  }
+
+  /** Live Opus RTP from now on, until the returned function is called. */
+  subscribe (listener: RtpListener): () => void {
+    if (!this.enabled) return () => {}
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  async stop (): Promise<void> {
+    await this.encoder?.stop()
+    this.listeners.clear()
+    await new Promise<void>((resolve) => { this.socket ? this.socket.close(() => resolve()) : resolve() })
+    this.socket = null
+  }
+}

@@ -1,0 +1,215 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { memoryLogger, parseConfig, DeviceConfig, type DeviceConfigInput } from '@doorbell/core'
+import { Microphone } from '../src/audio/microphone'
+import { Speaker, mendWav } from '../src/audio/speaker'
+import { AudioDeviceError } from '../src/audio/errors'
+import { RtpSplice, SPEAKER_SSRC } from '../src/audio/rtpSplice'
+import { OPUS_PAYLOAD_TYPE, microphoneArgs, sinkProbeArgs, speakerArgs, speakerSdp } from '../src/audio/ffmpegArgs'
+import { offersAudio, onlyTalker } from '../src/answering'
+
+const audioConfig = (audio: DeviceConfigInput['audio']) => parseConfig(DeviceConfig, { audio }, 'test').audio
+
+/** The value that follows `flag` (once). */
+function valueOf (args: string[], flag: string): string {
+  const at = args.flatMap((a, i) => a === flag ? [i] : [])
+  assert.equal(at.length, 1, `${flag} appears once in: ${args.join(' ')}`)
+  return args[at[0]! + 1]!
+}
+const beforeInput = (args: string[]): string[] => args.slice(0, args.indexOf('-i'))
+
+/** 16-bit mono PCM samples of a WAV file, checking its header gives the data's true size. */
+function wavSamples (file: Buffer): Int16Array {
+  const at = file.indexOf('data', 12)
+  assert.ok(at > 0, 'the WAV has a data chunk')
+  assert.equal(file.readUInt32LE(4), file.length - 8, 'the RIFF size')
+  assert.equal(file.readUInt32LE(at + 4), file.length - at - 8, 'the data size')
+  const data = file.subarray(at + 8)
+  return new Int16Array(data.buffer.slice(data.byteOffset, data.byteOffset + (data.length & ~1)))
+}
+
+/** A pure tone's frequency from its zero crossings (only the loud part: Opus fades in). */
+function toneFrequency (samples: Int16Array, rate = 48000): number {
+  const loud = samples.filter((s) => Math.abs(s) > 200).length
+  assert.ok(loud > rate * 0.2, `there is sound (${loud} loud samples)`)
+  const start = Math.floor(rate * 0.1)
+  let crossings = 0
+  for (let i = start + 1; i < samples.length; i++) if ((samples[i - 1]! < 0) !== (samples[i]! < 0)) crossings++
+  return crossings / 2 / ((samples.length - start) / rate)
+}
+
+describe('ffmpeg command lines for sound', () => {
+  test('the microphone: Opus 48 kHz, payload type 111, to the loopback port; live input without probing', () => {
+    const tone = microphoneArgs({ source: { kind: 'test-tone', frequencyHz: 660 }, bitrateKbps: 32, rtpPort: 5006 })
+    assert.equal(valueOf(tone, '-i'), 'sine=frequency=660:sample_rate=48000')
+    assert.ok(beforeInput(tone).includes('-re'), 'a generated tone is paced in real time')
+    assert.equal(valueOf(tone, '-c:a'), 'libopus')
+    assert.equal(valueOf(tone, '-ar'), '48000')
+    assert.equal(valueOf(tone, '-b:a'), '32k')
+    assert.equal(valueOf(tone, '-payload_type'), String(OPUS_PAYLOAD_TYPE))
+    assert.equal(OPUS_PAYLOAD_TYPE, 111)
+    assert.equal(tone.at(-1), 'rtp://127.0.0.1:5006?pkt_size=1200')
+    const alsa = microphoneArgs({ source: { kind: 'alsa', device: 'plughw:1,0' }, bitrateKbps: 32, rtpPort: 5006 })
+    assert.deepEqual(beforeInput(alsa).slice(4, 6), ['-f', 'alsa'])
+    assert.equal(valueOf(alsa, '-i'), 'plughw:1,0')
+    assert.equal(valueOf(alsa, '-probesize'), '32')
+    assert.equal(valueOf(alsa, '-analyzeduration'), '0')
+    assert.ok(!beforeInput(alsa).includes('-re'), 'a real microphone paces itself')
+    const pulse = microphoneArgs({ source: { kind: 'pulse' }, bitrateKbps: 32, rtpPort: 5006 })
+    assert.deepEqual(beforeInput(pulse).slice(-6), ['-f', 'pulse', '-probesize', '32', '-analyzeduration', '0'])
+    assert.equal(valueOf(pulse, '-i'), 'default')
+  })
+
+  test('the speaker: an SDP on stdin for Opus on one port, decoded to the sink', () => {
+    const sdp = speakerSdp(40000)
+    assert.match(sdp, /^m=audio 40000 RTP\/AVP 111\r$/m)
+    assert.match(sdp, /^a=rtpmap:111 opus\/48000\/2\r$/m)
+    assert.match(sdp, /^c=IN IP4 127\.0\.0\.1\r$/m)
+    const wav = speakerArgs({ kind: 'wav', path: '/tmp/said.wav' })
+    assert.equal(valueOf(wav, '-protocol_whitelist'), 'pipe,udp,rtp')
+    assert.deepEqual(wav.slice(wav.indexOf('-probesize'), wav.indexOf('-i') + 2), ['-probesize', '32', '-analyzeduration', '0', '-f', 'sdp', '-i', 'pipe:0'])
+    assert.deepEqual(wav.slice(-7), ['pcm_s16le', '-flush_packets', '1', '-f', 'wav', '-y', '/tmp/said.wav'])
+    assert.deepEqual(speakerArgs({ kind: 'alsa', device: 'plughw:1,0', optional: false }).slice(-3), ['-f', 'alsa', 'plughw:1,0'])
+    const pulse = speakerArgs({ kind: 'pulse', device: 'spk', optional: false })
+    assert.equal(valueOf(pulse, '-buffer_duration'), '100')
+    assert.equal(valueOf(pulse, '-device'), 'spk')
+    assert.deepEqual(sinkProbeArgs({ kind: 'alsa', device: 'null', optional: false }).slice(-3), ['-f', 'alsa', 'null'])
+  })
+})
+
+describe('RtpSplice: talkers one after another, as one stream for the decoder', () => {
+  const packet = (seq: number, ts: number, ssrc: number, pt = 111, marker = false): Buffer => {
+    const b = Buffer.alloc(20)
+    b[0] = 0x80
+    b[1] = (marker ? 0x80 : 0) | pt
+    b.writeUInt16BE(seq, 2)
+    b.writeUInt32BE(ts, 4)
+    b.writeUInt32BE(ssrc, 8)
+    return b
+  }
+  const fields = (b: Buffer | null) => b && { seq: b.readUInt16BE(2), ts: b.readUInt32BE(4), ssrc: b.readUInt32BE(8), pt: b[1]! & 0x7f, marker: (b[1]! & 0x80) !== 0 }
+
+  test('a new talker goes on from the last sequence number, with the pause in its timestamps; one SSRC; PT 111; the input untouched', () => {
+    let now = 1000
+    const splice = new RtpSplice(() => now)
+    assert.deepEqual(fields(splice.next('s1', packet(65535, 4_294_966_336, 7))), { seq: 65535, ts: 4_294_966_336, ssrc: SPEAKER_SSRC, pt: 111, marker: false })
+    now += 20
+    assert.deepEqual(fields(splice.next('s1', packet(0, 0, 7))), { seq: 0, ts: 0, ssrc: SPEAKER_SSRC, pt: 111, marker: false })
+    now += 500
+    const input = packet(300, 123_456, 9, 109, true)
+    const copy = Buffer.from(input)
+    assert.deepEqual(fields(splice.next('s2', input)), { seq: 1, ts: 500 * 48, ssrc: SPEAKER_SSRC, pt: 111, marker: true })
+    assert.deepEqual(input, copy)
+    now += 20
+    assert.deepEqual(fields(splice.next('s2', packet(301, 123_456 + 960, 9))), { seq: 2, ts: 500 * 48 + 960, ssrc: SPEAKER_SSRC, pt: 111, marker: false })
+    // A late packet of the same talker keeps its place and does not move the splice point back.
+    assert.equal(fields(splice.next('s2', packet(299, 123_456 - 960, 9)))?.seq, 0)
+    assert.equal(splice.next('s2', Buffer.from([1, 2, 3])), null)
+  })
+})
+
+describe('the talk floor and the offer', () => {
+  test('onlyTalker: one viewer is heard; another once it has been quiet for a second, or has left', () => {
+    let now = 0
+    const floor = onlyTalker({ now: () => now })
+    assert.equal(floor.mayTalk('a'), true)
+    now = 500
+    assert.equal(floor.mayTalk('b'), false)
+    assert.equal(floor.mayTalk('a'), true)
+    now = 1499
+    assert.equal(floor.mayTalk('b'), false)
+    now = 1500
+    assert.equal(floor.mayTalk('b'), true)
+    assert.equal(floor.mayTalk('a'), false)
+    floor.left('b')
+    assert.equal(floor.mayTalk('a'), true)
+  })
+
+  test('offersAudio: an audio line that is not rejected', () => {
+    assert.equal(offersAudio('v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n'), true)
+    assert.equal(offersAudio('v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'), false)
+    assert.equal(offersAudio('v=0\r\nm=audio 0 UDP/TLS/RTP/SAVPF 111\r\n'), false)
+  })
+})
+
+describe('the microphone and the speaker, with real ffmpeg', () => {
+  test('the test tone, sent as Opus RTP through the speaker into a WAV file, is the configured frequency', { timeout: 30_000 }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'doorbell-audio-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const lines: string[] = []
+    const config = audioConfig({ source: { kind: 'test-tone', frequencyHz: 660 }, speaker: { kind: 'wav', path: join(dir, 'said.wav') } })
+    const microphone = new Microphone(config, memoryLogger(lines, 'mic'))
+    const speaker = new Speaker(config, memoryLogger(lines, 'spk'))
+    await microphone.start()
+    await speaker.start()
+    assert.equal(speaker.enabled, true)
+    const received: Buffer[] = []
+    const stop = microphone.subscribe((packet) => { received.push(packet); speaker.play('session-1', packet) })
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    stop()
+    await speaker.stop()
+    await microphone.stop()
+    assert.ok(received.length >= 60 && received.length <= 120, `about 50 packets a second (${received.length} in 2 s)`)
+    assert.ok(received.every((p) => (p[1]! & 0x7f) === 111), 'payload type 111')
+    const frequency = toneFrequency(wavSamples(await readFile(join(dir, 'said.wav'))))
+    assert.ok(Math.abs(frequency - 660) < 10, `the speaker played ${frequency.toFixed(1)} Hz`)
+  })
+
+  test('mendWav writes the sizes ffmpeg left at 0, and leaves what is not a WAV file alone', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'doorbell-wav-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const file = join(dir, 'said.wav')
+    const header = Buffer.alloc(44)
+    header.write('RIFF', 0, 'latin1'); header.write('WAVE', 8, 'latin1'); header.write('fmt ', 12, 'latin1')
+    header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22); header.writeUInt32LE(48000, 24)
+    header.write('data', 36, 'latin1')
+    await writeFile(file, Buffer.concat([header, Buffer.alloc(960)]))
+    mendWav(file, memoryLogger([], 'spk'))
+    const mended = await readFile(file)
+    assert.equal(mended.readUInt32LE(4), 44 + 960 - 8)
+    assert.equal(mended.readUInt32LE(40), 960)
+    await writeFile(join(dir, 'text.wav'), 'not a wav')
+    mendWav(join(dir, 'text.wav'), memoryLogger([], 'spk'))
+    assert.equal(await readFile(join(dir, 'text.wav'), 'utf8'), 'not a wav')
+    mendWav('/dev/null', memoryLogger([], 'spk'))
+    mendWav(join(dir, 'missing.wav'), memoryLogger([], 'spk'))
+  })
+
+  test('source "none" and speaker "none" run nothing', async () => {
+    const config = audioConfig({ source: 'none', speaker: 'none' })
+    const microphone = new Microphone(config, memoryLogger([], 'mic'))
+    const speaker = new Speaker(config, memoryLogger([], 'spk'))
+    await microphone.start()
+    await speaker.start()
+    assert.equal(microphone.enabled, false)
+    assert.equal(speaker.enabled, false)
+    speaker.play('s', Buffer.alloc(20))
+    assert.equal(speaker.packets, 0)
+    await speaker.stop()
+    await microphone.stop()
+  })
+
+  test('a missing sound device is a start-up error naming it and how to list devices; an optional speaker is a warning', { timeout: 30_000 }, async () => {
+    // This machine has no sound card: card 9 is missing on any machine that might run this.
+    const mic = new Microphone(audioConfig({ source: { kind: 'alsa', device: 'plughw:9,0' } }), memoryLogger([], 'mic'))
+    await assert.rejects(mic.start(), (err: Error) => {
+      assert.ok(err instanceof AudioDeviceError)
+      assert.equal(err.name, 'AudioDeviceError')
+      assert.match(err.message, /ALSA capture device "plughw:9,0"/)
+      assert.match(err.message, /arecord -l/)
+      return true
+    })
+    const spk = new Speaker(audioConfig({ speaker: { kind: 'alsa', device: 'plughw:9,0' } }), memoryLogger([], 'spk'))
+    await assert.rejects(spk.start(), /speaker cannot be opened: ALSA playback device "plughw:9,0".*aplay -l/)
+    const lines: string[] = []
+    const optional = new Speaker(audioConfig({ speaker: { kind: 'alsa', device: 'plughw:9,0', optional: true } }), memoryLogger(lines, 'spk'))
+    await optional.start()
+    assert.equal(optional.enabled, false)
+    assert.ok(lines.some((l) => /no speaker: ALSA playback device "plughw:9,0"/.test(l)), lines.join('\n'))
+    const noFolder = new Speaker(audioConfig({ speaker: { kind: 'wav', path: '/nonexistent-folder/said.wav' } }), memoryLogger([], 'spk'))
+    await assert.rejects(noFolder.start(), /cannot write the WAV file \/nonexistent-folder\/said\.wav/)
+  })
+})

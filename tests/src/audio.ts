@@ -1,0 +1,130 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import type { Page } from 'playwright-core'
+
+/**
+ * A WAV for Chromium's fake microphone: a sine, then a second of silence (FIELD-NOTES: the end
+ * of a file otherwise repeats as a buzz). 16-bit PCM, 48 kHz, mono.
+ */
+export function toneWav (path: string, frequencyHz: number, seconds: number): void {
+  execFileSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-nostdin', '-y',
+    '-f', 'lavfi', '-i', `sine=frequency=${frequencyHz}:sample_rate=48000:duration=${seconds}`,
+    '-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono:d=1',
+    '-filter_complex', '[0:a][1:a]concat=n=2:v=0:a=1', '-ac', '1', '-c:a', 'pcm_s16le', path
+  ])
+}
+
+/** The first channel of a 16-bit PCM WAV file, and its sample rate. */
+export function readWav (path: string): { samples: Float64Array, rate: number } {
+  const file = readFileSync(path)
+  if (file.toString('latin1', 0, 4) !== 'RIFF' || file.toString('latin1', 8, 12) !== 'WAVE') throw new Error(`${path} is not a WAV file`)
+  let at = 12
+  let rate = 0
+  let channels = 1
+  while (at + 8 <= file.length) {
+    const id = file.toString('latin1', at, at + 4)
+    const size = file.readUInt32LE(at + 4)
+    if (id === 'fmt ') {
+      if (file.readUInt16LE(at + 8) !== 1 || file.readUInt16LE(at + 22) !== 16) throw new Error('not 16-bit PCM')
+      channels = file.readUInt16LE(at + 10)
+      rate = file.readUInt32LE(at + 12)
+    }
+    if (id === 'data') {
+      const end = Math.min(file.length, at + 8 + size)
+      const frames = Math.floor((end - at - 8) / (2 * channels))
+      const samples = new Float64Array(frames)
+      for (let i = 0; i < frames; i++) samples[i] = file.readInt16LE(at + 8 + i * 2 * channels) / 32768
+      return { samples, rate }
+    }
+    at += 8 + size + (size & 1)
+  }
+  throw new Error(`${path} has no data chunk`)
+}
+
+/** In-place radix-2 FFT (re, im of a power-of-two length). */
+function fft (re: Float64Array, im: Float64Array): void {
+  const n = re.length
+  for (let i = 1, j = 0; i < n; i++) {
+    let bit = n >> 1
+    for (; j & bit; bit >>= 1) j ^= bit
+    j ^= bit
+    if (i < j) { [re[i], re[j]] = [re[j]!, re[i]!]; [im[i], im[j]] = [im[j]!, im[i]!] }
+  }
+  for (let len = 2; len <= n; len <<= 1) {
+    const angle = -2 * Math.PI / len
+    for (let i = 0; i < n; i += len) {
+      for (let k = 0; k < len / 2; k++) {
+        const wr = Math.cos(angle * k)
+        const wi = Math.sin(angle * k)
+        const a = i + k
+        const b = a + len / 2
+        const tr = re[b]! * wr - im[b]! * wi
+        const ti = re[b]! * wi + im[b]! * wr
+        re[b] = re[a]! - tr; im[b] = im[a]! - ti
+        re[a] = re[a]! + tr; im[a] = im[a]! + ti
+      }
+    }
+  }
+}
+
+/**
+ * The strongest frequency in the loudest 16384-sample window (Hann-windowed FFT, the peak
+ * refined by parabolic interpolation), and how loud the window is (RMS).
+ */
+export function dominantFrequency (samples: Float64Array, rate: number, size = 16384): { hz: number, rms: number } {
+  if (samples.length < size) throw new Error(`only ${samples.length} samples: too short to tell a frequency`)
+  let best = 0
+  let bestRms = -1
+  for (let start = 0; start + size <= samples.length; start += size / 2) {
+    let sum = 0
+    for (let i = start; i < start + size; i++) sum += samples[i]! ** 2
+    if (sum > bestRms) { bestRms = sum; best = start }
+  }
+  const re = new Float64Array(size)
+  const im = new Float64Array(size)
+  for (let i = 0; i < size; i++) re[i] = samples[best + i]! * (0.5 - 0.5 * Math.cos(2 * Math.PI * i / (size - 1)))
+  fft(re, im)
+  let peak = 1
+  const mag = (k: number): number => Math.hypot(re[k]!, im[k]!)
+  for (let k = 2; k < size / 2; k++) if (mag(k) > mag(peak)) peak = k
+  const [a, b, c] = [mag(peak - 1), mag(peak), mag(peak + 1)]
+  const shift = (a - c) / (2 * (a - 2 * b + c) || 1)
+  return { hz: (peak + shift) * rate / size, rms: Math.sqrt(bestRms / size) }
+}
+
+/**
+ * The frequency of the loudest tone the page hears from the call's <audio> element, by a
+ * WebAudio AnalyserNode on its stream (the element must be attached: FIELD-NOTES), once it is
+ * above -70 dB; polled for up to `timeoutMs`.
+ */
+export async function pageToneFrequency (page: Page, timeoutMs = 15_000): Promise<number> {
+  // No named inner functions: tsx would wrap them in a helper the page does not have.
+  return await page.evaluate(async (timeout) => {
+    const deadline = performance.now() + timeout
+    let el: HTMLAudioElement | null = null
+    while (!(el = document.querySelector('[data-testid=call-audio]'))?.srcObject || (el.srcObject as MediaStream).getAudioTracks().length === 0) {
+      if (performance.now() > deadline) throw new Error('the call has no audio track')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const context = new AudioContext()
+    await context.resume()
+    const analyser = context.createAnalyser()
+    analyser.fftSize = 16384
+    analyser.smoothingTimeConstant = 0
+    context.createMediaStreamSource(el.srcObject as MediaStream).connect(analyser)
+    const bins = new Float32Array(analyser.frequencyBinCount)
+    try {
+      while (performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        analyser.getFloatFrequencyData(bins)
+        let peak = 1
+        for (let k = 2; k < bins.length; k++) if (bins[k]! > bins[peak]!) peak = k
+        if (bins[peak]! > -70) return peak * context.sampleRate / analyser.fftSize
+      }
+      throw new Error('the page heard nothing above -70 dB')
+    } finally {
+      await context.close()
+    }
+  }, timeoutMs)
+}
