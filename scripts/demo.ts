@@ -34,6 +34,8 @@ const device = await startDoorbell({
   hubUrl: hub.mqttUrl,
   ringTimeoutSeconds: Number(process.env.RING_TIMEOUT ?? 30),
   relockSeconds: Number(process.env.RELOCK_SECONDS ?? 5),
+  // The demo's microphone: a test tone, so a new user hears the doorbell when answering.
+  audio: { source: { kind: 'test-tone', frequencyHz: 660 } },
   inspect
 })
 

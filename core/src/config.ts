@@ -139,12 +139,13 @@ export const DeviceConfig = z.strictObject({
   }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),
   /** The doorbell's microphone (Opus to every session) and speaker (what viewers say). docs/audio.md. */
   audio: z.strictObject({
-    source: AudioSource.default({ kind: 'test-tone', frequencyHz: 660 }),
+    // Nothing unless configured: a real doorbell without a microphone sends no made-up sound (the demo asks for the tone).
+    source: AudioSource.default({ kind: 'none' }),
     speaker: SpeakerSink.default({ kind: 'none' }),
     bitrateKbps: z.number().int().min(6).max(256).default(32),
     /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
     ffmpegPath: z.string().optional()
-  }).default({ source: { kind: 'test-tone', frequencyHz: 660 }, speaker: { kind: 'none' }, bitrateKbps: 32 }),
+  }).default({ source: { kind: 'none' }, speaker: { kind: 'none' }, bitrateKbps: 32 }),
   /** STUN/TURN for this doorbell's side of each call (see ice.ts); none on a LAN. */
   ...IceConfigFields,
   /** Extra host addresses to offer (127.0.0.1 for loopback tests). */

@@ -31,7 +31,7 @@ describe('parseConfig(DeviceConfig)', () => {
         keyframeInterval: 15,
         bitrateKbps: 1500
       },
-      audio: { source: { kind: 'test-tone', frequencyHz: 660 }, speaker: { kind: 'none' }, bitrateKbps: 32 },
+      audio: { source: { kind: 'none' }, speaker: { kind: 'none' }, bitrateKbps: 32 },
       iceServers: [],
       iceTransportPolicy: 'all',
       iceAdditionalHostAddresses: [],
