@@ -1,6 +1,6 @@
 import type { Actor } from 'xstate'
 import {
-  ConfigError, DeviceConfig, InspectionBatcher, consoleLogger, iceSettingsFor, newId, parseConfig, startInOrder,
+  ConfigError, DeviceConfig, InspectionBatcher, consoleLogger, describeError, iceSettingsFor, newId, parseConfig, startInOrder,
   type DeviceConfigInput, type DeviceState, type DoorGuard, type Logger, type Startable
 } from '@doorbell/core'
 import { inspectionRecorder, type deviceCallMachine } from '@doorbell/machines'
@@ -187,7 +187,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         // The newest revocation list this doorbell has seen, kept across restarts.
         let kept = null as string | null
         try { kept = readFileSync(revocationsFile, 'utf8').trim() } catch {}
-        if (kept) await side.takeRevocations(kept, revocationsFile)
+        // A list that cannot be read costs nothing but itself: the hub sends the current one.
+        if (kept) await side.takeRevocations(kept, revocationsFile).catch((err: unknown) => { log.error('could not take the kept revocation list', { error: describeError(err) }) })
         door.subscribe(side.answering.publishState)
       },
       async stop () { side?.answering.stop() }
@@ -250,7 +251,12 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       // the paths can still carry each viewer's bye.
       name: 'calls',
       async start () { started(side, 'answering side').answering.publishState() },
-      async stop () { side?.answering.stop() }
+      async stop () {
+        side?.answering.stop()
+        // Fail-secure first: the relay is driven locked now, not only when the lock module stops
+        // last (a link that hangs on stop must not hold the door open until then).
+        await drivers.lock.set(false).catch((err: unknown) => { log.error('could not lock the door on stop', { error: describeError(err) }) })
+      }
     },
     {
       // Last: a press rings only once there is someone to tell.

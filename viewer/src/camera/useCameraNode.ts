@@ -1,5 +1,5 @@
 import { onBeforeUnmount, ref, shallowRef } from 'vue'
-import { consoleLogger } from '@doorbell/core'
+import { consoleLogger, describeError } from '@doorbell/core'
 import { HubApi } from '../lib/api'
 import { fetchHubInfo } from '../composables/hubInfo'
 import { codeFromUrl, urlWithoutCode } from '../composables/usePairing'
@@ -108,13 +108,22 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
       const info = await fetchHubInfo().catch(() => null)
       if (stopped || pairing.value !== paired) return
       const api = new HubApi({ token: paired.token })
-      const started = await startCameraNode({
-        pairing: paired,
-        url: hubSocketUrl(env.location, info?.mqttPath),
-        track: () => stream.value?.getVideoTracks()[0] ?? null,
-        ice: async () => await api.ice(),
-        log: consoleLogger(`camera ${paired.deviceId}`)
-      })
+      let started: CameraNode
+      try {
+        started = await startCameraNode({
+          pairing: paired,
+          url: hubSocketUrl(env.location, info?.mqttPath),
+          track: () => stream.value?.getVideoTracks()[0] ?? null,
+          ice: async () => await api.ice(),
+          log: consoleLogger(`camera ${paired.deviceId}`)
+        })
+      } catch (err) {
+        // Its modules have stopped the ones before them: say why, and offer to try again.
+        stopCamera()
+        error.value = `The camera node could not start: ${describeError(err)}`
+        phase.value = 'camera-error'
+        return
+      }
       // Stopped, or paired again, while the node was starting: it does not go live.
       if (stopped || pairing.value !== paired || node) { await started.stop(); return }
       node = started
