@@ -8,7 +8,7 @@ import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbel
  */
 export interface PeerConnectionLike {
   createDataChannel: (label: string, init?: { ordered?: boolean }) => DataChannelLike
-  addTransceiver: (kind: 'video' | 'audio', init: { direction: 'recvonly' | 'sendrecv' }) => { sender: AudioSenderLike }
+  addTransceiver: (kind: 'video' | 'audio', init: { direction: 'recvonly' | 'sendrecv' }) => { sender: AudioSenderLike, setCodecPreferences?: (codecs: CodecCapability[]) => void }
   createOffer: () => Promise<{ type: string, sdp?: string }>
   setLocalDescription: (d: any) => Promise<unknown>
   setRemoteDescription: (d: any) => Promise<unknown>
@@ -26,6 +26,40 @@ export interface PeerConnectionLike {
   /** What it was made with (browsers): the page may add ICE servers of its own to the path's. */
   getConfiguration?: () => { iceServers?: unknown[] }
   close: () => unknown
+}
+
+/** A codec as browsers list it (`RTCRtpReceiver.getCapabilities(kind).codecs`). */
+export interface CodecCapability {
+  mimeType: string
+  clockRate: number
+  channels?: number
+  sdpFmtpLine?: string
+}
+
+/**
+ * The codecs worth offering to a doorbell, in the browser's order: H.264 (packetization mode 1,
+ * baseline profiles: what the doorbell's encoder and an RTSP camera's passthrough send) and VP8,
+ * with RTX; Opus for audio. Everything else (VP9, AV1, H.265, RED, FEC, G.711, comfort noise…)
+ * only makes the offer longer: with sound added, Chromium's full list took an offer to
+ * 11,072 bytes, over the 10 KiB a KVS signaling message may carry, and the cloud call failed.
+ */
+export function doorbellCodecs (kind: 'video' | 'audio', codecs: readonly CodecCapability[]): CodecCapability[] {
+  const fmtp = (c: CodecCapability): string => c.sdpFmtpLine ?? ''
+  return codecs.filter((c) => {
+    const mime = c.mimeType.toLowerCase()
+    if (kind === 'audio') return mime === 'audio/opus'
+    if (mime === 'video/vp8' || mime === 'video/rtx') return true
+    return mime === 'video/h264' && /packetization-mode=1/.test(fmtp(c)) && /profile-level-id=42/i.test(fmtp(c))
+  })
+}
+
+/** Offers only the doorbell's codecs where the peer connection can say so (browsers; werift offers its own few). */
+function preferDoorbellCodecs (transceiver: { setCodecPreferences?: (codecs: CodecCapability[]) => void }, kind: 'video' | 'audio'): void {
+  const capabilities = (globalThis as { RTCRtpReceiver?: { getCapabilities?: (k: string) => { codecs: CodecCapability[] } | null } }).RTCRtpReceiver?.getCapabilities?.(kind)
+  if (!capabilities || !transceiver.setCodecPreferences) return
+  const kept = doorbellCodecs(kind, capabilities.codecs)
+  // Never an empty list (that would offer the browser's defaults, or throw): keep them all then.
+  if (kept.some((c) => !/rtx/i.test(c.mimeType))) transceiver.setCodecPreferences(kept)
 }
 
 /** The audio line's sender: talking swaps the microphone in and out (no renegotiation). */
@@ -86,10 +120,11 @@ export function callSession (o: CallSessionOptions) {
     const open = (iceServers: IceServerInit[]): PeerConnectionLike => {
       const peer = o.createPeerConnection(iceServers)
       const channel = peer.createDataChannel(CONTROL_CHANNEL, { ordered: true })
-      peer.addTransceiver('video', { direction: 'recvonly' })
+      preferDoorbellCodecs(peer.addTransceiver('video', { direction: 'recvonly' }), 'video')
       // Sound both ways from the start, with no microphone yet: talk later swaps it in with
       // replaceTrack, so starting and stopping talk never renegotiates.
       const voice = peer.addTransceiver('audio', { direction: 'sendrecv' })
+      preferDoorbellCodecs(voice, 'audio')
       o.onAudioSender?.(input, voice.sender)
       pc = peer
       dc = channel
