@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createSocket, type Socket } from 'node:dgram'
 import { existsSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
@@ -8,6 +8,7 @@ import type { Logger } from '@doorbell/core'
 import { ffmpegArgs } from './ffmpegArgs'
 import { GopCache } from './gop'
 import { backoffDelay } from '@doorbell/machines'
+import { spawnChild } from '../children'
 
 export type RtpListener = (packet: Buffer) => void
 
@@ -78,11 +79,13 @@ export class Camera {
     const args = ffmpegArgs({ ...this.config, rtpPort: port })
     const bin = findFfmpeg(this.config.ffmpegPath)
     this.log.info('camera starting', { ffmpeg: bin, source: this.config.source.kind, codec: this.config.codec })
-    const proc = this.proc = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'] })
+    // spawnChild: the encoder dies with the doorbell, even on a SIGKILL of it (children.ts).
+    const warn = (line: string): void => { this.log.warn(line) }
+    const proc = this.proc = spawnChild(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], deathSignal: 'KILL', warn })
     if (this.config.source.kind === 'picam') {
       const { width, height, fps } = this.config.source
-      const helper = this.helper = spawn('rpicam-vid', ['-t', '0', '--inline', '--codec', 'h264', '--profile', 'baseline',
-        '--width', String(width), '--height', String(height), '--framerate', String(fps), '-n', '-o', '-'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const helper = this.helper = spawnChild('rpicam-vid', ['-t', '0', '--inline', '--codec', 'h264', '--profile', 'baseline',
+        '--width', String(width), '--height', String(height), '--framerate', String(fps), '-n', '-o', '-'], { stdio: ['ignore', 'pipe', 'inherit'], deathSignal: 'KILL', warn })
       helper.stdout!.pipe(proc.stdin!)
       helper.on('error', (err) => this.log.error('rpicam-vid failed to start', { error: err.message }))
     }
