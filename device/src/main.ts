@@ -2,13 +2,13 @@
  * The doorbell as a program: `npm start --workspace device -- --config doorbell.json`.
  * With the simulated driver, Enter on this terminal rings. The modules it starts, in order, are
  * listed in `startDoorbell` (doorbell.ts): lock, pairing, audit outbox, camera, answering side,
- * mesh, home-network link, cloud, calls, button.
+ * mesh, home-network link, cloud, calls, button. Before any of them is loaded, the relay is
+ * driven locked (lockFirst).
  */
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { ConfigError, StartError } from '@doorbell/core'
-import { startDoorbell } from './doorbell'
-import { SimulatedButton } from './drivers'
+import { ConfigError, DeviceConfig, StartError } from '@doorbell/core'
+import { SimulatedButton, createDrivers, type Drivers } from './drivers'
 
 const at = process.argv.indexOf('--config')
 const path = at > 0 ? process.argv[at + 1] : process.env.DOORBELL_CONFIG
@@ -20,8 +20,28 @@ try {
   process.exit(2)
 }
 
+/**
+ * Fail-secure before anything else is even loaded (the doorbell's modules take seconds to load on a
+ * Pi): the relay is driven locked with the config's own gpio section, read alone so that a damaged
+ * config elsewhere still leaves the door locked. The same drivers then go to the doorbell (no gap in
+ * which a libgpiod line is let go). If this fails, the doorbell's lock module tries again and says why.
+ */
+async function lockFirst (config: unknown): Promise<Drivers | undefined> {
+  const gpio = DeviceConfig.shape.gpio.safeParse((config as { gpio?: unknown } | null)?.gpio)
+  if (!gpio.success) return undefined
+  const drivers = createDrivers(gpio.data)
+  try {
+    await drivers.lock.set(false)
+  } catch (err) {
+    console.error(`could not drive the relay locked at start: ${(err as Error).message}`)
+  }
+  return drivers
+}
+
+const drivers = await lockFirst(input)
+const { startDoorbell } = await import('./doorbell')
 try {
-  const device = await startDoorbell(input as Record<string, unknown>)
+  const device = await startDoorbell(input as Record<string, unknown>, drivers ? { drivers } : {})
   if (device.drivers.button instanceof SimulatedButton) {
     console.log('Simulated doorbell: press Enter to ring.')
     createInterface({ input: process.stdin }).on('line', () => { device.ring() })

@@ -33,6 +33,8 @@ export interface ViewerCallContext {
   door: LockState | null
   /** The doorbell's presence on the hub: null until it is heard. */
   online: boolean | null
+  /** Its name as its presence says (a screen may have no state from an offline doorbell). */
+  deviceName: string | null
   sessionId: string | null
   endReason: EndReason | null
   error: string | null
@@ -50,7 +52,7 @@ export interface CallActorInput {
 export type ViewerCallEvent =
   | { type: 'RING', ring: RingEvent }
   | { type: 'DEVICE_STATE', state: DeviceState }
-  | { type: 'PRESENCE', online: boolean }
+  | { type: 'PRESENCE', online: boolean, deviceName?: string }
   | { type: 'ANSWER', sessionId: string }
   | { type: 'WATCH', sessionId: string }
   | { type: 'DISMISS' }
@@ -109,7 +111,7 @@ export const viewerCallMachine = setup({
     /** Offline: the lock state is unknown until the doorbell itself reports again. */
     takePresence: assign(({ context, event }) => {
       if (event.type !== 'PRESENCE') return {}
-      return { online: event.online, door: event.online ? context.door : null }
+      return { online: event.online, door: event.online ? context.door : null, deviceName: event.deviceName ?? context.deviceName }
     }),
     takeReply: assign(({ context, event }) => {
       if (event.type !== 'REPLY') return {}
@@ -214,6 +216,7 @@ export const viewerCallMachine = setup({
     device: null,
     door: null,
     online: null,
+    deviceName: null,
     sessionId: null,
     endReason: null,
     error: null,

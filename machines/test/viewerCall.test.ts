@@ -552,6 +552,14 @@ describe('viewerCall: a doorbell that goes offline (fail-secure)', () => {
     assert.equal(snap().context.door, null)
   })
 
+  test('the name its presence gives is kept, for a screen that has no state from it', () => {
+    const { actor, snap } = startViewer()
+    actor.send({ type: 'PRESENCE', online: false, deviceName: 'Front door' })
+    assert.equal(snap().context.deviceName, 'Front door')
+    actor.send({ type: 'PRESENCE', online: true })
+    assert.equal(snap().context.deviceName, 'Front door', 'a presence without a name keeps the one known')
+  })
+
   test('a state heard while offline (the retained one, say) does not bring the door back; the device is still known', () => {
     const { actor, snap } = startViewer()
     actor.send({ type: 'PRESENCE', online: false })
