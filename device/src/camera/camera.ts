@@ -5,7 +5,7 @@ import { delimiter, join } from 'node:path'
 import { createRequire } from 'node:module'
 import type { DeviceConfig } from '@doorbell/core'
 import type { Logger } from '@doorbell/core'
-import { ffmpegArgs } from './ffmpegArgs'
+import { ffmpegArgs, parseSourceVideo, passthrough, probeArgs } from './ffmpegArgs'
 import { GopCache } from './gop'
 import { backoffDelay } from '@doorbell/machines'
 import { spawnChild } from '../children'
@@ -25,6 +25,8 @@ export function findFfmpeg (configured?: string): string {
 
 /** ffmpeg restarts with the shared backoff: 0.5 s doubling to 10 s, from the start again once packets flow. */
 const RESTART_BACKOFF = { firstMs: 500, maxMs: 10_000 }
+/** How long an RTSP camera may take to describe its streams. */
+const PROBE_TIMEOUT_MS = 10_000
 
 /**
  * One encoder for every viewer: ffmpeg writes RTP to a loopback socket and each packet is
@@ -37,6 +39,8 @@ export class Camera {
   private socket: Socket | null = null
   private proc: ChildProcess | null = null
   private helper: ChildProcess | null = null
+  /** An RTSP camera being asked what it sends. */
+  private prober: ChildProcess | null = null
   private readonly listeners = new Set<RtpListener>()
   private stopped = false
   /** Restarts since packets last flowed: the backoff's exponent. */
@@ -75,8 +79,55 @@ export class Camera {
   }
 
   private spawnEncoder (): void {
+    const source = this.config.source
+    if (source.kind === 'rtsp') { void this.probeThenEncode(source.url); return }
+    this.encode({})
+  }
+
+  /**
+   * An RTSP camera is asked what it sends first (each time: it may have been reconfigured while
+   * it was away), then its H.264 is passed through as it is, or re-encoded where that is needed;
+   * the log says which and why.
+   */
+  private async probeThenEncode (url: string): Promise<void> {
+    const bin = findFfmpeg(this.config.ffmpegPath)
+    const said = await this.probe(bin, url)
+    if (this.stopped) return
+    const video = parseSourceVideo(said)
+    if (video === null) {
+      const last = said.trim().split('\n').filter((l) => !/At least one output file/.test(l)).at(-1)?.trim() ?? ''
+      this.restartLater({ why: 'the RTSP camera did not answer', detail: last })
+      return
+    }
+    const decision = passthrough(this.config.codec, video)
+    if (decision.copy) this.log.info('camera: passing the RTSP camera\'s H.264 through, not re-encoding', { why: decision.why })
+    else this.log.warn('camera: re-encoding the RTSP camera', { why: decision.why })
+    this.encode({ copyRtsp: decision.copy })
+  }
+
+  /** What ffmpeg says about the camera's streams (it exits having no output). */
+  private async probe (bin: string, url: string): Promise<string> {
+    const proc = this.prober = spawnChild(bin, probeArgs(url), { stdio: ['ignore', 'ignore', 'pipe'], deathSignal: 'KILL', warn: (line) => { this.log.warn(line) } })
+    let said = ''
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => { said = (said + d).slice(-8192) })
+    const timer = setTimeout(() => { proc.kill('SIGKILL') }, PROBE_TIMEOUT_MS)
+    await new Promise<void>((resolve) => { proc.once('close', () => { resolve() }); proc.once('error', (err) => { said += err.message; resolve() }) })
+    clearTimeout(timer)
+    this.prober = null
+    return said
+  }
+
+  /** Another try after the shared backoff. */
+  private restartLater (why: Record<string, unknown>): void {
+    if (this.stopped) return
+    const inMs = backoffDelay(this.restarts++, RESTART_BACKOFF)
+    this.log.warn('camera stopped, restarting', { ...why, inMs })
+    this.restartTimer = setTimeout(() => { this.restartTimer = null; this.spawnEncoder() }, inMs)
+  }
+
+  private encode (o: { copyRtsp?: boolean }): void {
     const port = (this.socket!.address()).port
-    const args = ffmpegArgs({ ...this.config, rtpPort: port })
+    const args = ffmpegArgs({ ...this.config, rtpPort: port, ...o })
     const bin = findFfmpeg(this.config.ffmpegPath)
     this.log.info('camera starting', { ffmpeg: bin, source: this.config.source.kind, codec: this.config.codec })
     // spawnChild: the encoder dies with the doorbell, even on a SIGKILL of it (children.ts).
@@ -100,16 +151,14 @@ export class Camera {
       this.gop.clear()
       this.helper?.kill('SIGTERM')
       this.helper = null
-      if (this.stopped) return
-      const inMs = backoffDelay(this.restarts++, RESTART_BACKOFF)
-      this.log.warn('camera stopped, restarting', { code, signal: sig, inMs })
-      this.restartTimer = setTimeout(() => { this.restartTimer = null; this.spawnEncoder() }, inMs)
+      this.restartLater({ code, signal: sig })
     })
   }
 
   async stop (): Promise<void> {
     this.stopped = true
     if (this.restartTimer) clearTimeout(this.restartTimer)
+    this.prober?.kill('SIGKILL')
     const proc = this.proc
     if (proc && proc.exitCode === null) {
       const exited = new Promise((resolve) => proc.once('exit', resolve))
