@@ -32,7 +32,7 @@ test('RTSP: Constrained Baseline H.264 is passed through and plays in Chromium; 
   const lan = await startLan({ camera: { source: { kind: 'rtsp', url: camera.url }, codec: 'h264' } })
   t.after(() => lan.stop())
   let passed = false
-  t.after(() => { if (!passed) console.log([...lan.lines.slice(-40), ...camera.lines.slice(-10)].join('\n')) })
+  t.after(() => { if (!passed) console.log([...lan.lines.filter((l) => l.includes('[device/camera]')), ...lan.lines.slice(-20), ...camera.lines.slice(-10)].join('\n')) })
 
   await eventually('the passthrough decision in the log', () => lan.lines.find((l) => l.includes('passing the RTSP camera\'s H.264 through')), 20_000)
   assert.ok(lan.lines.some((l) => /why=the camera sends H\.264 Constrained Baseline/.test(l)))
@@ -66,7 +66,9 @@ test('RTSP: Constrained Baseline H.264 is passed through and plays in Chromium; 
   assert.equal(lan.lines.filter((l) => l.includes('passing the RTSP camera\'s H.264 through')).length >= 2, true, 'asked again, passed through again')
 
   passed = true
-  t.diagnostic(`camera back -> video resumed in ${resumed} ms (the encoder retries with the shared backoff, 0.5 s doubling)`)
+  const waits = lan.lines.filter((l) => l.includes('camera stopped, restarting')).map((l) => /inMs=(\d+)/.exec(l)?.[1] ?? '?')
+  t.diagnostic(`camera back -> video resumed in ${resumed} ms (the encoder retries with the shared backoff: waits ${waits.join(', ')} ms)`)
+  if (process.env.RTSP_LOG) console.log(lan.lines.filter((l) => l.includes('camera')).join('\n'))
 })
 
 test('RTSP: Main profile is re-encoded to Baseline, and the log says why', { timeout: 60_000 }, async (t) => {

@@ -22,7 +22,9 @@ factory.set_launch(
     '( videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 '
     f'! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 {frames} '
     f'! video/x-h264,profile={profile} ! rtph264pay name=pay0 pt=96 config-interval=-1 )')
-factory.set_shared(True)
+# Not shared: each client (the probe, then the encoder) gets its own pipeline, as from a camera;
+# a shared one can hand a client that joins while the last one leaves an end of stream.
+factory.set_shared(False)
 server.get_mount_points().add_factory('/camera', factory)
 if server.attach(None) == 0:
     print(f'cannot listen on 127.0.0.1:{port}', flush=True)

@@ -5,8 +5,10 @@ import { delimiter, join } from 'node:path'
 import { createRequire } from 'node:module'
 import type { DeviceConfig } from '@doorbell/core'
 import type { Logger } from '@doorbell/core'
-import { ffmpegArgs, parseSourceVideo, passthrough, probeArgs } from './ffmpegArgs'
+import { ffmpegArgs, parseSourceVideo, passthrough, probeArgs, rpicamArgs } from './ffmpegArgs'
+import { cameraProblem, redact } from './problems'
 import { GopCache } from './gop'
+import { RtpContinuity } from './continuity'
 import { backoffDelay } from '@doorbell/machines'
 import { spawnChild } from '../children'
 
@@ -47,6 +49,8 @@ export class Camera {
   private restarts = 0
   private restartTimer: NodeJS.Timeout | null = null
   private readonly gop: GopCache
+  /** Sequence numbers and timestamps that run on when ffmpeg is restarted. */
+  private readonly continuity = new RtpContinuity()
   packets = 0
 
   constructor (private readonly config: DeviceConfig['camera'], private readonly log: Logger) {
@@ -58,6 +62,7 @@ export class Camera {
   async start (): Promise<void> {
     const socket = this.socket = createSocket('udp4')
     socket.on('message', (packet) => {
+      this.continuity.rewrite(packet)
       this.packets++
       this.restarts = 0
       this.gop.push(packet)
@@ -80,7 +85,10 @@ export class Camera {
 
   private spawnEncoder (): void {
     const source = this.config.source
-    if (source.kind === 'rtsp') { void this.probeThenEncode(source.url); return }
+    if (source.kind === 'rtsp') {
+      this.probeThenEncode(source.url).catch((err: Error) => { this.restartLater({ why: 'the RTSP camera could not be asked', error: err.message }) })
+      return
+    }
     this.encode({})
   }
 
@@ -95,8 +103,10 @@ export class Camera {
     if (this.stopped) return
     const video = parseSourceVideo(said)
     if (video === null) {
-      const last = said.trim().split('\n').filter((l) => !/At least one output file/.test(l)).at(-1)?.trim() ?? ''
-      this.restartLater({ why: 'the RTSP camera did not answer', detail: last })
+      const lines = this.scrub(said).trim().split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/At least one output file/.test(l))
+      const problem = lines.map((l) => cameraProblem(this.config.source, l)).find((p) => p !== null)
+      if (problem) this.log.error(`camera: ${problem}`, { ffmpeg: lines.at(-1) ?? '' })
+      this.restartLater({ why: 'the RTSP camera did not answer', detail: lines.at(-1) ?? '' })
       return
     }
     const decision = passthrough(this.config.codec, video)
@@ -117,6 +127,20 @@ export class Camera {
     return said
   }
 
+  /** A line from ffmpeg or rpicam-vid; one that names a known problem is logged as an error saying what to do. */
+  private said (program: string, raw: string): void {
+    const line = this.scrub(raw)
+    this.log.warn(program, { line })
+    const problem = cameraProblem(this.config.source, line)
+    if (problem !== null) this.log.error(`camera: ${problem}`, { [program]: line })
+  }
+
+  /** An RTSP camera's password stays out of the log (ffmpeg repeats the URL in its errors). */
+  private scrub (text: string): string {
+    const source = this.config.source
+    return source.kind === 'rtsp' ? text.replaceAll(source.url, redact(source.url)) : text
+  }
+
   /** Another try after the shared backoff. */
   private restartLater (why: Record<string, unknown>): void {
     if (this.stopped) return
@@ -133,16 +157,24 @@ export class Camera {
     // spawnChild: the encoder dies with the doorbell, even on a SIGKILL of it (children.ts).
     const warn = (line: string): void => { this.log.warn(line) }
     const proc = this.proc = spawnChild(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], deathSignal: 'KILL', warn })
+    this.continuity.restart()
     if (this.config.source.kind === 'picam') {
       const { width, height, fps } = this.config.source
-      const helper = this.helper = spawnChild('rpicam-vid', ['-t', '0', '--inline', '--codec', 'h264', '--profile', 'baseline',
-        '--width', String(width), '--height', String(height), '--framerate', String(fps), '-n', '-o', '-'], { stdio: ['ignore', 'pipe', 'inherit'], deathSignal: 'KILL', warn })
+      const helper = this.helper = spawnChild('rpicam-vid', rpicamArgs({ width, height, fps }), { stdio: ['ignore', 'pipe', 'pipe'], deathSignal: 'KILL', warn })
       helper.stdout!.pipe(proc.stdin!)
-      helper.on('error', (err) => this.log.error('rpicam-vid failed to start', { error: err.message }))
+      proc.stdin!.on('error', () => {}) // ffmpeg gone first: rpicam-vid's next write fails, and it is ended with it
+      helper.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        for (const line of chunk.split('\n')) if (line.trim()) this.said('rpicam-vid', line.trim())
+      })
+      helper.on('error', (err) => {
+        this.said('rpicam-vid', err.message)
+        this.log.error('rpicam-vid failed to start', { error: err.message })
+        proc.stdin!.end()
+      })
     }
     proc.stderr!.setEncoding('utf8')
     proc.stderr!.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) this.log.warn('ffmpeg', { line: line.trim() })
+      for (const line of chunk.split('\n')) if (line.trim()) this.said('ffmpeg', line.trim())
     })
     proc.on('error', (err) => this.log.error('ffmpeg failed to start', { error: err.message }))
     proc.on('exit', (code, sig) => {

@@ -105,5 +105,14 @@ export function ffmpegArgs (o: EncodeOptions): string[] {
   ]
 }
 
+/**
+ * The Pi camera: rpicam-vid encodes H.264 in the Pi's hardware (Baseline, parameter sets before
+ * every keyframe with --inline) and writes it to stdout, which ffmpeg only packetizes.
+ */
+export function rpicamArgs (source: { width: number, height: number, fps: number }): string[] {
+  return ['-t', '0', '--inline', '--codec', 'h264', '--profile', 'baseline',
+    '--width', String(source.width), '--height', String(source.height), '--framerate', String(source.fps), '-n', '-o', '-']
+}
+
 /** The codec line the device offers in SDP, matching what ffmpegArgs produces. */
 export const H264_FMTP = 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f'
