@@ -7,6 +7,9 @@
  *   the doorbell dies, however it dies;
  * - and on the doorbell's own exit (a crash, process.exit) every child still running is killed.
  *
+ * A doorbell killed in the few milliseconds between a spawn and setpriv's exec of the program
+ * leaves that one child without the signal (the kernel has none to send yet).
+ *
  * Where setpriv is missing (it is in util-linux, on Raspberry Pi OS and Debian) the second still
  * holds, the first cannot: that is logged once, with what to install.
  */
