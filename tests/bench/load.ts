@@ -105,13 +105,13 @@ export const loadBench: Bench = async ({ smoke, log }) => {
 /**
  * Device and ffmpeg CPU with an RTSP camera and one viewer: passthrough (Constrained Baseline,
  * copied) against re-encoding (Main profile, decoded and encoded to Baseline). The same server,
- * picture and rate (640x360@30); the server's own CPU is not counted.
+ * picture and rate (1280x720@30); the server's own CPU is not counted.
  */
 async function rtspCpu (hub: Awaited<ReturnType<typeof startHub>>, windowMs: number, log: (line: string) => void): Promise<Figure[]> {
   const figures: Figure[] = []
   const measured: Record<string, [number, number]> = {}
   for (const [profile, mode] of [['constrained-baseline', 'passthrough'], ['main', 're-encoding']] as Array<[RtspProfile, string]>) {
-    const camera = await startRtspCamera(profile)
+    const camera = await startRtspCamera(profile, '1280x720')
     const deviceId = `rtsp-${profile === 'main' ? 'main' : 'base'}`
     const device = await startDeviceProcess({ deviceId, mesh: { enabled: false }, hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, deviceId) }, iceAdditionalHostAddresses: ['127.0.0.1'], camera: { source: { kind: 'rtsp', url: camera.url }, codec: 'h264' } }, `load-${deviceId}`)
     let viewer: NodeViewer | null = null
@@ -127,7 +127,7 @@ async function rtspCpu (hub: Awaited<ReturnType<typeof startHub>>, windowMs: num
       const [cpu, ff] = await cpuPercent(ffmpeg ? [device.pid, ffmpeg] : [device.pid], windowMs)
       measured[mode] = [cpu!, ff ?? NaN]
       log(`load: RTSP ${mode}, 1 viewer: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %`)
-      const c = `loopback, RTSP camera (GStreamer's RTSP server, 640x360@30 H.264 ${profile}), ${mode}, 1 werift viewer, ${windowMs / 1000} s window; the server's CPU not counted`
+      const c = `loopback, RTSP camera (GStreamer's RTSP server, 1280x720@30 H.264 ${profile}), ${mode}, 1 werift viewer, ${windowMs / 1000} s window; the server's CPU not counted`
       const id = mode === 'passthrough' ? 'passthrough' : 'reencode'
       figures.push(
         { id: `load-rtsp-${id}-cpu`, name: `device CPU, RTSP camera ${mode}, 1 viewer`, value: round(cpu!), unit: '%', conditions: c, group: 'load' },

@@ -23,9 +23,9 @@ export interface RtspCamera {
   restart: () => Promise<void>
 }
 
-async function launch (port: number, profile: RtspProfile, lines: string[]): Promise<ChildProcess> {
+async function launch (port: number, profile: RtspProfile, size: string, lines: string[]): Promise<ChildProcess> {
   if (!existsSync(SYSTEM_PYTHON)) throw new Error(`${SYSTEM_PYTHON} is missing: run scripts/setup.sh --test`)
-  const proc = spawn(SYSTEM_PYTHON, [SCRIPT, String(port), profile], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(SYSTEM_PYTHON, [SCRIPT, String(port), profile, size], { stdio: ['ignore', 'pipe', 'pipe'] })
   proc.stderr!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
   await new Promise<void>((resolve, reject) => {
     let out = ''
@@ -39,12 +39,13 @@ async function launch (port: number, profile: RtspProfile, lines: string[]): Pro
   return proc
 }
 
-export async function startRtspCamera (profile: RtspProfile): Promise<RtspCamera> {
+/** `size`: the picture, `WxH` (default 640x360). */
+export async function startRtspCamera (profile: RtspProfile, size = '640x360'): Promise<RtspCamera> {
   const port = await freePort()
   const lines: string[] = []
   const camera: RtspCamera = {
     url: `rtsp://127.0.0.1:${port}/camera`,
-    proc: await launch(port, profile, lines),
+    proc: await launch(port, profile, size, lines),
     lines,
     async stop () {
       const proc = camera.proc
@@ -55,7 +56,7 @@ export async function startRtspCamera (profile: RtspProfile): Promise<RtspCamera
     },
     async restart () {
       await camera.stop()
-      camera.proc = await launch(port, profile, lines)
+      camera.proc = await launch(port, profile, size, lines)
     }
   }
   return camera
