@@ -3,7 +3,8 @@
 #   scripts/setup.sh          for the demo (ffmpeg: the system's, else the npm-shipped static build)
 #   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, mosquitto
 #                             (the bench compares the embedded hub with it), and nginx (with its stream
-#                             module), coturn and systemd-analyze, which the tests run on deployment/;
+#                             module), coturn and systemd-analyze, which the tests run on deployment/,
+#                             and GStreamer's RTSP server (an IP camera for the RTSP tests);
 #                             none is left running as a service
 # Never downloads a browser build: Chromium comes from Debian.
 set -euo pipefail
@@ -23,6 +24,13 @@ if [[ "${1:-}" == "--test" ]]; then
   [[ -x /usr/bin/turnserver ]] || need_apt+=(coturn)
   # systemd-analyze verify checks the deployment/systemd units (systemd need not be running).
   command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+  # The RTSP tests run GStreamer's RTSP server as an IP camera (tests/src/rtspServer.py, /usr/bin/python3):
+  # x264enc is in -ugly, the RTP payloaders in -good.
+  /usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || need_apt+=(python3-gi)
+  [[ -f /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib || -f /usr/lib/aarch64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ]] || need_apt+=(gir1.2-gst-rtsp-server-1.0)
+  dpkg -s gstreamer1.0-plugins-ugly >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-ugly)
+  dpkg -s gstreamer1.0-plugins-bad >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-bad)
+  dpkg -s gstreamer1.0-plugins-good >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-good)
 fi
 if (( ${#need_apt[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then

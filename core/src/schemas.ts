@@ -90,6 +90,8 @@ export type DirectReach = z.infer<typeof DirectReach>
 
 export const Presence = z.strictObject({
   deviceId: Id,
+  /** Its name, so a screen that has no state from it (it went offline) can still name it. */
+  deviceName: Name.optional(),
   online: z.boolean(),
   at: Millis,
   /** Where the device listens for direct (libp2p) connections, when it does. */

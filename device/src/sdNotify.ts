@@ -14,9 +14,10 @@
  *     it ends at end-of-file on its stdin, so it dies with the doorbell, even on SIGKILL.
  * Either way the sender is not the main PID: hence NotifyAccess=all in the unit.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import type { Startable } from '@doorbell/core'
+import { spawnChild } from './children'
 
 /** Sends one line of stdin per datagram; "\n" inside a message is written as a literal backslash-n. */
 const RELAY = `import os, socket, sys
@@ -70,7 +71,8 @@ export class SdNotifier {
   }
 
   private startRelay (): ChildProcess {
-    const child = spawn(this.python, ['-c', RELAY], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
+    // Long-lived, so it too dies with the doorbell (children.ts).
+    const child = spawnChild(this.python, ['-c', RELAY], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
     let stderr = ''
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-2000) })
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import type { AddressInfo } from 'node:net'
-import { FFMPEG_PAYLOAD_TYPE, H264_FMTP, ffmpegArgs, type EncodeOptions } from '../src/camera/ffmpegArgs'
+import { FFMPEG_PAYLOAD_TYPE, H264_FMTP, ffmpegArgs, parseSourceVideo, passthrough, probeArgs, type EncodeOptions } from '../src/camera/ffmpegArgs'
 import { findFfmpeg } from '../src/camera/camera'
 
 const PORT = 5004
@@ -84,6 +84,21 @@ describe('ffmpegArgs', () => {
     assert.equal(valueOf(out, '-auto-alt-ref'), '0')
     assert.ok(!args.includes('libx264') && !args.includes('-x264-params') && !args.includes('-profile:v'))
     assertRtpOutput(args)
+  })
+
+  test('RTSP passthrough: the camera\'s H.264 copied as it is, SPS/PPS dumped before every keyframe, nothing re-encoded', () => {
+    const url = 'rtsp://192.168.1.20:554/stream1'
+    const args = ffmpegArgs({ ...base, source: { kind: 'rtsp', url }, copyRtsp: true })
+    assert.deepEqual(inputPart(args).slice(-4), ['-rtsp_transport', 'tcp', '-i', url])
+    const out = outputPart(args)
+    assert.equal(valueOf(out, '-c:v'), 'copy')
+    assert.equal(valueOf(out, '-bsf:v'), 'dump_extra=freq=keyframe')
+    for (const encoderOption of ['-profile:v', '-b:v', '-g', '-x264-params', '-preset']) assert.ok(!args.includes(encoderOption), `no ${encoderOption} when copying`)
+    assertRtpOutput(args)
+  })
+
+  test('RTSP probe: ffmpeg asked to describe the camera over TCP', () => {
+    assert.deepEqual(probeArgs('rtsp://cam/1'), ['-hide_banner', '-nostdin', '-rtsp_transport', 'tcp', '-i', 'rtsp://cam/1'])
   })
 
   test('RTSP: pulled over TCP and re-encoded to Baseline H.264', () => {
@@ -240,4 +255,32 @@ test('a real ffmpeg packetizes Pi-camera-style H.264 from stdin and repeats SPS/
   }))
   const packets = await encode(t, (port) => ffmpegArgs({ ...base, source: { kind: 'picam', width: 320, height: 240, fps: 30 }, rtpPort: port }), raw)
   assertTenFramesOfH264(packets)
+})
+
+describe('RTSP passthrough: what the camera sends decides', () => {
+  // Stream lines as Debian's ffmpeg 5.1 printed them for GStreamer's RTSP server and for an H.265 camera.
+  const BASELINE = '  Stream #0:0: Video: h264 (Constrained Baseline), yuv420p(tv, smpte170m, progressive), 640x360 [SAR 1:1 DAR 16:9], 30 fps, 30 tbr, 90k tbn'
+  const MAIN = '  Stream #0:0: Video: h264 (Main), yuv420p(tv, smpte170m, progressive), 640x360 [SAR 1:1 DAR 16:9], 30 fps, 30 tbr, 90k tbn'
+  const HEVC = '  Stream #0:0: Video: hevc (Main), yuvj420p(pc, bt709), 1920x1080, 25 fps, 25 tbr, 90k tbn'
+  const MJPEG = '  Stream #0:1: Video: mjpeg (Baseline), yuvj422p(pc, bt470bg/unknown/unknown), 1280x720, 90k tbr, 90k tbn'
+
+  test('the codec and profile are read from ffmpeg\'s stream line', () => {
+    assert.deepEqual(parseSourceVideo(`Input #0, rtsp, from 'rtsp://x':\n${BASELINE}\nAt least one output file must be specified`), { codec: 'h264', profile: 'Constrained Baseline' })
+    assert.deepEqual(parseSourceVideo(MAIN), { codec: 'h264', profile: 'Main' })
+    assert.deepEqual(parseSourceVideo(HEVC), { codec: 'hevc', profile: 'Main' })
+    assert.deepEqual(parseSourceVideo('  Stream #0:0[0x100]: Video: h264 (avc1 / 0x31637661), yuv420p, 640x480'), { codec: 'h264', profile: null }, 'a codec tag is not a profile')
+    assert.equal(parseSourceVideo('rtsp://x: Connection refused'), null)
+  })
+
+  test('(Constrained) Baseline H.264 passes through; another profile or codec, or VP8 configured, is re-encoded, saying why', () => {
+    assert.deepEqual(passthrough('h264', parseSourceVideo(BASELINE)), { copy: true, why: 'the camera sends H.264 Constrained Baseline' })
+    assert.equal(passthrough('h264', { codec: 'h264', profile: 'Baseline' }).copy, true)
+    assert.deepEqual(passthrough('h264', parseSourceVideo(MAIN)), { copy: false, why: 'the camera sends H.264 Main, not (Constrained) Baseline' })
+    assert.deepEqual(passthrough('h264', { codec: 'h264', profile: 'High' }).copy, false)
+    assert.deepEqual(passthrough('h264', parseSourceVideo(HEVC)), { copy: false, why: 'the camera sends hevc, not H.264' })
+    assert.deepEqual(passthrough('h264', parseSourceVideo(MJPEG)), { copy: false, why: 'the camera sends mjpeg, not H.264' })
+    assert.deepEqual(passthrough('h264', { codec: 'h264', profile: null }), { copy: false, why: 'the camera sends H.264 (profile unknown), not (Constrained) Baseline' })
+    assert.deepEqual(passthrough('vp8', parseSourceVideo(BASELINE)), { copy: false, why: 'the camera codec is set to vp8' })
+    assert.deepEqual(passthrough('h264', null), { copy: false, why: 'the camera\'s stream could not be probed' })
+  })
 })

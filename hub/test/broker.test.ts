@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { AedesPublishPacket, Client } from 'aedes'
 import { memoryLogger, topics, type DoorAttempt, type Member } from '@doorbell/core'
 import { auditIngest } from '../src/broker/auditIngest'
+import { staleStates } from '../src/broker/staleState'
 import { authenticate } from '../src/broker/authenticate'
 import type { Principals } from '../src/broker/principals'
 import { RateLimiter } from '../src/rateLimit'
@@ -49,6 +50,49 @@ describe('auditIngest', () => {
     ingest(packet(audit, JSON.stringify(attempt('a3'))), device)
     ingest(packet(audit, JSON.stringify(attempt('a3'))), device)
     assert.deepEqual(trust.audit.all().slice(before).map((r) => [r.kind, r.outcome, r.actor]), [['open-door', 'denied', 'Bob']])
+  })
+})
+
+describe('staleStates (fail-secure for screens that subscribe later)', () => {
+  const state = topics.state(HOME, 'front-door')
+  const presence = topics.presence(HOME, 'front-door')
+  const unlocked = JSON.stringify({ lock: { status: 'unlocked', boot: 'b1' } })
+  const locked = JSON.stringify({ lock: { status: 'locked', boot: 'b2' } })
+  const online = (yes: boolean): string => JSON.stringify({ deviceId: 'front-door', online: yes, at: 1 })
+  const retained = (topic: string, payload: string): AedesPublishPacket => ({ ...packet(topic, payload), retain: true })
+  const forwarded = (s: ReturnType<typeof staleStates>, p: AedesPublishPacket): boolean => s.authorizeForward(device, p) !== null
+
+  test('the state a doorbell left when it went offline is withheld; its presence and other doorbells\' states are not', () => {
+    const s = staleStates()
+    s.observe(packet(state, unlocked))
+    assert.ok(forwarded(s, retained(state, unlocked)), 'online: its state goes out')
+    s.observe(packet(presence, online(false)))
+    assert.deepEqual(s.withheld(), [`${HOME}/front-door`])
+    assert.equal(forwarded(s, retained(state, unlocked)), false, 'offline: the retained "unlocked" is withheld')
+    assert.ok(forwarded(s, retained(presence, online(false))), 'its presence (offline) goes out')
+    assert.ok(forwarded(s, retained(topics.state(HOME, 'back-door'), unlocked)), 'another doorbell\'s state goes out')
+  })
+
+  test('back: presence alone does not release the old state; the doorbell\'s next state goes out, even the same bytes', () => {
+    const s = staleStates()
+    s.observe(packet(state, unlocked))
+    s.observe(packet(presence, online(false)))
+    s.observe(packet(presence, online(true)))
+    assert.equal(forwarded(s, retained(state, unlocked)), false, 'between its presence and its first state, the old state is still withheld')
+    s.observe(packet(state, locked))
+    assert.ok(forwarded(s, packet(state, locked)))
+    assert.deepEqual(s.withheld(), [])
+    // After a short drop of its link (same boot) it publishes the same state again: its word again.
+    s.observe(packet(presence, online(false)))
+    s.observe(packet(state, locked))
+    assert.ok(forwarded(s, retained(state, locked)))
+  })
+
+  test('a malformed presence marks nothing', () => {
+    const s = staleStates()
+    s.observe(packet(state, unlocked))
+    s.observe(packet(presence, '{"online":'))
+    assert.ok(forwarded(s, retained(state, unlocked)))
   })
 })
 

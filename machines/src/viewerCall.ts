@@ -25,8 +25,16 @@ export interface ViewerCallContext {
   commandTimeoutMs: number
   ring: RingEvent | null
   device: DeviceState | null
-  /** Newest lock report, from the state topic or the data channel, whichever is newer. */
+  /**
+   * Newest lock report, from the state topic or the data channel, whichever is newer; null while
+   * unknown: nothing heard yet, or the doorbell went offline (a dead doorbell's last report may say
+   * `unlocked`, and nothing relocks it but the doorbell itself or systemd's lock-now).
+   */
   door: LockState | null
+  /** The doorbell's presence on the hub: null until it is heard. */
+  online: boolean | null
+  /** Its name as its presence says (a screen may have no state from an offline doorbell). */
+  deviceName: string | null
   sessionId: string | null
   endReason: EndReason | null
   error: string | null
@@ -44,6 +52,7 @@ export interface CallActorInput {
 export type ViewerCallEvent =
   | { type: 'RING', ring: RingEvent }
   | { type: 'DEVICE_STATE', state: DeviceState }
+  | { type: 'PRESENCE', online: boolean, deviceName?: string }
   | { type: 'ANSWER', sessionId: string }
   | { type: 'WATCH', sessionId: string }
   | { type: 'DISMISS' }
@@ -96,7 +105,13 @@ export const viewerCallMachine = setup({
     }),
     takeDeviceState: assign({
       device: ({ context, event }) => event.type === 'DEVICE_STATE' ? event.state : context.device,
-      door: ({ context, event }) => event.type === 'DEVICE_STATE' ? newer(context.door, event.state.lock) : context.door
+      // While the doorbell is offline a state is its last word before it went (a retained one): not the door now.
+      door: ({ context, event }) => event.type === 'DEVICE_STATE' && context.online !== false ? newer(context.door, event.state.lock) : context.door
+    }),
+    /** Offline: the lock state is unknown until the doorbell itself reports again. */
+    takePresence: assign(({ context, event }) => {
+      if (event.type !== 'PRESENCE') return {}
+      return { online: event.online, door: event.online ? context.door : null, deviceName: event.deviceName ?? context.deviceName }
     }),
     takeReply: assign(({ context, event }) => {
       if (event.type !== 'REPLY') return {}
@@ -200,6 +215,8 @@ export const viewerCallMachine = setup({
     ring: null,
     device: null,
     door: null,
+    online: null,
+    deviceName: null,
     sessionId: null,
     endReason: null,
     error: null,
@@ -209,7 +226,8 @@ export const viewerCallMachine = setup({
   }),
   initial: 'idle',
   on: {
-    DEVICE_STATE: [{ guard: 'isStaleState' }, { actions: 'takeDeviceState' }]
+    DEVICE_STATE: [{ guard: 'isStaleState' }, { actions: 'takeDeviceState' }],
+    PRESENCE: { actions: 'takePresence' }
   },
   states: {
     idle: {

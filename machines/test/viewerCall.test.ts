@@ -540,3 +540,50 @@ describe('viewerCall: two paths (LAN hub and direct)', () => {
     assert.ok(v.snap().matches('incoming'))
   })
 })
+
+describe('viewerCall: a doorbell that goes offline (fail-secure)', () => {
+  test('offline while the door was open: the lock state is unknown, not "unlocked"', () => {
+    const { actor, snap } = startViewer()
+    actor.send({ type: 'PRESENCE', online: true })
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ lock: lockState({ status: 'unlocked', version: 4 }) }) })
+    assert.equal(snap().context.door?.status, 'unlocked')
+    actor.send({ type: 'PRESENCE', online: false })
+    assert.equal(snap().context.online, false)
+    assert.equal(snap().context.door, null)
+  })
+
+  test('the name its presence gives is kept, for a screen that has no state from it', () => {
+    const { actor, snap } = startViewer()
+    actor.send({ type: 'PRESENCE', online: false, deviceName: 'Front door' })
+    assert.equal(snap().context.deviceName, 'Front door')
+    actor.send({ type: 'PRESENCE', online: true })
+    assert.equal(snap().context.deviceName, 'Front door', 'a presence without a name keeps the one known')
+  })
+
+  test('a state heard while offline (the retained one, say) does not bring the door back; the device is still known', () => {
+    const { actor, snap } = startViewer()
+    actor.send({ type: 'PRESENCE', online: false })
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 3000, lock: lockState({ status: 'unlocked', version: 4 }) }) })
+    assert.equal(snap().context.door, null)
+    assert.equal(snap().context.device?.at, 3000)
+  })
+
+  test('back online: the doorbell\'s own next report is shown at once, from its new boot', () => {
+    const { actor, snap } = startViewer()
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ lock: lockState({ status: 'unlocked', version: 4, boot: 'b1' }) }) })
+    actor.send({ type: 'PRESENCE', online: false })
+    actor.send({ type: 'PRESENCE', online: true })
+    assert.equal(snap().context.door, null, 'online again, but nothing reported yet')
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ lock: lockState({ status: 'locked', version: 1, boot: 'b2' }) }) })
+    assert.deepEqual(snap().context.door, lockState({ status: 'locked', version: 1, boot: 'b2' }))
+  })
+
+  test('in a call, the doorbell\'s own word over the data channel still counts while the hub says offline', () => {
+    const { actor, snap } = connectedViewer()
+    actor.send({ type: 'PRESENCE', online: false })
+    assert.equal(snap().context.door, null)
+    actor.send({ type: 'REPLY', reply: { type: 'lock', lock: lockState({ status: 'relocking', version: 13 }) } })
+    assert.equal(snap().context.door?.status, 'relocking')
+    assert.ok(snap().matches({ active: { connected: 'ready' } }), 'presence does not end the call')
+  })
+})

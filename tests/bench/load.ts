@@ -3,6 +3,8 @@
  * 1, 4, 8 and 12 viewers (werift peers running the viewer's own call logic, in this process so
  * that a browser's CPU does not blur the device's). Per step: device and ffmpeg CPU (% of one
  * core), device RSS, and packet loss seen by the viewers (sequence gaps, duplicates ignored).
+ * Then an RTSP camera (GStreamer's RTSP server, tests/src/rtsp.ts) with one viewer, side by side:
+ * its Constrained Baseline H.264 passed through, against Main profile re-encoded.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -14,6 +16,7 @@ import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
 import { deviceInvite } from '../src/trust'
 import { pairViewerInProcess, round, sleep, type Bench, type Figure } from './lib'
 import { cpuPercent, rssMb, startDeviceProcess } from './proc'
+import { startRtspCamera, type RtspProfile } from '../src/rtsp'
 
 const CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
 
@@ -88,6 +91,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       viewers = []
       await sleep(1000)
     }
+    figures.push(...await rtspCpu(hub, windowMs, log))
     figures.push({ id: 'load-max-viewers', name: 'viewers carried on one core with < 1 % loss (most tried)', value: carried, unit: 'viewers', target: { op: '>=', value: smoke ? 2 : 12 }, conditions: conditions(steps.at(-1)!), group: 'load' })
     return figures
   } finally {
@@ -96,4 +100,47 @@ export const loadBench: Bench = async ({ smoke, log }) => {
     await hub.stop()
     await rm(dataDir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Device and ffmpeg CPU with an RTSP camera and one viewer: passthrough (Constrained Baseline,
+ * copied) against re-encoding (Main profile, decoded and encoded to Baseline). The same server,
+ * picture and rate (1280x720@30); the server's own CPU is not counted.
+ */
+async function rtspCpu (hub: Awaited<ReturnType<typeof startHub>>, windowMs: number, log: (line: string) => void): Promise<Figure[]> {
+  const figures: Figure[] = []
+  const measured: Record<string, [number, number]> = {}
+  for (const [profile, mode] of [['constrained-baseline', 'passthrough'], ['main', 're-encoding']] as Array<[RtspProfile, string]>) {
+    const camera = await startRtspCamera(profile, '1280x720')
+    const deviceId = `rtsp-${profile === 'main' ? 'main' : 'base'}`
+    const device = await startDeviceProcess({ deviceId, mesh: { enabled: false }, hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, deviceId) }, iceAdditionalHostAddresses: ['127.0.0.1'], camera: { source: { kind: 'rtsp', url: camera.url }, codec: 'h264' } }, `load-${deviceId}`)
+    let viewer: NodeViewer | null = null
+    try {
+      const paired = await pairViewerInProcess(hub, { name: `RTSP ${mode}`, viewerId: `load${deviceId}` })
+      viewer = nodeViewer(hub.mqttUrl, paired)
+      const v = viewer
+      await eventually('the viewer connected to the hub', () => v.home.hub.connected)
+      v.home.watch(deviceId)
+      await eventually(`video from the RTSP camera (${mode})`, () => v.rtp.length > 30, 30_000)
+      await sleep(1000)
+      const ffmpeg = await device.ffmpegPid()
+      const [cpu, ff] = await cpuPercent(ffmpeg ? [device.pid, ffmpeg] : [device.pid], windowMs)
+      measured[mode] = [cpu!, ff ?? NaN]
+      log(`load: RTSP ${mode}, 1 viewer: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %`)
+      const c = `loopback, RTSP camera (GStreamer's RTSP server, 1280x720@30 H.264 ${profile}), ${mode}, 1 werift viewer, ${windowMs / 1000} s window; the server's CPU not counted`
+      const id = mode === 'passthrough' ? 'passthrough' : 'reencode'
+      figures.push(
+        { id: `load-rtsp-${id}-cpu`, name: `device CPU, RTSP camera ${mode}, 1 viewer`, value: round(cpu!), unit: '%', conditions: c, group: 'load' },
+        { id: `load-rtsp-${id}-ffmpeg-cpu`, name: `ffmpeg CPU, RTSP camera ${mode}`, value: round(ff ?? NaN), unit: '%', conditions: c, group: 'load' }
+      )
+      v.home.hangUp(deviceId)
+      await sleep(500)
+    } finally {
+      await viewer?.close()
+      await device.stop()
+      await camera.stop()
+    }
+  }
+  log(`load: RTSP ffmpeg CPU side by side: passthrough ${round(measured.passthrough?.[1] ?? NaN)} % / re-encoding ${round(measured['re-encoding']?.[1] ?? NaN)} %`)
+  return figures
 }

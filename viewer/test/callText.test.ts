@@ -17,6 +17,14 @@ test('the door line says only what the device reported', () => {
   assert.equal(doorText(lock('fault', { error: 'relay failed' }), 0, false), 'Lock fault: relay failed')
 })
 
+test('an offline doorbell\'s lock is unknown, never "Door open · locks in 0 s"', () => {
+  const offline = { name: 'Front door' }
+  assert.equal(doorText(null, 20_000, false, offline), 'Front door is offline · lock state unknown')
+  assert.equal(doorText(null, 20_000, true, offline), 'Front door is offline · lock state unknown', 'not "Opening…" either')
+  // A report the doorbell made since (over the call's data channel) is its own word: shown.
+  assert.equal(doorText(lock('relocking'), 0, false, offline), 'Locking…')
+})
+
 test('every way a call ends has words a resident understands', () => {
   assert.equal(endText('missed', null), 'Missed ring')
   assert.equal(endText('answered-elsewhere', null), 'Answered on another screen')

@@ -115,6 +115,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
         url,
         homeId: pairing.homeId,
         deviceId: o.deviceId,
+        deviceName: o.deviceName,
         log: l.log,
         ...(l.direct ? { direct: l.direct } : {}),
         auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca ?? null }

@@ -5,15 +5,16 @@
  * installed is read from `gpiodetect --version`.
  *
  * A line stays requested (and driven) only while the tool that requested it runs: gpioset holds
- * the relay's line, gpiomon the button's. Each is started through `setpriv --pdeathsig` where
- * util-linux has it, so it dies with the doorbell even on SIGKILL and never keeps a line busy.
+ * the relay's line, gpiomon the button's. Each is started by `spawnChild` (../children.ts: `setpriv
+ * --pdeathsig` where util-linux has it), so it dies with the doorbell even on SIGKILL and never keeps
+ * a line busy.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { execFile, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ChipInfo } from './chips'
 import { GpioError, gpioFailureOf } from './errors'
+import { spawnChild } from '../children'
 
 export type GpiodTool = 'gpiodetect' | 'gpioinfo' | 'gpioset' | 'gpiomon'
 
@@ -78,13 +79,6 @@ export async function listGpiodChips (gpiod: Gpiod): Promise<{ chips: ChipInfo[]
 
 const lastLine = (text: string): string => text.trim().split('\n').filter((l) => l.trim() !== '').at(-1)?.trim() ?? ''
 
-let setprivPath: string | null | undefined
-/** util-linux's setpriv (present on Raspberry Pi OS and Debian), for a parent-death signal. */
-function setpriv (): string | null {
-  setprivPath ??= ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null
-  return setprivPath
-}
-
 export interface HeldLine {
   /** The tool's process (through setpriv, which execs it: same PID). */
   readonly child: ChildProcess
@@ -118,10 +112,8 @@ const BANNER = /^(Setting|Monitoring) lines? /
 export async function holdLine (o: HoldOptions): Promise<HeldLine> {
   const env = o.gpiod.options.env ?? process.env
   const program = bin(o.gpiod.options, o.tool)
-  const sp = setpriv()
-  const child = sp !== null
-    ? spawn(sp, ['--pdeathsig', 'TERM', '--', program, ...o.args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(program, o.args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Through setpriv --pdeathsig (children.ts): the tool dies with the doorbell and frees its line.
+  const child = spawnChild(program, o.args, { env, stdio: ['ignore', 'pipe', 'pipe'], deathSignal: 'TERM' })
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4096) })
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }>((resolve) => {

@@ -8,6 +8,7 @@ import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
 import { zoneOfDevice, type Principal } from './gate'
+import { staleStates } from './staleState'
 import type { Principals } from './principals'
 
 export interface BrokerModule extends Startable {
@@ -45,10 +46,19 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       }
       // Failed sign-ins per address: 20, then one more a second (a token is 256 bits; this stops floods, and only failures count).
       const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
+      // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.
+      const stale = staleStates()
+      const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
       const b = await Aedes.createBroker({
         authenticate: authenticate({ trust, homeId, principals, failedSignIn, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
-        authorizePublish: authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log }),
-        authorizeSubscribe: authorizeSubscribe({ principals, devices, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
+        authorizePublish: (client, packet, callback) => {
+          mayPublish(client, packet, (err) => {
+            if (!err) stale.observe(packet)
+            callback(err)
+          })
+        },
+        authorizeSubscribe: authorizeSubscribe({ principals, devices, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log }),
+        authorizeForward: stale.authorizeForward
       })
       broker = b
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })

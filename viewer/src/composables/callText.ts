@@ -17,8 +17,13 @@ export function linkText (path: LinkPath | null, offline: boolean): string {
   return offline ? 'No connection, retrying…' : 'Connecting…'
 }
 
-/** What the door status line says: only what the device reported, never what we hope. */
-export function doorText (door: LockState | null, now: number, pending: boolean): string {
+/**
+ * What the door status line says: only what the device reported, never what we hope. `offline`
+ * names a doorbell whose presence says offline: with no report since, its lock is unknown (its
+ * last report may say open, and only the doorbell can relock it).
+ */
+export function doorText (door: LockState | null, now: number, pending: boolean, offline: { name: string } | null = null): string {
+  if (door === null && offline !== null) return `${offline.name} is offline · lock state unknown`
   if (pending && (door === null || door.status === 'locked')) return 'Opening…'
   if (door === null) return 'Door state unknown'
   switch (door.status) {

@@ -143,7 +143,8 @@ export class Home {
     this.paths.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
     this.paths.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
     // A doorbell that reports in gets its card even before it rings; its direct addresses are kept.
-    this.paths.on('presence', (p) => { this.book.learn(p); this.doorbell(p.deviceId) })
+    // Its presence goes to its call machine: offline, its lock state is unknown.
+    this.paths.on('presence', (p) => { this.book.learn(p); this.doorbell(p.deviceId).send({ type: 'PRESENCE', online: p.online, ...(p.deviceName !== undefined ? { deviceName: p.deviceName } : {}) }) })
     this.paths.on('call', (record) => {
       // The same record can come twice: over the direct path, then late from the hub's queue.
       if (this.history.some((r) => r.deviceId === record.deviceId && r.ringId === record.ringId && r.startedAt === record.startedAt)) return

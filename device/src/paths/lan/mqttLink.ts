@@ -10,6 +10,8 @@ export interface MqttLinkOptions {
   url: string
   homeId: string
   deviceId: string
+  /** Told in its presence (and its will), so a screen can name a doorbell that is offline. */
+  deviceName?: string
   log: Logger
   /** The device's direct addresses, told to viewers in its presence while the hub is up. */
   direct?: () => DirectReach | undefined
@@ -55,7 +57,7 @@ export class MqttLink implements DeviceTransport {
       queueQoSZero: false,
       will: {
         topic: presence,
-        payload: encode(Presence, { deviceId: o.deviceId, online: false, at: Date.now() }),
+        payload: encode(Presence, this.presence(false)),
         qos: 1,
         retain: true
       }
@@ -100,6 +102,10 @@ export class MqttLink implements DeviceTransport {
     this.listeners.emit('signal', m.topic.viewer, m.payload)
   }
 
+  private presence (online: boolean): Presence {
+    return { deviceId: this.o.deviceId, ...(this.o.deviceName !== undefined ? { deviceName: this.o.deviceName } : {}), online, at: Date.now() }
+  }
+
   get url (): string { return this.o.url }
 
   onSignal (listener: (viewerId: string, message: SignalToDevice) => void): () => void {
@@ -123,7 +129,7 @@ export class MqttLink implements DeviceTransport {
     const direct = this.o.direct?.()
     this.client.publish(
       topics.presence(this.o.homeId, this.o.deviceId),
-      encode(Presence, { deviceId: this.o.deviceId, online: true, at: Date.now(), ...(direct ? { direct } : {}) }),
+      encode(Presence, { ...this.presence(true), ...(direct ? { direct } : {}) }),
       { qos: 1, retain: true }
     )
   }
@@ -166,7 +172,7 @@ export class MqttLink implements DeviceTransport {
     // A clean stop says goodbye itself; the will covers crashes.
     await new Promise<void>((resolve) => {
       if (!this.client.connected) { this.client.end(true, {}, () => resolve()); return }
-      this.client.publish(topics.presence(this.o.homeId, this.o.deviceId), encode(Presence, { deviceId: this.o.deviceId, online: false, at: Date.now() }), { qos: 1, retain: true }, () => {
+      this.client.publish(topics.presence(this.o.homeId, this.o.deviceId), encode(Presence, this.presence(false)), { qos: 1, retain: true }, () => {
         this.client.end(false, {}, () => resolve())
       })
     })
