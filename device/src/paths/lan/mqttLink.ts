@@ -20,6 +20,8 @@ export interface MqttLinkOptions {
    * from Node. A browser has no say over TLS trust: it passes null and relies on its own store.
    */
   auth: { memberId: string, token: string, ca: string | null }
+  /** How long a stop waits for the hub to take the goodbye before it closes anyway (default 3 s). */
+  stopGraceMs?: number
 }
 
 type LinkEvents = {
@@ -169,11 +171,20 @@ export class MqttLink implements DeviceTransport {
   }
 
   async stop (): Promise<void> {
-    // A clean stop says goodbye itself; the will covers crashes.
+    // A clean stop says goodbye itself; the will covers crashes. A hub that takes the goodbye but
+    // never acknowledges it must not hold the doorbell's stop (and the modules after it) for ever.
     await new Promise<void>((resolve) => {
-      if (!this.client.connected) { this.client.end(true, {}, () => resolve()); return }
+      let ended = false
+      const end = (force: boolean): void => {
+        if (ended) return
+        ended = true
+        this.client.end(force, {}, () => resolve())
+      }
+      if (!this.client.connected) { end(true); return }
+      const grace = setTimeout(() => { end(true) }, this.o.stopGraceMs ?? 3000)
       this.client.publish(topics.presence(this.o.homeId, this.o.deviceId), encode(Presence, this.presence(false)), { qos: 1, retain: true }, () => {
-        this.client.end(false, {}, () => resolve())
+        clearTimeout(grace)
+        end(false)
       })
     })
   }
