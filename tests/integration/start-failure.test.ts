@@ -7,6 +7,7 @@ import { StartError } from '@doorbell/core'
 import { memoryLogger, pairDevice, savePairing, startDoorbell, SimulatedButton, SimulatedLock } from '@doorbell/device'
 import { VIEWER_DIST, eventually, testMesh } from '../src/harness'
 import { deviceInvite } from '../src/trust'
+import { childrenNamed } from '../src/doorbellProcess'
 
 /**
  * A module that fails to start leaves nothing running. The doorbell starts its modules in order
@@ -27,21 +28,8 @@ class RecordingLock extends SimulatedLock {
   }
 }
 
-/** The pids of this process's ffmpeg children (the camera's encoder). */
-function ffmpegChildren (): number[] {
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid && comm.startsWith('ffmpeg')) pids.push(Number(entry))
-    } catch { /* gone meanwhile */ }
-  }
-  return pids
-}
+/** The pids of this process's ffmpeg children (the camera's and the microphone's encoders). */
+const ffmpegChildren = (): number[] => childrenNamed(process.pid, 'ffmpeg')
 
 /** The sockets this process holds open (their inodes). */
 function openSockets (): Set<string> {

@@ -1,12 +1,12 @@
-import mqtt, { type IClientOptions } from 'mqtt'
+import type { IClientOptions } from 'mqtt'
 import {
   AwsCredentials, CallRecord, DeviceState, KVS_PAYLOAD_MAX, Listeners, Presence, RingEvent, SignalToDevice, ViewerCloudConfig,
-  cloudTopics, decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
+  decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
   type CloudDevice, type IceServerInit, type KvsChannel, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
-import { iotBaseUrl, presignIotUrl, DEFAULT_PRESIGN_EXPIRES_SECONDS } from './presign'
+import { IotEvents, type MqttLike } from './iotEvents'
 import { awsControlPlane, createKvsSignalingClient, describeCloudError, kvsStun, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 
 /**
@@ -24,15 +24,7 @@ export {
   type KvsChannel, type KvsControlPlane, type KvsIceConfig, type SignalingConfig, type SignalingLike
 } from './aws'
 
-/** The part of mqtt.js's client this client uses. */
-export interface MqttLike {
-  readonly connected: boolean
-  on(event: 'connect' | 'close', listener: () => void): unknown
-  on(event: 'error', listener: (error: Error) => void): unknown
-  on(event: 'message', listener: (topic: string, payload: Uint8Array) => void): unknown
-  subscribe: (topics: string[], options: { qos: 1 }, callback: (error: Error | null, granted?: Array<{ topic: string, qos: number }>) => void) => unknown
-  end: (force: boolean, options: object, callback: () => void) => unknown
-}
+export type { MqttLike } from './iotEvents'
 
 export interface CloudClientOptions {
   config: ViewerCloudConfig
@@ -93,11 +85,7 @@ export class CloudClient implements ViewerTransport {
   private readonly info = new Map<string, Promise<KvsChannel>>()
   private readonly ice = new Map<string, { servers: IceServerInit[], until: number } | Promise<IceServerInit[]>>()
   private readonly control: KvsControlPlane | null
-  private mqtt: MqttLike | null = null
-  private signedUrl = ''
-  private signedAt = 0
-  private up = false
-  private quiet = false
+  private iot: IotEvents | null = null
   private closed = false
   readonly clientId: string
 
@@ -118,11 +106,21 @@ export class CloudClient implements ViewerTransport {
     this.ready = { config: config.data, credentials: credentials.data }
     for (const d of config.data.devices) { this.byThing.set(d.thingName, d); this.byId.set(d.deviceId, d) }
     this.control = o.controlPlane ?? awsControlPlane(config.data, credentials.data)
-    void this.connectIot()
+    this.iot = new IotEvents({
+      config: config.data,
+      credentials: credentials.data,
+      clientId: this.clientId,
+      log: this.log,
+      createWebSocket: o.createWebSocket,
+      createMqtt: o.createMqtt,
+      reconnectPeriodMs: o.reconnectPeriodMs,
+      onLink: (up) => { this.emit('link', up) },
+      onMessage: (topic, payload) => { this.onMessage(topic, payload) }
+    })
   }
 
   /** The IoT connection is up (events flow). */
-  get connected (): boolean { return this.mqtt?.connected ?? false }
+  get connected (): boolean { return this.iot?.connected ?? false }
 
   on<K extends keyof ViewerTransportEvents>(event: K, listener: ViewerTransportEvents[K]): () => void {
     return this.listeners.on(event, listener)
@@ -133,86 +131,7 @@ export class CloudClient implements ViewerTransport {
     return () => { if (this.sessionListeners.get(sessionId) === listener) this.sessionListeners.delete(sessionId) }
   }
 
-  // ---------------------------------------------------------------- events: AWS IoT Core
-
-  private async sign (): Promise<void> {
-    const r = this.ready!
-    const at = Date.now()
-    const url = await presignIotUrl({
-      ...(r.config.iotWssUrl !== undefined ? { wssUrl: r.config.iotWssUrl } : { endpoint: r.config.iotEndpoint }),
-      region: r.config.region,
-      credentials: r.credentials,
-      now: at
-    })
-    if (at >= this.signedAt) { this.signedUrl = url; this.signedAt = at }
-  }
-
-  private resign (): void {
-    this.sign().catch((err: Error) => { this.log('error', `could not sign the AWS IoT URL: ${err.message}`) })
-  }
-
-  private async connectIot (): Promise<void> {
-    const r = this.ready!
-    try {
-      await this.sign()
-    } catch (err) {
-      this.log('error', `could not sign the AWS IoT URL: ${(err as Error).message}`)
-      return
-    }
-    if (this.closed) return
-    const ws = this.o.createWebSocket
-    const options: IClientOptions = {
-      clientId: this.clientId,
-      // A persistent session for this tab's client: rings published during a short loss of the
-      // connection are kept by IoT Core and delivered on reconnect (QoS 1).
-      clean: false,
-      resubscribe: false,
-      reconnectPeriod: this.o.reconnectPeriodMs ?? 2000,
-      connectTimeout: 10_000,
-      // mqtt.js asks for the URL on every (re)connect, synchronously: it gets the newest signed one.
-      // A new one is signed on every close (a reconnect comes reconnectPeriod later), and when the
-      // one at hand is getting old; so an expired URL never blocks a reconnect for long.
-      transformWsUrl: () => {
-        if (Date.now() - this.signedAt > (DEFAULT_PRESIGN_EXPIRES_SECONDS - 60) * 1000) this.resign()
-        return this.signedUrl
-      },
-      ...(ws ? { createWebsocket: (url: string, protocols: string[]) => ws(url, protocols), forceNativeWebSocket: true } : {})
-    }
-    const base = iotBaseUrl(r.config.iotWssUrl !== undefined ? { wssUrl: r.config.iotWssUrl } : { endpoint: r.config.iotEndpoint }).toString()
-    const client = (this.o.createMqtt ?? ((url, opts) => mqtt.connect(url, opts)))(base, options)
-    this.mqtt = client
-    client.on('connect', () => {
-      if (this.closed) return
-      this.quiet = false
-      const topics = r.config.devices.flatMap((d) => cloudTopics.events(d.thingName))
-      client.subscribe(topics, { qos: 1 }, (err, granted) => {
-        if (err) { this.log('error', `AWS IoT subscribe failed: ${err.message}`); return }
-        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic)
-        if (refused.length > 0) this.log('error', `AWS IoT refused ${refused.join(', ')}: the credentials' policy must allow iot:Subscribe and iot:Receive on them`)
-      })
-      if (!this.up) { this.up = true; this.emit('link', true) }
-    })
-    client.on('close', () => {
-      if (this.closed) return
-      this.resign()
-      if (this.up) {
-        this.up = false
-        this.log('warn', 'lost the AWS IoT connection: reconnecting')
-        this.emit('link', false)
-      } else if (!this.quiet) {
-        // A browser does not say why a WebSocket failed; said once until the next connect.
-        this.quiet = true
-        this.log('warn', `cannot connect to AWS IoT at ${new URL(base).host} (check the IoT endpoint, the credentials and their policy, and the internet connection); retrying`)
-      }
-    })
-    client.on('error', (err) => {
-      if (this.closed || this.quiet) return
-      // Repeats every reconnect while the cause lasts: said once until the next connect.
-      this.quiet = true
-      this.log('warn', `AWS IoT connection: ${err.message} (check the IoT endpoint, the credentials and their policy)`)
-    })
-    client.on('message', (topic, payload) => { this.onMessage(topic, payload) })
-  }
+  // ---------------------------------------------------------------- events: AWS IoT Core (iotEvents.ts)
 
   private onMessage (topic: string, payload: Uint8Array): void {
     if (this.closed) return
@@ -522,9 +441,6 @@ export class CloudClient implements ViewerTransport {
     this.channels.clear()
     this.sessions.clear()
     this.sessionListeners.clear()
-    const client = this.mqtt
-    this.mqtt = null
-    this.up = false
-    if (client) await new Promise<void>((resolve) => { client.end(true, {}, () => { resolve() }) })
+    await this.iot?.close()
   }
 }
