@@ -166,6 +166,28 @@ export type DeviceConfigInput = z.input<typeof DeviceConfig>
 
 const LOOPBACK = ['127.0.0.1', '::1', 'localhost']
 
+/**
+ * The user's MQTT broker for Home Assistant (hub/src/homeAssistant/userBroker.ts). `mqtts://`
+ * with the broker's CA (`ca`, a PEM file) unless the broker is on this machine; the password from
+ * a file (`passwordFile`, kept out of the config) or in the config itself.
+ */
+export const HomeAssistantBroker = z.strictObject({
+  url: z.string().url().refine((u) => /^mqtts?:\/\//.test(u), 'the broker\'s URL is mqtt://host:port or mqtts://host:port'),
+  username: z.string().min(1).max(200).optional(),
+  password: z.string().min(1).max(500).optional(),
+  passwordFile: z.string().min(1).optional(),
+  /** The broker's CA certificate (PEM file) for `mqtts://`; absent: the system's CAs. */
+  ca: z.string().min(1).optional(),
+  /** A client id of the user's choice; default `doorbell-hub-{home}`. */
+  clientId: z.string().min(1).max(200).regex(/^[A-Za-z0-9_-]+$/, 'a client id is A-Z, a-z, 0-9, "_" or "-"').optional()
+}).refine((b) => b.password === undefined || b.passwordFile === undefined, { message: 'give password or passwordFile, not both', path: ['passwordFile'] })
+  .refine((b) => b.password === undefined || b.username !== undefined, { message: 'a password needs a username', path: ['username'] })
+  .refine((b) => b.url.startsWith('mqtts://') || LOOPBACK.includes(new URL(b.url).hostname.replace(/^\[|\]$/g, '')), {
+    message: 'plain mqtt:// sends the password and the door\'s state in clear: use mqtts:// (Mosquitto\'s listener with a certificate), or a broker on this machine',
+    path: ['url']
+  })
+export type HomeAssistantBroker = z.infer<typeof HomeAssistantBroker>
+
 export const HubConfig = z.strictObject({
   homeId: Id.default('home'),
   hubName: z.string().min(1).max(64).default('Home hub'),
@@ -210,7 +232,13 @@ export const HubConfig = z.strictObject({
     discoveryPrefix: z.string().max(100)
       .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'a discovery prefix is topic levels of A-Z, a-z, 0-9, "_" or "-", without wildcards')
       .refine((p) => p.split('/')[0] !== 'doorbell', 'the discovery prefix may not be under doorbell/')
-      .default('homeassistant')
+      .default('homeassistant'),
+    /**
+     * The user's own broker (most Home Assistant installs run Mosquitto): the hub connects out as
+     * a client and mirrors discovery, states and events there, and takes lock commands from there.
+     * Absent: Home Assistant connects to this hub's broker with an integration credential.
+     */
+    broker: HomeAssistantBroker.optional()
   }).default({ enabled: false, discoveryPrefix: 'homeassistant' })
 }).refine((c) => c.tls !== 'off' || LOOPBACK.includes(c.host), {
   message: 'plain HTTP is for development on this machine only: with tls "off" set host to 127.0.0.1 (or ::1, localhost)',

@@ -100,6 +100,13 @@ export const integrationTopics = {
   lockCommand: (home: string, device: string) => `${ROOT}/${home}/${device}/${INTEGRATION_LEVEL}/lock/set`,
   /** Every entity topic of the home, as one filter. */
   homeEntities: (home: string) => `${ROOT}/${home}/+/${INTEGRATION_LEVEL}/+`,
+  /** Every lock command of the home, as one filter (what the hub takes from the user's broker). */
+  homeLockCommands: (home: string) => `${ROOT}/${home}/+/${INTEGRATION_LEVEL}/lock/set`,
+  /**
+   * The hub's own availability on the user's broker (its will says offline): every entity is
+   * unavailable while the hub is away from that broker. Not under a device: no doorbell has it.
+   */
+  bridge: (home: string) => `${ROOT}/${home}/${INTEGRATION_LEVEL}-bridge`,
   /** Home Assistant's device-based discovery topic: `<prefix>/device/<object id>/config`. */
   discovery: (prefix: string, objectId: string) => `${prefix}/device/${objectId}/config`,
   status: (prefix: string) => `${prefix}/status`

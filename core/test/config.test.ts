@@ -172,6 +172,22 @@ describe('parseConfig(HubConfig)', () => {
     }
   })
 
+  test('Home Assistant on the user\'s broker: mqtts:// (plain only on this machine), a password or a password file, not both', () => {
+    const broker = (b: Record<string, unknown>): unknown => parseConfig(HubConfig, { homeAssistant: { enabled: true, broker: b } }, 'hub.json').homeAssistant.broker
+    assert.deepEqual(broker({ url: 'mqtts://ha.lan:8883', username: 'hub', passwordFile: '/etc/doorbell/ha-password', ca: '/etc/doorbell/ha-ca.pem' }),
+      { url: 'mqtts://ha.lan:8883', username: 'hub', passwordFile: '/etc/doorbell/ha-password', ca: '/etc/doorbell/ha-ca.pem' })
+    assert.equal((broker({ url: 'mqtt://127.0.0.1:1883' }) as { url: string }).url, 'mqtt://127.0.0.1:1883')
+    const refused: Array<[Record<string, unknown>, RegExp]> = [
+      [{ url: 'mqtt://192.168.1.10:1883', username: 'hub', password: 'x' }, /homeAssistant\.broker\.url: plain mqtt:\/\/ sends the password/],
+      [{ url: 'https://ha.lan' }, /homeAssistant\.broker\.url: the broker's URL is mqtt/],
+      [{ url: 'mqtts://ha.lan', username: 'hub', password: 'x', passwordFile: '/p' }, /homeAssistant\.broker\.passwordFile: give password or passwordFile, not both/],
+      [{ url: 'mqtts://ha.lan', password: 'x' }, /homeAssistant\.broker\.username: a password needs a username/],
+      [{ url: 'mqtts://ha.lan', clientId: 'a b' }, /homeAssistant\.broker\.clientId: /],
+      [{ url: 'mqtts://ha.lan', port: 1 }, /homeAssistant\.broker/]
+    ]
+    for (const [b, message] of refused) assert.match(configError(() => broker(b)).message, message, JSON.stringify(b))
+  })
+
   test('keeps given ports, viewer folder and TLS', () => {
     const c = parseConfig(HubConfig, { httpPort: 0, mqttPort: 65535, viewerDir: 'viewer/dist', tls: { key: 'K', cert: 'C' } }, 'x')
     assert.equal(c.httpPort, 0)

@@ -29,3 +29,18 @@ test('a doorbell\'s config: device, origin, four components with unique ids and 
 test('every state of the lock machine has a Home Assistant lock state, and the fault is JAMMED', () => {
   assert.deepEqual(LOCK_STATE, { locked: 'LOCKED', unlocking: 'UNLOCKING', unlocked: 'UNLOCKED', relocking: 'LOCKING', fault: 'JAMMED' })
 })
+
+test('to the user\'s broker: every entity also needs the hub there (availability_mode all); "online" follows the hub alone', () => {
+  const bridge = { topic: 'doorbell/home/ha-bridge', online: 'online', offline: 'offline' }
+  const c = discoveryConfig({ home: 'home', deviceId: 'front-door', name: 'Front door', hasLock: true, bridge }) as { components: Record<string, { availability?: Array<{ topic: string }>, availability_mode?: string }> }
+  for (const id of ['ring', 'door', 'last_ring']) {
+    assert.deepEqual(c.components[id]!.availability!.map((a) => a.topic), ['doorbell/home/front-door/ha/availability', bridge.topic], id)
+    assert.equal(c.components[id]!.availability_mode, 'all', id)
+  }
+  assert.deepEqual(c.components.online!.availability!.map((a) => a.topic), [bridge.topic])
+  // On the hub's own broker nothing changes: the hub is the broker.
+  const own = discoveryConfig({ home: 'home', deviceId: 'front-door', name: 'Front door', hasLock: true }) as { components: Record<string, { availability?: unknown[], availability_mode?: string }> }
+  assert.equal(own.components.ring!.availability!.length, 1)
+  assert.equal(own.components.ring!.availability_mode, undefined)
+  assert.equal(own.components.online!.availability, undefined)
+})

@@ -15,6 +15,11 @@ export interface DoorbellForDiscovery {
   name: string
   /** The doorbell has a door (its state carries a lock): the lock entity is offered. */
   hasLock: boolean
+  /**
+   * Where the config goes to the user's broker: the hub's own availability there (its will), so
+   * that every entity is unavailable while the hub is away from that broker, not stale.
+   */
+  bridge?: { topic: string, online: string, offline: string }
 }
 
 /** What the origin block says: this hub's software. */
@@ -51,7 +56,10 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
   const topic = (e: Parameters<typeof integrationTopics.entity>[2]): string => integrationTopics.entity(d.home, d.deviceId, e)
   // The doorbell's presence (its will says offline): every entity but "online" itself, which
   // must stay readable to say the doorbell is off line.
-  const availability = [{ topic: topic('availability'), payload_available: AVAILABLE, payload_not_available: NOT_AVAILABLE }]
+  const hub = d.bridge === undefined ? [] : [{ topic: d.bridge.topic, payload_available: d.bridge.online, payload_not_available: d.bridge.offline }]
+  const availability = [{ topic: topic('availability'), payload_available: AVAILABLE, payload_not_available: NOT_AVAILABLE }, ...hub]
+  // With two sources, available only when both say so (Home Assistant's default is the latest).
+  const mode = hub.length > 0 ? { availability_mode: 'all' } : {}
   const components: Record<string, Record<string, unknown>> = {
     ring: {
       platform: 'event',
@@ -61,7 +69,8 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
       device_class: 'doorbell',
       event_types: [PRESS],
       state_topic: topic('event'),
-      availability
+      availability,
+      ...mode
     },
     online: {
       platform: 'binary_sensor',
@@ -72,7 +81,8 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
       entity_category: 'diagnostic',
       state_topic: topic('online'),
       payload_on: ON,
-      payload_off: OFF
+      payload_off: OFF,
+      ...(hub.length > 0 ? { availability: hub } : {})
     },
     last_ring: {
       platform: 'sensor',
@@ -81,7 +91,8 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
       name: 'Last ring',
       device_class: 'timestamp',
       state_topic: topic('last-ring'),
-      availability
+      availability,
+      ...mode
     }
   }
   if (d.hasLock) {
@@ -103,7 +114,8 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
       // The state shown is the doorbell's report, never what was asked for.
       optimistic: false,
       retain: false,
-      availability
+      availability,
+      ...mode
     }
   }
   return {

@@ -6,6 +6,7 @@ import {
 import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import { AVAILABLE, discoveryConfig, LOCK_STATE, NOT_AVAILABLE, objectIdOf, OFF, ON, PRESS } from './discovery'
+import { userBroker, type BridgeWill, type Outlet, type UserBroker } from './userBroker'
 
 export interface HomeAssistantDeps {
   config: HubConfig
@@ -13,6 +14,16 @@ export interface HomeAssistantDeps {
   broker: () => Aedes
   principalOf: (client: Client) => Principal | null
   log: Logger
+  /** The user's broker client (tests inject their own); default from `homeAssistant.broker`. */
+  userBroker?: (will: BridgeWill) => UserBroker
+}
+
+/** One place the bridge publishes to, and what it last published retained there (sent again when it reconnects). */
+interface Destination {
+  outlet: Outlet
+  /** The hub's own availability there (the user's broker); absent on the hub's own broker. */
+  bridge?: BridgeWill
+  retained: Map<string, string>
 }
 
 /** What the bridge knows of one paired doorbell, from what it published. */
@@ -40,16 +51,45 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
   const doorbells = new Map<string, Doorbell>()
   let stops: Array<() => void> = []
 
+  const own: Destination = {
+    retained: new Map(),
+    outlet: {
+      name: 'the hub\'s broker',
+      publish (topic, payload, retain) {
+        d.broker().publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false }, (err) => {
+          if (err) log.warn('could not publish for Home Assistant', { topic, error: err.message })
+        })
+        return true
+      }
+    }
+  }
+  const brokerConfig = d.config.homeAssistant.broker
+  const will: BridgeWill = { topic: integrationTopics.bridge(homeId), online: AVAILABLE, offline: NOT_AVAILABLE }
+  const remote = brokerConfig === undefined
+    ? null
+    : (d.userBroker ?? ((w) => userBroker({ config: brokerConfig, home: homeId, will: w, log })))(will)
+  const theirs: Destination | null = remote === null ? null : { outlet: remote, bridge: will, retained: new Map() }
+  const destinations = theirs === null ? [own] : [own, theirs]
+
+  /** Retained messages are remembered per destination: the user's broker gets them again when it comes back. */
+  const put = (to: Destination, topic: string, payload: string, retain: boolean): void => {
+    if (retain) to.retained.set(topic, payload)
+    if (!to.outlet.publish(topic, payload, retain) && !retain) {
+      // A press is news only now: never delivered late, when the broker is back.
+      log.warn('Home Assistant\'s broker is away: an event was not delivered', { broker: to.outlet.name, topic })
+    }
+  }
   const send = (topic: string, payload: string, retain: boolean): void => {
-    d.broker().publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false }, (err) => {
-      if (err) log.warn('could not publish for Home Assistant', { topic, error: err.message })
-    })
+    for (const to of destinations) put(to, topic, payload, retain)
   }
   const entity = (deviceId: string, e: IntegrationEntity, payload: string, retain = true): void => {
     send(integrationTopics.entity(homeId, deviceId, e), payload, retain)
   }
+  const configTo = (to: Destination, b: Doorbell): void => {
+    put(to, integrationTopics.discovery(prefix, objectIdOf(homeId, b.deviceId)), JSON.stringify(discoveryConfig({ home: homeId, ...b, bridge: to.bridge })), true)
+  }
   const publishConfig = (b: Doorbell): void => {
-    send(integrationTopics.discovery(prefix, objectIdOf(homeId, b.deviceId)), JSON.stringify(discoveryConfig({ home: homeId, ...b })), true)
+    for (const to of destinations) configTo(to, b)
   }
 
   /** The live paired device with this id, as the trust store has it now. */
@@ -90,6 +130,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     entity(b.deviceId, 'last-ring', new Date(ring.at).toISOString())
   }
 
+  /** A lock command from the integration member on the hub's broker. */
   const onLockCommand = (deviceId: string, payload: Buffer, client: Client | null): void => {
     const command = decodeWord(LockCommand, payload)
     const who = client ? d.principalOf(client) : null
@@ -99,19 +140,36 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       return
     }
     const member = d.trust().members().find((m) => m.id === who.member.id && m.revokedAt === null)
-    const b = doorbells.get(deviceId)
-    if (!member || !b) {
-      log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: member ? 'no such doorbell' : 'the integration was removed' })
+    if (!member) {
+      log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: 'the integration was removed' })
       return
     }
-    if (command.value === 'LOCK') {
+    lockCommand(deviceId, command.value, `${member.name} (integration)`)
+  }
+
+  /** A lock command from the user's broker: whoever that broker lets publish on the topic. */
+  const onRemoteLockCommand = (deviceId: string, payload: Buffer): void => {
+    const command = decodeWord(LockCommand, payload)
+    if (!command.ok) {
+      // Not our client to disconnect: said in the log, and nothing else happens.
+      log.warn('ignored a lock command from the user\'s broker', { device: deviceId, reason: command.message })
+      return
+    }
+    lockCommand(deviceId, command.value, `Home Assistant (${remote?.name ?? 'the user\'s broker'})`)
+  }
+
+  const lockCommand = (deviceId: string, command: LockCommand, actor: string): void => {
+    if (!doorbells.has(deviceId)) {
+      log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: 'no such doorbell' })
+      return
+    }
+    if (command === 'LOCK') {
       // The door locks by itself after each release: there is nothing to do.
       log.info('Home Assistant asked to lock: the door relocks by itself', { device: deviceId })
       return
     }
     // UNLOCK and OPEN both ask for a release. Only a signed command opens a door, and an
-    // integration member has no door right (no key to sign with) in this version: refused.
-    const actor = `${member.name} (integration)`
+    // integration has no door right (no key to sign with) in this version: refused.
     d.trust().audit.append({
       at: Date.now(),
       kind: 'open-door',
@@ -119,24 +177,33 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       reason: 'no-door-right',
       actor,
       deviceId,
-      message: `${command.value} from Home Assistant refused: no door right`,
+      message: `${command} from Home Assistant refused: no door right`,
       path: 'lan'
     })
-    log.warn('refused a door command from Home Assistant', { device: deviceId, command: command.value, actor, reason: 'no door right' })
+    log.warn('refused a door command from Home Assistant', { device: deviceId, command, actor, reason: 'no door right' })
+  }
+
+  const onStatus = (payload: Buffer, to: Destination[]): void => {
+    const status = decodeWord(HomeAssistantStatus, payload)
+    if (!status.ok) { log.warn('ignored Home Assistant\'s status', { reason: status.message }); return }
+    if (status.value !== 'online') return
+    log.info('Home Assistant is online: republishing discovery', { doorbells: doorbells.size, broker: to.map((x) => x.outlet.name).join(', ') })
+    for (const x of to) for (const b of doorbells.values()) configTo(x, b)
+  }
+
+  /** What the user's broker sends the hub: Home Assistant's status, and lock commands. */
+  const onRemote = (topic: string, payload: Buffer): void => {
+    if (theirs === null) return
+    if (topic === integrationTopics.status(prefix)) { onStatus(payload, [theirs]); return }
+    const ha = parseIntegrationTopic(topic)
+    if (ha?.kind === 'ha-lock-command' && ha.home === homeId) onRemoteLockCommand(ha.device, payload)
   }
 
   const onPublish = (packet: AedesPublishPacket, client: Client | null): void => {
     // The bridge's own publishes (no client) are not news to it.
     if (client === null) return
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
-    if (packet.topic === integrationTopics.status(prefix)) {
-      const status = decodeWord(HomeAssistantStatus, payload)
-      if (!status.ok) { log.warn('ignored Home Assistant\'s status', { reason: status.message }); return }
-      if (status.value !== 'online') return
-      log.info('Home Assistant is online: republishing discovery', { doorbells: doorbells.size })
-      for (const b of doorbells.values()) publishConfig(b)
-      return
-    }
+    if (packet.topic === integrationTopics.status(prefix)) { onStatus(payload, [own]); return }
     const ha = parseIntegrationTopic(packet.topic)
     if (ha !== null) {
       if (ha.kind === 'ha-lock-command' && ha.home === homeId) onLockCommand(ha.device, payload, client)
@@ -171,12 +238,20 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       // A re-paired doorbell (same id, new member) stays: only the last member of an id clears it.
       const offRevoked = trust.onRevoked((m) => { if (m.kind === 'device' && !pairedDevice(m.subject)) forget(m.subject) })
       stops = [() => { broker.removeListener('publish', onPublish) }, offPaired, offRevoked]
-      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size })
+      if (remote !== null && theirs !== null) {
+        await remote.start([integrationTopics.status(prefix), integrationTopics.homeLockCommands(homeId)], {
+          connected: () => { for (const [topic, payload] of theirs.retained) remote.publish(topic, payload, true) },
+          message: onRemote
+        })
+      }
+      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size, broker: destinations.map((x) => x.outlet.name).join(', ') })
     },
     async stop () {
       for (const stop of stops) stop()
       stops = []
+      await remote?.stop()
       doorbells.clear()
+      for (const x of destinations) x.retained.clear()
     }
   }
 }

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { z } from 'zod'
+
+/**
+ * Home Assistant as the tests play it: its MQTT discovery schema, written from Home Assistant's
+ * documentation (device-based discovery, the event, lock, binary_sensor and sensor platforms,
+ * availability, the origin block), and a client that connects and subscribes as its MQTT
+ * integration does. Home Assistant itself cannot be installed on these machines.
+ */
+
+export const PREFIX = 'homeassistant'
+
+/** Abbreviations Home Assistant expands before it validates (the ones a doorbell's config could use). */
+export const ABBREVIATIONS: Record<string, string> = {
+  dev: 'device', o: 'origin', cmps: 'components', p: 'platform', uniq_id: 'unique_id', def_ent_id: 'default_entity_id',
+  stat_t: 'state_topic', cmd_t: 'command_topic', avty: 'availability', avty_t: 'availability_topic', dev_cla: 'device_class',
+  evt_typ: 'event_types', pl_lock: 'payload_lock', pl_unlk: 'payload_unlock', pl_open: 'payload_open', pl_on: 'payload_on',
+  pl_off: 'payload_off', pl_avail: 'payload_available', pl_not_avail: 'payload_not_available', stat_locked: 'state_locked',
+  stat_unlocked: 'state_unlocked', stat_locking: 'state_locking', stat_unlocking: 'state_unlocking', stat_jam: 'state_jammed',
+  opt: 'optimistic', ret: 'retain', ent_cat: 'entity_category', t: 'topic', ids: 'identifiers', mf: 'manufacturer', mdl: 'model',
+  sw: 'sw_version', url: 'support_url'
+}
+export const expand = (v: unknown): unknown => {
+  if (Array.isArray(v)) return v.map(expand)
+  if (v === null || typeof v !== 'object') return v
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [ABBREVIATIONS[k] ?? k, k === 'cmps' || k === 'components' ? Object.fromEntries(Object.entries(x as object).map(([id, c]) => [id, expand(c)])) : expand(x)]))
+}
+
+export const Topic = z.string().min(1).refine((t) => !t.includes('+') && !t.includes('#'), 'a topic to publish or subscribe to, no wildcards')
+export const Availability = z.array(z.strictObject({ topic: Topic, payload_available: z.string().optional(), payload_not_available: z.string().optional(), value_template: z.string().optional() })).min(1)
+export const Qos = z.union([z.literal(0), z.literal(1), z.literal(2)])
+/** At least one of identifiers and connections, and a name (shared device context). */
+export const Device = z.object({
+  identifiers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  connections: z.array(z.tuple([z.string(), z.string()])).optional(),
+  name: z.string().min(1),
+  manufacturer: z.string().optional(),
+  model: z.string().optional(),
+  sw_version: z.string().optional(),
+  hw_version: z.string().optional(),
+  serial_number: z.string().optional(),
+  suggested_area: z.string().optional(),
+  configuration_url: z.string().optional(),
+  via_device: z.string().optional()
+}).refine((d) => d.identifiers !== undefined || d.connections !== undefined, 'a device needs identifiers or connections')
+/** `name` is required; `sw_version` and `support_url` optional. */
+export const Origin = z.object({ name: z.string().min(1), sw_version: z.string().optional(), support_url: z.string().url().optional() })
+
+/** What every entity component shares; `default_entity_id` is `<platform>.<object id>`. No deprecated `object_id`. */
+export const entity = <P extends string, S extends z.ZodRawShape>(platform: P, shape: S) => z.strictObject({
+  platform: z.literal(platform),
+  unique_id: z.string().min(1),
+  default_entity_id: z.string().regex(new RegExp(`^${platform}\\.[a-z0-9_]+$`), `default_entity_id is ${platform}.<object id>`),
+  name: z.string().nullable().optional(),
+  availability: Availability.optional(),
+  availability_mode: z.enum(['all', 'any', 'latest']).optional(),
+  qos: Qos.optional(),
+  entity_category: z.enum(['config', 'diagnostic']).optional(),
+  icon: z.string().optional(),
+  enabled_by_default: z.boolean().optional(),
+  ...shape
+})
+export const Component = z.discriminatedUnion('platform', [
+  entity('event', {
+    state_topic: Topic,
+    event_types: z.array(z.string().min(1)).min(1),
+    device_class: z.enum(['button', 'doorbell', 'motion']).optional()
+  }),
+  entity('lock', {
+    command_topic: Topic,
+    state_topic: Topic.optional(),
+    payload_lock: z.string().optional(),
+    payload_unlock: z.string().optional(),
+    payload_open: z.string().optional(),
+    state_locked: z.string().optional(),
+    state_locking: z.string().optional(),
+    state_unlocked: z.string().optional(),
+    state_unlocking: z.string().optional(),
+    state_jammed: z.string().optional(),
+    state_open: z.string().optional(),
+    state_opening: z.string().optional(),
+    optimistic: z.boolean().optional(),
+    retain: z.boolean().optional()
+  }),
+  entity('binary_sensor', {
+    state_topic: Topic,
+    device_class: z.string().optional(),
+    payload_on: z.string().optional(),
+    payload_off: z.string().optional()
+  }),
+  entity('sensor', {
+    state_topic: Topic,
+    device_class: z.string().optional(),
+    unit_of_measurement: z.string().optional()
+  })
+])
+export type Component = z.infer<typeof Component>
+/** The device-based discovery payload: device and origin at the root, at least one component. */
+export const DeviceDiscovery = z.strictObject({
+  device: Device,
+  origin: Origin,
+  components: z.record(z.string().regex(/^[a-zA-Z0-9_-]+$/), Component).refine((c) => Object.keys(c).length > 0, 'at least one component'),
+  availability: Availability.optional(),
+  qos: Qos.optional(),
+  state_topic: Topic.optional(),
+  command_topic: Topic.optional(),
+  encoding: z.string().optional()
+})
+export type DeviceDiscovery = z.infer<typeof DeviceDiscovery>
+export const DISCOVERY_TOPIC = new RegExp(`^${PREFIX}/device/([a-zA-Z0-9_-]+)/config$`)
+
+export function parseDiscovery (topic: string, payload: string): DeviceDiscovery {
+  assert.match(topic, DISCOVERY_TOPIC, 'the device discovery topic: <prefix>/device/<object id>/config')
+  const raw = JSON.parse(payload) as unknown
+  assert.ok(!JSON.stringify(raw).includes('"object_id"') && !JSON.stringify(raw).includes('"obj_id"'), 'no deprecated object_id')
+  const parsed = DeviceDiscovery.safeParse(expand(raw))
+  assert.ok(parsed.success, `${topic} against Home Assistant's documented schema: ${parsed.success ? '' : JSON.stringify(parsed.error.issues)}`)
+  const uniqueIds = Object.values(parsed.data.components).map((c) => c.unique_id)
+  assert.equal(new Set(uniqueIds).size, uniqueIds.length, 'unique ids are unique')
+  return parsed.data
+}
+
+export interface Received { topic: string, payload: string, retain: boolean, at: number }
+
+export interface FakeHomeAssistant {
+  client: MqttClient
+  got: Received[]
+  closed: () => boolean
+  end: () => Promise<void>
+}
+
+/** Connects as Home Assistant's MQTT integration does (its client id from the advanced options) and subscribes to discovery. */
+export async function homeAssistant (url: string, options: IClientOptions): Promise<FakeHomeAssistant> {
+  const client = mqtt.connect(url, { clean: true, reconnectPeriod: 0, connectTimeout: 5000, ...options })
+  await new Promise<void>((resolve, reject) => { client.once('connect', () => { resolve() }); client.once('error', reject) })
+  client.on('error', () => {})
+  let closed = false
+  client.on('close', () => { closed = true })
+  const got: Received[] = []
+  client.on('message', (topic, payload, packet) => { got.push({ topic, payload: payload.toString(), retain: packet.retain, at: Date.now() }) })
+  const granted = await client.subscribeAsync([`${PREFIX}/+/+/config`, `${PREFIX}/+/+/+/config`], { qos: 1 })
+  assert.deepEqual(granted.map((g) => g.qos), [1, 1], 'Home Assistant may subscribe to its discovery topics')
+  return {
+    client,
+    got,
+    closed: () => closed,
+    end: async () => { await new Promise<void>((resolve) => { client.end(true, {}, () => { resolve() }) }) }
+  }
+}
+
+/** Every topic Home Assistant subscribes to for a config's entities: state and availability topics. */
+export const stateTopics = (c: DeviceDiscovery): string[] => [...new Set(Object.values(c.components).flatMap((x: Component) => [
+  ...('state_topic' in x && x.state_topic !== undefined ? [x.state_topic] : []),
+  ...(x.availability ?? []).map((a) => a.topic)
+]))]
+
+export const latest = (got: Received[], topic: string): Received | undefined => got.filter((m) => m.topic === topic).at(-1)
+export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+/** Consecutive repeats as one: the bridge restates the lock with every state the doorbell publishes. */
+export const collapse = (xs: string[]): string[] => xs.filter((x, i) => i === 0 || xs[i - 1] !== x)
