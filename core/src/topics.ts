@@ -91,7 +91,7 @@ export function parseTopic (topic: string): ParsedTopic | null {
  *   {prefix}/status                           Home Assistant's birth and will (`online` / `offline`)
  */
 export const INTEGRATION_LEVEL = 'ha'
-export const IntegrationEntities = ['availability', 'event', 'lock', 'online', 'last-ring'] as const
+export const IntegrationEntities = ['availability', 'event', 'lock', 'online', 'last-ring', 'last-ring-attributes'] as const
 export type IntegrationEntity = typeof IntegrationEntities[number]
 export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant'
 

@@ -107,7 +107,7 @@ test('Home Assistant on the user\'s Mosquitto: discovery, events, the lock, birt
   await eventually('the hub offline on the user\'s broker', () => latest(ha.got, bridge)?.payload === 'offline')
 })
 
-test('a wrong password for the user\'s broker: the hub starts, the doorbell rings, and the log says why in one line', { timeout: 60_000 }, async (t) => {
+test('a wrong password for the user\'s broker: the hub starts, the doorbell connects, and the log says why in one line', { timeout: 60_000 }, async (t) => {
   const broker = await UserMosquitto.start([{ name: 'doorbell-hub', password: 'right', topics: ['doorbell/#', `${PREFIX}/#`] }])
   t.after(() => broker.remove())
   const lan = await startLan({}, { homeAssistant: { enabled: true, broker: { url: broker.url, username: 'doorbell-hub', password: 'wrong', ca: broker.caFile } } })

@@ -110,6 +110,14 @@ test('Home Assistant on the hub\'s broker: discovery, an event per press, the lo
   assert.ok(events.every((m) => !m.retain), 'events are live, not retained')
   assert.equal(first.retain, false)
   await eventually('the last ring\'s time', () => latest(ha.got, lastRing.state_topic)?.payload === new Date(rings.at(-1)!.at).toISOString())
+  // The last ring's attributes say how it went, as far as the hub knows: ringing, for now.
+  const attributesTopic = lastRing.json_attributes_topic!
+  const attributes = (): { ring_id: string, outcome: string, answered_by: string[], duration_s: number | null } | null => {
+    const m = latest(ha.got, attributesTopic)
+    return m === undefined ? null : JSON.parse(m.payload) as ReturnType<typeof attributes>
+  }
+  await eventually('the ring\'s attributes: ringing', () => attributes()?.outcome === 'ringing')
+  assert.deepEqual(attributes(), { ring_id: rings[0]!.ringId, at: new Date(rings[0]!.at).toISOString(), outcome: 'ringing', answered_by: [], duration_s: null })
 
   // Reconnecting replays the configs and states (retained), never a press.
   await ha.end()
@@ -143,6 +151,13 @@ test('Home Assistant on the hub\'s broker: discovery, an event per press, the lo
   assert.deepEqual(collapse(shown), collapse(reported), 'Home Assistant shows exactly the states the doorbell reported, in order')
   viewer.home.hangUp(FRONT)
   await waitFor(doorbell, (s) => s.matches('ended'), { timeout: 5000 })
+  // Answered, by whom and for how long: from the doorbell's state and its call record.
+  const answered = await eventually('the ring\'s attributes: answered by the owner', () => {
+    const x = attributes()
+    return x?.outcome === 'answered' && x.duration_s !== null ? { ...x, duration_s: x.duration_s } : null
+  })
+  assert.deepEqual([answered.ring_id, answered.answered_by], [rings[0]!.ringId, ['Owner']])
+  assert.ok(answered.duration_s >= 0 && answered.duration_s < 60, `a plausible duration: ${answered.duration_s} s`)
 
   // ------------------------------------------------------------ a lock command without the door right
   for (const word of ['OPEN', 'UNLOCK']) {

@@ -19,7 +19,7 @@ export const ABBREVIATIONS: Record<string, string> = {
   pl_off: 'payload_off', pl_avail: 'payload_available', pl_not_avail: 'payload_not_available', stat_locked: 'state_locked',
   stat_unlocked: 'state_unlocked', stat_locking: 'state_locking', stat_unlocking: 'state_unlocking', stat_jam: 'state_jammed',
   opt: 'optimistic', ret: 'retain', ent_cat: 'entity_category', t: 'topic', ids: 'identifiers', mf: 'manufacturer', mdl: 'model',
-  sw: 'sw_version', url: 'support_url'
+  sw: 'sw_version', url: 'support_url', json_attr_t: 'json_attributes_topic', json_attr_tpl: 'json_attributes_template'
 }
 export const expand = (v: unknown): unknown => {
   if (Array.isArray(v)) return v.map(expand)
@@ -59,6 +59,8 @@ export const entity = <P extends string, S extends z.ZodRawShape>(platform: P, s
   entity_category: z.enum(['config', 'diagnostic']).optional(),
   icon: z.string().optional(),
   enabled_by_default: z.boolean().optional(),
+  json_attributes_topic: Topic.optional(),
+  json_attributes_template: z.string().optional(),
   ...shape
 })
 export const Component = z.discriminatedUnion('platform', [
@@ -149,10 +151,11 @@ export async function homeAssistant (url: string, options: IClientOptions): Prom
   }
 }
 
-/** Every topic Home Assistant subscribes to for a config's entities: state and availability topics. */
+/** Every topic Home Assistant subscribes to for a config's entities: state, availability and attributes topics. */
 export const stateTopics = (c: DeviceDiscovery): string[] => [...new Set(Object.values(c.components).flatMap((x: Component) => [
   ...('state_topic' in x && x.state_topic !== undefined ? [x.state_topic] : []),
-  ...(x.availability ?? []).map((a) => a.topic)
+  ...(x.availability ?? []).map((a) => a.topic),
+  ...(x.json_attributes_topic !== undefined ? [x.json_attributes_topic] : [])
 ]))]
 
 export const latest = (got: Received[], topic: string): Received | undefined => got.filter((m) => m.topic === topic).at(-1)

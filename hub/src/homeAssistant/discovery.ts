@@ -91,6 +91,8 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
       name: 'Last ring',
       device_class: 'timestamp',
       state_topic: topic('last-ring'),
+      // ring_id, outcome (ringing, answered, missed), answered_by, duration_s: known after the press.
+      json_attributes_topic: topic('last-ring-attributes'),
       availability,
       ...mode
     }

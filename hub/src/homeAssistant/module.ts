@@ -1,6 +1,6 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import {
-  decodeTopicMessage, decodeWord, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
+  decodeTopicMessage, decodeWord, type CallRecord, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
   type DeviceState, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
 } from '@doorbell/core'
 import type { Principal } from '../broker/gate'
@@ -32,6 +32,20 @@ interface Doorbell {
   name: string
   /** Its state carried a lock: the lock entity is in its config. */
   hasLock: boolean
+  /** The last ring's attributes as last published (JSON), to publish only what changed. */
+  lastRing: LastRingAttributes | null
+}
+
+/** The last ring sensor's attributes: how the ring went, as far as the hub knows yet. */
+interface LastRingAttributes {
+  ring_id: string
+  at: string
+  /** `ringing` until the doorbell says how it ended. */
+  outcome: 'ringing' | 'answered' | 'missed'
+  /** Who answered (their names), from the doorbell's call record. */
+  answered_by: string[]
+  /** How long the answered call lasted, in seconds; null until it ends. */
+  duration_s: number | null
 }
 
 /**
@@ -100,7 +114,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
   const adopt = (m: Member): Doorbell => {
     const known = doorbells.get(m.subject)
     if (known) return known
-    const b: Doorbell = { deviceId: m.subject, name: m.name, hasLock: false }
+    const b: Doorbell = { deviceId: m.subject, name: m.name, hasLock: false, lastRing: null }
     doorbells.set(m.subject, b)
     publishConfig(b)
     entity(b.deviceId, 'availability', NOT_AVAILABLE)
@@ -113,7 +127,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     log.info('a doorbell was removed: clearing its Home Assistant config', { device: deviceId })
     // An empty retained payload removes the device from Home Assistant and from the broker.
     send(integrationTopics.discovery(prefix, objectIdOf(homeId, deviceId)), '', true)
-    for (const e of ['availability', 'lock', 'online', 'last-ring'] as const) entity(deviceId, e, '')
+    for (const e of ['availability', 'lock', 'online', 'last-ring', 'last-ring-attributes'] as const) entity(deviceId, e, '')
   }
 
   const onState = (b: Doorbell, state: DeviceState): void => {
@@ -121,13 +135,36 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       if (!b.hasLock) { b.hasLock = true; publishConfig(b) }
       entity(b.deviceId, 'lock', LOCK_STATE[state.lock.status])
     }
-    if (state.lastRing) entity(b.deviceId, 'last-ring', new Date(state.lastRing.at).toISOString())
+    if (state.lastRing) {
+      const { ringId, at, outcome } = state.lastRing
+      entity(b.deviceId, 'last-ring', new Date(at).toISOString())
+      const known = b.lastRing?.ring_id === ringId ? b.lastRing : null
+      ringAttributes(b, { answered_by: [], duration_s: null, ...known, ring_id: ringId, at: new Date(at).toISOString(), outcome })
+    }
   }
 
   const onRing = (b: Doorbell, ring: RingEvent): void => {
     // Not retained: Home Assistant must never replay a press when it reconnects.
     entity(b.deviceId, 'event', JSON.stringify({ event_type: PRESS, ring_id: ring.ringId, count: ring.count }), false)
     entity(b.deviceId, 'last-ring', new Date(ring.at).toISOString())
+    if (b.lastRing?.ring_id !== ring.ringId) ringAttributes(b, { ring_id: ring.ringId, at: new Date(ring.at).toISOString(), outcome: 'ringing', answered_by: [], duration_s: null })
+  }
+
+  /** The doorbell's record of a call that ended: who answered the ring, and for how long. */
+  const onCall = (b: Doorbell, call: CallRecord): void => {
+    if (call.ringId === null || b.lastRing?.ring_id !== call.ringId || call.outcome !== 'answered') return
+    ringAttributes(b, {
+      ...b.lastRing,
+      outcome: 'answered',
+      answered_by: [...new Set(call.answeredBy.map((a) => a.viewerName))],
+      duration_s: Math.max(0, Math.round((call.endedAt - call.startedAt) / 1000))
+    })
+  }
+
+  const ringAttributes = (b: Doorbell, next: LastRingAttributes): void => {
+    if (JSON.stringify(next) === JSON.stringify(b.lastRing)) return
+    b.lastRing = next
+    entity(b.deviceId, 'last-ring-attributes', JSON.stringify(next))
   }
 
   /** A lock command from the integration member on the hub's broker. */
@@ -209,11 +246,11 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       if (ha.kind === 'ha-lock-command' && ha.home === homeId) onLockCommand(ha.device, payload, client)
       return
     }
-    if (!/\/(ring|state|presence)$/.test(packet.topic)) return
+    if (!/\/(ring|state|presence|calls)$/.test(packet.topic)) return
     const decoded = decodeTopicMessage(packet.topic, payload)
     if (!decoded.ok) return
     const m = decoded.value
-    if ((m.kind !== 'presence' && m.kind !== 'state' && m.kind !== 'ring') || m.topic.home !== homeId) return
+    if ((m.kind !== 'presence' && m.kind !== 'state' && m.kind !== 'ring' && m.kind !== 'calls') || m.topic.home !== homeId) return
     const device = pairedDevice(m.topic.device)
     if (!device) return
     const b = adopt(device)
@@ -224,6 +261,8 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       onState(b, m.payload)
     } else if (m.kind === 'ring') {
       onRing(b, m.payload)
+    } else {
+      onCall(b, m.payload)
     }
   }
 
