@@ -11,6 +11,7 @@ import { startAudio, type DoorbellAudio } from './audio/module'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
+import { warmKeyExchange } from './peer/warmKeyExchange'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, type AnsweringSide } from './answering'
@@ -159,6 +160,10 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         const door = started(lock, 'lock')
         const outbox = started(audit, 'audit outbox')
         const revocationsFile = join(config.dataDir, 'revocations.txt')
+        // Before the first call: the first P-256 DTLS handshake would otherwise build noble's table (peer/warmKeyExchange.ts).
+        const warm = warmKeyExchange()
+        if (warm.ok) log.info('DTLS key exchange ready', { ms: Math.round(warm.ms) })
+        else log.warn('DTLS key exchange not warmed: the first call from an OpenSSL-based viewer may connect ~1 s late', { reason: warm.reason })
         side = startAnsweringSide({
           pairing: started(pairing, 'pairing'),
           deviceId: config.deviceId,

@@ -4,7 +4,7 @@ import type { ControlChannel, MediaPeers } from '../answering'
 import type { Camera } from '../camera/camera'
 import type { Microphone } from '../audio/microphone'
 import type { Speaker } from '../audio/speaker'
-import { createPeerConnection, withoutDefaultStun } from './werift'
+import { createPeerConnection, weriftMayServeDtls, withoutDefaultStun } from './werift'
 
 export interface WeriftPeersOptions {
   camera: Camera
@@ -81,7 +81,8 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
           // The first moment SRTP can carry video; the peer's own 'connected' comes a little later.
           sender.dtlsTransport?.onStateChange.subscribe((s) => { if (s === 'connected') startVideo() })
           withoutDefaultStun(pc, iceServers)
-          await pc.setLocalDescription(asDtlsServer(await pc.createAnswer()))
+          const made = await pc.createAnswer()
+          await pc.setLocalDescription(weriftMayServeDtls(sdp) ? asDtlsServer(made) : made)
           const answer = pc.localDescription?.sdp
           if (!answer) throw new Error('werift produced no answer')
           return answer
