@@ -13,7 +13,7 @@ import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { MqttLink } from './paths/lan'
-import { lockDoor, startAnsweringSide, type AnsweringSide } from './answering'
+import { lockDoor, startAnsweringSide, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
 import { CloudLink } from './paths/cloud/cloudLink'
@@ -86,6 +86,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let side = null as AnsweringSide | null
   let mesh = null as Mesh | null
   let cloud = null as CloudLink | null
+  /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
+  let peers = null as MediaPeers | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -159,6 +161,18 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         const door = started(lock, 'lock')
         const outbox = started(audit, 'audit outbox')
         const revocationsFile = join(config.dataDir, 'revocations.txt')
+        peers = weriftPeers({
+          camera: started(camera, 'camera'),
+          microphone: started(audio, 'audio').microphone,
+          speaker: started(audio, 'audio').speaker,
+          // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
+          ice: async (path) => {
+            const own = await iceSettingsFor(config, config.deviceId, Date.now())
+            const viaCloud = path === 'cloud' && cloud ? cloud.iceServers() : []
+            return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
+          },
+          iceAdditionalHostAddresses: config.iceAdditionalHostAddresses
+        })
         side = startAnsweringSide({
           pairing: started(pairing, 'pairing'),
           deviceId: config.deviceId,
@@ -170,18 +184,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           log,
           ...(inspect ? { inspect } : {}),
           keepRevocations: (token) => { writeFileSync(revocationsFile, token, { mode: 0o600 }) },
-          peers: weriftPeers({
-            camera: started(camera, 'camera'),
-            microphone: started(audio, 'audio').microphone,
-            speaker: started(audio, 'audio').speaker,
-            // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
-            ice: async (path) => {
-              const own = await iceSettingsFor(config, config.deviceId, Date.now())
-              const viaCloud = path === 'cloud' && cloud ? cloud.iceServers() : []
-              return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
-            },
-            iceAdditionalHostAddresses: config.iceAdditionalHostAddresses
-          }),
+          peers,
           door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId })
         })
         // The newest revocation list this doorbell has seen, kept across restarts.
@@ -233,7 +236,14 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       name: 'cloud',
       async start () {
         if (!config.cloud) return
-        const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud'), ...(inspect ? { inspect } : {}) })
+        const outbox = started(audit, 'audit outbox')
+        const away = new CloudLink(config.cloud, {
+          deviceId: config.deviceId,
+          log: log.child('cloud'),
+          ...(inspect ? { inspect } : {}),
+          // Stock KVS viewers (AWS's test page, the seed's viewer): the same media, the same lock, the same audit outbox.
+          stock: { peers: started(peers, 'answering side'), lock: started(lock, 'lock'), audit: (attempt) => { outbox.add(attempt) } }
+        })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
           await away.start()
