@@ -7,9 +7,12 @@ import type { IceServerSpec } from './emulator'
 
 /**
  * KVS's TURN, stood in for by the real coturn the other tests start. GetIceServerConfig on AWS
- * always answers with TURN servers (usually two, each with its own short-lived credential and a
- * Ttl of 300 s); AWS's own example page takes `IceServerList[0]` without checking, so an empty
- * list breaks it. Credentials are TURN REST ones (`<expiry>:<name>`, HMAC-SHA1 of it with coturn's
+ * always answers with TURN servers (each with its own short-lived credential and a Ttl of 300 s);
+ * AWS's own example page takes `IceServerList[0]` without checking, so an empty list breaks it.
+ * AWS lists two, on different hosts; one coturn on one address gives one entry. Two entries for
+ * the same address would not be KVS as it is: Chromium allocates on both from the same UDP socket,
+ * coturn refuses the second (same 5-tuple: allocation mismatch) and Chromium's gathering never
+ * completes (measured: 15 s with two entries, 0.3 s with one). Credentials are TURN REST ones (`<expiry>:<name>`, HMAC-SHA1 of it with coturn's
  * static-auth-secret), which coturn checks itself: a wrong or expired one is refused by coturn,
  * not by this file.
  */
@@ -17,8 +20,8 @@ import type { IceServerSpec } from './emulator'
 /** What KVS documents as the credential lifetime, in seconds. */
 export const KVS_TURN_TTL_SECONDS = 300
 
-/** How many servers GetIceServerConfig lists (AWS lists two). */
-const SERVERS = 2
+/** How many servers GetIceServerConfig lists: one per TURN address (see above). */
+const SERVERS = 1
 
 /** TURN REST credential for coturn's `use-auth-secret` (username `<unix expiry>:<name>`). */
 export function turnRest (secret: string, name: string, ttlSeconds: number, now: number): { username: string, password: string } {
