@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ChannelName, KVS_PAYLOAD_MAX } from './cloud'
+import { KVS_PAYLOAD_MAX } from './cloud'
 
 /**
  * The stock KVS protocol, as the doorbell seed and AWS's own KVS WebRTC examples speak it
@@ -44,20 +44,6 @@ export const StockCommandReply = z.strictObject({
   message: z.string().max(300)
 })
 export type StockCommandReply = z.infer<typeof StockCommandReply>
-
-/** The seed's ring topic for a channel. */
-export function seedRingTopic (channel: string): string {
-  return `doorbell/${ChannelName.parse(channel)}/ring`
-}
-
-/** The seed's ring payload. */
-export const SeedRing = z.object({
-  event: z.literal('ring'),
-  channel: ChannelName,
-  /** Unix seconds. */
-  timestamp: z.number().int().min(0)
-})
-export type SeedRing = z.infer<typeof SeedRing>
 
 /** Is a KVS payload (already decoded from base64 JSON by the SDK) a bare session description, not our envelope? */
 export function isStockSdp (payload: unknown): boolean {
