@@ -129,7 +129,8 @@ export const DoorAttempt = z.strictObject({
   deviceId: Id,
   at: Millis,
   outcome: z.enum(['allowed', 'denied']),
-  reason: z.union([DenyReason, z.enum(['ok', 'lock-fault', 'busy'])]),
+  /** `unsigned`: a stock KVS viewer's OPEN_DOOR (refused, or allowed by the doorbell's owner setting). */
+  reason: z.union([DenyReason, z.enum(['ok', 'lock-fault', 'busy', 'unsigned'])]),
   message: z.string().max(300),
   /** From the checked grant when there was one, else what the session claimed. */
   memberId: Id.nullable(),

@@ -13,8 +13,9 @@ import { SignalToDevice, SignalToViewer } from './schemas'
  *                     device -> viewer: every message (answer, bye) as the payload of SDP_ANSWER
  *
  * KVS relays payloads without reading them, and has no message for a bye, so each payload is one
- * of our messages as ASCII-only JSON text (see toKvsPayload). A viewer that is not ours (a stock
- * KVS viewer) sends a bare session description, which fails the schema: no picture for strangers.
+ * of our messages as ASCII-only JSON text (see toKvsPayload). A stock KVS viewer sends a bare
+ * session description instead, which fails these schemas and is recognized per message as the
+ * stock protocol (kvsStock.ts).
  */
 
 /** AWS region, e.g. eu-west-1. */
@@ -47,7 +48,13 @@ export const DeviceCloudConfig = z.strictObject({
   /** KVS control plane override (stand-ins); default https://kinesisvideo.{region}.amazonaws.com. */
   kvsEndpoint: HttpsUrl.optional(),
   /** The master renews its signaling connection after this long (KVS closes it at one hour). */
-  renewAfterSeconds: z.number().int().min(10).max(3540).default(3300)
+  renewAfterSeconds: z.number().int().min(10).max(3540).default(3300),
+  /**
+   * Stock KVS viewers (AWS's test page, the seed's viewer) may open the door with their unsigned
+   * `{"command":"OPEN_DOOR"}`. Off by default: when on, anyone with access to the channel can open
+   * the door, and no person is named (docs/cloud.md). Set on the doorbell itself, by its owner.
+   */
+  acceptUnsignedOpenDoor: z.boolean().default(false)
 })
 export type DeviceCloudConfig = z.infer<typeof DeviceCloudConfig>
 

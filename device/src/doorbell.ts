@@ -14,7 +14,7 @@ import { weriftPeers } from './peer/session'
 import { warmKeyExchange } from './peer/warmKeyExchange'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { MqttLink } from './paths/lan'
-import { lockDoor, startAnsweringSide, type AnsweringSide } from './answering'
+import { lockDoor, startAnsweringSide, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
 import { CloudLink } from './paths/cloud/cloudLink'
@@ -87,6 +87,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let side = null as AnsweringSide | null
   let mesh = null as Mesh | null
   let cloud = null as CloudLink | null
+  /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
+  let peers = null as MediaPeers | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -164,6 +166,18 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         const warm = warmKeyExchange()
         if (warm.ok) log.info('DTLS key exchange ready', { ms: Math.round(warm.ms) })
         else log.warn('DTLS key exchange not warmed: the first call from an OpenSSL-based viewer may connect ~1 s late', { reason: warm.reason })
+        peers = weriftPeers({
+          camera: started(camera, 'camera'),
+          microphone: started(audio, 'audio').microphone,
+          speaker: started(audio, 'audio').speaker,
+          // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
+          ice: async (path) => {
+            const own = await iceSettingsFor(config, config.deviceId, Date.now())
+            const viaCloud = path === 'cloud' && cloud ? cloud.iceServers() : []
+            return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
+          },
+          iceAdditionalHostAddresses: config.iceAdditionalHostAddresses
+        })
         side = startAnsweringSide({
           pairing: started(pairing, 'pairing'),
           deviceId: config.deviceId,
@@ -175,18 +189,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           log,
           ...(inspect ? { inspect } : {}),
           keepRevocations: (token) => { writeFileSync(revocationsFile, token, { mode: 0o600 }) },
-          peers: weriftPeers({
-            camera: started(camera, 'camera'),
-            microphone: started(audio, 'audio').microphone,
-            speaker: started(audio, 'audio').speaker,
-            // The doorbell's own ICE settings (TURN REST credentials minted per call), plus the cloud's TURN for a call that came that way.
-            ice: async (path) => {
-              const own = await iceSettingsFor(config, config.deviceId, Date.now())
-              const viaCloud = path === 'cloud' && cloud ? cloud.iceServers() : []
-              return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
-            },
-            iceAdditionalHostAddresses: config.iceAdditionalHostAddresses
-          }),
+          peers,
           door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId })
         })
         // The newest revocation list this doorbell has seen, kept across restarts.
@@ -238,7 +241,14 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       name: 'cloud',
       async start () {
         if (!config.cloud) return
-        const away = new CloudLink(config.cloud, { deviceId: config.deviceId, log: log.child('cloud'), ...(inspect ? { inspect } : {}) })
+        const outbox = started(audit, 'audit outbox')
+        const away = new CloudLink(config.cloud, {
+          deviceId: config.deviceId,
+          log: log.child('cloud'),
+          ...(inspect ? { inspect } : {}),
+          // Stock KVS viewers (AWS's test page, the seed's viewer): the same media, the same lock, the same audit outbox.
+          stock: { peers: started(peers, 'answering side'), lock: started(lock, 'lock'), audit: (attempt) => { outbox.add(attempt) } }
+        })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
           await away.start()

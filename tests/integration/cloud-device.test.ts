@@ -98,6 +98,7 @@ async function doorbell (name: string, extra: Partial<DeviceCloudConfig> = {}): 
   kvs.createChannel(`${name}-channel`)
   return {
     region: REGION,
+    acceptUnsignedOpenDoor: false,
     thingName: name,
     iotEndpoint: `${iot.dataHost}:${iot.dataPort}`,
     certFile,

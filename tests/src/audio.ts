@@ -1,6 +1,9 @@
+import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import type { Page } from 'playwright-core'
+import { waitForText } from './browser'
+import { eventually } from './harness'
 
 /**
  * A WAV for Chromium's fake microphone: a sine, then a second of silence (FIELD-NOTES: the end
@@ -127,4 +130,57 @@ export async function pageToneFrequency (page: Page, timeoutMs = 15_000): Promis
       await context.close()
     }
   }, timeoutMs)
+}
+
+/** What the resident says (Chromium's fake microphone) and what the doorbell's microphone hears: two tones a test can tell apart. */
+export const RESIDENT_HZ = 440
+export const DOORBELL_HZ = 660
+/** An FFT bin at 48 kHz / 16384 is 2.9 Hz; Opus and the analyser keep a tone within a few. */
+export const near = (hz: number, target: number): boolean => Math.abs(hz - target) < 8
+
+/** How many packets of a resident's voice the doorbell's speaker has played (`device.audio.speaker.packets`). */
+export type SpeakerPackets = () => number
+
+/**
+ * The two-way tone check of one answered call, whatever path carries it: the page hears the
+ * doorbell's test tone; nothing reaches the speaker before Talk; with Talk on the resident's
+ * microphone reaches the speaker; with Talk off nothing more does. Returns what the page heard.
+ */
+export async function talkBothWays (page: Page, packets: SpeakerPackets, o: { heardBy?: RegExp } = {}): Promise<number> {
+  // The doorbell's microphone reaches the page: its tone, found by an analyser on the received track.
+  const heard = await pageToneFrequency(page)
+  assert.ok(near(heard, DOORBELL_HZ), `the page hears ${heard.toFixed(1)} Hz from the doorbell (its microphone is ${DOORBELL_HZ} Hz)`)
+
+  // Not talking yet: the audio line is up, and nothing reaches the speaker.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  assert.equal(packets(), 0, 'no sound from a resident who has not pressed Talk')
+
+  // Talk: the microphone is asked for now (granted), swapped in, and the doorbell plays it.
+  await page.getByTestId('talk-toggle').click()
+  await waitForText(page, 'talk-status', o.heardBy ?? /Front door hears you/)
+  assert.equal(await page.getByTestId('talk-toggle').getAttribute('aria-pressed'), 'true')
+  await eventually('the resident\'s voice at the doorbell\'s speaker', () => packets() >= 150, 15_000)
+  // Stop talking: nothing more is sent.
+  await page.getByTestId('talk-toggle').click()
+  await waitForText(page, 'talk-toggle', /^Talk$/)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const afterStop = packets()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  assert.ok(packets() - afterStop <= 2, 'talk off sends nothing')
+  return heard
+}
+
+/**
+ * The speaker's WAV (written when the doorbell stops) holds at least two seconds of the
+ * resident's tone: the check's second half, once the doorbell has stopped.
+ */
+export function speakerPlayedTone (path: string, hz = RESIDENT_HZ): { hz: number, rms: number, seconds: number } {
+  assert.ok(existsSync(path), 'the speaker wrote its WAV')
+  const { samples, rate } = readWav(path)
+  assert.equal(rate, 48000)
+  assert.ok(samples.length > rate * 2, `at least two seconds were played (${(samples.length / rate).toFixed(2)} s)`)
+  const tone = dominantFrequency(samples, rate)
+  assert.ok(tone.rms > 0.005, `the speaker's sound is not silence (RMS ${tone.rms.toFixed(4)})`)
+  assert.ok(near(tone.hz, hz), `the doorbell's speaker played ${tone.hz.toFixed(1)} Hz (the resident's microphone plays ${hz} Hz)`)
+  return { ...tone, seconds: samples.length / rate }
 }

@@ -34,6 +34,11 @@ export interface PeerEvents {
 export interface AnsweringPeer {
   /** Takes the viewer's offer, adds this session's media, and returns the answer (DTLS server, every candidate in it). */
   answer: (offerSdp: string) => Promise<string>
+  /**
+   * A candidate the viewer trickled (the stock KVS protocol; our own offers carry every
+   * candidate). Call after `answer` has resolved. Rejects on a candidate the stack refuses.
+   */
+  addCandidate?: (candidate: { candidate: string, sdpMid?: string | null | undefined, sdpMLineIndex?: number | null | undefined }) => Promise<void>
   /** Stops this session's media and closes the connection. */
   close: () => void
 }

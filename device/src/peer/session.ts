@@ -87,6 +87,9 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
           if (!answer) throw new Error('werift produced no answer')
           return answer
         },
+        async addCandidate (c) {
+          await pc.addIceCandidate({ candidate: c.candidate, ...(c.sdpMid != null ? { sdpMid: c.sdpMid } : {}), ...(c.sdpMLineIndex != null ? { sdpMLineIndex: c.sdpMLineIndex } : {}) })
+        },
         close () {
           closed = true
           stopVideo?.()

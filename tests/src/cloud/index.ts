@@ -1,6 +1,6 @@
 /**
- * The cloud, stood in for on this machine: the KVS signaling emulator and the IoT Core stand-in
- * (mosquitto with mutual TLS, its SigV4 WebSocket front, the IoT/IAM control plane and the
+ * The cloud, stood in for on this machine: the KVS signaling emulator (its TURN servers a real
+ * coturn) and the IoT Core stand-in (mosquitto with mutual TLS, its SigV4 WebSocket front, the IoT/IAM control plane and the
  * credentials provider), sharing one PKI and one credential store, as one AWS account would.
  * A doorbell is provisioned by the real setup command (device/src/cloud-setup) through the real
  * AWS SDK v3 clients, so the configs every cloud test uses are the ones a person would get.
@@ -17,6 +17,8 @@ import { awsCloud, resourceNames, runSetup } from '@doorbell/device/cloud-setup'
 import { Pki } from './pki'
 import { CredentialStore } from './sigv4'
 import { KvsEmulator, type KvsLimits } from './kvs/emulator'
+import { kvsIceServers, startKvsTurn } from './kvs/turn'
+import type { Coturn } from '../coturn'
 import { IotStandIn } from './iot'
 import { trustCa } from './trust'
 
@@ -27,6 +29,8 @@ export interface CloudStandIns {
   store: CredentialStore
   kvs: KvsEmulator
   iot: IotStandIn
+  /** The real coturn behind the emulator's GetIceServerConfig (KVS always lists TURN servers). */
+  turn: Coturn
   /** The stand-ins' root CA as a file (a device config's caFile; NODE_EXTRA_CA_CERTS for a child process). */
   caFile: string
   /** Runs the setup command for one doorbell; returns the configs it wrote. */
@@ -53,22 +57,25 @@ export async function startCloud (o: { kvsLimits?: Partial<KvsLimits> } = {}): P
   const untrust = trustCa(pki.serverCaPem)
   let kvs: KvsEmulator | null = null
   let iot: IotStandIn | null = null
+  let turn: Coturn | null = null
   const stopAll = async (): Promise<void> => {
     await iot?.stop()
     await kvs?.stop()
+    await turn?.stop()
     untrust()
     await rm(dir, { recursive: true, force: true })
   }
   const caFile = join(dir, 'aws-root-ca.pem')
   try {
-    kvs = await KvsEmulator.start({ pki, store, region: REGION, ...(o.kvsLimits ? { limits: o.kvsLimits } : {}) })
+    const coturn = turn = await startKvsTurn(pki, dir)
+    kvs = await KvsEmulator.start({ pki, store, region: REGION, iceServers: () => kvsIceServers(coturn), ...(o.kvsLimits ? { limits: o.kvsLimits } : {}) })
     iot = await IotStandIn.start({ pki, store, dir: join(dir, 'iot'), region: REGION })
     await writeFile(caFile, pki.serverCaPem)
   } catch (err) {
     await stopAll() // mosquitto among them: nothing of a failed start is left running
     throw err
   }
-  const started = { kvs, iot }
+  const started = { kvs, iot, turn }
   const out = join(dir, 'setup')
 
   return {

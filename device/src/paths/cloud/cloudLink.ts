@@ -7,6 +7,7 @@ import {
 import { IotCredentials } from './credentials'
 import { IotLink, type IotLinkOptions } from './iotLink'
 import { KvsMaster, type KvsMasterOptions } from './kvsMaster'
+import { StockViewers, type StockViewersOptions } from './stockViewers'
 
 export interface CloudLinkDeps {
   deviceId: string
@@ -15,6 +16,8 @@ export interface CloudLinkDeps {
   inspect?: ((event: InspectionEvent) => void) | undefined
   /** Test seams and tuning, passed through. */
   iot?: Pick<IotLinkOptions, 'minReconnectMs' | 'maxReconnectMs'>
+  /** Answer stock KVS viewers (plain SDP, trickle ICE, `commands` channel) with this media, lock and audit; absent: their messages are dropped. */
+  stock?: Pick<StockViewersOptions, 'peers' | 'lock' | 'audit'> & Partial<Pick<StockViewersOptions, 'maxViewers' | 'connectTimeoutMs'>>
   kvs?: Pick<KvsMasterOptions, 'backoff' | 'openTimeoutMs' | 'idleRenewSeconds' | 'iceRefreshMarginSeconds' | 'stunUrl' | 'createSignalingClient' | 'controlPlane'>
 }
 
@@ -30,6 +33,8 @@ export class CloudLink implements DeviceTransport {
   readonly credentials: IotCredentials
   readonly iot: IotLink
   readonly kvs: KvsMaster
+  /** Stock KVS viewers on the channel; null without `deps.stock`. */
+  readonly stock: StockViewers | null
   private stopped = false
 
   constructor (readonly config: DeviceCloudConfig, deps: CloudLinkDeps) {
@@ -65,6 +70,19 @@ export class CloudLink implements DeviceTransport {
       ...(deps.inspect ? { inspect: deps.inspect } : {}),
       ...deps.kvs
     })
+    this.stock = deps.stock
+      ? new StockViewers({
+        ...deps.stock,
+        deviceId: deps.deviceId,
+        acceptUnsignedOpenDoor: config.acceptUnsignedOpenDoor,
+        send: (viewerId, action, payload) => this.kvs.sendStock(viewerId, action, payload),
+        log: log.child('kvs-stock')
+      })
+      : null
+    if (this.stock) {
+      this.kvs.handleStock(this.stock)
+      if (config.acceptUnsignedOpenDoor) log.warn('acceptUnsignedOpenDoor is on: anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log')
+    }
   }
 
   get connected (): { iot: boolean, kvs: boolean } {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, describeError, kvsPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, describeError, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
@@ -48,6 +48,14 @@ export interface SignalingClientLike {
   open: () => void
   close: () => void
   sendSdpAnswer: (payload: any, recipientClientId?: string) => void
+  sendIceCandidate?: (payload: any, recipientClientId?: string) => void
+}
+
+/** Who takes the stock KVS protocol's messages (plain SDP, trickled candidates): `StockViewers`. */
+export interface StockHandler {
+  offer: (viewerId: unknown, payload: unknown) => void
+  candidate: (viewerId: unknown, payload: unknown) => void
+  stop: () => void
 }
 
 export type { ChannelInfo, KvsControlPlane, KvsCredentialSource, TimedIceServer } from './controlPlane'
@@ -105,6 +113,8 @@ export class KvsMaster {
   private started = false
   private stopped = false
   private readonly stunUrl: string | null
+  /** Stock KVS viewers; null: their messages are dropped as not ours. */
+  private stock: StockHandler | null = null
 
   constructor (private readonly o: KvsMasterOptions) {
     this.stunUrl = o.stunUrl !== undefined
@@ -121,6 +131,30 @@ export class KvsMaster {
 
   onSignal (listener: (viewerId: string, message: SignalToDevice) => void): Unsubscribe {
     return this.listeners.on('signal', listener)
+  }
+
+  /** Takes the stock protocol's messages from now on (recognized per message: a bare SDP, not our envelope). */
+  handleStock (stock: StockHandler): void { this.stock = stock }
+
+  /** Sends a stock-protocol message (a bare answer, a candidate) to one viewer; false when it could not be sent. */
+  sendStock (viewerId: string, action: 'SDP_ANSWER' | 'ICE_CANDIDATE', payload: unknown): boolean {
+    const size = stockPayloadSize(payload)
+    if (size > KVS_PAYLOAD_MAX) {
+      this.o.log.error('dropped a stock KVS message over KVS\'s 10 KB payload limit', { action, viewer: viewerId, bytes: size, max: KVS_PAYLOAD_MAX })
+      return false
+    }
+    const client = this.current
+    if (client === null) return false
+    try {
+      if (action === 'SDP_ANSWER') client.sendSdpAnswer(payload, viewerId)
+      else if (client.sendIceCandidate) client.sendIceCandidate(payload, viewerId)
+      else return false
+      this.actor?.send({ type: 'SENT' })
+      return true
+    } catch (err) {
+      this.o.log.warn('could not send on KVS signaling: dropped a stock message', { action, viewer: viewerId, error: (err as Error).message })
+      return false
+    }
   }
 
   /**
@@ -184,6 +218,7 @@ export class KvsMaster {
     for (const c of [this.pending, this.current]) if (c) this.retire(c)
     this.pending = this.current = null
     this.sessions.clear()
+    this.stock?.stop()
     this.control?.destroy()
     if (wasUp) this.emit('down')
   }
@@ -295,7 +330,16 @@ export class KvsMaster {
     client.on('close', () => { this.fail(client, 'closed') })
     // The SDK emits 'error' for a failed WebSocket and for a URL it could not sign; an 'error' with no listener would throw.
     client.on('error', (err: unknown) => { this.fail(client, describeError(err)) })
-    client.on('sdpOffer', (payload: unknown, senderClientId: unknown) => { this.onOffer(payload, senderClientId) })
+    // Recognized per message: a bare session description is the stock protocol, anything else must be our envelope.
+    client.on('sdpOffer', (payload: unknown, senderClientId: unknown) => {
+      if (this.stock !== null && isStockSdp(payload)) this.stock.offer(senderClientId, payload)
+      else this.onOffer(payload, senderClientId)
+    })
+    // Only stock viewers trickle (our offers carry every candidate).
+    client.on('iceCandidate', (payload: unknown, senderClientId: unknown) => {
+      if (this.stock !== null) this.stock.candidate(senderClientId, payload)
+      else this.o.log.warn('dropped an ICE candidate: this doorbell takes no stock KVS viewers', { from: String(senderClientId).slice(0, 64) })
+    })
     client.on('statusResponse', (status: unknown) => {
       this.o.log.warn('KVS signaling reported an error', { status: JSON.stringify(status)?.slice(0, 300) })
     })
