@@ -3,7 +3,8 @@
  * screen (portrait 390×844 and landscape 844×390) with every call control inside it and at least
  * 44 px; a level meter (role meter) follows the fake microphone's tone while talking and is empty
  * from a silent microphone; Space is hold-to-talk; Escape leaves the call for the home view. axe-core
- * finds no WCAG 2 A/AA violation on the pairing screen, the home page and the call view mid-call.
+ * finds no WCAG 2 A/AA violation on the pairing screen, the home page and the call view mid-call,
+ * in the light and the dark colour scheme.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -22,9 +23,14 @@ import { axeViolations, describeViolations } from '../src/axe'
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 const CONTROLS = ['hang-up', 'talk-toggle', 'hold-to-talk', 'speaker-mute', 'open-door']
 
+/** No violation in the light scheme nor in the dark one (UX.md: light and dark). */
 async function assertAccessible (page: Page, what: string): Promise<void> {
-  const found = await axeViolations(page)
-  assert.equal(found.length, 0, `${what}: axe-core found WCAG 2 A/AA violations:\n${describeViolations(found)}`)
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme })
+    const found = await axeViolations(page)
+    assert.equal(found.length, 0, `${what} (${colorScheme}): axe-core found WCAG 2 A/AA violations:\n${describeViolations(found)}`)
+  }
+  await page.emulateMedia({ colorScheme: 'light' })
 }
 
 /** The video covers the window, and every control lies inside it, at least 44 px each way. */
