@@ -78,6 +78,14 @@ describe('ffmpeg command lines for sound', () => {
     assert.equal(valueOf(pulse, '-device'), 'spk')
     assert.deepEqual(sinkProbeArgs({ kind: 'alsa', device: 'null', optional: false }).slice(-3), ['-f', 'alsa', 'null'])
   })
+
+  test('the speaker waits through silence: no 10 s input timeout that would restart it (and start a WAV over) between talks', () => {
+    for (const sink of [{ kind: 'wav', path: '/tmp/said.wav' }, { kind: 'alsa', device: 'plughw:1,0', optional: false }] as const) {
+      const args = speakerArgs(sink)
+      assert.equal(valueOf(args, '-listen_timeout'), '-1')
+      assert.ok(args.indexOf('-listen_timeout') < args.indexOf('-i'), 'an input option')
+    }
+  })
 })
 
 describe('RtpSplice: talkers one after another, as one stream for the decoder', () => {

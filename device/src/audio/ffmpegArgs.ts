@@ -61,7 +61,9 @@ export function speakerSdp (rtpPort: number): string {
 /** The speaker: viewers' Opus, forwarded as RTP over loopback, decoded and played to the sink. The SDP comes on stdin. */
 export function speakerArgs (sink: PlayingSink): string[] {
   return [
-    ...HEAD, '-protocol_whitelist', 'pipe,udp,rtp', ...LOW_LATENCY_INPUT, '-f', 'sdp', '-i', 'pipe:0',
+    // Nobody talks for most of a call: ffmpeg's SDP input would give up after 10 s without a
+    // packet ("Connection timed out") and be restarted, and a restarted WAV sink starts the file over.
+    ...HEAD, '-listen_timeout', '-1', '-protocol_whitelist', 'pipe,udp,rtp', ...LOW_LATENCY_INPUT, '-f', 'sdp', '-i', 'pipe:0',
     '-vn', '-ac', '1', '-ar', '48000', ...sinkOutput(sink)
   ]
 }

@@ -29,6 +29,8 @@ export interface CameraNodeOptions {
   /** The hub's MQTT WebSocket, `wss://<hub>/mqtt`. */
   url: string
   track: () => MediaStreamTrack | null
+  /** The microphone's track when sound is on (a setting, off by default), else null. */
+  microphone?: () => MediaStreamTrack | null
   ice: () => Promise<IceSettings>
   log: Logger
   /** Each watcher costs the browser one more encode: a laptop's camera node takes a few at most. */
@@ -86,7 +88,7 @@ export async function startCameraNode (o: CameraNodeOptions): Promise<CameraNode
           lock: () => null,
           log: log.child('call'),
           door: () => noDoor,
-          peers: browserPeers({ track: o.track, ice: o.ice, log, ...(o.createPeerConnection ? { createPeerConnection: o.createPeerConnection } : {}) })
+          peers: browserPeers({ track: o.track, ice: o.ice, log, ...(o.microphone ? { microphone: o.microphone } : {}), ...(o.createPeerConnection ? { createPeerConnection: o.createPeerConnection } : {}) })
         })
         const sub = side.answering.call.subscribe(changed)
         offCall = () => { sub.unsubscribe() }

@@ -10,6 +10,8 @@ export { gathered }
 export interface BrowserPeersOptions {
   /** The camera's video track: one getUserMedia stream, shared by every session (each has its own sender). */
   track: () => MediaStreamTrack | null
+  /** The microphone's track when the node is set to send sound (off by default: docs/operators.md), else null. */
+  microphone?: () => MediaStreamTrack | null
   /** ICE servers and policy from the hub (`GET /api/ice`), asked for each session: TURN credentials expire. */
   ice: () => Promise<IceSettings>
   log: Logger
@@ -21,9 +23,10 @@ export interface BrowserPeersOptions {
  * A browser camera node's media for the shared answering session (`answeringSession` in
  * `@doorbell/device/answering`): an RTCPeerConnection per watcher that answers the watcher's
  * offer (the watcher always offers, on every path) with the camera's track on the offer's
- * video line, `a=setup:passive`, and every candidate gathered. A camera node sends no sound
- * and plays none (recording public spaces is restricted in many places: docs/operators.md):
- * an offer's audio line is answered inactive, never left out.
+ * video line, `a=setup:passive`, and every candidate gathered. A camera node plays no sound, and
+ * sends none unless its microphone was turned on (recording public spaces is restricted in many
+ * places: docs/operators.md): then the offer's first audio line carries it, sendonly; otherwise
+ * an audio line is answered inactive, never left out.
  */
 export function browserPeers (o: BrowserPeersOptions): MediaPeers {
   return {
@@ -62,8 +65,17 @@ export function browserPeers (o: BrowserPeersOptions): MediaPeers {
           // The offer's recvonly video line becomes our sendonly one, with this session's own sender.
           video.direction = 'sendonly'
           await video.sender.replaceTrack(track)
+          const sound = o.microphone?.() ?? null
+          let sending = false
           for (const t of pc.getTransceivers()) {
-            if (t !== video && t.receiver.track.kind === 'audio' && t.currentDirection !== 'stopped') t.direction = 'inactive'
+            if (t === video || t.receiver.track.kind !== 'audio' || t.currentDirection === 'stopped') continue
+            if (!sending && sound?.readyState === 'live') {
+              t.direction = 'sendonly'
+              await t.sender.replaceTrack(sound)
+              sending = true
+            } else {
+              t.direction = 'inactive'
+            }
           }
           const answer = await pc.createAnswer()
           await pc.setLocalDescription(asDtlsServer({ type: answer.type, sdp: answer.sdp ?? '' }))

@@ -5,6 +5,7 @@ import { fetchHubInfo } from '../composables/hubInfo'
 import { codeFromUrl, urlWithoutCode } from '../composables/usePairing'
 import { deviceIdFromUrl, forgetCameraPairing, loadCameraPairing, pairCameraNode, saveCameraPairing, type CameraNodePairing } from './pairing'
 import { hubSocketUrl, startCameraNode, type CameraNode, type CameraNodeStatus } from './node'
+import { NODE_MICROPHONE_CONSTRAINTS, loadMicrophoneSetting, microphoneErrorText, saveMicrophoneSetting } from './microphone'
 
 /**
  * The camera node page's state: pairing (once), the camera (getUserMedia, video only), and the
@@ -56,6 +57,10 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
   const stream = shallowRef<MediaStream | null>(null)
   const status = ref<CameraNodeStatus>({ hub: 'connecting', watchers: 0 })
   const error = ref<string | null>(null)
+  /** Send sound (the setting, off by default), the microphone's stream when it is on, and why there is none. */
+  const microphone = ref(loadMicrophoneSetting(env.storage))
+  const sound = shallowRef<MediaStream | null>(null)
+  const soundError = ref<string | null>(null)
   // From an invitation link (`/camera#code=…`): taken, then removed from the address bar and history.
   const code = codeFromUrl(env.location) ?? ''
   const deviceId = deviceIdFromUrl(env.location) ?? ''
@@ -68,6 +73,25 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
   const stopCamera = (): void => {
     for (const t of stream.value?.getTracks() ?? []) { t.onended = null; t.stop() }
     stream.value = null
+  }
+  const stopMicrophone = (): void => {
+    for (const t of sound.value?.getTracks() ?? []) t.stop()
+    sound.value = null
+  }
+  /** The microphone, when sound is on and the camera runs: refused or missing, the picture goes on and the page says why. */
+  const startMicrophone = async (): Promise<void> => {
+    if (!microphone.value || sound.value || stopped) return
+    soundError.value = null
+    try {
+      if (!env.mediaDevices?.getUserMedia) throw Object.assign(new Error('no media devices'), { name: 'NotFoundError' })
+      const got = await env.mediaDevices.getUserMedia(NODE_MICROPHONE_CONSTRAINTS)
+      // Turned off (or the page left) while the browser was asking: the microphone goes off again.
+      if (!microphone.value || stopped || sound.value) { for (const t of got.getTracks()) t.stop(); return }
+      if (got.getAudioTracks().length === 0) throw Object.assign(new Error('no audio track'), { name: 'NotFoundError' })
+      sound.value = got
+    } catch (err) {
+      soundError.value = microphoneErrorText(err)
+    }
   }
   const stopNode = async (): Promise<void> => {
     const n = node
@@ -104,6 +128,7 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
       }
     }
     if (stopped) { stopCamera(); return }
+    await startMicrophone()
     if (!node) {
       const info = await fetchHubInfo().catch(() => null)
       if (stopped || pairing.value !== paired) return
@@ -114,6 +139,7 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
           pairing: paired,
           url: hubSocketUrl(env.location, info?.mqttPath),
           track: () => stream.value?.getVideoTracks()[0] ?? null,
+          microphone: () => microphone.value ? sound.value?.getAudioTracks()[0] ?? null : null,
           ice: async () => await api.ice(),
           log: consoleLogger(`camera ${paired.deviceId}`)
         })
@@ -141,10 +167,24 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
     await start()
   }
 
+  /**
+   * Sound on or off, kept in this browser. The calls in progress end, so that every watcher calls
+   * again (the feed comes back by itself within seconds) with sound, or without any.
+   */
+  const setMicrophone = async (on: boolean): Promise<void> => {
+    microphone.value = on
+    saveMicrophoneSetting(env.storage, on)
+    soundError.value = null
+    if (on) await startMicrophone()
+    else stopMicrophone()
+    node?.endCalls()
+  }
+
   /** "Stop being a camera": calls end, the hub link closes (offline), and the pairing is forgotten. */
   const forget = async (): Promise<void> => {
     await stopNode()
     stopCamera()
+    stopMicrophone()
     forgetCameraPairing(env.storage)
     pairing.value = null
     error.value = null
@@ -155,10 +195,11 @@ export function useCameraNode (env: CameraNodeEnv = browser()) {
   onBeforeUnmount(() => {
     stopped = true
     stopCamera()
+    stopMicrophone()
     void stopNode()
   })
 
   if (pairing.value) void start()
 
-  return { pairing, phase, stream, status, error, code, deviceId, start, pair, forget }
+  return { pairing, phase, stream, status, error, microphone, sound, soundError, setMicrophone, code, deviceId, start, pair, forget }
 }

@@ -37,6 +37,10 @@ export class TileFeed implements StatsSource {
   /** Stats readings of this call, and when the last one was taken (the page's clock): the e2e test reads them. */
   readonly readings = ref(0)
   readonly readAt = ref(0)
+  /** The camera sends sound in this call (a Node doorbell's microphone, a camera node with sound on). */
+  readonly hasAudio = ref(false)
+  /** Audio bytes received in this call (getStats' inbound-rtp): the tile shows them as `data-audio-bytes`. */
+  readonly audioBytes = ref(0)
   /** Why the last call ended, in the machine's words. */
   readonly note = ref<string | null>(null)
   readonly keeper: FeedKeeper
@@ -49,6 +53,8 @@ export class TileFeed implements StatsSource {
   private frozenFor = 0
   private stream: MediaStream | null = null
   private video: HTMLVideoElement | null = null
+  private audioStream: MediaStream | null = null
+  private audio: HTMLAudioElement | null = null
   private readonly stopWatching: () => void
 
   constructor (private readonly o: TileFeedOptions) {
@@ -81,14 +87,24 @@ export class TileFeed implements StatsSource {
     this.frozenFor = 0
     this.figures.value = null
     this.readings.value = 0
+    this.hasAudio.value = false
+    this.audioBytes.value = 0
     this.keeper.update({ firstFrame: false, mediaOk: true })
   }
 
-  /** The remote video of a call (Home's onTrack); a late one from an older call is ignored. */
+  /**
+   * The remote video or sound of a call (Home's onTrack); a late one from an older call is ignored.
+   * The sound goes to the tile's own <audio>, muted until the operator unmutes that tile. Its
+   * track always exists (offers carry an audio line); `hasAudio` waits for a camera that sends.
+   */
   takeTrack (call: CallActorInput, event: RTCTrackEvent, pc: RTCPeerConnection): void {
-    // Offers carry sound both ways now; a tile shows video only (the console's audio is not built yet).
-    if (event.track.kind !== 'video') return
     if (call.sessionId !== this.sessionId) return
+    if (event.track.kind === 'audio') {
+      this.audioStream = new MediaStream([event.track])
+      this.sound()
+      return
+    }
+    if (event.track.kind !== 'video') return
     if (this.pc !== pc) {
       this.pc = pc
       const mediaState = (): void => {
@@ -108,7 +124,24 @@ export class TileFeed implements StatsSource {
     if (call.sessionId !== this.sessionId) return
     this.pc = null
     this.stream = null
+    this.audioStream = null
+    this.hasAudio.value = false
+    this.audioBytes.value = 0
     this.show()
+    this.sound()
+  }
+
+  /** The tile's <audio>, or null when it unmounts (muting is the tile's, per the console's one-at-a-time rule). */
+  attachAudio (audio: HTMLAudioElement | null): void {
+    this.audio = audio
+    this.sound()
+  }
+
+  private sound (): void {
+    const a = this.audio
+    if (!a || a.srcObject === this.audioStream) return
+    a.srcObject = this.audioStream
+    if (this.audioStream) a.play().catch(() => {})
   }
 
   /** The tile's <video>, or null when it unmounts. */
@@ -141,6 +174,11 @@ export class TileFeed implements StatsSource {
     this.figures.value = f
     this.readings.value++
     this.readAt.value = now
+    // Sound: the audio line's received bytes (0 while the camera sends none: an inactive line has no inbound-rtp).
+    const heard = entries.filter((e) => e.type === 'inbound-rtp' && (e.kind ?? e.mediaType) === 'audio')
+      .reduce((sum, e) => sum + (typeof e.bytesReceived === 'number' ? e.bytesReceived : 0), 0)
+    this.audioBytes.value = heard
+    if (heard > 0) this.hasAudio.value = true
     // Without requestVideoFrameCallback (or a hidden tab): the first reading with a decoded frame.
     if (this.firstFrameAt === null && f.sample.firstFrameAt !== null) {
       this.firstFrameAt = f.sample.firstFrameAt
@@ -157,5 +195,6 @@ export class TileFeed implements StatsSource {
     this.keeper.stop()
     this.stopWatching()
     if (this.video) this.video.srcObject = null
+    if (this.audio) this.audio.srcObject = null
   }
 }

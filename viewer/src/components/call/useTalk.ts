@@ -1,4 +1,4 @@
-import { onBeforeUnmount, ref, type Ref } from 'vue'
+import { onBeforeUnmount, ref, shallowRef, type Ref } from 'vue'
 import type { AudioSenderLike } from '../../lib'
 
 /** off: nothing is sent; asking: the browser is asking for the microphone; talking: it is sent; unavailable: talk is off, `reason` says why. */
@@ -36,6 +36,8 @@ type GetUserMedia = (constraints: typeof MICROPHONE_CONSTRAINTS) => Promise<Medi
 export function talkControl (sender: () => AudioSenderLike | undefined, getUserMedia: GetUserMedia) {
   const state: Ref<TalkState> = ref('off')
   const reason = ref<string | null>(null)
+  /** The microphone track while it is being sent (the call view's level meter reads it), else null. */
+  const sending = shallowRef<MediaStreamTrack | null>(null)
   let microphone: MediaStreamTrack | null = null
   let wanted = false
 
@@ -58,6 +60,7 @@ export function talkControl (sender: () => AudioSenderLike | undefined, getUserM
     if (!s) { state.value = 'off'; return }
     await s.replaceTrack(wanted ? microphone : null)
     state.value = wanted ? 'talking' : 'off'
+    sending.value = wanted ? microphone : null
   }
 
   /**
@@ -68,11 +71,12 @@ export function talkControl (sender: () => AudioSenderLike | undefined, getUserM
     wanted = false
     microphone?.stop()
     microphone = null
+    sending.value = null
     state.value = 'off'
     reason.value = null
   }
 
-  return { state, reason, talk, release }
+  return { state, reason, sending, talk, release }
 }
 
 /** `talkControl` with the browser's microphone, released when the component goes. */
