@@ -44,7 +44,9 @@ export const InspectEvent = z.discriminatedUnion('type', [
     at: Millis,
     from: ActorKey.nullable(),
     to: ActorKey,
-    event: z.string().max(128)
+    event: z.string().max(128),
+    /** The event's fields, redacted at record time (`redactPayload`): absent in older sources. */
+    payload: z.json().optional()
   }),
   /** An actor's state after it handled an event; `value` is the machine's state value. */
   z.strictObject({
