@@ -37,7 +37,7 @@ function aCall (): InspectBatch[] {
     ]),
     // The roster re-sent: nothing new.
     d([{ type: 'actor', at: 1, actor: CALL, name: 'deviceCall', parent: null, machine: describeMachine(deviceCallMachine) }, snap(CALL, 20, 'xstate.done.actor.admit:s1', 'inCall')]),
-    d([{ type: 'event', at: 30, from: null, to: LOCK, event: 'UNLOCK', payload: { by: 'kitchen' } }, snap(LOCK, 30, 'UNLOCK', 'unlocking')]),
+    d([{ type: 'event', at: 30, from: null, to: LOCK, event: 'UNLOCK', payload: { by: 'Kitchen' } }, snap(LOCK, 30, 'UNLOCK', 'unlocking')]),
     d([{ type: 'event', at: 40, from: null, to: CALL, event: 'BYE', payload: { sessionId: 's1' } }, snap(CALL, 40, 'BYE', 'idle')])
   ]
 }

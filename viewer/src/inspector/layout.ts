@@ -55,7 +55,7 @@ export function elkGraph (root: MachineNode, transitions: MachineTransition[]): 
   const node = (n: MachineNode, parentType: MachineNode['type'] | null): ElkNode => {
     const own = loops(n.path)
     const header = HEADER + own.length * LINE
-    const width = Math.max(textWidth(n.key || '(root)') + 10, ...own.map((t) => textWidth(`↻ ${transitionText(t)}`) + 10))
+    const width = Math.max(textWidth(n.key || '(root)') + 10, ...own.map((t) => textWidth(transitionText(t)) + 30))
     const children = n.states.map((c) => node(c, n.type))
     return {
       id: `s:${n.path}`,

@@ -108,11 +108,14 @@ const outside = (source: InspectBatch['source']): Lifeline =>
  */
 function senderOf (model: InspectorModel, source: InspectBatch['source'], payload: unknown): Lifeline {
   const fields = (payload ?? {}) as Record<string, unknown>
-  const viewerId = typeof fields.viewerId === 'string' ? fields.viewerId : typeof fields.by === 'string' ? fields.by : null
-  if (viewerId !== null && source.kind === 'device') {
-    const screen = [...model.actors.values()].filter((a) => a.source.kind === 'viewer' && a.source.id.startsWith(`viewer-${viewerId}-`))
+  const viewerId = typeof fields.viewerId === 'string' ? fields.viewerId : null
+  // A door command names its member ("by"), which is the name the screen reports under.
+  const by = typeof fields.by === 'string' ? fields.by : null
+  if ((viewerId !== null || by !== null) && source.kind === 'device') {
+    const screen = [...model.actors.values()].filter((a) => a.source.kind === 'viewer' &&
+      (viewerId !== null ? a.source.id.startsWith(`viewer-${viewerId}-`) : a.source.name === by))
     const call = screen.find((a) => a.name === `viewerCall:${source.id}`) ?? screen[0]
-    if (call) return { key: call.key, name: `${call.source.name} · ${call.name}`, source: call.source }
+    if (call) return lifelineOf(call)
   }
   return outside(source)
 }

@@ -60,9 +60,13 @@ export function modelAt (entries: readonly TraceEntry[], t = Infinity): Inspecto
   return model
 }
 
-/** The times a step stops at: each distinct time an event was recorded, oldest first. */
+/**
+ * The times a step stops at: each distinct time an actor took an event (its state after it), oldest
+ * first. The state's time, not the event's: a step shows what the event did.
+ */
 export function stepTimes (entries: readonly TraceEntry[]): number[] {
-  return [...new Set(entries.filter((e) => e.event.type === 'event').map((e) => e.event.at))].sort((a, b) => a - b)
+  const after = entries.filter((e) => e.event.type === 'snapshot' && e.event.event !== 'xstate.init')
+  return [...new Set(after.map((e) => e.event.at))].sort((a, b) => a - b)
 }
 
 /** How long after a call's end its trace and filter reach: a screen's last states arrive late. */
