@@ -43,7 +43,8 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'join-frame-p95', 'answer-frame-p50', 'open-shown-p50', 'open-shown-p99',
     'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers',
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',
-    'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4'
+    'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
+    'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50'
   ]
   for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
   for (const f of results.figures) {
