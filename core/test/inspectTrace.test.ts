@@ -77,3 +77,17 @@ test('a malformed, foreign, too large or newer trace is refused with a clear mes
   assert.equal(big.name, 'TraceError')
   assert.match(big.message, /up to 4 MB/)
 })
+
+test("an event's payload stays small enough for a batch; the batcher splits by size as well as count", async () => {
+  const { eventPayload, InspectionBatcher, MAX_PAYLOAD_CHARS } = await import('../src/index')
+  const big = eventPayload({ type: 'X', a: Array.from({ length: 20 }, (_, i) => ({ i, text: 'y'.repeat(150), more: { deep: 'z'.repeat(150) } })) })
+  assert.ok(JSON.stringify(big).length <= MAX_PAYLOAD_CHARS)
+  const huge = eventPayload({ type: 'X', ...Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, Array.from({ length: 8 }, () => 'a few words '.repeat(5))])) })
+  assert.match(JSON.stringify(huge), /too large to keep; fields: f0, f1/)
+  const batches: number[] = []
+  const batcher = new InspectionBatcher((events) => { batches.push(JSON.stringify(events).length) }, 50, 60_000)
+  for (let i = 0; i < 150; i++) batcher.push({ type: 'event', at: i, from: null, to: 'fd/x:0', event: 'E', payload: { text: 'p'.repeat(1000) } })
+  batcher.stop()
+  assert.ok(batches.length >= 3, `split by size (${batches.length} batches)`)
+  assert.ok(batches.every((b) => b < 60 * 1024), `each under a message (${batches.join(', ')})`)
+})
