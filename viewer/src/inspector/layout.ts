@@ -52,11 +52,11 @@ const isLoop = (t: MachineTransition): boolean => t.internal || t.source === t.t
 /** The ELK graph of a machine: one ELK node per state (the root included), one edge per arrow. */
 export function elkGraph (root: MachineNode, transitions: MachineTransition[]): ElkNode {
   const loops = (path: string): MachineTransition[] => transitions.filter((t) => t.source === path && isLoop(t))
-  const node = (n: MachineNode, parentType: MachineNode['type'] | null): ElkNode => {
+  const node = (n: MachineNode): ElkNode => {
     const own = loops(n.path)
     const header = HEADER + own.length * LINE
     const width = Math.max(textWidth(n.key || '(root)') + 10, ...own.map((t) => textWidth(transitionText(t)) + 30))
-    const children = n.states.map((c) => node(c, n.type))
+    const children = n.states.map((c) => node(c))
     return {
       id: `s:${n.path}`,
       ...(children.length === 0 ? { width, height: header + 6 } : {}),
@@ -64,9 +64,8 @@ export function elkGraph (root: MachineNode, transitions: MachineTransition[]): 
         'elk.padding': `[top=${header + 6},left=${PAD},bottom=${PAD},right=${PAD}]`,
         'elk.nodeSize.minimum': `(${width},${header + 6})`,
         'elk.nodeSize.constraints': 'MINIMUM_SIZE',
-        // Regions of a parallel state stand side by side, as statecharts draw them.
-        ...(n.type === 'parallel' ? { 'elk.direction': 'DOWN' } : {}),
-        ...(parentType === 'parallel' ? {} : {})
+        // Regions of a parallel state (unconnected, so one layer) stand side by side, as statecharts draw them.
+        ...(n.type === 'parallel' ? { 'elk.direction': 'DOWN' } : {})
       },
       children
     }
@@ -90,7 +89,7 @@ export function elkGraph (root: MachineNode, transitions: MachineTransition[]): 
       'elk.json.shapeCoords': 'ROOT',
       'elk.json.edgeCoords': 'ROOT'
     },
-    children: [node(root, null)],
+    children: [node(root)],
     edges
   }
 }
