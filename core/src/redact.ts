@@ -12,6 +12,8 @@ const SECRET_NAME = /key|token|secret|credential|password|passw|proof|signature|
 /** A long run of base64 / hex / base64url without spaces: a key, token or signature in any field. */
 const OPAQUE = /[A-Za-z0-9+/_=-]{40,}/g
 const ICE_PWD = /(a=ice-pwd:)\S+/g
+/** A secret in a URL's query (a presigned URL's X-Amz-Credential, -Signature, -Security-Token; any ?token=). */
+const QUERY_SECRET = /([?&][^=&\s"]*(?:key|token|secret|signature|credential|password|auth)[^=&\s"]*=)[^&\s"]*/gi
 const PEM = /-----BEGIN [^-]+-----[\s\S]*?(-----END [^-]+-----|$)/g
 
 interface Limits { string: number, depth: number, items: number }
@@ -23,7 +25,7 @@ export const MAX_PAYLOAD_CHARS = 1536
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
 
 function redactString (s: string, max: number): string {
-  const cleaned = s.replace(PEM, REDACTED).replace(ICE_PWD, `$1${REDACTED}`).replace(OPAQUE, REDACTED)
+  const cleaned = s.replace(PEM, REDACTED).replace(ICE_PWD, `$1${REDACTED}`).replace(QUERY_SECRET, `$1${REDACTED}`).replace(OPAQUE, REDACTED)
   return cleaned.length > max ? `${cleaned.slice(0, max)}… (${s.length} chars)` : cleaned
 }
 

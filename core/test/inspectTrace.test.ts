@@ -16,12 +16,14 @@ test('payloads keep what explains an event and drop every secret, whatever the f
     token,
     publicKey: key,
     note: `the token was ${token}`,
+    url: 'wss://iot.example/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLEKEY123456%2F20261206%2Fus-east-1&X-Amz-Security-Token=Fwo%2BdGVz%2Fabc&X-Amz-Signature=abc123',
     sdp: `v=0\r\na=ice-ufrag:abcd\r\na=ice-pwd:SuperSecretPassword123\r\n${'a=x\r\n'.repeat(60)}`
   }) as Record<string, unknown>
   assert.equal(out.sessionId, 's-1')
   assert.equal(out.path, 'lan')
   for (const k of ['credential', 'proof', 'token', 'publicKey']) assert.equal(out[k], REDACTED, k)
   assert.equal(out.note, `the token was ${REDACTED}`)
+  assert.equal(out.url, 'wss://iot.example/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[redacted]&X-Amz-Security-Token=[redacted]&X-Amz-Signature=[redacted]')
   const sdp = out.sdp as string
   assert.ok(!sdp.includes('SuperSecretPassword123') && sdp.includes('a=ice-pwd:[redacted]'))
   assert.ok(sdp.length < 220, 'a long SDP is cut short')
