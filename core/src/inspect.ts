@@ -44,7 +44,9 @@ export const InspectEvent = z.discriminatedUnion('type', [
     at: Millis,
     from: ActorKey.nullable(),
     to: ActorKey,
-    event: z.string().max(128)
+    event: z.string().max(128),
+    /** The event's fields, redacted at record time (`redactPayload`): absent in older sources. */
+    payload: z.json().optional()
   }),
   /** An actor's state after it handled an event; `value` is the machine's state value. */
   z.strictObject({
@@ -70,6 +72,8 @@ export type InspectBatch = z.infer<typeof InspectBatch>
  * Every `rosterMs` it also re-sends each live actor (its statechart and its latest snapshot),
  * so an inspector page opened later still sees every actor. Runs only while inspection is on.
  */
+const BATCH_BYTES = 48 * 1024
+
 export class InspectionBatcher {
   private queue: InspectEvent[] = []
   private timer: ReturnType<typeof setTimeout> | null = null
@@ -103,7 +107,17 @@ export class InspectionBatcher {
   drain (): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    while (this.queue.length > 0) this.flush(this.queue.splice(0, 200))
+    // At most 200 events and about 48 KB a batch: a batch is one message, and messages stop at 64 KB.
+    while (this.queue.length > 0) {
+      let bytes = 0
+      let n = 0
+      while (n < this.queue.length && n < 200) {
+        bytes += JSON.stringify(this.queue[n]).length
+        if (n > 0 && bytes > BATCH_BYTES) break
+        n++
+      }
+      this.flush(this.queue.splice(0, n))
+    }
   }
 
   stop (): void {

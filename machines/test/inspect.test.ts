@@ -65,3 +65,40 @@ test('an event a machine raises to itself is on the timeline once, from the mach
   assert.deepEqual(timeline.map((e) => e.event), ['xstate.init', 'CHECKED', 'ADMITTED'])
   assert.equal(timeline[2]!.from, root, 'a raised event comes from the machine itself')
 })
+
+test('every transition of a machine is described from its definition: event, target, guard, delay', async () => {
+  const { describeTransitions, deviceCallMachine } = await import('../src/index')
+  const lock = describeTransitions(lockMachine)
+  const arrow = (source: string, label: string) => lock.find((t) => t.source === source && t.label === label)
+  assert.deepEqual(arrow('locked', 'UNLOCK'), { id: 'locked|UNLOCK|0', source: 'locked', target: 'unlocking', eventType: 'UNLOCK', label: 'UNLOCK', guard: null, delay: null, internal: false })
+  assert.equal(arrow('unlocked', 'after relockDelay')?.target, 'relocking')
+  assert.equal(arrow('unlocking', 'done: lock.unlocking')?.target, 'unlocked')
+  assert.equal(arrow('unlocking', 'error: lock.unlocking')?.target, 'fault')
+  // One per transition in the definition, counted here straight from XState's state nodes.
+  let count = 0
+  const walk = (node: typeof deviceCallMachine.root): void => {
+    for (const defs of node.transitions.values()) count += defs.length
+    count += node.always?.length ?? 0
+    for (const child of Object.values(node.states)) walk(child)
+  }
+  walk(deviceCallMachine.root)
+  const call = describeTransitions(deviceCallMachine)
+  assert.equal(call.length, count)
+  assert.ok(call.some((t) => t.source === 'ringing' && t.label === 'OFFER' && t.guard === 'hasRoom' && t.target === 'inCall'))
+  assert.ok(call.some((t) => t.eventType === '' && t.label === 'always'), 'an eventless transition is drawn as "always"')
+  const offerReceived = call.filter((t) => t.source === '' && t.eventType === 'OFFER_RECEIVED')
+  assert.deepEqual(offerReceived.map((t) => [t.guard, t.internal]), [['isUnusedSessionId', true], [null, true]])
+  assert.equal(new Set(call.map((t) => t.id)).size, call.length, 'ids are unique')
+})
+
+test('the recorder keeps an event\'s fields, without its secrets', () => {
+  const events: InspectEvent[] = []
+  const inspect = inspectionRecorder({ source: 'front-door', now: () => 1, emit: (e) => { events.push(e) } })
+  const machine = lockMachine.provide({ actors: { driveLock: fromPromise(async () => {}) } })
+  const actor = createActor(machine, { input: { relockAfterMs: 1000 }, inspect })
+  actor.start()
+  actor.send({ type: 'UNLOCK', by: 'kitchen', token: 'tok_0123456789abcdef0123456789abcdef0123456789' } as never)
+  actor.stop()
+  const unlock = events.find((e) => e.type === 'event' && e.event === 'UNLOCK') as Extract<InspectEvent, { type: 'event' }>
+  assert.deepEqual(unlock.payload, { by: 'kitchen', token: '[redacted]' })
+})

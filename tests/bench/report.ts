@@ -18,7 +18,8 @@ const GROUPS: Array<[string, string]> = [
   ['load', 'Viewers per device'],
   ['console', 'Operator console: feeds in one page'],
   ['broker', 'Broker fan-out'],
-  ['stacks', 'Other WebRTC stacks (node-datachannel and werift viewers)']
+  ['stacks', 'Other WebRTC stacks (node-datachannel and werift viewers)'],
+  ['inspector', 'Inspector: statechart layout and replay']
 ]
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')

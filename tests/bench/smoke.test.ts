@@ -44,7 +44,8 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers',
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',
     'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
-    ...['libdatachannel', 'werift'].flatMap((s) => ['connect-first-p50', 'connect-later-p50', 'reply-first-p50', 'reply-later-p50'].map((f) => `stacks-${s}-${f}`))
+    ...['libdatachannel', 'werift'].flatMap((s) => ['connect-first-p50', 'connect-later-p50', 'reply-first-p50', 'reply-later-p50'].map((f) => `stacks-${s}-${f}`)),
+    'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50'
   ]
   for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
   for (const f of results.figures) {
