@@ -10,7 +10,8 @@ import * as machines from '@doorbell/machines'
 import { eventually, startLan } from '../src/harness'
 import { holdToOpen, openResident, videoIsPlaying } from '../src/browser'
 import { inviteCode } from '../src/trust'
-import { axeViolations, chartStates, openInspector, pairOwnerBrowser, scrubTo, sequenceEvents, serveViewerOnly } from '../src/inspector'
+import { axeViolations, describeViolations } from '../src/axe'
+import { chartStates, openInspector, pairOwnerBrowser, scrubTo, sequenceEvents, serveViewerOnly } from '../src/inspector'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
@@ -69,7 +70,7 @@ test('the inspector draws every transition, lights the ones a call fires, lists 
   for (const c of charts) assert.equal(c.arrows, definedTransitions(c.machine), `${c.machine}: arrows drawn`)
   assert.deepEqual(new Set(charts.map((c) => c.machine)), new Set(['deviceCall', 'lock', 'viewerCall', 'link']))
   const axe = await axeViolations(inspector)
-  assert.deepEqual(axe, [], `axe-core finds nothing on the inspector: ${JSON.stringify(axe)}`)
+  assert.deepEqual(axe, [], `axe-core finds nothing on the inspector:\n${describeViolations(axe)}`)
 
   // One window, two tabs: the resident's tab in front while they use it (a hidden tab gets no animation frames).
   await kitchen.page.bringToFront()

@@ -84,22 +84,6 @@ export async function sequenceEvents (page: Page): Promise<Array<{ event: string
 }
 
 /**
- * axe-core's WCAG 2 A/AA violations on the page. axe.min.js (from node_modules) is evaluated
- * through the DevTools protocol: the hub's Content-Security-Policy rightly refuses inline scripts.
- */
-export async function axeViolations (page: Page): Promise<Array<{ id: string, nodes: string[] }>> {
-  const source = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
-  const cdp = await page.context().newCDPSession(page)
-  await cdp.send('Runtime.evaluate', { expression: source })
-  await cdp.detach()
-  return await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, o: unknown) => Promise<{ violations: Array<{ id: string, nodes: Array<{ target: unknown[] }> }> }> } }).axe
-    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } })
-    return result.violations.map((v) => ({ id: v.id, nodes: v.nodes.map((n) => JSON.stringify(n.target)) }))
-  })
-}
-
-/**
  * The built viewer served as plain files, with no hub and no doorbell behind it: where a saved
  * trace is replayed "in any inspector". Every path without a file gets index.html (the page
  * picks itself by path); /api answers 404, as from a server that is not a hub.
