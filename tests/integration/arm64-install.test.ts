@@ -149,3 +149,41 @@ test('the arm64 install fits its bound, and the installed doorbell starts under 
   assert.equal(gpiod.level(LOCK), 0, 'locked after the stop')
   console.log(`arm64 under qemu: start to online ${ready} ms, driver: ${choice}`)
 })
+
+test('the installer refuses bad options and a tampered tarball with a clear message, and changes nothing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-install-bad-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const prefix = join(dir, 'root')
+  // An install already there: a refused run must leave it as it was.
+  const kept = join(prefix, 'opt/doorbell/package.json')
+  spawnSync('mkdir', ['-p', join(prefix, 'opt/doorbell')])
+  writeFileSync(kept, '{"kept":true}\n')
+  const run = (args: string[]): { status: number | null, out: string } => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/install-device.mjs'), ...args], { encoding: 'utf8', timeout: 60_000 })
+    return { status: r.status, out: `${r.stdout}${r.stderr}` }
+  }
+  const cases: Array<[string[], RegExp]> = [
+    [['--prefix', prefix, '--arch', 'armv7l'], /--arch is arm64 \(a Raspberry Pi\) or x64, not armv7l/],
+    [['--prefix', prefix, '--colour'], /unknown option --colour \(usage: install-device\.mjs/],
+    [['--prefix'], /--prefix needs a value/],
+    [['--prefix', prefix, '--system'], /--system sets up this machine \(users, groups, systemd\): only with --prefix \//]
+  ]
+  for (const [args, message] of cases) {
+    const r = run(args)
+    assert.equal(r.status, 2, r.out)
+    assert.match(r.out, message)
+  }
+  // A tarball that is not the one the lock names (a corrupted download, a tampered mirror).
+  const packages = join(dir, 'packages')
+  spawnSync('cp', ['-r', PACKAGES, packages])
+  const tarball = readdirSync(packages).find((f) => f.startsWith('node-datachannel-linux-arm64-gnu-'))
+  assert.ok(tarball, `the arm64 tarballs are in ${PACKAGES} (scripts/setup.sh --test)`)
+  const bytes = readFileSync(join(packages, tarball))
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1)
+  writeFileSync(join(packages, tarball), bytes)
+  const tampered = run(['--prefix', prefix, '--arch', 'arm64', '--packages', packages])
+  assert.equal(tampered.status, 2, tampered.out)
+  assert.match(tampered.out, /@node-datachannel\/linux-arm64-gnu@[\d.]+: the tarball's sha512 is not the one package-lock\.json gives: refusing it/)
+  assert.equal(readFileSync(kept, 'utf8'), '{"kept":true}\n', 'the existing install is untouched')
+  assert.deepEqual(readdirSync(join(prefix, 'opt/doorbell')), ['package.json'])
+})
