@@ -1,5 +1,5 @@
 /**
- * Builds the device into one ESM file, dist/main.js (and the "lock now" command, dist/lockNow.js), that plain Node runs without tsx
+ * Builds the device into one ESM file, dist/main.js (and the "lock now" and init commands, dist/lockNow.js, dist/init.js), that plain Node runs without tsx
  * (the flags that keep its memory down are in README.md, "Build", and `npm run start:dist`):
  *   node --max-semi-space-size=2 --heap-growing-percent=20 device/dist/main.js --config doorbell.json
  * Run through tsx, the device carries the TypeScript loader, every transpiled module and its
@@ -24,8 +24,8 @@ const outdir = `${dir}dist`
 await rm(outdir, { recursive: true, force: true })
 const result = await build({
   absWorkingDir: dir,
-  // lockNow: the "lock now" command systemd runs after the doorbell stops (ExecStopPost).
-  entryPoints: { main: 'src/main.ts', lockNow: 'src/lockNow.ts' },
+  // lockNow: the "lock now" command systemd runs after the doorbell stops (ExecStopPost); init: `doorbell init`.
+  entryPoints: { main: 'src/main.ts', lockNow: 'src/lockNow.ts', init: 'src/init/main.ts' },
   outdir,
   bundle: true,
   platform: 'node',
@@ -44,7 +44,7 @@ const result = await build({
   logLevel: 'warning'
 })
 
-for (const name of ['main.js', 'lockNow.js']) {
+for (const name of ['main.js', 'lockNow.js', 'init.js']) {
   const bytes = Object.entries(result.metafile.outputs).find(([file]) => file.endsWith(`/${name}`) || file === name)?.[1].bytes ?? 0
   console.log(`device: dist/${name} ${(bytes / 1024).toFixed(0)} kB`)
 }

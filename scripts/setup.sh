@@ -4,7 +4,9 @@
 #   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, mosquitto
 #                             (the bench compares the embedded hub with it), and nginx (with its stream
 #                             module), coturn and systemd-analyze, which the tests run on deployment/,
-#                             and GStreamer's RTSP server (an IP camera for the RTSP tests);
+#                             and GStreamer's RTSP server (an IP camera for the RTSP tests),
+#                             qemu-user with the arm64 C libraries and the arm64 tarballs of the
+#                             doorbell's install (tests/integration/arm64-install.test.ts);
 #                             none is left running as a service
 # Never downloads a browser build: Chromium comes from Debian.
 set -euo pipefail
@@ -31,6 +33,10 @@ if [[ "${1:-}" == "--test" ]]; then
   dpkg -s gstreamer1.0-plugins-ugly >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-ugly)
   dpkg -s gstreamer1.0-plugins-bad >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-bad)
   dpkg -s gstreamer1.0-plugins-good >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-good)
+  # The arm64 install runs under qemu-user (no binfmt_misc here: the test calls qemu-aarch64-static).
+  command -v qemu-aarch64-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
+  [[ -f /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || need_apt+=(libc6-arm64-cross)
+  [[ -d /usr/aarch64-linux-gnu/lib ]] && ls /usr/aarch64-linux-gnu/lib/libstdc++.so.6* >/dev/null 2>&1 || need_apt+=(libstdc++6-arm64-cross)
 fi
 if (( ${#need_apt[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then
@@ -63,4 +69,10 @@ if [[ ! -d node_modules || ! -f $stamp || $(cat "$stamp") != "$lock_hash" ]]; th
     exit 1
   fi
   echo "$lock_hash" >"$stamp"
+fi
+
+# The arm64 install test runs without network (scripts/isolated.sh): the tarballs it installs (the
+# arm64 Node, node-datachannel's arm64 build) are fetched now, checked against the lock, and kept.
+if [[ "${1:-}" == "--test" ]]; then
+  node scripts/install-device.mjs --arch arm64 --download-only --packages node_modules/.cache/doorbell-install >/dev/null
 fi

@@ -25,6 +25,15 @@ export const PROTOCOLS = {
 /** mDNS service name of this product: other libp2p peers on the LAN are not ours. */
 export const MDNS_SERVICE_TAG = '_doorbell._udp.local'
 
+/**
+ * The device repeats its presence on every events stream this often, so a viewer knows it is
+ * alive: a killed doorbell (SIGKILL, power cut) closes nothing, and a browser's WebRTC connection
+ * notices only after ~30 s of failed consent checks.
+ */
+export const DIRECT_HEARTBEAT_MS = 2000
+/** A viewer that hears nothing from a device for this long (three heartbeats) shows it offline and lets the connection go. */
+export const DIRECT_SILENCE_MS = 3 * DIRECT_HEARTBEAT_MS
+
 /** Largest frame a peer may send; the reader stops at the length prefix. */
 export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
 

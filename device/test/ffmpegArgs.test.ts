@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import type { AddressInfo } from 'node:net'
 import { FFMPEG_PAYLOAD_TYPE, H264_FMTP, ffmpegArgs, parseSourceVideo, passthrough, probeArgs, type EncodeOptions } from '../src/camera/ffmpegArgs'
-import { findFfmpeg } from '../src/camera/camera'
+import { FfmpegMissingError, findFfmpeg } from '../src/camera/camera'
 
 const PORT = 5004
 
@@ -283,4 +283,16 @@ describe('RTSP passthrough: what the camera sends decides', () => {
     assert.deepEqual(passthrough('vp8', parseSourceVideo(BASELINE)), { copy: false, why: 'the camera codec is set to vp8' })
     assert.deepEqual(passthrough('h264', null), { copy: false, why: 'the camera\'s stream could not be probed' })
   })
+})
+
+test('no ffmpeg on PATH and none bundled (a production install without Debian\'s ffmpeg): a clear, named error', () => {
+  const missing = (): string => { throw Object.assign(new Error("Cannot find module '@ffmpeg-installer/ffmpeg'\nRequire stack: …"), { code: 'MODULE_NOT_FOUND' }) }
+  assert.throws(() => findFfmpeg(undefined, '/nonexistent', missing), (err: unknown) => {
+    assert.ok(err instanceof FfmpegMissingError)
+    assert.equal(err.name, 'FfmpegMissingError')
+    assert.match(err.message, /no ffmpeg on PATH and no @ffmpeg-installer\/ffmpeg \(Cannot find module '@ffmpeg-installer\/ffmpeg'\): install Debian's \(sudo apt install ffmpeg\)/)
+    return true
+  })
+  assert.equal(findFfmpeg('/opt/ffmpeg', '/nonexistent', missing), '/opt/ffmpeg')
+  assert.equal(findFfmpeg(undefined, '/nonexistent', () => '/bundled/ffmpeg'), '/bundled/ffmpeg')
 })

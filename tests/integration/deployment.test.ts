@@ -187,7 +187,7 @@ test('the systemd units: a dedicated user, restart on failure, hardening, secret
   assert.match(hub.Service!.ExecStart![0]!, / --import tsx hub\/src\/main\.ts /)
   assert.equal(hub.Service!.PrivateDevices?.[0], 'yes')
 
-  // The device runs exactly what `npm run start:dist --workspace device` runs, with the groups for GPIO and camera.
+  // The device runs exactly what `npm run start:dist --workspace device` runs, with the groups for GPIO, camera and sound card.
   const device = parseUnit(read('systemd/doorbell-device.service'))
   const startDist = (JSON.parse(readFileSync(join(ROOT, 'device/package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:dist']!
   const words = startDist.split(/\s+/)
@@ -196,7 +196,7 @@ test('the systemd units: a dedicated user, restart on failure, hardening, secret
   assert.equal(command[0], 'node')
   assert.equal(device.Service!.ExecStart![0], `/opt/doorbell/node_modules/.bin/${command.join(' ')} --config %d/doorbell.json`)
   assert.deepEqual(device.Service!.Environment, env)
-  assert.deepEqual(device.Service!.SupplementaryGroups![0]!.split(/\s+/).sort(), ['gpio', 'video'])
+  assert.deepEqual(device.Service!.SupplementaryGroups![0]!.split(/\s+/).sort(), ['audio', 'gpio', 'video'])
 
   // Fail-secure (issue 18): once the doorbell is gone, whatever ended it, "lock now" runs from the
   // same bundle and Node on the same config file; restarts never give up; a hung doorbell is

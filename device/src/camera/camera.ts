@@ -14,15 +14,25 @@ import { spawnChild } from '../children'
 
 export type RtpListener = (packet: Buffer) => void
 
-/** The system's ffmpeg if there is one, else the static build that @ffmpeg-installer ships. */
-export function findFfmpeg (configured?: string): string {
+/** No ffmpeg anywhere: the production install (scripts/install-device.mjs) relies on Debian's. */
+export class FfmpegMissingError extends Error {
+  override name = 'FfmpegMissingError'
+}
+
+const bundledFfmpeg = (): string => (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path
+
+/** The system's ffmpeg if there is one, else the static build that @ffmpeg-installer ships (in a development checkout). */
+export function findFfmpeg (configured?: string, path = process.env.PATH ?? '', bundled = bundledFfmpeg): string {
   if (configured) return configured
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  for (const dir of path.split(delimiter)) {
     const candidate = join(dir, 'ffmpeg')
     if (dir && existsSync(candidate)) return candidate
   }
-  const require = createRequire(import.meta.url)
-  return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path
+  try {
+    return bundled()
+  } catch (err) {
+    throw new FfmpegMissingError(`no ffmpeg on PATH and no @ffmpeg-installer/ffmpeg (${(err as Error).message.split('\n')[0]}): install Debian's (sudo apt install ffmpeg) or set camera.ffmpegPath / audio.ffmpegPath`)
+  }
 }
 
 /** ffmpeg restarts with the shared backoff: 0.5 s doubling to 10 s, from the start again once packets flow. */

@@ -1,7 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import {
-  EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
+  DIRECT_HEARTBEAT_MS, EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   readFrame, writeFrame,
   type CallRecord, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Possession, type Presence, type Refusal, type RingEvent
 } from '@doorbell/core'
@@ -15,6 +15,8 @@ export interface DirectServerOptions {
   presence: () => Presence
   /** Longest a new stream may take to say hello. */
   helloTimeoutMs?: number
+  /** How often each viewer is sent the presence again (default DIRECT_HEARTBEAT_MS). */
+  heartbeatMs?: number
   /** Whether a viewer's credential makes it a live member of this home and its proof says it holds the credential's key, or why not (`DoorGuard.admit`). */
   admit: (credential: string, viewerId: string, possession: Possession) => Promise<{ ok: true } | Refusal>
 }
@@ -38,12 +40,16 @@ export class DirectServer implements DeviceTransport {
   private readonly listeners = new Listeners<{ signal: (viewerId: string, message: SignalToDevice) => void }>()
   private lastState: DeviceState | null = null
   private stopped = false
+  private heartbeat: ReturnType<typeof setInterval> | undefined
 
   constructor (private readonly node: MeshNode, private readonly o: DirectServerOptions) {}
 
   async start (): Promise<void> {
     await this.node.handle(PROTOCOLS.events, (stream) => { void this.onEvents(stream) })
     await this.node.handle(PROTOCOLS.signal, (stream) => { void this.onSignalStream(stream) })
+    // The presence again on every events stream: a viewer that stops hearing it shows the doorbell offline.
+    this.heartbeat = setInterval(() => { if (this.subscribers.size > 0) this.broadcast({ kind: 'presence', payload: this.o.presence() }) }, this.o.heartbeatMs ?? DIRECT_HEARTBEAT_MS)
+    this.heartbeat.unref()
   }
 
   /** How many viewers are connected directly now. */
@@ -79,6 +85,7 @@ export class DirectServer implements DeviceTransport {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    clearInterval(this.heartbeat)
     await this.node.unhandle([PROTOCOLS.events, PROTOCOLS.signal]).catch(() => {})
     for (const s of this.subscribers) s.stream.abort(new Error('the doorbell is stopping'))
     this.subscribers.clear()

@@ -2,9 +2,9 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
-  EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
+  DIRECT_SILENCE_MS, EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   describeError, readFrame, signViewClaim, writeFrame,
-  type DirectReach, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
+  type DirectReach, type Presence, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
 export interface DirectClientOptions {
@@ -21,6 +21,8 @@ export interface DirectClientOptions {
   /** A libp2p node that can dial webrtc-direct (default: one made for this client). */
   createNode?: () => Promise<Libp2p>
   dialTimeoutMs?: number
+  /** Silence after which a device that has been sending heartbeats counts as gone (default DIRECT_SILENCE_MS). */
+  silenceMs?: number
 }
 
 interface Device { deviceId: string, stream: Stream, connection: Connection }
@@ -128,9 +130,24 @@ export class DirectClient implements ViewerTransport {
   }
 
   private async readEvents (deviceId: string, io: FrameIo): Promise<void> {
+    // A doorbell that dies (SIGKILL, power) closes nothing: its silence is the sign. The watch starts
+    // with its first repeated presence, so a doorbell that sends none (an older one) is never cut off.
+    let presences = 0
+    let last: Presence | null = null
+    let silence: ReturnType<typeof setTimeout> | undefined
+    const silenceMs = this.o.silenceMs ?? DIRECT_SILENCE_MS
+    const heard = (): void => {
+      clearTimeout(silence)
+      if (presences < 2) return
+      silence = setTimeout(() => {
+        this.log('warn', `no word from ${deviceId} for ${silenceMs} ms: it is gone`)
+        this.devices.get(deviceId)?.stream.abort(new Error(`${deviceId} went silent`))
+      }, silenceMs)
+    }
     try {
       while (!this.closed) {
         const frame = await readFrame(io, EventFrame, `direct events from ${deviceId}`)
+        heard()
         if (!frame.ok) { this.log('warn', `rejected a message: ${frame.error.message}`); continue }
         const f = frame.value
         if (f.kind === 'refused') { this.log('warn', `${deviceId} refused us: ${f.message}`); break }
@@ -139,18 +156,29 @@ export class DirectClient implements ViewerTransport {
         switch (f.kind) {
           case 'ring': this.listeners.emit('ring', f.payload); break
           case 'state': this.listeners.emit('state', f.payload); break
-          case 'presence': this.listeners.emit('presence', f.payload); break
+          case 'presence': {
+            presences++
+            heard()
+            // The heartbeat repeats it: only a change is news.
+            const changed = last === null || last.online !== f.payload.online || JSON.stringify(last.direct) !== JSON.stringify(f.payload.direct)
+            last = f.payload
+            if (changed) this.listeners.emit('presence', f.payload)
+            break
+          }
           case 'calls': this.listeners.emit('call', f.payload); break
         }
       }
     } catch {
-      // The stream or the connection ended.
+      // The stream or the connection ended, or the device went silent.
     }
+    clearTimeout(silence)
     const device = this.devices.get(deviceId)
     this.devices.delete(deviceId)
     device?.stream.abort(new Error('closed'))
     if (!this.closed) {
       this.log('warn', `lost the direct connection to ${deviceId}`)
+      // As the hub says with the device's will: offline, so its lock state is unknown on every screen.
+      if (last?.online === true) this.listeners.emit('presence', { deviceId, online: false, at: Date.now() })
       if (!this.connected) this.listeners.emit('link', false)
     }
   }
