@@ -40,7 +40,7 @@ export type HubEvents = ViewerTransportEvents & {
 
 /** The events a viewer follows for one device. */
 export const deviceTopics = (home: string, device: string): string[] =>
-  [topics.ring(home, device), topics.state(home, device), topics.presence(home, device), topics.calls(home, device)]
+  [topics.ring(home, device), topics.snapshot(home, device), topics.state(home, device), topics.presence(home, device), topics.calls(home, device)]
 
 /** A SUBACK return code with the failure bit set (MQTT 3.1.1 0x80; 5.0 reason codes >= 0x80). */
 export const isRefusal = (granted: number | { qos: number }): boolean => ((typeof granted === 'number' ? granted : granted.qos) & 0x80) !== 0
@@ -166,6 +166,7 @@ export class HubClient implements ViewerTransport {
     if (m.topic.home !== this.o.homeId) return
     switch (m.kind) {
       case 'ring': this.emit('ring', m.payload); break
+      case 'snapshot': this.emit('snapshot', m.payload); break
       case 'state': this.emit('state', m.payload); break
       case 'presence': this.emit('presence', m.payload); break
       case 'calls': this.emit('call', m.payload); break
