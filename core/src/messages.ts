@@ -6,7 +6,7 @@ import { InspectBatch } from './inspect'
 import { ProtocolError } from './errors'
 import { DoorAttempt } from './api'
 import { SignedList } from './trust'
-import { SnapshotEvent } from './snapshot'
+import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
 export const RevocationsMessage = z.strictObject({ list: SignedList })
@@ -50,7 +50,7 @@ export function decodeTopicMessage (topic: string, payload: string | Uint8Array)
   if (parsed === null) {
     return { ok: false, error: new ProtocolError('unknown-topic', 'not a doorbell topic', topic) }
   }
-  const result = decode(schemaForTopic[parsed.kind], payload, topic)
+  const result = decode(schemaForTopic[parsed.kind], payload, topic, parsed.kind === 'snapshot' ? MAX_SNAPSHOT_MESSAGE_BYTES : undefined)
   if (!result.ok) return result
   const value = result.value as Record<string, unknown>
   if ('deviceId' in value && 'device' in parsed && value.deviceId !== parsed.device) {

@@ -12,6 +12,8 @@ import { Id } from './ids'
 export const SNAPSHOT_TARGET_BYTES = 50 * 1024
 export const MAX_SNAPSHOT_BYTES = 64 * 1024
 /** Base64 of FF D8 FF, the start of every JPEG (SOI, then a marker). */
+/** A snapshot message at most: the largest picture in base64, and room for the rest of the JSON. */
+export const MAX_SNAPSHOT_MESSAGE_BYTES = Math.ceil(MAX_SNAPSHOT_BYTES / 3) * 4 + 1024
 const JPEG_BASE64_MAGIC = '/9j/'
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
