@@ -18,9 +18,9 @@ const ended = (deviceId: string, ringId: string, at: number, answeredBy: string[
   answeredBy: answeredBy.map((n, i) => ({ viewerId: `v${i}`, viewerName: n })), unlocks: []
 })
 const door = (id: string, deviceId: string, at: number, outcome: 'allowed' | 'denied'): DoorAttempt => ({
-  id, deviceId, at, outcome, reason: outcome === 'allowed' ? 'ok' : 'role', message: outcome === 'allowed' ? 'opened' : 'guests cannot open the door',
+  id, deviceId, at, outcome, reason: outcome === 'allowed' ? 'ok' : 'no-door-right', message: outcome === 'allowed' ? 'opened' : 'guests cannot open the door',
   memberId: 'm1', viewerId: 'v1', viewerName: 'Kitchen tablet', role: 'resident', path: 'lan'
-} as DoorAttempt)
+})
 const all = { memberId: 'owner', devices: null }
 
 function tempStore (t: { after: (fn: () => void) => void }): HistoryStore {

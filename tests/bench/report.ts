@@ -17,7 +17,8 @@ const GROUPS: Array<[string, string]> = [
   ['door', 'Open door'],
   ['load', 'Viewers per device'],
   ['console', 'Operator console: feeds in one page'],
-  ['broker', 'Broker fan-out']
+  ['broker', 'Broker fan-out'],
+  ['history', 'Snapshots and history']
 ]
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')

@@ -43,14 +43,15 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'join-frame-p95', 'answer-frame-p50', 'open-shown-p50', 'open-shown-p99',
     'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers',
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',
-    'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4'
+    'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
+    'snapshot-shown-p50', 'snapshot-shown-p95', 'history-page-p95', 'history-disk-per-1000'
   ]
   for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
   for (const f of results.figures) {
     assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
     assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
   }
-  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4']) {
+  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95']) {
     assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
   }
 
