@@ -57,7 +57,10 @@ async function pressToPicture (rings: number, log: (line: string) => void): Prom
       await page.evaluate('window.pictureAt = 0')
       const pressedAt = epochNow()
       device.ring()
-      await page.waitForFunction(() => (window as unknown as { pictureAt: number }).pictureAt > 0, undefined, { timeout: 10_000 })
+      await page.waitForFunction(() => (window as unknown as { pictureAt: number }).pictureAt > 0, undefined, { timeout: 10_000 }).catch(async (err: Error) => {
+        const banner = await page.getByTestId(`doorbell-front-door`).innerHTML().catch(() => '(no card)')
+        throw new Error(`no picture in the banner: ${err.message}; card: ${banner.slice(0, 600)}; device: ${device.lines.slice(-8).map((l) => l.text).join(' | ')}`)
+      })
       samples.push(await page.evaluate('window.pictureAt') as number - pressedAt)
       log(`history: press → picture ${round(samples.at(-1)!)} ms`)
       // The ring ends by its timeout (missed); the second snapshot (3 s) lands meanwhile.
