@@ -40,7 +40,7 @@ export type HubEvents = ViewerTransportEvents & {
 
 /** The events a viewer follows for one device. */
 export const deviceTopics = (home: string, device: string): string[] =>
-  [topics.ring(home, device), topics.snapshot(home, device), topics.state(home, device), topics.presence(home, device), topics.calls(home, device)]
+  [topics.ring(home, device), topics.state(home, device), topics.presence(home, device), topics.calls(home, device)]
 
 /** A SUBACK return code with the failure bit set (MQTT 3.1.1 0x80; 5.0 reason codes >= 0x80). */
 export const isRefusal = (granted: number | { qos: number }): boolean => ((typeof granted === 'number' ? granted : granted.qos) & 0x80) !== 0
