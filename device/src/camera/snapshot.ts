@@ -5,8 +5,10 @@ import { rtpPayload } from './gop'
 /**
  * The visitor's picture at the press (docs/history.md): the camera's cached group of pictures
  * (gop.ts: RTP from the latest keyframe) is unpacked into a stream ffmpeg reads (H.264 Annex B, or
- * VP8 in IVF), decoded in one short run, and its newest frame written as a JPEG 640 px wide. No
- * second camera, no second encoder: what viewers are sent is what is pictured.
+ * VP8 in IVF), and its keyframe decoded in one short run and written as a JPEG 640 px wide. The
+ * keyframe alone decodes without the frames after it, so the run is short (the second snapshot, 3 s
+ * later, is of a newer keyframe). No second camera, no second encoder: what viewers are sent is
+ * what is pictured.
  */
 
 export class SnapshotError extends Error {
@@ -93,14 +95,23 @@ export interface SnapshotOptions {
   signal?: AbortSignal
 }
 
+/** The packets of the group's first frame (its keyframe, SPS/PPS included): they share one RTP timestamp. */
+export function keyframeOf (group: Buffer[]): Buffer[] {
+  const first = group[0]
+  if (!first || first.length < 12) return []
+  const ts = first.readUInt32BE(4)
+  const end = group.findIndex((p) => p.length < 12 || p.readUInt32BE(4) !== ts)
+  return end === -1 ? group : group.slice(0, end)
+}
+
 /**
- * The newest frame of a cached group of pictures as a JPEG 640 px wide (ffmpeg's `reverse`
- * filter hands the last decoded frame out first). A picture over the target size is made again
- * at a lower quality, once.
+ * The keyframe of a cached group of pictures as a JPEG 640 px wide. A picture over the target
+ * size is made again at a lower quality, once.
  */
 export async function snapshotJpeg (group: Buffer[], o: SnapshotOptions): Promise<Buffer> {
-  if (group.length === 0) throw new SnapshotError('the camera holds no keyframe (is it running?)')
-  const input = o.codec === 'h264' ? h264AnnexB(group) : vp8Ivf(group)
+  const key = keyframeOf(group)
+  if (key.length === 0) throw new SnapshotError('the camera holds no keyframe (is it running?)')
+  const input = o.codec === 'h264' ? h264AnnexB(key) : vp8Ivf(key)
   const first = await decodeLast(input, o, o.quality ?? 5)
   if (first.length <= SNAPSHOT_TARGET_BYTES) return first
   const second = await decodeLast(input, o, 14)
@@ -112,7 +123,7 @@ async function decodeLast (input: Buffer, o: SnapshotOptions, quality: number): 
   const args = [
     '-hide_banner', '-nostdin', '-loglevel', 'error',
     '-f', o.codec === 'h264' ? 'h264' : 'ivf', '-i', 'pipe:0',
-    '-vf', 'reverse,scale=640:-2', '-frames:v', '1', '-q:v', String(quality), '-f', 'mjpeg', 'pipe:1'
+    '-vf', 'scale=640:-2', '-frames:v', '1', '-q:v', String(quality), '-f', 'mjpeg', 'pipe:1'
   ]
   const proc = spawn(o.ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(o.signal ? { signal: o.signal } : {}) })
   const out: Buffer[] = []
