@@ -16,15 +16,17 @@ const utf8 = new TextEncoder()
 export function decode<S extends z.ZodType> (
   schema: S,
   raw: string | Uint8Array,
-  where = ''
+  where = '',
+  /** A bigger bound for the one message that carries a picture (snapshot.ts). */
+  maxBytes = MAX_MESSAGE_BYTES
 ): Decoded<z.infer<S>> {
   // The bound is in UTF-8 bytes, as on the wire; a string's length counts UTF-16 units, which can
   // be a third of its bytes. A string longer than the bound in units is over it in bytes too.
   const size = typeof raw === 'string'
-    ? raw.length > MAX_MESSAGE_BYTES ? raw.length : utf8.encode(raw).byteLength
+    ? raw.length > maxBytes ? raw.length : utf8.encode(raw).byteLength
     : raw.byteLength
-  if (size > MAX_MESSAGE_BYTES) {
-    return { ok: false, error: new ProtocolError('too-large', `message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`, where) }
+  if (size > maxBytes) {
+    return { ok: false, error: new ProtocolError('too-large', `message of ${size} bytes exceeds ${maxBytes}`, where) }
   }
   let json: unknown
   try {

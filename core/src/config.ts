@@ -224,6 +224,15 @@ export const HubConfig = z.strictObject({
    */
   trustProxy: z.boolean().default(false),
   /**
+   * The event history (docs/history.md): rings, door openings and their snapshots are kept this
+   * many days, and their pictures within this many megabytes (oldest deleted first). The audit log
+   * is never touched by it.
+   */
+  history: z.strictObject({
+    retentionDays: z.number().int().min(1).max(3650).default(30),
+    maxMegabytes: z.number().min(1).max(1_000_000).default(500)
+  }).default({ retentionDays: 30, maxMegabytes: 500 }),
+  /**
    * Home Assistant by MQTT discovery on this hub's broker (docs/home-assistant.md): off unless
    * turned on; `discoveryPrefix` as set in Home Assistant's MQTT options.
    */

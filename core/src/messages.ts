@@ -6,6 +6,7 @@ import { InspectBatch } from './inspect'
 import { ProtocolError } from './errors'
 import { DoorAttempt } from './api'
 import { SignedList } from './trust'
+import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
 export const RevocationsMessage = z.strictObject({ list: SignedList })
@@ -14,6 +15,7 @@ export type RevocationsMessage = z.infer<typeof RevocationsMessage>
 /** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */
 export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   ring: RingEvent,
+  snapshot: SnapshotEvent,
   state: DeviceState,
   presence: Presence,
   calls: CallRecord,
@@ -29,6 +31,7 @@ type TopicOf<K extends ParsedTopic['kind']> = ParsedTopic & { kind: K }
 /** A parsed message, discriminated by `kind` (the topic's last level). */
 export type TopicMessage =
   | { kind: 'ring', topic: TopicOf<'ring'>, payload: RingEvent }
+  | { kind: 'snapshot', topic: TopicOf<'snapshot'>, payload: SnapshotEvent }
   | { kind: 'state', topic: TopicOf<'state'>, payload: DeviceState }
   | { kind: 'presence', topic: TopicOf<'presence'>, payload: Presence }
   | { kind: 'calls', topic: TopicOf<'calls'>, payload: CallRecord }
@@ -47,7 +50,7 @@ export function decodeTopicMessage (topic: string, payload: string | Uint8Array)
   if (parsed === null) {
     return { ok: false, error: new ProtocolError('unknown-topic', 'not a doorbell topic', topic) }
   }
-  const result = decode(schemaForTopic[parsed.kind], payload, topic)
+  const result = decode(schemaForTopic[parsed.kind], payload, topic, parsed.kind === 'snapshot' ? MAX_SNAPSHOT_MESSAGE_BYTES : undefined)
   if (!result.ok) return result
   const value = result.value as Record<string, unknown>
   if ('deviceId' in value && 'device' in parsed && value.deviceId !== parsed.device) {

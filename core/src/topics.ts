@@ -5,6 +5,7 @@ import { Id } from './ids'
  * Topic layout (MQTT on the LAN hub; the cloud bridge keeps the same tail):
  *
  *   doorbell/{home}/{device}/ring                                   ring events, QoS 1, not retained
+ *   doorbell/{home}/{device}/snapshot                               the visitor's picture after a ring, QoS 1
  *   doorbell/{home}/{device}/state                                  device state, QoS 1, retained
  *   doorbell/{home}/{device}/presence                               online/offline, retained, also the will
  *   doorbell/{home}/{device}/calls                                  call records, QoS 1
@@ -19,7 +20,7 @@ import { Id } from './ids'
  */
 export const ROOT = 'doorbell'
 
-export type DeviceTopicKind = 'ring' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit'
+export type DeviceTopicKind = 'ring' | 'snapshot' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit'
 export type SessionDirection = 'to-device' | 'to-viewer'
 
 export type ParsedTopic =
@@ -29,6 +30,7 @@ export type ParsedTopic =
 
 export const topics = {
   ring: (home: string, device: string) => `${ROOT}/${home}/${device}/ring`,
+  snapshot: (home: string, device: string) => `${ROOT}/${home}/${device}/snapshot`,
   state: (home: string, device: string) => `${ROOT}/${home}/${device}/state`,
   presence: (home: string, device: string) => `${ROOT}/${home}/${device}/presence`,
   calls: (home: string, device: string) => `${ROOT}/${home}/${device}/calls`,
@@ -46,7 +48,8 @@ export const topics = {
     `${ROOT}/${home}/+/ring`,
     `${ROOT}/${home}/+/state`,
     `${ROOT}/${home}/+/presence`,
-    `${ROOT}/${home}/+/calls`
+    `${ROOT}/${home}/+/calls`,
+    `${ROOT}/${home}/+/snapshot`
   ],
   /** Every answer addressed to one viewer, whichever device or session. */
   viewerInbox: (home: string, viewer: string) => `${ROOT}/${home}/+/session/${viewer}/+/to-viewer`,
@@ -65,7 +68,7 @@ export function parseTopic (topic: string): ParsedTopic | null {
   const device = p[2]
   if (p.length === 4) {
     const kind = p[3]
-    if (kind === 'ring' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit') {
+    if (kind === 'ring' || kind === 'snapshot' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit') {
       return { kind, home, device }
     }
     return null

@@ -1,4 +1,5 @@
 import type { CallRecord, DeviceState, Presence, RingEvent, SignalToDevice, SignalToViewer } from './schemas'
+import type { SnapshotEvent } from './snapshot'
 
 /**
  * The signaling transports: what carries a home's events and a call's offer/answer between a
@@ -26,6 +27,8 @@ export type Unsubscribe = () => void
 export interface DeviceTransport {
   readonly path: TransportPath
   publishRing: (ring: RingEvent) => void
+  /** The visitor's picture after a ring (docs/history.md); a path that cannot carry it yet leaves it out. */
+  publishSnapshot?: (snapshot: SnapshotEvent) => void
   publishState: (state: DeviceState) => void
   publishCall: (record: CallRecord) => void
   sendToViewer: (viewerId: string, sessionId: string, message: SignalToViewer) => void
@@ -40,6 +43,7 @@ export interface DeviceTransport {
 
 export interface ViewerTransportEvents {
   ring: (ring: RingEvent) => void
+  snapshot: (snapshot: SnapshotEvent) => void
   state: (state: DeviceState) => void
   presence: (presence: Presence) => void
   call: (record: CallRecord) => void

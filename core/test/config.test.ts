@@ -153,6 +153,7 @@ describe('parseConfig(HubConfig)', () => {
       tlsNames: [],
       inspect: false,
       dataDir: 'data/hub',
+      history: { retentionDays: 30, maxMegabytes: 500 },
       mesh: { enabled: true, host: '0.0.0.0', tcpPort: 4201, directPort: 4202, queryIntervalMs: 1000 },
       iceServers: [],
       iceTransportPolicy: 'all',

@@ -79,8 +79,8 @@ describe('topics and parseTopic', () => {
 
   test('homeEvents subscribes to every device topic of one home only', () => {
     const filters = topics.homeEvents('home')
-    assert.equal(filters.length, 4)
-    for (const kind of ['ring', 'state', 'presence', 'calls'] as const) {
+    assert.equal(filters.length, 5)
+    for (const kind of ['ring', 'snapshot', 'state', 'presence', 'calls'] as const) {
       assert.ok(filters.some((f) => matches(f, topics[kind]('home', 'any-device'))), kind)
       assert.ok(!filters.some((f) => matches(f, topics[kind]('other-home', 'any-device'))), kind)
     }

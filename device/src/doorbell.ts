@@ -7,6 +7,7 @@ import { inspectionRecorder, type deviceCallMachine } from '@doorbell/machines'
 import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Camera } from './camera/camera'
+import { RingSnapshots } from './camera/snapshotRing'
 import { startAudio, type DoorbellAudio } from './audio/module'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
@@ -61,6 +62,8 @@ export interface Doorbell {
   modules: readonly string[]
   /** What a press of the button does. */
   ring: () => void
+  /** The ring's pictures (the press's and the one a few seconds later). */
+  snapshots: RingSnapshots
   state: () => DeviceState
   stop: () => Promise<void>
 }
@@ -89,6 +92,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let cloud = null as CloudLink | null
   /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
   let peers = null as MediaPeers | null
+  let snapshots = null as RingSnapshots | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -112,7 +116,13 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       for (const w of hubWaiters) w()
     })
   }
-  const ring = (): void => { side?.answering.ring(newId('r')) }
+  const ring = (): void => {
+    if (!side) return
+    side.answering.ring(newId('r'))
+    // The ring has gone out; its pictures follow (a press while ringing keeps the ring's id).
+    const ringId = side.answering.state().call.ringId
+    if (ringId) snapshots?.afterRing(ringId)
+  }
 
   const modules: Startable[] = [
     {
@@ -200,6 +210,19 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         door.subscribe(side.answering.publishState)
       },
       async stop () { side?.answering.stop() }
+    },
+    {
+      // The visitor's picture after each ring, from the camera's cached keyframe (docs/history.md).
+      name: 'snapshots',
+      async start () {
+        snapshots = new RingSnapshots({
+          deviceId: config.deviceId,
+          camera: started(camera, 'camera'),
+          publish: (snapshot) => { side?.link?.publishSnapshot(snapshot) },
+          log: log.child('snapshot')
+        })
+      },
+      async stop () { snapshots?.stop() }
     },
     {
       // Before the hub link: the link tells the hub (and so the viewers) the mesh's direct addresses.
@@ -309,6 +332,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     drivers,
     modules: running.names,
     ring,
+    snapshots: started(snapshots, 'snapshots'),
     state: answering.answering.state,
     async stop () {
       await running.stop()

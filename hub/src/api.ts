@@ -24,7 +24,17 @@ export interface ApiDeps {
    * X-Real-IP). The hub passes the one its MQTT WebSocket sign-ins use; by default one of its own.
    */
   addressOf?: (req: IncomingMessage) => string
+  /** More member routes (the history's), with the API's own sign-in hooks. */
+  routes?: ApiRoutes[]
 }
+
+/** The API's sign-in hooks, for routes added from another folder. */
+export interface ApiHooks {
+  signedIn: Hook
+  ownerOnly: Hook
+  memberOf: (request: FastifyRequest) => Member
+}
+export type ApiRoutes = (app: FastifyInstance, hooks: ApiHooks) => void
 
 const STATUS: Record<TrustError['code'], number> = { forbidden: 403, 'bad-code': 401, 'last-owner': 409, 'not-found': 404 }
 const MEMBER_ID = /^[A-Za-z0-9_-]{1,64}$/
@@ -178,6 +188,7 @@ export function createApi (d: ApiDeps): FastifyPluginAsync {
       reply.header('Content-Disposition', `attachment; filename="doorbell-audit-${d.config.homeId}-${day}.json"`)
       return sendJson(reply, 200, { homeId: d.config.homeId, exportedAt: now(), records: d.trust.audit.all() })
     })
+    for (const routes of d.routes ?? []) routes(app, { signedIn, ownerOnly, memberOf })
   }
 }
 

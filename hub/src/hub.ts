@@ -6,6 +6,8 @@ import { createApi } from './api'
 import { brokerModule } from './broker/module'
 import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
+import { historyModule, type HistoryModule } from './history/module'
+import { historyRoutes } from './history/routes'
 import { clientAddressOf } from './http'
 import { webModule } from './http/module'
 import type { HubMesh } from './mesh/registry'
@@ -32,9 +34,11 @@ export interface Hub {
   trust: Trust
   /** The local CA and server certificate (tls 'auto'); null otherwise. */
   tls: LocalTls | null
+  /** The event history: rings, door attempts, snapshots (docs/history.md). */
+  history: HistoryModule
   /** The owner's one-time setup code, while the home has no owner. */
   setupCode: { code: string, expiresAt: number } | null
-  /** The modules that started, in order (`trust`, `tls`, `broker`, `homeAssistant`, `mqtt`, `http`, `mesh`). */
+  /** The modules that started, in order (`trust`, `tls`, `broker`, `homeAssistant`, `history`, `mqtt`, `http`, `mesh`). */
   modules: readonly string[]
   stop: () => Promise<void>
 }
@@ -57,6 +61,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   const trust = trustModule(config, log)
   const tls = tlsModule(config, log)
   const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log })
+  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, broker: () => broker.broker })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))
@@ -67,14 +72,14 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() })] }),
     mqttPath: MQTT_WS_PATH,
     broker: () => broker.broker,
     log
   })
   // Each module in the order it starts; Home Assistant and the mesh only when the config turns them
-  // on (Home Assistant before `mqtt`: it must see each doorbell's first message).
-  const modules = [trust, tls, broker, ...(config.homeAssistant.enabled ? [homeAssistant] : []), mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
+  // on (Home Assistant and the history before `mqtt`: they must see each doorbell's first message).
+  const modules = [trust, tls, broker, ...(config.homeAssistant.enabled ? [homeAssistant] : []), history, mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
   const started = await startInOrder(modules, { log, ...(options.signal ? { signal: options.signal } : {}) })
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
@@ -90,6 +95,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     mesh: mesh.mesh,
     trust: trust.trust,
     tls: tls.local,
+    history,
     setupCode: trust.trust.setupCode(),
     modules: started.names,
     stop: started.stop

@@ -19,7 +19,8 @@ const GROUPS: Array<[string, string]> = [
   ['console', 'Operator console: feeds in one page'],
   ['broker', 'Broker fan-out'],
   ['stacks', 'Other WebRTC stacks (node-datachannel and werift viewers)'],
-  ['inspector', 'Inspector: statechart layout and replay']
+  ['inspector', 'Inspector: statechart layout and replay'],
+  ['history', 'Snapshots and history']
 ]
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')

@@ -45,14 +45,15 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',
     'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
     ...['libdatachannel', 'werift'].flatMap((s) => ['connect-first-p50', 'connect-later-p50', 'reply-first-p50', 'reply-later-p50'].map((f) => `stacks-${s}-${f}`)),
-    'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50'
+    'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50',
+    'snapshot-shown-p50', 'snapshot-shown-p95', 'history-page-p95', 'history-disk-per-1000'
   ]
   for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
   for (const f of results.figures) {
     assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
     assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
   }
-  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4']) {
+  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95']) {
     assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
   }
 

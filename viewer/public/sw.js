@@ -82,3 +82,26 @@ self.addEventListener('fetch', (event) => {
   if (url.pathname.startsWith('/assets/')) return event.respondWith(cacheFirst(event))
   if (STATIC.includes(url.pathname)) return networkFirst(event, url.pathname, put(url.pathname))
 })
+
+// A ring's notification (viewer/src/composables/useRingAlert.ts shows it with the picture, Answer
+// and Dismiss). Answer or a tap opens the app on that ring (an open window is focused and told;
+// else a new one opens with the ring in its URL); Dismiss tells the open windows.
+self.addEventListener('notificationclick', (event) => {
+  const data = event.notification.data
+  event.notification.close()
+  if (!data || data.kind !== 'ring') return
+  const action = event.action === 'answer' || event.action === 'dismiss' ? event.action : 'open'
+  const message = { type: 'ring-notification', action, deviceId: data.deviceId, ringId: data.ringId }
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true })
+    if (action === 'dismiss') { for (const w of windows) w.postMessage(message); return }
+    const shown = windows[0]
+    if (shown) {
+      await shown.focus().catch(() => {}) // not allowed everywhere: the message still goes
+      shown.postMessage(message)
+      return
+    }
+    const params = new URLSearchParams({ ring: data.deviceId, ringId: data.ringId, action })
+    await self.clients.openWindow(`/?${params.toString()}`)
+  })())
+})

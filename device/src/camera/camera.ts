@@ -93,6 +93,12 @@ export class Camera {
     return () => { this.listeners.delete(listener) }
   }
 
+  /** The cached group of pictures from its keyframe (copies), for a snapshot; empty while the camera is down. */
+  keyframeGroup (): Buffer[] { return this.gop.replay() }
+
+  /** The ffmpeg this camera runs, for one-off decodes (snapshots). */
+  get ffmpeg (): string { return findFfmpeg(this.config.ffmpegPath) }
+
   private spawnEncoder (): void {
     const source = this.config.source
     if (source.kind === 'rtsp') {

@@ -111,7 +111,8 @@ export function mayPublish (who: Principal | null, topic: string, payload: Buffe
     if (t.viewer !== who.viewerId) return no(`${who.viewerId} may not signal as ${t.viewer}`)
     return inZones(who, t.device, zonesOf) ? ok : no(`${t.device} is not in the operator's zones`)
   }
-  // ring, state, presence, calls, audit, to-viewer: only the device itself.
+  // ring, snapshot, state, presence, calls, audit, to-viewer: only the device itself (a snapshot's
+  // JPEG magic and size are checked by its schema above, so a bad one is refused and logged here).
   if (who.kind !== 'device') return no(`only the device may publish ${kind}`)
   if (t.device !== who.deviceId) return no(`device ${who.deviceId} may not publish for device ${t.device}`)
   return ok
@@ -136,7 +137,7 @@ export function subscribable (who: Principal, devices: () => readonly string[], 
     return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/revocations`]
   }
   const inbox = `${h}/+/session/${who.viewerId}/+/to-viewer`
-  const events = ['ring', 'state', 'presence', 'calls']
+  const events = ['ring', 'snapshot', 'state', 'presence', 'calls']
   if (who.member.role === 'operator') {
     // Only the devices of the operator's zones, one by one: no wildcard over the home.
     const seen = devices().filter((d) => inZones(who, d, zonesOf))

@@ -1,15 +1,25 @@
 import { computed, onBeforeUnmount, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { pathOf, type LinkPath } from '@doorbell/machines'
-import { Home, type AudioSenderLike, type DoorbellActor, type LinkActor } from '../lib'
+import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type LinkActor } from '../lib'
 import { loadIdentity } from './identity'
-import { useRingAlert } from './useRingAlert'
+import { ringPicture, useRingAlert, type RingNotificationAction, type RingPicture } from './useRingAlert'
 import { loadHubInfo, type HubInfo } from './hubInfo'
 import { hubSocketUrl } from '../lib/paths/lan/socketUrl'
 import { grantOf, removedNotice, usePairing } from './usePairing'
 import type { StoredPairing } from './keystore'
 import { ViewerCloudConfig } from '@doorbell/core'
 import { HUB_CLOUD_KEY, cloudReady, loadCloudSettings } from '../lib/paths/cloud/settings'
+
+/** A page opened from a ring's notification: `?ring=<device>&ringId=<ring>&action=answer|open`. */
+function fromUrl (): RingNotificationAction | null {
+  const q = new URLSearchParams(location.search)
+  const deviceId = q.get('ring')
+  const ringId = q.get('ringId')
+  const action = q.get('action')
+  if (!deviceId || !ringId || (action !== 'answer' && action !== 'open')) return null
+  return { type: 'ring-notification', action, deviceId, ringId }
+}
 
 /** The home's cloud config as the hub last gave it, kept so that a page opened away from home still has it. */function rememberedHubCloud (): ViewerCloudConfig | null {
   try {
@@ -38,6 +48,10 @@ export function useHome () {
   const path = ref<LinkPath | null>(null)
   const error = ref<string | null>(null)
   const history = shallowRef<Home['history']>([])
+  /** Each doorbell's picture for its current ring (the newest of its snapshots), for the ring banner. */
+  const snapshots = shallowReactive(new Map<string, RingPicture>())
+  /** Grows when something the history shows may have changed (a ring, a picture, a call's end). */
+  const historyChanges = ref(0)
   const hubInfo = shallowRef<HubInfo | null>(null)
   /** The home's cloud path (GET /api/cloud), null when it has none; the AWS credentials are this browser's own (Settings). */
   const hubCloud = shallowRef<ViewerCloudConfig | null>(rememberedHubCloud())
@@ -76,6 +90,7 @@ export function useHome () {
     audioSenders.clear()
     online.clear()
     history.value = []
+    snapshots.clear()
   }
 
   /** A Home once both the hub's info and a pairing are known; the pairing's credentials on every path. */
@@ -115,7 +130,11 @@ export function useHome () {
       },
       onAudioSender: (call, sender) => { audioSenders.set(call.deviceId, sender) },
       onClosed: (call) => { streams.delete(call.deviceId); audioSenders.delete(call.deviceId) },
-      alert: (deviceId, ring) => { ringAlert.alert(deviceId, ring) },
+      alert: (deviceId, ring) => {
+        ringAlert.alert(deviceId, ring)
+        const shown = snapshots.get(deviceId)
+        if (shown) ringAlert.picture(deviceId, shown)
+      },
       silence: (deviceId) => { ringAlert.silence(deviceId) },
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
       log: (level, message) => { console[level](`[hub] ${message}`) }
@@ -124,7 +143,23 @@ export function useHome () {
     link.value = h.link
     h.link.subscribe((s) => { if (home === h) path.value = pathOf(s.value) })
     h.paths.on('presence', (pr) => { if (home === h) online.set(pr.deviceId, pr.online) })
-    h.onHistory(() => { if (home === h) history.value = [...h.history] })
+    h.onHistory(() => { if (home === h) { history.value = [...h.history]; historyChanges.value++ } })
+    h.paths.on('ring', (ring) => {
+      if (home !== h) return
+      // A new ring's banner waits for its own picture, not the last ring's.
+      if (snapshots.get(ring.deviceId)?.ringId !== ring.ringId) snapshots.delete(ring.deviceId)
+      historyChanges.value++
+    })
+    h.paths.on('snapshot', (s) => {
+      if (home !== h) return
+      const shown = snapshots.get(s.deviceId)
+      if (shown?.ringId === s.ringId && shown.seq >= s.seq) return
+      // "No picture" never replaces a picture already shown for this ring.
+      if (s.jpeg === null && shown?.ringId === s.ringId && shown.url !== null) return
+      snapshots.set(s.deviceId, ringPicture(s))
+      ringAlert.picture(s.deviceId, snapshots.get(s.deviceId)!)
+      historyChanges.value++
+    })
     void refreshCloud()
   }
 
@@ -144,6 +179,36 @@ export function useHome () {
     }
   }
 
+  /**
+   * A tap on a ring's notification (sw.js): Answer answers that doorbell's ring, Dismiss dismisses
+   * it, a tap on the notification itself brings the page (and the ring's card) forward. A page the
+   * notification opened carries the same in its URL, acted on once the doorbell's card exists.
+   */
+  const onNotification = (m: RingNotificationAction): void => {
+    const actor = doorbells.get(m.deviceId)
+    if (!actor) { pendingNotification = m; return }
+    pendingNotification = null
+    const snap = actor.getSnapshot()
+    if (!snap.matches('incoming') || snap.context.ring?.ringId !== m.ringId) return
+    if (m.action === 'answer') callCommands.answer(actor)
+    if (m.action === 'dismiss') callCommands.dismiss(actor)
+  }
+  let pendingNotification: RingNotificationAction | null = fromUrl()
+  const onWorkerMessage = (e: MessageEvent): void => {
+    const m = e.data as Partial<RingNotificationAction> | null
+    if (m?.type === 'ring-notification' && typeof m.deviceId === 'string' && typeof m.ringId === 'string' && (m.action === 'answer' || m.action === 'dismiss' || m.action === 'open')) {
+      onNotification(m as RingNotificationAction)
+    }
+  }
+  if (typeof navigator !== 'undefined' && 'serviceWorker' in navigator) navigator.serviceWorker.addEventListener('message', onWorkerMessage)
+  watch(() => doorbells.size, () => {
+    const p = pendingNotification
+    if (p && doorbells.has(p.deviceId)) {
+      // Its ring reaches the card a moment after the card exists.
+      setTimeout(() => { onNotification(p) }, 500)
+    }
+  })
+
   // Paired: start; forgotten (removed by the owner): stop at once, the pairing screen takes over.
   watch(pairing.current, (p) => { if (p) void startHome(); else stopHome() })
 
@@ -151,7 +216,11 @@ export function useHome () {
     await pairing.load()
     await loadInfo()
   })()
-  onBeforeUnmount(() => { closed = true; stopHome() })
+  onBeforeUnmount(() => {
+    closed = true
+    stopHome()
+    if (typeof navigator !== 'undefined' && 'serviceWorker' in navigator) navigator.serviceWorker.removeEventListener('message', onWorkerMessage)
+  })
 
   return {
     identity,
@@ -166,6 +235,8 @@ export function useHome () {
     path,
     error,
     history,
+    historyChanges,
+    snapshots,
     hubInfo,
     hubCloud,
     enableAlerts: () => ringAlert.enable(),

@@ -1,5 +1,5 @@
 import {
-  AuditRecord, IceSettings, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, EventsPage, IceSettings, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -142,6 +142,33 @@ export class HubApi {
   /** GET /api/zones (owner: every zone; operator: the zones granted): the live devices in each. 403 for residents and guests. */
   async zones (o: CallOptions = {}): Promise<ZonesResponse> {
     return await this.call('GET', '/api/zones', whole(ZonesResponse), o)
+  }
+
+  /** GET /api/events (owner, residents; operators their zones; guests 403): a page of the history, newest first. */
+  async events (q: { before?: string, limit?: number, filter?: 'missed' | 'answered' | 'door', device?: string } = {}, o: CallOptions = {}): Promise<EventsPage> {
+    const params = new URLSearchParams()
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
+    return await this.call('GET', `/api/events?${params.toString()}`, whole(EventsPage), o)
+  }
+
+  /** GET /api/events/<id>/snapshot: the ring's picture (a JPEG). */
+  async eventSnapshot (id: number, o: CallOptions = {}): Promise<Blob> {
+    return await (await this.send('GET', `/api/events/${id}/snapshot`, o)).blob()
+  }
+
+  /** POST /api/events/seen: these missed rings (or all of them) were seen by this member, on every screen of theirs. */
+  async markSeen (ids: number[] | 'all', o: CallOptions = {}): Promise<{ marked: number, unseen: number }> {
+    const body = ids === 'all' ? { all: true } : { ids }
+    const read = (v: unknown): Parsed<{ marked: number, unseen: number }> => {
+      const r = v as { marked?: unknown, unseen?: unknown }
+      return typeof r?.marked === 'number' && typeof r.unseen === 'number' ? { ok: true, value: { marked: r.marked, unseen: r.unseen } } : { ok: false, detail: 'no marked/unseen counts' }
+    }
+    return await this.call('POST', '/api/events/seen', read, { ...o, body })
+  }
+
+  /** DELETE /api/events/<id> (owner): the event and its picture. */
+  async deleteEvent (id: number, o: CallOptions = {}): Promise<void> {
+    await this.send('DELETE', `/api/events/${id}`, o)
   }
 
   private async call<T> (method: string, path: string, read: (value: unknown) => Parsed<T>, o: CallOptions & { body?: unknown, auth?: boolean }): Promise<T> {

@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  CallRecord, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer,
+  CallRecord, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer, SnapshotEvent,
   decodeTopicMessage, encode, refusedCredentials, topics,
   type DeviceTransport, type DirectReach, type Logger, type SignalToDevice
 } from '@doorbell/core'
@@ -146,6 +146,11 @@ export class MqttLink implements DeviceTransport {
 
   publishRing (ring: RingEvent): void {
     this.client.publish(topics.ring(this.o.homeId, this.o.deviceId), encode(RingEvent, ring), { qos: 1 })
+  }
+
+  /** The visitor's picture, its own QoS 1 message after the ring (the ring is never held for it). */
+  publishSnapshot (snapshot: SnapshotEvent): void {
+    this.client.publish(topics.snapshot(this.o.homeId, this.o.deviceId), encode(SnapshotEvent, snapshot), { qos: 1 })
   }
 
   publishState (state: DeviceState): void {

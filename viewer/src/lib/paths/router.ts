@@ -8,6 +8,7 @@ import type { HubClient } from './lan/hubClient'
 /** The home's events from one path, passed on. */
 const forward = (from: ViewerTransport, to: Listeners<ViewerTransportEvents>): Array<() => void> => [
   from.on('ring', (r) => { to.emit('ring', r) }),
+  from.on('snapshot', (s) => { to.emit('snapshot', s) }),
   from.on('state', (s) => { to.emit('state', s) }),
   from.on('presence', (p) => { to.emit('presence', p) }),
   from.on('call', (c) => { to.emit('call', c) })

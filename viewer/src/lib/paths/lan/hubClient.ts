@@ -166,6 +166,7 @@ export class HubClient implements ViewerTransport {
     if (m.topic.home !== this.o.homeId) return
     switch (m.kind) {
       case 'ring': this.emit('ring', m.payload); break
+      case 'snapshot': this.emit('snapshot', m.payload); break
       case 'state': this.emit('state', m.payload); break
       case 'presence': this.emit('presence', m.payload); break
       case 'calls': this.emit('call', m.payload); break

@@ -1,0 +1,61 @@
+import { z } from 'zod'
+import { Id } from './ids'
+
+/**
+ * The hub's event history at `/api/events` (docs/history.md): every ring (missed, answered: by
+ * whom, how long) and every open-door attempt (allowed, denied), newest first, a page at a time.
+ */
+
+export const EventFilter = z.enum(['missed', 'answered', 'door'])
+export type EventFilter = z.infer<typeof EventFilter>
+
+/** A page's place: the `next` of the page before (the last event's time and id). */
+export const EventCursor = z.string().regex(/^\d{1,15}-\d{1,15}$/, 'before is the `next` of the page before')
+
+export const EventsQuery = z.strictObject({
+  before: EventCursor.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  filter: EventFilter.optional(),
+  device: Id.optional()
+})
+export type EventsQuery = z.infer<typeof EventsQuery>
+
+export const HistoryEvent = z.strictObject({
+  id: z.number().int().positive(),
+  kind: z.enum(['ring', 'door']),
+  deviceId: Id,
+  deviceName: z.string().max(64),
+  at: z.number().int().nonnegative(),
+  /** A ring: ringing (not over yet), missed, answered. A door attempt: allowed, denied. */
+  outcome: z.enum(['ringing', 'missed', 'answered', 'allowed', 'denied']),
+  /** Who answered the ring, or who tried the door. */
+  who: z.array(z.string().max(64)).max(64),
+  /** How long an answered call lasted. */
+  durationMs: z.number().int().nonnegative().nullable(),
+  /** A door attempt's reason (denied: why). */
+  detail: z.string().max(300).nullable(),
+  ringId: Id.nullable(),
+  /** A picture is at /api/events/{id}/snapshot. */
+  snapshot: z.boolean(),
+  /** Why there is no picture, when the doorbell said. */
+  noPicture: z.string().max(200).nullable(),
+  /** A missed ring this member has not seen on any of their screens. */
+  unseen: z.boolean()
+})
+export type HistoryEvent = z.infer<typeof HistoryEvent>
+
+export const EventsPage = z.strictObject({
+  events: z.array(HistoryEvent).max(200),
+  /** `before` for the next page; null: this is the last. */
+  next: EventCursor.nullable(),
+  /** Missed rings this member has not seen (all devices they may see). */
+  unseen: z.number().int().nonnegative()
+})
+export type EventsPage = z.infer<typeof EventsPage>
+
+/** `POST /api/events/seen`: these events (or every one up to `upTo`) were seen by the member. */
+export const SeenRequest = z.strictObject({
+  ids: z.array(z.number().int().positive()).max(500).optional(),
+  all: z.literal(true).optional()
+}).refine((r) => (r.ids !== undefined) !== (r.all !== undefined), 'give ids or all: true')
+export type SeenRequest = z.infer<typeof SeenRequest>

@@ -1,0 +1,62 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { EventsQuery, SeenRequest, type Member } from '@doorbell/core'
+import { sendJson } from '../http'
+import { zoneOfDevice } from '../broker/gate'
+import type { ApiRoutes } from '../api'
+import type { EventScope, HistoryStore } from './store'
+
+/**
+ * `/api/events`: the history a page at a time, a ring's picture, seen marks and deletion. Who sees
+ * what is the broker's rule for live events: the owner and residents the whole home, operators
+ * their zones' devices, guests (and devices) nothing.
+ */
+export function historyRoutes (d: { store: () => HistoryStore, members: () => Member[] }): ApiRoutes {
+  const scopeOf = (m: Member, reply: FastifyReply): EventScope | FastifyReply => {
+    if (m.kind !== 'viewer' || m.role === 'guest' || m.role === null) return sendJson(reply, 403, { error: 'the history is for the home\'s owner, residents and operators; guests see live rings only' })
+    if (m.role !== 'operator') return { memberId: m.id, devices: null }
+    const zones = new Set(m.zones)
+    const devices = d.members().filter((x) => x.kind === 'device' && x.revokedAt === null && zones.has(zoneOfDevice(x))).map((x) => x.subject)
+    return { memberId: m.id, devices }
+  }
+  const eventId = (request: FastifyRequest): number | null => {
+    const raw = (request.params as { id: string }).id
+    return /^[1-9]\d{0,14}$/.test(raw) ? Number(raw) : null
+  }
+  const isScope = (s: EventScope | FastifyReply): s is EventScope => 'memberId' in s
+
+  return (app, hooks) => {
+    app.get('/api/events', { onRequest: hooks.signedIn }, async (request, reply) => {
+      const scope = scopeOf(hooks.memberOf(request), reply)
+      if (!isScope(scope)) return scope
+      const query = Object.fromEntries(new URL(request.url, 'http://hub').searchParams)
+      const parsed = EventsQuery.safeParse(query)
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]
+        return sendJson(reply, 400, { error: `${issue?.path.join('.') || 'query'}: ${issue?.message ?? 'invalid'}` })
+      }
+      return sendJson(reply, 200, d.store().list(parsed.data, scope))
+    })
+    app.get('/api/events/:id/snapshot', { onRequest: hooks.signedIn }, async (request, reply) => {
+      const scope = scopeOf(hooks.memberOf(request), reply)
+      if (!isScope(scope)) return scope
+      const id = eventId(request)
+      const event = id === null ? null : d.store().get(id, scope)
+      const jpeg = event?.snapshot === true ? d.store().snapshot(event.id) : null
+      if (jpeg === null) return sendJson(reply, 404, { error: event ? 'this event has no picture' : 'no such event' })
+      // The same picture for ever under this id (a later one replaces it: private, revalidated).
+      return reply.code(200).headers({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'private, no-cache' }).send(jpeg)
+    })
+    app.post('/api/events/seen', { onRequest: hooks.signedIn, schema: { body: SeenRequest } }, async (request, reply) => {
+      const scope = scopeOf(hooks.memberOf(request), reply)
+      if (!isScope(scope)) return scope
+      const body = request.body as SeenRequest
+      const marked = d.store().markSeen(scope, body.all ? 'all' : body.ids ?? [])
+      return sendJson(reply, 200, { marked, unseen: d.store().list({ limit: 1 }, scope).unseen })
+    })
+    app.delete('/api/events/:id', { onRequest: hooks.ownerOnly }, async (request, reply) => {
+      const id = eventId(request)
+      if (id === null || !d.store().delete(id)) return sendJson(reply, 404, { error: 'no such event' })
+      return sendJson(reply, 200, { deleted: id })
+    })
+  }
+}

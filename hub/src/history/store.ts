@@ -1,0 +1,259 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { DatabaseSync, type SQLOutputValue } from 'node:sqlite'
+import type { CallRecord, DoorAttempt, EventsQuery, HistoryEvent, RingEvent } from '@doorbell/core'
+
+/**
+ * The event history on disk: rows in `dataDir/history/history.db` (node:sqlite, WAL), pictures as
+ * files beside it (`snapshots/<event id>.jpg`). Apart from the trust store on purpose: retention
+ * deletes here, and never reaches the audit log.
+ */
+export const HISTORY_DB_FILE = 'history.db'
+const SCHEMA_VERSION = 1
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('ring', 'door')),
+  source TEXT NOT NULL UNIQUE,
+  device_id TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  who TEXT NOT NULL DEFAULT '[]',
+  duration_ms INTEGER,
+  detail TEXT,
+  ring_id TEXT,
+  snapshot_bytes INTEGER,
+  snapshot_seq INTEGER,
+  no_picture TEXT
+);
+CREATE INDEX IF NOT EXISTS events_at ON events (at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS events_device_at ON events (device_id, at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS seen (
+  member_id TEXT NOT NULL,
+  event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+  PRIMARY KEY (member_id, event_id)
+) WITHOUT ROWID;
+`
+
+type Row = Record<string, SQLOutputValue>
+
+export interface EventScope {
+  memberId: string
+  /** The devices this member may see; null: every device of the home. */
+  devices: readonly string[] | null
+}
+
+export interface RetentionResult { events: number, files: number }
+
+const ringSource = (deviceId: string, ringId: string): string => `ring:${deviceId}:${ringId}`
+
+export class HistoryStore {
+  private readonly db: DatabaseSync
+  readonly snapshotDir: string
+
+  constructor (readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    this.snapshotDir = join(dir, 'snapshots')
+    mkdirSync(this.snapshotDir, { recursive: true, mode: 0o700 })
+    this.db = new DatabaseSync(join(dir, HISTORY_DB_FILE), { timeout: 5000, enableForeignKeyConstraints: true })
+    try {
+      this.db.exec('PRAGMA journal_mode = WAL')
+      const version = Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version)
+      if (version > SCHEMA_VERSION) throw new Error(`${join(dir, HISTORY_DB_FILE)} was written by a newer hub (schema ${version}, this hub knows ${SCHEMA_VERSION})`)
+      this.db.exec(SCHEMA)
+      this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+    } catch (err) {
+      this.db.close()
+      throw err
+    }
+  }
+
+  snapshotPath (id: number): string { return join(this.snapshotDir, `${id}.jpg`) }
+
+  /** A ring (a repeat press or a copy delivered twice is the same row). Returns its event id. */
+  addRing (ring: RingEvent): number {
+    this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, ring_id)
+      VALUES ('ring', ?, ?, ?, ?, 'ringing', ?) ON CONFLICT (source) DO NOTHING`)
+      .run(ringSource(ring.deviceId, ring.ringId), ring.deviceId, ring.deviceName, ring.at, ring.ringId)
+    return this.ringEventId(ring.deviceId, ring.ringId)!
+  }
+
+  ringEventId (deviceId: string, ringId: string): number | null {
+    const row = this.db.prepare('SELECT id FROM events WHERE source = ?').get(ringSource(deviceId, ringId)) as Row | undefined
+    return row ? Number(row.id) : null
+  }
+
+  /** How the ring ended (the device's call record): answered by whom and for how long, or missed. */
+  endRing (record: CallRecord, deviceName: string): void {
+    if (record.ringId === null || record.outcome === 'live-view') return
+    const who = JSON.stringify([...new Set(record.answeredBy.map((a) => a.viewerName))])
+    const duration = record.outcome === 'answered' ? record.endedAt - record.startedAt : null
+    this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, ring_id, who, duration_ms)
+      VALUES ('ring', ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (source) DO UPDATE SET outcome = excluded.outcome, who = excluded.who, duration_ms = excluded.duration_ms`)
+      .run(ringSource(record.deviceId, record.ringId), record.deviceId, deviceName, record.startedAt, record.outcome, record.ringId, who, duration)
+  }
+
+  /** An open-door attempt from the audit records the hub ingests (stored once per attempt id). */
+  addDoor (attempt: DoorAttempt, deviceName: string): void {
+    this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, who, detail)
+      VALUES ('door', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO NOTHING`)
+      .run(`door:${attempt.id}`, attempt.deviceId, deviceName, attempt.at, attempt.outcome, JSON.stringify(attempt.viewerName ? [attempt.viewerName] : []), attempt.outcome === 'denied' ? attempt.message : null)
+  }
+
+  /**
+   * The ring's picture, written as a file (a later `seq` replaces an earlier one; an earlier one
+   * arriving late is ignored). A file that cannot be written (a full disk) throws after the row
+   * is updated to say so: the ring itself is kept.
+   */
+  setSnapshot (eventId: number, seq: number, jpeg: Buffer | null, reason?: string): boolean {
+    const row = this.db.prepare('SELECT snapshot_seq FROM events WHERE id = ?').get(eventId) as Row | undefined
+    if (!row) return false
+    if (row.snapshot_seq !== null && Number(row.snapshot_seq) >= seq) return false
+    if (jpeg === null) {
+      // "No picture" never replaces a picture already kept.
+      if (row.snapshot_seq === null) this.db.prepare('UPDATE events SET no_picture = ? WHERE id = ?').run(reason ?? 'no picture', eventId)
+      return false
+    }
+    try {
+      writeFileSync(this.snapshotPath(eventId), jpeg, { mode: 0o600 })
+    } catch (err) {
+      this.db.prepare('UPDATE events SET no_picture = ? WHERE id = ? AND snapshot_seq IS NULL').run('the hub could not store the picture', eventId)
+      throw err
+    }
+    this.db.prepare('UPDATE events SET snapshot_bytes = ?, snapshot_seq = ?, no_picture = NULL WHERE id = ?').run(jpeg.length, seq, eventId)
+    return true
+  }
+
+  snapshot (id: number): Buffer | null {
+    const row = this.db.prepare('SELECT snapshot_bytes FROM events WHERE id = ?').get(id) as Row | undefined
+    if (!row || row.snapshot_bytes === null) return null
+    try { return readFileSync(this.snapshotPath(id)) } catch { return null }
+  }
+
+  /** One event, if this scope may see it. */
+  get (id: number, scope: EventScope): HistoryEvent | null {
+    const row = this.db.prepare('SELECT * FROM events WHERE id = ?').get(id) as Row | undefined
+    if (!row || (scope.devices !== null && !scope.devices.includes(String(row.device_id)))) return null
+    return this.toEvent(row, new Set(this.seenOf(scope.memberId, [Number(row.id)])))
+  }
+
+  /** A page, newest first, after the cursor, within the member's devices. */
+  list (q: EventsQuery, scope: EventScope): { events: HistoryEvent[], next: string | null, unseen: number } {
+    const where: string[] = []
+    const args: Array<string | number> = []
+    const scoped = this.scopeClause(scope, where, args)
+    if (q.device !== undefined) { where.push('device_id = ?'); args.push(q.device) }
+    if (q.filter === 'door') where.push("kind = 'door'")
+    if (q.filter === 'missed') where.push("kind = 'ring' AND outcome = 'missed'")
+    if (q.filter === 'answered') where.push("kind = 'ring' AND outcome = 'answered'")
+    if (q.before !== undefined) {
+      const [at, id] = q.before.split('-').map(Number) as [number, number]
+      where.push('(at < ? OR (at = ? AND id < ?))')
+      args.push(at, at, id)
+    }
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`
+    const rows = this.db.prepare(sql).all(...args, q.limit + 1) as Row[]
+    const more = rows.length > q.limit
+    const page = rows.slice(0, q.limit)
+    const seen = new Set(this.seenOf(scope.memberId, page.map((r) => Number(r.id))))
+    const last = page.at(-1)
+    return {
+      events: page.map((r) => this.toEvent(r, seen)),
+      next: more && last ? `${Number(last.at)}-${Number(last.id)}` : null,
+      unseen: this.unseenCount(scope, scoped)
+    }
+  }
+
+  /** Marks events seen by a member (only those in their scope; all: every missed ring). */
+  markSeen (scope: EventScope, ids: readonly number[] | 'all'): number {
+    const where: string[] = ["kind = 'ring'", "outcome = 'missed'"]
+    const args: Array<string | number> = []
+    this.scopeClause(scope, where, args)
+    if (ids !== 'all') {
+      if (ids.length === 0) return 0
+      where.push(`id IN (${ids.map(() => '?').join(',')})`)
+      args.push(...ids)
+    }
+    const r = this.db.prepare(`INSERT INTO seen (member_id, event_id) SELECT ?, id FROM events WHERE ${where.join(' AND ')} ON CONFLICT DO NOTHING`)
+      .run(scope.memberId, ...args)
+    return Number(r.changes)
+  }
+
+  /** Deletes one event and its picture. */
+  delete (id: number): boolean {
+    const r = this.db.prepare('DELETE FROM events WHERE id = ?').run(id)
+    rmSync(this.snapshotPath(id), { force: true })
+    return Number(r.changes) > 0
+  }
+
+  /**
+   * Retention: events older than `days`, then the oldest pictures' events until the pictures fit
+   * in `maxBytes`. Rows and files go together.
+   */
+  prune (o: { now: number, days: number, maxBytes: number }): RetentionResult {
+    const doomed = (this.db.prepare('SELECT id, snapshot_bytes FROM events WHERE at < ?').all(o.now - o.days * 86_400_000) as Row[])
+    let total = Number((this.db.prepare('SELECT COALESCE(SUM(snapshot_bytes), 0) AS n FROM events WHERE at >= ?').get(o.now - o.days * 86_400_000) as Row).n)
+    if (total > o.maxBytes) {
+      for (const r of this.db.prepare('SELECT id, snapshot_bytes FROM events WHERE at >= ? AND snapshot_bytes IS NOT NULL ORDER BY at, id').iterate(o.now - o.days * 86_400_000) as Iterable<Row>) {
+        if (total <= o.maxBytes) break
+        doomed.push(r)
+        total -= Number(r.snapshot_bytes)
+      }
+    }
+    let files = 0
+    for (const r of doomed) {
+      this.db.prepare('DELETE FROM events WHERE id = ?').run(Number(r.id))
+      if (r.snapshot_bytes !== null) { rmSync(this.snapshotPath(Number(r.id)), { force: true }); files++ }
+    }
+    return { events: doomed.length, files }
+  }
+
+  count (): number { return Number((this.db.prepare('SELECT COUNT(*) AS n FROM events').get() as Row).n) }
+
+  close (): void { this.db.close() }
+
+  private scopeClause (scope: EventScope, where: string[], args: Array<string | number>): { where: string[], args: Array<string | number> } {
+    const mine: string[] = []
+    const mineArgs: Array<string | number> = []
+    if (scope.devices !== null) {
+      mine.push(scope.devices.length ? `device_id IN (${scope.devices.map(() => '?').join(',')})` : '0')
+      mineArgs.push(...scope.devices)
+    }
+    where.push(...mine)
+    args.push(...mineArgs)
+    return { where: mine, args: mineArgs }
+  }
+
+  private unseenCount (scope: EventScope, scoped: { where: string[], args: Array<string | number> }): number {
+    const where = ["kind = 'ring'", "outcome = 'missed'", ...scoped.where, 'id NOT IN (SELECT event_id FROM seen WHERE member_id = ?)']
+    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM events WHERE ${where.join(' AND ')}`).get(...scoped.args, scope.memberId) as Row).n)
+  }
+
+  private seenOf (memberId: string, ids: number[]): number[] {
+    if (ids.length === 0) return []
+    const rows = this.db.prepare(`SELECT event_id FROM seen WHERE member_id = ? AND event_id IN (${ids.map(() => '?').join(',')})`).all(memberId, ...ids) as Row[]
+    return rows.map((r) => Number(r.event_id))
+  }
+
+  private toEvent (r: Row, seen: Set<number>): HistoryEvent {
+    const outcome = String(r.outcome) as HistoryEvent['outcome']
+    return {
+      id: Number(r.id),
+      kind: String(r.kind) as HistoryEvent['kind'],
+      deviceId: String(r.device_id),
+      deviceName: String(r.device_name),
+      at: Number(r.at),
+      outcome,
+      who: JSON.parse(String(r.who)) as string[],
+      durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
+      detail: r.detail === null ? null : String(r.detail),
+      ringId: r.ring_id === null ? null : String(r.ring_id),
+      snapshot: r.snapshot_bytes !== null,
+      noPicture: r.no_picture === null ? null : String(r.no_picture),
+      unseen: r.kind === 'ring' && outcome === 'missed' && !seen.has(Number(r.id))
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import type { HistoryEvent } from '@doorbell/core'
+
+/**
+ * The history view's pure parts (docs/history.md): how an event reads, and how pages join. The
+ * component (CallHistory.vue) fetches pages from the hub's `/api/events` and shows them.
+ */
+
+/** One line for an event, in the doorbell's words. */
+export function describeEvent (e: HistoryEvent): string {
+  if (e.kind === 'door') {
+    const who = e.who[0] ?? 'someone'
+    return e.outcome === 'allowed' ? `door opened by ${who}` : `door refused to ${who}${e.detail ? ` (${e.detail})` : ''}`
+  }
+  if (e.outcome === 'ringing') return 'ringing'
+  if (e.outcome === 'missed') return 'missed ring'
+  const seconds = e.durationMs === null ? null : Math.round(e.durationMs / 1000)
+  return `answered by ${e.who.join(', ') || 'someone'}${seconds === null ? '' : `, ${seconds} s`}`
+}
+
+/**
+ * A page joined to what is shown: newer events first, an event once (its newest copy), in the
+ * hub's order (time, then id, both descending).
+ */
+export function mergeEvents (shown: readonly HistoryEvent[], page: readonly HistoryEvent[]): HistoryEvent[] {
+  const byId = new Map<number, HistoryEvent>()
+  for (const e of shown) byId.set(e.id, e)
+  for (const e of page) byId.set(e.id, e)
+  return [...byId.values()].sort((a, b) => b.at - a.at || b.id - a.id)
+}
+
+/** The events of one page that this member has not seen (missed rings only). */
+export const unseenIds = (events: readonly HistoryEvent[]): number[] => events.filter((e) => e.unseen).map((e) => e.id)

@@ -1,0 +1,25 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { HistoryEvent } from '@doorbell/core'
+import { describeEvent, mergeEvents, unseenIds } from '../src/components/history/eventHistory'
+
+const event = (o: Partial<HistoryEvent>): HistoryEvent => ({
+  id: 1, kind: 'ring', deviceId: 'front', deviceName: 'Front door', at: 1000, outcome: 'missed', who: [], durationMs: null,
+  detail: null, ringId: 'r1', snapshot: true, noPicture: null, unseen: false, ...o
+})
+
+test('events read in the doorbell\'s words', () => {
+  assert.equal(describeEvent(event({})), 'missed ring')
+  assert.equal(describeEvent(event({ outcome: 'answered', who: ['Kitchen tablet', 'Phone'], durationMs: 42_400 })), 'answered by Kitchen tablet, Phone, 42 s')
+  assert.equal(describeEvent(event({ kind: 'door', outcome: 'allowed', who: ['Phone'] })), 'door opened by Phone')
+  assert.equal(describeEvent(event({ kind: 'door', outcome: 'denied', who: ['Visitor'], detail: 'guests cannot open the door' })), 'door refused to Visitor (guests cannot open the door)')
+  assert.equal(describeEvent(event({ outcome: 'ringing' })), 'ringing')
+})
+
+test('pages join newest first, each event once, its newest copy kept', () => {
+  const shown = [event({ id: 3, at: 3000 }), event({ id: 2, at: 2000, unseen: true })]
+  const merged = mergeEvents(shown, [event({ id: 2, at: 2000, unseen: false }), event({ id: 1, at: 2000 }), event({ id: 4, at: 4000 })])
+  assert.deepEqual(merged.map((e) => e.id), [4, 3, 2, 1])
+  assert.equal(merged.find((e) => e.id === 2)?.unseen, false)
+  assert.deepEqual(unseenIds([event({ id: 5, unseen: true }), event({ id: 6 })]), [5])
+})
