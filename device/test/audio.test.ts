@@ -70,6 +70,7 @@ describe('ffmpeg command lines for sound', () => {
     assert.match(sdp, /^c=IN IP4 127\.0\.0\.1\r$/m)
     const wav = speakerArgs({ kind: 'wav', path: '/tmp/said.wav' })
     assert.equal(valueOf(wav, '-protocol_whitelist'), 'pipe,udp,rtp')
+    assert.equal(valueOf(wav, '-listen_timeout'), '-1', 'a quiet speaker is not a dead one: no restart, no WAV rewritten')
     assert.deepEqual(wav.slice(wav.indexOf('-probesize'), wav.indexOf('-i') + 2), ['-probesize', '32', '-analyzeduration', '0', '-f', 'sdp', '-i', 'pipe:0'])
     assert.deepEqual(wav.slice(-7), ['pcm_s16le', '-flush_packets', '1', '-f', 'wav', '-y', '/tmp/said.wav'])
     assert.deepEqual(speakerArgs({ kind: 'alsa', device: 'plughw:1,0', optional: false }).slice(-3), ['-f', 'alsa', 'plughw:1,0'])

@@ -61,7 +61,9 @@ export function speakerSdp (rtpPort: number): string {
 /** The speaker: viewers' Opus, forwarded as RTP over loopback, decoded and played to the sink. The SDP comes on stdin. */
 export function speakerArgs (sink: PlayingSink): string[] {
   return [
-    ...HEAD, '-protocol_whitelist', 'pipe,udp,rtp', ...LOW_LATENCY_INPUT, '-f', 'sdp', '-i', 'pipe:0',
+    // No timeout: with talk a lease, the speaker hears nothing for long stretches, and ffmpeg's
+    // default (10 s without a packet) ended the decoder, whose restart rewrote the WAV sink empty.
+    ...HEAD, '-listen_timeout', '-1', '-protocol_whitelist', 'pipe,udp,rtp', ...LOW_LATENCY_INPUT, '-f', 'sdp', '-i', 'pipe:0',
     '-vn', '-ac', '1', '-ar', '48000', ...sinkOutput(sink)
   ]
 }
