@@ -48,13 +48,17 @@ describe('the talk lease on the device', () => {
     const sam = await member('Sam', 'v-sam')
     const a = screen(floor, 's-a', kitchen.viewerId)
     const b = screen(floor, 's-b', sam.viewerId)
-    assert.deepEqual(a.told, [{ type: 'talker', talker: null, ended: null }], 'a screen is told who is talking when its channel opens')
+    assert.deepEqual(a.told, [], 'no one is talking: nothing to tell a screen whose channel opens')
 
     assert.equal(floor.mayTalk('s-a'), false, 'no audio is played before the lease is taken')
     await a.command(await kitchen.command('talk', 's-a'))
     assert.equal(a.last('talk-ack')?.leaseMs, 60_000)
     assert.equal(floor.mayTalk('s-a'), true)
     for (const s of [a, b]) assert.deepEqual(s.last('talker')?.talker, { session: 's-a', viewerId: 'v-kitchen', name: 'Kitchen tablet' })
+    const late = screen(floor, 's-late', 'v-late')
+    assert.deepEqual(late.told, [{ type: 'talker', talker: { session: 's-a', viewerId: 'v-kitchen', name: 'Kitchen tablet' }, ended: null }], 'a screen joining is told who is talking')
+    late.stop()
+    floor.left('s-late')
 
     await b.command(await sam.command('talk', 's-b'))
     assert.deepEqual(b.last('talk-nack'), { type: 'talk-nack', id: 'c1', error: { code: 'busy', message: 'Kitchen tablet is talking' }, holder: 'Kitchen tablet' })

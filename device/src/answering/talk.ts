@@ -34,7 +34,7 @@ export interface TalkSessionInput {
 }
 
 export interface TalkSession {
-  /** The control channel opened: tell it who is talking. */
+  /** The control channel opened: tell it who is talking, if anyone is. */
   opened: () => void
   /** A talk, renew or talk-release command (the raw text). Never throws. */
   command: (raw: string) => Promise<void>
@@ -106,7 +106,8 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
         s.send({ type: 'talk-nack', id, error: { code, message: message.slice(0, MESSAGE_MAX) }, holder: holderName })
       }
       return {
-        opened () { s.send({ type: 'talker', talker: talkerOf(holder()), ended: null }) },
+        // Said only when someone is talking: a screen that never sees talk gets no message it does not know.
+        opened () { const h = holder(); if (h) s.send({ type: 'talker', talker: talkerOf(h), ended: null }) },
         stop () { screens.delete(s.sessionId) },
         async command (raw) {
           const type = typeOf(raw)
@@ -166,7 +167,7 @@ export function noSpeaker (): TalkFloor {
     stop: () => {},
     session (s) {
       return {
-        opened () { s.send({ type: 'talker', talker: null, ended: null }) },
+        opened () {},
         stop () {},
         async command (raw) {
           if (typeOf(raw) === 'talk-release') return
