@@ -52,6 +52,9 @@ export const Member = z.strictObject({
   role: Role.nullable(),
   door: z.boolean(),
   zones: z.array(Id).max(64),
+  /** The talk right as granted (core's `mayTalk` reads it with the role); operators: `talkZones`. */
+  talk: z.boolean().optional(),
+  talkZones: z.array(Id).max(64).optional(),
   createdAt: Millis,
   expiresAt: Millis.nullable(),
   revokedAt: Millis.nullable()
@@ -77,11 +80,16 @@ export const InviteRequest = z.discriminatedUnion('kind', [
     /** Ignored for operators (never the door); residents default to yes, guests to no. */
     door: z.boolean().optional(),
     zones: z.array(Id).max(64).default([]),
+    /** May talk and play quick replies: residents default to yes, guests to no; ignored for operators (`talkZones`). */
+    talk: z.boolean().optional(),
+    /** Operators: the zones where they may talk (a subset of `zones`); default none. */
+    talkZones: z.array(Id).max(64).optional(),
     /** How long the person's access lasts (a guest's visit); null: until revoked. */
     accessHours: z.number().positive().max(24 * 366).nullable().default(null),
     /** How long the code can be used. */
     codeMinutes: z.number().int().min(1).max(7 * 24 * 60).default(15)
-  }),
+  }).refine((r) => (r.talkZones ?? []).every((zone) => r.zones.includes(zone)), { message: 'talkZones must be among the zones the operator watches', path: ['talkZones'] })
+    .refine((r) => r.role === 'operator' || (r.talkZones ?? []).length === 0, { message: 'talkZones are for operators; residents and guests use talk', path: ['talkZones'] }),
   z.strictObject({
     kind: z.literal('device'),
     deviceId: Id,
@@ -102,7 +110,7 @@ export const InviteResponse = z.strictObject({
 })
 export type InviteResponse = z.infer<typeof InviteResponse>
 
-export const AuditKind = z.enum(['open-door', 'pairing', 'revocation', 'call-answered', 'invite'])
+export const AuditKind = z.enum(['open-door', 'pairing', 'revocation', 'call-answered', 'invite', 'talk'])
 export type AuditKind = z.infer<typeof AuditKind>
 
 /** One line of the hub's append-only audit log. */
@@ -126,11 +134,13 @@ export type AuditRecord = z.infer<typeof AuditRecord>
 export const DoorAttempt = z.strictObject({
   /** Unique per attempt, so a copy delivered twice is stored once. */
   id: Id,
+  /** An open-door attempt, or a request to talk (the talk lease); absent: open-door. */
+  kind: z.enum(['open-door', 'talk']).default('open-door'),
   deviceId: Id,
   at: Millis,
   outcome: z.enum(['allowed', 'denied']),
-  /** `unsigned`: a stock KVS viewer's OPEN_DOOR (refused, or allowed by the doorbell's owner setting). */
-  reason: z.union([DenyReason, z.enum(['ok', 'lock-fault', 'busy', 'unsigned'])]),
+  /** `unsigned`: a stock KVS viewer's OPEN_DOOR (refused, or allowed by the doorbell's owner setting); `no-speaker`: talk asked of a device with no speaker. */
+  reason: z.union([DenyReason, z.enum(['ok', 'lock-fault', 'busy', 'unsigned', 'no-speaker'])]),
   message: z.string().max(300),
   /** From the checked grant when there was one, else what the session claimed. */
   memberId: Id.nullable(),
@@ -139,7 +149,7 @@ export const DoorAttempt = z.strictObject({
   role: Role.nullable(),
   path: z.enum(['lan', 'direct', 'cloud']).nullable()
 })
-export type DoorAttempt = z.infer<typeof DoorAttempt>
+export type DoorAttempt = z.input<typeof DoorAttempt>
 
 export const ApiError = z.strictObject({ error: z.string() })
 

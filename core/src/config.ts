@@ -143,6 +143,8 @@ export const DeviceConfig = z.strictObject({
     source: AudioSource.default({ kind: 'none' }),
     speaker: SpeakerSink.default({ kind: 'none' }),
     bitrateKbps: z.number().int().min(6).max(256).default(32),
+    /** The longest one talk lease lasts without a renew (a held Talk button renews it); absent: 60 s. */
+    talkMaxSeconds: z.number().int().min(5).max(600).optional(),
     /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
     ffmpegPath: z.string().optional()
   }).default({ source: { kind: 'none' }, speaker: { kind: 'none' }, bitrateKbps: 32 }),

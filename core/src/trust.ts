@@ -18,38 +18,21 @@ import { Id } from './ids'
  * bytes sent, so no canonical JSON is needed.
  */
 
-// ---------------------------------------------------------------- encoding
+import { SIGNED, PublicKeyText, importPublicKey, newNonce, open, sign, type SigningKey } from './signing'
+export { fromB64url, toB64url } from './b64url'
+export {
+  PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce,
+  type SigningKey, type SigningKeyPair, type Opened
+} from './signing'
 
-const B64URL = /^[A-Za-z0-9_-]*$/
-
-export function toB64url (bytes: Uint8Array): string {
-  let s = ''
-  for (const b of bytes) s += String.fromCharCode(b)
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-}
-
-/** Throws on anything that is not base64url. */
-export function fromB64url (text: string): Uint8Array {
-  if (!B64URL.test(text) || text.length % 4 === 1) throw new Error('not base64url')
-  const s = atob(text.replace(/-/g, '+').replace(/_/g, '/'))
-  const out = new Uint8Array(s.length)
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i)
-  return out
-}
-
-const utf8 = new TextEncoder()
-const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 // ---------------------------------------------------------------- schemas
 
 const Millis = z.number().int().nonnegative()
 const Name = z.string().trim().min(1).max(64)
 
-/** A raw Ed25519 public key (32 bytes), base64url: 43 characters. */
-export const PublicKeyText = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not an Ed25519 public key (32 bytes, base64url)')
 /** 16 random bytes, base64url. */
 export const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url')
-const SIGNED = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/
 /** `payload.signature`, both base64url; bounded before anything decodes it (a grant, a command's proof). */
 export const Signed = z.string().max(4096).regex(SIGNED, 'not a signed token (payload.signature)')
 /** A signed revocation list: larger, still far below one MQTT message ({@link MAX_REVOKED} ids fit). */
@@ -79,6 +62,13 @@ export const Grant = z.strictObject({
   door: z.boolean(),
   /** Operators see only these zones. */
   zones: z.array(Id).max(64),
+  /**
+   * May talk on the doorbell's speaker and play quick replies (not for operators: see
+   * `talkZones`). Absent in grants signed before the talk right: derived from the role ({@link mayTalk}).
+   */
+  talk: z.boolean().optional(),
+  /** The zones where an operator may talk; absent: none. */
+  talkZones: z.array(Id).max(64).optional(),
   /** The viewer's own public key: its open-door requests must be signed by it. */
   key: PublicKeyText,
   iat: Millis,
@@ -86,6 +76,20 @@ export const Grant = z.strictObject({
   exp: Millis.nullable()
 })
 export type Grant = z.infer<typeof Grant>
+
+/**
+ * The talk right of a grant on a device in `zone`: an owner always; a resident unless the owner
+ * turned it off; a guest only if the owner turned it on; an operator only in its `talkZones`.
+ * A grant from before the right (no field) gets its role's default, so nothing paired breaks.
+ */
+export function mayTalk (grant: Pick<Grant, 'role' | 'talk' | 'talkZones'>, zone: string): boolean {
+  switch (grant.role) {
+    case 'owner': return true
+    case 'resident': return grant.talk ?? true
+    case 'guest': return grant.talk ?? false
+    case 'operator': return (grant.talkZones ?? []).includes(zone)
+  }
+}
 
 /** What a viewer signs to open one door, once. */
 export const DoorClaim = z.strictObject({
@@ -130,63 +134,6 @@ export const RevocationList = z.strictObject({
 })
 export type RevocationList = z.infer<typeof RevocationList>
 
-// ---------------------------------------------------------------- keys, signing, verifying
-
-const ED25519 = { name: 'Ed25519' } as const
-
-/** WebCrypto's key type, named the same way under Node's types and the DOM's. */
-export type SigningKey = Parameters<typeof globalThis.crypto.subtle.sign>[1]
-export interface SigningKeyPair { publicKey: SigningKey, privateKey: SigningKey }
-type Bytes = Parameters<typeof globalThis.crypto.subtle.verify>[3]
-
-/** A key pair for a viewer (non-extractable private key) or for the home (extractable, to store it). */
-export async function generateSigningKey (extractable: boolean): Promise<SigningKeyPair> {
-  return await globalThis.crypto.subtle.generateKey(ED25519, extractable, ['sign', 'verify']) as SigningKeyPair
-}
-
-export async function exportPublicKey (key: SigningKey): Promise<string> {
-  return toB64url(new Uint8Array(await globalThis.crypto.subtle.exportKey('raw', key)))
-}
-
-export async function importPublicKey (text: string): Promise<SigningKey> {
-  return await globalThis.crypto.subtle.importKey('raw', fromB64url(PublicKeyText.parse(text)) as Bytes, ED25519, true, ['verify'])
-}
-
-export async function sign<S extends z.ZodType> (schema: S, value: z.input<S>, key: SigningKey): Promise<string> {
-  const body = utf8.encode(JSON.stringify(schema.parse(value)))
-  const sig = new Uint8Array(await globalThis.crypto.subtle.sign(ED25519, key, body as Bytes))
-  return `${toB64url(body)}.${toB64url(sig)}`
-}
-
-export type Opened<T> = { ok: true, value: T } | { ok: false, problem: 'malformed' | 'bad-signature', message: string }
-
-/** The payload of a signed token, parsed by its schema, without checking the signature: for display only. */
-export function peek<S extends z.ZodType> (schema: S, token: string): Opened<z.infer<S>> {
-  if (typeof token !== 'string' || token.length > 60_000 || !SIGNED.test(token)) return { ok: false, problem: 'malformed', message: 'not a signed token' }
-  try {
-    const parsed = schema.safeParse(JSON.parse(fromUtf8.decode(fromB64url(token.slice(0, token.indexOf('.'))))))
-    if (!parsed.success) return { ok: false, problem: 'malformed', message: parsed.error.issues.slice(0, 2).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') }
-    return { ok: true, value: parsed.data }
-  } catch (err) {
-    return { ok: false, problem: 'malformed', message: `unreadable payload (${(err as Error).message})` }
-  }
-}
-
-/** Checks the signature over the exact bytes, then parses them by the schema. */
-export async function open<S extends z.ZodType> (schema: S, token: string, key: SigningKey): Promise<Opened<z.infer<S>>> {
-  const peeked = peek(schema, token)
-  if (!peeked.ok) return peeked
-  const dot = token.indexOf('.')
-  const valid = await globalThis.crypto.subtle.verify(ED25519, key, fromB64url(token.slice(dot + 1)) as Bytes, fromB64url(token.slice(0, dot)) as Bytes)
-  return valid ? peeked : { ok: false, problem: 'bad-signature', message: 'the signature does not match' }
-}
-
-export function newNonce (): string {
-  const bytes = new Uint8Array(16)
-  globalThis.crypto.getRandomValues(bytes)
-  return toB64url(bytes)
-}
-
 // ---------------------------------------------------------------- the open-door command
 
 /** The open-door command as the data channel carries it. */
@@ -214,6 +161,37 @@ export async function signDoorCommand (o: {
   return { type: 'unlock', id: o.command, credential: o.credential, proof }
 }
 
+// ---------------------------------------------------------------- the talk command
+
+/** What the viewer signs to take (`talk`) or keep (`renew`) the talk lease in one call, once. */
+export const TalkClaim = z.strictObject({
+  home: Id,
+  device: Id,
+  session: Id,
+  command: Id,
+  action: z.enum(['talk', 'renew']),
+  ts: Millis,
+  nonce: Nonce
+})
+export type TalkClaim = z.infer<typeof TalkClaim>
+
+/** A talk or renew command as the data channel carries it; checked like open-door, with the talk right. */
+export const TalkCommand = z.strictObject({
+  type: z.enum(['talk', 'renew']),
+  id: Id,
+  credential: Signed,
+  /** A {@link TalkClaim}, signed by the viewer's key named in the grant. */
+  proof: Signed
+})
+export type TalkCommand = z.infer<typeof TalkCommand>
+
+export async function signTalkCommand (o: {
+  type: TalkCommand['type'], credential: string, key: SigningKey, home: string, device: string, session: string, command: string, now?: number
+}): Promise<TalkCommand> {
+  const proof = await sign(TalkClaim, { home: o.home, device: o.device, session: o.session, command: o.command, action: o.type, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
+  return { type: o.type, id: o.command, credential: o.credential, proof }
+}
+
 // ---------------------------------------------------------------- proof of possession (offers, hellos)
 
 /** Signs a {@link ViewClaim}: what the viewer puts in each offer and each direct-path hello. */
@@ -237,7 +215,8 @@ export const DEFAULT_ZONE = 'home'
 
 export const DenyReason = z.enum([
   'malformed', 'bad-credential', 'wrong-home', 'revoked', 'expired', 'wrong-viewer', 'no-door-right',
-  'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited', 'wrong-zone'
+  'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited', 'wrong-zone',
+  'no-talk-right'
 ])
 export type DenyReason = z.infer<typeof DenyReason>
 
@@ -247,6 +226,10 @@ export type Admission =
 
 export type DoorVerdict =
   | { ok: true, grant: Grant, claim: DoorClaim }
+  | { ok: false, reason: DenyReason, message: string, grant: Grant | null }
+
+export type TalkVerdict =
+  | { ok: true, grant: Grant, claim: TalkClaim }
   | { ok: false, reason: DenyReason, message: string, grant: Grant | null }
 
 export interface DoorGuardOptions {
@@ -266,6 +249,8 @@ export interface DoorGuardOptions {
   rate?: { burst: number, refillMs: number }
   /** At most `burst` admitted offers and hellos per member, refilled one every `refillMs`. */
   viewRate?: { burst: number, refillMs: number }
+  /** At most `burst` accepted talk and renew commands per member, refilled one every `refillMs`. */
+  talkRate?: { burst: number, refillMs: number }
 }
 
 /**
@@ -289,6 +274,9 @@ export class DoorGuard {
   private revocationSeq = -1
   private readonly nonces = new Map<string, number>()
   private readonly viewNonces = new Map<string, number>()
+  private readonly talkNonces = new Map<string, number>()
+  private readonly talkBuckets = new Map<string, { tokens: number, at: number }>()
+  private readonly talkRate: { burst: number, refillMs: number }
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
   private readonly viewBuckets = new Map<string, { tokens: number, at: number }>()
   private readonly now: () => number
@@ -304,6 +292,8 @@ export class DoorGuard {
     // A screen makes one offer a call and one hello a connection: 60 at once, then one a second,
     // is far beyond any person's use, and caps one member at ~150 of the 20,000 nonces remembered.
     this.viewRate = o.viewRate ?? { burst: 60, refillMs: 1000 }
+    // A held Talk button renews every few seconds; ten at once, then one a second, is far beyond it.
+    this.talkRate = o.talkRate ?? { burst: 10, refillMs: 1000 }
   }
 
   /** Takes a signed revocation list if it is the home's and newer than the one held. */
@@ -394,6 +384,35 @@ export class DoorGuard {
     // Only a fresh, correctly signed, unused command spends the viewer's budget: a replayed copy cannot lock the owner out.
     if (!this.take(this.buckets, this.rate, grant.id, now)) return deny('rate-limited', 'too many open-door requests; wait a moment', grant)
     this.nonces.set(claim.nonce, claim.ts + this.freshnessMs)
+    return { ok: true, grant, claim }
+  }
+
+  /**
+   * A talk or renew command: the open-door checks (grant, signature, device, session, freshness,
+   * nonce, per-member rate) with the talk right in place of the door right, and a nonce memory
+   * and budget of its own, so talk can never crowd out the door.
+   */
+  async checkTalk (command: unknown, ctx: { sessionId: string, viewerId: string }): Promise<TalkVerdict> {
+    const deny = (reason: DenyReason, message: string, grant: Grant | null = null): TalkVerdict => ({ ok: false, reason, message, grant })
+    const parsed = TalkCommand.safeParse(command)
+    if (!parsed.success) return deny('malformed', `not a talk command: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    const c = parsed.data
+    const admitted = await this.member(c.credential, ctx.viewerId)
+    if (!admitted.ok) return admitted
+    const grant = admitted.grant
+    if (!mayTalk(grant, this.o.zone ?? DEFAULT_ZONE)) return deny('no-talk-right', `${grant.name} may not talk on this doorbell (the owner can allow it)`, grant)
+    const proof = await open(TalkClaim, c.proof, await importPublicKey(grant.key))
+    if (!proof.ok) return deny('bad-signature', `the command is not signed by ${grant.name}'s key: ${proof.message}`, grant)
+    const claim = proof.value
+    if (claim.home !== this.o.homeId || claim.device !== this.o.deviceId) return deny('wrong-device', `the command is for ${claim.device}`, grant)
+    if (claim.session !== ctx.sessionId || claim.command !== c.id || claim.action !== c.type) return deny('wrong-session', 'the command belongs to another call', grant)
+    const now = this.now()
+    if (Math.abs(now - claim.ts) > this.freshnessMs) return deny('stale', `the command is ${Math.round((now - claim.ts) / 1000)} s off the doorbell's clock`, grant)
+    this.forgetOldNonces(this.talkNonces, now)
+    if (this.talkNonces.has(claim.nonce)) return deny('replay', 'this command was already used', grant)
+    if (this.talkNonces.size >= MAX_NONCES) return deny('rate-limited', 'too many commands; try again in a minute', grant)
+    if (!this.take(this.talkBuckets, this.talkRate, grant.id, now)) return deny('rate-limited', 'too many talk requests; wait a moment', grant)
+    this.talkNonces.set(claim.nonce, claim.ts + this.freshnessMs)
     return { ok: true, grant, claim }
   }
 

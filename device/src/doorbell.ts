@@ -15,7 +15,7 @@ import { weriftPeers } from './peer/session'
 import { warmKeyExchange } from './peer/warmKeyExchange'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { MqttLink } from './paths/lan'
-import { lockDoor, startAnsweringSide, type AnsweringSide, type MediaPeers } from './answering'
+import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
 import { CloudLink } from './paths/cloud/cloudLink'
@@ -200,7 +200,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           ...(inspect ? { inspect } : {}),
           keepRevocations: (token) => { writeFileSync(revocationsFile, token, { mode: 0o600 }) },
           peers,
-          door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId })
+          door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
+          // The talk lease, where there is a speaker to talk on; without one, asking to talk is refused with no-speaker.
+          ...(started(audio, 'audio').speaker.enabled
+            ? { talk: (guard: DoorGuard) => talkLease({ guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId, log: log.child('talk'), maxMs: (config.audio.talkMaxSeconds ?? 60) * 1000, ...(inspect ? { inspect } : {}) }) }
+            : {})
         })
         // The newest revocation list this doorbell has seen, kept across restarts.
         let kept = null as string | null

@@ -9,7 +9,7 @@ import { Speaker, mendWav } from '../src/audio/speaker'
 import { AudioDeviceError } from '../src/audio/errors'
 import { RtpSplice, SPEAKER_SSRC } from '../src/audio/rtpSplice'
 import { OPUS_PAYLOAD_TYPE, microphoneArgs, sinkProbeArgs, speakerArgs, speakerSdp } from '../src/audio/ffmpegArgs'
-import { offersAudio, onlyTalker } from '../src/answering'
+import { offersAudio } from '../src/answering'
 
 const audioConfig = (audio: DeviceConfigInput['audio']) => parseConfig(DeviceConfig, { audio }, 'test').audio
 
@@ -70,6 +70,7 @@ describe('ffmpeg command lines for sound', () => {
     assert.match(sdp, /^c=IN IP4 127\.0\.0\.1\r$/m)
     const wav = speakerArgs({ kind: 'wav', path: '/tmp/said.wav' })
     assert.equal(valueOf(wav, '-protocol_whitelist'), 'pipe,udp,rtp')
+    assert.equal(valueOf(wav, '-listen_timeout'), '-1', 'a quiet speaker is not a dead one: no restart, no WAV rewritten')
     assert.deepEqual(wav.slice(wav.indexOf('-probesize'), wav.indexOf('-i') + 2), ['-probesize', '32', '-analyzeduration', '0', '-f', 'sdp', '-i', 'pipe:0'])
     assert.deepEqual(wav.slice(-7), ['pcm_s16le', '-flush_packets', '1', '-f', 'wav', '-y', '/tmp/said.wav'])
     assert.deepEqual(speakerArgs({ kind: 'alsa', device: 'plughw:1,0', optional: false }).slice(-3), ['-f', 'alsa', 'plughw:1,0'])
@@ -120,22 +121,6 @@ describe('RtpSplice: talkers one after another, as one stream for the decoder', 
 })
 
 describe('the talk floor and the offer', () => {
-  test('onlyTalker: one viewer is heard; another once it has been quiet for a second, or has left', () => {
-    let now = 0
-    const floor = onlyTalker({ now: () => now })
-    assert.equal(floor.mayTalk('a'), true)
-    now = 500
-    assert.equal(floor.mayTalk('b'), false)
-    assert.equal(floor.mayTalk('a'), true)
-    now = 1499
-    assert.equal(floor.mayTalk('b'), false)
-    now = 1500
-    assert.equal(floor.mayTalk('b'), true)
-    assert.equal(floor.mayTalk('a'), false)
-    floor.left('b')
-    assert.equal(floor.mayTalk('a'), true)
-  })
-
   test('offersAudio: an audio line that is not rejected', () => {
     assert.equal(offersAudio('v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n'), true)
     assert.equal(offersAudio('v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'), false)

@@ -212,6 +212,40 @@ describe('one-time codes', () => {
     assert.deepEqual(await door('operator', { kind: 'viewer', role: 'operator', door: true, zones: ['lobby'] }), [false, false])
   })
 
+  test('talk: residents by default, guests only if granted, operators in their talk zones; the grant carries it', async () => {
+    const owner = await pairOwner()
+    assert.equal((await grantOf(owner)).talk, true)
+    const talk = async (id: string, req: InviteRequest): Promise<[boolean | undefined, string[] | undefined, boolean | undefined, string[] | undefined]> => {
+      const res = await pairViewer(await invited(owner.member, req), id, id)
+      const g = await grantOf(res)
+      return [res.member.talk, res.member.talkZones, g.talk, g.talkZones]
+    }
+    assert.deepEqual(await talk('resident', { kind: 'viewer', role: 'resident' }), [true, [], true, []])
+    assert.deepEqual(await talk('resident-no', { kind: 'viewer', role: 'resident', talk: false }), [false, [], false, []])
+    assert.deepEqual(await talk('guest', { kind: 'viewer', role: 'guest' }), [false, [], false, []])
+    assert.deepEqual(await talk('guest-yes', { kind: 'viewer', role: 'guest', talk: true }), [true, [], true, []])
+    assert.deepEqual(await talk('operator', { kind: 'viewer', role: 'operator', talk: true, zones: ['lobby', 'gate'], talkZones: ['gate'] }), [false, ['gate'], false, ['gate']])
+    // Bad terms are refused before any code is made: talk zones outside the watched ones, or for a resident.
+    await assert.rejects(invited(owner.member, { kind: 'viewer', role: 'operator', zones: ['lobby'], talkZones: ['gate'] }), /talkZones must be among the zones/)
+    await assert.rejects(invited(owner.member, { kind: 'viewer', role: 'resident', talkZones: ['gate'] }), /talkZones are for operators/)
+    assert.ok(trust.audit.all().some((r) => r.kind === 'invite' && /talk: gate/.test(r.message)), 'the invite\'s audit line says where an operator may talk')
+  })
+
+  test('members stored before the talk right read their role\'s default', async () => {
+    const owner = await pairOwner()
+    const guest = await pairViewer(await invited(owner.member, { kind: 'viewer', role: 'guest' }), 'g', 'Gus')
+    trust.stop()
+    // What a hub of the previous version left: no talk columns' values.
+    const db = new DatabaseSync(join(dir, 'trust.db'))
+    db.exec('UPDATE members SET talk = NULL, talk_zones = NULL')
+    db.close()
+    trust = await start()
+    const byId = new Map(trust.members().map((m) => [m.id, m]))
+    assert.equal(byId.get(owner.member.id)?.talk, true)
+    assert.equal(byId.get(guest.member.id)?.talk, false)
+    assert.deepEqual(byId.get(guest.member.id)?.talkZones, [])
+  })
+
   test('a guest given access hours gets a grant that ends by itself', async () => {
     const owner = await pairOwner()
     const guest = await pairViewer(await invited(owner.member, { kind: 'viewer', role: 'guest', accessHours: 3 }), 'guest-phone', 'Dana')
@@ -462,7 +496,7 @@ test('a trust database from before integrations opens: its members stay, and an 
     const store = new TrustStore(dir)
     store.insertMember({ id: 'm2', kind: 'integration', subject: 'ha1', name: 'Home Assistant', role: null, door: false, zones: [], createdAt: 2, expiresAt: null, revokedAt: null, key: null, secretHash: new Uint8Array([1]) })
     assert.deepEqual(store.members().map((m) => [m.id, m.kind, m.subject]), [['m1', 'device', 'front-door'], ['m2', 'integration', 'ha1']])
-    assert.throws(() => { (store as unknown as { db: DatabaseSync }).db.exec("INSERT INTO members VALUES ('m3', 'robot', 'x', 'x', NULL, 0, '[]', NULL, x'00', 3, NULL, NULL)") }, /CHECK/)
+    assert.throws(() => { (store as unknown as { db: DatabaseSync }).db.exec("INSERT INTO members (id, kind, subject, name, role, door, zones, key, secret_hash, created_at, expires_at, revoked_at) VALUES ('m3', 'robot', 'x', 'x', NULL, 0, '[]', NULL, x'00', 3, NULL, NULL)") }, /CHECK/)
     store.close()
   } finally {
     await rm(dir, { recursive: true, force: true })

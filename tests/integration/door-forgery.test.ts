@@ -14,8 +14,9 @@ import {
   CONTROL_CHANNEL, DoorClaim, DoorCommand, DoorGuard, EventFrame, Grant, HELLO_SESSION, MAX_FRAME_BYTES, PROTOCOLS, Reply,
   RevocationList, SignalToDevice, SignalToViewer, ViewClaim, ViewerHello, decode, encode, exportPublicKey, fromB64url,
   generateSigningKey, importPublicKey, memoryLogger, newId, newNonce, peek, readFrame, sign, signDoorCommand, signViewClaim,
-  toB64url, topics, writeFrame, type DenyReason, type Offer, type SigningKey
+  TalkClaim, toB64url, topics, writeFrame, type DenyReason, type Offer, type SigningKey, type TalkReply
 } from '@doorbell/core'
+import { talkLease } from '@doorbell/device/answering'
 import { createMeshPeer } from '@doorbell/mesh'
 import { LockControl, SimulatedLock, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
@@ -824,3 +825,132 @@ async function realSdp (): Promise<string> {
   await pc.close()
   return sdp
 }
+
+// ---------------------------------------------------------------- talk commands (issue 17: the talk lease)
+
+const TALK_RUNS = 2000
+const TALK_CONTROL_EVERY = 50
+
+type TalkAttack =
+  | { kind: 'proof-by-foreign-key' }
+  | { kind: 'claim-rewritten', change: 'session' | 'device' | 'command' | 'action' | 'ts' }
+  | { kind: 'proof-bytes-flipped', index: number, bit: number }
+  | { kind: 'random-proof', token: string }
+  | { kind: 'replay' }
+  | { kind: 'expired' }
+  | { kind: 'guest-without-talk' }
+  | { kind: 'operator-outside-talk-zones' }
+
+const TALK_EXPECTED: Record<TalkAttack['kind'], DenyReason | 'malformed'> = {
+  'proof-by-foreign-key': 'bad-signature',
+  'claim-rewritten': 'wrong-session',
+  'proof-bytes-flipped': 'bad-signature',
+  'random-proof': 'malformed',
+  replay: 'replay',
+  expired: 'expired',
+  'guest-without-talk': 'no-talk-right',
+  'operator-outside-talk-zones': 'no-talk-right'
+}
+const talkReasonOf = (a: TalkAttack): string => a.kind === 'claim-rewritten'
+  ? ({ session: 'wrong-session', device: 'wrong-device', command: 'wrong-session', action: 'wrong-session', ts: 'stale' } as const)[a.change]
+  : TALK_EXPECTED[a.kind]
+
+test(`${TALK_RUNS} generated talk commands that must not take the talk lease, against DoorGuard and the device's lease`, { timeout: 120_000 }, async () => {
+  const homeKeys = await generateSigningKey(true)
+  let clock = Date.now()
+  const guard = new DoorGuard({ homeId: 'home', deviceId: 'front-door', homeKey: await exportPublicKey(homeKeys.publicKey), zone: 'home', now: () => clock })
+  const audit: Array<{ outcome: string, reason: string }> = []
+  const floor = talkLease({ guard, audit: (a) => { audit.push(a) }, deviceId: 'front-door', log: memoryLogger([], 'talk'), now: () => clock })
+  const member = async (sub: string, grant: Partial<Grant>) => {
+    const keys = await generateSigningKey(false)
+    const credential = await sign(Grant, { v: 1, id: `m-${sub}`, home: 'home', sub, name: sub, role: 'resident', door: false, zones: [], talk: true, key: await exportPublicKey(keys.publicKey), iat: clock - 1000, exp: null, ...grant }, homeKeys.privateKey)
+    return { sub, keys, credential }
+  }
+  const kitchen = await member('kitchen', {})
+  const gone = await member('gone', { exp: clock + 500 })
+  const guest = await member('guest', { role: 'guest', talk: false })
+  const operator = await member('op', { role: 'operator', zones: ['home', 'gate'], talkZones: ['gate'] })
+  const stranger = await generateSigningKey(false)
+  const told: Array<Extract<TalkReply, { type: 'talk-nack' | 'talk-ack' }>> = []
+  const session = (sessionId: string, viewerId: string) => floor.session({ sessionId, viewerId, viewerName: viewerId, log: memoryLogger([], 't'), send: (m) => { if (m.type !== 'talker') told.push(m) }, path: () => 'lan' })
+  const sessions = new Map([kitchen, gone, guest, operator].map((m) => [m.sub, session(`s-${m.sub}`, m.sub)]))
+  clock += 1000 // the short grant has ended
+
+  const claim = (o: { key?: SigningKey, session?: string, device?: string, command?: string, action?: 'talk' | 'renew', ts?: number }, id: string) =>
+    sign(TalkClaim, { home: 'home', device: o.device ?? 'front-door', session: o.session ?? 's-kitchen', command: o.command ?? id, action: o.action ?? 'talk', ts: o.ts ?? clock, nonce: newNonce() }, (o.key ?? kitchen.keys.privateKey))
+  let replayable: string | null = null
+  let replayableAt = 0
+  const build = async (a: TalkAttack): Promise<{ who: string, raw: string }> => {
+    const id = newId('c')
+    const command = (credential: string, proof: string, type = 'talk') => JSON.stringify({ type, id, credential, proof })
+    switch (a.kind) {
+      case 'proof-by-foreign-key': return { who: 'kitchen', raw: command(kitchen.credential, await claim({ key: stranger.privateKey }, id)) }
+      case 'claim-rewritten': {
+        const o = a.change === 'session' ? { session: 's-other' } : a.change === 'device' ? { device: 'back-door' } : a.change === 'command' ? { command: newId('c') } : a.change === 'action' ? { action: 'renew' as const } : { ts: clock - 120_000 }
+        return { who: 'kitchen', raw: command(kitchen.credential, await claim(o, id)) }
+      }
+      case 'proof-bytes-flipped': {
+        const proof = await claim({}, id)
+        const dot = proof.indexOf('.')
+        const sig = fromB64url(proof.slice(dot + 1))
+        sig[a.index % sig.length]! ^= 1 << a.bit
+        return { who: 'kitchen', raw: command(kitchen.credential, `${proof.slice(0, dot)}.${toB64url(sig)}`) }
+      }
+      case 'random-proof': return { who: 'kitchen', raw: command(kitchen.credential, a.token) }
+      case 'replay': {
+        // Spent once by a valid talk, then released: the same bytes again must be refused (made
+        // again before it is stale, or it would be refused as stale first).
+        if (replayable === null || clock - replayableAt > 20_000) {
+          replayableAt = clock
+          replayable = command(kitchen.credential, await claim({}, id))
+          clock += 1000 // a budget token for it
+          await sessions.get('kitchen')!.command(replayable)
+          await sessions.get('kitchen')!.command(JSON.stringify({ type: 'talk-release', id: newId('r') }))
+          audit.pop()
+        }
+        return { who: 'kitchen', raw: replayable }
+      }
+      case 'expired': return { who: 'gone', raw: command(gone.credential, await claim({ key: gone.keys.privateKey, session: 's-gone' }, id)) }
+      case 'guest-without-talk': return { who: 'guest', raw: command(guest.credential, await claim({ key: guest.keys.privateKey, session: 's-guest' }, id)) }
+      case 'operator-outside-talk-zones': return { who: 'op', raw: command(operator.credential, await claim({ key: operator.keys.privateKey, session: 's-op' }, id)) }
+    }
+  }
+  const attacks = fc.oneof(
+    fc.constant<TalkAttack>({ kind: 'proof-by-foreign-key' }),
+    fc.constantFrom('session', 'device', 'command', 'action', 'ts').map((change): TalkAttack => ({ kind: 'claim-rewritten', change })),
+    fc.record({ index: fc.nat(63), bit: fc.nat(7) }).map((r): TalkAttack => ({ kind: 'proof-bytes-flipped', ...r })),
+    fc.string({ maxLength: 200 }).map((token): TalkAttack => ({ kind: 'random-proof', token })),
+    fc.constant<TalkAttack>({ kind: 'replay' }),
+    fc.constant<TalkAttack>({ kind: 'expired' }),
+    fc.constant<TalkAttack>({ kind: 'guest-without-talk' }),
+    fc.constant<TalkAttack>({ kind: 'operator-outside-talk-zones' })
+  )
+  let runs = 0
+  let controls = 0
+  await fc.assert(fc.asyncProperty(attacks, async (attack) => {
+    runs++
+    if (runs % TALK_CONTROL_EVERY === 0) {
+      // A control: a valid talk takes the lease (so a guard refusing everything fails), then lets it go.
+      clock += 1000
+      const id = newId('c')
+      await sessions.get('kitchen')!.command(JSON.stringify({ type: 'talk', id, credential: kitchen.credential, proof: await claim({}, id) }))
+      assert.equal(floor.mayTalk('s-kitchen'), true, 'a valid talk command takes the lease')
+      await sessions.get('kitchen')!.command(JSON.stringify({ type: 'talk-release', id: newId('r') }))
+      audit.pop()
+      controls++
+    }
+    const { who, raw } = await build(attack)
+    const before = audit.length
+    await sessions.get(who)!.command(raw)
+    const record = audit[before]
+    assert.ok(record, `${attack.kind}: audited`)
+    assert.equal(record.outcome, 'denied', `${attack.kind} was allowed`)
+    // Random tokens that happen to have a signed token's shape are refused for their signature.
+    const expected = attack.kind === 'random-proof' && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/.test(attack.token) ? 'bad-signature' : talkReasonOf(attack)
+    assert.equal(record.reason, expected, `${attack.kind}${attack.kind === 'claim-rewritten' ? ` (${attack.change})` : ''}`)
+    assert.equal(told.at(-1)?.type, 'talk-nack')
+    for (const s of ['s-kitchen', 's-gone', 's-guest', 's-op']) assert.equal(floor.mayTalk(s), false, `${attack.kind} took the lease`)
+  }), { numRuns: TALK_RUNS, seed: SEED, endOnFailure: true })
+  assert.ok(controls >= TALK_RUNS / TALK_CONTROL_EVERY - 1, `${controls} controls took the lease`)
+  floor.stop()
+})

@@ -51,6 +51,17 @@ test('a person\'s invite: door as ticked, hours for guests, zones for operators'
   assert.deepEqual(parseZoneList(''), { ok: true, ids: [] })
 })
 
+test('a person\'s invite: the talk right as ticked; an operator talks only in zones it watches', () => {
+  assert.deepEqual(personInvite({ role: 'guest', door: false, talk: true, hours: 3, zones: '' }),
+    { ok: true, request: { kind: 'viewer', role: 'guest', door: false, talk: true, accessHours: 3 } })
+  assert.deepEqual(personInvite({ role: 'operator', door: false, talk: true, hours: 24, zones: 'gate, lobby', talkZones: 'gate' }),
+    { ok: true, request: { kind: 'viewer', role: 'operator', zones: ['gate', 'lobby'], talkZones: ['gate'], accessHours: null } })
+  const outside = personInvite({ role: 'operator', door: false, hours: 24, zones: 'gate', talkZones: 'harbour' })
+  assert.ok(!outside.ok && outside.field === 'talkZones' && /"harbour" is not one of the operator's zones/.test(outside.message))
+  const bad = personInvite({ role: 'operator', door: false, hours: 24, zones: 'gate', talkZones: 'the gate' })
+  assert.ok(!bad.ok && bad.field === 'talkZones' && /"the gate" is not a zone id/.test(bad.message))
+})
+
 test('a device\'s ready lines: the pair command with the invite URL, the camera link on the same origin', () => {
   const url = 'https://hub.local:8443/pair#code=ABCDEFGHJK&ca=AB:CD'
   assert.deepEqual(deviceSetup({ url }, 'gate-cam'), {

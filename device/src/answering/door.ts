@@ -69,6 +69,7 @@ export function lockDoor (o: LockDoorOptions): Door {
       const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
         o.audit({
           id: newId('a'),
+          kind: 'open-door',
           deviceId: o.deviceId,
           at: now(),
           outcome,

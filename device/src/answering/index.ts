@@ -7,6 +7,6 @@ export {
   answeringSession, SessionError, CONNECT_TIMEOUT_MS, offersAudio,
   type AnsweringPeer, type PeerSession, type ChannelData, type ControlChannel, type MediaPeers, type PeerEvents, type SessionOptions
 } from './session'
-export { onlyTalker, QUIET_MS, type TalkFloor } from './talk'
+export { talkLease, noSpeaker, type TalkFloor, type TalkLeaseOptions, type TalkSession, type TalkSessionInput } from './talk'
 export { lockDoor, NACK_MESSAGE_MAX, type Door, type DoorLock, type DoorSession, type DoorSessionInput, type LockDoorOptions, type UnlockResult } from './door'
 export { DevicePairing, CameraNodePairing, pairedMemberOf } from './pairing'

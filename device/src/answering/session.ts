@@ -1,8 +1,8 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, Reply, describeError, encode, type Logger, type TransportPath } from '@doorbell/core'
+import { CONTROL_CHANNEL, Reply, TALK_COMMAND_TYPES, TalkReply, describeError, encode, type Logger, type TransportPath } from '@doorbell/core'
 import type { DeviceCallEvent, SessionInput, SessionRouting } from '@doorbell/machines'
 import type { Door } from './door'
-import { onlyTalker, type TalkFloor } from './talk'
+import { noSpeaker, typeOf, type TalkFloor } from './talk'
 
 /** A peer that has not connected by then is given up. */
 export const CONNECT_TIMEOUT_MS = 20_000
@@ -63,6 +63,10 @@ export interface MediaPeers {
   open: (session: PeerSession, events: PeerEvents) => Promise<AnsweringPeer>
 }
 
+const text = (data: ChannelData): string => typeof data === 'string'
+  ? data
+  : new TextDecoder().decode(data instanceof ArrayBuffer ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+
 /** Does an SDP offer have an audio m-line (that is not rejected with port 0)? */
 export function offersAudio (sdp: string): boolean {
   return /^m=audio [1-9]\d* /m.test(sdp)
@@ -79,7 +83,7 @@ export interface SessionOptions {
   door: Door
   log: Logger
   connectTimeoutMs?: number
-  /** Who may be heard on the speaker; default: `onlyTalker()`, one floor for every session of this side. */
+  /** Who may be heard on the speaker (the talk lease, one for every session of this side); default: no speaker. */
   talk?: TalkFloor
 }
 
@@ -91,7 +95,7 @@ export interface SessionOptions {
  * Platform-free: the peer connection and the media are the platform's (`MediaPeers`).
  */
 export function answeringSession (o: SessionOptions) {
-  const floor = o.talk ?? onlyTalker()
+  const floor = o.talk ?? noSpeaker()
   return (routing: SessionRouting) => fromCallback<EventObject, SessionInput>(({ input, sendBack }) => {
     const { sessionId, viewerId, viewerName } = input
     const log = o.log.child(`session ${sessionId}`)
@@ -118,11 +122,21 @@ export function answeringSession (o: SessionOptions) {
       path: () => routing.pathOf(sessionId),
       unlocked: (at) => { sendBack({ type: 'UNLOCKED', sessionId, at } satisfies DeviceCallEvent) }
     })
+    const talk = floor.session({
+      sessionId,
+      viewerId,
+      viewerName,
+      log,
+      send: (message) => { if (channel?.isOpen()) channel.send(encode(TalkReply, message)) },
+      path: () => routing.pathOf(sessionId)
+    })
 
     const events: PeerEvents = {
       connectionState: (state) => {
         log.info('peer', { state })
         if (state === 'connected') clearTimeout(connectTimer)
+        // ICE lost: the talk lease ends now, not after 2 s of silence (the session may yet recover).
+        if (state === 'disconnected' || state === 'failed' || state === 'closed') floor.lost(sessionId)
         if (state === 'failed' || state === 'closed') end('failed', `connection ${state}`)
       },
       channel: (c) => {
@@ -131,8 +145,12 @@ export function answeringSession (o: SessionOptions) {
           return
         }
         channel = c
-        c.onMessage((data) => { void door.command(data) })
-        c.onOpen(() => { door.opened() })
+        c.onMessage((data) => {
+          const raw = text(data)
+          if (TALK_COMMAND_TYPES.has(typeOf(raw) ?? '')) void talk.command(raw)
+          else void door.command(data)
+        })
+        c.onOpen(() => { door.opened(); talk.opened() })
       }
     }
 
@@ -155,6 +173,7 @@ export function answeringSession (o: SessionOptions) {
     return () => {
       clearTimeout(connectTimer)
       door.stop()
+      talk.stop()
       floor.left(sessionId)
       if (!over) {
         // Stopped by the call machine: the viewer hung up (bye) or the device ended the call.

@@ -3,7 +3,7 @@ import { DoorGuard, type DirectReach, type LockState, type Logger } from '@doorb
 import { startAnswering, type Answering } from '@doorbell/machines'
 import { MqttLink } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
-import type { TalkFloor } from './talk'
+import { noSpeaker, type TalkFloor } from './talk'
 import type { Door } from './door'
 
 /** What the answering side needs of the pairing record (the doorbell's or a camera node's). */
@@ -26,8 +26,8 @@ export interface AnsweringSideOptions {
   maxViewers: number
   /** The platform's peer connections and media. */
   peers: MediaPeers
-  /** Who may be heard on the speaker (the talk lease's seam); default: the only viewer talking. */
-  talk?: TalkFloor
+  /** Who may be heard on the speaker: the doorbell's talk lease (checked by this side's guard); default: no speaker (a camera node). */
+  talk?: (guard: DoorGuard) => TalkFloor
   /** The doorbell's lock (its commands checked by this side's guard), or a camera node's "no door". */
   door: (guard: DoorGuard) => Door
   /** The door's state for the published state; null: no door. */
@@ -75,6 +75,7 @@ export interface AnsweringSide {
 export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   const { pairing, log } = o
   const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: o.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
+  const floor = o.talk ? o.talk(guard) : noSpeaker()
   const answering = startAnswering({
     deviceId: o.deviceId,
     deviceName: o.deviceName,
@@ -85,7 +86,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     lock: o.lock,
     log,
     ...(o.inspect ? { inspect: o.inspect } : {}),
-    session: answeringSession({ peers: o.peers, door: o.door(guard), log, ...(o.talk ? { talk: o.talk } : {}) })
+    session: answeringSession({ peers: o.peers, door: o.door(guard), log, talk: floor })
   })
 
   const takeRevocations = async (token: string, from: string): Promise<boolean> => {
@@ -140,6 +141,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     },
     async stop () {
       answering.stop()
+      floor.stop()
       await this.disconnectHub()
     }
   }

@@ -61,8 +61,8 @@ export function speakerSdp (rtpPort: number): string {
 /** The speaker: viewers' Opus, forwarded as RTP over loopback, decoded and played to the sink. The SDP comes on stdin. */
 export function speakerArgs (sink: PlayingSink): string[] {
   return [
-    // Nobody talks for most of a call: ffmpeg's SDP input would give up after 10 s without a
-    // packet ("Connection timed out") and be restarted, and a restarted WAV sink starts the file over.
+    // No timeout: with talk a lease, the speaker hears nothing for long stretches, and ffmpeg's
+    // default (10 s without a packet) ended the decoder, whose restart rewrote the WAV sink empty.
     ...HEAD, '-listen_timeout', '-1', '-protocol_whitelist', 'pipe,udp,rtp', ...LOW_LATENCY_INPUT, '-f', 'sdp', '-i', 'pipe:0',
     '-vn', '-ac', '1', '-ar', '48000', ...sinkOutput(sink)
   ]

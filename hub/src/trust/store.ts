@@ -81,6 +81,8 @@ export interface StoredInvite {
   role: Role | null
   door: boolean
   zones: string[]
+  talk: boolean
+  talkZones: string[]
   deviceId: string | null
   accessHours: number | null
   expiresAt: number
@@ -137,6 +139,7 @@ export class TrustStore {
         this.db.exec('ALTER TABLE members_v3 RENAME TO members')
       }
       this.db.exec(SCHEMA)
+      addTalkColumns(this.db)
       this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
       this.db.exec('COMMIT')
     } catch (err) {
@@ -163,7 +166,7 @@ export class TrustStore {
   insertMember (m: StoredMember): void {
     this.q.insertMember.run({
       id: m.id, kind: m.kind, subject: m.subject, name: m.name, role: m.role, door: m.door ? 1 : 0,
-      zones: JSON.stringify(m.zones), key: m.key, secretHash: m.secretHash, createdAt: m.createdAt, expiresAt: m.expiresAt
+      zones: JSON.stringify(m.zones), talk: m.talk === true ? 1 : 0, talkZones: JSON.stringify(m.talkZones ?? []), key: m.key, secretHash: m.secretHash, createdAt: m.createdAt, expiresAt: m.expiresAt
     })
   }
 
@@ -201,6 +204,7 @@ export class TrustStore {
   insertInvite (i: Omit<StoredInvite, 'usedAt'>): void {
     this.q.insertInvite.run({
       codeHash: i.codeHash, kind: i.kind, role: i.role, door: i.door ? 1 : 0, zones: JSON.stringify(i.zones),
+      talk: i.talk ? 1 : 0, talkZones: JSON.stringify(i.talkZones),
       deviceId: i.deviceId, accessHours: i.accessHours, expiresAt: i.expiresAt, createdBy: i.createdBy
     })
   }
@@ -262,8 +266,8 @@ export class TrustStore {
 function prepareStatements (db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql)
   return {
-    insertMember: p(`INSERT INTO members (id, kind, subject, name, role, door, zones, key, secret_hash, created_at, expires_at, revoked_at)
-      VALUES (:id, :kind, :subject, :name, :role, :door, :zones, :key, :secretHash, :createdAt, :expiresAt, NULL)`),
+    insertMember: p(`INSERT INTO members (id, kind, subject, name, role, door, zones, talk, talk_zones, key, secret_hash, created_at, expires_at, revoked_at)
+      VALUES (:id, :kind, :subject, :name, :role, :door, :zones, :talk, :talkZones, :key, :secretHash, :createdAt, :expiresAt, NULL)`),
     member: p('SELECT * FROM members WHERE id = ?'),
     members: p('SELECT * FROM members ORDER BY created_at, id'),
     liveBySubject: p(`SELECT * FROM members WHERE kind = ? AND subject = ? AND revoked_at IS NULL
@@ -272,8 +276,8 @@ function prepareStatements (db: DatabaseSync) {
       AND (expires_at IS NULL OR expires_at > ?)`),
     revoke: p('UPDATE members SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     revoked: p('SELECT id, revoked_at FROM members WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id'),
-    insertInvite: p(`INSERT INTO invites (code_hash, kind, role, door, zones, device_id, access_hours, expires_at, used_at, created_by)
-      VALUES (:codeHash, :kind, :role, :door, :zones, :deviceId, :accessHours, :expiresAt, NULL, :createdBy)`),
+    insertInvite: p(`INSERT INTO invites (code_hash, kind, role, door, zones, talk, talk_zones, device_id, access_hours, expires_at, used_at, created_by)
+      VALUES (:codeHash, :kind, :role, :door, :zones, :talk, :talkZones, :deviceId, :accessHours, :expiresAt, NULL, :createdBy)`),
     invite: p('SELECT * FROM invites WHERE code_hash = ?'),
     useInvite: p('UPDATE invites SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?'),
     dropSetupCodes: p("DELETE FROM invites WHERE role = 'owner' AND created_by IS NULL AND used_at IS NULL"),
@@ -290,6 +294,27 @@ function prepareStatements (db: DatabaseSync) {
 const nullableNumber = (v: SQLOutputValue | undefined): number | null => v == null ? null : Number(v)
 const nullableString = (v: SQLOutputValue | undefined): string | null => v == null ? null : String(v)
 
+/**
+ * The talk right's columns, added to members and invites in place (nullable: no UPDATE, no new
+ * schema version, so an older hub still reads the file). A row from before them reads null: its
+ * role's default (owners and residents talk, guests and operators do not), as core's `mayTalk` has it.
+ */
+function addTalkColumns (db: DatabaseSync): void {
+  for (const table of ['members', 'invites']) {
+    const columns = (db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map((c) => String(c.name))
+    if (!columns.includes('talk')) db.exec(`ALTER TABLE ${table} ADD COLUMN talk INTEGER CHECK (talk IN (0, 1))`)
+    if (!columns.includes('talk_zones')) db.exec(`ALTER TABLE ${table} ADD COLUMN talk_zones TEXT`)
+  }
+}
+
+function talkOf (r: Row): { talk: boolean, talkZones: string[] } {
+  const role = nullableString(r.role)
+  return {
+    talk: r.talk == null ? role === 'owner' || role === 'resident' : r.talk === 1,
+    talkZones: r.talk_zones == null ? [] : JSON.parse(String(r.talk_zones)) as string[]
+  }
+}
+
 function toMember (r: Row): StoredMember {
   return {
     id: String(r.id),
@@ -299,6 +324,7 @@ function toMember (r: Row): StoredMember {
     role: nullableString(r.role) as Role | null,
     door: r.door === 1,
     zones: JSON.parse(String(r.zones)) as string[],
+    ...talkOf(r),
     createdAt: Number(r.created_at),
     expiresAt: nullableNumber(r.expires_at),
     revokedAt: nullableNumber(r.revoked_at),
@@ -314,6 +340,7 @@ function toInvite (r: Row): StoredInvite {
     role: nullableString(r.role) as Role | null,
     door: r.door === 1,
     zones: JSON.parse(String(r.zones)) as string[],
+    ...talkOf(r),
     deviceId: nullableString(r.device_id),
     accessHours: nullableNumber(r.access_hours),
     expiresAt: Number(r.expires_at),

@@ -122,7 +122,7 @@ class HomeTrust implements Trust {
     const expiresAt = now + (this.o.codeTtlMs ?? SETUP_CODE_TTL_MS)
     this.store.transaction(() => {
       this.store.dropSetupCodes()
-      this.store.insertInvite({ codeHash: sha256(code), kind: 'viewer', role: 'owner', door: true, zones: [], deviceId: null, accessHours: null, expiresAt, createdBy: null })
+      this.store.insertInvite({ codeHash: sha256(code), kind: 'viewer', role: 'owner', door: true, zones: [], talk: true, talkZones: [], deviceId: null, accessHours: null, expiresAt, createdBy: null })
       this.record({ kind: 'invite', actor: '(hub)', message: 'owner setup code issued' })
     })
     this.setup = { code: display(code), expiresAt }
@@ -143,9 +143,10 @@ class HomeTrust implements Trust {
     const terms: Omit<StoredInvite, 'usedAt'> = req.kind === 'viewer'
       ? {
           codeHash: sha256(code), kind: 'viewer', role: req.role, door: mayOpenDoor(req.role, req.door), zones: req.zones,
+          talk: req.role === 'operator' ? false : req.talk ?? req.role === 'resident', talkZones: req.role === 'operator' ? req.talkZones ?? [] : [],
           deviceId: null, accessHours: req.accessHours, expiresAt, createdBy: owner.id
         }
-      : { codeHash: sha256(code), kind: 'device', role: null, door: false, zones: req.zones, deviceId: req.deviceId, accessHours: null, expiresAt, createdBy: owner.id }
+      : { codeHash: sha256(code), kind: 'device', role: null, door: false, zones: req.zones, talk: false, talkZones: [], deviceId: req.deviceId, accessHours: null, expiresAt, createdBy: owner.id }
     this.store.transaction(() => {
       this.store.insertInvite(terms)
       this.record({
@@ -153,7 +154,7 @@ class HomeTrust implements Trust {
         actor: owner.name,
         deviceId: terms.deviceId,
         message: req.kind === 'viewer'
-          ? `invited a ${req.role} (door: ${terms.door ? 'yes' : 'no'}${req.accessHours === null ? '' : `, for ${req.accessHours} h`})`
+          ? `invited a ${req.role} (door: ${terms.door ? 'yes' : 'no'}, talk: ${talkText(terms)}${req.accessHours === null ? '' : `, for ${req.accessHours} h`})`
           : `invited device ${req.deviceId}`
       })
     })
@@ -182,6 +183,8 @@ class HomeTrust implements Trust {
       role: invite.role,
       door: invite.door,
       zones: invite.zones,
+      talk: invite.talk,
+      talkZones: invite.talkZones,
       createdAt: now,
       expiresAt: exp,
       revokedAt: null,
@@ -192,7 +195,7 @@ class HomeTrust implements Trust {
     const credential = req.kind === 'viewer' && member.role !== null
       ? await sign(Grant, {
         v: 1, id: member.id, home: this.o.homeId, sub: req.id, name: member.name, role: member.role,
-        door: member.door, zones: member.zones, key: req.key, iat: now, exp
+        door: member.door, zones: member.zones, talk: member.talk === true, talkZones: member.talkZones ?? [], key: req.key, iat: now, exp
       }, this.key.privateKey)
       : null
 
@@ -244,6 +247,8 @@ class HomeTrust implements Trust {
       // The integration bridge that would sign Home Assistant's commands is not built yet: no door.
       door: false,
       zones: [],
+      talk: false,
+      talkZones: [],
       createdAt: now,
       expiresAt: null,
       revokedAt: null,
@@ -315,7 +320,7 @@ class HomeTrust implements Trust {
 
   recordDoorAttempt (a: DoorAttempt): AuditRecord | null {
     return this.audit.append({
-      at: a.at, kind: 'open-door', outcome: a.outcome, reason: a.reason, actor: a.viewerName || '(unknown)',
+      at: a.at, kind: a.kind ?? 'open-door', outcome: a.outcome, reason: a.reason, actor: a.viewerName || '(unknown)',
       deviceId: a.deviceId, message: a.message, sourceId: a.id, path: a.path
     })
   }
@@ -382,6 +387,11 @@ function mayOpenDoor (role: 'resident' | 'guest' | 'operator', door: boolean | u
   return door ?? role === 'resident'
 }
 
+function talkText (t: { role: string | null, talk: boolean, talkZones: string[] }): string {
+  if (t.role === 'operator') return t.talkZones.length > 0 ? t.talkZones.join(', ') : 'no'
+  return t.talk ? 'yes' : 'no'
+}
+
 /** `CODE_LENGTH` characters, each uniformly from the alphabet (randomInt rejects biased draws). */
 function newCode (): string {
   let code = ''
@@ -411,7 +421,7 @@ function isLive (m: Member, now: number): boolean {
 /** What the API shows of a member: never its key hash. */
 function publicMember (m: StoredMember): Member {
   return {
-    id: m.id, kind: m.kind, subject: m.subject, name: m.name, role: m.role, door: m.door, zones: m.zones,
+    id: m.id, kind: m.kind, subject: m.subject, name: m.name, role: m.role, door: m.door, zones: m.zones, talk: m.talk, talkZones: m.talkZones,
     createdAt: m.createdAt, expiresAt: m.expiresAt, revokedAt: m.revokedAt
   }
 }

@@ -1,7 +1,7 @@
 import { computed, onBeforeUnmount, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { pathOf, type LinkPath } from '@doorbell/machines'
-import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type LinkActor } from '../lib'
+import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type LinkActor, type TalkLink } from '../lib'
 import { loadIdentity } from './identity'
 import { ringPicture, useRingAlert, type RingNotificationAction, type RingPicture } from './useRingAlert'
 import { loadHubInfo, type HubInfo } from './hubInfo'
@@ -42,6 +42,8 @@ export function useHome () {
   const streams = shallowReactive(new Map<string, MediaStream>())
   /** Each call's audio sender: the call card's talk controls swap the microphone in. */
   const audioSenders = shallowReactive(new Map<string, AudioSenderLike>())
+  /** Each call's talk lease: signed talk commands, and who is talking. */
+  const talkLinks = shallowReactive(new Map<string, TalkLink>())
   const online = shallowReactive(new Map<string, boolean>())
   const link = shallowRef<LinkActor | null>(null)
   /** The path in use now (hub, direct), or null while none is up. */
@@ -88,6 +90,7 @@ export function useHome () {
     doorbells.clear()
     streams.clear()
     audioSenders.clear()
+    talkLinks.clear()
     online.clear()
     history.value = []
     snapshots.clear()
@@ -129,7 +132,8 @@ export function useHome () {
         streams.set(call.deviceId, stream)
       },
       onAudioSender: (call, sender) => { audioSenders.set(call.deviceId, sender) },
-      onClosed: (call) => { streams.delete(call.deviceId); audioSenders.delete(call.deviceId) },
+      onTalkLink: (call, link) => { talkLinks.set(call.deviceId, link) },
+      onClosed: (call) => { streams.delete(call.deviceId); audioSenders.delete(call.deviceId); talkLinks.delete(call.deviceId) },
       alert: (deviceId, ring) => {
         ringAlert.alert(deviceId, ring)
         const shown = snapshots.get(deviceId)
@@ -231,6 +235,7 @@ export function useHome () {
     doorbells,
     streams,
     audioSenders,
+    talkLinks,
     link,
     path,
     error,

@@ -1,6 +1,7 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, decode, encode, gathered, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
+import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, TalkReply, decode, encode, gathered, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
+import { isTalkMessage, talkLink, type TalkLink } from './talkLink'
 
 /**
  * The subset of RTCPeerConnection the call uses. Browsers' RTCPeerConnection fits, and so does
@@ -92,6 +93,8 @@ export interface CallSessionOptions {
   onClosed?: (call: CallActorInput) => void
   /** The call's audio sender, sending nothing until the resident talks (a browser swaps its microphone in). */
   onAudioSender?: (call: CallActorInput, sender: AudioSenderLike) => void
+  /** The call's talk lease: the signed talk commands, the device's answers, and who is talking. */
+  onTalkLink?: (call: CallActorInput, link: TalkLink) => void
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
 }
@@ -116,6 +119,7 @@ export function callSession (o: CallSessionOptions) {
     // Made once the path's ICE servers are known (at once on the LAN).
     let pc: PeerConnectionLike | null = null
     let dc: DataChannelLike | null = null
+    const talk = talkLink({ channel: () => dc, trust: o.trust, homeId: o.homeId, deviceId, sessionId })
 
     const open = (iceServers: IceServerInit[]): PeerConnectionLike => {
       const peer = o.createPeerConnection(iceServers)
@@ -126,6 +130,7 @@ export function callSession (o: CallSessionOptions) {
       const voice = peer.addTransceiver('audio', { direction: 'sendrecv' })
       preferDoorbellCodecs(voice, 'audio')
       o.onAudioSender?.(input, voice.sender)
+      o.onTalkLink?.(input, talk)
       pc = peer
       dc = channel
 
@@ -140,6 +145,12 @@ export function callSession (o: CallSessionOptions) {
       channel.onopen = () => { channelOpen = true; maybeConnected() }
       channel.onmessage = (ev) => {
         const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer)
+        if (isTalkMessage(data)) {
+          const t = decode(TalkReply, data, 'data channel')
+          if (t.ok) talk.take(t.value)
+          else console.warn(`[call] ${t.error.message}`)
+          return
+        }
         const r = decode(Reply, data, 'data channel')
         if (!r.ok) { console.warn(`[call] ${r.error.message}`); return }
         send({ type: 'REPLY', reply: r.value })
@@ -211,6 +222,7 @@ export function callSession (o: CallSessionOptions) {
       stopSignals()
       if (!closed) o.signaling.sendToDevice(deviceId, sessionId, { type: 'bye', sessionId, reason: 'hang-up' })
       closed = true
+      talk.close()
       try { dc?.close() } catch {}
       void pc?.close()
       o.onClosed?.(input)

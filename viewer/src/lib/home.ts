@@ -53,6 +53,7 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
   onTrack?: CallSessionOptions['onTrack']
   onClosed?: CallSessionOptions['onClosed']
   onAudioSender?: CallSessionOptions['onAudioSender']
+  onTalkLink?: CallSessionOptions['onTalkLink']
   /** Sound, banner, Notification: the page's business. */
   alert?: (deviceId: string, ring: RingEvent | null) => void
   silence?: (deviceId: string) => void
@@ -251,7 +252,8 @@ export class Home {
           ...(this.o.beforeGather ? { beforeGather: this.o.beforeGather } : {}),
           ...(this.o.onTrack ? { onTrack: this.o.onTrack } : {}),
           ...(this.o.onClosed ? { onClosed: this.o.onClosed } : {}),
-          ...(this.o.onAudioSender ? { onAudioSender: this.o.onAudioSender } : {})
+          ...(this.o.onAudioSender ? { onAudioSender: this.o.onAudioSender } : {}),
+          ...(this.o.onTalkLink ? { onTalkLink: this.o.onTalkLink } : {})
         })
       },
       actions: {

@@ -6,3 +6,4 @@ export type { DirectClient, DirectClientOptions } from './paths/direct/directCli
 export * from './paths/router'
 export * from './paths/direct/addressBook'
 export * from './api'
+export * from './talkLink'

@@ -10,7 +10,7 @@ import { checkDeviceId as checkCameraId } from '../../camera/pairing'
 export type InvitedRole = 'resident' | 'guest' | 'operator'
 
 /** Which field a message is about, so the form can mark it. */
-export type InviteField = 'deviceId' | 'zone' | 'zones' | 'hours'
+export type InviteField = 'deviceId' | 'zone' | 'zones' | 'hours' | 'talkZones'
 export type InviteCheck = { ok: true, request: InviteRequest } | { ok: false, field: InviteField, message: string }
 
 const ID_CHARS = 'letters, digits, "_" and "-" only, up to 64'
@@ -24,18 +24,26 @@ export function parseZoneList (raw: string): { ok: true, ids: string[] } | { ok:
   return { ok: true, ids: [...new Set(ids)] }
 }
 
-/** A person's invite: residents and guests get the door right as ticked, guests a number of hours, operators zones. */
-export function personInvite (f: { role: InvitedRole, door: boolean, hours: number | '', zones: string }): InviteCheck {
+/**
+ * A person's invite: residents and guests get the door and talk rights as ticked (a form that
+ * does not say: the hub's defaults), guests a number of hours, operators zones and the zones
+ * among them where they may talk.
+ */
+export function personInvite (f: { role: InvitedRole, door: boolean, hours: number | '', zones: string, talk?: boolean, talkZones?: string }): InviteCheck {
   if (f.role === 'operator') {
     const zs = parseZoneList(f.zones)
     if (!zs.ok) return { ok: false, field: 'zones', message: zs.message }
-    return { ok: true, request: { kind: 'viewer', role: 'operator', zones: zs.ids, accessHours: null } }
+    const tz = parseZoneList(f.talkZones ?? '')
+    if (!tz.ok) return { ok: false, field: 'talkZones', message: tz.message }
+    const outside = tz.ids.find((z) => !zs.ids.includes(z))
+    if (outside !== undefined) return { ok: false, field: 'talkZones', message: `"${outside}" is not one of the operator's zones: they can talk only where they watch.` }
+    return { ok: true, request: { kind: 'viewer', role: 'operator', zones: zs.ids, ...(tz.ids.length > 0 ? { talkZones: tz.ids } : {}), accessHours: null } }
   }
   const accessHours = f.role === 'guest' ? Number(f.hours) : null
   if (accessHours !== null && (f.hours === '' || !(accessHours > 0 && accessHours <= 24 * 366))) {
     return { ok: false, field: 'hours', message: 'Give the guest\'s access a number of hours (up to a year).' }
   }
-  return { ok: true, request: { kind: 'viewer', role: f.role, door: f.door, accessHours } }
+  return { ok: true, request: { kind: 'viewer', role: f.role, door: f.door, ...(f.talk !== undefined ? { talk: f.talk } : {}), accessHours } }
 }
 
 /**
