@@ -11,7 +11,9 @@ import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/device'
 import { topics } from '@doorbell/core'
 import { FakeGpiod } from '../../device/test/fakeGpiod'
+import { waitFor } from 'xstate'
 import { VIEWER_DIST, eventually } from '../src/harness'
+import { nodeViewer } from '../src/nodeViewer'
 import { deviceInvite, pairViewer } from '../src/trust'
 
 /**
@@ -21,7 +23,8 @@ import { deviceInvite, pairViewer } from '../src/trust'
  * arm64 Node the install brought, nothing from the repository), with the fake gpiod tools (v2)
  * of the driver tests standing in for a Pi 4's GPIO: it drives the relay locked, says which
  * driver and chip it chose, pairs with a hub running natively on loopback, publishes its
- * presence, and a press of the button rings. One start: emulation is slow (~1 min here).
+ * presence, and a press of the button rings; a Node viewer answers, receives video and opens the
+ * door with a signed command (the relay moves, then relocks). One start: emulation is slow.
  * The test-pattern camera's ffmpeg is the host's (x64, started by the emulated Node): the arm64
  * Node cannot start an arm64 ffmpeg without binfmt_misc, which these machines do not have.
  * The tarballs come from the folder scripts/setup.sh --test filled (the test has no network).
@@ -49,7 +52,7 @@ function filesUnder (dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)])
 }
 
-test('the arm64 install fits its bound, and the installed doorbell starts under qemu, picks libgpiod, pairs, comes online and rings', { timeout: 600_000 }, async (t) => {
+test('the arm64 install fits its bound, and the installed doorbell starts under qemu, picks libgpiod, pairs, comes online, rings, and a call gets video and opens the door', { timeout: 600_000 }, async (t) => {
   assert.ok(spawnSync(QEMU, ['--version']).status === 0 && existsSync(SYSROOT), `${QEMU} and ${SYSROOT} are missing: scripts/setup.sh --test installs qemu-user-static and libc6-arm64-cross`)
   assert.ok(existsSync(join(ROOT, 'device/dist/main.js')), 'device/dist is built first (npm test builds it; npm run build --workspace device)')
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-arm64-'))
@@ -138,16 +141,33 @@ test('the arm64 install fits its bound, and the installed doorbell starts under 
   const ready = Date.now() - started
   await said('every module started', /started module=button/)
 
+  // A resident's screen (the viewer's own call logic on werift, natively) answers the ring.
+  const viewer = nodeViewer(hub.mqttUrl, member)
+  t.after(async () => { await viewer.close() })
+  await eventually('the viewer to know the doorbell', () => viewer.home.doorbells.get('porch'), 60_000)
+  const call = viewer.home.doorbell('porch')
   gpiod.input(BUTTON, 0)
   await new Promise((resolve) => setTimeout(resolve, 200))
   gpiod.input(BUTTON, 1)
   await eventually('the ring at the hub', () => seen.find((m) => m.topic === topics.ring('home', 'porch')), 120_000)
     .catch((err: Error) => { throw new Error(`${err.message}\nthe doorbell said:\n${out.slice(-30).join('\n')}`) })
+  const failed = (what: string) => (err: Error): never => { throw new Error(`${what}: ${err.message}\nthe doorbell said:\n${out.slice(-30).join('\n')}`) }
+  await waitFor(call, (s) => s.matches('incoming'), { timeout: 60_000 }).catch(failed('the ring on the screen'))
+  const answered = Date.now()
+  viewer.home.answer('porch')
+  await waitFor(call, (s) => s.matches({ active: 'connected' }), { timeout: 120_000 }).catch(failed('the call to connect'))
+  const connected = Date.now() - answered
+  await eventually('video from the doorbell under qemu', () => viewer.rtp.length >= 10, 120_000).catch(failed('video'))
+  // The signed open-door command reaches the emulated doorbell's relay, which relocks by itself.
+  viewer.home.unlock('porch')
+  await eventually('the relay released by the signed command', () => gpiod.level(LOCK) === 1, 60_000).catch(failed('the relay'))
+  await eventually('the relay locked again', () => gpiod.level(LOCK) === 0, 60_000).catch(failed('the relock'))
+  viewer.home.hangUp('porch')
 
   device.kill('SIGTERM')
   await exited
   assert.equal(gpiod.level(LOCK), 0, 'locked after the stop')
-  console.log(`arm64 under qemu: start to online ${ready} ms, driver: ${choice}`)
+  console.log(`arm64 under qemu: start to online ${ready} ms, answer to connected ${connected} ms, driver: ${choice}`)
 })
 
 test('the installer refuses bad options and a tampered tarball with a clear message, and changes nothing', async (t) => {
