@@ -1,12 +1,14 @@
 import type { IncomingMessage } from 'node:http'
+import { join } from 'node:path'
 import { Aedes, type Client } from 'aedes'
-import { topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
+import { ROOT, topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
 import { RateLimiter } from '../rateLimit'
 import type { Trust } from '../trust/trust'
 import { auditIngest } from './auditIngest'
 import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
+import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { zoneOfDevice, type Principal } from './gate'
 import { staleStates } from './staleState'
 import type { Principals } from './principals'
@@ -25,6 +27,7 @@ export interface BrokerModule extends Startable {
  */
 export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger }): BrokerModule {
   let broker: Aedes | null = null
+  let persistence: SqlitePersistence | null = null
   let unsubscribe = (): void => {}
   const principals: Principals = new WeakMap()
   return {
@@ -49,7 +52,10 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.
       const stale = staleStates()
       const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
+      // Retained state, persistent sessions and their queued messages on disk (dataDir/broker.db).
+      persistence = new SqlitePersistence({ dir: d.config.dataDir })
       const b = await Aedes.createBroker({
+        persistence,
         authenticate: authenticate({ trust, homeId, principals, failedSignIn, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
         authorizePublish: (client, packet, callback) => {
           mayPublish(client, packet, (err) => {
@@ -61,6 +67,9 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         authorizeForward: stale.authorizeForward
       })
       broker = b
+      // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
+      // keeps its retained state withheld (states first, then presences: the order `observe` needs).
+      for await (const packet of persistence.createRetainedStreamCombi([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`])) stale.observe(packet as { topic: string, payload: Buffer })
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
       b.on('client', (client) => { log.info('client connected', { client: client.id }) })
       b.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
@@ -91,8 +100,10 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
     async stop () {
       unsubscribe()
       const b = broker
-      if (b === null) return
-      await new Promise<void>((resolve) => b.close(() => resolve()))
+      if (b !== null) await new Promise<void>((resolve) => b.close(() => resolve()))
+      // After the broker: the wills and goodbyes of closing clients are written first.
+      await persistence?.destroy()
+      persistence = null
     }
   }
 }
