@@ -25,7 +25,7 @@ const publish = (topic: string, payload: string, extra: Record<string, unknown> 
   ({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false, brokerId: 'broker-1', brokerCounter: ++n, ...extra })
 
 describe('SqlitePersistence across a restart', () => {
-  test('retained messages, subscriptions and queued messages (with their packet ids) are read back; deletions stay deleted', async () => {
+  test('retained messages, subscriptions and queued messages are read back; deletions stay deleted', async () => {
     const dir = fresh()
     const a = new SqlitePersistence({ dir })
     await a.setup(broker)
@@ -49,8 +49,9 @@ describe('SqlitePersistence across a restart', () => {
     assert.deepEqual((await b.subscriptionsByClient({ id: 'viewer-v1-a' })).map((s) => [s.topic, s.qos]), [['doorbell/home/+/ring', 1], ['doorbell/home/+/state', 0]])
     assert.deepEqual((await b.subscriptionsByTopic('doorbell/home/d/ring')).map((s) => s.clientId), ['viewer-v1-a'], 'QoS 1 subscriptions are matched again')
     assert.deepEqual(await b.subscriptionsByTopic('doorbell/home/d/state'), [], 'QoS 0 ones are restored to the client, never queued for')
-    const queued = await drain(b.outgoingStream({ id: 'viewer-v1-a' })) as Array<{ payload: Buffer, messageId: number, brokerCounter: number }>
-    assert.deepEqual(queued.map((p) => [p.payload.toString(), p.messageId, p.brokerCounter]), [['two', 8, ring2.brokerCounter]])
+    // The packet id it was last sent under is not kept: aedes sends the queue again under new ones.
+    const queued = await drain(b.outgoingStream({ id: 'viewer-v1-a' })) as Array<{ payload: Buffer, messageId: number | undefined, brokerCounter: number }>
+    assert.deepEqual(queued.map((p) => [p.payload.toString(), p.messageId, p.brokerCounter]), [['two', undefined, ring2.brokerCounter]])
     await b.cleanSubscriptions({ id: 'viewer-v1-a' })
     await b.destroy()
     const c = new SqlitePersistence({ dir })

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import { ROOT, topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
 import { RateLimiter } from '../rateLimit'
@@ -8,6 +9,7 @@ import { auditIngest } from './auditIngest'
 import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
+import { connectionGuard, type ConnectionGuard } from './connectionGuard'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { zoneOfDevice, type Principal } from './gate'
 import { staleStates } from './staleState'
@@ -18,7 +20,15 @@ export interface BrokerModule extends Startable {
   readonly broker: Aedes
   /** Who a connected client signed in as (null: not signed in, or not connected). */
   principalOf: (client: Client) => Principal | null
+  /**
+   * Takes a new connection from a listener: through the guard (packet sizes, connections waiting
+   * to sign in, the PROXY header) to Aedes. `req`: the WebSocket upgrade request.
+   */
+  accept: (conn: Duplex, remoteAddress: string, req?: IncomingMessage) => void
 }
+
+/** Any packet before sign-in: a CONNECT holds a client id, a member id and a token. */
+const MAX_CONNECT_BYTES = 16 * 1024
 
 /**
  * The home's Aedes broker with its hooks (one file each), the audit ingest, and revocation: a
@@ -28,6 +38,7 @@ export interface BrokerModule extends Startable {
 export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger }): BrokerModule {
   let broker: Aedes | null = null
   let persistence: SqlitePersistence | null = null
+  let guard: ConnectionGuard | null = null
   let unsubscribe = (): void => {}
   const principals: Principals = new WeakMap()
   return {
@@ -37,6 +48,11 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       return broker
     },
     principalOf: (client) => principals.get(client) ?? null,
+    accept (conn, remoteAddress, req) {
+      if (broker === null || guard === null) { conn.destroy(); return }
+      const guarded = guard.admit(conn, remoteAddress, req === undefined)
+      if (guarded !== null) broker.handle(guarded as never, req as never)
+    },
     async start () {
       const trust = d.trust()
       const { homeId } = d.config
@@ -47,8 +63,13 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         const device = live().find((m) => m.subject === deviceId)
         return device ? [zoneOfDevice(device)] : []
       }
-      // Failed sign-ins per address: 20, then one more a second (a token is 256 bits; this stops floods, and only failures count).
+      // Failed sign-ins per claimed identity at an address: 20, then one more a second (a token is
+      // 256 bits; this stops floods, and only failures count). Per address, 20 and one a second
+      // too: past it a failure is told to wait (CONNACK 3); a correct token still passes.
       const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
+      const failedSignInByAddress = new RateLimiter({ burst: 20, refillMs: 1000 })
+      const g = connectionGuard({ maxConnectBytes: MAX_CONNECT_BYTES, maxPacketBytes: d.config.mqtt.maxPacketBytes, maxPending: d.config.mqtt.maxPendingConnections, proxyProtocol: d.config.mqtt.proxyProtocol }, log)
+      guard = g
       // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.
       const stale = staleStates()
       const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
@@ -56,7 +77,9 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       persistence = new SqlitePersistence({ dir: d.config.dataDir })
       const b = await Aedes.createBroker({
         persistence,
-        authenticate: authenticate({ trust, homeId, principals, failedSignIn, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
+        // A connection that has not completed its CONNECT by then is closed (aedes's default is 30 s).
+        connectTimeout: d.config.mqtt.connectTimeoutMs,
+        authenticate: authenticate({ trust, homeId, principals, failedSignIn, failedSignInByAddress, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
         authorizePublish: (client, packet, callback) => {
           mayPublish(client, packet, (err) => {
             if (!err) stale.observe(packet)
@@ -71,7 +94,10 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // keeps its retained state withheld (states first, then presences: the order `observe` needs).
       for await (const packet of persistence.createRetainedStreamCombi([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`])) stale.observe(packet as { topic: string, payload: Buffer })
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
-      b.on('client', (client) => { log.info('client connected', { client: client.id }) })
+      b.on('client', (client) => {
+        g.signedIn(client.conn)
+        log.info('client connected', { client: client.id })
+      })
       b.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
       b.on('publish', auditIngest(trust))
 

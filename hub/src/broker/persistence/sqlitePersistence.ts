@@ -1,3 +1,4 @@
+/// <reference path="./types.d.ts" />
 import { Readable } from 'node:stream'
 import Packet from 'aedes-packet'
 import { QlobberTrue } from 'qlobber'
@@ -186,11 +187,13 @@ export class SqlitePersistence {
   async outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: Pkt): Promise<void> {
     if (subs.length === 0) return
     const ops: Array<() => void> = []
+    // One packet, serialized once, however many screens it is queued for.
+    const { meta, payload } = toStored(newPacket(packet))
     for (const sub of subs) {
       const queue = this.queueOf(sub.clientId)
       const entry = { seq: this.nextSeq++, packet: newPacket(packet) }
       queue.push(entry)
-      ops.push(this.save(sub.clientId, entry))
+      ops.push(() => { this.disk.q.putOutgoing!.run(entry.seq, sub.clientId, meta, payload) })
       while (queue.length > this.maxQueued) {
         const dropped = queue.shift()!
         ops.push(() => { this.disk.q.delOutgoing!.run(dropped.seq) })
@@ -206,7 +209,8 @@ export class SqlitePersistence {
   /**
    * Before a queued message is (re)sent: it now has a packet id. Found by the broker's own mark
    * (broker id and counter); a packet from another broker, or a PUBREL, replaces the entry that
-   * has its packet id.
+   * has its packet id. A new packet id alone is kept in memory only: after a restart aedes sends
+   * the whole queue again under new ids, so writing it would put a commit on every delivery for nothing.
    */
   async outgoingUpdate (client: ClientRef, packet: Pkt): Promise<void> {
     const queue = this.outgoing.get(client.id) ?? []
@@ -214,13 +218,13 @@ export class SqlitePersistence {
       if (entry.packet.brokerId === packet.brokerId) {
         if (entry.packet.brokerCounter !== packet.brokerCounter) continue
         entry.packet.messageId = packet.messageId
-      } else if (entry.packet.messageId === packet.messageId) {
-        entry.packet = packet
-      } else {
-        continue
+        return
       }
-      await this.disk.write(this.save(client.id, entry))
-      return
+      if (entry.packet.messageId === packet.messageId) {
+        entry.packet = packet
+        await this.disk.write(this.save(client.id, entry))
+        return
+      }
     }
     throw new Error('no such packet')
   }
