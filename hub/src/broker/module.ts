@@ -11,7 +11,8 @@ import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
 import { connectionGuard, type ConnectionGuard } from './connectionGuard'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
-import { zoneOfDevice, type Principal } from './gate'
+import { deviceDirectory, forwardAccess } from './forwardAccess'
+import type { Principal } from './gate'
 import { staleStates } from './staleState'
 import type { Principals } from './principals'
 
@@ -57,12 +58,10 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       const trust = d.trust()
       const { homeId } = d.config
       const log = d.log
-      const live = (): ReturnType<Trust['members']> => trust.members().filter((m) => m.kind === 'device' && m.revokedAt === null)
-      const devices = (): string[] => live().map((m) => m.subject)
-      const zonesOf = (deviceId: string): string[] => {
-        const device = live().find((m) => m.subject === deviceId)
-        return device ? [zoneOfDevice(device)] : []
-      }
+      // The home's devices and their zones, read again after each removal or re-pairing.
+      const directory = deviceDirectory(() => trust.members())
+      const { devices, zonesOf } = directory
+      const mayForward = forwardAccess((client) => principals.get(client), directory)
       // Failed sign-ins per claimed identity at an address: 20, then one more a second (a token is
       // 256 bits; this stops floods, and only failures count). Per address, 20 and one a second
       // too: past it a failure is told to wait (CONNACK 3); a correct token still passes.
@@ -87,7 +86,11 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
           })
         },
         authorizeSubscribe: authorizeSubscribe({ principals, devices, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log }),
-        authorizeForward: stale.authorizeForward
+        // Access again at forward time (zones, removed devices), then fail-secure for stale states.
+        authorizeForward: (client, packet) => {
+          const allowed = mayForward(client, packet)
+          return allowed ? stale.authorizeForward(client, allowed) : allowed
+        }
       })
       broker = b
       // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
@@ -96,6 +99,8 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
       b.on('client', (client) => {
         g.signedIn(client.conn)
+        // A device signing in may be newly paired (or re-paired into another zone).
+        if (principals.get(client)?.kind === 'device') directory.invalidate()
         log.info('client connected', { client: client.id })
       })
       b.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
@@ -108,6 +113,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         })
       }
       unsubscribe = trust.onRevoked((member) => {
+        directory.invalidate()
         for (const client of Object.values((b as unknown as { clients: Record<string, Client> }).clients)) {
           if (principals.get(client)?.member.id === member.id) {
             log.info('disconnecting a removed member', { client: client.id, member: member.name })
