@@ -4,7 +4,7 @@ import { zoneOfDevice, type Principal } from './gate'
 
 /**
  * Which devices the home has and which zone each is in, read from the trust store once and then
- * kept until something changes (a member removed or replaced, a device signing in), so the
+ * kept until something changes (a device paired, a member removed or replaced), so the
  * broker's hooks look a device up in a Map instead of reading every member per message.
  */
 export interface DeviceDirectory {

@@ -99,8 +99,6 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
       b.on('client', (client) => {
         g.signedIn(client.conn)
-        // A device signing in may be newly paired (or re-paired into another zone).
-        if (principals.get(client)?.kind === 'device') directory.invalidate()
         log.info('client connected', { client: client.id })
       })
       b.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
@@ -112,7 +110,8 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
           b.publish({ cmd: 'publish', topic: topics.revocations(homeId), payload: Buffer.from(JSON.stringify({ list })), qos: 1, retain: true, dup: false }, () => resolve())
         })
       }
-      unsubscribe = trust.onRevoked((member) => {
+      const unpaired = trust.onPaired((member) => { if (member.kind === 'device') directory.invalidate() })
+      const unrevoked = trust.onRevoked((member) => {
         directory.invalidate()
         for (const client of Object.values((b as unknown as { clients: Record<string, Client> }).clients)) {
           if (principals.get(client)?.member.id === member.id) {
@@ -122,6 +121,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         }
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
       })
+      unsubscribe = () => { unpaired(); unrevoked() }
       try {
         await publishRevocations()
       } catch (err) {
