@@ -183,7 +183,8 @@ export function connectionGuard (limits: GuardLimits, log: Logger): ConnectionGu
         remoteAddress,
         trustedPeer: LOOPBACK.has(remoteAddress),
         readProxyHeader: tcp && limits.proxyProtocol,
-        onRefused: (reason) => { log.warn('dropped an MQTT connection', { address: conn.remoteAddress, reason }) }
+        // The client id once aedes knows it (it sets `conn.client`), so a member's oversize publish is traced to it.
+        onRefused: (reason) => { log.warn('dropped an MQTT connection', { client: (conn as { client?: { id?: string | null } }).client?.id ?? '(not signed in)', address: conn.remoteAddress, reason }) }
       })
       pending++
       waiting.add(conn)
