@@ -73,7 +73,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       const stale = staleStates()
       const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
       // Retained state, persistent sessions and their queued messages on disk (dataDir/broker.db).
-      persistence = new SqlitePersistence({ dir: d.config.dataDir })
+      persistence = new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write a retained message to disk', { error: err.message }) } })
       const b = await Aedes.createBroker({
         persistence,
         // A connection that has not completed its CONNECT by then is closed (aedes's default is 30 s).

@@ -35,11 +35,14 @@ export interface SqlitePersistenceOptions {
    * back cannot fill the disk (a home's screen gets a few rings a day; this is weeks of them).
    */
   maxQueuedPerClient?: number
+  /** A write that was not waited for (a retained message) failed. */
+  onError?: (err: Error) => void
 }
 
 export class SqlitePersistence {
   private readonly dir: string
   private readonly maxQueued: number
+  private readonly onError: (err: Error) => void
   private store: BrokerStore | null = null
   private brokerRef: BrokerRef | null = null
   private readonly retained = new Map<string, Pkt>()
@@ -55,6 +58,7 @@ export class SqlitePersistence {
     if (!Number.isInteger(maxQueued) || maxQueued < 1) throw new RangeError(`maxQueuedPerClient must be a whole number ≥ 1, not ${maxQueued}`)
     this.dir = o.dir
     this.maxQueued = maxQueued
+    this.onError = o.onError ?? (() => {})
   }
 
   /** The broker this persistence serves (aedes-persistence's abstract tests read it). */
@@ -84,18 +88,27 @@ export class SqlitePersistence {
 
   // ---------------------------------------------------------------- retained
 
+  /**
+   * Resolves at once, with the write queued for the next commit: aedes stores a retained message
+   * before it forwards it, and screens drop a message older than one they already have from this
+   * broker (aedes's dedupe by broker counter), so waiting here for the disk would let a later
+   * message of the same device overtake it and the newer state be dropped. A process killed in
+   * the microseconds before that commit loses the last retained state, which the device sends
+   * again when it reconnects.
+   */
   async storeRetained (pkt: Pkt): Promise<void> {
     const packet = { ...pkt }
+    const topic = packet.topic as string
     const payload = packet.payload as Uint8Array | string | undefined
     // An empty retained payload clears the topic (MQTT-3.3.1-10).
-    if (payload === undefined || payload.length === 0) {
-      this.retained.delete(packet.topic as string)
-      await this.disk.write(() => { this.disk.q.delRetained!.run(packet.topic as string) })
-      return
-    }
-    this.retained.set(packet.topic as string, packet)
+    const cleared = payload === undefined || payload.length === 0
+    if (cleared) this.retained.delete(topic)
+    else this.retained.set(topic, packet)
     const { meta, payload: bytes } = toStored(packet)
-    await this.disk.write(() => { this.disk.q.putRetained!.run(packet.topic as string, meta, bytes) })
+    this.disk.write(() => {
+      if (cleared) this.disk.q.delRetained!.run(topic)
+      else this.disk.q.putRetained!.run(topic, meta, bytes)
+    }).catch((err: Error) => { this.onError(err) })
   }
 
   createRetainedStreamCombi (patterns: string[]): Readable {
