@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks, then the npm dependencies.
 #   scripts/setup.sh          for the demo (ffmpeg: the system's, else the npm-shipped static build)
-#   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, mosquitto
+#   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, mosquitto and its clients
 #                             (the bench compares the embedded hub with it), and nginx (with its stream
 #                             module), coturn and systemd-analyze, which the tests run on deployment/,
 #                             and GStreamer's RTSP server (an IP camera for the RTSP tests),
@@ -18,6 +18,8 @@ if [[ "${1:-}" == "--test" ]]; then
   command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
   command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
   [[ -x /usr/sbin/mosquitto ]] || command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
+  # The broker abuse test drives the hub with mosquitto's own clients, as a person would.
+  command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
   # certutil: the HTTPS browser test trusts the hub's CA in an NSS database, as a person installs it.
   command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
   # deployment/: Debian's nginx has SSL, HTTP/2, proxy and map built in; the stream module comes apart.

@@ -235,6 +235,18 @@ export const HubConfig = z.strictObject({
     maxMegabytes: z.number().min(1).max(1_000_000).default(500)
   }).default({ retentionDays: 30, maxMegabytes: 500 }),
   /**
+   * The MQTT listener under abuse (hub/src/broker/README.md): the largest packet a signed-in client
+   * may send (before sign-in far less: 16 KiB), how long a connection may take to complete its
+   * CONNECT, how many may be waiting to sign in at once, and whether a proxy on this machine
+   * (deployment/nginx, `proxy_protocol on;`) sends the PROXY header with the client's address.
+   */
+  mqtt: z.strictObject({
+    maxPacketBytes: z.number().int().min(16 * 1024).max(16 * 1024 * 1024).default(256 * 1024),
+    connectTimeoutMs: z.number().int().min(500).max(60_000).default(5000),
+    maxPendingConnections: z.number().int().min(1).max(10_000).default(64),
+    proxyProtocol: z.boolean().default(false)
+  }).default({ maxPacketBytes: 256 * 1024, connectTimeoutMs: 5000, maxPendingConnections: 64, proxyProtocol: false }),
+  /**
    * Home Assistant by MQTT discovery on this hub's broker (docs/home-assistant.md): off unless
    * turned on; `discoveryPrefix` as set in Home Assistant's MQTT options.
    */

@@ -158,10 +158,18 @@ describe('parseConfig(HubConfig)', () => {
       iceServers: [],
       iceTransportPolicy: 'all',
       trustProxy: false,
+      mqtt: { maxPacketBytes: 256 * 1024, connectTimeoutMs: 5000, maxPendingConnections: 64, proxyProtocol: false },
       homeAssistant: { enabled: false, discoveryPrefix: 'homeassistant' }
     }
     assert.deepEqual(parseConfig(HubConfig, undefined, 'env'), expected)
     assert.deepEqual(parseConfig(HubConfig, {}, 'env'), expected)
+  })
+
+  test('the MQTT listener\'s limits: partial sections keep the other defaults; out-of-range values are refused, each named', () => {
+    assert.deepEqual(parseConfig(HubConfig, { mqtt: { maxPacketBytes: 1024 * 1024, proxyProtocol: true } }, 'x').mqtt, { maxPacketBytes: 1024 * 1024, connectTimeoutMs: 5000, maxPendingConnections: 64, proxyProtocol: true })
+    const e = configError(() => parseConfig(HubConfig, { mqtt: { maxPacketBytes: 10, connectTimeoutMs: 0, maxPendingConnections: 1.5, proxyProtocol: 'yes', extra: 1 } }, 'hub.json'))
+    for (const key of ['mqtt.maxPacketBytes', 'mqtt.connectTimeoutMs', 'mqtt.maxPendingConnections', 'mqtt.proxyProtocol']) assert.match(e.message, new RegExp(key.replace('.', '\\.')), key)
+    assert.match(e.message, /extra/)
   })
 
   test('Home Assistant: off unless turned on; the discovery prefix is plain topic levels, never under doorbell/', () => {

@@ -63,7 +63,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log })
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
-  const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, broker: () => broker.broker })
+  const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))
   const http = webModule({
     port: config.httpPort,
@@ -74,7 +74,8 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     trustProxy: config.trustProxy,
     api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() })] }),
     mqttPath: MQTT_WS_PATH,
-    broker: () => broker.broker,
+    acceptMqtt: broker.accept,
+    mqttMaxPacketBytes: config.mqtt.maxPacketBytes,
     log
   })
   // Each module in the order it starts; Home Assistant and the mesh only when the config turns them

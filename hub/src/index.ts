@@ -1,2 +1,3 @@
 export { startHub, MQTT_WS_PATH, type Hub } from './hub'
 export { mayPublish, maySubscribe } from './broker/gate'
+export { SqlitePersistence } from './broker/persistence/sqlitePersistence'

@@ -97,8 +97,8 @@ describe('staleStates (fail-secure for screens that subscribe later)', () => {
 })
 
 describe('authenticate', () => {
-  const sign = async (username: string | undefined, password: string | undefined, clientId: string, o: { limiter: RateLimiter, principals: Principals }): Promise<{ returnCode: number | null, reason: string }> => {
-    const hook = authenticate({ trust, homeId: HOME, principals: o.principals, failedSignIn: o.limiter, addressOf: () => '192.0.2.7', log: memoryLogger() })
+  const sign = async (username: string | undefined, password: string | undefined, clientId: string, o: { limiter: RateLimiter, principals: Principals, byAddress?: RateLimiter, address?: string }): Promise<{ returnCode: number | null, reason: string }> => {
+    const hook = authenticate({ trust, homeId: HOME, principals: o.principals, failedSignIn: o.limiter, ...(o.byAddress ? { failedSignInByAddress: o.byAddress } : {}), addressOf: () => o.address ?? '192.0.2.7', log: memoryLogger() })
     const client = { id: clientId } as unknown as Client
     return await new Promise((resolve) => {
       hook(client, username, password === undefined ? undefined : Buffer.from(password), (err, ok) => {
@@ -107,21 +107,42 @@ describe('authenticate', () => {
     })
   }
 
-  test('CONNACK 4 without credentials or with wrong ones, 5 for another member\'s client id, 3 once the address has failed too often', async () => {
+  test('CONNACK 4 without credentials or with wrong ones, 5 for another member\'s client id, 3 once the identity has failed too often from this address', async () => {
     const { code } = await trust.invite('console', { kind: 'device', deviceId: 'front-door' }, 'http://hub/')
     const paired = await trust.pair({ kind: 'device', code, id: 'front-door', name: 'Front door' })
     const member: Member = paired.member
-    const limiter = new RateLimiter({ burst: 3, refillMs: 60_000 })
+    const limiter = new RateLimiter({ burst: 2, refillMs: 60_000 })
     const principals: Principals = new WeakMap()
 
     assert.deepEqual(await sign(undefined, undefined, 'device-front-door', { limiter, principals }), { returnCode: 4, reason: 'no credentials' })
     assert.equal((await sign(member.id, 'wrong', 'device-front-door', { limiter, principals })).returnCode, 4)
     assert.equal((await sign(member.id, paired.token, 'device-back-door', { limiter, principals })).returnCode, 5)
-    // Three failures spent the allowance: even the right credentials wait now, and are not told they are wrong.
+    // Two failures of this member id from this address spent its allowance: even the right
+    // credentials wait now there, and are not told they are wrong.
     assert.equal((await sign(member.id, paired.token, 'device-front-door', { limiter, principals })).returnCode, 3)
+    assert.equal((await sign(member.id, paired.token, 'device-front-door', { limiter, principals, address: '192.0.2.8' })).returnCode, 0, 'the same member from another address is not locked')
 
     const fresh = new RateLimiter({ burst: 3, refillMs: 60_000 })
     assert.equal((await sign(member.id, paired.token, 'device-front-door', { limiter: fresh, principals })).returnCode, 0)
-    assert.equal(fresh.take('192.0.2.7').ok && fresh.take('192.0.2.7').ok && fresh.take('192.0.2.7').ok, true, 'a good sign-in spends nothing')
+    assert.equal(fresh.size, 0, 'a good sign-in spends nothing')
+  })
+
+  test('a stranger failing from a member\'s address, with other identities, never stops the member\'s correct token', async () => {
+    const { code } = await trust.invite('console', { kind: 'device', deviceId: 'side-door' }, 'http://hub/')
+    const paired = await trust.pair({ kind: 'device', code, id: 'side-door', name: 'Side door' })
+    const limiter = new RateLimiter({ burst: 3, refillMs: 60_000 })
+    const byAddress = new RateLimiter({ burst: 5, refillMs: 60_000 })
+    const principals: Principals = new WeakMap()
+    const codes: Array<number | null> = []
+    for (let i = 0; i < 40; i++) {
+      codes.push((await sign(i % 2 === 0 ? `m-stranger${i}` : undefined, `m-stranger${i}.${'A'.repeat(43)}`, 'device-x', { limiter, principals, byAddress })).returnCode)
+      if (i % 10 === 9) assert.equal((await sign(paired.member.id, paired.token, 'device-side-door', { limiter, principals, byAddress })).returnCode, 0, `the member after ${i + 1} failures`)
+    }
+    assert.deepEqual(codes.slice(0, 5), [4, 4, 4, 4, 4])
+    assert.ok(codes.slice(6).every((c) => c === 3), `then the address is told to wait: ${codes.join(',')}`)
+    // A wrong token for the member's own id from a third address locks only that identity there.
+    for (let i = 0; i < 3; i++) await sign(paired.member.id, `${paired.member.id}.${'B'.repeat(43)}`, 'device-side-door', { limiter, principals, address: '198.51.100.9' })
+    assert.equal((await sign(paired.member.id, paired.token, 'device-side-door', { limiter, principals, address: '198.51.100.9' })).returnCode, 3)
+    assert.equal((await sign(paired.member.id, paired.token, 'device-side-door', { limiter, principals, byAddress })).returnCode, 0)
   })
 })

@@ -32,7 +32,7 @@ import { MessageChannel, Worker, isMainThread, parentPort, workerData, type Mess
 import mqtt, { type MqttClient } from 'mqtt'
 import { Aedes } from 'aedes'
 import { RingEvent, decodeTopicMessage, encode, memoryLogger, newId, topics } from '@doorbell/core'
-import { startHub } from '@doorbell/hub'
+import { SqlitePersistence, startHub } from '@doorbell/hub'
 import { pairDeviceInProcess, pairViewerInProcess, percentile, round, sleep, type Bench, type Figure } from './lib'
 
 const HOME = 'home'
@@ -55,7 +55,7 @@ function ringPayload (ringId: string): string {
 interface Login { clientPrefix: string, username: string, password: string }
 
 type Job =
-  | { op: 'connect-viewers', url: string, count: number, qos: 0 | 1, logins: Login[] }
+  | { op: 'connect-viewers', url: string, count: number, qos: 0 | 1, logins: Login[], clean?: boolean }
   | { op: 'arm-rings', tag: string, rings: number }
   | { op: 'take-rings' }
   | { op: 'arm-count' }
@@ -114,7 +114,9 @@ function workerMain (peer: MessagePort): void {
           await Promise.all(Array.from({ length: Math.min(batch, job.count - i) }, async (_, k) => {
             const index = i + k
             const login = job.logins[index]!
-            const client = await connectClient(job.url, `${login.clientPrefix}${Math.random().toString(36).slice(2, 8)}`, (c) => { viewers[index] = c }, { username: login.username, password: login.password })
+            // A persistent session (as screens keep: clean false) has a stable client id, so a later run resumes it.
+            const clientId = job.clean === false ? `${login.clientPrefix}s${index}` : `${login.clientPrefix}${Math.random().toString(36).slice(2, 8)}`
+            const client = await connectClient(job.url, clientId, (c) => { viewers[index] = c }, { username: login.username, password: login.password, clean: job.clean ?? true })
             client.on('message', (topic, payload) => { sink(index, topic, payload) })
             await client.subscribeAsync(RING_FILTER, { qos: job.qos })
           }))
@@ -379,19 +381,24 @@ async function startOurHub (): Promise<OurHub> {
   }
 }
 
-async function startBareAedes (): Promise<BrokerUnderTest> {
-  const broker = await Aedes.createBroker()
+/** Aedes with no hooks; `sqlite`: on the hub's disk persistence (hub/src/broker/persistence) instead of aedes's in-memory one. */
+async function startBareAedes (persistence: 'memory' | 'sqlite' = 'memory'): Promise<BrokerUnderTest> {
+  const dataDir = persistence === 'sqlite' ? await mkdtemp(join(tmpdir(), 'doorbell-bench-aedes-')) : null
+  const store = dataDir === null ? null : new SqlitePersistence({ dir: dataDir })
+  const broker = await Aedes.createBroker(store === null ? {} : { persistence: store })
   const server = createServer((socket) => broker.handle(socket))
   await listen(server)
   const port = (server.address() as AddressInfo).port
   return {
-    name: 'bare aedes',
+    name: `bare aedes (${persistence})`,
     url: `mqtt://127.0.0.1:${port}`,
     ...lookalikeLogins(),
     cpuMs: threadCpuMs,
     async stop () {
       await new Promise<void>((resolve) => broker.close(() => resolve()))
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      await store?.destroy()
+      if (dataDir !== null) await rm(dataDir, { recursive: true, force: true })
     }
   }
 }
@@ -509,11 +516,11 @@ interface RingStats { viewers: number, rings: number, samples: number[], missing
 
 async function measureRings (
   broker: BrokerUnderTest, viewersW: ClientWorker, publisherW: ClientWorker,
-  o: { viewers: number, rings: number, warmup: number, gapMs: number, budgetMs: number, run: string }
+  o: { viewers: number, rings: number, warmup: number, gapMs: number, budgetMs: number, run: string, clean?: boolean }
 ): Promise<RingStats> {
   try {
     const logins = await broker.viewerLogins(o.viewers)
-    const connectMs = await viewersW.call<number>({ op: 'connect-viewers', url: broker.url, count: o.viewers, qos: 1, logins }, 120_000)
+    const connectMs = await viewersW.call<number>({ op: 'connect-viewers', url: broker.url, count: o.viewers, qos: 1, logins, ...(o.clean === false ? { clean: false } : {}) }, 120_000)
     await publisherW.call({ op: 'connect-publisher', url: broker.url, login: broker.deviceLogin })
     if (o.warmup > 0) {
       // A few rings not counted: the first deliveries on fresh connections.
@@ -682,6 +689,34 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       }
     }
 
+    // ---------------------------------------------------------------- ring → persistent screens
+    // Screens keep persistent sessions (clean: false), so every ring is queued (written) for each
+    // before it is sent, and cleared at its PUBACK. The same broker with aedes's in-memory
+    // persistence and with the hub's SQLite one gives what the disk costs on the ring path.
+    const persistentCounts = smoke ? [1, 10] : [1, 100]
+    const persistentBrokers = [await start(async () => await startBareAedes('memory')), await start(async () => await startBareAedes('sqlite')), await start(startOurHub)]
+    const persistent = new Map<string, RingStats>()
+    for (const n of persistentCounts) {
+      for (const broker of persistentBrokers) {
+        const s = await measureRings(broker, workers.viewers, workers.publisher, { viewers: n, ...plan(n), run: `p${run++}`, clean: false })
+        persistent.set(`${broker.name}/${n}`, s)
+        log(`ring, persistent sessions, ${broker.name} ${n} viewer(s): ${s.rings} rings, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}`)
+      }
+    }
+    for (const b of persistentBrokers) await stop(b)
+    for (const n of persistentCounts) {
+      const pcond = (s: RingStats, broker: string): string =>
+        `127.0.0.1; ${broker}; ${s.rings} rings (QoS 1) ${plan(n).gapMs} ms apart after ${plan(n).warmup} not counted; ${n} mqtt.js viewer(s) with persistent sessions (clean false, stable client ids), subscribed QoS 1; ${s.samples.length} samples, ${s.missing} missing; ${cpus} CPUs`
+      for (const [key, label] of [['bare aedes (memory)', 'aedes, in-memory persistence (before)'], ['bare aedes (sqlite)', 'aedes, SQLite persistence (after)'], ['hub', 'hub (startHub: SQLite persistence + sign-in + gate)']] as const) {
+        const s = persistent.get(`${key}/${n}`)!
+        const id = key === 'hub' ? 'hub' : key.includes('memory') ? 'memory' : 'sqlite'
+        figures.push(
+          { id: `ring-persistent-${id}-p50-${n}`, name: `ring → notification, persistent sessions, p50, ${n} viewer(s), ${label}`, value: round(percentile(s.samples, 50), 2), unit: 'ms', conditions: pcond(s, label), group: 'ring' },
+          { id: `ring-persistent-${id}-p99-${n}`, name: `ring → notification, persistent sessions, p99, ${n} viewer(s), ${label}`, value: round(percentile(s.samples, 99), 2), unit: 'ms', conditions: pcond(s, label), group: 'ring' }
+        )
+      }
+    }
+
     // ---------------------------------------------------------------- fan-out throughput
     // Brokers side by side, in interleaved rounds (this machine is shared and noisy): the
     // figure is each broker's median round; CPU per delivery sums every round.
@@ -691,7 +726,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
     const rounds = smoke ? 1 : 3
     const brokers: Array<{ id: string, label: string, broker: BrokerUnderTest }> = [
       { id: 'hub', label: 'hub (aedes + gate)', broker: await start(startOurHub) },
-      { id: 'bare-aedes', label: 'bare aedes (no hooks)', broker: await start(startBareAedes) }
+      { id: 'bare-aedes', label: 'bare aedes (no hooks)', broker: await start(async () => await startBareAedes()) }
     ]
     if (mosquitto !== null) brokers.push({ id: 'mosquitto', label: 'mosquitto', broker: await start(async () => await startMosquitto(mosquitto)) })
     // One round not counted: the first burst of a run came out well below the rest whichever

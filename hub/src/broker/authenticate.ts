@@ -15,8 +15,14 @@ export interface AuthenticateDeps {
   trust: Pick<Trust, 'authenticate'>
   homeId: string
   principals: Principals
-  /** Failed sign-ins per client address; only failures spend from it. */
+  /**
+   * Failed sign-ins per claimed identity (the user name) and client address together; only
+   * failures spend from it. An identity that failed too often from an address is locked there,
+   * even with the right token; from elsewhere, and every other identity from that address, is not.
+   */
   failedSignIn: RateLimiter
+  /** Failed sign-ins per client address: past it a failure is answered "try later" (3); a correct credential still passes. */
+  failedSignInByAddress?: RateLimiter
   /** The address a sign-in counts against (see `clientAddressOf`). */
   addressOf: (client: Client) => string
   log: Logger
@@ -27,8 +33,10 @@ export interface AuthenticateDeps {
  * §3.1.3.4) is the member id and its Password (§3.1.3.5) the token from pairing; a CONNECT without
  * them is refused. The client id must be the member's own (`principalFor`: MQTT-3.1.4-2 would
  * otherwise let one member end another's session). Refused, in this order and before anything is recorded:
- * an address over its failed-sign-in allowance, missing or wrong credentials, a client id that is
- * not the member's.
+ * an identity locked at this address (too many failures of that user name from there), missing or
+ * wrong credentials, a client id that is not the member's. A stranger failing from a member's
+ * address (behind a proxy without PROXY protocol, every client is 127.0.0.1) therefore never
+ * stops that member's correct token, unless the stranger tries that member's own user name.
  */
 export function authenticate (d: AuthenticateDeps): NonNullable<AedesOptions['authenticate']> {
   return (client, username, password, callback) => {
@@ -39,11 +47,18 @@ export function authenticate (d: AuthenticateDeps): NonNullable<AedesOptions['au
       callback(Object.assign(new Error(reason), { returnCode }) as AuthenticateError, false)
     }
     const address = d.addressOf(client)
-    if (!d.failedSignIn.allows(address)) { refuse(SERVER_UNAVAILABLE, 'too many failed sign-ins from this address; wait a little'); return }
+    // The user name is the client's to choose: only its first 64 characters key the limit (member ids are shorter).
+    const identity = `${(username ?? '').slice(0, 64)}@${address}`
+    if (!d.failedSignIn.allows(identity)) { refuse(SERVER_UNAVAILABLE, 'too many failed sign-ins for this member from this address; wait a little'); return }
+    const failed = (code: 4 | 5, reason: string): void => {
+      d.failedSignIn.take(identity)
+      const addressOk = d.failedSignInByAddress?.take(address).ok ?? true
+      refuse(addressOk ? code : SERVER_UNAVAILABLE, addressOk ? reason : `${reason}; too many failed sign-ins from this address, wait a little`)
+    }
     const member = username && password ? d.trust.authenticate(username, password.toString('utf8')) : null
-    if (!member) { d.failedSignIn.take(address); refuse(BAD_USER_NAME_OR_PASSWORD, username ? 'unknown, removed or expired member' : 'no credentials'); return }
+    if (!member) { failed(BAD_USER_NAME_OR_PASSWORD, username ? 'unknown, removed or expired member' : 'no credentials'); return }
     const who = principalFor(member, d.homeId, client.id)
-    if (!who) { d.failedSignIn.take(address); refuse(NOT_AUTHORIZED, `client id ${client.id} is not ${member.name}'s`); return }
+    if (!who) { failed(NOT_AUTHORIZED, `client id ${client.id} is not ${member.name}'s`); return }
     d.principals.set(client, who)
     callback(null, true)
   }

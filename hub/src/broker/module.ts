@@ -1,13 +1,18 @@
 import type { IncomingMessage } from 'node:http'
+import { join } from 'node:path'
+import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
-import { topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
+import { ROOT, topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
 import { RateLimiter } from '../rateLimit'
 import type { Trust } from '../trust/trust'
 import { auditIngest } from './auditIngest'
 import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
-import { zoneOfDevice, type Principal } from './gate'
+import { connectionGuard, type ConnectionGuard } from './connectionGuard'
+import { SqlitePersistence } from './persistence/sqlitePersistence'
+import { deviceDirectory, forwardAccess } from './forwardAccess'
+import type { Principal } from './gate'
 import { staleStates } from './staleState'
 import type { Principals } from './principals'
 
@@ -16,7 +21,15 @@ export interface BrokerModule extends Startable {
   readonly broker: Aedes
   /** Who a connected client signed in as (null: not signed in, or not connected). */
   principalOf: (client: Client) => Principal | null
+  /**
+   * Takes a new connection from a listener: through the guard (packet sizes, connections waiting
+   * to sign in, the PROXY header) to Aedes. `req`: the WebSocket upgrade request.
+   */
+  accept: (conn: Duplex, remoteAddress: string, req?: IncomingMessage) => void
 }
+
+/** Any packet before sign-in: a CONNECT holds a client id, a member id and a token. */
+const MAX_CONNECT_BYTES = 16 * 1024
 
 /**
  * The home's Aedes broker with its hooks (one file each), the audit ingest, and revocation: a
@@ -25,6 +38,8 @@ export interface BrokerModule extends Startable {
  */
 export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger }): BrokerModule {
   let broker: Aedes | null = null
+  let persistence: SqlitePersistence | null = null
+  let guard: ConnectionGuard | null = null
   let unsubscribe = (): void => {}
   const principals: Principals = new WeakMap()
   return {
@@ -34,23 +49,36 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       return broker
     },
     principalOf: (client) => principals.get(client) ?? null,
+    accept (conn, remoteAddress, req) {
+      if (broker === null || guard === null) { conn.destroy(); return }
+      const guarded = guard.admit(conn, remoteAddress, req === undefined)
+      if (guarded !== null) broker.handle(guarded as never, req as never)
+    },
     async start () {
       const trust = d.trust()
       const { homeId } = d.config
       const log = d.log
-      const live = (): ReturnType<Trust['members']> => trust.members().filter((m) => m.kind === 'device' && m.revokedAt === null)
-      const devices = (): string[] => live().map((m) => m.subject)
-      const zonesOf = (deviceId: string): string[] => {
-        const device = live().find((m) => m.subject === deviceId)
-        return device ? [zoneOfDevice(device)] : []
-      }
-      // Failed sign-ins per address: 20, then one more a second (a token is 256 bits; this stops floods, and only failures count).
+      // The home's devices and their zones, read again after each removal or re-pairing.
+      const directory = deviceDirectory(() => trust.members())
+      const { devices, zonesOf } = directory
+      const mayForward = forwardAccess((client) => principals.get(client), directory)
+      // Failed sign-ins per claimed identity at an address: 20, then one more a second (a token is
+      // 256 bits; this stops floods, and only failures count). Per address, 20 and one a second
+      // too: past it a failure is told to wait (CONNACK 3); a correct token still passes.
       const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
+      const failedSignInByAddress = new RateLimiter({ burst: 20, refillMs: 1000 })
+      const g = connectionGuard({ maxConnectBytes: MAX_CONNECT_BYTES, maxPacketBytes: d.config.mqtt.maxPacketBytes, maxPending: d.config.mqtt.maxPendingConnections, proxyProtocol: d.config.mqtt.proxyProtocol }, log)
+      guard = g
       // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.
       const stale = staleStates()
       const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
+      // Retained state, persistent sessions and their queued messages on disk (dataDir/broker.db).
+      persistence = new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write a retained message to disk', { error: err.message }) } })
       const b = await Aedes.createBroker({
-        authenticate: authenticate({ trust, homeId, principals, failedSignIn, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
+        persistence,
+        // A connection that has not completed its CONNECT by then is closed (aedes's default is 30 s).
+        connectTimeout: d.config.mqtt.connectTimeoutMs,
+        authenticate: authenticate({ trust, homeId, principals, failedSignIn, failedSignInByAddress, addressOf: clientAddressOfMqtt(d.requestAddress), log }),
         authorizePublish: (client, packet, callback) => {
           mayPublish(client, packet, (err) => {
             if (!err) stale.observe(packet)
@@ -58,11 +86,21 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
           })
         },
         authorizeSubscribe: authorizeSubscribe({ principals, devices, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log }),
-        authorizeForward: stale.authorizeForward
+        // Access again at forward time (zones, removed devices), then fail-secure for stale states.
+        authorizeForward: (client, packet) => {
+          const allowed = mayForward(client, packet)
+          return allowed ? stale.authorizeForward(client, allowed) : allowed
+        }
       })
       broker = b
+      // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
+      // keeps its retained state withheld (states first, then presences: the order `observe` needs).
+      for await (const packet of persistence.createRetainedStreamCombi([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`])) stale.observe(packet as { topic: string, payload: Buffer })
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
-      b.on('client', (client) => { log.info('client connected', { client: client.id }) })
+      b.on('client', (client) => {
+        g.signedIn(client.conn)
+        log.info('client connected', { client: client.id })
+      })
       b.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
       b.on('publish', auditIngest(trust))
 
@@ -72,7 +110,9 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
           b.publish({ cmd: 'publish', topic: topics.revocations(homeId), payload: Buffer.from(JSON.stringify({ list })), qos: 1, retain: true, dup: false }, () => resolve())
         })
       }
-      unsubscribe = trust.onRevoked((member) => {
+      const unpaired = trust.onPaired((member) => { if (member.kind === 'device') directory.invalidate() })
+      const unrevoked = trust.onRevoked((member) => {
+        directory.invalidate()
         for (const client of Object.values((b as unknown as { clients: Record<string, Client> }).clients)) {
           if (principals.get(client)?.member.id === member.id) {
             log.info('disconnecting a removed member', { client: client.id, member: member.name })
@@ -81,6 +121,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         }
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
       })
+      unsubscribe = () => { unpaired(); unrevoked() }
       try {
         await publishRevocations()
       } catch (err) {
@@ -91,8 +132,10 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
     async stop () {
       unsubscribe()
       const b = broker
-      if (b === null) return
-      await new Promise<void>((resolve) => b.close(() => resolve()))
+      if (b !== null) await new Promise<void>((resolve) => b.close(() => resolve()))
+      // After the broker: the wills and goodbyes of closing clients are written first.
+      await persistence?.destroy()
+      persistence = null
     }
   }
 }

@@ -1,6 +1,6 @@
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
-import type { Aedes } from 'aedes'
+import type { Duplex } from 'node:stream'
 import type { Startable } from '@doorbell/core'
 
 export interface MqttListener extends Startable {
@@ -14,7 +14,7 @@ export interface MqttListener extends Startable {
  * connection is handed to the broker. Stopping closes the port at once and ends its connections
  * (their wills are published, as when the broker closes them).
  */
-export function mqttListener (o: { keyPair: () => { key: string, cert: string } | null, port: number, host: string, broker: () => Aedes }): MqttListener {
+export function mqttListener (o: { keyPair: () => { key: string, cert: string } | null, port: number, host: string, accept: (conn: Duplex, remoteAddress: string) => void }): MqttListener {
   let server: Server | null = null
   const sockets = new Set<Socket>()
   const started = (): Server => {
@@ -30,10 +30,10 @@ export function mqttListener (o: { keyPair: () => { key: string, cert: string } 
       // No Nagle: a small packet sent while the previous one is unacknowledged (a ring right after a
   // SUBACK, PUBACK or QoS 0 message) would otherwise wait for the peer's delayed ACK, up to 40 ms
   // on Linux (measured by tests/bench/broker.ts). The WebSocket path already sets it (ws does).
-      const broker = o.broker()
+      const accept = (socket: Socket): void => { o.accept(socket, socket.remoteAddress ?? 'unknown') }
       const s: Server = tls
-        ? createTlsServer({ key: tls.key, cert: tls.cert, noDelay: true } as never, (socket) => broker.handle(socket))
-        : createNetServer({ noDelay: true }, (socket) => broker.handle(socket))
+        ? createTlsServer({ key: tls.key, cert: tls.cert, noDelay: true } as never, accept)
+        : createNetServer({ noDelay: true }, accept)
       s.on('connection', (socket: Socket) => {
         sockets.add(socket)
         socket.once('close', () => sockets.delete(socket))

@@ -1,6 +1,6 @@
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Aedes } from 'aedes'
+import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Logger, Startable } from '@doorbell/core'
 import { attachMqttSocket, type MqttSocket } from './mqttSocket'
@@ -24,7 +24,10 @@ export interface WebModuleOptions {
   api: () => FastifyPluginAsync
   /** MQTT over WebSocket at this path of the same server. */
   mqttPath: string
-  broker: () => Aedes
+  /** Hands each MQTT-over-WebSocket connection to the broker (through its connection guard). */
+  acceptMqtt: (conn: Duplex, remoteAddress: string, req: IncomingMessage) => void
+  /** The largest MQTT packet after sign-in: also the largest WebSocket message taken. */
+  mqttMaxPacketBytes: number
   log: Logger
 }
 
@@ -50,7 +53,7 @@ export function webModule (o: WebModuleOptions): WebModule {
         trustProxy: o.trustProxy,
         log: o.log
       })
-      socket = attachMqttSocket(web.server, { path: o.mqttPath, reached: { tls: tls !== null, trustProxy: o.trustProxy }, broker: o.broker(), maxPayload: 256 * 1024 })
+      socket = attachMqttSocket(web.server, { path: o.mqttPath, reached: { tls: tls !== null, trustProxy: o.trustProxy }, accept: o.acceptMqtt, maxPayload: o.mqttMaxPacketBytes + 16 })
       try {
         await web.listen({ port: o.port, host: o.host })
       } catch (err) {

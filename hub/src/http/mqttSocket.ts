@@ -1,5 +1,5 @@
-import type { Server } from 'node:http'
-import type { Aedes } from 'aedes'
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { isSameOrigin, type Reached } from './origin'
 
@@ -14,7 +14,7 @@ export interface MqttSocket {
  * site's page may not use this hub; behind a trusted proxy the page's origin is the proxy's,
  * X-Forwarded-Proto/-Host). Anything else is hung up on before a byte of WebSocket is spoken.
  */
-export function attachMqttSocket (server: Server, o: { path: string, reached: Reached, broker: Aedes, maxPayload: number }): MqttSocket {
+export function attachMqttSocket (server: Server, o: { path: string, reached: Reached, accept: (conn: Duplex, remoteAddress: string, req: IncomingMessage) => void, maxPayload: number }): MqttSocket {
   const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload })
   server.on('upgrade', (req, socket, head) => {
     if ((req.url ?? '').split('?')[0] !== o.path || !isSameOrigin(req, o.reached)) {
@@ -25,7 +25,7 @@ export function attachMqttSocket (server: Server, o: { path: string, reached: Re
       const stream = createWebSocketStream(ws)
       stream.on('error', () => { ws.terminate() })
       // The upgrade request goes along: the sign-in limit keys on its client address.
-      o.broker.handle(stream as never, req)
+      o.accept(stream, req.socket.remoteAddress ?? 'unknown', req)
     })
   })
   return {

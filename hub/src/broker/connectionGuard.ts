@@ -1,0 +1,201 @@
+import { Duplex } from 'node:stream'
+import type { Logger } from '@doorbell/core'
+import { parseProxyHeader } from './proxyProtocol'
+
+/**
+ * Stands between each MQTT connection (TCP, TLS or WebSocket) and Aedes, which parses a packet
+ * only once it has all of it and has no size limit of its own: a stranger who declares a 200 MB
+ * CONNECT and sends it slowly would be buffered in full. The guard reads each packet's fixed
+ * header (MQTT 3.1.1 §2.2: type, then the Remaining Length in up to four bytes, §2.2.3) as the
+ * bytes pass and drops the connection as soon as a declared length is over the limit, before the
+ * body arrives: small until the client has signed in, `maxPacketBytes` after. It also bounds how
+ * many connections may be waiting to sign in, and reads the PROXY protocol header of a trusted
+ * proxy on this machine (the client's real address, for the sign-in limit).
+ */
+
+export interface GuardLimits {
+  /** Any packet before sign-in (the CONNECT: client id, user name, token, will). */
+  maxConnectBytes: number
+  /** Any packet after sign-in. */
+  maxPacketBytes: number
+  /** Connections open but not signed in yet; past it a new one is closed at once. */
+  maxPending: number
+  /** Read a PROXY header (v1 or v2) at the start of connections from loopback. */
+  proxyProtocol: boolean
+}
+
+/** §2.2.3: the Remaining Length is at most four bytes. */
+const MAX_LENGTH_BYTES = 4
+const CONNECT = 1
+
+/**
+ * Follows the packet boundaries of one byte stream. `feed` returns why the connection must go, or
+ * null. Pure (no I/O), so the rules are tested on their own.
+ */
+export class PacketSizeLimit {
+  private packets = 0
+  /** Body bytes of the current packet still to pass. */
+  private body = 0
+  private inHeader = false
+  private length = 0
+  private lengthBytes = 0
+
+  constructor (private readonly limit: () => number) {}
+
+  feed (chunk: Buffer): string | null {
+    let i = 0
+    while (i < chunk.length) {
+      if (this.body > 0) {
+        const skip = Math.min(this.body, chunk.length - i)
+        this.body -= skip
+        i += skip
+        continue
+      }
+      const byte = chunk[i++]!
+      if (!this.inHeader) {
+        // MQTT-3.1.0-1: the first packet a client sends must be CONNECT.
+        if (this.packets === 0 && byte >> 4 !== CONNECT) return 'the first packet is not a CONNECT'
+        this.inHeader = true
+        this.length = 0
+        this.lengthBytes = 0
+        continue
+      }
+      this.length += (byte & 0x7f) * 128 ** this.lengthBytes
+      this.lengthBytes++
+      if ((byte & 0x80) !== 0) {
+        if (this.lengthBytes === MAX_LENGTH_BYTES) return 'malformed Remaining Length (more than four bytes)'
+        continue
+      }
+      this.inHeader = false
+      this.packets++
+      const max = this.limit()
+      if (this.length > max) return `a packet of ${this.length} bytes (at most ${max} here)`
+      this.body = this.length
+    }
+    return null
+  }
+}
+
+/** The connection Aedes is handed: the client's bytes pass through the size limit; what Aedes writes goes straight out. */
+export class GuardedConnection extends Duplex {
+  /** The client's address (from the PROXY header when a trusted proxy sent one). */
+  remoteAddress: string
+  signedIn = false
+  private readonly limit: PacketSizeLimit
+  /** Bytes held while a PROXY header may still be arriving; null once decided. */
+  private preamble: Buffer | null
+
+  constructor (private readonly inner: Duplex, o: { limits: GuardLimits, remoteAddress: string, trustedPeer: boolean, readProxyHeader: boolean, onRefused: (reason: string) => void }) {
+    super({ allowHalfOpen: false })
+    this.remoteAddress = o.remoteAddress
+    this.limit = new PacketSizeLimit(() => this.signedIn ? o.limits.maxPacketBytes : o.limits.maxConnectBytes)
+    this.preamble = o.readProxyHeader ? Buffer.alloc(0) : null
+    const refuse = (reason: string): void => {
+      o.onRefused(reason)
+      this.destroy()
+    }
+    inner.on('data', (chunk: Buffer) => {
+      if (this.destroyed) return
+      let bytes = chunk
+      if (this.preamble !== null) {
+        const held = Buffer.concat([this.preamble, chunk])
+        const header = parseProxyHeader(held)
+        if (header.kind === 'need-more') {
+          // A PROXY header is short: anything longer that is still undecided is not one.
+          if (held.length > 1024) { refuse('an unfinished PROXY header'); return }
+          this.preamble = held
+          return
+        }
+        this.preamble = null
+        if (header.kind === 'bad') { refuse(header.reason); return }
+        if (header.kind === 'header') {
+          // Only a proxy on this machine may say where a client comes from.
+          if (!o.trustedPeer) { refuse(`a PROXY header from ${this.remoteAddress}, which is not a trusted proxy`); return }
+          if (header.address !== null) this.remoteAddress = header.address
+          bytes = held.subarray(header.length)
+        } else {
+          bytes = held
+        }
+        if (bytes.length === 0) return
+      }
+      const reason = this.limit.feed(bytes)
+      if (reason !== null) { refuse(reason); return }
+      if (!this.push(bytes)) inner.pause()
+    })
+    inner.on('end', () => { this.push(null) })
+    inner.on('close', () => { this.destroy() })
+    inner.on('error', (err) => { this.destroy(err) })
+  }
+
+  override _read (): void {
+    this.inner.resume()
+  }
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.inner.destroyed) { callback(new Error('connection closed')); return }
+    this.inner.write(chunk, callback)
+  }
+
+  override _final (callback: (err?: Error | null) => void): void {
+    this.inner.end()
+    callback()
+  }
+
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    this.inner.destroy()
+    callback(err)
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
+
+export interface ConnectionGuard {
+  /**
+   * Wraps a new connection, or returns null when too many are waiting to sign in (the connection
+   * is then closed). `tcp`: a raw TCP connection, where a proxy's PROXY header may come first (a
+   * WebSocket's address comes with its upgrade request instead).
+   */
+  admit: (inner: Duplex, remoteAddress: string, tcp: boolean) => GuardedConnection | null
+  /** Called when Aedes has accepted the client's CONNECT (its `client` event): the larger limit applies from now on. */
+  signedIn: (conn: unknown) => void
+  /** Connections open and not signed in now. */
+  readonly pending: number
+}
+
+export function connectionGuard (limits: GuardLimits, log: Logger): ConnectionGuard {
+  for (const [name, value] of Object.entries({ maxConnectBytes: limits.maxConnectBytes, maxPacketBytes: limits.maxPacketBytes, maxPending: limits.maxPending })) {
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number ≥ 1, not ${value}`)
+  }
+  let pending = 0
+  const waiting = new WeakSet<GuardedConnection>()
+  const settle = (conn: GuardedConnection): void => {
+    if (waiting.delete(conn)) pending--
+  }
+  return {
+    admit (inner, remoteAddress, tcp) {
+      if (pending >= limits.maxPending) {
+        log.warn('refused a connection: too many waiting to sign in', { address: remoteAddress, pending })
+        inner.destroy()
+        return null
+      }
+      const conn = new GuardedConnection(inner, {
+        limits,
+        remoteAddress,
+        trustedPeer: LOOPBACK.has(remoteAddress),
+        readProxyHeader: tcp && limits.proxyProtocol,
+        // The client id once aedes knows it (it sets `conn.client`), so a member's oversize publish is traced to it.
+        onRefused: (reason) => { log.warn('dropped an MQTT connection', { client: (conn as { client?: { id?: string | null } }).client?.id ?? '(not signed in)', address: conn.remoteAddress, reason }) }
+      })
+      pending++
+      waiting.add(conn)
+      conn.once('close', () => { settle(conn) })
+      return conn
+    },
+    signedIn (c) {
+      if (!(c instanceof GuardedConnection)) return
+      c.signedIn = true
+      settle(c)
+    },
+    get pending () { return pending }
+  }
+}
