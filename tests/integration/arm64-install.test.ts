@@ -151,7 +151,7 @@ test('the arm64 install fits its bound, and the installed doorbell starts under 
   gpiod.input(BUTTON, 1)
   await eventually('the ring at the hub', () => seen.find((m) => m.topic === topics.ring('home', 'porch')), 120_000)
     .catch((err: Error) => { throw new Error(`${err.message}\nthe doorbell said:\n${out.slice(-30).join('\n')}`) })
-  const failed = (what: string) => (err: Error): never => { throw new Error(`${what}: ${err.message}\nthe doorbell said:\n${out.slice(-30).join('\n')}`) }
+  const failed = (what: string) => (err: Error): never => { const c = call.getSnapshot(); throw new Error(`${what}: ${err.message} (the screen: ${JSON.stringify(c.value)}, ${c.context.endReason ?? ''} ${c.context.error ?? ''})\nthe doorbell said:\n${out.slice(-30).join('\n')}`) }
   await waitFor(call, (s) => s.matches('incoming'), { timeout: 60_000 }).catch(failed('the ring on the screen'))
   const answered = Date.now()
   viewer.home.answer('porch')
