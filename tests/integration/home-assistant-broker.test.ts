@@ -47,7 +47,7 @@ test('Home Assistant on the user\'s Mosquitto: discovery, events, the lock, birt
   // Every entity is unavailable unless both the doorbell and the hub say available; "online" follows the hub alone.
   const bridge = integrationTopics.bridge('home')
   const availability = integrationTopics.entity('home', FRONT, 'availability')
-  for (const id of ['ring', 'door', 'last_ring']) {
+  for (const id of ['ring', 'door', 'last_ring', 'last_ring_image']) {
     const c = front.components[id]!
     assert.deepEqual(c.availability?.map((a) => a.topic), [availability, bridge], id)
     assert.equal(c.availability_mode, 'all', id)

@@ -73,7 +73,7 @@ test('Home Assistant on the hub\'s broker: discovery, an event per press, the lo
   for (const m of ha.got) if (m.payload !== '') parseDiscovery(m.topic, m.payload)
   assert.ok(ha.got.filter((m) => m.topic.startsWith(`${PREFIX}/`)).every((m) => DISCOVERY_TOPIC.test(m.topic)), 'only device-based discovery topics')
   assert.deepEqual(Object.fromEntries(Object.entries(front.components).map(([id, c]) => [id, [c.platform, 'device_class' in c ? c.device_class : null]])), {
-    ring: ['event', 'doorbell'], online: ['binary_sensor', 'connectivity'], last_ring: ['sensor', 'timestamp'], door: ['lock', null]
+    ring: ['event', 'doorbell'], online: ['binary_sensor', 'connectivity'], last_ring: ['sensor', 'timestamp'], last_ring_image: ['image', null], door: ['lock', null]
   })
   const ringEntity = front.components.ring as Extract<Component, { platform: 'event' }>
   const door = front.components.door as Extract<Component, { platform: 'lock' }>
@@ -87,7 +87,8 @@ test('Home Assistant on the hub\'s broker: discovery, an event per press, the lo
   assert.ok(!('door' in backConfig.components), 'no lock until the doorbell says it has one')
   // Availability is the doorbell's presence; the connectivity sensor stays readable to say "off line".
   const availability = integrationTopics.entity('home', FRONT, 'availability')
-  for (const c of [ringEntity, door, lastRing]) assert.deepEqual(c.availability?.map((a) => a.topic), [availability])
+  const image = front.components.last_ring_image as Extract<Component, { platform: 'image' }>
+  for (const c of [ringEntity, door, lastRing, image]) assert.deepEqual(c.availability?.map((a) => a.topic), [availability])
   assert.equal(onlineEntity.availability, undefined)
 
   // Home Assistant subscribes to each entity's topics, as it does after discovery.
@@ -117,6 +118,9 @@ test('Home Assistant on the hub\'s broker: discovery, an event per press, the lo
     return m === undefined ? null : JSON.parse(m.payload) as ReturnType<typeof attributes>
   }
   await eventually('the ring\'s attributes: ringing', () => attributes()?.outcome === 'ringing')
+  // The visitor's picture: the doorbell's JPEG, base64 as it travels, retained (the second replaces the first).
+  const picture = await eventually('the visitor\'s picture', () => latest(ha.got, image.image_topic!))
+  assert.ok(Buffer.from(picture.payload, 'base64').subarray(0, 3).equals(Buffer.from([0xff, 0xd8, 0xff])), 'a JPEG')
   assert.deepEqual(attributes(), { ring_id: rings[0]!.ringId, at: new Date(rings[0]!.at).toISOString(), outcome: 'ringing', answered_by: [], duration_s: null })
 
   // Reconnecting replays the configs and states (retained), never a press.

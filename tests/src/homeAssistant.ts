@@ -19,7 +19,7 @@ export const ABBREVIATIONS: Record<string, string> = {
   pl_off: 'payload_off', pl_avail: 'payload_available', pl_not_avail: 'payload_not_available', stat_locked: 'state_locked',
   stat_unlocked: 'state_unlocked', stat_locking: 'state_locking', stat_unlocking: 'state_unlocking', stat_jam: 'state_jammed',
   opt: 'optimistic', ret: 'retain', ent_cat: 'entity_category', t: 'topic', ids: 'identifiers', mf: 'manufacturer', mdl: 'model',
-  sw: 'sw_version', url: 'support_url', json_attr_t: 'json_attributes_topic', json_attr_tpl: 'json_attributes_template'
+  sw: 'sw_version', url: 'support_url', img_t: 'image_topic', cont_type: 'content_type', img_e: 'image_encoding', json_attr_t: 'json_attributes_topic', json_attr_tpl: 'json_attributes_template'
 }
 export const expand = (v: unknown): unknown => {
   if (Array.isArray(v)) return v.map(expand)
@@ -95,7 +95,14 @@ export const Component = z.discriminatedUnion('platform', [
     state_topic: Topic,
     device_class: z.string().optional(),
     unit_of_measurement: z.string().optional()
-  })
+  }),
+  // One of image_topic (the picture itself) and url_topic; image_encoding b64: the payload is base64.
+  entity('image', {
+    image_topic: Topic.optional(),
+    url_topic: Topic.optional(),
+    content_type: z.string().optional(),
+    image_encoding: z.literal('b64').optional()
+  }).refine((c) => (c.image_topic === undefined) !== (c.url_topic === undefined), 'an image entity has image_topic or url_topic')
 ])
 export type Component = z.infer<typeof Component>
 /** The device-based discovery payload: device and origin at the root, at least one component. */
@@ -154,6 +161,7 @@ export async function homeAssistant (url: string, options: IClientOptions): Prom
 /** Every topic Home Assistant subscribes to for a config's entities: state, availability and attributes topics. */
 export const stateTopics = (c: DeviceDiscovery): string[] => [...new Set(Object.values(c.components).flatMap((x: Component) => [
   ...('state_topic' in x && x.state_topic !== undefined ? [x.state_topic] : []),
+  ...('image_topic' in x && x.image_topic !== undefined ? [x.image_topic] : []),
   ...(x.availability ?? []).map((a) => a.topic),
   ...(x.json_attributes_topic !== undefined ? [x.json_attributes_topic] : [])
 ]))]

@@ -15,6 +15,7 @@ export interface DoorbellForDiscovery {
   name: string
   /** The doorbell has a door (its state carries a lock): the lock entity is offered. */
   hasLock: boolean
+
   /**
    * Where the config goes to the user's broker: the hub's own availability there (its will), so
    * that every entity is unavailable while the hub is away from that broker, not stale.
@@ -93,6 +94,19 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
       state_topic: topic('last-ring'),
       // ring_id, outcome (ringing, answered, missed), answered_by, duration_s: known after the press.
       json_attributes_topic: topic('last-ring-attributes'),
+      availability,
+      ...mode
+    },
+    // Every doorbell and camera node has a camera: there from the start, empty until a ring's picture.
+    last_ring_image: {
+      platform: 'image',
+      unique_id: `${base}_last_ring_image`,
+      default_entity_id: `image.${entity}_last_ring`,
+      name: 'Visitor',
+      // The picture taken at the last ring (the one a few seconds later replaces it), base64 as it travels.
+      image_topic: topic('image'),
+      image_encoding: 'b64',
+      content_type: 'image/jpeg',
       availability,
       ...mode
     }

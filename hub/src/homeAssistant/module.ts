@@ -1,6 +1,6 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import {
-  decodeTopicMessage, decodeWord, type CallRecord, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
+  decodeTopicMessage, decodeWord, type CallRecord, type SnapshotEvent, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
   type DeviceState, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
 } from '@doorbell/core'
 import type { Principal } from '../broker/gate'
@@ -127,7 +127,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     log.info('a doorbell was removed: clearing its Home Assistant config', { device: deviceId })
     // An empty retained payload removes the device from Home Assistant and from the broker.
     send(integrationTopics.discovery(prefix, objectIdOf(homeId, deviceId)), '', true)
-    for (const e of ['availability', 'lock', 'online', 'last-ring', 'last-ring-attributes'] as const) entity(deviceId, e, '')
+    for (const e of ['availability', 'lock', 'online', 'last-ring', 'last-ring-attributes', 'image'] as const) entity(deviceId, e, '')
   }
 
   const onState = (b: Doorbell, state: DeviceState): void => {
@@ -148,6 +148,14 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     entity(b.deviceId, 'event', JSON.stringify({ event_type: PRESS, ring_id: ring.ringId, count: ring.count }), false)
     entity(b.deviceId, 'last-ring', new Date(ring.at).toISOString())
     if (b.lastRing?.ring_id !== ring.ringId) ringAttributes(b, { ring_id: ring.ringId, at: new Date(ring.at).toISOString(), outcome: 'ringing', answered_by: [], duration_s: null })
+  }
+
+  /** The visitor's picture with the ring (the second, a few seconds later, replaces the first): the image entity, retained. */
+  const onSnapshot = (b: Doorbell, snapshot: SnapshotEvent): void => {
+    // No picture (camera down): the last picture stays, as an image entity shows the last one it had.
+    if (snapshot.jpeg === null) return
+    // Base64 as the doorbell sent it (the config says image_encoding b64): checked as a JPEG by its schema already.
+    entity(b.deviceId, 'image', snapshot.jpeg)
   }
 
   /** The doorbell's record of a call that ended: who answered the ring, and for how long. */
@@ -246,11 +254,11 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       if (ha.kind === 'ha-lock-command' && ha.home === homeId) onLockCommand(ha.device, payload, client)
       return
     }
-    if (!/\/(ring|state|presence|calls)$/.test(packet.topic)) return
+    if (!/\/(ring|state|presence|calls|snapshot)$/.test(packet.topic)) return
     const decoded = decodeTopicMessage(packet.topic, payload)
     if (!decoded.ok) return
     const m = decoded.value
-    if ((m.kind !== 'presence' && m.kind !== 'state' && m.kind !== 'ring' && m.kind !== 'calls') || m.topic.home !== homeId) return
+    if ((m.kind !== 'presence' && m.kind !== 'state' && m.kind !== 'ring' && m.kind !== 'calls' && m.kind !== 'snapshot') || m.topic.home !== homeId) return
     const device = pairedDevice(m.topic.device)
     if (!device) return
     const b = adopt(device)
@@ -261,6 +269,8 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       onState(b, m.payload)
     } else if (m.kind === 'ring') {
       onRing(b, m.payload)
+    } else if (m.kind === 'snapshot') {
+      onSnapshot(b, m.payload)
     } else {
       onCall(b, m.payload)
     }
