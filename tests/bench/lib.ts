@@ -21,6 +21,8 @@ export interface Figure {
   conditions: string
   /** Section of the report: ring, video, door, load, broker. */
   group: string
+  /** When the run that measured it started this bench (a partial run keeps older figures). */
+  measuredAt?: string
 }
 
 export interface BenchOptions {

@@ -38,12 +38,17 @@ export function markdown (r: Results, chartFile = 'benchmarks.svg'): string {
     ''
   ]
   // Conditions are long and shared by many rows: each distinct one becomes a numbered note.
+  // A partial run (`--only`) keeps older figures: then each section says when it was measured.
+  const when = (f: Figure): string => (f.measuredAt ?? r.at).slice(0, 16).replace('T', ' ')
+  const mixed = new Set(r.figures.map((f) => (f.measuredAt ?? r.at).slice(0, 10))).size > 1
   const notes: string[] = []
   const note = (c: string): number => { const i = notes.indexOf(c); return i >= 0 ? i + 1 : notes.push(c) }
   for (const [group, title] of GROUPS) {
     const figs = r.figures.filter((f) => f.group === group)
     if (figs.length === 0) continue
-    lines.push(`## ${title}`, '', '| figure | value | target | | conditions |', '|---|---|---|---|---|')
+    lines.push(`## ${title}`, '')
+    if (mixed) lines.push(`Measured ${[...new Set(figs.map(when))].join(', ')} UTC.`, '')
+    lines.push('| figure | value | target | | conditions |', '|---|---|---|---|---|')
     for (const f of figs) lines.push(`| ${f.name} | ${fmt(f)} | ${f.target ? `${f.target.op} ${f.target.value} ${f.unit === 'x' ? '×' : f.unit}` : ''} | ${verdict(f)} | [${note(f.conditions)}](#conditions) |`)
     lines.push('')
   }

@@ -3,10 +3,12 @@
  * docs/benchmarks.md (+ docs/benchmarks.svg) and bench/results.json.
  *   --smoke       one short round of each figure (the test suite runs this)
  *   --out DIR     where to write (default: the repository; smoke runs default to a temp dir)
- *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history
+ *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history;
+ *                 their figures replace the same figures in DIR's results.json and the others are kept,
+ *                 each with the time of the run that measured it (`measuredAt`)
  */
 import { cpus } from 'node:os'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brokerBench } from './broker'
@@ -30,7 +32,8 @@ export async function runBenches (o: { smoke: boolean, only?: string[], log?: (l
     if (o.only && !o.only.includes(name)) continue
     const started = Date.now()
     log(`bench: ${name}${o.smoke ? ' (smoke)' : ''}`)
-    figures.push(...await bench({ smoke: o.smoke, log }))
+    const measuredAt = new Date().toISOString()
+    figures.push(...(await bench({ smoke: o.smoke, log })).map((f) => ({ ...f, measuredAt })))
     log(`bench: ${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   }
   return {
@@ -39,6 +42,23 @@ export async function runBenches (o: { smoke: boolean, only?: string[], log?: (l
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.versions.node },
     figures
   }
+}
+
+/**
+ * A partial run (`--only`) keeps the figures it did not measure from the results already in `out`,
+ * in their order, each with the time it was measured; a smoke run never mixes with a full one.
+ */
+export async function mergeResults (r: Results, out: string): Promise<Results> {
+  let old: Results
+  try {
+    old = JSON.parse(await readFile(join(out, 'bench/results.json'), 'utf8')) as Results
+  } catch { return r }
+  if (old.smoke !== r.smoke || !Array.isArray(old.figures)) return r
+  const fresh = new Map(r.figures.map((f) => [f.id, f]))
+  const figures = old.figures.map((f) => fresh.get(f.id) ?? { ...f, measuredAt: f.measuredAt ?? old.at })
+  const kept = new Set(old.figures.map((f) => f.id))
+  figures.push(...r.figures.filter((f) => !kept.has(f.id)))
+  return { ...r, figures }
 }
 
 export async function writeResults (r: Results, out: string): Promise<{ json: string, md: string, svg: string }> {
@@ -57,7 +77,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const value = (flag: string): string | undefined => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : undefined }
   const out = value('--out') ?? (smoke ? await mkdtemp(join(tmpdir(), 'doorbell-bench-')) : ROOT)
   const only = value('--only')?.split(',')
-  const results = await runBenches({ smoke, ...(only ? { only } : {}) })
+  const measured = await runBenches({ smoke, ...(only ? { only } : {}) })
+  const results = only ? await mergeResults(measured, out) : measured
   const files = await writeResults(results, out)
   console.log(markdown(results))
   console.log(`bench: wrote ${files.md}, ${files.svg} and ${files.json}`)

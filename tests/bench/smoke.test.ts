@@ -5,12 +5,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { percentile, meets } from './lib'
 import { lossPercent } from './load'
-import { runBenches, writeResults } from './run'
+import { mergeResults, runBenches, writeResults } from './run'
 import type { Results } from './report'
 
 test('percentile is nearest-rank; a target is met or missed in its own direction', () => {
@@ -32,6 +32,26 @@ test('packet loss counts gaps, ignores duplicates and follows sequence numbers a
   assert.equal(lossPercent([[65534, 65535, 0, 1]]), 0, 'wraps')
   assert.equal(lossPercent([[65534, 0, 1]]), 25, 'a gap at the wrap')
   assert.equal(lossPercent([[1, 2], [10, 12]]), 20, 'summed over viewers: 1 of 5 missing')
+})
+
+test('a partial run (--only) replaces its own figures and keeps the others with the time they were measured', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-merge-'))
+  try {
+    const machine = { cpus: 2, cpuModel: 'x', node: '24' }
+    const fig = (id: string, value: number, measuredAt?: string) => ({ id, name: id, value, unit: 'ms' as const, conditions: '', group: 'door', ...(measuredAt ? { measuredAt } : {}) })
+    const old: Results = { at: '2026-11-21T10:00:00.000Z', smoke: false, machine, figures: [fig('a', 1), fig('b', 2)] }
+    await mkdir(join(dir, 'bench'))
+    await writeFile(join(dir, 'bench/results.json'), JSON.stringify(old))
+    const now: Results = { at: '2026-12-06T07:00:00.000Z', smoke: false, machine, figures: [fig('b', 3, '2026-12-06T07:00:00.000Z'), fig('c', 4, '2026-12-06T07:00:00.000Z')] }
+    const merged = await mergeResults(now, dir)
+    assert.deepEqual(merged.figures.map((f) => [f.id, f.value, f.measuredAt]), [
+      ['a', 1, '2026-11-21T10:00:00.000Z'], ['b', 3, '2026-12-06T07:00:00.000Z'], ['c', 4, '2026-12-06T07:00:00.000Z']
+    ])
+    assert.equal(merged.at, now.at)
+    assert.deepEqual(await mergeResults({ ...now, smoke: true }, dir), { ...now, smoke: true }, 'a smoke run never mixes with a full one')
+    await rm(join(dir, 'bench/results.json'))
+    assert.deepEqual(await mergeResults(now, dir), now, 'nothing to keep')
+  } finally { await rm(dir, { recursive: true, force: true }) }
 })
 
 test('npm run bench --smoke: every figure measured against the real parts, and reported', { timeout: 240_000 }, async () => {
