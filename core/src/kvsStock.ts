@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { KVS_PAYLOAD_MAX } from './cloud'
+import { ChannelArn, ChannelName, Endpoint, KVS_PAYLOAD_MAX, Region } from './cloud'
 
 /**
  * The stock KVS protocol, as the doorbell seed and AWS's own KVS WebRTC examples speak it
@@ -53,4 +53,51 @@ export function isStockSdp (payload: unknown): boolean {
 /** The size KVS counts for a stock payload: the base64 of its JSON. */
 export function stockPayloadSize (payload: unknown): number {
   return Math.ceil(new TextEncoder().encode(JSON.stringify(payload)).length / 3) * 4
+}
+
+// ---------------------------------------------------------------- the seed's ring, and a stock doorbell as our viewer knows it
+
+/** The seed's ring topic for a channel: `doorbell/<channel>/ring`. */
+export const seedRingTopic = (channel: string): string => `doorbell/${channel}/ring`
+
+/** The seed's ring payload on AWS IoT Core (QoS 1): `{"event":"ring","channel":"<channel>","timestamp":<unix seconds>}`. */
+export const SeedRing = z.strictObject({
+  event: z.literal('ring'),
+  channel: ChannelName,
+  /** Unix seconds (not milliseconds): between 2001 and 2286. */
+  timestamp: z.number().int().min(1_000_000_000).max(9_999_999_999)
+})
+export type SeedRing = z.infer<typeof SeedRing>
+
+/** An MQTT topic a viewer may subscribe to for a stock doorbell's rings: levels of letters, digits, `_ . : -`, no wildcards. */
+const RingTopic = z.string().max(256).regex(/^[a-zA-Z0-9_.:-]+(\/[a-zA-Z0-9_.:-]+){0,7}$/, 'an MQTT topic such as doorbell/<channel>/ring (no wildcards, no leading or trailing "/")')
+const HttpsUrl = z.string().regex(/^https:\/\/[^\s/?#]+\/?$/, 'an https:// URL with no path')
+const WssUrl = z.string().regex(/^wss:\/\/[^\s?#]+$/, 'a wss:// URL')
+
+/**
+ * A stock KVS doorbell (the seed's KVS C master on a Pi or an AmebaPro2) added to our viewer:
+ * kept in that browser, with the resident's AWS keys from the Away-from-home settings. Nothing of
+ * it reaches our hub; the doorbell checks nothing but AWS access.
+ */
+export const StockDoorbell = z.strictObject({
+  /** The viewer's own handle for it (stable across edits). */
+  id: z.string().regex(/^kvs-[a-z0-9]{4,32}$/),
+  name: z.string().trim().min(1, 'a name for this doorbell').max(64),
+  region: Region,
+  /** The channel's name, or its ARN. */
+  channel: z.union([ChannelName, ChannelArn], { error: 'a KVS channel name or ARN' }),
+  /** The account's iot:Data-ATS endpoint (browsers use wss://{iotEndpoint}/mqtt). */
+  iotEndpoint: Endpoint,
+  /** Where its rings come; default `doorbell/<channel name>/ring`. */
+  ringTopic: RingTopic,
+  /** Overrides (stand-ins). */
+  iotWssUrl: WssUrl.optional(),
+  kvsEndpoint: HttpsUrl.optional()
+})
+export type StockDoorbell = z.infer<typeof StockDoorbell>
+
+/** The channel name of a name or an ARN (`arn:aws:kinesisvideo:<region>:<account>:channel/<name>/<created>`). */
+export function stockChannelName (channel: string): string {
+  const arn = /^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:\d{12}:channel\/([a-zA-Z0-9_.-]{1,256})\/\d+$/.exec(channel)
+  return arn !== null ? arn[1]! : channel
 }
