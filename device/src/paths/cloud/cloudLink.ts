@@ -55,6 +55,7 @@ export class CloudLink implements DeviceTransport {
       keyFile: config.keyFile,
       caFile: config.caFile,
       deviceId: deps.deviceId,
+      seedRingChannel: config.seedTopics ? config.channelName : null,
       log: log.child('iot'),
       ...(deps.inspect ? { inspect: deps.inspect } : {}),
       ...deps.iot
