@@ -207,3 +207,29 @@ test('settings: the form defaults the ring topic, names bad fields, refuses a ch
   store.set(STOCK_DOORBELLS_KEY, '{nope')
   assert.match(loadStockDoorbells(storage).problem ?? '', /not JSON/)
 })
+
+test('a stock call whose offer is over KVS\'s 10 KB fails with a clear message and sends nothing', async () => {
+  let signaling: FakeSignaling | null = null
+  const failed: string[] = []
+  const call = new StockCall({
+    doorbell: seed,
+    credentials,
+    clientId: 'viewer-v1-big',
+    log: () => {},
+    controlPlane: {
+      channel: async () => ({ channelARN: ARN, wssEndpoint: 'wss://kvs.example', httpsEndpoint: 'https://kvs.example' }),
+      iceServers: async () => ({ servers: [], ttlSeconds: 300 })
+    },
+    createSignalingClient: (c) => { signaling = new FakeSignaling(c); return signaling as never },
+    createPeerConnection: (c) => {
+      const pc = new FakePc(c)
+      pc.createOffer = async () => ({ type: 'offer', sdp: `v=0\r\n${'a=x-padding:0123456789abcdef\r\n'.repeat(400)}` }) as never
+      return pc as never
+    }
+  })
+  call.on('failed', (m) => { failed.push(m) })
+  call.start()
+  await settle()
+  assert.deepEqual(failed, ['the offer is too large for the cloud signaling channel'])
+  assert.equal((signaling as FakeSignaling | null)?.offers.length, 0)
+})
