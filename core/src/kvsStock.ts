@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ChannelArn, ChannelName, Endpoint, KVS_PAYLOAD_MAX, Region } from './cloud'
+import { Id } from './ids'
 
 /**
  * The stock KVS protocol, as the doorbell seed and AWS's own KVS WebRTC examples speak it
@@ -101,3 +102,40 @@ export function stockChannelName (channel: string): string {
   const arn = /^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:\d{12}:channel\/([a-zA-Z0-9_.-]{1,256})\/\d+$/.exec(channel)
   return arn !== null ? arn[1]! : channel
 }
+
+// ---------------------------------------------------------------- the owner's setting, signed by the home
+
+/**
+ * "Accept unsigned OPEN_DOOR from KVS viewers" for one doorbell, set by the home's owner in Home
+ * settings. The hub signs it with the home's key and sends it with the revocation list (retained,
+ * `doorbell/{home}/revocations`); the doorbell checks the signature against the home key it pinned
+ * at pairing, its home and its own id, and keeps the highest `seq`. It overrides the doorbell's
+ * config (`acceptUnsignedOpenDoor`), which stays the default until the owner says otherwise.
+ */
+export const StockDoorSetting = z.strictObject({
+  home: Id,
+  device: Id,
+  /** Grows with every change of this doorbell's setting. */
+  seq: z.number().int().min(1),
+  at: z.number().int().nonnegative(),
+  acceptUnsignedOpenDoor: z.boolean()
+})
+export type StockDoorSetting = z.infer<typeof StockDoorSetting>
+
+/** The owner's request (`PUT /api/devices/:id/stock-setting`). */
+export const StockDoorSettingRequest = z.strictObject({ acceptUnsignedOpenDoor: z.boolean() })
+export type StockDoorSettingRequest = z.infer<typeof StockDoorSettingRequest>
+
+/** What `GET /api/devices/stock-settings` answers: the owner's setting of each doorbell that has one. */
+export const StockDoorSettingView = z.strictObject({
+  deviceId: Id,
+  acceptUnsignedOpenDoor: z.boolean(),
+  seq: z.number().int().min(1),
+  at: z.number().int().nonnegative()
+})
+export type StockDoorSettingView = z.infer<typeof StockDoorSettingView>
+export const StockDoorSettingList = z.strictObject({ settings: z.array(StockDoorSettingView).max(1024) })
+export type StockDoorSettingList = z.infer<typeof StockDoorSettingList>
+
+/** How many signed settings ride with the revocation list (one per doorbell). */
+export const MAX_STOCK_SETTINGS = 256
