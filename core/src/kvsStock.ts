@@ -46,6 +46,15 @@ export const StockCommandReply = z.strictObject({
 })
 export type StockCommandReply = z.infer<typeof StockCommandReply>
 
+/** What a reply on the `commands` channel says, for a resident (the seed's master says nothing; ours answers a StockCommandReply). */
+export function describeStockReply (text: string): string {
+  try {
+    const r = StockCommandReply.safeParse(JSON.parse(text))
+    if (r.success) return r.data.result === 'opened' ? `The doorbell says: ${r.data.message}` : `The doorbell refused: ${r.data.message}`
+  } catch {}
+  return `The doorbell says: ${text.slice(0, 200)}`
+}
+
 /** Is a KVS payload (already decoded from base64 JSON by the SDK) a bare session description, not our envelope? */
 export function isStockSdp (payload: unknown): boolean {
   return typeof payload === 'object' && payload !== null && !Array.isArray(payload) && 'sdp' in payload && 'type' in payload

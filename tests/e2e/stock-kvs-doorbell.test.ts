@@ -6,7 +6,8 @@
  * a `commands` channel that records what arrives); the ring published as the seed publishes it,
  * through the IoT Core stand-in on `doorbell/<channel>/ring`. The resident adds the doorbell in
  * "KVS doorbells" with their AWS keys, the ring banner shows, they answer: the video plays, the
- * tone is heard, the resident's voice reaches the master, and OPEN_DOOR arrives on the master's `commands` channel. A malformed ring and a
+ * tone is heard, the resident's voice reaches the master, and OPEN_DOOR arrives on the master's `commands` channel; axe finds no WCAG A/AA violation in
+ * the settings, the card or the banner. A malformed ring and a
  * malformed candidate are ignored with a logged reason; the call goes on.
  */
 import { test } from 'node:test'
@@ -22,6 +23,7 @@ import { holdToOpen, openResident, videoIsPlaying } from '../src/browser'
 import { REGION, startCloud } from '../src/cloud'
 import { serveStockPages, serveViewerAlone } from '../src/cloud/stock/pages'
 import { DOORBELL_HZ, near, pageToneFrequency, toneWav } from '../src/audio'
+import { axeViolations, describeViolations } from '../src/axe'
 
 interface MasterState { commands: Array<{ label: string, data: string, from: string }>, offers: Array<{ from: string, keys: string[] }>, states: string[], errors: string[] }
 
@@ -105,6 +107,11 @@ test('our viewer, served with no hub, answers a stock KVS doorbell rung on doorb
   await page.waitForSelector('[data-testid=kvs-status][data-state=connected]', { timeout: 20_000 })
   const card = page.getByTestId(`kvs-doorbell-${id}`)
   assert.match(await card.getByTestId('kvs-trust').innerText(), /AWS access alone/)
+  const axe = async (what: string): Promise<void> => {
+    const found = await axeViolations(page)
+    assert.equal(found.length, 0, `${what}: axe-core found WCAG 2 A/AA violations:\n${describeViolations(found)}`)
+  }
+  await axe('the KVS doorbells settings and card')
 
   // A malformed ring (milliseconds) and one naming another channel: ignored, with the reason logged.
   await publish(JSON.stringify({ event: 'ring', channel, timestamp: Date.now() }))
@@ -117,6 +124,7 @@ test('our viewer, served with no hub, answers a stock KVS doorbell rung on doorb
   await publish(JSON.stringify({ event: 'ring', channel, timestamp: Math.floor(Date.now() / 1000) }))
   await card.getByTestId('ring-banner').waitFor({ timeout: 15_000 })
   assert.match(await card.getByTestId('ring-banner').innerText(), /Seed doorbell is ringing/)
+  await axe('the stock doorbell\'s ring banner')
   await card.getByTestId('answer').click()
   const video = await videoIsPlaying(page)
   assert.ok(video.width > 0)

@@ -1,7 +1,7 @@
 import { onBeforeUnmount, ref, shallowReactive, shallowRef } from 'vue'
 import { createActor, fromCallback, type Actor } from 'xstate'
 import { viewerCallMachine, type CallActorInput } from '@doorbell/machines'
-import { newId, type AwsCredentials, type RingEvent, type StockDoorbell } from '@doorbell/core'
+import { describeStockReply, newId, type AwsCredentials, type RingEvent, type StockDoorbell } from '@doorbell/core'
 import { loadCloudSettings, saveCloudSettings } from '../lib/paths/cloud/settings'
 import { loadStockDoorbells, saveStockDoorbells, type StockSaveResult } from '../lib/paths/cloud/stockSettings'
 import type { StockDoorbells } from '../lib/paths/cloud/stockDoorbells'
@@ -54,7 +54,7 @@ export function useKvsDoorbells (viewerId: string, o: { log?: (level: 'info' | '
           call.on('failed', (message) => { sendBack({ type: 'FAILED', message }) })
           call.on('stream', (stream) => { setCall(d.id, { stream }) })
           call.on('talk', (sender) => { setCall(d.id, { sender }) })
-          call.on('reply', (text) => { void import('../lib/paths/cloud/stockCall').then((m) => { setCall(d.id, { door: m.describeStockReply(text) }) }) })
+          call.on('reply', (text) => { setCall(d.id, { door: describeStockReply(text) }) })
           call.start()
           return () => {
             call.close()

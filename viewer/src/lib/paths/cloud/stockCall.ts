@@ -1,5 +1,5 @@
 import {
-  Listeners, STOCK_COMMANDS_CHANNEL, StockCandidate, StockCommandReply, StockSdp, isStockSdp, kvsControlPlane, stockChannelName, stockPayloadSize,
+  Listeners, STOCK_COMMANDS_CHANNEL, StockCandidate, StockSdp, isStockSdp, kvsControlPlane, stockChannelName, stockPayloadSize,
   KVS_PAYLOAD_MAX, type AwsCredentials, type IceServerInit, type KvsChannel, type KvsIceConfig, type StockDoorbell
 } from '@doorbell/core'
 import { cloudChannelMachine } from '@doorbell/machines'
@@ -66,15 +66,6 @@ export function answerTakesAudio (sdp: string): boolean {
   if (audio === undefined || /^(m=)?audio 0 /.test(audio)) return false
   const dir = /\r?\na=(sendrecv|sendonly|recvonly|inactive)/.exec(audio)?.[1] ?? 'sendrecv'
   return dir === 'sendrecv' || dir === 'recvonly'
-}
-
-/** What a reply on the `commands` channel says, for a resident. */
-export function describeStockReply (text: string): string {
-  try {
-    const r = StockCommandReply.safeParse(JSON.parse(text))
-    if (r.success) return r.data.result === 'opened' ? `The doorbell says: ${r.data.message}` : `The doorbell refused: ${r.data.message}`
-  } catch {}
-  return `The doorbell says: ${text.slice(0, 200)}`
 }
 
 export class StockCall {
