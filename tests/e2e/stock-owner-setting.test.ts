@@ -2,7 +2,7 @@
  * The owner's "accept unsigned OPEN_DOOR from KVS viewers", signed: a stock KVS viewer (the
  * unmodified SDK in Chromium, through the KVS emulator) calls our doorbell, whose cloud config
  * leaves the setting off. Its OPEN_DOOR is refused and audited; the owner turns the setting on for
- * this doorbell through the hub's API (what Home settings calls); the hub signs it with the home
+ * this doorbell in Home settings (confirming the risk it states); the hub signs it with the home
  * key and sends it with the revocation list; the same call's OPEN_DOOR then opens the door, audited
  * as unsigned. Turned off again, the next one is refused. Bad requests change nothing.
  */
@@ -15,7 +15,8 @@ import { GetSignalingChannelEndpointCommand, KinesisVideoClient } from '@aws-sdk
 import { GetIceServerConfigCommand, KinesisVideoSignalingClient } from '@aws-sdk/client-kinesis-video-signaling'
 import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock } from '@doorbell/device'
 import { eventually } from '../src/harness'
-import { openResident, videoIsPlaying } from '../src/browser'
+import { openResident, videoIsPlaying, type Resident } from '../src/browser'
+import { pairOwnerBrowser } from '../src/inspector'
 import { kill, startHomeHub } from '../src/hubProcess'
 import { REGION, startCloud } from '../src/cloud'
 import { serveStockPages } from '../src/cloud/stock/pages'
@@ -28,7 +29,16 @@ test('the owner\'s signed "accept unsigned OPEN_DOOR from KVS viewers": refused,
   const cloud = await startCloud()
   cleanup.push(() => cloud.stop())
   const provisioned = await cloud.provision('home', 'front-door')
-  const home = await startHomeHub(dir, { mesh: { enabled: false }, cloud: provisioned.viewer })
+  // The owner's screen is a browser, paired with the hub's setup code: Home settings is where the owner sets it.
+  let ownerScreen: Resident | null = null
+  const home = await startHomeHub(dir, { mesh: { enabled: false }, cloud: provisioned.viewer }, {
+    pairOwner: async (base, code) => {
+      const paired = await pairOwnerBrowser(base, code)
+      ownerScreen = paired.owner
+      cleanup.push(() => paired.owner.close())
+      return paired.token
+    }
+  })
   cleanup.push(() => kill(home.hub, 'SIGTERM'))
   const deviceInvite = await home.asOwner.invite({ kind: 'device', deviceId: 'front-door' })
 
@@ -89,9 +99,18 @@ test('the owner\'s signed "accept unsigned OPEN_DOOR from KVS viewers": refused,
   assert.equal(raw.status, 400)
   assert.deepEqual(await home.asOwner.stockSettings(), [])
 
-  // The owner turns it on: signed by the home, the doorbell takes it, the same call opens the door.
-  const on = await home.asOwner.setStockSetting('front-door', true)
-  assert.equal(on.acceptUnsignedOpenDoor, true)
+  // The owner turns it on in Home settings: the confirmation states the risk; signed by the home,
+  // the doorbell takes it, and the same call opens the door.
+  const owner = (ownerScreen as Resident | null)!.page
+  const confirmations: string[] = []
+  owner.on('dialog', (dialog) => { confirmations.push(dialog.message()); void dialog.accept() })
+  await owner.getByTestId('owner-panel-toggle').click()
+  const box = owner.getByTestId('stock-accept-front-door')
+  assert.equal(await box.isChecked(), false)
+  await box.check()
+  await owner.getByTestId('stock-saved').waitFor({ timeout: 15_000 })
+  assert.match(confirmations[0] ?? '', /anyone with access to this doorbell's KVS channel .* can then open the door/i)
+  assert.deepEqual((await home.asOwner.stockSettings()).map((x) => [x.deviceId, x.acceptUnsignedOpenDoor]), [['front-door', true]])
   await eventually('the doorbell to take the owner\'s setting', () => lines.some((l) => l.includes('the owner turned on "accept unsigned OPEN_DOOR from KVS viewers"')), 15_000)
   assert.equal(await openDoor(), 'opened')
   await eventually('the relay to open', () => printed.includes('DOOR UNLOCKED'))
