@@ -54,7 +54,13 @@ export const DeviceCloudConfig = z.strictObject({
    * `{"command":"OPEN_DOOR"}`. Off by default: when on, anyone with access to the channel can open
    * the door, and no person is named (docs/cloud.md). Set on the doorbell itself, by its owner.
    */
-  acceptUnsignedOpenDoor: z.boolean().default(false)
+  acceptUnsignedOpenDoor: z.boolean().default(false),
+  /**
+   * Also publish every ring to the seed's topic `doorbell/<channelName>/ring` in the seed's
+   * payload (core/src/kvsStock.ts), so the seed's viewer is told. The doorbell's IoT policy must
+   * allow it (`cloud-setup --seed-topics` grants exactly that topic).
+   */
+  seedTopics: z.boolean().default(false)
 })
 export type DeviceCloudConfig = z.infer<typeof DeviceCloudConfig>
 

@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { KVS_PAYLOAD_MAX } from './cloud'
+import { ChannelArn, ChannelName, Endpoint, KVS_PAYLOAD_MAX, Region } from './cloud'
+import { Id } from './ids'
 
 /**
  * The stock KVS protocol, as the doorbell seed and AWS's own KVS WebRTC examples speak it
@@ -45,6 +46,15 @@ export const StockCommandReply = z.strictObject({
 })
 export type StockCommandReply = z.infer<typeof StockCommandReply>
 
+/** What a reply on the `commands` channel says, for a resident (the seed's master says nothing; ours answers a StockCommandReply). */
+export function describeStockReply (text: string): string {
+  try {
+    const r = StockCommandReply.safeParse(JSON.parse(text))
+    if (r.success) return r.data.result === 'opened' ? `The doorbell says: ${r.data.message}` : `The doorbell refused: ${r.data.message}`
+  } catch {}
+  return `The doorbell says: ${text.slice(0, 200)}`
+}
+
 /** Is a KVS payload (already decoded from base64 JSON by the SDK) a bare session description, not our envelope? */
 export function isStockSdp (payload: unknown): boolean {
   return typeof payload === 'object' && payload !== null && !Array.isArray(payload) && 'sdp' in payload && 'type' in payload
@@ -54,3 +64,87 @@ export function isStockSdp (payload: unknown): boolean {
 export function stockPayloadSize (payload: unknown): number {
   return Math.ceil(new TextEncoder().encode(JSON.stringify(payload)).length / 3) * 4
 }
+
+// ---------------------------------------------------------------- the seed's ring, and a stock doorbell as our viewer knows it
+
+/** The seed's ring topic for a channel: `doorbell/<channel>/ring`. */
+export const seedRingTopic = (channel: string): string => `doorbell/${channel}/ring`
+
+/** The seed's ring payload on AWS IoT Core (QoS 1): `{"event":"ring","channel":"<channel>","timestamp":<unix seconds>}`. */
+export const SeedRing = z.strictObject({
+  event: z.literal('ring'),
+  channel: ChannelName,
+  /** Unix seconds (not milliseconds): between 2001 and 2286. */
+  timestamp: z.number().int().min(1_000_000_000).max(9_999_999_999)
+})
+export type SeedRing = z.infer<typeof SeedRing>
+
+/** An MQTT topic a viewer may subscribe to for a stock doorbell's rings: levels of letters, digits, `_ . : -`, no wildcards. */
+const RingTopic = z.string().max(256).regex(/^[a-zA-Z0-9_.:-]+(\/[a-zA-Z0-9_.:-]+){0,7}$/, 'an MQTT topic such as doorbell/<channel>/ring (no wildcards, no leading or trailing "/")')
+const HttpsUrl = z.string().regex(/^https:\/\/[^\s/?#]+\/?$/, 'an https:// URL with no path')
+const WssUrl = z.string().regex(/^wss:\/\/[^\s?#]+$/, 'a wss:// URL')
+
+/**
+ * A stock KVS doorbell (the seed's KVS C master on a Pi or an AmebaPro2) added to our viewer:
+ * kept in that browser, with the resident's AWS keys from the Away-from-home settings. Nothing of
+ * it reaches our hub; the doorbell checks nothing but AWS access.
+ */
+export const StockDoorbell = z.strictObject({
+  /** The viewer's own handle for it (stable across edits). */
+  id: z.string().regex(/^kvs-[a-z0-9]{4,32}$/),
+  name: z.string().trim().min(1, 'a name for this doorbell').max(64),
+  region: Region,
+  /** The channel's name, or its ARN. */
+  channel: z.union([ChannelName, ChannelArn], { error: 'a KVS channel name or ARN' }),
+  /** The account's iot:Data-ATS endpoint (browsers use wss://{iotEndpoint}/mqtt). */
+  iotEndpoint: Endpoint,
+  /** Where its rings come; default `doorbell/<channel name>/ring`. */
+  ringTopic: RingTopic,
+  /** Overrides (stand-ins). */
+  iotWssUrl: WssUrl.optional(),
+  kvsEndpoint: HttpsUrl.optional()
+})
+export type StockDoorbell = z.infer<typeof StockDoorbell>
+
+/** The channel name of a name or an ARN (`arn:aws:kinesisvideo:<region>:<account>:channel/<name>/<created>`). */
+export function stockChannelName (channel: string): string {
+  const arn = /^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:\d{12}:channel\/([a-zA-Z0-9_.-]{1,256})\/\d+$/.exec(channel)
+  return arn !== null ? arn[1]! : channel
+}
+
+// ---------------------------------------------------------------- the owner's setting, signed by the home
+
+/**
+ * "Accept unsigned OPEN_DOOR from KVS viewers" for one doorbell, set by the home's owner in Home
+ * settings. The hub signs it with the home's key and sends it with the revocation list (retained,
+ * `doorbell/{home}/revocations`); the doorbell checks the signature against the home key it pinned
+ * at pairing, its home and its own id, and keeps the highest `seq`. It overrides the doorbell's
+ * config (`acceptUnsignedOpenDoor`), which stays the default until the owner says otherwise.
+ */
+export const StockDoorSetting = z.strictObject({
+  home: Id,
+  device: Id,
+  /** Grows with every change of this doorbell's setting. */
+  seq: z.number().int().min(1),
+  at: z.number().int().nonnegative(),
+  acceptUnsignedOpenDoor: z.boolean()
+})
+export type StockDoorSetting = z.infer<typeof StockDoorSetting>
+
+/** The owner's request (`PUT /api/devices/:id/stock-setting`). */
+export const StockDoorSettingRequest = z.strictObject({ acceptUnsignedOpenDoor: z.boolean() })
+export type StockDoorSettingRequest = z.infer<typeof StockDoorSettingRequest>
+
+/** What `GET /api/devices/stock-settings` answers: the owner's setting of each doorbell that has one. */
+export const StockDoorSettingView = z.strictObject({
+  deviceId: Id,
+  acceptUnsignedOpenDoor: z.boolean(),
+  seq: z.number().int().min(1),
+  at: z.number().int().nonnegative()
+})
+export type StockDoorSettingView = z.infer<typeof StockDoorSettingView>
+export const StockDoorSettingList = z.strictObject({ settings: z.array(StockDoorSettingView).max(1024) })
+export type StockDoorSettingList = z.infer<typeof StockDoorSettingList>
+
+/** How many signed settings ride with the revocation list (one per doorbell). */
+export const MAX_STOCK_SETTINGS = 256

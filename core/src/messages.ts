@@ -5,11 +5,16 @@ import { decode, type Decoded } from './codec'
 import { InspectBatch } from './inspect'
 import { ProtocolError } from './errors'
 import { DoorAttempt } from './api'
-import { SignedList } from './trust'
+import { Signed, SignedList } from './trust'
+import { MAX_STOCK_SETTINGS } from './kvsStock'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
-export const RevocationsMessage = z.strictObject({ list: SignedList })
+export const RevocationsMessage = z.strictObject({
+  list: SignedList,
+  /** The owner's signed per-doorbell settings (kvsStock.ts `StockDoorSetting`), when there are any. */
+  stockSettings: z.array(Signed).max(MAX_STOCK_SETTINGS).optional()
+})
 export type RevocationsMessage = z.infer<typeof RevocationsMessage>
 
 /** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */

@@ -19,6 +19,7 @@ import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type Media
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
 import { AuditOutbox } from './trust/auditOutbox'
 import { CloudLink } from './paths/cloud/cloudLink'
+import { OwnerStockSetting } from './paths/cloud/stockSetting'
 import { systemdNotify } from './sdNotify'
 
 export interface DeviceOptions {
@@ -90,6 +91,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let side = null as AnsweringSide | null
   let mesh = null as Mesh | null
   let cloud = null as CloudLink | null
+  /** The owner's signed "accept unsigned OPEN_DOOR from KVS viewers" (default: the cloud config's). */
+  let ownerStock = null as OwnerStockSetting | null
   /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
   let peers = null as MediaPeers | null
   let snapshots = null as RingSnapshots | null
@@ -172,6 +175,19 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         const door = started(lock, 'lock')
         const outbox = started(audit, 'audit outbox')
         const revocationsFile = join(config.dataDir, 'revocations.txt')
+        const stockSettingFile = join(config.dataDir, 'stock-setting.txt')
+        let keptStock = null as string | null
+        try { keptStock = readFileSync(stockSettingFile, 'utf8').trim() || null } catch {}
+        const paired = started(pairing, 'pairing')
+        const owner = ownerStock = await OwnerStockSetting.start({
+          homeId: paired.homeId,
+          deviceId: config.deviceId,
+          homeKey: paired.homeKey,
+          configDefault: config.cloud?.acceptUnsignedOpenDoor ?? false,
+          kept: keptStock,
+          keep: (token) => { writeFileSync(stockSettingFile, token, { mode: 0o600 }) },
+          log: log.child('stock-setting')
+        })
         // Before the first call: the first P-256 DTLS handshake would otherwise build noble's table (peer/warmKeyExchange.ts).
         const warm = warmKeyExchange()
         if (warm.ok) log.info('DTLS key exchange ready', { ms: Math.round(warm.ms) })
@@ -199,6 +215,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           log,
           ...(inspect ? { inspect } : {}),
           keepRevocations: (token) => { writeFileSync(revocationsFile, token, { mode: 0o600 }) },
+          stockSettings: (tokens) => { owner.take(tokens, 'hub').catch((err: unknown) => { log.error('could not take the owner stock setting', { error: describeError(err) }) }) },
           peers,
           door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
           // The talk lease, where there is a speaker to talk on; without one, asking to talk is refused with no-speaker.
@@ -274,7 +291,12 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           log: log.child('cloud'),
           ...(inspect ? { inspect } : {}),
           // Stock KVS viewers (AWS's test page, the seed's viewer): the same media, the same lock, the same audit outbox.
-          stock: { peers: started(peers, 'answering side'), lock: started(lock, 'lock'), audit: (attempt) => { outbox.add(attempt) } }
+          stock: {
+            peers: started(peers, 'answering side'),
+            lock: started(lock, 'lock'),
+            audit: (attempt) => { outbox.add(attempt) },
+            acceptUnsignedOpenDoor: () => ownerStock?.acceptUnsignedOpenDoor ?? config.cloud?.acceptUnsignedOpenDoor ?? false
+          }
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.

@@ -66,6 +66,14 @@ test('device IoT policy: connect only as its own thing, publish only under it, n
   assert.ok(policySize(doc) < 2048)
 })
 
+test('device IoT policy: the seed\'s ring topic of its own channel only when asked (seedTopics)', () => {
+  assert.equal(deviceIotPolicy(ctx, ALIAS_ARN).Statement.some((s) => s.Sid === 'PublishTheSeedsRing'), false)
+  const doc = deviceIotPolicy(ctx, ALIAS_ARN, { seedRingChannel: 'home-front-door' })
+  assert.deepEqual(list(statement(doc, 'PublishTheSeedsRing').Resource), ['arn:aws:iot:eu-west-1:111122223333:topic/doorbell/home-front-door/ring'])
+  assert.equal(statement(doc, 'PublishTheSeedsRing').Action, 'iot:Publish')
+  assert.ok(!JSON.stringify(doc).includes('doorbell/*'), 'no other channel\'s ring')
+})
+
 test('device IoT policy: subscribe and receive only when asked, on its own topics', () => {
   const doc = deviceIotPolicy(ctx, ALIAS_ARN, { subscribes: ['calls'] })
   assert.deepEqual(list(statement(doc, 'SubscribeUnderItsThing').Resource), [`arn:aws:iot:eu-west-1:111122223333:topicfilter/things/${THING_VARIABLE}/calls`])

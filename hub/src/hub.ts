@@ -16,6 +16,7 @@ import type { LocalTls } from './tls/localCa'
 import { tlsModule } from './tls/module'
 import type { Trust } from './trust/trust'
 import { trustModule } from './trust/module'
+import { stockSettingRoutes } from './trust/stockSettingRoutes'
 
 export interface Hub {
   config: HubConfig
@@ -60,7 +61,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
 
   const trust = trustModule(config, log)
   const tls = tlsModule(config, log)
-  const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log })
+  const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings })
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
@@ -72,7 +73,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() })] }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() })] }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,

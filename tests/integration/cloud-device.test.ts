@@ -99,6 +99,7 @@ async function doorbell (name: string, extra: Partial<DeviceCloudConfig> = {}): 
   return {
     region: REGION,
     acceptUnsignedOpenDoor: false,
+    seedTopics: false,
     thingName: name,
     iotEndpoint: `${iot.dataHost}:${iot.dataPort}`,
     certFile,
@@ -155,7 +156,7 @@ async function kvsViewer (channelName: string, clientId: string): Promise<KvsVie
 }
 
 /** A viewer of the doorbell's IoT events over the stand-in's SigV4 WSS front (as a browser connects to IoT Core). */
-async function iotViewer (thing: string, clientId: string, clean = true): Promise<{ client: MqttClient, got: Array<{ topic: string, payload: any, retain: boolean }> }> {
+async function iotViewer (thing: string, clientId: string, clean = true, topic = `things/${thing}/#`): Promise<{ client: MqttClient, got: Array<{ topic: string, payload: any, retain: boolean }> }> {
   const url = new URL(iot.wssUrl)
   const signer = new SignatureV4({ service: 'iotdevicegateway', region: REGION, credentials: { accessKeyId: VIEWER.accessKeyId, secretAccessKey: VIEWER.secretAccessKey }, sha256: Sha256 })
   const signed = await signer.presign({ method: 'GET', protocol: 'wss:', hostname: url.hostname, port: Number(url.port), path: url.pathname, headers: { host: url.host }, query: {} }, { expiresIn: 3600 })
@@ -166,7 +167,7 @@ async function iotViewer (thing: string, clientId: string, clean = true): Promis
   client.on('message', (topic, payload, packet) => { got.push({ topic, payload: JSON.parse(payload.toString()), retain: packet.retain }) })
   client.on('error', () => {})
   await new Promise<void>((resolve) => { client.once('connect', () => { resolve() }) })
-  await client.subscribeAsync(`things/${thing}/#`, { qos: 1 })
+  await client.subscribeAsync(topic, { qos: 1 })
   cleanups.push(async () => { await client.endAsync(true) })
   return { client, got }
 }
@@ -213,6 +214,23 @@ describe('the device\'s cloud transport against the stand-ins', () => {
     const st = await until('the retained state', () => late.got.find((g) => g.topic === 'things/bell-events/state'))
     assert.equal(st.retain, true)
     assert.equal(st.payload.call.status, 'ringing')
+  })
+
+  test('seedTopics: each ring is also published to doorbell/<channel>/ring in the seed\'s payload; off, it is not', { timeout: TEST_TIMEOUT }, async () => {
+    const on = await doorbell('bell-seed', { seedTopics: true })
+    const off = await doorbell('bell-noseed')
+    const seedViewer = await iotViewer('bell-seed', 'viewer-seed-1', true, 'doorbell/+/ring')
+    const [a, b] = [await startLink(on), await startLink(off)]
+    await until('IoT connected', () => (a.connected.iot && b.connected.iot ? true : undefined))
+    const at = Date.now()
+    b.publishRing({ type: 'ring', deviceId: DEVICE_ID, deviceName: 'Back door', ringId: 'r0', at, count: 1 })
+    a.publishRing({ type: 'ring', deviceId: DEVICE_ID, deviceName: 'Front door', ringId: 'r1', at, count: 1 })
+    const ring = await until('the seed\'s ring', () => seedViewer.got.find((g) => g.topic === 'doorbell/bell-seed-channel/ring'))
+    // Exactly the seed's payload: its event, its channel, unix seconds.
+    assert.deepEqual(ring.payload, { event: 'ring', channel: 'bell-seed-channel', timestamp: Math.floor(at / 1000) })
+    assert.equal(ring.retain, false)
+    // The off doorbell's ring went out first on the same broker: had it published, it would be here by now.
+    assert.deepEqual(seedViewer.got.map((g) => g.topic), ['doorbell/bell-seed-channel/ring'])
   })
 
   test('a ring raised while IoT Core is down arrives when it is back', { timeout: TEST_TIMEOUT }, async () => {

@@ -45,6 +45,8 @@ export interface HomeHub {
   mqttUrl: string
   /** The owner's API, paired with the one-time setup code the hub printed. */
   asOwner: HubApi
+  /** The owner's API token (for requests HubApi would refuse to send). */
+  ownerToken: string
 }
 
 /**
@@ -71,7 +73,7 @@ export async function startHomeHub (dir: string, extra: Record<string, unknown> 
       const ownerKey = await generateSigningKey(false)
       token = (await new HubApi({ base }).pair({ kind: 'viewer', code: setup, id: newId('v'), name: 'Owner', key: await exportPublicKey(ownerKey.publicKey) })).token
     }
-    return { config, hub, base, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, asOwner: new HubApi({ base, token }) }
+    return { config, hub, base, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, asOwner: new HubApi({ base, token }), ownerToken: token }
   } catch (err) {
     // Not returned, so nobody else would end it.
     await kill(hub, 'SIGKILL')

@@ -36,6 +36,8 @@ export interface AnsweringSideOptions {
   inspect?: (event: InspectionEvent) => void
   /** Keeps a revocation list that changed (the doorbell writes it to disk, to hold across restarts). */
   keepRevocations?: (token: string) => void
+  /** The owner's signed per-doorbell stock KVS settings, as the hub sent them (the doorbell checks and keeps its own). */
+  stockSettings?: (tokens: string[]) => void
 }
 
 export interface HubLinkOptions {
@@ -122,8 +124,9 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
         auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca ?? null }
       })
       link = current
-      current.onRevocations((token) => {
+      current.onRevocations((token, stockSettings) => {
         takeRevocations(token, 'hub').catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
+        if (stockSettings.length > 0) o.stockSettings?.(stockSettings)
       })
       if (previous) {
         answering.detach(previous)

@@ -30,6 +30,7 @@ doorbell of a home; running it again changes nothing unless something differs.
   --show-policies                 print the policy documents of each create or update step
   --ca-file <file>                CA bundle the doorbell should trust (stand-ins); written as caFile
   --iot-wss-url <url>             IoT WebSocket URL for viewers (stand-ins); written as iotWssUrl
+  --seed-topics                   rings also on the seed's doorbell/<channel>/ring (its policy allows that topic)
   --endpoint-kinesis-video <url>  KVS control plane (default: AWS_ENDPOINT_URL_KINESIS_VIDEO, else AWS);
                                   when set it is written to both configs as kvsEndpoint (https:// only)
   --endpoint-iot <url>            IoT control plane (default: AWS_ENDPOINT_URL_IOT, else AWS)
@@ -74,6 +75,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
         'show-policies': { type: 'boolean', default: false },
         'ca-file': { type: 'string' },
         'iot-wss-url': { type: 'string' },
+        'seed-topics': { type: 'boolean', default: false },
         'endpoint-kinesis-video': { type: 'string' },
         'endpoint-iot': { type: 'string' },
         'endpoint-iam': { type: 'string' },
@@ -122,7 +124,8 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       out: args.out === undefined ? resolve(io.cwd, 'data/cloud') : resolve(typedFrom, args.out),
       ...(kvsEndpoint !== undefined ? { kvsEndpoint } : {}),
       ...(caFile !== undefined ? { caFile } : {}),
-      ...(args['iot-wss-url'] !== undefined ? { iotWssUrl: args['iot-wss-url'] } : {})
+      ...(args['iot-wss-url'] !== undefined ? { iotWssUrl: args['iot-wss-url'] } : {}),
+      ...(args['seed-topics'] ? { seedTopics: true } : {})
     }
     const dryRun = args['dry-run']
     const mode = args.teardown ? 'teardown' : 'setup'

@@ -40,6 +40,8 @@ export interface SetupRequest {
   caFile?: string
   /** IoT WebSocket URL override for viewers (stand-ins). */
   iotWssUrl?: string
+  /** Rings also on the seed's `doorbell/<channel>/ring`: the policy allows it, the device config says `seedTopics`. */
+  seedTopics?: boolean
 }
 
 export interface CertInfo { id: string, arn: string, status: string }
@@ -214,7 +216,7 @@ export function planSetup (r: SetupRequest, o: Observed): Plan {
   }
 
   // 3. The thing's IoT policy, on its certificate.
-  const iotDoc = deviceIotPolicy(ctx, roleAliasArn)
+  const iotDoc = deviceIotPolicy(ctx, roleAliasArn, r.seedTopics === true ? { seedRingChannel: n.channel } : {})
   if (policySize(iotDoc) > IOT_POLICY_MAX) throw new SetupError(`the IoT policy would be ${policySize(iotDoc)} characters; AWS IoT allows ${IOT_POLICY_MAX}`)
   if (o.iotPolicy === null) {
     steps.push({ state: 'create', what: 'IoT policy', name: n.iotPolicy, why: 'connect as its thing, publish under it, KVS credentials', op: { kind: 'createIotPolicy', name: n.iotPolicy, document: iotDoc } })
@@ -262,7 +264,8 @@ export function planSetup (r: SetupRequest, o: Observed): Plan {
     credentialsEndpoint: o.endpoints.credentials,
     roleAlias: n.roleAlias,
     channelName: n.channel,
-    ...(r.kvsEndpoint !== undefined ? { kvsEndpoint: r.kvsEndpoint } : {})
+    ...(r.kvsEndpoint !== undefined ? { kvsEndpoint: r.kvsEndpoint } : {}),
+    ...(r.seedTopics === true ? { seedTopics: true } : {})
   }, 'the device config')
   const iotWssUrl = r.iotWssUrl ?? existingViewer?.iotWssUrl
   const viewerConfig = checked(ViewerCloudConfig, {

@@ -59,12 +59,12 @@ export const VIEWER_CLIENT_ID_PREFIX = 'viewer-'
 /**
  * The doorbell's IoT policy. iot:Connect only as the thing its certificate is attached to, with
  * that thing's name as client id; iot:Publish on its own four topics (things/<thing>/ring, state,
- * presence, calls) and nothing else; iot:RetainPublish for state
+ * presence, calls) and, with `seedRingChannel`, the seed's `doorbell/<channel>/ring`, and nothing else; iot:RetainPublish for state
  * and presence; iot:AssumeRoleWithCertificate on its role alias. The doorbell subscribes to
  * nothing over IoT Core (calls arrive over KVS signaling), so it gets no iot:Subscribe or
  * iot:Receive unless `subscribes` names kinds.
  */
-export function deviceIotPolicy (c: ArnContext, roleAliasArn: string, o: { subscribes?: readonly CloudTopicKind[] } = {}): PolicyDocument {
+export function deviceIotPolicy (c: ArnContext, roleAliasArn: string, o: { subscribes?: readonly CloudTopicKind[], seedRingChannel?: string } = {}): PolicyDocument {
   const own = (kind: string): string => iotArn(c, `topic/things/${THING_VARIABLE}/${kind}`)
   const statements: PolicyStatement[] = [
     {
@@ -77,6 +77,8 @@ export function deviceIotPolicy (c: ArnContext, roleAliasArn: string, o: { subsc
     { Sid: 'PublishItsOwnTopics', Effect: 'Allow', Action: 'iot:Publish', Resource: DEVICE_PUBLISHES.map(own) },
     { Sid: 'RetainItsStateAndPresence', Effect: 'Allow', Action: 'iot:RetainPublish', Resource: DEVICE_RETAINS.map(own) }
   ]
+  // `seedTopics`: its rings also on the seed's topic of its own channel, and no other.
+  if (o.seedRingChannel !== undefined) statements.push({ Sid: 'PublishTheSeedsRing', Effect: 'Allow', Action: 'iot:Publish', Resource: iotArn(c, `topic/doorbell/${o.seedRingChannel}/ring`) })
   const subscribes = o.subscribes ?? []
   if (subscribes.length > 0) {
     statements.push(

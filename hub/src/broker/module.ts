@@ -36,7 +36,7 @@ const MAX_CONNECT_BYTES = 16 * 1024
  * removed member's connections close at once and devices get the signed revocation list
  * (retained). Listeners (MQTT over TCP/TLS, the WebSocket) hand it their connections.
  */
-export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger }): BrokerModule {
+export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, stockSettings?: () => { tokens: () => Promise<string[]>, onChange: (listener: () => void) => () => void } }): BrokerModule {
   let broker: Aedes | null = null
   let persistence: SqlitePersistence | null = null
   let guard: ConnectionGuard | null = null
@@ -106,8 +106,11 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
 
       const publishRevocations = async (): Promise<void> => {
         const list = await trust.revocationList()
+        // The owner's signed per-doorbell stock KVS settings ride along: the same retained, home-signed word to every doorbell.
+        const stockSettings = await d.stockSettings?.().tokens() ?? []
+        const message = stockSettings.length > 0 ? { list, stockSettings } : { list }
         await new Promise<void>((resolve) => {
-          b.publish({ cmd: 'publish', topic: topics.revocations(homeId), payload: Buffer.from(JSON.stringify({ list })), qos: 1, retain: true, dup: false }, () => resolve())
+          b.publish({ cmd: 'publish', topic: topics.revocations(homeId), payload: Buffer.from(JSON.stringify(message)), qos: 1, retain: true, dup: false }, () => resolve())
         })
       }
       const unpaired = trust.onPaired((member) => { if (member.kind === 'device') directory.invalidate() })
@@ -121,7 +124,10 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         }
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
       })
-      unsubscribe = () => { unpaired(); unrevoked() }
+      const unsettled = d.stockSettings?.().onChange(() => {
+        publishRevocations().catch((err: Error) => { log.error('could not publish the stock settings', { error: err.message }) })
+      }) ?? (() => {})
+      unsubscribe = () => { unpaired(); unrevoked(); unsettled() }
       try {
         await publishRevocations()
       } catch (err) {

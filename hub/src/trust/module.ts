@@ -1,23 +1,39 @@
 import { join } from 'node:path'
 import type { HubConfig, Logger, Startable } from '@doorbell/core'
 import { startTrust, type Trust } from './trust'
+import { HomeStockSettings } from './stockSettings'
 
 export interface TrustModule extends Startable {
   /** Members, pairing, revocation and the audit log; throws before start. */
   readonly trust: Trust
+  /** The owner's per-doorbell stock KVS setting, signed by the home key (stockSettings.ts); throws before start. */
+  readonly stockSettings: HomeStockSettings
 }
 
 /** The trust store (`dataDir/trust`: node:sqlite and the home's signing key). */
 export function trustModule (config: HubConfig, log: Logger): TrustModule {
   let trust: Trust | null = null
+  let stockSettings: HomeStockSettings | null = null
   return {
     name: 'trust',
     get trust (): Trust {
       if (trust === null) throw new Error('the trust store has not started')
       return trust
     },
+    get stockSettings (): HomeStockSettings {
+      if (stockSettings === null) throw new Error('the trust store has not started')
+      return stockSettings
+    },
     async start () {
-      trust = await startTrust({ dir: join(config.dataDir, 'trust'), homeId: config.homeId, hubName: config.hubName, log: log.child('trust') })
+      const dir = join(config.dataDir, 'trust')
+      trust = await startTrust({ dir, homeId: config.homeId, hubName: config.hubName, log: log.child('trust') })
+      try {
+        stockSettings = await HomeStockSettings.start({ dir, homeId: config.homeId, log: log.child('stock') })
+      } catch (err) {
+        trust.stop()
+        trust = null
+        throw err
+      }
     },
     async stop () {
       trust?.stop()

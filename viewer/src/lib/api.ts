@@ -1,5 +1,5 @@
 import {
-  AuditRecord, EventsPage, IceSettings, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, EventsPage, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -100,6 +100,16 @@ export class HubApi {
   /** DELETE /api/members/<id> (owner): revokes the member; the answer is the member as it is now. */
   async removeMember (memberId: string, o: CallOptions = {}): Promise<Member> {
     return await this.call('DELETE', `/api/members/${encodeURIComponent(memberId)}`, field('member', Member), o)
+  }
+
+  /** GET /api/devices/stock-settings (owner): each doorbell's "accept unsigned OPEN_DOOR from KVS viewers" the owner has set. */
+  async stockSettings (o: CallOptions = {}): Promise<StockDoorSettingView[]> {
+    return await this.call('GET', '/api/devices/stock-settings', field('settings', StockDoorSettingView.array()), o)
+  }
+
+  /** PUT /api/devices/<id>/stock-setting (owner): the hub signs it and tells the doorbell. */
+  async setStockSetting (deviceId: string, acceptUnsignedOpenDoor: boolean, o: CallOptions = {}): Promise<StockDoorSettingView> {
+    return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/stock-setting`, whole(StockDoorSettingView), { body: checked(StockDoorSettingRequest, { acceptUnsignedOpenDoor }, 'stock setting'), ...o })
   }
 
   /** GET /api/audit (owner): records with seq > `after`, ascending, at most `limit`. */

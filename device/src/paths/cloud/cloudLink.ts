@@ -17,7 +17,8 @@ export interface CloudLinkDeps {
   /** Test seams and tuning, passed through. */
   iot?: Pick<IotLinkOptions, 'minReconnectMs' | 'maxReconnectMs'>
   /** Answer stock KVS viewers (plain SDP, trickle ICE, `commands` channel) with this media, lock and audit; absent: their messages are dropped. */
-  stock?: Pick<StockViewersOptions, 'peers' | 'lock' | 'audit'> & Partial<Pick<StockViewersOptions, 'maxViewers' | 'connectTimeoutMs'>>
+  /** `acceptUnsignedOpenDoor`: the owner's signed setting (stockSetting.ts); default the config's. */
+  stock?: Pick<StockViewersOptions, 'peers' | 'lock' | 'audit'> & Partial<Pick<StockViewersOptions, 'maxViewers' | 'connectTimeoutMs' | 'acceptUnsignedOpenDoor'>>
   kvs?: Pick<KvsMasterOptions, 'backoff' | 'openTimeoutMs' | 'idleRenewSeconds' | 'iceRefreshMarginSeconds' | 'stunUrl' | 'createSignalingClient' | 'controlPlane'>
 }
 
@@ -55,6 +56,7 @@ export class CloudLink implements DeviceTransport {
       keyFile: config.keyFile,
       caFile: config.caFile,
       deviceId: deps.deviceId,
+      seedRingChannel: config.seedTopics ? config.channelName : null,
       log: log.child('iot'),
       ...(deps.inspect ? { inspect: deps.inspect } : {}),
       ...deps.iot
@@ -72,9 +74,9 @@ export class CloudLink implements DeviceTransport {
     })
     this.stock = deps.stock
       ? new StockViewers({
+        acceptUnsignedOpenDoor: config.acceptUnsignedOpenDoor,
         ...deps.stock,
         deviceId: deps.deviceId,
-        acceptUnsignedOpenDoor: config.acceptUnsignedOpenDoor,
         send: (viewerId, action, payload) => this.kvs.sendStock(viewerId, action, payload),
         log: log.child('kvs-stock')
       })

@@ -3,7 +3,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { createActor, type Actor, type InspectionEvent } from 'xstate'
 import { BACKOFF, iotLinkMachine } from '@doorbell/machines'
 import {
-  CallRecord, DeviceState, Listeners, Presence, RingEvent, cloudTopics, encode,
+  CallRecord, DeviceState, Listeners, Presence, RingEvent, SeedRing, cloudTopics, encode, seedRingTopic,
   type CloudTopicKind, type Logger, type Unsubscribe
 } from '@doorbell/core'
 
@@ -23,6 +23,11 @@ export interface IotLinkOptions {
   maxReconnectMs?: number
   /** The device's inspection: the link's machine (`iotLink`) is shown in /inspector. */
   inspect?: ((event: InspectionEvent) => void) | undefined
+  /**
+   * `seedTopics`: every ring is also published to the seed's topic `doorbell/<channel>/ring` in the
+   * seed's payload, so the seed's viewer (and ours, for a stock doorbell) is told. Null: not.
+   */
+  seedRingChannel?: string | null | undefined
 }
 
 type IotLinkEvents = {
@@ -40,7 +45,8 @@ const STOP_GRACE_MS = 3000
  * = thing name (an IoT policy usually requires it), persistent session (clean: false) and QoS 1,
  * so rings raised while IoT Core is unreachable stay in mqtt.js's outgoing queue and are delivered
  * on reconnect. The will marks the doorbell offline (retained) if the link dies without a goodbye.
- * It publishes only, under things/{thingName}/: ring, state (retained), presence (retained), calls.
+ * It publishes only, under things/{thingName}/: ring, state (retained), presence (retained), calls;
+ * with `seedTopics` each ring also on the seed's `doorbell/<channel>/ring` (core/src/kvsStock.ts).
  *
  * Retries start after 1 s and back off (doubling, with jitter) to 30 s while IoT Core stays
  * unreachable; the period is back to 1 s once connected. The retries are the iotLink machine's
@@ -51,7 +57,7 @@ export class IotLink {
   private client: MqttClient | null = null
   private lastState: string | null = null
   /** Publishes made before start(): handed to the client when it exists. */
-  private early: Array<{ kind: CloudTopicKind, payload: string }> = []
+  private early: Array<{ kind: CloudTopicKind, payload: string, topic?: string }> = []
   private readonly listeners = new Listeners<IotLinkEvents>()
   private readonly minReconnectMs: number
   private readonly maxReconnectMs: number
@@ -161,12 +167,14 @@ export class IotLink {
       else this.o.log.warn('AWS IoT Core connection error', { error: err.message, ...(code !== undefined ? { code } : {}), ...more })
     })
     actor.start()
-    for (const e of this.early) this.publish(e.kind, e.payload, false)
+    for (const e of this.early) this.publish(e.kind, e.payload, false, e.topic)
     this.early = []
   }
 
   publishRing (ring: RingEvent): void {
     this.publish('ring', encode(RingEvent, ring), false)
+    const channel = this.o.seedRingChannel
+    if (channel) this.publish('ring', encode(SeedRing, { event: 'ring', channel, timestamp: Math.floor(ring.at / 1000) }), false, seedRingTopic(channel))
   }
 
   /** Retained, and published again on every connect (IoT Core may have dropped it, or missed the last change). */
@@ -204,15 +212,15 @@ export class IotLink {
   }
 
   /** QoS 1 always: while disconnected mqtt.js keeps the message and sends it on reconnect. */
-  private publish (kind: CloudTopicKind, payload: string, retain: boolean): void {
+  private publish (kind: CloudTopicKind, payload: string, retain: boolean, topic?: string): void {
     if (this.stopped) return
     if (!this.client) {
       if (kind === 'state') return // kept in lastState, sent on connect
-      this.early.push({ kind, payload })
+      this.early.push({ kind, payload, ...(topic !== undefined ? { topic } : {}) })
       return
     }
-    this.client.publish(cloudTopics.of(this.o.thingName, kind), payload, { qos: 1, retain }, (err) => {
-      if (err && !this.stopped) this.o.log.warn('AWS IoT Core did not take a message', { kind, error: err.message })
+    this.client.publish(topic ?? cloudTopics.of(this.o.thingName, kind), payload, { qos: 1, retain }, (err) => {
+      if (err && !this.stopped) this.o.log.warn('AWS IoT Core did not take a message', { kind, ...(topic !== undefined ? { topic } : {}), error: err.message })
     })
   }
 

@@ -11,8 +11,9 @@ import type { DoorLock } from '../../answering/door'
  * answered with the doorbell's live video and audio by the same media as our sessions
  * (`MediaPeers`); it is never heard on the speaker (nothing says who it is, so it has no talk
  * right). Its unsigned `{"command":"OPEN_DOOR"}` is refused with a message on the channel and
- * an audit record, unless the owner turned on `acceptUnsignedOpenDoor` in this doorbell's cloud
- * config; every opening then is audited as unsigned. Bad input (an oversized offer, a malformed
+ * an audit record, unless the owner turned on "accept unsigned OPEN_DOOR from KVS viewers" for this
+ * doorbell (signed, from Home settings; else `acceptUnsignedOpenDoor` in its cloud config); every
+ * opening then is audited as unsigned. Bad input (an oversized offer, a malformed
  * candidate, a command that is not JSON) gets a clear error and the call goes on.
  */
 
@@ -30,8 +31,11 @@ export interface StockViewersOptions {
   lock: DoorLock
   /** Every OPEN_DOOR attempt, allowed or refused (the audit outbox). */
   audit: (attempt: DoorAttempt) => void
-  /** The owner's setting (the doorbell's cloud config): open on an unsigned OPEN_DOOR. */
-  acceptUnsignedOpenDoor: boolean
+  /**
+   * Open on an unsigned OPEN_DOOR: the owner's signed setting when there is one, else the cloud
+   * config's (stockSetting.ts); asked at each command, so a change applies to calls in progress.
+   */
+  acceptUnsignedOpenDoor: boolean | (() => boolean)
   /** Sends to one viewer on the channel; false when it could not be sent. */
   send: (viewerId: string, action: StockAction, payload: unknown) => boolean
   log: Logger
@@ -191,8 +195,9 @@ export class StockViewers {
         path: 'cloud'
       })
     }
-    if (!this.o.acceptUnsignedOpenDoor) {
-      const message = 'refused: this doorbell does not accept unsigned OPEN_DOOR from KVS viewers (its owner can turn acceptUnsignedOpenDoor on)'
+    const accept = typeof this.o.acceptUnsignedOpenDoor === 'function' ? this.o.acceptUnsignedOpenDoor() : this.o.acceptUnsignedOpenDoor
+    if (!accept) {
+      const message = 'refused: this doorbell does not accept unsigned OPEN_DOOR from KVS viewers (its owner can turn this on in Home settings)'
       log.warn('refused an unsigned OPEN_DOOR from a stock KVS viewer', { viewer: viewerId })
       record('denied', 'unsigned', message)
       reply({ result: 'refused', message })

@@ -26,8 +26,8 @@ export interface MqttLinkOptions {
 
 type LinkEvents = {
   signal: (viewerId: string, message: SignalToDevice) => void
-  /** The home's signed revocation list (retained on the hub). */
-  revocations: (token: string) => void
+  /** The home's signed revocation list (retained on the hub), and the owner's signed per-doorbell stock KVS settings riding with it. */
+  revocations: (token: string, stockSettings: string[]) => void
 }
 
 /**
@@ -94,7 +94,7 @@ export class MqttLink implements DeviceTransport {
     }
     const m = decoded.value
     if (m.kind === 'revocations' && m.topic.home === this.o.homeId) {
-      this.listeners.emit('revocations', m.payload.list)
+      this.listeners.emit('revocations', m.payload.list, m.payload.stockSettings ?? [])
       return
     }
     if (m.kind !== 'to-device' || m.topic.device !== this.o.deviceId || m.topic.home !== this.o.homeId) {
@@ -114,7 +114,7 @@ export class MqttLink implements DeviceTransport {
     return this.listeners.on('signal', listener)
   }
 
-  onRevocations (listener: (token: string) => void): () => void {
+  onRevocations (listener: (token: string, stockSettings: string[]) => void): () => void {
     return this.listeners.on('revocations', listener)
   }
 

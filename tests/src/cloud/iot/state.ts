@@ -189,7 +189,10 @@ export class IotState {
    * attached to at least one thing: readwrite `things/<thingName>/#` for each such thing (the
    * scope of the project's IoT policy, `${iot:Connection.Thing.ThingName}`). Certificates that are
    * not ACTIVE, or not attached, get no line: mosquitto then refuses every publish and delivers
-   * nothing to them. `extra` is appended verbatim (the WSS front's own block).
+   * nothing to them. `extra` is appended verbatim (the WSS front's own block). Each such
+   * certificate may also publish the seed's ring topic `doorbell/+/ring` (the seed's doorbell
+   * rings there; ours does with `seedTopics`): the stand-in does not evaluate policy documents,
+   * and the setup's policy grants exactly its own channel's ring topic.
    */
   renderAcl (extra: string): string {
     const lines = ['# Written by the IoT Core stand-in from its registry; rewritten on every change.', extra.trimEnd(), '']
@@ -199,7 +202,7 @@ export class IotState {
       if (things.length === 0) continue
       lines.push(`# certificate ${cert.id}`, `user ${cert.commonName}`)
       for (const thing of things) lines.push(`topic readwrite things/${thing}/#`)
-      lines.push('')
+      lines.push('topic write doorbell/+/ring', '')
     }
     return lines.join('\n')
   }

@@ -35,14 +35,17 @@ export interface SignalingLike {
   open: () => void
   close: () => void
   sendSdpOffer: (payload: any) => void
+  /** Trickle ICE (the stock protocol only: our offers carry every candidate). */
+  sendIceCandidate?: (candidate: any) => void
   on(event: 'open' | 'close', listener: () => void): unknown
+  on(event: 'iceCandidate', listener: (candidate: unknown, senderClientId?: string) => void): unknown
   on(event: 'error', listener: (error: unknown) => void): unknown
   on(event: 'sdpAnswer', listener: (payload: unknown, senderClientId?: string) => void): unknown
 }
 
 
 /** KVS's STUN server of the region, on AWS only (stand-ins have no internet, and need none). */
-export function kvsStun (config: ViewerCloudConfig): IceServerInit[] {
+export function kvsStun (config: Pick<ViewerCloudConfig, 'region' | 'kvsEndpoint'>): IceServerInit[] {
   if (config.kvsEndpoint !== undefined) return []
   const domain = config.region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'
   return [{ urls: `stun:stun.kinesisvideo.${config.region}.${domain}:443` }]

@@ -15,7 +15,10 @@ export interface MqttLike {
 }
 
 export interface IotEventsOptions {
-  config: ViewerCloudConfig
+  /** Where IoT Core is; `devices` gives the topics unless `topics` does. */
+  config: Pick<ViewerCloudConfig, 'region' | 'iotEndpoint' | 'iotWssUrl'> & { devices?: ViewerCloudConfig['devices'] }
+  /** The topics to subscribe to (stock KVS doorbells' ring topics); default: every configured doorbell's events. */
+  topics?: string[]
   credentials: AwsCredentials
   clientId: string
   log: (level: 'info' | 'warn' | 'error', message: string) => void
@@ -93,7 +96,7 @@ export class IotEvents {
     client.on('connect', () => {
       if (this.closed) return
       this.quiet = false
-      const topics = r.config.devices.flatMap((d) => cloudTopics.events(d.thingName))
+      const topics = r.topics ?? (r.config.devices ?? []).flatMap((d) => cloudTopics.events(d.thingName))
       client.subscribe(topics, { qos: 1 }, (err, granted) => {
         if (err) { this.o.log('error', `AWS IoT subscribe failed: ${err.message}`); return }
         const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic)

@@ -1,0 +1,85 @@
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Id, StockDoorSetting, StockDoorSettingView, sign, type Logger } from '@doorbell/core'
+import { z } from 'zod'
+import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
+
+/**
+ * The owner's "accept unsigned OPEN_DOOR from KVS viewers", per doorbell (docs/cloud.md): kept in
+ * `stock-settings.json` beside the home key, each one signed by the home key as a
+ * `StockDoorSetting` and sent to the doorbells with the revocation list (the broker module), so a
+ * doorbell takes it only from its own home, for itself, newer than the one it has.
+ */
+
+export const STOCK_SETTINGS_FILE = 'stock-settings.json'
+const Stored = z.strictObject({ v: z.literal(1), settings: z.array(StockDoorSettingView).max(1024) })
+
+export class StockSettingError extends Error {
+  override readonly name = 'StockSettingError'
+}
+
+export class HomeStockSettings {
+  private readonly byDevice = new Map<string, StockDoorSettingView>()
+  private readonly tokenCache = new Map<string, { seq: number, token: string }>()
+  private readonly listeners = new Set<() => void>()
+
+  private constructor (private readonly o: { dir: string, homeId: string, log: Logger }, private readonly key: HomeKey) {}
+
+  /** After the trust store started (the home key exists). A file that cannot be parsed stops the hub: the owner's word is not dropped silently. */
+  static async start (o: { dir: string, homeId: string, log: Logger }): Promise<HomeStockSettings> {
+    const s = new HomeStockSettings(o, await loadOrCreateHomeKey(o.dir))
+    let raw: string | null = null
+    try { raw = await readFile(join(o.dir, STOCK_SETTINGS_FILE), 'utf8') } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    if (raw !== null) {
+      const parsed = Stored.safeParse((() => { try { return JSON.parse(raw) as unknown } catch { return null } })())
+      if (!parsed.success) throw new StockSettingError(`${join(o.dir, STOCK_SETTINGS_FILE)} is not a stock-settings file: fix or remove it (the doorbells keep their last settings)`)
+      for (const v of parsed.data.settings) s.byDevice.set(v.deviceId, v)
+    }
+    return s
+  }
+
+  list (): StockDoorSettingView[] { return [...this.byDevice.values()] }
+
+  /** Sets a doorbell's setting (the caller checked that an owner asks, for a paired doorbell); the doorbells are told. */
+  async set (deviceId: string, acceptUnsignedOpenDoor: boolean, now = Date.now()): Promise<StockDoorSettingView> {
+    if (!Id.safeParse(deviceId).success) throw new StockSettingError('not a device id')
+    const old = this.byDevice.get(deviceId)
+    const next: StockDoorSettingView = { deviceId, acceptUnsignedOpenDoor, seq: (old?.seq ?? 0) + 1, at: now }
+    this.byDevice.set(deviceId, next)
+    try {
+      await this.save()
+    } catch (err) {
+      if (old) this.byDevice.set(deviceId, old); else this.byDevice.delete(deviceId)
+      throw err
+    }
+    this.o.log[acceptUnsignedOpenDoor ? 'warn' : 'info']('the owner set "accept unsigned OPEN_DOOR from KVS viewers"', { device: deviceId, on: acceptUnsignedOpenDoor, seq: next.seq })
+    for (const l of this.listeners) { try { l() } catch (err) { this.o.log.error('a stock-setting listener threw', { error: (err as Error).message }) } }
+    return next
+  }
+
+  /** Each doorbell's setting, signed by the home. */
+  async tokens (): Promise<string[]> {
+    const out: string[] = []
+    for (const v of this.byDevice.values()) {
+      const cached = this.tokenCache.get(v.deviceId)
+      if (cached?.seq === v.seq) { out.push(cached.token); continue }
+      const token = await sign(StockDoorSetting, { home: this.o.homeId, device: v.deviceId, seq: v.seq, at: v.at, acceptUnsignedOpenDoor: v.acceptUnsignedOpenDoor }, this.key.privateKey)
+      this.tokenCache.set(v.deviceId, { seq: v.seq, token })
+      out.push(token)
+    }
+    return out
+  }
+
+  onChange (listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  private async save (): Promise<void> {
+    const file = join(this.o.dir, STOCK_SETTINGS_FILE)
+    await writeFile(`${file}.tmp`, JSON.stringify({ v: 1, settings: this.list() }), { mode: 0o600 })
+    await rename(`${file}.tmp`, file)
+  }
+}

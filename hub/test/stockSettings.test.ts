@@ -1,0 +1,34 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { StockDoorSetting, memoryLogger, open } from '@doorbell/core'
+import { loadOrCreateHomeKey } from '../src/trust/homeKey'
+import { HomeStockSettings, STOCK_SETTINGS_FILE } from '../src/trust/stockSettings'
+
+test('the owner\'s stock settings: signed by the home key per doorbell, seq growing, kept across a restart; a broken file stops the start', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hub-stock-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const key = await loadOrCreateHomeKey(dir)
+  const s = await HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() })
+  let changes = 0
+  s.onChange(() => { changes++ })
+  assert.deepEqual(await s.tokens(), [])
+  await s.set('front-door', true, 1000)
+  await s.set('front-door', false, 2000)
+  await s.set('back-door', true, 3000)
+  assert.equal(changes, 3)
+  const opened = await Promise.all((await s.tokens()).map(async (token) => await open(StockDoorSetting, token, key.publicKey)))
+  assert.deepEqual(opened.map((o) => o.ok ? o.value : o.problem), [
+    { home: 'home', device: 'front-door', seq: 2, at: 2000, acceptUnsignedOpenDoor: false },
+    { home: 'home', device: 'back-door', seq: 1, at: 3000, acceptUnsignedOpenDoor: true }
+  ])
+  await assert.rejects(s.set('../etc', true), /not a device id/)
+
+  const again = await HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() })
+  assert.deepEqual(again.list(), s.list())
+
+  await writeFile(join(dir, STOCK_SETTINGS_FILE), '{"v":1,"settings":"on"}')
+  await assert.rejects(HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() }), (err: Error) => err.name === 'StockSettingError' && /not a stock-settings file/.test(err.message))
+})
