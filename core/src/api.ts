@@ -162,11 +162,18 @@ export const ZonesResponse = z.strictObject({
 })
 export type ZonesResponse = z.infer<typeof ZonesResponse>
 
-/** `POST /api/integrations` (owner): a credential for Home Assistant's MQTT integration. Never the door right in this version. */
+/**
+ * `POST /api/integrations` (owner): a credential for Home Assistant's MQTT integration, and a
+ * member with its own key held by the hub, without the door right until the owner grants it.
+ */
 export const IntegrationRequest = z.strictObject({
   name: Name.default('Home Assistant')
 })
 export type IntegrationRequest = z.input<typeof IntegrationRequest>
+
+/** `PUT /api/integrations/:id/door` (owner): give or withdraw the integration's door right. */
+export const IntegrationDoorRequest = z.strictObject({ door: z.boolean() })
+export type IntegrationDoorRequest = z.infer<typeof IntegrationDoorRequest>
 
 /** What Home Assistant's MQTT integration is given: shown once (the hub keeps only a hash of the password). */
 export const IntegrationCredential = z.strictObject({

@@ -112,7 +112,7 @@ export function parseTopic (topic: string): ParsedTopic | null {
  *   {prefix}/status                           Home Assistant's birth and will (`online` / `offline`)
  */
 export const INTEGRATION_LEVEL = 'ha'
-export const IntegrationEntities = ['availability', 'event', 'lock', 'online', 'last-ring', 'last-ring-attributes', 'image'] as const
+export const IntegrationEntities = ['availability', 'event', 'lock', 'lock-attributes', 'online', 'last-ring', 'last-ring-attributes', 'image'] as const
 export type IntegrationEntity = typeof IntegrationEntities[number]
 export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant'
 

@@ -7,6 +7,7 @@ import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import { AVAILABLE, discoveryConfig, LOCK_STATE, NOT_AVAILABLE, objectIdOf, OFF, ON, PRESS } from './discovery'
 import { userBroker, type BridgeWill, type Outlet, type UserBroker } from './userBroker'
+import { doorOpener } from './doorOpener'
 
 export interface HomeAssistantDeps {
   config: HubConfig
@@ -54,8 +55,9 @@ interface LastRingAttributes {
  * Home Assistant's side of it: one retained device-based discovery config per paired doorbell,
  * the entities' states, and an `event` per ring (never retained). Every config is republished on
  * Home Assistant's birth (`<prefix>/status` = `online`); a removed doorbell's config is cleared.
- * Lock commands from the integration member are refused and audited: an integration has no door
- * right in this version (docs/home-assistant.md). Starts after `broker` and before `mqtt`, so it
+ * `OPEN` and `UNLOCK` from Home Assistant are signed by the hub as the integration's member and
+ * sent to the doorbell, which checks and audits them like any member's (`doorOpener.ts`,
+ * docs/home-assistant.md); how it went is the lock's attributes. Starts after `broker` and before `mqtt`, so it
  * sees each doorbell's first message (the broker keeps retained messages in memory only).
  */
 export function homeAssistantModule (d: HomeAssistantDeps): Startable {
@@ -106,6 +108,14 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     for (const to of destinations) configTo(to, b)
   }
 
+  const opener = doorOpener({
+    homeId,
+    trust: d.trust,
+    broker: d.broker,
+    log,
+    tell: (deviceId, attributes) => { entity(deviceId, 'lock-attributes', JSON.stringify(attributes)) }
+  })
+
   /** The live paired device with this id, as the trust store has it now. */
   const pairedDevice = (deviceId: string): Member | undefined =>
     d.trust().members().find((m) => m.kind === 'device' && m.subject === deviceId && m.revokedAt === null)
@@ -127,7 +137,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     log.info('a doorbell was removed: clearing its Home Assistant config', { device: deviceId })
     // An empty retained payload removes the device from Home Assistant and from the broker.
     send(integrationTopics.discovery(prefix, objectIdOf(homeId, deviceId)), '', true)
-    for (const e of ['availability', 'lock', 'online', 'last-ring', 'last-ring-attributes', 'image'] as const) entity(deviceId, e, '')
+    for (const e of ['availability', 'lock', 'lock-attributes', 'online', 'last-ring', 'last-ring-attributes', 'image'] as const) entity(deviceId, e, '')
   }
 
   const onState = (b: Doorbell, state: DeviceState): void => {
@@ -189,7 +199,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: 'the integration was removed' })
       return
     }
-    lockCommand(deviceId, command.value, `${member.name} (integration)`)
+    lockCommand(deviceId, command.value, `${member.name} (integration)`, member)
   }
 
   /** A lock command from the user's broker: whoever that broker lets publish on the topic. */
@@ -200,10 +210,13 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       log.warn('ignored a lock command from the user\'s broker', { device: deviceId, reason: command.message })
       return
     }
-    lockCommand(deviceId, command.value, `Home Assistant (${remote?.name ?? 'the user\'s broker'})`)
+    // Signed as the home's Home Assistant integration (the newest made): the same member, and the
+    // same door right, whichever broker Home Assistant uses.
+    const integration = d.trust().members().filter((m) => m.kind === 'integration').at(-1) ?? null
+    lockCommand(deviceId, command.value, `Home Assistant (${remote?.name ?? 'the user\'s broker'})`, integration)
   }
 
-  const lockCommand = (deviceId: string, command: LockCommand, actor: string): void => {
+  const lockCommand = (deviceId: string, command: LockCommand, actor: string, integration: Member | null): void => {
     if (!doorbells.has(deviceId)) {
       log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: 'no such doorbell' })
       return
@@ -213,8 +226,14 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       log.info('Home Assistant asked to lock: the door relocks by itself', { device: deviceId })
       return
     }
-    // UNLOCK and OPEN both ask for a release. Only a signed command opens a door, and an
-    // integration has no door right (no key to sign with) in this version: refused.
+    // UNLOCK and OPEN both ask for one release (auto-relock). Only a signed command opens a door:
+    // signed as the integration's member, the doorbell decides.
+    if (integration !== null) {
+      opener.open(deviceId, integration, command).catch((err: Error) => { log.error('Home Assistant\'s door command failed', { device: deviceId, error: err.message }) })
+      return
+    }
+    // No integration member to sign as (none was ever made): refused here.
+    entity(deviceId, 'lock-attributes', JSON.stringify({ last_command: command, by: actor, result: 'refused', reason: 'no-door-right', message: 'no Home Assistant integration in Home settings: nothing may sign for it', at: new Date().toISOString() }))
     d.trust().audit.append({
       at: Date.now(),
       kind: 'open-door',
@@ -252,6 +271,12 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     const ha = parseIntegrationTopic(packet.topic)
     if (ha !== null) {
       if (ha.kind === 'ha-lock-command' && ha.home === homeId) onLockCommand(ha.device, payload, client)
+      return
+    }
+    if (/\/command\/[^/]+\/to-viewer$/.test(packet.topic)) {
+      // A doorbell's result of a command: maybe one the hub sent for Home Assistant.
+      const result = decodeTopicMessage(packet.topic, payload)
+      if (result.ok && result.value.kind === 'command-result' && result.value.topic.home === homeId) opener.result(result.value.topic.device, result.value.topic.viewer, result.value.payload)
       return
     }
     if (!/\/(ring|state|presence|calls|snapshot)$/.test(packet.topic)) return

@@ -1,5 +1,5 @@
 import {
-  AuditRecord, EventsPage, IceSettings, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, EventsPage, IceSettings, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -90,6 +90,11 @@ export class HubApi {
   /** POST /api/integrations (owner): Home Assistant's MQTT credential, shown once. */
   async createIntegration (request: IntegrationRequest = {}, o: CallOptions = {}): Promise<IntegrationCredential> {
     return await this.call('POST', '/api/integrations', whole(IntegrationCredential), { body: checked(IntegrationRequest, request, 'integration request'), ...o })
+  }
+
+  /** PUT /api/integrations/<id>/door (owner): gives or withdraws Home Assistant's door right; the member as it is now. */
+  async setIntegrationDoor (memberId: string, door: boolean, o: CallOptions = {}): Promise<Member> {
+    return await this.call('PUT', `/api/integrations/${encodeURIComponent(memberId)}/door`, field('member', Member), { body: checked(IntegrationDoorRequest, { door }, 'door right'), ...o })
   }
 
   /** GET /api/members (owner). */
