@@ -1,13 +1,14 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import {
   decodeTopicMessage, decodeWord, type CallRecord, type SnapshotEvent, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
-  type DeviceState, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
+  type DeviceState, type HomeAssistantBroker, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
 } from '@doorbell/core'
 import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import { AVAILABLE, discoveryConfig, LOCK_STATE, NOT_AVAILABLE, objectIdOf, OFF, ON, PRESS } from './discovery'
 import { userBroker, type BridgeWill, type Outlet, type UserBroker } from './userBroker'
 import { doorOpener } from './doorOpener'
+import { brokerSettings, type BrokerSettings } from './brokerSettings'
 
 export interface HomeAssistantDeps {
   config: HubConfig
@@ -60,7 +61,16 @@ interface LastRingAttributes {
  * docs/home-assistant.md); how it went is the lock's attributes. Starts after `broker` and before `mqtt`, so it
  * sees each doorbell's first message (the broker keeps retained messages in memory only).
  */
-export function homeAssistantModule (d: HomeAssistantDeps): Startable {
+/** The module, and what Home settings may change in it at run time. */
+export interface HomeAssistantModule extends Startable {
+  /** The user's broker as set in Home settings (kept in the data folder). */
+  readonly settings: BrokerSettings
+  /** Connects to this broker instead (null: to none), without a restart. */
+  setBroker: (config: HomeAssistantBroker | null) => Promise<void>
+  brokerStatus: () => { state: 'connected' | 'connecting' | 'off', problem: string | null }
+}
+
+export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule {
   const { homeId } = d.config
   const prefix = d.config.homeAssistant.discoveryPrefix
   const log = d.log
@@ -79,13 +89,13 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       }
     }
   }
-  const brokerConfig = d.config.homeAssistant.broker
   const will: BridgeWill = { topic: integrationTopics.bridge(homeId), online: AVAILABLE, offline: NOT_AVAILABLE }
-  const remote = brokerConfig === undefined
-    ? null
-    : (d.userBroker ?? ((w) => userBroker({ config: brokerConfig, home: homeId, will: w, log })))(will)
-  const theirs: Destination | null = remote === null ? null : { outlet: remote, bridge: will, retained: new Map() }
-  const destinations = theirs === null ? [own] : [own, theirs]
+  // The user's broker: set in Home settings (brokerSettings.ts), else in the hub's config; changed
+  // at run time by `setBroker` (the old connection ends, the new one starts, nothing restarts).
+  const settings = brokerSettings(d.config.dataDir)
+  let remote: UserBroker | null = null
+  let theirs: Destination | null = null
+  const destinations = (): Destination[] => theirs === null ? [own] : [own, theirs]
 
   /** Retained messages are remembered per destination: the user's broker gets them again when it comes back. */
   const put = (to: Destination, topic: string, payload: string, retain: boolean): void => {
@@ -96,7 +106,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     }
   }
   const send = (topic: string, payload: string, retain: boolean): void => {
-    for (const to of destinations) put(to, topic, payload, retain)
+    for (const to of destinations()) put(to, topic, payload, retain)
   }
   const entity = (deviceId: string, e: IntegrationEntity, payload: string, retain = true): void => {
     send(integrationTopics.entity(homeId, deviceId, e), payload, retain)
@@ -105,7 +115,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     put(to, integrationTopics.discovery(prefix, objectIdOf(homeId, b.deviceId)), JSON.stringify(discoveryConfig({ home: homeId, ...b, bridge: to.bridge })), true)
   }
   const publishConfig = (b: Doorbell): void => {
-    for (const to of destinations) configTo(to, b)
+    for (const to of destinations()) configTo(to, b)
   }
 
   const opener = doorOpener({
@@ -301,6 +311,39 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     }
   }
 
+  let changing: Promise<void> = Promise.resolve()
+
+  /**
+   * Starts the user's broker as a new destination: it gets everything the hub's broker holds
+   * retained for Home Assistant (its own discovery configs, which name the hub's will), and all
+   * of it again each time it connects.
+   */
+  const connectRemote = async (config: HomeAssistantBroker, make?: (will: BridgeWill) => UserBroker): Promise<void> => {
+    const r = (make ?? ((w) => userBroker({ config, home: homeId, will: w, log })))(will)
+    const t: Destination = { outlet: r, bridge: will, retained: new Map() }
+    for (const [topic, payload] of own.retained) if (!topic.startsWith(`${prefix}/`)) t.retained.set(topic, payload)
+    for (const b of doorbells.values()) configTo(t, b)
+    remote = r
+    theirs = t
+    try {
+      await r.start([integrationTopics.status(prefix), integrationTopics.homeLockCommands(homeId)], {
+        connected: () => { for (const [topic, payload] of t.retained) r.publish(topic, payload, true) },
+        message: (topic, payload) => { if (theirs === t) onRemote(topic, payload) }
+      })
+    } catch (err) {
+      // A file it needs cannot be read: no half-made destination stays behind.
+      remote = null
+      theirs = null
+      throw err
+    }
+  }
+  const disconnectRemote = async (): Promise<void> => {
+    const r = remote
+    remote = null
+    theirs = null
+    await r?.stop()
+  }
+
   return {
     name: 'homeAssistant',
     async start () {
@@ -312,20 +355,34 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       // A re-paired doorbell (same id, new member) stays: only the last member of an id clears it.
       const offRevoked = trust.onRevoked((m) => { if (m.kind === 'device' && !pairedDevice(m.subject)) forget(m.subject) })
       stops = [() => { broker.removeListener('publish', onPublish) }, offPaired, offRevoked]
-      if (remote !== null && theirs !== null) {
-        await remote.start([integrationTopics.status(prefix), integrationTopics.homeLockCommands(homeId)], {
-          connected: () => { for (const [topic, payload] of theirs.retained) remote.publish(topic, payload, true) },
-          message: onRemote
-        })
-      }
-      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size, broker: destinations.map((x) => x.outlet.name).join(', ') })
+      const fromSettings = settings.stored()
+      const initial = fromSettings === undefined ? d.config.homeAssistant.broker ?? null : fromSettings
+      if (initial !== null) await connectRemote(initial, d.userBroker)
+      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size, broker: destinations().map((x) => x.outlet.name).join(', ') })
     },
     async stop () {
       for (const stop of stops) stop()
       stops = []
-      await remote?.stop()
+      await changing
+      await disconnectRemote()
       doorbells.clear()
-      for (const x of destinations) x.retained.clear()
+      own.retained.clear()
+    },
+    settings,
+    async setBroker (config) {
+      // One change at a time: the second waits for the first's connection to end.
+      const next = changing.then(async () => {
+        await disconnectRemote()
+        if (config !== null) await connectRemote(config)
+        log.info(config === null ? 'the user\'s broker is off (Home settings)' : 'the user\'s broker was changed (Home settings)', { broker: remote?.name ?? 'none' })
+      })
+      changing = next.catch(() => {})
+      await next
+    },
+    brokerStatus () {
+      if (remote === null) return { state: 'off', problem: null }
+      const s = remote.status()
+      return { state: s.connected ? 'connected' : 'connecting', problem: s.problem }
     }
   }
 }
