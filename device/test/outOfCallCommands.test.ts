@@ -116,3 +116,27 @@ describe('outOfCallCommands: the door outside a call', () => {
     assert.equal(NO_CALL_SESSION, 'no-call')
   })
 })
+
+describe('outOfCallCommands: more kinds', () => {
+  test('a kind added beside the door gets its own commands, with the no-call session; the door still gets everything unreadable', async () => {
+    const seen: Array<[string, string, string]> = []
+    const kind = (name: string) => ({
+      run: async (raw: string, ctx: { sessionId: string, viewerId: string }) => {
+        seen.push([name, ctx.sessionId, ctx.viewerId])
+        let id = 'unreadable'
+        try { id = (JSON.parse(raw) as { id: string }).id } catch { /* the door's to audit */ }
+        return { ok: true as const, id, type: name, at: 0 }
+      }
+    })
+    const channel = outOfCallCommands({ kinds: { unlock: kind('unlock'), chime: kind('chime') }, path: 'lan', log: memoryLogger([], 'commands') })
+    const chime = await channel.take(VIEWER, JSON.stringify({ type: 'chime', id: 'c1' }))
+    assert.deepEqual(chime, { ok: true, id: 'c1', type: 'chime' })
+    await channel.take(VIEWER, '{"type":"unlock","id":"c2"}')
+    await channel.take(VIEWER, 'not json')
+    assert.deepEqual(seen, [['chime', NO_CALL_SESSION, VIEWER], ['unlock', NO_CALL_SESSION, VIEWER], ['unlock', NO_CALL_SESSION, VIEWER]])
+    // Not an own property of the kinds: never a prototype's.
+    const proto = await channel.take(VIEWER, JSON.stringify({ type: 'toString', id: 'c3' }))
+    assert.equal(seen.length, 4, 'an inherited name is the door\'s, as anything unknown')
+    assert.ok(proto.ok)
+  })
+})

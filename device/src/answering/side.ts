@@ -5,7 +5,7 @@ import { MqttLink } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
 import { noSpeaker, type TalkFloor } from './talk'
 import type { Door } from './door'
-import { outOfCallCommands } from './commands'
+import { outOfCallCommands, type CommandKinds } from './commands'
 
 /** What the answering side needs of the pairing record (the doorbell's or a camera node's). */
 export interface AnsweringPairing {
@@ -31,6 +31,11 @@ export interface AnsweringSideOptions {
   talk?: (guard: DoorGuard) => TalkFloor
   /** The doorbell's lock (its commands checked by this side's guard), or a camera node's "no door". */
   door: (guard: DoorGuard) => Door
+  /**
+   * More kinds of command outside a call (docs/commands.md), beside the door's own (`unlock`),
+   * each checked by this side's guard: e.g. the quick replies' `reply`.
+   */
+  commands?: (guard: DoorGuard) => CommandKinds
   /** The door's state for the published state; null: no door. */
   lock: () => LockState | null
   log: Logger
@@ -79,7 +84,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   const floor = o.talk ? o.talk(guard) : noSpeaker()
   const door = o.door(guard)
   // Commands outside a call (the hub's MQTT): the door's own command kinds, checked by the same guard.
-  const commands = outOfCallCommands({ kinds: door.commands ?? {}, path: 'lan', log: log.child('commands') })
+  const commands = outOfCallCommands({ kinds: { ...door.commands, ...o.commands?.(guard) }, path: 'lan', log: log.child('commands') })
   const answering = startAnswering({
     deviceId: o.deviceId,
     deviceName: o.deviceName,
