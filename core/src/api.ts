@@ -162,11 +162,18 @@ export const ZonesResponse = z.strictObject({
 })
 export type ZonesResponse = z.infer<typeof ZonesResponse>
 
-/** `POST /api/integrations` (owner): a credential for Home Assistant's MQTT integration. Never the door right in this version. */
+/**
+ * `POST /api/integrations` (owner): a credential for Home Assistant's MQTT integration, and a
+ * member with its own key held by the hub, without the door right until the owner grants it.
+ */
 export const IntegrationRequest = z.strictObject({
   name: Name.default('Home Assistant')
 })
 export type IntegrationRequest = z.input<typeof IntegrationRequest>
+
+/** `PUT /api/integrations/:id/door` (owner): give or withdraw the integration's door right. */
+export const IntegrationDoorRequest = z.strictObject({ door: z.boolean() })
+export type IntegrationDoorRequest = z.infer<typeof IntegrationDoorRequest>
 
 /** What Home Assistant's MQTT integration is given: shown once (the hub keeps only a hash of the password). */
 export const IntegrationCredential = z.strictObject({
@@ -186,3 +193,43 @@ export const IntegrationCredential = z.strictObject({
   tls: z.boolean()
 })
 export type IntegrationCredential = z.infer<typeof IntegrationCredential>
+
+// ---------------------------------------------------------------- Home Assistant: the user's broker from Home settings
+
+/** A PEM certificate (the user's broker's CA), bounded. */
+const CaPem = z.string().max(20_000).regex(/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/, 'the CA is a PEM certificate (-----BEGIN CERTIFICATE-----)')
+
+/**
+ * `PUT /api/home-assistant/broker` (owner): the user's broker for Home Assistant
+ * (`homeAssistant.broker`), set from Home settings. `password` and `ca`: absent keeps the one
+ * set, null removes it. Checked again against the hub's own `HomeAssistantBroker` schema.
+ */
+export const HomeAssistantBrokerRequest = z.strictObject({
+  url: z.string().max(500),
+  username: z.string().min(1).max(200).nullable().optional(),
+  password: z.string().min(1).max(500).nullable().optional(),
+  ca: CaPem.nullable().optional()
+})
+export type HomeAssistantBrokerRequest = z.infer<typeof HomeAssistantBrokerRequest>
+
+/** `GET /api/home-assistant/broker` (owner): the broker as set (never its password), and how the hub's connection to it is. */
+export const HomeAssistantBrokerSettings = z.strictObject({
+  broker: z.strictObject({
+    url: z.string(),
+    username: z.string().nullable(),
+    /** Whether a password is set: the password itself is never sent back. */
+    password: z.boolean(),
+    /** Whether a CA certificate is set. */
+    ca: z.boolean(),
+    /** Set in Home settings, or in the hub's config file (until Home settings change it). */
+    source: z.enum(['settings', 'config'])
+  }).nullable(),
+  /** Whether Home Assistant is on in the hub's config (`homeAssistant.enabled`): the broker is used only then. */
+  enabled: z.boolean(),
+  connection: z.strictObject({
+    state: z.enum(['connected', 'connecting', 'off']),
+    /** Why it cannot connect, in words (never the password). */
+    problem: z.string().max(500).nullable()
+  })
+})
+export type HomeAssistantBrokerSettings = z.infer<typeof HomeAssistantBrokerSettings>

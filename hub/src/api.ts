@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { IntegrationRequest, InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
+import { IntegrationDoorRequest, IntegrationRequest, InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
 import { clientAddressOf, publicOrigin, rateLimited, sendCaCertificate, sendJson, sendRateLimited, type ZodBodies } from './http'
 import { RateLimiter } from './rateLimit'
 import { integrationClientId, zoneOfDevice } from './broker/gate'
@@ -173,6 +173,10 @@ export function createApi (d: ApiDeps): FastifyPluginAsync {
     app.delete('/api/members/:id', { onRequest: [memberId, ownerOnly] }, async (request, reply) => {
       const { id } = request.params as { id: string }
       return sendJson(reply, 200, { member: (await d.trust.revoke(memberOf(request), id)).member })
+    })
+    app.put('/api/integrations/:id/door', { onRequest: [memberId, ownerOnly], schema: { body: IntegrationDoorRequest } }, async (request, reply) => {
+      const { id } = request.params as { id: string }
+      return sendJson(reply, 200, { member: await d.trust.setIntegrationDoor(memberOf(request), id, request.body.door) })
     })
     app.get('/api/audit', { onRequest: ownerOnly }, async (request, reply) => {
       const query = new URL(request.url, 'http://hub').searchParams

@@ -5,6 +5,7 @@ import { MqttLink } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
 import { noSpeaker, type TalkFloor } from './talk'
 import type { Door } from './door'
+import { outOfCallCommands, type CommandKinds } from './commands'
 
 /** What the answering side needs of the pairing record (the doorbell's or a camera node's). */
 export interface AnsweringPairing {
@@ -30,6 +31,11 @@ export interface AnsweringSideOptions {
   talk?: (guard: DoorGuard) => TalkFloor
   /** The doorbell's lock (its commands checked by this side's guard), or a camera node's "no door". */
   door: (guard: DoorGuard) => Door
+  /**
+   * More kinds of command outside a call (docs/commands.md), beside the door's own (`unlock`),
+   * each checked by this side's guard: e.g. the quick replies' `reply`.
+   */
+  commands?: (guard: DoorGuard) => CommandKinds
   /** The door's state for the published state; null: no door. */
   lock: () => LockState | null
   log: Logger
@@ -78,6 +84,9 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   const { pairing, log } = o
   const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: o.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
   const floor = o.talk ? o.talk(guard) : noSpeaker()
+  const door = o.door(guard)
+  // Commands outside a call (the hub's MQTT): the door's own command kinds, checked by the same guard.
+  const commands = outOfCallCommands({ kinds: { ...door.commands, ...o.commands?.(guard) }, path: 'lan', log: log.child('commands') })
   const answering = startAnswering({
     deviceId: o.deviceId,
     deviceName: o.deviceName,
@@ -88,7 +97,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     lock: o.lock,
     log,
     ...(o.inspect ? { inspect: o.inspect } : {}),
-    session: answeringSession({ peers: o.peers, door: o.door(guard), log, talk: floor })
+    session: answeringSession({ peers: o.peers, door, log, talk: floor })
   })
 
   const takeRevocations = async (token: string, from: string): Promise<boolean> => {
@@ -127,6 +136,12 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
       current.onRevocations((token, stockSettings) => {
         takeRevocations(token, 'hub').catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
         if (stockSettings.length > 0) o.stockSettings?.(stockSettings)
+      })
+      current.onCommand((viewerId, payload) => {
+        commands.take(viewerId, payload).then(
+          (result) => { current.publishCommandResult(viewerId, result) },
+          (err: Error) => { log.error('a command failed', { error: err.message }) }
+        )
       })
       if (previous) {
         answering.detach(previous)

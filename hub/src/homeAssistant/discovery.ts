@@ -127,6 +127,8 @@ export function discoveryConfig (d: DoorbellForDiscovery): Record<string, unknow
       state_unlocked: LOCK_STATE.unlocked,
       state_locking: LOCK_STATE.relocking,
       state_jammed: LOCK_STATE.fault,
+      // How the last open or unlock from Home Assistant went (opened, refused and why, no answer).
+      json_attributes_topic: topic('lock-attributes'),
       // The state shown is the doorbell's report, never what was asked for.
       optimistic: false,
       retain: false,

@@ -1,12 +1,14 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import {
   decodeTopicMessage, decodeWord, type CallRecord, type SnapshotEvent, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
-  type DeviceState, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
+  type DeviceState, type HomeAssistantBroker, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
 } from '@doorbell/core'
 import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import { AVAILABLE, discoveryConfig, LOCK_STATE, NOT_AVAILABLE, objectIdOf, OFF, ON, PRESS } from './discovery'
 import { userBroker, type BridgeWill, type Outlet, type UserBroker } from './userBroker'
+import { doorOpener } from './doorOpener'
+import { brokerSettings, type BrokerSettings } from './brokerSettings'
 
 export interface HomeAssistantDeps {
   config: HubConfig
@@ -54,11 +56,21 @@ interface LastRingAttributes {
  * Home Assistant's side of it: one retained device-based discovery config per paired doorbell,
  * the entities' states, and an `event` per ring (never retained). Every config is republished on
  * Home Assistant's birth (`<prefix>/status` = `online`); a removed doorbell's config is cleared.
- * Lock commands from the integration member are refused and audited: an integration has no door
- * right in this version (docs/home-assistant.md). Starts after `broker` and before `mqtt`, so it
+ * `OPEN` and `UNLOCK` from Home Assistant are signed by the hub as the integration's member and
+ * sent to the doorbell, which checks and audits them like any member's (`doorOpener.ts`,
+ * docs/home-assistant.md); how it went is the lock's attributes. Starts after `broker` and before `mqtt`, so it
  * sees each doorbell's first message (the broker keeps retained messages in memory only).
  */
-export function homeAssistantModule (d: HomeAssistantDeps): Startable {
+/** The module, and what Home settings may change in it at run time. */
+export interface HomeAssistantModule extends Startable {
+  /** The user's broker as set in Home settings (kept in the data folder). */
+  readonly settings: BrokerSettings
+  /** Connects to this broker instead (null: to none), without a restart. */
+  setBroker: (config: HomeAssistantBroker | null) => Promise<void>
+  brokerStatus: () => { state: 'connected' | 'connecting' | 'off', problem: string | null }
+}
+
+export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule {
   const { homeId } = d.config
   const prefix = d.config.homeAssistant.discoveryPrefix
   const log = d.log
@@ -77,13 +89,13 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       }
     }
   }
-  const brokerConfig = d.config.homeAssistant.broker
   const will: BridgeWill = { topic: integrationTopics.bridge(homeId), online: AVAILABLE, offline: NOT_AVAILABLE }
-  const remote = brokerConfig === undefined
-    ? null
-    : (d.userBroker ?? ((w) => userBroker({ config: brokerConfig, home: homeId, will: w, log })))(will)
-  const theirs: Destination | null = remote === null ? null : { outlet: remote, bridge: will, retained: new Map() }
-  const destinations = theirs === null ? [own] : [own, theirs]
+  // The user's broker: set in Home settings (brokerSettings.ts), else in the hub's config; changed
+  // at run time by `setBroker` (the old connection ends, the new one starts, nothing restarts).
+  const settings = brokerSettings(d.config.dataDir)
+  let remote: UserBroker | null = null
+  let theirs: Destination | null = null
+  const destinations = (): Destination[] => theirs === null ? [own] : [own, theirs]
 
   /** Retained messages are remembered per destination: the user's broker gets them again when it comes back. */
   const put = (to: Destination, topic: string, payload: string, retain: boolean): void => {
@@ -94,7 +106,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     }
   }
   const send = (topic: string, payload: string, retain: boolean): void => {
-    for (const to of destinations) put(to, topic, payload, retain)
+    for (const to of destinations()) put(to, topic, payload, retain)
   }
   const entity = (deviceId: string, e: IntegrationEntity, payload: string, retain = true): void => {
     send(integrationTopics.entity(homeId, deviceId, e), payload, retain)
@@ -103,8 +115,16 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     put(to, integrationTopics.discovery(prefix, objectIdOf(homeId, b.deviceId)), JSON.stringify(discoveryConfig({ home: homeId, ...b, bridge: to.bridge })), true)
   }
   const publishConfig = (b: Doorbell): void => {
-    for (const to of destinations) configTo(to, b)
+    for (const to of destinations()) configTo(to, b)
   }
+
+  const opener = doorOpener({
+    homeId,
+    trust: d.trust,
+    broker: d.broker,
+    log,
+    tell: (deviceId, attributes) => { entity(deviceId, 'lock-attributes', JSON.stringify(attributes)) }
+  })
 
   /** The live paired device with this id, as the trust store has it now. */
   const pairedDevice = (deviceId: string): Member | undefined =>
@@ -127,7 +147,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     log.info('a doorbell was removed: clearing its Home Assistant config', { device: deviceId })
     // An empty retained payload removes the device from Home Assistant and from the broker.
     send(integrationTopics.discovery(prefix, objectIdOf(homeId, deviceId)), '', true)
-    for (const e of ['availability', 'lock', 'online', 'last-ring', 'last-ring-attributes', 'image'] as const) entity(deviceId, e, '')
+    for (const e of ['availability', 'lock', 'lock-attributes', 'online', 'last-ring', 'last-ring-attributes', 'image'] as const) entity(deviceId, e, '')
   }
 
   const onState = (b: Doorbell, state: DeviceState): void => {
@@ -189,7 +209,7 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: 'the integration was removed' })
       return
     }
-    lockCommand(deviceId, command.value, `${member.name} (integration)`)
+    lockCommand(deviceId, command.value, `${member.name} (integration)`, member)
   }
 
   /** A lock command from the user's broker: whoever that broker lets publish on the topic. */
@@ -200,10 +220,13 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       log.warn('ignored a lock command from the user\'s broker', { device: deviceId, reason: command.message })
       return
     }
-    lockCommand(deviceId, command.value, `Home Assistant (${remote?.name ?? 'the user\'s broker'})`)
+    // Signed as the home's Home Assistant integration (the newest made): the same member, and the
+    // same door right, whichever broker Home Assistant uses.
+    const integration = d.trust().members().filter((m) => m.kind === 'integration').at(-1) ?? null
+    lockCommand(deviceId, command.value, `Home Assistant (${remote?.name ?? 'the user\'s broker'})`, integration)
   }
 
-  const lockCommand = (deviceId: string, command: LockCommand, actor: string): void => {
+  const lockCommand = (deviceId: string, command: LockCommand, actor: string, integration: Member | null): void => {
     if (!doorbells.has(deviceId)) {
       log.warn('ignored a Home Assistant lock command', { device: deviceId, reason: 'no such doorbell' })
       return
@@ -213,8 +236,14 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       log.info('Home Assistant asked to lock: the door relocks by itself', { device: deviceId })
       return
     }
-    // UNLOCK and OPEN both ask for a release. Only a signed command opens a door, and an
-    // integration has no door right (no key to sign with) in this version: refused.
+    // UNLOCK and OPEN both ask for one release (auto-relock). Only a signed command opens a door:
+    // signed as the integration's member, the doorbell decides.
+    if (integration !== null) {
+      opener.open(deviceId, integration, command).catch((err: Error) => { log.error('Home Assistant\'s door command failed', { device: deviceId, error: err.message }) })
+      return
+    }
+    // No integration member to sign as (none was ever made): refused here.
+    entity(deviceId, 'lock-attributes', JSON.stringify({ last_command: command, by: actor, result: 'refused', reason: 'no-door-right', message: 'no Home Assistant integration in Home settings: nothing may sign for it', at: new Date().toISOString() }))
     d.trust().audit.append({
       at: Date.now(),
       kind: 'open-door',
@@ -254,6 +283,12 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       if (ha.kind === 'ha-lock-command' && ha.home === homeId) onLockCommand(ha.device, payload, client)
       return
     }
+    if (/\/command\/[^/]+\/to-viewer$/.test(packet.topic)) {
+      // A doorbell's result of a command: maybe one the hub sent for Home Assistant.
+      const result = decodeTopicMessage(packet.topic, payload)
+      if (result.ok && result.value.kind === 'command-result' && result.value.topic.home === homeId) opener.result(result.value.topic.device, result.value.topic.viewer, result.value.payload)
+      return
+    }
     if (!/\/(ring|state|presence|calls|snapshot)$/.test(packet.topic)) return
     const decoded = decodeTopicMessage(packet.topic, payload)
     if (!decoded.ok) return
@@ -276,6 +311,39 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
     }
   }
 
+  let changing: Promise<void> = Promise.resolve()
+
+  /**
+   * Starts the user's broker as a new destination: it gets everything the hub's broker holds
+   * retained for Home Assistant (its own discovery configs, which name the hub's will), and all
+   * of it again each time it connects.
+   */
+  const connectRemote = async (config: HomeAssistantBroker, make?: (will: BridgeWill) => UserBroker): Promise<void> => {
+    const r = (make ?? ((w) => userBroker({ config, home: homeId, will: w, log })))(will)
+    const t: Destination = { outlet: r, bridge: will, retained: new Map() }
+    for (const [topic, payload] of own.retained) if (!topic.startsWith(`${prefix}/`)) t.retained.set(topic, payload)
+    for (const b of doorbells.values()) configTo(t, b)
+    remote = r
+    theirs = t
+    try {
+      await r.start([integrationTopics.status(prefix), integrationTopics.homeLockCommands(homeId)], {
+        connected: () => { for (const [topic, payload] of t.retained) r.publish(topic, payload, true) },
+        message: (topic, payload) => { if (theirs === t) onRemote(topic, payload) }
+      })
+    } catch (err) {
+      // A file it needs cannot be read: no half-made destination stays behind.
+      remote = null
+      theirs = null
+      throw err
+    }
+  }
+  const disconnectRemote = async (): Promise<void> => {
+    const r = remote
+    remote = null
+    theirs = null
+    await r?.stop()
+  }
+
   return {
     name: 'homeAssistant',
     async start () {
@@ -287,20 +355,34 @@ export function homeAssistantModule (d: HomeAssistantDeps): Startable {
       // A re-paired doorbell (same id, new member) stays: only the last member of an id clears it.
       const offRevoked = trust.onRevoked((m) => { if (m.kind === 'device' && !pairedDevice(m.subject)) forget(m.subject) })
       stops = [() => { broker.removeListener('publish', onPublish) }, offPaired, offRevoked]
-      if (remote !== null && theirs !== null) {
-        await remote.start([integrationTopics.status(prefix), integrationTopics.homeLockCommands(homeId)], {
-          connected: () => { for (const [topic, payload] of theirs.retained) remote.publish(topic, payload, true) },
-          message: onRemote
-        })
-      }
-      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size, broker: destinations.map((x) => x.outlet.name).join(', ') })
+      const fromSettings = settings.stored()
+      const initial = fromSettings === undefined ? d.config.homeAssistant.broker ?? null : fromSettings
+      if (initial !== null) await connectRemote(initial, d.userBroker)
+      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size, broker: destinations().map((x) => x.outlet.name).join(', ') })
     },
     async stop () {
       for (const stop of stops) stop()
       stops = []
-      await remote?.stop()
+      await changing
+      await disconnectRemote()
       doorbells.clear()
-      for (const x of destinations) x.retained.clear()
+      own.retained.clear()
+    },
+    settings,
+    async setBroker (config) {
+      // One change at a time: the second waits for the first's connection to end.
+      const next = changing.then(async () => {
+        await disconnectRemote()
+        if (config !== null) await connectRemote(config)
+        log.info(config === null ? 'the user\'s broker is off (Home settings)' : 'the user\'s broker was changed (Home settings)', { broker: remote?.name ?? 'none' })
+      })
+      changing = next.catch(() => {})
+      await next
+    },
+    brokerStatus () {
+      if (remote === null) return { state: 'off', problem: null }
+      const s = remote.status()
+      return { state: s.connected ? 'connected' : 'connecting', problem: s.problem }
     }
   }
 }

@@ -23,6 +23,8 @@ export interface UserBroker extends Outlet {
    */
   start: (subscriptions: string[], handlers: UserBrokerHandlers) => Promise<void>
   stop: () => Promise<void>
+  /** Connected now, and the last reason it could not connect (in words), for Home settings. */
+  status: () => { connected: boolean, problem: string | null }
 }
 
 /** How long the hub waits between reconnections to the user's broker. */
@@ -44,6 +46,7 @@ export function userBroker (o: { config: HomeAssistantBroker, home: string, will
   const { config, log } = o
   const where = redact(config.url)
   let client: MqttClient | null = null
+  let problem: string | null = null
 
   /** Read at start: a file that cannot be read is a start-up error naming it. */
   const options = (): IClientOptions => {
@@ -86,6 +89,7 @@ export function userBroker (o: { config: HomeAssistantBroker, home: string, will
       c.on('connect', () => {
         log.info('connected to the user\'s broker', { broker: where, clientId: opts.clientId })
         lastProblem = null
+        problem = null
         c.publish(o.will.topic, o.will.online, { qos: 1, retain: true })
         c.subscribe(subscriptions, { qos: 1 }, (err, granted) => {
           if (err) { log.warn('could not subscribe on the user\'s broker', { broker: where, error: err.message }); return }
@@ -95,13 +99,15 @@ export function userBroker (o: { config: HomeAssistantBroker, home: string, will
         handlers.connected()
       })
       c.on('error', (err) => {
-        const problem = explain(err)
-        if (problem === lastProblem) return
-        lastProblem = problem
-        log.error('cannot reach the user\'s broker for Home Assistant; retrying every 5 s', { broker: where, error: problem })
+        const said = explain(err)
+        problem = said
+        if (said === lastProblem) return
+        lastProblem = said
+        log.error('cannot reach the user\'s broker for Home Assistant; retrying every 5 s', { broker: where, error: said })
       })
       c.on('offline', () => { if (lastProblem === null) log.warn('lost the user\'s broker; retrying every 5 s', { broker: where }) })
     },
+    status: () => ({ connected: client?.connected === true, problem }),
     async stop () {
       const c = client
       client = null

@@ -188,6 +188,11 @@ export class TrustStore {
     return Number((this.q.liveOwners.get(now) as Row).n)
   }
 
+  /** A live member's door right; false when it is revoked (or does not exist). */
+  setDoor (id: string, door: boolean): boolean {
+    return Number(this.q.setDoor.run(door ? 1 : 0, id).changes) === 1
+  }
+
   /** False when the member was already revoked (or does not exist). */
   revokeMember (id: string, at: number): boolean {
     return Number(this.q.revoke.run(at, id).changes) === 1
@@ -275,6 +280,7 @@ function prepareStatements (db: DatabaseSync) {
     liveOwners: p(`SELECT count(*) AS n FROM members WHERE role = 'owner' AND revoked_at IS NULL
       AND (expires_at IS NULL OR expires_at > ?)`),
     revoke: p('UPDATE members SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    setDoor: p('UPDATE members SET door = ? WHERE id = ? AND revoked_at IS NULL'),
     revoked: p('SELECT id, revoked_at FROM members WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id'),
     insertInvite: p(`INSERT INTO invites (code_hash, kind, role, door, zones, talk, talk_zones, device_id, access_hours, expires_at, used_at, created_by)
       VALUES (:codeHash, :kind, :role, :door, :zones, :talk, :talkZones, :deviceId, :accessHours, :expiresAt, NULL, :createdBy)`),

@@ -2,8 +2,9 @@ import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import { renderSVG } from 'uqr'
 import {
   AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RevocationList, newId, sign, toB64url,
-  type DoorAttempt, type InviteResponse, type Logger, type PairResponse
+  type DoorAttempt, type InviteResponse, type Logger, type PairResponse, type SigningKey
 } from '@doorbell/core'
+import { createIntegrationKey, loadIntegrationKey, removeIntegrationKey } from './integrationKey'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
 import { TrustStore, type NewAudit, type StoredInvite, type StoredMember } from './store'
 
@@ -15,6 +16,8 @@ const SETUP_CODE_TTL_MS = 24 * 60 * 60 * 1000
 const AUDIT_PAGE = 200
 const AUDIT_PAGE_MAX = 1000
 const HOUR_MS = 60 * 60 * 1000
+/** An integration's grant is signed for each command and lasts this long: a copy of one is soon of no use. */
+const INTEGRATION_GRANT_MS = 10 * 60_000
 
 export type TrustErrorCode = 'forbidden' | 'bad-code' | 'last-owner' | 'not-found'
 
@@ -64,6 +67,14 @@ export interface Trust {
    * `integration`, without the door right, revocable like any member. The token is returned once.
    */
   createIntegration: (by: Member, name: string) => Promise<{ member: Member, token: string }>
+  /** Owners only: gives or withdraws an integration's door right (off when it is made). */
+  setIntegrationDoor: (by: Member, memberId: string, door: boolean) => Promise<Member>
+  /**
+   * What the hub signs Home Assistant's door commands with: a fresh grant for this live
+   * integration member (its door right as it stands) and the member's own key, which only the hub
+   * holds. Throws `TrustError` `not-found` for a removed or unknown integration.
+   */
+  integrationSigner: (memberId: string) => Promise<IntegrationSigner>
   /** Called after each new pairing (a device: the Home Assistant bridge publishes its discovery). */
   onPaired: (listener: (member: Member) => void) => () => void
   /** MQTT login: user name = member id, password = token. Null unless a live member. */
@@ -82,6 +93,14 @@ export interface Trust {
   recordDoorAttempt: (a: DoorAttempt) => AuditRecord | null
   recordAnswered: (o: { deviceId: string, viewerName: string, at: number, ringId: string, sourceId: string }) => AuditRecord | null
   stop: () => void
+}
+
+/** An integration member's signing material: never logged, never sent anywhere. */
+export interface IntegrationSigner {
+  member: Member
+  /** Its grant, signed by the home key now. */
+  credential: string
+  key: SigningKey
 }
 
 export async function startTrust (o: TrustOptions): Promise<Trust> {
@@ -238,13 +257,16 @@ class HomeTrust implements Trust {
     const owner = this.requireOwner(by, 'pairing')
     const now = this.now()
     const secret = toB64url(randomBytes(32))
+    const id = newId('m')
+    // Its own key, held by the hub: Home Assistant cannot sign, so the hub signs its door commands as this member.
+    const key = await createIntegrationKey(this.o.dir, id)
     const member: StoredMember = {
-      id: newId('m'),
+      id,
       kind: 'integration',
       subject: newId('ha'),
       name: Member.shape.name.parse(name),
       role: null,
-      // The integration bridge that would sign Home Assistant's commands is not built yet: no door.
+      // Off until the owner grants it (Home settings).
       door: false,
       zones: [],
       talk: false,
@@ -252,7 +274,7 @@ class HomeTrust implements Trust {
       createdAt: now,
       expiresAt: null,
       revokedAt: null,
-      key: null,
+      key,
       secretHash: sha256(secret)
     }
     this.store.transaction(() => {
@@ -261,6 +283,33 @@ class HomeTrust implements Trust {
     })
     this.o.log.info('integration credential created', { member: member.id, by: owner.id })
     return { member: publicMember(member), token: `${member.id}.${secret}` }
+  }
+
+  async setIntegrationDoor (by: Member, memberId: string, door: boolean): Promise<Member> {
+    const owner = this.requireOwner(by, 'pairing')
+    const target = this.store.member(memberId)
+    if (target === null || target.kind !== 'integration' || target.revokedAt !== null) throw new TrustError('not-found', `no Home Assistant integration ${memberId}`)
+    if (target.door !== door) {
+      this.store.transaction(() => {
+        this.store.setDoor(memberId, door)
+        this.record({ kind: 'pairing', actor: owner.name, message: `${door ? 'granted' : 'withdrew'} the door right of ${target.name} (integration)` })
+      })
+      this.o.log.info('integration door right changed', { member: memberId, door, by: owner.id })
+    }
+    return publicMember(this.store.member(memberId)!)
+  }
+
+  async integrationSigner (memberId: string): Promise<IntegrationSigner> {
+    const now = this.now()
+    const m = this.store.member(memberId)
+    if (m === null || m.kind !== 'integration' || !isLive(m, now)) throw new TrustError('not-found', `no Home Assistant integration ${memberId} (removed?)`)
+    if (m.key === null) throw new TrustError('not-found', `${m.name} was made before Home Assistant could open the door: make a new integration credential`)
+    // A grant's roles are people's: an integration gets a guest's (no talk; the door only if the owner granted it).
+    const credential = await sign(Grant, {
+      v: 1, id: m.id, home: this.o.homeId, sub: m.subject, name: `${m.name.slice(0, 50)} (integration)`, role: 'guest',
+      door: m.door, zones: [], talk: false, talkZones: [], key: m.key, iat: now, exp: now + INTEGRATION_GRANT_MS
+    }, this.key.privateKey)
+    return { member: publicMember(m), credential, key: await loadIntegrationKey(this.o.dir, m.id) }
   }
 
   onPaired (listener: (member: Member) => void): () => void {
@@ -294,6 +343,9 @@ class HomeTrust implements Trust {
       }
       this.store.transaction(() => this.revokeInTx(target, now, owner.name, `removed ${target.name} (${target.role ?? target.kind})`))
       this.o.log.info('revoked', { member: target.id, by: owner.id })
+      if (target.kind === 'integration') {
+        await removeIntegrationKey(this.o.dir, target.id).catch((err: Error) => { this.o.log.error('could not delete a removed integration\'s key', { member: target.id, error: err.message }) })
+      }
       this.announceRevoked([target])
     }
     return { member: publicMember(this.store.member(memberId)!), list: await this.revocationList() }

@@ -1,5 +1,5 @@
 import {
-  AuditRecord, EventsPage, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -90,6 +90,26 @@ export class HubApi {
   /** POST /api/integrations (owner): Home Assistant's MQTT credential, shown once. */
   async createIntegration (request: IntegrationRequest = {}, o: CallOptions = {}): Promise<IntegrationCredential> {
     return await this.call('POST', '/api/integrations', whole(IntegrationCredential), { body: checked(IntegrationRequest, request, 'integration request'), ...o })
+  }
+
+  /** PUT /api/integrations/<id>/door (owner): gives or withdraws Home Assistant's door right; the member as it is now. */
+  async setIntegrationDoor (memberId: string, door: boolean, o: CallOptions = {}): Promise<Member> {
+    return await this.call('PUT', `/api/integrations/${encodeURIComponent(memberId)}/door`, field('member', Member), { body: checked(IntegrationDoorRequest, { door }, 'door right'), ...o })
+  }
+
+  /** GET /api/home-assistant/broker (owner): the user's broker for Home Assistant (never its password) and the hub's connection to it. */
+  async homeAssistantBroker (o: CallOptions = {}): Promise<HomeAssistantBrokerSettings> {
+    return await this.call('GET', '/api/home-assistant/broker', whole(HomeAssistantBrokerSettings), o)
+  }
+
+  /** PUT /api/home-assistant/broker (owner): sets or changes it (password, CA: absent keeps, null removes); the hub reconnects at once. */
+  async setHomeAssistantBroker (request: HomeAssistantBrokerRequest, o: CallOptions = {}): Promise<HomeAssistantBrokerSettings> {
+    return await this.call('PUT', '/api/home-assistant/broker', whole(HomeAssistantBrokerSettings), { body: checked(HomeAssistantBrokerRequest, request, 'broker settings'), ...o })
+  }
+
+  /** DELETE /api/home-assistant/broker (owner): no user's broker. */
+  async clearHomeAssistantBroker (o: CallOptions = {}): Promise<HomeAssistantBrokerSettings> {
+    return await this.call('DELETE', '/api/home-assistant/broker', whole(HomeAssistantBrokerSettings), o)
   }
 
   /** GET /api/members (owner). */
