@@ -219,6 +219,27 @@ describe('DoorGuard', () => {
     assert.equal(guard.isRevoked('m1'), true)
   })
 
+  it('a credential verified once is not verified again, yet a revocation, its expiry or a forged copy still refuse it at once', async () => {
+    const { guard, command, homeKeys, credential, setNow } = await setup({ exp: T0 + 60_000 })
+    // Accepted, then accepted again from the kept verification.
+    assert.equal((await guard.check(await command(), ctx)).ok, true)
+    assert.equal((await guard.check(await command(), ctx)).ok, true)
+    // A credential with one character of its signature changed is not the kept one: verified, refused.
+    const dot = credential.indexOf('.')
+    const flipped = credential.slice(0, dot + 1) + (credential[dot + 1] === 'A' ? 'B' : 'A') + credential.slice(dot + 2)
+    const forged = await guard.check({ ...(await command()), credential: flipped }, ctx)
+    assert.equal(!forged.ok && forged.reason, 'bad-credential')
+    // Another viewer presenting the kept credential is still refused.
+    assert.equal(await reasonOf(guard.check(await command(), { ...ctx, viewerId: 'v2' })), 'wrong-viewer')
+    // Expiry is read every time.
+    setNow(T0 + 61_000)
+    assert.equal(await reasonOf(guard.check(await command({ ts: T0 + 61_000 }), ctx)), 'expired')
+    setNow(T0 + 1000)
+    // A revocation applies to the very next command.
+    await guard.takeRevocations(await sign(RevocationList, { home: HOME, seq: 1, at: T0, ids: ['m1'] }, homeKeys.privateKey))
+    assert.equal(await reasonOf(guard.check(await command({ ts: T0 + 1000 }), ctx)), 'revoked')
+  })
+
   it('refuses malformed input without throwing', async () => {
     const { guard } = await setup()
     for (const bad of [null, 42, 'unlock', {}, { type: 'unlock', id: 'c1' }, { type: 'unlock', id: 'c1', credential: 'x.y', proof: 'x.y' }]) {

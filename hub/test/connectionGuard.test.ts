@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PassThrough } from 'node:stream'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { memoryLogger } from '@doorbell/core'
 import { PacketSizeLimit, connectionGuard } from '../src/broker/connectionGuard'
 import { parseProxyHeader } from '../src/broker/proxyProtocol'
@@ -151,5 +152,45 @@ describe('parseProxyHeader', () => {
     const huge = v2(1, 0x11, [])
     huge.writeUInt16BE(60_000, 14)
     assert.equal(parseProxyHeader(huge).kind, 'bad')
+  })
+})
+
+describe('GuardedConnection writes', () => {
+  test('the pieces of one packet written under cork leave in one write to the socket, in order, each callback called', async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1')
+    const inner = await new Promise<Socket>((resolve) => server.once('connection', resolve))
+    try {
+      const guard = connectionGuard({ maxConnectBytes: 64, maxPacketBytes: 4096, maxPending: 4, proxyProtocol: false }, memoryLogger())
+      const conn = guard.admit(inner, '127.0.0.1', true)!
+      // Count what reaches the socket's own write paths (one per syscall on a TCP_NODELAY socket).
+      let socketWrites = 0
+      const s = inner as unknown as { _writev: (...a: unknown[]) => void, _write: (...a: unknown[]) => void }
+      const [writev, write] = [s._writev.bind(inner), s._write.bind(inner)]
+      s._writev = (...a) => { socketWrites++; writev(...a) }
+      s._write = (...a) => { socketWrites++; write(...a) }
+      const pieces = ['0', '\x10', 'topic', 'id', 'payload'].map((x) => Buffer.from(x))
+      const received = new Promise<Buffer>((resolve) => {
+        let got = Buffer.alloc(0)
+        client.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); if (got.length >= 16) resolve(got) })
+      })
+      let called = 0
+      conn.cork()
+      for (const p of pieces) conn.write(p, () => { called++ })
+      process.nextTick(() => conn.uncork())
+      assert.equal((await received).toString(), '0\x10topicidpayload')
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.equal(called, pieces.length)
+      assert.equal(socketWrites, 1)
+      // After the socket is gone, a write is an error, not a throw.
+      inner.destroy()
+      conn.on('error', () => {}) // aedes listens for it; the callback is what is checked here
+      const err = await new Promise<Error | null | undefined>((resolve) => { conn.cork(); conn.write(Buffer.from('a')); conn.write(Buffer.from('b'), resolve); conn.uncork() })
+      assert.match(String(err), /closed|destroyed/)
+    } finally {
+      client.destroy()
+      server.close()
+    }
   })
 })

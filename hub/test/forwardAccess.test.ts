@@ -4,8 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
-import { Presence, RingEvent, encode, exportPublicKey, generateSigningKey, memoryLogger, newId, topics } from '@doorbell/core'
+import type { AedesPublishPacket, Client } from 'aedes'
+import { Presence, RingEvent, encode, type Member, exportPublicKey, generateSigningKey, memoryLogger, newId, topics } from '@doorbell/core'
 import { startHub, type Hub } from '../src/index'
+import { deviceDirectory, forwardAccess } from '../src/broker/forwardAccess'
+import type { Principal } from '../src/broker/gate'
 
 /**
  * Access checked when the broker forwards, not only at SUBSCRIBE (aedes `authorizeForward`),
@@ -104,3 +107,38 @@ async function pairOwner (hub: Hub): Promise<NonNullable<ReturnType<Hub['trust']
   const paired = await hub.trust.pair({ kind: 'viewer', code: setup.code, id: newId('v'), name: 'Owner', key: await exportPublicKey(key.publicKey) })
   return paired.member
 }
+
+// ---------------------------------------------------------------- the hook on its own
+
+const member = (m: Partial<Member> & Pick<Member, 'kind' | 'subject'>): Member => ({
+  id: newId('m'), name: m.subject, role: null, door: false, zones: [], createdAt: 0, expiresAt: null, revokedAt: null, ...m
+})
+
+test('the hook parses a topic once per message, but decides per delivery: a device removed between two deliveries of one ring is refused from the next', () => {
+  const front = member({ kind: 'device', subject: 'front', zones: ['porch'] })
+  const back = member({ kind: 'device', subject: 'back', zones: ['yard'] })
+  const members: Member[] = [front, back]
+  const directory = deviceDirectory(() => members)
+  const operator: Principal = { kind: 'viewer', home: H, viewerId: 'v1', member: member({ kind: 'viewer', subject: 'v1', role: 'operator', zones: ['porch'] }) }
+  const resident: Principal = { kind: 'viewer', home: H, viewerId: 'v2', member: member({ kind: 'viewer', subject: 'v2', role: 'resident' }) }
+  const clients = { operator: {} as Client, resident: {} as Client }
+  const who = new Map<Client, Principal>([[clients.operator, operator], [clients.resident, resident]])
+  const forward = forwardAccess((c) => who.get(c), directory)
+  const packet = (topic: string): AedesPublishPacket => ({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, retain: false, dup: false, messageId: 1 } as AedesPublishPacket)
+  const frontRing = packet(topics.ring(H, 'front'))
+  const backRing = packet(topics.ring(H, 'back'))
+  // Alternating topics: each is parsed for itself.
+  assert.equal(forward(clients.operator, frontRing), frontRing)
+  assert.equal(forward(clients.operator, backRing), null, 'the yard is not the operator\'s zone')
+  assert.equal(forward(clients.resident, backRing), backRing)
+  assert.equal(forward(clients.operator, frontRing), frontRing)
+  // Removed while its ring is being delivered: the next delivery of the same message is refused.
+  assert.equal(forward(clients.resident, frontRing), frontRing)
+  members[0] = { ...front, revokedAt: Date.now() }
+  directory.invalidate()
+  assert.equal(forward(clients.resident, frontRing), null)
+  assert.equal(forward(clients.operator, frontRing), null)
+  // Not a doorbell topic: passed on as before (the SUBSCRIBE check decided).
+  const other = packet('somewhere/else')
+  assert.equal(forward(clients.resident, other), other)
+})

@@ -74,6 +74,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
     await sleep(1000)
     const idle = await rssMb(device.pid)
     figures.push({ id: 'load-rss-idle', name: 'device RSS, no viewer', value: Math.round(idle), unit: 'MB', conditions: conditions(0), group: 'load' })
+    const cpuByCount: Array<[number, number]> = []
     for (const count of steps) {
       // Each viewer a paired member of the home, as every screen is.
       const paired = await Promise.all(Array.from({ length: count }, async (_, k) => await pairViewerInProcess(hub, { name: `Load ${k}`, viewerId: `load${count}x${k}` })))
@@ -98,11 +99,21 @@ export const loadBench: Bench = async ({ smoke, log }) => {
         { id: `load-ffmpeg-cpu-${count}`, name: `ffmpeg CPU (one encode for all), ${count} viewer${count > 1 ? 's' : ''}`, value: round(ff ?? NaN), unit: '%', conditions: c, group: 'load' }
       )
       if (cpu! < 100 && loss < 1) carried = count
+      cpuByCount.push([count, cpu!])
       for (const v of viewers) v.home.hangUp('front-door')
       await sleep(500) // the byes reach the device before the viewers disconnect
       await Promise.all(viewers.map(async (v) => { await v.close() }))
       viewers = []
       await sleep(1000)
+    }
+    if (cpuByCount.length >= 2) {
+      // What one more viewer costs: the least-squares slope of device CPU over the viewer counts
+      // (the camera's share, paid once, is the intercept).
+      const n = cpuByCount.length
+      const mx = cpuByCount.reduce((a, [x]) => a + x, 0) / n
+      const my = cpuByCount.reduce((a, [, y]) => a + y, 0) / n
+      const slope = cpuByCount.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / cpuByCount.reduce((a, [x]) => a + (x - mx) ** 2, 0)
+      figures.push({ id: 'load-cpu-per-viewer', name: 'device CPU per viewer (slope over the viewer counts)', value: round(slope, 2), unit: '%', conditions: `${conditions(steps.at(-1)!)}; least-squares slope of device CPU over ${cpuByCount.map(([x]) => x).join(', ')} viewers (each a call session)`, group: 'load' })
     }
     figures.push(...await rtspCpu(hub, windowMs, log, smoke ? [1] : [1, 4]))
     figures.push({ id: 'load-max-viewers', name: 'viewers carried on one core with < 1 % loss (most tried)', value: carried, unit: 'viewers', target: { op: '>=', value: smoke ? 2 : 12 }, conditions: conditions(steps.at(-1)!), group: 'load' })

@@ -1,4 +1,4 @@
-import nodeDataChannel, { type DataChannel, type PeerConnection } from 'node-datachannel'
+import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } from 'node-datachannel'
 import { Home, type DataChannelLike, type PeerConnectionLike } from '@doorbell/viewer/lib'
 import type { IceServerInit } from '@doorbell/core'
 import type { PairedViewer } from './trust'
@@ -30,6 +30,12 @@ class NdcPeer implements PeerConnectionLike {
   private gatheringListeners = new Set<Listener>()
   private offer: Promise<string> | null = null
   private mids = 0
+  /**
+   * Held for the call's life: node-datachannel closes a track whose JavaScript object is
+   * collected, and its video stops there (mid-call, at whichever garbage collection came first:
+   * the "third call with no video" of issue 21).
+   */
+  private readonly tracks: Track[] = []
   onicegatheringstatechange: ((ev: unknown) => void) | null | undefined = null
   onconnectionstatechange: ((ev: unknown) => void) | null | undefined = null
   oniceconnectionstatechange: ((ev: unknown) => void) | null | undefined = null
@@ -67,10 +73,11 @@ class NdcPeer implements PeerConnectionLike {
       video.addH264Codec(H264_PT, H264_PROFILE)
       const track = this.pc.addTrack(video)
       track.onMessage((packet) => { this.onVideo(packet) })
+      this.tracks.push(track)
     } else {
       const audio = new nodeDataChannel.Audio(mid, init.direction === 'recvonly' ? 'RecvOnly' : 'SendRecv')
       audio.addOpusCodec(OPUS_PT)
-      this.pc.addTrack(audio)
+      this.tracks.push(this.pc.addTrack(audio))
     }
     // This viewer never talks: there is no microphone to swap in.
     return { sender: { replaceTrack: async () => { throw new Error('a node-datachannel viewer has no microphone') } } }

@@ -42,10 +42,15 @@ export function deviceDirectory (members: () => readonly Member[]): DeviceDirect
  * devices, and are left to the owner's SUBSCRIBE check.
  */
 export function forwardAccess (principalOf: (client: Client) => Principal | undefined, directory: DeviceDirectory): NonNullable<AedesOptions['authorizeForward']> {
+  // aedes asks once per subscriber with the same topic: parse it once per message, not per
+  // delivery. Only the topic's parse is kept; who may see the device is looked up every time.
+  let lastTopic = ''
+  let lastParsed: ReturnType<typeof parseTopic> = null
   return (client, packet) => {
     const who = principalOf(client)
     if (who?.kind !== 'viewer') return packet
-    const t = parseTopic(packet.topic)
+    if (packet.topic !== lastTopic) { lastParsed = parseTopic(packet.topic); lastTopic = packet.topic }
+    const t = lastParsed
     if (t === null || t.kind === 'revocations' || t.kind === 'inspect') return packet
     const zones = directory.zonesOf(t.device)
     if (zones.length === 0) return null // not (or no longer) a paired device

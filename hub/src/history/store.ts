@@ -60,6 +60,11 @@ export class HistoryStore {
     this.db = new DatabaseSync(join(dir, HISTORY_DB_FILE), { timeout: 5000, enableForeignKeyConstraints: true })
     try {
       this.db.exec('PRAGMA journal_mode = WAL')
+      // A ring is recorded on the broker's thread right after its fan-out: an fsync per commit
+      // (FULL) held the event loop 3-5 ms per ring, and 20-50 ms when the disk was busy, so the
+      // next ring waited behind it. In WAL, NORMAL stays consistent; a power cut may lose the
+      // last rings' rows, never the database (the audit log, in the trust store, stays FULL).
+      this.db.exec('PRAGMA synchronous = NORMAL')
       const version = Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version)
       if (version > SCHEMA_VERSION) throw new Error(`${join(dir, HISTORY_DB_FILE)} was written by a newer hub (schema ${version}, this hub knows ${SCHEMA_VERSION})`)
       this.db.exec(SCHEMA)
