@@ -12,7 +12,7 @@ import { authorizeSubscribe } from './authorizeSubscribe'
 import { connectionGuard, type ConnectionGuard } from './connectionGuard'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { deviceDirectory, forwardAccess } from './forwardAccess'
-import type { Principal } from './gate'
+import { sessionsOf, type Principal } from './gate'
 import { staleStates } from './staleState'
 import type { Principals } from './principals'
 
@@ -119,6 +119,11 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
             client.close()
           }
         }
+        // Its persistent sessions go too, with what was queued for them (a removed screen's rings).
+        const own = sessionsOf(member)
+        persistence?.dropSessions(own).then((ids) => {
+          if (ids.length > 0) log.info('dropped a removed member\'s sessions', { member: member.name, sessions: ids.length })
+        }, (err: Error) => { log.error('could not drop a removed member\'s sessions', { error: err.message }) })
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
       })
       unsubscribe = () => { unpaired(); unrevoked() }
