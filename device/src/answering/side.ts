@@ -1,7 +1,7 @@
 import type { InspectionEvent } from 'xstate'
 import { DoorGuard, type DirectReach, type LockState, type Logger } from '@doorbell/core'
 import { startAnswering, type Answering } from '@doorbell/machines'
-import { MqttLink } from '../paths/lan'
+import { HubOutbox, MqttLink, heldTransport } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
 import { noSpeaker, type TalkFloor } from './talk'
 import type { Door } from './door'
@@ -100,6 +100,11 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   }
 
   let link: MqttLink | null = null
+  // Rings, pictures and call records wait here until a hub link is up: before mDNS has found the
+  // hub (the held transport stands in for the link), and across a move to a hub at a new address.
+  const outbox = new HubOutbox(log)
+  const held = heldTransport(outbox, pairing.homeId, o.deviceId)
+  answering.attach(held)
   return {
     answering,
     guard,
@@ -119,9 +124,11 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
         deviceName: o.deviceName,
         log: l.log,
         ...(l.direct ? { direct: l.direct } : {}),
-        auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca ?? null }
+        auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca ?? null },
+        outbox
       })
       link = current
+      answering.detach(held)
       current.onRevocations((token) => {
         takeRevocations(token, 'hub').catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
       })
