@@ -4,9 +4,11 @@
  * - a ring pressed while the doorbell moves to a hub at a new address (the hub came back on
  *   another port) is delivered there;
  * both to a screen with a persistent session (`HubClient` with `session`), which was away too.
- * - rings pressed while the hub is away, with the connection cut again in the middle of the
- *   resend after the first reconnect and another press meanwhile: every ring arrives (the link
- *   hands its outbox to mqtt.js only on a live connection; what mqtt.js had in flight it resends).
+ * - a cause of a lost ring under repeated hub kills: after a reconnect mqtt.js first resends what
+ *   it had in flight, one message at a time, and queues any publish made meanwhile behind that
+ *   resend; if the connection drops before the resend ends, it drops that queue (its callbacks
+ *   get "Connection closed"; the link gave none, so the ring was gone without a word). The link
+ *   now takes such a message back into its outbox and sends it on the next connection.
  */
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -100,22 +102,19 @@ describe('the doorbell\'s own queue: rings before the hub is found, and across a
   })
 })
 
-describe('MqttLink: no ring lost when the connection drops in the middle of a resend', () => {
-  test('offline presses, a reconnect cut after the first resent ring, another offline press: all three arrive', { timeout: 60_000 }, async () => {
+describe('MqttLink: no ring lost when the hub goes away while the doorbell resends', () => {
+  test('a ring pressed while mqtt.js resends what it stored, then the connection cut: it arrives on the next connection', { timeout: 60_000 }, async () => {
     const broker = await Aedes.createBroker()
     const arrived: string[] = []
-    let cutAfterFirst = false
     const sockets = new Set<Socket>()
     let accepting = true
-    broker.authorizePublish = (client, packet, callback) => {
-      if (packet.topic.endsWith('/ring') && cutAfterFirst) {
-        // The hub dies holding the first resent ring, before it acknowledges it.
-        cutAfterFirst = false
-        accepting = false
-        for (const s of sockets) s.destroy()
-        return
-      }
-      if (packet.topic.endsWith('/ring')) arrived.push(RingEvent.parse(JSON.parse(packet.payload.toString())).ringId)
+    /** The hub holds the first resent ring without acknowledging it, until told. */
+    let holdFirst = false
+    let held: (() => void) | null = null
+    broker.authorizePublish = (_client, packet, callback) => {
+      if (!packet.topic.endsWith('/ring')) { callback(null); return }
+      if (holdFirst) { holdFirst = false; held = () => { callback(null) }; return }
+      arrived.push(RingEvent.parse(JSON.parse(packet.payload.toString())).ringId)
       callback(null)
     }
     const server: Server = createServer((socket) => {
@@ -127,23 +126,30 @@ describe('MqttLink: no ring lost when the connection drops in the middle of a re
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const port = (server.address() as { port: number }).port
     const link = new MqttLink({ url: `mqtt://127.0.0.1:${port}`, homeId: 'home', deviceId: 'front-door', log: memoryLogger([], 'link'), auth: { memberId: 'm', token: 't', ca: null } })
-    try {
-      await link.connected(AbortSignal.timeout(10_000))
-      // The hub goes away; two presses.
+    const cut = async (): Promise<void> => {
       accepting = false
       for (const s of sockets) s.destroy()
-      await eventually('offline', () => !link.client.connected, 5000)
+      await eventually('the link down', () => !link.client.connected, 5000)
+    }
+    try {
+      await link.connected(AbortSignal.timeout(10_000))
+      // A ring is on its way when the hub goes: mqtt.js keeps it and resends it on the next connection.
+      holdFirst = true
       link.publishRing(ring('r1'))
+      await eventually('the hub has r1 (not acknowledged)', () => held !== null, 5000)
+      held = null
+      await cut()
+      // Back: mqtt.js resends r1, and the hub holds it again (no PUBACK): mqtt.js is still resending.
+      holdFirst = true
+      accepting = true
+      await eventually('the resend of r1 held', () => held !== null, 10_000)
+      // The button, now: mqtt.js would queue this publish behind its resend.
       link.publishRing(ring('r2'))
-      // It comes back, and dies again with the first resent ring; a third press while it is away.
-      cutAfterFirst = true
+      // The hub goes again before acknowledging r1: mqtt.js drops what it queued behind the resend.
+      await cut()
       accepting = true
-      await eventually('the cut', () => !cutAfterFirst && !link.client.connected, 10_000)
-      link.publishRing(ring('r3'))
-      accepting = true
-      await eventually('every ring', () => ['r1', 'r2', 'r3'].every((r) => arrived.includes(r)), 15_000)
-        .catch((err: Error) => { throw new Error(`${err.message}: arrived ${arrived.join(', ')}`) })
-      assert.deepEqual([...new Set(arrived)].sort(), ['r1', 'r2', 'r3'])
+      await eventually('both rings', () => ['r1', 'r2'].every((r) => arrived.includes(r)), 15_000)
+        .catch((err: Error) => { throw new Error(`${err.message}: arrived ${arrived.join(', ') || 'none'}`) })
     } finally {
       await link.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
