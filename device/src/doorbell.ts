@@ -222,7 +222,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         snapshots = new RingSnapshots({
           deviceId: config.deviceId,
           camera: started(camera, 'camera'),
-          publish: (snapshot) => { side?.link?.publishSnapshot(snapshot) },
+          publish: (snapshot) => { side?.publishSnapshot(snapshot) },
           log: log.child('snapshot')
         })
       },

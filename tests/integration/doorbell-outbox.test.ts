@@ -48,9 +48,10 @@ describe('the doorbell\'s own queue: rings before the hub is found, and across a
     camera: { source: { kind: 'test-pattern', width: 160, height: 120, fps: 5 } }
   }, { log: memoryLogger(lines, 'device'), drivers: { button: new SimulatedButton(), lock: new SimulatedLock(() => {}) } })
   /** The screen, back after the hub is: its persistent session brings what was queued for it. */
-  const screen = (h: Hub, paired: PairedViewer, got: string[]): HubClient => {
+  const screen = (h: Hub, paired: PairedViewer, got: string[], pictures: string[] = []): HubClient => {
     const c = new HubClient({ url: h.mqttUrl, homeId: 'home', viewerId: paired.viewerId, viewerName: paired.name, auth: { memberId: paired.memberId, token: paired.token }, session: 'kitchen', log: () => {} })
     c.on('ring', (r) => { got.push(r.ringId) })
+    c.on('snapshot', (p) => { pictures.push(p.ringId) })
     return c
   }
   const portOf = (url: string): string => url.split(':').at(-1)!
@@ -82,8 +83,10 @@ describe('the doorbell\'s own queue: rings before the hub is found, and across a
     hub = await startHomeHub()
     await device.hubConnected(AbortSignal.timeout(60_000))
     const got: string[] = []
-    let c = screen(hub, paired, got)
+    const pictures: string[] = []
+    let c = screen(hub, paired, got, pictures)
     await eventually(`the ring pressed before the hub was found (${beforeFound})`, () => got.includes(beforeFound), 20_000)
+    await eventually('its picture (taken at the press, held with the ring)', () => pictures.includes(beforeFound), 20_000)
     await c.close()
     const firstUrl = device.link!.url
 

@@ -1,5 +1,5 @@
 import type { InspectionEvent } from 'xstate'
-import { DoorGuard, type DirectReach, type LockState, type Logger } from '@doorbell/core'
+import { DoorGuard, type DirectReach, type LockState, type Logger, type SnapshotEvent } from '@doorbell/core'
 import { startAnswering, type Answering } from '@doorbell/machines'
 import { HubOutbox, MqttLink, heldTransport } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
@@ -61,6 +61,8 @@ export interface AnsweringSide {
   connectHub: (url: string, o: HubLinkOptions) => MqttLink | null
   /** Stops the link to the hub (the device goes offline there). */
   disconnectHub: () => Promise<void>
+  /** The visitor's picture to the hub: on the link, or held with the ring until a hub is found. */
+  publishSnapshot: (snapshot: SnapshotEvent) => void
   /** Stops the answering side and the hub link. */
   stop: () => Promise<void>
 }
@@ -139,6 +141,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
       answering.attach(current)
       return current
     },
+    publishSnapshot (snapshot) { (link ?? held).publishSnapshot?.(snapshot) },
     async disconnectHub () {
       const current = link
       link = null
