@@ -105,9 +105,9 @@ export function connectPacket (clientId: string, username: string, password: str
  * resolves with the CONNACK's return code, or 'closed' if the far end hung up first.
  */
 export async function signInFrom (o: { port: number, localAddress: string, ca?: string, preamble?: Buffer }, packet: Buffer, timeoutMs = 5000): Promise<number | 'closed'> {
-  const socket: Socket = o.ca !== undefined
-    ? tlsConnect({ host: '127.0.0.1', port: o.port, localAddress: o.localAddress, ca: o.ca, servername: 'localhost' })
-    : createConnection({ host: '127.0.0.1', port: o.port, localAddress: o.localAddress })
+  const tcp = createConnection({ host: '127.0.0.1', port: o.port, localAddress: o.localAddress })
+  tcp.on('error', () => {})
+  const socket: Socket = o.ca !== undefined ? tlsConnect({ socket: tcp, ca: o.ca, servername: 'localhost' }) : tcp
   socket.on('error', () => {})
   try {
     return await new Promise<number | 'closed'>((resolve) => {
@@ -122,6 +122,7 @@ export async function signInFrom (o: { port: number, localAddress: string, ca?: 
     })
   } finally {
     socket.destroy()
+    tcp.destroy()
   }
 }
 
