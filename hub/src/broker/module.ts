@@ -94,8 +94,9 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       })
       broker = b
       // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
-      // keeps its retained state withheld (states first, then presences: the order `observe` needs).
-      for await (const packet of persistence.createRetainedStreamCombi([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`])) stale.observe(packet as { topic: string, payload: Buffer })
+      // keeps its retained state withheld (states first, then presences: the order `observe` needs);
+      // a retained "ringing" from before the restart waits for the doorbell to confirm it.
+      for await (const packet of persistence.createRetainedStreamCombi([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`])) stale.restore(packet as { topic: string, payload: Buffer })
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
       b.on('client', (client) => {
         g.signedIn(client.conn)

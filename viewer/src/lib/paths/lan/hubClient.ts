@@ -89,11 +89,14 @@ export class HubClient implements ViewerTransport {
       reconnectPeriod: 1000,
       connectTimeout: 5000
     })
-    this.client.on('connect', (ack) => {
-      // The hub kept this screen's session: what it queued meanwhile comes first, before the
-      // retained states (those follow the SUBSCRIBE below). Its rings wait for their doorbell's
-      // state, so a ring that ended while we were away shows as missed, never as ringing.
-      if (ack.sessionPresent) this.hold.resume()
+    // The hub kept this screen's session: what it queued meanwhile comes right after the CONNACK,
+    // before the retained states (those follow the SUBSCRIBE below). Its rings wait for their
+    // doorbell's state, so a ring that ended while we were away shows as missed, never as ringing.
+    // On the CONNACK itself: mqtt.js may hand over the queued messages before its 'connect' event.
+    this.client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack' && packet.sessionPresent === true) this.hold.resume()
+    })
+    this.client.on('connect', () => {
       const inspection = o.watchInspection ? [topics.homeInspection(o.homeId)] : []
       const events = this.devices ? [] : topics.homeEvents(o.homeId)
       this.client.subscribe([...events, topics.viewerInbox(o.homeId, o.viewerId), ...inspection], { qos: 1 }, (err) => {

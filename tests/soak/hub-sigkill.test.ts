@@ -7,8 +7,15 @@
  * In some rounds the button is pressed again during the outage (the re-alert); in others the
  * outage outlasts the ring, which then ends while the hub is down.
  * Every round: every ring event the doorbell raised reaches every screen; no ring alerts twice;
- * a ring that ended during the outage is never alerted after the hub is back (it shows as missed);
- * the retained state is there at once after the restart.
+ * a ring that ended during the outage is never alerted after the hub is back (it shows as missed:
+ * the hub holds back a retained "ringing" from before the kill until the doorbell confirms it);
+ * the retained presence is there at once after the restart.
+ *
+ * Not in `npm test` yet: `npm run soak -w @doorbell/tests` (inside scripts/isolated.sh). It
+ * passed 20 of 20 rounds, and in other runs one screen missed one ring event in one round (about
+ * one run in three here), with the hub logging `client error ... no such packet` for that screen
+ * (aedes found no queued entry when it went to send a live message to a resumed persistent
+ * session, and closed the connection) just before: see hub/src/broker/README.md, open questions.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -90,7 +97,13 @@ test('SIGKILL the hub during a ring, 20 times: every ring event reaches every sc
   screens.forEach((s, i) => { open(s, home.mqttUrl, paired[i]!, `session${s.name.toLowerCase()}`) })
   t.after(async () => { for (const s of screens) await s.home?.close() })
   let passed = false
-  t.after(() => { if (!passed) console.log([...doorbell.lines.slice(-60), ...hub.lines.slice(-40)].join('\n')) })
+  /** Every hub process's lines (each restart is a new process): what a failure prints. */
+  const earlierHubs: string[][] = []
+  t.after(() => {
+    if (passed) return
+    console.log([...doorbell.lines.slice(-80), ...earlierHubs.slice(-2).flat().slice(-60), ...hub.lines.slice(-40)].join('\n'))
+    for (const s of screens) console.log(`screen ${s.name} received: ${s.received.slice(-10).join(', ')}`)
+  })
   await eventually('every screen connected', () => screens.every((s) => s.home?.hub.connected === true), 20_000)
 
   /** What the doorbell raised (its own log): `ringId#count`, in order. */
@@ -116,26 +129,34 @@ test('SIGKILL the hub during a ring, 20 times: every ring event reaches every sc
       press(doorbell)
       await eventually(`round ${round}: the second press`, () => raised().length > before + 1, 10_000)
     }
-    // The ring ends while the hub is down (the doorbell gives up after its ring timeout), or not.
-    await new Promise((resolve) => setTimeout(resolve, ringEndsInOutage ? RING_TIMEOUT_S * 1000 + 1500 : 400))
-    const lateKeys = raised().slice(before)
-    const ringId = lateKeys[0]!.split('#')[0]!
-    // Pressed at most ~0.2 s before the kill, with no second press: over before the hub is back.
+    // The ring ends while the hub is down (the doorbell gives up after its ring timeout and
+    // records it missed), or the hub is back while it still rings.
+    if (ringEndsInOutage) await eventually(`round ${round}: the ring over during the outage`, () => doorbell.lines.filter((l) => l.includes('call recorded')).length >= round, (RING_TIMEOUT_S + 15) * 1000)
+    else await new Promise((resolve) => setTimeout(resolve, 400))
+    const ringId = raised().slice(before)[0]!.split('#')[0]!
     const endedInOutage = ringEndsInOutage
 
+    earlierHubs.push(hub.lines)
     hub = startHubProcess(home.config)
     await eventually(`round ${round}: the hub back`, () => hub.lines.some((l) => l.includes('hub ready')), 60_000)
     const backAt = Date.now()
-    // The retained state is there at once: a new subscriber gets it from the store (a live state
-    // from the doorbell, if it is back already, may come first: that one is not retained).
+    // The retained state is there at once: a new subscriber gets the doorbell's presence from the
+    // store at once; its state too, except one that says ringing (written before the kill: the
+    // ring may be over), which waits for the doorbell to confirm it as it reconnects.
     const owner = mqtt.connect(home.mqttUrl, { clientId: `viewer-${paired[0]!.viewerId}-check${round}`, username: paired[0]!.memberId, password: paired[0]!.token, clean: true, reconnectPeriod: 0 })
     const retainedAfter = await new Promise<number>((resolve, reject) => {
       const subscribedAt = Date.now()
-      const timer = setTimeout(() => { reject(new Error(`round ${round}: no retained state within 10 s of the restart`)) }, 10_000)
+      const timer = setTimeout(() => { reject(new Error(`round ${round}: no retained presence within 10 s of the restart`)) }, 10_000)
       owner.on('error', reject)
-      owner.on('message', (_topic, _payload, packet) => { if (packet.retain) { clearTimeout(timer); resolve(Date.now() - subscribedAt) } })
-      owner.subscribe(topics.state('home', DEVICE), { qos: 1 })
-    }).finally(() => { owner.end(true) })
+      owner.on('message', (topic, payload, packet) => {
+        if (topic.endsWith('/state') && packet.retain) {
+          const s = JSON.parse(payload.toString()) as { call: { status: string, ringId: string | null } }
+          if (s.call.status === 'ringing' && s.call.ringId === ringId && endedInOutage) reject(new Error(`round ${round}: the hub handed out a retained "ringing" for a ring that ended while it was down`))
+        }
+        if (topic.endsWith('/presence') && packet.retain) { clearTimeout(timer); resolve(Date.now() - subscribedAt) }
+      })
+      owner.subscribe([topics.state('home', DEVICE), topics.presence('home', DEVICE)], { qos: 1 })
+    }).finally(() => { setTimeout(() => { owner.end(true) }, 500) })
     retainedMs.push(retainedAfter)
 
     if (screenCLast) {
@@ -169,6 +190,6 @@ test('SIGKILL the hub during a ring, 20 times: every ring event reaches every sc
   }
   const all = raised()
   assert.ok(all.length >= ROUNDS + ROUNDS / 2, `every press raised a ring event (${all.length})`)
-  console.log(`${ROUNDS} rounds, ${all.length} ring events, every one on every screen; outages ${rounds.map((r) => r.outage).join(', ')} ms; ended during the outage (shown missed) in rounds ${rounds.filter((r) => r.lateMissed).map((r) => r.round).join(', ')}; retained state to a new subscriber after the restart: ${retainedMs.join(', ')} ms`)
+  console.log(`${ROUNDS} rounds, ${all.length} ring events, every one on every screen; outages ${rounds.map((r) => r.outage).join(', ')} ms; ended during the outage (shown missed) in rounds ${rounds.filter((r) => r.lateMissed).map((r) => r.round).join(', ')}; retained presence to a new subscriber after the restart: ${retainedMs.join(', ')} ms`)
   passed = true
 })
