@@ -239,7 +239,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         snapshots = new RingSnapshots({
           deviceId: config.deviceId,
           camera: started(camera, 'camera'),
-          publish: (snapshot) => { side?.link?.publishSnapshot(snapshot) },
+          publish: (snapshot) => { side?.publishSnapshot(snapshot) },
           log: log.child('snapshot')
         })
       },
@@ -257,7 +257,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           log: log.child('mesh'),
           hasHub: () => answering.link?.client.connected === true,
           onHub: (hub) => {
-            // The same URL: the client is already retrying it. (Replacing a client drops what it queued.)
+            // The same URL: the client is already retrying it. (A new address gets a new link; the held events move with it.)
             if (answering.link?.url === hub.mqttUrl) return
             log.info('found the hub', { hub: hub.hubName, mqtt: hub.mqttUrl })
             connectHub(hub.mqttUrl)

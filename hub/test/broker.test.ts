@@ -88,6 +88,31 @@ describe('staleStates (fail-secure for screens that subscribe later)', () => {
     assert.ok(forwarded(s, retained(state, locked)))
   })
 
+  test('after a restart, a retained state that says ringing is withheld until the doorbell confirms it; any other state goes out at once', () => {
+    const s = staleStates()
+    const call = (status: 'idle' | 'ringing'): string => JSON.stringify({ deviceId: 'front-door', deviceName: 'Front door', participants: [], lock: null, lastRing: null, at: 5, call: { status, ringId: status === 'ringing' ? 'r1' : null, since: 1 } })
+    const ringing = call('ringing')
+    s.restore(retained(state, ringing))
+    s.restore(retained(presence, online(true)))
+    s.restore(retained(topics.state(HOME, 'back-door'), call('idle')))
+    assert.deepEqual(s.withheld(), [`${HOME}/front-door`])
+    assert.equal(forwarded(s, retained(state, ringing)), false, 'the ring may have ended while the hub was down')
+    assert.ok(forwarded(s, retained(topics.state(HOME, 'back-door'), call('idle'))), 'an idle state is there at once')
+    s.restore(retained(topics.state(HOME, 'side-door'), '{"not a state"'))
+    assert.deepEqual(s.withheld(), [`${HOME}/front-door`], 'a state that does not parse marks nothing')
+    s.observe(packet(state, ringing))
+    assert.ok(forwarded(s, retained(state, ringing)), 'the doorbell said it again: it still rings')
+  })
+
+  test('a retained copy of a state the doorbell has since replaced is not sent; the newest is, and live states always', () => {
+    const s = staleStates()
+    s.restore(retained(state, locked))
+    s.observe(packet(state, unlocked))
+    assert.equal(forwarded(s, retained(state, locked)), false, 'read from the store before the new state came: overtaken')
+    assert.ok(forwarded(s, retained(state, unlocked)))
+    assert.ok(forwarded(s, packet(state, locked)), 'a live forward is not a retained copy')
+  })
+
   test('a malformed presence marks nothing', () => {
     const s = staleStates()
     s.observe(packet(state, unlocked))

@@ -138,3 +138,44 @@ describe('a real Aedes on the SQLite persistence', () => {
     }
   })
 })
+
+describe('SqlitePersistence: a persistent screen\'s queue', () => {
+  test('a message refused at forward time (no packet id yet) clears only itself, never the first queued message not yet sent', async () => {
+    const p = new SqlitePersistence({ dir: fresh() })
+    await p.setup(broker)
+    const screen = { id: 'viewer-v1-abc' }
+    const ring = publish('doorbell/home/d/ring', 'ring')
+    const refused = publish('doorbell/home/gone/state', 'refused')
+    await p.outgoingEnqueueCombi([{ clientId: screen.id }], ring as never)
+    await p.outgoingEnqueueCombi([{ clientId: screen.id }], refused as never)
+    // What aedes passes when authorizeForward says no to a persistent client: the packet, no packet id.
+    const { messageId: _none, ...withoutId } = refused as { messageId?: number }
+    const cleared = await p.outgoingClearMessageId(screen, withoutId)
+    assert.equal((cleared as { payload: Buffer } | undefined)?.payload.toString(), 'refused')
+    assert.equal(await p.outgoingClearMessageId(screen, { messageId: undefined }), undefined, 'no packet id and no broker mark (a retained copy): nothing')
+    const left = await drain(p.outgoingStream(screen)) as Array<{ payload: Buffer }>
+    assert.deepEqual(left.map((q) => q.payload.toString()), ['ring'], 'the queued ring is still there')
+    await p.destroy()
+  })
+
+  test('dropSessions forgets a removed member\'s sessions (subscriptions and queue), on disk too; other sessions stay', async () => {
+    const dir = fresh()
+    const a = new SqlitePersistence({ dir })
+    await a.setup(broker)
+    for (const id of ['viewer-v1-tab1', 'viewer-v1-x-tab2', 'viewer-v2-tab3']) {
+      await a.addSubscriptions({ id }, [{ topic: 'doorbell/home/+/ring', qos: 1 }])
+      await a.outgoingEnqueueCombi([{ clientId: id }], publish('doorbell/home/d/ring', id) as never)
+    }
+    const { sessionsOf } = await import('../src/broker/gate')
+    const dropped = await a.dropSessions(sessionsOf({ kind: 'viewer', subject: 'v1' }))
+    assert.deepEqual(dropped, ['viewer-v1-tab1'], 'member v1-x\'s session is not v1\'s')
+    assert.deepEqual((await a.subscriptionsByTopic('doorbell/home/d/ring')).map((s) => s.clientId).sort(), ['viewer-v1-x-tab2', 'viewer-v2-tab3'])
+    await a.destroy()
+    const b = new SqlitePersistence({ dir })
+    await b.setup(broker)
+    assert.deepEqual(await drain(b.outgoingStream({ id: 'viewer-v1-tab1' })), [])
+    assert.deepEqual(await b.subscriptionsByClient({ id: 'viewer-v1-tab1' }), [])
+    assert.equal((await drain(b.outgoingStream({ id: 'viewer-v2-tab3' }))).length, 1)
+    await b.destroy()
+  })
+})

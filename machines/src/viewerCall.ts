@@ -156,6 +156,13 @@ export const viewerCallMachine = setup({
       const answered = last !== null && last.ringId === context.ring?.ringId && last.outcome === 'answered'
       return { endReason: answered ? 'answered-elsewhere' as const : 'missed' as const }
     }),
+    /** A ring that the doorbell's state already says is over (it came late, queued while this screen was away). */
+    takeEndedRing: assign(({ context, event }) => {
+      if (event.type !== 'RING') return {}
+      const last = context.device?.lastRing
+      const answered = last?.ringId === event.ring.ringId && last.outcome === 'answered'
+      return { ring: event.ring, endReason: answered ? 'answered-elsewhere' as const : 'missed' as const, error: null }
+    }),
     dismiss: assign({ dismissedRingId: ({ context }) => context.ring?.ringId ?? null }),
     sendUnlock: sendTo('call', ({ event }): CallActorCommand => ({
       type: 'SEND_COMMAND',
@@ -190,6 +197,18 @@ export const viewerCallMachine = setup({
       if (context.ring?.ringId === r.ringId && r.count <= context.ring.count) return false
       const d = context.device
       return !(d !== null && d.at > r.at && d.call.ringId !== r.ringId)
+    },
+    /**
+     * A ring not seen before that the doorbell's state says is over: its last ring, or the state
+     * is newer than the ring and is about another one (or none). Shown as missed, never alerted:
+     * a ring pressed during an outage reaches a screen when both are back, often after it ended.
+     */
+    isRingOverInState: ({ context, event }) => {
+      if (event.type !== 'RING') return false
+      const r = event.ring
+      const d = context.device
+      if (d === null || r.ringId === context.dismissedRingId || context.ring?.ringId === r.ringId) return false
+      return d.lastRing?.ringId === r.ringId && d.call.ringId !== r.ringId
     },
     /**
      * States can arrive out of order across two paths: an older one never replaces a newer one.
@@ -232,7 +251,10 @@ export const viewerCallMachine = setup({
   states: {
     idle: {
       on: {
-        RING: { guard: 'isFreshRing', target: 'incoming', actions: 'takeRing' },
+        RING: [
+          { guard: 'isFreshRing', target: 'incoming', actions: 'takeRing' },
+          { guard: 'isRingOverInState', target: 'ended', actions: 'takeEndedRing' }
+        ],
         DEVICE_STATE: [
           { guard: 'isStaleState' },
           { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },
@@ -296,7 +318,10 @@ export const viewerCallMachine = setup({
     },
     ended: {
       on: {
-        RING: { guard: 'isFreshRing', target: 'incoming', actions: 'takeRing' },
+        RING: [
+          { guard: 'isFreshRing', target: 'incoming', actions: 'takeRing' },
+          { guard: 'isRingOverInState', target: 'ended', reenter: true, actions: 'takeEndedRing' }
+        ],
         DEVICE_STATE: [
           { guard: 'isStaleState' },
           { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },

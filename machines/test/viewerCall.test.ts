@@ -587,3 +587,52 @@ describe('viewerCall: a doorbell that goes offline (fail-secure)', () => {
     assert.ok(snap().matches({ active: { connected: 'ready' } }), 'presence does not end the call')
   })
 })
+
+describe('viewerCall: a ring that arrives after it ended (queued while the screen was away)', () => {
+  test('a ring the state says was missed is shown as missed, never alerted', () => {
+    const { actor, snap, alerts } = startViewer()
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 5000, lastRing: { ringId: 'r1', at: 1000, outcome: 'missed' } }) })
+    actor.send({ type: 'RING', ring: ringEvent() })
+    assert.ok(snap().matches('ended'))
+    assert.equal(snap().context.endReason, 'missed')
+    assert.equal(snap().context.ring?.ringId, 'r1')
+    assert.deepEqual(alerts, [])
+  })
+
+  test('a ring the state says another screen answered is shown as answered-elsewhere', () => {
+    const { actor, snap, alerts } = startViewer()
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 5000, lastRing: { ringId: 'r1', at: 1000, outcome: 'answered' } }) })
+    actor.send({ type: 'RING', ring: ringEvent() })
+    assert.equal(snap().context.endReason, 'answered-elsewhere')
+    assert.deepEqual(alerts, [])
+  })
+
+  test('two rings during the outage: the older is left out, the last one is shown as missed; neither alerts', () => {
+    const { actor, snap, alerts } = startViewer()
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 9000, lastRing: { ringId: 'r2', at: 4000, outcome: 'missed' } }) })
+    actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r1', at: 1000 }) })
+    assert.ok(snap().matches('idle'))
+    actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r2', at: 4000 }) })
+    assert.ok(snap().matches('ended'))
+    assert.equal(snap().context.ring?.ringId, 'r2')
+    assert.deepEqual(alerts, [])
+  })
+
+  test('a ring the state says is still on alerts; the same ring again (its queued copy) does nothing more', () => {
+    const { actor, snap, alerts } = startViewer()
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 5000, call: { status: 'ringing', ringId: 'r1', since: 1000 } }) })
+    actor.send({ type: 'RING', ring: ringEvent() })
+    assert.ok(snap().matches('incoming'))
+    assert.equal(alerts.length, 1)
+  })
+
+  test('a dismissed ring that arrives late stays dismissed', () => {
+    const { actor, snap, alerts } = startViewer()
+    actor.send({ type: 'RING', ring: ringEvent() })
+    actor.send({ type: 'DISMISS' })
+    actor.send({ type: 'DEVICE_STATE', state: deviceState({ at: 5000, lastRing: { ringId: 'r1', at: 1000, outcome: 'missed' } }) })
+    actor.send({ type: 'RING', ring: ringEvent() })
+    assert.ok(snap().matches('idle'))
+    assert.equal(alerts.length, 1)
+  })
+})

@@ -444,7 +444,12 @@ async function procCpuMs (pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime in clock ticks of 10 ms
 }
 
-async function startMosquitto (binary: string): Promise<BrokerUnderTest> {
+/**
+ * `persistence`: mosquitto's own persistence on (its database in the temp dir), for the
+ * persistent-sessions rows. mosquitto writes it at its autosave interval and on exit, not per
+ * message (its default): the hub commits before each PUBACK, so the two are not equally durable.
+ */
+async function startMosquitto (binary: string, o: { persistence?: boolean } = {}): Promise<BrokerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-bench-mosquitto-'))
   let child: ChildProcess | null = null
   try {
@@ -453,7 +458,7 @@ async function startMosquitto (binary: string): Promise<BrokerUnderTest> {
     await writeFile(conf, [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence false',
+      ...(o.persistence === true ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
       // Like the hub's listener (hub/src/hub.ts): no Nagle, so both brokers are measured alike.
       'set_tcp_nodelay true',
       // The defaults (1000 queued, 20 in flight per client) would drop QoS 1 messages in the
@@ -483,7 +488,7 @@ async function startMosquitto (binary: string): Promise<BrokerUnderTest> {
     const onExit = (): void => { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
     process.once('exit', onExit)
     return {
-      name: 'mosquitto',
+      name: o.persistence === true ? 'mosquitto (persistence)' : 'mosquitto',
       url: `mqtt://127.0.0.1:${port}`,
       ...lookalikeLogins(),
       cpuMs: async () => await procCpuMs(pid),
@@ -760,6 +765,8 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       // persistence and with the hub's SQLite one gives what the disk costs on the ring path.
       const persistentCounts = smoke ? [1, 10] : [1, 100]
       const persistentBrokers = [await start(async () => await startBareAedes('memory')), await start(async () => await startBareAedes('sqlite')), await start(startOurHub)]
+      // The peer, in the same run: mosquitto with its persistence on.
+      if (mosquitto !== null) persistentBrokers.push(await start(async () => await startMosquitto(mosquitto, { persistence: true })))
       const persistent = new Map<string, RingStats>()
       for (const n of persistentCounts) {
         for (const broker of persistentBrokers) {
@@ -772,9 +779,10 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       for (const n of persistentCounts) {
         const pcond = (s: RingStats, broker: string): string =>
           `127.0.0.1; ${broker}; ${s.rings} rings (QoS 1) ${plan(n).gapMs} ms apart after ${plan(n).warmup} not counted; ${n} mqtt.js viewer(s) with persistent sessions (clean false, stable client ids), subscribed QoS 1; ${s.samples.length} samples, ${s.missing} missing; ${cpus} CPUs`
-        for (const [key, label] of [['bare aedes (memory)', 'aedes, in-memory persistence (before)'], ['bare aedes (sqlite)', 'aedes, SQLite persistence (after)'], ['hub', 'hub (startHub: SQLite persistence + sign-in + gate)']] as const) {
-          const s = persistent.get(`${key}/${n}`)!
-          const id = key === 'hub' ? 'hub' : key.includes('memory') ? 'memory' : 'sqlite'
+        for (const [key, label] of [['bare aedes (memory)', 'aedes, in-memory persistence (before)'], ['bare aedes (sqlite)', 'aedes, SQLite persistence (after)'], ['hub', 'hub (startHub: SQLite persistence + sign-in + gate)'], ['mosquitto (persistence)', 'mosquitto, persistence true (saved at autosave and exit, not per message)']] as const) {
+          const s = persistent.get(`${key}/${n}`)
+          if (s === undefined) continue // mosquitto missing: said above
+          const id = key === 'hub' ? 'hub' : key.startsWith('mosquitto') ? 'mosquitto' : key.includes('memory') ? 'memory' : 'sqlite'
           figures.push(
             { id: `ring-persistent-${id}-p50-${n}`, name: `ring → notification, persistent sessions, p50, ${n} viewer(s), ${label}`, value: round(percentile(s.samples, 50), 2), unit: 'ms', conditions: pcond(s, label), group: 'ring' },
             { id: `ring-persistent-${id}-p99-${n}`, name: `ring → notification, persistent sessions, p99, ${n} viewer(s), ${label}`, value: round(percentile(s.samples, 99), 2), unit: 'ms', conditions: pcond(s, label), group: 'ring' }

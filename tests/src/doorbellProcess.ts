@@ -18,14 +18,21 @@ export interface DoorbellProcess {
   exited: Promise<number | NodeJS.Signals | null>
 }
 
-export function startDoorbellProcess (config: string, env: NodeJS.ProcessEnv = process.env): DoorbellProcess {
+/** `o.stdin`: keep its terminal input open, so the test rings it as a person would, with Enter (`press`). */
+export function startDoorbellProcess (config: string, env: NodeJS.ProcessEnv = process.env, o: { stdin?: boolean } = {}): DoorbellProcess {
   const startedAt = Date.now()
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'device/src/main.ts', '--config', config], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'device/src/main.ts', '--config', config], { cwd: ROOT, env, stdio: [o.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
   const lines: string[] = []
   proc.stdout!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
   proc.stderr!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
   const exited = new Promise<number | NodeJS.Signals | null>((resolve) => { proc.once('exit', (code, signal) => { resolve(code ?? signal) }) })
   return { proc, lines, startedAt, exited }
+}
+
+/** The simulated doorbell's button: Enter on its terminal (a process started with `stdin: true`). */
+export function press (doorbell: DoorbellProcess): void {
+  if (doorbell.proc.stdin === null) throw new Error('start the doorbell with { stdin: true } to press its button')
+  doorbell.proc.stdin.write('\n')
 }
 
 /** Ends a doorbell this test started, by its PID, and waits until it is gone. */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { exportPublicKey, generateSigningKey, newId } from '@doorbell/core'
 import { HubApi } from '@doorbell/viewer/lib'
 
@@ -96,6 +97,33 @@ export function connectPacket (clientId: string, username: string, password: str
   const variable = Buffer.concat([field('MQTT'), Buffer.from([4, 0xc2, 0, 60])])
   const payload = Buffer.concat([field(clientId), field(username), field(password)])
   return Buffer.concat([fixedHeader(1, variable.length + payload.length), variable, payload])
+}
+
+/**
+ * Signs in from a given local address (`127.0.0.2`: another machine as far as an address-keyed
+ * limit can tell), over TLS (through nginx's stream, trusting `ca`) or raw TCP, after `preamble`;
+ * resolves with the CONNACK's return code, or 'closed' if the far end hung up first.
+ */
+export async function signInFrom (o: { port: number, localAddress: string, ca?: string, preamble?: Buffer }, packet: Buffer, timeoutMs = 5000): Promise<number | 'closed'> {
+  const tcp = createConnection({ host: '127.0.0.1', port: o.port, localAddress: o.localAddress })
+  tcp.on('error', () => {})
+  const socket: Socket = o.ca !== undefined ? tlsConnect({ socket: tcp, ca: o.ca, servername: 'localhost' }) : tcp
+  socket.on('error', () => {})
+  try {
+    return await new Promise<number | 'closed'>((resolve) => {
+      let got = Buffer.alloc(0)
+      const timer = setTimeout(() => resolve('closed'), timeoutMs)
+      socket.once(o.ca !== undefined ? 'secureConnect' : 'connect', () => { socket.write(Buffer.concat([o.preamble ?? Buffer.alloc(0), packet])) })
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d])
+        if (got.length >= 4 && got[0] === 0x20) { clearTimeout(timer); resolve(got[3]!) }
+      })
+      socket.once('close', () => { clearTimeout(timer); resolve('closed') })
+    })
+  } finally {
+    socket.destroy()
+    tcp.destroy()
+  }
 }
 
 /**

@@ -80,7 +80,14 @@ export function renderSite (shipped: string, o: SiteOptions): string {
   ])
 }
 
-export interface StreamOptions { mqttTlsPort: number, hubMqttPort: number, certPath: string, keyPath: string }
+export interface StreamOptions {
+  mqttTlsPort: number
+  hubMqttPort: number
+  certPath: string
+  keyPath: string
+  /** Uncomment the shipped `# proxy_protocol on;`, as deployment/README.md tells a person to. */
+  proxyProtocol?: boolean
+}
 
 /** deployment/nginx/doorbell-mqtt.stream.conf for loopback. */
 export function renderStream (shipped: string, o: StreamOptions): string {
@@ -89,7 +96,8 @@ export function renderStream (shipped: string, o: StreamOptions): string {
     [/^ *ssl_certificate_key +\S+;$/m, `        ssl_certificate_key ${o.keyPath};`, 1],
     ['listen 8883 ssl;', `listen 127.0.0.1:${o.mqttTlsPort} ssl;`, 1],
     [/^ *listen \[::\]:\d+[^;]*;\n/m, '', 1],
-    ['server 127.0.0.1:1883;', `server 127.0.0.1:${o.hubMqttPort};`, 1]
+    ['server 127.0.0.1:1883;', `server 127.0.0.1:${o.hubMqttPort};`, 1],
+    ...(o.proxyProtocol === true ? [['# proxy_protocol on;', 'proxy_protocol on;', 1] as [string, string, number]] : [])
   ])
 }
 

@@ -1,7 +1,7 @@
 import type { InspectionEvent } from 'xstate'
-import { DoorGuard, type DirectReach, type LockState, type Logger } from '@doorbell/core'
+import { DoorGuard, type DirectReach, type LockState, type Logger, type SnapshotEvent } from '@doorbell/core'
 import { startAnswering, type Answering } from '@doorbell/machines'
-import { MqttLink } from '../paths/lan'
+import { HubOutbox, MqttLink, heldTransport } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
 import { noSpeaker, type TalkFloor } from './talk'
 import type { Door } from './door'
@@ -69,6 +69,8 @@ export interface AnsweringSide {
   connectHub: (url: string, o: HubLinkOptions) => MqttLink | null
   /** Stops the link to the hub (the device goes offline there). */
   disconnectHub: () => Promise<void>
+  /** The visitor's picture to the hub: on the link, or held with the ring until a hub is found. */
+  publishSnapshot: (snapshot: SnapshotEvent) => void
   /** Stops the answering side and the hub link. */
   stop: () => Promise<void>
 }
@@ -111,6 +113,11 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   }
 
   let link: MqttLink | null = null
+  // Rings, pictures and call records wait here until a hub link is up: before mDNS has found the
+  // hub (the held transport stands in for the link), and across a move to a hub at a new address.
+  const outbox = new HubOutbox(log)
+  const held = heldTransport(outbox, pairing.homeId, o.deviceId)
+  answering.attach(held)
   return {
     answering,
     guard,
@@ -130,9 +137,11 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
         deviceName: o.deviceName,
         log: l.log,
         ...(l.direct ? { direct: l.direct } : {}),
-        auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca ?? null }
+        auth: { memberId: pairing.memberId, token: pairing.token, ca: pairing.ca ?? null },
+        outbox
       })
       link = current
+      answering.detach(held)
       current.onRevocations((token, stockSettings) => {
         takeRevocations(token, 'hub').catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
         if (stockSettings.length > 0) o.stockSettings?.(stockSettings)
@@ -150,6 +159,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
       answering.attach(current)
       return current
     },
+    publishSnapshot (snapshot) { (link ?? held).publishSnapshot?.(snapshot) },
     async disconnectHub () {
       const current = link
       link = null

@@ -54,6 +54,15 @@ export function principalFor (member: Member, home: string, clientId: string): P
     : null
 }
 
+/** Which client ids are this member's own (its persistent sessions, for dropping them when it is removed). */
+export function sessionsOf (member: Pick<Member, 'kind' | 'subject'>): (clientId: string) => boolean {
+  if (member.kind === 'device') return (id) => id === DEVICE_PREFIX + member.subject
+  if (member.kind === 'integration') return (id) => id === integrationClientId(member.subject)
+  // A screen's own suffix (its tab, its session) has no '-': so `viewer-v1-` never takes member `v1-x`'s sessions.
+  const prefix = `${VIEWER_PREFIX}${member.subject}-`
+  return (id) => id.startsWith(prefix) && id.length > prefix.length && !id.slice(prefix.length).includes('-')
+}
+
 /** May operators of these zones see this device? */
 function inZones (who: Principal, deviceId: string, zonesOf: ZonesOf): boolean {
   if (who.kind !== 'viewer' || who.member.role !== 'operator') return true

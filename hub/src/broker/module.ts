@@ -12,7 +12,7 @@ import { authorizeSubscribe } from './authorizeSubscribe'
 import { connectionGuard, type ConnectionGuard } from './connectionGuard'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { deviceDirectory, forwardAccess } from './forwardAccess'
-import type { Principal } from './gate'
+import { sessionsOf, type Principal } from './gate'
 import { staleStates } from './staleState'
 import type { Principals } from './principals'
 
@@ -94,8 +94,9 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       })
       broker = b
       // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
-      // keeps its retained state withheld (states first, then presences: the order `observe` needs).
-      for await (const packet of persistence.createRetainedStreamCombi([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`])) stale.observe(packet as { topic: string, payload: Buffer })
+      // keeps its retained state withheld (states first, then presences: the order `observe` needs);
+      // a retained "ringing" from before the restart waits for the doorbell to confirm it.
+      for await (const packet of persistence.createRetainedStreamCombi([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`])) stale.restore(packet as { topic: string, payload: Buffer })
       b.on('clientError', (client, err) => { log.warn('client error', { client: client.id, error: err.message }) })
       b.on('client', (client) => {
         g.signedIn(client.conn)
@@ -122,6 +123,11 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
             client.close()
           }
         }
+        // Its persistent sessions go too, with what was queued for them (a removed screen's rings).
+        const own = sessionsOf(member)
+        persistence?.dropSessions(own).then((ids) => {
+          if (ids.length > 0) log.info('dropped a removed member\'s sessions', { member: member.name, sessions: ids.length })
+        }, (err: Error) => { log.error('could not drop a removed member\'s sessions', { error: err.message }) })
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
       })
       const unsettled = d.stockSettings?.().onChange(() => {

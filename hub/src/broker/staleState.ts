@@ -1,5 +1,5 @@
 import type { AedesOptions } from 'aedes'
-import { Presence, decode, parseTopic } from '@doorbell/core'
+import { DeviceState, Presence, decode, parseTopic } from '@doorbell/core'
 
 /**
  * Fail-secure for the screens that subscribe while a doorbell is offline. Its last state stays
@@ -19,6 +19,13 @@ interface Published { topic: string, payload: string | Buffer }
 export interface StaleStates {
   /** Called for every publish the broker has authorized (the wills included). */
   observe: (packet: Published) => void
+  /**
+   * Called at start for each retained state and presence read from disk (states first). A state
+   * that says the doorbell is ringing was written before the hub went down, and the ring may have
+   * ended meanwhile: it is withheld too until the doorbell confirms it (its next state, sent as it
+   * reconnects), so a screen that connects in between never alerts for a ring that is over.
+   */
+  restore: (packet: Published) => void
   authorizeForward: NonNullable<AedesOptions['authorizeForward']>
   /** The devices whose retained state is withheld now (for tests and logs). */
   withheld: () => string[]
@@ -44,11 +51,26 @@ export function staleStates (): StaleStates {
       const state = last.get(key)
       if (state !== undefined) stale.set(key, state)
     },
-    authorizeForward (_client, packet) {
-      if (stale.size === 0 || !packet.topic.endsWith('/state')) return packet
+    restore (packet) {
+      this.observe(packet)
       const t = parseTopic(packet.topic)
-      const withheld = t?.kind === 'state' ? stale.get(`${t.home}/${t.device}`) : undefined
-      return withheld !== undefined && withheld.equals(bytes(packet.payload)) ? null : packet
+      if (t?.kind !== 'state') return
+      const state = decode(DeviceState, bytes(packet.payload), packet.topic)
+      if (state.ok && state.value.call.status === 'ringing') stale.set(`${t.home}/${t.device}`, bytes(packet.payload))
+    },
+    authorizeForward (_client, packet) {
+      if (!packet.topic.endsWith('/state')) return packet
+      const t = parseTopic(packet.topic)
+      if (t?.kind !== 'state') return packet
+      const key = `${t.home}/${t.device}`
+      const payload = bytes(packet.payload)
+      const withheld = stale.get(key)
+      if (withheld !== undefined && withheld.equals(payload)) return null
+      // A retained copy read before the doorbell's newer state was taken (a SUBSCRIBE's retained
+      // messages are read, then sent a turn later): overtaken, so not sent. Live states pass.
+      const newest = last.get(key)
+      if (packet.retain && newest !== undefined && !newest.equals(payload)) return null
+      return packet
     },
     withheld: () => [...stale.keys()]
   }

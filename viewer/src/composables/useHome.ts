@@ -6,6 +6,7 @@ import { loadIdentity } from './identity'
 import { ringPicture, useRingAlert, type RingNotificationAction, type RingPicture } from './useRingAlert'
 import { loadHubInfo, type HubInfo } from './hubInfo'
 import { hubSocketUrl } from '../lib/paths/lan/socketUrl'
+import { screenSession, type LockManagerLike } from '../lib/paths/lan/screenSession'
 import { grantOf, removedNotice, usePairing } from './usePairing'
 import type { StoredPairing } from './keystore'
 import { ViewerCloudConfig } from '@doorbell/core'
@@ -107,8 +108,12 @@ export function useHome () {
     const stately = new URLSearchParams(location.search).has('stately')
       ? (await import('@statelyai/inspect')).createBrowserInspector()
       : null
+    // This screen's persistent session on the hub (one tab per browser install holds it), so
+    // rings pressed while it or the hub was away still reach it.
+    const session = await screenSession(localStorage, navigator.locks as LockManagerLike | undefined, p.memberId)
     if (homeFor !== p || closed) return // forgotten or replaced while the inspector loaded
     const h = new Home({
+      ...(session !== undefined ? { session } : {}),
       ...(stately ? { alsoInspect: (e: InspectionEvent) => { stately.inspect.next?.(e) } } : {}),
       url: hubSocketUrl(location, info.mqttPath),
       homeId: info.homeId,

@@ -1,4 +1,6 @@
 export * from './paths/lan/hubClient'
+export * from './paths/lan/screenSession'
+export * from './paths/lan/resumeHold'
 export * from './paths/lan/socketUrl'
 export * from './callSession'
 export * from './home'

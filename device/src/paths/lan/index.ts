@@ -3,3 +3,4 @@
 export { MqttLink, type MqttLinkOptions } from './mqttLink'
 // Written once in core (the viewer's hub client needs it too); here too, beside the link it is about.
 export { refusedCredentials } from '@doorbell/core'
+export { HubOutbox, heldTransport, MAX_HELD, type HeldMessage } from './hubOutbox'

@@ -4,6 +4,7 @@ import {
   decodeTopicMessage, encode, parseTopic, refusedCredentials, topics,
   type DeviceTransport, type DirectReach, type Logger, type SignalToDevice
 } from '@doorbell/core'
+import { HubOutbox, type HeldMessage } from './hubOutbox'
 
 export interface MqttLinkOptions {
   /** `mqtts://hub:8883` from Node; `wss://hub/mqtt` from a browser (a camera node). */
@@ -22,6 +23,11 @@ export interface MqttLinkOptions {
   auth: { memberId: string, token: string, ca: string | null }
   /** How long a stop waits for the hub to take the goodbye before it closes anyway (default 3 s). */
   stopGraceMs?: number
+  /**
+   * The doorbell's queue of events for the hub, shared by the links to each address it moves to
+   * (and filled before the first one exists); a link of its own when absent.
+   */
+  outbox?: HubOutbox
 }
 
 type LinkEvents = {
@@ -38,16 +44,27 @@ type LinkEvents = {
  *
  * Persistent session (clean: false) and QoS 1, so offers sent while the device was away arrive
  * (one older than the proof's 30 s freshness is refused as stale, with a bye that says it came
- * late), and rings raised while the hub was away are kept in mqtt.js's outgoing queue and
- * delivered on reconnect. The will marks the device offline.
+ * late). Rings, pictures, call records and signaling raised while the hub is away wait in the
+ * doorbell's own `HubOutbox` and are handed to mqtt.js only on a live connection, after the
+ * presence and the state (so a screen learns whether the ring is still on before the ring
+ * itself). What mqtt.js was sending when the connection dropped it sends again itself; what it
+ * never acknowledged when this link stops goes back to the outbox for the next link. The will
+ * marks the device offline.
  */
 export class MqttLink implements DeviceTransport {
   readonly path = 'lan' as const
   readonly client: MqttClient
   private lastState: string | null = null
   private readonly listeners = new Listeners<LinkEvents>()
+  readonly outbox: HubOutbox
+  /** Handed to mqtt.js, not yet acknowledged by the hub. */
+  private readonly inFlight = new Set<HeldMessage>()
+  private stopped = false
+  private readonly unwake: () => void
 
   constructor (private readonly o: MqttLinkOptions) {
+    this.outbox = o.outbox ?? new HubOutbox(o.log)
+    this.unwake = this.outbox.onHeld(() => { this.flush() })
     const presence = topics.presence(o.homeId, o.deviceId)
     this.client = mqtt.connect(o.url, {
       // The hub's gate lets a device member in only under this client id.
@@ -74,6 +91,7 @@ export class MqttLink implements DeviceTransport {
       o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
       this.publishPresence()
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
+      this.flush()
       this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
@@ -162,22 +180,41 @@ export class MqttLink implements DeviceTransport {
     })
   }
 
+  /** A QoS 1 event: into the outbox, then out at once if the hub is connected. */
+  private send (topic: string, payload: string): void {
+    this.outbox.add(topic, payload)
+  }
+
+  /** Hands what the outbox holds to mqtt.js, oldest first: only on a live connection (see the class comment). */
+  private flush (): void {
+    if (this.stopped || !this.client.connected) return
+    for (const m of this.outbox.take()) {
+      this.inFlight.add(m)
+      this.client.publish(m.topic, m.payload, { qos: 1 }, (err) => {
+        if (!this.inFlight.delete(m)) return // returned to the outbox when this link stopped
+        // mqtt.js gave up on it (the connection closed before it went out): the next connection sends it.
+        if (err) this.outbox.hold(m)
+      })
+    }
+  }
+
   publishRing (ring: RingEvent): void {
-    this.client.publish(topics.ring(this.o.homeId, this.o.deviceId), encode(RingEvent, ring), { qos: 1 })
+    this.send(topics.ring(this.o.homeId, this.o.deviceId), encode(RingEvent, ring))
   }
 
   /** The visitor's picture, its own QoS 1 message after the ring (the ring is never held for it). */
   publishSnapshot (snapshot: SnapshotEvent): void {
-    this.client.publish(topics.snapshot(this.o.homeId, this.o.deviceId), encode(SnapshotEvent, snapshot), { qos: 1 })
+    this.send(topics.snapshot(this.o.homeId, this.o.deviceId), encode(SnapshotEvent, snapshot))
   }
 
+  /** Retained: only the newest matters, so while the hub is away it is kept here and sent on connect. */
   publishState (state: DeviceState): void {
     this.lastState = encode(DeviceState, state)
-    this.client.publish(topics.state(this.o.homeId, this.o.deviceId), this.lastState, { qos: 1, retain: true })
+    if (this.client.connected) this.client.publish(topics.state(this.o.homeId, this.o.deviceId), this.lastState, { qos: 1, retain: true })
   }
 
   publishCall (record: CallRecord): void {
-    this.client.publish(topics.calls(this.o.homeId, this.o.deviceId), encode(CallRecord, record), { qos: 1 })
+    this.send(topics.calls(this.o.homeId, this.o.deviceId), encode(CallRecord, record))
   }
 
   /** QoS 0: inspection is for watching live; a lost batch is not worth a retry. */
@@ -186,14 +223,16 @@ export class MqttLink implements DeviceTransport {
   }
 
   sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
-    this.client.publish(
-      topics.session(this.o.homeId, this.o.deviceId, viewerId, sessionId, 'to-viewer'),
-      encode(SignalToViewer, message),
-      { qos: 1 }
-    )
+    this.send(topics.session(this.o.homeId, this.o.deviceId, viewerId, sessionId, 'to-viewer'), encode(SignalToViewer, message))
   }
 
   async stop (): Promise<void> {
+    // What this hub never acknowledged goes back to the outbox: the next link (a hub at a new
+    // address) sends it. One the old hub did take may then arrive twice; screens know a ring by its id.
+    this.stopped = true
+    this.unwake()
+    for (const m of this.inFlight) this.outbox.hold(m)
+    this.inFlight.clear()
     // A clean stop says goodbye itself; the will covers crashes. A hub that takes the goodbye but
     // never acknowledges it must not hold the doorbell's stop (and the modules after it) for ever.
     await new Promise<void>((resolve) => {

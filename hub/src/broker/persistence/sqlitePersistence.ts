@@ -242,16 +242,48 @@ export class SqlitePersistence {
     throw new Error('no such packet')
   }
 
-  /** Delivered (PUBACK): the queued message with this packet id is gone; resolves to it (undefined if none). */
-  async outgoingClearMessageId (client: ClientRef, packet: { messageId?: number }): Promise<Pkt | undefined> {
+  /**
+   * Delivered (PUBACK): the queued message with this packet id is gone; resolves to it (undefined
+   * if none). Aedes also calls this with a packet that has no packet id yet, when it decides not
+   * to forward a message to a persistent client (`authorizeForward` said no, or a duplicate):
+   * that one is found by the broker's own mark (broker id and counter), never by the missing id,
+   * which would match the first queued message not yet sent (a ring queued for this screen,
+   * silently lost).
+   */
+  async outgoingClearMessageId (client: ClientRef, packet: { messageId?: number, brokerId?: string, brokerCounter?: number }): Promise<Pkt | undefined> {
     const queue = this.outgoing.get(client.id)
     if (queue === undefined) return undefined
-    const i = queue.findIndex((e) => e.packet.messageId === packet.messageId)
+    const i = packet.messageId === undefined
+      ? (packet.brokerId == null ? -1 : queue.findIndex((e) => e.packet.brokerId === packet.brokerId && e.packet.brokerCounter === packet.brokerCounter))
+      : queue.findIndex((e) => e.packet.messageId === packet.messageId)
     if (i < 0) return undefined
     const [entry] = queue.splice(i, 1)
     if (queue.length === 0) this.outgoing.delete(client.id)
     await this.disk.write(() => { this.disk.q.delOutgoing!.run(entry!.seq) })
     return entry!.packet
+  }
+
+  /**
+   * Forgets whole sessions: their subscriptions and queued messages, in memory and on disk (a
+   * removed member's screens: what was queued for them is never delivered). Resolves to the
+   * client ids dropped.
+   */
+  async dropSessions (which: (clientId: string) => boolean): Promise<string[]> {
+    const ids = [...new Set([...this.subscriptions.keys(), ...this.outgoing.keys()])].filter(which)
+    for (const id of ids) {
+      for (const [topic, sub] of this.subscriptions.get(id) ?? []) if (sub.qos > 0) this.trie.remove(topic, { clientId: id, topic })
+      this.subscriptions.delete(id)
+      this.outgoing.delete(id)
+    }
+    if (ids.length > 0) {
+      await this.disk.write(() => {
+        for (const id of ids) {
+          this.disk.q.delSubscriptionsOf!.run(id)
+          this.disk.q.delOutgoingOf!.run(id)
+        }
+      })
+    }
+    return ids
   }
 
   outgoingStream (client: ClientRef): Readable {

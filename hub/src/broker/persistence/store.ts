@@ -131,6 +131,7 @@ function prepare (db: DatabaseSync): Record<string, StatementSync> {
     delSubscriptionsOf: db.prepare('DELETE FROM subscriptions WHERE client_id = ?'),
     allOutgoing: db.prepare('SELECT seq, client_id, meta, payload FROM outgoing ORDER BY seq'),
     putOutgoing: db.prepare('INSERT INTO outgoing (seq, client_id, meta, payload) VALUES (?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET meta = excluded.meta, payload = excluded.payload'),
-    delOutgoing: db.prepare('DELETE FROM outgoing WHERE seq = ?')
+    delOutgoing: db.prepare('DELETE FROM outgoing WHERE seq = ?'),
+    delOutgoingOf: db.prepare('DELETE FROM outgoing WHERE client_id = ?')
   }
 }

@@ -4,6 +4,7 @@ import {
   decodeTopicMessage, encode, refusedCredentials, topics,
   type CommandResult, type Role, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
+import { ResumeHold } from './resumeHold'
 
 export interface HubClientOptions {
   /** ws(s)://host/mqtt in a browser; mqtt:// works in Node too. */
@@ -29,6 +30,14 @@ export interface HubClientOptions {
    * its inbox only: the resident app sends operators to the console instead.
    */
   trust?: { readonly role: Role }
+  /**
+   * A persistent session under this id (`screenSession.ts`: one per member and browser install):
+   * client id `viewer-{viewerId}-{session}`, `clean: false`, so the hub queues ring events for
+   * this screen while it is away. Absent: a clean session of this tab's own (live events only).
+   */
+  session?: string
+  /** After a resumed session, how long ring events wait for their doorbell's state (default 1.5 s). */
+  resumeHoldMs?: number
 }
 
 export type HubEvents = ViewerTransportEvents & {
@@ -62,20 +71,33 @@ export class HubClient implements ViewerTransport {
   /** Per-device mode (null: the home-wide wildcard), and which devices the broker refused. */
   private readonly devices: Set<string> | null
   private readonly refusedDevices = new Set<string>()
+  private readonly hold: ResumeHold
 
   constructor (readonly o: HubClientOptions) {
     this.devices = o.devices ? new Set(o.devices) : o.trust?.role === 'operator' ? new Set() : null
     this.log = o.log ?? ((level, message) => { console[level](`[hub] ${message}`) })
     const tab = Math.random().toString(36).slice(2, 8)
-    this.clientId = `viewer-${o.viewerId}-${tab}`
+    // A clean session is one per tab: two tabs of one resident must not kick each other off.
+    this.clientId = `viewer-${o.viewerId}-${o.session ?? tab}`
+    this.hold = new ResumeHold({
+      holdMs: o.resumeHoldMs ?? 1500,
+      ring: (ring) => { this.emit('ring', ring) },
+      state: (state) => { this.emit('state', state) }
+    })
     this.client = mqtt.connect(o.url, {
-      // One connection per tab: two tabs of one resident must not kick each other off.
       clientId: this.clientId,
       username: o.auth.memberId,
       password: o.auth.token,
-      clean: true,
+      clean: o.session === undefined,
       reconnectPeriod: 1000,
       connectTimeout: 5000
+    })
+    // The hub kept this screen's session: what it queued meanwhile comes right after the CONNACK,
+    // before the retained states (those follow the SUBSCRIBE below). Its rings wait for their
+    // doorbell's state, so a ring that ended while we were away shows as missed, never as ringing.
+    // On the CONNACK itself: mqtt.js may hand over the queued messages before its 'connect' event.
+    this.client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack' && packet.sessionPresent === true) this.hold.resume()
     })
     this.client.on('connect', () => {
       const inspection = o.watchInspection ? [topics.homeInspection(o.homeId)] : []
@@ -86,7 +108,7 @@ export class HubClient implements ViewerTransport {
       for (const device of this.devices ?? []) this.subscribeDevice(device)
       this.emit('link', true)
     })
-    this.client.on('close', () => { this.emit('link', false) })
+    this.client.on('close', () => { this.hold.release(); this.emit('link', false) })
     this.client.on('error', (err) => {
       // Removed from the home (or its access ended): retrying would only be refused again.
       if (refusedCredentials(err)) {
@@ -168,9 +190,9 @@ export class HubClient implements ViewerTransport {
     const m = decoded.value
     if (m.topic.home !== this.o.homeId) return
     switch (m.kind) {
-      case 'ring': this.emit('ring', m.payload); break
+      case 'ring': this.hold.ring(m.payload); break
       case 'snapshot': this.emit('snapshot', m.payload); break
-      case 'state': this.emit('state', m.payload); break
+      case 'state': this.hold.state(m.payload); break
       case 'presence': this.emit('presence', m.payload); break
       case 'calls': this.emit('call', m.payload); break
       case 'to-viewer':
@@ -222,6 +244,7 @@ export class HubClient implements ViewerTransport {
   }
 
   async close (): Promise<void> {
+    this.hold.release()
     await new Promise<void>((resolve) => this.client.end(true, {}, () => resolve()))
   }
 }

@@ -1,0 +1,162 @@
+/**
+ * The doorbell's own queue for the hub (issue 20), with real Aedes, mqtt.js and the mesh's mDNS:
+ * - a ring pressed before the hub is found by mDNS is delivered once the hub is found;
+ * - a ring pressed while the doorbell moves to a hub at a new address (the hub came back on
+ *   another port) is delivered there;
+ * both to a screen with a persistent session (`HubClient` with `session`), which was away too.
+ * - a cause of a lost ring under repeated hub kills: after a reconnect mqtt.js first resends what
+ *   it had in flight, one message at a time, and queues any publish made meanwhile behind that
+ *   resend; if the connection drops before the resend ends, it drops that queue (its callbacks
+ *   get "Connection closed"; the link gave none, so the ring was gone without a word). The link
+ *   now takes such a message back into its outbox and sends it on the next connection.
+ */
+import { after, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Aedes } from 'aedes'
+import { startHub, type Hub } from '@doorbell/hub'
+import { MqttLink, memoryLogger, startDoorbell, SimulatedButton, SimulatedLock, type Doorbell } from '@doorbell/device'
+import { HubClient } from '@doorbell/viewer/lib'
+import { RingEvent } from '@doorbell/core'
+import { eventually } from '../src/harness'
+import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
+
+const ring = (ringId: string): RingEvent => ({ type: 'ring', deviceId: 'front-door', deviceName: 'Front door', ringId, at: Date.now(), count: 1 })
+
+describe('the doorbell\'s own queue: rings before the hub is found, and across a move', () => {
+  let dir: string
+  const lines: string[] = []
+  const mesh = { tcpPort: 0, directPort: 0 }
+  let hub: Hub | null = null
+  let device: Doorbell | null = null
+  after(async () => {
+    await device?.stop()
+    await hub?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const startHomeHub = async (): Promise<Hub> => await startHub({ homeId: 'home', hubName: 'Home hub', host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dir, 'hub'), mesh }, { log: memoryLogger(lines, 'hub') })
+  const startDevice = async (pairingUrl: string): Promise<Doorbell> => await startDoorbell({
+    homeId: 'home',
+    pairing: { url: pairingUrl },
+    dataDir: join(dir, 'device'),
+    mesh,
+    ringTimeoutSeconds: 2,
+    camera: { source: { kind: 'test-pattern', width: 160, height: 120, fps: 5 } }
+  }, { log: memoryLogger(lines, 'device'), drivers: { button: new SimulatedButton(), lock: new SimulatedLock(() => {}) } })
+  /** The screen, back after the hub is: its persistent session brings what was queued for it. */
+  const screen = (h: Hub, paired: PairedViewer, got: string[], pictures: string[] = []): HubClient => {
+    const c = new HubClient({ url: h.mqttUrl, homeId: 'home', viewerId: paired.viewerId, viewerName: paired.name, auth: { memberId: paired.memberId, token: paired.token }, session: 'kitchen', log: () => {} })
+    c.on('ring', (r) => { got.push(r.ringId) })
+    c.on('snapshot', (p) => { pictures.push(p.ringId) })
+    return c
+  }
+  const portOf = (url: string): string => url.split(':').at(-1)!
+
+  test('a ring pressed before mDNS finds the hub, and one pressed while the doorbell moves to the hub\'s new address, both reach the screen', { timeout: 180_000 }, async () => {
+    dir = await mkdtemp(join(tmpdir(), 'doorbell-outbox-'))
+    hub = await startHomeHub()
+    const invite = await deviceInvite(hub, 'front-door')
+    const paired = await pairViewer(hub, { name: 'Kitchen tablet' })
+    // The screen's session exists on the hub (its subscriptions), then the screen goes away.
+    const first = screen(hub, paired, [])
+    await eventually('the screen subscribed', () => first.connected, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await first.close()
+    // The doorbell is paired once, then everything stops.
+    device = await startDevice(invite)
+    await device.hubConnected(AbortSignal.timeout(30_000))
+    await device.stop(); device = null
+    await hub.stop(); hub = null
+
+    // No hub on the network: the doorbell starts and the button is pressed.
+    device = await startDevice(invite)
+    assert.equal(device.link, null, 'no hub found yet')
+    device.ring()
+    const beforeFound = device.call.getSnapshot().context.ring?.ringId
+    assert.ok(beforeFound, 'the press raised a ring')
+
+    // The hub comes (its broker on a new port); mDNS finds it; the held ring goes out.
+    hub = await startHomeHub()
+    await device.hubConnected(AbortSignal.timeout(60_000))
+    const got: string[] = []
+    const pictures: string[] = []
+    let c = screen(hub, paired, got, pictures)
+    await eventually(`the ring pressed before the hub was found (${beforeFound})`, () => got.includes(beforeFound), 20_000)
+    await eventually('its picture (taken at the press, held with the ring)', () => pictures.includes(beforeFound), 20_000)
+    await c.close()
+    const firstUrl = device.link!.url
+
+    // The hub goes and comes back at a new address; the button is pressed in between.
+    await eventually('the first ring over', () => device!.call.getSnapshot().matches('idle'), 10_000)
+    await hub.stop(); hub = null
+    device.ring()
+    const duringMove = device.call.getSnapshot().context.ring?.ringId
+    assert.ok(duringMove && duringMove !== beforeFound)
+    hub = await startHomeHub()
+    assert.notEqual(portOf(hub.mqttUrl), portOf(firstUrl), 'the hub is at a new address')
+    await eventually('the doorbell moved to the new address', () => device!.link?.url.endsWith(`:${portOf(hub!.mqttUrl)}`) === true && device!.link.client.connected, 60_000)
+    c = screen(hub, paired, got)
+    await eventually(`the ring pressed during the move (${duringMove})`, () => got.includes(duringMove), 20_000)
+    await c.close()
+  })
+})
+
+describe('MqttLink: no ring lost when the hub goes away while the doorbell resends', () => {
+  test('a ring pressed while mqtt.js resends what it stored, then the connection cut: it arrives on the next connection', { timeout: 60_000 }, async () => {
+    const broker = await Aedes.createBroker()
+    const arrived: string[] = []
+    const sockets = new Set<Socket>()
+    let accepting = true
+    /** The hub holds the first resent ring without acknowledging it, until told. */
+    let holdFirst = false
+    let held: (() => void) | null = null
+    broker.authorizePublish = (_client, packet, callback) => {
+      if (!packet.topic.endsWith('/ring')) { callback(null); return }
+      if (holdFirst) { holdFirst = false; held = () => { callback(null) }; return }
+      arrived.push(RingEvent.parse(JSON.parse(packet.payload.toString())).ringId)
+      callback(null)
+    }
+    const server: Server = createServer((socket) => {
+      if (!accepting) { socket.destroy(); return }
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      broker.handle(socket)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const link = new MqttLink({ url: `mqtt://127.0.0.1:${port}`, homeId: 'home', deviceId: 'front-door', log: memoryLogger([], 'link'), auth: { memberId: 'm', token: 't', ca: null } })
+    const cut = async (): Promise<void> => {
+      accepting = false
+      for (const s of sockets) s.destroy()
+      await eventually('the link down', () => !link.client.connected, 5000)
+    }
+    try {
+      await link.connected(AbortSignal.timeout(10_000))
+      // A ring is on its way when the hub goes: mqtt.js keeps it and resends it on the next connection.
+      holdFirst = true
+      link.publishRing(ring('r1'))
+      await eventually('the hub has r1 (not acknowledged)', () => held !== null, 5000)
+      held = null
+      await cut()
+      // Back: mqtt.js resends r1, and the hub holds it again (no PUBACK): mqtt.js is still resending.
+      holdFirst = true
+      accepting = true
+      await eventually('the resend of r1 held', () => held !== null, 10_000)
+      // The button, now: mqtt.js would queue this publish behind its resend.
+      link.publishRing(ring('r2'))
+      // The hub goes again before acknowledging r1: mqtt.js drops what it queued behind the resend.
+      await cut()
+      accepting = true
+      await eventually('both rings', () => ['r1', 'r2'].every((r) => arrived.includes(r)), 15_000)
+        .catch((err: Error) => { throw new Error(`${err.message}: arrived ${arrived.join(', ') || 'none'}`) })
+    } finally {
+      await link.stop()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+})
