@@ -223,7 +223,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           deviceId: config.deviceId,
           camera: started(camera, 'camera'),
           publish: (snapshot) => { side?.link?.publishSnapshot(snapshot) },
-          log: log.child('snapshot')
+          log: log.child('snapshot'),
+          decoder: config.camera.snapshotDecoder ?? 'running'
         })
       },
       async stop () { snapshots?.stop() }
