@@ -222,7 +222,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         snapshots = new RingSnapshots({
           deviceId: config.deviceId,
           camera: started(camera, 'camera'),
-          publish: (snapshot) => { side?.link?.publishSnapshot(snapshot) },
+          // Every path the ring went on: the hub's link, the direct server, the cloud link.
+          publish: (snapshot) => { for (const t of side?.answering.transports() ?? []) t.publishSnapshot?.(snapshot) },
           log: log.child('snapshot'),
           decoder: config.camera.snapshotDecoder ?? 'running'
         })

@@ -5,6 +5,7 @@ import { eventually, startLan } from '../src/harness'
 import { openResident } from '../src/browser'
 import { inviteCode } from '../src/trust'
 import { assertTestPatternBars } from '../src/jpeg'
+import { imageBytes } from '../src/ringPicture'
 
 /**
  * Issue 19 in a real Chromium against a real doorbell (ffmpeg's test pattern) and hub: the banner's
@@ -15,22 +16,6 @@ import { assertTestPatternBars } from '../src/jpeg'
  */
 
 const DEVICE = 'front-door'
-
-/**
- * The picture an <img> shows, as the page decoded it: drawn at its own size on a canvas and
- * written out as a JPEG (the page's CSP lets no fetch read a data: or blob: URL).
- */
-async function imageBytes (page: Page, selector: string): Promise<Buffer> {
-  const url = await page.locator(selector).first().evaluate(async (img: HTMLImageElement) => {
-    await img.decode()
-    const canvas = document.createElement('canvas')
-    canvas.width = img.naturalWidth
-    canvas.height = img.naturalHeight
-    canvas.getContext('2d')!.drawImage(img, 0, 0)
-    return canvas.toDataURL('image/jpeg', 0.95)
-  })
-  return Buffer.from(url.split(',')[1]!, 'base64')
-}
 
 type ShownNotification = Notification & { image?: string, actions: Array<{ action: string }> }
 

@@ -3,7 +3,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { createActor, type Actor, type InspectionEvent } from 'xstate'
 import { BACKOFF, iotLinkMachine } from '@doorbell/machines'
 import {
-  CallRecord, DeviceState, Listeners, Presence, RingEvent, cloudTopics, encode,
+  CallRecord, DeviceState, IOT_MAX_PAYLOAD_BYTES, Listeners, Presence, RingEvent, SnapshotEvent, cloudTopics, encode,
   type CloudTopicKind, type Logger, type Unsubscribe
 } from '@doorbell/core'
 
@@ -167,6 +167,16 @@ export class IotLink {
 
   publishRing (ring: RingEvent): void {
     this.publish('ring', encode(RingEvent, ring), false)
+  }
+
+  /** The visitor's picture after the ring: its own message (at most ~88 KB, under IoT Core's 128 KB). */
+  publishSnapshot (snapshot: SnapshotEvent): void {
+    const payload = encode(SnapshotEvent, snapshot)
+    if (Buffer.byteLength(payload) > IOT_MAX_PAYLOAD_BYTES) {
+      this.o.log.warn('a snapshot is over IoT Core\'s message limit: not sent on the cloud path', { ringId: snapshot.ringId, bytes: Buffer.byteLength(payload) })
+      return
+    }
+    this.publish('snapshot', payload, false)
   }
 
   /** Retained, and published again on every connect (IoT Core may have dropped it, or missed the last change). */
