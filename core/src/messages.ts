@@ -7,6 +7,7 @@ import { ProtocolError } from './errors'
 import { DoorAttempt } from './api'
 import { SignedList } from './trust'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
+import { KeptRing, MAX_KEPT_MESSAGE_BYTES } from './history'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
 export const RevocationsMessage = z.strictObject({ list: SignedList })
@@ -21,6 +22,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   calls: CallRecord,
   inspect: InspectBatch,
   audit: DoorAttempt,
+  kept: KeptRing,
   revocations: RevocationsMessage,
   'to-device': SignalToDevice,
   'to-viewer': SignalToViewer
@@ -37,6 +39,7 @@ export type TopicMessage =
   | { kind: 'calls', topic: TopicOf<'calls'>, payload: CallRecord }
   | { kind: 'inspect', topic: TopicOf<'inspect'>, payload: InspectBatch }
   | { kind: 'audit', topic: TopicOf<'audit'>, payload: DoorAttempt }
+  | { kind: 'kept', topic: TopicOf<'kept'>, payload: KeptRing }
   | { kind: 'revocations', topic: TopicOf<'revocations'>, payload: RevocationsMessage }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
@@ -50,7 +53,7 @@ export function decodeTopicMessage (topic: string, payload: string | Uint8Array)
   if (parsed === null) {
     return { ok: false, error: new ProtocolError('unknown-topic', 'not a doorbell topic', topic) }
   }
-  const result = decode(schemaForTopic[parsed.kind], payload, topic, parsed.kind === 'snapshot' ? MAX_SNAPSHOT_MESSAGE_BYTES : undefined)
+  const result = decode(schemaForTopic[parsed.kind], payload, topic, parsed.kind === 'snapshot' ? MAX_SNAPSHOT_MESSAGE_BYTES : parsed.kind === 'kept' ? MAX_KEPT_MESSAGE_BYTES : undefined)
   if (!result.ok) return result
   const value = result.value as Record<string, unknown>
   if ('deviceId' in value && 'device' in parsed && value.deviceId !== parsed.device) {
