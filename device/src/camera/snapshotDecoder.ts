@@ -87,7 +87,7 @@ export class SnapshotDecoder {
     run.pending.set(mine + 1, () => {}) // the flushing copy's own JPEG: not wanted
     run.proc.stdin.write(Buffer.concat([first, second]))
     let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), this.o.timeoutMs ?? 1500) })
+    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), this.o.timeoutMs ?? 3000) })
     const outcome = await Promise.race([got, timeout, run.exited.then(() => 'exited' as const)])
     clearTimeout(timer)
     if (outcome === 'timeout' || outcome === 'exited') {
