@@ -8,7 +8,7 @@ import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
  * whom, how long) and every open-door attempt (allowed, denied), newest first, a page at a time.
  */
 
-export const EventFilter = z.enum(['missed', 'answered', 'door'])
+export const EventFilter = z.enum(['missed', 'answered', 'door', 'talk'])
 export type EventFilter = z.infer<typeof EventFilter>
 
 /** A page's place: the `next` of the page before (the last event's time and id). */
@@ -24,13 +24,13 @@ export type EventsQuery = z.infer<typeof EventsQuery>
 
 export const HistoryEvent = z.strictObject({
   id: z.number().int().positive(),
-  kind: z.enum(['ring', 'door']),
+  kind: z.enum(['ring', 'door', 'talk']),
   deviceId: Id,
   deviceName: z.string().max(64),
   at: z.number().int().nonnegative(),
-  /** A ring: ringing (not over yet), missed, answered. A door attempt: allowed, denied. */
+  /** A ring: ringing (not over yet), missed, answered. A door attempt or a request to talk: allowed, denied. */
   outcome: z.enum(['ringing', 'missed', 'answered', 'allowed', 'denied']),
-  /** Who answered the ring, or who tried the door. */
+  /** Who answered the ring, who tried the door, or who asked to talk. */
   who: z.array(z.string().max(64)).max(64),
   /** How long an answered call lasted. */
   durationMs: z.number().int().nonnegative().nullable(),

@@ -32,7 +32,11 @@ export function historyIngest (d: { store: HistoryStore, deviceName: (deviceId: 
     try {
       if (m.kind === 'ring') d.store.addRing(m.payload)
       if (m.kind === 'calls') d.store.endRing(m.payload, d.deviceName(m.payload.deviceId))
-      if (m.kind === 'audit') d.store.addDoor(m.payload, d.deviceName(m.payload.deviceId))
+      // A request to talk is its own event, not a door opening.
+      if (m.kind === 'audit') {
+        if (m.payload.kind === 'talk') d.store.addTalk(m.payload, d.deviceName(m.payload.deviceId))
+        else d.store.addDoor(m.payload, d.deviceName(m.payload.deviceId))
+      }
       if (m.kind === 'snapshot') picture(m.payload)
       if (m.kind === 'kept') {
         // The doorbell's own copy of a ring the hub may have missed: each part as if it had come
