@@ -122,4 +122,18 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   await screenB.waitForSelector('[data-testid=history-event]', { timeout: 15_000 })
   assert.equal(await screenB.getByTestId('history-event').count(), 3)
   assert.deepEqual(await screenB.getByTestId('history-event').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind'))), ['ring', 'ring', 'ring'])
+
+  // 6. The filter asks the hub for one kind: the missed rings only; no talk in this history.
+  const missed = lan.hub.history.store.list({ limit: 50, filter: 'missed' }, { memberId: 'x', devices: null }).events.length
+  assert.ok(missed >= 2, `${missed} missed rings`)
+  await screenB.getByTestId('history-filter').selectOption('missed')
+  await eventually('the missed rings only', async () => {
+    const outcomes = await screenB.getByTestId('history-event').evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))
+    return outcomes.length === missed && outcomes.every((o) => o === 'missed')
+  }, 10_000)
+  await screenB.getByTestId('history-filter').selectOption('talk')
+  await screenB.getByTestId('history-empty').waitFor({ timeout: 10_000 })
+  assert.equal(await screenB.getByTestId('history-event').count(), 0)
+  await screenB.getByTestId('history-filter').selectOption('')
+  await eventually('every event again', async () => await screenB.getByTestId('history-event').count() === 3, 10_000)
 })
