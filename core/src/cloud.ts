@@ -7,7 +7,7 @@ import { SignalToDevice, SignalToViewer } from './schemas'
  * doorbell carries the call's offer and answer. The same messages as on the LAN, checked by the
  * same schemas; only the carriage differs:
  *
- *   IoT Core topics   things/{thingName}/ring|state|presence|calls   (the device's certificate may
+ *   IoT Core topics   things/{thingName}/ring|state|presence|calls|snapshot   (the device's certificate may
  *                     publish only under its own thing; viewers subscribe, they publish nothing)
  *   KVS signaling     viewer -> device: every message (offer, bye) as the payload of SDP_OFFER
  *                     device -> viewer: every message (answer, bye) as the payload of SDP_ANSWER
@@ -93,8 +93,11 @@ export const AwsCredentials = z.strictObject({
 })
 export type AwsCredentials = z.infer<typeof AwsCredentials>
 
-export type CloudTopicKind = 'ring' | 'state' | 'presence' | 'calls'
-const CLOUD_KINDS: readonly CloudTopicKind[] = ['ring', 'state', 'presence', 'calls']
+export type CloudTopicKind = 'ring' | 'state' | 'presence' | 'calls' | 'snapshot'
+/** The ring's picture (docs/history.md) is a message of its own, at most ~88 KB: under IoT Core's 128 KB. */
+const CLOUD_KINDS: readonly CloudTopicKind[] = ['ring', 'state', 'presence', 'calls', 'snapshot']
+/** IoT Core refuses a publish whose payload is over 128 KB (AWS IoT Core quotas); the stand-in does too. */
+export const IOT_MAX_PAYLOAD_BYTES = 128 * 1024
 
 export const cloudTopics = {
   of: (thing: string, kind: CloudTopicKind) => `things/${thing}/${kind}`,

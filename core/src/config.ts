@@ -135,7 +135,12 @@ export const DeviceConfig = z.strictObject({
     keyframeInterval: z.number().int().min(1).max(600).default(15),
     bitrateKbps: z.number().int().min(50).max(20000).default(1500),
     /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
-    ffmpegPath: z.string().optional()
+    ffmpegPath: z.string().optional(),
+    /**
+     * The ring's picture: `running` keeps one ffmpeg decoder running and feeds it the cached keyframe
+     * (fast, the default); `one-shot` starts ffmpeg per picture (no resident process, slower). docs/history.md.
+     */
+    snapshotDecoder: z.enum(['running', 'one-shot']).optional()
   }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),
   /** The doorbell's microphone (Opus to every session) and speaker (what viewers say). docs/audio.md. */
   audio: z.strictObject({

@@ -3,6 +3,7 @@ import { Signed } from './trust'
 import { Id } from './ids'
 import { CallRecord, DeviceState, DirectReach, Presence, RingEvent } from './schemas'
 import { MAX_MESSAGE_BYTES, decode, encode, type Decoded } from './codec'
+import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 
 /**
  * The LAN mesh's libp2p protocols. Each stream carries length-prefixed JSON frames, parsed by
@@ -36,6 +37,8 @@ export const DIRECT_SILENCE_MS = 3 * DIRECT_HEARTBEAT_MS
 
 /** Largest frame a peer may send; the reader stops at the length prefix. */
 export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
+/** A viewer's events stream from a device: room for the ring's picture (the one frame over MAX_FRAME_BYTES). */
+export const MAX_EVENT_FRAME_BYTES = MAX_SNAPSHOT_MESSAGE_BYTES + 64
 
 export const HubHello = z.strictObject({
   homeId: Id,
@@ -81,6 +84,8 @@ export const EventFrame = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('state'), payload: DeviceState }),
   z.strictObject({ kind: z.literal('presence'), payload: Presence }),
   z.strictObject({ kind: z.literal('calls'), payload: CallRecord }),
+  /** The visitor's picture after a ring (docs/history.md). */
+  z.strictObject({ kind: z.literal('snapshot'), payload: SnapshotEvent }),
   /** The hello was refused (another home); the device closes the stream after it. */
   z.strictObject({ kind: z.literal('refused'), message: z.string().max(200) })
 ])
@@ -99,13 +104,13 @@ const utf8 = new TextEncoder()
  * Reads one frame and parses it; a stream that ends or errors rejects, a bad frame resolves to an
  * error. With `timeoutMs`, a peer that sends nothing in time rejects too (the caller closes the stream).
  */
-export async function readFrame<S extends z.ZodType> (io: FrameIo, schema: S, where: string, timeoutMs?: number): Promise<Decoded<z.infer<S>>> {
+export async function readFrame<S extends z.ZodType> (io: FrameIo, schema: S, where: string, timeoutMs?: number, maxBytes = MAX_FRAME_BYTES): Promise<Decoded<z.infer<S>>> {
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
     const bytes = timeoutMs === undefined
       ? await io.read()
       : await Promise.race([io.read(), new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${where}: nothing in ${timeoutMs} ms`)), timeoutMs) })])
-    return decode(schema, bytes.subarray(), where)
+    return decode(schema, bytes.subarray(), where, maxBytes)
   } finally {
     clearTimeout(timer)
   }

@@ -1,12 +1,14 @@
 import { z } from 'zod'
 import { Id } from './ids'
+import { CallRecord, RingEvent } from './schemas'
+import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 
 /**
  * The hub's event history at `/api/events` (docs/history.md): every ring (missed, answered: by
  * whom, how long) and every open-door attempt (allowed, denied), newest first, a page at a time.
  */
 
-export const EventFilter = z.enum(['missed', 'answered', 'door'])
+export const EventFilter = z.enum(['missed', 'answered', 'door', 'talk'])
 export type EventFilter = z.infer<typeof EventFilter>
 
 /** A page's place: the `next` of the page before (the last event's time and id). */
@@ -22,13 +24,13 @@ export type EventsQuery = z.infer<typeof EventsQuery>
 
 export const HistoryEvent = z.strictObject({
   id: z.number().int().positive(),
-  kind: z.enum(['ring', 'door']),
+  kind: z.enum(['ring', 'door', 'talk']),
   deviceId: Id,
   deviceName: z.string().max(64),
   at: z.number().int().nonnegative(),
-  /** A ring: ringing (not over yet), missed, answered. A door attempt: allowed, denied. */
+  /** A ring: ringing (not over yet), missed, answered. A door attempt or a request to talk: allowed, denied. */
   outcome: z.enum(['ringing', 'missed', 'answered', 'allowed', 'denied']),
-  /** Who answered the ring, or who tried the door. */
+  /** Who answered the ring, who tried the door, or who asked to talk. */
   who: z.array(z.string().max(64)).max(64),
   /** How long an answered call lasted. */
   durationMs: z.number().int().nonnegative().nullable(),
@@ -59,3 +61,22 @@ export const SeenRequest = z.strictObject({
   all: z.literal(true).optional()
 }).refine((r) => (r.ids !== undefined) !== (r.all !== undefined), 'give ids or all: true')
 export type SeenRequest = z.infer<typeof SeenRequest>
+
+/**
+ * A ring the doorbell kept on its own disk (docs/history.md, "The doorbell's own copy") and hands
+ * to the hub on `…/kept`: the ring, its latest picture and how it ended (null while it has not, or
+ * when the doorbell restarted during it). The hub takes it by ring id, so a copy it already has
+ * changes nothing; viewers never subscribe to it (no stale ring alerts).
+ */
+export const KeptRing = z.strictObject({
+  type: z.literal('kept'),
+  deviceId: Id,
+  ring: RingEvent,
+  snapshot: SnapshotEvent.nullable(),
+  record: CallRecord.nullable()
+}).refine((k) => k.ring.deviceId === k.deviceId && (k.snapshot === null || (k.snapshot.deviceId === k.deviceId && k.snapshot.ringId === k.ring.ringId)) &&
+  (k.record === null || (k.record.deviceId === k.deviceId && k.record.ringId === k.ring.ringId)), 'a kept ring\'s parts are of one ring of its own device')
+export type KeptRing = z.infer<typeof KeptRing>
+
+/** A kept ring's message at most: its picture's bound and room for the ring and the record. */
+export const MAX_KEPT_MESSAGE_BYTES = MAX_SNAPSHOT_MESSAGE_BYTES + 16 * 1024

@@ -9,6 +9,7 @@ import { Signed, SignedList } from './trust'
 import { MAX_STOCK_SETTINGS } from './kvsStock'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 import { CommandResult, MAX_COMMAND_BYTES, OutOfCallCommand } from './commands'
+import { KeptRing, MAX_KEPT_MESSAGE_BYTES } from './history'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
 export const RevocationsMessage = z.strictObject({
@@ -27,6 +28,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   calls: CallRecord,
   inspect: InspectBatch,
   audit: DoorAttempt,
+  kept: KeptRing,
   revocations: RevocationsMessage,
   'to-device': SignalToDevice,
   'to-viewer': SignalToViewer,
@@ -37,6 +39,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
 /** A bound below the default for the topics whose messages are small by nature. */
 const maxBytesFor: Partial<Record<ParsedTopic['kind'], number>> = {
   snapshot: MAX_SNAPSHOT_MESSAGE_BYTES,
+  kept: MAX_KEPT_MESSAGE_BYTES,
   command: MAX_COMMAND_BYTES
 }
 
@@ -51,6 +54,7 @@ export type TopicMessage =
   | { kind: 'calls', topic: TopicOf<'calls'>, payload: CallRecord }
   | { kind: 'inspect', topic: TopicOf<'inspect'>, payload: InspectBatch }
   | { kind: 'audit', topic: TopicOf<'audit'>, payload: DoorAttempt }
+  | { kind: 'kept', topic: TopicOf<'kept'>, payload: KeptRing }
   | { kind: 'revocations', topic: TopicOf<'revocations'>, payload: RevocationsMessage }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }

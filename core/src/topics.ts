@@ -9,6 +9,7 @@ import { Id } from './ids'
  *   doorbell/{home}/{device}/state                                  device state, QoS 1, retained
  *   doorbell/{home}/{device}/presence                               online/offline, retained, also the will
  *   doorbell/{home}/{device}/calls                                  call records, QoS 1
+ *   doorbell/{home}/{device}/kept                                   rings the device kept while the hub was away, QoS 1, hub only
  *   doorbell/{home}/{source}/inspect                                inspection batches, QoS 0, only when on
  *   doorbell/{home}/{device}/audit                                  the device's open-door attempts, QoS 1
  *   doorbell/{home}/revocations                                     the home's signed revocation list, retained, hub only
@@ -22,7 +23,7 @@ import { Id } from './ids'
  */
 export const ROOT = 'doorbell'
 
-export type DeviceTopicKind = 'ring' | 'snapshot' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit'
+export type DeviceTopicKind = 'ring' | 'snapshot' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit' | 'kept'
 export type SessionDirection = 'to-device' | 'to-viewer'
 /** A command outside a call (`command`), and its result (`command-result`): commands.ts. */
 export type CommandTopicKind = 'command' | 'command-result'
@@ -40,6 +41,7 @@ export const topics = {
   presence: (home: string, device: string) => `${ROOT}/${home}/${device}/presence`,
   calls: (home: string, device: string) => `${ROOT}/${home}/${device}/calls`,
   audit: (home: string, device: string) => `${ROOT}/${home}/${device}/audit`,
+  kept: (home: string, device: string) => `${ROOT}/${home}/${device}/kept`,
   revocations: (home: string) => `${ROOT}/${home}/revocations`,
   /** `source` is a device id, or a viewer tab's client id. */
   inspect: (home: string, source: string) => `${ROOT}/${home}/${source}/inspect`,
@@ -81,7 +83,7 @@ export function parseTopic (topic: string): ParsedTopic | null {
   const device = p[2]
   if (p.length === 4) {
     const kind = p[3]
-    if (kind === 'ring' || kind === 'snapshot' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit') {
+    if (kind === 'ring' || kind === 'snapshot' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit' || kind === 'kept') {
       return { kind, home, device }
     }
     return null

@@ -35,8 +35,9 @@ test('the payload limit is what KVS counts', () => {
 })
 
 test('IoT topics are per thing, and only ours parse', () => {
-  assert.deepEqual(cloudTopics.events('doorbell-home-front'), ['things/doorbell-home-front/ring', 'things/doorbell-home-front/state', 'things/doorbell-home-front/presence', 'things/doorbell-home-front/calls'])
+  assert.deepEqual(cloudTopics.events('doorbell-home-front'), ['things/doorbell-home-front/ring', 'things/doorbell-home-front/state', 'things/doorbell-home-front/presence', 'things/doorbell-home-front/calls', 'things/doorbell-home-front/snapshot'])
   assert.deepEqual(parseCloudTopic('things/doorbell-home-front/ring'), { thing: 'doorbell-home-front', kind: 'ring' })
+  assert.deepEqual(parseCloudTopic('things/doorbell-home-front/snapshot'), { thing: 'doorbell-home-front', kind: 'snapshot' })
   for (const t of ['things/a/b/ring', 'things/+/ring', 'things/x/audit', 'doorbell/home/front/ring', 'things//ring']) assert.equal(parseCloudTopic(t), null, t)
 })
 

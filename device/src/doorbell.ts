@@ -1,6 +1,6 @@
 import type { Actor } from 'xstate'
 import {
-  ConfigError, DeviceConfig, InspectionBatcher, consoleLogger, describeError, iceSettingsFor, newId, parseConfig, startInOrder,
+  ConfigError, DeviceConfig, InspectionBatcher, KeptRing, consoleLogger, describeError, encode, iceSettingsFor, newId, parseConfig, startInOrder, topics,
   type DeviceConfigInput, type DeviceState, type DoorGuard, type Logger, type Startable
 } from '@doorbell/core'
 import { inspectionRecorder, type deviceCallMachine } from '@doorbell/machines'
@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Camera } from './camera/camera'
 import { RingSnapshots } from './camera/snapshotRing'
+import { RingKeep } from './camera/snapshotKeep'
 import { startAudio, type DoorbellAudio } from './audio/module'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
@@ -96,6 +97,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
   let peers = null as MediaPeers | null
   let snapshots = null as RingSnapshots | null
+  let keep = null as RingKeep | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -116,6 +118,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     const link = started(side, 'answering side').connectHub(url, { log: log.child('mqtt'), direct: () => mesh?.direct() })
     link?.client.on('connect', () => {
       audit?.flush()
+      keep?.handOver()
       for (const w of hubWaiters) w()
     })
   }
@@ -236,14 +239,34 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       // The visitor's picture after each ring, from the camera's cached keyframe (docs/history.md).
       name: 'snapshots',
       async start () {
+        // The doorbell's own copy of its rings and pictures, for a hub that was away (docs/history.md).
+        const answering = started(side, 'answering side')
+        const homeId = started(pairing, 'pairing').homeId
+        keep = new RingKeep({
+          dir: join(config.dataDir, 'kept-rings'),
+          log: log.child('kept'),
+          connected: () => answering.link?.client.connected === true,
+          send: (kept, done) => {
+            const link = answering.link
+            if (!link) { done(new Error('no hub link')); return }
+            link.client.publish(topics.kept(homeId, config.deviceId), encode(KeptRing, kept), { qos: 1 }, (err) => { done(err ?? undefined) })
+          }
+        })
+        answering.answering.attach(keep)
+        keep.handOver()
         snapshots = new RingSnapshots({
           deviceId: config.deviceId,
           camera: started(camera, 'camera'),
-          publish: (snapshot) => { side?.publishSnapshot(snapshot) },
-          log: log.child('snapshot')
+          // Every path the ring went on: the hub's link, the direct server, the cloud link.
+          publish: (snapshot) => { for (const t of side?.answering.transports() ?? []) t.publishSnapshot?.(snapshot) },
+          log: log.child('snapshot'),
+          decoder: config.camera.snapshotDecoder ?? 'running'
         })
       },
-      async stop () { snapshots?.stop() }
+      async stop () {
+        snapshots?.stop()
+        if (keep) { side?.answering.detach(keep); await keep.stop() }
+      }
     },
     {
       // Before the hub link: the link tells the hub (and so the viewers) the mesh's direct addresses.

@@ -54,7 +54,7 @@ test('device IoT policy: connect only as its own thing, publish only under it, n
   assert.equal(connect.Action, 'iot:Connect')
   assert.equal(connect.Resource, `arn:aws:iot:eu-west-1:111122223333:client/${THING_VARIABLE}`)
   assert.deepEqual(connect.Condition, { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } })
-  assert.deepEqual(statement(doc, 'PublishItsOwnTopics').Resource, ['ring', 'state', 'presence', 'calls'].map((k) => `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/${k}`))
+  assert.deepEqual(statement(doc, 'PublishItsOwnTopics').Resource, ['ring', 'state', 'presence', 'calls', 'snapshot'].map((k) => `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/${k}`))
   assert.deepEqual(list(statement(doc, 'RetainItsStateAndPresence').Resource), [
     `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/state`,
     `arn:aws:iot:eu-west-1:111122223333:topic/things/${THING_VARIABLE}/presence`
@@ -89,9 +89,9 @@ test('KVS role: trusted by the IoT credentials provider only; master of its one 
   assert.equal(master.Statement[0]!.Resource, CHANNEL_ARN)
 })
 
-test('viewer policy: the home\'s doorbells\' four topics, viewer of their channels, a viewer client id', () => {
+test('viewer policy: the home\'s doorbells\' five topics (the picture\'s too), viewer of their channels, a viewer client id', () => {
   const doc = viewerPolicy(ctx, [{ thingName: 'doorbell-home-front', channelName: 'doorbell-home-front' }, { thingName: 'doorbell-home-back', channelName: 'doorbell-home-back' }])
-  const topics = (type: string, thing: string): string[] => ['ring', 'state', 'presence', 'calls'].map((k) => `arn:aws:iot:eu-west-1:111122223333:${type}/things/${thing}/${k}`)
+  const topics = (type: string, thing: string): string[] => ['ring', 'state', 'presence', 'calls', 'snapshot'].map((k) => `arn:aws:iot:eu-west-1:111122223333:${type}/things/${thing}/${k}`)
   assert.equal(statement(doc, 'ConnectAsViewer').Resource, 'arn:aws:iot:eu-west-1:111122223333:client/viewer-*')
   assert.deepEqual(list(statement(doc, 'SubscribeToTheDoorbells').Resource), [...topics('topicfilter', 'doorbell-home-front'), ...topics('topicfilter', 'doorbell-home-back')])
   assert.deepEqual(list(statement(doc, 'ReceiveFromTheDoorbells').Resource), [...topics('topic', 'doorbell-home-front'), ...topics('topic', 'doorbell-home-back')])

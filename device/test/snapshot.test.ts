@@ -5,6 +5,7 @@ import { memoryLogger, SnapshotEvent, SNAPSHOT_TARGET_BYTES } from '@doorbell/co
 import { Camera, findFfmpeg } from '../src/camera/camera'
 import { h264AnnexB, snapshotJpeg, SnapshotError } from '../src/camera/snapshot'
 import { RingSnapshots } from '../src/camera/snapshotRing'
+import { SnapshotDecoder } from '../src/camera/snapshotDecoder'
 
 /**
  * The picture at the press, from a real camera (ffmpeg's test pattern) through its GOP cache and
@@ -96,5 +97,71 @@ test('a ring\'s two pictures: one at once, a second after the delay that replace
   } finally {
     shots.stop()
     await camera.stop()
+  }
+})
+
+test('the long-running decoder: one ffmpeg for many pictures, each the camera\'s current picture, in both codecs', { timeout: 120_000 }, async (t) => {
+  for (const codec of ['h264', 'vp8'] as const) {
+    await t.test(codec, async () => {
+      const camera = await runningCamera(codec)
+      // A generous stall bound: on a loaded machine the one-shot fallback must not stand in for the decoder under test.
+      const decoder = new SnapshotDecoder({ ffmpeg: camera.ffmpeg, codec, log: memoryLogger([], 'snapshot'), timeoutMs: 20_000 })
+      try {
+        let pid: number | undefined
+        for (let i = 0; i < 4; i++) {
+          const jpeg = await decoder.jpeg(camera.keyframeGroup())
+          assert.equal(decoder.lastPath, 'decoder', `picture ${i} came from the running decoder`)
+          pid ??= decoder.pid
+          assert.equal(decoder.pid, pid, 'the same process made every picture')
+          assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff])
+          assert.deepEqual([...jpeg.subarray(-2)], [0xff, 0xd9])
+          assert.ok(jpeg.length <= SNAPSHOT_TARGET_BYTES, `${jpeg.length} bytes`)
+          assert.equal(pixels(jpeg).width, 640)
+          assertTestPatternBars(jpeg)
+        }
+        // Asked at the same time: answered in order, each with a whole picture.
+        const both = await Promise.all([decoder.jpeg(camera.keyframeGroup()), decoder.jpeg(camera.keyframeGroup())])
+        for (const jpeg of both) assertTestPatternBars(jpeg)
+      } finally {
+        decoder.stop()
+        await camera.stop()
+      }
+    })
+  }
+})
+
+test('the decoder dies: that picture is made by a one-shot run, and the next one by a new decoder', { timeout: 60_000 }, async () => {
+  const camera = await runningCamera('h264')
+  const logs: string[] = []
+  const decoder = new SnapshotDecoder({ ffmpeg: camera.ffmpeg, codec: 'h264', log: memoryLogger(logs, 'snapshot'), timeoutMs: 20_000 })
+  try {
+    await decoder.jpeg(camera.keyframeGroup())
+    const first = decoder.pid
+    assert.ok(first)
+    process.kill(first, 'SIGKILL')
+    while (decoder.pid === first) await new Promise((r) => setTimeout(r, 20))
+    assertTestPatternBars(await decoder.jpeg(camera.keyframeGroup()))
+    assert.equal(decoder.lastPath, 'decoder', 'a new decoder started for it')
+    assert.notEqual(decoder.pid, first)
+  } finally {
+    decoder.stop()
+    await camera.stop()
+  }
+})
+
+test('garbage to the decoder: no picture from it, the one-shot run refuses it with a SnapshotError, and the decoder is restarted', { timeout: 30_000 }, async () => {
+  const junk = Buffer.alloc(200, 0x55)
+  junk[0] = 0x80
+  junk[12] = 0x65
+  const logs: string[] = []
+  const decoder = new SnapshotDecoder({ ffmpeg: findFfmpeg(), codec: 'h264', log: memoryLogger(logs, 'snapshot'), timeoutMs: 800 })
+  try {
+    await assert.rejects(decoder.jpeg([junk]), SnapshotError)
+    assert.equal(decoder.lastPath, 'one-shot')
+    assert.equal(decoder.pid, undefined, 'the stalled decoder is gone')
+    assert.ok(logs.some((l) => /^warn .*gave no picture/.test(l)), logs.join('\n'))
+    await assert.rejects(decoder.jpeg([]), (err: Error) => err instanceof SnapshotError && /no keyframe/.test(err.message))
+  } finally {
+    decoder.stop()
   }
 })

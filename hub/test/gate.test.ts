@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  CallRecord, DeviceState, DoorAttempt, InspectBatch, Presence, RingEvent, SignalToDevice, SignalToViewer,
+  CallRecord, DeviceState, DoorAttempt, InspectBatch, KeptRing, Presence, RingEvent, SignalToDevice, SignalToViewer,
   encode, integrationTopics, topics, type Member
 } from '@doorbell/core'
 import { mayPublish, maySubscribe, principalFor, type GateResult, type Principal } from '../src/broker/gate'
@@ -435,5 +435,40 @@ describe('Home Assistant\'s integration member: the discovery prefix and its own
       refused(maySubscribe(who, integrationTopics.homeEntities(H), devices, zonesOf))
     }
     refused(mayPublish(null, integrationTopics.lockCommand(H, FRONT), OPEN), /only Home Assistant/)
+  })
+})
+
+describe('the doorbell\'s kept rings (…/kept, issue 19)', () => {
+  const kept = (deviceId: string, ringId = 'r1'): Buffer => buf(encode(KeptRing, {
+    type: 'kept',
+    deviceId,
+    ring: { type: 'ring', deviceId, deviceName: 'Front door', ringId, at: 1, count: 1 },
+    snapshot: { type: 'snapshot', deviceId, ringId, at: 2, seq: 1, jpeg: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2]).toString('base64') },
+    record: null
+  }))
+  const keptTopic = (d: string): string => topics.kept(H, d)
+
+  it('a device hands over its own kept rings, not another device\'s, and not retained', () => {
+    allowed(mayPublish(device, keptTopic(FRONT), kept(FRONT)))
+    refused(mayPublish(device, keptTopic(OTHER_DEVICE), kept(OTHER_DEVICE)), /may not publish for device/)
+    refused(mayPublish(device, keptTopic(FRONT), kept(FRONT), undefined, true), /may not be retained/)
+  })
+
+  it('a kept ring is checked by its schema: its parts are of one ring of its own device, its picture a JPEG', () => {
+    const mixed = JSON.parse(kept(FRONT).toString()) as { snapshot: { ringId: string, jpeg: string } }
+    mixed.snapshot.ringId = 'r2'
+    refused(mayPublish(device, keptTopic(FRONT), json(mixed)), /one ring of its own device/)
+    const gif = JSON.parse(kept(FRONT).toString()) as { snapshot: { jpeg: string } }
+    gif.snapshot.jpeg = Buffer.from('GIF89a').toString('base64')
+    refused(mayPublish(device, keptTopic(FRONT), json(gif)), /JPEG/)
+  })
+
+  it('no member publishes or subscribes to it: only the hub reads it (no screen sees a stale ring)', () => {
+    for (const who of [owner, resident, guest, operator]) {
+      refused(mayPublish(who, keptTopic(FRONT), kept(FRONT)))
+      refused(maySubscribe(who, keptTopic(FRONT), devices, zonesOf))
+      refused(maySubscribe(who, `doorbell/${H}/+/kept`, devices, zonesOf))
+    }
+    refused(maySubscribe(device, keptTopic(FRONT), devices, zonesOf))
   })
 })

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memoryLogger, type CallRecord, type DoorAttempt, type RingEvent } from '@doorbell/core'
+import { DatabaseSync } from 'node:sqlite'
 import { HistoryStore } from '../src/history/store'
 import { historyIngest } from '../src/history/ingest'
 import { startHub } from '../src/hub'
@@ -166,3 +167,49 @@ async function fullDisk (store: HistoryStore): Promise<void> {
   assert.equal(event?.snapshot, false)
   assert.equal(event?.noPicture, 'the hub could not store the picture')
 }
+
+test('a request to talk is its own event (not a door opening): who, allowed or refused, its own filter; ingested from the audit topic', (t) => {
+  const store = tempStore(t)
+  const lines: string[] = []
+  const ingest = historyIngest({ store, deviceName: () => 'front door', log: memoryLogger(lines, 'history') })
+  const base = Date.now() - 60_000
+  const talk = (id: string, at: number, outcome: 'allowed' | 'denied'): DoorAttempt => ({ ...door(id, 'front', at, outcome), kind: 'talk', message: outcome === 'allowed' ? 'talking' : 'guests may not talk' })
+  const publish = (attempt: DoorAttempt): void => {
+    ingest({ cmd: 'publish', topic: `doorbell/home/front/audit`, payload: Buffer.from(JSON.stringify(attempt)), qos: 1, retain: false, dup: false } as never, { id: 'device-front' } as never)
+  }
+  publish(talk('t1', base, 'allowed'))
+  publish(talk('t1', base, 'allowed')) // delivered twice, stored once
+  publish(talk('t2', base + 1000, 'denied'))
+  publish(door('d1', 'front', base + 2000, 'allowed'))
+  const talks = store.list({ limit: 50, filter: 'talk' }, all).events
+  assert.deepEqual(talks.map((e) => [e.kind, e.outcome, e.who, e.detail]), [['talk', 'denied', ['Kitchen tablet'], 'guests may not talk'], ['talk', 'allowed', ['Kitchen tablet'], null]])
+  assert.deepEqual(store.list({ limit: 50, filter: 'door' }, all).events.map((e) => e.kind), ['door'])
+})
+
+test('a history written by schema 1 (no talk kind) is migrated in place: ids, seen marks and pictures kept, talk then stored', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-history-v1-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  // Schema 1 exactly as the earlier hub wrote it, with a ring, its picture and a seen mark.
+  // (the store's own module keeps its database private)
+  const old = new DatabaseSync(join(dir, 'history.db'), { enableForeignKeyConstraints: true })
+  old.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL CHECK (kind IN ('ring', 'door')), source TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL, device_name TEXT NOT NULL, at INTEGER NOT NULL, outcome TEXT NOT NULL, who TEXT NOT NULL DEFAULT '[]', duration_ms INTEGER,
+    detail TEXT, ring_id TEXT, snapshot_bytes INTEGER, snapshot_seq INTEGER, no_picture TEXT);
+    CREATE TABLE seen (member_id TEXT NOT NULL, event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE, PRIMARY KEY (member_id, event_id)) WITHOUT ROWID;
+    INSERT INTO events (id, kind, source, device_id, device_name, at, outcome, ring_id) VALUES (7, 'ring', 'ring:front:r1', 'front', 'front door', 1000, 'missed', 'r1');
+    INSERT INTO seen (member_id, event_id) VALUES ('owner', 7);
+    PRAGMA user_version = 1;`)
+  assert.throws(() => old.exec(`INSERT INTO events (kind, source, device_id, device_name, at, outcome) VALUES ('talk', 'talk:x', 'front', 'f', 1, 'allowed')`), /CHECK/)
+  old.close()
+  const store = new HistoryStore(dir)
+  t.after(() => { store.close() })
+  store.setSnapshot(7, 1, JPEG)
+  store.addTalk({ ...door('t1', 'front', 2000, 'allowed'), kind: 'talk' }, 'front door')
+  const events = store.list({ limit: 50 }, all).events
+  assert.deepEqual(events.map((e) => [e.id, e.kind, e.unseen]), [[8, 'talk', false], [7, 'ring', false]])
+  assert.deepEqual(store.snapshot(7), JPEG)
+  // The seen mark survived, and still goes with its event.
+  assert.equal(store.list({ limit: 50, filter: 'missed' }, { memberId: 'owner', devices: null }).unseen, 0)
+  assert.ok(store.delete(7))
+  assert.equal(store.list({ limit: 50 }, all).events.length, 1)
+})

@@ -66,7 +66,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
     ...['libdatachannel', 'werift'].flatMap((s) => ['connect-first-p50', 'connect-later-p50', 'reply-first-p50', 'reply-later-p50'].map((f) => `stacks-${s}-${f}`)),
     'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50',
-    'snapshot-shown-p50', 'snapshot-shown-p95', 'history-page-p95', 'history-disk-per-1000'
+    'snapshot-shown-p50', 'snapshot-shown-p95', 'snapshot-shown-one-shot-p50', 'snapshot-shown-one-shot-p95', 'history-page-p95', 'history-disk-per-1000'
   ]
   for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
   for (const f of results.figures) {

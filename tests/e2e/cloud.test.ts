@@ -3,7 +3,7 @@
  * emulator and mosquitto with mutual TLS behind a SigV4 WebSocket front; not AWS). The doorbell is
  * provisioned by the setup command; the resident pairs at home and types their AWS keys into
  * Settings once. Then the hub is killed while idle: with no user action the page moves to the cloud
- * path, the next ring arrives through IoT Core, the resident answers through KVS signaling, sees
+ * path, the next ring arrives through IoT Core with the visitor's picture, the resident answers through KVS signaling, sees
  * the visitor and opens the door, which the doorbell checks exactly as on the LAN. A page opened
  * while the hub is still down loads from the browser's cache and goes straight to the cloud. The hub
  * comes back: the page returns to it, the doorbell's audit outbox delivers the attempt, and the owner's
@@ -21,6 +21,8 @@ import { eventually } from '../src/harness'
 import { firstFrame, holdToOpen, mark, openResident, videoIsPlaying, waitForPath, waitForText } from '../src/browser'
 import { kill, startHomeHub, startHubProcess } from '../src/hubProcess'
 import { startCloud } from '../src/cloud'
+import { assertTestPatternBars } from '../src/jpeg'
+import { ringBannerPicture } from '../src/ringPicture'
 import { inspectorShows, pairOwnerBrowser } from '../src/inspector'
 import type { Resident } from '../src/browser'
 
@@ -120,6 +122,9 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
   const ringMs = Date.now() - pressedAt
   assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), 'cloud')
+  // The visitor's picture came through IoT Core too (issue 19): the doorbell's test pattern.
+  assertTestPatternBars(await ringBannerPicture(page))
+  const pictureMs = Date.now() - pressedAt
 
   // Answer: the offer and answer go through the KVS channel; video plays.
   const shown = firstFrame(page)
@@ -190,5 +195,5 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   await page.getByTestId('dismiss').click()
 
   passed = true
-  t.diagnostic(`hub killed -> cloud path shown ${switched} ms (grace 3000 ms + direct attempt + IoT connect); press -> ring banner over IoT ${ringMs} ms; Answer -> first frame over KVS ${Math.round(answerToFrame)} ms; page opened away from home -> cloud path ${reopened} ms; hub restarted -> LAN path shown ${back} ms`)
+  t.diagnostic(`hub killed -> cloud path shown ${switched} ms (grace 3000 ms + direct attempt + IoT connect); press -> ring banner over IoT ${ringMs} ms, its picture ${pictureMs} ms; Answer -> first frame over KVS ${Math.round(answerToFrame)} ms; page opened away from home -> cloud path ${reopened} ms; hub restarted -> LAN path shown ${back} ms`)
 })

@@ -5,6 +5,7 @@ import { eventually, startLan } from '../src/harness'
 import { openResident } from '../src/browser'
 import { inviteCode } from '../src/trust'
 import { assertTestPatternBars } from '../src/jpeg'
+import { imageBytes } from '../src/ringPicture'
 
 /**
  * Issue 19 in a real Chromium against a real doorbell (ffmpeg's test pattern) and hub: the banner's
@@ -15,22 +16,6 @@ import { assertTestPatternBars } from '../src/jpeg'
  */
 
 const DEVICE = 'front-door'
-
-/**
- * The picture an <img> shows, as the page decoded it: drawn at its own size on a canvas and
- * written out as a JPEG (the page's CSP lets no fetch read a data: or blob: URL).
- */
-async function imageBytes (page: Page, selector: string): Promise<Buffer> {
-  const url = await page.locator(selector).first().evaluate(async (img: HTMLImageElement) => {
-    await img.decode()
-    const canvas = document.createElement('canvas')
-    canvas.width = img.naturalWidth
-    canvas.height = img.naturalHeight
-    canvas.getContext('2d')!.drawImage(img, 0, 0)
-    return canvas.toDataURL('image/jpeg', 0.95)
-  })
-  return Buffer.from(url.split(',')[1]!, 'base64')
-}
 
 type ShownNotification = Notification & { image?: string, actions: Array<{ action: string }> }
 
@@ -137,4 +122,18 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   await screenB.waitForSelector('[data-testid=history-event]', { timeout: 15_000 })
   assert.equal(await screenB.getByTestId('history-event').count(), 3)
   assert.deepEqual(await screenB.getByTestId('history-event').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind'))), ['ring', 'ring', 'ring'])
+
+  // 6. The filter asks the hub for one kind: the missed rings only; no talk in this history.
+  const missed = lan.hub.history.store.list({ limit: 50, filter: 'missed' }, { memberId: 'x', devices: null }).events.length
+  assert.ok(missed >= 2, `${missed} missed rings`)
+  await screenB.getByTestId('history-filter').selectOption('missed')
+  await eventually('the missed rings only', async () => {
+    const outcomes = await screenB.getByTestId('history-event').evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))
+    return outcomes.length === missed && outcomes.every((o) => o === 'missed')
+  }, 10_000)
+  await screenB.getByTestId('history-filter').selectOption('talk')
+  await screenB.getByTestId('history-empty').waitFor({ timeout: 10_000 })
+  assert.equal(await screenB.getByTestId('history-event').count(), 0)
+  await screenB.getByTestId('history-filter').selectOption('')
+  await eventually('every event again', async () => await screenB.getByTestId('history-event').count() === 3, 10_000)
 })

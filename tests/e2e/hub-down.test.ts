@@ -1,7 +1,7 @@
 /**
  * The door still answers with the hub dead. In headless Chromium: the page is loaded with the hub
  * up; the hub process is killed (by its PID); the page switches to the direct path on its own; a
- * ring reaches it from the doorbell itself; the resident answers, sees the visitor, opens the door
+ * ring reaches it from the doorbell itself, with the visitor's picture; the resident answers, sees the visitor, opens the door
  * and sees it relock; the hub is started again and the page moves back to it; the next ring comes
  * through the hub. The page shows the path each time. Prints how long each step took.
  * Pairing as at home: the owner pairs with the setup code the hub printed, then invites the
@@ -17,6 +17,8 @@ import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock } from '@do
 import { eventually } from '../src/harness'
 import { firstFrame, holdToOpen, mark, openResident, videoIsPlaying, waitForPath, waitForText } from '../src/browser'
 import { kill, startHomeHub, startHubProcess } from '../src/hubProcess'
+import { assertTestPatternBars } from '../src/jpeg'
+import { ringBannerPicture } from '../src/ringPicture'
 
 test('hub down: the page switches to the direct path, a ring still arrives, the call and the door work; the hub comes back and takes over again', { timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-hub-down-'))
@@ -75,6 +77,8 @@ test('hub down: the page switches to the direct path, a ring still arrives, the 
   await page.getByTestId('ring-banner').waitFor({ timeout: 5000 })
   assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), 'direct')
   assert.match(await page.getByTestId('ring-path').textContent() ?? '', /via direct/)
+  // The visitor's picture came with it, from the doorbell itself (issue 19): its test pattern.
+  assertTestPatternBars(await ringBannerPicture(page))
 
   // Answer: video plays, the call shows the path.
   const shown = firstFrame(page)

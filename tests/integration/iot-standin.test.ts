@@ -37,6 +37,7 @@ import {
 import { Pki } from '../src/cloud/pki'
 import { CredentialStore, type AwsCredential } from '../src/cloud/sigv4'
 import { IotStandIn, THING_POLICY_NAME } from '../src/cloud/iot'
+import { IOT_MAX_PAYLOAD_BYTES, MAX_SNAPSHOT_MESSAGE_BYTES } from '@doorbell/core'
 
 const TEST_TIMEOUT = 60_000
 const ADMIN: AwsCredential = { accessKeyId: 'AKIAIOSTANDINADMIN01', secretAccessKey: 'admin-secret-key-for-the-iot-stand-in-000', principal: 'user/setup' }
@@ -152,6 +153,24 @@ describe('AWS IoT Core stand-in', () => {
     assert.equal(await viewerBack, true, 'the viewer resumed its persistent session')
     const message = await delivered
     assert.equal(message.payload, 'ding-while-down')
+    await Promise.all([device.endAsync(), viewer.endAsync()])
+  })
+
+  test('IoT Core\'s 128 KB payload limit: a ring\'s largest picture passes, a payload over 128 KB is dropped', { timeout: TEST_TIMEOUT }, async () => {
+    const porch = await iot.provisionThing('porch-limit')
+    const device = await connectDevice('porch-limit', porch)
+    const viewer = await connectViewer('viewer-limit', await presign(VIEWER))
+    await viewer.subscribeAsync(['things/porch-limit/snapshot', 'things/porch-limit/ring'], { qos: 1 })
+    const seen: Array<{ topic: string, bytes: number }> = []
+    viewer.on('message', (topic, payload) => { seen.push({ topic, bytes: payload.length }) })
+    // The largest snapshot message the doorbell may send (core/src/snapshot.ts), then one over the limit, then a marker.
+    const marker = nextMessage(viewer, 'things/porch-limit/ring')
+    await device.publishAsync('things/porch-limit/snapshot', Buffer.alloc(MAX_SNAPSHOT_MESSAGE_BYTES, 0x61), { qos: 1 })
+    await device.publishAsync('things/porch-limit/snapshot', Buffer.alloc(IOT_MAX_PAYLOAD_BYTES + 1, 0x62), { qos: 1 }).catch(() => {})
+    await device.publishAsync('things/porch-limit/ring', 'after', { qos: 1 })
+    await marker
+    assert.deepEqual(seen.map((m) => [m.topic, m.bytes]), [['things/porch-limit/snapshot', MAX_SNAPSHOT_MESSAGE_BYTES], ['things/porch-limit/ring', 5]])
+    assert.ok(MAX_SNAPSHOT_MESSAGE_BYTES < IOT_MAX_PAYLOAD_BYTES)
     await Promise.all([device.endAsync(), viewer.endAsync()])
   })
 

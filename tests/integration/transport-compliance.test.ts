@@ -61,7 +61,7 @@ transportCompliance('MQTT through the hub (lan)', async () => {
       let payload = bytes(r)
       try {
         const f = JSON.parse(typeof r === 'string' ? r : '') as { kind?: string, payload?: unknown }
-        if (f.kind === 'ring' || f.kind === 'state') { topic = `doorbell/${HOME}/${DEVICE}/${f.kind}`; payload = bytes(JSON.stringify(f.payload)) }
+        if (f.kind === 'ring' || f.kind === 'state' || f.kind === 'snapshot') { topic = `doorbell/${HOME}/${DEVICE}/${f.kind}`; payload = bytes(JSON.stringify(f.payload)) }
       } catch {}
       await publish(topic, payload)
     },
@@ -195,7 +195,7 @@ async function cloudPair (cloud: Awaited<ReturnType<typeof startCloud>>, lines: 
       let payload: Uint8Array = bytes(r)
       try {
         const f = JSON.parse(typeof r === 'string' ? r : '') as { kind?: string, payload?: unknown }
-        if (f.kind === 'ring' || f.kind === 'state') { topic = cloudTopics.of(deviceConfig.thingName, f.kind); payload = bytes(JSON.stringify(f.payload)) }
+        if (f.kind === 'ring' || f.kind === 'state' || f.kind === 'snapshot') { topic = cloudTopics.of(deviceConfig.thingName, f.kind); payload = bytes(JSON.stringify(f.payload)) }
       } catch {}
       await new Promise<void>((resolve) => { iotClient().publish(topic, Buffer.from(payload), { qos: 1 }, () => resolve()) })
     },

@@ -5,7 +5,7 @@
  */
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import type { CallRecord, DeviceState, DeviceTransport, RingEvent, SignalToDevice, SignalToViewer, ViewerTransport } from '@doorbell/core'
+import type { CallRecord, DeviceState, DeviceTransport, RingEvent, SignalToDevice, SignalToViewer, SnapshotEvent, ViewerTransport } from '@doorbell/core'
 import { eventually } from './harness'
 
 export const HOME = 'home'
@@ -151,6 +151,27 @@ export function transportCompliance (name: string, makePair: () => Promise<Trans
       await eventually('a good ring after the bad ones', () => rings.length === 1)
       assert.equal(rings[0]!.ringId, 'r-after-bad')
       for (const off of offs) off()
+    })
+
+    test('the visitor\'s picture reaches the viewer intact; a non-JPEG, an oversize or another doorbell\'s picture is dropped', async () => {
+      assert.ok(pair.device.publishSnapshot, 'this path carries the ring\'s picture (issue 19)')
+      const got: SnapshotEvent[] = []
+      const off = pair.viewer.on('snapshot', (s) => { got.push(s) })
+      // A JPEG as far as the edge can tell (the magic FF D8 FF, 40 KB); the banner decodes the rest.
+      const jpegOf = (bytes: number): string => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(bytes - 4, 0x42)]).toString('base64')
+      const good: SnapshotEvent = { type: 'snapshot', deviceId: DEVICE, ringId: 'r-picture', at: Date.now(), seq: 1, jpeg: jpegOf(40 * 1024) }
+      const bad: SnapshotEvent[] = [
+        { ...good, jpeg: Buffer.from('GIF89a, not a JPEG at all').toString('base64') },
+        { ...good, jpeg: jpegOf(70 * 1024) },
+        { ...good, deviceId: 'back-door' }
+      ]
+      for (const payload of bad) await pair.injectToViewer(JSON.stringify({ kind: 'snapshot', payload }))
+      await settle()
+      assert.deepEqual(got, [])
+      pair.device.publishSnapshot(good)
+      await eventually('the picture', () => got.length === 1)
+      assert.deepEqual(got[0], good)
+      off()
     })
 
     test('forty calls in a row on one connection all get through (nothing is left open after a bye)', async () => {

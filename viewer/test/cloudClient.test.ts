@@ -109,8 +109,8 @@ test('events: presigned IoT URL, subscribe QoS 1 to every doorbell, link up and 
   m.up()
   assert.equal(h.client.connected, true)
   assert.deepEqual(m.subscribed, [
-    'things/thing-front/ring', 'things/thing-front/state', 'things/thing-front/presence', 'things/thing-front/calls',
-    'things/thing-back/ring', 'things/thing-back/state', 'things/thing-back/presence', 'things/thing-back/calls'
+    'things/thing-front/ring', 'things/thing-front/state', 'things/thing-front/presence', 'things/thing-front/calls', 'things/thing-front/snapshot',
+    'things/thing-back/ring', 'things/thing-back/state', 'things/thing-back/presence', 'things/thing-back/calls', 'things/thing-back/snapshot'
   ])
   m.down()
   m.down()

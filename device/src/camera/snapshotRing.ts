@@ -1,5 +1,5 @@
 import { SnapshotEvent, describeError, type Logger } from '@doorbell/core'
-import { snapshotJpeg } from './snapshot'
+import { SnapshotDecoder } from './snapshotDecoder'
 
 /** The second picture: the visitor has usually stepped closer by then. */
 export const SECOND_SNAPSHOT_MS = 3000
@@ -12,6 +12,8 @@ export interface RingSnapshotsOptions {
   log: Logger
   now?: () => number
   secondAfterMs?: number
+  /** `one-shot`: an ffmpeg start per picture (the camera's `snapshotDecoder` setting). */
+  decoder?: 'running' | 'one-shot'
 }
 
 /**
@@ -23,9 +25,12 @@ export class RingSnapshots {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly abort = new AbortController()
   private readonly now: () => number
+  /** One long-running decoder for all of this doorbell's pictures (snapshotDecoder.ts). */
+  readonly decoder: SnapshotDecoder
 
   constructor (private readonly o: RingSnapshotsOptions) {
     this.now = o.now ?? Date.now
+    this.decoder = new SnapshotDecoder({ ffmpeg: o.camera.ffmpeg, codec: o.camera.codec, log: o.log, oneShot: o.decoder === 'one-shot' })
   }
 
   afterRing (ringId: string): void {
@@ -40,9 +45,10 @@ export class RingSnapshots {
     const started = performance.now()
     let event: SnapshotEvent
     try {
-      const jpeg = await snapshotJpeg(this.o.camera.keyframeGroup(), { ffmpeg: this.o.camera.ffmpeg, codec: this.o.camera.codec, signal: this.abort.signal })
+      const jpeg = await this.decoder.jpeg(this.o.camera.keyframeGroup())
+      if (this.abort.signal.aborted) return null
       event = { type: 'snapshot', deviceId: this.o.deviceId, ringId, at, seq, jpeg: jpeg.toString('base64') }
-      this.o.log.info('snapshot', { ringId, seq, bytes: jpeg.length, ms: Math.round(performance.now() - started) })
+      this.o.log.info('snapshot', { ringId, seq, bytes: jpeg.length, ms: Math.round(performance.now() - started), by: this.decoder.lastPath ?? '' })
     } catch (err) {
       if (this.abort.signal.aborted) return null
       const reason = describeError(err).slice(0, 200)
@@ -63,5 +69,6 @@ export class RingSnapshots {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     this.abort.abort()
+    this.decoder.stop()
   }
 }

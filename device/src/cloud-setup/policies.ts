@@ -7,7 +7,7 @@
  *                                              trade its certificate for KVS credentials (role alias)
  *   device (IAM role, via the role alias)      master of its own signaling channel, nothing else
  *   residents (managed IAM policy, per home)   subscribe to and receive the home's doorbells'
- *                                              ring/state/presence/calls; viewer of their channels
+ *                                              ring/state/presence/calls/snapshot; viewer of their channels
  */
 import type { CloudTopicKind } from '@doorbell/core'
 
@@ -28,7 +28,7 @@ export interface ArnContext { partition: string, region: string, account: string
 /** The IoT policy variable for the connected thing; IoT fills it in only for a certificate attached to that thing. */
 export const THING_VARIABLE = '${iot:Connection.Thing.ThingName}'
 /** Kinds the device publishes; state and presence are retained (the hub retains them on the LAN too). */
-export const DEVICE_PUBLISHES: readonly CloudTopicKind[] = ['ring', 'state', 'presence', 'calls']
+export const DEVICE_PUBLISHES: readonly CloudTopicKind[] = ['ring', 'state', 'presence', 'calls', 'snapshot']
 export const DEVICE_RETAINS: readonly CloudTopicKind[] = ['state', 'presence']
 export const KVS_MASTER_ACTIONS = ['kinesisvideo:DescribeSignalingChannel', 'kinesisvideo:GetSignalingChannelEndpoint', 'kinesisvideo:GetIceServerConfig', 'kinesisvideo:ConnectAsMaster']
 export const KVS_VIEWER_ACTIONS = ['kinesisvideo:DescribeSignalingChannel', 'kinesisvideo:GetSignalingChannelEndpoint', 'kinesisvideo:GetIceServerConfig', 'kinesisvideo:ConnectAsViewer']
@@ -58,8 +58,8 @@ export const VIEWER_CLIENT_ID_PREFIX = 'viewer-'
 
 /**
  * The doorbell's IoT policy. iot:Connect only as the thing its certificate is attached to, with
- * that thing's name as client id; iot:Publish on its own four topics (things/<thing>/ring, state,
- * presence, calls) and, with `seedRingChannel`, the seed's `doorbell/<channel>/ring`, and nothing else; iot:RetainPublish for state
+ * that thing's name as client id; iot:Publish on its own five topics (things/<thing>/ring, state,
+ * presence, calls, snapshot) and, with `seedRingChannel`, the seed's `doorbell/<channel>/ring`, and nothing else; iot:RetainPublish for state
  * and presence; iot:AssumeRoleWithCertificate on its role alias. The doorbell subscribes to
  * nothing over IoT Core (calls arrive over KVS signaling), so it gets no iot:Subscribe or
  * iot:Receive unless `subscribes` names kinds.
@@ -112,10 +112,10 @@ export interface HomeDevice { thingName: string, channelName: string }
 
 /**
  * The residents' managed policy for one home: connect with a viewer client id (`viewer-*`),
- * subscribe to and receive ring/state/presence/calls of each doorbell, be a viewer of each
+ * subscribe to and receive ring/state/presence/calls/snapshot of each doorbell, be a viewer of each
  * doorbell's channel. Exact topics while they fit in IAM's 6,144 characters; past that (about
  * seven doorbells) one `things/<thing>/*` per doorbell, which is the same set in practice: the
- * doorbell's own policy lets it publish nowhere else and it publishes only those four.
+ * doorbell's own policy lets it publish nowhere else and it publishes only those five.
  * Throws when even that does not fit.
  */
 export function viewerPolicy (c: ArnContext, devices: readonly HomeDevice[]): PolicyDocument {

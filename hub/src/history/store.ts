@@ -9,12 +9,13 @@ import type { CallRecord, DoorAttempt, EventsQuery, HistoryEvent, RingEvent } fr
  * deletes here, and never reaches the audit log.
  */
 export const HISTORY_DB_FILE = 'history.db'
-const SCHEMA_VERSION = 1
+/** 2: talk requests are events of their own kind (1 filed them as door attempts' kind). */
+const SCHEMA_VERSION = 2
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
+const eventsTable = (name: string): string => `
+CREATE TABLE IF NOT EXISTS ${name} (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
-  kind TEXT NOT NULL CHECK (kind IN ('ring', 'door')),
+  kind TEXT NOT NULL CHECK (kind IN ('ring', 'door', 'talk')),
   source TEXT NOT NULL UNIQUE,
   device_id TEXT NOT NULL,
   device_name TEXT NOT NULL,
@@ -27,7 +28,9 @@ CREATE TABLE IF NOT EXISTS events (
   snapshot_bytes INTEGER,
   snapshot_seq INTEGER,
   no_picture TEXT
-);
+);`
+
+const SCHEMA = `${eventsTable('events')}
 CREATE INDEX IF NOT EXISTS events_at ON events (at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS events_device_at ON events (device_id, at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS seen (
@@ -67,11 +70,36 @@ export class HistoryStore {
       this.db.exec('PRAGMA synchronous = NORMAL')
       const version = Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version)
       if (version > SCHEMA_VERSION) throw new Error(`${join(dir, HISTORY_DB_FILE)} was written by a newer hub (schema ${version}, this hub knows ${SCHEMA_VERSION})`)
+      if (version === 1) this.migrateFrom1()
       this.db.exec(SCHEMA)
       this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     } catch (err) {
       this.db.close()
       throw err
+    }
+  }
+
+  /**
+   * Schema 1 → 2: the kind's CHECK admits 'talk'. SQLite cannot change a CHECK in place: the table
+   * is copied into a new one (ids kept, so the seen marks and picture files still match) and
+   * renamed, with foreign keys off meanwhile so that dropping the old table deletes no seen mark.
+   */
+  private migrateFrom1 (): void {
+    this.db.exec('PRAGMA foreign_keys = OFF')
+    try {
+      this.db.exec('BEGIN')
+      try {
+        this.db.exec(eventsTable('events_v2'))
+        this.db.exec('INSERT INTO events_v2 SELECT * FROM events')
+        this.db.exec('DROP TABLE events')
+        this.db.exec('ALTER TABLE events_v2 RENAME TO events')
+        this.db.exec('COMMIT')
+      } catch (err) {
+        this.db.exec('ROLLBACK')
+        throw err
+      }
+    } finally {
+      this.db.exec('PRAGMA foreign_keys = ON')
     }
   }
 
@@ -99,6 +127,13 @@ export class HistoryStore {
       VALUES ('ring', ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (source) DO UPDATE SET outcome = excluded.outcome, who = excluded.who, duration_ms = excluded.duration_ms`)
       .run(ringSource(record.deviceId, record.ringId), record.deviceId, deviceName, record.startedAt, record.outcome, record.ringId, who, duration)
+  }
+
+  /** A request to talk (the talk lease's audit record): who, allowed or refused and why; stored once per attempt id. */
+  addTalk (attempt: DoorAttempt, deviceName: string): void {
+    this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, who, detail)
+      VALUES ('talk', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO NOTHING`)
+      .run(`talk:${attempt.id}`, attempt.deviceId, deviceName, attempt.at, attempt.outcome, JSON.stringify([attempt.viewerName]), attempt.outcome === 'denied' ? attempt.message : null)
   }
 
   /** An open-door attempt from the audit records the hub ingests (stored once per attempt id). */
@@ -152,6 +187,7 @@ export class HistoryStore {
     const scoped = this.scopeClause(scope, where, args)
     if (q.device !== undefined) { where.push('device_id = ?'); args.push(q.device) }
     if (q.filter === 'door') where.push("kind = 'door'")
+    if (q.filter === 'talk') where.push("kind = 'talk'")
     if (q.filter === 'missed') where.push("kind = 'ring' AND outcome = 'missed'")
     if (q.filter === 'answered') where.push("kind = 'ring' AND outcome = 'answered'")
     if (q.before !== undefined) {

@@ -1,6 +1,6 @@
 import {
   AuditRecord, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
-  ApiError as ApiErrorBody
+  ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
 /**
@@ -175,7 +175,7 @@ export class HubApi {
   }
 
   /** GET /api/events (owner, residents; operators their zones; guests 403): a page of the history, newest first. */
-  async events (q: { before?: string, limit?: number, filter?: 'missed' | 'answered' | 'door', device?: string } = {}, o: CallOptions = {}): Promise<EventsPage> {
+  async events (q: { before?: string, limit?: number, filter?: EventFilter, device?: string } = {}, o: CallOptions = {}): Promise<EventsPage> {
     const params = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
     return await this.call('GET', `/api/events?${params.toString()}`, whole(EventsPage), o)

@@ -2,7 +2,7 @@ import type { RTCIceServer } from 'werift'
 import type { InspectionEvent } from 'xstate'
 import {
   type CallRecord, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
-  type RingEvent, type SignalToDevice, type SignalToViewer, type Unsubscribe
+  type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { IotCredentials } from './credentials'
 import { IotLink, type IotLinkOptions } from './iotLink'
@@ -109,6 +109,7 @@ export class CloudLink implements DeviceTransport {
   iceServers (): RTCIceServer[] { return this.kvs.iceServers() }
 
   publishRing (ring: RingEvent): void { this.iot.publishRing(ring) }
+  publishSnapshot (snapshot: SnapshotEvent): void { this.iot.publishSnapshot(snapshot) }
   publishState (state: DeviceState): void { this.iot.publishState(state) }
   publishCall (record: CallRecord): void { this.iot.publishCall(record) }
 

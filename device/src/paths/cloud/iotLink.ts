@@ -3,7 +3,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { createActor, type Actor, type InspectionEvent } from 'xstate'
 import { BACKOFF, iotLinkMachine } from '@doorbell/machines'
 import {
-  CallRecord, DeviceState, Listeners, Presence, RingEvent, SeedRing, cloudTopics, encode, seedRingTopic,
+  CallRecord, DeviceState, IOT_MAX_PAYLOAD_BYTES, Listeners, Presence, RingEvent, SeedRing, SnapshotEvent, cloudTopics, encode, seedRingTopic,
   type CloudTopicKind, type Logger, type Unsubscribe
 } from '@doorbell/core'
 
@@ -175,6 +175,16 @@ export class IotLink {
     this.publish('ring', encode(RingEvent, ring), false)
     const channel = this.o.seedRingChannel
     if (channel) this.publish('ring', encode(SeedRing, { event: 'ring', channel, timestamp: Math.floor(ring.at / 1000) }), false, seedRingTopic(channel))
+  }
+
+  /** The visitor's picture after the ring: its own message (at most ~88 KB, under IoT Core's 128 KB). */
+  publishSnapshot (snapshot: SnapshotEvent): void {
+    const payload = encode(SnapshotEvent, snapshot)
+    if (Buffer.byteLength(payload) > IOT_MAX_PAYLOAD_BYTES) {
+      this.o.log.warn('a snapshot is over IoT Core\'s message limit: not sent on the cloud path', { ringId: snapshot.ringId, bytes: Buffer.byteLength(payload) })
+      return
+    }
+    this.publish('snapshot', payload, false)
   }
 
   /** Retained, and published again on every connect (IoT Core may have dropped it, or missed the last change). */

@@ -3,7 +3,7 @@ import type { Stream } from '@libp2p/interface'
 import {
   DIRECT_HEARTBEAT_MS, EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   readFrame, writeFrame,
-  type CallRecord, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Possession, type Presence, type Refusal, type RingEvent
+  type CallRecord, type DeviceState, type DeviceTransport, type FrameIo, type Logger, type Possession, type Presence, type Refusal, type RingEvent, type SnapshotEvent
 } from '@doorbell/core'
 import type { MeshNode } from '@doorbell/mesh'
 
@@ -60,6 +60,8 @@ export class DirectServer implements DeviceTransport {
   }
 
   publishRing (ring: RingEvent): void { this.broadcast({ kind: 'ring', payload: ring }) }
+  /** The visitor's picture, after the ring on the same events stream (the viewer checks it as the hub does). */
+  publishSnapshot (snapshot: SnapshotEvent): void { this.broadcast({ kind: 'snapshot', payload: snapshot }) }
   publishState (state: DeviceState): void {
     this.lastState = state
     this.broadcast({ kind: 'state', payload: state })

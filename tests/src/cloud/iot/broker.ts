@@ -241,6 +241,8 @@ export class Mosquitto {
       'autosave_interval 0',
       'persistent_client_expiration 1h',
       'set_tcp_nodelay true',
+      // IoT Core refuses a publish whose payload is over 128 KB; mosquitto drops it (the ring's picture stays under).
+      'message_size_limit 131072',
       'log_dest stderr',
       'log_type error',
       'log_type warning',

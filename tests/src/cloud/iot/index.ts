@@ -21,7 +21,7 @@ export const WSS_FRONT_USER = 'iot-wss-front'
 /** The stand-in's own certificate CN (readiness probes, disconnecting clients). Has no ACL entry. */
 export const ADMIN_USER = 'iot-standin-admin'
 /** What viewers may read over the WSS front: they listen, and publish nothing over IoT. `doorbell/+/ring` is the seed's ring topic (stock KVS doorbells). */
-export const WSS_FRONT_TOPICS = ['things/+/ring', 'things/+/state', 'things/+/presence', 'things/+/calls', 'doorbell/+/ring']
+export const WSS_FRONT_TOPICS = ['things/+/ring', 'things/+/state', 'things/+/presence', 'things/+/calls', 'things/+/snapshot', 'doorbell/+/ring']
 /** The IoT policy `provisionThing` attaches: the scope the broker's ACL enforces, written as IoT would. */
 export const THING_POLICY_NAME = 'doorbell-thing-standin'
 

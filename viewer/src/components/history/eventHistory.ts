@@ -7,6 +7,10 @@ import type { HistoryEvent } from '@doorbell/core'
 
 /** One line for an event, in the doorbell's words. */
 export function describeEvent (e: HistoryEvent): string {
+  if (e.kind === 'talk') {
+    const who = e.who[0] ?? 'someone'
+    return e.outcome === 'allowed' ? `${who} talked` : `talk refused to ${who}${e.detail ? ` (${e.detail})` : ''}`
+  }
   if (e.kind === 'door') {
     const who = e.who[0] ?? 'someone'
     return e.outcome === 'allowed' ? `door opened by ${who}` : `door refused to ${who}${e.detail ? ` (${e.detail})` : ''}`

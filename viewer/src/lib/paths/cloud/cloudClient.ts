@@ -1,6 +1,6 @@
 import type { IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, CallRecord, DeviceState, KVS_PAYLOAD_MAX, Listeners, Presence, RingEvent, SignalToDevice, ViewerCloudConfig,
+  AwsCredentials, CallRecord, DeviceState, KVS_PAYLOAD_MAX, Listeners, MAX_SNAPSHOT_MESSAGE_BYTES, Presence, RingEvent, SignalToDevice, SnapshotEvent, ViewerCloudConfig,
   decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
   type CloudDevice, type IceServerInit, type KvsChannel, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
@@ -172,6 +172,13 @@ export class CloudClient implements ViewerTransport {
         const d = decode(CallRecord, payload, where)
         if (!d.ok) { rejected(d.error); return }
         if (check(d.value.deviceId)) this.emit('call', d.value)
+        return
+      }
+      case 'snapshot': {
+        // The picture's own bound (JPEG magic and size: the schema), from its own thing's doorbell only.
+        const d = decode(SnapshotEvent, payload, where, MAX_SNAPSHOT_MESSAGE_BYTES)
+        if (!d.ok) { rejected(d.error); return }
+        if (check(d.value.deviceId)) this.emit('snapshot', d.value)
       }
     }
   }

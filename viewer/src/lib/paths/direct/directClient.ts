@@ -2,7 +2,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
-  DIRECT_SILENCE_MS, EventFrame, HELLO_SESSION, Listeners, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
+  DIRECT_SILENCE_MS, EventFrame, HELLO_SESSION, Listeners, MAX_EVENT_FRAME_BYTES, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   describeError, readFrame, signViewClaim, writeFrame,
   type DirectReach, type Presence, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
@@ -116,7 +116,8 @@ export class DirectClient implements ViewerTransport {
       throw new Error(`${deviceId} answered with another peer id`)
     }
     const stream = await connection.newStream(PROTOCOLS.events)
-    const io = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    // Room for the ring's picture; every other frame is far smaller.
+    const io = lpStream(stream, { maxDataLength: MAX_EVENT_FRAME_BYTES })
     const proof = await signViewClaim({ key: this.o.key, home: this.o.homeId, device: deviceId, session: HELLO_SESSION })
     await writeFrame(io, ViewerHello, { homeId: this.o.homeId, viewerId: this.o.viewerId, viewerName: this.o.viewerName, credential: this.o.credential, proof })
     const wasUp = this.connected
@@ -146,7 +147,7 @@ export class DirectClient implements ViewerTransport {
     }
     try {
       while (!this.closed) {
-        const frame = await readFrame(io, EventFrame, `direct events from ${deviceId}`)
+        const frame = await readFrame(io, EventFrame, `direct events from ${deviceId}`, undefined, MAX_EVENT_FRAME_BYTES)
         heard()
         if (!frame.ok) { this.log('warn', `rejected a message: ${frame.error.message}`); continue }
         const f = frame.value
@@ -166,6 +167,8 @@ export class DirectClient implements ViewerTransport {
             break
           }
           case 'calls': this.listeners.emit('call', f.payload); break
+          // Checked by the schema (JPEG magic, size) and above (its own device's): as the hub checks it.
+          case 'snapshot': this.listeners.emit('snapshot', f.payload); break
         }
       }
     } catch {
