@@ -1,4 +1,4 @@
-import { assign, enqueueActions, fromCallback, fromPromise, raise, setup, type EventObject } from 'xstate'
+import { and, assign, enqueueActions, fromCallback, fromPromise, raise, setup, type EventObject } from 'xstate'
 import type { Offer, TransportPath } from '@doorbell/core'
 
 /**
@@ -13,6 +13,8 @@ export interface DeviceCallInput {
   ringTimeoutMs: number
   maxCallMs: number
   maxViewers: number
+  /** The owner's setting: screens may watch the visitor live while it rings (default true; false: the snapshot only). */
+  livePreview?: boolean
 }
 
 export interface SessionInfo {
@@ -24,7 +26,15 @@ export interface SessionInfo {
 
 export interface SessionInput extends SessionInfo {
   sdp: string
+  /**
+   * A preview while it rings: video only, the doorbell's microphone not sent and nothing the
+   * viewer sends played, until the machine sends the session `OPEN_AUDIO` (its viewer answered).
+   */
+  preview: boolean
 }
+
+/** What the machine sends a preview session whose viewer answered: audio both ways from now on. */
+export interface OpenAudio { type: 'OPEN_AUDIO' }
 
 /** A session as the call knows it: who is in it, the member who owns it, the path its signaling takes. */
 export interface CallSession extends SessionInfo {
@@ -32,6 +42,8 @@ export interface CallSession extends SessionInfo {
   memberId: string | null
   /** The path the offer came on: its answer goes back the same way. */
   path: TransportPath | null
+  /** A preview while it rings (not in the call: no audio either way, not a participant). */
+  preview: boolean
 }
 
 /** An offer being admitted: its viewer (the only one who may withdraw it) and what the session needs. */
@@ -40,6 +52,7 @@ export interface Admitting {
   sdp: string
   path: TransportPath
   at: number
+  preview: boolean
 }
 
 /** What the `admit` actor is given: the offer as it came, and the viewer that sent it. */
@@ -64,6 +77,7 @@ export interface RingInfo {
 }
 
 export interface DeviceCallContext extends DeviceCallInput {
+  livePreview: boolean
   ring: RingInfo | null
   callStartedAt: number | null
   sessions: Record<string, CallSession>
@@ -79,7 +93,9 @@ export type DeviceCallEvent =
   /** An offer as it arrived on a path: admitted first (the `admit` actor), then it becomes an OFFER. */
   | { type: 'OFFER_RECEIVED', viewerId: string, offer: Offer, path: TransportPath, at: number }
   /** An admitted offer (`memberId` and `path` absent: offered without admission). */
-  | { type: 'OFFER', sessionId: string, viewerId: string, viewerName: string, sdp: string, at: number, memberId?: string, path?: TransportPath }
+  | { type: 'OFFER', sessionId: string, viewerId: string, viewerName: string, sdp: string, at: number, memberId?: string, path?: TransportPath, preview?: boolean }
+  /** A preview session's viewer answered on it (its data channel): it becomes the call, with no new connection. */
+  | { type: 'TAKE_CALL', sessionId: string, at: number }
   /** Admission refused an offer's credential (raised by the machine itself). */
   | { type: 'OFFER_REFUSED', sessionId: string, viewerId: string, path: TransportPath, reason: string, message: string }
   /** A viewer's bye as it arrived on a path: it ends the session only if that viewer owns it. */
@@ -102,6 +118,37 @@ export interface CallSummary {
   answeredBy: Array<{ viewerId: string, viewerName: string }>
   unlocks: Array<{ viewerId: string, at: number }>
 }
+
+/** Why an offer is refused by the call itself (its credential was fine). */
+export type RejectReason = 'busy' | 'preview-off' | 'ring-over'
+
+const reject = (reason: RejectReason) => ({
+  type: 'rejectOffer' as const,
+  params: ({ event }: { event: DeviceCallEvent }) => ({
+    sessionId: event.type === 'OFFER' ? event.sessionId : '',
+    viewerId: event.type === 'OFFER' ? event.viewerId : '',
+    reason
+  })
+})
+
+/** The previews a ring's end closes, and why: answered (by whom) or missed. */
+export interface PreviewsEnd {
+  previews: Array<{ sessionId: string, viewerId: string }>
+  why: 'answered' | 'missed'
+  by: string | null
+}
+
+const endingPreviews = (why: PreviewsEnd['why']) => [
+  {
+    type: 'endPreviews' as const,
+    params: ({ context }: { context: DeviceCallContext }): PreviewsEnd => ({
+      previews: Object.values(context.sessions).filter((s) => s.preview).map(({ sessionId, viewerId }) => ({ sessionId, viewerId })),
+      why,
+      by: context.answeredBy[0]?.viewerName ?? null
+    })
+  },
+  'stopPreviews' as const
+]
 
 /** The done and error events of the `admit` actors (spawned children, so their ids vary). */
 interface AdmitDone { type: `xstate.done.actor.${string}`, actorId: string, output: Admission }
@@ -140,7 +187,14 @@ export const deviceCallMachine = setup({
     /** Supplied by the device: publish the record of a finished call or missed ring. */
     recordCall: (_, _params: CallSummary) => {},
     /** Supplied by the device: tell a viewer its offer was refused (call full). */
-    rejectOffer: (_, _params: { sessionId: string, viewerId: string, reason: 'busy' }) => {},
+    /**
+     * Supplied by the device: tell a viewer its offer was refused: `busy` (over the viewer cap),
+     * `preview-off` (the owner turned live preview off), `ring-over` (a preview with no ring, or
+     * after the ring was answered).
+     */
+    rejectOffer: (_, _params: { sessionId: string, viewerId: string, reason: RejectReason }) => {},
+    /** Supplied by the device: tell each preview's viewer why it ends (before the session's own bye): the ring was answered (by whom) or missed. */
+    endPreviews: (_, _params: PreviewsEnd) => {},
     /** Supplied by the device: tell a viewer its credential was refused (on the path its offer came on). */
     refuseOffer: (_, _params: { sessionId: string, viewerId: string, path: TransportPath, reason: string, message: string }) => {},
     /** Supplied by the device (its log): the session's own viewer left or withdrew its offer. */
@@ -154,7 +208,7 @@ export const deviceCallMachine = setup({
       if (event.type !== 'OFFER_RECEIVED') return
       const { offer, viewerId, path, at } = event
       enqueue.spawnChild('admit', { id: admitActorId(offer.sessionId), input: { viewerId, offer } })
-      enqueue.assign({ admitting: { ...context.admitting, [offer.sessionId]: { viewerId, sdp: offer.sdp, path, at } } })
+      enqueue.assign({ admitting: { ...context.admitting, [offer.sessionId]: { viewerId, sdp: offer.sdp, path, at, preview: offer.preview === true } } })
     }),
     /** Forgets a finished admission (its actor is done): the verdict's own action follows. */
     endAdmission: enqueueActions(({ enqueue, context, event }) => {
@@ -166,7 +220,7 @@ export const deviceCallMachine = setup({
       const { [done.sessionId]: _checked, ...rest } = context.admitting
       enqueue.assign({ admitting: rest })
       if (done.result.ok) {
-        enqueue.raise({ type: 'OFFER', sessionId: done.sessionId, viewerId: pending.viewerId, viewerName: done.result.name, sdp: pending.sdp, at: pending.at, memberId: done.result.memberId, path: pending.path })
+        enqueue.raise({ type: 'OFFER', sessionId: done.sessionId, viewerId: pending.viewerId, viewerName: done.result.name, sdp: pending.sdp, at: pending.at, memberId: done.result.memberId, path: pending.path, preview: pending.preview })
       } else {
         enqueue.raise({ type: 'OFFER_REFUSED', sessionId: done.sessionId, viewerId: pending.viewerId, path: pending.path, reason: done.result.reason, message: done.result.message })
       }
@@ -192,10 +246,12 @@ export const deviceCallMachine = setup({
     addSession: enqueueActions(({ enqueue, context, event }) => {
       if (event.type !== 'OFFER') return
       const info: SessionInfo = { sessionId: event.sessionId, viewerId: event.viewerId, viewerName: event.viewerName, since: event.at }
-      enqueue.spawnChild('session', { id: event.sessionId, input: { ...info, sdp: event.sdp } })
-      const answered = context.answeredBy.some((a) => a.viewerId === event.viewerId)
+      const preview = event.preview === true
+      enqueue.spawnChild('session', { id: event.sessionId, input: { ...info, sdp: event.sdp, preview } })
+      // A preview is not in the call: its viewer joins the call's answerers when it answers.
+      const answered = preview || context.answeredBy.some((a) => a.viewerId === event.viewerId)
       enqueue.assign({
-        sessions: { ...context.sessions, [event.sessionId]: { ...info, memberId: event.memberId ?? null, path: event.path ?? null } },
+        sessions: { ...context.sessions, [event.sessionId]: { ...info, memberId: event.memberId ?? null, path: event.path ?? null, preview } },
         answeredBy: answered ? context.answeredBy : [...context.answeredBy, { viewerId: event.viewerId, viewerName: event.viewerName }]
       })
     }),
@@ -204,6 +260,24 @@ export const deviceCallMachine = setup({
       const { [event.sessionId]: _gone, ...rest } = context.sessions
       enqueue.stopChild(event.sessionId)
       enqueue.assign({ sessions: rest })
+    }),
+    /** The preview's viewer answered: its session is the call's from now on, audio both ways. */
+    takeCall: enqueueActions(({ enqueue, context, event }) => {
+      if (event.type !== 'TAKE_CALL') return
+      const session = context.sessions[event.sessionId]
+      if (!session) return
+      enqueue.assign({
+        sessions: { ...context.sessions, [event.sessionId]: { ...session, preview: false, since: event.at } },
+        answeredBy: [{ viewerId: session.viewerId, viewerName: session.viewerName }]
+      })
+      enqueue.sendTo(event.sessionId, { type: 'OPEN_AUDIO' } satisfies OpenAudio)
+    }),
+    /** The ring is over (answered or missed): every preview still open ends (after `endPreviews` told its viewer why). */
+    stopPreviews: enqueueActions(({ enqueue, context }) => {
+      const previews = Object.values(context.sessions).filter((s) => s.preview)
+      if (previews.length === 0) return
+      for (const s of previews) enqueue.stopChild(s.sessionId)
+      enqueue.assign({ sessions: Object.fromEntries(Object.entries(context.sessions).filter(([, s]) => !s.preview)) })
     }),
     endAllSessions: enqueueActions(({ enqueue, context }) => {
       for (const id of Object.keys(context.sessions)) enqueue.stopChild(id)
@@ -237,6 +311,12 @@ export const deviceCallMachine = setup({
       const owner = context.admitting[event.sessionId]?.viewerId ?? context.sessions[event.sessionId]?.viewerId
       return owner === undefined || owner === event.viewerId
     },
+    isPreviewOffer: ({ event }) => event.type === 'OFFER' && event.preview === true,
+    isPreviewOff: ({ context, event }) => event.type === 'OFFER' && event.preview === true && !context.livePreview,
+    /** An answer while it rings: the previews end as the call starts, so there is room whenever the cap allows one viewer. */
+    isAnswerOffer: ({ context, event }) =>
+      event.type === 'OFFER' && event.preview !== true && !(event.sessionId in context.sessions) && context.maxViewers > 0,
+    isPreviewSession: ({ context, event }) => event.type === 'TAKE_CALL' && context.sessions[event.sessionId]?.preview === true,
     hasRoom: ({ context, event }) =>
       event.type === 'OFFER' &&
       !(event.sessionId in context.sessions) &&
@@ -258,6 +338,7 @@ export const deviceCallMachine = setup({
   id: 'deviceCall',
   context: ({ input }) => ({
     ...input,
+    livePreview: input.livePreview ?? true,
     ring: null,
     callStartedAt: null,
     sessions: {},
@@ -317,8 +398,12 @@ export const deviceCallMachine = setup({
       entry: 'clearCall',
       on: {
         PRESS: { target: 'ringing', actions: 'newRing' },
-        // A live view without a ring ("who is at the door?").
-        OFFER: { guard: 'hasRoom', target: 'inCall', actions: ['startCall', 'addSession'] }
+        OFFER: [
+          // A preview that came late: the ring is over.
+          { guard: 'isPreviewOffer', actions: reject('ring-over') },
+          // A live view without a ring ("who is at the door?").
+          { guard: 'hasRoom', target: 'inCall', actions: ['startCall', 'addSession'] }
+        ]
       }
     },
     ringing: {
@@ -326,7 +411,8 @@ export const deviceCallMachine = setup({
         type: 'announceRing',
         params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
       },
-      after: { ringTimeout: 'missed' },
+      // Nobody answered: the previews end with the ring.
+      after: { ringTimeout: { target: 'missed', actions: endingPreviews('missed') } },
       on: {
         // A second press re-alerts the same ring; it does not start a new call.
         PRESS: {
@@ -335,7 +421,18 @@ export const deviceCallMachine = setup({
             params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
           }]
         },
-        OFFER: { guard: 'hasRoom', target: 'inCall', actions: ['ringAnswered', 'startCall', 'addSession'] }
+        OFFER: [
+          { guard: 'isPreviewOff', actions: reject('preview-off') },
+          // A preview counts against the viewer cap: a screen over it shows the snapshot.
+          { guard: and(['isPreviewOffer', 'hasRoom']), actions: 'addSession' },
+          { guard: and(['isPreviewOffer', 'isNewSessionButFull']), actions: reject('busy') },
+          // Answered with a new session (preview off, or a screen over the cap): the previews end.
+          { guard: 'isAnswerOffer', target: 'inCall', actions: ['ringAnswered', 'startCall', 'addSession', ...endingPreviews('answered')] }
+        ],
+        // Answered on a preview: the same session becomes the call; the other previews end.
+        TAKE_CALL: { guard: 'isPreviewSession', target: 'inCall', actions: ['ringAnswered', 'startCall', 'takeCall', ...endingPreviews('answered')] },
+        BYE: { guard: 'isKnownSession', actions: 'removeSession' },
+        SESSION_ENDED: { guard: 'isKnownSession', actions: 'removeSession' }
       }
     },
     missed: {
@@ -359,18 +456,10 @@ export const deviceCallMachine = setup({
       after: { maxCall: { target: 'idle', actions: 'endAllSessions' } },
       on: {
         OFFER: [
+          // The ring was answered: a late preview is told so (its screen offers to join).
+          { guard: 'isPreviewOffer', actions: reject('ring-over') },
           { guard: 'hasRoom', actions: 'addSession' },
-          {
-            guard: 'isNewSessionButFull',
-            actions: {
-              type: 'rejectOffer',
-              params: ({ event }) => ({
-                sessionId: event.type === 'OFFER' ? event.sessionId : '',
-                viewerId: event.type === 'OFFER' ? event.viewerId : '',
-                reason: 'busy' as const
-              })
-            }
-          }
+          { guard: 'isNewSessionButFull', actions: reject('busy') }
         ],
         // The visitor presses again during a call: ring the residents who are not in it yet.
         PRESS: {

@@ -110,7 +110,7 @@ test('the inspector draws every transition, lights the ones a call fires, lists 
   await eventually('the lock through unlocked and back to locked', async () =>
     passedThrough(await trail(inspector, 'lock'), ['locked', 'unlocking', 'unlocked', 'relocking', 'locked']))
   await eventually('the viewer call machine through the call', async () =>
-    passedThrough(await trail(inspector, 'viewerCall:front-door'), ['idle', 'incoming', 'active.connecting', 'active.connected.ready', 'ended']))
+    passedThrough(await trail(inspector, 'viewerCall:front-door'), ['idle', 'incoming.snapshot', 'active.connected.ready', 'ended']))
   // The active state is lit in the drawn statechart, and the arrow that brought it there.
   const lit = await inspector.locator('[data-testid=actor-deviceCall] [data-active=true]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')))
   assert.ok(lit.includes('idle'), `deviceCall shows idle lit (lit: ${lit.join(', ')})`)
