@@ -118,7 +118,7 @@ export function startAnswering (o: AnsweringOptions): Answering {
         }
       },
       endPreviews: (_, { previews, why, by }) => {
-        const message = why === 'missed' ? 'the ring was missed' : `answered on ${by ?? 'another screen'}`
+        const message = why === 'missed' ? 'The ring was missed' : `Answered on ${by ?? 'another screen'}`
         for (const p of previews) signal(p.viewerId, p.sessionId, { type: 'bye', sessionId: p.sessionId, reason: 'device-ended', message })
       },
       refuseOffer: (_, { sessionId, viewerId, path, reason, message }) => {

@@ -51,6 +51,11 @@ export interface ViewerCallContext {
   previewedRingId: string | null
   /** Why the banner shows the snapshot instead of the live preview (over the cap, turned off, ended). */
   previewNote: string | null
+  /**
+   * Answered on the preview, not yet confirmed (`CALL_TAKEN`): if the doorbell ends the preview
+   * first (someone else answered a moment earlier), the call goes on as a join with this session.
+   */
+  fallbackSessionId: string | null
 }
 
 export interface CallActorInput {
@@ -76,6 +81,8 @@ export type ViewerCallEvent =
   | { type: 'FAILED', message: string }
   | { type: 'REMOTE_BYE', reason: 'hang-up' | 'device-ended' | 'failed' | 'busy' | 'rejected', message?: string }
   | { type: 'REPLY', reply: Reply }
+  /** The doorbell opened audio on the preview this screen answered on. */
+  | { type: 'CALL_TAKEN' }
 
 /** What the call actor is sent while the call is up. */
 export type CallActorCommand =
@@ -150,7 +157,8 @@ export const viewerCallMachine = setup({
       id: 'call',
       input: ({ context, event }) => ({
         deviceId: context.deviceId,
-        sessionId: 'sessionId' in event ? event.sessionId : 'none',
+        // A join after a refused take (REMOTE_BYE) has its session id in context already.
+        sessionId: 'sessionId' in event ? event.sessionId : context.sessionId ?? 'none',
         preview: event.type === 'PREVIEW'
       })
     }),
@@ -172,6 +180,9 @@ export const viewerCallMachine = setup({
     })),
     clearPreview: assign({ previewing: false, previewNote: null }),
     takeCall: sendTo('call', (): CallActorCommand => ({ type: 'TAKE_CALL' })),
+    keepFallback: assign({ fallbackSessionId: ({ event }) => event.type === 'ANSWER' ? event.sessionId : null }),
+    forgetFallback: assign({ fallbackSessionId: null }),
+    joinInstead: assign(({ context }) => ({ sessionId: context.fallbackSessionId, fallbackSessionId: null })),
     startSession: assign({
       sessionId: ({ event }) => (event.type === 'ANSWER' || event.type === 'WATCH') ? event.sessionId : null,
       endReason: null,
@@ -247,7 +258,8 @@ export const viewerCallMachine = setup({
     mayPreview: ({ context, event }) =>
       event.type === 'PREVIEW' && context.preview && context.ring !== null && context.ring.livePreview !== false &&
       context.previewedRingId !== context.ring.ringId && context.sessionId === null,
-    isPreviewing: ({ context }) => context.previewing,
+    /** The preview this screen answered on was ended before the doorbell confirmed: join instead. */
+    isTakeRefused: ({ context, event }) => event.type === 'REMOTE_BYE' && event.reason === 'device-ended' && context.fallbackSessionId !== null,
     isPendingReply: ({ context, event }) =>
       event.type === 'REPLY' && event.reply.type !== 'lock' && event.reply.id === context.pendingCommand
   },
@@ -275,7 +287,8 @@ export const viewerCallMachine = setup({
     preview: input.preview ?? false,
     previewing: false,
     previewedRingId: null,
-    previewNote: null
+    previewNote: null,
+    fallbackSessionId: null
   }),
   initial: 'idle',
   on: {
@@ -329,22 +342,27 @@ export const viewerCallMachine = setup({
               after: { connectTimeout: { target: '#viewerCall.incoming.snapshot', actions: ['stopCall', 'endPreview'] } },
               on: {
                 CONNECTED: 'live',
-                ANSWER: { target: '#viewerCall.active.connecting', actions: ['clearPreview', 'takeCall'] }
+                ANSWER: { target: '#viewerCall.active.connecting', actions: ['clearPreview', 'keepFallback', 'takeCall'] }
               }
             },
             live: {
-              on: { ANSWER: { target: '#viewerCall.active.connected', actions: ['clearPreview', 'takeCall'] } }
+              on: { ANSWER: { target: '#viewerCall.active.connected', actions: ['clearPreview', 'keepFallback', 'takeCall'] } }
             }
           }
         }
       }
     },
     active: {
-      exit: 'stopCall',
+      exit: ['stopCall', 'forgetFallback'],
       initial: 'connecting',
       on: {
         HANGUP: { target: 'ended', actions: { type: 'endAs', params: { reason: 'hung-up' } } },
-        REMOTE_BYE: { target: 'ended', actions: 'endFromBye' },
+        CALL_TAKEN: { actions: 'forgetFallback' },
+        REMOTE_BYE: [
+          // Someone answered a moment earlier and the doorbell ended this preview: join the call on a new session.
+          { guard: 'isTakeRefused', target: '.connecting', actions: ['stopCall', 'joinInstead', 'spawnCall'] },
+          { target: 'ended', actions: 'endFromBye' }
+        ],
         FAILED: { target: 'ended', actions: 'endFailed' },
         REPLY: { actions: 'takeReply' }
       },

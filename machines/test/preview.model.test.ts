@@ -189,7 +189,7 @@ const viewerSpec: ModelSpec<ViewerSnap> = {
   name: 'viewerCall preview',
   machine: viewerCallMachine,
   input: VIEWER_INPUT,
-  key: (s) => JSON.stringify([s.value, s.context.ring?.ringId ?? null, s.context.device?.at ?? null, s.context.sessionId, s.context.previewing, s.context.previewNote, s.context.endReason]),
+  key: (s) => JSON.stringify([s.value, s.context.ring?.ringId ?? null, s.context.device?.at ?? null, s.context.sessionId, s.context.previewing, s.context.previewNote, s.context.endReason, s.context.fallbackSessionId]),
   events: (s) => {
     const timers = internalEvents(s as unknown as ModelSnapshot, null)
     if (s.matches('idle')) return [{ type: 'RING', ring: ringEvent() }, { type: 'RING', ring: ringEvent({ ringId: 'r2', at: 50_000, livePreview: false }) }]
@@ -203,7 +203,7 @@ const viewerSpec: ModelSpec<ViewerSnap> = {
         { type: 'PREVIEW', sessionId: 'p2' }, stateEvent('ringing'), stateEvent('answeredElsewhere'), stateEvent('missed'), ...timers, TICK
       ]
     }
-    if (s.matches('active')) return [{ type: 'CONNECTED' }, { type: 'HANGUP' }, { type: 'REMOTE_BYE', reason: 'device-ended' }, ...timers]
+    if (s.matches('active')) return [{ type: 'CONNECTED' }, { type: 'CALL_TAKEN' }, { type: 'HANGUP' }, { type: 'REMOTE_BYE', reason: 'device-ended' }, ...timers]
     if (s.matches('ended')) return [{ type: 'DISMISS' }, { type: 'WATCH', sessionId: 'w1' }]
     return []
   },
@@ -258,7 +258,7 @@ function viewerHarness (): Harness<ViewerSnap> {
     exec ({ event, from }) {
       const before = all.length
       if (timers.step(event, from)) return
-      const child = ['CONNECTED', 'FAILED', 'REMOTE_BYE'].includes(event.type)
+      const child = ['CONNECTED', 'FAILED', 'REMOTE_BYE', 'CALL_TAKEN'].includes(event.type)
       const live = all.find((x) => !x.stopped)
       // These come from the running call actor (or not at all).
       if (child) { if (live) live.sendBack(event) } else actor.send(event as never)
@@ -268,6 +268,11 @@ function viewerHarness (): Harness<ViewerSnap> {
         assert.deepEqual(live?.received, ['TAKE_CALL'], 'Answer asks the preview\'s actor for audio, once')
       }
       if (event.type === 'PREVIEW' && from.context.ring?.livePreview === false) assert.equal(all.length, before, 'no preview when the doorbell has it off')
+      if (event.type === 'REMOTE_BYE' && from.matches('active') && from.context.fallbackSessionId !== null) {
+        // The take came too late: the screen joins on a new session (a new connection, without preview).
+        assert.equal(all.length, before + 1, 'a refused take joins on a new session')
+        assert.deepEqual(all.at(-1)?.input, { deviceId: VIEWER_INPUT.deviceId, sessionId: 'a1', preview: false })
+      }
     },
     check (model) {
       const s = actor.getSnapshot()

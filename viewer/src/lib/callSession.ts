@@ -159,6 +159,7 @@ export function callSession (o: CallSessionOptions) {
         const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer)
         if (data.includes(`"${CALL_TAKEN}"`) && decode(CallTaken, data, 'data channel').ok) {
           performance.mark(CALL_MARKS.audioReady, { detail: { sessionId } })
+          send({ type: 'CALL_TAKEN' })
           return
         }
         if (isTalkMessage(data)) {
