@@ -121,7 +121,8 @@ test('the inspector draws every transition, lights the ones a call fires, lists 
   const call = await fired(inspector, 'deviceCall')
   const lock = await fired(inspector, 'lock')
   const ring = firstAt(call, 'PRESS: idle → ringing')
-  const answer = firstAt(call, 'OFFER: ringing → inCall')
+  // Answered on the live preview (issue 21): the preview session becomes the call.
+  const answer = firstAt(call, 'TAKE_CALL: ringing → inCall')
   const open = firstAt(lock, 'UNLOCK: locked → unlocking')
   const relock = firstAt(lock, 'after relockDelay: unlocked → relocking')
   const hangUp = call.findLast((f) => / inCall → idle$/.test(f.text))
