@@ -63,7 +63,7 @@ test('live preview: three screens see the visitor live and muted before Answer, 
   }, 30_000)
   const overPage = over[0]!.page
   await waitForText(overPage, 'preview-note', /over the cap/)
-  assert.equal(await overPage.getByTestId('ring-snapshot').count(), 1, 'the screen over the cap shows the snapshot')
+  assert.equal(await overPage.locator('[data-testid=ring-snapshot]:not(.thumb)').count(), 1, 'the screen over the cap shows the snapshot, full size')
   assert.equal(previews(lan), 3, 'the doorbell holds three preview sessions')
   for (const { page } of live) {
     // Moving video: frames advance in the banner, muted, before anyone answers.
@@ -91,7 +91,7 @@ test('live preview: three screens see the visitor live and muted before Answer, 
   for (const s of live.filter((x) => x !== answerer)) {
     await waitForText(s.page, 'preview-note', new RegExp(`Answered on ${answererName}`), 15_000)
     assert.equal(await s.page.locator(PREVIEW).count(), 0, 'the preview is gone')
-    assert.equal(await s.page.getByTestId('ring-snapshot').count(), 1, 'the snapshot is back')
+    assert.equal(await s.page.locator('[data-testid=ring-snapshot]:not(.thumb)').count(), 1, 'the snapshot is back, full size')
   }
   for (const s of screens.filter((x) => x !== answerer)) await waitForText(s.page, 'answer', /^Join$/)
   await eventually('no preview left on the doorbell', () => previews(lan) === 0)
