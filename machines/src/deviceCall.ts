@@ -1,126 +1,12 @@
 import { and, assign, enqueueActions, fromCallback, fromPromise, raise, setup, type EventObject } from 'xstate'
-import type { Offer, TransportPath } from '@doorbell/core'
+import type { TransportPath } from '@doorbell/core'
+import type { Admission, AdmitInput, CallSummary, DeviceCallContext, DeviceCallEvent, DeviceCallInput, OpenAudio, PreviewsEnd, RejectReason, RingInfo, SessionInfo, SessionInput } from './deviceCallTypes'
 
-/**
- * The device's side of a call. Each offer that arrives is checked by an `admit` actor of its
- * own (the credential must be a live member of the home); an admitted offer becomes a session:
- * one child actor per viewer session (spawned on the admitted offer, stopped when it ends),
- * whose owner (viewer and member) and path live in context. The device supplies the session's
- * implementation (a werift or browser peer connection) and the admission (its DoorGuard).
- * Timestamps and ids come in on events, so the machine stays pure.
- */
-export interface DeviceCallInput {
-  ringTimeoutMs: number
-  maxCallMs: number
-  maxViewers: number
-  /** The owner's setting: screens may watch the visitor live while it rings (default true; false: the snapshot only). */
-  livePreview?: boolean
-}
-
-export interface SessionInfo {
-  sessionId: string
-  viewerId: string
-  viewerName: string
-  since: number
-}
-
-export interface SessionInput extends SessionInfo {
-  sdp: string
-  /**
-   * A preview while it rings: video only, the doorbell's microphone not sent and nothing the
-   * viewer sends played, until the machine sends the session `OPEN_AUDIO` (its viewer answered).
-   */
-  preview: boolean
-}
-
-/** What the machine sends a preview session whose viewer answered: audio both ways from now on. */
-export interface OpenAudio { type: 'OPEN_AUDIO' }
-
-/** A session as the call knows it: who is in it, the member who owns it, the path its signaling takes. */
-export interface CallSession extends SessionInfo {
-  /** The member whose grant admitted the offer (null: offered without admission, as the tests do). */
-  memberId: string | null
-  /** The path the offer came on: its answer goes back the same way. */
-  path: TransportPath | null
-  /** A preview while it rings (not in the call: no audio either way, not a participant). */
-  preview: boolean
-}
-
-/** An offer being admitted: its viewer (the only one who may withdraw it) and what the session needs. */
-export interface Admitting {
-  viewerId: string
-  sdp: string
-  path: TransportPath
-  at: number
-  preview: boolean
-}
-
-/** What the `admit` actor is given: the offer as it came, and the viewer that sent it. */
-export interface AdmitInput {
-  viewerId: string
-  offer: Offer
-}
-
-/** What admission decides: a member (its id and name) or a refusal with the reason to tell the viewer. */
-export type Admission =
-  | { ok: true, memberId: string, name: string }
-  | { ok: false, reason: string, message: string }
+export * from './deviceCallTypes'
 
 /** The `admit` actor of the offer for this session (a session id has no ':', so no session's actor can take this id). */
 export const admitActorId = (sessionId: string): string => `admit:${sessionId}`
 const sessionOfAdmit = (actorId: string): string | null => actorId.startsWith('admit:') ? actorId.slice('admit:'.length) : null
-
-export interface RingInfo {
-  ringId: string
-  at: number
-  count: number
-}
-
-export interface DeviceCallContext extends DeviceCallInput {
-  livePreview: boolean
-  ring: RingInfo | null
-  callStartedAt: number | null
-  sessions: Record<string, CallSession>
-  /** Offers whose credential is being checked, by session id. */
-  admitting: Record<string, Admitting>
-  answeredBy: Array<{ viewerId: string, viewerName: string }>
-  unlocks: Array<{ viewerId: string, at: number }>
-  lastRing: { ringId: string, at: number, outcome: 'answered' | 'missed' } | null
-}
-
-export type DeviceCallEvent =
-  | { type: 'PRESS', ringId: string, at: number }
-  /** An offer as it arrived on a path: admitted first (the `admit` actor), then it becomes an OFFER. */
-  | { type: 'OFFER_RECEIVED', viewerId: string, offer: Offer, path: TransportPath, at: number }
-  /** An admitted offer (`memberId` and `path` absent: offered without admission). */
-  | { type: 'OFFER', sessionId: string, viewerId: string, viewerName: string, sdp: string, at: number, memberId?: string, path?: TransportPath, preview?: boolean }
-  /** A preview session's viewer answered on it (its data channel): it becomes the call, with no new connection. */
-  | { type: 'TAKE_CALL', sessionId: string, at: number }
-  /** Admission refused an offer's credential (raised by the machine itself). */
-  | { type: 'OFFER_REFUSED', sessionId: string, viewerId: string, path: TransportPath, reason: string, message: string }
-  /** A viewer's bye as it arrived on a path: it ends the session only if that viewer owns it. */
-  | { type: 'VIEWER_BYE', sessionId: string, viewerId: string, reason: string, path: TransportPath }
-  /** The device's own end of a session (or a bye already checked). */
-  | { type: 'BYE', sessionId: string }
-  /** These members were removed from the home: their sessions end now. */
-  | { type: 'REVOKED', memberIds: string[] }
-  | { type: 'SESSION_ENDED', sessionId: string, reason: string }
-  | { type: 'UNLOCKED', sessionId: string, at: number }
-  | { type: 'END_CALL', at: number }
-
-/** What `recordCall` is given: everything the call record needs. */
-export interface CallSummary {
-  ringId: string | null
-  startedAt: number
-  /** null: the call ends now, by the device's clock. */
-  endedAt: number | null
-  outcome: 'answered' | 'missed' | 'live-view'
-  answeredBy: Array<{ viewerId: string, viewerName: string }>
-  unlocks: Array<{ viewerId: string, at: number }>
-}
-
-/** Why an offer is refused by the call itself (its credential was fine). */
-export type RejectReason = 'busy' | 'preview-off' | 'ring-over'
 
 const reject = (reason: RejectReason) => ({
   type: 'rejectOffer' as const,
@@ -130,13 +16,6 @@ const reject = (reason: RejectReason) => ({
     reason
   })
 })
-
-/** The previews a ring's end closes, and why: answered (by whom) or missed. */
-export interface PreviewsEnd {
-  previews: Array<{ sessionId: string, viewerId: string }>
-  why: 'answered' | 'missed'
-  by: string | null
-}
 
 const endingPreviews = (why: PreviewsEnd['why']) => [
   {
@@ -165,6 +44,14 @@ const admitEvent = (event: EventObject): { sessionId: string, result: Admission 
 const eventTime = (event: DeviceCallEvent | EventObject): number =>
   'at' in event && typeof event.at === 'number' ? event.at : 0
 
+/**
+ * The device's side of a call. Each offer that arrives is checked by an `admit` actor of its
+ * own (the credential must be a live member of the home); an admitted offer becomes a session:
+ * one child actor per viewer session (spawned on the admitted offer, stopped when it ends),
+ * whose owner (viewer and member) and path live in context. The device supplies the session's
+ * implementation (a werift or browser peer connection) and the admission (its DoorGuard).
+ * Timestamps and ids come in on events, so the machine stays pure.
+ */
 export const deviceCallMachine = setup({
   types: {
     context: {} as DeviceCallContext,
