@@ -101,6 +101,11 @@ export const DeviceConfig = z.strictObject({
   /** Longest a call may last; a forgotten call ends by itself. */
   maxCallSeconds: z.number().positive().max(24 * 3600).default(600),
   maxViewers: z.number().int().min(1).max(64).default(12),
+  /**
+   * The owner's setting: screens see the visitor live in the ring banner (a preview session
+   * each, counted against maxViewers). false: the snapshot only until someone answers.
+   */
+  livePreview: z.boolean().default(true),
   gpio: z.discriminatedUnion('driver', [
     z.strictObject({
       driver: z.literal('simulated'),

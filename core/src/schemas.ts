@@ -23,7 +23,9 @@ export const RingEvent = z.strictObject({
   ringId: Id,
   at: Millis,
   /** 1 for the first press; a press while ringing re-alerts with the same ringId and count + 1. */
-  count: z.number().int().min(1).max(1000)
+  count: z.number().int().min(1).max(1000),
+  /** false: the owner turned live preview off for this doorbell (screens show the snapshot only; the doorbell refuses previews anyway). */
+  livePreview: z.literal(false).optional()
 })
 export type RingEvent = z.infer<typeof RingEvent>
 
@@ -121,7 +123,12 @@ export const Offer = z.strictObject({
   /** The viewer's grant, signed by the home: the device shows its camera to members only. */
   credential: Signed,
   /** A ViewClaim for this session signed by the grant's key (trust.ts): the sender holds the grant. */
-  proof: Signed
+  proof: Signed,
+  /**
+   * A live preview while it rings: video only until the viewer answers on it (`take-call` on the
+   * data channel); its audio line is negotiated now, so answering needs no second offer.
+   */
+  preview: z.literal(true).optional()
 })
 export const Answer = z.strictObject({ type: z.literal('answer'), sessionId: Id, sdp: Sdp })
 export const ByeReason = z.enum(['hang-up', 'device-ended', 'failed', 'busy', 'rejected'])

@@ -24,6 +24,7 @@ describe('parseConfig(DeviceConfig)', () => {
       relockSeconds: 5,
       maxCallSeconds: 600,
       maxViewers: 12,
+      livePreview: true,
       gpio: { driver: 'simulated' },
       camera: {
         source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 },

@@ -214,6 +214,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           ringTimeoutMs: config.ringTimeoutSeconds * 1000,
           maxCallMs: config.maxCallSeconds * 1000,
           maxViewers: config.maxViewers,
+          livePreview: config.livePreview,
           lock: () => door.state(),
           log,
           ...(inspect ? { inspect } : {}),

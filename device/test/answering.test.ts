@@ -142,13 +142,13 @@ function weriftDataPeers (o: { fail?: unknown, connect?: boolean } = {}): MediaP
 }
 
 /** Runs one session actor under a parent that records what it sends back, with a routing that records what it signals. */
-function runSession (peers: MediaPeers, door: ReturnType<typeof recordingDoor>['door'], o: { sdp?: string, connectTimeoutMs?: number, talk?: TalkFloor } = {}) {
+function runSession (peers: MediaPeers, door: ReturnType<typeof recordingDoor>['door'], o: { sdp?: string, connectTimeoutMs?: number, talk?: TalkFloor, preview?: boolean } = {}) {
   const signalled: SignalToViewer[] = []
   const sentBack: EventObject[] = []
   const routing: SessionRouting = { signal: (_viewer, _session, m) => { signalled.push(m) }, pathOf: () => 'lan' }
   const logic = answeringSession({ peers, door, log: memoryLogger([], 'test'), ...(o.connectTimeoutMs ? { connectTimeoutMs: o.connectTimeoutMs } : {}), ...(o.talk ? { talk: o.talk } : {}) })(routing)
   const parent = setup({ actors: { session: logic } }).createMachine({
-    invoke: { src: 'session', input: { sessionId: SESSION, viewerId: VIEWER, viewerName: 'Kitchen', since: 0, sdp: o.sdp ?? 'v=0 offer' } },
+    invoke: { src: 'session', input: { sessionId: SESSION, viewerId: VIEWER, viewerName: 'Kitchen', since: 0, sdp: o.sdp ?? 'v=0 offer', preview: o.preview ?? false } },
     on: { '*': { actions: ({ event }) => { sentBack.push(event) } } }
   })
   const actor = createActor(parent)

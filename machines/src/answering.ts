@@ -30,6 +30,8 @@ export interface AnsweringOptions {
   ringTimeoutMs: number
   maxCallMs: number
   maxViewers: number
+  /** The owner's setting: screens may watch the visitor live while it rings (default true). */
+  livePreview?: boolean
   guard: Pick<DoorGuard, 'admit' | 'isRevoked'>
   /** The session actor (`fromCallback<EventObject, SessionInput>`), made with the routing above. */
   session: (routing: SessionRouting) => AnyActorLogic
@@ -95,15 +97,29 @@ export function startAnswering (o: AnsweringOptions): Answering {
     actions: {
       announceRing: (_, ring) => {
         log.info('ring', { ringId: ring.ringId, count: ring.count })
-        for (const t of attached) t.publishRing({ type: 'ring', deviceId: o.deviceId, deviceName: o.deviceName, ...ring })
+        // Screens skip a preview the owner turned off (the machine refuses one anyway).
+        const preview = o.livePreview === false ? { livePreview: false as const } : {}
+        for (const t of attached) t.publishRing({ type: 'ring', deviceId: o.deviceId, deviceName: o.deviceName, ...ring, ...preview })
       },
       recordCall: (_, summary) => {
         log.info('call recorded', { outcome: summary.outcome, answeredBy: summary.answeredBy.map((a) => a.viewerName), unlocks: summary.unlocks.length })
         for (const t of attached) t.publishCall({ deviceId: o.deviceId, ...summary, endedAt: summary.endedAt ?? now() })
       },
-      rejectOffer: (_, { sessionId, viewerId }) => {
-        log.warn('offer refused: the call is full', { viewer: viewerId, max: o.maxViewers })
-        signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'busy', message: `${o.deviceName} already has ${o.maxViewers} viewers` })
+      rejectOffer: (_, { sessionId, viewerId, reason }) => {
+        if (reason === 'busy') {
+          log.warn('offer refused: the call is full', { viewer: viewerId, max: o.maxViewers })
+          signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'busy', message: `over the cap: ${o.deviceName} already has ${o.maxViewers} viewers` })
+        } else if (reason === 'preview-off') {
+          log.info('preview refused: live preview is off', { viewer: viewerId })
+          signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: `live preview is off for ${o.deviceName}` })
+        } else {
+          log.info('preview refused: not ringing', { viewer: viewerId })
+          signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'device-ended', message: 'the ring is over' })
+        }
+      },
+      endPreviews: (_, { previews, why, by }) => {
+        const message = why === 'missed' ? 'The ring was missed' : `Answered on ${by ?? 'another screen'}`
+        for (const p of previews) signal(p.viewerId, p.sessionId, { type: 'bye', sessionId: p.sessionId, reason: 'device-ended', message })
       },
       refuseOffer: (_, { sessionId, viewerId, path, reason, message }) => {
         log.warn('offer refused', { viewer: viewerId, reason, message, path })
@@ -119,7 +135,7 @@ export function startAnswering (o: AnsweringOptions): Answering {
     }
   })
   const actor = call = createActor(machine, {
-    input: { ringTimeoutMs: o.ringTimeoutMs, maxCallMs: o.maxCallMs, maxViewers: o.maxViewers },
+    input: { ringTimeoutMs: o.ringTimeoutMs, maxCallMs: o.maxCallMs, maxViewers: o.maxViewers, ...(o.livePreview === false ? { livePreview: false } : {}) },
     id: 'deviceCall',
     systemId: 'deviceCall',
     ...(o.inspect ? { inspect: o.inspect } : {})

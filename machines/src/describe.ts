@@ -11,8 +11,8 @@ export function callStatusOf (snapshot: SnapshotFrom<typeof deviceCallMachine>):
 }
 
 export function participantsOf (snapshot: SnapshotFrom<typeof deviceCallMachine>): Participant[] {
-  // Who is in the call, not which member or path (the published state says no more).
-  return Object.values(snapshot.context.sessions).map(({ sessionId, viewerId, viewerName, since }) => ({ sessionId, viewerId, viewerName, since }))
+  // Who is in the call, not which member or path (the published state says no more); a preview is not in it.
+  return Object.values(snapshot.context.sessions).filter((s) => !s.preview).map(({ sessionId, viewerId, viewerName, since }) => ({ sessionId, viewerId, viewerName, since }))
 }
 
 /** The lock state a device publishes. `relockAt` is the device's to fill: the machine keeps no clock. */

@@ -1,107 +1,33 @@
-import { assign, enqueueActions, fromCallback, fromPromise, raise, setup, type EventObject } from 'xstate'
-import type { Offer, TransportPath } from '@doorbell/core'
+import { and, assign, enqueueActions, fromCallback, fromPromise, raise, setup, type EventObject } from 'xstate'
+import type { TransportPath } from '@doorbell/core'
+import type { Admission, AdmitInput, CallSummary, DeviceCallContext, DeviceCallEvent, DeviceCallInput, OpenAudio, PreviewsEnd, RejectReason, RingInfo, SessionInfo, SessionInput } from './deviceCallTypes'
 
-/**
- * The device's side of a call. Each offer that arrives is checked by an `admit` actor of its
- * own (the credential must be a live member of the home); an admitted offer becomes a session:
- * one child actor per viewer session (spawned on the admitted offer, stopped when it ends),
- * whose owner (viewer and member) and path live in context. The device supplies the session's
- * implementation (a werift or browser peer connection) and the admission (its DoorGuard).
- * Timestamps and ids come in on events, so the machine stays pure.
- */
-export interface DeviceCallInput {
-  ringTimeoutMs: number
-  maxCallMs: number
-  maxViewers: number
-}
-
-export interface SessionInfo {
-  sessionId: string
-  viewerId: string
-  viewerName: string
-  since: number
-}
-
-export interface SessionInput extends SessionInfo {
-  sdp: string
-}
-
-/** A session as the call knows it: who is in it, the member who owns it, the path its signaling takes. */
-export interface CallSession extends SessionInfo {
-  /** The member whose grant admitted the offer (null: offered without admission, as the tests do). */
-  memberId: string | null
-  /** The path the offer came on: its answer goes back the same way. */
-  path: TransportPath | null
-}
-
-/** An offer being admitted: its viewer (the only one who may withdraw it) and what the session needs. */
-export interface Admitting {
-  viewerId: string
-  sdp: string
-  path: TransportPath
-  at: number
-}
-
-/** What the `admit` actor is given: the offer as it came, and the viewer that sent it. */
-export interface AdmitInput {
-  viewerId: string
-  offer: Offer
-}
-
-/** What admission decides: a member (its id and name) or a refusal with the reason to tell the viewer. */
-export type Admission =
-  | { ok: true, memberId: string, name: string }
-  | { ok: false, reason: string, message: string }
+export * from './deviceCallTypes'
 
 /** The `admit` actor of the offer for this session (a session id has no ':', so no session's actor can take this id). */
 export const admitActorId = (sessionId: string): string => `admit:${sessionId}`
 const sessionOfAdmit = (actorId: string): string | null => actorId.startsWith('admit:') ? actorId.slice('admit:'.length) : null
 
-export interface RingInfo {
-  ringId: string
-  at: number
-  count: number
-}
+const reject = (reason: RejectReason) => ({
+  type: 'rejectOffer' as const,
+  params: ({ event }: { event: DeviceCallEvent }) => ({
+    sessionId: event.type === 'OFFER' ? event.sessionId : '',
+    viewerId: event.type === 'OFFER' ? event.viewerId : '',
+    reason
+  })
+})
 
-export interface DeviceCallContext extends DeviceCallInput {
-  ring: RingInfo | null
-  callStartedAt: number | null
-  sessions: Record<string, CallSession>
-  /** Offers whose credential is being checked, by session id. */
-  admitting: Record<string, Admitting>
-  answeredBy: Array<{ viewerId: string, viewerName: string }>
-  unlocks: Array<{ viewerId: string, at: number }>
-  lastRing: { ringId: string, at: number, outcome: 'answered' | 'missed' } | null
-}
-
-export type DeviceCallEvent =
-  | { type: 'PRESS', ringId: string, at: number }
-  /** An offer as it arrived on a path: admitted first (the `admit` actor), then it becomes an OFFER. */
-  | { type: 'OFFER_RECEIVED', viewerId: string, offer: Offer, path: TransportPath, at: number }
-  /** An admitted offer (`memberId` and `path` absent: offered without admission). */
-  | { type: 'OFFER', sessionId: string, viewerId: string, viewerName: string, sdp: string, at: number, memberId?: string, path?: TransportPath }
-  /** Admission refused an offer's credential (raised by the machine itself). */
-  | { type: 'OFFER_REFUSED', sessionId: string, viewerId: string, path: TransportPath, reason: string, message: string }
-  /** A viewer's bye as it arrived on a path: it ends the session only if that viewer owns it. */
-  | { type: 'VIEWER_BYE', sessionId: string, viewerId: string, reason: string, path: TransportPath }
-  /** The device's own end of a session (or a bye already checked). */
-  | { type: 'BYE', sessionId: string }
-  /** These members were removed from the home: their sessions end now. */
-  | { type: 'REVOKED', memberIds: string[] }
-  | { type: 'SESSION_ENDED', sessionId: string, reason: string }
-  | { type: 'UNLOCKED', sessionId: string, at: number }
-  | { type: 'END_CALL', at: number }
-
-/** What `recordCall` is given: everything the call record needs. */
-export interface CallSummary {
-  ringId: string | null
-  startedAt: number
-  /** null: the call ends now, by the device's clock. */
-  endedAt: number | null
-  outcome: 'answered' | 'missed' | 'live-view'
-  answeredBy: Array<{ viewerId: string, viewerName: string }>
-  unlocks: Array<{ viewerId: string, at: number }>
-}
+const endingPreviews = (why: PreviewsEnd['why']) => [
+  {
+    type: 'endPreviews' as const,
+    params: ({ context }: { context: DeviceCallContext }): PreviewsEnd => ({
+      previews: Object.values(context.sessions).filter((s) => s.preview).map(({ sessionId, viewerId }) => ({ sessionId, viewerId })),
+      why,
+      by: context.answeredBy[0]?.viewerName ?? null
+    })
+  },
+  'stopPreviews' as const
+]
 
 /** The done and error events of the `admit` actors (spawned children, so their ids vary). */
 interface AdmitDone { type: `xstate.done.actor.${string}`, actorId: string, output: Admission }
@@ -118,6 +44,14 @@ const admitEvent = (event: EventObject): { sessionId: string, result: Admission 
 const eventTime = (event: DeviceCallEvent | EventObject): number =>
   'at' in event && typeof event.at === 'number' ? event.at : 0
 
+/**
+ * The device's side of a call. Each offer that arrives is checked by an `admit` actor of its
+ * own (the credential must be a live member of the home); an admitted offer becomes a session:
+ * one child actor per viewer session (spawned on the admitted offer, stopped when it ends),
+ * whose owner (viewer and member) and path live in context. The device supplies the session's
+ * implementation (a werift or browser peer connection) and the admission (its DoorGuard).
+ * Timestamps and ids come in on events, so the machine stays pure.
+ */
 export const deviceCallMachine = setup({
   types: {
     context: {} as DeviceCallContext,
@@ -140,7 +74,14 @@ export const deviceCallMachine = setup({
     /** Supplied by the device: publish the record of a finished call or missed ring. */
     recordCall: (_, _params: CallSummary) => {},
     /** Supplied by the device: tell a viewer its offer was refused (call full). */
-    rejectOffer: (_, _params: { sessionId: string, viewerId: string, reason: 'busy' }) => {},
+    /**
+     * Supplied by the device: tell a viewer its offer was refused: `busy` (over the viewer cap),
+     * `preview-off` (the owner turned live preview off), `ring-over` (a preview with no ring, or
+     * after the ring was answered).
+     */
+    rejectOffer: (_, _params: { sessionId: string, viewerId: string, reason: RejectReason }) => {},
+    /** Supplied by the device: tell each preview's viewer why it ends (before the session's own bye): the ring was answered (by whom) or missed. */
+    endPreviews: (_, _params: PreviewsEnd) => {},
     /** Supplied by the device: tell a viewer its credential was refused (on the path its offer came on). */
     refuseOffer: (_, _params: { sessionId: string, viewerId: string, path: TransportPath, reason: string, message: string }) => {},
     /** Supplied by the device (its log): the session's own viewer left or withdrew its offer. */
@@ -154,7 +95,7 @@ export const deviceCallMachine = setup({
       if (event.type !== 'OFFER_RECEIVED') return
       const { offer, viewerId, path, at } = event
       enqueue.spawnChild('admit', { id: admitActorId(offer.sessionId), input: { viewerId, offer } })
-      enqueue.assign({ admitting: { ...context.admitting, [offer.sessionId]: { viewerId, sdp: offer.sdp, path, at } } })
+      enqueue.assign({ admitting: { ...context.admitting, [offer.sessionId]: { viewerId, sdp: offer.sdp, path, at, preview: offer.preview === true } } })
     }),
     /** Forgets a finished admission (its actor is done): the verdict's own action follows. */
     endAdmission: enqueueActions(({ enqueue, context, event }) => {
@@ -166,7 +107,7 @@ export const deviceCallMachine = setup({
       const { [done.sessionId]: _checked, ...rest } = context.admitting
       enqueue.assign({ admitting: rest })
       if (done.result.ok) {
-        enqueue.raise({ type: 'OFFER', sessionId: done.sessionId, viewerId: pending.viewerId, viewerName: done.result.name, sdp: pending.sdp, at: pending.at, memberId: done.result.memberId, path: pending.path })
+        enqueue.raise({ type: 'OFFER', sessionId: done.sessionId, viewerId: pending.viewerId, viewerName: done.result.name, sdp: pending.sdp, at: pending.at, memberId: done.result.memberId, path: pending.path, preview: pending.preview })
       } else {
         enqueue.raise({ type: 'OFFER_REFUSED', sessionId: done.sessionId, viewerId: pending.viewerId, path: pending.path, reason: done.result.reason, message: done.result.message })
       }
@@ -192,10 +133,12 @@ export const deviceCallMachine = setup({
     addSession: enqueueActions(({ enqueue, context, event }) => {
       if (event.type !== 'OFFER') return
       const info: SessionInfo = { sessionId: event.sessionId, viewerId: event.viewerId, viewerName: event.viewerName, since: event.at }
-      enqueue.spawnChild('session', { id: event.sessionId, input: { ...info, sdp: event.sdp } })
-      const answered = context.answeredBy.some((a) => a.viewerId === event.viewerId)
+      const preview = event.preview === true
+      enqueue.spawnChild('session', { id: event.sessionId, input: { ...info, sdp: event.sdp, preview } })
+      // A preview is not in the call: its viewer joins the call's answerers when it answers.
+      const answered = preview || context.answeredBy.some((a) => a.viewerId === event.viewerId)
       enqueue.assign({
-        sessions: { ...context.sessions, [event.sessionId]: { ...info, memberId: event.memberId ?? null, path: event.path ?? null } },
+        sessions: { ...context.sessions, [event.sessionId]: { ...info, memberId: event.memberId ?? null, path: event.path ?? null, preview } },
         answeredBy: answered ? context.answeredBy : [...context.answeredBy, { viewerId: event.viewerId, viewerName: event.viewerName }]
       })
     }),
@@ -204,6 +147,24 @@ export const deviceCallMachine = setup({
       const { [event.sessionId]: _gone, ...rest } = context.sessions
       enqueue.stopChild(event.sessionId)
       enqueue.assign({ sessions: rest })
+    }),
+    /** The preview's viewer answered: its session is the call's from now on, audio both ways. */
+    takeCall: enqueueActions(({ enqueue, context, event }) => {
+      if (event.type !== 'TAKE_CALL') return
+      const session = context.sessions[event.sessionId]
+      if (!session) return
+      enqueue.assign({
+        sessions: { ...context.sessions, [event.sessionId]: { ...session, preview: false, since: event.at } },
+        answeredBy: [{ viewerId: session.viewerId, viewerName: session.viewerName }]
+      })
+      enqueue.sendTo(event.sessionId, { type: 'OPEN_AUDIO' } satisfies OpenAudio)
+    }),
+    /** The ring is over (answered or missed): every preview still open ends (after `endPreviews` told its viewer why). */
+    stopPreviews: enqueueActions(({ enqueue, context }) => {
+      const previews = Object.values(context.sessions).filter((s) => s.preview)
+      if (previews.length === 0) return
+      for (const s of previews) enqueue.stopChild(s.sessionId)
+      enqueue.assign({ sessions: Object.fromEntries(Object.entries(context.sessions).filter(([, s]) => !s.preview)) })
     }),
     endAllSessions: enqueueActions(({ enqueue, context }) => {
       for (const id of Object.keys(context.sessions)) enqueue.stopChild(id)
@@ -237,6 +198,12 @@ export const deviceCallMachine = setup({
       const owner = context.admitting[event.sessionId]?.viewerId ?? context.sessions[event.sessionId]?.viewerId
       return owner === undefined || owner === event.viewerId
     },
+    isPreviewOffer: ({ event }) => event.type === 'OFFER' && event.preview === true,
+    isPreviewOff: ({ context, event }) => event.type === 'OFFER' && event.preview === true && !context.livePreview,
+    /** An answer while it rings: the previews end as the call starts, so there is room whenever the cap allows one viewer. */
+    isAnswerOffer: ({ context, event }) =>
+      event.type === 'OFFER' && event.preview !== true && !(event.sessionId in context.sessions) && context.maxViewers > 0,
+    isPreviewSession: ({ context, event }) => event.type === 'TAKE_CALL' && context.sessions[event.sessionId]?.preview === true,
     hasRoom: ({ context, event }) =>
       event.type === 'OFFER' &&
       !(event.sessionId in context.sessions) &&
@@ -258,6 +225,7 @@ export const deviceCallMachine = setup({
   id: 'deviceCall',
   context: ({ input }) => ({
     ...input,
+    livePreview: input.livePreview ?? true,
     ring: null,
     callStartedAt: null,
     sessions: {},
@@ -317,8 +285,12 @@ export const deviceCallMachine = setup({
       entry: 'clearCall',
       on: {
         PRESS: { target: 'ringing', actions: 'newRing' },
-        // A live view without a ring ("who is at the door?").
-        OFFER: { guard: 'hasRoom', target: 'inCall', actions: ['startCall', 'addSession'] }
+        OFFER: [
+          // A preview that came late: the ring is over.
+          { guard: 'isPreviewOffer', actions: reject('ring-over') },
+          // A live view without a ring ("who is at the door?").
+          { guard: 'hasRoom', target: 'inCall', actions: ['startCall', 'addSession'] }
+        ]
       }
     },
     ringing: {
@@ -326,7 +298,8 @@ export const deviceCallMachine = setup({
         type: 'announceRing',
         params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
       },
-      after: { ringTimeout: 'missed' },
+      // Nobody answered: the previews end with the ring.
+      after: { ringTimeout: { target: 'missed', actions: endingPreviews('missed') } },
       on: {
         // A second press re-alerts the same ring; it does not start a new call.
         PRESS: {
@@ -335,7 +308,18 @@ export const deviceCallMachine = setup({
             params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
           }]
         },
-        OFFER: { guard: 'hasRoom', target: 'inCall', actions: ['ringAnswered', 'startCall', 'addSession'] }
+        OFFER: [
+          { guard: 'isPreviewOff', actions: reject('preview-off') },
+          // A preview counts against the viewer cap: a screen over it shows the snapshot.
+          { guard: and(['isPreviewOffer', 'hasRoom']), actions: 'addSession' },
+          { guard: and(['isPreviewOffer', 'isNewSessionButFull']), actions: reject('busy') },
+          // Answered with a new session (preview off, or a screen over the cap): the previews end.
+          { guard: 'isAnswerOffer', target: 'inCall', actions: ['ringAnswered', 'startCall', 'addSession', ...endingPreviews('answered')] }
+        ],
+        // Answered on a preview: the same session becomes the call; the other previews end.
+        TAKE_CALL: { guard: 'isPreviewSession', target: 'inCall', actions: ['ringAnswered', 'startCall', 'takeCall', ...endingPreviews('answered')] },
+        BYE: { guard: 'isKnownSession', actions: 'removeSession' },
+        SESSION_ENDED: { guard: 'isKnownSession', actions: 'removeSession' }
       }
     },
     missed: {
@@ -359,18 +343,10 @@ export const deviceCallMachine = setup({
       after: { maxCall: { target: 'idle', actions: 'endAllSessions' } },
       on: {
         OFFER: [
+          // The ring was answered: a late preview is told so (its screen offers to join).
+          { guard: 'isPreviewOffer', actions: reject('ring-over') },
           { guard: 'hasRoom', actions: 'addSession' },
-          {
-            guard: 'isNewSessionButFull',
-            actions: {
-              type: 'rejectOffer',
-              params: ({ event }) => ({
-                sessionId: event.type === 'OFFER' ? event.sessionId : '',
-                viewerId: event.type === 'OFFER' ? event.viewerId : '',
-                reason: 'busy' as const
-              })
-            }
-          }
+          { guard: 'isNewSessionButFull', actions: reject('busy') }
         ],
         // The visitor presses again during a call: ring the residents who are not in it yet.
         PRESS: {

@@ -1,4 +1,4 @@
-import { assign, fromCallback, sendTo, setup, type EventObject } from 'xstate'
+import { assign, fromCallback, sendTo, setup, spawnChild, stopChild, type EventObject } from 'xstate'
 import type { DoorRequest, DeviceState, LockState, Reply, RingEvent } from '@doorbell/core'
 
 /**
@@ -17,6 +17,8 @@ export interface ViewerCallInput {
   deviceId: string
   connectTimeoutMs?: number
   commandTimeoutMs?: number
+  /** Connect a live preview when it rings (the screen may see the doorbell); default false. */
+  preview?: boolean
 }
 
 export interface ViewerCallContext {
@@ -42,11 +44,25 @@ export interface ViewerCallContext {
   commandError: string | null
   /** Rings the resident dismissed, so a retained state does not bring them back. */
   dismissedRingId: string | null
+  preview: boolean
+  /** The call actor is a preview (video only, muted) while it rings: Answer takes it over. */
+  previewing: boolean
+  /** The ring whose preview was tried (once per ring: a refused one is not retried). */
+  previewedRingId: string | null
+  /** Why the banner shows the snapshot instead of the live preview (over the cap, turned off, ended). */
+  previewNote: string | null
+  /**
+   * Answered on the preview, not yet confirmed (`CALL_TAKEN`): if the doorbell ends the preview
+   * first (someone else answered a moment earlier), the call goes on as a join with this session.
+   */
+  fallbackSessionId: string | null
 }
 
 export interface CallActorInput {
   deviceId: string
   sessionId: string
+  /** A preview while it rings: offered with `preview: true`; audio opens when the machine sends `TAKE_CALL`. */
+  preview: boolean
 }
 
 export type ViewerCallEvent =
@@ -55,6 +71,8 @@ export type ViewerCallEvent =
   | { type: 'PRESENCE', online: boolean, deviceName?: string }
   | { type: 'ANSWER', sessionId: string }
   | { type: 'WATCH', sessionId: string }
+  /** The screen's runtime asks for a live preview of the ring (a fresh session id); the machine decides. */
+  | { type: 'PREVIEW', sessionId: string }
   | { type: 'DISMISS' }
   | { type: 'HANGUP' }
   | { type: 'UNLOCK', commandId: string }
@@ -63,9 +81,14 @@ export type ViewerCallEvent =
   | { type: 'FAILED', message: string }
   | { type: 'REMOTE_BYE', reason: 'hang-up' | 'device-ended' | 'failed' | 'busy' | 'rejected', message?: string }
   | { type: 'REPLY', reply: Reply }
+  /** The doorbell opened audio on the preview this screen answered on. */
+  | { type: 'CALL_TAKEN' }
 
 /** What the call actor is sent while the call is up. */
-export type CallActorCommand = { type: 'SEND_COMMAND', command: DoorRequest }
+export type CallActorCommand =
+  | { type: 'SEND_COMMAND', command: DoorRequest }
+  /** The resident answered on the preview: open audio and talk on the same connection. */
+  | { type: 'TAKE_CALL' }
 
 /** The newer of two lock reports: a higher version, or any report from a device that restarted. */
 const newer = (a: LockState | null, b: LockState | null | undefined): LockState | null =>
@@ -129,6 +152,37 @@ export const viewerCallMachine = setup({
         commandError: r.error.message
       }
     }),
+    /** The call actor: spawned (not invoked), so a preview lives on into the call it becomes. */
+    spawnCall: spawnChild('call', {
+      id: 'call',
+      input: ({ context, event }) => ({
+        deviceId: context.deviceId,
+        // A join after a refused take (REMOTE_BYE) has its session id in context already.
+        sessionId: 'sessionId' in event ? event.sessionId : context.sessionId ?? 'none',
+        preview: event.type === 'PREVIEW'
+      })
+    }),
+    /** Stops the call actor if there is one (its cleanup sends the doorbell a bye). */
+    stopCall: stopChild('call'),
+    startPreview: assign({
+      sessionId: ({ event }) => event.type === 'PREVIEW' ? event.sessionId : null,
+      previewing: true,
+      previewedRingId: ({ context }) => context.ring?.ringId ?? null,
+      previewNote: null
+    }),
+    /** The preview ended before Answer (refused over the cap, turned off, answered elsewhere, failed): the snapshot stays. */
+    endPreview: assign(({ event }) => ({
+      previewing: false,
+      sessionId: null,
+      previewNote: event.type === 'REMOTE_BYE'
+        ? event.message ?? 'The live picture ended'
+        : event.type === 'FAILED' ? event.message : 'No live picture'
+    })),
+    clearPreview: assign({ previewing: false, previewNote: null }),
+    takeCall: sendTo('call', (): CallActorCommand => ({ type: 'TAKE_CALL' })),
+    keepFallback: assign({ fallbackSessionId: ({ event }) => event.type === 'ANSWER' ? event.sessionId : null }),
+    forgetFallback: assign({ fallbackSessionId: null }),
+    joinInstead: assign(({ context }) => ({ sessionId: context.fallbackSessionId, fallbackSessionId: null })),
     startSession: assign({
       sessionId: ({ event }) => (event.type === 'ANSWER' || event.type === 'WATCH') ? event.sessionId : null,
       endReason: null,
@@ -136,25 +190,26 @@ export const viewerCallMachine = setup({
       commandError: null,
       pendingCommand: null
     }),
-    endAs: assign((_, params: { reason: EndReason }) => ({ endReason: params.reason, sessionId: null, pendingCommand: null })),
+    endAs: assign((_, params: { reason: EndReason }) => ({ endReason: params.reason, sessionId: null, pendingCommand: null, previewing: false })),
     endFromBye: assign(({ event }) => {
       if (event.type !== 'REMOTE_BYE') return {}
       const reason: EndReason = event.reason === 'busy'
         ? 'busy'
         : event.reason === 'failed' || event.reason === 'rejected' ? 'failed' : 'device-ended'
-      return { endReason: reason, error: event.message ?? null, sessionId: null, pendingCommand: null }
+      return { endReason: reason, error: event.message ?? null, sessionId: null, pendingCommand: null, previewing: false }
     }),
     endFailed: assign(({ event }) => ({
       endReason: 'failed' as const,
       error: event.type === 'FAILED' ? event.message : 'no answer from the doorbell',
       sessionId: null,
-      pendingCommand: null
+      pendingCommand: null,
+      previewing: false
     })),
     endRing: assign(({ context, event }) => {
       if (event.type !== 'DEVICE_STATE') return {}
       const last = event.state.lastRing
       const answered = last !== null && last.ringId === context.ring?.ringId && last.outcome === 'answered'
-      return { endReason: answered ? 'answered-elsewhere' as const : 'missed' as const }
+      return { endReason: answered ? 'answered-elsewhere' as const : 'missed' as const, sessionId: null, previewing: false }
     }),
     /** A ring that the doorbell's state already says is over (it came late, queued while this screen was away). */
     takeEndedRing: assign(({ context, event }) => {
@@ -163,7 +218,7 @@ export const viewerCallMachine = setup({
       const answered = last?.ringId === event.ring.ringId && last.outcome === 'answered'
       return { ring: event.ring, endReason: answered ? 'answered-elsewhere' as const : 'missed' as const, error: null }
     }),
-    dismiss: assign({ dismissedRingId: ({ context }) => context.ring?.ringId ?? null }),
+    dismiss: assign({ dismissedRingId: ({ context }) => context.ring?.ringId ?? null, sessionId: null, previewing: false }),
     sendUnlock: sendTo('call', ({ event }): CallActorCommand => ({
       type: 'SEND_COMMAND',
       command: { type: 'unlock', id: event.type === 'UNLOCK' ? event.commandId : 'none' }
@@ -218,6 +273,12 @@ export const viewerCallMachine = setup({
     isStaleState: ({ context, event }) =>
       event.type === 'DEVICE_STATE' && context.device !== null &&
       (event.state.lock?.boot ?? null) === (context.device.lock?.boot ?? null) && event.state.at < context.device.at,
+    /** A preview for this ring, once: the screen previews, the ring allows it, and no session is up. */
+    mayPreview: ({ context, event }) =>
+      event.type === 'PREVIEW' && context.preview && context.ring !== null && context.ring.livePreview !== false &&
+      context.previewedRingId !== context.ring.ringId && context.sessionId === null,
+    /** The preview this screen answered on was ended before the doorbell confirmed: join instead. */
+    isTakeRefused: ({ context, event }) => event.type === 'REMOTE_BYE' && event.reason === 'device-ended' && context.fallbackSessionId !== null,
     isPendingReply: ({ context, event }) =>
       event.type === 'REPLY' && event.reply.type !== 'lock' && event.reply.id === context.pendingCommand
   },
@@ -241,7 +302,12 @@ export const viewerCallMachine = setup({
     error: null,
     pendingCommand: null,
     commandError: null,
-    dismissedRingId: null
+    dismissedRingId: null,
+    preview: input.preview ?? false,
+    previewing: false,
+    previewedRingId: null,
+    previewNote: null,
+    fallbackSessionId: null
   }),
   initial: 'idle',
   on: {
@@ -260,35 +326,65 @@ export const viewerCallMachine = setup({
           { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },
           { actions: 'takeDeviceState' }
         ],
-        WATCH: { target: 'active', actions: 'startSession' }
+        WATCH: { target: 'active', actions: ['startSession', 'spawnCall'] }
       }
     },
     incoming: {
-      entry: { type: 'alert', params: ({ context }) => ({ ring: context.ring }) },
+      entry: [{ type: 'alert', params: ({ context }) => ({ ring: context.ring }) }, 'clearPreview'],
       exit: 'silence',
       on: {
-        // A second press re-alerts; a late re-press of a ring the resident dismissed does not.
-        RING: { guard: 'isFreshRing', target: 'incoming', reenter: true, actions: 'takeRing' },
-        ANSWER: { target: 'active', actions: 'startSession' },
-        DISMISS: { target: 'idle', actions: 'dismiss' },
+        // A second press re-alerts (the preview, if up, stays); a late re-press of a ring the resident dismissed does not.
+        RING: { guard: 'isFreshRing', actions: ['takeRing', 'silence', { type: 'alert', params: ({ context }) => ({ ring: context.ring }) }] },
+        ANSWER: { target: 'active', actions: ['startSession', 'spawnCall'] },
+        // Dismiss closes the preview on the doorbell (the call actor's bye).
+        DISMISS: { target: 'idle', actions: ['stopCall', 'dismiss'] },
         DEVICE_STATE: [
           { guard: 'isStaleState' },
-          { guard: 'isNewRingInState', target: 'incoming', reenter: true, actions: ['takeDeviceState', 'takeRingFromState'] },
-          { guard: 'isRingOver', target: 'ended', actions: ['takeDeviceState', 'endRing'] },
+          { guard: 'isNewRingInState', target: 'incoming', reenter: true, actions: ['stopCall', 'takeDeviceState', 'takeRingFromState'] },
+          // Missed or answered elsewhere: the preview, if still up, ends with the ring.
+          { guard: 'isRingOver', target: 'ended', actions: ['stopCall', 'takeDeviceState', 'endRing'] },
           { actions: 'takeDeviceState' }
         ]
+      },
+      initial: 'snapshot',
+      states: {
+        // The snapshot (issue 19) while no live picture is up: before the preview, or when it was refused or ended.
+        snapshot: {
+          on: { PREVIEW: { guard: 'mayPreview', target: 'preview', actions: ['startPreview', 'spawnCall'] } }
+        },
+        // Live and muted: video only, nothing sent; Answer opens audio and talk on this connection.
+        preview: {
+          initial: 'connecting',
+          on: {
+            REMOTE_BYE: { target: 'snapshot', actions: ['stopCall', 'endPreview'] },
+            FAILED: { target: 'snapshot', actions: ['stopCall', 'endPreview'] }
+          },
+          states: {
+            connecting: {
+              after: { connectTimeout: { target: '#viewerCall.incoming.snapshot', actions: ['stopCall', 'endPreview'] } },
+              on: {
+                CONNECTED: 'live',
+                ANSWER: { target: '#viewerCall.active.connecting', actions: ['clearPreview', 'keepFallback', 'takeCall'] }
+              }
+            },
+            live: {
+              on: { ANSWER: { target: '#viewerCall.active.connected', actions: ['clearPreview', 'keepFallback', 'takeCall'] } }
+            }
+          }
+        }
       }
     },
     active: {
-      invoke: {
-        id: 'call',
-        src: 'call',
-        input: ({ context }) => ({ deviceId: context.deviceId, sessionId: context.sessionId ?? 'none' })
-      },
+      exit: ['stopCall', 'forgetFallback'],
       initial: 'connecting',
       on: {
         HANGUP: { target: 'ended', actions: { type: 'endAs', params: { reason: 'hung-up' } } },
-        REMOTE_BYE: { target: 'ended', actions: 'endFromBye' },
+        CALL_TAKEN: { actions: 'forgetFallback' },
+        REMOTE_BYE: [
+          // Someone answered a moment earlier and the doorbell ended this preview: join the call on a new session.
+          { guard: 'isTakeRefused', target: '.connecting', actions: ['stopCall', 'joinInstead', 'spawnCall'] },
+          { target: 'ended', actions: 'endFromBye' }
+        ],
         FAILED: { target: 'ended', actions: 'endFailed' },
         REPLY: { actions: 'takeReply' }
       },
@@ -327,7 +423,7 @@ export const viewerCallMachine = setup({
           { guard: 'isNewRingInState', target: 'incoming', actions: ['takeDeviceState', 'takeRingFromState'] },
           { actions: 'takeDeviceState' }
         ],
-        WATCH: { target: 'active', actions: 'startSession' },
+        WATCH: { target: 'active', actions: ['startSession', 'spawnCall'] },
         DISMISS: { target: 'idle', actions: 'dismiss' }
       }
     }

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { SimulatedClock, createActor, fromCallback, type AnyEventObject, type EventObject } from 'xstate'
-import { callStatusOf, deviceCallMachine, participantsOf, type CallSummary, type DeviceCallInput, type RingInfo, type SessionInput } from '../src/index'
+import { callStatusOf, deviceCallMachine, participantsOf, type CallSummary, type DeviceCallInput, type RejectReason, type RingInfo, type SessionInput } from '../src/index'
 
 const SDP_A = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'
 const SDP_B = 'v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n'
@@ -18,7 +18,7 @@ const defaults: DeviceCallInput = { ringTimeoutMs: 30_000, maxCallMs: 600_000, m
 function startCall (input: Partial<DeviceCallInput> = {}) {
   const rings: RingInfo[] = []
   const records: CallSummary[] = []
-  const rejected: Array<{ sessionId: string, viewerId: string, reason: 'busy' }> = []
+  const rejected: Array<{ sessionId: string, viewerId: string, reason: RejectReason }> = []
   const sessions: SessionRecord[] = []
   const machine = deviceCallMachine.provide({
     actions: {
@@ -117,7 +117,7 @@ describe('deviceCall: answering', () => {
     assert.ok(snap().matches('inCall'))
     assert.equal(callStatusOf(snap()), 'in-call')
     assert.equal(sessions.length, 1)
-    assert.deepEqual(sessions[0]!.input, { sessionId: 's1', viewerId: 'alice', viewerName: 'Alice', since: 4000, sdp: SDP_B })
+    assert.deepEqual(sessions[0]!.input, { sessionId: 's1', viewerId: 'alice', viewerName: 'Alice', since: 4000, sdp: SDP_B, preview: false })
     assert.equal(sessions[0]!.stopped, false)
     assert.deepEqual(participantsOf(snap()), [{ sessionId: 's1', viewerId: 'alice', viewerName: 'Alice', since: 4000 }])
   })

@@ -84,7 +84,7 @@ test('every transition of a machine is described from its definition: event, tar
   walk(deviceCallMachine.root)
   const call = describeTransitions(deviceCallMachine)
   assert.equal(call.length, count)
-  assert.ok(call.some((t) => t.source === 'ringing' && t.label === 'OFFER' && t.guard === 'hasRoom' && t.target === 'inCall'))
+  assert.ok(call.some((t) => t.source === 'ringing' && t.label === 'OFFER' && t.guard === 'isAnswerOffer' && t.target === 'inCall'))
   assert.ok(call.some((t) => t.eventType === '' && t.label === 'always'), 'an eventless transition is drawn as "always"')
   const offerReceived = call.filter((t) => t.source === '' && t.eventType === 'OFFER_RECEIVED')
   assert.deepEqual(offerReceived.map((t) => [t.guard, t.internal]), [['isUnusedSessionId', true], [null, true]])

@@ -88,7 +88,7 @@ describe('viewerCall: a ring', () => {
     actor.send({ type: 'ANSWER', sessionId: 's1' })
     assert.ok(snap().matches({ active: 'connecting' }))
     assert.equal(silences(), 1)
-    assert.deepEqual(calls.map((c) => c.input), [{ deviceId: 'front-door', sessionId: 's1' }])
+    assert.deepEqual(calls.map((c) => c.input), [{ deviceId: 'front-door', sessionId: 's1', preview: false }])
     assert.equal(snap().context.sessionId, 's1')
   })
 
@@ -305,7 +305,7 @@ describe('viewerCall: how a call ends', () => {
     actor.send({ type: 'RING', ring: ringEvent({ ringId: 'r2' }) })
     actor.send({ type: 'ANSWER', sessionId: 's2' })
     assert.equal(snap().context.commandError, null)
-    assert.deepEqual(call().input, { deviceId: 'front-door', sessionId: 's2' })
+    assert.deepEqual(call().input, { deviceId: 'front-door', sessionId: 's2', preview: false })
   })
 
   test('DISMISS after a call ended returns to idle', () => {
@@ -319,7 +319,7 @@ describe('viewerCall: how a call ends', () => {
     const { actor, snap, calls } = startViewer()
     actor.send({ type: 'WATCH', sessionId: 'w1' })
     assert.ok(snap().matches({ active: 'connecting' }))
-    assert.deepEqual(calls.map((c) => c.input), [{ deviceId: 'front-door', sessionId: 'w1' }])
+    assert.deepEqual(calls.map((c) => c.input), [{ deviceId: 'front-door', sessionId: 'w1', preview: false }])
   })
 })
 

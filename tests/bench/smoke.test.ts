@@ -54,7 +54,7 @@ test('a partial run (--only) replaces its own figures and keeps the others with 
   } finally { await rm(dir, { recursive: true, force: true }) }
 })
 
-test('npm run bench --smoke: every figure measured against the real parts, and reported', { timeout: 240_000 }, async () => {
+test('npm run bench --smoke: every figure measured against the real parts, and reported', { timeout: 300_000 }, async () => {
   const results = await runBenches({ smoke: true, log: () => {} })
   const ids = results.figures.map((f) => f.id)
   assert.equal(new Set(ids).size, ids.length, 'figure ids are unique')
@@ -66,14 +66,15 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
     ...['libdatachannel', 'werift'].flatMap((s) => ['connect-first-p50', 'connect-later-p50', 'reply-first-p50', 'reply-later-p50'].map((f) => `stacks-${s}-${f}`)),
     'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50',
-    'snapshot-shown-p50', 'snapshot-shown-p95', 'snapshot-shown-one-shot-p50', 'snapshot-shown-one-shot-p95', 'history-page-p95', 'history-disk-per-1000'
+    'snapshot-shown-p50', 'snapshot-shown-p95', 'snapshot-shown-one-shot-p50', 'snapshot-shown-one-shot-p95', 'history-page-p95', 'history-disk-per-1000',
+    'preview-live-frame-p50', 'preview-live-frame-p95', 'preview-answer-audio-p50', 'preview-answer-audio-p95', 'preview-off-answer-frame-p50', 'preview-off-answer-frame-p95'
   ]
   for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
   for (const f of results.figures) {
     assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
     assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
   }
-  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95']) {
+  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-audio-p95', 'preview-off-answer-frame-p50']) {
     assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
   }
 

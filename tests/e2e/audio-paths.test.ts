@@ -108,12 +108,17 @@ for (const path of ['direct', 'cloud'] as const) {
     away.button.press()
     await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
     assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), path)
+    // The live preview on this path too (issue 21): moving video before Answer, the doorbell's microphone sent to nobody.
+    await page.locator('[data-testid=ring-preview][data-preview=live]').waitFor({ timeout: 30_000 })
+    await videoIsPlaying(page, '[data-testid=ring-preview]')
+    assert.equal(away.device.audio.microphone.listening, 0, 'no sound to a preview')
     await page.getByTestId('answer').click()
     await videoIsPlaying(page)
     assert.equal(await page.getByTestId('path').getAttribute('data-path'), path)
 
     const heard = await talkBothWays(page, () => away.device.audio.speaker.packets)
     assert.ok(away.lines.some((l) => l.includes('offer') && l.includes(`path=${path}`)), `the doorbell took the offer from the ${path} path`)
+    assert.equal(away.lines.filter((l) => l.includes('] offer viewer=Kitchen tablet session=')).length, 1, 'one offer: Answer took the preview\'s connection')
     await page.getByTestId('hang-up').click()
     await eventually('the device back to idle', () => away.device.call.getSnapshot().matches('idle'), 15_000)
     await away.stop()

@@ -110,7 +110,7 @@ test('the inspector draws every transition, lights the ones a call fires, lists 
   await eventually('the lock through unlocked and back to locked', async () =>
     passedThrough(await trail(inspector, 'lock'), ['locked', 'unlocking', 'unlocked', 'relocking', 'locked']))
   await eventually('the viewer call machine through the call', async () =>
-    passedThrough(await trail(inspector, 'viewerCall:front-door'), ['idle', 'incoming', 'active.connecting', 'active.connected.ready', 'ended']))
+    passedThrough(await trail(inspector, 'viewerCall:front-door'), ['idle', 'incoming.snapshot', 'active.connected.ready', 'ended']))
   // The active state is lit in the drawn statechart, and the arrow that brought it there.
   const lit = await inspector.locator('[data-testid=actor-deviceCall] [data-active=true]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')))
   assert.ok(lit.includes('idle'), `deviceCall shows idle lit (lit: ${lit.join(', ')})`)
@@ -121,7 +121,8 @@ test('the inspector draws every transition, lights the ones a call fires, lists 
   const call = await fired(inspector, 'deviceCall')
   const lock = await fired(inspector, 'lock')
   const ring = firstAt(call, 'PRESS: idle → ringing')
-  const answer = firstAt(call, 'OFFER: ringing → inCall')
+  // Answered on the live preview (issue 21): the preview session becomes the call.
+  const answer = firstAt(call, 'TAKE_CALL: ringing → inCall')
   const open = firstAt(lock, 'UNLOCK: locked → unlocking')
   const relock = firstAt(lock, 'after relockDelay: unlocked → relocking')
   const hangUp = call.findLast((f) => / inCall → idle$/.test(f.text))

@@ -43,7 +43,7 @@ test('the offer a viewer sends carries a proof of its grant\'s key that the door
     trust: { credential, key: viewer.privateKey },
     createPeerConnection: () => gatheredPeer()
   })
-  const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1' } })
+  const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1', preview: false } })
   actor.start()
   for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   const offer = sent[0]
@@ -75,7 +75,7 @@ test('every offer has sound both ways from the start: a sendrecv audio line whos
     createPeerConnection: () => gatheredPeer(transceivers),
     onAudioSender: (call, sender) => { assert.equal(call.sessionId, 's1'); senders.push(sender) }
   })
-  const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1' } })
+  const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1', preview: false } })
   actor.start()
   for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   assert.deepEqual(transceivers.map((t) => [t.kind, t.direction]), [['video', 'recvonly'], ['audio', 'sendrecv']])

@@ -1,6 +1,6 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, Reply, TALK_COMMAND_TYPES, TalkReply, describeError, encode, type Logger, type TransportPath } from '@doorbell/core'
-import type { DeviceCallEvent, SessionInput, SessionRouting } from '@doorbell/machines'
+import { CALL_TAKEN, CONTROL_CHANNEL, CallTaken, Reply, TAKE_CALL, TALK_COMMAND_TYPES, TalkReply, describeError, encode, type Logger, type TransportPath } from '@doorbell/core'
+import type { DeviceCallEvent, OpenAudio, SessionInput, SessionRouting } from '@doorbell/machines'
 import type { Door } from './door'
 import { noSpeaker, typeOf, type TalkFloor } from './talk'
 
@@ -39,6 +39,11 @@ export interface AnsweringPeer {
    * candidate). Call after `answer` has resolved. Rejects on a candidate the stack refuses.
    */
   addCandidate?: (candidate: { candidate: string, sdpMid?: string | null | undefined, sdpMLineIndex?: number | null | undefined }) => Promise<void>
+  /**
+   * A preview was answered: the device's microphone goes out from now on (once connected).
+   * A preview's peer sends none before this (`PeerSession.preview`); its audio line is negotiated all the same.
+   */
+  openAudio?: () => void
   /** Stops this session's media and closes the connection. */
   close: () => void
 }
@@ -96,10 +101,12 @@ export interface SessionOptions {
  */
 export function answeringSession (o: SessionOptions) {
   const floor = o.talk ?? noSpeaker()
-  return (routing: SessionRouting) => fromCallback<EventObject, SessionInput>(({ input, sendBack }) => {
+  return (routing: SessionRouting) => fromCallback<EventObject, SessionInput>(({ input, sendBack, receive }) => {
     const { sessionId, viewerId, viewerName } = input
     const log = o.log.child(`session ${sessionId}`)
     let over = false
+    // A preview while it rings: no audio either way until the call machine opens it (OPEN_AUDIO).
+    let preview = input.preview
     let peer: AnsweringPeer | null = null
     let channel: ControlChannel | null = null
     const end = (reason: string, message?: string): void => {
@@ -113,6 +120,16 @@ export function answeringSession (o: SessionOptions) {
     const reply = (message: Reply): void => {
       if (channel?.isOpen()) channel.send(encode(Reply, message))
     }
+    const callTaken = (): void => {
+      if (channel?.isOpen()) channel.send(encode(CallTaken, { type: CALL_TAKEN }))
+    }
+    receive((event) => {
+      if ((event as OpenAudio).type !== 'OPEN_AUDIO' || !preview) return
+      preview = false
+      log.info('preview answered: audio open both ways')
+      peer?.openAudio?.()
+      callTaken()
+    })
     const door = o.door.session({
       sessionId,
       viewerId,
@@ -147,20 +164,32 @@ export function answeringSession (o: SessionOptions) {
         channel = c
         c.onMessage((data) => {
           const raw = text(data)
-          if (TALK_COMMAND_TYPES.has(typeOf(raw) ?? '')) void talk.command(raw)
-          else void door.command(data)
+          const type = typeOf(raw) ?? ''
+          if (type === TAKE_CALL) {
+            // The resident answered on this preview: the call machine decides (the ring may be over).
+            if (preview) sendBack({ type: 'TAKE_CALL', sessionId, at: Date.now() } satisfies DeviceCallEvent)
+            else callTaken()
+          } else if (TALK_COMMAND_TYPES.has(type)) {
+            // Nobody talks on a preview: its viewer has not answered.
+            if (preview) log.warn('ignored a talk command on a preview', { type })
+            else void talk.command(raw)
+          } else {
+            void door.command(data)
+          }
         })
         c.onOpen(() => { door.opened(); talk.opened() })
       }
     }
 
     void (async () => {
-      const opened = await o.peers.open({ ...input, path: routing.pathOf(sessionId), audio: offersAudio(input.sdp), mayTalk: () => !over && floor.mayTalk(sessionId) }, events)
+      const opened = await o.peers.open({ ...input, path: routing.pathOf(sessionId), audio: offersAudio(input.sdp), mayTalk: () => !over && !preview && floor.mayTalk(sessionId) }, events)
       if (over) {
         opened.close()
         return
       }
       peer = opened
+      // Answered while the peer was being made: open its audio now.
+      if (input.preview && !preview) opened.openAudio?.()
       const sdp = await opened.answer(input.sdp)
       if (!over) routing.signal(viewerId, sessionId, { type: 'answer', sessionId, sdp })
     })().catch((err: unknown) => {

@@ -22,6 +22,9 @@ export class Microphone {
 
   get enabled (): boolean { return this.config.source.kind !== 'none' }
 
+  /** How many sessions the microphone is sent to now (a preview gets none before Answer; tests check it). */
+  get listening (): number { return this.listeners.size }
+
   /** Rejects with an AudioDeviceError when the capture device is not there. */
   async start (): Promise<void> {
     const source = this.config.source

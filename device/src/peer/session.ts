@@ -43,11 +43,17 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
       let stopVideo: (() => void) | null = null
       let stopAudio: (() => void) | null = null
       const audio = session.audio ? new MediaStreamTrack({ kind: 'audio' }) : null
+      // A preview sends no sound until its viewer answers (openAudio).
+      let audioOpen = !session.preview
+      const startAudio = (): void => {
+        // Audio leaves the device only once connected, and in a preview only once answered.
+        if (!audio || stopAudio || closed || !stopVideo || !audioOpen) return
+        stopAudio = o.microphone.subscribe((packet) => { audio.writeRtp(packet) })
+      }
       const startVideo = (): void => {
         if (stopVideo || closed) return
         stopVideo = o.camera.subscribe((packet) => { track.writeRtp(packet) }, { fromKeyframe: true })
-        // Audio leaves the device only from here: the session is connected.
-        if (audio) stopAudio = o.microphone.subscribe((packet) => { audio.writeRtp(packet) })
+        startAudio()
       }
       const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
       if (audio) {
@@ -89,6 +95,10 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
         },
         async addCandidate (c) {
           await pc.addIceCandidate({ candidate: c.candidate, ...(c.sdpMid != null ? { sdpMid: c.sdpMid } : {}), ...(c.sdpMLineIndex != null ? { sdpMLineIndex: c.sdpMLineIndex } : {}) })
+        },
+        openAudio () {
+          audioOpen = true
+          startAudio()
         },
         close () {
           closed = true

@@ -31,7 +31,7 @@ export interface BrowserPeersOptions {
 export function browserPeers (o: BrowserPeersOptions): MediaPeers {
   return {
     name: 'camera',
-    async open (_session, events) {
+    async open (session, events) {
       // Without the hub's settings the node cannot know the home's policy (relay-only must never
       // fall back to revealing its addresses): the call ends, saying why; the watcher calls again.
       const ice = await o.ice().catch((err: unknown) => {
@@ -55,6 +55,8 @@ export function browserPeers (o: BrowserPeersOptions): MediaPeers {
         events.channel(control)
       }
       pc.onconnectionstatechange = () => { events.connectionState(pc.connectionState) }
+      // The line that carries the node's microphone (when on), swapped in when a preview is answered.
+      let audioSender: { sender: RTCRtpSender, track: MediaStreamTrack } | null = null
       return {
         async answer (sdp) {
           await pc.setRemoteDescription({ type: 'offer', sdp })
@@ -71,7 +73,9 @@ export function browserPeers (o: BrowserPeersOptions): MediaPeers {
             if (t === video || t.receiver.track.kind !== 'audio' || t.currentDirection === 'stopped') continue
             if (!sending && sound?.readyState === 'live') {
               t.direction = 'sendonly'
-              await t.sender.replaceTrack(sound)
+              // A preview sends no sound until its viewer answers (openAudio).
+              await t.sender.replaceTrack(session.preview ? null : sound)
+              audioSender = { sender: t.sender, track: sound }
               sending = true
             } else {
               t.direction = 'inactive'
@@ -83,6 +87,9 @@ export function browserPeers (o: BrowserPeersOptions): MediaPeers {
           const local = pc.localDescription?.sdp
           if (!local) throw new Error('the browser produced no answer')
           return local
+        },
+        openAudio () {
+          if (audioSender) void audioSender.sender.replaceTrack(audioSender.track).catch(() => {})
         },
         close () { pc.close() }
       }

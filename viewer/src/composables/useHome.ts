@@ -130,6 +130,8 @@ export function useHome () {
       // No ICE servers on the LAN: host candidates are all a call needs, and nothing waits on the
       // internet. Away from home the cloud path gives its TURN servers.
       createPeerConnection: (iceServers) => new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' }),
+      // The visitor live and muted in the ring banner (the doorbell may refuse: over its cap, or turned off).
+      preview: true,
       onTrack: (call, event: RTCTrackEvent) => {
         // The visitor's video and sound in one stream (the <video> shows it, the <audio> plays it).
         const stream = event.streams[0] ?? streams.get(call.deviceId) ?? new MediaStream()

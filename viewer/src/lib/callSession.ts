@@ -1,5 +1,5 @@
 import { fromCallback, type EventObject } from 'xstate'
-import { CONTROL_CHANNEL, DoorCommand, DoorRequest, Reply, TalkReply, decode, encode, gathered, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
+import { CALL_TAKEN, CONTROL_CHANNEL, CallTaken, DoorCommand, DoorRequest, Reply, TAKE_CALL, TakeCall, TalkReply, decode, encode, gathered, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
 import { isTalkMessage, talkLink, type TalkLink } from './talkLink'
 
@@ -103,7 +103,9 @@ export interface CallSessionOptions {
 export const CALL_MARKS = {
   offerSent: 'doorbell:offer-sent',
   answerReceived: 'doorbell:answer-received',
-  iceConnected: 'doorbell:ice-connected'
+  iceConnected: 'doorbell:ice-connected',
+  /** A preview was answered and the doorbell said its audio is open (Answer -> two-way audio ready). */
+  audioReady: 'doorbell:audio-ready'
 } as const
 
 /**
@@ -119,6 +121,12 @@ export function callSession (o: CallSessionOptions) {
     // Made once the path's ICE servers are known (at once on the LAN).
     let pc: PeerConnectionLike | null = null
     let dc: DataChannelLike | null = null
+    // A preview answered before its channel opened: take the call as soon as it does.
+    let taking = false
+    const takeCall = (): void => {
+      taking = true
+      if (dc?.readyState === 'open') dc.send(encode(TakeCall, { type: TAKE_CALL }))
+    }
     const talk = talkLink({ channel: () => dc, trust: o.trust, homeId: o.homeId, deviceId, sessionId })
 
     const open = (iceServers: IceServerInit[]): PeerConnectionLike => {
@@ -142,9 +150,18 @@ export function callSession (o: CallSessionOptions) {
           send({ type: 'CONNECTED' })
         }
       }
-      channel.onopen = () => { channelOpen = true; maybeConnected() }
+      channel.onopen = () => {
+        channelOpen = true
+        if (taking) takeCall()
+        maybeConnected()
+      }
       channel.onmessage = (ev) => {
         const data = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer)
+        if (data.includes(`"${CALL_TAKEN}"`) && decode(CallTaken, data, 'data channel').ok) {
+          performance.mark(CALL_MARKS.audioReady, { detail: { sessionId } })
+          send({ type: 'CALL_TAKEN' })
+          return
+        }
         if (isTalkMessage(data)) {
           const t = decode(TalkReply, data, 'data channel')
           if (t.ok) talk.take(t.value)
@@ -182,6 +199,7 @@ export function callSession (o: CallSessionOptions) {
 
     receive((event) => {
       const e = event as CallActorCommand
+      if (e.type === 'TAKE_CALL') { takeCall(); return }
       if (e.type !== 'SEND_COMMAND') return
       const nack = (message: string): void => { send({ type: 'REPLY', reply: { type: 'nack', id: e.command.id, error: { code: 'invalid-command', message } } }) }
       // Parse our own request too: a bug here must not reach the door.
@@ -214,7 +232,7 @@ export function callSession (o: CallSessionOptions) {
       // Signed as it leaves (after gathering), so its timestamp is fresh: the device checks it holds the grant's key.
       const proof = await signViewClaim({ key: o.trust.key, home: o.homeId, device: deviceId, session: sessionId })
       if (closed) return
-      o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp, credential: o.trust.credential, proof })
+      o.signaling.sendToDevice(deviceId, sessionId, { type: 'offer', sessionId, viewerId: o.viewerId, viewerName: o.viewerName, sdp, credential: o.trust.credential, proof, ...(input.preview ? { preview: true as const } : {}) })
       performance.mark(CALL_MARKS.offerSent, { detail: { sessionId } })
     })().catch((err: Error) => { send({ type: 'FAILED', message: `could not start the call: ${err.message}` }) })
 

@@ -54,6 +54,12 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
   onClosed?: CallSessionOptions['onClosed']
   onAudioSender?: CallSessionOptions['onAudioSender']
   onTalkLink?: CallSessionOptions['onTalkLink']
+  /**
+   * Live preview: when a doorbell rings, connect at once and show the visitor live and muted in
+   * the ring banner (video only; Answer opens audio on the same connection). Default false (the
+   * Vue app turns it on; Node tests choose).
+   */
+  preview?: boolean
   /** Sound, banner, Notification: the page's business. */
   alert?: (deviceId: string, ring: RingEvent | null) => void
   silence?: (deviceId: string) => void
@@ -261,7 +267,16 @@ export class Home {
         silence: () => { this.o.silence?.(deviceId) }
       }
     })
-    actor = createActor(machine, { input: { deviceId }, id: `viewerCall:${deviceId}`, systemId: `viewerCall:${deviceId}`, ...(this.inspect ? { inspect: this.inspect } : {}) })
+    actor = createActor(machine, { input: { deviceId, preview: this.o.preview === true }, id: `viewerCall:${deviceId}`, systemId: `viewerCall:${deviceId}`, ...(this.inspect ? { inspect: this.inspect } : {}) })
+    const a = actor
+    // It rings: ask for the preview at once, with a fresh session id (the machine takes it once per ring).
+    if (this.o.preview === true) {
+      actor.subscribe((s) => {
+        const ring = s.context.ring
+        if (!s.matches({ incoming: 'snapshot' }) || ring === null || ring.livePreview === false || s.context.previewedRingId === ring.ringId) return
+        a.send({ type: 'PREVIEW', sessionId: newId('s') })
+      })
+    }
     actor.start()
     this.doorbells.set(deviceId, actor)
     this.o.onDoorbell?.(deviceId, actor)

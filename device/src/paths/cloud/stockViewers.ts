@@ -126,6 +126,7 @@ export class StockViewers {
       viewerName: `KVS viewer ${viewerId}`.slice(0, 64),
       since: this.now(),
       sdp,
+      preview: false,
       path: 'cloud',
       audio: offersAudio(sdp),
       // Unsigned: nobody known, so never heard on the doorbell's speaker.
