@@ -164,6 +164,14 @@ export const DeviceConfig = z.strictObject({
   iceAdditionalHostAddresses: z.array(z.string()).default([]),
   /** Publish the state machines' inspection events for the hub's /inspector page. */
   inspect: z.boolean().default(false),
+  /**
+   * Keep the inspection traces of the last calls in dataDir/traces for the owner (docs/inspector.md).
+   * Off when absent; bounded by count and by bytes, the oldest dropped first.
+   */
+  keepTraces: z.strictObject({
+    calls: z.number().int().min(1).max(50).default(5),
+    maxBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024).default(2 * 1024 * 1024)
+  }).optional(),
   /** Away from home: AWS IoT Core and KVS signaling (written by the cloud setup command). Off when absent. */
   cloud: DeviceCloudConfig.optional()
 }).refine((c) => c.hubUrl !== undefined || c.mesh.enabled, {

@@ -22,6 +22,7 @@ import { AuditOutbox } from './trust/auditOutbox'
 import { CloudLink } from './paths/cloud/cloudLink'
 import { OwnerStockSetting } from './paths/cloud/stockSetting'
 import { systemdNotify } from './sdNotify'
+import { TraceKeeper } from './traces/keeper'
 
 export interface DeviceOptions {
   log?: Logger
@@ -66,6 +67,8 @@ export interface Doorbell {
   ring: () => void
   /** The ring's pictures (the press's and the one a few seconds later). */
   snapshots: RingSnapshots
+  /** The last calls' traces, kept for the owner; null unless config.keepTraces is set. */
+  traces: TraceKeeper | null
   state: () => DeviceState
   stop: () => Promise<void>
 }
@@ -110,7 +113,13 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       side?.link?.publishInspect({ source: { kind: 'device', id: config.deviceId, name: config.deviceName }, events })
     })
     : null
-  const inspect = batcher ? inspectionRecorder({ source: config.deviceId, now: Date.now, emit: (e) => { batcher.push(e) } }) : undefined
+  // Keeping the last calls' traces: off by default too (docs/inspector.md); then nothing is recorded.
+  const traces = config.keepTraces
+    ? new TraceKeeper({ dir: join(config.dataDir, 'traces'), source: { kind: 'device', id: config.deviceId, name: config.deviceName }, ...config.keepTraces, log: log.child('traces') })
+    : null
+  const inspect = batcher ?? traces
+    ? inspectionRecorder({ source: config.deviceId, now: Date.now, emit: (e) => { batcher?.push(e); traces?.push(e) } })
+    : undefined
 
   let linkClosed = false
   const connectHub = (url: string): void => {
@@ -357,7 +366,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   ]
 
   const running = await startInOrder(modules, { log: log.child('modules'), ...(options.signal ? { signal: options.signal } : {}) })
-    .catch((err: unknown) => { batcher?.stop(); throw err })
+    .catch((err: unknown) => { batcher?.stop(); traces?.stop(); throw err })
   const answering = started(side, 'answering side')
   return {
     config,
@@ -383,10 +392,12 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     modules: running.names,
     ring,
     snapshots: started(snapshots, 'snapshots'),
+    traces,
     state: answering.answering.state,
     async stop () {
       await running.stop()
       batcher?.stop()
+      traces?.stop()
     }
   }
 }

@@ -5,8 +5,11 @@ import { topics } from '@doorbell/core'
 import { eventually, startLan } from '../src/harness'
 import { pairViewer } from '../src/trust'
 
-async function inspectionDuringARing (inspect: boolean): Promise<string[]> {
-  const lan = await startLan({ inspect }, { inspect })
+async function inspectionDuringARing (inspect: boolean, keepTraces?: { calls: number }): Promise<string[]> {
+  const lan = await startLan({ inspect, ...(keepTraces ? { keepTraces } : {}) }, { inspect })
+  // Keeping traces is off by default too: then the doorbell has no keeper (and, with inspection off, no recorder).
+  assert.equal(lan.device.traces === null, keepTraces === undefined)
+  assert.equal(lan.device.call.options.inspect === undefined, !inspect && keepTraces === undefined, 'an inspector is attached only when inspection or keeping is on')
   const seen: string[] = []
   // The inspector is the owner's: only an owner may subscribe to the home's inspection.
   const owner = await pairViewer(lan.hub, { name: 'Watcher', role: 'owner' })
@@ -31,6 +34,10 @@ async function inspectionDuringARing (inspect: boolean): Promise<string[]> {
 
 test('inspection off (the default): the device publishes nothing for the inspector', { timeout: 30_000 }, async () => {
   assert.deepEqual(await inspectionDuringARing(false), [])
+})
+
+test('keeping traces on, inspection off: the device still publishes nothing for the inspector', { timeout: 30_000 }, async () => {
+  assert.deepEqual(await inspectionDuringARing(false, { calls: 2 }), [])
 })
 
 test('inspection on: the device publishes its machines on its inspect topic', { timeout: 30_000 }, async () => {
