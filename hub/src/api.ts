@@ -93,6 +93,8 @@ export function createApi (d: ApiDeps): FastifyPluginAsync {
     const app = plain.withTypeProvider<ZodBodies>()
     app.setErrorHandler(async (err, _request, reply) => {
       if (err instanceof TrustError) return sendJson(reply, STATUS[err.code], { error: err.message })
+      // A cluster's PostgreSQL is down (hub/src/cluster/): closed, with a reason and a hint to retry.
+      if ((err as Error).name === 'ClusterStoreError') return sendJson(reply, 503, { error: `the home's members cannot be checked now (${(err as Error).message}); try again shortly` })
       // The body's refusals (400, 413, 415) are the web server's to word.
       if (typeof (err as { statusCode?: unknown }).statusCode === 'number' && (err as { statusCode: number }).statusCode < 500) throw err
       d.log.error('API request failed', { error: (err as Error).message })

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import type { HubConfig, Logger, Startable } from '@doorbell/core'
+import type { TrustBackend } from './store'
 import { startTrust, type Trust } from './trust'
 
 export interface TrustModule extends Startable {
@@ -7,8 +8,11 @@ export interface TrustModule extends Startable {
   readonly trust: Trust
 }
 
-/** The trust store (`dataDir/trust`: node:sqlite and the home's signing key). */
-export function trustModule (config: HubConfig, log: Logger): TrustModule {
+/**
+ * The trust store (`dataDir/trust`: node:sqlite and the home's signing key). A cluster's hub gives
+ * its PostgreSQL `store` and `share` (the other hubs' revocations); the key stays in `dataDir/trust`.
+ */
+export function trustModule (config: HubConfig, log: Logger, o: { store?: () => TrustBackend, share?: (trust: Trust) => Trust } = {}): TrustModule {
   let trust: Trust | null = null
   return {
     name: 'trust',
@@ -17,7 +21,8 @@ export function trustModule (config: HubConfig, log: Logger): TrustModule {
       return trust
     },
     async start () {
-      trust = await startTrust({ dir: join(config.dataDir, 'trust'), homeId: config.homeId, hubName: config.hubName, log: log.child('trust') })
+      const started = await startTrust({ dir: join(config.dataDir, 'trust'), homeId: config.homeId, hubName: config.hubName, log: log.child('trust'), ...(o.store ? { store: o.store } : {}) })
+      trust = o.share ? o.share(started) : started
     },
     async stop () {
       trust?.stop()
