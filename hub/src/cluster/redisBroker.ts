@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import type { ClusterConfig, Logger } from '@doorbell/core'
+import { Redis } from 'ioredis'
 import mqemitterRedis from 'mqemitter-redis'
 import type { BrokerBackend } from '../broker/module'
 
@@ -15,8 +16,10 @@ const AsyncRedisPersistence = createRequire(import.meta.url)('aedes-persistence-
  */
 export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): BrokerBackend {
   const mq = mqemitterRedis({ connectionString: cluster.redisUrl })
+  // Our own connection, so that its errors (Redis restarting) are heard: unheard, they end the process.
+  const conn = new Redis(cluster.redisUrl, { maxRetriesPerRequest: null })
   const persistence = new AsyncRedisPersistence({
-    ...redisOptions(cluster.redisUrl),
+    conn,
     // A screen away for weeks must not fill Redis: the most recent rings, as the sqlite persistence keeps.
     maxSessionDelivery: 1000
   })
@@ -27,24 +30,13 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
     createRetainedStream: (pattern: string) => Readable.from(combi([pattern]))
   })
   let warned = false
-  for (const conn of [(mq as unknown as { pubConn: EventLike }).pubConn, (mq as unknown as { subConn: EventLike }).subConn]) {
-    conn.on('error', (err: Error) => { if (!warned) { warned = true; log.warn('Redis is unreachable; retrying', { error: err.message }) } })
-    conn.on('ready', () => { if (warned) { warned = false; log.info('Redis is back') } })
+  for (const c of [conn as unknown as EventLike, (mq as unknown as { pubConn: EventLike }).pubConn, (mq as unknown as { subConn: EventLike }).subConn]) {
+    c.on('error', (err: Error) => { if (!warned) { warned = true; log.warn('Redis is unreachable; retrying', { error: err.message }) } })
+    c.on('ready', () => { if (warned) { warned = false; log.info('Redis is back') } })
   }
+  // mqemitter-redis re-emits its connections' errors on `state`: unheard, they end the process.
+  ;(mq as unknown as { state: EventLike }).state.on('error', () => {})
   return { id: cluster.nodeId, persistence, mq }
 }
 
 interface EventLike { on: (event: string, listener: (...args: never[]) => void) => void }
-
-/** ioredis options from a redis:// URL (aedes-persistence-redis takes options, not a URL). */
-export function redisOptions (url: string): Record<string, unknown> {
-  const u = new URL(url)
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {})
-  }
-}
