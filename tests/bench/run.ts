@@ -3,7 +3,7 @@
  * docs/benchmarks.md (+ docs/benchmarks.svg) and bench/results.json.
  *   --smoke       one short round of each figure (the test suite runs this)
  *   --out DIR     where to write (default: the repository; smoke runs default to a temp dir)
- *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history
+ *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history, cluster
  */
 import { cpus } from 'node:os'
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brokerBench } from './broker'
 import { callBench } from './call'
+import { clusterBench } from './cluster'
 import { consoleBench } from './console'
 import { loadBench } from './load'
 import { stacksBench } from './stacks'
@@ -21,7 +22,7 @@ import type { Bench, Figure } from './lib'
 import { chart, markdown, type Results } from './report'
 import { ROOT } from './proc'
 
-export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench }
+export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench, cluster: clusterBench }
 
 export async function runBenches (o: { smoke: boolean, only?: string[], log?: (line: string) => void }): Promise<Results> {
   const log = o.log ?? ((line: string) => { console.log(line) })
