@@ -7,7 +7,7 @@ import type { MqttClient } from 'mqtt'
 import { RingEvent, encode, newId, topics } from '@doorbell/core'
 import { ApiError } from '@doorbell/viewer/lib'
 import {
-  connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, ready, startClusterHub, startClusterNginx,
+  connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, pairThrough, ready, startClusterHub, startClusterNginx,
   type ClusterHub, type Owner, type PairedDevice, type PairedScreen
 } from '../src/cluster'
 import { eventually } from '../src/harness'
@@ -204,5 +204,33 @@ describe('a cluster of three hubs on Redis and PostgreSQL behind nginx', { timeo
     assert.ok(survivors.some((h) => h.proc.lines.some((l) => l.includes('client connected') && l.includes(viewerClientId))), 'a surviving hub took the screen')
     await victim.restart()
     await ready(victim)
+  })
+
+  it('the sign-in and pairing limits are the cluster\'s: attempts spent on one hub count on the others', async () => {
+    // Pairing: ten bad codes from one address through A, the eleventh from it through C is told to wait.
+    const address = '10.77.0.1'
+    const bad = { kind: 'device' as const, code: 'ABCDEFGHJK', id: newId('d'), name: 'Prober' }
+    for (let i = 0; i < 10; i++) await assert.rejects(pairThrough(A, bad, address), (err: Error & { status?: number }) => err.status === 401)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await assert.rejects(pairThrough(C, bad, address), (err: Error & { status?: number }) => err.status === 429)
+    // Another address is not held back.
+    await assert.rejects(pairThrough(C, bad, '10.77.0.2'), (err: Error & { status?: number }) => err.status === 401)
+
+    // MQTT: fifteen wrong tokens for one member through A, then fifteen through B. One hub alone
+    // allows 20 (and one more a second): only if B counts A's does it start saying "wait" (3).
+    const screen = await pairScreen(owner.on(A), A, 'Limit screen')
+    const wrong = { ...screen, token: `${screen.memberId}.${'x'.repeat(43)}` }
+    const codes = async (hub: ClusterHub): Promise<number[]> => {
+      const out: number[] = []
+      for (let i = 0; i < 15; i++) out.push(await connectAs(hub.mqttUrl, wrong).then(() => 0, (err: Error & { code?: number }) => err.code ?? -1))
+      return out
+    }
+    const onA = await codes(A)
+    assert.deepEqual(onA, Array(15).fill(4), 'A: bad credentials, fifteen times')
+    const onB = await codes(B)
+    assert.ok(onB.every((c) => c === 4 || c === 3), `B: ${onB.join(',')}`)
+    assert.ok(onB.includes(3), `B counted A's failures and said "wait" (${onB.join(',')})`)
+    // Locked for that member at that address on B: its right token too is told to wait, not refused as removed.
+    await assert.rejects(connectAs(B.mqttUrl, screen), (err: Error & { code?: number }) => err.code === 3)
   })
 })

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt, { type MqttClient } from 'mqtt'
-import { exportPublicKey, generateSigningKey, newId } from '@doorbell/core'
+import { PairResponse, exportPublicKey, generateSigningKey, newId, type PairRequest } from '@doorbell/core'
 import { HubApi } from '@doorbell/viewer/lib'
 import { eventually } from './harness'
 import { freePort, kill, startHubProcess, type HubProcess } from './hubProcess'
@@ -51,7 +51,7 @@ export async function startClusterHub (dir: string, name: string, o: { redis: Te
   const config = join(dir, `${name}.json`)
   writeFileSync(config, JSON.stringify({
     homeId: 'home', hubName: 'Test city', host: '127.0.0.1', httpPort, mqttPort, tls: 'off', trustProxy: true, dataDir, mesh: { enabled: false },
-    cluster: { nodeId: name, redisUrl: o.redis.url, postgresUrl: o.postgresUrl, postgresTimeoutMs: 1000 }
+    cluster: { nodeId: name, redisUrl: o.redis.url, postgresUrl: o.postgresUrl }
   }))
   const hub: ClusterHub = {
     name,
@@ -99,7 +99,7 @@ export interface PairedDevice { deviceId: string, memberId: string, token: strin
 /** A doorbell paired through `hub` (the owner's invite, then the device's own POST /api/pair). */
 export async function pairDevice (owner: HubApi, hub: ClusterHub, deviceId = newId('d')): Promise<PairedDevice> {
   const invite = await owner.invite({ kind: 'device', deviceId })
-  const paired = await new HubApi({ base: hub.base }).pair({ kind: 'device', code: invite.code.replace('-', ''), id: deviceId, name: `Door ${deviceId.slice(-4)}` })
+  const paired = await pairThrough(hub, { kind: 'device', code: invite.code.replace('-', ''), id: deviceId, name: `Door ${deviceId.slice(-4)}` })
   return { deviceId, memberId: paired.member.id, token: paired.token }
 }
 
@@ -109,9 +109,21 @@ export async function pairScreen (owner: HubApi, hub: ClusterHub, name: string):
   const invite = await owner.invite({ kind: 'viewer', role: 'resident' })
   const key = await generateSigningKey(false)
   const viewerId = newId('v')
-  const paired = await new HubApi({ base: hub.base }).pair({ kind: 'viewer', code: invite.code.replace('-', ''), id: viewerId, name, key: await exportPublicKey(key.publicKey) })
+  const paired = await pairThrough(hub, { kind: 'viewer', code: invite.code.replace('-', ''), id: viewerId, name, key: await exportPublicKey(key.publicKey) })
   return { viewerId, memberId: paired.member.id, token: paired.token }
 }
+
+/**
+ * POST /api/pair as a client behind nginx: with an X-Real-IP of its own (the hubs trust their
+ * proxy), so the pairing limit, shared by the cluster's hubs, counts each test client apart.
+ */
+export async function pairThrough (hub: ClusterHub, body: PairRequest, address = `10.${rand()}.${rand()}.${rand()}`): Promise<PairResponse> {
+  const res = await fetch(`${hub.base}/api/pair`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Real-IP': address }, body: JSON.stringify(body) })
+  if (!res.ok) throw Object.assign(new Error(`pairing through ${hub.name}: ${res.status} ${await res.text()}`), { status: res.status })
+  return PairResponse.parse(await res.json())
+}
+
+const rand = (): number => 1 + Math.floor(Math.random() * 250)
 
 /** An MQTT client signed in as a screen or a device; resolves on CONNACK, rejects with its return code. */
 export async function connectAs (url: string, who: PairedScreen | PairedDevice, o: mqtt.IClientOptions = {}): Promise<MqttClient> {

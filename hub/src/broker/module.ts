@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import { ROOT, topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
-import { RateLimiter } from '../rateLimit'
+import { localLimiter, type LimiterFactory } from '../rateLimit'
 import type { Trust } from '../trust/trust'
 import { auditIngest } from './auditIngest'
 import { authenticate, clientAddressOfMqtt } from './authenticate'
@@ -47,7 +47,7 @@ const MAX_CONNECT_BYTES = 16 * 1024
  * removed member's connections close at once and devices get the signed revocation list
  * (retained). Listeners (MQTT over TCP/TLS, the WebSocket) hand it their connections.
  */
-export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, backend?: () => BrokerBackend }): BrokerModule {
+export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, backend?: () => BrokerBackend, limiter?: LimiterFactory }): BrokerModule {
   let broker: Aedes | null = null
   let persistence: BrokerBackend['persistence'] | null = null
   let guard: ConnectionGuard | null = null
@@ -76,8 +76,9 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // Failed sign-ins per claimed identity at an address: 20, then one more a second (a token is
       // 256 bits; this stops floods, and only failures count). Per address, 20 and one a second
       // too: past it a failure is told to wait (CONNACK 3); a correct token still passes.
-      const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
-      const failedSignInByAddress = new RateLimiter({ burst: 20, refillMs: 1000 })
+      const limiter = d.limiter ?? localLimiter
+      const failedSignIn = limiter('mqtt-sign-in', { burst: 20, refillMs: 1000 })
+      const failedSignInByAddress = limiter('mqtt-sign-in-address', { burst: 20, refillMs: 1000 })
       const g = connectionGuard({ maxConnectBytes: MAX_CONNECT_BYTES, maxPacketBytes: d.config.mqtt.maxPacketBytes, maxPending: d.config.mqtt.maxPendingConnections, proxyProtocol: d.config.mqtt.proxyProtocol }, log)
       guard = g
       // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.

@@ -33,6 +33,10 @@ async function connection () {
   client = c
   return c
 }
+// Loading pg can take seconds on a busy machine: say when ready, so that it is not counted as PostgreSQL's slowness.
+workerData.port.postMessage({ ready: true })
+Atomics.add(workerData.flag, 0, 1)
+Atomics.notify(workerData.flag, 0)
 const toBuffer = (v) => v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v
 workerData.port.on('message', async ({ id, sql, params }) => {
   let reply
@@ -57,6 +61,8 @@ workerData.port.on('message', async ({ id, sql, params }) => {
 })
 `
 
+const WORKER_START_MS = 30_000
+
 /**
  * PostgreSQL with synchronous calls: a worker thread runs `pg`, and the caller waits for its
  * answer (Atomics.wait), as node:sqlite makes it wait for the disk. This keeps the trust store's
@@ -69,6 +75,7 @@ export class SyncPg {
   private readonly port: MessagePort
   private readonly flag = new Int32Array(new SharedArrayBuffer(4))
   private nextId = 1
+  private ready = false
   private closed = false
 
   constructor (private readonly o: { url: string, timeoutMs: number, name: string }) {
@@ -83,6 +90,7 @@ export class SyncPg {
 
   query (sql: string, params: unknown[] = []): Result {
     if (this.closed) throw new ClusterStoreError('unavailable', 'the PostgreSQL trust store is closed')
+    if (!this.ready) this.awaitWorker()
     const id = this.nextId++
     this.port.postMessage({ id, sql, params })
     // Some slack over the worker's own timeouts: a connect plus a query.
@@ -103,6 +111,19 @@ export class SyncPg {
       }
       const left = deadline - Date.now()
       if (left <= 0) throw new ClusterStoreError('unavailable', `PostgreSQL did not answer within ${limit} ms`)
+      Atomics.wait(this.flag, 0, seen, left)
+    }
+  }
+
+  /** The worker's first message: pg loaded. Bounded apart from the queries' timeout. */
+  private awaitWorker (): void {
+    const deadline = Date.now() + WORKER_START_MS
+    for (;;) {
+      const seen = Atomics.load(this.flag, 0)
+      const got = receiveMessageOnPort(this.port)
+      if (got !== undefined && (got.message as { ready?: boolean }).ready === true) { this.ready = true; return }
+      const left = deadline - Date.now()
+      if (left <= 0) throw new ClusterStoreError('unavailable', `the PostgreSQL client did not load within ${WORKER_START_MS} ms`)
       Atomics.wait(this.flag, 0, seen, left)
     }
   }
