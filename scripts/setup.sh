@@ -2,7 +2,8 @@
 # Installs what a fresh Debian machine lacks, then the npm dependencies.
 #   scripts/setup.sh          for the demo (ffmpeg: the system's, else the npm-shipped static build)
 #   scripts/setup.sh --test   also Debian's chromium, ffmpeg and certutil for the browser tests, mosquitto and its clients
-#                             (the bench compares the embedded hub with it), and nginx (with its stream
+#                             (the bench compares the embedded hub with it), Redis and PostgreSQL (the
+#                             cluster tests), and nginx (with its stream
 #                             module), coturn and systemd-analyze, which the tests run on deployment/,
 #                             and GStreamer's RTSP server (an IP camera for the RTSP tests),
 #                             qemu-user with the arm64 C libraries and the arm64 tarballs of the
@@ -25,6 +26,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # deployment/: Debian's nginx has SSL, HTTP/2, proxy and map built in; the stream module comes apart.
   [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
   [[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]] || need_apt+=(libnginx-mod-stream)
+  # The cluster tests (tests/integration/cluster*.test.ts) start Redis and PostgreSQL themselves, on loopback.
+  [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)
+  [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need_apt+=(postgresql)
   [[ -x /usr/bin/turnserver ]] || need_apt+=(coturn)
   # systemd-analyze verify checks the deployment/systemd units (systemd need not be running).
   command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
@@ -49,7 +53,7 @@ if (( ${#need_apt[@]} )); then
     # The tests start nginx and coturn themselves, on loopback; Debian's packages start their
     # services on install (ports 80, 3478): stop and disable the ones installed just now.
     if [[ -d /run/systemd/system ]]; then
-      for service in nginx coturn; do
+      for service in nginx coturn redis-server postgresql; do
         if [[ " ${need_apt[*]} " == *" $service "* ]]; then systemctl disable --now "$service" >/dev/null 2>&1 || true; fi
       done
     fi

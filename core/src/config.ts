@@ -3,6 +3,7 @@ import { Id } from './ids'
 import { ConfigError } from './errors'
 import { DeviceCloudConfig, ViewerCloudConfig } from './cloud'
 import { IceConfigFields, relayNeedsTurn } from './ice'
+import { ClusterConfig } from './clusterConfig'
 
 const Port = z.number().int().min(0).max(65535)
 const RELAY_WITHOUT_TURN = 'iceTransportPolicy "relay" needs a TURN server: add turn (or a turn: URL in iceServers)'
@@ -280,11 +281,18 @@ export const HubConfig = z.strictObject({
      * Absent: Home Assistant connects to this hub's broker with an integration credential.
      */
     broker: HomeAssistantBroker.optional()
-  }).default({ enabled: false, discoveryPrefix: 'homeassistant' })
+  }).default({ enabled: false, discoveryPrefix: 'homeassistant' }),
+  /** One of several hubs sharing Redis and PostgreSQL behind nginx (docs/cluster.md); absent: a single hub. */
+  cluster: ClusterConfig.optional()
 }).refine((c) => c.tls !== 'off' || LOOPBACK.includes(c.host), {
   message: 'plain HTTP is for development on this machine only: with tls "off" set host to 127.0.0.1 (or ::1, localhost)',
   path: ['tls']
 }).refine(relayNeedsTurn, { message: RELAY_WITHOUT_TURN, path: ['iceTransportPolicy'] })
+  // Each hub would make its own CA, and clients pinning one would refuse the others.
+  .refine((c) => c.cluster === undefined || c.tls !== 'auto', {
+    message: 'a cluster\'s hubs share one certificate: give tls { key, cert } (the same files on every hub), or tls "off" behind nginx on this machine',
+    path: ['tls']
+  })
   .refine((c) => !c.trustProxy || LOOPBACK.includes(c.host), {
     message: 'trustProxy believes X-Forwarded-* headers: only with host 127.0.0.1 (or ::1, localhost), behind the proxy on this machine',
     path: ['trustProxy']

@@ -173,6 +173,17 @@ describe('parseConfig(HubConfig)', () => {
     assert.match(e.message, /extra/)
   })
 
+  test('cluster: absent unless given; a given one is checked field by field and needs a shared certificate', () => {
+    assert.equal(parseConfig(HubConfig, {}, 'x').cluster, undefined)
+    const good = { nodeId: 'hub-a', redisUrl: 'redis://10.0.0.5:6379', postgresUrl: 'postgres://doorbell_hub@10.0.0.6/doorbell' }
+    assert.deepEqual(parseConfig(HubConfig, { host: '127.0.0.1', tls: 'off', cluster: good }, 'x').cluster, { ...good, postgresTimeoutMs: 2000 })
+    const e = configError(() => parseConfig(HubConfig, { cluster: { nodeId: '-A', redisUrl: 'http://x', postgresUrl: 'mysql://x', postgresTimeoutMs: 5, extra: 1 } }, 'hub.json'))
+    for (const key of ['cluster.nodeId', 'cluster.redisUrl', 'cluster.postgresUrl', 'cluster.postgresTimeoutMs']) assert.match(e.message, new RegExp(key.replace('.', '\\.')), key)
+    assert.match(e.message, /extra/)
+    // Each hub would make its own CA under 'auto': refused, with what to give instead.
+    assert.match(configError(() => parseConfig(HubConfig, { cluster: good }, 'hub.json')).message, /tls: a cluster's hubs share one certificate/)
+  })
+
   test('Home Assistant: off unless turned on; the discovery prefix is plain topic levels, never under doorbell/', () => {
     assert.deepEqual(parseConfig(HubConfig, { homeAssistant: { enabled: true } }, 'x').homeAssistant, { enabled: true, discoveryPrefix: 'homeassistant' })
     assert.equal(parseConfig(HubConfig, { homeAssistant: { discoveryPrefix: 'ha/test' } }, 'x').homeAssistant.discoveryPrefix, 'ha/test')

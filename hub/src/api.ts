@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { IntegrationDoorRequest, IntegrationRequest, InviteRequest, PairRequest, iceSettingsFor, type HubConfig, type Logger, type Member, type ZonesResponse } from '@doorbell/core'
 import { clientAddressOf, publicOrigin, rateLimited, sendCaCertificate, sendJson, sendRateLimited, type ZodBodies } from './http'
-import { RateLimiter } from './rateLimit'
+import { localLimiter, type LimiterFactory } from './rateLimit'
 import { integrationClientId, zoneOfDevice } from './broker/gate'
 import { TrustError, type Trust } from './trust/trust'
 import type { LocalTls } from './tls/localCa'
@@ -26,6 +26,8 @@ export interface ApiDeps {
   addressOf?: (req: IncomingMessage) => string
   /** More member routes (the history's), with the API's own sign-in hooks. */
   routes?: ApiRoutes[]
+  /** Where the pairing and sign-in limits come from (a cluster shares them between hubs); plain ones by default. */
+  limiter?: LimiterFactory
 }
 
 /** The API's sign-in hooks, for routes added from another folder. */
@@ -51,9 +53,10 @@ type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyRep
 export function createApi (d: ApiDeps): FastifyPluginAsync {
   const now = d.now ?? Date.now
   const remoteOf = d.addressOf ?? clientAddressOf({ trustProxy: d.config.trustProxy, log: d.log })
-  const pairing = new RateLimiter({ burst: 10, refillMs: 30_000, now })
+  const limiter = d.limiter ?? localLimiter
+  const pairing = limiter('pairing', { burst: 10, refillMs: 30_000, now })
   // Failed bearer sign-ins only: a member's own requests never count.
-  const signInLimit = new RateLimiter({ burst: 20, refillMs: 1000, now })
+  const signInLimit = limiter('api-sign-in', { burst: 20, refillMs: 1000, now })
   const members = new WeakMap<FastifyRequest, Member>()
   const memberOf = (request: FastifyRequest): Member => {
     const m = members.get(request)
@@ -93,6 +96,8 @@ export function createApi (d: ApiDeps): FastifyPluginAsync {
     const app = plain.withTypeProvider<ZodBodies>()
     app.setErrorHandler(async (err, _request, reply) => {
       if (err instanceof TrustError) return sendJson(reply, STATUS[err.code], { error: err.message })
+      // A cluster's PostgreSQL is down (hub/src/cluster/): closed, with a reason and a hint to retry.
+      if ((err as Error).name === 'ClusterStoreError') return sendJson(reply, 503, { error: `the home's members cannot be checked now (${(err as Error).message}); try again shortly` })
       // The body's refusals (400, 413, 415) are the web server's to word.
       if (typeof (err as { statusCode?: unknown }).statusCode === 'number' && (err as { statusCode: number }).statusCode < 500) throw err
       d.log.error('API request failed', { error: (err as Error).message })

@@ -4,6 +4,7 @@ import type { Aedes } from 'aedes'
 import { HubConfig, consoleLogger, parseConfig, startInOrder, type HubConfigInput, type Logger, type ViewerCloudConfig } from '@doorbell/core'
 import { createApi } from './api'
 import { brokerModule } from './broker/module'
+import { clusterModule } from './cluster/module'
 import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
 import { homeAssistantRoutes } from './homeAssistant/routes'
@@ -40,7 +41,7 @@ export interface Hub {
   history: HistoryModule
   /** The owner's one-time setup code, while the home has no owner. */
   setupCode: { code: string, expiresAt: number } | null
-  /** The modules that started, in order (`trust`, `tls`, `broker`, `homeAssistant`, `history`, `mqtt`, `http`, `mesh`). */
+  /** The modules that started, in order (`cluster` for a cluster's hub, `trust`, `tls`, `broker`, `homeAssistant`, `history`, `mqtt`, `http`, `mesh`). */
   modules: readonly string[]
   stop: () => Promise<void>
 }
@@ -60,9 +61,11 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   // One client-address rule (and one "logged once") for the API and the MQTT WebSocket.
   const requestAddress = clientAddressOf({ trustProxy: config.trustProxy, log })
 
-  const trust = trustModule(config, log)
+  // A cluster's hub (docs/cluster.md): PostgreSQL for trust, Redis for the broker; else node:sqlite.
+  const cluster = config.cluster ? clusterModule({ ...config, cluster: config.cluster }, log.child('cluster')) : null
+  const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share } : {})
   const tls = tlsModule(config, log)
-  const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings })
+  const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}) })
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
@@ -74,7 +77,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') })] }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,
@@ -82,7 +85,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   })
   // Each module in the order it starts; Home Assistant and the mesh only when the config turns them
   // on (Home Assistant and the history before `mqtt`: they must see each doorbell's first message).
-  const modules = [trust, tls, broker, ...(config.homeAssistant.enabled ? [homeAssistant] : []), history, mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
+  const modules = [...(cluster ? [cluster] : []), trust, tls, broker, ...(config.homeAssistant.enabled ? [homeAssistant] : []), history, mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
   const started = await startInOrder(modules, { log, ...(options.signal ? { signal: options.signal } : {}) })
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host

@@ -3,6 +3,10 @@ interface Bucket { tokens: number, at: number }
 
 export type RateDecision = { ok: true } | { ok: false, retryAfterSeconds: number }
 
+/** Makes a named limiter: a plain one by default; a cluster's are shared between hubs (hub/src/cluster/sharedLimits.ts). */
+export type LimiterFactory = (name: string, o: ConstructorParameters<typeof RateLimiter>[0]) => RateLimiter
+export const localLimiter: LimiterFactory = (_name, o) => new RateLimiter(o)
+
 /**
  * A token bucket per key (the caller picks the key: the remote address for pairing and sign-in).
  * A key may spend `burst` attempts at once, then gets one more every `refillMs`.

@@ -20,7 +20,8 @@ const GROUPS: Array<[string, string]> = [
   ['broker', 'Broker fan-out'],
   ['stacks', 'Other WebRTC stacks (node-datachannel and werift viewers)'],
   ['inspector', 'Inspector: statechart layout and replay'],
-  ['history', 'Snapshots and history']
+  ['history', 'Snapshots and history'],
+  ['cluster', 'A cluster of hubs on Redis and PostgreSQL (docs/cluster.md)']
 ]
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')

@@ -3,7 +3,7 @@
  * docs/benchmarks.md (+ docs/benchmarks.svg) and bench/results.json.
  *   --smoke       one short round of each figure (the test suite runs this)
  *   --out DIR     where to write (default: the repository; smoke runs default to a temp dir)
- *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history, preview;
+ *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history, preview, cluster;
  *                 their figures replace the same figures in DIR's results.json and the others are kept,
  *                 each with the time of the run that measured it (`measuredAt`)
  */
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brokerBench } from './broker'
 import { callBench } from './call'
+import { clusterBench } from './cluster'
 import { consoleBench } from './console'
 import { loadBench } from './load'
 import { stacksBench } from './stacks'
@@ -24,7 +25,7 @@ import type { Bench, Figure } from './lib'
 import { chart, markdown, type Results } from './report'
 import { ROOT } from './proc'
 
-export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench, preview: previewBench }
+export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench, preview: previewBench, cluster: clusterBench }
 
 export async function runBenches (o: { smoke: boolean, only?: string[], log?: (line: string) => void }): Promise<Results> {
   const log = o.log ?? ((line: string) => { console.log(line) })

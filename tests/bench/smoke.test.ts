@@ -67,7 +67,8 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     ...['libdatachannel', 'werift'].flatMap((s) => ['connect-first-p50', 'connect-later-p50', 'reply-first-p50', 'reply-later-p50'].map((f) => `stacks-${s}-${f}`)),
     'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50',
     'snapshot-shown-p50', 'snapshot-shown-p95', 'snapshot-shown-one-shot-p50', 'snapshot-shown-one-shot-p95', 'history-page-p95', 'history-disk-per-1000',
-    'preview-live-frame-p50', 'preview-live-frame-p95', 'preview-answer-audio-p50', 'preview-answer-audio-p95', 'preview-off-answer-frame-p50', 'preview-off-answer-frame-p95'
+    'preview-live-frame-p50', 'preview-live-frame-p95', 'preview-answer-audio-p50', 'preview-answer-audio-p95', 'preview-off-answer-frame-p50', 'preview-off-answer-frame-p95',
+    ...['3hubs', '1hub', 'mosquitto'].flatMap((t) => [`cluster-ring-p50-${t}`, `cluster-ring-p99-${t}`]), 'cluster-ring-ratio-p99', 'cluster-rss-per-1000-3hubs', 'cluster-rss-per-1000-1hub'
   ]
   for (const id of expected) assert.ok(ids.includes(id), `figure ${id} is measured (have: ${ids.join(', ')})`)
   for (const f of results.figures) {

@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +11,9 @@ import {
 } from '@doorbell/core'
 import { pairDevice } from '@doorbell/device'
 import { HubApi } from '@doorbell/viewer/lib'
+import { makeHomeKey } from '../src/cluster'
+import { TestPostgres } from '../src/postgres'
+import { TestRedis } from '../src/redis'
 import { deviceInvite, pairViewer } from '../src/trust'
 
 /**
@@ -305,10 +308,22 @@ async function until (check: () => boolean, ms = WAIT_MS): Promise<boolean> {
 // ---------------------------------------------------------------- the test
 
 test('the broker\'s ACL: every member kind × every topic kind × publish and subscribe, and who may sign in', { timeout: 120_000 }, async (t) => {
+  await aclMatrix(t, {})
+})
+
+// The same matrix on a cluster's hub (docs/cluster.md): members in PostgreSQL, the broker on Redis.
+test('the broker\'s ACL on a cluster\'s hub (Redis, PostgreSQL): the same matrix', { timeout: 180_000 }, async (t) => {
+  await aclMatrix(t, { cluster: true })
+})
+
+async function aclMatrix (t: TestContext, o: { cluster?: boolean }): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'doorbell-acl-'))
   const lines: string[] = []
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger(lines, 'hub') })
-  t.after(async () => { await hub.stop(); rmSync(dataDir, { recursive: true, force: true }) })
+  const servers = o.cluster ? await clusterServers(dataDir) : null
+  let started: Hub | null = null
+  // The hub first, then its Redis and PostgreSQL (it would wait for them while stopping).
+  t.after(async () => { await started?.stop(); await servers?.stop(); rmSync(dataDir, { recursive: true, force: true }) })
+  const hub = started = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false }, ...(servers ? { cluster: servers.cluster } : {}) }, { log: memoryLogger(lines, 'hub') })
 
   // The members, paired as people pair them (one-time codes over the hub's HTTP API).
   const ownerP = await pairViewer(hub, { name: 'Owner', role: 'owner' })
@@ -488,4 +503,18 @@ test('the broker\'s ACL: every member kind × every topic kind × publish and su
     return [head, ...Object.entries(g).map(([name, v]) => `  ${name.padEnd(40)} ${v.map((x) => (x === 'A' ? 'allow' : '-').padEnd(12)).join('')}`)].join('\n')
   }
   console.log(`ACL matrix (hub ${hub.mqttUrl}):\n${grid('subscribe', subGrid)}\n\n${grid('publish', pubGrid)}\n\nsign-in refused:\n${signInRows.join('\n')}`)
-})
+}
+
+/** Redis and PostgreSQL for one cluster hub, and its provisioned home key. */
+async function clusterServers (dataDir: string): Promise<{ cluster: { nodeId: string, redisUrl: string, postgresUrl: string }, stop: () => Promise<void> }> {
+  const redis = await TestRedis.start()
+  const db = await TestPostgres.start().catch(async (err: unknown) => { await redis.destroy(); throw err })
+  const stop = async (): Promise<void> => { await redis.destroy(); await db.destroy() }
+  try {
+    makeHomeKey(join(dataDir, 'trust'))
+    return { cluster: { nodeId: 'acl', redisUrl: redis.url, postgresUrl: await db.createDatabase('acl') }, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}

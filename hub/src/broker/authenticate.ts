@@ -55,7 +55,14 @@ export function authenticate (d: AuthenticateDeps): NonNullable<AedesOptions['au
       const addressOk = d.failedSignInByAddress?.take(address).ok ?? true
       refuse(addressOk ? code : SERVER_UNAVAILABLE, addressOk ? reason : `${reason}; too many failed sign-ins from this address, wait a little`)
     }
-    const member = username && password ? d.trust.authenticate(username, password.toString('utf8')) : null
+    let member: ReturnType<Trust['authenticate']>
+    try {
+      member = username && password ? d.trust.authenticate(username, password.toString('utf8')) : null
+    } catch (err) {
+      // The store cannot answer (a cluster's PostgreSQL is down): closed, and "try later", not "removed".
+      refuse(SERVER_UNAVAILABLE, `the home's members cannot be checked now (${(err as Error).message})`)
+      return
+    }
     if (!member) { failed(BAD_USER_NAME_OR_PASSWORD, username ? 'unknown, removed or expired member' : 'no credentials'); return }
     const who = principalFor(member, d.homeId, client.id)
     if (!who) { failed(NOT_AUTHORIZED, `client id ${client.id} is not ${member.name}'s`); return }

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import { ROOT, topics, type HubConfig, type Logger, type Startable } from '@doorbell/core'
-import { RateLimiter } from '../rateLimit'
+import { localLimiter, type LimiterFactory } from '../rateLimit'
 import type { Trust } from '../trust/trust'
 import { auditIngest } from './auditIngest'
 import { authenticate, clientAddressOfMqtt } from './authenticate'
@@ -28,6 +28,17 @@ export interface BrokerModule extends Startable {
   accept: (conn: Duplex, remoteAddress: string, req?: IncomingMessage) => void
 }
 
+/**
+ * Where the broker keeps its state and how it reaches other brokers: by default its own
+ * node:sqlite file and no one; a cluster's hub gives Redis for both (hub/src/cluster/).
+ */
+export interface BrokerBackend {
+  /** The broker's id among its peers. */
+  id?: string
+  persistence: Pick<SqlitePersistence, 'createRetainedStreamCombi' | 'destroy'>
+  mq?: NonNullable<Parameters<typeof Aedes.createBroker>[0]>['mq']
+}
+
 /** Any packet before sign-in: a CONNECT holds a client id, a member id and a token. */
 const MAX_CONNECT_BYTES = 16 * 1024
 
@@ -36,9 +47,9 @@ const MAX_CONNECT_BYTES = 16 * 1024
  * removed member's connections close at once and devices get the signed revocation list
  * (retained). Listeners (MQTT over TCP/TLS, the WebSocket) hand it their connections.
  */
-export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, stockSettings?: () => { tokens: () => Promise<string[]>, onChange: (listener: () => void) => () => void } }): BrokerModule {
+export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, stockSettings?: () => { tokens: () => Promise<string[]>, onChange: (listener: () => void) => () => void }, backend?: () => BrokerBackend, limiter?: LimiterFactory }): BrokerModule {
   let broker: Aedes | null = null
-  let persistence: SqlitePersistence | null = null
+  let persistence: BrokerBackend['persistence'] | null = null
   let guard: ConnectionGuard | null = null
   let unsubscribe = (): void => {}
   const principals: Principals = new WeakMap()
@@ -65,17 +76,21 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // Failed sign-ins per claimed identity at an address: 20, then one more a second (a token is
       // 256 bits; this stops floods, and only failures count). Per address, 20 and one a second
       // too: past it a failure is told to wait (CONNACK 3); a correct token still passes.
-      const failedSignIn = new RateLimiter({ burst: 20, refillMs: 1000 })
-      const failedSignInByAddress = new RateLimiter({ burst: 20, refillMs: 1000 })
+      const limiter = d.limiter ?? localLimiter
+      const failedSignIn = limiter('mqtt-sign-in', { burst: 20, refillMs: 1000 })
+      const failedSignInByAddress = limiter('mqtt-sign-in-address', { burst: 20, refillMs: 1000 })
       const g = connectionGuard({ maxConnectBytes: MAX_CONNECT_BYTES, maxPacketBytes: d.config.mqtt.maxPacketBytes, maxPending: d.config.mqtt.maxPendingConnections, proxyProtocol: d.config.mqtt.proxyProtocol }, log)
       guard = g
       // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.
       const stale = staleStates()
       const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
       // Retained state, persistent sessions and their queued messages on disk (dataDir/broker.db).
-      persistence = new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write a retained message to disk', { error: err.message }) } })
+      const backend = d.backend?.()
+      persistence = backend?.persistence ?? new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write a retained message to disk', { error: err.message }) } })
       const b = await Aedes.createBroker({
-        persistence,
+        persistence: persistence as never,
+        ...(backend?.id !== undefined ? { id: backend.id } : {}),
+        ...(backend?.mq !== undefined ? { mq: backend.mq } : {}),
         // A connection that has not completed its CONNECT by then is closed (aedes's default is 30 s).
         connectTimeout: d.config.mqtt.connectTimeoutMs,
         authenticate: authenticate({ trust, homeId, principals, failedSignIn, failedSignInByAddress, addressOf: clientAddressOfMqtt(d.requestAddress), log }),

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import type { HubConfig, Logger, Startable } from '@doorbell/core'
+import type { TrustBackend } from './store'
 import { startTrust, type Trust } from './trust'
 import { HomeStockSettings } from './stockSettings'
 
@@ -10,8 +11,11 @@ export interface TrustModule extends Startable {
   readonly stockSettings: HomeStockSettings
 }
 
-/** The trust store (`dataDir/trust`: node:sqlite and the home's signing key). */
-export function trustModule (config: HubConfig, log: Logger): TrustModule {
+/**
+ * The trust store (`dataDir/trust`: node:sqlite and the home's signing key). A cluster's hub gives
+ * its PostgreSQL `store` and `share` (the other hubs' revocations); the key stays in `dataDir/trust`.
+ */
+export function trustModule (config: HubConfig, log: Logger, o: { store?: () => TrustBackend, share?: (trust: Trust) => Trust } = {}): TrustModule {
   let trust: Trust | null = null
   let stockSettings: HomeStockSettings | null = null
   return {
@@ -26,7 +30,8 @@ export function trustModule (config: HubConfig, log: Logger): TrustModule {
     },
     async start () {
       const dir = join(config.dataDir, 'trust')
-      trust = await startTrust({ dir, homeId: config.homeId, hubName: config.hubName, log: log.child('trust') })
+      const started = await startTrust({ dir, homeId: config.homeId, hubName: config.hubName, log: log.child('trust'), ...(o.store ? { store: o.store } : {}) })
+      trust = o.share ? o.share(started) : started
       try {
         stockSettings = await HomeStockSettings.start({ dir, homeId: config.homeId, log: log.child('stock') })
       } catch (err) {

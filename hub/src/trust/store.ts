@@ -96,6 +96,12 @@ export type NewAudit = Omit<AuditRecord, 'seq' | 'path'> & { path?: AuditRecord[
 type Row = Record<string, SQLOutputValue>
 
 /**
+ * What the trust logic needs of a store (synchronous): this file's SQLite one, or a cluster's
+ * PostgreSQL one (hub/src/cluster/pgTrustStore.ts).
+ */
+export type TrustBackend = { [K in keyof TrustStore]: TrustStore[K] }
+
+/**
  * The trust database (`dir/trust.db`, SQLite in WAL mode): members, one-time codes, the audit
  * log and the revocation counter. Synchronous on purpose: a call that runs inside
  * {@link TrustStore.transaction} cannot interleave with another.

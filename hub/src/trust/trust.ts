@@ -6,7 +6,7 @@ import {
 } from '@doorbell/core'
 import { createIntegrationKey, loadIntegrationKey, removeIntegrationKey } from './integrationKey'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
-import { TrustStore, type NewAudit, type StoredInvite, type StoredMember } from './store'
+import { TrustStore, type NewAudit, type StoredInvite, type StoredMember, type TrustBackend } from './store'
 
 /** Characters of a one-time code: no 0/O, 1/I/L look-alikes (the same alphabet `PairingCode` accepts). */
 const CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'
@@ -37,6 +37,8 @@ export interface TrustOptions {
   log: Logger
   /** How long the owner's setup code is valid; 24 h unless given. */
   codeTtlMs?: number
+  /** Another store than `dir/trust.db` (a cluster's PostgreSQL); the home key stays in `dir`. */
+  store?: () => TrustBackend
 }
 
 export interface AuditLog {
@@ -106,7 +108,7 @@ export interface IntegrationSigner {
 export async function startTrust (o: TrustOptions): Promise<Trust> {
   Id.parse(o.homeId)
   const key = await loadOrCreateHomeKey(o.dir)
-  const trust = new HomeTrust(o, key, new TrustStore(o.dir))
+  const trust = new HomeTrust(o, key, o.store ? o.store() : new TrustStore(o.dir))
   trust.issueSetupCode()
   return trust
 }
@@ -123,7 +125,7 @@ class HomeTrust implements Trust {
   private setup: { code: string, expiresAt: number } | null = null
   private signedList: { seq: number, token: string } | null = null
 
-  constructor (private readonly o: TrustOptions, private readonly key: HomeKey, private readonly store: TrustStore) {
+  constructor (private readonly o: TrustOptions, private readonly key: HomeKey, private readonly store: TrustBackend) {
     this.homeKey = key.publicText
     this.now = o.now ?? Date.now
     this.audit = {

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ClusterConfig, HubConfig, Logger, Startable } from '@doorbell/core'
+import type { BrokerBackend } from '../broker/module'
+import type { LimiterFactory } from '../rateLimit'
+import { HOME_KEY_FILE } from '../trust/homeKey'
+import type { TrustBackend } from '../trust/store'
+import type { Trust } from '../trust/trust'
+import { TrustBroadcast } from './broadcast'
+import { migrate } from './migrations'
+import { PgTrustStore } from './pgTrustStore'
+import { redisBrokerBackend } from './redisBroker'
+import { SharedLimits } from './sharedLimits'
+
+export interface ClusterModule extends Startable {
+  readonly config: ClusterConfig
+  /** The trust store on PostgreSQL, for the trust module. */
+  store: () => TrustBackend
+  /** The broker's Redis persistence and emitter, for the broker module. */
+  brokerBackend: () => BrokerBackend
+  /** The sign-in and pairing limits, shared between hubs; use after start. */
+  limiter: LimiterFactory
+  /** `trust` with the other hubs' revocations and pairings heard too; throws before start. */
+  share: (trust: Trust) => Trust
+}
+
+/** A cluster's hub was given something it cannot run with. */
+export class ClusterSetupError extends Error {
+  override readonly name = 'ClusterSetupError'
+}
+
+/**
+ * The cluster module (docs/cluster.md): first in the hub's list. It checks that the home key was
+ * provisioned to this node (a hub of a cluster never makes its own: each would sign with a
+ * different one), brings PostgreSQL's schema up to date under an advisory lock, and connects the
+ * trust broadcast and the shared rate limits on Redis. The trust and broker modules then take their stores from it.
+ */
+export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, log: Logger): ClusterModule {
+  const cluster = config.cluster
+  let broadcast: TrustBroadcast | null = null
+  let limits: SharedLimits | null = null
+  return {
+    name: 'cluster',
+    config: cluster,
+    store: () => new PgTrustStore({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId }),
+    brokerBackend: () => redisBrokerBackend(cluster, log.child('redis')),
+    limiter (name, o) {
+      if (limits === null) throw new Error('the cluster module has not started')
+      return limits.limiter(name, o)
+    },
+    share (trust) {
+      if (broadcast === null) throw new Error('the cluster module has not started')
+      return broadcast.wrap(trust)
+    },
+    async start () {
+      const keyFile = join(config.dataDir, 'trust', HOME_KEY_FILE)
+      if (!existsSync(keyFile)) {
+        throw new ClusterSetupError(`no home key at ${keyFile}: every hub of a cluster signs with the same key; make it once (npm run cluster:key -w @doorbell/hub -- DIR) and copy it to each node, mode 0600 (docs/cluster.md)`)
+      }
+      const migrated = await migrate(cluster.postgresUrl, cluster.nodeId, { timeoutMs: cluster.postgresTimeoutMs })
+      log.info('PostgreSQL schema ready', { version: migrated.version, applied: migrated.applied.join(',') || 'none' })
+      const b = new TrustBroadcast({ redisUrl: cluster.redisUrl, homeId: config.homeId, nodeId: cluster.nodeId, log: log.child('broadcast') })
+      await b.start()
+      broadcast = b
+      const l = new SharedLimits({ redisUrl: cluster.redisUrl, homeId: config.homeId, nodeId: cluster.nodeId, log: log.child('limits') })
+      try {
+        await l.start()
+      } catch (err) {
+        await b.stop()
+        broadcast = null
+        throw err
+      }
+      limits = l
+      log.info('joined the cluster', { node: cluster.nodeId })
+    },
+    async stop () {
+      await limits?.stop()
+      limits = null
+      await broadcast?.stop()
+      broadcast = null
+    }
+  }
+}

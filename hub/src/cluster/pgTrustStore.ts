@@ -1,0 +1,180 @@
+import type { AuditRecord, MemberKind, Role } from '@doorbell/core'
+import type { NewAudit, StoredInvite, StoredMember, TrustBackend } from '../trust/store'
+import { TRUST_LOCK } from './migrations'
+import { ClusterStoreError, SyncPg, type Row } from './syncPg'
+
+/**
+ * The trust store of a cluster's hub: the same synchronous contract as the single hub's
+ * `TrustStore` (hub/src/trust/store.ts), on PostgreSQL shared by every hub. No cache: each read is
+ * a query, so a member revoked through one hub fails its next sign-in on every hub as soon as the
+ * revocation commits, and PostgreSQL down means every sign-in and pairing fails (closed), never
+ * falls back to something stale. Each transaction takes one advisory lock: the cluster's trust
+ * transactions run one at a time, as BEGIN IMMEDIATE makes them on one SQLite file.
+ */
+export class PgTrustStore implements TrustBackend {
+  private readonly pg: SyncPg
+
+  constructor (o: { url: string, timeoutMs: number, nodeId: string }) {
+    this.pg = new SyncPg({ url: o.url, timeoutMs: o.timeoutMs, name: `doorbell-hub ${o.nodeId}` })
+  }
+
+  transaction<T> (fn: () => T): T {
+    this.pg.query('BEGIN')
+    try {
+      this.pg.query('SELECT pg_advisory_xact_lock($1)', [TRUST_LOCK])
+      const result = fn()
+      this.pg.query('COMMIT')
+      return result
+    } catch (err) {
+      try { this.pg.query('ROLLBACK') } catch { /* the connection is gone: PostgreSQL rolled it back */ }
+      throw err
+    }
+  }
+
+  insertMember (m: StoredMember): void {
+    this.pg.query(`INSERT INTO members (id, kind, subject, name, role, door, zones, talk, talk_zones, key, secret_hash, created_at, expires_at, revoked_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)`,
+    [m.id, m.kind, m.subject, m.name, m.role, m.door, JSON.stringify(m.zones), m.talk === true, JSON.stringify(m.talkZones ?? []), m.key, m.secretHash, m.createdAt, m.expiresAt])
+  }
+
+  member (id: string): StoredMember | null {
+    const row = this.pg.query('SELECT * FROM members WHERE id = $1', [id]).rows[0]
+    return row === undefined ? null : toMember(row)
+  }
+
+  members (): StoredMember[] {
+    return this.pg.query('SELECT * FROM members ORDER BY created_at, id').rows.map(toMember)
+  }
+
+  liveMembersOf (kind: MemberKind, subject: string, now: number): StoredMember[] {
+    return this.pg.query(`SELECT * FROM members WHERE kind = $1 AND subject = $2 AND revoked_at IS NULL
+      AND (expires_at IS NULL OR expires_at > $3)`, [kind, subject, now]).rows.map(toMember)
+  }
+
+  liveOwnerCount (now: number): number {
+    return Number(this.pg.query(`SELECT count(*) AS n FROM members WHERE role = 'owner' AND revoked_at IS NULL
+      AND (expires_at IS NULL OR expires_at > $1)`, [now]).rows[0]!.n)
+  }
+
+  revokeMember (id: string, at: number): boolean {
+    return this.pg.query('UPDATE members SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]).rowCount === 1
+  }
+
+  revoked (): { ids: string[], lastAt: number } {
+    const rows = this.pg.query('SELECT id, revoked_at FROM members WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id').rows
+    return { ids: rows.map((r) => String(r.id)), lastAt: rows.reduce((max, r) => Math.max(max, Number(r.revoked_at)), 0) }
+  }
+
+  insertInvite (i: Omit<StoredInvite, 'usedAt'>): void {
+    this.pg.query(`INSERT INTO invites (code_hash, kind, role, door, zones, talk, talk_zones, device_id, access_hours, expires_at, used_at, created_by)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)`,
+    [i.codeHash, i.kind, i.role, i.door, JSON.stringify(i.zones), i.talk, JSON.stringify(i.talkZones), i.deviceId, i.accessHours, i.expiresAt, i.createdBy])
+  }
+
+  invite (codeHash: Uint8Array): StoredInvite | null {
+    const row = this.pg.query('SELECT * FROM invites WHERE code_hash = $1', [codeHash]).rows[0]
+    return row === undefined ? null : toInvite(row)
+  }
+
+  useInvite (codeHash: Uint8Array, now: number): boolean {
+    return this.pg.query('UPDATE invites SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1', [now, codeHash]).rowCount === 1
+  }
+
+  dropSetupCodes (): void {
+    this.pg.query("DELETE FROM invites WHERE role = 'owner' AND created_by IS NULL AND used_at IS NULL")
+  }
+
+  appendAudit (r: NewAudit): AuditRecord | null {
+    const row = this.pg.query(`INSERT INTO audit (at, kind, outcome, reason, actor, device_id, message, source_id, path)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (source_id) DO NOTHING RETURNING seq`,
+    [r.at, r.kind, r.outcome, r.reason, r.actor, r.deviceId, r.message, r.sourceId ?? null, r.path ?? null]).rows[0]
+    if (row === undefined) return null
+    return { seq: Number(row.seq), at: r.at, kind: r.kind, outcome: r.outcome, reason: r.reason, actor: r.actor, deviceId: r.deviceId, message: r.message, path: r.path ?? null }
+  }
+
+  auditAfter (afterSeq: number, limit: number): AuditRecord[] {
+    return this.pg.query('SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit]).rows.map(toAudit)
+  }
+
+  auditAll (): AuditRecord[] {
+    return this.pg.query('SELECT * FROM audit ORDER BY seq').rows.map(toAudit)
+  }
+
+  revocationSeq (): number {
+    const row = this.pg.query("SELECT value FROM meta WHERE key = 'revocation_seq'").rows[0]
+    return row === undefined ? 0 : Number(row.value)
+  }
+
+  bumpRevocationSeq (): number {
+    // One statement: the increment cannot race another hub's even outside a transaction.
+    const row = this.pg.query(`INSERT INTO meta (key, value) VALUES ('revocation_seq', '1')
+      ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`).rows[0]!
+    return Number(row.value)
+  }
+
+  close (): void {
+    void this.pg.close()
+  }
+}
+
+export { ClusterStoreError }
+
+const nullableNumber = (v: unknown): number | null => v == null ? null : Number(v)
+const nullableString = (v: unknown): string | null => v == null ? null : String(v)
+const bytes = (v: unknown): Uint8Array => v as Uint8Array
+
+function talkOf (r: Row): { talk: boolean, talkZones: string[] } {
+  const role = nullableString(r.role)
+  return {
+    talk: r.talk == null ? role === 'owner' || role === 'resident' : r.talk === true,
+    talkZones: r.talk_zones == null ? [] : r.talk_zones as string[]
+  }
+}
+
+function toMember (r: Row): StoredMember {
+  return {
+    id: String(r.id),
+    kind: String(r.kind) as MemberKind,
+    subject: String(r.subject),
+    name: String(r.name),
+    role: nullableString(r.role) as Role | null,
+    door: r.door === true,
+    zones: r.zones as string[],
+    ...talkOf(r),
+    createdAt: Number(r.created_at),
+    expiresAt: nullableNumber(r.expires_at),
+    revokedAt: nullableNumber(r.revoked_at),
+    key: nullableString(r.key),
+    secretHash: bytes(r.secret_hash)
+  }
+}
+
+function toInvite (r: Row): StoredInvite {
+  return {
+    codeHash: bytes(r.code_hash),
+    kind: String(r.kind) as MemberKind,
+    role: nullableString(r.role) as Role | null,
+    door: r.door === true,
+    zones: r.zones as string[],
+    ...talkOf(r),
+    deviceId: nullableString(r.device_id),
+    accessHours: nullableNumber(r.access_hours),
+    expiresAt: Number(r.expires_at),
+    usedAt: nullableNumber(r.used_at),
+    createdBy: nullableString(r.created_by)
+  }
+}
+
+function toAudit (r: Row): AuditRecord {
+  return {
+    seq: Number(r.seq),
+    at: Number(r.at),
+    kind: String(r.kind) as AuditRecord['kind'],
+    outcome: String(r.outcome) as AuditRecord['outcome'],
+    reason: String(r.reason),
+    actor: String(r.actor),
+    deviceId: nullableString(r.device_id),
+    message: String(r.message),
+    path: nullableString(r.path) as AuditRecord['path']
+  }
+}
