@@ -7,10 +7,15 @@ import { ProtocolError } from './errors'
 import { DoorAttempt } from './api'
 import { SignedList } from './trust'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
+import { SignedReplies } from './replies'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
 export const RevocationsMessage = z.strictObject({ list: SignedList })
 export type RevocationsMessage = z.infer<typeof RevocationsMessage>
+
+/** The retained quick replies: signed by the owner, checked by each device (DoorGuard.takeReplies). */
+export const RepliesMessage = z.strictObject({ signed: SignedReplies })
+export type RepliesMessage = z.infer<typeof RepliesMessage>
 
 /** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */
 export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
@@ -22,6 +27,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   inspect: InspectBatch,
   audit: DoorAttempt,
   revocations: RevocationsMessage,
+  replies: RepliesMessage,
   'to-device': SignalToDevice,
   'to-viewer': SignalToViewer
 }
@@ -38,6 +44,7 @@ export type TopicMessage =
   | { kind: 'inspect', topic: TopicOf<'inspect'>, payload: InspectBatch }
   | { kind: 'audit', topic: TopicOf<'audit'>, payload: DoorAttempt }
   | { kind: 'revocations', topic: TopicOf<'revocations'>, payload: RevocationsMessage }
+  | { kind: 'replies', topic: TopicOf<'replies'>, payload: RepliesMessage }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
 

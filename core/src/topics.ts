@@ -12,6 +12,7 @@ import { Id } from './ids'
  *   doorbell/{home}/{source}/inspect                                inspection batches, QoS 0, only when on
  *   doorbell/{home}/{device}/audit                                  the device's open-door attempts, QoS 1
  *   doorbell/{home}/revocations                                     the home's signed revocation list, retained, hub only
+ *   doorbell/{home}/replies                                         the owner's signed quick replies, retained, hub only
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-device   signaling, viewer -> device
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-viewer   signaling, device -> viewer
  *
@@ -27,6 +28,7 @@ export type ParsedTopic =
   | { kind: DeviceTopicKind, home: string, device: string }
   | { kind: SessionDirection, home: string, device: string, viewer: string, session: string }
   | { kind: 'revocations', home: string }
+  | { kind: 'replies', home: string }
 
 export const topics = {
   ring: (home: string, device: string) => `${ROOT}/${home}/${device}/ring`,
@@ -36,6 +38,7 @@ export const topics = {
   calls: (home: string, device: string) => `${ROOT}/${home}/${device}/calls`,
   audit: (home: string, device: string) => `${ROOT}/${home}/${device}/audit`,
   revocations: (home: string) => `${ROOT}/${home}/revocations`,
+  replies: (home: string) => `${ROOT}/${home}/replies`,
   /** `source` is a device id, or a viewer tab's client id. */
   inspect: (home: string, source: string) => `${ROOT}/${home}/${source}/inspect`,
   /** What the inspector page subscribes to. */
@@ -63,6 +66,7 @@ const isId = (s: string | undefined): s is string => s !== undefined && Id.safeP
 export function parseTopic (topic: string): ParsedTopic | null {
   const p = topic.split('/')
   if (p.length === 3 && p[0] === ROOT && isId(p[1]) && p[2] === 'revocations') return { kind: 'revocations', home: p[1] }
+  if (p.length === 3 && p[0] === ROOT && isId(p[1]) && p[2] === 'replies') return { kind: 'replies', home: p[1] }
   if (p[0] !== ROOT || !isId(p[1]) || !isId(p[2])) return null
   const home = p[1]
   const device = p[2]

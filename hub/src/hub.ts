@@ -8,6 +8,7 @@ import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
 import { historyModule, type HistoryModule } from './history/module'
 import { historyRoutes } from './history/routes'
+import { repliesRoutes } from './replies/routes'
 import { clientAddressOf } from './http'
 import { webModule } from './http/module'
 import type { HubMesh } from './mesh/registry'
@@ -72,7 +73,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() })] }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, log: log.child('replies') })] }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,

@@ -1,19 +1,13 @@
-import { DoorCommand, decode, newId, type DoorAttempt, type DoorGuard, type LockState, type Logger, type Reply, type TransportPath } from '@doorbell/core'
-import type { ChannelData } from './session'
+import { DoorCommand, decode, newId, type DoorAttempt, type DoorGuard, type LockState, type Reply } from '@doorbell/core'
+import type { ChannelData, SessionIdentity } from './session'
 
 /** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
 export const NACK_MESSAGE_MAX = 300
 
 /** What a session gives its door. */
-export interface DoorSessionInput {
-  sessionId: string
-  viewerId: string
-  viewerName: string
-  log: Logger
+export interface DoorSessionInput extends SessionIdentity {
   /** Sends on the session's control channel (dropped when it is not open). */
   reply: (message: Reply) => void
-  /** Which path carries this session's signaling (for the audit record). */
-  path: () => TransportPath | null
   /** The door opened for this session's viewer (the call record lists it). */
   unlocked: (at: number) => void
 }

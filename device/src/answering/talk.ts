@@ -1,9 +1,10 @@
 import { createActor, type InspectionEvent } from 'xstate'
 import {
-  TalkCommand, TalkRelease, TalkReply, decode, newId,
-  type DoorAttempt, type DoorGuard, type Logger, type Talker, type TalkErrorCode, type TransportPath
+  ReplyCommand, TalkCommand, TalkRelease, TalkReply, decode, newId,
+  type DoorAttempt, type DoorGuard, type Logger, type Talker, type TalkErrorCode
 } from '@doorbell/core'
 import { TALK_MAX_MS, TALK_SILENCE_MS, talkLeaseMachine, type TalkHolder } from '@doorbell/machines'
+import type { SessionIdentity } from './session'
 
 /**
  * Who may be heard on the device's speaker: the talk lease (machines/src/talkLease.ts) behind
@@ -23,14 +24,17 @@ export interface TalkFloor {
   stop: () => void
 }
 
-export interface TalkSessionInput {
-  sessionId: string
-  viewerId: string
-  viewerName: string
-  log: Logger
+export interface TalkSessionInput extends SessionIdentity {
   /** Sends on the session's control channel (dropped when it is not open). */
   send: (message: TalkReply) => void
-  path: () => TransportPath | null
+}
+
+/** The doorbell's quick replies as the floor plays them (device/src/audio/replies.ts). */
+export interface QuickReplyPlayer {
+  /** Is this reply rendered and ready to play? */
+  has: (text: string) => boolean
+  /** Plays it on the speaker and calls `done` at its end; how long it lasts, or null when it is not there. */
+  play: (text: string, done: () => void) => number | null
 }
 
 export interface TalkSession {
@@ -42,8 +46,10 @@ export interface TalkSession {
 }
 
 export interface TalkLeaseOptions {
-  /** Checks every talk and renew command (credential, talk right, signature, freshness, nonce, rate). */
-  guard: Pick<DoorGuard, 'checkTalk'>
+  /** Checks every talk, renew and reply command (credential, talk right, signature, freshness, nonce, rate). */
+  guard: Pick<DoorGuard, 'checkTalk' | 'checkReply'>
+  /** The quick replies this doorbell can play; absent: every reply is refused with no-reply. */
+  replies?: QuickReplyPlayer
   /** Where each request to talk, allowed or denied, is recorded (the audit outbox). */
   audit: (attempt: DoorAttempt) => void
   deviceId: string
@@ -96,14 +102,58 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
     stop () { screens.clear(); actor.stop() },
     session (s) {
       screens.set(s.sessionId, s.send)
-      const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
+      const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null, kind: 'talk' | 'reply' = 'talk'): void => {
         o.audit({
-          id: newId('a'), kind: 'talk', deviceId: o.deviceId, at: now(), outcome, reason, message: message.slice(0, MESSAGE_MAX),
+          id: newId('a'), kind, deviceId: o.deviceId, at: now(), outcome, reason, message: message.slice(0, MESSAGE_MAX),
           memberId: grant?.id ?? null, viewerId: s.viewerId, viewerName: grant?.name ?? s.viewerName, role: grant?.role ?? null, path: s.path()
         })
       }
       const nack = (id: string | null, code: TalkErrorCode, message: string, holderName: string | null = null): void => {
         s.send({ type: 'talk-nack', id, error: { code, message: message.slice(0, MESSAGE_MAX) }, holder: holderName })
+      }
+      /**
+       * A quick reply: checked like talk, refused while someone else holds the lease; it holds the
+       * lease itself while it plays (every screen sees who played it), then lets go.
+       */
+      const reply = async (raw: string): Promise<void> => {
+        const parsed = decode(ReplyCommand, raw, `data channel of ${s.viewerName}`)
+        if (!parsed.ok) {
+          record('denied', 'malformed', parsed.error.message, null, 'reply')
+          nack(idOf(raw), 'invalid-command', parsed.error.message)
+          return
+        }
+        const c = parsed.value
+        const verdict = await o.guard.checkReply(c, { sessionId: s.sessionId, viewerId: s.viewerId })
+        if (!verdict.ok) {
+          s.log.warn('reply refused', { viewer: s.viewerName, reason: verdict.reason, message: verdict.message })
+          record('denied', verdict.reason, verdict.message, verdict.grant, 'reply')
+          nack(c.id, 'denied', verdict.message)
+          return
+        }
+        const who = verdict.grant
+        if (o.replies?.has(c.reply) !== true) {
+          const why = o.replies ? `"${c.reply}" is not one of this doorbell's quick replies` : 'this doorbell plays no quick replies'
+          record('denied', 'no-reply', why, who, 'reply')
+          nack(c.id, 'no-reply', why)
+          return
+        }
+        const current = holder()
+        if (current !== null && current.session !== s.sessionId) {
+          record('denied', 'busy', `${current.name} is talking`, who, 'reply')
+          nack(c.id, 'busy', `${current.name} is talking`, current.name)
+          return
+        }
+        // The reply takes the floor under its own key, so the requester's own talk (if any) ends first.
+        if (current !== null) actor.send({ type: 'RELEASE', session: current.session })
+        const floorKey = c.id
+        actor.send({ type: 'REQUEST', holder: { session: floorKey, viewerId: s.viewerId, memberId: who.id, name: who.name } })
+        // Playing counts as sound: the silence timer never ends a reply midway.
+        const sounding = setInterval(() => { actor.send({ type: 'AUDIO', session: floorKey }) }, audioEveryMs)
+        const durationMs = o.replies.play(c.reply, () => { clearInterval(sounding); actor.send({ type: 'RELEASE', session: floorKey }) })
+        if (durationMs === null) { clearInterval(sounding); actor.send({ type: 'RELEASE', session: floorKey }); return }
+        s.log.info('quick reply played', { by: who.name, reply: c.reply })
+        record('allowed', 'ok', `${who.name} played "${c.reply}"`, who, 'reply')
+        s.send({ type: 'reply-ack', id: c.id, durationMs })
       }
       return {
         // Said only when someone is talking: a screen that never sees talk gets no message it does not know.
@@ -118,6 +168,7 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
             actor.send({ type: 'RELEASE', session: s.sessionId })
             return
           }
+          if (type === 'reply') { await reply(raw); return }
           const parsed = decode(TalkCommand, raw, `data channel of ${s.viewerName}`)
           if (!parsed.ok) {
             record('denied', 'malformed', parsed.error.message, null)

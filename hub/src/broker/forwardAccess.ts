@@ -46,7 +46,7 @@ export function forwardAccess (principalOf: (client: Client) => Principal | unde
     const who = principalOf(client)
     if (who?.kind !== 'viewer') return packet
     const t = parseTopic(packet.topic)
-    if (t === null || t.kind === 'revocations' || t.kind === 'inspect') return packet
+    if (t === null || t.kind === 'revocations' || t.kind === 'replies' || t.kind === 'inspect') return packet
     const zones = directory.zonesOf(t.device)
     if (zones.length === 0) return null // not (or no longer) a paired device
     if (who.member.role !== 'operator') return packet

@@ -2,7 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import {
   CallRecord, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer, SnapshotEvent,
   decodeTopicMessage, encode, refusedCredentials, topics,
-  type DeviceTransport, type DirectReach, type Logger, type SignalToDevice
+  type DeviceTransport, type DirectReach, type Logger, type SignalToDevice, type SignedReplies
 } from '@doorbell/core'
 
 export interface MqttLinkOptions {
@@ -28,6 +28,8 @@ type LinkEvents = {
   signal: (viewerId: string, message: SignalToDevice) => void
   /** The home's signed revocation list (retained on the hub). */
   revocations: (token: string) => void
+  /** The owner's signed quick replies (retained on the hub). */
+  replies: (signed: SignedReplies) => void
 }
 
 /**
@@ -72,7 +74,7 @@ export class MqttLink implements DeviceTransport {
       o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
       this.publishPresence()
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
-      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.revocations(o.homeId)], { qos: 1 }, (err) => {
+      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
     })
@@ -97,6 +99,10 @@ export class MqttLink implements DeviceTransport {
       this.listeners.emit('revocations', m.payload.list)
       return
     }
+    if (m.kind === 'replies' && m.topic.home === this.o.homeId) {
+      this.listeners.emit('replies', m.payload.signed)
+      return
+    }
     if (m.kind !== 'to-device' || m.topic.device !== this.o.deviceId || m.topic.home !== this.o.homeId) {
       this.o.log.warn('ignored a message not addressed to this device', { topic })
       return
@@ -116,6 +122,10 @@ export class MqttLink implements DeviceTransport {
 
   onRevocations (listener: (token: string) => void): () => void {
     return this.listeners.on('revocations', listener)
+  }
+
+  onReplies (listener: (signed: SignedReplies) => void): () => void {
+    return this.listeners.on('replies', listener)
   }
 
   /** Resolves when the hub has the attempt (PUBACK); rejects while the hub is away, so the outbox keeps it. */
