@@ -8,6 +8,7 @@ import { DoorAttempt } from './api'
 import { SignedList } from './trust'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 import { SignedReplies } from './replies'
+import { CommandResult, MAX_COMMAND_BYTES, OutOfCallCommand } from './commands'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
 export const RevocationsMessage = z.strictObject({ list: SignedList })
@@ -29,7 +30,15 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   revocations: RevocationsMessage,
   replies: RepliesMessage,
   'to-device': SignalToDevice,
-  'to-viewer': SignalToViewer
+  'to-viewer': SignalToViewer,
+  command: OutOfCallCommand,
+  'command-result': CommandResult
+}
+
+/** A bound below the default for the topics whose messages are small by nature. */
+const maxBytesFor: Partial<Record<ParsedTopic['kind'], number>> = {
+  snapshot: MAX_SNAPSHOT_MESSAGE_BYTES,
+  command: MAX_COMMAND_BYTES
 }
 
 type TopicOf<K extends ParsedTopic['kind']> = ParsedTopic & { kind: K }
@@ -47,6 +56,8 @@ export type TopicMessage =
   | { kind: 'replies', topic: TopicOf<'replies'>, payload: RepliesMessage }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
+  | { kind: 'command', topic: TopicOf<'command'>, payload: OutOfCallCommand }
+  | { kind: 'command-result', topic: TopicOf<'command-result'>, payload: CommandResult }
 
 /**
  * Parses a message on one of our topics. Also checks that ids in the payload agree with the
@@ -57,7 +68,7 @@ export function decodeTopicMessage (topic: string, payload: string | Uint8Array)
   if (parsed === null) {
     return { ok: false, error: new ProtocolError('unknown-topic', 'not a doorbell topic', topic) }
   }
-  const result = decode(schemaForTopic[parsed.kind], payload, topic, parsed.kind === 'snapshot' ? MAX_SNAPSHOT_MESSAGE_BYTES : undefined)
+  const result = decode(schemaForTopic[parsed.kind], payload, topic, maxBytesFor[parsed.kind])
   if (!result.ok) return result
   const value = result.value as Record<string, unknown>
   if ('deviceId' in value && 'device' in parsed && value.deviceId !== parsed.device) {

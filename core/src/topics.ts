@@ -15,18 +15,23 @@ import { Id } from './ids'
  *   doorbell/{home}/replies                                         the owner's signed quick replies, retained, hub only
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-device   signaling, viewer -> device
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-viewer   signaling, device -> viewer
+ *   doorbell/{home}/{device}/command/{viewer}/to-device             a signed command outside a call, member -> device, QoS 1
+ *   doorbell/{home}/{device}/command/{viewer}/to-viewer             its result, device -> that member, QoS 1
  *
- * The viewer id is its own topic level so that the broker's ACL can bind a session to the
- * client that owns it.
+ * The viewer id is its own topic level so that the broker's ACL can bind a session (and a
+ * command and its result) to the client that owns it.
  */
 export const ROOT = 'doorbell'
 
 export type DeviceTopicKind = 'ring' | 'snapshot' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit'
 export type SessionDirection = 'to-device' | 'to-viewer'
+/** A command outside a call (`command`), and its result (`command-result`): commands.ts. */
+export type CommandTopicKind = 'command' | 'command-result'
 
 export type ParsedTopic =
   | { kind: DeviceTopicKind, home: string, device: string }
   | { kind: SessionDirection, home: string, device: string, viewer: string, session: string }
+  | { kind: CommandTopicKind, home: string, device: string, viewer: string }
   | { kind: 'revocations', home: string }
   | { kind: 'replies', home: string }
 
@@ -45,6 +50,14 @@ export const topics = {
   homeInspection: (home: string) => `${ROOT}/${home}/+/inspect`,
   session: (home: string, device: string, viewer: string, session: string, dir: SessionDirection) =>
     `${ROOT}/${home}/${device}/session/${viewer}/${session}/${dir}`,
+  /** A signed command to `device` outside a call, from `viewer` (the broker binds the level to the sender). */
+  command: (home: string, device: string, viewer: string) => `${ROOT}/${home}/${device}/command/${viewer}/to-device`,
+  /** The device's result of `viewer`'s commands, matched by command id. */
+  commandResult: (home: string, device: string, viewer: string) => `${ROOT}/${home}/${device}/command/${viewer}/to-viewer`,
+  /** Every command to one device, whoever sends it. */
+  commandInbox: (home: string, device: string) => `${ROOT}/${home}/${device}/command/+/to-device`,
+  /** Every result addressed to one viewer, whichever device. */
+  commandResults: (home: string, viewer: string) => `${ROOT}/${home}/+/command/${viewer}/to-viewer`,
 
   /** What a viewer subscribes to: every device of its home. */
   homeEvents: (home: string) => [
@@ -75,6 +88,11 @@ export function parseTopic (topic: string): ParsedTopic | null {
     if (kind === 'ring' || kind === 'snapshot' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit') {
       return { kind, home, device }
     }
+    return null
+  }
+  if (p.length === 6 && p[3] === 'command' && isId(p[4])) {
+    if (p[5] === 'to-device') return { kind: 'command', home, device, viewer: p[4] }
+    if (p[5] === 'to-viewer') return { kind: 'command-result', home, device, viewer: p[4] }
     return null
   }
   if (p.length === 7 && p[3] === 'session' && isId(p[4]) && isId(p[5])) {

@@ -124,3 +124,22 @@ describe('Home Assistant\'s topics and words', () => {
     }
   })
 })
+
+describe('commands outside a call: topics', () => {
+  test('a command and its result are bound to the device and the sending viewer', () => {
+    assert.equal(topics.command('home', 'front-door', 'v1'), 'doorbell/home/front-door/command/v1/to-device')
+    assert.equal(topics.commandResult('home', 'front-door', 'v1'), 'doorbell/home/front-door/command/v1/to-viewer')
+    assert.deepEqual(parseTopic(topics.command('home', 'front-door', 'v1')), { kind: 'command', home: 'home', device: 'front-door', viewer: 'v1' })
+    assert.deepEqual(parseTopic(topics.commandResult('home', 'front-door', 'v1')), { kind: 'command-result', home: 'home', device: 'front-door', viewer: 'v1' })
+    assert.ok(matches(topics.commandInbox('home', 'front-door'), topics.command('home', 'front-door', 'v1')))
+    assert.ok(!matches(topics.commandInbox('home', 'front-door'), topics.command('home', 'back-door', 'v1')))
+    assert.ok(matches(topics.commandResults('home', 'v1'), topics.commandResult('home', 'back-door', 'v1')))
+    assert.ok(!matches(topics.commandResults('home', 'v1'), topics.commandResult('home', 'back-door', 'v2')))
+  })
+
+  test('anything else under command/ is not a topic', () => {
+    for (const bad of ['doorbell/home/front-door/command/v1', 'doorbell/home/front-door/command/v1/sideways', 'doorbell/home/front-door/command/v 1/to-device', 'doorbell/home/front-door/command/v1/to-device/x']) {
+      assert.equal(parseTopic(bad), null, bad)
+    }
+  })
+})

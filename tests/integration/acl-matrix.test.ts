@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { startHub, type Hub } from '@doorbell/hub'
 import {
-  CallRecord, DeviceState, DoorAttempt, InspectBatch, Presence, RingEvent, SignalToDevice, SignalToViewer,
+  CallRecord, CommandResult, DeviceState, DoorAttempt, DoorCommand, InspectBatch, Presence, RingEvent, SignalToDevice, SignalToViewer,
   encode, exportPublicKey, generateSigningKey, integrationTopics, memoryLogger, newId, topics, type Member
 } from '@doorbell/core'
 import { pairDevice } from '@doorbell/device'
@@ -63,6 +63,9 @@ const SUBSCRIBE: Array<{ name: string, filter: (c: Ctx) => string, expect: strin
   { name: 'to-viewer, own inbox', filter: (c) => topics.viewerInbox(HOME, c.who.kind === 'viewer' ? c.who.subject : '+'), expect: 'A A A A D D D' },
   { name: 'to-viewer, another\'s inbox', filter: (c) => topics.viewerInbox(HOME, someoneElse(c)), expect: 'D D D D D D D' },
   { name: 'revocations', filter: () => topics.revocations(HOME), expect: 'D D D D A A D' },
+  { name: 'commands, cam-n inbox', filter: () => topics.commandInbox(HOME, NORTH_CAM), expect: 'D D D D A D D' },
+  { name: 'command results, own', filter: (c) => topics.commandResults(HOME, c.who.kind === 'viewer' ? c.who.subject : '+'), expect: 'A A A A D D D' },
+  { name: 'command results, another\'s', filter: (c) => topics.commandResults(HOME, someoneElse(c)), expect: 'D D D D D D D' },
   { name: '$SYS/#', filter: () => '$SYS/#', expect: 'D D D D D D D' },
   { name: 'doorbell/#', filter: () => 'doorbell/#', expect: 'D D D D D D D' },
   { name: '#', filter: () => '#', expect: 'D D D D D D D' },
@@ -75,6 +78,8 @@ const SUBSCRIBE: Array<{ name: string, filter: (c: Ctx) => string, expect: strin
 ]
 
 const at = (): number => Date.now()
+/** Shaped as a signed token: the broker checks the shape; the doorbell, the signature. */
+const SIGNED_SHAPE = `e30.${'A'.repeat(86)}`
 
 /** Each publish carries a unique marker (in an id), so a watcher can tell this message from any other. */
 const PUBLISH: Array<{ name: string, topic: (c: Ctx, m: string) => string, payload: (c: Ctx, m: string) => string, mark?: (m: string) => string, expect: string }> = [
@@ -158,6 +163,30 @@ const PUBLISH: Array<{ name: string, topic: (c: Ctx, m: string) => string, paylo
     name: 'to-viewer cam-n (to the owner)',
     topic: (c, m) => topics.session(HOME, NORTH_CAM, c.owner.subject, m, 'to-viewer'),
     payload: (_c, m) => encode(SignalToViewer, { type: 'bye', sessionId: m, reason: 'device-ended' }),
+    expect: 'D D D D A D D'
+  },
+  {
+    name: 'command cam-n, own viewer level',
+    topic: (c) => topics.command(HOME, NORTH_CAM, c.who.kind === 'viewer' ? c.who.subject : c.owner.subject),
+    payload: (_c, m) => encode(DoorCommand, { type: 'unlock', id: m, credential: SIGNED_SHAPE, proof: SIGNED_SHAPE }),
+    expect: 'A A A A D D D'
+  },
+  {
+    name: 'command front-door, own viewer level',
+    topic: (c) => topics.command(HOME, FRONT_DOOR, c.who.kind === 'viewer' ? c.who.subject : c.owner.subject),
+    payload: (_c, m) => encode(DoorCommand, { type: 'unlock', id: m, credential: SIGNED_SHAPE, proof: SIGNED_SHAPE }),
+    expect: 'A A A D D D D'
+  },
+  {
+    name: 'command, as another viewer',
+    topic: (c) => topics.command(HOME, NORTH_CAM, someoneElse(c)),
+    payload: (_c, m) => encode(DoorCommand, { type: 'unlock', id: m, credential: SIGNED_SHAPE, proof: SIGNED_SHAPE }),
+    expect: 'D D D D D D D'
+  },
+  {
+    name: 'command result cam-n (to the owner)',
+    topic: (c) => topics.commandResult(HOME, NORTH_CAM, c.owner.subject),
+    payload: (_c, m) => encode(CommandResult, { ok: true, id: m, type: 'unlock' }),
     expect: 'D D D D A D D'
   },
   {

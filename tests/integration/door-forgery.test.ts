@@ -14,8 +14,10 @@ import {
   CONTROL_CHANNEL, DoorClaim, DoorCommand, DoorGuard, EventFrame, Grant, HELLO_SESSION, MAX_FRAME_BYTES, PROTOCOLS, Reply,
   RevocationList, SignalToDevice, SignalToViewer, ViewClaim, ViewerHello, decode, encode, exportPublicKey, fromB64url,
   generateSigningKey, importPublicKey, memoryLogger, newId, newNonce, peek, readFrame, sign, signDoorCommand, signViewClaim,
-  TalkClaim, toB64url, topics, writeFrame, type DenyReason, type Offer, type SigningKey, type TalkReply
+  TalkClaim, toB64url, topics, writeFrame, type DenyReason, type Offer, type SigningKey, type TalkReply,
+  CommandResult, NO_CALL_SESSION, signOutOfCallDoorCommand
 } from '@doorbell/core'
+import { HubClient } from '@doorbell/viewer/lib'
 import { talkLease } from '@doorbell/device/answering'
 import { createMeshPeer } from '@doorbell/mesh'
 import { LockControl, SimulatedLock, videoCodec, withoutDefaultStun } from '@doorbell/device'
@@ -656,6 +658,104 @@ test('a refused command whose reason is longer than a nack carries still gets a 
   call.channel.send(encode(DoorCommand, await signDoorCommand({ credential: resident.credential, key: resident.key, home: resident.homeId, device: lan.device.config.deviceId, session: call.sessionId, command: 'c-valid' })))
   const ack = await call.nth('the ack of a valid command', cases.length, (r) => r.type !== 'lock')
   assert.equal(ack.type, 'ack', JSON.stringify(ack))
+})
+
+// ---------------------------------------------------------------- outside a call: the hub's MQTT command topic
+
+const MQTT_SAMPLE = 120
+const MQTT_MALFORMED = 12
+
+/** A screen's own MQTT sign-in, as the viewer app makes it, to put raw bytes on the command topic. */
+async function rawClient (lan: Lan, paired: PairedViewer): Promise<{ client: MqttClient, closed: Promise<void> }> {
+  const client: MqttClient = mqtt.connect(lan.hub.mqttUrl, {
+    clientId: `viewer-${paired.viewerId}-${newId().slice(0, 6)}`, username: paired.memberId, password: paired.token, clean: true, reconnectPeriod: 0, connectTimeout: 5000
+  })
+  client.on('error', () => {})
+  const closed = new Promise<void>((resolve) => { client.once('close', () => resolve()) })
+  await withTimeout('the screen to sign in', 5000, new Promise<void>((resolve, reject) => { client.once('connect', () => resolve()); client.once('error', reject) }))
+  return { client, closed }
+}
+
+test(`${MQTT_SAMPLE} of them outside a call, over the hub's MQTT: each refused by id with its reason, audited; malformed ones stop at the broker`, { timeout: 120_000 }, async (t) => {
+  t.diagnostic(`seed ${SEED}`)
+  const lan = await startLan()
+  t.after(() => lan.stop())
+  const device = lan.device.config.deviceId
+  const owner = await pairViewer(lan.hub, { name: 'Owner', role: 'owner' })
+  const resident = await pairViewer(lan.hub, { name: 'Kitchen', role: 'resident' })
+  const gone = await pairViewer(lan.hub, { name: 'Former lodger', role: 'resident' })
+  await lan.hub.trust.revoke(lan.hub.trust.members().find((m) => m.id === owner.memberId)!, gone.memberId)
+  await eventually('the device to hold the revocation', () => lan.device.guard.isRevoked(gone.memberId))
+
+  // The resident's screen as the viewer app has it: results matched by command id.
+  const screen = new HubClient({ url: lan.hub.mqttUrl, homeId: resident.homeId, viewerId: resident.viewerId, viewerName: resident.name, auth: { memberId: resident.memberId, token: resident.token }, log: () => {} })
+  t.after(() => screen.close())
+  await eventually('the screen to sign in', () => screen.connected)
+
+  const residentGrant = peek(Grant, resident.credential)
+  assert.ok(residentGrant.ok)
+  const residentPublic = await importPublicKey(residentGrant.value.key)
+  const base = { homeId: resident.homeId, deviceId: device, viewerId: resident.viewerId, sessionId: NO_CALL_SESSION, now: Date.now, latencyMs: 5000, homeKey: await hubHomeKey(lan) }
+  const partial = { ...base, viewer: { credential: resident.credential, key: resident.key }, revoked: { credential: gone.credential, key: gone.key } }
+  const scene: Scene = { ...partial, ...await signedParties(partial, residentPublic) }
+  const arbs = attacks(scene)
+  const kinds = (Object.keys(arbs) as Kind[]).filter((k) => k !== 'replay' && k !== 'malformed')
+  const samples = kinds.map((kind) => fc.sample(arbs[kind], { numRuns: Math.ceil(MQTT_SAMPLE / kinds.length), seed: SEED }))
+  const plan: Attack[] = []
+  for (let i = 0; plan.length < MQTT_SAMPLE; i++) for (const s of samples) if (plan.length < MQTT_SAMPLE && s[i]) plan.push(s[i]!)
+
+  for (const [i, attack] of plan.entries()) {
+    const raw = await forge(attack, scene, { key: residentPublic })
+    assert.equal(typeof raw, 'string')
+    const command = DoorCommand.parse(JSON.parse(raw as string))
+    const result = await screen.sendCommand(device, command)
+    assert.ok(!result.ok, `#${i} ${attack.kind} was refused (${JSON.stringify(result)})`)
+    assert.equal(result.id, command.id)
+    assert.equal(result.error.code, 'denied', `#${i} ${attack.kind}: ${result.error.message}`)
+    assert.equal(result.reason, EXPECTED[attack.kind], `#${i} ${attack.kind}: ${result.error.message}`)
+  }
+  assert.ok(!lan.printed.includes('DOOR UNLOCKED'), 'the relay never opened')
+  assert.equal(lan.device.lock.state().status, 'locked')
+
+  // The control opens the door once; its replay, over MQTT or in a call, does not.
+  const valid = await signOutOfCallDoorCommand({ credential: resident.credential, key: resident.key, home: resident.homeId, device, command: newId('c') })
+  const opened = await screen.sendCommand(device, valid)
+  assert.ok(opened.ok && opened.id === valid.id && opened.lock?.status === 'unlocked', JSON.stringify(opened))
+  const again = await screen.sendCommand(device, valid)
+  assert.ok(!again.ok && again.reason === 'replay', JSON.stringify(again))
+  assert.equal(lan.printed.filter((l) => l === 'DOOR UNLOCKED').length, 1)
+
+  const doors = await eventually('every attempt in the hub\'s audit log', () => {
+    const r = lan.hub.trust.audit.all().filter((a) => a.kind === 'open-door')
+    return r.length >= plan.length + 2 ? r : null
+  }, 15_000)
+  assert.deepEqual(doors.map((r) => r.reason), [...plan.map((a) => EXPECTED[a.kind]), 'ok', 'replay'])
+  assert.deepEqual(doors.map((r) => r.outcome), [...plan.map(() => 'denied'), 'allowed', 'denied'])
+  assert.ok(doors.every((r) => r.path === 'lan' && r.deviceId === device))
+  assert.equal(doors.at(-2)?.actor, 'Kitchen')
+
+  // Malformed, too large, as another screen, for another home, retained: the broker refuses each
+  // (closing that connection, MQTT-3.3.5-2), so nothing reaches the doorbell and nothing is audited.
+  const malformedRaw = fc.sample(arbs.malformed, { numRuns: MQTT_MALFORMED, seed: SEED }).map((a) => a.kind === 'malformed' ? a.raw : '')
+  const signedForMe = encode(DoorCommand, await signOutOfCallDoorCommand({ credential: resident.credential, key: resident.key, home: resident.homeId, device, command: newId('c') }))
+  const cases: Array<{ what: string, topic: string, payload: string | Buffer, retain?: boolean }> = [
+    ...malformedRaw.map((raw, i) => ({ what: `malformed #${i} (${show(raw)})`, topic: topics.command(resident.homeId, device, resident.viewerId), payload: wire(raw) })),
+    { what: 'a command of 17 KiB', topic: topics.command(resident.homeId, device, resident.viewerId), payload: JSON.stringify({ ...JSON.parse(signedForMe) as object, pad: 'x'.repeat(17 * 1024) }) },
+    { what: 'a command as another screen', topic: topics.command(resident.homeId, device, owner.viewerId), payload: signedForMe },
+    { what: 'a command to another home', topic: topics.command('another-home', device, resident.viewerId), payload: signedForMe },
+    { what: 'a retained command', topic: topics.command(resident.homeId, device, resident.viewerId), payload: signedForMe, retain: true },
+    { what: 'a command result from a screen', topic: topics.commandResult(resident.homeId, device, resident.viewerId), payload: encode(CommandResult, { ok: true, id: 'c-fake', type: 'unlock' }) }
+  ]
+  for (const c of cases) {
+    const { client, closed } = await rawClient(lan, resident)
+    client.publish(c.topic, c.payload, { qos: 1, retain: c.retain ?? false })
+    await withTimeout(`the broker to refuse ${c.what}`, 5000, closed)
+    client.end(true)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.equal(lan.hub.trust.audit.all().filter((a) => a.kind === 'open-door').length, plan.length + 2, 'nothing refused by the broker reached the doorbell')
+  assert.equal(lan.lines.filter((l) => l.includes('refused a publish') && l.includes('/command/')).length, cases.length)
+  assert.equal(lan.printed.filter((l) => l === 'DOOR UNLOCKED').length, 1)
 })
 
 // ---------------------------------------------------------------- offers and hellos: the grant is not enough without its key

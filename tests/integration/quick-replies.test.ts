@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { RepliesResponse, sign, signReplyList, type SignedReplies } from '@doorbell/core'
+import { NO_CALL_SESSION, RepliesResponse, newId, sign, signReplyCommand, signReplyList, type SignedReplies } from '@doorbell/core'
 import { eventually, startLan } from '../src/harness'
 import { pairViewer, type PairedViewer } from '../src/trust'
 import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
@@ -86,15 +86,40 @@ test('quick replies: bad lists refused and nothing changes; the owner\'s list re
   const viewers: NodeViewer[] = []
   t.after(async () => { for (const v of viewers) await v.close() })
 
-  await t.test('in a call: refused while another resident talks and without the talk right; played, audited and heard on the speaker', async () => {
-    const [ownerView, kitchenView, guestView] = [owner, resident, guest].map((p) => nodeViewer(lan.hub.mqttUrl, p))
-    viewers.push(ownerView!, kitchenView!, guestView!)
-    for (const v of viewers) await eventually('each screen to see the doorbell', () => v.home.doorbells.get(DEVICE))
+  await t.test('from the ring banner, without answering: a signed reply command over the hub\'s MQTT plays on the speaker and is audited', async () => {
+    const ownerView = nodeViewer(lan.hub.mqttUrl, owner)
+    viewers.push(ownerView)
+    await eventually('the owner\'s screen to see the doorbell', () => ownerView.home.doorbells.get(DEVICE))
     lan.button.press()
-    for (const v of viewers) await waitFor(v.home.doorbell(DEVICE), (s) => s.matches('incoming'), { timeout: 10_000 })
+    await waitFor(ownerView.home.doorbell(DEVICE), (s) => s.matches('incoming'), { timeout: 10_000 })
+    const before = lan.device.audio.speaker.packets
+    const auditBefore = lan.hub.trust.audit.list({ limit: 1000 }).length
+    const command = await signReplyCommand({ credential: owner.credential, key: owner.key, home: owner.homeId, device: DEVICE, session: NO_CALL_SESSION, command: newId('c'), reply: list[1]! })
+    const result = await ownerView.home.hub.sendCommand(DEVICE, command)
+    assert.ok(result.ok && result.type === 'reply' && (result.durationMs ?? 0) > 500, JSON.stringify(result))
+    assert.equal(lan.device.call.getSnapshot().matches('ringing'), true, 'still ringing: nobody answered')
+    await new Promise((resolve) => setTimeout(resolve, (result.durationMs ?? 0) + 500))
+    const packets = lan.device.audio.speaker.packets - before
+    assert.ok(packets >= Math.floor((result.durationMs ?? 0) / 20) - 2, `${packets} packets reached the speaker`)
+    // The same command again is a replay; a command for no call cannot serve in a call either.
+    const replayed = await ownerView.home.hub.sendCommand(DEVICE, command)
+    assert.ok(!replayed.ok && replayed.reason === 'replay', JSON.stringify(replayed))
+    const record = await eventually('the played reply in the audit log', () => lan.hub.trust.audit.list({ limit: 1000 }).slice(auditBefore).find((r) => r.kind === 'reply' && r.outcome === 'allowed'))
+    assert.equal(record.message, `Owner phone played "${list[1]}"`)
+    assert.equal(record.path, 'lan')
+    await ownerView.close()
+  })
+
+  await t.test('in a call: refused while another resident talks and without the talk right; played, audited and heard on the speaker', async () => {
+    const inCall = [owner, resident, guest].map((p) => nodeViewer(lan.hub.mqttUrl, p))
+    const [ownerView, kitchenView, guestView] = inCall
+    viewers.push(...inCall)
+    for (const v of inCall) await eventually('each screen to see the doorbell', () => v.home.doorbells.get(DEVICE))
+    lan.button.press()
+    for (const v of inCall) await waitFor(v.home.doorbell(DEVICE), (s) => s.matches('incoming'), { timeout: 10_000 })
     // All three answer at once (a screen that sees the call already answered shows it as taken).
-    for (const v of viewers) v.home.answer(DEVICE)
-    for (const v of viewers) {
+    for (const v of inCall) v.home.answer(DEVICE)
+    for (const v of inCall) {
       await waitFor(v.home.doorbell(DEVICE), (s) => s.matches({ active: 'connected' }), { timeout: 30_000 })
       await eventually('the call\'s talk link', () => v.talk.get(DEVICE))
     }

@@ -1,5 +1,6 @@
-import { DoorCommand, decode, newId, type DoorAttempt, type DoorGuard, type LockState, type Reply } from '@doorbell/core'
+import { DoorCommand, NO_CALL_SESSION, decode, newId, type DoorAttempt, type DoorGuard, type LockState, type Reply } from '@doorbell/core'
 import type { ChannelData, SessionIdentity } from './session'
+import { idOf, type CommandKind, type CommandKinds } from './commands'
 
 /** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
 export const NACK_MESSAGE_MAX = 300
@@ -24,6 +25,8 @@ export interface DoorSession {
 /** What a device does with door commands: the doorbell's lock, or a camera node's "no door". */
 export interface Door {
   session: (s: DoorSessionInput) => DoorSession
+  /** The command kinds this door takes outside a call (the doorbell: `unlock`); absent: none (a camera node). */
+  commands?: CommandKinds
 }
 
 export type UnlockResult = { ok: true, lock: LockState } | { ok: false, code: 'lock-fault' | 'busy', message: string, lock: LockState }
@@ -51,15 +54,15 @@ const text = (data: ChannelData): string => typeof data === 'string'
   : new TextDecoder().decode(data instanceof ArrayBuffer ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
 
 /**
- * A door behind a lock: each session reports the lock's state on its channel, and an open-door
- * command moves the lock only after the device's own check, whatever path carried the call.
- * Every attempt, allowed or denied, is audited.
+ * The open-door command, whichever channel carried it (a call's data channel, or the hub's MQTT
+ * outside a call): parsed, checked by the guard (grant, door right, signature, device, session,
+ * freshness, nonce, rate), and only then given to the lock. Every attempt, allowed or denied, is
+ * audited with the channel's path.
  */
-export function lockDoor (o: LockDoorOptions): Door {
+export function openDoorCommand (o: LockDoorOptions): CommandKind {
   const now = o.now ?? Date.now
   return {
-    session (s) {
-      const stopLockReports = o.lock.subscribe((lock) => { s.reply({ type: 'lock', lock }) })
+    async run (raw, ctx) {
       const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
         o.audit({
           id: newId('a'),
@@ -70,56 +73,65 @@ export function lockDoor (o: LockDoorOptions): Door {
           reason,
           message: message.slice(0, 300),
           memberId: grant?.id ?? null,
-          viewerId: s.viewerId,
-          viewerName: grant?.name ?? s.viewerName,
+          viewerId: ctx.viewerId,
+          viewerName: (grant?.name ?? ctx.viewerName).slice(0, 64),
           role: grant?.role ?? null,
-          path: s.path()
+          path: ctx.path()
         })
       }
-      return {
-        opened () { s.reply({ type: 'lock', lock: o.lock.state() }) },
-        async command (data) {
-          const raw = text(data)
-          const parsed = decode(DoorCommand, raw, `data channel of ${s.viewerName}`)
-          if (!parsed.ok) {
-            s.log.warn('rejected a command', { error: parsed.error.message })
-            record('denied', 'malformed', parsed.error.message, null)
-            s.reply({ type: 'nack', id: idOf(raw), error: { code: 'invalid-command', message: parsed.error.message.slice(0, NACK_MESSAGE_MAX) } })
-            return
-          }
-          const command = parsed.value
-          // The device's own check, whatever path carried the call: the lock moves only after it.
-          const verdict = await o.guard.check(command, { sessionId: s.sessionId, viewerId: s.viewerId })
-          if (!verdict.ok) {
-            s.log.warn('open-door refused', { viewer: s.viewerName, reason: verdict.reason, message: verdict.message })
-            record('denied', verdict.reason, verdict.message, verdict.grant)
-            s.reply({ type: 'nack', id: command.id, error: { code: 'denied', message: verdict.message.slice(0, NACK_MESSAGE_MAX) } })
-            return
-          }
-          const who = verdict.grant
-          s.log.info('open-door requested', { viewer: who.name, role: who.role })
-          const result = await o.lock.unlock(who.name)
-          if (result.ok) {
-            record('allowed', 'ok', `opened by ${who.name}`, who)
-            s.unlocked(now())
-            s.reply({ type: 'ack', id: command.id, lock: result.lock })
-          } else {
-            record('denied', result.code, result.message, who)
-            s.reply({ type: 'nack', id: command.id, error: { code: result.code, message: result.message.slice(0, NACK_MESSAGE_MAX) } })
-          }
-        },
-        stop () { stopLockReports() }
+      const parsed = decode(DoorCommand, raw, ctx.sessionId === NO_CALL_SESSION ? `command from ${ctx.viewerName}` : `data channel of ${ctx.viewerName}`, ctx.maxBytes)
+      if (!parsed.ok) {
+        ctx.log.warn('rejected a command', { error: parsed.error.message })
+        record('denied', 'malformed', parsed.error.message, null)
+        return { ok: false, id: idOf(raw), code: 'invalid-command', reason: 'malformed', message: parsed.error.message }
       }
+      const command = parsed.value
+      // The device's own check, whatever path carried it: the lock moves only after it.
+      const verdict = await o.guard.check(command, { sessionId: ctx.sessionId, viewerId: ctx.viewerId })
+      if (!verdict.ok) {
+        ctx.log.warn('open-door refused', { viewer: ctx.viewerName, reason: verdict.reason, message: verdict.message })
+        record('denied', verdict.reason, verdict.message, verdict.grant)
+        return { ok: false, id: command.id, code: 'denied', reason: verdict.reason, message: verdict.message }
+      }
+      const who = verdict.grant
+      ctx.log.info('open-door requested', { viewer: who.name, role: who.role })
+      const result = await o.lock.unlock(who.name)
+      if (!result.ok) {
+        record('denied', result.code, result.message, who)
+        return { ok: false, id: command.id, code: result.code, reason: result.code, message: result.message }
+      }
+      record('allowed', 'ok', `opened by ${who.name}`, who)
+      return { ok: true, id: command.id, type: command.type, at: now(), lock: result.lock }
     }
   }
 }
 
-/** The id of a command that failed validation, if one can be read, so the nack can name it. */
-function idOf (raw: string): string | null {
-  try {
-    const id = (JSON.parse(raw) as { id?: unknown }).id
-    return typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null
-  } catch {
-    return null
+/**
+ * A door behind a lock: each session reports the lock's state on its channel, and an open-door
+ * command ({@link openDoorCommand}) moves the lock only after the device's own check, whatever
+ * path carried the call. The same command kind serves outside a call (`commands`).
+ */
+export function lockDoor (o: LockDoorOptions): Door {
+  const unlock = openDoorCommand(o)
+  return {
+    commands: { unlock },
+    session (s) {
+      const stopLockReports = o.lock.subscribe((lock) => { s.reply({ type: 'lock', lock }) })
+      return {
+        opened () { s.reply({ type: 'lock', lock: o.lock.state() }) },
+        async command (data) {
+          const outcome = await unlock.run(text(data), { sessionId: s.sessionId, viewerId: s.viewerId, viewerName: s.viewerName, log: s.log, path: s.path })
+          if (outcome.ok) {
+            s.unlocked(outcome.at)
+            s.reply({ type: 'ack', id: outcome.id, lock: outcome.lock ?? o.lock.state() })
+            return
+          }
+          // The data channel's reply knows the door's codes only (a kind added later answers on its own terms).
+          const code = outcome.code === 'unknown-command' || outcome.code === 'no-reply' || outcome.code === 'no-speaker' ? 'invalid-command' : outcome.code
+          s.reply({ type: 'nack', id: outcome.id, error: { code, message: outcome.message.slice(0, NACK_MESSAGE_MAX) } })
+        },
+        stop () { stopLockReports() }
+      }
+    }
   }
 }

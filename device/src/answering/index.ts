@@ -8,5 +8,6 @@ export {
   type AnsweringPeer, type PeerSession, type SessionIdentity, type ChannelData, type ControlChannel, type MediaPeers, type PeerEvents, type SessionOptions
 } from './session'
 export { talkLease, noSpeaker, type TalkFloor, type TalkLeaseOptions, type TalkSession, type TalkSessionInput, type QuickReplyPlayer } from './talk'
-export { lockDoor, NACK_MESSAGE_MAX, type Door, type DoorLock, type DoorSession, type DoorSessionInput, type LockDoorOptions, type UnlockResult } from './door'
+export { outOfCallCommands, resultOf, RESULT_MESSAGE_MAX, type CommandKind, type CommandKinds, type CommandContext, type CommandOutcome } from './commands'
+export { lockDoor, openDoorCommand, NACK_MESSAGE_MAX, type Door, type DoorLock, type DoorSession, type DoorSessionInput, type LockDoorOptions, type UnlockResult } from './door'
 export { DevicePairing, CameraNodePairing, pairedMemberOf } from './pairing'

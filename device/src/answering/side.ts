@@ -5,6 +5,7 @@ import { MqttLink } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
 import { noSpeaker, type TalkFloor } from './talk'
 import type { Door } from './door'
+import { outOfCallCommands } from './commands'
 
 /** What the answering side needs of the pairing record (the doorbell's or a camera node's). */
 export interface AnsweringPairing {
@@ -76,6 +77,9 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   const { pairing, log } = o
   const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: o.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
   const floor = o.talk ? o.talk(guard) : noSpeaker()
+  const door = o.door(guard)
+  // Commands outside a call (the hub's MQTT): the door's own command kinds, checked by the same guard.
+  const commands = outOfCallCommands({ kinds: { ...door.commands, ...floor.commands }, path: 'lan', log: log.child('commands') })
   const answering = startAnswering({
     deviceId: o.deviceId,
     deviceName: o.deviceName,
@@ -86,7 +90,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     lock: o.lock,
     log,
     ...(o.inspect ? { inspect: o.inspect } : {}),
-    session: answeringSession({ peers: o.peers, door: o.door(guard), log, talk: floor })
+    session: answeringSession({ peers: o.peers, door, log, talk: floor })
   })
 
   const takeRevocations = async (token: string, from: string): Promise<boolean> => {
@@ -124,6 +128,12 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
       link = current
       current.onRevocations((token) => {
         takeRevocations(token, 'hub').catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
+      })
+      current.onCommand((viewerId, payload) => {
+        commands.take(viewerId, payload).then(
+          (result) => { current.publishCommandResult(viewerId, result) },
+          (err: Error) => { log.error('a command failed', { error: err.message }) }
+        )
       })
       if (previous) {
         answering.detach(previous)

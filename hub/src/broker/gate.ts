@@ -112,7 +112,15 @@ export function mayPublish (who: Principal | null, topic: string, payload: Buffe
     if (t.viewer !== who.viewerId) return no(`${who.viewerId} may not signal as ${t.viewer}`)
     return inZones(who, t.device, zonesOf) ? ok : no(`${t.device} is not in the operator's zones`)
   }
-  // ring, snapshot, state, presence, calls, audit, to-viewer: only the device itself (a snapshot's
+  if (kind === 'command') {
+    // A signed command outside a call: any signed-in screen of the home (the doorbell itself
+    // checks signature, grant and right); the viewer level binds the command, and its result,
+    // to the sender, as for offers.
+    if (who.kind === 'device') return no('a device does not send commands')
+    if (t.viewer !== who.viewerId) return no(`${who.viewerId} may not send commands as ${t.viewer}`)
+    return inZones(who, t.device, zonesOf) ? ok : no(`${t.device} is not in the operator's zones`)
+  }
+  // ring, snapshot, state, presence, calls, audit, to-viewer, command-result: only the device itself (a snapshot's
   // JPEG magic and size are checked by its schema above, so a bad one is refused and logged here).
   if (who.kind !== 'device') return no(`only the device may publish ${kind}`)
   if (t.device !== who.deviceId) return no(`device ${who.deviceId} may not publish for device ${t.device}`)
@@ -137,17 +145,18 @@ export function subscribable (who: Principal, devices: () => readonly string[], 
   const h = `${ROOT}/${who.home}`
   if (who.kind === 'integration') return [integrationTopics.homeEntities(who.home), ...IntegrationEntities.map((e) => `${h}/+/ha/${e}`)]
   if (who.kind === 'device') {
-    return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/revocations`, `${h}/replies`]
+    return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/${who.deviceId}/command/+/to-device`, `${h}/revocations`, `${h}/replies`]
   }
   const inbox = `${h}/+/session/${who.viewerId}/+/to-viewer`
+  const results = `${h}/+/command/${who.viewerId}/to-viewer`
   const events = ['ring', 'snapshot', 'state', 'presence', 'calls']
   if (who.member.role === 'operator') {
     // Only the devices of the operator's zones, one by one: no wildcard over the home.
     const seen = devices().filter((d) => inZones(who, d, zonesOf))
-    return [inbox, ...seen.flatMap((d) => events.map((e) => `${h}/${d}/${e}`))]
+    return [inbox, results, ...seen.flatMap((d) => events.map((e) => `${h}/${d}/${e}`))]
   }
   const home = events.map((e) => `${h}/+/${e}`)
-  return who.member.role === 'owner' ? [inbox, ...home, `${h}/+/inspect`] : [inbox, ...home]
+  return who.member.role === 'owner' ? [inbox, results, ...home, `${h}/+/inspect`] : [inbox, results, ...home]
 }
 
 export function maySubscribe (who: Principal, filter: string, devices: () => readonly string[] = () => [], zonesOf: ZonesOf = () => [], discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): GateResult {

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  CallRecord, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer, SnapshotEvent,
-  decodeTopicMessage, encode, refusedCredentials, topics,
+  CallRecord, CommandResult, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer, SnapshotEvent,
+  decodeTopicMessage, encode, parseTopic, refusedCredentials, topics,
   type DeviceTransport, type DirectReach, type Logger, type SignalToDevice, type SignedReplies
 } from '@doorbell/core'
 
@@ -30,6 +30,8 @@ type LinkEvents = {
   revocations: (token: string) => void
   /** The owner's signed quick replies (retained on the hub). */
   replies: (signed: SignedReplies) => void
+  /** A command outside a call, from `viewerId` (the broker binds the topic's level to the sender), not yet parsed. */
+  command: (viewerId: string, payload: Uint8Array) => void
 }
 
 /**
@@ -74,7 +76,7 @@ export class MqttLink implements DeviceTransport {
       o.log.info('connected to hub', { url: o.url, sessionPresent: ack.sessionPresent })
       this.publishPresence()
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
-      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId)], { qos: 1 }, (err) => {
+      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
     })
@@ -89,6 +91,13 @@ export class MqttLink implements DeviceTransport {
 
   /** Every incoming message is parsed before anything acts on it. */
   private onMessage (topic: string, payload: Uint8Array): void {
+    // A command is parsed by the answering side's command kinds, which answer even a malformed one
+    // (a result its sender can match, and an audit record), as the data channel does.
+    const t = parseTopic(topic)
+    if (t?.kind === 'command' && t.home === this.o.homeId && t.device === this.o.deviceId) {
+      this.listeners.emit('command', t.viewer, payload)
+      return
+    }
     const decoded = decodeTopicMessage(topic, payload)
     if (!decoded.ok) {
       this.o.log.warn('rejected a message', { error: decoded.error.message, code: decoded.error.code })
@@ -126,6 +135,15 @@ export class MqttLink implements DeviceTransport {
 
   onReplies (listener: (signed: SignedReplies) => void): () => void {
     return this.listeners.on('replies', listener)
+  }
+
+  onCommand (listener: (viewerId: string, payload: Uint8Array) => void): () => void {
+    return this.listeners.on('command', listener)
+  }
+
+  /** The result of `viewerId`'s command outside a call, on that member's result topic (QoS 1, never retained). */
+  publishCommandResult (viewerId: string, result: CommandResult): void {
+    this.client.publish(topics.commandResult(this.o.homeId, this.o.deviceId, viewerId), encode(CommandResult, result), { qos: 1 })
   }
 
   /** Resolves when the hub has the attempt (PUBACK); rejects while the hub is away, so the outbox keeps it. */

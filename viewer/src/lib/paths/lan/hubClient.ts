@@ -1,7 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import {
-  InspectBatch, Listeners, RefusedError, SignalToDevice, decodeTopicMessage, encode, refusedCredentials, topics,
-  type Role, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  COMMAND_RESULT_TIMEOUT_MS, CommandTimeoutError, InspectBatch, Listeners, OutOfCallCommand, RefusedError, SignalToDevice,
+  decodeTopicMessage, encode, refusedCredentials, topics,
+  type CommandResult, type Role, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 
 export interface HubClientOptions {
@@ -55,6 +56,8 @@ export class HubClient implements ViewerTransport {
   readonly clientId: string
   private readonly listeners = new Listeners<HubEvents>()
   private readonly sessions = new Map<string, (message: SignalToViewer) => void>()
+  /** Commands outside a call waiting for their result, by command id. */
+  private readonly commands = new Map<string, (result: CommandResult) => void>()
   private readonly log: NonNullable<HubClientOptions['log']>
   /** Per-device mode (null: the home-wide wildcard), and which devices the broker refused. */
   private readonly devices: Set<string> | null
@@ -77,7 +80,7 @@ export class HubClient implements ViewerTransport {
     this.client.on('connect', () => {
       const inspection = o.watchInspection ? [topics.homeInspection(o.homeId)] : []
       const events = this.devices ? [] : topics.homeEvents(o.homeId)
-      this.client.subscribe([...events, topics.viewerInbox(o.homeId, o.viewerId), ...inspection], { qos: 1 }, (err) => {
+      this.client.subscribe([...events, topics.viewerInbox(o.homeId, o.viewerId), topics.commandResults(o.homeId, o.viewerId), ...inspection], { qos: 1 }, (err) => {
         if (err) this.log('error', `subscribe failed: ${err.message}`)
       })
       for (const device of this.devices ?? []) this.subscribeDevice(device)
@@ -174,7 +177,11 @@ export class HubClient implements ViewerTransport {
         if (m.topic.viewer === this.o.viewerId) this.sessions.get(m.topic.session)?.(m.payload)
         break
       case 'inspect': this.emit('inspect', m.payload); break
+      case 'command-result':
+        if (m.topic.viewer === this.o.viewerId && m.payload.id !== null) this.commands.get(m.payload.id)?.(m.payload)
+        break
       case 'to-device': break
+      case 'command': break
     }
   }
 
@@ -195,6 +202,23 @@ export class HubClient implements ViewerTransport {
       encode(SignalToDevice, message),
       { qos: 1 }
     )
+  }
+
+  /**
+   * Sends a signed command to a device outside a call (docs/commands.md) and resolves with the
+   * device's result for it (matched by the command's id; a refusal is a result, not an error).
+   * Rejects with `CommandTimeoutError` if none comes in time.
+   */
+  async sendCommand (deviceId: string, command: OutOfCallCommand, timeoutMs = COMMAND_RESULT_TIMEOUT_MS): Promise<CommandResult> {
+    const payload = encode(OutOfCallCommand, command)
+    return await new Promise<CommandResult>((resolve, reject) => {
+      const done = (): void => { clearTimeout(timer); this.commands.delete(command.id) }
+      const timer = setTimeout(() => { done(); reject(new CommandTimeoutError(command.id, timeoutMs)) }, timeoutMs)
+      this.commands.set(command.id, (result) => { done(); resolve(result) })
+      this.client.publish(topics.command(this.o.homeId, deviceId, this.o.viewerId), payload, { qos: 1 }, (err) => {
+        if (err) { done(); reject(err) }
+      })
+    })
   }
 
   async close (): Promise<void> {

@@ -1,0 +1,95 @@
+import {
+  CommandResult, MAX_COMMAND_BYTES, NO_CALL_SESSION,
+  type CommandErrorCode, type DoorAttempt, type LockState, type Logger, type TransportPath
+} from '@doorbell/core'
+
+/**
+ * One kind of signed command (open the door; the quick replies add `reply`), checked and carried
+ * out once, whichever channel brought it: a call's data channel (`door.ts`, per session) or the
+ * hub's MQTT outside a call ({@link outOfCallCommands}). The kind parses the command, asks the
+ * device's `DoorGuard`, audits the attempt (allowed or denied) and only then acts.
+ */
+export interface CommandKind {
+  /** Never throws: every refusal is an outcome. */
+  run: (raw: string, ctx: CommandContext) => Promise<CommandOutcome>
+}
+
+/** Who sent a command, as the channel that carried it knows them. */
+export interface CommandContext {
+  /** The call's session, or {@link NO_CALL_SESSION}: the signed claim must name it. */
+  sessionId: string
+  /** The sender's viewer id: from the session's admission, or the command topic (bound to the sender by the broker). */
+  viewerId: string
+  /** What the audit names when the command carries no readable grant. */
+  viewerName: string
+  log: Logger
+  path: () => TransportPath | null
+  /** The largest command this channel takes (the data channel: any message; MQTT: {@link MAX_COMMAND_BYTES}). */
+  maxBytes?: number
+}
+
+export type CommandOutcome =
+  | { ok: true, id: string, type: string, at: number, lock?: LockState, durationMs?: number }
+  | { ok: false, id: string | null, code: CommandErrorCode, reason: DoorAttempt['reason'], message: string }
+
+/** The command kinds a device takes outside a call, by the command's `type`. */
+export type CommandKinds = Readonly<Record<string, CommandKind>>
+
+/** A result's message is bounded by its schema; a longer reason is cut, never thrown on. */
+export const RESULT_MESSAGE_MAX = 300
+
+/**
+ * Commands outside a call, as the hub's MQTT brings them to the device: each is routed by its
+ * `type` to its kind, which parses it within {@link MAX_COMMAND_BYTES} (anything unreadable goes
+ * to the door, which audits it as malformed, as on the data channel), and answered with a
+ * {@link CommandResult} the sender matches by id.
+ */
+export function outOfCallCommands (o: { kinds: CommandKinds, path: TransportPath, log: Logger }): {
+  take: (viewerId: string, payload: string | Uint8Array) => Promise<CommandResult>
+} {
+  return {
+    async take (viewerId, payload) {
+      const raw = typeof payload === 'string' ? payload : new TextDecoder().decode(payload)
+      const type = typeOf(raw)
+      // The door is the default, as on the data channel: it audits what nobody can read.
+      const kind = type !== null && Object.hasOwn(o.kinds, type) ? o.kinds[type] : o.kinds.unlock
+      const log = o.log.child(`command from ${viewerId}`)
+      if (kind === undefined) {
+        log.warn('rejected a command', { error: `no ${type ?? 'readable'} command here` })
+        return refused(idOf(raw), type === 'unlock' ? 'no-door' : 'unknown-command', 'malformed', type === 'unlock' ? 'this device has no door' : `this device takes no ${JSON.stringify(type ?? '?').slice(0, 40)} command`)
+      }
+      const outcome = await kind.run(raw, { sessionId: NO_CALL_SESSION, viewerId, viewerName: viewerId, log, path: () => o.path, maxBytes: MAX_COMMAND_BYTES })
+      return resultOf(outcome)
+    }
+  }
+}
+
+function refused (id: string | null, code: CommandErrorCode, reason: DoorAttempt['reason'], message: string): CommandResult {
+  return { ok: false, id, error: { code, message: message.slice(0, RESULT_MESSAGE_MAX) }, reason }
+}
+
+export function resultOf (outcome: CommandOutcome): CommandResult {
+  return outcome.ok
+    ? { ok: true, id: outcome.id, type: outcome.type.slice(0, 32), ...(outcome.lock ? { lock: outcome.lock } : {}), ...(outcome.durationMs !== undefined ? { durationMs: outcome.durationMs } : {}) }
+    : refused(outcome.id, outcome.code, outcome.reason, outcome.message)
+}
+
+/** The `type` of a command, if it is a JSON object with one. */
+export function typeOf (raw: string): string | null {
+  try {
+    const t = (JSON.parse(raw) as { type?: unknown } | null)?.type
+    return typeof t === 'string' ? t : null
+  } catch {
+    return null
+  }
+}
+
+/** The id of a command that failed validation, if one can be read, so the refusal can name it. */
+export function idOf (raw: string): string | null {
+  try {
+    const id = (JSON.parse(raw) as { id?: unknown } | null)?.id
+    return typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null
+  } catch {
+    return null
+  }
+}
