@@ -1,5 +1,5 @@
 import {
-  AuditRecord, EventsPage, IceSettings, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, EventsPage, IceSettings, IntegrationCredential, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody
 } from '@doorbell/core'
 
@@ -100,6 +100,16 @@ export class HubApi {
   /** DELETE /api/members/<id> (owner): revokes the member; the answer is the member as it is now. */
   async removeMember (memberId: string, o: CallOptions = {}): Promise<Member> {
     return await this.call('DELETE', `/api/members/${encodeURIComponent(memberId)}`, field('member', Member), o)
+  }
+
+  /** GET /api/replies (any member): the owner's quick replies as they stand. */
+  async replies (o: CallOptions = {}): Promise<RepliesResponse> {
+    return await this.call('GET', '/api/replies', whole(RepliesResponse), o)
+  }
+
+  /** PUT /api/replies (owner): the list, signed by the owner's own key (signReplyList). */
+  async saveReplies (signed: SignedReplies, o: CallOptions = {}): Promise<RepliesResponse> {
+    return await this.call('PUT', '/api/replies', whole(RepliesResponse), { body: checked(SignedReplies, signed, 'quick replies'), ...o })
   }
 
   /** GET /api/audit (owner): records with seq > `after`, ascending, at most `limit`. */
