@@ -146,9 +146,10 @@ export const DeviceConfig = z.strictObject({
     /** The longest one talk lease lasts without a renew (a held Talk button renews it); absent: 60 s. */
     talkMaxSeconds: z.number().int().min(5).max(600).optional(),
     /**
-     * The microphone is muted while the speaker plays (talk or a quick reply), so the visitor does
-     * not hear themselves back. auto (absent): on, unless the microphone is PulseAudio (which can
-     * cancel the echo itself: docs/audio.md); on; off.
+     * The microphone is shut while the speaker plays (talk or a quick reply), so the resident does
+     * not hear themselves back. auto (absent): on for an ALSA microphone, off for PulseAudio (its
+     * echo-cancel module: docs/audio.md) and the test tone; on; off (a USB speakerphone that cancels
+     * echo itself).
      */
     halfDuplex: z.enum(['auto', 'on', 'off']).optional(),
     /** The espeak-ng binary that renders quick replies; absent: espeak-ng on the PATH. Missing: replies are off, with a warning. */

@@ -184,3 +184,47 @@ test('quick replies: bad lists refused and nothing changes; the owner\'s list re
     assert.ok(speech.peakShare < 0.9, `spread like a voice, not a tone (${(speech.peakShare * 100).toFixed(1)} %)`)
   })
 })
+
+test('half duplex: the doorbell\'s microphone (the test tone) stops reaching the call while its speaker plays a reply, and comes back after', { timeout: 120_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-half-duplex-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const lan = await startLan({ audio: { source: { kind: 'test-tone', frequencyHz: 660 }, speaker: { kind: 'wav', path: join(dir, 'speaker.wav') }, halfDuplex: 'on' } })
+  t.after(() => lan.stop())
+  t.after(() => { if (process.exitCode) console.log(lan.lines.slice(-60).join('\n')) })
+  assert.ok(lan.device.audio.halfDuplex, 'half duplex is on')
+  const owner = await pairViewer(lan.hub, { name: 'Owner phone', role: 'owner' })
+  const put = await fetch(`${lan.hub.url}api/replies`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(await signReplyList({ credential: owner.credential, key: owner.key, home: owner.homeId, replies: ['We will be right there'] }))
+  })
+  assert.equal(put.status, 200)
+  await eventually('the doorbell to render the reply', () => lan.lines.some((l) => /\[device\/replies\] quick replies ready count=1/.test(l)), 30_000)
+  const viewer = nodeViewer(lan.hub.mqttUrl, owner)
+  t.after(() => viewer.close())
+  await eventually('the screen to see the doorbell', () => viewer.home.doorbells.get(DEVICE))
+  lan.button.press()
+  await waitFor(viewer.home.doorbell(DEVICE), (s) => s.matches('incoming'), { timeout: 10_000 })
+  viewer.home.answer(DEVICE)
+  await waitFor(viewer.home.doorbell(DEVICE), (s) => s.matches({ active: 'connected' }), { timeout: 30_000 })
+  const talk = await eventually('the call\'s talk link', () => viewer.talk.get(DEVICE))
+  const rate = async (ms: number): Promise<number> => {
+    const from = viewer.audioRtp.length
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    return (viewer.audioRtp.length - from) * 1000 / ms
+  }
+  await eventually('the doorbell\'s tone at the screen', () => viewer.audioRtp.length > 20, 10_000)
+  const before = await rate(600)
+  const played = await talk.reply('We will be right there')
+  assert.ok(played.ok, JSON.stringify(played))
+  // Past the packets in flight, then most of the reply: the microphone is shut.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const during = await rate(Math.max(300, played.durationMs - 500))
+  await new Promise((resolve) => setTimeout(resolve, 800))
+  const after = await rate(600)
+  t.diagnostic(`microphone packets a second at the screen: before ${before.toFixed(0)}, during the reply ${during.toFixed(1)}, after ${after.toFixed(0)}; gated ${lan.device.audio.halfDuplex!.gated}`)
+  assert.ok(before > 30, `the tone flows before (${before.toFixed(0)}/s)`)
+  assert.ok(during < 3, `nothing while the speaker plays (${during.toFixed(1)}/s)`)
+  assert.ok(after > 30, `the tone flows again after (${after.toFixed(0)}/s)`)
+  assert.ok(lan.device.audio.halfDuplex!.gated >= Math.floor(played.durationMs / 20) - 10, `${lan.device.audio.halfDuplex!.gated} packets gated`)
+})
