@@ -1,8 +1,6 @@
 import { z } from 'zod'
 import { Id } from './ids'
-import { SIGNED, newNonce, sign, type SigningKey } from './signing'
-
-const Token = (max: number) => z.string().max(max).regex(SIGNED, 'not a signed token (payload.signature)')
+import { Nonce, SIGNED, Signed, newNonce, sign, type SigningKey } from './signing'
 
 /**
  * Quick replies: a short list the owner keeps ("Leave it at the door"), which the doorbell
@@ -41,9 +39,9 @@ export type ReplyList = z.infer<typeof ReplyList>
 /** The signed list as the hub stores, retains and serves it. */
 export const SignedReplies = z.strictObject({
   /** The owner's grant, signed by the home. */
-  credential: Token(4096),
+  credential: Signed,
   /** A {@link ReplyList}, signed by the key the owner's grant names. */
-  list: Token(8192)
+  list: z.string().max(8192).regex(SIGNED, 'not a signed token (payload.signature)')
 })
 export type SignedReplies = z.infer<typeof SignedReplies>
 
@@ -62,7 +60,7 @@ export const ReplyClaim = z.strictObject({
   /** The reply's text, so a list changed since the press cannot make it say something else. */
   reply: ReplyText,
   ts: z.number().int().nonnegative(),
-  nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/)
+  nonce: Nonce
 })
 export type ReplyClaim = z.infer<typeof ReplyClaim>
 
@@ -71,9 +69,9 @@ export const ReplyCommand = z.strictObject({
   type: z.literal('reply'),
   id: Id,
   reply: ReplyText,
-  credential: Token(4096),
+  credential: Signed,
   /** A {@link ReplyClaim}, signed by the viewer's key named in the grant. */
-  proof: Token(4096)
+  proof: Signed
 })
 export type ReplyCommand = z.infer<typeof ReplyCommand>
 

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { Id } from './ids'
 import { ReplyAck } from './replies'
+import { Nonce, Signed, newNonce, sign, type SigningKey } from './signing'
 
 /**
  * The talk lease on the call's data channel, beside the door's messages (schemas.ts). The
@@ -54,3 +55,34 @@ export const TalkReply = z.discriminatedUnion('type', [
   ReplyAck
 ])
 export type TalkReply = z.infer<typeof TalkReply>
+
+// ---------------------------------------------------------------- the talk command
+
+/** What the viewer signs to take (`talk`) or keep (`renew`) the talk lease in one call, once. */
+export const TalkClaim = z.strictObject({
+  home: Id,
+  device: Id,
+  session: Id,
+  command: Id,
+  action: z.enum(['talk', 'renew']),
+  ts: z.number().int().nonnegative(),
+  nonce: Nonce
+})
+export type TalkClaim = z.infer<typeof TalkClaim>
+
+/** A talk or renew command as the data channel carries it; checked like open-door, with the talk right. */
+export const TalkCommand = z.strictObject({
+  type: z.enum(['talk', 'renew']),
+  id: Id,
+  credential: Signed,
+  /** A {@link TalkClaim}, signed by the viewer's key named in the grant. */
+  proof: Signed
+})
+export type TalkCommand = z.infer<typeof TalkCommand>
+
+export async function signTalkCommand (o: {
+  type: TalkCommand['type'], credential: string, key: SigningKey, home: string, device: string, session: string, command: string, now?: number
+}): Promise<TalkCommand> {
+  const proof = await sign(TalkClaim, { home: o.home, device: o.device, session: o.session, command: o.command, action: o.type, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
+  return { type: o.type, id: o.command, credential: o.credential, proof }
+}

@@ -18,11 +18,12 @@ import { Id } from './ids'
  * bytes sent, so no canonical JSON is needed.
  */
 
-import { SIGNED, PublicKeyText, importPublicKey, newNonce, open, sign, type SigningKey } from './signing'
+import { SIGNED, Nonce, PublicKeyText, Signed, importPublicKey, newNonce, open, sign, type SigningKey } from './signing'
 import { ReplyClaim, ReplyCommand, ReplyList, SignedReplies } from './replies'
+import { TalkClaim, TalkCommand } from './talk'
 export { fromB64url, toB64url } from './b64url'
 export {
-  PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce,
+  Nonce, Signed, PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce,
   type SigningKey, type SigningKeyPair, type Opened
 } from './signing'
 
@@ -33,9 +34,6 @@ const Millis = z.number().int().nonnegative()
 const Name = z.string().trim().min(1).max(64)
 
 /** 16 random bytes, base64url. */
-export const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url')
-/** `payload.signature`, both base64url; bounded before anything decodes it (a grant, a command's proof). */
-export const Signed = z.string().max(4096).regex(SIGNED, 'not a signed token (payload.signature)')
 /** A signed revocation list: larger, still far below one MQTT message ({@link MAX_REVOKED} ids fit). */
 export const SignedList = z.string().max(60_000).regex(SIGNED, 'not a signed list (payload.signature)')
 /** Most ids a revocation list carries (about 30 bytes each once signed and encoded). */
@@ -160,37 +158,6 @@ export async function signDoorCommand (o: {
 }): Promise<DoorCommand> {
   const proof = await sign(DoorClaim, { home: o.home, device: o.device, session: o.session, command: o.command, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
   return { type: 'unlock', id: o.command, credential: o.credential, proof }
-}
-
-// ---------------------------------------------------------------- the talk command
-
-/** What the viewer signs to take (`talk`) or keep (`renew`) the talk lease in one call, once. */
-export const TalkClaim = z.strictObject({
-  home: Id,
-  device: Id,
-  session: Id,
-  command: Id,
-  action: z.enum(['talk', 'renew']),
-  ts: Millis,
-  nonce: Nonce
-})
-export type TalkClaim = z.infer<typeof TalkClaim>
-
-/** A talk or renew command as the data channel carries it; checked like open-door, with the talk right. */
-export const TalkCommand = z.strictObject({
-  type: z.enum(['talk', 'renew']),
-  id: Id,
-  credential: Signed,
-  /** A {@link TalkClaim}, signed by the viewer's key named in the grant. */
-  proof: Signed
-})
-export type TalkCommand = z.infer<typeof TalkCommand>
-
-export async function signTalkCommand (o: {
-  type: TalkCommand['type'], credential: string, key: SigningKey, home: string, device: string, session: string, command: string, now?: number
-}): Promise<TalkCommand> {
-  const proof = await sign(TalkClaim, { home: o.home, device: o.device, session: o.session, command: o.command, action: o.type, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
-  return { type: o.type, id: o.command, credential: o.credential, proof }
 }
 
 // ---------------------------------------------------------------- proof of possession (offers, hellos)
