@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 if [[ "${1:-}" == "--test" ]]; then
+  # Quick replies: the doorbell renders each one with espeak-ng (the tests check what it says).
+  command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
   command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
@@ -43,6 +45,9 @@ if [[ "${1:-}" == "--test" ]]; then
   command -v qemu-aarch64-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
   [[ -f /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || need_apt+=(libc6-arm64-cross)
   [[ -d /usr/aarch64-linux-gnu/lib ]] && ls /usr/aarch64-linux-gnu/lib/libstdc++.so.6* >/dev/null 2>&1 || need_apt+=(libstdc++6-arm64-cross)
+elif ! command -v espeak-ng >/dev/null 2>&1; then
+  # The demo runs without it: the doorbell warns and its quick replies are off.
+  echo "setup: espeak-ng is not installed: quick replies stay off (sudo apt-get install espeak-ng)" >&2
 fi
 if (( ${#need_apt[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then

@@ -3,6 +3,7 @@ import { Id } from './ids'
 import { LockState, ReplyErrorCode } from './schemas'
 import { DoorCommand, signDoorCommand, type SigningKey } from './trust'
 import { DoorAttempt } from './api'
+import { ReplyCommand } from './replies'
 
 /**
  * Signed commands outside a call: a member tells a doorbell to do something (open the door; the
@@ -28,11 +29,14 @@ export const MAX_COMMAND_BYTES = 16 * 1024
  * kind adds its schema here and its handler to the device's command kinds
  * (`device/src/answering/commands.ts`).
  */
-export const OutOfCallCommand = z.discriminatedUnion('type', [DoorCommand])
+export const OutOfCallCommand = z.discriminatedUnion('type', [DoorCommand, ReplyCommand])
 export type OutOfCallCommand = z.infer<typeof OutOfCallCommand>
 
-/** Why a command was refused: a reply's codes, and `unknown-command` for a kind this device does not take. */
-export const CommandErrorCode = z.union([ReplyErrorCode, z.literal('unknown-command')])
+/**
+ * Why a command was refused: a reply's codes, `unknown-command` for a kind this device does not
+ * take; for a quick reply, `busy` (someone is talking), `no-reply` (not in the doorbell's list).
+ */
+export const CommandErrorCode = z.union([ReplyErrorCode, z.enum(['unknown-command', 'no-reply', 'no-speaker'])])
 export type CommandErrorCode = z.infer<typeof CommandErrorCode>
 
 /** What the device answers each command outside a call with, on the sender's result topic; `id` is the command's. */
@@ -42,7 +46,9 @@ export const CommandResult = z.discriminatedUnion('ok', [
     id: Id,
     type: z.string().max(32),
     /** The lock's confirmed state after an open-door command. */
-    lock: LockState.optional()
+    lock: LockState.optional(),
+    /** How long a quick reply plays. */
+    durationMs: z.number().int().nonnegative().optional()
   }),
   z.strictObject({
     ok: z.literal(false),

@@ -156,6 +156,17 @@ export const DeviceConfig = z.strictObject({
     bitrateKbps: z.number().int().min(6).max(256).default(32),
     /** The longest one talk lease lasts without a renew (a held Talk button renews it); absent: 60 s. */
     talkMaxSeconds: z.number().int().min(5).max(600).optional(),
+    /**
+     * The microphone is shut while the speaker plays (talk or a quick reply), so the resident does
+     * not hear themselves back. auto (absent): on for an ALSA microphone, off for PulseAudio (its
+     * echo-cancel module: docs/audio.md) and the test tone; on; off (a USB speakerphone that cancels
+     * echo itself).
+     */
+    halfDuplex: z.enum(['auto', 'on', 'off']).optional(),
+    /** The espeak-ng binary that renders quick replies; absent: espeak-ng on the PATH. Missing: replies are off, with a warning. */
+    espeakPath: z.string().optional(),
+    /** espeak-ng's voice for quick replies (`espeak-ng --voices` lists them); absent: en. */
+    replyVoice: z.string().regex(/^[A-Za-z0-9_+-]{1,40}$/, 'a voice name as espeak-ng --voices lists it').optional(),
     /** An ffmpeg binary; default: the system's, else the one @ffmpeg-installer ships. */
     ffmpegPath: z.string().optional()
   }).default({ source: { kind: 'none' }, speaker: { kind: 'none' }, bitrateKbps: 32 }),

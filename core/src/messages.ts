@@ -8,6 +8,7 @@ import { DoorAttempt } from './api'
 import { Signed, SignedList } from './trust'
 import { MAX_STOCK_SETTINGS } from './kvsStock'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
+import { SignedReplies } from './replies'
 import { CommandResult, MAX_COMMAND_BYTES, OutOfCallCommand } from './commands'
 import { KeptRing, MAX_KEPT_MESSAGE_BYTES } from './history'
 
@@ -18,6 +19,10 @@ export const RevocationsMessage = z.strictObject({
   stockSettings: z.array(Signed).max(MAX_STOCK_SETTINGS).optional()
 })
 export type RevocationsMessage = z.infer<typeof RevocationsMessage>
+
+/** The retained quick replies: signed by the owner, checked by each device (DoorGuard.takeReplies). */
+export const RepliesMessage = z.strictObject({ signed: SignedReplies })
+export type RepliesMessage = z.infer<typeof RepliesMessage>
 
 /** Which schema a topic carries: one table, used by the hub's gate, the device and the viewer. */
 export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
@@ -30,6 +35,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   audit: DoorAttempt,
   kept: KeptRing,
   revocations: RevocationsMessage,
+  replies: RepliesMessage,
   'to-device': SignalToDevice,
   'to-viewer': SignalToViewer,
   command: OutOfCallCommand,
@@ -56,6 +62,7 @@ export type TopicMessage =
   | { kind: 'audit', topic: TopicOf<'audit'>, payload: DoorAttempt }
   | { kind: 'kept', topic: TopicOf<'kept'>, payload: KeptRing }
   | { kind: 'revocations', topic: TopicOf<'revocations'>, payload: RevocationsMessage }
+  | { kind: 'replies', topic: TopicOf<'replies'>, payload: RepliesMessage }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
   | { kind: 'command', topic: TopicOf<'command'>, payload: OutOfCallCommand }

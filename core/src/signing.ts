@@ -7,6 +7,10 @@ const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
 /** `payload.signature`, both base64url, the signature 64 bytes. */
 export const SIGNED = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/
+/** 16 random bytes, base64url. */
+export const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url')
+/** `payload.signature`, both base64url; bounded before anything decodes it (a grant, a command's proof). */
+export const Signed = z.string().max(4096).regex(SIGNED, 'not a signed token (payload.signature)')
 /** A raw Ed25519 public key (32 bytes), base64url: 43 characters. */
 export const PublicKeyText = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not an Ed25519 public key (32 bytes, base64url)')
 

@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { Id } from './ids'
+import { ReplyAck } from './replies'
+import { Nonce, Signed, newNonce, sign, type SigningKey } from './signing'
 
 /**
  * The talk lease on the call's data channel, beside the door's messages (schemas.ts). The
@@ -13,15 +15,16 @@ import { Id } from './ids'
 export const TalkRelease = z.strictObject({ type: z.literal('talk-release'), id: Id })
 export type TalkRelease = z.infer<typeof TalkRelease>
 
-/** The `type`s of data-channel commands that the talk lease handles (everything else is the door's). */
-export const TALK_COMMAND_TYPES: ReadonlySet<string> = new Set(['talk', 'renew', 'talk-release'])
+/** The `type`s of data-channel commands that the talk lease handles (everything else is the door's); a quick reply holds the lease while it plays. */
+export const TALK_COMMAND_TYPES: ReadonlySet<string> = new Set(['talk', 'renew', 'talk-release', 'reply'])
 
 /**
  * busy: someone else holds the lease (`holder` names them); denied: the device's check refused
  * the command (no talk right, a forged, replayed or stale command); no-speaker: this device has
- * no speaker (a browser camera node); not-holder: a renew without the lease.
+ * no speaker (a browser camera node); not-holder: a renew without the lease; no-reply: the quick
+ * reply is not in the doorbell's list (or its replies are off: no espeak-ng).
  */
-export const TalkErrorCode = z.enum(['invalid-command', 'denied', 'busy', 'no-speaker', 'not-holder'])
+export const TalkErrorCode = z.enum(['invalid-command', 'denied', 'busy', 'no-speaker', 'not-holder', 'no-reply'])
 export type TalkErrorCode = z.infer<typeof TalkErrorCode>
 
 /** Who holds the lease, as every screen in the call is told. */
@@ -48,6 +51,38 @@ export const TalkReply = z.discriminatedUnion('type', [
     holder: z.string().max(64).nullable()
   }),
   /** Who is talking now (null: no one), sent to every session when it changes and when a channel opens. */
-  z.strictObject({ type: z.literal('talker'), talker: Talker.nullable(), ended: TalkEnd.nullable() })
+  z.strictObject({ type: z.literal('talker'), talker: Talker.nullable(), ended: TalkEnd.nullable() }),
+  ReplyAck
 ])
 export type TalkReply = z.infer<typeof TalkReply>
+
+// ---------------------------------------------------------------- the talk command
+
+/** What the viewer signs to take (`talk`) or keep (`renew`) the talk lease in one call, once. */
+export const TalkClaim = z.strictObject({
+  home: Id,
+  device: Id,
+  session: Id,
+  command: Id,
+  action: z.enum(['talk', 'renew']),
+  ts: z.number().int().nonnegative(),
+  nonce: Nonce
+})
+export type TalkClaim = z.infer<typeof TalkClaim>
+
+/** A talk or renew command as the data channel carries it; checked like open-door, with the talk right. */
+export const TalkCommand = z.strictObject({
+  type: z.enum(['talk', 'renew']),
+  id: Id,
+  credential: Signed,
+  /** A {@link TalkClaim}, signed by the viewer's key named in the grant. */
+  proof: Signed
+})
+export type TalkCommand = z.infer<typeof TalkCommand>
+
+export async function signTalkCommand (o: {
+  type: TalkCommand['type'], credential: string, key: SigningKey, home: string, device: string, session: string, command: string, now?: number
+}): Promise<TalkCommand> {
+  const proof = await sign(TalkClaim, { home: o.home, device: o.device, session: o.session, command: o.command, action: o.type, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
+  return { type: o.type, id: o.command, credential: o.credential, proof }
+}

@@ -18,10 +18,12 @@ import { Id } from './ids'
  * bytes sent, so no canonical JSON is needed.
  */
 
-import { SIGNED, PublicKeyText, importPublicKey, newNonce, open, sign, type SigningKey } from './signing'
+import { SIGNED, Nonce, PublicKeyText, Signed, importPublicKey, newNonce, open, sign, type SigningKey } from './signing'
+import { ReplyClaim, ReplyCommand, ReplyList, SignedReplies } from './replies'
+import { TalkClaim, TalkCommand } from './talk'
 export { fromB64url, toB64url } from './b64url'
 export {
-  PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce,
+  Nonce, Signed, PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce,
   type SigningKey, type SigningKeyPair, type Opened
 } from './signing'
 
@@ -32,9 +34,6 @@ const Millis = z.number().int().nonnegative()
 const Name = z.string().trim().min(1).max(64)
 
 /** 16 random bytes, base64url. */
-export const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a nonce is 16 bytes, base64url')
-/** `payload.signature`, both base64url; bounded before anything decodes it (a grant, a command's proof). */
-export const Signed = z.string().max(4096).regex(SIGNED, 'not a signed token (payload.signature)')
 /** A signed revocation list: larger, still far below one MQTT message ({@link MAX_REVOKED} ids fit). */
 export const SignedList = z.string().max(60_000).regex(SIGNED, 'not a signed list (payload.signature)')
 /** Most ids a revocation list carries (about 30 bytes each once signed and encoded). */
@@ -161,37 +160,6 @@ export async function signDoorCommand (o: {
   return { type: 'unlock', id: o.command, credential: o.credential, proof }
 }
 
-// ---------------------------------------------------------------- the talk command
-
-/** What the viewer signs to take (`talk`) or keep (`renew`) the talk lease in one call, once. */
-export const TalkClaim = z.strictObject({
-  home: Id,
-  device: Id,
-  session: Id,
-  command: Id,
-  action: z.enum(['talk', 'renew']),
-  ts: Millis,
-  nonce: Nonce
-})
-export type TalkClaim = z.infer<typeof TalkClaim>
-
-/** A talk or renew command as the data channel carries it; checked like open-door, with the talk right. */
-export const TalkCommand = z.strictObject({
-  type: z.enum(['talk', 'renew']),
-  id: Id,
-  credential: Signed,
-  /** A {@link TalkClaim}, signed by the viewer's key named in the grant. */
-  proof: Signed
-})
-export type TalkCommand = z.infer<typeof TalkCommand>
-
-export async function signTalkCommand (o: {
-  type: TalkCommand['type'], credential: string, key: SigningKey, home: string, device: string, session: string, command: string, now?: number
-}): Promise<TalkCommand> {
-  const proof = await sign(TalkClaim, { home: o.home, device: o.device, session: o.session, command: o.command, action: o.type, ts: o.now ?? Date.now(), nonce: newNonce() }, o.key)
-  return { type: o.type, id: o.command, credential: o.credential, proof }
-}
-
 // ---------------------------------------------------------------- proof of possession (offers, hellos)
 
 /** Signs a {@link ViewClaim}: what the viewer puts in each offer and each direct-path hello. */
@@ -230,6 +198,10 @@ export type DoorVerdict =
 
 export type TalkVerdict =
   | { ok: true, grant: Grant, claim: TalkClaim }
+  | { ok: false, reason: DenyReason, message: string, grant: Grant | null }
+
+export type ReplyVerdict =
+  | { ok: true, grant: Grant, claim: ReplyClaim }
   | { ok: false, reason: DenyReason, message: string, grant: Grant | null }
 
 export interface DoorGuardOptions {
@@ -283,6 +255,7 @@ export class DoorGuard {
   private readonly viewNonces = new Map<string, number>()
   private readonly talkNonces = new Map<string, number>()
   private readonly talkBuckets = new Map<string, { tokens: number, at: number }>()
+  private replies: ReplyList | null = null
   private readonly talkRate: { burst: number, refillMs: number }
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
   private readonly viewBuckets = new Map<string, { tokens: number, at: number }>()
@@ -420,19 +393,33 @@ export class DoorGuard {
    * and budget of its own, so talk can never crowd out the door.
    */
   async checkTalk (command: unknown, ctx: { sessionId: string, viewerId: string }): Promise<TalkVerdict> {
-    const deny = (reason: DenyReason, message: string, grant: Grant | null = null): TalkVerdict => ({ ok: false, reason, message, grant })
     const parsed = TalkCommand.safeParse(command)
-    if (!parsed.success) return deny('malformed', `not a talk command: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+    if (!parsed.success) return { ok: false, reason: 'malformed', message: `not a talk command: ${parsed.error.issues[0]?.message ?? 'invalid'}`, grant: null }
     const c = parsed.data
+    return await this.spoken(c, TalkClaim, ctx, (claim) => claim.action === c.type)
+  }
+
+  /** A quick reply: checked like talk (the talk right, its nonce memory and budget), and the claim names the reply's text. */
+  async checkReply (command: unknown, ctx: { sessionId: string, viewerId: string }): Promise<ReplyVerdict> {
+    const parsed = ReplyCommand.safeParse(command)
+    if (!parsed.success) return { ok: false, reason: 'malformed', message: `not a reply command: ${parsed.error.issues[0]?.message ?? 'invalid'}`, grant: null }
+    const c = parsed.data
+    return await this.spoken(c, ReplyClaim, ctx, (claim) => claim.reply === c.reply)
+  }
+
+  private async spoken<C extends { home: string, device: string, session: string, command: string, ts: number, nonce: string }> (
+    c: { id: string, credential: string, proof: string }, schema: z.ZodType<C>, ctx: { sessionId: string, viewerId: string }, same: (claim: C) => boolean
+  ): Promise<{ ok: true, grant: Grant, claim: C } | { ok: false, reason: DenyReason, message: string, grant: Grant | null }> {
+    const deny = (reason: DenyReason, message: string, grant: Grant | null = null) => ({ ok: false as const, reason, message, grant })
     const admitted = await this.member(c.credential, ctx.viewerId)
     if (!admitted.ok) return admitted
     const grant = admitted.grant
-    if (!mayTalk(grant, this.o.zone ?? DEFAULT_ZONE)) return deny('no-talk-right', `${grant.name} may not talk on this doorbell (the owner can allow it)`, grant)
-    const proof = await open(TalkClaim, c.proof, await this.memberKey(grant.key))
+    if (!this.mayTalkNow(grant)) return deny('no-talk-right', `${grant.name} may not talk on this doorbell (the owner can allow it)`, grant)
+    const proof = await open(schema, c.proof, await this.memberKey(grant.key))
     if (!proof.ok) return deny('bad-signature', `the command is not signed by ${grant.name}'s key: ${proof.message}`, grant)
     const claim = proof.value
     if (claim.home !== this.o.homeId || claim.device !== this.o.deviceId) return deny('wrong-device', `the command is for ${claim.device}`, grant)
-    if (claim.session !== ctx.sessionId || claim.command !== c.id || claim.action !== c.type) return deny('wrong-session', 'the command belongs to another call', grant)
+    if (claim.session !== ctx.sessionId || claim.command !== c.id || !same(claim)) return deny('wrong-session', 'the command belongs to another call', grant)
     const now = this.now()
     if (Math.abs(now - claim.ts) > this.freshnessMs) return deny('stale', `the command is ${Math.round((now - claim.ts) / 1000)} s off the doorbell's clock`, grant)
     this.forgetOldNonces(this.talkNonces, now)
@@ -441,6 +428,32 @@ export class DoorGuard {
     if (!this.take(this.talkBuckets, this.talkRate, grant.id, now)) return deny('rate-limited', 'too many talk requests; wait a moment', grant)
     this.talkNonces.set(claim.nonce, claim.ts + this.freshnessMs)
     return { ok: true, grant, claim }
+  }
+
+  /** The talk right of a grant here. */
+  private mayTalkNow (grant: Grant): boolean {
+    return mayTalk(grant, this.o.zone ?? DEFAULT_ZONE)
+  }
+
+  /**
+   * The owner's quick replies: signed by the key of a live owner of this home (the grant beside
+   * it), for this home, newer than the list held. Resolves the list, or why it was refused.
+   */
+  async takeReplies (signed: unknown): Promise<{ ok: true, changed: boolean, list: ReplyList } | { ok: false, message: string }> {
+    const parsed = SignedReplies.safeParse(signed)
+    if (!parsed.success) return { ok: false, message: `quick replies: ${parsed.error.issues[0]?.message ?? 'invalid'}` }
+    const owner = await open(Grant, parsed.data.credential, await this.homeKey)
+    if (!owner.ok) return { ok: false, message: `quick replies: the owner's credential is not from this home: ${owner.message}` }
+    const grant = owner.value
+    const live = await this.member(parsed.data.credential, grant.sub)
+    if (!live.ok) return { ok: false, message: `quick replies: ${live.message}` }
+    if (grant.role !== 'owner') return { ok: false, message: `quick replies: only an owner keeps them, not ${grant.name} (${grant.role})` }
+    const opened = await open(ReplyList, parsed.data.list, await importPublicKey(grant.key))
+    if (!opened.ok) return { ok: false, message: `quick replies: not signed by ${grant.name}'s key: ${opened.message}` }
+    if (opened.value.home !== this.o.homeId) return { ok: false, message: `quick replies of another home (${opened.value.home})` }
+    if (this.replies !== null && opened.value.at <= this.replies.at) return { ok: true, changed: false, list: this.replies }
+    this.replies = opened.value
+    return { ok: true, changed: true, list: opened.value }
   }
 
   private forgetOldNonces (nonces: Map<string, number>, now: number): void {

@@ -10,6 +10,7 @@ import { Camera } from './camera/camera'
 import { RingSnapshots } from './camera/snapshotRing'
 import { RingKeep } from './camera/snapshotKeep'
 import { startAudio, type DoorbellAudio } from './audio/module'
+import { quickRepliesModule } from './audio/repliesModule'
 import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
@@ -106,6 +107,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     return part
   }
   const hubWaiters = new Set<() => void>()
+  const quickReplies = quickRepliesModule({ audio: config.audio, dataDir: config.dataDir, speaker: () => started(audio, 'audio').speaker, log: log.child('replies') })
 
   // Inspection: off by default, and then no inspector is attached at all.
   const batcher = config.inspect
@@ -124,7 +126,10 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let linkClosed = false
   const connectHub = (url: string): void => {
     if (linkClosed) return
-    const link = started(side, 'answering side').connectHub(url, { log: log.child('mqtt'), direct: () => mesh?.direct() })
+    const answering = started(side, 'answering side')
+    const link = answering.connectHub(url, { log: log.child('mqtt'), direct: () => mesh?.direct() })
+    // The owner's quick replies, retained on the hub: checked by the guard, then rendered.
+    link?.onReplies((signed) => { void quickReplies.take(signed, 'hub', answering.guard) })
     link?.client.on('connect', () => {
       audit?.flush()
       keep?.handOver()
@@ -180,6 +185,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     },
     // The microphone and the speaker (docs/audio.md); a sound device that is not there stops the start, naming it.
     startAudio(config.audio, log.child('audio'), (started) => { audio = started }),
+    // Quick replies rendered by espeak-ng (docs/audio.md); without it a warning, and replies are off.
+    quickReplies,
     {
       // Admission, sessions, door commands and revocations: the same code as a browser camera node's.
       name: 'answering side',
@@ -233,7 +240,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
           // The talk lease, where there is a speaker to talk on; without one, asking to talk is refused with no-speaker.
           ...(started(audio, 'audio').speaker.enabled
-            ? { talk: (guard: DoorGuard) => talkLease({ guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId, log: log.child('talk'), maxMs: (config.audio.talkMaxSeconds ?? 60) * 1000, ...(inspect ? { inspect } : {}) }) }
+            ? { talk: (guard: DoorGuard) => talkLease({ guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId, log: log.child('talk'), maxMs: (config.audio.talkMaxSeconds ?? 60) * 1000, ...(quickReplies.replies ? { replies: quickReplies.replies } : {}), ...(inspect ? { inspect } : {}) }) }
             : {})
         })
         // The newest revocation list this doorbell has seen, kept across restarts.
@@ -241,6 +248,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         try { kept = readFileSync(revocationsFile, 'utf8').trim() } catch {}
         // A list that cannot be read costs nothing but itself: the hub sends the current one.
         if (kept) await side.takeRevocations(kept, revocationsFile).catch((err: unknown) => { log.error('could not take the kept revocation list', { error: describeError(err) }) })
+        // The last quick replies this doorbell took (rendered in the background: the cache makes it quick after the first time).
+        void quickReplies.takeKept(side.guard)
         door.subscribe(side.answering.publishState)
       },
       async stop () { side?.answering.stop() }

@@ -15,12 +15,12 @@ import {
   RevocationList, SignalToDevice, SignalToViewer, ViewClaim, ViewerHello, decode, encode, exportPublicKey, fromB64url,
   generateSigningKey, importPublicKey, memoryLogger, newId, newNonce, peek, readFrame, sign, signDoorCommand, signViewClaim,
   TalkClaim, toB64url, topics, writeFrame, type DenyReason, type Offer, type SigningKey, type TalkReply,
-  CommandResult, NO_CALL_SESSION, signOutOfCallDoorCommand
+  CommandResult, NO_CALL_SESSION, ReplyClaim, signOutOfCallDoorCommand
 } from '@doorbell/core'
 import { HubClient } from '@doorbell/viewer/lib'
 import { talkLease } from '@doorbell/device/answering'
 import { createMeshPeer } from '@doorbell/mesh'
-import { LockControl, SimulatedLock, videoCodec, withoutDefaultStun } from '@doorbell/device'
+import { LockControl, QuickReplies, SimulatedLock, findFfmpeg, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import { eventually, startLan, type Lan } from '../src/harness'
 import { offerFrom, pairViewer, type PairedViewer } from '../src/trust'
 
@@ -972,7 +972,7 @@ test(`${TALK_RUNS} generated talk commands that must not take the talk lease, ag
   const operator = await member('op', { role: 'operator', zones: ['home', 'gate'], talkZones: ['gate'] })
   const stranger = await generateSigningKey(false)
   const told: Array<Extract<TalkReply, { type: 'talk-nack' | 'talk-ack' }>> = []
-  const session = (sessionId: string, viewerId: string) => floor.session({ sessionId, viewerId, viewerName: viewerId, log: memoryLogger([], 't'), send: (m) => { if (m.type !== 'talker') told.push(m) }, path: () => 'lan' })
+  const session = (sessionId: string, viewerId: string) => floor.session({ sessionId, viewerId, viewerName: viewerId, log: memoryLogger([], 't'), send: (m) => { if (m.type === 'talk-nack' || m.type === 'talk-ack') told.push(m) }, path: () => 'lan' })
   const sessions = new Map([kitchen, gone, guest, operator].map((m) => [m.sub, session(`s-${m.sub}`, m.sub)]))
   clock += 1000 // the short grant has ended
 
@@ -1053,4 +1053,143 @@ test(`${TALK_RUNS} generated talk commands that must not take the talk lease, ag
   }), { numRuns: TALK_RUNS, seed: SEED, endOnFailure: true })
   assert.ok(controls >= TALK_RUNS / TALK_CONTROL_EVERY - 1, `${controls} controls took the lease`)
   floor.stop()
+})
+
+// ---------------------------------------------------------------- quick-reply commands (issue 17: quick replies)
+
+const REPLY_RUNS = 1000
+const REPLY_CONTROL_EVERY = 100
+const REPLY = 'Leave it at the door'
+
+type ReplyAttack =
+  | { kind: 'proof-by-foreign-key' }
+  | { kind: 'claim-rewritten', change: 'session' | 'device' | 'command' | 'reply' | 'ts' | 'no-call' }
+  | { kind: 'proof-bytes-flipped', index: number, bit: number }
+  | { kind: 'random-proof', token: string }
+  | { kind: 'replay' }
+  | { kind: 'expired' }
+  | { kind: 'guest-without-talk' }
+
+const REPLY_EXPECTED: Record<ReplyAttack['kind'], DenyReason | 'malformed'> = {
+  'proof-by-foreign-key': 'bad-signature',
+  'claim-rewritten': 'wrong-session',
+  'proof-bytes-flipped': 'bad-signature',
+  'random-proof': 'malformed',
+  replay: 'replay',
+  expired: 'expired',
+  'guest-without-talk': 'no-talk-right'
+}
+const replyReasonOf = (a: ReplyAttack): string => a.kind === 'claim-rewritten'
+  ? ({ session: 'wrong-session', device: 'wrong-device', command: 'wrong-session', reply: 'wrong-session', ts: 'stale', 'no-call': 'wrong-session' } as const)[a.change]
+  : REPLY_EXPECTED[a.kind]
+
+test(`${REPLY_RUNS} generated quick-reply commands that must not play, against DoorGuard and the device's reply kind with a real espeak-ng render`, { timeout: 180_000 }, async (t) => {
+  const homeKeys = await generateSigningKey(true)
+  let clock = Date.now()
+  const guard = new DoorGuard({ homeId: 'home', deviceId: 'front-door', homeKey: await exportPublicKey(homeKeys.publicKey), zone: 'home', now: () => clock })
+  const audit: Array<{ kind?: string, outcome: string, reason: string }> = []
+  // The doorbell's own player: the reply rendered by espeak-ng; what it plays is counted at the speaker's door.
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-reply-forgery-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  let played = 0
+  const replies = new QuickReplies({ dir, ffmpeg: findFfmpeg(), speaker: { enabled: true, play: () => { played++ } }, log: memoryLogger([], 'replies') })
+  await replies.start()
+  await replies.use([REPLY])
+  assert.ok(replies.has(REPLY), 'the reply was rendered')
+  const floor = talkLease({ guard, replies, audit: (a) => { audit.push(a) }, deviceId: 'front-door', log: memoryLogger([], 'talk'), now: () => clock })
+  t.after(() => { replies.stop(); floor.stop() })
+  const member = async (sub: string, grant: Partial<Grant>) => {
+    const keys = await generateSigningKey(false)
+    const credential = await sign(Grant, { v: 1, id: `m-${sub}`, home: 'home', sub, name: sub, role: 'resident', door: false, zones: [], talk: true, key: await exportPublicKey(keys.publicKey), iat: clock - 1000, exp: null, ...grant }, homeKeys.privateKey)
+    return { sub, keys, credential }
+  }
+  const kitchen = await member('kitchen', {})
+  const gone = await member('gone', { exp: clock + 500 })
+  const guest = await member('guest', { role: 'guest', talk: false })
+  const stranger = await generateSigningKey(false)
+  const told: Array<Extract<TalkReply, { type: 'talk-nack' | 'reply-ack' }>> = []
+  const session = (sessionId: string, viewerId: string) => floor.session({ sessionId, viewerId, viewerName: viewerId, log: memoryLogger([], 't'), send: (m) => { if (m.type === 'talk-nack' || m.type === 'reply-ack') told.push(m) }, path: () => 'lan' })
+  const sessions = new Map([kitchen, gone, guest].map((m) => [m.sub, session(`s-${m.sub}`, m.sub)]))
+  clock += 1000 // the short grant has ended
+
+  const claim = (o: { key?: SigningKey, session?: string, device?: string, command?: string, reply?: string, ts?: number }, id: string) =>
+    sign(ReplyClaim, { home: 'home', device: o.device ?? 'front-door', session: o.session ?? 's-kitchen', command: o.command ?? id, reply: o.reply ?? REPLY, ts: o.ts ?? clock, nonce: newNonce() }, (o.key ?? kitchen.keys.privateKey))
+  const command = (id: string, credential: string, proof: string): string => JSON.stringify({ type: 'reply', id, reply: REPLY, credential, proof })
+  // A playing reply holds the floor under its command id: it has ended when that key may no longer talk.
+  const untilPlayed = async (id: string): Promise<void> => { await eventually('the reply to end', () => !floor.mayTalk(id), 10_000) }
+  let replayable: string | null = null
+  let replayableAt = 0
+  const build = async (a: ReplyAttack): Promise<{ who: string, raw: string }> => {
+    const id = newId('c')
+    switch (a.kind) {
+      case 'proof-by-foreign-key': return { who: 'kitchen', raw: command(id, kitchen.credential, await claim({ key: stranger.privateKey }, id)) }
+      case 'claim-rewritten': {
+        const o = a.change === 'session' ? { session: 's-other' } : a.change === 'device' ? { device: 'back-door' } : a.change === 'command' ? { command: newId('c') }
+          : a.change === 'reply' ? { reply: 'Go away' } : a.change === 'no-call' ? { session: NO_CALL_SESSION } : { ts: clock - 120_000 }
+        return { who: 'kitchen', raw: command(id, kitchen.credential, await claim(o, id)) }
+      }
+      case 'proof-bytes-flipped': {
+        const proof = await claim({}, id)
+        const dot = proof.indexOf('.')
+        const sig = fromB64url(proof.slice(dot + 1))
+        sig[a.index % sig.length]! ^= 1 << a.bit
+        return { who: 'kitchen', raw: command(id, kitchen.credential, `${proof.slice(0, dot)}.${toB64url(sig)}`) }
+      }
+      case 'random-proof': return { who: 'kitchen', raw: command(id, kitchen.credential, a.token) }
+      case 'replay': {
+        // Spent once by a valid reply that played: the same bytes again must be refused.
+        if (replayable === null || clock - replayableAt > 20_000) {
+          replayableAt = clock
+          replayable = command(id, kitchen.credential, await claim({}, id))
+          clock += 1000 // a budget token for it
+          await sessions.get('kitchen')!.command(replayable)
+          assert.equal(told.at(-1)?.type, 'reply-ack')
+          await untilPlayed(id)
+          audit.pop()
+        }
+        return { who: 'kitchen', raw: replayable }
+      }
+      case 'expired': return { who: 'gone', raw: command(id, gone.credential, await claim({ key: gone.keys.privateKey, session: 's-gone' }, id)) }
+      case 'guest-without-talk': return { who: 'guest', raw: command(id, guest.credential, await claim({ key: guest.keys.privateKey, session: 's-guest' }, id)) }
+    }
+  }
+  const attacks = fc.oneof(
+    fc.constant<ReplyAttack>({ kind: 'proof-by-foreign-key' }),
+    fc.constantFrom('session', 'device', 'command', 'reply', 'ts', 'no-call').map((change): ReplyAttack => ({ kind: 'claim-rewritten', change })),
+    fc.record({ index: fc.nat(63), bit: fc.nat(7) }).map((r): ReplyAttack => ({ kind: 'proof-bytes-flipped', ...r })),
+    fc.string({ maxLength: 200 }).map((token): ReplyAttack => ({ kind: 'random-proof', token })),
+    fc.constant<ReplyAttack>({ kind: 'replay' }),
+    fc.constant<ReplyAttack>({ kind: 'expired' }),
+    fc.constant<ReplyAttack>({ kind: 'guest-without-talk' })
+  )
+  let runs = 0
+  let controls = 0
+  await fc.assert(fc.asyncProperty(attacks, async (attack) => {
+    runs++
+    if (runs % REPLY_CONTROL_EVERY === 0) {
+      // A control: a valid reply plays (so a guard refusing everything fails), and is let finish.
+      clock += 1000
+      const id = newId('c')
+      const before = played
+      await sessions.get('kitchen')!.command(command(id, kitchen.credential, await claim({}, id)))
+      assert.equal(told.at(-1)?.type, 'reply-ack', 'a valid reply command plays')
+      await untilPlayed(id)
+      await eventually('the reply\'s packets at the speaker', () => played > before + 10, 5000)
+      audit.pop()
+      controls++
+    }
+    const { who, raw } = await build(attack)
+    const before = audit.length
+    const playedBefore = played
+    await sessions.get(who)!.command(raw)
+    const record = audit[before]
+    assert.ok(record, `${attack.kind}: audited`)
+    assert.equal(record.kind, 'reply')
+    assert.equal(record.outcome, 'denied', `${attack.kind} was allowed`)
+    const expected = attack.kind === 'random-proof' && SIGNED.test(attack.token) ? 'bad-signature' : replyReasonOf(attack)
+    assert.equal(record.reason, expected, `${attack.kind}${attack.kind === 'claim-rewritten' ? ` (${attack.change})` : ''}`)
+    assert.equal(told.at(-1)?.type, 'talk-nack')
+    assert.equal(played, playedBefore, `${attack.kind} reached the speaker`)
+  }), { numRuns: REPLY_RUNS, seed: SEED, endOnFailure: true })
+  assert.ok(controls >= REPLY_RUNS / REPLY_CONTROL_EVERY - 1, `${controls} controls played`)
 })

@@ -123,8 +123,8 @@ test('a doorbell whose mesh cannot start stops the camera, the lock and every mo
   // The modules before the mesh started, then stopped in reverse order; none after it started.
   const modules = (what: 'started' | 'stopped'): string[] =>
     log.flatMap((l) => { const m = new RegExp(`\\[device/modules\\] ${what} module=(.+)$`).exec(l); return m ? [m[1]!] : [] })
-  assert.deepEqual(modules('started'), ['lock', 'pairing', 'audit outbox', 'camera', 'audio', 'answering side', 'snapshots'], log.join('\n'))
-  assert.deepEqual(modules('stopped'), ['snapshots', 'answering side', 'audio', 'camera', 'audit outbox', 'pairing', 'lock'], log.join('\n'))
+  assert.deepEqual(modules('started'), ['lock', 'pairing', 'audit outbox', 'camera', 'audio', 'quick replies', 'answering side', 'snapshots'], log.join('\n'))
+  assert.deepEqual(modules('stopped'), ['snapshots', 'answering side', 'quick replies', 'audio', 'camera', 'audit outbox', 'pairing', 'lock'], log.join('\n'))
 
   // The camera had started its encoder, and it is gone.
   assert.ok(encoderSeen, 'the camera had spawned ffmpeg before the mesh failed')

@@ -184,3 +184,39 @@ export function speakerPlayedTone (path: string, hz = RESIDENT_HZ): { hz: number
   assert.ok(near(tone.hz, hz), `the doorbell's speaker played ${tone.hz.toFixed(1)} Hz (the resident's microphone plays ${hz} Hz)`)
   return { ...tone, seconds: samples.length / rate }
 }
+
+/**
+ * Is this speech (a quick reply by espeak-ng), not silence and not a tone? The loudest window's
+ * RMS; how long the sound lasts (20 ms frames above -40 dBFS); the share of the window's energy
+ * in the voice band (100-4000 Hz); and the share of that in its strongest 5 % of bins, which a
+ * pure tone fills almost alone while a voice spreads over its harmonics and formants.
+ */
+export function speechOf (samples: Float64Array, rate: number, size = 16384): { rms: number, voicedMs: number, voiceBand: number, peakShare: number } {
+  if (samples.length < size) throw new Error(`only ${samples.length} samples: too short to analyse`)
+  const frame = Math.round(rate / 50)
+  let voiced = 0
+  for (let at = 0; at + frame <= samples.length; at += frame) {
+    let sum = 0
+    for (let i = at; i < at + frame; i++) sum += samples[i]! ** 2
+    if (Math.sqrt(sum / frame) > 0.01) voiced++
+  }
+  let best = 0
+  let bestSum = -1
+  for (let start = 0; start + size <= samples.length; start += size / 4) {
+    let sum = 0
+    for (let i = start; i < start + size; i++) sum += samples[i]! ** 2
+    if (sum > bestSum) { bestSum = sum; best = start }
+  }
+  const re = new Float64Array(size)
+  const im = new Float64Array(size)
+  for (let i = 0; i < size; i++) re[i] = samples[best + i]! * (0.5 - 0.5 * Math.cos(2 * Math.PI * i / (size - 1)))
+  fft(re, im)
+  const power = Array.from({ length: size / 2 }, (_, k) => re[k]! ** 2 + im[k]! ** 2)
+  const total = power.reduce((a, b) => a + b, 0) || 1
+  const lo = Math.ceil(100 * size / rate)
+  const hi = Math.floor(4000 * size / rate)
+  const band = power.slice(lo, hi + 1)
+  const bandSum = band.reduce((a, b) => a + b, 0) || 1
+  const top = [...band].sort((a, b) => b - a).slice(0, Math.ceil(band.length * 0.05)).reduce((a, b) => a + b, 0)
+  return { rms: Math.sqrt(bestSum / size), voicedMs: voiced * 20, voiceBand: bandSum / total, peakShare: top / bandSum }
+}

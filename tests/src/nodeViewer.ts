@@ -1,5 +1,5 @@
 import { RTCPeerConnection, type RtpPacket } from 'werift'
-import { Home, type PeerConnectionLike } from '@doorbell/viewer/lib'
+import { Home, type PeerConnectionLike, type ReplyLink, type TalkLink } from '@doorbell/viewer/lib'
 import { opusCodec, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import type { PairedViewer } from './trust'
 
@@ -10,6 +10,8 @@ export interface NodeViewer {
   /** The doorbell's microphone (Opus RTP). */
   audioRtp: RtpPacket[]
   alerts: string[]
+  /** Each call's talk lease and quick replies, by device (the last call's). */
+  talk: Map<string, TalkLink & ReplyLink>
   close: () => Promise<void>
 }
 
@@ -18,6 +20,7 @@ export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | '
   const rtp: RtpPacket[] = []
   const audioRtp: RtpPacket[] = []
   const alerts: string[] = []
+  const talk = new Map<string, TalkLink & ReplyLink>()
   const home = new Home({
     url,
     homeId: paired.homeId,
@@ -36,7 +39,8 @@ export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | '
       const into = event.track.kind === 'audio' ? audioRtp : rtp
       event.track.onReceiveRtp.subscribe((p) => { into.push(p) })
     },
-    alert: (deviceId) => { alerts.push(deviceId) }
+    alert: (deviceId) => { alerts.push(deviceId) },
+    onTalkLink: (call, link) => { talk.set(call.deviceId, link) }
   })
-  return { home, rtp, audioRtp, alerts, close: async () => { await home.close() } }
+  return { home, rtp, audioRtp, alerts, talk, close: async () => { await home.close() } }
 }

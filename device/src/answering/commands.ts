@@ -29,7 +29,7 @@ export interface CommandContext {
 }
 
 export type CommandOutcome =
-  | { ok: true, id: string, type: string, at: number, lock?: LockState }
+  | { ok: true, id: string, type: string, at: number, lock?: LockState, durationMs?: number }
   | { ok: false, id: string | null, code: CommandErrorCode, reason: DoorAttempt['reason'], message: string }
 
 /** The command kinds a device takes outside a call, by the command's `type`. */
@@ -70,7 +70,7 @@ function refused (id: string | null, code: CommandErrorCode, reason: DoorAttempt
 
 export function resultOf (outcome: CommandOutcome): CommandResult {
   return outcome.ok
-    ? { ok: true, id: outcome.id, type: outcome.type.slice(0, 32), ...(outcome.lock ? { lock: outcome.lock } : {}) }
+    ? { ok: true, id: outcome.id, type: outcome.type.slice(0, 32), ...(outcome.lock ? { lock: outcome.lock } : {}), ...(outcome.durationMs !== undefined ? { durationMs: outcome.durationMs } : {}) }
     : refused(outcome.id, outcome.code, outcome.reason, outcome.message)
 }
 

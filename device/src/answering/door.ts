@@ -1,20 +1,14 @@
-import { DoorCommand, NO_CALL_SESSION, decode, newId, type DoorAttempt, type DoorGuard, type LockState, type Logger, type Reply, type TransportPath } from '@doorbell/core'
-import type { ChannelData } from './session'
+import { DoorCommand, NO_CALL_SESSION, decode, newId, type DoorAttempt, type DoorGuard, type LockState, type Reply } from '@doorbell/core'
+import type { ChannelData, SessionIdentity } from './session'
 import { idOf, type CommandKind, type CommandKinds } from './commands'
 
 /** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
 export const NACK_MESSAGE_MAX = 300
 
 /** What a session gives its door. */
-export interface DoorSessionInput {
-  sessionId: string
-  viewerId: string
-  viewerName: string
-  log: Logger
+export interface DoorSessionInput extends SessionIdentity {
   /** Sends on the session's control channel (dropped when it is not open). */
   reply: (message: Reply) => void
-  /** Which path carries this session's signaling (for the audit record). */
-  path: () => TransportPath | null
   /** The door opened for this session's viewer (the call record lists it). */
   unlocked: (at: number) => void
 }
@@ -133,7 +127,7 @@ export function lockDoor (o: LockDoorOptions): Door {
             return
           }
           // The data channel's reply knows the door's codes only (a kind added later answers on its own terms).
-          const code = outcome.code === 'unknown-command' ? 'invalid-command' : outcome.code
+          const code = outcome.code === 'unknown-command' || outcome.code === 'no-reply' || outcome.code === 'no-speaker' ? 'invalid-command' : outcome.code
           s.reply({ type: 'nack', id: outcome.id, error: { code, message: outcome.message.slice(0, NACK_MESSAGE_MAX) } })
         },
         stop () { stopLockReports() }

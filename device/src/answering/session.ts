@@ -9,6 +9,16 @@ export const CONNECT_TIMEOUT_MS = 20_000
 /** A bye's message is bounded by the Bye schema. */
 const BYE_MESSAGE_MAX = 300
 
+/** Who a session is, as its door and its talk floor are told (the audit record names them). */
+export interface SessionIdentity {
+  sessionId: string
+  viewerId: string
+  viewerName: string
+  log: Logger
+  /** Which path carries this session's signaling (for the audit record). */
+  path: () => TransportPath | null
+}
+
 /** What a message on the control channel carries, whatever the stack (werift: string or Buffer; a browser: string or ArrayBuffer). */
 export type ChannelData = string | ArrayBuffer | ArrayBufferView
 
@@ -130,22 +140,15 @@ export function answeringSession (o: SessionOptions) {
       peer?.openAudio?.()
       callTaken()
     })
+    const identity: SessionIdentity = { sessionId, viewerId, viewerName, log, path: () => routing.pathOf(sessionId) }
     const door = o.door.session({
-      sessionId,
-      viewerId,
-      viewerName,
-      log,
+      ...identity,
       reply,
-      path: () => routing.pathOf(sessionId),
       unlocked: (at) => { sendBack({ type: 'UNLOCKED', sessionId, at } satisfies DeviceCallEvent) }
     })
     const talk = floor.session({
-      sessionId,
-      viewerId,
-      viewerName,
-      log,
-      send: (message) => { if (channel?.isOpen()) channel.send(encode(TalkReply, message)) },
-      path: () => routing.pathOf(sessionId)
+      ...identity,
+      send: (message) => { if (channel?.isOpen()) channel.send(encode(TalkReply, message)) }
     })
 
     const events: PeerEvents = {

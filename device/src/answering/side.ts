@@ -90,7 +90,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   const floor = o.talk ? o.talk(guard) : noSpeaker()
   const door = o.door(guard)
   // Commands outside a call (the hub's MQTT): the door's own command kinds, checked by the same guard.
-  const commands = outOfCallCommands({ kinds: { ...door.commands, ...o.commands?.(guard) }, path: 'lan', log: log.child('commands') })
+  const commands = outOfCallCommands({ kinds: { ...door.commands, ...floor.commands, ...o.commands?.(guard) }, path: 'lan', log: log.child('commands') })
   const answering = startAnswering({
     deviceId: o.deviceId,
     deviceName: o.deviceName,

@@ -1,9 +1,13 @@
 import { createActor, type InspectionEvent } from 'xstate'
 import {
-  TalkCommand, TalkRelease, TalkReply, decode, newId,
-  type DoorAttempt, type DoorGuard, type Logger, type Talker, type TalkErrorCode, type TransportPath
+  NO_CALL_SESSION, ReplyCommand, TalkCommand, TalkRelease, TalkReply, decode, newId,
+  type DoorAttempt, type DoorGuard, type Logger, type Talker, type TalkErrorCode
 } from '@doorbell/core'
 import { TALK_MAX_MS, TALK_SILENCE_MS, talkLeaseMachine, type TalkHolder } from '@doorbell/machines'
+import type { SessionIdentity } from './session'
+import { idOf, typeOf, type CommandKind, type CommandKinds } from './commands'
+
+export { typeOf }
 
 /**
  * Who may be heard on the device's speaker: the talk lease (machines/src/talkLease.ts) behind
@@ -20,17 +24,22 @@ export interface TalkFloor {
   lost: (sessionId: string) => void
   /** One session's talk commands, and what it is told of who is talking. */
   session: (s: TalkSessionInput) => TalkSession
+  /** The command kinds this floor takes outside a call (the doorbell: `reply`); absent: none. */
+  commands?: CommandKinds
   stop: () => void
 }
 
-export interface TalkSessionInput {
-  sessionId: string
-  viewerId: string
-  viewerName: string
-  log: Logger
+export interface TalkSessionInput extends SessionIdentity {
   /** Sends on the session's control channel (dropped when it is not open). */
   send: (message: TalkReply) => void
-  path: () => TransportPath | null
+}
+
+/** The doorbell's quick replies as the floor plays them (device/src/audio/replies.ts). */
+export interface QuickReplyPlayer {
+  /** Is this reply rendered and ready to play? */
+  has: (text: string) => boolean
+  /** Plays it on the speaker and calls `done` at its end; how long it lasts, or null when it is not there. */
+  play: (text: string, done: () => void) => number | null
 }
 
 export interface TalkSession {
@@ -42,8 +51,10 @@ export interface TalkSession {
 }
 
 export interface TalkLeaseOptions {
-  /** Checks every talk and renew command (credential, talk right, signature, freshness, nonce, rate). */
-  guard: Pick<DoorGuard, 'checkTalk'>
+  /** Checks every talk, renew and reply command (credential, talk right, signature, freshness, nonce, rate). */
+  guard: Pick<DoorGuard, 'checkTalk' | 'checkReply'>
+  /** The quick replies this doorbell can play; absent: every reply is refused with no-reply. */
+  replies?: QuickReplyPlayer
   /** Where each request to talk, allowed or denied, is recorded (the audit outbox). */
   audit: (attempt: DoorAttempt) => void
   deviceId: string
@@ -84,6 +95,60 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
   })
   const holder = (): TalkHolder | null => actor.getSnapshot().context.holder
 
+  /**
+   * A quick reply, whichever channel brought it (a call's data channel, or the hub's MQTT outside
+   * a call: `commands.reply`): checked like talk (DoorGuard.checkReply), refused while someone
+   * else holds the lease, then played holding the lease itself (every screen sees who played it)
+   * until it ends. Every attempt, allowed or denied, is audited as kind `reply`.
+   */
+  const replyKind: CommandKind = {
+    async run (raw, ctx) {
+      const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
+        o.audit({
+          id: newId('a'), kind: 'reply', deviceId: o.deviceId, at: now(), outcome, reason, message: message.slice(0, MESSAGE_MAX),
+          memberId: grant?.id ?? null, viewerId: ctx.viewerId, viewerName: grant?.name ?? ctx.viewerName, role: grant?.role ?? null, path: ctx.path()
+        })
+      }
+      const parsed = decode(ReplyCommand, raw, ctx.sessionId === NO_CALL_SESSION ? `command from ${ctx.viewerName}` : `data channel of ${ctx.viewerName}`, ctx.maxBytes)
+      if (!parsed.ok) {
+        record('denied', 'malformed', parsed.error.message, null)
+        return { ok: false, id: idOf(raw), code: 'invalid-command', reason: 'malformed', message: parsed.error.message }
+      }
+      const c = parsed.value
+      const verdict = await o.guard.checkReply(c, { sessionId: ctx.sessionId, viewerId: ctx.viewerId })
+      if (!verdict.ok) {
+        ctx.log.warn('reply refused', { viewer: ctx.viewerName, reason: verdict.reason, message: verdict.message })
+        record('denied', verdict.reason, verdict.message, verdict.grant)
+        return { ok: false, id: c.id, code: 'denied', reason: verdict.reason, message: verdict.message }
+      }
+      const who = verdict.grant
+      const player = o.replies
+      if (player?.has(c.reply) !== true) {
+        const why = player ? `"${c.reply}" is not one of this doorbell's quick replies` : 'this doorbell plays no quick replies'
+        record('denied', 'no-reply', why, who)
+        return { ok: false, id: c.id, code: 'no-reply', reason: 'no-reply', message: why }
+      }
+      const current = holder()
+      // The requester's own talk gives way to its reply; anyone else's lease is not taken over.
+      if (current !== null && current.session !== ctx.sessionId) {
+        record('denied', 'busy', `${current.name} is talking`, who)
+        return { ok: false, id: c.id, code: 'busy', reason: 'busy', message: `${current.name} is talking` }
+      }
+      if (current !== null) actor.send({ type: 'RELEASE', session: current.session })
+      // The reply holds the floor under its own key (the command id): no session's release or hang-up ends it.
+      const key = c.id
+      actor.send({ type: 'REQUEST', holder: { session: key, viewerId: ctx.viewerId, memberId: who.id, name: who.name } })
+      // Playing counts as sound: the silence timer never ends a reply midway.
+      const sounding = setInterval(() => { actor.send({ type: 'AUDIO', session: key }) }, audioEveryMs)
+      const done = (): void => { clearInterval(sounding); actor.send({ type: 'RELEASE', session: key }) }
+      const durationMs = player.play(c.reply, done)
+      if (durationMs === null) { done(); return { ok: false, id: c.id, code: 'no-reply', reason: 'no-reply', message: `"${c.reply}" is not ready` } }
+      ctx.log.info('quick reply played', { by: who.name, reply: c.reply })
+      record('allowed', 'ok', `${who.name} played "${c.reply}"`, who)
+      return { ok: true, id: c.id, type: 'reply', at: now(), durationMs }
+    }
+  }
+
   return {
     mayTalk (sessionId) {
       if (holder()?.session !== sessionId) return false
@@ -91,6 +156,7 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
       if (t - lastAudio >= audioEveryMs) { lastAudio = t; actor.send({ type: 'AUDIO', session: sessionId }) }
       return true
     },
+    commands: { reply: replyKind },
     left (sessionId) { screens.delete(sessionId); actor.send({ type: 'LEFT', session: sessionId, why: 'left' }) },
     lost (sessionId) { actor.send({ type: 'LEFT', session: sessionId, why: 'connection-lost' }) },
     stop () { screens.clear(); actor.stop() },
@@ -105,6 +171,13 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
       const nack = (id: string | null, code: TalkErrorCode, message: string, holderName: string | null = null): void => {
         s.send({ type: 'talk-nack', id, error: { code, message: message.slice(0, MESSAGE_MAX) }, holder: holderName })
       }
+      /** A quick reply on this call's data channel: the same command kind as outside a call, answered on this channel. */
+      const reply = async (raw: string): Promise<void> => {
+        const outcome = await replyKind.run(raw, { sessionId: s.sessionId, viewerId: s.viewerId, viewerName: s.viewerName, log: s.log, path: s.path })
+        if (outcome.ok) { s.send({ type: 'reply-ack', id: outcome.id, durationMs: outcome.durationMs ?? 0 }); return }
+        const code: TalkErrorCode = outcome.code === 'busy' || outcome.code === 'no-reply' || outcome.code === 'no-speaker' || outcome.code === 'denied' ? outcome.code : 'invalid-command'
+        nack(outcome.id, code, outcome.message, outcome.code === 'busy' ? holder()?.name ?? null : null)
+      }
       return {
         // Said only when someone is talking: a screen that never sees talk gets no message it does not know.
         opened () { const h = holder(); if (h) s.send({ type: 'talker', talker: talkerOf(h), ended: null }) },
@@ -118,6 +191,7 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
             actor.send({ type: 'RELEASE', session: s.sessionId })
             return
           }
+          if (type === 'reply') { await reply(raw); return }
           const parsed = decode(TalkCommand, raw, `data channel of ${s.viewerName}`)
           if (!parsed.ok) {
             record('denied', 'malformed', parsed.error.message, null)
@@ -175,24 +249,5 @@ export function noSpeaker (): TalkFloor {
         }
       }
     }
-  }
-}
-
-/** The `type` of a command, if it is a JSON object with one. */
-export function typeOf (raw: string): string | null {
-  try {
-    const t = (JSON.parse(raw) as { type?: unknown } | null)?.type
-    return typeof t === 'string' ? t : null
-  } catch {
-    return null
-  }
-}
-
-function idOf (raw: string): string | null {
-  try {
-    const id = (JSON.parse(raw) as { id?: unknown }).id
-    return typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null
-  } catch {
-    return null
   }
 }

@@ -4,6 +4,7 @@ import { findFfmpeg, type RtpListener } from '../camera/camera'
 import { AudioDeviceError } from './errors'
 import { howToList, microphoneArgs, sourceProbeArgs } from './ffmpegArgs'
 import { FfmpegProcess, lastLine, runToEnd } from './ffmpegProcess'
+import type { HalfDuplexGate } from './halfDuplex'
 
 /**
  * The doorbell's microphone: one Opus encode for every viewer, like the camera. ffmpeg writes
@@ -18,7 +19,8 @@ export class Microphone {
   private readonly listeners = new Set<RtpListener>()
   packets = 0
 
-  constructor (private readonly config: DeviceConfig['audio'], private readonly log: Logger) {}
+  /** `gate`: half duplex, nothing is sent while the speaker plays (halfDuplex.ts). */
+  constructor (private readonly config: DeviceConfig['audio'], private readonly log: Logger, private readonly gate: HalfDuplexGate | null = null) {}
 
   get enabled (): boolean { return this.config.source.kind !== 'none' }
 
@@ -42,6 +44,7 @@ export class Microphone {
     socket.on('message', (packet) => {
       this.packets++
       this.encoder?.healthy()
+      if (this.gate !== null && !this.gate.open()) return
       for (const listener of this.listeners) listener(packet)
     })
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))

@@ -1,10 +1,13 @@
 import type { DeviceConfig, Logger, Startable } from '@doorbell/core'
 import { Microphone } from './microphone'
 import { Speaker } from './speaker'
+import { HalfDuplexGate, halfDuplexOn } from './halfDuplex'
 
 export interface DoorbellAudio {
   microphone: Microphone
   speaker: Speaker
+  /** Half duplex (the microphone shut while the speaker plays), or null when it is off. */
+  halfDuplex: HalfDuplexGate | null
 }
 
 /** The doorbell's `audio` module: the microphone's encoder, then the speaker's decoder; stopped in reverse. */
@@ -13,8 +16,10 @@ export function startAudio (config: DeviceConfig['audio'], log: Logger, onStarte
   return {
     name: 'audio',
     async start () {
-      const microphone = new Microphone(config, log.child('microphone'))
-      const speaker = new Speaker(config, log.child('speaker'))
+      const halfDuplex = halfDuplexOn(config) ? new HalfDuplexGate() : null
+      if (halfDuplex) log.info('half duplex: the microphone is shut while the speaker plays', { mode: config.halfDuplex ?? 'auto' })
+      const microphone = new Microphone(config, log.child('microphone'), halfDuplex)
+      const speaker = new Speaker(config, log.child('speaker'), halfDuplex)
       await microphone.start()
       try {
         await speaker.start()
@@ -22,7 +27,7 @@ export function startAudio (config: DeviceConfig['audio'], log: Logger, onStarte
         await microphone.stop()
         throw err
       }
-      running = { microphone, speaker }
+      running = { microphone, speaker, halfDuplex }
       onStarted(running)
     },
     async stop () {

@@ -7,6 +7,7 @@ import { AudioDeviceError } from './errors'
 import { howToList, sinkProbeArgs, speakerArgs, speakerSdp, type PlayingSink } from './ffmpegArgs'
 import { FfmpegProcess, lastLine, runToEnd } from './ffmpegProcess'
 import { RtpSplice } from './rtpSplice'
+import type { HalfDuplexGate } from './halfDuplex'
 
 /** Two free consecutive UDP ports on loopback, the first even: RTP and RTCP for ffmpeg's SDP input. */
 async function freeRtpPort (): Promise<number> {
@@ -40,7 +41,8 @@ export class Speaker {
   private readonly splice = new RtpSplice()
   packets = 0
 
-  constructor (private readonly config: DeviceConfig['audio'], private readonly log: Logger) {}
+  /** `gate`: half duplex, told of every packet played so the microphone stays shut meanwhile. */
+  constructor (private readonly config: DeviceConfig['audio'], private readonly log: Logger, private readonly gate: HalfDuplexGate | null = null) {}
 
   /** Is there a speaker to play to (after `start`: an optional device that was missing is not)? */
   get enabled (): boolean { return this.decoder !== null }
@@ -86,6 +88,7 @@ export class Speaker {
     const out = this.splice.next(from, packet)
     if (!out) return
     this.packets++
+    this.gate?.played()
     this.decoder.healthy()
     socket.send(out, this.port, '127.0.0.1')
   }

@@ -109,6 +109,7 @@ export function mayPublish (who: Principal | null, topic: string, payload: Buffe
   if (retain && !(who.kind === 'device' && (kind === 'state' || kind === 'presence'))) return no(`${kind} may not be retained`)
   if (t.home !== who.home) return no(`a member of ${who.home} may not publish to home ${t.home}`)
   if (kind === 'revocations') return no('only the hub publishes the revocation list')
+  if (kind === 'replies') return no('only the hub publishes the quick replies (the owner saves them in Home settings)')
   if (kind === 'inspect') {
     // A device inspects under its device id, a viewer's tab under its client id.
     const mine = who.kind === 'device' ? t.device === who.deviceId : t.device.startsWith(`${VIEWER_PREFIX}${who.viewerId}-`)
@@ -153,7 +154,7 @@ export function subscribable (who: Principal, devices: () => readonly string[], 
   const h = `${ROOT}/${who.home}`
   if (who.kind === 'integration') return [integrationTopics.homeEntities(who.home), ...IntegrationEntities.map((e) => `${h}/+/ha/${e}`)]
   if (who.kind === 'device') {
-    return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/${who.deviceId}/command/+/to-device`, `${h}/revocations`]
+    return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/${who.deviceId}/command/+/to-device`, `${h}/revocations`, `${h}/replies`]
   }
   const inbox = `${h}/+/session/${who.viewerId}/+/to-viewer`
   const results = `${h}/+/command/${who.viewerId}/to-viewer`
@@ -178,7 +179,7 @@ export function maySubscribe (who: Principal, filter: string, devices: () => rea
   // An operator subscribes to each device's events one by one: one lookup decides, where listing
   // every subscribable topic would cost the number of devices per SUBSCRIBE (their square in all).
   const own = who.kind === 'viewer' && who.member.role === 'operator' ? parseTopic(filter) : null
-  if (own !== null && own.kind !== 'revocations' && own.home === who.home && OPERATOR_EVENTS.has(own.kind)) {
+  if (own !== null && own.kind !== 'revocations' && own.kind !== 'replies' && own.home === who.home && OPERATOR_EVENTS.has(own.kind)) {
     if (inZones(who, own.device, zonesOf) && devices().includes(own.device)) return ok
   } else if (subscribable(who, devices, zonesOf).some((p) => covered(filter, p))) {
     return ok

@@ -1,7 +1,7 @@
 import { computed, onBeforeUnmount, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { pathOf, type LinkPath } from '@doorbell/machines'
-import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type LinkActor, type TalkLink } from '../lib'
+import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type LinkActor, type ReplyLink, type TalkLink } from '../lib'
 import { loadIdentity } from './identity'
 import { ringPicture, useRingAlert, type RingNotificationAction, type RingPicture } from './useRingAlert'
 import { loadHubInfo, type HubInfo } from './hubInfo'
@@ -44,7 +44,12 @@ export function useHome () {
   /** Each call's audio sender: the call card's talk controls swap the microphone in. */
   const audioSenders = shallowReactive(new Map<string, AudioSenderLike>())
   /** Each call's talk lease: signed talk commands, and who is talking. */
-  const talkLinks = shallowReactive(new Map<string, TalkLink>())
+  const talkLinks = shallowReactive(new Map<string, TalkLink & ReplyLink>())
+  /** The owner's quick replies (GET /api/replies), read on each ring: the banner and the call view offer them. */
+  const replies = ref<string[]>([])
+  const loadReplies = (): void => {
+    pairing.api.value?.replies().then((r) => { replies.value = r.replies }, () => {})
+  }
   const online = shallowReactive(new Map<string, boolean>())
   const link = shallowRef<LinkActor | null>(null)
   /** The path in use now (hub, direct), or null while none is up. */
@@ -155,8 +160,10 @@ export function useHome () {
     h.link.subscribe((s) => { if (home === h) path.value = pathOf(s.value) })
     h.paths.on('presence', (pr) => { if (home === h) online.set(pr.deviceId, pr.online) })
     h.onHistory(() => { if (home === h) { history.value = [...h.history]; historyChanges.value++ } })
+    loadReplies()
     h.paths.on('ring', (ring) => {
       if (home !== h) return
+      loadReplies()
       // A new ring's banner waits for its own picture, not the last ring's.
       if (snapshots.get(ring.deviceId)?.ringId !== ring.ringId) snapshots.delete(ring.deviceId)
       historyChanges.value++
@@ -243,6 +250,13 @@ export function useHome () {
     streams,
     audioSenders,
     talkLinks,
+    replies,
+    /** Plays a quick reply without answering (the ring banner): a signed command over the hub. */
+    replyOutsideCall: async (deviceId: string, reply: string): Promise<{ ok: true, durationMs: number } | { ok: false, message: string }> => {
+      if (!home) return { ok: false, message: 'not connected to the home' }
+      const r = await home.replyOutsideCall(deviceId, reply)
+      return r.ok ? { ok: true, durationMs: r.durationMs ?? 0 } : { ok: false, message: r.error.message }
+    },
     link,
     path,
     error,

@@ -1,5 +1,5 @@
 import {
-  AuditRecord, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
@@ -130,6 +130,16 @@ export class HubApi {
   /** PUT /api/devices/<id>/stock-setting (owner): the hub signs it and tells the doorbell. */
   async setStockSetting (deviceId: string, acceptUnsignedOpenDoor: boolean, o: CallOptions = {}): Promise<StockDoorSettingView> {
     return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/stock-setting`, whole(StockDoorSettingView), { body: checked(StockDoorSettingRequest, { acceptUnsignedOpenDoor }, 'stock setting'), ...o })
+  }
+
+  /** GET /api/replies (any member): the owner's quick replies as they stand. */
+  async replies (o: CallOptions = {}): Promise<RepliesResponse> {
+    return await this.call('GET', '/api/replies', whole(RepliesResponse), o)
+  }
+
+  /** PUT /api/replies (owner): the list, signed by the owner's own key (signReplyList). */
+  async saveReplies (signed: SignedReplies, o: CallOptions = {}): Promise<RepliesResponse> {
+    return await this.call('PUT', '/api/replies', whole(RepliesResponse), { body: checked(SignedReplies, signed, 'quick replies'), ...o })
   }
 
   /** GET /api/audit (owner): records with seq > `after`, ascending, at most `limit`. */

@@ -1,7 +1,7 @@
 import { fromCallback, type EventObject } from 'xstate'
 import { CALL_TAKEN, CONTROL_CHANNEL, CallTaken, DoorCommand, DoorRequest, Reply, TAKE_CALL, TakeCall, TalkReply, decode, encode, gathered, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
-import { isTalkMessage, talkLink, type TalkLink } from './talkLink'
+import { isTalkMessage, talkLink, type ReplyLink, type TalkLink } from './talkLink'
 
 /**
  * The subset of RTCPeerConnection the call uses. Browsers' RTCPeerConnection fits, and so does
@@ -94,7 +94,7 @@ export interface CallSessionOptions {
   /** The call's audio sender, sending nothing until the resident talks (a browser swaps its microphone in). */
   onAudioSender?: (call: CallActorInput, sender: AudioSenderLike) => void
   /** The call's talk lease: the signed talk commands, the device's answers, and who is talking. */
-  onTalkLink?: (call: CallActorInput, link: TalkLink) => void
+  onTalkLink?: (call: CallActorInput, link: TalkLink & ReplyLink) => void
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
 }

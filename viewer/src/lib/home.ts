@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { InspectionBatcher, newId, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { InspectionBatcher, NO_CALL_SESSION, newId, signReplyCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
@@ -288,6 +288,16 @@ export class Home {
   unlock (deviceId: string): string { return callCommands.unlock(this.doorbell(deviceId)) }
   hangUp (deviceId: string): void { callCommands.hangUp(this.doorbell(deviceId)) }
   dismiss (deviceId: string): void { callCommands.dismiss(this.doorbell(deviceId)) }
+
+  /**
+   * Plays one of the owner's quick replies on a doorbell without answering (from the ring
+   * banner): a reply command signed for no call, over the hub's MQTT (docs/commands.md). A
+   * refusal is a result; no answer in time rejects with CommandTimeoutError.
+   */
+  async replyOutsideCall (deviceId: string, reply: string): Promise<CommandResult> {
+    const command = await signReplyCommand({ credential: this.o.trust.credential, key: this.o.trust.key, home: this.o.homeId, device: deviceId, session: NO_CALL_SESSION, command: newId('c'), reply })
+    return await this.hub.sendCommand(deviceId, command)
+  }
 
   async close (): Promise<void> {
     for (const actor of this.doorbells.values()) actor.stop()

@@ -2,7 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import {
   CallRecord, CommandResult, DeviceState, DoorAttempt, InspectBatch, Listeners, Presence, RingEvent, SignalToViewer, SnapshotEvent,
   decodeTopicMessage, encode, parseTopic, refusedCredentials, topics,
-  type DeviceTransport, type DirectReach, type Logger, type SignalToDevice
+  type DeviceTransport, type DirectReach, type Logger, type SignalToDevice, type SignedReplies
 } from '@doorbell/core'
 import { HubOutbox, type HeldMessage } from './hubOutbox'
 
@@ -34,6 +34,8 @@ type LinkEvents = {
   signal: (viewerId: string, message: SignalToDevice) => void
   /** The home's signed revocation list (retained on the hub), and the owner's signed per-doorbell stock KVS settings riding with it. */
   revocations: (token: string, stockSettings: string[]) => void
+  /** The owner's signed quick replies (retained on the hub). */
+  replies: (signed: SignedReplies) => void
   /** A command outside a call, from `viewerId` (the broker binds the topic's level to the sender), not yet parsed. */
   command: (viewerId: string, payload: Uint8Array) => void
 }
@@ -92,7 +94,7 @@ export class MqttLink implements DeviceTransport {
       this.publishPresence()
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
       this.flush()
-      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId)], { qos: 1 }, (err) => {
+      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
     })
@@ -124,6 +126,10 @@ export class MqttLink implements DeviceTransport {
       this.listeners.emit('revocations', m.payload.list, m.payload.stockSettings ?? [])
       return
     }
+    if (m.kind === 'replies' && m.topic.home === this.o.homeId) {
+      this.listeners.emit('replies', m.payload.signed)
+      return
+    }
     if (m.kind !== 'to-device' || m.topic.device !== this.o.deviceId || m.topic.home !== this.o.homeId) {
       this.o.log.warn('ignored a message not addressed to this device', { topic })
       return
@@ -143,6 +149,10 @@ export class MqttLink implements DeviceTransport {
 
   onRevocations (listener: (token: string, stockSettings: string[]) => void): () => void {
     return this.listeners.on('revocations', listener)
+  }
+
+  onReplies (listener: (signed: SignedReplies) => void): () => void {
+    return this.listeners.on('replies', listener)
   }
 
   onCommand (listener: (viewerId: string, payload: Uint8Array) => void): () => void {
