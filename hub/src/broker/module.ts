@@ -35,7 +35,8 @@ export interface BrokerModule extends Startable {
 export interface BrokerBackend {
   /** The broker's id among its peers. */
   id?: string
-  persistence: Pick<SqlitePersistence, 'createRetainedStreamCombi' | 'destroy'>
+  /** `dropSessions` where the persistence can drop a removed member's sessions (the cluster's Redis one cannot yet). */
+  persistence: Pick<SqlitePersistence, 'createRetainedStreamCombi' | 'destroy'> & Partial<Pick<SqlitePersistence, 'dropSessions'>>
   mq?: NonNullable<Parameters<typeof Aedes.createBroker>[0]>['mq']
 }
 
@@ -140,7 +141,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         }
         // Its persistent sessions go too, with what was queued for them (a removed screen's rings).
         const own = sessionsOf(member)
-        persistence?.dropSessions(own).then((ids) => {
+        persistence?.dropSessions?.(own).then((ids: string[]) => {
           if (ids.length > 0) log.info('dropped a removed member\'s sessions', { member: member.name, sessions: ids.length })
         }, (err: Error) => { log.error('could not drop a removed member\'s sessions', { error: err.message }) })
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })

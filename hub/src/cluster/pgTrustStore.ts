@@ -60,6 +60,11 @@ export class PgTrustStore implements TrustBackend {
     return this.pg.query('UPDATE members SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]).rowCount === 1
   }
 
+  /** A live member's door right (Home Assistant's integration member); false when it is revoked or absent. */
+  setDoor (id: string, door: boolean): boolean {
+    return this.pg.query('UPDATE members SET door = $1 WHERE id = $2 AND revoked_at IS NULL', [door, id]).rowCount === 1
+  }
+
   revoked (): { ids: string[], lastAt: number } {
     const rows = this.pg.query('SELECT id, revoked_at FROM members WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id').rows
     return { ids: rows.map((r) => String(r.id)), lastAt: rows.reduce((max, r) => Math.max(max, Number(r.revoked_at)), 0) }
