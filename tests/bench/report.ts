@@ -21,6 +21,7 @@ const GROUPS: Array<[string, string]> = [
   ['stacks', 'Other WebRTC stacks (node-datachannel and werift viewers)'],
   ['inspector', 'Inspector: statechart layout and replay'],
   ['history', 'Snapshots and history'],
+  ['audio', 'Talk: two-way audio latency (docs/audio.md)'],
   ['cluster', 'A cluster of hubs on Redis and PostgreSQL (docs/cluster.md)']
 ]
 

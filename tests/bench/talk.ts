@@ -1,0 +1,254 @@
+/**
+ * Issue 17's talk figures, against the doorbell in its own process (test-tone microphone, its
+ * speaker writing a WAV into a FIFO this bench reads as it is written), the hub (startHub) and
+ * one headless Chromium page whose fake microphone plays a repeating 300-1500 Hz sweep, on loopback:
+ *   Talk down → first audio at the speaker: the hold-to-talk button's `pointerdown` (the event's
+ *     timeStamp in the page, as epoch ms) to the arrival here of the first speaker PCM chunk with
+ *     sound in it (a 10 ms window above RMS 0.02). The microphone is already open (a warm-up
+ *     press first); the first press of the call, which also opens it, is its own figure.
+ *   Viewer microphone → doorbell speaker, one way: while Talk is held and silence is flowing,
+ *     the page's microphone is switched from silence to the sweep (a WebAudio gain after the fake
+ *     capture, set to 1 at a page epoch time) to the first chunk with sound at the speaker.
+ * Page times are brought onto the bench's clock by an offset measured over CDP (pageClockOffset).
+ * The speaker is the WAV sink (ffmpeg decoding to a pipe); an ALSA or PulseAudio sink adds its
+ * own buffer on top.
+ */
+import { execFileSync } from 'node:child_process'
+import { constants, openSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { Socket } from 'node:net'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startHub } from '@doorbell/hub'
+import { memoryLogger } from '@doorbell/core'
+import { openResident, videoIsPlaying, waitForText } from '../src/browser'
+import { VIEWER_DIST } from '../src/harness'
+import { deviceInvite, inviteCode } from '../src/trust'
+import type { Page } from 'playwright-core'
+import { DOORBELL_HZ } from '../src/audio'
+import { percentile, round, sleep, type Bench, type Figure } from './lib'
+import { epochNow, startDeviceProcess } from './proc'
+
+/** 10 ms at 48 kHz mono: the window whose RMS says "sound". The fake microphone's sweep is about 0.18, Opus's decoded silence about 0. */
+const WINDOW = 480
+const LOUD_RMS = 0.01
+
+/** One chunk of the speaker's PCM as it arrived (epoch ms), and whether it holds sound. */
+interface Chunk { at: number, loud: boolean, rms: number }
+
+/**
+ * Reads the speaker's WAV from a FIFO as ffmpeg writes it (`-flush_packets 1`). Opened
+ * read-write so that it neither blocks waiting for ffmpeg nor ends if ffmpeg reopens it.
+ */
+export class SpeakerTap {
+  readonly chunks: Chunk[] = []
+  private readonly socket: Socket
+  private head = Buffer.alloc(0)
+  private inData = false
+  private odd: Buffer = Buffer.alloc(0)
+
+  constructor (readonly path: string) {
+    execFileSync('mkfifo', [path])
+    this.socket = new Socket({ fd: openSync(path, constants.O_RDWR | constants.O_NONBLOCK), readable: true, writable: false })
+    this.socket.on('data', (d: Buffer) => { this.take(d, epochNow()) })
+  }
+
+  /** The header (up to the `data` chunk) is skipped; then 16-bit mono samples, windowed. */
+  take (d: Buffer, at: number): void {
+    let pcm = d
+    if (!this.inData) {
+      this.head = Buffer.concat([this.head, d])
+      const i = this.head.indexOf('data', 12, 'latin1')
+      if (i < 0 || this.head.length < i + 8) return
+      this.inData = true
+      pcm = this.head.subarray(i + 8)
+    }
+    const bytes = Buffer.concat([this.odd, pcm])
+    const usable = bytes.length - (bytes.length % 2)
+    this.odd = bytes.subarray(usable)
+    let rms = 0
+    for (let start = 0; start < usable / 2; start += WINDOW) {
+      const end = Math.min(usable / 2, start + WINDOW)
+      let sum = 0
+      for (let i = start; i < end; i++) sum += (bytes.readInt16LE(i * 2) / 32768) ** 2
+      rms = Math.max(rms, Math.sqrt(sum / Math.max(1, end - start)))
+    }
+    this.chunks.push({ at, loud: rms > LOUD_RMS, rms })
+  }
+
+  /** The arrival time of the first chunk with sound after `after` (epoch ms). */
+  async firstLoud (after: number, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const hit = this.chunks.find((c) => c.at >= after && c.loud)
+      if (hit) return hit.at
+      await sleep(2)
+    }
+    const late = this.chunks.filter((c) => c.at >= after)
+    throw new Error(`no sound at the doorbell's speaker within ${timeoutMs} ms (${late.length} chunks came, loudest RMS ${Math.max(0, ...late.map((c) => c.rms)).toFixed(4)})`)
+  }
+
+  /** Waits until the speaker has played only silence for `quietMs` (what was said has drained). */
+  async quiet (quietMs: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const lastLoud = this.chunks.findLast((c) => c.loud)?.at ?? 0
+      if (epochNow() - lastLoud >= quietMs) return
+      await sleep(10)
+    }
+    throw new Error(`the doorbell's speaker was not quiet for ${quietMs} ms within ${timeoutMs} ms`)
+  }
+
+  close (): void { this.socket.destroy() }
+}
+
+/**
+ * In the page, before the first Talk: the microphone the viewer asks for is the fake capture
+ * through a WebAudio gain the bench sets (0 silence, 1 the sweep), and each hold-to-talk
+ * pointerdown's time is kept. No named inner functions: tsx would wrap them in a helper the page lacks.
+ */
+const INSTALL = `(() => {
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices)
+  window.__talkBench = { gain: null, context: null, downAt: NaN }
+  navigator.mediaDevices.getUserMedia = async (c) => {
+    const stream = await real(c)
+    const context = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' })
+    await context.resume()
+    const gain = context.createGain()
+    gain.gain.value = 1
+    const out = context.createMediaStreamDestination()
+    context.createMediaStreamSource(stream).connect(gain).connect(out)
+    Object.assign(window.__talkBench, { gain, context })
+    return out.stream
+  }
+  document.addEventListener('pointerdown', (e) => {
+    if (e.target instanceof Element && e.target.closest('[data-testid=hold-to-talk]')) window.__talkBench.downAt = performance.timeOrigin + e.timeStamp
+  }, true)
+})()`
+
+/** Sets the microphone's gain in the page; returns when it was set (epoch ms). */
+const setGain = (value: number): string => `(() => {
+  const b = window.__talkBench
+  b.gain.gain.setValueAtTime(${value}, b.context.currentTime)
+  return performance.timeOrigin + performance.now()
+})()`
+
+/**
+ * The fake microphone's file: a sweep from 300 to 1500 Hz every second, for 20 s (it loops).
+ * A steady tone does not do: the microphone's noise suppression learns it as noise and fades
+ * it within seconds (measured: RMS 0.09 down to 0.016), while a sweep stays in no band long.
+ */
+function sweepWav (path: string): void {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', "aevalsrc=0.25*sin(2*PI*(300*t+600*mod(t\\,1)^2)):s=48000:d=20", '-ac', '1', '-c:a', 'pcm_s16le', path])
+}
+
+/**
+ * How far the page's epoch clock is ahead of this process's: each side's performance.timeOrigin
+ * is its own reading of the system clock. Taken NTP-style over CDP (the reading against the
+ * midpoint of the round trip), from the shortest of `n` round trips.
+ */
+async function pageClockOffset (page: Page, n = 15): Promise<{ offset: number, rtt: number }> {
+  let best = { offset: 0, rtt: Infinity }
+  for (let i = 0; i < n; i++) {
+    const t0 = epochNow()
+    const p = await page.evaluate('performance.timeOrigin + performance.now()') as number
+    const t1 = epochNow()
+    if (t1 - t0 < best.rtt) best = { offset: p - (t0 + t1) / 2, rtt: t1 - t0 }
+  }
+  return best
+}
+
+export const talkBench: Bench = async ({ smoke, log }) => {
+  const rounds = smoke ? 2 : 20
+  const budgetMs = smoke ? 40_000 : 150_000
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-bench-talk-'))
+  const voice = join(dir, 'resident.wav')
+  sweepWav(voice)
+  const tap = new SpeakerTap(join(dir, 'speaker.fifo'))
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dir, 'hub'), viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
+  const resident = await openResident(hub.url, 'Bench', await inviteCode(hub, 'owner'), { microphone: voice })
+  const { page } = resident
+  let device: Awaited<ReturnType<typeof startDeviceProcess>> | null = null
+  try {
+    device = await startDeviceProcess({
+      deviceId: 'front-door',
+      deviceName: 'Front door',
+      hubUrl: hub.mqttUrl,
+      mesh: { enabled: false },
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      ringTimeoutSeconds: 60,
+      camera: { source: { kind: 'test-pattern', width: 640, height: 360, fps: 15 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 600 },
+      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: tap.path } },
+      pairing: { url: await deviceInvite(hub, 'front-door') }
+    }, 'talk')
+    await page.getByTestId('doorbell-front-door').waitFor({ timeout: 20_000 })
+    await page.evaluate(INSTALL)
+    device.ring()
+    await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
+    await page.getByTestId('answer').click()
+    await videoIsPlaying(page)
+
+    const clock = await pageClockOffset(page)
+    log(`talk: the page's clock is ${round(clock.offset, 2)} ms ahead (CDP round trip ${round(clock.rtt, 2)} ms)`)
+    const hold = page.getByTestId('hold-to-talk')
+    const box = (await hold.boundingBox())!
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
+    const down = async (): Promise<number> => {
+      await page.evaluate('window.__talkBench.downAt = NaN')
+      await page.mouse.down()
+      await waitForText(page, 'talk-status', /Front door hears you/)
+      const at = await page.evaluate('window.__talkBench.downAt') as number
+      if (!Number.isFinite(at)) throw new Error('the hold-to-talk pointerdown was not seen in the page')
+      return at - clock.offset
+    }
+    /** Silence goes out last, so no sound is left in the decoder for the next round. */
+    const up = async (): Promise<void> => {
+      await page.evaluate(setGain(0))
+      await sleep(200)
+      await page.mouse.up()
+      await tap.quiet(300, 5000)
+      await page.evaluate(setGain(1))
+    }
+
+    // The first press of the call: the microphone is opened then (granted unasked).
+    const coldAt = await down()
+    const cold = await tap.firstLoud(coldAt, 10_000) - coldAt
+    await up()
+    log(`talk: first press of the call (opens the microphone) → sound at the speaker ${round(cold)} ms`)
+
+    const downToSound: number[] = []
+    const oneWay: number[] = []
+    const started = Date.now()
+    for (let i = 0; i < rounds && Date.now() - started < budgetMs; i++) {
+      // The DoorGuard lets 10 talk commands through, then one a second: one press a round stays inside.
+      await sleep(300)
+      const at = await down()
+      downToSound.push(await tap.firstLoud(at, 5000) - at)
+      // Held: silence (still sending, well under the lease's 2 s), then the sweep.
+      await page.evaluate(setGain(0))
+      await tap.quiet(300, 5000)
+      const onAt = await page.evaluate(setGain(1)) as number - clock.offset
+      oneWay.push(await tap.firstLoud(onAt, 5000) - onAt)
+      await up()
+      log(`talk: round ${i + 1}/${rounds}: Talk down → sound ${round(downToSound.at(-1)!)} ms; viewer mic → speaker ${round(oneWay.at(-1)!)} ms`)
+    }
+    if (downToSound.length === 0) throw new Error('no talk round finished within the time budget')
+
+    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process (test-tone microphone, speaker = ffmpeg Opus decode to a WAV read from a FIFO as written), one hub (startHub), home network; Chromium's fake microphone (a 300-1500 Hz sweep file, the viewer's echo cancellation, noise suppression and auto gain on) through a WebAudio gain; page clock offset measured over CDP and taken off; sound = first 10 ms window above RMS ${LOUD_RMS} in a speaker chunk, timed on arrival; ${downToSound.length} rounds after one warm-up press`
+    const f = (id: string, name: string, value: number, target?: Figure['target']): Figure =>
+      ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions, group: 'audio' })
+    return [
+      f('talk-down-audio-p50', 'Talk down → first audio at the doorbell\'s speaker, p50', percentile(downToSound, 50)),
+      f('talk-down-audio-p95', 'Talk down → first audio at the doorbell\'s speaker, p95', percentile(downToSound, 95), { op: '<=', value: 200 }),
+      f('talk-down-audio-first', 'Talk down → first audio, first press of a call (opens the microphone)', cold),
+      f('talk-oneway-viewer-device-p50', 'viewer microphone → doorbell speaker, one way, p50', percentile(oneWay, 50)),
+      f('talk-oneway-viewer-device-p95', 'viewer microphone → doorbell speaker, one way, p95', percentile(oneWay, 95), { op: '<=', value: 150 })
+    ]
+  } finally {
+    await resident.close()
+    await device?.stop()
+    await hub.stop()
+    tap.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
