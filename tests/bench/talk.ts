@@ -136,7 +136,8 @@ const setGain = (value: number): string => `(() => {
 /**
  * The fake microphone's file: a sweep from 300 to 1500 Hz every second, for 20 s (it loops).
  * A steady tone does not do: the microphone's noise suppression learns it as noise and fades
- * it within seconds (measured: RMS 0.09 down to 0.016), while a sweep stays in no band long.
+ * it within seconds (a tone sent at RMS 0.09 reached the speaker at 0.016 by the third press),
+ * while a sweep stays in no band long.
  */
 function sweepWav (path: string): void {
   execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', "aevalsrc=0.25*sin(2*PI*(300*t+600*mod(t\\,1)^2)):s=48000:d=20", '-ac', '1', '-c:a', 'pcm_s16le', path])
