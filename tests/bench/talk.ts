@@ -10,6 +10,9 @@
  *     the page's microphone is switched from silence to the sweep (a WebAudio gain after the fake
  *     capture, set to 1 at a page epoch time) to the first chunk with sound at the speaker.
  * Page times are brought onto the bench's clock by an offset measured over CDP (pageClockOffset).
+ *   Doorbell microphone → page, one way: the device's microphone input switched from silence to
+ *     its tone (talkMic.ts: when the bench writes the first tone frame into the encoder's pipe)
+ *     to the first poll of an analyser on the page's received call audio that hears it.
  * The speaker is the WAV sink (ffmpeg decoding to a pipe); an ALSA or PulseAudio sink adds its
  * own buffer on top.
  */
@@ -28,6 +31,7 @@ import type { Page } from 'playwright-core'
 import { DOORBELL_HZ } from '../src/audio'
 import { percentile, round, sleep, type Bench, type Figure } from './lib'
 import { epochNow, startDeviceProcess } from './proc'
+import { installPageEar, MicrophonePipe, pageOnset, pageQuiet } from './talkMic'
 
 /** 10 ms at 48 kHz mono: the window whose RMS says "sound". The fake microphone's sweep is about 0.18, Opus's decoded silence about 0. */
 const WINDOW = 480
@@ -166,6 +170,8 @@ export const talkBench: Bench = async ({ smoke, log }) => {
   const voice = join(dir, 'resident.wav')
   sweepWav(voice)
   const tap = new SpeakerTap(join(dir, 'speaker.fifo'))
+  const mic = new MicrophonePipe(dir, DOORBELL_HZ)
+  mic.start()
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dir, 'hub'), viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   const resident = await openResident(hub.url, 'Bench', await inviteCode(hub, 'owner'), { microphone: voice })
   const { page } = resident
@@ -179,7 +185,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       iceAdditionalHostAddresses: ['127.0.0.1'],
       ringTimeoutSeconds: 60,
       camera: { source: { kind: 'test-pattern', width: 640, height: 360, fps: 15 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 600 },
-      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: tap.path } },
+      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: tap.path }, ffmpegPath: mic.ffmpeg },
       pairing: { url: await deviceInvite(hub, 'front-door') }
     }, 'talk')
     await page.getByTestId('doorbell-front-door').waitFor({ timeout: 20_000 })
@@ -235,7 +241,23 @@ export const talkBench: Bench = async ({ smoke, log }) => {
     }
     if (downToSound.length === 0) throw new Error('no talk round finished within the time budget')
 
+    // The other way: the doorbell's microphone from silence to its tone, heard in the page.
+    await installPageEar(page)
+    const deviceToPage: number[] = []
+    const back = Date.now()
+    for (let i = 0; i < rounds && Date.now() - back < budgetMs; i++) {
+      mic.toneOff()
+      await pageQuiet(page, 300, 5000)
+      const on = await mic.toneOn()
+      deviceToPage.push(await pageOnset(page, on + clock.offset, 5000) - clock.offset - on)
+      await sleep(200)
+      log(`talk: round ${i + 1}/${rounds}: doorbell mic → page ${round(deviceToPage.at(-1)!)} ms`)
+    }
+    mic.toneOff()
+    if (deviceToPage.length === 0) throw new Error('no doorbell → page round finished within the time budget')
+
     const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process (test-tone microphone, speaker = ffmpeg Opus decode to a WAV read from a FIFO as written), one hub (startHub), home network; Chromium's fake microphone (a 300-1500 Hz sweep file, the viewer's echo cancellation, noise suppression and auto gain on) through a WebAudio gain; page clock offset measured over CDP and taken off; sound = first 10 ms window above RMS ${LOUD_RMS} in a speaker chunk, timed on arrival; ${downToSound.length} rounds after one warm-up press`
+    const backConditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process, one hub (startHub), home network; the doorbell's own ffmpeg Opus encode with its input a FIFO of raw 48 kHz PCM the bench writes in real time in 20 ms frames (silence, then a ${DOORBELL_HZ} Hz tone: start = the write of its first frame); end = the first 2 ms poll of a WebAudio analyser (512 samples) on the call's received audio above RMS 0.01; page clock offset measured over CDP and taken off; ${deviceToPage.length} rounds`
     const f = (id: string, name: string, value: number, target?: Figure['target']): Figure =>
       ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions, group: 'audio' })
     return [
@@ -243,13 +265,16 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       f('talk-down-audio-p95', 'Talk down → first audio at the doorbell\'s speaker, p95', percentile(downToSound, 95), { op: '<=', value: 200 }),
       f('talk-down-audio-first', 'Talk down → first audio, first press of a call (opens the microphone)', cold),
       f('talk-oneway-viewer-device-p50', 'viewer microphone → doorbell speaker, one way, p50', percentile(oneWay, 50)),
-      f('talk-oneway-viewer-device-p95', 'viewer microphone → doorbell speaker, one way, p95', percentile(oneWay, 95), { op: '<=', value: 150 })
+      f('talk-oneway-viewer-device-p95', 'viewer microphone → doorbell speaker, one way, p95', percentile(oneWay, 95), { op: '<=', value: 150 }),
+      { ...f('talk-oneway-device-viewer-p50', 'doorbell microphone → page, one way, p50', percentile(deviceToPage, 50)), conditions: backConditions },
+      { ...f('talk-oneway-device-viewer-p95', 'doorbell microphone → page, one way, p95', percentile(deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions }
     ]
   } finally {
     await resident.close()
     await device?.stop()
     await hub.stop()
     tap.close()
+    mic.close()
     await rm(dir, { recursive: true, force: true })
   }
 }
