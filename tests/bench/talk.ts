@@ -108,12 +108,15 @@ export class SpeakerTap {
 
 /**
  * In the page, before the first Talk: the microphone the viewer asks for is the fake capture
- * through a WebAudio gain the bench sets (0 silence, 1 the sweep), and each hold-to-talk
- * pointerdown's time is kept. No named inner functions: tsx would wrap them in a helper the page lacks.
+ * through a WebAudio gain the bench sets (0 silence, 1 the sweep), each hold-to-talk
+ * pointerdown's time is kept, and so is each RTCPeerConnection the page makes. No named inner functions: tsx would wrap them in a helper the page lacks.
  */
 const INSTALL = `(() => {
   const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices)
-  window.__talkBench = { gain: null, context: null, downAt: NaN }
+  window.__talkBench = { gain: null, context: null, downAt: NaN, pcs: [] }
+  // Kept to read the received audio's jitter buffer (getStats): where the time goes.
+  const RealPc = window.RTCPeerConnection
+  window.RTCPeerConnection = class extends RealPc { constructor (...a) { super(...a); window.__talkBench.pcs.push(this) } }
   navigator.mediaDevices.getUserMedia = async (c) => {
     const stream = await real(c)
     const context = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' })
@@ -129,6 +132,32 @@ const INSTALL = `(() => {
     if (e.target instanceof Element && e.target.closest('[data-testid=hold-to-talk]')) window.__talkBench.downAt = performance.timeOrigin + e.timeStamp
   }, true)
 })()`
+
+/**
+ * The received audio's jitter buffer so far, summed over the page's connections: seconds of
+ * delay, of target delay and of the minimum the network alone needs (the target less what
+ * lip sync with the video or a requested delay adds), and samples emitted (inbound-rtp).
+ */
+const JITTER = `(async () => {
+  let delay = 0
+  let target = 0
+  let minimum = 0
+  let emitted = 0
+  for (const pc of window.__talkBench.pcs) {
+    if (pc.connectionState === 'closed') continue
+    for (const r of (await pc.getStats()).values()) {
+      if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+        delay += r.jitterBufferDelay ?? 0
+        target += r.jitterBufferTargetDelay ?? 0
+        minimum += r.jitterBufferMinimumDelay ?? 0
+        emitted += r.jitterBufferEmittedCount ?? 0
+      }
+    }
+  }
+  return { delay, target, minimum, emitted }
+})()`
+
+interface Jitter { delay: number, target: number, minimum: number, emitted: number }
 
 /** Sets the microphone's gain in the page; returns when it was set (epoch ms). */
 const setGain = (value: number): string => `(() => {
@@ -244,14 +273,20 @@ export const talkBench: Bench = async ({ smoke, log }) => {
     // The other way: the doorbell's microphone from silence to its tone, heard in the page.
     await installPageEar(page)
     const deviceToPage: number[] = []
+    const jitter: number[] = []
     const back = Date.now()
     for (let i = 0; i < rounds && Date.now() - back < budgetMs; i++) {
       mic.toneOff()
+      const before = await page.evaluate(JITTER) as Jitter
       await pageQuiet(page, 300, 5000)
       const on = await mic.toneOn()
       deviceToPage.push(await pageOnset(page, on + clock.offset, 5000) - clock.offset - on)
       await sleep(200)
-      log(`talk: round ${i + 1}/${rounds}: doorbell mic → page ${round(deviceToPage.at(-1)!)} ms`)
+      const after = await page.evaluate(JITTER) as Jitter
+      // Means over this round's samples: time in the jitter buffer, its target, and the network's minimum.
+      const mean = (k: keyof Jitter): number => (after[k] - before[k]) / (after.emitted - before.emitted) * 1000
+      if (after.emitted > before.emitted) jitter.push(mean('delay'))
+      log(`talk: round ${i + 1}/${rounds}: doorbell mic → page ${round(deviceToPage.at(-1)!)} ms (page jitter buffer: held ${round(mean('delay'))} ms, target ${round(mean('target'))} ms, network minimum ${round(mean('minimum'))} ms)`)
     }
     mic.toneOff()
     if (deviceToPage.length === 0) throw new Error('no doorbell → page round finished within the time budget')
@@ -267,7 +302,8 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       f('talk-oneway-viewer-device-p50', 'viewer microphone → doorbell speaker, one way, p50', percentile(oneWay, 50)),
       f('talk-oneway-viewer-device-p95', 'viewer microphone → doorbell speaker, one way, p95', percentile(oneWay, 95), { op: '<=', value: 150 }),
       { ...f('talk-oneway-device-viewer-p50', 'doorbell microphone → page, one way, p50', percentile(deviceToPage, 50)), conditions: backConditions },
-      { ...f('talk-oneway-device-viewer-p95', 'doorbell microphone → page, one way, p95', percentile(deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions }
+      { ...f('talk-oneway-device-viewer-p95', 'doorbell microphone → page, one way, p95', percentile(deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions },
+      { ...f('talk-page-jitter-buffer-p50', 'of which in the page\'s jitter buffer (mean per round), p50', percentile(jitter, 50)), conditions: backConditions }
     ]
   } finally {
     await resident.close()
