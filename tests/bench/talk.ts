@@ -1,6 +1,6 @@
 /**
- * Issue 17's talk figures, against the doorbell in its own process (test-tone microphone, its
- * speaker writing a WAV into a FIFO this bench reads as it is written), the hub (startHub) and
+ * Issue 17's talk figures, against the doorbell in its own process (its microphone fed by the
+ * bench, talkMic.ts; its speaker writing a WAV into a FIFO this bench reads as it is written), the hub (startHub) and
  * one headless Chromium page whose fake microphone plays a repeating 300-1500 Hz sweep, on loopback:
  *   Talk down → first audio at the speaker: the hold-to-talk button's `pointerdown` (the event's
  *     timeStamp in the page, as epoch ms) to the arrival here of the first speaker PCM chunk with
@@ -197,15 +197,19 @@ export const talkBench: Bench = async ({ smoke, log }) => {
   const budgetMs = smoke ? 40_000 : 150_000
   const dir = await mkdtemp(join(tmpdir(), 'doorbell-bench-talk-'))
   const voice = join(dir, 'resident.wav')
-  sweepWav(voice)
-  const tap = new SpeakerTap(join(dir, 'speaker.fifo'))
-  const mic = new MicrophonePipe(dir, DOORBELL_HZ)
-  mic.start()
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dir, 'hub'), viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
-  const resident = await openResident(hub.url, 'Bench', await inviteCode(hub, 'owner'), { microphone: voice })
-  const { page } = resident
+  let tap: SpeakerTap | null = null
+  let mic: MicrophonePipe | null = null
+  let hub: Awaited<ReturnType<typeof startHub>> | null = null
+  let resident: Awaited<ReturnType<typeof openResident>> | null = null
   let device: Awaited<ReturnType<typeof startDeviceProcess>> | null = null
   try {
+    sweepWav(voice)
+    const speaker = tap = new SpeakerTap(join(dir, 'speaker.fifo'))
+    const microphone = mic = new MicrophonePipe(dir, DOORBELL_HZ)
+    microphone.start()
+    hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dir, 'hub'), viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
+    resident = await openResident(hub.url, 'Bench', await inviteCode(hub, 'owner'), { microphone: voice })
+    const { page } = resident
     device = await startDeviceProcess({
       deviceId: 'front-door',
       deviceName: 'Front door',
@@ -214,7 +218,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       iceAdditionalHostAddresses: ['127.0.0.1'],
       ringTimeoutSeconds: 60,
       camera: { source: { kind: 'test-pattern', width: 640, height: 360, fps: 15 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 600 },
-      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: tap.path }, ffmpegPath: mic.ffmpeg },
+      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: speaker.path }, ffmpegPath: microphone.ffmpeg },
       pairing: { url: await deviceInvite(hub, 'front-door') }
     }, 'talk')
     await page.getByTestId('doorbell-front-door').waitFor({ timeout: 20_000 })
@@ -242,13 +246,13 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       await page.evaluate(setGain(0))
       await sleep(200)
       await page.mouse.up()
-      await tap.quiet(300, 5000)
+      await speaker.quiet(300, 5000)
       await page.evaluate(setGain(1))
     }
 
     // The first press of the call: the microphone is opened then (granted unasked).
     const coldAt = await down()
-    const cold = await tap.firstLoud(coldAt, 10_000) - coldAt
+    const cold = await speaker.firstLoud(coldAt, 10_000) - coldAt
     await up()
     log(`talk: first press of the call (opens the microphone) → sound at the speaker ${round(cold)} ms`)
 
@@ -259,12 +263,12 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       // The DoorGuard lets 10 talk commands through, then one a second: one press a round stays inside.
       await sleep(300)
       const at = await down()
-      downToSound.push(await tap.firstLoud(at, 5000) - at)
+      downToSound.push(await speaker.firstLoud(at, 5000) - at)
       // Held: silence (still sending, well under the lease's 2 s), then the sweep.
       await page.evaluate(setGain(0))
-      await tap.quiet(300, 5000)
+      await speaker.quiet(300, 5000)
       const onAt = await page.evaluate(setGain(1)) as number - clock.offset
-      oneWay.push(await tap.firstLoud(onAt, 5000) - onAt)
+      oneWay.push(await speaker.firstLoud(onAt, 5000) - onAt)
       await up()
       log(`talk: round ${i + 1}/${rounds}: Talk down → sound ${round(downToSound.at(-1)!)} ms; viewer mic → speaker ${round(oneWay.at(-1)!)} ms`)
     }
@@ -276,10 +280,10 @@ export const talkBench: Bench = async ({ smoke, log }) => {
     const jitter: number[] = []
     const back = Date.now()
     for (let i = 0; i < rounds && Date.now() - back < budgetMs; i++) {
-      mic.toneOff()
+      microphone.toneOff()
       const before = await page.evaluate(JITTER) as Jitter
       await pageQuiet(page, 300, 5000)
-      const on = await mic.toneOn()
+      const on = await microphone.toneOn()
       deviceToPage.push(await pageOnset(page, on + clock.offset, 5000) - clock.offset - on)
       await sleep(200)
       const after = await page.evaluate(JITTER) as Jitter
@@ -288,10 +292,10 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       if (after.emitted > before.emitted) jitter.push(mean('delay'))
       log(`talk: round ${i + 1}/${rounds}: doorbell mic → page ${round(deviceToPage.at(-1)!)} ms (page jitter buffer: held ${round(mean('delay'))} ms, target ${round(mean('target'))} ms, network minimum ${round(mean('minimum'))} ms)`)
     }
-    mic.toneOff()
+    microphone.toneOff()
     if (deviceToPage.length === 0) throw new Error('no doorbell → page round finished within the time budget')
 
-    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process (test-tone microphone, speaker = ffmpeg Opus decode to a WAV read from a FIFO as written), one hub (startHub), home network; Chromium's fake microphone (a 300-1500 Hz sweep file, the viewer's echo cancellation, noise suppression and auto gain on) through a WebAudio gain; page clock offset measured over CDP and taken off; sound = first 10 ms window above RMS ${LOUD_RMS} in a speaker chunk, timed on arrival; ${downToSound.length} rounds after one warm-up press`
+    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process (speaker = ffmpeg Opus decode to a WAV read from a FIFO as written), one hub (startHub), home network; Chromium's fake microphone (a 300-1500 Hz sweep file, the viewer's echo cancellation, noise suppression and auto gain on) through a WebAudio gain; page clock offset measured over CDP and taken off; sound = first 10 ms window above RMS ${LOUD_RMS} in a speaker chunk, timed on arrival; ${downToSound.length} rounds after one warm-up press`
     const backConditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process, one hub (startHub), home network; the doorbell's own ffmpeg Opus encode with its input a FIFO of raw 48 kHz PCM the bench writes in real time in 20 ms frames (silence, then a ${DOORBELL_HZ} Hz tone: start = the write of its first frame); end = the first 2 ms poll of a WebAudio analyser (512 samples) on the call's received audio above RMS 0.01; page clock offset measured over CDP and taken off; ${deviceToPage.length} rounds`
     const f = (id: string, name: string, value: number, target?: Figure['target']): Figure =>
       ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions, group: 'audio' })
@@ -306,11 +310,11 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       { ...f('talk-page-jitter-buffer-p50', 'of which in the page\'s jitter buffer (mean per round), p50', percentile(jitter, 50)), conditions: backConditions }
     ]
   } finally {
-    await resident.close()
+    await resident?.close()
     await device?.stop()
-    await hub.stop()
-    tap.close()
-    mic.close()
+    await hub?.stop()
+    tap?.close()
+    mic?.close()
     await rm(dir, { recursive: true, force: true })
   }
 }
