@@ -1,5 +1,5 @@
 import {
-  AuditRecord, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, DismissRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
@@ -204,6 +204,18 @@ export class HubApi {
       return typeof r?.marked === 'number' && typeof r.unseen === 'number' ? { ok: true, value: { marked: r.marked, unseen: r.unseen } } : { ok: false, detail: 'no marked/unseen counts' }
     }
     return await this.call('POST', '/api/events/seen', read, { ...o, body })
+  }
+
+  /**
+   * POST /api/events/dismissed: this screen dismissed a ring while it rang; nobody answering, the
+   * history records it as dismissed by this member. 404: not a ring of a doorbell this member may see; 409: it was answered.
+   */
+  async dismissRing (deviceId: string, ringId: string, o: CallOptions = {}): Promise<{ outcome: 'ringing' | 'dismissed' }> {
+    const read = (v: unknown): Parsed<{ outcome: 'ringing' | 'dismissed' }> => {
+      const r = v as { outcome?: unknown }
+      return r?.outcome === 'ringing' || r?.outcome === 'dismissed' ? { ok: true, value: { outcome: r.outcome } } : { ok: false, detail: 'no outcome' }
+    }
+    return await this.call('POST', '/api/events/dismissed', read, { ...o, body: checked(DismissRequest, { deviceId, ringId }, 'dismissal') })
   }
 
   /** DELETE /api/events/<id> (owner): the event and its picture. */
