@@ -1,5 +1,5 @@
 import {
-  AuditRecord, DismissRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, DismissRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, LivePreviewSettingRequest, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
@@ -122,7 +122,7 @@ export class HubApi {
     return await this.call('DELETE', `/api/members/${encodeURIComponent(memberId)}`, field('member', Member), o)
   }
 
-  /** GET /api/devices/stock-settings (owner): each doorbell's "accept unsigned OPEN_DOOR from KVS viewers" the owner has set. */
+  /** GET /api/devices/stock-settings (owner): each doorbell's settings the owner has set ("accept unsigned OPEN_DOOR from KVS viewers", live preview). */
   async stockSettings (o: CallOptions = {}): Promise<StockDoorSettingView[]> {
     return await this.call('GET', '/api/devices/stock-settings', field('settings', StockDoorSettingView.array()), o)
   }
@@ -130,6 +130,11 @@ export class HubApi {
   /** PUT /api/devices/<id>/stock-setting (owner): the hub signs it and tells the doorbell. */
   async setStockSetting (deviceId: string, acceptUnsignedOpenDoor: boolean, o: CallOptions = {}): Promise<StockDoorSettingView> {
     return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/stock-setting`, whole(StockDoorSettingView), { body: checked(StockDoorSettingRequest, { acceptUnsignedOpenDoor }, 'stock setting'), ...o })
+  }
+
+  /** PUT /api/devices/<id>/live-preview (owner): live preview in the ring banner, from the doorbell's next ring; the hub signs it and tells the doorbell. */
+  async setLivePreview (deviceId: string, livePreview: boolean, o: CallOptions = {}): Promise<StockDoorSettingView> {
+    return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/live-preview`, whole(StockDoorSettingView), { body: checked(LivePreviewSettingRequest, { livePreview }, 'live preview setting'), ...o })
   }
 
   /** GET /api/replies (any member): the owner's quick replies as they stand. */
