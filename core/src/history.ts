@@ -8,7 +8,7 @@ import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
  * whom, how long) and every open-door attempt (allowed, denied), newest first, a page at a time.
  */
 
-export const EventFilter = z.enum(['missed', 'answered', 'door', 'talk'])
+export const EventFilter = z.enum(['missed', 'dismissed', 'answered', 'door', 'talk'])
 export type EventFilter = z.infer<typeof EventFilter>
 
 /** A page's place: the `next` of the page before (the last event's time and id). */
@@ -28,9 +28,12 @@ export const HistoryEvent = z.strictObject({
   deviceId: Id,
   deviceName: z.string().max(64),
   at: z.number().int().nonnegative(),
-  /** A ring: ringing (not over yet), missed, answered. A door attempt or a request to talk: allowed, denied. */
-  outcome: z.enum(['ringing', 'missed', 'answered', 'allowed', 'denied']),
-  /** Who answered the ring, who tried the door, or who asked to talk. */
+  /**
+   * A ring: ringing (not over yet), missed, dismissed (nobody answered and at least one screen
+   * dismissed it), answered. A door attempt or a request to talk: allowed, denied.
+   */
+  outcome: z.enum(['ringing', 'missed', 'dismissed', 'answered', 'allowed', 'denied']),
+  /** Who answered the ring, who dismissed it, who tried the door, or who asked to talk. */
   who: z.array(z.string().max(64)).max(64),
   /** How long an answered call lasted. */
   durationMs: z.number().int().nonnegative().nullable(),
@@ -61,6 +64,13 @@ export const SeenRequest = z.strictObject({
   all: z.literal(true).optional()
 }).refine((r) => (r.ids !== undefined) !== (r.all !== undefined), 'give ids or all: true')
 export type SeenRequest = z.infer<typeof SeenRequest>
+
+/**
+ * `POST /api/events/dismissed`: this member's screen dismissed a ring of a doorbell they may see.
+ * Nobody answering, the ring is then recorded as dismissed (by whom) rather than missed.
+ */
+export const DismissRequest = z.strictObject({ deviceId: Id, ringId: Id })
+export type DismissRequest = z.infer<typeof DismissRequest>
 
 /**
  * A ring the doorbell kept on its own disk (docs/history.md, "The doorbell's own copy") and hands

@@ -112,22 +112,27 @@ export function stockChannelName (channel: string): string {
   return arn !== null ? arn[1]! : channel
 }
 
-// ---------------------------------------------------------------- the owner's setting, signed by the home
+// ---------------------------------------------------------------- the owner's settings, signed by the home
 
 /**
- * "Accept unsigned OPEN_DOOR from KVS viewers" for one doorbell, set by the home's owner in Home
- * settings. The hub signs it with the home's key and sends it with the revocation list (retained,
- * `doorbell/{home}/revocations`); the doorbell checks the signature against the home key it pinned
- * at pairing, its home and its own id, and keeps the highest `seq`. It overrides the doorbell's
- * config (`acceptUnsignedOpenDoor`), which stays the default until the owner says otherwise.
+ * The owner's settings for one doorbell, set in Home settings: "accept unsigned OPEN_DOOR from KVS
+ * viewers" and "live preview" (docs/preview.md). One record per doorbell (the name is the first
+ * setting's: records signed before `livePreview` existed read the same). The hub signs it with the
+ * home's key and sends it with the revocation list (retained, `doorbell/{home}/revocations`); the
+ * doorbell checks the signature against the home key it pinned at pairing, its home and its own
+ * id, and keeps the highest `seq`. A setting present overrides the doorbell's config
+ * (`acceptUnsignedOpenDoor`, `livePreview`); one absent leaves the config's value, the default
+ * until the owner says otherwise. (A doorbell older than `livePreview` refuses a record holding it.)
  */
 export const StockDoorSetting = z.strictObject({
   home: Id,
   device: Id,
-  /** Grows with every change of this doorbell's setting. */
+  /** Grows with every change of this doorbell's settings. */
   seq: z.number().int().min(1),
   at: z.number().int().nonnegative(),
-  acceptUnsignedOpenDoor: z.boolean()
+  acceptUnsignedOpenDoor: z.boolean().optional(),
+  /** Screens may watch the visitor live while it rings (false: the snapshot only); from the next ring. */
+  livePreview: z.boolean().optional()
 })
 export type StockDoorSetting = z.infer<typeof StockDoorSetting>
 
@@ -135,10 +140,15 @@ export type StockDoorSetting = z.infer<typeof StockDoorSetting>
 export const StockDoorSettingRequest = z.strictObject({ acceptUnsignedOpenDoor: z.boolean() })
 export type StockDoorSettingRequest = z.infer<typeof StockDoorSettingRequest>
 
-/** What `GET /api/devices/stock-settings` answers: the owner's setting of each doorbell that has one. */
+/** The owner's request (`PUT /api/devices/:id/live-preview`). */
+export const LivePreviewSettingRequest = z.strictObject({ livePreview: z.boolean() })
+export type LivePreviewSettingRequest = z.infer<typeof LivePreviewSettingRequest>
+
+/** What `GET /api/devices/stock-settings` answers: the owner's settings of each doorbell that has any (absent: not set, the doorbell's config decides). */
 export const StockDoorSettingView = z.strictObject({
   deviceId: Id,
-  acceptUnsignedOpenDoor: z.boolean(),
+  acceptUnsignedOpenDoor: z.boolean().optional(),
+  livePreview: z.boolean().optional(),
   seq: z.number().int().min(1),
   at: z.number().int().nonnegative()
 })

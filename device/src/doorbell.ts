@@ -230,7 +230,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           ringTimeoutMs: config.ringTimeoutSeconds * 1000,
           maxCallMs: config.maxCallSeconds * 1000,
           maxViewers: config.maxViewers,
-          livePreview: config.livePreview,
+          // The owner's signed setting from Home settings, else the config's; read at each new ring.
+          livePreview: () => owner.livePreview ?? config.livePreview,
           lock: () => door.state(),
           log,
           ...(inspect ? { inspect } : {}),

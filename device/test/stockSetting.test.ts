@@ -39,3 +39,25 @@ test('the owner\'s stock setting: taken only signed by the home, for this home a
   assert.equal(tampered.acceptUnsignedOpenDoor, false)
   assert.equal(tampered.source, 'config')
 })
+
+test('the settings record\'s live preview: unset (the config decides) until the owner sets it; each setting absent leaves the config\'s; kept across a restart', async () => {
+  const home = await generateSigningKey(true)
+  const lines: string[] = []
+  const start = async (kept?: string) => await OwnerStockSetting.start({ homeId: 'home', deviceId: 'front-door', homeKey: await exportPublicKey(home.publicKey), configDefault: true, ...(kept ? { kept } : {}), log: memoryLogger(lines, 'stock') })
+  const s = await start()
+  assert.equal(s.livePreview, undefined)
+  // A record with the stock setting only (as hubs signed before live preview): preview unset.
+  assert.equal(await s.take([await sign(StockDoorSetting, setting({ seq: 1, acceptUnsignedOpenDoor: false }), home.privateKey)], 'hub'), true)
+  assert.equal(s.livePreview, undefined)
+  // Live preview only: the stock setting goes back to the config's, preview is the owner's.
+  const off = await sign(StockDoorSetting, { home: 'home', device: 'front-door', seq: 2, at: 2, livePreview: false }, home.privateKey)
+  assert.equal(await s.take([off], 'hub'), true)
+  assert.equal(s.livePreview, false)
+  assert.equal(s.acceptUnsignedOpenDoor, true)
+  assert.equal(s.source, 'config')
+  assert.ok(lines.some((l) => l.includes('the owner turned off live preview (from the next ring)')))
+  assert.equal((await start(off)).livePreview, false)
+  // Another doorbell's record does not touch this one's preview.
+  assert.equal(await s.take([await sign(StockDoorSetting, { home: 'home', device: 'back-door', seq: 9, at: 9, livePreview: true }, home.privateKey)], 'hub'), false)
+  assert.equal(s.livePreview, false)
+})

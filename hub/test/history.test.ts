@@ -213,3 +213,44 @@ test('a history written by schema 1 (no talk kind) is migrated in place: ids, se
   assert.ok(store.delete(7))
   assert.equal(store.list({ limit: 50 }, all).events.length, 1)
 })
+
+test('dismissed: a ring nobody answered that a screen dismissed (while ringing or after) is dismissed by whom; answered and unknown rings refused, unchanged', (t) => {
+  const store = tempStore(t)
+  const kitchen = { id: 'm-kitchen', name: 'Kitchen tablet' }
+  const phone = { id: 'm-phone', name: 'Phone' }
+  // Dismissed while it rang, by two screens (one twice): recorded when the ring ends unanswered.
+  store.addRing(ring('front', 'r1', 1000))
+  assert.deepEqual(store.dismiss('front', 'r1', kitchen, 1100), { ok: true, outcome: 'ringing' })
+  assert.deepEqual(store.dismiss('front', 'r1', phone, 1200), { ok: true, outcome: 'ringing' })
+  assert.deepEqual(store.dismiss('front', 'r1', kitchen, 1300), { ok: true, outcome: 'ringing' })
+  assert.equal(store.list({ limit: 50 }, all).events[0]!.outcome, 'ringing')
+  store.endRing(ended('front', 'r1', 1000), 'front door')
+  // A ring nobody dismissed stays missed; a dismissal arriving after the ring was missed turns it.
+  store.addRing(ring('front', 'r2', 2000))
+  store.endRing(ended('front', 'r2', 2000), 'front door')
+  store.addRing(ring('back', 'r3', 3000))
+  store.endRing(ended('back', 'r3', 3000), 'back door')
+  assert.deepEqual(store.dismiss('back', 'r3', phone, 4000), { ok: true, outcome: 'dismissed' })
+  // Dismissed on one screen, answered on another: answered (the dismissal does not count).
+  store.addRing(ring('front', 'r4', 5000))
+  store.dismiss('front', 'r4', kitchen, 5100)
+  store.endRing(ended('front', 'r4', 5000, ['Phone']), 'front door')
+
+  const before = store.list({ limit: 50 }, all)
+  assert.deepEqual(before.events.map((e) => [e.ringId, e.outcome, e.who]), [
+    ['r4', 'answered', ['Phone']], ['r3', 'dismissed', ['Phone']], ['r2', 'missed', []], ['r1', 'dismissed', ['Kitchen tablet', 'Phone']]
+  ])
+  // Someone dismissed it: not unseen (a missed ring is, until seen).
+  assert.deepEqual(before.events.map((e) => e.unseen), [false, false, true, false])
+  assert.deepEqual(store.list({ limit: 50, filter: 'dismissed' }, all).events.map((e) => e.ringId), ['r3', 'r1'])
+  assert.deepEqual(store.list({ limit: 50, filter: 'missed' }, all).events.map((e) => e.ringId), ['r2'])
+
+  // Refused, and nothing changes: an answered ring, a ring of another device, an unknown ring.
+  assert.deepEqual(store.dismiss('front', 'r4', phone), { ok: false, status: 409, error: 'this ring was answered; it cannot be dismissed' })
+  assert.equal(store.dismiss('back', 'r1', phone).ok, false)
+  assert.equal(store.dismiss('front', 'nope', phone).ok, false)
+  assert.deepEqual(store.list({ limit: 50 }, all), before)
+  // The same record delivered again (the doorbell's kept copy): still dismissed, by the same.
+  store.endRing(ended('front', 'r1', 1000), 'front door')
+  assert.deepEqual(store.list({ limit: 50, filter: 'dismissed' }, all).events.map((e) => e.who), [['Phone'], ['Kitchen tablet', 'Phone']])
+})

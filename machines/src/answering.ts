@@ -30,8 +30,11 @@ export interface AnsweringOptions {
   ringTimeoutMs: number
   maxCallMs: number
   maxViewers: number
-  /** The owner's setting: screens may watch the visitor live while it rings (default true). */
-  livePreview?: boolean
+  /**
+   * The owner's setting: screens may watch the visitor live while it rings (default true). A
+   * function is read at each new ring (the owner's signed setting may change between rings).
+   */
+  livePreview?: boolean | (() => boolean)
   guard: Pick<DoorGuard, 'admit' | 'isRevoked'>
   /** The session actor (`fromCallback<EventObject, SessionInput>`), made with the routing above. */
   session: (routing: SessionRouting) => AnyActorLogic
@@ -98,8 +101,8 @@ export function startAnswering (o: AnsweringOptions): Answering {
       announceRing: (_, ring) => {
         log.info('ring', { ringId: ring.ringId, count: ring.count })
         // Screens skip a preview the owner turned off (the machine refuses one anyway).
-        const preview = o.livePreview === false ? { livePreview: false as const } : {}
-        for (const t of attached) t.publishRing({ type: 'ring', deviceId: o.deviceId, deviceName: o.deviceName, ...ring, ...preview })
+        const preview = ring.livePreview === false ? { livePreview: false as const } : {}
+        for (const t of attached) t.publishRing({ type: 'ring', deviceId: o.deviceId, deviceName: o.deviceName, ringId: ring.ringId, at: ring.at, count: ring.count, ...preview })
       },
       recordCall: (_, summary) => {
         log.info('call recorded', { outcome: summary.outcome, answeredBy: summary.answeredBy.map((a) => a.viewerName), unlocks: summary.unlocks.length })
@@ -196,7 +199,10 @@ export function startAnswering (o: AnsweringOptions): Answering {
       if (i >= 0) attached.splice(i, 1)
     },
     transports: () => [...attached],
-    ring (ringId) { actor.send({ type: 'PRESS', ringId, at: now() }) },
+    ring (ringId) {
+      const livePreview = o.livePreview
+      actor.send({ type: 'PRESS', ringId, at: now(), ...(typeof livePreview === 'function' ? { livePreview: livePreview() } : {}) })
+    },
     state,
     publishState,
     endRevokedSessions () {

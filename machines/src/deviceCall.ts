@@ -1,6 +1,6 @@
 import { and, assign, enqueueActions, fromCallback, fromPromise, raise, setup, type EventObject } from 'xstate'
 import type { TransportPath } from '@doorbell/core'
-import type { Admission, AdmitInput, CallSummary, DeviceCallContext, DeviceCallEvent, DeviceCallInput, OpenAudio, PreviewsEnd, RejectReason, RingInfo, SessionInfo, SessionInput } from './deviceCallTypes'
+import type { Admission, AdmitInput, AnnouncedRing, CallSummary, DeviceCallContext, DeviceCallEvent, DeviceCallInput, OpenAudio, PreviewsEnd, RejectReason, SessionInfo, SessionInput } from './deviceCallTypes'
 
 export * from './deviceCallTypes'
 
@@ -52,6 +52,10 @@ const eventTime = (event: DeviceCallEvent | EventObject): number =>
  * implementation (a werift or browser peer connection) and the admission (its DoorGuard).
  * Timestamps and ids come in on events, so the machine stays pure.
  */
+/** The ring to announce, with the ring's preview setting when off. */
+const announced = ({ context }: { context: DeviceCallContext }): AnnouncedRing =>
+  ({ ...(context.ring ?? { ringId: 'none', at: 0, count: 1 }), ...(context.livePreview ? {} : { livePreview: false as const }) })
+
 export const deviceCallMachine = setup({
   types: {
     context: {} as DeviceCallContext,
@@ -70,7 +74,7 @@ export const deviceCallMachine = setup({
   },
   actions: {
     /** Supplied by the device: publish a ring event (QoS 1). */
-    announceRing: (_, _params: RingInfo) => {},
+    announceRing: (_, _params: AnnouncedRing) => {},
     /** Supplied by the device: publish the record of a finished call or missed ring. */
     recordCall: (_, _params: CallSummary) => {},
     /** Supplied by the device: tell a viewer its offer was refused (call full). */
@@ -121,7 +125,8 @@ export const deviceCallMachine = setup({
     }),
     endViewersSession: raise(({ event }) => ({ type: 'BYE' as const, sessionId: event.type === 'VIEWER_BYE' ? event.sessionId : '' })),
     newRing: assign({
-      ring: ({ event }) => event.type === 'PRESS' ? { ringId: event.ringId, at: event.at, count: 1 } : null
+      ring: ({ event }) => event.type === 'PRESS' ? { ringId: event.ringId, at: event.at, count: 1 } : null,
+      livePreview: ({ context, event }) => event.type === 'PRESS' && event.livePreview !== undefined ? event.livePreview : context.livePreview
     }),
     reRing: assign({
       // During a live view there is no ring yet: a press then starts one.
@@ -296,7 +301,7 @@ export const deviceCallMachine = setup({
     ringing: {
       entry: {
         type: 'announceRing',
-        params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
+        params: announced
       },
       // Nobody answered: the previews end with the ring.
       after: { ringTimeout: { target: 'missed', actions: endingPreviews('missed') } },
@@ -305,7 +310,7 @@ export const deviceCallMachine = setup({
         PRESS: {
           actions: ['reRing', {
             type: 'announceRing',
-            params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
+            params: announced
           }]
         },
         OFFER: [
@@ -352,7 +357,7 @@ export const deviceCallMachine = setup({
         PRESS: {
           actions: ['reRing', 'ringAnswered', {
             type: 'announceRing',
-            params: ({ context }) => context.ring ?? { ringId: 'none', at: 0, count: 1 }
+            params: announced
           }]
         },
         UNLOCKED: { actions: 'noteUnlock' },

@@ -5,7 +5,10 @@ export interface DeviceCallInput {
   ringTimeoutMs: number
   maxCallMs: number
   maxViewers: number
-  /** The owner's setting: screens may watch the visitor live while it rings (default true; false: the snapshot only). */
+  /**
+   * The owner's setting: screens may watch the visitor live while it rings (default true; false:
+   * the snapshot only). A press may carry a newer value: it holds from that ring on.
+   */
   livePreview?: boolean
 }
 
@@ -65,6 +68,11 @@ export interface RingInfo {
   count: number
 }
 
+/** A ring as announced to the screens: `livePreview: false` when they may not preview it. */
+export interface AnnouncedRing extends RingInfo {
+  livePreview?: false
+}
+
 export interface DeviceCallContext extends DeviceCallInput {
   livePreview: boolean
   ring: RingInfo | null
@@ -78,7 +86,8 @@ export interface DeviceCallContext extends DeviceCallInput {
 }
 
 export type DeviceCallEvent =
-  | { type: 'PRESS', ringId: string, at: number }
+  /** `livePreview`: the owner's setting now (absent: as before); taken by a new ring, not by a repeat press. */
+  | { type: 'PRESS', ringId: string, at: number, livePreview?: boolean }
   /** An offer as it arrived on a path: admitted first (the `admit` actor), then it becomes an OFFER. */
   | { type: 'OFFER_RECEIVED', viewerId: string, offer: Offer, path: TransportPath, at: number }
   /** An admitted offer (`memberId` and `path` absent: offered without admission). */

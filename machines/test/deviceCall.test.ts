@@ -333,3 +333,34 @@ describe('deviceCall: live view', () => {
     assert.equal(records.at(-1)?.ringId, 'r1')
   })
 })
+
+describe('deviceCall: the owner\'s live preview setting, from the next ring', () => {
+  const previewOffer = (sessionId: string, at: number) => ({ type: 'OFFER' as const, sessionId, viewerId: 'alice', viewerName: 'Alice', sdp: SDP_A, at, preview: true })
+
+  test('a press carrying "off" announces the ring without preview and refuses preview offers; a repeat press does not change it; the next ring takes "on"', () => {
+    const { actor, clock, rings, rejected, sessions, snap } = startCall({ ringTimeoutMs: 1000 })
+    actor.send({ type: 'PRESS', ringId: 'r1', at: 1000, livePreview: false })
+    actor.send(previewOffer('p1', 1100))
+    // Turned on while it rings: this ring keeps what it started with.
+    actor.send({ type: 'PRESS', ringId: 'r1', at: 1000, livePreview: true })
+    actor.send(previewOffer('p2', 1200))
+    assert.deepEqual(rings, [{ ringId: 'r1', at: 1000, count: 1, livePreview: false }, { ringId: 'r1', at: 1000, count: 2, livePreview: false }])
+    assert.deepEqual(rejected.map((r) => [r.sessionId, r.reason]), [['p1', 'preview-off'], ['p2', 'preview-off']])
+    assert.equal(sessions.length, 0)
+    clock.increment(1000)
+    assert.ok(snap().matches('idle'))
+    actor.send({ type: 'PRESS', ringId: 'r2', at: 5000, livePreview: true })
+    actor.send(previewOffer('p3', 5100))
+    assert.deepEqual(rings.at(-1), { ringId: 'r2', at: 5000, count: 1 })
+    assert.equal(sessions.length, 1)
+    assert.equal(sessions[0]!.input.preview, true)
+  })
+
+  test('a press without the setting keeps the input\'s value', () => {
+    const { actor, rings, rejected } = startCall({ livePreview: false })
+    actor.send({ type: 'PRESS', ringId: 'r1', at: 1000 })
+    actor.send(previewOffer('p1', 1100))
+    assert.deepEqual(rings, [{ ringId: 'r1', at: 1000, count: 1, livePreview: false }])
+    assert.deepEqual(rejected.map((r) => r.reason), ['preview-off'])
+  })
+})

@@ -68,6 +68,10 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   await eventually('the notification closed', async () => await page.evaluate(async (tag) => (await (await navigator.serviceWorker.getRegistration())!.getNotifications({ tag })).length === 0, `ring-${DEVICE}`))
   // A dismiss is this screen's own: the doorbell rings on until its ring timeout (12 s from the press).
   await eventually('the doorbell back to idle (its ring timed out)', () => lan.device.call.getSnapshot().matches('idle'), 20_000)
+  // The page told the hub: nobody answered, so the ring is dismissed, by this member, not missed.
+  const dismissed = await eventually('the ring dismissed in the history', () => lan.hub.history.store.list({ limit: 50, filter: 'dismissed' }, { memberId: 'x', devices: null }).events[0], 10_000)
+  assert.equal(dismissed.ringId, firstRing)
+  assert.deepEqual(dismissed.who, ['Kitchen tablet'])
 
   // 2. Another tab in front: the ring's notification still comes, with its picture. (Headless
   // Chromium keeps a background tab 'visible'; the page raises the notification either way.)
@@ -131,6 +135,12 @@ test('the visitor\'s picture with the ring, its notification, and a history that
     const outcomes = await screenB.getByTestId('history-event').evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))
     return outcomes.length === missed && outcomes.every((o) => o === 'missed')
   }, 10_000)
+  await screenB.getByTestId('history-filter').selectOption('dismissed')
+  await eventually('the dismissed ring only', async () => {
+    const outcomes = await screenB.getByTestId('history-event').evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))
+    return outcomes.length === 1 && outcomes[0] === 'dismissed'
+  }, 10_000)
+  assert.match(await screenB.getByTestId('history-event').first().innerText(), /dismissed by Kitchen tablet/)
   await screenB.getByTestId('history-filter').selectOption('talk')
   await screenB.getByTestId('history-empty').waitFor({ timeout: 10_000 })
   assert.equal(await screenB.getByTestId('history-event').count(), 0)

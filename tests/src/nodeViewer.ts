@@ -1,5 +1,5 @@
 import { RTCPeerConnection, type RtpPacket } from 'werift'
-import { Home, type PeerConnectionLike, type ReplyLink, type TalkLink } from '@doorbell/viewer/lib'
+import { Home, type HomeOptions, type PeerConnectionLike, type ReplyLink, type TalkLink } from '@doorbell/viewer/lib'
 import { opusCodec, videoCodec, withoutDefaultStun } from '@doorbell/device'
 import type { PairedViewer } from './trust'
 
@@ -16,7 +16,7 @@ export interface NodeViewer {
 }
 
 /** The viewer app's own call logic (Home, callSession) running in Node on a werift peer. */
-export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | 'vp8' = 'h264'): NodeViewer {
+export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | 'vp8' = 'h264', more: Pick<HomeOptions, 'onDismissed' | 'preview'> = {}): NodeViewer {
   const rtp: RtpPacket[] = []
   const audioRtp: RtpPacket[] = []
   const alerts: string[] = []
@@ -40,7 +40,8 @@ export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | '
       event.track.onReceiveRtp.subscribe((p) => { into.push(p) })
     },
     alert: (deviceId) => { alerts.push(deviceId) },
-    onTalkLink: (call, link) => { talk.set(call.deviceId, link) }
+    onTalkLink: (call, link) => { talk.set(call.deviceId, link) },
+    ...more
   })
   return { home, rtp, audioRtp, alerts, talk, close: async () => { await home.close() } }
 }

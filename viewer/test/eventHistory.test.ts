@@ -14,6 +14,7 @@ test('events read in the doorbell\'s words', () => {
   assert.equal(describeEvent(event({ kind: 'door', outcome: 'allowed', who: ['Phone'] })), 'door opened by Phone')
   assert.equal(describeEvent(event({ kind: 'door', outcome: 'denied', who: ['Visitor'], detail: 'guests cannot open the door' })), 'door refused to Visitor (guests cannot open the door)')
   assert.equal(describeEvent(event({ outcome: 'ringing' })), 'ringing')
+  assert.equal(describeEvent(event({ outcome: 'dismissed', who: ['Kitchen tablet', 'Phone'] })), 'dismissed by Kitchen tablet, Phone')
   assert.equal(describeEvent(event({ kind: 'talk', outcome: 'allowed', who: ['Phone'] })), 'Phone talked')
   assert.equal(describeEvent(event({ kind: 'talk', outcome: 'denied', who: ['Visitor'], detail: 'guests may not talk' })), 'talk refused to Visitor (guests may not talk)')
 })

@@ -25,8 +25,8 @@ export interface AnsweringSideOptions {
   ringTimeoutMs: number
   maxCallMs: number
   maxViewers: number
-  /** The owner's setting: live preview in the ring banner (default true; false: the snapshot only). */
-  livePreview?: boolean
+  /** The owner's setting: live preview in the ring banner (default true; false: the snapshot only); a function is read at each new ring. */
+  livePreview?: boolean | (() => boolean)
   /** The platform's peer connections and media. */
   peers: MediaPeers
   /** Who may be heard on the speaker: the doorbell's talk lease (checked by this side's guard); default: no speaker (a camera node). */
@@ -97,7 +97,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     ringTimeoutMs: o.ringTimeoutMs,
     maxCallMs: o.maxCallMs,
     maxViewers: o.maxViewers,
-    ...(o.livePreview === false ? { livePreview: false } : {}),
+    ...(o.livePreview !== undefined ? { livePreview: o.livePreview } : {}),
     guard,
     lock: o.lock,
     log,

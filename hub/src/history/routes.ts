@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { EventsQuery, SeenRequest, type Member } from '@doorbell/core'
+import { DismissRequest, EventsQuery, SeenRequest, type Member } from '@doorbell/core'
 import { sendJson } from '../http'
 import { zoneOfDevice } from '../broker/gate'
 import type { ApiRoutes } from '../api'
@@ -52,6 +52,17 @@ export function historyRoutes (d: { store: () => HistoryStore, members: () => Me
       const body = request.body as SeenRequest
       const marked = d.store().markSeen(scope, body.all ? 'all' : body.ids ?? [])
       return sendJson(reply, 200, { marked, unseen: d.store().list({ limit: 1 }, scope).unseen })
+    })
+    // A screen dismissed a ring: only a ring of a doorbell this member may see (else 404, as for
+    // a ring that does not exist, so nothing is learnt of other zones); an answered ring is 409.
+    app.post('/api/events/dismissed', { onRequest: hooks.signedIn, schema: { body: DismissRequest } }, async (request, reply) => {
+      const member = hooks.memberOf(request)
+      const scope = scopeOf(member, reply)
+      if (!isScope(scope)) return scope
+      const body = request.body as DismissRequest
+      if (scope.devices !== null && !scope.devices.includes(body.deviceId)) return sendJson(reply, 404, { error: 'no such ring' })
+      const r = d.store().dismiss(body.deviceId, body.ringId, { id: member.id, name: member.name })
+      return r.ok ? sendJson(reply, 200, { outcome: r.outcome }) : sendJson(reply, r.status, { error: r.error })
     })
     app.delete('/api/events/:id', { onRequest: hooks.ownerOnly }, async (request, reply) => {
       const id = eventId(request)

@@ -9,8 +9,11 @@ import type { CallRecord, DoorAttempt, EventsQuery, HistoryEvent, RingEvent } fr
  * deletes here, and never reaches the audit log.
  */
 export const HISTORY_DB_FILE = 'history.db'
-/** 2: talk requests are events of their own kind (1 filed them as door attempts' kind). */
-const SCHEMA_VERSION = 2
+/**
+ * 2: talk requests are events of their own kind (1 filed them as door attempts' kind).
+ * 3: the `dismissals` table and the `dismissed` outcome (a hub of 2 would not know that outcome).
+ */
+const SCHEMA_VERSION = 3
 
 const eventsTable = (name: string): string => `
 CREATE TABLE IF NOT EXISTS ${name} (
@@ -38,6 +41,13 @@ CREATE TABLE IF NOT EXISTS seen (
   event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
   PRIMARY KEY (member_id, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dismissals (
+  event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+  member_id TEXT NOT NULL,
+  member_name TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (event_id, member_id)
+) WITHOUT ROWID;
 `
 
 type Row = Record<string, SQLOutputValue>
@@ -49,6 +59,11 @@ export interface EventScope {
 }
 
 export interface RetentionResult { events: number, files: number }
+
+/** What became of a dismissal: kept (the ring is still ringing, or was missed and is now dismissed), or refused. */
+export type DismissResult =
+  | { ok: true, outcome: 'ringing' | 'dismissed' }
+  | { ok: false, status: 404 | 409, error: string }
 
 const ringSource = (deviceId: string, ringId: string): string => `ring:${deviceId}:${ringId}`
 
@@ -71,6 +86,7 @@ export class HistoryStore {
       const version = Number((this.db.prepare('PRAGMA user_version').get() as Row).user_version)
       if (version > SCHEMA_VERSION) throw new Error(`${join(dir, HISTORY_DB_FILE)} was written by a newer hub (schema ${version}, this hub knows ${SCHEMA_VERSION})`)
       if (version === 1) this.migrateFrom1()
+      // 2 → 3 is the new table alone (CREATE … IF NOT EXISTS below).
       this.db.exec(SCHEMA)
       this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     } catch (err) {
@@ -118,15 +134,44 @@ export class HistoryStore {
     return row ? Number(row.id) : null
   }
 
-  /** How the ring ended (the device's call record): answered by whom and for how long, or missed. */
+  /**
+   * How the ring ended (the device's call record): answered by whom and for how long, or missed;
+   * a missed ring that a screen dismissed is dismissed, by the members who dismissed it.
+   */
   endRing (record: CallRecord, deviceName: string): void {
     if (record.ringId === null || record.outcome === 'live-view') return
     const who = JSON.stringify([...new Set(record.answeredBy.map((a) => a.viewerName))])
     const duration = record.outcome === 'answered' ? record.endedAt - record.startedAt : null
+    const source = ringSource(record.deviceId, record.ringId)
     this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, ring_id, who, duration_ms)
       VALUES ('ring', ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (source) DO UPDATE SET outcome = excluded.outcome, who = excluded.who, duration_ms = excluded.duration_ms`)
-      .run(ringSource(record.deviceId, record.ringId), record.deviceId, deviceName, record.startedAt, record.outcome, record.ringId, who, duration)
+      .run(source, record.deviceId, deviceName, record.startedAt, record.outcome, record.ringId, who, duration)
+    if (record.outcome === 'missed') this.markDismissed(this.ringEventId(record.deviceId, record.ringId)!)
+  }
+
+  /**
+   * A member's screen dismissed a ring (the route checked that they may see its doorbell). While
+   * it rings, the dismissal is kept for when it ends; a ring already missed becomes dismissed; an
+   * answered ring, or one the history does not have, is refused and nothing changes.
+   */
+  dismiss (deviceId: string, ringId: string, member: { id: string, name: string }, now = Date.now()): DismissResult {
+    const row = this.db.prepare("SELECT id, outcome FROM events WHERE source = ? AND kind = 'ring'").get(ringSource(deviceId, ringId)) as Row | undefined
+    if (!row) return { ok: false, status: 404, error: 'no such ring' }
+    const outcome = String(row.outcome)
+    if (outcome === 'answered') return { ok: false, status: 409, error: 'this ring was answered; it cannot be dismissed' }
+    const id = Number(row.id)
+    this.db.prepare('INSERT INTO dismissals (event_id, member_id, member_name, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(id, member.id, member.name, now)
+    if (outcome === 'ringing') return { ok: true, outcome: 'ringing' }
+    this.markDismissed(id)
+    return { ok: true, outcome: 'dismissed' }
+  }
+
+  /** A missed ring with dismissals: dismissed, by the dismissing members in order. */
+  private markDismissed (id: number): void {
+    const names = (this.db.prepare('SELECT member_name FROM dismissals WHERE event_id = ? ORDER BY at, member_id').all(id) as Row[]).map((r) => String(r.member_name))
+    if (names.length === 0) return
+    this.db.prepare("UPDATE events SET outcome = 'dismissed', who = ? WHERE id = ? AND outcome IN ('missed', 'dismissed')").run(JSON.stringify([...new Set(names)]), id)
   }
 
   /** A request to talk (the talk lease's audit record): who, allowed or refused and why; stored once per attempt id. */
@@ -189,6 +234,7 @@ export class HistoryStore {
     if (q.filter === 'door') where.push("kind = 'door'")
     if (q.filter === 'talk') where.push("kind = 'talk'")
     if (q.filter === 'missed') where.push("kind = 'ring' AND outcome = 'missed'")
+    if (q.filter === 'dismissed') where.push("kind = 'ring' AND outcome = 'dismissed'")
     if (q.filter === 'answered') where.push("kind = 'ring' AND outcome = 'answered'")
     if (q.before !== undefined) {
       const [at, id] = q.before.split('-').map(Number) as [number, number]

@@ -5,14 +5,21 @@ import { z } from 'zod'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
 
 /**
- * The owner's "accept unsigned OPEN_DOOR from KVS viewers", per doorbell (docs/cloud.md): kept in
- * `stock-settings.json` beside the home key, each one signed by the home key as a
- * `StockDoorSetting` and sent to the doorbells with the revocation list (the broker module), so a
- * doorbell takes it only from its own home, for itself, newer than the one it has.
+ * The owner's settings per doorbell: "accept unsigned OPEN_DOOR from KVS viewers" (docs/cloud.md)
+ * and "live preview" (docs/preview.md), one record per doorbell, kept in `stock-settings.json`
+ * beside the home key (a file of records with the first setting only reads the same), each signed
+ * by the home key as a `StockDoorSetting` and sent to the doorbells with the revocation list (the
+ * broker module), so a doorbell takes it only from its own home, for itself, newer than the one it has.
  */
 
 export const STOCK_SETTINGS_FILE = 'stock-settings.json'
 const Stored = z.strictObject({ v: z.literal(1), settings: z.array(StockDoorSettingView).max(1024) })
+
+/** What the owner changes: the settings given; the others keep their value (or stay unset). */
+export interface DoorbellSettingsChange {
+  acceptUnsignedOpenDoor?: boolean
+  livePreview?: boolean
+}
 
 export class StockSettingError extends Error {
   override readonly name = 'StockSettingError'
@@ -42,11 +49,12 @@ export class HomeStockSettings {
 
   list (): StockDoorSettingView[] { return [...this.byDevice.values()] }
 
-  /** Sets a doorbell's setting (the caller checked that an owner asks, for a paired doorbell); the doorbells are told. */
-  async set (deviceId: string, acceptUnsignedOpenDoor: boolean, now = Date.now()): Promise<StockDoorSettingView> {
+  /** Changes a doorbell's settings (the caller checked that an owner asks, for a paired doorbell); the doorbells are told. */
+  async set (deviceId: string, change: DoorbellSettingsChange, now = Date.now()): Promise<StockDoorSettingView> {
     if (!Id.safeParse(deviceId).success) throw new StockSettingError('not a device id')
+    if (change.acceptUnsignedOpenDoor === undefined && change.livePreview === undefined) throw new StockSettingError('no setting to change')
     const old = this.byDevice.get(deviceId)
-    const next: StockDoorSettingView = { deviceId, acceptUnsignedOpenDoor, seq: (old?.seq ?? 0) + 1, at: now }
+    const next: StockDoorSettingView = { ...old, ...change, deviceId, seq: (old?.seq ?? 0) + 1, at: now }
     this.byDevice.set(deviceId, next)
     try {
       await this.save()
@@ -54,7 +62,8 @@ export class HomeStockSettings {
       if (old) this.byDevice.set(deviceId, old); else this.byDevice.delete(deviceId)
       throw err
     }
-    this.o.log[acceptUnsignedOpenDoor ? 'warn' : 'info']('the owner set "accept unsigned OPEN_DOOR from KVS viewers"', { device: deviceId, on: acceptUnsignedOpenDoor, seq: next.seq })
+    if (change.acceptUnsignedOpenDoor !== undefined) this.o.log[change.acceptUnsignedOpenDoor ? 'warn' : 'info']('the owner set "accept unsigned OPEN_DOOR from KVS viewers"', { device: deviceId, on: change.acceptUnsignedOpenDoor, seq: next.seq })
+    if (change.livePreview !== undefined) this.o.log.info('the owner set "live preview"', { device: deviceId, on: change.livePreview, seq: next.seq })
     for (const l of this.listeners) { try { l() } catch (err) { this.o.log.error('a stock-setting listener threw', { error: (err as Error).message }) } }
     return next
   }
@@ -65,7 +74,14 @@ export class HomeStockSettings {
     for (const v of this.byDevice.values()) {
       const cached = this.tokenCache.get(v.deviceId)
       if (cached?.seq === v.seq) { out.push(cached.token); continue }
-      const token = await sign(StockDoorSetting, { home: this.o.homeId, device: v.deviceId, seq: v.seq, at: v.at, acceptUnsignedOpenDoor: v.acceptUnsignedOpenDoor }, this.key.privateKey)
+      const token = await sign(StockDoorSetting, {
+        home: this.o.homeId,
+        device: v.deviceId,
+        seq: v.seq,
+        at: v.at,
+        ...(v.acceptUnsignedOpenDoor !== undefined ? { acceptUnsignedOpenDoor: v.acceptUnsignedOpenDoor } : {}),
+        ...(v.livePreview !== undefined ? { livePreview: v.livePreview } : {})
+      }, this.key.privateKey)
       this.tokenCache.set(v.deviceId, { seq: v.seq, token })
       out.push(token)
     }

@@ -152,6 +152,10 @@ export function useHome () {
         if (shown) ringAlert.picture(deviceId, shown)
       },
       silence: (deviceId) => { ringAlert.silence(deviceId) },
+      // The history says who dismissed a ring nobody answered; a screen that cannot tell the hub (away from it) only logs it.
+      onDismissed: (deviceId, ringId) => {
+        pairing.api.value?.dismissRing(deviceId, ringId).catch((err: unknown) => { console.info(`[hub] the dismissal was not recorded: ${(err as Error).message}`) })
+      },
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
       log: (level, message) => { console[level](`[hub] ${message}`) }
     })

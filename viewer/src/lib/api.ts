@@ -1,5 +1,5 @@
 import {
-  AuditRecord, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, DismissRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, LivePreviewSettingRequest, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
@@ -122,7 +122,7 @@ export class HubApi {
     return await this.call('DELETE', `/api/members/${encodeURIComponent(memberId)}`, field('member', Member), o)
   }
 
-  /** GET /api/devices/stock-settings (owner): each doorbell's "accept unsigned OPEN_DOOR from KVS viewers" the owner has set. */
+  /** GET /api/devices/stock-settings (owner): each doorbell's settings the owner has set ("accept unsigned OPEN_DOOR from KVS viewers", live preview). */
   async stockSettings (o: CallOptions = {}): Promise<StockDoorSettingView[]> {
     return await this.call('GET', '/api/devices/stock-settings', field('settings', StockDoorSettingView.array()), o)
   }
@@ -130,6 +130,11 @@ export class HubApi {
   /** PUT /api/devices/<id>/stock-setting (owner): the hub signs it and tells the doorbell. */
   async setStockSetting (deviceId: string, acceptUnsignedOpenDoor: boolean, o: CallOptions = {}): Promise<StockDoorSettingView> {
     return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/stock-setting`, whole(StockDoorSettingView), { body: checked(StockDoorSettingRequest, { acceptUnsignedOpenDoor }, 'stock setting'), ...o })
+  }
+
+  /** PUT /api/devices/<id>/live-preview (owner): live preview in the ring banner, from the doorbell's next ring; the hub signs it and tells the doorbell. */
+  async setLivePreview (deviceId: string, livePreview: boolean, o: CallOptions = {}): Promise<StockDoorSettingView> {
+    return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/live-preview`, whole(StockDoorSettingView), { body: checked(LivePreviewSettingRequest, { livePreview }, 'live preview setting'), ...o })
   }
 
   /** GET /api/replies (any member): the owner's quick replies as they stand. */
@@ -204,6 +209,18 @@ export class HubApi {
       return typeof r?.marked === 'number' && typeof r.unseen === 'number' ? { ok: true, value: { marked: r.marked, unseen: r.unseen } } : { ok: false, detail: 'no marked/unseen counts' }
     }
     return await this.call('POST', '/api/events/seen', read, { ...o, body })
+  }
+
+  /**
+   * POST /api/events/dismissed: this screen dismissed a ring while it rang; nobody answering, the
+   * history records it as dismissed by this member. 404: not a ring of a doorbell this member may see; 409: it was answered.
+   */
+  async dismissRing (deviceId: string, ringId: string, o: CallOptions = {}): Promise<{ outcome: 'ringing' | 'dismissed' }> {
+    const read = (v: unknown): Parsed<{ outcome: 'ringing' | 'dismissed' }> => {
+      const r = v as { outcome?: unknown }
+      return r?.outcome === 'ringing' || r?.outcome === 'dismissed' ? { ok: true, value: { outcome: r.outcome } } : { ok: false, detail: 'no outcome' }
+    }
+    return await this.call('POST', '/api/events/dismissed', read, { ...o, body: checked(DismissRequest, { deviceId, ringId }, 'dismissal') })
   }
 
   /** DELETE /api/events/<id> (owner): the event and its picture. */

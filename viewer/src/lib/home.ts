@@ -63,6 +63,11 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
   /** Sound, banner, Notification: the page's business. */
   alert?: (deviceId: string, ring: RingEvent | null) => void
   silence?: (deviceId: string) => void
+  /**
+   * The resident dismissed a ring while it rang (not the "OK" on an ended ring): the page tells the
+   * hub (`POST /api/events/dismissed`), so the history says dismissed, by whom, rather than missed.
+   */
+  onDismissed?: (deviceId: string, ringId: string) => void
   /** Called when a doorbell is first heard of (its actor is created). */
   onDoorbell?: (deviceId: string, actor: DoorbellActor) => void
   /** Publish this viewer's machines for the inspector (the hub says whether). */
@@ -275,6 +280,15 @@ export class Home {
         const ring = s.context.ring
         if (!s.matches({ incoming: 'snapshot' }) || ring === null || ring.livePreview === false || s.context.previewedRingId === ring.ringId) return
         a.send({ type: 'PREVIEW', sessionId: newId('s') })
+      })
+    }
+    if (this.o.onDismissed) {
+      const onDismissed = this.o.onDismissed
+      let ringing: string | null = null
+      actor.subscribe((s) => {
+        const was = ringing
+        ringing = s.matches('incoming') ? s.context.ring?.ringId ?? null : null
+        if (was !== null && ringing === null && s.context.dismissedRingId === was) onDismissed(deviceId, was)
       })
     }
     actor.start()

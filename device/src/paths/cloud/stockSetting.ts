@@ -1,9 +1,10 @@
 import { StockDoorSetting, describeError, importPublicKey, open, type Logger, type SigningKey } from '@doorbell/core'
 
 /**
- * This doorbell's "accept unsigned OPEN_DOOR from KVS viewers": the owner's signed setting when
- * there is one (set in Home settings; the hub signs it with the home key and sends it with the
- * revocation list), else the cloud config's `acceptUnsignedOpenDoor` (the default). A setting is
+ * This doorbell's owner settings (one signed record, core's `StockDoorSetting`): "accept unsigned
+ * OPEN_DOOR from KVS viewers" and "live preview", each the owner's when set (in Home settings; the
+ * hub signs the record with the home key and sends it with the revocation list), else the
+ * config's (`cloud.acceptUnsignedOpenDoor`, `livePreview`: the defaults). A record is
  * taken only signed by the home key pinned at pairing, for this home and this doorbell, and newer
  * (higher `seq`) than the one kept; it is kept on disk so it holds across restarts and while the
  * hub is away. Anything else is logged and changes nothing.
@@ -41,7 +42,10 @@ export class OwnerStockSetting {
   }
 
   /** Where the value comes from, for the log and the refusal message. */
-  get source (): 'owner' | 'config' { return this.current === null ? 'config' : 'owner' }
+  get source (): 'owner' | 'config' { return this.current?.acceptUnsignedOpenDoor === undefined ? 'config' : 'owner' }
+
+  /** The owner's live preview setting; undefined: not set (the config decides). Read at each new ring. */
+  get livePreview (): boolean | undefined { return this.current?.livePreview }
 
   /** The hub's tokens (one per doorbell of the home): this doorbell's, if valid and newer, is taken. Resolves whether it changed. */
   async take (tokens: readonly string[], from: string): Promise<boolean> {
@@ -58,8 +62,9 @@ export class OwnerStockSetting {
       this.current = s
       changed = true
       if (from !== 'disk') { try { this.o.keep?.(token) } catch (err) { log.error('could not keep the owner stock setting', { error: describeError(err) }) } }
-      if (s.acceptUnsignedOpenDoor) log.warn('the owner turned on "accept unsigned OPEN_DOOR from KVS viewers": anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log', { from, seq: s.seq })
-      else log.info('the owner turned off "accept unsigned OPEN_DOOR from KVS viewers"', { from, seq: s.seq })
+      if (s.acceptUnsignedOpenDoor === true) log.warn('the owner turned on "accept unsigned OPEN_DOOR from KVS viewers": anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log', { from, seq: s.seq })
+      else if (s.acceptUnsignedOpenDoor === false) log.info('the owner turned off "accept unsigned OPEN_DOOR from KVS viewers"', { from, seq: s.seq })
+      if (s.livePreview !== undefined) log.info(`the owner turned ${s.livePreview ? 'on' : 'off'} live preview (from the next ring)`, { from, seq: s.seq })
     }
     return changed
   }
