@@ -110,7 +110,7 @@ export const InviteResponse = z.strictObject({
 })
 export type InviteResponse = z.infer<typeof InviteResponse>
 
-export const AuditKind = z.enum(['open-door', 'pairing', 'revocation', 'call-answered', 'invite', 'talk', 'reply'])
+export const AuditKind = z.enum(['open-door', 'pairing', 'revocation', 'call-answered', 'invite', 'talk', 'reply', 'traces'])
 export type AuditKind = z.infer<typeof AuditKind>
 
 /** One line of the hub's append-only audit log. */
@@ -134,13 +134,13 @@ export type AuditRecord = z.infer<typeof AuditRecord>
 export const DoorAttempt = z.strictObject({
   /** Unique per attempt, so a copy delivered twice is stored once. */
   id: Id,
-  /** An open-door attempt, a request to talk (the talk lease) or to play a quick reply; absent: open-door. */
-  kind: z.enum(['open-door', 'talk', 'reply']).default('open-door'),
+  /** An open-door attempt, a request to talk (the talk lease), to play a quick reply, or to list or read the kept call traces; absent: open-door. */
+  kind: z.enum(['open-door', 'talk', 'reply', 'traces']).default('open-door'),
   deviceId: Id,
   at: Millis,
   outcome: z.enum(['allowed', 'denied']),
   /** `unsigned`: a stock KVS viewer's OPEN_DOOR (refused, or allowed by the doorbell's owner setting); `no-speaker`: talk asked of a device with no speaker; `no-reply`: a quick reply the doorbell does not have. */
-  reason: z.union([DenyReason, z.enum(['ok', 'lock-fault', 'busy', 'unsigned', 'no-speaker', 'no-reply'])]),
+  reason: z.union([DenyReason, z.enum(['ok', 'lock-fault', 'busy', 'unsigned', 'no-speaker', 'no-reply', 'no-trace'])]),
   message: z.string().max(300),
   /** From the checked grant when there was one, else what the session claimed. */
   memberId: Id.nullable(),

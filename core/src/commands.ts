@@ -4,6 +4,7 @@ import { LockState, ReplyErrorCode } from './schemas'
 import { DoorCommand, signDoorCommand, type SigningKey } from './trust'
 import { DoorAttempt } from './api'
 import { ReplyCommand } from './replies'
+import { KeptTraceList, TraceChunk, TraceReadCommand, TracesListCommand } from './keptTraces'
 
 /**
  * Signed commands outside a call: a member tells a doorbell to do something (open the door; the
@@ -29,15 +30,21 @@ export const MAX_COMMAND_BYTES = 16 * 1024
  * kind adds its schema here and its handler to the device's command kinds
  * (`device/src/answering/commands.ts`).
  */
-export const OutOfCallCommand = z.discriminatedUnion('type', [DoorCommand, ReplyCommand])
+export const OutOfCallCommand = z.discriminatedUnion('type', [DoorCommand, ReplyCommand, TracesListCommand, TraceReadCommand])
 export type OutOfCallCommand = z.infer<typeof OutOfCallCommand>
 
 /**
  * Why a command was refused: a reply's codes, `unknown-command` for a kind this device does not
  * take; for a quick reply, `busy` (someone is talking), `no-reply` (not in the doorbell's list).
  */
-export const CommandErrorCode = z.union([ReplyErrorCode, z.enum(['unknown-command', 'no-reply', 'no-speaker'])])
+export const CommandErrorCode = z.union([ReplyErrorCode, z.enum(['unknown-command', 'no-reply', 'no-speaker', 'no-trace'])])
 export type CommandErrorCode = z.infer<typeof CommandErrorCode>
+
+/**
+ * The largest result the broker forwards and a screen parses: a kept trace's chunk is 128 KiB of
+ * base64 (keptTraces.ts); every other result is a few hundred bytes.
+ */
+export const MAX_COMMAND_RESULT_BYTES = 160 * 1024
 
 /** What the device answers each command outside a call with, on the sender's result topic; `id` is the command's. */
 export const CommandResult = z.discriminatedUnion('ok', [
@@ -48,7 +55,11 @@ export const CommandResult = z.discriminatedUnion('ok', [
     /** The lock's confirmed state after an open-door command. */
     lock: LockState.optional(),
     /** How long a quick reply plays. */
-    durationMs: z.number().int().nonnegative().optional()
+    durationMs: z.number().int().nonnegative().optional(),
+    /** The kept call traces (`traces-list`, owner only). */
+    traces: KeptTraceList.optional(),
+    /** One chunk of a kept trace (`trace-read`, owner only). */
+    chunk: TraceChunk.optional()
   }),
   z.strictObject({
     ok: z.literal(false),

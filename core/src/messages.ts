@@ -9,7 +9,7 @@ import { Signed, SignedList } from './trust'
 import { MAX_STOCK_SETTINGS } from './kvsStock'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 import { SignedReplies } from './replies'
-import { CommandResult, MAX_COMMAND_BYTES, OutOfCallCommand } from './commands'
+import { CommandResult, MAX_COMMAND_BYTES, MAX_COMMAND_RESULT_BYTES, OutOfCallCommand } from './commands'
 import { KeptRing, MAX_KEPT_MESSAGE_BYTES } from './history'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
@@ -46,7 +46,8 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
 const maxBytesFor: Partial<Record<ParsedTopic['kind'], number>> = {
   snapshot: MAX_SNAPSHOT_MESSAGE_BYTES,
   kept: MAX_KEPT_MESSAGE_BYTES,
-  command: MAX_COMMAND_BYTES
+  command: MAX_COMMAND_BYTES,
+  'command-result': MAX_COMMAND_RESULT_BYTES
 }
 
 type TopicOf<K extends ParsedTopic['kind']> = ParsedTopic & { kind: K }

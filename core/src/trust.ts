@@ -21,6 +21,7 @@ import { Id } from './ids'
 import { SIGNED, Nonce, PublicKeyText, Signed, importPublicKey, newNonce, open, sign, type SigningKey } from './signing'
 import { ReplyClaim, ReplyCommand, ReplyList, SignedReplies } from './replies'
 import { TalkClaim, TalkCommand } from './talk'
+import { TraceClaim, TraceReadCommand, TracesListCommand } from './keptTraces'
 export { fromB64url, toB64url } from './b64url'
 export {
   Nonce, Signed, PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce,
@@ -184,7 +185,7 @@ export const DEFAULT_ZONE = 'home'
 export const DenyReason = z.enum([
   'malformed', 'bad-credential', 'wrong-home', 'revoked', 'expired', 'wrong-viewer', 'no-door-right',
   'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited', 'wrong-zone',
-  'no-talk-right'
+  'no-talk-right', 'no-owner-right'
 ])
 export type DenyReason = z.infer<typeof DenyReason>
 
@@ -231,6 +232,17 @@ export interface DoorGuardOptions {
  * for each, so that no member's flood of offers can fill the memory the owner's door command needs.
  */
 const MAX_NONCES = 20_000
+/** A trace is fetched one chunk a command: a whole 4 MiB trace (43 chunks) at once, then two a second. */
+const TRACE_RATE = { burst: 64, refillMs: 500 }
+
+/** Who may send a kind of signed command (a refusal's reason and message, or null), and its nonce memory and budget. */
+interface Right {
+  refuse: (grant: Grant) => [DenyReason, string] | null
+  nonces: Map<string, number>
+  buckets: Map<string, { tokens: number, at: number }>
+  rate: { burst: number, refillMs: number }
+  what: string
+}
 /** Verified credentials and imported keys kept (a home has far fewer screens). */
 const MAX_REMEMBERED = 256
 
@@ -255,6 +267,8 @@ export class DoorGuard {
   private readonly viewNonces = new Map<string, number>()
   private readonly talkNonces = new Map<string, number>()
   private readonly talkBuckets = new Map<string, { tokens: number, at: number }>()
+  private readonly traceNonces = new Map<string, number>()
+  private readonly traceBuckets = new Map<string, { tokens: number, at: number }>()
   private replies: ReplyList | null = null
   private readonly talkRate: { burst: number, refillMs: number }
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
@@ -408,13 +422,15 @@ export class DoorGuard {
   }
 
   private async spoken<C extends { home: string, device: string, session: string, command: string, ts: number, nonce: string }> (
-    c: { id: string, credential: string, proof: string }, schema: z.ZodType<C>, ctx: { sessionId: string, viewerId: string }, same: (claim: C) => boolean
+    c: { id: string, credential: string, proof: string }, schema: z.ZodType<C>, ctx: { sessionId: string, viewerId: string }, same: (claim: C) => boolean,
+    right: Right = { refuse: (g) => this.mayTalkNow(g) ? null : ['no-talk-right', `${g.name} may not talk on this doorbell (the owner can allow it)`], nonces: this.talkNonces, buckets: this.talkBuckets, rate: this.talkRate, what: 'talk' }
   ): Promise<{ ok: true, grant: Grant, claim: C } | { ok: false, reason: DenyReason, message: string, grant: Grant | null }> {
     const deny = (reason: DenyReason, message: string, grant: Grant | null = null) => ({ ok: false as const, reason, message, grant })
     const admitted = await this.member(c.credential, ctx.viewerId)
     if (!admitted.ok) return admitted
     const grant = admitted.grant
-    if (!this.mayTalkNow(grant)) return deny('no-talk-right', `${grant.name} may not talk on this doorbell (the owner can allow it)`, grant)
+    const refused = right.refuse(grant)
+    if (refused) return deny(refused[0], refused[1], grant)
     const proof = await open(schema, c.proof, await this.memberKey(grant.key))
     if (!proof.ok) return deny('bad-signature', `the command is not signed by ${grant.name}'s key: ${proof.message}`, grant)
     const claim = proof.value
@@ -422,12 +438,28 @@ export class DoorGuard {
     if (claim.session !== ctx.sessionId || claim.command !== c.id || !same(claim)) return deny('wrong-session', 'the command belongs to another call', grant)
     const now = this.now()
     if (Math.abs(now - claim.ts) > this.freshnessMs) return deny('stale', `the command is ${Math.round((now - claim.ts) / 1000)} s off the doorbell's clock`, grant)
-    this.forgetOldNonces(this.talkNonces, now)
-    if (this.talkNonces.has(claim.nonce)) return deny('replay', 'this command was already used', grant)
-    if (this.talkNonces.size >= MAX_NONCES) return deny('rate-limited', 'too many commands; try again in a minute', grant)
-    if (!this.take(this.talkBuckets, this.talkRate, grant.id, now)) return deny('rate-limited', 'too many talk requests; wait a moment', grant)
-    this.talkNonces.set(claim.nonce, claim.ts + this.freshnessMs)
+    this.forgetOldNonces(right.nonces, now)
+    if (right.nonces.has(claim.nonce)) return deny('replay', 'this command was already used', grant)
+    if (right.nonces.size >= MAX_NONCES) return deny('rate-limited', 'too many commands; try again in a minute', grant)
+    if (!this.take(right.buckets, right.rate, grant.id, now)) return deny('rate-limited', `too many ${right.what} requests; wait a moment`, grant)
+    right.nonces.set(claim.nonce, claim.ts + this.freshnessMs)
     return { ok: true, grant, claim }
+  }
+
+  /**
+   * Listing or reading the kept call traces: the owner only (the role in the verified grant),
+   * with the talk checks' signature, device, session, freshness and nonce, and a nonce memory and
+   * budget of its own (a trace is fetched a chunk a command), so it crowds out neither door nor talk.
+   */
+  async checkTraces (command: unknown, ctx: { sessionId: string, viewerId: string }): Promise<{ ok: true, grant: Grant, claim: TraceClaim } | { ok: false, reason: DenyReason, message: string, grant: Grant | null }> {
+    const parsed = z.union([TracesListCommand, TraceReadCommand]).safeParse(command)
+    if (!parsed.success) return { ok: false, reason: 'malformed', message: `not a trace command: ${parsed.error.issues[0]?.message ?? 'invalid'}`, grant: null }
+    const c = parsed.data
+    const same = (claim: TraceClaim): boolean => claim.action === c.type && (c.type === 'trace-read' ? claim.trace === c.trace && claim.chunk === c.chunk : claim.trace === null && claim.chunk === null)
+    return await this.spoken(c, TraceClaim, ctx, same, {
+      refuse: (g) => g.role === 'owner' ? null : ['no-owner-right', `only the owner reads this doorbell's call traces, not ${g.name} (${g.role})`],
+      nonces: this.traceNonces, buckets: this.traceBuckets, rate: TRACE_RATE, what: 'trace'
+    })
   }
 
   /** The talk right of a grant here. */

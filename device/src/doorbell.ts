@@ -24,6 +24,7 @@ import { CloudLink } from './paths/cloud/cloudLink'
 import { OwnerStockSetting } from './paths/cloud/stockSetting'
 import { systemdNotify } from './sdNotify'
 import { TraceKeeper } from './traces/keeper'
+import { traceCommands } from './traces/commands'
 
 export interface DeviceOptions {
   log?: Logger
@@ -239,6 +240,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           stockSettings: (tokens) => { owner.take(tokens, 'hub').catch((err: unknown) => { log.error('could not take the owner stock setting', { error: describeError(err) }) }) },
           peers,
           door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
+          // The owner fetches the kept call traces from Home settings (docs/inspector.md).
+          commands: (guard) => traceCommands({ guard, keeper: traces, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
           // The talk lease, where there is a speaker to talk on; without one, asking to talk is refused with no-speaker.
           ...(started(audio, 'audio').speaker.enabled
             ? { talk: (guard: DoorGuard) => talkLease({ guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId, log: log.child('talk'), maxMs: (config.audio.talkMaxSeconds ?? 60) * 1000, ...(quickReplies.replies ? { replies: quickReplies.replies } : {}), ...(inspect ? { inspect } : {}) }) }

@@ -1,6 +1,6 @@
 import {
   CommandResult, MAX_COMMAND_BYTES, NO_CALL_SESSION,
-  type CommandErrorCode, type DoorAttempt, type LockState, type Logger, type TransportPath
+  type CommandErrorCode, type DoorAttempt, type KeptTraceList, type LockState, type Logger, type TraceChunk, type TransportPath
 } from '@doorbell/core'
 
 /**
@@ -29,7 +29,7 @@ export interface CommandContext {
 }
 
 export type CommandOutcome =
-  | { ok: true, id: string, type: string, at: number, lock?: LockState, durationMs?: number }
+  | { ok: true, id: string, type: string, at: number, lock?: LockState, durationMs?: number, traces?: KeptTraceList, chunk?: TraceChunk }
   | { ok: false, id: string | null, code: CommandErrorCode, reason: DoorAttempt['reason'], message: string }
 
 /** The command kinds a device takes outside a call, by the command's `type`. */
@@ -70,7 +70,7 @@ function refused (id: string | null, code: CommandErrorCode, reason: DoorAttempt
 
 export function resultOf (outcome: CommandOutcome): CommandResult {
   return outcome.ok
-    ? { ok: true, id: outcome.id, type: outcome.type.slice(0, 32), ...(outcome.lock ? { lock: outcome.lock } : {}), ...(outcome.durationMs !== undefined ? { durationMs: outcome.durationMs } : {}) }
+    ? { ok: true, id: outcome.id, type: outcome.type.slice(0, 32), ...(outcome.lock ? { lock: outcome.lock } : {}), ...(outcome.durationMs !== undefined ? { durationMs: outcome.durationMs } : {}), ...(outcome.traces ? { traces: outcome.traces } : {}), ...(outcome.chunk ? { chunk: outcome.chunk } : {}) }
     : refused(outcome.id, outcome.code, outcome.reason, outcome.message)
 }
 

@@ -127,7 +127,7 @@ export function lockDoor (o: LockDoorOptions): Door {
             return
           }
           // The data channel's reply knows the door's codes only (a kind added later answers on its own terms).
-          const code = outcome.code === 'unknown-command' || outcome.code === 'no-reply' || outcome.code === 'no-speaker' ? 'invalid-command' : outcome.code
+          const code = outcome.code === 'unknown-command' || outcome.code === 'no-reply' || outcome.code === 'no-speaker' || outcome.code === 'no-trace' ? 'invalid-command' : outcome.code
           s.reply({ type: 'nack', id: outcome.id, error: { code, message: outcome.message.slice(0, NACK_MESSAGE_MAX) } })
         },
         stop () { stopLockReports() }

@@ -1,7 +1,7 @@
 import { computed, onBeforeUnmount, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { pathOf, type LinkPath } from '@doorbell/machines'
-import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type LinkActor, type ReplyLink, type TalkLink } from '../lib'
+import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type KeptTraceFetcher, type LinkActor, type ReplyLink, type TalkLink } from '../lib'
 import { loadIdentity } from './identity'
 import { ringPicture, useRingAlert, type RingNotificationAction, type RingPicture } from './useRingAlert'
 import { loadHubInfo, type HubInfo } from './hubInfo'
@@ -261,6 +261,8 @@ export function useHome () {
       const r = await home.replyOutsideCall(deviceId, reply)
       return r.ok ? { ok: true, durationMs: r.durationMs ?? 0 } : { ok: false, message: r.error.message }
     },
+    /** The owner's kept call traces on a doorbell (Home settings); null while not connected to the home. */
+    keptTraces: (deviceId: string): KeptTraceFetcher | null => home?.keptTraces(deviceId) ?? null,
     link,
     path,
     error,

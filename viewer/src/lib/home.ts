@@ -1,5 +1,6 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { InspectionBatcher, NO_CALL_SESSION, newId, signReplyCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { InspectionBatcher, NO_CALL_SESSION, newId, signReplyCommand, signTracesCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { keptTraceFetcher, type KeptTraceFetcher } from './keptTraces'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
 import { callSession, type CallSessionOptions } from './callSession'
@@ -311,6 +312,14 @@ export class Home {
   async replyOutsideCall (deviceId: string, reply: string): Promise<CommandResult> {
     const command = await signReplyCommand({ credential: this.o.trust.credential, key: this.o.trust.key, home: this.o.homeId, device: deviceId, session: NO_CALL_SESSION, command: newId('c'), reply })
     return await this.hub.sendCommand(deviceId, command)
+  }
+
+  /** The kept call traces of a doorbell, for the owner (docs/inspector.md): commands signed for no call, over the hub's MQTT. */
+  keptTraces (deviceId: string): KeptTraceFetcher {
+    return keptTraceFetcher({
+      sign: async (a) => await signTracesCommand({ credential: this.o.trust.credential, key: this.o.trust.key, home: this.o.homeId, device: deviceId, session: NO_CALL_SESSION, command: newId('c'), ...a }),
+      send: async (command) => await this.hub.sendCommand(deviceId, command)
+    })
   }
 
   async close (): Promise<void> {
