@@ -181,8 +181,10 @@ test('a request to talk is its own event (not a door opening): who, allowed or r
   publish(talk('t1', base, 'allowed')) // delivered twice, stored once
   publish(talk('t2', base + 1000, 'denied'))
   publish(door('d1', 'front', base + 2000, 'allowed'))
+  // A quick reply played is a talk event that names the reply, never a door opening.
+  publish({ ...door('r1', 'front', base + 3000, 'allowed'), kind: 'reply', message: 'played "Leave it at the door"' })
   const talks = store.list({ limit: 50, filter: 'talk' }, all).events
-  assert.deepEqual(talks.map((e) => [e.kind, e.outcome, e.who, e.detail]), [['talk', 'denied', ['Kitchen tablet'], 'guests may not talk'], ['talk', 'allowed', ['Kitchen tablet'], null]])
+  assert.deepEqual(talks.map((e) => [e.kind, e.outcome, e.who, e.detail]), [['talk', 'allowed', ['Kitchen tablet'], 'played "Leave it at the door"'], ['talk', 'denied', ['Kitchen tablet'], 'guests may not talk'], ['talk', 'allowed', ['Kitchen tablet'], null]])
   assert.deepEqual(store.list({ limit: 50, filter: 'door' }, all).events.map((e) => e.kind), ['door'])
 })
 

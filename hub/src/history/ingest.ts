@@ -32,9 +32,10 @@ export function historyIngest (d: { store: HistoryStore, deviceName: (deviceId: 
     try {
       if (m.kind === 'ring') d.store.addRing(m.payload)
       if (m.kind === 'calls') d.store.endRing(m.payload, d.deviceName(m.payload.deviceId))
-      // A request to talk is its own event, not a door opening; the owner's fetch of call traces is in the audit log only.
+      // A request to talk and a quick reply played are talk events, not door openings; the owner's
+      // fetch of call traces is in the audit log only.
       if (m.kind === 'audit' && m.payload.kind !== 'traces') {
-        if (m.payload.kind === 'talk') d.store.addTalk(m.payload, d.deviceName(m.payload.deviceId))
+        if (m.payload.kind === 'talk' || m.payload.kind === 'reply') d.store.addTalk(m.payload, d.deviceName(m.payload.deviceId))
         else d.store.addDoor(m.payload, d.deviceName(m.payload.deviceId))
       }
       if (m.kind === 'snapshot') picture(m.payload)

@@ -178,7 +178,8 @@ export class HistoryStore {
   addTalk (attempt: DoorAttempt, deviceName: string): void {
     this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, who, detail)
       VALUES ('talk', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO NOTHING`)
-      .run(`talk:${attempt.id}`, attempt.deviceId, deviceName, attempt.at, attempt.outcome, JSON.stringify([attempt.viewerName]), attempt.outcome === 'denied' ? attempt.message : null)
+      // A quick reply says which reply was played (its audit message names it), allowed or not.
+      .run(`talk:${attempt.id}`, attempt.deviceId, deviceName, attempt.at, attempt.outcome, JSON.stringify([attempt.viewerName]), attempt.outcome === 'denied' || attempt.kind === 'reply' ? attempt.message : null)
   }
 
   /** An open-door attempt from the audit records the hub ingests (stored once per attempt id). */

@@ -220,9 +220,11 @@ export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule 
       log.warn('ignored a lock command from the user\'s broker', { device: deviceId, reason: command.message })
       return
     }
-    // Signed as the home's Home Assistant integration (the newest made): the same member, and the
-    // same door right, whichever broker Home Assistant uses.
-    const integration = d.trust().members().filter((m) => m.kind === 'integration').at(-1) ?? null
+    // Signed as the home's Home Assistant integration: the newest live one (an older live one is
+    // not shadowed by a newer removed one), else the newest, whose removal is then the refusal.
+    const now = Date.now()
+    const integrations = d.trust().members().filter((m) => m.kind === 'integration')
+    const integration = integrations.filter((m) => m.revokedAt === null && (m.expiresAt === null || m.expiresAt > now)).at(-1) ?? integrations.at(-1) ?? null
     lockCommand(deviceId, command.value, `Home Assistant (${remote?.name ?? 'the user\'s broker'})`, integration)
   }
 
