@@ -102,8 +102,14 @@ test('live preview: three screens see the visitor live and muted before Answer, 
   await eventually('the device back to idle', () => lan.device.call.getSnapshot().matches('idle'))
   for (const { page } of screens) { const seen = page.getByTestId('seen'); if (await seen.count() > 0) await seen.click() }
   lan.button.press()
-  const dismisser = live[1]!
-  await eventually('the preview live again', async () => await previewState(dismisser.page) === 'live', 30_000)
+  // Which three screens win the cap's slots is a race on every ring: the dismisser is one that is live this time.
+  let liveAgain: Resident | undefined
+  await eventually('a preview live again', async () => {
+    for (const s of screens) if (await previewState(s.page) === 'live') { liveAgain = s; return true }
+    return false
+  }, 30_000)
+  if (liveAgain === undefined) throw new Error('no screen is live')
+  const dismisser: Resident = liveAgain
   const before = previews(lan)
   const mine = (): boolean => Object.values(lan.device.call.getSnapshot().context.sessions).some((s) => s.viewerName === names[screens.indexOf(dismisser)])
   assert.ok(mine(), 'the dismissing screen has a preview session')
