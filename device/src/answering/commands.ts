@@ -1,5 +1,5 @@
 import {
-  CommandResult, MAX_COMMAND_BYTES, NO_CALL_SESSION,
+  CommandResult, MAX_COMMAND_BYTES, NO_CALL_SESSION, newId,
   type CommandErrorCode, type DoorAttempt, type KeptTraceList, type LockState, type Logger, type TraceChunk, type TransportPath
 } from '@doorbell/core'
 
@@ -31,6 +31,39 @@ export interface CommandContext {
 export type CommandOutcome =
   | { ok: true, id: string, type: string, at: number, lock?: LockState, durationMs?: number, traces?: KeptTraceList, chunk?: TraceChunk }
   | { ok: false, id: string | null, code: CommandErrorCode, reason: DoorAttempt['reason'], message: string }
+
+/** Who an audit row names: the verified grant when there was one; null: what the channel said. */
+export type Audited = { id: string, name: string, role: DoorAttempt['role'] } | null
+
+/** Records one attempt of a command kind, allowed or denied. */
+export type AuditRecorder = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: Audited) => void
+
+/**
+ * The audit of one kind of command from one sender (a command's context, or a session's
+ * identity): the grant names the member once it is verified, the channel's claim before.
+ */
+export function auditFor (
+  o: { audit: (attempt: DoorAttempt) => void, deviceId: string, now: () => number },
+  kind: NonNullable<DoorAttempt['kind']>,
+  from: { viewerId: string, viewerName: string, path: () => TransportPath | null }
+): AuditRecorder {
+  return (outcome, reason, message, grant) => {
+    o.audit({
+      id: newId('a'),
+      kind,
+      deviceId: o.deviceId,
+      at: o.now(),
+      outcome,
+      reason,
+      message: message.slice(0, RESULT_MESSAGE_MAX),
+      memberId: grant?.id ?? null,
+      viewerId: from.viewerId,
+      viewerName: (grant?.name ?? from.viewerName).slice(0, 64),
+      role: grant?.role ?? null,
+      path: from.path()
+    })
+  }
+}
 
 /** The command kinds a device takes outside a call, by the command's `type`. */
 export type CommandKinds = Readonly<Record<string, CommandKind>>

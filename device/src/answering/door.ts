@@ -1,6 +1,6 @@
-import { DoorCommand, NO_CALL_SESSION, decode, newId, type DoorAttempt, type DoorGuard, type LockState, type Reply } from '@doorbell/core'
+import { DoorCommand, NO_CALL_SESSION, decode, type DoorAttempt, type DoorGuard, type LockState, type Reply } from '@doorbell/core'
 import type { ChannelData, SessionIdentity } from './session'
-import { idOf, type CommandKind, type CommandKinds } from './commands'
+import { auditFor, idOf, type CommandKind, type CommandKinds } from './commands'
 
 /** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
 export const NACK_MESSAGE_MAX = 300
@@ -63,22 +63,7 @@ export function openDoorCommand (o: LockDoorOptions): CommandKind {
   const now = o.now ?? Date.now
   return {
     async run (raw, ctx) {
-      const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
-        o.audit({
-          id: newId('a'),
-          kind: 'open-door',
-          deviceId: o.deviceId,
-          at: now(),
-          outcome,
-          reason,
-          message: message.slice(0, 300),
-          memberId: grant?.id ?? null,
-          viewerId: ctx.viewerId,
-          viewerName: (grant?.name ?? ctx.viewerName).slice(0, 64),
-          role: grant?.role ?? null,
-          path: ctx.path()
-        })
-      }
+      const record = auditFor({ ...o, now }, 'open-door', ctx)
       const parsed = decode(DoorCommand, raw, ctx.sessionId === NO_CALL_SESSION ? `command from ${ctx.viewerName}` : `data channel of ${ctx.viewerName}`, ctx.maxBytes)
       if (!parsed.ok) {
         ctx.log.warn('rejected a command', { error: parsed.error.message })

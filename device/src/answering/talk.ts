@@ -1,11 +1,11 @@
 import { createActor, type InspectionEvent } from 'xstate'
 import {
-  NO_CALL_SESSION, ReplyCommand, TalkCommand, TalkRelease, TalkReply, decode, newId,
+  NO_CALL_SESSION, ReplyCommand, TalkCommand, TalkRelease, TalkReply, decode,
   type DoorAttempt, type DoorGuard, type Logger, type Talker, type TalkErrorCode
 } from '@doorbell/core'
 import { TALK_MAX_MS, TALK_SILENCE_MS, talkLeaseMachine, type TalkHolder } from '@doorbell/machines'
 import type { SessionIdentity } from './session'
-import { idOf, typeOf, type CommandKind, type CommandKinds } from './commands'
+import { auditFor, idOf, typeOf, type CommandKind, type CommandKinds } from './commands'
 
 export { typeOf }
 
@@ -103,12 +103,7 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
    */
   const replyKind: CommandKind = {
     async run (raw, ctx) {
-      const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
-        o.audit({
-          id: newId('a'), kind: 'reply', deviceId: o.deviceId, at: now(), outcome, reason, message: message.slice(0, MESSAGE_MAX),
-          memberId: grant?.id ?? null, viewerId: ctx.viewerId, viewerName: grant?.name ?? ctx.viewerName, role: grant?.role ?? null, path: ctx.path()
-        })
-      }
+      const record = auditFor({ ...o, now }, 'reply', ctx)
       const parsed = decode(ReplyCommand, raw, ctx.sessionId === NO_CALL_SESSION ? `command from ${ctx.viewerName}` : `data channel of ${ctx.viewerName}`, ctx.maxBytes)
       if (!parsed.ok) {
         record('denied', 'malformed', parsed.error.message, null)
@@ -162,12 +157,7 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
     stop () { screens.clear(); actor.stop() },
     session (s) {
       screens.set(s.sessionId, s.send)
-      const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
-        o.audit({
-          id: newId('a'), kind: 'talk', deviceId: o.deviceId, at: now(), outcome, reason, message: message.slice(0, MESSAGE_MAX),
-          memberId: grant?.id ?? null, viewerId: s.viewerId, viewerName: grant?.name ?? s.viewerName, role: grant?.role ?? null, path: s.path()
-        })
-      }
+      const record = auditFor({ ...o, now }, 'talk', s)
       const nack = (id: string | null, code: TalkErrorCode, message: string, holderName: string | null = null): void => {
         s.send({ type: 'talk-nack', id, error: { code, message: message.slice(0, MESSAGE_MAX) }, holder: holderName })
       }

@@ -1,11 +1,9 @@
 import {
-  NO_CALL_SESSION, TraceReadCommand, TracesListCommand, decode, newId, sha256Hex, traceChunk,
+  NO_CALL_SESSION, TraceReadCommand, TracesListCommand, decode, sha256Hex, traceChunk,
   type DoorAttempt, type DoorGuard
 } from '@doorbell/core'
-import { idOf, type CommandKind, type CommandKinds, type CommandOutcome } from '../answering/commands'
+import { auditFor, idOf, type CommandKind, type CommandKinds, type CommandOutcome } from '../answering/commands'
 import type { TraceKeeper } from './keeper'
-
-const MESSAGE_MAX = 300
 
 export interface TraceCommandsOptions {
   guard: DoorGuard
@@ -29,12 +27,7 @@ export function traceCommands (o: TraceCommandsOptions): CommandKinds {
 
   const kind = (schema: typeof TracesListCommand | typeof TraceReadCommand): CommandKind => ({
     async run (raw, ctx): Promise<CommandOutcome> {
-      const record = (outcome: DoorAttempt['outcome'], reason: DoorAttempt['reason'], message: string, grant: { id: string, name: string, role: DoorAttempt['role'] } | null): void => {
-        o.audit({
-          id: newId('a'), kind: 'traces', deviceId: o.deviceId, at: now(), outcome, reason, message: message.slice(0, MESSAGE_MAX),
-          memberId: grant?.id ?? null, viewerId: ctx.viewerId, viewerName: grant?.name ?? ctx.viewerName, role: grant?.role ?? null, path: ctx.path()
-        })
-      }
+      const record = auditFor({ ...o, now }, 'traces', ctx)
       // Only outside a call: a trace is the owner's, not something a call's data channel carries.
       if (ctx.sessionId !== NO_CALL_SESSION) {
         const message = 'call traces are fetched from Home settings, not in a call'

@@ -1,4 +1,5 @@
-import type { AuditRecord, MemberKind, Role } from '@doorbell/core'
+import type { AuditRecord, MemberKind } from '@doorbell/core'
+import { rowMappers } from '../trust/rows'
 import type { NewAudit, StoredInvite, StoredMember, TrustBackend } from '../trust/store'
 import { TRUST_LOCK } from './migrations'
 import { ClusterStoreError, SyncPg, type Row } from './syncPg'
@@ -124,62 +125,5 @@ export class PgTrustStore implements TrustBackend {
 
 export { ClusterStoreError }
 
-const nullableNumber = (v: unknown): number | null => v == null ? null : Number(v)
-const nullableString = (v: unknown): string | null => v == null ? null : String(v)
-const bytes = (v: unknown): Uint8Array => v as Uint8Array
-
-function talkOf (r: Row): { talk: boolean, talkZones: string[] } {
-  const role = nullableString(r.role)
-  return {
-    talk: r.talk == null ? role === 'owner' || role === 'resident' : r.talk === true,
-    talkZones: r.talk_zones == null ? [] : r.talk_zones as string[]
-  }
-}
-
-function toMember (r: Row): StoredMember {
-  return {
-    id: String(r.id),
-    kind: String(r.kind) as MemberKind,
-    subject: String(r.subject),
-    name: String(r.name),
-    role: nullableString(r.role) as Role | null,
-    door: r.door === true,
-    zones: r.zones as string[],
-    ...talkOf(r),
-    createdAt: Number(r.created_at),
-    expiresAt: nullableNumber(r.expires_at),
-    revokedAt: nullableNumber(r.revoked_at),
-    key: nullableString(r.key),
-    secretHash: bytes(r.secret_hash)
-  }
-}
-
-function toInvite (r: Row): StoredInvite {
-  return {
-    codeHash: bytes(r.code_hash),
-    kind: String(r.kind) as MemberKind,
-    role: nullableString(r.role) as Role | null,
-    door: r.door === true,
-    zones: r.zones as string[],
-    ...talkOf(r),
-    deviceId: nullableString(r.device_id),
-    accessHours: nullableNumber(r.access_hours),
-    expiresAt: Number(r.expires_at),
-    usedAt: nullableNumber(r.used_at),
-    createdBy: nullableString(r.created_by)
-  }
-}
-
-function toAudit (r: Row): AuditRecord {
-  return {
-    seq: Number(r.seq),
-    at: Number(r.at),
-    kind: String(r.kind) as AuditRecord['kind'],
-    outcome: String(r.outcome) as AuditRecord['outcome'],
-    reason: String(r.reason),
-    actor: String(r.actor),
-    deviceId: nullableString(r.device_id),
-    message: String(r.message),
-    path: nullableString(r.path) as AuditRecord['path']
-  }
-}
+// PostgreSQL hands back booleans and text[] as they are.
+const { toMember, toInvite, toAudit } = rowMappers({ bool: (v) => v === true, list: (v) => v as string[] })

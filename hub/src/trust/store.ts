@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite'
 import type { AuditRecord, Member, MemberKind, Role } from '@doorbell/core'
+import { rowMappers } from './rows'
 
 export const TRUST_DB_FILE = 'trust.db'
 
@@ -303,8 +304,6 @@ function prepareStatements (db: DatabaseSync) {
   }
 }
 
-const nullableNumber = (v: SQLOutputValue | undefined): number | null => v == null ? null : Number(v)
-const nullableString = (v: SQLOutputValue | undefined): string | null => v == null ? null : String(v)
 
 /**
  * The talk right's columns, added to members and invites in place (nullable: no UPDATE, no new
@@ -319,58 +318,4 @@ function addTalkColumns (db: DatabaseSync): void {
   }
 }
 
-function talkOf (r: Row): { talk: boolean, talkZones: string[] } {
-  const role = nullableString(r.role)
-  return {
-    talk: r.talk == null ? role === 'owner' || role === 'resident' : r.talk === 1,
-    talkZones: r.talk_zones == null ? [] : JSON.parse(String(r.talk_zones)) as string[]
-  }
-}
-
-function toMember (r: Row): StoredMember {
-  return {
-    id: String(r.id),
-    kind: String(r.kind) as MemberKind,
-    subject: String(r.subject),
-    name: String(r.name),
-    role: nullableString(r.role) as Role | null,
-    door: r.door === 1,
-    zones: JSON.parse(String(r.zones)) as string[],
-    ...talkOf(r),
-    createdAt: Number(r.created_at),
-    expiresAt: nullableNumber(r.expires_at),
-    revokedAt: nullableNumber(r.revoked_at),
-    key: nullableString(r.key),
-    secretHash: r.secret_hash as Uint8Array
-  }
-}
-
-function toInvite (r: Row): StoredInvite {
-  return {
-    codeHash: r.code_hash as Uint8Array,
-    kind: String(r.kind) as MemberKind,
-    role: nullableString(r.role) as Role | null,
-    door: r.door === 1,
-    zones: JSON.parse(String(r.zones)) as string[],
-    ...talkOf(r),
-    deviceId: nullableString(r.device_id),
-    accessHours: nullableNumber(r.access_hours),
-    expiresAt: Number(r.expires_at),
-    usedAt: nullableNumber(r.used_at),
-    createdBy: nullableString(r.created_by)
-  }
-}
-
-function toAudit (r: Row): AuditRecord {
-  return {
-    seq: Number(r.seq),
-    at: Number(r.at),
-    kind: String(r.kind) as AuditRecord['kind'],
-    outcome: String(r.outcome) as AuditRecord['outcome'],
-    reason: String(r.reason),
-    actor: String(r.actor),
-    deviceId: nullableString(r.device_id),
-    message: String(r.message),
-    path: nullableString(r.path) as AuditRecord['path']
-  }
-}
+const { toMember, toInvite, toAudit } = rowMappers({ bool: (v) => v === 1, list: (v) => JSON.parse(String(v)) as string[] })

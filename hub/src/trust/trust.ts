@@ -1,10 +1,13 @@
-import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
+import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
 import { renderSVG } from 'uqr'
 import {
   AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RevocationList, newId, sign, toB64url,
   type DoorAttempt, type InviteResponse, type Logger, type PairResponse, type SigningKey
 } from '@doorbell/core'
-import { createIntegrationKey, loadIntegrationKey, removeIntegrationKey } from './integrationKey'
+import { removeIntegrationKey } from './integrationKey'
+import { createIntegration, integrationSigner, setIntegrationDoor, type IntegrationHost, type IntegrationSigner } from './integrations'
+import { isLive, publicMember, sha256 } from './members'
+import { TrustError } from './errors'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
 import { TrustStore, type NewAudit, type StoredInvite, type StoredMember, type TrustBackend } from './store'
 
@@ -16,17 +19,8 @@ const SETUP_CODE_TTL_MS = 24 * 60 * 60 * 1000
 const AUDIT_PAGE = 200
 const AUDIT_PAGE_MAX = 1000
 const HOUR_MS = 60 * 60 * 1000
-/** An integration's grant is signed for each command and lasts this long: a copy of one is soon of no use. */
-const INTEGRATION_GRANT_MS = 10 * 60_000
 
-export type TrustErrorCode = 'forbidden' | 'bad-code' | 'last-owner' | 'not-found'
-
-export class TrustError extends Error {
-  override readonly name = 'TrustError'
-  constructor (readonly code: TrustErrorCode, message: string) {
-    super(message)
-  }
-}
+export { TrustError, type TrustErrorCode } from './errors'
 
 export interface TrustOptions {
   /** Where `home.key` and `trust.db` live (made 0700). */
@@ -97,13 +91,7 @@ export interface Trust {
   stop: () => void
 }
 
-/** An integration member's signing material: never logged, never sent anywhere. */
-export interface IntegrationSigner {
-  member: Member
-  /** Its grant, signed by the home key now. */
-  credential: string
-  key: SigningKey
-}
+export type { IntegrationSigner } from './integrations'
 
 export async function startTrust (o: TrustOptions): Promise<Trust> {
   Id.parse(o.homeId)
@@ -124,10 +112,16 @@ class HomeTrust implements Trust {
   /** The setup code in clear: only in memory, for printing. */
   private setup: { code: string, expiresAt: number } | null = null
   private signedList: { seq: number, token: string } | null = null
+  private readonly integrations: IntegrationHost
 
   constructor (private readonly o: TrustOptions, private readonly key: HomeKey, private readonly store: TrustBackend) {
     this.homeKey = key.publicText
     this.now = o.now ?? Date.now
+    this.integrations = {
+      dir: o.dir, homeId: o.homeId, homeKey: key.privateKey, store, log: o.log, now: this.now,
+      requireOwner: (by, kind) => this.requireOwner(by, kind),
+      record: (r) => { this.record(r) }
+    }
     this.audit = {
       append: ({ sourceId, ...r }) => this.store.appendAudit({ ...NewAuditRecord.parse(r), sourceId: checkSourceId(sourceId) }),
       list: ({ afterSeq = 0, limit = AUDIT_PAGE } = {}) => this.store.auditAfter(afterSeq, Math.min(Math.max(1, Math.floor(limit)), AUDIT_PAGE_MAX)),
@@ -256,62 +250,15 @@ class HomeTrust implements Trust {
   }
 
   async createIntegration (by: Member, name: string): Promise<{ member: Member, token: string }> {
-    const owner = this.requireOwner(by, 'pairing')
-    const now = this.now()
-    const secret = toB64url(randomBytes(32))
-    const id = newId('m')
-    // Its own key, held by the hub: Home Assistant cannot sign, so the hub signs its door commands as this member.
-    const key = await createIntegrationKey(this.o.dir, id)
-    const member: StoredMember = {
-      id,
-      kind: 'integration',
-      subject: newId('ha'),
-      name: Member.shape.name.parse(name),
-      role: null,
-      // Off until the owner grants it (Home settings).
-      door: false,
-      zones: [],
-      talk: false,
-      talkZones: [],
-      createdAt: now,
-      expiresAt: null,
-      revokedAt: null,
-      key,
-      secretHash: sha256(secret)
-    }
-    this.store.transaction(() => {
-      this.store.insertMember(member)
-      this.record({ kind: 'pairing', actor: owner.name, message: `created the integration credential ${member.name} (door: no)` })
-    })
-    this.o.log.info('integration credential created', { member: member.id, by: owner.id })
-    return { member: publicMember(member), token: `${member.id}.${secret}` }
+    return await createIntegration(this.integrations, by, name)
   }
 
   async setIntegrationDoor (by: Member, memberId: string, door: boolean): Promise<Member> {
-    const owner = this.requireOwner(by, 'pairing')
-    const target = this.store.member(memberId)
-    if (target === null || target.kind !== 'integration' || target.revokedAt !== null) throw new TrustError('not-found', `no Home Assistant integration ${memberId}`)
-    if (target.door !== door) {
-      this.store.transaction(() => {
-        this.store.setDoor(memberId, door)
-        this.record({ kind: 'pairing', actor: owner.name, message: `${door ? 'granted' : 'withdrew'} the door right of ${target.name} (integration)` })
-      })
-      this.o.log.info('integration door right changed', { member: memberId, door, by: owner.id })
-    }
-    return publicMember(this.store.member(memberId)!)
+    return await setIntegrationDoor(this.integrations, by, memberId, door)
   }
 
   async integrationSigner (memberId: string): Promise<IntegrationSigner> {
-    const now = this.now()
-    const m = this.store.member(memberId)
-    if (m === null || m.kind !== 'integration' || !isLive(m, now)) throw new TrustError('not-found', `no Home Assistant integration ${memberId} (removed?)`)
-    if (m.key === null) throw new TrustError('not-found', `${m.name} was made before Home Assistant could open the door: make a new integration credential`)
-    // A grant's roles are people's: an integration gets a guest's (no talk; the door only if the owner granted it).
-    const credential = await sign(Grant, {
-      v: 1, id: m.id, home: this.o.homeId, sub: m.subject, name: `${m.name.slice(0, 50)} (integration)`, role: 'guest',
-      door: m.door, zones: [], talk: false, talkZones: [], key: m.key, iat: now, exp: now + INTEGRATION_GRANT_MS
-    }, this.key.privateKey)
-    return { member: publicMember(m), credential, key: await loadIntegrationKey(this.o.dir, m.id) }
+    return await integrationSigner(this.integrations, memberId)
   }
 
   onPaired (listener: (member: Member) => void): () => void {
@@ -462,20 +409,4 @@ function display (code: string): string {
 function checkSourceId (id: string | undefined): string | undefined {
   if (id !== undefined && (id.length === 0 || id.length > 200)) throw new TypeError('an audit sourceId is 1-200 characters')
   return id
-}
-
-function sha256 (data: string | Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest()
-}
-
-function isLive (m: Member, now: number): boolean {
-  return m.revokedAt === null && (m.expiresAt === null || m.expiresAt > now)
-}
-
-/** What the API shows of a member: never its key hash. */
-function publicMember (m: StoredMember): Member {
-  return {
-    id: m.id, kind: m.kind, subject: m.subject, name: m.name, role: m.role, door: m.door, zones: m.zones, talk: m.talk, talkZones: m.talkZones,
-    createdAt: m.createdAt, expiresAt: m.expiresAt, revokedAt: m.revokedAt
-  }
 }

@@ -1,4 +1,5 @@
 import { Id, MemberToken, Role, Signed, generateSigningKey } from '@doorbell/core'
+import { idbStore } from '../lib/idb'
 
 /**
  * This browser's pairing, kept in IndexedDB (database `doorbell`, store `pairing`, one record).
@@ -21,10 +22,11 @@ export interface StoredPairing {
   key: CryptoKeyPair
 }
 
-const DB = 'doorbell'
-const VERSION = 1
-const STORE = 'pairing'
 const RECORD = 'current'
+const { withStore } = idbStore({
+  db: 'doorbell', version: 1, store: 'pairing',
+  unavailable: 'this browser keeps no IndexedDB (a private window?), so it cannot keep its pairing'
+})
 
 /** A key pair for this screen: Ed25519, private half not extractable. */
 export async function newKeyPair (): Promise<CryptoKeyPair> {
@@ -64,35 +66,4 @@ export async function savePairing (pairing: StoredPairing): Promise<void> {
 
 export async function forgetPairing (): Promise<void> {
   await withStore('readwrite', (store) => store.delete(RECORD))
-}
-
-function opened (): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    if (typeof indexedDB === 'undefined') { reject(new Error('this browser keeps no IndexedDB (a private window?), so it cannot keep its pairing')); return }
-    const req = indexedDB.open(DB, VERSION)
-    req.onupgradeneeded = () => { if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE) }
-    req.onsuccess = () => {
-      // Another tab upgrading the database must not be blocked by this one.
-      req.result.onversionchange = () => { req.result.close() }
-      resolve(req.result)
-    }
-    req.onerror = () => { reject(req.error ?? new Error('IndexedDB would not open')) }
-    req.onblocked = () => { reject(new Error('IndexedDB is blocked by another tab of this page')) }
-  })
-}
-
-/** One request in its own transaction; resolves when the transaction has committed, not merely when the request succeeded. */
-async function withStore<T> (mode: IDBTransactionMode, request: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await opened()
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const tx = db.transaction(STORE, mode)
-      const req = request(tx.objectStore(STORE))
-      tx.oncomplete = () => { resolve(req.result) }
-      tx.onerror = () => { reject(tx.error ?? req.error ?? new Error('IndexedDB transaction failed')) }
-      tx.onabort = () => { reject(tx.error ?? new Error('IndexedDB transaction aborted')) }
-    })
-  } finally {
-    db.close()
-  }
 }

@@ -1,3 +1,5 @@
+import { idbStore } from '../lib/idb'
+
 /**
  * A trace handed to the inspector by another page of the viewer (Home settings' "Open in
  * inspector" on a kept call trace): kept in IndexedDB (database `doorbell-handoff`; a trace may be
@@ -6,34 +8,11 @@
  */
 export const HANDOFF_HASH = '#kept-trace'
 
-const DB = 'doorbell-handoff'
-const STORE = 'trace'
 const RECORD = 'kept'
-
-function opened (): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    if (typeof indexedDB === 'undefined') { reject(new Error('this browser keeps no IndexedDB (a private window?): download the trace and load it in the inspector')); return }
-    const req = indexedDB.open(DB, 1)
-    req.onupgradeneeded = () => { if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE) }
-    req.onsuccess = () => { resolve(req.result) }
-    req.onerror = () => { reject(req.error ?? new Error('IndexedDB would not open')) }
-  })
-}
-
-async function withStore<T> (mode: IDBTransactionMode, request: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await opened()
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const tx = db.transaction(STORE, mode)
-      const req = request(tx.objectStore(STORE))
-      tx.oncomplete = () => { resolve(req.result) }
-      tx.onerror = () => { reject(tx.error ?? req.error ?? new Error('IndexedDB transaction failed')) }
-      tx.onabort = () => { reject(tx.error ?? new Error('IndexedDB transaction aborted')) }
-    })
-  } finally {
-    db.close()
-  }
-}
+const { withStore } = idbStore({
+  db: 'doorbell-handoff', version: 1, store: 'trace',
+  unavailable: 'this browser keeps no IndexedDB (a private window?): download the trace and load it in the inspector'
+})
 
 /** Keeps a trace file's text for the inspector (the last one handed replaces any before). */
 export async function handTraceToInspector (text: string): Promise<void> {

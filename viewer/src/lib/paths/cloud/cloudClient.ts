@@ -1,12 +1,13 @@
 import type { IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, CallRecord, DeviceState, KVS_PAYLOAD_MAX, Listeners, MAX_SNAPSHOT_MESSAGE_BYTES, Presence, RingEvent, SignalToDevice, SnapshotEvent, ViewerCloudConfig,
-  decode, decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
+  AwsCredentials, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
+  decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
   type CloudDevice, type IceServerInit, type KvsChannel, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
+import { readThingEvent } from './thingEvents'
 import { awsControlPlane, createKvsSignalingClient, describeCloudError, kvsStun, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 
 /**
@@ -145,41 +146,20 @@ export class CloudClient implements ViewerTransport {
       this.log('warn', `rejected a message on ${topic}: ${t.thing} spoke for ${deviceId}`)
       return false
     }
-    const rejected = (error: Error): void => { this.log('warn', `rejected a message: ${error.message}`) }
-    switch (t.kind) {
-      case 'ring': {
-        const d = decode(RingEvent, payload, where)
-        if (!d.ok) { rejected(d.error); return }
-        if (!check(d.value.deviceId)) return
-        this.emit('ring', d.value)
+    const read = readThingEvent(t.kind, payload, where)
+    if (!read.ok) { this.log('warn', `rejected a message: ${read.error.message}`); return }
+    const e = read.e
+    if (!check(e.value.deviceId)) return
+    switch (e.event) {
+      case 'ring':
+        this.emit('ring', e.value)
         // The resident will likely answer: have the signaling connection and TURN servers ready.
         this.warm(device)
         return
-      }
-      case 'state': {
-        const d = decode(DeviceState, payload, where)
-        if (!d.ok) { rejected(d.error); return }
-        if (check(d.value.deviceId)) this.emit('state', d.value)
-        return
-      }
-      case 'presence': {
-        const d = decode(Presence, payload, where)
-        if (!d.ok) { rejected(d.error); return }
-        if (check(d.value.deviceId)) this.emit('presence', d.value)
-        return
-      }
-      case 'calls': {
-        const d = decode(CallRecord, payload, where)
-        if (!d.ok) { rejected(d.error); return }
-        if (check(d.value.deviceId)) this.emit('call', d.value)
-        return
-      }
-      case 'snapshot': {
-        // The picture's own bound (JPEG magic and size: the schema), from its own thing's doorbell only.
-        const d = decode(SnapshotEvent, payload, where, MAX_SNAPSHOT_MESSAGE_BYTES)
-        if (!d.ok) { rejected(d.error); return }
-        if (check(d.value.deviceId)) this.emit('snapshot', d.value)
-      }
+      case 'state': this.emit('state', e.value); return
+      case 'presence': this.emit('presence', e.value); return
+      case 'call': this.emit('call', e.value); return
+      case 'snapshot': this.emit('snapshot', e.value)
     }
   }
 
