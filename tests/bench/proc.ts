@@ -80,12 +80,13 @@ export const epochNow = (): number => performance.timeOrigin + performance.now()
  * built device/dist/main.js when there is one (as `npm run bench` and `npm test` build it),
  * else device/src/main.ts through tsx. Enter on its stdin rings; its lock prints DOOR UNLOCKED / LOCKED.
  */
-export async function startDeviceProcess (config: DeviceConfigInput, name = 'device'): Promise<DeviceProcess> {
+export async function startDeviceProcess (config: DeviceConfigInput, name = 'device', o: { keepData?: boolean } = {}): Promise<DeviceProcess> {
   const dir = `${ROOT}/bench/tmp`
   await mkdir(dir, { recursive: true })
   const configPath = `${dir}/${name}.json`
   // A fresh data folder: a pairing kept from an earlier run would be with another (gone) hub.
-  await rm(`${dir}/${name}-data`, { recursive: true, force: true })
+  // `keepData`: this run's own earlier process of the same name paired it (a restart, not a new doorbell).
+  if (o.keepData !== true) await rm(`${dir}/${name}-data`, { recursive: true, force: true })
   await writeFile(configPath, JSON.stringify({ dataDir: `${dir}/${name}-data`, ...config }))
   // The device as a home runs it: built (npm run build --workspace device), without tsx.
   const built = existsSync(`${ROOT}/device/dist/main.js`)

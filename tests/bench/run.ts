@@ -28,7 +28,12 @@ import { ROOT } from './proc'
 
 export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench, preview: previewBench, cluster: clusterBench, talk: talkBench }
 
-export async function runBenches (o: { smoke: boolean, only?: string[], log?: (line: string) => void }): Promise<Results> {
+/**
+ * Runs the benches in order. A bench that throws stops the run, unless `failed` is given: then
+ * its error is kept there and the next bench runs (a full run on a quiet machine is too costly to
+ * lose to one bench; the figures it would have measured stay as they were, see {@link mergeResults}).
+ */
+export async function runBenches (o: { smoke: boolean, only?: string[], log?: (line: string) => void, failed?: Array<{ name: string, error: Error }> }): Promise<Results> {
   const log = o.log ?? ((line: string) => { console.log(line) })
   const figures: Figure[] = []
   for (const [name, bench] of Object.entries(BENCHES)) {
@@ -36,7 +41,14 @@ export async function runBenches (o: { smoke: boolean, only?: string[], log?: (l
     const started = Date.now()
     log(`bench: ${name}${o.smoke ? ' (smoke)' : ''}`)
     const measuredAt = new Date().toISOString()
-    figures.push(...(await bench({ smoke: o.smoke, log })).map((f) => ({ ...f, measuredAt })))
+    try {
+      figures.push(...(await bench({ smoke: o.smoke, log })).map((f) => ({ ...f, measuredAt })))
+    } catch (err) {
+      if (o.failed === undefined) throw err
+      o.failed.push({ name, error: err as Error })
+      log(`bench: ${name} FAILED after ${((Date.now() - started) / 1000).toFixed(1)} s: ${(err as Error).message.split('\n')[0]}`)
+      continue
+    }
     log(`bench: ${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   }
   return {
@@ -80,10 +92,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const value = (flag: string): string | undefined => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : undefined }
   const out = value('--out') ?? (smoke ? await mkdtemp(join(tmpdir(), 'doorbell-bench-')) : ROOT)
   const only = value('--only')?.split(',')
-  const measured = await runBenches({ smoke, ...(only ? { only } : {}) })
-  const results = only ? await mergeResults(measured, out) : measured
+  const failed: Array<{ name: string, error: Error }> = []
+  const measured = await runBenches({ smoke, failed, ...(only ? { only } : {}) })
+  // A failed bench's figures are kept from the last run that measured them, each with its date.
+  const results = only || failed.length > 0 ? await mergeResults(measured, out) : measured
   const files = await writeResults(results, out)
   console.log(markdown(results))
   console.log(`bench: wrote ${files.md}, ${files.svg} and ${files.json}`)
-  process.exit(0)
+  for (const f of failed) console.error(`bench: ${f.name} failed: ${f.error.stack ?? f.error.message}`)
+  process.exit(failed.length > 0 ? 1 : 0)
 }
