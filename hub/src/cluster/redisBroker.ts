@@ -36,7 +36,32 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   }
   // mqemitter-redis re-emits its connections' errors on `state`: unheard, they end the process.
   ;(mq as unknown as { state: EventLike }).state.on('error', () => {})
-  return { id: cluster.nodeId, persistence, mq }
+  return { id: cluster.nodeId, persistence, mq, observeOthers: othersOf(mq, cluster.nodeId) }
+}
+
+/**
+ * Every message published through another hub, heard before any of this hub's subscribers gets
+ * it: mqemitter-redis hands each message from Redis to its local `_emit`, which runs the
+ * subscribers; the listener runs first, so a rule it feeds (the fail-secure stale state) is up to
+ * date before the message is forwarded here. This hub's own messages come back from Redis too:
+ * they are skipped (the broker observed them as they were published, in order). Only messages
+ * on `patterns` are sure to arrive: Redis sends a hub only the channels it subscribed.
+ */
+function othersOf (mq: unknown, nodeId: string): BrokerBackend['observeOthers'] {
+  const emitter = mq as { _emit: (msg: Record<string, unknown>, cb?: unknown) => unknown, on: (topic: string, notify: (msg: unknown, cb: () => void) => void) => void }
+  const listeners: Array<(packet: { topic: string, payload: Buffer | string }) => void> = []
+  const local = emitter._emit.bind(emitter)
+  emitter._emit = (msg, cb) => {
+    if (msg.brokerId !== nodeId && typeof msg.topic === 'string' && (Buffer.isBuffer(msg.payload) || typeof msg.payload === 'string')) {
+      for (const l of listeners) l({ topic: msg.topic, payload: msg.payload })
+    }
+    return local(msg, cb)
+  }
+  return (patterns, listener) => {
+    // Redis sends a hub only the channels it subscribed: these, even while none of its clients does.
+    for (const p of patterns) emitter.on(p, (_msg, cb) => { cb() })
+    listeners.push(listener)
+  }
 }
 
 interface EventLike { on: (event: string, listener: (...args: never[]) => void) => void }

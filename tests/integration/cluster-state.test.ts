@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+import type { MqttClient } from 'mqtt'
+import { DeviceState, Presence, encode, topics } from '@doorbell/core'
+import {
+  connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, startClusterHub,
+  type ClusterHub, type Owner, type PairedDevice, type PairedScreen
+} from '../src/cluster'
+import { eventually } from '../src/harness'
+import { TestPostgres } from '../src/postgres'
+import { TestRedis } from '../src/redis'
+
+/**
+ * The state each hub used to keep for itself, shared (docs/cluster.md, "What is shared where"):
+ * three hub processes, Redis and PostgreSQL on loopback, started by the test.
+ */
+
+const HOME = 'home'
+const TESTS = fileURLToPath(new URL('..', import.meta.url))
+
+function stateOf (device: PairedDevice, lock: 'locked' | 'unlocked'): string {
+  return encode(DeviceState, { deviceId: device.deviceId, deviceName: 'Door', call: { status: 'idle', ringId: null, since: 1 }, participants: [], lock: { status: lock, relockAt: null, version: 1, boot: 'b1', error: null }, lastRing: null, at: Date.now() })
+}
+
+/**
+ * A doorbell in a process of its own (so that SIGKILL is a real death): it signs in with its
+ * will (offline), publishes its state (unlocked) and presence, both retained, and waits.
+ */
+function doorbellProcess (url: string, device: PairedDevice): { child: ChildProcess, up: Promise<void> } {
+  const presence = (online: boolean): string => encode(Presence, { deviceId: device.deviceId, deviceName: 'Door', online, at: Date.now() })
+  const script = `
+    import mqtt from 'mqtt'
+    const [url, id, user, pass, stateTopic, state, presenceTopic, online, offline] = process.argv.slice(1)
+    const c = mqtt.connect(url, { clientId: 'device-' + id, username: user, password: pass, reconnectPeriod: 0, keepalive: 5,
+      will: { topic: presenceTopic, payload: Buffer.from(offline), qos: 1, retain: true } })
+    c.on('error', (e) => { console.error(e.message); process.exit(2) })
+    c.on('connect', async () => {
+      await c.publishAsync(stateTopic, state, { qos: 1, retain: true })
+      await c.publishAsync(presenceTopic, online, { qos: 1, retain: true })
+      console.log('up')
+    })`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, url, device.deviceId, device.memberId, device.token,
+    topics.state(HOME, device.deviceId), stateOf(device, 'unlocked'), topics.presence(HOME, device.deviceId), presence(true), presence(false)], { cwd: TESTS, stdio: ['ignore', 'pipe', 'pipe'] })
+  const up = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('up')) resolve() })
+    child.once('exit', (code) => { reject(new Error(`the doorbell process exited (${code})`)) })
+  })
+  return { child, up }
+}
+
+/** What a screen that subscribes now gets of a doorbell's retained state and presence (after `settleMs`). */
+async function retainedFor (hub: ClusterHub, screen: PairedScreen, device: PairedDevice, settleMs = 700): Promise<{ state: DeviceState | null, online: boolean | null }> {
+  const client = await connectAs(hub.mqttUrl, screen)
+  try {
+    let state: DeviceState | null = null
+    let online: boolean | null = null
+    client.on('message', (topic, payload) => {
+      if (topic === topics.state(HOME, device.deviceId)) state = DeviceState.parse(JSON.parse(payload.toString()))
+      if (topic === topics.presence(HOME, device.deviceId)) online = Presence.parse(JSON.parse(payload.toString())).online
+    })
+    await client.subscribeAsync([topics.state(HOME, device.deviceId), topics.presence(HOME, device.deviceId)], { qos: 1 })
+    await new Promise((resolve) => setTimeout(resolve, settleMs))
+    return { state, online }
+  } finally {
+    await client.endAsync(true).catch(() => {})
+  }
+}
+
+describe('the state each hub kept for itself, shared by a cluster of three hubs', { timeout: 300_000 }, () => {
+  let dir: string
+  let redis: TestRedis
+  let db: TestPostgres
+  const hubs: ClusterHub[] = []
+  let A: ClusterHub, B: ClusterHub, C: ClusterHub
+  let owner: Owner
+  const clients: MqttClient[] = []
+  const children: ChildProcess[] = []
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cluster-state-'))
+    redis = await TestRedis.start()
+    db = await TestPostgres.start()
+    const postgresUrl = await db.createDatabase('city')
+    const homeKey = makeHomeKey(join(dir, 'provisioned'))
+    A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey })
+    hubs.push(A)
+    owner = await pairOwner(A)
+    B = await startClusterHub(dir, 'b', { redis, postgresUrl, homeKey })
+    hubs.push(B)
+    C = await startClusterHub(dir, 'c', { redis, postgresUrl, homeKey })
+    hubs.push(C)
+  })
+
+  after(async () => {
+    for (const hub of hubs) if (hub.proc.proc.exitCode !== null) console.log(`hub ${hub.name} exited ${hub.proc.proc.exitCode}:\n${hub.proc.lines.slice(-30).join('\n')}`)
+    for (const child of children) child.kill('SIGKILL')
+    await Promise.all(clients.map(async (c) => { await c.endAsync(true).catch(() => {}) }))
+    for (const hub of hubs) await hub.stop('SIGKILL')
+    await redis?.destroy()
+    await db?.destroy()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('fail-secure across hubs: a doorbell on A is not stale on B while it lives; SIGKILLed while unlocked, B withholds its state', async () => {
+    const door = await pairDevice(owner.on(A), A)
+    const screen = await pairScreen(owner.on(B), B, 'Hall screen')
+    const bell = doorbellProcess(A.mqttUrl, door)
+    children.push(bell.child)
+    await bell.up
+    const alive = await retainedFor(B, screen, door)
+    assert.equal(alive.online, true, 'B shows the doorbell online')
+    assert.equal(alive.state?.lock?.status, 'unlocked', 'while it lives, B gives its state (not stale)')
+    // A screen already watching on C sees the offline presence: from then on, any screen on B or C is withheld the old state.
+    const watcher = await connectAs(C.mqttUrl, screen)
+    clients.push(watcher)
+    const offline = new Promise<number>((resolve) => {
+      watcher.on('message', (topic, payload) => { if (topic === topics.presence(HOME, door.deviceId) && !Presence.parse(JSON.parse(payload.toString())).online) resolve(Date.now()) })
+    })
+    await watcher.subscribeAsync(topics.presence(HOME, door.deviceId), { qos: 1 })
+    const killedAt = Date.now()
+    bell.child.kill('SIGKILL')
+    const offlineAt = await offline
+    console.log(`doorbell SIGKILLed on A → offline on C: ${offlineAt - killedAt} ms`)
+    for (const hub of [B, C, A]) {
+      const dead = await retainedFor(hub, screen, door)
+      assert.equal(dead.online, false, `${hub.name}: its presence says offline`)
+      assert.equal(dead.state, null, `${hub.name}: the "unlocked" it left is withheld`)
+    }
+    // Back (a new process on C): its new state goes out on every hub.
+    const again = doorbellProcess(C.mqttUrl, door)
+    children.push(again.child)
+    await again.up
+    await eventually('its state on B again', async () => (await retainedFor(B, screen, door, 300)).state?.lock?.status === 'unlocked')
+    again.child.kill('SIGKILL')
+  })
+})
