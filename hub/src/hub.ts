@@ -64,7 +64,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
 
   // A cluster's hub (docs/cluster.md): PostgreSQL for trust, Redis for the broker; else node:sqlite.
   const cluster = config.cluster ? clusterModule({ ...config, cluster: config.cluster }, log.child('cluster')) : null
-  const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share } : {})
+  const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share, stockSettings: cluster.stockSettings } : {})
   const tls = tlsModule(config, log)
   const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}) })
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
@@ -78,7 +78,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, log: log.child('replies') })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,

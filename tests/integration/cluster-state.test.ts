@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
-import { DeviceState, Presence, encode, topics } from '@doorbell/core'
+import { DeviceState, Presence, StockDoorSetting, encode, importPublicKey, open, signReplyList, topics } from '@doorbell/core'
+import { ApiError } from '@doorbell/viewer/lib'
 import {
   connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, startClusterHub,
   type ClusterHub, type Owner, type PairedDevice, type PairedScreen
@@ -137,5 +138,46 @@ describe('the state each hub kept for itself, shared by a cluster of three hubs'
     await again.up
     await eventually('its state on B again', async () => (await retainedFor(B, screen, door, 300)).state?.lock?.status === 'unlocked')
     again.child.kill('SIGKILL')
+  })
+
+  it('the owner\'s per-doorbell settings live in PostgreSQL: a change through any hub is what every hub serves and signs, with the database\'s seq', async () => {
+    const door = await pairDevice(owner.on(A), A)
+    assert.equal((await owner.on(A).setLivePreview(door.deviceId, false)).seq, 1)
+    const second = await owner.on(B).setStockSetting(door.deviceId, true)
+    assert.deepEqual({ seq: second.seq, acceptUnsignedOpenDoor: second.acceptUnsignedOpenDoor, livePreview: second.livePreview }, { seq: 2, acceptUnsignedOpenDoor: true, livePreview: false }, 'B continues A\'s seq and keeps A\'s setting')
+    // Changes through the three hubs at once: each takes its own next number, none is lost.
+    const together = await Promise.all([A, B, C, A, B, C].map(async (hub, i) => await owner.on(hub).setLivePreview(door.deviceId, i % 2 === 0)))
+    assert.deepEqual(together.map((s) => s.seq).sort((x, y) => x - y), [3, 4, 5, 6, 7, 8])
+    const newest = together.find((s) => s.seq === 8)!
+    for (const hub of [A, B, C]) {
+      const mine = (await owner.on(hub).stockSettings()).find((s) => s.deviceId === door.deviceId)
+      assert.deepEqual(mine, newest, `${hub.name} serves the newest`)
+    }
+    // Bad input through C changes nothing.
+    const bad = await fetch(`${C.base}/api/devices/${door.deviceId}/live-preview`, { method: 'PUT', headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': 'application/json' }, body: '{"livePreview":"yes"}' })
+    assert.equal(bad.status, 400)
+    assert.deepEqual((await owner.on(A).stockSettings()).find((s) => s.deviceId === door.deviceId), newest)
+    // What the doorbell hears (retained with the revocation list, on whichever hub it signs in): seq 8, signed by the home.
+    const device = await connectAs(C.mqttUrl, door)
+    clients.push(device)
+    const homeKey = await importPublicKey(owner.homeKey)
+    const heard = await new Promise<string[]>((resolve) => {
+      device.on('message', (topic, payload) => { if (topic === topics.revocations(HOME)) resolve((JSON.parse(payload.toString()) as { stockSettings?: string[] }).stockSettings ?? []) })
+      void device.subscribeAsync(topics.revocations(HOME), { qos: 1 })
+    })
+    const opened = await Promise.all(heard.map(async (t) => await open(StockDoorSetting, t, homeKey)))
+    const forDoor = opened.flatMap((o) => o.ok && o.value.device === door.deviceId ? [o.value] : [])
+    assert.deepEqual(forDoor.map((v) => [v.seq, v.livePreview, v.acceptUnsignedOpenDoor]), [[8, newest.livePreview, true]])
+  })
+
+  it('the quick replies live in PostgreSQL: saved through A, served by B and C; an older list through C is refused; a newer one through C wins everywhere', async () => {
+    const save = async (hub: ClusterHub, replies: string[], now: number) => await owner.on(hub).saveReplies(await signReplyList({ credential: owner.credential, key: owner.key.privateKey, home: HOME, replies, now }))
+    const now = Date.now()
+    await save(A, ['Coming!', 'Leave it at the door'], now)
+    for (const hub of [B, C]) assert.deepEqual((await owner.on(hub).replies()).replies, ['Coming!', 'Leave it at the door'], `${hub.name} serves A's list`)
+    await assert.rejects(save(C, ['Old'], now - 60_000), (err: Error) => err instanceof ApiError && err.status === 409)
+    assert.deepEqual((await owner.on(B).replies()).replies, ['Coming!', 'Leave it at the door'], 'the older list changed nothing')
+    await save(C, ['One moment'], now + 1000)
+    for (const hub of [A, B]) assert.deepEqual((await owner.on(hub).replies()).replies, ['One moment'], `${hub.name} serves C's newer list`)
   })
 })
