@@ -6,10 +6,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
-import { DeviceState, Presence, StockDoorSetting, encode, importPublicKey, open, signReplyList, topics } from '@doorbell/core'
+import { DeviceState, Presence, StockDoorSetting, encode, exportPublicKey, generateSigningKey, importPublicKey, newId, open, signReplyList, topics } from '@doorbell/core'
 import { ApiError } from '@doorbell/viewer/lib'
 import {
-  connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, startClusterHub,
+  connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, pairThrough, startClusterHub,
   type ClusterHub, type Owner, type PairedDevice, type PairedScreen
 } from '../src/cluster'
 import { eventually } from '../src/harness'
@@ -88,9 +88,9 @@ describe('the state each hub kept for itself, shared by a cluster of three hubs'
     db = await TestPostgres.start()
     const postgresUrl = await db.createDatabase('city')
     const homeKey = makeHomeKey(join(dir, 'provisioned'))
+    // All three start before the home has an owner.
     A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey })
     hubs.push(A)
-    owner = await pairOwner(A)
     B = await startClusterHub(dir, 'b', { redis, postgresUrl, homeKey })
     hubs.push(B)
     C = await startClusterHub(dir, 'c', { redis, postgresUrl, homeKey })
@@ -105,6 +105,22 @@ describe('the state each hub kept for itself, shared by a cluster of three hubs'
     await redis?.destroy()
     await db?.destroy()
     if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('one setup code for the cluster: the first hub with no owner prints it, the others say where it is, and it pairs the owner through any hub', async () => {
+    const printed = A.proc.lines.filter((l) => l.includes('no owner yet'))
+    assert.equal(printed.length, 1, 'A printed the setup code')
+    for (const hub of [B, C]) {
+      assert.ok(!hub.proc.lines.some((l) => l.includes('no owner yet')), `${hub.name} printed no code of its own`)
+      assert.ok(hub.proc.lines.some((l) => l.includes('setup code another hub of the cluster printed') && l.includes('hub=a')), `${hub.name} says hub a printed it`)
+    }
+    const code = /setup code code=(\S+)/.exec(printed[0]!)![1]!
+    // A wrong code through B: refused, and A's still works (through C).
+    await assert.rejects(pairThrough(B, { kind: 'viewer', code: 'ABCDEFGHJK', id: newId('v'), name: 'Prober', key: await exportPublicKey((await generateSigningKey(false)).publicKey) }), (err: Error & { status?: number }) => err.status === 401)
+    owner = await pairOwner(C, code)
+    for (const hub of [A, B, C]) assert.equal((await owner.on(hub).me()).role, 'owner')
+    // Used once: never again, through any hub.
+    await assert.rejects(pairThrough(A, { kind: 'viewer', code: code.replace('-', ''), id: newId('v'), name: 'Second owner', key: await exportPublicKey((await generateSigningKey(false)).publicKey) }), (err: Error & { status?: number }) => err.status === 401)
   })
 
   it('fail-secure across hubs: a doorbell on A is not stale on B while it lives; SIGKILLed while unlocked, B withholds its state', async () => {

@@ -86,9 +86,9 @@ export async function ready (hub: ClusterHub): Promise<void> {
 /** The owner's token: one credential, valid on every hub; its signed grant and key (for lists the owner signs). */
 export interface Owner { token: string, on: (hub: ClusterHub) => HubApi, credential: string, key: SigningKeyPair, homeKey: string }
 
-/** The owner, paired through `hub` with the setup code it printed (the last hub that started with no owner prints the valid one). */
-export async function pairOwner (hub: ClusterHub): Promise<Owner> {
-  const code = await eventually('the setup code', () => /setup code code=(\S+)/.exec(hub.proc.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
+/** The owner, paired through `hub` with the setup code it printed, or `printed` (the first hub that started with no owner prints the code for the cluster). */
+export async function pairOwner (hub: ClusterHub, printed?: string): Promise<Owner> {
+  const code = printed ?? await eventually('the setup code', () => /setup code code=(\S+)/.exec(hub.proc.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
   const key = await generateSigningKey(false)
   const paired = await new HubApi({ base: hub.base }).pair({ kind: 'viewer', code, id: newId('v'), name: 'Owner', key: await exportPublicKey(key.publicKey) })
   const token = paired.token

@@ -129,17 +129,28 @@ class HomeTrust implements Trust {
     }
   }
 
-  /** A fresh owner code on every start while the home has no owner; older ones stop working. */
+  /**
+   * A fresh owner code on every start while the home has no owner; older ones stop working. In a
+   * cluster, a live code another hub issued stays the one: this hub says where to find it.
+   */
   issueSetupCode (): void {
     const now = this.now()
     if (this.store.liveOwnerCount(now) > 0) return
     const code = newCode()
     const expiresAt = now + (this.o.codeTtlMs ?? SETUP_CODE_TTL_MS)
+    let elsewhere: { node: string, expiresAt: number } | null = null
     this.store.transaction(() => {
+      elsewhere = this.store.setupCodeElsewhere?.(now) ?? null
+      if (elsewhere !== null) return
       this.store.dropSetupCodes()
       this.store.insertInvite({ codeHash: sha256(code), kind: 'viewer', role: 'owner', door: true, zones: [], talk: true, talkZones: [], deviceId: null, accessHours: null, expiresAt, createdBy: null })
       this.record({ kind: 'invite', actor: '(hub)', message: 'owner setup code issued' })
     })
+    const other = elsewhere as { node: string, expiresAt: number } | null
+    if (other !== null) {
+      this.o.log.info('the home has no owner: pair the owner\'s browser with the setup code another hub of the cluster printed (its log); restart that hub for a new one', { hub: other.node, expires: new Date(other.expiresAt).toISOString() })
+      return
+    }
     this.setup = { code: display(code), expiresAt }
   }
 
