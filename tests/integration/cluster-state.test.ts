@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
-import { DeviceState, Presence, StockDoorSetting, encode, exportPublicKey, generateSigningKey, importPublicKey, newId, open, signReplyList, topics } from '@doorbell/core'
+import { DeviceState, Presence, RingEvent, StockDoorSetting, encode, exportPublicKey, generateSigningKey, importPublicKey, newId, open, signReplyList, topics } from '@doorbell/core'
 import { ApiError } from '@doorbell/viewer/lib'
 import {
   connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, pairThrough, startClusterHub,
@@ -195,5 +195,31 @@ describe('the state each hub kept for itself, shared by a cluster of three hubs'
     assert.deepEqual((await owner.on(B).replies()).replies, ['Coming!', 'Leave it at the door'], 'the older list changed nothing')
     await save(C, ['One moment'], now + 1000)
     for (const hub of [A, B]) assert.deepEqual((await owner.on(hub).replies()).replies, ['One moment'], `${hub.name} serves C's newer list`)
+  })
+
+  it('a removed member\'s persistent sessions and queued rings are dropped from Redis, and no hub queues for them again', async () => {
+    const door = await pairDevice(owner.on(A), A)
+    const screen = await pairScreen(owner.on(A), A, 'Away tablet')
+    const clientId = `viewer-${screen.viewerId}-away`
+    const queue = `outgoing:${encodeURIComponent(clientId)}`
+    const away = await connectAs(B.mqttUrl, screen, { clientId, clean: false })
+    await away.subscribeAsync(`doorbell/${HOME}/+/ring`, { qos: 1 })
+    await away.endAsync()
+    const device = await connectAs(A.mqttUrl, door)
+    clients.push(device)
+    const press = async (): Promise<void> => {
+      await device.publishAsync(topics.ring(HOME, door.deviceId), encode(RingEvent, { type: 'ring', deviceId: door.deviceId, deviceName: 'Door', ringId: newId('r'), at: Date.now(), count: 1 }), { qos: 1 })
+    }
+    await press()
+    await eventually('the ring queued for the screen away', () => redis.command('LLEN', queue) === '1')
+    assert.equal(redis.command('SISMEMBER', 'clients', clientId), '1')
+    await owner.on(C).removeMember(screen.memberId)
+    await eventually('its session gone from Redis', () => redis.command('EXISTS', queue, `client:${encodeURIComponent(clientId)}`) === '0' && redis.command('SISMEMBER', 'clients', clientId) === '0')
+    assert.equal(redis.command('KEYS', 'packet:*'), '', 'the queued ring\'s packet released (no other session held it)')
+    // Every hub's subscription index forgot it: a ring through A is queued for no one.
+    await press()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.equal(redis.command('EXISTS', queue), '0', 'nothing queued for the removed screen')
+    assert.ok([A, B, C].some((h) => h.proc.lines.some((l) => l.includes('dropped a removed member\'s sessions'))), 'a hub logged it')
   })
 })

@@ -35,7 +35,7 @@ export interface BrokerModule extends Startable {
 export interface BrokerBackend {
   /** The broker's id among its peers. */
   id?: string
-  /** `dropSessions` where the persistence can drop a removed member's sessions (the cluster's Redis one cannot yet). */
+  /** `dropSessions` where the persistence can drop a removed member's sessions (both ours do). */
   persistence: Pick<SqlitePersistence, 'createRetainedStreamCombi' | 'destroy'> & Partial<Pick<SqlitePersistence, 'dropSessions'>>
   mq?: NonNullable<Parameters<typeof Aedes.createBroker>[0]>['mq']
   /** Hears every message published through another broker (a cluster's other hubs), before it is forwarded here. */

@@ -29,6 +29,8 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
     createRetainedStreamCombi: (patterns: string[]) => Readable.from(combi(patterns)),
     createRetainedStream: (pattern: string) => Readable.from(combi([pattern]))
   })
+  // A removed member's persistent sessions and what is queued for them, on every hub at once.
+  Object.assign(persistence, { dropSessions: async (which: (clientId: string) => boolean) => await dropSessions(conn, persistence, which) })
   let warned = false
   for (const c of [conn as unknown as EventLike, (mq as unknown as { pubConn: EventLike }).pubConn, (mq as unknown as { subConn: EventLike }).subConn]) {
     c.on('error', (err: Error) => { if (!warned) { warned = true; log.warn('Redis is unreachable; retrying', { error: err.message }) } })
@@ -65,3 +67,33 @@ function othersOf (mq: unknown, nodeId: string): BrokerBackend['observeOthers'] 
 }
 
 interface EventLike { on: (event: string, listener: (...args: never[]) => void) => void }
+
+/**
+ * Drops the persistent sessions `which` picks (a removed member's): their subscriptions go through
+ * the persistence's own `cleanSubscriptions`, which tells every hub's subscription index, so no hub
+ * queues a ring for them again; their queued messages are taken off Redis in one MULTI, so when
+ * several hubs hear the same removal, only one finds the queue and releases its packets. Key
+ * names are aedes-persistence-redis 12's (`clients`, `client:<id>`, `outgoing:<id>`, `packet:<broker>:<counter>`).
+ */
+async function dropSessions (conn: Redis, persistence: BrokerBackend['persistence'], which: (clientId: string) => boolean): Promise<string[]> {
+  const ids = (await conn.smembers('clients')).filter(which)
+  const clean = persistence as unknown as { cleanSubscriptions: (client: { id: string }) => Promise<void> }
+  for (const id of ids) {
+    await clean.cleanSubscriptions({ id })
+    const listKey = `outgoing:${encodeURIComponent(id)}`
+    const taken = await conn.multi().lrange(listKey, 0, -1).del(listKey).exec()
+    const queued = (taken?.[0]?.[1] ?? []) as string[]
+    for (const key of queued) {
+      // A QoS 1 entry names the shared packet (counted per session); a QoS 2 one, this session's own copy of it.
+      let packet = key
+      if (key.startsWith(`${listKey}:`)) {
+        await conn.del(key)
+        packet = `packet:${key.slice(listKey.length + 1)}`
+      }
+      if (!packet.startsWith('packet:')) continue
+      if (await conn.decr(`${packet}:offlineCount`) <= 0) await conn.del(packet, `${packet}:offlineCount`)
+    }
+    await conn.srem('clients', id)
+  }
+  return ids
+}
