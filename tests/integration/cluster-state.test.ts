@@ -222,4 +222,36 @@ describe('the state each hub kept for itself, shared by a cluster of three hubs'
     assert.equal(redis.command('EXISTS', queue), '0', 'nothing queued for the removed screen')
     assert.ok([A, B, C].some((h) => h.proc.lines.some((l) => l.includes('dropped a removed member\'s sessions'))), 'a hub logged it')
   })
+
+  it('presence in Redis: which devices and screens are connected, on any hub, read through any hub; a dead hub\'s drop out', async () => {
+    const door = await pairDevice(owner.on(A), A)
+    const screen = await pairScreen(owner.on(A), A, 'Presence screen')
+    const device = await connectAs(A.mqttUrl, door)
+    const onB = await connectAs(B.mqttUrl, screen)
+    clients.push(device, onB)
+    type Seen = { connected: Array<{ kind: string, subject: string, hub: string, memberId: string }>, hubs: Record<string, { devices: number, screens: number }> }
+    const presence = async (hub: ClusterHub): Promise<Seen> => {
+      const res = await fetch(`${hub.base}/api/presence`, { headers: { Authorization: `Bearer ${owner.token}` } })
+      assert.equal(res.status, 200, await res.clone().text())
+      return await res.json() as Seen
+    }
+    const where = (seen: Seen, subject: string): string[] => seen.connected.filter((c) => c.subject === subject).map((c) => c.hub)
+    await eventually('both, read through C', async () => {
+      const seen = await presence(C)
+      return where(seen, door.deviceId).join() === 'a' && where(seen, screen.viewerId).join() === 'b'
+    })
+    const seen = await presence(B)
+    assert.ok(seen.hubs.a!.devices >= 1 && seen.hubs.b!.screens >= 1, JSON.stringify(seen.hubs))
+    // Only the owner reads it.
+    const asScreen = await fetch(`${C.base}/api/presence`, { headers: { Authorization: `Bearer ${screen.token}` } })
+    assert.equal(asScreen.status, 403)
+    await onB.endAsync()
+    await eventually('the screen gone', async () => where(await presence(C), screen.viewerId).length === 0)
+    // A hub that dies says no goodbye: its entries expire (15 s), and its doorbell, reconnected elsewhere, shows there.
+    await A.stop('SIGKILL')
+    const again = await connectAs(C.mqttUrl, door)
+    clients.push(again)
+    await eventually('A\'s entries gone, the doorbell on C', async () => where(await presence(B), door.deviceId).join() === 'c', 30_000)
+    await A.restart()
+  })
 })

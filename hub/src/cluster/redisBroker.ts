@@ -78,11 +78,14 @@ interface EventLike { on: (event: string, listener: (...args: never[]) => void) 
 async function dropSessions (conn: Redis, persistence: BrokerBackend['persistence'], which: (clientId: string) => boolean): Promise<string[]> {
   const ids = (await conn.smembers('clients')).filter(which)
   const clean = persistence as unknown as { cleanSubscriptions: (client: { id: string }) => Promise<void> }
+  const take = async (listKey: string): Promise<string[]> => ((await conn.multi().lrange(listKey, 0, -1).del(listKey).exec())?.[0]?.[1] ?? []) as string[]
   for (const id of ids) {
-    await clean.cleanSubscriptions({ id })
     const listKey = `outgoing:${encodeURIComponent(id)}`
-    const taken = await conn.multi().lrange(listKey, 0, -1).del(listKey).exec()
-    const queued = (taken?.[0]?.[1] ?? []) as string[]
+    // The queue first: `cleanSubscriptions` deletes it without releasing its packets. Again after,
+    // for a ring queued in between.
+    const queued = await take(listKey)
+    await clean.cleanSubscriptions({ id })
+    queued.push(...await take(listKey))
     for (const key of queued) {
       // A QoS 1 entry names the shared packet (counted per session); a QoS 2 one, this session's own copy of it.
       let packet = key
