@@ -65,7 +65,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
 
   // A cluster's hub (docs/cluster.md): PostgreSQL for trust, Redis for the broker; else node:sqlite.
   const cluster = config.cluster ? clusterModule({ ...config, cluster: config.cluster }, log.child('cluster')) : null
-  const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share, stockSettings: cluster.stockSettings } : {})
+  const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share, stockSettings: cluster.stockSettings, integrationKeys: cluster.integrationKeys } : {})
   const tls = tlsModule(config, log)
   const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}) })
   // Who is connected: this hub's broker, or (a cluster) every hub's, in Redis.

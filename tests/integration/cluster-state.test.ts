@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -253,5 +253,14 @@ describe('the state each hub kept for itself, shared by a cluster of three hubs'
     clients.push(again)
     await eventually('A\'s entries gone, the doorbell on C', async () => where(await presence(B), door.deviceId).join() === 'c', 30_000)
     await A.restart()
+  })
+
+  it('Home Assistant\'s integration keys: made through A, sealed in PostgreSQL (no key file on any hub), gone when removed through B', async () => {
+    const made = await owner.on(A).createIntegration({ name: 'Home Assistant' })
+    const rows = async (): Promise<Array<{ id: string, sealed: Buffer }>> => (await db.query('SELECT id, sealed FROM integration_keys WHERE id = $1', [made.member.id], 'city')).rows as Array<{ id: string, sealed: Buffer }>
+    assert.equal((await rows()).length, 1, 'its key is in PostgreSQL')
+    for (const hub of [A, B, C]) assert.equal(existsSync(join(dir, hub.name, 'trust', 'integrations')), false, `no key file on ${hub.name}`)
+    await owner.on(B).removeMember(made.member.id)
+    assert.equal((await rows()).length, 0, 'removed through B: its key is gone')
   })
 })

@@ -5,6 +5,7 @@ import type { BrokerBackend } from '../broker/module'
 import type { LimiterFactory } from '../rateLimit'
 import { HOME_KEY_FILE } from '../trust/homeKey'
 import type { RepliesStore } from '../replies/store'
+import type { IntegrationKeys } from '../trust/integrationKey'
 import type { StockSettingsStore } from '../trust/stockSettings'
 import type { TrustBackend } from '../trust/store'
 import type { Trust } from '../trust/trust'
@@ -13,6 +14,7 @@ import { migrate } from './migrations'
 import { PgSharedState } from './pgSharedState'
 import { PgTrustStore } from './pgTrustStore'
 import { redisBrokerBackend } from './redisBroker'
+import { sealedIntegrationKeys } from './sealedKeys'
 import { SharedLimits } from './sharedLimits'
 
 export interface ClusterModule extends Startable {
@@ -29,6 +31,8 @@ export interface ClusterModule extends Startable {
   stockSettings: () => StockSettingsStore
   /** The owner's quick replies on PostgreSQL; use after start. */
   replies: () => RepliesStore
+  /** Home Assistant's integration keys on PostgreSQL, sealed with a key derived from the home key; use after start. */
+  integrationKeys: () => IntegrationKeys
 }
 
 /** A cluster's hub was given something it cannot run with. */
@@ -47,6 +51,7 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
   let broadcast: TrustBroadcast | null = null
   let limits: SharedLimits | null = null
   let shared: PgSharedState | null = null
+  let sealed: IntegrationKeys | null = null
   const sharedState = (): PgSharedState => {
     if (shared === null) throw new Error('the cluster module has not started')
     return shared
@@ -66,6 +71,10 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
     },
     stockSettings: () => sharedState().stockSettings(),
     replies: () => sharedState().replies(),
+    integrationKeys: () => {
+      if (sealed === null) throw new Error('the cluster module has not started')
+      return sealed
+    },
     async start () {
       const keyFile = join(config.dataDir, 'trust', HOME_KEY_FILE)
       if (!existsSync(keyFile)) {
@@ -74,6 +83,7 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       const migrated = await migrate(cluster.postgresUrl, cluster.nodeId, { timeoutMs: cluster.postgresTimeoutMs })
       log.info('PostgreSQL schema ready', { version: migrated.version, applied: migrated.applied.join(',') || 'none' })
       shared = new PgSharedState({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId, log: log.child('shared') })
+      sealed = await sealedIntegrationKeys({ trustDir: join(config.dataDir, 'trust'), homeId: config.homeId, db: shared })
       const b = new TrustBroadcast({ redisUrl: cluster.redisUrl, homeId: config.homeId, nodeId: cluster.nodeId, log: log.child('broadcast') })
       await b.start()
       broadcast = b
