@@ -5,6 +5,7 @@ import { HubConfig, consoleLogger, parseConfig, startInOrder, type HubConfigInpu
 import { createApi } from './api'
 import { brokerModule } from './broker/module'
 import { clusterModule } from './cluster/module'
+import { clusterPresence, localPresence, presenceRoutes } from './cluster/presence'
 import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
 import { homeAssistantRoutes } from './homeAssistant/routes'
@@ -42,7 +43,7 @@ export interface Hub {
   history: HistoryModule
   /** The owner's one-time setup code, while the home has no owner. */
   setupCode: { code: string, expiresAt: number } | null
-  /** The modules that started, in order (`cluster` for a cluster's hub, `trust`, `tls`, `broker`, `homeAssistant`, `history`, `mqtt`, `http`, `mesh`). */
+  /** The modules that started, in order (`cluster` for a cluster's hub, `trust`, `tls`, `broker`, `presence` (a cluster's), `homeAssistant`, `history`, `mqtt`, `http`, `mesh`). */
   modules: readonly string[]
   stop: () => Promise<void>
 }
@@ -64,9 +65,12 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
 
   // A cluster's hub (docs/cluster.md): PostgreSQL for trust, Redis for the broker; else node:sqlite.
   const cluster = config.cluster ? clusterModule({ ...config, cluster: config.cluster }, log.child('cluster')) : null
-  const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share } : {})
+  const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share, stockSettings: cluster.stockSettings, integrationKeys: cluster.integrationKeys } : {})
   const tls = tlsModule(config, log)
   const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}) })
+  // Who is connected: this hub's broker, or (a cluster) every hub's, in Redis.
+  const presence = cluster ? clusterPresence({ redisUrl: cluster.config.redisUrl, homeId: config.homeId, nodeId: cluster.config.nodeId, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('presence') }) : null
+  const ownPresence = localPresence({ broker: () => broker.broker, principalOf: broker.principalOf, hub: 'local' })
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
@@ -78,7 +82,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, log: log.child('replies') })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence)], ...(cluster ? { limiter: cluster.limiter } : {}) }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,
@@ -86,7 +90,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   })
   // Each module in the order it starts; Home Assistant and the mesh only when the config turns them
   // on (Home Assistant and the history before `mqtt`: they must see each doorbell's first message).
-  const modules = [...(cluster ? [cluster] : []), trust, tls, broker, ...(config.homeAssistant.enabled ? [homeAssistant] : []), history, mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
+  const modules = [...(cluster ? [cluster] : []), trust, tls, broker, ...(presence ? [presence] : []), ...(config.homeAssistant.enabled ? [homeAssistant] : []), history, mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
   const started = await startInOrder(modules, { log, ...(options.signal ? { signal: options.signal } : {}) })
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host

@@ -27,7 +27,7 @@ test('the owner\'s stock settings: signed by the home key per doorbell, seq grow
   await assert.rejects(s.set('../etc', { acceptUnsignedOpenDoor: true }), /not a device id/)
 
   const again = await HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() })
-  assert.deepEqual(again.list(), s.list())
+  assert.deepEqual(await again.list(), await s.list())
 
   await writeFile(join(dir, STOCK_SETTINGS_FILE), '{"v":1,"settings":"on"}')
   await assert.rejects(HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() }), (err: Error) => err.name === 'StockSettingError' && /not a stock-settings file/.test(err.message))
@@ -40,7 +40,7 @@ test('live preview joins the same signed record per doorbell: each setting kept 
   // A file written before live preview was a setting.
   await writeFile(join(dir, STOCK_SETTINGS_FILE), JSON.stringify({ v: 1, settings: [{ deviceId: 'front-door', acceptUnsignedOpenDoor: true, seq: 3, at: 1000 }] }))
   const s = await HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() })
-  assert.deepEqual(s.list(), [{ deviceId: 'front-door', acceptUnsignedOpenDoor: true, seq: 3, at: 1000 }])
+  assert.deepEqual(await s.list(), [{ deviceId: 'front-door', acceptUnsignedOpenDoor: true, seq: 3, at: 1000 }])
   let changes = 0
   s.onChange(() => { changes++ })
   await s.set('front-door', { livePreview: false }, 2000)
@@ -51,9 +51,9 @@ test('live preview joins the same signed record per doorbell: each setting kept 
     { home: 'home', device: 'front-door', seq: 4, at: 2000, acceptUnsignedOpenDoor: true, livePreview: false },
     { home: 'home', device: 'back-door', seq: 2, at: 4000, livePreview: true, acceptUnsignedOpenDoor: false }
   ])
-  const before = s.list()
+  const before = await s.list()
   await assert.rejects(s.set('front-door', {}), (err: Error) => err.name === 'StockSettingError' && /no setting to change/.test(err.message))
-  assert.deepEqual(s.list(), before)
+  assert.deepEqual(await s.list(), before)
   assert.equal(changes, 3)
-  assert.deepEqual((await HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() })).list(), before)
+  assert.deepEqual(await (await HomeStockSettings.start({ dir, homeId: 'home', log: memoryLogger() })).list(), before)
 })

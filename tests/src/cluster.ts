@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt, { type MqttClient } from 'mqtt'
-import { PairResponse, exportPublicKey, generateSigningKey, newId, type PairRequest } from '@doorbell/core'
+import { PairResponse, exportPublicKey, generateSigningKey, newId, type PairRequest, type SigningKeyPair } from '@doorbell/core'
 import { HubApi } from '@doorbell/viewer/lib'
 import { eventually } from './harness'
 import { freePort, kill, startHubProcess, type HubProcess } from './hubProcess'
@@ -83,15 +83,16 @@ export async function ready (hub: ClusterHub): Promise<void> {
   }
 }
 
-/** The owner's token: one credential, valid on every hub. */
-export interface Owner { token: string, on: (hub: ClusterHub) => HubApi }
+/** The owner's token: one credential, valid on every hub; its signed grant and key (for lists the owner signs). */
+export interface Owner { token: string, on: (hub: ClusterHub) => HubApi, credential: string, key: SigningKeyPair, homeKey: string }
 
-/** The owner, paired through `hub` with the setup code it printed (the last hub that started with no owner prints the valid one). */
-export async function pairOwner (hub: ClusterHub): Promise<Owner> {
-  const code = await eventually('the setup code', () => /setup code code=(\S+)/.exec(hub.proc.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
+/** The owner, paired through `hub` with the setup code it printed, or `printed` (the first hub that started with no owner prints the code for the cluster). */
+export async function pairOwner (hub: ClusterHub, printed?: string): Promise<Owner> {
+  const code = printed ?? await eventually('the setup code', () => /setup code code=(\S+)/.exec(hub.proc.lines.find((l) => l.includes('no owner yet')) ?? '')?.[1])
   const key = await generateSigningKey(false)
-  const token = (await new HubApi({ base: hub.base }).pair({ kind: 'viewer', code, id: newId('v'), name: 'Owner', key: await exportPublicKey(key.publicKey) })).token
-  return { token, on: (h) => new HubApi({ base: h.base, token }) }
+  const paired = await new HubApi({ base: hub.base }).pair({ kind: 'viewer', code, id: newId('v'), name: 'Owner', key: await exportPublicKey(key.publicKey) })
+  const token = paired.token
+  return { token, on: (h) => new HubApi({ base: h.base, token }), credential: paired.credential!, key, homeKey: paired.homeKey }
 }
 
 export interface PairedDevice { deviceId: string, memberId: string, token: string }

@@ -39,6 +39,13 @@ export class TestRedis {
     throw new Error(`redis-server did not answer on ${this.port} within ${START_MS} ms:\n${this.log()}`)
   }
 
+  /** One command through Debian's redis-cli (redis-tools, which redis-server depends on); its reply as text. */
+  command (...args: string[]): string {
+    const r = spawnSync('redis-cli', ['-p', String(this.port), '--raw', ...args], { encoding: 'utf8', timeout: 10_000 })
+    if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${r.stderr}`)
+    return r.stdout.trim()
+  }
+
   log (): string {
     return existsSync(join(this.dir, 'redis.log')) ? readFileSync(join(this.dir, 'redis.log'), 'utf8') : ''
   }

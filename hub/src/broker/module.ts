@@ -35,9 +35,11 @@ export interface BrokerModule extends Startable {
 export interface BrokerBackend {
   /** The broker's id among its peers. */
   id?: string
-  /** `dropSessions` where the persistence can drop a removed member's sessions (the cluster's Redis one cannot yet). */
+  /** `dropSessions` where the persistence can drop a removed member's sessions (both ours do). */
   persistence: Pick<SqlitePersistence, 'createRetainedStreamCombi' | 'destroy'> & Partial<Pick<SqlitePersistence, 'dropSessions'>>
   mq?: NonNullable<Parameters<typeof Aedes.createBroker>[0]>['mq']
+  /** Hears every message published through another broker (a cluster's other hubs), before it is forwarded here. */
+  observeOthers?: (patterns: string[], listener: (packet: { topic: string, payload: Buffer | string }) => void) => void
 }
 
 /** Any packet before sign-in: a CONNECT holds a client id, a member id and a token. */
@@ -109,6 +111,8 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         }
       })
       broker = b
+      // A cluster: a doorbell signed in on another hub is seen going offline here too.
+      backend?.observeOthers?.([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`], (packet) => { stale.observe(packet) })
       // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
       // keeps its retained state withheld (states first, then presences: the order `observe` needs);
       // a retained "ringing" from before the restart waits for the doorbell to confirm it.

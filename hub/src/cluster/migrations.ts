@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { SHARED_STATE_MIGRATION } from './sharedStateMigration'
 
 /** One PostgreSQL advisory lock for the schema: several hubs starting at once migrate one at a time. */
 export const MIGRATION_LOCK = 0x646f6f72 // "door"
@@ -74,7 +75,8 @@ CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );`
-  }
+  },
+  SHARED_STATE_MIGRATION
 ]
 
 export interface Migrated {

@@ -4,12 +4,17 @@ import type { ClusterConfig, HubConfig, Logger, Startable } from '@doorbell/core
 import type { BrokerBackend } from '../broker/module'
 import type { LimiterFactory } from '../rateLimit'
 import { HOME_KEY_FILE } from '../trust/homeKey'
+import type { RepliesStore } from '../replies/store'
+import type { IntegrationKeys } from '../trust/integrationKey'
+import type { StockSettingsStore } from '../trust/stockSettings'
 import type { TrustBackend } from '../trust/store'
 import type { Trust } from '../trust/trust'
 import { TrustBroadcast } from './broadcast'
 import { migrate } from './migrations'
+import { PgSharedState } from './pgSharedState'
 import { PgTrustStore } from './pgTrustStore'
 import { redisBrokerBackend } from './redisBroker'
+import { sealedIntegrationKeys } from './sealedKeys'
 import { SharedLimits } from './sharedLimits'
 
 export interface ClusterModule extends Startable {
@@ -22,6 +27,12 @@ export interface ClusterModule extends Startable {
   limiter: LimiterFactory
   /** `trust` with the other hubs' revocations and pairings heard too; throws before start. */
   share: (trust: Trust) => Trust
+  /** The owner's per-doorbell settings on PostgreSQL; use after start. */
+  stockSettings: () => StockSettingsStore
+  /** The owner's quick replies on PostgreSQL; use after start. */
+  replies: () => RepliesStore
+  /** Home Assistant's integration keys on PostgreSQL, sealed with a key derived from the home key; use after start. */
+  integrationKeys: () => IntegrationKeys
 }
 
 /** A cluster's hub was given something it cannot run with. */
@@ -39,6 +50,12 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
   const cluster = config.cluster
   let broadcast: TrustBroadcast | null = null
   let limits: SharedLimits | null = null
+  let shared: PgSharedState | null = null
+  let sealed: IntegrationKeys | null = null
+  const sharedState = (): PgSharedState => {
+    if (shared === null) throw new Error('the cluster module has not started')
+    return shared
+  }
   return {
     name: 'cluster',
     config: cluster,
@@ -52,6 +69,12 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       if (broadcast === null) throw new Error('the cluster module has not started')
       return broadcast.wrap(trust)
     },
+    stockSettings: () => sharedState().stockSettings(),
+    replies: () => sharedState().replies(),
+    integrationKeys: () => {
+      if (sealed === null) throw new Error('the cluster module has not started')
+      return sealed
+    },
     async start () {
       const keyFile = join(config.dataDir, 'trust', HOME_KEY_FILE)
       if (!existsSync(keyFile)) {
@@ -59,6 +82,8 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       }
       const migrated = await migrate(cluster.postgresUrl, cluster.nodeId, { timeoutMs: cluster.postgresTimeoutMs })
       log.info('PostgreSQL schema ready', { version: migrated.version, applied: migrated.applied.join(',') || 'none' })
+      shared = new PgSharedState({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId, log: log.child('shared') })
+      sealed = await sealedIntegrationKeys({ trustDir: join(config.dataDir, 'trust'), homeId: config.homeId, db: shared })
       const b = new TrustBroadcast({ redisUrl: cluster.redisUrl, homeId: config.homeId, nodeId: cluster.nodeId, log: log.child('broadcast') })
       await b.start()
       broadcast = b
@@ -68,6 +93,8 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       } catch (err) {
         await b.stop()
         broadcast = null
+        await shared.close()
+        shared = null
         throw err
       }
       limits = l
@@ -78,6 +105,8 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       limits = null
       await broadcast?.stop()
       broadcast = null
+      await shared?.close()
+      shared = null
     }
   }
 }

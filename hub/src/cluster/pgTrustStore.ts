@@ -14,9 +14,11 @@ import { ClusterStoreError, SyncPg, type Row } from './syncPg'
  */
 export class PgTrustStore implements TrustBackend {
   private readonly pg: SyncPg
+  private readonly nodeId: string
 
   constructor (o: { url: string, timeoutMs: number, nodeId: string }) {
     this.pg = new SyncPg({ url: o.url, timeoutMs: o.timeoutMs, name: `doorbell-hub ${o.nodeId}` })
+    this.nodeId = o.nodeId
   }
 
   transaction<T> (fn: () => T): T {
@@ -72,6 +74,10 @@ export class PgTrustStore implements TrustBackend {
   }
 
   insertInvite (i: Omit<StoredInvite, 'usedAt'>): void {
+    // The owner setup code: which hub printed it, for the others to say (setupCodeElsewhere).
+    if (i.role === 'owner' && i.createdBy === null) {
+      this.pg.query(`INSERT INTO meta (key, value) VALUES ('setup_code_node', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [this.nodeId])
+    }
     this.pg.query(`INSERT INTO invites (code_hash, kind, role, door, zones, talk, talk_zones, device_id, access_hours, expires_at, used_at, created_by)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)`,
     [i.codeHash, i.kind, i.role, i.door, JSON.stringify(i.zones), i.talk, JSON.stringify(i.talkZones), i.deviceId, i.accessHours, i.expiresAt, i.createdBy])
@@ -84,6 +90,19 @@ export class PgTrustStore implements TrustBackend {
 
   useInvite (codeHash: Uint8Array, now: number): boolean {
     return this.pg.query('UPDATE invites SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1', [now, codeHash]).rowCount === 1
+  }
+
+  /**
+   * One owner setup code for the cluster: the first hub to start with no owner issues it, and the
+   * others leave it valid (each issuing its own would leave only the last one working). The hub
+   * that issued it, restarting, issues a fresh one: the code was only in its memory.
+   */
+  setupCodeElsewhere (now: number): { node: string, expiresAt: number } | null {
+    const live = this.pg.query(`SELECT max(expires_at) AS until FROM invites WHERE role = 'owner' AND created_by IS NULL AND used_at IS NULL AND expires_at > $1`, [now]).rows[0]
+    if (live?.until === null || live?.until === undefined) return null
+    const node = this.pg.query("SELECT value FROM meta WHERE key = 'setup_code_node'").rows[0]?.value
+    if (node === undefined || node === this.nodeId) return null
+    return { node: String(node), expiresAt: Number(live.until) }
   }
 
   dropSetupCodes (): void {

@@ -29,6 +29,8 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
     createRetainedStreamCombi: (patterns: string[]) => Readable.from(combi(patterns)),
     createRetainedStream: (pattern: string) => Readable.from(combi([pattern]))
   })
+  // A removed member's persistent sessions and what is queued for them, on every hub at once.
+  Object.assign(persistence, { dropSessions: async (which: (clientId: string) => boolean) => await dropSessions(conn, persistence, which) })
   let warned = false
   for (const c of [conn as unknown as EventLike, (mq as unknown as { pubConn: EventLike }).pubConn, (mq as unknown as { subConn: EventLike }).subConn]) {
     c.on('error', (err: Error) => { if (!warned) { warned = true; log.warn('Redis is unreachable; retrying', { error: err.message }) } })
@@ -36,7 +38,65 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   }
   // mqemitter-redis re-emits its connections' errors on `state`: unheard, they end the process.
   ;(mq as unknown as { state: EventLike }).state.on('error', () => {})
-  return { id: cluster.nodeId, persistence, mq }
+  return { id: cluster.nodeId, persistence, mq, observeOthers: othersOf(mq, cluster.nodeId) }
+}
+
+/**
+ * Every message published through another hub, heard before any of this hub's subscribers gets
+ * it: mqemitter-redis hands each message from Redis to its local `_emit`, which runs the
+ * subscribers; the listener runs first, so a rule it feeds (the fail-secure stale state) is up to
+ * date before the message is forwarded here. This hub's own messages come back from Redis too:
+ * they are skipped (the broker observed them as they were published, in order). Only messages
+ * on `patterns` are sure to arrive: Redis sends a hub only the channels it subscribed.
+ */
+function othersOf (mq: unknown, nodeId: string): BrokerBackend['observeOthers'] {
+  const emitter = mq as { _emit: (msg: Record<string, unknown>, cb?: unknown) => unknown, on: (topic: string, notify: (msg: unknown, cb: () => void) => void) => void }
+  const listeners: Array<(packet: { topic: string, payload: Buffer | string }) => void> = []
+  const local = emitter._emit.bind(emitter)
+  emitter._emit = (msg, cb) => {
+    if (msg.brokerId !== nodeId && typeof msg.topic === 'string' && (Buffer.isBuffer(msg.payload) || typeof msg.payload === 'string')) {
+      for (const l of listeners) l({ topic: msg.topic, payload: msg.payload })
+    }
+    return local(msg, cb)
+  }
+  return (patterns, listener) => {
+    // Redis sends a hub only the channels it subscribed: these, even while none of its clients does.
+    for (const p of patterns) emitter.on(p, (_msg, cb) => { cb() })
+    listeners.push(listener)
+  }
 }
 
 interface EventLike { on: (event: string, listener: (...args: never[]) => void) => void }
+
+/**
+ * Drops the persistent sessions `which` picks (a removed member's): their subscriptions go through
+ * the persistence's own `cleanSubscriptions`, which tells every hub's subscription index, so no hub
+ * queues a ring for them again; their queued messages are taken off Redis in one MULTI, so when
+ * several hubs hear the same removal, only one finds the queue and releases its packets. Key
+ * names are aedes-persistence-redis 12's (`clients`, `client:<id>`, `outgoing:<id>`, `packet:<broker>:<counter>`).
+ */
+async function dropSessions (conn: Redis, persistence: BrokerBackend['persistence'], which: (clientId: string) => boolean): Promise<string[]> {
+  const ids = (await conn.smembers('clients')).filter(which)
+  const clean = persistence as unknown as { cleanSubscriptions: (client: { id: string }) => Promise<void> }
+  const take = async (listKey: string): Promise<string[]> => ((await conn.multi().lrange(listKey, 0, -1).del(listKey).exec())?.[0]?.[1] ?? []) as string[]
+  for (const id of ids) {
+    const listKey = `outgoing:${encodeURIComponent(id)}`
+    // The queue first: `cleanSubscriptions` deletes it without releasing its packets. Again after,
+    // for a ring queued in between.
+    const queued = await take(listKey)
+    await clean.cleanSubscriptions({ id })
+    queued.push(...await take(listKey))
+    for (const key of queued) {
+      // A QoS 1 entry names the shared packet (counted per session); a QoS 2 one, this session's own copy of it.
+      let packet = key
+      if (key.startsWith(`${listKey}:`)) {
+        await conn.del(key)
+        packet = `packet:${key.slice(listKey.length + 1)}`
+      }
+      if (!packet.startsWith('packet:')) continue
+      if (await conn.decr(`${packet}:offlineCount`) <= 0) await conn.del(packet, `${packet}:offlineCount`)
+    }
+    await conn.srem('clients', id)
+  }
+  return ids
+}

@@ -8,8 +8,27 @@ import { Id, exportPublicKey, generateSigningKey, type SigningKey } from '@doorb
  * `dataDir/trust/integrations/<member id>.key` (PKCS#8 PEM, 0600, the folder 0700), is read only
  * to sign that member's door commands, and is never logged, sent, or given to the API; the public
  * half is the member's `key`, named in its grant, so the doorbell checks the commands signed with
- * it like any member's.
+ * it like any member's. A cluster keeps them in PostgreSQL instead, sealed with a key derived from
+ * the home key (../cluster/sealedKeys.ts).
  */
+
+/** Where the integration keys are held: these files on one hub, PostgreSQL (sealed) in a cluster. */
+export interface IntegrationKeys {
+  /** Makes a new key for `memberId` (never over an existing one); returns its public half, as grants name it. */
+  create: (memberId: string) => Promise<string>
+  /** The member's private key, not extractable. */
+  load: (memberId: string) => Promise<SigningKey>
+  remove: (memberId: string) => Promise<void>
+}
+
+/** The single hub's: the files below in `trustDir/integrations/`. */
+export function fileIntegrationKeys (trustDir: string): IntegrationKeys {
+  return {
+    create: async (memberId) => await createIntegrationKey(trustDir, memberId),
+    load: async (memberId) => await loadIntegrationKey(trustDir, memberId),
+    remove: async (memberId) => { await removeIntegrationKey(trustDir, memberId) }
+  }
+}
 
 const DIR = 'integrations'
 const PEM_LABEL = 'PRIVATE KEY'

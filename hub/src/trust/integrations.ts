@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Grant, Member, newId, sign, toB64url, type AuditRecord, type Logger, type SigningKey } from '@doorbell/core'
-import { createIntegrationKey, loadIntegrationKey } from './integrationKey'
+import type { IntegrationKeys } from './integrationKey'
 import { isLive, publicMember, sha256 } from './members'
 import { TrustError } from './errors'
 import type { StoredMember, TrustBackend } from './store'
@@ -26,6 +26,8 @@ export interface IntegrationSigner {
 /** What the trust module lends these functions: its store, the home's key, its clock, its audit and its owner check. */
 export interface IntegrationHost {
   dir: string
+  /** Where each integration's own key is held. */
+  keys: IntegrationKeys
   homeId: string
   homeKey: SigningKey
   store: TrustBackend
@@ -41,7 +43,7 @@ export async function createIntegration (h: IntegrationHost, by: Member, name: s
   const secret = toB64url(randomBytes(32))
   const id = newId('m')
   // Its own key, held by the hub: Home Assistant cannot sign, so the hub signs its door commands as this member.
-  const key = await createIntegrationKey(h.dir, id)
+  const key = await h.keys.create(id)
   const member: StoredMember = {
     id,
     kind: 'integration',
@@ -91,5 +93,5 @@ export async function integrationSigner (h: IntegrationHost, memberId: string): 
     v: 1, id: m.id, home: h.homeId, sub: m.subject, name: `${m.name.slice(0, 50)} (integration)`, role: 'guest',
     door: m.door, zones: [], talk: false, talkZones: [], key: m.key, iat: now, exp: now + INTEGRATION_GRANT_MS
   }, h.homeKey)
-  return { member: publicMember(m), credential, key: await loadIntegrationKey(h.dir, m.id) }
+  return { member: publicMember(m), credential, key: await h.keys.load(m.id) }
 }

@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import type { HubConfig, Logger, Startable } from '@doorbell/core'
+import type { IntegrationKeys } from './integrationKey'
 import type { TrustBackend } from './store'
 import { startTrust, type Trust } from './trust'
-import { HomeStockSettings } from './stockSettings'
+import { HomeStockSettings, type StockSettingsStore } from './stockSettings'
 
 export interface TrustModule extends Startable {
   /** Members, pairing, revocation and the audit log; throws before start. */
@@ -13,9 +14,9 @@ export interface TrustModule extends Startable {
 
 /**
  * The trust store (`dataDir/trust`: node:sqlite and the home's signing key). A cluster's hub gives
- * its PostgreSQL `store` and `share` (the other hubs' revocations); the key stays in `dataDir/trust`.
+ * its PostgreSQL `store`, `share` (the other hubs' revocations) and `stockSettings`; the key stays in `dataDir/trust`.
  */
-export function trustModule (config: HubConfig, log: Logger, o: { store?: () => TrustBackend, share?: (trust: Trust) => Trust } = {}): TrustModule {
+export function trustModule (config: HubConfig, log: Logger, o: { store?: () => TrustBackend, share?: (trust: Trust) => Trust, stockSettings?: () => StockSettingsStore, integrationKeys?: () => IntegrationKeys } = {}): TrustModule {
   let trust: Trust | null = null
   let stockSettings: HomeStockSettings | null = null
   return {
@@ -30,10 +31,10 @@ export function trustModule (config: HubConfig, log: Logger, o: { store?: () => 
     },
     async start () {
       const dir = join(config.dataDir, 'trust')
-      const started = await startTrust({ dir, homeId: config.homeId, hubName: config.hubName, log: log.child('trust'), ...(o.store ? { store: o.store } : {}) })
+      const started = await startTrust({ dir, homeId: config.homeId, hubName: config.hubName, log: log.child('trust'), ...(o.store ? { store: o.store } : {}), ...(o.integrationKeys ? { integrationKeys: o.integrationKeys } : {}) })
       trust = o.share ? o.share(started) : started
       try {
-        stockSettings = await HomeStockSettings.start({ dir, homeId: config.homeId, log: log.child('stock') })
+        stockSettings = await HomeStockSettings.start({ dir, homeId: config.homeId, log: log.child('stock'), ...(o.stockSettings ? { store: o.stockSettings() } : {}) })
       } catch (err) {
         trust.stop()
         trust = null

@@ -13,7 +13,7 @@ import type { HomeStockSettings } from './stockSettings'
 export function stockSettingRoutes (d: { settings: () => HomeStockSettings, members: () => Member[] }): ApiRoutes {
   return (app, hooks) => {
     const paired = (id: string): boolean => d.members().some((m) => m.kind === 'device' && m.subject === id && m.revokedAt === null)
-    app.get('/api/devices/stock-settings', { onRequest: hooks.ownerOnly }, async (_request, reply) => sendJson(reply, 200, { settings: d.settings().list() }))
+    app.get('/api/devices/stock-settings', { onRequest: hooks.ownerOnly }, async (_request, reply) => sendJson(reply, 200, { settings: await d.settings().list() }))
     app.put('/api/devices/:id/stock-setting', { onRequest: hooks.ownerOnly, schema: { body: StockDoorSettingRequest } }, async (request, reply) => {
       const id = (request.params as { id: string }).id
       if (!paired(id)) return sendJson(reply, 404, { error: `no paired doorbell ${id.slice(0, 64)}` })

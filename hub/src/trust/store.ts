@@ -100,7 +100,13 @@ type Row = Record<string, SQLOutputValue>
  * What the trust logic needs of a store (synchronous): this file's SQLite one, or a cluster's
  * PostgreSQL one (hub/src/cluster/pgTrustStore.ts).
  */
-export type TrustBackend = { [K in keyof TrustStore]: TrustStore[K] }
+export type TrustBackend = { [K in keyof TrustStore]: TrustStore[K] } & {
+  /**
+   * A cluster's store: the live owner setup code another hub issued (which hub, until when), or
+   * null. Then this hub issues none, so the one printed stays valid (../cluster/pgTrustStore.ts).
+   */
+  setupCodeElsewhere?: (now: number) => { node: string, expiresAt: number } | null
+}
 
 /**
  * The trust database (`dir/trust.db`, SQLite in WAL mode): members, one-time codes, the audit

@@ -4,7 +4,7 @@ import {
   AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RevocationList, newId, sign, toB64url,
   type DoorAttempt, type InviteResponse, type Logger, type PairResponse, type SigningKey
 } from '@doorbell/core'
-import { removeIntegrationKey } from './integrationKey'
+import { fileIntegrationKeys, type IntegrationKeys } from './integrationKey'
 import { createIntegration, integrationSigner, setIntegrationDoor, type IntegrationHost, type IntegrationSigner } from './integrations'
 import { isLive, publicMember, sha256 } from './members'
 import { TrustError } from './errors'
@@ -33,6 +33,8 @@ export interface TrustOptions {
   codeTtlMs?: number
   /** Another store than `dir/trust.db` (a cluster's PostgreSQL); the home key stays in `dir`. */
   store?: () => TrustBackend
+  /** Where integration keys are held, if not `dir/integrations/` (a cluster's PostgreSQL, sealed). */
+  integrationKeys?: () => IntegrationKeys
 }
 
 export interface AuditLog {
@@ -118,7 +120,7 @@ class HomeTrust implements Trust {
     this.homeKey = key.publicText
     this.now = o.now ?? Date.now
     this.integrations = {
-      dir: o.dir, homeId: o.homeId, homeKey: key.privateKey, store, log: o.log, now: this.now,
+      dir: o.dir, keys: o.integrationKeys?.() ?? fileIntegrationKeys(o.dir), homeId: o.homeId, homeKey: key.privateKey, store, log: o.log, now: this.now,
       requireOwner: (by, kind) => this.requireOwner(by, kind),
       record: (r) => { this.record(r) }
     }
@@ -129,17 +131,28 @@ class HomeTrust implements Trust {
     }
   }
 
-  /** A fresh owner code on every start while the home has no owner; older ones stop working. */
+  /**
+   * A fresh owner code on every start while the home has no owner; older ones stop working. In a
+   * cluster, a live code another hub issued stays the one: this hub says where to find it.
+   */
   issueSetupCode (): void {
     const now = this.now()
     if (this.store.liveOwnerCount(now) > 0) return
     const code = newCode()
     const expiresAt = now + (this.o.codeTtlMs ?? SETUP_CODE_TTL_MS)
+    let elsewhere: { node: string, expiresAt: number } | null = null
     this.store.transaction(() => {
+      elsewhere = this.store.setupCodeElsewhere?.(now) ?? null
+      if (elsewhere !== null) return
       this.store.dropSetupCodes()
       this.store.insertInvite({ codeHash: sha256(code), kind: 'viewer', role: 'owner', door: true, zones: [], talk: true, talkZones: [], deviceId: null, accessHours: null, expiresAt, createdBy: null })
       this.record({ kind: 'invite', actor: '(hub)', message: 'owner setup code issued' })
     })
+    const other = elsewhere as { node: string, expiresAt: number } | null
+    if (other !== null) {
+      this.o.log.info('the home has no owner: pair the owner\'s browser with the setup code another hub of the cluster printed (its log); restart that hub for a new one', { hub: other.node, expires: new Date(other.expiresAt).toISOString() })
+      return
+    }
     this.setup = { code: display(code), expiresAt }
   }
 
@@ -293,7 +306,7 @@ class HomeTrust implements Trust {
       this.store.transaction(() => this.revokeInTx(target, now, owner.name, `removed ${target.name} (${target.role ?? target.kind})`))
       this.o.log.info('revoked', { member: target.id, by: owner.id })
       if (target.kind === 'integration') {
-        await removeIntegrationKey(this.o.dir, target.id).catch((err: Error) => { this.o.log.error('could not delete a removed integration\'s key', { member: target.id, error: err.message }) })
+        await this.integrations.keys.remove(target.id).catch((err: Error) => { this.o.log.error('could not delete a removed integration\'s key', { member: target.id, error: err.message }) })
       }
       this.announceRevoked([target])
     }
