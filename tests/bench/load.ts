@@ -5,7 +5,8 @@
  * core), device RSS, and packet loss seen by the viewers (sequence gaps, duplicates ignored).
  * Then an RTSP camera (GStreamer's RTSP server, tests/src/rtsp.ts) at 720p30 with 1 and 4 viewers,
  * side by side: its Constrained Baseline H.264 passed through, against Main profile re-encoded
- * (CPU and RSS; RSS <= 150 MB with 4 viewers).
+ * (CPU and RSS; RSS <= 150 MB with 4 viewers). Between them, preview sessions counted: 4 screens
+ * preview a ring, then one answers and the others join (./loadPreview.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -18,6 +19,7 @@ import { deviceInvite } from '../src/trust'
 import { pairViewerInProcess, round, sleep, type Bench, type Figure } from './lib'
 import { cpuPercent, rssMb, startDeviceProcess } from './proc'
 import { startRtspCamera, type RtspProfile } from '../src/rtsp'
+import { previewLoad } from './loadPreview'
 
 const CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
 
@@ -65,7 +67,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-bench-load-'))
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   // The doorbell pairs on its first start with a device invite, as at home.
-  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA }, 'load-device')
+  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], camera: CAMERA, ringTimeoutSeconds: 120 }, 'load-device')
   const figures: Figure[] = []
   const conditions = (n: number): string => `loopback, ${device.built ? 'built device (npm run start:dist flags)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s, ${n} werift viewers, ${windowMs / 1000} s window`
   let viewers: NodeViewer[] = []
@@ -115,6 +117,8 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       const slope = cpuByCount.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / cpuByCount.reduce((a, [x]) => a + (x - mx) ** 2, 0)
       figures.push({ id: 'load-cpu-per-viewer', name: 'device CPU per viewer (slope over the viewer counts)', value: round(slope, 2), unit: '%', conditions: `${conditions(steps.at(-1)!)}; least-squares slope of device CPU over ${cpuByCount.map(([x]) => x).join(', ')} viewers (each a call session)`, group: 'load' })
     }
+    // Preview sessions counted (issue 21): screens that preview a ring, then a call made from them.
+    figures.push(...await previewLoad(hub, device, { windowMs, count: smoke ? 2 : 4, conditions: conditions(smoke ? 2 : 4).replace(/, \d+ werift viewers/, ''), log }))
     figures.push(...await rtspCpu(hub, windowMs, log, smoke ? [1] : [1, 4]))
     figures.push({ id: 'load-max-viewers', name: 'viewers carried on one core with < 1 % loss (most tried)', value: carried, unit: 'viewers', target: { op: '>=', value: smoke ? 2 : 12 }, conditions: conditions(steps.at(-1)!), group: 'load' })
     return figures

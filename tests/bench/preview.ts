@@ -8,6 +8,9 @@
  *         set when the doorbell says it opened audio on the preview's connection (`call-taken`);
  *   Answer → first frame (preview off): the Answer click's mark to the call view's first frame,
  *         a new connection made at Answer (as before the preview).
+ * Each is broken into hops (./hops.ts: the page's marks and the doorbells' log lines), and
+ * measured both ways in one run, rounds alternated: with the spare connection the app keeps
+ * gathered before a ring (as shipped; viewer/src/lib/peerSpare.ts) and with `?spare=off`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
@@ -20,6 +23,7 @@ import { deviceInvite, inviteCode } from '../src/trust'
 import { percentile, round, type Bench, type Figure } from './lib'
 import { epochNow, startDeviceProcess, type DeviceProcess } from './proc'
 import { CALL_CAMERA } from './call'
+import { Hops, deviceAt, deviceSession, markOf, pageMarks, setupChain } from './hops'
 
 const LIVE = 'front-door'
 const OFF = 'back-door'
@@ -32,12 +36,12 @@ const PREVIEW_FRAME = `(async () => {
   return performance.timeOrigin + at
 })()`
 
-/** In the page: the call view's first presented frame, against the Answer mark. */
+/** In the page: the call view's first presented frame, against the Answer mark, and as epoch ms. */
 const CALL_FRAME = `(async () => {
   let video = null
   while (!(video = document.querySelector('[data-testid=doorbell-${OFF}] [data-testid=video]'))) await new Promise((r) => setTimeout(r, 2))
   const frameAt = await new Promise((resolve) => video.requestVideoFrameCallback((now) => resolve(now)))
-  return frameAt - (performance.getEntriesByName('doorbell:answer').at(-1)?.startTime ?? NaN)
+  return { ms: frameAt - (performance.getEntriesByName('doorbell:answer').at(-1)?.startTime ?? NaN), at: performance.timeOrigin + frameAt }
 })()`
 
 const AUDIO_READY = `(async () => {
@@ -51,8 +55,18 @@ const AUDIO_READY = `(async () => {
   throw new Error('no doorbell:audio-ready after Answer')
 })()`
 
+/** One screen's way of calling: its figures and their hops. */
+class Variant {
+  readonly ringToLive: number[] = []
+  readonly answerToAudio: number[] = []
+  readonly answerToFrameOff: number[] = []
+  readonly ringHops = new Hops()
+  readonly audioHops = new Hops()
+  readonly offHops = new Hops()
+}
+
 export const previewBench: Bench = async ({ smoke, log }) => {
-  const rounds = smoke ? 2 : 20
+  const rounds = smoke ? 1 : 12
   const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-bench-preview-'))
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   const common = { hubUrl: hub.mqttUrl, mesh: { enabled: false }, iceAdditionalHostAddresses: ['127.0.0.1'], ringTimeoutSeconds: 60, camera: CALL_CAMERA, audio: { source: { kind: 'test-tone' as const, frequencyHz: 660 } } }
@@ -65,42 +79,94 @@ export const previewBench: Bench = async ({ smoke, log }) => {
     for (const id of [LIVE, OFF]) await page.getByTestId(`doorbell-${id}`).waitFor({ timeout: 20_000 })
     // The cameras' first groups of pictures are cached before the first press.
     await page.waitForTimeout(2000)
-    const ringToLive: number[] = []
-    const answerToAudio: number[] = []
-    const answerToFrameOff: number[] = []
-    for (let i = 0; i < rounds; i++) {
+    // Two screens' ways, alternated round by round in one run: with the spare connection the app
+    // keeps gathered before a ring (as shipped), and with `?spare=off` (gathered at the ring).
+    const variants = { spare: new Variant(), nospare: new Variant() }
+    for (let i = 0; i < 2 * rounds; i++) {
+      const name = i % 2 === 0 ? 'spare' : 'nospare'
+      const v = variants[name]
+      // Reloaded with its way, then left idle as a screen is before a ring (its spare, if any, is made).
+      await page.goto(`${hub.url}${name === 'nospare' ? '?spare=off' : ''}`)
+      for (const id of [LIVE, OFF]) await page.getByTestId(`doorbell-${id}`).waitFor({ timeout: 20_000 })
+      await page.waitForTimeout(1500)
       // Preview on: ring → live frame in the banner; Answer → audio open on the same connection.
       const live = page.getByTestId(`doorbell-${LIVE}`)
       const frame = page.evaluate(PREVIEW_FRAME) as Promise<number>
       const pressedAt = epochNow()
       devices[LIVE].ring()
-      ringToLive.push(await frame - pressedAt)
+      const liveAt = await frame
+      v.ringToLive.push(liveAt - pressedAt)
       await live.locator('[data-testid=ring-preview][data-preview=live]').waitFor({ timeout: 10_000 })
+      const ringMarks = await pageMarks(page, pressedAt)
+      const previewSession = ringMarks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
+      const liveLines = devices[LIVE].lines
+      v.ringHops.add([
+        ['press', pressedAt],
+        ['doorbell: press handled (ring)', deviceAt(liveLines, pressedAt, (t) => / ring ringId=/.test(t))],
+        ['hub: ring relayed to the screen', ringMarks.find((m) => m.name === 'doorbell:ring-received')?.at ?? null],
+        ['screen: decides to preview', markOf(ringMarks, 'session-start', previewSession)],
+        ...setupChain(ringMarks, liveLines, pressedAt, previewSession, liveAt).slice(1)
+      ])
+      const answeredAt = epochNow()
       await live.getByTestId('answer').click()
-      answerToAudio.push(await page.evaluate(AUDIO_READY) as number)
+      v.answerToAudio.push(await page.evaluate(AUDIO_READY) as number)
+      const takeMarks = await pageMarks(page, answeredAt)
+      v.audioHops.add([
+        ['Answer', takeMarks.find((m) => m.name === 'doorbell:answer')?.at ?? null],
+        ['doorbell: take-call in, audio opened', deviceSession(liveLines, answeredAt, previewSession).audioOpen],
+        ['screen: call-taken in (audio ready)', markOf(takeMarks, 'audio-ready', previewSession)]
+      ])
       await live.getByTestId('hang-up').click()
       await live.getByTestId('seen').click()
-      // Preview off: Answer makes the connection, as before.
+      // Preview off: Answer makes the connection (after the screen's idle moment, as a resident's would be).
       const off = page.getByTestId(`doorbell-${OFF}`)
+      await page.waitForTimeout(1500)
+      const offRingAt = epochNow()
       devices[OFF].ring()
       await off.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
-      const callFrame = page.evaluate(CALL_FRAME) as Promise<number>
+      const callFrame = page.evaluate(CALL_FRAME) as Promise<{ ms: number, at: number }>
       await off.getByTestId('answer').click()
-      answerToFrameOff.push(await callFrame)
+      const offFrame = await callFrame
+      v.answerToFrameOff.push(offFrame.ms)
+      const offMarks = await pageMarks(page, offRingAt)
+      const offSession = offMarks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
+      v.offHops.add([
+        ['Answer', offMarks.find((m) => m.name === 'doorbell:answer')?.at ?? null],
+        ['screen: session starts', markOf(offMarks, 'session-start', offSession)],
+        ...setupChain(offMarks, devices[OFF].lines, offRingAt, offSession, offFrame.at).slice(1)
+      ])
       await off.getByTestId('hang-up').click()
       await off.getByTestId('seen').click()
-      log(`preview: round ${i + 1}/${rounds}: ring → live frame ${round(ringToLive.at(-1)!)} ms, answer → audio ${round(answerToAudio.at(-1)!)} ms; preview off: answer → frame ${round(answerToFrameOff.at(-1)!)} ms`)
+      log(`preview (${name}): round ${Math.floor(i / 2) + 1}/${rounds}: ring → live frame ${round(v.ringToLive.at(-1)!)} ms, answer → audio ${round(v.answerToAudio.at(-1)!)} ms; preview off: answer → frame ${round(v.answerToFrameOff.at(-1)!)} ms`)
     }
-    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, two doorbells in their own processes on one hub (startHub), 1280x720@30 H.264 test pattern, keyframe every 30 frames, Opus test tone; one with live preview, one with it off, rung in turn; ${rounds} rings each`
+    for (const [name, v] of Object.entries(variants)) {
+      log(v.ringHops.table(`preview (${name}): ring → first live frame, by hop`))
+      log(v.audioHops.table(`preview (${name}): Answer → two-way audio ready, by hop`))
+      log(v.offHops.table(`preview off (${name}): Answer → first frame, by hop`))
+    }
+    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, two doorbells in their own processes on one hub (startHub), 1280x720@30 H.264 test pattern, keyframe every 30 frames, Opus test tone; one with live preview, one with it off, rung in turn, the page reloaded and idle 1.5 s before each; ${rounds} rings each with the spare connection (as shipped) and ${rounds} with ?spare=off, alternated`
     const f = (id: string, name: string, value: number, target?: Figure['target']): Figure =>
       ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions, group: 'video' })
+    // The hops' medians (as shipped), in the report's own section: where the time goes.
+    const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
+    const hop = (prefix: string, label: string, hops: Hops): Figure[] => hops.summary().map((h) =>
+      ({ id: `${prefix}-${slug(h.hop)}-p50`, name: `${label}: ${h.hop}, p50`, value: h.p50, unit: 'ms' as const, conditions, group: 'preview-hops' }))
+    const { spare, nospare } = variants
     return [
-      f('preview-live-frame-p50', 'ring → first live frame in the banner (preview), p50', percentile(ringToLive, 50)),
-      f('preview-live-frame-p95', 'ring → first live frame in the banner (preview), p95', percentile(ringToLive, 95), { op: '<=', value: 600 }),
-      f('preview-answer-audio-p50', 'Answer → two-way audio ready (preview), p50', percentile(answerToAudio, 50)),
-      f('preview-answer-audio-p95', 'Answer → two-way audio ready (preview), p95', percentile(answerToAudio, 95), { op: '<=', value: 50 }),
-      f('preview-off-answer-frame-p50', 'Answer → first decoded frame (preview off), p50', percentile(answerToFrameOff, 50), { op: '<=', value: 200 }),
-      f('preview-off-answer-frame-p95', 'Answer → first decoded frame (preview off), p95', percentile(answerToFrameOff, 95))
+      ...hop('preview-hop-ring', 'ring → live frame', spare.ringHops),
+      ...hop('preview-hop-audio', 'Answer → audio ready', spare.audioHops),
+      ...hop('preview-hop-off', 'Answer → frame (preview off)', spare.offHops),
+      f('preview-live-frame-p50', 'ring → first live frame in the banner (preview), p50', percentile(spare.ringToLive, 50)),
+      f('preview-live-frame-p95', 'ring → first live frame in the banner (preview), p95', percentile(spare.ringToLive, 95), { op: '<=', value: 600 }),
+      f('preview-answer-audio-p50', 'Answer → two-way audio ready (preview), p50', percentile(spare.answerToAudio, 50)),
+      f('preview-answer-audio-p95', 'Answer → two-way audio ready (preview), p95', percentile(spare.answerToAudio, 95), { op: '<=', value: 50 }),
+      f('preview-off-answer-frame-p50', 'Answer → first decoded frame (preview off), p50', percentile(spare.answerToFrameOff, 50), { op: '<=', value: 200 }),
+      f('preview-off-answer-frame-p95', 'Answer → first decoded frame (preview off), p95', percentile(spare.answerToFrameOff, 95)),
+      f('preview-live-frame-nospare-p50', 'ring → first live frame in the banner (preview), gathered at the ring (?spare=off), p50', percentile(nospare.ringToLive, 50)),
+      f('preview-live-frame-nospare-p95', 'ring → first live frame in the banner (preview), gathered at the ring (?spare=off), p95', percentile(nospare.ringToLive, 95)),
+      f('preview-answer-audio-nospare-p50', 'Answer → two-way audio ready (preview), ?spare=off, p50', percentile(nospare.answerToAudio, 50)),
+      f('preview-off-answer-frame-nospare-p50', 'Answer → first decoded frame (preview off), gathered at Answer (?spare=off), p50', percentile(nospare.answerToFrameOff, 50)),
+      f('preview-off-answer-frame-nospare-p95', 'Answer → first decoded frame (preview off), gathered at Answer (?spare=off), p95', percentile(nospare.answerToFrameOff, 95))
     ]
   } finally {
     await resident.close()

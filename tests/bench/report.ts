@@ -14,6 +14,7 @@ export interface Results {
 const GROUPS: Array<[string, string]> = [
   ['ring', 'Ring → notification'],
   ['video', 'Answer and join → first decoded frame'],
+  ['preview-hops', 'Live preview: where the time goes, hop by hop (p50; tests/bench/hops.ts)'],
   ['door', 'Open door'],
   ['load', 'Viewers per device'],
   ['console', 'Operator console: feeds in one page'],

@@ -61,7 +61,8 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
   const expected = [
     'ring-notify-p50-1', 'ring-notify-p99-1', 'ring-notify-ratio-p99-1', 'ring-banner-p50',
     'join-frame-p95', 'answer-frame-p50', 'open-shown-p50', 'open-shown-p99',
-    'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers', 'load-cpu-per-viewer', 'ring-cpu-hub-1', 'ring-cpu-mosquitto-1',
+    'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers', 'load-cpu-per-viewer',
+    'load-preview-cpu-idle', 'load-preview-cpu', 'load-preview-cpu-per-preview', 'load-preview-rss', 'load-preview-loss', 'load-preview-call-cpu', 'load-preview-call-rss', 'ring-cpu-hub-1', 'ring-cpu-mosquitto-1',
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',
     'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
     ...['libdatachannel', 'werift'].flatMap((s) => ['connect-first-p50', 'connect-later-p50', 'reply-first-p50', 'reply-later-p50'].map((f) => `stacks-${s}-${f}`)),

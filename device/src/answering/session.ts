@@ -184,6 +184,8 @@ export function answeringSession (o: SessionOptions) {
       }
     }
 
+    // Admitted (the grant and proof checked): the preview bench times the hops from these lines.
+    log.info('admitted', { preview: input.preview })
     void (async () => {
       const opened = await o.peers.open({ ...input, path: routing.pathOf(sessionId), audio: offersAudio(input.sdp), mayTalk: () => !over && !preview && floor.mayTalk(sessionId) }, events)
       if (over) {
@@ -194,7 +196,9 @@ export function answeringSession (o: SessionOptions) {
       // Answered while the peer was being made: open its audio now.
       if (input.preview && !preview) opened.openAudio?.()
       const sdp = await opened.answer(input.sdp)
-      if (!over) routing.signal(viewerId, sessionId, { type: 'answer', sessionId, sdp })
+      if (over) return
+      routing.signal(viewerId, sessionId, { type: 'answer', sessionId, sdp })
+      log.info('answer sent')
     })().catch((err: unknown) => {
       // werift throws some parse failures without a message (a TypeError on a missing line): say what it was.
       const why = describeError(err)

@@ -137,6 +137,9 @@ export function useHome () {
       createPeerConnection: (iceServers) => new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' }),
       // The visitor live and muted in the ring banner (the doorbell may refuse: over its cap, or turned off).
       preview: true,
+      // A connection gathered before the ring: the preview's (or Answer's) offer goes at once.
+      // `?spare=off` makes calls gather at the ring, as before (the preview bench compares both).
+      spare: new URLSearchParams(location.search).get('spare') !== 'off',
       onTrack: (call, event: RTCTrackEvent) => {
         // The visitor's video and sound in one stream (the <video> shows it, the <audio> plays it).
         const stream = event.streams[0] ?? streams.get(call.deviceId) ?? new MediaStream()

@@ -2,6 +2,7 @@ import { fromCallback, type EventObject } from 'xstate'
 import { CALL_TAKEN, CONTROL_CHANNEL, CallTaken, DoorCommand, DoorRequest, Reply, TAKE_CALL, TakeCall, TalkReply, decode, encode, gathered, signDoorCommand, signViewClaim, type IceServerInit, type SigningKey, type ViewerTransport } from '@doorbell/core'
 import type { CallActorCommand, CallActorInput, ViewerCallEvent } from '@doorbell/machines'
 import { isTalkMessage, talkLink, type ReplyLink, type TalkLink } from './talkLink'
+import type { PeerSpare } from './peerSpare'
 
 /**
  * The subset of RTCPeerConnection the call uses. Browsers' RTCPeerConnection fits, and so does
@@ -97,13 +98,52 @@ export interface CallSessionOptions {
   onTalkLink?: (call: CallActorInput, link: TalkLink & ReplyLink) => void
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
+  /** A connection made and gathered ahead of the ring (peerSpare.ts); used when its ICE servers match. */
+  spare?: Pick<PeerSpare, 'take'>
+}
+
+/** A peer connection with the call's channel and lines, before any session is wired to it. */
+export interface PreparedPeer {
+  peer: PeerConnectionLike
+  channel: DataChannelLike
+  voice: { sender: AudioSenderLike }
+}
+
+/** Makes a call's peer connection: the control channel, video to receive, sound both ways. */
+export function makePeer (o: Pick<CallSessionOptions, 'createPeerConnection'>, iceServers: IceServerInit[]): PreparedPeer {
+  const peer = o.createPeerConnection(iceServers)
+  const channel = peer.createDataChannel(CONTROL_CHANNEL, { ordered: true })
+  preferDoorbellCodecs(peer.addTransceiver('video', { direction: 'recvonly' }), 'video')
+  // Sound both ways from the start, with no microphone yet: talk later swaps it in with
+  // replaceTrack, so starting and stopping talk never renegotiates.
+  const voice = peer.addTransceiver('audio', { direction: 'sendrecv' })
+  preferDoorbellCodecs(voice, 'audio')
+  return { peer, channel, voice }
+}
+
+/** Makes the offer and waits for ICE gathering: after it, the local description holds every candidate. */
+export async function gatherOffer (o: Pick<CallSessionOptions, 'beforeGather' | 'gatherTimeoutMs'>, peer: PeerConnectionLike, iceServers: IceServerInit[]): Promise<void> {
+  const offer = await peer.createOffer()
+  o.beforeGather?.(peer)
+  await peer.setLocalDescription(offer)
+  // TURN allocations take a round trip to the relay; host candidates take milliseconds.
+  const servers = peer.getConfiguration?.().iceServers?.length ?? iceServers.length
+  await gathered(peer, o.gatherTimeoutMs ?? (servers > 0 ? 4000 : 2000))
 }
 
 /** User Timing marks of a call's set-up; `npm run bench` reads them, and so can DevTools. */
 export const CALL_MARKS = {
+  /** The call actor started: the screen decided to connect (a preview on ring, or Answer/Join). */
+  sessionStart: 'doorbell:session-start',
+  /** ICE gathering done (or given up): the offer is complete and about to be signed. */
+  gathered: 'doorbell:gathered',
   offerSent: 'doorbell:offer-sent',
   answerReceived: 'doorbell:answer-received',
   iceConnected: 'doorbell:ice-connected',
+  /** The peer connection is 'connected': DTLS is done, SRTP can flow. */
+  connected: 'doorbell:connected',
+  /** The first video packet arrived (the remote video track unmuted; browsers only). */
+  firstRtp: 'doorbell:first-rtp',
   /** A preview was answered and the doorbell said its audio is open (Answer -> two-way audio ready). */
   audioReady: 'doorbell:audio-ready'
 } as const
@@ -116,6 +156,7 @@ export const CALL_MARKS = {
 export function callSession (o: CallSessionOptions) {
   return fromCallback<EventObject, CallActorInput>(({ input, sendBack, receive }) => {
     const { deviceId, sessionId } = input
+    performance.mark(CALL_MARKS.sessionStart, { detail: { sessionId } })
     const send = (e: ViewerCallEvent): void => { sendBack(e) }
     let closed = false
     // Made once the path's ICE servers are known (at once on the LAN).
@@ -129,14 +170,9 @@ export function callSession (o: CallSessionOptions) {
     }
     const talk = talkLink({ channel: () => dc, trust: o.trust, homeId: o.homeId, deviceId, sessionId })
 
-    const open = (iceServers: IceServerInit[]): PeerConnectionLike => {
-      const peer = o.createPeerConnection(iceServers)
-      const channel = peer.createDataChannel(CONTROL_CHANNEL, { ordered: true })
-      preferDoorbellCodecs(peer.addTransceiver('video', { direction: 'recvonly' }), 'video')
-      // Sound both ways from the start, with no microphone yet: talk later swaps it in with
-      // replaceTrack, so starting and stopping talk never renegotiates.
-      const voice = peer.addTransceiver('audio', { direction: 'sendrecv' })
-      preferDoorbellCodecs(voice, 'audio')
+    /** Wires this session to a prepared connection (made now, or the spare made before the ring). */
+    const open = (prepared: PreparedPeer): PeerConnectionLike => {
+      const { peer, channel, voice } = prepared
       o.onAudioSender?.(input, voice.sender)
       o.onTalkLink?.(input, talk)
       pc = peer
@@ -174,13 +210,21 @@ export function callSession (o: CallSessionOptions) {
       }
       peer.onconnectionstatechange = () => {
         const state = peer.connectionState
-        if (state === 'connected') maybeConnected()
+        if (state === 'connected') {
+          performance.mark(CALL_MARKS.connected, { detail: { sessionId } })
+          maybeConnected()
+        }
         if (state === 'failed') send({ type: 'FAILED', message: 'the connection to the doorbell was lost' })
       }
       peer.oniceconnectionstatechange = () => {
         if (peer.iceConnectionState === 'connected') performance.mark(CALL_MARKS.iceConnected, { detail: { sessionId } })
       }
-      peer.ontrack = (ev) => { o.onTrack?.(input, ev, peer) }
+      peer.ontrack = (ev) => {
+        // A browser's remote track unmutes on its first packet (werift's tracks have no events).
+        const track = (ev as { track?: { kind?: string, muted?: boolean, addEventListener?: (t: string, l: () => void, o: { once: boolean }) => void } }).track
+        if (track?.kind === 'video' && track.muted === true) track.addEventListener?.('unmute', () => { performance.mark(CALL_MARKS.firstRtp, { detail: { sessionId } }) }, { once: true })
+        o.onTrack?.(input, ev, peer)
+      }
       return peer
     }
 
@@ -219,13 +263,13 @@ export function callSession (o: CallSessionOptions) {
     void (async () => {
       const iceServers = o.signaling.iceServers ? await o.signaling.iceServers(deviceId) : []
       if (closed) return
-      const peer = open(iceServers)
-      const offer = await peer.createOffer()
-      o.beforeGather?.(peer)
-      await peer.setLocalDescription(offer)
-      // TURN allocations take a round trip to the relay; host candidates take milliseconds.
-      const servers = peer.getConfiguration?.().iceServers?.length ?? iceServers.length
-      await gathered(peer, o.gatherTimeoutMs ?? (servers > 0 ? 4000 : 2000))
+      // A connection gathered before the ring (the spare) skips ICE gathering and the DTLS
+      // certificate; else one is made now, the same way.
+      const spare = o.spare?.take(iceServers) ?? null
+      const prepared = spare ?? makePeer(o, iceServers)
+      const peer = open(prepared)
+      if (!spare) await gatherOffer(o, peer, iceServers)
+      performance.mark(CALL_MARKS.gathered, { detail: { sessionId, spare: spare !== null } })
       if (closed) return
       const sdp = peer.localDescription?.sdp
       if (!sdp) throw new Error('no local description')

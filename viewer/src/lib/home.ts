@@ -9,6 +9,7 @@ import type { CloudClient, CloudClientOptions } from './paths/cloud/cloudClient'
 import { Paths } from './paths/router'
 import { AddressBook } from './paths/direct/addressBook'
 import { lanPath } from './paths/lan/lanPath'
+import { PeerSpare } from './peerSpare'
 
 /** Inspection events kept while the hub is away (the newest), and how long and how often they are told again once it is back. */
 const HELD_INSPECTION = 2000
@@ -61,6 +62,12 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
    * Vue app turns it on; Node tests choose).
    */
   preview?: boolean
+  /**
+   * Keep one call's connection made and gathered before anyone rings (peerSpare.ts), so a preview
+   * or an Answer sends its offer at once on the home network and the direct path. Default false
+   * (the Vue app turns it on; Node tests choose).
+   */
+  spare?: boolean
   /** Sound, banner, Notification: the page's business. */
   alert?: (deviceId: string, ring: RingEvent | null) => void
   silence?: (deviceId: string) => void
@@ -106,11 +113,14 @@ export class Home {
   readonly history: CallRecord[] = []
   private readonly historyListeners = new Set<() => void>()
   private readonly batcher: InspectionBatcher | null
+  /** The connection made ahead of a call (`spare`), shared by every doorbell of this page. */
+  readonly spare: PeerSpare | null
   /** This page's inspection (undefined when off): other machines of the page report through it too. */
   readonly inspect: ((event: InspectionEvent) => void) | undefined
 
   constructor (private readonly o: HomeOptions) {
     this.hub = new HubClient({ ...o, auth: { memberId: o.trust.memberId, token: o.trust.token } })
+    this.spare = o.spare === true ? new PeerSpare({ createPeerConnection: o.createPeerConnection, ...(o.beforeGather ? { beforeGather: o.beforeGather } : {}) }) : null
     const source = { kind: 'viewer' as const, id: this.hub.clientId, name: o.viewerName }
     // Away from the hub (on the cloud path, say) what the machines did is kept (the newest
     // HELD_INSPECTION events) and told once the hub is back; then, for RETELL_MS, the actors and
@@ -153,7 +163,11 @@ export class Home {
       warm()
       setTimeout(() => { import('./paths/direct/directClient').then(async (m) => { await m.preloadDirect() }).catch(() => {}) }, 1000)
     })
-    this.paths.on('ring', (ring) => { this.doorbell(ring.deviceId).send({ type: 'RING', ring }) })
+    this.paths.on('ring', (ring) => {
+      // The first moment this screen knows of the ring (the preview bench's first hop ends here).
+      performance.mark('doorbell:ring-received', { detail: { deviceId: ring.deviceId, ringId: ring.ringId } })
+      this.doorbell(ring.deviceId).send({ type: 'RING', ring })
+    })
     this.paths.on('state', (state) => { this.doorbell(state.deviceId).send({ type: 'DEVICE_STATE', state }) })
     // A doorbell that reports in gets its card even before it rings; its direct addresses are kept.
     // Its presence goes to its call machine: offline, its lock state is unknown.
@@ -261,6 +275,7 @@ export class Home {
           homeId: this.o.homeId,
           trust: { credential: this.o.trust.credential, key: this.o.trust.key },
           createPeerConnection: this.o.createPeerConnection,
+          ...(this.spare ? { spare: this.spare } : {}),
           ...(this.o.beforeGather ? { beforeGather: this.o.beforeGather } : {}),
           ...(this.o.onTrack ? { onTrack: this.o.onTrack } : {}),
           ...(this.o.onClosed ? { onClosed: this.o.onClosed } : {}),
@@ -324,6 +339,7 @@ export class Home {
 
   async close (): Promise<void> {
     for (const actor of this.doorbells.values()) actor.stop()
+    this.spare?.close()
     this.link.stop()
     this.batcher?.stop()
     await this.hub.close()
