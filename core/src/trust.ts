@@ -22,6 +22,7 @@ import { DoorClaim, DoorCommand, Grant, RevocationList, ViewClaim, mayTalk, type
 import { ReplyClaim, ReplyCommand, ReplyList, SignedReplies } from './replies'
 import { TalkClaim, TalkCommand } from './talk'
 import { TraceClaim, TraceReadCommand, TracesListCommand } from './keptTraces'
+import { ReissueList } from './grants'
 export { fromB64url, toB64url } from './b64url'
 export * from './claims'
 export {
@@ -41,7 +42,7 @@ export const DEFAULT_ZONE = 'home'
 export const DenyReason = z.enum([
   'malformed', 'bad-credential', 'wrong-home', 'revoked', 'expired', 'wrong-viewer', 'no-door-right',
   'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited', 'wrong-zone',
-  'no-talk-right', 'no-owner-right'
+  'no-talk-right', 'no-owner-right', 'superseded'
 ])
 export type DenyReason = z.infer<typeof DenyReason>
 
@@ -119,6 +120,9 @@ export class DoorGuard {
   private homeKey: Promise<SigningKey>
   private revoked = new Set<string>()
   private revocationSeq = -1
+  /** Per member: grants issued before this are void (the owner changed its rights since). */
+  private floors = new Map<string, number>()
+  private reissueSeq = -1
   private readonly nonces = new Map<string, number>()
   private readonly viewNonces = new Map<string, number>()
   private readonly talkNonces = new Map<string, number>()
@@ -166,6 +170,17 @@ export class DoorGuard {
   }
 
   isRevoked (memberId: string): boolean { return this.revoked.has(memberId) }
+
+  /** Takes the home's signed list of replaced grants (grants.ts) if it is the home's and newer than the one held. */
+  async takeReissues (token: string): Promise<{ ok: true, changed: boolean, list: ReissueList } | { ok: false, message: string }> {
+    const opened = await open(ReissueList, token, await this.homeKey)
+    if (!opened.ok) return { ok: false, message: `replaced grants: ${opened.message}` }
+    if (opened.value.home !== this.o.homeId) return { ok: false, message: `replaced grants of another home (${opened.value.home})` }
+    if (opened.value.seq <= this.reissueSeq) return { ok: true, changed: false, list: opened.value }
+    this.reissueSeq = opened.value.seq
+    this.floors = new Map(opened.value.floors.map((f) => [f.id, f.from]))
+    return { ok: true, changed: true, list: opened.value }
+  }
 
   private async memberKey (key: string): Promise<SigningKey> {
     const known = this.memberKeys.get(key)
@@ -221,6 +236,9 @@ export class DoorGuard {
     if (grant.home !== this.o.homeId) return deny('wrong-home', `the credential is for home ${grant.home}`, grant)
     if (this.revoked.has(grant.id)) return deny('revoked', `${grant.name} has been removed from this home`, grant)
     if (grant.exp !== null && this.now() >= grant.exp) return deny('expired', `${grant.name}'s access ended`, grant)
+    // Checked on every use, not cached: the list can grow while the grant is remembered.
+    const floor = this.floors.get(grant.id)
+    if (floor !== undefined && grant.iat < floor) return deny('superseded', `${grant.name}'s rights were changed by the owner: this screen needs its new credential (it fetches it by itself)`, grant)
     if (grant.sub !== viewerId) return deny('wrong-viewer', 'the credential belongs to another viewer', grant)
     const zone = this.o.zone ?? DEFAULT_ZONE
     if (grant.role === 'operator' && !grant.zones.includes(zone)) return deny('wrong-zone', `${grant.name} watches other zones, not ${zone}`, grant)

@@ -35,10 +35,10 @@ describe('cluster start-up', { timeout: 180_000 }, () => {
     hubs.push(...both)
     await Promise.all(both.map(ready))
     const rows = (await db.query('SELECT version, node FROM doorbell_migrations ORDER BY version', [], 'together')).rows as Array<{ version: number, node: string }>
-    assert.deepEqual(rows.map((r) => r.version), [1], 'each migration applied once')
-    const applied = both.filter((h) => h.proc.lines.some((l) => l.includes('PostgreSQL schema ready') && l.includes('applied=1')))
-    assert.equal(applied.length, 1, 'exactly one hub applied it; the other found it done')
-    assert.equal(applied[0]!.name, rows[0]!.node)
+    assert.deepEqual(rows.map((r) => r.version), [1, 2], 'each migration applied once')
+    const applied = both.filter((h) => h.proc.lines.some((l) => l.includes('PostgreSQL schema ready') && l.includes('applied=1,2')))
+    assert.equal(applied.length, 1, 'exactly one hub applied them; the other found them done')
+    for (const row of rows) assert.equal(applied[0]!.name, row.node)
     for (const hub of both) assert.ok(!hub.proc.lines.some((l) => / error /.test(l)), `hub ${hub.name} logged no error:\n${hub.proc.lines.join('\n')}`)
   })
 

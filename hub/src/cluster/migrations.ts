@@ -74,6 +74,11 @@ CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );`
+  },
+  {
+    version: 2,
+    what: 'members.grants_from (a member\'s rights changed: its older grants are void)',
+    sql: 'ALTER TABLE members ADD COLUMN IF NOT EXISTS grants_from BIGINT;'
   }
 ]
 
