@@ -1,33 +1,52 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { Aedes } from 'aedes'
-import { DoorGuard, Grant, RepliesMessage, RepliesRequest, SignedReplies, peek, topics, type Logger, type RepliesResponse } from '@doorbell/core'
+import { DoorGuard, RepliesMessage, RepliesRequest, RepliesStamp, Grant, peek, topics, type Logger, type RepliesResponse, type SignedReplies } from '@doorbell/core'
 import { sendJson } from '../http'
 import type { ApiRoutes } from '../api'
+import { fileRepliesStore, type RepliesStore } from './store'
 
 /**
  * `/api/replies`: the owner's quick replies. `PUT` (the owner) takes the list signed by the
  * owner's own key with the owner's grant beside it, checked as a doorbell checks it (DoorGuard:
- * a live owner of this home, the owner's signature, newer than the one held) and signed by the
- * member who sends it; the hub keeps it (`dataDir/replies.json`) and retains it on
- * `doorbell/{home}/replies` for the doorbells, which check it again. `GET` (any member): the
- * list as it stands, for the call view and the ring banner.
+ * a live owner of this home, the owner's signature) and signed by the member who sends it. The
+ * hub stamps it with the next number of its own sequence, signed by the home key (`RepliesStamp`:
+ * devices order lists by it, never by the owner's browser clock), keeps it (`store.ts`) and
+ * retains it on `doorbell/{home}/replies` for the doorbells, which check it again. `GET` (any
+ * member): the list as it stands, for the call view and the ring banner.
  */
-export function repliesRoutes (d: { dataDir: string, homeId: string, homeKey: () => string, broker: () => Aedes, log: Logger }): ApiRoutes {
-  const file = join(d.dataDir, 'replies.json')
+export function repliesRoutes (d: {
+  dataDir: string
+  homeId: string
+  homeKey: () => string
+  stamp: (listToken: string, seq: number) => Promise<string>
+  broker: () => Aedes
+  log: Logger
+  store?: RepliesStore
+}): ApiRoutes {
+  const store = d.store ?? fileRepliesStore(d.dataDir)
   let guard: DoorGuard | null = null
-  let current: { signed: SignedReplies, replies: string[], at: number } | null = null
-  // The hub's own check is the doorbell's; the list kept on disk is taken once, on first use.
+  let current: { signed: SignedReplies, replies: string[], at: number, seq: number } | null = null
+  const seqOf = async (signed: SignedReplies): Promise<number> => {
+    const stamp = signed.stamp === undefined ? null : peek(RepliesStamp, signed.stamp)
+    return stamp?.ok === true ? stamp.value.seq : 0
+  }
+  // The hub's own check is the doorbell's; the list kept is taken once, on first use.
   const ready = async (): Promise<DoorGuard> => {
     if (guard !== null) return guard
     const g = new DoorGuard({ homeId: d.homeId, deviceId: 'hub', homeKey: d.homeKey() })
     try {
-      const kept = SignedReplies.parse(JSON.parse(readFileSync(file, 'utf8')))
-      const r = await g.takeReplies(kept)
-      if (r.ok) current = { signed: kept, replies: r.list.replies, at: r.list.at }
-      else d.log.warn('ignored the kept quick replies', { error: r.message })
+      let kept = store.load()
+      if (kept !== null) {
+        const r = await g.checkReplies(kept)
+        if (!r.ok) {
+          d.log.warn('ignored the kept quick replies', { error: r.message })
+        } else {
+          // A list kept before stamps: stamped now, the first of the sequence.
+          if (kept.stamp === undefined) { kept = { ...kept, stamp: await d.stamp(kept.list, 1) }; store.save(kept) }
+          current = { signed: kept, replies: r.list.replies, at: r.list.at, seq: await seqOf(kept) }
+        }
+      }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') d.log.warn('could not read the kept quick replies', { error: (err as Error).message })
+      d.log.warn('could not read the kept quick replies', { error: (err as Error).message })
     }
     guard = g
     return g
@@ -45,21 +64,22 @@ export function repliesRoutes (d: { dataDir: string, homeId: string, homeKey: ()
       return sendJson(reply, 200, body)
     })
     app.put('/api/replies', { onRequest: hooks.ownerOnly, schema: { body: RepliesRequest } }, async (request, reply) => {
-      const signed = request.body as SignedReplies
+      const { stamp: _ignored, ...sent } = request.body as SignedReplies
       const by = hooks.memberOf(request)
       // Only the sender's own grant: an owner cannot pass off a list another owner signed earlier.
-      const grant = peek(Grant, signed.credential)
+      const grant = peek(Grant, sent.credential)
       if (!grant.ok || grant.value.id !== by.id) return sendJson(reply, 400, { error: 'the list must be signed with your own credential' })
       const g = await ready()
-      const r = await g.takeReplies(signed)
+      const r = await g.checkReplies(sent)
       if (!r.ok) return sendJson(reply, 400, { error: r.message })
-      if (!r.changed) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
-      const tmp = `${file}.tmp`
-      writeFileSync(tmp, JSON.stringify(signed), { mode: 0o600 })
-      renameSync(tmp, file)
-      current = { signed, replies: r.list.replies, at: r.list.at }
+      // The owner's clock only guards against a stale page saving over a newer list; the order devices follow is the stamp's.
+      if (current !== null && r.list.at <= current.at) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
+      const seq = (current?.seq ?? 0) + 1
+      const signed: SignedReplies = { ...sent, stamp: await d.stamp(sent.list, seq) }
+      store.save(signed)
+      current = { signed, replies: r.list.replies, at: r.list.at, seq }
       await publish(signed)
-      d.log.info('quick replies saved', { by: by.name, count: r.list.replies.length })
+      d.log.info('quick replies saved', { by: by.name, count: r.list.replies.length, seq })
       const body: RepliesResponse = { replies: r.list.replies, at: r.list.at, signed }
       return sendJson(reply, 200, body)
     })

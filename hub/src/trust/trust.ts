@@ -1,7 +1,7 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
 import { renderSVG } from 'uqr'
 import {
-  AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RevocationList, newId, sign, toB64url,
+  AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RepliesStamp, RevocationList, newId, sign, signatureOf, toB64url,
   type CredentialResponse, type DoorAttempt, type InviteResponse, type MemberRightsRequest, type Logger, type PairResponse, type SigningKey
 } from '@doorbell/core'
 import { removeIntegrationKey } from './integrationKey'
@@ -91,6 +91,8 @@ export interface Trust {
   reissueList: () => Promise<string>
   /** A live screen's grant signed now, with its rights as they stand (`GET /api/credential`). */
   credentialFor: (member: Member) => Promise<CredentialResponse>
+  /** The hub's order of the quick replies it keeps: a {@link RepliesStamp} for this list token and `seq`, signed by the home key. */
+  stampReplies: (listToken: string, seq: number) => Promise<string>
   /** Called after each revocation (also of a member replaced by a new pairing), e.g. to drop its MQTT connection. */
   onRevoked: (listener: (member: Member) => void) => () => void
   /** The signed {@link RevocationList} as it stands. */
@@ -295,6 +297,10 @@ class HomeTrust implements Trust {
 
   async credentialFor (member: Member): Promise<CredentialResponse> {
     return await credentialFor(this.rights, member)
+  }
+
+  async stampReplies (listToken: string, seq: number): Promise<string> {
+    return await sign(RepliesStamp, { home: this.o.homeId, seq, list: signatureOf(listToken) }, this.key.privateKey)
   }
 
   onPaired (listener: (member: Member) => void): () => void {
