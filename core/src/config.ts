@@ -163,6 +163,12 @@ export const DeviceConfig = z.strictObject({
      * echo itself).
      */
     halfDuplex: z.enum(['auto', 'on', 'off']).optional(),
+    /**
+     * How long a microphone packet may wait for its 20 ms slot, so that ffmpeg's bursts leave
+     * evenly spaced and the page's jitter buffer stays small (device/src/audio/pacer.ts); 0 or
+     * absent: sent as ffmpeg hands them over (docs/audio.md has the figures; 40 is what was measured).
+     */
+    pacingMs: z.number().int().min(0).max(200).optional(),
     /** The espeak-ng binary that renders quick replies; absent: espeak-ng on the PATH. Missing: replies are off, with a warning. */
     espeakPath: z.string().optional(),
     /** espeak-ng's voice for quick replies (`espeak-ng --voices` lists them); absent: en. */

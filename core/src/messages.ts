@@ -9,6 +9,7 @@ import { Signed, SignedList } from './trust'
 import { MAX_STOCK_SETTINGS } from './kvsStock'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 import { SignedReplies } from './replies'
+import { GrantsMessage } from './grants'
 import { CommandResult, MAX_COMMAND_BYTES, MAX_COMMAND_RESULT_BYTES, OutOfCallCommand } from './commands'
 import { KeptRing, MAX_KEPT_MESSAGE_BYTES } from './history'
 
@@ -36,6 +37,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   kept: KeptRing,
   revocations: RevocationsMessage,
   replies: RepliesMessage,
+  grants: GrantsMessage,
   'to-device': SignalToDevice,
   'to-viewer': SignalToViewer,
   command: OutOfCallCommand,
@@ -64,6 +66,7 @@ export type TopicMessage =
   | { kind: 'kept', topic: TopicOf<'kept'>, payload: KeptRing }
   | { kind: 'revocations', topic: TopicOf<'revocations'>, payload: RevocationsMessage }
   | { kind: 'replies', topic: TopicOf<'replies'>, payload: RepliesMessage }
+  | { kind: 'grants', topic: TopicOf<'grants'>, payload: GrantsMessage }
   | { kind: 'to-device', topic: TopicOf<'to-device'>, payload: SignalToDevice }
   | { kind: 'to-viewer', topic: TopicOf<'to-viewer'>, payload: SignalToViewer }
   | { kind: 'command', topic: TopicOf<'command'>, payload: OutOfCallCommand }

@@ -36,14 +36,34 @@ export const ReplyList = z.strictObject({
 })
 export type ReplyList = z.infer<typeof ReplyList>
 
+/**
+ * The hub's order of the lists it kept: a sequence it stamps (never the owner's browser clock,
+ * which may be wrong), signed by the home key over the list's own signature. A device takes only
+ * a list stamped after the one it holds.
+ */
+export const RepliesStamp = z.strictObject({
+  home: Id,
+  seq: z.number().int().positive(),
+  /** The signature part of the {@link SignedReplies} `list` token it orders. */
+  list: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'the list token\'s signature')
+})
+export type RepliesStamp = z.infer<typeof RepliesStamp>
+
 /** The signed list as the hub stores, retains and serves it. */
 export const SignedReplies = z.strictObject({
   /** The owner's grant, signed by the home. */
   credential: Signed,
   /** A {@link ReplyList}, signed by the key the owner's grant names. */
-  list: z.string().max(8192).regex(SIGNED, 'not a signed token (payload.signature)')
+  list: z.string().max(8192).regex(SIGNED, 'not a signed token (payload.signature)'),
+  /** The hub's {@link RepliesStamp}, signed by the home; absent in what the owner sends (the hub stamps it). */
+  stamp: Signed.optional()
 })
 export type SignedReplies = z.infer<typeof SignedReplies>
+
+/** The signature part of a signed token: what a {@link RepliesStamp} names. */
+export function signatureOf (token: string): string {
+  return token.slice(token.lastIndexOf('.') + 1)
+}
 
 /** The owner signs the list it saves (in Home settings). */
 export async function signReplyList (o: { credential: string, key: SigningKey, home: string, replies: string[], now?: number }): Promise<SignedReplies> {

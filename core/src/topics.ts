@@ -14,6 +14,7 @@ import { Id } from './ids'
  *   doorbell/{home}/{device}/audit                                  the device's open-door attempts, QoS 1
  *   doorbell/{home}/revocations                                     the home's signed revocation list, retained, hub only
  *   doorbell/{home}/replies                                         the owner's signed quick replies, retained, hub only
+ *   doorbell/{home}/grants                                          the home's signed list of replaced grants (grants.ts), retained, hub only
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-device   signaling, viewer -> device
  *   doorbell/{home}/{device}/session/{viewer}/{session}/to-viewer   signaling, device -> viewer
  *   doorbell/{home}/{device}/command/{viewer}/to-device             a signed command outside a call, member -> device, QoS 1
@@ -35,6 +36,7 @@ export type ParsedTopic =
   | { kind: CommandTopicKind, home: string, device: string, viewer: string }
   | { kind: 'revocations', home: string }
   | { kind: 'replies', home: string }
+  | { kind: 'grants', home: string }
 
 export const topics = {
   ring: (home: string, device: string) => `${ROOT}/${home}/${device}/ring`,
@@ -46,6 +48,7 @@ export const topics = {
   kept: (home: string, device: string) => `${ROOT}/${home}/${device}/kept`,
   revocations: (home: string) => `${ROOT}/${home}/revocations`,
   replies: (home: string) => `${ROOT}/${home}/replies`,
+  grants: (home: string) => `${ROOT}/${home}/grants`,
   /** `source` is a device id, or a viewer tab's client id. */
   inspect: (home: string, source: string) => `${ROOT}/${home}/${source}/inspect`,
   /** What the inspector page subscribes to. */
@@ -82,6 +85,7 @@ export function parseTopic (topic: string): ParsedTopic | null {
   const p = topic.split('/')
   if (p.length === 3 && p[0] === ROOT && isId(p[1]) && p[2] === 'revocations') return { kind: 'revocations', home: p[1] }
   if (p.length === 3 && p[0] === ROOT && isId(p[1]) && p[2] === 'replies') return { kind: 'replies', home: p[1] }
+  if (p.length === 3 && p[0] === ROOT && isId(p[1]) && p[2] === 'grants') return { kind: 'grants', home: p[1] }
   if (p[0] !== ROOT || !isId(p[1]) || !isId(p[2])) return null
   const home = p[1]
   const device = p[2]

@@ -19,9 +19,10 @@ import { z } from 'zod'
 
 import { importPublicKey, open, type SigningKey } from './signing'
 import { DoorClaim, DoorCommand, Grant, RevocationList, ViewClaim, mayTalk, type Possession } from './claims'
-import { ReplyClaim, ReplyCommand, ReplyList, SignedReplies } from './replies'
+import { RepliesStamp, ReplyClaim, ReplyCommand, ReplyList, SignedReplies, signatureOf } from './replies'
 import { TalkClaim, TalkCommand } from './talk'
 import { TraceClaim, TraceReadCommand, TracesListCommand } from './keptTraces'
+import { ReissueList } from './grants'
 export { fromB64url, toB64url } from './b64url'
 export * from './claims'
 export {
@@ -41,7 +42,7 @@ export const DEFAULT_ZONE = 'home'
 export const DenyReason = z.enum([
   'malformed', 'bad-credential', 'wrong-home', 'revoked', 'expired', 'wrong-viewer', 'no-door-right',
   'bad-signature', 'wrong-device', 'wrong-session', 'stale', 'replay', 'rate-limited', 'wrong-zone',
-  'no-talk-right', 'no-owner-right'
+  'no-talk-right', 'no-owner-right', 'superseded', 'replies-owner-gone'
 ])
 export type DenyReason = z.infer<typeof DenyReason>
 
@@ -119,13 +120,16 @@ export class DoorGuard {
   private homeKey: Promise<SigningKey>
   private revoked = new Set<string>()
   private revocationSeq = -1
+  /** Per member: grants issued before this are void (the owner changed its rights since). */
+  private floors = new Map<string, number>()
+  private reissueSeq = -1
   private readonly nonces = new Map<string, number>()
   private readonly viewNonces = new Map<string, number>()
   private readonly talkNonces = new Map<string, number>()
   private readonly talkBuckets = new Map<string, { tokens: number, at: number }>()
   private readonly traceNonces = new Map<string, number>()
   private readonly traceBuckets = new Map<string, { tokens: number, at: number }>()
-  private replies: ReplyList | null = null
+  private replies: { list: ReplyList, seq: number, credential: string, viewer: string } | null = null
   private readonly talkRate: { burst: number, refillMs: number }
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
   private readonly viewBuckets = new Map<string, { tokens: number, at: number }>()
@@ -166,6 +170,17 @@ export class DoorGuard {
   }
 
   isRevoked (memberId: string): boolean { return this.revoked.has(memberId) }
+
+  /** Takes the home's signed list of replaced grants (grants.ts) if it is the home's and newer than the one held. */
+  async takeReissues (token: string): Promise<{ ok: true, changed: boolean, list: ReissueList } | { ok: false, message: string }> {
+    const opened = await open(ReissueList, token, await this.homeKey)
+    if (!opened.ok) return { ok: false, message: `replaced grants: ${opened.message}` }
+    if (opened.value.home !== this.o.homeId) return { ok: false, message: `replaced grants of another home (${opened.value.home})` }
+    if (opened.value.seq <= this.reissueSeq) return { ok: true, changed: false, list: opened.value }
+    this.reissueSeq = opened.value.seq
+    this.floors = new Map(opened.value.floors.map((f) => [f.id, f.from]))
+    return { ok: true, changed: true, list: opened.value }
+  }
 
   private async memberKey (key: string): Promise<SigningKey> {
     const known = this.memberKeys.get(key)
@@ -221,6 +236,9 @@ export class DoorGuard {
     if (grant.home !== this.o.homeId) return deny('wrong-home', `the credential is for home ${grant.home}`, grant)
     if (this.revoked.has(grant.id)) return deny('revoked', `${grant.name} has been removed from this home`, grant)
     if (grant.exp !== null && this.now() >= grant.exp) return deny('expired', `${grant.name}'s access ended`, grant)
+    // Checked on every use, not cached: the list can grow while the grant is remembered.
+    const floor = this.floors.get(grant.id)
+    if (floor !== undefined && grant.iat < floor) return deny('superseded', `${grant.name}'s rights were changed by the owner: this screen needs its new credential (it fetches it by itself)`, grant)
     if (grant.sub !== viewerId) return deny('wrong-viewer', 'the credential belongs to another viewer', grant)
     const zone = this.o.zone ?? DEFAULT_ZONE
     if (grant.role === 'operator' && !grant.zones.includes(zone)) return deny('wrong-zone', `${grant.name} watches other zones, not ${zone}`, grant)
@@ -257,7 +275,10 @@ export class DoorGuard {
     const parsed = ReplyCommand.safeParse(command)
     if (!parsed.success) return { ok: false, reason: 'malformed', message: `not a reply command: ${parsed.error.issues[0]?.message ?? 'invalid'}`, grant: null }
     const c = parsed.data
-    return await this.spoken(c, ReplyClaim, ctx, (claim) => claim.reply === c.reply)
+    const verdict = await this.spoken(c, ReplyClaim, ctx, (claim) => claim.reply === c.reply)
+    if (!verdict.ok) return verdict
+    const signer = await this.repliesSigner()
+    return signer.ok ? verdict : { ok: false, reason: 'replies-owner-gone', message: signer.message, grant: verdict.grant }
   }
 
   /**
@@ -312,10 +333,10 @@ export class DoorGuard {
   }
 
   /**
-   * The owner's quick replies: signed by the key of a live owner of this home (the grant beside
-   * it), for this home, newer than the list held. Resolves the list, or why it was refused.
+   * The owner's quick replies as the hub checks them before it stamps them: signed by the key of
+   * a live owner of this home (the grant beside it), for this home. No order: that is the stamp's.
    */
-  async takeReplies (signed: unknown): Promise<{ ok: true, changed: boolean, list: ReplyList } | { ok: false, message: string }> {
+  async checkReplies (signed: unknown): Promise<{ ok: true, list: ReplyList, signed: SignedReplies, owner: Grant } | { ok: false, message: string }> {
     const parsed = SignedReplies.safeParse(signed)
     if (!parsed.success) return { ok: false, message: `quick replies: ${parsed.error.issues[0]?.message ?? 'invalid'}` }
     const owner = await open(Grant, parsed.data.credential, await this.homeKey)
@@ -327,9 +348,34 @@ export class DoorGuard {
     const opened = await open(ReplyList, parsed.data.list, await importPublicKey(grant.key))
     if (!opened.ok) return { ok: false, message: `quick replies: not signed by ${grant.name}'s key: ${opened.message}` }
     if (opened.value.home !== this.o.homeId) return { ok: false, message: `quick replies of another home (${opened.value.home})` }
-    if (this.replies !== null && opened.value.at <= this.replies.at) return { ok: true, changed: false, list: this.replies }
-    this.replies = opened.value
-    return { ok: true, changed: true, list: opened.value }
+    return { ok: true, list: opened.value, signed: parsed.data, owner: grant }
+  }
+
+  /**
+   * The owner's quick replies as a device takes them: checked as above, and stamped by the hub
+   * (the home key) for this very list with a sequence after the one held: the hub's order, never
+   * the owner's browser clock. Resolves the list, or why it was refused.
+   */
+  async takeReplies (signed: unknown): Promise<{ ok: true, changed: boolean, list: ReplyList } | { ok: false, message: string }> {
+    const checked = await this.checkReplies(signed)
+    if (!checked.ok) return checked
+    if (checked.signed.stamp === undefined) return { ok: false, message: 'quick replies: not stamped by the hub (a hub older than the doorbell: update it)' }
+    const stamp = await open(RepliesStamp, checked.signed.stamp, await this.homeKey)
+    if (!stamp.ok) return { ok: false, message: `quick replies: the hub's stamp: ${stamp.message}` }
+    if (stamp.value.home !== this.o.homeId || stamp.value.list !== signatureOf(checked.signed.list)) return { ok: false, message: 'quick replies: the hub\'s stamp belongs to another list' }
+    if (this.replies !== null && stamp.value.seq <= this.replies.seq) return { ok: true, changed: false, list: this.replies.list }
+    this.replies = { list: checked.list, seq: stamp.value.seq, credential: checked.signed.credential, viewer: checked.owner.sub }
+    return { ok: true, changed: true, list: checked.list }
+  }
+
+  /**
+   * Is the owner who saved the quick replies held still a live owner here (not removed, not
+   * expired, grant not replaced)? Asked at every play: a list outlives nobody's membership.
+   */
+  async repliesSigner (): Promise<{ ok: true } | { ok: false, message: string }> {
+    if (this.replies === null) return { ok: true }
+    const live = await this.member(this.replies.credential, this.replies.viewer)
+    return live.ok ? { ok: true } : { ok: false, message: `the quick replies were saved by an owner no longer in the home (${live.message}): an owner saves them again` }
   }
 
   private forgetOldNonces (nonces: Map<string, number>, now: number): void {

@@ -195,6 +195,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         const door = started(lock, 'lock')
         const outbox = started(audit, 'audit outbox')
         const revocationsFile = join(config.dataDir, 'revocations.txt')
+        const reissuesFile = join(config.dataDir, 'replaced-grants.txt')
         const stockSettingFile = join(config.dataDir, 'stock-setting.txt')
         let keptStock = null as string | null
         try { keptStock = readFileSync(stockSettingFile, 'utf8').trim() || null } catch {}
@@ -237,6 +238,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           log,
           ...(inspect ? { inspect } : {}),
           keepRevocations: (token) => { writeFileSync(revocationsFile, token, { mode: 0o600 }) },
+          keepReissues: (token) => { writeFileSync(reissuesFile, token, { mode: 0o600 }) },
           stockSettings: (tokens) => { owner.take(tokens, 'hub').catch((err: unknown) => { log.error('could not take the owner stock setting', { error: describeError(err) }) }) },
           peers,
           door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
@@ -252,6 +254,10 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         try { kept = readFileSync(revocationsFile, 'utf8').trim() } catch {}
         // A list that cannot be read costs nothing but itself: the hub sends the current one.
         if (kept) await side.takeRevocations(kept, revocationsFile).catch((err: unknown) => { log.error('could not take the kept revocation list', { error: describeError(err) }) })
+        // And the newest list of replaced grants (a member's rights changed): its old grants stay void across a restart on any path.
+        let keptReissues = null as string | null
+        try { keptReissues = readFileSync(reissuesFile, 'utf8').trim() } catch {}
+        if (keptReissues) await side.takeReissues(keptReissues, reissuesFile).catch((err: unknown) => { log.error('could not take the kept list of replaced grants', { error: describeError(err) }) })
         // The last quick replies this doorbell took (rendered in the background: the cache makes it quick after the first time).
         void quickReplies.takeKept(side.guard)
         door.subscribe(side.answering.publishState)

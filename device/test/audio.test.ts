@@ -44,7 +44,7 @@ function toneFrequency (samples: Int16Array, rate = 48000): number {
 describe('ffmpeg command lines for sound', () => {
   test('the microphone: Opus 48 kHz, payload type 111, to the loopback port; live input without probing', () => {
     const tone = microphoneArgs({ source: { kind: 'test-tone', frequencyHz: 660 }, bitrateKbps: 32, rtpPort: 5006 })
-    assert.equal(valueOf(tone, '-i'), 'sine=frequency=660:sample_rate=48000')
+    assert.equal(valueOf(tone, '-i'), 'sine=frequency=660:sample_rate=48000:samples_per_frame=960', 'one 20 ms Opus packet per input frame')
     assert.ok(beforeInput(tone).includes('-re'), 'a generated tone is paced in real time')
     assert.equal(valueOf(tone, '-c:a'), 'libopus')
     assert.equal(valueOf(tone, '-ar'), '48000')

@@ -82,3 +82,26 @@ test('oggOpus: the packets of an Ogg Opus file, and a clear error on anything el
   const rtp = Buffer.from(rtpPacket(Buffer.from([9, 9]), 65535, 2 ** 32 - 1, 7, true))
   assert.deepEqual([...rtp.subarray(0, 12)], [0x80, 0x80 | OPUS_PAYLOAD_TYPE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 7])
 })
+
+test('stop ends every reply playing: its end is called once (the talk lease is released) and nothing more reaches the speaker', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'doorbell-replies-stop-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const lines: string[] = []
+  const speaker = sink()
+  const replies = new QuickReplies({ dir, ffmpeg: findFfmpeg(), speaker, log: memoryLogger(lines, 'replies') })
+  await replies.start()
+  assert.equal(replies.enabled, true, lines.join('\n'))
+  await replies.use(['We will be right there'])
+  let ended = 0
+  const ms = replies.play('We will be right there', () => { ended++ })
+  assert.ok(ms !== null && ms > 300, `the reply lasts ${ms} ms`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  replies.stop()
+  assert.equal(ended, 1, 'ended at stop, not left holding the lease')
+  const sentAtStop = speaker.got.length
+  assert.ok(sentAtStop > 0 && sentAtStop < Math.floor(ms / 20), `${sentAtStop} packets before stop`)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.equal(speaker.got.length, sentAtStop, 'nothing after stop')
+  replies.stop()
+  assert.equal(ended, 1, 'a second stop ends nothing twice')
+})

@@ -38,7 +38,7 @@ export interface ApiHooks {
 }
 export type ApiRoutes = (app: FastifyInstance, hooks: ApiHooks) => void
 
-const STATUS: Record<TrustError['code'], number> = { forbidden: 403, 'bad-code': 401, 'last-owner': 409, 'not-found': 404 }
+const STATUS: Record<TrustError['code'], number> = { forbidden: 403, 'bad-code': 401, 'last-owner': 409, 'not-found': 404, 'bad-rights': 400 }
 const MEMBER_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>

@@ -12,6 +12,7 @@ import { homeAssistantRoutes } from './homeAssistant/routes'
 import { historyModule, type HistoryModule } from './history/module'
 import { historyRoutes } from './history/routes'
 import { repliesRoutes } from './replies/routes'
+import { rightsRoutes } from './trust/rightsRoutes'
 import { clientAddressOf } from './http'
 import { webModule } from './http/module'
 import type { HubMesh } from './mesh/registry'
@@ -82,7 +83,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence)], ...(cluster ? { limiter: cluster.limiter } : {}) }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, stamp: async (list, seq) => await trust.trust.stampReplies(list, seq), log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence), rightsRoutes({ trust: () => trust.trust })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,

@@ -35,6 +35,8 @@ import { installPageEar, MicrophonePipe, pageOnset, pageQuiet } from './talkMic'
 
 /** 10 ms at 48 kHz mono: the window whose RMS says "sound". The fake microphone's sweep is about 0.18, Opus's decoded silence about 0. */
 const WINDOW = 480
+/** The paced doorbell's `audio.pacingMs` (the unpaced one has 0). */
+const PACED_MS = 40
 const LOUD_RMS = 0.01
 
 /** One chunk of the speaker's PCM as it arrived (epoch ms), and whether it holds sound. */
@@ -167,6 +169,33 @@ const setGain = (value: number): string => `(() => {
 })()`
 
 /**
+ * Rounds of the doorbell's microphone from silence to its tone, heard in the page (the call in
+ * the page must be up): each round's one-way time and the page's jitter buffer (mean per sample).
+ */
+async function backRounds (page: Page, microphone: MicrophonePipe, offset: number, rounds: number, budgetMs: number, log: (m: string) => void): Promise<{ deviceToPage: number[], jitter: number[] }> {
+  await installPageEar(page)
+  const deviceToPage: number[] = []
+  const jitter: number[] = []
+  const back = Date.now()
+  for (let i = 0; i < rounds && Date.now() - back < budgetMs; i++) {
+    microphone.toneOff()
+    const before = await page.evaluate(JITTER) as Jitter
+    await pageQuiet(page, 300, 5000)
+    const on = await microphone.toneOn()
+    deviceToPage.push(await pageOnset(page, on + offset, 5000) - offset - on)
+    await sleep(200)
+    const after = await page.evaluate(JITTER) as Jitter
+    // Means over this round's samples: time in the jitter buffer, its target, and the network's minimum.
+    const mean = (k: keyof Jitter): number => (after[k] - before[k]) / (after.emitted - before.emitted) * 1000
+    if (after.emitted > before.emitted) jitter.push(mean('delay'))
+    log(`round ${i + 1}/${rounds}: doorbell mic → page ${round(deviceToPage.at(-1)!)} ms (page jitter buffer: held ${round(mean('delay'))} ms, target ${round(mean('target'))} ms, network minimum ${round(mean('minimum'))} ms)`)
+  }
+  microphone.toneOff()
+  if (deviceToPage.length === 0) throw new Error('no doorbell → page round finished within the time budget')
+  return { deviceToPage, jitter }
+}
+
+/**
  * The fake microphone's file: a sweep from 300 to 1500 Hz every second, for 20 s (it loops).
  * A steady tone does not do: the microphone's noise suppression learns it as noise and fades
  * it within seconds (a tone sent at RMS 0.09 reached the speaker at 0.016 by the third press),
@@ -218,7 +247,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       iceAdditionalHostAddresses: ['127.0.0.1'],
       ringTimeoutSeconds: 60,
       camera: { source: { kind: 'test-pattern', width: 640, height: 360, fps: 15 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 600 },
-      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: speaker.path }, ffmpegPath: microphone.ffmpeg },
+      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: speaker.path }, ffmpegPath: microphone.ffmpeg, pacingMs: PACED_MS },
       pairing: { url: await deviceInvite(hub, 'front-door') }
     }, 'talk')
     await page.getByTestId('doorbell-front-door').waitFor({ timeout: 20_000 })
@@ -274,26 +303,41 @@ export const talkBench: Bench = async ({ smoke, log }) => {
     }
     if (downToSound.length === 0) throw new Error('no talk round finished within the time budget')
 
-    // The other way: the doorbell's microphone from silence to its tone, heard in the page.
-    await installPageEar(page)
-    const deviceToPage: number[] = []
-    const jitter: number[] = []
-    const back = Date.now()
-    for (let i = 0; i < rounds && Date.now() - back < budgetMs; i++) {
-      microphone.toneOff()
-      const before = await page.evaluate(JITTER) as Jitter
-      await pageQuiet(page, 300, 5000)
-      const on = await microphone.toneOn()
-      deviceToPage.push(await pageOnset(page, on + clock.offset, 5000) - clock.offset - on)
-      await sleep(200)
-      const after = await page.evaluate(JITTER) as Jitter
-      // Means over this round's samples: time in the jitter buffer, its target, and the network's minimum.
-      const mean = (k: keyof Jitter): number => (after[k] - before[k]) / (after.emitted - before.emitted) * 1000
-      if (after.emitted > before.emitted) jitter.push(mean('delay'))
-      log(`talk: round ${i + 1}/${rounds}: doorbell mic → page ${round(deviceToPage.at(-1)!)} ms (page jitter buffer: held ${round(mean('delay'))} ms, target ${round(mean('target'))} ms, network minimum ${round(mean('minimum'))} ms)`)
-    }
-    microphone.toneOff()
-    if (deviceToPage.length === 0) throw new Error('no doorbell → page round finished within the time budget')
+    // The other way: the doorbell's microphone from silence to its tone, heard in the page; paced
+    // (`audio.pacingMs` PACED_MS). In a new call, as for the unpaced doorbell below: the page's jitter buffer
+    // grows over a call on this machine, so both are measured from the same call age.
+    await page.getByTestId('hang-up').click()
+    await sleep(1000)
+    device.ring()
+    await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
+    await page.getByTestId('answer').click()
+    await videoIsPlaying(page)
+    const paced = await backRounds(page, microphone, clock.offset, rounds, budgetMs, (m) => { log(`talk: paced: ${m}`) })
+
+    // The same, side by side in this run, from a doorbell that sends its microphone's packets as
+    // ffmpeg hands them over (`audio.pacingMs: 0`, the default): the first one stops (the
+    // microphone's pipe has one reader), the second is rung and answered.
+    await page.getByTestId('hang-up').click()
+    await device.stop()
+    device = null
+    const unpacedDevice = device = await startDeviceProcess({
+      deviceId: 'back-door',
+      deviceName: 'Back door',
+      hubUrl: hub.mqttUrl,
+      mesh: { enabled: false },
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      ringTimeoutSeconds: 60,
+      camera: { source: { kind: 'test-pattern', width: 640, height: 360, fps: 15 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 600 },
+      audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: join(dir, 'unpaced-speaker.wav') }, ffmpegPath: microphone.ffmpeg, pacingMs: 0 },
+      pairing: { url: await deviceInvite(hub, 'back-door') }
+    }, 'talk-unpaced')
+    await page.getByTestId('doorbell-back-door').waitFor({ timeout: 20_000 })
+    unpacedDevice.ring()
+    await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
+    await page.getByTestId('answer').click()
+    await videoIsPlaying(page)
+    const unpaced = await backRounds(page, microphone, clock.offset, rounds, budgetMs, (m) => { log(`talk: unpaced: ${m}`) })
+    const { deviceToPage, jitter } = paced
 
     const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process (speaker = ffmpeg Opus decode to a WAV read from a FIFO as written), one hub (startHub), home network; Chromium's fake microphone (a 300-1500 Hz sweep file, the viewer's echo cancellation, noise suppression and auto gain on) through a WebAudio gain; page clock offset measured over CDP and taken off; sound = first 10 ms window above RMS ${LOUD_RMS} in a speaker chunk, timed on arrival; ${downToSound.length} rounds after one warm-up press`
     const backConditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process, one hub (startHub), home network; the doorbell's own ffmpeg Opus encode with its input a FIFO of raw 48 kHz PCM the bench writes in real time in 20 ms frames (silence, then a ${DOORBELL_HZ} Hz tone: start = the write of its first frame); end = the first 2 ms poll of a WebAudio analyser (512 samples) on the call's received audio above RMS 0.01; page clock offset measured over CDP and taken off; ${deviceToPage.length} rounds`
@@ -305,9 +349,11 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       f('talk-down-audio-first', 'Talk down → first audio, first press of a call (opens the microphone)', cold),
       f('talk-oneway-viewer-device-p50', 'viewer microphone → doorbell speaker, one way, p50', percentile(oneWay, 50)),
       f('talk-oneway-viewer-device-p95', 'viewer microphone → doorbell speaker, one way, p95', percentile(oneWay, 95), { op: '<=', value: 150 }),
-      { ...f('talk-oneway-device-viewer-p50', 'doorbell microphone → page, one way, p50', percentile(deviceToPage, 50)), conditions: backConditions },
-      { ...f('talk-oneway-device-viewer-p95', 'doorbell microphone → page, one way, p95', percentile(deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions },
-      { ...f('talk-page-jitter-buffer-p50', 'of which in the page\'s jitter buffer (mean per round), p50', percentile(jitter, 50)), conditions: backConditions }
+      { ...f('talk-oneway-device-viewer-p50', 'doorbell microphone → page, one way, p50, paced (audio.pacingMs 40)', percentile(deviceToPage, 50)), conditions: backConditions },
+      { ...f('talk-oneway-device-viewer-p95', 'doorbell microphone → page, one way, p95, paced (audio.pacingMs 40)', percentile(deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions },
+      { ...f('talk-page-jitter-buffer-p50', 'of which in the page\'s jitter buffer (mean per round), p50', percentile(jitter, 50)), conditions: backConditions },
+      { ...f('talk-oneway-device-viewer-unpaced-p95', 'doorbell microphone → page, one way, p95, unpaced (audio.pacingMs 0, the default; same run)', percentile(unpaced.deviceToPage, 95)), conditions: backConditions },
+      { ...f('talk-page-jitter-buffer-unpaced-p50', 'of which in the page\'s jitter buffer, p50, unpaced (same run)', percentile(unpaced.jitter, 50)), conditions: backConditions }
     ]
   } finally {
     await resident?.close()

@@ -66,6 +66,7 @@ const SUBSCRIBE: Array<{ name: string, filter: (c: Ctx) => string, expect: strin
   { name: 'to-viewer, own inbox', filter: (c) => topics.viewerInbox(HOME, c.who.kind === 'viewer' ? c.who.subject : '+'), expect: 'A A A A D D D' },
   { name: 'to-viewer, another\'s inbox', filter: (c) => topics.viewerInbox(HOME, someoneElse(c)), expect: 'D D D D D D D' },
   { name: 'revocations', filter: () => topics.revocations(HOME), expect: 'D D D D A A D' },
+  { name: 'replaced grants', filter: () => topics.grants(HOME), expect: 'A A A A A A D' },
   { name: 'commands, cam-n inbox', filter: () => topics.commandInbox(HOME, NORTH_CAM), expect: 'D D D D A D D' },
   { name: 'command results, own', filter: (c) => topics.commandResults(HOME, c.who.kind === 'viewer' ? c.who.subject : '+'), expect: 'A A A A D D D' },
   { name: 'command results, another\'s', filter: (c) => topics.commandResults(HOME, someoneElse(c)), expect: 'D D D D D D D' },
@@ -195,6 +196,12 @@ const PUBLISH: Array<{ name: string, topic: (c: Ctx, m: string) => string, paylo
   {
     name: 'revocations',
     topic: () => topics.revocations(HOME),
+    payload: (_c, m) => JSON.stringify({ list: `${m}.${'A'.repeat(86)}` }),
+    expect: 'D D D D D D D'
+  },
+  {
+    name: 'replaced grants',
+    topic: () => topics.grants(HOME),
     payload: (_c, m) => JSON.stringify({ list: `${m}.${'A'.repeat(86)}` }),
     expect: 'D D D D D D D'
   },

@@ -44,6 +44,8 @@ export interface AnsweringSideOptions {
   inspect?: (event: InspectionEvent) => void
   /** Keeps a revocation list that changed (the doorbell writes it to disk, to hold across restarts). */
   keepRevocations?: (token: string) => void
+  /** Keeps a list of replaced grants that changed (core/src/grants.ts), likewise. */
+  keepReissues?: (token: string) => void
   /** The owner's signed per-doorbell stock KVS settings, as the hub sent them (the doorbell checks and keeps its own). */
   stockSettings?: (tokens: string[]) => void
 }
@@ -67,6 +69,8 @@ export interface AnsweringSide {
    * Resolves whether it changed anything.
    */
   takeRevocations: (token: string, from: string) => Promise<boolean>
+  /** Takes the home's signed list of replaced grants (from the hub, or kept on disk), as for revocations. */
+  takeReissues: (token: string, from: string) => Promise<boolean>
   /** Connects to the hub at `url`, replacing (and stopping) the link to the previous address. */
   connectHub: (url: string, o: HubLinkOptions) => MqttLink | null
   /** Stops the link to the hub (the device goes offline there). */
@@ -115,6 +119,15 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     return r.changed
   }
 
+  const takeReissues = async (token: string, from: string): Promise<boolean> => {
+    const r = await guard.takeReissues(token)
+    if (!r.ok) { log.warn('ignored a list of replaced grants', { from, error: r.message }); return false }
+    if (r.changed) {
+      try { o.keepReissues?.(token) } catch (err) { log.error('could not keep the list of replaced grants', { error: (err as Error).message }) }
+    }
+    return r.changed
+  }
+
   let link: MqttLink | null = null
   // Rings, pictures and call records wait here until a hub link is up: before mDNS has found the
   // hub (the held transport stands in for the link), and across a move to a hub at a new address.
@@ -126,6 +139,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
     guard,
     get link () { return link },
     takeRevocations,
+    takeReissues,
     connectHub (url, l) {
       // Paired over TLS: the token never goes out in clear, whatever a hub on the LAN advertises.
       if (pairing.ca && !/^(mqtts|wss):\/\//.test(url)) {
@@ -148,6 +162,9 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
       current.onRevocations((token, stockSettings) => {
         takeRevocations(token, 'hub').catch((err: Error) => { log.error('could not take the revocation list', { error: err.message }) })
         if (stockSettings.length > 0) o.stockSettings?.(stockSettings)
+      })
+      current.onGrants((token) => {
+        takeReissues(token, 'hub').catch((err: Error) => { log.error('could not take the list of replaced grants', { error: err.message }) })
       })
       current.onCommand((viewerId, payload) => {
         commands.take(viewerId, payload).then(

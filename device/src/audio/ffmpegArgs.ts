@@ -17,8 +17,9 @@ export interface MicrophoneEncode {
 function microphoneInput (source: MicrophoneEncode['source']): string[] {
   switch (source.kind) {
     case 'test-tone':
-      // -re: a generated sine is paced like a real microphone.
-      return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${source.frequencyHz}:sample_rate=48000`]
+      // -re: a generated sine is paced like a real microphone; in 20 ms frames, one Opus packet each
+      // (its default, 1024 samples, hands over two packets at once now and then).
+      return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${source.frequencyHz}:sample_rate=48000:samples_per_frame=960`]
     case 'alsa':
       return ['-f', 'alsa', ...LOW_LATENCY_INPUT, '-ac', '1', '-ar', '48000', '-i', source.device]
     case 'pulse':

@@ -5,6 +5,13 @@ import { AudioDeviceError } from './errors'
 import { howToList, microphoneArgs, sourceProbeArgs } from './ffmpegArgs'
 import { FfmpegProcess, lastLine, runToEnd } from './ffmpegProcess'
 import type { HalfDuplexGate } from './halfDuplex'
+import { OpusPacer } from './pacer'
+
+/**
+ * How long a packet may wait for its slot unless the config says (`audio.pacingMs`): off, until
+ * a bench on a quieter machine shows pacing's gain (docs/audio.md: mixed on this one).
+ */
+export const DEFAULT_PACING_MS = 0
 
 /**
  * The doorbell's microphone: one Opus encode for every viewer, like the camera. ffmpeg writes
@@ -17,6 +24,7 @@ export class Microphone {
   private socket: Socket | null = null
   private encoder: FfmpegProcess | null = null
   private readonly listeners = new Set<RtpListener>()
+  private pacer: OpusPacer | null = null
   packets = 0
 
   /** `gate`: half duplex, nothing is sent while the speaker plays (halfDuplex.ts). */
@@ -41,15 +49,19 @@ export class Microphone {
       }
     }
     const socket = this.socket = createSocket('udp4')
+    const fanOut = (packet: Buffer): void => { for (const listener of this.listeners) listener(packet) }
+    const holdMs = this.config.pacingMs ?? DEFAULT_PACING_MS
+    const pacer = this.pacer = holdMs > 0 ? new OpusPacer({ send: fanOut, holdMs }) : null
     socket.on('message', (packet) => {
       this.packets++
       this.encoder?.healthy()
       if (this.gate !== null && !this.gate.open()) return
-      for (const listener of this.listeners) listener(packet)
+      if (pacer !== null) pacer.push(packet)
+      else fanOut(packet)
     })
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
     const rtpPort = socket.address().port
-    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind })
+    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind, pacingMs: holdMs })
     this.encoder = new FfmpegProcess({ bin, args: () => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort }), what: 'microphone', log: this.log })
     this.encoder.start()
   }
@@ -61,8 +73,13 @@ export class Microphone {
     return () => { this.listeners.delete(listener) }
   }
 
+  /** What the pacer saw (null: pacing off): how many packets came later than their slot. */
+  get pacing (): OpusPacer['stats'] | null { return this.pacer?.stats ?? null }
+
   async stop (): Promise<void> {
     await this.encoder?.stop()
+    if (this.pacer !== null) this.log.info('microphone pacing', { ...this.pacer.stats })
+    this.pacer?.stop()
     this.listeners.clear()
     await new Promise<void>((resolve) => { this.socket ? this.socket.close(() => resolve()) : resolve() })
     this.socket = null

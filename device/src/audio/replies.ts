@@ -42,6 +42,8 @@ export class QuickReplies implements QuickReplyPlayer {
   private espeak: string | null = null
   private rendering: Promise<void> = Promise.resolve()
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  /** Each reply playing now, by its end: `stop` ends them all, so each one's lease is released. */
+  private readonly playing = new Set<() => void>()
   private readonly voice: string
 
   constructor (private readonly o: QuickRepliesOptions) {
@@ -144,11 +146,17 @@ export class QuickReplies implements QuickReplyPlayer {
     const firstSeq = randomBytes(2).readUInt16BE()
     const started = Date.now()
     let sent = 0
+    // Called once, at the end or at `stop`: whoever holds the talk lease for this reply lets it go.
+    const end = (): void => {
+      if (!this.playing.delete(end)) return
+      done()
+    }
+    this.playing.add(end)
     const tick = (): void => {
       // Every packet whose time has come (a late timer catches up rather than stretching the reply).
       const due = Math.min(packets.length, Math.floor((Date.now() - started) / FRAME_MS) + 1)
       for (; sent < due; sent++) this.o.speaker.play(source, rtpPacket(packets[sent]!, (firstSeq + sent) & 0xffff, sent * SAMPLES_PER_FRAME, ssrc, sent === 0))
-      if (sent < packets.length) { schedule(FRAME_MS) } else { done() }
+      if (sent < packets.length) { schedule(FRAME_MS) } else { end() }
     }
     const schedule = (ms: number): void => {
       const t = setTimeout(() => { this.timers.delete(t); tick() }, ms)
@@ -158,9 +166,11 @@ export class QuickReplies implements QuickReplyPlayer {
     return packets.length * FRAME_MS
   }
 
+  /** Stops every reply playing now and ends each one (its `done` is called, so its lease is released). */
   stop (): void {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
+    for (const end of [...this.playing]) end()
   }
 }
 

@@ -51,7 +51,7 @@ export function forwardAccess (principalOf: (client: Client) => Principal | unde
     if (who?.kind !== 'viewer') return packet
     if (packet.topic !== lastTopic) { lastParsed = parseTopic(packet.topic); lastTopic = packet.topic }
     const t = lastParsed
-    if (t === null || t.kind === 'revocations' || t.kind === 'replies' || t.kind === 'inspect') return packet
+    if (t === null || t.kind === 'revocations' || t.kind === 'replies' || t.kind === 'grants' || t.kind === 'inspect') return packet
     const zones = directory.zonesOf(t.device)
     if (zones.length === 0) return null // not (or no longer) a paired device
     if (who.member.role !== 'operator') return packet

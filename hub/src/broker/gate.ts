@@ -110,6 +110,7 @@ export function mayPublish (who: Principal | null, topic: string, payload: Buffe
   if (t.home !== who.home) return no(`a member of ${who.home} may not publish to home ${t.home}`)
   if (kind === 'revocations') return no('only the hub publishes the revocation list')
   if (kind === 'replies') return no('only the hub publishes the quick replies (the owner saves them in Home settings)')
+  if (kind === 'grants') return no('only the hub publishes the replaced grants (the owner changes rights in Home settings)')
   if (kind === 'inspect') {
     // A device inspects under its device id, a viewer's tab under its client id.
     const mine = who.kind === 'device' ? t.device === who.deviceId : t.device.startsWith(`${VIEWER_PREFIX}${who.viewerId}-`)
@@ -154,18 +155,20 @@ export function subscribable (who: Principal, devices: () => readonly string[], 
   const h = `${ROOT}/${who.home}`
   if (who.kind === 'integration') return [integrationTopics.homeEntities(who.home), ...IntegrationEntities.map((e) => `${h}/+/ha/${e}`)]
   if (who.kind === 'device') {
-    return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/${who.deviceId}/command/+/to-device`, `${h}/revocations`, `${h}/replies`]
+    return [`${h}/${who.deviceId}/session/+/+/to-device`, `${h}/${who.deviceId}/command/+/to-device`, `${h}/revocations`, `${h}/replies`, `${h}/grants`]
   }
   const inbox = `${h}/+/session/${who.viewerId}/+/to-viewer`
   const results = `${h}/+/command/${who.viewerId}/to-viewer`
+  // Which members' older grants are void (ids and times only): a screen fetches its new grant when named.
+  const grants = `${h}/grants`
   const events = ['ring', 'snapshot', 'state', 'presence', 'calls']
   if (who.member.role === 'operator') {
     // Only the devices of the operator's zones, one by one: no wildcard over the home.
     const seen = devices().filter((d) => inZones(who, d, zonesOf))
-    return [inbox, results, ...seen.flatMap((d) => events.map((e) => `${h}/${d}/${e}`))]
+    return [inbox, results, grants, ...seen.flatMap((d) => events.map((e) => `${h}/${d}/${e}`))]
   }
   const home = events.map((e) => `${h}/+/${e}`)
-  return who.member.role === 'owner' ? [inbox, results, ...home, `${h}/+/inspect`] : [inbox, results, ...home]
+  return who.member.role === 'owner' ? [inbox, results, grants, ...home, `${h}/+/inspect`] : [inbox, results, grants, ...home]
 }
 
 export function maySubscribe (who: Principal, filter: string, devices: () => readonly string[] = () => [], zonesOf: ZonesOf = () => [], discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): GateResult {
@@ -179,7 +182,7 @@ export function maySubscribe (who: Principal, filter: string, devices: () => rea
   // An operator subscribes to each device's events one by one: one lookup decides, where listing
   // every subscribable topic would cost the number of devices per SUBSCRIBE (their square in all).
   const own = who.kind === 'viewer' && who.member.role === 'operator' ? parseTopic(filter) : null
-  if (own !== null && own.kind !== 'revocations' && own.kind !== 'replies' && own.home === who.home && OPERATOR_EVENTS.has(own.kind)) {
+  if (own !== null && own.kind !== 'revocations' && own.kind !== 'replies' && own.kind !== 'grants' && own.home === who.home && OPERATOR_EVENTS.has(own.kind)) {
     if (inZones(who, own.device, zonesOf) && devices().includes(own.device)) return ok
   } else if (subscribable(who, devices, zonesOf).some((p) => covered(filter, p))) {
     return ok

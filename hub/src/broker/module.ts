@@ -150,12 +150,23 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         }, (err: Error) => { log.error('could not drop a removed member\'s sessions', { error: err.message }) })
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
       })
+      // The home's signed list of replaced grants: retained for the devices (and the screens, which fetch their new grant when it names them).
+      const publishReissues = async (): Promise<void> => {
+        const payload = Buffer.from(JSON.stringify({ list: await trust.reissueList() }))
+        await new Promise<void>((resolve) => {
+          b.publish({ cmd: 'publish', topic: topics.grants(homeId), payload, qos: 1, retain: true, dup: false }, () => resolve())
+        })
+      }
+      const unrighted = trust.onRightsChanged(() => {
+        publishReissues().catch((err: Error) => { log.error('could not publish the replaced grants', { error: err.message }) })
+      })
       const unsettled = d.stockSettings?.().onChange(() => {
         publishRevocations().catch((err: Error) => { log.error('could not publish the stock settings', { error: err.message }) })
       }) ?? (() => {})
-      unsubscribe = () => { unpaired(); unrevoked(); unsettled() }
+      unsubscribe = () => { unpaired(); unrevoked(); unsettled(); unrighted() }
       try {
         await publishRevocations()
+        await publishReissues()
       } catch (err) {
         await this.stop()
         throw err

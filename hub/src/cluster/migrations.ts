@@ -76,7 +76,12 @@ CREATE TABLE meta (
   value TEXT NOT NULL
 );`
   },
-  SHARED_STATE_MIGRATION
+  SHARED_STATE_MIGRATION,
+  {
+    version: 3,
+    what: 'members.grants_from (a member\'s rights changed: its older grants are void)',
+    sql: 'ALTER TABLE members ADD COLUMN IF NOT EXISTS grants_from BIGINT;'
+  }
 ]
 
 export interface Migrated {

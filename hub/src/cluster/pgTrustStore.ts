@@ -68,6 +68,21 @@ export class PgTrustStore implements TrustBackend {
     return this.pg.query('UPDATE members SET door = $1 WHERE id = $2 AND revoked_at IS NULL', [door, id]).rowCount === 1
   }
 
+  setRights (id: string, r: { door: boolean, talk: boolean, talkZones: string[], grantsFrom: number }): boolean {
+    return this.pg.query('UPDATE members SET door = $1, talk = $2, talk_zones = $3, grants_from = $4 WHERE id = $5 AND revoked_at IS NULL',
+      [r.door, r.talk, JSON.stringify(r.talkZones), r.grantsFrom, id]).rowCount === 1
+  }
+
+  grantsFrom (id: string): number | null {
+    const row = this.pg.query('SELECT grants_from FROM members WHERE id = $1', [id]).rows[0]
+    return row === undefined || row.grants_from == null ? null : Number(row.grants_from)
+  }
+
+  grantFloors (): Array<{ id: string, from: number }> {
+    return this.pg.query('SELECT id, grants_from FROM members WHERE grants_from IS NOT NULL AND revoked_at IS NULL ORDER BY grants_from, id').rows
+      .map((r) => ({ id: String(r.id), from: Number(r.grants_from) }))
+  }
+
   revoked (): { ids: string[], lastAt: number } {
     const rows = this.pg.query('SELECT id, revoked_at FROM members WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id').rows
     return { ids: rows.map((r) => String(r.id)), lastAt: rows.reduce((max, r) => Math.max(max, Number(r.revoked_at)), 0) }
@@ -133,6 +148,17 @@ export class PgTrustStore implements TrustBackend {
   bumpRevocationSeq (): number {
     // One statement: the increment cannot race another hub's even outside a transaction.
     const row = this.pg.query(`INSERT INTO meta (key, value) VALUES ('revocation_seq', '1')
+      ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`).rows[0]!
+    return Number(row.value)
+  }
+
+  reissueSeq (): number {
+    const row = this.pg.query("SELECT value FROM meta WHERE key = 'reissue_seq'").rows[0]
+    return row === undefined ? 0 : Number(row.value)
+  }
+
+  bumpReissueSeq (): number {
+    const row = this.pg.query(`INSERT INTO meta (key, value) VALUES ('reissue_seq', '1')
       ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`).rows[0]!
     return Number(row.value)
   }

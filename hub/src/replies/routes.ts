@@ -1,5 +1,5 @@
 import type { Aedes } from 'aedes'
-import { DoorGuard, Grant, RepliesMessage, RepliesRequest, SignedReplies, peek, topics, type Logger, type RepliesResponse } from '@doorbell/core'
+import { DoorGuard, RepliesMessage, RepliesRequest, RepliesStamp, Grant, peek, topics, type Logger, type RepliesResponse, type SignedReplies } from '@doorbell/core'
 import { sendJson } from '../http'
 import type { ApiRoutes } from '../api'
 import { fileRepliesStore, type RepliesStore } from './store'
@@ -7,24 +7,46 @@ import { fileRepliesStore, type RepliesStore } from './store'
 /**
  * `/api/replies`: the owner's quick replies. `PUT` (the owner) takes the list signed by the
  * owner's own key with the owner's grant beside it, checked as a doorbell checks it (DoorGuard:
- * a live owner of this home, the owner's signature, newer than the one held) and signed by the
- * member who sends it; the hub keeps it (`store`: `dataDir/replies.json`, or PostgreSQL in a
- * cluster, where the newest kept is read again on each request) and retains it on
- * `doorbell/{home}/replies` for the doorbells, which check it again. `GET` (any member): the
- * list as it stands, for the call view and the ring banner.
+ * a live owner of this home, the owner's signature) and signed by the member who sends it. The
+ * hub stamps it with the next number of the sequence, signed by the home key (`RepliesStamp`:
+ * devices order lists by it, never by the owner's browser clock), keeps it (`store`:
+ * `dataDir/replies.json`, or PostgreSQL in a cluster, where the newest kept is read again on each
+ * request so the sequence goes on from another hub's list) and retains it on
+ * `doorbell/{home}/replies` for the doorbells, which check it again. `GET` (any member): the list
+ * as it stands, for the call view and the ring banner.
  */
-export function repliesRoutes (d: { dataDir: string, homeId: string, homeKey: () => string, broker: () => Aedes, log: Logger, store?: () => RepliesStore, shared?: boolean }): ApiRoutes {
+export function repliesRoutes (d: {
+  dataDir: string
+  homeId: string
+  homeKey: () => string
+  stamp: (listToken: string, seq: number) => Promise<string>
+  broker: () => Aedes
+  log: Logger
+  store?: () => RepliesStore
+  shared?: boolean
+}): ApiRoutes {
   const store = d.store?.() ?? fileRepliesStore(d.dataDir)
   let guard: DoorGuard | null = null
-  let current: { signed: SignedReplies, replies: string[], at: number } | null = null
+  let current: { signed: SignedReplies, replies: string[], at: number, seq: number } | null = null
+  const seqOf = (signed: SignedReplies): number => {
+    const stamp = signed.stamp === undefined ? null : peek(RepliesStamp, signed.stamp)
+    return stamp?.ok === true ? stamp.value.seq : 0
+  }
   /** Takes the kept list if it is newer than the one held (another hub's change, in a cluster). */
   const takeKept = async (g: DoorGuard): Promise<void> => {
     const kept = await store.load()
     if (kept.problem !== undefined) d.log.warn('could not read the kept quick replies', { error: kept.problem })
-    if (kept.signed === null) return
-    const r = await g.takeReplies(kept.signed)
-    if (!r.ok) d.log.warn('ignored the kept quick replies', { error: r.message })
-    else if (r.changed) current = { signed: kept.signed, replies: r.list.replies, at: r.list.at }
+    let signed = kept.signed
+    if (signed === null) return
+    const r = await g.checkReplies(signed)
+    if (!r.ok) { d.log.warn('ignored the kept quick replies', { error: r.message }); return }
+    if (current !== null && signed.stamp !== undefined && seqOf(signed) <= current.seq) return
+    // A list kept before stamps: stamped now, the next of the sequence.
+    if (signed.stamp === undefined) {
+      signed = { ...signed, stamp: await d.stamp(signed.list, (current?.seq ?? 0) + 1) }
+      await store.save(signed, r.list.at)
+    }
+    current = { signed, replies: r.list.replies, at: r.list.at, seq: seqOf(signed) }
   }
   // The hub's own check is the doorbell's; the kept list is taken on first use (on every use when shared).
   const ready = async (): Promise<DoorGuard> => {
@@ -50,20 +72,23 @@ export function repliesRoutes (d: { dataDir: string, homeId: string, homeKey: ()
       return sendJson(reply, 200, body)
     })
     app.put('/api/replies', { onRequest: hooks.ownerOnly, schema: { body: RepliesRequest } }, async (request, reply) => {
-      const signed = request.body as SignedReplies
+      const { stamp: _ignored, ...sent } = request.body as SignedReplies
       const by = hooks.memberOf(request)
       // Only the sender's own grant: an owner cannot pass off a list another owner signed earlier.
-      const grant = peek(Grant, signed.credential)
+      const grant = peek(Grant, sent.credential)
       if (!grant.ok || grant.value.id !== by.id) return sendJson(reply, 400, { error: 'the list must be signed with your own credential' })
       const g = await ready()
-      const r = await g.takeReplies(signed)
+      const r = await g.checkReplies(sent)
       if (!r.ok) return sendJson(reply, 400, { error: r.message })
-      if (!r.changed) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
+      // The owner's clock only guards against a stale page saving over a newer list; the order devices follow is the stamp's.
+      if (current !== null && r.list.at <= current.at) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
+      const seq = (current?.seq ?? 0) + 1
+      const signed: SignedReplies = { ...sent, stamp: await d.stamp(sent.list, seq) }
       // Another hub may have kept a newer one since this one read it: the store keeps the newest.
       if (!await store.save(signed, r.list.at)) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
-      current = { signed, replies: r.list.replies, at: r.list.at }
+      current = { signed, replies: r.list.replies, at: r.list.at, seq }
       await publish(signed)
-      d.log.info('quick replies saved', { by: by.name, count: r.list.replies.length })
+      d.log.info('quick replies saved', { by: by.name, count: r.list.replies.length, seq })
       const body: RepliesResponse = { replies: r.list.replies, at: r.list.at, signed }
       return sendJson(reply, 200, body)
     })

@@ -153,6 +153,7 @@ export class TrustStore {
       }
       this.db.exec(SCHEMA)
       addTalkColumns(this.db)
+      addGrantsFromColumn(this.db)
       this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
       this.db.exec('COMMIT')
     } catch (err) {
@@ -204,6 +205,25 @@ export class TrustStore {
   /** A live member's door right; false when it is revoked (or does not exist). */
   setDoor (id: string, door: boolean): boolean {
     return Number(this.q.setDoor.run(door ? 1 : 0, id).changes) === 1
+  }
+
+  /**
+   * A live member's door and talk rights, and since when its older grants are void (the grant
+   * signed next carries `iat` >= `grantsFrom`); false when it is revoked (or does not exist).
+   */
+  setRights (id: string, r: { door: boolean, talk: boolean, talkZones: string[], grantsFrom: number }): boolean {
+    return Number(this.q.setRights.run(r.door ? 1 : 0, r.talk ? 1 : 0, JSON.stringify(r.talkZones), r.grantsFrom, id).changes) === 1
+  }
+
+  /** Since when a member's older grants are void; null when its rights never changed. */
+  grantsFrom (id: string): number | null {
+    const row = this.q.grantsFrom.get(id) as Row | undefined
+    return row === undefined || row.grants_from === null ? null : Number(row.grants_from)
+  }
+
+  /** Live (not revoked) members whose rights changed, oldest change first: the floors of the signed list. */
+  grantFloors (): Array<{ id: string, from: number }> {
+    return (this.q.grantFloors.all() as Row[]).map((r) => ({ id: String(r.id), from: Number(r.grants_from) }))
   }
 
   /** False when the member was already revoked (or does not exist). */
@@ -275,6 +295,17 @@ export class TrustStore {
     return seq
   }
 
+  reissueSeq (): number {
+    const row = this.q.getMeta.get('reissue_seq') as Row | undefined
+    return row === undefined ? 0 : Number(row.value)
+  }
+
+  bumpReissueSeq (): number {
+    const seq = this.reissueSeq() + 1
+    this.q.setMeta.run('reissue_seq', String(seq))
+    return seq
+  }
+
   close (): void {
     if (this.db.isOpen) this.db.close()
   }
@@ -294,6 +325,9 @@ function prepareStatements (db: DatabaseSync) {
       AND (expires_at IS NULL OR expires_at > ?)`),
     revoke: p('UPDATE members SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     setDoor: p('UPDATE members SET door = ? WHERE id = ? AND revoked_at IS NULL'),
+    setRights: p('UPDATE members SET door = ?, talk = ?, talk_zones = ?, grants_from = ? WHERE id = ? AND revoked_at IS NULL'),
+    grantsFrom: p('SELECT grants_from FROM members WHERE id = ?'),
+    grantFloors: p('SELECT id, grants_from FROM members WHERE grants_from IS NOT NULL AND revoked_at IS NULL ORDER BY grants_from, id'),
     revoked: p('SELECT id, revoked_at FROM members WHERE revoked_at IS NOT NULL ORDER BY revoked_at, id'),
     insertInvite: p(`INSERT INTO invites (code_hash, kind, role, door, zones, talk, talk_zones, device_id, access_hours, expires_at, used_at, created_by)
       VALUES (:codeHash, :kind, :role, :door, :zones, :talk, :talkZones, :deviceId, :accessHours, :expiresAt, NULL, :createdBy)`),
@@ -322,6 +356,15 @@ function addTalkColumns (db: DatabaseSync): void {
     if (!columns.includes('talk')) db.exec(`ALTER TABLE ${table} ADD COLUMN talk INTEGER CHECK (talk IN (0, 1))`)
     if (!columns.includes('talk_zones')) db.exec(`ALTER TABLE ${table} ADD COLUMN talk_zones TEXT`)
   }
+}
+
+/**
+ * Since when a member's older grants are void (the owner changed its rights: grants.ts), added in
+ * place like the talk columns: nullable, null for every member whose rights never changed.
+ */
+function addGrantsFromColumn (db: DatabaseSync): void {
+  const columns = (db.prepare('PRAGMA table_info(members)').all() as Row[]).map((c) => String(c.name))
+  if (!columns.includes('grants_from')) db.exec('ALTER TABLE members ADD COLUMN grants_from INTEGER')
 }
 
 const { toMember, toInvite, toAudit } = rowMappers({ bool: (v) => v === 1, list: (v) => JSON.parse(String(v)) as string[] })

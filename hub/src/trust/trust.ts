@@ -1,12 +1,13 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
 import { renderSVG } from 'uqr'
 import {
-  AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RevocationList, newId, sign, toB64url,
-  type DoorAttempt, type InviteResponse, type Logger, type PairResponse, type SigningKey
+  AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RepliesStamp, RevocationList, newId, sign, signatureOf, toB64url,
+  type CredentialResponse, type DoorAttempt, type InviteResponse, type MemberRightsRequest, type Logger, type PairResponse, type SigningKey
 } from '@doorbell/core'
 import { fileIntegrationKeys, type IntegrationKeys } from './integrationKey'
 import { createIntegration, integrationSigner, setIntegrationDoor, type IntegrationHost, type IntegrationSigner } from './integrations'
 import { isLive, publicMember, sha256 } from './members'
+import { credentialFor, reissueSigner, setRights, type RightsHost } from './rights'
 import { TrustError } from './errors'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
 import { TrustStore, type NewAudit, type StoredInvite, type StoredMember, type TrustBackend } from './store'
@@ -81,6 +82,19 @@ export interface Trust {
   memberByToken: (token: string) => Member | null
   /** Owners only; returns the new signed revocation list, to publish. */
   revoke: (by: Member, memberId: string) => Promise<{ member: Member, list: string }>
+  /**
+   * Owners only: a person's door and talk rights, without inviting again (rights.ts); the member's
+   * older grants are void from now. Audited.
+   */
+  setRights: (by: Member, memberId: string, rights: MemberRightsRequest) => Promise<Member>
+  /** Called after each change of a member's rights (the hub publishes the new signed list). */
+  onRightsChanged: (listener: (member: Member) => void) => () => void
+  /** The home's signed list of replaced grants ({@link ReissueList}) as it stands. */
+  reissueList: () => Promise<string>
+  /** A live screen's grant signed now, with its rights as they stand (`GET /api/credential`). */
+  credentialFor: (member: Member) => Promise<CredentialResponse>
+  /** The hub's order of the quick replies it keeps: a {@link RepliesStamp} for this list token and `seq`, signed by the home key. */
+  stampReplies: (listToken: string, seq: number) => Promise<string>
   /** Called after each revocation (also of a member replaced by a new pairing), e.g. to drop its MQTT connection. */
   onRevoked: (listener: (member: Member) => void) => () => void
   /** The signed {@link RevocationList} as it stands. */
@@ -115,6 +129,9 @@ class HomeTrust implements Trust {
   private setup: { code: string, expiresAt: number } | null = null
   private signedList: { seq: number, token: string } | null = null
   private readonly integrations: IntegrationHost
+  private readonly rights: RightsHost
+  private readonly rightsListeners = new Set<(member: Member) => void>()
+  readonly reissueList: () => Promise<string>
 
   constructor (private readonly o: TrustOptions, private readonly key: HomeKey, private readonly store: TrustBackend) {
     this.homeKey = key.publicText
@@ -124,6 +141,12 @@ class HomeTrust implements Trust {
       requireOwner: (by, kind) => this.requireOwner(by, kind),
       record: (r) => { this.record(r) }
     }
+    this.rights = {
+      homeId: o.homeId, homeKey: key.privateKey, store, log: o.log, now: this.now,
+      requireOwner: (by, kind) => this.requireOwner(by, kind),
+      record: (r) => { this.record(r) }
+    }
+    this.reissueList = reissueSigner(this.rights)
     this.audit = {
       append: ({ sourceId, ...r }) => this.store.appendAudit({ ...NewAuditRecord.parse(r), sourceId: checkSourceId(sourceId) }),
       list: ({ afterSeq = 0, limit = AUDIT_PAGE } = {}) => this.store.auditAfter(afterSeq, Math.min(Math.max(1, Math.floor(limit)), AUDIT_PAGE_MAX)),
@@ -274,6 +297,25 @@ class HomeTrust implements Trust {
     return await integrationSigner(this.integrations, memberId)
   }
 
+  async setRights (by: Member, memberId: string, rights: MemberRightsRequest): Promise<Member> {
+    const { member, changed } = setRights(this.rights, by, memberId, rights)
+    if (changed) this.announce(this.rightsListeners, member, 'rights')
+    return publicMember(member)
+  }
+
+  onRightsChanged (listener: (member: Member) => void): () => void {
+    this.rightsListeners.add(listener)
+    return () => { this.rightsListeners.delete(listener) }
+  }
+
+  async credentialFor (member: Member): Promise<CredentialResponse> {
+    return await credentialFor(this.rights, member)
+  }
+
+  async stampReplies (listToken: string, seq: number): Promise<string> {
+    return await sign(RepliesStamp, { home: this.o.homeId, seq, list: signatureOf(listToken) }, this.key.privateKey)
+  }
+
   onPaired (listener: (member: Member) => void): () => void {
     this.pairedListeners.add(listener)
     return () => { this.pairedListeners.delete(listener) }
@@ -349,6 +391,7 @@ class HomeTrust implements Trust {
   stop (): void {
     this.listeners.clear()
     this.pairedListeners.clear()
+    this.rightsListeners.clear()
     this.store.close()
   }
 

@@ -125,6 +125,13 @@ export function useHome () {
       viewerId: p.viewerId,
       viewerName: p.name,
       trust: { memberId: p.memberId, token: p.token, credential: p.credential, key: p.key.privateKey, role: p.role, name: p.name },
+      // The owner changed this screen's rights: its new grant, fetched on each connect and when the hub names it.
+      fetchCredential: async () => {
+        const api = pairing.api.value
+        if (!api) throw new Error('not paired')
+        return await api.credential()
+      },
+      onCredential: (credential) => { void pairing.keepCredential(p, credential) },
       // The hub refused this screen's credentials: it was removed (or its access ended).
       onUnauthorized: () => { void pairing.forget(removedNotice(p.credential)) },
       inspect: info.inspect,

@@ -240,7 +240,16 @@ export function usePairing (o: { viewerId: string, base?: string }) {
     }
   }
 
-  return { current, phase, notice, problem, code, api, load, pair, forget }
+  /**
+   * The owner changed this screen's rights and the Home uses its new grant: the pairing keeps it
+   * (the same record, changed in place, so the running Home is not restarted).
+   */
+  const keepCredential = async (p: StoredPairing, credential: string): Promise<void> => {
+    p.credential = credential
+    await savePairing(p).catch((err: unknown) => { problem.value = `This browser would not keep this screen's new credential (${(err as Error).message}); it fetches it again on the next start.` })
+  }
+
+  return { current, phase, notice, problem, code, api, load, pair, forget, keepCredential }
 }
 
 export type PairingApi = ReturnType<typeof usePairing>

@@ -1,5 +1,5 @@
 import {
-  AuditRecord, DismissRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, LivePreviewSettingRequest, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, CredentialResponse, DismissRequest, MemberRightsRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, LivePreviewSettingRequest, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
@@ -120,6 +120,16 @@ export class HubApi {
   /** DELETE /api/members/<id> (owner): revokes the member; the answer is the member as it is now. */
   async removeMember (memberId: string, o: CallOptions = {}): Promise<Member> {
     return await this.call('DELETE', `/api/members/${encodeURIComponent(memberId)}`, field('member', Member), o)
+  }
+
+  /** PUT /api/members/<id>/rights (owner): a person's door and talk rights, without inviting again; the member's older grants are void from now. */
+  async setMemberRights (memberId: string, rights: MemberRightsRequest, o: CallOptions = {}): Promise<Member> {
+    return await this.call('PUT', `/api/members/${encodeURIComponent(memberId)}/rights`, field('member', Member), { body: checked(MemberRightsRequest, rights, 'rights'), ...o })
+  }
+
+  /** GET /api/credential: this screen's grant signed now, and since when its older grants are void. */
+  async credential (o: CallOptions = {}): Promise<CredentialResponse> {
+    return await this.call('GET', '/api/credential', whole(CredentialResponse), o)
   }
 
   /** GET /api/devices/stock-settings (owner): each doorbell's settings the owner has set ("accept unsigned OPEN_DOOR from KVS viewers", live preview). */

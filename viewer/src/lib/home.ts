@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { InspectionBatcher, NO_CALL_SESSION, newId, signReplyCommand, signTracesCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { CredentialResponse, Grant, InspectionBatcher, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { keptTraceFetcher, type KeptTraceFetcher } from './keptTraces'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
@@ -95,6 +95,13 @@ export interface HomeOptions extends Omit<HubClientOptions, 'auth'> {
   cloud?: () => { config: ViewerCloudConfig, credentials: AwsCredentials } | null
   /** Extra options for the cloud client (Node tests trust the stand-ins' CA this way). */
   cloudOptions?: Partial<CloudClientOptions>
+  /**
+   * This screen's grant signed now (`GET /api/credential`): asked on every connect to the hub and
+   * when the hub's list of replaced grants names this member; absent: the grant never changes.
+   */
+  fetchCredential?: () => Promise<CredentialResponse>
+  /** The owner changed this screen's rights and its new grant is in use: keep it (the page saves its pairing). */
+  onCredential?: (credential: string) => void
 }
 
 /**
@@ -163,6 +170,14 @@ export class Home {
       warm()
       setTimeout(() => { import('./paths/direct/directClient').then(async (m) => { await m.preloadDirect() }).catch(() => {}) }, 1000)
     })
+    // The owner changed this screen's rights: its old grant is void on the devices; fetch the new one.
+    this.hub.on('link', (up) => { if (up) this.renewCredential('connected') })
+    this.hub.onGrants((token) => {
+      const list = peek(ReissueList, token)
+      const mine = list.ok ? list.value.floors.find((f) => f.id === o.trust.memberId) : undefined
+      const held = peek(Grant, o.trust.credential)
+      if (mine !== undefined && held.ok && isGrantReplaced(held.value, mine.from)) this.renewCredential('named in the replaced grants')
+    })
     this.paths.on('ring', (ring) => {
       // The first moment this screen knows of the ring (the preview bench's first hop ends here).
       performance.mark('doorbell:ring-received', { detail: { deviceId: ring.deviceId, ringId: ring.ringId } })
@@ -181,6 +196,41 @@ export class Home {
     })
   }
 
+  private renewing: Promise<boolean> | null = null
+
+  /**
+   * Fetches this screen's grant and uses it from now on if the one held was replaced (the owner
+   * changed its rights): every command and offer reads the credential when it signs. Resolves
+   * whether it changed. One fetch at a time.
+   */
+  async refreshCredential (): Promise<boolean> {
+    const fetch = this.o.fetchCredential
+    if (!fetch) return false
+    this.renewing ??= (async () => {
+      try {
+        const r = CredentialResponse.parse(await fetch())
+        const held = peek(Grant, this.o.trust.credential)
+        if (!held.ok || !isGrantReplaced(held.value, r.grantsFrom)) return false
+        const next = peek(Grant, r.credential)
+        // Only the same member's grant, for this screen's key: never someone else's.
+        if (!next.ok || next.value.id !== held.value.id || next.value.key !== held.value.key || next.value.sub !== held.value.sub) throw new Error('the hub sent a credential for another member or key')
+        this.o.trust.credential = r.credential
+        this.o.onCredential?.(r.credential)
+        return true
+      } finally {
+        this.renewing = null
+      }
+    })()
+    return await this.renewing
+  }
+
+  private renewCredential (why: string): void {
+    this.refreshCredential().then(
+      (changed) => { if (changed) this.o.log?.('info', `this screen's rights changed (${why}): using its new credential`) },
+      (err: Error) => { this.o.log?.('warn', `could not fetch this screen's new credential: ${err.message}`) }
+    )
+  }
+
   /**
    * The link machine's direct path: lives while the machine is in `direct`, dials every doorbell in
    * the address book, and closes its connections when the hub is back.
@@ -189,6 +239,7 @@ export class Home {
     return fromCallback(({ sendBack }) => {
       let client: DirectClient | null = null
       let stopped = false
+      const trust = this.o.trust
       // libp2p is loaded on first use: a page on a working hub never downloads it.
       import('./paths/direct/directClient').then(({ DirectClient }) => {
         if (stopped) return
@@ -196,7 +247,8 @@ export class Home {
           homeId: this.o.homeId,
           viewerId: this.o.viewerId,
           viewerName: this.o.viewerName,
-          credential: this.o.trust.credential,
+          // Read at each hello: a grant replaced meanwhile is the new one.
+          get credential () { return trust.credential },
           key: this.o.trust.key,
           devices: () => this.book.list(),
           ...(this.o.createDialer ? { createNode: this.o.createDialer } : {}),
@@ -273,7 +325,8 @@ export class Home {
           viewerId: this.o.viewerId,
           viewerName: this.o.viewerName,
           homeId: this.o.homeId,
-          trust: { credential: this.o.trust.credential, key: this.o.trust.key },
+          // The same object: a grant replaced later is read by each command when it signs.
+          trust: this.o.trust,
           createPeerConnection: this.o.createPeerConnection,
           ...(this.spare ? { spare: this.spare } : {}),
           ...(this.o.beforeGather ? { beforeGather: this.o.beforeGather } : {}),

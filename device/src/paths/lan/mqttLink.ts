@@ -36,6 +36,8 @@ type LinkEvents = {
   revocations: (token: string, stockSettings: string[]) => void
   /** The owner's signed quick replies (retained on the hub). */
   replies: (signed: SignedReplies) => void
+  /** The home's signed list of replaced grants (retained on the hub; core/src/grants.ts). */
+  grants: (token: string) => void
   /** A command outside a call, from `viewerId` (the broker binds the topic's level to the sender), not yet parsed. */
   command: (viewerId: string, payload: Uint8Array) => void
 }
@@ -94,7 +96,7 @@ export class MqttLink implements DeviceTransport {
       this.publishPresence()
       if (this.lastState !== null) this.client.publish(topics.state(o.homeId, o.deviceId), this.lastState, { qos: 1, retain: true })
       this.flush()
-      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId)], { qos: 1 }, (err) => {
+      this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId), topics.grants(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
     })
@@ -130,6 +132,10 @@ export class MqttLink implements DeviceTransport {
       this.listeners.emit('replies', m.payload.signed)
       return
     }
+    if (m.kind === 'grants' && m.topic.home === this.o.homeId) {
+      this.listeners.emit('grants', m.payload.list)
+      return
+    }
     if (m.kind !== 'to-device' || m.topic.device !== this.o.deviceId || m.topic.home !== this.o.homeId) {
       this.o.log.warn('ignored a message not addressed to this device', { topic })
       return
@@ -153,6 +159,10 @@ export class MqttLink implements DeviceTransport {
 
   onReplies (listener: (signed: SignedReplies) => void): () => void {
     return this.listeners.on('replies', listener)
+  }
+
+  onGrants (listener: (token: string) => void): () => void {
+    return this.listeners.on('grants', listener)
   }
 
   onCommand (listener: (viewerId: string, payload: Uint8Array) => void): () => void {

@@ -46,6 +46,8 @@ export type HubEvents = ViewerTransportEvents & {
   refused: (deviceId: string) => void
   /** A device refused before is granted now (on a later connection: its zone changed). */
   granted: (deviceId: string) => void
+  /** The home's signed list of replaced grants (retained; core/src/grants.ts): this screen fetches its new grant when named. */
+  grants: (token: string) => void
 }
 
 /** The events a viewer follows for one device. */
@@ -102,7 +104,7 @@ export class HubClient implements ViewerTransport {
     this.client.on('connect', () => {
       const inspection = o.watchInspection ? [topics.homeInspection(o.homeId)] : []
       const events = this.devices ? [] : topics.homeEvents(o.homeId)
-      this.client.subscribe([...events, topics.viewerInbox(o.homeId, o.viewerId), topics.commandResults(o.homeId, o.viewerId), ...inspection], { qos: 1 }, (err) => {
+      this.client.subscribe([...events, topics.viewerInbox(o.homeId, o.viewerId), topics.commandResults(o.homeId, o.viewerId), topics.grants(o.homeId), ...inspection], { qos: 1 }, (err) => {
         if (err) this.log('error', `subscribe failed: ${err.message}`)
       })
       for (const device of this.devices ?? []) this.subscribeDevice(device)
@@ -172,6 +174,10 @@ export class HubClient implements ViewerTransport {
     return this.listeners.on('granted', listener)
   }
 
+  onGrants (listener: HubEvents['grants']): () => void {
+    return this.listeners.on('grants', listener)
+  }
+
   /** Inspection batches (the inspector page), which only the hub carries. */
   onInspect (listener: HubEvents['inspect']): () => void {
     return this.listeners.on('inspect', listener)
@@ -202,6 +208,7 @@ export class HubClient implements ViewerTransport {
       case 'command-result':
         if (m.topic.viewer === this.o.viewerId && m.payload.id !== null) this.commands.get(m.payload.id)?.(m.payload)
         break
+      case 'grants': this.emit('grants', m.payload.list); break
       case 'to-device': break
       case 'command': break
     }
