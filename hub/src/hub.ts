@@ -5,6 +5,7 @@ import { HubConfig, consoleLogger, parseConfig, startInOrder, type HubConfigInpu
 import { createApi } from './api'
 import { brokerModule } from './broker/module'
 import { clusterModule } from './cluster/module'
+import { PgHistoryStore } from './cluster/pgHistory'
 import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
 import { homeAssistantRoutes } from './homeAssistant/routes'
@@ -67,7 +68,10 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share } : {})
   const tls = tlsModule(config, log)
   const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}) })
-  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
+  // A cluster's history is the one PostgreSQL every hub shares (a ring through A is in B's /api/events).
+  const c = config.cluster
+  const clusterHistory = c ? { open: () => new PgHistoryStore({ url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId }) } : {}
+  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history'), ...clusterHistory })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))

@@ -35,8 +35,11 @@ describe('cluster start-up', { timeout: 180_000 }, () => {
     hubs.push(...both)
     await Promise.all(both.map(ready))
     const rows = (await db.query('SELECT version, node FROM doorbell_migrations ORDER BY version', [], 'together')).rows as Array<{ version: number, node: string }>
-    assert.deepEqual(rows.map((r) => r.version), [1], 'each migration applied once')
-    const applied = both.filter((h) => h.proc.lines.some((l) => l.includes('PostgreSQL schema ready') && l.includes('applied=1')))
+    const versions = rows.map((r) => r.version)
+    assert.equal(new Set(versions).size, versions.length, 'each migration applied once')
+    for (const v of [1, 3]) assert.ok(versions.includes(v), `migration ${v} (3: the history) applied`)
+    assert.equal(new Set(rows.map((r) => r.node)).size, 1, 'all by one hub')
+    const applied = both.filter((h) => h.proc.lines.some((l) => l.includes('PostgreSQL schema ready') && l.includes(`applied=${versions.join(',')}`)))
     assert.equal(applied.length, 1, 'exactly one hub applied it; the other found it done')
     assert.equal(applied[0]!.name, rows[0]!.node)
     for (const hub of both) assert.ok(!hub.proc.lines.some((l) => / error /.test(l)), `hub ${hub.name} logged no error:\n${hub.proc.lines.join('\n')}`)
