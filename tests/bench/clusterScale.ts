@@ -17,7 +17,8 @@ import { rssMb } from './proc'
 const CLIENT = fileURLToPath(new URL('./clusterClients.ts', import.meta.url))
 const now = (): number => performance.timeOrigin + performance.now()
 
-export interface ScaleResult { held: number, tried: number, limit: string, rssPer1000: number[], samples: number[], missing: number }
+/** held: the largest step fully connected; connected: screens up when the rings were pressed; rss: each hub's whole RSS then, MB. */
+export interface ScaleResult { held: number, tried: number, connected: number, limit: string, rss: number[], rssPer1000: number[], samples: number[], missing: number }
 
 export async function clusterScale (o: { urls: string[], pids: number[], screen: PairedScreen, device: PairedDevice, home: string, steps: number[], perProcess: number, stepBoundMs: number, totalBoundMs: number, rings: number, log: (l: string) => void }): Promise<ScaleResult> {
   const children: ChildProcess[] = []
@@ -30,7 +31,6 @@ export async function clusterScale (o: { urls: string[], pids: number[], screen:
     if (m.connected !== undefined) { s.connected = m.connected; s.failed = m.failed ?? 0; s.done = true; s.lastError = m.lastError ?? '' }
   }
   const perUrl = o.urls.map(() => 0)
-  const before = await Promise.all(o.pids.map(rssMb))
   const started = Date.now()
   let held = 0
   let tried = 0
@@ -65,8 +65,11 @@ export async function clusterScale (o: { urls: string[], pids: number[], screen:
       }
       held = total
     }
-    const after = await Promise.all(o.pids.map(rssMb))
-    const rssPer1000 = o.pids.map((_, i) => (after[i]! - before[i]!) / Math.max(1, perUrl[i]!) * 1000)
+    // The whole RSS over the connections (an upper bound: it includes the hub's own memory). After
+    // minus before, as at 600, came out negative here: the hubs' garbage from the earlier rounds
+    // was collected meanwhile and outweighed what the connections added.
+    const rss = await Promise.all(o.pids.map(rssMb))
+    const rssPer1000 = o.pids.map((_, i) => rss[i]! / Math.max(1, perUrl[i]!) * 1000)
     // Rings at what is connected now (the largest step held, or the one that failed, partly).
     const connected = [...state.values()].reduce((a, s) => a + s.connected, 0)
     const samples: number[] = []
@@ -88,7 +91,7 @@ export async function clusterScale (o: { urls: string[], pids: number[], screen:
     } finally {
       await device.endAsync(true).catch(() => {})
     }
-    return { held, tried, limit, rssPer1000, samples, missing }
+    return { held, tried, connected, limit, rss, rssPer1000, samples, missing }
   } finally {
     for (const c of children) { try { c.send('stop') } catch { c.kill('SIGKILL') } }
     await sleep(1000)
