@@ -6,6 +6,7 @@ import { createApi } from './api'
 import { brokerModule } from './broker/module'
 import { clusterModule } from './cluster/module'
 import { clusterPresence, localPresence, presenceRoutes } from './cluster/presence'
+import { PgHistoryStore } from './cluster/pgHistory'
 import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
 import { homeAssistantRoutes } from './homeAssistant/routes'
@@ -72,7 +73,10 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   // Who is connected: this hub's broker, or (a cluster) every hub's, in Redis.
   const presence = cluster ? clusterPresence({ redisUrl: cluster.config.redisUrl, homeId: config.homeId, nodeId: cluster.config.nodeId, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('presence') }) : null
   const ownPresence = localPresence({ broker: () => broker.broker, principalOf: broker.principalOf, hub: 'local' })
-  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
+  // A cluster's history is the one PostgreSQL every hub shares (a ring through A is in B's /api/events).
+  const c = config.cluster
+  const clusterHistory = c ? { open: () => new PgHistoryStore({ url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId }) } : {}
+  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history'), ...clusterHistory })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))

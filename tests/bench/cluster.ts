@@ -8,6 +8,13 @@
  *          crosses Redis).
  *   RSS per hub per 1,000 connections: each hub process's RSS with its screens connected, minus
  *          before, scaled to 1,000.
+ *   scale: the most screens the three hubs carry here, in client processes of their own
+ *          (clusterScale.ts: steps up to CLUSTER_BENCH_SCALE_GOAL, 10,000 by default, bounded in
+ *          time), with RSS per hub per 1,000 and ring → notification at the largest step.
+ *   failover: screens with persistent sessions connected through nginx (MQTT over TLS, the
+ *          shipped stream config) to the three hubs; one hub SIGKILLed; for each screen it had,
+ *          the time from the kill until that screen is connected again (through nginx, to another
+ *          hub): p50, p99, max, and how many were not back within the bound.
  *
  * Every hub is a process of its own (hub/src/main.ts); the screens are mqtt.js clients in this
  * process (one member with many tabs: each connection a `viewer-{id}-{tab}` client of one paired
@@ -21,11 +28,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { RingEvent, encode, newId, topics } from '@doorbell/core'
-import { makeHomeKey, pairDevice, pairOwner, pairScreen, startClusterHub, type ClusterHub, type PairedDevice, type PairedScreen } from '../src/cluster'
+import { makeHomeKey, pairDevice, pairOwner, pairScreen, startClusterHub, startClusterNginx, type ClusterHub, type PairedDevice, type PairedScreen } from '../src/cluster'
 import { eventually } from '../src/harness'
 import { freePort } from '../src/hubProcess'
 import { TestPostgres } from '../src/postgres'
 import { TestRedis } from '../src/redis'
+import { clusterScale } from './clusterScale'
 import { percentile, round, sleep, type Bench, type Figure } from './lib'
 import { rssMb } from './proc'
 
@@ -92,6 +100,51 @@ async function measure (t: Target, o: { viewers: number, rings: number, log: (l:
   }
 }
 
+const FAILOVER_BOUND_MS = 60_000
+
+/**
+ * Screens through nginx to the three hubs, then `victim` SIGKILLed: per screen it had, kill → connected again.
+ * Persistent sessions (`clean: false`), as screens keep them; mqtt.js retries every 250 ms.
+ */
+async function failover (o: { hubs: ClusterHub[], victim: ClusterHub, screen: PairedScreen, count: number, dir: string, log: (l: string) => void }): Promise<{ samples: number[], affected: number, notBack: number }> {
+  const front = await startClusterNginx(join(o.dir, 'nginx'), o.hubs)
+  const clients: MqttClient[] = []
+  try {
+    const batch = 25
+    for (let i = 0; i < o.count; i += batch) {
+      await Promise.all(Array.from({ length: Math.min(batch, o.count - i) }, async () => {
+        const client = mqtt.connect(front.mqttsUrl, {
+          clientId: `viewer-${o.screen.viewerId}-${newId().slice(1, 9)}`, username: o.screen.memberId, password: o.screen.token,
+          ca: front.cert.caPem, clean: false, reconnectPeriod: 250, connectTimeout: 30_000, keepalive: 300
+        })
+        clients.push(client)
+        await new Promise<void>((resolve, reject) => { client.once('connect', () => { resolve() }); client.once('error', reject) })
+        client.on('error', () => {})
+        await client.subscribeAsync(RINGS, { qos: 1 })
+      }))
+    }
+    const lost = new Set<MqttClient>()
+    const back = new Map<MqttClient, number>()
+    for (const c of clients) {
+      c.once('close', () => {
+        lost.add(c)
+        c.once('connect', () => { back.set(c, now()) })
+      })
+    }
+    const killedAt = now()
+    await o.victim.stop('SIGKILL')
+    // Every close the kill causes arrives within a moment; then all of them must come back.
+    await sleep(1000)
+    await eventually('every screen of the killed hub back through nginx', () => lost.size > 0 && back.size >= lost.size, FAILOVER_BOUND_MS).catch(() => null)
+    const samples = [...back.values()].map((t) => t - killedAt)
+    o.log(`cluster bench: failover: ${o.count} screens through nginx, ${lost.size} on hub ${o.victim.name}, ${back.size} back, max ${round(Math.max(0, ...samples))} ms`)
+    return { samples, affected: lost.size, notBack: lost.size - back.size }
+  } finally {
+    await Promise.all(clients.map(async (c) => { await c.endAsync(true).catch(() => {}) }))
+    await front.nginx.stop()
+  }
+}
+
 async function startMosquitto (dir: string): Promise<{ url: string, pid: number, stop: () => void }> {
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
@@ -138,6 +191,22 @@ export const clusterBench: Bench = async ({ smoke, log }) => {
         { id: `cluster-ring-p50-${key}`, name: `ring → notification, p50, ${name}`, value: round(percentile(r.samples, 50)), unit: 'ms', conditions: conditions(name), group: 'cluster' },
         { id: `cluster-ring-p99-${key}`, name: `ring → notification, p99, ${name}`, value: round(percentile(r.samples, 99)), unit: 'ms', target: { op: '<=', value: 100 }, conditions: `${conditions(name)}; ${r.missing} samples missing`, group: 'cluster' }
       )
+    }
+    const goal = smoke ? 30 : Number(process.env.CLUSTER_BENCH_SCALE_GOAL ?? 10_000)
+    const steps = smoke ? [30] : [1000, 2500, 5000, 10_000, goal].filter((n, i, a) => n <= goal && a.indexOf(n) === i).sort((a, b) => a - b)
+    const sc = await clusterScale({ urls: cluster.urls, pids: cluster.pids, screen: cluster.screen!, device: cluster.device!, home: HOME, steps, perProcess: smoke ? 10 : 1000, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log })
+    const scaleConditions = `steps ${steps.join(', ')} screens over 3 hubs, in client processes of their own (up to ${smoke ? 10 : 1000} each) on this machine; stopped: ${sc.limit}`
+    figures.push(
+      { id: 'cluster-scale-viewers', name: 'screens carried by 3 hubs (largest step fully connected)', value: sc.held, unit: 'viewers', target: { op: '>=', value: 10_000 }, conditions: scaleConditions, group: 'cluster' },
+      { id: 'cluster-scale-ring-p50', name: 'ring → notification, p50, at the scale step', value: round(sc.samples.length ? percentile(sc.samples, 50) : 0), unit: 'ms', conditions: `${sc.connected} screens connected when the rings were pressed (step ${sc.tried}), 3 rings; ${sc.missing} samples missing`, group: 'cluster' },
+      { id: 'cluster-scale-ring-p99', name: 'ring → notification, p99, at the scale step', value: round(sc.samples.length ? percentile(sc.samples, 99) : 0), unit: 'ms', target: { op: '<=', value: 100 }, conditions: `${sc.connected} screens connected when the rings were pressed (step ${sc.tried}), 3 rings; ${sc.missing} samples missing`, group: 'cluster' },
+      { id: 'cluster-scale-rss-per-1000', name: 'RSS per hub per 1,000 connections, at the scale step (whole RSS, mean of the hubs)', value: round(sc.rssPer1000.reduce((a, b) => a + b, 0) / sc.rssPer1000.length), unit: 'MB', conditions: `${sc.connected} screens over 3 hubs: each hub's whole RSS (${sc.rss.map((x) => round(x)).join(' / ')} MB) over its connections, so an upper bound; per hub ${sc.rssPer1000.map((x) => round(x)).join(' / ')} MB`, group: 'cluster' }
+    )
+    // Last: it kills hub B.
+    const f = await failover({ hubs: hubs.slice(0, 3), victim: hubs[1]!, screen: cluster.screen!, count: smoke ? viewers : Math.min(viewers, 300), dir, log })
+    const failoverConditions = `${smoke ? viewers : Math.min(viewers, 300)} screens (persistent sessions) through nginx (MQTT over TLS) to 3 hubs, ${f.affected} on the hub SIGKILLed; mqtt.js retry every 250 ms; ${f.notBack} not back within ${FAILOVER_BOUND_MS / 1000} s`
+    for (const [q, label] of [[50, 'p50'], [99, 'p99'], [100, 'max']] as const) {
+      figures.push({ id: `cluster-failover-${label}`, name: `hub killed → its screens back through nginx, ${label}`, value: round(f.samples.length === 0 ? FAILOVER_BOUND_MS : q === 100 ? Math.max(...f.samples) : percentile(f.samples, q)), unit: 'ms', ...(label === 'max' ? { target: { op: '<=' as const, value: 5000 } } : {}), conditions: failoverConditions, group: 'cluster' })
     }
     const c = results.get('3 hubs')!
     const s = results.get('1 hub')!

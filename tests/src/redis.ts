@@ -6,29 +6,30 @@ import { join } from 'node:path'
 import { freePort } from './hubProcess'
 
 /**
- * Debian's Redis 7, started by a test on 127.0.0.1 on a free port, in a temporary folder (no
- * persistence: a restart forgets everything, the worst case), stopped by the PID it wrote.
+ * Debian's Redis 7, started by a test on 127.0.0.1 on a free port, in a temporary folder, stopped
+ * by the PID it wrote. By default no persistence (a restart forgets everything, the worst case);
+ * `appendonly`: the append-only file in that folder, as docs/cluster.md tells an operator to run it.
  */
 export const REDIS_SERVER = process.env.REDIS_SERVER_PATH ?? '/usr/bin/redis-server'
 const START_MS = 10_000
 
 export class TestRedis {
-  private constructor (readonly dir: string, readonly port: number) {}
+  private constructor (readonly dir: string, readonly port: number, readonly appendonly: boolean) {}
 
   get url (): string { return `redis://127.0.0.1:${this.port}` }
   private get pidFile (): string { return join(this.dir, 'redis.pid') }
 
-  static async start (o: { port?: number } = {}): Promise<TestRedis> {
+  static async start (o: { port?: number, appendonly?: boolean } = {}): Promise<TestRedis> {
     // Fail, never skip: a machine without Redis must say what to install.
     if (!existsSync(REDIS_SERVER)) throw new Error(`${REDIS_SERVER} is missing: install Debian's redis-server (scripts/setup.sh --test, or apt-get install redis-server)`)
-    const redis = new TestRedis(mkdtempSync(join(tmpdir(), 'test-redis-')), o.port ?? await freePort())
+    const redis = new TestRedis(mkdtempSync(join(tmpdir(), 'test-redis-')), o.port ?? await freePort(), o.appendonly === true)
     await redis.run()
     return redis
   }
 
   /** Starts it (again) on the same port. */
   async run (): Promise<void> {
-    const r = spawnSync(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    const r = spawnSync(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', this.appendonly ? 'yes' : 'no',
       '--daemonize', 'yes', '--pidfile', this.pidFile, '--dir', this.dir, '--logfile', join(this.dir, 'redis.log')], { encoding: 'utf8', timeout: START_MS })
     if (r.status !== 0) throw new Error(`redis-server did not start: ${r.stderr}${r.stdout}`)
     const deadline = Date.now() + START_MS

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { SHARED_STATE_MIGRATION } from './sharedStateMigration'
+import { HISTORY_MIGRATION } from './pgHistoryMigration'
 
 /** One PostgreSQL advisory lock for the schema: several hubs starting at once migrate one at a time. */
 export const MIGRATION_LOCK = 0x646f6f72 // "door"
@@ -8,7 +9,10 @@ export const TRUST_LOCK = 0x74727573 // "trus"
 
 const APPEND_ONLY = 'the audit log is append-only'
 
-/** The schema, one step per version; never edit a step that shipped, add one. */
+/**
+ * The schema, one step per version; never edit a step that shipped, add one. Sorted by version,
+ * so steps kept in files of their own (pgHistoryMigration.ts) may be listed in any order.
+ */
 export const MIGRATIONS: ReadonlyArray<{ version: number, what: string, sql: string }> = [
   {
     version: 1,
@@ -81,8 +85,9 @@ CREATE TABLE meta (
     version: 3,
     what: 'members.grants_from (a member\'s rights changed: its older grants are void)',
     sql: 'ALTER TABLE members ADD COLUMN IF NOT EXISTS grants_from BIGINT;'
-  }
-]
+  },
+  HISTORY_MIGRATION
+].sort((a, b) => a.version - b.version)
 
 export interface Migrated {
   /** The versions this hub applied (none when another hub had already done it). */

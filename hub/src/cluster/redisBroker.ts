@@ -4,6 +4,7 @@ import type { ClusterConfig, Logger } from '@doorbell/core'
 import { Redis } from 'ioredis'
 import mqemitterRedis from 'mqemitter-redis'
 import type { BrokerBackend } from '../broker/module'
+import { subscribeOnce } from './subscribeOnce'
 
 // aedes 1 calls the async persistence interface; the package's main export is the callback one.
 const AsyncRedisPersistence = createRequire(import.meta.url)('aedes-persistence-redis/asyncPersistence.js') as new (o: Record<string, unknown>) => BrokerBackend['persistence']
@@ -38,7 +39,7 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   }
   // mqemitter-redis re-emits its connections' errors on `state`: unheard, they end the process.
   ;(mq as unknown as { state: EventLike }).state.on('error', () => {})
-  return { id: cluster.nodeId, persistence, mq, observeOthers: othersOf(mq, cluster.nodeId) }
+  return { id: cluster.nodeId, persistence: subscribeOnce(persistence), mq, observeOthers: othersOf(mq, cluster.nodeId) }
 }
 
 /**

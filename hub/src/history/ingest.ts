@@ -1,6 +1,6 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 import { decodeTopicMessage, describeError, type Logger, type SnapshotEvent } from '@doorbell/core'
-import type { HistoryStore } from './store'
+import type { HistoryBackend } from './backend'
 
 /**
  * What devices publish, into the history: rings, their snapshots, how each call ended (`…/calls`),
@@ -8,7 +8,7 @@ import type { HistoryStore } from './store'
  * ingest: the gate has already refused what a device may not publish (a snapshot that is not a
  * JPEG, too big, or another device's), and the payload is parsed by its schema again here.
  */
-export function historyIngest (d: { store: HistoryStore, deviceName: (deviceId: string) => string, log: Logger }): (packet: AedesPublishPacket, client: Client | null) => void {
+export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger }): (packet: AedesPublishPacket, client: Client | null) => void {
   const picture = (s: SnapshotEvent): void => {
     const id = d.store.ringEventId(s.deviceId, s.ringId)
     if (id === null) { d.log.warn('a snapshot for a ring the history does not have', { device: s.deviceId, ringId: s.ringId }); return }

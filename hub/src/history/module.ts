@@ -2,12 +2,13 @@ import { join } from 'node:path'
 import type { Aedes } from 'aedes'
 import { describeError, type HubConfig, type Logger, type Startable } from '@doorbell/core'
 import type { Trust } from '../trust/trust'
+import type { HistoryBackend } from './backend'
 import { historyIngest } from './ingest'
 import { HistoryStore } from './store'
 
 export interface HistoryModule extends Startable {
   /** The rows and pictures; throws before start. */
-  readonly store: HistoryStore
+  readonly store: HistoryBackend
   /** Applies retention now (it also runs at start and every hour). */
   prune: () => void
 }
@@ -20,15 +21,16 @@ const PRUNE_EVERY_MS = 3_600_000
  * `/api/events` routes (routes.ts). Starts after the broker and before the MQTT listener, so it
  * sees every device's first message.
  */
-export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number }): HistoryModule {
-  let store: HistoryStore | null = null
+export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, open?: () => HistoryBackend }): HistoryModule {
+  let store: HistoryBackend | null = null
   let timer: NodeJS.Timeout | null = null
   let listener: ((...args: any[]) => void) | null = null
   const now = d.now ?? Date.now
-  const prune = (): void => {
+  // The hourly run: a cluster's hubs share one history, so a hub skips it when another ran it within the hour.
+  const prune = (unlessWithinMs?: number): void => {
     if (!store) return
     try {
-      const r = store.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024 })
+      const r = store.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(unlessWithinMs !== undefined ? { unlessWithinMs } : {}) })
       if (r.events > 0) d.log.info('history retention', { deletedEvents: r.events, deletedPictures: r.files })
     } catch (err) {
       d.log.error('history retention failed', { error: describeError(err) })
@@ -36,19 +38,20 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
   }
   return {
     name: 'history',
-    get store (): HistoryStore {
+    get store (): HistoryBackend {
       if (store === null) throw new Error('the history has not started')
       return store
     },
-    prune,
+    prune: () => { prune() },
     async start () {
-      const s = store = new HistoryStore(join(d.config.dataDir, 'history'))
+      // One hub: node:sqlite and files in its data folder; a cluster's hub: PostgreSQL (`open`).
+      const s = store = d.open ? d.open() : new HistoryStore(join(d.config.dataDir, 'history'))
       const trust = d.trust()
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
       listener = historyIngest({ store: s, deviceName, log: d.log })
       d.broker().on('publish', listener)
-      prune()
-      timer = setInterval(prune, PRUNE_EVERY_MS)
+      prune(PRUNE_EVERY_MS / 2)
+      timer = setInterval(() => { prune(PRUNE_EVERY_MS / 2) }, PRUNE_EVERY_MS)
       timer.unref()
     },
     async stop () {

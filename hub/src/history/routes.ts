@@ -3,14 +3,15 @@ import { DismissRequest, EventsQuery, SeenRequest, type Member } from '@doorbell
 import { sendJson } from '../http'
 import { zoneOfDevice } from '../broker/gate'
 import type { ApiRoutes } from '../api'
-import type { EventScope, HistoryStore } from './store'
+import type { HistoryBackend } from './backend'
+import type { EventScope } from './store'
 
 /**
  * `/api/events`: the history a page at a time, a ring's picture, seen marks and deletion. Who sees
  * what is the broker's rule for live events: the owner and residents the whole home, operators
  * their zones' devices, guests (and devices) nothing.
  */
-export function historyRoutes (d: { store: () => HistoryStore, members: () => Member[] }): ApiRoutes {
+export function historyRoutes (d: { store: () => HistoryBackend, members: () => Member[] }): ApiRoutes {
   const scopeOf = (m: Member, reply: FastifyReply): EventScope | FastifyReply => {
     if (m.kind !== 'viewer' || m.role === 'guest' || m.role === null) return sendJson(reply, 403, { error: 'the history is for the home\'s owner, residents and operators; guests see live rings only' })
     if (m.role !== 'operator') return { memberId: m.id, devices: null }

@@ -60,6 +60,9 @@ export interface EventScope {
 
 export interface RetentionResult { events: number, files: number }
 
+/** Retention's settings; `unlessWithinMs`: a shared store skips it when another hub ran it this recently (one hub alone ignores it). */
+export interface RetentionOptions { now: number, days: number, maxBytes: number, unlessWithinMs?: number }
+
 /** What became of a dismissal: kept (the ring is still ringing, or was missed and is now dismissed), or refused. */
 export type DismissResult =
   | { ok: true, outcome: 'ringing' | 'dismissed' }
@@ -281,7 +284,7 @@ export class HistoryStore {
    * Retention: events older than `days`, then the oldest pictures' events until the pictures fit
    * in `maxBytes`. Rows and files go together.
    */
-  prune (o: { now: number, days: number, maxBytes: number }): RetentionResult {
+  prune (o: RetentionOptions): RetentionResult {
     const doomed = (this.db.prepare('SELECT id, snapshot_bytes FROM events WHERE at < ?').all(o.now - o.days * 86_400_000) as Row[])
     let total = Number((this.db.prepare('SELECT COALESCE(SUM(snapshot_bytes), 0) AS n FROM events WHERE at >= ?').get(o.now - o.days * 86_400_000) as Row).n)
     if (total > o.maxBytes) {

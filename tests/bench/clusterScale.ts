@@ -1,0 +1,100 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import mqtt from 'mqtt'
+import { RingEvent, encode, newId, topics } from '@doorbell/core'
+import type { PairedDevice, PairedScreen } from '../src/cluster'
+import { eventually } from '../src/harness'
+import { sleep } from './lib'
+import { rssMb } from './proc'
+
+/**
+ * The cluster bench's scale step: how many screens this machine carries across the three hubs,
+ * in client processes of their own (clusterClients.ts, up to `perProcess` screens each, spread
+ * evenly over the hubs). Steps up to the goal; stops at the first step that does not connect
+ * every screen within its bound, or when the whole step runs out of time. At the largest step
+ * held: RSS per hub per 1,000 connections and ring → notification over a few rings.
+ */
+const CLIENT = fileURLToPath(new URL('./clusterClients.ts', import.meta.url))
+const now = (): number => performance.timeOrigin + performance.now()
+
+/** held: the largest step fully connected; connected: screens up when the rings were pressed; rss: each hub's whole RSS then, MB. */
+export interface ScaleResult { held: number, tried: number, connected: number, limit: string, rss: number[], rssPer1000: number[], samples: number[], missing: number }
+
+export async function clusterScale (o: { urls: string[], pids: number[], screen: PairedScreen, device: PairedDevice, home: string, steps: number[], perProcess: number, stepBoundMs: number, totalBoundMs: number, rings: number, log: (l: string) => void }): Promise<ScaleResult> {
+  const children: ChildProcess[] = []
+  const state = new Map<ChildProcess, { connected: number, failed: number, done: boolean, lastError: string }>()
+  const arrivals = new Map<string, number[]>()
+  const onMessage = (child: ChildProcess) => (m: { ring?: string, at?: number, progress?: number, connected?: number, failed?: number, lastError?: string }): void => {
+    if (m.ring !== undefined) { arrivals.get(m.ring)?.push(m.at!); return }
+    const s = state.get(child)!
+    if (m.progress !== undefined) { s.connected = m.progress; s.failed = m.failed ?? 0 }
+    if (m.connected !== undefined) { s.connected = m.connected; s.failed = m.failed ?? 0; s.done = true; s.lastError = m.lastError ?? '' }
+  }
+  const perUrl = o.urls.map(() => 0)
+  const started = Date.now()
+  let held = 0
+  let tried = 0
+  let limit = `reached the goal of ${o.steps.at(-1)}`
+  const topic = topics.homeEvents(o.home)[0]!
+  try {
+    for (const total of o.steps) {
+      if (Date.now() - started > o.totalBoundMs) { limit = `the bench's time bound (${o.totalBoundMs / 1000} s) before ${total}`; break }
+      tried = total
+      // New processes for the screens this step adds: the hubs' shares even, up to perProcess each.
+      for (let i = 0; i < o.urls.length; i++) {
+        const target = Math.floor(total / o.urls.length) + (i < total % o.urls.length ? 1 : 0)
+        while (perUrl[i]! < target) {
+          const count = Math.min(o.perProcess, target - perUrl[i]!)
+          const child = fork(CLIENT, [o.urls[i]!, o.screen.memberId, o.screen.token, o.screen.viewerId, String(count), topic], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
+          state.set(child, { connected: 0, failed: 0, done: false, lastError: '' })
+          child.on('message', onMessage(child))
+          child.on('exit', () => { const s = state.get(child)!; s.done = true })
+          children.push(child)
+          perUrl[i]! += count
+        }
+      }
+      const stepStart = Date.now()
+      const allDone = await eventually(`${total} screens connected`, () => [...state.values()].every((s) => s.done), o.stepBoundMs).then(() => true, () => false)
+      const connected = [...state.values()].reduce((a, s) => a + s.connected, 0)
+      const failed = [...state.values()].reduce((a, s) => a + s.failed, 0)
+      o.log(`cluster bench: scale: ${connected}/${total} screens connected in ${Math.round((Date.now() - stepStart) / 1000)} s (${failed} failed) over ${children.length} client processes`)
+      if (!allDone || connected < total) {
+        const err = [...state.values()].find((s) => s.lastError)?.lastError
+        limit = !allDone ? `${total} did not all connect within ${o.stepBoundMs / 1000} s (${connected} did)` : `${total - connected} of ${total} refused${err ? `: ${err}` : ''}`
+        break
+      }
+      held = total
+    }
+    // The whole RSS over the connections (an upper bound: it includes the hub's own memory). After
+    // minus before, as at 600, came out negative here: the hubs' garbage from the earlier rounds
+    // was collected meanwhile and outweighed what the connections added.
+    const rss = await Promise.all(o.pids.map(rssMb))
+    const rssPer1000 = o.pids.map((_, i) => rss[i]! / Math.max(1, perUrl[i]!) * 1000)
+    // Rings at what is connected now (the largest step held, or the one that failed, partly).
+    const connected = [...state.values()].reduce((a, s) => a + s.connected, 0)
+    const samples: number[] = []
+    let missing = 0
+    const device = mqtt.connect(o.urls[0]!, { clientId: `device-${o.device.deviceId}`, username: o.device.memberId, password: o.device.token, reconnectPeriod: 0 })
+    try {
+      await new Promise<void>((resolve, reject) => { device.once('connect', () => { resolve() }); device.once('error', reject) })
+      for (let r = 0; r < o.rings; r++) {
+        const ringId = newId('r')
+        arrivals.set(ringId, [])
+        const sentAt = now()
+        await device.publishAsync(topics.ring(o.home, o.device.deviceId), encode(RingEvent, { type: 'ring', deviceId: o.device.deviceId, deviceName: 'Door', ringId, at: Date.now(), count: 1 }), { qos: 1 })
+        await eventually(`ring ${r} on ${connected} screens`, () => arrivals.get(ringId)!.length >= connected, 60_000).catch(() => null)
+        const got = arrivals.get(ringId)!
+        samples.push(...got.map((at) => at - sentAt))
+        missing += Math.max(0, connected - got.length)
+        await sleep(500)
+      }
+    } finally {
+      await device.endAsync(true).catch(() => {})
+    }
+    return { held, tried, connected, limit, rss, rssPer1000, samples, missing }
+  } finally {
+    for (const c of children) { try { c.send('stop') } catch { c.kill('SIGKILL') } }
+    await sleep(1000)
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  }
+}
