@@ -4,10 +4,14 @@ import { describeError, type HubConfig, type Logger, type Startable } from '@doo
 import type { Trust } from '../trust/trust'
 import { historyIngest } from './ingest'
 import { HistoryStore } from './store'
+import { ClipStore } from './clipStore'
+import { clipIngest } from './clipIngest'
 
 export interface HistoryModule extends Startable {
   /** The rows and pictures; throws before start. */
   readonly store: HistoryStore
+  /** The rings' clips (clipStore.ts); throws before start. */
+  readonly clips: ClipStore
   /** Applies retention now (it also runs at start and every hour). */
   prune: () => void
 }
@@ -24,12 +28,17 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
   let store: HistoryStore | null = null
   let timer: NodeJS.Timeout | null = null
   let listener: ((...args: any[]) => void) | null = null
+  let clips: ClipStore | null = null
+  let clipTaker: ReturnType<typeof clipIngest> | null = null
   const now = d.now ?? Date.now
   const prune = (): void => {
     if (!store) return
     try {
-      const r = store.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024 })
-      if (r.events > 0) d.log.info('history retention', { deletedEvents: r.events, deletedPictures: r.files })
+      const s = store
+      // The clips count in the size cap with the pictures, and go with their events.
+      const r = s.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(clips ? { extraBytes: clips.bytes() } : {}) })
+      const deletedClips = clips?.sweep((id) => s.get(id, { memberId: '', devices: null }) !== null) ?? 0
+      if (r.events > 0) d.log.info('history retention', { deletedEvents: r.events, deletedPictures: r.files, deletedClips })
     } catch (err) {
       d.log.error('history retention failed', { error: describeError(err) })
     }
@@ -40,6 +49,10 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (store === null) throw new Error('the history has not started')
       return store
     },
+    get clips (): ClipStore {
+      if (clips === null) throw new Error('the history has not started')
+      return clips
+    },
     prune,
     async start () {
       const s = store = new HistoryStore(join(d.config.dataDir, 'history'))
@@ -47,6 +60,9 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
       listener = historyIngest({ store: s, deviceName, log: d.log })
       d.broker().on('publish', listener)
+      const c = clips = new ClipStore(join(d.config.dataDir, 'history'))
+      clipTaker = clipIngest({ clips: c, eventOf: (deviceId, ringId) => s.ringEventId(deviceId, ringId), log: d.log })
+      d.broker().on('publish', clipTaker.listener)
       prune()
       timer = setInterval(prune, PRUNE_EVERY_MS)
       timer.unref()
@@ -54,6 +70,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
     async stop () {
       if (timer) clearInterval(timer)
       if (listener) d.broker().off('publish', listener)
+      if (clipTaker) { d.broker().off('publish', clipTaker.listener); clipTaker.stop() }
+      clips = null
       store?.close()
       store = null
     }

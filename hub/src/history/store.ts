@@ -281,14 +281,21 @@ export class HistoryStore {
    * Retention: events older than `days`, then the oldest pictures' events until the pictures fit
    * in `maxBytes`. Rows and files go together.
    */
-  prune (o: { now: number, days: number, maxBytes: number }): RetentionResult {
+  prune (o: { now: number, days: number, maxBytes: number, extraBytes?: ReadonlyMap<number, number> }): RetentionResult {
     const doomed = (this.db.prepare('SELECT id, snapshot_bytes FROM events WHERE at < ?').all(o.now - o.days * 86_400_000) as Row[])
     let total = Number((this.db.prepare('SELECT COALESCE(SUM(snapshot_bytes), 0) AS n FROM events WHERE at >= ?').get(o.now - o.days * 86_400_000) as Row).n)
+    // Files kept beside an event (its clip: clipStore.ts) count in the cap too, and go with it.
+    const extra = o.extraBytes ?? new Map<number, number>()
+    const old = new Set(doomed.map((r) => Number(r.id)))
+    for (const [id, n] of extra) if (!old.has(id)) total += n
     if (total > o.maxBytes) {
-      for (const r of this.db.prepare('SELECT id, snapshot_bytes FROM events WHERE at >= ? AND snapshot_bytes IS NOT NULL ORDER BY at, id').iterate(o.now - o.days * 86_400_000) as Iterable<Row>) {
+      const withFiles = extra.size > 0 ? '' : ' AND snapshot_bytes IS NOT NULL'
+      for (const r of this.db.prepare(`SELECT id, snapshot_bytes FROM events WHERE at >= ?${withFiles} ORDER BY at, id`).iterate(o.now - o.days * 86_400_000) as Iterable<Row>) {
         if (total <= o.maxBytes) break
+        const bytes = Number(r.snapshot_bytes ?? 0) + (extra.get(Number(r.id)) ?? 0)
+        if (bytes === 0) continue
         doomed.push(r)
-        total -= Number(r.snapshot_bytes)
+        total -= bytes
       }
     }
     let files = 0
