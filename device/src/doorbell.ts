@@ -17,6 +17,7 @@ import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
 import { warmKeyExchange } from './peer/warmKeyExchange'
 import { startMesh, type Mesh } from './paths/direct/mesh'
+import { serveKeptReads } from './paths/direct/keptReads'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -107,6 +108,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let snapshots = null as RingSnapshots | null
   let keep = null as RingKeep | null
   let clips = null as RingClips | null
+  let stopKeptReads = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -332,8 +334,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           }
         })
         answering.answering.attach(mesh.server)
+        // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
+        stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
       },
       async stop () {
+        await stopKeptReads?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()
