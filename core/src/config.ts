@@ -146,7 +146,9 @@ export const DeviceConfig = z.strictObject({
      * The ring's picture: `running` keeps one ffmpeg decoder running and feeds it the cached keyframe
      * (fast, the default); `one-shot` starts ffmpeg per picture (no resident process, slower). docs/history.md.
      */
-    snapshotDecoder: z.enum(['running', 'one-shot']).optional()
+    snapshotDecoder: z.enum(['running', 'one-shot']).optional(),
+    /** The ring's clip, when the owner turns clips on for this doorbell (docs/history.md): this many seconds from the press. */
+    clipSeconds: z.number().int().min(2).max(30).optional()
   }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),
   /** The doorbell's microphone (Opus to every session) and speaker (what viewers say). docs/audio.md. */
   audio: z.strictObject({

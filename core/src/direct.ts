@@ -20,7 +20,9 @@ import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
 export const PROTOCOLS = {
   hub: '/doorbell/hub/1.0.0',
   events: '/doorbell/events/1.0.0',
-  signal: '/doorbell/signal/1.0.0'
+  signal: '/doorbell/signal/1.0.0',
+  /** The rings the doorbell keeps, read by a screen while the hub is down (directKept.ts). */
+  kept: '/doorbell/kept/1.0.0'
 } as const
 
 /** mDNS service name of this product: other libp2p peers on the LAN are not ours. */

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { Id } from './ids'
 import { CallRecord, RingEvent } from './schemas'
 import { MAX_SNAPSHOT_MESSAGE_BYTES, SnapshotEvent } from './snapshot'
+import { EventClip } from './clip'
 
 /**
  * The hub's event history at `/api/events` (docs/history.md): every ring (missed, answered: by
@@ -45,7 +46,9 @@ export const HistoryEvent = z.strictObject({
   /** Why there is no picture, when the doorbell said. */
   noPicture: z.string().max(200).nullable(),
   /** A missed ring this member has not seen on any of their screens. */
-  unseen: z.boolean()
+  unseen: z.boolean(),
+  /** The ring's clip (the owner's setting, docs/history.md): there, or why not; absent: none was recorded. */
+  clip: EventClip.optional()
 })
 export type HistoryEvent = z.infer<typeof HistoryEvent>
 

@@ -132,7 +132,9 @@ export const StockDoorSetting = z.strictObject({
   at: z.number().int().nonnegative(),
   acceptUnsignedOpenDoor: z.boolean().optional(),
   /** Screens may watch the visitor live while it rings (false: the snapshot only); from the next ring. */
-  livePreview: z.boolean().optional()
+  livePreview: z.boolean().optional(),
+  /** Record a clip of the first seconds after each press and hand it to the hub (docs/history.md); from the next ring. */
+  clip: z.boolean().optional()
 })
 export type StockDoorSetting = z.infer<typeof StockDoorSetting>
 
@@ -149,6 +151,7 @@ export const StockDoorSettingView = z.strictObject({
   deviceId: Id,
   acceptUnsignedOpenDoor: z.boolean().optional(),
   livePreview: z.boolean().optional(),
+  clip: z.boolean().optional(),
   seq: z.number().int().min(1),
   at: z.number().int().nonnegative()
 })

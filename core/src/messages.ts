@@ -12,6 +12,7 @@ import { SignedReplies } from './replies'
 import { GrantsMessage } from './grants'
 import { CommandResult, MAX_COMMAND_BYTES, MAX_COMMAND_RESULT_BYTES, OutOfCallCommand } from './commands'
 import { KeptRing, MAX_KEPT_MESSAGE_BYTES } from './history'
+import { ClipMessage, MAX_CLIP_MESSAGE_BYTES } from './clip'
 
 /** The retained revocation list: a token signed by the home, checked by whoever uses it. */
 export const RevocationsMessage = z.strictObject({
@@ -35,6 +36,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
   inspect: InspectBatch,
   audit: DoorAttempt,
   kept: KeptRing,
+  clip: ClipMessage,
   revocations: RevocationsMessage,
   replies: RepliesMessage,
   grants: GrantsMessage,
@@ -48,6 +50,7 @@ export const schemaForTopic: Record<ParsedTopic['kind'], z.ZodType> = {
 const maxBytesFor: Partial<Record<ParsedTopic['kind'], number>> = {
   snapshot: MAX_SNAPSHOT_MESSAGE_BYTES,
   kept: MAX_KEPT_MESSAGE_BYTES,
+  clip: MAX_CLIP_MESSAGE_BYTES,
   command: MAX_COMMAND_BYTES,
   'command-result': MAX_COMMAND_RESULT_BYTES
 }
@@ -64,6 +67,7 @@ export type TopicMessage =
   | { kind: 'inspect', topic: TopicOf<'inspect'>, payload: InspectBatch }
   | { kind: 'audit', topic: TopicOf<'audit'>, payload: DoorAttempt }
   | { kind: 'kept', topic: TopicOf<'kept'>, payload: KeptRing }
+  | { kind: 'clip', topic: TopicOf<'clip'>, payload: ClipMessage }
   | { kind: 'revocations', topic: TopicOf<'revocations'>, payload: RevocationsMessage }
   | { kind: 'replies', topic: TopicOf<'replies'>, payload: RepliesMessage }
   | { kind: 'grants', topic: TopicOf<'grants'>, payload: GrantsMessage }

@@ -10,6 +10,7 @@ import { Id } from './ids'
  *   doorbell/{home}/{device}/presence                               online/offline, retained, also the will
  *   doorbell/{home}/{device}/calls                                  call records, QoS 1
  *   doorbell/{home}/{device}/kept                                   rings the device kept while the hub was away, QoS 1, hub only
+ *   doorbell/{home}/{device}/clip                                   a ring's clip in parts (or why there is none), QoS 1, hub only
  *   doorbell/{home}/{source}/inspect                                inspection batches, QoS 0, only when on
  *   doorbell/{home}/{device}/audit                                  the device's open-door attempts, QoS 1
  *   doorbell/{home}/revocations                                     the home's signed revocation list, retained, hub only
@@ -25,7 +26,7 @@ import { Id } from './ids'
  */
 export const ROOT = 'doorbell'
 
-export type DeviceTopicKind = 'ring' | 'snapshot' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit' | 'kept'
+export type DeviceTopicKind = 'ring' | 'snapshot' | 'state' | 'presence' | 'calls' | 'inspect' | 'audit' | 'kept' | 'clip'
 export type SessionDirection = 'to-device' | 'to-viewer'
 /** A command outside a call (`command`), and its result (`command-result`): commands.ts. */
 export type CommandTopicKind = 'command' | 'command-result'
@@ -46,6 +47,7 @@ export const topics = {
   calls: (home: string, device: string) => `${ROOT}/${home}/${device}/calls`,
   audit: (home: string, device: string) => `${ROOT}/${home}/${device}/audit`,
   kept: (home: string, device: string) => `${ROOT}/${home}/${device}/kept`,
+  clip: (home: string, device: string) => `${ROOT}/${home}/${device}/clip`,
   revocations: (home: string) => `${ROOT}/${home}/revocations`,
   replies: (home: string) => `${ROOT}/${home}/replies`,
   grants: (home: string) => `${ROOT}/${home}/grants`,
@@ -91,7 +93,7 @@ export function parseTopic (topic: string): ParsedTopic | null {
   const device = p[2]
   if (p.length === 4) {
     const kind = p[3]
-    if (kind === 'ring' || kind === 'snapshot' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit' || kind === 'kept') {
+    if (kind === 'ring' || kind === 'snapshot' || kind === 'state' || kind === 'presence' || kind === 'calls' || kind === 'inspect' || kind === 'audit' || kind === 'kept' || kind === 'clip') {
       return { kind, home, device }
     }
     return null

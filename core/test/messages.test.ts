@@ -68,7 +68,7 @@ describe('decodeTopicMessage: accepted messages', () => {
   })
 
   test('every topic kind has a schema', () => {
-    assert.deepEqual(Object.keys(schemaForTopic).sort(), ['audit', 'calls', 'command', 'command-result', 'grants', 'inspect', 'kept', 'presence', 'replies', 'revocations', 'ring', 'snapshot', 'state', 'to-device', 'to-viewer'])
+    assert.deepEqual(Object.keys(schemaForTopic).sort(), ['audit', 'calls', 'clip', 'command', 'command-result', 'grants', 'inspect', 'kept', 'presence', 'replies', 'revocations', 'ring', 'snapshot', 'state', 'to-device', 'to-viewer'])
   })
 })
 

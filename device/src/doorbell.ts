@@ -1,6 +1,6 @@
 import type { Actor } from 'xstate'
 import {
-  ConfigError, DeviceConfig, InspectionBatcher, KeptRing, consoleLogger, describeError, encode, iceSettingsFor, newId, parseConfig, startInOrder, topics,
+  ClipMessage, ConfigError, DeviceConfig, InspectionBatcher, KeptRing, consoleLogger, describeError, encode, iceSettingsFor, newId, parseConfig, startInOrder, topics,
   type DeviceConfigInput, type DeviceState, type DoorGuard, type Logger, type Startable
 } from '@doorbell/core'
 import { inspectionRecorder, type deviceCallMachine } from '@doorbell/machines'
@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { Camera } from './camera/camera'
 import { RingSnapshots } from './camera/snapshotRing'
 import { RingKeep } from './camera/snapshotKeep'
+import { RingClips } from './camera/clip'
 import { startAudio, type DoorbellAudio } from './audio/module'
 import { quickRepliesModule } from './audio/repliesModule'
 import { createDrivers, type Drivers } from './drivers'
@@ -16,6 +17,7 @@ import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
 import { warmKeyExchange } from './peer/warmKeyExchange'
 import { startMesh, type Mesh } from './paths/direct/mesh'
+import { serveKeptReads } from './paths/direct/keptReads'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -69,6 +71,8 @@ export interface Doorbell {
   ring: () => void
   /** The ring's pictures (the press's and the one a few seconds later). */
   snapshots: RingSnapshots
+  /** The ring's clip, when the owner turned it on (docs/history.md). */
+  clips: RingClips
   /** The last calls' traces, kept for the owner; null unless config.keepTraces is set. */
   traces: TraceKeeper | null
   state: () => DeviceState
@@ -103,6 +107,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let peers = null as MediaPeers | null
   let snapshots = null as RingSnapshots | null
   let keep = null as RingKeep | null
+  let clips = null as RingClips | null
+  let stopKeptReads = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -143,6 +149,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     // The ring has gone out; its pictures follow (a press while ringing keeps the ring's id).
     const ringId = side.answering.state().call.ringId
     if (ringId) snapshots?.afterRing(ringId)
+    if (ringId) clips?.afterRing(ringId)
   }
 
   const modules: Startable[] = [
@@ -291,8 +298,25 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           log: log.child('snapshot'),
           decoder: config.camera.snapshotDecoder ?? 'running'
         })
+        // The ring's clip, when the owner turned it on for this doorbell; the hub keeps it with the event.
+        clips = new RingClips({
+          deviceId: config.deviceId,
+          camera: started(camera, 'camera'),
+          dir: join(config.dataDir, 'clips'),
+          enabled: () => ownerStock?.clip === true,
+          ...(config.camera.clipSeconds !== undefined ? { seconds: config.camera.clipSeconds } : {}),
+          send: async (message) => {
+            const link = answering.link
+            if (!link) throw new Error('no hub link: a clip is kept only by the hub')
+            await new Promise<void>((resolve, reject) => {
+              link.client.publish(topics.clip(homeId, config.deviceId), encode(ClipMessage, message), { qos: 1 }, (err) => { if (err) reject(err); else resolve() })
+            })
+          },
+          log: log.child('clip')
+        })
       },
       async stop () {
+        clips?.stop()
         snapshots?.stop()
         if (keep) { side?.answering.detach(keep); await keep.stop() }
       }
@@ -316,8 +340,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           }
         })
         answering.answering.attach(mesh.server)
+        // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
+        stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
       },
       async stop () {
+        await stopKeptReads?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()
@@ -411,6 +438,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     modules: running.names,
     ring,
     snapshots: started(snapshots, 'snapshots'),
+    clips: started(clips, 'clip recorder'),
     traces,
     state: answering.answering.state,
     async stop () {

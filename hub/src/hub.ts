@@ -1,7 +1,7 @@
 import type { Server as NetServer } from 'node:net'
 import type { Server } from 'node:http'
 import type { Aedes } from 'aedes'
-import { HubConfig, consoleLogger, parseConfig, startInOrder, type HubConfigInput, type Logger, type ViewerCloudConfig } from '@doorbell/core'
+import { HubConfig, consoleLogger, parseConfig, startInOrder, type HistoryEvent, type HubConfigInput, type Logger, type ViewerCloudConfig } from '@doorbell/core'
 import { createApi } from './api'
 import { brokerModule } from './broker/module'
 import { clusterModule } from './cluster/module'
@@ -12,6 +12,7 @@ import { homeAssistantModule } from './homeAssistant/module'
 import { homeAssistantRoutes } from './homeAssistant/routes'
 import { historyModule, type HistoryModule } from './history/module'
 import { historyRoutes } from './history/routes'
+import { clipRoutes } from './history/clipRoutes'
 import { repliesRoutes } from './replies/routes'
 import { rightsRoutes } from './trust/rightsRoutes'
 import { clientAddressOf } from './http'
@@ -77,6 +78,8 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   const c = config.cluster
   const clusterHistory = c ? { open: () => new PgHistoryStore({ url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId }) } : {}
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history'), ...clusterHistory })
+  // A ring's clip, kept beside its row (docs/history.md, "The clip").
+  const withClip = (e: HistoryEvent): HistoryEvent => { const clip = history.clips.state(e.id); return clip ? { ...e, clip } : e }
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))
@@ -87,7 +90,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, stamp: async (list, seq) => await trust.trust.stampReplies(list, seq), log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence), rightsRoutes({ trust: () => trust.trust })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members(), decorate: withClip, deleted: (id) => { history.clips.remove(id) } }), clipRoutes({ store: () => history.store, clips: () => history.clips, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, stamp: async (list, seq) => await trust.trust.stampReplies(list, seq), log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence), rightsRoutes({ trust: () => trust.trust })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,

@@ -20,6 +20,7 @@ import { VIEWER_DIST } from '../src/harness'
 import { deviceInvite, inviteCode } from '../src/trust'
 import { percentile, round, type Bench, type Figure } from './lib'
 import { epochNow, startDeviceProcess } from './proc'
+import { clipOverhead } from './historyClip'
 
 /** In the page: when the ring banner's picture was decoded, as epoch ms (0 until then). */
 const WATCH_PICTURE = `(() => {
@@ -139,15 +140,21 @@ export const historyBench: Bench = async ({ smoke, log }) => {
     oneShot.push(...await pressToPicture(rings / 2, 'one-shot', log))
   }
   const page = await historyPage(events, requests)
+  // The clip's cost on the doorbell: rings with the owner's clip setting on and off, alternating.
+  const clip = await clipOverhead(smoke ? 1 : 5, smoke ? 2 : 10, log)
   const where = `loopback, ${cpus().length} shared cores`
   const shown = `${where}; the device in its own process (640x480@30 H.264 test pattern, keyframe every 15 frames; the picture is its cached keyframe, fed to one ffmpeg decoder kept running), hub (startHub), headless Chromium (Debian); press → the banner's <img> decoded; ${picture.length} rings`
   const shownOneShot = shown.replace('fed to one ffmpeg decoder kept running', 'one ffmpeg started per picture (camera.snapshotDecoder: one-shot)')
   const api = `${where}; hub (startHub, node:sqlite) holding ${events} events (90 % rings with a ${page.pictureBytes} B snapshot file each, 10 % door attempts); GET /api/events?limit=50 as the owner, ${requests} requests after 10 not counted, one at a time (fetch)`
+  const clipShown = `${where}; the device in its own process (640x480@30 H.264 test pattern, 1500 kbit/s, keyframe every 15 frames) and what it runs (encoder, snapshot decoder, the clip's ffmpeg -c copy remux), % of one core over ${clip.windowMs / 1000} s from each press (the clip's ${clip.seconds} s, its remux and its parts to the hub), ${clip.on.length} rings with the owner's clip setting on and ${clip.off.length} off, alternating; clips ${clip.clipBytes.length ? Math.round(percentile(clip.clipBytes, 50) / 1024) : 0} KB (median)`
   const figures: Figure[] = [
     { id: 'snapshot-shown-p50', name: 'press → snapshot shown in the banner, p50', value: round(percentile(picture, 50)), unit: 'ms', conditions: shown, group: 'history' },
     { id: 'snapshot-shown-p95', name: 'press → snapshot shown in the banner, p95', value: round(percentile(picture, 95)), unit: 'ms', target: { op: '<=', value: 500 }, conditions: shown, group: 'history' },
     { id: 'snapshot-shown-one-shot-p50', name: 'press → snapshot shown, one ffmpeg start per picture (the old path, same run), p50', value: round(percentile(oneShot, 50)), unit: 'ms', conditions: shownOneShot, group: 'history' },
     { id: 'snapshot-shown-one-shot-p95', name: 'press → snapshot shown, one ffmpeg start per picture (the old path, same run), p95', value: round(percentile(oneShot, 95)), unit: 'ms', conditions: shownOneShot, group: 'history' },
+    { id: 'clip-cpu-on-p50', name: `device CPU during a ring with the clip on (${clip.seconds} s clip), median`, value: round(percentile(clip.on, 50)), unit: '%', conditions: clipShown, group: 'history' },
+    { id: 'clip-cpu-off-p50', name: 'device CPU during a ring with the clip off (same run), median', value: round(percentile(clip.off, 50)), unit: '%', conditions: clipShown, group: 'history' },
+    { id: 'clip-cpu-ratio', name: 'device CPU during a ring, clip on ÷ off (medians)', value: round(percentile(clip.on, 50) / percentile(clip.off, 50), 2), unit: 'x', conditions: clipShown, group: 'history' },
     { id: 'history-page-p95', name: `history first page (50 of ${events} events), p95`, value: round(percentile(page.pageMs, 95), 2), unit: 'ms', target: { op: '<=', value: 50 }, conditions: api, group: 'history' },
     { id: 'history-disk-per-1000', name: 'history on disk per 1,000 events (rows and pictures)', value: round(page.bytesPer1000 / 1024 / 1024, 2), unit: 'MB', conditions: api, group: 'history' }
   ]

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { HistoryEvent } from '@doorbell/core'
-import { describeEvent, mergeEvents, unseenIds } from '../src/components/history/eventHistory'
+import type { HistoryEvent, KeptRing } from '@doorbell/core'
+import { describeEvent, describeKept, mergeEvents, unseenIds } from '../src/components/history/eventHistory'
 
 const event = (o: Partial<HistoryEvent>): HistoryEvent => ({
   id: 1, kind: 'ring', deviceId: 'front', deviceName: 'Front door', at: 1000, outcome: 'missed', who: [], durationMs: null,
@@ -25,4 +25,12 @@ test('pages join newest first, each event once, its newest copy kept', () => {
   assert.deepEqual(merged.map((e) => e.id), [4, 3, 2, 1])
   assert.equal(merged.find((e) => e.id === 2)?.unseen, false)
   assert.deepEqual(unseenIds([event({ id: 5, unseen: true }), event({ id: 6 })]), [5])
+})
+
+test('a ring the doorbell kept reads as the doorbell knows it: not over yet, missed, answered by whom and how long', () => {
+  const ring = { type: 'ring' as const, deviceId: 'front', deviceName: 'Front door', ringId: 'r1', at: 1000, count: 1 }
+  const kept = (record: KeptRing['record']): KeptRing => ({ type: 'kept', deviceId: 'front', ring, snapshot: null, record })
+  assert.equal(describeKept(kept(null)), 'rang (how it ended is not known yet)')
+  assert.equal(describeKept(kept({ deviceId: 'front', ringId: 'r1', startedAt: 1000, endedAt: 31_000, outcome: 'missed', answeredBy: [], unlocks: [] })), 'missed ring')
+  assert.equal(describeKept(kept({ deviceId: 'front', ringId: 'r1', startedAt: 1000, endedAt: 13_400, outcome: 'answered', answeredBy: [{ viewerId: 'v1', viewerName: 'Kitchen' }, { viewerId: 'v1', viewerName: 'Kitchen' }, { viewerId: 'v2', viewerName: 'Hall' }], unlocks: [] })), 'answered by Kitchen, Hall, 12 s')
 })

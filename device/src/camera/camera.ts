@@ -93,6 +93,17 @@ export class Camera {
     return () => { this.listeners.delete(listener) }
   }
 
+  /**
+   * A recording's packets (a ring's clip): the cached group as it was sent (its own timestamps),
+   * then the live packets, each a copy (werift rewrites the shared Buffer in place).
+   */
+  record (listener: RtpListener): () => void {
+    for (const packet of this.gop.group()) listener(packet)
+    const copy: RtpListener = (packet) => { listener(Buffer.from(packet)) }
+    this.listeners.add(copy)
+    return () => { this.listeners.delete(copy) }
+  }
+
   /** The cached group of pictures from its keyframe (copies), for a snapshot; empty while the camera is down. */
   keyframeGroup (): Buffer[] { return this.gop.replay() }
 

@@ -122,6 +122,11 @@ export class GopCache {
     return { frames: this.frames.length, packets: this.packets, bytes: this.bytes, keyed: this.keyed }
   }
 
+  /** The group from its keyframe, as fresh copies with the timestamps they were sent with (a clip's timing). */
+  group (): Buffer[] {
+    return this.keyed ? this.frames.flatMap((f) => f.packets.map((p) => Buffer.from(p))) : []
+  }
+
   /**
    * The group from its keyframe, as fresh copies: every frame but the newest gets a
    * timestamp just below the newest frame's, in order. Empty when no keyframe is held.

@@ -55,15 +55,22 @@ function vp8DescriptorLength (p: Buffer): number {
   return i
 }
 
-/** VP8 RTP as an IVF file (frames by RTP timestamp), which ffmpeg reads from a pipe. */
-export function vp8Ivf (packets: Buffer[], width = 640, height = 480): Buffer {
+/**
+ * VP8 RTP as an IVF file (frames by RTP timestamp), which ffmpeg reads from a pipe. `rtpClock`: each
+ * frame's time is its RTP timestamp (90 kHz) from the first, so a clip keeps its real pacing; else
+ * frame n is at n/30 s (a snapshot decodes one frame and needs no timing).
+ */
+export function vp8Ivf (packets: Buffer[], width = 640, height = 480, rtpClock = false): Buffer {
   const frames: Buffer[][] = []
+  const times: number[] = []
   let last = -1
+  let first = -1
   for (const packet of packets) {
     const p = rtpPayload(packet)
     if (!p || p.length < 2) continue
     const ts = packet.readUInt32BE(4)
-    if (ts !== last || frames.length === 0) { frames.push([]); last = ts }
+    if (first === -1) first = ts
+    if (ts !== last || frames.length === 0) { frames.push([]); times.push((ts - first) >>> 0); last = ts }
     frames[frames.length - 1]!.push(p.subarray(vp8DescriptorLength(p)))
   }
   const header = Buffer.alloc(32)
@@ -73,7 +80,7 @@ export function vp8Ivf (packets: Buffer[], width = 640, height = 480): Buffer {
   header.write('VP80', 8, 'ascii')
   header.writeUInt16LE(width, 12)
   header.writeUInt16LE(height, 14)
-  header.writeUInt32LE(30, 16)
+  header.writeUInt32LE(rtpClock ? 90_000 : 30, 16)
   header.writeUInt32LE(1, 20)
   header.writeUInt32LE(frames.length, 24)
   const out: Buffer[] = [header]
@@ -81,7 +88,7 @@ export function vp8Ivf (packets: Buffer[], width = 640, height = 480): Buffer {
     const frame = Buffer.concat(parts)
     const fh = Buffer.alloc(12)
     fh.writeUInt32LE(frame.length, 0)
-    fh.writeBigUInt64LE(BigInt(n), 4)
+    fh.writeBigUInt64LE(BigInt(rtpClock ? times[n]! : n), 4)
     out.push(fh, frame)
   })
   return Buffer.concat(out)

@@ -35,12 +35,13 @@ export class PgSharedState {
     return {
       list: async () => (await this.query('SELECT * FROM doorbell_settings ORDER BY device_id')).rows.map(toSetting),
       change: async (deviceId: string, change: DoorbellSettingsChange, at: number) => {
-        const row = (await this.query(`INSERT INTO doorbell_settings (device_id, accept_unsigned_open_door, live_preview, seq, at) VALUES ($1, $2, $3, 1, $4)
+        const row = (await this.query(`INSERT INTO doorbell_settings (device_id, accept_unsigned_open_door, live_preview, clip, seq, at) VALUES ($1, $2, $3, $4, 1, $5)
           ON CONFLICT (device_id) DO UPDATE SET
             accept_unsigned_open_door = COALESCE(EXCLUDED.accept_unsigned_open_door, doorbell_settings.accept_unsigned_open_door),
             live_preview = COALESCE(EXCLUDED.live_preview, doorbell_settings.live_preview),
+            clip = COALESCE(EXCLUDED.clip, doorbell_settings.clip),
             seq = doorbell_settings.seq + 1, at = EXCLUDED.at
-          RETURNING *`, [deviceId, change.acceptUnsignedOpenDoor ?? null, change.livePreview ?? null, at])).rows[0]!
+          RETURNING *`, [deviceId, change.acceptUnsignedOpenDoor ?? null, change.livePreview ?? null, change.clip ?? null, at])).rows[0]!
         return toSetting(row)
       }
     }
@@ -70,6 +71,7 @@ function toSetting (r: Record<string, unknown>): StockDoorSettingView {
     deviceId: String(r.device_id),
     ...(r.accept_unsigned_open_door !== null ? { acceptUnsignedOpenDoor: r.accept_unsigned_open_door === true } : {}),
     ...(r.live_preview !== null ? { livePreview: r.live_preview === true } : {}),
+    ...(r.clip !== null && r.clip !== undefined ? { clip: r.clip === true } : {}),
     seq: Number(r.seq),
     at: Number(r.at)
   }

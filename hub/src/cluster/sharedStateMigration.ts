@@ -1,6 +1,6 @@
 /**
  * The state each hub used to keep for itself, shared (./pgSharedState.ts): its migration step, in
- * a file of its own so that each part's steps stay apart. Version 2 (3 is the event history's).
+ * a file of its own so that each part's steps stay apart. Version 2 (3: replaced grants; 4: the event history).
  */
 export const SHARED_STATE_MIGRATION = {
   version: 2,
@@ -10,6 +10,7 @@ CREATE TABLE doorbell_settings (
   device_id                 TEXT PRIMARY KEY,
   accept_unsigned_open_door BOOLEAN,
   live_preview              BOOLEAN,
+  clip                      BOOLEAN,
   -- Grows by one with each change through any hub: the database's number, never a hub's.
   seq                       BIGINT NOT NULL CHECK (seq >= 1),
   at                        BIGINT NOT NULL

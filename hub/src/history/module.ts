@@ -5,10 +5,14 @@ import type { Trust } from '../trust/trust'
 import type { HistoryBackend } from './backend'
 import { historyIngest } from './ingest'
 import { HistoryStore } from './store'
+import { ClipStore } from './clipStore'
+import { clipIngest } from './clipIngest'
 
 export interface HistoryModule extends Startable {
   /** The rows and pictures; throws before start. */
   readonly store: HistoryBackend
+  /** The rings' clips (clipStore.ts); throws before start. */
+  readonly clips: ClipStore
   /** Applies retention now (it also runs at start and every hour). */
   prune: () => void
 }
@@ -25,13 +29,18 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
   let store: HistoryBackend | null = null
   let timer: NodeJS.Timeout | null = null
   let listener: ((...args: any[]) => void) | null = null
+  let clips: ClipStore | null = null
+  let clipTaker: ReturnType<typeof clipIngest> | null = null
   const now = d.now ?? Date.now
   // The hourly run: a cluster's hubs share one history, so a hub skips it when another ran it within the hour.
   const prune = (unlessWithinMs?: number): void => {
     if (!store) return
     try {
-      const r = store.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(unlessWithinMs !== undefined ? { unlessWithinMs } : {}) })
-      if (r.events > 0) d.log.info('history retention', { deletedEvents: r.events, deletedPictures: r.files })
+      const s = store
+      // The clips count in the size cap with the pictures, and go with their events.
+      const r = s.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(clips ? { extraBytes: clips.bytes() } : {}), ...(unlessWithinMs !== undefined ? { unlessWithinMs } : {}) })
+      const deletedClips = clips?.sweep((id) => s.get(id, { memberId: '', devices: null }) !== null) ?? 0
+      if (r.events > 0) d.log.info('history retention', { deletedEvents: r.events, deletedPictures: r.files, deletedClips })
     } catch (err) {
       d.log.error('history retention failed', { error: describeError(err) })
     }
@@ -42,6 +51,10 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (store === null) throw new Error('the history has not started')
       return store
     },
+    get clips (): ClipStore {
+      if (clips === null) throw new Error('the history has not started')
+      return clips
+    },
     prune: () => { prune() },
     async start () {
       // One hub: node:sqlite and files in its data folder; a cluster's hub: PostgreSQL (`open`).
@@ -50,6 +63,9 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
       listener = historyIngest({ store: s, deviceName, log: d.log })
       d.broker().on('publish', listener)
+      const c = clips = new ClipStore(join(d.config.dataDir, 'history'))
+      clipTaker = clipIngest({ clips: c, eventOf: (deviceId, ringId) => s.ringEventId(deviceId, ringId), log: d.log })
+      d.broker().on('publish', clipTaker.listener)
       prune(PRUNE_EVERY_MS / 2)
       timer = setInterval(() => { prune(PRUNE_EVERY_MS / 2) }, PRUNE_EVERY_MS)
       timer.unref()
@@ -57,6 +73,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
     async stop () {
       if (timer) clearInterval(timer)
       if (listener) d.broker().off('publish', listener)
+      if (clipTaker) { d.broker().off('publish', clipTaker.listener); clipTaker.stop() }
+      clips = null
       store?.close()
       store = null
     }

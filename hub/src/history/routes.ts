@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { DismissRequest, EventsQuery, SeenRequest, type Member } from '@doorbell/core'
+import { DismissRequest, EventsQuery, SeenRequest, type HistoryEvent, type Member } from '@doorbell/core'
 import { sendJson } from '../http'
 import { zoneOfDevice } from '../broker/gate'
 import type { ApiRoutes } from '../api'
@@ -11,7 +11,7 @@ import type { EventScope } from './store'
  * what is the broker's rule for live events: the owner and residents the whole home, operators
  * their zones' devices, guests (and devices) nothing.
  */
-export function historyRoutes (d: { store: () => HistoryBackend, members: () => Member[] }): ApiRoutes {
+export function historyRoutes (d: { store: () => HistoryBackend, members: () => Member[], decorate?: (e: HistoryEvent) => HistoryEvent, deleted?: (id: number) => void }): ApiRoutes {
   const scopeOf = (m: Member, reply: FastifyReply): EventScope | FastifyReply => {
     if (m.kind !== 'viewer' || m.role === 'guest' || m.role === null) return sendJson(reply, 403, { error: 'the history is for the home\'s owner, residents and operators; guests see live rings only' })
     if (m.role !== 'operator') return { memberId: m.id, devices: null }
@@ -35,7 +35,9 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
         const issue = parsed.error.issues[0]
         return sendJson(reply, 400, { error: `${issue?.path.join('.') || 'query'}: ${issue?.message ?? 'invalid'}` })
       }
-      return sendJson(reply, 200, d.store().list(parsed.data, scope))
+      const page = d.store().list(parsed.data, scope)
+      // What the history keeps beside its rows (a ring's clip: clipStore.ts).
+      return sendJson(reply, 200, d.decorate ? { ...page, events: page.events.map(d.decorate) } : page)
     })
     app.get('/api/events/:id/snapshot', { onRequest: hooks.signedIn }, async (request, reply) => {
       const scope = scopeOf(hooks.memberOf(request), reply)
@@ -68,6 +70,7 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
     app.delete('/api/events/:id', { onRequest: hooks.ownerOnly }, async (request, reply) => {
       const id = eventId(request)
       if (id === null || !d.store().delete(id)) return sendJson(reply, 404, { error: 'no such event' })
+      d.deleted?.(id)
       return sendJson(reply, 200, { deleted: id })
     })
   }

@@ -61,7 +61,15 @@ export interface EventScope {
 export interface RetentionResult { events: number, files: number }
 
 /** Retention's settings; `unlessWithinMs`: a shared store skips it when another hub ran it this recently (one hub alone ignores it). */
-export interface RetentionOptions { now: number, days: number, maxBytes: number, unlessWithinMs?: number }
+export interface RetentionOptions {
+  now: number
+  days: number
+  maxBytes: number
+  /** A cluster's hubs: skip the run if another hub ran it within this long. */
+  unlessWithinMs?: number
+  /** Bytes kept beside events (their clips: clipStore.ts), by event id: they count in the cap and go with their events. */
+  extraBytes?: ReadonlyMap<number, number>
+}
 
 /** What became of a dismissal: kept (the ring is still ringing, or was missed and is now dismissed), or refused. */
 export type DismissResult =
@@ -287,11 +295,18 @@ export class HistoryStore {
   prune (o: RetentionOptions): RetentionResult {
     const doomed = (this.db.prepare('SELECT id, snapshot_bytes FROM events WHERE at < ?').all(o.now - o.days * 86_400_000) as Row[])
     let total = Number((this.db.prepare('SELECT COALESCE(SUM(snapshot_bytes), 0) AS n FROM events WHERE at >= ?').get(o.now - o.days * 86_400_000) as Row).n)
+    // Files kept beside an event (its clip: clipStore.ts) count in the cap too, and go with it.
+    const extra = o.extraBytes ?? new Map<number, number>()
+    const old = new Set(doomed.map((r) => Number(r.id)))
+    for (const [id, n] of extra) if (!old.has(id)) total += n
     if (total > o.maxBytes) {
-      for (const r of this.db.prepare('SELECT id, snapshot_bytes FROM events WHERE at >= ? AND snapshot_bytes IS NOT NULL ORDER BY at, id').iterate(o.now - o.days * 86_400_000) as Iterable<Row>) {
+      const withFiles = extra.size > 0 ? '' : ' AND snapshot_bytes IS NOT NULL'
+      for (const r of this.db.prepare(`SELECT id, snapshot_bytes FROM events WHERE at >= ?${withFiles} ORDER BY at, id`).iterate(o.now - o.days * 86_400_000) as Iterable<Row>) {
         if (total <= o.maxBytes) break
+        const bytes = Number(r.snapshot_bytes ?? 0) + (extra.get(Number(r.id)) ?? 0)
+        if (bytes === 0) continue
         doomed.push(r)
-        total -= Number(r.snapshot_bytes)
+        total -= bytes
       }
     }
     let files = 0

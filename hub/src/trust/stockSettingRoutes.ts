@@ -1,4 +1,4 @@
-import { LivePreviewSettingRequest, StockDoorSettingRequest, type Member } from '@doorbell/core'
+import { ClipSettingRequest, LivePreviewSettingRequest, StockDoorSettingRequest, type Member } from '@doorbell/core'
 import { sendJson } from '../http'
 import type { ApiRoutes } from '../api'
 import type { HomeStockSettings } from './stockSettings'
@@ -8,6 +8,7 @@ import type { HomeStockSettings } from './stockSettings'
  *   GET /api/devices/stock-settings        every doorbell's settings that the owner ever set
  *   PUT /api/devices/:id/stock-setting     `{"acceptUnsignedOpenDoor": boolean}` (docs/cloud.md)
  *   PUT /api/devices/:id/live-preview      `{"livePreview": boolean}` (docs/preview.md)
+ *   PUT /api/devices/:id/clip              `{"clip": boolean}`: record a clip of each ring (docs/history.md)
  * Owners only, for a paired doorbell. The doorbells hear it signed by the home, with the revocation list.
  */
 export function stockSettingRoutes (d: { settings: () => HomeStockSettings, members: () => Member[] }): ApiRoutes {
@@ -25,6 +26,13 @@ export function stockSettingRoutes (d: { settings: () => HomeStockSettings, memb
       if (!paired(id)) return sendJson(reply, 404, { error: `no paired doorbell ${id.slice(0, 64)}` })
       const body = request.body as LivePreviewSettingRequest
       return sendJson(reply, 200, await d.settings().set(id, { livePreview: body.livePreview }))
+    })
+    // The doorbell records the clip (it has the video), so the setting is the doorbell's, signed like the others.
+    app.put('/api/devices/:id/clip', { onRequest: hooks.ownerOnly, schema: { body: ClipSettingRequest } }, async (request, reply) => {
+      const id = (request.params as { id: string }).id
+      if (!paired(id)) return sendJson(reply, 404, { error: `no paired doorbell ${id.slice(0, 64)}` })
+      const body = request.body as ClipSettingRequest
+      return sendJson(reply, 200, await d.settings().set(id, { clip: body.clip }))
     })
   }
 }

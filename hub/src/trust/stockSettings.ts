@@ -5,10 +5,10 @@ import { z } from 'zod'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
 
 /**
- * The owner's settings per doorbell: "accept unsigned OPEN_DOOR from KVS viewers" (docs/cloud.md)
- * and "live preview" (docs/preview.md), one record per doorbell, kept in `stock-settings.json`
- * beside the home key (a file of records with the first setting only reads the same; PostgreSQL in a
- * cluster), each signed
+ * The owner's settings per doorbell: "accept unsigned OPEN_DOOR from KVS viewers" (docs/cloud.md),
+ * "live preview" (docs/preview.md) and "record a clip of each ring" (docs/history.md), one record
+ * per doorbell, kept in `stock-settings.json` beside the home key (a file of records with the first
+ * setting only reads the same; PostgreSQL in a cluster), each signed
  * by the home key as a `StockDoorSetting` and sent to the doorbells with the revocation list (the
  * broker module), so a doorbell takes it only from its own home, for itself, newer than the one it has.
  */
@@ -20,6 +20,7 @@ const Stored = z.strictObject({ v: z.literal(1), settings: z.array(StockDoorSett
 export interface DoorbellSettingsChange {
   acceptUnsignedOpenDoor?: boolean
   livePreview?: boolean
+  clip?: boolean
 }
 
 export class StockSettingError extends Error {
@@ -91,10 +92,11 @@ export class HomeStockSettings {
   /** Changes a doorbell's settings (the caller checked that an owner asks, for a paired doorbell); the doorbells are told. */
   async set (deviceId: string, change: DoorbellSettingsChange, now = Date.now()): Promise<StockDoorSettingView> {
     if (!Id.safeParse(deviceId).success) throw new StockSettingError('not a device id')
-    if (change.acceptUnsignedOpenDoor === undefined && change.livePreview === undefined) throw new StockSettingError('no setting to change')
+    if (change.acceptUnsignedOpenDoor === undefined && change.livePreview === undefined && change.clip === undefined) throw new StockSettingError('no setting to change')
     const next = await this.store.change(deviceId, change, now)
     if (change.acceptUnsignedOpenDoor !== undefined) this.o.log[change.acceptUnsignedOpenDoor ? 'warn' : 'info']('the owner set "accept unsigned OPEN_DOOR from KVS viewers"', { device: deviceId, on: change.acceptUnsignedOpenDoor, seq: next.seq })
     if (change.livePreview !== undefined) this.o.log.info('the owner set "live preview"', { device: deviceId, on: change.livePreview, seq: next.seq })
+    if (change.clip !== undefined) this.o.log.info('the owner set "record a clip of each ring"', { device: deviceId, on: change.clip, seq: next.seq })
     for (const l of this.listeners) { try { l() } catch (err) { this.o.log.error('a stock-setting listener threw', { error: (err as Error).message }) } }
     return next
   }
@@ -111,7 +113,8 @@ export class HomeStockSettings {
         seq: v.seq,
         at: v.at,
         ...(v.acceptUnsignedOpenDoor !== undefined ? { acceptUnsignedOpenDoor: v.acceptUnsignedOpenDoor } : {}),
-        ...(v.livePreview !== undefined ? { livePreview: v.livePreview } : {})
+        ...(v.livePreview !== undefined ? { livePreview: v.livePreview } : {}),
+        ...(v.clip !== undefined ? { clip: v.clip } : {})
       }, this.key.privateKey)
       this.tokenCache.set(v.deviceId, { seq: v.seq, token })
       out.push(token)

@@ -1,7 +1,7 @@
 import { computed, onBeforeUnmount, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import { pathOf, type LinkPath } from '@doorbell/machines'
-import { Home, callCommands, type AudioSenderLike, type DoorbellActor, type KeptTraceFetcher, type LinkActor, type ReplyLink, type TalkLink } from '../lib'
+import { Home, callCommands, type DoorbellKeptRings, type AudioSenderLike, type DoorbellActor, type KeptTraceFetcher, type LinkActor, type ReplyLink, type TalkLink } from '../lib'
 import { loadIdentity } from './identity'
 import { ringPicture, useRingAlert, type RingNotificationAction, type RingPicture } from './useRingAlert'
 import { loadHubInfo, type HubInfo } from './hubInfo'
@@ -273,6 +273,8 @@ export function useHome () {
     },
     /** The owner's kept call traces on a doorbell (Home settings); null while not connected to the home. */
     keptTraces: (deviceId: string): KeptTraceFetcher | null => home?.keptTraces(deviceId) ?? null,
+    /** The rings the doorbells keep, read directly while the hub is down (null: no direct connection now). */
+    keptRings: async (): Promise<DoorbellKeptRings[] | null> => await (home?.keptRings() ?? Promise.resolve(null)),
     link,
     path,
     error,

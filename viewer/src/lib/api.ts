@@ -1,5 +1,5 @@
 import {
-  AuditRecord, CredentialResponse, DismissRequest, MemberRightsRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, LivePreviewSettingRequest, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
+  AuditRecord, ClipSettingRequest, ClipUrl, CredentialResponse, DismissRequest, MemberRightsRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, LivePreviewSettingRequest, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
   ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
@@ -147,6 +147,11 @@ export class HubApi {
     return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/live-preview`, whole(StockDoorSettingView), { body: checked(LivePreviewSettingRequest, { livePreview }, 'live preview setting'), ...o })
   }
 
+  /** PUT /api/devices/<id>/clip (owner): record a clip of each ring, from the doorbell's next ring; the hub signs it and tells the doorbell. */
+  async setClip (deviceId: string, clip: boolean, o: CallOptions = {}): Promise<StockDoorSettingView> {
+    return await this.call('PUT', `/api/devices/${encodeURIComponent(deviceId)}/clip`, whole(StockDoorSettingView), { body: checked(ClipSettingRequest, { clip }, 'clip setting'), ...o })
+  }
+
   /** GET /api/replies (any member): the owner's quick replies as they stand. */
   async replies (o: CallOptions = {}): Promise<RepliesResponse> {
     return await this.call('GET', '/api/replies', whole(RepliesResponse), o)
@@ -209,6 +214,15 @@ export class HubApi {
   /** GET /api/events/<id>/snapshot: the ring's picture (a JPEG). */
   async eventSnapshot (id: number, o: CallOptions = {}): Promise<Blob> {
     return await (await this.send('GET', `/api/events/${id}/snapshot`, o)).blob()
+  }
+
+  /**
+   * GET /api/events/<id>/clip-url: a short-lived address of the ring's clip, absolute, that a
+   * `<video>` plays and seeks with Range requests (it sends no token; the address carries a signed ticket).
+   */
+  async eventClipUrl (id: number, o: CallOptions = {}): Promise<ClipUrl> {
+    const got = await this.call('GET', `/api/events/${id}/clip-url`, whole(ClipUrl), o)
+    return { ...got, url: `${this.base}${got.url}` }
   }
 
   /** POST /api/events/seen: these missed rings (or all of them) were seen by this member, on every screen of theirs. */

@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { CredentialResponse, Grant, InspectionBatcher, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { CredentialResponse, Grant, InspectionBatcher, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { keptTraceFetcher, type KeptTraceFetcher } from './keptTraces'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
@@ -17,6 +17,8 @@ const RETELL_MS = 20_000
 const RETELL_EVERY_MS = 2500
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
+/** One doorbell's kept rings as read on the direct path (history view, hub unreachable). */
+export interface DoorbellKeptRings { deviceId: string, deviceName: string, rings: KeptRing[], more: boolean, error?: string }
 export type LinkActor = Actor<typeof linkMachine>
 
 /**
@@ -235,6 +237,15 @@ export class Home {
    * The link machine's direct path: lives while the machine is in `direct`, dials every doorbell in
    * the address book, and closes its connections when the hub is back.
    */
+  /** The rings the doorbells keep, read on the direct path while the hub is down (null: no direct connection now). */
+  async keptRings (): Promise<DoorbellKeptRings[] | null> {
+    const direct = this.direct
+    if (!direct?.connected) return null
+    return (await direct.keptRings()).map((d) => ({ ...d, deviceName: this.doorbells.get(d.deviceId)?.getSnapshot().context.deviceName ?? d.deviceId }))
+  }
+
+  private direct: DirectClient | null = null
+
   private directPath () {
     return fromCallback(({ sendBack }) => {
       let client: DirectClient | null = null
@@ -256,6 +267,7 @@ export class Home {
         })
         client.on('link', (up) => { sendBack({ type: up ? 'DIRECT_UP' : 'DIRECT_DOWN' }) })
         this.paths.attach(client)
+        this.direct = client
         return client.start()
       }).catch((err: Error) => {
         this.o.log?.('warn', `direct path: ${err.message}`)
@@ -264,6 +276,7 @@ export class Home {
       return () => {
         stopped = true
         if (client) this.paths.detach(client)
+        if (this.direct === client) this.direct = null
         void client?.close()
       }
     })
@@ -304,6 +317,7 @@ export class Home {
       return () => {
         stopped = true
         if (client) this.paths.detach(client)
+        if (this.direct === client) this.direct = null
         void client?.close()
       }
     })

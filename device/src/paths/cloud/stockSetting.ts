@@ -47,6 +47,9 @@ export class OwnerStockSetting {
   /** The owner's live preview setting; undefined: not set (the config decides). Read at each new ring. */
   get livePreview (): boolean | undefined { return this.current?.livePreview }
 
+  /** The owner's clip setting (docs/history.md): on only when the owner turned it on. Read at each new ring. */
+  get clip (): boolean { return this.current?.clip === true }
+
   /** The hub's tokens (one per doorbell of the home): this doorbell's, if valid and newer, is taken. Resolves whether it changed. */
   async take (tokens: readonly string[], from: string): Promise<boolean> {
     const log = this.o.log
@@ -65,6 +68,7 @@ export class OwnerStockSetting {
       if (s.acceptUnsignedOpenDoor === true) log.warn('the owner turned on "accept unsigned OPEN_DOOR from KVS viewers": anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log', { from, seq: s.seq })
       else if (s.acceptUnsignedOpenDoor === false) log.info('the owner turned off "accept unsigned OPEN_DOOR from KVS viewers"', { from, seq: s.seq })
       if (s.livePreview !== undefined) log.info(`the owner turned ${s.livePreview ? 'on' : 'off'} live preview (from the next ring)`, { from, seq: s.seq })
+      if (s.clip !== undefined) log.info(`the owner turned ${s.clip ? 'on' : 'off'} the ring clip (from the next ring)`, { from, seq: s.seq })
     }
     return changed
   }

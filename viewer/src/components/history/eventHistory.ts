@@ -1,4 +1,4 @@
-import type { HistoryEvent } from '@doorbell/core'
+import type { HistoryEvent, KeptRing } from '@doorbell/core'
 
 /**
  * The history view's pure parts (docs/history.md): how an event reads, and how pages join. The
@@ -35,3 +35,12 @@ export function mergeEvents (shown: readonly HistoryEvent[], page: readonly Hist
 
 /** The events of one page that this member has not seen (missed rings only). */
 export const unseenIds = (events: readonly HistoryEvent[]): number[] => events.filter((e) => e.unseen).map((e) => e.id)
+
+/** One line for a ring the doorbell kept (read directly while the hub is down): how it ended, as far as the doorbell knows. */
+export function describeKept (k: KeptRing): string {
+  const r = k.record
+  if (r === null) return 'rang (how it ended is not known yet)'
+  if (r.outcome === 'missed') return 'missed ring'
+  const who = [...new Set(r.answeredBy.map((a) => a.viewerName))]
+  return `answered by ${who.join(', ') || 'someone'}, ${Math.round((r.endedAt - r.startedAt) / 1000)} s`
+}

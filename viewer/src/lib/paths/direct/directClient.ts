@@ -4,8 +4,9 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
   DIRECT_SILENCE_MS, EventFrame, HELLO_SESSION, Listeners, MAX_EVENT_FRAME_BYTES, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   describeError, readFrame, signViewClaim, writeFrame,
-  type DirectReach, type Presence, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
+  type DirectReach, type KeptRing, type Presence, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
+import { readKeptRings } from './keptRead'
 
 export interface DirectClientOptions {
   homeId: string
@@ -231,6 +232,17 @@ export class DirectClient implements ViewerTransport {
       this.sessions.delete(sessionId)
       await s.stream?.close().catch(() => {})
     }
+  }
+
+  /** The rings each connected doorbell keeps (the hub has not taken them yet), for the history view while the hub is down. */
+  async keptRings (): Promise<Array<{ deviceId: string, rings: KeptRing[], more: boolean, error?: string }>> {
+    return await Promise.all([...this.devices.values()].map(async (d) => {
+      try {
+        return { deviceId: d.deviceId, ...await readKeptRings(d.connection, { homeId: this.o.homeId, viewerId: this.o.viewerId, credential: this.o.credential, key: this.o.key, deviceId: d.deviceId }) }
+      } catch (err) {
+        return { deviceId: d.deviceId, rings: [], more: false, error: describeError(err) }
+      }
+    }))
   }
 
   async close (): Promise<void> {

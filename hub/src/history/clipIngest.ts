@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto'
+import type { AedesPublishPacket, Client } from 'aedes'
+import { decodeTopicMessage, describeError, type ClipPart, type Logger } from '@doorbell/core'
+import type { ClipStore } from './clipStore'
+
+/** Clips being put together at once at most, and how long one may take between parts. */
+const MAX_ASSEMBLING = 8
+const PART_TIMEOUT_MS = 60_000
+
+interface Assembly { head: Omit<ClipPart, 'part' | 'data'>, parts: Array<Buffer | undefined>, got: number, timer: NodeJS.Timeout }
+
+/**
+ * A doorbell's clip parts (`…/clip`, after the broker's gate: only the device itself, each part's
+ * schema) put together and kept with the ring's event when the whole matches its size and SHA-256.
+ * A clip of a ring the history does not have, one whose parts disagree, or one that stops coming
+ * is dropped and logged; `clip-failed` is kept as the event's reason. The ring's row is never
+ * touched: a clip that fails leaves the event as it was.
+ */
+export function clipIngest (d: { clips: ClipStore, eventOf: (deviceId: string, ringId: string) => number | null, log: Logger }): { listener: (packet: AedesPublishPacket, client: Client | null) => void, stop: () => void } {
+  const assembling = new Map<string, Assembly>()
+  const drop = (key: string): void => {
+    const a = assembling.get(key)
+    if (a) clearTimeout(a.timer)
+    assembling.delete(key)
+  }
+  const same = (a: Assembly['head'], p: ClipPart): boolean =>
+    a.sha256 === p.sha256 && a.bytes === p.bytes && a.parts === p.parts && a.container === p.container && a.seconds === p.seconds
+
+  const take = (p: ClipPart): void => {
+    const key = `${p.deviceId}/${p.ringId}`
+    let a = assembling.get(key)
+    if (a && !same(a.head, p)) {
+      d.log.warn('a clip\'s parts disagree: the clip so far is dropped', { device: p.deviceId, ringId: p.ringId })
+      drop(key)
+      a = undefined
+    }
+    if (!a) {
+      if (assembling.size >= MAX_ASSEMBLING) { d.log.warn('too many clips at once: this one is dropped', { device: p.deviceId, ringId: p.ringId }); return }
+      const { part: _part, data: _data, ...head } = p
+      a = { head, parts: new Array<Buffer | undefined>(p.parts), got: 0, timer: setTimeout(() => { d.log.warn('a clip stopped coming: dropped', { device: p.deviceId, ringId: p.ringId }); drop(key) }, PART_TIMEOUT_MS) }
+      a.timer.unref()
+      assembling.set(key, a)
+    }
+    a.timer.refresh()
+    if (a.parts[p.part] === undefined) { a.parts[p.part] = Buffer.from(p.data, 'base64'); a.got++ }
+    if (a.got < a.parts.length) return
+    drop(key)
+    const video = Buffer.concat(a.parts as Buffer[])
+    if (video.length !== p.bytes || createHash('sha256').update(video).digest('hex') !== p.sha256) {
+      d.log.warn('a clip does not match its hash: dropped', { device: p.deviceId, ringId: p.ringId })
+      return
+    }
+    const id = d.eventOf(p.deviceId, p.ringId)
+    if (id === null) { d.log.warn('a clip for a ring the history does not have: dropped', { device: p.deviceId, ringId: p.ringId }); return }
+    try {
+      d.clips.put(id, p.container, p.seconds, video)
+      d.log.info('kept a ring\'s clip', { device: p.deviceId, ringId: p.ringId, event: id, bytes: video.length, seconds: p.seconds })
+    } catch (err) {
+      const full = (err as NodeJS.ErrnoException).code === 'ENOSPC'
+      d.clips.failed(id, full ? 'the hub\'s disk is full: the clip was not kept' : 'the hub could not store the clip')
+      d.log.error(full
+        ? 'the disk is full: the ring is kept in the history without its clip (free space, or lower history.maxMegabytes)'
+        : 'could not store a ring\'s clip; the ring is kept without it', { device: p.deviceId, ringId: p.ringId, error: describeError(err) })
+    }
+  }
+
+  return {
+    listener: (packet, client) => {
+      if (!client || !packet.topic.endsWith('/clip')) return
+      const decoded = decodeTopicMessage(packet.topic, packet.payload as Buffer)
+      if (!decoded.ok || decoded.value.kind !== 'clip') return
+      const m = decoded.value.payload
+      try {
+        if (m.type === 'clip') { take(m); return }
+        const id = d.eventOf(m.deviceId, m.ringId)
+        if (id === null) return
+        d.clips.failed(id, m.reason)
+        d.log.info('a ring has no clip', { device: m.deviceId, ringId: m.ringId, reason: m.reason })
+      } catch (err) {
+        d.log.error('could not take a clip', { topic: packet.topic, error: describeError(err) })
+      }
+    },
+    stop: () => { for (const key of [...assembling.keys()]) drop(key) }
+  }
+}

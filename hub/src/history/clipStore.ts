@@ -1,0 +1,101 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ClipContainer, clipMimeType, type EventClip } from '@doorbell/core'
+import { z } from 'zod'
+
+/**
+ * The rings' clips (docs/history.md, "The clip"), beside the history's pictures:
+ * `dataDir/history/clips/<event id>.<mp4|webm>` and `<event id>.json`, which says what the file is
+ * or why there is none. Files, like the pictures: the size cap counts them (`bytes()`), and a clip
+ * goes with its event (`sweep`, after retention or a deletion). Rows stay in the history's
+ * database untouched: a clip is an optional extra of an event.
+ */
+
+const Meta = z.union([
+  z.strictObject({ container: ClipContainer, seconds: z.number().positive(), bytes: z.number().int().positive() }),
+  z.strictObject({ failed: z.string().max(200) })
+])
+type Meta = z.infer<typeof Meta>
+
+export class ClipStore {
+  readonly dir: string
+  private readonly meta = new Map<number, Meta>()
+
+  constructor (historyDir: string) {
+    this.dir = join(historyDir, 'clips')
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    for (const name of readdirSync(this.dir)) {
+      const m = /^([1-9]\d{0,14})\.json$/.exec(name)
+      if (!m) continue
+      try {
+        const parsed = Meta.parse(JSON.parse(readFileSync(join(this.dir, name), 'utf8')))
+        // A clip whose video is gone (removed by hand) is no clip.
+        if ('container' in parsed && statSync(this.file(Number(m[1]), parsed.container)).size !== parsed.bytes) throw new Error('the video does not match')
+        this.meta.set(Number(m[1]), parsed)
+      } catch {
+        this.remove(Number(m[1]))
+      }
+    }
+  }
+
+  private file (id: number, container: ClipContainer): string { return join(this.dir, `${id}.${container}`) }
+  private metaFile (id: number): string { return join(this.dir, `${id}.json`) }
+
+  /** Keeps an event's clip (a second copy replaces the first). Throws when the disk cannot hold it; nothing is kept then. */
+  put (id: number, container: ClipContainer, seconds: number, video: Buffer): void {
+    this.remove(id)
+    const meta: Meta = { container, seconds, bytes: video.length }
+    try {
+      writeFileSync(this.file(id, container), video, { mode: 0o600 })
+      writeFileSync(this.metaFile(id), JSON.stringify(meta), { mode: 0o600 })
+    } catch (err) {
+      this.remove(id)
+      throw err
+    }
+    this.meta.set(id, meta)
+  }
+
+  /** The event has no clip, and why (a clip already kept stays). */
+  failed (id: number, reason: string): void {
+    if (this.meta.has(id) && 'container' in this.meta.get(id)!) return
+    const meta: Meta = { failed: reason.slice(0, 200) }
+    // Best effort: on a full disk the reason lives until the hub restarts.
+    try { writeFileSync(this.metaFile(id), JSON.stringify(meta), { mode: 0o600 }) } catch {}
+    this.meta.set(id, meta)
+  }
+
+  /** What an event's `clip` says; undefined: none was recorded. */
+  state (id: number): EventClip | undefined {
+    const m = this.meta.get(id)
+    if (!m) return undefined
+    return 'failed' in m ? { failed: m.failed } : { type: clipMimeType(m.container) as 'video/mp4' | 'video/webm', bytes: m.bytes, seconds: m.seconds }
+  }
+
+  /** The clip's file, for serving. */
+  video (id: number): { path: string, type: string, bytes: number } | null {
+    const m = this.meta.get(id)
+    if (!m || 'failed' in m) return null
+    return { path: this.file(id, m.container), type: clipMimeType(m.container), bytes: m.bytes }
+  }
+
+  /** Each kept clip's size by event id (the history's size cap counts them with the pictures). */
+  bytes (): Map<number, number> {
+    const out = new Map<number, number>()
+    for (const [id, m] of this.meta) if ('bytes' in m) out.set(id, m.bytes)
+    return out
+  }
+
+  remove (id: number): boolean {
+    const had = this.meta.delete(id)
+    for (const c of ClipContainer.options) rmSync(this.file(id, c), { force: true })
+    rmSync(this.metaFile(id), { force: true })
+    return had
+  }
+
+  /** Removes the clips whose event is gone (retention, deletion); returns how many. */
+  sweep (exists: (id: number) => boolean): number {
+    let n = 0
+    for (const id of [...this.meta.keys()]) if (!exists(id) && this.remove(id)) n++
+    return n
+  }
+}
