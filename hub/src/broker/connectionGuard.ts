@@ -28,6 +28,8 @@ export interface GuardLimits {
 const MAX_LENGTH_BYTES = 4
 const CONNECT = 1
 const PUBLISH = 3
+/** How long a client's QoS 1 PUBLISH may take to be stored before its connection is closed. */
+const STORE_TIMEOUT_MS = 10_000
 
 /**
  * Follows the packet boundaries of one byte stream. `feed` returns why the connection must go, or
@@ -101,11 +103,18 @@ export class GuardedConnection extends Duplex {
    * backpressure to Aedes, whose PUBACK write must complete before it stores the message.
    */
   private held: Buffer[] = []
+  /** A store that never reports back must not hold the connection for ever: it is closed (the client sends again). */
+  private storeTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor (private readonly inner: Duplex, o: { limits: GuardLimits, remoteAddress: string, trustedPeer: boolean, readProxyHeader: boolean, onRefused: (reason: string) => void }) {
     super({ allowHalfOpen: false })
     this.remoteAddress = o.remoteAddress
-    this.limit = new PacketSizeLimit(() => this.signedIn ? o.limits.maxPacketBytes : o.limits.maxConnectBytes, () => { this.storing++ })
+    this.limit = new PacketSizeLimit(() => this.signedIn ? o.limits.maxPacketBytes : o.limits.maxConnectBytes, () => {
+      if (this.storing++ === 0) {
+        this.storeTimer = setTimeout(() => { refuse(`a message not stored within ${STORE_TIMEOUT_MS / 1000} s`) }, STORE_TIMEOUT_MS)
+        this.storeTimer.unref()
+      }
+    })
     this.preamble = o.readProxyHeader ? Buffer.alloc(0) : null
     const refuse = (reason: string): void => {
       o.onRefused(reason)
@@ -155,6 +164,8 @@ export class GuardedConnection extends Duplex {
   }
 
   private release (): void {
+    if (this.storeTimer !== null) clearTimeout(this.storeTimer)
+    this.storeTimer = null
     if (this.held.length === 0) return
     const chunks = this.held
     this.held = []
@@ -194,6 +205,7 @@ export class GuardedConnection extends Duplex {
     // What waited for a store is not sent.
     this.storing = 0
     this.held = []
+    if (this.storeTimer !== null) clearTimeout(this.storeTimer)
     this.inner.destroy()
     callback(err)
   }
