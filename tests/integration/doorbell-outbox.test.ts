@@ -160,3 +160,54 @@ describe('MqttLink: no ring lost when the hub goes away while the doorbell resen
     }
   })
 })
+
+describe('MqttLink: a long outage with signaling keeps every ring', () => {
+  test('answers and byes sent while the hub is away are not held (useless after the outage); every ring pressed meanwhile arrives', { timeout: 60_000 }, async () => {
+    const broker = await Aedes.createBroker()
+    const rings: string[] = []
+    let signals = 0
+    const sockets = new Set<Socket>()
+    let accepting = true
+    broker.authorizePublish = (_client, packet, callback) => {
+      if (packet.topic.endsWith('/ring')) rings.push(RingEvent.parse(JSON.parse(packet.payload.toString())).ringId)
+      if (packet.topic.endsWith('/to-viewer')) signals++
+      callback(null)
+    }
+    const server: Server = createServer((socket) => {
+      if (!accepting) { socket.destroy(); return }
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      broker.handle(socket)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const logged: string[] = []
+    const link = new MqttLink({ url: `mqtt://127.0.0.1:${port}`, homeId: 'home', deviceId: 'front-door', log: memoryLogger(logged, 'link'), auth: { memberId: 'm', token: 't', ca: null } })
+    try {
+      await link.connected(AbortSignal.timeout(10_000))
+      // Live, signaling goes out at once.
+      link.sendToViewer('v1', 's0', { type: 'bye', sessionId: 's0', reason: 'device-ended' })
+      await eventually('the live bye', () => signals === 1, 5000)
+      accepting = false
+      for (const s of sockets) s.destroy()
+      await eventually('the link down', () => !link.client.connected, 5000)
+      // A long outage: rings pressed, and far more signaling than the outbox holds (MAX_HELD).
+      const pressed: string[] = []
+      for (let i = 0; i < 10; i++) {
+        pressed.push(`o${i}`)
+        link.publishRing(ring(`o${i}`))
+        for (let j = 0; j < 100; j++) link.sendToViewer('v1', `s${i}`, { type: 'bye', sessionId: `s${i}`, reason: 'device-ended' })
+      }
+      assert.equal(link.outbox.size, 10, 'only the rings are held')
+      assert.ok(!logged.some((l) => l.includes('dropped the oldest held event')), 'no ring pushed out')
+      accepting = true
+      await eventually('every ring pressed during the outage', () => pressed.every((r) => rings.includes(r)), 15_000)
+        .catch((err: Error) => { throw new Error(`${err.message}: arrived ${rings.join(', ') || 'none'}`) })
+      assert.equal(signals, 1, 'no stale signaling after the outage')
+    } finally {
+      await link.stop()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+})
