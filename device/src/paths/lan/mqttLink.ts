@@ -61,6 +61,8 @@ export class MqttLink implements DeviceTransport {
   readonly outbox: HubOutbox
   /** Handed to mqtt.js, not yet acknowledged by the hub. */
   private readonly inFlight = new Set<HeldMessage>()
+  /** Packet ids of state messages the hub has not acknowledged yet (see the 'close' handler). */
+  private readonly statesInFlight = new Set<number>()
   private stopped = false
   private readonly unwake: () => void
 
@@ -97,6 +99,20 @@ export class MqttLink implements DeviceTransport {
       this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
+    })
+    // A state the hub never acknowledged must not be sent again by mqtt.js after a reconnect: it
+    // is old by then (a "ringing" for a ring that ended during the outage would alert the screens),
+    // and the current one follows every connect anyway.
+    const state = topics.state(o.homeId, o.deviceId)
+    this.client.on('packetsend', (packet) => {
+      if (packet.cmd === 'publish' && packet.topic === state && packet.messageId !== undefined) this.statesInFlight.add(packet.messageId)
+    })
+    this.client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'puback' && packet.messageId !== undefined) this.statesInFlight.delete(packet.messageId)
+    })
+    this.client.on('close', () => {
+      for (const id of this.statesInFlight) this.client.removeOutgoingMessage(id)
+      this.statesInFlight.clear()
     })
     this.client.on('offline', () => { o.log.warn('hub unreachable, retrying', { url: o.url }) })
     this.client.on('error', (err) => {
