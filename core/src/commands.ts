@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { Id } from './ids'
 import { LockState, ReplyErrorCode } from './schemas'
-import { DoorCommand, signDoorCommand, type SigningKey } from './trust'
+import { DoorCommand, FRESHNESS_MS, signDoorCommand, type SigningKey } from './trust'
 import { DoorAttempt } from './api'
 import { ReplyCommand } from './replies'
 import { KeptTraceList, TraceChunk, TraceReadCommand, TracesListCommand } from './keptTraces'
@@ -72,9 +72,23 @@ export const CommandResult = z.discriminatedUnion('ok', [
 ])
 export type CommandResult = z.infer<typeof CommandResult>
 
-/** Signs an open-door command for no call: what a member's screen, or the hub for Home Assistant, sends. */
-export async function signOutOfCallDoorCommand (o: { credential: string, key: SigningKey, home: string, device: string, command: string, now?: number }): Promise<DoorCommand> {
-  return await signDoorCommand({ ...o, session: NO_CALL_SESSION })
+/**
+ * Signs an open-door command for no call: what a member's screen, or the hub for Home Assistant, sends.
+ *
+ * `validForMs`: how long the doorbell may still take it, for a sender that gives up sooner than a
+ * claim's {@link FRESHNESS_MS} (a command outside a call goes QoS 1 to the doorbell's persistent
+ * session, so a doorbell that is away gets it when it is back). The doorbell takes a claim while
+ * its time is within FRESHNESS_MS of the claim's, so the claim is dated that much earlier: every
+ * doorbell, old ones too, refuses it as stale once `validForMs` has passed. (A doorbell whose
+ * clock runs more than `validForMs` ahead of the signer's refuses it at once.)
+ */
+export async function signOutOfCallDoorCommand (o: { credential: string, key: SigningKey, home: string, device: string, command: string, now?: number, validForMs?: number }): Promise<DoorCommand> {
+  const { validForMs, ...rest } = o
+  const now = o.now ?? Date.now()
+  if (validForMs !== undefined && (!Number.isInteger(validForMs) || validForMs < 1 || validForMs > FRESHNESS_MS)) {
+    throw new RangeError(`validForMs must be a whole number of milliseconds from 1 to ${FRESHNESS_MS}, not ${validForMs}`)
+  }
+  return await signDoorCommand({ ...rest, session: NO_CALL_SESSION, now: now - (FRESHNESS_MS - (validForMs ?? FRESHNESS_MS)) })
 }
 
 /** No result came for a command in time: the doorbell is away, or the result was lost. Nothing is known of what it did. */
@@ -87,3 +101,10 @@ export class CommandTimeoutError extends Error {
 
 /** How long a sender waits for a command's result by default (beyond a signed claim's 30 s freshness, nothing can come). */
 export const COMMAND_RESULT_TIMEOUT_MS = 10_000
+
+/**
+ * How much sooner than its result timeout a sender's command stops being valid
+ * (`signOutOfCallDoorCommand`'s `validForMs`): a command taken at the last moment is answered
+ * before the sender gives up, so it never opens after the sender said "no answer".
+ */
+export const COMMAND_RESULT_MARGIN_MS = 2_000

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { PassThrough } from 'node:stream'
+import { Duplex, PassThrough } from 'node:stream'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { memoryLogger } from '@doorbell/core'
 import { PacketSizeLimit, connectionGuard } from '../src/broker/connectionGuard'
@@ -156,6 +156,44 @@ describe('parseProxyHeader', () => {
 })
 
 describe('GuardedConnection writes', () => {
+  test('while a QoS 1 PUBLISH of the client is being stored, what is written to it waits (its PUBACK first), then leaves in order; QoS 0 holds nothing', async () => {
+    const guard = connectionGuard({ maxConnectBytes: 64, maxPacketBytes: 4096, maxPending: 4, proxyProtocol: false }, memoryLogger())
+    // The socket: what the client sends is pushed in; what is written to it is kept.
+    const out: string[] = []
+    const inner = new Duplex({ read () {}, write (chunk: Buffer, _e, cb) { out.push(chunk.toString()); cb() } })
+    const conn = guard.admit(inner, '192.0.2.1', true)!
+    conn.resume()
+    const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+    inner.push(Buffer.concat([header(1, 2), Buffer.alloc(2)]))
+    guard.signedIn(conn)
+    // A QoS 0 PUBLISH (flags 0): nothing waits.
+    inner.push(Buffer.concat([Buffer.from([0x30, 2]), Buffer.alloc(2)]))
+    await tick()
+    let written = 0
+    conn.write(Buffer.from('a'), () => { written++ })
+    await tick()
+    assert.deepEqual(out, ['a'])
+    // Two QoS 1 PUBLISHes (flags 0b0010) in one chunk: what is written waits for both to be stored.
+    inner.push(Buffer.concat([Buffer.from([0x32, 2]), Buffer.alloc(2), Buffer.from([0x32, 2]), Buffer.alloc(2)]))
+    await tick()
+    conn.write(Buffer.from('puback-1'), () => { written++ })
+    conn.write(Buffer.from('puback-2'), () => { written++ })
+    await tick()
+    assert.deepEqual(out, ['a'], 'nothing leaves before the store')
+    assert.equal(written, 3, 'the writes are taken at once: no backpressure for Aedes to wait on')
+    guard.stored(conn)
+    await tick()
+    assert.deepEqual(out, ['a'], 'one of the two is still being stored')
+    guard.stored(conn)
+    await tick()
+    assert.equal(out.join(''), 'apuback-1puback-2')
+    conn.write(Buffer.from('b'))
+    await tick()
+    assert.equal(out.join(''), 'apuback-1puback-2b')
+    guard.stored({}) // not a guarded connection: ignored
+    conn.destroy()
+  })
+
   test('the pieces of one packet written under cork leave in one write to the socket, in order, each callback called', async () => {
     const server = createServer()
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

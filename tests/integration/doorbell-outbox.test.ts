@@ -20,7 +20,7 @@ import { Aedes } from 'aedes'
 import { startHub, type Hub } from '@doorbell/hub'
 import { MqttLink, memoryLogger, startDoorbell, SimulatedButton, SimulatedLock, type Doorbell } from '@doorbell/device'
 import { HubClient } from '@doorbell/viewer/lib'
-import { RingEvent } from '@doorbell/core'
+import { RingEvent, type DeviceState } from '@doorbell/core'
 import { eventually } from '../src/harness'
 import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
 
@@ -153,6 +153,104 @@ describe('MqttLink: no ring lost when the hub goes away while the doorbell resen
       accepting = true
       await eventually('both rings', () => ['r1', 'r2'].every((r) => arrived.includes(r)), 15_000)
         .catch((err: Error) => { throw new Error(`${err.message}: arrived ${arrived.join(', ') || 'none'}`) })
+    } finally {
+      await link.stop()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+})
+
+describe('MqttLink: a long outage with signaling keeps every ring', () => {
+  test('answers and byes sent while the hub is away are not held (useless after the outage); every ring pressed meanwhile arrives', { timeout: 60_000 }, async () => {
+    const broker = await Aedes.createBroker()
+    const rings: string[] = []
+    let signals = 0
+    const sockets = new Set<Socket>()
+    let accepting = true
+    broker.authorizePublish = (_client, packet, callback) => {
+      if (packet.topic.endsWith('/ring')) rings.push(RingEvent.parse(JSON.parse(packet.payload.toString())).ringId)
+      if (packet.topic.endsWith('/to-viewer')) signals++
+      callback(null)
+    }
+    const server: Server = createServer((socket) => {
+      if (!accepting) { socket.destroy(); return }
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      broker.handle(socket)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const logged: string[] = []
+    const link = new MqttLink({ url: `mqtt://127.0.0.1:${port}`, homeId: 'home', deviceId: 'front-door', log: memoryLogger(logged, 'link'), auth: { memberId: 'm', token: 't', ca: null } })
+    try {
+      await link.connected(AbortSignal.timeout(10_000))
+      // Live, signaling goes out at once.
+      link.sendToViewer('v1', 's0', { type: 'bye', sessionId: 's0', reason: 'device-ended' })
+      await eventually('the live bye', () => signals === 1, 5000)
+      accepting = false
+      for (const s of sockets) s.destroy()
+      await eventually('the link down', () => !link.client.connected, 5000)
+      // A long outage: rings pressed, and far more signaling than the outbox holds (MAX_HELD).
+      const pressed: string[] = []
+      for (let i = 0; i < 10; i++) {
+        pressed.push(`o${i}`)
+        link.publishRing(ring(`o${i}`))
+        for (let j = 0; j < 100; j++) link.sendToViewer('v1', `s${i}`, { type: 'bye', sessionId: `s${i}`, reason: 'device-ended' })
+      }
+      assert.equal(link.outbox.size, 10, 'only the rings are held')
+      assert.ok(!logged.some((l) => l.includes('dropped the oldest held event')), 'no ring pushed out')
+      accepting = true
+      await eventually('every ring pressed during the outage', () => pressed.every((r) => rings.includes(r)), 15_000)
+        .catch((err: Error) => { throw new Error(`${err.message}: arrived ${rings.join(', ') || 'none'}`) })
+      assert.equal(signals, 1, 'no stale signaling after the outage')
+    } finally {
+      await link.stop()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+})
+
+describe('MqttLink: a state the hub never acknowledged is not sent again after a reconnect', () => {
+  test('"ringing" in flight when the hub goes is dropped from mqtt.js\'s resend; the state now ("idle") is what the hub gets when it is back', { timeout: 60_000 }, async () => {
+    const broker = await Aedes.createBroker()
+    const states: string[] = []
+    const sockets = new Set<Socket>()
+    let accepting = true
+    /** The hub takes the first state without acknowledging it (killed before it could). */
+    let holdNext = false
+    let held = false
+    broker.authorizePublish = (_client, packet, callback) => {
+      if (!packet.topic.endsWith('/state')) { callback(null); return }
+      if (holdNext) { holdNext = false; held = true; return }
+      states.push((JSON.parse(packet.payload.toString()) as DeviceState).call.status)
+      callback(null)
+    }
+    const server: Server = createServer((socket) => {
+      if (!accepting) { socket.destroy(); return }
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      broker.handle(socket)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const link = new MqttLink({ url: `mqtt://127.0.0.1:${port}`, homeId: 'home', deviceId: 'front-door', log: memoryLogger([], 'link'), auth: { memberId: 'm', token: 't', ca: null } })
+    const state = (status: 'ringing' | 'idle'): DeviceState => ({ deviceId: 'front-door', deviceName: 'Front door', call: { status, ringId: status === 'ringing' ? 'r1' : null, since: Date.now() }, participants: [], lock: null, lastRing: null, at: Date.now() })
+    try {
+      await link.connected(AbortSignal.timeout(10_000))
+      holdNext = true
+      link.publishState(state('ringing'))
+      await eventually('the hub has "ringing" (not acknowledged)', () => held, 5000)
+      accepting = false
+      for (const s of sockets) s.destroy()
+      await eventually('the link down', () => !link.client.connected, 5000)
+      // The ring ends while the hub is away.
+      link.publishState(state('idle'))
+      accepting = true
+      await eventually('the state now, once the hub is back', () => states.includes('idle'), 15_000)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      assert.deepEqual(states, ['idle'], 'the old "ringing" was not sent again')
     } finally {
       await link.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))

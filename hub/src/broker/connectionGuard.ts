@@ -27,6 +27,9 @@ export interface GuardLimits {
 /** §2.2.3: the Remaining Length is at most four bytes. */
 const MAX_LENGTH_BYTES = 4
 const CONNECT = 1
+const PUBLISH = 3
+/** How long a client's QoS 1 PUBLISH may take to be stored before its connection is closed. */
+const STORE_TIMEOUT_MS = 10_000
 
 /**
  * Follows the packet boundaries of one byte stream. `feed` returns why the connection must go, or
@@ -39,8 +42,11 @@ export class PacketSizeLimit {
   private inHeader = false
   private length = 0
   private lengthBytes = 0
+  /** The current packet's first byte (type and flags). */
+  private first = 0
 
-  constructor (private readonly limit: () => number) {}
+  /** `onQos1Publish`: told of each QoS 1 PUBLISH as its fixed header passes. */
+  constructor (private readonly limit: () => number, private readonly onQos1Publish: () => void = () => {}) {}
 
   feed (chunk: Buffer): string | null {
     let i = 0
@@ -55,6 +61,7 @@ export class PacketSizeLimit {
       if (!this.inHeader) {
         // MQTT-3.1.0-1: the first packet a client sends must be CONNECT.
         if (this.packets === 0 && byte >> 4 !== CONNECT) return 'the first packet is not a CONNECT'
+        this.first = byte
         this.inHeader = true
         this.length = 0
         this.lengthBytes = 0
@@ -70,6 +77,7 @@ export class PacketSizeLimit {
       this.packets++
       const max = this.limit()
       if (this.length > max) return `a packet of ${this.length} bytes (at most ${max} here)`
+      if (this.first >> 4 === PUBLISH && ((this.first >> 1) & 3) === 1) this.onQos1Publish()
       this.body = this.length
     }
     return null
@@ -84,11 +92,29 @@ export class GuardedConnection extends Duplex {
   private readonly limit: PacketSizeLimit
   /** Bytes held while a PROXY header may still be arriving; null once decided. */
   private preamble: Buffer | null
+  /**
+   * QoS 1 PUBLISHes from the client that the broker has not stored yet (`stored`): what Aedes
+   * writes meanwhile, their PUBACKs first, waits, so nothing is acknowledged before it is on disk
+   * (ackAfterStore.ts).
+   */
+  private storing = 0
+  /**
+   * What waits. Taken at once (its write is reported done), so the hold never looks like
+   * backpressure to Aedes, whose PUBACK write must complete before it stores the message.
+   */
+  private held: Buffer[] = []
+  /** A store that never reports back must not hold the connection for ever: it is closed (the client sends again). */
+  private storeTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor (private readonly inner: Duplex, o: { limits: GuardLimits, remoteAddress: string, trustedPeer: boolean, readProxyHeader: boolean, onRefused: (reason: string) => void }) {
     super({ allowHalfOpen: false })
     this.remoteAddress = o.remoteAddress
-    this.limit = new PacketSizeLimit(() => this.signedIn ? o.limits.maxPacketBytes : o.limits.maxConnectBytes)
+    this.limit = new PacketSizeLimit(() => this.signedIn ? o.limits.maxPacketBytes : o.limits.maxConnectBytes, () => {
+      if (this.storing++ === 0) {
+        this.storeTimer = setTimeout(() => { refuse(`a message not stored within ${STORE_TIMEOUT_MS / 1000} s`) }, STORE_TIMEOUT_MS)
+        this.storeTimer.unref()
+      }
+    })
     this.preamble = o.readProxyHeader ? Buffer.alloc(0) : null
     const refuse = (reason: string): void => {
       o.onRefused(reason)
@@ -131,7 +157,26 @@ export class GuardedConnection extends Duplex {
     this.inner.resume()
   }
 
+  /** The broker has stored one of the client's QoS 1 PUBLISHes: once none is left, what waited goes out. */
+  stored (): void {
+    if (this.storing > 0) this.storing--
+    if (this.storing === 0) this.release()
+  }
+
+  private release (): void {
+    if (this.storeTimer !== null) clearTimeout(this.storeTimer)
+    this.storeTimer = null
+    if (this.held.length === 0) return
+    const chunks = this.held
+    this.held = []
+    if (this.inner.destroyed) return
+    this.inner.cork()
+    for (const chunk of chunks) this.inner.write(chunk)
+    this.inner.uncork()
+  }
+
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.storing > 0) { this.held.push(chunk); callback(); return }
     if (this.inner.destroyed) { callback(new Error('connection closed')); return }
     this.inner.write(chunk, callback)
   }
@@ -142,6 +187,7 @@ export class GuardedConnection extends Duplex {
    * subscriber of a ring). Corked below too, they leave as one write.
    */
   override _writev (chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    if (this.storing > 0) { for (const c of chunks) this.held.push(c.chunk); callback(); return }
     if (this.inner.destroyed) { callback(new Error('connection closed')); return }
     const last = chunks.length - 1
     this.inner.cork()
@@ -156,6 +202,10 @@ export class GuardedConnection extends Duplex {
   }
 
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    // What waited for a store is not sent.
+    this.storing = 0
+    this.held = []
+    if (this.storeTimer !== null) clearTimeout(this.storeTimer)
     this.inner.destroy()
     callback(err)
   }
@@ -172,6 +222,8 @@ export interface ConnectionGuard {
   admit: (inner: Duplex, remoteAddress: string, tcp: boolean) => GuardedConnection | null
   /** Called when Aedes has accepted the client's CONNECT (its `client` event): the larger limit applies from now on. */
   signedIn: (conn: unknown) => void
+  /** Called when the broker has stored a QoS 1 message the client on `conn` published (ackAfterStore.ts). */
+  stored: (conn: unknown) => void
   /** Connections open and not signed in now. */
   readonly pending: number
 }
@@ -209,6 +261,9 @@ export function connectionGuard (limits: GuardLimits, log: Logger): ConnectionGu
       if (!(c instanceof GuardedConnection)) return
       c.signedIn = true
       settle(c)
+    },
+    stored (c) {
+      if (c instanceof GuardedConnection) c.stored()
     },
     get pending () { return pending }
   }

@@ -1,6 +1,6 @@
 import type { Aedes } from 'aedes'
 import {
-  COMMAND_RESULT_TIMEOUT_MS, OutOfCallCommand, encode, newId, signOutOfCallDoorCommand, topics,
+  COMMAND_RESULT_MARGIN_MS, COMMAND_RESULT_TIMEOUT_MS, FRESHNESS_MS, OutOfCallCommand, encode, newId, signOutOfCallDoorCommand, topics,
   type CommandResult, type LockCommand, type Logger, type Member
 } from '@doorbell/core'
 import type { Trust } from '../trust/trust'
@@ -42,7 +42,13 @@ export function doorOpener (d: DoorOpenerDeps): {
   result: (deviceId: string, viewer: string, result: CommandResult) => void
 } {
   const pending = new Map<string, { deviceId: string, subject: string, done: (r: CommandResult | null) => void }>()
+  /** Commands Home Assistant was told got no answer: a result that comes later is still told (it can only be a refusal). */
+  const late = new Map<string, { deviceId: string, subject: string, command: LockAttributes['last_command'], by: string, timer: ReturnType<typeof setTimeout> }>()
   const timeoutMs = d.timeoutMs ?? COMMAND_RESULT_TIMEOUT_MS
+  // The doorbell may take the command only while Home Assistant still waits for its result: it
+  // goes QoS 1 to the doorbell's persistent session, and a doorbell that was away would otherwise
+  // open the door up to 30 s later, after Home Assistant was told "no answer".
+  const validForMs = Math.max(1000, Math.min(FRESHNESS_MS, timeoutMs - COMMAND_RESULT_MARGIN_MS))
   const at = (): string => new Date().toISOString()
 
   const refuseHere = (deviceId: string, by: string, command: LockAttributes['last_command'], reason: string, message: string): void => {
@@ -61,7 +67,7 @@ export function doorOpener (d: DoorOpenerDeps): {
       try {
         const signer = await d.trust().integrationSigner(integration.id)
         subject = signer.member.subject
-        signed = await signOutOfCallDoorCommand({ credential: signer.credential, key: signer.key, home: d.homeId, device: deviceId, command: newId('c') })
+        signed = await signOutOfCallDoorCommand({ credential: signer.credential, key: signer.key, home: d.homeId, device: deviceId, command: newId('c'), validForMs })
       } catch (err) {
         const removed = d.trust().members().find((m) => m.id === integration.id)?.revokedAt != null
         refuseHere(deviceId, by, command, removed ? 'revoked' : 'no-door-right', (err as Error).message)
@@ -77,9 +83,13 @@ export function doorOpener (d: DoorOpenerDeps): {
         })
       })
       if (result === null) {
-        // The doorbell may be away; a command delivered later is refused by it as stale.
+        // The doorbell may be away: the command is no longer valid, and a doorbell that gets it
+        // later refuses it as stale (audited there); that refusal is told too when it comes.
         d.log.warn('no answer from the doorbell to Home Assistant\'s door command', { device: deviceId, id: signed.id })
-        d.tell(deviceId, { last_command: command, by, result: 'no answer', reason: null, message: `no answer from the doorbell in ${Math.round(timeoutMs / 1000)} s`, at: at() })
+        d.tell(deviceId, { last_command: command, by, result: 'no answer', reason: null, message: `no answer from the doorbell in ${Math.round(timeoutMs / 1000)} s; the command is no longer valid`, at: at() })
+        const timer = setTimeout(() => { late.delete(signed.id) }, FRESHNESS_MS)
+        timer.unref()
+        late.set(signed.id, { deviceId, subject, command, by, timer })
       } else if (result.ok) {
         d.tell(deviceId, { last_command: command, by, result: 'opened', reason: null, message: 'opened; the door relocks by itself', at: at() })
       } else {
@@ -93,7 +103,20 @@ export function doorOpener (d: DoorOpenerDeps): {
       if (result.id === null) return
       const waiting = pending.get(result.id)
       // Only the doorbell the command went to, answering the member it was sent as.
-      if (waiting?.deviceId === deviceId && waiting.subject === viewer) waiting.done(result)
+      if (waiting?.deviceId === deviceId && waiting.subject === viewer) { waiting.done(result); return }
+      const gaveUp = late.get(result.id)
+      if (gaveUp?.deviceId !== deviceId || gaveUp.subject !== viewer) return
+      clearTimeout(gaveUp.timer)
+      late.delete(result.id)
+      const { command, by } = gaveUp
+      if (result.ok) {
+        // Cannot happen with a doorbell's clock in step (the command was no longer valid); said if it does.
+        d.log.error('a door command Home Assistant was told got no answer opened the door later', { device: deviceId, id: result.id })
+        d.tell(deviceId, { last_command: command, by, result: 'opened', reason: null, message: 'opened late, after no answer in time', at: at() })
+        return
+      }
+      d.log.info('a late answer to Home Assistant\'s door command: refused', { device: deviceId, id: result.id, reason: result.reason ?? result.error.code })
+      d.tell(deviceId, { last_command: command, by, result: 'refused', reason: result.reason ?? result.error.code, message: `refused when it reached the doorbell late: ${result.error.message}`, at: at() })
     }
   }
 }

@@ -3,7 +3,7 @@ import {
   type DeviceState, type DeviceTransport, type Logger, type SignalToDevice, type SignalToViewer
 } from '@doorbell/core'
 
-/** One QoS 1 event for the hub, in the order it was raised. */
+/** One QoS 1 event for the hub (a ring, a picture, a call record), in the order it was raised. */
 export interface HeldMessage { readonly seq: number, readonly topic: string, readonly payload: string }
 
 /** Held events past this many: the oldest go (a doorbell away from its hub for days). */

@@ -48,7 +48,7 @@ type LinkEvents = {
  *
  * Persistent session (clean: false) and QoS 1, so offers sent while the device was away arrive
  * (one older than the proof's 30 s freshness is refused as stale, with a bye that says it came
- * late). Rings, pictures, call records and signaling raised while the hub is away wait in the
+ * late). Rings, pictures and call records raised while the hub is away wait in the
  * doorbell's own `HubOutbox` and are handed to mqtt.js only on a live connection, after the
  * presence and the state (so a screen learns whether the ring is still on before the ring
  * itself). What mqtt.js was sending when the connection dropped it sends again itself; what it
@@ -63,6 +63,8 @@ export class MqttLink implements DeviceTransport {
   readonly outbox: HubOutbox
   /** Handed to mqtt.js, not yet acknowledged by the hub. */
   private readonly inFlight = new Set<HeldMessage>()
+  /** Packet ids of state messages the hub has not acknowledged yet (see the 'close' handler). */
+  private readonly statesInFlight = new Set<number>()
   private stopped = false
   private readonly unwake: () => void
 
@@ -99,6 +101,20 @@ export class MqttLink implements DeviceTransport {
       this.client.subscribe([topics.deviceInbox(o.homeId, o.deviceId), topics.commandInbox(o.homeId, o.deviceId), topics.revocations(o.homeId), topics.replies(o.homeId), topics.grants(o.homeId)], { qos: 1 }, (err) => {
         if (err) o.log.error('subscribe failed', { error: err.message })
       })
+    })
+    // A state the hub never acknowledged must not be sent again by mqtt.js after a reconnect: it
+    // is old by then (a "ringing" for a ring that ended during the outage would alert the screens),
+    // and the current one follows every connect anyway.
+    const state = topics.state(o.homeId, o.deviceId)
+    this.client.on('packetsend', (packet) => {
+      if (packet.cmd === 'publish' && packet.topic === state && packet.messageId !== undefined) this.statesInFlight.add(packet.messageId)
+    })
+    this.client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'puback' && packet.messageId !== undefined) this.statesInFlight.delete(packet.messageId)
+    })
+    this.client.on('close', () => {
+      for (const id of this.statesInFlight) this.client.removeOutgoingMessage(id)
+      this.statesInFlight.clear()
     })
     this.client.on('offline', () => { o.log.warn('hub unreachable, retrying', { url: o.url }) })
     this.client.on('error', (err) => {
@@ -242,8 +258,18 @@ export class MqttLink implements DeviceTransport {
     if (this.client.connected) this.client.publish(topics.inspect(this.o.homeId, this.o.deviceId), encode(InspectBatch, batch), { qos: 0 })
   }
 
+  /**
+   * Signaling goes out on a live connection only, never held: an answer or a bye is useless after
+   * an outage (the screen's call has given up by then), and held it would push rings out of the
+   * outbox's bound. Not handed to mqtt.js while offline either (its offline store is what the
+   * outbox exists to avoid).
+   */
   sendToViewer (viewerId: string, sessionId: string, message: SignalToViewer): void {
-    this.send(topics.session(this.o.homeId, this.o.deviceId, viewerId, sessionId, 'to-viewer'), encode(SignalToViewer, message))
+    if (this.stopped || !this.client.connected) {
+      this.o.log.info('the hub is away: signaling for a call not sent', { viewer: viewerId, session: sessionId, type: message.type })
+      return
+    }
+    this.client.publish(topics.session(this.o.homeId, this.o.deviceId, viewerId, sessionId, 'to-viewer'), encode(SignalToViewer, message), { qos: 1 })
   }
 
   async stop (): Promise<void> {

@@ -19,7 +19,8 @@ import { BrokerStore, fromStored, toStored, type Row } from './store'
  */
 
 type Pkt = Record<string, unknown> & { messageId?: number, brokerId?: string, brokerCounter?: number }
-interface Queued { seq: number, packet: Pkt }
+/** One queued message. `gone`: acknowledged or dropped since (a queue stream taken earlier skips it). */
+interface Queued { seq: number, packet: Pkt, gone?: true }
 interface ClientRef { id: string }
 interface SubOptions { qos: number, rh?: number, rap?: boolean, nl?: boolean, subscriptionIdentifier?: number }
 interface BrokerRef { id: string }
@@ -209,6 +210,7 @@ export class SqlitePersistence {
       ops.push(() => { this.disk.q.putOutgoing!.run(entry.seq, sub.clientId, meta, payload) })
       while (queue.length > this.maxQueued) {
         const dropped = queue.shift()!
+        dropped.gone = true
         ops.push(() => { this.disk.q.delOutgoing!.run(dropped.seq) })
       }
     }
@@ -224,6 +226,14 @@ export class SqlitePersistence {
    * (broker id and counter); a packet from another broker, or a PUBREL, replaces the entry that
    * has its packet id. A new packet id alone is kept in memory only: after a restart aedes sends
    * the whole queue again under new ids, so writing it would put a commit on every delivery for nothing.
+   *
+   * A message with the broker's mark and no entry is sent all the same, never refused: when a
+   * persistent session resumes, aedes subscribes the client again before it streams the stored
+   * queue, so a message queued in between goes out live and from the stream, and the second of
+   * the two may find it acknowledged already (refusing it closed the screen's connection in the
+   * middle of its queue: `no such packet`). The stream skips what the client has acknowledged
+   * (`outgoingStream`); a copy sent twice before its acknowledgement is a duplicate, which QoS 1
+   * allows (screens know a ring by its id).
    */
   async outgoingUpdate (client: ClientRef, packet: Pkt): Promise<void> {
     const queue = this.outgoing.get(client.id) ?? []
@@ -239,6 +249,7 @@ export class SqlitePersistence {
         return
       }
     }
+    if (packet.cmd === 'publish' && packet.brokerId != null) return
     throw new Error('no such packet')
   }
 
@@ -258,6 +269,7 @@ export class SqlitePersistence {
       : queue.findIndex((e) => e.packet.messageId === packet.messageId)
     if (i < 0) return undefined
     const [entry] = queue.splice(i, 1)
+    entry!.gone = true
     if (queue.length === 0) this.outgoing.delete(client.id)
     await this.disk.write(() => { this.disk.q.delOutgoing!.run(entry!.seq) })
     return entry!.packet
@@ -273,6 +285,7 @@ export class SqlitePersistence {
     for (const id of ids) {
       for (const [topic, sub] of this.subscriptions.get(id) ?? []) if (sub.qos > 0) this.trie.remove(topic, { clientId: id, topic })
       this.subscriptions.delete(id)
+      for (const entry of this.outgoing.get(id) ?? []) entry.gone = true
       this.outgoing.delete(id)
     }
     if (ids.length > 0) {
@@ -286,9 +299,16 @@ export class SqlitePersistence {
     return ids
   }
 
+  /**
+   * The queue as it is now, read one message at a time: one acknowledged or dropped meanwhile is
+   * skipped (a live message queued while the session resumed, which aedes also sends as it comes:
+   * see `outgoingUpdate`).
+   */
   outgoingStream (client: ClientRef): Readable {
-    // A copy: the broker streams while acknowledgements change the queue.
-    return Readable.from((this.outgoing.get(client.id) ?? []).map((e) => e.packet))
+    const entries = [...(this.outgoing.get(client.id) ?? [])]
+    return Readable.from((function * () {
+      for (const e of entries) if (e.gone !== true) yield e.packet
+    })())
   }
 
   // ---------------------------------------------------------------- QoS 2 in flight, wills (memory only)
