@@ -45,7 +45,12 @@ export const HistoryEvent = z.strictObject({
   /** Why there is no picture, when the doorbell said. */
   noPicture: z.string().max(200).nullable(),
   /** A missed ring this member has not seen on any of their screens. */
-  unseen: z.boolean()
+  unseen: z.boolean(),
+  /**
+   * A dismissed ring: true when every member whose screen was shown it (connected when it rang)
+   * dismissed it; false when some did not, or the hub does not know who was shown it.
+   */
+  everyoneDismissed: z.boolean().optional()
 })
 export type HistoryEvent = z.infer<typeof HistoryEvent>
 

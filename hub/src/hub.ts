@@ -71,7 +71,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share } : {})
   const tls = tlsModule(config, log)
   const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}) })
-  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history') })
+  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('history') })
   const push = pushModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('push') })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })

@@ -1,8 +1,10 @@
 import { join } from 'node:path'
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import { describeError, type HubConfig, type Logger, type Startable } from '@doorbell/core'
+import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import { historyIngest } from './ingest'
+import { membersShown } from './shown'
 import { HistoryStore } from './store'
 
 export interface HistoryModule extends Startable {
@@ -20,7 +22,7 @@ const PRUNE_EVERY_MS = 3_600_000
  * `/api/events` routes (routes.ts). Starts after the broker and before the MQTT listener, so it
  * sees every device's first message.
  */
-export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number }): HistoryModule {
+export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, principalOf?: (client: Client) => Principal | null }): HistoryModule {
   let store: HistoryStore | null = null
   let timer: NodeJS.Timeout | null = null
   let listener: ((...args: any[]) => void) | null = null
@@ -45,7 +47,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const s = store = new HistoryStore(join(d.config.dataDir, 'history'))
       const trust = d.trust()
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
-      listener = historyIngest({ store: s, deviceName, log: d.log })
+      const shownTo = d.principalOf ? membersShown({ broker: d.broker, principalOf: d.principalOf, members: () => trust.members() }) : undefined
+      listener = historyIngest({ store: s, deviceName, log: d.log, ...(shownTo ? { shownTo } : {}) })
       d.broker().on('publish', listener)
       prune()
       timer = setInterval(prune, PRUNE_EVERY_MS)

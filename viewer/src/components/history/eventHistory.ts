@@ -17,7 +17,7 @@ export function describeEvent (e: HistoryEvent): string {
   }
   if (e.outcome === 'ringing') return 'ringing'
   if (e.outcome === 'missed') return 'missed ring'
-  if (e.outcome === 'dismissed') return `dismissed by ${e.who.join(', ') || 'someone'}`
+  if (e.outcome === 'dismissed') return `dismissed by ${e.who.join(', ') || 'someone'}${e.everyoneDismissed === true ? ' (everyone it was shown to)' : ''}`
   const seconds = e.durationMs === null ? null : Math.round(e.durationMs / 1000)
   return `answered by ${e.who.join(', ') || 'someone'}${seconds === null ? '' : `, ${seconds} s`}`
 }
