@@ -198,6 +198,11 @@ export class HistoryStore {
 
   /** A request to talk (the talk lease's audit record): who, allowed or refused and why; stored once per attempt id. */
   addTalk (attempt: DoorAttempt, deviceName: string): void {
+    // The lease's end: how long that request's talk lasted (its own record, after the request's).
+    if (attempt.lease) {
+      this.db.prepare("UPDATE events SET duration_ms = ? WHERE source = ? AND kind = 'talk'").run(attempt.lease.durationMs, `talk:${attempt.lease.attemptId}`)
+      return
+    }
     this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, who, detail)
       VALUES ('talk', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO NOTHING`)
       // A quick reply says which reply was played (its audit message names it), allowed or not.

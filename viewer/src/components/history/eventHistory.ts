@@ -9,7 +9,7 @@ import type { HistoryEvent } from '@doorbell/core'
 export function describeEvent (e: HistoryEvent): string {
   if (e.kind === 'talk') {
     const who = e.who[0] ?? 'someone'
-    return e.outcome === 'allowed' ? `${who} talked` : `talk refused to ${who}${e.detail ? ` (${e.detail})` : ''}`
+    return e.outcome === 'allowed' ? `${who} talked${e.durationMs === null ? '' : ` for ${Math.max(1, Math.round(e.durationMs / 1000))} s`}` : `talk refused to ${who}${e.detail ? ` (${e.detail})` : ''}`
   }
   if (e.kind === 'door') {
     const who = e.who[0] ?? 'someone'
