@@ -147,7 +147,13 @@ export const DoorAttempt = z.strictObject({
   viewerId: Id.nullable(),
   viewerName: z.string().max(64),
   role: Role.nullable(),
-  path: z.enum(['lan', 'direct', 'cloud']).nullable()
+  path: z.enum(['lan', 'direct', 'cloud']).nullable(),
+  /**
+   * A talk lease that ended (kind `talk`): which allowed request it ends and how long the talk
+   * lasted. A record of its own, so the request is never replaced on the way; the history puts the
+   * duration on that request (docs/history.md).
+   */
+  lease: z.strictObject({ attemptId: Id, durationMs: z.number().int().nonnegative().max(86_400_000) }).optional()
 })
 export type DoorAttempt = z.input<typeof DoorAttempt>
 

@@ -301,6 +301,17 @@ export const HubConfig = z.strictObject({
      */
     broker: HomeAssistantBroker.optional()
   }).default({ enabled: false, discoveryPrefix: 'homeassistant' }),
+  /**
+   * Web Push (docs/history.md, "Web Push"): when the hub can reach the internet, a ring wakes a
+   * closed page through the browser's push service. `contact` (mailto: or https:) goes in the
+   * VAPID claims so a push service can reach the hub's owner. `allowLoopbackEndpoints` lets a
+   * subscription point at http://127.0.0.1 (a push-service stand-in in tests); off, only https.
+   */
+  push: z.strictObject({
+    enabled: z.boolean().default(true),
+    contact: z.string().max(200).regex(/^(mailto:|https:\/\/)\S+$/, 'a mailto: or https: address').optional(),
+    allowLoopbackEndpoints: z.boolean().default(false)
+  }).default({ enabled: true, allowLoopbackEndpoints: false }),
   /** One of several hubs sharing Redis and PostgreSQL behind nginx (docs/cluster.md); absent: a single hub. */
   cluster: ClusterConfig.optional()
 }).refine((c) => c.tls !== 'off' || LOOPBACK.includes(c.host), {

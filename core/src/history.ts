@@ -48,7 +48,12 @@ export const HistoryEvent = z.strictObject({
   /** A missed ring this member has not seen on any of their screens. */
   unseen: z.boolean(),
   /** The ring's clip (the owner's setting, docs/history.md): there, or why not; absent: none was recorded. */
-  clip: EventClip.optional()
+  clip: EventClip.optional(),
+  /**
+   * A dismissed ring: true when every member whose screen was shown it (connected when it rang)
+   * dismissed it; false when some did not, or the hub does not know who was shown it.
+   */
+  everyoneDismissed: z.boolean().optional()
 })
 export type HistoryEvent = z.infer<typeof HistoryEvent>
 

@@ -160,7 +160,8 @@ describe('parseConfig(HubConfig)', () => {
       iceTransportPolicy: 'all',
       trustProxy: false,
       mqtt: { maxPacketBytes: 256 * 1024, connectTimeoutMs: 5000, maxPendingConnections: 64, proxyProtocol: false },
-      homeAssistant: { enabled: false, discoveryPrefix: 'homeassistant' }
+      homeAssistant: { enabled: false, discoveryPrefix: 'homeassistant' },
+      push: { enabled: true, allowLoopbackEndpoints: false }
     }
     assert.deepEqual(parseConfig(HubConfig, undefined, 'env'), expected)
     assert.deepEqual(parseConfig(HubConfig, {}, 'env'), expected)
@@ -266,4 +267,10 @@ describe('parseConfig(DeviceConfig): audio', () => {
       assert.match(err.message, pattern, JSON.stringify(audio))
     }
   })
+})
+
+test('Web Push config: a contact is mailto: or https:, unknown keys refused', () => {
+  assert.equal(parseConfig(HubConfig, { push: { contact: 'mailto:me@example.org' } }, 't').push.contact, 'mailto:me@example.org')
+  assert.throws(() => parseConfig(HubConfig, { push: { contact: 'http://example.org' } }, 't'), /push\.contact: a mailto: or https: address/)
+  assert.throws(() => parseConfig(HubConfig, { push: { vapidKey: 'x' } }, 't'), /push/)
 })

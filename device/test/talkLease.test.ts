@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  DoorGuard, Grant, TalkReply, exportPublicKey, generateSigningKey, memoryLogger, sign, signTalkCommand,
-  type DoorAttempt, type Grant as GrantT, type SigningKeyPair
+  DoorAttempt, DoorGuard, Grant, TalkReply, exportPublicKey, generateSigningKey, memoryLogger, sign, signTalkCommand,
+  type Grant as GrantT, type SigningKeyPair
 } from '@doorbell/core'
 import { noSpeaker, talkLease, type TalkFloor } from '../src/answering'
 
@@ -87,10 +87,45 @@ describe('the talk lease on the device', () => {
     assert.equal(a.last('talker')?.ended, 'connection-lost')
     assert.equal(floor.mayTalk('s-a'), false)
 
-    const talk = audit.filter((r) => r.kind === 'talk')
+    const talk = audit.filter((r) => r.kind === 'talk' && !r.lease)
     assert.deepEqual(talk.map((r) => [r.viewerName, r.outcome, r.reason]), [
       ['Kitchen tablet', 'allowed', 'ok'], ['Sam', 'denied', 'busy'], ['Sam', 'allowed', 'ok'], ['Kitchen tablet', 'allowed', 'ok']
     ])
+    // Each allowed talk's end (release, hang-up, connection loss) is its own record naming the request, with how long it lasted.
+    const ends = audit.filter((r) => r.lease)
+    assert.deepEqual(ends.map((r) => r.lease!.attemptId), talk.filter((r) => r.outcome === 'allowed').map((r) => r.id))
+    for (const e of ends) {
+      assert.equal(DoorAttempt.parse(e).id, `${e.lease!.attemptId}-end`)
+      assert.match(e.message, /stopped talking after \d+ s$/)
+    }
+    floor.stop()
+  })
+
+  test('how long a talk lasted: the lease\'s end names the allowed request and its duration, on the injected clock; a renew or a second request while holding does not end it', async () => {
+    const { guard, member } = await home()
+    const audit: DoorAttempt[] = []
+    let clock = 1_000_000
+    const floor = talkLease({ guard, audit: (a) => { audit.push(a) }, deviceId: DEVICE, log: memoryLogger([], 'talk'), maxMs: 60_000, now: () => clock })
+    const kitchen = await member('Kitchen tablet', 'v-kitchen')
+    const a = screen(floor, 's-a', kitchen.viewerId)
+    await a.command(await kitchen.command('talk', 's-a'))
+    clock += 4000
+    await a.command(await kitchen.command('renew', 's-a'))
+    await a.command(await kitchen.command('talk', 's-a'))
+    clock += 8400
+    assert.equal(audit.filter((r) => r.lease).length, 0, 'still talking')
+    await a.command(JSON.stringify({ type: 'talk-release', id: 'r1' }))
+    const [end, ...more] = audit.filter((r) => r.lease)
+    assert.equal(more.length, 0)
+    assert.deepEqual(end!.lease, { attemptId: audit[0]!.id, durationMs: 12_400 })
+    assert.deepEqual([end!.kind, end!.outcome, end!.viewerName, end!.at], ['talk', 'allowed', 'Kitchen tablet', clock])
+    // A refused request has no end.
+    const sam = await member('Sam', 'v-sam', { talk: false })
+    const b = screen(floor, 's-b', sam.viewerId)
+    await b.command(await sam.command('talk', 's-b'))
+    b.stop()
+    floor.left('s-b')
+    assert.equal(audit.filter((r) => r.lease).length, 1)
     floor.stop()
   })
 

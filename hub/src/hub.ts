@@ -13,6 +13,8 @@ import { homeAssistantRoutes } from './homeAssistant/routes'
 import { historyModule, type HistoryModule } from './history/module'
 import { historyRoutes } from './history/routes'
 import { clipRoutes } from './history/clipRoutes'
+import { pushModule, type PushModule } from './push/module'
+import { pushRoutes } from './push/routes'
 import { repliesRoutes } from './replies/routes'
 import { rightsRoutes } from './trust/rightsRoutes'
 import { clientAddressOf } from './http'
@@ -44,9 +46,11 @@ export interface Hub {
   tls: LocalTls | null
   /** The event history: rings, door attempts, snapshots (docs/history.md). */
   history: HistoryModule
+  /** Web Push: the VAPID key and the screens' subscriptions (docs/history.md); `state` null when off. */
+  push: PushModule
   /** The owner's one-time setup code, while the home has no owner. */
   setupCode: { code: string, expiresAt: number } | null
-  /** The modules that started, in order (`cluster` for a cluster's hub, `trust`, `tls`, `broker`, `presence` (a cluster's), `homeAssistant`, `history`, `mqtt`, `http`, `mesh`). */
+  /** The modules that started, in order (`cluster` for a cluster's hub, `trust`, `tls`, `broker`, `presence` (a cluster's), `homeAssistant`, `history`, `push`, `mqtt`, `http`, `mesh`). */
   modules: readonly string[]
   stop: () => Promise<void>
 }
@@ -77,9 +81,10 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   // A cluster's history is the one PostgreSQL every hub shares (a ring through A is in B's /api/events).
   const c = config.cluster
   const clusterHistory = c ? { open: () => new PgHistoryStore({ url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId }) } : {}
-  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('history'), ...clusterHistory })
+  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('history'), ...clusterHistory })
   // A ring's clip, kept beside its row (docs/history.md, "The clip").
   const withClip = (e: HistoryEvent): HistoryEvent => { const clip = history.clips.state(e.id); return clip ? { ...e, clip } : e }
+  const push = pushModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('push') })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))
@@ -90,7 +95,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members(), decorate: withClip, deleted: (id) => { history.clips.remove(id) } }), clipRoutes({ store: () => history.store, clips: () => history.clips, members: () => trust.trust.members() }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, stamp: async (list, seq) => await trust.trust.stampReplies(list, seq), log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence), rightsRoutes({ trust: () => trust.trust })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members(), decorate: withClip, deleted: (id) => { history.clips.remove(id) } }), clipRoutes({ store: () => history.store, clips: () => history.clips, members: () => trust.trust.members() }), pushRoutes({ module: push, allowLoopback: config.push.allowLoopbackEndpoints }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, stamp: async (list, seq) => await trust.trust.stampReplies(list, seq), log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence), rightsRoutes({ trust: () => trust.trust })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,
@@ -98,7 +103,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   })
   // Each module in the order it starts; Home Assistant and the mesh only when the config turns them
   // on (Home Assistant and the history before `mqtt`: they must see each doorbell's first message).
-  const modules = [...(cluster ? [cluster] : []), trust, tls, broker, ...(presence ? [presence] : []), ...(config.homeAssistant.enabled ? [homeAssistant] : []), history, mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
+  const modules = [...(cluster ? [cluster] : []), trust, tls, broker, ...(presence ? [presence] : []), ...(config.homeAssistant.enabled ? [homeAssistant] : []), history, push, mqtt, http, ...(config.mesh.enabled ? [mesh] : [])]
   const started = await startInOrder(modules, { log, ...(options.signal ? { signal: options.signal } : {}) })
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
@@ -115,6 +120,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     trust: trust.trust,
     tls: tls.local,
     history,
+    push,
     setupCode: trust.trust.setupCode(),
     modules: started.names,
     stop: started.stop

@@ -48,16 +48,16 @@ async function withDataDir (t: { after: (fn: () => Promise<void>) => void }): Pr
 const config = (dataDir: string, httpPort: number, mqttPort: number, extra: Partial<HubConfigInput> = {}): HubConfigInput =>
   ({ host: '127.0.0.1', httpPort, mqttPort, tls: 'off', dataDir, mesh: { enabled: false }, ...extra })
 
-test('the modules start in order and stop in reverse: trust, tls, broker, history, mqtt, http', async (t) => {
+test('the modules start in order and stop in reverse: trust, tls, broker, history, push, mqtt, http', async (t) => {
   const dir = await withDataDir(t)
   const log = memoryLogger()
   const hub = await startHub(config(dir, 0, 0), { log })
   const http = Number(new URL(hub.url).port)
   const mqtt = Number(new URL(hub.mqttUrl).port)
-  assert.deepEqual(hub.modules, ['trust', 'tls', 'broker', 'history', 'mqtt', 'http'])
+  assert.deepEqual(hub.modules, ['trust', 'tls', 'broker', 'history', 'push', 'mqtt', 'http'])
   await hub.stop()
   const stopped = log.lines.filter((l) => l.includes(' stopped ')).map((l) => /module=(\w+)/.exec(l)?.[1])
-  assert.deepEqual(stopped, ['http', 'mqtt', 'history', 'broker', 'tls', 'trust'])
+  assert.deepEqual(stopped, ['http', 'mqtt', 'push', 'history', 'broker', 'tls', 'trust'])
   await assertFree(http, 'the HTTP')
   await assertFree(mqtt, 'the MQTT')
 })
@@ -74,7 +74,7 @@ test('the HTTPS port taken: startHub rejects naming http, and the MQTT port it h
   assert.equal(err.module, 'http')
   assert.match(err.message, /^http could not start: .*EADDRINUSE/)
   await assertFree(mqttPort, 'the MQTT (TLS)')
-  assert.deepEqual(log.lines.filter((l) => l.includes(' stopped ')).map((l) => /module=(\w+)/.exec(l)?.[1]), ['mqtt', 'history', 'broker', 'tls', 'trust'])
+  assert.deepEqual(log.lines.filter((l) => l.includes(' stopped ')).map((l) => /module=(\w+)/.exec(l)?.[1]), ['mqtt', 'push', 'history', 'broker', 'tls', 'trust'])
 
   // Nothing of the failed start is left: the same hub starts on the same folder and ports.
   const httpPort = portOf(taken)

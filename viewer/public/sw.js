@@ -105,3 +105,45 @@ self.addEventListener('notificationclick', (event) => {
     await self.clients.openWindow(`/?${params.toString()}`)
   })())
 })
+
+// Web Push (docs/history.md, "Web Push"): the hub wakes a closed page when a doorbell rings. The
+// payload is the hub's RingPush (core/src/push.ts), decrypted by the browser. The notification is
+// the one the open page shows (ringNotification in useRingAlert.ts, kept identical by
+// viewer/test/serviceWorkerPush.test.ts), with the push's small picture. A page that is open
+// already showed this ring (same tag, same ring, likely a bigger picture): that one stays.
+const ID = /^[A-Za-z0-9_-]{1,64}$/
+function ringPush (data) {
+  let p
+  try { p = data ? data.json() : null } catch { return null }
+  if (!p || p.v !== 1 || p.kind !== 'ring' || !ID.test(p.deviceId) || !ID.test(p.ringId)) return null
+  if (typeof p.deviceName !== 'string' || p.deviceName.length < 1 || p.deviceName.length > 64) return null
+  if (!Number.isSafeInteger(p.at) || p.at < 0) return null
+  if (p.jpeg !== null && (typeof p.jpeg !== 'string' || p.jpeg.length > 3072 || !/^\/9j\/[A-Za-z0-9+/]*={0,2}$/.test(p.jpeg))) return null
+  return p
+}
+
+function ringPushNotification (p) {
+  return {
+    title: `${p.deviceName} is ringing`,
+    options: {
+      body: `at ${new Date(p.at).toLocaleTimeString()}`,
+      tag: `ring-${p.deviceId}`,
+      requireInteraction: true,
+      data: { kind: 'ring', deviceId: p.deviceId, ringId: p.ringId },
+      ...(p.jpeg ? { image: `data:image/jpeg;base64,${p.jpeg}` } : {}),
+      icon: '/icon.svg',
+      actions: [{ action: 'answer', title: 'Answer' }, { action: 'dismiss', title: 'Dismiss' }]
+    }
+  }
+}
+
+self.addEventListener('push', (event) => {
+  const p = ringPush(event.data)
+  if (!p) { console.warn('a push that is not a doorbell ring: ignored'); return }
+  const { title, options } = ringPushNotification(p)
+  event.waitUntil((async () => {
+    const shown = await self.registration.getNotifications({ tag: options.tag })
+    if (shown.some((n) => n.data && n.data.ringId === p.ringId)) return
+    await self.registration.showNotification(title, options)
+  })())
+})

@@ -15,7 +15,10 @@ test('events read in the doorbell\'s words', () => {
   assert.equal(describeEvent(event({ kind: 'door', outcome: 'denied', who: ['Visitor'], detail: 'guests cannot open the door' })), 'door refused to Visitor (guests cannot open the door)')
   assert.equal(describeEvent(event({ outcome: 'ringing' })), 'ringing')
   assert.equal(describeEvent(event({ outcome: 'dismissed', who: ['Kitchen tablet', 'Phone'] })), 'dismissed by Kitchen tablet, Phone')
+  assert.equal(describeEvent(event({ outcome: 'dismissed', who: ['Kitchen tablet', 'Phone'], everyoneDismissed: true })), 'dismissed by Kitchen tablet, Phone (everyone it was shown to)')
+  assert.equal(describeEvent(event({ outcome: 'dismissed', who: ['Phone'], everyoneDismissed: false })), 'dismissed by Phone')
   assert.equal(describeEvent(event({ kind: 'talk', outcome: 'allowed', who: ['Phone'] })), 'Phone talked')
+  assert.equal(describeEvent(event({ kind: 'talk', outcome: 'allowed', who: ['Phone'], durationMs: 12_400 })), 'Phone talked for 12 s')
   assert.equal(describeEvent(event({ kind: 'talk', outcome: 'denied', who: ['Visitor'], detail: 'guests may not talk' })), 'talk refused to Visitor (guests may not talk)')
 })
 

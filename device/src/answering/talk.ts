@@ -88,12 +88,26 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
   actor.subscribe((snap) => {
     const holder = snap.context.holder
     if ((holder?.session ?? null) === shown) return
+    leaseEnded(shown)
     shown = holder?.session ?? null
     o.log.info(holder ? 'talk lease taken' : 'talk lease ended', holder ? { by: holder.name } : { why: snap.context.ended })
     const message: TalkReply = { type: 'talker', talker: talkerOf(holder), ended: holder ? null : snap.context.ended }
     for (const send of screens.values()) send(message)
   })
   const holder = (): TalkHolder | null => actor.getSnapshot().context.holder
+
+  // How long each talk lasted (issue 19's history): the allowed request of the session holding the
+  // lease, and when it was taken; when the lease leaves that session, a `lease` record says so.
+  let allowed: DoorAttempt | null = null
+  const auditTalk = (a: DoorAttempt): void => { if (a.outcome === 'allowed') allowed = a; o.audit(a) }
+  const talking = new Map<string, { attempt: DoorAttempt, since: number }>()
+  const leaseEnded = (session: string | null): void => {
+    const t = session === null ? undefined : talking.get(session)
+    if (!t || session === null) return
+    talking.delete(session)
+    const durationMs = Math.max(0, now() - t.since)
+    o.audit({ ...t.attempt, id: `${t.attempt.id}-end`.slice(0, 64), at: now(), message: `${t.attempt.viewerName} stopped talking after ${Math.round(durationMs / 1000)} s`, lease: { attemptId: t.attempt.id, durationMs } })
+  }
 
   /**
    * A quick reply, whichever channel brought it (a call's data channel, or the hub's MQTT outside
@@ -157,7 +171,7 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
     stop () { screens.clear(); actor.stop() },
     session (s) {
       screens.set(s.sessionId, s.send)
-      const record = auditFor({ ...o, now }, 'talk', s)
+      const record = auditFor({ ...o, audit: auditTalk, now }, 'talk', s)
       const nack = (id: string | null, code: TalkErrorCode, message: string, holderName: string | null = null): void => {
         s.send({ type: 'talk-nack', id, error: { code, message: message.slice(0, MESSAGE_MAX) }, holder: holderName })
       }
@@ -211,7 +225,9 @@ export function talkLease (o: TalkLeaseOptions): TalkFloor {
             return
           }
           actor.send({ type: 'REQUEST', holder: { session: s.sessionId, viewerId: s.viewerId, memberId: who.id, name: who.name } })
+          allowed = null
           record('allowed', 'ok', `${who.name} talked`, who)
+          if (allowed !== null && holder()?.session === s.sessionId && !talking.has(s.sessionId)) talking.set(s.sessionId, { attempt: allowed, since: now() })
           s.send({ type: 'talk-ack', id: c.id, leaseMs: maxMs })
         }
       }

@@ -68,7 +68,25 @@ export class PgHistoryStore implements HistoryBackend {
     this.pg.query("UPDATE history_events SET outcome = 'dismissed', who = $1 WHERE id = $2 AND outcome IN ('missed', 'dismissed')", [JSON.stringify([...new Set(names)]), id])
   }
 
+  /** The members whose screens were shown this ring (the history's shown.ts): for "dismissed by everyone". */
+  addShown (eventId: number, memberIds: readonly string[]): void {
+    for (const m of memberIds) this.pg.query('INSERT INTO history_ring_shown (event_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [eventId, m])
+  }
+
+  /** Of these dismissed rings, those every member shown them dismissed (none shown: not known, so not listed). */
+  private everyoneDismissed (ids: number[]): Set<number> {
+    if (ids.length === 0) return new Set()
+    const rows = this.pg.query(`SELECT s.event_id FROM history_ring_shown s WHERE s.event_id = ANY($1::bigint[])
+      GROUP BY s.event_id HAVING bool_and(EXISTS (SELECT 1 FROM history_dismissals d WHERE d.event_id = s.event_id AND d.member_id = s.member_id))`, [ids]).rows
+    return new Set(rows.map((r) => Number(r.event_id)))
+  }
+
   addTalk (attempt: DoorAttempt, deviceName: string): void {
+    // The lease's end: how long that request's talk lasted (its own record, after the request's).
+    if (attempt.lease) {
+      this.pg.query("UPDATE history_events SET duration_ms = $1 WHERE source = $2 AND kind = 'talk'", [attempt.lease.durationMs, `talk:${attempt.lease.attemptId}`])
+      return
+    }
     this.pg.query(`INSERT INTO history_events (kind, source, device_id, device_name, at, outcome, who, detail)
       VALUES ('talk', $1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source) DO NOTHING`,
     [`talk:${attempt.id}`, attempt.deviceId, deviceName, attempt.at, attempt.outcome, JSON.stringify([attempt.viewerName]), attempt.outcome === 'denied' || attempt.kind === 'reply' ? attempt.message : null])
@@ -108,7 +126,7 @@ export class PgHistoryStore implements HistoryBackend {
   get (id: number, scope: EventScope): HistoryEvent | null {
     const row = this.pg.query('SELECT * FROM history_events WHERE id = $1', [id]).rows[0]
     if (row === undefined || (scope.devices !== null && !scope.devices.includes(String(row.device_id)))) return null
-    return toEvent(row, new Set(this.seenOf(scope.memberId, [Number(row.id)])))
+    return toEvent(row, new Set(this.seenOf(scope.memberId, [Number(row.id)])), this.everyoneDismissed(row.outcome === 'dismissed' ? [Number(row.id)] : []))
   }
 
   list (q: EventsQuery, scope: EventScope): { events: HistoryEvent[], next: string | null, unseen: number } {
@@ -128,9 +146,10 @@ export class PgHistoryStore implements HistoryBackend {
     const more = rows.length > q.limit
     const page = rows.slice(0, q.limit)
     const seen = new Set(this.seenOf(scope.memberId, page.map((r) => Number(r.id))))
+    const dismissedByAll = this.everyoneDismissed(page.filter((r) => r.outcome === 'dismissed').map((r) => Number(r.id)))
     const last = page.at(-1)
     return {
-      events: page.map((r) => toEvent(r, seen)),
+      events: page.map((r) => toEvent(r, seen, dismissedByAll)),
       next: more && last ? `${Number(last.at)}-${Number(last.id)}` : null,
       unseen: this.unseenCount(scope)
     }
@@ -222,7 +241,7 @@ class Where {
   sql (): string { return this.parts.length ? `WHERE ${this.parts.join(' AND ')}` : '' }
 }
 
-function toEvent (r: Row, seen: Set<number>): HistoryEvent {
+function toEvent (r: Row, seen: Set<number>, everyone: Set<number>): HistoryEvent {
   const outcome = String(r.outcome) as HistoryEvent['outcome']
   return {
     id: Number(r.id),
@@ -237,6 +256,7 @@ function toEvent (r: Row, seen: Set<number>): HistoryEvent {
     ringId: r.ring_id === null ? null : String(r.ring_id),
     snapshot: r.snapshot_bytes !== null,
     noPicture: r.no_picture === null ? null : String(r.no_picture),
-    unseen: r.kind === 'ring' && outcome === 'missed' && !seen.has(Number(r.id))
+    unseen: r.kind === 'ring' && outcome === 'missed' && !seen.has(Number(r.id)),
+    ...(outcome === 'dismissed' ? { everyoneDismissed: everyone.has(Number(r.id)) } : {})
   }
 }

@@ -6,7 +6,7 @@
  */
 export const HISTORY_MIGRATION = {
   version: 4,
-  what: 'the event history, its pictures, seen marks and dismissals',
+  what: 'the event history, its pictures, seen marks, dismissals and who was shown each ring',
   sql: `
 CREATE TABLE history_events (
   id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -42,9 +42,15 @@ CREATE TABLE history_dismissals (
   at          BIGINT NOT NULL,
   PRIMARY KEY (event_id, member_id)
 );
+-- The members whose screens were shown a ring (connected when it rang), for "dismissed by everyone".
+CREATE TABLE history_ring_shown (
+  event_id  BIGINT NOT NULL REFERENCES history_events (id) ON DELETE CASCADE,
+  member_id TEXT NOT NULL,
+  PRIMARY KEY (event_id, member_id)
+);
 DO $$ BEGIN
   IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'doorbell_hub') THEN
-    GRANT SELECT, INSERT, UPDATE, DELETE ON history_events, history_pictures, history_seen, history_dismissals TO doorbell_hub;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON history_events, history_pictures, history_seen, history_dismissals, history_ring_shown TO doorbell_hub;
   END IF;
 END $$;`
 } as const

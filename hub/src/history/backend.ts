@@ -8,5 +8,5 @@ import type { HistoryStore } from './store'
  * signatures, so the two cannot drift apart.
  */
 export type HistoryBackend = Pick<HistoryStore,
-  'addRing' | 'ringEventId' | 'endRing' | 'dismiss' | 'addTalk' | 'addDoor' | 'setSnapshot' | 'snapshot' |
+  'addRing' | 'ringEventId' | 'endRing' | 'dismiss' | 'addShown' | 'addTalk' | 'addDoor' | 'setSnapshot' | 'snapshot' |
   'get' | 'list' | 'markSeen' | 'delete' | 'prune' | 'count' | 'close'>

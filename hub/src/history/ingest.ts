@@ -8,7 +8,7 @@ import type { HistoryBackend } from './backend'
  * ingest: the gate has already refused what a device may not publish (a snapshot that is not a
  * JPEG, too big, or another device's), and the payload is parsed by its schema again here.
  */
-export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger }): (packet: AedesPublishPacket, client: Client | null) => void {
+export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger, shownTo?: (deviceId: string) => string[] }): (packet: AedesPublishPacket, client: Client | null) => void {
   const picture = (s: SnapshotEvent): void => {
     const id = d.store.ringEventId(s.deviceId, s.ringId)
     if (id === null) { d.log.warn('a snapshot for a ring the history does not have', { device: s.deviceId, ringId: s.ringId }); return }
@@ -30,7 +30,11 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
     if (!decoded.ok) return
     const m = decoded.value
     try {
-      if (m.kind === 'ring') d.store.addRing(m.payload)
+      if (m.kind === 'ring') {
+        const id = d.store.addRing(m.payload)
+        // Who was shown it (shown.ts): for "dismissed by everyone".
+        if (m.payload.count === 1 && d.shownTo) d.store.addShown(id, d.shownTo(m.payload.deviceId))
+      }
       if (m.kind === 'calls') d.store.endRing(m.payload, d.deviceName(m.payload.deviceId))
       // A request to talk and a quick reply played are talk events, not door openings; the owner's
       // fetch of call traces is in the audit log only.

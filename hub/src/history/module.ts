@@ -1,9 +1,11 @@
 import { join } from 'node:path'
-import type { Aedes } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 import { describeError, type HubConfig, type Logger, type Startable } from '@doorbell/core'
+import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import type { HistoryBackend } from './backend'
 import { historyIngest } from './ingest'
+import { membersShown } from './shown'
 import { HistoryStore } from './store'
 import { ClipStore } from './clipStore'
 import { clipIngest } from './clipIngest'
@@ -25,7 +27,7 @@ const PRUNE_EVERY_MS = 3_600_000
  * `/api/events` routes (routes.ts). Starts after the broker and before the MQTT listener, so it
  * sees every device's first message.
  */
-export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, open?: () => HistoryBackend }): HistoryModule {
+export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, open?: () => HistoryBackend, principalOf?: (client: Client) => Principal | null }): HistoryModule {
   let store: HistoryBackend | null = null
   let timer: NodeJS.Timeout | null = null
   let listener: ((...args: any[]) => void) | null = null
@@ -61,7 +63,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const s = store = d.open ? d.open() : new HistoryStore(join(d.config.dataDir, 'history'))
       const trust = d.trust()
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
-      listener = historyIngest({ store: s, deviceName, log: d.log })
+      const shownTo = d.principalOf ? membersShown({ broker: d.broker, principalOf: d.principalOf, members: () => trust.members() }) : undefined
+      listener = historyIngest({ store: s, deviceName, log: d.log, ...(shownTo ? { shownTo } : {}) })
       d.broker().on('publish', listener)
       const c = clips = new ClipStore(join(d.config.dataDir, 'history'))
       clipTaker = clipIngest({ clips: c, eventOf: (deviceId, ringId) => s.ringEventId(deviceId, ringId), log: d.log })

@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS dismissals (
   at INTEGER NOT NULL,
   PRIMARY KEY (event_id, member_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ring_shown (
+  event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+  member_id TEXT NOT NULL,
+  PRIMARY KEY (event_id, member_id)
+) WITHOUT ROWID;
 `
 
 type Row = Record<string, SQLOutputValue>
@@ -185,8 +190,30 @@ export class HistoryStore {
     this.db.prepare("UPDATE events SET outcome = 'dismissed', who = ? WHERE id = ? AND outcome IN ('missed', 'dismissed')").run(JSON.stringify([...new Set(names)]), id)
   }
 
+  /**
+   * The members whose screens were shown this ring (connected when it rang: shown.ts). A ring
+   * every one of them dismissed is "dismissed by everyone" (`everyoneDismissed`).
+   */
+  addShown (eventId: number, memberIds: readonly string[]): void {
+    const insert = this.db.prepare('INSERT INTO ring_shown (event_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING')
+    for (const m of memberIds) insert.run(eventId, m)
+  }
+
+  /** Of these dismissed rings, those that every member shown them dismissed (none shown: not known, so not listed). */
+  private everyoneDismissed (ids: number[]): Set<number> {
+    if (ids.length === 0) return new Set()
+    const rows = this.db.prepare(`SELECT s.event_id FROM ring_shown s WHERE s.event_id IN (${ids.map(() => '?').join(',')})
+      GROUP BY s.event_id HAVING SUM(s.member_id NOT IN (SELECT d.member_id FROM dismissals d WHERE d.event_id = s.event_id)) = 0`).all(...ids) as Row[]
+    return new Set(rows.map((r) => Number(r.event_id)))
+  }
+
   /** A request to talk (the talk lease's audit record): who, allowed or refused and why; stored once per attempt id. */
   addTalk (attempt: DoorAttempt, deviceName: string): void {
+    // The lease's end: how long that request's talk lasted (its own record, after the request's).
+    if (attempt.lease) {
+      this.db.prepare("UPDATE events SET duration_ms = ? WHERE source = ? AND kind = 'talk'").run(attempt.lease.durationMs, `talk:${attempt.lease.attemptId}`)
+      return
+    }
     this.db.prepare(`INSERT INTO events (kind, source, device_id, device_name, at, outcome, who, detail)
       VALUES ('talk', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO NOTHING`)
       // A quick reply says which reply was played (its audit message names it), allowed or not.
@@ -258,9 +285,10 @@ export class HistoryStore {
     const more = rows.length > q.limit
     const page = rows.slice(0, q.limit)
     const seen = new Set(this.seenOf(scope.memberId, page.map((r) => Number(r.id))))
+    const dismissedByAll = this.everyoneDismissed(page.filter((r) => r.outcome === 'dismissed').map((r) => Number(r.id)))
     const last = page.at(-1)
     return {
-      events: page.map((r) => this.toEvent(r, seen)),
+      events: page.map((r) => this.toEvent(r, seen, dismissedByAll)),
       next: more && last ? `${Number(last.at)}-${Number(last.id)}` : null,
       unseen: this.unseenCount(scope, scoped)
     }
@@ -344,7 +372,7 @@ export class HistoryStore {
     return rows.map((r) => Number(r.event_id))
   }
 
-  private toEvent (r: Row, seen: Set<number>): HistoryEvent {
+  private toEvent (r: Row, seen: Set<number>, everyone: Set<number> = this.everyoneDismissed(r.outcome === 'dismissed' ? [Number(r.id)] : [])): HistoryEvent {
     const outcome = String(r.outcome) as HistoryEvent['outcome']
     return {
       id: Number(r.id),
@@ -359,7 +387,8 @@ export class HistoryStore {
       ringId: r.ring_id === null ? null : String(r.ring_id),
       snapshot: r.snapshot_bytes !== null,
       noPicture: r.no_picture === null ? null : String(r.no_picture),
-      unseen: r.kind === 'ring' && outcome === 'missed' && !seen.has(Number(r.id))
+      unseen: r.kind === 'ring' && outcome === 'missed' && !seen.has(Number(r.id)),
+      ...(outcome === 'dismissed' ? { everyoneDismissed: everyone.has(Number(r.id)) } : {})
     }
   }
 }

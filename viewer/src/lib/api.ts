@@ -1,5 +1,6 @@
 import {
   AuditRecord, ClipSettingRequest, ClipUrl, CredentialResponse, DismissRequest, MemberRightsRequest, EventsPage, HomeAssistantBrokerRequest, HomeAssistantBrokerSettings, IceSettings, LivePreviewSettingRequest, StockDoorSettingRequest, StockDoorSettingView, IntegrationCredential, IntegrationDoorRequest, IntegrationRequest, InviteRequest, InviteResponse, Member, PairRequest, PairResponse, RepliesResponse, SignedReplies, ViewerCloudConfig, ZonesResponse,
+  PushKeyResponse, PushSubscribeRequest, PushUnsubscribeRequest,
   ApiError as ApiErrorBody, type EventFilter
 } from '@doorbell/core'
 
@@ -245,6 +246,21 @@ export class HubApi {
       return r?.outcome === 'ringing' || r?.outcome === 'dismissed' ? { ok: true, value: { outcome: r.outcome } } : { ok: false, detail: 'no outcome' }
     }
     return await this.call('POST', '/api/events/dismissed', read, { ...o, body: checked(DismissRequest, { deviceId, ringId }, 'dismissal') })
+  }
+
+  /** GET /api/push/key: the hub's VAPID public key (409 when Web Push is off on this hub) and how many screens this member has subscribed. */
+  async pushKey (o: CallOptions = {}): Promise<PushKeyResponse> {
+    return await this.call('GET', '/api/push/key', whole(PushKeyResponse), o)
+  }
+
+  /** POST /api/push/subscriptions: the hub wakes this screen (its push subscription) when a doorbell rings. */
+  async subscribePush (subscription: unknown, screen: string, o: CallOptions = {}): Promise<void> {
+    await this.send('POST', '/api/push/subscriptions', { ...o, body: checked(PushSubscribeRequest, { subscription, screen }, 'push subscription') })
+  }
+
+  /** POST /api/push/unsubscribe: this screen is no longer woken. */
+  async unsubscribePush (endpoint: string, o: CallOptions = {}): Promise<void> {
+    await this.send('POST', '/api/push/unsubscribe', { ...o, body: checked(PushUnsubscribeRequest, { endpoint }, 'push unsubscription') })
   }
 
   /** DELETE /api/events/<id> (owner): the event and its picture. */

@@ -9,7 +9,7 @@ import type { HistoryEvent, KeptRing } from '@doorbell/core'
 export function describeEvent (e: HistoryEvent): string {
   if (e.kind === 'talk') {
     const who = e.who[0] ?? 'someone'
-    return e.outcome === 'allowed' ? `${who} talked` : `talk refused to ${who}${e.detail ? ` (${e.detail})` : ''}`
+    return e.outcome === 'allowed' ? `${who} talked${e.durationMs === null ? '' : ` for ${Math.max(1, Math.round(e.durationMs / 1000))} s`}` : `talk refused to ${who}${e.detail ? ` (${e.detail})` : ''}`
   }
   if (e.kind === 'door') {
     const who = e.who[0] ?? 'someone'
@@ -17,7 +17,7 @@ export function describeEvent (e: HistoryEvent): string {
   }
   if (e.outcome === 'ringing') return 'ringing'
   if (e.outcome === 'missed') return 'missed ring'
-  if (e.outcome === 'dismissed') return `dismissed by ${e.who.join(', ') || 'someone'}`
+  if (e.outcome === 'dismissed') return `dismissed by ${e.who.join(', ') || 'someone'}${e.everyoneDismissed === true ? ' (everyone it was shown to)' : ''}`
   const seconds = e.durationMs === null ? null : Math.round(e.durationMs / 1000)
   return `answered by ${e.who.join(', ') || 'someone'}${seconds === null ? '' : `, ${seconds} s`}`
 }
