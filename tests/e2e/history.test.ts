@@ -1,4 +1,5 @@
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import assert from 'node:assert/strict'
 import type { Page } from 'playwright-core'
 import { eventually, startLan } from '../src/harness'
@@ -6,6 +7,8 @@ import { openResident } from '../src/browser'
 import { inviteCode } from '../src/trust'
 import { assertTestPatternBars } from '../src/jpeg'
 import { imageBytes } from '../src/ringPicture'
+
+const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
 /**
  * Issue 19 in a real Chromium against a real doorbell (ffmpeg's test pattern) and hub: the banner's
@@ -105,6 +108,7 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   assert.equal(await newest.getAttribute('data-outcome'), 'missed')
   assert.equal(await newest.getAttribute('data-unseen'), 'true')
   assertTestPatternBars(await imageBytes(screenA, '[data-testid=history-event] [data-testid=history-thumb]'))
+  await screenA.screenshot({ path: `${SCREENSHOTS}/history.png` })
   const id = await newest.getAttribute('data-id')
 
   // 4. The member's other screen has it unseen too; seen on screen A, it is seen on screen B.

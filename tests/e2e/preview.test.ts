@@ -1,4 +1,5 @@
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -8,6 +9,8 @@ import { eventually, startLan, type Lan } from '../src/harness'
 import { openResident, videoIsPlaying, waitForText, type Resident } from '../src/browser'
 import { inviteCode } from '../src/trust'
 import { DOORBELL_HZ, RESIDENT_HZ, near, pageToneFrequency, talkBothWays, toneWav } from '../src/audio'
+
+const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
 /**
  * Issue 21's live preview, in Chromium: a ring shows the visitor live and muted in the banner on
@@ -73,6 +76,7 @@ test('live preview: three screens see the visitor live and muted before Answer, 
     assert.equal(await playingAudio(page), 0, 'no audio plays before Answer')
     assert.equal(await page.getByTestId('call-view').count(), 0)
   }
+  await live[0]!.page.screenshot({ path: `${SCREENSHOTS}/ring-live-preview.png` })
   // The doorbell's microphone goes to no preview.
   assert.equal(lan.device.audio.microphone.listening, 0, 'the doorbell\'s microphone is not sent to a preview')
   assert.ok(lan.device.audio.microphone.packets > 0, 'the microphone runs (it is only not sent)')

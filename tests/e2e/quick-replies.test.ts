@@ -1,4 +1,5 @@
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -7,6 +8,8 @@ import { eventually, startLan } from '../src/harness'
 import { openResident, waitForText } from '../src/browser'
 import { inviteCode } from '../src/trust'
 import { readWav, speechOf } from '../src/audio'
+
+const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
 /**
  * Quick replies in the browser (issue 17): the owner writes the list in Home settings; when the
@@ -45,6 +48,7 @@ test('quick replies: saved in Home settings, played from the ring banner without
   const before = lan.device.audio.speaker.packets
   await page.getByTestId('quick-reply-banner-0').click()
   await waitForText(page, 'quick-reply-status-banner', /Playing “Leave it at the door, please”/)
+  await page.screenshot({ path: `${SCREENSHOTS}/ring-quick-reply.png` })
   await eventually('the reply at the speaker', () => lan.device.audio.speaker.packets >= before + 50, 10_000)
   assert.equal(lan.device.call.getSnapshot().matches('ringing'), true, 'nobody answered: still ringing')
   assert.equal(lan.device.state().participants.length, 0, 'no call was made')
