@@ -16,6 +16,7 @@ import { createDrivers, type Drivers } from './drivers'
 import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
 import { warmKeyExchange } from './peer/warmKeyExchange'
+import { nativeX25519ForDtls } from './peer/nativeX25519'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { serveKeptReads } from './paths/direct/keptReads'
 import { MqttLink } from './paths/lan'
@@ -220,6 +221,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         const warm = warmKeyExchange()
         if (warm.ok) log.info('DTLS key exchange ready', { ms: Math.round(warm.ms) })
         else log.warn('DTLS key exchange not warmed: the first call from an OpenSSL-based viewer may connect ~1 s late', { reason: warm.reason })
+        // Chromium's X25519 by OpenSSL, not tweetnacl's JavaScript, in every handshake (peer/nativeX25519.ts).
+        const native = nativeX25519ForDtls()
+        if (!native.ok) log.warn('DTLS X25519 stays in JavaScript: each call from a browser connects a few ms later', { reason: native.reason })
         peers = weriftPeers({
           camera: started(camera, 'camera'),
           microphone: started(audio, 'audio').microphone,

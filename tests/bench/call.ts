@@ -86,6 +86,13 @@ export const callBench: Bench = async ({ smoke, log }) => {
     // Open the door again and again in the last call: hold, "Door open", relock, "Locked".
     const openToShown: number[] = []
     const openToActuated: number[] = []
+    // The hops of one opening (ms), each on one clock: the page signs and sends; the round trip to
+    // the doorbell's first word back (page clock); inside it, the doorbell's checked command
+    // ('open-door requested', logged after its guard) → lock open ('lock' unlocked), from its log
+    // lines' own times (ms resolution); the page shows "Door open". Page and doorbell clocks are
+    // not compared: Chromium's timeOrigin was seen 400 ms off the system clock.
+    const hops: Record<'sign' | 'roundTrip' | 'lock' | 'render', number[]> = { sign: [], roundTrip: [], lock: [], render: [] }
+    const loggedAt = (line: { text: string } | undefined): number => line === undefined ? NaN : Date.parse(line.text.slice(0, 24))
     const button = page.getByTestId('open-door')
     let lastOpenAt = 0
     for (let i = 0; i < opens; i++) {
@@ -93,7 +100,7 @@ export const callBench: Bench = async ({ smoke, log }) => {
       lastOpenAt = Date.now()
       await page.waitForSelector('[data-door=locked]', { timeout: 5000 })
       await page.waitForFunction(() => !(document.querySelector('[data-testid=open-door]') as HTMLButtonElement).disabled)
-      await page.evaluate('window.openShownAt = 0; performance.clearMarks("doorbell:open-door")')
+      await page.evaluate('window.openShownAt = 0; for (const m of ["doorbell:open-door", "doorbell:command-sent", "doorbell:reply-received"]) performance.clearMarks(m)')
       const box = (await button.boundingBox())!
       const printedBefore = device.lines.length
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
@@ -102,12 +109,22 @@ export const callBench: Bench = async ({ smoke, log }) => {
       // A function, not a string: the hub's Content-Security-Policy forbids the eval a string predicate needs.
       await page.waitForFunction(() => (window as unknown as { openShownAt: number }).openShownAt > 0, undefined, { timeout: 5000, polling: 'raf' })
       await page.mouse.up()
-      const t = await page.evaluate(`({ mark: performance.getEntriesByName('doorbell:open-door')[0].startTime, shown: window.openShownAt, origin: performance.timeOrigin })`) as { mark: number, shown: number, origin: number }
+      const t = await page.evaluate(`(() => {
+        const at = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN
+        const sent = at('doorbell:command-sent')
+        return { mark: at('doorbell:open-door'), sent, reply: performance.getEntriesByName('doorbell:reply-received').find((m) => m.startTime >= sent)?.startTime ?? NaN, shown: window.openShownAt, origin: performance.timeOrigin }
+      })()`) as { mark: number, sent: number, reply: number, shown: number, origin: number }
       openToShown.push(t.shown - t.mark)
-      const actuated = device.lines.slice(printedBefore).find((l) => l.text.includes('DOOR UNLOCKED'))
+      const printed = device.lines.slice(printedBefore)
+      const actuated = printed.find((l) => l.text.includes('DOOR UNLOCKED'))
       if (actuated) openToActuated.push(actuated.at - (t.origin + t.mark))
+      const checked = loggedAt(printed.find((l) => l.text.includes('open-door requested')))
+      const unlocked = loggedAt(printed.find((l) => / lock status=unlocked/.test(l.text)))
+      const hop = { sign: t.sent - t.mark, roundTrip: t.reply - t.sent, lock: unlocked - checked, render: t.shown - t.reply }
+      if (Object.values(hop).every(Number.isFinite)) for (const [k, v] of Object.entries(hop)) hops[k as keyof typeof hops].push(v)
       if ((i + 1) % 20 === 0 || i === opens - 1) log(`call: open door ${i + 1}/${opens}: p50 ${round(percentile(openToShown, 50))} ms`)
     }
+    log(`call: open door, hop by hop over ${hops.sign.length} opens (p50 / p95 / max ms): ${Object.entries(hops).map(([k, v]) => `${k} ${round(percentile(v, 50))} / ${round(percentile(v, 95))} / ${round(Math.max(...v))}`).join('; ')}`)
     await page.getByTestId('hang-up').click()
 
     const f = (id: string, name: string, value: number, what: string, target?: Figure['target']): Figure =>
@@ -124,7 +141,11 @@ export const callBench: Bench = async ({ smoke, log }) => {
       f('answer-ice-p50', '· of which: answer back → ICE connected, p50', percentile(answerToIce, 50), 'joins'),
       f('open-shown-p50', 'open door (hold complete) → "Door open" shown, p50', percentile(openToShown, 50), 'opens'),
       f('open-shown-p99', 'open door (hold complete) → "Door open" shown, p99', percentile(openToShown, 99), 'opens', { op: '<=', value: 10 }),
-      f('open-actuated-p50', '· of which: open door → relay actuated on the device, p50', percentile(openToActuated, 50), 'opens')
+      f('open-actuated-p50', '· of which: open door → relay actuated on the device, p50', percentile(openToActuated, 50), 'opens'),
+      f('open-hop-sign-p50', '· hop: hold complete → signed command sent (the page), p50', percentile(hops.sign, 50), 'opens'),
+      f('open-hop-round-trip-p50', '· hop: sent → the doorbell\'s word back on the page (transport both ways, guard, lock), p50', percentile(hops.roundTrip, 50), 'opens'),
+      f('open-hop-lock-p50', '· · of which: checked → lock open on the doorbell (lock machine, relay), p50', percentile(hops.lock, 50), 'opens'),
+      f('open-hop-render-p50', '· hop: word on the page → "Door open" shown, p50', percentile(hops.render, 50), 'opens')
     ]
   } finally {
     await resident.close()

@@ -3,7 +3,7 @@
  * docs/benchmarks.md (+ docs/benchmarks.svg) and bench/results.json.
  *   --smoke       one short round of each figure (the test suite runs this)
  *   --out DIR     where to write (default: the repository; smoke runs default to a temp dir)
- *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history, preview, cluster, talk;
+ *   --only a,b    run only these benches: broker, subscribe, call, load, console, stacks, inspector, history, preview, cluster, talk, dtls;
  *                 their figures replace the same figures in DIR's results.json and the others are kept,
  *                 each with the time of the run that measured it (`measuredAt`)
  */
@@ -15,6 +15,7 @@ import { brokerBench } from './broker'
 import { callBench } from './call'
 import { clusterBench } from './cluster'
 import { consoleBench } from './console'
+import { dtlsBench } from './dtls'
 import { loadBench } from './load'
 import { stacksBench } from './stacks'
 import { inspectorBench } from './inspector'
@@ -26,7 +27,7 @@ import type { Bench, Figure } from './lib'
 import { chart, markdown, type Results } from './report'
 import { ROOT } from './proc'
 
-export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench, preview: previewBench, cluster: clusterBench, talk: talkBench }
+export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench, preview: previewBench, cluster: clusterBench, talk: talkBench, dtls: dtlsBench }
 
 /**
  * Runs the benches in order. A bench that throws stops the run, unless `failed` is given: then

@@ -60,7 +60,8 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
   assert.equal(new Set(ids).size, ids.length, 'figure ids are unique')
   const expected = [
     'ring-notify-p50-1', 'ring-notify-p99-1', 'ring-notify-ratio-p99-1', 'ring-banner-p50',
-    'join-frame-p95', 'answer-frame-p50', 'open-shown-p50', 'open-shown-p99',
+    'join-frame-p95', 'answer-frame-p50', 'open-shown-p50', 'open-shown-p99', 'open-hop-sign-p50', 'open-hop-round-trip-p50', 'open-hop-lock-p50', 'open-hop-render-p50',
+    'dtls-x25519-tweetnacl-p50', 'dtls-x25519-native-p50', 'dtls-x25519-ratio',
     'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers', 'load-cpu-per-viewer',
     'load-preview-cpu-idle', 'load-preview-cpu', 'load-preview-cpu-per-preview', 'load-preview-rss', 'load-preview-loss', 'load-preview-call-cpu', 'load-preview-call-rss', 'ring-cpu-hub-1', 'ring-cpu-mosquitto-1',
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',

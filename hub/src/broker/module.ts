@@ -10,7 +10,8 @@ import { auditIngest } from './auditIngest'
 import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
-import { connectionGuard, type ConnectionGuard } from './connectionGuard'
+import { connectionGuard, GuardedConnection, type ConnectionGuard } from './connectionGuard'
+import { shareEncodings } from './sharedPublish'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { deviceDirectory, forwardAccess } from './forwardAccess'
 import { sessionsOf, type Principal } from './gate'
@@ -83,6 +84,9 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       const limiter = d.limiter ?? localLimiter
       const failedSignIn = limiter('mqtt-sign-in', { burst: 20, refillMs: 1000 })
       const failedSignInByAddress = limiter('mqtt-sign-in-address', { burst: 20, refillMs: 1000 })
+      // One encoding of each PUBLISH for all its deliveries on the guard's connections (sharedPublish.ts).
+      const unshare = shareEncodings((stream) => stream instanceof GuardedConnection)
+      unsubscribe = unshare
       const g = connectionGuard({ maxConnectBytes: MAX_CONNECT_BYTES, maxPacketBytes: d.config.mqtt.maxPacketBytes, maxPending: d.config.mqtt.maxPendingConnections, proxyProtocol: d.config.mqtt.proxyProtocol }, log)
       guard = g
       // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.
@@ -166,7 +170,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       const unsettled = d.stockSettings?.().onChange(() => {
         publishRevocations().catch((err: Error) => { log.error('could not publish the stock settings', { error: err.message }) })
       }) ?? (() => {})
-      unsubscribe = () => { unpaired(); unrevoked(); unsettled(); unrighted() }
+      unsubscribe = () => { unpaired(); unrevoked(); unsettled(); unrighted(); unshare() }
       try {
         await publishRevocations()
         await publishReissues()

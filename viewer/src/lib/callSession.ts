@@ -145,7 +145,11 @@ export const CALL_MARKS = {
   /** The first video packet arrived (the remote video track unmuted; browsers only). */
   firstRtp: 'doorbell:first-rtp',
   /** A preview was answered and the doorbell said its audio is open (Answer -> two-way audio ready). */
-  audioReady: 'doorbell:audio-ready'
+  audioReady: 'doorbell:audio-ready',
+  /** A signed open-door command left on the data channel (the hold's `doorbell:open-door` mark is before signing). */
+  commandSent: 'doorbell:command-sent',
+  /** A message from the doorbell's door arrived (an ack, a nack, or a lock report; the type is in its detail). */
+  replyReceived: 'doorbell:reply-received'
 } as const
 
 /**
@@ -206,6 +210,7 @@ export function callSession (o: CallSessionOptions) {
         }
         const r = decode(Reply, data, 'data channel')
         if (!r.ok) { console.warn(`[call] ${r.error.message}`); return }
+        performance.mark(CALL_MARKS.replyReceived, { detail: { sessionId, type: r.value.type } })
         send({ type: 'REPLY', reply: r.value })
       }
       peer.onconnectionstatechange = () => {
@@ -256,6 +261,7 @@ export function callSession (o: CallSessionOptions) {
         .then((command) => {
           if (channel.readyState !== 'open') { nack('the call is not connected'); return }
           channel.send(encode(DoorCommand, command))
+          performance.mark(CALL_MARKS.commandSent, { detail: { sessionId } })
         })
         .catch((err: Error) => { nack(`could not sign the command: ${err.message}`) })
     })
