@@ -6,6 +6,7 @@ import { Writable } from 'node:stream'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
 import { memoryLogger } from '@doorbell/core'
+import { whenStored } from '../src/broker/ackAfterStore'
 import { connectionGuard, GuardedConnection } from '../src/broker/connectionGuard'
 import { deliveryBytes, encodePublish, shareEncodings } from '../src/broker/sharedPublish'
 
@@ -146,6 +147,8 @@ describe('sharedPublish: in front of mqtt-packet', () => {
     const broker = await Aedes.createBroker()
     const guard = connectionGuard({ maxConnectBytes: 16_384, maxPacketBytes: 262_144, maxPending: 64, proxyProtocol: false }, memoryLogger())
     broker.on('client', (c) => { guard.signedIn(c.conn) })
+    // As the broker module wires it: a publisher's PUBACK waits for the store (ackAfterStore.ts).
+    whenStored(broker, (clientId) => { guard.stored((broker as unknown as { clients: Record<string, { conn: unknown } | undefined> }).clients[clientId]?.conn as never) })
     const server = createServer((socket) => {
       const g = guard.admit(socket, '127.0.0.1', true)
       if (g !== null) broker.handle(g as never)
