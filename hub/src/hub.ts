@@ -81,7 +81,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   // A cluster's history is the one PostgreSQL every hub shares (a ring through A is in B's /api/events).
   const c = config.cluster
   const clusterHistory = c ? { open: () => new PgHistoryStore({ url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId }) } : {}
-  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('history'), ...clusterHistory })
+  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, ...(cluster ? {} : { principalOf: broker.principalOf }), log: log.child('history'), ...clusterHistory })
   // A ring's clip, kept beside its row (docs/history.md, "The clip").
   const withClip = (e: HistoryEvent): HistoryEvent => { const clip = history.clips.state(e.id); return clip ? { ...e, clip } : e }
   const push = pushModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('push') })

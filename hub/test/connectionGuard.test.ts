@@ -194,6 +194,30 @@ describe('GuardedConnection writes', () => {
     conn.destroy()
   })
 
+  test('a long backlog that keeps being stored is not closed; a store that stalls for the whole timeout is', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const guard = connectionGuard({ maxConnectBytes: 64, maxPacketBytes: 4096, maxPending: 4, proxyProtocol: false }, memoryLogger())
+    const inner = new Duplex({ read () {}, write (_chunk: Buffer, _e, cb) { cb() } })
+    const conn = guard.admit(inner, '192.0.2.1', true)!
+    conn.resume()
+    const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+    inner.push(Buffer.concat([header(1, 2), Buffer.alloc(2)]))
+    guard.signedIn(conn)
+    // Twenty QoS 1 PUBLISHes at once (a doorbell's backlog), each stored 9 s after the one before.
+    inner.push(Buffer.concat(Array.from({ length: 20 }, () => Buffer.concat([Buffer.from([0x32, 2]), Buffer.alloc(2)]))))
+    await tick()
+    for (let i = 0; i < 19; i++) {
+      t.mock.timers.tick(9_000)
+      guard.stored(conn)
+      await tick()
+      assert.equal(conn.destroyed, false, `still open after ${(i + 1) * 9} s of steady progress`)
+    }
+    // The last one never reports back: closed after the timeout.
+    t.mock.timers.tick(10_001)
+    await tick()
+    assert.equal(conn.destroyed, true)
+  })
+
   test('the pieces of one packet written under cork leave in one write to the socket, in order, each callback called', async () => {
     const server = createServer()
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -82,7 +82,7 @@ test('the subscription schema refuses what a browser never sends', () => {
 test('the hub sends only to https, or to http on loopback when the config allows it', () => {
   checkEndpoint('https://fcm.googleapis.com/fcm/send/abc', false)
   checkEndpoint('http://127.0.0.1:9/push/x', true)
-  for (const [url, allow] of [['http://127.0.0.1:9/push/x', false], ['http://192.168.1.10/push', true], ['https://user:pw@push.example/x', false], ['file:///etc/passwd', true]] as const) {
+  for (const [url, allow] of [['http://127.0.0.1:9/push/x', false], ['http://192.168.1.10/push', true], ['https://user:pw@push.example/x', false], ['file:///etc/passwd', true], ['https://10.1.2.3/push', true], ['https://169.254.169.254/latest', false], ['https://[fe80::1]/p', false], ['https://[::ffff:192.168.0.1]/p', false], ['https://localhost/p', true], ['https://[::1]/p', false]] as const) {
     assert.throws(() => { checkEndpoint(url, allow) }, PushEndpointError, url)
   }
 })

@@ -105,20 +105,24 @@ export class GuardedConnection extends Duplex {
   private held: Buffer[] = []
   /** A store that never reports back must not hold the connection for ever: it is closed (the client sends again). */
   private storeTimer: ReturnType<typeof setTimeout> | null = null
+  /** (Re)starts the store clock: `STORE_TIMEOUT_MS` from now. */
+  private readonly armStoreTimer: () => void
 
   constructor (private readonly inner: Duplex, o: { limits: GuardLimits, remoteAddress: string, trustedPeer: boolean, readProxyHeader: boolean, onRefused: (reason: string) => void }) {
     super({ allowHalfOpen: false })
     this.remoteAddress = o.remoteAddress
     this.limit = new PacketSizeLimit(() => this.signedIn ? o.limits.maxPacketBytes : o.limits.maxConnectBytes, () => {
-      if (this.storing++ === 0) {
-        this.storeTimer = setTimeout(() => { refuse(`a message not stored within ${STORE_TIMEOUT_MS / 1000} s`) }, STORE_TIMEOUT_MS)
-        this.storeTimer.unref()
-      }
+      if (this.storing++ === 0) this.armStoreTimer()
     })
     this.preamble = o.readProxyHeader ? Buffer.alloc(0) : null
     const refuse = (reason: string): void => {
       o.onRefused(reason)
       this.destroy()
+    }
+    this.armStoreTimer = () => {
+      if (this.storeTimer !== null) clearTimeout(this.storeTimer)
+      this.storeTimer = setTimeout(() => { refuse(`a message not stored within ${STORE_TIMEOUT_MS / 1000} s`) }, STORE_TIMEOUT_MS)
+      this.storeTimer.unref()
     }
     inner.on('data', (chunk: Buffer) => {
       if (this.destroyed) return
@@ -160,7 +164,10 @@ export class GuardedConnection extends Duplex {
   /** The broker has stored one of the client's QoS 1 PUBLISHes: once none is left, what waited goes out. */
   stored (): void {
     if (this.storing > 0) this.storing--
-    if (this.storing === 0) this.release()
+    if (this.storing === 0) { this.release(); return }
+    // Still storing others (a doorbell's backlog after an outage): progress restarts the clock, so
+    // only a store that stalls for the whole timeout closes the connection, not a long upload.
+    this.armStoreTimer()
   }
 
   private release (): void {

@@ -86,7 +86,12 @@ CREATE TABLE meta (
     what: 'members.grants_from (a member\'s rights changed: its older grants are void)',
     sql: 'ALTER TABLE members ADD COLUMN IF NOT EXISTS grants_from BIGINT;'
   },
-  HISTORY_MIGRATION
+  HISTORY_MIGRATION,
+  {
+    version: 5,
+    what: 'doorbell_settings.clip (the owner\'s "record a clip of each ring")',
+    sql: 'ALTER TABLE doorbell_settings ADD COLUMN IF NOT EXISTS clip BOOLEAN;'
+  }
 ].sort((a, b) => a.version - b.version)
 
 export interface Migrated {

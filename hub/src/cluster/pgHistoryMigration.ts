@@ -1,7 +1,7 @@
 /**
  * The event history on PostgreSQL (./pgHistory.ts): its migration step, kept in a file of its own
- * so that the steps other parts add to migrations.ts stay apart. Version 3 (2 is the shared
- * per-hub state's). The same columns as the single hub's history.db, with the pictures in a
+ * so that the steps other parts add to migrations.ts stay apart. Version 4 (2 is the shared
+ * per-hub state's, 3 the replaced grants', 5 the clip setting's). The same columns as the single hub's history.db, with the pictures in a
  * table of their own (bytea), deleted with their event.
  */
 export const HISTORY_MIGRATION = {

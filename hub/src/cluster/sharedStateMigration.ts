@@ -10,7 +10,6 @@ CREATE TABLE doorbell_settings (
   device_id                 TEXT PRIMARY KEY,
   accept_unsigned_open_door BOOLEAN,
   live_preview              BOOLEAN,
-  clip                      BOOLEAN,
   -- Grows by one with each change through any hub: the database's number, never a hub's.
   seq                       BIGINT NOT NULL CHECK (seq >= 1),
   at                        BIGINT NOT NULL

@@ -36,7 +36,7 @@ export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipS
     const want = mac(`${m[1]}.${m[2]}.${m[3]}`)
     const got = Buffer.from(m[4]!, 'base64url')
     if (got.length !== want.length || !timingSafeEqual(got, want)) return null
-    return d.members().find((x) => x.id === m[2] && x.revokedAt === null) ?? null
+    return d.members().find((x) => x.id === m[2] && x.revokedAt === null && (x.expiresAt === null || x.expiresAt > now())) ?? null
   }
   const scopeOf = (m: Member): EventScope | null => {
     if (m.kind !== 'viewer' || m.role === 'guest' || m.role === null) return null

@@ -27,6 +27,7 @@ export function repliesRoutes (d: {
 }): ApiRoutes {
   const store = d.store?.() ?? fileRepliesStore(d.dataDir)
   let guard: DoorGuard | null = null
+  let saving: Promise<unknown> = Promise.resolve()
   let current: { signed: SignedReplies, replies: string[], at: number, seq: number } | null = null
   const seqOf = (signed: SignedReplies): number => {
     const stamp = signed.stamp === undefined ? null : peek(RepliesStamp, signed.stamp)
@@ -77,20 +78,25 @@ export function repliesRoutes (d: {
       // Only the sender's own grant: an owner cannot pass off a list another owner signed earlier.
       const grant = peek(Grant, sent.credential)
       if (!grant.ok || grant.value.id !== by.id) return sendJson(reply, 400, { error: 'the list must be signed with your own credential' })
-      const g = await ready()
-      const r = await g.checkReplies(sent)
-      if (!r.ok) return sendJson(reply, 400, { error: r.message })
-      // The owner's clock only guards against a stale page saving over a newer list; the order devices follow is the stamp's.
-      if (current !== null && r.list.at <= current.at) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
-      const seq = (current?.seq ?? 0) + 1
-      const signed: SignedReplies = { ...sent, stamp: await d.stamp(sent.list, seq) }
-      // Another hub may have kept a newer one since this one read it: the store keeps the newest.
-      if (!await store.save(signed, r.list.at)) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
-      current = { signed, replies: r.list.replies, at: r.list.at, seq }
-      await publish(signed)
-      d.log.info('quick replies saved', { by: by.name, count: r.list.replies.length, seq })
-      const body: RepliesResponse = { replies: r.list.replies, at: r.list.at, signed }
-      return sendJson(reply, 200, body)
+      // One save at a time on this hub: the check against the list held, the next seq and the store go together.
+      const save = saving.then(async () => {
+        const g = await ready()
+        const r = await g.checkReplies(sent)
+        if (!r.ok) return sendJson(reply, 400, { error: r.message })
+        // The owner's clock only guards against a stale page saving over a newer list; the order devices follow is the stamp's.
+        if (current !== null && r.list.at <= current.at) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
+        const seq = (current?.seq ?? 0) + 1
+        const signed: SignedReplies = { ...sent, stamp: await d.stamp(sent.list, seq) }
+        // Another hub may have kept a newer one since this one read it: the store keeps the newest.
+        if (!await store.save(signed, r.list.at)) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
+        current = { signed, replies: r.list.replies, at: r.list.at, seq }
+        await publish(signed)
+        d.log.info('quick replies saved', { by: by.name, count: r.list.replies.length, seq })
+        const body: RepliesResponse = { replies: r.list.replies, at: r.list.at, signed }
+        return sendJson(reply, 200, body)
+      })
+      saving = save.then(() => {}, () => {})
+      return await save
     })
   }
 }
