@@ -7,7 +7,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Grant, peek } from '@doorbell/core'
-import { openResident, type Resident } from '../src/browser'
+import { openResident, waitForText, type Resident } from '../src/browser'
 import { axeViolations, describeViolations } from '../src/axe'
 import { eventually, startLan } from '../src/harness'
 import { inviteCode } from '../src/trust'
@@ -54,7 +54,8 @@ test('the owner withdraws and gives back a resident\'s talk right and withdraws 
   // ------------------------------------------------------------ withdraw talk
   await talk.uncheck()
   await eventually('the hub to withdraw the talk right', () => lan.hub.trust.members().find((m) => m.id === member.id)?.talk === false)
-  assert.match(await page.getByTestId('members-saved').textContent() ?? '', /Kitchen tablet may no longer talk; its screen picks up the change by itself/)
+  // The hub has it before the page has its answer: wait for the page to say so.
+  await waitForText(page, 'members-saved', /Kitchen tablet may no longer talk; its screen picks up the change by itself/)
   const audit = lan.hub.trust.audit.all().filter((r) => r.kind === 'pairing' && r.message.startsWith('changed the rights of Kitchen tablet'))
   assert.equal(audit.length, 1)
   assert.equal(audit[0]!.actor, 'Owner laptop')
