@@ -35,7 +35,7 @@ test('Home Assistant on the hub\'s broker: discovery, an event per press, the lo
   const lan = await startLan({}, { homeAssistant: { enabled: true } })
   t.after(() => lan.stop())
   const hub = lan.hub
-  assert.deepEqual(hub.modules.slice(0, 6), ['trust', 'tls', 'broker', 'homeAssistant', 'history', 'mqtt'], 'the bridge starts before the broker takes connections')
+  assert.deepEqual(hub.modules.slice(0, 7), ['trust', 'tls', 'broker', 'homeAssistant', 'history', 'push', 'mqtt'], 'the bridge starts before the broker takes connections')
 
   // The owner makes Home Assistant's credential over the API, as Home settings do.
   const owner = await pairViewer(hub, { name: 'Owner', role: 'owner' })
