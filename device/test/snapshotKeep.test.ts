@@ -53,6 +53,26 @@ test('a ring is kept whole (ring, the newest picture, its end) and handed over o
   } finally { s.cleanup() }
 })
 
+test('a picture that comes while the ring is on its way is sent at once after the acknowledgement, then the file goes', async () => {
+  const s = setup({ connected: true })
+  try {
+    const keep = s.make()
+    keep.publishRing(ring('r-3', 1000))
+    keep.publishSnapshot(picture('r-3', 1))
+    keep.publishCall(record('r-3', 1000))
+    keep.handOver()
+    assert.equal(s.sent.length, 1)
+    keep.publishSnapshot(picture('r-3', 2)) // late: the second picture, taken under load
+    s.sent[0]!.done()
+    assert.equal(s.sent.length, 2, 'the newer copy goes without waiting for another connection')
+    assert.equal(s.sent[1]!.kept.snapshot?.seq, 2)
+    assert.deepEqual(readdirSync(s.dir), ['r-3.json'])
+    s.sent[1]!.done()
+    assert.deepEqual(readdirSync(s.dir), [])
+    await keep.stop()
+  } finally { s.cleanup() }
+})
+
 test('a ring still going is not handed over; after a restart, what the earlier run kept is, even unfinished', async () => {
   const s = setup({ connected: true })
   try {

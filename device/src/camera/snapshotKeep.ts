@@ -109,8 +109,9 @@ export class RingKeep implements DeviceTransport {
       this.o.send(k, (error) => {
         this.sending.delete(id)
         if (error) { this.o.log.warn('the hub did not take a kept ring; it is kept for the next connection', { ringId: id, error: error.message }); return }
-        // A part that came while it was on its way (a late picture) is sent next time.
-        if (this.kept.get(id) !== k) return
+        // A part came while it was on its way (a late picture): the newer copy goes now, so the
+        // file never waits for the next connection.
+        if (this.kept.get(id) !== k) { this.handOver(); return }
         this.kept.delete(id)
         rmSync(this.file(id), { force: true })
         this.o.log.info('the hub has a kept ring', { ringId: id })
