@@ -1,15 +1,15 @@
 import type { Actor } from 'xstate'
 import {
-  ClipMessage, ConfigError, DeviceConfig, InspectionBatcher, KeptRing, consoleLogger, describeError, encode, iceSettingsFor, newId, parseConfig, startInOrder, topics,
+  ConfigError, DeviceConfig, InspectionBatcher, consoleLogger, describeError, encode, iceSettingsFor, newId, parseConfig, startInOrder, topics,
   type DeviceConfigInput, type DeviceState, type DoorGuard, type Logger, type Startable
 } from '@doorbell/core'
 import { inspectionRecorder, type deviceCallMachine } from '@doorbell/machines'
 import { join } from 'node:path'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Camera } from './camera/camera'
-import { RingSnapshots } from './camera/snapshotRing'
-import { RingKeep } from './camera/snapshotKeep'
-import { RingClips } from './camera/clip'
+import type { RingSnapshots } from './camera/snapshotRing'
+import type { RingClips } from './camera/clip'
+import { ringCameraModule } from './camera/module'
 import { startAudio, type DoorbellAudio } from './audio/module'
 import { quickRepliesModule } from './audio/repliesModule'
 import { createDrivers, type Drivers } from './drivers'
@@ -106,9 +106,6 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let ownerStock = null as OwnerStockSetting | null
   /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
   let peers = null as MediaPeers | null
-  let snapshots = null as RingSnapshots | null
-  let keep = null as RingKeep | null
-  let clips = null as RingClips | null
   let stopKeptReads = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
@@ -140,7 +137,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     link?.onReplies((signed) => { void quickReplies.take(signed, 'hub', answering.guard) })
     link?.client.on('connect', () => {
       audit?.flush()
-      keep?.handOver()
+      ringCamera.keep?.handOver()
       for (const w of hubWaiters) w()
     })
   }
@@ -149,9 +146,17 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     side.answering.ring(newId('r'))
     // The ring has gone out; its pictures follow (a press while ringing keeps the ring's id).
     const ringId = side.answering.state().call.ringId
-    if (ringId) snapshots?.afterRing(ringId)
-    if (ringId) clips?.afterRing(ringId)
+    if (ringId) ringCamera.afterRing(ringId)
   }
+
+  const ringCamera = ringCameraModule({
+    config,
+    homeId: () => started(pairing, 'pairing').homeId,
+    camera: () => started(camera, 'camera'),
+    side: () => started(side, 'answering side'),
+    clipOn: () => ownerStock?.clip === true,
+    log
+  })
 
   const modules: Startable[] = [
     {
@@ -275,56 +280,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       },
       async stop () { side?.answering.stop() }
     },
-    {
-      // The visitor's picture after each ring, from the camera's cached keyframe (docs/history.md).
-      name: 'snapshots',
-      async start () {
-        // The doorbell's own copy of its rings and pictures, for a hub that was away (docs/history.md).
-        const answering = started(side, 'answering side')
-        const homeId = started(pairing, 'pairing').homeId
-        keep = new RingKeep({
-          dir: join(config.dataDir, 'kept-rings'),
-          log: log.child('kept'),
-          connected: () => answering.link?.client.connected === true,
-          send: (kept, done) => {
-            const link = answering.link
-            if (!link) { done(new Error('no hub link')); return }
-            link.client.publish(topics.kept(homeId, config.deviceId), encode(KeptRing, kept), { qos: 1 }, (err) => { done(err ?? undefined) })
-          }
-        })
-        answering.answering.attach(keep)
-        keep.handOver()
-        snapshots = new RingSnapshots({
-          deviceId: config.deviceId,
-          camera: started(camera, 'camera'),
-          // Every path the ring went on: the hub's link, the direct server, the cloud link.
-          publish: (snapshot) => { for (const t of side?.answering.transports() ?? []) t.publishSnapshot?.(snapshot) },
-          log: log.child('snapshot'),
-          decoder: config.camera.snapshotDecoder ?? 'running'
-        })
-        // The ring's clip, when the owner turned it on for this doorbell; the hub keeps it with the event.
-        clips = new RingClips({
-          deviceId: config.deviceId,
-          camera: started(camera, 'camera'),
-          dir: join(config.dataDir, 'clips'),
-          enabled: () => ownerStock?.clip === true,
-          ...(config.camera.clipSeconds !== undefined ? { seconds: config.camera.clipSeconds } : {}),
-          send: async (message) => {
-            const link = answering.link
-            if (!link) throw new Error('no hub link: a clip is kept only by the hub')
-            await new Promise<void>((resolve, reject) => {
-              link.client.publish(topics.clip(homeId, config.deviceId), encode(ClipMessage, message), { qos: 1 }, (err) => { if (err) reject(err); else resolve() })
-            })
-          },
-          log: log.child('clip')
-        })
-      },
-      async stop () {
-        clips?.stop()
-        snapshots?.stop()
-        if (keep) { side?.answering.detach(keep); await keep.stop() }
-      }
-    },
+    // The visitor's pictures, the ring's clip and the doorbell's own copy of its rings (docs/history.md).
+    ringCamera,
     {
       // Before the hub link: the link tells the hub (and so the viewers) the mesh's direct addresses.
       name: 'mesh',
@@ -345,7 +302,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         })
         answering.answering.attach(mesh.server)
         // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
-        stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
+        stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
       },
       async stop () {
         await stopKeptReads?.()
@@ -441,8 +398,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     drivers,
     modules: running.names,
     ring,
-    snapshots: started(snapshots, 'snapshots'),
-    clips: started(clips, 'clip recorder'),
+    snapshots: started(ringCamera.snapshots, 'snapshots'),
+    clips: started(ringCamera.clips, 'clip recorder'),
     traces,
     state: answering.answering.state,
     async stop () {

@@ -1,4 +1,4 @@
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { renderSVG } from 'uqr'
 import {
   AuditRecord, Grant, Id, InviteRequest, Member, MemberToken, PairRequest, RepliesStamp, RevocationList, newId, sign, signatureOf, toB64url,
@@ -9,14 +9,10 @@ import { createIntegration, integrationSigner, setIntegrationDoor, type Integrat
 import { isLive, publicMember, sha256 } from './members'
 import { credentialFor, reissueSigner, setRights, type RightsHost } from './rights'
 import { TrustError } from './errors'
+import { display, issueSetupCode, newCode, SETUP_CODE_TTL_MS } from './codes'
 import { loadOrCreateHomeKey, type HomeKey } from './homeKey'
 import { TrustStore, type NewAudit, type StoredInvite, type StoredMember, type TrustBackend } from './store'
 
-/** Characters of a one-time code: no 0/O, 1/I/L look-alikes (the same alphabet `PairingCode` accepts). */
-const CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'
-const CODE_LENGTH = 10
-/** How long the owner's setup code printed at start stays valid. */
-const SETUP_CODE_TTL_MS = 24 * 60 * 60 * 1000
 const AUDIT_PAGE = 200
 const AUDIT_PAGE_MAX = 1000
 const HOUR_MS = 60 * 60 * 1000
@@ -156,27 +152,11 @@ class HomeTrust implements Trust {
 
   /**
    * A fresh owner code on every start while the home has no owner; older ones stop working. In a
-   * cluster, a live code another hub issued stays the one: this hub says where to find it.
+   * cluster, a live code another hub issued stays the one (codes.ts).
    */
   issueSetupCode (): void {
-    const now = this.now()
-    if (this.store.liveOwnerCount(now) > 0) return
-    const code = newCode()
-    const expiresAt = now + (this.o.codeTtlMs ?? SETUP_CODE_TTL_MS)
-    let elsewhere: { node: string, expiresAt: number } | null = null
-    this.store.transaction(() => {
-      elsewhere = this.store.setupCodeElsewhere?.(now) ?? null
-      if (elsewhere !== null) return
-      this.store.dropSetupCodes()
-      this.store.insertInvite({ codeHash: sha256(code), kind: 'viewer', role: 'owner', door: true, zones: [], talk: true, talkZones: [], deviceId: null, accessHours: null, expiresAt, createdBy: null })
-      this.record({ kind: 'invite', actor: '(hub)', message: 'owner setup code issued' })
-    })
-    const other = elsewhere as { node: string, expiresAt: number } | null
-    if (other !== null) {
-      this.o.log.info('the home has no owner: pair the owner\'s browser with the setup code another hub of the cluster printed (its log); restart that hub for a new one', { hub: other.node, expires: new Date(other.expiresAt).toISOString() })
-      return
-    }
-    this.setup = { code: display(code), expiresAt }
+    const issued = issueSetupCode({ store: this.store, now: this.now(), ttlMs: this.o.codeTtlMs ?? SETUP_CODE_TTL_MS, log: this.o.log, record: (r) => { this.record(r) } })
+    if (issued !== null) this.setup = issued
   }
 
   setupCode (): { code: string, expiresAt: number } | null {
@@ -447,18 +427,6 @@ function mayOpenDoor (role: 'resident' | 'guest' | 'operator', door: boolean | u
 function talkText (t: { role: string | null, talk: boolean, talkZones: string[] }): string {
   if (t.role === 'operator') return t.talkZones.length > 0 ? t.talkZones.join(', ') : 'no'
   return t.talk ? 'yes' : 'no'
-}
-
-/** `CODE_LENGTH` characters, each uniformly from the alphabet (randomInt rejects biased draws). */
-function newCode (): string {
-  let code = ''
-  for (let i = 0; i < CODE_LENGTH; i++) code += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]
-  return code
-}
-
-/** `ABCDE-FGHJK`: easier to read out and type. */
-function display (code: string): string {
-  return `${code.slice(0, 5)}-${code.slice(5)}`
 }
 
 /** What makes a reported record unique (an attempt id; a ring and a viewer): a redelivered copy is stored once. */
