@@ -1,5 +1,6 @@
 import type { CallRecord, DoorAttempt, EventsQuery, HistoryEvent, RingEvent } from '@doorbell/core'
 import type { HistoryBackend } from '../history/backend'
+import { eventOfRow } from '../history/rows'
 import type { DismissResult, EventScope, RetentionOptions, RetentionResult } from '../history/store'
 import { SyncPg, type Row } from './syncPg'
 
@@ -126,7 +127,7 @@ export class PgHistoryStore implements HistoryBackend {
   get (id: number, scope: EventScope): HistoryEvent | null {
     const row = this.pg.query('SELECT * FROM history_events WHERE id = $1', [id]).rows[0]
     if (row === undefined || (scope.devices !== null && !scope.devices.includes(String(row.device_id)))) return null
-    return toEvent(row, new Set(this.seenOf(scope.memberId, [Number(row.id)])), this.everyoneDismissed(row.outcome === 'dismissed' ? [Number(row.id)] : []))
+    return eventOfRow(row, new Set(this.seenOf(scope.memberId, [Number(row.id)])), this.everyoneDismissed(row.outcome === 'dismissed' ? [Number(row.id)] : []))
   }
 
   list (q: EventsQuery, scope: EventScope): { events: HistoryEvent[], next: string | null, unseen: number } {
@@ -149,7 +150,7 @@ export class PgHistoryStore implements HistoryBackend {
     const dismissedByAll = this.everyoneDismissed(page.filter((r) => r.outcome === 'dismissed').map((r) => Number(r.id)))
     const last = page.at(-1)
     return {
-      events: page.map((r) => toEvent(r, seen, dismissedByAll)),
+      events: page.map((r) => eventOfRow(r, seen, dismissedByAll)),
       next: more && last ? `${Number(last.at)}-${Number(last.id)}` : null,
       unseen: this.unseenCount(scope)
     }
@@ -239,24 +240,4 @@ class Where {
   }
 
   sql (): string { return this.parts.length ? `WHERE ${this.parts.join(' AND ')}` : '' }
-}
-
-function toEvent (r: Row, seen: Set<number>, everyone: Set<number>): HistoryEvent {
-  const outcome = String(r.outcome) as HistoryEvent['outcome']
-  return {
-    id: Number(r.id),
-    kind: String(r.kind) as HistoryEvent['kind'],
-    deviceId: String(r.device_id),
-    deviceName: String(r.device_name),
-    at: Number(r.at),
-    outcome,
-    who: JSON.parse(String(r.who)) as string[],
-    durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
-    detail: r.detail === null ? null : String(r.detail),
-    ringId: r.ring_id === null ? null : String(r.ring_id),
-    snapshot: r.snapshot_bytes !== null,
-    noPicture: r.no_picture === null ? null : String(r.no_picture),
-    unseen: r.kind === 'ring' && outcome === 'missed' && !seen.has(Number(r.id)),
-    ...(outcome === 'dismissed' ? { everyoneDismissed: everyone.has(Number(r.id)) } : {})
-  }
 }

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type SQLOutputValue } from 'node:sqlite'
 import type { CallRecord, DoorAttempt, EventsQuery, HistoryEvent, RingEvent } from '@doorbell/core'
+import { eventOfRow } from './rows'
 
 /**
  * The event history on disk: rows in `dataDir/history/history.db` (node:sqlite, WAL), pictures as
@@ -261,7 +262,7 @@ export class HistoryStore {
   get (id: number, scope: EventScope): HistoryEvent | null {
     const row = this.db.prepare('SELECT * FROM events WHERE id = ?').get(id) as Row | undefined
     if (!row || (scope.devices !== null && !scope.devices.includes(String(row.device_id)))) return null
-    return this.toEvent(row, new Set(this.seenOf(scope.memberId, [Number(row.id)])))
+    return eventOfRow(row, new Set(this.seenOf(scope.memberId, [Number(row.id)])), this.everyoneDismissed(row.outcome === 'dismissed' ? [Number(row.id)] : []))
   }
 
   /** A page, newest first, after the cursor, within the member's devices. */
@@ -288,7 +289,7 @@ export class HistoryStore {
     const dismissedByAll = this.everyoneDismissed(page.filter((r) => r.outcome === 'dismissed').map((r) => Number(r.id)))
     const last = page.at(-1)
     return {
-      events: page.map((r) => this.toEvent(r, seen, dismissedByAll)),
+      events: page.map((r) => eventOfRow(r, seen, dismissedByAll)),
       next: more && last ? `${Number(last.at)}-${Number(last.id)}` : null,
       unseen: this.unseenCount(scope, scoped)
     }
@@ -370,25 +371,5 @@ export class HistoryStore {
     if (ids.length === 0) return []
     const rows = this.db.prepare(`SELECT event_id FROM seen WHERE member_id = ? AND event_id IN (${ids.map(() => '?').join(',')})`).all(memberId, ...ids) as Row[]
     return rows.map((r) => Number(r.event_id))
-  }
-
-  private toEvent (r: Row, seen: Set<number>, everyone: Set<number> = this.everyoneDismissed(r.outcome === 'dismissed' ? [Number(r.id)] : [])): HistoryEvent {
-    const outcome = String(r.outcome) as HistoryEvent['outcome']
-    return {
-      id: Number(r.id),
-      kind: String(r.kind) as HistoryEvent['kind'],
-      deviceId: String(r.device_id),
-      deviceName: String(r.device_name),
-      at: Number(r.at),
-      outcome,
-      who: JSON.parse(String(r.who)) as string[],
-      durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
-      detail: r.detail === null ? null : String(r.detail),
-      ringId: r.ring_id === null ? null : String(r.ring_id),
-      snapshot: r.snapshot_bytes !== null,
-      noPicture: r.no_picture === null ? null : String(r.no_picture),
-      unseen: r.kind === 'ring' && outcome === 'missed' && !seen.has(Number(r.id)),
-      ...(outcome === 'dismissed' ? { everyoneDismissed: everyone.has(Number(r.id)) } : {})
-    }
   }
 }
