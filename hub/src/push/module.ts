@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { Aedes } from 'aedes'
-import { toB64url, type HubConfig, type Logger, type RingEvent, type Startable } from '@doorbell/core'
+import { describeError, toB64url, type HubConfig, type Logger, type RingEvent, type Startable } from '@doorbell/core'
 import type { Trust } from '../trust/trust'
 import { ringPusher } from './ringPush'
 import type { PushResult } from './send'
@@ -37,8 +37,13 @@ export function pushModule (d: { config: HubConfig, trust: () => Trust, broker: 
       const trust = d.trust()
       // A removed member's screens are never woken again.
       unrevoked = trust.onRevoked((member) => {
-        const n = subscriptions.removeMember(member.id)
-        if (n > 0) d.log.info('a removed member\'s push subscriptions deleted', { member: member.id, subscriptions: n })
+        try {
+          const n = subscriptions.removeMember(member.id)
+          if (n > 0) d.log.info('a removed member\'s push subscriptions deleted', { member: member.id, subscriptions: n })
+        } catch (err) {
+          // A cluster's PostgreSQL down: the next start's sweep (below) deletes them.
+          d.log.error('could not delete a removed member\'s push subscriptions', { member: member.id, error: describeError(err) })
+        }
       })
       // Members removed while the hub was down.
       const live = new Set(trust.members().filter((m) => m.revokedAt === null).map((m) => m.id))
