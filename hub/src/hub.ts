@@ -7,6 +7,7 @@ import { brokerModule } from './broker/module'
 import { clusterModule } from './cluster/module'
 import { clusterPresence, localPresence, presenceRoutes } from './cluster/presence'
 import { PgHistoryStore } from './cluster/pgHistory'
+import { PgClipStore } from './cluster/pgClips'
 import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
 import { homeAssistantRoutes } from './homeAssistant/routes'
@@ -78,13 +79,14 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   // Who is connected: this hub's broker, or (a cluster) every hub's, in Redis.
   const presence = cluster ? clusterPresence({ redisUrl: cluster.config.redisUrl, homeId: config.homeId, nodeId: cluster.config.nodeId, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('presence') }) : null
   const ownPresence = localPresence({ broker: () => broker.broker, principalOf: broker.principalOf, hub: 'local' })
-  // A cluster's history is the one PostgreSQL every hub shares (a ring through A is in B's /api/events).
+  // A cluster's history and clips are in the one PostgreSQL every hub shares (a ring through A is in B's /api/events).
   const c = config.cluster
-  const clusterHistory = c ? { open: () => new PgHistoryStore({ url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId }) } : {}
+  const pgOptions = c ? { url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId } : null
+  const clusterHistory = pgOptions ? { open: () => new PgHistoryStore(pgOptions), openClips: () => new PgClipStore(pgOptions) } : {}
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, ...(cluster ? {} : { principalOf: broker.principalOf }), log: log.child('history'), ...clusterHistory })
   // A ring's clip, kept beside its row (docs/history.md, "The clip").
   const withClip = (e: HistoryEvent): HistoryEvent => { const clip = history.clips.state(e.id); return clip ? { ...e, clip } : e }
-  const push = pushModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('push') })
+  const push = pushModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('push'), ...(cluster ? { shared: cluster.push } : {}) })
   const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))
@@ -95,7 +97,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
     viewerDir: config.viewerDir,
     connectTo: config.cloud ? cloudOrigins(config.cloud) : [],
     trustProxy: config.trustProxy,
-    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members(), decorate: withClip, deleted: (id) => { history.clips.remove(id) } }), clipRoutes({ store: () => history.store, clips: () => history.clips, members: () => trust.trust.members() }), pushRoutes({ module: push, allowLoopback: config.push.allowLoopbackEndpoints }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, stamp: async (list, seq) => await trust.trust.stampReplies(list, seq), log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence), rightsRoutes({ trust: () => trust.trust })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
+    api: () => createApi({ config, trust: trust.trust, tls: tls.local, mesh: () => mesh.mesh, clients: () => broker.broker.connectedClients, mqttPath: MQTT_WS_PATH, mqttPort: () => mqtt.port, log, addressOf: requestAddress, routes: [historyRoutes({ store: () => history.store, members: () => trust.trust.members(), decorate: withClip, deleted: (id) => { history.clips.remove(id) } }), clipRoutes({ store: () => history.store, clips: () => history.clips, members: () => trust.trust.members(), ...(cluster ? { key: cluster.clipTicketKey() } : {}) }), pushRoutes({ module: push, allowLoopback: config.push.allowLoopbackEndpoints }), stockSettingRoutes({ settings: () => trust.stockSettings, members: () => trust.trust.members() }), homeAssistantRoutes({ enabled: config.homeAssistant.enabled, module: homeAssistant, fromConfig: config.homeAssistant.broker, log: log.child('homeAssistant') }), repliesRoutes({ dataDir: config.dataDir, homeId: config.homeId, homeKey: () => trust.trust.homeKey, broker: () => broker.broker, stamp: async (list, seq) => await trust.trust.stampReplies(list, seq), log: log.child('replies'), ...(cluster ? { store: cluster.replies, shared: true } : {}) }), presenceRoutes(() => presence ?? ownPresence), rightsRoutes({ trust: () => trust.trust })], ...(cluster ? { limiter: cluster.limiter } : {}) }),
     mqttPath: MQTT_WS_PATH,
     acceptMqtt: broker.accept,
     mqttMaxPacketBytes: config.mqtt.maxPacketBytes,

@@ -37,7 +37,7 @@ describe('cluster start-up', { timeout: 180_000 }, () => {
     const rows = (await db.query('SELECT version, node FROM doorbell_migrations ORDER BY version', [], 'together')).rows as Array<{ version: number, node: string }>
     const versions = rows.map((r) => r.version)
     assert.equal(new Set(versions).size, versions.length, 'each migration applied once')
-    for (const v of [1, 2, 3, 4, 5]) assert.ok(versions.includes(v), `migration ${v} (2: the shared state; 3: replaced grants; 4: the history; 5: the clip setting) applied`)
+    for (const v of [1, 2, 3, 4, 5, 6, 7, 8]) assert.ok(versions.includes(v), `migration ${v} (2: the shared state; 3: replaced grants; 4: the history; 5: the clip setting; 6: Web Push; 7: clips; 8: the replies' seq) applied`)
     assert.equal(new Set(rows.map((r) => r.node)).size, 1, 'all by one hub')
     const applied = both.filter((h) => h.proc.lines.some((l) => l.includes('PostgreSQL schema ready') && l.includes(`applied=${versions.join(',')}`)))
     assert.equal(applied.length, 1, 'exactly one hub applied it; the other found it done')

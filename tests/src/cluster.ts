@@ -42,7 +42,8 @@ export function makeHomeKey (dir: string): string {
 }
 
 /** One hub of the cluster: the provisioned key copied into its data folder, its config written, the process started. */
-export async function startClusterHub (dir: string, name: string, o: { redis: TestRedis, postgresUrl: string, homeKey: string, wait?: boolean }): Promise<ClusterHub> {
+/** `config`: more of the hub's config (e.g. `push`), over the cluster's defaults. */
+export async function startClusterHub (dir: string, name: string, o: { redis: TestRedis, postgresUrl: string, homeKey: string, wait?: boolean, config?: Record<string, unknown> }): Promise<ClusterHub> {
   const httpPort = await freePort()
   const mqttPort = await freePort()
   const dataDir = join(dir, name)
@@ -51,7 +52,8 @@ export async function startClusterHub (dir: string, name: string, o: { redis: Te
   const config = join(dir, `${name}.json`)
   writeFileSync(config, JSON.stringify({
     homeId: 'home', hubName: 'Test city', host: '127.0.0.1', httpPort, mqttPort, tls: 'off', trustProxy: true, dataDir, mesh: { enabled: false },
-    cluster: { nodeId: name, redisUrl: o.redis.url, postgresUrl: o.postgresUrl }
+    cluster: { nodeId: name, redisUrl: o.redis.url, postgresUrl: o.postgresUrl },
+    ...o.config
   }))
   const hub: ClusterHub = {
     name,

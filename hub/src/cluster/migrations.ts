@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { SHARED_STATE_MIGRATION } from './sharedStateMigration'
 import { HISTORY_MIGRATION } from './pgHistoryMigration'
+import { CLIPS_MIGRATION, PUSH_MIGRATION, REPLIES_SEQ_MIGRATION } from './shareMigrations'
 
 /** One PostgreSQL advisory lock for the schema: several hubs starting at once migrate one at a time. */
 export const MIGRATION_LOCK = 0x646f6f72 // "door"
@@ -91,7 +92,10 @@ CREATE TABLE meta (
     version: 5,
     what: 'doorbell_settings.clip (the owner\'s "record a clip of each ring")',
     sql: 'ALTER TABLE doorbell_settings ADD COLUMN IF NOT EXISTS clip BOOLEAN;'
-  }
+  },
+  PUSH_MIGRATION,
+  CLIPS_MIGRATION,
+  REPLIES_SEQ_MIGRATION
 ].sort((a, b) => a.version - b.version)
 
 export interface Migrated {

@@ -11,6 +11,10 @@ import type { TrustBackend } from '../trust/store'
 import type { Trust } from '../trust/trust'
 import { TrustBroadcast } from './broadcast'
 import { migrate } from './migrations'
+import type { PushSubscriptionStore } from '../push/subscriptions'
+import type { VapidKeys } from '../push/vapid'
+import { homeDerivedKey } from './homeSeal'
+import { PgPushSubscriptions, sealedVapidKeys } from './pgPush'
 import { PgSharedState } from './pgSharedState'
 import { PgTrustStore } from './pgTrustStore'
 import { redisBrokerBackend } from './redisBroker'
@@ -33,6 +37,10 @@ export interface ClusterModule extends Startable {
   replies: () => RepliesStore
   /** Home Assistant's integration keys on PostgreSQL, sealed with a key derived from the home key; use after start. */
   integrationKeys: () => IntegrationKeys
+  /** Web Push's VAPID key (sealed, one for the cluster) and the screens' subscriptions on PostgreSQL; use after start. */
+  push: () => Promise<{ keys: VapidKeys, subscriptions: PushSubscriptionStore }>
+  /** The key of the clips' signed addresses, derived from the home key: an address from any hub plays on every hub; use after start. */
+  clipTicketKey: () => Buffer
 }
 
 /** A cluster's hub was given something it cannot run with. */
@@ -52,6 +60,7 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
   let limits: SharedLimits | null = null
   let shared: PgSharedState | null = null
   let sealed: IntegrationKeys | null = null
+  let clipKey: Buffer | null = null
   const sharedState = (): PgSharedState => {
     if (shared === null) throw new Error('the cluster module has not started')
     return shared
@@ -75,6 +84,14 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       if (sealed === null) throw new Error('the cluster module has not started')
       return sealed
     },
+    clipTicketKey: () => {
+      if (clipKey === null) throw new Error('the cluster module has not started')
+      return clipKey
+    },
+    push: async () => ({
+      keys: await sealedVapidKeys({ trustDir: join(config.dataDir, 'trust'), homeId: config.homeId, db: sharedState() }),
+      subscriptions: new PgPushSubscriptions({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId })
+    }),
     async start () {
       const keyFile = join(config.dataDir, 'trust', HOME_KEY_FILE)
       if (!existsSync(keyFile)) {
@@ -84,6 +101,7 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       log.info('PostgreSQL schema ready', { version: migrated.version, applied: migrated.applied.join(',') || 'none' })
       shared = new PgSharedState({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId, log: log.child('shared') })
       sealed = await sealedIntegrationKeys({ trustDir: join(config.dataDir, 'trust'), homeId: config.homeId, db: shared })
+      clipKey = await homeDerivedKey(join(config.dataDir, 'trust'), config.homeId, 'doorbell clip addresses v1')
       const b = new TrustBroadcast({ redisUrl: cluster.redisUrl, homeId: config.homeId, nodeId: cluster.nodeId, log: log.child('broadcast') })
       await b.start()
       broadcast = b

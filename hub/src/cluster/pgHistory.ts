@@ -184,13 +184,15 @@ export class PgHistoryStore implements HistoryBackend {
       const cut = o.now - o.days * 86_400_000
       const old = this.pg.query(`WITH gone AS (DELETE FROM history_events WHERE at < $1 RETURNING snapshot_bytes)
         SELECT count(*) AS events, count(snapshot_bytes) AS files FROM gone`, [cut]).rows[0]!
-      // Newest first, a running sum of the pictures' sizes: what runs over the cap is the oldest.
+      // Newest first, a running sum of the pictures' and clips' sizes (clips: ./pgClips.ts, in the
+      // database, so `o.extraBytes`, one hub's clip files, is not needed): what runs over the cap is the oldest.
       const over = this.pg.query(`WITH ranked AS (
-          SELECT id, sum(snapshot_bytes) OVER (ORDER BY at DESC, id DESC) AS running FROM history_events WHERE snapshot_bytes IS NOT NULL),
-        gone AS (DELETE FROM history_events WHERE id IN (SELECT id FROM ranked WHERE running > $1) RETURNING id)
-        SELECT count(*) AS n FROM gone`, [o.maxBytes]).rows[0]!
+          SELECT e.id, sum(COALESCE(e.snapshot_bytes, 0) + COALESCE(c.bytes, 0)) OVER (ORDER BY e.at DESC, e.id DESC) AS running
+          FROM history_events e LEFT JOIN history_clips c ON c.event_id = e.id WHERE e.snapshot_bytes IS NOT NULL OR c.bytes IS NOT NULL),
+        gone AS (DELETE FROM history_events WHERE id IN (SELECT id FROM ranked WHERE running > $1) RETURNING snapshot_bytes)
+        SELECT count(*) AS n, count(snapshot_bytes) AS files FROM gone`, [o.maxBytes]).rows[0]!
       this.pg.query("INSERT INTO meta (key, value) VALUES ('history_pruned_at', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(o.now)])
-      return { events: Number(old.events) + Number(over.n), files: Number(old.files) + Number(over.n) }
+      return { events: Number(old.events) + Number(over.n), files: Number(old.files) + Number(over.files) }
     })
   }
 

@@ -47,7 +47,11 @@ export class PgSharedState {
     }
   }
 
-  /** The owner's quick replies, as signed; the newest by its `at` is kept (compare and set in one statement). */
+  /**
+   * The owner's quick replies, as signed. A list is kept only over one with a lower stamp `seq`
+   * and an older `at` (compare and set in one statement): two hubs that stamped the same next seq
+   * at once cannot both keep it; the loser's save is false, and it re-reads and stamps again.
+   */
   replies (): RepliesStore {
     return {
       load: async () => {
@@ -56,8 +60,9 @@ export class PgSharedState {
         const parsed = SignedReplies.safeParse(row.value)
         return parsed.success ? { signed: parsed.data } : { signed: null, problem: `the kept quick replies are not a signed list: ${parsed.error.issues[0]?.message ?? 'invalid'}` }
       },
-      save: async (signed, at) => (await this.query(`INSERT INTO shared_documents (name, value, at) VALUES ('replies', $1, $2)
-        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, at = EXCLUDED.at WHERE shared_documents.at < EXCLUDED.at`, [JSON.stringify(signed), at])).rowCount === 1
+      save: async (signed, at, seq) => (await this.query(`INSERT INTO shared_documents (name, value, at, seq) VALUES ('replies', $1, $2, $3)
+        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, at = EXCLUDED.at, seq = EXCLUDED.seq
+        WHERE shared_documents.at < EXCLUDED.at AND shared_documents.seq < EXCLUDED.seq`, [JSON.stringify(signed), at, seq])).rowCount === 1
     }
   }
 

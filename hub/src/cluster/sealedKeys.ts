@@ -1,13 +1,8 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { Id, exportPublicKey, generateSigningKey, type SigningKey } from '@doorbell/core'
 import type { IntegrationKeys } from '../trust/integrationKey'
-import { HOME_KEY_FILE } from '../trust/homeKey'
+import { homeDerivedKey, sealer, type SealOpenError } from './homeSeal'
 import type { PgSharedState } from './pgSharedState'
 
-/** Sealed keys are `SEALED_V1 || iv (12) || tag (16) || ciphertext`. */
-const SEALED_V1 = 1
 const ED25519 = { name: 'Ed25519' } as const
 
 /** The integration key of a member is missing or cannot be opened (another home key, tampered). */
@@ -23,25 +18,15 @@ export class SealedKeyError extends Error {
  * to another member's row does not open. Someone with the database alone has nothing to sign with.
  */
 export async function sealedIntegrationKeys (o: { trustDir: string, homeId: string, db: PgSharedState }): Promise<IntegrationKeys> {
-  const pem = await readFile(join(o.trustDir, HOME_KEY_FILE), 'utf8')
-  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s/g, ''), 'base64')
-  const key = Buffer.from(hkdfSync('sha256', der, Buffer.from('doorbell integration keys v1'), Buffer.from(o.homeId), 32))
-  const seal = (memberId: string, secret: Buffer): Buffer => {
-    const iv = randomBytes(12)
-    const cipher = createCipheriv('aes-256-gcm', key, iv)
-    cipher.setAAD(Buffer.from(memberId))
-    const body = Buffer.concat([cipher.update(secret), cipher.final()])
-    return Buffer.concat([Buffer.from([SEALED_V1]), iv, cipher.getAuthTag(), body])
-  }
+  const box = sealer(await homeDerivedKey(o.trustDir, o.homeId, 'doorbell integration keys v1'))
+  const seal = (memberId: string, secret: Buffer): Buffer => box.seal(memberId, secret)
   const unseal = (memberId: string, sealed: Buffer): Buffer => {
-    if (sealed.length < 29 || sealed[0] !== SEALED_V1) throw new SealedKeyError(`the integration key of ${memberId} is not sealed by this hub's format`)
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 13))
-      decipher.setAAD(Buffer.from(memberId))
-      decipher.setAuthTag(sealed.subarray(13, 29))
-      return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()])
-    } catch {
-      throw new SealedKeyError(`the integration key of ${memberId} does not open with this hub's home key (another home key, or changed in the database)`)
+      return box.unseal(memberId, sealed)
+    } catch (err) {
+      throw new SealedKeyError((err as SealOpenError).reason === 'format'
+        ? `the integration key of ${memberId} is not sealed by this hub's format`
+        : `the integration key of ${memberId} does not open with this hub's home key (another home key, or changed in the database)`)
     }
   }
   return {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { AedesPublishPacket, Client } from 'aedes'
 import { decodeTopicMessage, describeError, type ClipPart, type Logger } from '@doorbell/core'
-import type { ClipStore } from './clipStore'
+import type { ClipBackend } from './clipStore'
 
 /** Clips being put together at once at most, and how long one may take between parts. */
 const MAX_ASSEMBLING = 8
@@ -16,7 +16,7 @@ interface Assembly { head: Omit<ClipPart, 'part' | 'data'>, parts: Array<Buffer 
  * is dropped and logged; `clip-failed` is kept as the event's reason. The ring's row is never
  * touched: a clip that fails leaves the event as it was.
  */
-export function clipIngest (d: { clips: ClipStore, eventOf: (deviceId: string, ringId: string) => number | null, log: Logger }): { listener: (packet: AedesPublishPacket, client: Client | null) => void, stop: () => void } {
+export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string, ringId: string) => number | null, log: Logger }): { listener: (packet: AedesPublishPacket, client: Client | null) => void, stop: () => void } {
   const assembling = new Map<string, Assembly>()
   const drop = (key: string): void => {
     const a = assembling.get(key)

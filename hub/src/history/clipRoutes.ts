@@ -1,11 +1,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Member } from '@doorbell/core'
 import { sendJson } from '../http'
 import { zoneOfDevice } from '../broker/gate'
 import type { ApiRoutes } from '../api'
-import type { ClipStore } from './clipStore'
+import type { ClipBackend, ClipVideo } from './clipStore'
 import type { HistoryBackend } from './backend'
 import type { EventScope } from './store'
 
@@ -18,11 +17,12 @@ export const CLIP_URL_MS = 10 * 60_000
  *   GET /api/events/:id/clip-url   (Bearer) a short-lived address of the clip, `{ url, expiresAt }`
  *   GET /api/events/:id/clip       the video, with Range requests (206) so a `<video>` can seek;
  *                                  Bearer, or the address's `?t=` (a `<video>` sends no header)
- * The address names the event and the member and is signed with a key the hub makes at start; the
+ * The address names the event and the member and is signed with a key the hub makes at start, or
+ * (a cluster: `key`) one derived from the home key, so an address from hub A plays from hub B; the
  * member's role and scope are checked again at every request, so a member removed meanwhile gets 403.
  */
-export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipStore, members: () => Member[], now?: () => number }): ApiRoutes {
-  const key = randomBytes(32)
+export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipBackend, members: () => Member[], now?: () => number, key?: Buffer }): ApiRoutes {
+  const key = d.key ?? randomBytes(32)
   const now = d.now ?? Date.now
   const mac = (text: string): Buffer => createHmac('sha256', key).update(text).digest()
   const ticket = (id: number, memberId: string, expiresAt: number): string => {
@@ -51,7 +51,7 @@ export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipS
   const GUESTS = 'the history is for the home\'s owner, residents and operators; guests see live rings only'
 
   /** The clip of an event this member may see, or the refusal sent. */
-  const clipFor = (member: Member, request: FastifyRequest, reply: FastifyReply): { id: number, video: NonNullable<ReturnType<ClipStore['video']>> } | FastifyReply => {
+  const clipFor = (member: Member, request: FastifyRequest, reply: FastifyReply): { id: number, video: ClipVideo } | FastifyReply => {
     const scope = scopeOf(member)
     if (scope === null) return sendJson(reply, 403, { error: GUESTS })
     const id = eventId(request)
@@ -88,10 +88,10 @@ export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipS
       const range = parseRange(request.headers.range, video.bytes)
       reply.headers({ 'Content-Type': video.type, 'Accept-Ranges': 'bytes', 'Cache-Control': 'private, max-age=600' })
       if (range === 'unsatisfiable') return reply.code(416).header('Content-Range', `bytes */${video.bytes}`).send()
-      if (range === null) return reply.code(200).header('Content-Length', String(video.bytes)).send(createReadStream(video.path))
+      if (range === null) return reply.code(200).header('Content-Length', String(video.bytes)).send(video.open())
       return reply.code(206)
         .headers({ 'Content-Range': `bytes ${range.start}-${range.end}/${video.bytes}`, 'Content-Length': String(range.end - range.start + 1) })
-        .send(createReadStream(video.path, { start: range.start, end: range.end }))
+        .send(video.open(range))
     })
   }
 }

@@ -1,5 +1,6 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { ClipContainer, clipMimeType, type EventClip } from '@doorbell/core'
 import { z } from 'zod'
 
@@ -16,6 +17,20 @@ const Meta = z.union([
   z.strictObject({ failed: z.string().max(200) })
 ])
 type Meta = z.infer<typeof Meta>
+
+/** A kept clip, for serving: its type and size, and its bytes (all, or `start`..`end` inclusive). */
+export interface ClipVideo {
+  type: string
+  bytes: number
+  open: (range?: { start: number, end: number }) => Readable
+}
+
+/**
+ * Where the clips are kept: one hub's files (`ClipStore`, below) or a cluster's PostgreSQL
+ * (../cluster/pgClips.ts), so a clip taken by hub A plays from hub B. Synchronous both, as the
+ * ingest and the history's decoration use them.
+ */
+export type ClipBackend = Pick<ClipStore, 'put' | 'failed' | 'state' | 'bytes' | 'remove' | 'sweep'> & { video: (id: number) => ClipVideo | null, close?: () => void }
 
 export class ClipStore {
   readonly dir: string
@@ -72,10 +87,11 @@ export class ClipStore {
   }
 
   /** The clip's file, for serving. */
-  video (id: number): { path: string, type: string, bytes: number } | null {
+  video (id: number): ClipVideo & { path: string } | null {
     const m = this.meta.get(id)
     if (!m || 'failed' in m) return null
-    return { path: this.file(id, m.container), type: clipMimeType(m.container), bytes: m.bytes }
+    const path = this.file(id, m.container)
+    return { path, type: clipMimeType(m.container), bytes: m.bytes, open: (range) => createReadStream(path, range ?? {}) }
   }
 
   /** Each kept clip's size by event id (the history's size cap counts them with the pictures). */

@@ -7,14 +7,14 @@ import type { HistoryBackend } from './backend'
 import { historyIngest } from './ingest'
 import { membersShown } from './shown'
 import { HistoryStore } from './store'
-import { ClipStore } from './clipStore'
+import { ClipStore, type ClipBackend } from './clipStore'
 import { clipIngest } from './clipIngest'
 
 export interface HistoryModule extends Startable {
   /** The rows and pictures; throws before start. */
   readonly store: HistoryBackend
   /** The rings' clips (clipStore.ts); throws before start. */
-  readonly clips: ClipStore
+  readonly clips: ClipBackend
   /** Applies retention now (it also runs at start and every hour). */
   prune: () => void
 }
@@ -27,11 +27,11 @@ const PRUNE_EVERY_MS = 3_600_000
  * `/api/events` routes (routes.ts). Starts after the broker and before the MQTT listener, so it
  * sees every device's first message.
  */
-export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, open?: () => HistoryBackend, principalOf?: (client: Client) => Principal | null }): HistoryModule {
+export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, open?: () => HistoryBackend, openClips?: () => ClipBackend, principalOf?: (client: Client) => Principal | null }): HistoryModule {
   let store: HistoryBackend | null = null
   let timer: NodeJS.Timeout | null = null
   let listener: ((...args: any[]) => void) | null = null
-  let clips: ClipStore | null = null
+  let clips: ClipBackend | null = null
   let clipTaker: ReturnType<typeof clipIngest> | null = null
   const now = d.now ?? Date.now
   // The hourly run: a cluster's hubs share one history, so a hub skips it when another ran it within the hour.
@@ -53,7 +53,7 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (store === null) throw new Error('the history has not started')
       return store
     },
-    get clips (): ClipStore {
+    get clips (): ClipBackend {
       if (clips === null) throw new Error('the history has not started')
       return clips
     },
@@ -66,7 +66,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const shownTo = d.principalOf ? membersShown({ broker: d.broker, principalOf: d.principalOf, members: () => trust.members() }) : undefined
       listener = historyIngest({ store: s, deviceName, log: d.log, ...(shownTo ? { shownTo } : {}) })
       d.broker().on('publish', listener)
-      const c = clips = new ClipStore(join(d.config.dataDir, 'history'))
+      // One hub: files beside the pictures; a cluster's hub: PostgreSQL (`openClips`), read by every hub.
+      const c = clips = d.openClips ? d.openClips() : new ClipStore(join(d.config.dataDir, 'history'))
       clipTaker = clipIngest({ clips: c, eventOf: (deviceId, ringId) => s.ringEventId(deviceId, ringId), log: d.log })
       d.broker().on('publish', clipTaker.listener)
       prune(PRUNE_EVERY_MS / 2)
@@ -77,6 +78,7 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (timer) clearInterval(timer)
       if (listener) d.broker().off('publish', listener)
       if (clipTaker) { d.broker().off('publish', clipTaker.listener); clipTaker.stop() }
+      clips?.close?.()
       clips = null
       store?.close()
       store = null

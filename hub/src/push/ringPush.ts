@@ -2,7 +2,7 @@ import type { AedesPublishPacket, Client } from 'aedes'
 import { decodeTopicMessage, type Logger, type Member, type RingEvent, type RingPush } from '@doorbell/core'
 import { zoneOfDevice } from '../broker/gate'
 import { sendPush, type PushResult } from './send'
-import type { PushSubscriptions } from './subscriptions'
+import type { PushSubscriptionStore } from './subscriptions'
 import { pushThumbnail } from './thumbnail'
 import type { VapidKeys } from './vapid'
 
@@ -10,7 +10,7 @@ import type { VapidKeys } from './vapid'
 export const PICTURE_WAIT_MS = 1500
 
 export interface RingPushDeps {
-  subscriptions: PushSubscriptions
+  subscriptions: PushSubscriptionStore
   keys: VapidKeys
   members: () => Member[]
   log: Logger
@@ -44,6 +44,11 @@ export function ringPusher (d: RingPushDeps): { listener: (packet: AedesPublishP
     const allowed = new Set(members.filter((m) => mayBeWoken(m, device, now())).map((m) => m.id))
     const subs = d.subscriptions.all().filter((s) => allowed.has(s.memberId))
     if (subs.length === 0) return
+    // A cluster: the first hub to claim the ring pushes it, so each screen gets it once.
+    if (d.subscriptions.claimRing && !d.subscriptions.claimRing(`${ring.deviceId}/${ring.ringId}`, now())) {
+      d.log.info('ring pushed by another hub', { device: ring.deviceId, ringId: ring.ringId })
+      return
+    }
     const jpeg = picture === null ? null : pushThumbnail(picture)
     const message: RingPush = { v: 1, kind: 'ring', deviceId: ring.deviceId, deviceName: ring.deviceName, ringId: ring.ringId, at: ring.at, jpeg }
     const payload = Buffer.from(JSON.stringify(message))

@@ -15,6 +15,19 @@ export interface StoredSubscription {
 }
 
 /**
+ * Where the subscriptions are kept: one hub's `push.db` (below), or a cluster's PostgreSQL
+ * (../cluster/pgPush.ts), synchronous both, as the routes and the ring listener use them.
+ */
+export type PushSubscriptionStore = Pick<PushSubscriptions, 'add' | 'remove' | 'removeEndpoint' | 'removeMember' | 'forMember' | 'all' | 'close'> & {
+  /**
+   * A cluster's: claims this ring's pushes for this hub; false when another hub claimed it (the
+   * doorbell's ring reached two hubs, say across a reconnect). One hub needs none: its listener
+   * pushes each ring once.
+   */
+  claimRing?: (ring: string, at: number) => boolean
+}
+
+/**
  * The screens that asked to be woken by a ring, per member, in `dataDir/push/push.db`
  * (node:sqlite). An endpoint is one screen: subscribing it again (another member signed in on
  * that browser, or new keys) replaces it. At most MAX_PUSH_SUBSCRIPTIONS_PER_MEMBER per member,

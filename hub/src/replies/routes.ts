@@ -4,6 +4,10 @@ import { sendJson } from '../http'
 import type { ApiRoutes } from '../api'
 import { fileRepliesStore, type RepliesStore } from './store'
 
+const NEWER = 'a newer list of quick replies is already saved: reload and save again'
+/** Saves lost to other hubs' at once before the owner is told to try again. */
+const MAX_SAVE_ATTEMPTS = 3
+
 /**
  * `/api/replies`: the owner's quick replies. `PUT` (the owner) takes the list signed by the
  * owner's own key with the owner's grant beside it, checked as a doorbell checks it (DoorGuard:
@@ -11,7 +15,8 @@ import { fileRepliesStore, type RepliesStore } from './store'
  * hub stamps it with the next number of the sequence, signed by the home key (`RepliesStamp`:
  * devices order lists by it, never by the owner's browser clock), keeps it (`store`:
  * `dataDir/replies.json`, or PostgreSQL in a cluster, where the newest kept is read again on each
- * request so the sequence goes on from another hub's list) and retains it on
+ * request so the sequence goes on from another hub's list, and a save loses to another hub's with
+ * the same seq: this hub then reads that list and stamps the next seq) and retains it on
  * `doorbell/{home}/replies` for the doorbells, which check it again. `GET` (any member): the list
  * as it stands, for the call view and the ring banner.
  */
@@ -44,8 +49,9 @@ export function repliesRoutes (d: {
     if (current !== null && signed.stamp !== undefined && seqOf(signed) <= current.seq) return
     // A list kept before stamps: stamped now, the next of the sequence.
     if (signed.stamp === undefined) {
-      signed = { ...signed, stamp: await d.stamp(signed.list, (current?.seq ?? 0) + 1) }
-      await store.save(signed, r.list.at)
+      const seq = (current?.seq ?? 0) + 1
+      signed = { ...signed, stamp: await d.stamp(signed.list, seq) }
+      await store.save(signed, r.list.at, seq)
     }
     current = { signed, replies: r.list.replies, at: r.list.at, seq: seqOf(signed) }
   }
@@ -83,14 +89,26 @@ export function repliesRoutes (d: {
         const g = await ready()
         const r = await g.checkReplies(sent)
         if (!r.ok) return sendJson(reply, 400, { error: r.message })
-        // The owner's clock only guards against a stale page saving over a newer list; the order devices follow is the stamp's.
-        if (current !== null && r.list.at <= current.at) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
-        const seq = (current?.seq ?? 0) + 1
-        const signed: SignedReplies = { ...sent, stamp: await d.stamp(sent.list, seq) }
-        // Another hub may have kept a newer one since this one read it: the store keeps the newest.
-        if (!await store.save(signed, r.list.at)) return sendJson(reply, 409, { error: 'a newer list of quick replies is already saved: reload and save again' })
+        let signed: SignedReplies | null = null
+        let seq = 0
+        for (let attempt = 0; signed === null; attempt++) {
+          // The owner's clock only guards against a stale page saving over a newer list; the order devices follow is the stamp's.
+          if (current !== null && r.list.at <= current.at) return sendJson(reply, 409, { error: NEWER })
+          if (attempt === MAX_SAVE_ATTEMPTS) return sendJson(reply, 409, { error: 'the quick replies are being changed through other hubs at this moment: reload and save again' })
+          seq = (current?.seq ?? 0) + 1
+          const stamped: SignedReplies = { ...sent, stamp: await d.stamp(sent.list, seq) }
+          // Another hub may have kept a list with this seq since this one read it (a cluster): read it, then stamp again.
+          if (await store.save(stamped, r.list.at, seq)) signed = stamped
+          else await takeKept(g)
+        }
         current = { signed, replies: r.list.replies, at: r.list.at, seq }
         await publish(signed)
+        // A cluster: another hub may have kept a higher seq and retained it before this publish
+        // replaced it; the last retained must be the newest, for doorbells that connect later.
+        if (d.shared === true) {
+          const kept = (await store.load()).signed
+          if (kept !== null && seqOf(kept) > seq) await publish(kept)
+        }
         d.log.info('quick replies saved', { by: by.name, count: r.list.replies.length, seq })
         const body: RepliesResponse = { replies: r.list.replies, at: r.list.at, signed }
         return sendJson(reply, 200, body)
