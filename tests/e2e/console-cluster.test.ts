@@ -29,9 +29,23 @@ const CAMERA = { deviceId: 'cbd-king-st', name: 'King St & George St', zone: 'CB
 const TILE = `[data-testid="tile-${CAMERA.deviceId}"]`
 const CLIENT_ID = `device-${CAMERA.deviceId}`
 
-/** The hubs whose log shows the camera node's MQTT client connecting (nginx chose them). */
-const hubsOfCamera = (hubs: ClusterHub[], since: Map<ClusterHub, number>): ClusterHub[] =>
-  hubs.filter((h) => h.proc.lines.slice(since.get(h) ?? 0).some((l) => l.includes('client connected') && l.includes(CLIENT_ID)))
+interface Connected { clientId: string, kind: string, name: string, hub: string }
+
+/** Who is connected where, as the owner reads it through `via` (`GET /api/presence`, shared in Redis). */
+async function presence (via: ClusterHub, token: string): Promise<Connected[]> {
+  const res = await fetch(`${via.base}/api/presence`, { headers: { Authorization: `Bearer ${token}` } })
+  if (!res.ok) throw new Error(`presence through ${via.name}: ${res.status} ${await res.text()}`)
+  return ((await res.json()) as { connected: Connected[] }).connected
+}
+
+/**
+ * The hub the camera node is signed in on now (nginx chose it), other than `not`: a killed hub's
+ * entries stay in Redis until they expire, so the dead one is left out by name.
+ */
+async function hubOfCamera (hubs: ClusterHub[], via: ClusterHub, token: string, not?: ClusterHub): Promise<ClusterHub | undefined> {
+  const on = (await presence(via, token)).filter((c) => c.clientId === CLIENT_ID && c.hub !== not?.name)
+  return on.length === 1 ? hubs.find((h) => h.name === on[0]!.hub) : undefined
+}
 
 /** Every figure of the tile filled in (none shows "—"), as the single-hub console test asks. */
 async function figuresFilled (page: Page): Promise<void> {
@@ -129,14 +143,13 @@ test('operator console on three hubs: the camera on A, the tile on B, A SIGKILLe
   cleanup.push(() => front.nginx.stop())
 
   // The camera node pairs and connects through nginx (HTTPS, WSS), as a camera in the city would.
-  const logMarks = new Map(hubs.map((h) => [h, h.proc.lines.length]))
   const cam = await startBrowserCamera({ base: front.httpsUrl, asOwner: owner.on(hubs[1]!) }, { ...CAMERA, caCert: front.cert.caPem })
   camera = cam
   cleanup.push(() => cam.close())
-  const [A] = await eventually('the hub nginx gave the camera node', () => { const on = hubsOfCamera(hubs, logMarks); return on.length === 1 ? on : undefined }, 30_000)
+  const A = await eventually('the hub nginx gave the camera node', async () => await hubOfCamera(hubs, hubs[2]!, owner.token), 30_000)
   const others = hubs.filter((h) => h !== A)
   const B = others[0]!
-  console.log(`camera node on hub ${A!.name} (through nginx); console on hub ${B.name}`)
+  console.log(`camera node on hub ${A.name} (through nginx); console on hub ${B.name}`)
 
   // The operator for that zone pairs on B's own address and opens the console there.
   const invite = await owner.on(B).invite({ kind: 'viewer', role: 'operator', zones: [CAMERA.zone] })
@@ -153,19 +166,19 @@ test('operator console on three hubs: the camera on A, the tile on B, A SIGKILLe
   assert.ok(picture.width > 0 && picture.height > 0, `a decoded frame: ${JSON.stringify(picture)}`)
   assert.ok(picture.spread > 20, `the fake camera's picture, not a flat frame: ${JSON.stringify(picture)}`)
   const before = await figuresRight(page)
-  // The node counts the operator as its one watcher.
+  // The node counts the operator as its one watcher; the cluster's presence has the operator on B.
   await waitForWatchers(cam.page, 1, 30_000)
-  console.log(`tile on ${B.name}, camera on ${A!.name}: ${FIGURES.map((k) => `${k}=${before[k]}`).join('; ')}`)
+  await eventually('the operator on B in the presence', async () => (await presence(A, owner.token)).some((c) => c.kind === 'viewer' && c.name === 'Night desk' && c.hub === B.name), 30_000)
+  console.log(`tile on ${B.name}, camera on ${A.name}: ${FIGURES.map((k) => `${k}=${before[k]}`).join('; ')}`)
   await accessible(page, 'the console with a live tile on a cluster')
 
   // SIGKILL hub A. The node's link reconnects through nginx, which skips the dead hub.
   const states = new Set<string>()
   const watchStates = setInterval(() => { void page.locator(TILE).getAttribute('data-state').then((s) => { if (s) states.add(s) }, () => {}) }, 100)
   cleanup.push(() => { clearInterval(watchStates) })
-  const killMarks = new Map(hubs.map((h) => [h, h.proc.lines.length]))
   const killedAt = Date.now()
-  await A!.stop('SIGKILL')
-  const [again] = await eventually('the camera node on a surviving hub', () => { const on = hubsOfCamera(others, killMarks); return on.length > 0 ? on : undefined }, 60_000)
+  await A.stop('SIGKILL')
+  const again = await eventually('the camera node on a surviving hub', async () => await hubOfCamera(hubs, B, owner.token, A), 60_000)
   await waitForNodeState(cam.page, 'connected', 60_000)
   const nodeBack = Date.now() - killedAt
   assert.notEqual(again, A)
@@ -176,22 +189,22 @@ test('operator console on three hubs: the camera on A, the tile on B, A SIGKILLe
   await figuresRight(page)
   const tileBack = Date.now() - killedAt
   await waitForWatchers(cam.page, 1, 30_000)
-  console.log(`hub ${A!.name} SIGKILLed → camera node connected on ${again!.name} in ${nodeBack} ms; tile live in ${tileBack} ms; tile states seen: ${[...states].join(', ')}`)
+  console.log(`hub ${A.name} SIGKILLed → camera node connected on ${again.name} in ${nodeBack} ms; tile live in ${tileBack} ms; tile states seen: ${[...states].join(', ')}`)
 
   // The camera leaves and comes back on the surviving cluster: its will (offline) is published by
   // its new hub and reaches B over Redis; the tile drops, then calls again by itself.
   clearInterval(watchStates)
   await cam.stop()
   await page.waitForSelector(`${TILE}:is([data-state=offline], [data-state=reconnecting])`, { timeout: 30_000 })
-  const returnMarks = new Map(hubs.map((h) => [h, h.proc.lines.length]))
+  await eventually('the camera node gone from the presence', async () => await hubOfCamera(hubs, B, owner.token, A) === undefined, 30_000)
   await cam.restart()
-  const [third] = await eventually('the camera node back', () => { const on = hubsOfCamera(others, returnMarks); return on.length > 0 ? on : undefined }, 60_000)
+  const third = await eventually('the camera node back', async () => await hubOfCamera(hubs, B, owner.token, A), 60_000)
   await page.waitForSelector(`${TILE}[data-state=live]`, { timeout: 60_000 })
   const last = await decodedPicture(page)
   assert.ok(last.spread > 20, `the picture after the camera came back: ${JSON.stringify(last)}`)
   const figures = await figuresRight(page)
   await waitForWatchers(cam.page, 1, 30_000)
-  console.log(`camera back on ${third!.name}, tile live on ${B.name}: ${FIGURES.map((k) => `${k}=${figures[k]}`).join('; ')}`)
+  console.log(`camera back on ${third.name}, tile live on ${B.name}: ${FIGURES.map((k) => `${k}=${figures[k]}`).join('; ')}`)
   await accessible(page, 'the console after the failover')
   passed = true
 })
