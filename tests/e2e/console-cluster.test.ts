@@ -153,8 +153,10 @@ test('operator console on three hubs: the camera on A, the tile on B, A SIGKILLe
 
   // The operator for that zone pairs on B's own address and opens the console there.
   const invite = await owner.on(B).invite({ kind: 'viewer', role: 'operator', zones: [CAMERA.zone] })
-  operator = await openResident(`${B.base}/`, 'Night desk', invite.code)
-  const page = operator.page
+  const desk = await openResident(`${B.base}/`, 'Night desk', invite.code)
+  operator = desk
+  cleanup.push(() => desk.close())
+  const page = desk.page
   assert.equal(await page.getByTestId('viewer-role').textContent(), 'operator')
   await page.setViewportSize({ width: 1280, height: 800 })
   await page.getByRole('link', { name: 'Open the operator console' }).click()
