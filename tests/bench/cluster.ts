@@ -10,7 +10,9 @@
  *          before, scaled to 1,000.
  *   scale: the most screens the three hubs carry here, in client processes of their own
  *          (clusterScale.ts: steps up to CLUSTER_BENCH_SCALE_GOAL, 10,000 by default, bounded in
- *          time), with RSS per hub per 1,000 and ring → notification at the largest step.
+ *          time), with RSS per hub per 1,000 and ring → notification at the largest step; then
+ *          the same screens (as many as the cluster's last step tried, the same client processes
+ *          and rings) on 1 hub and on mosquitto, one after the other in the same run.
  *   failover: screens with persistent sessions connected through nginx (MQTT over TLS, the
  *          shipped stream config) to the three hubs; one hub SIGKILLed; for each screen it had,
  *          the time from the kill until that screen is connected again (through nginx, to another
@@ -33,7 +35,7 @@ import { eventually } from '../src/harness'
 import { freePort } from '../src/hubProcess'
 import { TestPostgres } from '../src/postgres'
 import { TestRedis } from '../src/redis'
-import { clusterScale } from './clusterScale'
+import { clusterScale, type ScaleResult } from './clusterScale'
 import { percentile, round, sleep, type Bench, type Figure } from './lib'
 import { rssMb } from './proc'
 
@@ -180,7 +182,8 @@ export const clusterBench: Bench = async ({ smoke, log }) => {
     const single = await startSingleHub(dir)
     hubs.push(single.hub)
     mosquitto = await startMosquitto(dir)
-    const targets: Target[] = [cluster, single.target, { name: 'mosquitto', urls: [mosquitto.url], screen: null, device: null, pids: [mosquitto.pid] }]
+    const onMosquitto: Target = { name: 'mosquitto', urls: [mosquitto.url], screen: null, device: null, pids: [mosquitto.pid] }
+    const targets: Target[] = [cluster, single.target, onMosquitto]
     const results = new Map<string, Awaited<ReturnType<typeof measure>>>()
     for (const t of targets) results.set(t.name, await measure(t, { viewers, rings, log }))
     const conditions = (t: string): string => `${viewers} screens (${t}), ${rings} QoS 1 rings through one broker, loopback; hubs, Redis, PostgreSQL and clients share this machine's cores`
@@ -194,13 +197,33 @@ export const clusterBench: Bench = async ({ smoke, log }) => {
     }
     const goal = smoke ? 30 : Number(process.env.CLUSTER_BENCH_SCALE_GOAL ?? 10_000)
     const steps = smoke ? [30] : [1000, 2500, 5000, 10_000, goal].filter((n, i, a) => n <= goal && a.indexOf(n) === i).sort((a, b) => a - b)
-    const sc = await clusterScale({ urls: cluster.urls, pids: cluster.pids, screen: cluster.screen!, device: cluster.device!, home: HOME, steps, perProcess: smoke ? 10 : 1000, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log })
+    const perProcess = smoke ? 10 : 1000
+    const sc = await clusterScale({ urls: cluster.urls, pids: cluster.pids, screen: cluster.screen!, device: cluster.device!, home: HOME, steps, perProcess, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log })
+    // The comparison rows at that scale: the same screens in the same kind of client processes, the
+    // same 3 rings, on the single hub and on mosquitto (one step each, bounded as the cluster's).
+    const compared = new Map<string, ScaleResult>()
+    for (const t of [single.target, onMosquitto]) {
+      compared.set(t.name, await clusterScale({ urls: t.urls, pids: t.pids, screen: t.screen, device: t.device, home: HOME, steps: [sc.tried], perProcess, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log }))
+    }
     const scaleConditions = `steps ${steps.join(', ')} screens over 3 hubs, in client processes of their own (up to ${smoke ? 10 : 1000} each) on this machine; stopped: ${sc.limit}`
     figures.push(
       { id: 'cluster-scale-viewers', name: 'screens carried by 3 hubs (largest step fully connected)', value: sc.held, unit: 'viewers', target: { op: '>=', value: 10_000 }, conditions: scaleConditions, group: 'cluster' },
       { id: 'cluster-scale-ring-p50', name: 'ring → notification, p50, at the scale step', value: round(sc.samples.length ? percentile(sc.samples, 50) : 0), unit: 'ms', conditions: `${sc.connected} screens connected when the rings were pressed (step ${sc.tried}), 3 rings; ${sc.missing} samples missing`, group: 'cluster' },
       { id: 'cluster-scale-ring-p99', name: 'ring → notification, p99, at the scale step', value: round(sc.samples.length ? percentile(sc.samples, 99) : 0), unit: 'ms', target: { op: '<=', value: 100 }, conditions: `${sc.connected} screens connected when the rings were pressed (step ${sc.tried}), 3 rings; ${sc.missing} samples missing`, group: 'cluster' },
       { id: 'cluster-scale-rss-per-1000', name: 'RSS per hub per 1,000 connections, at the scale step (whole RSS, mean of the hubs)', value: round(sc.rssPer1000.reduce((a, b) => a + b, 0) / sc.rssPer1000.length), unit: 'MB', conditions: `${sc.connected} screens over 3 hubs: each hub's whole RSS (${sc.rss.map((x) => round(x)).join(' / ')} MB) over its connections, so an upper bound; per hub ${sc.rssPer1000.map((x) => round(x)).join(' / ')} MB`, group: 'cluster' }
+    )
+    for (const [name, key] of [['1 hub', '1hub'], ['mosquitto', 'mosquitto']] as const) {
+      const r = compared.get(name)!
+      const at = `${r.connected} screens connected to ${name} when the rings were pressed (step ${r.tried}, as the 3 hubs' above), 3 rings, the same client processes; ${r.missing} samples missing; stopped: ${r.limit}`
+      figures.push(
+        { id: `cluster-scale-ring-p50-${key}`, name: `ring → notification, p50, at the scale step, ${name}`, value: round(r.samples.length ? percentile(r.samples, 50) : 0), unit: 'ms', conditions: at, group: 'cluster' },
+        { id: `cluster-scale-ring-p99-${key}`, name: `ring → notification, p99, at the scale step, ${name}`, value: round(r.samples.length ? percentile(r.samples, 99) : 0), unit: 'ms', target: { op: '<=', value: 100 }, conditions: at, group: 'cluster' }
+      )
+    }
+    const single10k = compared.get('1 hub')!
+    figures.push(
+      { id: 'cluster-scale-rss-per-1000-1hub', name: 'RSS per 1,000 connections, at the scale step, 1 hub (whole RSS)', value: round(single10k.rssPer1000[0] ?? 0), unit: 'MB', conditions: `${single10k.connected} screens on one hub: its whole RSS (${round(single10k.rss[0] ?? 0)} MB) over its connections, so an upper bound`, group: 'cluster' },
+      { id: 'cluster-scale-ring-ratio-p99', name: 'ring p99 at the scale step, 3 hubs / 1 hub', value: sc.samples.length && single10k.samples.length ? round(percentile(sc.samples, 99) / percentile(single10k.samples, 99), 2) : 0, unit: 'x', conditions: `the scale rows above, same run (${sc.connected} and ${single10k.connected} screens)`, group: 'cluster' }
     )
     // Last: it kills hub B.
     const f = await failover({ hubs: hubs.slice(0, 3), victim: hubs[1]!, screen: cluster.screen!, count: smoke ? viewers : Math.min(viewers, 300), dir, log })

@@ -1,6 +1,6 @@
 /**
  * One client process of the cluster bench's scale step (clusterScale.ts): `count` screens (one
- * paired member's tabs) connected to one hub, each subscribed to the home's rings with QoS 1.
+ * paired member's tabs, or anonymous clients for mosquitto) connected to one broker, each subscribed to the home's rings with QoS 1.
  * Tells its parent over IPC how many connected, and each ring's arrival time per screen (the
  * wall clock of this machine, as the parent's). Ends its clients and exits on `stop` or when the
  * parent goes.
@@ -9,6 +9,8 @@ import mqtt, { type MqttClient } from 'mqtt'
 
 const [url, memberId, token, viewerId, countText, topic] = process.argv.slice(2) as [string, string, string, string, string, string]
 const count = Number(countText)
+// '-': a broker without sign-in (the mosquitto comparison row).
+const credentials = memberId === '-' ? {} : { username: memberId, password: token }
 const now = (): number => performance.timeOrigin + performance.now()
 const send = (m: unknown): void => { if (process.connected) process.send?.(m) }
 const clients: MqttClient[] = []
@@ -17,7 +19,7 @@ let failed = 0
 let lastError = ''
 
 async function connectOne (): Promise<void> {
-  const client = mqtt.connect(url, { clientId: `viewer-${viewerId}-${Math.random().toString(36).slice(2, 10)}`, username: memberId, password: token, reconnectPeriod: 0, connectTimeout: 60_000, keepalive: 600 })
+  const client = mqtt.connect(url, { clientId: `viewer-${viewerId}-${Math.random().toString(36).slice(2, 10)}`, ...credentials, reconnectPeriod: 0, connectTimeout: 60_000, keepalive: 600 })
   clients.push(client)
   try {
     await new Promise<void>((resolve, reject) => { client.once('connect', () => { resolve() }); client.once('error', reject) })

@@ -15,12 +15,18 @@ import { rssMb } from './proc'
  * held: RSS per hub per 1,000 connections and ring → notification over a few rings.
  */
 const CLIENT = fileURLToPath(new URL('./clusterClients.ts', import.meta.url))
+/** What clusterClients.ts takes for "no user name, no password". */
+const ANONYMOUS = '-'
 const now = (): number => performance.timeOrigin + performance.now()
 
 /** held: the largest step fully connected; connected: screens up when the rings were pressed; rss: each hub's whole RSS then, MB. */
 export interface ScaleResult { held: number, tried: number, connected: number, limit: string, rss: number[], rssPer1000: number[], samples: number[], missing: number }
 
-export async function clusterScale (o: { urls: string[], pids: number[], screen: PairedScreen, device: PairedDevice, home: string, steps: number[], perProcess: number, stepBoundMs: number, totalBoundMs: number, rings: number, log: (l: string) => void }): Promise<ScaleResult> {
+/**
+ * `screen` and `device` null: a broker without sign-in (mosquitto, the comparison row), whose
+ * clients connect anonymously with the same client ids and topics.
+ */
+export async function clusterScale (o: { urls: string[], pids: number[], screen: PairedScreen | null, device: PairedDevice | null, home: string, steps: number[], perProcess: number, stepBoundMs: number, totalBoundMs: number, rings: number, log: (l: string) => void }): Promise<ScaleResult> {
   const children: ChildProcess[] = []
   const state = new Map<ChildProcess, { connected: number, failed: number, done: boolean, lastError: string }>()
   const arrivals = new Map<string, number[]>()
@@ -45,7 +51,7 @@ export async function clusterScale (o: { urls: string[], pids: number[], screen:
         const target = Math.floor(total / o.urls.length) + (i < total % o.urls.length ? 1 : 0)
         while (perUrl[i]! < target) {
           const count = Math.min(o.perProcess, target - perUrl[i]!)
-          const child = fork(CLIENT, [o.urls[i]!, o.screen.memberId, o.screen.token, o.screen.viewerId, String(count), topic], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
+          const child = fork(CLIENT, [o.urls[i]!, o.screen?.memberId ?? ANONYMOUS, o.screen?.token ?? ANONYMOUS, o.screen?.viewerId ?? 'bench', String(count), topic], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
           state.set(child, { connected: 0, failed: 0, done: false, lastError: '' })
           child.on('message', onMessage(child))
           child.on('exit', () => { const s = state.get(child)!; s.done = true })
@@ -74,14 +80,15 @@ export async function clusterScale (o: { urls: string[], pids: number[], screen:
     const connected = [...state.values()].reduce((a, s) => a + s.connected, 0)
     const samples: number[] = []
     let missing = 0
-    const device = mqtt.connect(o.urls[0]!, { clientId: `device-${o.device.deviceId}`, username: o.device.memberId, password: o.device.token, reconnectPeriod: 0 })
+    const deviceId = o.device?.deviceId ?? 'front-door'
+    const device = mqtt.connect(o.urls[0]!, { clientId: `device-${deviceId}`, reconnectPeriod: 0, ...(o.device ? { username: o.device.memberId, password: o.device.token } : {}) })
     try {
       await new Promise<void>((resolve, reject) => { device.once('connect', () => { resolve() }); device.once('error', reject) })
       for (let r = 0; r < o.rings; r++) {
         const ringId = newId('r')
         arrivals.set(ringId, [])
         const sentAt = now()
-        await device.publishAsync(topics.ring(o.home, o.device.deviceId), encode(RingEvent, { type: 'ring', deviceId: o.device.deviceId, deviceName: 'Door', ringId, at: Date.now(), count: 1 }), { qos: 1 })
+        await device.publishAsync(topics.ring(o.home, deviceId), encode(RingEvent, { type: 'ring', deviceId, deviceName: 'Door', ringId, at: Date.now(), count: 1 }), { qos: 1 })
         await eventually(`ring ${r} on ${connected} screens`, () => arrivals.get(ringId)!.length >= connected, 60_000).catch(() => null)
         const got = arrivals.get(ringId)!
         samples.push(...got.map((at) => at - sentAt))

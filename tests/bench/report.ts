@@ -26,6 +26,11 @@ const GROUPS: Array<[string, string]> = [
   ['cluster', 'A cluster of hubs on Redis and PostgreSQL (docs/cluster.md)']
 ]
 
+/** What a group's figures can and cannot mean, where the table alone would mislead: written under its heading. */
+const GROUP_NOTES: Record<string, string> = {
+  cluster: 'One machine runs the three hubs, Redis, PostgreSQL, nginx and every client process: the 3 hubs share its cores, so each has less CPU than the single hub alone. The rows show what a cluster costs per message here (the hop through Redis), memory per connection, failover, and how 10,000 screens fare on 3 hubs, 1 hub and mosquitto side by side in one run; they cannot show scale-out. The p99 ≤ 100 ms target at 10,000 screens needs each hub (and the screens) on machines of their own (docs/cluster.md).'
+}
+
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 const fmt = (f: Figure): string => `${f.value} ${f.unit === 'x' ? '×' : f.unit}`
 const verdict = (f: Figure): string => { const m = meets(f); return m === null ? '' : m ? 'met' : '**missed**' }
@@ -50,6 +55,7 @@ export function markdown (r: Results, chartFile = 'benchmarks.svg'): string {
     const figs = r.figures.filter((f) => f.group === group)
     if (figs.length === 0) continue
     lines.push(`## ${title}`, '')
+    if (GROUP_NOTES[group]) lines.push(GROUP_NOTES[group], '')
     if (mixed) lines.push(`Measured ${[...new Set(figs.map(when))].join(', ')} UTC.`, '')
     lines.push('| figure | value | target | | conditions |', '|---|---|---|---|---|')
     for (const f of figs) lines.push(`| ${f.name} | ${fmt(f)} | ${f.target ? `${f.target.op} ${f.target.value} ${f.unit === 'x' ? '×' : f.unit}` : ''} | ${verdict(f)} | [${note(f.conditions)}](#conditions) |`)
