@@ -388,11 +388,13 @@ export class Home {
 
   /**
    * Plays one of the owner's quick replies on a doorbell without answering (from the ring
-   * banner): a reply command signed for no call, over the hub's MQTT (docs/commands.md). A
-   * refusal is a result; no answer in time rejects with CommandTimeoutError.
+   * banner): a reply command signed for no call, on the path in use (docs/commands.md): the hub's
+   * MQTT, or straight to the doorbell on the direct path. A refusal is a result; no answer in
+   * time rejects with CommandTimeoutError.
    */
   async replyOutsideCall (deviceId: string, reply: string): Promise<CommandResult> {
     const command = await signReplyCommand({ credential: this.o.trust.credential, key: this.o.trust.key, home: this.o.homeId, device: deviceId, session: NO_CALL_SESSION, command: newId('c'), reply })
+    if (this.paths.path === 'direct' && this.direct) return await this.direct.sendCommand(deviceId, command)
     return await this.hub.sendCommand(deviceId, command)
   }
 
