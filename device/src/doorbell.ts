@@ -341,7 +341,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
             lock: started(lock, 'lock'),
             audit: (attempt) => { outbox.add(attempt) },
             acceptUnsignedOpenDoor: () => ownerStock?.acceptUnsignedOpenDoor ?? config.cloud?.acceptUnsignedOpenDoor ?? false
-          }
+          },
+          // A quick reply from a ring banner away from home: the same commands as from the hub (docs/commands.md).
+          commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload)
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
