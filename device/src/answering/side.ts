@@ -79,7 +79,7 @@ export interface AnsweringSide {
   publishSnapshot: (snapshot: SnapshotEvent) => void
   /**
    * A command outside a call that came another way than the hub's MQTT (the direct path's command
-   * protocol, the cloud path's command topic): the same kinds and checks, audited with its path.
+   * protocol, the cloud path's KVS channel): the same kinds and checks, audited with its path.
    */
   takeCommand: (path: TransportPath, viewerId: string, payload: string | Uint8Array) => Promise<CommandResult>
   /** Stops the answering side and the hub link. */
