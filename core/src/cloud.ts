@@ -121,7 +121,7 @@ export const KVS_PAYLOAD_MAX = 10 * 1024
  * JSON-encodes what it is given and base64s it with btoa, which throws on non-Latin-1 text in a
  * browser and garbles UTF-8 in Node; a string of ASCII passes through both unchanged.
  */
-export function toKvsPayload (message: SignalToDevice | SignalToViewer): string {
+export function toKvsPayload (message: SignalToDevice | SignalToViewer | { type: string }): string {
   return JSON.stringify(message).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
@@ -132,7 +132,7 @@ export function kvsPayloadSize (payload: string): number {
 
 export type KvsDecoded<T> = { ok: true, message: T } | { ok: false, error: string }
 
-function fromKvs<T> (schema: z.ZodType<T>, payload: unknown): KvsDecoded<T> {
+export function fromKvs<T> (schema: z.ZodType<T>, payload: unknown): KvsDecoded<T> {
   if (typeof payload !== 'string') return { ok: false, error: 'not a doorbell message (a bare session description?)' }
   let json: unknown
   try { json = JSON.parse(payload) } catch { return { ok: false, error: 'the payload is not JSON' } }

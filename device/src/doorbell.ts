@@ -19,6 +19,7 @@ import { warmKeyExchange } from './peer/warmKeyExchange'
 import { nativeX25519ForDtls } from './peer/nativeX25519'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { serveKeptReads } from './paths/direct/keptReads'
+import { serveDirectCommands } from './paths/direct/commands'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -107,6 +108,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
   let peers = null as MediaPeers | null
   let stopKeptReads = null as (() => Promise<void>) | null
+  let stopDirectCommands = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -303,9 +305,12 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         answering.answering.attach(mesh.server)
         // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
         stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
+        // A quick reply from a ring banner while the hub is down: the same commands as from the hub (docs/commands.md).
+        stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload) })
       },
       async stop () {
         await stopKeptReads?.()
+        await stopDirectCommands?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()
@@ -336,7 +341,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
             lock: started(lock, 'lock'),
             audit: (attempt) => { outbox.add(attempt) },
             acceptUnsignedOpenDoor: () => ownerStock?.acceptUnsignedOpenDoor ?? config.cloud?.acceptUnsignedOpenDoor ?? false
-          }
+          },
+          // A quick reply from a ring banner away from home: the same commands as from the hub (docs/commands.md).
+          commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload)
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.

@@ -5,8 +5,9 @@ import {
 
 /**
  * One kind of signed command (open the door; the quick replies add `reply`), checked and carried
- * out once, whichever channel brought it: a call's data channel (`door.ts`, per session) or the
- * hub's MQTT outside a call ({@link outOfCallCommands}). The kind parses the command, asks the
+ * out once, whichever channel brought it: a call's data channel (`door.ts`, per session) or,
+ * outside a call ({@link outOfCallCommands}), the hub's MQTT, the direct path's command protocol or
+ * the cloud path's KVS channel. The kind parses the command, asks the
  * device's `DoorGuard`, audits the attempt (allowed or denied) and only then acts.
  */
 export interface CommandKind {

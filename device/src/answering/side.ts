@@ -1,5 +1,5 @@
 import type { InspectionEvent } from 'xstate'
-import { DoorGuard, type DirectReach, type LockState, type Logger, type SnapshotEvent } from '@doorbell/core'
+import { DoorGuard, type CommandResult, type DirectReach, type LockState, type Logger, type SnapshotEvent, type TransportPath } from '@doorbell/core'
 import { startAnswering, type Answering } from '@doorbell/machines'
 import { HubOutbox, MqttLink, heldTransport } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
@@ -77,6 +77,11 @@ export interface AnsweringSide {
   disconnectHub: () => Promise<void>
   /** The visitor's picture to the hub: on the link, or held with the ring until a hub is found. */
   publishSnapshot: (snapshot: SnapshotEvent) => void
+  /**
+   * A command outside a call that came another way than the hub's MQTT (the direct path's command
+   * protocol, the cloud path's KVS channel): the same kinds and checks, audited with its path.
+   */
+  takeCommand: (path: TransportPath, viewerId: string, payload: string | Uint8Array) => Promise<CommandResult>
   /** Stops the answering side and the hub link. */
   stop: () => Promise<void>
 }
@@ -93,8 +98,11 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: o.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
   const floor = o.talk ? o.talk(guard) : noSpeaker()
   const door = o.door(guard)
-  // Commands outside a call (the hub's MQTT): the door's own command kinds, checked by the same guard.
-  const commands = outOfCallCommands({ kinds: { ...door.commands, ...floor.commands, ...o.commands?.(guard) }, path: 'lan', log: log.child('commands') })
+  // Commands outside a call (the hub's MQTT, or straight to the device on the direct and cloud
+  // paths): the door's own command kinds, checked by the same guard whichever path brought them.
+  const kinds: CommandKinds = { ...door.commands, ...floor.commands, ...o.commands?.(guard) }
+  const byPath = Object.fromEntries((['lan', 'direct', 'cloud'] as const).map((path) => [path, outOfCallCommands({ kinds, path, log: log.child('commands') })])) as Record<TransportPath, ReturnType<typeof outOfCallCommands>>
+  const commands = byPath.lan
   const answering = startAnswering({
     deviceId: o.deviceId,
     deviceName: o.deviceName,
@@ -179,6 +187,7 @@ export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
       answering.attach(current)
       return current
     },
+    async takeCommand (path, viewerId, payload) { return await byPath[path].take(viewerId, payload) },
     publishSnapshot (snapshot) { (link ?? held).publishSnapshot?.(snapshot) },
     async disconnectHub () {
       const current = link

@@ -34,6 +34,14 @@ export class PgTrustStore implements TrustBackend {
     }
   }
 
+  /**
+   * PostgreSQL's clock (docs/trust.md, "One clock"): the statement's time, not the transaction's
+   * start, so a floor set inside the trust lock is read after every earlier change committed.
+   */
+  clock (): number {
+    return Number(this.pg.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now').rows[0]!.now)
+  }
+
   insertMember (m: StoredMember): void {
     this.pg.query(`INSERT INTO members (id, kind, subject, name, role, door, zones, talk, talk_zones, key, secret_hash, created_at, expires_at, revoked_at)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)`,

@@ -45,7 +45,8 @@ export function setRights (h: RightsHost, by: Member, memberId: string, input: M
     if (h.store.grantsFrom(target.id) === null && h.store.grantFloors().length >= MAX_REISSUED) {
       throw new TrustError('bad-rights', `at most ${MAX_REISSUED} members' rights can be changed without pairing again; remove and invite this member instead`)
     }
-    h.store.setRights(target.id, { ...next, grantsFrom: now })
+    // The floor on the grants' clock: PostgreSQL's in a cluster, whichever hub takes the change.
+    h.store.setRights(target.id, { ...next, grantsFrom: h.store.clock?.() ?? now })
     h.store.bumpReissueSeq()
     h.record({ kind: 'pairing', actor: owner.name, message: `changed the rights of ${target.name} (${target.role}): ${describe(target, next)}` })
   })
@@ -64,9 +65,19 @@ export async function credentialFor (h: RightsHost, member: Member): Promise<Cre
   const grantsFrom = h.store.grantsFrom(m.id)
   const credential = await sign(Grant, {
     v: 1, id: m.id, home: h.homeId, sub: m.subject, name: m.name, role: m.role, door: m.door, zones: m.zones,
-    talk: m.talk === true, talkZones: m.talkZones ?? [], key: m.key, iat: Math.max(now, grantsFrom ?? 0), exp: m.expiresAt
+    talk: m.talk === true, talkZones: m.talkZones ?? [], key: m.key, iat: grantIat(h, grantsFrom), exp: m.expiresAt
   }, h.homeKey)
   return { credential, grantsFrom }
+}
+
+/**
+ * When a member's grant signed now says it was signed: on the floor's clock (the store's, else
+ * this hub's), and always after the floor, so a hub whose clock is behind it still issues a grant
+ * the devices take (docs/trust.md, "One clock").
+ */
+export function grantIat (h: Pick<RightsHost, 'now' | 'store'>, grantsFrom: number | null): number {
+  const now = h.store.clock?.() ?? h.now()
+  return grantsFrom === null ? now : Math.max(now, grantsFrom + 1)
 }
 
 /** The signed list of floors, re-signed only when its `seq` moved. */

@@ -106,6 +106,13 @@ export type TrustBackend = { [K in keyof TrustStore]: TrustStore[K] } & {
    * null. Then this hub issues none, so the one printed stays valid (../cluster/pgTrustStore.ts).
    */
   setupCodeElsewhere?: (now: number) => { node: string, expiresAt: number } | null
+  /**
+   * A cluster's store: the shared clock (PostgreSQL's, ms since the epoch) that a member's
+   * `grants_from` and its grants' `iat` are both read from, so hubs whose clocks are apart cannot
+   * make a new grant look older than the floor, or an old one newer (docs/trust.md). Absent: the
+   * hub's own clock, the only one there is.
+   */
+  clock?: () => number
 }
 
 /**

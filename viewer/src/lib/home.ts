@@ -245,6 +245,7 @@ export class Home {
   }
 
   private direct: DirectClient | null = null
+  private cloud: CloudClient | null = null
 
   private directPath () {
     return fromCallback(({ sendBack }) => {
@@ -310,6 +311,7 @@ export class Home {
         if (client.problem) { sendBack({ type: 'CLOUD_FAILED', message: client.problem }); return }
         client.on('link', (up) => { sendBack({ type: up ? 'CLOUD_UP' : 'CLOUD_DOWN' }) })
         this.paths.attach(client)
+        this.cloud = client
       }).catch((err: Error) => {
         this.o.log?.('warn', `cloud path: ${err.message}`)
         sendBack({ type: 'CLOUD_FAILED', message: err.message })
@@ -317,7 +319,7 @@ export class Home {
       return () => {
         stopped = true
         if (client) this.paths.detach(client)
-        if (this.direct === client) this.direct = null
+        if (this.cloud === client) this.cloud = null
         void client?.close()
       }
     })
@@ -388,11 +390,14 @@ export class Home {
 
   /**
    * Plays one of the owner's quick replies on a doorbell without answering (from the ring
-   * banner): a reply command signed for no call, over the hub's MQTT (docs/commands.md). A
-   * refusal is a result; no answer in time rejects with CommandTimeoutError.
+   * banner): a reply command signed for no call, on the path in use (docs/commands.md): the hub's
+   * MQTT, straight to the doorbell on the direct path, or its KVS channel on the cloud path. A refusal is a result; no answer in
+   * time rejects with CommandTimeoutError.
    */
   async replyOutsideCall (deviceId: string, reply: string): Promise<CommandResult> {
     const command = await signReplyCommand({ credential: this.o.trust.credential, key: this.o.trust.key, home: this.o.homeId, device: deviceId, session: NO_CALL_SESSION, command: newId('c'), reply })
+    if (this.paths.path === 'direct' && this.direct) return await this.direct.sendCommand(deviceId, command)
+    if (this.paths.path === 'cloud' && this.cloud) return await this.cloud.sendCommand(deviceId, command)
     return await this.hub.sendCommand(deviceId, command)
   }
 

@@ -1,12 +1,13 @@
 import type { RTCIceServer } from 'werift'
 import type { InspectionEvent } from 'xstate'
 import {
-  type CallRecord, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
+  type CallRecord, type CommandResult, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
   type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { IotCredentials } from './credentials'
 import { IotLink, type IotLinkOptions } from './iotLink'
 import { KvsMaster, type KvsMasterOptions } from './kvsMaster'
+import { kvsCommands } from './kvsCommands'
 import { StockViewers, type StockViewersOptions } from './stockViewers'
 
 export interface CloudLinkDeps {
@@ -20,6 +21,8 @@ export interface CloudLinkDeps {
   /** `acceptUnsignedOpenDoor`: the owner's signed setting (stockSetting.ts); default the config's. */
   stock?: Pick<StockViewersOptions, 'peers' | 'lock' | 'audit'> & Partial<Pick<StockViewersOptions, 'maxViewers' | 'connectTimeoutMs' | 'acceptUnsignedOpenDoor'>>
   kvs?: Pick<KvsMasterOptions, 'backoff' | 'openTimeoutMs' | 'idleRenewSeconds' | 'iceRefreshMarginSeconds' | 'stunUrl' | 'createSignalingClient' | 'controlPlane'>
+  /** Commands outside a call on the KVS channel (a quick reply from a ring banner away from home: kvsCommands.ts); absent: they are dropped as unreadable signaling. */
+  commands?: (viewerId: string, payload: string) => Promise<CommandResult>
 }
 
 /**
@@ -81,6 +84,8 @@ export class CloudLink implements DeviceTransport {
         log: log.child('kvs-stock')
       })
       : null
+    const take = deps.commands
+    if (take) this.kvs.handleCommands(kvsCommands({ take, send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
     if (this.stock) {
       this.kvs.handleStock(this.stock)
       if (config.acceptUnsignedOpenDoor) log.warn('acceptUnsignedOpenDoor is on: anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log')

@@ -2,13 +2,14 @@ import { readFile } from 'node:fs/promises'
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, describeError, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, describeError, isCloudCommand, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
 import { BACKOFF, kvsIceMachine, kvsMasterMachine, loudFailure, type KvsMasterInput, type KvsReason } from '@doorbell/machines'
 import { deviceControlPlane, type ChannelInfo, type KvsControlPlane, type KvsCredentialSource } from './controlPlane'
 import { KvsSessions } from './kvsSessions'
+import type { KvsCommandHandler } from './kvsCommands'
 
 /**
  * The doorbell as master of its KVS signaling channel (the cloud path's offer/answer carriage).
@@ -115,6 +116,7 @@ export class KvsMaster {
   private readonly stunUrl: string | null
   /** Stock KVS viewers; null: their messages are dropped as not ours. */
   private stock: StockHandler | null = null
+  private commands: KvsCommandHandler | null = null
 
   constructor (private readonly o: KvsMasterOptions) {
     this.stunUrl = o.stunUrl !== undefined
@@ -135,6 +137,8 @@ export class KvsMaster {
 
   /** Takes the stock protocol's messages from now on (recognized per message: a bare SDP, not our envelope). */
   handleStock (stock: StockHandler): void { this.stock = stock }
+  /** Takes the commands outside a call from now on (core/src/cloudCommand.ts: our envelope, type `command`). */
+  handleCommands (commands: KvsCommandHandler): void { this.commands = commands }
 
   /** Sends a stock-protocol message (a bare answer, a candidate) to one viewer; false when it could not be sent. */
   sendStock (viewerId: string, action: 'SDP_ANSWER' | 'ICE_CANDIDATE', payload: unknown): boolean {
@@ -333,6 +337,7 @@ export class KvsMaster {
     // Recognized per message: a bare session description is the stock protocol, anything else must be our envelope.
     client.on('sdpOffer', (payload: unknown, senderClientId: unknown) => {
       if (this.stock !== null && isStockSdp(payload)) this.stock.offer(senderClientId, payload)
+      else if (this.commands !== null && isCloudCommand(payload)) this.commands.command(senderClientId, payload)
       else this.onOffer(payload, senderClientId)
     })
     // Only stock viewers trickle (our offers carry every candidate).

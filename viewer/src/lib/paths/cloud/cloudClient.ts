@@ -1,13 +1,14 @@
 import type { IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
+  AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
   decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
-  type CloudDevice, type IceServerInit, type KvsChannel, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  type CloudDevice, type CommandResult, type OutOfCallCommand, type IceServerInit, type KvsChannel, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
-import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate'
+import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
 import { readThingEvent } from './thingEvents'
+import { CloudCommandError, CloudCommands } from './cloudCommands'
 import { awsControlPlane, createKvsSignalingClient, describeCloudError, kvsStun, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 
 /**
@@ -83,6 +84,7 @@ export class CloudClient implements ViewerTransport {
   private readonly byThing = new Map<string, CloudDevice>()
   private readonly byId = new Map<string, CloudDevice>()
   private readonly channels = new Map<string, Channel>()
+  private readonly commands = new CloudCommands()
   private readonly info = new Map<string, Promise<KvsChannel>>()
   private readonly ice = new Map<string, { servers: IceServerInit[], until: number } | Promise<IceServerInit[]>>()
   private readonly control: KvsControlPlane | null
@@ -220,6 +222,22 @@ export class CloudClient implements ViewerTransport {
     ch.queue.push(q)
   }
 
+  /** A signed command outside a call (a ring banner's quick reply) on the doorbell's KVS channel (core/src/cloudCommand.ts), and its result. */
+  async sendCommand (deviceId: string, command: OutOfCallCommand, timeoutMs = COMMAND_RESULT_TIMEOUT_MS): Promise<CommandResult> {
+    const device = this.byId.get(deviceId)
+    if (!device || !this.ready || this.closed) throw new CloudCommandError(this.problem ?? `${deviceId} is not set up for the cloud path`)
+    const payload = toKvsPayload(CloudCommand.parse({ type: 'command', command }))
+    if (kvsPayloadSize(payload) > KVS_PAYLOAD_MAX) throw new CloudCommandError(`the command is over KVS's ${KVS_PAYLOAD_MAX}-byte limit`)
+    const result = this.commands.expect(command.id, timeoutMs)
+    const ch = this.channel(device)
+    waitFor(ch.actor, (s) => s.matches('open'), { timeout: timeoutMs }).then(() => {
+      if (!this.current(ch) || !ch.client) throw new Error('the cloud signaling connection closed')
+      ch.client.sendSdpOffer(payload as any)
+      this.touch(ch)
+    }).catch((err: Error) => { this.commands.fail(command.id, new CloudCommandError(`could not send the command: ${err.message}`)) })
+    return await result
+  }
+
   /** The signaling connection of a doorbell: the open one, or one being opened now. */
   private channel (device: CloudDevice): Channel {
     const existing = this.channels.get(device.deviceId)
@@ -352,6 +370,7 @@ export class CloudClient implements ViewerTransport {
   private onAnswer (ch: Channel, payload: unknown): void {
     if (!this.current(ch)) return
     this.touch(ch)
+    if (this.commands.take(payload, (m) => { this.log('warn', `${ch.device.channelName}: ${m}`) })) return
     const d = decodeKvsToViewer(payload)
     if (!d.ok) { this.log('warn', `rejected a message from ${ch.device.channelName}: ${d.error}`); return }
     const m = d.message
@@ -421,6 +440,7 @@ export class CloudClient implements ViewerTransport {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.commands.clear('the cloud path closed')
     for (const ch of this.channels.values()) {
       ch.actor.stop()
       try { ch.client?.close() } catch {}

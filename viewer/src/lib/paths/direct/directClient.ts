@@ -4,9 +4,10 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
   DIRECT_SILENCE_MS, EventFrame, HELLO_SESSION, Listeners, MAX_EVENT_FRAME_BYTES, MAX_FRAME_BYTES, PROTOCOLS, SignalToDevice, SignalToViewer, ViewerHello,
   describeError, readFrame, signViewClaim, writeFrame,
-  type DirectReach, type KeptRing, type Presence, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
+  type CommandResult, type DirectReach, type KeptRing, type OutOfCallCommand, type Presence, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { readKeptRings } from './keptRead'
+import { DirectCommandError, sendDirectCommand } from './directCommand'
 
 export interface DirectClientOptions {
   homeId: string
@@ -243,6 +244,13 @@ export class DirectClient implements ViewerTransport {
         return { deviceId: d.deviceId, rings: [], more: false, error: describeError(err) }
       }
     }))
+  }
+
+  /** A signed command outside a call (a quick reply from the ring banner) to a connected doorbell, and its result. */
+  async sendCommand (deviceId: string, command: OutOfCallCommand): Promise<CommandResult> {
+    const d = this.devices.get(deviceId)
+    if (!d) throw new DirectCommandError(`${deviceId} is not connected directly now`)
+    return await sendDirectCommand(d.connection, { homeId: this.o.homeId, viewerId: this.o.viewerId, command })
   }
 
   async close (): Promise<void> {
