@@ -3,9 +3,11 @@
  * in headless Chromium against real doorbells. A hub and two simulated doorbells in two zones
  * (`home`, `gate`), each with a speaker that counts the packets it plays and writes a WAV. An
  * operator watches both zones and may talk in `home` only: the home tile has Talk, the gate tile
- * none; the operator's fake microphone (a 440 Hz tone) reaches the home doorbell's speaker, the
- * tile says so, and talk off sends nothing more. A command the console would never send (the same
- * rights, signed in Node, to the gate doorbell) is refused by the device and audited. Then the
+ * none. While a second operator screen (in Node, same rights) holds the home doorbell's lease, the
+ * tile names it and the console's Talk is refused with who is talking; released, the operator's
+ * fake microphone (a 440 Hz tone) reaches the home doorbell's speaker, the tile says so, and talk
+ * off sends nothing more. A command the console would never send (the same rights, signed in
+ * Node, to the gate doorbell) is refused by the device and audited. Then the
  * owner moves the operator's talk right from `home` to `gate` in Home settings → members: the
  * console picks up its new grant by itself, the controls follow, and the gate doorbell's speaker
  * plays the operator's voice. axe-core finds no WCAG 2 A/AA violation on the console with the
@@ -119,14 +121,8 @@ test('console talk: the operator talks to a camera of its talk zone only; the de
   assert.equal(await talkControls(page, GATE.deviceId), 0, 'the gate tile has no Talk: the operator watches gate but may not talk there')
   assert.equal(await talkState(page, HOME.deviceId), 'off')
   await assertAccessible(page, 'the operator console with the talk control')
-  assert.equal(homePackets(), 0, 'nothing reaches a speaker before Talk')
-  await talkTo(page, HOME.deviceId, homePackets, HOME.name, { screenshot: `${SCREENSHOTS}/console-talk.png` })
-  assert.equal(gatePackets(), 0, 'the gate doorbell heard nothing')
-  const allowed = await eventually('the operator\'s talk in the audit log', () => lan.hub.trust.audit.all().find((r) => r.kind === 'talk' && r.actor === 'Night desk' && r.outcome === 'allowed'))
-  assert.equal(allowed.deviceId, HOME.deviceId)
-
-  // ------------------------------------------------------------ the device is the guarantee
-  // What the console never sends: a talk command to the gate doorbell, signed with the same rights (a second operator screen in Node).
+  // A second operator screen, in Node, with the same rights: it talks on the home doorbell while the console asks, and later
+  // sends what the console never would (a talk command to the gate doorbell).
   const forger = await pairViewer(lan.hub, { name: 'Night desk 2', role: 'operator', zones: [HOME.zone, GATE.zone], talkZones: [HOME.zone] })
   const refreshed = { ...forger }
   const v = nodeViewer(lan.hub.mqttUrl, refreshed, 'h264', {
@@ -148,6 +144,27 @@ test('console talk: the operator talks to a camera of its talk zone only; the de
       return r === undefined || (!r.ok && r.code === 'no-answer') ? null : r
     }, 20_000)
   }
+  assert.equal(homePackets(), 0, 'nothing reaches a speaker before Talk')
+
+  // Someone else talks to the home doorbell: the tile says who; asking is refused, naming them; nothing is sent.
+  const held = await ask(HOME.deviceId)
+  assert.ok(held.ok, `the second operator holds the lease: ${JSON.stringify(held)}`)
+  await page.waitForSelector(`${tile(HOME.deviceId)} [data-testid=tile-talk-status][data-talk=other]`, { timeout: 10_000 })
+  assert.match(await page.locator(`${tile(HOME.deviceId)} [data-testid=tile-talk-status]`).textContent() ?? '', /Night desk 2 is talking/)
+  await page.locator(`${tile(HOME.deviceId)} [data-testid=tile-talk-toggle]`).click()
+  await page.waitForSelector(`${tile(HOME.deviceId)} [data-testid=tile-talk-status][data-talk=refused]`, { timeout: 20_000 })
+  assert.match(await page.locator(`${tile(HOME.deviceId)} [data-testid=tile-talk-status]`).textContent() ?? '', /Night desk 2 is talking/)
+  assert.equal(await page.locator(`${tile(HOME.deviceId)} [data-testid=tile-talk-toggle]`).getAttribute('aria-pressed'), 'false')
+  v.talk.get(HOME.deviceId)!.release()
+  v.home.hangUp(HOME.deviceId)
+  await eventually('the busy refusal in the audit log', () => lan.hub.trust.audit.all().find((r) => r.kind === 'talk' && r.actor === 'Night desk' && r.reason === 'busy'))
+  // Released: the console talks, and is heard.
+  await talkTo(page, HOME.deviceId, homePackets, HOME.name, { screenshot: `${SCREENSHOTS}/console-talk.png` })
+  assert.equal(gatePackets(), 0, 'the gate doorbell heard nothing')
+  const allowed = await eventually('the operator\'s talk in the audit log', () => lan.hub.trust.audit.all().find((r) => r.kind === 'talk' && r.actor === 'Night desk' && r.outcome === 'allowed'))
+  assert.equal(allowed.deviceId, HOME.deviceId)
+
+  // ------------------------------------------------------------ the device is the guarantee
   const forged = await ask(GATE.deviceId)
   assert.ok(!forged.ok && forged.code === 'denied', `refused by the device: ${JSON.stringify(forged)}`)
   assert.match(forged.message, /Night desk 2 may not talk on this doorbell/)
