@@ -21,11 +21,18 @@ export async function inviteCode (hub: Hub, req: InviteRequest | 'owner'): Promi
 }
 
 /** A viewer in Node (werift peer, mqtt.js): key pair, code, POST /api/pair, like the browser's pairing screen. */
-export async function pairViewer (hub: Hub, o: { name: string, role?: Role, door?: boolean, accessHours?: number, viewerId?: string }): Promise<PairedViewer> {
+export async function pairViewer (hub: Hub, o: { name: string, role?: Role, door?: boolean, accessHours?: number, viewerId?: string, zones?: string[], talkZones?: string[] }): Promise<PairedViewer> {
   const role = o.role ?? 'resident'
   const code = await inviteCode(hub, role === 'owner'
     ? 'owner'
-    : { kind: 'viewer', role, ...(o.door !== undefined ? { door: o.door } : {}), ...(o.accessHours !== undefined ? { accessHours: o.accessHours } : {}) })
+    : {
+        kind: 'viewer',
+        role,
+        ...(o.door !== undefined ? { door: o.door } : {}),
+        ...(o.accessHours !== undefined ? { accessHours: o.accessHours } : {}),
+        ...(o.zones !== undefined ? { zones: o.zones } : {}),
+        ...(o.talkZones !== undefined ? { talkZones: o.talkZones } : {})
+      })
   const keys = await generateSigningKey(false)
   const viewerId = o.viewerId ?? newId('v')
   const res = await fetch(`${hub.url}api/pair`, {

@@ -1,7 +1,7 @@
 import { markRaw, ref, shallowRef } from 'vue'
 import type { InspectionEvent } from 'xstate'
 import type { CallActorInput } from '@doorbell/machines'
-import type { DoorbellActor } from '../lib'
+import type { AudioSenderLike, DoorbellActor, ReplyLink, TalkLink, TalkerView } from '../lib'
 import { FeedKeeper, callPhaseOf, type TileState } from './feed'
 import { figuresOf, type Descriptions, type Figures, type Sample, type StatsEntry } from './stats'
 import type { StatsSource } from './statsLoop'
@@ -45,6 +45,13 @@ export class TileFeed implements StatsSource {
   readonly note = ref<string | null>(null)
   readonly keeper: FeedKeeper
   pc: RTCPeerConnection | null = null
+  /** The current call's audio sender and talk lease (the console's talk swaps the microphone in): null between calls. */
+  readonly sender = shallowRef<AudioSenderLike | null>(null)
+  readonly link = shallowRef<(TalkLink & ReplyLink) | null>(null)
+  /** Who is talking to this camera, as it last said (anyone: this console, a resident, another operator). */
+  readonly talker = shallowRef<TalkerView>({ talker: null, self: false, ended: null })
+  private offTalker: (() => void) | null = null
+  private voiceSession: string | null = null
 
   private sessionId: string | null = null
   private startedAt: number | null = null
@@ -81,6 +88,7 @@ export class TileFeed implements StatsSource {
   /** A call was just asked for (`at`: the page's clock before WATCH): the figures start over. */
   begin (sessionId: string | null, at: number): void {
     this.sessionId = sessionId
+    if (this.voiceSession !== null && this.voiceSession !== sessionId) this.dropVoice()
     this.startedAt = at
     this.firstFrameAt = null
     this.previous = null
@@ -119,8 +127,41 @@ export class TileFeed implements StatsSource {
     this.show()
   }
 
+  /**
+   * The call's audio sender and talk lease (Home's onAudioSender / onTalkLink). They come as the
+   * call's session starts, before `begin` knows its id: the newest call's are kept.
+   */
+  takeSender (call: CallActorInput, sender: AudioSenderLike): void {
+    if (this.voiceSession !== call.sessionId) this.dropVoice()
+    this.voiceSession = call.sessionId
+    this.sender.value = sender
+  }
+
+  takeLink (call: CallActorInput, link: TalkLink & ReplyLink): void {
+    if (this.voiceSession !== call.sessionId) this.dropVoice()
+    this.voiceSession = call.sessionId
+    this.offTalker?.()
+    this.link.value = link
+    this.offTalker = link.onTalker((v) => { this.talker.value = v })
+  }
+
+  /** Is this the call whose sender and lease the tile holds? */
+  talksOn (sessionId: string): boolean {
+    return this.voiceSession === sessionId
+  }
+
+  private dropVoice (): void {
+    this.voiceSession = null
+    this.offTalker?.()
+    this.offTalker = null
+    this.sender.value = null
+    this.link.value = null
+    this.talker.value = { talker: null, self: false, ended: null }
+  }
+
   /** The call's session ended (Home's onClosed). */
   closed (call: CallActorInput): void {
+    if (call.sessionId === this.voiceSession) this.dropVoice()
     if (call.sessionId !== this.sessionId) return
     this.pc = null
     this.stream = null
@@ -192,6 +233,7 @@ export class TileFeed implements StatsSource {
   }
 
   stop (): void {
+    this.dropVoice()
     this.keeper.stop()
     this.stopWatching()
     if (this.video) this.video.srcObject = null

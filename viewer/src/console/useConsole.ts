@@ -1,4 +1,5 @@
 import { onBeforeUnmount, ref, shallowReactive, shallowRef } from 'vue'
+import { Grant, mayTalk, peek } from '@doorbell/core'
 import { pathOf, type LinkPath } from '@doorbell/machines'
 import { Home, type HubApi } from '../lib'
 import { loadHubInfo, type HubInfo } from '../composables/hubInfo'
@@ -8,6 +9,7 @@ import type { StoredPairing } from '../composables/keystore'
 import { IceKeeper, rtcConfiguration } from './ice'
 import { StatsLoop } from './statsLoop'
 import { TileFeed } from './tileFeed'
+import { consoleTalk } from './consoleTalk'
 import { gridShape, zoneGroups, type ZoneGroup } from './zones'
 
 /** How often the zones are read again (a camera paired or removed meanwhile). */
@@ -20,7 +22,7 @@ const RETRY_MS = 3000
  * one (an operator may not use the home-wide wildcard), every call made with the home's ICE
  * settings (GET /api/ice), and one stats loop for the page.
  */
-export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<PairingApi, 'forget'>) {
+export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<PairingApi, 'forget'> & Partial<Pick<PairingApi, 'keepCredential'>>) {
   const groups = shallowRef<ZoneGroup[]>([])
   const feeds = shallowReactive(new Map<string, TileFeed>())
   const shape = shallowRef(gridShape([]))
@@ -36,6 +38,14 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
     fetch: async () => await api.ice(),
     onError: (err) => { iceProblem.value = `Cannot get the home's ICE settings (${err.message}); calls start again when they can be read.` }
   })
+  /** This screen's grant as it stands (the owner may change its talk zones: the Home fetches the new one). */
+  const credential = ref(p.credential)
+  /** May this screen talk to a camera of `zone`? What the tile shows; the device checks it anyway. */
+  const mayTalkIn = (zone: string): boolean => {
+    const g = peek(Grant, credential.value)
+    return g.ok && mayTalk(g.value, zone)
+  }
+  const talk = consoleTalk((id) => feeds.get(id), async (c) => await navigator.mediaDevices.getUserMedia(c))
   let home: Home | null = null
   let closed = false
   let zonesTimer: ReturnType<typeof setTimeout> | null = null
@@ -70,6 +80,7 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
     const feed = feeds.get(deviceId)
     if (!feed) return
     loop.delete(feed)
+    talk.dropped(deviceId)
     feed.stop()
     home?.hangUp(deviceId)
     feeds.delete(deviceId)
@@ -122,6 +133,12 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
       trust: { memberId: p.memberId, token: p.token, credential: p.credential, key: p.key.privateKey, role: p.role, name: p.name },
       devices: zones.flatMap((g) => g.devices.map((d) => d.deviceId)),
       onUnauthorized: () => { void pairing.forget(removedNotice(p.credential)) },
+      // The owner changed this screen's talk zones: its new grant, fetched on each connect and when the hub names it.
+      fetchCredential: async () => await api.credential(),
+      onCredential: (next) => {
+        credential.value = next
+        void pairing.keepCredential?.(p, next)
+      },
       inspect: hub.inspect,
       // The home's STUN/TURN servers and policy ('relay': relay candidates only), plus what the path gives.
       createPeerConnection: (fromPath) => {
@@ -130,7 +147,14 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
         return new RTCPeerConnection(rtcConfiguration(settings, fromPath))
       },
       onTrack: (call, event: RTCTrackEvent, pc) => { feeds.get(call.deviceId)?.takeTrack(call, event, pc as unknown as RTCPeerConnection) },
-      onClosed: (call) => { feeds.get(call.deviceId)?.closed(call) },
+      onClosed: (call) => {
+        const feed = feeds.get(call.deviceId)
+        // The call that ended was the one this console talked on: let go (a new call starts silent).
+        if (feed?.talksOn(call.sessionId) === true) talk.dropped(call.deviceId)
+        feed?.closed(call)
+      },
+      onAudioSender: (call, sender) => { feeds.get(call.deviceId)?.takeSender(call, sender) },
+      onTalkLink: (call, link) => { feeds.get(call.deviceId)?.takeLink(call, link) },
       log: (level, message) => { console[level](`[console] ${message}`) }
     })
     home = h
@@ -156,13 +180,14 @@ export function useConsole (p: StoredPairing, api: HubApi, pairing: Pick<Pairing
     if (zonesTimer) clearTimeout(zonesTimer)
     loop.stop()
     ice.stop()
+    talk.release()
     for (const feed of feeds.values()) feed.stop()
     feeds.clear()
     void home?.close()
     home = null
   })
 
-  return { groups, feeds, shape, info, path, everUp, problem, iceProblem, ready }
+  return { groups, feeds, shape, info, path, everUp, problem, iceProblem, ready, talk, mayTalkIn }
 }
 
 export type ConsoleApi = ReturnType<typeof useConsole>
