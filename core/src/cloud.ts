@@ -116,6 +116,15 @@ export function parseCloudTopic (topic: string): { thing: string, kind: CloudTop
 /** KVS refuses a message payload over 10 KB (the base64 text the SDK sends). */
 export const KVS_PAYLOAD_MAX = 10 * 1024
 
+/** KVS refuses an 11th viewer connection on a signaling channel (`ClientLimitExceededException`). */
+export const KVS_MAX_VIEWERS = 10
+
+/**
+ * Live previews the doorbell holds on the cloud path: each is one screen's KVS viewer connection,
+ * and one of KVS's 10 is kept free so a screen without a preview can still Answer.
+ */
+export const KVS_MAX_PREVIEWS = KVS_MAX_VIEWERS - 1
+
 /**
  * One of our messages as a KVS payload: JSON text with every non-ASCII character escaped. The SDK
  * JSON-encodes what it is given and base64s it with btoa, which throws on non-Latin-1 text in a

@@ -1,6 +1,7 @@
 import { createActor, fromPromise, type Actor, type AnyActorLogic, type InspectionEvent } from 'xstate'
-import type {
-  DeviceState, DeviceTransport, DoorGuard, LockState, Logger, SignalToDevice, SignalToViewer, TransportPath
+import {
+  KVS_MAX_PREVIEWS,
+  type DeviceState, type DeviceTransport, type DoorGuard, type LockState, type Logger, type SignalToDevice, type SignalToViewer, type TransportPath
 } from '@doorbell/core'
 import { deviceCallMachine, type Admission, type AdmitInput } from './deviceCall'
 import { callStatusOf, participantsOf } from './describe'
@@ -35,6 +36,8 @@ export interface AnsweringOptions {
    * function is read at each new ring (the owner's signed setting may change between rings).
    */
   livePreview?: boolean | (() => boolean)
+  /** Previews on the cloud path at most (default `KVS_MAX_PREVIEWS`: KVS's 10 viewers, one kept for Answer). */
+  maxCloudPreviews?: number
   guard: Pick<DoorGuard, 'admit' | 'isRevoked'>
   /** The session actor (`fromCallback<EventObject, SessionInput>`), made with the routing above. */
   session: (routing: SessionRouting) => AnyActorLogic
@@ -112,6 +115,10 @@ export function startAnswering (o: AnsweringOptions): Answering {
         if (reason === 'busy') {
           log.warn('offer refused: the call is full', { viewer: viewerId, max: o.maxViewers })
           signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'busy', message: `over the cap: ${o.deviceName} already has ${o.maxViewers} viewers` })
+        } else if (reason === 'cloud-full') {
+          // Not an error: the screen keeps the snapshot, and Answer still finds a KVS slot.
+          log.info('preview refused: the cloud path has its share of KVS viewers', { viewer: viewerId, max: o.maxCloudPreviews ?? KVS_MAX_PREVIEWS })
+          signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'busy', message: `Live preview unavailable away from home: ${o.maxCloudPreviews ?? KVS_MAX_PREVIEWS} screens are already watching (Answer still works)` })
         } else if (reason === 'preview-off') {
           log.info('preview refused: live preview is off', { viewer: viewerId })
           signal(viewerId, sessionId, { type: 'bye', sessionId, reason: 'rejected', message: `live preview is off for ${o.deviceName}` })
@@ -138,7 +145,7 @@ export function startAnswering (o: AnsweringOptions): Answering {
     }
   })
   const actor = call = createActor(machine, {
-    input: { ringTimeoutMs: o.ringTimeoutMs, maxCallMs: o.maxCallMs, maxViewers: o.maxViewers, ...(o.livePreview === false ? { livePreview: false } : {}) },
+    input: { ringTimeoutMs: o.ringTimeoutMs, maxCallMs: o.maxCallMs, maxViewers: o.maxViewers, ...(o.livePreview === false ? { livePreview: false } : {}), ...(o.maxCloudPreviews !== undefined ? { maxCloudPreviews: o.maxCloudPreviews } : {}) },
     id: 'deviceCall',
     systemId: 'deviceCall',
     ...(o.inspect ? { inspect: o.inspect } : {})

@@ -1,5 +1,5 @@
 import { and, assign, enqueueActions, fromCallback, fromPromise, raise, setup, type EventObject } from 'xstate'
-import type { TransportPath } from '@doorbell/core'
+import { KVS_MAX_PREVIEWS, type TransportPath } from '@doorbell/core'
 import type { Admission, AdmitInput, AnnouncedRing, CallSummary, DeviceCallContext, DeviceCallEvent, DeviceCallInput, OpenAudio, PreviewsEnd, RejectReason, SessionInfo, SessionInput } from './deviceCallTypes'
 
 export * from './deviceCallTypes'
@@ -81,7 +81,8 @@ export const deviceCallMachine = setup({
     /**
      * Supplied by the device: tell a viewer its offer was refused: `busy` (over the viewer cap),
      * `preview-off` (the owner turned live preview off), `ring-over` (a preview with no ring, or
-     * after the ring was answered).
+     * after the ring was answered), `cloud-full` (a preview on the cloud path over `maxCloudPreviews`:
+     * KVS's viewer limit; the screen shows the snapshot, Answer still has a slot).
      */
     rejectOffer: (_, _params: { sessionId: string, viewerId: string, reason: RejectReason }) => {},
     /** Supplied by the device: tell each preview's viewer why it ends (before the session's own bye): the ring was answered (by whom) or missed. */
@@ -208,6 +209,11 @@ export const deviceCallMachine = setup({
     /** An answer while it rings: the previews end as the call starts, so there is room whenever the cap allows one viewer. */
     isAnswerOffer: ({ context, event }) =>
       event.type === 'OFFER' && event.preview !== true && !(event.sessionId in context.sessions) && context.maxViewers > 0,
+    /** A preview over KVS's limit: the cloud path already carries `maxCloudPreviews` sessions. */
+    isCloudPreviewOverKvs: ({ context, event }) =>
+      event.type === 'OFFER' && event.preview === true && event.path === 'cloud' &&
+      !(event.sessionId in context.sessions) &&
+      Object.values(context.sessions).filter((s) => s.path === 'cloud').length >= context.maxCloudPreviews,
     isPreviewSession: ({ context, event }) => event.type === 'TAKE_CALL' && context.sessions[event.sessionId]?.preview === true,
     hasRoom: ({ context, event }) =>
       event.type === 'OFFER' &&
@@ -231,6 +237,7 @@ export const deviceCallMachine = setup({
   context: ({ input }) => ({
     ...input,
     livePreview: input.livePreview ?? true,
+    maxCloudPreviews: input.maxCloudPreviews ?? KVS_MAX_PREVIEWS,
     ring: null,
     callStartedAt: null,
     sessions: {},
@@ -315,6 +322,8 @@ export const deviceCallMachine = setup({
         },
         OFFER: [
           { guard: 'isPreviewOff', actions: reject('preview-off') },
+          // KVS allows 10 viewers per channel: a cloud preview over its share shows the snapshot.
+          { guard: 'isCloudPreviewOverKvs', actions: reject('cloud-full') },
           // A preview counts against the viewer cap: a screen over it shows the snapshot.
           { guard: and(['isPreviewOffer', 'hasRoom']), actions: 'addSession' },
           { guard: and(['isPreviewOffer', 'isNewSessionButFull']), actions: reject('busy') },

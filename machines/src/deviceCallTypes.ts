@@ -10,6 +10,11 @@ export interface DeviceCallInput {
    * the snapshot only). A press may carry a newer value: it holds from that ring on.
    */
   livePreview?: boolean
+  /**
+   * Previews on the cloud path at most (default `KVS_MAX_PREVIEWS`, 9): each holds one of KVS's 10
+   * viewer connections on the doorbell's channel, and one is kept for the screen that answers.
+   */
+  maxCloudPreviews?: number
 }
 
 export interface SessionInfo {
@@ -75,6 +80,7 @@ export interface AnnouncedRing extends RingInfo {
 
 export interface DeviceCallContext extends DeviceCallInput {
   livePreview: boolean
+  maxCloudPreviews: number
   ring: RingInfo | null
   callStartedAt: number | null
   sessions: Record<string, CallSession>
@@ -118,7 +124,7 @@ export interface CallSummary {
 }
 
 /** Why an offer is refused by the call itself (its credential was fine). */
-export type RejectReason = 'busy' | 'preview-off' | 'ring-over'
+export type RejectReason = 'busy' | 'preview-off' | 'ring-over' | 'cloud-full'
 
 /** The previews a ring's end closes, and why: answered (by whom) or missed. */
 export interface PreviewsEnd {

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { SimulatedClock, createActor, fromCallback, type AnyEventObject, type EventObject } from 'xstate'
+import { KVS_MAX_PREVIEWS, KVS_MAX_VIEWERS } from '@doorbell/core'
 import { callStatusOf, deviceCallMachine, participantsOf, type CallSummary, type DeviceCallInput, type RejectReason, type RingInfo, type SessionInput } from '../src/index'
 
 const SDP_A = 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n'
@@ -362,5 +363,38 @@ describe('deviceCall: the owner\'s live preview setting, from the next ring', ()
     actor.send(previewOffer('p1', 1100))
     assert.deepEqual(rings, [{ ringId: 'r1', at: 1000, count: 1, livePreview: false }])
     assert.deepEqual(rejected.map((r) => r.reason), ['preview-off'])
+  })
+})
+
+describe('deviceCall: previews on the cloud path within KVS\'s 10 viewers', () => {
+  const previewOn = (path: 'cloud' | 'lan', sessionId: string, viewerId: string, at: number) =>
+    ({ type: 'OFFER' as const, sessionId, viewerId, viewerName: viewerId, sdp: SDP_A, at, preview: true, path })
+
+  test('cloud previews stop at KVS_MAX_PREVIEWS (9) by default, said as `cloud-full`; the home network\'s do not count; Answer on the cloud still gets in, and the previews end', () => {
+    assert.equal(KVS_MAX_PREVIEWS, KVS_MAX_VIEWERS - 1)
+    const { actor, snap, rejected, sessions } = startCall({ maxViewers: 20 })
+    actor.send({ type: 'PRESS', ringId: 'r1', at: 1000 })
+    for (let i = 0; i < 11; i++) actor.send(previewOn('cloud', `c${i}`, `cloud-${i}`, 1100 + i))
+    actor.send(previewOn('lan', 'l1', 'lan-1', 1200))
+    const held = Object.values(snap().context.sessions)
+    assert.equal(held.filter((s) => s.path === 'cloud').length, 9)
+    assert.equal(held.filter((s) => s.path === 'lan').length, 1, 'a home-network preview is not counted against KVS')
+    assert.deepEqual(rejected.map((r) => [r.sessionId, r.reason]), [['c9', 'cloud-full'], ['c10', 'cloud-full']])
+    // The 10th KVS slot: a screen without a preview answers over the cloud.
+    actor.send({ type: 'OFFER', sessionId: 'a1', viewerId: 'cloud-10', viewerName: 'cloud-10', sdp: SDP_A, at: 2000, path: 'cloud' })
+    assert.ok(snap().matches('inCall'))
+    assert.deepEqual(Object.keys(snap().context.sessions), ['a1'], 'the previews ended as the call started')
+    assert.ok(sessions.filter((s) => s.input.preview).every((s) => s.stopped))
+  })
+
+  test('a slot comes back when a cloud preview ends (its screen dismissed)', () => {
+    const { actor, snap, rejected } = startCall({ maxViewers: 20, maxCloudPreviews: 2 })
+    actor.send({ type: 'PRESS', ringId: 'r1', at: 1000 })
+    for (const id of ['c0', 'c1', 'c2']) actor.send(previewOn('cloud', id, `v-${id}`, 1100))
+    assert.deepEqual(rejected.map((r) => [r.sessionId, r.reason]), [['c2', 'cloud-full']])
+    actor.send({ type: 'BYE', sessionId: 'c0' })
+    actor.send(previewOn('cloud', 'c3', 'v-c3', 1300))
+    assert.deepEqual(Object.keys(snap().context.sessions).sort(), ['c1', 'c3'])
+    assert.equal(rejected.length, 1)
   })
 })

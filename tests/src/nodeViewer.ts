@@ -16,7 +16,7 @@ export interface NodeViewer {
 }
 
 /** The viewer app's own call logic (Home, callSession) running in Node on a werift peer. */
-export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | 'vp8' = 'h264', more: Pick<HomeOptions, 'onDismissed' | 'preview' | 'spare' | 'fetchCredential' | 'onCredential' | 'devices' | 'onAudioSender'> = {}): NodeViewer {
+export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | 'vp8' = 'h264', more: Pick<HomeOptions, 'onDismissed' | 'preview' | 'spare' | 'fetchCredential' | 'onCredential' | 'devices' | 'onAudioSender' | 'cloud' | 'linkTiming' | 'log'> = {}): NodeViewer {
   const rtp: RtpPacket[] = []
   const audioRtp: RtpPacket[] = []
   const alerts: string[] = []
@@ -27,7 +27,7 @@ export function nodeViewer (url: string, paired: PairedViewer, codec: 'h264' | '
     viewerId: paired.viewerId,
     viewerName: paired.name,
     trust: paired,
-    log: () => {},
+    log: more.log ?? (() => {}),
     createPeerConnection: (iceServers) => new RTCPeerConnection({
       iceServers,
       iceAdditionalHostAddresses: ['127.0.0.1'],

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import type { IClientOptions } from 'mqtt'
 import { toKvsPayload, type CallRecord, type DeviceState, type Presence, type RingEvent, type SignalToDevice, type SignalToViewer, type ViewerCloudConfig } from '@doorbell/core'
-import { CloudClient, describeCloudError, type KvsControlPlane, type SignalingConfig } from '../src/lib/paths/cloud/cloudClient'
+import { CloudClient, describeCloudError, PREVIEW_UNAVAILABLE, type KvsControlPlane, type SignalingConfig } from '../src/lib/paths/cloud/cloudClient'
 
 const config: ViewerCloudConfig = {
   region: 'eu-west-1',
@@ -367,6 +367,85 @@ test('signaling: a connection closed under a call in progress is opened again, s
   await tick()
   assert.deepEqual(heard.map((m) => m.type), ['answer', 'bye'])
   await h.client.close()
+})
+
+test('signaling: a live preview gives its KVS connection back as soon as it ends (the doorbell\'s bye, or a dismiss); an answered call keeps it until idle', async () => {
+  const preview = (sessionId: string): SignalToDevice => ({ ...offer(sessionId), preview: true } as SignalToDevice)
+  const h = harness()
+  await tick()
+  const heard: SignalToViewer[] = []
+  for (const id of ['p1', 'p2', 'p3', 'c1']) h.client.onSession(id, (m) => { heard.push(m) })
+
+  // Ended by the doorbell (answered elsewhere): closed at once, after the bye reached the session.
+  h.client.sendToDevice('front-door', 'p1', preview('p1'))
+  await tick()
+  const first = h.signalings[0]!
+  first.emit('open')
+  first.fromDevice(answer('p1'))
+  await tick()
+  assert.equal(first.closed, 0, 'kept while the preview is up')
+  first.fromDevice({ type: 'bye', sessionId: 'p1', reason: 'device-ended', message: 'Answered on Hall' })
+  await tick()
+  assert.deepEqual(heard.map((m) => m.type), ['answer', 'bye'])
+  assert.equal(first.closed, 1, 'the KVS slot is given back at once')
+  first.fromDevice({ type: 'bye', sessionId: 'p1', reason: 'device-ended' })
+  assert.equal(heard.length, 2, 'nothing more is heard on the closed connection')
+
+  // Dismissed on this screen: the bye goes out, then the connection closes; not while another session is up.
+  h.client.sendToDevice('front-door', 'p2', preview('p2'))
+  h.client.sendToDevice('front-door', 'c1', offer('c1'))
+  await tick()
+  const second = h.signalings[1]!
+  second.emit('open')
+  second.fromDevice(answer('p2'))
+  second.fromDevice(answer('c1'))
+  h.client.sendToDevice('front-door', 'p2', { type: 'bye', sessionId: 'p2', reason: 'hang-up' })
+  await tick()
+  assert.equal(second.sent.length, 3, 'both offers and the bye went out')
+  assert.equal(second.closed, 0, 'kept: another session with the doorbell is up')
+  h.client.sendToDevice('front-door', 'c1', { type: 'bye', sessionId: 'c1', reason: 'hang-up' })
+  await tick()
+  assert.equal(second.sent.length, 4)
+  assert.equal(second.closed, 1, 'closed once nothing uses it')
+
+  // A call that was never a preview keeps its connection until idle, as before.
+  h.client.onSession('c2', () => {})
+  h.client.sendToDevice('front-door', 'c2', offer('c2'))
+  await tick()
+  const third = h.signalings[2]!
+  third.emit('open')
+  third.fromDevice(answer('c2'))
+  third.fromDevice({ type: 'bye', sessionId: 'c2', reason: 'device-ended' })
+  await tick()
+  assert.equal(third.closed, 0)
+  await h.client.close()
+})
+
+test('signaling: a preview whose connection KVS refused (its 10 viewers taken) says live preview is unavailable; a call says what to check; a preview on bad credentials says that', async () => {
+  const preview = (sessionId: string): SignalToDevice => ({ ...offer(sessionId), preview: true } as SignalToDevice)
+  const h = harness()
+  await tick()
+  const heard: SignalToViewer[] = []
+  h.client.onSession('p1', (m) => { heard.push(m) })
+  h.client.onSession('c1', (m) => { heard.push(m) })
+  h.client.sendToDevice('front-door', 'p1', preview('p1'))
+  h.client.sendToDevice('front-door', 'c1', offer('c1'))
+  await tick()
+  h.signalings[0]!.emit('error', new Error('WebSocket error'))
+  await tick()
+  const said = Object.fromEntries(heard.map((m) => [m.sessionId, m.type === 'bye' ? m.message : '']))
+  assert.equal(said.p1, PREVIEW_UNAVAILABLE)
+  assert.match(said.c1 ?? '', /refused or could not be opened: check the credentials/)
+  await h.client.close()
+
+  const bad = harness({ control: { channel: async () => { throw Object.assign(new Error('denied'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } }) } } })
+  await tick()
+  const heard2: SignalToViewer[] = []
+  bad.client.onSession('p2', (m) => { heard2.push(m) })
+  bad.client.sendToDevice('front-door', 'p2', preview('p2'))
+  await tick()
+  assert.match(heard2[0]?.type === 'bye' ? heard2[0].message ?? '' : '', /may not use the signaling channel/)
+  await bad.client.close()
 })
 
 test('close: afterwards nothing is emitted, nothing is sent, nothing throws', async () => {

@@ -63,9 +63,9 @@ test('scrubbing to a time shows the states of that time, and the arrows that fir
   assert.deepEqual(stepTimes(r.entries), [10, 11, 20, 30, 40])
   const at20 = modelAt(r.entries, 20)
   const call = [...at20.actors.values()].find((a) => a.name === 'deviceCall')!
-  // ringing's OFFER transitions: preview off, preview with room, preview over the cap, then the answer (3).
-  assert.deepEqual([...firedNow(call, 20).ids], ['|xstate.done.actor.*|0', 'ringing|OFFER|3'])
-  assert.deepEqual(call.fired.map((f) => f.transition.id), ['idle|PRESS|0', '|xstate.done.actor.*|0', 'ringing|OFFER|3'])
+  // ringing's OFFER transitions: preview off, a cloud preview over KVS's share, preview with room, preview over the cap, then the answer (4).
+  assert.deepEqual([...firedNow(call, 20).ids], ['|xstate.done.actor.*|0', 'ringing|OFFER|4'])
+  assert.deepEqual(call.fired.map((f) => f.transition.id), ['idle|PRESS|0', '|xstate.done.actor.*|0', 'ringing|OFFER|4'])
 })
 
 test('the sequence runs between lifelines: a screen\'s events to the doorbell come from its call machine', () => {

@@ -51,6 +51,9 @@ export function kvsStun (config: Pick<ViewerCloudConfig, 'region' | 'kvsEndpoint
   return [{ urls: `stun:stun.kinesisvideo.${config.region}.${domain}:443` }]
 }
 
+/** KVS refused for now: too many viewers on the channel (`ClientLimitExceededException`) or throttled. */
+export const KVS_BUSY = 'cloud signaling is busy right now: try again in a moment'
+
 /**
  * What went wrong, for a resident: the AWS error codes and network failures this path meets,
  * each said with what to do. Used as the `bye` message of the offers that fail with it.
@@ -81,7 +84,7 @@ export function describeCloudError (err: unknown, device: Pick<CloudDevice, 'cha
     case 'ClientLimitExceededException':
     case 'ThrottlingException':
     case 'TooManyRequestsException':
-      return 'cloud signaling is busy right now: try again in a moment'
+      return KVS_BUSY
     case 'AbortError':
     case 'TimeoutError':
       return 'AWS did not answer in time: check the internet connection'

@@ -9,7 +9,7 @@ import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
 import { readThingEvent } from './thingEvents'
 import { CloudCommandError, CloudCommands } from './cloudCommands'
-import { awsControlPlane, createKvsSignalingClient, describeCloudError, kvsStun, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
+import { awsControlPlane, createKvsSignalingClient, describeCloudError, KVS_BUSY, kvsStun, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 
 /**
  * The viewer's half of the cloud path (away from home):
@@ -63,8 +63,19 @@ interface Channel {
   client: SignalingLike | null
   queue: Queued[]
   actor: Actor<typeof cloudChannelMachine>
+  /** A preview on it ended: close it as soon as nothing else uses it (a KVS viewer slot goes back). */
+  release?: boolean
 }
-interface Session { deviceId: string, answered: boolean }
+/** `preview`: offered as a ring's live preview; when it ends, its KVS connection is given back at once (`release`). */
+interface Session { deviceId: string, answered: boolean, preview: boolean }
+
+/** Why a signaling connection failed when its WebSocket was refused (KVS's answer is not visible to a WebSocket). */
+const REFUSED = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
+/**
+ * What a preview says when its signaling connection was refused or KVS was busy: KVS takes 10
+ * viewers per channel and refuses the 11th, so this is most likely a full channel, not an error.
+ */
+export const PREVIEW_UNAVAILABLE = 'Live preview unavailable away from home: the doorbell\'s cloud channel has no room for this screen now (KVS takes 10 at once; Answer tries again)'
 
 /**
  * The cloud path's viewer transport. Everything received is parsed by its schema first; a bad or
@@ -203,17 +214,19 @@ export class CloudClient implements ViewerTransport {
     }
     const existing = this.channels.get(deviceId)
     if (offer) {
-      this.sessions.set(sessionId, { deviceId, answered: false })
+      this.sessions.set(sessionId, { deviceId, answered: false, preview: checked.data.type === 'offer' && checked.data.preview === true })
       while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
     } else {
+      const ended = this.sessions.get(sessionId)
       this.sessions.delete(sessionId)
       // A hang-up before the offer even left: neither goes out.
       const queued = existing?.queue.findIndex((q) => q.sessionId === sessionId && q.message.type === 'offer') ?? -1
-      if (existing && queued >= 0) { existing.queue.splice(queued, 1); return }
+      if (existing && queued >= 0) { existing.queue.splice(queued, 1); if (ended?.preview === true) this.release(existing); return }
+      if (existing && ended?.preview === true) existing.release = true
     }
     const ch = this.channel(device)
     const q: Queued = { sessionId, message: checked.data, payload }
-    if (ch.actor.getSnapshot().matches('open')) { this.transmit(ch, q); return }
+    if (ch.actor.getSnapshot().matches('open')) { this.transmit(ch, q); this.release(ch); return }
     if (ch.queue.length >= MAX_QUEUED) {
       this.log('warn', `too many messages waiting for ${device.channelName} to open: dropped a ${message.type}`)
       if (offer) { this.sessions.delete(sessionId); this.fail(sessionId, 'too many calls waiting for the cloud signaling channel') }
@@ -263,7 +276,6 @@ export class CloudClient implements ViewerTransport {
   /** The channel machine's I/O: the control plane, the SDK client, the queue, the offers that fail. */
   private channelMachine (ch: Channel) {
     const r = this.ready!
-    const refusedOrUnreachable = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
     return cloudChannelMachine.provide({
       actors: {
         connect: fromPromise(async () => {
@@ -294,8 +306,9 @@ export class CloudClient implements ViewerTransport {
         flush: () => {
           this.log('info', `cloud signaling open for ${ch.device.deviceId}`)
           for (const q of ch.queue.splice(0)) this.transmit(ch, q)
+          this.release(ch)
         },
-        failChannel: ({ context }) => { this.failChannel(ch, context.error ?? refusedOrUnreachable) },
+        failChannel: ({ context }) => { this.failChannel(ch, context.error ?? REFUSED) },
         closeIdle: () => {
           if (!this.current(ch)) return
           this.log('info', `closing the idle cloud signaling connection of ${ch.device.deviceId}`)
@@ -317,7 +330,6 @@ export class CloudClient implements ViewerTransport {
   }
 
   private wire (ch: Channel, client: SignalingLike): void {
-    const refused = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
     // An error listener always: an EventEmitter without one throws.
     client.on('error', (err) => {
       if (!this.current(ch)) return
@@ -325,7 +337,7 @@ export class CloudClient implements ViewerTransport {
       if (ch.actor.getSnapshot().matches('open')) return
       // Refused before it opened: the endpoint may be stale, the control plane is asked again next time.
       this.info.delete(ch.device.deviceId)
-      ch.actor.send({ type: 'REFUSED', message: refused })
+      ch.actor.send({ type: 'REFUSED', message: REFUSED })
     })
     client.on('open', () => {
       if (this.current(ch)) ch.actor.send({ type: 'OPENED' })
@@ -334,7 +346,7 @@ export class CloudClient implements ViewerTransport {
       if (!this.current(ch)) return
       if (ch.actor.getSnapshot().matches('open')) { ch.actor.send({ type: 'CLOSED' }); return }
       this.info.delete(ch.device.deviceId)
-      ch.actor.send({ type: 'REFUSED', message: refused })
+      ch.actor.send({ type: 'REFUSED', message: REFUSED })
     })
     client.on('sdpAnswer', (payload) => { this.onAnswer(ch, payload) })
   }
@@ -359,7 +371,27 @@ export class CloudClient implements ViewerTransport {
     ch.queue = []
     for (const [id, s] of this.sessions) if (s.deviceId === ch.device.deviceId && !s.answered) failing.add(id)
     this.log('warn', `cloud signaling for ${ch.device.deviceId}: ${message}`)
-    for (const id of failing) { this.sessions.delete(id); this.fail(id, message) }
+    for (const id of failing) {
+      // A preview that found no room says so plainly: the banner keeps the snapshot, Answer tries again.
+      const preview = this.sessions.get(id)?.preview === true && (message === REFUSED || message === KVS_BUSY)
+      this.sessions.delete(id)
+      this.fail(id, preview ? PREVIEW_UNAVAILABLE : message)
+    }
+  }
+
+  /**
+   * Closes a channel on which a preview ended, once nothing else uses it: KVS allows 10 viewers
+   * per channel, and a screen that keeps its connection for the idle timer (5 min) holds a slot
+   * another screen may need to answer (docs/preview.md). Not closed while a message waits or a
+   * session with the doorbell is still up.
+   */
+  private release (ch: Channel): void {
+    if (ch.release !== true || !this.current(ch) || !ch.actor.getSnapshot().matches('open') || ch.queue.length > 0) return
+    if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)) return
+    this.log('info', `a live preview of ${ch.device.deviceId} ended: closing its cloud signaling connection`)
+    this.channels.delete(ch.device.deviceId)
+    ch.actor.stop()
+    try { ch.client?.close() } catch {}
   }
 
   /** Used: its idle timer starts over. */
@@ -377,10 +409,14 @@ export class CloudClient implements ViewerTransport {
     const s = this.sessions.get(m.sessionId)
     if (!s || s.deviceId !== ch.device.deviceId) { this.log('warn', `rejected a ${m.type} from ${ch.device.channelName}: no session ${m.sessionId} with this doorbell`); return }
     if (m.type === 'answer') s.answered = true
-    else this.sessions.delete(m.sessionId)
+    else {
+      this.sessions.delete(m.sessionId)
+      if (s.preview) ch.release = true
+    }
     const listener = this.sessionListeners.get(m.sessionId)
-    if (!listener) { this.log('warn', `dropped a ${m.type} for session ${m.sessionId}: nobody listens`); return }
-    this.deliver(listener, m)
+    if (!listener) this.log('warn', `dropped a ${m.type} for session ${m.sessionId}: nobody listens`)
+    else this.deliver(listener, m)
+    this.release(ch)
   }
 
   private deliver (listener: (message: SignalToViewer) => void, message: SignalToViewer): void {
