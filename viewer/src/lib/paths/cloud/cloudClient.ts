@@ -2,14 +2,15 @@ import type { IClientOptions } from 'mqtt'
 import {
   AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
   decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
-  type CloudDevice, type CommandResult, type OutOfCallCommand, type IceServerInit, type KvsChannel, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  type CloudDevice, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
 import { readThingEvent } from './thingEvents'
 import { CloudCommandError, CloudCommands } from './cloudCommands'
-import { awsControlPlane, createKvsSignalingClient, describeCloudError, KVS_BUSY, kvsStun, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
+import { awsControlPlane, createKvsSignalingClient, describeCloudError, KVS_BUSY, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
+import { KvsControlCache } from './controlCache'
 
 /**
  * The viewer's half of the cloud path (away from home):
@@ -54,7 +55,6 @@ export interface CloudClientOptions {
 
 const MAX_QUEUED = 16
 const MAX_SESSIONS = 256
-const CONTROL_TIMEOUT_MS = 10_000
 
 interface Queued { sessionId: string, message: SignalToDevice, payload: string }
 /** One doorbell's signaling connection: its lifecycle is a cloudChannel machine (machines/src/cloudChannel.ts). */
@@ -96,9 +96,7 @@ export class CloudClient implements ViewerTransport {
   private readonly byId = new Map<string, CloudDevice>()
   private readonly channels = new Map<string, Channel>()
   private readonly commands = new CloudCommands()
-  private readonly info = new Map<string, Promise<KvsChannel>>()
-  private readonly ice = new Map<string, { servers: IceServerInit[], until: number } | Promise<IceServerInit[]>>()
-  private readonly control: KvsControlPlane | null
+  private readonly control: KvsControlCache | null
   private iot: IotEvents | null = null
   private closed = false
   readonly clientId: string
@@ -119,7 +117,7 @@ export class CloudClient implements ViewerTransport {
     }
     this.ready = { config: config.data, credentials: credentials.data }
     for (const d of config.data.devices) { this.byThing.set(d.thingName, d); this.byId.set(d.deviceId, d) }
-    this.control = o.controlPlane ?? awsControlPlane(config.data, credentials.data)
+    this.control = new KvsControlCache(o.controlPlane ?? awsControlPlane(config.data, credentials.data), config.data, o.viewerId, this.log)
     this.iot = new IotEvents({
       config: config.data,
       credentials: credentials.data,
@@ -280,7 +278,7 @@ export class CloudClient implements ViewerTransport {
       actors: {
         connect: fromPromise(async () => {
           try {
-            const info = await this.channelInfo(ch.device)
+            const info = await this.control!.channel(ch.device)
             if (!this.current(ch)) return
             const client = await (this.o.createSignalingClient ?? createKvsSignalingClient)({
               role: 'VIEWER',
@@ -336,7 +334,7 @@ export class CloudClient implements ViewerTransport {
       this.log('warn', `cloud signaling (${ch.device.channelName}): ${(err as Error)?.message ?? 'WebSocket error'}`)
       if (ch.actor.getSnapshot().matches('open')) return
       // Refused before it opened: the endpoint may be stale, the control plane is asked again next time.
-      this.info.delete(ch.device.deviceId)
+      this.control?.forget(ch.device.deviceId)
       ch.actor.send({ type: 'REFUSED', message: REFUSED })
     })
     client.on('open', () => {
@@ -345,7 +343,7 @@ export class CloudClient implements ViewerTransport {
     client.on('close', () => {
       if (!this.current(ch)) return
       if (ch.actor.getSnapshot().matches('open')) { ch.actor.send({ type: 'CLOSED' }); return }
-      this.info.delete(ch.device.deviceId)
+      this.control?.forget(ch.device.deviceId)
       ch.actor.send({ type: 'REFUSED', message: REFUSED })
     })
     client.on('sdpAnswer', (payload) => { this.onAnswer(ch, payload) })
@@ -433,44 +431,11 @@ export class CloudClient implements ViewerTransport {
     })
   }
 
-  /** ARN and endpoints of a doorbell's channel, asked once (again after a failure). */
-  private async channelInfo (device: CloudDevice): Promise<KvsChannel> {
-    let p = this.info.get(device.deviceId)
-    if (!p) {
-      p = this.control!.channel(device, AbortSignal.timeout(CONTROL_TIMEOUT_MS))
-      this.info.set(device.deviceId, p)
-      p.catch(() => { if (this.info.get(device.deviceId) === p) this.info.delete(device.deviceId) })
-    }
-    return await p
-  }
-
-  /**
-   * The ICE servers for a cloud call with this doorbell, in the browser's shape: KVS's TURN servers
-   * (GetIceServerConfig, cached until their Ttl) and, on AWS itself, KVS's STUN server. Never
-   * rejects: on any failure it logs and resolves [] (the offer then fails with the reason).
-   */
+  /** The ICE servers for a cloud call with this doorbell (controlCache.ts); [] when it cannot have them. */
   async iceServers (deviceId: string): Promise<IceServerInit[]> {
     const device = this.byId.get(deviceId)
-    if (!device || this.closed || !this.ready) return []
-    const cached = this.ice.get(deviceId)
-    if (cached instanceof Promise) return await cached
-    if (cached && cached.until > Date.now()) return cached.servers
-    const r = this.ready
-    const p = (async (): Promise<IceServerInit[]> => {
-      try {
-        const info = await this.channelInfo(device)
-        const got = await this.control!.iceServers(info, this.o.viewerId, AbortSignal.timeout(CONTROL_TIMEOUT_MS))
-        const servers = [...kvsStun(r.config), ...got.servers]
-        this.ice.set(deviceId, { servers, until: Date.now() + Math.max(0, got.ttlSeconds - 60) * 1000 })
-        return servers
-      } catch (err) {
-        this.ice.delete(deviceId)
-        this.log('warn', `no TURN servers for ${deviceId}: ${describeCloudError(err, device, r.config.region)}`)
-        return []
-      }
-    })()
-    this.ice.set(deviceId, p)
-    return await p
+    if (!device || this.closed || !this.control) return []
+    return await this.control.iceServers(device)
   }
 
   async close (): Promise<void> {
