@@ -19,6 +19,7 @@ import { warmKeyExchange } from './peer/warmKeyExchange'
 import { nativeX25519ForDtls } from './peer/nativeX25519'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { serveKeptReads } from './paths/direct/keptReads'
+import { serveDirectDismissals } from './paths/direct/dismissals'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -107,6 +108,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
   let peers = null as MediaPeers | null
   let stopKeptReads = null as (() => Promise<void>) | null
+  let stopDismissals = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -303,9 +305,12 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         answering.answering.attach(mesh.server)
         // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
         stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
+        // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
+        stopDismissals = await serveDirectDismissals(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
       },
       async stop () {
         await stopKeptReads?.()
+        await stopDismissals?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()

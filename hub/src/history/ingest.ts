@@ -51,7 +51,13 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
         d.store.addRing(k.ring)
         if (k.snapshot) picture(k.snapshot)
         if (k.record) d.store.endRing(k.record, d.deviceName(k.deviceId))
-        d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null })
+        // Dismissed on the doorbell while the hub was down (the direct path): as if the screen had
+        // told the hub; a member's dismissal already here changes nothing.
+        for (const x of k.dismissals ?? []) {
+          const r = d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at)
+          if (!r.ok) d.log.info('a dismissal the doorbell kept was not taken', { device: k.deviceId, ringId: k.ring.ringId, error: r.error })
+        }
+        d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null, dismissals: k.dismissals?.length ?? 0 })
       }
     } catch (err) {
       d.log.error('could not record an event in the history', { topic: packet.topic, error: describeError(err) })

@@ -7,6 +7,7 @@ import {
   type DirectReach, type KeptRing, type Presence, type SigningKey, type FrameIo, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { readKeptRings } from './keptRead'
+import { DirectDismissError, dismissRingDirect } from './dismissRing'
 
 export interface DirectClientOptions {
   homeId: string
@@ -243,6 +244,13 @@ export class DirectClient implements ViewerTransport {
         return { deviceId: d.deviceId, rings: [], more: false, error: describeError(err) }
       }
     }))
+  }
+
+  /** Dismisses a ring on its doorbell while the hub is down (dismissRing.ts); the hub takes it with the kept ring. */
+  async dismissRing (deviceId: string, ringId: string): Promise<'ringing' | 'dismissed'> {
+    const d = this.devices.get(deviceId)
+    if (!d) throw new DirectDismissError(`${deviceId} is not connected on the direct path`)
+    return await dismissRingDirect(d.connection, { homeId: this.o.homeId, viewerId: this.o.viewerId, credential: this.o.credential, key: this.o.key, deviceId, ringId })
   }
 
   async close (): Promise<void> {
