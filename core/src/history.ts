@@ -77,7 +77,12 @@ export type SeenRequest = z.infer<typeof SeenRequest>
  * `POST /api/events/dismissed`: this member's screen dismissed a ring of a doorbell they may see.
  * Nobody answering, the ring is then recorded as dismissed (by whom) rather than missed.
  */
-export const DismissRequest = z.strictObject({ deviceId: Id, ringId: Id })
+export const DismissRequest = z.strictObject({
+  deviceId: Id,
+  ringId: Id,
+  /** Which of the member's screens dismissed it (its hub connection's client id), for "dismissed by everyone" per screen; absent (older pages): all of the member's screens. */
+  screen: Id.optional()
+})
 export type DismissRequest = z.infer<typeof DismissRequest>
 
 /**

@@ -170,7 +170,8 @@ export function useHome () {
           home.dismissDirect(deviceId, ringId).catch((err: unknown) => { console.info(`[hub] the dismissal was not recorded: ${(why as Error).message}; on the doorbell: ${(err as Error).message}`) })
         }
         const api = pairing.api.value
-        if (api) api.dismissRing(deviceId, ringId).catch(direct)
+        // This screen's own (per tab) id: "dismissed by everyone" counts screens, not members.
+        if (api) api.dismissRing(deviceId, ringId, home ? { screen: home.hub.clientId } : {}).catch(direct)
         else direct(new Error('not signed in to the hub'))
       },
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
