@@ -22,7 +22,9 @@ export const PROTOCOLS = {
   events: '/doorbell/events/1.0.0',
   signal: '/doorbell/signal/1.0.0',
   /** The rings the doorbell keeps, read by a screen while the hub is down (directKept.ts). */
-  kept: '/doorbell/kept/1.0.0'
+  kept: '/doorbell/kept/1.0.0',
+  /** A ring dismissed on the doorbell by a screen while the hub is down (directDismiss.ts). */
+  dismiss: '/doorbell/dismiss/1.0.0'
 } as const
 
 /** mDNS service name of this product: other libp2p peers on the LAN are not ours. */

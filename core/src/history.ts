@@ -77,7 +77,12 @@ export type SeenRequest = z.infer<typeof SeenRequest>
  * `POST /api/events/dismissed`: this member's screen dismissed a ring of a doorbell they may see.
  * Nobody answering, the ring is then recorded as dismissed (by whom) rather than missed.
  */
-export const DismissRequest = z.strictObject({ deviceId: Id, ringId: Id })
+export const DismissRequest = z.strictObject({
+  deviceId: Id,
+  ringId: Id,
+  /** Which of the member's screens dismissed it (its hub connection's client id), for "dismissed by everyone" per screen; absent (older pages): all of the member's screens. */
+  screen: Id.optional()
+})
 export type DismissRequest = z.infer<typeof DismissRequest>
 
 /**
@@ -86,12 +91,30 @@ export type DismissRequest = z.infer<typeof DismissRequest>
  * when the doorbell restarted during it). The hub takes it by ring id, so a copy it already has
  * changes nothing; viewers never subscribe to it (no stale ring alerts).
  */
+/** The most dismissals one kept ring carries (one per member; later ones are refused by the doorbell). */
+export const MAX_KEPT_DISMISSALS = 20
+
+/**
+ * A member dismissed a kept ring on the doorbell itself (the direct path, the hub down:
+ * core/src/directDismiss.ts): who, from which screen, when. The hub takes it as if the screen had
+ * told it (`POST /api/events/dismissed`).
+ */
+export const KeptDismissal = z.strictObject({
+  memberId: Id,
+  memberName: z.string().trim().min(1).max(64),
+  viewerId: Id,
+  at: z.number().int().nonnegative()
+})
+export type KeptDismissal = z.infer<typeof KeptDismissal>
+
 export const KeptRing = z.strictObject({
   type: z.literal('kept'),
   deviceId: Id,
   ring: RingEvent,
   snapshot: SnapshotEvent.nullable(),
-  record: CallRecord.nullable()
+  record: CallRecord.nullable(),
+  /** Absent until a screen dismissed the ring on the doorbell (an older hub refuses the field, so it is sent only then). */
+  dismissals: z.array(KeptDismissal).min(1).max(MAX_KEPT_DISMISSALS).optional()
 }).refine((k) => k.ring.deviceId === k.deviceId && (k.snapshot === null || (k.snapshot.deviceId === k.deviceId && k.snapshot.ringId === k.ring.ringId)) &&
   (k.record === null || (k.record.deviceId === k.deviceId && k.record.ringId === k.ring.ringId)), 'a kept ring\'s parts are of one ring of its own device')
 export type KeptRing = z.infer<typeof KeptRing>

@@ -20,6 +20,7 @@ import { nativeX25519ForDtls } from './peer/nativeX25519'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { serveKeptReads } from './paths/direct/keptReads'
 import { serveDirectCommands } from './paths/direct/commands'
+import { serveDirectDismissals } from './paths/direct/dismissals'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -109,6 +110,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let peers = null as MediaPeers | null
   let stopKeptReads = null as (() => Promise<void>) | null
   let stopDirectCommands = null as (() => Promise<void>) | null
+  let stopDismissals = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -307,10 +309,13 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
         // A quick reply from a ring banner while the hub is down: the same commands as from the hub (docs/commands.md).
         stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload) })
+        // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
+        stopDismissals = await serveDirectDismissals(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
       },
       async stop () {
         await stopKeptReads?.()
         await stopDirectCommands?.()
+        await stopDismissals?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()

@@ -37,3 +37,12 @@ test('a ring the doorbell kept reads as the doorbell knows it: not over yet, mis
   assert.equal(describeKept(kept({ deviceId: 'front', ringId: 'r1', startedAt: 1000, endedAt: 31_000, outcome: 'missed', answeredBy: [], unlocks: [] })), 'missed ring')
   assert.equal(describeKept(kept({ deviceId: 'front', ringId: 'r1', startedAt: 1000, endedAt: 13_400, outcome: 'answered', answeredBy: [{ viewerId: 'v1', viewerName: 'Kitchen' }, { viewerId: 'v1', viewerName: 'Kitchen' }, { viewerId: 'v2', viewerName: 'Hall' }], unlocks: [] })), 'answered by Kitchen, Hall, 12 s')
 })
+
+test('a kept ring dismissed on the doorbell reads as the hub will record it: dismissed by whom (unless answered)', () => {
+  const ring = { type: 'ring' as const, deviceId: 'front', deviceName: 'Front door', ringId: 'r1', at: 1000, count: 1 }
+  const dismissals = [{ memberId: 'm1', memberName: 'Ann', viewerId: 'v1', at: 2000 }, { memberId: 'm2', memberName: 'Bob', viewerId: 'v2', at: 3000 }]
+  const kept = (record: KeptRing['record']): KeptRing => ({ type: 'kept', deviceId: 'front', ring, snapshot: null, record, dismissals })
+  assert.equal(describeKept(kept(null)), 'dismissed by Ann, Bob (still ringing)')
+  assert.equal(describeKept(kept({ deviceId: 'front', ringId: 'r1', startedAt: 1000, endedAt: 31_000, outcome: 'missed', answeredBy: [], unlocks: [] })), 'dismissed by Ann, Bob')
+  assert.equal(describeKept(kept({ deviceId: 'front', ringId: 'r1', startedAt: 1000, endedAt: 5000, outcome: 'answered', answeredBy: [{ viewerId: 'v3', viewerName: 'Hall' }], unlocks: [] })), 'answered by Hall, 4 s')
+})

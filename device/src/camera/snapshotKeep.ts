@@ -1,8 +1,8 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  KeptRing, describeError,
-  type CallRecord, type DeviceState, type DeviceTransport, type Logger, type RingEvent, type SignalToDevice, type SnapshotEvent
+  KeptRing, MAX_KEPT_DISMISSALS, describeError,
+  type CallRecord, type KeptDismissal, type DeviceState, type DeviceTransport, type Logger, type RingEvent, type SignalToDevice, type SnapshotEvent
 } from '@doorbell/core'
 import { SECOND_SNAPSHOT_MS } from './snapshotRing'
 
@@ -28,6 +28,11 @@ export interface RingKeepOptions {
   maxBytes?: number
   now?: () => number
 }
+
+/** What became of a dismissal told to the doorbell (the hub's rule: store.ts `dismiss`). */
+export type KeptDismissResult =
+  | { ok: true, outcome: 'ringing' | 'dismissed' }
+  | { ok: false, error: string }
 
 /** A ring is handed over once it has ended and its second picture has had time to come. */
 const SETTLE_MS = SECOND_SNAPSHOT_MS + 2000
@@ -87,6 +92,23 @@ export class RingKeep implements DeviceTransport {
     this.save({ ...known, record })
     const timer = setTimeout(() => { this.timers.delete(timer); this.handOver() }, Math.max(0, known.ring.at + SETTLE_MS - this.now()))
     this.timers.add(timer)
+  }
+
+  /**
+   * A member dismissed a ring on the doorbell (the direct path, the hub down): noted on the kept
+   * ring, which carries it to the hub. As at the hub, an answered ring, or one the doorbell no
+   * longer keeps, is refused and nothing changes; a member's second dismissal changes nothing.
+   */
+  dismiss (ringId: string, dismissal: KeptDismissal): KeptDismissResult {
+    const known = this.kept.get(ringId)
+    if (!known) return { ok: false, error: 'no such ring: the doorbell keeps only the rings the hub has not taken' }
+    if (known.record?.outcome === 'answered') return { ok: false, error: 'this ring was answered; it cannot be dismissed' }
+    const outcome = known.record === null ? 'ringing' : 'dismissed'
+    const dismissals = known.dismissals ?? []
+    if (dismissals.some((d) => d.memberId === dismissal.memberId)) return { ok: true, outcome }
+    if (dismissals.length >= MAX_KEPT_DISMISSALS) return { ok: false, error: `this ring has ${MAX_KEPT_DISMISSALS} dismissals already` }
+    this.save({ ...known, dismissals: [...dismissals, dismissal] })
+    return { ok: true, outcome }
   }
 
   // A path's other duties: the keep carries no calls and no state.

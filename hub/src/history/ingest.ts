@@ -8,7 +8,7 @@ import type { HistoryBackend } from './backend'
  * ingest: the gate has already refused what a device may not publish (a snapshot that is not a
  * JPEG, too big, or another device's), and the payload is parsed by its schema again here.
  */
-export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger, shownTo?: (deviceId: string) => string[] }): (packet: AedesPublishPacket, client: Client | null) => void {
+export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger, shownTo?: (deviceId: string) => Array<{ memberId: string, screen: string }> }): (packet: AedesPublishPacket, client: Client | null) => void {
   const picture = (s: SnapshotEvent): void => {
     const id = d.store.ringEventId(s.deviceId, s.ringId)
     if (id === null) { d.log.warn('a snapshot for a ring the history does not have', { device: s.deviceId, ringId: s.ringId }); return }
@@ -33,7 +33,10 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
       if (m.kind === 'ring') {
         const id = d.store.addRing(m.payload)
         // Who was shown it (shown.ts): for "dismissed by everyone".
-        if (m.payload.count === 1 && d.shownTo) d.store.addShown(id, d.shownTo(m.payload.deviceId))
+        if (m.payload.count === 1 && d.shownTo) {
+          const shown = d.shownTo(m.payload.deviceId)
+          d.store.addShown(id, [...new Set(shown.map((s) => s.memberId))], shown)
+        }
       }
       if (m.kind === 'calls') d.store.endRing(m.payload, d.deviceName(m.payload.deviceId))
       // A request to talk and a quick reply played are talk events, not door openings; the owner's
@@ -51,7 +54,13 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
         d.store.addRing(k.ring)
         if (k.snapshot) picture(k.snapshot)
         if (k.record) d.store.endRing(k.record, d.deviceName(k.deviceId))
-        d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null })
+        // Dismissed on the doorbell while the hub was down (the direct path): as if the screen had
+        // told the hub; a member's dismissal already here changes nothing.
+        for (const x of k.dismissals ?? []) {
+          const r = d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at)
+          if (!r.ok) d.log.info('a dismissal the doorbell kept was not taken', { device: k.deviceId, ringId: k.ring.ringId, error: r.error })
+        }
+        d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null, dismissals: k.dismissals?.length ?? 0 })
       }
     } catch (err) {
       d.log.error('could not record an event in the history', { topic: packet.topic, error: describeError(err) })

@@ -5,7 +5,7 @@ import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import type { HistoryBackend } from './backend'
 import { historyIngest } from './ingest'
-import { membersShown } from './shown'
+import { screensShown } from './shown'
 import { HistoryStore } from './store'
 import { ClipStore, type ClipBackend } from './clipStore'
 import { clipIngest } from './clipIngest'
@@ -63,7 +63,7 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const s = store = d.open ? d.open() : new HistoryStore(join(d.config.dataDir, 'history'))
       const trust = d.trust()
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
-      const shownTo = d.principalOf ? membersShown({ broker: d.broker, principalOf: d.principalOf, members: () => trust.members() }) : undefined
+      const shownTo = d.principalOf ? screensShown({ broker: d.broker, principalOf: d.principalOf, members: () => trust.members() }) : undefined
       listener = historyIngest({ store: s, deviceName, log: d.log, ...(shownTo ? { shownTo } : {}) })
       d.broker().on('publish', listener)
       // One hub: files beside the pictures; a cluster's hub: PostgreSQL (`openClips`), read by every hub.

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { DismissRequest, EventsQuery, SeenRequest, type HistoryEvent, type Member } from '@doorbell/core'
 import { sendJson } from '../http'
-import { zoneOfDevice } from '../broker/gate'
+import { sessionsOf, zoneOfDevice } from '../broker/gate'
 import type { ApiRoutes } from '../api'
 import type { HistoryBackend } from './backend'
 import type { EventScope } from './store'
@@ -64,7 +64,9 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
       if (!isScope(scope)) return scope
       const body = request.body as DismissRequest
       if (scope.devices !== null && !scope.devices.includes(body.deviceId)) return sendJson(reply, 404, { error: 'no such ring' })
-      const r = d.store().dismiss(body.deviceId, body.ringId, { id: member.id, name: member.name })
+      // A screen is one of this member's connections (viewer-{subject}-{tab}): another's is refused, nothing kept.
+      if (body.screen !== undefined && !sessionsOf(member)(body.screen)) return sendJson(reply, 400, { error: 'screen: not one of this member\'s screens' })
+      const r = d.store().dismiss(body.deviceId, body.ringId, { id: member.id, name: member.name, ...(body.screen !== undefined ? { screen: body.screen } : {}) })
       return r.ok ? sendJson(reply, 200, { outcome: r.outcome }) : sendJson(reply, r.status, { error: r.error })
     })
     app.delete('/api/events/:id', { onRequest: hooks.ownerOnly }, async (request, reply) => {

@@ -4,23 +4,24 @@ import type { Principal } from '../broker/gate'
 import { mayBeWoken } from '../push/ringPush'
 
 /**
- * Who was shown a ring: the members with a screen connected to the broker when it rang, who may
- * see that doorbell (the broker's rule). Their screens got the ring live and showed the banner; a
- * screen that comes back later gets it as over (missed), so it was not shown it. A ring every one
- * of them dismissed is "dismissed by everyone" in the history (docs/history.md).
+ * Who was shown a ring: the screens connected to the broker when it rang whose member may see that
+ * doorbell (the broker's rule), by member and screen (the connection's client id: one per tab).
+ * They got the ring live and showed the banner; a screen that comes back later gets it as over
+ * (missed), so it was not shown it. A ring every one of those screens dismissed is "dismissed by
+ * everyone" in the history (docs/history.md).
  */
-export function membersShown (d: { broker: () => Aedes, principalOf: (client: Client) => Principal | null, members: () => Member[] }): (deviceId: string) => string[] {
+export function screensShown (d: { broker: () => Aedes, principalOf: (client: Client) => Principal | null, members: () => Member[] }): (deviceId: string) => Array<{ memberId: string, screen: string }> {
   return (deviceId) => {
     const members = d.members()
     const device = members.find((m) => m.kind === 'device' && m.subject === deviceId)
     const now = Date.now()
-    const shown = new Set<string>()
+    const shown: Array<{ memberId: string, screen: string }> = []
     // aedes keeps its connected clients by id; its typings do not declare the map.
     const clients = (d.broker() as unknown as { clients: Record<string, Client> }).clients
     for (const client of Object.values(clients)) {
       const who = d.principalOf(client)
-      if (who?.kind === 'viewer' && mayBeWoken(who.member, device, now)) shown.add(who.member.id)
+      if (who?.kind === 'viewer' && mayBeWoken(who.member, device, now)) shown.push({ memberId: who.member.id, screen: client.id })
     }
-    return [...shown]
+    return shown
   }
 }

@@ -54,9 +54,24 @@ CREATE TABLE IF NOT EXISTS ring_shown (
   member_id TEXT NOT NULL,
   PRIMARY KEY (event_id, member_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ring_shown_screens (
+  event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+  member_id TEXT NOT NULL,
+  screen TEXT NOT NULL,
+  PRIMARY KEY (event_id, screen)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dismissed_screens (
+  event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+  member_id TEXT NOT NULL,
+  screen TEXT NOT NULL,
+  PRIMARY KEY (event_id, member_id, screen)
+) WITHOUT ROWID;
 `
 
 type Row = Record<string, SQLOutputValue>
+
+/** A dismissal's screen when it named none (older pages, a kept ring's): all of the member's screens. Not an Id, so never a real screen. */
+const ANY_SCREEN = '*'
 
 export interface EventScope {
   memberId: string
@@ -172,13 +187,15 @@ export class HistoryStore {
    * it rings, the dismissal is kept for when it ends; a ring already missed becomes dismissed; an
    * answered ring, or one the history does not have, is refused and nothing changes.
    */
-  dismiss (deviceId: string, ringId: string, member: { id: string, name: string }, now = Date.now()): DismissResult {
+  dismiss (deviceId: string, ringId: string, member: { id: string, name: string, screen?: string }, now = Date.now()): DismissResult {
     const row = this.db.prepare("SELECT id, outcome FROM events WHERE source = ? AND kind = 'ring'").get(ringSource(deviceId, ringId)) as Row | undefined
     if (!row) return { ok: false, status: 404, error: 'no such ring' }
     const outcome = String(row.outcome)
     if (outcome === 'answered') return { ok: false, status: 409, error: 'this ring was answered; it cannot be dismissed' }
     const id = Number(row.id)
     this.db.prepare('INSERT INTO dismissals (event_id, member_id, member_name, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(id, member.id, member.name, now)
+    // Which screen ('*': the dismissal named none, so it stands for all of the member's screens).
+    this.db.prepare('INSERT INTO dismissed_screens (event_id, member_id, screen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(id, member.id, member.screen ?? ANY_SCREEN)
     if (outcome === 'ringing') return { ok: true, outcome: 'ringing' }
     this.markDismissed(id)
     return { ok: true, outcome: 'dismissed' }
@@ -195,17 +212,29 @@ export class HistoryStore {
    * The members whose screens were shown this ring (connected when it rang: shown.ts). A ring
    * every one of them dismissed is "dismissed by everyone" (`everyoneDismissed`).
    */
-  addShown (eventId: number, memberIds: readonly string[]): void {
+  addShown (eventId: number, memberIds: readonly string[], screens: ReadonlyArray<{ memberId: string, screen: string }> = []): void {
     const insert = this.db.prepare('INSERT INTO ring_shown (event_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING')
     for (const m of memberIds) insert.run(eventId, m)
+    // Per screen (a member's two tabs are two screens): every one of them must have dismissed it.
+    const screen = this.db.prepare('INSERT INTO ring_shown_screens (event_id, member_id, screen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+    for (const s of screens) screen.run(eventId, s.memberId, s.screen)
   }
 
-  /** Of these dismissed rings, those that every member shown them dismissed (none shown: not known, so not listed). */
+  /**
+   * Of these dismissed rings, those that every screen shown them dismissed (a dismissal naming no
+   * screen counts for all of its member's). A ring recorded before screens were noted: every
+   * member shown it. None shown: not known, so not listed.
+   */
   private everyoneDismissed (ids: number[]): Set<number> {
     if (ids.length === 0) return new Set()
-    const rows = this.db.prepare(`SELECT s.event_id FROM ring_shown s WHERE s.event_id IN (${ids.map(() => '?').join(',')})
+    const marks = ids.map(() => '?').join(',')
+    const byScreen = this.db.prepare(`SELECT s.event_id FROM ring_shown_screens s WHERE s.event_id IN (${marks})
+      GROUP BY s.event_id HAVING SUM(NOT EXISTS (SELECT 1 FROM dismissed_screens d
+        WHERE d.event_id = s.event_id AND d.member_id = s.member_id AND d.screen IN (s.screen, '${ANY_SCREEN}'))) = 0`).all(...ids) as Row[]
+    const byMember = this.db.prepare(`SELECT s.event_id FROM ring_shown s WHERE s.event_id IN (${marks})
+      AND s.event_id NOT IN (SELECT event_id FROM ring_shown_screens)
       GROUP BY s.event_id HAVING SUM(s.member_id NOT IN (SELECT d.member_id FROM dismissals d WHERE d.event_id = s.event_id)) = 0`).all(...ids) as Row[]
-    return new Set(rows.map((r) => Number(r.event_id)))
+    return new Set([...byScreen, ...byMember].map((r) => Number(r.event_id)))
   }
 
   /** A request to talk (the talk lease's audit record): who, allowed or refused and why; stored once per attempt id. */

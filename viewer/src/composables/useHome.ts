@@ -162,9 +162,17 @@ export function useHome () {
         if (shown) ringAlert.picture(deviceId, shown)
       },
       silence: (deviceId) => { ringAlert.silence(deviceId) },
-      // The history says who dismissed a ring nobody answered; a screen that cannot tell the hub (away from it) only logs it.
+      // The history says who dismissed a ring nobody answered. The hub down, the doorbell keeps the
+      // dismissal (direct path) and hands it to the hub; away from both (cloud path) it is only logged.
       onDismissed: (deviceId, ringId) => {
-        pairing.api.value?.dismissRing(deviceId, ringId).catch((err: unknown) => { console.info(`[hub] the dismissal was not recorded: ${(err as Error).message}`) })
+        const direct = (why: unknown): void => {
+          if (!home) { console.info(`[hub] the dismissal was not recorded: ${(why as Error).message}`); return }
+          home.dismissDirect(deviceId, ringId).catch((err: unknown) => { console.info(`[hub] the dismissal was not recorded: ${(why as Error).message}; on the doorbell: ${(err as Error).message}`) })
+        }
+        const api = pairing.api.value
+        // This screen's own (per tab) id: "dismissed by everyone" counts screens, not members.
+        if (api) api.dismissRing(deviceId, ringId, home ? { screen: home.hub.clientId } : {}).catch(direct)
+        else direct(new Error('not signed in to the hub'))
       },
       onDoorbell: (deviceId, actor) => { doorbells.set(deviceId, actor) },
       log: (level, message) => { console[level](`[hub] ${message}`) }

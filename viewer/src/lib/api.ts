@@ -238,14 +238,15 @@ export class HubApi {
 
   /**
    * POST /api/events/dismissed: this screen dismissed a ring while it rang; nobody answering, the
-   * history records it as dismissed by this member. 404: not a ring of a doorbell this member may see; 409: it was answered.
+   * history records it as dismissed by this member; `screen` (this page's hub client id) counts it for this screen only. 404: not a ring of a doorbell this member may see; 409: it was answered.
    */
-  async dismissRing (deviceId: string, ringId: string, o: CallOptions = {}): Promise<{ outcome: 'ringing' | 'dismissed' }> {
+  async dismissRing (deviceId: string, ringId: string, o: CallOptions & { screen?: string } = {}): Promise<{ outcome: 'ringing' | 'dismissed' }> {
+    const { screen, ...call } = o
     const read = (v: unknown): Parsed<{ outcome: 'ringing' | 'dismissed' }> => {
       const r = v as { outcome?: unknown }
       return r?.outcome === 'ringing' || r?.outcome === 'dismissed' ? { ok: true, value: { outcome: r.outcome } } : { ok: false, detail: 'no outcome' }
     }
-    return await this.call('POST', '/api/events/dismissed', read, { ...o, body: checked(DismissRequest, { deviceId, ringId }, 'dismissal') })
+    return await this.call('POST', '/api/events/dismissed', read, { ...call, body: checked(DismissRequest, { deviceId, ringId, ...(screen !== undefined ? { screen } : {}) }, 'dismissal') })
   }
 
   /** GET /api/push/key: the hub's VAPID public key (409 when Web Push is off on this hub) and how many screens this member has subscribed. */

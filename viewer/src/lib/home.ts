@@ -244,6 +244,16 @@ export class Home {
     return (await direct.keptRings()).map((d) => ({ ...d, deviceName: this.doorbells.get(d.deviceId)?.getSnapshot().context.deviceName ?? d.deviceId }))
   }
 
+  /**
+   * Tells a doorbell that this screen dismissed its ring, on the direct path while the hub is down
+   * (the doorbell keeps it for the hub's history). Throws when there is no direct connection or the doorbell refuses.
+   */
+  async dismissDirect (deviceId: string, ringId: string): Promise<'ringing' | 'dismissed'> {
+    const direct = this.direct
+    if (!direct?.connected) throw new Error('no direct connection to the doorbells')
+    return await direct.dismissRing(deviceId, ringId)
+  }
+
   private direct: DirectClient | null = null
   private cloud: CloudClient | null = null
 

@@ -39,6 +39,9 @@ export const unseenIds = (events: readonly HistoryEvent[]): number[] => events.f
 /** One line for a ring the doorbell kept (read directly while the hub is down): how it ended, as far as the doorbell knows. */
 export function describeKept (k: KeptRing): string {
   const r = k.record
+  const dismissedBy = [...new Set((k.dismissals ?? []).map((d) => d.memberName))]
+  // As the hub will record it: dismissed, by whom, unless someone answered.
+  if (dismissedBy.length > 0 && r?.outcome !== 'answered') return `dismissed by ${dismissedBy.join(', ')}${r === null ? ' (still ringing)' : ''}`
   if (r === null) return 'rang (how it ended is not known yet)'
   if (r.outcome === 'missed') return 'missed ring'
   const who = [...new Set(r.answeredBy.map((a) => a.viewerName))]

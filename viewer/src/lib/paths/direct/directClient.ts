@@ -8,6 +8,7 @@ import {
 } from '@doorbell/core'
 import { readKeptRings } from './keptRead'
 import { DirectCommandError, sendDirectCommand } from './directCommand'
+import { DirectDismissError, dismissRingDirect } from './dismissRing'
 
 export interface DirectClientOptions {
   homeId: string
@@ -251,6 +252,13 @@ export class DirectClient implements ViewerTransport {
     const d = this.devices.get(deviceId)
     if (!d) throw new DirectCommandError(`${deviceId} is not connected directly now`)
     return await sendDirectCommand(d.connection, { homeId: this.o.homeId, viewerId: this.o.viewerId, command })
+  }
+
+  /** Dismisses a ring on its doorbell while the hub is down (dismissRing.ts); the hub takes it with the kept ring. */
+  async dismissRing (deviceId: string, ringId: string): Promise<'ringing' | 'dismissed'> {
+    const d = this.devices.get(deviceId)
+    if (!d) throw new DirectDismissError(`${deviceId} is not connected on the direct path`)
+    return await dismissRingDirect(d.connection, { homeId: this.o.homeId, viewerId: this.o.viewerId, credential: this.o.credential, key: this.o.key, deviceId, ringId })
   }
 
   async close (): Promise<void> {
