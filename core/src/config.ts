@@ -171,6 +171,12 @@ export const DeviceConfig = z.strictObject({
      * absent: sent as ffmpeg hands them over (docs/audio.md has the figures; 40 is what was measured).
      */
     pacingMs: z.number().int().min(0).max(200).optional(),
+    /**
+     * Every this many seconds, log where the microphone's packets spent their time (lateness out
+     * of ffmpeg and once sent, the event loop's delay) and each sound onset: for benches and for
+     * diagnosing late audio (device/src/audio/timing.ts). Off when absent.
+     */
+    timingLogSeconds: z.number().int().min(1).max(3600).optional(),
     /** The espeak-ng binary that renders quick replies; absent: espeak-ng on the PATH. Missing: replies are off, with a warning. */
     espeakPath: z.string().optional(),
     /** espeak-ng's voice for quick replies (`espeak-ng --voices` lists them); absent: en. */
