@@ -249,6 +249,8 @@ describe('parseConfig(DeviceConfig): audio', () => {
     assert.deepEqual(audioOf({ speaker: { kind: 'pulse', optional: true } }).speaker, { kind: 'pulse', optional: true })
     assert.equal(audioOf({ timingLogSeconds: 5 }).timingLogSeconds, 5)
     assert.equal(audioOf({}).timingLogSeconds, undefined)
+    assert.equal(audioOf({ frameMs: 10 }).frameMs, 10)
+    assert.equal(audioOf({}).frameMs, undefined)
   })
 
   test('a malformed audio section is refused, saying where and what is expected', () => {
@@ -264,6 +266,7 @@ describe('parseConfig(DeviceConfig): audio', () => {
       [{ bitrateKbps: 1 }, /audio\.bitrateKbps:/],
       [{ timingLogSeconds: 0 }, /audio\.timingLogSeconds:/],
       [{ timingLogSeconds: 2.5 }, /audio\.timingLogSeconds:/],
+      [{ frameMs: 5 }, /audio\.frameMs: audio\.frameMs is 10 or 20 \(ms\)/],
       [{ microphone: 'none' }, /audio: .*microphone/]
     ]
     for (const [audio, pattern] of cases) {

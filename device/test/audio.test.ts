@@ -61,6 +61,11 @@ describe('ffmpeg command lines for sound', () => {
     assert.equal(valueOf(tone, '-payload_type'), String(OPUS_PAYLOAD_TYPE))
     assert.equal(OPUS_PAYLOAD_TYPE, 111)
     assert.equal(tone.at(-1), 'rtp://127.0.0.1:5006?pkt_size=1200')
+    assert.equal(valueOf(tone, '-frame_duration'), '20')
+    // audio.frameMs 10: 10 ms Opus frames, and the tone made in frames of one packet each.
+    const short = microphoneArgs({ source: { kind: 'test-tone', frequencyHz: 660 }, bitrateKbps: 32, rtpPort: 5006, frameMs: 10 })
+    assert.equal(valueOf(short, '-frame_duration'), '10')
+    assert.equal(valueOf(short, '-i'), 'sine=frequency=660:sample_rate=48000:samples_per_frame=480')
     const alsa = microphoneArgs({ source: { kind: 'alsa', device: 'plughw:1,0' }, bitrateKbps: 32, rtpPort: 5006 })
     assert.deepEqual(beforeInput(alsa).slice(4, 6), ['-f', 'alsa'])
     assert.equal(valueOf(alsa, '-i'), 'plughw:1,0')

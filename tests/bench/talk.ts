@@ -341,7 +341,8 @@ export const talkBench: Bench = async ({ smoke, log }) => {
     await page.getByTestId('hang-up').click()
     await device.stop()
     device = null
-    const another = async (id: string, name: string, nice?: number): Promise<BackRounds> => {
+    const another = async (id: string, name: string, label: string, o: { nice?: number, frameMs?: 10 } = {}): Promise<BackRounds> => {
+      const { nice } = o
       const next = device = await startDeviceProcess({
         deviceId: id,
         deviceName: name,
@@ -350,7 +351,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
         iceAdditionalHostAddresses: ['127.0.0.1'],
         ringTimeoutSeconds: 60,
         camera: { source: { kind: 'test-pattern', width: 640, height: 360, fps: 15 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 600 },
-        audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: join(dir, `${id}-speaker.wav`) }, ffmpegPath: microphone.ffmpeg, pacingMs: 0, timingLogSeconds: TIMING_S },
+        audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: join(dir, `${id}-speaker.wav`) }, ffmpegPath: microphone.ffmpeg, pacingMs: 0, timingLogSeconds: TIMING_S, ...(o.frameMs !== undefined ? { frameMs: o.frameMs } : {}) },
         pairing: { url: await deviceInvite(hub!, id) }
       }, `talk-${id}`, nice === undefined ? {} : { nice })
       await page.getByTestId(`doorbell-${id}`).waitFor({ timeout: 20_000 })
@@ -358,23 +359,25 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
       await page.getByTestId('answer').click()
       await videoIsPlaying(page)
-      const result = await backRounds(page, microphone, clock.offset, rounds, budgetMs, (m) => { log(`talk: ${nice === undefined ? 'unpaced' : id === 'garage-door' ? 'raised doorbell and page' : `raised (nice ${nice})`}: ${m}`) }, next, probe)
+      const result = await backRounds(page, microphone, clock.offset, rounds, budgetMs, (m) => { log(`talk: ${label}: ${m}`) }, next, probe)
       await page.getByTestId('hang-up').click()
       await next.stop()
       device = null
       return result
     }
-    const unpaced = await another('back-door', 'Back door')
+    const unpaced = await another('back-door', 'Back door', 'unpaced')
+    // audio.frameMs 10: half the wait for a full Opus frame (the first hop's median is one frame).
+    const short = await another('porch', 'Porch', 'unpaced, 10 ms frames', { frameMs: 10 })
     // Raising a priority takes root (or CAP_SYS_NICE); without it nice would run the doorbell as is.
     const root = process.getuid?.() === 0
-    const raised = root ? await another('side-door', 'Side door', RAISED_NICE) : null
+    const raised = root ? await another('side-door', 'Side door', `raised (nice ${RAISED_NICE})`, { nice: RAISED_NICE }) : null
     if (!root) log('talk: not root here: the raised-priority doorbell and page are not measured')
     // The control for the page's side: the same raised doorbell with Chromium raised too.
     let raisedPage: BackRounds | null = null
     if (root) {
       log(`talk: Chromium's ${await niceChromium(RAISED_NICE)} threads at nice ${RAISED_NICE}`)
       try {
-        raisedPage = await another('garage-door', 'Garage door', RAISED_NICE)
+        raisedPage = await another('garage-door', 'Garage door', 'raised doorbell and page', { nice: RAISED_NICE })
       } finally {
         await niceChromium(0)
       }
@@ -382,7 +385,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
     const { deviceToPage, jitter } = paced
 
     const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process (speaker = ffmpeg Opus decode to a WAV read from a FIFO as written), one hub (startHub), home network; Chromium's fake microphone (a 300-1500 Hz sweep file, the viewer's echo cancellation, noise suppression and auto gain on) through a WebAudio gain; page clock offset measured over CDP and taken off; sound = first 10 ms window above RMS ${LOUD_RMS} in a speaker chunk, timed on arrival; ${downToSound.length} rounds after one warm-up press`
-    const backConditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process, one hub (startHub), home network; the doorbell's own ffmpeg Opus encode with its input a FIFO of raw 48 kHz PCM the bench writes in real time in 20 ms frames (silence, then a ${DOORBELL_HZ} Hz tone: start = the write of its first frame); end = the first 2 ms poll of a WebAudio analyser (512 samples) on the call's received audio above RMS 0.01; page clock offset measured over CDP and taken off; ${deviceToPage.length} rounds`
+    const backConditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, the doorbell in its own process, one hub (startHub), home network; the doorbell's own ffmpeg Opus encode with its input a FIFO of raw 48 kHz PCM the bench writes in real time in 10 ms periods (silence, then a ${DOORBELL_HZ} Hz tone: start = the write of its first frame); end = the first 2 ms poll of a WebAudio analyser (512 samples) on the call's received audio above RMS 0.01; page clock offset measured over CDP and taken off; ${deviceToPage.length} rounds`
     const f = (id: string, name: string, value: number, target?: Figure['target']): Figure =>
       ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions, group: 'audio' })
     return [
@@ -396,7 +399,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       { ...f('talk-page-jitter-buffer-p50', 'of which in the page\'s jitter buffer (mean per round), p50', percentile(jitter, 50)), conditions: backConditions },
       { ...f('talk-oneway-device-viewer-unpaced-p95', 'doorbell microphone → page, one way, p95, unpaced (audio.pacingMs 0, the default; same run)', percentile(unpaced.deviceToPage, 95)), conditions: backConditions },
       { ...f('talk-page-jitter-buffer-unpaced-p50', 'of which in the page\'s jitter buffer, p50, unpaced (same run)', percentile(unpaced.jitter, 50)), conditions: backConditions },
-      ...backFigures(unpaced, raised, raisedPage).map((x) => ({ ...x, conditions: backConditions }))
+      ...backFigures(unpaced, short, raised, raisedPage).map((x) => ({ ...x, conditions: backConditions }))
     ]
   } finally {
     await resident?.close()

@@ -76,8 +76,8 @@ export class Microphone {
     })
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
     const rtpPort = socket.address().port
-    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind, pacingMs: holdMs })
-    this.encoder = new FfmpegProcess({ bin, args: () => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort }), what: 'microphone', log: this.log })
+    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind, pacingMs: holdMs, frameMs: this.config.frameMs ?? 20 })
+    this.encoder = new FfmpegProcess({ bin, args: () => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort, ...(this.config.frameMs !== undefined ? { frameMs: this.config.frameMs } : {}) }), what: 'microphone', log: this.log })
     this.encoder.start()
   }
 
