@@ -124,7 +124,7 @@ export interface BackResult {
  * The breakdown's figures, unpaced (the default), with 10 ms frames and, when measured, at a
  * raised priority (then with Chromium raised too), side by side in one run (conditions are the caller's).
  */
-export function backFigures (unpaced: BackResult, short: BackResult, raised: BackResult | null, raisedPage: BackResult | null): Array<Omit<Figure, 'conditions'>> {
+export function backFigures (unpaced: BackResult, short: BackResult | null, raised: BackResult | null, raisedPage: BackResult | null): Array<Omit<Figure, 'conditions'>> {
   const out: Array<Omit<Figure, 'conditions'>> = []
   const f = (id: string, name: string, value: number): void => { if (Number.isFinite(value)) out.push({ id, name, value: round(value), unit: 'ms', group: 'audio' }) }
   const each = (r: BackResult, key: string, label: string): void => {
@@ -139,7 +139,7 @@ export function backFigures (unpaced: BackResult, short: BackResult, raised: Bac
     f(`talk-control-loop-${key}-p99`, `an idle Node process's event-loop delay meanwhile, p99 (the machine's share), ${label}`, r.control.loopP99)
   }
   each(unpaced, 'unpaced', 'unpaced (the default)')
-  each(short, 'frame10', 'unpaced, 10 ms Opus frames (audio.frameMs 10; same run)')
+  if (short !== null) each(short, 'frame10', 'unpaced, 10 ms Opus frames (audio.frameMs 10; same run)')
   if (raised !== null) each(raised, 'raised', 'unpaced at a raised priority (nice -10; same run)')
   if (raisedPage !== null) each(raisedPage, 'raised-page', 'the doorbell and the page\'s Chromium both at nice -10 (a control; same run)')
   return out
