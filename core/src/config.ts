@@ -171,6 +171,18 @@ export const DeviceConfig = z.strictObject({
      * absent: sent as ffmpeg hands them over (docs/audio.md has the figures; 40 is what was measured).
      */
     pacingMs: z.number().int().min(0).max(200).optional(),
+    /**
+     * Every this many seconds, log where the microphone's packets spent their time (lateness out
+     * of ffmpeg and once sent, the event loop's delay) and each sound onset: for benches and for
+     * diagnosing late audio (device/src/audio/timing.ts). Off when absent.
+     */
+    timingLogSeconds: z.number().int().min(1).max(3600).optional(),
+    /**
+     * The length of each Opus frame (and packet) the microphone sends, in ms: 20 (absent) or 10.
+     * A frame leaves only once it is full, so 10 takes about 10 ms off every packet's wait, for
+     * twice the packets (docs/audio.md, "Where the time goes").
+     */
+    frameMs: z.union([z.literal(10), z.literal(20)], { error: 'audio.frameMs is 10 or 20 (ms)' }).optional(),
     /** The espeak-ng binary that renders quick replies; absent: espeak-ng on the PATH. Missing: replies are off, with a warning. */
     espeakPath: z.string().optional(),
     /** espeak-ng's voice for quick replies (`espeak-ng --voices` lists them); absent: en. */

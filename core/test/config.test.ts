@@ -247,6 +247,10 @@ describe('parseConfig(DeviceConfig): audio', () => {
     assert.deepEqual(audioOf({ speaker: { kind: 'wav', path: '/tmp/said.wav' } }).speaker, { kind: 'wav', path: '/tmp/said.wav' })
     assert.deepEqual(audioOf({ speaker: { kind: 'alsa', device: 'hw:CARD=Device,DEV=0' } }).speaker, { kind: 'alsa', device: 'hw:CARD=Device,DEV=0', optional: false })
     assert.deepEqual(audioOf({ speaker: { kind: 'pulse', optional: true } }).speaker, { kind: 'pulse', optional: true })
+    assert.equal(audioOf({ timingLogSeconds: 5 }).timingLogSeconds, 5)
+    assert.equal(audioOf({}).timingLogSeconds, undefined)
+    assert.equal(audioOf({ frameMs: 10 }).frameMs, 10)
+    assert.equal(audioOf({}).frameMs, undefined)
   })
 
   test('a malformed audio section is refused, saying where and what is expected', () => {
@@ -260,6 +264,9 @@ describe('parseConfig(DeviceConfig): audio', () => {
       [{ speaker: { kind: 'bluetooth' } }, /audio\.speaker\.kind: audio\.speaker is "none"/],
       [{ speaker: { kind: 'alsa', device: 'plughw:1,0', optional: 'yes' } }, /audio\.speaker\.optional:/],
       [{ bitrateKbps: 1 }, /audio\.bitrateKbps:/],
+      [{ timingLogSeconds: 0 }, /audio\.timingLogSeconds:/],
+      [{ timingLogSeconds: 2.5 }, /audio\.timingLogSeconds:/],
+      [{ frameMs: 5 }, /audio\.frameMs: audio\.frameMs is 10 or 20 \(ms\)/],
       [{ microphone: 'none' }, /audio: .*microphone/]
     ]
     for (const [audio, pattern] of cases) {

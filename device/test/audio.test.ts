@@ -13,6 +13,15 @@ import { offersAudio } from '../src/answering'
 
 const audioConfig = (audio: DeviceConfigInput['audio']) => parseConfig(DeviceConfig, { audio }, 'test').audio
 
+/** Polls `check` every 50 ms until it holds (or fails, saying what was awaited). */
+async function until (check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 /** The value that follows `flag` (once). */
 function valueOf (args: string[], flag: string): string {
   const at = args.flatMap((a, i) => a === flag ? [i] : [])
@@ -52,6 +61,11 @@ describe('ffmpeg command lines for sound', () => {
     assert.equal(valueOf(tone, '-payload_type'), String(OPUS_PAYLOAD_TYPE))
     assert.equal(OPUS_PAYLOAD_TYPE, 111)
     assert.equal(tone.at(-1), 'rtp://127.0.0.1:5006?pkt_size=1200')
+    assert.equal(valueOf(tone, '-frame_duration'), '20')
+    // audio.frameMs 10: 10 ms Opus frames, and the tone made in frames of one packet each.
+    const short = microphoneArgs({ source: { kind: 'test-tone', frequencyHz: 660 }, bitrateKbps: 32, rtpPort: 5006, frameMs: 10 })
+    assert.equal(valueOf(short, '-frame_duration'), '10')
+    assert.equal(valueOf(short, '-i'), 'sine=frequency=660:sample_rate=48000:samples_per_frame=480')
     const alsa = microphoneArgs({ source: { kind: 'alsa', device: 'plughw:1,0' }, bitrateKbps: 32, rtpPort: 5006 })
     assert.deepEqual(beforeInput(alsa).slice(4, 6), ['-f', 'alsa'])
     assert.equal(valueOf(alsa, '-i'), 'plughw:1,0')
@@ -149,6 +163,24 @@ describe('the microphone and the speaker, with real ffmpeg', () => {
     assert.ok(received.every((p) => (p[1]! & 0x7f) === 111), 'payload type 111')
     const frequency = toneFrequency(wavSamples(await readFile(join(dir, 'said.wav'))))
     assert.ok(Math.abs(frequency - 660) < 10, `the speaker played ${frequency.toFixed(1)} Hz`)
+  })
+
+  test('audio.timingLogSeconds: the real encoder\'s packets are timed and logged while a session listens, and only then', { timeout: 30_000 }, async (t) => {
+    const lines: string[] = []
+    const microphone = new Microphone(audioConfig({ source: { kind: 'test-tone', frequencyHz: 660 }, timingLogSeconds: 1 }), memoryLogger(lines, 'mic'))
+    t.after(() => microphone.stop())
+    await microphone.start()
+    const timed = (): string[] => lines.filter((l) => l.includes('microphone timing'))
+    // Nobody listens: nothing leaves the device, and nothing is timed.
+    await until(() => microphone.packets >= 100, 20_000, 'ffmpeg to send 2 s of packets')
+    assert.equal(timed().length, 0)
+    const stop = microphone.subscribe(() => {})
+    t.after(stop)
+    await until(() => timed().length > 0, 20_000, 'a timing line')
+    const line = timed()[0]!
+    const packets = Number(/ packets=(\d+)/.exec(line)?.[1])
+    assert.ok(packets >= 10 && packets <= 120, line)
+    for (const field of ['arrival', 'sent', 'handOver', 'loop']) assert.match(line, new RegExp(` ${field}=\\{"p`), line)
   })
 
   test('mendWav writes the sizes ffmpeg left at 0, and leaves what is not a WAV file alone', async (t) => {

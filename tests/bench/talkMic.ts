@@ -13,8 +13,8 @@ import type { Page } from 'playwright-core'
 import { epochNow } from './proc'
 
 const RATE = 48_000
-/** One write: 20 ms, as an ALSA period of a USB microphone might be. */
-const FRAME = 960
+/** One write: 10 ms, as an ALSA period of a USB microphone might be (short enough for 10 ms Opus frames not to come in pairs). */
+const FRAME = 480
 
 export class MicrophonePipe {
   readonly fifo: string

@@ -12,14 +12,16 @@ export interface MicrophoneEncode {
   bitrateKbps: number
   /** Where ffmpeg sends RTP (the device's own loopback socket). */
   rtpPort: number
+  /** Opus frame length (`audio.frameMs`); absent: 20. */
+  frameMs?: 10 | 20
 }
 
-function microphoneInput (source: MicrophoneEncode['source']): string[] {
+function microphoneInput (source: MicrophoneEncode['source'], frameMs: number): string[] {
   switch (source.kind) {
     case 'test-tone':
-      // -re: a generated sine is paced like a real microphone; in 20 ms frames, one Opus packet each
+      // -re: a generated sine is paced like a real microphone; in frames of one Opus packet each
       // (its default, 1024 samples, hands over two packets at once now and then).
-      return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${source.frequencyHz}:sample_rate=48000:samples_per_frame=960`]
+      return ['-re', '-f', 'lavfi', '-i', `sine=frequency=${source.frequencyHz}:sample_rate=48000:samples_per_frame=${48 * frameMs}`]
     case 'alsa':
       return ['-f', 'alsa', ...LOW_LATENCY_INPUT, '-ac', '1', '-ar', '48000', '-i', source.device]
     case 'pulse':
@@ -27,11 +29,11 @@ function microphoneInput (source: MicrophoneEncode['source']): string[] {
   }
 }
 
-/** One Opus encode (48 kHz, 20 ms frames) shared by every session, as RTP to a loopback socket. */
+/** One Opus encode (48 kHz, 20 ms frames unless `frameMs` says 10) shared by every session, as RTP to a loopback socket. */
 export function microphoneArgs (o: MicrophoneEncode): string[] {
   return [
-    ...HEAD, '-nostdin', ...microphoneInput(o.source),
-    '-vn', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-application', 'voip', '-frame_duration', '20', '-b:a', `${o.bitrateKbps}k`,
+    ...HEAD, '-nostdin', ...microphoneInput(o.source, o.frameMs ?? 20),
+    '-vn', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-application', 'voip', '-frame_duration', String(o.frameMs ?? 20), '-b:a', `${o.bitrateKbps}k`,
     '-payload_type', String(OPUS_PAYLOAD_TYPE), '-ssrc', '2', '-f', 'rtp', `rtp://127.0.0.1:${o.rtpPort}?pkt_size=1200`
   ]
 }
@@ -76,7 +78,7 @@ export function sinkProbeArgs (sink: Exclude<PlayingSink, { kind: 'wav' }>): str
 
 /** A short capture from the microphone's device: fails at once when it is not there. */
 export function sourceProbeArgs (source: Exclude<MicrophoneEncode['source'], { kind: 'test-tone' }>): string[] {
-  return [...HEAD, '-nostdin', ...microphoneInput(source), '-t', '0.05', '-f', 'null', '-']
+  return [...HEAD, '-nostdin', ...microphoneInput(source, 20), '-t', '0.05', '-f', 'null', '-']
 }
 
 /** How a person finds the right name, for the start-up error. */

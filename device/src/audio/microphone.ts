@@ -6,6 +6,7 @@ import { howToList, microphoneArgs, sourceProbeArgs } from './ffmpegArgs'
 import { FfmpegProcess, lastLine, runToEnd } from './ffmpegProcess'
 import type { HalfDuplexGate } from './halfDuplex'
 import { OpusPacer } from './pacer'
+import { MicrophoneTiming } from './timing'
 
 /**
  * How long a packet may wait for its slot unless the config says (`audio.pacingMs`): off, until
@@ -25,6 +26,8 @@ export class Microphone {
   private encoder: FfmpegProcess | null = null
   private readonly listeners = new Set<RtpListener>()
   private pacer: OpusPacer | null = null
+  private timing: MicrophoneTiming | null = null
+  private timingTimer: NodeJS.Timeout | null = null
   packets = 0
 
   /** `gate`: half duplex, nothing is sent while the speaker plays (halfDuplex.ts). */
@@ -49,20 +52,32 @@ export class Microphone {
       }
     }
     const socket = this.socket = createSocket('udp4')
-    const fanOut = (packet: Buffer): void => { for (const listener of this.listeners) listener(packet) }
+    const timing = this.timing = this.startTiming()
+    // Each packet's schedule, from its arrival to its hand-over (the pacer may hold it in between).
+    const due = new WeakMap<Buffer, number>()
+    const fanOut = (packet: Buffer): void => {
+      const startedAt = performance.now()
+      for (const listener of this.listeners) listener(packet)
+      const at = due.get(packet)
+      if (timing !== null && at !== undefined && this.listeners.size > 0) timing.handed(at, startedAt)
+    }
     const holdMs = this.config.pacingMs ?? DEFAULT_PACING_MS
     const pacer = this.pacer = holdMs > 0 ? new OpusPacer({ send: fanOut, holdMs }) : null
     socket.on('message', (packet) => {
       this.packets++
       this.encoder?.healthy()
       if (this.gate !== null && !this.gate.open()) return
+      if (timing !== null && this.listeners.size > 0) {
+        const at = timing.arrived(packet)
+        if (at !== null) due.set(packet, at)
+      }
       if (pacer !== null) pacer.push(packet)
       else fanOut(packet)
     })
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
     const rtpPort = socket.address().port
-    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind, pacingMs: holdMs })
-    this.encoder = new FfmpegProcess({ bin, args: () => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort }), what: 'microphone', log: this.log })
+    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind, pacingMs: holdMs, frameMs: this.config.frameMs ?? 20 })
+    this.encoder = new FfmpegProcess({ bin, args: () => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort, ...(this.config.frameMs !== undefined ? { frameMs: this.config.frameMs } : {}) }), what: 'microphone', log: this.log })
     this.encoder.start()
   }
 
@@ -73,6 +88,19 @@ export class Microphone {
     return () => { this.listeners.delete(listener) }
   }
 
+  /** `audio.timingLogSeconds`: the packets' lateness and the loop's delay, logged each period (only while someone listens). */
+  private startTiming (): MicrophoneTiming | null {
+    const seconds = this.config.timingLogSeconds
+    if (seconds === undefined) return null
+    const timing = new MicrophoneTiming((o) => { this.log.info('microphone onset', { ...o }) })
+    this.timingTimer = setInterval(() => {
+      const report = timing.report()
+      if (report.packets > 0) this.log.info('microphone timing', { ...report })
+    }, seconds * 1000)
+    this.timingTimer.unref()
+    return timing
+  }
+
   /** What the pacer saw (null: pacing off): how many packets came later than their slot. */
   get pacing (): OpusPacer['stats'] | null { return this.pacer?.stats ?? null }
 
@@ -80,6 +108,8 @@ export class Microphone {
     await this.encoder?.stop()
     if (this.pacer !== null) this.log.info('microphone pacing', { ...this.pacer.stats })
     this.pacer?.stop()
+    if (this.timingTimer !== null) clearInterval(this.timingTimer)
+    this.timing?.stop()
     this.listeners.clear()
     await new Promise<void>((resolve) => { this.socket ? this.socket.close(() => resolve()) : resolve() })
     this.socket = null
