@@ -156,15 +156,17 @@ describe('IotLink (mosquitto with mTLS as IoT Core)', () => {
     await l.start()
     await up(l)
     const client = (l as unknown as { client: MqttClient }).client
+    // The wait the link's machine had just waited before each attempt: its own figures, not a
+    // count of attempts in a wall-clock window (which a loaded machine stretches).
     const attempts: number[] = []
-    client.on('reconnect', () => attempts.push(Date.now()))
+    client.on('reconnect', () => attempts.push(l.retry!.waitMs))
     await broker.stop()
-    await new Promise((r) => setTimeout(r, 3000))
+    await until('three retries', () => (attempts.length >= 3 ? true : undefined), 20_000)
     await broker.start()
-    // 200 → 400 → 800 ms (±25 %): about 5 attempts in 3 s, where a fixed 200 ms would make about 15.
-    assert.ok(attempts.length >= 3 && attempts.length <= 8, `attempts: ${attempts.length}`)
-    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!)
-    assert.ok(gaps.at(-1)! > gaps[0]!, `gaps ${gaps.join(',')}`)
+    // 200 → 400 → 800 ms, each ±25 %, where a fixed 200 ms would stay at 200.
+    const [first, second, third] = attempts as [number, number, number]
+    assert.ok(first >= 150 && first <= 250, `the first wait ${first}`)
+    assert.ok(second >= 300 && second <= 500 && third >= 600 && third <= 1000, `waits ${attempts.join(', ')}`)
     await up(l)
     // Connected: the backoff starts over (the next loss is retried after 200 ms again).
     assert.equal(l.retry?.attempt, 0)

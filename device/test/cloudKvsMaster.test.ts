@@ -81,6 +81,8 @@ interface Rig {
   /** What each new client will do when opened (default 'open'). */
   next: Array<'open' | 'fail' | 'error-no-close' | 'hang'>
   current: () => FakeSignalingClient
+  /** The wait of each backoff the connection's machine entered, in order (read from its inspection, not the clock). */
+  waits: number[]
 }
 
 async function rig (t: { after: (fn: () => Promise<void>) => void }, o: { renewAfterSeconds?: number, idleRenewSeconds?: number, kvsEndpoint?: string, openTimeoutMs?: number, iceRefreshMarginSeconds?: number, onCreate?: (c: FakeSignalingClient, all: FakeSignalingClient[]) => void } = {}): Promise<Rig> {
@@ -90,7 +92,16 @@ async function rig (t: { after: (fn: () => Promise<void>) => void }, o: { renewA
   const signals: Array<[string, SignalToDevice]> = []
   const next: Rig['next'] = []
   let statics = 0
+  const waits: number[] = []
+  let inBackoff = false
   const master = new KvsMaster({
+    inspect: (e) => {
+      if (e.type !== '@xstate.snapshot' || (e.actorRef as { id?: string }).id !== 'kvsMaster') return
+      const snap = e.snapshot as unknown as { value: unknown, context: { waitMs: number } }
+      const now = snap.value === 'backoff'
+      if (now && !inBackoff) waits.push(snap.context.waitMs)
+      inBackoff = now
+    },
     region: 'eu-west-1',
     channelName: 'doorbell-1',
     kvsEndpoint: o.kvsEndpoint,
@@ -116,7 +127,7 @@ async function rig (t: { after: (fn: () => Promise<void>) => void }, o: { renewA
   t.after(async () => { await master.stop() })
   await master.start()
   await until('the signaling connection', () => (master.connected ? true : undefined))
-  return { master, clients, control, lines, signals, staticCalls: () => statics, next, current: () => clients.filter((c) => c.opened).at(-1)! }
+  return { master, clients, control, lines, signals, staticCalls: () => statics, next, current: () => clients.filter((c) => c.opened).at(-1)!, waits }
 }
 
 const offer = (sessionId: string, viewerId: string): string => toKvsPayload({ type: 'offer', sessionId, viewerId, viewerName: 'Alice', sdp: SDP, credential: CREDENTIAL, proof: CREDENTIAL })
@@ -340,18 +351,19 @@ describe('KvsMaster: connection', () => {
     assert.equal(downs.length, 1)
     await until('connected again', () => (r.master.connected ? true : undefined), 3000)
     const took = Date.now() - t0
-    // 50 + 100 + 200 ms of backoff.
+    // 50 + 100 + 200 ms of backoff (a lower bound: a loaded machine only makes it longer).
     assert.ok(took >= 340, `reconnected after ${took} ms`)
+    assert.deepEqual(r.waits, [50, 100, 200], 'the backoff doubled at each failure')
     assert.equal(r.clients.length, 4)
     assert.equal(ups.length, 1)
     // Dropped by the server: the endpoint is reused; each failed open asks the control plane again.
     assert.equal(r.control.channelCalls, 3)
     // Backoff is reset once open.
     r.next.push('open')
-    const t1 = Date.now()
     r.current().drop()
     await until('connected again', () => (r.master.connected ? true : undefined), 3000)
-    assert.ok(Date.now() - t1 < 300)
+    // The machine's own wait, not a wall-clock window (which a loaded machine stretches).
+    assert.deepEqual(r.waits, [50, 100, 200, 50], 'the first wait again, not the next doubling')
   })
 
   test('control-plane failures are retried with backoff', async (t) => {

@@ -15,14 +15,20 @@ function sink () {
   return { got, enabled: true, play (from: string, packet: Uint8Array) { got.push({ from, packet, at: Date.now() }) } }
 }
 
-test('a quick reply is rendered once by espeak-ng into the cache, and played as 20 ms Opus RTP packets, paced', { timeout: 60_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'doorbell-replies-'))
+/** Quick replies on the real ffmpeg and espeak-ng, in a folder of their own (removed after the test), started and enabled. */
+async function startedReplies (t: { after: (fn: () => Promise<void>) => void }, folder: string): Promise<{ dir: string, lines: string[], speaker: ReturnType<typeof sink>, replies: QuickReplies }> {
+  const dir = await mkdtemp(join(tmpdir(), folder))
   t.after(() => rm(dir, { recursive: true, force: true }))
   const lines: string[] = []
   const speaker = sink()
   const replies = new QuickReplies({ dir, ffmpeg: findFfmpeg(), speaker, log: memoryLogger(lines, 'replies') })
   await replies.start()
   assert.equal(replies.enabled, true, lines.join('\n'))
+  return { dir, lines, speaker, replies }
+}
+
+test('a quick reply is rendered once by espeak-ng into the cache, and played as 20 ms Opus RTP packets, paced', { timeout: 60_000 }, async (t) => {
+  const { dir, lines, speaker, replies } = await startedReplies(t, 'doorbell-replies-')
 
   // A reply starting with "-" is said, not taken as an option of espeak-ng.
   await replies.use(['Leave it at the door', '-v is not an option'])
@@ -84,13 +90,7 @@ test('oggOpus: the packets of an Ogg Opus file, and a clear error on anything el
 })
 
 test('stop ends every reply playing: its end is called once (the talk lease is released) and nothing more reaches the speaker', { timeout: 60_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'doorbell-replies-stop-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
-  const lines: string[] = []
-  const speaker = sink()
-  const replies = new QuickReplies({ dir, ffmpeg: findFfmpeg(), speaker, log: memoryLogger(lines, 'replies') })
-  await replies.start()
-  assert.equal(replies.enabled, true, lines.join('\n'))
+  const { dir, lines, speaker, replies } = await startedReplies(t, 'doorbell-replies-stop-')
   await replies.use(['We will be right there'])
   let ended = 0
   const ms = replies.play('We will be right there', () => { ended++ })

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Aedes, type Client } from 'aedes'
+import { Aedes, type AedesOptions, type Client } from 'aedes'
+import { connectionGuard, GuardedConnection } from '../src/broker/connectionGuard'
 import mqtt from 'mqtt'
 import { memoryLogger } from '@doorbell/core'
 import { whenStored } from '../src/broker/ackAfterStore'
-import { connectionGuard } from '../src/broker/connectionGuard'
 import { SqlitePersistence } from '../src/broker/persistence/sqlitePersistence'
 
 /**
@@ -31,12 +31,28 @@ class HeldCommit extends SqlitePersistence {
   }
 }
 
+/** Holds the commit of each message whose payload is named in `gates` until its own gate opens. */
+class HeldByMessage extends SqlitePersistence {
+  readonly gates = new Map<string, { open: () => void, opened: Promise<void> }>()
+  hold (payload: string): void {
+    let open!: () => void
+    const opened = new Promise<void>((resolve) => { open = resolve })
+    this.gates.set(payload, { open, opened })
+  }
+
+  override async outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: never): Promise<void> {
+    const gate = this.gates.get(String((packet as { payload: Buffer }).payload))
+    if (gate !== undefined) await gate.opened
+    await super.outgoingEnqueueCombi(subs, packet)
+  }
+}
+
 /** Aedes behind the hub's connection guard, wired as brokerModule wires it. */
-async function startBroker (persistence: SqlitePersistence, port = 0): Promise<{ port: number, kill: () => void, close: () => Promise<void> }> {
-  const aedes = await Aedes.createBroker({ persistence: persistence as never })
+async function startBroker (persistence: SqlitePersistence, port = 0, authorizePublish?: AedesOptions['authorizePublish']): Promise<{ port: number, aedes: Aedes, kill: () => void, close: () => Promise<void> }> {
+  const aedes = await Aedes.createBroker({ persistence: persistence as never, ...(authorizePublish !== undefined ? { authorizePublish } : {}) })
   const guard = connectionGuard({ maxConnectBytes: 16 * 1024, maxPacketBytes: 256 * 1024, maxPending: 64, proxyProtocol: false }, memoryLogger())
   aedes.on('client', (client) => { guard.signedIn(client.conn) })
-  whenStored(aedes, (id) => { guard.stored((aedes as unknown as { clients: Record<string, Client | undefined> }).clients[id]?.conn) })
+  whenStored(aedes, (conn) => { guard.stored(conn) })
   const sockets = new Set<Socket>()
   const server: Server = createServer((socket) => {
     sockets.add(socket)
@@ -47,6 +63,7 @@ async function startBroker (persistence: SqlitePersistence, port = 0): Promise<{
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
   return {
     port: (server.address() as AddressInfo).port,
+    aedes,
     // SIGKILL, as far as the clients can tell: every connection cut, nothing more written.
     kill: () => { server.close(); for (const s of sockets) s.destroy() },
     close: async () => { await new Promise<void>((resolve) => { server.close(() => resolve()); aedes.close() }) }
@@ -117,5 +134,102 @@ test('with nothing held, a QoS 1 message is acknowledged and delivered at once; 
     await screen.endAsync()
     await device.endAsync()
     await hub.close()
+  }
+})
+
+/** The guarded connection aedes holds for a client id now. */
+const connOf = (aedes: Aedes, id: string): GuardedConnection => {
+  const conn = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[id]?.conn
+  assert.ok(conn instanceof GuardedConnection, `${id} is connected through the guard`)
+  return conn
+}
+
+test('a session takeover mid-store: the old connection\'s stored ring does not release the new connection\'s PUBACK, which waits for its own ring', { timeout: 30_000 }, async () => {
+  const persistence = new HeldByMessage({ dir: join(root, 'takeover') })
+  const hub = await startBroker(persistence)
+  const url = `mqtt://127.0.0.1:${hub.port}`
+  const got: string[] = []
+  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
+  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
+  await screen.subscribeAsync('doorbell/home/+/ring', { qos: 1 })
+  const old = await mqtt.connectAsync(url, { clientId: 'device-d', clean: false, reconnectPeriod: 0 })
+  let fresh: mqtt.MqttClient | null = null
+  try {
+    persistence.hold('ring-old')
+    persistence.hold('ring-new')
+    old.publish('doorbell/home/d/ring', 'ring-old', { qos: 1 }, () => {})
+    const oldConn = await (async () => { await until('the old ring counted', () => connOf(hub.aedes, 'device-d').awaitingStore === 1); return connOf(hub.aedes, 'device-d') })()
+
+    // The same client id again while the old connection is open: aedes closes the old one.
+    fresh = await mqtt.connectAsync(url, { clientId: 'device-d', clean: false, reconnectPeriod: 0 })
+    await until('the old connection closed', () => oldConn.destroyed)
+    const newConn = connOf(hub.aedes, 'device-d')
+    assert.notEqual(newConn, oldConn)
+    let acknowledged = false
+    fresh.publish('doorbell/home/d/ring', 'ring-new', { qos: 1 }, (err) => { if (!err) acknowledged = true })
+    await until('the new ring counted', () => newConn.awaitingStore === 1)
+
+    // The old connection's ring is stored (and forwarded) first.
+    persistence.gates.get('ring-old')!.open()
+    await until('the old ring on the screen', () => got.includes('ring-old'))
+    assert.equal(newConn.awaitingStore, 1, 'the new connection still waits for its own ring')
+    assert.equal(acknowledged, false, 'no PUBACK for a ring that is not on disk')
+
+    persistence.gates.get('ring-new')!.open()
+    await until('the new ring acknowledged once stored', () => acknowledged)
+    await until('the new ring on the screen', () => got.includes('ring-new'))
+    assert.equal(newConn.awaitingStore, 0)
+  } finally {
+    for (const gate of persistence.gates.values()) gate.open()
+    screen.end(true)
+    old.end(true)
+    fresh?.end(true)
+    await hub.close()
+    await persistence.destroy().catch(() => {})
+  }
+})
+
+test('a refused QoS 1 publish is never stored and holds nothing: the connection it closed is not left waiting, and the next QoS 1 message is acknowledged', { timeout: 30_000 }, async () => {
+  const persistence = new HeldByMessage({ dir: join(root, 'refused') })
+  // As the hub's gate does: a topic the client may not publish on is refused (and aedes closes the connection).
+  const hub = await startBroker(persistence, 0, (_client, packet, callback) => {
+    callback(packet.topic.endsWith('/forbidden') ? new Error('not yours') : null)
+  })
+  const url = `mqtt://127.0.0.1:${hub.port}`
+  const refused: string[] = []
+  hub.aedes.on('clientError', (_client, err) => { refused.push(err.message) })
+  const got: string[] = []
+  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
+  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
+  await screen.subscribeAsync('doorbell/home/+/#', { qos: 1 })
+  const device = await mqtt.connectAsync(url, { clientId: 'device-d', clean: true, reconnectPeriod: 0 })
+  let again: mqtt.MqttClient | null = null
+  try {
+    const first = connOf(hub.aedes, 'device-d')
+    // Hold an allowed ring in the store on the same connection, so the refused one is counted while another is pending.
+    persistence.hold('ring-1')
+    let firstAcknowledged = false
+    device.publish('doorbell/home/d/ring', 'ring-1', { qos: 1 }, (err) => { if (!err) firstAcknowledged = true })
+    await until('the ring counted', () => first.awaitingStore === 1)
+    device.publish('doorbell/home/d/forbidden', 'nope', { qos: 1 }, () => {})
+    await until('the refusal', () => refused.includes('not yours'))
+    await until('the connection closed', () => first.destroyed)
+    assert.equal(first.awaitingStore, 0, 'nothing left counted on the closed connection')
+    assert.equal(firstAcknowledged, false, 'a ring not stored was not acknowledged')
+    persistence.gates.get('ring-1')!.open()
+
+    again = await mqtt.connectAsync(url, { clientId: 'device-d', clean: true, reconnectPeriod: 0 })
+    const second = connOf(hub.aedes, 'device-d')
+    await again.publishAsync('doorbell/home/d/ring', 'ring-2', { qos: 1 })
+    assert.equal(second.awaitingStore, 0, 'acknowledged once stored: nothing left held')
+    await until('the allowed ring on the screen', () => got.includes('ring-2'))
+    assert.ok(!got.includes('nope'), 'the refused message reached no one')
+  } finally {
+    for (const gate of persistence.gates.values()) gate.open()
+    screen.end(true)
+    device.end(true)
+    again?.end(true)
+    await hub.close()
+    await persistence.destroy().catch(() => {})
   }
 })

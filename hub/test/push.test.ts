@@ -63,6 +63,20 @@ test('subscriptions: kept per member, one per endpoint, at most ten (oldest drop
   assert.equal(subs.all().length, 0)
 })
 
+test('subscriptions: an endpoint another member subscribes is theirs alone (another person signed in on that browser)', async (t) => {
+  let clock = 1000
+  const subs = new PushSubscriptions(await tempDir(t), () => clock++)
+  t.after(() => subs.close())
+  const browser = subscription(0)
+  subs.add('x', browser, 'Hall')
+  subs.add('x', subscription(1), 'Phone')
+  assert.deepEqual(subs.add('y', browser, 'Hall (night)'), { count: 1, dropped: 0 })
+  assert.deepEqual(subs.all().filter((s) => s.endpoint === browser.endpoint).map((s) => [s.memberId, s.screen]), [['y', 'Hall (night)']], 'one row, the new member\'s')
+  assert.deepEqual(subs.forMember('x').map((s) => s.screen), ['Phone'], 'the first member keeps their other screens')
+  assert.equal(subs.remove('x', browser.endpoint), false, 'no longer the first member\'s to turn off')
+  assert.equal(subs.forMember('y').length, 1)
+})
+
 test('the subscription schema refuses what a browser never sends', () => {
   const good = subscription(1)
   assert.ok(PushSubscriptionInput.safeParse(good).success)

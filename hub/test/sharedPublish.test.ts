@@ -148,7 +148,7 @@ describe('sharedPublish: in front of mqtt-packet', () => {
     const guard = connectionGuard({ maxConnectBytes: 16_384, maxPacketBytes: 262_144, maxPending: 64, proxyProtocol: false }, memoryLogger())
     broker.on('client', (c) => { guard.signedIn(c.conn) })
     // As the broker module wires it: a publisher's PUBACK waits for the store (ackAfterStore.ts).
-    whenStored(broker, (clientId) => { guard.stored((broker as unknown as { clients: Record<string, { conn: unknown } | undefined> }).clients[clientId]?.conn as never) })
+    whenStored(broker, (conn) => { guard.stored(conn) })
     const server = createServer((socket) => {
       const g = guard.admit(socket, '127.0.0.1', true)
       if (g !== null) broker.handle(g as never)

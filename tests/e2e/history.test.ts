@@ -1,12 +1,12 @@
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import assert from 'node:assert/strict'
-import type { Page } from 'playwright-core'
 import { eventually, startLan } from '../src/harness'
 import { openResident } from '../src/browser'
 import { inviteCode } from '../src/trust'
 import { assertTestPatternBars } from '../src/jpeg'
 import { imageBytes } from '../src/ringPicture'
+import { controlled, shownNotification } from '../src/serviceWorker'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
@@ -19,17 +19,6 @@ const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta
  */
 
 const DEVICE = 'front-door'
-
-type ShownNotification = Notification & { image?: string, actions: Array<{ action: string }> }
-
-async function controlled (page: Page): Promise<void> {
-  await page.evaluate(async () => { await navigator.serviceWorker.ready })
-  const claimed = await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 5000 }).then(() => true, () => false)
-  if (!claimed) {
-    await page.reload()
-    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 5000 })
-  }
-}
 
 test('the visitor\'s picture with the ring, its notification, and a history that survives', { timeout: 180_000 }, async (t) => {
   const lan = await startLan({ ringTimeoutSeconds: 12 })
@@ -55,11 +44,10 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   console.log(`press → picture in the banner: ${Date.now() - pressed} ms; ${lan.lines.filter((l) => / snapshot /.test(l)).join(' | ')}`)
 
   // The system notification (the permission is granted): the doorbell's name, the time, the picture, Answer and Dismiss.
-  const note = await eventually('the ring\'s notification', async () => await page.evaluate(async (tag) => {
-    const reg = await navigator.serviceWorker.getRegistration()
-    const [n] = await reg!.getNotifications({ tag }) as ShownNotification[]
-    return n && n.image ? { title: n.title, body: n.body, image: n.image, actions: n.actions.map((a) => a.action), data: n.data as unknown } : null
-  }, `ring-${DEVICE}`), 10_000)
+  const note = await eventually('the ring\'s notification', async () => {
+    const n = await shownNotification(page, `ring-${DEVICE}`)
+    return n?.image ? { ...n, image: n.image } : null
+  }, 10_000)
   assert.equal(note.title, 'Front door is ringing')
   assert.match(note.body, /^at \d/)
   assert.match(note.image, /^data:image\/jpeg;base64,\/9j\//)
@@ -68,7 +56,7 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   assert.deepEqual(note.data, { kind: 'ring', deviceId: DEVICE, ringId: firstRing })
   // Dismissed on the page: its notification goes with it.
   await page.getByTestId('dismiss').click()
-  await eventually('the notification closed', async () => await page.evaluate(async (tag) => (await (await navigator.serviceWorker.getRegistration())!.getNotifications({ tag })).length === 0, `ring-${DEVICE}`))
+  await eventually('the notification closed', async () => await shownNotification(page, `ring-${DEVICE}`) === null)
   // A dismiss is this screen's own: the doorbell rings on until its ring timeout (12 s from the press).
   await eventually('the doorbell back to idle (its ring timed out)', () => lan.device.call.getSnapshot().matches('idle'), 20_000)
   // The page told the hub: nobody answered, so the ring is dismissed, by this member, not missed.
@@ -84,10 +72,10 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   const visibility = await page.evaluate(() => document.visibilityState)
   lan.button.press()
   const secondRing = await eventually('the second ring', () => lan.device.state().call.ringId)
-  const hiddenNote = await eventually('the notification while another tab is in front', async () => await page.evaluate(async (tag) => {
-    const [n] = await (await navigator.serviceWorker.getRegistration())!.getNotifications({ tag }) as ShownNotification[]
-    return n?.image ? n.actions.map((a) => a.action).join(',') : null
-  }, `ring-${DEVICE}`), 10_000)
+  const hiddenNote = await eventually('the notification while another tab is in front', async () => {
+    const n = await shownNotification(page, `ring-${DEVICE}`)
+    return n?.image ? n.actions.join(',') : null
+  }, 10_000)
   assert.equal(hiddenNote, 'answer,dismiss')
   console.log(`the ringing tab's visibility while another was in front: ${visibility}`)
   // Nobody answers: missed.

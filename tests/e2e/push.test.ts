@@ -1,12 +1,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { Page } from 'playwright-core'
 import { PushSubscriptionInput, RingPush } from '@doorbell/core'
 import { eventually, startLan } from '../src/harness'
 import { openResident } from '../src/browser'
 import { inviteCode } from '../src/trust'
 import { startPushService } from '../src/pushService'
 import { jpegPixels } from '../src/jpeg'
+import { controlled, shownNotification } from '../src/serviceWorker'
 
 /**
  * Issue 19's Web Push in a real Chromium: the setting "Notify this screen when the page is
@@ -20,17 +20,6 @@ import { jpegPixels } from '../src/jpeg'
  */
 
 const DEVICE = 'front-door'
-type ShownNotification = Notification & { image?: string, actions: Array<{ action: string }> }
-
-async function controlled (page: Page): Promise<void> {
-  await page.evaluate(async () => { await navigator.serviceWorker.ready })
-  const claimed = await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 5000 }).then(() => true, () => false)
-  if (!claimed) {
-    await page.reload()
-    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 5000 })
-  }
-}
-
 test('Web Push: the setting on a screen, and a ring shown by the service worker of a closed page, with its picture and actions', { timeout: 180_000 }, async (t) => {
   const service = await startPushService()
   t.after(() => service.close())
@@ -93,11 +82,7 @@ test('Web Push: the setting on a screen, and a ring shown by the service worker 
   await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: registration.registrationId, data: JSON.stringify(received.json) })
   const reader = await owner.context.newPage()
   await reader.goto(`${origin}/healthz`)
-  const note = await eventually('the notification the service worker showed', async () => await reader.evaluate(async (tag) => {
-    const reg = await navigator.serviceWorker.getRegistration('/')
-    const [n] = await reg!.getNotifications({ tag }) as ShownNotification[]
-    return n ? { title: n.title, body: n.body, image: n.image ?? null, actions: n.actions.map((a) => a.action), data: n.data as unknown } : null
-  }, `ring-${DEVICE}`), 10_000)
+  const note = await eventually('the notification the service worker showed', async () => await shownNotification(reader, `ring-${DEVICE}`), 10_000)
   assert.equal(note.title, 'Front door is ringing')
   assert.match(note.body, /^at \d/)
   assert.deepEqual(note.actions, ['answer', 'dismiss'])

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import type { MqttClient } from 'mqtt'
 import { CallRecord, EventsPage, RingEvent, SnapshotEvent, encode, newId, topics } from '@doorbell/core'
 import { HISTORY_RETENTION_LOCK, PgHistoryStore } from '@doorbell/hub'
-import { connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, startClusterHub, type ClusterHub, type Owner, type PairedDevice, type PairedScreen } from '../src/cluster'
+import { connectAs, pairDevice, pairScreen, type ClusterHub, type Owner, type PairedDevice, type PairedScreen, reportExitedHubs, startThreeHubs, stopThreeHubs, type ThreeHubs } from '../src/cluster'
 import { eventually } from '../src/harness'
-import { TestPostgres } from '../src/postgres'
-import { TestRedis } from '../src/redis'
+import type { TestPostgres } from '../src/postgres'
+import type { TestRedis } from '../src/redis'
 
 /**
  * A cluster's event history (issue 24): one history in the PostgreSQL the three hubs share. A ring
@@ -34,11 +32,11 @@ async function page (hub: ClusterHub, token: string, query = ''): Promise<Events
 }
 
 describe('the history of a cluster of three hubs, in PostgreSQL', { timeout: 240_000 }, () => {
-  let dir: string
   let redis: TestRedis
   let db: TestPostgres
   let postgresUrl: string
   const hubs: ClusterHub[] = []
+  const cluster: ThreeHubs = { hubs }
   let A: ClusterHub, B: ClusterHub, C: ClusterHub
   let owner: Owner
   let resident: PairedScreen
@@ -46,29 +44,18 @@ describe('the history of a cluster of three hubs, in PostgreSQL', { timeout: 240
   let device: MqttClient
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cluster-history-'))
-    redis = await TestRedis.start()
-    db = await TestPostgres.start()
-    postgresUrl = await db.createDatabase('city')
-    const homeKey = makeHomeKey(join(dir, 'provisioned'))
-    A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey })
-    hubs.push(A)
-    owner = await pairOwner(A)
-    for (const name of ['b', 'c']) hubs.push(await startClusterHub(dir, name, { redis, postgresUrl, homeKey }))
-    B = hubs[1]!
-    C = hubs[2]!
+    const three = await startThreeHubs(cluster, 'cluster-history-', { ownerOnA: true })
+    ;({ redis, db, postgresUrl, A, B, C } = three)
+    owner = three.owner!
     door = await pairDevice(owner.on(A), A)
     resident = await pairScreen(owner.on(C), C, 'Kitchen tablet')
     device = await connectAs(A.mqttUrl, door)
   })
 
   after(async () => {
-    for (const hub of hubs) if (hub.proc.proc.exitCode !== null) console.log(`hub ${hub.name} exited ${hub.proc.proc.exitCode}:\n${hub.proc.lines.slice(-30).join('\n')}`)
+    reportExitedHubs(hubs)
     await device?.endAsync(true).catch(() => {})
-    for (const hub of hubs) await hub.stop('SIGKILL')
-    await redis?.destroy()
-    await db?.destroy()
-    if (dir) rmSync(dir, { recursive: true, force: true })
+    await stopThreeHubs(cluster)
   })
 
   /** A missed ring through A, with pictures: `seq` 1 then 2 (the later replaces the earlier). */

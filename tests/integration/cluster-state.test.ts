@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
@@ -9,12 +8,12 @@ import type { MqttClient } from 'mqtt'
 import { DeviceState, Presence, RingEvent, StockDoorSetting, encode, exportPublicKey, generateSigningKey, importPublicKey, newId, open, signReplyList, topics } from '@doorbell/core'
 import { ApiError } from '@doorbell/viewer/lib'
 import {
-  connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, pairThrough, startClusterHub,
-  type ClusterHub, type Owner, type PairedDevice, type PairedScreen
+  connectAs, pairDevice, pairOwner, pairScreen, pairThrough, startClusterHub,
+  type ClusterHub, type Owner, type PairedDevice, type PairedScreen, reportExitedHubs, startThreeHubs, stopThreeHubs, type ThreeHubs
 } from '../src/cluster'
 import { eventually } from '../src/harness'
-import { TestPostgres } from '../src/postgres'
-import { TestRedis } from '../src/redis'
+import type { TestPostgres } from '../src/postgres'
+import type { TestRedis } from '../src/redis'
 
 /**
  * The state each hub used to keep for itself, shared (docs/cluster.md, "What is shared where"):
@@ -73,38 +72,26 @@ async function retainedFor (hub: ClusterHub, screen: PairedScreen, device: Paire
 }
 
 describe('the state each hub kept for itself, shared by a cluster of three hubs', { timeout: 300_000 }, () => {
-  let dir: string
   let redis: TestRedis
   let db: TestPostgres
   const hubs: ClusterHub[] = []
+  const cluster: ThreeHubs = { hubs }
   let A: ClusterHub, B: ClusterHub, C: ClusterHub
   let owner: Owner
   const clients: MqttClient[] = []
   const children: ChildProcess[] = []
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cluster-state-'))
-    redis = await TestRedis.start()
-    db = await TestPostgres.start()
-    const postgresUrl = await db.createDatabase('city')
-    const homeKey = makeHomeKey(join(dir, 'provisioned'))
     // All three start before the home has an owner.
-    A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey })
-    hubs.push(A)
-    B = await startClusterHub(dir, 'b', { redis, postgresUrl, homeKey })
-    hubs.push(B)
-    C = await startClusterHub(dir, 'c', { redis, postgresUrl, homeKey })
-    hubs.push(C)
+    const three = await startThreeHubs(cluster, 'cluster-state-', { ownerOnA: false })
+    ;({ redis, db, A, B, C } = three)
   })
 
   after(async () => {
-    for (const hub of hubs) if (hub.proc.proc.exitCode !== null) console.log(`hub ${hub.name} exited ${hub.proc.proc.exitCode}:\n${hub.proc.lines.slice(-30).join('\n')}`)
+    reportExitedHubs(hubs)
     for (const child of children) child.kill('SIGKILL')
     await Promise.all(clients.map(async (c) => { await c.endAsync(true).catch(() => {}) }))
-    for (const hub of hubs) await hub.stop('SIGKILL')
-    await redis?.destroy()
-    await db?.destroy()
-    if (dir) rmSync(dir, { recursive: true, force: true })
+    await stopThreeHubs(cluster)
   })
 
   it('one setup code for the cluster: the first hub with no owner prints it, the others say where it is, and it pairs the owner through any hub', async () => {
@@ -259,7 +246,7 @@ describe('the state each hub kept for itself, shared by a cluster of three hubs'
     const made = await owner.on(A).createIntegration({ name: 'Home Assistant' })
     const rows = async (): Promise<Array<{ id: string, sealed: Buffer }>> => (await db.query('SELECT id, sealed FROM integration_keys WHERE id = $1', [made.member.id], 'city')).rows as Array<{ id: string, sealed: Buffer }>
     assert.equal((await rows()).length, 1, 'its key is in PostgreSQL')
-    for (const hub of [A, B, C]) assert.equal(existsSync(join(dir, hub.name, 'trust', 'integrations')), false, `no key file on ${hub.name}`)
+    for (const hub of [A, B, C]) assert.equal(existsSync(join(cluster.dir!, hub.name, 'trust', 'integrations')), false, `no key file on ${hub.name}`)
     await owner.on(B).removeMember(made.member.id)
     assert.equal((await rows()).length, 0, 'removed through B: its key is gone')
   })

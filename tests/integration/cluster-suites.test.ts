@@ -6,11 +6,11 @@ import { after, before, describe, it } from 'node:test'
 import mqtt, { type MqttClient } from 'mqtt'
 import { PairResponse, exportPublicKey, generateSigningKey, memoryLogger, newId, signDoorCommand, topics } from '@doorbell/core'
 import { SimulatedButton, SimulatedLock, startDoorbell, type Doorbell } from '@doorbell/device'
-import { makeHomeKey, pairOwner, pairThrough, startClusterHub, startClusterNginx, type ClusterHub, type Owner } from '../src/cluster'
+import { pairThrough, startClusterNginx, type ClusterHub, type Owner, reportExitedHubs, startThreeHubs, stopThreeHubs, type ThreeHubs } from '../src/cluster'
 import { eventually } from '../src/harness'
 import { request, type Nginx } from '../src/nginx'
-import { TestPostgres } from '../src/postgres'
-import { TestRedis } from '../src/redis'
+import type { TestPostgres } from '../src/postgres'
+import type { TestRedis } from '../src/redis'
 import { offerFrom, type PairedViewer } from '../src/trust'
 
 /**
@@ -63,10 +63,10 @@ async function pairWithKey (via: (body: object) => Promise<PairResponse>, code: 
 }
 
 describe('the pairing and revocation suites on a cluster of three hubs behind nginx', { timeout: 300_000 }, () => {
-  let dir: string
   let redis: TestRedis
   let db: TestPostgres
   const hubs: ClusterHub[] = []
+  const cluster: ThreeHubs = { hubs }
   let A: ClusterHub, B: ClusterHub, C: ClusterHub
   let owner: Owner
   let front: { nginx: Nginx, caPem: string, httpsUrl: string, mqttsUrl: string }
@@ -76,31 +76,20 @@ describe('the pairing and revocation suites on a cluster of three hubs behind ng
   const deviceLines: string[] = []
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cluster-suites-'))
-    redis = await TestRedis.start()
-    db = await TestPostgres.start()
-    const postgresUrl = await db.createDatabase('city')
-    const homeKey = makeHomeKey(join(dir, 'provisioned'))
-    A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey })
-    hubs.push(A)
-    owner = await pairOwner(A)
-    for (const name of ['b', 'c']) hubs.push(await startClusterHub(dir, name, { redis, postgresUrl, homeKey }))
-    B = hubs[1]!
-    C = hubs[2]!
-    const started = await startClusterNginx(join(dir, 'nginx'), hubs)
+    const three = await startThreeHubs(cluster, 'cluster-suites-', { ownerOnA: true })
+    ;({ redis, db, A, B, C } = three)
+    owner = three.owner!
+    const started = await startClusterNginx(join(three.dir, 'nginx'), hubs)
     front = { nginx: started.nginx, caPem: started.cert.caPem, httpsUrl: started.httpsUrl, mqttsUrl: started.mqttsUrl }
   })
 
   after(async () => {
-    for (const hub of hubs) if (hub.proc.proc.exitCode !== null) console.log(`hub ${hub.name} exited ${hub.proc.proc.exitCode}:\n${hub.proc.lines.slice(-30).join('\n')}`)
+    reportExitedHubs(hubs)
     for (const c of clients) await end(c)
     if (doorbell) await withTimeout('the doorbell to stop', 15_000, doorbell.stop()).catch((err: Error) => { console.log(err.message) })
     await front?.nginx.stop()
-    for (const hub of hubs) await hub.stop('SIGKILL')
-    await redis?.destroy()
-    await db?.destroy()
+    await stopThreeHubs(cluster)
     if (doorbellDir) rmSync(doorbellDir, { recursive: true, force: true })
-    if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
   it('pairing: invited on A, paired through nginx and through B, signed in on C; a code works once on any hub', async () => {

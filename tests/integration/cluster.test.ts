@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { RingEvent, encode, newId, topics } from '@doorbell/core'
 import { ApiError } from '@doorbell/viewer/lib'
 import {
-  connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, pairThrough, ready, startClusterHub, startClusterNginx,
-  type ClusterHub, type Owner, type PairedDevice, type PairedScreen
+  connectAs, pairDevice, pairScreen, pairThrough, ready, startClusterNginx,
+  type ClusterHub, type Owner, type PairedDevice, type PairedScreen, reportExitedHubs, startThreeHubs, stopThreeHubs, type ThreeHubs
 } from '../src/cluster'
 import { eventually } from '../src/harness'
 import { request, type Nginx } from '../src/nginx'
-import { TestPostgres } from '../src/postgres'
-import { TestRedis } from '../src/redis'
+import type { TestPostgres } from '../src/postgres'
+import type { TestRedis } from '../src/redis'
 
 /**
  * Three hubs as one cluster (docs/cluster.md): Redis and PostgreSQL from Debian, nginx in front
@@ -40,10 +38,10 @@ async function end (...clients: MqttClient[]): Promise<void> {
 }
 
 describe('a cluster of three hubs on Redis and PostgreSQL behind nginx', { timeout: 240_000 }, () => {
-  let dir: string
   let redis: TestRedis
   let db: TestPostgres
-  let hubs: ClusterHub[] = []
+  const hubs: ClusterHub[] = []
+  const cluster: ThreeHubs = { hubs }
   let A: ClusterHub, B: ClusterHub, C: ClusterHub
   let owner: Owner
   let front: { nginx: Nginx, caPem: string, httpsUrl: string, mqttsUrl: string }
@@ -51,33 +49,20 @@ describe('a cluster of three hubs on Redis and PostgreSQL behind nginx', { timeo
   const clients: MqttClient[] = []
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cluster-'))
-    redis = await TestRedis.start()
-    db = await TestPostgres.start()
-    const postgresUrl = await db.createDatabase('city')
-    const homeKey = makeHomeKey(join(dir, 'provisioned'))
-    // A alone first: it migrates the empty database and prints the owner's setup code.
-    A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey })
-    hubs.push(A)
-    owner = await pairOwner(A)
-    B = await startClusterHub(dir, 'b', { redis, postgresUrl, homeKey })
-    hubs.push(B)
-    C = await startClusterHub(dir, 'c', { redis, postgresUrl, homeKey })
-    hubs.push(C)
-    const started = await startClusterNginx(join(dir, 'nginx'), hubs)
+    const three = await startThreeHubs(cluster, 'cluster-', { ownerOnA: true })
+    ;({ redis, db, A, B, C } = three)
+    owner = three.owner!
+    const started = await startClusterNginx(join(three.dir, 'nginx'), hubs)
     front = { nginx: started.nginx, caPem: started.cert.caPem, httpsUrl: started.httpsUrl, mqttsUrl: started.mqttsUrl }
     door = await pairDevice(owner.on(A), A)
   })
 
   after(async () => {
     // A hub that died on its own says why here.
-    for (const hub of hubs) if (hub.proc.proc.exitCode !== null) console.log(`hub ${hub.name} exited ${hub.proc.proc.exitCode}:\n${hub.proc.lines.slice(-30).join('\n')}`)
+    reportExitedHubs(hubs)
     await end(...clients)
     await front?.nginx.stop()
-    for (const hub of hubs) await hub.stop('SIGKILL')
-    await redis?.destroy()
-    await db?.destroy()
-    if (dir) rmSync(dir, { recursive: true, force: true })
+    await stopThreeHubs(cluster)
   })
 
   it('shares one home: the owner paired through A is the owner on B and C, and nginx serves any of them', async () => {

@@ -40,21 +40,28 @@ export class ChromiumCpu {
    * the page is made to spin its main thread for `busyMs`: the renderer whose CPU time grows by
    * most of that is the page's. The others (Chromium keeps WebUI and spare renderers) stay near
    * idle; a page sharing its renderer with another busy one would be refused, not guessed.
+   *
+   * On a loaded machine (two cores shared with a load of 20 and more) a 1 s spin may get too
+   * small a share of a core to stand out from renderers busy with their own frames: the spin is
+   * then tried again, twice as long each time, up to `attempts` tries; what every try saw is in
+   * the error if none tells.
    */
-  async rendererOf (page: Page, busyMs = 1000): Promise<number> {
-    const before = await this.processes()
-    await page.evaluate((ms) => { const end = performance.now() + ms; while (performance.now() < end) { /* spin */ } }, busyMs)
-    const after = await this.processes()
-    const grown = after
-      .filter((p) => p.type === 'renderer')
-      .map((p) => ({ pid: p.pid, seconds: p.cpuSeconds - (before.find((b) => b.pid === p.pid)?.cpuSeconds ?? 0) }))
-      .sort((a, b) => b.seconds - a.seconds)
-    const [first, second] = grown
-    // Under load the spinning thread may get a share of a core only; what matters is that one renderer stands out.
-    if (!first || first.seconds < (busyMs / 1000) * 0.3 || (second && second.seconds > first.seconds / 2)) {
-      throw new Error(`could not tell which renderer runs the page: CPU seconds grown while it spun ${busyMs} ms: ${JSON.stringify(grown)}`)
+  async rendererOf (page: Page, busyMs = 1000, attempts = 4): Promise<number> {
+    const tries: string[] = []
+    for (let i = 0, ms = busyMs; i < attempts; i++, ms *= 2) {
+      const before = await this.processes()
+      await page.evaluate((spin) => { const end = performance.now() + spin; while (performance.now() < end) { /* spin */ } }, ms)
+      const after = await this.processes()
+      const grown = after
+        .filter((p) => p.type === 'renderer')
+        .map((p) => ({ pid: p.pid, seconds: p.cpuSeconds - (before.find((b) => b.pid === p.pid)?.cpuSeconds ?? 0) }))
+        .sort((a, b) => b.seconds - a.seconds)
+      const [first, second] = grown
+      // Under load the spinning thread may get a share of a core only; what matters is that one renderer stands out.
+      if (first && first.seconds >= (ms / 1000) * 0.3 && !(second && second.seconds > first.seconds / 2)) return first.pid
+      tries.push(`spun ${ms} ms: ${JSON.stringify(grown)}`)
     }
-    return first.pid
+    throw new Error(`could not tell which renderer runs the page: CPU seconds each renderer grew by while it spun (${tries.join('; ')})`)
   }
 
   async close (): Promise<void> {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -8,8 +9,8 @@ import { HubApi } from '@doorbell/viewer/lib'
 import { eventually } from './harness'
 import { freePort, kill, startHubProcess, type HubProcess } from './hubProcess'
 import { DEPLOYMENT, NGINX_STREAM_MODULE, replaceExactly, startNginx, testCertificate, type Nginx, type TestCertificate } from './nginx'
-import type { TestPostgres } from './postgres'
-import type { TestRedis } from './redis'
+import { TestPostgres } from './postgres'
+import { TestRedis } from './redis'
 
 /**
  * A cluster of hub processes on loopback (docs/cluster.md), as an operator runs one: the home key
@@ -182,4 +183,47 @@ export async function startClusterNginx (dir: string, hubs: ClusterHub[]): Promi
   ].join('\n'))
   const nginx = await startNginx({ dir, conf }, httpsPort)
   return { nginx, cert, httpsUrl: `https://127.0.0.1:${httpsPort}/`, mqttsUrl: `mqtts://127.0.0.1:${mqttsPort}` }
+}
+
+/** What `startThreeHubs` has started so far: filled as it goes, so `stopThreeHubs` stops whatever started even after a failure half-way. */
+export interface ThreeHubs {
+  hubs: ClusterHub[]
+  dir?: string
+  redis?: TestRedis
+  db?: TestPostgres
+  /** The home's database (`city`). */
+  postgresUrl?: string
+  owner?: Owner
+}
+
+/**
+ * The cluster tests' set-up: a folder, Redis and PostgreSQL from Debian, the home key, and hubs
+ * a, b and c on them (into `c.hubs`, in that order). `ownerOnA`: A starts alone first, migrates
+ * the empty database and prints the setup code, which pairs the owner, and then B and C start;
+ * otherwise all three start before the home has an owner.
+ */
+export async function startThreeHubs (c: ThreeHubs, folder: string, o: { ownerOnA: boolean }): Promise<{ dir: string, redis: TestRedis, db: TestPostgres, postgresUrl: string, owner: Owner | null, A: ClusterHub, B: ClusterHub, C: ClusterHub }> {
+  const dir = c.dir = mkdtempSync(join(tmpdir(), folder))
+  const redis = c.redis = await TestRedis.start()
+  const db = c.db = await TestPostgres.start()
+  const postgresUrl = c.postgresUrl = await db.createDatabase('city')
+  const homeKey = makeHomeKey(join(dir, 'provisioned'))
+  c.hubs.push(await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey }))
+  if (o.ownerOnA) c.owner = await pairOwner(c.hubs[0]!)
+  for (const name of ['b', 'c']) c.hubs.push(await startClusterHub(dir, name, { redis, postgresUrl, homeKey }))
+  const [A, B, C] = c.hubs as [ClusterHub, ClusterHub, ClusterHub]
+  return { dir, redis, db, postgresUrl, owner: c.owner ?? null, A, B, C }
+}
+
+/** A hub that died on its own says why: its exit code and last lines (call first in an `after` hook). */
+export function reportExitedHubs (hubs: ClusterHub[]): void {
+  for (const hub of hubs) if (hub.proc.proc.exitCode !== null) console.log(`hub ${hub.name} exited ${hub.proc.proc.exitCode}:\n${hub.proc.lines.slice(-30).join('\n')}`)
+}
+
+/** Kills the hubs, then stops Redis and PostgreSQL and removes the folder: whatever of them started. */
+export async function stopThreeHubs (c: ThreeHubs): Promise<void> {
+  for (const hub of c.hubs) await hub.stop('SIGKILL')
+  await c.redis?.destroy()
+  await c.db?.destroy()
+  if (c.dir) rmSync(c.dir, { recursive: true, force: true })
 }

@@ -161,7 +161,15 @@ export class GuardedConnection extends Duplex {
     this.inner.resume()
   }
 
-  /** The broker has stored one of the client's QoS 1 PUBLISHes: once none is left, what waited goes out. */
+  /** The client's QoS 1 PUBLISHes not stored yet (what is written to it waits while there are any). */
+  get awaitingStore (): number {
+    return this.storing
+  }
+
+  /**
+   * The broker has stored one of the client's QoS 1 PUBLISHes (or refused it: it will never be):
+   * once none is left, what waited goes out.
+   */
   stored (): void {
     if (this.storing > 0) this.storing--
     if (this.storing === 0) { this.release(); return }
@@ -229,7 +237,7 @@ export interface ConnectionGuard {
   admit: (inner: Duplex, remoteAddress: string, tcp: boolean) => GuardedConnection | null
   /** Called when Aedes has accepted the client's CONNECT (its `client` event): the larger limit applies from now on. */
   signedIn: (conn: unknown) => void
-  /** Called when the broker has stored a QoS 1 message the client on `conn` published (ackAfterStore.ts). */
+  /** Called when the broker has stored (or refused) a QoS 1 message that came in on `conn` (ackAfterStore.ts). */
   stored: (conn: unknown) => void
   /** Connections open and not signed in now. */
   readonly pending: number

@@ -119,7 +119,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // A cluster: a doorbell signed in on another hub is seen going offline here too.
       backend?.observeOthers?.([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`], (packet) => { stale.observe(packet) })
       // A client's QoS 1 message is acknowledged once stored: its PUBACK waits in the guard till then.
-      whenStored(b, (clientId) => { g.stored((b as unknown as { clients: Record<string, Client | undefined> }).clients[clientId]?.conn) })
+      whenStored(b, (conn) => { g.stored(conn) })
       // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
       // keeps its retained state withheld (states first, then presences: the order `observe` needs);
       // a retained "ringing" from before the restart waits for the doorbell to confirm it.

@@ -4,6 +4,11 @@ import type { NewAudit, StoredInvite, StoredMember, TrustBackend } from '../trus
 import { TRUST_LOCK } from './migrations'
 import { ClusterStoreError, SyncPg, type Row } from './syncPg'
 
+/** The owner setup codes not used yet (issued by no member: the hub itself). */
+const UNUSED_SETUP_CODES = "role = 'owner' AND created_by IS NULL AND used_at IS NULL"
+/** The counters kept in `meta`. */
+type SeqKey = 'revocation_seq' | 'reissue_seq'
+
 /**
  * The trust store of a cluster's hub: the same synchronous contract as the single hub's
  * `TrustStore` (hub/src/trust/store.ts), on PostgreSQL shared by every hub. No cache: each read is
@@ -121,7 +126,7 @@ export class PgTrustStore implements TrustBackend {
    * that issued it, restarting, issues a fresh one: the code was only in its memory.
    */
   setupCodeElsewhere (now: number): { node: string, expiresAt: number } | null {
-    const live = this.pg.query(`SELECT max(expires_at) AS until FROM invites WHERE role = 'owner' AND created_by IS NULL AND used_at IS NULL AND expires_at > $1`, [now]).rows[0]
+    const live = this.pg.query(`SELECT max(expires_at) AS until FROM invites WHERE ${UNUSED_SETUP_CODES} AND expires_at > $1`, [now]).rows[0]
     if (live?.until === null || live?.until === undefined) return null
     const node = this.pg.query("SELECT value FROM meta WHERE key = 'setup_code_node'").rows[0]?.value
     if (node === undefined || node === this.nodeId) return null
@@ -129,7 +134,7 @@ export class PgTrustStore implements TrustBackend {
   }
 
   dropSetupCodes (): void {
-    this.pg.query("DELETE FROM invites WHERE role = 'owner' AND created_by IS NULL AND used_at IS NULL")
+    this.pg.query(`DELETE FROM invites WHERE ${UNUSED_SETUP_CODES}`)
   }
 
   appendAudit (r: NewAudit): AuditRecord | null {
@@ -148,26 +153,20 @@ export class PgTrustStore implements TrustBackend {
     return this.pg.query('SELECT * FROM audit ORDER BY seq').rows.map(toAudit)
   }
 
-  revocationSeq (): number {
-    const row = this.pg.query("SELECT value FROM meta WHERE key = 'revocation_seq'").rows[0]
+  revocationSeq (): number { return this.seq('revocation_seq') }
+  bumpRevocationSeq (): number { return this.bumpSeq('revocation_seq') }
+  reissueSeq (): number { return this.seq('reissue_seq') }
+  bumpReissueSeq (): number { return this.bumpSeq('reissue_seq') }
+
+  private seq (key: SeqKey): number {
+    const row = this.pg.query('SELECT value FROM meta WHERE key = $1', [key]).rows[0]
     return row === undefined ? 0 : Number(row.value)
   }
 
-  bumpRevocationSeq (): number {
+  private bumpSeq (key: SeqKey): number {
     // One statement: the increment cannot race another hub's even outside a transaction.
-    const row = this.pg.query(`INSERT INTO meta (key, value) VALUES ('revocation_seq', '1')
-      ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`).rows[0]!
-    return Number(row.value)
-  }
-
-  reissueSeq (): number {
-    const row = this.pg.query("SELECT value FROM meta WHERE key = 'reissue_seq'").rows[0]
-    return row === undefined ? 0 : Number(row.value)
-  }
-
-  bumpReissueSeq (): number {
-    const row = this.pg.query(`INSERT INTO meta (key, value) VALUES ('reissue_seq', '1')
-      ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`).rows[0]!
+    const row = this.pg.query(`INSERT INTO meta (key, value) VALUES ($1, '1')
+      ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`, [key]).rows[0]!
     return Number(row.value)
   }
 
