@@ -23,7 +23,7 @@ import { pairViewer, type PairedViewer } from '../src/trust'
 
 const REPLY = 'We will be right there'
 
-test('direct path: a signed quick reply sent straight to the doorbell plays and is audited; bad frames, another home, a replay, a borrowed command and a guest are refused and nothing plays', { timeout: 120_000 }, async (t) => {
+test('direct path: a signed quick reply sent straight to the doorbell plays and is audited; bad frames, another home, a replay, a borrowed command, a guest and a flood are refused and nothing plays', { timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-replies-direct-'))
   t.after(() => { rmSync(dir, { recursive: true, force: true }) })
   const lan = await startLan({ audio: { speaker: { kind: 'wav', path: join(dir, 'speaker.wav') } } })
@@ -93,4 +93,18 @@ test('direct path: a signed quick reply sent straight to the doorbell plays and 
   const denied = lan.hub.trust.audit.list({ limit: 1000 }).filter((r) => r.kind === 'reply' && r.outcome === 'denied')
   assert.deepEqual(denied.map((r) => r.path), ['direct', 'direct', 'direct'])
   assert.equal(played(), after, 'nothing refused was played')
+
+  // A flood from one peer: past 20 commands in 10 s it is refused unread, and not audited (a
+  // forged flood must not push real records out of the doorbell's outbox while the hub is down).
+  let busy: CommandResult | null = null
+  for (let i = 0; i < 30 && busy === null; i++) {
+    const r = await send({ homeId: resident.homeId, viewerId: resident.viewerId, command })
+    if (!r.ok && r.error.code === 'busy') busy = r
+  }
+  assert.ok(busy !== null && !busy.ok)
+  assert.match(busy.error.message, /too many commands from this screen/)
+  const auditedAtLimit = lan.hub.trust.audit.list({ limit: 1000 }).length
+  assert.match(refusal(await send({ homeId: resident.homeId, viewerId: resident.viewerId, command })), /^busy/)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.equal(lan.hub.trust.audit.list({ limit: 1000 }).length, auditedAtLimit, 'a refused flood is not audited')
 })

@@ -421,6 +421,19 @@ test('signaling: a live preview gives its KVS connection back as soon as it ends
   await h.client.close()
 })
 
+test('signaling: a preview ended before its channel opened sends nothing and gives the connection back once it opens', async () => {
+  const h = harness()
+  await tick()
+  h.client.sendToDevice('front-door', 'p1', { ...offer('p1'), preview: true } as SignalToDevice)
+  h.client.sendToDevice('front-door', 'p1', { type: 'bye', sessionId: 'p1', reason: 'hang-up' })
+  await tick()
+  h.signalings[0]!.emit('open')
+  await tick()
+  assert.deepEqual(h.signalings[0]!.sent, [])
+  assert.equal(h.signalings[0]!.closed, 1, 'the KVS slot is not held until the idle close')
+  await h.client.close()
+})
+
 test('signaling: a preview whose connection KVS refused (its 10 viewers taken) says live preview is unavailable; a call says what to check; a preview on bad credentials says that', async () => {
   const preview = (sessionId: string): SignalToDevice => ({ ...offer(sessionId), preview: true } as SignalToDevice)
   const h = harness()

@@ -60,12 +60,16 @@ export function setRights (h: RightsHost, by: Member, memberId: string, input: M
  */
 export async function credentialFor (h: RightsHost, member: Member): Promise<CredentialResponse> {
   const now = h.now()
+  // The grants' clock is read before the rights: a change another hub commits after this read
+  // gets a floor after it, so a grant signed here with the old rights is void (fail closed); a
+  // change before it is in the rights read below, and the grant is dated after its floor.
+  const clock = h.store.clock?.() ?? now
+  const grantsFrom = h.store.grantsFrom(member.id)
   const m = h.store.member(member.id)
   if (m === null || m.kind !== 'viewer' || m.role === null || m.key === null || !isLive(m, now)) throw new TrustError('not-found', 'only a paired screen has a credential')
-  const grantsFrom = h.store.grantsFrom(m.id)
   const credential = await sign(Grant, {
     v: 1, id: m.id, home: h.homeId, sub: m.subject, name: m.name, role: m.role, door: m.door, zones: m.zones,
-    talk: m.talk === true, talkZones: m.talkZones ?? [], key: m.key, iat: grantIat(h, grantsFrom), exp: m.expiresAt
+    talk: m.talk === true, talkZones: m.talkZones ?? [], key: m.key, iat: grantIat(h, grantsFrom, clock), exp: m.expiresAt
   }, h.homeKey)
   return { credential, grantsFrom }
 }
@@ -75,9 +79,8 @@ export async function credentialFor (h: RightsHost, member: Member): Promise<Cre
  * this hub's), and always after the floor, so a hub whose clock is behind it still issues a grant
  * the devices take (docs/trust.md, "One clock").
  */
-export function grantIat (h: Pick<RightsHost, 'now' | 'store'>, grantsFrom: number | null): number {
-  const now = h.store.clock?.() ?? h.now()
-  return grantsFrom === null ? now : Math.max(now, grantsFrom + 1)
+export function grantIat (h: Pick<RightsHost, 'now' | 'store'>, grantsFrom: number | null, clock: number = h.store.clock?.() ?? h.now()): number {
+  return grantsFrom === null ? clock : Math.max(clock, grantsFrom + 1)
 }
 
 /** The signed list of floors, re-signed only when its `seq` moved. */

@@ -1,5 +1,5 @@
 import { lpStream } from '@libp2p/utils'
-import type { Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import {
   CommandResult, DIRECT_COMMAND_PROTOCOL, DirectCommandRequest, MAX_DIRECT_COMMAND_BYTES, MAX_DIRECT_RESULT_BYTES,
   encode, readFrame, writeFrame,
@@ -13,7 +13,13 @@ export interface DirectCommandsOptions {
   /** The device's commands outside a call on this path (`AnsweringSide.takeCommand`): checked and audited as from the hub. */
   take: (viewerId: string, payload: string) => Promise<CommandResult>
   requestTimeoutMs?: number
+  /** Commands one peer may send in `windowMs` (default 20 in 10 s); past it, refused unread. */
+  perPeer?: { count: number, windowMs: number }
+  now?: () => number
 }
+
+/** Peers remembered for the limit; past it the oldest is forgotten. */
+const MAX_PEERS = 256
 
 /**
  * Commands outside a call on the direct path (core/src/directCommand.ts): one request per stream,
@@ -22,7 +28,24 @@ export interface DirectCommandsOptions {
  * home, is answered `invalid-command` and reaches no command kind.
  */
 export async function serveDirectCommands (node: MeshNode, o: DirectCommandsOptions): Promise<() => Promise<void>> {
-  const serve = async (stream: Stream): Promise<void> => {
+  // Any peer on the LAN can open this protocol, and each forged command costs a signature check
+  // and an audit record: a flood would push real records out of the doorbell's bounded outbox
+  // while the hub is down. So each peer gets a few commands a window, as the hub's broker limits
+  // its clients.
+  const limit = o.perPeer ?? { count: 20, windowMs: 10_000 }
+  const now = o.now ?? Date.now
+  const recent = new Map<string, number[]>()
+  const allowed = (peer: string): boolean => {
+    const t = now()
+    const times = (recent.get(peer) ?? []).filter((at) => t - at < limit.windowMs)
+    recent.delete(peer)
+    if (times.length >= limit.count) { recent.set(peer, times); return false }
+    times.push(t)
+    recent.set(peer, times)
+    while (recent.size > MAX_PEERS) recent.delete(recent.keys().next().value!)
+    return true
+  }
+  const serve = async (stream: Stream, connection: Connection): Promise<void> => {
     const io = lpStream(stream, { maxDataLength: Math.max(MAX_DIRECT_COMMAND_BYTES, MAX_DIRECT_RESULT_BYTES) })
     const answer = async (result: CommandResult): Promise<void> => { await writeFrame(io, CommandResult, result) }
     try {
@@ -33,6 +56,11 @@ export async function serveDirectCommands (node: MeshNode, o: DirectCommandsOpti
         return
       }
       const r = request.value
+      if (!allowed(connection.remotePeer.toString())) {
+        o.log.warn('refused a direct command: too many from this peer', { peer: connection.remotePeer.toString(), perWindow: limit.count, windowMs: limit.windowMs })
+        await answer({ ok: false, id: r.command.id, error: { code: 'busy', message: `too many commands from this screen: at most ${limit.count} in ${limit.windowMs / 1000} s` } })
+        return
+      }
       if (r.homeId !== o.homeId) {
         const message = `this doorbell belongs to another home than ${r.homeId}`
         o.log.warn('rejected a direct command', { error: message })
@@ -46,6 +74,6 @@ export async function serveDirectCommands (node: MeshNode, o: DirectCommandsOpti
       await stream.close().catch(() => {})
     }
   }
-  await node.handle(DIRECT_COMMAND_PROTOCOL, (stream) => { void serve(stream) })
+  await node.handle(DIRECT_COMMAND_PROTOCOL, (stream, connection) => { void serve(stream, connection) })
   return async () => { await node.unhandle(DIRECT_COMMAND_PROTOCOL).catch(() => {}) }
 }

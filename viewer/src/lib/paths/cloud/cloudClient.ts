@@ -219,7 +219,7 @@ export class CloudClient implements ViewerTransport {
       this.sessions.delete(sessionId)
       // A hang-up before the offer even left: neither goes out.
       const queued = existing?.queue.findIndex((q) => q.sessionId === sessionId && q.message.type === 'offer') ?? -1
-      if (existing && queued >= 0) { existing.queue.splice(queued, 1); if (ended?.preview === true) this.release(existing); return }
+      if (existing && queued >= 0) { existing.queue.splice(queued, 1); if (ended?.preview === true) { existing.release = true; this.release(existing) } return }
       if (existing && ended?.preview === true) existing.release = true
     }
     const ch = this.channel(device)
@@ -304,7 +304,8 @@ export class CloudClient implements ViewerTransport {
         flush: () => {
           this.log('info', `cloud signaling open for ${ch.device.deviceId}`)
           for (const q of ch.queue.splice(0)) this.transmit(ch, q)
-          this.release(ch)
+          // After the transition: the machine is in `open` only once this action has run.
+          queueMicrotask(() => { this.release(ch) })
         },
         failChannel: ({ context }) => { this.failChannel(ch, context.error ?? REFUSED) },
         closeIdle: () => {
@@ -384,7 +385,8 @@ export class CloudClient implements ViewerTransport {
    * session with the doorbell is still up.
    */
   private release (ch: Channel): void {
-    if (ch.release !== true || !this.current(ch) || !ch.actor.getSnapshot().matches('open') || ch.queue.length > 0) return
+    // A quick reply's result still on its way comes on this connection.
+    if (ch.release !== true || !this.current(ch) || !ch.actor.getSnapshot().matches('open') || ch.queue.length > 0 || this.commands.waitingCount > 0) return
     if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)) return
     this.log('info', `a live preview of ${ch.device.deviceId} ended: closing its cloud signaling connection`)
     this.channels.delete(ch.device.deviceId)
@@ -400,7 +402,7 @@ export class CloudClient implements ViewerTransport {
   private onAnswer (ch: Channel, payload: unknown): void {
     if (!this.current(ch)) return
     this.touch(ch)
-    if (this.commands.take(payload, (m) => { this.log('warn', `${ch.device.channelName}: ${m}`) })) return
+    if (this.commands.take(payload, (m) => { this.log('warn', `${ch.device.channelName}: ${m}`) })) { this.release(ch); return }
     const d = decodeKvsToViewer(payload)
     if (!d.ok) { this.log('warn', `rejected a message from ${ch.device.channelName}: ${d.error}`); return }
     const m = d.message

@@ -49,6 +49,9 @@ export class CloudCommands {
     return true
   }
 
+  /** Commands still waiting for their result (a channel is not closed under them). */
+  get waitingCount (): number { return this.waiting.size }
+
   /** Every waiting command fails (the client closes). */
   clear (why: string): void {
     for (const id of [...this.waiting.keys()]) this.fail(id, new CloudCommandError(why))
