@@ -82,7 +82,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   // A cluster's history and clips are in the one PostgreSQL every hub shares (a ring through A is in B's /api/events).
   const c = config.cluster
   const pgOptions = c ? { url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId } : null
-  const clusterHistory = pgOptions ? { open: () => new PgHistoryStore(pgOptions), openClips: () => new PgClipStore(pgOptions) } : {}
+  const clusterHistory = pgOptions ? { open: () => new PgHistoryStore(pgOptions), openClips: () => new PgClipStore({ ...pgOptions, log: log.child('clips') }) } : {}
   const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, ...(cluster ? {} : { principalOf: broker.principalOf }), log: log.child('history'), ...clusterHistory })
   // A ring's clip, kept beside its row (docs/history.md, "The clip").
   const withClip = (e: HistoryEvent): HistoryEvent => { const clip = history.clips.state(e.id); return clip ? { ...e, clip } : e }

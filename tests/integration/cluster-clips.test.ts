@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { MqttClient } from 'mqtt'
+import pg from 'pg'
 import { CLIP_PART_BYTES, ClipFailed, ClipPart, EventsPage, RingEvent, encode, newId, topics, type HistoryEvent } from '@doorbell/core'
 import { PgHistoryStore } from '@doorbell/hub'
 import { connectAs, makeHomeKey, pairDevice, pairOwner, pairScreen, startClusterHub, type ClusterHub, type Owner, type PairedDevice, type PairedScreen } from '../src/cluster'
@@ -50,10 +51,11 @@ describe('ring clips on a cluster of two hubs', { timeout: 240_000 }, () => {
     db = await TestPostgres.start()
     postgresUrl = await db.createDatabase('city')
     const homeKey = makeHomeKey(join(dir, 'provisioned'))
-    A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey })
+    // The hubs wait long for PostgreSQL: two tests below hold a clip's rows at a lock for a while.
+    A = await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey, config: { cluster: { nodeId: 'a', redisUrl: redis.url, postgresUrl, postgresTimeoutMs: 30_000 } } })
     hubs.push(A)
     owner = await pairOwner(A)
-    B = await startClusterHub(dir, 'b', { redis, postgresUrl, homeKey })
+    B = await startClusterHub(dir, 'b', { redis, postgresUrl, homeKey, config: { cluster: { nodeId: 'b', redisUrl: redis.url, postgresUrl, postgresTimeoutMs: 30_000 } } })
     hubs.push(B)
     door = await pairDevice(owner.on(A), A)
     resident = await pairScreen(owner.on(B), B, 'Kitchen tablet')
@@ -121,6 +123,57 @@ describe('ring clips on a cluster of two hubs', { timeout: 240_000 }, () => {
     assert.equal(past.headers.get('content-range'), `bytes */${mp4.length}`)
   })
 
+  it('while a clip B serves waits for PostgreSQL, B answers its API: serving a clip does not hold its event loop', async () => {
+    // Every read of the clip's rows waits behind this lock until it is let go. A synchronous read
+    // (Atomics.wait) would stop B's event loop there: the API request below would be answered only
+    // after the clip had failed. Order is asserted, not time.
+    const lock = new pg.Client({ connectionString: postgresUrl })
+    await lock.connect()
+    let settled = false
+    let clip: Promise<Buffer> | undefined
+    try {
+      await lock.query('BEGIN')
+      await lock.query('LOCK TABLE history_clip_parts IN ACCESS EXCLUSIVE MODE')
+      clip = get(B, `/api/events/${event.id}/clip`, bearer(resident.token))
+        .then(async (res) => { assert.equal(res.status, 200); return Buffer.from(await res.arrayBuffer()) })
+        .finally(() => { settled = true })
+      clip.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
+      await eventually('B\'s read of the clip waiting at the lock', async () =>
+        Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT data FROM history_clip_parts%'")).rows[0].n) > 0, 60_000)
+      const res = await get(B, '/api/events?limit=5', bearer(owner.token))
+      assert.equal(res.status, 200)
+      assert.ok(EventsPage.parse(await res.json()).events.some((e) => e.id === event.id))
+      assert.equal(settled, false, 'B answered while its clip read was still waiting')
+    } finally {
+      await lock.query('ROLLBACK').catch(() => {})
+      await lock.end()
+    }
+    assert.ok((await clip!).equals(mp4), 'once the lock is let go, the clip plays byte for byte')
+  })
+
+  it('while a clip A stores waits for PostgreSQL, A answers its API; the clip is kept once the lock is let go', async () => {
+    const lock = new pg.Client({ connectionString: postgresUrl })
+    await lock.connect()
+    const ringId = await ring()
+    const small = mp4.subarray(0, 5000)
+    try {
+      await lock.query('BEGIN')
+      await lock.query('LOCK TABLE history_clip_parts IN ACCESS EXCLUSIVE MODE')
+      await device.publishAsync(topics.clip(HOME, door.deviceId), encode(ClipPart, { type: 'clip', deviceId: door.deviceId, ringId, container: 'mp4', seconds: 1, bytes: small.length, sha256: createHash('sha256').update(small).digest('hex'), part: 0, parts: 1, data: small.toString('base64') }), { qos: 1 })
+      await eventually('A\'s write of the clip waiting at the lock', async () =>
+        Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%history_clip%'")).rows[0].n) > 0, 60_000)
+      const listed = await eventOn(A, ringId)
+      assert.equal(listed?.clip, undefined, 'A answered while the clip was still being written (none yet)')
+    } finally {
+      await lock.query('ROLLBACK').catch(() => {})
+      await lock.end()
+    }
+    const kept = await eventually('the clip, kept', async () => { const e = await eventOn(B, ringId); return e?.clip && 'type' in e.clip ? e : undefined }, 60_000)
+    assert.deepEqual(kept.clip, { type: 'video/mp4', bytes: small.length, seconds: 1 })
+    const res = await get(B, `/api/events/${kept.id}/clip`, bearer(owner.token))
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(small))
+  })
+
   it('an address signed by A plays on B (and A); a forged one or another event\'s is refused by both', async () => {
     const made = await get(A, `/api/events/${event.id}/clip-url`, bearer(resident.token))
     assert.equal(made.status, 200)
@@ -166,13 +219,14 @@ describe('ring clips on a cluster of two hubs', { timeout: 240_000 }, () => {
   it('retention counts the clip with the pictures, and takes it with its event', async () => {
     const store = new PgHistoryStore({ url: postgresUrl, timeoutMs: 5000, nodeId: 'test' })
     try {
-      // The cap just under the clip's size: the clip's event is the one to go (no pictures here).
+      // The cap just under the clip's size: the clip's event, the oldest, is the one to go (no
+      // pictures here; the small clip stored later stays within the cap).
       assert.deepEqual(store.prune({ now: Date.now(), days: 30, maxBytes: mp4.length - 1 }), { events: 1, files: 0 })
       assert.equal(store.ringEventId(door.deviceId, event.ringId!), null)
     } finally {
       store.close()
     }
-    assert.equal(Number((await db.query('SELECT count(*) AS n FROM history_clip_parts', [], 'city')).rows[0].n), 0, 'its rows went with it')
+    assert.equal(Number((await db.query('SELECT count(*) AS n FROM history_clip_parts WHERE event_id = $1', [event.id], 'city')).rows[0].n), 0, 'its rows went with it')
     assert.equal((await get(B, `/api/events/${event.id}/clip`, bearer(owner.token))).status, 404)
   })
 })

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream'
-import { clipMimeType, type ClipContainer, type EventClip } from '@doorbell/core'
+import pg from 'pg'
+import { clipMimeType, type ClipContainer, type EventClip, type Logger } from '@doorbell/core'
 import type { ClipBackend, ClipVideo } from '../history/clipStore'
-import { SyncPg } from './syncPg'
+import { ClusterStoreError, SyncPg } from './syncPg'
 
 /** A clip's bytes are kept in rows of this size: a Range request reads only the rows it covers. */
 export const CLIP_ROW_BYTES = 256 * 1024
@@ -12,24 +13,51 @@ export const CLIP_ROW_BYTES = 256 * 1024
  * still does once A is gone. `history_clips` says what each event's clip is (or why there is
  * none); the video is in `history_clip_parts`, CLIP_ROW_BYTES a row. Both go with their event
  * (ON DELETE CASCADE), and retention counts the clips' bytes with the pictures'
- * (./pgHistory.ts). Synchronous, as the single hub's `ClipStore` is (./syncPg.ts).
+ * (./pgHistory.ts).
+ *
+ * The video's bytes go through an async pool: storing a clip (up to 16 MB, 64 rows) or serving
+ * one row by row on SyncPg would stall this hub's event loop (its broker, its API) for the whole
+ * transfer. The small statements (what a clip is, the failures, the sizes, a removal) stay
+ * synchronous (./syncPg.ts), one short round trip each, as the history's decoration needs them.
  */
 export class PgClipStore implements ClipBackend {
   private readonly pg: SyncPg
+  private readonly pool: pg.Pool
+  /** Puts run one after the other: two copies of one clip never race on its rows. */
+  private writing: Promise<void> = Promise.resolve()
 
-  constructor (o: { url: string, timeoutMs: number, nodeId: string }) {
+  constructor (o: { url: string, timeoutMs: number, nodeId: string, log?: Logger }) {
     this.pg = new SyncPg({ url: o.url, timeoutMs: o.timeoutMs, name: `doorbell-hub ${o.nodeId} clips` })
+    this.pool = new pg.Pool({ connectionString: o.url, connectionTimeoutMillis: o.timeoutMs, query_timeout: o.timeoutMs, max: 4, application_name: `doorbell-hub ${o.nodeId} clip video` })
+    // An idle connection lost (PostgreSQL restarting): the next query makes another.
+    this.pool.on('error', (err) => { o.log?.warn('a PostgreSQL connection for the clips was lost', { error: err.message }) })
   }
 
   /** Keeps an event's clip, whole or not at all (one transaction); a second copy replaces the first. */
-  put (id: number, container: ClipContainer, seconds: number, video: Buffer): void {
-    this.transaction(() => {
-      this.pg.query('DELETE FROM history_clips WHERE event_id = $1', [id])
-      this.pg.query('INSERT INTO history_clips (event_id, container, seconds, bytes) VALUES ($1, $2, $3, $4)', [id, container, seconds, video.length])
+  async put (id: number, container: ClipContainer, seconds: number, video: Buffer): Promise<void> {
+    const run = this.writing.then(async () => { await this.store(id, container, seconds, video) })
+    this.writing = run.catch(() => {})
+    await run
+  }
+
+  private async store (id: number, container: ClipContainer, seconds: number, video: Buffer): Promise<void> {
+    const client = await this.pool.connect().catch((err: unknown) => { throw storeError(err) })
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      await client.query('DELETE FROM history_clips WHERE event_id = $1', [id])
+      await client.query('INSERT INTO history_clips (event_id, container, seconds, bytes) VALUES ($1, $2, $3, $4)', [id, container, seconds, video.length])
       for (let part = 0; part * CLIP_ROW_BYTES < video.length; part++) {
-        this.pg.query('INSERT INTO history_clip_parts (event_id, part, data) VALUES ($1, $2, $3)', [id, part, video.subarray(part * CLIP_ROW_BYTES, (part + 1) * CLIP_ROW_BYTES)])
+        await client.query('INSERT INTO history_clip_parts (event_id, part, data) VALUES ($1, $2, $3)', [id, part, video.subarray(part * CLIP_ROW_BYTES, (part + 1) * CLIP_ROW_BYTES)])
       }
-    })
+      await client.query('COMMIT')
+    } catch (err) {
+      try { await client.query('ROLLBACK') } catch (e) { broken = e as Error /* the connection is gone: PostgreSQL rolled it back */ }
+      throw storeError(err)
+    } finally {
+      // A connection that could not roll back is not given back to the pool.
+      client.release(broken)
+    }
   }
 
   /** The event has no clip, and why (a clip already kept stays). */
@@ -49,19 +77,18 @@ export class PgClipStore implements ClipBackend {
     const r = this.pg.query('SELECT container, bytes FROM history_clips WHERE event_id = $1 AND bytes IS NOT NULL', [id]).rows[0]
     if (r === undefined) return null
     const bytes = Number(r.bytes)
-    const read = (start: number, end: number): Readable => {
-      const pg = this.pg
-      // Row by row as the response drains: a 16 MB clip is never in memory whole.
-      return Readable.from((function * () {
+    const pool = this.pool
+    const read = (start: number, end: number): Readable =>
+      // Row by row as the response drains (a 16 MB clip is never in memory whole), each row a
+      // query on the pool: the event loop goes on while PostgreSQL answers.
+      Readable.from((async function * () {
         for (let part = Math.floor(start / CLIP_ROW_BYTES); part * CLIP_ROW_BYTES <= end; part++) {
-          const row = pg.query('SELECT data FROM history_clip_parts WHERE event_id = $1 AND part = $2', [id, part]).rows[0]
+          const row = (await pool.query<{ data: Buffer }>('SELECT data FROM history_clip_parts WHERE event_id = $1 AND part = $2', [id, part]).catch((err: unknown) => { throw storeError(err) })).rows[0]
           if (row === undefined) throw new Error(`clip ${id}: part ${part} is missing`)
-          const data = row.data as Uint8Array
           const base = part * CLIP_ROW_BYTES
-          yield Buffer.from(data.buffer, data.byteOffset, data.byteLength).subarray(Math.max(0, start - base), end - base + 1)
+          yield row.data.subarray(Math.max(0, start - base), end - base + 1)
         }
       })())
-    }
     return { type: clipMimeType(r.container as ClipContainer), bytes, open: (range) => read(range?.start ?? 0, range?.end ?? bytes - 1) }
   }
 
@@ -76,16 +103,18 @@ export class PgClipStore implements ClipBackend {
   /** A clip goes with its event in the database itself (ON DELETE CASCADE): nothing is left to sweep. */
   sweep (): number { return 0 }
 
-  close (): void { void this.pg.close() }
-
-  private transaction (fn: () => void): void {
-    this.pg.query('BEGIN')
-    try {
-      fn()
-      this.pg.query('COMMIT')
-    } catch (err) {
-      try { this.pg.query('ROLLBACK') } catch { /* the connection is gone: PostgreSQL rolled it back */ }
-      throw err
-    }
+  /** After the puts under way. */
+  async close (): Promise<void> {
+    await this.writing
+    await this.pool.end()
+    await this.pg.close()
   }
+}
+
+/** As the other PostgreSQL stores say it: a statement refused (class 22/23/42) is a bug or bad data, anything else an outage. */
+function storeError (err: unknown): ClusterStoreError {
+  if (err instanceof ClusterStoreError) return err
+  const code = (err as { code?: string }).code
+  const refused = typeof code === 'string' && /^(22|23|42)/.test(code)
+  return new ClusterStoreError(refused ? 'refused' : 'unavailable', `PostgreSQL: ${(err as Error).message}`)
 }

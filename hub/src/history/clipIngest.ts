@@ -52,16 +52,28 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
     }
     const id = d.eventOf(p.deviceId, p.ringId)
     if (id === null) { d.log.warn('a clip for a ring the history does not have: dropped', { device: p.deviceId, ringId: p.ringId }); return }
-    try {
-      d.clips.put(id, p.container, p.seconds, video)
-      d.log.info('kept a ring\'s clip', { device: p.deviceId, ringId: p.ringId, event: id, bytes: video.length, seconds: p.seconds })
-    } catch (err) {
+    const kept = (): void => { d.log.info('kept a ring\'s clip', { device: p.deviceId, ringId: p.ringId, event: id, bytes: video.length, seconds: p.seconds }) }
+    const notKept = (err: unknown): void => {
       const full = (err as NodeJS.ErrnoException).code === 'ENOSPC'
-      d.clips.failed(id, full ? 'the hub\'s disk is full: the clip was not kept' : 'the hub could not store the clip')
+      try {
+        d.clips.failed(id, full ? 'the hub\'s disk is full: the clip was not kept' : 'the hub could not store the clip')
+      } catch (e) {
+        d.log.error('could not record why a ring has no clip', { device: p.deviceId, ringId: p.ringId, error: describeError(e) })
+      }
       d.log.error(full
         ? 'the disk is full: the ring is kept in the history without its clip (free space, or lower history.maxMegabytes)'
         : 'could not store a ring\'s clip; the ring is kept without it', { device: p.deviceId, ringId: p.ringId, error: describeError(err) })
     }
+    let stored: void | Promise<void>
+    try {
+      stored = d.clips.put(id, p.container, p.seconds, video)
+    } catch (err) {
+      notKept(err)
+      return
+    }
+    // A cluster's store writes through its pool: the result comes later, the loop goes on meanwhile.
+    if (stored instanceof Promise) stored.then(kept, notKept)
+    else kept()
   }
 
   return {

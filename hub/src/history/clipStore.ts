@@ -27,10 +27,16 @@ export interface ClipVideo {
 
 /**
  * Where the clips are kept: one hub's files (`ClipStore`, below) or a cluster's PostgreSQL
- * (../cluster/pgClips.ts), so a clip taken by hub A plays from hub B. Synchronous both, as the
- * ingest and the history's decoration use them.
+ * (../cluster/pgClips.ts), so a clip taken by hub A plays from hub B. What a clip is (`state`,
+ * `video`'s type and size) is synchronous, as the history's decoration and the routes use it; the
+ * bytes may come and go asynchronously: `put` may return a promise (PostgreSQL's pool) and
+ * `open`'s stream reads as it is drained, so a clip stored or served never holds up the event loop.
  */
-export type ClipBackend = Pick<ClipStore, 'put' | 'failed' | 'state' | 'bytes' | 'remove' | 'sweep'> & { video: (id: number) => ClipVideo | null, close?: () => void }
+export type ClipBackend = Pick<ClipStore, 'failed' | 'state' | 'bytes' | 'remove' | 'sweep'> & {
+  put: (id: number, container: ClipContainer, seconds: number, video: Buffer) => void | Promise<void>
+  video: (id: number) => ClipVideo | null
+  close?: () => void | Promise<void>
+}
 
 export class ClipStore {
   readonly dir: string

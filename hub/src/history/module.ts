@@ -79,7 +79,7 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (timer) clearInterval(timer)
       if (listener) d.broker().off('publish', listener)
       if (clipTaker) { d.broker().off('publish', clipTaker.listener); clipTaker.stop() }
-      clips?.close?.()
+      await clips?.close?.()
       clips = null
       store?.close()
       store = null
