@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { AedesPublishPacket, Client } from 'aedes'
 import { CLIP_PART_BYTES, ClipMessage, encode, memoryLogger, topics, type ClipPart, type RingEvent } from '@doorbell/core'
 import { HistoryStore } from '../src/history/store'
-import { ClipStore } from '../src/history/clipStore'
+import { ClipStore, type ClipBackend } from '../src/history/clipStore'
 import { clipIngest } from '../src/history/clipIngest'
 import { parseRange } from '../src/history/clipRoutes'
 
@@ -88,6 +88,48 @@ test('bad clips change nothing: a wrong hash, parts that disagree, a ring the hi
   assert.deepEqual(clips.state(id), { failed: 'the camera sent no picture to record (is it running?)' })
   assert.deepEqual(store.get(id, all), before)
   assert.equal(clips.video(id), null)
+})
+
+test('a store whose put is asynchronous (a cluster\'s pool): kept when the put resolves; a put that rejects leaves the ring without its clip and says why', async (t) => {
+  const { store, clips } = temp(t)
+  const lines: string[] = []
+  // The real file store behind a put that resolves or rejects when the test lets it.
+  let release!: (fail: boolean) => void
+  let gate = new Promise<boolean>((resolve) => { release = resolve })
+  const later: ClipBackend = {
+    failed: (id, reason) => { clips.failed(id, reason) },
+    state: (id) => clips.state(id),
+    video: (id) => clips.video(id),
+    bytes: () => clips.bytes(),
+    remove: (id) => clips.remove(id),
+    sweep: (exists) => clips.sweep(exists),
+    put: async (id, container, seconds, video) => {
+      if (await gate) throw new Error('PostgreSQL: Connection terminated unexpectedly')
+      clips.put(id, container, seconds, video)
+    }
+  }
+  const ingest = clipIngest({ clips: later, eventOf: (d, r) => store.ringEventId(d, r), log: memoryLogger(lines, 'hub') })
+  t.after(ingest.stop)
+  const turns = async (): Promise<void> => { for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve)) }
+  const id = store.addRing(ring('r1', 1000))
+  const video = Buffer.alloc(CLIP_PART_BYTES + 10, 5)
+  for (const p of partsOf('r1', video)) ingest.listener(packet(p), DEVICE)
+  await turns()
+  assert.equal(clips.state(id), undefined, 'not while the put is under way')
+  assert.ok(!lines.some((l) => l.includes('kept a ring\'s clip')))
+  release(false)
+  await turns()
+  assert.deepEqual(clips.state(id), { type: 'video/mp4', bytes: video.length, seconds: 10 })
+  assert.ok(lines.some((l) => l.includes('kept a ring\'s clip') && l.includes(`event=${id}`)))
+
+  const other = store.addRing(ring('r2', 2000))
+  gate = new Promise<boolean>((resolve) => { release = resolve })
+  for (const p of partsOf('r2', video)) ingest.listener(packet(p), DEVICE)
+  release(true)
+  await turns()
+  assert.deepEqual(clips.state(other), { failed: 'the hub could not store the clip' })
+  assert.ok(lines.some((l) => l.includes('could not store a ring\'s clip') && l.includes('Connection terminated')))
+  assert.notEqual(store.get(other, all), null, 'the ring stays')
 })
 
 test('retention counts clips in the size cap with the pictures, and a clip goes with its event (retention or deletion)', (t) => {
