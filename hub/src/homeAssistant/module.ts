@@ -19,11 +19,7 @@ export interface HomeAssistantDeps {
   log: Logger
   /** The user's broker client (tests inject their own); default from `homeAssistant.broker`. */
   userBroker?: (will: BridgeWill) => UserBroker
-  /**
-   * A cluster: Home settings' broker is kept in PostgreSQL (not in the data folder), only the hub
-   * holding `lease` runs the bridge to it (the others stand by and try every `leasePollMs`), and
-   * the doorbells' messages published through the other hubs are heard with `observeOthers`.
-   */
+  /** A cluster: settings in PostgreSQL, one hub (holding `lease`) bridging, the other hubs' doorbells heard (README). */
   cluster?: {
     settings: () => BrokerSettings
     lease: BridgeLease
@@ -395,18 +391,11 @@ export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule 
 
   // A cluster: the hub holding the lease bridges, re-reading the shared settings each round.
   const c = d.cluster
-  const turns = c === undefined
-    ? null
-    : bridgeTurns({
-      lease: c.lease,
-      pollMs: c.leasePollMs ?? 2000,
-      log,
-      lead: async () => {
-        const config = await wanted()
-        if (JSON.stringify(config) !== applied) await apply(config, d.userBroker)
-      },
-      lost: () => { apply(null).catch(() => {}) }
-    })
+  const lead = async (): Promise<void> => {
+    const config = await wanted()
+    if (JSON.stringify(config) !== applied) await apply(config, d.userBroker)
+  }
+  const turns = c === undefined ? null : bridgeTurns({ lease: c.lease, pollMs: c.leasePollMs ?? 2000, log, lead, lost: () => { apply(null).catch(() => {}) } })
   const leading = (): boolean => turns?.leading() ?? false
 
   return {
