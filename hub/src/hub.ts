@@ -87,7 +87,9 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   // A ring's clip, kept beside its row (docs/history.md, "The clip").
   const withClip = (e: HistoryEvent): HistoryEvent => { const clip = history.clips.state(e.id); return clip ? { ...e, clip } : e }
   const push = pushModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('push'), ...(cluster ? { shared: cluster.push } : {}) })
-  const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant') })
+  // A cluster: Home settings' broker in PostgreSQL, and one hub at a time bridging to it (docs/cluster.md).
+  const haCluster = cluster ? { cluster: { settings: cluster.homeAssistantBroker, lease: cluster.bridgeLock(), observeOthers: broker.observeOthers } } : {}
+  const homeAssistant = homeAssistantModule({ config, trust: () => trust.trust, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('homeAssistant'), ...haCluster })
   const mqtt = mqttListener({ keyPair: () => tls.keyPair, port: config.mqttPort, host: config.host, accept: broker.accept })
   const mesh = meshModule(config, () => mqtt.port, () => tls.keyPair !== null, log.child('mesh'))
   const http = webModule({

@@ -14,20 +14,20 @@ test('set, changed (the password kept unless given), refused without a change, c
   t.after(() => rm(dataDir, { recursive: true, force: true }))
   const s = brokerSettings(dataDir)
   const dir = join(dataDir, 'home-assistant')
-  assert.equal(s.stored(), undefined, 'nothing set: the config file decides')
+  assert.equal(await s.stored(), undefined, 'nothing set: the config file decides')
 
-  const set = s.save({ url: 'mqtts://ha.local:8883', username: 'doorbell-hub', password: 'secret-1', ca: CA })
+  const set = await s.save({ url: 'mqtts://ha.local:8883', username: 'doorbell-hub', password: 'secret-1', ca: CA })
   assert.deepEqual(set, { url: 'mqtts://ha.local:8883', username: 'doorbell-hub', passwordFile: join(dir, 'broker-password'), ca: join(dir, 'broker-ca.pem') })
-  assert.deepEqual(s.stored(), set)
+  assert.deepEqual(await s.stored(), set)
   assert.equal(await readFile(join(dir, 'broker-password'), 'utf8'), 'secret-1')
   assert.equal((await stat(join(dir, 'broker-password'))).mode & 0o777, 0o600)
   assert.equal((await stat(dir)).mode & 0o777, 0o700)
   assert.ok(!(await readFile(join(dir, 'broker.json'), 'utf8')).includes('secret-1'), 'the password only in its own file')
 
   // Changed without a password: the one set stays.
-  s.save({ url: 'mqtts://ha.local:8884', username: 'doorbell-hub' })
+  await s.save({ url: 'mqtts://ha.local:8884', username: 'doorbell-hub' })
   assert.equal(await readFile(join(dir, 'broker-password'), 'utf8'), 'secret-1')
-  assert.equal(s.stored()?.url, 'mqtts://ha.local:8884')
+  assert.equal((await s.stored())?.url, 'mqtts://ha.local:8884')
 
   // Refused by the hub's schema: nothing written.
   const before = await Promise.all((await readdir(dir)).sort().map(async (f) => [f, await readFile(join(dir, f), 'utf8')]))
@@ -36,15 +36,15 @@ test('set, changed (the password kept unless given), refused without a change, c
     { url: 'mqtts://ha.local:8883', username: null, password: 'new' },
     { url: 'https://ha.local', username: 'u' }
   ]) {
-    assert.throws(() => s.save(bad), (err: unknown) => err instanceof BrokerSettingsError && err.message.length > 0, JSON.stringify(bad))
+    await assert.rejects(s.save(bad), (err: unknown) => err instanceof BrokerSettingsError && err.message.length > 0, JSON.stringify(bad))
   }
   const after = await Promise.all((await readdir(dir)).sort().map(async (f) => [f, await readFile(join(dir, f), 'utf8')]))
   assert.deepEqual(after, before)
 
   // The password and the CA removed on request; then cleared: "none", whatever the config file says.
-  s.save({ url: 'mqtts://ha.local:8883', username: 'doorbell-hub', password: null, ca: null })
-  assert.deepEqual(s.stored(), { url: 'mqtts://ha.local:8883', username: 'doorbell-hub' })
-  s.clear()
-  assert.equal(s.stored(), null)
+  await s.save({ url: 'mqtts://ha.local:8883', username: 'doorbell-hub', password: null, ca: null })
+  assert.deepEqual(await s.stored(), { url: 'mqtts://ha.local:8883', username: 'doorbell-hub' })
+  await s.clear()
+  assert.equal(await s.stored(), null)
   assert.deepEqual((await readdir(dir)).sort(), ['broker.json'])
 })

@@ -200,17 +200,18 @@ export interface ThreeHubs {
  * The cluster tests' set-up: a folder, Redis and PostgreSQL from Debian, the home key, and hubs
  * a, b and c on them (into `c.hubs`, in that order). `ownerOnA`: A starts alone first, migrates
  * the empty database and prints the setup code, which pairs the owner, and then B and C start;
- * otherwise all three start before the home has an owner.
+ * otherwise all three start before the home has an owner. `config`: more of each hub's config.
  */
-export async function startThreeHubs (c: ThreeHubs, folder: string, o: { ownerOnA: boolean }): Promise<{ dir: string, redis: TestRedis, db: TestPostgres, postgresUrl: string, owner: Owner | null, A: ClusterHub, B: ClusterHub, C: ClusterHub }> {
+export async function startThreeHubs (c: ThreeHubs, folder: string, o: { ownerOnA: boolean, config?: Record<string, unknown> }): Promise<{ dir: string, redis: TestRedis, db: TestPostgres, postgresUrl: string, owner: Owner | null, A: ClusterHub, B: ClusterHub, C: ClusterHub }> {
   const dir = c.dir = mkdtempSync(join(tmpdir(), folder))
   const redis = c.redis = await TestRedis.start()
   const db = c.db = await TestPostgres.start()
   const postgresUrl = c.postgresUrl = await db.createDatabase('city')
   const homeKey = makeHomeKey(join(dir, 'provisioned'))
-  c.hubs.push(await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey }))
+  const more = o.config !== undefined ? { config: o.config } : {}
+  c.hubs.push(await startClusterHub(dir, 'a', { redis, postgresUrl, homeKey, ...more }))
   if (o.ownerOnA) c.owner = await pairOwner(c.hubs[0]!)
-  for (const name of ['b', 'c']) c.hubs.push(await startClusterHub(dir, name, { redis, postgresUrl, homeKey }))
+  for (const name of ['b', 'c']) c.hubs.push(await startClusterHub(dir, name, { redis, postgresUrl, homeKey, ...more }))
   const [A, B, C] = c.hubs as [ClusterHub, ClusterHub, ClusterHub]
   return { dir, redis, db, postgresUrl, owner: c.owner ?? null, A, B, C }
 }

@@ -23,6 +23,8 @@ export interface BrokerModule extends Startable {
   readonly broker: Aedes
   /** Who a connected client signed in as (null: not signed in, or not connected). */
   principalOf: (client: Client) => Principal | null
+  /** A cluster: hears the messages on `patterns` published through the other hubs (nothing on a single hub); use after start. */
+  observeOthers: (patterns: string[], listener: (packet: { topic: string, payload: Buffer | string }) => void) => void
   /**
    * Takes a new connection from a listener: through the guard (packet sizes, connections waiting
    * to sign in, the PROXY header) to Aedes. `req`: the WebSocket upgrade request.
@@ -55,6 +57,7 @@ const MAX_CONNECT_BYTES = 16 * 1024
 export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, stockSettings?: () => { tokens: () => Promise<string[]>, onChange: (listener: () => void) => () => void }, backend?: () => BrokerBackend, limiter?: LimiterFactory }): BrokerModule {
   let broker: Aedes | null = null
   let persistence: BrokerBackend['persistence'] | null = null
+  let backend: BrokerBackend | undefined
   let guard: ConnectionGuard | null = null
   let unsubscribe = (): void => {}
   const principals: Principals = new WeakMap()
@@ -65,6 +68,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       return broker
     },
     principalOf: (client) => principals.get(client) ?? null,
+    observeOthers: (patterns, listener) => { backend?.observeOthers?.(patterns, listener) },
     accept (conn, remoteAddress, req) {
       if (broker === null || guard === null) { conn.destroy(); return }
       const guarded = guard.admit(conn, remoteAddress, req === undefined)
@@ -93,7 +97,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       const stale = staleStates()
       const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
       // Retained state, persistent sessions and their queued messages on disk (dataDir/broker.db).
-      const backend = d.backend?.()
+      backend = d.backend?.()
       persistence = backend?.persistence ?? new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write a retained message to disk', { error: err.message }) } })
       const b = await Aedes.createBroker({
         persistence: persistence as never,

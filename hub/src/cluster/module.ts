@@ -20,6 +20,10 @@ import { PgTrustStore } from './pgTrustStore'
 import { redisBrokerBackend } from './redisBroker'
 import { sealedIntegrationKeys } from './sealedKeys'
 import { SharedLimits } from './sharedLimits'
+import type { BrokerSettings } from '../homeAssistant/brokerSettings'
+import type { BridgeLease } from '../homeAssistant/bridgeTurns'
+import { pgBridgeLock } from './bridgeLock'
+import { pgBrokerSettings } from './pgBrokerSettings'
 
 export interface ClusterModule extends Startable {
   readonly config: ClusterConfig
@@ -41,6 +45,10 @@ export interface ClusterModule extends Startable {
   push: () => Promise<{ keys: VapidKeys, subscriptions: PushSubscriptionStore }>
   /** The key of the clips' signed addresses, derived from the home key: an address from any hub plays on every hub; use after start. */
   clipTicketKey: () => Buffer
+  /** Home Assistant's user-broker settings on PostgreSQL (the password sealed); use after start. */
+  homeAssistantBroker: () => BrokerSettings
+  /** The lease of the one hub that runs Home Assistant's bridge to the user's broker (a lock of its own). */
+  bridgeLock: () => BridgeLease
 }
 
 /** A cluster's hub was given something it cannot run with. */
@@ -61,6 +69,7 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
   let shared: PgSharedState | null = null
   let sealed: IntegrationKeys | null = null
   let clipKey: Buffer | null = null
+  let haBroker: BrokerSettings | null = null
   const sharedState = (): PgSharedState => {
     if (shared === null) throw new Error('the cluster module has not started')
     return shared
@@ -88,6 +97,11 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       if (clipKey === null) throw new Error('the cluster module has not started')
       return clipKey
     },
+    homeAssistantBroker: () => {
+      if (haBroker === null) throw new Error('the cluster module has not started')
+      return haBroker
+    },
+    bridgeLock: () => pgBridgeLock({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId, homeId: config.homeId, log: log.child('bridge') }),
     push: async () => ({
       keys: await sealedVapidKeys({ trustDir: join(config.dataDir, 'trust'), homeId: config.homeId, db: sharedState() }),
       subscriptions: new PgPushSubscriptions({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId })
@@ -101,6 +115,7 @@ export function clusterModule (config: HubConfig & { cluster: ClusterConfig }, l
       log.info('PostgreSQL schema ready', { version: migrated.version, applied: migrated.applied.join(',') || 'none' })
       shared = new PgSharedState({ url: cluster.postgresUrl, timeoutMs: cluster.postgresTimeoutMs, nodeId: cluster.nodeId, log: log.child('shared') })
       sealed = await sealedIntegrationKeys({ trustDir: join(config.dataDir, 'trust'), homeId: config.homeId, db: shared })
+      haBroker = await pgBrokerSettings({ trustDir: join(config.dataDir, 'trust'), homeId: config.homeId, dataDir: config.dataDir, db: shared })
       clipKey = await homeDerivedKey(join(config.dataDir, 'trust'), config.homeId, 'doorbell clip addresses v1')
       const b = new TrustBroadcast({ redisUrl: cluster.redisUrl, homeId: config.homeId, nodeId: cluster.nodeId, log: log.child('broadcast') })
       await b.start()

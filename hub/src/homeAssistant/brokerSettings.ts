@@ -8,7 +8,8 @@ import { HomeAssistantBroker, type HomeAssistantBrokerRequest } from '@doorbell/
  * (0700): `broker.json` (the URL and user name, or `null` for "none"), `broker-password` and
  * `broker-ca.pem` (0600). What the module connects with is built from them as the hub's config
  * would give it (`passwordFile`, `ca` paths) and parsed by the same `HomeAssistantBroker` schema.
- * No file: the hub's config file decides (`homeAssistant.broker`).
+ * No file: the hub's config file decides (`homeAssistant.broker`). Asynchronous because a
+ * cluster's hubs keep them in PostgreSQL instead (hub/src/cluster/pgBrokerSettings.ts).
  */
 
 const DIR = 'home-assistant'
@@ -26,15 +27,15 @@ export class BrokerSettingsError extends Error {
 
 export interface BrokerSettings {
   /** What Home settings set: a broker, `null` (none), or `undefined` (nothing set there: the config file decides). */
-  stored: () => HomeAssistantBroker | null | undefined
+  stored: () => Promise<HomeAssistantBroker | null | undefined>
   /**
    * Checks `request` against the hub's schema (with the password and CA kept or removed as it
    * says) and, only if it passes, writes it. Throws `BrokerSettingsError` saying what is wrong,
    * and then nothing changed.
    */
-  save: (request: HomeAssistantBrokerRequest) => HomeAssistantBroker
+  save: (request: HomeAssistantBrokerRequest) => Promise<HomeAssistantBroker>
   /** Home settings say: no user's broker. */
-  clear: () => void
+  clear: () => Promise<void>
 }
 
 export function brokerSettings (dataDir: string): BrokerSettings {
@@ -59,7 +60,7 @@ export function brokerSettings (dataDir: string): BrokerSettings {
     })
 
   return {
-    stored () {
+    async stored () {
       const text = readOr(SETTINGS)
       if (text === null) return undefined
       const parsed = Stored.safeParse(JSON.parse(text))
@@ -70,7 +71,7 @@ export function brokerSettings (dataDir: string): BrokerSettings {
       if (!built.success) throw new BrokerSettingsError(`the broker set in Home settings is no longer valid: ${built.error.issues[0]?.message ?? 'invalid'}`)
       return built.data
     },
-    save (request) {
+    async save (request) {
       const hasPassword = request.password === undefined ? readOr(PASSWORD) !== null : request.password !== null
       const hasCa = request.ca === undefined ? readOr(CA) !== null : request.ca !== null
       const username = request.username ?? null
@@ -88,7 +89,7 @@ export function brokerSettings (dataDir: string): BrokerSettings {
       write(SETTINGS, JSON.stringify({ broker: { url: request.url, username } }))
       return built.data
     },
-    clear () {
+    async clear () {
       rmSync(file(PASSWORD), { force: true })
       rmSync(file(CA), { force: true })
       write(SETTINGS, JSON.stringify({ broker: null }))

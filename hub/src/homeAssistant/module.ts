@@ -1,6 +1,6 @@
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import {
-  decodeTopicMessage, decodeWord, type CallRecord, type SnapshotEvent, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
+  ROOT, decodeTopicMessage, decodeWord, type CallRecord, type SnapshotEvent, HomeAssistantStatus, integrationTopics, LockCommand, parseIntegrationTopic,
   type DeviceState, type HomeAssistantBroker, type HubConfig, type IntegrationEntity, type Logger, type Member, type RingEvent, type Startable
 } from '@doorbell/core'
 import type { Principal } from '../broker/gate'
@@ -9,6 +9,7 @@ import { AVAILABLE, discoveryConfig, LOCK_STATE, NOT_AVAILABLE, objectIdOf, OFF,
 import { userBroker, type BridgeWill, type Outlet, type UserBroker } from './userBroker'
 import { doorOpener } from './doorOpener'
 import { brokerSettings, type BrokerSettings } from './brokerSettings'
+import { bridgeTurns, type BridgeLease } from './bridgeTurns'
 
 export interface HomeAssistantDeps {
   config: HubConfig
@@ -18,6 +19,13 @@ export interface HomeAssistantDeps {
   log: Logger
   /** The user's broker client (tests inject their own); default from `homeAssistant.broker`. */
   userBroker?: (will: BridgeWill) => UserBroker
+  /** A cluster: settings in PostgreSQL, one hub (holding `lease`) bridging, the other hubs' doorbells heard (README). */
+  cluster?: {
+    settings: () => BrokerSettings
+    lease: BridgeLease
+    observeOthers: (patterns: string[], listener: (packet: { topic: string, payload: Buffer | string }) => void) => void
+    leasePollMs?: number
+  }
 }
 
 /** One place the bridge publishes to, and what it last published retained there (sent again when it reconnects). */
@@ -92,10 +100,14 @@ export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule 
   const will: BridgeWill = { topic: integrationTopics.bridge(homeId), online: AVAILABLE, offline: NOT_AVAILABLE }
   // The user's broker: set in Home settings (brokerSettings.ts), else in the hub's config; changed
   // at run time by `setBroker` (the old connection ends, the new one starts, nothing restarts).
-  const settings = brokerSettings(d.config.dataDir)
+  const fileSettings = brokerSettings(d.config.dataDir)
+  const settings = (): BrokerSettings => d.cluster?.settings() ?? fileSettings
   let remote: UserBroker | null = null
   let theirs: Destination | null = null
-  const destinations = (): Destination[] => theirs === null ? [own] : [own, theirs]
+  // Set while handling a message published through another hub of a cluster: that hub's own
+  // bridge module published it on the shared broker already, so only the user's broker gets it.
+  let fromOthers = false
+  const destinations = (): Destination[] => fromOthers ? (theirs === null ? [] : [theirs]) : theirs === null ? [own] : [own, theirs]
 
   /** Retained messages are remembered per destination: the user's broker gets them again when it comes back. */
   const put = (to: Destination, topic: string, payload: string, retain: boolean): void => {
@@ -285,14 +297,28 @@ export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule 
       if (ha.kind === 'ha-lock-command' && ha.home === homeId) onLockCommand(ha.device, payload, client)
       return
     }
-    if (/\/command\/[^/]+\/to-viewer$/.test(packet.topic)) {
+    onDoorbellMessage(packet.topic, payload)
+  }
+
+  /** A message from another hub of a cluster (its doorbells): for the user's broker, when this hub bridges. */
+  const onOthers = (packet: { topic: string, payload: Buffer | string }): void => {
+    if (stops.length === 0) return
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
+    // A command's result only finds the hub that sent the command (the opener keeps it): as from here.
+    if (/\/command\/[^/]+\/to-viewer$/.test(packet.topic)) { onDoorbellMessage(packet.topic, payload); return }
+    fromOthers = true
+    try { onDoorbellMessage(packet.topic, payload) } finally { fromOthers = false }
+  }
+
+  const onDoorbellMessage = (topic: string, payload: Buffer): void => {
+    if (/\/command\/[^/]+\/to-viewer$/.test(topic)) {
       // A doorbell's result of a command: maybe one the hub sent for Home Assistant.
-      const result = decodeTopicMessage(packet.topic, payload)
+      const result = decodeTopicMessage(topic, payload)
       if (result.ok && result.value.kind === 'command-result' && result.value.topic.home === homeId) opener.result(result.value.topic.device, result.value.topic.viewer, result.value.payload)
       return
     }
-    if (!/\/(ring|state|presence|calls|snapshot)$/.test(packet.topic)) return
-    const decoded = decodeTopicMessage(packet.topic, payload)
+    if (!/\/(ring|state|presence|calls|snapshot)$/.test(topic)) return
+    const decoded = decodeTopicMessage(topic, payload)
     if (!decoded.ok) return
     const m = decoded.value
     if ((m.kind !== 'presence' && m.kind !== 'state' && m.kind !== 'ring' && m.kind !== 'calls' && m.kind !== 'snapshot') || m.topic.home !== homeId) return
@@ -346,6 +372,32 @@ export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule 
     await r?.stop()
   }
 
+  /** What the bridge connects to now (JSON, or null: none), to reconnect only when Home settings changed it. */
+  let applied: string | null = null
+  const apply = async (config: HomeAssistantBroker | null, make?: (will: BridgeWill) => UserBroker): Promise<void> => {
+    // One change at a time: the second waits for the first's connection to end.
+    const next = changing.then(async () => {
+      await disconnectRemote()
+      applied = JSON.stringify(config)
+      if (config !== null) await connectRemote(config, make)
+    })
+    changing = next.catch(() => {})
+    await next
+  }
+  const wanted = async (): Promise<HomeAssistantBroker | null> => {
+    const fromSettings = await settings().stored()
+    return fromSettings === undefined ? d.config.homeAssistant.broker ?? null : fromSettings
+  }
+
+  // A cluster: the hub holding the lease bridges, re-reading the shared settings each round.
+  const c = d.cluster
+  const lead = async (): Promise<void> => {
+    const config = await wanted()
+    if (JSON.stringify(config) !== applied) await apply(config, d.userBroker)
+  }
+  const turns = c === undefined ? null : bridgeTurns({ lease: c.lease, pollMs: c.leasePollMs ?? 2000, log, lead, lost: () => { apply(null).catch(() => {}) } })
+  const leading = (): boolean => turns?.leading() ?? false
+
   return {
     name: 'homeAssistant',
     async start () {
@@ -357,32 +409,35 @@ export function homeAssistantModule (d: HomeAssistantDeps): HomeAssistantModule 
       // A re-paired doorbell (same id, new member) stays: only the last member of an id clears it.
       const offRevoked = trust.onRevoked((m) => { if (m.kind === 'device' && !pairedDevice(m.subject)) forget(m.subject) })
       stops = [() => { broker.removeListener('publish', onPublish) }, offPaired, offRevoked]
-      const fromSettings = settings.stored()
-      const initial = fromSettings === undefined ? d.config.homeAssistant.broker ?? null : fromSettings
-      if (initial !== null) await connectRemote(initial, d.userBroker)
-      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size, broker: destinations().map((x) => x.outlet.name).join(', ') })
+      if (c !== undefined) {
+        const root = `${ROOT}/${homeId}/+`
+        c.observeOthers([...['ring', 'state', 'presence', 'calls', 'snapshot'].map((t) => `${root}/${t}`), `${root}/command/+/to-viewer`], onOthers)
+        await turns?.start()
+      } else {
+        await apply(await wanted(), d.userBroker)
+      }
+      log.info('Home Assistant discovery on', { prefix, doorbells: doorbells.size, broker: destinations().map((x) => x.outlet.name).join(', '), ...(c !== undefined ? { bridging: leading() } : {}) })
     },
     async stop () {
       for (const stop of stops) stop()
       stops = []
+      await turns?.stop()
       await changing
       await disconnectRemote()
       doorbells.clear()
       own.retained.clear()
     },
-    settings,
+    get settings () { return settings() },
     async setBroker (config) {
-      // One change at a time: the second waits for the first's connection to end.
-      const next = changing.then(async () => {
-        await disconnectRemote()
-        if (config !== null) await connectRemote(config)
-        log.info(config === null ? 'the user\'s broker is off (Home settings)' : 'the user\'s broker was changed (Home settings)', { broker: remote?.name ?? 'none' })
-      })
-      changing = next.catch(() => {})
-      await next
+      if (c !== undefined && !leading()) {
+        log.info('the user\'s broker was changed (Home settings): the bridging hub connects to it', { broker: config === null ? 'none' : new URL(config.url).host })
+        return
+      }
+      await apply(config)
+      log.info(config === null ? 'the user\'s broker is off (Home settings)' : 'the user\'s broker was changed (Home settings)', { broker: remote?.name ?? 'none' })
     },
     brokerStatus () {
-      if (remote === null) return { state: 'off', problem: null }
+      if (remote === null) return { state: 'off', problem: c !== undefined && !leading() ? 'this hub stands by: another hub of the cluster runs the bridge' : null }
       const s = remote.status()
       return { state: s.connected ? 'connected' : 'connecting', problem: s.problem }
     }

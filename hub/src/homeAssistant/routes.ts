@@ -19,8 +19,8 @@ export function homeAssistantRoutes (d: {
   log: Logger
 }): ApiRoutes {
   const settings = (): BrokerSettings => d.module.settings
-  const view = (): HomeAssistantBrokerSettings => {
-    const stored = settings().stored()
+  const view = async (): Promise<HomeAssistantBrokerSettings> => {
+    const stored = await settings().stored()
     const broker = stored === undefined ? d.fromConfig ?? null : stored
     return {
       broker: broker === null
@@ -39,7 +39,7 @@ export function homeAssistantRoutes (d: {
   const off = 'Home Assistant is off in this hub\'s config: set homeAssistant.enabled first'
 
   return (app, hooks) => {
-    app.get('/api/home-assistant/broker', { onRequest: hooks.ownerOnly }, async (_request, reply) => sendJson(reply, 200, view()))
+    app.get('/api/home-assistant/broker', { onRequest: hooks.ownerOnly }, async (_request, reply) => sendJson(reply, 200, await view()))
     app.put('/api/home-assistant/broker', { onRequest: hooks.ownerOnly, schema: { body: HomeAssistantBrokerRequest } }, async (request, reply) => {
       if (!d.enabled) return sendJson(reply, 409, { error: off })
       const body = request.body as HomeAssistantBrokerRequest
@@ -48,21 +48,21 @@ export function homeAssistantRoutes (d: {
       if (url.username !== '' || url.password !== '') return sendJson(reply, 400, { error: 'url: give the user name and password in their own fields, not in the URL' })
       let config: HomeAssistantBroker
       try {
-        config = settings().save(body)
+        config = await settings().save(body)
       } catch (err) {
         if (err instanceof BrokerSettingsError) return sendJson(reply, 400, { error: err.message })
         throw err
       }
       d.log.info('the owner set the user\'s broker for Home Assistant', { by: hooks.memberOf(request).id, url: `${url.protocol}//${url.host}` })
       await d.module.setBroker(config)
-      return sendJson(reply, 200, view())
+      return sendJson(reply, 200, await view())
     })
     app.delete('/api/home-assistant/broker', { onRequest: hooks.ownerOnly }, async (request, reply) => {
       if (!d.enabled) return sendJson(reply, 409, { error: off })
-      settings().clear()
+      await settings().clear()
       d.log.info('the owner turned the user\'s broker for Home Assistant off', { by: hooks.memberOf(request).id })
       await d.module.setBroker(null)
-      return sendJson(reply, 200, view())
+      return sendJson(reply, 200, await view())
     })
   }
 }
