@@ -21,6 +21,7 @@ import { startMesh, type Mesh } from './paths/direct/mesh'
 import { serveKeptReads } from './paths/direct/keptReads'
 import { serveDirectCommands } from './paths/direct/commands'
 import { serveDirectDismissals } from './paths/direct/dismissals'
+import { takeDismissal, type DismissalOptions } from './paths/dismissal'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -161,6 +162,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     clipOn: () => ownerStock?.clip === true,
     log
   })
+  // The doorbell's one dismissal handler, for the direct path and the cloud path (paths/dismissal.ts).
+  const dismissals = (): DismissalOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
 
   const modules: Startable[] = [
     {
@@ -310,7 +313,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         // A quick reply from a ring banner while the hub is down: the same commands as from the hub (docs/commands.md).
         stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload) })
         // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
-        stopDismissals = await serveDirectDismissals(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
+        stopDismissals = await serveDirectDismissals(mesh.node, dismissals())
       },
       async stop () {
         await stopKeptReads?.()
@@ -348,7 +351,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
             acceptUnsignedOpenDoor: () => ownerStock?.acceptUnsignedOpenDoor ?? config.cloud?.acceptUnsignedOpenDoor ?? false
           },
           // A quick reply from a ring banner away from home: the same commands as from the hub (docs/commands.md).
-          commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload)
+          commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload),
+          // …and a ring dismissed there: checked and kept as on the direct path (docs/history.md).
+          dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud')
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.

@@ -5,8 +5,9 @@
  * Settings once. Then the hub is killed while idle: with no user action the page moves to the cloud
  * path, the next ring arrives through IoT Core with the visitor's picture, the resident answers through KVS signaling, sees
  * the visitor and opens the door, which the doorbell checks exactly as on the LAN. A page opened
- * while the hub is still down loads from the browser's cache and goes straight to the cloud. The hub
- * comes back: the page returns to it, the doorbell's audit outbox delivers the attempt, and the owner's
+ * while the hub is still down loads from the browser's cache and goes straight to the cloud; its
+ * Dismiss reaches the doorbell on its KVS channel. The hub comes back (its history says that ring
+ * was dismissed by the resident): the page returns to it, the doorbell's audit outbox delivers the attempt, and the owner's
  * log shows it came over the cloud; the next ring goes over the LAN. Throughout, the owner's
  * /inspector shows the cloud path's machines: the doorbell's KVS master and IoT link, and the
  * page's cloud channel (told once the hub is back).
@@ -156,7 +157,10 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   button.press()
   await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
   assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), 'cloud')
+  const dismissedRing = device.state().call.ringId
   await page.getByTestId('dismiss').click()
+  // Neither the hub nor a direct path: the page tells the doorbell on its KVS channel, which keeps it for the hub (docs/history.md).
+  await eventually('the dismissal kept on the doorbell', () => lines.some((l) => l.includes('a screen dismissed a ring over the cloud path') && l.includes('viewer=Kitchen tablet')), 30_000)
   await eventually('the unanswered ring to end', () => device.call.getSnapshot().matches('idle'), 15_000)
 
   // The hub comes back on the same port: the page returns to it and closes the cloud path.
@@ -165,6 +169,9 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   await waitForPath(page, 'lan', 30_000)
   const back = Date.now() - restartedAt
   await device.hubConnected(AbortSignal.timeout(15_000))
+  // The kept ring handed the dismissal over: the history says who dismissed it, from away from home.
+  const dismissed = await eventually('the ring dismissed in the hub\'s history', async () => (await asOwner.events({ limit: 20 })).events.find((e) => e.ringId === dismissedRing && e.outcome === 'dismissed'), 60_000)
+  assert.deepEqual(dismissed.who, ['Kitchen tablet'])
 
   // The page's cloud channel, which lived while the hub was away, is in the inspector now: it opened, carried the call, and closed.
   const channel = await eventually('the cloud channel in the inspector', async () => {

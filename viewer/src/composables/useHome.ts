@@ -163,11 +163,11 @@ export function useHome () {
       },
       silence: (deviceId) => { ringAlert.silence(deviceId) },
       // The history says who dismissed a ring nobody answered. The hub down, the doorbell keeps the
-      // dismissal (direct path) and hands it to the hub; away from both (cloud path) it is only logged.
+      // dismissal (told on the direct path, else away from home on the cloud path) and hands it to the hub.
       onDismissed: (deviceId, ringId) => {
         const direct = (why: unknown): void => {
           if (!home) { console.info(`[hub] the dismissal was not recorded: ${(why as Error).message}`); return }
-          home.dismissDirect(deviceId, ringId).catch((err: unknown) => { console.info(`[hub] the dismissal was not recorded: ${(why as Error).message}; on the doorbell: ${(err as Error).message}`) })
+          home.dismissWithoutHub(deviceId, ringId).catch((err: unknown) => { console.info(`[hub] the dismissal was not recorded: ${(why as Error).message}; on the doorbell: ${(err as Error).message}`) })
         }
         const api = pairing.api.value
         // This screen's own (per tab) id: "dismissed by everyone" counts screens, not members.

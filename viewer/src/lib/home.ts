@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { CredentialResponse, Grant, InspectionBatcher, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { CredentialResponse, Grant, InspectionBatcher, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, signViewClaim, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { keptTraceFetcher, type KeptTraceFetcher } from './keptTraces'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
@@ -245,13 +245,18 @@ export class Home {
   }
 
   /**
-   * Tells a doorbell that this screen dismissed its ring, on the direct path while the hub is down
-   * (the doorbell keeps it for the hub's history). Throws when there is no direct connection or the doorbell refuses.
+   * Tells a doorbell that this screen dismissed its ring while the hub is down (the doorbell keeps
+   * it for the hub's history): on the direct path, else away from home on its KVS channel (the same
+   * signed request, docs/history.md). Throws when neither path is up or the doorbell refuses.
    */
-  async dismissDirect (deviceId: string, ringId: string): Promise<'ringing' | 'dismissed'> {
+  async dismissWithoutHub (deviceId: string, ringId: string): Promise<'ringing' | 'dismissed'> {
     const direct = this.direct
-    if (!direct?.connected) throw new Error('no direct connection to the doorbells')
-    return await direct.dismissRing(deviceId, ringId)
+    if (direct?.connected) return await direct.dismissRing(deviceId, ringId)
+    const cloud = this.cloud
+    if (!cloud) throw new Error('neither the direct path nor the cloud path is up')
+    const { homeId, viewerId, trust } = this.o
+    const proof = await signViewClaim({ key: trust.key, home: homeId, device: deviceId, session: ringId })
+    return await cloud.dismissRing(deviceId, { homeId, viewerId, credential: trust.credential, proof, ringId })
   }
 
   private direct: DirectClient | null = null

@@ -1,7 +1,7 @@
 import type { RTCIceServer } from 'werift'
 import type { InspectionEvent } from 'xstate'
 import {
-  type CallRecord, type CommandResult, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
+  type CallRecord, type CommandResult, type DismissDirectAnswer, type DismissDirectRequest, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
   type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { IotCredentials } from './credentials'
@@ -23,6 +23,8 @@ export interface CloudLinkDeps {
   kvs?: Pick<KvsMasterOptions, 'backoff' | 'openTimeoutMs' | 'idleRenewSeconds' | 'iceRefreshMarginSeconds' | 'stunUrl' | 'createSignalingClient' | 'controlPlane'>
   /** Commands outside a call on the KVS channel (a quick reply from a ring banner away from home: kvsCommands.ts); absent: they are dropped as unreadable signaling. */
   commands?: (viewerId: string, payload: string) => Promise<CommandResult>
+  /** A ring dismissed from a screen away from home: the doorbell's dismissal handler (../dismissal.ts), as on the direct path; absent: refused. Needs `commands`. */
+  dismiss?: (request: DismissDirectRequest) => Promise<DismissDirectAnswer>
 }
 
 /**
@@ -85,7 +87,7 @@ export class CloudLink implements DeviceTransport {
       })
       : null
     const take = deps.commands
-    if (take) this.kvs.handleCommands(kvsCommands({ take, send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
+    if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
     if (this.stock) {
       this.kvs.handleStock(this.stock)
       if (config.acceptUnsignedOpenDoor) log.warn('acceptUnsignedOpenDoor is on: anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log')

@@ -1,11 +1,12 @@
 import {
-  CloudCommandResult, KVS_PAYLOAD_MAX, OutOfCallCommand, decodeCloudCommand, encode, kvsPayloadSize, toKvsPayload,
-  type CommandResult, type Logger
+  CloudCommandResult, CloudDismissResult, Id, KVS_PAYLOAD_MAX, OutOfCallCommand, decodeCloudCommand, decodeCloudDismiss, encode, kvsPayloadSize, toKvsPayload,
+  type CommandResult, type DismissDirectAnswer, type DismissDirectRequest, type Logger
 } from '@doorbell/core'
 
-/** Takes the commands that ride the KVS channel (core/src/cloudCommand.ts). */
+/** Takes the commands and dismissals that ride the KVS channel (core/src/cloudCommand.ts). */
 export interface KvsCommandHandler {
   command: (senderClientId: unknown, payload: unknown) => void
+  dismiss: (senderClientId: unknown, payload: unknown) => void
 }
 
 /**
@@ -17,6 +18,8 @@ export interface KvsCommandHandler {
  */
 export function kvsCommands (o: {
   take: (viewerId: string, payload: string) => Promise<CommandResult>
+  /** The doorbell's dismissal handler (../dismissal.ts), the same as the direct path's; absent: dismissals are refused (no rings kept). */
+  dismiss?: (request: DismissDirectRequest) => Promise<DismissDirectAnswer>
   /** Sends a payload on SDP_ANSWER to one viewer; false when it could not be sent. */
   send: (viewerId: string, payload: string) => boolean
   log: Logger
@@ -30,7 +33,31 @@ export function kvsCommands (o: {
     }
     if (!o.send(viewerId, payload)) o.log.warn('could not answer a command over KVS', { viewer: viewerId })
   }
+  const answerDismissal = (viewerId: string, id: string | null, answer: DismissDirectAnswer): void => {
+    if (!o.send(viewerId, toKvsPayload(CloudDismissResult.parse({ type: 'dismiss-result', id, answer })))) o.log.warn('could not answer a dismissal over KVS', { viewer: viewerId })
+  }
   return {
+    /**
+     * A dismissal away from home (docs/history.md): the direct path's request, checked by the same
+     * handler; its viewer id must be the KVS sender's (KVS authenticates the sender), as a command's grant must be.
+     */
+    dismiss (senderClientId, payload) {
+      if (typeof senderClientId !== 'string' || senderClientId === '') { o.log.warn('dropped a KVS dismissal with no sender id'); return }
+      const viewerId = senderClientId
+      const decoded = decodeCloudDismiss(payload)
+      const refuse = (id: string | null, message: string): void => {
+        o.log.warn('refused a cloud dismissal', { from: viewerId.slice(0, 64), error: message.slice(0, 300) })
+        answerDismissal(viewerId, id, { kind: 'refused', message: message.slice(0, 200) })
+      }
+      if (!decoded.ok) { refuse(readId(payload), decoded.error); return }
+      const { id, request } = decoded.message
+      if (request.viewerId !== viewerId) { refuse(id, `this dismissal is signed for viewer ${request.viewerId}, but KVS names its sender ${viewerId}`); return }
+      if (!o.dismiss) { refuse(id, 'this doorbell keeps no rings'); return }
+      o.dismiss(request).then(
+        (answer) => { answerDismissal(viewerId, id, answer) },
+        (err: Error) => { o.log.error('a dismissal over KVS failed', { viewer: viewerId, error: err.message }) }
+      )
+    },
     command (senderClientId, payload) {
       if (typeof senderClientId !== 'string' || senderClientId === '') { o.log.warn('dropped a KVS command with no sender id'); return }
       const viewerId = senderClientId
@@ -45,5 +72,15 @@ export function kvsCommands (o: {
         (err: Error) => { o.log.error('a command over KVS failed', { viewer: viewerId, error: err.message }) }
       )
     }
+  }
+}
+
+/** The id of a dismissal that failed its schema, when it has a readable one (so the screen hears why at once). */
+function readId (payload: unknown): string | null {
+  try {
+    const id = Id.safeParse((JSON.parse(String(payload)) as { id?: unknown } | null)?.id)
+    return id.success ? id.data : null
+  } catch {
+    return null
   }
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, describeError, isCloudCommand, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, describeError, isCloudCommand, isCloudDismiss, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
@@ -137,7 +137,7 @@ export class KvsMaster {
 
   /** Takes the stock protocol's messages from now on (recognized per message: a bare SDP, not our envelope). */
   handleStock (stock: StockHandler): void { this.stock = stock }
-  /** Takes the commands outside a call from now on (core/src/cloudCommand.ts: our envelope, type `command`). */
+  /** Takes the commands outside a call and the dismissals from now on (core/src/cloudCommand.ts: our envelope, types `command` and `dismiss`). */
   handleCommands (commands: KvsCommandHandler): void { this.commands = commands }
 
   /** Sends a stock-protocol message (a bare answer, a candidate) to one viewer; false when it could not be sent. */
@@ -338,6 +338,7 @@ export class KvsMaster {
     client.on('sdpOffer', (payload: unknown, senderClientId: unknown) => {
       if (this.stock !== null && isStockSdp(payload)) this.stock.offer(senderClientId, payload)
       else if (this.commands !== null && isCloudCommand(payload)) this.commands.command(senderClientId, payload)
+      else if (this.commands !== null && isCloudDismiss(payload)) this.commands.dismiss(senderClientId, payload)
       else this.onOffer(payload, senderClientId)
     })
     // Only stock viewers trickle (our offers carry every candidate).

@@ -1,16 +1,17 @@
 import type { IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
-  decodeKvsToViewer, kvsPayloadSize, parseCloudTopic, toKvsPayload,
-  type CloudDevice, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, CloudDismiss, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
+  decodeKvsToViewer, kvsPayloadSize, newId, parseCloudTopic, toKvsPayload,
+  type CloudDevice, type DismissDirectRequest, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
-import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
+import { createActor, fromPromise, waitFor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
 import { readThingEvent } from './thingEvents'
 import { CloudCommandError, CloudCommands } from './cloudCommands'
 import { awsControlPlane, createKvsSignalingClient, describeCloudError, KVS_BUSY, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 import { KvsControlCache } from './controlCache'
+import { PREVIEW_UNAVAILABLE, REFUSED, type Channel, type Queued, type Session } from './channel'
 
 /**
  * The viewer's half of the cloud path (away from home):
@@ -56,26 +57,7 @@ export interface CloudClientOptions {
 const MAX_QUEUED = 16
 const MAX_SESSIONS = 256
 
-interface Queued { sessionId: string, message: SignalToDevice, payload: string }
-/** One doorbell's signaling connection: its lifecycle is a cloudChannel machine (machines/src/cloudChannel.ts). */
-interface Channel {
-  device: CloudDevice
-  client: SignalingLike | null
-  queue: Queued[]
-  actor: Actor<typeof cloudChannelMachine>
-  /** A preview on it ended: close it as soon as nothing else uses it (a KVS viewer slot goes back). */
-  release?: boolean
-}
-/** `preview`: offered as a ring's live preview; when it ends, its KVS connection is given back at once (`release`). */
-interface Session { deviceId: string, answered: boolean, preview: boolean }
-
-/** Why a signaling connection failed when its WebSocket was refused (KVS's answer is not visible to a WebSocket). */
-const REFUSED = 'the cloud signaling connection was refused or could not be opened: check the credentials in Settings and the internet connection'
-/**
- * What a preview says when its signaling connection was refused or KVS was busy: KVS takes 10
- * viewers per channel and refuses the 11th, so this is most likely a full channel, not an error.
- */
-export const PREVIEW_UNAVAILABLE = 'Live preview unavailable away from home: the doorbell\'s cloud channel has no room for this screen now (KVS takes 10 at once; Answer tries again)'
+export { PREVIEW_UNAVAILABLE }
 
 /**
  * The cloud path's viewer transport. Everything received is parsed by its schema first; a bad or
@@ -235,17 +217,33 @@ export class CloudClient implements ViewerTransport {
 
   /** A signed command outside a call (a ring banner's quick reply) on the doorbell's KVS channel (core/src/cloudCommand.ts), and its result. */
   async sendCommand (deviceId: string, command: OutOfCallCommand, timeoutMs = COMMAND_RESULT_TIMEOUT_MS): Promise<CommandResult> {
+    return await this.request(deviceId, 'command', toKvsPayload(CloudCommand.parse({ type: 'command', command })), () => this.commands.expect(command.id, timeoutMs), command.id, timeoutMs)
+  }
+
+  /**
+   * Dismisses a ring on its doorbell from away from home, the hub down (docs/history.md): the
+   * direct path's signed request on the doorbell's KVS channel; the doorbell keeps it for the hub's
+   * history. A refusal throws CloudCommandError with the doorbell's reason.
+   */
+  async dismissRing (deviceId: string, request: DismissDirectRequest, timeoutMs = COMMAND_RESULT_TIMEOUT_MS): Promise<'ringing' | 'dismissed'> {
+    const id = newId('d')
+    const answer = await this.request(deviceId, 'dismissal', toKvsPayload(CloudDismiss.parse({ type: 'dismiss', id, request })), () => this.commands.expectDismissal(id, timeoutMs), id, timeoutMs)
+    if (answer.kind === 'refused') throw new CloudCommandError(`the doorbell refused: ${answer.message}`)
+    return answer.outcome
+  }
+
+  /** Sends a command or a dismissal on SDP_OFFER once the doorbell's channel is open, and waits for its answer. */
+  private async request<T> (deviceId: string, what: string, payload: string, expect: () => Promise<T>, id: string, timeoutMs: number): Promise<T> {
     const device = this.byId.get(deviceId)
     if (!device || !this.ready || this.closed) throw new CloudCommandError(this.problem ?? `${deviceId} is not set up for the cloud path`)
-    const payload = toKvsPayload(CloudCommand.parse({ type: 'command', command }))
-    if (kvsPayloadSize(payload) > KVS_PAYLOAD_MAX) throw new CloudCommandError(`the command is over KVS's ${KVS_PAYLOAD_MAX}-byte limit`)
-    const result = this.commands.expect(command.id, timeoutMs)
+    if (kvsPayloadSize(payload) > KVS_PAYLOAD_MAX) throw new CloudCommandError(`the ${what} is over KVS's ${KVS_PAYLOAD_MAX}-byte limit`)
+    const result = expect()
     const ch = this.channel(device)
     waitFor(ch.actor, (s) => s.matches('open'), { timeout: timeoutMs }).then(() => {
       if (!this.current(ch) || !ch.client) throw new Error('the cloud signaling connection closed')
       ch.client.sendSdpOffer(payload as any)
       this.touch(ch)
-    }).catch((err: Error) => { this.commands.fail(command.id, new CloudCommandError(`could not send the command: ${err.message}`)) })
+    }).catch((err: Error) => { this.commands.fail(id, new CloudCommandError(`could not send the ${what}: ${err.message}`)) })
     return await result
   }
 
