@@ -1,6 +1,6 @@
 import type { CallRecord, DoorAttempt, EventsQuery, HistoryEvent, RingEvent } from '@doorbell/core'
 import type { HistoryBackend } from '../history/backend'
-import { eventOfRow } from '../history/rows'
+import { eventOfRow, eventsPage } from '../history/rows'
 import type { DismissResult, EventScope, RetentionOptions, RetentionResult } from '../history/store'
 import { SyncPg, type Row } from './syncPg'
 
@@ -144,16 +144,8 @@ export class PgHistoryStore implements HistoryBackend {
       w.add('(at < $? OR (at = $? AND id < $?))', at, at, id)
     }
     const rows = this.pg.query(`SELECT * FROM history_events ${w.sql()} ORDER BY at DESC, id DESC LIMIT $${w.args.length + 1}`, [...w.args, q.limit + 1]).rows
-    const more = rows.length > q.limit
-    const page = rows.slice(0, q.limit)
-    const seen = new Set(this.seenOf(scope.memberId, page.map((r) => Number(r.id))))
-    const dismissedByAll = this.everyoneDismissed(page.filter((r) => r.outcome === 'dismissed').map((r) => Number(r.id)))
-    const last = page.at(-1)
-    return {
-      events: page.map((r) => eventOfRow(r, seen, dismissedByAll)),
-      next: more && last ? `${Number(last.at)}-${Number(last.id)}` : null,
-      unseen: this.unseenCount(scope)
-    }
+    const page = eventsPage(rows, q.limit, (ids) => this.seenOf(scope.memberId, ids), (ids) => this.everyoneDismissed(ids))
+    return { ...page, unseen: this.unseenCount(scope) }
   }
 
   markSeen (scope: EventScope, ids: readonly number[] | 'all'): number {

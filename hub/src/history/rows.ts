@@ -25,3 +25,18 @@ export function eventOfRow (r: Record<string, unknown>, seen: ReadonlySet<number
     ...(outcome === 'dismissed' ? { everyoneDismissed: everyone.has(id) } : {})
   }
 }
+
+/**
+ * One page of `events` rows, asked for one more than `limit` (newest first): the events as the API
+ * shows them and the `next` cursor (`at-id` of the last one shown) when more follow.
+ */
+export function eventsPage (rows: Array<Record<string, unknown>>, limit: number, seenOf: (ids: number[]) => number[], everyoneDismissed: (ids: number[]) => ReadonlySet<number>): { events: HistoryEvent[], next: string | null } {
+  const page = rows.slice(0, limit)
+  const seen = new Set(seenOf(page.map((r) => Number(r.id))))
+  const dismissedByAll = everyoneDismissed(page.filter((r) => r.outcome === 'dismissed').map((r) => Number(r.id)))
+  const last = page.at(-1)
+  return {
+    events: page.map((r) => eventOfRow(r, seen, dismissedByAll)),
+    next: rows.length > limit && last ? `${Number(last.at)}-${Number(last.id)}` : null
+  }
+}

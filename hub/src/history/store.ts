@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync, type SQLOutputValue } from 'node:sqlite'
 import type { CallRecord, DoorAttempt, EventsQuery, HistoryEvent, RingEvent } from '@doorbell/core'
-import { eventOfRow } from './rows'
+import { eventOfRow, eventsPage } from './rows'
 
 /**
  * The event history on disk: rows in `dataDir/history/history.db` (node:sqlite, WAL), pictures as
@@ -312,16 +312,8 @@ export class HistoryStore {
     }
     const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`
     const rows = this.db.prepare(sql).all(...args, q.limit + 1) as Row[]
-    const more = rows.length > q.limit
-    const page = rows.slice(0, q.limit)
-    const seen = new Set(this.seenOf(scope.memberId, page.map((r) => Number(r.id))))
-    const dismissedByAll = this.everyoneDismissed(page.filter((r) => r.outcome === 'dismissed').map((r) => Number(r.id)))
-    const last = page.at(-1)
-    return {
-      events: page.map((r) => eventOfRow(r, seen, dismissedByAll)),
-      next: more && last ? `${Number(last.at)}-${Number(last.id)}` : null,
-      unseen: this.unseenCount(scope, scoped)
-    }
+    const page = eventsPage(rows, q.limit, (ids) => this.seenOf(scope.memberId, ids), (ids) => this.everyoneDismissed(ids))
+    return { ...page, unseen: this.unseenCount(scope, scoped) }
   }
 
   /** Marks events seen by a member (only those in their scope; all: every missed ring). */

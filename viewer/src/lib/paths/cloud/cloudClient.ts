@@ -1,16 +1,17 @@
 import type { IClientOptions } from 'mqtt'
 import {
   AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, CloudDismiss, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
-  decodeKvsToViewer, kvsPayloadSize, newId, parseCloudTopic, toKvsPayload,
+  decodeKvsToViewer, kvsPayloadSize, newId, toKvsPayload,
   type CloudDevice, type DismissDirectRequest, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
-import { readThingEvent } from './thingEvents'
+import { readThingMessage } from './thingEvents'
 import { CloudCommandError, CloudCommands } from './cloudCommands'
 import { awsControlPlane, createKvsSignalingClient, describeCloudError, KVS_BUSY, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 import { KvsControlCache } from './controlCache'
+import { checkCloudSetup } from './settings'
 import { PREVIEW_UNAVAILABLE, REFUSED, type Channel, type Queued, type Session } from './channel'
 
 /**
@@ -86,23 +87,21 @@ export class CloudClient implements ViewerTransport {
   constructor (private readonly o: CloudClientOptions) {
     this.log = o.log ?? ((level, message) => { console[level](`[cloud] ${message}`) })
     this.clientId = `viewer-${o.viewerId}-${Math.random().toString(36).slice(2, 8)}`
-    const config = ViewerCloudConfig.safeParse(o.config)
-    const credentials = AwsCredentials.safeParse(o.credentials)
-    if (!config.success || !credentials.success) {
-      const what = !config.success ? 'the cloud config' : 'the AWS credentials'
-      const issues = (!config.success ? config.error : credentials.error!).issues.slice(0, 2).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
-      this.problem = `${what} ${!config.success ? 'is' : 'are'} not valid (${issues}): check them in Settings`
+    const setup = checkCloudSetup(o.config, o.credentials)
+    if (!setup.ok) {
+      this.problem = setup.problem
       this.log('error', this.problem)
       this.ready = null
       this.control = null
       return
     }
-    this.ready = { config: config.data, credentials: credentials.data }
-    for (const d of config.data.devices) { this.byThing.set(d.thingName, d); this.byId.set(d.deviceId, d) }
-    this.control = new KvsControlCache(o.controlPlane ?? awsControlPlane(config.data, credentials.data), config.data, o.viewerId, this.log)
+    const { config, credentials } = setup
+    this.ready = { config, credentials }
+    for (const d of config.devices) { this.byThing.set(d.thingName, d); this.byId.set(d.deviceId, d) }
+    this.control = new KvsControlCache(o.controlPlane ?? awsControlPlane(config, credentials), config, o.viewerId, this.log)
     this.iot = new IotEvents({
-      config: config.data,
-      credentials: credentials.data,
+      config,
+      credentials,
       clientId: this.clientId,
       log: this.log,
       createWebSocket: o.createWebSocket,
@@ -129,20 +128,9 @@ export class CloudClient implements ViewerTransport {
 
   private onMessage (topic: string, payload: Uint8Array): void {
     if (this.closed) return
-    const t = parseCloudTopic(topic)
-    if (!t) { this.log('warn', `rejected a message on ${topic}: not one of ours`); return }
-    const device = this.byThing.get(t.thing)
-    if (!device) { this.log('warn', `rejected a message on ${topic}: ${t.thing} is not a doorbell of this home`); return }
-    const where = `cloud ${topic}`
-    const check = (deviceId: string): boolean => {
-      if (deviceId === device.deviceId) return true
-      this.log('warn', `rejected a message on ${topic}: ${t.thing} spoke for ${deviceId}`)
-      return false
-    }
-    const read = readThingEvent(t.kind, payload, where)
-    if (!read.ok) { this.log('warn', `rejected a message: ${read.error.message}`); return }
-    const e = read.e
-    if (!check(e.value.deviceId)) return
+    const read = readThingMessage(topic, payload, this.byThing)
+    if (!read.ok) { this.log('warn', read.why); return }
+    const { device, e } = read
     switch (e.event) {
       case 'ring':
         this.emit('ring', e.value)

@@ -34,7 +34,7 @@ function defaultStorage (): SettingsStorage | undefined {
 }
 
 type Issues = ReadonlyArray<{ path: ReadonlyArray<PropertyKey>, message: string }>
-const describe = (issues: Issues): string => issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')
+const describe = (issues: Issues, count = 3): string => issues.slice(0, count).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ')
 
 export function loadCloudSettings (storage: SettingsStorage | undefined = defaultStorage(), key = CLOUD_SETTINGS_KEY): LoadedCloudSettings {
   let raw: string | null
@@ -215,4 +215,16 @@ export function sameCloudConfig (a: ViewerCloudConfig | null | undefined, b: Vie
     c.region, c.iotEndpoint, c.iotWssUrl ?? null, c.kvsEndpoint ?? null, c.devices.map((d) => [d.deviceId, d.thingName, d.channelName])
   ])
   return flat(a) === flat(b)
+}
+
+/**
+ * The config and credentials a CloudClient is given, checked: both as their schemas say, or the
+ * problem in words (the first two issues of the first part that fails) and where to fix it.
+ */
+export function checkCloudSetup (config: unknown, credentials: unknown): { ok: true, config: ViewerCloudConfig, credentials: AwsCredentials } | { ok: false, problem: string } {
+  const c = ViewerCloudConfig.safeParse(config)
+  if (!c.success) return { ok: false, problem: `the cloud config is not valid (${describe(c.error.issues, 2)}): check them in Settings` }
+  const k = AwsCredentials.safeParse(credentials)
+  if (!k.success) return { ok: false, problem: `the AWS credentials are not valid (${describe(k.error.issues, 2)}): check them in Settings` }
+  return { ok: true, config: c.data, credentials: k.data }
 }
