@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import {
-  CredentialResponse, DoorGuard, Grant, Member, PairResponse, ReissueList, exportPublicKey, generateSigningKey, importPublicKey, memoryLogger,
-  newId, open, peek, sign, signTalkCommand, topics, type Role, type SigningKeyPair
+  CredentialResponse, DoorGuard, Grant, Member, ReissueList, generateSigningKey, importPublicKey, memoryLogger,
+  newId, open, peek, sign, signTalkCommand, topics, type Role
 } from '@doorbell/core'
 import { startHub, type Hub } from '../src/hub'
+import { callHub, pairViewer as pairOn, type Paired } from './pairedViewer'
 
 /**
  * A member's door and talk rights changed without inviting again (hub/src/trust/rights.ts), on a
@@ -20,26 +21,8 @@ const HOME = 'home'
 let dir: string
 let hub: Hub
 
-interface Paired { memberId: string, token: string, subject: string, credential: string, keys: SigningKeyPair }
-
-async function call (path: string, o: { method?: string, token?: string, body?: unknown } = {}): Promise<{ status: number, json: unknown }> {
-  const res = await fetch(new URL(path.replace(/^\//, ''), hub.url), {
-    method: o.method ?? 'GET',
-    headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {})
-  })
-  return { status: res.status, json: await res.json() }
-}
-
-async function pairViewer (role: Role, name: string, zones: string[] = []): Promise<Paired> {
-  const code = role === 'owner' ? hub.trust.setupCode()!.code : (await hub.trust.invite('console', { kind: 'viewer', role, zones }, hub.url)).code
-  const keys = await generateSigningKey(false)
-  const id = newId('v')
-  const r = await call('/api/pair', { method: 'POST', body: { kind: 'viewer', code, id, name, key: await exportPublicKey(keys.publicKey) } })
-  assert.equal(r.status, 200, JSON.stringify(r.json))
-  const p = PairResponse.parse(r.json)
-  return { memberId: p.member.id, token: p.token, subject: id, credential: p.credential!, keys }
-}
+const call = (path: string, o: Parameters<typeof callHub>[2] = {}): ReturnType<typeof callHub> => callHub(hub, path, o)
+const pairViewer = (role: Role, name: string, zones: string[] = []): Promise<Paired> => pairOn(hub, role, name, zones)
 
 const grant = (credential: string): Grant => { const g = peek(Grant, credential); assert.ok(g.ok); return g.value }
 

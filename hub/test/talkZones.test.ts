@@ -4,10 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  CredentialResponse, DoorGuard, Grant, Member, MemberRightsRequest, PairResponse, exportPublicKey, generateSigningKey, memoryLogger,
-  newId, peek, signTalkCommand, type Role, type SigningKeyPair
+  CredentialResponse, DoorGuard, Grant, Member, MemberRightsRequest, memoryLogger,
+  newId, peek, signTalkCommand, type Role
 } from '@doorbell/core'
 import { startHub, type Hub } from '../src/hub'
+import { callHub, pairViewer as pairOn, type Paired } from './pairedViewer'
 
 /**
  * The owner's editor for an operator's talk zones (Home settings → members): the same
@@ -19,26 +20,8 @@ const HOME = 'home'
 let dir: string
 let hub: Hub
 
-interface Paired { memberId: string, token: string, subject: string, credential: string, keys: SigningKeyPair }
-
-async function call (path: string, o: { method?: string, token?: string, body?: unknown } = {}): Promise<{ status: number, json: unknown }> {
-  const res = await fetch(new URL(path.replace(/^\//, ''), hub.url), {
-    method: o.method ?? 'GET',
-    headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {})
-  })
-  return { status: res.status, json: await res.json() }
-}
-
-async function pair (role: Role, name: string, zones: string[] = []): Promise<Paired> {
-  const code = role === 'owner' ? hub.trust.setupCode()!.code : (await hub.trust.invite('console', { kind: 'viewer', role, zones }, hub.url)).code
-  const keys = await generateSigningKey(false)
-  const id = newId('v')
-  const r = await call('/api/pair', { method: 'POST', body: { kind: 'viewer', code, id, name, key: await exportPublicKey(keys.publicKey) } })
-  assert.equal(r.status, 200, JSON.stringify(r.json))
-  const p = PairResponse.parse(r.json)
-  return { memberId: p.member.id, token: p.token, subject: id, credential: p.credential!, keys }
-}
+const call = (path: string, o: Parameters<typeof callHub>[2] = {}): ReturnType<typeof callHub> => callHub(hub, path, o)
+const pair = (role: Role, name: string, zones: string[] = []): Promise<Paired> => pairOn(hub, role, name, zones)
 
 /** What a doorbell of `zone` decides on a talk request with this credential, knowing the hub's replaced grants. */
 async function talkIn (zone: string, who: Paired, credential: string): Promise<string> {
