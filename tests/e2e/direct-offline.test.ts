@@ -14,10 +14,10 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
 import { DIRECT_SILENCE_MS } from '@doorbell/core'
 import { readRelayFile } from '@doorbell/device'
 import { eventually } from '../src/harness'
+import { doorLines, recordDoorLines } from '../src/doorLines'
 import { holdToOpen, openResident, videoIsPlaying, waitForPath, waitForText } from '../src/browser'
 import { freePort, kill, startHomeHub } from '../src/hubProcess'
 import { killDoorbell, startDoorbellProcess, type DoorbellProcess } from '../src/doorbellProcess'
@@ -25,20 +25,6 @@ import { killDoorbell, startDoorbellProcess, type DoorbellProcess } from '../src
 const OFFLINE = /^Front door is offline · lock state unknown$/
 /** Three missed heartbeats, then a margin for a loaded machine. */
 const OFFLINE_BOUND_MS = DIRECT_SILENCE_MS + 4000
-
-/** Every door line the page shows from now on (a MutationObserver). */
-async function watchDoorLines (page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const seen: string[] = []
-    ;(window as unknown as { doorLines: string[] }).doorLines = seen
-    new MutationObserver(() => {
-      const el = document.querySelector('[data-testid=door-status]')
-      const line = el ? `${el.getAttribute('data-door') ?? ''}: ${el.textContent ?? ''}` : null
-      if (line !== null && seen.at(-1) !== line) seen.push(line)
-    }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true })
-  })
-}
-const doorLines = async (page: Page): Promise<string[]> => await page.evaluate(() => (window as unknown as { doorLines: string[] }).doorLines)
 
 test('direct path: a doorbell SIGKILLed with the door open shows offline, lock state unknown, within the heartbeat bound; restarted, it shows Locked', { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-direct-offline-'))
@@ -93,7 +79,7 @@ test('direct path: a doorbell SIGKILLed with the door open shows offline, lock s
   await page.getByTestId('hang-up').click()
   await page.getByTestId('seen').click()
   await waitForText(page, 'door-status', /^Door open · locks in \d+ s$/)
-  await watchDoorLines(page)
+  await recordDoorLines(page)
 
   // SIGKILL, by its PID: nothing closes the page's connection; its silence must.
   const killedAt = Date.now()

@@ -25,6 +25,7 @@ import { exportPublicKey, generateSigningKey, newId, topics } from '@doorbell/co
 import { HubApi } from '@doorbell/viewer/lib'
 import { readRelayFile } from '@doorbell/device'
 import { eventually } from '../src/harness'
+import { doorLines, recordDoorLines } from '../src/doorLines'
 import { holdToOpen, openResident, videoIsPlaying, waitForText } from '../src/browser'
 import { kill, startHomeHub } from '../src/hubProcess'
 import { childrenNamed, isRunning, killDoorbell, startDoorbellProcess, type DoorbellProcess } from '../src/doorbellProcess'
@@ -32,20 +33,6 @@ import { childrenNamed, isRunning, killDoorbell, startDoorbellProcess, type Door
 const OFFLINE = /^Front door is offline · lock state unknown$/
 /** The will goes out when the doorbell's TCP connection closes (at once on a SIGKILL); a power cut waits for the keepalive. */
 const PRESENCE_TIMEOUT_MS = 5000
-
-/** Every door line a page showed since it loaded (a MutationObserver from before the app runs). */
-async function recordDoorLines (page: Page): Promise<void> {
-  await page.addInitScript(() => {
-    const seen: string[] = []
-    ;(window as unknown as { doorLines: string[] }).doorLines = seen
-    new MutationObserver(() => {
-      const el = document.querySelector('[data-testid=door-status]')
-      const line = el ? `${el.getAttribute('data-door') ?? ''}: ${el.textContent ?? ''}` : null
-      if (line !== null && seen.at(-1) !== line) seen.push(line)
-    }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true })
-  })
-}
-const doorLines = async (page: Page): Promise<string[]> => await page.evaluate(() => (window as unknown as { doorLines: string[] }).doorLines)
 
 /** Live view, hold to open, wait for "Door open", close the call: the idle card then shows the door. */
 async function openTheDoor (page: Page, relayFile: string): Promise<void> {
@@ -120,7 +107,7 @@ test('fail-secure: SIGKILL while the door is open → every screen shows it offl
   // A screen opened now: never told `unlocked`, from its first paint.
   const fresh = await resident.context.newPage()
   t.after(() => fresh.close())
-  await recordDoorLines(fresh)
+  await recordDoorLines(fresh, { fromLoad: true })
   await fresh.goto(`${base}/`)
   await fresh.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
   await waitForText(fresh, 'door-status', OFFLINE)

@@ -6,6 +6,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Message, classes, makeIntegrityKey, methods, parseMessage } from 'werift'
 import { DEPLOYMENT } from './nginx'
+import { endChild, exitedAlready } from './child'
 
 /**
  * Debian's coturn (`turnserver`), run by a test with deployment/coturn/turnserver.conf rendered
@@ -152,8 +153,6 @@ export async function startCoturn (o: { dir: string, certPath: string, keyPath: 
   const take = (d: Buffer): void => { lines.push(...d.toString().split('\n').filter(Boolean)) }
   proc.stdout!.on('data', take)
   proc.stderr!.on('data', take)
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
-  const gone = (): boolean => proc.exitCode !== null || proc.signalCode !== null
   const coturn: Coturn = {
     proc,
     pid: proc.pid!,
@@ -164,19 +163,13 @@ export async function startCoturn (o: { dir: string, certPath: string, keyPath: 
     minPort,
     maxPort,
     lines,
-    async stop () {
-      if (gone()) return
-      proc.kill('SIGTERM')
-      const timer = setTimeout(() => { proc.kill('SIGKILL') }, 5000)
-      await exited
-      clearTimeout(timer)
-    }
+    async stop () { await endChild(proc) }
   }
   const deadline = Date.now() + 15_000
-  while (!gone() && Date.now() < deadline) {
+  while (!exitedAlready(proc) && Date.now() < deadline) {
     if (await stunBinding(port)) return coturn
   }
-  const why = gone() ? `turnserver exited (${proc.exitCode ?? proc.signalCode})` : 'turnserver did not answer STUN within 15 s'
+  const why = exitedAlready(proc) ? `turnserver exited (${proc.exitCode ?? proc.signalCode})` : 'turnserver did not answer STUN within 15 s'
   await coturn.stop()
   throw new Error(`${why}; it said:\n${lines.slice(-30).join('\n')}`)
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { Pki } from './cloud/pki'
 import { eventually } from './harness'
 import { freePort, kill, startHubProcess, type HubProcess } from './hubProcess'
+import { endChild, exitedAlready } from './child'
 
 /**
  * Debian's nginx, run by a test with the shipped deployment/nginx files: rendered for loopback
@@ -178,29 +179,21 @@ export async function startNginx (files: NginxFiles, httpsPort: number): Promise
   const take = (d: Buffer): void => { lines.push(...d.toString().split('\n').filter(Boolean)) }
   proc.stdout!.on('data', take)
   proc.stderr!.on('data', take)
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
-  const gone = (): boolean => proc.exitCode !== null || proc.signalCode !== null
   const nginx: Nginx = {
     proc,
     pid: proc.pid!,
     url: `https://127.0.0.1:${httpsPort}/`,
     lines,
     accessLog: () => existsSync(join(files.dir, 'access.log')) ? readFileSync(join(files.dir, 'access.log'), 'utf8') : '',
-    async stop () {
-      if (gone()) return
-      // SIGTERM: fast shutdown of the master and its workers; SIGKILL if it hangs.
-      proc.kill('SIGTERM')
-      const timer = setTimeout(() => { proc.kill('SIGKILL') }, 5000)
-      await exited
-      clearTimeout(timer)
-    }
+    // SIGTERM: fast shutdown of the master and its workers; SIGKILL if it hangs.
+    async stop () { await endChild(proc) }
   }
   const deadline = Date.now() + 10_000
-  while (!gone() && Date.now() < deadline) {
+  while (!exitedAlready(proc) && Date.now() < deadline) {
     if (await listening(httpsPort)) return nginx
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  const why = gone() ? `nginx exited (${proc.exitCode ?? proc.signalCode})` : 'nginx did not listen within 10 s'
+  const why = exitedAlready(proc) ? `nginx exited (${proc.exitCode ?? proc.signalCode})` : 'nginx did not listen within 10 s'
   await nginx.stop()
   throw new Error(`${why}; it said:\n${lines.join('\n')}`)
 }

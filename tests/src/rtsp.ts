@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './hubProcess'
+import { endChild } from './child'
 
 /**
  * GStreamer's RTSP server (tests/src/rtspServer.py, Debian's packages: scripts/setup.sh --test) as an
@@ -48,11 +49,7 @@ export async function startRtspCamera (profile: RtspProfile, size = '640x360'): 
     proc: await launch(port, profile, size, lines),
     lines,
     async stop () {
-      const proc = camera.proc
-      if (proc.exitCode !== null || proc.signalCode !== null) return
-      const exited = new Promise((resolve) => proc.once('exit', resolve))
-      proc.kill('SIGTERM')
-      await exited
+      await endChild(camera.proc)
     },
     async restart () {
       await camera.stop()

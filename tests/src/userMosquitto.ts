@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pki } from './cloud/pki'
 import { freePort } from './hubProcess'
+import { endChild } from './child'
 
 const MOSQUITTO = '/usr/sbin/mosquitto'
 const START_MS = 10_000
@@ -86,12 +87,7 @@ export class UserMosquitto {
   async stop (): Promise<void> {
     const proc = this.proc
     this.proc = null
-    if (proc === null || proc.exitCode !== null) return
-    const exited = new Promise((resolve) => proc.once('exit', resolve))
-    proc.kill('SIGTERM')
-    const timer = setTimeout(() => { proc.kill('SIGKILL') }, STOP_MS)
-    await exited
-    clearTimeout(timer)
+    if (proc !== null) await endChild(proc, STOP_MS)
   }
 
   /** Starts it again on the same port, with nothing retained. */

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { Grant, Member, newId, sign, toB64url, type AuditRecord, type Logger, type SigningKey } from '@doorbell/core'
+import { Grant, Member, newId, sign, toB64url, type SigningKey } from '@doorbell/core'
 import type { IntegrationKeys } from './integrationKey'
 import { isLive, publicMember, sha256 } from './members'
 import { TrustError } from './errors'
-import type { StoredMember, TrustBackend } from './store'
+import type { StoredMember } from './store'
+import type { RightsHost } from './rights'
 
 /**
  * Home Assistant's integration members: a credential for its MQTT connection, a door right the
@@ -23,18 +24,10 @@ export interface IntegrationSigner {
   key: SigningKey
 }
 
-/** What the trust module lends these functions: its store, the home's key, its clock, its audit and its owner check. */
-export interface IntegrationHost {
+/** What the trust module lends these functions: as for rights.ts, plus where each integration's own key is held. */
+export interface IntegrationHost extends RightsHost {
   dir: string
-  /** Where each integration's own key is held. */
   keys: IntegrationKeys
-  homeId: string
-  homeKey: SigningKey
-  store: TrustBackend
-  log: Logger
-  now: () => number
-  requireOwner: (by: Member, kind: 'pairing') => StoredMember
-  record: (r: Pick<AuditRecord, 'kind' | 'actor' | 'message'>) => void
 }
 
 export async function createIntegration (h: IntegrationHost, by: Member, name: string): Promise<{ member: Member, token: string }> {
