@@ -5,7 +5,7 @@
  */
 import { exportPublicKey, generateSigningKey, newId, type Role } from '@doorbell/core'
 import type { Hub } from '@doorbell/hub'
-import type { PairedViewer } from '../src/trust'
+import { pairedViewer, type PairedViewer } from '../src/trust'
 
 export type Unit = 'ms' | '%' | 'MB' | 'msg/s' | 'x' | 'viewers'
 
@@ -61,17 +61,7 @@ export async function pairViewerInProcess (hub: Hub, o: { name: string, viewerId
   const { code } = await hub.trust.invite('console', { kind: 'viewer', role: o.role ?? 'resident' }, hub.url)
   const keys = await generateSigningKey(false)
   const viewerId = o.viewerId ?? newId('v')
-  const paired = await hub.trust.pair({ kind: 'viewer', code, id: viewerId, name: o.name, key: await exportPublicKey(keys.publicKey) })
-  return {
-    viewerId,
-    homeId: paired.homeId,
-    memberId: paired.member.id,
-    token: paired.token,
-    credential: paired.credential!,
-    key: keys.privateKey,
-    role: paired.member.role!,
-    name: paired.member.name
-  }
+  return pairedViewer(viewerId, keys, await hub.trust.pair({ kind: 'viewer', code, id: viewerId, name: o.name, key: await exportPublicKey(keys.publicKey) }))
 }
 
 /** A device member (its MQTT user name and password), paired through the hub's trust API in this process. */

@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core'
-import { DEFAULT_ZONE, PairResponse, exportPublicKey, generateSigningKey, newId, signViewClaim, type InviteRequest, type Offer, type Role } from '@doorbell/core'
+import { DEFAULT_ZONE, PairResponse, exportPublicKey, generateSigningKey, newId, signViewClaim, type InviteRequest, type Offer, type Role, type SigningKeyPair } from '@doorbell/core'
 import type { Hub } from '@doorbell/hub'
 import type { ViewerTrust } from '@doorbell/viewer/lib'
 
@@ -41,7 +41,11 @@ export async function pairViewer (hub: Hub, o: { name: string, role?: Role, door
     body: JSON.stringify({ kind: 'viewer', code, id: viewerId, name: o.name, key: await exportPublicKey(keys.publicKey) })
   })
   if (!res.ok) throw new Error(`pairing ${o.name} failed: ${res.status} ${await res.text()}`)
-  const paired = PairResponse.parse(await res.json())
+  return pairedViewer(viewerId, keys, PairResponse.parse(await res.json()))
+}
+
+/** What a screen keeps of its pairing: its id, the hub's answer and its own private key. */
+export function pairedViewer (viewerId: string, keys: SigningKeyPair, paired: PairResponse): PairedViewer {
   return {
     viewerId,
     homeId: paired.homeId,
