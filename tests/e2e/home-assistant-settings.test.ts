@@ -12,18 +12,13 @@ import { join } from 'node:path'
 import { HomeAssistantBrokerSettings, integrationTopics } from '@doorbell/core'
 import { openResident } from '../src/browser'
 import { eventually, startLan } from '../src/harness'
-import { homeAssistant, latest, PREFIX } from '../src/homeAssistant'
+import { HUB_BROKER_PASSWORD, homeAssistant, latest, PREFIX, startHaBroker } from '../src/homeAssistant'
 import { inviteCode } from '../src/trust'
-import { UserMosquitto } from '../src/userMosquitto'
 
 const FRONT = 'front-door'
 
 test('the owner sets, changes and turns off the user\'s broker and gives Home Assistant the door right, from Home settings', { timeout: 120_000 }, async (t) => {
-  const broker = await UserMosquitto.start([
-    { name: 'doorbell-hub', password: 'hub-secret-1', topics: ['doorbell/#', `${PREFIX}/#`] },
-    { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
-  ])
-  t.after(() => broker.remove())
+  const { broker, asHa } = await startHaBroker(t)
   const lan = await startLan({}, { homeAssistant: { enabled: true } })
   t.after(() => lan.stop())
   const owner = await openResident(lan.hub.url, 'Owner laptop', await inviteCode(lan.hub, 'owner'))
@@ -59,15 +54,15 @@ test('the owner sets, changes and turns off the user\'s broker and gives Home As
   // ------------------------------------------------------------ set: the hub connects at once, no restart
   await page.getByTestId('ha-broker-url').fill(broker.url)
   await page.getByTestId('ha-broker-username').fill('doorbell-hub')
-  await page.getByTestId('ha-broker-password').fill('hub-secret-1')
+  await page.getByTestId('ha-broker-password').fill(HUB_BROKER_PASSWORD)
   await page.getByTestId('ha-broker-ca').fill(readFileSync(broker.caFile, 'utf8'))
   await page.getByTestId('ha-broker-save').click()
   await eventually('the page says connected', async () => await page.getByTestId('ha-broker-status').getAttribute('data-state') === 'connected', 20_000)
   assert.equal(await page.getByTestId('ha-broker-password').inputValue(), '', 'the password field is emptied')
-  assert.ok(!(await page.content()).includes('hub-secret-1'), 'the password is not on the page')
-  assert.ok(!lan.lines.some((l) => l.includes('hub-secret-1')), 'nor in the hub\'s log')
+  assert.ok(!(await page.content()).includes(HUB_BROKER_PASSWORD), 'the password is not on the page')
+  assert.ok(!lan.lines.some((l) => l.includes(HUB_BROKER_PASSWORD)), 'nor in the hub\'s log')
 
-  const ha = await homeAssistant(broker.url, { clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') })
+  const ha = await homeAssistant(broker.url, asHa)
   t.after(() => ha.end())
   const configTopic = integrationTopics.discovery(PREFIX, `doorbell_home_${FRONT}`)
   await eventually('the front door\'s config on the user\'s broker', () => latest(ha.got, configTopic)?.payload.includes('"lock"'))
@@ -86,12 +81,12 @@ test('the owner sets, changes and turns off the user\'s broker and gives Home As
   await page.getByTestId('ha-broker-password').fill('not-the-password')
   await page.getByTestId('ha-broker-save').click()
   await eventually('the page says why it cannot connect', async () => /bad username or password|not authorized/.test(await text('ha-broker-status')), 20_000)
-  await page.getByTestId('ha-broker-password').fill('hub-secret-1')
+  await page.getByTestId('ha-broker-password').fill(HUB_BROKER_PASSWORD)
   await page.getByTestId('ha-broker-save').click()
   await eventually('connected again, without a restart', async () => connects() > before && await page.getByTestId('ha-broker-status').getAttribute('data-state') === 'connected', 20_000)
   const shown = HomeAssistantBrokerSettings.parse(JSON.parse(answers.at(-1)!))
   assert.deepEqual(shown.broker && [shown.broker.url, shown.broker.username, shown.broker.password, shown.broker.ca, shown.broker.source], [broker.url, 'doorbell-hub', true, true, 'settings'])
-  assert.ok(answers.length > 3 && answers.every((a) => !a.includes('hub-secret-1') && !a.includes('not-the-password')), 'the API never echoes the password')
+  assert.ok(answers.length > 3 && answers.every((a) => !a.includes(HUB_BROKER_PASSWORD) && !a.includes('not-the-password')), 'the API never echoes the password')
 
   // ------------------------------------------------------------ turned off: the hub leaves, Home Assistant marks it offline
   page.once('dialog', (d) => { void d.accept() })

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { waitFor } from 'xstate'
 import { HubApi } from '@doorbell/viewer/lib'
 import { startLan, eventually } from '../src/harness'
 import { pairViewer } from '../src/trust'
 import { nodeViewer } from '../src/nodeViewer'
+import { ringAndAnswer } from '../src/fullCall'
 
 /**
  * How long someone talked, with real parts (the doorbell's talk lease and audit outbox, the hub's
@@ -26,10 +26,7 @@ test('a talk in a call: the history\'s talk event says how long it lasted; the a
   const viewer = nodeViewer(lan.hub.mqttUrl, owner)
   t.after(() => viewer.close())
   await eventually('the screen to see the doorbell', () => viewer.home.doorbells.get(DEVICE))
-  lan.button.press()
-  await waitFor(viewer.home.doorbell(DEVICE), (s) => s.matches('incoming'), { timeout: 10_000 })
-  viewer.home.answer(DEVICE)
-  await waitFor(viewer.home.doorbell(DEVICE), (s) => s.matches({ active: 'connected' }), { timeout: 30_000 })
+  await ringAndAnswer(lan, viewer, DEVICE)
   const talk = await eventually('the call\'s talk link', () => viewer.talk.get(DEVICE))
 
   const asked = Date.now()

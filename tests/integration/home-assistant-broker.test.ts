@@ -1,10 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { integrationTopics } from '@doorbell/core'
 import { eventually, startLan } from '../src/harness'
-import { homeAssistant, latest, parseDiscovery, PREFIX, sleep, stateTopics, type FakeHomeAssistant, type Received } from '../src/homeAssistant'
+import { homeAssistant, latest, parseDiscovery, PREFIX, sleep, startHaBroker, stateTopics, type FakeHomeAssistant, type Received } from '../src/homeAssistant'
 import { UserMosquitto } from '../src/userMosquitto'
 
 /**
@@ -19,18 +17,11 @@ const FRONT = 'front-door'
 const QUIET_MS = 700
 
 test('Home Assistant on the user\'s Mosquitto: discovery, events, the lock, birth, a broker restart, the hub\'s will, and bad input', { timeout: 120_000 }, async (t) => {
-  const broker = await UserMosquitto.start([
-    { name: 'doorbell-hub', password: 'hub-secret-1', topics: ['doorbell/#', `${PREFIX}/#`] },
-    { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
-  ])
-  t.after(() => broker.remove())
-  const passwordFile = join(broker.dir, 'hub-password')
-  writeFileSync(passwordFile, 'hub-secret-1\n', { mode: 0o600 })
+  const { broker, hubBroker, asHa } = await startHaBroker(t)
 
-  const lan = await startLan({}, { homeAssistant: { enabled: true, broker: { url: broker.url, username: 'doorbell-hub', passwordFile, ca: broker.caFile } } })
+  const lan = await startLan({}, { homeAssistant: { enabled: true, broker: hubBroker } })
   t.after(() => lan.stop())
   const hub = lan.hub
-  const asHa = { clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') }
   let ha: FakeHomeAssistant = await homeAssistant(broker.url, asHa)
   t.after(() => ha.end())
 

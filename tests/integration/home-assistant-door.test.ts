@@ -1,13 +1,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { integrationTopics, type AuditRecord, type IntegrationCredential } from '@doorbell/core'
 import { ApiError, HubApi } from '@doorbell/viewer/lib'
 import { eventually, startLan, type Lan } from '../src/harness'
-import { homeAssistant, latest, parseDiscovery, PREFIX, sleep, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
+import { homeAssistant, latest, parseDiscovery, PREFIX, sleep, startHaBroker, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
 import { pairViewer } from '../src/trust'
-import { UserMosquitto } from '../src/userMosquitto'
 
 /**
  * Home Assistant opens the door, signed (issue 22): the owner's integration credential makes a
@@ -122,21 +121,15 @@ test('on the hub\'s broker: refused without the door right, opens once the owner
 })
 
 test('on the user\'s Mosquitto: the owner\'s integration opens the door from there, and a removed one is refused', { timeout: 120_000 }, async (t) => {
-  const broker = await UserMosquitto.start([
-    { name: 'doorbell-hub', password: 'hub-secret-1', topics: ['doorbell/#', `${PREFIX}/#`] },
-    { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
-  ])
-  t.after(() => broker.remove())
-  const passwordFile = join(broker.dir, 'hub-password')
-  writeFileSync(passwordFile, 'hub-secret-1\n', { mode: 0o600 })
-  const lan = await startLan({}, { homeAssistant: { enabled: true, broker: { url: broker.url, username: 'doorbell-hub', passwordFile, ca: broker.caFile } } })
+  const { broker, hubBroker, asHa } = await startHaBroker(t)
+  const lan = await startLan({}, { homeAssistant: { enabled: true, broker: hubBroker } })
   t.after(() => lan.stop())
   const owner = await pairViewer(lan.hub, { name: 'Owner', role: 'owner' })
   const api = new HubApi({ base: lan.hub.url, token: owner.token })
   const cred = await api.createIntegration()
   await api.setIntegrationDoor(cred.member.id, true)
 
-  const ha = await homeAssistant(broker.url, { clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') })
+  const ha = await homeAssistant(broker.url, asHa)
   t.after(() => ha.end())
   const door = await lockOf(ha)
 

@@ -9,11 +9,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { waitFor } from 'xstate'
 import { Grant, NO_CALL_SESSION, TRACE_CHUNK_BYTES, makeTrace, parseTrace, peek, signTracesCommand } from '@doorbell/core'
 import { HubClient, KeptTraceError } from '@doorbell/viewer/lib'
 import { eventually, startLan } from '../src/harness'
 import { nodeViewer } from '../src/nodeViewer'
+import { ringAnswerOpenHangUp } from '../src/fullCall'
 import { pairViewer } from '../src/trust'
 
 test('the owner lists and reads a kept trace over the hub; a resident, a replay and a stale command are refused and audited; a big trace comes in chunks', { timeout: 120_000 }, async (t) => {
@@ -27,14 +27,7 @@ test('the owner lists and reads a kept trace over the hub; a resident, a replay 
   await eventually('the resident\'s screen too', () => other.home.doorbells.get('front-door'))
 
   // A real call: ring, answer, open the door, hang up.
-  const doorbell = viewer.home.doorbell('front-door')
-  lan.button.press()
-  await waitFor(doorbell, (s) => s.matches('incoming'), { timeout: 5000 })
-  viewer.home.answer('front-door')
-  await waitFor(doorbell, (s) => s.matches({ active: 'connected' }), { timeout: 15_000 })
-  viewer.home.unlock('front-door')
-  await waitFor(doorbell, (s) => s.context.door?.status === 'unlocked', { timeout: 5000 })
-  viewer.home.hangUp('front-door')
+  await ringAnswerOpenHangUp(lan, viewer)
   await eventually('the call\'s trace kept', () => lan.device.traces!.list().length === 1)
 
   // The owner's list, as Home settings asks for it.

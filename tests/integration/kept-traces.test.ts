@@ -2,10 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { waitFor } from 'xstate'
 import { Grant, parseTrace, peek } from '@doorbell/core'
 import { eventually, startLan } from '../src/harness'
 import { nodeViewer } from '../src/nodeViewer'
+import { ringAnswerOpenHangUp } from '../src/fullCall'
 import { pairViewer } from '../src/trust'
 
 /** A real LAN call (ring, answer, open door, hang-up) with the doorbell's trace keeping as given. */
@@ -14,14 +14,7 @@ async function aCall (keepTraces: { calls: number } | undefined) {
   const member = await pairViewer(lan.hub, { name: 'Kitchen tablet', role: 'owner' })
   const viewer = nodeViewer(lan.hub.mqttUrl, member)
   await eventually('the retained state of the doorbell', () => viewer.home.doorbells.get('front-door'))
-  const doorbell = viewer.home.doorbell('front-door')
-  lan.button.press()
-  await waitFor(doorbell, (s) => s.matches('incoming'), { timeout: 5000 })
-  viewer.home.answer('front-door')
-  await waitFor(doorbell, (s) => s.matches({ active: 'connected' }), { timeout: 15_000 })
-  viewer.home.unlock('front-door')
-  await waitFor(doorbell, (s) => s.context.door?.status === 'unlocked', { timeout: 5000 })
-  viewer.home.hangUp('front-door')
+  await ringAnswerOpenHangUp(lan, viewer)
   await eventually('the device back to idle', () => lan.device.call.getSnapshot().matches('idle'))
   return { lan, member, viewer }
 }

@@ -9,6 +9,7 @@ import { NO_CALL_SESSION, RepliesResponse, newId, sign, signReplyCommand, signRe
 import { eventually, startLan } from '../src/harness'
 import { pairViewer, type PairedViewer } from '../src/trust'
 import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
+import { ringAndAnswer } from '../src/fullCall'
 import { waitFor } from 'xstate'
 import { readWav, speechOf, toneWav } from '../src/audio'
 
@@ -203,10 +204,7 @@ test('half duplex: the doorbell\'s microphone (the test tone) stops reaching the
   const viewer = nodeViewer(lan.hub.mqttUrl, owner)
   t.after(() => viewer.close())
   await eventually('the screen to see the doorbell', () => viewer.home.doorbells.get(DEVICE))
-  lan.button.press()
-  await waitFor(viewer.home.doorbell(DEVICE), (s) => s.matches('incoming'), { timeout: 10_000 })
-  viewer.home.answer(DEVICE)
-  await waitFor(viewer.home.doorbell(DEVICE), (s) => s.matches({ active: 'connected' }), { timeout: 30_000 })
+  await ringAndAnswer(lan, viewer, DEVICE)
   const talk = await eventually('the call\'s talk link', () => viewer.talk.get(DEVICE))
   const rate = async (ms: number): Promise<number> => {
     const from = viewer.audioRtp.length

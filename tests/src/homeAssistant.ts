@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { z } from 'zod'
+import { UserMosquitto } from './userMosquitto'
 
 /**
  * Home Assistant as the tests play it: its MQTT discovery schema, written from Home Assistant's
@@ -170,3 +174,33 @@ export const latest = (got: Received[], topic: string): Received | undefined => 
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 /** Consecutive repeats as one: the bridge restates the lock with every state the doorbell publishes. */
 export const collapse = (xs: string[]): string[] => xs.filter((x, i) => i === 0 || xs[i - 1] !== x)
+
+/** The user's Mosquitto as Home Assistant users run it: one account for the hub, one for Home Assistant. */
+export interface HaBroker {
+  broker: UserMosquitto
+  /** The hub's password in a file, as the hub's config names it. */
+  passwordFile: string
+  /** The hub's broker settings for its config's `homeAssistant.broker`. */
+  hubBroker: { url: string, username: string, passwordFile: string, ca: string }
+  /** How the stand-in Home Assistant signs in. */
+  asHa: IClientOptions
+}
+
+export const HUB_BROKER_PASSWORD = 'hub-secret-1'
+
+/** Starts the user's Mosquitto (TLS, passwords, ACL) for a test and removes it after. */
+export async function startHaBroker (t: TestContext): Promise<HaBroker> {
+  const broker = await UserMosquitto.start([
+    { name: 'doorbell-hub', password: HUB_BROKER_PASSWORD, topics: ['doorbell/#', `${PREFIX}/#`] },
+    { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
+  ])
+  t.after(() => broker.remove())
+  const passwordFile = join(broker.dir, 'hub-password')
+  writeFileSync(passwordFile, `${HUB_BROKER_PASSWORD}\n`, { mode: 0o600 })
+  return {
+    broker,
+    passwordFile,
+    hubBroker: { url: broker.url, username: 'doorbell-hub', passwordFile, ca: broker.caFile },
+    asHa: { clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') }
+  }
+}
