@@ -396,9 +396,10 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       f('talk-oneway-viewer-device-p50', 'viewer microphone → doorbell speaker, one way, p50', percentile(oneWay, 50)),
       f('talk-oneway-viewer-device-p95', 'viewer microphone → doorbell speaker, one way, p95', percentile(oneWay, 95), { op: '<=', value: 150 }),
       { ...f('talk-oneway-device-viewer-p50', 'doorbell microphone → page, one way, p50, paced (audio.pacingMs 40)', percentile(deviceToPage, 50)), conditions: backConditions },
-      { ...f('talk-oneway-device-viewer-p95', 'doorbell microphone → page, one way, p95, paced (audio.pacingMs 40)', percentile(deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions },
+      // The issue's target is on the default (unpaced) figure below: pacing is an option, off by default.
+      { ...f('talk-oneway-device-viewer-p95', 'doorbell microphone → page, one way, p95, paced (audio.pacingMs 40)', percentile(deviceToPage, 95)), conditions: backConditions },
       { ...f('talk-page-jitter-buffer-p50', 'of which in the page\'s jitter buffer (mean per round), p50', percentile(jitter, 50)), conditions: backConditions },
-      { ...f('talk-oneway-device-viewer-unpaced-p95', 'doorbell microphone → page, one way, p95, unpaced (audio.pacingMs 0, the default; same run)', percentile(unpaced.deviceToPage, 95)), conditions: backConditions },
+      { ...f('talk-oneway-device-viewer-unpaced-p95', 'doorbell microphone → page, one way, p95, unpaced (audio.pacingMs 0, the default; same run)', percentile(unpaced.deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions },
       { ...f('talk-page-jitter-buffer-unpaced-p50', 'of which in the page\'s jitter buffer, p50, unpaced (same run)', percentile(unpaced.jitter, 50)), conditions: backConditions },
       ...backFigures(unpaced, short, raised, raisedPage).map((x) => ({ ...x, conditions: backConditions }))
     ]
