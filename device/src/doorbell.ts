@@ -22,6 +22,7 @@ import { serveKeptReads } from './paths/direct/keptReads'
 import { serveDirectCommands } from './paths/direct/commands'
 import { serveDirectDismissals } from './paths/direct/dismissals'
 import { takeDismissal, type DismissalOptions } from './paths/dismissal'
+import { takeKeptRead, type KeptReadOptions } from './paths/keptRead'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -162,6 +163,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     clipOn: () => ownerStock?.clip === true,
     log
   })
+  // The reads of its kept rings while the hub is down, on the direct path and away from home: one check (paths/keptRead.ts).
+  const keptReads = (): KeptReadOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
   // The doorbell's one dismissal handler, for the direct path and the cloud path (paths/dismissal.ts).
   const dismissals = (): DismissalOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
 
@@ -309,7 +312,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         })
         answering.answering.attach(mesh.server)
         // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
-        stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
+        stopKeptReads = await serveKeptReads(mesh.node, keptReads())
         // A quick reply from a ring banner while the hub is down: the same commands as from the hub (docs/commands.md).
         stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload) })
         // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
@@ -353,7 +356,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           // A quick reply from a ring banner away from home: the same commands as from the hub (docs/commands.md).
           commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload),
           // …and a ring dismissed there: checked and kept as on the direct path (docs/history.md).
-          dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud')
+          dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud'),
+          // …and the rings it keeps, read there while the hub is down: the direct path's check (docs/history.md).
+          keptReads: async (request, max) => await takeKeptRead(keptReads(), request, 'cloud', max)
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.

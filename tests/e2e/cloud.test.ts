@@ -6,8 +6,9 @@
  * path, the next ring arrives through IoT Core with the visitor's picture, the resident answers through KVS signaling, sees
  * the visitor and opens the door, which the doorbell checks exactly as on the LAN. A page opened
  * while the hub is still down loads from the browser's cache and goes straight to the cloud; its
- * Dismiss reaches the doorbell on its KVS channel. The hub comes back (its history says that ring
- * was dismissed by the resident): the page returns to it, the doorbell's audit outbox delivers the attempt, and the owner's
+ * Dismiss reaches the doorbell on its KVS channel, and its history view shows that ring as the
+ * doorbell holds it (read on the same channel), with the visitor's picture and who dismissed it.
+ * The hub comes back (its history says that ring was dismissed by the resident): the page returns to it, the doorbell's audit outbox delivers the attempt, and the owner's
  * log shows it came over the cloud; the next ring goes over the LAN. Throughout, the owner's
  * /inspector shows the cloud path's machines: the doorbell's KVS master and IoT link, and the
  * page's cloud channel (told once the hub is back).
@@ -23,7 +24,7 @@ import { firstFrame, holdToOpen, mark, openResident, videoIsPlaying, waitForPath
 import { kill, startHomeHub, startHubProcess } from '../src/hubProcess'
 import { startCloud } from '../src/cloud'
 import { assertTestPatternBars } from '../src/jpeg'
-import { ringBannerPicture } from '../src/ringPicture'
+import { imageBytes, ringBannerPicture } from '../src/ringPicture'
 import { inspectorShows, pairOwnerBrowser } from '../src/inspector'
 import type { Resident } from '../src/browser'
 
@@ -158,10 +159,20 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
   assert.equal(await page.getByTestId('ring-path').getAttribute('data-path'), 'cloud')
   const dismissedRing = device.state().call.ringId
+  const dismissedAt = Date.now()
   await page.getByTestId('dismiss').click()
   // Neither the hub nor a direct path: the page tells the doorbell on its KVS channel, which keeps it for the hub (docs/history.md).
   await eventually('the dismissal kept on the doorbell', () => lines.some((l) => l.includes('a screen dismissed a ring over the cloud path') && l.includes('viewer=Kitchen tablet')), 30_000)
   await eventually('the unanswered ring to end', () => device.call.getSnapshot().matches('idle'), 15_000)
+  // The history view, the hub still down: what the doorbell holds, read on its KVS channel, with the
+  // visitor's picture and who dismissed it, said to be the doorbell's (docs/history.md).
+  const keptRow = page.locator(`[data-testid=history-kept-ring][data-ring="${dismissedRing}"]`)
+  await eventually('the dismissed ring in the history view, read from the doorbell', async () => /dismissed by Kitchen tablet/.test(await keptRow.innerText({ timeout: 1000 }).catch(() => '')), 60_000)
+  const keptShown = Date.now() - dismissedAt
+  assert.match(await page.getByTestId('history-from-doorbell').innerText(), /From the doorbell \(hub unreachable\)/)
+  assert.match(await page.getByTestId('history-from-doorbell-note').innerText(), /what the doorbell still holds.*over the cloud/)
+  assertTestPatternBars(await imageBytes(page, `[data-testid=history-kept-ring][data-ring="${dismissedRing}"] [data-testid=history-kept-thumb]`))
+  assert.ok(lines.some((l) => l.includes('a screen read the kept rings over the cloud path') && l.includes('viewer=Kitchen tablet')))
 
   // The hub comes back on the same port: the page returns to it and closes the cloud path.
   const restartedAt = Date.now()
@@ -202,5 +213,5 @@ test('away from home: the hub dies while idle; the ring comes through IoT Core, 
   await page.getByTestId('dismiss').click()
 
   passed = true
-  t.diagnostic(`hub killed -> cloud path shown ${switched} ms (grace 3000 ms + direct attempt + IoT connect); press -> ring banner over IoT ${ringMs} ms, its picture ${pictureMs} ms; Answer -> first frame over KVS ${Math.round(answerToFrame)} ms; page opened away from home -> cloud path ${reopened} ms; hub restarted -> LAN path shown ${back} ms`)
+  t.diagnostic(`hub killed -> cloud path shown ${switched} ms (grace 3000 ms + direct attempt + IoT connect); press -> ring banner over IoT ${ringMs} ms, its picture ${pictureMs} ms; Answer -> first frame over KVS ${Math.round(answerToFrame)} ms; page opened away from home -> cloud path ${reopened} ms; Dismiss -> the history view shows the doorbell's kept ring dismissed, over KVS, ${keptShown} ms; hub restarted -> LAN path shown ${back} ms`)
 })

@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { CredentialResponse, Grant, InspectionBatcher, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, signViewClaim, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { CredentialResponse, Grant, InspectionBatcher, KEPT_SESSION, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, signViewClaim, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { keptTraceFetcher, type KeptTraceFetcher } from './keptTraces'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
@@ -18,7 +18,8 @@ const RETELL_EVERY_MS = 2500
 
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 /** One doorbell's kept rings as read on the direct path (history view, hub unreachable). */
-export interface DoorbellKeptRings { deviceId: string, deviceName: string, rings: KeptRing[], more: boolean, error?: string }
+/** The rings a doorbell keeps, read from it while the hub is down; `path`: the direct path, or the cloud path away from home. */
+export interface DoorbellKeptRings { deviceId: string, deviceName: string, rings: KeptRing[], more: boolean, error?: string, path?: 'direct' | 'cloud' }
 export type LinkActor = Actor<typeof linkMachine>
 
 /**
@@ -237,11 +238,25 @@ export class Home {
    * The link machine's direct path: lives while the machine is in `direct`, dials every doorbell in
    * the address book, and closes its connections when the hub is back.
    */
-  /** The rings the doorbells keep, read on the direct path while the hub is down (null: no direct connection now). */
+  /**
+   * The rings the doorbells keep, read while the hub is down: on the direct path, else away from
+   * home on each doorbell's KVS channel, the same signed read (docs/history.md). Null: neither is up.
+   */
   async keptRings (): Promise<DoorbellKeptRings[] | null> {
+    const named = (deviceId: string): string => this.doorbells.get(deviceId)?.getSnapshot().context.deviceName ?? deviceId
     const direct = this.direct
-    if (!direct?.connected) return null
-    return (await direct.keptRings()).map((d) => ({ ...d, deviceName: this.doorbells.get(d.deviceId)?.getSnapshot().context.deviceName ?? d.deviceId }))
+    if (direct?.connected) return (await direct.keptRings()).map((d) => ({ ...d, deviceName: named(d.deviceId), path: 'direct' as const }))
+    const cloud = this.cloud
+    if (!cloud?.connected) return null
+    const { homeId, viewerId, trust } = this.o
+    return await Promise.all(cloud.deviceIds.map(async (deviceId): Promise<DoorbellKeptRings> => {
+      try {
+        const proof = await signViewClaim({ key: trust.key, home: homeId, device: deviceId, session: KEPT_SESSION })
+        return { deviceId, deviceName: named(deviceId), path: 'cloud', ...await cloud.readKeptRings(deviceId, { homeId, viewerId, credential: trust.credential, proof }) }
+      } catch (err) {
+        return { deviceId, deviceName: named(deviceId), path: 'cloud', rings: [], more: false, error: (err as Error).message }
+      }
+    }))
   }
 
   /**

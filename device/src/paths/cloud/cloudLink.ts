@@ -1,13 +1,14 @@
 import type { RTCIceServer } from 'werift'
 import type { InspectionEvent } from 'xstate'
 import {
-  type CallRecord, type CommandResult, type DismissDirectAnswer, type DismissDirectRequest, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
+  type CallRecord, type CommandResult, type KeptReadFrame, type KeptReadRequest, type DismissDirectAnswer, type DismissDirectRequest, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
   type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { IotCredentials } from './credentials'
 import { IotLink, type IotLinkOptions } from './iotLink'
 import { KvsMaster, type KvsMasterOptions } from './kvsMaster'
 import { kvsCommands } from './kvsCommands'
+import { kvsKeptReads, type KvsKeptReadHandler } from './kvsKeptReads'
 import { StockViewers, type StockViewersOptions } from './stockViewers'
 
 export interface CloudLinkDeps {
@@ -25,6 +26,8 @@ export interface CloudLinkDeps {
   commands?: (viewerId: string, payload: string) => Promise<CommandResult>
   /** A ring dismissed from a screen away from home: the doorbell's dismissal handler (../dismissal.ts), as on the direct path; absent: refused. Needs `commands`. */
   dismiss?: (request: DismissDirectRequest) => Promise<DismissDirectAnswer>
+  /** A read of the rings the doorbell keeps from a screen away from home: the doorbell's one kept-read check (../keptRead.ts); absent: dropped as unreadable signaling. */
+  keptReads?: (request: KeptReadRequest, max: number) => Promise<KeptReadFrame[]>
 }
 
 /**
@@ -41,6 +44,7 @@ export class CloudLink implements DeviceTransport {
   readonly kvs: KvsMaster
   /** Stock KVS viewers on the channel; null without `deps.stock`. */
   readonly stock: StockViewers | null
+  private readonly keptReads: KvsKeptReadHandler | null = null
   private stopped = false
 
   constructor (readonly config: DeviceCloudConfig, deps: CloudLinkDeps) {
@@ -88,6 +92,10 @@ export class CloudLink implements DeviceTransport {
       : null
     const take = deps.commands
     if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
+    if (deps.keptReads) {
+      this.keptReads = kvsKeptReads({ read: deps.keptReads, send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-kept') })
+      this.kvs.handleKeptReads(this.keptReads)
+    }
     if (this.stock) {
       this.kvs.handleStock(this.stock)
       if (config.acceptUnsignedOpenDoor) log.warn('acceptUnsignedOpenDoor is on: anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log')
@@ -131,6 +139,7 @@ export class CloudLink implements DeviceTransport {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.keptReads?.stop()
     await Promise.all([this.kvs.stop(), this.iot.stop()])
   }
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, describeError, isCloudCommand, isCloudDismiss, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, describeError, isCloudCommand, isCloudDismiss, isCloudKeptRead, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
@@ -10,6 +10,7 @@ import { BACKOFF, kvsIceMachine, kvsMasterMachine, loudFailure, type KvsMasterIn
 import { deviceControlPlane, type ChannelInfo, type KvsControlPlane, type KvsCredentialSource } from './controlPlane'
 import { KvsSessions } from './kvsSessions'
 import type { KvsCommandHandler } from './kvsCommands'
+import type { KvsKeptReadHandler } from './kvsKeptReads'
 
 /**
  * The doorbell as master of its KVS signaling channel (the cloud path's offer/answer carriage).
@@ -117,6 +118,7 @@ export class KvsMaster {
   /** Stock KVS viewers; null: their messages are dropped as not ours. */
   private stock: StockHandler | null = null
   private commands: KvsCommandHandler | null = null
+  private keptReads: KvsKeptReadHandler | null = null
 
   constructor (private readonly o: KvsMasterOptions) {
     this.stunUrl = o.stunUrl !== undefined
@@ -139,6 +141,8 @@ export class KvsMaster {
   handleStock (stock: StockHandler): void { this.stock = stock }
   /** Takes the commands outside a call and the dismissals from now on (core/src/cloudCommand.ts: our envelope, types `command` and `dismiss`). */
   handleCommands (commands: KvsCommandHandler): void { this.commands = commands }
+  /** Takes the reads of the kept rings from now on (core/src/cloudKept.ts: our envelope, type `kept-read`). */
+  handleKeptReads (reads: KvsKeptReadHandler): void { this.keptReads = reads }
 
   /** Sends a stock-protocol message (a bare answer, a candidate) to one viewer; false when it could not be sent. */
   sendStock (viewerId: string, action: 'SDP_ANSWER' | 'ICE_CANDIDATE', payload: unknown): boolean {
@@ -339,6 +343,7 @@ export class KvsMaster {
       if (this.stock !== null && isStockSdp(payload)) this.stock.offer(senderClientId, payload)
       else if (this.commands !== null && isCloudCommand(payload)) this.commands.command(senderClientId, payload)
       else if (this.commands !== null && isCloudDismiss(payload)) this.commands.dismiss(senderClientId, payload)
+      else if (this.keptReads !== null && isCloudKeptRead(payload)) this.keptReads.read(senderClientId, payload)
       else this.onOffer(payload, senderClientId)
     })
     // Only stock viewers trickle (our offers carry every candidate).

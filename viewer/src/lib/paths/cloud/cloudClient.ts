@@ -1,14 +1,15 @@
 import type { IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, CloudDismiss, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
+  AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, CloudDismiss, CloudKeptRead, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
   decodeKvsToViewer, kvsPayloadSize, newId, toKvsPayload,
-  type CloudDevice, type DismissDirectRequest, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  type CloudDevice, type DismissDirectRequest, type KeptReadRequest, type KeptRing, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
 import { readThingMessage } from './thingEvents'
 import { CloudCommandError, CloudCommands } from './cloudCommands'
+import { CloudKeptReads } from './cloudKeptReads'
 import { awsControlPlane, createKvsSignalingClient, describeCloudError, KVS_BUSY, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 import { KvsControlCache } from './controlCache'
 import { checkCloudSetup } from './settings'
@@ -79,6 +80,7 @@ export class CloudClient implements ViewerTransport {
   private readonly byId = new Map<string, CloudDevice>()
   private readonly channels = new Map<string, Channel>()
   private readonly commands = new CloudCommands()
+  private readonly keptReads = new CloudKeptReads()
   private readonly control: KvsControlCache | null
   private iot: IotEvents | null = null
   private closed = false
@@ -220,8 +222,17 @@ export class CloudClient implements ViewerTransport {
     return answer.outcome
   }
 
-  /** Sends a command or a dismissal on SDP_OFFER once the doorbell's channel is open, and waits for its answer. */
-  private async request<T> (deviceId: string, what: string, payload: string, expect: () => Promise<T>, id: string, timeoutMs: number): Promise<T> {
+  /** The doorbells this screen may reach away from home. */
+  get deviceIds (): string[] { return [...this.byId.keys()] }
+
+  /** The rings a doorbell keeps, the hub down (docs/history.md; cloudKeptReads.ts); KeptReadError says why not. */
+  async readKeptRings (deviceId: string, request: KeptReadRequest, timeoutMs = 30_000): Promise<{ rings: KeptRing[], more: boolean }> {
+    const id = newId('k')
+    return await this.request(deviceId, 'read of the kept rings', toKvsPayload(CloudKeptRead.parse({ type: 'kept-read', id, request })), () => this.keptReads.expect(id, deviceId, timeoutMs), id, timeoutMs, (err) => { this.keptReads.fail(id, err) })
+  }
+
+  /** Sends a command, a dismissal or a read on SDP_OFFER once the doorbell's channel is open, and waits for its answer. */
+  private async request<T> (deviceId: string, what: string, payload: string, expect: () => Promise<T>, id: string, timeoutMs: number, fail = (err: Error): void => { this.commands.fail(id, err) }): Promise<T> {
     const device = this.byId.get(deviceId)
     if (!device || !this.ready || this.closed) throw new CloudCommandError(this.problem ?? `${deviceId} is not set up for the cloud path`)
     if (kvsPayloadSize(payload) > KVS_PAYLOAD_MAX) throw new CloudCommandError(`the ${what} is over KVS's ${KVS_PAYLOAD_MAX}-byte limit`)
@@ -231,7 +242,7 @@ export class CloudClient implements ViewerTransport {
       if (!this.current(ch) || !ch.client) throw new Error('the cloud signaling connection closed')
       ch.client.sendSdpOffer(payload as any)
       this.touch(ch)
-    }).catch((err: Error) => { this.commands.fail(id, new CloudCommandError(`could not send the ${what}: ${err.message}`)) })
+    }).catch((err: Error) => { fail(new CloudCommandError(`could not send the ${what}: ${err.message}`)) })
     return await result
   }
 
@@ -372,7 +383,7 @@ export class CloudClient implements ViewerTransport {
    */
   private release (ch: Channel): void {
     // A quick reply's result still on its way comes on this connection.
-    if (ch.release !== true || !this.current(ch) || !ch.actor.getSnapshot().matches('open') || ch.queue.length > 0 || this.commands.waitingCount > 0) return
+    if (ch.release !== true || !this.current(ch) || !ch.actor.getSnapshot().matches('open') || ch.queue.length > 0 || this.commands.waitingCount > 0 || this.keptReads.waitingCount > 0) return
     if ([...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)) return
     this.log('info', `a live preview of ${ch.device.deviceId} ended: closing its cloud signaling connection`)
     this.channels.delete(ch.device.deviceId)
@@ -388,7 +399,8 @@ export class CloudClient implements ViewerTransport {
   private onAnswer (ch: Channel, payload: unknown): void {
     if (!this.current(ch)) return
     this.touch(ch)
-    if (this.commands.take(payload, (m) => { this.log('warn', `${ch.device.channelName}: ${m}`) })) { this.release(ch); return }
+    const warn = (m: string): void => { this.log('warn', `${ch.device.channelName}: ${m}`) }
+    if (this.commands.take(payload, warn) || this.keptReads.take(ch.device.deviceId, payload, warn)) { this.release(ch); return }
     const d = decodeKvsToViewer(payload)
     if (!d.ok) { this.log('warn', `rejected a message from ${ch.device.channelName}: ${d.error}`); return }
     const m = d.message
@@ -430,6 +442,7 @@ export class CloudClient implements ViewerTransport {
     if (this.closed) return
     this.closed = true
     this.commands.clear('the cloud path closed')
+    this.keptReads.clear('the cloud path closed')
     for (const ch of this.channels.values()) {
       ch.actor.stop()
       try { ch.client?.close() } catch {}

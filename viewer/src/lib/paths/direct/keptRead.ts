@@ -5,15 +5,14 @@ import {
   readFrame, signViewClaim, writeFrame,
   type KeptRing, type SigningKey
 } from '@doorbell/core'
+import { KeptReadError, KeptRingsAnswer } from '../keptRings'
 
-export class KeptReadError extends Error {
-  override readonly name = 'KeptReadError'
-}
+export { KeptReadError }
 
 /**
  * Reads the rings a doorbell keeps while the hub is down (core/src/directKept.ts), on a connection
- * already open to it: a signed request (a ViewClaim for KEPT_SESSION), then its rings newest first.
- * Each is parsed by its schema and must be that doorbell's own; a refusal says why.
+ * already open to it: a signed request (a ViewClaim for KEPT_SESSION), then its rings newest first,
+ * read by the answer's one check (../keptRings.ts), which the cloud path shares.
  */
 export async function readKeptRings (connection: Connection, o: { homeId: string, viewerId: string, credential: string, key: SigningKey, deviceId: string, timeoutMs?: number }): Promise<{ rings: KeptRing[], more: boolean }> {
   const stream = await connection.newStream(PROTOCOLS.kept)
@@ -21,17 +20,13 @@ export async function readKeptRings (connection: Connection, o: { homeId: string
   try {
     const proof = await signViewClaim({ key: o.key, home: o.homeId, device: o.deviceId, session: KEPT_SESSION })
     await writeFrame(io, KeptReadRequest, { homeId: o.homeId, viewerId: o.viewerId, credential: o.credential, proof })
-    const rings: KeptRing[] = []
-    for (let i = 0; i <= MAX_KEPT_READ; i++) {
+    const answer = new KeptRingsAnswer(o.deviceId, MAX_KEPT_READ)
+    for (;;) {
       const frame = await readFrame(io, KeptReadFrame, 'kept rings', o.timeoutMs ?? 5000, MAX_KEPT_FRAME_BYTES)
       if (!frame.ok) throw new KeptReadError(`the doorbell sent a bad answer: ${frame.error.message}`)
-      const f = frame.value
-      if (f.kind === 'refused') throw new KeptReadError(`the doorbell refused: ${f.message}`)
-      if (f.kind === 'end') return { rings, more: f.more }
-      if (f.kept.deviceId !== o.deviceId) throw new KeptReadError(`${o.deviceId} sent another doorbell's ring`)
-      rings.push(f.kept)
+      const done = answer.take(frame.value)
+      if (done) return done
     }
-    throw new KeptReadError('the doorbell sent more rings than asked')
   } finally {
     await stream.close().catch(() => {})
   }
