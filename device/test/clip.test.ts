@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClipMessage, memoryLogger, type ClipPart } from '@doorbell/core'
 import { Camera, findFfmpeg } from '../src/camera/camera'
-import { RingClips } from '../src/camera/clip'
+import { RingClips, clipParts, type Clip } from '../src/camera/clip'
 
 /**
  * The ring's clip from a real camera (ffmpeg's test pattern): the cached group and the live RTP
@@ -117,3 +117,64 @@ test('ffmpeg failing: clip-failed says what ffmpeg said', { timeout: 30_000 }, a
   assert.equal(sent.length, 1)
   assert.match((sent[0] as { reason: string }).reason, /ffmpeg could not run/)
 })
+
+test('the hub unreachable at the clip\'s end: the clip is kept whole for it, nothing sent; the link lost on the way: kept, not failed', { timeout: 60_000 }, async (t) => {
+  const camera = await runningCamera('h264')
+  t.after(() => camera.stop())
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-clips-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const lines: string[] = []
+  const kept: Array<{ ringId: string, clip: Clip }> = []
+  const sent: ClipMessage[] = []
+  let up = false
+  let refuseAfter = Infinity
+  const clips = new RingClips({
+    deviceId: 'front',
+    camera,
+    dir,
+    enabled: () => true,
+    seconds: 2,
+    connected: () => up,
+    keep: (ringId, clip) => { kept.push({ ringId, clip }) },
+    send: async (m) => {
+      if (sent.length >= refuseAfter) throw new Error('the hub link closed before the hub had the clip')
+      sent.push(ClipMessage.parse(m))
+    },
+    log: memoryLogger(lines, 'clip')
+  })
+  t.after(() => { clips.stop() })
+
+  assert.equal(await clips.recordAndSend('r-away'), 'kept')
+  assert.equal(sent.length, 0, 'nothing sent while the hub is away')
+  assert.equal(kept.length, 1)
+  const first = kept[0]!
+  assert.equal(first.ringId, 'r-away')
+  assert.equal(first.clip.container, 'mp4')
+  assert.ok(first.clip.seconds > 1 && first.clip.seconds < 2.7, `${first.clip.seconds} s`)
+  // What is kept is what would have been sent: the parts of that file add up to it.
+  const parts = clipParts('front', 'r-away', first.clip)
+  assert.ok(Buffer.concat(parts.map((p) => Buffer.from(p.data, 'base64'))).equals(first.clip.bytes))
+  assert.equal(probeMp4(first.clip.bytes), 'h264')
+
+  up = true
+  refuseAfter = 1
+  assert.equal(await clips.recordAndSend('r-lost'), 'kept')
+  assert.equal(sent.length, 1, 'the first part went, the second was refused')
+  assert.deepEqual(kept.map((k) => k.ringId), ['r-away', 'r-lost'])
+  assert.ok(!sent.some((m) => m.type === 'clip-failed'), 'a clip kept is not a clip failed')
+  assert.ok(lines.some((l) => l.includes('it is kept for when the hub is back') && l.includes('r-lost')))
+  assert.deepEqual(readdirSync(dir), [], 'the remuxed file is not left behind')
+})
+
+function probeMp4 (video: Buffer): string {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-clip-probe-'))
+  try {
+    const file = join(dir, 'clip.mp4')
+    writeFileSync(file, video)
+    const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', file], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    return r.stdout.trim()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

@@ -8,6 +8,7 @@ import { clusterModule } from './cluster/module'
 import { clusterPresence, localPresence, presenceRoutes } from './cluster/presence'
 import { PgHistoryStore } from './cluster/pgHistory'
 import { PgClipStore } from './cluster/pgClips'
+import { clusterScreensShown } from './cluster/shownScreens'
 import { mqttListener } from './broker/mqttListener'
 import { homeAssistantModule } from './homeAssistant/module'
 import { homeAssistantRoutes } from './homeAssistant/routes'
@@ -83,7 +84,9 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   const c = config.cluster
   const pgOptions = c ? { url: c.postgresUrl, timeoutMs: c.postgresTimeoutMs, nodeId: c.nodeId } : null
   const clusterHistory = pgOptions ? { open: () => new PgHistoryStore(pgOptions), openClips: () => new PgClipStore({ ...pgOptions, log: log.child('clips') }) } : {}
-  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, ...(cluster ? {} : { principalOf: broker.principalOf }), log: log.child('history'), ...clusterHistory })
+  // Who was shown each ring ("dismissed by everyone"): this hub's screens, or a cluster's on every hub (the shared presence).
+  const shown = presence ? { shownTo: clusterScreensShown({ presence, members: () => trust.trust.members() }) } : { principalOf: broker.principalOf }
+  const history = historyModule({ config, trust: () => trust.trust, broker: () => broker.broker, ...shown, log: log.child('history'), ...clusterHistory })
   // A ring's clip, kept beside its row (docs/history.md, "The clip").
   const withClip = (e: HistoryEvent): HistoryEvent => { const clip = history.clips.state(e.id); return clip ? { ...e, clip } : e }
   const push = pushModule({ config, trust: () => trust.trust, broker: () => broker.broker, log: log.child('push'), ...(cluster ? { shared: cluster.push } : {}) })

@@ -32,6 +32,11 @@ function partsOf (ringId: string, video: Buffer, o: { seconds?: number } = {}): 
     data: video.subarray(part * CLIP_PART_BYTES, (part + 1) * CLIP_PART_BYTES).toString('base64')
   }))
 }
+/** Bytes that open as an MP4 does (a 16-byte `ftyp` box first), the rest as given: the hub refuses a clip that is not. */
+function asMp4 (video: Buffer): Buffer {
+  const head = Buffer.concat([Buffer.from([0, 0, 0, 16]), Buffer.from('ftypisom', 'latin1'), Buffer.from([0, 0, 2, 0])])
+  return Buffer.concat([head, video.subarray(head.length)])
+}
 const packet = (m: ClipMessage | string): AedesPublishPacket => ({ topic: topics.clip('home', 'front'), payload: Buffer.from(typeof m === 'string' ? m : encode(ClipMessage, m)) } as unknown as AedesPublishPacket)
 const DEVICE = { id: 'device-front' } as unknown as Client
 
@@ -41,7 +46,7 @@ test('a clip\'s parts, in any order and some twice, are kept with the ring\'s ev
   const ingest = clipIngest({ clips, eventOf: (d, r) => store.ringEventId(d, r), log: memoryLogger(lines, 'hub') })
   t.after(ingest.stop)
   const id = store.addRing(ring('r1', 1000))
-  const video = Buffer.from(Array.from({ length: CLIP_PART_BYTES * 2 + 777 }, (_, i) => i % 251))
+  const video = asMp4(Buffer.from(Array.from({ length: CLIP_PART_BYTES * 2 + 777 }, (_, i) => i % 251)))
   const parts = partsOf('r1', video)
   assert.equal(parts.length, 3)
   for (const p of [parts[2]!, parts[0]!, parts[0]!]) ingest.listener(packet(p), DEVICE)
@@ -112,7 +117,7 @@ test('a store whose put is asynchronous (a cluster\'s pool): kept when the put r
   t.after(ingest.stop)
   const turns = async (): Promise<void> => { for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve)) }
   const id = store.addRing(ring('r1', 1000))
-  const video = Buffer.alloc(CLIP_PART_BYTES + 10, 5)
+  const video = asMp4(Buffer.alloc(CLIP_PART_BYTES + 10, 5))
   for (const p of partsOf('r1', video)) ingest.listener(packet(p), DEVICE)
   await turns()
   assert.equal(clips.state(id), undefined, 'not while the put is under way')

@@ -30,8 +30,16 @@ export interface RingClipsOptions {
   /** The owner's setting, read at each ring. */
   enabled: () => boolean
   seconds?: number
-  /** Sends one message to the hub; resolves once the hub has it (PUBACK). */
+  /** Sends one message to the hub; resolves once the hub has it (PUBACK), rejects when it cannot. */
   send: (message: ClipMessage) => Promise<void>
+  /** Whether the hub is reachable now; a clip made while it is not goes to `keep` instead. */
+  connected?: () => boolean
+  /**
+   * The doorbell's copy of a clip the hub could not take (unreachable at the clip's end, or the
+   * link lost on the way): handed over with the kept ring when the hub is back (clipKeep.ts).
+   * Absent: a clip that cannot be sent is lost, as before.
+   */
+  keep?: (ringId: string, clip: Clip) => void
   log: Logger
   maxBytes?: number
 }
@@ -57,30 +65,45 @@ export class RingClips {
     void this.recordAndSend(ringId)
   }
 
-  /** Records, remuxes and sends one ring's clip, or why there is none; never throws. */
-  async recordAndSend (ringId: string): Promise<'sent' | 'failed' | 'stopped'> {
-    let message: ClipMessage | null = null
+  /**
+   * Records, remuxes and sends one ring's clip, or why there is none; never throws. A clip the hub
+   * cannot take now (unreachable, or the link lost on the way) is kept for it ('kept').
+   */
+  async recordAndSend (ringId: string): Promise<'sent' | 'kept' | 'failed' | 'stopped'> {
+    let clip: Clip
     try {
       const started = performance.now()
-      const clip = await this.record(ringId)
+      clip = await this.record(ringId)
       if (this.stopped) return 'stopped'
       this.o.log.info('clip recorded', { ringId, container: clip.container, seconds: Math.round(clip.seconds * 10) / 10, bytes: clip.bytes.length, ms: Math.round(performance.now() - started) })
-      const sha256 = createHash('sha256').update(clip.bytes).digest('hex')
-      const parts = Math.ceil(clip.bytes.length / CLIP_PART_BYTES)
-      for (let part = 0; part < parts; part++) {
-        const data = clip.bytes.subarray(part * CLIP_PART_BYTES, (part + 1) * CLIP_PART_BYTES).toString('base64')
-        const p: ClipPart = { type: 'clip', deviceId: this.o.deviceId, ringId, container: clip.container, seconds: Math.round(clip.seconds * 1000) / 1000, bytes: clip.bytes.length, sha256, part, parts, data }
+    } catch (err) {
+      if (this.stopped) return 'stopped'
+      return await this.failed(ringId, err)
+    }
+    const keep = this.o.keep
+    if (keep && this.o.connected?.() === false) { keep(ringId, clip); return 'kept' }
+    try {
+      for (const p of clipParts(this.o.deviceId, ringId, clip)) {
         await this.o.send(p)
         if (this.stopped) return 'stopped'
       }
       return 'sent'
     } catch (err) {
       if (this.stopped) return 'stopped'
-      const reason = describeError(err).slice(0, 200)
-      this.o.log.warn('no clip for this ring', { ringId, reason })
-      message = { type: 'clip-failed', deviceId: this.o.deviceId, ringId, reason }
+      if (keep) {
+        this.o.log.warn('the hub did not take the clip: it is kept for when the hub is back', { ringId, error: describeError(err) })
+        keep(ringId, clip)
+        return 'kept'
+      }
+      return await this.failed(ringId, err)
     }
-    try { await this.o.send(ClipMessage.parse(message)) } catch (err) { this.o.log.warn('could not tell the hub why there is no clip', { ringId, error: describeError(err) }) }
+  }
+
+  /** Tells the hub why this ring has no clip (the event then says so). */
+  private async failed (ringId: string, err: unknown): Promise<'failed'> {
+    const reason = describeError(err).slice(0, 200)
+    this.o.log.warn('no clip for this ring', { ringId, reason })
+    try { await this.o.send(ClipMessage.parse({ type: 'clip-failed', deviceId: this.o.deviceId, ringId, reason })) } catch (e) { this.o.log.warn('could not tell the hub why there is no clip', { ringId, error: describeError(e) }) }
     return 'failed'
   }
 
@@ -153,6 +176,24 @@ export class RingClips {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
   }
+}
+
+/** A clip as the hub takes it: its parts on `…/clip`, each with the whole clip's size and SHA-256. */
+export function clipParts (deviceId: string, ringId: string, clip: Clip): ClipPart[] {
+  const sha256 = createHash('sha256').update(clip.bytes).digest('hex')
+  const parts = Math.ceil(clip.bytes.length / CLIP_PART_BYTES)
+  return Array.from({ length: parts }, (_, part) => ({
+    type: 'clip' as const,
+    deviceId,
+    ringId,
+    container: clip.container,
+    seconds: Math.round(clip.seconds * 1000) / 1000,
+    bytes: clip.bytes.length,
+    sha256,
+    part,
+    parts,
+    data: clip.bytes.subarray(part * CLIP_PART_BYTES, (part + 1) * CLIP_PART_BYTES).toString('base64')
+  }))
 }
 
 async function runFfmpeg (bin: string, args: string[], input: Buffer): Promise<void> {

@@ -27,6 +27,11 @@ export interface RingKeepOptions {
   maxRings?: number
   maxBytes?: number
   now?: () => number
+  /**
+   * After each hand-over pass while the hub is reachable, and after the hub acknowledged a kept
+   * ring: what waits for the hub to have its ring (the kept clips, clipKeep.ts) may go now.
+   */
+  afterHandOver?: () => void
 }
 
 /** What became of a dismissal told to the doorbell (the hub's rule: store.ts `dismiss`). */
@@ -68,6 +73,9 @@ export class RingKeep implements DeviceTransport {
 
   /** Rings not yet acknowledged by the hub, oldest first (for the tests and the logs). */
   pending (): KeptRing[] { return [...this.kept.values()].sort((a, b) => a.ring.at - b.ring.at) }
+
+  /** Whether this ring is still kept for the hub (it has not acknowledged it). */
+  holds (ringId: string): boolean { return this.kept.has(ringId) }
 
   publishRing (ring: RingEvent): void {
     const known = this.kept.get(ring.ringId)
@@ -137,8 +145,10 @@ export class RingKeep implements DeviceTransport {
         this.kept.delete(id)
         rmSync(this.file(id), { force: true })
         this.o.log.info('the hub has a kept ring', { ringId: id })
+        this.o.afterHandOver?.()
       })
     }
+    this.o.afterHandOver?.()
   }
 
   async stop (): Promise<void> {

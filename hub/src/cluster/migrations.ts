@@ -2,6 +2,7 @@ import pg from 'pg'
 import { SHARED_STATE_MIGRATION } from './sharedStateMigration'
 import { HISTORY_MIGRATION } from './pgHistoryMigration'
 import { CLIPS_MIGRATION, PUSH_MIGRATION, REPLIES_SEQ_MIGRATION } from './shareMigrations'
+import { SCREENS_MIGRATION } from './screensMigration'
 
 /** One PostgreSQL advisory lock for the schema: several hubs starting at once migrate one at a time. */
 export const MIGRATION_LOCK = 0x646f6f72 // "door"
@@ -95,7 +96,8 @@ CREATE TABLE meta (
   },
   PUSH_MIGRATION,
   CLIPS_MIGRATION,
-  REPLIES_SEQ_MIGRATION
+  REPLIES_SEQ_MIGRATION,
+  SCREENS_MIGRATION
 ].sort((a, b) => a.version - b.version)
 
 export interface Migrated {

@@ -8,6 +8,8 @@ import { SyncPg, type Row } from './syncPg'
 export const HISTORY_RETENTION_LOCK = 0x68697374 // "hist"
 
 const ringSource = (deviceId: string, ringId: string): string => `ring:${deviceId}:${ringId}`
+/** A dismissal's screen when it named none: all of the member's screens (as on one hub; not an Id, so never a real screen). */
+const ANY_SCREEN = '*'
 
 /**
  * A cluster's event history (docs/cluster.md): the single hub's `HistoryStore` contract
@@ -51,13 +53,15 @@ export class PgHistoryStore implements HistoryBackend {
     if (record.outcome === 'missed') this.markDismissed(Number(row.id))
   }
 
-  dismiss (deviceId: string, ringId: string, member: { id: string, name: string }, now = Date.now()): DismissResult {
+  dismiss (deviceId: string, ringId: string, member: { id: string, name: string, screen?: string }, now = Date.now()): DismissResult {
     const row = this.pg.query("SELECT id, outcome FROM history_events WHERE source = $1 AND kind = 'ring'", [ringSource(deviceId, ringId)]).rows[0]
     if (row === undefined) return { ok: false, status: 404, error: 'no such ring' }
     const outcome = String(row.outcome)
     if (outcome === 'answered') return { ok: false, status: 409, error: 'this ring was answered; it cannot be dismissed' }
     const id = Number(row.id)
     this.pg.query('INSERT INTO history_dismissals (event_id, member_id, member_name, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [id, member.id, member.name, now])
+    // Which screen ('*': the dismissal named none, so it stands for all of the member's screens).
+    this.pg.query('INSERT INTO history_dismissed_screens (event_id, member_id, screen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [id, member.id, member.screen ?? ANY_SCREEN])
     if (outcome === 'ringing') return { ok: true, outcome: 'ringing' }
     this.markDismissed(id)
     return { ok: true, outcome: 'dismissed' }
@@ -69,15 +73,32 @@ export class PgHistoryStore implements HistoryBackend {
     this.pg.query("UPDATE history_events SET outcome = 'dismissed', who = $1 WHERE id = $2 AND outcome IN ('missed', 'dismissed')", [JSON.stringify([...new Set(names)]), id])
   }
 
-  /** The members whose screens were shown this ring (the history's shown.ts): for "dismissed by everyone". */
-  addShown (eventId: number, memberIds: readonly string[]): void {
-    for (const m of memberIds) this.pg.query('INSERT INTO history_ring_shown (event_id, member_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [eventId, m])
+  /**
+   * The members and screens shown this ring: the screens connected to any hub of the cluster when
+   * it rang (the history's shown.ts, from the shared presence). A ring every one of those screens
+   * dismissed is "dismissed by everyone".
+   */
+  addShown (eventId: number, memberIds: readonly string[], screens: ReadonlyArray<{ memberId: string, screen: string }> = []): void {
+    if (memberIds.length > 0) this.pg.query('INSERT INTO history_ring_shown (event_id, member_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [eventId, [...memberIds]])
+    if (screens.length > 0) {
+      this.pg.query('INSERT INTO history_ring_shown_screens (event_id, member_id, screen) SELECT $1, unnest($2::text[]), unnest($3::text[]) ON CONFLICT DO NOTHING',
+        [eventId, screens.map((s) => s.memberId), screens.map((s) => s.screen)])
+    }
   }
 
-  /** Of these dismissed rings, those every member shown them dismissed (none shown: not known, so not listed). */
+  /**
+   * Of these dismissed rings, those that every screen shown them dismissed (a dismissal naming no
+   * screen counts for all of its member's); a ring noted by member only (before screens were):
+   * every member shown it. None shown: not known, so not listed. The single hub's rule (store.ts).
+   */
   private everyoneDismissed (ids: number[]): Set<number> {
     if (ids.length === 0) return new Set()
-    const rows = this.pg.query(`SELECT s.event_id FROM history_ring_shown s WHERE s.event_id = ANY($1::bigint[])
+    const rows = this.pg.query(`SELECT s.event_id FROM history_ring_shown_screens s WHERE s.event_id = ANY($1::bigint[])
+      GROUP BY s.event_id HAVING bool_and(EXISTS (SELECT 1 FROM history_dismissed_screens d
+        WHERE d.event_id = s.event_id AND d.member_id = s.member_id AND d.screen IN (s.screen, '${ANY_SCREEN}')))
+      UNION
+      SELECT s.event_id FROM history_ring_shown s WHERE s.event_id = ANY($1::bigint[])
+        AND NOT EXISTS (SELECT 1 FROM history_ring_shown_screens x WHERE x.event_id = s.event_id)
       GROUP BY s.event_id HAVING bool_and(EXISTS (SELECT 1 FROM history_dismissals d WHERE d.event_id = s.event_id AND d.member_id = s.member_id))`, [ids]).rows
     return new Set(rows.map((r) => Number(r.event_id)))
   }

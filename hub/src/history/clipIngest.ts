@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { AedesPublishPacket, Client } from 'aedes'
-import { decodeTopicMessage, describeError, type ClipPart, type Logger } from '@doorbell/core'
+import { clipMimeType, decodeTopicMessage, describeError, type ClipContainer, type ClipPart, type Logger } from '@doorbell/core'
 import type { ClipBackend } from './clipStore'
 
 /** Clips being put together at once at most, and how long one may take between parts. */
@@ -52,6 +52,20 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
     }
     const id = d.eventOf(p.deviceId, p.ringId)
     if (id === null) { d.log.warn('a clip for a ring the history does not have: dropped', { device: p.deviceId, ringId: p.ringId }); return }
+    // Not the video it says it is (a clip the doorbell kept, damaged on its disk): refused, and the
+    // event says why; the ring itself is untouched.
+    const malformed = containerProblem(p.container, video)
+    if (malformed !== null) {
+      d.log.warn('refused a clip: it is not a video', { device: p.deviceId, ringId: p.ringId, reason: malformed })
+      d.clips.failed(id, `the doorbell's clip was refused: ${malformed}`)
+      return
+    }
+    // The same clip again (a doorbell's kept clip handed over twice, an acknowledgement lost): nothing changes.
+    const have = d.clips.state(id)
+    if (have !== undefined && 'bytes' in have && have.bytes === video.length && have.seconds === p.seconds && have.type === clipMimeType(p.container)) {
+      d.log.info('the hub has this clip already', { device: p.deviceId, ringId: p.ringId, event: id })
+      return
+    }
     const kept = (): void => { d.log.info('kept a ring\'s clip', { device: p.deviceId, ringId: p.ringId, event: id, bytes: video.length, seconds: p.seconds }) }
     const notKept = (err: unknown): void => {
       const full = (err as NodeJS.ErrnoException).code === 'ENOSPC'
@@ -94,4 +108,17 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
     },
     stop: () => { for (const key of [...assembling.keys()]) drop(key) }
   }
+}
+
+/**
+ * Why these bytes are not the container they claim, or null: an MP4 opens with its `ftyp` box
+ * (ISO/IEC 14496-12 §4.3, which `-movflags +faststart` keeps first), a WebM with the EBML magic
+ * 1A 45 DF A3 (RFC 8794 §8). Enough to refuse what no player would open; a player checks the rest.
+ */
+export function containerProblem (container: ClipContainer, video: Buffer): string | null {
+  if (container === 'mp4') {
+    const size = video.length >= 8 ? video.readUInt32BE(0) : 0
+    return video.length >= 8 && video.toString('latin1', 4, 8) === 'ftyp' && size >= 8 && size <= video.length ? null : 'not an MP4 file (no ftyp box first)'
+  }
+  return video.length >= 4 && video.readUInt32BE(0) === 0x1a45dfa3 ? null : 'not a WebM file (no EBML header)'
 }

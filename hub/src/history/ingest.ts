@@ -1,6 +1,7 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 import { decodeTopicMessage, describeError, type Logger, type SnapshotEvent } from '@doorbell/core'
 import type { HistoryBackend } from './backend'
+import type { ShownScreen } from './shown'
 
 /**
  * What devices publish, into the history: rings, their snapshots, how each call ended (`…/calls`),
@@ -8,7 +9,7 @@ import type { HistoryBackend } from './backend'
  * ingest: the gate has already refused what a device may not publish (a snapshot that is not a
  * JPEG, too big, or another device's), and the payload is parsed by its schema again here.
  */
-export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger, shownTo?: (deviceId: string) => Array<{ memberId: string, screen: string }> }): (packet: AedesPublishPacket, client: Client | null) => void {
+export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger, shownTo?: (deviceId: string) => ShownScreen[] | Promise<ShownScreen[]> }): (packet: AedesPublishPacket, client: Client | null) => void {
   const picture = (s: SnapshotEvent): void => {
     const id = d.store.ringEventId(s.deviceId, s.ringId)
     if (id === null) { d.log.warn('a snapshot for a ring the history does not have', { device: s.deviceId, ringId: s.ringId }); return }
@@ -34,8 +35,12 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
         const id = d.store.addRing(m.payload)
         // Who was shown it (shown.ts): for "dismissed by everyone".
         if (m.payload.count === 1 && d.shownTo) {
-          const shown = d.shownTo(m.payload.deviceId)
-          d.store.addShown(id, [...new Set(shown.map((s) => s.memberId))], shown)
+          const ring = m.payload
+          const note = (shown: ShownScreen[]): void => { d.store.addShown(id, [...new Set(shown.map((s) => s.memberId))], shown) }
+          const shown = d.shownTo(ring.deviceId)
+          // A cluster reads every hub's screens from the shared presence: noted when it answers.
+          if (shown instanceof Promise) shown.then(note).catch((err: unknown) => { d.log.warn('could not note who was shown a ring', { device: ring.deviceId, ringId: ring.ringId, error: describeError(err) }) })
+          else note(shown)
         }
       }
       if (m.kind === 'calls') d.store.endRing(m.payload, d.deviceName(m.payload.deviceId))

@@ -5,7 +5,7 @@ import type { Principal } from '../broker/gate'
 import type { Trust } from '../trust/trust'
 import type { HistoryBackend } from './backend'
 import { historyIngest } from './ingest'
-import { screensShown } from './shown'
+import { screensShown, type ShownScreen } from './shown'
 import { HistoryStore } from './store'
 import { ClipStore, type ClipBackend } from './clipStore'
 import { clipIngest } from './clipIngest'
@@ -27,7 +27,7 @@ const PRUNE_EVERY_MS = 3_600_000
  * `/api/events` routes (routes.ts). Starts after the broker and before the MQTT listener, so it
  * sees every device's first message.
  */
-export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, open?: () => HistoryBackend, openClips?: () => ClipBackend, principalOf?: (client: Client) => Principal | null }): HistoryModule {
+export function historyModule (d: { config: HubConfig, trust: () => Trust, broker: () => Aedes, log: Logger, now?: () => number, open?: () => HistoryBackend, openClips?: () => ClipBackend, principalOf?: (client: Client) => Principal | null, shownTo?: (deviceId: string) => Promise<ShownScreen[]> }): HistoryModule {
   let store: HistoryBackend | null = null
   let timer: NodeJS.Timeout | null = null
   let listener: ((...args: any[]) => void) | null = null
@@ -64,7 +64,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const s = store = d.open ? d.open() : new HistoryStore(join(d.config.dataDir, 'history'))
       const trust = d.trust()
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
-      const shownTo = d.principalOf ? screensShown({ broker: d.broker, principalOf: d.principalOf, members: () => trust.members() }) : undefined
+      // Who was shown each ring: this hub's screens, or (a cluster: `shownTo`) every hub's.
+      const shownTo = d.shownTo ?? (d.principalOf ? screensShown({ broker: d.broker, principalOf: d.principalOf, members: () => trust.members() }) : undefined)
       listener = historyIngest({ store: s, deviceName, log: d.log, ...(shownTo ? { shownTo } : {}) })
       d.broker().on('publish', listener)
       // One hub: files beside the pictures; a cluster's hub: PostgreSQL (`openClips`), read by every hub.

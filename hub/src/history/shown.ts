@@ -3,6 +3,9 @@ import type { Member } from '@doorbell/core'
 import type { Principal } from '../broker/gate'
 import { mayBeWoken } from '../push/ringPush'
 
+/** One screen shown a ring: its member and its hub connection's client id. */
+export interface ShownScreen { memberId: string, screen: string }
+
 /**
  * Who was shown a ring: the screens connected to the broker when it rang whose member may see that
  * doorbell (the broker's rule), by member and screen (the connection's client id: one per tab).
@@ -10,12 +13,12 @@ import { mayBeWoken } from '../push/ringPush'
  * (missed), so it was not shown it. A ring every one of those screens dismissed is "dismissed by
  * everyone" in the history (docs/history.md).
  */
-export function screensShown (d: { broker: () => Aedes, principalOf: (client: Client) => Principal | null, members: () => Member[] }): (deviceId: string) => Array<{ memberId: string, screen: string }> {
+export function screensShown (d: { broker: () => Aedes, principalOf: (client: Client) => Principal | null, members: () => Member[] }): (deviceId: string) => ShownScreen[] {
   return (deviceId) => {
     const members = d.members()
     const device = members.find((m) => m.kind === 'device' && m.subject === deviceId)
     const now = Date.now()
-    const shown: Array<{ memberId: string, screen: string }> = []
+    const shown: ShownScreen[] = []
     // aedes keeps its connected clients by id; its typings do not declare the map.
     const clients = (d.broker() as unknown as { clients: Record<string, Client> }).clients
     for (const client of Object.values(clients)) {
