@@ -53,7 +53,7 @@ function diagnostics (): { nodeArgs?: string[] } {
  * now so that its camera does not load the figures above. Logged, not figures.
  */
 async function sideBySide (hub: Awaited<ReturnType<typeof startHub>>, page: Page, shipped: DeviceProcess, o: { rounds: number, perBlock: number, log: (line: string) => void }): Promise<void> {
-  const before = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'back-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false, signatureCheck: 'webcrypto' }, 'call-device-before', diagnostics())
+  const before = await startDeviceProcess({ deviceId: 'back-door', deviceName: 'Back door', mesh: { enabled: true, tcpPort: 0, directPort: 0 }, hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'back-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false, signatureCheck: 'webcrypto' }, 'call-device-before', diagnostics())
   try {
     await page.getByTestId('doorbell-back-door').waitFor({ timeout: 15_000 })
     await openSideBySide({ page, variants: [{ name: 'shipped', device: shipped }, { name: 'webcrypto', device: before }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
