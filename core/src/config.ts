@@ -107,6 +107,13 @@ export const DeviceConfig = z.strictObject({
    * each, counted against maxViewers). false: the snapshot only until someone answers.
    */
   livePreview: z.boolean().default(true),
+  /**
+   * How the door guard checks the signatures on commands and offers: absent or 'native', Node's
+   * synchronous check on the event loop; 'webcrypto', WebCrypto's, a round trip through libuv's
+   * thread pool (as before issue 21). Both give the same answers; 'webcrypto' is kept for the
+   * `call` bench's side by side (docs/performance.md, "Open door").
+   */
+  signatureCheck: z.enum(['native', 'webcrypto']).optional(),
   gpio: z.discriminatedUnion('driver', [
     z.strictObject({
       driver: z.literal('simulated'),

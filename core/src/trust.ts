@@ -17,7 +17,7 @@ import { z } from 'zod'
  * bytes sent, so no canonical JSON is needed.
  */
 
-import { importPublicKey, open, type SigningKey } from './signing'
+import { importPublicKey, open, webCryptoCheck, type Opened, type SignatureCheck, type SigningKey } from './signing'
 import { DoorClaim, DoorCommand, Grant, RevocationList, ViewClaim, mayTalk, type Possession } from './claims'
 import { RepliesStamp, ReplyClaim, ReplyCommand, ReplyList, SignedReplies, signatureOf } from './replies'
 import { TalkClaim, TalkCommand } from './talk'
@@ -26,8 +26,8 @@ import { ReissueList } from './grants'
 export { fromB64url, toB64url } from './b64url'
 export * from './claims'
 export {
-  Nonce, Signed, PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce,
-  type SigningKey, type SigningKeyPair, type Opened
+  Nonce, Signed, PublicKeyText, generateSigningKey, exportPublicKey, importPublicKey, sign, peek, open, newNonce, webCryptoCheck,
+  type SigningKey, type SigningKeyPair, type Opened, type SignatureCheck
 } from './signing'
 
 
@@ -81,6 +81,8 @@ export interface DoorGuardOptions {
   viewRate?: { burst: number, refillMs: number }
   /** At most `burst` accepted talk and renew commands per member, refilled one every `refillMs`. */
   talkRate?: { burst: number, refillMs: number }
+  /** How signatures are checked (default: WebCrypto's; the doorbell gives Node's synchronous check). */
+  checkSignature?: SignatureCheck
 }
 
 /**
@@ -145,9 +147,15 @@ export class DoorGuard {
    */
   private readonly verifiedGrants = new Map<string, Grant>()
   private readonly memberKeys = new Map<string, SigningKey>()
+  private readonly checkSignature: SignatureCheck
+
+  private async open<S extends z.ZodType> (schema: S, token: string, key: SigningKey): Promise<Opened<z.infer<S>>> {
+    return await open(schema, token, key, this.checkSignature)
+  }
 
   constructor (private readonly o: DoorGuardOptions) {
     this.homeKey = importPublicKey(o.homeKey)
+    this.checkSignature = o.checkSignature ?? webCryptoCheck
     this.now = o.now ?? Date.now
     this.freshnessMs = o.freshnessMs ?? FRESHNESS_MS
     this.rate = o.rate ?? { burst: 5, refillMs: 2000 }
@@ -160,7 +168,7 @@ export class DoorGuard {
 
   /** Takes a signed revocation list if it is the home's and newer than the one held. */
   async takeRevocations (token: string): Promise<{ ok: true, changed: boolean, list: RevocationList } | { ok: false, message: string }> {
-    const opened = await open(RevocationList, token, await this.homeKey)
+    const opened = await this.open(RevocationList, token, await this.homeKey)
     if (!opened.ok) return { ok: false, message: `revocation list: ${opened.message}` }
     if (opened.value.home !== this.o.homeId) return { ok: false, message: `revocation list of another home (${opened.value.home})` }
     if (opened.value.seq <= this.revocationSeq) return { ok: true, changed: false, list: opened.value }
@@ -173,7 +181,7 @@ export class DoorGuard {
 
   /** Takes the home's signed list of replaced grants (grants.ts) if it is the home's and newer than the one held. */
   async takeReissues (token: string): Promise<{ ok: true, changed: boolean, list: ReissueList } | { ok: false, message: string }> {
-    const opened = await open(ReissueList, token, await this.homeKey)
+    const opened = await this.open(ReissueList, token, await this.homeKey)
     if (!opened.ok) return { ok: false, message: `replaced grants: ${opened.message}` }
     if (opened.value.home !== this.o.homeId) return { ok: false, message: `replaced grants of another home (${opened.value.home})` }
     if (opened.value.seq <= this.reissueSeq) return { ok: true, changed: false, list: opened.value }
@@ -201,7 +209,7 @@ export class DoorGuard {
     if (!member.ok) return member
     const grant = member.grant
     const deny = (reason: DenyReason, message: string): Admission => ({ ok: false, reason, message, grant })
-    const proof = await open(ViewClaim, possession.proof, await this.memberKey(grant.key))
+    const proof = await this.open(ViewClaim, possession.proof, await this.memberKey(grant.key))
     if (!proof.ok) return deny('bad-signature', `the proof is not signed by ${grant.name}'s key: ${proof.message}`)
     const claim = proof.value
     if (claim.home !== this.o.homeId || claim.device !== this.o.deviceId) return deny('wrong-device', `the proof is for ${claim.device}`)
@@ -228,7 +236,7 @@ export class DoorGuard {
     const deny = (reason: DenyReason, message: string, grant: Grant | null = null): Admission => ({ ok: false, reason, message, grant })
     let grant = this.verifiedGrants.get(credential)
     if (grant === undefined) {
-      const opened = await open(Grant, credential, await this.homeKey)
+      const opened = await this.open(Grant, credential, await this.homeKey)
       if (!opened.ok) return deny('bad-credential', `the credential is not from this home: ${opened.message}`)
       grant = opened.value
       remember(this.verifiedGrants, credential, grant)
@@ -296,7 +304,7 @@ export class DoorGuard {
     const grant = admitted.grant
     const refused = right.refuse(grant)
     if (refused) return deny(refused[0], refused[1], grant)
-    const proof = await open(schema, c.proof, await this.memberKey(grant.key))
+    const proof = await this.open(schema, c.proof, await this.memberKey(grant.key))
     if (!proof.ok) return deny('bad-signature', `the command is not signed by ${grant.name}'s key: ${proof.message}`, grant)
     const claim = proof.value
     if (claim.home !== this.o.homeId || claim.device !== this.o.deviceId) return deny('wrong-device', `the command is for ${claim.device}`, grant)
@@ -339,13 +347,13 @@ export class DoorGuard {
   async checkReplies (signed: unknown): Promise<{ ok: true, list: ReplyList, signed: SignedReplies, owner: Grant } | { ok: false, message: string }> {
     const parsed = SignedReplies.safeParse(signed)
     if (!parsed.success) return { ok: false, message: `quick replies: ${parsed.error.issues[0]?.message ?? 'invalid'}` }
-    const owner = await open(Grant, parsed.data.credential, await this.homeKey)
+    const owner = await this.open(Grant, parsed.data.credential, await this.homeKey)
     if (!owner.ok) return { ok: false, message: `quick replies: the owner's credential is not from this home: ${owner.message}` }
     const grant = owner.value
     const live = await this.member(parsed.data.credential, grant.sub)
     if (!live.ok) return { ok: false, message: `quick replies: ${live.message}` }
     if (grant.role !== 'owner') return { ok: false, message: `quick replies: only an owner keeps them, not ${grant.name} (${grant.role})` }
-    const opened = await open(ReplyList, parsed.data.list, await importPublicKey(grant.key))
+    const opened = await this.open(ReplyList, parsed.data.list, await importPublicKey(grant.key))
     if (!opened.ok) return { ok: false, message: `quick replies: not signed by ${grant.name}'s key: ${opened.message}` }
     if (opened.value.home !== this.o.homeId) return { ok: false, message: `quick replies of another home (${opened.value.home})` }
     return { ok: true, list: opened.value, signed: parsed.data, owner: grant }
@@ -360,7 +368,7 @@ export class DoorGuard {
     const checked = await this.checkReplies(signed)
     if (!checked.ok) return checked
     if (checked.signed.stamp === undefined) return { ok: false, message: 'quick replies: not stamped by the hub (a hub older than the doorbell: update it)' }
-    const stamp = await open(RepliesStamp, checked.signed.stamp, await this.homeKey)
+    const stamp = await this.open(RepliesStamp, checked.signed.stamp, await this.homeKey)
     if (!stamp.ok) return { ok: false, message: `quick replies: the hub's stamp: ${stamp.message}` }
     if (stamp.value.home !== this.o.homeId || stamp.value.list !== signatureOf(checked.signed.list)) return { ok: false, message: 'quick replies: the hub\'s stamp belongs to another list' }
     if (this.replies !== null && stamp.value.seq <= this.replies.seq) return { ok: true, changed: false, list: this.replies.list }

@@ -137,6 +137,16 @@ describe('parseConfig(DeviceConfig)', () => {
     assert.match(configError(() => parseConfig(DeviceConfig, { mesh: { directPort: 70000 } }, 'x')).message, /mesh\.directPort/)
   })
 
+  test('the guard\'s signature check is native (absent) or webcrypto; anything else is refused, naming the key', () => {
+    assert.equal(parseConfig(DeviceConfig, {}, 'doorbell.json').signatureCheck, undefined)
+    assert.equal(parseConfig(DeviceConfig, { signatureCheck: 'webcrypto' }, 'doorbell.json').signatureCheck, 'webcrypto')
+    assert.equal(parseConfig(DeviceConfig, { signatureCheck: 'native' }, 'doorbell.json').signatureCheck, 'native')
+    for (const bad of ['openssl', true, 1]) {
+      const err = configError(() => parseConfig(DeviceConfig, { signatureCheck: bad }, 'doorbell.json'))
+      assert.match(err.message, /signatureCheck/, String(bad))
+    }
+  })
+
   test('refuses an input that is not an object, naming the root', () => {
     assert.match(configError(() => parseConfig(DeviceConfig, 'front-door', 'argv')).message, /invalid config in argv:\n  - \(root\): /)
   })

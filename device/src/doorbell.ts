@@ -17,6 +17,7 @@ import { LockControl } from './lock/lockControl'
 import { weriftPeers } from './peer/session'
 import { warmKeyExchange } from './peer/warmKeyExchange'
 import { nativeX25519ForDtls } from './peer/nativeX25519'
+import { nativeEd25519Check } from './peer/nativeEd25519'
 import { startMesh, type Mesh } from './paths/direct/mesh'
 import { serveKeptReads } from './paths/direct/keptReads'
 import { serveDirectCommands } from './paths/direct/commands'
@@ -268,6 +269,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           stockSettings: (tokens) => { owner.take(tokens, 'hub').catch((err: unknown) => { log.error('could not take the owner stock setting', { error: describeError(err) }) }) },
           peers,
           door: (guard) => lockDoor({ lock: door, guard, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
+          // Signatures checked on the loop, not through the thread pool: one wait fewer for "Door open".
+          ...(config.signatureCheck === 'webcrypto' ? {} : { checkSignature: nativeEd25519Check }),
           // The owner fetches the kept call traces from Home settings (docs/inspector.md).
           commands: (guard) => traceCommands({ guard, keeper: traces, audit: (attempt) => { outbox.add(attempt) }, deviceId: config.deviceId }),
           // The talk lease, where there is a speaker to talk on; without one, asking to talk is refused with no-speaker.

@@ -86,6 +86,34 @@ describe('lockDoor: the doorbell\'s door commands', () => {
     await until('the door to relock again', () => lock.state().status === 'locked')
     assert.equal(replies.filter((r, i) => i >= after && r.type === 'lock').length, 0, 'no lock reports after the session stopped')
   })
+
+  test('the viewer is told "open" before the hub\'s state, and the session logs where an opening\'s time went after the ack', async (t) => {
+    const { guard, lock, command } = await home()
+    t.after(() => { lock.stop() })
+    const order: string[] = []
+    // The doorbell's retained state subscribes at start-up, before any call.
+    lock.subscribe((l) => { order.push(`hub ${l.status}`) })
+    const lines: string[] = []
+    const door = lockDoor({ lock, guard, audit: () => {}, deviceId: DEVICE }).session({
+      sessionId: SESSION, viewerId: VIEWER, viewerName: 'Kitchen', log: memoryLogger(lines, 'session'),
+      reply: (r) => { order.push(r.type === 'lock' ? `channel ${r.lock.status}` : `channel ${r.type}`) }, path: () => 'lan', unlocked: () => {}
+    })
+    await door.command(JSON.stringify(await command()))
+    assert.deepEqual(order, ['channel unlocking', 'hub unlocking', 'channel unlocked', 'hub unlocked', 'channel ack'])
+    const timing = lines.filter((l) => l.includes('open-door timing'))
+    assert.equal(timing.length, 1, lines.join('\n'))
+    const ms = Object.fromEntries([...timing[0]!.matchAll(/ (\w+)=([0-9.]+)/g)].map((m) => [m[1], Number(m[2])]))
+    assert.deepEqual(Object.keys(ms), ['parse', 'guard', 'lock', 'told', 'ack'], timing[0])
+    assert.ok(ms.told! <= ms.ack!, `told (${ms.told}) before the ack (${ms.ack})`)
+    assert.ok(ms.parse! + ms.guard! <= ms.told!, timing[0])
+
+    // A refused command (its nonce used) is not timed: nothing opened.
+    const refused = await command()
+    await door.command(JSON.stringify(refused))
+    await door.command(JSON.stringify(refused))
+    assert.equal(lines.filter((l) => l.includes('open-door timing')).length, 2, 'one more line, for the one opening')
+    door.stop()
+  })
 })
 
 /** The door as a session sees it, recording what reaches it; it answers each command with a nack. */

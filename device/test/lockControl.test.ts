@@ -113,3 +113,26 @@ test('a relay that fails makes unlock() answer lock-fault; the door never report
   assert.equal(third.ok, true)
   assert.equal(r.relay.open, true)
 })
+
+test('a `first` listener (a call\'s data channel) is told before the other listeners and the log line', { timeout: 5000 }, async (t) => {
+  const r = rig(t)
+  await r.until('locked', (l) => l.status === 'locked')
+  const order: string[] = []
+  // Subscribed before it, as the doorbell's hub state is: still told after it.
+  const offHub = r.control.subscribe((lock) => { order.push(`hub ${lock.status}`) })
+  const offCall = r.control.subscribe((lock) => {
+    order.push(`call ${lock.status}`)
+    // The log line for this change is not written yet.
+    order.push(`logged ${r.lines.filter((l) => l.includes(`status=${lock.status}`)).length}`)
+  }, { first: true })
+  const loggedBefore = r.lines.filter((l) => l.includes('status=unlocked')).length
+  assert.equal(loggedBefore, 0)
+  assert.equal((await r.control.unlock('kitchen')).ok, true)
+  assert.deepEqual(order, ['call unlocking', 'logged 0', 'hub unlocking', 'call unlocked', 'logged 0', 'hub unlocked'])
+  assert.equal(r.lines.filter((l) => l.includes('status=unlocked')).length, 1, 'and then it is logged')
+  // Each unsubscribes from its own list.
+  offCall()
+  offHub()
+  await r.until('the relock', (l) => l.status === 'locked', 2000)
+  assert.equal(order.length, 6, 'neither is told after unsubscribing')
+})

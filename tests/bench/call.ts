@@ -9,13 +9,18 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/core'
+import type { Page } from 'playwright-core'
 import { openResident } from '../src/browser'
 import { VIEWER_DIST } from '../src/harness'
 import { deviceInvite, inviteCode } from '../src/trust'
 import { percentile, round, type Bench, type Figure } from './lib'
-import { epochNow, startDeviceProcess } from './proc'
+import { epochNow, startDeviceProcess, type DeviceProcess } from './proc'
+import { openSideBySide } from './openAb'
+import { hopValues, openOnce, openReport, type OpenRound } from './openHops'
+import { LoopProbe } from './talkHops'
 
 export const CALL_CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
 const conditions = (n: number, what: string): string =>
@@ -31,6 +36,32 @@ const FIRST_FRAME = `(async () => {
   return { frameAt, answer: at('doorbell:answer'), offerSent: at('doorbell:offer-sent'), answerReceived: at('doorbell:answer-received'), iceConnected: at('doorbell:ice-connected') }
 })()`
 
+/**
+ * `DOORBELL_BENCH_CALL_DIAG=DIR`: a diagnostic run. The doorbell also logs its event loop's delay
+ * (diag/loopDelay.mjs) and writes a CPU profile to DIR when it stops. Off by default: the figures
+ * stay comparable with runs without it.
+ */
+function diagnostics (): { nodeArgs?: string[] } {
+  const dir = process.env.DOORBELL_BENCH_CALL_DIAG
+  if (!dir) return {}
+  return { nodeArgs: ['--import', fileURLToPath(new URL('./diag/loopDelay.mjs', import.meta.url)), '--cpu-prof', `--cpu-prof-dir=${dir}`] }
+}
+
+/**
+ * The side by side (DOORBELL_BENCH_CALL_AB=1): this doorbell as shipped, against a second one
+ * checking signatures through WebCrypto as before (`signatureCheck: 'webcrypto'`), started only
+ * now so that its camera does not load the figures above. Logged, not figures.
+ */
+async function sideBySide (hub: Awaited<ReturnType<typeof startHub>>, page: Page, shipped: DeviceProcess, o: { rounds: number, perBlock: number, log: (line: string) => void }): Promise<void> {
+  const before = await startDeviceProcess({ deviceId: 'back-door', deviceName: 'Back door', mesh: { enabled: true, tcpPort: 0, directPort: 0 }, hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'back-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false, signatureCheck: 'webcrypto' }, 'call-device-before', diagnostics())
+  try {
+    await page.getByTestId('doorbell-back-door').waitFor({ timeout: 15_000 })
+    await openSideBySide({ page, variants: [{ name: 'shipped', device: shipped }, { name: 'webcrypto', device: before }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
+  } finally {
+    await before.stop()
+  }
+}
+
 export const callBench: Bench = async ({ smoke, log }) => {
   const joins = smoke ? 2 : 24
   // The doorbell lets each member open at most 5 times in a row, then once every 2 s (DoorGuard's
@@ -42,10 +73,11 @@ export const callBench: Bench = async ({ smoke, log }) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-bench-call-'))
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   // Live preview off: Answer makes the connection here, as these figures always measured (the preview's are bench/preview.ts).
-  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false }, 'call-device')
+  const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false }, 'call-device', diagnostics())
   // The browser pairs through its pairing screen with the owner's setup code; the door opens with signed commands.
   const resident = await openResident(hub.url, 'Bench', await inviteCode(hub, 'owner'))
   const { page } = resident
+  let machine: LoopProbe | null = null
   try {
     await page.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
     await page.evaluate(`(() => {
@@ -92,40 +124,33 @@ export const callBench: Bench = async ({ smoke, log }) => {
     // lines' own times (ms resolution); the page shows "Door open". Page and doorbell clocks are
     // not compared: Chromium's timeOrigin was seen 400 ms off the system clock.
     const hops: Record<'sign' | 'roundTrip' | 'lock' | 'render', number[]> = { sign: [], roundTrip: [], lock: [], render: [] }
-    const loggedAt = (line: { text: string } | undefined): number => line === undefined ? NaN : Date.parse(line.text.slice(0, 24))
-    const button = page.getByTestId('open-door')
+    const rounds: OpenRound[] = []
+    machine = new LoopProbe(5000)
+    const opensFrom = Date.now()
     let lastOpenAt = 0
     for (let i = 0; i < opens; i++) {
       if (i >= OPEN_BURST - 1) await page.waitForTimeout(Math.max(0, lastOpenAt + OPEN_REFILL_MS + 100 - Date.now()))
       lastOpenAt = Date.now()
-      await page.waitForSelector('[data-door=locked]', { timeout: 5000 })
-      await page.waitForFunction(() => !(document.querySelector('[data-testid=open-door]') as HTMLButtonElement).disabled)
-      await page.evaluate('window.openShownAt = 0; for (const m of ["doorbell:open-door", "doorbell:command-sent", "doorbell:reply-received"]) performance.clearMarks(m)')
-      const box = (await button.boundingBox())!
-      const printedBefore = device.lines.length
-      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2)
-      await page.mouse.down()
-      // Read by the observer: at a relock of 0.2 s the "Door open" text may be gone before a poll sees it.
-      // A function, not a string: the hub's Content-Security-Policy forbids the eval a string predicate needs.
-      await page.waitForFunction(() => (window as unknown as { openShownAt: number }).openShownAt > 0, undefined, { timeout: 5000, polling: 'raf' })
-      await page.mouse.up()
-      const t = await page.evaluate(`(() => {
-        const at = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN
-        const sent = at('doorbell:command-sent')
-        return { mark: at('doorbell:open-door'), sent, reply: performance.getEntriesByName('doorbell:reply-received').find((m) => m.startTime >= sent)?.startTime ?? NaN, shown: window.openShownAt, origin: performance.timeOrigin }
-      })()`) as { mark: number, sent: number, reply: number, shown: number, origin: number }
-      openToShown.push(t.shown - t.mark)
-      const printed = device.lines.slice(printedBefore)
-      const actuated = printed.find((l) => l.text.includes('DOOR UNLOCKED'))
-      if (actuated) openToActuated.push(actuated.at - (t.origin + t.mark))
-      const checked = loggedAt(printed.find((l) => l.text.includes('open-door requested')))
-      const unlocked = loggedAt(printed.find((l) => / lock status=unlocked/.test(l.text)))
-      const hop = { sign: t.sent - t.mark, roundTrip: t.reply - t.sent, lock: unlocked - checked, render: t.shown - t.reply }
-      if (Object.values(hop).every(Number.isFinite)) for (const [k, v] of Object.entries(hop)) hops[k as keyof typeof hops].push(v)
+      const one = await openOnce(page, device)
+      openToShown.push(one.round.shown)
+      rounds.push(one.round)
+      if (one.actuated !== null) openToActuated.push(one.actuated)
+      if (Object.values(one.hop).every(Number.isFinite)) for (const [k, v] of Object.entries(one.hop)) hops[k as keyof typeof hops].push(v)
       if ((i + 1) % 20 === 0 || i === opens - 1) log(`call: open door ${i + 1}/${opens}: p50 ${round(percentile(openToShown, 50))} ms`)
     }
     log(`call: open door, hop by hop over ${hops.sign.length} opens (p50 / p95 / max ms): ${Object.entries(hops).map(([k, v]) => `${k} ${round(percentile(v, 50))} / ${round(percentile(v, 95))} / ${round(Math.max(...v))}`).join('; ')}`)
+    // The machine's own stalls over the same time: an idle process's event-loop delay (a stall it shares is the scheduler's).
+    const control = machine.since(opensFrom)
+    machine.stop()
+    log(`call: ${openReport(rounds)}\n  an idle process on this machine meanwhile: loop delay p99 ${control.loopP99} ms (median of 5 s windows), max ${control.loopMax} ms`)
+    const loopLines = device.lines.filter((l) => l.text.includes(' loop-delay ') && l.at >= opensFrom)
+    if (loopLines.length > 0) log(`call: the doorbell's own loop delay while opening (5 s windows):\n${loopLines.map((l) => `  ${l.text}`).join('\n')}`)
     await page.getByTestId('hang-up').click()
+    if (process.env.DOORBELL_BENCH_CALL_AB === '1') {
+      await page.getByTestId('ended').waitFor()
+      await page.getByTestId('seen').click()
+      await sideBySide(hub, page, device, { rounds: smoke ? 1 : 6, perBlock: smoke ? 2 : 10, log })
+    }
 
     const f = (id: string, name: string, value: number, what: string, target?: Figure['target']): Figure =>
       ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions: conditions(what === 'opens' ? opens : joins, what), group: id.startsWith('ring') ? 'ring' : id.startsWith('open') ? 'door' : 'video' })
@@ -145,9 +170,15 @@ export const callBench: Bench = async ({ smoke, log }) => {
       f('open-hop-sign-p50', '· hop: hold complete → signed command sent (the page), p50', percentile(hops.sign, 50), 'opens'),
       f('open-hop-round-trip-p50', '· hop: sent → the doorbell\'s word back on the page (transport both ways, guard, lock), p50', percentile(hops.roundTrip, 50), 'opens'),
       f('open-hop-lock-p50', '· · of which: checked → lock open on the doorbell (lock machine, relay), p50', percentile(hops.lock, 50), 'opens'),
-      f('open-hop-render-p50', '· hop: word on the page → "Door open" shown, p50', percentile(hops.render, 50), 'opens')
+      f('open-hop-render-p50', '· hop: word on the page → "Door open" shown, p50', percentile(hops.render, 50), 'opens'),
+      f('open-shown-p95', 'open door (hold complete) → "Door open" shown, p95', percentile(openToShown, 95), 'opens'),
+      f('open-hop-doorbell-p50', '· hop: on the doorbell, command read → viewer told "open" (guard, lock), p50', percentile(hopValues(rounds, 'doorbell'), 50), 'opens'),
+      f('open-hop-doorbell-p99', '· hop: on the doorbell, command read → viewer told "open" (guard, lock), p99', percentile(hopValues(rounds, 'doorbell'), 99), 'opens'),
+      f('open-hop-transport-p50', '· hop: transport both ways (page wait − doorbell), p50', percentile(hopValues(rounds, 'transport'), 50), 'opens'),
+      f('open-hop-transport-p99', '· hop: transport both ways (page wait − doorbell), p99', percentile(hopValues(rounds, 'transport'), 99), 'opens')
     ]
   } finally {
+    machine?.stop()
     await resident.close()
     await device.stop()
     await hub.stop()

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { percentile, meets } from './lib'
 import { lossPercent } from './load'
+import { doorbellTiming, hopValues, openReport, openRound } from './openHops'
 import { mergeResults, runBenches, writeResults } from './run'
 import type { Results } from './report'
 
@@ -32,6 +33,26 @@ test('packet loss counts gaps, ignores duplicates and follows sequence numbers a
   assert.equal(lossPercent([[65534, 65535, 0, 1]]), 0, 'wraps')
   assert.equal(lossPercent([[65534, 0, 1]]), 25, 'a gap at the wrap')
   assert.equal(lossPercent([[1, 2], [10, 12]]), 20, 'summed over viewers: 1 of 5 missing')
+})
+
+test('an opening splits into page, transport and doorbell hops from the doorbell\'s timing line', () => {
+  const line = '2026-12-06T16:20:00.123Z info  [device/session s-1] open-door timing parse=0.12 guard=1.5 lock=0.8 told=2.61 ack=3.02'
+  assert.deepEqual(doorbellTiming(line), { parse: 0.12, guard: 1.5, lock: 0.8, told: 2.61, ack: 3.02 })
+  assert.deepEqual(doorbellTiming(line.replace('told=2.61', 'told=null')), { parse: 0.12, guard: 1.5, lock: 0.8, told: null, ack: 3.02 })
+  assert.equal(doorbellTiming('2026-12-06T16:20:00.123Z info  [lock] lock status=unlocked'), null)
+  // Page marks (its clock): hold complete at 100, sent at 101.5, the report at 108, shown at 110.
+  const r = openRound({ mark: 100, sent: 101.5, told: 108, shown: 110 }, line)
+  assert.deepEqual(r, { shown: 10, sign: 1.5, wait: 6.5, doorbell: 2.61, guard: 1.5, lock: 0.8, transport: 6.5 - 2.61, render: 2 })
+  // Without the doorbell's line, its hops are unknown, not zero.
+  const bare = openRound({ mark: 0, sent: 1, told: 9, shown: 12 }, undefined)
+  assert.equal(bare.doorbell, null)
+  assert.equal(bare.transport, null)
+  assert.deepEqual(hopValues([r, bare], 'transport'), [6.5 - 2.61])
+  assert.deepEqual(hopValues([r, bare], 'shown'), [10, 12])
+  const report = openReport([r, bare], 1)
+  assert.match(report, /over 2 rounds/)
+  assert.match(report, /slowest 1 rounds/)
+  assert.match(report, /shown 12: 1 \| 8 \| - \| - \| - \| - \| 3/, report)
 })
 
 test('a partial run (--only) replaces its own figures and keeps the others with the time they were measured', async () => {
@@ -61,6 +82,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
   const expected = [
     'ring-notify-p50-1', 'ring-notify-p99-1', 'ring-notify-ratio-p99-1', 'ring-banner-p50',
     'join-frame-p95', 'answer-frame-p50', 'open-shown-p50', 'open-shown-p99', 'open-hop-sign-p50', 'open-hop-round-trip-p50', 'open-hop-lock-p50', 'open-hop-render-p50',
+    'open-shown-p95', 'open-hop-doorbell-p50', 'open-hop-doorbell-p99', 'open-hop-transport-p50', 'open-hop-transport-p99',
     'dtls-x25519-tweetnacl-p50', 'dtls-x25519-native-p50', 'dtls-x25519-ratio',
     'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers', 'load-cpu-per-viewer',
     'load-preview-cpu-idle', 'load-preview-cpu', 'load-preview-cpu-per-preview', 'load-preview-rss', 'load-preview-loss', 'load-preview-call-cpu', 'load-preview-call-rss', 'ring-cpu-hub-1', 'ring-cpu-mosquitto-1',

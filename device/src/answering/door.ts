@@ -1,6 +1,6 @@
 import { DoorCommand, NO_CALL_SESSION, decode, type DoorAttempt, type DoorGuard, type LockState, type Reply } from '@doorbell/core'
 import type { ChannelData, SessionIdentity } from './session'
-import { auditFor, idOf, type CommandKind, type CommandKinds } from './commands'
+import { auditFor, idOf, type CommandContext, type CommandKind, type CommandKinds, type CommandOutcome } from './commands'
 
 /** A nack's message is bounded by the Reply schema; a longer reason (a schema error, a forged name) is cut, never thrown on. */
 export const NACK_MESSAGE_MAX = 300
@@ -34,7 +34,11 @@ export type UnlockResult = { ok: true, lock: LockState } | { ok: false, code: 'l
 /** The lock as the door commands need it (the doorbell's LockControl). */
 export interface DoorLock {
   state: () => LockState
-  subscribe: (listener: (lock: LockState) => void) => () => void
+  /**
+   * Each change of the lock's state. `first`: told before the other listeners (and the lock's
+   * log line): a call's data channel, where a resident waits for "Door open".
+   */
+  subscribe: (listener: (lock: LockState) => void, o?: { first?: boolean }) => () => void
   /** Resolves once the door is confirmed open, or says why it is not. */
   unlock: (by: string) => Promise<UnlockResult>
 }
@@ -49,9 +53,30 @@ export interface LockDoorOptions {
   now?: () => number
 }
 
+/**
+ * When each step of one opening on a call's data channel ended (`performance.now()`, ms), filled
+ * in as it goes: the session logs them as one `open-door timing` line once the ack is sent, so
+ * the line costs the resident nothing (the `call` bench reads it, docs/performance.md).
+ */
+export interface OpenSteps {
+  received: number
+  parsed?: number
+  checked?: number
+  unlocked?: number
+}
+
+/** Milliseconds between two steps, to the hundredth (null: a step that did not happen). */
+const span = (from: number | undefined, to: number | undefined): number | null =>
+  from === undefined || to === undefined || to < from ? null : Math.round((to - from) * 100) / 100
+
 const text = (data: ChannelData): string => typeof data === 'string'
   ? data
   : new TextDecoder().decode(data instanceof ArrayBuffer ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+
+/** The open-door kind: a call's session passes `steps` to learn where the time went. */
+export interface OpenDoorKind extends CommandKind {
+  run: (raw: string, ctx: CommandContext & { steps?: OpenSteps }) => Promise<CommandOutcome>
+}
 
 /**
  * The open-door command, whichever channel carried it (a call's data channel, or the hub's MQTT
@@ -59,10 +84,11 @@ const text = (data: ChannelData): string => typeof data === 'string'
  * freshness, nonce, rate), and only then given to the lock. Every attempt, allowed or denied, is
  * audited with the channel's path.
  */
-export function openDoorCommand (o: LockDoorOptions): CommandKind {
+export function openDoorCommand (o: LockDoorOptions): OpenDoorKind {
   const now = o.now ?? Date.now
   return {
     async run (raw, ctx) {
+      const steps = ctx.steps
       const record = auditFor({ ...o, now }, 'open-door', ctx)
       const parsed = decode(DoorCommand, raw, ctx.sessionId === NO_CALL_SESSION ? `command from ${ctx.viewerName}` : `data channel of ${ctx.viewerName}`, ctx.maxBytes)
       if (!parsed.ok) {
@@ -71,6 +97,7 @@ export function openDoorCommand (o: LockDoorOptions): CommandKind {
         return { ok: false, id: idOf(raw), code: 'invalid-command', reason: 'malformed', message: parsed.error.message }
       }
       const command = parsed.value
+      if (steps) steps.parsed = performance.now()
       // The device's own check, whatever path carried it: the lock moves only after it.
       const verdict = await o.guard.check(command, { sessionId: ctx.sessionId, viewerId: ctx.viewerId })
       if (!verdict.ok) {
@@ -79,8 +106,10 @@ export function openDoorCommand (o: LockDoorOptions): CommandKind {
         return { ok: false, id: command.id, code: 'denied', reason: verdict.reason, message: verdict.message }
       }
       const who = verdict.grant
+      if (steps) steps.checked = performance.now()
       ctx.log.info('open-door requested', { viewer: who.name, role: who.role })
       const result = await o.lock.unlock(who.name)
+      if (steps) steps.unlocked = performance.now()
       if (!result.ok) {
         record('denied', result.code, result.message, who)
         return { ok: false, id: command.id, code: result.code, reason: result.code, message: result.message }
@@ -101,14 +130,31 @@ export function lockDoor (o: LockDoorOptions): Door {
   return {
     commands: { unlock },
     session (s) {
-      const stopLockReports = o.lock.subscribe((lock) => { s.reply({ type: 'lock', lock }) })
+      // When this viewer was last told the door is open: the report "Door open" is shown from.
+      let toldOpenAt: number | undefined
+      // First: the resident is waiting on this report; the hub's retained state and the log can wait a moment.
+      const stopLockReports = o.lock.subscribe((lock) => {
+        s.reply({ type: 'lock', lock })
+        if (lock.status === 'unlocked') toldOpenAt = performance.now()
+      }, { first: true })
       return {
         opened () { s.reply({ type: 'lock', lock: o.lock.state() }) },
         async command (data) {
-          const outcome = await unlock.run(text(data), { sessionId: s.sessionId, viewerId: s.viewerId, viewerName: s.viewerName, log: s.log, path: s.path })
+          const steps: OpenSteps = { received: performance.now() }
+          toldOpenAt = undefined
+          const outcome = await unlock.run(text(data), { sessionId: s.sessionId, viewerId: s.viewerId, viewerName: s.viewerName, log: s.log, path: s.path, steps })
           if (outcome.ok) {
-            s.unlocked(outcome.at)
             s.reply({ type: 'ack', id: outcome.id, lock: outcome.lock ?? o.lock.state() })
+            const acked = performance.now()
+            s.unlocked(outcome.at)
+            // After the ack: the line costs the resident nothing. received → told is what the viewer waits on here.
+            s.log.info('open-door timing', {
+              parse: span(steps.received, steps.parsed),
+              guard: span(steps.parsed, steps.checked),
+              lock: span(steps.checked, steps.unlocked),
+              told: span(steps.received, toldOpenAt),
+              ack: span(steps.received, acked)
+            })
             return
           }
           // The data channel's reply knows the door's codes only (a kind added later answers on its own terms).

@@ -1,5 +1,5 @@
 import type { InspectionEvent } from 'xstate'
-import { DoorGuard, type CommandResult, type DirectReach, type LockState, type Logger, type SnapshotEvent, type TransportPath } from '@doorbell/core'
+import { DoorGuard, type SignatureCheck, type CommandResult, type DirectReach, type LockState, type Logger, type SnapshotEvent, type TransportPath } from '@doorbell/core'
 import { startAnswering, type Answering } from '@doorbell/machines'
 import { HubOutbox, MqttLink, heldTransport } from '../paths/lan'
 import { answeringSession, type MediaPeers } from './session'
@@ -38,6 +38,8 @@ export interface AnsweringSideOptions {
    * each checked by this side's guard: e.g. the quick replies' `reply`.
    */
   commands?: (guard: DoorGuard) => CommandKinds
+  /** How the guard checks signatures (the doorbell: Node's synchronous check, peer/nativeEd25519.ts); default: WebCrypto's. */
+  checkSignature?: SignatureCheck
   /** The door's state for the published state; null: no door. */
   lock: () => LockState | null
   log: Logger
@@ -95,7 +97,7 @@ export interface AnsweringSide {
  */
 export function startAnsweringSide (o: AnsweringSideOptions): AnsweringSide {
   const { pairing, log } = o
-  const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: o.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}) })
+  const guard = new DoorGuard({ homeId: pairing.homeId, deviceId: o.deviceId, homeKey: pairing.homeKey, ...(pairing.zone ? { zone: pairing.zone } : {}), ...(o.checkSignature ? { checkSignature: o.checkSignature } : {}) })
   const floor = o.talk ? o.talk(guard) : noSpeaker()
   const door = o.door(guard)
   // Commands outside a call (the hub's MQTT, or straight to the device on the direct and cloud

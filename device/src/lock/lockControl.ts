@@ -18,6 +18,8 @@ export class LockControl {
   /** Viewers compare lock versions within one boot; a restart starts a new count. */
   private readonly boot = newId('b')
   private readonly listeners = new Set<(lock: LockState) => void>()
+  /** Told before the others and before the log line: a call's data channel, where a resident waits for "Door open". */
+  private readonly firstListeners = new Set<(lock: LockState) => void>()
 
   constructor (driver: LockDriver, relockAfterMs: number, private readonly log: Logger, inspect?: (event: InspectionEvent) => void) {
     const machine = lockMachine.provide({
@@ -30,6 +32,7 @@ export class LockControl {
       lastValue = snap.value
       this.relockAt = snap.matches('unlocked') ? Date.now() + snap.context.relockAfterMs : null
       const lock = this.state()
+      for (const l of this.firstListeners) l(lock)
       this.log.info('lock', { status: lock.status, ...(lock.error ? { error: lock.error } : {}) })
       for (const l of this.listeners) l(lock)
     })
@@ -42,9 +45,11 @@ export class LockControl {
     return lockStateOf(this.actor.getSnapshot(), this.relockAt, this.boot)
   }
 
-  subscribe (listener: (lock: LockState) => void): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
+  /** Each change of state; `first`: before the other listeners (the hub's retained state) and the log line. */
+  subscribe (listener: (lock: LockState) => void, o: { first?: boolean } = {}): () => void {
+    const set = o.first === true ? this.firstListeners : this.listeners
+    set.add(listener)
+    return () => { set.delete(listener) }
   }
 
   /** Resolves once the driver confirms the door open, or says why it is not. */

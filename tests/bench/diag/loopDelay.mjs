@@ -1,0 +1,13 @@
+// Preloaded into a doorbell process for a diagnostic run (`--import`): the event loop's delay
+// (perf_hooks.monitorEventLoopDelay) over windows, one stderr line per window, so a bench can say
+// whether a slow open-door round waited on the doorbell's own loop. Not part of any shipped program.
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+
+const windowMs = Number(process.env.DOORBELL_LOOP_DELAY_WINDOW_MS ?? 5000)
+const histogram = monitorEventLoopDelay({ resolution: Number(process.env.DOORBELL_LOOP_DELAY_RESOLUTION_MS ?? 1) })
+histogram.enable()
+const ms = (ns) => Math.round(ns / 1e4) / 100
+setInterval(() => {
+  process.stderr.write(`${new Date().toISOString()} loop-delay p50=${ms(histogram.percentile(50))} p99=${ms(histogram.percentile(99))} max=${ms(histogram.max)} n=${histogram.count}\n`)
+  histogram.reset()
+}, windowMs).unref()

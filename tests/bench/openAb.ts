@@ -1,0 +1,66 @@
+/**
+ * Open door → "Door open" side by side in one run: two doorbells in their own processes, paired
+ * to the same hub, one as shipped and one configured the way it was before a change; the page
+ * calls each in turn and opens its door `perBlock` times, for `rounds` rounds, so both see the
+ * same machine at nearly the same time (this machine's load moves the tail far more than any
+ * change does). `npm run bench -- --only call` runs it when DOORBELL_BENCH_CALL_AB=1.
+ */
+import type { Page } from 'playwright-core'
+import { round } from './lib'
+import { hopValues, openOnce, openReport, type OpenRound } from './openHops'
+import type { DeviceProcess } from './proc'
+
+export interface Variant { name: string, device: DeviceProcess }
+
+/** The doorbell's guard lets a member open 5 times at once, then once every 2 s: every sample is a real opening. */
+const OPEN_BURST = 5
+const OPEN_REFILL_MS = 2000
+
+export async function openSideBySide (o: { page: Page, variants: Variant[], rounds: number, perBlock: number, log: (line: string) => void }): Promise<Map<string, OpenRound[]>> {
+  const { page } = o
+  const results = new Map<string, OpenRound[]>(o.variants.map((v) => [v.name, []]))
+  const budgets = new Map(o.variants.map((v) => [v.name, new Budget()]))
+  for (let r = 0; r < o.rounds; r++) {
+    // Alternate which goes first, so neither always follows the other's call set-up.
+    const order = r % 2 === 0 ? o.variants : [...o.variants].reverse()
+    for (const v of order) {
+      v.device.ring()
+      await page.getByTestId('ring-banner').waitFor({ timeout: 15_000 })
+      await page.getByTestId('answer').click()
+      await page.getByTestId('open-door').waitFor({ timeout: 15_000 })
+      for (let i = 0; i < o.perBlock; i++) {
+        await page.waitForTimeout(budgets.get(v.name)!.take())
+        results.get(v.name)!.push((await openOnce(page, v.device)).round)
+      }
+      await page.getByTestId('hang-up').click()
+      await page.getByTestId('ended').waitFor({ timeout: 15_000 })
+      await page.getByTestId('seen').click()
+      await page.getByTestId('ended').waitFor({ state: 'detached', timeout: 15_000 })
+    }
+    o.log(`call: side by side, round ${r + 1}/${o.rounds}: ${[...results].map(([name, rs]) => `${name} p50 ${round(median(hopValues(rs, 'shown')))} ms`).join(', ')}`)
+  }
+  for (const [name, rs] of results) o.log(`call: side by side, ${name}: ${openReport(rs)}`)
+  return results
+}
+
+/** The guard's budget for one member on one doorbell, as the bench sees it: how long to wait before the next opening. */
+class Budget {
+  // Empty at first: the doorbell may have been opened just before (the bench's own opens).
+  private tokens = 0
+  private at = Date.now()
+
+  /** Takes a token; returns the ms to wait first (with a margin for the doorbell's clock). */
+  take (): number {
+    const now = Date.now()
+    this.tokens = Math.min(OPEN_BURST, this.tokens + (now - this.at) / OPEN_REFILL_MS)
+    this.at = now
+    const wait = this.tokens >= 1 ? 0 : (1 - this.tokens) * OPEN_REFILL_MS + 100
+    this.tokens -= 1
+    return wait
+  }
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!
+}
