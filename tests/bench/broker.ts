@@ -33,6 +33,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { Aedes } from 'aedes'
 import { RingEvent, decodeTopicMessage, encode, memoryLogger, newId, topics } from '@doorbell/core'
 import { SqlitePersistence, startHub } from '@doorbell/hub'
+import { hubTrace, type HubTrace } from './hubTrace'
 import { pairDeviceInProcess, pairViewerInProcess, percentile, round, sleep, type Bench, type Figure } from './lib'
 
 const HOME = 'home'
@@ -327,6 +328,8 @@ async function threadCpuMs (): Promise<number> {
 interface OurHub extends BrokerUnderTest {
   /** Takes the fan-out times (ms) of the rings so far: gate entered → written to every subscriber. */
   takeFanout: () => number[]
+  /** BENCH_HUB_TRACE=DIR: a CPU profile, GCs and event-loop delay over each block of counted rings (hubTrace.ts). */
+  trace: HubTrace | null
 }
 
 /**
@@ -344,10 +347,11 @@ function lookalikeLogins (): Pick<BrokerUnderTest, 'viewerLogins' | 'deviceLogin
   }
 }
 
-async function startOurHub (): Promise<OurHub> {
+/** `delivery: 'aedes'`: the hub with aedes's own per-delivery path, for the before/after (BENCH_RING_BEFORE=1). */
+async function startOurHub (o: { delivery?: 'direct' | 'aedes' } = {}): Promise<OurHub> {
   // Plain MQTT on loopback (tls 'off'), as the other brokers: the gate is measured, not TLS.
   const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-bench-hub-'))
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub'), ...(o.delivery ? { delivery: o.delivery } : {}) })
   // The members, paired once through the hub's trust API and reused by every run on this hub.
   const device = await pairDeviceInProcess(hub, DEVICE)
   const viewers: Login[] = []
@@ -375,7 +379,7 @@ async function startOurHub (): Promise<OurHub> {
     entered = NaN
   })
   return {
-    name: 'hub',
+    name: o.delivery === 'aedes' ? 'hub (aedes delivery)' : 'hub',
     url: hub.mqttUrl,
     viewerLogins,
     deviceLogin: { clientPrefix: DEVICE_CLIENT_ID, username: device.memberId, password: device.token },
@@ -384,7 +388,8 @@ async function startOurHub (): Promise<OurHub> {
       await hub.stop()
       await rm(dataDir, { recursive: true, force: true })
     },
-    takeFanout: () => fanout.splice(0)
+    takeFanout: () => fanout.splice(0),
+    trace: hubTrace(process.env.BENCH_HUB_TRACE)
   }
 }
 
@@ -524,7 +529,7 @@ function openFileLimit (): number {
 
 // ================================================================ the measurements
 
-interface RingStats { viewers: number, rings: number, samples: number[], missing: number, timeouts: number, payloadBytes: number, decodeUs: number, connectMs: number, invalid: number, fanout: number[], cpuMs: number }
+interface RingStats { viewers: number, rings: number, samples: number[], missing: number, timeouts: number, payloadBytes: number, decodeUs: number, connectMs: number, invalid: number, fanout: number[], cpuMs: number, notes: string[] }
 
 /** The blocks of one broker and viewer count, as one run. */
 function mergeRingStats (xs: RingStats[]): RingStats {
@@ -540,7 +545,8 @@ function mergeRingStats (xs: RingStats[]): RingStats {
     connectMs: Math.max(...xs.map((s) => s.connectMs)),
     invalid: sum((s) => s.invalid),
     fanout: xs.flatMap((s) => s.fanout),
-    cpuMs: sum((s) => s.cpuMs)
+    cpuMs: sum((s) => s.cpuMs),
+    notes: xs.flatMap((s) => s.notes)
   }
 }
 
@@ -570,11 +576,18 @@ async function measureRings (
     const hubProbe = 'takeFanout' in broker ? (broker as OurHub) : null
     hubProbe?.takeFanout()
     await all(async (w) => await w.call({ op: 'arm-rings', tag: o.run, rings: o.rings }))
+    const trace = hubProbe?.trace ?? null
+    await trace?.begin()
     const cpu0 = await broker.cpuMs()
     const run = await publisherW.call<RingsRun>({ op: 'run-rings', tag: o.run, rings: o.rings, gapMs: o.gapMs, timeoutMs: 2000, budgetMs: o.budgetMs, parts }, o.budgetMs + 30_000)
     await sleep(50) // stragglers of the last ring
     const cpuMs = (await broker.cpuMs()) - cpu0
     const takens = await all(async (w) => await w.call<RingsTaken>({ op: 'take-rings' }))
+    const notes: string[] = []
+    if (trace !== null) {
+      const rings = Array.from({ length: run.sent }, (_, i) => ({ pub: run.pub[i]!, recv: takens.flatMap((t) => Array.from({ length: t.viewers }, (_, v) => t.recv[i * t.viewers + v]!)).filter((x) => !Number.isNaN(x)) }))
+      notes.push(await trace.end(`${broker.name.replace(/[^a-z0-9]+/gi, '-')}-${o.viewers}-${o.run}`, rings))
+    }
     const samples: number[] = []
     let missing = 0
     for (const taken of takens) {
@@ -598,7 +611,8 @@ async function measureRings (
       connectMs,
       invalid: sum((t) => t.invalid + t.duplicates),
       fanout: hubProbe?.takeFanout() ?? [],
-      cpuMs
+      cpuMs,
+      notes
     }
   } finally {
     await Promise.allSettled([...used.map(async (w) => await w.call({ op: 'disconnect' }, 30_000)), publisherW.call({ op: 'disconnect' }, 30_000)])
@@ -691,10 +705,15 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       const ringBrokers: BrokerUnderTest[] = [ourHub]
       if (mosquitto !== null) ringBrokers.push(await start(async () => await startMosquitto(mosquitto)))
       if (process.env.BENCH_RING_BARE === '1') ringBrokers.push(await start(async () => await startBareAedes()))
+      // The before/after in one run: the hub again with aedes's own deliverers (docs/performance.md).
+      if (process.env.BENCH_RING_BEFORE === '1') ringBrokers.push(await start(async () => await startOurHub({ delivery: 'aedes' })))
       // Warm the client workers' and the hub's code (mqtt.js, zod, aedes) before anything counts,
       // as in a viewer and a hub that have been running for a while.
-      const warm = await measureRings(ringBrokers[0]!, viewerWorkers, workers.publisher, { viewers: 10, rings: smoke ? 10 : 50, warmup: 0, gapMs: 5, budgetMs: 3000, run: 'warm' })
-      log(`ring warm-up: ${warm.rings} rings to 10 viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
+      // Each hub in the run (the before/after's too: its deliverers are other code) is warmed alike.
+      for (const b of ringBrokers.filter((x) => 'takeFanout' in x)) {
+        const warm = await measureRings(b, viewerWorkers, workers.publisher, { viewers: 10, rings: smoke ? 10 : 50, warmup: 0, gapMs: 5, budgetMs: 3000, run: `warm-${run++}` })
+        log(`ring warm-up (${b.name}): ${warm.rings} rings to 10 viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
+      }
       const ring = new Map<string, Map<number, RingStats>>(ringBrokers.map((b) => [b.name, new Map()]))
 
       // The rings of each count in interleaved blocks (hub, mosquitto, hub, mosquitto, …): on a
@@ -711,6 +730,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
         for (const broker of ringBrokers) {
           const s = mergeRingStats(byBroker.get(broker.name)!)
           ring.get(broker.name)!.set(n, s)
+          for (const note of s.notes) log(note)
           log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(s.samples.reduce((a, x) => Math.max(a, x), -Infinity), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms; broker CPU ${round(s.cpuMs / s.rings, 2)} ms/ring${s.fanout.length > 0 ? `; inside the hub: p50 ${round(percentile(s.fanout, 50), 2)} ms, p99 ${round(percentile(s.fanout, 99), 2)} ms` : ''}`)
         }
       }
