@@ -3,7 +3,7 @@ import type { Server } from 'node:http'
 import type { Aedes } from 'aedes'
 import { HubConfig, consoleLogger, parseConfig, startInOrder, type HistoryEvent, type HubConfigInput, type Logger, type ViewerCloudConfig } from '@doorbell/core'
 import { createApi } from './api'
-import { brokerModule, type Delivery } from './broker/module'
+import { brokerModule } from './broker/module'
 import { clusterModule } from './cluster/module'
 import { clusterPresence, localPresence, presenceRoutes } from './cluster/presence'
 import { PgHistoryStore } from './cluster/pgHistory'
@@ -65,7 +65,7 @@ export const MQTT_WS_PATH = '/mqtt'
  * ones before it are stopped and startHub rejects with a StartError naming it; `stop` stops them
  * in reverse order.
  */
-export async function startHub (input: HubConfigInput, options: { log?: Logger, signal?: AbortSignal, delivery?: Delivery } = {}): Promise<Hub> {
+export async function startHub (input: HubConfigInput, options: { log?: Logger, signal?: AbortSignal } = {}): Promise<Hub> {
   const config = parseConfig(HubConfig, input, 'hub config')
   const log = options.log ?? consoleLogger('hub')
   // One client-address rule (and one "logged once") for the API and the MQTT WebSocket.
@@ -75,7 +75,7 @@ export async function startHub (input: HubConfigInput, options: { log?: Logger, 
   const cluster = config.cluster ? clusterModule({ ...config, cluster: config.cluster }, log.child('cluster')) : null
   const trust = trustModule(config, log, cluster ? { store: cluster.store, share: cluster.share, stockSettings: cluster.stockSettings, integrationKeys: cluster.integrationKeys } : {})
   const tls = tlsModule(config, log)
-  const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}), ...(options.delivery ? { delivery: options.delivery } : {}) })
+  const broker = brokerModule({ config, trust: () => trust.trust, requestAddress, log, stockSettings: () => trust.stockSettings, ...(cluster ? { backend: cluster.brokerBackend, limiter: cluster.limiter } : {}) })
   // Who is connected: this hub's broker, or (a cluster) every hub's, in Redis.
   const presence = cluster ? clusterPresence({ redisUrl: cluster.config.redisUrl, homeId: config.homeId, nodeId: cluster.config.nodeId, broker: () => broker.broker, principalOf: broker.principalOf, log: log.child('presence') }) : null
   const ownPresence = localPresence({ broker: () => broker.broker, principalOf: broker.principalOf, hub: 'local' })

@@ -17,6 +17,9 @@
  * Every client signs in as on the hub: each viewer is a paired member of the home (its own user
  * name, token and `viewer-{id}-…` client id), the publisher the paired device; mosquitto and bare
  * aedes get CONNECT packets of the same shape (they check nothing), so all three do the same work.
+ * For looking into the hub: BENCH_HUB_TRACE=DIR writes a CPU profile of the hub's thread per block
+ * of counted rings and logs its GCs over the rings and its event-loop delay (hubTrace.ts; read the
+ * profiles with cpuprofileTop.ts); BENCH_RING_BLOCKS=1 logs each block's CPU per ring.
  * mosquitto (Debian's /usr/sbin/mosquitto, or $MOSQUITTO) is started on a free loopback port
  * with a config file in a temp dir and killed by its PID at the end; when it is missing, its
  * figures are left out and a line says so.
@@ -347,11 +350,10 @@ function lookalikeLogins (): Pick<BrokerUnderTest, 'viewerLogins' | 'deviceLogin
   }
 }
 
-/** `delivery: 'aedes'`: the hub with aedes's own per-delivery path, for the before/after (BENCH_RING_BEFORE=1). */
-async function startOurHub (o: { delivery?: 'direct' | 'aedes' } = {}): Promise<OurHub> {
+async function startOurHub (): Promise<OurHub> {
   // Plain MQTT on loopback (tls 'off'), as the other brokers: the gate is measured, not TLS.
   const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-bench-hub-'))
-  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub'), ...(o.delivery ? { delivery: o.delivery } : {}) })
+  const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
   // The members, paired once through the hub's trust API and reused by every run on this hub.
   const device = await pairDeviceInProcess(hub, DEVICE)
   const viewers: Login[] = []
@@ -379,7 +381,7 @@ async function startOurHub (o: { delivery?: 'direct' | 'aedes' } = {}): Promise<
     entered = NaN
   })
   return {
-    name: o.delivery === 'aedes' ? 'hub (aedes delivery)' : 'hub',
+    name: 'hub',
     url: hub.mqttUrl,
     viewerLogins,
     deviceLogin: { clientPrefix: DEVICE_CLIENT_ID, username: device.memberId, password: device.token },
@@ -588,6 +590,8 @@ async function measureRings (
       const rings = Array.from({ length: run.sent }, (_, i) => ({ pub: run.pub[i]!, recv: takens.flatMap((t) => Array.from({ length: t.viewers }, (_, v) => t.recv[i * t.viewers + v]!)).filter((x) => !Number.isNaN(x)) }))
       notes.push(await trace.end(`${broker.name.replace(/[^a-z0-9]+/gi, '-')}-${o.viewers}-${o.run}`, rings))
     }
+    // BENCH_RING_BLOCKS=1: each block's CPU per ring, to see how much it moves within a run.
+    if (process.env.BENCH_RING_BLOCKS === '1') notes.push(`  block ${o.run} ${broker.name} ${o.viewers}: ${run.sent} rings, broker CPU ${round(cpuMs / Math.max(1, run.sent), 2)} ms/ring`)
     const samples: number[] = []
     let missing = 0
     for (const taken of takens) {
@@ -705,15 +709,10 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       const ringBrokers: BrokerUnderTest[] = [ourHub]
       if (mosquitto !== null) ringBrokers.push(await start(async () => await startMosquitto(mosquitto)))
       if (process.env.BENCH_RING_BARE === '1') ringBrokers.push(await start(async () => await startBareAedes()))
-      // The before/after in one run: the hub again with aedes's own deliverers (docs/performance.md).
-      if (process.env.BENCH_RING_BEFORE === '1') ringBrokers.push(await start(async () => await startOurHub({ delivery: 'aedes' })))
       // Warm the client workers' and the hub's code (mqtt.js, zod, aedes) before anything counts,
       // as in a viewer and a hub that have been running for a while.
-      // Each hub in the run (the before/after's too: its deliverers are other code) is warmed alike.
-      for (const b of ringBrokers.filter((x) => 'takeFanout' in x)) {
-        const warm = await measureRings(b, viewerWorkers, workers.publisher, { viewers: 10, rings: smoke ? 10 : 50, warmup: 0, gapMs: 5, budgetMs: 3000, run: `warm-${run++}` })
-        log(`ring warm-up (${b.name}): ${warm.rings} rings to 10 viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
-      }
+      const warm = await measureRings(ringBrokers[0]!, viewerWorkers, workers.publisher, { viewers: 10, rings: smoke ? 10 : 50, warmup: 0, gapMs: 5, budgetMs: 3000, run: 'warm' })
+      log(`ring warm-up: ${warm.rings} rings to 10 viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
       const ring = new Map<string, Map<number, RingStats>>(ringBrokers.map((b) => [b.name, new Map()]))
 
       // The rings of each count in interleaved blocks (hub, mosquitto, hub, mosquitto, …): on a

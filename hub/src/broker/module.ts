@@ -12,7 +12,6 @@ import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
 import { connectionGuard, GuardedConnection, type ConnectionGuard } from './connectionGuard'
 import { shareEncodings } from './sharedPublish'
-import { deliverDirectly } from './directDelivery'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { deviceDirectory, forwardAccess } from './forwardAccess'
 import { sessionsOf, type Principal } from './gate'
@@ -47,12 +46,6 @@ export interface BrokerBackend {
   observeOthers?: (patterns: string[], listener: (packet: { topic: string, payload: Buffer | string }) => void) => void
 }
 
-/**
- * How a message is written to each subscriber: `direct` (directDelivery.ts, the default) or
- * aedes's own deliverers, kept for the bench's before/after (docs/performance.md).
- */
-export type Delivery = 'direct' | 'aedes'
-
 /** Any packet before sign-in: a CONNECT holds a client id, a member id and a token. */
 const MAX_CONNECT_BYTES = 16 * 1024
 
@@ -61,8 +54,7 @@ const MAX_CONNECT_BYTES = 16 * 1024
  * removed member's connections close at once and devices get the signed revocation list
  * (retained). Listeners (MQTT over TCP/TLS, the WebSocket) hand it their connections.
  */
-export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, stockSettings?: () => { tokens: () => Promise<string[]>, onChange: (listener: () => void) => () => void }, backend?: () => BrokerBackend, limiter?: LimiterFactory, delivery?: Delivery }): BrokerModule {
-  const delivery = d.delivery ?? 'direct'
+export function brokerModule (d: { config: HubConfig, trust: () => Trust, requestAddress: (req: IncomingMessage) => string, log: Logger, stockSettings?: () => { tokens: () => Promise<string[]>, onChange: (listener: () => void) => () => void }, backend?: () => BrokerBackend, limiter?: LimiterFactory }): BrokerModule {
   let broker: Aedes | null = null
   let persistence: BrokerBackend['persistence'] | null = null
   let backend: BrokerBackend | undefined
@@ -80,10 +72,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
     accept (conn, remoteAddress, req) {
       if (broker === null || guard === null) { conn.destroy(); return }
       const guarded = guard.admit(conn, remoteAddress, req === undefined)
-      if (guarded === null) return
-      const client = broker.handle(guarded as never, req as never)
-      // Each message written to its subscribers at once, not a turn later each (directDelivery.ts).
-      if (delivery === 'direct') deliverDirectly(client)
+      if (guarded !== null) broker.handle(guarded as never, req as never)
     },
     async start () {
       const trust = d.trust()
