@@ -17,6 +17,9 @@
  * Every client signs in as on the hub: each viewer is a paired member of the home (its own user
  * name, token and `viewer-{id}-…` client id), the publisher the paired device; mosquitto and bare
  * aedes get CONNECT packets of the same shape (they check nothing), so all three do the same work.
+ * For looking into the hub: BENCH_HUB_TRACE=DIR writes a CPU profile of the hub's thread per block
+ * of counted rings and logs its GCs over the rings and its event-loop delay (hubTrace.ts; read the
+ * profiles with cpuprofileTop.ts); BENCH_RING_BLOCKS=1 logs each block's CPU per ring.
  * mosquitto (Debian's /usr/sbin/mosquitto, or $MOSQUITTO) is started on a free loopback port
  * with a config file in a temp dir and killed by its PID at the end; when it is missing, its
  * figures are left out and a line says so.
@@ -33,6 +36,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { Aedes } from 'aedes'
 import { RingEvent, decodeTopicMessage, encode, memoryLogger, newId, topics } from '@doorbell/core'
 import { SqlitePersistence, startHub } from '@doorbell/hub'
+import { hubTrace, type HubTrace } from './hubTrace'
 import { pairDeviceInProcess, pairViewerInProcess, percentile, round, sleep, type Bench, type Figure } from './lib'
 
 const HOME = 'home'
@@ -327,6 +331,8 @@ async function threadCpuMs (): Promise<number> {
 interface OurHub extends BrokerUnderTest {
   /** Takes the fan-out times (ms) of the rings so far: gate entered → written to every subscriber. */
   takeFanout: () => number[]
+  /** BENCH_HUB_TRACE=DIR: a CPU profile, GCs and event-loop delay over each block of counted rings (hubTrace.ts). */
+  trace: HubTrace | null
 }
 
 /**
@@ -384,7 +390,8 @@ async function startOurHub (): Promise<OurHub> {
       await hub.stop()
       await rm(dataDir, { recursive: true, force: true })
     },
-    takeFanout: () => fanout.splice(0)
+    takeFanout: () => fanout.splice(0),
+    trace: hubTrace(process.env.BENCH_HUB_TRACE)
   }
 }
 
@@ -524,7 +531,7 @@ function openFileLimit (): number {
 
 // ================================================================ the measurements
 
-interface RingStats { viewers: number, rings: number, samples: number[], missing: number, timeouts: number, payloadBytes: number, decodeUs: number, connectMs: number, invalid: number, fanout: number[], cpuMs: number }
+interface RingStats { viewers: number, rings: number, samples: number[], missing: number, timeouts: number, payloadBytes: number, decodeUs: number, connectMs: number, invalid: number, fanout: number[], cpuMs: number, notes: string[] }
 
 /** The blocks of one broker and viewer count, as one run. */
 function mergeRingStats (xs: RingStats[]): RingStats {
@@ -540,7 +547,8 @@ function mergeRingStats (xs: RingStats[]): RingStats {
     connectMs: Math.max(...xs.map((s) => s.connectMs)),
     invalid: sum((s) => s.invalid),
     fanout: xs.flatMap((s) => s.fanout),
-    cpuMs: sum((s) => s.cpuMs)
+    cpuMs: sum((s) => s.cpuMs),
+    notes: xs.flatMap((s) => s.notes)
   }
 }
 
@@ -570,11 +578,20 @@ async function measureRings (
     const hubProbe = 'takeFanout' in broker ? (broker as OurHub) : null
     hubProbe?.takeFanout()
     await all(async (w) => await w.call({ op: 'arm-rings', tag: o.run, rings: o.rings }))
+    const trace = hubProbe?.trace ?? null
+    await trace?.begin()
     const cpu0 = await broker.cpuMs()
     const run = await publisherW.call<RingsRun>({ op: 'run-rings', tag: o.run, rings: o.rings, gapMs: o.gapMs, timeoutMs: 2000, budgetMs: o.budgetMs, parts }, o.budgetMs + 30_000)
     await sleep(50) // stragglers of the last ring
     const cpuMs = (await broker.cpuMs()) - cpu0
     const takens = await all(async (w) => await w.call<RingsTaken>({ op: 'take-rings' }))
+    const notes: string[] = []
+    if (trace !== null) {
+      const rings = Array.from({ length: run.sent }, (_, i) => ({ pub: run.pub[i]!, recv: takens.flatMap((t) => Array.from({ length: t.viewers }, (_, v) => t.recv[i * t.viewers + v]!)).filter((x) => !Number.isNaN(x)) }))
+      notes.push(await trace.end(`${broker.name.replace(/[^a-z0-9]+/gi, '-')}-${o.viewers}-${o.run}`, rings))
+    }
+    // BENCH_RING_BLOCKS=1: each block's CPU per ring, to see how much it moves within a run.
+    if (process.env.BENCH_RING_BLOCKS === '1') notes.push(`  block ${o.run} ${broker.name} ${o.viewers}: ${run.sent} rings, broker CPU ${round(cpuMs / Math.max(1, run.sent), 2)} ms/ring`)
     const samples: number[] = []
     let missing = 0
     for (const taken of takens) {
@@ -598,7 +615,8 @@ async function measureRings (
       connectMs,
       invalid: sum((t) => t.invalid + t.duplicates),
       fanout: hubProbe?.takeFanout() ?? [],
-      cpuMs
+      cpuMs,
+      notes
     }
   } finally {
     await Promise.allSettled([...used.map(async (w) => await w.call({ op: 'disconnect' }, 30_000)), publisherW.call({ op: 'disconnect' }, 30_000)])
@@ -711,6 +729,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
         for (const broker of ringBrokers) {
           const s = mergeRingStats(byBroker.get(broker.name)!)
           ring.get(broker.name)!.set(n, s)
+          for (const note of s.notes) log(note)
           log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(s.samples.reduce((a, x) => Math.max(a, x), -Infinity), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms; broker CPU ${round(s.cpuMs / s.rings, 2)} ms/ring${s.fanout.length > 0 ? `; inside the hub: p50 ${round(percentile(s.fanout, 50), 2)} ms, p99 ${round(percentile(s.fanout, 99), 2)} ms` : ''}`)
         }
       }

@@ -214,10 +214,20 @@ export class HistoryStore {
    */
   addShown (eventId: number, memberIds: readonly string[], screens: ReadonlyArray<{ memberId: string, screen: string }> = []): void {
     const insert = this.db.prepare('INSERT INTO ring_shown (event_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING')
-    for (const m of memberIds) insert.run(eventId, m)
     // Per screen (a member's two tabs are two screens): every one of them must have dismissed it.
     const screen = this.db.prepare('INSERT INTO ring_shown_screens (event_id, member_id, screen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
-    for (const s of screens) screen.run(eventId, s.memberId, s.screen)
+    // One commit for all the rows: each insert on its own was a commit (a WAL write) of its own,
+    // 200 for a ring shown to 100 screens, about 6 ms on the broker's thread right after the fan-out.
+    const own = !this.db.isTransaction
+    if (own) this.db.exec('BEGIN')
+    try {
+      for (const m of memberIds) insert.run(eventId, m)
+      for (const s of screens) screen.run(eventId, s.memberId, s.screen)
+      if (own) this.db.exec('COMMIT')
+    } catch (err) {
+      if (own) this.db.exec('ROLLBACK')
+      throw err
+    }
   }
 
   /**
