@@ -311,7 +311,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
         stopKeptReads = await serveKeptReads(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await answering.guard.admit(credential, viewerId, possession) })
         // A quick reply from a ring banner while the hub is down: the same commands as from the hub (docs/commands.md).
-        stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload) })
+        stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload), perPeer: config.commandsPerScreen })
         // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
         stopDismissals = await serveDirectDismissals(mesh.node, dismissals())
       },
@@ -353,7 +353,9 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           // A quick reply from a ring banner away from home: the same commands as from the hub (docs/commands.md).
           commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload),
           // …and a ring dismissed there: checked and kept as on the direct path (docs/history.md).
-          dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud')
+          dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud'),
+          // Both at most `commandsPerScreen` per KVS viewer: each costs a signature check and a log line.
+          commandLimit: config.commandsPerScreen
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.

@@ -8,6 +8,7 @@ import { IotCredentials } from './credentials'
 import { IotLink, type IotLinkOptions } from './iotLink'
 import { KvsMaster, type KvsMasterOptions } from './kvsMaster'
 import { kvsCommands } from './kvsCommands'
+import type { SenderLimit } from '../senderLimit'
 import { StockViewers, type StockViewersOptions } from './stockViewers'
 
 export interface CloudLinkDeps {
@@ -25,6 +26,8 @@ export interface CloudLinkDeps {
   commands?: (viewerId: string, payload: string) => Promise<CommandResult>
   /** A ring dismissed from a screen away from home: the doorbell's dismissal handler (../dismissal.ts), as on the direct path; absent: refused. Needs `commands`. */
   dismiss?: (request: DismissDirectRequest) => Promise<DismissDirectAnswer>
+  /** Commands and dismissals one KVS viewer may send in a window (../senderLimit.ts); default 20 in 10 s. */
+  commandLimit?: SenderLimit | undefined
 }
 
 /**
@@ -87,7 +90,7 @@ export class CloudLink implements DeviceTransport {
       })
       : null
     const take = deps.commands
-    if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
+    if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), limit: deps.commandLimit, send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
     if (this.stock) {
       this.kvs.handleStock(this.stock)
       if (config.acceptUnsignedOpenDoor) log.warn('acceptUnsignedOpenDoor is on: anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log')
