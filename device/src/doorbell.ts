@@ -22,6 +22,8 @@ import { serveKeptReads } from './paths/direct/keptReads'
 import { serveDirectCommands } from './paths/direct/commands'
 import { serveDirectDismissals } from './paths/direct/dismissals'
 import { takeDismissal, type DismissalOptions } from './paths/dismissal'
+import { repliesReadOptions, takeRepliesRead, type RepliesReadOptions } from './paths/repliesRead'
+import { serveRepliesReads } from './paths/direct/repliesReads'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -112,6 +114,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let stopKeptReads = null as (() => Promise<void>) | null
   let stopDirectCommands = null as (() => Promise<void>) | null
   let stopDismissals = null as (() => Promise<void>) | null
+  let stopRepliesReads = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -164,6 +167,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   })
   // The doorbell's one dismissal handler, for the direct path and the cloud path (paths/dismissal.ts).
   const dismissals = (): DismissalOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
+  // A screen with the hub down reads the replies this doorbell plays, not the list it last saw at the hub (docs/audio.md).
+  const repliesReads = (): RepliesReadOptions => repliesReadOptions({ pairing: started(pairing, 'pairing'), guard: started(side, 'answering side').guard, replies: quickReplies, log: log.child('replies') })
 
   const modules: Startable[] = [
     {
@@ -314,11 +319,13 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload), perPeer: config.commandsPerScreen })
         // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
         stopDismissals = await serveDirectDismissals(mesh.node, dismissals())
+        stopRepliesReads = await serveRepliesReads(mesh.node, repliesReads())
       },
       async stop () {
         await stopKeptReads?.()
         await stopDirectCommands?.()
         await stopDismissals?.()
+        await stopRepliesReads?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()
@@ -354,7 +361,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload),
           // …and a ring dismissed there: checked and kept as on the direct path (docs/history.md).
           dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud'),
-          // Both at most `commandsPerScreen` per KVS viewer: each costs a signature check and a log line.
+          replies: async (request) => await takeRepliesRead(repliesReads(), request, 'cloud'),
+          // All at most `commandsPerScreen` per KVS viewer: each costs a signature check and a log line.
           commandLimit: config.commandsPerScreen
         })
         try {

@@ -2,7 +2,7 @@ import type { RTCIceServer } from 'werift'
 import type { InspectionEvent } from 'xstate'
 import {
   type CallRecord, type CommandResult, type DismissDirectAnswer, type DismissDirectRequest, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
-  type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
+  type RepliesReadAnswer, type RepliesReadRequest, type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { IotCredentials } from './credentials'
 import { IotLink, type IotLinkOptions } from './iotLink'
@@ -26,7 +26,9 @@ export interface CloudLinkDeps {
   commands?: (viewerId: string, payload: string) => Promise<CommandResult>
   /** A ring dismissed from a screen away from home: the doorbell's dismissal handler (../dismissal.ts), as on the direct path; absent: refused. Needs `commands`. */
   dismiss?: (request: DismissDirectRequest) => Promise<DismissDirectAnswer>
-  /** Commands and dismissals one KVS viewer may send in a window (../senderLimit.ts); default 20 in 10 s. */
+  /** A read of the doorbell's quick replies from a screen away from home (../repliesRead.ts), as on the direct path; absent: refused. Needs `commands`. */
+  replies?: (request: RepliesReadRequest) => Promise<RepliesReadAnswer>
+  /** Commands, dismissals and reads one KVS viewer may send in a window (../senderLimit.ts); default 20 in 10 s. */
   commandLimit?: SenderLimit | undefined
 }
 
@@ -90,7 +92,7 @@ export class CloudLink implements DeviceTransport {
       })
       : null
     const take = deps.commands
-    if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), limit: deps.commandLimit, send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
+    if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), limit: deps.commandLimit, ...(deps.replies ? { replies: deps.replies } : {}), send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
     if (this.stock) {
       this.kvs.handleStock(this.stock)
       if (config.acceptUnsignedOpenDoor) log.warn('acceptUnsignedOpenDoor is on: anyone with access to this doorbell\'s KVS channel can open the door, and no person is named in the audit log')

@@ -2,12 +2,16 @@ import {
   CloudCommandResult, CloudDismissResult, Id, KVS_PAYLOAD_MAX, OutOfCallCommand, decodeCloudCommand, decodeCloudDismiss, encode, kvsPayloadSize, toKvsPayload,
   type CommandResult, type DismissDirectAnswer, type DismissDirectRequest, type Logger
 } from '@doorbell/core'
+import type { RepliesReadAnswer, RepliesReadRequest } from '@doorbell/core'
 import { senderLimiter, type SenderLimit } from '../senderLimit'
+import { kvsRepliesReads } from './kvsRepliesReads'
 
 /** Takes the commands and dismissals that ride the KVS channel (core/src/cloudCommand.ts). */
 export interface KvsCommandHandler {
   command: (senderClientId: unknown, payload: unknown) => void
   dismiss: (senderClientId: unknown, payload: unknown) => void
+  /** A read of the doorbell's quick replies (core/src/repliesRead.ts). */
+  replies: (senderClientId: unknown, payload: unknown) => void
 }
 
 /**
@@ -21,10 +25,12 @@ export function kvsCommands (o: {
   take: (viewerId: string, payload: string) => Promise<CommandResult>
   /** The doorbell's dismissal handler (../dismissal.ts), the same as the direct path's; absent: dismissals are refused (no rings kept). */
   dismiss?: (request: DismissDirectRequest) => Promise<DismissDirectAnswer>
+  /** The doorbell's replies-read handler (../repliesRead.ts), the same as the direct path's; absent: refused. */
+  replies?: (request: RepliesReadRequest) => Promise<RepliesReadAnswer>
   /** Sends a payload on SDP_ANSWER to one viewer; false when it could not be sent. */
   send: (viewerId: string, payload: string) => boolean
   log: Logger
-  /** Requests (commands and dismissals together) one KVS client id may send in a window (the config's `commandsPerScreen`; default 20 in 10 s). */
+  /** Requests (commands, dismissals and replies reads together) one KVS client id may send in a window (the config's `commandsPerScreen`; default 20 in 10 s). */
   limit?: SenderLimit | undefined
   now?: () => number
 }): KvsCommandHandler {
@@ -65,6 +71,8 @@ export function kvsCommands (o: {
         (err: Error) => { o.log.error('a dismissal over KVS failed', { viewer: viewerId, error: err.message }) }
       )
     },
+    /** A read of the doorbell's quick replies away from home (kvsRepliesReads.ts), within the same limit. */
+    replies: kvsRepliesReads({ replies: o.replies, send: o.send, log: o.log, limiter, readId: (payload) => readId(payload) }),
     command (senderClientId, payload) {
       if (typeof senderClientId !== 'string' || senderClientId === '') { o.log.warn('dropped a KVS command with no sender id'); return }
       const viewerId = senderClientId

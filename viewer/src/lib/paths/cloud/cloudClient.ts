@@ -4,6 +4,7 @@ import {
   decodeKvsToViewer, kvsPayloadSize, newId, toKvsPayload,
   type CloudDevice, type DismissDirectRequest, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
+import { CloudRepliesRead, type RepliesReadRequest } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
 import { IotEvents, type MqttLike } from './iotEvents'
@@ -218,6 +219,14 @@ export class CloudClient implements ViewerTransport {
     const answer = await this.request(deviceId, 'dismissal', toKvsPayload(CloudDismiss.parse({ type: 'dismiss', id, request })), () => this.commands.expectDismissal(id, timeoutMs), id, timeoutMs)
     if (answer.kind === 'refused') throw new CloudCommandError(`the doorbell refused: ${answer.message}`)
     return answer.outcome
+  }
+
+  /** The quick replies the doorbell plays now, read from away from home with the hub down (core/src/repliesRead.ts); a refusal throws CloudCommandError. */
+  async readReplies (deviceId: string, request: RepliesReadRequest, timeoutMs = COMMAND_RESULT_TIMEOUT_MS): Promise<string[]> {
+    const id = newId('q')
+    const answer = await this.request(deviceId, 'replies read', toKvsPayload(CloudRepliesRead.parse({ type: 'replies', id, request })), () => this.commands.expectReplies(id, timeoutMs), id, timeoutMs)
+    if (answer.kind === 'refused') throw new CloudCommandError(`the doorbell refused: ${answer.message}`)
+    return answer.replies
   }
 
   /** Sends a command or a dismissal on SDP_OFFER once the doorbell's channel is open, and waits for its answer. */
