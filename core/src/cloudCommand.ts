@@ -35,7 +35,7 @@ export const CloudDismissResult = z.strictObject({ type: z.literal('dismiss-resu
 export type CloudDismissResult = z.infer<typeof CloudDismissResult>
 
 /** Whether a KVS payload is JSON of our envelope with this `type`, before it is parsed in full. */
-function hasType (payload: unknown, type: string): boolean {
+export function hasType (payload: unknown, type: string): boolean {
   if (typeof payload !== 'string' || !payload.includes(`"${type}"`)) return false
   try {
     return (JSON.parse(payload) as { type?: unknown } | null)?.type === type

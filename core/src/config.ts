@@ -211,6 +211,15 @@ export const DeviceConfig = z.strictObject({
     calls: z.number().int().min(1).max(50).default(5),
     maxBytes: z.number().int().min(64 * 1024).max(16 * 1024 * 1024).default(2 * 1024 * 1024)
   }).optional(),
+  /**
+   * Requests outside a call one screen may send in a window on the paths anyone can reach (the
+   * direct path's commands per libp2p peer; commands and dismissals over KVS per viewer client
+   * id); past it each is answered `busy` and nothing else happens (docs/commands.md). Absent: 20 in 10 s.
+   */
+  commandsPerScreen: z.strictObject({
+    count: z.number().int().min(1).max(1000).default(20),
+    windowMs: z.number().int().min(100).max(600_000).default(10_000)
+  }).optional(),
   /** Away from home: AWS IoT Core and KVS signaling (written by the cloud setup command). Off when absent. */
   cloud: DeviceCloudConfig.optional()
 }).refine((c) => c.hubUrl !== undefined || c.mesh.enabled, {

@@ -24,6 +24,8 @@ import { serveDirectCommands } from './paths/direct/commands'
 import { serveDirectDismissals } from './paths/direct/dismissals'
 import { takeDismissal, type DismissalOptions } from './paths/dismissal'
 import { takeKeptRead, type KeptReadOptions } from './paths/keptRead'
+import { repliesReadOptions, takeRepliesRead, type RepliesReadOptions } from './paths/repliesRead'
+import { serveRepliesReads } from './paths/direct/repliesReads'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -114,6 +116,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let stopKeptReads = null as (() => Promise<void>) | null
   let stopDirectCommands = null as (() => Promise<void>) | null
   let stopDismissals = null as (() => Promise<void>) | null
+  let stopRepliesReads = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -168,6 +171,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   const keptReads = (): KeptReadOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
   // The doorbell's one dismissal handler, for the direct path and the cloud path (paths/dismissal.ts).
   const dismissals = (): DismissalOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
+  // A screen with the hub down reads the replies this doorbell plays, not the list it last saw at the hub (docs/audio.md).
+  const repliesReads = (): RepliesReadOptions => repliesReadOptions({ pairing: started(pairing, 'pairing'), guard: started(side, 'answering side').guard, replies: quickReplies, log: log.child('replies') })
 
   const modules: Startable[] = [
     {
@@ -317,14 +322,16 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
         // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
         stopKeptReads = await serveKeptReads(mesh.node, keptReads())
         // A quick reply from a ring banner while the hub is down: the same commands as from the hub (docs/commands.md).
-        stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload) })
+        stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload), perPeer: config.commandsPerScreen })
         // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
         stopDismissals = await serveDirectDismissals(mesh.node, dismissals())
+        stopRepliesReads = await serveRepliesReads(mesh.node, repliesReads())
       },
       async stop () {
         await stopKeptReads?.()
         await stopDirectCommands?.()
         await stopDismissals?.()
+        await stopRepliesReads?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()
@@ -361,7 +368,10 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           // …and a ring dismissed there: checked and kept as on the direct path (docs/history.md).
           dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud'),
           // …and the rings it keeps, read there while the hub is down: the direct path's check (docs/history.md).
-          keptReads: async (request, max) => await takeKeptRead(keptReads(), request, 'cloud', max)
+          keptReads: async (request, max) => await takeKeptRead(keptReads(), request, 'cloud', max),
+          replies: async (request) => await takeRepliesRead(repliesReads(), request, 'cloud'),
+          // All at most `commandsPerScreen` per KVS viewer: each costs a signature check and a log line.
+          commandLimit: config.commandsPerScreen
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.

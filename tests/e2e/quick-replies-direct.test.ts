@@ -4,6 +4,8 @@
  * over the hub and checked by the same guard. The owner's reply plays on the doorbell's speaker
  * (a WAV file: speech in it) without answering and is audited in the doorbell's outbox with the
  * path `direct`; a guest (no talk right) is refused, says why in the banner, and is audited too.
+ * The owner changed the list after the page last read it from the hub: the banner offers the
+ * doorbell's own list, read from it on the direct path (`/doorbell/replies/1.0.0`).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -20,6 +22,8 @@ import { pairOwnerBrowser } from '../src/inspector'
 import { readWav, speechOf } from '../src/audio'
 
 const REPLY = 'Leave it at the door, please'
+/** The list the owner saves after the screens read the first one from the hub. */
+const NEW_LIST = [REPLY, 'We are coming down', 'We will be right there']
 
 /** The attempts in the doorbell's audit outbox (the hub is down: none has left it). */
 const outbox = (file: string): DoorAttempt[] => {
@@ -81,10 +85,20 @@ test('hub down: a quick reply from the ring banner goes straight to the doorbell
   await eventually('the doorbell to render both replies', () => lines.some((l) => /\[device\/replies\] quick replies ready count=2/.test(l)), 60_000)
   // Screens read the list as they start and on each ring the hub tells them of: the owner's is
   // loaded again, and the guest's opened, after the save (with the hub down, neither can read it).
+  const hubList = ownerPage.waitForResponse((r) => r.url().endsWith('/api/replies') && r.request().method() === 'GET', { timeout: 20_000 })
   await ownerPage.reload()
+  assert.deepEqual(((await (await hubList).json()) as { replies: string[] }).replies, [REPLY, 'We will be right there'], 'the owner\'s page read the first list from the hub')
   const guest = await openResident(`${home.base}/`, 'Guest phone', guestInvite.code)
   t.after(() => guest.close())
   t.after(() => { if (!passed) console.log(guest.console.join('\n')) })
+  // The owner changes the list after both screens read it from the hub: with the hub down, the
+  // owner's banner offers the doorbell's list (the new one), read from it (core/src/repliesRead.ts).
+  await ownerPage.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
+  await ownerPage.getByTestId('owner-panel-toggle').click()
+  await ownerPage.getByTestId('replies-text').fill(NEW_LIST.join('\n'))
+  await ownerPage.getByTestId('replies-save').click()
+  await waitForText(ownerPage, 'replies-note', /Saved 3 quick replies/)
+  await eventually('the doorbell to render the new list', () => lines.some((l) => /\[device\/replies\] quick replies ready count=3/.test(l)), 60_000)
   await readyForDirect(ownerPage)
   await readyForDirect(guest.page)
 
@@ -102,6 +116,12 @@ test('hub down: a quick reply from the ring banner goes straight to the doorbell
     await page.getByTestId('quick-reply-banner-0').waitFor({ timeout: 15_000 })
   }
   assert.equal(await ownerPage.getByTestId('ring-path').getAttribute('data-path'), 'direct')
+  // The owner's banner: the doorbell's list. The guest may not play one, so the doorbell refuses it
+  // the list: its banner keeps the hub's last one (and a press says why nothing plays).
+  await ownerPage.getByTestId('quick-reply-banner-2').waitFor({ timeout: 20_000 })
+  assert.deepEqual((await ownerPage.getByTestId('quick-replies-banner').locator('button').allTextContents()).map((s) => s.trim()), NEW_LIST)
+  assert.deepEqual((await guest.page.getByTestId('quick-replies-banner').locator('button').allTextContents()).map((s) => s.trim()), [REPLY, 'We will be right there'])
+  await eventually('the guest\'s read refused by the doorbell', () => lines.some((l) => l.includes('refused a direct read of the quick replies') && l.includes('Guest phone may not talk')), 20_000)
   const auditFile = join(deviceDir, 'audit-outbox.jsonl')
 
   // The guest has no talk right: refused by the doorbell's guard, and the banner says why.

@@ -46,3 +46,21 @@ test('no answer in time is a CommandTimeoutError; a failed send or a closed clie
   await assert.rejects(command, /the cloud path closed/)
   assert.equal(c.waitingCount, 0)
 })
+
+test('a replies read\'s answer settles that read, apart from dismissals; a bad one is logged; a closed client fails it', async () => {
+  const c = new CloudCommands()
+  const logs: string[] = []
+  const read = c.expectReplies('q-1', 10_000)
+  const dismissal = c.expectDismissal('q-2', 10_000)
+  assert.equal(c.waitingCount, 2)
+  assert.equal(c.take(JSON.stringify({ type: 'replies-result', id: 'q-1', answer: { kind: 'replies', replies: ['Leave it at the door'] } }), (m) => logs.push(m)), true)
+  assert.deepEqual(await read, { kind: 'replies', replies: ['Leave it at the door'] })
+  assert.equal(c.take(JSON.stringify({ type: 'replies-result', id: 'q-2', answer: { kind: 'replies', replies: ['x'] } }), (m) => logs.push(m)), true)
+  assert.match(logs[0]!, /dropped an answer for replies read q-2: nothing waits for it/)
+  assert.equal(c.take(JSON.stringify({ type: 'replies-result', id: 'q-3', answer: { kind: 'replies', replies: ['\u0007'] } }), (m) => logs.push(m)), true)
+  assert.match(logs[1]!, /rejected a replies read's answer: answer/)
+  const later = c.expectReplies('q-4', 10_000)
+  c.clear('the cloud path closed')
+  await assert.rejects(later, /the cloud path closed/)
+  await assert.rejects(dismissal, /the cloud path closed/)
+})

@@ -11,6 +11,7 @@ import { grantOf, removedNotice, usePairing } from './usePairing'
 import type { StoredPairing } from './keystore'
 import { ViewerCloudConfig } from '@doorbell/core'
 import { HUB_CLOUD_KEY, cloudReady, loadCloudSettings } from '../lib/paths/cloud/settings'
+import { doorbellReplies } from './doorbellReplies'
 
 /** A page opened from a ring's notification: `?ring=<device>&ringId=<ring>&action=answer|open`. */
 function fromUrl (): RingNotificationAction | null {
@@ -50,6 +51,8 @@ export function useHome () {
   const loadReplies = (): void => {
     pairing.api.value?.replies().then((r) => { replies.value = r.replies }, () => {})
   }
+  /** With the hub down, each doorbell's own list, read from it on each ring. */
+  const fromDoorbells = doorbellReplies((m) => { console.info(`[replies] ${m}`) })
   const online = shallowReactive(new Map<string, boolean>())
   const link = shallowRef<LinkActor | null>(null)
   /** The path in use now (hub, direct), or null while none is up. */
@@ -186,6 +189,7 @@ export function useHome () {
     h.paths.on('ring', (ring) => {
       if (home !== h) return
       loadReplies()
+      fromDoorbells.ring(ring.deviceId, h.paths.path, async (id) => await h.repliesWithoutHub(id))
       // A new ring's banner waits for its own picture, not the last ring's.
       if (snapshots.get(ring.deviceId)?.ringId !== ring.ringId) snapshots.delete(ring.deviceId)
       historyChanges.value++
@@ -273,6 +277,8 @@ export function useHome () {
     audioSenders,
     talkLinks,
     replies,
+    /** The replies a doorbell's banner offers: the hub's list, or with the hub down the doorbell's own. */
+    repliesFor: (deviceId: string): readonly string[] => fromDoorbells.offer(deviceId, path.value, replies.value),
     /** Plays a quick reply without answering (the ring banner): a signed command over the hub. */
     replyOutsideCall: async (deviceId: string, reply: string): Promise<{ ok: true, durationMs: number } | { ok: false, message: string }> => {
       if (!home) return { ok: false, message: 'not connected to the home' }

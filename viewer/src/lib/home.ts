@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { CredentialResponse, Grant, InspectionBatcher, KEPT_SESSION, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, signViewClaim, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { CredentialResponse, Grant, InspectionBatcher, KEPT_SESSION, NO_CALL_SESSION, REPLIES_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, signViewClaim, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { keptTraceFetcher, type KeptTraceFetcher } from './keptTraces'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
@@ -272,6 +272,15 @@ export class Home {
     const { homeId, viewerId, trust } = this.o
     const proof = await signViewClaim({ key: trust.key, home: homeId, device: deviceId, session: ringId })
     return await cloud.dismissRing(deviceId, { homeId, viewerId, credential: trust.credential, proof, ringId })
+  }
+
+  /** The quick replies a doorbell plays now, read from it while the hub is down (core/src/repliesRead.ts): direct, else on its KVS channel. */
+  async repliesWithoutHub (deviceId: string): Promise<string[]> {
+    if (this.direct?.connected) return await this.direct.replies(deviceId)
+    if (!this.cloud) throw new Error('neither the direct path nor the cloud path is up')
+    const { homeId, viewerId, trust } = this.o
+    const proof = await signViewClaim({ key: trust.key, home: homeId, device: deviceId, session: REPLIES_SESSION })
+    return await this.cloud.readReplies(deviceId, { homeId, viewerId, credential: trust.credential, proof })
   }
 
   private direct: DirectClient | null = null

@@ -2,13 +2,14 @@ import type { RTCIceServer } from 'werift'
 import type { InspectionEvent } from 'xstate'
 import {
   type CallRecord, type CommandResult, type KeptReadFrame, type KeptReadRequest, type DismissDirectAnswer, type DismissDirectRequest, type DeviceCloudConfig, type DeviceState, type DeviceTransport, type Logger,
-  type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
+  type RepliesReadAnswer, type RepliesReadRequest, type RingEvent, type SignalToDevice, type SnapshotEvent, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { IotCredentials } from './credentials'
 import { IotLink, type IotLinkOptions } from './iotLink'
 import { KvsMaster, type KvsMasterOptions } from './kvsMaster'
 import { kvsCommands } from './kvsCommands'
 import { kvsKeptReads, type KvsKeptReadHandler } from './kvsKeptReads'
+import type { SenderLimit } from '../senderLimit'
 import { StockViewers, type StockViewersOptions } from './stockViewers'
 
 export interface CloudLinkDeps {
@@ -28,6 +29,10 @@ export interface CloudLinkDeps {
   dismiss?: (request: DismissDirectRequest) => Promise<DismissDirectAnswer>
   /** A read of the rings the doorbell keeps from a screen away from home: the doorbell's one kept-read check (../keptRead.ts); absent: dropped as unreadable signaling. */
   keptReads?: (request: KeptReadRequest, max: number) => Promise<KeptReadFrame[]>
+  /** A read of the doorbell's quick replies from a screen away from home (../repliesRead.ts), as on the direct path; absent: refused. Needs `commands`. */
+  replies?: (request: RepliesReadRequest) => Promise<RepliesReadAnswer>
+  /** Commands, dismissals and reads one KVS viewer may send in a window (../senderLimit.ts); default 20 in 10 s. */
+  commandLimit?: SenderLimit | undefined
 }
 
 /**
@@ -91,7 +96,7 @@ export class CloudLink implements DeviceTransport {
       })
       : null
     const take = deps.commands
-    if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
+    if (take) this.kvs.handleCommands(kvsCommands({ take, ...(deps.dismiss ? { dismiss: deps.dismiss } : {}), limit: deps.commandLimit, ...(deps.replies ? { replies: deps.replies } : {}), send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-commands') }))
     if (deps.keptReads) {
       this.keptReads = kvsKeptReads({ read: deps.keptReads, send: (viewerId, payload) => this.kvs.sendStock(viewerId, 'SDP_ANSWER', payload), log: log.child('kvs-kept') })
       this.kvs.handleKeptReads(this.keptReads)

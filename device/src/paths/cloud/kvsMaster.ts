@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Role, SignalingClient, generateStunUrl } from 'amazon-kinesis-video-streams-webrtc'
 import type { RTCIceServer } from 'werift'
 import {
-  KVS_PAYLOAD_MAX, Listeners, describeError, isCloudCommand, isCloudDismiss, isCloudKeptRead, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
+  KVS_PAYLOAD_MAX, Listeners, describeError, isCloudCommand, isCloudDismiss, isCloudKeptRead, isCloudRepliesRead, isStockSdp, kvsPayloadSize, stockPayloadSize, toKvsPayload,
   type Logger, type SignalToDevice, type SignalToViewer, type Unsubscribe
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from 'xstate'
@@ -344,6 +344,7 @@ export class KvsMaster {
       else if (this.commands !== null && isCloudCommand(payload)) this.commands.command(senderClientId, payload)
       else if (this.commands !== null && isCloudDismiss(payload)) this.commands.dismiss(senderClientId, payload)
       else if (this.keptReads !== null && isCloudKeptRead(payload)) this.keptReads.read(senderClientId, payload)
+      else if (this.commands !== null && isCloudRepliesRead(payload)) this.commands.replies(senderClientId, payload)
       else this.onOffer(payload, senderClientId)
     })
     // Only stock viewers trickle (our offers carry every candidate).

@@ -6,6 +6,7 @@ import {
   type Logger
 } from '@doorbell/core'
 import type { MeshNode } from '@doorbell/mesh'
+import { senderLimiter, type SenderLimit } from '../senderLimit'
 
 export interface DirectCommandsOptions {
   homeId: string
@@ -13,13 +14,10 @@ export interface DirectCommandsOptions {
   /** The device's commands outside a call on this path (`AnsweringSide.takeCommand`): checked and audited as from the hub. */
   take: (viewerId: string, payload: string) => Promise<CommandResult>
   requestTimeoutMs?: number
-  /** Commands one peer may send in `windowMs` (default 20 in 10 s); past it, refused unread. */
-  perPeer?: { count: number, windowMs: number }
+  /** Commands one peer may send in `windowMs` (default 20 in 10 s: the config's `commandsPerScreen`); past it, refused unread. */
+  perPeer?: SenderLimit | undefined
   now?: () => number
 }
-
-/** Peers remembered for the limit; past it the oldest is forgotten. */
-const MAX_PEERS = 256
 
 /**
  * Commands outside a call on the direct path (core/src/directCommand.ts): one request per stream,
@@ -28,23 +26,8 @@ const MAX_PEERS = 256
  * home, is answered `invalid-command` and reaches no command kind.
  */
 export async function serveDirectCommands (node: MeshNode, o: DirectCommandsOptions): Promise<() => Promise<void>> {
-  // Any peer on the LAN can open this protocol, and each forged command costs a signature check
-  // and an audit record: a flood would push real records out of the doorbell's bounded outbox
-  // while the hub is down. So each peer gets a few commands a window, as the hub's broker limits
-  // its clients.
-  const limit = o.perPeer ?? { count: 20, windowMs: 10_000 }
-  const now = o.now ?? Date.now
-  const recent = new Map<string, number[]>()
-  const allowed = (peer: string): boolean => {
-    const t = now()
-    const times = (recent.get(peer) ?? []).filter((at) => t - at < limit.windowMs)
-    recent.delete(peer)
-    if (times.length >= limit.count) { recent.set(peer, times); return false }
-    times.push(t)
-    recent.set(peer, times)
-    while (recent.size > MAX_PEERS) recent.delete(recent.keys().next().value!)
-    return true
-  }
+  // Any peer on the LAN can open this protocol: each gets a few commands a window (../senderLimit.ts).
+  const limiter = senderLimiter({ limit: o.perPeer, now: o.now, log: o.log, what: 'commands' })
   const serve = async (stream: Stream, connection: Connection): Promise<void> => {
     const io = lpStream(stream, { maxDataLength: Math.max(MAX_DIRECT_COMMAND_BYTES, MAX_DIRECT_RESULT_BYTES) })
     const answer = async (result: CommandResult): Promise<void> => { await writeFrame(io, CommandResult, result) }
@@ -56,9 +39,8 @@ export async function serveDirectCommands (node: MeshNode, o: DirectCommandsOpti
         return
       }
       const r = request.value
-      if (!allowed(connection.remotePeer.toString())) {
-        o.log.warn('refused a direct command: too many from this peer', { peer: connection.remotePeer.toString(), perWindow: limit.count, windowMs: limit.windowMs })
-        await answer({ ok: false, id: r.command.id, error: { code: 'busy', message: `too many commands from this screen: at most ${limit.count} in ${limit.windowMs / 1000} s` } })
+      if (!limiter.admit(connection.remotePeer.toString())) {
+        await answer({ ok: false, id: r.command.id, error: { code: 'busy', message: limiter.busyMessage } })
         return
       }
       if (r.homeId !== o.homeId) {

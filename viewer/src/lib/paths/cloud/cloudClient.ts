@@ -1,8 +1,8 @@
 import type { IClientOptions } from 'mqtt'
 import {
-  AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, CloudDismiss, CloudKeptRead, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
+  AwsCredentials, COMMAND_RESULT_TIMEOUT_MS, CloudCommand, CloudDismiss, CloudKeptRead, CloudRepliesRead, KVS_PAYLOAD_MAX, Listeners, SignalToDevice, ViewerCloudConfig,
   decodeKvsToViewer, kvsPayloadSize, newId, toKvsPayload,
-  type CloudDevice, type DismissDirectRequest, type KeptReadRequest, type KeptRing, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
+  type CloudDevice, type DismissDirectRequest, type KeptReadRequest, type KeptRing, type RepliesReadRequest, type CommandResult, type OutOfCallCommand, type IceServerInit, type SignalToViewer, type ViewerTransport, type ViewerTransportEvents
 } from '@doorbell/core'
 import { createActor, fromPromise, waitFor, type InspectionEvent } from 'xstate'
 import { cloudChannelMachine } from '@doorbell/machines'
@@ -229,6 +229,14 @@ export class CloudClient implements ViewerTransport {
   async readKeptRings (deviceId: string, request: KeptReadRequest, timeoutMs = 30_000): Promise<{ rings: KeptRing[], more: boolean }> {
     const id = newId('k')
     return await this.request(deviceId, 'read of the kept rings', toKvsPayload(CloudKeptRead.parse({ type: 'kept-read', id, request })), () => this.keptReads.expect(id, deviceId, timeoutMs), id, timeoutMs, (err) => { this.keptReads.fail(id, err) })
+  }
+
+  /** The quick replies the doorbell plays now, read from away from home with the hub down (core/src/repliesRead.ts); a refusal throws CloudCommandError. */
+  async readReplies (deviceId: string, request: RepliesReadRequest, timeoutMs = COMMAND_RESULT_TIMEOUT_MS): Promise<string[]> {
+    const id = newId('q')
+    const answer = await this.request(deviceId, 'replies read', toKvsPayload(CloudRepliesRead.parse({ type: 'replies', id, request })), () => this.commands.expectReplies(id, timeoutMs), id, timeoutMs)
+    if (answer.kind === 'refused') throw new CloudCommandError(`the doorbell refused: ${answer.message}`)
+    return answer.replies
   }
 
   /** Sends a command, a dismissal or a read on SDP_OFFER once the doorbell's channel is open, and waits for its answer. */

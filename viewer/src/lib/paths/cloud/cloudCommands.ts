@@ -2,6 +2,7 @@ import {
   CommandTimeoutError, decodeCloudCommandResult, decodeCloudDismissResult, isCloudCommandResult, isCloudDismissResult,
   type CommandResult, type DismissDirectAnswer
 } from '@doorbell/core'
+import { decodeCloudRepliesResult, isCloudRepliesResult, type RepliesReadAnswer } from '@doorbell/core'
 
 export class CloudCommandError extends Error {
   override readonly name = 'CloudCommandError'
@@ -41,6 +42,7 @@ class Waiting<T> {
 export class CloudCommands {
   private readonly commands = new Waiting<CommandResult>()
   private readonly dismissals = new Waiting<DismissDirectAnswer>()
+  private readonly repliesReads = new Waiting<RepliesReadAnswer>()
 
   /** The result of command `id`, when it comes. */
   expect (id: string, timeoutMs: number): Promise<CommandResult> { return this.commands.expect(id, timeoutMs) }
@@ -48,9 +50,12 @@ export class CloudCommands {
   /** The doorbell's answer to dismissal `id`, when it comes. */
   expectDismissal (id: string, timeoutMs: number): Promise<DismissDirectAnswer> { return this.dismissals.expect(id, timeoutMs) }
 
-  /** The command or dismissal `id` could not be sent: its caller hears why at once. */
+  /** The doorbell's answer to replies read `id` (core/src/repliesRead.ts), when it comes. */
+  expectReplies (id: string, timeoutMs: number): Promise<RepliesReadAnswer> { return this.repliesReads.expect(id, timeoutMs) }
+
+  /** The command, dismissal or read `id` could not be sent: its caller hears why at once. */
   fail (id: string, err: Error): void {
-    if (!this.commands.settle(id, { error: err })) this.dismissals.settle(id, { error: err })
+    if (!this.commands.settle(id, { error: err }) && !this.dismissals.settle(id, { error: err })) this.repliesReads.settle(id, { error: err })
   }
 
   /**
@@ -65,6 +70,13 @@ export class CloudCommands {
       if (id === null || !this.dismissals.settle(id, { value: answer })) log(`dropped an answer for dismissal ${id ?? '(unreadable)'}: nothing waits for it`)
       return true
     }
+    if (isCloudRepliesResult(payload)) {
+      const d = decodeCloudRepliesResult(payload)
+      if (!d.ok) { log(`rejected a replies read's answer: ${d.error}`); return true }
+      const { id, answer } = d.message
+      if (id === null || !this.repliesReads.settle(id, { value: answer })) log(`dropped an answer for replies read ${id ?? '(unreadable)'}: nothing waits for it`)
+      return true
+    }
     if (!isCloudCommandResult(payload)) return false
     const d = decodeCloudCommandResult(payload)
     if (!d.ok) { log(`rejected a command result: ${d.error}`); return true }
@@ -74,10 +86,10 @@ export class CloudCommands {
   }
 
   /** Commands and dismissals still waiting for their answer (a channel is not closed under them). */
-  get waitingCount (): number { return this.commands.size + this.dismissals.size }
+  get waitingCount (): number { return this.commands.size + this.dismissals.size + this.repliesReads.size }
 
   /** Everything waiting fails (the client closes). */
   clear (why: string): void {
-    for (const id of [...this.commands.ids, ...this.dismissals.ids]) this.fail(id, new CloudCommandError(why))
+    for (const id of [...this.commands.ids, ...this.dismissals.ids, ...this.repliesReads.ids]) this.fail(id, new CloudCommandError(why))
   }
 }

@@ -9,6 +9,7 @@ import {
 import { readKeptRings } from './keptRead'
 import { DirectCommandError, sendDirectCommand } from './directCommand'
 import { DirectDismissError, dismissRingDirect } from './dismissRing'
+import { RepliesReadError, readRepliesDirect } from './repliesRead'
 
 export interface DirectClientOptions {
   homeId: string
@@ -259,6 +260,13 @@ export class DirectClient implements ViewerTransport {
     const d = this.devices.get(deviceId)
     if (!d) throw new DirectDismissError(`${deviceId} is not connected on the direct path`)
     return await dismissRingDirect(d.connection, { homeId: this.o.homeId, viewerId: this.o.viewerId, credential: this.o.credential, key: this.o.key, deviceId, ringId })
+  }
+
+  /** The quick replies a connected doorbell plays now (repliesRead.ts), for the ring banner while the hub is down. */
+  async replies (deviceId: string): Promise<string[]> {
+    const d = this.devices.get(deviceId)
+    if (!d) throw new RepliesReadError(`${deviceId} is not connected on the direct path`)
+    return await readRepliesDirect(d.connection, { homeId: this.o.homeId, viewerId: this.o.viewerId, credential: this.o.credential, key: this.o.key, deviceId })
   }
 
   async close (): Promise<void> {
