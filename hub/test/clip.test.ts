@@ -104,6 +104,7 @@ test('a store whose put is asynchronous (a cluster\'s pool): kept when the put r
   const later: ClipBackend = {
     failed: (id, reason) => { clips.failed(id, reason) },
     state: (id) => clips.state(id),
+    states: (ids) => clips.states(ids),
     video: (id) => clips.video(id),
     bytes: () => clips.bytes(),
     remove: (id) => clips.remove(id),
@@ -135,6 +136,46 @@ test('a store whose put is asynchronous (a cluster\'s pool): kept when the put r
   assert.deepEqual(clips.state(other), { failed: 'the hub could not store the clip' })
   assert.ok(lines.some((l) => l.includes('could not store a ring\'s clip') && l.includes('Connection terminated')))
   assert.notEqual(store.get(other, all), null, 'the ring stays')
+})
+
+test('a store whose failure record is asynchronous (a cluster\'s pool): "no clip" is logged once recorded; a record that rejects is logged as an error and nothing else changes', async (t) => {
+  const { store, clips } = temp(t)
+  const lines: string[] = []
+  let release!: (fail: boolean) => void
+  let gate = new Promise<boolean>((resolve) => { release = resolve })
+  const later: ClipBackend = {
+    failed: async (id, reason) => {
+      if (await gate) throw new Error('PostgreSQL: Connection terminated unexpectedly')
+      clips.failed(id, reason)
+    },
+    state: async (id) => clips.state(id),
+    states: async (ids) => clips.states(ids),
+    video: async (id) => clips.video(id),
+    remove: async (id) => clips.remove(id),
+    sweep: (exists) => clips.sweep(exists),
+    put: (id, container, seconds, video) => { clips.put(id, container, seconds, video) }
+  }
+  const ingest = clipIngest({ clips: later, eventOf: (d, r) => store.ringEventId(d, r), log: memoryLogger(lines, 'hub') })
+  t.after(ingest.stop)
+  const turns = async (): Promise<void> => { for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve)) }
+  const id = store.addRing(ring('r1', 1000))
+  ingest.listener(packet({ type: 'clip-failed', deviceId: 'front', ringId: 'r1', reason: 'no camera' }), DEVICE)
+  await turns()
+  assert.ok(!lines.some((l) => l.includes('a ring has no clip')), 'not said before it is recorded')
+  release(false)
+  await turns()
+  assert.deepEqual(clips.state(id), { failed: 'no camera' })
+  assert.ok(lines.some((l) => l.includes('a ring has no clip') && l.includes('reason=no camera')))
+
+  const other = store.addRing(ring('r2', 2000))
+  gate = new Promise<boolean>((resolve) => { release = resolve })
+  ingest.listener(packet({ type: 'clip-failed', deviceId: 'front', ringId: 'r2', reason: 'late' }), DEVICE)
+  release(true)
+  await turns()
+  assert.equal(clips.state(other), undefined, 'nothing recorded')
+  assert.ok(lines.some((l) => l.includes('could not take a clip') && l.includes('Connection terminated')))
+  assert.ok(!lines.some((l) => l.includes('a ring has no clip') && l.includes('reason=late')))
+  assert.deepEqual(await later.states([id, other, 999]), new Map([[id, { failed: 'no camera' }]]), 'a page\'s clips at once: only those recorded')
 })
 
 test('retention counts clips in the size cap with the pictures, and a clip goes with its event (retention or deletion)', (t) => {

@@ -198,12 +198,12 @@ export const clusterBench: Bench = async ({ smoke, log }) => {
     const goal = smoke ? 30 : Number(process.env.CLUSTER_BENCH_SCALE_GOAL ?? 10_000)
     const steps = smoke ? [30] : [1000, 2500, 5000, 10_000, goal].filter((n, i, a) => n <= goal && a.indexOf(n) === i).sort((a, b) => a - b)
     const perProcess = smoke ? 10 : 1000
-    const sc = await clusterScale({ urls: cluster.urls, pids: cluster.pids, screen: cluster.screen!, device: cluster.device!, home: HOME, steps, perProcess, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log })
+    const sc = await clusterScale({ urls: cluster.urls, pids: cluster.pids, screen: cluster.screen!, device: cluster.device!, home: HOME, steps, perProcess, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log, hubLines: () => hubs.slice(0, 3).flatMap((h) => h.proc.lines) })
     // The comparison rows at that scale: the same screens in the same kind of client processes, the
     // same 3 rings, on the single hub and on mosquitto (one step each, bounded as the cluster's).
     const compared = new Map<string, ScaleResult>()
     for (const t of [single.target, onMosquitto]) {
-      compared.set(t.name, await clusterScale({ urls: t.urls, pids: t.pids, screen: t.screen, device: t.device, home: HOME, steps: [sc.tried], perProcess, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log }))
+      compared.set(t.name, await clusterScale({ urls: t.urls, pids: t.pids, screen: t.screen, device: t.device, home: HOME, steps: [sc.tried], perProcess, stepBoundMs: 180_000, totalBoundMs: 480_000, rings: 3, log, ...(t === single.target ? { hubLines: () => single.hub.proc.lines } : {}) }))
     }
     const scaleConditions = `steps ${steps.join(', ')} screens over 3 hubs, in client processes of their own (up to ${smoke ? 10 : 1000} each) on this machine; stopped: ${sc.limit}`
     figures.push(
@@ -219,6 +219,11 @@ export const clusterBench: Bench = async ({ smoke, log }) => {
         { id: `cluster-scale-ring-p50-${key}`, name: `ring → notification, p50, at the scale step, ${name}`, value: round(r.samples.length ? percentile(r.samples, 50) : 0), unit: 'ms', conditions: at, group: 'cluster' },
         { id: `cluster-scale-ring-p99-${key}`, name: `ring → notification, p99, at the scale step, ${name}`, value: round(r.samples.length ? percentile(r.samples, 99) : 0), unit: 'ms', target: { op: '<=', value: 100 }, conditions: at, group: 'cluster' }
       )
+    }
+    // How long each row's last step took to connect (the cluster's: its 10,000 step, on top of the 5,000 already there; the others: all at once).
+    const refusals = (r: ScaleResult): string => Object.entries(r.refused).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'
+    for (const [name, key, r] of [['3 hubs', '3hubs', sc], ['1 hub', '1hub', compared.get('1 hub')!], ['mosquitto', 'mosquitto', compared.get('mosquitto')!]] as const) {
+      figures.push({ id: `cluster-scale-connect-${key}`, name: `screens of the scale step connected, time, ${name}`, value: Math.round(r.connectMs), unit: 'ms', conditions: `${r.connected} of ${r.tried} connected (${name}); attempts that ended without a CONNACK, each tried again 1 s later as the app does: ${refusals(r)}; bound ${180} s`, group: 'cluster' })
     }
     const single10k = compared.get('1 hub')!
     figures.push(

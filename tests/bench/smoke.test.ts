@@ -94,6 +94,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'preview-live-frame-p50', 'preview-live-frame-p95', 'preview-answer-audio-p50', 'preview-answer-audio-p95', 'preview-off-answer-frame-p50', 'preview-off-answer-frame-p95',
     ...['3hubs', '1hub', 'mosquitto'].flatMap((t) => [`cluster-ring-p50-${t}`, `cluster-ring-p99-${t}`]), 'cluster-ring-ratio-p99', 'cluster-rss-per-1000-3hubs', 'cluster-rss-per-1000-1hub', 'cluster-failover-p50', 'cluster-failover-p99', 'cluster-failover-max', 'cluster-scale-viewers', 'cluster-scale-ring-p50', 'cluster-scale-ring-p99', 'cluster-scale-rss-per-1000',
     ...['1hub', 'mosquitto'].flatMap((t) => [`cluster-scale-ring-p50-${t}`, `cluster-scale-ring-p99-${t}`]), 'cluster-scale-rss-per-1000-1hub', 'cluster-scale-ring-ratio-p99',
+    ...['3hubs', '1hub', 'mosquitto'].map((t) => `cluster-scale-connect-${t}`),
     'talk-down-audio-p50', 'talk-down-audio-p95', 'talk-down-audio-first', 'talk-oneway-viewer-device-p50', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-p50', 'talk-oneway-device-viewer-p95', 'talk-page-jitter-buffer-p50',
     'talk-oneway-device-viewer-unpaced-p95', 'talk-page-jitter-buffer-unpaced-p50', 'talk-oneway-device-viewer-unpaced-p50'
   ]

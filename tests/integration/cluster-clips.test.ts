@@ -174,6 +174,67 @@ describe('ring clips on a cluster of two hubs', { timeout: 240_000 }, () => {
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(small))
   })
 
+  it('while what a clip is waits for PostgreSQL, B answers its API and its broker delivers: the clip\'s row lookup does not hold the event loop', async () => {
+    // Every statement on `history_clips` waits behind this lock: B's lookup of what the clip is
+    // (before any of its video) included. On the synchronous client, B's event loop would stop
+    // there: no API answer, no ring delivered, until the lookup failed. Order is asserted, not time.
+    const screen = await connectAs(B.mqttUrl, resident)
+    const rings: string[] = []
+    screen.on('message', (_t, payload) => { rings.push((JSON.parse(payload.toString()) as { ringId: string }).ringId) })
+    await screen.subscribeAsync(topics.homeEvents(HOME)[0]!, { qos: 1 })
+    const lock = new pg.Client({ connectionString: postgresUrl })
+    await lock.connect()
+    let settled = false
+    let clip: Promise<Buffer> | undefined
+    try {
+      await lock.query('BEGIN')
+      await lock.query('LOCK TABLE history_clips IN ACCESS EXCLUSIVE MODE')
+      clip = get(B, `/api/events/${event.id}/clip`, bearer(resident.token))
+        .then(async (res) => { assert.equal(res.status, 200); return Buffer.from(await res.arrayBuffer()) })
+        .finally(() => { settled = true })
+      clip.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
+      await eventually('B\'s lookup of the clip waiting at the lock', async () =>
+        Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT container, bytes FROM history_clips%'")).rows[0].n) > 0, 60_000)
+      const presence = await get(B, '/api/presence', bearer(owner.token))
+      assert.equal(presence.status, 200, 'B answers its API')
+      const ringId = newId('r')
+      await device.publishAsync(topics.ring(HOME, door.deviceId), encode(RingEvent, { type: 'ring', deviceId: door.deviceId, deviceName: 'Door', ringId, at: Date.now(), count: 1 }), { qos: 1 })
+      await eventually('the ring delivered by B to its screen', () => rings.includes(ringId), 60_000)
+      assert.equal(settled, false, 'B answered and delivered while its clip lookup was still waiting')
+    } finally {
+      await lock.query('ROLLBACK').catch(() => {})
+      await lock.end()
+      await screen.endAsync(true).catch(() => {})
+    }
+    assert.ok((await clip!).equals(mp4), 'once the lock is let go, the clip plays byte for byte')
+  })
+
+  it('while a clip\'s failure A records waits for PostgreSQL, A answers /api/events; the failure is recorded once the lock is let go', async () => {
+    const ringId = await ring()
+    const said = (): string[] => A.proc.lines.filter((l) => (l.includes('a ring has no clip') && l.includes(ringId)) || l.includes('could not take a clip'))
+    const lock = new pg.Client({ connectionString: postgresUrl })
+    await lock.connect()
+    try {
+      await lock.query('BEGIN')
+      // Writes wait, reads pass: /api/events reads what each event's clip is.
+      await lock.query('LOCK TABLE history_clips IN SHARE MODE')
+      await device.publishAsync(topics.clip(HOME, door.deviceId), encode(ClipFailed, { type: 'clip-failed', deviceId: door.deviceId, ringId, reason: 'the camera was busy' }), { qos: 1 })
+      await eventually('A\'s record of the failure waiting at the lock', async () =>
+        Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO history_clips (event_id, failed)%'")).rows[0].n) > 0, 60_000)
+      const listed = await eventOn(A, ringId)
+      assert.ok(listed !== undefined, 'A answered /api/events')
+      assert.equal(listed.clip, undefined, 'nothing recorded yet')
+      assert.deepEqual(said(), [], 'A answered while the record was still waiting (neither recorded nor failed)')
+    } finally {
+      await lock.query('ROLLBACK').catch(() => {})
+      await lock.end()
+    }
+    const failed = await eventually('the failure, seen through B', async () => { const e = await eventOn(B, ringId); return e?.clip && 'failed' in e.clip ? e : undefined }, 60_000)
+    assert.deepEqual(failed.clip, { failed: 'the camera was busy' })
+    await eventually('A says it recorded it', () => said().length === 1, 30_000)
+    assert.ok(said()[0]!.includes('a ring has no clip'))
+  })
+
   it('an address signed by A plays on B (and A); a forged one or another event\'s is refused by both', async () => {
     const made = await get(A, `/api/events/${event.id}/clip-url`, bearer(resident.token))
     assert.equal(made.status, 200)

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
-import type { MqttClient } from 'mqtt'
-import { CommandResult, DeviceState, OutOfCallCommand, Presence, RingEvent, encode, integrationTopics, newId, topics, type HomeAssistantBrokerSettings } from '@doorbell/core'
-import { connectAs, pairDevice, reportExitedHubs, startThreeHubs, stopThreeHubs, type ClusterHub, type PairedDevice, type ThreeHubs } from '../src/cluster'
+import { integrationTopics } from '@doorbell/core'
+import { pairDevice, reportExitedHubs, startThreeHubs, stopThreeHubs, type ClusterHub, type ThreeHubs } from '../src/cluster'
 import { eventually } from '../src/harness'
-import { homeAssistant, latest, parseDiscovery, PREFIX, sleep, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
+import { homeAssistant, latest, parseDiscovery, PREFIX, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
+import { HOME, bridgingHubs, doorbellOn, oneConnected, ringAndOpen } from '../src/homeAssistantCluster'
 import { UserMosquitto } from '../src/userMosquitto'
 
 /**
@@ -16,10 +16,7 @@ import { UserMosquitto } from '../src/userMosquitto'
  * doorbell. SIGKILL the bridging hub: another takes the lock and the bridge.
  */
 
-const HOME = 'home'
-const QUIET_MS = 1500
 const LONG = 60_000
-const BRIDGING = 'this hub runs the bridge to the user\'s broker'
 
 const c: ThreeHubs = { hubs: [] }
 let broker: UserMosquitto
@@ -37,29 +34,6 @@ after(async () => {
   await stopThreeHubs(c)
   broker?.remove()
 })
-
-/**
- * The paired doorbell as an MQTT client on `hub`: online, locked, and answering each command it
- * gets (counted) with a successful result, as the real one does once its DoorGuard accepts it.
- */
-async function doorbellOn (hub: ClusterHub, door: PairedDevice): Promise<{ client: MqttClient, commands: OutOfCallCommand[] }> {
-  const presence = (online: boolean): string => encode(Presence, { deviceId: door.deviceId, deviceName: 'Door', online, at: Date.now() })
-  const client = await connectAs(hub.mqttUrl, door, { will: { topic: topics.presence(HOME, door.deviceId), payload: Buffer.from(presence(false)), qos: 1, retain: true } })
-  const commands: OutOfCallCommand[] = []
-  client.on('message', (topic, payload) => {
-    const viewer = topic.split('/')[4]!
-    const command = OutOfCallCommand.parse(JSON.parse(payload.toString()))
-    commands.push(command)
-    client.publish(topics.commandResult(HOME, door.deviceId, viewer), encode(CommandResult, { ok: true, id: command.id, type: command.type }), { qos: 1 })
-  })
-  await client.subscribeAsync(topics.commandInbox(HOME, door.deviceId), { qos: 1 })
-  const state = encode(DeviceState, { deviceId: door.deviceId, deviceName: 'Door', call: { status: 'idle', ringId: null, since: 1 }, participants: [], lock: { status: 'locked', relockAt: null, version: 1, boot: 'b1', error: null }, lastRing: null, at: Date.now() })
-  await client.publishAsync(topics.state(HOME, door.deviceId), state, { qos: 1, retain: true })
-  await client.publishAsync(topics.presence(HOME, door.deviceId), presence(true), { qos: 1, retain: true })
-  return { client, commands }
-}
-
-const bridgingHubs = (hubs: ClusterHub[]): ClusterHub[] => hubs.filter((h) => h.proc.proc.exitCode === null && h.proc.lines.some((l) => l.includes(BRIDGING)))
 
 test('one hub bridges to the user\'s Mosquitto with settings saved through another; one event per ring, one command per OPEN; another hub takes over when it is killed', { timeout: 240_000 }, async () => {
   const owner = c.owner!
@@ -92,44 +66,16 @@ test('one hub bridges to the user\'s Mosquitto with settings saved through anoth
     return parsed && 'door' in parsed.components ? parsed : null
   }, LONG)
   await ha.client.subscribeAsync(stateTopics(config), { qos: 1 })
-  const lock = config.components.door as Extract<typeof config.components[string], { platform: 'lock' }>
-  const ring = config.components.ring as Extract<typeof config.components[string], { platform: 'event' }>
-
-  /** Exactly one of the live hubs is connected to the user's broker; the others stand by. */
-  const oneConnected = async (hubs: ClusterHub[]): Promise<ClusterHub> => await eventually('one hub connected to the user\'s broker', async () => {
-    const views: Array<[ClusterHub, HomeAssistantBrokerSettings]> = await Promise.all(hubs.map(async (h) => [h, await owner.on(h).homeAssistantBroker()] as [ClusterHub, HomeAssistantBrokerSettings]))
-    const connected = views.filter(([, v]) => v.connection.state === 'connected')
-    return connected.length === 1 && views.every(([, v]) => v.broker?.source === 'settings') ? connected[0]![0] : null
-  }, LONG)
-
-  /** A ring on the doorbell's hub is one event on the user's broker; an OPEN is one command to the doorbell, opened once. */
-  const ringAndOpen = async (): Promise<void> => {
-    const ringId = newId('r')
-    await bell.client.publishAsync(topics.ring(HOME, door.deviceId), encode(RingEvent, { type: 'ring', deviceId: door.deviceId, deviceName: 'Door', ringId, at: Date.now(), count: 1 }), { qos: 1 })
-    const events = (): number => ha.got.filter((m) => m.topic === ring.state_topic && m.payload.includes(ringId)).length
-    await eventually('the ring as an event on the user\'s broker', () => events() > 0, LONG)
-    const commandsBefore = bell.commands.length
-    const from = ha.got.length
-    await ha.client.publishAsync(lock.command_topic, 'OPEN', { qos: 1 })
-    const opened = (): number => ha.got.slice(from).filter((m) => m.topic === lock.json_attributes_topic && (JSON.parse(m.payload) as { result: string }).result === 'opened').length
-    await eventually('the OPEN carried out and told', () => opened() > 0, LONG)
-    await sleep(QUIET_MS)
-    assert.equal(events(), 1, 'one event per ring')
-    assert.equal(bell.commands.length - commandsBefore, 1, 'one command per OPEN')
-    assert.equal(bell.commands.at(-1)?.type, 'unlock', 'the door command')
-    assert.equal(opened(), 1, 'told once')
-  }
-
-  assert.equal(await oneConnected(c.hubs), bridger)
+  assert.equal(await oneConnected(owner, c.hubs), bridger)
   const configs = ha.got.filter((m) => m.topic === configTopic).length
-  await ringAndOpen()
+  await ringAndOpen({ bell, door, ha, config })
   assert.equal(ha.got.filter((m) => m.topic === configTopic).length, configs, 'discovery published once: no other hub connected meanwhile')
 
   // ------------------------------------------------------------ the bridging hub dies
   await bridger.stop('SIGKILL')
-  const next = await oneConnected([saver, doorHub])
+  const next = await oneConnected(owner, [saver, doorHub])
   assert.ok(bridgingHubs([next]).length === 1, 'the new bridge says so in its log')
-  await ringAndOpen()
+  await ringAndOpen({ bell, door, ha, config })
 
   bell.client.end(true)
   await ha.end()

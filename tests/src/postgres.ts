@@ -52,6 +52,13 @@ export class TestPostgres {
     if (r.status !== 0) throw new Error(`pg_ctl stop failed: ${String(r.stderr)}`)
   }
 
+  /** The postmaster's process id (the first line of its pid file), while it runs. */
+  pid (): number {
+    const pid = Number(readFileSync(join(this.data, 'postmaster.pid'), 'utf8').split('\n')[0])
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no postmaster pid in ${this.data}/postmaster.pid`)
+    return pid
+  }
+
   log (): string {
     return existsSync(join(this.dir, 'log')) ? readFileSync(join(this.dir, 'log'), 'utf8') : ''
   }

@@ -22,6 +22,7 @@ export interface BrokerUser { name: string, password: string, topics: string[] }
 export class UserMosquitto {
   private proc: ChildProcess | null = null
   private readonly lines: string[] = []
+  private readonly listeners: Array<(line: string) => void> = []
 
   private constructor (readonly dir: string, readonly port: number, readonly caFile: string) {}
 
@@ -62,6 +63,9 @@ export class UserMosquitto {
     return broker
   }
 
+  /** Hears every line it logs from now on (log() keeps only the last ones). */
+  onLine (listener: (line: string) => void): void { this.listeners.push(listener) }
+
   /** What it logged (the last lines), for assertions and diagnostics. */
   log (): string[] { return [...this.lines] }
 
@@ -72,7 +76,9 @@ export class UserMosquitto {
       const timer = setTimeout(() => { reject(new Error(`mosquitto did not start: ${this.lines.slice(-5).join(' | ')}`)) }, START_MS)
       const onData = (chunk: Buffer): void => {
         for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-          this.lines.push(line.replace(/^\d+: /, ''))
+          const text = line.replace(/^\d+: /, '')
+          this.lines.push(text)
+          for (const l of this.listeners) l(text)
           if (this.lines.length > 500) this.lines.shift()
           if (/running$/.test(line)) { clearTimeout(timer); resolve() }
         }

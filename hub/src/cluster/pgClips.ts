@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import pg from 'pg'
 import { clipMimeType, type ClipContainer, type EventClip, type Logger } from '@doorbell/core'
 import type { ClipBackend, ClipVideo } from '../history/clipStore'
-import { ClusterStoreError, SyncPg } from './syncPg'
+import { ClusterStoreError } from './syncPg'
 
 /** A clip's bytes are kept in rows of this size: a Range request reads only the rows it covers. */
 export const CLIP_ROW_BYTES = 256 * 1024
@@ -15,20 +15,19 @@ export const CLIP_ROW_BYTES = 256 * 1024
  * (ON DELETE CASCADE), and retention counts the clips' bytes with the pictures'
  * (./pgHistory.ts).
  *
- * The video's bytes go through an async pool: storing a clip (up to 16 MB, 64 rows) or serving
- * one row by row on SyncPg would stall this hub's event loop (its broker, its API) for the whole
- * transfer. The small statements (what a clip is, the failures, the sizes, a removal) stay
- * synchronous (./syncPg.ts), one short round trip each, as the history's decoration needs them.
+ * Everything goes through an async pool, never the synchronous client (./syncPg.ts) the trust
+ * store uses: storing a clip (up to 16 MB, 64 rows) or serving one row by row would stall this
+ * hub's event loop (its broker, its API) for the whole transfer, and even the small statements
+ * (what a page's clips are, a failure, a removal) would stall it for as long as PostgreSQL waits
+ * (a lock, a restart: up to `postgresTimeoutMs`).
  */
 export class PgClipStore implements ClipBackend {
-  private readonly pg: SyncPg
   private readonly pool: pg.Pool
   /** Puts run one after the other: two copies of one clip never race on its rows. */
   private writing: Promise<void> = Promise.resolve()
 
   constructor (o: { url: string, timeoutMs: number, nodeId: string, log?: Logger }) {
-    this.pg = new SyncPg({ url: o.url, timeoutMs: o.timeoutMs, name: `doorbell-hub ${o.nodeId} clips` })
-    this.pool = new pg.Pool({ connectionString: o.url, connectionTimeoutMillis: o.timeoutMs, query_timeout: o.timeoutMs, max: 4, application_name: `doorbell-hub ${o.nodeId} clip video` })
+    this.pool = new pg.Pool({ connectionString: o.url, connectionTimeoutMillis: o.timeoutMs, query_timeout: o.timeoutMs, max: 4, application_name: `doorbell-hub ${o.nodeId} clips` })
     // An idle connection lost (PostgreSQL restarting): the next query makes another.
     this.pool.on('error', (err) => { o.log?.warn('a PostgreSQL connection for the clips was lost', { error: err.message }) })
   }
@@ -61,20 +60,26 @@ export class PgClipStore implements ClipBackend {
   }
 
   /** The event has no clip, and why (a clip already kept stays). */
-  failed (id: number, reason: string): void {
-    this.pg.query(`INSERT INTO history_clips (event_id, failed) VALUES ($1, $2)
+  async failed (id: number, reason: string): Promise<void> {
+    await this.query(`INSERT INTO history_clips (event_id, failed) VALUES ($1, $2)
       ON CONFLICT (event_id) DO UPDATE SET failed = excluded.failed WHERE history_clips.bytes IS NULL`, [id, reason.slice(0, 200)])
   }
 
-  state (id: number): EventClip | undefined {
-    const r = this.pg.query('SELECT container, seconds, bytes, failed FROM history_clips WHERE event_id = $1', [id]).rows[0]
-    if (r === undefined) return undefined
-    if (r.failed !== null) return { failed: String(r.failed) }
-    return { type: clipMimeType(r.container as ClipContainer) as 'video/mp4' | 'video/webm', bytes: Number(r.bytes), seconds: Number(r.seconds) }
+  async state (id: number): Promise<EventClip | undefined> {
+    return (await this.states([id])).get(id)
   }
 
-  video (id: number): ClipVideo | null {
-    const r = this.pg.query('SELECT container, bytes FROM history_clips WHERE event_id = $1 AND bytes IS NOT NULL', [id]).rows[0]
+  /** What each of these events' clips is, in one statement (a page of the history). */
+  async states (ids: number[]): Promise<Map<number, EventClip>> {
+    if (ids.length === 0) return new Map()
+    const rows = (await this.query('SELECT event_id, container, seconds, bytes, failed FROM history_clips WHERE event_id = ANY($1::bigint[])', [ids])).rows
+    return new Map(rows.map((r) => [Number(r.event_id), r.failed !== null
+      ? { failed: String(r.failed) }
+      : { type: clipMimeType(r.container as ClipContainer) as 'video/mp4' | 'video/webm', bytes: Number(r.bytes), seconds: Number(r.seconds) }]))
+  }
+
+  async video (id: number): Promise<ClipVideo | null> {
+    const r = (await this.query('SELECT container, bytes FROM history_clips WHERE event_id = $1 AND bytes IS NOT NULL', [id])).rows[0]
     if (r === undefined) return null
     const bytes = Number(r.bytes)
     const pool = this.pool
@@ -92,12 +97,8 @@ export class PgClipStore implements ClipBackend {
     return { type: clipMimeType(r.container as ClipContainer), bytes, open: (range) => read(range?.start ?? 0, range?.end ?? bytes - 1) }
   }
 
-  bytes (): Map<number, number> {
-    return new Map(this.pg.query('SELECT event_id, bytes FROM history_clips WHERE bytes IS NOT NULL').rows.map((r) => [Number(r.event_id), Number(r.bytes)]))
-  }
-
-  remove (id: number): boolean {
-    return this.pg.query('DELETE FROM history_clips WHERE event_id = $1', [id]).rowCount > 0
+  async remove (id: number): Promise<boolean> {
+    return ((await this.query('DELETE FROM history_clips WHERE event_id = $1', [id])).rowCount ?? 0) > 0
   }
 
   /** A clip goes with its event in the database itself (ON DELETE CASCADE): nothing is left to sweep. */
@@ -107,7 +108,10 @@ export class PgClipStore implements ClipBackend {
   async close (): Promise<void> {
     await this.writing
     await this.pool.end()
-    await this.pg.close()
+  }
+
+  private async query (sql: string, params: unknown[]): Promise<pg.QueryResult> {
+    return await this.pool.query(sql, params).catch((err: unknown) => { throw storeError(err) })
   }
 }
 

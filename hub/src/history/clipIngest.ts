@@ -69,10 +69,11 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
     const kept = (): void => { d.log.info('kept a ring\'s clip', { device: p.deviceId, ringId: p.ringId, event: id, bytes: video.length, seconds: p.seconds }) }
     const notKept = (err: unknown): void => {
       const full = (err as NodeJS.ErrnoException).code === 'ENOSPC'
+      const unrecorded = (e: unknown): void => { d.log.error('could not record why a ring has no clip', { device: p.deviceId, ringId: p.ringId, error: describeError(e) }) }
       try {
-        d.clips.failed(id, full ? 'the hub\'s disk is full: the clip was not kept' : 'the hub could not store the clip')
+        Promise.resolve(d.clips.failed(id, full ? 'the hub\'s disk is full: the clip was not kept' : 'the hub could not store the clip')).catch(unrecorded)
       } catch (e) {
-        d.log.error('could not record why a ring has no clip', { device: p.deviceId, ringId: p.ringId, error: describeError(e) })
+        unrecorded(e)
       }
       d.log.error(full
         ? 'the disk is full: the ring is kept in the history without its clip (free space, or lower history.maxMegabytes)'
@@ -100,8 +101,11 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
         if (m.type === 'clip') { take(m); return }
         const id = d.eventOf(m.deviceId, m.ringId)
         if (id === null) return
-        d.clips.failed(id, m.reason)
-        d.log.info('a ring has no clip', { device: m.deviceId, ringId: m.ringId, reason: m.reason })
+        const recorded = (): void => { d.log.info('a ring has no clip', { device: m.deviceId, ringId: m.ringId, reason: m.reason }) }
+        const failed = d.clips.failed(id, m.reason)
+        // A cluster's store answers later (its pool): the loop goes on meanwhile.
+        if (failed instanceof Promise) failed.then(recorded, (err: unknown) => { d.log.error('could not take a clip', { topic: packet.topic, error: describeError(err) }) })
+        else recorded()
       } catch (err) {
         d.log.error('could not take a clip', { topic: packet.topic, error: describeError(err) })
       }

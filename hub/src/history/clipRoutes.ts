@@ -51,20 +51,21 @@ export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipB
   const GUESTS = 'the history is for the home\'s owner, residents and operators; guests see live rings only'
 
   /** The clip of an event this member may see, or the refusal sent. */
-  const clipFor = (member: Member, request: FastifyRequest, reply: FastifyReply): { id: number, video: ClipVideo } | FastifyReply => {
+  const clipFor = async (member: Member, request: FastifyRequest, reply: FastifyReply): Promise<{ id: number, video: ClipVideo } | FastifyReply> => {
     const scope = scopeOf(member)
     if (scope === null) return sendJson(reply, 403, { error: GUESTS })
     const id = eventId(request)
     const event = id === null ? null : d.store().get(id, scope)
     if (id === null || event === null) return sendJson(reply, 404, { error: 'no such event' })
-    const video = d.clips().video(id)
-    if (video === null) return sendJson(reply, 404, { error: d.clips().state(id) ? `this ring has no clip: ${(d.clips().state(id) as { failed: string }).failed}` : 'this event has no clip' })
-    return { id, video }
+    const video = await d.clips().video(id)
+    if (video !== null) return { id, video }
+    const state = await d.clips().state(id)
+    return sendJson(reply, 404, { error: state !== undefined && 'failed' in state ? `this ring has no clip: ${state.failed}` : 'this event has no clip' })
   }
 
   return (app, hooks) => {
     app.get('/api/events/:id/clip-url', { onRequest: hooks.signedIn }, async (request, reply) => {
-      const found = clipFor(hooks.memberOf(request), request, reply)
+      const found = await clipFor(hooks.memberOf(request), request, reply)
       if (!('video' in found)) return found
       const expiresAt = now() + CLIP_URL_MS
       return sendJson(reply, 200, { url: `/api/events/${found.id}/clip?t=${ticket(found.id, hooks.memberOf(request).id, expiresAt)}`, expiresAt })
@@ -82,7 +83,7 @@ export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipB
         if (refused !== undefined) return refused
         member = hooks.memberOf(request)
       }
-      const found = clipFor(member, request, reply)
+      const found = await clipFor(member, request, reply)
       if (!('video' in found)) return found
       const { video } = found
       const range = parseRange(request.headers.range, video.bytes)

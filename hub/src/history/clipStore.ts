@@ -25,16 +25,26 @@ export interface ClipVideo {
   open: (range?: { start: number, end: number }) => Readable
 }
 
+/** A value now, or later: one hub's files answer at once, a cluster's PostgreSQL through its pool. */
+type Now<T> = T | Promise<T>
+
 /**
  * Where the clips are kept: one hub's files (`ClipStore`, below) or a cluster's PostgreSQL
- * (../cluster/pgClips.ts), so a clip taken by hub A plays from hub B. What a clip is (`state`,
- * `video`'s type and size) is synchronous, as the history's decoration and the routes use it; the
- * bytes may come and go asynchronously: `put` may return a promise (PostgreSQL's pool) and
- * `open`'s stream reads as it is drained, so a clip stored or served never holds up the event loop.
+ * (../cluster/pgClips.ts), so a clip taken by hub A plays from hub B. A cluster's store answers
+ * everything asynchronously (its pool), so neither a clip's bytes nor what a clip is ever holds
+ * up the event loop while PostgreSQL waits; callers await each answer.
  */
-export type ClipBackend = Pick<ClipStore, 'failed' | 'state' | 'bytes' | 'remove' | 'sweep'> & {
-  put: (id: number, container: ClipContainer, seconds: number, video: Buffer) => void | Promise<void>
-  video: (id: number) => ClipVideo | null
+export interface ClipBackend {
+  put: (id: number, container: ClipContainer, seconds: number, video: Buffer) => Now<void>
+  failed: (id: number, reason: string) => Now<void>
+  state: (id: number) => Now<EventClip | undefined>
+  /** What each of these events' clips is (absent: none recorded), for a page of the history at once. */
+  states: (ids: number[]) => Now<Map<number, EventClip>>
+  video: (id: number) => Now<ClipVideo | null>
+  remove: (id: number) => Now<boolean>
+  /** Each kept clip's size, for a store the history's own size cap must count (files; PostgreSQL counts its own). */
+  bytes?: () => Map<number, number>
+  sweep: (exists: (id: number) => boolean) => number
   close?: () => void | Promise<void>
 }
 
@@ -90,6 +100,15 @@ export class ClipStore {
     const m = this.meta.get(id)
     if (!m) return undefined
     return 'failed' in m ? { failed: m.failed } : { type: clipMimeType(m.container) as 'video/mp4' | 'video/webm', bytes: m.bytes, seconds: m.seconds }
+  }
+
+  states (ids: number[]): Map<number, EventClip> {
+    const out = new Map<number, EventClip>()
+    for (const id of ids) {
+      const clip = this.state(id)
+      if (clip !== undefined) out.set(id, clip)
+    }
+    return out
   }
 
   /** The clip's file, for serving. */

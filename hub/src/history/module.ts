@@ -41,7 +41,7 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const s = store
       // The clips count in the size cap with the pictures, and go with their events (a cluster's
       // PostgreSQL store counts its clips itself: no scan of them here).
-      const r = s.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(clips && !d.openClips ? { extraBytes: clips.bytes() } : {}), ...(unlessWithinMs !== undefined ? { unlessWithinMs } : {}) })
+      const r = s.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(clips?.bytes ? { extraBytes: clips.bytes() } : {}), ...(unlessWithinMs !== undefined ? { unlessWithinMs } : {}) })
       const deletedClips = clips?.sweep((id) => s.get(id, { memberId: '', devices: null }) !== null) ?? 0
       if (r.events > 0) d.log.info('history retention', { deletedEvents: r.events, deletedPictures: r.files, deletedClips })
     } catch (err) {

@@ -11,7 +11,7 @@ import type { EventScope } from './store'
  * what is the broker's rule for live events: the owner and residents the whole home, operators
  * their zones' devices, guests (and devices) nothing.
  */
-export function historyRoutes (d: { store: () => HistoryBackend, members: () => Member[], decorate?: (e: HistoryEvent) => HistoryEvent, deleted?: (id: number) => void }): ApiRoutes {
+export function historyRoutes (d: { store: () => HistoryBackend, members: () => Member[], decorate?: (events: HistoryEvent[]) => HistoryEvent[] | Promise<HistoryEvent[]>, deleted?: (id: number) => void | Promise<void> }): ApiRoutes {
   const scopeOf = (m: Member, reply: FastifyReply): EventScope | FastifyReply => {
     if (m.kind !== 'viewer' || m.role === 'guest' || m.role === null) return sendJson(reply, 403, { error: 'the history is for the home\'s owner, residents and operators; guests see live rings only' })
     if (m.role !== 'operator') return { memberId: m.id, devices: null }
@@ -37,7 +37,7 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
       }
       const page = d.store().list(parsed.data, scope)
       // What the history keeps beside its rows (a ring's clip: clipStore.ts).
-      return sendJson(reply, 200, d.decorate ? { ...page, events: page.events.map(d.decorate) } : page)
+      return sendJson(reply, 200, d.decorate ? { ...page, events: await d.decorate(page.events) } : page)
     })
     app.get('/api/events/:id/snapshot', { onRequest: hooks.signedIn }, async (request, reply) => {
       const scope = scopeOf(hooks.memberOf(request), reply)
@@ -72,7 +72,7 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
     app.delete('/api/events/:id', { onRequest: hooks.ownerOnly }, async (request, reply) => {
       const id = eventId(request)
       if (id === null || !d.store().delete(id)) return sendJson(reply, 404, { error: 'no such event' })
-      d.deleted?.(id)
+      await d.deleted?.(id)
       return sendJson(reply, 200, { deleted: id })
     })
   }
