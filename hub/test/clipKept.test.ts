@@ -40,6 +40,7 @@ function setup (t: { after: (fn: () => void) => void }): { store: HistoryStore, 
   const counted: ClipBackend = {
     failed: (id, reason) => { clips.failed(id, reason) },
     state: (id) => clips.state(id),
+    states: (ids) => clips.states(ids),
     video: (id) => clips.video(id),
     bytes: () => clips.bytes(),
     remove: (id) => clips.remove(id),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { AedesPublishPacket, Client } from 'aedes'
-import { clipMimeType, decodeTopicMessage, describeError, type ClipContainer, type ClipPart, type Logger } from '@doorbell/core'
+import { clipMimeType, decodeTopicMessage, describeError, type ClipContainer, type ClipPart, type EventClip, type Logger } from '@doorbell/core'
 import type { ClipBackend } from './clipStore'
 
 /** Clips being put together at once at most, and how long one may take between parts. */
@@ -57,15 +57,12 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
     const malformed = containerProblem(p.container, video)
     if (malformed !== null) {
       d.log.warn('refused a clip: it is not a video', { device: p.deviceId, ringId: p.ringId, reason: malformed })
-      d.clips.failed(id, `the doorbell's clip was refused: ${malformed}`)
+      // A cluster's store records it later (its pool): a failure there is logged, not thrown.
+      Promise.resolve(d.clips.failed(id, `the doorbell's clip was refused: ${malformed}`)).catch((err: unknown) => { d.log.error('could not record why a ring has no clip', { device: p.deviceId, ringId: p.ringId, error: describeError(err) }) })
       return
     }
     // The same clip again (a doorbell's kept clip handed over twice, an acknowledgement lost): nothing changes.
-    const have = d.clips.state(id)
-    if (have !== undefined && 'bytes' in have && have.bytes === video.length && have.seconds === p.seconds && have.type === clipMimeType(p.container)) {
-      d.log.info('the hub has this clip already', { device: p.deviceId, ringId: p.ringId, event: id })
-      return
-    }
+    const held = (have: EventClip | undefined): boolean => have !== undefined && 'bytes' in have && have.bytes === video.length && have.seconds === p.seconds && have.type === clipMimeType(p.container)
     const kept = (): void => { d.log.info('kept a ring\'s clip', { device: p.deviceId, ringId: p.ringId, event: id, bytes: video.length, seconds: p.seconds }) }
     const notKept = (err: unknown): void => {
       const full = (err as NodeJS.ErrnoException).code === 'ENOSPC'
@@ -79,16 +76,23 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
         ? 'the disk is full: the ring is kept in the history without its clip (free space, or lower history.maxMegabytes)'
         : 'could not store a ring\'s clip; the ring is kept without it', { device: p.deviceId, ringId: p.ringId, error: describeError(err) })
     }
-    let stored: void | Promise<void>
-    try {
-      stored = d.clips.put(id, p.container, p.seconds, video)
-    } catch (err) {
-      notKept(err)
-      return
+    const put = (have: EventClip | undefined): void => {
+      if (held(have)) { d.log.info('the hub has this clip already', { device: p.deviceId, ringId: p.ringId, event: id }); return }
+      let stored: void | Promise<void>
+      try {
+        stored = d.clips.put(id, p.container, p.seconds, video)
+      } catch (err) {
+        notKept(err)
+        return
+      }
+      // A cluster's store writes through its pool: the result comes later, the loop goes on meanwhile.
+      if (stored instanceof Promise) stored.then(kept, notKept)
+      else kept()
     }
-    // A cluster's store writes through its pool: the result comes later, the loop goes on meanwhile.
-    if (stored instanceof Promise) stored.then(kept, notKept)
-    else kept()
+    // A cluster's store answers what it holds later too (its pool).
+    const have = d.clips.state(id)
+    if (have instanceof Promise) have.then(put, notKept)
+    else put(have)
   }
 
   return {
