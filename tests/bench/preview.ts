@@ -165,7 +165,7 @@ export const previewBench: Bench = async ({ smoke, log }) => {
       v.offHellos.add(deviceSession(devices[OFF].lines, offRingAt, offSession).hellos)
       await off.getByTestId('hang-up').click()
       await off.getByTestId('seen').click()
-      log(`preview (${name}): round ${Math.floor(i / 2) + 1}/${rounds}: ring → live frame ${round(v.ringToLive.at(-1)!)} ms, answer → audio ${round(v.answerToAudio.at(-1)!)} ms; preview off: answer → frame ${round(v.answerToFrameOff.at(-1)!)} ms`)
+      log(`preview (${name}): round ${v.ringToLive.length}/${rounds}: ring → live frame ${round(v.ringToLive.at(-1)!)} ms, answer → audio ${round(v.answerToAudio.at(-1)!)} ms; preview off: answer → frame ${round(v.answerToFrameOff.at(-1)!)} ms`)
     }
     loads.push(loadavg()[0]!)
     const load = `load ${round(Math.min(...loads))}-${round(Math.max(...loads))} (1-minute average, sampled each round)`
