@@ -201,6 +201,12 @@ export const DeviceConfig = z.strictObject({
   ...IceConfigFields,
   /** Extra host addresses to offer (127.0.0.1 for loopback tests). */
   iceAdditionalHostAddresses: z.array(z.string()).default([]),
+  /**
+   * Keep a viewer's DTLS hello that arrives before the doorbell's DTLS server listens and answer it
+   * then, instead of waiting for the viewer to resend it (device/src/peer/earlyDtls.ts). false
+   * only to measure the difference (the preview bench).
+   */
+  keepEarlyDtls: z.boolean().default(true),
   /** Publish the state machines' inspection events for the hub's /inspector page. */
   inspect: z.boolean().default(false),
   /**

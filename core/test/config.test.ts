@@ -36,6 +36,7 @@ describe('parseConfig(DeviceConfig)', () => {
       iceServers: [],
       iceTransportPolicy: 'all',
       iceAdditionalHostAddresses: [],
+      keepEarlyDtls: true,
       inspect: false
     }
     assert.deepEqual(parseConfig(DeviceConfig, undefined, 'env'), expected)

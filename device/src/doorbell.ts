@@ -255,7 +255,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
             const viaCloud = path === 'cloud' && cloud ? cloud.iceServers() : []
             return { iceServers: [...own.iceServers, ...viaCloud], iceTransportPolicy: own.iceTransportPolicy }
           },
-          iceAdditionalHostAddresses: config.iceAdditionalHostAddresses
+          iceAdditionalHostAddresses: config.iceAdditionalHostAddresses,
+          keepEarlyDtls: config.keepEarlyDtls
         })
         side = startAnsweringSide({
           pairing: started(pairing, 'pairing'),

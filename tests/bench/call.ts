@@ -7,7 +7,7 @@
  * frame is the video's first requestVideoFrameCallback.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startHub } from '@doorbell/hub'
@@ -21,6 +21,7 @@ import { epochNow, startDeviceProcess, type DeviceProcess } from './proc'
 import { openSideBySide } from './openAb'
 import { hopValues, openOnce, openReport, type OpenRound } from './openHops'
 import { LoopProbe } from './talkHops'
+import { HelloLog, Hops, deviceSession, pageMarks, setupChain } from './hops'
 
 export const CALL_CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
 const conditions = (n: number, what: string): string =>
@@ -33,7 +34,7 @@ const FIRST_FRAME = `(async () => {
   video.dataset.benchSeen = '1'
   const frameAt = await new Promise((resolve) => video.requestVideoFrameCallback((now) => resolve(now)))
   const at = (name) => performance.getEntriesByName(name).at(-1)?.startTime ?? NaN
-  return { frameAt, answer: at('doorbell:answer'), offerSent: at('doorbell:offer-sent'), answerReceived: at('doorbell:answer-received'), iceConnected: at('doorbell:ice-connected') }
+  return { origin: performance.timeOrigin, frameAt, answer: at('doorbell:answer'), offerSent: at('doorbell:offer-sent'), answerReceived: at('doorbell:answer-received'), iceConnected: at('doorbell:ice-connected') }
 })()`
 
 /**
@@ -93,8 +94,13 @@ export const callBench: Bench = async ({ smoke, log }) => {
     const answerToOffer: number[] = []
     const offerToAnswer: number[] = []
     const answerToIce: number[] = []
+    // Answer → first frame by hop (./hops.ts), the doorbell's DTLS hellos, and the machine's load.
+    const answerHops = new Hops()
+    const hellos = new HelloLog()
+    const loads: number[] = []
     for (let i = 0; i < joins; i++) {
       await page.evaluate('window.bannerAt = 0; performance.clearMarks()')
+      loads.push(loadavg()[0]!)
       const pressedAt = epochNow()
       device.ring()
       await page.getByTestId('ring-banner').waitFor({ timeout: 5000 })
@@ -106,6 +112,10 @@ export const callBench: Bench = async ({ smoke, log }) => {
       answerToOffer.push(t.offerSent! - t.answer!)
       offerToAnswer.push(t.answerReceived! - t.offerSent!)
       answerToIce.push(t.iceConnected! - t.answerReceived!)
+      const marks = await pageMarks(page, pressedAt)
+      const session = marks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
+      answerHops.add([['Answer', t.origin! + t.answer!], ...setupChain(marks, device.lines, pressedAt, session, t.origin! + t.frameAt!)])
+      hellos.add(deviceSession(device.lines, pressedAt, session).hellos)
       if (i < joins - 1) {
         await page.getByTestId('hang-up').click()
         await page.getByTestId('ended').waitFor()
@@ -114,6 +124,10 @@ export const callBench: Bench = async ({ smoke, log }) => {
       }
       log(`call: join ${i + 1}/${joins}: join -> frame ${round(joinToFrame.at(-1)!)} ms, answer -> frame ${round(answerToFrame.at(-1)!)} ms`)
     }
+
+    loads.push(loadavg()[0]!)
+    log(`call: load ${round(Math.min(...loads))}-${round(Math.max(...loads))} (1-minute average, sampled each join); ${hellos.toString()}`)
+    log(answerHops.table('call: Answer → first frame, by hop'))
 
     // Open the door again and again in the last call: hold, "Door open", relock, "Locked".
     const openToShown: number[] = []

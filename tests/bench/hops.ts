@@ -67,20 +67,34 @@ export const markOf = (marks: Mark[], name: string, session: string): number | n
   marks.find((m) => m.name === `doorbell:${name}` && m.session === session)?.at ?? null
 
 /** The doorbell's log lines for one session: the machine's `offer` line, then the session's own. */
-export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): { offer: number | null, admitted: number | null, answered: number | null, connected: number | null, audioOpen: number | null } {
+export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): Record<'offer' | 'admitted' | 'peerMade' | 'answerMade' | 'answered' | 'iceConnected' | 'firstHello' | 'dtlsListening' | 'dtlsConnected' | 'videoOut' | 'connected' | 'audioOpen', number | null> & { hellos: Array<{ at: number, text: string }> } {
   const own = (what: string) => (t: string) => t.includes(`session ${session}]`) && t.includes(what)
+  const at = (what: string): number | null => deviceAt(lines, since, own(what))
   return {
     offer: deviceAt(lines, since, (t) => / offer viewer=/.test(t) && t.includes(`session=${session}`)),
-    admitted: deviceAt(lines, since, own('] admitted')),
-    answered: deviceAt(lines, since, own('] answer sent')),
-    connected: deviceAt(lines, since, own('] peer state=connected')),
-    audioOpen: deviceAt(lines, since, own('] preview answered'))
+    admitted: at('] admitted'),
+    peerMade: at('] peer made'),
+    answerMade: at('] answer made'),
+    answered: at('] answer sent'),
+    iceConnected: at('] ice connected'),
+    firstHello: at('] dtls hello in'),
+    dtlsListening: at('] dtls listening'),
+    dtlsConnected: at('] dtls connected'),
+    videoOut: at('] video out'),
+    connected: at('] peer state=connected'),
+    audioOpen: at('] preview answered'),
+    // Each ClientHello's line (n, cookie, whether the DTLS server listened yet): a lost first hello shows here.
+    hellos: lines.flatMap((l) => {
+      const at = logTime(l.text)
+      return own('] dtls hello in')(l.text) && at !== null && at >= since - 1 ? [{ at, text: l.text.slice(l.text.indexOf('dtls hello in') + 14) }] : []
+    })
   }
 }
 
 /**
  * The set-up chain of one session, from the screen's decision to connect to its first frame:
- * the page's marks and the doorbell's lines in the order they happen.
+ * the page's marks and the doorbell's lines in the order they happen (the doorbell's and the
+ * screen's ICE connected are nearly one moment; either may come first).
  */
 export function setupChain (marks: Mark[], lines: Array<{ text: string }>, since: number, session: string, frameAt: number): Chain {
   const d = deviceSession(lines, since, session)
@@ -91,11 +105,41 @@ export function setupChain (marks: Mark[], lines: Array<{ text: string }>, since
     ['screen: offer signed and sent', m('offer-sent')],
     ['hub: offer relayed to the doorbell', d.offer],
     ['doorbell: admits (grant, proof)', d.admitted],
-    ['doorbell: peer made, answer sent', d.answered],
+    ['doorbell: ICE settings, peer made', d.peerMade],
+    ['doorbell: offer applied, answer made (gathered)', d.answerMade],
+    ['doorbell: answer sent', d.answered],
     ['hub: answer relayed to the screen', m('answer-received')],
-    ['ICE connected', m('ice-connected')],
-    ['DTLS done (connected)', m('connected')],
-    ['first video packet', m('first-rtp')],
+    ['screen: ICE connected', m('ice-connected')],
+    ['doorbell: ICE connected', d.iceConnected],
+    ['doorbell: DTLS server listening', d.dtlsListening],
+    ['doorbell: DTLS connected', d.dtlsConnected],
+    ['doorbell: video out (cached group sent)', d.videoOut],
+    ['screen: DTLS done (connected)', m('connected')],
+    ['screen: first video packet', m('first-rtp')],
     ['first frame presented', frameAt]
   ]
+}
+
+/** How often the viewer's first ClientHello came before werift's DTLS server listened, and how long its resend took, over rounds. */
+export class HelloLog {
+  rounds = 0
+  early = 0
+  resent = 0
+  /** First hello → the viewer's resend of it (ms), where it resent. */
+  readonly resendAfter: number[] = []
+  add (hellos: Array<{ at: number, text: string }>): void {
+    if (hellos.length === 0) return
+    this.rounds++
+    if (hellos[0]!.text.includes('listening=false')) this.early++
+    const plain = hellos.filter((h) => h.text.includes('cookie=false'))
+    if (plain.length > 1) {
+      this.resent++
+      this.resendAfter.push(plain[1]!.at - plain[0]!.at)
+    }
+  }
+
+  toString (): string {
+    const gap = this.resendAfter.length > 0 ? ` (after p50 ${round(percentile(this.resendAfter, 50))} ms, max ${round(Math.max(...this.resendAfter))} ms)` : ''
+    return `the viewer's first DTLS hello came before the doorbell's DTLS server listened in ${this.early}/${this.rounds} sessions; the viewer resent it in ${this.resent}/${this.rounds}${gap}`
+  }
 }

@@ -13,17 +13,17 @@
  * gathered before a ring (as shipped; viewer/src/lib/peerSpare.ts) and with `?spare=off`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startHub } from '@doorbell/hub'
-import { memoryLogger } from '@doorbell/core'
+import { memoryLogger, type DeviceConfigInput } from '@doorbell/core'
 import { openResident } from '../src/browser'
 import { VIEWER_DIST } from '../src/harness'
 import { deviceInvite, inviteCode } from '../src/trust'
 import { percentile, round, type Bench, type Figure } from './lib'
 import { epochNow, startDeviceProcess, type DeviceProcess } from './proc'
 import { CALL_CAMERA } from './call'
-import { Hops, deviceAt, deviceSession, markOf, pageMarks, setupChain } from './hops'
+import { HelloLog, Hops, deviceAt, deviceSession, markOf, pageMarks, setupChain } from './hops'
 
 const LIVE = 'front-door'
 const OFF = 'back-door'
@@ -55,6 +55,15 @@ const AUDIO_READY = `(async () => {
   throw new Error('no doorbell:audio-ready after Answer')
 })()`
 
+/**
+ * `BENCH_PREVIEW_COMPARE=keepEarlyDtls`: instead of the spare against `?spare=off`, the doorbells'
+ * `keepEarlyDtls` on (as shipped) against off, in alternating blocks of rounds, the doorbells
+ * restarted between blocks (their pairing kept), every screen with its spare. Its figures are the
+ * shipped ones and `…-early-dtls-off-…`.
+ */
+const COMPARE = process.env['BENCH_PREVIEW_COMPARE'] === 'keepEarlyDtls'
+const COMPARE_BLOCK = 6
+
 /** One screen's way of calling: its figures and their hops. */
 class Variant {
   readonly ringToLive: number[] = []
@@ -63,6 +72,8 @@ class Variant {
   readonly ringHops = new Hops()
   readonly audioHops = new Hops()
   readonly offHops = new Hops()
+  readonly ringHellos = new HelloLog()
+  readonly offHellos = new HelloLog()
 }
 
 export const previewBench: Bench = async ({ smoke, log }) => {
@@ -74,17 +85,32 @@ export const previewBench: Bench = async ({ smoke, log }) => {
   const resident = await openResident(hub.url, 'Bench', await inviteCode(hub, 'owner'))
   const { page } = resident
   try {
-    devices[LIVE] = await startDeviceProcess({ ...common, deviceId: LIVE, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, LIVE) } }, 'preview-live')
-    devices[OFF] = await startDeviceProcess({ ...common, deviceId: OFF, deviceName: 'Back door', livePreview: false, pairing: { url: await deviceInvite(hub, OFF) } }, 'preview-off')
+    const configs: Record<string, DeviceConfigInput> = {
+      [LIVE]: { ...common, deviceId: LIVE, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, LIVE) } },
+      [OFF]: { ...common, deviceId: OFF, deviceName: 'Back door', livePreview: false, pairing: { url: await deviceInvite(hub, OFF) } }
+    }
+    const procNames: Record<string, string> = { [LIVE]: 'preview-live', [OFF]: 'preview-off' }
+    devices[LIVE] = await startDeviceProcess(configs[LIVE]!, procNames[LIVE])
+    devices[OFF] = await startDeviceProcess(configs[OFF]!, procNames[OFF])
     for (const id of [LIVE, OFF]) await page.getByTestId(`doorbell-${id}`).waitFor({ timeout: 20_000 })
     // The cameras' first groups of pictures are cached before the first press.
     await page.waitForTimeout(2000)
     // Two screens' ways, alternated round by round in one run: with the spare connection the app
     // keeps gathered before a ring (as shipped), and with `?spare=off` (gathered at the ring).
-    const variants = { spare: new Variant(), nospare: new Variant() }
+    // COMPARE instead alternates the doorbells' setting in blocks (restarted between, pairing kept), spare on.
+    const variants: Record<string, Variant> = COMPARE ? { kept: new Variant(), dropped: new Variant() } : { spare: new Variant(), nospare: new Variant() }
+    const loads: number[] = []
     for (let i = 0; i < 2 * rounds; i++) {
-      const name = i % 2 === 0 ? 'spare' : 'nospare'
-      const v = variants[name]
+      loads.push(loadavg()[0]!)
+      const name = COMPARE ? (Math.floor(i / COMPARE_BLOCK) % 2 === 0 ? 'kept' : 'dropped') : (i % 2 === 0 ? 'spare' : 'nospare')
+      const v = variants[name]!
+      if (COMPARE && i > 0 && i % COMPARE_BLOCK === 0) {
+        for (const id of [LIVE, OFF]) {
+          await devices[id]!.stop()
+          devices[id] = await startDeviceProcess({ ...configs[id]!, keepEarlyDtls: name === 'kept' }, procNames[id]!, { keepData: true })
+        }
+        await page.waitForTimeout(2000)
+      }
       // Reloaded with its way, then left idle as a screen is before a ring (its spare, if any, is made).
       await page.goto(`${hub.url}${name === 'nospare' ? '?spare=off' : ''}`)
       for (const id of [LIVE, OFF]) await page.getByTestId(`doorbell-${id}`).waitFor({ timeout: 20_000 })
@@ -107,6 +133,7 @@ export const previewBench: Bench = async ({ smoke, log }) => {
         ['screen: decides to preview', markOf(ringMarks, 'session-start', previewSession)],
         ...setupChain(ringMarks, liveLines, pressedAt, previewSession, liveAt).slice(1)
       ])
+      v.ringHellos.add(deviceSession(liveLines, pressedAt, previewSession).hellos)
       const answeredAt = epochNow()
       await live.getByTestId('answer').click()
       v.answerToAudio.push(await page.evaluate(AUDIO_READY) as number)
@@ -135,23 +162,42 @@ export const previewBench: Bench = async ({ smoke, log }) => {
         ['screen: session starts', markOf(offMarks, 'session-start', offSession)],
         ...setupChain(offMarks, devices[OFF].lines, offRingAt, offSession, offFrame.at).slice(1)
       ])
+      v.offHellos.add(deviceSession(devices[OFF].lines, offRingAt, offSession).hellos)
       await off.getByTestId('hang-up').click()
       await off.getByTestId('seen').click()
-      log(`preview (${name}): round ${Math.floor(i / 2) + 1}/${rounds}: ring → live frame ${round(v.ringToLive.at(-1)!)} ms, answer → audio ${round(v.answerToAudio.at(-1)!)} ms; preview off: answer → frame ${round(v.answerToFrameOff.at(-1)!)} ms`)
+      log(`preview (${name}): round ${v.ringToLive.length}/${rounds}: ring → live frame ${round(v.ringToLive.at(-1)!)} ms, answer → audio ${round(v.answerToAudio.at(-1)!)} ms; preview off: answer → frame ${round(v.answerToFrameOff.at(-1)!)} ms`)
     }
+    loads.push(loadavg()[0]!)
+    const load = `load ${round(Math.min(...loads))}-${round(Math.max(...loads))} (1-minute average, sampled each round)`
+    log(`preview: ${load}`)
     for (const [name, v] of Object.entries(variants)) {
+      log(`preview (${name}), ring: ${v.ringHellos.toString()}`)
+      log(`preview off (${name}), Answer: ${v.offHellos.toString()}`)
       log(v.ringHops.table(`preview (${name}): ring → first live frame, by hop`))
       log(v.audioHops.table(`preview (${name}): Answer → two-way audio ready, by hop`))
       log(v.offHops.table(`preview off (${name}): Answer → first frame, by hop`))
     }
-    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, two doorbells in their own processes on one hub (startHub), 1280x720@30 H.264 test pattern, keyframe every 30 frames, Opus test tone; one with live preview, one with it off, rung in turn, the page reloaded and idle 1.5 s before each; ${rounds} rings each with the spare connection (as shipped) and ${rounds} with ?spare=off, alternated`
+    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, two doorbells in their own processes on one hub (startHub), 1280x720@30 H.264 test pattern, keyframe every 30 frames, Opus test tone; one with live preview, one with it off, rung in turn, the page reloaded and idle 1.5 s before each; ${COMPARE ? `${rounds} rings each with the doorbells' keepEarlyDtls on (as shipped) and off, in alternating blocks of ${COMPARE_BLOCK}, the spare connection on` : `${rounds} rings each with the spare connection (as shipped) and ${rounds} with ?spare=off, alternated`}; ${load}`
     const f = (id: string, name: string, value: number, target?: Figure['target']): Figure =>
       ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions, group: 'video' })
     // The hops' medians (as shipped), in the report's own section: where the time goes.
     const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
     const hop = (prefix: string, label: string, hops: Hops): Figure[] => hops.summary().map((h) =>
       ({ id: `${prefix}-${slug(h.hop)}-p50`, name: `${label}: ${h.hop}, p50`, value: h.p50, unit: 'ms' as const, conditions, group: 'preview-hops' }))
-    const { spare, nospare } = variants
+    const spare = COMPARE ? variants['kept']! : variants['spare']!
+    const nospare = COMPARE ? variants['dropped']! : variants['nospare']!
+    if (COMPARE) {
+      return [
+        f('preview-live-frame-p50', 'ring → first live frame in the banner (preview), p50', percentile(spare.ringToLive, 50)),
+        f('preview-live-frame-p95', 'ring → first live frame in the banner (preview), p95', percentile(spare.ringToLive, 95), { op: '<=', value: 600 }),
+        f('preview-off-answer-frame-p50', 'Answer → first decoded frame (preview off), p50', percentile(spare.answerToFrameOff, 50), { op: '<=', value: 200 }),
+        f('preview-off-answer-frame-p95', 'Answer → first decoded frame (preview off), p95', percentile(spare.answerToFrameOff, 95)),
+        f('preview-live-frame-early-dtls-off-p50', 'ring → first live frame in the banner (preview), keepEarlyDtls off, p50', percentile(nospare.ringToLive, 50)),
+        f('preview-live-frame-early-dtls-off-p95', 'ring → first live frame in the banner (preview), keepEarlyDtls off, p95', percentile(nospare.ringToLive, 95)),
+        f('preview-off-answer-frame-early-dtls-off-p50', 'Answer → first decoded frame (preview off), keepEarlyDtls off, p50', percentile(nospare.answerToFrameOff, 50)),
+        f('preview-off-answer-frame-early-dtls-off-p95', 'Answer → first decoded frame (preview off), keepEarlyDtls off, p95', percentile(nospare.answerToFrameOff, 95))
+      ]
+    }
     return [
       ...hop('preview-hop-ring', 'ring → live frame', spare.ringHops),
       ...hop('preview-hop-audio', 'Answer → audio ready', spare.audioHops),

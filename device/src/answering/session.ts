@@ -38,6 +38,8 @@ export interface PeerEvents {
   connectionState: (state: string) => void
   /** The viewer opened a data channel. */
   channel: (channel: ControlChannel) => void
+  /** A step of the set-up (ICE connected, DTLS hello in, video out…): logged, for the benches' hops (optional). */
+  setup?: (step: string, detail?: Record<string, string | number | boolean>) => void
 }
 
 /** One session's peer connection, made by the platform with its ICE settings. */
@@ -181,7 +183,8 @@ export function answeringSession (o: SessionOptions) {
           }
         })
         c.onOpen(() => { door.opened(); talk.opened() })
-      }
+      },
+      setup: (step, detail) => { log.info(step, detail) }
     }
 
     // Admitted (the grant and proof checked): the preview bench times the hops from these lines.

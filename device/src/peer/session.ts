@@ -5,6 +5,8 @@ import type { Camera } from '../camera/camera'
 import type { Microphone } from '../audio/microphone'
 import type { Speaker } from '../audio/speaker'
 import { createPeerConnection, weriftMayServeDtls, withoutDefaultStun } from './werift'
+import { observeSetup } from './setupTiming'
+import { keepEarlyDtls } from './earlyDtls'
 
 export interface WeriftPeersOptions {
   camera: Camera
@@ -17,6 +19,8 @@ export interface WeriftPeersOptions {
    */
   ice: (path: TransportPath | null) => Promise<{ iceServers: RTCIceServer[], iceTransportPolicy: 'all' | 'relay' }>
   iceAdditionalHostAddresses: string[]
+  /** Keep a viewer's DTLS hello that comes before werift's DTLS server listens (earlyDtls.ts); default on. */
+  keepEarlyDtls?: boolean
 }
 
 /** Kept here for the doorbell's callers; the one definition is core's. */
@@ -52,7 +56,12 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
       }
       const startVideo = (): void => {
         if (stopVideo || closed) return
-        stopVideo = o.camera.subscribe((packet) => { track.writeRtp(packet) }, { fromKeyframe: true })
+        // The cached group goes out inside subscribe: counted, for the set-up log.
+        let replaying = true
+        let replayed = 0
+        stopVideo = o.camera.subscribe((packet) => { if (replaying) replayed++; track.writeRtp(packet) }, { fromKeyframe: true })
+        replaying = false
+        events.setup?.('video out', { replayed })
         startAudio()
       }
       const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
@@ -81,14 +90,21 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
         if (state === 'connected') startVideo()
         events.connectionState(state)
       })
+      let stopObserving = (): void => {}
+      let stopKeeping = (): void => {}
       return {
         async answer (sdp) {
+          events.setup?.('peer made')
           await pc.setRemoteDescription({ type: 'offer', sdp })
+          const ice = pc.iceTransports[0]?.connection
+          if (o.keepEarlyDtls !== false && ice && sender.dtlsTransport) stopKeeping = keepEarlyDtls({ ice, dtls: sender.dtlsTransport })
+          if (events.setup) stopObserving = observeSetup(pc, sender.dtlsTransport, events.setup)
           // The first moment SRTP can carry video; the peer's own 'connected' comes a little later.
           sender.dtlsTransport?.onStateChange.subscribe((s) => { if (s === 'connected') startVideo() })
           withoutDefaultStun(pc, iceServers)
           const made = await pc.createAnswer()
           await pc.setLocalDescription(weriftMayServeDtls(sdp) ? asDtlsServer(made) : made)
+          events.setup?.('answer made')
           const answer = pc.localDescription?.sdp
           if (!answer) throw new Error('werift produced no answer')
           return answer
@@ -102,6 +118,8 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
         },
         close () {
           closed = true
+          stopObserving()
+          stopKeeping()
           stopVideo?.()
           stopAudio?.()
           void pc.close().catch(() => {})
