@@ -19,13 +19,7 @@ import { warmKeyExchange } from './peer/warmKeyExchange'
 import { nativeX25519ForDtls } from './peer/nativeX25519'
 import { nativeEd25519Check } from './peer/nativeEd25519'
 import { startMesh, type Mesh } from './paths/direct/mesh'
-import { serveKeptReads } from './paths/direct/keptReads'
-import { serveDirectCommands } from './paths/direct/commands'
-import { serveDirectDismissals } from './paths/direct/dismissals'
-import { takeDismissal, type DismissalOptions } from './paths/dismissal'
-import { takeKeptRead, type KeptReadOptions } from './paths/keptRead'
-import { repliesReadOptions, takeRepliesRead, type RepliesReadOptions } from './paths/repliesRead'
-import { serveRepliesReads } from './paths/direct/repliesReads'
+import { hubDownRequests } from './paths/hubDown'
 import { MqttLink } from './paths/lan'
 import { lockDoor, startAnsweringSide, talkLease, type AnsweringSide, type MediaPeers } from './answering'
 import { loadPairing, pairDevice, savePairing, PairingError, type DevicePairing } from './trust/pairing'
@@ -113,10 +107,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
   let ownerStock = null as OwnerStockSetting | null
   /** The doorbell's media per viewer: our sessions' and stock KVS viewers'. */
   let peers = null as MediaPeers | null
-  let stopKeptReads = null as (() => Promise<void>) | null
-  let stopDirectCommands = null as (() => Promise<void>) | null
-  let stopDismissals = null as (() => Promise<void>) | null
-  let stopRepliesReads = null as (() => Promise<void>) | null
+  let stopHubDown = null as (() => Promise<void>) | null
   const started = <T>(part: T | null, name: string): T => {
     if (part === null) throw new Error(`the ${name} has not started`)
     return part
@@ -167,12 +158,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
     clipOn: () => ownerStock?.clip === true,
     log
   })
-  // The reads of its kept rings while the hub is down, on the direct path and away from home: one check (paths/keptRead.ts).
-  const keptReads = (): KeptReadOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), kept: () => ringCamera.keep?.pending() ?? [], admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
-  // The doorbell's one dismissal handler, for the direct path and the cloud path (paths/dismissal.ts).
-  const dismissals = (): DismissalOptions => ({ homeId: started(pairing, 'pairing').homeId, log: log.child('kept'), dismiss: (ringId, d) => ringCamera.keep?.dismiss(ringId, d) ?? null, admit: async (credential, viewerId, possession) => await started(side, 'answering side').guard.admit(credential, viewerId, possession) })
-  // A screen with the hub down reads the replies this doorbell plays, not the list it last saw at the hub (docs/audio.md).
-  const repliesReads = (): RepliesReadOptions => repliesReadOptions({ pairing: started(pairing, 'pairing'), guard: started(side, 'answering side').guard, replies: quickReplies, log: log.child('replies') })
+  // What a screen may ask the doorbell itself while the hub is down, on the direct and cloud paths: one handler each.
+  const hubDown = hubDownRequests({ pairing: () => started(pairing, 'pairing'), guard: () => started(side, 'answering side').guard, keep: () => ringCamera.keep, replies: quickReplies, perScreen: config.commandsPerScreen, log })
 
   const modules: Startable[] = [
     {
@@ -320,19 +307,11 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           }
         })
         answering.answering.attach(mesh.server)
-        // While the hub is down, a screen reads the rings this doorbell keeps (docs/history.md).
-        stopKeptReads = await serveKeptReads(mesh.node, keptReads())
-        // A quick reply from a ring banner while the hub is down: the same commands as from the hub (docs/commands.md).
-        stopDirectCommands = await serveDirectCommands(mesh.node, { homeId: started(pairing, 'pairing').homeId, log: log.child('commands'), take: async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload), perPeer: config.commandsPerScreen })
-        // …and dismisses a ring on it; the kept ring carries the dismissal to the hub.
-        stopDismissals = await serveDirectDismissals(mesh.node, dismissals())
-        stopRepliesReads = await serveRepliesReads(mesh.node, repliesReads())
+        // While the hub is down, a screen reads the rings this doorbell keeps, dismisses one, sends a quick reply, reads the replies.
+        stopHubDown = await hubDown.serveDirect(mesh.node, async (viewerId, payload) => await answering.takeCommand('direct', viewerId, payload))
       },
       async stop () {
-        await stopKeptReads?.()
-        await stopDirectCommands?.()
-        await stopDismissals?.()
-        await stopRepliesReads?.()
+        await stopHubDown?.()
         if (!mesh) return
         side?.answering.detach(mesh.server)
         await mesh.stop()
@@ -366,13 +345,8 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
           },
           // A quick reply from a ring banner away from home: the same commands as from the hub (docs/commands.md).
           commands: async (viewerId, payload) => await started(side, 'answering side').takeCommand('cloud', viewerId, payload),
-          // …and a ring dismissed there: checked and kept as on the direct path (docs/history.md).
-          dismiss: async (request) => await takeDismissal(dismissals(), request, 'cloud'),
-          // …and the rings it keeps, read there while the hub is down: the direct path's check (docs/history.md).
-          keptReads: async (request, max) => await takeKeptRead(keptReads(), request, 'cloud', max),
-          replies: async (request) => await takeRepliesRead(repliesReads(), request, 'cloud'),
-          // All at most `commandsPerScreen` per KVS viewer: each costs a signature check and a log line.
-          commandLimit: config.commandsPerScreen
+          // …and what a screen may ask with the hub down, checked as on the direct path (paths/hubDown.ts).
+          ...hubDown.cloud
         })
         try {
           // Does not wait for AWS: a doorbell on a LAN without internet starts all the same.
