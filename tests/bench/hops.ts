@@ -67,13 +67,14 @@ export const markOf = (marks: Mark[], name: string, session: string): number | n
   marks.find((m) => m.name === `doorbell:${name}` && m.session === session)?.at ?? null
 
 /** The doorbell's log lines for one session: the machine's `offer` line, then the session's own. */
-export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): { offer: number | null, admitted: number | null, answered: number | null, connected: number | null, audioOpen: number | null } {
+export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): { offer: number | null, admitted: number | null, answered: number | null, connected: number | null, takeCallIn: number | null, audioOpen: number | null } {
   const own = (what: string) => (t: string) => t.includes(`session ${session}]`) && t.includes(what)
   return {
     offer: deviceAt(lines, since, (t) => / offer viewer=/.test(t) && t.includes(`session=${session}`)),
     admitted: deviceAt(lines, since, own('] admitted')),
     answered: deviceAt(lines, since, own('] answer sent')),
     connected: deviceAt(lines, since, own('] peer state=connected')),
+    takeCallIn: deviceAt(lines, since, own('] take-call in')),
     audioOpen: deviceAt(lines, since, own('] preview answered'))
   }
 }

@@ -144,6 +144,8 @@ export const CALL_MARKS = {
   connected: 'doorbell:connected',
   /** The first video packet arrived (the remote video track unmuted; browsers only). */
   firstRtp: 'doorbell:first-rtp',
+  /** Answer on a preview: `take-call` handed to the data channel (the preview bench splits Answer's way in here). */
+  takeCallSent: 'doorbell:take-call-sent',
   /** A preview was answered and the doorbell said its audio is open (Answer -> two-way audio ready). */
   audioReady: 'doorbell:audio-ready',
   /** A signed open-door command left on the data channel (the hold's `doorbell:open-door` mark is before signing). */
@@ -170,7 +172,10 @@ export function callSession (o: CallSessionOptions) {
     let taking = false
     const takeCall = (): void => {
       taking = true
-      if (dc?.readyState === 'open') dc.send(encode(TakeCall, { type: TAKE_CALL }))
+      if (dc?.readyState === 'open') {
+        dc.send(encode(TakeCall, { type: TAKE_CALL }))
+        performance.mark(CALL_MARKS.takeCallSent, { detail: { sessionId } })
+      }
     }
     const talk = talkLink({ channel: () => dc, trust: o.trust, homeId: o.homeId, deviceId, sessionId })
 
