@@ -146,6 +146,8 @@ export const CALL_MARKS = {
   firstRtp: 'doorbell:first-rtp',
   /** Answer on a preview: `take-call` handed to the data channel (the preview bench splits Answer's way in here). */
   takeCallSent: 'doorbell:take-call-sent',
+  /** The first packet of the doorbell's sound arrived (the remote audio track unmuted; browsers only). */
+  firstAudio: 'doorbell:first-audio',
   /** A preview was answered and the doorbell said its audio is open (Answer -> two-way audio ready). */
   audioReady: 'doorbell:audio-ready',
   /** A signed open-door command left on the data channel (the hold's `doorbell:open-door` mark is before signing). */
@@ -233,6 +235,8 @@ export function callSession (o: CallSessionOptions) {
         // A browser's remote track unmutes on its first packet (werift's tracks have no events).
         const track = (ev as { track?: { kind?: string, muted?: boolean, addEventListener?: (t: string, l: () => void, o: { once: boolean }) => void } }).track
         if (track?.kind === 'video' && track.muted === true) track.addEventListener?.('unmute', () => { performance.mark(CALL_MARKS.firstRtp, { detail: { sessionId } }) }, { once: true })
+        // The doorbell's sound: none to a preview before Answer, so on a preview this is the first packet after it.
+        if (track?.kind === 'audio' && track.muted === true) track.addEventListener?.('unmute', () => { performance.mark(CALL_MARKS.firstAudio, { detail: { sessionId } }) }, { once: true })
         o.onTrack?.(input, ev, peer)
       }
       return peer
