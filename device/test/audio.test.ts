@@ -171,6 +171,29 @@ describe('the microphone and the speaker, with real ffmpeg', () => {
     assert.ok(Math.abs(frequency - 660) < 10, `the speaker played ${frequency.toFixed(1)} Hz`)
   })
 
+  // A browser's jitter buffer reads each packet's lateness from its RTP timestamp: a step that is
+  // not the frame's length (a 1,024-sample frame, a skipped count) looks like jitter and grows it.
+  for (const frameMs of [20, 10] as const) {
+    test(`the real encoder's RTP at ${frameMs} ms frames: each packet one sequence number and exactly ${48 * frameMs} ticks (${frameMs} ms at 48 kHz) after the one before`, { timeout: 30_000 }, async (t) => {
+      const microphone = new Microphone(audioConfig({ source: { kind: 'test-tone', frequencyHz: 660 }, frameMs }), memoryLogger([], 'mic'))
+      t.after(() => microphone.stop())
+      await microphone.start()
+      const received: Buffer[] = []
+      const stop = microphone.subscribe((packet) => { received.push(Buffer.from(packet)) })
+      t.after(stop)
+      await until(() => received.length >= 100, 20_000, '100 packets from ffmpeg')
+      const steps = new Map<string, number>()
+      for (let i = 1; i < received.length; i++) {
+        const seq = (received[i]!.readUInt16BE(2) - received[i - 1]!.readUInt16BE(2) + 0x10000) % 0x10000
+        const ticks = (received[i]!.readUInt32BE(4) - received[i - 1]!.readUInt32BE(4) + 0x100000000) % 0x100000000
+        const key = `seq +${seq}, ts +${ticks}`
+        steps.set(key, (steps.get(key) ?? 0) + 1)
+      }
+      assert.deepEqual([...steps], [[`seq +1, ts +${48 * frameMs}`, received.length - 1]])
+      assert.equal(new Set(received.map((p) => p.readUInt32BE(8))).size, 1, 'one SSRC')
+    })
+  }
+
   test('audio.timingLogSeconds: the real encoder\'s packets are timed and logged while a session listens, and only then', { timeout: 30_000 }, async (t) => {
     const lines: string[] = []
     const microphone = new Microphone(audioConfig({ source: { kind: 'test-tone', frequencyHz: 660 }, timingLogSeconds: 1 }), memoryLogger(lines, 'mic'))

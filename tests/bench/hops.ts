@@ -67,7 +67,7 @@ export const markOf = (marks: Mark[], name: string, session: string): number | n
   marks.find((m) => m.name === `doorbell:${name}` && m.session === session)?.at ?? null
 
 /** The doorbell's log lines for one session: the machine's `offer` line, then the session's own. */
-export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): Record<'offer' | 'admitted' | 'peerMade' | 'answerMade' | 'answered' | 'iceConnected' | 'firstHello' | 'dtlsListening' | 'dtlsConnected' | 'videoOut' | 'connected' | 'audioOpen', number | null> & { hellos: Array<{ at: number, text: string }> } {
+export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): Record<'offer' | 'admitted' | 'peerMade' | 'answerMade' | 'answered' | 'iceConnected' | 'firstHello' | 'dtlsListening' | 'dtlsConnected' | 'videoOut' | 'connected' | 'takeCallIn' | 'audioOpen', number | null> & { hellos: Array<{ at: number, text: string }> } {
   const own = (what: string) => (t: string) => t.includes(`session ${session}]`) && t.includes(what)
   const at = (what: string): number | null => deviceAt(lines, since, own(what))
   return {
@@ -82,6 +82,7 @@ export function deviceSession (lines: Array<{ text: string }>, since: number, se
     dtlsConnected: at('] dtls connected'),
     videoOut: at('] video out'),
     connected: at('] peer state=connected'),
+    takeCallIn: at('] take-call in'),
     audioOpen: at('] preview answered'),
     // Each ClientHello's line (n, cookie, whether the DTLS server listened yet): a lost first hello shows here.
     hellos: lines.flatMap((l) => {

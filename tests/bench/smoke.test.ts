@@ -92,6 +92,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'inspector-layout-p50', 'inspector-layout-max', 'inspector-replay-p50',
     'snapshot-shown-p50', 'snapshot-shown-p95', 'snapshot-shown-one-shot-p50', 'snapshot-shown-one-shot-p95', 'history-page-p95', 'history-disk-per-1000', 'clip-cpu-on-p50', 'clip-cpu-off-p50', 'clip-cpu-ratio',
     'preview-live-frame-p50', 'preview-live-frame-p95', 'preview-answer-audio-p50', 'preview-answer-audio-p95', 'preview-off-answer-frame-p50', 'preview-off-answer-frame-p95',
+    'preview-answer-first-audio-p50', 'preview-answer-two-way-p50', 'preview-answer-two-way-p95', 'preview-answer-heard-p50', 'preview-answer-heard-p95',
     ...['3hubs', '1hub', 'mosquitto'].flatMap((t) => [`cluster-ring-p50-${t}`, `cluster-ring-p99-${t}`]), 'cluster-ring-ratio-p99', 'cluster-rss-per-1000-3hubs', 'cluster-rss-per-1000-1hub', 'cluster-failover-p50', 'cluster-failover-p99', 'cluster-failover-max', 'cluster-scale-viewers', 'cluster-scale-ring-p50', 'cluster-scale-ring-p99', 'cluster-scale-rss-per-1000',
     ...['1hub', 'mosquitto'].flatMap((t) => [`cluster-scale-ring-p50-${t}`, `cluster-scale-ring-p99-${t}`]), 'cluster-scale-rss-per-1000-1hub', 'cluster-scale-ring-ratio-p99',
     ...['3hubs', '1hub', 'mosquitto'].map((t) => `cluster-scale-connect-${t}`),
@@ -103,7 +104,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
     assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
   }
-  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-audio-p95', 'preview-off-answer-frame-p50', 'talk-down-audio-p95', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-p95']) {
+  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-audio-p95', 'preview-answer-two-way-p95', 'preview-off-answer-frame-p50', 'talk-down-audio-p95', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-p95']) {
     assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
   }
 

@@ -15,12 +15,16 @@
  *     to the first poll of an analyser on the page's received call audio that hears it.
  * The speaker is the WAV sink (ffmpeg decoding to a pipe); an ALSA or PulseAudio sink adds its
  * own buffer on top.
+ * Doorbell → page is measured for several doorbells, each in a new call, in one run: paced
+ * (`audio.pacingMs`), unpaced (the default), and in a full run the page's audio receiver at
+ * `jitterBufferTarget` 0, unpaced again and paced again (so neither setting is always first),
+ * 10 ms frames and the priority controls; each with the share of samples the page concealed.
  */
 import { execFileSync } from 'node:child_process'
 import { constants, openSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { Socket } from 'node:net'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/core'
@@ -33,7 +37,7 @@ import { percentile, round, sleep, type Bench, type Figure } from './lib'
 import { epochNow, startDeviceProcess, type DeviceProcess } from './proc'
 import { installPageEar, MicrophonePipe, pageOnset, pageQuiet } from './talkMic'
 import { Hops } from './hops'
-import { backChain, backFigures, LoopProbe, niceChromium, pageArrivalJitter, timingLines, timingSummary } from './talkHops'
+import { backChain, backFigures, LoopProbe, niceChromium, pageArrivalJitter, pageSideFigures, setJitterTarget, timingLines, timingSummary } from './talkHops'
 
 /** 10 ms at 48 kHz mono: the window whose RMS says "sound". The fake microphone's sweep is about 0.18, Opus's decoded silence about 0. */
 const WINDOW = 480
@@ -140,13 +144,17 @@ const INSTALL = `(() => {
 /**
  * The received audio's jitter buffer so far, summed over the page's connections: seconds of
  * delay, of target delay and of the minimum the network alone needs (the target less what
- * lip sync with the video or a requested delay adds), and samples emitted (inbound-rtp).
+ * lip sync with the video or a requested delay adds), and samples emitted (inbound-rtp); and
+ * the samples received and concealed (made up for missing or late audio: a buffer set too
+ * small for the arrivals shows as concealment).
  */
 const JITTER = `(async () => {
   let delay = 0
   let target = 0
   let minimum = 0
   let emitted = 0
+  let received = 0
+  let concealed = 0
   for (const pc of window.__talkBench.pcs) {
     if (pc.connectionState === 'closed') continue
     for (const r of (await pc.getStats()).values()) {
@@ -155,13 +163,15 @@ const JITTER = `(async () => {
         target += r.jitterBufferTargetDelay ?? 0
         minimum += r.jitterBufferMinimumDelay ?? 0
         emitted += r.jitterBufferEmittedCount ?? 0
+        received += r.totalSamplesReceived ?? 0
+        concealed += r.concealedSamples ?? 0
       }
     }
   }
-  return { delay, target, minimum, emitted }
+  return { delay, target, minimum, emitted, received, concealed }
 })()`
 
-interface Jitter { delay: number, target: number, minimum: number, emitted: number }
+interface Jitter { delay: number, target: number, minimum: number, emitted: number, received: number, concealed: number }
 
 /** Sets the microphone's gain in the page; returns when it was set (epoch ms). */
 const setGain = (value: number): string => `(() => {
@@ -182,6 +192,7 @@ async function backRounds (page: Page, microphone: MicrophonePipe, offset: numbe
   const hops = new Hops()
   const back = Date.now()
   const since = epochNow()
+  const first = await page.evaluate(JITTER) as Jitter
   for (let i = 0; i < rounds && Date.now() - back < budgetMs; i++) {
     microphone.toneOff()
     const before = await page.evaluate(JITTER) as Jitter
@@ -200,14 +211,18 @@ async function backRounds (page: Page, microphone: MicrophonePipe, offset: numbe
   }
   microphone.toneOff()
   if (deviceToPage.length === 0) throw new Error('no doorbell → page round finished within the time budget')
+  const last = await page.evaluate(JITTER) as Jitter
+  // Of the samples received over these rounds, the share the page had to make up (late or lost audio).
+  const concealed = last.received > first.received ? (last.concealed - first.concealed) / (last.received - first.received) : NaN
+  log(`concealed ${round(concealed * 100, 2)} % of ${last.received - first.received} samples received; load ${loadavg()[0]!.toFixed(1)}`)
   log(hops.table('where the time goes, by hop'))
   const timing = timingSummary(timingLines(device.lines, since))
   const control = probe.since(since)
   log(`doorbell, per ${TIMING_S} s period (medians of the periods): packets late out of ffmpeg p95 ${timing.arrivalP95} ms (max ${timing.arrivalMax}), late once handed to werift p95 ${timing.sentP95} ms (max ${timing.sentMax}); event-loop delay p99 ${timing.loopP99} ms (max ${timing.loopMax}); an idle Node process meanwhile: p99 ${control.loopP99} ms (max ${control.loopMax}); page's interarrival jitter p50 ${round(percentile(arrivalJitter, 50))} ms`)
-  return { deviceToPage, jitter, hops, timing, control, arrivalJitter }
+  return { deviceToPage, jitter, hops, timing, control, arrivalJitter, concealed }
 }
 
-interface BackRounds { deviceToPage: number[], jitter: number[], hops: Hops, timing: ReturnType<typeof timingSummary>, control: { loopP99: number, loopMax: number }, arrivalJitter: number[] }
+interface BackRounds { deviceToPage: number[], jitter: number[], hops: Hops, timing: ReturnType<typeof timingSummary>, control: { loopP99: number, loopMax: number }, arrivalJitter: number[], concealed: number }
 /** The raised doorbell's niceness (systemd's Nice= in deployment/systemd/doorbell-device.service). */
 const RAISED_NICE = -10
 /** The doorbell's `audio.timingLogSeconds` in this bench. */
@@ -341,7 +356,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
     await page.getByTestId('hang-up').click()
     await device.stop()
     device = null
-    const another = async (id: string, name: string, label: string, o: { nice?: number, frameMs?: 10 } = {}): Promise<BackRounds> => {
+    const another = async (id: string, name: string, label: string, o: { nice?: number, frameMs?: 10, pacingMs?: number, jitterBufferTarget?: number } = {}): Promise<BackRounds> => {
       const { nice } = o
       const next = device = await startDeviceProcess({
         deviceId: id,
@@ -351,7 +366,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
         iceAdditionalHostAddresses: ['127.0.0.1'],
         ringTimeoutSeconds: 60,
         camera: { source: { kind: 'test-pattern', width: 640, height: 360, fps: 15 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 600 },
-        audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: join(dir, `${id}-speaker.wav`) }, ffmpegPath: microphone.ffmpeg, pacingMs: 0, timingLogSeconds: TIMING_S, ...(o.frameMs !== undefined ? { frameMs: o.frameMs } : {}) },
+        audio: { source: { kind: 'test-tone', frequencyHz: DOORBELL_HZ }, speaker: { kind: 'wav', path: join(dir, `${id}-speaker.wav`) }, ffmpegPath: microphone.ffmpeg, pacingMs: o.pacingMs ?? 0, timingLogSeconds: TIMING_S, ...(o.frameMs !== undefined ? { frameMs: o.frameMs } : {}) },
         pairing: { url: await deviceInvite(hub!, id) }
       }, `talk-${id}`, nice === undefined ? {} : { nice })
       await page.getByTestId(`doorbell-${id}`).waitFor({ timeout: 20_000 })
@@ -359,6 +374,7 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       await page.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
       await page.getByTestId('answer').click()
       await videoIsPlaying(page)
+      if (o.jitterBufferTarget !== undefined) log(`talk: ${label}: the page's audio receivers read back ${JSON.stringify(await page.evaluate(setJitterTarget(o.jitterBufferTarget)))}`)
       const result = await backRounds(page, microphone, clock.offset, rounds, budgetMs, (m) => { log(`talk: ${label}: ${m}`) }, next, probe)
       await page.getByTestId('hang-up').click()
       await next.stop()
@@ -366,6 +382,12 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       return result
     }
     const unpaced = await another('back-door', 'Back door', 'unpaced')
+    // The page's side (a full run only): the audio receiver's jitterBufferTarget set to 0 (and
+    // playoutDelayHint where Chromium has it), between two calls with the browser's own, and
+    // pacing measured again after them (it was always first): each setting in a new call.
+    const jb0 = smoke ? null : await another('gate', 'Gate', 'unpaced, page jitterBufferTarget 0', { jitterBufferTarget: 0 })
+    const unpacedAgain = smoke ? null : await another('shed', 'Shed', 'unpaced, again')
+    const pacedAgain = smoke ? null : await another('yard', 'Yard', `paced (${PACED_MS} ms), again`, { pacingMs: PACED_MS })
     // audio.frameMs 10: half the wait for a full Opus frame (the first hop's median is one frame).
     // The controls below only in a full run: the smoke run stays within the suite's time.
     const short = smoke ? null : await another('porch', 'Porch', 'unpaced, 10 ms frames', { frameMs: 10 })
@@ -401,7 +423,8 @@ export const talkBench: Bench = async ({ smoke, log }) => {
       { ...f('talk-page-jitter-buffer-p50', 'of which in the page\'s jitter buffer (mean per round), p50', percentile(jitter, 50)), conditions: backConditions },
       { ...f('talk-oneway-device-viewer-unpaced-p95', 'doorbell microphone → page, one way, p95, unpaced (audio.pacingMs 0, the default; same run)', percentile(unpaced.deviceToPage, 95), { op: '<=', value: 150 }), conditions: backConditions },
       { ...f('talk-page-jitter-buffer-unpaced-p50', 'of which in the page\'s jitter buffer, p50, unpaced (same run)', percentile(unpaced.jitter, 50)), conditions: backConditions },
-      ...backFigures(unpaced, short, raised, raisedPage).map((x) => ({ ...x, conditions: backConditions }))
+      ...backFigures(unpaced, short, raised, raisedPage).map((x) => ({ ...x, conditions: backConditions })),
+      ...pageSideFigures({ paced, unpaced, jb0, unpacedAgain, pacedAgain }, PACED_MS).map((x) => ({ ...x, conditions: backConditions }))
     ]
   } finally {
     await resident?.close()

@@ -118,6 +118,8 @@ export interface BackResult {
   hops: Hops
   timing: ReturnType<typeof timingSummary>
   control: { loopP99: number, loopMax: number }
+  /** Of the samples the page received over the rounds, the share it concealed (0-1). */
+  concealed: number
 }
 
 /**
@@ -174,4 +176,44 @@ export async function niceChromium (nice: number): Promise<number> {
     }
   }
   return set
+}
+
+/**
+ * Sets the page's audio receivers' `jitterBufferTarget` (ms; null: the browser's own) on every
+ * open connection, and `playoutDelayHint` (s) where this Chromium still has it; returns what
+ * the receivers read back.
+ */
+export const setJitterTarget = (ms: number | null): string => `(() => {
+  const out = []
+  for (const pc of window.__talkBench.pcs) {
+    if (pc.connectionState === 'closed') continue
+    for (const r of pc.getReceivers()) {
+      if (r.track?.kind !== 'audio') continue
+      r.jitterBufferTarget = ${ms === null ? 'null' : ms}
+      if ('playoutDelayHint' in r) r.playoutDelayHint = ${ms === null ? 'null' : ms / 1000}
+      out.push({ target: r.jitterBufferTarget ?? null, hint: 'playoutDelayHint' in r ? r.playoutDelayHint : 'absent' })
+    }
+  }
+  return out
+})()`
+
+/**
+ * The page's side, side by side in one run: each way's one-way p50/p95 and jitter buffer, and
+ * the share of received samples the page concealed (a buffer too small for the arrivals
+ * conceals more): paced, unpaced, jitterBufferTarget 0, unpaced again, paced again.
+ */
+export function pageSideFigures (r: Record<'paced' | 'unpaced' | 'jb0' | 'unpacedAgain' | 'pacedAgain', BackResult | null>, pacedMs: number): Array<Omit<Figure, 'conditions'>> {
+  const labels = { paced: `paced (audio.pacingMs ${pacedMs})`, unpaced: 'unpaced (the default)', jb0: 'unpaced, the page\'s jitterBufferTarget 0', unpacedAgain: 'unpaced, again after jitterBufferTarget 0', pacedAgain: `paced (${pacedMs} ms), again, measured after the unpaced` }
+  const keys = { paced: 'paced', unpaced: 'unpaced', jb0: 'jbt0', unpacedAgain: 'unpaced2', pacedAgain: 'paced2' }
+  const out: Array<Omit<Figure, 'conditions'>> = []
+  for (const [k, v] of Object.entries(r) as Array<[keyof typeof labels, BackResult | null]>) {
+    if (v === null) continue
+    const key = keys[k]
+    if (Number.isFinite(v.concealed)) out.push({ id: `talk-page-concealed-${key}`, name: `page: received samples concealed, ${labels[k]} (same run)`, value: round(v.concealed * 100, 2), unit: '%', group: 'audio' })
+    if (k === 'paced' || k === 'unpaced') continue
+    out.push({ id: `talk-oneway-device-viewer-${key}-p50`, name: `doorbell microphone → page, one way, p50, ${labels[k]} (same run)`, value: round(percentile(v.deviceToPage, 50)), unit: 'ms', group: 'audio' })
+    out.push({ id: `talk-oneway-device-viewer-${key}-p95`, name: `doorbell microphone → page, one way, p95, ${labels[k]} (same run)`, value: round(percentile(v.deviceToPage, 95)), unit: 'ms', group: 'audio' })
+    out.push({ id: `talk-page-jitter-buffer-${key}-p50`, name: `of which in the page's jitter buffer, p50, ${labels[k]} (same run)`, value: round(percentile(v.jitter, 50)), unit: 'ms', group: 'audio' })
+  }
+  return out
 }

@@ -171,6 +171,8 @@ export function answeringSession (o: SessionOptions) {
           const raw = text(data)
           const type = typeOf(raw) ?? ''
           if (type === TAKE_CALL) {
+            // Logged on receipt, before the call machine: the preview bench splits Answer's way in here.
+            log.info('take-call in', { preview })
             // The resident answered on this preview: the call machine decides (the ring may be over).
             if (preview) sendBack({ type: 'TAKE_CALL', sessionId, at: Date.now() } satisfies DeviceCallEvent)
             else callTaken()

@@ -144,6 +144,10 @@ export const CALL_MARKS = {
   connected: 'doorbell:connected',
   /** The first video packet arrived (the remote video track unmuted; browsers only). */
   firstRtp: 'doorbell:first-rtp',
+  /** Answer on a preview: `take-call` handed to the data channel (the preview bench splits Answer's way in here). */
+  takeCallSent: 'doorbell:take-call-sent',
+  /** The first packet of the doorbell's sound arrived (the remote audio track unmuted; browsers only). */
+  firstAudio: 'doorbell:first-audio',
   /** A preview was answered and the doorbell said its audio is open (Answer -> two-way audio ready). */
   audioReady: 'doorbell:audio-ready',
   /** A signed open-door command left on the data channel (the hold's `doorbell:open-door` mark is before signing). */
@@ -170,7 +174,10 @@ export function callSession (o: CallSessionOptions) {
     let taking = false
     const takeCall = (): void => {
       taking = true
-      if (dc?.readyState === 'open') dc.send(encode(TakeCall, { type: TAKE_CALL }))
+      if (dc?.readyState === 'open') {
+        dc.send(encode(TakeCall, { type: TAKE_CALL }))
+        performance.mark(CALL_MARKS.takeCallSent, { detail: { sessionId } })
+      }
     }
     const talk = talkLink({ channel: () => dc, trust: o.trust, homeId: o.homeId, deviceId, sessionId })
 
@@ -228,6 +235,8 @@ export function callSession (o: CallSessionOptions) {
         // A browser's remote track unmutes on its first packet (werift's tracks have no events).
         const track = (ev as { track?: { kind?: string, muted?: boolean, addEventListener?: (t: string, l: () => void, o: { once: boolean }) => void } }).track
         if (track?.kind === 'video' && track.muted === true) track.addEventListener?.('unmute', () => { performance.mark(CALL_MARKS.firstRtp, { detail: { sessionId } }) }, { once: true })
+        // The doorbell's sound: none to a preview before Answer, so on a preview this is the first packet after it.
+        if (track?.kind === 'audio' && track.muted === true) track.addEventListener?.('unmute', () => { performance.mark(CALL_MARKS.firstAudio, { detail: { sessionId } }) }, { once: true })
         o.onTrack?.(input, ev, peer)
       }
       return peer
