@@ -13,7 +13,7 @@ import { CloudKeptReads } from './cloudKeptReads'
 import { awsControlPlane, createKvsSignalingClient, describeCloudError, KVS_BUSY, type KvsControlPlane, type SignalingConfig, type SignalingLike } from './aws'
 import { KvsControlCache } from './controlCache'
 import { checkCloudSetup } from './settings'
-import { PREVIEW_UNAVAILABLE, REFUSED, type Channel, type Queued, type Session } from './channel'
+import { PREVIEW_UNAVAILABLE, REFUSED, wireChannel, type Channel, type Queued, type Session } from './channel'
 
 /**
  * The viewer's half of the cloud path (away from home):
@@ -295,7 +295,7 @@ export class CloudClient implements ViewerTransport {
             })
             if (!this.current(ch)) { try { client.close() } catch {} return }
             ch.client = client
-            this.wire(ch, client)
+            wireChannel(ch, client, { current: (c) => this.current(c), warn: (m) => { this.log('warn', m) }, forget: (id) => { this.control?.forget(id) }, onAnswer: (c, payload) => { this.onAnswer(c, payload) } })
           } catch (err) {
             throw new Error(describeCloudError(err, ch.device, r.config.region))
           }
@@ -331,28 +331,6 @@ export class CloudClient implements ViewerTransport {
         inUse: () => ch.queue.length > 0 || [...this.sessions.values()].some((s) => s.deviceId === ch.device.deviceId)
       }
     })
-  }
-
-  private wire (ch: Channel, client: SignalingLike): void {
-    // An error listener always: an EventEmitter without one throws.
-    client.on('error', (err) => {
-      if (!this.current(ch)) return
-      this.log('warn', `cloud signaling (${ch.device.channelName}): ${(err as Error)?.message ?? 'WebSocket error'}`)
-      if (ch.actor.getSnapshot().matches('open')) return
-      // Refused before it opened: the endpoint may be stale, the control plane is asked again next time.
-      this.control?.forget(ch.device.deviceId)
-      ch.actor.send({ type: 'REFUSED', message: REFUSED })
-    })
-    client.on('open', () => {
-      if (this.current(ch)) ch.actor.send({ type: 'OPENED' })
-    })
-    client.on('close', () => {
-      if (!this.current(ch)) return
-      if (ch.actor.getSnapshot().matches('open')) { ch.actor.send({ type: 'CLOSED' }); return }
-      this.control?.forget(ch.device.deviceId)
-      ch.actor.send({ type: 'REFUSED', message: REFUSED })
-    })
-    client.on('sdpAnswer', (payload) => { this.onAnswer(ch, payload) })
   }
 
   private transmit (ch: Channel, q: Queued): void {
