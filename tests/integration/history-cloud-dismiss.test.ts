@@ -15,8 +15,6 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc'
-import { GetSignalingChannelEndpointCommand, DescribeSignalingChannelCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video'
 import { KeptRing, decodeCloudDismissResult, generateSigningKey, memoryLogger, signViewClaim, type DismissDirectRequest, type HubConfigInput, type SigningKey } from '@doorbell/core'
 import { SimulatedButton, SimulatedLock, startDoorbell } from '@doorbell/device'
 import { startHub, type Hub } from '@doorbell/hub'
@@ -25,6 +23,7 @@ import { HubApi } from '@doorbell/viewer/lib'
 import { eventually } from '../src/harness'
 import { startCloud } from '../src/cloud'
 import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
+import { openRawKvsViewer } from '../src/cloud/rawViewer'
 
 test('the hub down, away from home: a resident dismisses the ring on the doorbell\'s KVS channel; a guest, a forged proof and bad input are refused; the hub back, its history says dismissed by that resident', { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-cloud-dismiss-'))
@@ -82,18 +81,8 @@ test('the hub down, away from home: a resident dismisses the ring on the doorbel
   const keptNow = (): KeptRing => KeptRing.parse(JSON.parse(readFileSync(keptFile, 'utf8')))
 
   // Bad input with the unmodified KVS SDK (given copies of the credentials: the AWS SDK writes into what it is given): a `dismiss` that fails its schema gets a clear refusal under its id.
-  const kvs = new KinesisVideoClient({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, credentials: { ...cloud.resident } })
-  const channelARN = (await kvs.send(new DescribeSignalingChannelCommand({ ChannelName: provisioned.device.channelName }))).ChannelInfo!.ChannelARN!
-  const endpoints = await kvs.send(new GetSignalingChannelEndpointCommand({ ChannelARN: channelARN, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS'], Role: 'VIEWER' } }))
-  kvs.destroy()
-  const raw = new SignalingClient({ role: Role.VIEWER, clientId: resident.viewerId, channelARN, channelEndpoint: endpoints.ResourceEndpointList![0]!.ResourceEndpoint!, region: provisioned.viewer.region, credentials: { ...cloud.resident } })
+  const { raw, answers } = await openRawKvsViewer({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, channelName: provisioned.device.channelName, credentials: cloud.resident, clientId: resident.viewerId })
   cleanup.push(() => { raw.close() })
-  const answers: unknown[] = []
-  raw.on('sdpAnswer', (payload: unknown) => { answers.push(payload) })
-  raw.on('error', () => {})
-  const rawOpen = new Promise<void>((resolve) => { raw.once('open', () => resolve()) })
-  raw.open()
-  await rawOpen
   raw.sendSdpOffer(JSON.stringify({ type: 'dismiss', id: 'd-broken', request: { ringId } }) as never)
   const answer = await eventually('the refusal of the malformed dismissal', () => answers[0], 20_000)
   const decoded = decodeCloudDismissResult(answer)

@@ -14,8 +14,6 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc'
-import { GetSignalingChannelEndpointCommand, DescribeSignalingChannelCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video'
 import { KEPT_SESSION, KeptParts, decodeCloudKeptPart, generateSigningKey, memoryLogger, signViewClaim, type KeptReadFrame, type KeptReadRequest, type SigningKey } from '@doorbell/core'
 import { SimulatedButton, SimulatedLock, startDoorbell } from '@doorbell/device'
 import { startHub, type Hub } from '@doorbell/hub'
@@ -24,6 +22,7 @@ import { eventually } from '../src/harness'
 import { startCloud } from '../src/cloud'
 import { assertTestPatternBars } from '../src/jpeg'
 import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
+import { openRawKvsViewer } from '../src/cloud/rawViewer'
 
 test('the hub down, away from home: a resident reads the ring the doorbell keeps, with its picture, on its KVS channel; a guest, another zone\'s operator, a forged or replayed request and bad input are refused and change nothing', { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-cloud-kept-'))
@@ -80,18 +79,8 @@ test('the hub down, away from home: a resident reads the ring the doorbell keeps
   })
 
   // Bad input with the unmodified KVS SDK (given copies of the credentials: the AWS SDK writes into what it is given): a read that fails its schema gets a clear refusal under its id.
-  const kvs = new KinesisVideoClient({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, credentials: { ...cloud.resident } })
-  const channelARN = (await kvs.send(new DescribeSignalingChannelCommand({ ChannelName: provisioned.device.channelName }))).ChannelInfo!.ChannelARN!
-  const endpoints = await kvs.send(new GetSignalingChannelEndpointCommand({ ChannelARN: channelARN, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS'], Role: 'VIEWER' } }))
-  kvs.destroy()
-  const raw = new SignalingClient({ role: Role.VIEWER, clientId: resident.viewerId, channelARN, channelEndpoint: endpoints.ResourceEndpointList![0]!.ResourceEndpoint!, region: provisioned.viewer.region, credentials: { ...cloud.resident } })
+  const { raw, answers } = await openRawKvsViewer({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, channelName: provisioned.device.channelName, credentials: cloud.resident, clientId: resident.viewerId })
   cleanup.push(() => { raw.close() })
-  const answers: unknown[] = []
-  raw.on('sdpAnswer', (payload: unknown) => { answers.push(payload) })
-  raw.on('error', () => {})
-  const rawOpen = new Promise<void>((resolve) => { raw.once('open', () => resolve()) })
-  raw.open()
-  await rawOpen
   raw.sendSdpOffer(JSON.stringify({ type: 'kept-read', id: 'k-broken', request: { homeId: resident.homeId } }) as never)
   const part = await eventually('the refusal of the malformed read', () => answers[0], 20_000)
   const decoded = decodeCloudKeptPart(part)

@@ -11,13 +11,12 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc'
-import { GetSignalingChannelEndpointCommand, DescribeSignalingChannelCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video'
 import { NO_CALL_SESSION, decodeCloudCommandResult, newId, signReplyCommand, signReplyList, type CommandResult, type ReplyCommand } from '@doorbell/core'
 import { CloudClient } from '@doorbell/viewer/cloud'
 import { eventually, startLan } from '../src/harness'
 import { startCloud } from '../src/cloud'
 import { pairViewer, type PairedViewer } from '../src/trust'
+import { openRawKvsViewer } from '../src/cloud/rawViewer'
 
 const REPLY = 'We will be right there'
 
@@ -56,18 +55,8 @@ test('cloud path: a signed quick reply on the doorbell\'s KVS channel plays and 
   const replies = (): ReturnType<typeof lan.hub.trust.audit.list> => lan.hub.trust.audit.list({ limit: 1000 }).filter((r) => r.kind === 'reply')
 
   // Bad input, with the unmodified KVS SDK (given copies of the credentials: the AWS SDK writes into what it is given): a `command` that fails its schema gets a clear refusal and reaches nothing.
-  const kvs = new KinesisVideoClient({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, credentials: { ...cloud.resident } })
-  const channelARN = (await kvs.send(new DescribeSignalingChannelCommand({ ChannelName: provisioned.device.channelName }))).ChannelInfo!.ChannelARN!
-  const endpoints = await kvs.send(new GetSignalingChannelEndpointCommand({ ChannelARN: channelARN, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS'], Role: 'VIEWER' } }))
-  kvs.destroy()
-  const raw = new SignalingClient({ role: Role.VIEWER, clientId: resident.viewerId, channelARN, channelEndpoint: endpoints.ResourceEndpointList![0]!.ResourceEndpoint!, region: provisioned.viewer.region, credentials: { ...cloud.resident } })
+  const { raw, answers } = await openRawKvsViewer({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, channelName: provisioned.device.channelName, credentials: cloud.resident, clientId: resident.viewerId })
   cleanup.push(() => { raw.close() })
-  const answers: unknown[] = []
-  raw.on('sdpAnswer', (payload: unknown) => { answers.push(payload) })
-  raw.on('error', () => {})
-  const rawOpen = new Promise<void>((resolve) => { raw.once('open', () => resolve()) })
-  raw.open()
-  await rawOpen
   const before = played()
   raw.sendSdpOffer(JSON.stringify({ type: 'command', command: { type: 'reply', id: 'c-broken' } }) as never)
   const answer = await eventually('the refusal of the malformed command', () => answers[0], 15_000)

@@ -15,8 +15,6 @@ import { join } from 'node:path'
 import { FsDatastore } from 'datastore-fs'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
-import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc'
-import { GetSignalingChannelEndpointCommand, DescribeSignalingChannelCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video'
 import {
   MAX_REPLIES_FRAME_BYTES, REPLIES_PROTOCOL, REPLIES_SESSION, RepliesReadAnswer, decodeCloudRepliesResult, readFrame, signReplyList, signViewClaim,
   type RepliesReadRequest
@@ -26,6 +24,7 @@ import { CloudClient } from '@doorbell/viewer/cloud'
 import { eventually, startLan } from '../src/harness'
 import { startCloud } from '../src/cloud'
 import { pairViewer, type PairedViewer } from '../src/trust'
+import { openRawKvsViewer } from '../src/cloud/rawViewer'
 
 const FIRST = ['Leave it at the door', 'We will be right there']
 const NOW = ['We are coming down', 'Leave it at the door', 'We will be right there']
@@ -99,18 +98,8 @@ test('a screen reads the doorbell\'s own quick replies (what a banner offers wit
   await assert.rejects(away(owner).readReplies('front-door', await request(resident), 30_000), /the doorbell refused: this read is signed for viewer/)
 
   // Bad input with the unmodified KVS SDK: refused with the reason, under the id it could read.
-  const kvs = new KinesisVideoClient({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, credentials: { ...cloud.resident } })
-  const channelARN = (await kvs.send(new DescribeSignalingChannelCommand({ ChannelName: provisioned.device.channelName }))).ChannelInfo!.ChannelARN!
-  const endpoints = await kvs.send(new GetSignalingChannelEndpointCommand({ ChannelARN: channelARN, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS'], Role: 'VIEWER' } }))
-  kvs.destroy()
-  const raw = new SignalingClient({ role: Role.VIEWER, clientId: resident.viewerId, channelARN, channelEndpoint: endpoints.ResourceEndpointList![0]!.ResourceEndpoint!, region: provisioned.viewer.region, credentials: { ...cloud.resident } })
+  const { raw, answers } = await openRawKvsViewer({ region: provisioned.viewer.region, endpoint: provisioned.viewer.kvsEndpoint, channelName: provisioned.device.channelName, credentials: cloud.resident, clientId: resident.viewerId })
   cleanup.push(() => { raw.close() })
-  const answers: unknown[] = []
-  raw.on('sdpAnswer', (payload: unknown) => { answers.push(payload) })
-  raw.on('error', () => {})
-  const rawOpen = new Promise<void>((resolve) => { raw.once('open', () => resolve()) })
-  raw.open()
-  await rawOpen
   raw.sendSdpOffer(JSON.stringify({ type: 'replies', id: 'q-broken', request: { homeId: resident.homeId } }) as never)
   const answer = decodeCloudRepliesResult(await eventually('the refusal of the malformed read', () => answers[0], 15_000))
   assert.ok(answer.ok, answer.ok ? '' : answer.error)
