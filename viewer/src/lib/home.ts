@@ -1,5 +1,5 @@
 import { createActor, fromCallback, type Actor, type InspectionEvent } from 'xstate'
-import { CredentialResponse, Grant, InspectionBatcher, KEPT_SESSION, NO_CALL_SESSION, REPLIES_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, signViewClaim, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type KeptRing, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
+import { CredentialResponse, Grant, InspectionBatcher, NO_CALL_SESSION, ReissueList, isGrantReplaced, newId, peek, signReplyCommand, signTracesCommand, type CommandResult, type AwsCredentials, type InspectEvent, type CallRecord, type RingEvent, type Role, type SigningKey, type ViewerCloudConfig } from '@doorbell/core'
 import { keptTraceFetcher, type KeptTraceFetcher } from './keptTraces'
 import { inspectionRecorder, linkMachine, pathOf, viewerCallMachine, type LinkInput } from '@doorbell/machines'
 import { HubClient, type HubClientOptions } from './paths/lan/hubClient'
@@ -10,6 +10,7 @@ import { Paths } from './paths/router'
 import { AddressBook } from './paths/direct/addressBook'
 import { lanPath } from './paths/lan/lanPath'
 import { PeerSpare } from './peerSpare'
+import { dismissWithoutHub, keptRingsWithoutHub, repliesWithoutHub, type DoorbellKeptRings, type WithoutHub } from './withoutHub'
 
 /** Inspection events kept while the hub is away (the newest), and how long and how often they are told again once it is back. */
 const HELD_INSPECTION = 2000
@@ -19,7 +20,7 @@ const RETELL_EVERY_MS = 2500
 export type DoorbellActor = Actor<typeof viewerCallMachine>
 /** One doorbell's kept rings as read on the direct path (history view, hub unreachable). */
 /** The rings a doorbell keeps, read from it while the hub is down; `path`: the direct path, or the cloud path away from home. */
-export interface DoorbellKeptRings { deviceId: string, deviceName: string, rings: KeptRing[], more: boolean, error?: string, path?: 'direct' | 'cloud' }
+export type { DoorbellKeptRings } from './withoutHub'
 export type LinkActor = Actor<typeof linkMachine>
 
 /**
@@ -234,58 +235,26 @@ export class Home {
     )
   }
 
-  /**
-   * The link machine's direct path: lives while the machine is in `direct`, dials every doorbell in
-   * the address book, and closes its connections when the hub is back.
-   */
-  /**
-   * The rings the doorbells keep, read while the hub is down: on the direct path, else away from
-   * home on each doorbell's KVS channel, the same signed read (docs/history.md). Null: neither is up.
-   */
-  async keptRings (): Promise<DoorbellKeptRings[] | null> {
-    const named = (deviceId: string): string => this.doorbells.get(deviceId)?.getSnapshot().context.deviceName ?? deviceId
-    const direct = this.direct
-    if (direct?.connected) return (await direct.keptRings()).map((d) => ({ ...d, deviceName: named(d.deviceId), path: 'direct' as const }))
-    const cloud = this.cloud
-    if (!cloud?.connected) return null
-    const { homeId, viewerId, trust } = this.o
-    return await Promise.all(cloud.deviceIds.map(async (deviceId): Promise<DoorbellKeptRings> => {
-      try {
-        const proof = await signViewClaim({ key: trust.key, home: homeId, device: deviceId, session: KEPT_SESSION })
-        return { deviceId, deviceName: named(deviceId), path: 'cloud', ...await cloud.readKeptRings(deviceId, { homeId, viewerId, credential: trust.credential, proof }) }
-      } catch (err) {
-        return { deviceId, deviceName: named(deviceId), path: 'cloud', rings: [], more: false, error: (err as Error).message }
-      }
-    }))
-  }
+  /** The rings the doorbells keep, read while the hub is down (withoutHub.ts); null: neither path is up. */
+  async keptRings (): Promise<DoorbellKeptRings[] | null> { return await keptRingsWithoutHub(this.withoutHub) }
 
-  /**
-   * Tells a doorbell that this screen dismissed its ring while the hub is down (the doorbell keeps
-   * it for the hub's history): on the direct path, else away from home on its KVS channel (the same
-   * signed request, docs/history.md). Throws when neither path is up or the doorbell refuses.
-   */
-  async dismissWithoutHub (deviceId: string, ringId: string): Promise<'ringing' | 'dismissed'> {
-    const direct = this.direct
-    if (direct?.connected) return await direct.dismissRing(deviceId, ringId)
-    const cloud = this.cloud
-    if (!cloud) throw new Error('neither the direct path nor the cloud path is up')
-    const { homeId, viewerId, trust } = this.o
-    const proof = await signViewClaim({ key: trust.key, home: homeId, device: deviceId, session: ringId })
-    return await cloud.dismissRing(deviceId, { homeId, viewerId, credential: trust.credential, proof, ringId })
-  }
+  /** Tells a doorbell this screen dismissed its ring while the hub is down (withoutHub.ts). */
+  async dismissWithoutHub (deviceId: string, ringId: string): Promise<'ringing' | 'dismissed'> { return await dismissWithoutHub(this.withoutHub, deviceId, ringId) }
 
-  /** The quick replies a doorbell plays now, read from it while the hub is down (core/src/repliesRead.ts): direct, else on its KVS channel. */
-  async repliesWithoutHub (deviceId: string): Promise<string[]> {
-    if (this.direct?.connected) return await this.direct.replies(deviceId)
-    if (!this.cloud) throw new Error('neither the direct path nor the cloud path is up')
-    const { homeId, viewerId, trust } = this.o
-    const proof = await signViewClaim({ key: trust.key, home: homeId, device: deviceId, session: REPLIES_SESSION })
-    return await this.cloud.readReplies(deviceId, { homeId, viewerId, credential: trust.credential, proof })
+  /** The quick replies a doorbell plays now, read from it while the hub is down (withoutHub.ts). */
+  async repliesWithoutHub (deviceId: string): Promise<string[]> { return await repliesWithoutHub(this.withoutHub, deviceId) }
+
+  private get withoutHub (): WithoutHub {
+    return { direct: () => this.direct, cloud: () => this.cloud, homeId: this.o.homeId, viewerId: this.o.viewerId, trust: this.o.trust, deviceName: (id) => this.doorbells.get(id)?.getSnapshot().context.deviceName ?? id }
   }
 
   private direct: DirectClient | null = null
   private cloud: CloudClient | null = null
 
+  /**
+   * The link machine's direct path: lives while the machine is in `direct`, dials every doorbell in
+   * the address book, and closes its connections when the hub is back.
+   */
   private directPath () {
     return fromCallback(({ sendBack }) => {
       let client: DirectClient | null = null
