@@ -136,3 +136,18 @@ test('a `first` listener (a call\'s data channel) is told before the other liste
   await r.until('the relock', (l) => l.status === 'locked', 2000)
   assert.equal(order.length, 6, 'neither is told after unsubscribing')
 })
+
+test('a listener that throws does not keep the others, or the log line, from the change', { timeout: 5000 }, async (t) => {
+  const r = rig(t)
+  await r.until('locked', (l) => l.status === 'locked')
+  const told: string[] = []
+  const off1 = r.control.subscribe(() => { throw new Error('the call channel is gone') }, { first: true })
+  const off2 = r.control.subscribe((lock) => { told.push(lock.status) })
+  assert.equal((await r.control.unlock('kitchen')).ok, true)
+  await r.until('unlocked', (l) => l.status === 'unlocked')
+  assert.ok(told.includes('unlocked'), `the hub's listener was told: ${told.join(', ')}`)
+  assert.ok(r.lines.some((l) => l.includes('status=unlocked')), 'the change is logged')
+  assert.ok(r.lines.some((l) => /a lock listener failed/.test(l) && /the call channel is gone/.test(l)), 'the failure is logged')
+  off1()
+  off2()
+})

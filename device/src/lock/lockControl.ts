@@ -32,9 +32,13 @@ export class LockControl {
       lastValue = snap.value
       this.relockAt = snap.matches('unlocked') ? Date.now() + snap.context.relockAfterMs : null
       const lock = this.state()
-      for (const l of this.firstListeners) l(lock)
+      // One listener that throws must not keep the others (the hub's retained state) from the truth.
+      const tell = (l: (lock: LockState) => void): void => {
+        try { l(lock) } catch (err) { this.log.error('a lock listener failed', { error: (err as Error).message }) }
+      }
+      for (const l of this.firstListeners) tell(l)
       this.log.info('lock', { status: lock.status, ...(lock.error ? { error: lock.error } : {}) })
-      for (const l of this.listeners) l(lock)
+      for (const l of this.listeners) tell(l)
     })
   }
 
