@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { decodeCloudCommandResult, decodeCloudDismissResult, memoryLogger, type CommandResult } from '@doorbell/core'
-import { senderLimiter } from '../src/paths/senderLimit'
+import { ALL_SENDERS_FACTOR, senderLimiter } from '../src/paths/senderLimit'
 import { kvsCommands } from '../src/paths/cloud/kvsCommands'
 
 /** The doorbell's one per-sender limit (senderLimit.ts), and the KVS channel's use of it (kvsCommands.ts). */
@@ -36,13 +36,21 @@ test('refused requests do not count: a sender that keeps trying is let in when i
   assert.ok(limiter.admit('v-a'), 'the first one aged out')
 })
 
-test('a flood of new sender names cannot grow the limiter without bound, and the default is 20 in 10 s', () => {
-  const limiter = senderLimiter({ log: memoryLogger([], 'x'), what: 'commands', now: () => 0 })
+test('a flood under new sender names meets the limit on all senders together; the map stays bounded; the default is 20 in 10 s', () => {
+  let t = 0
+  const lines: string[] = []
+  const limiter = senderLimiter({ log: memoryLogger(lines, 'x'), what: 'commands', now: () => t })
   assert.deepEqual(limiter.limit, { count: 20, windowMs: 10_000 })
   for (let i = 0; i < 20; i++) assert.ok(limiter.admit('v-a'))
   assert.equal(limiter.admit('v-a'), false)
-  for (let i = 0; i < 300; i++) limiter.admit(`v-${i}`)
-  // v-a was the oldest and is forgotten (a new count), never a shared one.
+  // New names cost nothing: all senders together get 4 × 20 in the window, then every one is refused.
+  let admitted = 0
+  for (let i = 0; i < 300; i++) if (limiter.admit(`v-${i}`)) admitted++
+  assert.equal(admitted, 20 * ALL_SENDERS_FACTOR - 20)
+  assert.equal(limiter.admit('v-new'), false, 'a fresh name is refused too')
+  assert.equal(lines.filter((l) => l.includes('too many from all senders together')).length, 1, 'logged once a window')
+  // The window passed: v-a was forgotten among 300 names (the map is bounded), and starts a new count.
+  t = 10_000
   assert.equal(limiter.admit('v-a'), true)
 })
 

@@ -10,7 +10,7 @@ import { serveRepliesReads } from './direct/repliesReads'
 import { takeDismissal, type DismissalOptions } from './dismissal'
 import { takeKeptRead, type KeptReadOptions } from './keptRead'
 import { repliesReadOptions, takeRepliesRead, type RepliesReadOptions } from './repliesRead'
-import type { SenderLimit } from './senderLimit'
+import { senderLimiter, type SenderLimit } from './senderLimit'
 
 /**
  * What a screen may ask the doorbell itself while the hub is down: read the rings it keeps,
@@ -57,15 +57,17 @@ export function hubDownRequests (d: HubDownDeps): HubDownRequests {
       commandLimit: d.perScreen
     },
     async serveDirect (node, take) {
+      // One per-screen limit (by libp2p peer) over all four: each costs a signature check and a log line.
+      const limiter = senderLimiter({ limit: d.perScreen, log: d.log.child('direct'), what: 'requests on the direct path' })
       const stops: Array<() => Promise<void>> = []
       const stopAll = async (): Promise<void> => { for (const stop of stops.splice(0)) await stop() }
       try {
-        stops.push(await serveKeptReads(node, keptReads()))
+        stops.push(await serveKeptReads(node, { ...keptReads(), limiter }))
         // A quick reply from a ring banner: the same commands as from the hub.
-        stops.push(await serveDirectCommands(node, { homeId: d.pairing().homeId, log: d.log.child('commands'), take, perPeer: d.perScreen }))
+        stops.push(await serveDirectCommands(node, { homeId: d.pairing().homeId, log: d.log.child('commands'), take, limiter }))
         // …and dismisses a ring; the kept ring carries the dismissal to the hub.
-        stops.push(await serveDirectDismissals(node, dismissals()))
-        stops.push(await serveRepliesReads(node, repliesReads()))
+        stops.push(await serveDirectDismissals(node, { ...dismissals(), limiter }))
+        stops.push(await serveRepliesReads(node, { ...repliesReads(), limiter }))
       } catch (err) {
         await stopAll()
         throw err

@@ -29,6 +29,9 @@ export interface KvsKeptReadsOptions {
  * checked by the same code as the direct path's; the answer (the direct path's frames) goes back in
  * parts to that viewer alone, paced under KVS's rate limit. One read per viewer at a time.
  */
+/** Refusals waiting to go out beyond the screens being answered; past them a refusal is logged only. */
+const MAX_REFUSALS_QUEUED = 8
+
 export function kvsKeptReads (o: KvsKeptReadsOptions): KvsKeptReadHandler {
   const gapMs = 1000 / (o.partsPerSecond ?? KEPT_PARTS_PER_SECOND)
   const maxReads = o.maxReads ?? 3
@@ -76,8 +79,9 @@ export function kvsKeptReads (o: KvsKeptReadsOptions): KvsKeptReadHandler {
       const decoded = decodeCloudKeptRead(payload)
       const refuse = (id: string | null, message: string): void => {
         o.log.warn('refused a cloud read of the kept rings', { from: viewerId.slice(0, 64), error: message.slice(0, 300) })
-        // Said to the screen, unless an answer to it is still going out (a flood is not answered part by part).
-        if (!reading.has(viewerId)) answer(viewerId, id, [{ kind: 'refused', message: message.slice(0, 200) }])
+        // Said to the screen, unless an answer to it is still going out or refusals already wait
+        // (a flood under new client ids is not answered part by part: the queue stays bounded).
+        if (!reading.has(viewerId) && reading.size + checking.size < maxReads + MAX_REFUSALS_QUEUED) answer(viewerId, id, [{ kind: 'refused', message: message.slice(0, 200) }])
       }
       if (!decoded.ok) { refuse(readId(payload), decoded.error); return }
       const { id, request } = decoded.message

@@ -6,7 +6,7 @@ import {
   type Logger
 } from '@doorbell/core'
 import type { MeshNode } from '@doorbell/mesh'
-import { senderLimiter, type SenderLimit } from '../senderLimit'
+import { senderLimiter, type SenderLimit, type SenderLimiter } from '../senderLimit'
 
 export interface DirectCommandsOptions {
   homeId: string
@@ -16,6 +16,8 @@ export interface DirectCommandsOptions {
   requestTimeoutMs?: number
   /** Commands one peer may send in `windowMs` (default 20 in 10 s: the config's `commandsPerScreen`); past it, refused unread. */
   perPeer?: SenderLimit | undefined
+  /** The limiter the doorbell's other direct requests share (hubDown.ts); absent: one of its own from `perPeer`. */
+  limiter?: SenderLimiter
   now?: () => number
 }
 
@@ -27,7 +29,7 @@ export interface DirectCommandsOptions {
  */
 export async function serveDirectCommands (node: MeshNode, o: DirectCommandsOptions): Promise<() => Promise<void>> {
   // Any peer on the LAN can open this protocol: each gets a few commands a window (../senderLimit.ts).
-  const limiter = senderLimiter({ limit: o.perPeer, now: o.now, log: o.log, what: 'commands' })
+  const limiter = o.limiter ?? senderLimiter({ limit: o.perPeer, now: o.now, log: o.log, what: 'commands' })
   const serve = async (stream: Stream, connection: Connection): Promise<void> => {
     const io = lpStream(stream, { maxDataLength: Math.max(MAX_DIRECT_COMMAND_BYTES, MAX_DIRECT_RESULT_BYTES) })
     const answer = async (result: CommandResult): Promise<void> => { await writeFrame(io, CommandResult, result) }
