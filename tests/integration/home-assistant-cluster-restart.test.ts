@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { integrationTopics } from '@doorbell/core'
 import { pairDevice, reportExitedHubs, startThreeHubs, stopThreeHubs, type ClusterHub, type ThreeHubs } from '../src/cluster'
 import { eventually } from '../src/harness'
-import { homeAssistant, latest, parseDiscovery, PREFIX, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
+import { HA_BROKER_USERS, discoveredWithLock, haClientOptions, homeAssistant, hubBrokerSettings, PREFIX, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
 import { HOME, LOST, bridgingHubs, bridgingNow, doorbellOn, oneConnected, ringAndOpen } from '../src/homeAssistantCluster'
 import { UserMosquitto } from '../src/userMosquitto'
 
@@ -28,10 +27,7 @@ let broker: UserMosquitto
 const onBroker = { open: 0, most: 0, takeovers: [] as string[] }
 
 before(async () => {
-  broker = await UserMosquitto.start([
-    { name: 'doorbell-hub', password: 'hub-secret-1', topics: ['doorbell/#', `${PREFIX}/#`] },
-    { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
-  ])
+  broker = await UserMosquitto.start(HA_BROKER_USERS)
   // Mosquitto 2's connection messages: "New client connected from … as ID (…)", then "Client ID
   // disconnected.", "Client ID closed its connection." or a socket error; a second connection with
   // the same id while one is open: "Client ID already connected, closing old connection."
@@ -58,18 +54,14 @@ test('PostgreSQL restarted: the bridge stops with its lease, comes back on exact
   const db = c.db!
   const bridger = await eventually('one hub bridging', () => { const b = bridgingHubs(c.hubs); return b.length === 1 ? b[0] : null }, LONG)
   const saver = c.hubs.find((h) => h !== bridger)!
-  await owner.on(saver).setHomeAssistantBroker({ url: broker.url, username: 'doorbell-hub', password: 'hub-secret-1', ca: readFileSync(broker.caFile, 'utf8') })
+  await owner.on(saver).setHomeAssistantBroker(hubBrokerSettings(broker))
   const door = await pairDevice(owner.on(saver), saver)
   const cred = await owner.on(saver).createIntegration()
   await owner.on(saver).setIntegrationDoor(cred.member.id, true)
   const bell = await doorbellOn(saver, door)
-  const ha: FakeHomeAssistant = await homeAssistant(broker.url, { clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') })
+  const ha: FakeHomeAssistant = await homeAssistant(broker.url, haClientOptions(broker))
   const configTopic = integrationTopics.discovery(PREFIX, `doorbell_${HOME}_${door.deviceId}`)
-  const config = await eventually('the doorbell\'s discovery config on the user\'s broker, with its lock', () => {
-    const m = latest(ha.got, configTopic)
-    const parsed = m && m.payload !== '' ? parseDiscovery(m.topic, m.payload) : null
-    return parsed && 'door' in parsed.components ? parsed : null
-  }, LONG)
+  const config = await eventually('the doorbell\'s discovery config on the user\'s broker, with its lock', () => discoveredWithLock(ha.got, configTopic), LONG)
   await ha.client.subscribeAsync(stateTopics(config), { qos: 1 })
   assert.equal(await oneConnected(owner, c.hubs), bridger)
   await eventually('the bridge\'s connection in Mosquitto\'s log', () => onBroker.open === 1, LONG)

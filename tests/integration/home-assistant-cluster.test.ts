@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { integrationTopics } from '@doorbell/core'
 import { pairDevice, reportExitedHubs, startThreeHubs, stopThreeHubs, type ClusterHub, type ThreeHubs } from '../src/cluster'
 import { eventually } from '../src/harness'
-import { homeAssistant, latest, parseDiscovery, PREFIX, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
+import { HA_BROKER_USERS, HUB_BROKER_PASSWORD, discoveredWithLock, haClientOptions, homeAssistant, hubBrokerSettings, PREFIX, stateTopics, type FakeHomeAssistant } from '../src/homeAssistant'
 import { HOME, bridgingHubs, doorbellOn, oneConnected, ringAndOpen } from '../src/homeAssistantCluster'
 import { UserMosquitto } from '../src/userMosquitto'
 
@@ -22,10 +21,7 @@ const c: ThreeHubs = { hubs: [] }
 let broker: UserMosquitto
 
 before(async () => {
-  broker = await UserMosquitto.start([
-    { name: 'doorbell-hub', password: 'hub-secret-1', topics: ['doorbell/#', `${PREFIX}/#`] },
-    { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
-  ])
+  broker = await UserMosquitto.start(HA_BROKER_USERS)
   await startThreeHubs(c, 'doorbell-ha-cluster-', { ownerOnA: true, config: { homeAssistant: { enabled: true } } })
 })
 
@@ -45,26 +41,22 @@ test('one hub bridges to the user\'s Mosquitto with settings saved through anoth
   const bad = await fetch(`${saver.base}/api/home-assistant/broker`, { method: 'PUT', headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'mqtt://ha.example:1883', username: 'u', password: 'p' }) })
   assert.equal(bad.status, 400, 'plain mqtt:// to another machine is refused')
   assert.equal((await owner.on(bridger).homeAssistantBroker()).broker, null, 'a refused request saved nothing')
-  const saved = await owner.on(saver).setHomeAssistantBroker({ url: broker.url, username: 'doorbell-hub', password: 'hub-secret-1', ca: readFileSync(broker.caFile, 'utf8') })
+  const saved = await owner.on(saver).setHomeAssistantBroker(hubBrokerSettings(broker))
   assert.deepEqual(saved.broker, { url: broker.url, username: 'doorbell-hub', password: true, ca: true, source: 'settings' })
   assert.equal(saved.connection.state, 'off', 'the hub that saved it stands by')
   assert.match(saved.connection.problem ?? '', /stands by/)
   // The password is sealed in PostgreSQL, never in clear.
   const kept = String((await c.db!.query("SELECT value::text AS v FROM shared_documents WHERE name = 'home-assistant-broker'", [], 'city')).rows[0]?.v)
-  assert.ok(kept.includes('sealedPassword') && !kept.includes('hub-secret-1'), kept)
+  assert.ok(kept.includes('sealedPassword') && !kept.includes(HUB_BROKER_PASSWORD), kept)
 
   const door = await pairDevice(owner.on(saver), saver)
   const cred = await owner.on(saver).createIntegration()
   await owner.on(saver).setIntegrationDoor(cred.member.id, true)
   const bell = await doorbellOn(doorHub, door)
 
-  const ha: FakeHomeAssistant = await homeAssistant(broker.url, { clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') })
+  const ha: FakeHomeAssistant = await homeAssistant(broker.url, haClientOptions(broker))
   const configTopic = integrationTopics.discovery(PREFIX, `doorbell_${HOME}_${door.deviceId}`)
-  const config = await eventually('the doorbell\'s discovery config on the user\'s broker, with its lock', () => {
-    const m = latest(ha.got, configTopic)
-    const parsed = m && m.payload !== '' ? parseDiscovery(m.topic, m.payload) : null
-    return parsed && 'door' in parsed.components ? parsed : null
-  }, LONG)
+  const config = await eventually('the doorbell\'s discovery config on the user\'s broker, with its lock', () => discoveredWithLock(ha.got, configTopic), LONG)
   await ha.client.subscribeAsync(stateTopics(config), { qos: 1 })
   assert.equal(await oneConnected(owner, c.hubs), bridger)
   const configs = ha.got.filter((m) => m.topic === configTopic).length

@@ -188,12 +188,21 @@ export interface HaBroker {
 
 export const HUB_BROKER_PASSWORD = 'hub-secret-1'
 
+/** The user's Mosquitto accounts: one for the hub, one for Home Assistant. */
+export const HA_BROKER_USERS = [
+  { name: 'doorbell-hub', password: HUB_BROKER_PASSWORD, topics: ['doorbell/#', `${PREFIX}/#`] },
+  { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
+]
+
+/** How the stand-in Home Assistant signs in to the user's Mosquitto. */
+export const haClientOptions = (broker: UserMosquitto): IClientOptions => ({ clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') })
+
+/** The hub's broker settings as the owner saves them in Home settings. */
+export const hubBrokerSettings = (broker: UserMosquitto): { url: string, username: string, password: string, ca: string } => ({ url: broker.url, username: 'doorbell-hub', password: HUB_BROKER_PASSWORD, ca: readFileSync(broker.caFile, 'utf8') })
+
 /** Starts the user's Mosquitto (TLS, passwords, ACL) for a test and removes it after. */
 export async function startHaBroker (t: TestContext): Promise<HaBroker> {
-  const broker = await UserMosquitto.start([
-    { name: 'doorbell-hub', password: HUB_BROKER_PASSWORD, topics: ['doorbell/#', `${PREFIX}/#`] },
-    { name: 'homeassistant', password: 'ha-secret-2', topics: ['doorbell/#', `${PREFIX}/#`] }
-  ])
+  const broker = await UserMosquitto.start(HA_BROKER_USERS)
   t.after(() => broker.remove())
   const passwordFile = join(broker.dir, 'hub-password')
   writeFileSync(passwordFile, `${HUB_BROKER_PASSWORD}\n`, { mode: 0o600 })
@@ -201,6 +210,13 @@ export async function startHaBroker (t: TestContext): Promise<HaBroker> {
     broker,
     passwordFile,
     hubBroker: { url: broker.url, username: 'doorbell-hub', passwordFile, ca: broker.caFile },
-    asHa: { clientId: 'ha-test', username: 'homeassistant', password: 'ha-secret-2', ca: readFileSync(broker.caFile, 'utf8') }
+    asHa: haClientOptions(broker)
   }
+}
+
+/** The doorbell's discovery config on Home Assistant's broker once it has its lock; null before. */
+export function discoveredWithLock (got: Received[], configTopic: string): DeviceDiscovery | null {
+  const m = latest(got, configTopic)
+  const parsed = m && m.payload !== '' ? parseDiscovery(m.topic, m.payload) : null
+  return parsed && 'door' in parsed.components ? parsed : null
 }
