@@ -102,7 +102,7 @@ test('direct path: a signed quick reply sent straight to the doorbell plays and 
     if (!r.ok && r.error.code === 'busy') busy = r
   }
   assert.ok(busy !== null && !busy.ok)
-  assert.match(busy.error.message, /too many commands from this screen/)
+  assert.match(busy.error.message, /too many requests on the direct path from this screen: at most 20 in 10 s/)
   const auditedAtLimit = lan.hub.trust.audit.list({ limit: 1000 }).length
   assert.match(refusal(await send({ homeId: resident.homeId, viewerId: resident.viewerId, command })), /^busy/)
   await new Promise((resolve) => setTimeout(resolve, 500))
