@@ -16,15 +16,19 @@ test('a ring with the hub down reads the doorbell\'s list for that doorbell; on 
   const logged: string[] = []
   const r = doorbellReplies((m) => { logged.push(m) })
   const reads: string[] = []
-  r.ring('front-door', 'lan', async (id) => { reads.push(id); return ['x'] })
+  r.ring('front-door', 'r1', 'lan', async (id) => { reads.push(id); return ['x'] })
   assert.equal(reads.length, 0, 'the hub is up: its list is the one')
-  r.ring('front-door', 'direct', async (id) => { reads.push(id); return ['Leave it at the door'] })
+  r.ring('front-door', 'r1', 'direct', async (id) => { reads.push(id); return ['Leave it at the door'] })
   await settle()
   assert.deepEqual(reads, ['front-door'])
+  // The visitor presses again: the same ring, not another read.
+  r.ring('front-door', 'r1', 'direct', async (id) => { reads.push(id); return ['Leave it at the door'] })
+  await settle()
+  assert.deepEqual(reads, ['front-door'], 'read once per ring')
   assert.deepEqual(r.offer('front-door', 'direct', ['old list']), ['Leave it at the door'])
   assert.deepEqual(r.offer('back-door', 'direct', ['old list']), ['old list'], 'another doorbell keeps its own')
   assert.deepEqual(r.offer('front-door', 'lan', ['hub list']), ['hub list'], 'the hub back: its list again')
-  r.ring('front-door', 'cloud', async () => { throw new Error('the doorbell refused: Guest phone may not talk') })
+  r.ring('front-door', 'r2', 'cloud', async () => { throw new Error('the doorbell refused: Guest phone may not talk') })
   await settle()
   assert.deepEqual(r.offer('front-door', 'cloud', ['old list']), ['old list'])
   assert.match(logged[0] ?? '', /front-door could not be read from it: the doorbell refused: Guest phone may not talk/)

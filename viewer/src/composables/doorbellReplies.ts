@@ -11,14 +11,20 @@ export function repliesToOffer (path: LinkPath | null, hubList: readonly string[
   return path === 'lan' || doorbellList === undefined ? hubList : doorbellList
 }
 
-/** Each doorbell's own list, read on each ring while the hub is down; `read` is `Home.repliesWithoutHub`. */
+/**
+ * Each doorbell's own list, read once per ring while the hub is down (a visitor pressing again
+ * repeats the ring's event, not the read: each read costs the doorbell a signature check and counts
+ * against this screen's per-sender limit); `read` is `Home.repliesWithoutHub`.
+ */
 export function doorbellReplies (log: (message: string) => void) {
   const lists = shallowReactive(new Map<string, readonly string[]>())
+  const readFor = new Map<string, string>()
   return {
     lists,
-    /** A ring on `path`: on the hub's path nothing is read; else the doorbell's list replaces the one held for it. */
-    ring (deviceId: string, path: LinkPath | null, read: (deviceId: string) => Promise<string[]>): void {
-      if (path === 'lan' || path === null) return
+    /** A ring on `path`: on the hub's path nothing is read; else, once per ring, the doorbell's list replaces the one held for it. */
+    ring (deviceId: string, ringId: string, path: LinkPath | null, read: (deviceId: string) => Promise<string[]>): void {
+      if (path === 'lan' || path === null || readFor.get(deviceId) === ringId) return
+      readFor.set(deviceId, ringId)
       read(deviceId).then((list) => { lists.set(deviceId, list) }, (err: unknown) => {
         lists.delete(deviceId)
         log(`the quick replies of ${deviceId} could not be read from it: ${(err as Error).message}; offering the hub's last list`)

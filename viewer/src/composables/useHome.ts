@@ -189,7 +189,7 @@ export function useHome () {
     h.paths.on('ring', (ring) => {
       if (home !== h) return
       loadReplies()
-      fromDoorbells.ring(ring.deviceId, h.paths.path, async (id) => await h.repliesWithoutHub(id))
+      fromDoorbells.ring(ring.deviceId, ring.ringId, h.paths.path, async (id) => await h.repliesWithoutHub(id))
       // A new ring's banner waits for its own picture, not the last ring's.
       if (snapshots.get(ring.deviceId)?.ringId !== ring.ringId) snapshots.delete(ring.deviceId)
       historyChanges.value++
