@@ -7,8 +7,9 @@ import type { SignatureCheck, SigningKey } from '@doorbell/core'
  * thread pool and back. Every open-door command is checked once (its proof, by the member's key),
  * and on a busy machine that round trip waits for a thread, then for the loop to be woken: two
  * chances to wait for a CPU on the path a resident is waiting on (docs/performance.md, "Open door").
- * Same answers: a key it cannot use, or anything OpenSSL refuses, is a signature that does not
- * match, as WebCrypto says (`false`, never a throw).
+ * The same answers for the Ed25519 public keys members' grants carry; where WebCrypto would throw
+ * (a key it cannot use: not Ed25519, or private), this answers `false`, never a throw: a signature
+ * that does not match.
  */
 const keyObjects = new WeakMap<SigningKey, KeyObject>()
 

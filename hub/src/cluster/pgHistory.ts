@@ -79,11 +79,14 @@ export class PgHistoryStore implements HistoryBackend {
    * dismissed is "dismissed by everyone".
    */
   addShown (eventId: number, memberIds: readonly string[], screens: ReadonlyArray<{ memberId: string, screen: string }> = []): void {
-    if (memberIds.length > 0) this.pg.query('INSERT INTO history_ring_shown (event_id, member_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [eventId, [...memberIds]])
-    if (screens.length > 0) {
-      this.pg.query('INSERT INTO history_ring_shown_screens (event_id, member_id, screen) SELECT $1, unnest($2::text[]), unnest($3::text[]) ON CONFLICT DO NOTHING',
-        [eventId, screens.map((s) => s.memberId), screens.map((s) => s.screen)])
-    }
+    // All or none, as the single hub's store: members without their screens would judge by member.
+    this.transaction(() => {
+      if (memberIds.length > 0) this.pg.query('INSERT INTO history_ring_shown (event_id, member_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [eventId, [...memberIds]])
+      if (screens.length > 0) {
+        this.pg.query('INSERT INTO history_ring_shown_screens (event_id, member_id, screen) SELECT $1, unnest($2::text[]), unnest($3::text[]) ON CONFLICT DO NOTHING',
+          [eventId, screens.map((s) => s.memberId), screens.map((s) => s.screen)])
+      }
+    })
   }
 
   /**
