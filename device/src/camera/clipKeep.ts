@@ -49,7 +49,7 @@ export interface ClipKeepOptions {
 
 export class ClipKeep {
   private readonly kept = new Map<string, KeptClipRecord>()
-  private sending = false
+  private sending: Promise<void> | null = null
   /** A hand-over was asked for while one was under way: one more pass after it. */
   private again = false
   private stopped = false
@@ -111,15 +111,18 @@ export class ClipKeep {
    */
   handOver (): void {
     if (this.stopped || !this.o.connected()) return
-    if (this.sending) { this.again = true; return }
-    this.sending = true
-    void this.sendAll().finally(() => {
-      this.sending = false
+    if (this.sending !== null) { this.again = true; return }
+    this.sending = this.sendAll().finally(() => {
+      this.sending = null
       if (this.again) { this.again = false; this.handOver() }
     })
   }
 
-  async stop (): Promise<void> { this.stopped = true }
+  /** Stops handing over; resolves once a part on its way has its answer (the file stays for the next start). */
+  async stop (): Promise<void> {
+    this.stopped = true
+    await this.sending
+  }
 
   private async sendAll (): Promise<void> {
     for (const record of this.pending()) {
