@@ -91,8 +91,8 @@ export function kvsCommands (o: {
   }
 }
 
-/** The id of a dismissal (or, `inside` 'command', of a command) that was not taken, when it has a readable one (so the screen hears why at once). */
-function readId (payload: unknown, inside?: 'command'): string | null {
+/** The id of a request over KVS (or, `inside` 'command', of a command) that was not taken, when it has a readable one (so the screen hears why at once). */
+export function readId (payload: unknown, inside?: 'command'): string | null {
   try {
     const message = JSON.parse(String(payload)) as { id?: unknown, command?: { id?: unknown } } | null
     const id = Id.safeParse(inside === 'command' ? message?.command?.id : message?.id)

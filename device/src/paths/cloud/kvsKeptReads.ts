@@ -1,7 +1,8 @@
 import {
-  Id, KEPT_PARTS_PER_SECOND, MAX_CLOUD_KEPT_READ, KeptPartsError, decodeCloudKeptRead, keptAnswerParts,
+  KEPT_PARTS_PER_SECOND, MAX_CLOUD_KEPT_READ, KeptPartsError, decodeCloudKeptRead, keptAnswerParts,
   type KeptReadFrame, type KeptReadRequest, type Logger
 } from '@doorbell/core'
+import { readId } from './kvsCommands'
 
 /** Takes the reads of the kept rings that ride the KVS channel (core/src/cloudKept.ts). */
 export interface KvsKeptReadHandler {
@@ -102,15 +103,5 @@ export function kvsKeptReads (o: KvsKeptReadsOptions): KvsKeptReadHandler {
       reading.clear()
       checking.clear()
     }
-  }
-}
-
-/** The id of a read that failed its schema, when it has a readable one (so the screen hears why at once). */
-function readId (payload: unknown): string | null {
-  try {
-    const id = Id.safeParse((JSON.parse(String(payload)) as { id?: unknown } | null)?.id)
-    return id.success ? id.data : null
-  } catch {
-    return null
   }
 }
