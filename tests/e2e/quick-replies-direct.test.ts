@@ -95,6 +95,8 @@ test('hub down: a quick reply from the ring banner goes straight to the doorbell
   // owner's banner offers the doorbell's list (the new one), read from it (core/src/repliesRead.ts).
   await ownerPage.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
   await ownerPage.getByTestId('owner-panel-toggle').click()
+  // The panel loads the saved list into the box: wait for it, or it would overwrite what is typed.
+  await eventually('the saved list in the box', async () => (await ownerPage.getByTestId('replies-text').inputValue()).includes('We will be right there'), 20_000)
   await ownerPage.getByTestId('replies-text').fill(NEW_LIST.join('\n'))
   await ownerPage.getByTestId('replies-save').click()
   await waitForText(ownerPage, 'replies-note', /Saved 3 quick replies/)
