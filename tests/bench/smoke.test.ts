@@ -105,9 +105,11 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
     assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
   }
-  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-audio-p95', 'preview-answer-two-way-p95', 'preview-off-answer-frame-p50', 'talk-down-audio-p95', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-p95']) {
+  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-two-way-p95', 'preview-off-answer-frame-p50', 'talk-down-audio-p95', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-unpaced-p95']) {
     assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
   }
+  // Options and partial measures carry none: the target is on the shipped default's figure, the whole measure's.
+  for (const id of ['preview-answer-audio-p95', 'talk-oneway-device-viewer-p95']) assert.equal(results.figures.find((f) => f.id === id)?.target, undefined, `${id} carries no target`)
 
   const out = await mkdtemp(join(tmpdir(), 'doorbell-bench-test-'))
   try {
