@@ -91,7 +91,8 @@ export class FakeGpiod {
     return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ReturnType<FakeGpiod['log']>[number])
   }
 
-  async close (): Promise<void> { await rm(this.dir, { recursive: true, force: true }) }
+  // A fake tool the driver just ended may still be writing its last line: rm retries on ENOTEMPTY.
+  async close (): Promise<void> { await rm(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }) }
 }
 
 interface SysfsPin { direction: 'in' | 'out', edge: string }
@@ -197,6 +198,6 @@ export class EmulatedSysfs {
     if (this.timer) clearInterval(this.timer)
     for (const s of this.sockets) s.destroy()
     await sleep(1)
-    await rm(this.dir, { recursive: true, force: true })
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 })
   }
 }
