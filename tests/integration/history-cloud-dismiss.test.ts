@@ -16,14 +16,14 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KeptRing, decodeCloudDismissResult, generateSigningKey, memoryLogger, signViewClaim, type DismissDirectRequest, type HubConfigInput, type SigningKey } from '@doorbell/core'
-import { SimulatedButton, SimulatedLock, startDoorbell } from '@doorbell/device'
 import { startHub, type Hub } from '@doorbell/hub'
 import { CloudClient } from '@doorbell/viewer/cloud'
 import { HubApi } from '@doorbell/viewer/lib'
 import { eventually } from '../src/harness'
 import { startCloud } from '../src/cloud'
-import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
+import { pairViewer, type PairedViewer } from '../src/trust'
 import { openRawKvsViewer } from '../src/cloud/rawViewer'
+import { startAwayDoorbell } from '../src/cloud/awayDoorbell'
 
 test('the hub down, away from home: a resident dismisses the ring on the doorbell\'s KVS channel; a guest, a forged proof and bad input are refused; the hub back, its history says dismissed by that resident', { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-cloud-dismiss-'))
@@ -41,19 +41,7 @@ test('the hub down, away from home: a resident dismisses the ring on the doorbel
   const owner = await pairViewer(hub, { name: 'Owner phone', role: 'owner' })
   const resident = await pairViewer(hub, { name: 'Kitchen tablet', role: 'resident' })
   const guest = await pairViewer(hub, { name: 'Guest phone', role: 'guest' })
-  const button = new SimulatedButton()
-  const device = await startDoorbell({
-    hubUrl: hub.mqttUrl,
-    pairing: { url: await deviceInvite(hub, 'front-door') },
-    dataDir: join(dir, 'device'),
-    // No direct path: away from home, the cloud path is the only one left.
-    mesh: { enabled: false },
-    cloud: provisioned.device,
-    ringTimeoutSeconds: 8
-  }, { log: memoryLogger(lines, 'device'), drivers: { button, lock: new SimulatedLock(() => {}) } })
-  cleanup.push(() => device.stop())
-  await device.hubConnected(AbortSignal.timeout(10_000))
-  await eventually('the doorbell on IoT Core and its KVS channel', () => device.cloud?.connected.iot === true && device.cloud.connected.kvs, 30_000)
+  const { device, button } = await startAwayDoorbell({ hub, dir, cloud: provisioned.device, lines, ringTimeoutSeconds: 8, cleanup })
 
   /** A screen away from home: its CloudClient, with the resident's AWS credentials, as the viewer `who`. */
   const away = (who: PairedViewer): CloudClient => {

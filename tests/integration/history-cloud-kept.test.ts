@@ -15,14 +15,14 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KEPT_SESSION, KeptParts, decodeCloudKeptPart, generateSigningKey, memoryLogger, signViewClaim, type KeptReadFrame, type KeptReadRequest, type SigningKey } from '@doorbell/core'
-import { SimulatedButton, SimulatedLock, startDoorbell } from '@doorbell/device'
 import { startHub, type Hub } from '@doorbell/hub'
 import { CloudClient } from '@doorbell/viewer/cloud'
 import { eventually } from '../src/harness'
 import { startCloud } from '../src/cloud'
 import { assertTestPatternBars } from '../src/jpeg'
-import { deviceInvite, pairViewer, type PairedViewer } from '../src/trust'
+import { pairViewer, type PairedViewer } from '../src/trust'
 import { openRawKvsViewer } from '../src/cloud/rawViewer'
+import { startAwayDoorbell } from '../src/cloud/awayDoorbell'
 
 test('the hub down, away from home: a resident reads the ring the doorbell keeps, with its picture, on its KVS channel; a guest, another zone\'s operator, a forged or replayed request and bad input are refused and change nothing', { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-cloud-kept-'))
@@ -39,19 +39,7 @@ test('the hub down, away from home: a resident reads the ring the doorbell keeps
   const resident = await pairViewer(hub, { name: 'Kitchen tablet', role: 'resident' })
   const guest = await pairViewer(hub, { name: 'Guest phone', role: 'guest' })
   const operator = await pairViewer(hub, { name: 'North console', role: 'operator', zones: ['north'] })
-  const button = new SimulatedButton()
-  const device = await startDoorbell({
-    hubUrl: hub.mqttUrl,
-    pairing: { url: await deviceInvite(hub, 'front-door') },
-    dataDir: join(dir, 'device'),
-    // No direct path: away from home, the cloud path is the only one left.
-    mesh: { enabled: false },
-    cloud: provisioned.device,
-    ringTimeoutSeconds: 2
-  }, { log: memoryLogger(lines, 'device'), drivers: { button, lock: new SimulatedLock(() => {}) } })
-  cleanup.push(() => device.stop())
-  await device.hubConnected(AbortSignal.timeout(10_000))
-  await eventually('the doorbell on IoT Core and its KVS channel', () => device.cloud?.connected.iot === true && device.cloud.connected.kvs, 30_000)
+  const { device, button } = await startAwayDoorbell({ hub, dir, cloud: provisioned.device, lines, ringTimeoutSeconds: 2, cleanup })
 
   // The hub goes away; a ring nobody answers is kept on the doorbell, with its second picture.
   await hub.stop()
