@@ -134,6 +134,8 @@ test('fail-secure: SIGKILL while the door is open → every screen shows it offl
   doorbell = startDoorbellProcess(config)
   await eventually('the relay locked', () => readRelayFile(relayFile) === 'locked', 10_000)
   const lockedAfter = Date.now() - doorbell.startedAt
+  // The relay file can be written before the process's output has reached this side: wait for its line.
+  await eventually('the DOOR LOCKED line', () => doorbell.lines.includes('DOOR LOCKED'), 10_000)
   // Locked first: before the doorbell's modules (pairing, camera, paths) have even started. The
   // time is reported, not asserted (a loaded machine stretches any start): 0.4-0.6 s here.
   const running = doorbell.lines

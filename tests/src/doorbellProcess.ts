@@ -23,8 +23,16 @@ export function startDoorbellProcess (config: string, env: NodeJS.ProcessEnv = p
   const startedAt = Date.now()
   const proc = spawn(process.execPath, ['--import', 'tsx', 'device/src/main.ts', '--config', config], { cwd: ROOT, env, stdio: [o.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
   const lines: string[] = []
-  proc.stdout!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
-  proc.stderr!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
+  // Whole lines only: a chunk may end mid-line, and the rest comes with the next one.
+  for (const stream of [proc.stdout!, proc.stderr!]) {
+    let rest = ''
+    stream.on('data', (d: Buffer) => {
+      const parts = (rest + d.toString()).split('\n')
+      rest = parts.pop() ?? ''
+      lines.push(...parts.filter(Boolean))
+    })
+    stream.on('end', () => { if (rest !== '') lines.push(rest) })
+  }
   const exited = new Promise<number | NodeJS.Signals | null>((resolve) => { proc.once('exit', (code, signal) => { resolve(code ?? signal) }) })
   return { proc, lines, startedAt, exited }
 }

@@ -17,6 +17,7 @@ import { deviceDirectory, forwardAccess } from './forwardAccess'
 import { sessionsOf, type Principal } from './gate'
 import { staleStates } from './staleState'
 import type { Principals } from './principals'
+import { retainedLatest } from './retainedLatest'
 
 export interface BrokerModule extends Startable {
   /** The Aedes broker; throws before start. */
@@ -136,15 +137,17 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       b.on('clientDisconnect', (client) => { log.info('client disconnected', { client: client.id }) })
       b.on('publish', auditIngest(trust))
 
-      const publishRevocations = async (): Promise<void> => {
+      const retain = (topic: string) => async (payload: Buffer): Promise<void> => {
+        await new Promise<void>((resolve) => {
+          b.publish({ cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false }, () => resolve())
+        })
+      }
+      const publishRevocations = retainedLatest(async () => {
         const list = await trust.revocationList()
         // The owner's signed per-doorbell stock KVS settings ride along: the same retained, home-signed word to every doorbell.
         const stockSettings = await d.stockSettings?.().tokens() ?? []
-        const message = stockSettings.length > 0 ? { list, stockSettings } : { list }
-        await new Promise<void>((resolve) => {
-          b.publish({ cmd: 'publish', topic: topics.revocations(homeId), payload: Buffer.from(JSON.stringify(message)), qos: 1, retain: true, dup: false }, () => resolve())
-        })
-      }
+        return Buffer.from(JSON.stringify(stockSettings.length > 0 ? { list, stockSettings } : { list }))
+      }, retain(topics.revocations(homeId)))
       const unpaired = trust.onPaired((member) => { if (member.kind === 'device') directory.invalidate() })
       const unrevoked = trust.onRevoked((member) => {
         directory.invalidate()
@@ -162,12 +165,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
         publishRevocations().catch((err: Error) => { log.error('could not publish the revocation list', { error: err.message }) })
       })
       // The home's signed list of replaced grants: retained for the devices (and the screens, which fetch their new grant when it names them).
-      const publishReissues = async (): Promise<void> => {
-        const payload = Buffer.from(JSON.stringify({ list: await trust.reissueList() }))
-        await new Promise<void>((resolve) => {
-          b.publish({ cmd: 'publish', topic: topics.grants(homeId), payload, qos: 1, retain: true, dup: false }, () => resolve())
-        })
-      }
+      const publishReissues = retainedLatest(async () => Buffer.from(JSON.stringify({ list: await trust.reissueList() })), retain(topics.grants(homeId)))
       const unrighted = trust.onRightsChanged(() => {
         publishReissues().catch((err: Error) => { log.error('could not publish the replaced grants', { error: err.message }) })
       })
