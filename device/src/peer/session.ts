@@ -1,4 +1,4 @@
-import { MediaStreamTrack, type RTCIceServer } from 'werift'
+import { MediaStream, MediaStreamTrack, type RTCIceServer } from 'werift'
 import { asDtlsServer, describeError, type TransportPath } from '@doorbell/core'
 import type { ControlChannel, MediaPeers } from '../answering'
 import type { Camera } from '../camera/camera'
@@ -25,6 +25,10 @@ export interface WeriftPeersOptions {
 
 /** Kept here for the doorbell's callers; the one definition is core's. */
 export { describeError }
+
+/** The answer's stream ids (a=msid): one for the video, another for the sound, so a browser does not delay the sound to the video. */
+export const VIDEO_STREAM = 'doorbell-video'
+export const AUDIO_STREAM = 'doorbell-audio'
 
 /**
  * The doorbell's media for the shared answering session (`answeringSession` in
@@ -64,9 +68,13 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
         events.setup?.('video out', { replayed })
         startAudio()
       }
-      const { sender } = pc.addTransceiver(track, { direction: 'sendonly' })
+      // Video and sound each in a stream of its own (a=msid): a browser then plays the visitor's
+      // voice as soon as it has it, instead of holding it back to line up with the video (lip sync
+      // is kept for tracks of one stream, and a frame's decode, render and jitter buffer made the
+      // voice wait 50-220 ms more: docs/audio.md). In a conversation at the door, the voice first.
+      const { sender } = pc.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream({ id: VIDEO_STREAM })] })
       if (audio) {
-        const voice = pc.addTransceiver(audio, { direction: 'sendrecv' })
+        const voice = pc.addTransceiver(audio, { direction: 'sendrecv', streams: [new MediaStream({ id: AUDIO_STREAM })] })
         voice.onTrack.subscribe((received) => {
           received.onReceiveRtp.subscribe((rtp) => {
             if (!closed && o.speaker.enabled && session.mayTalk()) o.speaker.play(session.sessionId, rtp.serialize())

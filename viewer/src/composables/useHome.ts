@@ -151,8 +151,10 @@ export function useHome () {
       // `?spare=off` makes calls gather at the ring, as before (the preview bench compares both).
       spare: new URLSearchParams(location.search).get('spare') !== 'off',
       onTrack: (call, event: RTCTrackEvent) => {
-        // The visitor's video and sound in one stream (the <video> shows it, the <audio> plays it).
-        const stream = event.streams[0] ?? streams.get(call.deviceId) ?? new MediaStream()
+        // The visitor's video and sound in one stream of the page's (the <video> shows it, the <audio>
+        // plays it). The doorbell sends them in streams of their own, so the browser does not hold
+        // the voice back to the video: they are put together here.
+        const stream = streams.get(call.deviceId) ?? new MediaStream()
         if (!stream.getTracks().includes(event.track)) stream.addTrack(event.track)
         streams.set(call.deviceId, stream)
       },

@@ -1,0 +1,42 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { RTCPeerConnection } from 'werift'
+import { AUDIO_STREAM, VIDEO_STREAM, weriftPeers } from '../src/peer/session'
+import type { Camera } from '../src/camera/camera'
+import type { Microphone } from '../src/audio/microphone'
+import type { Speaker } from '../src/audio/speaker'
+
+/** The a=msid stream ids of each m-line of an SDP, by kind. */
+function msids (sdp: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {}
+  let kind = ''
+  for (const line of sdp.split(/\r?\n/)) {
+    const m = /^m=(\w+) /.exec(line)
+    if (m) { kind = m[1]!; out[kind] ??= [] }
+    const id = /^a=msid:(\S+)/.exec(line)
+    if (id && kind) out[kind]!.push(id[1]!)
+  }
+  return out
+}
+
+test('the doorbell answers with its video and its sound in streams of their own, so a browser does not hold the voice back to the video', async (t) => {
+  // The media sources are not the subject here: a camera and a microphone that send nothing.
+  const camera = { codec: 'H264', subscribe: () => () => {} } as unknown as Camera
+  const microphone = { subscribe: () => () => {} } as unknown as Microphone
+  const speaker = { enabled: false, play: () => {} } as unknown as Speaker
+  const peers = weriftPeers({ camera, microphone, speaker, ice: async () => ({ iceServers: [], iceTransportPolicy: 'all' }), iceAdditionalHostAddresses: [], keepEarlyDtls: false })
+  // The viewer's offer as the app makes it: video received, audio both ways, the control channel.
+  const viewer = new RTCPeerConnection({ iceServers: [] })
+  t.after(() => viewer.close())
+  viewer.addTransceiver('video', { direction: 'recvonly' })
+  viewer.addTransceiver('audio', { direction: 'sendrecv' })
+  viewer.createDataChannel('control')
+  await viewer.setLocalDescription(await viewer.createOffer())
+  const peer = await peers.open({ sessionId: 's1', viewerId: 'v1', path: null, audio: true, preview: false, mayTalk: () => false } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel: () => {} })
+  t.after(() => peer.close())
+  const answer = await peer.answer(viewer.localDescription!.sdp)
+  const ids = msids(answer)
+  assert.deepEqual(ids.video, [VIDEO_STREAM], answer)
+  assert.deepEqual(ids.audio, [AUDIO_STREAM], answer)
+  assert.notEqual(VIDEO_STREAM, AUDIO_STREAM)
+})
