@@ -194,6 +194,38 @@ describe('the microphone and the speaker, with real ffmpeg', () => {
     })
   }
 
+  test('a session that opens its audio gets the microphone\'s current frame at once (fromLast), not with the next one; nothing once stopped', { timeout: 30_000 }, async (t) => {
+    const microphone = new Microphone(audioConfig({ source: { kind: 'test-tone', frequencyHz: 660 } }), memoryLogger([], 'mic'))
+    t.after(() => microphone.stop())
+    await microphone.start()
+    // Nobody listens yet: the encoder runs, nothing leaves.
+    await until(() => microphone.packets >= 10, 20_000, 'ffmpeg to send packets')
+    const seen: Buffer[] = []
+    const opened = await new Promise<{ now: Buffer[], plain: Buffer[] }>((resolve) => {
+      const watch = microphone.subscribe((packet) => {
+        seen.push(Buffer.from(packet))
+        if (seen.length < 3) return
+        watch()
+        // Right after a packet: one subscriber asks for the current frame, one does not.
+        const now: Buffer[] = []
+        const plain: Buffer[] = []
+        const a = microphone.subscribe((p) => { now.push(Buffer.from(p)) }, { fromLast: true })
+        const b = microphone.subscribe((p) => { plain.push(Buffer.from(p)) })
+        const atOnce = { now: [...now], plain: [...plain] }
+        a(); b()
+        resolve(atOnce)
+      })
+    })
+    assert.equal(opened.now.length, 1, 'the current frame, in the subscribe call itself')
+    assert.ok(opened.now[0]!.equals(seen.at(-1)!), 'the frame just handed on (same sequence number and payload)')
+    assert.equal(opened.plain.length, 0, 'without fromLast: nothing until the next frame')
+    // Stopped: nothing current is left to give.
+    await microphone.stop()
+    const after: Buffer[] = []
+    microphone.subscribe((p) => { after.push(p) }, { fromLast: true })()
+    assert.equal(after.length, 0)
+  })
+
   test('audio.timingLogSeconds: the real encoder\'s packets are timed and logged while a session listens, and only then', { timeout: 30_000 }, async (t) => {
     const lines: string[] = []
     const microphone = new Microphone(audioConfig({ source: { kind: 'test-tone', frequencyHz: 660 }, timingLogSeconds: 1 }), memoryLogger(lines, 'mic'))

@@ -28,6 +28,8 @@ export class Microphone {
   private pacer: OpusPacer | null = null
   private timing: MicrophoneTiming | null = null
   private timingTimer: NodeJS.Timeout | null = null
+  /** The last packet handed on (past the half-duplex gate and the pacer), and when (performance.now()). */
+  private last: { packet: Buffer, at: number } | null = null
   packets = 0
 
   /** `gate`: half duplex, nothing is sent while the speaker plays (halfDuplex.ts). */
@@ -57,6 +59,7 @@ export class Microphone {
     const due = new WeakMap<Buffer, number>()
     const fanOut = (packet: Buffer): void => {
       const startedAt = performance.now()
+      this.last = { packet, at: startedAt }
       for (const listener of this.listeners) listener(packet)
       const at = due.get(packet)
       if (timing !== null && at !== undefined && this.listeners.size > 0) timing.handed(at, startedAt)
@@ -81,10 +84,18 @@ export class Microphone {
     this.encoder.start()
   }
 
-  /** Live Opus RTP from now on, until the returned function is called. */
-  subscribe (listener: RtpListener): () => void {
+  /**
+   * Live Opus RTP from now on, until the returned function is called. `fromLast`: the frame that
+   * was handed on last goes to the listener at once, if it is still the current one (younger than
+   * a frame and a half), so a session that opens its audio (a call connected, a preview answered)
+   * hears the doorbell now and not with the encoder's next frame, up to a frame later. Never an
+   * older frame, and never one the half-duplex gate held back.
+   */
+  subscribe (listener: RtpListener, o: { fromLast?: boolean } = {}): () => void {
     if (!this.enabled) return () => {}
     this.listeners.add(listener)
+    const last = this.last
+    if (o.fromLast === true && last !== null && performance.now() - last.at <= 1.5 * (this.config.frameMs ?? 20)) listener(last.packet)
     return () => { this.listeners.delete(listener) }
   }
 
@@ -111,6 +122,7 @@ export class Microphone {
     if (this.timingTimer !== null) clearInterval(this.timingTimer)
     this.timing?.stop()
     this.listeners.clear()
+    this.last = null
     await new Promise<void>((resolve) => { this.socket ? this.socket.close(() => resolve()) : resolve() })
     this.socket = null
   }

@@ -56,7 +56,8 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
       const startAudio = (): void => {
         // Audio leaves the device only once connected, and in a preview only once answered.
         if (!audio || stopAudio || closed || !stopVideo || !audioOpen) return
-        stopAudio = o.microphone.subscribe((packet) => { audio.writeRtp(packet) })
+        // The microphone's current frame at once, then each next one (no wait for the encoder's next frame).
+        stopAudio = o.microphone.subscribe((packet) => { audio.writeRtp(packet) }, { fromLast: true })
       }
       const startVideo = (): void => {
         if (stopVideo || closed) return
