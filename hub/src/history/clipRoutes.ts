@@ -21,7 +21,7 @@ export const CLIP_URL_MS = 10 * 60_000
  * (a cluster: `key`) one derived from the home key, so an address from hub A plays from hub B; the
  * member's role and scope are checked again at every request, so a member removed meanwhile gets 403.
  */
-export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipBackend, members: () => Member[], now?: () => number, key?: Buffer }): ApiRoutes {
+export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipBackend, members: () => readonly Member[], now?: () => number, key?: Buffer }): ApiRoutes {
   const key = d.key ?? randomBytes(32)
   const now = d.now ?? Date.now
   const mac = (text: string): Buffer => createHmac('sha256', key).update(text).digest()

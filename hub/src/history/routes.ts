@@ -11,7 +11,7 @@ import type { EventScope } from './store'
  * what is the broker's rule for live events: the owner and residents the whole home, operators
  * their zones' devices, guests (and devices) nothing.
  */
-export function historyRoutes (d: { store: () => HistoryBackend, members: () => Member[], decorate?: (events: HistoryEvent[]) => HistoryEvent[] | Promise<HistoryEvent[]>, deleted?: (id: number) => void | Promise<void> }): ApiRoutes {
+export function historyRoutes (d: { store: () => HistoryBackend, members: () => readonly Member[], decorate?: (events: HistoryEvent[]) => HistoryEvent[] | Promise<HistoryEvent[]>, deleted?: (id: number) => void | Promise<void> }): ApiRoutes {
   const scopeOf = (m: Member, reply: FastifyReply): EventScope | FastifyReply => {
     if (m.kind !== 'viewer' || m.role === 'guest' || m.role === null) return sendJson(reply, 403, { error: 'the history is for the home\'s owner, residents and operators; guests see live rings only' })
     if (m.role !== 'operator') return { memberId: m.id, devices: null }
