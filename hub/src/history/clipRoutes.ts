@@ -55,7 +55,7 @@ export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipB
     const scope = scopeOf(member)
     if (scope === null) return sendJson(reply, 403, { error: GUESTS })
     const id = eventId(request)
-    const event = id === null ? null : d.store().get(id, scope)
+    const event = id === null ? null : await d.store().get(id, scope)
     if (id === null || event === null) return sendJson(reply, 404, { error: 'no such event' })
     const video = await d.clips().video(id)
     if (video !== null) return { id, video }
