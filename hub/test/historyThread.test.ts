@@ -147,3 +147,35 @@ test('bad input and a database it cannot open: clear errors, nothing sent, the t
     rmSync(newer, { recursive: true, force: true })
   }
 })
+
+test('a thread that dies is started again on the same file: the calls it had not answered are made, once each, in order; dying too often, calls fail clearly', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-history-thread-crash-'))
+  const failures: Array<[string, boolean]> = []
+  const store = await HistoryThread.open(dir, { onFailure: (err, restarted) => { failures.push([err.message, restarted]) } })
+  t.after(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+  // The thread itself (private to the store): killed as a crash would end it.
+  const kill = async (): Promise<void> => { await (store as unknown as { worker: { terminate: () => Promise<number> } }).worker.terminate() }
+  const answers: Array<Promise<number>> = []
+  for (let i = 0; i < 200; i++) answers.push(store.addRing(ring(`r${i}`, 1000 + i)))
+  // Killed once it has written the first ring, with the rest still in its queue (or in flight).
+  await answers[0]
+  await kill()
+  const ids = await Promise.all(answers)
+  // Ids grow in the order sent (a call made again after the crash may skip one: SQLite's upsert
+  // takes an AUTOINCREMENT value even when it inserts nothing).
+  assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), `every ring answered with its id, in order: ${ids.join(',')}`)
+  assert.equal(await store.count(), 200, 'each ring once')
+  const byId = new Map((await store.list({ limit: 200 }, all)).events.map((e) => [e.id, e.ringId]))
+  assert.deepEqual(ids.map((id) => byId.get(id)), ids.map((_, i) => `r${i}`), 'each answer is its own ring\'s id')
+  assert.deepEqual(failures.map(([, restarted]) => restarted), [true])
+  // Two more deaths within the minute are taken; the next one is one too many.
+  await kill()
+  assert.ok(await store.addRing(ring('r200', 3000)) > ids.at(-1)!)
+  await kill()
+  assert.equal(await store.count(), 201)
+  await kill()
+  await assert.rejects(store.count(), (err: Error) => err instanceof HistoryThreadError && /ended/.test(err.message))
+  assert.deepEqual(failures.map(([, restarted]) => restarted), [true, true, true, false])
+  const after = new HistoryStore(dir)
+  try { assert.equal(after.count(), 201, 'nothing written twice, nothing lost') } finally { after.close() }
+})

@@ -66,7 +66,12 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
     async start () {
       // One hub: node:sqlite and files in its data folder, written on a thread of its own so that a
       // slow disk never holds the broker (threadStore.ts); a cluster's hub: PostgreSQL (`open`).
-      const s = store = d.open ? d.open() : await HistoryThread.open(join(d.config.dataDir, 'history'), { onFailure: (err) => { d.log.error('the history\'s thread stopped: events are not recorded until the hub restarts', { error: describeError(err) }) } })
+      const s = store = d.open ? d.open() : await HistoryThread.open(join(d.config.dataDir, 'history'), {
+        onFailure: (err, restarted) => {
+          if (restarted) d.log.warn('the history\'s thread stopped; started again, and what it had not written is sent again', { error: describeError(err) })
+          else d.log.error('the history\'s thread keeps stopping: events are not recorded until the hub restarts', { error: describeError(err) })
+        }
+      })
       const trust = d.trust()
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
       // Who was shown each ring: this hub's screens, or (a cluster: `shownTo`) every hub's.

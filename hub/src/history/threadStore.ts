@@ -11,6 +11,9 @@ export class HistoryThreadError extends Error {
 
 type Later<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<R> : never }
 
+/** A thread that dies is started again at most this often a minute; past it, calls fail (a call that kills it every time). */
+const RESTARTS_PER_MINUTE = 3
+
 /** The thread's file beside this one: .ts under tsx (the hub's way of running), .js from a build. */
 const THREAD_FILE = new URL(`./storeThread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
 
@@ -28,9 +31,13 @@ const THREAD_FILE = new URL(`./storeThread${import.meta.url.endsWith('.ts') ? '.
  *   one turn more (what those answers set off is sent by then: a ring's screens after its id),
  *   then is sent; reads do not wait for each other.
  * - Errors come back as they were thrown (name, message, errno `code`: a full disk is `ENOSPC`).
+ * - A thread that dies (a crash, not a store error) is started again on the same file, and the
+ *   calls it had not answered are sent again in order: each write is safe to make twice (an
+ *   upsert, or ON CONFLICT DO NOTHING), so a call it had made before dying changes nothing more.
+ *   More than RESTARTS_PER_MINUTE deaths a minute: every waiting and later call fails, logged.
  */
 export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, HistoryBackend {
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  private readonly pending = new Map<number, { call: ThreadCall, resolve: (v: unknown) => void, reject: (e: Error) => void }>()
   private readonly waiters: Array<{ upTo: number, resolve: () => void }> = []
   private nextId = 1
   private lastAnswered = 0
@@ -41,10 +48,12 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
   private closing: Promise<void> | null = null
   /** The thread was told to end (close): its exit is no failure. */
   private ending = false
-  private readonly exited: Promise<void>
+  private exited: Promise<void> = Promise.resolve()
+  private worker!: Worker
+  private restarts: number[] = []
 
   /** Opens `dir/history.db` on its own thread; rejects with the store's own error (a newer schema, a folder that cannot be made). */
-  static async open (dir: string, o: { onFailure?: (err: Error) => void } = {}): Promise<HistoryThread> {
+  static async open (dir: string, o: { onFailure?: (err: Error, restarted: boolean) => void } = {}): Promise<HistoryThread> {
     const worker = new Worker(THREAD_FILE, { workerData: { dir }, name: 'doorbell history' })
     const listeners: { message?: (r: ThreadReply) => void, error?: (e: Error) => void, exit?: (code: number) => void } = {}
     const opened = new Promise<void>((resolve, reject) => {
@@ -66,19 +75,41 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
       // Only ours: the Worker keeps listeners of its own (its port's ref count).
       worker.off('message', listeners.message!).off('error', listeners.error!).off('exit', listeners.exit!)
     }
-    return new HistoryThread(worker, o.onFailure ?? (() => {}))
+    return new HistoryThread(worker, dir, o.onFailure ?? (() => {}))
   }
 
-  private constructor (private readonly worker: Worker, private readonly onFailure: (err: Error) => void) {
-    worker.unref()
-    worker.on('message', (reply: ThreadReply) => { this.answer(reply) })
-    worker.on('error', (err) => { this.fail(err) })
+  /** `onFailure`: the thread died; `restarted` says whether it was started again (else every call now fails). */
+  private constructor (worker: Worker, private readonly dir: string, private readonly onFailure: (err: Error, restarted: boolean) => void) {
+    this.attach(worker)
+  }
+
+  private attach (worker: Worker): void {
+    this.worker = worker
+    if (this.pending.size > 0) worker.ref()
+    else worker.unref()
+    let why: Error | null = null
+    worker.on('message', (reply: ThreadReply) => { if (this.worker === worker) this.answer(reply) })
+    worker.on('error', (err) => { why = err })
     this.exited = new Promise((resolve) => {
       worker.once('exit', (code) => {
-        if (!this.ending) this.fail(new HistoryThreadError(`the history's thread ended (${code})`))
+        if (this.worker === worker && !this.ending) this.restart(why ?? new HistoryThreadError(`the history's thread ended (${code})`))
+        // Told to end: the close call (and anything after it) is answered now, whatever came of it.
+        else if (this.worker === worker) for (const p of this.pending.values()) p.reject(new HistoryThreadError('the history is closed'))
         resolve()
       })
     })
+  }
+
+  private restart (why: Error): void {
+    const err = why instanceof HistoryThreadError ? why : new HistoryThreadError(`the history's thread stopped: ${why.message}`)
+    const now = Date.now()
+    this.restarts = this.restarts.filter((t) => now - t < 60_000)
+    if (this.restarts.length >= RESTARTS_PER_MINUTE) { this.fail(err); return }
+    this.restarts.push(now)
+    this.attach(new Worker(THREAD_FILE, { workerData: { dir: this.dir }, name: 'doorbell history' }))
+    // Queued by the new thread until it has opened the database, then made in order.
+    for (const p of this.pending.values()) this.worker.postMessage(p.call)
+    this.onFailure(err, true)
   }
 
   addRing = this.write('addRing')
@@ -144,16 +175,19 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     if (this.failure !== null) throw this.failure
     if (this.state === 'closed') throw new HistoryThreadError('the history is closed')
     const id = this.nextId
+    const call: ThreadCall = { id, method, args }
     // A value that cannot cross to the thread throws here (DataCloneError): nothing was sent.
-    this.worker.postMessage({ id, method, args } satisfies ThreadCall)
+    this.worker.postMessage(call)
     this.nextId++
     if (method === 'close' || !READS.has(method)) this.lastWrite = id
     // Kept alive while anything is unwritten; not after (a test that forgets to close is not held).
     if (this.pending.size === 0) this.worker.ref()
-    return await new Promise((resolve, reject) => { this.pending.set(id, { resolve, reject }) })
+    return await new Promise((resolve, reject) => { this.pending.set(id, { call, resolve, reject }) })
   }
 
   private answer (reply: ThreadReply): void {
+    // A thread started again says whether it opened the database: if not, nothing can be written.
+    if (reply.id === 0) { if (!reply.ok) this.fail(errorOf(reply.error)); return }
     const p = this.pending.get(reply.id)
     this.pending.delete(reply.id)
     this.lastAnswered = Math.max(this.lastAnswered, reply.id)
@@ -184,7 +218,7 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     for (const p of this.pending.values()) p.reject(this.failure)
     this.pending.clear()
     this.wake()
-    this.onFailure(this.failure)
+    this.onFailure(this.failure, false)
   }
 }
 
