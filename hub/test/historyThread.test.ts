@@ -179,3 +179,12 @@ test('a thread that dies is started again on the same file: the calls it had not
   const after = new HistoryStore(dir)
   try { assert.equal(after.count(), 201, 'nothing written twice, nothing lost') } finally { after.close() }
 })
+
+test('who was shown a ring cannot be read (its lookup throws): the ring is still recorded, and a warning says why', async (t) => {
+  const { store } = await opened(t)
+  const lines: string[] = []
+  const ingest = historyIngest({ store, deviceName: () => 'Front door', log: memoryLogger(lines, 'history'), shownTo: () => { throw new Error('the broker is gone') } })
+  ingest({ cmd: 'publish', topic: 'doorbell/home/front/ring', payload: Buffer.from(JSON.stringify(ring('r1', 1000))), qos: 1, retain: false, dup: false } as never, { id: 'device-front' } as never)
+  assert.deepEqual((await store.list({ limit: 5 }, all)).events.map((e) => e.ringId), ['r1'])
+  assert.ok(lines.some((l) => /^warn .*could not note who was shown a ring.*the broker is gone/.test(l)), lines.join('\n'))
+})

@@ -28,8 +28,10 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
   })
   const ring = (r: RingEvent): Step => {
     // Who was shown it (shown.ts), for "dismissed by everyone": the screens connected as it rang.
-    const shown = r.count === 1 && d.shownTo ? d.shownTo(r.deviceId) : null
     const unnoted = (err: unknown): null => { d.log.warn('could not note who was shown a ring', { device: r.deviceId, ringId: r.ringId, error: describeError(err) }); return null }
+    let shown: ShownScreen[] | Promise<ShownScreen[]> | null = null
+    // Asked before the ring's row is written (so, as it rang); failing, it never costs the ring its row.
+    try { if (r.count === 1 && d.shownTo) shown = d.shownTo(r.deviceId) } catch (err) { unnoted(err) }
     // A cluster reads every hub's screens from the shared presence: noted when it answers.
     const later = shown instanceof Promise ? shown.catch(unnoted) : null
     return then(d.store.addRing(r), (id) => {
