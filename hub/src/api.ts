@@ -207,7 +207,7 @@ export function createApi (d: ApiDeps): FastifyPluginAsync {
  * the broker's gate enforces them. The owner: every zone a live device is in or a live member is
  * granted.
  */
-export function zonesFor (viewer: Member, members: Member[], now: number): ZonesResponse {
+export function zonesFor (viewer: Member, members: readonly Member[], now: number): ZonesResponse {
   const live = members.filter((m) => m.revokedAt === null && (m.expiresAt === null || m.expiresAt > now))
   const shown = viewer.role === 'owner' ? live.flatMap((m) => m.kind === 'device' ? [zoneOfDevice(m)] : m.zones) : viewer.zones
   const byZone = new Map<string, Array<{ deviceId: string, name: string }>>(shown.map((zone) => [zone, []]))

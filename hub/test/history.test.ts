@@ -123,15 +123,17 @@ test('a hub restart keeps the history; retention at start never touches the audi
   try {
     const config = { host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off' as const, dataDir: dir, mesh: { enabled: false }, history: { retentionDays: 1, maxMegabytes: 1 } }
     const hub = await startHub(config, { log: memoryLogger() })
-    const id = hub.history.store.addRing(ring('front', 'r1', Date.now()))
-    hub.history.store.setSnapshot(id, 1, JPEG)
-    const old = hub.history.store.addRing(ring('front', 'r0', Date.now() - 3 * 86_400_000))
+    const id = await hub.history.store.addRing(ring('front', 'r1', Date.now()))
+    // Not awaited: stopping the hub writes what was sent (the history's thread: threadStore.ts).
+    const pictured = hub.history.store.setSnapshot(id, 1, JPEG)
+    const old = await hub.history.store.addRing(ring('front', 'r0', Date.now() - 3 * 86_400_000))
     hub.trust.recordDoorAttempt(door('a1', 'front', Date.now() - 3 * 86_400_000, 'denied'))
     await hub.stop()
+    assert.equal(await pictured, true)
     const again = await startHub(config, { log: memoryLogger() })
     try {
-      assert.deepEqual(again.history.store.snapshot(id), JPEG)
-      assert.equal(again.history.store.get(old, all), null, 'the 3-day-old ring went at start (1 day kept)')
+      assert.deepEqual(await again.history.store.snapshot(id), JPEG)
+      assert.equal(await again.history.store.get(old, all), null, 'the 3-day-old ring went at start (1 day kept)')
       assert.ok(again.trust.audit.all().some((r) => JSON.stringify(r).includes('guests cannot open the door')), 'the audit log keeps its 3-day-old line')
     } finally {
       await again.stop()

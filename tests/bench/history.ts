@@ -95,14 +95,14 @@ async function historyPage (events: number, requests: number): Promise<{ pageMs:
     for (let i = 0; i < events; i++) {
       const at = start + i * 60_000
       if (i % 10 === 9) {
-        store.addDoor({ id: newId('a'), deviceId: 'front-door', at, outcome: i % 20 === 19 ? 'denied' : 'allowed', reason: i % 20 === 19 ? 'no-door-right' : 'ok', message: 'bench', memberId: null, viewerId: null, viewerName: 'Bench', role: null, path: 'lan' }, 'Front door')
+        await store.addDoor({ id: newId('a'), deviceId: 'front-door', at, outcome: i % 20 === 19 ? 'denied' : 'allowed', reason: i % 20 === 19 ? 'no-door-right' : 'ok', message: 'bench', memberId: null, viewerId: null, viewerName: 'Bench', role: null, path: 'lan' }, 'Front door')
         continue
       }
       const ringId = newId('r')
-      const id = store.addRing({ type: 'ring', deviceId: 'front-door', deviceName: 'Front door', ringId, at, count: 1 })
-      store.setSnapshot(id, 1, picture)
+      const id = await store.addRing({ type: 'ring', deviceId: 'front-door', deviceName: 'Front door', ringId, at, count: 1 })
+      await store.setSnapshot(id, 1, picture)
       const record: CallRecord = { deviceId: 'front-door', ringId, startedAt: at, endedAt: at + 20_000, outcome: i % 3 ? 'missed' : 'answered', answeredBy: i % 3 ? [] : [{ viewerId: 'v1', viewerName: 'Kitchen tablet' }], unlocks: [] }
-      store.endRing(record, 'Front door')
+      await store.endRing(record, 'Front door')
     }
     const owner = hub.trust.setupCode()!.code
     const { exportPublicKey, generateSigningKey } = await import('@doorbell/core')

@@ -72,7 +72,7 @@ export async function clipOverhead (rings: number, seconds: number, log: (line: 
       if (recorded) out.clipBytes.push(Number(/bytes=(\d+)/.exec(recorded.text)?.[1] ?? NaN))
       log(`history (clip ${on ? 'on' : 'off'}): device CPU ${cpu.toFixed(1)} % of a core over ${windowMs / 1000} s from the press`)
     }
-    const kept = hub.history.store.list({ limit: 200 }, { memberId: 'bench', devices: null }).events.filter((e) => hub.history.clips.video(e.id) !== null).length
+    const kept = (await hub.history.store.list({ limit: 200 }, { memberId: 'bench', devices: null })).events.filter((e) => hub.history.clips.video(e.id) !== null).length
     if (kept !== rings) throw new Error(`the hub kept ${kept} clips of ${rings}`)
   } finally {
     await device.stop()

@@ -37,8 +37,8 @@ test('the owner turns ring clips on, and the history view plays a ring\'s clip',
   // A ring; nobody answers; its clip reaches the hub.
   lan.button.press()
   const ringId = await eventually('the ring', () => lan.device.state().call.ringId)
-  const id = await eventually('the clip at the hub', () => {
-    const e = lan.hub.history.store.list({ limit: 5 }, { memberId: 'x', devices: null }).events.find((x) => x.ringId === ringId)
+  const id = await eventually('the clip at the hub', async () => {
+    const e = (await lan.hub.history.store.list({ limit: 5 }, { memberId: 'x', devices: null })).events.find((x) => x.ringId === ringId)
     return e && lan.hub.history.clips.video(e.id) ? e.id : undefined
   }, 30_000)
 

@@ -60,7 +60,7 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   // A dismiss is this screen's own: the doorbell rings on until its ring timeout (12 s from the press).
   await eventually('the doorbell back to idle (its ring timed out)', () => lan.device.call.getSnapshot().matches('idle'), 20_000)
   // The page told the hub: nobody answered, so the ring is dismissed, by this member, not missed.
-  const dismissed = await eventually('the ring dismissed in the history', () => lan.hub.history.store.list({ limit: 50, filter: 'dismissed' }, { memberId: 'x', devices: null }).events[0], 10_000)
+  const dismissed = await eventually('the ring dismissed in the history', async () => (await lan.hub.history.store.list({ limit: 50, filter: 'dismissed' }, { memberId: 'x', devices: null })).events[0], 10_000)
   assert.equal(dismissed.ringId, firstRing)
   assert.deepEqual(dismissed.who, ['Kitchen tablet'])
 
@@ -88,7 +88,7 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   const thirdRing = await eventually('the third ring', () => lan.device.state().call.ringId)
   assert.notEqual(thirdRing, secondRing)
   await eventually('the unattended ring missed', () => lan.device.state().lastRing?.ringId === thirdRing && lan.device.call.getSnapshot().matches('idle'), 15_000)
-  await eventually('its picture at the hub', () => (lan.hub.history.store.list({ limit: 1 }, { memberId: 'x', devices: null }).events[0]?.snapshot ?? false), 10_000)
+  await eventually('its picture at the hub', async () => ((await lan.hub.history.store.list({ limit: 1 }, { memberId: 'x', devices: null })).events[0]?.snapshot ?? false), 10_000)
   const screenA = await owner.context.newPage()
   await screenA.goto(lan.hub.url)
   await screenA.waitForSelector('[data-testid=history-event][data-unseen=true] [data-testid=history-thumb]', { timeout: 15_000 })
@@ -120,7 +120,7 @@ test('the visitor\'s picture with the ring, its notification, and a history that
   assert.deepEqual(await screenB.getByTestId('history-event').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind'))), ['ring', 'ring', 'ring'])
 
   // 6. The filter asks the hub for one kind: the missed rings only; no talk in this history.
-  const missed = lan.hub.history.store.list({ limit: 50, filter: 'missed' }, { memberId: 'x', devices: null }).events.length
+  const missed = (await lan.hub.history.store.list({ limit: 50, filter: 'missed' }, { memberId: 'x', devices: null })).events.length
   assert.ok(missed >= 2, `${missed} missed rings`)
   await screenB.getByTestId('history-filter').selectOption('missed')
   await eventually('the missed rings only', async () => {

@@ -141,7 +141,7 @@ test('the ring\'s clip: off by default; on, an MP4 of about N s of the test patt
   const secondEvent = await eventually('the second clip', async () => { const e = await eventOf(second); return e?.clip && 'type' in e.clip ? e : undefined }, 30_000)
   const clipsDir = join(hub.config.dataDir, 'history', 'clips')
   assert.ok(existsSync(join(clipsDir, `${withClip.id}.mp4`)))
-  hub.history.prune()
+  await hub.history.prune()
   assert.equal(await eventOf(first), undefined, 'the oldest event went')
   assert.equal(existsSync(join(clipsDir, `${withClip.id}.mp4`)), false, 'its clip went with it')
   assert.equal((await get(url)).status, 404)

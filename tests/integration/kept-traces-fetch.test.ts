@@ -87,7 +87,7 @@ test('the owner lists and reads a kept trace over the hub; a resident, a replay 
   for (const reason of ['replay', 'stale', 'wrong-session', 'no-trace']) assert.ok(denied.some((a) => a.reason === reason && a.actor === 'Kitchen tablet'), `${reason} audited`)
   assert.ok(audit.some((a) => a.outcome === 'allowed' && a.actor === 'Kitchen tablet' && /^read kept call trace/.test(a.message)), 'the owner\'s read audited')
   // Only the call's own door opening is a door event of the history: a trace fetch is not one.
-  const doors = lan.hub.history.store.list({ limit: 200 }, { memberId: owner.memberId, devices: null }).events.filter((e) => e.kind === 'door')
+  const doors = (await lan.hub.history.store.list({ limit: 200 }, { memberId: owner.memberId, devices: null })).events.filter((e) => e.kind === 'door')
   assert.deepEqual(doors.map((e) => e.outcome), ['allowed'], 'no trace command in the event history')
 
   // A trace bigger than one result: the kept call, repeated, written as the keeper writes one.

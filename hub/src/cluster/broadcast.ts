@@ -53,8 +53,8 @@ export class TrustBroadcast {
     // While PostgreSQL is down, calls go on: the list of members (device names, zones) is the last
     // one read, and a device's report is logged here instead of stored. Sign-in, pairing,
     // invitations and removals still fail (closed): they read the store itself, never this list.
-    let lastMembers: Member[] = []
-    const members = (): Member[] => {
+    let lastMembers: readonly Member[] = []
+    const members = (): readonly Member[] => {
       try {
         lastMembers = trust.members()
       } catch (err) {

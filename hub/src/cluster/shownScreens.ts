@@ -11,7 +11,7 @@ import type { PresenceSource } from './presence'
  * phone on hub A and a laptop on hub B has two. The hub the doorbell is connected to notes them
  * with the ring, so "dismissed by everyone" holds whichever hub each screen is on.
  */
-export function clusterScreensShown (d: { presence: PresenceSource, members: () => Member[] }): (deviceId: string) => Promise<ShownScreen[]> {
+export function clusterScreensShown (d: { presence: PresenceSource, members: () => readonly Member[] }): (deviceId: string) => Promise<ShownScreen[]> {
   return async (deviceId) => {
     const connected = await d.presence.list()
     const members = d.members()

@@ -16,7 +16,7 @@ interface Assembly { head: Omit<ClipPart, 'part' | 'data'>, parts: Array<Buffer 
  * is dropped and logged; `clip-failed` is kept as the event's reason. The ring's row is never
  * touched: a clip that fails leaves the event as it was.
  */
-export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string, ringId: string) => number | null, log: Logger }): { listener: (packet: AedesPublishPacket, client: Client | null) => void, stop: () => void } {
+export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string, ringId: string) => number | null | Promise<number | null>, log: Logger }): { listener: (packet: AedesPublishPacket, client: Client | null) => void, stop: () => void } {
   const assembling = new Map<string, Assembly>()
   const drop = (key: string): void => {
     const a = assembling.get(key)
@@ -50,7 +50,13 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
       d.log.warn('a clip does not match its hash: dropped', { device: p.deviceId, ringId: p.ringId })
       return
     }
-    const id = d.eventOf(p.deviceId, p.ringId)
+    // One hub's history answers from its thread (threadStore.ts): the clip is kept when it does.
+    const event = d.eventOf(p.deviceId, p.ringId)
+    if (event instanceof Promise) event.then((id) => { keep(p, video, id) }).catch((err: unknown) => { d.log.error('could not take a clip', { device: p.deviceId, ringId: p.ringId, error: describeError(err) }) })
+    else keep(p, video, event)
+  }
+
+  const keep = (p: ClipPart, video: Buffer, id: number | null): void => {
     if (id === null) { d.log.warn('a clip for a ring the history does not have: dropped', { device: p.deviceId, ringId: p.ringId }); return }
     // Not the video it says it is (a clip the doorbell kept, damaged on its disk): refused, and the
     // event says why; the ring itself is untouched.
@@ -103,13 +109,18 @@ export function clipIngest (d: { clips: ClipBackend, eventOf: (deviceId: string,
       const m = decoded.value.payload
       try {
         if (m.type === 'clip') { take(m); return }
-        const id = d.eventOf(m.deviceId, m.ringId)
-        if (id === null) return
+        const notTaken = (err: unknown): void => { d.log.error('could not take a clip', { topic: packet.topic, error: describeError(err) }) }
         const recorded = (): void => { d.log.info('a ring has no clip', { device: m.deviceId, ringId: m.ringId, reason: m.reason }) }
-        const failed = d.clips.failed(id, m.reason)
-        // A cluster's store answers later (its pool): the loop goes on meanwhile.
-        if (failed instanceof Promise) failed.then(recorded, (err: unknown) => { d.log.error('could not take a clip', { topic: packet.topic, error: describeError(err) }) })
-        else recorded()
+        const noClip = (id: number | null): void => {
+          if (id === null) return
+          const failed = d.clips.failed(id, m.reason)
+          // A cluster's store answers later (its pool): the loop goes on meanwhile.
+          if (failed instanceof Promise) failed.then(recorded, notTaken)
+          else recorded()
+        }
+        const event = d.eventOf(m.deviceId, m.ringId)
+        if (event instanceof Promise) event.then(noClip).catch(notTaken)
+        else noClip(event)
       } catch (err) {
         d.log.error('could not take a clip', { topic: packet.topic, error: describeError(err) })
       }

@@ -21,7 +21,7 @@ export const CLIP_URL_MS = 10 * 60_000
  * (a cluster: `key`) one derived from the home key, so an address from hub A plays from hub B; the
  * member's role and scope are checked again at every request, so a member removed meanwhile gets 403.
  */
-export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipBackend, members: () => Member[], now?: () => number, key?: Buffer }): ApiRoutes {
+export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipBackend, members: () => readonly Member[], now?: () => number, key?: Buffer }): ApiRoutes {
   const key = d.key ?? randomBytes(32)
   const now = d.now ?? Date.now
   const mac = (text: string): Buffer => createHmac('sha256', key).update(text).digest()
@@ -55,7 +55,7 @@ export function clipRoutes (d: { store: () => HistoryBackend, clips: () => ClipB
     const scope = scopeOf(member)
     if (scope === null) return sendJson(reply, 403, { error: GUESTS })
     const id = eventId(request)
-    const event = id === null ? null : d.store().get(id, scope)
+    const event = id === null ? null : await d.store().get(id, scope)
     if (id === null || event === null) return sendJson(reply, 404, { error: 'no such event' })
     const video = await d.clips().video(id)
     if (video !== null) return { id, video }

@@ -44,7 +44,8 @@ export interface ClipBackend {
   remove: (id: number) => Now<boolean>
   /** Each kept clip's size, for a store the history's own size cap must count (files; PostgreSQL counts its own). */
   bytes?: () => Map<number, number>
-  sweep: (exists: (id: number) => boolean) => number
+  /** `exists` may answer later (one hub's history is on its own thread: threadStore.ts). */
+  sweep: (exists: (id: number) => Now<boolean>) => Now<number>
   close?: () => void | Promise<void>
 }
 
@@ -134,9 +135,10 @@ export class ClipStore {
   }
 
   /** Removes the clips whose event is gone (retention, deletion); returns how many. */
-  sweep (exists: (id: number) => boolean): number {
-    let n = 0
-    for (const id of [...this.meta.keys()]) if (!exists(id) && this.remove(id)) n++
-    return n
+  sweep (exists: (id: number) => Now<boolean>): Now<number> {
+    const ids = [...this.meta.keys()]
+    const answers = ids.map(exists)
+    const removeGone = (alive: boolean[]): number => ids.filter((id, i) => !alive[i] && this.remove(id)).length
+    return answers.some((a) => a instanceof Promise) ? Promise.all(answers).then(removeGone) : removeGone(answers as boolean[])
   }
 }

@@ -1,5 +1,5 @@
 import type { AedesPublishPacket, Client } from 'aedes'
-import { decodeTopicMessage, describeError, type Logger, type SnapshotEvent } from '@doorbell/core'
+import { decodeTopicMessage, describeError, type Logger, type RingEvent, type SnapshotEvent } from '@doorbell/core'
 import type { HistoryBackend } from './backend'
 import type { ShownScreen } from './shown'
 
@@ -10,17 +10,63 @@ import type { ShownScreen } from './shown'
  * JPEG, too big, or another device's), and the payload is parsed by its schema again here.
  */
 export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId: string) => string, log: Logger, shownTo?: (deviceId: string) => ShownScreen[] | Promise<ShownScreen[]> }): (packet: AedesPublishPacket, client: Client | null) => void {
-  const picture = (s: SnapshotEvent): void => {
-    const id = d.store.ringEventId(s.deviceId, s.ringId)
+  const picture = (s: SnapshotEvent): Step => then(d.store.ringEventId(s.deviceId, s.ringId), (id) => {
     if (id === null) { d.log.warn('a snapshot for a ring the history does not have', { device: s.deviceId, ringId: s.ringId }); return }
-    try {
-      d.store.setSnapshot(id, s.seq, s.jpeg === null ? null : Buffer.from(s.jpeg, 'base64'), s.reason)
-    } catch (err) {
+    const notStored = (err: unknown): void => {
       const code = (err as NodeJS.ErrnoException).code
       // The ring's row is kept (it says the picture could not be stored); only the picture is lost.
       d.log.error(code === 'ENOSPC'
         ? 'the disk is full: the ring is kept in the history without its picture (free space, or lower history.maxMegabytes)'
         : 'could not store a ring\'s picture; the ring is kept without it', { device: s.deviceId, ringId: s.ringId, error: describeError(err) })
+    }
+    try {
+      const stored = d.store.setSnapshot(id, s.seq, s.jpeg === null ? null : Buffer.from(s.jpeg, 'base64'), s.reason)
+      if (stored instanceof Promise) return stored.then(() => {}, notStored)
+    } catch (err) {
+      notStored(err)
+    }
+  })
+  const ring = (r: RingEvent): Step => {
+    // Who was shown it (shown.ts), for "dismissed by everyone": the screens connected as it rang.
+    const unnoted = (err: unknown): null => { d.log.warn('could not note who was shown a ring', { device: r.deviceId, ringId: r.ringId, error: describeError(err) }); return null }
+    let shown: ShownScreen[] | Promise<ShownScreen[]> | null = null
+    // Asked before the ring's row is written (so, as it rang); failing, it never costs the ring its row.
+    try { if (r.count === 1 && d.shownTo) shown = d.shownTo(r.deviceId) } catch (err) { unnoted(err) }
+    // A cluster reads every hub's screens from the shared presence: noted when it answers.
+    const later = shown instanceof Promise ? shown.catch(unnoted) : null
+    return then(d.store.addRing(r), (id) => {
+      const note = (s: ShownScreen[] | null): Step => s === null ? undefined : d.store.addShown(id, [...new Set(s.map((x) => x.memberId))], s)
+      if (later !== null) { later.then(note).catch(unnoted); return }
+      return note(shown as ShownScreen[] | null)
+    })
+  }
+  const record = (m: Extract<ReturnType<typeof decodeTopicMessage>, { ok: true }>['value']): Step => {
+    if (m.kind === 'ring') return ring(m.payload)
+    if (m.kind === 'calls') return d.store.endRing(m.payload, d.deviceName(m.payload.deviceId))
+    // A request to talk and a quick reply played are talk events, not door openings; the owner's
+    // fetch of call traces is in the audit log only.
+    if (m.kind === 'audit' && m.payload.kind !== 'traces') {
+      if (m.payload.kind === 'talk' || m.payload.kind === 'reply') return d.store.addTalk(m.payload, d.deviceName(m.payload.deviceId))
+      return d.store.addDoor(m.payload, d.deviceName(m.payload.deviceId))
+    }
+    if (m.kind === 'snapshot') return picture(m.payload)
+    if (m.kind === 'kept') {
+      // The doorbell's own copy of a ring the hub may have missed: each part as if it had come
+      // on its own topic, and by ring id, so what the hub already has changes nothing.
+      const k = m.payload
+      let known = false
+      return inOrder([
+        () => then(d.store.ringEventId(k.deviceId, k.ring.ringId), (id) => { known = id !== null }),
+        () => d.store.addRing(k.ring),
+        () => k.snapshot ? picture(k.snapshot) : undefined,
+        () => k.record ? d.store.endRing(k.record, d.deviceName(k.deviceId)) : undefined,
+        // Dismissed on the doorbell while the hub was down (the direct path): as if the screen had
+        // told the hub; a member's dismissal already here changes nothing.
+        ...(k.dismissals ?? []).map((x) => () => then(d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at), (r) => {
+          if (!r.ok) d.log.info('a dismissal the doorbell kept was not taken', { device: k.deviceId, ringId: k.ring.ringId, error: r.error })
+        })),
+        () => { d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null, dismissals: k.dismissals?.length ?? 0 }) }
+      ])
     }
   }
   return (packet, client) => {
@@ -29,46 +75,32 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
     if (kind !== 'ring' && kind !== 'snapshot' && kind !== 'calls' && kind !== 'audit' && kind !== 'kept') return
     const decoded = decodeTopicMessage(packet.topic, packet.payload as Buffer)
     if (!decoded.ok) return
-    const m = decoded.value
+    const failed = (err: unknown): void => { d.log.error('could not record an event in the history', { topic: packet.topic, error: describeError(err) }) }
     try {
-      if (m.kind === 'ring') {
-        const id = d.store.addRing(m.payload)
-        // Who was shown it (shown.ts): for "dismissed by everyone".
-        if (m.payload.count === 1 && d.shownTo) {
-          const ring = m.payload
-          const note = (shown: ShownScreen[]): void => { d.store.addShown(id, [...new Set(shown.map((s) => s.memberId))], shown) }
-          const shown = d.shownTo(ring.deviceId)
-          // A cluster reads every hub's screens from the shared presence: noted when it answers.
-          if (shown instanceof Promise) shown.then(note).catch((err: unknown) => { d.log.warn('could not note who was shown a ring', { device: ring.deviceId, ringId: ring.ringId, error: describeError(err) }) })
-          else note(shown)
-        }
-      }
-      if (m.kind === 'calls') d.store.endRing(m.payload, d.deviceName(m.payload.deviceId))
-      // A request to talk and a quick reply played are talk events, not door openings; the owner's
-      // fetch of call traces is in the audit log only.
-      if (m.kind === 'audit' && m.payload.kind !== 'traces') {
-        if (m.payload.kind === 'talk' || m.payload.kind === 'reply') d.store.addTalk(m.payload, d.deviceName(m.payload.deviceId))
-        else d.store.addDoor(m.payload, d.deviceName(m.payload.deviceId))
-      }
-      if (m.kind === 'snapshot') picture(m.payload)
-      if (m.kind === 'kept') {
-        // The doorbell's own copy of a ring the hub may have missed: each part as if it had come
-        // on its own topic, and by ring id, so what the hub already has changes nothing.
-        const k = m.payload
-        const known = d.store.ringEventId(k.deviceId, k.ring.ringId) !== null
-        d.store.addRing(k.ring)
-        if (k.snapshot) picture(k.snapshot)
-        if (k.record) d.store.endRing(k.record, d.deviceName(k.deviceId))
-        // Dismissed on the doorbell while the hub was down (the direct path): as if the screen had
-        // told the hub; a member's dismissal already here changes nothing.
-        for (const x of k.dismissals ?? []) {
-          const r = d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at)
-          if (!r.ok) d.log.info('a dismissal the doorbell kept was not taken', { device: k.deviceId, ringId: k.ring.ringId, error: r.error })
-        }
-        d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null, dismissals: k.dismissals?.length ?? 0 })
-      }
+      // A message's calls are sent in its order; the next message's go on meanwhile (the store keeps the order it was sent).
+      const done = record(decoded.value)
+      if (done instanceof Promise) done.catch(failed)
     } catch (err) {
-      d.log.error('could not record an event in the history', { topic: packet.topic, error: describeError(err) })
+      failed(err)
     }
+  }
+}
+
+/**
+ * One step of recording a message: done at once (a synchronous store: a cluster's, or tests'), or
+ * a promise (the history's thread answers later: threadStore.ts).
+ */
+type Step = unknown
+
+/** `f` of the store's answer: at once when it answered at once, else when it answers. */
+function then<T> (v: T | Promise<T>, f: (t: T) => Step): Step {
+  return v instanceof Promise ? v.then(f) : f(v)
+}
+
+/** The steps one after the other: all at once while each is done at once, the rest after the first that answers later. */
+function inOrder (steps: Array<() => Step>): Step {
+  for (let i = 0; i < steps.length; i++) {
+    const r = steps[i]!()
+    if (r instanceof Promise) return r.then(() => inOrder(steps.slice(i + 1)))
   }
 }

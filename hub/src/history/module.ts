@@ -6,7 +6,7 @@ import type { Trust } from '../trust/trust'
 import type { HistoryBackend } from './backend'
 import { historyIngest } from './ingest'
 import { screensShown, type ShownScreen } from './shown'
-import { HistoryStore } from './store'
+import { HistoryThread } from './threadStore'
 import { ClipStore, type ClipBackend } from './clipStore'
 import { clipIngest } from './clipIngest'
 
@@ -15,8 +15,8 @@ export interface HistoryModule extends Startable {
   readonly store: HistoryBackend
   /** The rings' clips (clipStore.ts); throws before start. */
   readonly clips: ClipBackend
-  /** Applies retention now (it also runs at start and every hour). */
-  prune: () => void
+  /** Applies retention now (it also runs at start and every hour); settles when done (errors are logged). */
+  prune: () => Promise<void>
 }
 
 const PRUNE_EVERY_MS = 3_600_000
@@ -35,14 +35,18 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
   let clipTaker: ReturnType<typeof clipIngest> | null = null
   const now = d.now ?? Date.now
   // The hourly run: a cluster's hubs share one history, so a hub skips it when another ran it within the hour.
-  const prune = (unlessWithinMs?: number): void => {
+  const prune = async (unlessWithinMs?: number): Promise<void> => {
     if (!store) return
     try {
       const s = store
       // The clips count in the size cap with the pictures, and go with their events (a cluster's
       // PostgreSQL store counts its clips itself: no scan of them here).
-      const r = s.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(clips?.bytes ? { extraBytes: clips.bytes() } : {}), ...(unlessWithinMs !== undefined ? { unlessWithinMs } : {}) })
-      const deletedClips = clips?.sweep((id) => s.get(id, { memberId: '', devices: null }) !== null) ?? 0
+      const r = await s.prune({ now: now(), days: d.config.history.retentionDays, maxBytes: d.config.history.maxMegabytes * 1024 * 1024, ...(clips?.bytes ? { extraBytes: clips.bytes() } : {}), ...(unlessWithinMs !== undefined ? { unlessWithinMs } : {}) })
+      const exists = (e: unknown): boolean => e !== null
+      const deletedClips = await (clips?.sweep((id) => {
+        const e = s.get(id, { memberId: '', devices: null })
+        return e instanceof Promise ? e.then(exists) : exists(e)
+      }) ?? 0)
       if (r.events > 0) d.log.info('history retention', { deletedEvents: r.events, deletedPictures: r.files, deletedClips })
     } catch (err) {
       d.log.error('history retention failed', { error: describeError(err) })
@@ -58,10 +62,16 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (clips === null) throw new Error('the history has not started')
       return clips
     },
-    prune: () => { prune() },
+    prune: async () => { await prune() },
     async start () {
-      // One hub: node:sqlite and files in its data folder; a cluster's hub: PostgreSQL (`open`).
-      const s = store = d.open ? d.open() : new HistoryStore(join(d.config.dataDir, 'history'))
+      // One hub: node:sqlite and files in its data folder, written on a thread of its own so that a
+      // slow disk never holds the broker (threadStore.ts); a cluster's hub: PostgreSQL (`open`).
+      const s = store = d.open ? d.open() : await HistoryThread.open(join(d.config.dataDir, 'history'), {
+        onFailure: (err, restarted) => {
+          if (restarted) d.log.warn('the history\'s thread stopped; started again, and what it had not written is sent again', { error: describeError(err) })
+          else d.log.error('the history\'s thread keeps stopping: events are not recorded until the hub restarts', { error: describeError(err) })
+        }
+      })
       const trust = d.trust()
       const deviceName = (deviceId: string): string => trust.members().find((m) => m.kind === 'device' && m.subject === deviceId)?.name ?? deviceId
       // Who was shown each ring: this hub's screens, or (a cluster: `shownTo`) every hub's.
@@ -72,8 +82,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       const c = clips = d.openClips ? d.openClips() : new ClipStore(join(d.config.dataDir, 'history'))
       clipTaker = clipIngest({ clips: c, eventOf: (deviceId, ringId) => s.ringEventId(deviceId, ringId), log: d.log })
       d.broker().on('publish', clipTaker.listener)
-      prune(PRUNE_EVERY_MS / 2)
-      timer = setInterval(() => { prune(PRUNE_EVERY_MS / 2) }, PRUNE_EVERY_MS)
+      await prune(PRUNE_EVERY_MS / 2)
+      timer = setInterval(() => { void prune(PRUNE_EVERY_MS / 2) }, PRUNE_EVERY_MS)
       timer.unref()
     },
     async stop () {
@@ -82,7 +92,8 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (clipTaker) { d.broker().off('publish', clipTaker.listener); clipTaker.stop() }
       await clips?.close?.()
       clips = null
-      store?.close()
+      // Every write sent is made before the database closes (the thread's queue is answered first).
+      await store?.close()
       store = null
     }
   }

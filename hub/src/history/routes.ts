@@ -11,7 +11,7 @@ import type { EventScope } from './store'
  * what is the broker's rule for live events: the owner and residents the whole home, operators
  * their zones' devices, guests (and devices) nothing.
  */
-export function historyRoutes (d: { store: () => HistoryBackend, members: () => Member[], decorate?: (events: HistoryEvent[]) => HistoryEvent[] | Promise<HistoryEvent[]>, deleted?: (id: number) => void | Promise<void> }): ApiRoutes {
+export function historyRoutes (d: { store: () => HistoryBackend, members: () => readonly Member[], decorate?: (events: HistoryEvent[]) => HistoryEvent[] | Promise<HistoryEvent[]>, deleted?: (id: number) => void | Promise<void> }): ApiRoutes {
   const scopeOf = (m: Member, reply: FastifyReply): EventScope | FastifyReply => {
     if (m.kind !== 'viewer' || m.role === 'guest' || m.role === null) return sendJson(reply, 403, { error: 'the history is for the home\'s owner, residents and operators; guests see live rings only' })
     if (m.role !== 'operator') return { memberId: m.id, devices: null }
@@ -35,7 +35,7 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
         const issue = parsed.error.issues[0]
         return sendJson(reply, 400, { error: `${issue?.path.join('.') || 'query'}: ${issue?.message ?? 'invalid'}` })
       }
-      const page = d.store().list(parsed.data, scope)
+      const page = await d.store().list(parsed.data, scope)
       // What the history keeps beside its rows (a ring's clip: clipStore.ts).
       return sendJson(reply, 200, d.decorate ? { ...page, events: await d.decorate(page.events) } : page)
     })
@@ -43,8 +43,8 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
       const scope = scopeOf(hooks.memberOf(request), reply)
       if (!isScope(scope)) return scope
       const id = eventId(request)
-      const event = id === null ? null : d.store().get(id, scope)
-      const jpeg = event?.snapshot === true ? d.store().snapshot(event.id) : null
+      const event = id === null ? null : await d.store().get(id, scope)
+      const jpeg = event?.snapshot === true ? await d.store().snapshot(event.id) : null
       if (jpeg === null) return sendJson(reply, 404, { error: event ? 'this event has no picture' : 'no such event' })
       // The same picture for ever under this id (a later one replaces it: private, revalidated).
       return reply.code(200).headers({ 'Content-Type': 'image/jpeg', 'Cache-Control': 'private, no-cache' }).send(jpeg)
@@ -53,8 +53,8 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
       const scope = scopeOf(hooks.memberOf(request), reply)
       if (!isScope(scope)) return scope
       const body = request.body as SeenRequest
-      const marked = d.store().markSeen(scope, body.all ? 'all' : body.ids ?? [])
-      return sendJson(reply, 200, { marked, unseen: d.store().list({ limit: 1 }, scope).unseen })
+      const marked = await d.store().markSeen(scope, body.all ? 'all' : body.ids ?? [])
+      return sendJson(reply, 200, { marked, unseen: (await d.store().list({ limit: 1 }, scope)).unseen })
     })
     // A screen dismissed a ring: only a ring of a doorbell this member may see (else 404, as for
     // a ring that does not exist, so nothing is learnt of other zones); an answered ring is 409.
@@ -66,12 +66,12 @@ export function historyRoutes (d: { store: () => HistoryBackend, members: () => 
       if (scope.devices !== null && !scope.devices.includes(body.deviceId)) return sendJson(reply, 404, { error: 'no such ring' })
       // A screen is one of this member's connections (viewer-{subject}-{tab}): another's is refused, nothing kept.
       if (body.screen !== undefined && !sessionsOf(member)(body.screen)) return sendJson(reply, 400, { error: 'screen: not one of this member\'s screens' })
-      const r = d.store().dismiss(body.deviceId, body.ringId, { id: member.id, name: member.name, ...(body.screen !== undefined ? { screen: body.screen } : {}) })
+      const r = await d.store().dismiss(body.deviceId, body.ringId, { id: member.id, name: member.name, ...(body.screen !== undefined ? { screen: body.screen } : {}) })
       return r.ok ? sendJson(reply, 200, { outcome: r.outcome }) : sendJson(reply, r.status, { error: r.error })
     })
     app.delete('/api/events/:id', { onRequest: hooks.ownerOnly }, async (request, reply) => {
       const id = eventId(request)
-      if (id === null || !d.store().delete(id)) return sendJson(reply, 404, { error: 'no such event' })
+      if (id === null || !(await d.store().delete(id))) return sendJson(reply, 404, { error: 'no such event' })
       await d.deleted?.(id)
       return sendJson(reply, 200, { deleted: id })
     })

@@ -13,7 +13,7 @@ export interface ShownScreen { memberId: string, screen: string }
  * (missed), so it was not shown it. A ring every one of those screens dismissed is "dismissed by
  * everyone" in the history (docs/history.md).
  */
-export function screensShown (d: { broker: () => Aedes, principalOf: (client: Client) => Principal | null, members: () => Member[] }): (deviceId: string) => ShownScreen[] {
+export function screensShown (d: { broker: () => Aedes, principalOf: (client: Client) => Principal | null, members: () => readonly Member[] }): (deviceId: string) => ShownScreen[] {
   return (deviceId) => {
     const members = d.members()
     const device = members.find((m) => m.kind === 'device' && m.subject === deviceId)

@@ -12,7 +12,7 @@ export const PICTURE_WAIT_MS = 1500
 export interface RingPushDeps {
   subscriptions: PushSubscriptionStore
   keys: VapidKeys
-  members: () => Member[]
+  members: () => readonly Member[]
   log: Logger
   contact?: string
   allowLoopback: boolean

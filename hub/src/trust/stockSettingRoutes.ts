@@ -11,7 +11,7 @@ import type { HomeStockSettings } from './stockSettings'
  *   PUT /api/devices/:id/clip              `{"clip": boolean}`: record a clip of each ring (docs/history.md)
  * Owners only, for a paired doorbell. The doorbells hear it signed by the home, with the revocation list.
  */
-export function stockSettingRoutes (d: { settings: () => HomeStockSettings, members: () => Member[] }): ApiRoutes {
+export function stockSettingRoutes (d: { settings: () => HomeStockSettings, members: () => readonly Member[] }): ApiRoutes {
   return (app, hooks) => {
     const paired = (id: string): boolean => d.members().some((m) => m.kind === 'device' && m.subject === id && m.revokedAt === null)
     app.get('/api/devices/stock-settings', { onRequest: hooks.ownerOnly }, async (_request, reply) => sendJson(reply, 200, { settings: await d.settings().list() }))

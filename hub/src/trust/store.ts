@@ -123,6 +123,13 @@ export type TrustBackend = { [K in keyof TrustStore]: TrustStore[K] } & {
 export class TrustStore {
   private readonly db: DatabaseSync
   private readonly q: ReturnType<typeof prepareStatements>
+  /**
+   * `members()` as last read, until a member is written (or a transaction that may have written one
+   * rolls back). Two reads of every member per ring (the screens shown it, the Web Push check) were
+   * 0.6-1 ms of the broker's thread with 100 members (docs/performance.md). This process is the
+   * database's only writer, so every change passes through the methods below.
+   */
+  private cachedMembers: readonly StoredMember[] | null = null
 
   constructor (dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
@@ -177,6 +184,8 @@ export class TrustStore {
       this.db.exec('COMMIT')
       return result
     } catch (err) {
+      // The list may have been read inside the transaction, with rows that are now undone.
+      this.cachedMembers = null
       this.db.exec('ROLLBACK')
       throw err
     }
@@ -185,6 +194,7 @@ export class TrustStore {
   // ------------------------------------------------------------ members
 
   insertMember (m: StoredMember): void {
+    this.cachedMembers = null
     this.q.insertMember.run({
       id: m.id, kind: m.kind, subject: m.subject, name: m.name, role: m.role, door: m.door ? 1 : 0,
       zones: JSON.stringify(m.zones), talk: m.talk === true ? 1 : 0, talkZones: JSON.stringify(m.talkZones ?? []), key: m.key, secretHash: m.secretHash, createdAt: m.createdAt, expiresAt: m.expiresAt
@@ -196,8 +206,14 @@ export class TrustStore {
     return row === undefined ? null : toMember(row)
   }
 
-  members (): StoredMember[] {
-    return (this.q.members.all() as Row[]).map(toMember)
+  /**
+   * Every member, oldest first. The same frozen array until a member changes (the caller must not
+   * change it); a changed member gives a new array, so a caller may keep what it derived from one
+   * and compare arrays (trust.ts).
+   */
+  members (): readonly StoredMember[] {
+    this.cachedMembers ??= Object.freeze((this.q.members.all() as Row[]).map((r) => deepFreeze(toMember(r))))
+    return this.cachedMembers
   }
 
   /** Members of that kind and subject that are neither revoked nor expired at `now`. */
@@ -211,6 +227,7 @@ export class TrustStore {
 
   /** A live member's door right; false when it is revoked (or does not exist). */
   setDoor (id: string, door: boolean): boolean {
+    this.cachedMembers = null
     return Number(this.q.setDoor.run(door ? 1 : 0, id).changes) === 1
   }
 
@@ -219,6 +236,7 @@ export class TrustStore {
    * signed next carries `iat` >= `grantsFrom`); false when it is revoked (or does not exist).
    */
   setRights (id: string, r: { door: boolean, talk: boolean, talkZones: string[], grantsFrom: number }): boolean {
+    this.cachedMembers = null
     return Number(this.q.setRights.run(r.door ? 1 : 0, r.talk ? 1 : 0, JSON.stringify(r.talkZones), r.grantsFrom, id).changes) === 1
   }
 
@@ -235,6 +253,7 @@ export class TrustStore {
 
   /** False when the member was already revoked (or does not exist). */
   revokeMember (id: string, at: number): boolean {
+    this.cachedMembers = null
     return Number(this.q.revoke.run(at, id).changes) === 1
   }
 
@@ -372,6 +391,13 @@ function addTalkColumns (db: DatabaseSync): void {
 function addGrantsFromColumn (db: DatabaseSync): void {
   const columns = (db.prepare('PRAGMA table_info(members)').all() as Row[]).map((c) => String(c.name))
   if (!columns.includes('grants_from')) db.exec('ALTER TABLE members ADD COLUMN grants_from INTEGER')
+}
+
+/** A cached member is shared by every caller: frozen, with its lists (its key hash is a typed array, which cannot be frozen; only this file reads it). */
+function deepFreeze (m: StoredMember): StoredMember {
+  Object.freeze(m.zones)
+  Object.freeze(m.talkZones)
+  return Object.freeze(m)
 }
 
 const { toMember, toInvite, toAudit } = rowMappers({ bool: (v) => v === 1, list: (v) => JSON.parse(String(v)) as string[] })

@@ -95,7 +95,8 @@ export interface Trust {
   onRevoked: (listener: (member: Member) => void) => () => void
   /** The signed {@link RevocationList} as it stands. */
   revocationList: () => Promise<string>
-  members: () => Member[]
+  /** Every member, oldest first; frozen (one hub: the same array until a member changes). */
+  members: () => readonly Member[]
   audit: AuditLog
   /** A device's report of an open-door attempt; stored once per attempt id. */
   recordDoorAttempt: (a: DoorAttempt) => AuditRecord | null
@@ -124,6 +125,8 @@ class HomeTrust implements Trust {
   /** The setup code in clear: only in memory, for printing. */
   private setup: { code: string, expiresAt: number } | null = null
   private signedList: { seq: number, token: string } | null = null
+  /** What `members()` last gave, and the store's array it was mapped from. */
+  private publicMembers: { from: readonly StoredMember[], members: readonly Member[] } | null = null
   private readonly integrations: IntegrationHost
   private readonly rights: RightsHost
   private readonly rightsListeners = new Set<(member: Member) => void>()
@@ -351,8 +354,12 @@ class HomeTrust implements Trust {
     return this.signedList.token
   }
 
-  members (): Member[] {
-    return this.store.members().map(publicMember)
+  members (): readonly Member[] {
+    // One hub's store gives the same array until a member changes: mapped once per change, not per
+    // call (two calls per ring). A cluster's store reads afresh each time (another hub may change it).
+    const stored = this.store.members()
+    if (this.publicMembers?.from !== stored) this.publicMembers = { from: stored, members: Object.freeze(stored.map((m) => Object.freeze(publicMember(m)))) }
+    return this.publicMembers.members
   }
 
   recordDoorAttempt (a: DoorAttempt): AuditRecord | null {
