@@ -172,7 +172,7 @@ export const DeviceConfig = z.strictObject({
     talkMaxSeconds: z.number().int().min(5).max(600).optional(),
     /**
      * The microphone is shut while the speaker plays (talk or a quick reply), so the resident does
-     * not hear themselves back. auto (absent): on for an ALSA microphone, off for PulseAudio (its
+     * not hear themselves back. auto (absent): on for an ALSA microphone and the RTSP camera's, off for PulseAudio (its
      * echo-cancel module: docs/audio.md) and the test tone; on; off (a USB speakerphone that cancels
      * echo itself).
      */
