@@ -5,6 +5,7 @@
  *   speaker into a WAV, is the camera's tone. The camera drops and comes back: the sound resumes.
  * - Opus is copied as it is (no libopus in the running ffmpeg), and is still the camera's tone.
  * - A camera without a sound track is a clear start-up error, without the URL's password.
+ * - A camera that does not answer at start-up is not an error: the sound comes once it is there.
  * The URL carries a user and password throughout (the server asks for none): no log line holds it.
  */
 import { test, type TestContext } from 'node:test'
@@ -73,8 +74,12 @@ test('RTSP camera sound, G.711 A-law: encoded to Opus once; the sessions hear th
   const { microphone, speaker, wav, lines } = await microphoneOn(t, url)
   let passed = false
   t.after(() => { if (!passed) console.log([...lines, ...camera.lines.slice(-10)].join('\n')) })
+  const startedAt = performance.now()
   await microphone.start()
+  const asked = performance.now() - startedAt
   await speaker.start()
+  await eventually('the first packet', () => microphone.packets > 0, 15_000)
+  const firstPacket = performance.now() - startedAt
 
   assert.ok(lines.some((l) => l.includes('encoding the RTSP camera\'s sound to Opus') && l.includes('why=the camera sends pcm_alaw at 8000 Hz, not Opus')), lines.join('\n'))
   await eventually('the encoder', () => childrenNamed(process.pid, 'ffmpeg').length === 2)
@@ -101,7 +106,8 @@ test('RTSP camera sound, G.711 A-law: encoded to Opus once; the sessions hear th
   const heard = speakerPlayedTone(wav, CAMERA_HZ)
   noPassword(lines)
   passed = true
-  t.diagnostic(`heard ${heard.hz.toFixed(1)} Hz (the camera sends ${CAMERA_HZ} Hz as PCMA), RMS ${heard.rms.toFixed(3)}, ${heard.seconds.toFixed(1)} s`)
+  t.diagnostic(`heard ${heard.hz.toFixed(1)} Hz (the camera sends ${CAMERA_HZ} Hz as PCMA), RMS ${heard.rms.toFixed(3)}, ${heard.seconds.toFixed(1)} s; ` +
+    `start() (the camera asked) ${asked.toFixed(0)} ms, first packet ${firstPacket.toFixed(0)} ms after start()`)
 })
 
 test('RTSP camera sound, Opus: copied as it is (no encode), and still the camera\'s tone', { timeout: 60_000 }, async (t) => {
@@ -144,5 +150,23 @@ test('RTSP camera without a sound track: a start-up error naming the camera with
   })
   assert.equal(childrenNamed(process.pid, 'ffmpeg').length, 0, 'no encoder was started')
   assert.equal(microphone.packets, 0)
+  noPassword(lines)
+})
+
+test('RTSP camera not answering at start-up: the microphone starts anyway, says so, and the sound comes once the camera is there', { timeout: 60_000 }, async (t) => {
+  const camera = await cameraWithSound(t, { audio: 'opus', toneHz: CAMERA_HZ })
+  await camera.stop()
+  const url = withPassword(camera.url)
+  const { microphone, lines } = await microphoneOn(t, url)
+  await microphone.start()
+  const said = lines.find((l) => l.includes('the RTSP camera could not be asked what sound it sends'))
+  assert.ok(said, lines.join('\n'))
+  assert.match(said, /problem=the RTSP camera at rtsp:\/\/admin:\*\*\*@127\.0\.0\.1:\d+\/camera does not answer/)
+  await eventually('a retry', () => lines.some((l) => l.includes('microphone stopped, restarting')), 15_000)
+  assert.equal(microphone.packets, 0)
+  await camera.restart()
+  await eventually('the camera\'s sound', () => microphone.packets >= 50, 30_000)
+  // Asked nothing (the camera was away): encoded, which takes any codec.
+  assert.equal(microphoneCommand()[microphoneCommand().indexOf('-c:a') + 1], 'libopus')
   noPassword(lines)
 })
