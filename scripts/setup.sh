@@ -35,7 +35,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # systemd-analyze verify checks the deployment/systemd units (systemd need not be running).
   command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
   # The RTSP tests run GStreamer's RTSP server as an IP camera (tests/src/rtspServer.py, /usr/bin/python3):
-  # x264enc is in -ugly, the RTP payloaders in -good.
+  # x264enc is in -ugly, the RTP payloaders and alawenc (the camera's sound) in -good, audiotestsrc and
+  # opusenc in -base (which -good depends on).
   /usr/bin/python3 -c 'import gi' >/dev/null 2>&1 || need_apt+=(python3-gi)
   [[ -f /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib || -f /usr/lib/aarch64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ]] || need_apt+=(gir1.2-gst-rtsp-server-1.0)
   dpkg -s gstreamer1.0-plugins-ugly >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-ugly)

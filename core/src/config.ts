@@ -20,16 +20,21 @@ export type CameraSource = z.infer<typeof CameraSource>
 const AlsaDevice = z.string().min(1).max(128).regex(/^[\w:,=.-]+$/, 'an ALSA device name such as plughw:1,0 (list them with arecord -l or aplay -l)')
 /** A PulseAudio/PipeWire source or sink name (`pactl list sources short`); absent: the server's default. */
 const PulseDevice = z.string().min(1).max(256).regex(/^[\w:.@-]+$/, 'a PulseAudio source or sink name (list them with pactl list sources short / sinks short)').optional()
-/** "none" and "test-tone" may be written as plain strings. */
+/** "none", "test-tone" and "camera" may be written as plain strings. */
 const byKind = (v: unknown): unknown => typeof v === 'string' ? { kind: v } : v
 
-/** What the doorbell's microphone is: nothing, a sine (the demo's default, so a new user hears something), ALSA or PulseAudio/PipeWire. */
+/**
+ * What the doorbell's microphone is: nothing, a sine (the demo's default, so a new user hears
+ * something), ALSA, PulseAudio/PipeWire, or "camera": the sound track of the RTSP camera
+ * (`camera.source`, its URL and password given once; docs/audio.md).
+ */
 export const AudioSource = z.preprocess(byKind, z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('none') }),
   z.strictObject({ kind: z.literal('test-tone'), frequencyHz: z.number().min(20).max(20_000).default(660) }),
   z.strictObject({ kind: z.literal('alsa'), device: AlsaDevice }),
-  z.strictObject({ kind: z.literal('pulse'), device: PulseDevice })
-], { error: 'audio.source is "none", "test-tone", { "kind": "alsa", "device": "plughw:1,0" } or { "kind": "pulse" }' }))
+  z.strictObject({ kind: z.literal('pulse'), device: PulseDevice }),
+  z.strictObject({ kind: z.literal('camera') })
+], { error: 'audio.source is "none", "test-tone", "camera" (the RTSP camera\'s sound), { "kind": "alsa", "device": "plughw:1,0" } or { "kind": "pulse" }' }))
 export type AudioSource = z.infer<typeof AudioSource>
 
 /**
@@ -167,7 +172,7 @@ export const DeviceConfig = z.strictObject({
     talkMaxSeconds: z.number().int().min(5).max(600).optional(),
     /**
      * The microphone is shut while the speaker plays (talk or a quick reply), so the resident does
-     * not hear themselves back. auto (absent): on for an ALSA microphone, off for PulseAudio (its
+     * not hear themselves back. auto (absent): on for an ALSA microphone and the RTSP camera's, off for PulseAudio (its
      * echo-cancel module: docs/audio.md) and the test tone; on; off (a USB speakerphone that cancels
      * echo itself).
      */
@@ -232,6 +237,10 @@ export const DeviceConfig = z.strictObject({
   message: 'without hubUrl the device finds its hub by mDNS: give hubUrl or leave mesh.enabled on',
   path: ['hubUrl']
 }).refine(relayNeedsTurn, { message: RELAY_WITHOUT_TURN, path: ['iceTransportPolicy'] })
+  .refine((c) => c.audio.source.kind !== 'camera' || c.camera.source.kind === 'rtsp', {
+    message: 'audio.source "camera" is the sound of an RTSP camera: set camera.source to { "kind": "rtsp", "url": … }, or pick another audio source (or "none")',
+    path: ['audio', 'source']
+  })
 export type DeviceConfig = z.infer<typeof DeviceConfig>
 export type GpioConfig = DeviceConfig['gpio']
 /** The GPIO drivers that take BCM line numbers (libgpiod, sysfs, and auto that picks one). */

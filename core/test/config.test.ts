@@ -278,11 +278,29 @@ describe('parseConfig(DeviceConfig): audio', () => {
       [{ timingLogSeconds: 0 }, /audio\.timingLogSeconds:/],
       [{ timingLogSeconds: 2.5 }, /audio\.timingLogSeconds:/],
       [{ frameMs: 5 }, /audio\.frameMs: audio\.frameMs is 10 or 20 \(ms\)/],
-      [{ microphone: 'none' }, /audio: .*microphone/]
+      [{ microphone: 'none' }, /audio: .*microphone/],
+      [{ source: { kind: 'camera', url: 'rtsp://cam/stream' } }, /audio\.source: .*url/]
     ]
     for (const [audio, pattern] of cases) {
       const err = configError(() => parseConfig(DeviceConfig, { audio }, 'doorbell.json'))
       assert.match(err.message, pattern, JSON.stringify(audio))
+    }
+  })
+})
+
+describe('parseConfig(DeviceConfig): the RTSP camera\'s sound as the microphone', () => {
+  const rtsp = { source: { kind: 'rtsp', url: 'rtsp://admin:secret@192.168.1.20:554/stream1' } }
+
+  test('"camera" (a string or an object) with an RTSP camera', () => {
+    assert.deepEqual(parseConfig(DeviceConfig, { camera: rtsp, audio: { source: 'camera' } }, 'doorbell.json').audio.source, { kind: 'camera' })
+    assert.deepEqual(parseConfig(DeviceConfig, { camera: rtsp, audio: { source: { kind: 'camera' } } }, 'doorbell.json').audio.source, { kind: 'camera' })
+  })
+
+  test('refused without an RTSP camera, saying what to set instead', () => {
+    for (const camera of [undefined, { source: { kind: 'test-pattern' } }, { source: { kind: 'v4l2' } }, { source: { kind: 'picam' } }]) {
+      const err = configError(() => parseConfig(DeviceConfig, { ...(camera ? { camera } : {}), audio: { source: 'camera' } }, 'doorbell.json'))
+      assert.match(err.message, /invalid config in doorbell\.json/)
+      assert.match(err.message, /  - audio\.source: audio\.source "camera" is the sound of an RTSP camera: set camera\.source to \{ "kind": "rtsp", "url": … \}, or pick another audio source \(or "none"\)/, JSON.stringify(camera))
     }
   })
 })

@@ -201,7 +201,7 @@ export async function startDoorbell (input: DeviceConfigInput, options: DeviceOp
       async stop () { if (!options.camera) await camera?.stop() }
     },
     // The microphone and the speaker (docs/audio.md); a sound device that is not there stops the start, naming it.
-    startAudio(config.audio, log.child('audio'), (started) => { audio = started }),
+    startAudio(config, log.child('audio'), (started) => { audio = started }),
     // Quick replies rendered by espeak-ng (docs/audio.md); without it a warning, and replies are off.
     quickReplies,
     {

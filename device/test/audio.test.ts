@@ -8,7 +8,7 @@ import { Microphone } from '../src/audio/microphone'
 import { Speaker, mendWav } from '../src/audio/speaker'
 import { AudioDeviceError } from '../src/audio/errors'
 import { RtpSplice, SPEAKER_SSRC } from '../src/audio/rtpSplice'
-import { OPUS_PAYLOAD_TYPE, microphoneArgs, sinkProbeArgs, speakerArgs, speakerSdp } from '../src/audio/ffmpegArgs'
+import { OPUS_PAYLOAD_TYPE, microphoneArgs, opusCopy, parseSourceAudio, sinkProbeArgs, speakerArgs, speakerSdp } from '../src/audio/ffmpegArgs'
 import { offersAudio } from '../src/answering'
 
 const audioConfig = (audio: DeviceConfigInput['audio']) => parseConfig(DeviceConfig, { audio }, 'test').audio
@@ -92,6 +92,44 @@ describe('ffmpeg command lines for sound', () => {
     assert.equal(valueOf(pulse, '-buffer_duration'), '100')
     assert.equal(valueOf(pulse, '-device'), 'spk')
     assert.deepEqual(sinkProbeArgs({ kind: 'alsa', device: 'null', optional: false }).slice(-3), ['-f', 'alsa', 'null'])
+  })
+
+  test('the RTSP camera\'s sound: only its audio track over TCP, live; encoded to Opus, or copied as it is', () => {
+    const url = 'rtsp://admin:secret@192.168.1.20:554/stream1'
+    const encoded = microphoneArgs({ source: { kind: 'camera', url }, bitrateKbps: 32, rtpPort: 5006 })
+    assert.equal(valueOf(encoded, '-i'), url)
+    assert.equal(valueOf(encoded, '-rtsp_transport'), 'tcp')
+    assert.equal(valueOf(encoded, '-allowed_media_types'), 'audio', 'the video is not fetched twice')
+    assert.equal(valueOf(encoded, '-analyzeduration'), '0')
+    assert.equal(valueOf(encoded, '-c:a'), 'libopus')
+    assert.equal(valueOf(encoded, '-ac'), '1')
+    assert.equal(valueOf(encoded, '-ar'), '48000')
+    assert.ok(!beforeInput(encoded).includes('-re'), 'a camera paces itself')
+    const copied = microphoneArgs({ source: { kind: 'camera', url }, bitrateKbps: 32, rtpPort: 5006, copy: true })
+    assert.equal(valueOf(copied, '-c:a'), 'copy')
+    for (const encoding of ['libopus', '-b:a', '-frame_duration', '-application', '-ar', '-ac']) assert.ok(!copied.includes(encoding), `no ${encoding} when copying`)
+    assert.equal(valueOf(copied, '-payload_type'), '111')
+    assert.equal(copied.at(-1), 'rtp://127.0.0.1:5006?pkt_size=1200')
+  })
+
+  test('a camera\'s sound track as ffmpeg describes it (its own words), and whether it is copied', () => {
+    // What Debian's ffmpeg 5.1 printed for GStreamer's RTSP server (tests/src/rtspServer.py) and for an AAC camera's stream.
+    const probe = (audio: string) => 'Input #0, rtsp, from \'rtsp://127.0.0.1:8554/camera\':\n' +
+      '  Stream #0:0: Video: h264 (Constrained Baseline), yuv420p(tv, smpte170m, progressive), 320x240 [SAR 1:1 DAR 4:3], 30 fps, 30 tbr, 90k tbn\n' +
+      (audio ? `  Stream #0:1: Audio: ${audio}\n` : '') + 'At least one output file must be specified\n'
+    const pcma = parseSourceAudio(probe('pcm_alaw, 8000 Hz, mono, s16, 64 kb/s'))
+    assert.deepEqual(pcma, { codec: 'pcm_alaw', rateHz: 8000, channels: 'mono' })
+    const opus = parseSourceAudio(probe('opus, 48000 Hz, stereo, fltp'))
+    assert.deepEqual(opus, { codec: 'opus', rateHz: 48000, channels: 'stereo' })
+    const aac = parseSourceAudio(probe('aac (LC), 16000 Hz, mono, fltp'))
+    assert.deepEqual(aac, { codec: 'aac', rateHz: 16000, channels: 'mono' })
+    assert.equal(parseSourceAudio(probe('')), null)
+    assert.deepEqual(opusCopy(opus!, undefined), { copy: true, why: 'the camera sends opus at 48000 Hz' })
+    assert.deepEqual(opusCopy(opus!, 20), { copy: true, why: 'the camera sends opus at 48000 Hz' })
+    assert.deepEqual(opusCopy(pcma!, undefined), { copy: false, why: 'the camera sends pcm_alaw at 8000 Hz, not Opus' })
+    assert.deepEqual(opusCopy(aac!, undefined), { copy: false, why: 'the camera sends aac at 16000 Hz, not Opus' })
+    assert.deepEqual(opusCopy({ codec: 'opus', rateHz: 16000, channels: 'mono' }, undefined), { copy: false, why: 'the camera sends opus at 16000 Hz, not 48 kHz' })
+    assert.equal(opusCopy(opus!, 10).copy, false, 'audio.frameMs 10 asks for our own 10 ms frames')
   })
 
   test('the speaker waits through silence: no 10 s input timeout that would restart it (and start a WAV over) between talks', () => {

@@ -21,11 +21,13 @@ test('the gate shuts the microphone while the speaker plays and for the hold aft
   assert.equal(gate.gated, 3)
 })
 
-test('half duplex: on and off as configured; auto is on for ALSA, off for PulseAudio and the test tone; never without a microphone and a speaker', () => {
+test('half duplex: on and off as configured; auto is on for ALSA and the RTSP camera\'s sound, off for PulseAudio and the test tone; never without a microphone and a speaker', () => {
   const wav = { kind: 'wav' as const, path: '/tmp/x.wav' }
   const alsa = { kind: 'alsa' as const, device: 'plughw:1,0' }
   assert.equal(halfDuplexOn(audio({ source: alsa, speaker: wav })), true)
   assert.equal(halfDuplexOn(audio({ source: { kind: 'pulse' }, speaker: wav })), false)
+  const rtspCamera = { source: { kind: 'rtsp' as const, url: 'rtsp://192.168.1.20/stream1' } }
+  assert.equal(halfDuplexOn(parseConfig(DeviceConfig, { camera: rtspCamera, audio: { source: 'camera', speaker: wav } }, 'test').audio), true, 'the RTSP camera cannot cancel the echo of our speaker')
   assert.equal(halfDuplexOn(audio({ source: { kind: 'test-tone' }, speaker: wav })), false)
   assert.equal(halfDuplexOn(audio({ source: { kind: 'test-tone' }, speaker: wav, halfDuplex: 'on' })), true)
   assert.equal(halfDuplexOn(audio({ source: alsa, speaker: wav, halfDuplex: 'off' })), false)

@@ -101,9 +101,9 @@ test('init lists the chips, cameras and sound cards it finds and writes a config
   assert.deepEqual(config.audio.speaker, { kind: 'alsa', device: 'plughw:2,0', optional: false })
 })
 
-test('init with no Pi header chip asks for its label; an RTSP camera asks for its URL; "-" leaves hub and invite out', async (t) => {
+test('init with no Pi header chip asks for its label; an RTSP camera asks for its URL and offers its sound as the microphone; "-" leaves hub and invite out', async (t) => {
   const r = await rig(t, [{ name: 'gpiochip0', label: 'gpio-mockup-A', lines: 32 }])
-  const { code, out } = await init(r, ['', '-', '-', 'gpio-mockup-A', '5', 'y', '6', '1', '4', 'http://cam/x', 'rtsp://192.168.1.20:554/stream1', '3', '4'])
+  const { code, out } = await init(r, ['', '-', '-', 'gpio-mockup-A', '5', 'y', '6', '1', '4', 'http://cam/x', 'rtsp://192.168.1.20:554/stream1', '4', '4'])
   assert.equal(code, 0, out)
   assert.match(out, /the Pi's header: not found/)
   assert.match(out, /an rtsp:\/\/ or rtsps:\/\/ URL/)
@@ -113,7 +113,8 @@ test('init with no Pi header chip asks for its label; an RTSP camera asks for it
   assert.equal(config.deviceId, 'front-door')
   assert.deepEqual(config.gpio, { driver: 'auto', chip: 'gpio-mockup-A', buttonLine: 5, lockLine: 6, buttonActiveLow: true, lockActiveHigh: true, debounceMs: 20 })
   assert.deepEqual(config.camera.source, { kind: 'rtsp', url: 'rtsp://192.168.1.20:554/stream1' })
-  assert.deepEqual(config.audio, { ...config.audio, source: { kind: 'none' }, speaker: { kind: 'none' } })
+  assert.match(out, /4\) the RTSP camera's own sound \(its audio track\)/)
+  assert.deepEqual(config.audio, { ...config.audio, source: { kind: 'camera' }, speaker: { kind: 'none' } })
   assert.match(out, /put the owner's doorbell invite in pairing.url/)
 })
 

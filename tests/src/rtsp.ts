@@ -14,6 +14,8 @@ const SCRIPT = fileURLToPath(new URL('./rtspServer.py', import.meta.url))
 export const SYSTEM_PYTHON = '/usr/bin/python3'
 
 export type RtspProfile = 'constrained-baseline' | 'main'
+/** The camera's sound track: none, or a sine of `toneHz` as G.711 A-law (8 kHz) or Opus (48 kHz). */
+export interface RtspSound { audio: 'none' | 'pcma' | 'opus', toneHz?: number }
 
 export interface RtspCamera {
   url: string
@@ -24,9 +26,9 @@ export interface RtspCamera {
   restart: () => Promise<void>
 }
 
-async function launch (port: number, profile: RtspProfile, size: string, lines: string[]): Promise<ChildProcess> {
+async function launch (port: number, profile: RtspProfile, size: string, sound: RtspSound, lines: string[]): Promise<ChildProcess> {
   if (!existsSync(SYSTEM_PYTHON)) throw new Error(`${SYSTEM_PYTHON} is missing: run scripts/setup.sh --test`)
-  const proc = spawn(SYSTEM_PYTHON, [SCRIPT, String(port), profile, size], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(SYSTEM_PYTHON, [SCRIPT, String(port), profile, size, sound.audio, String(sound.toneHz ?? 880)], { stdio: ['ignore', 'pipe', 'pipe'] })
   proc.stderr!.on('data', (d: Buffer) => { lines.push(...d.toString().split('\n').filter(Boolean)) })
   await new Promise<void>((resolve, reject) => {
     let out = ''
@@ -40,20 +42,20 @@ async function launch (port: number, profile: RtspProfile, size: string, lines: 
   return proc
 }
 
-/** `size`: the picture, `WxH` (default 640x360). */
-export async function startRtspCamera (profile: RtspProfile, size = '640x360'): Promise<RtspCamera> {
+/** `size`: the picture, `WxH` (default 640x360); `sound`: its sound track (default none: video only). */
+export async function startRtspCamera (profile: RtspProfile, size = '640x360', sound: RtspSound = { audio: 'none' }): Promise<RtspCamera> {
   const port = await freePort()
   const lines: string[] = []
   const camera: RtspCamera = {
     url: `rtsp://127.0.0.1:${port}/camera`,
-    proc: await launch(port, profile, size, lines),
+    proc: await launch(port, profile, size, sound, lines),
     lines,
     async stop () {
       await endChild(camera.proc)
     },
     async restart () {
       await camera.stop()
-      camera.proc = await launch(port, profile, size, lines)
+      camera.proc = await launch(port, profile, size, sound, lines)
     }
   }
   return camera

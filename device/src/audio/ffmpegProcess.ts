@@ -26,6 +26,7 @@ export function lastLine (stderr: string): string {
 /**
  * One long-running ffmpeg, restarted with backoff when it dies until `stop()`. `healthy()` resets
  * the backoff (called when its output flows). `stdin`: written once at each start (an SDP).
+ * `scrub`: what it prints, before the log (an RTSP camera's password: ffmpeg repeats its URL).
  */
 export class FfmpegProcess {
   private proc: ChildProcess | null = null
@@ -33,7 +34,7 @@ export class FfmpegProcess {
   private timer: NodeJS.Timeout | null = null
   private stopped = false
 
-  constructor (private readonly o: { bin: string, args: () => string[], stdin?: string, what: string, log: Logger }) {}
+  constructor (private readonly o: { bin: string, args: () => string[], stdin?: string, what: string, log: Logger, scrub?: (text: string) => string }) {}
 
   start (): void {
     if (this.stopped) return
@@ -41,7 +42,7 @@ export class FfmpegProcess {
     if (this.o.stdin !== undefined) proc.stdin!.end(this.o.stdin)
     proc.stderr!.setEncoding('utf8')
     proc.stderr!.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) this.o.log.warn('ffmpeg', { line: line.trim() })
+      for (const line of chunk.split('\n')) if (line.trim()) this.o.log.warn('ffmpeg', { line: (this.o.scrub ?? String)(line.trim()) })
     })
     proc.on('error', (err) => { this.o.log.error(`${this.o.what}: ffmpeg failed to start`, { error: err.message }) })
     proc.on('exit', (code, signal) => {

@@ -28,7 +28,8 @@ export class HalfDuplexGate {
 
 /**
  * Is half duplex on for this config? `on` and `off` say so; `auto` (or absent) turns it on for
- * an ALSA microphone (a sound card with nothing cancelling the echo) and off for PulseAudio or
+ * an ALSA microphone (a sound card with nothing cancelling the echo) and the RTSP camera's (it
+ * cannot cancel an echo of a speaker it does not drive), off for PulseAudio or
  * PipeWire (their echo-cancel module is the answer: docs/audio.md) and for the test tone (no
  * room to echo in); never without both a microphone and a speaker.
  */
@@ -36,5 +37,5 @@ export function halfDuplexOn (audio: DeviceConfig['audio']): boolean {
   if (audio.source.kind === 'none' || audio.speaker.kind === 'none') return false
   const mode = audio.halfDuplex ?? 'auto'
   if (mode !== 'auto') return mode === 'on'
-  return audio.source.kind === 'alsa'
+  return audio.source.kind === 'alsa' || audio.source.kind === 'camera'
 }

@@ -2,7 +2,8 @@ import { createSocket, type Socket } from 'node:dgram'
 import type { DeviceConfig, Logger } from '@doorbell/core'
 import { findFfmpeg, type RtpListener } from '../camera/camera'
 import { AudioDeviceError } from './errors'
-import { howToList, microphoneArgs, sourceProbeArgs } from './ffmpegArgs'
+import { howToList, microphoneArgs, sourceProbeArgs, type MicrophoneSource } from './ffmpegArgs'
+import { askCameraSound, scrubUrl } from './cameraSound'
 import { FfmpegProcess, lastLine, runToEnd } from './ffmpegProcess'
 import type { HalfDuplexGate } from './halfDuplex'
 import { OpusPacer } from './pacer'
@@ -19,7 +20,8 @@ export const DEFAULT_PACING_MS = 0
  * RTP to a loopback socket; each datagram is handed, as the same raw Buffer, to every listener
  * (one werift track per viewer; werift rewrites headers per sender). Listeners are the
  * connected sessions only: audio leaves the device in a session and nowhere else.
- * Source "none": nothing runs and nobody is ever called.
+ * Source "none": nothing runs and nobody is ever called. Source "camera": the RTSP camera's sound
+ * (`cameraUrl`, the camera's `source.url`), copied when it is Opus, else encoded (cameraSound.ts).
  */
 export class Microphone {
   private socket: Socket | null = null
@@ -32,20 +34,35 @@ export class Microphone {
   private last: { packet: Buffer, at: number } | null = null
   packets = 0
 
-  /** `gate`: half duplex, nothing is sent while the speaker plays (halfDuplex.ts). */
-  constructor (private readonly config: DeviceConfig['audio'], private readonly log: Logger, private readonly gate: HalfDuplexGate | null = null) {}
+  /**
+   * `gate`: half duplex, nothing is sent while the speaker plays (halfDuplex.ts). `cameraUrl`: the
+   * RTSP camera's URL, for source "camera" (the config refuses "camera" without one).
+   */
+  constructor (private readonly config: DeviceConfig['audio'], private readonly log: Logger, private readonly gate: HalfDuplexGate | null = null,
+    private readonly cameraUrl: string | null = null) {}
 
   get enabled (): boolean { return this.config.source.kind !== 'none' }
 
   /** How many sessions the microphone is sent to now (a preview gets none before Answer; tests check it). */
   get listening (): number { return this.listeners.size }
 
-  /** Rejects with an AudioDeviceError when the capture device is not there. */
+  /** Rejects with an AudioDeviceError when the capture device is not there (or the camera sends no sound). */
   async start (): Promise<void> {
-    const source = this.config.source
-    if (source.kind === 'none') return
+    const configured = this.config.source
+    if (configured.kind === 'none') return
     const bin = findFfmpeg(this.config.ffmpegPath)
-    if (source.kind !== 'test-tone') {
+    let source: MicrophoneSource
+    let copy = false
+    let scrub: ((text: string) => string) | undefined
+    if (configured.kind === 'camera') {
+      if (this.cameraUrl === null) throw new AudioDeviceError('audio.source "camera" is the sound of an RTSP camera: set camera.source to { "kind": "rtsp", "url": … }')
+      source = { kind: 'camera', url: this.cameraUrl }
+      scrub = scrubUrl(this.cameraUrl)
+      copy = (await askCameraSound(bin, this.cameraUrl, this.config.frameMs, this.log)).copy
+    } else {
+      source = configured
+    }
+    if (source.kind === 'alsa' || source.kind === 'pulse') {
       const probe = await runToEnd(bin, sourceProbeArgs(source))
       if (probe.code !== 0) {
         const name = source.kind === 'alsa' ? `ALSA capture device "${source.device}"` : `PulseAudio source "${source.device ?? 'default'}"`
@@ -79,8 +96,9 @@ export class Microphone {
     })
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
     const rtpPort = socket.address().port
-    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind, pacingMs: holdMs, frameMs: this.config.frameMs ?? 20 })
-    this.encoder = new FfmpegProcess({ bin, args: () => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort, ...(this.config.frameMs !== undefined ? { frameMs: this.config.frameMs } : {}) }), what: 'microphone', log: this.log })
+    this.log.info('microphone starting', { ffmpeg: bin, source: source.kind, encode: copy ? 'copy' : 'opus', pacingMs: holdMs, frameMs: this.config.frameMs ?? 20 })
+    const args = (): string[] => microphoneArgs({ source, bitrateKbps: this.config.bitrateKbps, rtpPort, copy, ...(this.config.frameMs !== undefined ? { frameMs: this.config.frameMs } : {}) })
+    this.encoder = new FfmpegProcess({ bin, args, what: 'microphone', log: this.log, ...(scrub ? { scrub } : {}) })
     this.encoder.start()
   }
 

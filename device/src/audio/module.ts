@@ -10,15 +10,18 @@ export interface DoorbellAudio {
   halfDuplex: HalfDuplexGate | null
 }
 
-/** The doorbell's `audio` module: the microphone's encoder, then the speaker's decoder; stopped in reverse. */
-export function startAudio (config: DeviceConfig['audio'], log: Logger, onStarted: (audio: DoorbellAudio) => void): Startable {
+/**
+ * The doorbell's `audio` module: the microphone's encoder, then the speaker's decoder; stopped in
+ * reverse. The camera's source: audio.source "camera" is the RTSP camera's sound.
+ */
+export function startAudio ({ audio: config, camera }: Pick<DeviceConfig, 'audio' | 'camera'>, log: Logger, onStarted: (audio: DoorbellAudio) => void): Startable {
   let running: DoorbellAudio | null = null
   return {
     name: 'audio',
     async start () {
       const halfDuplex = halfDuplexOn(config) ? new HalfDuplexGate() : null
       if (halfDuplex) log.info('half duplex: the microphone is shut while the speaker plays', { mode: config.halfDuplex ?? 'auto' })
-      const microphone = new Microphone(config, log.child('microphone'), halfDuplex)
+      const microphone = new Microphone(config, log.child('microphone'), halfDuplex, camera.source.kind === 'rtsp' ? camera.source.url : null)
       const speaker = new Speaker(config, log.child('speaker'), halfDuplex)
       await microphone.start()
       try {

@@ -20,6 +20,7 @@ const TRIES = 3
 
 interface Choice<T> { label: string, value: T }
 type AudioChoice = { kind: 'alsa', device: string } | { kind: 'pulse' } | { kind: 'none' }
+type MicrophoneChoice = AudioChoice | { kind: 'camera' }
 
 async function question<T> (ask: Ask, say: (line: string) => void, text: string, fallback: string, parse: (answer: string) => T | string): Promise<T> {
   for (let i = 0; i < TRIES; i++) {
@@ -87,10 +88,12 @@ export async function askConfig (found: Found, ask: Ask, say: (line: string) => 
     const url = await question(ask, say, 'RTSP URL', '', (a) => /^rtsps?:\/\/\S+$/.test(a) ? { value: a } : 'an rtsp:// or rtsps:// URL')
     source = { kind: 'rtsp', url: url.value }
   }
-  const microphone = await choose<AudioChoice>(ask, say, 'Microphone:', [
+  const microphone = await choose<MicrophoneChoice>(ask, say, 'Microphone:', [
     ...found.microphones.map((d) => ({ label: `${d.device} (${d.description})`, value: { kind: 'alsa' as const, device: d.device } })),
     { label: 'PulseAudio / PipeWire default', value: { kind: 'pulse' as const } },
-    { label: 'none', value: { kind: 'none' as const } }
+    { label: 'none', value: { kind: 'none' as const } },
+    // Last, so the numbers above stay the same with any camera.
+    ...(source?.kind === 'rtsp' ? [{ label: 'the RTSP camera\'s own sound (its audio track)', value: { kind: 'camera' as const } }] : [])
   ])
   const speaker = await choose<AudioChoice>(ask, say, 'Speaker:', [
     ...found.speakers.map((d) => ({ label: `${d.device} (${d.description})`, value: { kind: 'alsa' as const, device: d.device } })),
