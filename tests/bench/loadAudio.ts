@@ -52,14 +52,17 @@ export async function audioLoad (hub: Hub, o: { counts: number[], windowMs: numb
       // Each viewer hears the doorbell: its Opus counted per viewer over the window.
       const heard = viewers.map((v) => v.audioRtp.length)
       if (heard.some((n) => n === 0)) throw new Error(`a viewer received none of the doorbell's Opus over ${windowMs / 1000} s: audio RTP per viewer ${heard.join(', ')}; video RTP ${viewers.map((v) => v.rtp.length).join(', ')}`)
-      const loss = lossPercent(viewers.flatMap((v) => [v.rtp, v.audioRtp].map((list) => list.map((p) => p.header.sequenceNumber))))
+      const seqs = (list: NodeViewer['rtp']): number[] => list.map((p) => p.header.sequenceNumber)
+      const loss = lossPercent(viewers.flatMap((v) => [seqs(v.rtp), seqs(v.audioRtp)]))
+      const soundLoss = lossPercent(viewers.map((v) => seqs(v.audioRtp)))
       const video = o.videoOnly.get(count)
-      log(`load: audio on, ${viewersName(count)}: device CPU ${round(cpu!)} % (video only, same run: ${video ? `${round(video.cpu)} %` : 'n/a'}), camera ffmpeg ${round(cameraCpu!)} %, microphone ffmpeg ${round(micCpu!)} %, RSS ${Math.round(rss)} MB (video only: ${video ? `${Math.round(video.rss)} MB` : 'n/a'}), Opus packets/s per viewer ${heard.map((n) => round(n / (windowMs / 1000))).join(', ')}, loss ${round(loss, 2)} %, load ${round(load, 2)}`)
+      log(`load: audio on, ${viewersName(count)}: device CPU ${round(cpu!)} % (video only, same run: ${video ? `${round(video.cpu)} %` : 'n/a'}), camera ffmpeg ${round(cameraCpu!)} %, microphone ffmpeg ${round(micCpu!)} %, RSS ${Math.round(rss)} MB (video only: ${video ? `${Math.round(video.rss)} MB` : 'n/a'}), Opus packets/s per viewer ${heard.map((n) => round(n / (windowMs / 1000))).join(', ')}, loss ${round(loss, 2)} % (sound alone ${round(soundLoss, 2)} %), load ${round(load, 2)}`)
       const c = `loopback, ${device.built ? 'built device (npm run start:dist flags)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s and the microphone on (660 Hz test tone, Opus 32 kbit/s, a second ffmpeg; no speaker), ${count} werift viewer${count > 1 ? 's' : ''} each with sound both ways in its offer and each receiving the Opus, ${windowMs / 1000} s window; measured after the video-only steps of the same run, that doorbell stopped; load average ${round(load, 1)} at the start`
       figures.push(
         { id: `load-audio-cpu-${count}`, name: `device CPU with audio, ${viewersName(count)}`, value: round(cpu!), unit: '%', conditions: c, group: 'load' },
         { id: `load-audio-rss-${count}`, name: `device RSS with audio, ${viewersName(count)}`, value: Math.round(rss), unit: 'MB', ...(count === 4 ? { target: { op: '<=' as const, value: 150 } } : {}), conditions: `${c}; peak over the window`, group: 'load' },
         { id: `load-audio-loss-${count}`, name: `packet loss with audio (video and sound), ${viewersName(count)}`, value: round(loss, 2), unit: '%', conditions: c, group: 'load' },
+        { id: `load-audio-sound-loss-${count}`, name: `packet loss of the doorbell's sound (Opus), ${viewersName(count)}`, value: round(soundLoss, 2), unit: '%', conditions: c, group: 'load' },
         { id: `load-audio-ffmpeg-cpu-${count}`, name: `camera's ffmpeg CPU with audio, ${viewersName(count)}`, value: round(cameraCpu!), unit: '%', conditions: c, group: 'load' },
         { id: `load-audio-mic-ffmpeg-cpu-${count}`, name: `microphone's ffmpeg CPU (Opus encode), ${viewersName(count)}`, value: round(micCpu!), unit: '%', conditions: c, group: 'load' }
       )

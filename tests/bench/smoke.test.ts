@@ -86,7 +86,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'open-shown-p95', 'open-hop-doorbell-p50', 'open-hop-doorbell-p99', 'open-hop-transport-p50', 'open-hop-transport-p99',
     'dtls-x25519-tweetnacl-p50', 'dtls-x25519-native-p50', 'dtls-x25519-ratio',
     'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers', 'load-cpu-per-viewer',
-    ...[1, 4].flatMap((n) => ['cpu', 'rss', 'loss', 'ffmpeg-cpu', 'mic-ffmpeg-cpu'].map((f) => `load-audio-${f}-${n}`)), 'load-audio-cpu-per-viewer',
+    ...[1, 4].flatMap((n) => ['cpu', 'rss', 'loss', 'sound-loss', 'ffmpeg-cpu', 'mic-ffmpeg-cpu'].map((f) => `load-audio-${f}-${n}`)), 'load-audio-cpu-per-viewer',
     'load-preview-cpu-idle', 'load-preview-cpu', 'load-preview-cpu-per-preview', 'load-preview-rss', 'load-preview-loss', 'load-preview-call-cpu', 'load-preview-call-rss', 'ring-cpu-hub-1', 'ring-cpu-mosquitto-1',
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',
     'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
