@@ -10,7 +10,7 @@
  * with its microphone on and 1 and 4 viewers receiving its sound too (./loadAudio.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/core'
@@ -111,10 +111,11 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       // RSS is the highest reading over the window: V8's heap breathes under RTP traffic.
       let rss = 0
       const sampler = setInterval(() => { void rssMb(device.pid).then((mb) => { rss = Math.max(rss, mb) }, () => {}) }, 250)
+      const load = loadavg()[0]!
       const [cpu, ff] = await cpuPercent(ffmpeg ? [device.pid, ffmpeg] : [device.pid], windowMs).finally(() => { clearInterval(sampler) })
       const loss = lossPercent(viewers.map((v) => v.rtp.map((p) => p.header.sequenceNumber)))
       rss = Math.max(rss, await rssMb(device.pid))
-      log(`load: ${count} viewers: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %, RSS ${Math.round(rss)} MB, loss ${round(loss, 2)} %`)
+      log(`load: ${count} viewers: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %, RSS ${Math.round(rss)} MB, loss ${round(loss, 2)} %, load ${round(load, 2)}`)
       const c = conditions(count)
       figures.push(
         { id: `load-cpu-${count}`, name: `device CPU, ${count} viewer${count > 1 ? 's' : ''}`, value: round(cpu!), unit: '%', conditions: c, group: 'load' },
@@ -124,7 +125,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       )
       if (cpu! < 100 && loss < 1) carried = count
       cpuByCount.push([count, cpu!])
-      videoOnly.set(count, { cpu: cpu!, rss })
+      videoOnly.set(count, { cpu: cpu!, rss, load })
       for (const v of viewers) v.home.hangUp('front-door')
       await sleep(500) // the byes reach the device before the viewers disconnect
       await Promise.all(viewers.map(async (v) => { await v.close() }))

@@ -23,7 +23,7 @@ const DEVICE = 'front-door-audio'
 const MICROPHONE = { source: { kind: 'test-tone', frequencyHz: 660 }, speaker: { kind: 'none' } } as const
 
 /** What the video-only doorbell measured in the same run, by viewer count. */
-export type VideoOnly = Map<number, { cpu: number, rss: number }>
+export type VideoOnly = Map<number, { cpu: number, rss: number, load: number }>
 
 const viewersName = (n: number): string => `${n} viewer${n > 1 ? 's' : ''}`
 
@@ -56,7 +56,7 @@ export async function audioLoad (hub: Hub, o: { counts: number[], windowMs: numb
       const loss = lossPercent(viewers.flatMap((v) => [seqs(v.rtp), seqs(v.audioRtp)]))
       const soundLoss = lossPercent(viewers.map((v) => seqs(v.audioRtp)))
       const video = o.videoOnly.get(count)
-      log(`load: audio on, ${viewersName(count)}: device CPU ${round(cpu!)} % (video only, same run: ${video ? `${round(video.cpu)} %` : 'n/a'}), camera ffmpeg ${round(cameraCpu!)} %, microphone ffmpeg ${round(micCpu!)} %, RSS ${Math.round(rss)} MB (video only: ${video ? `${Math.round(video.rss)} MB` : 'n/a'}), Opus packets/s per viewer ${heard.map((n) => round(n / (windowMs / 1000))).join(', ')}, loss ${round(loss, 2)} % (sound alone ${round(soundLoss, 2)} %), load ${round(load, 2)}`)
+      log(`load: audio on, ${viewersName(count)}: device CPU ${round(cpu!)} % (video only, same run: ${video ? `${round(video.cpu)} % at load ${round(video.load, 2)}` : 'n/a'}), camera ffmpeg ${round(cameraCpu!)} %, microphone ffmpeg ${round(micCpu!)} %, RSS ${Math.round(rss)} MB (video only: ${video ? `${Math.round(video.rss)} MB` : 'n/a'}), Opus packets/s per viewer ${heard.map((n) => round(n / (windowMs / 1000))).join(', ')}, loss ${round(loss, 2)} % (sound alone ${round(soundLoss, 2)} %), load ${round(load, 2)}`)
       const c = `loopback, ${device.built ? 'built device (npm run start:dist flags)' : 'device through tsx'} in its own process on ${cpus().length} shared cores, 1280x720@30 H.264 test pattern at 2.5 Mbit/s and the microphone on (660 Hz test tone, Opus 32 kbit/s, a second ffmpeg; no speaker), ${count} werift viewer${count > 1 ? 's' : ''} each with sound both ways in its offer and each receiving the Opus, ${windowMs / 1000} s window; measured after the video-only steps of the same run, that doorbell stopped; load average ${round(load, 1)} at the start`
       figures.push(
         { id: `load-audio-cpu-${count}`, name: `device CPU with audio, ${viewersName(count)}`, value: round(cpu!), unit: '%', conditions: c, group: 'load' },
