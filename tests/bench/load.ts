@@ -6,10 +6,11 @@
  * Then an RTSP camera (GStreamer's RTSP server, tests/src/rtsp.ts) at 720p30 with 1 and 4 viewers,
  * side by side: its Constrained Baseline H.264 passed through, against Main profile re-encoded
  * (CPU and RSS; RSS <= 150 MB with 4 viewers). Between them, preview sessions counted: 4 screens
- * preview a ring, then one answers and the others join (./loadPreview.ts).
+ * preview a ring, then one answers and the others join (./loadPreview.ts). Last, the same doorbell
+ * with its microphone on and 1 and 4 viewers receiving its sound too (./loadAudio.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startHub } from '@doorbell/hub'
 import { memoryLogger } from '@doorbell/core'
@@ -20,8 +21,9 @@ import { pairViewerInProcess, round, sleep, type Bench, type Figure } from './li
 import { cpuPercent, rssMb, startDeviceProcess } from './proc'
 import { startRtspCamera, type RtspProfile } from '../src/rtsp'
 import { previewLoad } from './loadPreview'
+import { audioLoad, type VideoOnly } from './loadAudio'
 
-const CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
+export const CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
 
 /** Share of packets missing between the first and last sequence number each viewer saw. */
 export function lossPercent (seqs: number[][]): number {
@@ -59,7 +61,7 @@ const WATCH_DEADLINE_MS = 120_000
  * not about a loaded machine's first connection. A step that still fails names each viewer's
  * packets, calls and state, and what the device said last.
  */
-async function watchAll (viewers: NodeViewer[], deviceId: string, lines: () => string[]): Promise<void> {
+export async function watchAll (viewers: NodeViewer[], deviceId: string, lines: () => string[]): Promise<void> {
   const flowing = (v: NodeViewer): boolean => v.rtp.length > 30
   const calls = new Map<NodeViewer, number>(viewers.map((v) => [v, 1]))
   for (const v of viewers) v.home.watch(deviceId)
@@ -96,6 +98,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
     const idle = await rssMb(device.pid)
     figures.push({ id: 'load-rss-idle', name: 'device RSS, no viewer', value: Math.round(idle), unit: 'MB', conditions: conditions(0), group: 'load' })
     const cpuByCount: Array<[number, number]> = []
+    const videoOnly: VideoOnly = new Map()
     for (const count of steps) {
       // Each viewer a paired member of the home, as every screen is.
       const paired = await Promise.all(Array.from({ length: count }, async (_, k) => await pairViewerInProcess(hub, { name: `Load ${k}`, viewerId: `load${count}x${k}` })))
@@ -108,10 +111,11 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       // RSS is the highest reading over the window: V8's heap breathes under RTP traffic.
       let rss = 0
       const sampler = setInterval(() => { void rssMb(device.pid).then((mb) => { rss = Math.max(rss, mb) }, () => {}) }, 250)
+      const load = loadavg()[0]!
       const [cpu, ff] = await cpuPercent(ffmpeg ? [device.pid, ffmpeg] : [device.pid], windowMs).finally(() => { clearInterval(sampler) })
       const loss = lossPercent(viewers.map((v) => v.rtp.map((p) => p.header.sequenceNumber)))
       rss = Math.max(rss, await rssMb(device.pid))
-      log(`load: ${count} viewers: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %, RSS ${Math.round(rss)} MB, loss ${round(loss, 2)} %`)
+      log(`load: ${count} viewers: device CPU ${round(cpu!)} %, ffmpeg ${round(ff ?? NaN)} %, RSS ${Math.round(rss)} MB, loss ${round(loss, 2)} %, load ${round(load, 2)}`)
       const c = conditions(count)
       figures.push(
         { id: `load-cpu-${count}`, name: `device CPU, ${count} viewer${count > 1 ? 's' : ''}`, value: round(cpu!), unit: '%', conditions: c, group: 'load' },
@@ -121,6 +125,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       )
       if (cpu! < 100 && loss < 1) carried = count
       cpuByCount.push([count, cpu!])
+      videoOnly.set(count, { cpu: cpu!, rss, load })
       for (const v of viewers) v.home.hangUp('front-door')
       await sleep(500) // the byes reach the device before the viewers disconnect
       await Promise.all(viewers.map(async (v) => { await v.close() }))
@@ -139,6 +144,9 @@ export const loadBench: Bench = async ({ smoke, log }) => {
     // Preview sessions counted (issue 21): screens that preview a ring, then a call made from them.
     figures.push(...await previewLoad(hub, device, { windowMs, count: smoke ? 2 : 4, conditions: conditions(smoke ? 2 : 4).replace(/, \d+ werift viewers/, ''), log }))
     figures.push(...await rtspCpu(hub, windowMs, log, smoke ? [1] : [1, 4]))
+    // Issue 17: the same doorbell with its microphone on, alone on the machine as the video-only one was.
+    await device.stop()
+    figures.push(...await audioLoad(hub, { counts: [1, 4], windowMs, videoOnly, log }))
     figures.push({ id: 'load-max-viewers', name: 'viewers carried on one core with < 1 % loss (most tried)', value: carried, unit: 'viewers', target: { op: '>=', value: smoke ? 2 : 12 }, conditions: conditions(steps.at(-1)!), group: 'load' })
     return figures
   } finally {

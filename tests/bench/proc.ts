@@ -35,14 +35,35 @@ export async function cpuPercent (pids: number[], ms: number): Promise<number[]>
 }
 
 export async function childNamed (parent: number, name: string): Promise<number | null> {
+  return (await childrenNamed(parent, name))[0] ?? null
+}
+
+/** Every child of `parent` whose command is `name`, in /proc's order (oldest first). */
+export async function childrenNamed (parent: number, name: string): Promise<number[]> {
+  const found: number[] = []
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
-      if (stat.includes(`(${name})`) && Number((await statFields(Number(entry)))[1]) === parent) return Number(entry)
+      if (stat.includes(`(${name})`) && Number((await statFields(Number(entry)))[1]) === parent) found.push(Number(entry))
     } catch {}
   }
-  return null
+  return found
+}
+
+/** A process's arguments (NUL-separated in /proc), or [] once it is gone. */
+async function commandLine (pid: number): Promise<string[]> {
+  try { return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0') } catch { return [] }
+}
+
+/**
+ * The doorbell's two encoders, told apart by their arguments: the microphone's encodes Opus
+ * (device/src/audio/ffmpegArgs.ts), the camera's does not. null: not running.
+ */
+export async function encoderPids (parent: number): Promise<{ camera: number | null, microphone: number | null }> {
+  const pids = await childrenNamed(parent, 'ffmpeg')
+  const opus = await Promise.all(pids.map(async (pid) => (await commandLine(pid)).includes('libopus')))
+  return { camera: pids.find((_, i) => !opus[i]) ?? null, microphone: pids.find((_, i) => opus[i]) ?? null }
 }
 
 export interface DeviceProcess {
@@ -52,7 +73,10 @@ export interface DeviceProcess {
   /** Everything it printed, with the time (epoch ms) each line arrived. */
   lines: Array<{ at: number, text: string }>
   ring: () => void
+  /** The camera's ffmpeg (not the microphone's, when the doorbell has one). */
   ffmpegPid: () => Promise<number | null>
+  /** The microphone's ffmpeg (Opus), when the doorbell has one. */
+  microphonePid: () => Promise<number | null>
   stop: () => Promise<void>
 }
 
@@ -114,7 +138,8 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
     pid: proc.pid!,
     lines,
     ring: () => { proc.stdin!.write('\n') },
-    ffmpegPid: async () => await childNamed(proc.pid!, 'ffmpeg'),
+    ffmpegPid: async () => (await encoderPids(proc.pid!)).camera,
+    microphonePid: async () => (await encoderPids(proc.pid!)).microphone,
     async stop () {
       if (proc.exitCode !== null || proc.signalCode !== null) return
       proc.kill('SIGTERM')

@@ -86,6 +86,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     'open-shown-p95', 'open-hop-doorbell-p50', 'open-hop-doorbell-p99', 'open-hop-transport-p50', 'open-hop-transport-p99',
     'dtls-x25519-tweetnacl-p50', 'dtls-x25519-native-p50', 'dtls-x25519-ratio',
     'load-cpu-1', 'load-rss-1', 'load-loss-1', 'load-max-viewers', 'load-cpu-per-viewer',
+    ...[1, 4].flatMap((n) => ['cpu', 'rss', 'loss', 'sound-loss', 'ffmpeg-cpu', 'mic-ffmpeg-cpu'].map((f) => `load-audio-${f}-${n}`)), 'load-audio-cpu-per-viewer',
     'load-preview-cpu-idle', 'load-preview-cpu', 'load-preview-cpu-per-preview', 'load-preview-rss', 'load-preview-loss', 'load-preview-call-cpu', 'load-preview-call-rss', 'ring-cpu-hub-1', 'ring-cpu-mosquitto-1',
     'broker-throughput-hub', 'broker-throughput-mosquitto', 'broker-throughput-ratio',
     'console-decoding-4', 'console-cpu-4', 'console-gpu-cpu-4', 'console-fps-4', 'console-presented-4', 'console-dropped-4',
@@ -105,7 +106,7 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
     assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
     assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
   }
-  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-two-way-p95', 'preview-off-answer-frame-p50', 'talk-down-audio-p95', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-unpaced-p95']) {
+  for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'load-audio-rss-4', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-two-way-p95', 'preview-off-answer-frame-p50', 'talk-down-audio-p95', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-unpaced-p95']) {
     assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
   }
   // Options and partial measures carry none: the target is on the shipped default's figure, the whole measure's.
