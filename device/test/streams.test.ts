@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { RTCPeerConnection } from 'werift'
-import { AUDIO_STREAM, VIDEO_STREAM, weriftPeers } from '../src/peer/session'
+import { AUDIO_STREAM, ONE_STREAM, VIDEO_STREAM, weriftPeers } from '../src/peer/session'
 import type { Camera } from '../src/camera/camera'
 import type { Microphone } from '../src/audio/microphone'
 import type { Speaker } from '../src/audio/speaker'
@@ -39,4 +39,20 @@ test('the doorbell answers with its video and its sound in streams of their own,
   assert.deepEqual(ids.video, [VIDEO_STREAM], answer)
   assert.deepEqual(ids.audio, [AUDIO_STREAM], answer)
   assert.notEqual(VIDEO_STREAM, AUDIO_STREAM)
+})
+
+test('a stock KVS viewer (it shows the first track\'s stream as a whole) gets the video and the sound in one stream', async (t) => {
+  const camera = { codec: 'H264', subscribe: () => () => {} } as unknown as Camera
+  const microphone = { subscribe: () => () => {} } as unknown as Microphone
+  const speaker = { enabled: false, play: () => {} } as unknown as Speaker
+  const peers = weriftPeers({ camera, microphone, speaker, ice: async () => ({ iceServers: [], iceTransportPolicy: 'all' }), iceAdditionalHostAddresses: [], keepEarlyDtls: false })
+  const viewer = new RTCPeerConnection({ iceServers: [] })
+  t.after(() => viewer.close())
+  viewer.addTransceiver('audio', { direction: 'sendrecv' })
+  viewer.addTransceiver('video', { direction: 'recvonly' })
+  await viewer.setLocalDescription(await viewer.createOffer())
+  const peer = await peers.open({ sessionId: 's2', viewerId: 'v2', path: 'cloud', audio: true, preview: false, mayTalk: () => false, oneStream: true } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel: () => {} })
+  t.after(() => peer.close())
+  const ids = msids(await peer.answer(viewer.localDescription!.sdp))
+  assert.deepEqual(ids, { audio: [ONE_STREAM], video: [ONE_STREAM] })
 })

@@ -70,6 +70,12 @@ export interface PeerSession extends SessionInput {
   audio: boolean
   /** Asked for each packet of the viewer's audio before it reaches a speaker (the talk floor). */
   mayTalk: () => boolean
+  /**
+   * Video and sound in one stream: for a viewer that plays the first track's stream as a whole
+   * (the stock KVS viewers: `srcObject = event.streams[0]`). Our own viewers get each in a stream
+   * of its own, so the browser does not hold the voice back to the video.
+   */
+  oneStream?: boolean
 }
 
 /** The platform's media stack: werift and ffmpeg on the doorbell, RTCPeerConnection and getUserMedia in a browser. */

@@ -29,6 +29,8 @@ export { describeError }
 /** The answer's stream ids (a=msid): one for the video, another for the sound, so a browser does not delay the sound to the video. */
 export const VIDEO_STREAM = 'doorbell-video'
 export const AUDIO_STREAM = 'doorbell-audio'
+/** Both in one stream, for a viewer that plays the first track's stream as a whole (`oneStream`: the stock KVS viewers). */
+export const ONE_STREAM = 'doorbell'
 
 /**
  * The doorbell's media for the shared answering session (`answeringSession` in
@@ -73,9 +75,11 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
       // voice as soon as it has it, instead of holding it back to line up with the video (lip sync
       // is kept for tracks of one stream, and a frame's decode, render and jitter buffer made the
       // voice wait 50-220 ms more: docs/audio.md). In a conversation at the door, the voice first.
-      const { sender } = pc.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream({ id: VIDEO_STREAM })] })
+      // A stock KVS viewer shows the first track's stream as a whole: both go in one (`oneStream`).
+      const [videoStream, audioStream] = session.oneStream === true ? [ONE_STREAM, ONE_STREAM] : [VIDEO_STREAM, AUDIO_STREAM]
+      const { sender } = pc.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream({ id: videoStream })] })
       if (audio) {
-        const voice = pc.addTransceiver(audio, { direction: 'sendrecv', streams: [new MediaStream({ id: AUDIO_STREAM })] })
+        const voice = pc.addTransceiver(audio, { direction: 'sendrecv', streams: [new MediaStream({ id: audioStream })] })
         voice.onTrack.subscribe((received) => {
           received.onReceiveRtp.subscribe((rtp) => {
             if (!closed && o.speaker.enabled && session.mayTalk()) o.speaker.play(session.sessionId, rtp.serialize())

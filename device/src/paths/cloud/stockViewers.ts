@@ -130,7 +130,9 @@ export class StockViewers {
       path: 'cloud',
       audio: offersAudio(sdp),
       // Unsigned: nobody known, so never heard on the doorbell's speaker.
-      mayTalk: () => false
+      mayTalk: () => false,
+      // A stock viewer shows `event.streams[0]`: the picture and the sound must be in it together.
+      oneStream: true
     }, {
       connectionState: (state) => {
         this.o.log.info('stock KVS viewer peer', { viewer: viewerId, state })
