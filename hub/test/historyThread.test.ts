@@ -159,6 +159,7 @@ test('a thread that dies is started again on the same file: the calls it had not
   for (let i = 0; i < 200; i++) answers.push(store.addRing(ring(`r${i}`, 1000 + i)))
   // Killed once it has written the first ring, with the rest still in its queue (or in flight).
   await answers[0]
+  assert.ok(store.backlog > 0, 'rings still unanswered when the thread is killed')
   await kill()
   const ids = await Promise.all(answers)
   // Ids grow in the order sent (a call made again after the crash may skip one: SQLite's upsert
@@ -188,3 +189,16 @@ test('who was shown a ring cannot be read (its lookup throws): the ring is still
   assert.deepEqual((await store.list({ limit: 5 }, all)).events.map((e) => e.ringId), ['r1'])
   assert.ok(lines.some((l) => /^warn .*could not note who was shown a ring.*the broker is gone/.test(l)), lines.join('\n'))
 })
+
+test('once the history is closed, a new call (a write or a read) is refused clearly', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-history-thread-closed-'))
+  const store = await HistoryThread.open(dir)
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const written = store.addRing(ring('r-last', 1000))
+  const closed = store.close()
+  await written
+  await closed
+  await assert.rejects(store.addRing(ring('r-after', 2000)), /the history is closed/)
+  await assert.rejects(store.count(), /the history is closed/)
+})
+

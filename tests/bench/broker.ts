@@ -376,7 +376,7 @@ async function startOurHub (): Promise<OurHub> {
     if (packet.topic === RING_TOPIC) entered = now()
     gate.call(hub.broker, client, packet, callback)
   }
-  const historyThread = hub.history.store as { cpuUsage?: () => Promise<NodeJS.CpuUsage> }
+  const historyThread = hub.history.store as { cpuUsage?: () => Promise<NodeJS.CpuUsage | null> }
   // First among the 'publish' listeners: the hub's own (the history's row) come after the fan-out.
   hub.broker.prependListener('publish', (packet) => {
     if (packet.topic !== RING_TOPIC || Number.isNaN(entered)) return
@@ -395,7 +395,7 @@ async function startOurHub (): Promise<OurHub> {
     },
     takeFanout: () => fanout.splice(0),
     trace: hubTrace(process.env.BENCH_HUB_TRACE),
-    ...(historyThread.cpuUsage ? { historyCpuMs: async () => { const u = await historyThread.cpuUsage!(); return (u.user + u.system) / 1000 } } : {})
+    ...(historyThread.cpuUsage ? { historyCpuMs: async () => { const u = await historyThread.cpuUsage!(); return u === null ? Number.NaN : (u.user + u.system) / 1000 } } : {})
   }
 }
 

@@ -79,10 +79,16 @@ test('Web Push: the setting on a screen, and a ring shown by the service worker 
   cdp.on('ServiceWorker.workerRegistrationUpdated', (e: { registrations: Array<{ registrationId: string, scopeURL: string }> }) => { registrations.push(...e.registrations) })
   await cdp.send('ServiceWorker.enable')
   const registration = await eventually('the page\'s service worker registration', () => registrations.find((r) => r.scopeURL === `${origin}/`), 10_000)
-  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: registration.registrationId, data: JSON.stringify(received.json) })
   const reader = await owner.context.newPage()
   await reader.goto(`${origin}/healthz`)
-  const note = await eventually('the notification the service worker showed', async () => await shownNotification(reader, `ring-${DEVICE}`), 10_000)
+  // Delivered again if nothing shows (a stopped worker that a loaded machine starts slowly may miss
+  // CDP's first delivery); the worker shows one ring once, whatever the number of deliveries.
+  let note: Awaited<ReturnType<typeof shownNotification>> = null
+  for (let attempt = 1; note === null && attempt <= 3; attempt++) {
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: registration.registrationId, data: JSON.stringify(received.json) })
+    note = await eventually('the notification the service worker showed', async () => await shownNotification(reader, `ring-${DEVICE}`), 8_000).catch(() => null)
+  }
+  assert.ok(note !== null, 'the service worker showed the ring (three deliveries)')
   assert.equal(note.title, 'Front door is ringing')
   assert.match(note.body, /^at \d/)
   assert.deepEqual(note.actions, ['answer', 'dismiss'])

@@ -8,8 +8,21 @@ import { runToEnd } from './ffmpegProcess'
 /** How long an RTSP camera may take to describe its streams (as the camera's own probe). */
 const PROBE_TIMEOUT_MS = 10_000
 
-/** A camera's password stays out of the log and of errors (ffmpeg repeats the URL in what it prints). */
-export const scrubUrl = (url: string) => (text: string): string => text.replaceAll(url, redact(url))
+/**
+ * A camera's password stays out of the log and of errors (ffmpeg repeats the URL in what it
+ * prints): the URL is redacted, and the password itself wherever else it shows (as written and
+ * decoded), so a line that names it some other way, or a piece of a line, does not give it away.
+ */
+export const scrubUrl = (url: string) => {
+  let secrets: string[] = []
+  try {
+    const raw = new URL(url).password
+    secrets = [...new Set([raw, safeDecode(raw)])].filter((x) => x.length > 0).sort((a, b) => b.length - a.length)
+  } catch {}
+  return (text: string): string => secrets.reduce((t, secret) => t.replaceAll(secret, '***'), text.replaceAll(url, redact(url)))
+}
+
+const safeDecode = (s: string): string => { try { return decodeURIComponent(s) } catch { return s } }
 
 /**
  * audio.source "camera": the RTSP camera is asked what it sends (the same question as the

@@ -41,9 +41,18 @@ export class FfmpegProcess {
     const proc = this.proc = spawn(this.o.bin, this.o.args(), { stdio: [this.o.stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] })
     if (this.o.stdin !== undefined) proc.stdin!.end(this.o.stdin)
     proc.stderr!.setEncoding('utf8')
+    // Whole lines only: a chunk may end inside a line (inside a URL: its password would not be
+    // scrubbed in either half), so the rest waits for the next chunk. ffmpeg ends lines with \n or \r.
+    let rest = ''
+    const logLine = (line: string): void => { if (line.trim()) this.o.log.warn('ffmpeg', { line: (this.o.scrub ?? String)(line.trim()) }) }
     proc.stderr!.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) this.o.log.warn('ffmpeg', { line: (this.o.scrub ?? String)(line.trim()) })
+      const lines = (rest + chunk).split(/[\r\n]/)
+      rest = lines.pop() ?? ''
+      // A line without an end that keeps growing is logged in pieces of 4 KiB (each scrubbed).
+      if (rest.length > 4096) { lines.push(rest); rest = '' }
+      for (const line of lines) logLine(line)
     })
+    proc.stderr!.on('end', () => { logLine(rest); rest = '' })
     proc.on('error', (err) => { this.o.log.error(`${this.o.what}: ffmpeg failed to start`, { error: err.message }) })
     proc.on('exit', (code, signal) => {
       this.proc = null

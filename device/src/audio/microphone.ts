@@ -86,7 +86,7 @@ export class Microphone {
     socket.on('message', (packet) => {
       this.packets++
       this.encoder?.healthy()
-      if (this.gate !== null && !this.gate.open()) return
+      if (this.gate !== null && !this.gate.open()) { this.last = null; return }
       if (timing !== null && this.listeners.size > 0) {
         const at = timing.arrived(packet)
         if (at !== null) due.set(packet, at)

@@ -90,11 +90,12 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
       if (timer) clearInterval(timer)
       if (listener) d.broker().off('publish', listener)
       if (clipTaker) { d.broker().off('publish', clipTaker.listener); clipTaker.stop() }
-      await clips?.close?.()
-      clips = null
-      // Every write sent is made before the database closes (the thread's queue is answered first).
+      // Every write sent is made before the database closes (the thread's queue is answered first),
+      // and before the clip store closes (a clip's lookup answered meanwhile keeps its clip).
       await store?.close()
       store = null
+      await clips?.close?.()
+      clips = null
     }
   }
 }

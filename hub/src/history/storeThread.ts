@@ -41,7 +41,9 @@ port.on('message', (call: ThreadCall) => {
       // A picture arrives as a Uint8Array (structured clone): the store writes it as a Buffer.
       ? [call.args[0], call.args[1], Buffer.from(call.args[2].buffer, call.args[2].byteOffset, call.args[2].byteLength), ...call.args.slice(3)]
       : call.args
-    const value = (store[call.method] as (...a: unknown[]) => unknown)(...args)
+    let value = (store[call.method] as (...a: unknown[]) => unknown)(...args)
+    // Sent again after a crash: the thread that died may have deleted it already (then it is gone, as asked).
+    if (call.resent === true && call.method === 'delete' && value === false) value = true
     reply = { id: call.id, ok: true, value: value === undefined ? null : value }
   } catch (err) {
     reply = { id: call.id, ok: false, error: errorOf(err) }

@@ -17,7 +17,8 @@ export type ThreadMethod = typeof HISTORY_THREAD_CALLS extends Set<infer M> ? M 
  */
 export const READS: ReadonlySet<ThreadMethod> = new Set<ThreadMethod>(['snapshot', 'get', 'list', 'count'])
 
-export interface ThreadCall { id: number, method: ThreadMethod | 'close', args: unknown[] }
+/** `resent`: sent again to a thread started after a crash (the first may have run it already). */
+export interface ThreadCall { id: number, method: ThreadMethod | 'close', args: unknown[], resent?: true }
 
 /** An error as it crosses the thread: name, message and errno code (a full disk is `ENOSPC`). */
 export interface ThreadError { name: string, message: string, code?: string }

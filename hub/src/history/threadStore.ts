@@ -93,8 +93,14 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     this.exited = new Promise((resolve) => {
       worker.once('exit', (code) => {
         if (this.worker === worker && !this.ending) this.restart(why ?? new HistoryThreadError(`the history's thread ended (${code})`))
-        // Told to end: the close call (and anything after it) is answered now, whatever came of it.
-        else if (this.worker === worker) for (const p of this.pending.values()) p.reject(new HistoryThreadError('the history is closed'))
+        // Told to end: the close call (and anything after it) is answered now, whatever came of it,
+        // and a read still waiting for a write is told the history is closed (not left waiting).
+        else if (this.worker === worker) {
+          this.failure ??= new HistoryThreadError('the history is closed')
+          for (const p of this.pending.values()) p.reject(this.failure)
+          this.pending.clear()
+          this.wake()
+        }
         resolve()
       })
     })
@@ -106,9 +112,14 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     this.restarts = this.restarts.filter((t) => now - t < 60_000)
     if (this.restarts.length >= RESTARTS_PER_MINUTE) { this.fail(err); return }
     this.restarts.push(now)
-    this.attach(new Worker(THREAD_FILE, { workerData: { dir: this.dir }, name: 'doorbell history' }))
+    try {
+      this.attach(new Worker(THREAD_FILE, { workerData: { dir: this.dir }, name: 'doorbell history' }))
+    } catch (startErr) {
+      this.fail(startErr as Error)
+      return
+    }
     // Queued by the new thread until it has opened the database, then made in order.
-    for (const p of this.pending.values()) this.worker.postMessage(p.call)
+    for (const p of this.pending.values()) this.worker.postMessage({ ...p.call, resent: true })
     this.onFailure(err, true)
   }
 
@@ -134,7 +145,11 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
   }
 
   /** The thread's CPU time so far (the bench counts it beside the broker's thread). */
-  async cpuUsage (): Promise<NodeJS.CpuUsage> { return await this.worker.cpuUsage() }
+  async cpuUsage (): Promise<NodeJS.CpuUsage | null> {
+    // Worker#cpuUsage is Node 24.6's; the hub runs on Node 22 too.
+    const worker = this.worker as Worker & { cpuUsage?: () => Promise<NodeJS.CpuUsage> }
+    return typeof worker.cpuUsage === 'function' ? await worker.cpuUsage() : null
+  }
 
   /** Calls unanswered: 0 once everything sent has been written (tests, logs). */
   get backlog (): number { return this.pending.size }
@@ -173,7 +188,7 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
 
   private async send (method: ThreadCall['method'], args: unknown[]): Promise<unknown> {
     if (this.failure !== null) throw this.failure
-    if (this.state === 'closed') throw new HistoryThreadError('the history is closed')
+    if (this.state === 'closed' || (this.ending && method !== 'close')) throw new HistoryThreadError('the history is closed')
     const id = this.nextId
     const call: ThreadCall = { id, method, args }
     // A value that cannot cross to the thread throws here (DataCloneError): nothing was sent.

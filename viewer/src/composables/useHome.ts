@@ -155,6 +155,8 @@ export function useHome () {
         // plays it). The doorbell sends them in streams of their own, so the browser does not hold
         // the voice back to the video: they are put together here.
         const stream = streams.get(call.deviceId) ?? new MediaStream()
+        // One track of each kind: a track of this kind left from a call before this one goes.
+        for (const old of stream.getTracks()) if (old.kind === event.track.kind && old !== event.track) stream.removeTrack(old)
         if (!stream.getTracks().includes(event.track)) stream.addTrack(event.track)
         streams.set(call.deviceId, stream)
       },
