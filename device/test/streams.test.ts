@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { RTCPeerConnection } from 'werift'
 import { AUDIO_STREAM, ONE_STREAM, VIDEO_STREAM, weriftPeers } from '../src/peer/session'
@@ -19,22 +19,28 @@ function msids (sdp: string): Record<string, string[]> {
   return out
 }
 
-test('the doorbell answers with its video and its sound in streams of their own, so a browser does not hold the voice back to the video', async (t) => {
-  // The media sources are not the subject here: a camera and a microphone that send nothing.
+/**
+ * The doorbell's answer to an offer (the media sources are not the subject: a camera and a
+ * microphone that send nothing). `kinds`: the offer's m-lines in order; `oneStream`: a stock KVS viewer.
+ */
+async function answerTo (t: TestContext, kinds: Array<['video' | 'audio', 'recvonly' | 'sendrecv']>, session: { path: 'cloud' | null, oneStream?: boolean }): Promise<string> {
   const camera = { codec: 'H264', subscribe: () => () => {} } as unknown as Camera
   const microphone = { subscribe: () => () => {} } as unknown as Microphone
   const speaker = { enabled: false, play: () => {} } as unknown as Speaker
   const peers = weriftPeers({ camera, microphone, speaker, ice: async () => ({ iceServers: [], iceTransportPolicy: 'all' }), iceAdditionalHostAddresses: [], keepEarlyDtls: false })
-  // The viewer's offer as the app makes it: video received, audio both ways, the control channel.
   const viewer = new RTCPeerConnection({ iceServers: [] })
   t.after(() => viewer.close())
-  viewer.addTransceiver('video', { direction: 'recvonly' })
-  viewer.addTransceiver('audio', { direction: 'sendrecv' })
+  for (const [kind, direction] of kinds) viewer.addTransceiver(kind, { direction })
   viewer.createDataChannel('control')
   await viewer.setLocalDescription(await viewer.createOffer())
-  const peer = await peers.open({ sessionId: 's1', viewerId: 'v1', path: null, audio: true, preview: false, mayTalk: () => false } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel: () => {} })
+  const peer = await peers.open({ sessionId: 's1', viewerId: 'v1', audio: true, preview: false, mayTalk: () => false, ...session } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel: () => {} })
   t.after(() => peer.close())
-  const answer = await peer.answer(viewer.localDescription!.sdp)
+  return await peer.answer(viewer.localDescription!.sdp)
+}
+
+test('the doorbell answers with its video and its sound in streams of their own, so a browser does not hold the voice back to the video', async (t) => {
+  // The viewer's offer as the app makes it: video received, audio both ways, the control channel.
+  const answer = await answerTo(t, [['video', 'recvonly'], ['audio', 'sendrecv']], { path: null })
   const ids = msids(answer)
   assert.deepEqual(ids.video, [VIDEO_STREAM], answer)
   assert.deepEqual(ids.audio, [AUDIO_STREAM], answer)
@@ -42,17 +48,6 @@ test('the doorbell answers with its video and its sound in streams of their own,
 })
 
 test('a stock KVS viewer (it shows the first track\'s stream as a whole) gets the video and the sound in one stream', async (t) => {
-  const camera = { codec: 'H264', subscribe: () => () => {} } as unknown as Camera
-  const microphone = { subscribe: () => () => {} } as unknown as Microphone
-  const speaker = { enabled: false, play: () => {} } as unknown as Speaker
-  const peers = weriftPeers({ camera, microphone, speaker, ice: async () => ({ iceServers: [], iceTransportPolicy: 'all' }), iceAdditionalHostAddresses: [], keepEarlyDtls: false })
-  const viewer = new RTCPeerConnection({ iceServers: [] })
-  t.after(() => viewer.close())
-  viewer.addTransceiver('audio', { direction: 'sendrecv' })
-  viewer.addTransceiver('video', { direction: 'recvonly' })
-  await viewer.setLocalDescription(await viewer.createOffer())
-  const peer = await peers.open({ sessionId: 's2', viewerId: 'v2', path: 'cloud', audio: true, preview: false, mayTalk: () => false, oneStream: true } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel: () => {} })
-  t.after(() => peer.close())
-  const ids = msids(await peer.answer(viewer.localDescription!.sdp))
-  assert.deepEqual(ids, { audio: [ONE_STREAM], video: [ONE_STREAM] })
+  const ids = msids(await answerTo(t, [['audio', 'sendrecv'], ['video', 'recvonly']], { path: 'cloud', oneStream: true }))
+  assert.deepEqual([ids.audio, ids.video], [[ONE_STREAM], [ONE_STREAM]])
 })

@@ -53,6 +53,13 @@ const WATCH_ATTEMPTS = 3
 /** How long one step may take to get video to every viewer (three calls' connect timeouts, and slack). */
 const WATCH_DEADLINE_MS = 120_000
 
+/** Every viewer hangs up, its bye reaches the doorbell, then it disconnects (the end of each step). */
+export async function endCalls (viewers: NodeViewer[], deviceId: string): Promise<void> {
+  for (const v of viewers) v.home.hangUp(deviceId)
+  await sleep(500) // the byes reach the device before the viewers disconnect
+  await Promise.all(viewers.map(async (v) => { await v.close() }))
+}
+
 /**
  * Every viewer watches the doorbell until its video flows. On this busy machine (two shared
  * cores, load 20 and more) one of a dozen calls may time out its ICE: a call that ended without
@@ -126,9 +133,7 @@ export const loadBench: Bench = async ({ smoke, log }) => {
       if (cpu! < 100 && loss < 1) carried = count
       cpuByCount.push([count, cpu!])
       videoOnly.set(count, { cpu: cpu!, rss, load })
-      for (const v of viewers) v.home.hangUp('front-door')
-      await sleep(500) // the byes reach the device before the viewers disconnect
-      await Promise.all(viewers.map(async (v) => { await v.close() }))
+      await endCalls(viewers, 'front-door')
       viewers = []
       await sleep(1000)
     }
@@ -196,9 +201,7 @@ async function rtspCpu (hub: Awaited<ReturnType<typeof startHub>>, windowMs: num
           { id: `load-rtsp-${id}-ffmpeg-cpu-${count}`, name: `ffmpeg CPU, RTSP camera ${mode}, ${viewersName}`, value: round(ff ?? NaN), unit: '%', conditions: c, group: 'load' },
           { id: `load-rtsp-${id}-rss-${count}`, name: `device RSS, RTSP camera ${mode}, ${viewersName}`, value: Math.round(rss), unit: 'MB', ...(count === 4 ? { target: { op: '<=' as const, value: 150 } } : {}), conditions: c, group: 'load' }
         )
-        for (const v of viewers) v.home.hangUp(deviceId)
-        await sleep(500)
-        await Promise.all(viewers.map(async (v) => { await v.close() }))
+        await endCalls(viewers, deviceId)
         viewers = []
         await sleep(1000)
       }

@@ -16,7 +16,7 @@ import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
 import { deviceInvite } from '../src/trust'
 import { pairViewerInProcess, round, sleep, type Figure } from './lib'
 import { cpuPercent, rssMb, startDeviceProcess } from './proc'
-import { CAMERA, lossPercent, watchAll } from './load'
+import { CAMERA, endCalls, lossPercent, watchAll } from './load'
 
 const DEVICE = 'front-door-audio'
 /** The doorbell's microphone in this bench: the demo's test tone (docs/audio.md). */
@@ -67,9 +67,7 @@ export async function audioLoad (hub: Hub, o: { counts: number[], windowMs: numb
         { id: `load-audio-mic-ffmpeg-cpu-${count}`, name: `microphone's ffmpeg CPU (Opus encode), ${viewersName(count)}`, value: round(micCpu!), unit: '%', conditions: c, group: 'load' }
       )
       cpuByCount.push([count, cpu!])
-      for (const v of viewers) v.home.hangUp(DEVICE)
-      await sleep(500) // the byes reach the device before the viewers disconnect
-      await Promise.all(viewers.map(async (v) => { await v.close() }))
+      await endCalls(viewers, DEVICE)
       viewers = []
       await sleep(1000)
     }

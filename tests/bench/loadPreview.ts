@@ -12,7 +12,7 @@ import { eventually } from '../src/harness'
 import { nodeViewer, type NodeViewer } from '../src/nodeViewer'
 import { pairViewerInProcess, round, sleep, type Figure } from './lib'
 import { cpuPercent, rssMb, type DeviceProcess } from './proc'
-import { lossPercent } from './load'
+import { endCalls, lossPercent } from './load'
 
 const DEVICE = 'front-door'
 
@@ -70,8 +70,6 @@ export async function previewLoad (hub: Hub, device: DeviceProcess, o: { windowM
       { id: 'load-preview-call-rss', name: `device RSS, answered on a preview + ${count - 1} joined`, value: Math.round(call.rss), unit: 'MB', ...rssTarget, conditions: c('one answered on its preview, the others joined; peak over the window'), group: 'load' }
     ]
   } finally {
-    for (const v of viewers) v.home.hangUp(DEVICE)
-    await sleep(500)
-    await Promise.all(viewers.map(async (v) => { await v.close() }))
+    await endCalls(viewers, DEVICE)
   }
 }

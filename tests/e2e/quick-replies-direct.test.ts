@@ -78,8 +78,19 @@ test('hub down: a quick reply from the ring banner goes straight to the doorbell
 
   // The owner's list, saved in Home settings while the hub is up, reaches the doorbell and is rendered.
   await ownerPage.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
+  // The saved list (none yet) is held back until the owner has typed: it arrives late, as on a
+  // slow hub, and what was typed stays (it once replaced the box, and an empty list was saved).
+  let release = (): void => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  await ownerPage.route('**/api/replies', async (route) => { if (route.request().method() === 'GET') await held; await route.continue() })
+  const loaded = ownerPage.waitForResponse((r) => r.url().endsWith('/api/replies') && r.request().method() === 'GET', { timeout: 20_000 })
   await ownerPage.getByTestId('owner-panel-toggle').click()
   await ownerPage.getByTestId('replies-text').fill(`${REPLY}\nWe will be right there`)
+  release()
+  await loaded
+  await ownerPage.unroute('**/api/replies')
+  await ownerPage.waitForTimeout(100)
+  assert.equal(await ownerPage.getByTestId('replies-text').inputValue(), `${REPLY}\nWe will be right there`, 'what the owner typed is kept when the saved list arrives')
   await ownerPage.getByTestId('replies-save').click()
   await waitForText(ownerPage, 'replies-note', /Saved 2 quick replies/)
   await eventually('the doorbell to render both replies', () => lines.some((l) => /\[device\/replies\] quick replies ready count=2/.test(l)), 60_000)
