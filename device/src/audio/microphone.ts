@@ -30,8 +30,9 @@ export class Microphone {
   private pacer: OpusPacer | null = null
   private timing: MicrophoneTiming | null = null
   private timingTimer: NodeJS.Timeout | null = null
-  /** The last packet handed on (past the half-duplex gate and the pacer), and when (performance.now()). */
-  private last: { packet: Buffer, at: number } | null = null
+  /** The last packet handed on (past the half-duplex gate and the pacer), and when (performance.now()): two fields, no object per packet. */
+  private lastPacket: Buffer | null = null
+  private lastAt = 0
   packets = 0
 
   /**
@@ -76,7 +77,8 @@ export class Microphone {
     const due = new WeakMap<Buffer, number>()
     const fanOut = (packet: Buffer): void => {
       const startedAt = performance.now()
-      this.last = { packet, at: startedAt }
+      this.lastPacket = packet
+      this.lastAt = startedAt
       for (const listener of this.listeners) listener(packet)
       const at = due.get(packet)
       if (timing !== null && at !== undefined && this.listeners.size > 0) timing.handed(at, startedAt)
@@ -86,7 +88,7 @@ export class Microphone {
     socket.on('message', (packet) => {
       this.packets++
       this.encoder?.healthy()
-      if (this.gate !== null && !this.gate.open()) { this.last = null; return }
+      if (this.gate !== null && !this.gate.open()) { this.lastPacket = null; return }
       if (timing !== null && this.listeners.size > 0) {
         const at = timing.arrived(packet)
         if (at !== null) due.set(packet, at)
@@ -112,8 +114,8 @@ export class Microphone {
   subscribe (listener: RtpListener, o: { fromLast?: boolean } = {}): () => void {
     if (!this.enabled) return () => {}
     this.listeners.add(listener)
-    const last = this.last
-    if (o.fromLast === true && last !== null && performance.now() - last.at <= 1.5 * (this.config.frameMs ?? 20)) listener(last.packet)
+    const last = this.lastPacket
+    if (o.fromLast === true && last !== null && performance.now() - this.lastAt <= 1.5 * (this.config.frameMs ?? 20)) listener(last)
     return () => { this.listeners.delete(listener) }
   }
 
@@ -140,7 +142,7 @@ export class Microphone {
     if (this.timingTimer !== null) clearInterval(this.timingTimer)
     this.timing?.stop()
     this.listeners.clear()
-    this.last = null
+    this.lastPacket = null
     await new Promise<void>((resolve) => { this.socket ? this.socket.close(() => resolve()) : resolve() })
     this.socket = null
   }
