@@ -1,15 +1,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { memoryLogger, type CallRecord, type RingEvent } from '@doorbell/core'
+import { CLIP_PART_BYTES, memoryLogger, type CallRecord, type ClipPart, type KeptRing, type RingEvent } from '@doorbell/core'
 import { HISTORY_DB_FILE, HistoryStore } from '../src/history/store'
 import { HistoryThread, HistoryThreadError } from '../src/history/threadStore'
 import { historyIngest } from '../src/history/ingest'
+import { clipIngest } from '../src/history/clipIngest'
+import { ClipStore } from '../src/history/clipStore'
 
 /**
  * One hub's history on a thread of its own (threadStore.ts): a real node:sqlite file written by a
@@ -55,6 +58,42 @@ test('calls are made in the order sent, and a read sees every write sent before 
   assert.deepEqual(await store.snapshot(last.id), JPEG)
   assert.ok(Buffer.isBuffer(await store.snapshot(last.id)), 'a picture comes back as a Buffer (Fastify sends it as bytes)')
   assert.deepEqual(lines.filter((l) => l.startsWith('error') || l.startsWith('warn')), [])
+})
+
+test('a ring the doorbell kept, and its clip right behind it: the clip finds the ring (the kept ring\'s calls are all sent at once, its row first)', async (t) => {
+  const { dir, store } = await opened(t)
+  const lines: string[] = []
+  const history = historyIngest({ store, deviceName: () => 'Front door', log: memoryLogger(lines, 'history') })
+  const clips = new ClipStore(dir)
+  const taker = clipIngest({ clips, eventOf: (deviceId, ringId) => store.ringEventId(deviceId, ringId), log: memoryLogger(lines, 'hub') })
+  t.after(taker.stop)
+  const publish = (device: string, kind: string, payload: unknown): void => {
+    const packet = { cmd: 'publish', topic: `doorbell/home/${device}/${kind}`, payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain: false, dup: false } as never
+    const client = { id: `device-${device}` } as never
+    history(packet, client)
+    taker.listener(packet, client)
+  }
+  // As the doorbell hands over what it kept while the hub was away: the ring (its steps wait for
+  // the thread's answers: is it known, then its row, its picture, its end), then its clip at once.
+  const kept: KeptRing = { type: 'kept', deviceId: 'front', ring: ring('k1', 1000), snapshot: { type: 'snapshot', deviceId: 'front', ringId: 'k1', at: 1001, seq: 1, jpeg: JPEG.toString('base64') }, record: missed('k1', 1000) }
+  const video = Buffer.concat([Buffer.from([0, 0, 0, 16]), Buffer.from('ftypisom', 'latin1'), Buffer.from([0, 0, 2, 0]), Buffer.alloc(CLIP_PART_BYTES + 100, 5)])
+  const sha256 = createHash('sha256').update(video).digest('hex')
+  publish('front', 'kept', kept)
+  for (let part = 0; part < 2; part++) {
+    const p: ClipPart = { type: 'clip', deviceId: 'front', ringId: 'k1', container: 'mp4', seconds: 5, bytes: video.length, sha256, part, parts: 2, data: video.subarray(part * CLIP_PART_BYTES, (part + 1) * CLIP_PART_BYTES).toString('base64') }
+    publish('front', 'clip', p)
+  }
+  // Another doorbell's ring meanwhile.
+  publish('side', 'ring', { ...ring('s1', 1002), deviceId: 'side', deviceName: 'Side door' })
+  const event = async (): Promise<number | undefined> => (await store.list({ limit: 10 }, all)).events.find((e) => e.ringId === 'k1')?.id
+  for (let i = 0; i < 200 && (clips.state((await event()) ?? -1) === undefined); i++) await sleep(10)
+  const id = await event()
+  assert.ok(id !== undefined, 'the kept ring is recorded')
+  assert.deepEqual(clips.state(id), { type: 'video/mp4', bytes: video.length, seconds: 5 }, lines.join('\n'))
+  assert.ok(!lines.some((l) => l.includes('a clip for a ring the history does not have')), lines.join('\n'))
+  const page = await store.list({ limit: 10 }, all)
+  assert.deepEqual(page.events.map((e) => e.ringId).sort(), ['k1', 's1'])
+  assert.equal(page.events.find((e) => e.ringId === 'k1')?.snapshot, true)
 })
 
 test('a database held by another writer (a slow disk) holds the history\'s thread, not the caller\'s: the event loop goes on, and the ring is written when it can be', async (t) => {

@@ -55,18 +55,19 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
       // on its own topic, and by ring id, so what the hub already has changes nothing.
       const k = m.payload
       let known = false
-      return inOrder([
-        () => then(d.store.ringEventId(k.deviceId, k.ring.ringId), (id) => { known = id !== null }),
-        () => d.store.addRing(k.ring),
-        () => k.snapshot ? picture(k.snapshot) : undefined,
-        () => k.record ? d.store.endRing(k.record, d.deviceName(k.deviceId)) : undefined,
+      // Every call sent at once, in order (the store keeps the order it was sent): the ring's row
+      // is there for whatever the doorbell sends next (its clip, looked up by ring id at once).
+      return allOf([
+        then(d.store.ringEventId(k.deviceId, k.ring.ringId), (id) => { known = id !== null }),
+        d.store.addRing(k.ring),
+        k.snapshot ? picture(k.snapshot) : undefined,
+        k.record ? d.store.endRing(k.record, d.deviceName(k.deviceId)) : undefined,
         // Dismissed on the doorbell while the hub was down (the direct path): as if the screen had
         // told the hub; a member's dismissal already here changes nothing.
-        ...(k.dismissals ?? []).map((x) => () => then(d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at), (r) => {
+        ...(k.dismissals ?? []).map((x) => then(d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at), (r) => {
           if (!r.ok) d.log.info('a dismissal the doorbell kept was not taken', { device: k.deviceId, ringId: k.ring.ringId, error: r.error })
-        })),
-        () => { d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null, dismissals: k.dismissals?.length ?? 0 }) }
-      ])
+        }))
+      ], () => { d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null, dismissals: k.dismissals?.length ?? 0 }) })
     }
   }
   return (packet, client) => {
@@ -97,10 +98,8 @@ function then<T> (v: T | Promise<T>, f: (t: T) => Step): Step {
   return v instanceof Promise ? v.then(f) : f(v)
 }
 
-/** The steps one after the other: all at once while each is done at once, the rest after the first that answers later. */
-function inOrder (steps: Array<() => Step>): Step {
-  for (let i = 0; i < steps.length; i++) {
-    const r = steps[i]!()
-    if (r instanceof Promise) return r.then(() => inOrder(steps.slice(i + 1)))
-  }
+/** `f` once every step is done: at once when all were done at once, else when the last answers (the first failure rejects). */
+function allOf (steps: Step[], f: () => void): Step {
+  if (!steps.some((s) => s instanceof Promise)) { f(); return }
+  return Promise.all(steps).then(f)
 }
