@@ -3,7 +3,9 @@
  * the hub up (it learns the doorbell's direct address), the hub process is killed, a ring reaches
  * the page from the doorbell and ends unanswered; the history view, which cannot reach the hub,
  * shows the rings the doorbell keeps, read from it over the direct path, marked "From the doorbell
- * (hub unreachable)", with the visitor's picture (the test pattern).
+ * (hub unreachable)", with the visitor's picture (the test pattern). Then the resident dismisses
+ * the next ring from its banner: the page cannot tell the hub, so it tells the doorbell over the
+ * direct path, and the doorbell's history in the view says who dismissed it.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,7 +20,7 @@ import { assertTestPatternBars } from '../src/jpeg'
 import { imageBytes } from '../src/ringPicture'
 import { axeViolations, describeViolations } from '../src/axe'
 
-test('hub down: the history view shows the rings the doorbell keeps, read from it directly, with their pictures', { timeout: 150_000 }, async (t) => {
+test('hub down: the history view shows the rings the doorbell keeps, read from it directly, with their pictures; Dismiss in the ring banner is noted by the doorbell and shown there', { timeout: 150_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-direct-history-'))
   t.after(() => { rmSync(dir, { recursive: true, force: true }) })
   const home = await startHomeHub(dir, { mesh: { tcpPort: 0, directPort: 0 } })
@@ -70,4 +72,16 @@ test('hub down: the history view shows the rings the doorbell keeps, read from i
   assert.ok(lines.some((l) => l.includes('a screen read the kept rings directly') && l.includes('viewer=Kitchen tablet')))
   const violations = await axeViolations(page, '[data-testid=history-from-doorbell]')
   assert.deepEqual(violations, [], describeViolations(violations))
+
+  // The next ring, dismissed from the banner while it rings: the hub is gone, so the page tells the
+  // doorbell directly, which notes who; the doorbell's history in the view says so.
+  button.press()
+  const second = await eventually('the second ring', () => { const id = device.state().call.ringId; return id !== undefined && id !== ringId ? id : undefined })
+  await page.getByTestId('ring-banner').waitFor({ timeout: 5000 })
+  await page.getByTestId('dismiss').click()
+  await eventually('the doorbell notes the dismissal', () => lines.some((l) => l.includes('a screen dismissed a ring directly') && l.includes('viewer=Kitchen tablet') && l.includes(second)), 10_000)
+  const dismissed = page.locator(`[data-testid=history-kept-ring][data-ring="${second}"]`)
+  await page.waitForFunction((sel) => /dismissed by Kitchen tablet/.test(document.querySelector(sel)?.textContent ?? ''), `[data-testid=history-kept-ring][data-ring="${second}"]`, { timeout: 20_000 })
+  assert.match(await dismissed.innerText(), /dismissed by Kitchen tablet/)
+  assert.doesNotMatch(await kept.innerText(), /dismissed/, 'the first ring, which nobody dismissed, is still a missed ring')
 })
