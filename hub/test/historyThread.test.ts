@@ -119,6 +119,26 @@ test('a database held by another writer (a slow disk) holds the history\'s threa
   assert.deepEqual((await store.list({ limit: 10 }, all)).events.map((e) => e.ringId), ['r1', 'r0'])
 })
 
+test('a disk that falls behind is reported once, with how many calls wait (none dropped), and again when it has caught up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-history-thread-backlog-'))
+  const reports: Array<[string, number]> = []
+  const store = await HistoryThread.open(dir, { backlogWarnAt: 20, onBacklog: (state, waiting) => { reports.push([state, waiting]) } })
+  t.after(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+  await store.addRing(ring('r0', 1000))
+  const other = new DatabaseSync(join(dir, HISTORY_DB_FILE))
+  other.exec('BEGIN IMMEDIATE')
+  const written = Array.from({ length: 30 }, (_, i) => store.addRing(ring(`r${i + 1}`, 2000 + i)))
+  assert.deepEqual(reports, [['behind', 20]], 'reported once, as it reached the mark')
+  other.exec('COMMIT')
+  other.close()
+  await Promise.all(written)
+  assert.deepEqual(reports, [['behind', 20], ['caught-up', 30]])
+  assert.equal(await store.count(), 31, 'every ring written')
+  // Quiet again: a few calls are not reported.
+  await store.addRing(ring('r99', 9000))
+  assert.equal(reports.length, 2)
+})
+
 test('closing writes every call sent first, in order (a hub stopped in the middle of rings loses none)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-history-thread-close-'))
   try {

@@ -70,6 +70,10 @@ export function historyModule (d: { config: HubConfig, trust: () => Trust, broke
         onFailure: (err, restarted) => {
           if (restarted) d.log.warn('the history\'s thread stopped; started again, and what it had not written is sent again', { error: describeError(err) })
           else d.log.error('the history\'s thread keeps stopping: events are not recorded until the hub restarts', { error: describeError(err) })
+        },
+        onBacklog: (state, waiting) => {
+          if (state === 'behind') d.log.warn('the history\'s disk is behind: events wait in memory to be written (none is dropped; check the disk)', { waiting })
+          else d.log.info('the history caught up with its disk', { mostWaiting: waiting })
         }
       })
       const trust = d.trust()

@@ -11,6 +11,12 @@ export class HistoryThreadError extends Error {
 
 type Later<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<R> : never }
 
+/** Calls waiting for the thread when the hub says its disk is behind (a ring is 2-4 calls). */
+const BACKLOG_WARN_AT = 500
+
+/** `behind`: `waiting` calls are unanswered (held in memory, none dropped); `caught-up`: all answered, `waiting` the most that waited. */
+export type BacklogListener = (state: 'behind' | 'caught-up', waiting: number) => void
+
 /** A thread that dies is started again at most this often a minute; past it, calls fail (a call that kills it every time). */
 const RESTARTS_PER_MINUTE = 3
 
@@ -53,7 +59,7 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
   private restarts: number[] = []
 
   /** Opens `dir/history.db` on its own thread; rejects with the store's own error (a newer schema, a folder that cannot be made). */
-  static async open (dir: string, o: { onFailure?: (err: Error, restarted: boolean) => void } = {}): Promise<HistoryThread> {
+  static async open (dir: string, o: { onFailure?: (err: Error, restarted: boolean) => void, onBacklog?: BacklogListener, backlogWarnAt?: number } = {}): Promise<HistoryThread> {
     const worker = new Worker(THREAD_FILE, { workerData: { dir }, name: 'doorbell history' })
     const listeners: { message?: (r: ThreadReply) => void, error?: (e: Error) => void, exit?: (code: number) => void } = {}
     const opened = new Promise<void>((resolve, reject) => {
@@ -75,13 +81,21 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
       // Only ours: the Worker keeps listeners of its own (its port's ref count).
       worker.off('message', listeners.message!).off('error', listeners.error!).off('exit', listeners.exit!)
     }
-    return new HistoryThread(worker, dir, o.onFailure ?? (() => {}))
+    return new HistoryThread(worker, dir, o.onFailure ?? (() => {}), o.onBacklog ?? (() => {}), o.backlogWarnAt ?? BACKLOG_WARN_AT)
   }
 
-  /** `onFailure`: the thread died; `restarted` says whether it was started again (else every call now fails). */
-  private constructor (worker: Worker, private readonly dir: string, private readonly onFailure: (err: Error, restarted: boolean) => void) {
+  /**
+   * `onFailure`: the thread died; `restarted` says whether it was started again (else every call now fails).
+   * `onBacklog`: the calls waiting reached `warnAt` (a disk that stalls: they are held in memory,
+   * none dropped), then once, when all were answered, how many waited at most.
+   */
+  private constructor (worker: Worker, private readonly dir: string, private readonly onFailure: (err: Error, restarted: boolean) => void,
+    private readonly onBacklog: BacklogListener, private readonly warnAt: number) {
     this.attach(worker)
   }
+
+  /** The most calls waiting since the backlog was last reported (0: not behind). */
+  private behind = 0
 
   private attach (worker: Worker): void {
     this.worker = worker
@@ -197,7 +211,10 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     if (method === 'close' || !READS.has(method)) this.lastWrite = id
     // Kept alive while anything is unwritten; not after (a test that forgets to close is not held).
     if (this.pending.size === 0) this.worker.ref()
-    return await new Promise((resolve, reject) => { this.pending.set(id, { call, resolve, reject }) })
+    const answered = new Promise((resolve, reject) => { this.pending.set(id, { call, resolve, reject }) })
+    if (this.behind > 0) this.behind = Math.max(this.behind, this.pending.size)
+    else if (this.pending.size >= this.warnAt) { this.behind = this.pending.size; this.onBacklog('behind', this.behind) }
+    return await answered
   }
 
   private answer (reply: ThreadReply): void {
@@ -206,7 +223,10 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     const p = this.pending.get(reply.id)
     this.pending.delete(reply.id)
     this.lastAnswered = Math.max(this.lastAnswered, reply.id)
-    if (this.pending.size === 0) this.worker.unref()
+    if (this.pending.size === 0) {
+      this.worker.unref()
+      if (this.behind > 0) { const most = this.behind; this.behind = 0; this.onBacklog('caught-up', most) }
+    }
     if (p) {
       if (reply.ok) p.resolve(reply.value)
       else p.reject(errorOf(reply.error))
