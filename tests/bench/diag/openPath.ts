@@ -7,7 +7,9 @@
  * viewer in Chromium, one answered call, then openings at the door guard's pace. The doorbell is
  * preloaded with diag/udpStamps.mjs (when each data-channel datagram was read from or handed to
  * its UDP socket); the page's marks are moved onto the system clock by an offset measured each
- * round (Chromium's clock can be hundreds of ms off it). Per opening:
+ * round (Chromium's clock can be hundreds of ms off it). `OPEN_PATH_AB=1`: blocks of 5 openings
+ * alternate between the doorbell's UDP sends after a tick (diag/sendAfterTick.mjs: as before
+ * device/src/peer/promptSend.ts) and as shipped, in the same process, call and camera. Per opening:
  *   page → doorbell socket: the page's send to the doorbell's read (Chromium out, kernel, the
  *     doorbell's wake-up);
  *   doorbell socket → "unlocked" out: werift in, the doorbell's own part, werift out;
@@ -42,6 +44,9 @@ async function pageOffset (page: Page): Promise<number> {
 }
 
 const opens = Number(process.argv[2] ?? 30)
+const ab = process.env.OPEN_PATH_AB === '1'
+const BLOCK = 5
+const diag = (name: string): string[] => ['--import', fileURLToPath(new URL(`./${name}`, import.meta.url))]
 // The kernel's own times for the same datagrams, when tcpdump is there (inside isolated.sh's
 // namespace, lo carries nothing else): DTLS application data only (the UDP payload's first byte 23).
 const wire: Array<{ at: number, from: number, bytes: number }> = []
@@ -58,10 +63,10 @@ tcpdump.stdout.on('data', (d: Buffer) => {
 })
 const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-diag-open-'))
 const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
-const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false }, 'diag-open-device', { nodeArgs: ['--import', fileURLToPath(new URL('./udpStamps.mjs', import.meta.url))] })
+const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false }, 'diag-open-device', { nodeArgs: [...(ab ? diag('sendAfterTick.mjs') : []), ...diag('udpStamps.mjs')] })
 const resident = await openResident(hub.url, 'Diag', await inviteCode(hub, 'owner'))
 const { page } = resident
-const rows: Array<Record<string, number>> = []
+const rows: Array<Record<string, number | string>> = []
 const loads = [loadavg()[0]!]
 try {
   await page.getByTestId('doorbell-front-door').waitFor({ timeout: 15_000 })
@@ -77,6 +82,9 @@ try {
     // The guard's rate: 5 at once, then one every 2 s.
     if (i >= 4) await page.waitForTimeout(Math.max(0, lastOpenAt + 2100 - Date.now()))
     lastOpenAt = Date.now()
+    // The first block sends after a tick (before), the next as shipped, and so on.
+    if (ab && i > 0 && i % BLOCK === 0) process.kill(device.pid, 'SIGUSR2')
+    const variant = ab && Math.floor(i / BLOCK) % 2 === 0 ? 'before' : 'shipped'
     const from = device.lines.length
     const one = await openOnce(page, device)
     const offset = await pageOffset(page)
@@ -97,12 +105,14 @@ try {
     const reply = marks.replies[told]
     const datagram = out[told]
     if (command === undefined || reply === undefined || datagram === undefined) { process.stderr.write(`round ${i}: not matched (${stamps.length} stamps, ${marks.replies.length} replies)\n`); continue }
-    if (i < 6 || process.env.OPEN_PATH_VERBOSE === '1') process.stderr.write(`round ${i}: wire ${wire.filter((w) => w.at >= sent - 2 && w.at <= sent + 40).map((w) => `${round(w.at - sent, 2)} :${w.from} (${w.bytes})`).join(', ')}\n  socket: sent 0, ${stamps.filter((s) => s.at >= sent - 2).map((s) => `${s.way} ${round(s.at - sent, 2)} (${s.bytes} B)`).join(', ')}; page replies ${marks.replies.map((r) => `${r.type} ${round(r.at - offset - sent, 2)}`).join(', ')}; ${device.lines.slice(from).find((l) => l.text.includes('open-door timing'))?.text.slice(25) ?? ''}\n`)
+    if (process.env.OPEN_PATH_VERBOSE === '1') process.stderr.write(`round ${i}: wire ${wire.filter((w) => w.at >= sent - 2 && w.at <= sent + 40).map((w) => `${round(w.at - sent, 2)} :${w.from} (${w.bytes})`).join(', ')}\n  socket: sent 0, ${stamps.filter((s) => s.at >= sent - 2).map((s) => `${s.way} ${round(s.at - sent, 2)} (${s.bytes} B)`).join(', ')}; page replies ${marks.replies.map((r) => `${r.type} ${round(r.at - offset - sent, 2)}`).join(', ')}; ${device.lines.slice(from).find((l) => l.text.includes('open-door timing'))?.text.slice(25) ?? ''}\n`)
     // The same two datagrams as the kernel saw them (by size and time).
     const kernelCommand = wire.find((w) => w.bytes === command.bytes && w.at >= sent - 2 && w.at <= command.at + 0.5)
     const kernelReply = wire.find((w) => w.bytes === datagram.bytes && w.at >= datagram.at - 0.5)
     rows.push({
+      variant,
       wait: one.round.wait,
+      inToWire: kernelReply === undefined ? NaN : kernelReply.at - command.at,
       pageToKernel: kernelCommand === undefined ? NaN : kernelCommand.at - sent,
       kernelToDoorbell: kernelCommand === undefined ? NaN : command.at - kernelCommand.at,
       kernelToPage: kernelReply === undefined ? NaN : reply.at - offset - kernelReply.at,
@@ -124,6 +134,10 @@ try {
 }
 const stats = (xs: number[]): string => `${round(percentile(xs, 50), 2)} / ${round(percentile(xs, 95), 2)} / ${round(percentile(xs, 99), 2)}`
 console.log(`${rows.length} openings, load ${loads.map((l) => round(l, 2)).join(' → ')}; p50 / p95 / p99 ms`)
-for (const k of Object.keys(rows[0] ?? {})) console.log(`  ${k.padEnd(15)} ${stats(rows.map((r) => r[k]!).filter(Number.isFinite))}`)
-console.log('  slowest (wait): ' + [...rows].sort((a, b) => b.wait! - a.wait!).slice(0, 4).map((r) => Object.entries(r).map(([k, v]) => `${k} ${round(v, 2)}`).join(', ')).join('\n                  '))
+for (const variant of ab ? ['before', 'shipped'] : ['shipped']) {
+  const these = rows.filter((r) => r.variant === variant)
+  console.log(`${ab ? `${variant} (${these.length} openings)` : ''}`)
+  for (const k of Object.keys(these[0] ?? {}).filter((k) => k !== 'variant')) console.log(`  ${k.padEnd(16)} ${stats(these.map((r) => r[k] as number).filter(Number.isFinite))}`)
+  console.log('  slowest (wait): ' + [...these].sort((a, b) => (b.wait as number) - (a.wait as number)).slice(0, 3).map((r) => Object.entries(r).filter(([k]) => k !== 'variant').map(([k, v]) => `${k} ${round(v as number, 2)}`).join(', ')).join('\n                  '))
+}
 process.exit(0)
