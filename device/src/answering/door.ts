@@ -109,7 +109,14 @@ export function openDoorCommand (o: LockDoorOptions): OpenDoorKind {
       if (steps) steps.checked = performance.now()
       ctx.log.info('open-door requested', { viewer: who.name, role: who.role })
       const result = await o.lock.unlock(who.name)
-      if (steps) steps.unlocked = performance.now()
+      if (steps) {
+        steps.unlocked = performance.now()
+        // On a call the resident has just been told (the lock tells the channel first); werift
+        // sends that report through a chain of promises, which waits behind every other
+        // microtask. The audit record, the ack and the log lines wait a turn of the loop so the
+        // report leaves first (docs/performance.md).
+        await new Promise<void>((resolve) => { setImmediate(resolve) })
+      }
       if (!result.ok) {
         record('denied', result.code, result.message, who)
         return { ok: false, id: command.id, code: result.code, reason: result.code, message: result.message }

@@ -7,6 +7,7 @@ import type { Speaker } from '../audio/speaker'
 import { createPeerConnection, weriftMayServeDtls, withoutDefaultStun } from './werift'
 import { observeSetup } from './setupTiming'
 import { keepEarlyDtls } from './earlyDtls'
+import { promptSend } from './promptSend'
 
 export interface WeriftPeersOptions {
   camera: Camera
@@ -100,7 +101,8 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
         events.channel(channel)
       })
       pc.connectionStateChange.subscribe((state) => {
-        if (state === 'connected') startVideo()
+        // Any socket ICE made after the answer (a relay) sends at once too.
+        if (state === 'connected') { promptSend(pc); startVideo() }
         events.connectionState(state)
       })
       let stopObserving = (): void => {}
@@ -117,7 +119,10 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
           withoutDefaultStun(pc, iceServers)
           const made = await pc.createAnswer()
           await pc.setLocalDescription(weriftMayServeDtls(sdp) ? asDtlsServer(made) : made)
-          events.setup?.('answer made')
+          // The host sockets exist now: what they send leaves inside send (promptSend.ts), not when
+          // the doorbell has finished handling a command.
+          const prompt = promptSend(pc)
+          events.setup?.('answer made', prompt.prompt < prompt.sockets ? { promptSend: `${prompt.prompt} of ${prompt.sockets} sockets` } : undefined)
           const answer = pc.localDescription?.sdp
           if (!answer) throw new Error('werift produced no answer')
           return answer
