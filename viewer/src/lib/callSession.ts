@@ -99,7 +99,7 @@ export interface CallSessionOptions {
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
   /** A connection made and gathered ahead of the ring (peerSpare.ts); used when its ICE servers match. */
-  spare?: Pick<PeerSpare, 'take'>
+  spare?: Pick<PeerSpare, 'take' | 'callOver'>
 }
 
 /** A peer connection with the call's channel and lines, before any session is wired to it. */
@@ -170,6 +170,8 @@ export function callSession (o: CallSessionOptions) {
     // Made once the path's ICE servers are known (at once on the LAN).
     let pc: PeerConnectionLike | null = null
     let dc: DataChannelLike | null = null
+    // This call took the page's spare: the next is made when it is over (peerSpare.ts).
+    let tookSpare = false
     // A preview answered before its channel opened: take the call as soon as it does.
     let taking = false
     const takeCall = (): void => {
@@ -281,6 +283,7 @@ export function callSession (o: CallSessionOptions) {
       // A connection gathered before the ring (the spare) skips ICE gathering and the DTLS
       // certificate; else one is made now, the same way.
       const spare = o.spare?.take(iceServers) ?? null
+      tookSpare = spare !== null
       const prepared = spare ?? makePeer(o, iceServers)
       const peer = open(prepared)
       if (!spare) await gatherOffer(o, peer, iceServers)
@@ -302,6 +305,7 @@ export function callSession (o: CallSessionOptions) {
       talk.close()
       try { dc?.close() } catch {}
       void pc?.close()
+      if (tookSpare) o.spare?.callOver()
       o.onClosed?.(input)
     }
   })

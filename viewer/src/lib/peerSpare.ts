@@ -3,8 +3,14 @@ import { gatherOffer, makePeer, type CallSessionOptions, type PreparedPeer } fro
 
 /** A spare is replaced after this long: its candidates may have gone stale (a new address, another network). */
 export const SPARE_MAX_AGE_MS = 5 * 60_000
-/** The next spare is made this long after one is taken, not while the call it went to is being set up. */
-export const SPARE_REFILL_MS = 1000
+/**
+ * The next spare is made this long after the call that took one is over. Not while that call is
+ * on: making one takes the page's main thread for tens of milliseconds (the connection, its
+ * transceivers, the offer, gathering), and made a second after the ring it fell on a quick
+ * Answer and held back the doorbell's first sound and `call-taken` (docs/performance.md). A
+ * little after the call, not in it: its hang-up closes a connection and draws the home view.
+ */
+export const SPARE_REFILL_MS = 300
 
 export interface PeerSpareOptions extends Pick<CallSessionOptions, 'createPeerConnection' | 'beforeGather' | 'gatherTimeoutMs'> {
   maxAgeMs?: number
@@ -23,7 +29,8 @@ const closePrepared = (p: PreparedPeer): void => {
  * preview, the call takes it and sends the offer at once instead of gathering then (150-700 ms of
  * the ring → live frame on a busy machine, tests/bench/hops.ts). One for the whole page, for
  * calls without ICE servers (the home network and the direct path); the cloud path's TURN
- * allocations are per call and are made then, as before. Taken once, then made again a little later.
+ * allocations are per call and are made then, as before. Taken once, then made again a little
+ * after the call that took it is over (a second doorbell ringing during that call gathers its own).
  */
 export class PeerSpare {
   private ready: { prepared: PreparedPeer, madeAt: number } | null = null
@@ -47,15 +54,22 @@ export class PeerSpare {
   /**
    * The spare, gathered, with its offer in its local description, for a call with these ICE
    * servers; null when there is none ready, it is too old, or the call needs ICE servers.
+   * The call that takes it says `callOver` when it ends: the next one is made then.
    */
   take (iceServers: IceServerInit[]): PreparedPeer | null {
     if (this.closed || iceServers.length > 0 || this.ready === null) return null
     const { prepared, madeAt } = this.ready
     this.ready = null
-    this.schedule(this.refillAfterMs)
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
     // A page whose timers were throttled (a background tab) may hold one past its age.
-    if (this.now() - madeAt > this.maxAgeMs) { closePrepared(prepared); return null }
+    if (this.now() - madeAt > this.maxAgeMs) { closePrepared(prepared); this.schedule(this.refillAfterMs); return null }
     return prepared
+  }
+
+  /** The call that took the spare ended (hung up, missed, failed): the next one is made a little later. */
+  callOver (): void {
+    if (this.ready === null && !this.making) this.schedule(this.refillAfterMs)
   }
 
   close (): void {
