@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createActor } from 'xstate'
 import { DoorGuard, Grant, exportPublicKey, generateSigningKey, sign, type SignalToDevice } from '@doorbell/core'
-import { callSession, type AudioSenderLike, type PeerConnectionLike } from '../src/lib/callSession'
+import { callSession, makePeer, type AudioSenderLike, type PeerConnectionLike } from '../src/lib/callSession'
 
 /** A peer connection that has gathered at once: the offer leaves with its SDP. */
 function gatheredPeer (transceivers: Array<{ kind: string, direction: string, sender: AudioSenderLike }> = []): PeerConnectionLike {
@@ -81,4 +81,32 @@ test('every offer has sound both ways from the start: a sendrecv audio line whos
   assert.deepEqual(transceivers.map((t) => [t.kind, t.direction]), [['video', 'recvonly'], ['audio', 'sendrecv']])
   assert.deepEqual(senders, [transceivers[1]!.sender])
   actor.stop()
+})
+
+test('the call that took the page\'s spare connection says so when it ends, not before (the next spare is made then, off the Answer); one that gathered its own does not', async () => {
+  const viewer = await generateSigningKey(false)
+  let over = 0
+  let offered = 0
+  const options = {
+    signaling: { onSession: () => () => {}, sendToDevice: (_device: string, _session: string, m: SignalToDevice) => { if (m.type === 'offer') offered++ } },
+    viewerId: 'v1',
+    viewerName: 'Kitchen',
+    homeId: 'home',
+    trust: { credential: 'grant', key: viewer.privateKey },
+    createPeerConnection: () => gatheredPeer()
+  }
+  const spareCall = createActor(callSession({ ...options, spare: { take: () => makePeer(options, []), callOver: () => { over++ } } }), { input: { deviceId: 'front-door', sessionId: 's1', preview: true } })
+  spareCall.start()
+  for (let i = 0; i < 100 && offered === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.equal(offered, 1, 'the preview\'s offer went out')
+  assert.equal(over, 0, 'not while the call is on')
+  spareCall.stop()
+  assert.equal(over, 1, 'said once it ended')
+
+  const ownCall = createActor(callSession({ ...options, spare: { take: () => null, callOver: () => { over++ } } }), { input: { deviceId: 'front-door', sessionId: 's2', preview: false } })
+  ownCall.start()
+  for (let i = 0; i < 100 && offered === 1; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.equal(offered, 2)
+  ownCall.stop()
+  assert.equal(over, 1, 'a call without the spare leaves it alone')
 })
