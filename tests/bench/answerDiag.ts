@@ -57,10 +57,12 @@ function traceSummary (events: any[]): void {
   const t0 = answer.ts
   const tid = answer.tid
   const main = events.filter((e) => e.tid === tid && e.ts >= t0 - 30000 && e.ts <= t0 + 80000 && e.ph === 'X')
-  const top = main.filter((e) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask')
+  // Chromium names a task twice (an outer ThreadControllerImpl::RunTask around RunTask): the outer one, where there is one.
+  const outer = main.filter((e) => e.name === 'ThreadControllerImpl::RunTask')
+  const top = outer.length > 0 ? outer : main.filter((e) => e.name === 'RunTask')
   for (const t of top) {
     if ((t.dur ?? 0) < 300) continue
-    const kids = main.filter((e) => e !== t && e.ts >= t.ts && e.ts + (e.dur ?? 0) <= t.ts + t.dur && (e.dur ?? 0) >= 500 && e.name !== 'RunTask')
+    const kids = main.filter((e) => e !== t && e.ts >= t.ts && e.ts + (e.dur ?? 0) <= t.ts + t.dur && (e.dur ?? 0) >= 500 && e.name !== 'RunTask' && e.name !== 'ThreadControllerImpl::RunTask')
       .map((e) => `${e.name}${e.args?.data?.functionName ? ':' + e.args.data.functionName : ''}${e.args?.data?.type ? ':' + e.args.data.type : ''} ${(e.dur / 1000).toFixed(1)}`)
     console.log(`  task at ${((t.ts - t0) / 1000).toFixed(1)} ms, ${(t.dur / 1000).toFixed(1)} ms: ${kids.slice(0, 14).join(', ')}`)
   }
