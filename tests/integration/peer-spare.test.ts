@@ -11,8 +11,8 @@ import { nodeViewer } from '../src/nodeViewer'
  * Issue 21's ring → live frame: a screen keeps one call's connection made and gathered before any
  * ring (viewer/src/lib/peerSpare.ts), so a preview's offer leaves at once. Real werift peers, a real
  * hub and doorbell: the preview's offer is the spare's (its ICE credentials), video comes, the
- * spare is used once and made again when its call is over (not during it, where it would fall on
- * an Answer); a call needing ICE servers, or a spare past its age, gathers anew.
+ * spare is used once and made again once its call is past its Answer or over (never during a
+ * preview, where it would fall on the Answer); a call needing ICE servers, or a spare past its age, gathers anew.
  */
 
 const werift = (iceServers: Array<{ urls: string }> = []): PeerConnectionLike => new RTCPeerConnection({
@@ -24,7 +24,7 @@ const werift = (iceServers: Array<{ urls: string }> = []): PeerConnectionLike =>
 const clearStun = (pc: PeerConnectionLike): void => { withoutDefaultStun(pc as unknown as RTCPeerConnection, (pc as unknown as RTCPeerConnection).config.iceServers) }
 const ufrag = (sdp: string): string | undefined => /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1]
 
-test('a spare is gathered before it is needed, taken once, made again when its call is over; not for a call with ICE servers, not past its age', { timeout: 60_000 }, async (t) => {
+test('a spare is gathered before it is needed, taken once, made again when its call says so; not for a call with ICE servers, not past its age', { timeout: 60_000 }, async (t) => {
   let made = 0
   let clock = 0
   const spare = new PeerSpare({ createPeerConnection: () => { made++; return werift() }, beforeGather: clearStun, refillAfterMs: 50, maxAgeMs: 60_000, now: () => clock })
@@ -38,13 +38,13 @@ test('a spare is gathered before it is needed, taken once, made again when its c
   assert.match(sdp, /^a=candidate:/m, 'its offer holds its candidates')
   assert.equal(taken.peer.iceGatheringState, 'complete')
   assert.equal(spare.take([]), null, 'used once')
-  // Not made again while the call that took it is on: making one would take the page's main thread then (an Answer's moment).
+  // Not made again until the call that took it says so (callSession: at a preview's Answer or end).
   await new Promise((resolve) => setTimeout(resolve, 500))
-  assert.equal(made, 1, 'no new spare during the call')
+  assert.equal(made, 1, 'no new spare until the call says so')
   assert.equal(spare.isReady, false)
   await taken.peer.close()
-  spare.callOver()
-  await eventually('made again once the call is over', () => spare.isReady, 20_000)
+  spare.makeNext()
+  await eventually('made again once the call says so', () => spare.isReady, 20_000)
   assert.equal(made, 2)
   clock += 60_001
   assert.equal(spare.take([]), null, 'too old: not used (its candidates may be stale)')

@@ -4,13 +4,14 @@ import { gatherOffer, makePeer, type CallSessionOptions, type PreparedPeer } fro
 /** A spare is replaced after this long: its candidates may have gone stale (a new address, another network). */
 export const SPARE_MAX_AGE_MS = 5 * 60_000
 /**
- * The next spare is made this long after the call that took one is over. Not while that call is
- * on: making one takes the page's main thread for tens of milliseconds (the connection, its
- * transceivers, the offer, gathering), and made a second after the ring it fell on a quick
- * Answer and held back the doorbell's first sound and `call-taken` (docs/performance.md). A
- * little after the call, not in it: its hang-up closes a connection and draws the home view.
+ * The next spare is made this long after the call that took one says it may be (`makeNext`): a
+ * call answered without a preview at once, as it takes it; a preview only once it is answered
+ * (`call-taken`) or over. Not during a preview: the resident may press Answer at any moment of
+ * it, and making a spare takes the page's main thread for tens of milliseconds (the connection,
+ * its transceivers, the offer, gathering); made a second after the ring, it fell on a quick
+ * Answer and held back the doorbell's first sound and `call-taken` (docs/performance.md).
  */
-export const SPARE_REFILL_MS = 300
+export const SPARE_REFILL_MS = 1000
 
 export interface PeerSpareOptions extends Pick<CallSessionOptions, 'createPeerConnection' | 'beforeGather' | 'gatherTimeoutMs'> {
   maxAgeMs?: number
@@ -29,8 +30,8 @@ const closePrepared = (p: PreparedPeer): void => {
  * preview, the call takes it and sends the offer at once instead of gathering then (150-700 ms of
  * the ring → live frame on a busy machine, tests/bench/hops.ts). One for the whole page, for
  * calls without ICE servers (the home network and the direct path); the cloud path's TURN
- * allocations are per call and are made then, as before. Taken once, then made again a little
- * after the call that took it is over (a second doorbell ringing during that call gathers its own).
+ * allocations are per call and are made then, as before. Taken once, then made again a second
+ * after the call that took it is past its Answer (`SPARE_REFILL_MS`).
  */
 export class PeerSpare {
   private ready: { prepared: PreparedPeer, madeAt: number } | null = null
@@ -54,7 +55,7 @@ export class PeerSpare {
   /**
    * The spare, gathered, with its offer in its local description, for a call with these ICE
    * servers; null when there is none ready, it is too old, or the call needs ICE servers.
-   * The call that takes it says `callOver` when it ends: the next one is made then.
+   * The call that takes it says `makeNext` when the next one may be made.
    */
   take (iceServers: IceServerInit[]): PreparedPeer | null {
     if (this.closed || iceServers.length > 0 || this.ready === null) return null
@@ -67,9 +68,9 @@ export class PeerSpare {
     return prepared
   }
 
-  /** The call that took the spare ended (hung up, missed, failed): the next one is made a little later. */
-  callOver (): void {
-    if (this.ready === null && !this.making) this.schedule(this.refillAfterMs)
+  /** The call that took the spare is past its Answer (or over): the next one is made a little later. */
+  makeNext (): void {
+    if (this.ready === null && !this.making && this.timer === null) this.schedule(this.refillAfterMs)
   }
 
   close (): void {
