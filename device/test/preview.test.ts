@@ -12,11 +12,14 @@ import { answeringSession, type ChannelData, type ControlChannel, type Door, typ
  */
 test('a preview session: no audio either way before Answer, take-call goes to the call machine, OPEN_AUDIO opens audio and says call-taken', async () => {
   const sent: string[] = []
+  const logged: string[] = []
+  // What had happened when each message left: the first packet and `call-taken` go before any bookkeeping.
+  const before: Array<{ audioOpened: number, logged: boolean }> = []
   let listener: ((data: ChannelData) => void) | null = null
   const channel: ControlChannel = {
     label: 'control',
     isOpen: () => true,
-    send: (text) => { sent.push(text) },
+    send: (text) => { sent.push(text); before.push({ audioOpened, logged: logged.some((l) => l.includes('preview answered')) }) },
     onOpen: (l) => { l() },
     onMessage: (l) => { listener = l }
   }
@@ -43,7 +46,7 @@ test('a preview session: no audio either way before Answer, take-call goes to th
   const signalled: SignalToViewer[] = []
   const routing: SessionRouting = { signal: (_v, _s, m) => { signalled.push(m) }, pathOf: () => 'lan' }
   const sentBack: EventObject[] = []
-  const parent = setup({ actors: { session: answeringSession({ peers, door, log: memoryLogger([], 'test'), talk: floor })(routing) } }).createMachine({
+  const parent = setup({ actors: { session: answeringSession({ peers, door, log: memoryLogger(logged, 'test'), talk: floor })(routing) } }).createMachine({
     invoke: { id: 'session', src: 'session', input: { sessionId: 's-1', viewerId: 'v-kitchen', viewerName: 'Kitchen', since: 0, sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n', preview: true } },
     on: {
       OPEN: { actions: sendTo('session', { type: 'OPEN_AUDIO' }) },
@@ -68,6 +71,8 @@ test('a preview session: no audio either way before Answer, take-call goes to th
   actor.send({ type: 'OPEN' })
   assert.equal(audioOpened, 1, 'OPEN_AUDIO opens the platform\'s audio')
   assert.deepEqual(sent, ['{"type":"call-taken"}'])
+  assert.deepEqual(before, [{ audioOpened: 1, logged: false }], 'call-taken left after the audio opened and before the log line')
+  assert.ok(logged.some((l) => l.includes('preview answered')), 'and the line is written')
   assert.equal(session.mayTalk(), true, 'in the call the talk floor decides')
   listener!(JSON.stringify({ type: 'talk', id: 'y' }))
   assert.equal(talkCommands.length, 1, 'talk commands count once it is the call')

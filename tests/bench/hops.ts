@@ -67,7 +67,7 @@ export const markOf = (marks: Mark[], name: string, session: string): number | n
   marks.find((m) => m.name === `doorbell:${name}` && m.session === session)?.at ?? null
 
 /** The doorbell's log lines for one session: the machine's `offer` line, then the session's own. */
-export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): Record<'offer' | 'admitted' | 'peerMade' | 'answerMade' | 'answered' | 'iceConnected' | 'firstHello' | 'dtlsListening' | 'dtlsConnected' | 'videoOut' | 'connected' | 'takeCallIn' | 'audioOpen', number | null> & { hellos: Array<{ at: number, text: string }> } {
+export function deviceSession (lines: Array<{ text: string }>, since: number, session: string): Record<'offer' | 'admitted' | 'peerMade' | 'answerMade' | 'answered' | 'iceConnected' | 'firstHello' | 'dtlsListening' | 'dtlsConnected' | 'videoOut' | 'connected' | 'takeCallIn' | 'audioOpen' | 'audioOut', number | null> & { hellos: Array<{ at: number, text: string }> } {
   const own = (what: string) => (t: string) => t.includes(`session ${session}]`) && t.includes(what)
   const at = (what: string): number | null => deviceAt(lines, since, own(what))
   return {
@@ -83,7 +83,10 @@ export function deviceSession (lines: Array<{ text: string }>, since: number, se
     videoOut: at('] video out'),
     connected: at('] peer state=connected'),
     takeCallIn: at('] take-call in'),
+    // Logged after the microphone's first packet and `call-taken` left (device/src/answering/session.ts).
     audioOpen: at('] preview answered'),
+    // The microphone's first packet handed to the session's sender (device/src/peer/session.ts).
+    audioOut: at('] audio out'),
     // Each ClientHello's line (n, cookie, whether the DTLS server listened yet): a lost first hello shows here.
     hellos: lines.flatMap((l) => {
       const at = logTime(l.text)

@@ -199,11 +199,12 @@ export const previewBench: Bench = async ({ smoke, log }) => {
         ['Answer', answerMark],
         ['screen: take-call sent', markOf(takeMarks, 'take-call-sent', previewSession)],
         ['doorbell: take-call in', d.takeCallIn],
-        ['doorbell: call machine, audio opened', d.audioOpen],
+        ['doorbell: audio opened, call-taken sent', d.audioOpen],
         ['screen: call-taken in (audio ready)', takenAt]
       ])
       v.heardHops.add([
-        ['doorbell: audio opened', d.audioOpen],
+        ['doorbell: take-call in', d.takeCallIn],
+        ['doorbell: first audio packet out', d.audioOut],
         ['screen: first audio packet', firstAudioAt],
         ['screen: the doorbell heard', heardAt]
       ])
@@ -239,7 +240,7 @@ export const previewBench: Bench = async ({ smoke, log }) => {
       log(`preview off (${name}), Answer: ${v.offHellos.toString()}`)
       log(v.ringHops.table(`preview (${name}): ring → first live frame, by hop`))
       log(v.audioHops.table(`preview (${name}): Answer → two-way audio ready, by hop`))
-      log(v.heardHops.table(`preview (${name}): the doorbell's audio opened → heard on the page`))
+      log(v.heardHops.table(`preview (${name}): take-call in the doorbell → its sound heard on the page`))
       log(v.offHops.table(`preview off (${name}): Answer → first frame, by hop`))
     }
     const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, two doorbells in their own processes on one hub (startHub), 1280x720@30 H.264 test pattern, keyframe every 30 frames, Opus test tone; one with live preview, one with it off, rung in turn, the page reloaded and idle 1.5 s before each; ${COMPARE ? `${rounds} rings each with the doorbells' keepEarlyDtls on (as shipped) and off, in alternating blocks of ${COMPARE_BLOCK}, the spare connection on` : `${rounds} rings each with the spare connection (as shipped) and ${rounds} with ?spare=off, alternated`}; ${load}`

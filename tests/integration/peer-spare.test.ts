@@ -11,7 +11,8 @@ import { nodeViewer } from '../src/nodeViewer'
  * Issue 21's ring → live frame: a screen keeps one call's connection made and gathered before any
  * ring (viewer/src/lib/peerSpare.ts), so a preview's offer leaves at once. Real werift peers, a real
  * hub and doorbell: the preview's offer is the spare's (its ICE credentials), video comes, the
- * spare is used once and made again; a call needing ICE servers, or a spare past its age, gathers anew.
+ * spare is used once and made again once its call is past its Answer or over (never during a
+ * preview, where it would fall on the Answer); a call needing ICE servers, or a spare past its age, gathers anew.
  */
 
 const werift = (iceServers: Array<{ urls: string }> = []): PeerConnectionLike => new RTCPeerConnection({
@@ -23,7 +24,7 @@ const werift = (iceServers: Array<{ urls: string }> = []): PeerConnectionLike =>
 const clearStun = (pc: PeerConnectionLike): void => { withoutDefaultStun(pc as unknown as RTCPeerConnection, (pc as unknown as RTCPeerConnection).config.iceServers) }
 const ufrag = (sdp: string): string | undefined => /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1]
 
-test('a spare is gathered before it is needed, taken once, made again; not for a call with ICE servers, not past its age', { timeout: 60_000 }, async (t) => {
+test('a spare is gathered before it is needed, taken once, made again when its call says so; not for a call with ICE servers, not past its age', { timeout: 60_000 }, async (t) => {
   let made = 0
   let clock = 0
   const spare = new PeerSpare({ createPeerConnection: () => { made++; return werift() }, beforeGather: clearStun, refillAfterMs: 50, maxAgeMs: 60_000, now: () => clock })
@@ -37,8 +38,13 @@ test('a spare is gathered before it is needed, taken once, made again; not for a
   assert.match(sdp, /^a=candidate:/m, 'its offer holds its candidates')
   assert.equal(taken.peer.iceGatheringState, 'complete')
   assert.equal(spare.take([]), null, 'used once')
+  // Not made again until the call that took it says so (callSession: at a preview's Answer or end).
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.equal(made, 1, 'no new spare until the call says so')
+  assert.equal(spare.isReady, false)
   await taken.peer.close()
-  await eventually('made again', () => spare.isReady, 20_000)
+  spare.makeNext()
+  await eventually('made again once the call says so', () => spare.isReady, 20_000)
   assert.equal(made, 2)
   clock += 60_001
   assert.equal(spare.take([]), null, 'too old: not used (its candidates may be stale)')
@@ -48,7 +54,7 @@ test('a spare is gathered before it is needed, taken once, made again; not for a
 })
 
 test('a preview on a screen with a spare sends the spare\'s offer, gets video, and the next ring gets a new one', { timeout: 120_000 }, async (t) => {
-  const lan = await startLan({ ringTimeoutSeconds: 3 })
+  const lan = await startLan({ ringTimeoutSeconds: 5 })
   t.after(() => lan.stop())
   const kitchen = await pairViewer(lan.hub, { name: 'Kitchen tablet', role: 'resident' })
   const viewer = nodeViewer(lan.hub.mqttUrl, kitchen, 'h264', { preview: true, spare: true })
@@ -65,7 +71,11 @@ test('a preview on a screen with a spare sends the spare\'s offer, gets video, a
     await eventually('a live preview with video', () => previews() === 1 && viewer.rtp.length > before + 10, 30_000)
     const gathered = performance.getEntriesByName('doorbell:gathered').at(-1) as PerformanceMark | undefined
     assert.equal((gathered?.detail as { spare?: boolean } | undefined)?.spare, true, 'the preview took the spare: no gathering at the ring')
-    // Missed after 3 s: the preview ends with the ring.
+    // The resident may press Answer at any moment of the preview: no spare is made then (it was, a second after the ring).
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    assert.equal(previews(), 1, 'still ringing, the preview on')
+    assert.equal(spare.isReady, false, 'no new spare while the preview is on')
+    // Missed after 5 s: the preview ends with the ring.
     const card = viewer.home.doorbells.get('front-door')!
     await eventually('the ring over, the preview ended', () => previews() === 0 && lan.device.call.getSnapshot().matches('idle') && !card.getSnapshot().matches('incoming'), 20_000)
     return offers.at(-1)!

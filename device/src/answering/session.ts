@@ -144,9 +144,10 @@ export function answeringSession (o: SessionOptions) {
     receive((event) => {
       if ((event as OpenAudio).type !== 'OPEN_AUDIO' || !preview) return
       preview = false
-      log.info('preview answered: audio open both ways')
+      // The sound and the viewer's word first, the log line after: nothing on the way to two-way audio waits for bookkeeping.
       peer?.openAudio?.()
       callTaken()
+      log.info('preview answered: audio open both ways, call-taken sent')
     })
     const identity: SessionIdentity = { sessionId, viewerId, viewerName, log, path: () => routing.pathOf(sessionId) }
     const door = o.door.session({

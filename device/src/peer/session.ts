@@ -60,7 +60,11 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
         // Audio leaves the device only once connected, and in a preview only once answered.
         if (!audio || stopAudio || closed || !stopVideo || !audioOpen) return
         // The microphone's current frame at once, then each next one (no wait for the encoder's next frame).
-        stopAudio = o.microphone.subscribe((packet) => { audio.writeRtp(packet) }, { fromLast: true })
+        let first = true
+        stopAudio = o.microphone.subscribe((packet) => {
+          audio.writeRtp(packet)
+          if (first) { first = false; events.setup?.('audio out') }
+        }, { fromLast: true })
       }
       const startVideo = (): void => {
         if (stopVideo || closed) return

@@ -99,7 +99,7 @@ export interface CallSessionOptions {
   /** Longest wait for ICE gathering before the offer goes out with what it has. */
   gatherTimeoutMs?: number
   /** A connection made and gathered ahead of the ring (peerSpare.ts); used when its ICE servers match. */
-  spare?: Pick<PeerSpare, 'take'>
+  spare?: Pick<PeerSpare, 'take' | 'makeNext'>
 }
 
 /** A peer connection with the call's channel and lines, before any session is wired to it. */
@@ -170,6 +170,13 @@ export function callSession (o: CallSessionOptions) {
     // Made once the path's ICE servers are known (at once on the LAN).
     let pc: PeerConnectionLike | null = null
     let dc: DataChannelLike | null = null
+    // This call took the page's spare: the next may be made once it is past its Answer (peerSpare.ts), said once.
+    let tookSpare = false
+    const spareDone = (): void => {
+      if (!tookSpare) return
+      tookSpare = false
+      o.spare?.makeNext()
+    }
     // A preview answered before its channel opened: take the call as soon as it does.
     let taking = false
     const takeCall = (): void => {
@@ -207,6 +214,8 @@ export function callSession (o: CallSessionOptions) {
         if (data.includes(`"${CALL_TAKEN}"`) && decode(CallTaken, data, 'data channel').ok) {
           performance.mark(CALL_MARKS.audioReady, { detail: { sessionId } })
           send({ type: 'CALL_TAKEN' })
+          // The preview is answered and its audio open: the page's next spare may be made.
+          spareDone()
           return
         }
         if (isTalkMessage(data)) {
@@ -281,6 +290,10 @@ export function callSession (o: CallSessionOptions) {
       // A connection gathered before the ring (the spare) skips ICE gathering and the DTLS
       // certificate; else one is made now, the same way.
       const spare = o.spare?.take(iceServers) ?? null
+      tookSpare = spare !== null
+      // Not a preview: this is the Answer, and the next spare is made a second from now (as before).
+      // A preview's next waits for its Answer (or its end): the resident may press Answer at any moment of it.
+      if (!input.preview) spareDone()
       const prepared = spare ?? makePeer(o, iceServers)
       const peer = open(prepared)
       if (!spare) await gatherOffer(o, peer, iceServers)
@@ -302,6 +315,7 @@ export function callSession (o: CallSessionOptions) {
       talk.close()
       try { dc?.close() } catch {}
       void pc?.close()
+      spareDone()
       o.onClosed?.(input)
     }
   })

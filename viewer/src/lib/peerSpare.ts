@@ -3,7 +3,14 @@ import { gatherOffer, makePeer, type CallSessionOptions, type PreparedPeer } fro
 
 /** A spare is replaced after this long: its candidates may have gone stale (a new address, another network). */
 export const SPARE_MAX_AGE_MS = 5 * 60_000
-/** The next spare is made this long after one is taken, not while the call it went to is being set up. */
+/**
+ * The next spare is made this long after the call that took one says it may be (`makeNext`): a
+ * call answered without a preview at once, as it takes it; a preview only once it is answered
+ * (`call-taken`) or over. Not during a preview: the resident may press Answer at any moment of
+ * it, and making a spare takes the page's main thread for tens of milliseconds (the connection,
+ * its transceivers, the offer, gathering); made a second after the ring, it fell on a quick
+ * Answer and held back the doorbell's first sound and `call-taken` (docs/performance.md).
+ */
 export const SPARE_REFILL_MS = 1000
 
 export interface PeerSpareOptions extends Pick<CallSessionOptions, 'createPeerConnection' | 'beforeGather' | 'gatherTimeoutMs'> {
@@ -23,7 +30,8 @@ const closePrepared = (p: PreparedPeer): void => {
  * preview, the call takes it and sends the offer at once instead of gathering then (150-700 ms of
  * the ring → live frame on a busy machine, tests/bench/hops.ts). One for the whole page, for
  * calls without ICE servers (the home network and the direct path); the cloud path's TURN
- * allocations are per call and are made then, as before. Taken once, then made again a little later.
+ * allocations are per call and are made then, as before. Taken once, then made again a second
+ * after the call that took it is past its Answer (`SPARE_REFILL_MS`).
  */
 export class PeerSpare {
   private ready: { prepared: PreparedPeer, madeAt: number } | null = null
@@ -47,15 +55,22 @@ export class PeerSpare {
   /**
    * The spare, gathered, with its offer in its local description, for a call with these ICE
    * servers; null when there is none ready, it is too old, or the call needs ICE servers.
+   * The call that takes it says `makeNext` when the next one may be made.
    */
   take (iceServers: IceServerInit[]): PreparedPeer | null {
     if (this.closed || iceServers.length > 0 || this.ready === null) return null
     const { prepared, madeAt } = this.ready
     this.ready = null
-    this.schedule(this.refillAfterMs)
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
     // A page whose timers were throttled (a background tab) may hold one past its age.
-    if (this.now() - madeAt > this.maxAgeMs) { closePrepared(prepared); return null }
+    if (this.now() - madeAt > this.maxAgeMs) { closePrepared(prepared); this.schedule(this.refillAfterMs); return null }
     return prepared
+  }
+
+  /** The call that took the spare is past its Answer (or over): the next one is made a little later. */
+  makeNext (): void {
+    if (this.ready === null && !this.making && this.timer === null) this.schedule(this.refillAfterMs)
   }
 
   close (): void {

@@ -1,0 +1,214 @@
+/**
+ * Diagnosis (not a bench figure): Answer on a live preview, traced on both ends. A doorbell in its
+ * own process, one headless Chromium page, N rings; per ring the page's marks and the doorbell's
+ * log lines, hop by hop, and the figures the `preview` bench reports (Answer → call-taken, → first
+ * audio, → the later of the two). Answer comes 0-1 s after the live picture (spread the same way
+ * on each side). Options (environment):
+ * - `DIAG_OLD_VIEWER=DIR`: a second hub serves that build of the viewer (`vite build --outDir DIR`
+ *   from another commit), with its own doorbell; rings alternate: before/after in one run.
+ * - `DIAG_STATS=1`: the audio receiver's own stats (`inbound-rtp` packetsReceived and
+ *   lastPacketReceivedTimestamp, polled every 2 ms from Answer): when the first packet reached
+ *   Chromium's network thread, whatever the main thread was doing (the poll itself costs the page
+ *   main-thread time, so it is off by default).
+ * - `DIAG_TRACE=1`: a CPU profile and a trace of the page's main thread around Answer.
+ * - `DIAG_WAIT=MS`: Answer that long after the live picture; `DIAG_VERBOSE=1`: the page's peer
+ *   connections made near Answer and its click timing.
+ * Run: bash scripts/isolated.sh node --import tsx tests/bench/answerDiag.ts [rings]
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startHub } from '@doorbell/hub'
+import { memoryLogger } from '@doorbell/core'
+import { openResident } from '../src/browser'
+import { VIEWER_DIST } from '../src/harness'
+import { deviceInvite, inviteCode, pairPage } from '../src/trust'
+import { percentile, round } from './lib'
+import { epochNow, startDeviceProcess, type DeviceProcess } from './proc'
+import { CALL_CAMERA } from './call'
+import { Hops, deviceAt, markOf, pageMarks } from './hops'
+
+const ID = 'front-door'
+const TRACE = process.env['DIAG_TRACE'] === '1'
+const STATS = process.env['DIAG_STATS'] === '1'
+const VERBOSE = process.env['DIAG_VERBOSE'] === '1'
+const OLD_VIEWER = process.env['DIAG_OLD_VIEWER']
+const WAIT = process.env['DIAG_WAIT'] !== undefined ? Number(process.env['DIAG_WAIT']) : null
+
+/** JS self time by function over the profile (idle and program left out), the top 25, and the total of Vue's own functions. */
+function profileSummary (profile: any): void {
+  const byId = new Map<number, any>(profile.nodes.map((n: any) => [n.id, n]))
+  const self = new Map<string, number>()
+  for (let i = 0; i < profile.samples.length; i++) {
+    const n = byId.get(profile.samples[i])
+    const f = n.callFrame
+    if (f.functionName === '(idle)' || f.functionName === '(program)') continue
+    const key = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber}:${f.columnNumber}`
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i + 1] ?? 100) / 1000)
+  }
+  const total = [...self.values()].reduce((a, b) => a + b, 0)
+  console.log(`  js self ${total.toFixed(1)} ms: ${[...self].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => `${k} ${v.toFixed(1)}`).join('; ')}`)
+}
+
+/** The renderer main thread's top-level tasks from the Answer mark on, with their longest children. */
+function traceSummary (events: any[]): void {
+  const answer = events.find((e) => e.name === 'doorbell:answer')
+  if (!answer) { console.log('  trace: no answer mark'); return }
+  const t0 = answer.ts
+  const tid = answer.tid
+  const main = events.filter((e) => e.tid === tid && e.ts >= t0 - 30000 && e.ts <= t0 + 80000 && e.ph === 'X')
+  // Chromium names a task twice (an outer ThreadControllerImpl::RunTask around RunTask): the outer one, where there is one.
+  const outer = main.filter((e) => e.name === 'ThreadControllerImpl::RunTask')
+  const top = outer.length > 0 ? outer : main.filter((e) => e.name === 'RunTask')
+  for (const t of top) {
+    if ((t.dur ?? 0) < 300) continue
+    const kids = main.filter((e) => e !== t && e.ts >= t.ts && e.ts + (e.dur ?? 0) <= t.ts + t.dur && (e.dur ?? 0) >= 500 && e.name !== 'RunTask' && e.name !== 'ThreadControllerImpl::RunTask')
+      .map((e) => `${e.name}${e.args?.data?.functionName ? ':' + e.args.data.functionName : ''}${e.args?.data?.type ? ':' + e.args.data.type : ''} ${(e.dur / 1000).toFixed(1)}`)
+    console.log(`  task at ${((t.ts - t0) / 1000).toFixed(1)} ms, ${(t.dur / 1000).toFixed(1)} ms: ${kids.slice(0, 14).join(', ')}`)
+  }
+  const marks = events.filter((e) => e.tid === tid && typeof e.name === 'string' && e.name.startsWith('doorbell:') && e.ts >= t0)
+  console.log(`  marks: ${marks.map((m) => `${m.name} ${((m.ts - t0) / 1000).toFixed(1)}`).join(', ')}`)
+}
+const rings = Number(process.argv[2] ?? 12)
+
+/** Every RTCPeerConnection the page makes, kept for the stats poll. */
+const KEEP_PEERS = `(() => {
+  const Original = window.RTCPeerConnection
+  window.__pcs = []
+  window.__pcMade = []
+  window.RTCPeerConnection = function (...args) { const t = performance.now(); const pc = new Original(...args); window.__pcMade.push([t, performance.now()]); window.__pcs.push(pc); return pc }
+  window.RTCPeerConnection.prototype = Original.prototype
+  Object.setPrototypeOf(window.RTCPeerConnection, Original)
+  // The clicks' own timing (Event Timing: handler start/end, next paint) and frames longer than 50 ms.
+  window.__events = []
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__events.push({ type: e.entryType, name: e.name, start: e.startTime, ps: e.processingStart, pe: e.processingEnd, duration: e.duration, blocking: e.blockingDuration }) })
+    .observe({ type: 'event', durationThreshold: 16, buffered: true })
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__events.push({ type: e.entryType, name: e.name, start: e.startTime, duration: e.duration, blocking: e.blockingDuration, scripts: e.scripts?.map((s) => [s.invoker, Math.round(s.duration)]) }) })
+    .observe({ type: 'long-animation-frame', buffered: true })
+})()`
+
+/** Armed before Answer: polls the live audio receivers' stats until one has a packet; its first packet's arrival (epoch ms). */
+const ARM_STATS = `(() => {
+  window.__firstPacket = (async () => {
+    const deadline = performance.now() + 5000
+    while (performance.now() < deadline) {
+      for (const pc of window.__pcs) {
+        if (pc.connectionState !== 'connected') continue
+        for (const r of pc.getReceivers()) {
+          if (r.track?.kind !== 'audio') continue
+          const stats = await r.getStats()
+          for (const s of stats.values()) {
+            if (s.type === 'inbound-rtp' && s.packetsReceived > 0) return { last: s.lastPacketReceivedTimestamp, n: s.packetsReceived, polledAt: performance.timeOrigin + performance.now() }
+          }
+        }
+      }
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    return null
+  })()
+})()`
+
+interface Side { name: string, url: string, device: DeviceProcess, twoWay: number[], taken: number[], firstAudio: number[], hops: Hops, pageHops: Hops }
+
+const main = async (): Promise<void> => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-diag-answer-'))
+  // `DIAG_OLD_VIEWER=DIR`: a second hub serves that build of the viewer, with its own doorbell; rings alternate between the two.
+  const builds: Array<[string, string]> = [['this viewer', VIEWER_DIST], ...(OLD_VIEWER ? [['old viewer', OLD_VIEWER] as [string, string]] : [])]
+  const hubs = await Promise.all(builds.map(async ([, dir], i) => await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: join(dataDir, `hub${i}`), viewerDir: dir, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })))
+  const resident = await openResident(hubs[0]!.url, 'Diag', await inviteCode(hubs[0]!, 'owner'))
+  const { page } = resident
+  for (const hub of hubs.slice(1)) await pairPage(page, hub.url, await inviteCode(hub, 'owner'), 'Diag')
+  await page.addInitScript(KEEP_PEERS)
+  const sides: Side[] = []
+  for (const [i, hub] of hubs.entries()) {
+    const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, mesh: { enabled: false }, iceAdditionalHostAddresses: ['127.0.0.1'], ringTimeoutSeconds: 60, camera: CALL_CAMERA, audio: { source: { kind: 'test-tone' as const, frequencyHz: 660 } }, deviceId: ID, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, ID) } }, `diag-answer-${i}`)
+    sides.push({ name: builds[i]![0], url: hub.url, device, twoWay: [], taken: [], firstAudio: [], hops: new Hops(), pageHops: new Hops() })
+  }
+  const loads: number[] = []
+  try {
+    for (let i = 0; i < rings * sides.length; i++) {
+      const side = sides[i % sides.length]!
+      const { device, hops, pageHops } = side
+      // The Answer's moment after the live picture: spread over 0-1 s, the same spread on each side.
+      const wait = WAIT ?? (Math.floor(i / sides.length) * 379) % 1000
+      loads.push(loadavg()[0]!)
+      await page.goto(side.url)
+      await page.getByTestId(`doorbell-${ID}`).waitFor({ timeout: 20_000 })
+      await page.waitForTimeout(1500)
+      const card = page.getByTestId(`doorbell-${ID}`)
+      const pressedAt = epochNow()
+      device.ring()
+      await card.locator('[data-testid=ring-preview][data-preview=live]').waitFor({ timeout: 10_000 })
+      await page.waitForTimeout(wait)
+      const session = (await pageMarks(page, pressedAt)).find((m) => m.name === 'doorbell:session-start')?.session ?? ''
+      if (STATS) await page.evaluate(ARM_STATS)
+      const cdp = TRACE ? await page.context().newCDPSession(page) : null
+      const events: any[] = []
+      if (cdp) {
+        cdp.on('Tracing.dataCollected', (d: any) => { events.push(...d.value) })
+        await cdp.send('Profiler.enable')
+        await cdp.send('Profiler.setSamplingInterval', { interval: 100 })
+        await cdp.send('Profiler.start')
+        await cdp.send('Tracing.start', { categories: 'devtools.timeline,blink.user_timing,disabled-by-default-devtools.timeline,toplevel,v8.execute,media,webrtc', transferMode: 'ReportEvents' })
+      }
+      const answeredAt = epochNow()
+      await card.getByTestId('answer').click()
+      const packet = STATS ? await page.evaluate('window.__firstPacket') as { last: number, n: number, polledAt: number } | null : null
+      await page.waitForTimeout(300)
+      if (cdp) {
+        const { profile } = await cdp.send('Profiler.stop') as any
+        profileSummary(profile)
+        const done = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve))
+        await cdp.send('Tracing.end')
+        await done
+        traceSummary(events)
+      }
+      const pageEvents = await page.evaluate(`(() => { const a = performance.getEntriesByName('doorbell:answer').at(-1)?.startTime ?? 0; return window.__events.filter((e) => e.start >= a - 20 && (e.type !== 'event' || e.name === 'click')).map((e) => ({ ...e, start: Math.round(e.start - a), ps: Math.round(e.ps - a), pe: Math.round(e.pe - a) })) })()`)
+      const made = await page.evaluate(`(() => { const a = performance.getEntriesByName('doorbell:answer').at(-1)?.startTime ?? 0; return window.__pcMade.map(([t, e]) => [Math.round(t - a), Math.round(e - t)]).filter(([t]) => t > -3000) })()`)
+      if (VERBOSE) console.log(`  peer connections made (ms from Answer, ms to construct): ${JSON.stringify(made)}; page events: ${JSON.stringify(pageEvents)}`)
+      const marks = await pageMarks(page, answeredAt)
+      const lines = device.lines
+      const own = (what: string) => (t: string): boolean => t.includes(`session ${session}]`) && t.includes(what)
+      const answer = marks.find((m) => m.name === 'doorbell:answer')?.at ?? null
+      // The first packet's arrival, where the first poll saw only one (else unknown: packets may come closer than a frame apart).
+      const firstPacketAt = packet && packet.n === 1 ? packet.last : null
+      const m = (n: string): number | null => markOf(marks, n, session)
+      const chain: Array<[string, number | null]> = [
+        ['Answer', answer],
+        ['screen: take-call sent', m('take-call-sent')],
+        ['doorbell: take-call in', deviceAt(lines, answeredAt, own('] take-call in'))],
+        ['doorbell: first audio out', deviceAt(lines, answeredAt, own('] audio out'))],
+        ['doorbell: call-taken sent (logged after)', deviceAt(lines, answeredAt, own('] preview answered'))],
+        ...(STATS ? [['screen: first audio packet (stats, network)', firstPacketAt] as [string, number | null]] : []),
+        ['screen: first audio (unmute mark)', m('first-audio')],
+        ['screen: call-taken in (mark)', m('audio-ready')]
+      ]
+      hops.add(chain)
+      const a = answer ?? NaN
+      const taken = (m('audio-ready') ?? NaN) - a
+      const first = (m('first-audio') ?? NaN) - a
+      side.taken.push(taken)
+      side.firstAudio.push(first)
+      side.twoWay.push(Math.max(taken, first))
+      pageHops.add([['Answer', a], ['→ first packet (stats, network)', firstPacketAt]])
+      const spareNear = (made as Array<[number, number]>).some(([t]) => t > -300 && t < 100)
+      console.log(`${side.name} ring ${Math.floor(i / sides.length) + 1} (answered ${wait} ms after live${spareNear ? ', a spare made near Answer' : ''}): ${chain.map(([n, t]) => `${n} ${t === null || answer === null ? '-' : (t - answer).toFixed(1)}`).join(' | ')}; load ${loadavg()[0]!.toFixed(1)}`)
+      await card.getByTestId('hang-up').click()
+      await card.getByTestId('seen').click()
+    }
+    for (const side of sides) {
+      console.log(side.hops.table(`${side.name}: Answer → two-way, by hop (each from the one before)`))
+      if (STATS) console.log(side.pageHops.table(`${side.name}: from Answer`))
+      const f = (xs: number[]): string => `p50 ${round(percentile(xs, 50))} / p95 ${round(percentile(xs, 95))} ms`
+      console.log(`${side.name}: Answer → call-taken ${f(side.taken)}; → first audio ${f(side.firstAudio)}; → two-way ${f(side.twoWay)} (n=${side.twoWay.length})`)
+    }
+    console.log(`load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (1-minute average, sampled each ring)`)
+  } finally {
+    await resident.close()
+    for (const side of sides) await side.device.stop()
+    for (const hub of hubs) await hub.stop()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+void main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1) })
