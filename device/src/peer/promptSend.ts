@@ -48,21 +48,32 @@ export function promptSocket (socket: Socket): boolean {
   return true
 }
 
-/** werift's UDP sockets of one peer connection (ICE's host and relay transports): those made so far. */
+/** werift's UDP sockets of one peer connection (ICE's host transports, and a TURN relay's socket to its server): those made so far. */
 export function peerSockets (pc: RTCPeerConnection): Socket[] {
+  type Held = { transport?: { socket?: unknown } }
   const sockets: Socket[] = []
   for (const transport of pc.iceTransports) {
-    const protocols = (transport.connection as unknown as { protocols?: Array<{ transport?: { socket?: unknown } }> }).protocols ?? []
+    const protocols = (transport.connection as unknown as { protocols?: Array<Held & { turn?: Held }> } | undefined)?.protocols ?? []
     for (const protocol of protocols) {
-      const socket = protocol.transport?.socket
-      if (socket !== null && typeof socket === 'object' && typeof (socket as Socket).send === 'function') sockets.push(socket as Socket)
+      // A host candidate's protocol holds its transport; a relay's (StunOverTurnProtocol) holds the TURN client, which holds it.
+      for (const socket of [protocol.transport?.socket, protocol.turn?.transport?.socket]) {
+        // A UDP socket only (a TURN over TCP's is a stream: it writes at once already).
+        if (socket !== null && typeof socket === 'object' && typeof (socket as Socket).send === 'function') sockets.push(socket as Socket)
+      }
     }
   }
   return sockets
 }
 
-/** Every UDP socket the peer has made so far sends at once; how many do. Call again after new ones. */
+/**
+ * Every UDP socket the peer has made so far sends at once; how many do. Call again after new ones.
+ * Never throws: werift's or Node's insides found elsewhere (a later version) change nothing.
+ */
 export function promptSend (pc: RTCPeerConnection): { sockets: number, prompt: number } {
-  const sockets = peerSockets(pc)
-  return { sockets: sockets.length, prompt: sockets.filter(promptSocket).length }
+  try {
+    const sockets = peerSockets(pc)
+    return { sockets: sockets.length, prompt: sockets.filter(promptSocket).length }
+  } catch {
+    return { sockets: 0, prompt: 0 }
+  }
 }

@@ -58,13 +58,13 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
       // Every call sent at once, in order (the store keeps the order it was sent): the ring's row
       // is there for whatever the doorbell sends next (its clip, looked up by ring id at once).
       return allOf([
-        then(d.store.ringEventId(k.deviceId, k.ring.ringId), (id) => { known = id !== null }),
-        d.store.addRing(k.ring),
-        k.snapshot ? picture(k.snapshot) : undefined,
-        k.record ? d.store.endRing(k.record, d.deviceName(k.deviceId)) : undefined,
+        () => then(d.store.ringEventId(k.deviceId, k.ring.ringId), (id) => { known = id !== null }),
+        () => d.store.addRing(k.ring),
+        () => k.snapshot ? picture(k.snapshot) : undefined,
+        () => k.record ? d.store.endRing(k.record, d.deviceName(k.deviceId)) : undefined,
         // Dismissed on the doorbell while the hub was down (the direct path): as if the screen had
         // told the hub; a member's dismissal already here changes nothing.
-        ...(k.dismissals ?? []).map((x) => then(d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at), (r) => {
+        ...(k.dismissals ?? []).map((x) => () => then(d.store.dismiss(k.deviceId, k.ring.ringId, { id: x.memberId, name: x.memberName }, x.at), (r) => {
           if (!r.ok) d.log.info('a dismissal the doorbell kept was not taken', { device: k.deviceId, ringId: k.ring.ringId, error: r.error })
         }))
       ], () => { d.log.info('took a ring the doorbell kept', { device: k.deviceId, ringId: k.ring.ringId, new: !known, picture: k.snapshot?.jpeg != null, ended: k.record !== null, dismissals: k.dismissals?.length ?? 0 }) })
@@ -98,8 +98,23 @@ function then<T> (v: T | Promise<T>, f: (t: T) => Step): Step {
   return v instanceof Promise ? v.then(f) : f(v)
 }
 
-/** `f` once every step is done: at once when all were done at once, else when the last answers (the first failure rejects). */
-function allOf (steps: Step[], f: () => void): Step {
-  if (!steps.some((s) => s instanceof Promise)) { f(); return }
-  return Promise.all(steps).then(f)
+/**
+ * The steps sent one after the other in this turn, and `f` once every one is done: at once when all
+ * were done at once, else when the last answers. A step that throws stops the rest, as a synchronous
+ * store's did (thrown to the caller when nothing is waiting; else a rejection, so that what was
+ * already sent is still handled).
+ */
+function allOf (steps: Array<() => Step>, f: () => void): Step {
+  const done: Step[] = []
+  for (const step of steps) {
+    try {
+      done.push(step())
+    } catch (err) {
+      if (!done.some((s) => s instanceof Promise)) throw err
+      done.push(Promise.reject(err))
+      break
+    }
+  }
+  if (!done.some((s) => s instanceof Promise)) { f(); return }
+  return Promise.all(done).then(f)
 }

@@ -113,6 +113,7 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
           this.failure ??= new HistoryThreadError('the history is closed')
           for (const p of this.pending.values()) p.reject(this.failure)
           this.pending.clear()
+          this.behind = 0
           this.wake()
         }
         resolve()
@@ -213,7 +214,7 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     if (this.pending.size === 0) this.worker.ref()
     const answered = new Promise((resolve, reject) => { this.pending.set(id, { call, resolve, reject }) })
     if (this.behind > 0) this.behind = Math.max(this.behind, this.pending.size)
-    else if (this.pending.size >= this.warnAt) { this.behind = this.pending.size; this.onBacklog('behind', this.behind) }
+    else if (this.pending.size >= this.warnAt) { this.behind = this.pending.size; this.report('behind', this.behind) }
     return await answered
   }
 
@@ -223,15 +224,20 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     const p = this.pending.get(reply.id)
     this.pending.delete(reply.id)
     this.lastAnswered = Math.max(this.lastAnswered, reply.id)
-    if (this.pending.size === 0) {
-      this.worker.unref()
-      if (this.behind > 0) { const most = this.behind; this.behind = 0; this.onBacklog('caught-up', most) }
-    }
     if (p) {
       if (reply.ok) p.resolve(reply.value)
       else p.reject(errorOf(reply.error))
     }
+    if (this.pending.size === 0) {
+      this.worker.unref()
+      if (this.behind > 0) { const most = this.behind; this.behind = 0; this.report('caught-up', most) }
+    }
     this.wake()
+  }
+
+  /** The backlog told to the hub; a listener that throws changes nothing here (it only logs). */
+  private report (state: 'behind' | 'caught-up', waiting: number): void {
+    try { this.onBacklog(state, waiting) } catch {}
   }
 
   private async answeredUpTo (upTo: number): Promise<void> {
@@ -252,6 +258,8 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     this.failure = err instanceof HistoryThreadError ? err : new HistoryThreadError(`the history's thread stopped: ${err.message}`)
     for (const p of this.pending.values()) p.reject(this.failure)
     this.pending.clear()
+    // Nothing more is written: no backlog to report (the failure is, by onFailure).
+    this.behind = 0
     this.wake()
     this.onFailure(this.failure, false)
   }

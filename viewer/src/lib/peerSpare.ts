@@ -70,7 +70,7 @@ export class PeerSpare {
 
   /** The call that took the spare is past its Answer (or over): the next one is made a little later. */
   makeNext (): void {
-    if (this.ready === null && !this.making && this.timer === null) this.schedule(this.refillAfterMs)
+    if (!this.closed && this.ready === null && !this.making && this.timer === null) this.schedule(this.refillAfterMs)
   }
 
   close (): void {
