@@ -42,6 +42,9 @@ export function percentile (xs: number[], p: number): number {
 
 export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits
 
+/** "p50 / p95 / p99" of the samples, rounded, for the benches' and diagnostics' logs. */
+export const spread = (xs: number[], digits = 1): string => [50, 95, 99].map((p) => round(percentile(xs, p), digits)).join(' / ')
+
 export function meets (f: Figure): boolean | null {
   if (!f.target) return null
   return f.target.op === '<=' ? f.value <= f.target.value : f.value >= f.target.value

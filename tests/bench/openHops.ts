@@ -6,7 +6,7 @@
  * both directions over SCTP/DTLS/UDP, plus any wait before the doorbell's loop read the packet.
  */
 import type { Page } from 'playwright-core'
-import { percentile, round } from './lib'
+import { round, spread } from './lib'
 import type { DeviceProcess } from './proc'
 
 /** One opening, in ms. */
@@ -67,7 +67,7 @@ export const hopValues = (rounds: OpenRound[], hop: keyof OpenRound): number[] =
 
 /** p50 / p95 / p99 of every hop, and the slowest rounds hop by hop: what the bench logs. */
 export function openReport (rounds: OpenRound[], slowest = 5): string {
-  const stats = (xs: number[]): string => `${round(percentile(xs, 50))} / ${round(percentile(xs, 95))} / ${round(percentile(xs, 99))}`
+  const stats = (xs: number[]): string => spread(xs)
   const lines = [`open door over ${rounds.length} rounds, p50 / p95 / p99 ms: shown ${stats(hopValues(rounds, 'shown'))}`]
   for (const hop of HOPS) lines.push(`  ${hop.padEnd(10)} ${stats(hopValues(rounds, hop))}`)
   lines.push(`  slowest ${Math.min(slowest, rounds.length)} rounds (ms): ${HOPS.join(' | ')}`)

@@ -111,10 +111,7 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
         // and a read still waiting for a write is told the history is closed (not left waiting).
         else if (this.worker === worker) {
           this.failure ??= new HistoryThreadError('the history is closed')
-          for (const p of this.pending.values()) p.reject(this.failure)
-          this.pending.clear()
-          this.behind = 0
-          this.wake()
+          this.dropPending(this.failure)
         }
         resolve()
       })
@@ -235,6 +232,14 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
     this.wake()
   }
 
+  /** Nothing more will be written (closed, or failed): every waiting call is told why, no backlog is left to report, and reads waiting for a write go on. */
+  private dropPending (why: Error): void {
+    for (const p of this.pending.values()) p.reject(why)
+    this.pending.clear()
+    this.behind = 0
+    this.wake()
+  }
+
   /** The backlog told to the hub; a listener that throws changes nothing here (it only logs). */
   private report (state: 'behind' | 'caught-up', waiting: number): void {
     try { this.onBacklog(state, waiting) } catch {}
@@ -256,11 +261,7 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
   private fail (err: Error): void {
     if (this.failure !== null) return
     this.failure = err instanceof HistoryThreadError ? err : new HistoryThreadError(`the history's thread stopped: ${err.message}`)
-    for (const p of this.pending.values()) p.reject(this.failure)
-    this.pending.clear()
-    // Nothing more is written: no backlog to report (the failure is, by onFailure).
-    this.behind = 0
-    this.wake()
+    this.dropPending(this.failure)
     this.onFailure(this.failure, false)
   }
 }

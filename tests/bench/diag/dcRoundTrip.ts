@@ -22,7 +22,7 @@ import { MediaStreamTrack, RTCPeerConnection } from 'werift'
 import { Camera, createPeerConnection, memoryLogger, withoutDefaultStun } from '@doorbell/device'
 import { asDtlsServer } from '@doorbell/core'
 import { CALL_CAMERA } from '../call'
-import { percentile, round } from '../lib'
+import { round, spread } from '../lib'
 
 const now = (): number => performance.timeOrigin + performance.now()
 
@@ -207,7 +207,7 @@ async function chromiumRounds (child: ChildProcess, blocks: boolean[], perBlock:
 }
 
 function report (name: string, samples: Sample[]): string {
-  const stats = (xs: number[]): string => `${round(percentile(xs, 50), 2)} / ${round(percentile(xs, 95), 2)} / ${round(percentile(xs, 99), 2)}`
+  const stats = (xs: number[]): string => spread(xs, 2)
   const lines: string[] = []
   for (const video of [false, true]) {
     const s = samples.filter((x) => x.video === video)

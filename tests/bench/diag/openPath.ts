@@ -27,7 +27,7 @@ import { openResident } from '../../src/browser'
 import { VIEWER_DIST } from '../../src/harness'
 import { deviceInvite, inviteCode } from '../../src/trust'
 import { CALL_CAMERA } from '../call'
-import { percentile, round } from '../lib'
+import { round, spread } from '../lib'
 import { openOnce } from '../openHops'
 import { epochNow, startDeviceProcess } from '../proc'
 
@@ -132,7 +132,7 @@ try {
   await rm(dataDir, { recursive: true, force: true })
   tcpdump.kill()
 }
-const stats = (xs: number[]): string => `${round(percentile(xs, 50), 2)} / ${round(percentile(xs, 95), 2)} / ${round(percentile(xs, 99), 2)}`
+const stats = (xs: number[]): string => spread(xs, 2)
 console.log(`${rows.length} openings, load ${loads.map((l) => round(l, 2)).join(' → ')}; p50 / p95 / p99 ms`)
 for (const variant of ab ? ['before', 'shipped'] : ['shipped']) {
   const these = rows.filter((r) => r.variant === variant)

@@ -17,7 +17,7 @@ import { RTCPeerConnection } from 'werift'
 import { createPeerConnection, withoutDefaultStun } from '@doorbell/device'
 import { asDtlsServer } from '@doorbell/core'
 import { promptSend } from '../../../device/src/peer/promptSend'
-import { percentile, round } from '../lib'
+import { round, spread } from '../lib'
 
 const steps = async (n: number): Promise<void> => { for (let i = 0; i < n; i++) await null }
 const busy = async (ms: number): Promise<void> => {
@@ -87,7 +87,7 @@ async function main (): Promise<void> {
     }
     load.push(loadavg()[0]!)
     console.log(`${rounds} rounds, load ${load.map((l) => round(l, 2)).join(' → ')}; sent → "unlocked" received, p50 / p95 / p99 ms:`)
-    for (const [mode, xs] of Object.entries(results)) console.log(`  ${mode.padEnd(7)} ${round(percentile(xs, 50), 2)} / ${round(percentile(xs, 95), 2)} / ${round(percentile(xs, 99), 2)}`)
+    for (const [mode, xs] of Object.entries(results)) console.log(`  ${mode.padEnd(7)} ${spread(xs, 2)}`)
   } finally {
     await pc.close()
     child.kill()
