@@ -335,7 +335,7 @@ async function threadCpuMs (): Promise<number> {
  * `thread`, the bench's main thread (its CPU that thread's, the history thread named apart), the
  * shape of the figures before 2026-12-07, which shares its process with the client threads.
  */
-export type HubShape = 'process' | 'thread'
+export type HubShape = 'process' | 'thread' | `process:${string}`
 
 interface OurHub extends BrokerUnderTest {
   shape: HubShape
@@ -366,8 +366,8 @@ async function startOurHub (shape: HubShape = 'thread', name = 'hub'): Promise<O
   const common = (h: BenchHub): Omit<OurHub, 'cpuMs' | 'trace' | 'shape'> => ({
     name, url: h.url, viewerLogins: h.viewerLogins, deviceLogin: h.deviceLogin, takeFanout: h.takeFanout, historyCpuMs: h.historyCpuMs, stop: h.stop
   })
-  if (shape === 'process') {
-    const h = await startHubProcess()
+  if (shape.startsWith('process')) {
+    const h = await startHubProcess(shape.startsWith('process:') ? shape.slice('process:'.length) : undefined)
     return { ...common(h), shape, cpuMs: h.cpuMs, trace: h.trace }
   }
   const h = await startBenchHub()
@@ -569,7 +569,7 @@ async function measureRings (
     const takens = await all(async (w) => await w.call<RingsTaken>({ op: 'take-rings' }))
     const notes: string[] = []
     // The history's writes run on a thread of their own: their CPU is named beside the broker's thread's, never hidden.
-    if (historyMs !== undefined && !Number.isNaN(historyMs)) notes.push(`  block ${o.run} ${broker.name} ${o.viewers}: history thread CPU ${round(historyMs / Math.max(1, run.sent), 3)} ms/ring (${hubProbe!.shape === 'process' ? 'part of' : 'not in'} the broker CPU figure)`)
+    if (historyMs !== undefined && !Number.isNaN(historyMs)) notes.push(`  block ${o.run} ${broker.name} ${o.viewers}: history thread CPU ${round(historyMs / Math.max(1, run.sent), 3)} ms/ring (${hubProbe!.shape.startsWith('process') ? 'part of' : 'not in'} the broker CPU figure)`)
     if (trace !== null) {
       const rings = Array.from({ length: run.sent }, (_, i) => ({ pub: run.pub[i]!, recv: takens.flatMap((t) => Array.from({ length: t.viewers }, (_, v) => t.recv[i * t.viewers + v]!)).filter((x) => !Number.isNaN(x)) }))
       notes.push(await trace.end(`${broker.name.replace(/[^a-z0-9]+/gi, '-')}-${o.viewers}-${o.run}`, rings))
@@ -660,8 +660,10 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
   // The ring figures' hub runs in a process of its own unless BENCH_RING_HUB says otherwise; the
   // persistent-session and throughput parts keep it in this process, beside bare aedes (also here).
   const hubShapes = (process.env.BENCH_RING_HUB ?? 'process').split(',').map((shape): HubShape => {
-    if (shape !== 'process' && shape !== 'thread') throw new Error(`BENCH_RING_HUB: "${shape}" is not process or thread (a list of them, the first gives the figures)`)
-    return shape
+    // process:DIR: the hub of another checkout (built the same way), for a before / after in one run.
+    if (shape === 'process' || shape === 'thread') return shape
+    if (shape.startsWith('process:') && existsSync(join(shape.slice('process:'.length), 'tests/bench/hubProcess.ts'))) return shape as HubShape
+    throw new Error(`BENCH_RING_HUB: "${shape}" is not process, thread or process:DIR (a checkout with tests/bench/hubProcess.ts); a list of them, the first gives the figures`)
   })
   let counts = only !== undefined && only.length > 0 ? only : smoke ? [1, 10] : [1, 100, 1000]
   const fits = counts.filter((n) => 2 * n + 200 <= limit)
@@ -723,7 +725,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
           const s = mergeRingStats(byBroker.get(broker.name)!)
           ring.get(broker.name)!.set(n, s)
           for (const note of s.notes) log(note)
-          log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(s.samples.reduce((a, x) => Math.max(a, x), -Infinity), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms; broker CPU ${round(s.cpuMs / s.rings, 2)} ms/ring${Number.isNaN(s.historyMs) ? '' : ` (history thread ${round(s.historyMs / s.rings, 2)} ms/ring, ${(broker as OurHub).shape === 'process' ? 'included' : 'not included'})`}${s.fanout.length > 0 ? `; inside the hub: p50 ${round(percentile(s.fanout, 50), 2)} ms, p99 ${round(percentile(s.fanout, 99), 2)} ms` : ''}`)
+          log(`ring ${broker.name} ${n} viewer(s): ${s.rings} rings, ${s.samples.length} samples, p50 ${round(percentile(s.samples, 50), 2)} ms, p99 ${round(percentile(s.samples, 99), 2)} ms, max ${round(s.samples.reduce((a, x) => Math.max(a, x), -Infinity), 2)} ms; missing ${s.missing}, timeouts ${s.timeouts}, bad ${s.invalid}; viewer decode ${round(s.decodeUs, 1)} µs/msg; connect ${Math.round(s.connectMs)} ms; broker CPU ${round(s.cpuMs / s.rings, 2)} ms/ring${Number.isNaN(s.historyMs) ? '' : ` (history thread ${round(s.historyMs / s.rings, 2)} ms/ring, ${(broker as OurHub).shape.startsWith('process') ? 'included' : 'not included'})`}${s.fanout.length > 0 ? `; inside the hub: p50 ${round(percentile(s.fanout, 50), 2)} ms, p99 ${round(percentile(s.fanout, 99), 2)} ms` : ''}`)
         }
       }
       for (const b of ringBrokers) await stop(b)
@@ -737,7 +739,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
           `127.0.0.1; ${broker}; ${s.rings} rings after ${plan(n).warmup} not counted, each published (QoS 1, ${s.payloadBytes} B RingEvent, encode included) ${plan(n).gapMs} ms after every viewer had the previous; ` +
           `${n} mqtt.js viewer(s), each signing in with a member id and token (checked by the hub: paired residents), subscribed QoS 1 to ${RING_FILTER}, decoding with decodeTopicMessage, spread over ${Math.min(viewerThreads, n)} worker thread(s), publisher in another; ` +
           `${s.samples.length} samples (ring × viewer), ${s.missing} missing; ${cpus} CPUs`
-        const inProcess = hubShapes[0] === 'process'
+        const inProcess = hubShapes[0]!.startsWith('process')
         const hubName = `hub (startHub: aedes + sign-in + gate, plain MQTT (tls off), TCP_NODELAY; ${inProcess ? 'in a process of its own, as a home runs it' : "in the bench's main thread, its process shared with the client threads"})`
         const hubCpu = inProcess
           ? `/proc utime+stime of the hub's process (10 ms ticks; every thread: the broker's, the history's ${round(h.historyMs / h.rings, 2)} ms/ring, V8's), as mosquitto's`

@@ -11,6 +11,7 @@
  * rings are counted except the trace's begin and end, outside the counted rings.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startBenchHub, type BenchHub, type Login } from './benchHub'
 import { hubTrace, type HubTrace, type TracedRing } from './hubTrace'
@@ -36,9 +37,14 @@ export interface HubProcess extends BenchHub {
   trace: HubTrace | null
 }
 
-export async function startHubProcess (): Promise<HubProcess> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
+/**
+ * `root`: another checkout of the repository whose hub (and this file) runs in the process, for a
+ * before / after in the same run (BENCH_RING_HUB=process,process:DIR); this one by default.
+ */
+export async function startHubProcess (root?: string): Promise<HubProcess> {
+  const child: ChildProcess = fork(root === undefined ? fileURLToPath(import.meta.url) : join(root, 'tests/bench/hubProcess.ts'), [], {
     execArgv: process.execArgv,
+    ...(root === undefined ? {} : { cwd: root }),
     env: { ...process.env, [CHILD_ENV]: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
