@@ -704,10 +704,13 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       for (const [k, shape] of hubShapes.entries()) ringBrokers.push(await start(async () => await startOurHub(shape, k === 0 ? 'hub' : `hub (${shape})`)))
       if (mosquitto !== null) ringBrokers.push(await start(async () => await startMosquitto(mosquitto)))
       if (process.env.BENCH_RING_BARE === '1') ringBrokers.push(await start(async () => await startBareAedes()))
-      // Warm the client workers' and the hub's code (mqtt.js, zod, aedes) before anything counts,
-      // as in a viewer and a hub that have been running for a while.
-      const warm = await measureRings(ringBrokers[0]!, viewerWorkers, workers.publisher, { viewers: 10, rings: smoke ? 10 : 50, warmup: 0, gapMs: 5, budgetMs: 3000, run: 'warm' })
-      log(`ring warm-up: ${warm.rings} rings to 10 viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
+      // Warm the client workers' and the brokers' code (mqtt.js, zod, aedes) before anything counts,
+      // as in a viewer and a hub that have been running for a while: every broker alike, so that
+      // none is measured colder or after more rings than another.
+      for (const [k, broker] of ringBrokers.entries()) {
+        const warm = await measureRings(broker, viewerWorkers, workers.publisher, { viewers: 10, rings: smoke ? 10 : 50, warmup: 0, gapMs: 5, budgetMs: 3000, run: `warm${k}` })
+        log(`ring warm-up, ${broker.name}: ${warm.rings} rings to 10 viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
+      }
       const ring = new Map<string, Map<number, RingStats>>(ringBrokers.map((b) => [b.name, new Map()]))
 
       // The rings of each count in interleaved blocks (hub, mosquitto, hub, mosquitto, …): on a
