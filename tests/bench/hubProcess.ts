@@ -55,7 +55,7 @@ export async function startHubProcess (root?: string): Promise<HubProcess> {
   const failAll = (err: Error): void => {
     for (const [id, p] of pending) { clearTimeout(p.timer); p.reject(err); pending.delete(id) }
   }
-  child.on('message', (r: Reply | { ready: string | null, error?: string }) => {
+  child.on('message', (r: Reply | { ready?: unknown, error?: string }) => {
     if ('id' in r) {
       const p = pending.get(r.id)
       if (p === undefined) return
