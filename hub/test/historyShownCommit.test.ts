@@ -65,3 +65,14 @@ test('inside a transaction already open on the store\'s connection, it joins it 
   db.exec('COMMIT')
   assert.equal(s.rows('ring_shown'), 1)
 })
+
+test('the lists as they cross from the broker\'s thread (JSON arrays): written the same; one that is not a JSON array writes none of the ring\'s rows', (t) => {
+  const s = open()
+  t.after(s.close)
+  const id = s.store.addRing(ring('r1'))
+  assert.throws(() => { s.store.addShownEncoded(id, '["m-a"]', '[{"memberId":"m-a","screen":"viewer-a-1"},') }, /JSON/)
+  assert.equal(s.rows('ring_shown'), 0, 'the members, written first, are rolled back')
+  s.store.addShownEncoded(id, '["m-a","m-b"]', '[{"memberId":"m-a","screen":"viewer-a-1"},{"memberId":"m-b","screen":"viewer-b-1"}]')
+  assert.equal(s.rows('ring_shown'), 2)
+  assert.equal(s.rows('ring_shown_screens'), 2)
+})

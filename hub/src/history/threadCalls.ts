@@ -4,7 +4,7 @@ import type { HistoryStore } from './store'
 
 /** The store's calls the thread runs: what `HistoryBackend` is made of (backend.ts), `close` apart. */
 export const HISTORY_THREAD_CALLS = new Set([
-  'addRing', 'ringEventId', 'endRing', 'dismiss', 'addShown', 'addTalk', 'addDoor', 'setSnapshot', 'snapshot',
+  'addRing', 'ringEventId', 'endRing', 'dismiss', 'addShown', 'addShownEncoded', 'addTalk', 'addDoor', 'setSnapshot', 'snapshot',
   'get', 'list', 'markSeen', 'delete', 'prune', 'count'
 ] as const)
 

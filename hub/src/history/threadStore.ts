@@ -138,7 +138,12 @@ export class HistoryThread implements Later<Pick<HistoryStore, ThreadMethod>>, H
   addRing = this.write('addRing')
   endRing = this.write('endRing')
   dismiss = this.write('dismiss')
-  addShown = this.write('addShown')
+  addShownEncoded = this.write('addShownEncoded')
+  /** Both lists cross as JSON strings (store.ts `addShownEncoded`): a ring's 100 screens were a structured clone of 100 objects on the broker's thread. */
+  addShown = async (eventId: number, memberIds: readonly string[], screens: ReadonlyArray<{ memberId: string, screen: string }> = []): Promise<void> => {
+    await this.addShownEncoded(eventId, JSON.stringify(memberIds), JSON.stringify(screens))
+  }
+
   addTalk = this.write('addTalk')
   addDoor = this.write('addDoor')
   setSnapshot = this.write('setSnapshot')
