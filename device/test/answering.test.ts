@@ -100,7 +100,7 @@ describe('lockDoor: the doorbell\'s door commands', () => {
     })
     await door.command(JSON.stringify(await command()))
     // The commanding viewer is not told `unlocking` (its screen says "Opening…" already): `unlocked` leaves alone.
-    assert.deepEqual(order, ['hub unlocking', 'channel unlocked', 'hub unlocked', 'channel ack'])
+    assert.deepEqual(order, ['channel unlocked', 'hub unlocking', 'hub unlocked', 'channel ack'])
     const timing = lines.filter((l) => l.includes('open-door timing'))
     assert.equal(timing.length, 1, lines.join('\n'))
     const ms = Object.fromEntries([...timing[0]!.matchAll(/ (\w+)=([0-9.]+)/g)].map((m) => [m[1], Number(m[2])]))
