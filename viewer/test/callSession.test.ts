@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createActor } from 'xstate'
+import { createActor, type EventObject } from 'xstate'
+import type { CallActorCommand } from '@doorbell/machines'
 import { DoorCommand, DoorGuard, Grant, exportPublicKey, generateSigningKey, sign, type SignalToDevice } from '@doorbell/core'
 import { callSession, makePeer, type AudioSenderLike, type DataChannelLike, type PeerConnectionLike } from '../src/lib/callSession'
 
@@ -160,15 +161,17 @@ test('open door: the command signed when the hold starts leaves the instant the 
   const guard = new DoorGuard({ homeId: 'home', deviceId: 'front-door', homeKey: await exportPublicKey(home.publicKey) })
   const check = async (text: string | undefined) => await guard.check(DoorCommand.parse(JSON.parse(text!)), { sessionId: 's1', viewerId: 'v1' })
   const pause = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+  // What the viewer call machine sends its call actor (a callback actor's events are untyped).
+  const tell = (e: CallActorCommand): void => { actor.send(e as EventObject) }
 
   // The hold starts: signed now, nothing sent.
   const heldAt = Date.now()
-  actor.send({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c1' } })
+  tell({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c1' } })
   await pause(100)
   assert.deepEqual(onChannel, [], 'nothing leaves while the resident holds')
   // The hold completes: the signed bytes leave in the same turn.
   const completedAt = Date.now()
-  actor.send({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c1' } })
+  tell({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c1' } })
   assert.equal(onChannel.length, 1, 'sent at once, with no signature to wait for')
   const verdict = await check(onChannel[0])
   assert.ok(verdict.ok, JSON.stringify(verdict))
@@ -178,21 +181,21 @@ test('open door: the command signed when the hold starts leaves the instant the 
   assert.equal(!replay.ok && replay.reason, 'replay', 'its nonce is spent: the same bytes never open twice')
 
   // A released hold: signed, dropped, never sent.
-  actor.send({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c2' } })
+  tell({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c2' } })
   await pause(50)
-  actor.send({ type: 'DROP_COMMAND' })
+  tell({ type: 'DROP_COMMAND' })
   await pause(50)
   assert.equal(onChannel.length, 1, 'a released hold sends nothing')
   // A later open with another id (or a prepared one already used) is signed when it is sent.
   const laterAt = Date.now()
-  actor.send({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c2' } })
+  tell({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c2' } })
   assert.equal(onChannel.length, 1, 'not prepared: signed first')
   for (let i = 0; i < 100 && onChannel.length < 2; i++) await pause(5)
   const fresh = await check(onChannel[1])
   assert.ok(fresh.ok && fresh.claim.command === 'c2' && fresh.claim.ts >= laterAt, 'signed at the send, not at the dropped hold')
-  actor.send({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c3' } })
+  tell({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c3' } })
   await pause(50)
-  actor.send({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c4' } })
+  tell({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c4' } })
   for (let i = 0; i < 100 && onChannel.length < 3; i++) await pause(5)
   const other = await check(onChannel[2])
   assert.ok(other.ok && other.claim.command === 'c4', 'a command for another id is its own')
