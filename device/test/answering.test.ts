@@ -99,7 +99,8 @@ describe('lockDoor: the doorbell\'s door commands', () => {
       reply: (r) => { order.push(r.type === 'lock' ? `channel ${r.lock.status}` : `channel ${r.type}`) }, path: () => 'lan', unlocked: () => {}
     })
     await door.command(JSON.stringify(await command()))
-    assert.deepEqual(order, ['channel unlocking', 'hub unlocking', 'channel unlocked', 'hub unlocked', 'channel ack'])
+    // The commanding viewer is not told `unlocking` (its screen says "Opening…" already): `unlocked` leaves alone.
+    assert.deepEqual(order, ['channel unlocked', 'hub unlocking', 'hub unlocked', 'channel ack'])
     const timing = lines.filter((l) => l.includes('open-door timing'))
     assert.equal(timing.length, 1, lines.join('\n'))
     const ms = Object.fromEntries([...timing[0]!.matchAll(/ (\w+)=([0-9.]+)/g)].map((m) => [m[1], Number(m[2])]))
@@ -131,6 +132,38 @@ describe('lockDoor: the doorbell\'s door commands', () => {
     await later.command(JSON.stringify(await command()))
     assert.deepEqual(order.filter((o) => !o.startsWith('hub') && o !== 'channel unlocking'), ['channel unlocked', 'a turn later', 'audit allowed', 'channel ack'])
     later.stop()
+    await until('the door to relock', () => lock.state().status === 'locked')
+  })
+
+  test('report order on a call\'s channels: the screen that opened is told `unlocked` alone, then the ack; another screen in the call and the hub are told `unlocking` and `unlocked`', async (t) => {
+    const { guard, lock, command } = await home()
+    t.after(() => { lock.stop() })
+    const hub: string[] = []
+    lock.subscribe((l) => { hub.push(l.status) })
+    const door = lockDoor({ lock, guard, audit: () => {}, deviceId: DEVICE })
+    const onChannel = (name: string, into: string[]) => door.session({
+      sessionId: SESSION, viewerId: name === 'opener' ? VIEWER : 'v-hall', viewerName: name, log: memoryLogger([], 'session'),
+      reply: (r) => { into.push(r.type === 'lock' ? r.lock.status : r.type) }, path: () => 'lan', unlocked: () => {}
+    })
+    const opener: string[] = []
+    const other: string[] = []
+    const a = onChannel('opener', opener)
+    const b = onChannel('hall', other)
+    await a.command(JSON.stringify(await command()))
+    assert.deepEqual(opener, ['unlocked', 'ack'])
+    assert.deepEqual(other, ['unlocking', 'unlocked'])
+    assert.deepEqual(hub, ['unlocking', 'unlocked'])
+    // Once its command is answered, the opener is told every state again (the relock, and a door opened by someone else).
+    await until('the door to relock', () => lock.state().status === 'locked')
+    assert.deepEqual(opener.slice(2), ['relocking', 'locked'])
+    opener.length = 0
+    other.length = 0
+    await b.command(JSON.stringify(await command()))
+    assert.deepEqual(other, ['nack'], 'a command under another viewer\'s grant is refused and opens nothing')
+    await lock.unlock('Home Assistant')
+    assert.deepEqual(opener, ['unlocking', 'unlocked'], 'a door opened by another: told every step')
+    a.stop()
+    b.stop()
     await until('the door to relock', () => lock.state().status === 'locked')
   })
 })

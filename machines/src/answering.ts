@@ -59,8 +59,11 @@ export interface Answering {
   /** A press of the button. */
   ring: (ringId: string) => void
   state: () => DeviceState
-  /** Publishes the state on every path if what it says changed (the lock moved, say). */
-  publishState: () => void
+  /**
+   * Publishes the state on every path if what it says changed (the lock moved, say). `lock`: the
+   * lock's state it was told of (the lock tells its listeners a turn later, when it may have moved on).
+   */
+  publishState: (lock?: LockState | null) => void
   /** Ends now, on every path, the calls of members the guard now holds as revoked. */
   endRevokedSessions: () => void
   /** How many sessions are being admitted or are live (for tests and the camera node's page). */
@@ -151,7 +154,7 @@ export function startAnswering (o: AnsweringOptions): Answering {
     ...(o.inspect ? { inspect: o.inspect } : {})
   })
 
-  const state = (): DeviceState => {
+  const state = (lock: LockState | null = o.lock()): DeviceState => {
     const snap = actor.getSnapshot()
     return {
       deviceId: o.deviceId,
@@ -162,7 +165,7 @@ export function startAnswering (o: AnsweringOptions): Answering {
         since: snap.context.callStartedAt ?? snap.context.ring?.at ?? 0
       },
       participants: participantsOf(snap),
-      lock: o.lock(),
+      lock,
       lastRing: snap.context.lastRing,
       at: now()
     }
@@ -170,8 +173,8 @@ export function startAnswering (o: AnsweringOptions): Answering {
 
   // The retained state is published whenever what it says changes (not its timestamp).
   let lastPublished = ''
-  const publishState = (): void => {
-    const s = state()
+  const publishState = (lock?: LockState | null): void => {
+    const s = state(lock)
     const key = JSON.stringify({ ...s, at: 0 })
     if (key === lastPublished) return
     lastPublished = key
@@ -188,7 +191,7 @@ export function startAnswering (o: AnsweringOptions): Answering {
     }
   }
 
-  actor.subscribe(publishState)
+  actor.subscribe(() => { publishState() })
   actor.start()
 
   return {

@@ -75,6 +75,12 @@ export type ViewerCallEvent =
   | { type: 'PREVIEW', sessionId: string }
   | { type: 'DISMISS' }
   | { type: 'HANGUP' }
+  /**
+   * The resident started holding "Open door": the call actor signs the command now, so that the
+   * hold's end sends it at once (`UNLOCK` with the same id). A released hold (`RELEASE_OPEN`) sends nothing.
+   */
+  | { type: 'HOLD_OPEN', commandId: string }
+  | { type: 'RELEASE_OPEN' }
   | { type: 'UNLOCK', commandId: string }
   // from the call actor
   | { type: 'CONNECTED' }
@@ -87,6 +93,10 @@ export type ViewerCallEvent =
 /** What the call actor is sent while the call is up. */
 export type CallActorCommand =
   | { type: 'SEND_COMMAND', command: DoorRequest }
+  /** Sign this command now and keep it for a `SEND_COMMAND` with its id; it leaves only then. */
+  | { type: 'PREPARE_COMMAND', command: DoorRequest }
+  /** Forget the prepared command (the hold was released): nothing is sent. */
+  | { type: 'DROP_COMMAND' }
   /** The resident answered on the preview: open audio and talk on the same connection. */
   | { type: 'TAKE_CALL' }
 
@@ -223,6 +233,11 @@ export const viewerCallMachine = setup({
       type: 'SEND_COMMAND',
       command: { type: 'unlock', id: event.type === 'UNLOCK' ? event.commandId : 'none' }
     })),
+    prepareUnlock: sendTo('call', ({ event }): CallActorCommand => ({
+      type: 'PREPARE_COMMAND',
+      command: { type: 'unlock', id: event.type === 'HOLD_OPEN' ? event.commandId : 'none' }
+    })),
+    dropUnlock: sendTo('call', (): CallActorCommand => ({ type: 'DROP_COMMAND' })),
     notePending: assign({
       pendingCommand: ({ event }) => event.type === 'UNLOCK' ? event.commandId : null,
       commandError: null
@@ -397,7 +412,11 @@ export const viewerCallMachine = setup({
           initial: 'ready',
           states: {
             ready: {
-              on: { UNLOCK: { target: 'commandPending', actions: ['notePending', 'sendUnlock'] } }
+              on: {
+                HOLD_OPEN: { actions: 'prepareUnlock' },
+                RELEASE_OPEN: { actions: 'dropUnlock' },
+                UNLOCK: { target: 'commandPending', actions: ['notePending', 'sendUnlock'] }
+              }
             },
             commandPending: {
               after: { commandTimeout: { target: 'ready', actions: 'commandTimedOut' } },

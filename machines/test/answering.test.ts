@@ -197,4 +197,16 @@ describe('the answering side', () => {
     assert.ok(lan.states.length > after, 'the ring changed the state')
     answering.stop()
   })
+
+  test('told of a lock change a turn late, the state carries the lock it was told of, in order, whatever the lock says now', () => {
+    const { answering } = setUp()
+    const lan = new FakePath('lan')
+    answering.attach(lan)
+    const unlocking: LockState = { ...LOCK, status: 'unlocking', version: 2 }
+    const unlocked: LockState = { ...LOCK, status: 'unlocked', relockAt: 5000, version: 3 }
+    answering.publishState(unlocking)
+    answering.publishState(unlocked)
+    assert.deepEqual(lan.states.slice(-2).map((st) => st.lock?.status), ['unlocking', 'unlocked'])
+    answering.stop()
+  })
 })

@@ -110,6 +110,28 @@ describe('viewerCall: opening the door', () => {
     assert.equal(snap().context.pendingCommand, 'c1')
   })
 
+  test('a hold asks the call actor to sign the command at once; its end sends that command; a released hold sends nothing', () => {
+    const { actor, snap, call } = connectedViewer()
+    actor.send({ type: 'HOLD_OPEN', commandId: 'c1' })
+    assert.ok(snap().matches({ active: { connected: 'ready' } }), 'holding is not yet opening')
+    assert.equal(snap().context.pendingCommand, null)
+    actor.send({ type: 'RELEASE_OPEN' })
+    assert.deepEqual(call().received, [{ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c1' } }, { type: 'DROP_COMMAND' }])
+    assert.ok(!call().received.some((e) => e.type === 'SEND_COMMAND'), 'a released hold sends no command')
+    actor.send({ type: 'HOLD_OPEN', commandId: 'c2' })
+    actor.send({ type: 'UNLOCK', commandId: 'c2' })
+    assert.deepEqual(call().received.slice(2), [{ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c2' } }, { type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c2' } }])
+    assert.equal(snap().context.pendingCommand, 'c2')
+  })
+
+  test('a hold before the call is connected prepares nothing', () => {
+    const { actor, call } = startViewer()
+    actor.send({ type: 'RING', ring: ringEvent() })
+    actor.send({ type: 'ANSWER', sessionId: 's1' })
+    actor.send({ type: 'HOLD_OPEN', commandId: 'c1' })
+    assert.deepEqual(call().received, [])
+  })
+
   test('an ack ends the wait and shows the door state it carries', () => {
     const { actor, snap, call } = connectedViewer()
     actor.send({ type: 'UNLOCK', commandId: 'c1' })

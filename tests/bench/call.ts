@@ -52,12 +52,15 @@ function diagnostics (): { nodeArgs?: string[] } {
  * The side by side (DOORBELL_BENCH_CALL_AB=1): this doorbell as shipped, against a second one
  * checking signatures through WebCrypto as before (`signatureCheck: 'webcrypto'`), started only
  * now so that its camera does not load the figures above. Logged, not figures.
+ * `DOORBELL_BENCH_CALL_AB_BEFORE=FILE`: the second one is instead that build of device/dist/main.js
+ * (the code before a change, built and copied out of dist/ first), configured as the first.
  */
 async function sideBySide (hub: Awaited<ReturnType<typeof startHub>>, page: Page, shipped: DeviceProcess, o: { rounds: number, perBlock: number, log: (line: string) => void }): Promise<void> {
-  const before = await startDeviceProcess({ deviceId: 'back-door', deviceName: 'Back door', mesh: { enabled: true, tcpPort: 0, directPort: 0 }, hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'back-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false, signatureCheck: 'webcrypto' }, 'call-device-before', diagnostics())
+  const bundle = process.env.DOORBELL_BENCH_CALL_AB_BEFORE
+  const before = await startDeviceProcess({ deviceId: 'back-door', deviceName: 'Back door', mesh: { enabled: true, tcpPort: 0, directPort: 0 }, hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'back-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false, ...(bundle ? {} : { signatureCheck: 'webcrypto' as const }) }, 'call-device-before', { ...diagnostics(), ...(bundle ? { bundle } : {}) })
   try {
     await page.getByTestId('doorbell-back-door').waitFor({ timeout: 15_000 })
-    await openSideBySide({ page, variants: [{ name: 'shipped', device: shipped }, { name: 'webcrypto', device: before }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
+    await openSideBySide({ page, variants: [{ name: 'shipped', device: shipped }, { name: bundle ? 'before' : 'webcrypto', device: before }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
   } finally {
     await before.stop()
   }

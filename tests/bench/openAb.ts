@@ -30,7 +30,16 @@ export async function openSideBySide (o: { page: Page, variants: Variant[], roun
       await page.getByTestId('open-door').waitFor({ timeout: 15_000 })
       for (let i = 0; i < o.perBlock; i++) {
         await page.waitForTimeout(budgets.get(v.name)!.take())
-        results.get(v.name)!.push((await openOnce(page, v.device)).round)
+        // A refusal by the guard's rate (seen at the first opening after the bench's own 60) is no
+        // opening: said, and tried once more after two refills.
+        const one = await openOnce(page, v.device).catch(async (err: Error) => {
+          if (!err.message.includes('too many open-door requests')) throw err
+          o.log(`call: side by side, ${v.name}: refused by the doorbell's rate, tried again in 4.2 s`)
+          await page.mouse.up()
+          await page.waitForTimeout(4200)
+          return await openOnce(page, v.device)
+        })
+        results.get(v.name)!.push(one.round)
       }
       await page.getByTestId('hang-up').click()
       await page.getByTestId('ended').waitFor({ timeout: 15_000 })

@@ -94,7 +94,11 @@ export async function openOnce (page: Page, device: DeviceProcess): Promise<{ ro
   await page.mouse.down()
   // Read by the observer: at a relock of 0.2 s the "Door open" text may be gone before a poll sees it.
   // A function, not a string: the hub's Content-Security-Policy forbids the eval a string predicate needs.
-  await page.waitForFunction(() => (window as unknown as { openShownAt: number }).openShownAt > 0, undefined, { timeout: 5000, polling: 'raf' })
+  await page.waitForFunction(() => (window as unknown as { openShownAt: number }).openShownAt > 0, undefined, { timeout: 5000, polling: 'raf' }).catch(async (err: Error) => {
+    // Say what the page and the doorbell said instead.
+    const shown = await page.evaluate(() => [...document.querySelectorAll('[data-testid=door-status], [data-testid=command-error]')].map((e) => e.textContent).join(' | ')).catch(() => '?')
+    throw new Error(`${err.message}\n  the page shows: ${shown}\n  the doorbell printed:\n${device.lines.slice(printedBefore).map((l) => `    ${l.text}`).join('\n')}`)
+  })
   await page.mouse.up()
   const t = await page.evaluate(`(() => {
     const at = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN

@@ -104,7 +104,7 @@ export const epochNow = (): number => performance.timeOrigin + performance.now()
  * built device/dist/main.js when there is one (as `npm run bench` and `npm test` build it),
  * else device/src/main.ts through tsx. Enter on its stdin rings; its lock prints DOOR UNLOCKED / LOCKED.
  */
-export async function startDeviceProcess (config: DeviceConfigInput, name = 'device', o: { keepData?: boolean, nice?: number, nodeArgs?: string[], env?: Record<string, string> } = {}): Promise<DeviceProcess> {
+export async function startDeviceProcess (config: DeviceConfigInput, name = 'device', o: { keepData?: boolean, nice?: number, nodeArgs?: string[], env?: Record<string, string>, bundle?: string } = {}): Promise<DeviceProcess> {
   const dir = `${ROOT}/bench/tmp`
   await mkdir(dir, { recursive: true })
   const configPath = `${dir}/${name}.json`
@@ -116,7 +116,8 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
   const built = existsSync(`${ROOT}/device/dist/main.js`)
   const started = built ? await startDistCommand() : { args: ['--import', 'tsx', 'device/src/main.ts'], env: {} }
   // `nodeArgs`: extra Node flags for a diagnostic run (a preload, --cpu-prof), before the program.
-  const args = [...started.args.slice(0, -1), ...(o.nodeArgs ?? []), started.args.at(-1)!]
+  // `bundle`: another build of dist/main.js (a side by side against the code before a change), run the same way.
+  const args = [...started.args.slice(0, -1), ...(o.nodeArgs ?? []), o.bundle !== undefined && built ? o.bundle : started.args.at(-1)!]
   const env = { ...started.env, ...o.env }
   // `nice`: run at this scheduling niceness, as systemd's Nice= does (nice execs node: the pid is the doorbell's).
   const command = o.nice === undefined ? [process.execPath, ...args] : ['nice', '-n', String(o.nice), process.execPath, ...args]

@@ -50,10 +50,41 @@ test('two residents: both get the ring, both see the visitor, one opens the door
   await mkdir(SCREENSHOTS, { recursive: true })
   await kitchen.page.screenshot({ path: `${SCREENSHOTS}/in-call.png` })
 
+  // Every door state each page shows, in order (a state shown for one frame included).
+  // A string, not a function: tsx's name helpers do not exist in the page.
+  for (const page of pages) {
+    await page.evaluate(`(() => {
+      const seen = window.doorSeen = []
+      const look = () => {
+        const door = document.querySelector('[data-testid=call-view] [data-testid=door-status]')?.getAttribute('data-door')
+        if (door && seen.at(-1) !== door) seen.push(door)
+      }
+      look()
+      new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true })
+    })()`)
+  }
+  const doorSeen = async (page: Page): Promise<string[]> => await page.evaluate(() => (window as unknown as { doorSeen: string[] }).doorSeen)
+
+  // A hold let go before it completes (0.6 s) sends nothing: the doorbell hears no command, the door stays locked.
+  await holdToOpen(kitchen.page, 250)
+  await kitchen.page.waitForTimeout(700)
+  assert.ok(!lan.lines.some((l) => l.includes('open-door')), 'no open-door command reached the doorbell')
+  assert.ok(!lan.printed.includes('DOOR UNLOCKED'))
+  for (const page of pages) assert.match(await text(page, 'door-status'), /^Locked$/)
+
   // The kitchen opens the door; the device's lock opens and both pages show it from the device's reports.
   await holdToOpen(kitchen.page)
   await eventually('the relay to open', () => lan.printed.includes('DOOR UNLOCKED'))
   for (const page of pages) await waitForText(page, 'door-status', /Door open/)
+  // On its call's channel the kitchen (its command pending: "Opening…") is told "unlocked" alone, then the ack;
+  // the hall, in the same call, sees every step (its own channel and the hub's state both say them).
+  const kitchenReplies = await kitchen.page.evaluate(() => {
+    const sent = performance.getEntriesByName('doorbell:command-sent')[0]!.startTime
+    return performance.getEntriesByName('doorbell:reply-received').filter((m) => m.startTime >= sent).map((m) => (m as PerformanceMark).detail.type as string)
+  })
+  assert.deepEqual(kitchenReplies.slice(0, 2), ['lock', 'ack'], `the kitchen's channel said: ${kitchenReplies.join(', ')}`)
+  assert.equal((await doorSeen(kitchen.page)).at(-1), 'unlocked')
+  assert.deepEqual(await doorSeen(hall.page), ['locked', 'unlocking', 'unlocked'])
   assert.equal(lan.lock.open, true)
   // It relocks by itself (relockSeconds: 2) and both pages say so.
   for (const page of pages) await waitForText(page, 'door-status', /^Locked$/, 8000)

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createActor } from 'xstate'
-import { DoorGuard, Grant, exportPublicKey, generateSigningKey, sign, type SignalToDevice } from '@doorbell/core'
+import { createActor, type EventObject } from 'xstate'
+import type { CallActorCommand } from '@doorbell/machines'
+import { DoorCommand, DoorGuard, Grant, exportPublicKey, generateSigningKey, sign, type SignalToDevice } from '@doorbell/core'
 import { callSession, makePeer, type AudioSenderLike, type DataChannelLike, type PeerConnectionLike } from '../src/lib/callSession'
 
 /** A peer connection that has gathered at once: the offer leaves with its SDP. */
@@ -135,4 +136,70 @@ test('the page\'s next spare connection: a preview that took the spare says so a
   await offers(4)
   own.stop()
   assert.equal(next, 3, 'a call that gathered its own leaves the spare alone')
+})
+
+test('open door: the command signed when the hold starts leaves the instant the hold completes, once, and the doorbell accepts it; a released hold sends nothing', async () => {
+  const home = await generateSigningKey(true)
+  const viewer = await generateSigningKey(false)
+  const credential = await sign(Grant, { v: 1, id: 'm1', home: 'home', sub: 'v1', name: 'Kitchen', role: 'resident', door: true, zones: [], key: await exportPublicKey(viewer.publicKey), iat: Date.now(), exp: null }, home.privateKey)
+  const onChannel: string[] = []
+  let offered = false
+  const channel: DataChannelLike = { readyState: 'connecting', send: (data) => { onChannel.push(data as string) }, onopen: null, onmessage: null, close: () => {} }
+  const logic = callSession({
+    signaling: { onSession: () => () => {}, sendToDevice: (_device, _session, m) => { if (m.type === 'offer') offered = true } },
+    viewerId: 'v1',
+    viewerName: 'Kitchen',
+    homeId: 'home',
+    trust: { credential, key: viewer.privateKey },
+    createPeerConnection: () => ({ ...gatheredPeer(), createDataChannel: () => channel })
+  })
+  const actor = createActor(logic, { input: { deviceId: 'front-door', sessionId: 's1', preview: false } })
+  actor.start()
+  for (let i = 0; i < 100 && !offered; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.ok(offered, 'an offer went out')
+  ;(channel as { readyState: string }).readyState = 'open'
+  const guard = new DoorGuard({ homeId: 'home', deviceId: 'front-door', homeKey: await exportPublicKey(home.publicKey) })
+  const check = async (text: string | undefined) => await guard.check(DoorCommand.parse(JSON.parse(text!)), { sessionId: 's1', viewerId: 'v1' })
+  const pause = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+  // What the viewer call machine sends its call actor (a callback actor's events are untyped).
+  const tell = (e: CallActorCommand): void => { actor.send(e as EventObject) }
+
+  // The hold starts: signed now, nothing sent.
+  const heldAt = Date.now()
+  tell({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c1' } })
+  await pause(100)
+  assert.deepEqual(onChannel, [], 'nothing leaves while the resident holds')
+  // The hold completes: the signed bytes leave in the same turn.
+  const completedAt = Date.now()
+  tell({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c1' } })
+  assert.equal(onChannel.length, 1, 'sent at once, with no signature to wait for')
+  const verdict = await check(onChannel[0])
+  assert.ok(verdict.ok, JSON.stringify(verdict))
+  assert.equal(verdict.claim.command, 'c1')
+  assert.ok(verdict.claim.ts >= heldAt && verdict.claim.ts < completedAt, 'dated when the hold started')
+  const replay = await check(onChannel[0])
+  assert.equal(!replay.ok && replay.reason, 'replay', 'its nonce is spent: the same bytes never open twice')
+
+  // A released hold: signed, dropped, never sent.
+  tell({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c2' } })
+  await pause(50)
+  tell({ type: 'DROP_COMMAND' })
+  await pause(50)
+  assert.equal(onChannel.length, 1, 'a released hold sends nothing')
+  // A later open with another id (or a prepared one already used) is signed when it is sent.
+  const laterAt = Date.now()
+  tell({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c2' } })
+  assert.equal(onChannel.length, 1, 'not prepared: signed first')
+  for (let i = 0; i < 100 && onChannel.length < 2; i++) await pause(5)
+  const fresh = await check(onChannel[1])
+  assert.ok(fresh.ok && fresh.claim.command === 'c2' && fresh.claim.ts >= laterAt, 'signed at the send, not at the dropped hold')
+  tell({ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c3' } })
+  await pause(50)
+  tell({ type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c4' } })
+  for (let i = 0; i < 100 && onChannel.length < 3; i++) await pause(5)
+  const other = await check(onChannel[2])
+  assert.ok(other.ok && other.claim.command === 'c4', 'a command for another id is its own')
+  await pause(50)
+  assert.equal(onChannel.length, 3, 'the prepared c3 never left')
+  actor.stop()
 })

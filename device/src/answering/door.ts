@@ -139,8 +139,15 @@ export function lockDoor (o: LockDoorOptions): Door {
     session (s) {
       // When this viewer was last told the door is open: the report "Door open" is shown from.
       let toldOpenAt: number | undefined
+      // This viewer's own open-door commands being handled: its screen says "Opening…" until the answer.
+      let opening = 0
       // First: the resident is waiting on this report; the hub's retained state and the log can wait a moment.
       const stopLockReports = o.lock.subscribe((lock) => {
+        // While its own command runs, the viewer is not told `unlocking`: its screen already says so
+        // ("Opening…", pending), and in werift a message sent right behind another waits for that
+        // one's promise steps, so `unlocked` alone leaves sooner (docs/performance.md). Every other
+        // state, and every other screen (their channels, the hub's retained state), is told as before.
+        if (opening > 0 && lock.status === 'unlocking') return
         s.reply({ type: 'lock', lock })
         if (lock.status === 'unlocked') toldOpenAt = performance.now()
       }, { first: true })
@@ -149,7 +156,13 @@ export function lockDoor (o: LockDoorOptions): Door {
         async command (data) {
           const steps: OpenSteps = { received: performance.now() }
           toldOpenAt = undefined
-          const outcome = await unlock.run(text(data), { sessionId: s.sessionId, viewerId: s.viewerId, viewerName: s.viewerName, log: s.log, path: s.path, steps })
+          opening++
+          let outcome: CommandOutcome
+          try {
+            outcome = await unlock.run(text(data), { sessionId: s.sessionId, viewerId: s.viewerId, viewerName: s.viewerName, log: s.log, path: s.path, steps })
+          } finally {
+            opening--
+          }
           if (outcome.ok) {
             s.reply({ type: 'ack', id: outcome.id, lock: outcome.lock ?? o.lock.state() })
             const acked = performance.now()

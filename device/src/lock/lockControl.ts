@@ -20,6 +20,8 @@ export class LockControl {
   private readonly listeners = new Set<(lock: LockState) => void>()
   /** Told before the others and before the log line: a call's data channel, where a resident waits for "Door open". */
   private readonly firstListeners = new Set<(lock: LockState) => void>()
+  /** The log lines and the other listeners' news, in order, told a turn of the loop after the first listeners. */
+  private readonly later: Array<() => void> = []
 
   constructor (driver: LockDriver, relockAfterMs: number, private readonly log: Logger, inspect?: (event: InspectionEvent) => void) {
     const machine = lockMachine.provide({
@@ -37,19 +39,41 @@ export class LockControl {
         try { l(lock) } catch (err) { this.log.error('a lock listener failed', { error: (err as Error).message }) }
       }
       for (const l of this.firstListeners) tell(l)
-      this.log.info('lock', { status: lock.status, ...(lock.error ? { error: lock.error } : {}) })
-      for (const l of this.listeners) tell(l)
+      // The rest (the log line, the retained state on every path: an MQTT publish, the mesh's
+      // frames) waits a turn, each with the state it was told of: the call's report goes out
+      // through werift's promise steps, which would wait behind that work, and the relay is
+      // driven before the hub hears `unlocking` (docs/performance.md).
+      this.defer(() => {
+        this.log.info('lock', { status: lock.status, ...(lock.error ? { error: lock.error } : {}) })
+        for (const l of this.listeners) tell(l)
+      })
     })
   }
 
   start (): void { this.actor.start() }
-  stop (): void { this.actor.stop() }
+  stop (): void {
+    this.actor.stop()
+    // Nothing told is lost at a stop: what waited for its turn is told now.
+    this.flush()
+  }
+
+  private defer (told: () => void): void {
+    this.later.push(told)
+    if (this.later.length === 1) setImmediate(() => { this.flush() })
+  }
+
+  private flush (): void {
+    while (this.later.length > 0) this.later.shift()!()
+  }
 
   state (): LockState {
     return lockStateOf(this.actor.getSnapshot(), this.relockAt, this.boot)
   }
 
-  /** Each change of state; `first`: before the other listeners (the hub's retained state) and the log line. */
+  /**
+   * Each change of state, with that state. `first`: told at once, before the log line and the
+   * other listeners (the hub's retained state), which are told a turn of the loop later, in order.
+   */
   subscribe (listener: (lock: LockState) => void, o: { first?: boolean } = {}): () => void {
     const set = o.first === true ? this.firstListeners : this.listeners
     set.add(listener)

@@ -8,7 +8,9 @@
  * promise steps (the guard, the lock machine), "unlocking", a few more (the relay), "unlocked",
  * then ~2 ms of bookkeeping in promise steps (audit, ack, log lines) and the ack. Rounds alternate
  * between the bookkeeping right after "unlocked" (`inline`, as before) and a turn of the loop later
- * (`yield`), or none at all (`none`, the floor). A werift viewer in this process times sent → "unlocked" received.
+ * (`yield`), or none at all (`none`, the floor), or a turn later with no "unlocking" before "unlocked"
+ * (`one`: the commanding session's channel as the door tells it since 2026-12-07). A werift viewer
+ * in this process times sent → "unlocked" received.
  */
 import { fork } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -37,10 +39,11 @@ async function echo (): Promise<void> {
           const { seq, mode } = JSON.parse(data.toString()) as { seq: number, mode: string }
           void (async () => {
             await steps(5)
-            dc.send(JSON.stringify({ seq, lock: 'unlocking' }))
+            // `one`: the resident's own channel is told only "unlocked" (it shows "Opening…" while its command is pending).
+            if (mode !== 'one') dc.send(JSON.stringify({ seq, lock: 'unlocking' }))
             await steps(5)
             dc.send(JSON.stringify({ seq, lock: 'unlocked' }))
-            if (mode === 'yield') await new Promise<void>((resolve) => { setImmediate(resolve) })
+            if (mode === 'yield' || mode === 'one') await new Promise<void>((resolve) => { setImmediate(resolve) })
             if (mode !== 'none') await busy(2)
             dc.send(JSON.stringify({ seq, ack: true }))
           })()
@@ -73,8 +76,8 @@ async function main (): Promise<void> {
     const until = (check: (m: { lock?: string, ack?: boolean }) => boolean): Promise<number> => new Promise((resolve) => {
       waiting = (m) => { if (check(m)) resolve(performance.now()) }
     })
-    const modes = ['inline', 'yield', 'none']
-    const results: Record<string, number[]> = { inline: [], yield: [], none: [] }
+    const modes = ['inline', 'yield', 'none', 'one']
+    const results: Record<string, number[]> = { inline: [], yield: [], none: [], one: [] }
     const load = [loadavg()[0]!]
     for (let seq = 0; seq < rounds; seq++) {
       await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 50))

@@ -156,6 +156,21 @@ export const CALL_MARKS = {
   replyReceived: 'doorbell:reply-received'
 } as const
 
+/** An open-door command signed when the hold started; `text`, its encoded bytes, once the signature is done. */
+interface PreparedCommand {
+  id: string
+  at: number
+  signed: Promise<string>
+  text: string | null
+}
+
+/**
+ * A command signed at the hold's start is sent only this soon after: far inside the doorbell's
+ * freshness window (core's FRESHNESS_MS, 30 s), whatever kept the hold from completing at once
+ * (a page in the background pauses its animation frames). Older: signed again at the send.
+ */
+export const PREPARED_MAX_AGE_MS = 10_000
+
 /**
  * The `call` actor of the viewer call machine: one session with one doorbell. The viewer makes
  * the offer (as KVS requires, and so on every path), the device answers; commands and the
@@ -264,9 +279,25 @@ export function callSession (o: CallSessionOptions) {
       }
     })
 
+    // Signed for this device, this session, now, once: the device checks all of it.
+    const signCommand = async (id: string): Promise<string> =>
+      encode(DoorCommand, await signDoorCommand({ credential: o.trust.credential, key: o.trust.key, home: o.homeId, device: deviceId, session: sessionId, command: id }))
+    // The command signed while the resident holds "Open door" (at most one): sent when the hold completes, dropped when it is released.
+    let prepared: PreparedCommand | null = null
+
     receive((event) => {
       const e = event as CallActorCommand
       if (e.type === 'TAKE_CALL') { takeCall(); return }
+      if (e.type === 'DROP_COMMAND') { prepared = null; return }
+      if (e.type === 'PREPARE_COMMAND') {
+        const checked = DoorRequest.safeParse(e.command)
+        if (!checked.success || dc?.readyState !== 'open') { prepared = null; return }
+        const entry: PreparedCommand = { id: checked.data.id, at: Date.now(), signed: signCommand(checked.data.id), text: null }
+        // A failed signature is said when the command is sent (it then signs again), not here.
+        entry.signed.then((text) => { entry.text = text }, () => {})
+        prepared = entry
+        return
+      }
       if (e.type !== 'SEND_COMMAND') return
       const nack = (message: string): void => { send({ type: 'REPLY', reply: { type: 'nack', id: e.command.id, error: { code: 'invalid-command', message } } }) }
       // Parse our own request too: a bug here must not reach the door.
@@ -274,13 +305,20 @@ export function callSession (o: CallSessionOptions) {
       if (!checked.success) { nack('invalid command'); return }
       const channel = dc
       if (channel?.readyState !== 'open') { nack('the call is not connected'); return }
-      // Signed for this device, this session, now, once: the device checks all of it.
-      signDoorCommand({ credential: o.trust.credential, key: o.trust.key, home: o.homeId, device: deviceId, session: sessionId, command: checked.data.id })
-        .then((command) => {
-          if (channel.readyState !== 'open') { nack('the call is not connected'); return }
-          channel.send(encode(DoorCommand, command))
-          performance.mark(CALL_MARKS.commandSent, { detail: { sessionId } })
-        })
+      const sendNow = (text: string): void => {
+        if (channel.readyState !== 'open') { nack('the call is not connected'); return }
+        channel.send(text)
+        performance.mark(CALL_MARKS.commandSent, { detail: { sessionId } })
+      }
+      // Used once, for its own id, while well inside the doorbell's freshness window; else signed now.
+      const ready = prepared !== null && prepared.id === checked.data.id && Date.now() - prepared.at < PREPARED_MAX_AGE_MS ? prepared : null
+      prepared = null
+      // Signed while the resident held the button: the bytes leave now, in this turn.
+      if (ready?.text) { sendNow(ready.text); return }
+      // Not yet signed (a hold shorter than a signature), or not prepared: sent once it is.
+      const signed = ready !== null ? ready.signed.catch(async () => await signCommand(checked.data.id)) : signCommand(checked.data.id)
+      signed
+        .then(sendNow)
         .catch((err: Error) => { nack(`could not sign the command: ${err.message}`) })
     })
 
