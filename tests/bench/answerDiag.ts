@@ -11,11 +11,14 @@
  *   Chromium's network thread, whatever the main thread was doing (the poll itself costs the page
  *   main-thread time, so it is off by default).
  * - `DIAG_TRACE=1`: a CPU profile and a trace of the page's main thread around Answer.
+ * - `DIAG_PREVIEW_CPU=1`: the browser's CPU time (all its processes, from /proc) over 3 s of live
+ *   preview before each Answer: what the page costs while it waits for Answer.
  * - `DIAG_WAIT=MS`: Answer that long after the live picture; `DIAG_VERBOSE=1`: the page's peer
  *   connections made near Answer and its click timing.
  * Run: bash scripts/isolated.sh node --import tsx tests/bench/answerDiag.ts [rings]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startHub } from '@doorbell/hub'
@@ -34,6 +37,27 @@ const STATS = process.env['DIAG_STATS'] === '1'
 const VERBOSE = process.env['DIAG_VERBOSE'] === '1'
 const OLD_VIEWER = process.env['DIAG_OLD_VIEWER']
 const WAIT = process.env['DIAG_WAIT'] !== undefined ? Number(process.env['DIAG_WAIT']) : null
+const PREVIEW_CPU = process.env['DIAG_PREVIEW_CPU'] === '1'
+
+/** CPU time (ms, user + system) of this process's descendants that run Chromium (Linux /proc; clock ticks of 10 ms). */
+function browserCpuMs (): number {
+  const parent = new Map<number, number>()
+  const ticks = new Map<number, number>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      // The fields after the command (which may hold spaces) in /proc/PID/stat: state, ppid, … utime (14), stime (15).
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      parent.set(Number(name), Number(f[1]))
+      if (readlinkSync(`/proc/${name}/exe`).includes('chrom')) ticks.set(Number(name), Number(f[11]) + Number(f[12]))
+    } catch { /* gone, or not ours to read */ }
+  }
+  const mine = (pid: number): boolean => { for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true; return false }
+  let total = 0
+  for (const [pid, t] of ticks) if (mine(pid)) total += t
+  return total * 10
+}
 
 /** JS self time by function over the profile (idle and program left out), the top 25, and the total of Vue's own functions. */
 function profileSummary (profile: any): void {
@@ -108,7 +132,13 @@ const ARM_STATS = `(() => {
   })()
 })()`
 
-interface Side { name: string, url: string, device: DeviceProcess, twoWay: number[], taken: number[], firstAudio: number[], hops: Hops, pageHops: Hops }
+interface Side {
+  name: string, url: string, device: DeviceProcess, twoWay: number[], taken: number[], firstAudio: number[], hops: Hops, pageHops: Hops
+  /** The Answer click's handlers and what they ran (Event Timing: processing start to end), and the click to its next paint. */
+  clickWork: number[], clickToPaint: number[]
+  /** With DIAG_PREVIEW_CPU: the browser's CPU time over 3 s of live preview, per ring (ms). */
+  previewCpu: number[]
+}
 
 const main = async (): Promise<void> => {
   const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-diag-answer-'))
@@ -122,7 +152,7 @@ const main = async (): Promise<void> => {
   const sides: Side[] = []
   for (const [i, hub] of hubs.entries()) {
     const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, mesh: { enabled: false }, iceAdditionalHostAddresses: ['127.0.0.1'], ringTimeoutSeconds: 60, camera: CALL_CAMERA, audio: { source: { kind: 'test-tone' as const, frequencyHz: 660 } }, deviceId: ID, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, ID) } }, `diag-answer-${i}`)
-    sides.push({ name: builds[i]![0], url: hub.url, device, twoWay: [], taken: [], firstAudio: [], hops: new Hops(), pageHops: new Hops() })
+    sides.push({ name: builds[i]![0], url: hub.url, device, twoWay: [], taken: [], firstAudio: [], hops: new Hops(), pageHops: new Hops(), clickWork: [], clickToPaint: [], previewCpu: [] })
   }
   const loads: number[] = []
   try {
@@ -139,6 +169,13 @@ const main = async (): Promise<void> => {
       const pressedAt = epochNow()
       device.ring()
       await card.locator('[data-testid=ring-preview][data-preview=live]').waitFor({ timeout: 10_000 })
+      if (PREVIEW_CPU) {
+        // Past the frame that mounts the waiting call view (a changed viewer), then 3 s of preview.
+        await page.waitForTimeout(200)
+        const before = browserCpuMs()
+        await page.waitForTimeout(3000)
+        side.previewCpu.push(browserCpuMs() - before)
+      }
       await page.waitForTimeout(wait)
       const session = (await pageMarks(page, pressedAt)).find((m) => m.name === 'doorbell:session-start')?.session ?? ''
       if (STATS) await page.evaluate(ARM_STATS)
@@ -165,6 +202,8 @@ const main = async (): Promise<void> => {
       }
       const pageEvents = await page.evaluate(`(() => { const a = performance.getEntriesByName('doorbell:answer').at(-1)?.startTime ?? 0; return window.__events.filter((e) => e.start >= a - 20 && (e.type !== 'event' || e.name === 'click')).map((e) => ({ ...e, start: Math.round(e.start - a), ps: Math.round(e.ps - a), pe: Math.round(e.pe - a) })) })()`)
       const made = await page.evaluate(`(() => { const a = performance.getEntriesByName('doorbell:answer').at(-1)?.startTime ?? 0; return window.__pcMade.map(([t, e]) => [Math.round(t - a), Math.round(e - t)]).filter(([t]) => t > -3000) })()`)
+      const click = (pageEvents as Array<{ type: string, name: string, ps: number, pe: number, duration: number }>).find((e) => e.type === 'event' && e.name === 'click')
+      if (click) { side.clickWork.push(click.pe - click.ps); side.clickToPaint.push(click.duration) }
       if (VERBOSE) console.log(`  peer connections made (ms from Answer, ms to construct): ${JSON.stringify(made)}; page events: ${JSON.stringify(pageEvents)}`)
       const marks = await pageMarks(page, answeredAt)
       const lines = device.lines
@@ -200,7 +239,11 @@ const main = async (): Promise<void> => {
       console.log(side.hops.table(`${side.name}: Answer → two-way, by hop (each from the one before)`))
       if (STATS) console.log(side.pageHops.table(`${side.name}: from Answer`))
       const f = (xs: number[]): string => `p50 ${round(percentile(xs, 50))} / p95 ${round(percentile(xs, 95))} ms`
-      console.log(`${side.name}: Answer → call-taken ${f(side.taken)}; → first audio ${f(side.firstAudio)}; → two-way ${f(side.twoWay)} (n=${side.twoWay.length})`)
+      const within = side.twoWay.filter((ms) => ms <= 50).length
+      // Event Timing rounds to 8 ms the click's duration to its next paint (and keeps only clicks of 16 ms or more).
+      if (PREVIEW_CPU) console.log(`${side.name}: the browser's CPU time over 3 s of live preview ${f(side.previewCpu)} (each ring: ${side.previewCpu.join(' ')})`)
+      console.log(`${side.name}: the Answer click's work ${f(side.clickWork)}, click → next paint ${f(side.clickToPaint)} (n=${side.clickWork.length})`)
+      console.log(`${side.name}: Answer → call-taken ${f(side.taken)}; → first audio ${f(side.firstAudio)}; → two-way ${f(side.twoWay)} (n=${side.twoWay.length}, ${within} within 50 ms)`)
     }
     console.log(`load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (1-minute average, sampled each ring)`)
   } finally {
