@@ -160,3 +160,27 @@ test('a listener that throws does not keep the others, or the log line, from the
   off1()
   off2()
 })
+
+test('a report that throws in its turn does not keep the next ones (or the next changes) from the other listeners', { timeout: 5000 }, async (t) => {
+  const lines: string[] = []
+  const base = memoryLogger(lines, 'lock')
+  let failOnce = true
+  // A log line that throws once (a broken log sink): it runs in the turn-later report.
+  const log = Object.assign(Object.create(base) as typeof base, {
+    info (msg: string, data?: Record<string, unknown>): void {
+      if (failOnce && msg === 'lock') { failOnce = false; throw new Error('log sink gone') }
+      base.info(msg, data)
+    }
+  })
+  const control = new LockControl(new SimulatedLock(() => {}), RELOCK_MS, log)
+  const told: string[] = []
+  control.subscribe((lock) => { told.push(lock.status) })
+  t.after(() => { control.stop() })
+  control.start()
+  await turn()
+  assert.equal((await control.unlock('kitchen')).ok, true)
+  await turn()
+  await new Promise((resolve) => { setTimeout(resolve, RELOCK_MS + 300) })
+  assert.ok(lines.some((l) => /a lock report failed/.test(l) && /log sink gone/.test(l)), `the failure is logged: ${lines.join(' | ')}`)
+  assert.ok(told.includes('unlocked') && told.at(-1) === 'locked', `the hub's listener kept being told: ${told.join(' > ')}`)
+})

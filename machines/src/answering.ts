@@ -173,8 +173,12 @@ export function startAnswering (o: AnsweringOptions): Answering {
 
   // The retained state is published whenever what it says changes (not its timestamp).
   let lastPublished = ''
+  // The lock's state as last told (it tells its listeners a turn after it moves): a call's change
+  // in between publishes that one, not a newer one that its own report would then take back.
+  let toldLock: LockState | null | undefined
   const publishState = (lock?: LockState | null): void => {
-    const s = state(lock)
+    if (lock !== undefined) toldLock = lock
+    const s = state(toldLock === undefined ? o.lock() : toldLock)
     const key = JSON.stringify({ ...s, at: 0 })
     if (key === lastPublished) return
     lastPublished = key

@@ -49,7 +49,7 @@ function fakeGuard () {
 const LOCK: LockState = { status: 'locked', relockAt: null, version: 1, boot: 'b1', error: null }
 
 /** A session that answers at once through the routing it was given, and records that it was stopped. */
-function setUp (o: { lock?: LockState | null, maxViewers?: number } = {}) {
+function setUp (o: { lock?: LockState | null | (() => LockState | null), maxViewers?: number } = {}) {
   const stopped: string[] = []
   const guard = fakeGuard()
   let routing: SessionRouting | null = null
@@ -60,7 +60,7 @@ function setUp (o: { lock?: LockState | null, maxViewers?: number } = {}) {
     maxCallMs: 600_000,
     maxViewers: o.maxViewers ?? 4,
     guard,
-    lock: () => o.lock === undefined ? LOCK : o.lock,
+    lock: () => typeof o.lock === 'function' ? o.lock() : o.lock === undefined ? LOCK : o.lock,
     log: memoryLogger([], 'test'),
     session: (r) => {
       routing = r
@@ -207,6 +207,21 @@ describe('the answering side', () => {
     answering.publishState(unlocking)
     answering.publishState(unlocked)
     assert.deepEqual(lan.states.slice(-2).map((st) => st.lock?.status), ['unlocking', 'unlocked'])
+    answering.stop()
+  })
+
+  test('a call change while the lock\'s report waits for its turn publishes the lock as last told, never a newer one the report would take back', () => {
+    let now: LockState = { ...LOCK, status: 'locked', version: 1 }
+    const { answering } = setUp({ lock: () => now })
+    const lan = new FakePath('lan')
+    answering.attach(lan)
+    answering.publishState(now)
+    // The lock has moved on (unlocking), but its listeners are told a turn later: a ring comes first.
+    now = { ...LOCK, status: 'unlocking', version: 2 }
+    answering.ring('r-between')
+    assert.equal(lan.states.at(-1)?.lock?.status, 'locked', 'the ring is published with the lock as last told')
+    answering.publishState(now)
+    assert.deepEqual(lan.states.map((st) => st.lock?.version).filter((v, i, a) => i === 0 || v !== a[i - 1]), [1, 2], 'the lock only moves forward')
     answering.stop()
   })
 })

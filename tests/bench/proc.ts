@@ -114,6 +114,7 @@ export async function startDeviceProcess (config: DeviceConfigInput, name = 'dev
   await writeFile(configPath, JSON.stringify({ dataDir: `${dir}/${name}-data`, ...config }))
   // The device as a home runs it: built (npm run build --workspace device), without tsx.
   const built = existsSync(`${ROOT}/device/dist/main.js`)
+  if (o.bundle !== undefined && !built) throw new Error(`a side by side against ${o.bundle} needs the device built (npm run build --workspace device): from source both sides would be this code`)
   const started = built ? await startDistCommand() : { args: ['--import', 'tsx', 'device/src/main.ts'], env: {} }
   // `nodeArgs`: extra Node flags for a diagnostic run (a preload, --cpu-prof), before the program.
   // `bundle`: another build of dist/main.js (a side by side against the code before a change), run the same way.

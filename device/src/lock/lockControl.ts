@@ -53,17 +53,26 @@ export class LockControl {
   start (): void { this.actor.start() }
   stop (): void {
     this.actor.stop()
-    // Nothing told is lost at a stop: what waited for its turn is told now.
+    // What waited for its turn is told now, to the listeners still subscribed (the doorbell stops
+    // its lock last: a path already closed by then hears nothing, as before this wait existed).
     this.flush()
   }
 
+  private scheduled = false
   private defer (told: () => void): void {
     this.later.push(told)
-    if (this.later.length === 1) setImmediate(() => { this.flush() })
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => { this.flush() })
   }
 
+  /** Tells what waits, in order; one that throws does not keep the rest (or the next turn's) from being told. */
   private flush (): void {
-    while (this.later.length > 0) this.later.shift()!()
+    this.scheduled = false
+    while (this.later.length > 0) {
+      const told = this.later.shift()!
+      try { told() } catch (err) { this.log.error('a lock report failed', { error: (err as Error).message }) }
+    }
   }
 
   state (): LockState {

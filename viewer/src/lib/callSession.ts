@@ -159,6 +159,7 @@ export const CALL_MARKS = {
 /** An open-door command signed when the hold started; `text`, its encoded bytes, once the signature is done. */
 interface PreparedCommand {
   id: string
+  /** performance.now() when signing began (a monotonic clock: a stepped wall clock cannot make it look younger). */
   at: number
   signed: Promise<string>
   text: string | null
@@ -292,7 +293,7 @@ export function callSession (o: CallSessionOptions) {
       if (e.type === 'PREPARE_COMMAND') {
         const checked = DoorRequest.safeParse(e.command)
         if (!checked.success || dc?.readyState !== 'open') { prepared = null; return }
-        const entry: PreparedCommand = { id: checked.data.id, at: Date.now(), signed: signCommand(checked.data.id), text: null }
+        const entry: PreparedCommand = { id: checked.data.id, at: performance.now(), signed: signCommand(checked.data.id), text: null }
         // A failed signature is said when the command is sent (it then signs again), not here.
         entry.signed.then((text) => { entry.text = text }, () => {})
         prepared = entry
@@ -311,7 +312,7 @@ export function callSession (o: CallSessionOptions) {
         performance.mark(CALL_MARKS.commandSent, { detail: { sessionId } })
       }
       // Used once, for its own id, while well inside the doorbell's freshness window; else signed now.
-      const ready = prepared !== null && prepared.id === checked.data.id && Date.now() - prepared.at < PREPARED_MAX_AGE_MS ? prepared : null
+      const ready = prepared !== null && prepared.id === checked.data.id && performance.now() - prepared.at < PREPARED_MAX_AGE_MS ? prepared : null
       prepared = null
       // Signed while the resident held the button: the bytes leave now, in this turn.
       if (ready?.text) { sendNow(ready.text); return }
@@ -332,8 +333,8 @@ export function callSession (o: CallSessionOptions) {
       // Not a preview: this is the Answer, and the next spare is made a second from now (as before).
       // A preview's next waits for its Answer (or its end): the resident may press Answer at any moment of it.
       if (!input.preview) spareDone()
-      const prepared = spare ?? makePeer(o, iceServers)
-      const peer = open(prepared)
+      const peerPrepared = spare ?? makePeer(o, iceServers)
+      const peer = open(peerPrepared)
       if (!spare) await gatherOffer(o, peer, iceServers)
       performance.mark(CALL_MARKS.gathered, { detail: { sessionId, spare: spare !== null } })
       if (closed) return
