@@ -19,7 +19,7 @@ async function runningCamera (codec: 'h264' | 'vp8'): Promise<Camera> {
   const camera = new Camera({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec, keyframeInterval: 15, bitrateKbps: 1500 }, memoryLogger([], 'camera'))
   await camera.start()
   const start = Date.now()
-  while (camera.keyframeGroup().length === 0) {
+  while (camera.keyframe().length === 0) {
     if (Date.now() - start > 15_000) throw new Error('the camera sent no keyframe')
     await new Promise((resolve) => setTimeout(resolve, 50))
   }

@@ -107,6 +107,32 @@ describe('the group of pictures', () => {
     for (const p of keyframe(40 * 3000)) gop.push(p)
     assert.equal(gop.replay().length, 3)
   })
+
+  /** The last packet of a frame carries the RTP marker (RFC 6184 §5.1). */
+  const marked = (p: Buffer): Buffer => { p[1] = p[1]! | 0x80; return p }
+  const wholeKeyframe = (ts: number): Buffer[] => { const k = keyframe(ts); marked(k[k.length - 1]!); return k }
+
+  test('the whole keyframe: none until its marked last packet arrives; while the next one arrives, the one before', () => {
+    const gop = new GopCache('h264')
+    const first = wholeKeyframe(0)
+    gop.push(first[0]!)
+    gop.push(first[1]!)
+    assert.deepEqual(gop.keyframe(), [], 'half a keyframe is no keyframe')
+    gop.push(first[2]!)
+    assert.deepEqual(gop.keyframe().map((p) => p.readUInt16BE(2)), first.map((p) => p.readUInt16BE(2)))
+    gop.push(marked(rtp(3000, pSlice)))
+    const second = wholeKeyframe(6000)
+    gop.push(second[0]!)
+    gop.push(second[1]!)
+    assert.deepEqual(gop.keyframe().map((p) => p.readUInt32BE(4)), [0, 0, 0], 'the one before, while the newest is half here')
+    assert.equal(gop.replay()[0]!.readUInt32BE(4), 6000, 'a joining viewer still gets the newest group (the live packets finish it)')
+    gop.push(second[2]!)
+    assert.deepEqual(gop.keyframe().map((p) => p.readUInt32BE(4)), [6000, 6000, 6000])
+    gop.keyframe()[0]!.fill(0)
+    assert.equal(isKeyframePacket('h264', gop.keyframe()[0]!), true, 'a copy')
+    gop.clear()
+    assert.deepEqual(gop.keyframe(), [], 'a cleared cache (the encoder stopped) holds no old keyframe')
+  })
 })
 
 test('a real camera: a late subscriber gets a keyframe first, then a gapless live stream', { timeout: 20_000 }, async (t) => {

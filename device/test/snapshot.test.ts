@@ -38,7 +38,7 @@ async function runningCamera (codec: 'h264' | 'vp8'): Promise<Camera> {
   const camera = new Camera({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec, keyframeInterval: 15, bitrateKbps: 1500 }, memoryLogger([], 'camera'))
   await camera.start()
   const start = Date.now()
-  while ((camera.packets < 60 || camera.keyframeGroup().length === 0) && Date.now() - start < 10_000) await new Promise((r) => setTimeout(r, 20))
+  while ((camera.packets < 60 || camera.keyframe().length === 0) && Date.now() - start < 10_000) await new Promise((r) => setTimeout(r, 20))
   return camera
 }
 
@@ -47,7 +47,7 @@ test('a snapshot is the camera\'s current picture: a JPEG 640 px wide, at most 5
     await t.test(codec, async () => {
       const camera = await runningCamera(codec)
       try {
-        const jpeg = await snapshotJpeg(camera.keyframeGroup(), { ffmpeg: camera.ffmpeg, codec })
+        const jpeg = await snapshotJpeg(camera.keyframe(), { ffmpeg: camera.ffmpeg, codec })
         assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff])
         assert.ok(jpeg.length <= SNAPSHOT_TARGET_BYTES, `${jpeg.length} bytes`)
         assert.equal(pixels(jpeg).width, 640)
@@ -63,7 +63,7 @@ test('no keyframe held (the camera is down): a SnapshotError saying so, and the 
   await assert.rejects(snapshotJpeg([], { ffmpeg: findFfmpeg(), codec: 'h264' }), (err: Error) => err instanceof SnapshotError && /no keyframe/.test(err.message))
   const sent: SnapshotEvent[] = []
   const logs: string[] = []
-  const shots = new RingSnapshots({ deviceId: 'front', camera: { keyframeGroup: () => [], codec: 'h264', ffmpeg: findFfmpeg() }, publish: (s) => sent.push(s), log: memoryLogger(logs, 'snapshot') })
+  const shots = new RingSnapshots({ deviceId: 'front', camera: { keyframe: () => [], codec: 'h264', ffmpeg: findFfmpeg() }, publish: (s) => sent.push(s), log: memoryLogger(logs, 'snapshot') })
   const event = await shots.take('r-1', 1)
   shots.stop()
   assert.equal(sent.length, 1)
@@ -75,9 +75,32 @@ test('no keyframe held (the camera is down): a SnapshotError saying so, and the 
 test('garbage in the cache: ffmpeg makes no picture, a SnapshotError names it (nothing thrown at the ring)', async () => {
   const junk = Buffer.alloc(200, 0x55)
   junk[0] = 0x80
+  junk[1] = 0x80 | 96 // one whole frame (the marker), so ffmpeg is what refuses it
   junk[12] = 0x65 // an IDR slice header with nothing decodable after it
   assert.ok(h264AnnexB([junk]).length > 4)
   await assert.rejects(snapshotJpeg([junk], { ffmpeg: findFfmpeg(), codec: 'h264' }), SnapshotError)
+})
+
+test('half a keyframe (its marked last packet not yet here) or two frames: refused with a SnapshotError before any decoding', { timeout: 30_000 }, async () => {
+  const camera = await runningCamera('h264')
+  try {
+    const whole = camera.keyframe()
+    assert.ok(whole.length >= 2, `the test pattern's keyframe spans ${whole.length} packets`)
+    assert.ok((whole.at(-1)![1]! & 0x80) !== 0, 'the camera\'s keyframe ends with the marker')
+    const decoder = new SnapshotDecoder({ ffmpeg: camera.ffmpeg, codec: 'h264', log: memoryLogger([], 'snapshot') })
+    try {
+      for (const [bad, why] of [[whole.slice(0, -1), /not whole/], [[...whole, Buffer.concat([whole[0]!.subarray(0, 4), Buffer.from([0, 0, 0, 1]), whole[0]!.subarray(8)])], /more than one frame/], [[Buffer.alloc(5)], /too short/]] as const) {
+        await assert.rejects(snapshotJpeg([...bad], { ffmpeg: camera.ffmpeg, codec: 'h264' }), (err: Error) => err instanceof SnapshotError && why.test(err.message))
+        await assert.rejects(decoder.jpeg([...bad]), (err: Error) => err instanceof SnapshotError && why.test(err.message))
+      }
+      assert.equal(decoder.pid, undefined, 'no decoder was started for them')
+      assertTestPatternBars(await decoder.jpeg(whole))
+    } finally {
+      decoder.stop()
+    }
+  } finally {
+    await camera.stop()
+  }
 })
 
 test('a ring\'s two pictures: one at once, a second after the delay that replaces it (seq 2)', { timeout: 20_000 }, async () => {
@@ -109,7 +132,7 @@ test('the long-running decoder: one ffmpeg for many pictures, each the camera\'s
       try {
         let pid: number | undefined
         for (let i = 0; i < 4; i++) {
-          const jpeg = await decoder.jpeg(camera.keyframeGroup())
+          const jpeg = await decoder.jpeg(camera.keyframe())
           assert.equal(decoder.lastPath, 'decoder', `picture ${i} came from the running decoder`)
           pid ??= decoder.pid
           assert.equal(decoder.pid, pid, 'the same process made every picture')
@@ -120,7 +143,7 @@ test('the long-running decoder: one ffmpeg for many pictures, each the camera\'s
           assertTestPatternBars(jpeg)
         }
         // Asked at the same time: answered in order, each with a whole picture.
-        const both = await Promise.all([decoder.jpeg(camera.keyframeGroup()), decoder.jpeg(camera.keyframeGroup())])
+        const both = await Promise.all([decoder.jpeg(camera.keyframe()), decoder.jpeg(camera.keyframe())])
         for (const jpeg of both) assertTestPatternBars(jpeg)
       } finally {
         decoder.stop()
@@ -135,12 +158,12 @@ test('the decoder dies: that picture is made by a one-shot run, and the next one
   const logs: string[] = []
   const decoder = new SnapshotDecoder({ ffmpeg: camera.ffmpeg, codec: 'h264', log: memoryLogger(logs, 'snapshot'), timeoutMs: 20_000 })
   try {
-    await decoder.jpeg(camera.keyframeGroup())
+    await decoder.jpeg(camera.keyframe())
     const first = decoder.pid
     assert.ok(first)
     process.kill(first, 'SIGKILL')
     while (decoder.pid === first) await new Promise((r) => setTimeout(r, 20))
-    assertTestPatternBars(await decoder.jpeg(camera.keyframeGroup()))
+    assertTestPatternBars(await decoder.jpeg(camera.keyframe()))
     assert.equal(decoder.lastPath, 'decoder', 'a new decoder started for it')
     assert.notEqual(decoder.pid, first)
   } finally {
@@ -152,6 +175,7 @@ test('the decoder dies: that picture is made by a one-shot run, and the next one
 test('garbage to the decoder: no picture from it, the one-shot run refuses it with a SnapshotError, and the decoder is restarted', { timeout: 30_000 }, async () => {
   const junk = Buffer.alloc(200, 0x55)
   junk[0] = 0x80
+  junk[1] = 0x80 | 96
   junk[12] = 0x65
   const logs: string[] = []
   const decoder = new SnapshotDecoder({ ffmpeg: findFfmpeg(), codec: 'h264', log: memoryLogger(logs, 'snapshot'), timeoutMs: 800 })

@@ -104,8 +104,8 @@ export class Camera {
     return () => { this.listeners.delete(copy) }
   }
 
-  /** The cached group of pictures from its keyframe (copies), for a snapshot; empty while the camera is down. */
-  keyframeGroup (): Buffer[] { return this.gop.replay() }
+  /** The newest whole keyframe (copies), for a snapshot; empty while the camera is down. */
+  keyframe (): Buffer[] { return this.gop.keyframe() }
 
   /** The ffmpeg this camera runs, for one-off decodes (snapshots). */
   get ffmpeg (): string { return findFfmpeg(this.config.ffmpegPath) }

@@ -83,6 +83,11 @@ export class GopCache {
   private bytes = 0
   /** True while frames[0] is a keyframe: only then is there anything worth replaying. */
   private keyed = false
+  /**
+   * The newest keyframe known to be whole: its last packet carried the RTP marker (RFC 6184,
+   * RFC 7741). While the next one is still arriving, this is the one before it.
+   */
+  private wholeKey: Buffer[] | null = null
 
   constructor (private readonly codec: 'h264' | 'vp8', private readonly limits: GopLimits = DEFAULT_GOP_LIMITS) {}
 
@@ -108,6 +113,7 @@ export class GopCache {
       }
       this.keyed = true
     }
+    if (this.keyed && frame === this.frames[0] && (packet[1]! & 0x80) !== 0) this.wholeKey = frame.packets.slice()
     if (this.packets > this.limits.maxPackets || this.bytes > this.limits.maxBytes) this.clear()
   }
 
@@ -116,6 +122,7 @@ export class GopCache {
     this.packets = 0
     this.bytes = 0
     this.keyed = false
+    this.wholeKey = null
   }
 
   get size (): { frames: number, packets: number, bytes: number, keyed: boolean } {
@@ -125,6 +132,15 @@ export class GopCache {
   /** The group from its keyframe, as fresh copies with the timestamps they were sent with (a clip's timing). */
   group (): Buffer[] {
     return this.keyed ? this.frames.flatMap((f) => f.packets.map((p) => Buffer.from(p))) : []
+  }
+
+  /**
+   * The newest whole keyframe's packets (SPS/PPS included), as fresh copies: a picture asked for
+   * while a keyframe is still arriving is made from the one before, never from half of one.
+   * Empty when none is held.
+   */
+  keyframe (): Buffer[] {
+    return this.wholeKey ? this.wholeKey.map((p) => Buffer.from(p)) : []
   }
 
   /**

@@ -102,22 +102,26 @@ export interface SnapshotOptions {
   signal?: AbortSignal
 }
 
-/** The packets of the group's first frame (its keyframe, SPS/PPS included): they share one RTP timestamp. */
-export function keyframeOf (group: Buffer[]): Buffer[] {
-  const first = group[0]
-  if (!first || first.length < 12) return []
-  const ts = first.readUInt32BE(4)
-  const end = group.findIndex((p) => p.length < 12 || p.readUInt32BE(4) !== ts)
-  return end === -1 ? group : group.slice(0, end)
+/**
+ * The keyframe's packets as handed over, if they are one whole frame: one RTP timestamp, and the
+ * last packet carries the marker that ends a frame (RFC 6184, RFC 7741). Half a keyframe would
+ * decode to a picture with blocks missing or smeared, so it is refused instead.
+ */
+export function wholeKeyframe (packets: Buffer[]): Buffer[] {
+  if (packets.length === 0) throw new SnapshotError('the camera holds no keyframe (is it running?)')
+  if (packets.some((p) => p.length < 12)) throw new SnapshotError('the keyframe holds a packet too short for RTP')
+  const ts = packets[0]!.readUInt32BE(4)
+  if (packets.some((p) => p.readUInt32BE(4) !== ts)) throw new SnapshotError('the keyframe\'s packets are of more than one frame')
+  if ((packets[packets.length - 1]![1]! & 0x80) === 0) throw new SnapshotError('the keyframe is not whole (its last packet has no RTP marker)')
+  return packets
 }
 
 /**
- * The keyframe of a cached group of pictures as a JPEG 640 px wide. A picture over the target
+ * A whole keyframe (the camera's `keyframe()`) as a JPEG 640 px wide. A picture over the target
  * size is made again at a lower quality, once.
  */
-export async function snapshotJpeg (group: Buffer[], o: SnapshotOptions): Promise<Buffer> {
-  const key = keyframeOf(group)
-  if (key.length === 0) throw new SnapshotError('the camera holds no keyframe (is it running?)')
+export async function snapshotJpeg (keyframe: Buffer[], o: SnapshotOptions): Promise<Buffer> {
+  const key = wholeKeyframe(keyframe)
   const input = o.codec === 'h264' ? h264AnnexB(key) : vp8Ivf(key)
   const first = await decodeLast(input, o, o.quality ?? 5)
   if (first.length <= SNAPSHOT_TARGET_BYTES) return first

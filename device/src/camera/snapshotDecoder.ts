@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import type { Readable, Writable } from 'node:stream'
 import { SNAPSHOT_TARGET_BYTES, describeError, type Logger } from '@doorbell/core'
-import { SnapshotError, h264AnnexB, keyframeOf, snapshotJpeg, vp8Ivf } from './snapshot'
+import { SnapshotError, h264AnnexB, snapshotJpeg, vp8Ivf, wholeKeyframe } from './snapshot'
 
 /**
  * The press → picture fast path (docs/history.md): one ffmpeg that stays running, fed the cached
@@ -53,10 +53,9 @@ export class SnapshotDecoder {
   /** The running decoder's process id (none before the first picture or after a failure). */
   get pid (): number | undefined { return this.running?.proc.pid }
 
-  /** The keyframe of a cached group of pictures as a JPEG 640 px wide, at most the size target. */
-  async jpeg (group: Buffer[]): Promise<Buffer> {
-    const key = keyframeOf(group)
-    if (key.length === 0) throw new SnapshotError('the camera holds no keyframe (is it running?)')
+  /** A whole keyframe (the camera's `keyframe()`) as a JPEG 640 px wide, at most the size target. */
+  async jpeg (keyframe: Buffer[]): Promise<Buffer> {
+    const key = wholeKeyframe(keyframe)
     // One picture at a time: the frame counting needs the writes in order.
     const result = this.o.oneShot === true ? Promise.resolve(null) : this.queue.then(async () => await this.fast(key))
     this.queue = result.catch(() => {})

@@ -6,7 +6,7 @@ export const SECOND_SNAPSHOT_MS = 3000
 
 export interface RingSnapshotsOptions {
   deviceId: string
-  camera: { keyframeGroup: () => Buffer[], codec: 'h264' | 'vp8', ffmpeg: string }
+  camera: { keyframe: () => Buffer[], codec: 'h264' | 'vp8', ffmpeg: string }
   /** Hands the picture to every path that carries snapshots (after the ring itself has gone). */
   publish: (snapshot: SnapshotEvent) => void
   log: Logger
@@ -45,7 +45,7 @@ export class RingSnapshots {
     const started = performance.now()
     let event: SnapshotEvent
     try {
-      const jpeg = await this.decoder.jpeg(this.o.camera.keyframeGroup())
+      const jpeg = await this.decoder.jpeg(this.o.camera.keyframe())
       if (this.abort.signal.aborted) return null
       event = { type: 'snapshot', deviceId: this.o.deviceId, ringId, at, seq, jpeg: jpeg.toString('base64') }
       this.o.log.info('snapshot', { ringId, seq, bytes: jpeg.length, ms: Math.round(performance.now() - started), by: this.decoder.lastPath ?? '' })
