@@ -19,6 +19,7 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   const mq = mqemitterRedis({ connectionString: cluster.redisUrl })
   // Our own connection, so that its errors (Redis restarting) are heard: unheard, they end the process.
   const conn = new Redis(cluster.redisUrl, { maxRetriesPerRequest: null })
+  heardFireAndForget(conn)
   const persistence = new AsyncRedisPersistence({
     conn,
     // A screen away for weeks must not fill Redis: the most recent rings, as the sqlite persistence keeps.
@@ -64,6 +65,26 @@ function othersOf (mq: unknown, nodeId: string): BrokerBackend['observeOthers'] 
     // Redis sends a hub only the channels it subscribed: these, even while none of its clients does.
     for (const p of patterns) emitter.on(p, (_msg, cb) => { cb() })
     listeners.push(listener)
+  }
+}
+
+/**
+ * aedes-persistence-redis sends some commands without waiting for them (`lrem` and `rpush` in
+ * putWill, delWill and a stale queue entry's clean-up). One still queued when the connection closes
+ * (a client's will removed as the hub stops) is rejected with "Connection is closed.", and that
+ * rejection had no listener: an unhandled rejection. Here each such promise gets one, and it is
+ * still returned, so a caller that waits sees the error as before.
+ */
+function heardFireAndForget (conn: Redis): void {
+  for (const name of ['lrem', 'rpush'] as const) {
+    const send = (conn[name] as (...args: unknown[]) => Promise<unknown>).bind(conn)
+    Object.defineProperty(conn, name, {
+      value: (...args: unknown[]) => {
+        const sent = send(...args)
+        sent.catch(() => {})
+        return sent
+      }
+    })
   }
 }
 
