@@ -41,6 +41,8 @@ export interface ViewerCallContext {
   endReason: EndReason | null
   error: string | null
   pendingCommand: string | null
+  /** The command signed while the resident holds "Open door" (`HOLD_OPEN`): the hold's end sends it. */
+  heldCommand: string | null
   commandError: string | null
   /** Rings the resident dismissed, so a retained state does not bring them back. */
   dismissedRingId: string | null
@@ -77,10 +79,11 @@ export type ViewerCallEvent =
   | { type: 'HANGUP' }
   /**
    * The resident started holding "Open door": the call actor signs the command now, so that the
-   * hold's end sends it at once (`UNLOCK` with the same id). A released hold (`RELEASE_OPEN`) sends nothing.
+   * hold's end (`UNLOCK`) sends it at once, under the held id. A released hold (`RELEASE_OPEN`) sends nothing.
    */
   | { type: 'HOLD_OPEN', commandId: string }
   | { type: 'RELEASE_OPEN' }
+  /** Open the door: the held command if there is one (its id wins), else a new one with `commandId`. */
   | { type: 'UNLOCK', commandId: string }
   // from the call actor
   | { type: 'CONNECTED' }
@@ -198,21 +201,23 @@ export const viewerCallMachine = setup({
       endReason: null,
       error: null,
       commandError: null,
-      pendingCommand: null
+      pendingCommand: null,
+      heldCommand: null
     }),
-    endAs: assign((_, params: { reason: EndReason }) => ({ endReason: params.reason, sessionId: null, pendingCommand: null, previewing: false })),
+    endAs: assign((_, params: { reason: EndReason }) => ({ endReason: params.reason, sessionId: null, pendingCommand: null, heldCommand: null, previewing: false })),
     endFromBye: assign(({ event }) => {
       if (event.type !== 'REMOTE_BYE') return {}
       const reason: EndReason = event.reason === 'busy'
         ? 'busy'
         : event.reason === 'failed' || event.reason === 'rejected' ? 'failed' : 'device-ended'
-      return { endReason: reason, error: event.message ?? null, sessionId: null, pendingCommand: null, previewing: false }
+      return { endReason: reason, error: event.message ?? null, sessionId: null, pendingCommand: null, heldCommand: null, previewing: false }
     }),
     endFailed: assign(({ event }) => ({
       endReason: 'failed' as const,
       error: event.type === 'FAILED' ? event.message : 'no answer from the doorbell',
       sessionId: null,
       pendingCommand: null,
+      heldCommand: null,
       previewing: false
     })),
     endRing: assign(({ context, event }) => {
@@ -229,19 +234,23 @@ export const viewerCallMachine = setup({
       return { ring: event.ring, endReason: answered ? 'answered-elsewhere' as const : 'missed' as const, error: null }
     }),
     dismiss: assign({ dismissedRingId: ({ context }) => context.ring?.ringId ?? null, sessionId: null, previewing: false }),
-    sendUnlock: sendTo('call', ({ event }): CallActorCommand => ({
+    // After notePending: the command sent is the one pending (the held one, if any).
+    sendUnlock: sendTo('call', ({ context }): CallActorCommand => ({
       type: 'SEND_COMMAND',
-      command: { type: 'unlock', id: event.type === 'UNLOCK' ? event.commandId : 'none' }
+      command: { type: 'unlock', id: context.pendingCommand ?? 'none' }
     })),
     prepareUnlock: sendTo('call', ({ event }): CallActorCommand => ({
       type: 'PREPARE_COMMAND',
       command: { type: 'unlock', id: event.type === 'HOLD_OPEN' ? event.commandId : 'none' }
     })),
+    holdUnlock: assign({ heldCommand: ({ event }) => event.type === 'HOLD_OPEN' ? event.commandId : null }),
     dropUnlock: sendTo('call', (): CallActorCommand => ({ type: 'DROP_COMMAND' })),
-    notePending: assign({
-      pendingCommand: ({ event }) => event.type === 'UNLOCK' ? event.commandId : null,
+    releaseUnlock: assign({ heldCommand: null }),
+    notePending: assign(({ context, event }) => ({
+      pendingCommand: context.heldCommand ?? (event.type === 'UNLOCK' ? event.commandId : null),
+      heldCommand: null,
       commandError: null
-    }),
+    })),
     commandTimedOut: assign({ pendingCommand: null, commandError: 'The doorbell did not answer. Try again.' })
   },
   guards: {
@@ -316,6 +325,7 @@ export const viewerCallMachine = setup({
     endReason: null,
     error: null,
     pendingCommand: null,
+    heldCommand: null,
     commandError: null,
     dismissedRingId: null,
     preview: input.preview ?? false,
@@ -413,8 +423,8 @@ export const viewerCallMachine = setup({
           states: {
             ready: {
               on: {
-                HOLD_OPEN: { actions: 'prepareUnlock' },
-                RELEASE_OPEN: { actions: 'dropUnlock' },
+                HOLD_OPEN: { actions: ['holdUnlock', 'prepareUnlock'] },
+                RELEASE_OPEN: { actions: ['releaseUnlock', 'dropUnlock'] },
                 UNLOCK: { target: 'commandPending', actions: ['notePending', 'sendUnlock'] }
               }
             },

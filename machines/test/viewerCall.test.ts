@@ -118,10 +118,25 @@ describe('viewerCall: opening the door', () => {
     actor.send({ type: 'RELEASE_OPEN' })
     assert.deepEqual(call().received, [{ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c1' } }, { type: 'DROP_COMMAND' }])
     assert.ok(!call().received.some((e) => e.type === 'SEND_COMMAND'), 'a released hold sends no command')
+    assert.equal(snap().context.heldCommand, null, 'a released hold holds nothing')
     actor.send({ type: 'HOLD_OPEN', commandId: 'c2' })
-    actor.send({ type: 'UNLOCK', commandId: 'c2' })
+    assert.equal(snap().context.heldCommand, 'c2')
+    // The hold's end: whatever id the caller made up, the held (signed) command is the one sent.
+    actor.send({ type: 'UNLOCK', commandId: 'c-fresh' })
     assert.deepEqual(call().received.slice(2), [{ type: 'PREPARE_COMMAND', command: { type: 'unlock', id: 'c2' } }, { type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c2' } }])
     assert.equal(snap().context.pendingCommand, 'c2')
+    assert.equal(snap().context.heldCommand, null, 'sent: held no more')
+    // The next opening without a hold is a new command under its own id.
+    call().sendBack({ type: 'REPLY', reply: { type: 'ack', id: 'c2', lock: lockState({ status: 'unlocking', version: 3 }) } })
+    actor.send({ type: 'UNLOCK', commandId: 'c3' })
+    assert.deepEqual(call().received.at(-1), { type: 'SEND_COMMAND', command: { type: 'unlock', id: 'c3' } })
+  })
+
+  test('a hold whose call ends is forgotten: the next call opens with a new command', () => {
+    const { actor, snap, call } = connectedViewer()
+    actor.send({ type: 'HOLD_OPEN', commandId: 'c1' })
+    call().sendBack({ type: 'REMOTE_BYE', reason: 'device-ended' })
+    assert.equal(snap().context.heldCommand, null)
   })
 
   test('a hold before the call is connected prepares nothing', () => {

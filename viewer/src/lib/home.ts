@@ -30,18 +30,15 @@ export type LinkActor = Actor<typeof linkMachine>
 export const callCommands = {
   answer (actor: DoorbellActor): void { actor.send({ type: 'ANSWER', sessionId: newId('s') }) },
   watch (actor: DoorbellActor): void { actor.send({ type: 'WATCH', sessionId: newId('s') }) },
-  /** The resident started holding "Open door": its command is signed now, under the id returned. */
-  holdOpen (actor: DoorbellActor): string {
-    const commandId = newId('c')
-    actor.send({ type: 'HOLD_OPEN', commandId })
-    return commandId
-  },
+  /** The resident started holding "Open door": its command is signed now; the machine keeps its id. */
+  holdOpen (actor: DoorbellActor): void { actor.send({ type: 'HOLD_OPEN', commandId: newId('c') }) },
   /** The hold ended short: the command signed for it is dropped, never sent. */
   releaseOpen (actor: DoorbellActor): void { actor.send({ type: 'RELEASE_OPEN' }) },
-  /** The command's id, to match its reply: the held one's (signed already), else a new one. */
-  unlock (actor: DoorbellActor, commandId: string = newId('c')): string {
-    actor.send({ type: 'UNLOCK', commandId })
-    return commandId
+  /** Opens the door: the held command if there is one (signed already), else a new one. Its id, to match its reply. */
+  unlock (actor: DoorbellActor): string {
+    const fresh = newId('c')
+    actor.send({ type: 'UNLOCK', commandId: fresh })
+    return actor.getSnapshot().context.pendingCommand ?? fresh
   },
   hangUp (actor: DoorbellActor): void { actor.send({ type: 'HANGUP' }) },
   dismiss (actor: DoorbellActor): void { actor.send({ type: 'DISMISS' }) }
