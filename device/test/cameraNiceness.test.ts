@@ -1,7 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync } from 'node:fs'
-import { getPriority } from 'node:os'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { getPriority, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { memoryLogger, type DeviceConfig } from '@doorbell/core'
 import { Camera } from '../src/camera/camera'
 import { spawnChild } from '../src/children'
@@ -56,4 +59,24 @@ test('spawnChild with niceness: same PID as the program (setpriv and nice exec i
   } finally {
     child.kill('SIGKILL')
   }
+})
+
+test('the doorbell refuses a bad camera.niceness at start, saying what is expected: no camera, no data written, the relay locked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'doorbell-niceness-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const relayFile = join(dir, 'relay')
+  writeFileSync(relayFile, 'open')
+  const config = join(dir, 'doorbell.json')
+  writeFileSync(config, JSON.stringify({ dataDir: join(dir, 'data'), hubUrl: 'mqtt://127.0.0.1:1', gpio: { driver: 'simulated', relayFile }, camera: { niceness: -5 } }))
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+  const run = spawn(process.execPath, ['--import', 'tsx', main, '--config', config], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] })
+  let said = ''
+  run.stdout.on('data', (d: Buffer) => { said += d.toString() })
+  run.stderr.on('data', (d: Buffer) => { said += d.toString() })
+  const code = await new Promise((resolve) => run.once('exit', resolve))
+  assert.equal(code, 2, said)
+  assert.match(said, /camera\.niceness: camera\.niceness is a whole number from 0 \(as the doorbell\) to 19/)
+  assert.doesNotMatch(said, /camera starting/)
+  assert.equal(existsSync(join(dir, 'data')), false, 'nothing written')
+  assert.equal(readFileSync(relayFile, 'utf8').trim(), 'locked', 'the relay is driven locked before the config is checked')
 })
