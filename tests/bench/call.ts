@@ -6,6 +6,7 @@
  * Times inside the page are User Timing marks (the viewer sets them); the first decoded
  * frame is the video's first requestVideoFrameCallback.
  */
+import { createSocket } from 'node:dgram'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +14,9 @@ import { fileURLToPath } from 'node:url'
 import { startHub } from '@doorbell/hub'
 import { CAMERA_NICENESS, memoryLogger } from '@doorbell/core'
 import type { Page } from 'playwright-core'
+import { ffmpegArgs } from '../../device/src/camera/ffmpegArgs'
+import { findFfmpeg } from '../../device/src/camera/camera'
+import { spawnChild } from '../../device/src/children'
 import { openResident } from '../src/browser'
 import { VIEWER_DIST } from '../src/harness'
 import { deviceInvite, inviteCode } from '../src/trust'
@@ -61,17 +65,28 @@ async function sideBySide (hub: Awaited<ReturnType<typeof startHub>>, page: Page
  * 10 as shipped) against at the doorbell's own priority (0, as before), on the one doorbell of the
  * figures, its encoder's threads set to one or the other before each block. Two doorbells could not
  * show it: both encoders run from start-up, so the machine would hold one at each niceness in both
- * sides' blocks.
+ * sides' blocks. `DOORBELL_BENCH_CALL_AB_ENCODERS=N`: N more encoders alike (their RTP dropped here),
+ * switched with it, for the side by side only: a stand-in for a doorbell whose encoder takes most of
+ * its CPU (a Pi encoding a USB webcam in software), not a measure of one.
  */
 async function niceSideBySide (page: Page, device: DeviceProcess, o: { rounds: number, perBlock: number, log: (line: string) => void }): Promise<void> {
+  const sink = createSocket('udp4').on('message', () => {})
+  await new Promise<void>((resolve) => sink.bind(0, '127.0.0.1', resolve))
+  const extra = Array.from({ length: Number(process.env.DOORBELL_BENCH_CALL_AB_ENCODERS ?? 0) }, () =>
+    spawnChild(findFfmpeg(), ffmpegArgs({ ...CALL_CAMERA, rtpPort: sink.address().port }), { stdio: ['pipe', 'ignore', 'ignore'], deathSignal: 'KILL' }))
   const nice = (niceness: number) => async (): Promise<string> => {
     // The encoder the doorbell says it started last (the snapshot decoder is an ffmpeg too).
     const pid = Number(/ pid=(\d+)/.exec(device.lines.findLast((l) => l.text.includes('camera starting'))?.text ?? '')?.[1])
     if (!(pid > 0)) throw new Error('the doorbell has not said which ffmpeg is its camera\'s encoder (its "camera starting" line)')
-    await setThreadNiceness(pid, niceness)
-    return `camera ffmpeg ${pid}, its threads at niceness ${[...new Set(await threadNiceness(pid))].join(', ')}`
+    for (const p of [pid, ...extra.map((e) => e.pid!)]) await setThreadNiceness(p, niceness)
+    return `camera ffmpeg ${pid}${extra.length > 0 ? ` and ${extra.length} more encoders` : ''}, its threads at niceness ${[...new Set(await threadNiceness(pid))].join(', ')}`
   }
-  await openSideBySide({ page, variants: [{ name: 'encoder nice 10', device, prepare: nice(CAMERA_NICENESS) }, { name: 'encoder nice 0', device, prepare: nice(0) }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
+  try {
+    await openSideBySide({ page, variants: [{ name: 'encoder nice 10', device, prepare: nice(CAMERA_NICENESS) }, { name: 'encoder nice 0', device, prepare: nice(0) }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
+  } finally {
+    for (const e of extra) e.kill('SIGKILL')
+    sink.close()
+  }
 }
 
 export const callBench: Bench = async ({ smoke, log }) => {
