@@ -20,6 +20,10 @@ export type CameraSource = z.infer<typeof CameraSource>
 const AlsaDevice = z.string().min(1).max(128).regex(/^[\w:,=.-]+$/, 'an ALSA device name such as plughw:1,0 (list them with arecord -l or aplay -l)')
 /** A PulseAudio/PipeWire source or sink name (`pactl list sources short`); absent: the server's default. */
 const PulseDevice = z.string().min(1).max(256).regex(/^[\w:.@-]+$/, 'a PulseAudio source or sink name (list them with pactl list sources short / sinks short)').optional()
+/** The camera encoder's niceness when the config gives none (`camera.niceness`). */
+export const CAMERA_NICENESS = 10
+const NICENESS_ERROR = 'camera.niceness is a whole number from 0 (as the doorbell) to 19 (the lowest priority); absent: 10'
+
 /** "none", "test-tone" and "camera" may be written as plain strings. */
 const byKind = (v: unknown): unknown => typeof v === 'string' ? { kind: v } : v
 
@@ -160,7 +164,14 @@ export const DeviceConfig = z.strictObject({
      */
     snapshotDecoder: z.enum(['running', 'one-shot']).optional(),
     /** The ring's clip, when the owner turns clips on for this doorbell (docs/history.md): this many seconds from the press. */
-    clipSeconds: z.number().int().min(2).max(30).optional()
+    clipSeconds: z.number().int().min(2).max(30).optional(),
+    /**
+     * How many steps nicer than the doorbell the camera's encoder runs (ffmpeg, and rpicam-vid or
+     * the RTSP probe before it): 0-19, absent: 10 (CAMERA_NICENESS). The encoder is the busiest
+     * thing on a doorbell; nicer, it never keeps an open-door command waiting for a CPU
+     * (docs/performance.md). 0 runs it as the doorbell. Raising niceness needs no privilege.
+     */
+    niceness: z.number({ error: NICENESS_ERROR }).int({ error: NICENESS_ERROR }).min(0, { error: NICENESS_ERROR }).max(19, { error: NICENESS_ERROR }).optional()
   }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),
   /** The doorbell's microphone (Opus to every session) and speaker (what viewers say). docs/audio.md. */
   audio: z.strictObject({

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ConfigError, DeviceConfig, HubConfig, parseConfig } from '../src/index'
+import { CAMERA_NICENESS, ConfigError, DeviceConfig, HubConfig, parseConfig } from '../src/index'
 
 function configError (fn: () => unknown): ConfigError {
   try {
@@ -125,6 +125,19 @@ describe('parseConfig(DeviceConfig)', () => {
   test('refuses an unknown GPIO driver and camera kind', () => {
     assert.match(configError(() => parseConfig(DeviceConfig, { gpio: { driver: 'pigpio' } }, 'x')).message, /gpio\.driver/)
     assert.match(configError(() => parseConfig(DeviceConfig, { camera: { source: { kind: 'usb' } } }, 'x')).message, /camera\.source\.kind/)
+  })
+
+  test('camera.niceness: 0-19 is kept, absent stays absent (the camera uses CAMERA_NICENESS, 10)', () => {
+    assert.equal(CAMERA_NICENESS, 10)
+    assert.equal(parseConfig(DeviceConfig, {}, 'x').camera.niceness, undefined)
+    for (const n of [0, 5, 19]) assert.equal(parseConfig(DeviceConfig, { camera: { niceness: n } }, 'x').camera.niceness, n)
+  })
+
+  test('a bad camera.niceness is refused, saying what is expected (a negative one would need privilege)', () => {
+    for (const niceness of [-5, 20, 2.5, '10', null, true]) {
+      const e = configError(() => parseConfig(DeviceConfig, { camera: { niceness } }, 'doorbell.json'))
+      assert.match(e.message, /  - camera\.niceness: camera\.niceness is a whole number from 0 \(as the doorbell\) to 19 \(the lowest priority\); absent: 10/, JSON.stringify(niceness))
+    }
   })
 
   test('refuses a bad device id (it becomes a topic level)', () => {

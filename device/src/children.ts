@@ -12,9 +12,15 @@
  *
  * Where setpriv is missing (it is in util-linux, on Raspberry Pi OS and Debian) the second still
  * holds, the first cannot: that is logged once, with what to install.
+ *
+ * A child may also run at a lower scheduling priority than the doorbell (`niceness`: the camera's
+ * encoder, so that video never keeps the door's commands waiting for a CPU): through coreutils'
+ * `nice -n N`, which execs the program (same PID again) before it starts any thread, so every
+ * thread it makes (x264's encoder threads) inherits it.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
+import { getPriority, setPriority } from 'node:os'
 import { delimiter, isAbsolute, join } from 'node:path'
 
 const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv']
@@ -50,6 +56,17 @@ export interface ChildOptions extends SpawnOptions {
   deathSignal?: 'TERM' | 'KILL'
   /** Where the "no setpriv" warning goes (once per process). */
   warn?: (line: string) => void
+  /**
+   * Run this many steps nicer than the doorbell (0-19; 0 or absent: as the doorbell). Raising
+   * niceness needs no privilege; the kernel caps it at 19.
+   */
+  niceness?: number
+}
+
+/** `nice -n N program args` (coreutils), so the program starts at that niceness; null where there is no `nice`. */
+function niceWrapped (niceness: number, program: string, args: readonly string[], env: NodeJS.ProcessEnv): string[] | null {
+  const nice = findProgram('nice', env) ?? ['/usr/bin/nice', '/bin/nice'].find(executable) ?? null
+  return nice === null ? null : [nice, '-n', String(niceness), program, ...args]
 }
 
 /**
@@ -58,18 +75,30 @@ export interface ChildOptions extends SpawnOptions {
  * it as usual (an `error` event with ENOENT) rather than as setpriv's exit status 127.
  */
 export function spawnChild (program: string, args: readonly string[], options: ChildOptions = {}): ChildProcess {
-  const { deathSignal = 'TERM', warn, ...spawnOptions } = options
+  const { deathSignal = 'TERM', warn, niceness = 0, ...spawnOptions } = options
   const sp = setpriv()
-  const resolved = findProgram(program, spawnOptions.env ?? process.env)
+  const env = spawnOptions.env ?? process.env
+  const resolved = findProgram(program, env)
   if (sp === null && !warned) {
     warned = true
     ;(warn ?? ((line: string) => { console.warn(line) }))(
       'setpriv (util-linux) is not installed: a child of the doorbell (ffmpeg, rpicam-vid, gpiod tools) ' +
       'may outlive a SIGKILL of the doorbell. Install util-linux (sudo apt install util-linux).')
   }
-  const child = sp !== null && resolved !== null
-    ? spawn(sp, ['--pdeathsig', deathSignal, '--', resolved, ...args], spawnOptions)
-    : spawn(program, args, spawnOptions)
+  // setpriv → nice → the program: each execs the next, so the PID stays the program's. A program
+  // that cannot be found is spawned as is, for Node's own ENOENT.
+  const niced = niceness > 0 && resolved !== null ? niceWrapped(niceness, resolved, args, env) : null
+  const chain = resolved === null ? null : (niced ?? [resolved, ...args])
+  const child = chain === null
+    ? spawn(program, args, spawnOptions)
+    : sp !== null
+      ? spawn(sp, ['--pdeathsig', deathSignal, '--', ...chain], spawnOptions)
+      : spawn(chain[0]!, chain.slice(1), spawnOptions)
+  // No `nice` binary: set it on the PID at once, a moment after the exec (threads the program has
+  // already made by then keep the doorbell's).
+  if (niceness > 0 && chain !== null && niced === null && child.pid !== undefined) {
+    try { setPriority(child.pid, Math.min(19, getPriority() + niceness)) } catch {}
+  }
   running.add(child)
   child.once('exit', () => { running.delete(child) })
   child.once('error', () => { running.delete(child) })

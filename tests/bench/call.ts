@@ -6,36 +6,30 @@
  * Times inside the page are User Timing marks (the viewer sets them); the first decoded
  * frame is the video's first requestVideoFrameCallback.
  */
+import { createSocket } from 'node:dgram'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startHub } from '@doorbell/hub'
-import { memoryLogger } from '@doorbell/core'
+import { CAMERA_NICENESS, memoryLogger } from '@doorbell/core'
 import type { Page } from 'playwright-core'
+import { ffmpegArgs } from '../../device/src/camera/ffmpegArgs'
+import { findFfmpeg } from '../../device/src/camera/camera'
+import { spawnChild } from '../../device/src/children'
 import { openResident } from '../src/browser'
 import { VIEWER_DIST } from '../src/harness'
 import { deviceInvite, inviteCode } from '../src/trust'
 import { percentile, round, type Bench, type Figure } from './lib'
-import { epochNow, startDeviceProcess, type DeviceProcess } from './proc'
+import { epochNow, setThreadNiceness, startDeviceProcess, threadNiceness, type DeviceProcess } from './proc'
 import { openSideBySide } from './openAb'
 import { hopValues, openOnce, openReport, type OpenRound } from './openHops'
 import { LoopProbe } from './talkHops'
-import { HelloLog, Hops, deviceSession, pageMarks, setupChain } from './hops'
+import { HelloLog, Hops, deviceSession, firstFrame, pageMarks, setupChain } from './hops'
 
 export const CALL_CAMERA = { source: { kind: 'test-pattern', width: 1280, height: 720, fps: 30 }, codec: 'h264', keyframeInterval: 30, bitrateKbps: 2500 } as const
 const conditions = (n: number, what: string): string =>
   `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, device in its own process, 1280x720@30 H.264 test pattern, keyframe every 30 frames, ${n} ${what}`
-
-/** In the page: the next new <video>'s first presented frame, against the named marks. */
-const FIRST_FRAME = `(async () => {
-  let video = null
-  while (!(video = [...document.querySelectorAll('video')].find((v) => !v.dataset.benchSeen))) await new Promise((r) => setTimeout(r, 2))
-  video.dataset.benchSeen = '1'
-  const frameAt = await new Promise((resolve) => video.requestVideoFrameCallback((now) => resolve(now)))
-  const at = (name) => performance.getEntriesByName(name).at(-1)?.startTime ?? NaN
-  return { origin: performance.timeOrigin, frameAt, answer: at('doorbell:answer'), offerSent: at('doorbell:offer-sent'), answerReceived: at('doorbell:answer-received'), iceConnected: at('doorbell:ice-connected') }
-})()`
 
 /**
  * `DOORBELL_BENCH_CALL_DIAG=DIR`: a diagnostic run. The doorbell also logs its event loop's delay
@@ -63,6 +57,35 @@ async function sideBySide (hub: Awaited<ReturnType<typeof startHub>>, page: Page
     await openSideBySide({ page, variants: [{ name: 'shipped', device: shipped }, { name: bundle ? 'before' : 'webcrypto', device: before }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
   } finally {
     await before.stop()
+  }
+}
+
+/**
+ * `DOORBELL_BENCH_CALL_AB=nice`: the camera's encoder nicer than the doorbell (camera.niceness,
+ * 10 as shipped) against at the doorbell's own priority (0, as before), on the one doorbell of the
+ * figures, its encoder's threads set to one or the other before each block. Two doorbells could not
+ * show it: both encoders run from start-up, so the machine would hold one at each niceness in both
+ * sides' blocks. `DOORBELL_BENCH_CALL_AB_ENCODERS=N`: N more encoders alike (their RTP dropped here),
+ * switched with it, for the side by side only: a stand-in for a doorbell whose encoder takes most of
+ * its CPU (a Pi encoding a USB webcam in software), not a measure of one.
+ */
+async function niceSideBySide (page: Page, device: DeviceProcess, o: { rounds: number, perBlock: number, log: (line: string) => void }): Promise<void> {
+  const sink = createSocket('udp4').on('message', () => {})
+  await new Promise<void>((resolve) => sink.bind(0, '127.0.0.1', resolve))
+  const extra = Array.from({ length: Number(process.env.DOORBELL_BENCH_CALL_AB_ENCODERS ?? 0) }, () =>
+    spawnChild(findFfmpeg(), ffmpegArgs({ ...CALL_CAMERA, rtpPort: sink.address().port }), { stdio: ['pipe', 'ignore', 'ignore'], deathSignal: 'KILL' }))
+  const nice = (niceness: number) => async (): Promise<string> => {
+    // The encoder the doorbell says it started last (the snapshot decoder is an ffmpeg too).
+    const pid = Number(/ pid=(\d+)/.exec(device.lines.findLast((l) => l.text.includes('camera starting'))?.text ?? '')?.[1])
+    if (!(pid > 0)) throw new Error('the doorbell has not said which ffmpeg is its camera\'s encoder (its "camera starting" line)')
+    for (const p of [pid, ...extra.map((e) => e.pid!)]) await setThreadNiceness(p, niceness)
+    return `camera ffmpeg ${pid}${extra.length > 0 ? ` and ${extra.length} more encoders` : ''}, its threads at niceness ${[...new Set(await threadNiceness(pid))].join(', ')}`
+  }
+  try {
+    await openSideBySide({ page, variants: [{ name: 'encoder nice 10', device, prepare: nice(CAMERA_NICENESS) }, { name: 'encoder nice 0', device, prepare: nice(0) }], rounds: o.rounds, perBlock: o.perBlock, log: o.log })
+  } finally {
+    for (const e of extra) e.kill('SIGKILL')
+    sink.close()
   }
 }
 
@@ -109,15 +132,15 @@ export const callBench: Bench = async ({ smoke, log }) => {
       await page.getByTestId('ring-banner').waitFor({ timeout: 5000 })
       ringToBanner.push(await page.evaluate('window.bannerAt') as number - pressedAt)
       await page.getByTestId('answer').click()
-      const t = await page.evaluate(FIRST_FRAME) as Record<string, number>
-      answerToFrame.push(t.frameAt! - t.answer!)
-      joinToFrame.push(t.frameAt! - t.iceConnected!)
-      answerToOffer.push(t.offerSent! - t.answer!)
-      offerToAnswer.push(t.answerReceived! - t.offerSent!)
-      answerToIce.push(t.iceConnected! - t.answerReceived!)
+      const t = await firstFrame(page)
+      answerToFrame.push(t.frameAt - t.answer)
+      joinToFrame.push(t.frameAt - t.iceConnected)
+      answerToOffer.push(t.offerSent - t.answer)
+      offerToAnswer.push(t.answerReceived - t.offerSent)
+      answerToIce.push(t.iceConnected - t.answerReceived)
       const marks = await pageMarks(page, pressedAt)
       const session = marks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
-      answerHops.add([['Answer', t.origin! + t.answer!], ...setupChain(marks, device.lines, pressedAt, session, t.origin! + t.frameAt!)])
+      answerHops.add([['Answer', t.origin + t.answer], ...setupChain(marks, device.lines, pressedAt, session, t.origin + t.frameAt)])
       hellos.add(deviceSession(device.lines, pressedAt, session).hellos)
       if (i < joins - 1) {
         await page.getByTestId('hang-up').click()
@@ -163,10 +186,13 @@ export const callBench: Bench = async ({ smoke, log }) => {
     const loopLines = device.lines.filter((l) => l.text.includes(' loop-delay ') && l.at >= opensFrom)
     if (loopLines.length > 0) log(`call: the doorbell's own loop delay while opening (5 s windows):\n${loopLines.map((l) => `  ${l.text}`).join('\n')}`)
     await page.getByTestId('hang-up').click()
-    if (process.env.DOORBELL_BENCH_CALL_AB === '1') {
+    const ab = process.env.DOORBELL_BENCH_CALL_AB
+    if (ab === '1' || ab === 'nice') {
       await page.getByTestId('ended').waitFor()
       await page.getByTestId('seen').click()
-      await sideBySide(hub, page, device, { rounds: smoke ? 1 : 6, perBlock: smoke ? 2 : 10, log })
+      const sides = { rounds: smoke ? 1 : 6, perBlock: smoke ? 2 : 10, log }
+      if (ab === 'nice') await niceSideBySide(page, device, sides)
+      else await sideBySide(hub, page, device, sides)
     }
 
     const f = (id: string, name: string, value: number, what: string, target?: Figure['target']): Figure =>

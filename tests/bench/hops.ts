@@ -18,6 +18,21 @@ export async function pageMarks (page: Page, since: number): Promise<Mark[]> {
   return marks.filter((m) => m.at >= since)
 }
 
+/** In the page: the next new <video>'s first presented frame, against the named marks; the video is kept as `window.benchVideo`. */
+const FIRST_FRAME = `(async () => {
+  let video = null
+  while (!(video = [...document.querySelectorAll('video')].find((v) => !v.dataset.benchSeen))) await new Promise((r) => setTimeout(r, 2))
+  video.dataset.benchSeen = '1'
+  window.benchVideo = video
+  const frameAt = await new Promise((resolve) => video.requestVideoFrameCallback((now) => resolve(now)))
+  const at = (name) => performance.getEntriesByName(name).at(-1)?.startTime ?? NaN
+  return { origin: performance.timeOrigin, frameAt, answer: at('doorbell:answer'), offerSent: at('doorbell:offer-sent'), answerReceived: at('doorbell:answer-received'), iceConnected: at('doorbell:ice-connected') }
+})()`
+
+/** The next new <video>'s first presented frame and the call's marks, in the page's ms (`origin`: its timeOrigin). */
+export const firstFrame = async (page: Page): Promise<Record<'origin' | 'frameAt' | 'answer' | 'offerSent' | 'answerReceived' | 'iceConnected', number>> =>
+  await page.evaluate(FIRST_FRAME) as Record<'origin' | 'frameAt' | 'answer' | 'offerSent' | 'answerReceived' | 'iceConnected', number>
+
 /** The epoch time of a doorbell log line (`2026-12-06T09:43:16.123Z info [...] ...`). */
 export function logTime (text: string): number | null {
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /.exec(text)

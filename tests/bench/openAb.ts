@@ -6,11 +6,22 @@
  * change does). `npm run bench -- --only call` runs it when DOORBELL_BENCH_CALL_AB=1.
  */
 import type { Page } from 'playwright-core'
-import { round } from './lib'
+import { round, spread } from './lib'
+import { firstFrame } from './hops'
 import { hopValues, openOnce, openReport, type OpenRound } from './openHops'
 import type { DeviceProcess } from './proc'
 
-export interface Variant { name: string, device: DeviceProcess }
+/**
+ * One side: a doorbell, and what to do before each of its blocks (`prepare`: e.g. set its encoder's
+ * niceness, when both sides are one doorbell configured two ways in turn; it returns what to log).
+ */
+export interface Variant { name: string, device: DeviceProcess, prepare?: () => Promise<string> }
+
+/** What the resident saw of the video in each block: Answer → first frame, frames shown (not dropped) per second while opening, and frames dropped. */
+export interface BlockVideo { answerToFrame: number, fps: number, dropped: number }
+
+/** The video's frames so far (presented and dropped), read from the element firstFrame kept. */
+const VIDEO_FRAMES = `(() => { const q = window.benchVideo.getVideoPlaybackQuality(); return { at: performance.now(), total: q.totalVideoFrames, dropped: q.droppedVideoFrames } })()`
 
 /** The doorbell's guard lets a member open 5 times at once, then once every 2 s: every sample is a real opening. */
 const OPEN_BURST = 5
@@ -19,17 +30,22 @@ const OPEN_REFILL_MS = 2000
 export async function openSideBySide (o: { page: Page, variants: Variant[], rounds: number, perBlock: number, log: (line: string) => void }): Promise<Map<string, OpenRound[]>> {
   const { page } = o
   const results = new Map<string, OpenRound[]>(o.variants.map((v) => [v.name, []]))
-  const budgets = new Map(o.variants.map((v) => [v.name, new Budget()]))
+  const videos = new Map<string, BlockVideo[]>(o.variants.map((v) => [v.name, []]))
+  // The guard's budget is the doorbell's: two sides may be one doorbell.
+  const budgets = new Map(o.variants.map((v) => [v.device, new Budget()]))
   for (let r = 0; r < o.rounds; r++) {
     // Alternate which goes first, so neither always follows the other's call set-up.
     const order = r % 2 === 0 ? o.variants : [...o.variants].reverse()
     for (const v of order) {
+      if (v.prepare) o.log(`call: side by side, round ${r + 1}, ${v.name}: ${await v.prepare()}`)
       v.device.ring()
       await page.getByTestId('ring-banner').waitFor({ timeout: 15_000 })
       await page.getByTestId('answer').click()
+      const frame = await firstFrame(page)
       await page.getByTestId('open-door').waitFor({ timeout: 15_000 })
+      const framesFrom = await page.evaluate(VIDEO_FRAMES) as { at: number, total: number, dropped: number }
       for (let i = 0; i < o.perBlock; i++) {
-        await page.waitForTimeout(budgets.get(v.name)!.take())
+        await page.waitForTimeout(budgets.get(v.device)!.take())
         // A refusal by the guard's rate (seen at the first opening after the bench's own 60) is no
         // opening: said, and tried once more after two refills.
         const one = await openOnce(page, v.device).catch(async (err: Error) => {
@@ -41,6 +57,8 @@ export async function openSideBySide (o: { page: Page, variants: Variant[], roun
         })
         results.get(v.name)!.push(one.round)
       }
+      const framesTo = await page.evaluate(VIDEO_FRAMES) as { at: number, total: number, dropped: number }
+      videos.get(v.name)!.push({ answerToFrame: frame.frameAt - frame.answer, fps: (framesTo.total - framesTo.dropped - framesFrom.total + framesFrom.dropped) / ((framesTo.at - framesFrom.at) / 1000), dropped: framesTo.dropped - framesFrom.dropped })
       await page.getByTestId('hang-up').click()
       await page.getByTestId('ended').waitFor({ timeout: 15_000 })
       await page.getByTestId('seen').click()
@@ -48,7 +66,10 @@ export async function openSideBySide (o: { page: Page, variants: Variant[], roun
     }
     o.log(`call: side by side, round ${r + 1}/${o.rounds}: ${[...results].map(([name, rs]) => `${name} p50 ${round(median(hopValues(rs, 'shown')))} ms`).join(', ')}`)
   }
-  for (const [name, rs] of results) o.log(`call: side by side, ${name}: ${openReport(rs)}`)
+  for (const [name, rs] of results) {
+    const vs = videos.get(name)!
+    o.log(`call: side by side, ${name}: ${openReport(rs)}\n  video per block: Answer → first frame p50 / p95 / p99 ${spread(vs.map((b) => b.answerToFrame))} ms; frames shown per second while opening ${vs.map((b) => round(b.fps)).join(', ')} (median ${round(median(vs.map((b) => b.fps)))}), dropped ${vs.reduce((n, b) => n + b.dropped, 0)}`)
+  }
   return results
 }
 

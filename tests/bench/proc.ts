@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { DeviceConfigInput } from '@doorbell/core'
 import { eventually } from '../src/harness'
@@ -49,6 +50,24 @@ export async function childrenNamed (parent: number, name: string): Promise<numb
     } catch {}
   }
   return found
+}
+
+/** The niceness of each thread of `pid` (field 19 of /proc/PID/task/TID/stat). */
+export async function threadNiceness (pid: number): Promise<number[]> {
+  const tids = await readdir(`/proc/${pid}/task`)
+  return await Promise.all(tids.map(async (tid) => Number((await statFields(Number(tid)))[16])))
+}
+
+/**
+ * Sets every thread of `pid` to `niceness` (Linux's setpriority acts on one thread; x264 encodes on
+ * several). Back to a lower niceness needs root (CAP_SYS_NICE): then it throws, saying so.
+ */
+export async function setThreadNiceness (pid: number, niceness: number): Promise<void> {
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    try { setPriority(Number(tid), niceness) } catch (err) {
+      throw new Error(`cannot set thread ${tid} of ${pid} to niceness ${niceness} (lowering it needs root): ${(err as Error).message}`)
+    }
+  }
 }
 
 /** A process's arguments (NUL-separated in /proc), or [] once it is gone. */

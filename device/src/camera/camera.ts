@@ -3,8 +3,7 @@ import { createSocket, type Socket } from 'node:dgram'
 import { existsSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { createRequire } from 'node:module'
-import type { DeviceConfig } from '@doorbell/core'
-import type { Logger } from '@doorbell/core'
+import { CAMERA_NICENESS, type DeviceConfig, type Logger } from '@doorbell/core'
 import { ffmpegArgs, parseSourceVideo, passthrough, probeArgs, rpicamArgs } from './ffmpegArgs'
 import { cameraProblem, redact } from './problems'
 import { GopCache } from './gop'
@@ -110,6 +109,9 @@ export class Camera {
   /** The ffmpeg this camera runs, for one-off decodes (snapshots). */
   get ffmpeg (): string { return findFfmpeg(this.config.ffmpegPath) }
 
+  /** How much nicer than the doorbell the encoder's programs run (`camera.niceness`): video never keeps a command waiting for a CPU. */
+  private get niceness (): number { return this.config.niceness ?? CAMERA_NICENESS }
+
   private spawnEncoder (): void {
     const source = this.config.source
     if (source.kind === 'rtsp') {
@@ -144,7 +146,7 @@ export class Camera {
 
   /** What ffmpeg says about the camera's streams (it exits having no output). */
   private async probe (bin: string, url: string): Promise<string> {
-    const proc = this.prober = spawnChild(bin, probeArgs(url), { stdio: ['ignore', 'ignore', 'pipe'], deathSignal: 'KILL', warn: (line) => { this.log.warn(line) } })
+    const proc = this.prober = spawnChild(bin, probeArgs(url), { stdio: ['ignore', 'ignore', 'pipe'], deathSignal: 'KILL', niceness: this.niceness, warn: (line) => { this.log.warn(line) } })
     let said = ''
     proc.stderr!.setEncoding('utf8').on('data', (d: string) => { said = (said + d).slice(-8192) })
     const timer = setTimeout(() => { proc.kill('SIGKILL') }, PROBE_TIMEOUT_MS)
@@ -180,14 +182,16 @@ export class Camera {
     const port = (this.socket!.address()).port
     const args = ffmpegArgs({ ...this.config, rtpPort: port, ...o })
     const bin = findFfmpeg(this.config.ffmpegPath)
-    this.log.info('camera starting', { ffmpeg: bin, source: this.config.source.kind, codec: this.config.codec })
-    // spawnChild: the encoder dies with the doorbell, even on a SIGKILL of it (children.ts).
+    // spawnChild: the encoder dies with the doorbell, even on a SIGKILL of it (children.ts), and
+    // runs `niceness` steps below it, as does rpicam-vid feeding it.
     const warn = (line: string): void => { this.log.warn(line) }
-    const proc = this.proc = spawnChild(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], deathSignal: 'KILL', warn })
+    const niceness = this.niceness
+    const proc = this.proc = spawnChild(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], deathSignal: 'KILL', niceness, warn })
+    this.log.info('camera starting', { ffmpeg: bin, pid: proc.pid ?? null, niceness, source: this.config.source.kind, codec: this.config.codec })
     this.continuity.restart()
     if (this.config.source.kind === 'picam') {
       const { width, height, fps } = this.config.source
-      const helper = this.helper = spawnChild('rpicam-vid', rpicamArgs({ width, height, fps }), { stdio: ['ignore', 'pipe', 'pipe'], deathSignal: 'KILL', warn })
+      const helper = this.helper = spawnChild('rpicam-vid', rpicamArgs({ width, height, fps }), { stdio: ['ignore', 'pipe', 'pipe'], deathSignal: 'KILL', niceness, warn })
       helper.stdout!.pipe(proc.stdin!)
       proc.stdin!.on('error', () => {}) // ffmpeg gone first: rpicam-vid's next write fails, and it is ended with it
       helper.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
