@@ -587,6 +587,12 @@ async function measureRings (
         }
       }
     }
+    // BENCH_RING_DUMP=DIR: each counted ring's latencies (ms from the press, one per viewer), to see where the tail lies.
+    const dump = process.env.BENCH_RING_DUMP
+    if (dump !== undefined && dump !== '') {
+      const perRing = Array.from({ length: run.sent }, (_, i) => takens.flatMap((t) => Array.from({ length: t.viewers }, (_, v) => round(t.recv[i * t.viewers + v]! - run.pub[i]!, 3))))
+      await writeFile(join(dump, `${broker.name.replace(/[^a-z0-9]+/gi, '-')}-${o.viewers}-${o.run}.json`), JSON.stringify({ pub: Array.from(run.pub.slice(0, run.sent)), rings: perRing }))
+    }
     const sum = (f: (t: RingsTaken) => number): number => takens.reduce((a, t) => a + f(t), 0)
     return {
       viewers: o.viewers,
