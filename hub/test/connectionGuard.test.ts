@@ -194,60 +194,6 @@ describe('GuardedConnection writes', () => {
     conn.destroy()
   })
 
-  test('writePacket: straight to the socket when the guard is empty; behind a store or a queued write it waits its turn; the socket\'s backpressure is the stream\'s', async () => {
-    const guard = connectionGuard({ maxConnectBytes: 64, maxPacketBytes: 4096, maxPending: 4, proxyProtocol: false }, memoryLogger())
-    const out: string[] = []
-    // A socket whose write is answered later (as a real one's may be) and that says "full" when told to.
-    let full = false
-    const answers: Array<() => void> = []
-    const inner = new Duplex({ highWaterMark: 1, read () {}, write (chunk: Buffer, _e, cb) { out.push(chunk.toString()); if (full) answers.push(() => cb()); else cb() } })
-    const conn = guard.admit(inner, '192.0.2.1', true)!
-    conn.resume()
-    const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
-    inner.push(Buffer.concat([header(1, 2), Buffer.alloc(2)]))
-    guard.signedIn(conn)
-    await tick()
-    // What passes through this stream's own write path (the Writable's `_write`).
-    let streamed = 0
-    const own = conn._write.bind(conn)
-    conn._write = (...a: Parameters<typeof conn._write>) => { streamed++; own(...a) }
-    assert.equal(conn.writePacket(Buffer.from('d1')), true)
-    assert.deepEqual(out, ['d1'], 'written at once')
-    assert.equal(streamed, 0, 'without the stream')
-    // A QoS 1 PUBLISH of the client being stored: its PUBACK (an ordinary write) and the delivery after it wait, in order.
-    inner.push(Buffer.concat([Buffer.from([0x32, 2]), Buffer.alloc(2)]))
-    await tick()
-    conn.write(Buffer.from('puback'))
-    assert.equal(conn.writePacket(Buffer.from('d2')), true)
-    await tick()
-    assert.deepEqual(out, ['d1'])
-    guard.stored(conn)
-    await tick()
-    assert.deepEqual(out, ['d1', 'puback', 'd2'])
-    assert.equal(streamed, 2, 'both went through the stream')
-    // Corked, the delivery queues behind what was written before it.
-    conn.cork()
-    conn.write(Buffer.from('a'))
-    conn.writePacket(Buffer.from('d3'))
-    conn.uncork()
-    await tick()
-    assert.deepEqual(out.slice(3), ['a', 'd3'])
-    // The socket full: false, then the stream's drain when the socket drains.
-    full = true
-    assert.equal(conn.writePacket(Buffer.from('d4')), false)
-    const drained = new Promise<void>((resolve) => conn.once('drain', () => resolve()))
-    full = false
-    for (const answer of answers.splice(0)) answer()
-    await drained
-    assert.deepEqual(out.slice(5), ['d4'])
-    // Gone: an ordinary write's error, nothing on the socket.
-    conn.destroy()
-    conn.on('error', () => {})
-    conn.writePacket(Buffer.from('late'))
-    await tick()
-    assert.equal(out.includes('late'), false)
-  })
-
   test('a long backlog that keeps being stored is not closed; a store that stalls for the whole timeout is', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
     const guard = connectionGuard({ maxConnectBytes: 64, maxPacketBytes: 4096, maxPending: 4, proxyProtocol: false }, memoryLogger())

@@ -209,29 +209,6 @@ export class GuardedConnection extends Duplex {
     this.inner.uncork()
   }
 
-  /** A `drain` of the socket is waited for, to be passed on as this stream's (`writePacket`). */
-  private drainPending = false
-
-  /**
-   * One whole packet (a delivery: sharedPublish.ts) straight to the socket when nothing of the
-   * guard's is in the way: no store pending (then it waits with the rest, as `write` does),
-   * nothing queued, in flight or corked in this stream, not ended. Otherwise the ordinary `write`.
-   * Either way in order: this stream is empty when the socket is written directly. The socket's
-   * backpressure is this stream's: false, then a `drain` when the socket drains (what aedes waits for).
-   */
-  writePacket (bytes: Buffer): boolean {
-    if (this.storing > 0 || this.writableLength > 0 || this.writableCorked > 0 || this.writableEnded || this.destroyed || this.inner.destroyed) return this.write(bytes)
-    if (this.inner.write(bytes)) return true
-    if (!this.drainPending) {
-      this.drainPending = true
-      this.inner.once('drain', () => {
-        this.drainPending = false
-        if (!this.destroyed) this.emit('drain')
-      })
-    }
-    return false
-  }
-
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     if (this.storing > 0) { this.held.push(chunk); callback(); return }
     if (this.inner.destroyed) { callback(new Error('connection closed')); return }

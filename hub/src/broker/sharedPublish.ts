@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module'
 import type { Writable } from 'node:stream'
-import { GuardedConnection } from './connectionGuard'
 
 /**
  * One encoding of a PUBLISH for all its deliveries. aedes writes every delivery with mqtt-packet's
@@ -114,8 +113,7 @@ export function shareEncodings (applies: (stream: Writable) => boolean): () => v
         bytes = deliveryBytes(e, packet)
         if (bytes === null) return original(packet, stream, opts)
       }
-      // On the guard's connections, straight to the socket when the guard has nothing in the way (connectionGuard.ts).
-      return stream instanceof GuardedConnection ? stream.writePacket(bytes) : stream.write(bytes)
+      return stream.write(bytes)
     }
     mqttPacket.writeToStream = fast
     installed = state
