@@ -587,6 +587,12 @@ async function measureRings (
         }
       }
     }
+    // BENCH_RING_DUMP=DIR: each counted ring's latencies (ms from the press, one per viewer), to see where the tail lies.
+    const dump = process.env.BENCH_RING_DUMP
+    if (dump !== undefined && dump !== '') {
+      const perRing = Array.from({ length: run.sent }, (_, i) => takens.flatMap((t) => Array.from({ length: t.viewers }, (_, v) => round(t.recv[i * t.viewers + v]! - run.pub[i]!, 3))))
+      await writeFile(join(dump, `${broker.name.replace(/[^a-z0-9]+/gi, '-')}-${o.viewers}-${o.run}.json`), JSON.stringify({ pub: Array.from(run.pub.slice(0, run.sent)), rings: perRing }))
+    }
     const sum = (f: (t: RingsTaken) => number): number => takens.reduce((a, t) => a + f(t), 0)
     return {
       viewers: o.viewers,
@@ -706,10 +712,16 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
       if (process.env.BENCH_RING_BARE === '1') ringBrokers.push(await start(async () => await startBareAedes()))
       // Warm the client workers' and the brokers' code (mqtt.js, zod, aedes) before anything counts,
       // as in a viewer and a hub that have been running for a while: every broker alike, so that
-      // none is measured colder or after more rings than another.
+      // none is measured colder or after more rings than another. 200 rings to 100 viewers: with 50
+      // rings to 10, V8 was still compiling the hub's ring path (on its helper threads, 0.9 ms of CPU
+      // per ring) through the first counted blocks, and each block cost less than the one before
+      // (docs/performance.md, "Sixth pass"). BENCH_RING_WARM=RINGSxVIEWERS sets it (50x10 before).
+      const [warmRings, warmViewers] = (process.env.BENCH_RING_WARM ?? (smoke ? '10x10' : '200x100')).split('x').map(Number)
+      if (!(Number.isInteger(warmRings) && warmRings! >= 0 && Number.isInteger(warmViewers) && warmViewers! >= 1)) throw new Error(`BENCH_RING_WARM: "${process.env.BENCH_RING_WARM}" is not RINGSxVIEWERS (e.g. 200x100)`)
       for (const [k, broker] of ringBrokers.entries()) {
-        const warm = await measureRings(broker, viewerWorkers, workers.publisher, { viewers: 10, rings: smoke ? 10 : 50, warmup: 0, gapMs: 5, budgetMs: 3000, run: `warm${k}` })
-        log(`ring warm-up, ${broker.name}: ${warm.rings} rings to 10 viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
+        if (warmRings === 0) break
+        const warm = await measureRings(broker, viewerWorkers, workers.publisher, { viewers: warmViewers!, rings: warmRings!, warmup: 0, gapMs: 5, budgetMs: 30_000, run: `warm${k}` })
+        log(`ring warm-up, ${broker.name}: ${warm.rings} rings to ${warmViewers} viewers, p50 ${round(percentile(warm.samples, 50), 2)} ms (not counted)`)
       }
       const ring = new Map<string, Map<number, RingStats>>(ringBrokers.map((b) => [b.name, new Map()]))
 
@@ -739,7 +751,7 @@ export const brokerBench: Bench = async ({ smoke, log }) => {
         const h = hubRings.get(n)!
         const m = mosqRings?.get(n)
         const cond = (s: RingStats, broker: string): string =>
-          `127.0.0.1; ${broker}; ${s.rings} rings after ${plan(n).warmup} not counted, each published (QoS 1, ${s.payloadBytes} B RingEvent, encode included) ${plan(n).gapMs} ms after every viewer had the previous; ` +
+          `127.0.0.1; ${broker}; every broker first warmed alike by ${warmRings} rings to ${warmViewers} viewers; ${s.rings} rings after ${plan(n).warmup} not counted, each published (QoS 1, ${s.payloadBytes} B RingEvent, encode included) ${plan(n).gapMs} ms after every viewer had the previous; ` +
           `${n} mqtt.js viewer(s), each signing in with a member id and token (checked by the hub: paired residents), subscribed QoS 1 to ${RING_FILTER}, decoding with decodeTopicMessage, spread over ${Math.min(viewerThreads, n)} worker thread(s), publisher in another; ` +
           `${s.samples.length} samples (ring × viewer), ${s.missing} missing; ${cpus} CPUs`
         const inProcess = hubShapes[0]!.startsWith('process')

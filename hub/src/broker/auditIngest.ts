@@ -1,5 +1,5 @@
 import type { AedesPublishPacket, Client } from 'aedes'
-import { decodeTopicMessage } from '@doorbell/core'
+import { decodePublished } from './decodedOnce'
 import type { Trust } from '../trust/trust'
 
 /**
@@ -12,7 +12,7 @@ export function auditIngest (trust: Pick<Trust, 'recordDoorAttempt' | 'recordAns
   return (packet, client) => {
     if (!client) return
     if (!packet.topic.endsWith('/audit') && !packet.topic.endsWith('/calls')) return
-    const decoded = decodeTopicMessage(packet.topic, packet.payload as Buffer)
+    const decoded = decodePublished(packet.topic, packet.payload as Buffer)
     if (!decoded.ok) return
     const m = decoded.value
     if (m.kind === 'audit') trust.recordDoorAttempt(m.payload)

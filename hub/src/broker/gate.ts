@@ -1,7 +1,8 @@
 import {
-  DEFAULT_DISCOVERY_PREFIX, DEFAULT_ZONE, decodeTopicMessage, decodeWord, HomeAssistantStatus, Id, IntegrationEntities, integrationTopics, LockCommand,
+  DEFAULT_DISCOVERY_PREFIX, DEFAULT_ZONE, decodeWord, HomeAssistantStatus, Id, IntegrationEntities, integrationTopics, LockCommand,
   parseIntegrationTopic, parseTopic, ROOT, type Member
 } from '@doorbell/core'
+import { decodePublished } from './decodedOnce'
 
 /**
  * The broker's gate: who may connect as what, publish what and subscribe to what. Every client
@@ -100,7 +101,7 @@ export function mayPublish (who: Principal | null, topic: string, payload: Buffe
   const forHomeAssistant = mayPublishForHomeAssistant(who, topic, payload, retain, discoveryPrefix)
   if (forHomeAssistant !== null) return forHomeAssistant
   if (who?.kind === 'integration') return no('an integration publishes only Home Assistant\'s status and lock commands')
-  const decoded = decodeTopicMessage(topic, payload)
+  const decoded = decodePublished(topic, payload)
   if (!decoded.ok) return no(decoded.error.message)
   // No signed-in client behind it (an orphaned will): nothing is taken on trust.
   if (who === null) return no('no signed-in client')

@@ -1,5 +1,6 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 import { decodeTopicMessage, describeError, type Logger, type RingEvent, type SnapshotEvent } from '@doorbell/core'
+import { decodePublished } from '../broker/decodedOnce'
 import type { HistoryBackend } from './backend'
 import type { ShownScreen } from './shown'
 
@@ -74,7 +75,7 @@ export function historyIngest (d: { store: HistoryBackend, deviceName: (deviceId
     if (!client) return
     const kind = packet.topic.slice(packet.topic.lastIndexOf('/') + 1)
     if (kind !== 'ring' && kind !== 'snapshot' && kind !== 'calls' && kind !== 'audit' && kind !== 'kept') return
-    const decoded = decodeTopicMessage(packet.topic, packet.payload as Buffer)
+    const decoded = decodePublished(packet.topic, packet.payload as Buffer)
     if (!decoded.ok) return
     const failed = (err: unknown): void => { d.log.error('could not record an event in the history', { topic: packet.topic, error: describeError(err) }) }
     try {

@@ -1,5 +1,6 @@
 import type { AedesPublishPacket, Client } from 'aedes'
-import { decodeTopicMessage, type Logger, type Member, type RingEvent, type RingPush } from '@doorbell/core'
+import { type Logger, type Member, type RingEvent, type RingPush } from '@doorbell/core'
+import { decodePublished } from '../broker/decodedOnce'
 import { zoneOfDevice } from '../broker/gate'
 import { sendPush, type PushResult } from './send'
 import type { PushSubscriptionStore } from './subscriptions'
@@ -39,10 +40,13 @@ export function ringPusher (d: RingPushDeps): { listener: (packet: AedesPublishP
   const waiting = new Map<string, { ring: RingEvent, timer: NodeJS.Timeout }>()
 
   const push = async (ring: RingEvent, picture: Buffer | null): Promise<void> => {
+    // No screen subscribed (a home whose screens stay open, or no internet): nothing more to look at.
+    const subscribed = d.subscriptions.all()
+    if (subscribed.length === 0) return
     const members = d.members()
     const device = members.find((m) => m.kind === 'device' && m.subject === ring.deviceId)
     const allowed = new Set(members.filter((m) => mayBeWoken(m, device, now())).map((m) => m.id))
-    const subs = d.subscriptions.all().filter((s) => allowed.has(s.memberId))
+    const subs = subscribed.filter((s) => allowed.has(s.memberId))
     if (subs.length === 0) return
     // A cluster: the first hub to claim the ring pushes it, so each screen gets it once.
     if (d.subscriptions.claimRing && !d.subscriptions.claimRing(`${ring.deviceId}/${ring.ringId}`, now())) {
@@ -77,7 +81,7 @@ export function ringPusher (d: RingPushDeps): { listener: (packet: AedesPublishP
     if (!client) return
     const kind = packet.topic.slice(packet.topic.lastIndexOf('/') + 1)
     if (kind !== 'ring' && kind !== 'snapshot') return
-    const decoded = decodeTopicMessage(packet.topic, packet.payload as Buffer)
+    const decoded = decodePublished(packet.topic, packet.payload as Buffer)
     if (!decoded.ok) return
     const m = decoded.value
     if (m.kind === 'ring') {

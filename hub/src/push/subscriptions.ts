@@ -85,8 +85,12 @@ export class PushSubscriptions {
     return this.db.prepare('SELECT * FROM subscriptions WHERE member_id = ? ORDER BY created_at, rowid').all(memberId).map(row)
   }
 
+  /** Asked on every ring (ringPush.ts): prepared once, not parsed again each time. */
+  private allRows: ReturnType<DatabaseSync['prepare']> | null = null
+
   all (): StoredSubscription[] {
-    return this.db.prepare('SELECT * FROM subscriptions ORDER BY created_at, rowid').all().map(row)
+    this.allRows ??= this.db.prepare('SELECT * FROM subscriptions ORDER BY created_at, rowid')
+    return this.allRows.all().map(row)
   }
 
   close (): void {
