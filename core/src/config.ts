@@ -22,7 +22,7 @@ const AlsaDevice = z.string().min(1).max(128).regex(/^[\w:,=.-]+$/, 'an ALSA dev
 const PulseDevice = z.string().min(1).max(256).regex(/^[\w:.@-]+$/, 'a PulseAudio source or sink name (list them with pactl list sources short / sinks short)').optional()
 /** The camera encoder's niceness when the config gives none (`camera.niceness`). */
 export const CAMERA_NICENESS = 10
-const NICENESS_ERROR = 'camera.niceness is a whole number from 0 (as the doorbell) to 19 (the lowest priority); absent: 10'
+const NICENESS_ERROR = 'camera.niceness is a whole number from 0 (as the doorbell) to 19 steps nicer than the doorbell (the kernel stops at 19); absent: 10'
 
 /** "none", "test-tone" and "camera" may be written as plain strings. */
 const byKind = (v: unknown): unknown => typeof v === 'string' ? { kind: v } : v

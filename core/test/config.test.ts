@@ -136,7 +136,7 @@ describe('parseConfig(DeviceConfig)', () => {
   test('a bad camera.niceness is refused, saying what is expected (a negative one would need privilege)', () => {
     for (const niceness of [-5, 20, 2.5, '10', null, true]) {
       const e = configError(() => parseConfig(DeviceConfig, { camera: { niceness } }, 'doorbell.json'))
-      assert.match(e.message, /  - camera\.niceness: camera\.niceness is a whole number from 0 \(as the doorbell\) to 19 \(the lowest priority\); absent: 10/, JSON.stringify(niceness))
+      assert.match(e.message, /  - camera\.niceness: camera\.niceness is a whole number from 0 \(as the doorbell\) to 19 steps nicer than the doorbell \(the kernel stops at 19\); absent: 10/, JSON.stringify(niceness))
     }
   })
 

@@ -50,6 +50,8 @@ export function findProgram (program: string, env: NodeJS.ProcessEnv = process.e
 const running = new Set<ChildProcess>()
 let exitHook = false
 let warned = false
+/** The "no nice" warning: once per process. */
+let warnedNice = false
 
 export interface ChildOptions extends SpawnOptions {
   /** What the kernel sends the child when the doorbell dies: TERM lets it clean up (the gpiod tools), KILL for ffmpeg. */
@@ -97,7 +99,13 @@ export function spawnChild (program: string, args: readonly string[], options: C
   // No `nice` binary: set it on the PID at once, a moment after the exec (threads the program has
   // already made by then keep the doorbell's).
   if (niceness > 0 && chain !== null && niced === null && child.pid !== undefined) {
-    try { setPriority(child.pid, Math.min(19, getPriority() + niceness)) } catch {}
+    let set = true
+    try { setPriority(child.pid, Math.min(19, getPriority() + niceness)) } catch { set = false }
+    if (!warnedNice) {
+      warnedNice = true
+      ;(warn ?? ((line: string) => { console.warn(line) }))(
+        `nice (coreutils) is not installed: ${program} ${set ? 'was made nicer after it started (threads it had already made keep the doorbell\'s priority)' : 'runs at the doorbell\'s priority (its niceness could not be set)'}. Install coreutils (sudo apt install coreutils).`)
+    }
   }
   running.add(child)
   child.once('exit', () => { running.delete(child) })

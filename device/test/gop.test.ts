@@ -133,6 +133,16 @@ describe('the group of pictures', () => {
     gop.clear()
     assert.deepEqual(gop.keyframe(), [], 'a cleared cache (the encoder stopped) holds no old keyframe')
   })
+
+  test('a keyframe with a packet lost in the middle is not whole: the one before stays the picture', () => {
+    const gop = new GopCache('h264')
+    for (const p of wholeKeyframe(0)) gop.push(p)
+    gop.push(marked(rtp(3000, pSlice)))
+    const second = wholeKeyframe(6000)
+    gop.push(second[0]!)
+    gop.push(second[2]!) // second[1] lost: the marked last packet still arrives
+    assert.deepEqual(gop.keyframe().map((p) => p.readUInt32BE(4)), [0, 0, 0])
+  })
 })
 
 test('a real camera: a late subscriber gets a keyframe first, then a gapless live stream', { timeout: 20_000 }, async (t) => {

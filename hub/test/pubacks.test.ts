@@ -43,7 +43,7 @@ describe('wholePubacks', () => {
   })
 
   test('a client aedes is not idle for takes nothing', () => {
-    const parser = { packet: { length: -1 }, _list: { length: 0 }, error: null, emitted: 0, emit () { this.emitted++; return true } }
+    const parser = { packet: { length: -1 }, _list: { length: 0 }, _stateCounter: 0, error: null, emitted: 0, emit () { this.emitted++; return true }, listenerCount () { return 1 } }
     const idle = { connackSent: true, closed: false, _parsingBatch: 0, _parser: parser }
     assert.equal(handPubacks({ ...idle, connackSent: false }, [1]), false, 'not signed in')
     assert.equal(handPubacks({ ...idle, closed: true }, [1]), false, 'closing')
@@ -51,6 +51,8 @@ describe('wholePubacks', () => {
     assert.equal(handPubacks({ ...idle, _parsingBatch: 1 }, [1]), false, 'handling a packet')
     assert.equal(handPubacks({ ...idle, _parser: { ...parser, packet: { length: 10 } } }, [1]), false, 'a packet half parsed')
     assert.equal(handPubacks({ ...idle, _parser: { ...parser, _list: { length: 2 } } }, [1]), false, 'bytes held')
+    assert.equal(handPubacks({ ...idle, _parser: { ...parser, _stateCounter: 1 } }, [1]), false, 'a header byte read, its length not yet')
+    assert.equal(handPubacks({ ...idle, _parser: { ...parser, listenerCount: () => 0 } }, [1]), false, 'nobody takes the parser\'s packets (an aedes that reads them otherwise)')
     assert.equal(handPubacks(null, [1]), false)
     assert.equal(parser.emitted, 0)
     assert.equal(handPubacks(idle, [1, 2]), true)

@@ -195,7 +195,7 @@ export const viewerCallMachine = setup({
     takeCall: sendTo('call', (): CallActorCommand => ({ type: 'TAKE_CALL' })),
     keepFallback: assign({ fallbackSessionId: ({ event }) => event.type === 'ANSWER' ? event.sessionId : null }),
     forgetFallback: assign({ fallbackSessionId: null }),
-    joinInstead: assign(({ context }) => ({ sessionId: context.fallbackSessionId, fallbackSessionId: null })),
+    joinInstead: assign(({ context }) => ({ sessionId: context.fallbackSessionId, fallbackSessionId: null, heldCommand: null })),
     startSession: assign({
       sessionId: ({ event }) => (event.type === 'ANSWER' || event.type === 'WATCH') ? event.sessionId : null,
       endReason: null,

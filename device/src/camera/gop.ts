@@ -69,6 +69,14 @@ export function isKeyframePacket (codec: 'h264' | 'vp8', packet: Buffer): boolea
 
 interface Frame { timestamp: number, packets: Buffer[] }
 
+/** No packet missing in between: each RTP sequence number follows the one before (mod 2^16). */
+export function consecutive (packets: readonly Buffer[]): boolean {
+  for (let i = 1; i < packets.length; i++) {
+    if (((packets[i - 1]!.readUInt16BE(2) + 1) & 0xffff) !== packets[i]!.readUInt16BE(2)) return false
+  }
+  return true
+}
+
 export interface GopLimits {
   /** Past this, the group is dropped until the next keyframe (a stuck encoder must not grow memory). */
   maxPackets: number
@@ -85,7 +93,8 @@ export class GopCache {
   private keyed = false
   /**
    * The newest keyframe known to be whole: its last packet carried the RTP marker (RFC 6184,
-   * RFC 7741). While the next one is still arriving, this is the one before it.
+   * RFC 7741) and none is missing in between. While the next one is still arriving (or one of its
+   * packets was lost), this is the one before it.
    */
   private wholeKey: Buffer[] | null = null
 
@@ -113,7 +122,7 @@ export class GopCache {
       }
       this.keyed = true
     }
-    if (this.keyed && frame === this.frames[0] && (packet[1]! & 0x80) !== 0) this.wholeKey = frame.packets.slice()
+    if (this.keyed && frame === this.frames[0] && (packet[1]! & 0x80) !== 0 && consecutive(frame.packets)) this.wholeKey = frame.packets.slice()
     if (this.packets > this.limits.maxPackets || this.bytes > this.limits.maxBytes) this.clear()
   }
 

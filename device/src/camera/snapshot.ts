@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { SNAPSHOT_TARGET_BYTES } from '@doorbell/core'
-import { rtpPayload } from './gop'
+import { consecutive, rtpPayload } from './gop'
 
 /**
  * The visitor's picture at the press (docs/history.md): the camera's cached group of pictures
@@ -103,8 +103,8 @@ export interface SnapshotOptions {
 }
 
 /**
- * The keyframe's packets as handed over, if they are one whole frame: one RTP timestamp, and the
- * last packet carries the marker that ends a frame (RFC 6184, RFC 7741). Half a keyframe would
+ * The keyframe's packets as handed over, if they are one whole frame: one RTP timestamp, no
+ * sequence number missing, and the last packet carries the marker that ends a frame (RFC 6184, RFC 7741). Half a keyframe would
  * decode to a picture with blocks missing or smeared, so it is refused instead.
  */
 export function wholeKeyframe (packets: Buffer[]): Buffer[] {
@@ -113,6 +113,7 @@ export function wholeKeyframe (packets: Buffer[]): Buffer[] {
   const ts = packets[0]!.readUInt32BE(4)
   if (packets.some((p) => p.readUInt32BE(4) !== ts)) throw new SnapshotError('the keyframe\'s packets are of more than one frame')
   if ((packets[packets.length - 1]![1]! & 0x80) === 0) throw new SnapshotError('the keyframe is not whole (its last packet has no RTP marker)')
+  if (!consecutive(packets)) throw new SnapshotError('the keyframe is not whole (a packet is missing in its sequence numbers)')
   return packets
 }
 

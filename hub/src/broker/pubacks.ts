@@ -43,7 +43,9 @@ interface AedesClientState {
     error?: unknown
     packet?: { length?: number }
     _list?: { length?: number }
+    _stateCounter?: number
     emit: (event: 'packet', packet: object) => boolean
+    listenerCount?: (event: 'packet') => number
   }
 }
 
@@ -58,8 +60,11 @@ export function handPubacks (client: unknown, ids: readonly number[]): boolean {
   const parser = c._parser
   if (c.connackSent !== true || c.closed !== false || c._paused === true || c._parsingBatch !== 0) return false
   if (parser === undefined || typeof parser.emit !== 'function' || (parser.error !== null && parser.error !== undefined)) return false
-  // No partial packet: mqtt-packet resets `packet.length` to -1 and empties its list between packets.
-  if (parser.packet?.length !== -1 || parser._list?.length !== 0) return false
+  // No partial packet: mqtt-packet resets `packet.length` to -1, empties its list and starts its
+  // states again (a lone header byte read leaves the first two as they were, not the third).
+  if (parser.packet?.length !== -1 || parser._list?.length !== 0 || parser._stateCounter !== 0) return false
+  // Someone (aedes) takes the parser's packets: else handing them over would drop them silently.
+  if (typeof parser.listenerCount !== 'function' || parser.listenerCount('packet') === 0) return false
   for (const messageId of ids) {
     // The object mqtt-packet's parser makes for a 3.1.1 PUBACK (parser.js, packet.js).
     parser.emit('packet', { cmd: 'puback', retain: false, qos: 0, dup: false, length: PUBACK_LENGTH, topic: null, payload: null, messageId })
