@@ -1,7 +1,6 @@
 import { Duplex } from 'node:stream'
 import type { Logger } from '@doorbell/core'
 import { parseProxyHeader } from './proxyProtocol'
-import { wholePubacks } from './pubacks'
 
 /**
  * Stands between each MQTT connection (TCP, TLS or WebSocket) and Aedes, which parses a packet
@@ -13,12 +12,6 @@ import { wholePubacks } from './pubacks'
  * many connections may be waiting to sign in, and reads the PROXY protocol header of a trusted
  * proxy on this machine (the client's real address, for the sign-in limit).
  */
-
-/**
- * Takes a signed-in client's PUBACKs (their packet ids) as packets rather than bytes, or says no
- * (false: they go on as bytes). pubacks.ts: aedes's side.
- */
-export type TakePubacks = (conn: GuardedConnection, ids: number[]) => boolean
 
 export interface GuardLimits {
   /** Any packet before sign-in (the CONNECT: client id, user name, token, will). */
@@ -54,11 +47,6 @@ export class PacketSizeLimit {
 
   /** `onQos1Publish`: told of each QoS 1 PUBLISH as its fixed header passes. */
   constructor (private readonly limit: () => number, private readonly onQos1Publish: () => void = () => {}) {}
-
-  /** Between packets: the next byte is a packet's first. */
-  get atBoundary (): boolean {
-    return this.body === 0 && !this.inHeader
-  }
 
   feed (chunk: Buffer): string | null {
     let i = 0
@@ -120,7 +108,7 @@ export class GuardedConnection extends Duplex {
   /** (Re)starts the store clock: `STORE_TIMEOUT_MS` from now. */
   private readonly armStoreTimer: () => void
 
-  constructor (private readonly inner: Duplex, o: { limits: GuardLimits, remoteAddress: string, trustedPeer: boolean, readProxyHeader: boolean, onRefused: (reason: string) => void, takePubacks?: TakePubacks }) {
+  constructor (private readonly inner: Duplex, o: { limits: GuardLimits, remoteAddress: string, trustedPeer: boolean, readProxyHeader: boolean, onRefused: (reason: string) => void }) {
     super({ allowHalfOpen: false })
     this.remoteAddress = o.remoteAddress
     this.limit = new PacketSizeLimit(() => this.signedIn ? o.limits.maxPacketBytes : o.limits.maxConnectBytes, () => {
@@ -160,15 +148,8 @@ export class GuardedConnection extends Duplex {
         }
         if (bytes.length === 0) return
       }
-      const atBoundary = this.limit.atBoundary
       const reason = this.limit.feed(bytes)
       if (reason !== null) { refuse(reason); return }
-      // A chunk of whole PUBACKs (every delivery to a screen brings one back), with nothing of
-      // this client's waiting ahead of it, skips the stream (pubacks.ts).
-      if (atBoundary && this.signedIn && this.readableLength === 0 && o.takePubacks !== undefined) {
-        const ids = wholePubacks(bytes)
-        if (ids !== null && o.takePubacks(this, ids)) return
-      }
       if (!this.push(bytes)) inner.pause()
     })
     inner.on('end', () => { this.push(null) })
@@ -262,7 +243,7 @@ export interface ConnectionGuard {
   readonly pending: number
 }
 
-export function connectionGuard (limits: GuardLimits, log: Logger, takePubacks?: TakePubacks): ConnectionGuard {
+export function connectionGuard (limits: GuardLimits, log: Logger): ConnectionGuard {
   for (const [name, value] of Object.entries({ maxConnectBytes: limits.maxConnectBytes, maxPacketBytes: limits.maxPacketBytes, maxPending: limits.maxPending })) {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number ≥ 1, not ${value}`)
   }
@@ -283,7 +264,6 @@ export function connectionGuard (limits: GuardLimits, log: Logger, takePubacks?:
         remoteAddress,
         trustedPeer: LOOPBACK.has(remoteAddress),
         readProxyHeader: tcp && limits.proxyProtocol,
-        ...(takePubacks === undefined ? {} : { takePubacks }),
         // The client id once aedes knows it (it sets `conn.client`), so a member's oversize publish is traced to it.
         onRefused: (reason) => { log.warn('dropped an MQTT connection', { client: (conn as { client?: { id?: string | null } }).client?.id ?? '(not signed in)', address: conn.remoteAddress, reason }) }
       })

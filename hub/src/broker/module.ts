@@ -12,7 +12,6 @@ import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
 import { connectionGuard, GuardedConnection, type ConnectionGuard } from './connectionGuard'
 import { shareEncodings } from './sharedPublish'
-import { handPubacks } from './pubacks'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { deviceDirectory, forwardAccess } from './forwardAccess'
 import { sessionsOf, type Principal } from './gate'
@@ -93,9 +92,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // One encoding of each PUBLISH for all its deliveries on the guard's connections (sharedPublish.ts).
       const unshare = shareEncodings((stream) => stream instanceof GuardedConnection)
       unsubscribe = unshare
-      // A screen's PUBACKs go to aedes as packets when nothing is in between (pubacks.ts).
-      const g = connectionGuard({ maxConnectBytes: MAX_CONNECT_BYTES, maxPacketBytes: d.config.mqtt.maxPacketBytes, maxPending: d.config.mqtt.maxPendingConnections, proxyProtocol: d.config.mqtt.proxyProtocol }, log,
-        (conn, ids) => handPubacks((conn as { client?: unknown }).client, ids))
+      const g = connectionGuard({ maxConnectBytes: MAX_CONNECT_BYTES, maxPacketBytes: d.config.mqtt.maxPacketBytes, maxPending: d.config.mqtt.maxPendingConnections, proxyProtocol: d.config.mqtt.proxyProtocol }, log)
       guard = g
       // An offline doorbell's last state (it may say unlocked) is withheld until it reports again.
       const stale = staleStates()
