@@ -47,12 +47,23 @@ class HeldByMessage extends SqlitePersistence {
   }
 }
 
+/** Holds every commit while `gate` is set (a disk that stalls), or fails it while `fail` is set (a disk that errs). */
+class SlowDisk extends SqlitePersistence {
+  gate: Promise<void> | null = null
+  fail: Error | null = null
+  override async committed (): Promise<void> {
+    if (this.gate !== null) await this.gate
+    if (this.fail !== null) throw this.fail
+    await super.committed()
+  }
+}
+
 /** Aedes behind the hub's connection guard, wired as brokerModule wires it. */
 async function startBroker (persistence: SqlitePersistence, port = 0, authorizePublish?: AedesOptions['authorizePublish']): Promise<{ port: number, aedes: Aedes, kill: () => void, close: () => Promise<void> }> {
   const aedes = await Aedes.createBroker({ persistence: persistence as never, ...(authorizePublish !== undefined ? { authorizePublish } : {}) })
   const guard = connectionGuard({ maxConnectBytes: 16 * 1024, maxPacketBytes: 256 * 1024, maxPending: 64, proxyProtocol: false }, memoryLogger())
   aedes.on('client', (client) => { guard.signedIn(client.conn) })
-  whenStored(aedes, (conn) => { guard.stored(conn) })
+  whenStored(aedes, (conn, err) => { if (err === undefined) guard.stored(conn); else guard.notStored(conn, err) }, () => persistence.committed())
   const sockets = new Set<Socket>()
   const server: Server = createServer((socket) => {
     sockets.add(socket)
@@ -229,6 +240,89 @@ test('a refused QoS 1 publish is never stored and holds nothing: the connection 
     screen.end(true)
     device.end(true)
     again?.end(true)
+    await hub.close()
+    await persistence.destroy().catch(() => {})
+  }
+})
+
+test('a stalled disk is not on a ring\'s way to the screens online: the screen has it at once, the doorbell\'s PUBACK waits for the commit', { timeout: 30_000 }, async () => {
+  const persistence = new SlowDisk({ dir: join(root, 'slow-disk') })
+  const hub = await startBroker(persistence)
+  const url = `mqtt://127.0.0.1:${hub.port}`
+  const got: string[] = []
+  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
+  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
+  await screen.subscribeAsync('doorbell/home/+/ring', { qos: 1 })
+  const device = await mqtt.connectAsync(url, { clientId: 'device-d', clean: false, reconnectPeriod: 0 })
+  let release!: () => void
+  persistence.gate = new Promise((resolve) => { release = resolve })
+  try {
+    let acknowledged = false
+    device.publish('doorbell/home/d/ring', 'ring-1', { qos: 1 }, (err) => { if (!err) acknowledged = true })
+    await until('the ring on the screen while its commit is held', () => got.includes('ring-1'))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal(acknowledged, false, 'no PUBACK before the commit')
+    assert.equal(connOf(hub.aedes, 'device-d').awaitingStore, 1)
+    release()
+    await until('acknowledged once committed', () => acknowledged)
+    assert.deepEqual(got, ['ring-1'], 'delivered once')
+  } finally {
+    release()
+    screen.end(true)
+    device.end(true)
+    await hub.close()
+    await persistence.destroy().catch(() => {})
+  }
+})
+
+test('a commit that fails acknowledges nothing: the doorbell\'s connection is closed, and its resend is acknowledged once the disk works', { timeout: 30_000 }, async () => {
+  const persistence = new SlowDisk({ dir: join(root, 'failing-disk') })
+  const hub = await startBroker(persistence)
+  const url = `mqtt://127.0.0.1:${hub.port}`
+  const got: string[] = []
+  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
+  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
+  await screen.subscribeAsync('doorbell/home/+/ring', { qos: 1 })
+  // A doorbell as the real one is: a persistent session that reconnects and sends what was not acknowledged again.
+  const device = mqtt.connect(url, { clientId: 'device-d', clean: false, reconnectPeriod: 100 })
+  await until('the doorbell connected', () => device.connected)
+  try {
+    persistence.fail = new Error('disk I/O error')
+    const first = connOf(hub.aedes, 'device-d')
+    let acknowledged = false
+    device.publish('doorbell/home/d/ring', 'ring-1', { qos: 1 }, (err) => { if (!err) acknowledged = true })
+    await until('the doorbell\'s connection closed', () => first.destroyed)
+    assert.equal(acknowledged, false, 'not acknowledged: it is on no disk')
+    persistence.fail = null
+    await until('the resend acknowledged on the next connection', () => acknowledged)
+    assert.ok(got.includes('ring-1'), 'the screen has the ring')
+    assert.equal(persistence.fail, null)
+  } finally {
+    screen.end(true)
+    device.end(true)
+    await hub.close()
+    await persistence.destroy().catch(() => {})
+  }
+})
+
+test('a retained QoS 1 state that no persistent session is queued for is acknowledged only once its commit is done too', { timeout: 30_000 }, async () => {
+  const persistence = new SlowDisk({ dir: join(root, 'retained') })
+  const hub = await startBroker(persistence)
+  const url = `mqtt://127.0.0.1:${hub.port}`
+  const device = await mqtt.connectAsync(url, { clientId: 'device-d', clean: false, reconnectPeriod: 0 })
+  let release!: () => void
+  persistence.gate = new Promise((resolve) => { release = resolve })
+  try {
+    let acknowledged = false
+    device.publish('doorbell/home/d/state', 'unlocked', { qos: 1, retain: true }, (err) => { if (!err) acknowledged = true })
+    await until('the state counted', () => connOf(hub.aedes, 'device-d').awaitingStore === 1)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal(acknowledged, false, 'no PUBACK before the retained state is committed')
+    release()
+    await until('acknowledged once committed', () => acknowledged)
+  } finally {
+    release()
+    device.end(true)
     await hub.close()
     await persistence.destroy().catch(() => {})
   }

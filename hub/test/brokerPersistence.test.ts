@@ -140,6 +140,31 @@ describe('a real Aedes on the SQLite persistence', () => {
 })
 
 describe('SqlitePersistence: a persistent screen\'s queue', () => {
+  test('a queued copy is taken in memory at once and committed a turn after what the broker sends in that turn; committed() settles once it is on disk', async () => {
+    const dir = fresh()
+    const p = new SqlitePersistence({ dir })
+    await p.setup(broker)
+    const reader = new DatabaseSync(join(dir, BROKER_DB_FILE), { readOnly: true })
+    const onDisk = (): number => Number((reader.prepare('SELECT count(*) AS n FROM outgoing').get() as { n: number }).n)
+    try {
+      const order: string[] = []
+      await p.outgoingEnqueueCombi([{ clientId: 'viewer-v1-a' }, { clientId: 'viewer-v1-b' }], publish('doorbell/home/d/ring', 'ring') as never)
+      // As aedes forwards it: a delivery written a turn later, after the enqueue resolved.
+      setImmediate(() => { order.push(`delivery written (${onDisk()} on disk)`) })
+      assert.equal(onDisk(), 0, 'resolved before the commit')
+      assert.equal((await drain(p.outgoingStream({ id: 'viewer-v1-a' }))).length, 1, 'in memory at once')
+      await p.committed()
+      order.push(`committed (${onDisk()} on disk)`)
+      assert.deepEqual(order, ['delivery written (0 on disk)', 'committed (2 on disk)'])
+      await p.committed()
+      assert.equal(onDisk(), 2, 'nothing pending: settles at once')
+    } finally {
+      reader.close()
+      await p.destroy()
+    }
+    await assert.rejects(p.committed(), /not set up|destroyed/, 'a destroyed store commits nothing')
+  })
+
   test('a message refused at forward time (no packet id yet) clears only itself, never the first queued message not yet sent', async () => {
     const p = new SqlitePersistence({ dir: fresh() })
     await p.setup(broker)

@@ -7,10 +7,14 @@ import type { Aedes, Client } from 'aedes'
  * doorbell, told it was delivered, never sent it again (the 20× SIGKILL soak's lost ring).
  *
  * The connection guard holds what Aedes writes to a client while a QoS 1 PUBLISH of that client
- * is being stored (`GuardedConnection.storing`); this tells it when one is: Aedes emits a message
- * to its subscribers (`mq.emit`) right after the persistence has committed its queued copies, and
- * before anything else of it happens. `settled(conn)` is called then, for each QoS 1 message a
- * client published, with the connection that message came in on.
+ * is being stored (`GuardedConnection.storing`); this tells it when one is stored. Aedes emits a
+ * message to its subscribers (`mq.emit`) once the persistence has taken its queued copies, before
+ * anything else of it happens. A persistence that commits later (`committed`: the hub's SQLite
+ * store takes them in memory and commits a turn after the deliveries are written, so the disk is
+ * not on the screens' way) is waited for from there; one without it (Redis, in a cluster) has
+ * stored them by then. `settled(conn)` is called once the message is stored, for each QoS 1
+ * message a client published, with the connection that message came in on; `settled(conn, err)`
+ * when its commit failed (the connection is then closed unacknowledged: the client sends again).
  *
  * Keyed by the message, not by the client id: after a session takeover (the same id connecting
  * again while the old connection is still open) the id names the new connection, so the store of
@@ -23,7 +27,7 @@ import type { Aedes, Client } from 'aedes'
  * closes the connection, MQTT-3.3.5-2), so it never keeps the guard's count raised. A will is not
  * counted by the guard (it came inside the CONNECT) and settles nothing.
  */
-export function whenStored (broker: Aedes, settled: (conn: unknown) => void): void {
+export function whenStored (broker: Aedes, settled: (conn: unknown, err?: Error) => void, committed?: () => Promise<void>): void {
   type Message = { qos?: number, payload?: unknown, messageId?: number }
   type Done = (err?: Error | null) => void
   const b = broker as unknown as {
@@ -49,7 +53,8 @@ export function whenStored (broker: Aedes, settled: (conn: unknown) => void): vo
       const conn = origin.get(packet.payload)
       if (conn !== undefined) {
         origin.delete(packet.payload)
-        settled(conn)
+        if (committed === undefined) settled(conn)
+        else committed().then(() => { settled(conn) }, (err: Error) => { settled(conn, err) })
       }
     }
     return emit(packet, cb)

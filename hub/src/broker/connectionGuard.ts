@@ -107,6 +107,7 @@ export class GuardedConnection extends Duplex {
   private storeTimer: ReturnType<typeof setTimeout> | null = null
   /** (Re)starts the store clock: `STORE_TIMEOUT_MS` from now. */
   private readonly armStoreTimer: () => void
+  private readonly onRefused: (reason: string) => void
 
   constructor (private readonly inner: Duplex, o: { limits: GuardLimits, remoteAddress: string, trustedPeer: boolean, readProxyHeader: boolean, onRefused: (reason: string) => void }) {
     super({ allowHalfOpen: false })
@@ -115,10 +116,8 @@ export class GuardedConnection extends Duplex {
       if (this.storing++ === 0) this.armStoreTimer()
     })
     this.preamble = o.readProxyHeader ? Buffer.alloc(0) : null
-    const refuse = (reason: string): void => {
-      o.onRefused(reason)
-      this.destroy()
-    }
+    this.onRefused = o.onRefused
+    const refuse = (reason: string): void => { this.refuse(reason) }
     this.armStoreTimer = () => {
       if (this.storeTimer !== null) clearTimeout(this.storeTimer)
       this.storeTimer = setTimeout(() => { refuse(`a message not stored within ${STORE_TIMEOUT_MS / 1000} s`) }, STORE_TIMEOUT_MS)
@@ -155,6 +154,12 @@ export class GuardedConnection extends Duplex {
     inner.on('end', () => { this.push(null) })
     inner.on('close', () => { this.destroy() })
     inner.on('error', (err) => { this.destroy(err) })
+  }
+
+  /** Closes the connection, saying why (logged with the client's id). */
+  refuse (reason: string): void {
+    this.onRefused(reason)
+    this.destroy()
   }
 
   override _read (): void {
@@ -239,6 +244,8 @@ export interface ConnectionGuard {
   signedIn: (conn: unknown) => void
   /** Called when the broker has stored (or refused) a QoS 1 message that came in on `conn` (ackAfterStore.ts). */
   stored: (conn: unknown) => void
+  /** Called when storing a QoS 1 message that came in on `conn` failed: it is closed unacknowledged, and the client sends again. */
+  notStored: (conn: unknown, err: Error) => void
   /** Connections open and not signed in now. */
   readonly pending: number
 }
@@ -279,6 +286,9 @@ export function connectionGuard (limits: GuardLimits, log: Logger): ConnectionGu
     },
     stored (c) {
       if (c instanceof GuardedConnection) c.stored()
+    },
+    notStored (c, err) {
+      if (c instanceof GuardedConnection) c.refuse(`a message not stored (${err.message})`)
     },
     get pending () { return pending }
   }

@@ -99,7 +99,8 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       const mayPublish = authorizePublish({ principals, zonesOf, discoveryPrefix: d.config.homeAssistant.discoveryPrefix, log })
       // Retained state, persistent sessions and their queued messages on disk (dataDir/broker.db).
       backend = d.backend?.()
-      persistence = backend?.persistence ?? new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write a retained message to disk', { error: err.message }) } })
+      const local = backend === undefined ? new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write the broker\'s store to disk', { error: err.message }) } }) : null
+      persistence = backend?.persistence ?? local!
       const b = await Aedes.createBroker({
         persistence: persistence as never,
         ...(backend?.id !== undefined ? { id: backend.id } : {}),
@@ -124,7 +125,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // A cluster: a doorbell signed in on another hub is seen going offline here too.
       backend?.observeOthers?.([`${ROOT}/${homeId}/+/state`, `${ROOT}/${homeId}/+/presence`], (packet) => { stale.observe(packet) })
       // A client's QoS 1 message is acknowledged once stored: its PUBACK waits in the guard till then.
-      whenStored(b, (conn) => { g.stored(conn) })
+      whenStored(b, (conn, err) => { if (err === undefined) g.stored(conn); else g.notStored(conn, err) }, local === null ? undefined : () => local.committed())
       // The fail-secure rule outlives a restart: a doorbell whose retained presence says offline
       // keeps its retained state withheld (states first, then presences: the order `observe` needs);
       // a retained "ringing" from before the restart waits for the doorbell to confirm it.

@@ -36,7 +36,7 @@ export interface SqlitePersistenceOptions {
    * back cannot fill the disk (a home's screen gets a few rings a day; this is weeks of them).
    */
   maxQueuedPerClient?: number
-  /** A write that was not waited for (a retained message) failed. */
+  /** A write that was not waited for (a retained message, a queued copy) failed. */
   onError?: (err: Error) => void
 }
 
@@ -198,6 +198,15 @@ export class SqlitePersistence {
     return () => { this.disk.q.putOutgoing!.run(entry.seq, clientId, meta, payload) }
   }
 
+  /**
+   * Queues a message for persistent sessions: in memory at once (what aedes reads next, its
+   * delivery's packet id and the screen's PUBACK, finds it there), on disk at the next commit. It
+   * resolves without waiting for that commit, so aedes forwards the message to the screens online
+   * at once: the disk is not on a ring's way to them. What must wait for the disk does: the
+   * publisher's PUBACK is held until `committed()` (ackAfterStore.ts), so a hub killed before the
+   * commit acknowledged nothing, and the doorbell sends the ring again (a screen online may then get
+   * it twice, which QoS 1 allows; screens know a ring by its id).
+   */
   async outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: Pkt): Promise<void> {
     if (subs.length === 0) return
     const ops: Array<() => void> = []
@@ -214,7 +223,8 @@ export class SqlitePersistence {
         ops.push(() => { this.disk.q.delOutgoing!.run(dropped.seq) })
       }
     }
-    await this.disk.write(() => { for (const op of ops) op() })
+    // A failed commit is reported to whoever waits on `committed()` (the publisher's PUBACK), and logged.
+    this.disk.write(() => { for (const op of ops) op() }).catch((err: Error) => { this.onError(err) })
   }
 
   async outgoingEnqueue (sub: { clientId: string }, packet: Pkt): Promise<void> {
@@ -353,6 +363,11 @@ export class SqlitePersistence {
 
   streamWill (brokers: Record<string, unknown> = {}): Readable {
     return Readable.from([...this.wills.values()].filter((w) => brokers[w.brokerId as string] === undefined))
+  }
+
+  /** Settles once everything written so far is on disk; rejects if that commit failed (or the store is gone). */
+  async committed (): Promise<void> {
+    await this.disk.committed()
   }
 
   /** Commits what is queued and closes the file. */

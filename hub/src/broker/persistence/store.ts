@@ -86,10 +86,19 @@ export class BrokerStore {
       let reject!: (err: Error) => void
       const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
       this.batch = { ops: [], promise, resolve, reject }
-      setImmediate(() => { this.flush() })
+      // Two turns of the check phase: what this turn queues to be sent (a ring's deliveries to the
+      // screens online, each a setImmediate in aedes) is written to the sockets before the commit,
+      // so the disk (and SQLite's occasional WAL checkpoint) is never on a notification's path.
+      setImmediate(() => { setImmediate(() => { this.flush() }) })
     }
     this.batch.ops.push(op)
     return this.batch.promise
+  }
+
+  /** Settles once every write queued so far has committed (at once when none waits); rejects if that commit failed. */
+  committed (): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the broker store is closed'))
+    return this.batch === null ? Promise.resolve() : this.batch.promise
   }
 
   /** Commits what is queued now (also run by `close`). */
