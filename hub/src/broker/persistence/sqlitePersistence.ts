@@ -12,10 +12,11 @@ import { BrokerStore, fromStored, toStored, type Row } from './store'
  *
  * The broker reads from memory (a topic trie for the subscriptions, as the in-memory persistence
  * does), loaded from disk at `setup`; every change is applied in memory at once and written
- * through to disk (`BrokerStore`: one transaction per turn of the event loop), and the promise the
- * broker waits on settles when it is committed. QoS 2 exchanges in flight and wills stay in memory
- * only: the home's clients use QoS 0 and 1, and a will from before a restart would fire late,
- * after its client had already come back.
+ * through to disk (`BrokerStore`: one transaction for what a turn of the event loop queued), and
+ * the promise the broker waits on settles when it is committed, except a queued message's (see
+ * `outgoingEnqueueCombi`: its commit is what `committed()` waits for). QoS 2 exchanges in flight
+ * and wills stay in memory only: the home's clients use QoS 0 and 1, and a will from before a
+ * restart would fire late, after its client had already come back.
  */
 
 type Pkt = Record<string, unknown> & { messageId?: number, brokerId?: string, brokerCounter?: number }

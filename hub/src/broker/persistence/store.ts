@@ -49,8 +49,9 @@ export function fromStored (row: Row): Record<string, unknown> {
 /**
  * The broker's state on disk (`dataDir/broker.db`, SQLite in WAL mode): retained messages, the
  * subscriptions of persistent sessions and their queued messages. Writes are queued and run in one
- * transaction per turn of the event loop (group commit): a ring fanned out to many persistent
- * screens costs one commit, not one per screen, and each caller's promise settles once its write
+ * transaction a turn of the event loop after the turn that queued them (group commit): a ring
+ * fanned out to many persistent screens costs one commit, not one per screen, and comes after the
+ * ring's deliveries are written. Each caller's promise, and `committed()`, settle once the write
  * is committed, so the broker acknowledges (PUBACK) nothing that is not on disk.
  */
 export class BrokerStore {
