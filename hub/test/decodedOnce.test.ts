@@ -23,3 +23,19 @@ test('one parse per payload Buffer and topic: the same result again; another Buf
   assert.equal(refused.ok, false)
   assert.equal(decodePublished(topic, bad), refused)
 })
+
+test('the shared result is frozen all the way down: a reader that tries to change it throws, and the next reader gets it as parsed', () => {
+  const topic = topics.ring('home', 'front-door')
+  const payload = Buffer.from(encode(RingEvent, { type: 'ring', deviceId: 'front-door', deviceName: 'Front door', ringId: 'r2', at: 2, count: 1 }))
+  const first = decodePublished(topic, payload)
+  assert.ok(first.ok)
+  const ring = first.value.payload as unknown as { deviceName: string }
+  assert.throws(() => { ring.deviceName = 'Back door' }, TypeError)
+  assert.throws(() => { (first as { ok: boolean }).ok = false }, TypeError)
+  const next = decodePublished(topic, payload)
+  assert.ok(next.ok)
+  assert.equal((next.value.payload as unknown as { deviceName: string }).deviceName, 'Front door')
+  const refused = decodePublished(topic, Buffer.from('{"type":"ring"}'))
+  assert.equal(refused.ok, false)
+  assert.ok(Object.isFrozen(refused))
+})
