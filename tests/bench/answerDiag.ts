@@ -15,6 +15,12 @@
  *   preview before each Answer: what the page costs while it waits for Answer.
  * - `DIAG_WAIT=MS`: Answer that long after the live picture; `DIAG_VERBOSE=1`: the page's peer
  *   connections made near Answer and its click timing.
+ * - `DIAG_OTHER_DOORBELL=1`: a second doorbell (preview off, the same camera) paired to the hub,
+ *   running through every other ring and stopped through the others: what a doorbell that is not
+ *   rung costs the one that is, on this machine's shared cores (docs/performance.md, "Fifth look").
+ *   `DIAG_OTHER_DOORBELL=rung`: it runs throughout, and before every other ring it is rung and
+ *   answered (a call without preview, hung up once its video shows), as the preview bench once
+ *   interleaved its two doorbells; before the others it is left alone.
  * Run: bash scripts/isolated.sh node --import tsx tests/bench/answerDiag.ts [rings]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -38,6 +44,8 @@ const VERBOSE = process.env['DIAG_VERBOSE'] === '1'
 const OLD_VIEWER = process.env['DIAG_OLD_VIEWER']
 const WAIT = process.env['DIAG_WAIT'] !== undefined ? Number(process.env['DIAG_WAIT']) : null
 const PREVIEW_CPU = process.env['DIAG_PREVIEW_CPU'] === '1'
+const OTHER_DOORBELL = process.env['DIAG_OTHER_DOORBELL'] === '1' || process.env['DIAG_OTHER_DOORBELL'] === 'rung'
+const OTHER_RUNG = process.env['DIAG_OTHER_DOORBELL'] === 'rung'
 
 /** CPU time (ms, user + system) of this process's descendants that run Chromium (Linux /proc; clock ticks of 10 ms). */
 function browserCpuMs (): number {
@@ -149,15 +157,47 @@ const main = async (): Promise<void> => {
   const { page } = resident
   for (const hub of hubs.slice(1)) await pairPage(page, hub.url, await inviteCode(hub, 'owner'), 'Diag')
   await page.addInitScript(KEEP_PEERS)
+  if (OTHER_DOORBELL && OLD_VIEWER) throw new Error('DIAG_OTHER_DOORBELL and DIAG_OLD_VIEWER: one comparison at a time')
   const sides: Side[] = []
+  const common = { mesh: { enabled: false }, iceAdditionalHostAddresses: ['127.0.0.1'], ringTimeoutSeconds: 60, camera: CALL_CAMERA, audio: { source: { kind: 'test-tone' as const, frequencyHz: 660 } } }
   for (const [i, hub] of hubs.entries()) {
-    const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, mesh: { enabled: false }, iceAdditionalHostAddresses: ['127.0.0.1'], ringTimeoutSeconds: 60, camera: CALL_CAMERA, audio: { source: { kind: 'test-tone' as const, frequencyHz: 660 } }, deviceId: ID, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, ID) } }, `diag-answer-${i}`)
-    sides.push({ name: builds[i]![0], url: hub.url, device, twoWay: [], taken: [], firstAudio: [], hops: new Hops(), pageHops: new Hops(), clickWork: [], clickToPaint: [], previewCpu: [] })
+    const device = await startDeviceProcess({ ...common, hubUrl: hub.mqttUrl, deviceId: ID, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, ID) } }, `diag-answer-${i}`)
+    const side = (name: string): Side => ({ name, url: hub.url, device, twoWay: [], taken: [], firstAudio: [], hops: new Hops(), pageHops: new Hops(), clickWork: [], clickToPaint: [], previewCpu: [] })
+    if (OTHER_RUNG) sides.push(side('after a call on the other doorbell'), side('the other doorbell idle'))
+    else if (OTHER_DOORBELL) sides.push(side('the other doorbell running'), side('the other doorbell stopped'))
+    else sides.push(side(builds[i]![0]))
+  }
+  // The doorbell that is not rung: paired once, then started or stopped before each ring (its camera warm 2 s before the ring).
+  const otherConfig = { ...common, hubUrl: hubs[0]!.mqttUrl, deviceId: 'back-door', deviceName: 'Back door', livePreview: false, pairing: { url: OTHER_DOORBELL ? await deviceInvite(hubs[0]!, 'back-door') : '' } }
+  let other: DeviceProcess | null = null
+  let otherPaired = false
+  const otherRunning = async (running: boolean): Promise<void> => {
+    if (running && other === null) {
+      other = await startDeviceProcess(otherConfig, 'diag-answer-other', { keepData: otherPaired })
+      otherPaired = true
+      await page.waitForTimeout(2000)
+    } else if (!running && other !== null) {
+      await other.stop()
+      other = null
+    }
   }
   const loads: number[] = []
   try {
     for (let i = 0; i < rings * sides.length; i++) {
       const side = sides[i % sides.length]!
+      if (OTHER_RUNG) {
+        await otherRunning(true)
+        if (i % 2 === 0) {
+          // As the preview bench's rounds once did: the other doorbell rung, answered and hung up, then this one's round.
+          const card = page.getByTestId('doorbell-back-door')
+          other!.ring()
+          await card.getByTestId('answer').click({ timeout: 10_000 })
+          await card.locator('[data-testid=call-view] [data-testid=video]').waitFor({ timeout: 10_000 })
+          await page.waitForTimeout(300)
+          await card.getByTestId('hang-up').click()
+          await card.getByTestId('seen').click()
+        }
+      } else if (OTHER_DOORBELL) await otherRunning(i % 2 === 0)
       const { device, hops, pageHops } = side
       // The Answer's moment after the live picture: spread over 0-1 s, the same spread on each side.
       const wait = WAIT ?? (Math.floor(i / sides.length) * 379) % 1000
@@ -248,7 +288,8 @@ const main = async (): Promise<void> => {
     console.log(`load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (1-minute average, sampled each ring)`)
   } finally {
     await resident.close()
-    for (const side of sides) await side.device.stop()
+    await otherRunning(false)
+    for (const device of new Set(sides.map((side) => side.device))) await device.stop()
     for (const hub of hubs) await hub.stop()
     await rm(dataDir, { recursive: true, force: true })
   }

@@ -147,101 +147,90 @@ export const previewBench: Bench = async ({ smoke, log }) => {
     // COMPARE instead alternates the doorbells' setting in blocks (restarted between, pairing kept), spare on.
     const variants: Record<string, Variant> = COMPARE ? { kept: new Variant(), dropped: new Variant() } : { spare: new Variant(), nospare: new Variant() }
     const loads: number[] = []
-    // Each doorbell's figures with only that doorbell running: in a home each is a device of its own,
-    // and here the other's camera (an x264 encoder at 720p30, a quarter of a core) would take the
-    // shared CPUs from the one being measured. Both were paired above; the other is stopped now.
-    const restart = async (id: string, extra: Partial<DeviceConfigInput> = {}): Promise<void> => {
-      await devices[id]?.stop()
-      devices[id] = await startDeviceProcess({ ...configs[id]!, ...extra }, procNames[id]!, { keepData: true })
-      await page.waitForTimeout(2000)
-    }
-    for (const phase of [LIVE, OFF]) {
-      const other = phase === LIVE ? OFF : LIVE
-      await devices[other]?.stop()
-      delete devices[other]
-      if (devices[phase] === undefined) await restart(phase)
-      for (let i = 0; i < 2 * rounds; i++) {
-        loads.push(loadavg()[0]!)
-        const name = COMPARE ? (Math.floor(i / COMPARE_BLOCK) % 2 === 0 ? 'kept' : 'dropped') : (i % 2 === 0 ? 'spare' : 'nospare')
-        const v = variants[name]!
-        if (COMPARE && i > 0 && i % COMPARE_BLOCK === 0) await restart(phase, { keepEarlyDtls: name === 'kept' })
-        // Reloaded with its way, then left idle as a screen is before a ring (its spare, if any, is made).
-        await page.goto(`${hub.url}${name === 'nospare' ? '?spare=off' : ''}`)
-        await page.getByTestId(`doorbell-${phase}`).waitFor({ timeout: 20_000 })
-        await page.waitForTimeout(1500)
-        if (phase === LIVE) {
-          // Preview on: ring → live frame in the banner; Answer → audio open on the same connection.
-          const live = page.getByTestId(`doorbell-${LIVE}`)
-          const frame = page.evaluate(PREVIEW_FRAME) as Promise<number>
-          const pressedAt = epochNow()
-          devices[LIVE].ring()
-          const liveAt = await frame
-          v.ringToLive.push(liveAt - pressedAt)
-          await live.locator('[data-testid=ring-preview][data-preview=live]').waitFor({ timeout: 10_000 })
-          const ringMarks = await pageMarks(page, pressedAt)
-          const previewSession = ringMarks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
-          const liveLines = devices[LIVE].lines
-          v.ringHops.add([
-            ['press', pressedAt],
-            ['doorbell: press handled (ring)', deviceAt(liveLines, pressedAt, (t) => / ring ringId=/.test(t))],
-            ['hub: ring relayed to the screen', ringMarks.find((m) => m.name === 'doorbell:ring-received')?.at ?? null],
-            ['screen: decides to preview', markOf(ringMarks, 'session-start', previewSession)],
-            ...setupChain(ringMarks, liveLines, pressedAt, previewSession, liveAt).slice(1)
-          ])
-          v.ringHellos.add(deviceSession(liveLines, pressedAt, previewSession).hellos)
-          await page.evaluate(ARM_EAR)
-          const answeredAt = epochNow()
-          await live.getByTestId('answer').click()
-          v.answerToAudio.push(await page.evaluate(AUDIO_READY) as number)
-          const heardAt = await page.evaluate('window.__heard') as number
-          const takeMarks = await pageMarks(page, answeredAt)
-          const answerMark = takeMarks.find((m) => m.name === 'doorbell:answer')?.at ?? NaN
-          const takenAt = markOf(takeMarks, 'audio-ready', previewSession)
-          const firstAudioAt = markOf(takeMarks, 'first-audio', previewSession)
-          if (!Number.isFinite(answerMark) || takenAt === null || firstAudioAt === null) throw new Error('the page has no Answer, call-taken or first-audio mark for this ring')
-          v.answerToFirstAudio.push(firstAudioAt - answerMark)
-          v.answerToTwoWay.push(Math.max(firstAudioAt, takenAt) - answerMark)
-          v.answerToHeard.push(heardAt - answerMark)
-          const d = deviceSession(liveLines, answeredAt, previewSession)
-          v.audioHops.add([
-            ['Answer', answerMark],
-            ['screen: take-call sent', markOf(takeMarks, 'take-call-sent', previewSession)],
-            ['doorbell: take-call in', d.takeCallIn],
-            ['doorbell: audio opened, call-taken sent', d.audioOpen],
-            ['screen: call-taken in (audio ready)', takenAt]
-          ])
-          v.heardHops.add([
-            ['doorbell: take-call in', d.takeCallIn],
-            ['doorbell: first audio packet out', d.audioOut],
-            ['screen: first audio packet', firstAudioAt],
-            ['screen: the doorbell heard', heardAt]
-          ])
-          await live.getByTestId('hang-up').click()
-          await live.getByTestId('seen').click()
-          log(`preview (${name}): round ${v.ringToLive.length}/${rounds}: ring → live frame ${round(v.ringToLive.at(-1)!)} ms, answer → audio ${round(v.answerToAudio.at(-1)!)} ms (two-way ${round(v.answerToTwoWay.at(-1)!)} ms, heard ${round(v.answerToHeard.at(-1)!)} ms); load ${loadavg()[0]!.toFixed(1)}`)
-          continue
+    for (let i = 0; i < 2 * rounds; i++) {
+      loads.push(loadavg()[0]!)
+      const name = COMPARE ? (Math.floor(i / COMPARE_BLOCK) % 2 === 0 ? 'kept' : 'dropped') : (i % 2 === 0 ? 'spare' : 'nospare')
+      const v = variants[name]!
+      if (COMPARE && i > 0 && i % COMPARE_BLOCK === 0) {
+        for (const id of [LIVE, OFF]) {
+          await devices[id]!.stop()
+          devices[id] = await startDeviceProcess({ ...configs[id]!, keepEarlyDtls: name === 'kept' }, procNames[id]!, { keepData: true })
         }
-        // Preview off: Answer makes the connection (after the screen's idle moment, as a resident's would be).
-        const off = page.getByTestId(`doorbell-${OFF}`)
-        const offRingAt = epochNow()
-        devices[OFF].ring()
-        await off.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
-        const callFrame = page.evaluate(CALL_FRAME) as Promise<{ ms: number, at: number }>
-        await off.getByTestId('answer').click()
-        const offFrame = await callFrame
-        v.answerToFrameOff.push(offFrame.ms)
-        const offMarks = await pageMarks(page, offRingAt)
-        const offSession = offMarks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
-        v.offHops.add([
-          ['Answer', offMarks.find((m) => m.name === 'doorbell:answer')?.at ?? null],
-          ['screen: session starts', markOf(offMarks, 'session-start', offSession)],
-          ...setupChain(offMarks, devices[OFF].lines, offRingAt, offSession, offFrame.at).slice(1)
-        ])
-        v.offHellos.add(deviceSession(devices[OFF].lines, offRingAt, offSession).hellos)
-        await off.getByTestId('hang-up').click()
-        await off.getByTestId('seen').click()
-        log(`preview off (${name}): round ${v.answerToFrameOff.length}/${rounds}: answer → frame ${round(v.answerToFrameOff.at(-1)!)} ms; load ${loadavg()[0]!.toFixed(1)}`)
+        await page.waitForTimeout(2000)
       }
+      // Reloaded with its way, then left idle as a screen is before a ring (its spare, if any, is made).
+      await page.goto(`${hub.url}${name === 'nospare' ? '?spare=off' : ''}`)
+      for (const id of [LIVE, OFF]) await page.getByTestId(`doorbell-${id}`).waitFor({ timeout: 20_000 })
+      await page.waitForTimeout(1500)
+      // Preview on: ring → live frame in the banner; Answer → audio open on the same connection.
+      const live = page.getByTestId(`doorbell-${LIVE}`)
+      const frame = page.evaluate(PREVIEW_FRAME) as Promise<number>
+      const pressedAt = epochNow()
+      devices[LIVE].ring()
+      const liveAt = await frame
+      v.ringToLive.push(liveAt - pressedAt)
+      await live.locator('[data-testid=ring-preview][data-preview=live]').waitFor({ timeout: 10_000 })
+      const ringMarks = await pageMarks(page, pressedAt)
+      const previewSession = ringMarks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
+      const liveLines = devices[LIVE].lines
+      v.ringHops.add([
+        ['press', pressedAt],
+        ['doorbell: press handled (ring)', deviceAt(liveLines, pressedAt, (t) => / ring ringId=/.test(t))],
+        ['hub: ring relayed to the screen', ringMarks.find((m) => m.name === 'doorbell:ring-received')?.at ?? null],
+        ['screen: decides to preview', markOf(ringMarks, 'session-start', previewSession)],
+        ...setupChain(ringMarks, liveLines, pressedAt, previewSession, liveAt).slice(1)
+      ])
+      v.ringHellos.add(deviceSession(liveLines, pressedAt, previewSession).hellos)
+      await page.evaluate(ARM_EAR)
+      const answeredAt = epochNow()
+      await live.getByTestId('answer').click()
+      v.answerToAudio.push(await page.evaluate(AUDIO_READY) as number)
+      const heardAt = await page.evaluate('window.__heard') as number
+      const takeMarks = await pageMarks(page, answeredAt)
+      const answerMark = takeMarks.find((m) => m.name === 'doorbell:answer')?.at ?? NaN
+      const takenAt = markOf(takeMarks, 'audio-ready', previewSession)
+      const firstAudioAt = markOf(takeMarks, 'first-audio', previewSession)
+      if (!Number.isFinite(answerMark) || takenAt === null || firstAudioAt === null) throw new Error('the page has no Answer, call-taken or first-audio mark for this ring')
+      v.answerToFirstAudio.push(firstAudioAt - answerMark)
+      v.answerToTwoWay.push(Math.max(firstAudioAt, takenAt) - answerMark)
+      v.answerToHeard.push(heardAt - answerMark)
+      const d = deviceSession(liveLines, answeredAt, previewSession)
+      v.audioHops.add([
+        ['Answer', answerMark],
+        ['screen: take-call sent', markOf(takeMarks, 'take-call-sent', previewSession)],
+        ['doorbell: take-call in', d.takeCallIn],
+        ['doorbell: audio opened, call-taken sent', d.audioOpen],
+        ['screen: call-taken in (audio ready)', takenAt]
+      ])
+      v.heardHops.add([
+        ['doorbell: take-call in', d.takeCallIn],
+        ['doorbell: first audio packet out', d.audioOut],
+        ['screen: first audio packet', firstAudioAt],
+        ['screen: the doorbell heard', heardAt]
+      ])
+      await live.getByTestId('hang-up').click()
+      await live.getByTestId('seen').click()
+      // Preview off: Answer makes the connection (after the screen's idle moment, as a resident's would be).
+      const off = page.getByTestId(`doorbell-${OFF}`)
+      await page.waitForTimeout(1500)
+      const offRingAt = epochNow()
+      devices[OFF].ring()
+      await off.getByTestId('ring-banner').waitFor({ timeout: 10_000 })
+      const callFrame = page.evaluate(CALL_FRAME) as Promise<{ ms: number, at: number }>
+      await off.getByTestId('answer').click()
+      const offFrame = await callFrame
+      v.answerToFrameOff.push(offFrame.ms)
+      const offMarks = await pageMarks(page, offRingAt)
+      const offSession = offMarks.find((m) => m.name === 'doorbell:session-start')?.session ?? ''
+      v.offHops.add([
+        ['Answer', offMarks.find((m) => m.name === 'doorbell:answer')?.at ?? null],
+        ['screen: session starts', markOf(offMarks, 'session-start', offSession)],
+        ...setupChain(offMarks, devices[OFF].lines, offRingAt, offSession, offFrame.at).slice(1)
+      ])
+      v.offHellos.add(deviceSession(devices[OFF].lines, offRingAt, offSession).hellos)
+      await off.getByTestId('hang-up').click()
+      await off.getByTestId('seen').click()
+      log(`preview (${name}): round ${v.ringToLive.length}/${rounds}: ring → live frame ${round(v.ringToLive.at(-1)!)} ms, answer → audio ${round(v.answerToAudio.at(-1)!)} ms (two-way ${round(v.answerToTwoWay.at(-1)!)} ms, heard ${round(v.answerToHeard.at(-1)!)} ms); preview off: answer → frame ${round(v.answerToFrameOff.at(-1)!)} ms; load ${loadavg()[0]!.toFixed(1)}`)
     }
     loads.push(loadavg()[0]!)
     const load = `load ${round(Math.min(...loads))}-${round(Math.max(...loads))} (1-minute average, sampled each round)`
@@ -254,7 +243,7 @@ export const previewBench: Bench = async ({ smoke, log }) => {
       log(v.heardHops.table(`preview (${name}): take-call in the doorbell → its sound heard on the page`))
       log(v.offHops.table(`preview off (${name}): Answer → first frame, by hop`))
     }
-    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, two doorbells in their own processes on one hub (startHub), 1280x720@30 H.264 test pattern, keyframe every 30 frames, Opus test tone; one with live preview, one with it off, each measured with only itself running (the other stopped), the page reloaded and idle 1.5 s before each ring; ${COMPARE ? `${rounds} rings each with the doorbells' keepEarlyDtls on (as shipped) and off, in alternating blocks of ${COMPARE_BLOCK}, the spare connection on` : `${rounds} rings each with the spare connection (as shipped) and ${rounds} with ?spare=off, alternated`}; ${load}`
+    const conditions = `loopback, headless Chromium (Debian) on ${cpus().length} shared cores, two doorbells in their own processes on one hub (startHub), 1280x720@30 H.264 test pattern, keyframe every 30 frames, Opus test tone; one with live preview, one with it off, rung in turn, the page reloaded and idle 1.5 s before each; ${COMPARE ? `${rounds} rings each with the doorbells' keepEarlyDtls on (as shipped) and off, in alternating blocks of ${COMPARE_BLOCK}, the spare connection on` : `${rounds} rings each with the spare connection (as shipped) and ${rounds} with ?spare=off, alternated`}; ${load}`
     const f = (id: string, name: string, value: number, target?: Figure['target']): Figure =>
       ({ id, name, value: round(value), unit: 'ms', ...(target ? { target } : {}), conditions, group: 'video' })
     // The hops' medians (as shipped), in the report's own section: where the time goes.
