@@ -19,8 +19,8 @@
  *   running through every other ring and stopped through the others: what a doorbell that is not
  *   rung costs the one that is, on this machine's shared cores (docs/performance.md, "Fifth look").
  *   `DIAG_OTHER_DOORBELL=rung`: it runs throughout, and before every other ring it is rung and
- *   answered (a call without preview, hung up once its video shows), as the preview bench once
- *   interleaved its two doorbells; before the others it is left alone.
+ *   answered (a call without preview, hung up once its video shows), as the preview bench
+ *   interleaves its two doorbells; before the others it is left alone.
  * Run: bash scripts/isolated.sh node --import tsx tests/bench/answerDiag.ts [rings]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -167,7 +167,7 @@ const main = async (): Promise<void> => {
     else if (OTHER_DOORBELL) sides.push(side('the other doorbell running'), side('the other doorbell stopped'))
     else sides.push(side(builds[i]![0]))
   }
-  // The doorbell that is not rung: paired once, then started or stopped before each ring (its camera warm 2 s before the ring).
+  // The other doorbell (DIAG_OTHER_DOORBELL): paired once, then started or stopped before each ring (its camera warm 2 s before the ring).
   const otherConfig = { ...common, hubUrl: hubs[0]!.mqttUrl, deviceId: 'back-door', deviceName: 'Back door', livePreview: false, pairing: { url: OTHER_DOORBELL ? await deviceInvite(hubs[0]!, 'back-door') : '' } }
   let other: DeviceProcess | null = null
   let otherPaired = false
@@ -188,7 +188,7 @@ const main = async (): Promise<void> => {
       if (OTHER_RUNG) {
         await otherRunning(true)
         if (i % 2 === 0) {
-          // As the preview bench's rounds once did: the other doorbell rung, answered and hung up, then this one's round.
+          // As the preview bench's rounds do: the other doorbell rung, answered and hung up, then this one's round.
           const card = page.getByTestId('doorbell-back-door')
           other!.ring()
           await card.getByTestId('answer').click({ timeout: 10_000 })
