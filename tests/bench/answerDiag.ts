@@ -20,7 +20,8 @@
  *   rung costs the one that is, on this machine's shared cores (docs/performance.md, "Fifth look").
  *   `DIAG_OTHER_DOORBELL=rung`: it runs throughout, and before every other ring it is rung and
  *   answered (a call without preview, hung up once its video shows), as the preview bench
- *   interleaves its two doorbells; before the others it is left alone.
+ *   interleaves its two doorbells; before the others it is left alone. With `DIAG_OTHER_PAUSE=MS`
+ *   it is rung before every ring, and before every other ring the page waits MS more after its call.
  * Run: bash scripts/isolated.sh node --import tsx tests/bench/answerDiag.ts [rings]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -46,6 +47,7 @@ const WAIT = process.env['DIAG_WAIT'] !== undefined ? Number(process.env['DIAG_W
 const PREVIEW_CPU = process.env['DIAG_PREVIEW_CPU'] === '1'
 const OTHER_DOORBELL = process.env['DIAG_OTHER_DOORBELL'] === '1' || process.env['DIAG_OTHER_DOORBELL'] === 'rung'
 const OTHER_RUNG = process.env['DIAG_OTHER_DOORBELL'] === 'rung'
+const OTHER_PAUSE = process.env['DIAG_OTHER_PAUSE'] !== undefined ? Number(process.env['DIAG_OTHER_PAUSE']) : null
 
 /** CPU time (ms, user + system) of this process's descendants that run Chromium (Linux /proc; clock ticks of 10 ms). */
 function browserCpuMs (): number {
@@ -163,7 +165,7 @@ const main = async (): Promise<void> => {
   for (const [i, hub] of hubs.entries()) {
     const device = await startDeviceProcess({ ...common, hubUrl: hub.mqttUrl, deviceId: ID, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, ID) } }, `diag-answer-${i}`)
     const side = (name: string): Side => ({ name, url: hub.url, device, twoWay: [], taken: [], firstAudio: [], hops: new Hops(), pageHops: new Hops(), clickWork: [], clickToPaint: [], previewCpu: [] })
-    if (OTHER_RUNG) sides.push(side('after a call on the other doorbell'), side('the other doorbell idle'))
+    if (OTHER_RUNG) sides.push(side('after a call on the other doorbell'), side(OTHER_PAUSE === null ? 'the other doorbell idle' : `${OTHER_PAUSE} ms after a call on the other doorbell`))
     else if (OTHER_DOORBELL) sides.push(side('the other doorbell running'), side('the other doorbell stopped'))
     else sides.push(side(builds[i]![0]))
   }
@@ -187,7 +189,7 @@ const main = async (): Promise<void> => {
       const side = sides[i % sides.length]!
       if (OTHER_RUNG) {
         await otherRunning(true)
-        if (i % 2 === 0) {
+        if (i % 2 === 0 || OTHER_PAUSE !== null) {
           // As the preview bench's rounds do: the other doorbell rung, answered and hung up, then this one's round.
           const card = page.getByTestId('doorbell-back-door')
           other!.ring()
@@ -196,6 +198,7 @@ const main = async (): Promise<void> => {
           await page.waitForTimeout(300)
           await card.getByTestId('hang-up').click()
           await card.getByTestId('seen').click()
+          if (i % 2 === 1 && OTHER_PAUSE !== null) await page.waitForTimeout(OTHER_PAUSE)
         }
       } else if (OTHER_DOORBELL) await otherRunning(i % 2 === 0)
       const { device, hops, pageHops } = side

@@ -10,11 +10,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { memoryLogger, startDoorbell, SimulatedButton, SimulatedLock } from '@doorbell/device'
-import { eventually } from '../src/harness'
+import { eventually, removeTestDir } from '../src/harness'
 import { firstFrame, holdToOpen, mark, openResident, videoIsPlaying, waitForPath, waitForText } from '../src/browser'
 import { kill, startHomeHub, startHubProcess } from '../src/hubProcess'
 import { assertTestPatternBars } from '../src/jpeg'
@@ -22,7 +22,7 @@ import { ringBannerPicture } from '../src/ringPicture'
 
 test('hub down: the page switches to the direct path, a ring still arrives, the call and the door work; the hub comes back and takes over again', { timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'doorbell-hub-down-'))
-  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  t.after(() => { removeTestDir(dir) })
   const home = await startHomeHub(dir, { mesh: { tcpPort: 0, directPort: 0 } })
   const { config, base, asOwner } = home
   let hub = home.hub

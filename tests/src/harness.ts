@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startHub, type Hub } from '@doorbell/hub'
@@ -78,4 +78,20 @@ export async function eventually<T> (what: string, check: () => T | Promise<T>, 
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`)
+}
+
+/**
+ * Removes a test's temporary folder once everything in it was stopped. A process that is still
+ * finishing a write makes the first attempt fail with ENOTEMPTY: what was left is printed (so the
+ * late writer can be named), and the removal retried for up to a second.
+ */
+export function removeTestDir (dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err
+    const left = existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String) : []
+    console.log(`[removeTestDir] still being written in ${dir} after its processes stopped: ${left.join(', ')}`)
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
+  }
 }
