@@ -167,10 +167,9 @@ export const DeviceConfig = z.strictObject({
     clipSeconds: z.number().int().min(2).max(30).optional(),
     /**
      * How many steps nicer than the doorbell the camera's encoder runs (ffmpeg, and rpicam-vid or
-     * the RTSP probe before it; the ring's picture decoder and the clip's remux too): 0-19, absent:
-     * 10 (CAMERA_NICENESS). The encoder is the busiest thing on a doorbell; nicer, it never keeps an
-     * open-door command or an Answer waiting for a CPU (docs/performance.md). 0 runs them as the
-     * doorbell. Raising niceness needs no privilege.
+     * the RTSP probe before it): 0-19, absent: 10 (CAMERA_NICENESS). The encoder is the busiest
+     * thing on a doorbell; nicer, it never keeps an open-door command waiting for a CPU
+     * (docs/performance.md). 0 runs it as the doorbell. Raising niceness needs no privilege.
      */
     niceness: z.number({ error: NICENESS_ERROR }).int({ error: NICENESS_ERROR }).min(0, { error: NICENESS_ERROR }).max(19, { error: NICENESS_ERROR }).optional()
   }).default({ source: { kind: 'test-pattern', width: 640, height: 480, fps: 30 }, codec: 'h264', keyframeInterval: 15, bitrateKbps: 1500 }),

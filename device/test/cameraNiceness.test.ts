@@ -7,7 +7,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { memoryLogger, type DeviceConfig } from '@doorbell/core'
 import { Camera } from '../src/camera/camera'
-import { RingSnapshots } from '../src/camera/snapshotRing'
 import { spawnChild } from '../src/children'
 
 /**
@@ -48,24 +47,6 @@ for (const [configured, expected] of [[undefined, 10], [3, 3], [0, 0]] as const)
     assert.ok(niceness.length > 1, `x264's threads are there (${niceness.length})`)
     assert.deepEqual(new Set(niceness), new Set([Math.min(19, own + expected)]), `threads' niceness: ${niceness.join(' ')}`)
     assert.match(lines.find((l) => l.includes('camera starting')) ?? '', new RegExp(`niceness=${expected}`), 'the log says it')
-  })
-}
-
-for (const [configured, expected] of [[undefined, 10], [0, 0]] as const) {
-  test(`camera.niceness ${configured ?? 'absent'}: a ring's picture is decoded by an ffmpeg at ${expected} above the doorbell, so it never keeps an Answer waiting`, async (t) => {
-    const lines: string[] = []
-    const camera = new Camera({ ...CAMERA, ...(configured !== undefined ? { niceness: configured } : {}) }, memoryLogger(lines, 'camera'))
-    const sent: Array<{ jpeg: string | null }> = []
-    const shots = new RingSnapshots({ deviceId: 'front', camera, publish: (s) => sent.push(s), log: memoryLogger(lines, 'snapshot') })
-    t.after(async () => { shots.stop(); await camera.stop() })
-    await encoderOf(camera, lines)
-    await shots.take('ring-1', 1)
-    assert.equal(sent.length, 1)
-    assert.ok(sent[0]!.jpeg !== null, `a picture:\n${lines.join('\n')}`)
-    assert.equal(shots.decoder.lastPath, 'decoder', 'made by the running decoder')
-    const pid = shots.decoder.pid!
-    assert.match(readFileSync(`/proc/${pid}/comm`, 'utf8'), /^ffmpeg/, 'the decoder\'s pid is ffmpeg itself')
-    assert.deepEqual(new Set(threadNiceness(pid)), new Set([Math.min(19, getPriority() + expected)]), `threads' niceness: ${threadNiceness(pid).join(' ')}`)
   })
 }
 

@@ -22,6 +22,8 @@
  *   answered (a call without preview, hung up once its video shows), as the preview bench
  *   interleaves its two doorbells; before the others it is left alone. With `DIAG_OTHER_PAUSE=MS`
  *   it is rung before every ring, and before every other ring the page waits MS more after its call.
+ *   With `DIAG_OTHER_BEFORE=BUNDLE` it is rung before every ring, running this build of the doorbell
+ *   before every other ring and BUNDLE (another build's dist/main.js) before the others.
  * Run: bash scripts/isolated.sh node --import tsx tests/bench/answerDiag.ts [rings]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -48,6 +50,7 @@ const PREVIEW_CPU = process.env['DIAG_PREVIEW_CPU'] === '1'
 const OTHER_DOORBELL = process.env['DIAG_OTHER_DOORBELL'] === '1' || process.env['DIAG_OTHER_DOORBELL'] === 'rung'
 const OTHER_RUNG = process.env['DIAG_OTHER_DOORBELL'] === 'rung'
 const OTHER_PAUSE = process.env['DIAG_OTHER_PAUSE'] !== undefined ? Number(process.env['DIAG_OTHER_PAUSE']) : null
+const OTHER_BEFORE = process.env['DIAG_OTHER_BEFORE']
 
 /** CPU time (ms, user + system) of this process's descendants that run Chromium (Linux /proc; clock ticks of 10 ms). */
 function browserCpuMs (): number {
@@ -165,17 +168,21 @@ const main = async (): Promise<void> => {
   for (const [i, hub] of hubs.entries()) {
     const device = await startDeviceProcess({ ...common, hubUrl: hub.mqttUrl, deviceId: ID, deviceName: 'Front door', pairing: { url: await deviceInvite(hub, ID) } }, `diag-answer-${i}`)
     const side = (name: string): Side => ({ name, url: hub.url, device, twoWay: [], taken: [], firstAudio: [], hops: new Hops(), pageHops: new Hops(), clickWork: [], clickToPaint: [], previewCpu: [] })
-    if (OTHER_RUNG) sides.push(side('after a call on the other doorbell'), side(OTHER_PAUSE === null ? 'the other doorbell idle' : `${OTHER_PAUSE} ms after a call on the other doorbell`))
+    if (OTHER_RUNG && OTHER_BEFORE !== undefined) sides.push(side('the other doorbell as built'), side(`the other doorbell from ${OTHER_BEFORE}`))
+    else if (OTHER_RUNG) sides.push(side('after a call on the other doorbell'), side(OTHER_PAUSE === null ? 'the other doorbell idle' : `${OTHER_PAUSE} ms after a call on the other doorbell`))
     else if (OTHER_DOORBELL) sides.push(side('the other doorbell running'), side('the other doorbell stopped'))
     else sides.push(side(builds[i]![0]))
   }
   // The other doorbell (DIAG_OTHER_DOORBELL): paired once, then started or stopped before each ring (its camera warm 2 s before the ring).
   const otherConfig = { ...common, hubUrl: hubs[0]!.mqttUrl, deviceId: 'back-door', deviceName: 'Back door', livePreview: false, pairing: { url: OTHER_DOORBELL ? await deviceInvite(hubs[0]!, 'back-door') : '' } }
   let other: DeviceProcess | null = null
+  let otherBundle: string | undefined
   let otherPaired = false
-  const otherRunning = async (running: boolean): Promise<void> => {
+  const otherRunning = async (running: boolean, bundle?: string): Promise<void> => {
+    if (running && other !== null && otherBundle !== bundle) { await other.stop(); other = null }
     if (running && other === null) {
-      other = await startDeviceProcess(otherConfig, 'diag-answer-other', { keepData: otherPaired })
+      otherBundle = bundle
+      other = await startDeviceProcess(otherConfig, 'diag-answer-other', { keepData: otherPaired, ...(bundle !== undefined ? { bundle } : {}) })
       otherPaired = true
       await page.waitForTimeout(2000)
     } else if (!running && other !== null) {
@@ -188,8 +195,8 @@ const main = async (): Promise<void> => {
     for (let i = 0; i < rings * sides.length; i++) {
       const side = sides[i % sides.length]!
       if (OTHER_RUNG) {
-        await otherRunning(true)
-        if (i % 2 === 0 || OTHER_PAUSE !== null) {
+        await otherRunning(true, OTHER_BEFORE !== undefined && i % 2 === 1 ? OTHER_BEFORE : undefined)
+        if (i % 2 === 0 || OTHER_PAUSE !== null || OTHER_BEFORE !== undefined) {
           // As the preview bench's rounds do: the other doorbell rung, answered and hung up, then this one's round.
           const card = page.getByTestId('doorbell-back-door')
           other!.ring()

@@ -110,7 +110,7 @@ export class Camera {
   get ffmpeg (): string { return findFfmpeg(this.config.ffmpegPath) }
 
   /** How much nicer than the doorbell the encoder's programs run (`camera.niceness`): video never keeps a command waiting for a CPU. */
-  get niceness (): number { return this.config.niceness ?? CAMERA_NICENESS }
+  private get niceness (): number { return this.config.niceness ?? CAMERA_NICENESS }
 
   private spawnEncoder (): void {
     const source = this.config.source

@@ -1,13 +1,11 @@
-import type { ChildProcessByStdio } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Readable, Writable } from 'node:stream'
 import {
   CLIP_PART_BYTES, CLIP_SECONDS, ClipMessage, MAX_CLIP_BYTES, describeError,
   type ClipContainer, type ClipPart, type Logger
 } from '@doorbell/core'
-import { spawnChild } from '../children'
 import { h264AnnexB, vp8Ivf } from './snapshot'
 import { isKeyframePacket } from './gop'
 
@@ -26,7 +24,7 @@ export class ClipError extends Error {
 
 export interface RingClipsOptions {
   deviceId: string
-  camera: { codec: 'h264' | 'vp8', ffmpeg: string, record: (listener: (packet: Buffer) => void) => () => void, niceness?: number }
+  camera: { codec: 'h264' | 'vp8', ffmpeg: string, record: (listener: (packet: Buffer) => void) => () => void }
   /** Where the remuxed file is written for a moment (`dataDir/clips`; emptied at start). */
   dir: string
   /** The owner's setting, read at each ring. */
@@ -159,7 +157,7 @@ export class RingClips {
       ? ['-f', 'h264', '-framerate', fps.toFixed(3), '-i', 'pipe:0', '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4']
       : ['-f', 'ivf', '-i', 'pipe:0', '-c', 'copy', '-f', 'webm']
     try {
-      await runFfmpeg(this.o.camera.ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-fflags', '+genpts', ...args, '-y', file], input, this.o.camera.niceness ?? 0)
+      await runFfmpeg(this.o.camera.ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-fflags', '+genpts', ...args, '-y', file], input)
       const out = readFileSync(file)
       if (out.length === 0) throw new ClipError('ffmpeg wrote an empty clip')
       if (out.length > MAX_CLIP_BYTES) throw new ClipError(`the clip is ${out.length} bytes (at most ${MAX_CLIP_BYTES})`)
@@ -198,9 +196,8 @@ export function clipParts (deviceId: string, ringId: string, clip: Clip): ClipPa
   }))
 }
 
-/** The remux, at the camera's niceness (it can fall during an answered call), dying with the doorbell. */
-async function runFfmpeg (bin: string, args: string[], input: Buffer, niceness: number): Promise<void> {
-  const proc = spawnChild(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], deathSignal: 'KILL', niceness }) as ChildProcessByStdio<Writable, null, Readable>
+async function runFfmpeg (bin: string, args: string[], input: Buffer): Promise<void> {
+  const proc = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'] })
   let said = ''
   proc.stderr.setEncoding('utf8').on('data', (d: string) => { said = (said + d).slice(-2000) })
   proc.stdin.on('error', () => {}) // ffmpeg gone early: its exit says why

@@ -1,7 +1,5 @@
-import type { ChildProcessByStdio } from 'node:child_process'
-import type { Readable, Writable } from 'node:stream'
+import { spawn } from 'node:child_process'
 import { SNAPSHOT_TARGET_BYTES } from '@doorbell/core'
-import { spawnChild } from '../children'
 import { consecutive, rtpPayload } from './gop'
 
 /**
@@ -102,8 +100,6 @@ export interface SnapshotOptions {
   /** JPEG quality scale (ffmpeg -q:v, 2 best .. 31 worst). */
   quality?: number
   signal?: AbortSignal
-  /** Steps nicer than the doorbell ffmpeg runs (the camera's `niceness`; absent: as the doorbell). */
-  niceness?: number
 }
 
 /**
@@ -141,7 +137,7 @@ async function decodeLast (input: Buffer, o: SnapshotOptions, quality: number): 
     '-f', o.codec === 'h264' ? 'h264' : 'ivf', '-i', 'pipe:0',
     '-vf', 'scale=640:-2', '-frames:v', '1', '-q:v', String(quality), '-f', 'mjpeg', 'pipe:1'
   ]
-  const proc = spawnChild(o.ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'], deathSignal: 'KILL', niceness: o.niceness ?? 0, ...(o.signal ? { signal: o.signal } : {}) }) as ChildProcessByStdio<Writable, Readable, Readable>
+  const proc = spawn(o.ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(o.signal ? { signal: o.signal } : {}) })
   const out: Buffer[] = []
   let said = ''
   proc.stdout.on('data', (c: Buffer) => out.push(c))

@@ -1,7 +1,6 @@
-import type { ChildProcessByStdio } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import type { Readable, Writable } from 'node:stream'
 import { SNAPSHOT_TARGET_BYTES, describeError, type Logger } from '@doorbell/core'
-import { spawnChild } from '../children'
 import { SnapshotError, h264AnnexB, snapshotJpeg, vp8Ivf, wholeKeyframe } from './snapshot'
 
 /**
@@ -28,11 +27,6 @@ export interface SnapshotDecoderOptions {
   timeoutMs?: number
   /** Never keep a decoder running: every picture is a one-shot run (no resident ffmpeg). */
   oneShot?: boolean
-  /**
-   * Steps nicer than the doorbell ffmpeg runs (the camera's `niceness`): a ring's pictures, the
-   * second one 3 s after the press, never keep an Answer or a door command waiting for a CPU.
-   */
-  niceness?: number
 }
 
 interface Running {
@@ -68,7 +62,7 @@ export class SnapshotDecoder {
     const fast = await result
     if (fast) { this.lastPath = 'decoder'; return fast }
     this.lastPath = 'one-shot'
-    return await snapshotJpeg(key, { ffmpeg: this.o.ffmpeg, codec: this.o.codec, signal: this.abort.signal, niceness: this.o.niceness ?? 0 })
+    return await snapshotJpeg(key, { ffmpeg: this.o.ffmpeg, codec: this.o.codec, signal: this.abort.signal })
   }
 
   /** The picture from the running decoder, or null when the one-shot path should make it. */
@@ -112,8 +106,7 @@ export class SnapshotDecoder {
       '-vf', 'scale=640:-2', '-fps_mode', 'passthrough', '-q:v', '5', '-c:v', 'mjpeg', '-threads', '1',
       '-f', 'image2pipe', '-flush_packets', '1', 'pipe:1'
     ]
-    // spawnChild: it dies with the doorbell, even on a SIGKILL of it (children.ts), and runs nicer.
-    const proc = spawnChild(this.o.ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'], deathSignal: 'KILL', niceness: this.o.niceness ?? 0, warn: (line) => { this.o.log.warn(line) } }) as ChildProcessByStdio<Writable, Readable, Readable>
+    const proc = spawn(this.o.ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     const run: Running = {
       proc,
       written: 0,

@@ -6,7 +6,7 @@ export const SECOND_SNAPSHOT_MS = 3000
 
 export interface RingSnapshotsOptions {
   deviceId: string
-  camera: { keyframe: () => Buffer[], codec: 'h264' | 'vp8', ffmpeg: string, niceness?: number }
+  camera: { keyframe: () => Buffer[], codec: 'h264' | 'vp8', ffmpeg: string }
   /** Hands the picture to every path that carries snapshots (after the ring itself has gone). */
   publish: (snapshot: SnapshotEvent) => void
   log: Logger
@@ -30,7 +30,7 @@ export class RingSnapshots {
 
   constructor (private readonly o: RingSnapshotsOptions) {
     this.now = o.now ?? Date.now
-    this.decoder = new SnapshotDecoder({ ffmpeg: o.camera.ffmpeg, codec: o.camera.codec, log: o.log, oneShot: o.decoder === 'one-shot', niceness: o.camera.niceness ?? 0 })
+    this.decoder = new SnapshotDecoder({ ffmpeg: o.camera.ffmpeg, codec: o.camera.codec, log: o.log, oneShot: o.decoder === 'one-shot' })
   }
 
   afterRing (ringId: string): void {
