@@ -81,6 +81,15 @@ async function startBroker (persistence: SqlitePersistence, port = 0, authorizeP
   }
 }
 
+/** A persistent screen subscribed at QoS 1 to `filter`, and the payloads it has received, in order. */
+async function screenOn (url: string, filter: string): Promise<{ screen: mqtt.MqttClient, got: string[] }> {
+  const got: string[] = []
+  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
+  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
+  await screen.subscribeAsync(filter, { qos: 1 })
+  return { screen, got }
+}
+
 const until = async (what: string, ok: () => boolean, ms = 10_000): Promise<void> => {
   const deadline = Date.now() + ms
   while (!ok()) {
@@ -159,10 +168,7 @@ test('a session takeover mid-store: the old connection\'s stored ring does not r
   const persistence = new HeldByMessage({ dir: join(root, 'takeover') })
   const hub = await startBroker(persistence)
   const url = `mqtt://127.0.0.1:${hub.port}`
-  const got: string[] = []
-  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
-  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
-  await screen.subscribeAsync('doorbell/home/+/ring', { qos: 1 })
+  const { screen, got } = await screenOn(url, 'doorbell/home/+/ring')
   const old = await mqtt.connectAsync(url, { clientId: 'device-d', clean: false, reconnectPeriod: 0 })
   let fresh: mqtt.MqttClient | null = null
   try {
@@ -209,10 +215,7 @@ test('a refused QoS 1 publish is never stored and holds nothing: the connection 
   const url = `mqtt://127.0.0.1:${hub.port}`
   const refused: string[] = []
   hub.aedes.on('clientError', (_client, err) => { refused.push(err.message) })
-  const got: string[] = []
-  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
-  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
-  await screen.subscribeAsync('doorbell/home/+/#', { qos: 1 })
+  const { screen, got } = await screenOn(url, 'doorbell/home/+/#')
   const device = await mqtt.connectAsync(url, { clientId: 'device-d', clean: true, reconnectPeriod: 0 })
   let again: mqtt.MqttClient | null = null
   try {
@@ -249,10 +252,7 @@ test('a stalled disk is not on a ring\'s way to the screens online: the screen h
   const persistence = new SlowDisk({ dir: join(root, 'slow-disk') })
   const hub = await startBroker(persistence)
   const url = `mqtt://127.0.0.1:${hub.port}`
-  const got: string[] = []
-  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
-  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
-  await screen.subscribeAsync('doorbell/home/+/ring', { qos: 1 })
+  const { screen, got } = await screenOn(url, 'doorbell/home/+/ring')
   const device = await mqtt.connectAsync(url, { clientId: 'device-d', clean: false, reconnectPeriod: 0 })
   let release!: () => void
   persistence.gate = new Promise((resolve) => { release = resolve })
@@ -279,10 +279,7 @@ test('a commit that fails acknowledges nothing: the doorbell\'s connection is cl
   const persistence = new SlowDisk({ dir: join(root, 'failing-disk') })
   const hub = await startBroker(persistence)
   const url = `mqtt://127.0.0.1:${hub.port}`
-  const got: string[] = []
-  const screen = await mqtt.connectAsync(url, { clientId: 'viewer-v1-s', clean: false, reconnectPeriod: 0 })
-  screen.on('message', (_topic, payload) => { got.push(payload.toString()) })
-  await screen.subscribeAsync('doorbell/home/+/ring', { qos: 1 })
+  const { screen, got } = await screenOn(url, 'doorbell/home/+/ring')
   // A doorbell as the real one is: a persistent session that reconnects and sends what was not acknowledged again.
   const device = mqtt.connect(url, { clientId: 'device-d', clean: false, reconnectPeriod: 100 })
   await until('the doorbell connected', () => device.connected)

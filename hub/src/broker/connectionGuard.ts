@@ -117,10 +117,9 @@ export class GuardedConnection extends Duplex {
     })
     this.preamble = o.readProxyHeader ? Buffer.alloc(0) : null
     this.onRefused = o.onRefused
-    const refuse = (reason: string): void => { this.refuse(reason) }
     this.armStoreTimer = () => {
       if (this.storeTimer !== null) clearTimeout(this.storeTimer)
-      this.storeTimer = setTimeout(() => { refuse(`a message not stored within ${STORE_TIMEOUT_MS / 1000} s`) }, STORE_TIMEOUT_MS)
+      this.storeTimer = setTimeout(() => { this.refuse(`a message not stored within ${STORE_TIMEOUT_MS / 1000} s`) }, STORE_TIMEOUT_MS)
       this.storeTimer.unref()
     }
     inner.on('data', (chunk: Buffer) => {
@@ -131,15 +130,15 @@ export class GuardedConnection extends Duplex {
         const header = parseProxyHeader(held)
         if (header.kind === 'need-more') {
           // A PROXY header is short: anything longer that is still undecided is not one.
-          if (held.length > 1024) { refuse('an unfinished PROXY header'); return }
+          if (held.length > 1024) { this.refuse('an unfinished PROXY header'); return }
           this.preamble = held
           return
         }
         this.preamble = null
-        if (header.kind === 'bad') { refuse(header.reason); return }
+        if (header.kind === 'bad') { this.refuse(header.reason); return }
         if (header.kind === 'header') {
           // Only a proxy on this machine may say where a client comes from.
-          if (!o.trustedPeer) { refuse(`a PROXY header from ${this.remoteAddress}, which is not a trusted proxy`); return }
+          if (!o.trustedPeer) { this.refuse(`a PROXY header from ${this.remoteAddress}, which is not a trusted proxy`); return }
           if (header.address !== null) this.remoteAddress = header.address
           bytes = held.subarray(header.length)
         } else {
@@ -148,7 +147,7 @@ export class GuardedConnection extends Duplex {
         if (bytes.length === 0) return
       }
       const reason = this.limit.feed(bytes)
-      if (reason !== null) { refuse(reason); return }
+      if (reason !== null) { this.refuse(reason); return }
       if (!this.push(bytes)) inner.pause()
     })
     inner.on('end', () => { this.push(null) })
