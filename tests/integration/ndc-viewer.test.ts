@@ -10,9 +10,10 @@ import { pairViewer } from '../src/trust'
 /**
  * A third WebRTC stack calls the doorbell: libdatachannel (node-datachannel: libjuice, OpenSSL's
  * DTLS, usrsctp) under the viewer app's own call logic. Two things made it slow or broken, both
- * measured by the bench (`npm run bench -- --only stacks`): werift as the DTLS server lost an
- * application record to OpenSSL a few messages into each call (a door reply 1 s late, or never),
- * so the doorbell lets libdatachannel be the server; and OpenSSL picks P-256, whose table werift's
+ * measured by the bench (`npm run bench -- --only stacks`): OpenSSL dropped an application record
+ * a few messages into each call (a door reply 1 s late, or never), the one werift numbered like
+ * its Finished (device/src/peer/dtlsRecordNumbers.ts keeps the numbers unique, so the doorbell is
+ * the DTLS server for libdatachannel too); and OpenSSL picks P-256, whose table werift's
  * JavaScript crypto built during the first call, so the doorbell builds it at start.
  */
 /** A full collection now (V8's gc, exposed for this file only). */

@@ -45,15 +45,3 @@ export function withoutDefaultStun (pc: RTCPeerConnection, iceServers: RTCIceSer
     (transport.connection as { stunServer?: unknown }).stunServer = undefined
   }
 }
-
-/**
- * Whether werift may be the DTLS server (`a=setup:passive`, core's `asDtlsServer`) for this
- * offer. For browsers it saves ~100 ms (core/src/dtls.ts). Not for libdatachannel (OpenSSL's
- * DTLS, usrsctp: node-datachannel, many embedded viewers; its offers' origin is `o=rtc`): with
- * werift as the server, OpenSSL silently dropped an application record a few messages into
- * every call (seen on loopback: a reply 1 s late after SCTP's retransmission, at worst door
- * replies that never arrived); with werift as the client (werift's own answer) both work.
- */
-export function weriftMayServeDtls (offerSdp: string): boolean {
-  return !/^o=rtc /m.test(offerSdp)
-}
