@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { RTCPeerConnection } from 'werift'
-import { keepRecordNumbers, uniqueRecordNumbers } from '../src/peer/dtlsRecordNumbers'
+import { keepRecordNumbers, keepSocketRecordNumbers, uniqueRecordNumbers } from '../src/peer/dtlsRecordNumbers'
 import { asDtlsServer, weriftPeers } from '../src/peer/session'
 import { peerSockets } from '../src/peer/promptSend'
 import { createPeerConnection, withoutDefaultStun } from '../src/peer/werift'
@@ -97,6 +97,20 @@ test('a context not shaped as werift\'s is left as it is', () => {
   }
   const frozen = Object.freeze({ recordSequenceNumber: 0, epoch: 0 })
   assert.equal(keepRecordNumbers(frozen), false, 'a counter that cannot be written is not werift\'s')
+})
+
+test('a socket\'s context made later (werift\'s renegotiation, when a viewer starts the handshake again) keeps its numbers too', () => {
+  const socket: { dtls: { recordSequenceNumber: number, epoch: number } } = { dtls: { recordSequenceNumber: 0, epoch: 0 } }
+  assert.equal(keepSocketRecordNumbers(socket), true)
+  assert.equal(keepSocketRecordNumbers(socket), true, 'again: nothing changes twice')
+  socket.dtls = { recordSequenceNumber: 0, epoch: 0 }
+  const renewed = socket.dtls
+  for (let i = 0; i < 7; i++) ++renewed.recordSequenceNumber
+  renewed.epoch = 1
+  const finished = ++renewed.recordSequenceNumber
+  renewed.recordSequenceNumber = 0
+  assert.equal(socket.dtls.recordSequenceNumber, finished, 'the new context carries on from its Finished')
+  for (const other of [null, {}, { dtls: {} }, Object.freeze({ dtls: { recordSequenceNumber: 0, epoch: 0 } })]) assert.equal(keepSocketRecordNumbers(other), false, JSON.stringify(other))
 })
 
 /** A plain werift peer answering the viewer as DTLS server or client, echoing twice; `unique`: with uniqueRecordNumbers. */

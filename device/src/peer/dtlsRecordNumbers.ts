@@ -48,6 +48,27 @@ export function keepRecordNumbers (context: unknown): boolean {
   return true
 }
 
+/**
+ * The same for every context a werift DTLS socket holds: the one it has, and any it makes later
+ * (werift makes a new one when a viewer starts the handshake again, `renegotiation`). False,
+ * changing nothing, when the socket or its context is not shaped as werift's.
+ */
+export function keepSocketRecordNumbers (socket: unknown): boolean {
+  if (typeof socket !== 'object' || socket === null) return false
+  const own = Object.getOwnPropertyDescriptor(socket, 'dtls')
+  if (own === undefined || !('value' in own) || own.writable !== true) return kept.has(socket)
+  if (!keepRecordNumbers(own.value)) return false
+  let context: unknown = own.value
+  Object.defineProperty(socket, 'dtls', {
+    configurable: true,
+    enumerable: own.enumerable ?? true,
+    get: () => context,
+    set: (next: unknown) => { keepRecordNumbers(next); context = next }
+  })
+  kept.add(socket)
+  return true
+}
+
 /** The DTLS transport of one werift peer as this needs it: its socket (`dtls`, with its context `dtls`) and its state. */
 export interface DtlsTransportLike {
   dtls?: { dtls?: unknown } | undefined
@@ -66,7 +87,7 @@ export function uniqueRecordNumbers (transport: DtlsTransportLike, done: (applie
     stopped = true
     sub.unSubscribe()
     // werift makes the socket right after it says 'connecting': look once that turn's code has run.
-    queueMicrotask(() => { done(keepRecordNumbers(transport.dtls?.dtls)) })
+    queueMicrotask(() => { done(keepSocketRecordNumbers(transport.dtls)) })
   })
   return () => {
     if (stopped) return
