@@ -13,6 +13,9 @@
  * - `SCTP_TRACE_WERIFT_AS_IS=1`: werift's own record numbers (without dtlsRecordNumbers.ts).
  * - `SCTP_TRACE_SECOND=none|same|MS`: no second message, in the same turn, or MS later (default:
  *   the next turn).
+ * - `SCTP_TRACE_DROP=N`: the datagram with round N's reply is dropped (a loss on the way);
+ *   `SCTP_TRACE_RTO=werift`: werift's own retransmission timeout (at least 1 s) instead of the
+ *   doorbell's (sctpTimers.ts).
  * - `SCTP_TRACE_EARLY=1`: watch the sockets from the start (the handshake's records too);
  *   `SCTP_TRACE_BEFORE=MS`: print from that long before each slow round's send (default 20).
  */
@@ -21,7 +24,7 @@ import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import { MediaStreamTrack, type RTCPeerConnection } from 'werift'
-import { createPeerConnection, uniqueRecordNumbers, withoutDefaultStun } from '@doorbell/device'
+import { createPeerConnection, uniqueRecordNumbers, webrtcRto, withoutDefaultStun } from '@doorbell/device'
 import { asDtlsServer } from '@doorbell/core'
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -36,11 +39,19 @@ function echo (): void {
     if (c.type === 3) return `${name} cum ${c.cumulativeTsn} rwnd ${c.advertisedRwnd} gaps ${JSON.stringify(c.gaps)} dups ${JSON.stringify(c.duplicates)}`
     return name
   }
+  // SCTP_TRACE_DROP=N: the datagram with the reply of round N is not sent (a loss on the way).
+  const dropRound = process.env.SCTP_TRACE_DROP !== undefined ? Number(process.env.SCTP_TRACE_DROP) : null
+  let dropData = false
+  let dropDatagram = false
   const watch = (pc: RTCPeerConnection): void => {
     const sctp = (pc as any).sctpTransport?.sctp
     if (sctp) {
       const send = sctp.sendChunk.bind(sctp)
-      sctp.sendChunk = async (c: any) => { note(`sctp out ${chunkText(c)} flight ${sctp.flightSize} cwnd ${sctp.cwnd} rto ${sctp.rto}`); return await send(c) }
+      sctp.sendChunk = async (c: any) => {
+        note(`sctp out ${chunkText(c)} flight ${sctp.flightSize} cwnd ${sctp.cwnd} rto ${sctp.rto}`)
+        if (dropData && c.type === 0) { dropData = false; dropDatagram = true }
+        return await send(c)
+      }
       const recv = sctp.receiveChunk.bind(sctp)
       sctp.receiveChunk = async (c: any) => { note(`sctp in  ${chunkText(c)}`); return await recv(c) }
       const t3 = sctp.timer3Expired
@@ -64,6 +75,7 @@ function echo (): void {
         const s = socket.send.bind(socket) as (...a: unknown[]) => void
         ;(socket as any).send = (...a: unknown[]) => {
           const d = a[0] as Buffer
+          if (dropDatagram && d[0] === 23) { dropDatagram = false; note(`udp out DROPPED (len ${d.length}${rec(d)})`); return }
           note(`udp out ${local}->${a.slice(1).filter((x) => typeof x !== 'function').join(',')} type ${d[0]} len ${d.length}${rec(d)}`)
           s(...a)
         }
@@ -81,6 +93,7 @@ function echo (): void {
         dc.onMessage.subscribe((data) => {
           const seq = (JSON.parse(data.toString()) as { seq: number }).seq
           note(`message ${seq} in; reply sent`)
+          if (seq === dropRound) dropData = true
           dc.send(JSON.stringify({ seq, reply: true }))
           const second = (): void => { note(`message ${seq}: second sent`); dc.send(JSON.stringify({ seq, times: true })) }
           if (process.env.SCTP_TRACE_SECOND === 'none') return
@@ -93,6 +106,8 @@ function echo (): void {
       // As the doorbell does, unless SCTP_TRACE_WERIFT_AS_IS=1 (werift's own record numbers).
       const dtls = pc.getTransceivers()[0]?.sender.dtlsTransport
       if (process.env.SCTP_TRACE_WERIFT_AS_IS !== '1' && dtls) uniqueRecordNumbers(dtls, (kept) => { note(`record numbers kept: ${kept}`) })
+      // SCTP_TRACE_RTO=werift: werift's own retransmission timeout (1 s at least) instead of the doorbell's.
+      if (process.env.SCTP_TRACE_RTO !== 'werift') note(`WebRTC's RTO bounds: ${webrtcRto((pc as any).sctpTransport?.sctp)}`)
       withoutDefaultStun(pc, [])
       await pc.setLocalDescription(asDtlsServer(await pc.createAnswer()))
       if (pc.iceGatheringState !== 'complete') await pc.iceGatheringStateChange.watch((s) => s === 'complete')
