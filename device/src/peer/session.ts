@@ -9,7 +9,7 @@ import { observeSetup } from './setupTiming'
 import { keepEarlyDtls } from './earlyDtls'
 import { promptSend } from './promptSend'
 import { uniqueRecordNumbers } from './dtlsRecordNumbers'
-import { webrtcRto } from './sctpTimers'
+import { fasterRecovery } from './sctpRecovery'
 
 export interface WeriftPeersOptions {
   camera: Camera
@@ -122,8 +122,8 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
           if (o.keepEarlyDtls !== false && ice && sender.dtlsTransport) stopKeeping = keepEarlyDtls({ ice, dtls: sender.dtlsTransport })
           // werift would number one data record as its Finished, and the viewer would drop it as a replay (dtlsRecordNumbers.ts).
           if (sender.dtlsTransport) stopNumbering = uniqueRecordNumbers(sender.dtlsTransport, (kept) => { if (!kept) events.setup?.('dtls record numbers not kept', { reason: 'werift\'s record counter was not found; the viewer may drop one data record a call' }) })
-          // A lost data-channel message is sent again after WebRTC's timeout, not werift's 1-3 s (sctpTimers.ts).
-          if (pc.sctpTransport && !webrtcRto(pc.sctpTransport.sctp)) events.setup?.('sctp timeout not bounded', { reason: 'werift\'s association was not as known; a lost message waits 1 s or more' })
+          // A lost data-channel message is sent again at the first report of it, or after WebRTC's timeout, not werift's 1-3 s (sctpRecovery.ts).
+          if (pc.sctpTransport && !fasterRecovery(pc.sctpTransport.sctp)) events.setup?.('sctp recovery not changed', { reason: 'werift\'s association was not as known; a lost message may wait 1 s or more' })
           if (events.setup) stopObserving = observeSetup(pc, sender.dtlsTransport, events.setup)
           // The first moment SRTP can carry video; the peer's own 'connected' comes a little later.
           sender.dtlsTransport?.onStateChange.subscribe((s) => { if (s === 'connected') startVideo() })

@@ -7,15 +7,16 @@
  * offer and sends each message straight back, then a second one (as the door sends two reports).
  * The echo notes every SCTP chunk it sends and receives, every datagram its sockets hand over or
  * read (with each DTLS record's epoch and number), and its T3 timer; for each round over 100 ms it
- * prints what it saw from just before the page's send to the reply's arrival. The kernel's UDP
+ * prints what it saw from just before the page's send to the reply's arrival (`SCTP_TRACE_SLOW=MS`:
+ * another threshold; the round whose reply was dropped is always printed). The kernel's UDP
  * counters of the run's network namespace say whether it dropped anything.
  *
  * - `SCTP_TRACE_WERIFT_AS_IS=1`: werift's own record numbers (without dtlsRecordNumbers.ts).
  * - `SCTP_TRACE_SECOND=none|same|MS`: no second message, in the same turn, or MS later (default:
  *   the next turn).
  * - `SCTP_TRACE_DROP=N`: the datagram with round N's reply is dropped (a loss on the way);
- *   `SCTP_TRACE_RTO=werift`: werift's own retransmission timeout (at least 1 s) instead of the
- *   doorbell's (sctpTimers.ts).
+ *   `SCTP_TRACE_RECOVERY=werift`: werift's own recovery (three reports, a timeout of 1 s at least)
+ *   instead of the doorbell's (sctpRecovery.ts); `=rto`: only the doorbell's timeout bounds.
  * - `SCTP_TRACE_EARLY=1`: watch the sockets from the start (the handshake's records too);
  *   `SCTP_TRACE_BEFORE=MS`: print from that long before each slow round's send (default 20).
  */
@@ -24,7 +25,7 @@ import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import { MediaStreamTrack, type RTCPeerConnection } from 'werift'
-import { createPeerConnection, uniqueRecordNumbers, webrtcRto, withoutDefaultStun } from '@doorbell/device'
+import { createPeerConnection, fasterRecovery, uniqueRecordNumbers, webrtcRto, withoutDefaultStun } from '@doorbell/device'
 import { asDtlsServer } from '@doorbell/core'
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -106,8 +107,11 @@ function echo (): void {
       // As the doorbell does, unless SCTP_TRACE_WERIFT_AS_IS=1 (werift's own record numbers).
       const dtls = pc.getTransceivers()[0]?.sender.dtlsTransport
       if (process.env.SCTP_TRACE_WERIFT_AS_IS !== '1' && dtls) uniqueRecordNumbers(dtls, (kept) => { note(`record numbers kept: ${kept}`) })
-      // SCTP_TRACE_RTO=werift: werift's own retransmission timeout (1 s at least) instead of the doorbell's.
-      if (process.env.SCTP_TRACE_RTO !== 'werift') note(`WebRTC's RTO bounds: ${webrtcRto((pc as any).sctpTransport?.sctp)}`)
+      // As the doorbell recovers a lost message (sctpRecovery.ts), unless SCTP_TRACE_RECOVERY says otherwise.
+      const association = (pc as any).sctpTransport?.sctp
+      const recovery = process.env.SCTP_TRACE_RECOVERY ?? 'doorbell'
+      if (recovery === 'rto') note(`WebRTC's RTO bounds: ${webrtcRto(association)}`)
+      else if (recovery !== 'werift') note(`the doorbell's recovery: ${fasterRecovery(association)}`)
       withoutDefaultStun(pc, [])
       await pc.setLocalDescription(asDtlsServer(await pc.createAnswer()))
       if (pc.iceGatheringState !== 'complete') await pc.iceGatheringStateChange.watch((s) => s === 'complete')
@@ -127,6 +131,9 @@ const ask = <T>(child: ChildProcess, message: object, type: string): Promise<T> 
 
 async function main (): Promise<void> {
   const rounds = Number(process.argv[2] ?? 600)
+  // Rounds slower than this are printed with what the echo saw (SCTP_TRACE_SLOW=MS), and the round whose reply was dropped.
+  const SLOW_MS = Number(process.env.SCTP_TRACE_SLOW ?? 100)
+  const dropped = process.env.SCTP_TRACE_DROP !== undefined ? Number(process.env.SCTP_TRACE_DROP) : -1
   const child = fork(fileURLToPath(import.meta.url), ['echo'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   await new Promise<void>((resolve) => child.once('message', () => { resolve() }))
   const { chromium } = await import('playwright-core')
@@ -167,7 +174,7 @@ async function main (): Promise<void> {
     console.log(readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:')).join('\n'))
     console.log(`${got.length} rounds: p50 ${q(0.5)} / p95 ${q(0.95)} / p99 ${q(0.99)} / max ${rtt.at(-1)!.toFixed(2)} ms`)
     for (const [seq, sent, reply, second] of got) {
-      if (reply - sent < 100 && second - sent < 100) continue
+      if (reply - sent < SLOW_MS && second - sent < SLOW_MS && seq !== dropped) continue
       console.log(`\nround ${seq}: reply after ${(reply - sent).toFixed(1)} ms, second after ${(second - sent).toFixed(1)} ms (page clock; the echo's events from 20 ms before the send)`)
       const { events } = await ask<{ events: Ev[] }>(child, { type: 'dump', from: sent - Number(process.env.SCTP_TRACE_BEFORE ?? 20), to: Math.max(reply, second) + 20 }, 'dump')
       for (const [t, what] of events) console.log(`  ${(t - sent).toFixed(2).padStart(9)}  ${what}`)
