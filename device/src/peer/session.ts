@@ -131,7 +131,7 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
           const made = await pc.createAnswer()
           // The DTLS server for every viewer: browsers start the handshake the moment their ICE check
           // succeeds, and as the client werift waits 100 ms before its first flight (libdatachannel's
-          // calls connected 0.45-0.55x as fast once werift served them: docs/performance.md).
+          // calls connected in about half the time once werift served them: docs/performance.md).
           await pc.setLocalDescription(asDtlsServer(made))
           // The host sockets exist now: what they send leaves inside send (promptSend.ts), not when
           // the doorbell has finished handling a command.
