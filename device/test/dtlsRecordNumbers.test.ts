@@ -2,13 +2,11 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { RTCPeerConnection } from 'werift'
 import { keepRecordNumbers, keepSocketRecordNumbers, uniqueRecordNumbers } from '../src/peer/dtlsRecordNumbers'
-import { asDtlsServer, weriftPeers } from '../src/peer/session'
+import { asDtlsServer } from '../src/peer/session'
 import { peerSockets } from '../src/peer/promptSend'
 import { createPeerConnection, withoutDefaultStun } from '../src/peer/werift'
-import type { Camera } from '../src/camera/camera'
-import type { Microphone } from '../src/audio/microphone'
-import type { Speaker } from '../src/audio/speaker'
 import type { ControlChannel } from '../src/answering'
+import { openSession, silentPeers } from './silentPeers'
 
 /**
  * Every DTLS record the doorbell sends carries a number of its own (RFC 6347 §4.1): werift numbers
@@ -147,13 +145,10 @@ for (const role of ['server', 'client'] as const) {
 
 test('the doorbell\'s peers (weriftPeers, the DTLS server): every record the viewer gets has a number of its own, over a call\'s many messages', async (t) => {
   const v = await viewer(t)
-  const camera = { codec: 'h264', subscribe: () => () => {} } as unknown as Camera
-  const microphone = { subscribe: () => () => {} } as unknown as Microphone
-  const speaker = { enabled: false, play: () => {} } as unknown as Speaker
-  const peers = weriftPeers({ camera, microphone, speaker, ice: async () => ({ iceServers: [], iceTransportPolicy: 'all' }), iceAdditionalHostAddresses: ['127.0.0.1'] })
+  const peers = silentPeers({ iceAdditionalHostAddresses: ['127.0.0.1'] })
   const setup: string[] = []
   const channel = (c: ControlChannel): void => { c.onMessage((m) => { echoTwice(c.send, m.toString()) }) }
-  const peer = await peers.open({ sessionId: 's1', viewerId: 'v1', audio: false, preview: false, path: null, mayTalk: () => false } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel, setup: (step) => { setup.push(step) } })
+  const peer = await openSession(peers, { channel, setup: (step) => { setup.push(step) } })
   t.after(() => peer.close())
   const answer = await peer.answer(v.offer)
   assert.match(answer, /a=setup:passive/)

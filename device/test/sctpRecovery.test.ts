@@ -2,13 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { RTCPeerConnection } from 'werift'
 import { WEBRTC_RTO, earlyRetransmit, webrtcRto } from '../src/peer/sctpRecovery'
-import { weriftPeers } from '../src/peer/session'
 import { withoutDefaultStun } from '../src/peer/werift'
 import { peerSockets } from '../src/peer/promptSend'
 import type { ControlChannel } from '../src/answering'
-import type { Camera } from '../src/camera/camera'
-import type { Microphone } from '../src/audio/microphone'
-import type { Speaker } from '../src/audio/speaker'
+import { openSession, silentPeers } from './silentPeers'
 
 /**
  * The doorbell's data channel sends a lost message again at the first report of it when few are in
@@ -119,15 +116,12 @@ test('the doorbell\'s peers: the timeout bounded, and a reply lost on the way re
   const dc = viewer.createDataChannel('control')
   await viewer.setLocalDescription(await viewer.createOffer())
   withoutDefaultStun(viewer, [])
-  const camera = { codec: 'h264', subscribe: () => () => {} } as unknown as Camera
-  const microphone = { subscribe: () => () => {} } as unknown as Microphone
-  const speaker = { enabled: false, play: () => {} } as unknown as Speaker
-  const peers = weriftPeers({ camera, microphone, speaker, ice: async () => ({ iceServers: [], iceTransportPolicy: 'all' }), iceAdditionalHostAddresses: ['127.0.0.1'] })
+  const peers = silentPeers({ iceAdditionalHostAddresses: ['127.0.0.1'] })
   const setup: string[] = []
   // The door's way: two answers to each message.
   let dropNext = false
   const channel = (c: ControlChannel): void => { c.onMessage((m) => { if (m.toString() === 'open 3') dropNext = true; c.send(`ack ${m.toString()}`); setImmediate(() => { c.send(`done ${m.toString()}`) }) }) }
-  const peer = await peers.open({ sessionId: 's1', viewerId: 'v1', audio: false, preview: false, path: null, mayTalk: () => false } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel, setup: (step) => { setup.push(step) } })
+  const peer = await openSession(peers, { channel, setup: (step) => { setup.push(step) } })
   t.after(() => peer.close())
   const answer = await peer.answer(viewer.localDescription!.sdp)
   const doorbell = made.filter((pc) => pc !== viewer)

@@ -1,10 +1,8 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { RTCPeerConnection } from 'werift'
-import { AUDIO_STREAM, ONE_STREAM, VIDEO_STREAM, weriftPeers } from '../src/peer/session'
-import type { Camera } from '../src/camera/camera'
-import type { Microphone } from '../src/audio/microphone'
-import type { Speaker } from '../src/audio/speaker'
+import { AUDIO_STREAM, ONE_STREAM, VIDEO_STREAM } from '../src/peer/session'
+import { openSession, silentPeers } from './silentPeers'
 
 /** The a=msid stream ids of each m-line of an SDP, by kind. */
 function msids (sdp: string): Record<string, string[]> {
@@ -24,16 +22,14 @@ function msids (sdp: string): Record<string, string[]> {
  * microphone that send nothing). `kinds`: the offer's m-lines in order; `oneStream`: a stock KVS viewer.
  */
 async function answerTo (t: TestContext, kinds: Array<['video' | 'audio', 'recvonly' | 'sendrecv']>, session: { path: 'cloud' | null, oneStream?: boolean }): Promise<string> {
-  const camera = { codec: 'H264', subscribe: () => () => {} } as unknown as Camera
-  const microphone = { subscribe: () => () => {} } as unknown as Microphone
-  const speaker = { enabled: false, play: () => {} } as unknown as Speaker
-  const peers = weriftPeers({ camera, microphone, speaker, ice: async () => ({ iceServers: [], iceTransportPolicy: 'all' }), iceAdditionalHostAddresses: [], keepEarlyDtls: false })
+  // VP8, which a werift viewer offers by default (the video line is then accepted).
+  const peers = silentPeers({ keepEarlyDtls: false, codec: 'vp8' })
   const viewer = new RTCPeerConnection({ iceServers: [] })
   t.after(() => viewer.close())
   for (const [kind, direction] of kinds) viewer.addTransceiver(kind, { direction })
   viewer.createDataChannel('control')
   await viewer.setLocalDescription(await viewer.createOffer())
-  const peer = await peers.open({ sessionId: 's1', viewerId: 'v1', audio: true, preview: false, mayTalk: () => false, ...session } as unknown as Parameters<typeof peers.open>[0], { connectionState: () => {}, channel: () => {} })
+  const peer = await openSession(peers, {}, { audio: true, ...session })
   t.after(() => peer.close())
   return await peer.answer(viewer.localDescription!.sdp)
 }

@@ -1,11 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { Socket } from 'node:dgram'
 import { chromium, type Page } from 'playwright-core'
 import { MediaStreamTrack, type RTCPeerConnection } from 'werift'
-import { createPeerConnection, fasterRecovery, uniqueRecordNumbers, withoutDefaultStun } from '@doorbell/device'
+import { createPeerConnection, fasterRecovery, peerSockets, uniqueRecordNumbers, withoutDefaultStun } from '@doorbell/device'
 import { asDtlsServer } from '@doorbell/core'
-import { CHROMIUM, CHROMIUM_ARGS } from '../src/browser'
+import { CHROMIUM, CHROMIUM_ARGS, pageAnswer, pageOffer } from '../src/browser'
 
 /**
  * Chromium against a werift peer made as the doorbell makes its peers: each of Chromium's messages
@@ -27,17 +26,6 @@ interface Options {
   rounds: number
   /** The datagram with this round's first reply is not sent (a loss on the way). */
   drop?: number
-}
-
-/** werift's UDP sockets of one peer connection (ICE's host candidates). */
-function sockets (pc: RTCPeerConnection): Socket[] {
-  const out: Socket[] = []
-  for (const transport of pc.iceTransports) {
-    for (const protocol of (transport.connection as unknown as { protocols: Array<{ transport?: { socket?: Socket } }> }).protocols) {
-      if (protocol.transport?.socket) out.push(protocol.transport.socket)
-    }
-  }
-  return out
 }
 
 async function call (page: Page, o: Options): Promise<Heard> {
@@ -66,7 +54,7 @@ async function call (page: Page, o: Options): Promise<Heard> {
       const expired = sctp.timer3Expired
       sctp.timer3Expired = () => { heard.timeouts++; expired() }
       // The loss: the first DTLS application record after the round's message came in (its first reply).
-      for (const socket of sockets(pc)) {
+      for (const socket of peerSockets(pc)) {
         const send = socket.send.bind(socket) as (...a: unknown[]) => void
         ;(socket as unknown as { send: (...a: unknown[]) => void }).send = (...a: unknown[]) => {
           if (dropNext && (a[0] as Buffer)[0] === 23) { dropNext = false; return }
@@ -74,25 +62,16 @@ async function call (page: Page, o: Options): Promise<Heard> {
         }
       }
     })
-    const offer = await page.evaluate(`(async () => {
-      const pc = window.pc = new RTCPeerConnection()
-      pc.addTransceiver('video', { direction: 'recvonly' })
-      window.dc = pc.createDataChannel('commands')
-      await pc.setLocalDescription()
-      if (pc.iceGatheringState !== 'complete') await new Promise((r) => pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r() }))
-      return pc.localDescription.sdp
-    })()`) as string
-    await pc.setRemoteDescription({ type: 'offer', sdp: offer })
+    await pc.setRemoteDescription({ type: 'offer', sdp: await pageOffer(page) })
     const dtls = pc.getTransceivers()[0]!.sender.dtlsTransport
     if (o.records === 'doorbell') uniqueRecordNumbers(dtls, (kept) => { assert.equal(kept, true, 'werift\'s record counter was found') })
     if (o.recovery === 'doorbell') assert.equal(fasterRecovery((pc as unknown as { sctpTransport?: { sctp?: unknown } }).sctpTransport?.sctp), true)
     withoutDefaultStun(pc, [])
     await pc.setLocalDescription(asDtlsServer(await pc.createAnswer()))
     if (pc.iceGatheringState !== 'complete') await pc.iceGatheringStateChange.watch((s) => s === 'complete')
+    await pageAnswer(page, pc.localDescription!.sdp)
     // Each message once both answers to the one before are in (a reply late by a timer is waited for, not failed on).
     heard.replies = await page.evaluate(`(async () => {
-      await window.pc.setRemoteDescription({ type: 'answer', sdp: ${JSON.stringify(pc.localDescription!.sdp)} })
-      if (window.dc.readyState !== 'open') await new Promise((r) => window.dc.addEventListener('open', r))
       let got = 0
       for (let i = 0; i < ${o.rounds}; i++) {
         const both = new Promise((r) => { let n = 0; window.dc.onmessage = () => { got++; if (++n === 2) r() } })

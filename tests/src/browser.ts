@@ -136,3 +136,29 @@ export const firstFrame = async (page: Page): Promise<number> => await page.eval
 /** When the page last set the performance mark `name` (its startTime), or null. */
 export const mark = async (page: Page, name: string): Promise<number | null> =>
   await page.evaluate((n) => performance.getEntriesByName(n).at(-1)?.startTime ?? null, name)
+
+/**
+ * A page's own peer connection with a data channel, as the data-channel diagnostics and tests make
+ * it: `window.pc` receives video (shown in `<video id="v">` with `showVideo`), `window.dc` is the
+ * channel 'commands'. Resolves to its offer once gathered.
+ */
+export async function pageOffer (page: Page, o: { showVideo?: boolean } = {}): Promise<string> {
+  if (o.showVideo === true) await page.setContent('<video id="v" autoplay muted playsinline></video>')
+  return await page.evaluate(`(async () => {
+    const pc = window.pc = new RTCPeerConnection()
+    pc.addTransceiver('video', { direction: 'recvonly' })
+    if (${o.showVideo === true}) pc.ontrack = (e) => { document.getElementById('v').srcObject = new MediaStream([e.track]) }
+    window.dc = pc.createDataChannel('commands')
+    await pc.setLocalDescription()
+    if (pc.iceGatheringState !== 'complete') await new Promise((r) => pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r() }))
+    return pc.localDescription.sdp
+  })()`) as string
+}
+
+/** The answer to `pageOffer`, applied; resolves once the page's data channel is open. */
+export async function pageAnswer (page: Page, sdp: string): Promise<void> {
+  await page.evaluate(`(async () => {
+    await window.pc.setRemoteDescription({ type: 'answer', sdp: ${JSON.stringify(sdp)} })
+    if (window.dc.readyState !== 'open') await new Promise((r) => window.dc.addEventListener('open', r))
+  })()`)
+}

@@ -40,7 +40,7 @@ export function keepRecordNumbers (context: unknown): boolean {
     get: () => value,
     set: (next: number) => {
       // werift sets 0 right after numbering its Finished in epoch 1: carry on from there instead.
-      if (next === 0 && (context as RecordCounter).epoch > 0 && value > 0) return
+      if (next === 0 && (context as RecordCounter).epoch > 0) return
       value = next
     }
   })

@@ -4,12 +4,10 @@ import type { ControlChannel, MediaPeers } from '../answering'
 import type { Camera } from '../camera/camera'
 import type { Microphone } from '../audio/microphone'
 import type { Speaker } from '../audio/speaker'
-import { createPeerConnection, withoutDefaultStun } from './werift'
+import { createPeerConnection, mendDataChannel, withoutDefaultStun } from './werift'
 import { observeSetup } from './setupTiming'
 import { keepEarlyDtls } from './earlyDtls'
 import { promptSend } from './promptSend'
-import { uniqueRecordNumbers } from './dtlsRecordNumbers'
-import { fasterRecovery } from './sctpRecovery'
 
 export interface WeriftPeersOptions {
   camera: Camera
@@ -120,10 +118,8 @@ export function weriftPeers (o: WeriftPeersOptions): MediaPeers {
           await pc.setRemoteDescription({ type: 'offer', sdp })
           const ice = pc.iceTransports[0]?.connection
           if (o.keepEarlyDtls !== false && ice && sender.dtlsTransport) stopKeeping = keepEarlyDtls({ ice, dtls: sender.dtlsTransport })
-          // werift would number one data record as its Finished, and the viewer would drop it as a replay (dtlsRecordNumbers.ts).
-          if (sender.dtlsTransport) stopNumbering = uniqueRecordNumbers(sender.dtlsTransport, (kept) => { if (!kept) events.setup?.('dtls record numbers not kept', { reason: 'werift\'s record counter was not found; the viewer may drop one data record a call' }) })
-          // A lost data-channel message is sent again at the first report of it, or after WebRTC's timeout, not werift's 1-3 s (sctpRecovery.ts).
-          if (pc.sctpTransport && !fasterRecovery(pc.sctpTransport.sctp)) events.setup?.('sctp recovery not changed', { reason: 'werift\'s association was not as known; a lost message may wait 1 s or more' })
+          // Each DTLS record numbered once (the viewer drops a repeat), a lost message resent at once (werift.ts).
+          stopNumbering = mendDataChannel(pc, (step, reason) => { events.setup?.(step, { reason }) })
           if (events.setup) stopObserving = observeSetup(pc, sender.dtlsTransport, events.setup)
           // The first moment SRTP can carry video; the peer's own 'connected' comes a little later.
           sender.dtlsTransport?.onStateChange.subscribe((s) => { if (s === 'connected') startVideo() })

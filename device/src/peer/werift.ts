@@ -1,5 +1,7 @@
 import { RTCPeerConnection, RTCRtpCodecParameters, type RTCIceServer } from 'werift'
 import { H264_FMTP } from '../camera/ffmpegArgs'
+import { uniqueRecordNumbers } from './dtlsRecordNumbers'
+import { fasterRecovery } from './sctpRecovery'
 
 export interface PeerOptions {
   codec: 'h264' | 'vp8'
@@ -44,4 +46,21 @@ export function withoutDefaultStun (pc: RTCPeerConnection, iceServers: RTCIceSer
   for (const transport of pc.iceTransports) {
     (transport.connection as { stunServer?: unknown }).stunServer = undefined
   }
+}
+
+/**
+ * The doorbell's mends to werift's data channel on one peer, after setRemoteDescription (which
+ * makes its transports): every DTLS record numbered once (dtlsRecordNumbers.ts) and a lost message
+ * resent at the first report of it or after WebRTC's timeout (sctpRecovery.ts). `notApplied` is
+ * told of a mend that found werift not as known (nothing of it is changed). Returns a stop for the
+ * record numbers' wait, for a session closed before its DTLS starts.
+ */
+export function mendDataChannel (pc: RTCPeerConnection, notApplied: (step: string, reason: string) => void = () => {}): () => void {
+  // With max-bundle, one DTLS transport carries the media and the data channel.
+  const dtls = pc.dtlsTransports[0]
+  const stop = dtls
+    ? uniqueRecordNumbers(dtls, (kept) => { if (!kept) notApplied('dtls record numbers not kept', 'werift\'s record counter was not found; the viewer may drop one data record a call') })
+    : () => {}
+  if (pc.sctpTransport && !fasterRecovery(pc.sctpTransport.sctp)) notApplied('sctp recovery not changed', 'werift\'s association was not as known; a lost message may wait 1 s or more')
+  return stop
 }

@@ -19,7 +19,7 @@ import { loadavg } from 'node:os'
 import type { Socket } from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import { MediaStreamTrack, RTCPeerConnection } from 'werift'
-import { Camera, createPeerConnection, memoryLogger, withoutDefaultStun } from '@doorbell/device'
+import { Camera, createPeerConnection, memoryLogger, mendDataChannel, withoutDefaultStun } from '@doorbell/device'
 import { asDtlsServer } from '@doorbell/core'
 import { CALL_CAMERA } from '../call'
 import { round, spread } from '../lib'
@@ -85,6 +85,7 @@ async function echo (): Promise<void> {
         })
       })
       await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp! })
+      mendDataChannel(pc)
       withoutDefaultStun(pc, [])
       await pc.setLocalDescription(asDtlsServer(await pc.createAnswer()))
       await gathered(pc as never)
@@ -153,25 +154,12 @@ async function weriftRounds (child: ChildProcess, blocks: boolean[], perBlock: n
 /** (b) the project's Chromium, a plain page, the video shown in a <video>. */
 async function chromiumRounds (child: ChildProcess, blocks: boolean[], perBlock: number): Promise<Sample[]> {
   const { chromium } = await import('playwright-core')
-  const { CHROMIUM, CHROMIUM_ARGS } = await import('../../src/browser')
+  const { CHROMIUM, CHROMIUM_ARGS, pageAnswer, pageOffer } = await import('../../src/browser')
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
   try {
     const page = await browser.newPage()
-    await page.setContent('<video id="v" autoplay muted playsinline></video>')
-    const offer = await page.evaluate(`(async () => {
-      const pc = window.pc = new RTCPeerConnection()
-      pc.addTransceiver('video', { direction: 'recvonly' })
-      pc.ontrack = (e) => { document.getElementById('v').srcObject = new MediaStream([e.track]) }
-      window.dc = pc.createDataChannel('commands')
-      await pc.setLocalDescription()
-      if (pc.iceGatheringState !== 'complete') await new Promise((r) => pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r() }))
-      return pc.localDescription.sdp
-    })()`) as string
-    const { sdp } = await ask<{ sdp: string }>(child, { type: 'offer', sdp: offer }, 'answer')
-    await page.evaluate(`(async () => {
-      await window.pc.setRemoteDescription({ type: 'answer', sdp: ${JSON.stringify(sdp)} })
-      if (window.dc.readyState !== 'open') await new Promise((r) => window.dc.addEventListener('open', r))
-    })()`)
+    const { sdp } = await ask<{ sdp: string }>(child, { type: 'offer', sdp: await pageOffer(page, { showVideo: true }) }, 'answer')
+    await pageAnswer(page, sdp)
     const samples: Sample[] = []
     for (let b = 0; b < blocks.length; b++) {
       await ask(child, { type: 'video', on: blocks[b] }, 'video')

@@ -22,10 +22,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import type { Socket } from 'node:dgram'
 import { fileURLToPath } from 'node:url'
 import { MediaStreamTrack, type RTCPeerConnection } from 'werift'
-import { createPeerConnection, fasterRecovery, uniqueRecordNumbers, webrtcRto, withoutDefaultStun } from '@doorbell/device'
+import { createPeerConnection, fasterRecovery, peerSockets, uniqueRecordNumbers, webrtcRto, withoutDefaultStun } from '@doorbell/device'
 import { asDtlsServer } from '@doorbell/core'
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -60,26 +59,22 @@ function echo (): void {
       const t3s = sctp.timer3Start.bind(sctp)
       sctp.timer3Start = () => { note(`T3 start rto ${sctp.rto}`); t3s() }
     }
-    for (const transport of pc.iceTransports) {
-      for (const protocol of (transport.connection as any).protocols as Array<{ transport?: { socket?: Socket } }>) {
-        const socket = protocol.transport?.socket
-        if (socket === undefined) continue
-        const local = (() => { try { return socket.address().port } catch { return 0 } })()
-        // Every DTLS record in the datagram (RFC 6347 §4.1: type, version, epoch, sequence number, length).
-        const rec = (d: Buffer): string => {
-          if (d[0]! < 20 || d[0]! > 63) return ''
-          const out: string[] = []
-          for (let i = 0; i + 13 <= d.length; i += 13 + d.readUInt16BE(i + 11)) out.push(`[${d[i]} e${d.readUInt16BE(i + 3)} s${d.readUIntBE(i + 5, 6)}]`)
-          return ` ${out.join('')}`
-        }
-        socket.prependListener('message', (data: Buffer, rinfo) => { note(`udp in  ${local}<-${rinfo.address}:${rinfo.port} type ${data[0]} len ${data.length}${rec(data)}`) })
-        const s = socket.send.bind(socket) as (...a: unknown[]) => void
-        ;(socket as any).send = (...a: unknown[]) => {
-          const d = a[0] as Buffer
-          if (dropDatagram && d[0] === 23) { dropDatagram = false; note(`udp out DROPPED (len ${d.length}${rec(d)})`); return }
-          note(`udp out ${local}->${a.slice(1).filter((x) => typeof x !== 'function').join(',')} type ${d[0]} len ${d.length}${rec(d)}`)
-          s(...a)
-        }
+    for (const socket of peerSockets(pc)) {
+      const local = (() => { try { return socket.address().port } catch { return 0 } })()
+      // Every DTLS record in the datagram (RFC 6347 §4.1: type, version, epoch, sequence number, length).
+      const rec = (d: Buffer): string => {
+        if (d[0]! < 20 || d[0]! > 63) return ''
+        const out: string[] = []
+        for (let i = 0; i + 13 <= d.length; i += 13 + d.readUInt16BE(i + 11)) out.push(`[${d[i]} e${d.readUInt16BE(i + 3)} s${d.readUIntBE(i + 5, 6)}]`)
+        return ` ${out.join('')}`
+      }
+      socket.prependListener('message', (data: Buffer, rinfo) => { note(`udp in  ${local}<-${rinfo.address}:${rinfo.port} type ${data[0]} len ${data.length}${rec(data)}`) })
+      const s = socket.send.bind(socket) as (...a: unknown[]) => void
+      ;(socket as any).send = (...a: unknown[]) => {
+        const d = a[0] as Buffer
+        if (dropDatagram && d[0] === 23) { dropDatagram = false; note(`udp out DROPPED (len ${d.length}${rec(d)})`); return }
+        note(`udp out ${local}->${a.slice(1).filter((x) => typeof x !== 'function').join(',')} type ${d[0]} len ${d.length}${rec(d)}`)
+        s(...a)
       }
     }
   }
@@ -137,23 +132,12 @@ async function main (): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ['echo'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   await new Promise<void>((resolve) => child.once('message', () => { resolve() }))
   const { chromium } = await import('playwright-core')
-  const { CHROMIUM, CHROMIUM_ARGS } = await import('../../src/browser')
+  const { CHROMIUM, CHROMIUM_ARGS, pageAnswer, pageOffer } = await import('../../src/browser')
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
   try {
     const page = await browser.newPage()
-    const offer = await page.evaluate(`(async () => {
-      const pc = window.pc = new RTCPeerConnection()
-      pc.addTransceiver('video', { direction: 'recvonly' })
-      window.dc = pc.createDataChannel('commands')
-      await pc.setLocalDescription()
-      if (pc.iceGatheringState !== 'complete') await new Promise((r) => pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r() }))
-      return pc.localDescription.sdp
-    })()`) as string
-    const { sdp } = await ask<{ sdp: string }>(child, { type: 'offer', sdp: offer }, 'answer')
-    await page.evaluate(`(async () => {
-      await window.pc.setRemoteDescription({ type: 'answer', sdp: ${JSON.stringify(sdp)} })
-      if (window.dc.readyState !== 'open') await new Promise((r) => window.dc.addEventListener('open', r))
-    })()`)
+    const { sdp } = await ask<{ sdp: string }>(child, { type: 'offer', sdp: await pageOffer(page) }, 'answer')
+    await pageAnswer(page, sdp)
     await new Promise((resolve) => setTimeout(resolve, 1000))
     const got = await page.evaluate(`(async () => {
       const out = []
