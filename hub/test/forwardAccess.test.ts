@@ -8,6 +8,7 @@ import type { AedesPublishPacket, Client } from 'aedes'
 import { Presence, RingEvent, encode, type Member, exportPublicKey, generateSigningKey, memoryLogger, newId, topics } from '@doorbell/core'
 import { startHub, type Hub } from '../src/index'
 import { deviceDirectory, forwardAccess } from '../src/broker/forwardAccess'
+import { pairDevice, pairScreen } from './pairedViewer'
 import type { Principal } from '../src/broker/gate'
 
 /**
@@ -18,20 +19,6 @@ import type { Principal } from '../src/broker/gate'
  */
 const H = 'home'
 const ring = (deviceId: string): string => encode(RingEvent, { type: 'ring', deviceId, deviceName: deviceId, ringId: newId('r'), at: Date.now(), count: 1 })
-
-async function pairDevice (hub: Hub, deviceId: string, zone: string): Promise<{ memberId: string, token: string }> {
-  const { code } = await hub.trust.invite('console', { kind: 'device', deviceId, zones: [zone] }, hub.url)
-  const paired = await hub.trust.pair({ kind: 'device', code, id: deviceId, name: deviceId })
-  return { memberId: paired.member.id, token: paired.token }
-}
-
-async function pairScreen (hub: Hub, role: 'operator' | 'resident', zones: string[] = []): Promise<{ memberId: string, token: string, viewerId: string }> {
-  const { code } = await hub.trust.invite('console', { kind: 'viewer', role, zones }, hub.url)
-  const viewerId = newId('v')
-  const key = await generateSigningKey(false)
-  const paired = await hub.trust.pair({ kind: 'viewer', code, id: viewerId, name: viewerId, key: await exportPublicKey(key.publicKey) })
-  return { memberId: paired.member.id, token: paired.token, viewerId }
-}
 
 const presence = (deviceId: string, online: boolean): string => encode(Presence, { deviceId, online, at: Date.now() })
 const connect = async (hub: Hub, clientId: string, c: { memberId: string, token: string }, extra: mqtt.IClientOptions = {}): Promise<MqttClient> =>

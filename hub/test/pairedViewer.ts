@@ -25,3 +25,19 @@ export async function pairViewer (hub: Hub, role: Role, name: string, zones: str
   const p = PairResponse.parse(r.json)
   return { memberId: p.member.id, token: p.token, subject: id, credential: p.credential!, keys }
 }
+
+/** Pairs a device in the hub's process (no HTTP), in `zone` if given: its member id and token for MQTT. */
+export async function pairDevice (hub: Hub, deviceId: string, zone?: string): Promise<{ memberId: string, token: string }> {
+  const { code } = await hub.trust.invite('console', { kind: 'device', deviceId, ...(zone === undefined ? {} : { zones: [zone] }) }, hub.url)
+  const paired = await hub.trust.pair({ kind: 'device', code, id: deviceId, name: deviceId })
+  return { memberId: paired.member.id, token: paired.token }
+}
+
+/** Pairs a screen in the hub's process (no HTTP): its member id, token and viewer id (its client ids are `viewer-{viewerId}-…`). */
+export async function pairScreen (hub: Hub, role: 'operator' | 'resident', zones: string[] = []): Promise<{ memberId: string, token: string, viewerId: string }> {
+  const { code } = await hub.trust.invite('console', { kind: 'viewer', role, zones }, hub.url)
+  const viewerId = newId('v')
+  const key = await generateSigningKey(false)
+  const paired = await hub.trust.pair({ kind: 'viewer', code, id: viewerId, name: viewerId, key: await exportPublicKey(key.publicKey) })
+  return { memberId: paired.member.id, token: paired.token, viewerId }
+}

@@ -11,6 +11,7 @@ import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
 import { connectionGuard, GuardedConnection, type ConnectionGuard } from './connectionGuard'
+import { deliverNow, type RecordSent } from './deliverNow'
 import { shareEncodings } from './sharedPublish'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { deviceDirectory, forwardAccess } from './forwardAccess'
@@ -60,6 +61,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
   let persistence: BrokerBackend['persistence'] | null = null
   let backend: BrokerBackend | undefined
   let guard: ConnectionGuard | null = null
+  let recordSent: RecordSent | null = null
   let unsubscribe = (): void => {}
   const principals: Principals = new WeakMap()
   return {
@@ -73,7 +75,12 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
     accept (conn, remoteAddress, req) {
       if (broker === null || guard === null) { conn.destroy(); return }
       const guarded = guard.admit(conn, remoteAddress, req === undefined)
-      if (guarded !== null) broker.handle(guarded as never, req as never)
+      if (guarded === null) return
+      broker.handle(guarded as never, req as never)
+      // Each screen's copy of a ring written as soon as it is prepared (deliverNow.ts), where the
+      // packet id is recorded in memory: the hub's own store, not a cluster's Redis.
+      const client = (guarded as { client?: Client }).client
+      if (client !== undefined && recordSent !== null) deliverNow(client, recordSent)
     },
     async start () {
       const trust = d.trust()
@@ -101,6 +108,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       backend = d.backend?.()
       const local = backend === undefined ? new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write the broker\'s store to disk', { error: err.message }) } }) : null
       persistence = backend?.persistence ?? local!
+      recordSent = local === null ? null : (client, packet) => local.outgoingUpdateNow(client, packet as unknown as Parameters<SqlitePersistence['outgoingUpdateNow']>[1])
       const b = await Aedes.createBroker({
         persistence: persistence as never,
         ...(backend?.id !== undefined ? { id: backend.id } : {}),
@@ -189,6 +197,7 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // After the broker: the wills and goodbyes of closing clients are written first.
       await persistence?.destroy()
       persistence = null
+      recordSent = null
     }
   }
 }

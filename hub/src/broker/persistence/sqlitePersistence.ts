@@ -247,20 +247,29 @@ export class SqlitePersistence {
    * allows (screens know a ring by its id).
    */
   async outgoingUpdate (client: ClientRef, packet: Pkt): Promise<void> {
+    await this.outgoingUpdateNow(client, packet)
+  }
+
+  /**
+   * `outgoingUpdate`, done in memory before it returns: undefined when nothing is left to do (the
+   * queued copy has its packet id, or the message was not queued), the disk write's promise when
+   * an entry was replaced. Throws `no such packet` as `outgoingUpdate` rejects. The hub's deliveries
+   * (`deliverNow.ts`) write a ring in the same turn when this returns undefined.
+   */
+  outgoingUpdateNow (client: ClientRef, packet: Pkt): Promise<void> | undefined {
     const queue = this.outgoing.get(client.id) ?? []
     for (const entry of queue) {
       if (entry.packet.brokerId === packet.brokerId) {
         if (entry.packet.brokerCounter !== packet.brokerCounter) continue
         entry.packet.messageId = packet.messageId
-        return
+        return undefined
       }
       if (entry.packet.messageId === packet.messageId) {
         entry.packet = packet
-        await this.disk.write(this.save(client.id, entry))
-        return
+        return this.disk.write(this.save(client.id, entry))
       }
     }
-    if (packet.cmd === 'publish' && packet.brokerId != null) return
+    if (packet.cmd === 'publish' && packet.brokerId != null) return undefined
     throw new Error('no such packet')
   }
 
