@@ -12,7 +12,7 @@ import { TestRedis } from '../src/redis'
  * must reach the one who waits (aedes, which ignores it) and never be an unhandled rejection, which
  * would end a hub that runs with Node's default (the flaky after-hook of acl-matrix's cluster variant).
  */
-test('a will set and removed after the broker\'s Redis persistence closed: refused to its caller, nothing unhandled', { timeout: 30_000 }, async (t) => {
+test('a will set and removed after the broker\'s Redis persistence closed, and commands sent on the emitter\'s closed connections: refused to their callers, nothing unhandled', { timeout: 30_000 }, async (t) => {
   const redis = await TestRedis.start()
   t.after(async () => { await redis.stop() })
   const unhandled: unknown[] = []
@@ -35,6 +35,15 @@ test('a will set and removed after the broker\'s Redis persistence closed: refus
   await persistence.destroy()
   await assert.rejects(persistence.delWill({ id: 'front', brokerId: 'stop' }), /Connection is closed/)
   await assert.rejects(persistence.putWill({ id: 'front' }, { ...will }), /Connection is closed/)
+  // A command refused by the emitter's two connections, closed with the broker (mqemitter-redis
+  // sends its `quit` without waiting for it): a caller that waits sees the refusal, and one that
+  // does not wait leaves nothing unhandled.
+  const { pubConn, subConn } = backend.mq as unknown as { pubConn: { get: (k: string) => Promise<unknown>, disconnect: () => void }, subConn: { ping: () => Promise<unknown>, disconnect: () => void } }
+  const waited = pubConn.get('doorbell:none')
+  void subConn.ping()
+  pubConn.disconnect()
+  subConn.disconnect()
+  await assert.rejects(waited, /Connection is closed/)
   await new Promise((resolve) => setTimeout(resolve, 200))
   assert.deepEqual(unhandled.map(String), [])
 })

@@ -19,7 +19,6 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   const mq = mqemitterRedis({ connectionString: cluster.redisUrl })
   // Our own connection, so that its errors (Redis restarting) are heard: unheard, they end the process.
   const conn = new Redis(cluster.redisUrl, { maxRetriesPerRequest: null })
-  heardFireAndForget(conn)
   const persistence = new AsyncRedisPersistence({
     conn,
     // A screen away for weeks must not fill Redis: the most recent rings, as the sqlite persistence keeps.
@@ -33,6 +32,7 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   })
   // A removed member's persistent sessions and what is queued for them, on every hub at once.
   Object.assign(persistence, { dropSessions: async (which: (clientId: string) => boolean) => await dropSessions(conn, persistence, which) })
+  for (const c of [conn, (mq as unknown as { pubConn: Redis }).pubConn, (mq as unknown as { subConn: Redis }).subConn]) heardFireAndForget(c)
   let warned = false
   for (const c of [conn as unknown as EventLike, (mq as unknown as { pubConn: EventLike }).pubConn, (mq as unknown as { subConn: EventLike }).subConn]) {
     c.on('error', (err: Error) => { if (!warned) { warned = true; log.warn('Redis is unreachable; retrying', { error: err.message }) } })
@@ -69,23 +69,23 @@ function othersOf (mq: unknown, nodeId: string): BrokerBackend['observeOthers'] 
 }
 
 /**
- * aedes-persistence-redis sends some commands without waiting for them (`lrem` and `rpush` in
- * putWill, delWill and a stale queue entry's clean-up). One still queued when the connection closes
- * (a client's will removed as the hub stops) is rejected with "Connection is closed.", and that
- * rejection had no listener: an unhandled rejection. Here each such promise gets one, and it is
- * still returned, so a caller that waits sees the error as before.
+ * aedes-persistence-redis and mqemitter-redis send some commands without waiting for them (`lrem`
+ * and `rpush` in putWill, delWill and a stale queue entry's clean-up; `quit` as the emitter
+ * closes). One still in flight when its connection closes (a client's will removed as the hub
+ * stops) is rejected with "Connection is closed.", and that rejection had no listener: an
+ * unhandled rejection, which fails the process's test run (seen in CI after a cluster hub's stop).
+ * Here every command sent on the connection gets one, and its promise is still returned, so a
+ * caller that waits sees the error as before.
  */
 function heardFireAndForget (conn: Redis): void {
-  for (const name of ['lrem', 'rpush'] as const) {
-    const send = (conn[name] as (...args: unknown[]) => Promise<unknown>).bind(conn)
-    Object.defineProperty(conn, name, {
-      value: (...args: unknown[]) => {
-        const sent = send(...args)
-        sent.catch(() => {})
-        return sent
-      }
-    })
-  }
+  const send = conn.sendCommand.bind(conn)
+  Object.defineProperty(conn, 'sendCommand', {
+    value: (...args: Parameters<Redis['sendCommand']>) => {
+      const sent = send(...args)
+      if (sent instanceof Promise) sent.catch(() => {})
+      return sent
+    }
+  })
 }
 
 interface EventLike { on: (event: string, listener: (...args: never[]) => void) => void }
