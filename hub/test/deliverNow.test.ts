@@ -1,7 +1,7 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo, type Server } from 'node:net'
+import { Socket, createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aedes, type Client } from 'aedes'
@@ -51,12 +51,13 @@ async function startBroker (name: string, now: boolean, refuse: (clientId: strin
   const server: Server = createServer((socket) => {
     const conn = guard.admit(socket, '127.0.0.1', true)
     if (conn === null) return
-    const write = conn.write.bind(conn) as (...args: unknown[]) => boolean
-    conn.write = ((...args: unknown[]) => {
+    // What reaches the socket (whichever way the guard passes it on).
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+    socket.write = ((...args: unknown[]) => {
       const bytes = args[0]
       if (Buffer.isBuffer(bytes) && bytes.includes(RING)) events.push(`write ${(conn as unknown as { client: Client }).client.id}`)
       return write(...args)
-    }) as typeof conn.write
+    }) as typeof socket.write
     aedes.handle(conn as never)
     if (now) deliverNow((conn as unknown as { client: Client }).client, (client, packet) => persistence.outgoingUpdateNow(client, packet as never))
   })
@@ -172,9 +173,9 @@ test('the hub wires it: a ring to three persistent screens of the home is writte
   const dir = mkdtempSync(join(root, 'hub-'))
   const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir: dir, mesh: { enabled: false } }, { log: memoryLogger() })
   const clients: mqtt.MqttClient[] = []
-  const write = GuardedConnection.prototype.write
+  const write = Socket.prototype.write
   t.after(async () => {
-    GuardedConnection.prototype.write = write
+    Socket.prototype.write = write
     for (const c of clients) c.end(true)
     await hub.stop()
   })
@@ -185,8 +186,11 @@ test('the hub wires it: a ring to three persistent screens of the home is writte
     if (packet.topic === topic) events.push(`check ${client.id}`)
     return check.call(hub.broker, client, packet)
   }
-  GuardedConnection.prototype.write = function (this: GuardedConnection, ...args: unknown[]) {
-    if (Buffer.isBuffer(args[0]) && args[0].includes(topic)) events.push(`write ${(this as unknown as { client: Client }).client.id}`)
+  // What reaches each screen's socket, by its client id (the guard's socket is its `inner`).
+  const screenOf = new WeakMap<object, string>()
+  hub.broker.on('client', (client) => { screenOf.set((client.conn as unknown as { inner: object }).inner, client.id) })
+  Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
+    if (Buffer.isBuffer(args[0]) && args[0].includes(topic)) events.push(`write ${screenOf.get(this) ?? '?'}`)
     return (write as (...a: unknown[]) => boolean).apply(this, args)
   } as typeof write
   const ids: string[] = []
