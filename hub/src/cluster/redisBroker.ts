@@ -19,6 +19,7 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   const mq = mqemitterRedis({ connectionString: cluster.redisUrl })
   // Our own connection, so that its errors (Redis restarting) are heard: unheard, they end the process.
   const conn = new Redis(cluster.redisUrl, { maxRetriesPerRequest: null })
+  for (const c of [conn, (mq as unknown as { pubConn: Redis }).pubConn, (mq as unknown as { subConn: Redis }).subConn]) heardFireAndForget(c)
   const persistence = new AsyncRedisPersistence({
     conn,
     // A screen away for weeks must not fill Redis: the most recent rings, as the sqlite persistence keeps.
@@ -32,7 +33,6 @@ export function redisBrokerBackend (cluster: ClusterConfig, log: Logger): Broker
   })
   // A removed member's persistent sessions and what is queued for them, on every hub at once.
   Object.assign(persistence, { dropSessions: async (which: (clientId: string) => boolean) => await dropSessions(conn, persistence, which) })
-  for (const c of [conn, (mq as unknown as { pubConn: Redis }).pubConn, (mq as unknown as { subConn: Redis }).subConn]) heardFireAndForget(c)
   let warned = false
   for (const c of [conn as unknown as EventLike, (mq as unknown as { pubConn: EventLike }).pubConn, (mq as unknown as { subConn: EventLike }).subConn]) {
     c.on('error', (err: Error) => { if (!warned) { warned = true; log.warn('Redis is unreachable; retrying', { error: err.message }) } })
