@@ -1,15 +1,13 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Aedes, type AedesOptions, type Client } from 'aedes'
-import { connectionGuard, GuardedConnection } from '../src/broker/connectionGuard'
+import type { Aedes, AedesOptions, Client } from 'aedes'
+import { GuardedConnection } from '../src/broker/connectionGuard'
 import mqtt from 'mqtt'
-import { memoryLogger } from '@doorbell/core'
-import { whenStored } from '../src/broker/ackAfterStore'
 import { SqlitePersistence } from '../src/broker/persistence/sqlitePersistence'
+import { startGuardedBroker, until, type GuardedBroker } from './guardedBroker'
 
 /**
  * The 20× SIGKILL soak's lost ring: Aedes 1 writes a QoS 1 PUBACK before it stores the message,
@@ -58,27 +56,9 @@ class SlowDisk extends SqlitePersistence {
   }
 }
 
-/** Aedes behind the hub's connection guard, wired as brokerModule wires it. */
-async function startBroker (persistence: SqlitePersistence, port = 0, authorizePublish?: AedesOptions['authorizePublish']): Promise<{ port: number, aedes: Aedes, kill: () => void, close: () => Promise<void> }> {
-  const aedes = await Aedes.createBroker({ persistence: persistence as never, ...(authorizePublish !== undefined ? { authorizePublish } : {}) })
-  const guard = connectionGuard({ maxConnectBytes: 16 * 1024, maxPacketBytes: 256 * 1024, maxPending: 64, proxyProtocol: false }, memoryLogger())
-  aedes.on('client', (client) => { guard.signedIn(client.conn) })
-  whenStored(aedes, (conn, err) => { if (err === undefined) guard.stored(conn); else guard.notStored(conn, err) }, () => persistence.committed())
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    const conn = guard.admit(socket, '127.0.0.1', true)
-    if (conn !== null) aedes.handle(conn as never)
-  })
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as AddressInfo).port,
-    aedes,
-    // SIGKILL, as far as the clients can tell: every connection cut, nothing more written.
-    kill: () => { server.close(); for (const s of sockets) s.destroy() },
-    close: async () => { await new Promise<void>((resolve) => { server.close(() => resolve()); aedes.close() }) }
-  }
+/** Aedes behind the hub's connection guard, wired as brokerModule wires it (guardedBroker.ts). */
+async function startBroker (persistence: SqlitePersistence, port = 0, authorizePublish?: AedesOptions['authorizePublish']): Promise<GuardedBroker> {
+  return await startGuardedBroker(persistence, { port, ...(authorizePublish !== undefined ? { options: { authorizePublish } } : {}) })
 }
 
 /** A persistent screen subscribed at QoS 1 to `filter`, and the payloads it has received, in order. */
@@ -90,13 +70,6 @@ async function screenOn (url: string, filter: string): Promise<{ screen: mqtt.Mq
   return { screen, got }
 }
 
-const until = async (what: string, ok: () => boolean, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 test('a QoS 1 ring is acknowledged only once stored: a hub killed before its commit gets it again from the doorbell, and the screen has it', { timeout: 30_000 }, async () => {
   const dir = join(root, 'kill')

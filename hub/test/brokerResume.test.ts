@@ -8,6 +8,7 @@ import { Readable } from 'node:stream'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
 import { SqlitePersistence } from '../src/broker/persistence/sqlitePersistence'
+import { until } from './guardedBroker'
 
 /**
  * A persistent session resumed while messages for it keep coming (the 20× SIGKILL soak's lost
@@ -57,14 +58,6 @@ const publish = async (aedes: Aedes, payload: string): Promise<number> => await 
   aedes.publish({ cmd: 'publish', topic: 'doorbell/home/d/ring', payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => { if (err) reject(err); else resolve(counter) })
 })
 
-const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 describe('a persistent session resumed while messages for it arrive', () => {
   test('a message queued while the screen resumes goes out once; the queue is delivered whole and the connection stays', { timeout: 20_000 }, async () => {
     const persistence = new HeldStream({ dir: join(root, String(n++)) })
@@ -84,14 +77,14 @@ describe('a persistent session resumed while messages for it arrive', () => {
           const counter = await publish(broker.aedes, 'during-resume')
           broker.aedes.on('ack', (packet, c) => { if (c.id === client.id && (packet as { brokerCounter?: number } | undefined)?.brokerCounter === counter) acked = true })
         },
-        read: async () => { await until('the live copy acknowledged', () => acked) }
+        read: async () => { await until('the live copy acknowledged', () => acked, 5000) }
       }
       const got: string[] = []
       const back = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, opts)
       let closed = false
       back.on('close', () => { closed = true })
       back.on('message', (_topic, payload) => { got.push(payload.toString()) })
-      await until('every ring on the screen', () => ['queued-1', 'queued-2', 'queued-3', 'queued-4', 'queued-5', 'during-resume'].every((p) => got.includes(p)))
+      await until('every ring on the screen', () => ['queued-1', 'queued-2', 'queued-3', 'queued-4', 'queued-5', 'during-resume'].every((p) => got.includes(p)), 5000)
       await new Promise((resolve) => setTimeout(resolve, 200))
       assert.deepEqual(broker.errors, [], 'the broker found every entry it went to send')
       assert.equal(closed, false, 'the screen\'s connection stayed up')

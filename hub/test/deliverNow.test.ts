@@ -1,18 +1,18 @@
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { Socket, createServer, type AddressInfo, type Server } from 'node:net'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Aedes, type Client } from 'aedes'
+import type { Client } from 'aedes'
 import mqtt from 'mqtt'
 import { RingEvent, encode, memoryLogger, newId, topics } from '@doorbell/core'
 import { startHub } from '../src/index'
-import { whenStored } from '../src/broker/ackAfterStore'
-import { connectionGuard, GuardedConnection } from '../src/broker/connectionGuard'
+import { GuardedConnection } from '../src/broker/connectionGuard'
 import { deliverNow } from '../src/broker/deliverNow'
 import { SqlitePersistence } from '../src/broker/persistence/sqlitePersistence'
 import { shareEncodings } from '../src/broker/sharedPublish'
+import { startGuardedBroker, until } from './guardedBroker'
 import { pairDevice, pairScreen } from './pairedViewer'
 
 /**
@@ -36,38 +36,32 @@ interface Broker { url: string, persistence: SqlitePersistence, events: string[]
 async function startBroker (name: string, now: boolean, refuse: (clientId: string) => boolean = () => false): Promise<Broker> {
   const persistence = new SqlitePersistence({ dir: join(root, name) })
   const events: string[] = []
-  const aedes = await Aedes.createBroker({
-    persistence: persistence as never,
-    authorizeForward: (client, packet) => {
-      if (packet.topic !== RING) return packet
-      events.push(`check ${client.id}`)
-      return refuse(client.id) ? null : packet
+  const broker = await startGuardedBroker(persistence, {
+    options: {
+      authorizeForward: (client, packet) => {
+        if (packet.topic !== RING) return packet
+        events.push(`check ${client.id}`)
+        return refuse(client.id) ? null : packet
+      }
+    },
+    accepted: (conn, socket) => {
+      const client = (conn as unknown as { client: Client }).client
+      // What reaches the socket (whichever way the guard passes it on).
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+      socket.write = ((...args: unknown[]) => {
+        const bytes = args[0]
+        if (Buffer.isBuffer(bytes) && bytes.includes(RING)) events.push(`write ${client.id}`)
+        return write(...args)
+      }) as typeof socket.write
+      if (now) deliverNow(client, (c, packet) => persistence.outgoingUpdateNow(c, packet))
     }
   })
-  const guard = connectionGuard({ maxConnectBytes: 16 * 1024, maxPacketBytes: 256 * 1024, maxPending: 64, proxyProtocol: false }, memoryLogger())
-  aedes.on('client', (client) => { guard.signedIn(client.conn) })
-  // The doorbell's PUBACK once its ring is stored, as brokerModule wires it.
-  whenStored(aedes, (conn, err) => { if (err === undefined) guard.stored(conn); else guard.notStored(conn, err) }, () => persistence.committed())
-  const server: Server = createServer((socket) => {
-    const conn = guard.admit(socket, '127.0.0.1', true)
-    if (conn === null) return
-    // What reaches the socket (whichever way the guard passes it on).
-    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
-    socket.write = ((...args: unknown[]) => {
-      const bytes = args[0]
-      if (Buffer.isBuffer(bytes) && bytes.includes(RING)) events.push(`write ${(conn as unknown as { client: Client }).client.id}`)
-      return write(...args)
-    }) as typeof socket.write
-    aedes.handle(conn as never)
-    if (now) deliverNow((conn as unknown as { client: Client }).client, (client, packet) => persistence.outgoingUpdateNow(client, packet as never))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
-    url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: broker.url,
     persistence,
     events,
     close: async () => {
-      await new Promise<void>((resolve) => { server.close(() => resolve()); aedes.close() })
+      await broker.close()
       await persistence.destroy()
     }
   }
@@ -80,14 +74,6 @@ async function screen (url: string, id: string): Promise<{ client: mqtt.MqttClie
   client.on('message', (_topic, payload) => { got.push(payload.toString()) })
   await client.subscribeAsync(RING, { qos: 1 })
   return { client, got }
-}
-
-const until = async (what: string, ok: () => boolean, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 /** The queued copies the persistence still holds for `id` (a delivered and acknowledged ring is not among them). */

@@ -17,7 +17,7 @@ import type { Client } from 'aedes'
  * any other persistence (a cluster's Redis) go through aedes as before.
  */
 
-interface Forwarded {
+interface Forwarded extends Record<string, unknown> {
   topic: string
   qos: number
   retain: boolean
@@ -26,7 +26,6 @@ interface Forwarded {
   nl?: boolean
   brokerId?: string
   brokerCounter?: number
-  writeCallback?: () => void
 }
 
 type Deliver = (packet: Forwarded, cb: () => void) => void
@@ -46,7 +45,6 @@ interface AedesClient {
   emit: (event: 'error', err: Error) => boolean
   waitForDrain: (cb: () => void) => void
   broker: {
-    id: string
     authorizeForward: (client: Client, packet: Forwarded) => Forwarded | null | undefined
     persistence: { outgoingClearMessageId: (client: Client, packet: Forwarded) => Promise<unknown> }
   }

@@ -11,7 +11,7 @@ import { authenticate, clientAddressOfMqtt } from './authenticate'
 import { authorizePublish } from './authorizePublish'
 import { authorizeSubscribe } from './authorizeSubscribe'
 import { connectionGuard, GuardedConnection, type ConnectionGuard } from './connectionGuard'
-import { deliverNow, type RecordSent } from './deliverNow'
+import { deliverNow } from './deliverNow'
 import { shareEncodings } from './sharedPublish'
 import { SqlitePersistence } from './persistence/sqlitePersistence'
 import { deviceDirectory, forwardAccess } from './forwardAccess'
@@ -61,7 +61,6 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
   let persistence: BrokerBackend['persistence'] | null = null
   let backend: BrokerBackend | undefined
   let guard: ConnectionGuard | null = null
-  let recordSent: RecordSent | null = null
   let unsubscribe = (): void => {}
   const principals: Principals = new WeakMap()
   return {
@@ -80,7 +79,8 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // Each screen's copy of a ring written as soon as it is prepared (deliverNow.ts), where the
       // packet id is recorded in memory: the hub's own store, not a cluster's Redis.
       const client = (guarded as { client?: Client }).client
-      if (client !== undefined && recordSent !== null) deliverNow(client, recordSent)
+      const store = persistence instanceof SqlitePersistence ? persistence : null
+      if (client !== undefined && store !== null) deliverNow(client, (c, packet) => store.outgoingUpdateNow(c, packet))
     },
     async start () {
       const trust = d.trust()
@@ -108,7 +108,6 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       backend = d.backend?.()
       const local = backend === undefined ? new SqlitePersistence({ dir: d.config.dataDir, onError: (err) => { log.error('could not write the broker\'s store to disk', { error: err.message }) } }) : null
       persistence = backend?.persistence ?? local!
-      recordSent = local === null ? null : (client, packet) => local.outgoingUpdateNow(client, packet as unknown as Parameters<SqlitePersistence['outgoingUpdateNow']>[1])
       const b = await Aedes.createBroker({
         persistence: persistence as never,
         ...(backend?.id !== undefined ? { id: backend.id } : {}),
@@ -197,7 +196,6 @@ export function brokerModule (d: { config: HubConfig, trust: () => Trust, reques
       // After the broker: the wills and goodbyes of closing clients are written first.
       await persistence?.destroy()
       persistence = null
-      recordSent = null
     }
   }
 }
