@@ -42,6 +42,17 @@ describe('MicrophoneTiming: where the microphone packets spend their time', () =
     assert.equal(timing.report().packets, 0)
   })
 
+  test("the loop's figure is how late it ran the probe's timer: an idle loop reads well under the 10 ms period", async (t) => {
+    const timing = new MicrophoneTiming(() => {})
+    t.after(() => { timing.stop() })
+    // About 25 runs of the probe's 10 ms timer on a loop doing nothing else.
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const { loop } = timing.report()
+    // perf_hooks records the whole interval (~10 ms when idle); the report takes the period off.
+    assert.ok(loop.p50 >= 0 && loop.p50 < 5, `an idle loop's median lateness: ${loop.p50} ms`)
+    assert.ok(loop.max >= loop.p99 && loop.p99 >= loop.p50)
+  })
+
   test('an onset is the first loud packet after silence, reported once it is handed on', (t) => {
     const { timing, onsets, set } = clocked()
     t.after(() => { timing.stop() })

@@ -182,7 +182,7 @@ export const callBench: Bench = async ({ smoke, log }) => {
     // The machine's own stalls over the same time: an idle process's event-loop delay (a stall it shares is the scheduler's).
     const control = machine.since(opensFrom)
     machine.stop()
-    log(`call: ${openReport(rounds)}\n  an idle process on this machine meanwhile: loop delay p99 ${control.loopP99} ms (median of 5 s windows), max ${control.loopMax} ms`)
+    log(`call: ${openReport(rounds)}\n  an idle process on this machine meanwhile ran its 10 ms timer late by p99 ${control.loopP99} ms (median of 5 s windows), at most ${control.loopMax} ms`)
     const loopLines = device.lines.filter((l) => l.text.includes(' loop-delay ') && l.at >= opensFrom)
     if (loopLines.length > 0) log(`call: the doorbell's own loop delay while opening (5 s windows):\n${loopLines.map((l) => `  ${l.text}`).join('\n')}`)
     await page.getByTestId('hang-up').click()

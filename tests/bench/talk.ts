@@ -218,7 +218,7 @@ async function backRounds (page: Page, microphone: MicrophonePipe, offset: numbe
   log(hops.table('where the time goes, by hop'))
   const timing = timingSummary(timingLines(device.lines, since))
   const control = probe.since(since)
-  log(`doorbell, per ${TIMING_S} s period (medians of the periods): packets late out of ffmpeg p95 ${timing.arrivalP95} ms (max ${timing.arrivalMax}), late once handed to werift p95 ${timing.sentP95} ms (max ${timing.sentMax}); event-loop delay p99 ${timing.loopP99} ms (max ${timing.loopMax}); an idle Node process meanwhile: p99 ${control.loopP99} ms (max ${control.loopMax}); page's interarrival jitter p50 ${round(percentile(arrivalJitter, 50))} ms`)
+  log(`doorbell, per ${TIMING_S} s period (medians of the periods): packets late out of ffmpeg p95 ${timing.arrivalP95} ms (max ${timing.arrivalMax}), late once handed to werift p95 ${timing.sentP95} ms (max ${timing.sentMax}); event loop late p99 ${timing.loopP99} ms (max ${timing.loopMax}); an idle Node process's meanwhile: p99 ${control.loopP99} ms (max ${control.loopMax}); page's interarrival jitter p50 ${round(percentile(arrivalJitter, 50))} ms`)
   return { deviceToPage, jitter, hops, timing, control, arrivalJitter, concealed }
 }
 

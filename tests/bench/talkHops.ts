@@ -82,9 +82,11 @@ export async function pageArrivalJitter (page: Page): Promise<number> {
 }
 
 /**
- * The control: an idle Node process on the same machine, measuring its own event loop's delay
- * (perf_hooks, 10 ms resolution) over the same periods as the doorbell. A stall the doorbell
- * shares with it comes from the machine (waiting for a CPU), not from the doorbell's own work.
+ * The control: an idle Node process on the same machine, measuring how late its event loop runs
+ * a 10 ms timer (perf_hooks) over the same periods as the doorbell. A stall the doorbell shares
+ * with it comes from the machine (waiting for a CPU), not from the doorbell's own work.
+ * perf_hooks records each whole interval, the 10 ms period included: it is taken off, so an idle,
+ * unhindered process reads ~0 (before 2026-12-07 these figures had the 10 ms in them).
  */
 export class LoopProbe {
   private readonly proc: ChildProcess
@@ -92,7 +94,8 @@ export class LoopProbe {
 
   constructor (periodMs: number) {
     const script = `const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 }); h.enable();
-      setInterval(() => { console.log(JSON.stringify({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 })); h.reset() }, ${periodMs})`
+      const late = (ns) => Math.max(0, ns / 1e6 - 10);
+      setInterval(() => { console.log(JSON.stringify({ p99: late(h.percentile(99)), max: late(h.max) })); h.reset() }, ${periodMs})`
     this.proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
     let partial = ''
     this.proc.stdout!.on('data', (d: Buffer) => {
@@ -137,8 +140,8 @@ export function backFigures (unpaced: BackResult, short: BackResult | null, rais
     f(`talk-hop-ffmpeg-${key}-p95`, `hop: tone written → out of ffmpeg at the doorbell, p95, ${label}`, hop('out of ffmpeg (doorbell receives it)')?.p95 ?? NaN)
     f(`talk-hop-doorbell-${key}-p95`, `hop: in the doorbell (to werift's send), p95, ${label}`, hop('handed to werift (pacer, SRTP, send)')?.p95 ?? NaN)
     f(`talk-hop-page-${key}-p50`, `hop: doorbell → heard in the page, p50, ${label}`, hop('heard in the page')?.p50 ?? NaN)
-    f(`talk-doorbell-loop-${key}-p99`, `doorbell's event-loop delay, p99 (median of 2 s periods), ${label}`, r.timing.loopP99)
-    f(`talk-control-loop-${key}-p99`, `an idle Node process's event-loop delay meanwhile, p99 (the machine's share), ${label}`, r.control.loopP99)
+    f(`talk-doorbell-loop-${key}-p99`, `how late the doorbell's event loop ran a 10 ms timer, p99 (median of 2 s periods; before 2026-12-07 the 10 ms was counted in), ${label}`, r.timing.loopP99)
+    f(`talk-control-loop-${key}-p99`, `how late an idle Node process ran a 10 ms timer meanwhile, p99 (the machine's share; before 2026-12-07 the 10 ms was counted in), ${label}`, r.control.loopP99)
   }
   each(unpaced, 'unpaced', 'unpaced (the default)')
   if (short !== null) each(short, 'frame10', 'unpaced, 10 ms Opus frames (audio.frameMs 10; same run)')

@@ -20,6 +20,11 @@ const WINDOW = 100
 export const SILENT_PAYLOAD_BYTES = 12
 /** Quiet packets in a row before a loud one counts as an onset (sound after silence). */
 const QUIET_BEFORE_ONSET = 10
+/**
+ * The loop probe's period. perf_hooks records each whole interval between its timer's runs, so
+ * an idle loop reads ~10 ms: the lateness is what is above the period.
+ */
+const LOOP_RESOLUTION_MS = 10
 
 export interface TimingReport {
   packets: number
@@ -29,7 +34,7 @@ export interface TimingReport {
   sent: { p50: number, p95: number, max: number }
   /** The synchronous hand-over to werift (SRTP and the send) per packet, ms: p95, max. */
   handOver: { p95: number, max: number }
-  /** The event loop's delay over the same period (ms, from perf_hooks at 10 ms resolution). */
+  /** How late the event loop ran a 10 ms timer over the same period (ms; perf_hooks, the period taken off: an idle loop reads ~0). */
   loop: { p50: number, p99: number, max: number }
 }
 
@@ -54,7 +59,7 @@ export class MicrophoneTiming {
   private pending: { arrivedAt: number, lateMs: number } | null = null
 
   constructor (private readonly onOnset: (o: Onset) => void, private readonly now: () => number = () => performance.now()) {
-    this.loop = monitorEventLoopDelay({ resolution: 10 })
+    this.loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
     this.loop.enable()
   }
 
@@ -86,13 +91,13 @@ export class MicrophoneTiming {
 
   /** What was seen since the last report; starts the next period. */
   report (): TimingReport {
-    const ns = (q: number): number => round(this.loop.percentile(q) / 1e6)
+    const late = (ns: number): number => round(Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS))
     const r: TimingReport = {
       packets: this.arrival.length,
       arrival: { p50: round(quantile(this.arrival, 50)), p95: round(quantile(this.arrival, 95)), max: round(Math.max(0, ...this.arrival)) },
       sent: { p50: round(quantile(this.sent, 50)), p95: round(quantile(this.sent, 95)), max: round(Math.max(0, ...this.sent)) },
       handOver: { p95: round(quantile(this.handOver, 95)), max: round(Math.max(0, ...this.handOver)) },
-      loop: { p50: ns(50), p99: ns(99), max: round(this.loop.max / 1e6) }
+      loop: { p50: late(this.loop.percentile(50)), p99: late(this.loop.percentile(99)), max: late(this.loop.max) }
     }
     this.arrival = []
     this.sent = []

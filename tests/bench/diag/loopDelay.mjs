@@ -4,9 +4,11 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 const windowMs = Number(process.env.DOORBELL_LOOP_DELAY_WINDOW_MS ?? 5000)
-const histogram = monitorEventLoopDelay({ resolution: Number(process.env.DOORBELL_LOOP_DELAY_RESOLUTION_MS ?? 1) })
+const resolution = Number(process.env.DOORBELL_LOOP_DELAY_RESOLUTION_MS ?? 1)
+const histogram = monitorEventLoopDelay({ resolution })
 histogram.enable()
-const ms = (ns) => Math.round(ns / 1e4) / 100
+// perf_hooks records each whole interval between its timer's runs: the period is taken off (an idle loop reads ~0).
+const ms = (ns) => Math.round(Math.max(0, ns / 1e6 - resolution) * 100) / 100
 setInterval(() => {
   process.stderr.write(`${new Date().toISOString()} loop-delay p50=${ms(histogram.percentile(50))} p99=${ms(histogram.percentile(99))} max=${ms(histogram.max)} n=${histogram.count}\n`)
   histogram.reset()

@@ -9,13 +9,16 @@
  * its UDP socket); the page's marks are moved onto the system clock by an offset measured each
  * round (Chromium's clock can be hundreds of ms off it). `OPEN_PATH_AB=1`: blocks of 5 openings
  * alternate between the doorbell's UDP sends after a tick (diag/sendAfterTick.mjs: as before
- * device/src/peer/promptSend.ts) and as shipped, in the same process, call and camera. Per opening:
+ * device/src/peer/promptSend.ts) and as shipped, in the same process, call and camera. For looking
+ * into the doorbell: `OPEN_PATH_NODE_ARGS` (more Node flags for it, e.g. --trace-gc), `OPEN_PATH_NICE`
+ * (its niceness, as systemd's Nice=), `OPEN_PATH_DEVICE_LOG=FILE` (its lines, with when each was read).
+ * Per opening:
  *   page → doorbell socket: the page's send to the doorbell's read (Chromium out, kernel, the
  *     doorbell's wake-up);
  *   doorbell socket → "unlocked" out: werift in, the doorbell's own part, werift out;
  *   doorbell socket → page: that datagram to the page's mark (kernel, Chromium in, its main thread).
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -63,7 +66,7 @@ tcpdump.stdout.on('data', (d: Buffer) => {
 })
 const dataDir = await mkdtemp(join(tmpdir(), 'doorbell-diag-open-'))
 const hub = await startHub({ host: '127.0.0.1', httpPort: 0, mqttPort: 0, tls: 'off', dataDir, viewerDir: VIEWER_DIST, mesh: { enabled: false } }, { log: memoryLogger([], 'hub') })
-const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false }, 'diag-open-device', { nodeArgs: [...(ab ? diag('sendAfterTick.mjs') : []), ...diag('udpStamps.mjs')] })
+const device = await startDeviceProcess({ hubUrl: hub.mqttUrl, pairing: { url: await deviceInvite(hub, 'front-door') }, iceAdditionalHostAddresses: ['127.0.0.1'], relockSeconds: 0.2, ringTimeoutSeconds: 60, camera: CALL_CAMERA, livePreview: false }, 'diag-open-device', { nodeArgs: [...(ab ? diag('sendAfterTick.mjs') : []), ...diag('udpStamps.mjs'), ...(process.env.OPEN_PATH_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [])], ...(process.env.OPEN_PATH_NICE !== undefined ? { nice: Number(process.env.OPEN_PATH_NICE) } : {}) })
 const resident = await openResident(hub.url, 'Diag', await inviteCode(hub, 'owner'))
 const { page } = resident
 const rows: Array<Record<string, number | string>> = []
@@ -128,6 +131,8 @@ try {
 } finally {
   await resident.close()
   await device.stop()
+  // OPEN_PATH_DEVICE_LOG=FILE: the doorbell's lines, each with when the bench read it (a --trace-gc run).
+  if (process.env.OPEN_PATH_DEVICE_LOG !== undefined) await writeFile(process.env.OPEN_PATH_DEVICE_LOG, device.lines.map((l) => `${l.at.toFixed(2)} ${l.text}`).join('\n'))
   await hub.stop()
   await rm(dataDir, { recursive: true, force: true })
   tcpdump.kill()
