@@ -120,7 +120,7 @@ describe('lockDoor: the doorbell\'s door commands', () => {
     order.length = 0
     const audited: string[] = []
     const later = lockDoor({ lock, guard, audit: (a) => { order.push(`audit ${a.outcome}`); audited.push(a.outcome) }, deviceId: DEVICE }).session({
-      sessionId: SESSION, viewerId: VIEWER, viewerName: 'Kitchen', log: memoryLogger([], 'session'),
+      sessionId: SESSION, viewerId: VIEWER, viewerName: 'Kitchen', log: memoryLogger(order, 'session'),
       reply: (r) => {
         order.push(r.type === 'lock' ? `channel ${r.lock.status}` : `channel ${r.type}`)
         if (r.type === 'lock' && r.lock.status === 'unlocked') setImmediate(() => { order.push('a turn later') })
@@ -130,7 +130,9 @@ describe('lockDoor: the doorbell\'s door commands', () => {
     await until('the door to relock', () => lock.state().status === 'locked')
     order.length = 0
     await later.command(JSON.stringify(await command()))
-    assert.deepEqual(order.filter((o) => !o.startsWith('hub') && o !== 'channel unlocking'), ['channel unlocked', 'a turn later', 'audit allowed', 'channel ack'])
+    // The log line of the checked command too: a log write can stall the path (docs/performance.md).
+    assert.deepEqual(order.filter((o) => !o.startsWith('hub') && o !== 'channel unlocking' && !o.includes('open-door timing')).map((o) => o.replace(/ viewer=.*/, '')),
+      ['channel unlocked', 'info [session] open-door requested', 'a turn later', 'audit allowed', 'channel ack'])
     later.stop()
     await until('the door to relock', () => lock.state().status === 'locked')
   })

@@ -159,10 +159,10 @@ export const callBench: Bench = async ({ smoke, log }) => {
     const openToShown: number[] = []
     const openToActuated: number[] = []
     // The hops of one opening (ms), each on one clock: the page signs and sends; the round trip to
-    // the doorbell's first word back (page clock); inside it, the doorbell's checked command
-    // ('open-door requested', logged after its guard) → lock open ('lock' unlocked), from its log
-    // lines' own times (ms resolution); the page shows "Door open". Page and doorbell clocks are
-    // not compared: Chromium's timeOrigin was seen 400 ms off the system clock.
+    // the doorbell's first word back (page clock); inside it, the doorbell's checked command → lock
+    // open, from its own timing line (before 2026-12-07: its log lines' times, ms resolution); the
+    // page shows "Door open". Page and doorbell clocks are not compared: Chromium's timeOrigin was
+    // seen 400 ms off the system clock.
     const hops: Record<'sign' | 'roundTrip' | 'lock' | 'render', number[]> = { sign: [], roundTrip: [], lock: [], render: [] }
     const rounds: OpenRound[] = []
     machine = new LoopProbe(5000)

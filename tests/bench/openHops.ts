@@ -117,12 +117,11 @@ export async function openOnce (page: Page, device: DeviceProcess): Promise<{ ro
   }
   const printed = device.lines.slice(printedBefore)
   const actuated = printed.find((l) => l.text.includes('DOOR UNLOCKED'))
-  const loggedAt = (line: { text: string } | undefined): number => line === undefined ? NaN : Date.parse(line.text.slice(0, 24))
-  const checked = loggedAt(printed.find((l) => l.text.includes('open-door requested')))
-  const unlocked = loggedAt(printed.find((l) => / lock status=unlocked/.test(l.text)))
+  const round = openRound(t, timing)
   return {
-    round: openRound(t, timing),
+    round,
     actuated: actuated ? actuated.at - (t.origin + t.mark) : null,
-    hop: { sign: t.sent - t.mark, roundTrip: t.reply - t.sent, lock: unlocked - checked, render: t.shown - t.reply }
+    // The lock's hop from the doorbell's own spans (checked → lock open), as the round's.
+    hop: { sign: t.sent - t.mark, roundTrip: t.reply - t.sent, lock: round.lock ?? NaN, render: t.shown - t.reply }
   }
 }
