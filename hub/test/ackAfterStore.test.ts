@@ -70,7 +70,6 @@ async function screenOn (url: string, filter: string): Promise<{ screen: mqtt.Mq
   return { screen, got }
 }
 
-
 test('a QoS 1 ring is acknowledged only once stored: a hub killed before its commit gets it again from the doorbell, and the screen has it', { timeout: 30_000 }, async () => {
   const dir = join(root, 'kill')
   const first = new HeldCommit({ dir })
