@@ -65,6 +65,9 @@ test('unlock() resolves once the door is open, with the time it will relock', { 
   assert.ok(result.lock.relockAt <= Date.now() + RELOCK_MS + 50, 'relockAt is about relockAfterMs away')
   assert.ok(result.lock.relockAt >= before + RELOCK_MS - 5)
   assert.equal(r.relay.open, true, 'the relay confirmed open before unlock() resolved')
+  // Its narration a turn later, once whoever waited has been told (simulated.ts).
+  assert.deepEqual(r.printed, ['DOOR LOCKED'])
+  await new Promise((resolve) => setImmediate(resolve))
   assert.deepEqual(r.printed, ['DOOR LOCKED', 'DOOR UNLOCKED'])
 })
 

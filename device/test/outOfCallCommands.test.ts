@@ -57,6 +57,8 @@ describe('outOfCallCommands: the door outside a call', () => {
     assert.equal(r.id, c.id)
     assert.equal(r.type, 'unlock')
     assert.equal(r.lock?.status, 'unlocked')
+    // The simulated relay's line comes a turn after the move (simulated.ts).
+    await new Promise((resolve) => setImmediate(resolve))
     assert.equal(s.printed.filter((l) => l === 'DOOR UNLOCKED').length, 1)
     assert.deepEqual(s.audit.map((a) => [a.kind, a.outcome, a.reason, a.path, a.memberId, a.viewerId, a.viewerName]), [['open-door', 'allowed', 'ok', 'lan', 'm-kitchen', VIEWER, 'Kitchen']])
   })

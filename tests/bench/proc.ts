@@ -22,6 +22,27 @@ export async function cpuTicks (pid: number): Promise<number> {
   return Number(f[11]) + Number(f[12]) // utime + stime
 }
 
+/**
+ * The machine's CPU time so far, from /proc/stat's first line (clock ticks, all CPUs): all of it,
+ * and what the hypervisor gave to someone else while a CPU had work (`steal`: a virtual machine's
+ * CPU stopped mid-instruction, whatever ran on it). null: no /proc/stat (not Linux).
+ */
+export async function machineCpu (): Promise<{ all: number, steal: number } | null> {
+  try {
+    const first = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!
+    // cpu user nice system idle iowait irq softirq steal (guest time is inside user and nice)
+    const f = first.trim().split(/\s+/).slice(1, 9).map(Number)
+    if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return null
+    return { all: f.reduce((a, b) => a + b, 0), steal: f[7]! }
+  } catch { return null }
+}
+
+/** The share (%) of the CPUs' time between two readings that the hypervisor took (steal); null if not known. */
+export function stealPercent (from: { all: number, steal: number } | null, to: { all: number, steal: number } | null): number | null {
+  if (from === null || to === null || to.all <= from.all) return null
+  return Math.round((to.steal - from.steal) / (to.all - from.all) * 1000) / 10
+}
+
 export async function rssMb (pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024

@@ -7,7 +7,7 @@
  *                 their figures replace the same figures in DIR's results.json and the others are kept,
  *                 each with the time of the run that measured it (`measuredAt`)
  */
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,9 +23,9 @@ import { historyBench } from './history'
 import { previewBench } from './preview'
 import { subscribeBench } from './subscribe'
 import { talkBench } from './talk'
-import type { Bench, Figure } from './lib'
+import { round, type Bench, type Figure } from './lib'
 import { chart, markdown, type Results } from './report'
-import { ROOT } from './proc'
+import { ROOT, machineCpu, stealPercent } from './proc'
 
 export const BENCHES: Record<string, Bench> = { broker: brokerBench, subscribe: subscribeBench, call: callBench, load: loadBench, console: consoleBench, stacks: stacksBench, inspector: inspectorBench, history: historyBench, preview: previewBench, cluster: clusterBench, talk: talkBench, dtls: dtlsBench }
 
@@ -42,8 +42,17 @@ export async function runBenches (o: { smoke: boolean, only?: string[], log?: (l
     const started = Date.now()
     log(`bench: ${name}${o.smoke ? ' (smoke)' : ''}`)
     const measuredAt = new Date().toISOString()
+    const cpuBefore = await machineCpu()
+    const loadBefore = loadavg()[0]!
     try {
-      figures.push(...(await bench({ smoke: o.smoke, log })).map((f) => ({ ...f, measuredAt })))
+      const measured = await bench({ smoke: o.smoke, log })
+      // What the machine itself did meanwhile: a virtual machine's CPUs are stopped now and then by
+      // its host (steal), for 1-4 ms at a time here and sometimes 20; every hop of a figure can meet
+      // one, so a figure's tail is read beside it (docs/performance.md, "The machine's own stalls").
+      const steal = stealPercent(cpuBefore, await machineCpu())
+      const machine = `over this bench's run: load ${round(loadBefore, 1)} → ${round(loadavg()[0]!, 1)}${steal === null ? '' : `, the hypervisor took ${steal} % of the CPUs' time (steal)`}`
+      log(`bench: ${name}: ${machine}`)
+      figures.push(...measured.map((f) => ({ ...f, conditions: `${f.conditions}; ${machine}`, measuredAt })))
     } catch (err) {
       if (o.failed === undefined) throw err
       o.failed.push({ name, error: err as Error })

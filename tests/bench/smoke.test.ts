@@ -12,6 +12,7 @@ import { percentile, meets } from './lib'
 import { lossPercent } from './load'
 import { doorbellTiming, hopValues, openReport, openRound } from './openHops'
 import { mergeResults, runBenches, writeResults } from './run'
+import { machineCpu, stealPercent } from './proc'
 import type { Results } from './report'
 
 test('percentile is nearest-rank; a target is met or missed in its own direction', () => {
@@ -25,6 +26,15 @@ test('percentile is nearest-rank; a target is met or missed in its own direction
   assert.equal(meets({ ...f, value: 11, target: { op: '<=', value: 10 } }), false)
   assert.equal(meets({ ...f, value: 0.5, target: { op: '>=', value: 0.6 } }), false)
   assert.equal(meets({ ...f, value: 1 }), null)
+})
+
+test('the hypervisor\'s share of the CPUs between two readings of /proc/stat', async () => {
+  assert.equal(stealPercent({ all: 1000, steal: 10 }, { all: 3000, steal: 50 }), 2, '40 of 2,000 ticks')
+  assert.equal(stealPercent({ all: 1000, steal: 10 }, { all: 1000, steal: 10 }), null, 'no time between them')
+  assert.equal(stealPercent(null, { all: 1000, steal: 10 }), null)
+  const a = await machineCpu()
+  assert.ok(a !== null, 'Linux has /proc/stat')
+  assert.ok(a.all > 0 && a.steal >= 0 && a.steal <= a.all, JSON.stringify(a))
 })
 
 test('packet loss counts gaps, ignores duplicates and follows sequence numbers across 65535', () => {
@@ -105,6 +115,8 @@ test('npm run bench --smoke: every figure measured against the real parts, and r
   for (const f of results.figures) {
     assert.ok(Number.isFinite(f.value), `${f.id} is a number (${f.value})`)
     assert.ok(f.conditions.length > 10, `${f.id} says how it was measured`)
+    // And what the machine did meanwhile: its load, and how much of its CPUs its host took.
+    assert.match(f.conditions, /; over this bench's run: load [0-9.]+ → [0-9.]+, the hypervisor took [0-9.]+ % of the CPUs' time \(steal\)$/, f.id)
   }
   for (const id of ['join-frame-p95', 'answer-frame-p50', 'open-shown-p99', 'broker-throughput-ratio', 'load-max-viewers', 'load-audio-rss-4', 'console-decoding-4', 'console-presented-4', 'snapshot-shown-p95', 'history-page-p95', 'preview-live-frame-p95', 'preview-answer-two-way-p95', 'preview-off-answer-frame-p50', 'talk-down-audio-p95', 'talk-oneway-viewer-device-p95', 'talk-oneway-device-viewer-unpaced-p95']) {
     assert.ok(results.figures.find((f) => f.id === id)?.target, `${id} carries its target`)
