@@ -154,6 +154,23 @@ function driverCompliance (name: string, has: Hardware, factory: () => DriverRig
 
 // ---------------------------------------------------------------- (a) the simulated driver
 
+test('the simulated relay says DOOR UNLOCKED a turn after it moves, and never after a DOOR LOCKED that followed', async () => {
+  const printed: string[] = []
+  const lock = new SimulatedLock((line) => { printed.push(line) })
+  await lock.set(true)
+  assert.equal(lock.open, true, 'moved before set() resolved')
+  assert.deepEqual(printed, [], 'its line waits a turn')
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(printed, ['DOOR UNLOCKED'])
+  // Open, then locked in the same turn (a doorbell stopping): the lines in the relay's order, each once.
+  await lock.set(true)
+  await lock.set(false)
+  assert.deepEqual(printed, ['DOOR UNLOCKED', 'DOOR UNLOCKED', 'DOOR LOCKED'])
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(printed, ['DOOR UNLOCKED', 'DOOR UNLOCKED', 'DOOR LOCKED'], 'nothing more came')
+  assert.equal(lock.open, false)
+})
+
 driverCompliance('simulated', { bounce: false, pin: false }, () => {
   const button = new SimulatedButton()
   const lock = new SimulatedLock(() => {})

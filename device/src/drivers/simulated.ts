@@ -38,6 +38,8 @@ export function readRelayFile (path: string): RelayPosition {
 export class SimulatedLock implements LockDriver {
   open = false
   private failures = 0
+  /** DOOR UNLOCKED, waiting for its turn. */
+  private opened: NodeJS.Immediate | null = null
 
   constructor (private readonly print: (line: string) => void = (line) => { console.log(line) }, private readonly relayFile?: string) {
     if (relayFile !== undefined) this.open = readRelayFile(relayFile) === 'open'
@@ -53,8 +55,17 @@ export class SimulatedLock implements LockDriver {
     }
     if (this.relayFile !== undefined) writeFileSync(this.relayFile, open ? 'open\n' : 'locked\n')
     this.open = open
-    if (open) setImmediate(() => { this.print('DOOR UNLOCKED') })
-    else this.print('DOOR LOCKED')
+    if (open) {
+      this.opened ??= setImmediate(() => { this.opened = null; this.print('DOOR UNLOCKED') })
+      return
+    }
+    // An opening not yet told is told first: the lines keep the relay's order.
+    if (this.opened !== null) {
+      clearImmediate(this.opened)
+      this.opened = null
+      this.print('DOOR UNLOCKED')
+    }
+    this.print('DOOR LOCKED')
   }
 
   async stop (): Promise<void> {
