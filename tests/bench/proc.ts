@@ -23,17 +23,21 @@ export async function cpuTicks (pid: number): Promise<number> {
 }
 
 /**
- * The machine's CPU time so far, from /proc/stat's first line (clock ticks, all CPUs): all of it,
- * and what the hypervisor gave to someone else while a CPU had work (`steal`: a virtual machine's
- * CPU stopped mid-instruction, whatever ran on it). null: no /proc/stat (not Linux).
+ * CPU time so far from /proc/stat, in clock ticks (1/100 s): the whole machine's (its first line),
+ * or one CPU's (`cpu`). `all` of it, `busy` (all but idle and I/O wait), and `steal`: what the
+ * hypervisor gave to someone else while the CPU had work (a virtual machine's CPU stopped
+ * mid-instruction, whatever ran on it). null: no /proc/stat (not Linux) or no such CPU.
  */
-export async function machineCpu (): Promise<{ all: number, steal: number } | null> {
+export async function machineCpu (cpu?: number): Promise<{ all: number, busy: number, steal: number } | null> {
   try {
-    const first = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!
-    // cpu user nice system idle iowait irq softirq steal (guest time is inside user and nice)
-    const f = first.trim().split(/\s+/).slice(1, 9).map(Number)
+    const name = cpu === undefined ? 'cpu' : `cpu${cpu}`
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n').find((l) => l.startsWith(`${name} `))
+    if (line === undefined) return null
+    // user nice system idle iowait irq softirq steal (guest time is inside user and nice)
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number)
     if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return null
-    return { all: f.reduce((a, b) => a + b, 0), steal: f[7]! }
+    const all = f.reduce((a, b) => a + b, 0)
+    return { all, busy: all - f[3]! - f[4]!, steal: f[7]! }
   } catch { return null }
 }
 

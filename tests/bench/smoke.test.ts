@@ -34,7 +34,10 @@ test('the hypervisor\'s share of the CPUs between two readings of /proc/stat', a
   assert.equal(stealPercent(null, { all: 1000, steal: 10 }), null)
   const a = await machineCpu()
   assert.ok(a !== null, 'Linux has /proc/stat')
-  assert.ok(a.all > 0 && a.steal >= 0 && a.steal <= a.all, JSON.stringify(a))
+  assert.ok(a.all > 0 && a.steal >= 0 && a.steal <= a.all && a.busy > 0 && a.busy <= a.all, JSON.stringify(a))
+  const first = await machineCpu(0)
+  assert.ok(first !== null && first.all > 0 && first.all <= a.all, `one CPU's line: ${JSON.stringify(first)}`)
+  assert.equal(await machineCpu(100_000), null, 'no such CPU')
 })
 
 test('packet loss counts gaps, ignores duplicates and follows sequence numbers across 65535', () => {

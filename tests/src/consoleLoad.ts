@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -6,7 +5,7 @@ import type { Page } from 'playwright-core'
 import { PairResponse, decode, type DeviceConfig } from '@doorbell/core'
 import { Camera, memoryLogger, pairingOf, savePairing, startDoorbell, type Doorbell } from '@doorbell/device'
 import { percentile } from '../bench/lib'
-import { childNamed, cpuTicks } from '../bench/proc'
+import { childNamed, cpuTicks, machineCpu } from '../bench/proc'
 import { openResident, type Resident } from './browser'
 import { ChromiumCpu, cpuBetween, cpuByType } from './cdp'
 import { kill, startHomeHub, type HomeHub } from './hubProcess'
@@ -324,13 +323,11 @@ export async function startConsoleLoad (o: { dir: string, zones: ZoneOfCameras[]
   }
 }
 
-/** Busy and total jiffies of the whole machine (/proc/stat's first line). */
+/** Busy and total clock ticks of the whole machine (/proc/stat). */
 async function machineTicks (): Promise<{ busy: number, total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!
-  const f = line.trim().split(/\s+/).slice(1).map(Number)
-  const idle = (f[3] ?? 0) + (f[4] ?? 0)
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
-  return { busy: total - idle, total }
+  const m = await machineCpu()
+  if (m === null) throw new Error('no /proc/stat: the machine\'s CPU cannot be read')
+  return { busy: m.busy, total: m.all }
 }
 
 async function measure (page: Page, chromium: ChromiumCpu, renderer: number, home: HomeHub, windowMs: number): Promise<ConsoleReading> {
